@@ -1,0 +1,20 @@
+//! `shared`: everything two peerscrip parties must agree on, with no I/O of its own except
+//! the event log (redb) and the bus (tokio channels, NATS), which the issue places here so
+//! every node uses the same ones.
+//!
+//! One module per concept; see `ARCHITECTURE.md` for the map and `../shared/protocol.md`
+//! (the normative protocol) for the sections cited throughout.
+
+pub mod amount;
+pub mod error;
+pub mod ids;
+pub mod scrip;
+pub mod secret;
+pub mod suite;
+
+pub use amount::{Amount, AmountError};
+pub use error::ErrorCode;
+pub use ids::{AccountId, CustId, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
+pub use scrip::{Scrip, ScripBody};
+pub use secret::SecretBytes;
+pub use suite::Suite;
