@@ -7,7 +7,9 @@
 //!
 //! Submodules, one concept each: `error` ([`CryptoError`]), `keys` ([`KeyPair`],
 //! [`PublicKey`], size rules, PEM), `sign` (`Sign_K`), `wrap` ([`SessionKey`],
-//! `PKEnc_K`), `envelope` (`Enc_k`: [`Suite::seal`], [`Suite::open`]).
+//! `PKEnc_K`), `envelope` (`Enc_k`: [`Suite::seal`], [`Suite::open`]), `mac` (scrip
+//! certificates and CustomerSecrets: [`Suite::scrip_certificate`],
+//! [`Suite::customer_secret`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 mod envelope;
 mod error;
 mod keys;
+pub(crate) mod mac;
 mod sign;
 mod wrap;
 
