@@ -121,3 +121,107 @@ impl fmt::Debug for CustomerSecret {
         write!(f, "CustomerSecret(<{} bytes redacted>)", self.0.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kat_root() -> RootKey {
+        let bytes: Vec<u8> = (1..=0x20).collect();
+        RootKey::from_bytes(&bytes).unwrap()
+    }
+
+    /// test-vectors.md, "Scrip certificate and customer secret": the master secrets.
+    #[test]
+    fn master_secret_known_answers() {
+        let root = kat_root();
+        let scrip_id = ScripId(std::array::from_fn(|i| i as u8));
+        let cust_id = CustId(std::array::from_fn(|i| 0x10 + i as u8));
+        assert_eq!(
+            hex::encode(root.master_scrip_secret(&scrip_id).expose()),
+            "a206c22f6bb9f7732914ce9b168c3e5b4919a962e55cfd5d4b79ede9d4e7dd49"
+        );
+        assert_eq!(
+            hex::encode(root.master_customer_secret(&cust_id).expose()),
+            "435fcd47118dfc8225f734bdccd37372a1d4f4951c1c70655101ac7eaba4a098"
+        );
+    }
+
+    /// test-vectors.md, "cs_hash".
+    #[test]
+    fn cs_hash_known_answers() {
+        let paper = CustomerSecret::from_bytes(
+            &hex::decode("deca56193569664efa20c08019feff37029963ea").unwrap(),
+        );
+        assert_eq!(
+            hex::encode(paper.cs_hash(Suite::Paper)),
+            "99c123d90f6f49bf0661c65ce3f1a783b0ddae41"
+        );
+        let modern = CustomerSecret::from_bytes(
+            &hex::decode("020711b3ddb450f63171fa8e68f88cfdef83505cff9eff7645983725a0179693")
+                .unwrap(),
+        );
+        assert_eq!(
+            hex::encode(modern.cs_hash(Suite::Modern)),
+            "f6830d7c22402e8976cb149762f509208cca652568f14a8916aea8f796a82067"
+        );
+    }
+
+    #[test]
+    fn root_key_is_exactly_32_bytes() {
+        assert_eq!(
+            RootKey::from_bytes(&[0; 31]),
+            Err(RootKeyError::Length { len: 31 })
+        );
+        assert_eq!(
+            RootKey::from_bytes(&[0; 33]),
+            Err(RootKeyError::Length { len: 33 })
+        );
+        assert_eq!(
+            RootKey::from_bytes(&[]),
+            Err(RootKeyError::Length { len: 0 })
+        );
+        let k = RootKey::from_bytes(&[7; 32]).unwrap();
+        assert_eq!(k.expose(), &[7; 32]);
+        let g = RootKey::generate();
+        assert_eq!(g.expose().len(), ROOT_KEY_LEN);
+        assert_ne!(g, RootKey::generate());
+    }
+
+    #[test]
+    fn master_secrets_are_separated_by_label_and_id() {
+        let root = kat_root();
+        let id = [5u8; 16];
+        assert_ne!(
+            root.master_scrip_secret(&ScripId(id)),
+            root.master_customer_secret(&CustId(id))
+        );
+        assert_ne!(
+            root.master_scrip_secret(&ScripId(id)),
+            root.master_scrip_secret(&ScripId([6; 16]))
+        );
+    }
+
+    #[test]
+    fn customer_secret_matches_in_constant_time_by_content() {
+        let cs = CustomerSecret::from_bytes(b"0123456789abcdef0123");
+        assert!(cs.matches(b"0123456789abcdef0123"));
+        assert!(!cs.matches(b"0123456789abcdef0124"));
+        assert!(!cs.matches(b"0123456789abcdef012"));
+        assert!(!cs.matches(b""));
+        assert_eq!(
+            cs,
+            CustomerSecret::from_secret(SecretBytes::from_slice(cs.expose()))
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secret_bytes() {
+        let root = kat_root();
+        assert_eq!(format!("{root:?}"), "RootKey(<redacted>)");
+        let cs = CustomerSecret::from_bytes(&[0xde, 0xca, 0x56, 0x19]);
+        let shown = format!("{cs:?}");
+        assert_eq!(shown, "CustomerSecret(<4 bytes redacted>)");
+        assert!(!shown.contains("deca"));
+    }
+}

@@ -126,3 +126,190 @@ impl Suite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn flip(bytes: &mut [u8], bit: usize) {
+        bytes[bit / 8] ^= 1 << (bit % 8);
+    }
+
+    #[test]
+    fn seal_open_round_trip_with_and_without_aad() {
+        for suite in Suite::ALL {
+            let key = SessionKey::generate(suite);
+            for aad in [&b""[..], b"peerscrip/v1/aad\0header"] {
+                for pt in [&b""[..], b"x", &[7u8; 16], &[9u8; 1000]] {
+                    let sealed = suite.seal(&key, aad, pt).unwrap();
+                    assert_eq!(suite.open(&key, aad, &sealed).unwrap().as_slice(), pt);
+                }
+            }
+        }
+    }
+
+    /// AES-256-GCM known answer: McGrew and Viega, "The Galois/Counter Mode of Operation",
+    /// test case 16 (256-bit key, 96-bit IV, with associated data), laid out as the modern
+    /// suite's `nonce ‖ ciphertext ‖ tag`.
+    #[test]
+    fn modern_opens_the_gcm_known_answer() {
+        let key = SessionKey::from_bytes(
+            Suite::Modern,
+            &hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+                .unwrap(),
+        )
+        .unwrap();
+        let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+        let sealed = hex::decode(concat!(
+            "cafebabefacedbaddecaf888",
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa",
+            "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b",
+        ))
+        .unwrap();
+        let plaintext = hex::decode(concat!(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
+            "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        ))
+        .unwrap();
+        assert_eq!(
+            Suite::Modern.open(&key, &aad, &sealed).unwrap().as_slice(),
+            plaintext.as_slice()
+        );
+    }
+
+    #[test]
+    fn output_layout_is_iv_or_nonce_then_ciphertext() {
+        let paper = SessionKey::generate(Suite::Paper);
+        // 16-byte IV, then PKCS#7 always adds 1..=16 bytes.
+        assert_eq!(Suite::Paper.seal(&paper, b"", b"").unwrap().len(), 32);
+        assert_eq!(Suite::Paper.seal(&paper, b"", &[0; 15]).unwrap().len(), 32);
+        assert_eq!(Suite::Paper.seal(&paper, b"", &[0; 16]).unwrap().len(), 48);
+        let modern = SessionKey::generate(Suite::Modern);
+        // 12-byte nonce, ciphertext as long as the plaintext, 16-byte tag.
+        assert_eq!(Suite::Modern.seal(&modern, b"", b"").unwrap().len(), 28);
+        assert_eq!(
+            Suite::Modern.seal(&modern, b"", &[0; 100]).unwrap().len(),
+            128
+        );
+        // Fresh IV / nonce each time.
+        for (suite, key) in [(Suite::Paper, &paper), (Suite::Modern, &modern)] {
+            assert_ne!(
+                suite.seal(key, b"", b"same").unwrap(),
+                suite.seal(key, b"", b"same").unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn modern_authenticates_the_aad_and_paper_ignores_it() {
+        let key = SessionKey::generate(Suite::Modern);
+        let sealed = Suite::Modern.seal(&key, b"header A", b"secret").unwrap();
+        assert_eq!(
+            Suite::Modern.open(&key, b"header B", &sealed),
+            Err(CryptoError::Open)
+        );
+        assert_eq!(
+            Suite::Modern.open(&key, b"", &sealed),
+            Err(CryptoError::Open)
+        );
+        let key = SessionKey::generate(Suite::Paper);
+        let sealed = Suite::Paper.seal(&key, b"header A", b"secret").unwrap();
+        assert_eq!(
+            Suite::Paper
+                .open(&key, b"header B", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"secret"
+        );
+    }
+
+    #[test]
+    fn wrong_key_or_short_input_is_open() {
+        for suite in Suite::ALL {
+            let key = SessionKey::generate(suite);
+            let sealed = suite.seal(&key, b"aad", &[1u8; 40]).unwrap();
+            let other = SessionKey::generate(suite);
+            match suite.open(&other, b"aad", &sealed) {
+                Err(e) => assert_eq!(e, CryptoError::Open),
+                // CBC under a wrong key: garbage with valid padding, rarely, never the text.
+                Ok(pt) => {
+                    assert_eq!(suite, Suite::Paper);
+                    assert_ne!(pt.as_slice(), &[1u8; 40]);
+                }
+            }
+            for bad in [&sealed[..0], &sealed[..11], &sealed[..27], &sealed[..31]] {
+                assert_eq!(suite.open(&key, b"aad", bad), Err(CryptoError::Open));
+            }
+        }
+        // Paper: a length that is not whole blocks.
+        let key = SessionKey::generate(Suite::Paper);
+        let sealed = Suite::Paper.seal(&key, b"", &[1u8; 40]).unwrap();
+        assert_eq!(
+            Suite::Paper.open(&key, b"", &sealed[..sealed.len() - 1]),
+            Err(CryptoError::Open)
+        );
+    }
+
+    #[test]
+    fn key_of_the_other_suite_is_refused() {
+        let paper_key = SessionKey::generate(Suite::Paper);
+        assert_eq!(
+            Suite::Modern.seal(&paper_key, b"", b"x"),
+            Err(CryptoError::SessionKeyLength {
+                suite: Suite::Modern,
+                expected: 32,
+                len: 24
+            })
+        );
+        let modern_key = SessionKey::generate(Suite::Modern);
+        let sealed = Suite::Modern.seal(&modern_key, b"", b"x").unwrap();
+        assert_eq!(
+            Suite::Paper.open(&modern_key, b"", &sealed),
+            Err(CryptoError::Open)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// One flipped bit anywhere in the sealed bytes: modern always refuses it; paper
+        /// (CBC, no MAC) may decrypt to garbage, but never to the original plaintext.
+        /// Paper's integrity comes from the inner signature (protocol.md section 3).
+        #[test]
+        fn flipped_sealed_bit_never_opens_to_the_original(
+            modern in any::<bool>(),
+            pt in proptest::collection::vec(any::<u8>(), 0..100),
+            aad in proptest::collection::vec(any::<u8>(), 0..40),
+            bit in any::<prop::sample::Index>(),
+        ) {
+            let suite = if modern { Suite::Modern } else { Suite::Paper };
+            let key = SessionKey::generate(suite);
+            let mut sealed = suite.seal(&key, &aad, &pt).unwrap();
+            let bit = bit.index(sealed.len() * 8);
+            flip(&mut sealed, bit);
+            match suite.open(&key, &aad, &sealed) {
+                Err(e) => prop_assert_eq!(e, CryptoError::Open),
+                Ok(got) => {
+                    prop_assert_eq!(suite, Suite::Paper);
+                    prop_assert_ne!(got.as_slice(), pt.as_slice());
+                }
+            }
+        }
+
+        /// Modern: one flipped bit of the associated data is `Open`.
+        #[test]
+        fn flipped_aad_bit_is_open(
+            pt in proptest::collection::vec(any::<u8>(), 0..100),
+            aad in proptest::collection::vec(any::<u8>(), 1..60),
+            bit in any::<prop::sample::Index>(),
+        ) {
+            let key = SessionKey::generate(Suite::Modern);
+            let sealed = Suite::Modern.seal(&key, &aad, &pt).unwrap();
+            let mut bad = aad.clone();
+            flip(&mut bad, bit.index(aad.len() * 8));
+            prop_assert_eq!(Suite::Modern.open(&key, &bad, &sealed), Err(CryptoError::Open));
+        }
+    }
+}

@@ -63,3 +63,57 @@ impl Suite {
         CustomerSecret::from_secret(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amount::Amount;
+    use crate::ids::{ScripId, Uid};
+    use crate::scrip::{RootKey, ScripBody};
+
+    /// The inputs of test-vectors.md, "Scrip certificate and customer secret".
+    fn kat_inputs() -> (RootKey, ScripBody) {
+        let root: Vec<u8> = (1..=0x20).collect();
+        let body = ScripBody {
+            producer: Uid([0xaa; 16]),
+            value: Amount::from_minor(1234),
+            scrip_id: ScripId(std::array::from_fn(|i| i as u8)),
+            cust_id: CustId(std::array::from_fn(|i| 0x10 + i as u8)),
+            expires: 1_767_225_600,
+        };
+        (RootKey::from_bytes(&root).unwrap(), body)
+    }
+
+    #[test]
+    fn hmac_sha256_rfc4231_case_2() {
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]).expose()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    /// test-vectors.md: both certificates and both customer secrets, exactly.
+    #[test]
+    fn certificate_and_customer_secret_known_answers() {
+        let (root, body) = kat_inputs();
+        let mss = root.master_scrip_secret(&body.scrip_id);
+        let mcs = root.master_customer_secret(&body.cust_id);
+        let canonical = body.canonical_bytes();
+        assert_eq!(
+            hex::encode(Suite::Paper.scrip_certificate(&mss, &canonical)),
+            "2e665fb0d20a41762131364da66480c97c355cc5"
+        );
+        assert_eq!(
+            hex::encode(Suite::Paper.customer_secret(&mcs, &body.cust_id).expose()),
+            "deca56193569664efa20c08019feff37029963ea"
+        );
+        assert_eq!(
+            hex::encode(Suite::Modern.scrip_certificate(&mss, &canonical)),
+            "3558f415e26d9d14d8be7690f441bbbb17614277284126fe9025745d66fe7299"
+        );
+        assert_eq!(
+            hex::encode(Suite::Modern.customer_secret(&mcs, &body.cust_id).expose()),
+            "020711b3ddb450f63171fa8e68f88cfdef83505cff9eff7645983725a0179693"
+        );
+    }
+}

@@ -40,3 +40,95 @@ impl PublicKey {
         .map_err(|_| CryptoError::BadSignature)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use proptest::prelude::*;
+
+    fn flip(bytes: &mut [u8], bit: usize) {
+        bytes[bit / 8] ^= 1 << (bit % 8);
+    }
+
+    #[test]
+    fn sign_verify_round_trip_with_the_suite_scheme() {
+        for suite in Suite::ALL {
+            let k = fixtures::keypair(suite, 0);
+            for msg in [&b""[..], b"x", &[0xab; 1000]] {
+                let sig = k.sign(msg).unwrap();
+                assert_eq!(sig.len(), k.public().bits() / 8);
+                assert_eq!(k.public().verify(msg, &sig), Ok(()));
+            }
+        }
+        // Paper signatures are deterministic (PKCS#1 v1.5), modern ones salted (PSS).
+        let paper = fixtures::keypair(Suite::Paper, 0);
+        assert_eq!(paper.sign(b"m").unwrap(), paper.sign(b"m").unwrap());
+        let modern = fixtures::keypair(Suite::Modern, 0);
+        assert_ne!(modern.sign(b"m").unwrap(), modern.sign(b"m").unwrap());
+    }
+
+    #[test]
+    fn another_key_does_not_verify() {
+        for suite in Suite::ALL {
+            let sig = fixtures::keypair(suite, 0).sign(b"msg").unwrap();
+            let other = fixtures::keypair(suite, 1).public();
+            assert_eq!(other.verify(b"msg", &sig), Err(CryptoError::BadSignature));
+        }
+    }
+
+    /// Wrong lengths (one byte short or long, even a leading zero) and junk of the right
+    /// length are refused like any other bad signature.
+    #[test]
+    fn malformed_signatures_are_bad_signature() {
+        for suite in Suite::ALL {
+            let k = fixtures::keypair(suite, 0);
+            let sig = k.sign(b"msg").unwrap();
+            let mut long = sig.clone();
+            long.push(0);
+            let mut zero_prefixed = vec![0];
+            zero_prefixed.extend_from_slice(&sig);
+            let all_ones = vec![0xff; sig.len()];
+            for bad in [
+                &sig[1..],
+                &long[..],
+                &zero_prefixed[..],
+                &[][..],
+                &all_ones[..],
+            ] {
+                assert_eq!(
+                    k.public().verify(b"msg", bad),
+                    Err(CryptoError::BadSignature),
+                    "{suite} len {}",
+                    bad.len()
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any single flipped bit of the message or the signature is `BadSignature`.
+        #[test]
+        fn flipped_bit_is_bad_signature(
+            modern in any::<bool>(),
+            msg in proptest::collection::vec(any::<u8>(), 1..200),
+            msg_bit in any::<prop::sample::Index>(),
+            sig_bit in any::<prop::sample::Index>(),
+        ) {
+            let suite = if modern { Suite::Modern } else { Suite::Paper };
+            let k = fixtures::keypair(suite, 3);
+            let sig = k.sign(&msg).unwrap();
+            prop_assert_eq!(k.public().verify(&msg, &sig), Ok(()));
+
+            let mut bad_msg = msg.clone();
+            flip(&mut bad_msg, msg_bit.index(msg.len() * 8));
+            prop_assert_eq!(k.public().verify(&bad_msg, &sig), Err(CryptoError::BadSignature));
+
+            let mut bad_sig = sig.clone();
+            flip(&mut bad_sig, sig_bit.index(sig.len() * 8));
+            prop_assert_eq!(k.public().verify(&msg, &bad_sig), Err(CryptoError::BadSignature));
+        }
+    }
+}
