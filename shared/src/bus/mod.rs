@@ -25,7 +25,7 @@ pub mod subject;
 
 pub use error::BusError;
 pub use memory::{MemoryBus, MemorySubscription};
-pub use nats::{NatsBus, NatsOptions, NatsSubscription};
+pub use nats::{NatsBus, NatsOptions, NatsSubscription, ROUND_TRIP_TIMEOUT};
 pub use subject::{InboxPrefix, Subject, SubjectError, Subjects};
 
 /// The largest frame, in bytes, that the bus sends or hands over (protocol.md section 3,
@@ -66,20 +66,24 @@ pub trait Bus: Clone + Send + Sync + 'static {
         payload: Bytes,
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 
-    /// Subscribes to exactly `subject`. Messages arrive in the order one sender sent them.
+    /// Subscribes to exactly `subject`. When this returns the subscription is active: a
+    /// message any sender sends afterwards reaches it. Messages arrive in the order one
+    /// sender sent them.
     ///
     /// # Errors
-    /// [`BusError::Closed`] or [`BusError::Transport`] when the transport fails.
+    /// As [`Bus::flush`], which a NATS subscription performs before returning.
     fn subscribe(
         &self,
         subject: &Subject,
     ) -> impl Future<Output = Result<Self::Subscription, BusError>> + Send;
 
-    /// Waits until everything sent so far has reached the server (and, for NATS, until the
-    /// server has processed it, including unsubscriptions). A no-op in memory.
+    /// Waits until everything this handle sent so far, unsubscriptions included, has taken
+    /// effect: for NATS a round trip through the server, in memory a no-op (every send and
+    /// unsubscription there takes effect at once).
     ///
     /// # Errors
-    /// [`BusError::Closed`] or [`BusError::Transport`] when the transport fails.
+    /// [`BusError::Timeout`] if the server does not answer in time; [`BusError::Closed`] or
+    /// [`BusError::Transport`] when the transport fails.
     fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send;
 }
 

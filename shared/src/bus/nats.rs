@@ -20,6 +20,10 @@ use futures::{Stream, StreamExt};
 use super::subject::{InboxPrefix, Subject};
 use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
 
+/// How long [`Bus::flush`] (and so [`Bus::subscribe`]) waits for the server's echo before
+/// failing with [`BusError::Timeout`] (e.g. while the client is reconnecting).
+pub const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a [`NatsBus`] connects.
 #[derive(Clone, Debug, Default)]
 pub struct NatsOptions {
@@ -141,6 +145,10 @@ impl Bus for NatsBus {
             .subscribe(subject.as_str().to_owned())
             .await
             .map_err(|e| BusError::Transport(Box::new(e)))?;
+        // Wait until the server has processed the SUB, so that a message another connection
+        // sends after `subscribe` returns is not missed (a customer subscribes to its peer
+        // subject before starting a three-party transaction, architecture.md "Transport").
+        self.round_trip().await?;
         Ok(NatsSubscription {
             subscriber,
             bus: self.clone(),
@@ -148,10 +156,39 @@ impl Bus for NatsBus {
     }
 
     async fn flush(&self) -> Result<(), BusError> {
+        self.round_trip().await
+    }
+}
+
+impl NatsBus {
+    /// A round trip through the server: returns once the server has processed everything
+    /// this connection sent before, subscriptions and unsubscriptions included.
+    ///
+    /// async-nats's own `flush` only empties the socket buffer, and it offers no PING, so the
+    /// round trip is a message to a fresh inbox of our own that the server echoes back. That
+    /// is why a node's credential must allow publishing to its own inbox prefix
+    /// (`_INBOX.<uid>.>`; harmless, only the node subscribes there). Bounded by
+    /// [`ROUND_TRIP_TIMEOUT`] so that a disconnected client fails instead of hanging.
+    async fn round_trip(&self) -> Result<(), BusError> {
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| BusError::Transport(Box::new(e)))?;
+        self.client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| publish_error(e, 0))?;
         self.client.flush().await.map_err(|e| match e.kind() {
             FlushErrorKind::SendError => BusError::Closed,
             FlushErrorKind::FlushError => BusError::Transport(Box::new(e)),
-        })
+        })?;
+        match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(BusError::Closed),
+            Err(_) => Err(BusError::Timeout),
+        }
     }
 }
 
