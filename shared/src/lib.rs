@@ -6,6 +6,7 @@
 //! (the normative protocol) for the sections cited throughout.
 
 pub mod amount;
+pub mod bus;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -15,6 +16,7 @@ pub mod secret;
 pub mod suite;
 
 pub use amount::{Amount, AmountError};
+pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
 pub use error::ErrorCode;
 pub use ids::{AccountId, CustId, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
 pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};

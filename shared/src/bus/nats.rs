@@ -1,0 +1,227 @@
+//! [`NatsBus`]: the bus over a NATS server (async-nats), for nodes in separate processes
+//! (architecture.md "Transport"). It keeps [`MemoryBus`](super::MemoryBus)'s contract: the
+//! frame limit on both sides, and the same [`BusError`] for no responders and timeouts.
+//!
+//! Requests use a fresh inbox subscription each (under the configured inbox prefix) rather
+//! than async-nats's shared reply mux, so that an oversized reply can be dropped like any
+//! other oversized message and the request still waits for a good one until its timeout —
+//! exactly as in memory.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::client::{FlushErrorKind, PublishError, PublishErrorKind};
+use async_nats::{Client, ConnectOptions, StatusCode, Subscriber};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use super::subject::{InboxPrefix, Subject};
+use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
+
+/// How long [`Bus::flush`] (and so [`Bus::subscribe`]) waits for the server's echo before
+/// failing with [`BusError::Timeout`] (e.g. while the client is reconnecting).
+pub const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a [`NatsBus`] connects.
+#[derive(Clone, Debug, Default)]
+pub struct NatsOptions {
+    /// Where replies to this client's requests go: `_INBOX.<own uid>` for a peer, so the
+    /// server's permissions can confine it to its own inbox (architecture.md "Transport").
+    /// `None` keeps the NATS default `_INBOX`.
+    pub inbox_prefix: Option<InboxPrefix>,
+    /// The client name the server shows in its monitoring (e.g. `broker`).
+    pub name: Option<String>,
+    /// How long the initial connection may take; `None` keeps async-nats's default.
+    pub connection_timeout: Option<Duration>,
+}
+
+/// A bus on one NATS connection. Clones share the connection.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: Client,
+}
+
+impl fmt::Debug for NatsBus {
+    /// The connection state only: the server address may carry credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("state", &self.client.connection_state())
+            .finish()
+    }
+}
+
+impl NatsBus {
+    /// Connects to the server(s) at `url` (e.g. `nats://127.0.0.1:4222`). Fails at once if
+    /// no server answers; once connected, the client reconnects by itself.
+    ///
+    /// # Errors
+    /// [`BusError::Connect`] when the first connection fails.
+    pub async fn connect(url: &str, options: NatsOptions) -> Result<Self, BusError> {
+        let mut connect = ConnectOptions::new();
+        if let Some(prefix) = &options.inbox_prefix {
+            connect = connect.custom_inbox_prefix(prefix.as_str());
+        }
+        if let Some(name) = &options.name {
+            connect = connect.name(name);
+        }
+        if let Some(timeout) = options.connection_timeout {
+            connect = connect.connection_timeout(timeout);
+        }
+        let client = connect.connect(url).await.map_err(BusError::Connect)?;
+        let max_payload = client.server_info().max_payload;
+        if max_payload < MAX_FRAME_BYTES {
+            tracing::warn!(
+                max_payload,
+                frame_limit = MAX_FRAME_BYTES,
+                "the NATS server's max_payload is below the protocol's frame limit; \
+                 large frames will be refused"
+            );
+        }
+        Ok(NatsBus { client })
+    }
+}
+
+/// A publish failure in [`BusError`] terms.
+fn publish_error(e: PublishError, size: usize) -> BusError {
+    match e.kind() {
+        // The server's own max_payload is below ours: the frame is still too large to send.
+        PublishErrorKind::MaxPayloadExceeded => BusError::TooLarge { size },
+        PublishErrorKind::Send => BusError::Closed,
+        PublishErrorKind::InvalidSubject => BusError::Transport(Box::new(e)),
+    }
+}
+
+impl Bus for NatsBus {
+    type Subscription = NatsSubscription;
+
+    async fn request(
+        &self,
+        subject: &Subject,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, BusError> {
+        check_outgoing(&payload)?;
+        let size = payload.len();
+        let inbox = self.client.new_inbox();
+        let mut replies = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| BusError::Transport(Box::new(e)))?;
+        self.client
+            .publish_with_reply(subject.as_str().to_owned(), inbox, payload)
+            .await
+            .map_err(|e| publish_error(e, size))?;
+        let first_good_reply = async {
+            while let Some(m) = replies.next().await {
+                if m.status == Some(StatusCode::NO_RESPONDERS) {
+                    return Err(BusError::NoResponders);
+                }
+                if admit_incoming(m.subject.as_str(), &m.payload) {
+                    return Ok(m.payload);
+                }
+            }
+            Err(BusError::Closed)
+        };
+        tokio::time::timeout(timeout, first_good_reply)
+            .await
+            .unwrap_or(Err(BusError::Timeout))
+    }
+
+    async fn publish(&self, subject: &Subject, payload: Bytes) -> Result<(), BusError> {
+        check_outgoing(&payload)?;
+        let size = payload.len();
+        self.client
+            .publish(subject.as_str().to_owned(), payload)
+            .await
+            .map_err(|e| publish_error(e, size))
+    }
+
+    async fn subscribe(&self, subject: &Subject) -> Result<NatsSubscription, BusError> {
+        let subscriber = self
+            .client
+            .subscribe(subject.as_str().to_owned())
+            .await
+            .map_err(|e| BusError::Transport(Box::new(e)))?;
+        // Wait until the server has processed the SUB, so that a message another connection
+        // sends after `subscribe` returns is not missed (a customer subscribes to its peer
+        // subject before starting a three-party transaction, architecture.md "Transport").
+        self.round_trip().await?;
+        Ok(NatsSubscription {
+            subscriber,
+            bus: self.clone(),
+        })
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        self.round_trip().await
+    }
+}
+
+impl NatsBus {
+    /// A round trip through the server: returns once the server has processed everything
+    /// this connection sent before, subscriptions and unsubscriptions included.
+    ///
+    /// async-nats's own `flush` only empties the socket buffer, and it offers no PING, so the
+    /// round trip is a message to a fresh inbox of our own that the server echoes back. That
+    /// is why a node's credential must allow publishing to its own inbox prefix
+    /// (`_INBOX.<uid>.>`; harmless, only the node subscribes there). Bounded by
+    /// [`ROUND_TRIP_TIMEOUT`] so that a disconnected client fails instead of hanging.
+    async fn round_trip(&self) -> Result<(), BusError> {
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| BusError::Transport(Box::new(e)))?;
+        self.client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| publish_error(e, 0))?;
+        self.client.flush().await.map_err(|e| match e.kind() {
+            FlushErrorKind::SendError => BusError::Closed,
+            FlushErrorKind::FlushError => BusError::Transport(Box::new(e)),
+        })?;
+        match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(BusError::Closed),
+            Err(_) => Err(BusError::Timeout),
+        }
+    }
+}
+
+/// The messages on one subject of a [`NatsBus`]. Dropping it unsubscribes (the server
+/// learns of it in order with this client's later messages; [`Bus::flush`] waits for it).
+pub struct NatsSubscription {
+    subscriber: Subscriber,
+    bus: NatsBus,
+}
+
+impl fmt::Debug for NatsSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSubscription").finish_non_exhaustive()
+    }
+}
+
+impl Stream for NatsSubscription {
+    type Item = Incoming<NatsBus>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.subscriber.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(m)) => {
+                    if admit_incoming(m.subject.as_str(), &m.payload) {
+                        let subject = Subject::from_transport(m.subject.to_string());
+                        let reply = m.reply.map(|r| Subject::from_transport(r.to_string()));
+                        let bus = self.bus.clone();
+                        return Poll::Ready(Some(Incoming::new(subject, reply, m.payload, bus)));
+                    }
+                }
+            }
+        }
+    }
+}
