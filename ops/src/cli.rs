@@ -1,0 +1,49 @@
+//! Command-line interface of `peerscrip-ops` (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use shared::Suite;
+
+/// The peerscrip operator's tool.
+#[derive(Debug, Parser)]
+#[command(name = "peerscrip-ops", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What `peerscrip-ops` can do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an RSA key pair for a node or wallet, write it as PEM and print its UID.
+    Keygen(KeygenArgs),
+}
+
+/// Arguments of `peerscrip-ops keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Cryptographic suite: `paper` (RSA-1024, as in the paper) or `modern` (RSA-2048).
+    #[arg(long, default_value_t = Suite::Modern)]
+    pub suite: Suite,
+    /// Directory to write `key.pem` (private, PKCS#8) and `key.pub.pem` (SPKI) into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Encrypt the private key with the passphrase in this file (first line; scrypt +
+    /// AES-256-CBC, PKCS#8). Without it the private key is written unencrypted, mode 0600.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Modulus size for the `modern` suite: 2048 (default) or 3072. `paper` is always 1024.
+    #[arg(long)]
+    pub bits: Option<usize>,
+    /// Print the result as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keygen(args) => crate::keygen::run(&args),
+    }
+}
