@@ -11,6 +11,7 @@ pub mod ids;
 pub mod scrip;
 pub mod secret;
 pub mod suite;
+pub mod wire;
 
 pub use amount::{Amount, AmountError};
 pub use error::ErrorCode;

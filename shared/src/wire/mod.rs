@@ -1,0 +1,31 @@
+//! The wire format (protocol.md sections 3, 6 and 7): frames, parts, labels, every signed
+//! body, the exact signed and hashed bytes, and the request digest.
+//!
+//! A tour, in the order a frame is read:
+//! - [`Frame::decode`] refuses a frame over 64 KiB before decoding, decodes it from the
+//!   slice, and checks the version and every forwarded part ([`frame`]).
+//! - [`Frame::part`] gives each part with the header it is verified against: the frame's,
+//!   or the origin's for a forwarded part ([`PartRef`]).
+//! - Signed bodies are typed structs ([`bodies`]), one per `X_i` of section 6, each tied
+//!   to its [`Label`]; [`sig_input`] and [`aead_aad`] are the exact bytes that are signed
+//!   and authenticated ([`header`]).
+//! - [`request_digest`] makes a request idempotent (section 7, [`digest`]).
+//!
+//! Every failure is a [`WireError`]; what a peer sees is [`WireError::code`].
+
+pub mod bodies;
+mod codec;
+pub mod digest;
+mod error;
+pub mod frame;
+pub mod header;
+pub mod label;
+pub mod part;
+
+pub use bodies::{Body, Decision, Re, Reason, Reply, ScripWithSecret, Undertaking};
+pub use digest::{DigestItem, request_digest};
+pub use error::WireError;
+pub use frame::{Frame, MAX_FRAME_LEN, MAX_PARTS, PartRef};
+pub use header::{Header, HeaderBytes, PROTOCOL_VERSION, aead_aad, sig_input};
+pub use label::{Label, LabelKind, UnknownLabel};
+pub use part::{Inner, MAX_INNERS, Part};
