@@ -7,6 +7,8 @@
 
 pub mod amount;
 pub mod error;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod ids;
 pub mod scrip;
 pub mod secret;
@@ -16,6 +18,6 @@ pub mod wire;
 pub use amount::{Amount, AmountError};
 pub use error::ErrorCode;
 pub use ids::{AccountId, CustId, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
-pub use scrip::{Scrip, ScripBody};
+pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};
 pub use secret::SecretBytes;
-pub use suite::Suite;
+pub use suite::{CryptoError, KeyPair, PublicKey, SessionKey, Suite};

@@ -4,6 +4,12 @@
 //! `paper` is exactly the paper (SHA-1, RSA-1024 PKCS#1 v1.5, AES-192-CBC, secret-suffix
 //! certificates); `modern` (the default) is SHA-256, RSA-2048 PSS/OAEP, AES-256-GCM and
 //! HMAC-SHA256. Callers never name an algorithm: they ask the suite.
+//!
+//! Submodules, one concept each: `error` ([`CryptoError`]), `keys` ([`KeyPair`],
+//! [`PublicKey`], size rules, PEM), `sign` (`Sign_K`), `wrap` ([`SessionKey`],
+//! `PKEnc_K`), `envelope` (`Enc_k`: [`Suite::seal`], [`Suite::open`]), `mac` (scrip
+//! certificates and CustomerSecrets: [`Suite::scrip_certificate`],
+//! [`Suite::customer_secret`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,6 +17,17 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+mod envelope;
+mod error;
+mod keys;
+pub(crate) mod mac;
+mod sign;
+mod wrap;
+
+pub use error::CryptoError;
+pub use keys::{KeyPair, PublicKey};
+pub use wrap::SessionKey;
 
 /// The cryptographic suite of a deployment, and of every frame (protocol.md section 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -4,11 +4,20 @@
 //! its value, a random serial number, the customer id from which its CustomerSecret is
 //! derived, and its expiry. Its certificate is computed over the 64-byte canonical body,
 //! which is independent of the wire codec so that every implementation agrees.
+//!
+//! Submodules: `secrets` ([`RootKey`] and the master secrets it derives, [`CustomerSecret`])
+//! and `mint` (the producer's [`Mint`]: issue and validate).
 
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
 use crate::ids::{CustId, ScripId, Uid};
+
+mod mint;
+mod secrets;
+
+pub use mint::{ExpiryRule, Mint, ScripError};
+pub use secrets::{CustomerSecret, ROOT_KEY_LEN, RootKey, RootKeyError};
 
 /// What a producer certifies (protocol.md section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

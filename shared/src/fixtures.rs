@@ -1,0 +1,116 @@
+//! Test fixtures: RSA key pairs and root keys for tests across the workspace.
+//!
+//! **TEST ONLY: these private keys are public** (they are checked in under
+//! `shared/testdata/keys/`); never use them outside tests. This module is compiled only
+//! for `shared`'s own tests and with the `fixtures` feature, which other crates enable in
+//! their `[dev-dependencies]` only.
+//!
+//! Why fixtures: RSA key generation takes from tens of milliseconds to seconds, too slow to
+//! do per test. Each key is parsed once per test binary, on first use, and shared.
+//!
+//! Functions here panic on a bad index: they are test support, and a panic is the clearest
+//! report of a test that asks for a key that does not exist.
+
+use std::sync::OnceLock;
+
+use crate::scrip::RootKey;
+use crate::suite::{KeyPair, Suite};
+
+/// How many fixture key pairs each suite has (indexes `0..COUNT`).
+pub const COUNT: usize = 6;
+
+const PAPER_PEM: [&str; COUNT] = [
+    include_str!("../testdata/keys/paper-0.pem"),
+    include_str!("../testdata/keys/paper-1.pem"),
+    include_str!("../testdata/keys/paper-2.pem"),
+    include_str!("../testdata/keys/paper-3.pem"),
+    include_str!("../testdata/keys/paper-4.pem"),
+    include_str!("../testdata/keys/paper-5.pem"),
+];
+
+const MODERN_PEM: [&str; COUNT] = [
+    include_str!("../testdata/keys/modern-0.pem"),
+    include_str!("../testdata/keys/modern-1.pem"),
+    include_str!("../testdata/keys/modern-2.pem"),
+    include_str!("../testdata/keys/modern-3.pem"),
+    include_str!("../testdata/keys/modern-4.pem"),
+    include_str!("../testdata/keys/modern-5.pem"),
+];
+
+static PAPER: [OnceLock<KeyPair>; COUNT] = [const { OnceLock::new() }; COUNT];
+static MODERN: [OnceLock<KeyPair>; COUNT] = [const { OnceLock::new() }; COUNT];
+
+/// The unencrypted PKCS#8 PEM of fixture key `index` of `suite` (RSA 1024 for paper, 2048
+/// for modern), e.g. to write a node's key file in a test. Panics if `index >= COUNT`.
+#[must_use]
+pub fn keypair_pem(suite: Suite, index: usize) -> &'static str {
+    assert!(index < COUNT, "fixture key index {index} out of 0..{COUNT}");
+    match suite {
+        Suite::Paper => PAPER_PEM[index],
+        Suite::Modern => MODERN_PEM[index],
+    }
+}
+
+/// Fixture key pair `index` of `suite`, parsed once per process. Different indexes are
+/// different keys (and different UIDs). Panics if `index >= COUNT`.
+#[must_use]
+pub fn keypair(suite: Suite, index: usize) -> &'static KeyPair {
+    let cells = match suite {
+        Suite::Paper => &PAPER,
+        Suite::Modern => &MODERN,
+    };
+    let pem = keypair_pem(suite, index);
+    cells[index].get_or_init(|| {
+        KeyPair::from_pkcs8_pem(suite, pem, None)
+            .unwrap_or_else(|e| panic!("fixture key {suite}-{index} does not load: {e}"))
+    })
+}
+
+/// A deterministic root key for tests: `SHA-256("peerscrip/fixtures/root-key" ‖ n)`, with
+/// `n` as u64 big-endian. Different `n`, different keys.
+#[must_use]
+pub fn root_key(n: u64) -> RootKey {
+    let bytes = Suite::Modern.hash(&[b"peerscrip/fixtures/root-key", &n.to_be_bytes()]);
+    RootKey::from_bytes(&bytes).unwrap_or_else(|e| panic!("a SHA-256 digest is a root key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn fixture_keys_have_the_suite_sizes_and_distinct_uids() {
+        let mut uids = HashSet::new();
+        for suite in Suite::ALL {
+            for i in 0..COUNT {
+                let k = keypair(suite, i);
+                assert_eq!(k.suite(), suite);
+                let expected = match suite {
+                    Suite::Paper => 1024,
+                    Suite::Modern => 2048,
+                };
+                assert_eq!(k.public().bits(), expected, "{suite}-{i}");
+                assert!(uids.insert(k.uid()), "duplicate fixture key {suite}-{i}");
+                // Parsed once: the same reference every time.
+                assert!(std::ptr::eq(k, keypair(suite, i)));
+            }
+        }
+    }
+
+    #[test]
+    fn root_keys_are_deterministic_and_distinct() {
+        assert_eq!(root_key(1), root_key(1));
+        assert_ne!(root_key(1), root_key(2));
+        assert_eq!(
+            hex::encode(root_key(0).expose()),
+            hex::encode(Suite::Modern.hash(&[b"peerscrip/fixtures/root-key", &[0u8; 8]]))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "fixture key index 6 out of 0..6")]
+    fn index_out_of_range_panics() {
+        let _ = keypair(Suite::Modern, COUNT);
+    }
+}
