@@ -67,37 +67,36 @@ impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for BoundedVisitor
     }
 }
 
-/// Serde for a [`SecretBytes`](crate::SecretBytes) field of a sealed plaintext: the same
-/// bytes as a `Vec<u8>` on the wire, but the value in memory zeroizes and never prints.
-/// Only sealed plaintexts use it (protocol.md section 3: a CustomerSecret travels only
-/// inside a sealed part).
-pub(crate) mod secret_bytes {
+/// Serde for the [`CustomerSecret`](crate::CustomerSecret) of an `Inner::Secret`: the
+/// same bytes as a `Vec<u8>` on the wire, but the value in memory zeroizes and never
+/// prints (protocol.md section 3: a CustomerSecret travels only inside a sealed part).
+pub(crate) mod customer_secret {
     use std::fmt;
 
     use serde::de::Visitor;
     use serde::{Deserializer, Serializer};
 
-    use crate::secret::SecretBytes;
+    use crate::scrip::CustomerSecret;
 
-    pub(crate) fn serialize<S: Serializer>(secret: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(secret.expose())
+    pub(crate) fn serialize<S: Serializer>(cs: &CustomerSecret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(cs.expose())
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretBytes, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CustomerSecret, D::Error> {
         d.deserialize_bytes(SecretVisitor)
     }
 
     struct SecretVisitor;
 
     impl Visitor<'_> for SecretVisitor {
-        type Value = SecretBytes;
+        type Value = CustomerSecret;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("secret bytes")
+            f.write_str("a CustomerSecret")
         }
 
-        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<SecretBytes, E> {
-            Ok(SecretBytes::from_slice(v))
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<CustomerSecret, E> {
+            Ok(CustomerSecret::from_bytes(v))
         }
     }
 }
@@ -126,13 +125,13 @@ pub(crate) mod suite_code {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretBytes;
+    use crate::scrip::CustomerSecret;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Three(#[serde(deserialize_with = "bounded_vec::<_, _, 3>")] Vec<u16>);
 
     #[derive(Serialize, Deserialize)]
-    struct Secret(#[serde(with = "secret_bytes")] SecretBytes);
+    struct Secret(#[serde(with = "customer_secret")] CustomerSecret);
 
     #[test]
     fn bounded_vec_accepts_up_to_the_bound() {
@@ -171,7 +170,7 @@ mod tests {
 
     #[test]
     fn secret_bytes_encode_like_a_vec() {
-        let secret = Secret(SecretBytes::from_slice(b"cs"));
+        let secret = Secret(CustomerSecret::from_bytes(b"cs"));
         let bytes = encode(&secret).unwrap();
         assert_eq!(bytes, encode(&b"cs".to_vec()).unwrap());
         let back: Secret = decode_exact(&bytes).unwrap();

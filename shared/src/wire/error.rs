@@ -6,6 +6,8 @@
 //! [`ErrorCode::BadFrame`] (no padding or MAC oracle). No variant carries secret bytes.
 
 use crate::error::ErrorCode;
+use crate::ids::{ScripId, Uid};
+use crate::suite::{CryptoError, Suite};
 
 use super::label::Label;
 
@@ -80,19 +82,87 @@ pub enum WireError {
         /// The header's label.
         found: Label,
     },
+    /// A header names another suite than the key it is used with (§2: a node rejects a
+    /// suite it is not configured for).
+    #[error("frame of suite {found} for a {expected} key")]
+    WrongSuite {
+        /// The key's suite.
+        expected: Suite,
+        /// The header's suite.
+        found: Suite,
+    },
+    /// A sealed part is addressed to another UID (§3: only its recipient opens it).
+    #[error("sealed part is addressed to {to}, not to this node")]
+    NotForMe {
+        /// The recipient named in the part.
+        to: Uid,
+    },
+    /// The signer's key is not the key of the header's sender (§3: a part is signed by the
+    /// sender of the frame it was made in, the origin's sender for a forwarded part).
+    #[error("signed by {signer}, but the header's sender is {sender}")]
+    SignerMismatch {
+        /// The header's sender.
+        sender: Uid,
+        /// The UID of the key offered for verification.
+        signer: Uid,
+    },
+    /// A signature does not verify over its `SigInput` (§3).
+    #[error("bad signature")]
+    BadSignature,
+    /// An IdProof does not verify for this ID, tx and label (§3).
+    #[error("bad IdProof")]
+    BadIdProof,
+    /// A wrapped session key could not be unwrapped (§2, §3).
+    #[error("session key could not be unwrapped")]
+    KeyUnwrap,
+    /// A sealed part could not be decrypted (§2, §3).
+    #[error("sealed part could not be decrypted")]
+    Decrypt,
+    /// An `Inner::PublicKey` is not a key of the frame's suite (§6.0).
+    #[error("public key refused: {0}")]
+    BadPublicKey(#[source] CryptoError),
+    /// A sealed part lacks an inner the message needs (§6).
+    #[error("sealed part has no {kind} inner")]
+    MissingInner {
+        /// The kind of inner.
+        kind: &'static str,
+    },
+    /// A sealed part has two inners of a kind it may hold once (§6).
+    #[error("sealed part has more than one {kind} inner")]
+    DuplicateInner {
+        /// The kind of inner.
+        kind: &'static str,
+    },
+    /// A sealed part has no CustomerSecret for a scrip its signed body names (§3).
+    #[error("no CustomerSecret for scrip {scrip_id}")]
+    MissingSecret {
+        /// The scrip.
+        scrip_id: ScripId,
+    },
+    /// The CustomerSecret does not hash to the signed body's `cs_hash` (§3).
+    #[error("CustomerSecret of scrip {scrip_id} does not match its cs_hash")]
+    SecretMismatch {
+        /// The scrip.
+        scrip_id: ScripId,
+    },
+    /// Signing, wrapping or sealing an outgoing part failed: a local failure.
+    #[error("could not build the part: {0}")]
+    Build(#[source] CryptoError),
 }
 
 impl WireError {
-    /// The code a peer sees (protocol.md section 3). The size limit and the version are
-    /// checked before any cryptography and reveal nothing, so they keep their own codes;
-    /// every other failure to decode, decrypt or verify is `BadFrame`; local failures to
-    /// build a frame are `Internal`.
+    /// The code a peer sees (protocol.md section 3). The size limit, the version and the
+    /// suite are public properties of the frame, checked before any cryptography, so they
+    /// keep their own codes (`FrameTooLarge`, `UnsupportedVersion`, `WrongSuite`); every
+    /// other failure to decode, decrypt or verify is `BadFrame`, one class with no hint of
+    /// the step that failed; local failures to build a frame are `Internal`.
     #[must_use]
     pub fn code(&self) -> ErrorCode {
         match self {
             WireError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
             WireError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
-            WireError::Encode(_) => ErrorCode::Internal,
+            WireError::WrongSuite { .. } => ErrorCode::WrongSuite,
+            WireError::Encode(_) | WireError::Build(_) => ErrorCode::Internal,
             WireError::Decode(_)
             | WireError::TrailingBytes { .. }
             | WireError::TooManyParts { .. }
@@ -102,7 +172,18 @@ impl WireError {
             | WireError::OriginSuiteMismatch
             | WireError::MissingPart { .. }
             | WireError::WrongPartKind { .. }
-            | WireError::LabelMismatch { .. } => ErrorCode::BadFrame,
+            | WireError::LabelMismatch { .. }
+            | WireError::NotForMe { .. }
+            | WireError::SignerMismatch { .. }
+            | WireError::BadSignature
+            | WireError::BadIdProof
+            | WireError::KeyUnwrap
+            | WireError::Decrypt
+            | WireError::BadPublicKey(_)
+            | WireError::MissingInner { .. }
+            | WireError::DuplicateInner { .. }
+            | WireError::MissingSecret { .. }
+            | WireError::SecretMismatch { .. } => ErrorCode::BadFrame,
         }
     }
 }

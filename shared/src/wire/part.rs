@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::codec::{bounded_vec, decode_exact, secret_bytes};
+use super::codec::{bounded_vec, customer_secret, decode_exact};
 use super::error::WireError;
 use super::header::Header;
 use crate::ids::{ScripId, Uid};
-use crate::secret::SecretBytes;
+use crate::scrip::CustomerSecret;
 
 /// Most inners one sealed part may hold. The protocol needs at most four (registration:
 /// Signed, IdProof, PublicKey; a scrip request: IdProof, Signed, Secret); a bound keeps the
@@ -100,8 +100,8 @@ pub enum Inner {
         /// The scrip the secret belongs to.
         scrip_id: ScripId,
         /// The CustomerSecret; never printed, zeroized on drop.
-        #[serde(with = "secret_bytes")]
-        cs: SecretBytes,
+        #[serde(with = "customer_secret")]
+        cs: CustomerSecret,
     },
 }
 
@@ -275,7 +275,7 @@ mod tests {
             },
             Inner::Secret {
                 scrip_id: ScripId([7; 16]),
-                cs: SecretBytes::from_slice(b"customer secret"),
+                cs: CustomerSecret::from_bytes(b"customer secret"),
             },
         ];
         let pt = encode_inners(&inners).unwrap();
@@ -299,7 +299,7 @@ mod tests {
     fn a_secret_inner_does_not_print() {
         let inner = Inner::Secret {
             scrip_id: ScripId([7; 16]),
-            cs: SecretBytes::from_slice(b"customer secret"),
+            cs: CustomerSecret::from_bytes(b"customer secret"),
         };
         assert!(!format!("{inner:?}").contains("customer"));
     }
