@@ -169,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn secret_bytes_encode_like_a_vec() {
+    fn customer_secrets_encode_like_a_vec() {
         let secret = Secret(CustomerSecret::from_bytes(b"cs"));
         let bytes = encode(&secret).unwrap();
         assert_eq!(bytes, encode(&b"cs".to_vec()).unwrap());

@@ -11,7 +11,7 @@ use super::codec::suite_code;
 use super::error::WireError;
 use super::label::Label;
 use crate::ids::{TxId, Uid};
-use crate::suite::Suite;
+use crate::suite::{PublicKey, Suite};
 
 /// The only protocol version this implementation speaks (protocol.md section 3).
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -97,6 +97,34 @@ impl Header {
         } else {
             Err(WireError::UnsupportedVersion {
                 version: self.version,
+            })
+        }
+    }
+
+    /// Refuses a key of another suite than the header's (protocol.md section 2: a node
+    /// rejects a suite it is not configured for).
+    pub fn check_suite(&self, key_suite: Suite) -> Result<(), WireError> {
+        if self.suite == key_suite {
+            Ok(())
+        } else {
+            Err(WireError::WrongSuite {
+                expected: key_suite,
+                found: self.suite,
+            })
+        }
+    }
+
+    /// Refuses a signer key that is not the sender's, or of another suite: everything
+    /// under a header is signed by its sender (protocol.md section 3; for a forwarded part
+    /// the header is the origin's, and so is the signer).
+    pub fn check_signer(&self, key: &PublicKey) -> Result<(), WireError> {
+        self.check_suite(key.suite())?;
+        if key.uid() == self.sender {
+            Ok(())
+        } else {
+            Err(WireError::SignerMismatch {
+                sender: self.sender,
+                signer: key.uid(),
             })
         }
     }

@@ -18,7 +18,7 @@ use super::part::{Inner, Part, decode_inners};
 use super::seal::id_proof_message;
 use crate::ids::{AccountId, ScripId, Uid};
 use crate::scrip::CustomerSecret;
-use crate::suite::{KeyPair, PublicKey, Suite};
+use crate::suite::{KeyPair, PublicKey};
 
 /// A signed body as verified: what an event keeps as evidence (protocol.md section 8: the
 /// header it was signed under, the body, the signature and the signer's UID) and what the
@@ -82,18 +82,6 @@ pub fn digest_of_verified(
     request_digest(header, &items)
 }
 
-/// The key must be of the header's suite.
-fn check_suite(key_suite: Suite, header: &Header) -> Result<(), WireError> {
-    if header.suite == key_suite {
-        Ok(())
-    } else {
-        Err(WireError::WrongSuite {
-            expected: key_suite,
-            found: header.suite,
-        })
-    }
-}
-
 /// Verifies `sig` over `SigInput(header, body)` with `signer`, which must be the key of
 /// the header's sender (protocol.md section 3).
 pub fn verify_signature(
@@ -102,13 +90,7 @@ pub fn verify_signature(
     sig: &[u8],
     signer: &PublicKey,
 ) -> Result<(), WireError> {
-    check_suite(signer.suite(), header)?;
-    if signer.uid() != header.sender {
-        return Err(WireError::SignerMismatch {
-            sender: header.sender,
-            signer: signer.uid(),
-        });
-    }
+    header.check_signer(signer)?;
     signer
         .verify(&sig_input(header, body)?, sig)
         .map_err(|_| WireError::BadSignature)
@@ -179,7 +161,7 @@ impl PartRef<'_> {
                 found: self.part.kind_name(),
             });
         };
-        check_suite(me.suite(), self.header)?;
+        self.header.check_suite(me.suite())?;
         if *to != me.uid() {
             return Err(WireError::NotForMe { to: *to });
         }
@@ -259,13 +241,7 @@ impl Opened {
             Inner::IdProof { sig } => Some(sig),
             _ => None,
         })?;
-        check_suite(signer.suite(), &self.header)?;
-        if signer.uid() != self.header.sender {
-            return Err(WireError::SignerMismatch {
-                sender: self.header.sender,
-                signer: signer.uid(),
-            });
-        }
+        self.header.check_signer(signer)?;
         signer
             .verify(&id_proof_message(&self.header, id), sig)
             .map_err(|_| WireError::BadIdProof)

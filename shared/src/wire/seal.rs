@@ -44,23 +44,6 @@ impl From<SignedBody> for Inner {
     }
 }
 
-/// The header must be one `key` may sign under: the key's suite, the key's UID as sender.
-fn check_signer(key: &KeyPair, header: &Header) -> Result<(), WireError> {
-    if header.suite != key.suite() {
-        return Err(WireError::WrongSuite {
-            expected: key.suite(),
-            found: header.suite,
-        });
-    }
-    if header.sender != key.uid() {
-        return Err(WireError::SignerMismatch {
-            sender: header.sender,
-            signer: key.uid(),
-        });
-    }
-    Ok(())
-}
-
 /// Signs `body` under `header` (protocol.md section 3). The header's label must be the
 /// body's, its sender `key`'s UID and its suite `key`'s.
 pub fn sign<B: Body>(key: &KeyPair, header: &Header, body: &B) -> Result<SignedBody, WireError> {
@@ -76,7 +59,7 @@ pub fn sign<B: Body>(key: &KeyPair, header: &Header, body: &B) -> Result<SignedB
 /// Signs body bytes as they are, for a retry that must send the saved bodies byte for byte
 /// (protocol.md section 7) with a fresh signature.
 pub fn sign_bytes(key: &KeyPair, header: &Header, body: Vec<u8>) -> Result<SignedBody, WireError> {
-    check_signer(key, header)?;
+    header.check_signer(key.public())?;
     let sig = key
         .sign(&sig_input(header, &body)?)
         .map_err(WireError::Build)?;
@@ -98,7 +81,7 @@ pub fn id_proof_message(header: &Header, id: &AccountId) -> Vec<u8> {
 
 /// `SignOnly_K(ID)` bound to `header`'s tx and label (protocol.md section 3).
 pub fn id_proof(key: &KeyPair, header: &Header, id: &AccountId) -> Result<Inner, WireError> {
-    check_signer(key, header)?;
+    header.check_signer(key.public())?;
     let sig = key
         .sign(&id_proof_message(header, id))
         .map_err(WireError::Build)?;
@@ -127,12 +110,7 @@ pub fn secret_inner(scrip_id: ScripId, cs: &CustomerSecret) -> Inner {
 /// a fresh session key, wrapped for `to`; the plaintext postcard `Vec<Inner>`, encrypted
 /// with the header and `to` as associated data (modern suite).
 pub fn seal(header: &Header, to: &PublicKey, inners: &[Inner]) -> Result<Part, WireError> {
-    if header.suite != to.suite() {
-        return Err(WireError::WrongSuite {
-            expected: to.suite(),
-            found: header.suite,
-        });
-    }
+    header.check_suite(to.suite())?;
     let plaintext = encode_inners(inners)?;
     let key = SessionKey::generate(header.suite);
     let wrapped_key = to.wrap_key(&key).map_err(WireError::Build)?;

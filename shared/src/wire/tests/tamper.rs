@@ -93,7 +93,7 @@ static FIXTURES: LazyLock<[Fixture; 2]> = LazyLock::new(|| {
 
 fn flip(bytes: &[u8], bit: usize) -> Vec<u8> {
     let mut out = bytes.to_vec();
-    out[bit / 8 % bytes.len()] ^= 1 << (bit % 8);
+    out[bit / 8] ^= 1 << (bit % 8);
     out
 }
 
