@@ -14,6 +14,7 @@ pub mod ids;
 pub mod scrip;
 pub mod secret;
 pub mod suite;
+pub mod wire;
 
 pub use amount::{Amount, AmountError};
 pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
