@@ -7,6 +7,7 @@
 
 pub mod amount;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod scrip;
 pub mod secret;
