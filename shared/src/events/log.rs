@@ -134,7 +134,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
                 path: path.to_owned(),
             });
         };
-        check_identity(version, identity.clone(), &identity)?;
+        check_schema(version)?;
         Ok(EventLog {
             db,
             path: path.to_owned(),
@@ -224,7 +224,8 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     }
 
     /// The events from `seq` on, in order, streamed from one read snapshot (appends after
-    /// this call are not seen).
+    /// this call are not seen). Drop it when done: while a snapshot lives, redb cannot reuse
+    /// the pages that later commits free.
     pub fn events_from(&self, seq: u64) -> Result<EventIter<K>, LogError> {
         let txn = self.db.begin_read()?;
         let rows = txn.open_table(EVENTS)?.range(seq..)?;
@@ -419,17 +420,23 @@ fn lock_error(e: DatabaseError, path: &Path) -> LogError {
     }
 }
 
+fn check_schema(found: u32) -> Result<(), LogError> {
+    if found == SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(LogError::SchemaVersion {
+            expected: SCHEMA_VERSION,
+            found,
+        })
+    }
+}
+
 fn check_identity(
     found_version: u32,
     found: LogIdentity,
     expected: &LogIdentity,
 ) -> Result<(), LogError> {
-    if found_version != SCHEMA_VERSION {
-        return Err(LogError::SchemaVersion {
-            expected: SCHEMA_VERSION,
-            found: found_version,
-        });
-    }
+    check_schema(found_version)?;
     if &found != expected {
         return Err(LogError::IdentityMismatch {
             expected: expected.clone(),

@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 
 use redb::{
-    Key, ReadTransaction, ReadableDatabase, TableDefinition, TableError, Value, WriteTransaction,
+    Key, MultimapTableDefinition, ReadTransaction, ReadableDatabase, TableDefinition, TableError,
+    Value, WriteTransaction,
 };
 
 use crate::events::envelope::Event;
@@ -48,7 +49,7 @@ macro_rules! redb_into_projection_error {
 redb_into_projection_error!(redb::TableError, redb::StorageError);
 
 /// One table of a projection, whatever its key and value types: what replay clears and what
-/// a dump reads. Implemented for every [`TableDefinition`].
+/// a dump reads. Implemented for every [`TableDefinition`] and [`MultimapTableDefinition`].
 pub trait ProjectionTable {
     /// The table's name in the redb file.
     fn name(&self) -> &str;
@@ -83,6 +84,35 @@ impl<K: Key + 'static, V: Value + 'static> ProjectionTable for TableDefinition<'
                 K::as_bytes(&k.value()).as_ref().to_vec(),
                 V::as_bytes(&v.value()).as_ref().to_vec(),
             ));
+        }
+        Ok(rows)
+    }
+}
+
+/// A multimap table dumps one row per (key, value) pair, in key then value order.
+impl<K: Key + 'static, V: Key + 'static> ProjectionTable for MultimapTableDefinition<'_, K, V> {
+    fn name(&self) -> &str {
+        redb::MultimapTableHandle::name(self)
+    }
+
+    fn clear(&self, txn: &WriteTransaction) -> Result<(), redb::Error> {
+        txn.delete_multimap_table(*self)?;
+        Ok(())
+    }
+
+    fn rows(&self, txn: &ReadTransaction) -> Result<Rows, redb::Error> {
+        let table = match txn.open_multimap_table(*self) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut rows = Vec::new();
+        for row in table.range::<K::SelfType<'_>>(..)? {
+            let (k, values) = row?;
+            let key = K::as_bytes(&k.value()).as_ref().to_vec();
+            for v in values {
+                rows.push((key.clone(), V::as_bytes(&v?.value()).as_ref().to_vec()));
+            }
         }
         Ok(rows)
     }

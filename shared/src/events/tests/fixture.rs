@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -33,6 +35,10 @@ pub(super) const MEMOS: TableDefinition<&str, i128> = TableDefinition::new("memo
 /// tx → (events of that tx, last seq).
 pub(super) const PER_TX: TableDefinition<&[u8; 16], (u64, u64)> = TableDefinition::new("per_tx");
 
+/// Account → every tx that moved it (a multimap projection).
+pub(super) const TXS_BY_ACCOUNT: MultimapTableDefinition<&str, &[u8; 16]> =
+    MultimapTableDefinition::new("txs_by_account");
+
 pub(super) type Log = EventLog<TestKind>;
 
 /// The test projection.
@@ -40,7 +46,7 @@ pub(super) struct Ledger;
 
 impl Projection<TestKind> for Ledger {
     fn tables(&self) -> Vec<&dyn ProjectionTable> {
-        vec![&BALANCES, &MEMOS, &PER_TX]
+        vec![&BALANCES, &MEMOS, &PER_TX, &TXS_BY_ACCOUNT]
     }
 
     fn apply(
@@ -53,6 +59,10 @@ impl Projection<TestKind> for Ledger {
         let mut per_tx = txn.open_table(PER_TX)?;
         let count = per_tx.get(event.tx.as_bytes())?.map_or(0, |v| v.value().0);
         per_tx.insert(event.tx.as_bytes(), (count + 1, event.seq))?;
+        let mut by_account = txn.open_multimap_table(TXS_BY_ACCOUNT)?;
+        for p in &event.postings {
+            by_account.insert(p.account.to_string().as_str(), event.tx.as_bytes())?;
+        }
         if event.kind == TestKind::Poison {
             return Err(ProjectionError::Invariant("poisoned event".into()));
         }
