@@ -8,6 +8,7 @@
 pub mod amount;
 pub mod bus;
 pub mod error;
+pub mod events;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;

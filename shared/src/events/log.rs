@@ -1,0 +1,492 @@
+//! [`EventLog`]: a node's append-only, hash-chained event log in its redb file
+//! (protocol.md section 8), with the node's projection tables in the same file.
+//!
+//! # One writer per file
+//!
+//! redb opens a file as a writer under an exclusive lock (its default
+//! `ConcurrencyMode::ExclusiveWriter`). On Linux that lock is an open-file-description
+//! byte-range lock (`fcntl(F_OFD_SETLK)`) over the whole file; on Windows `LockFileEx`; on
+//! macOS a range lock likewise. It belongs to the open file, not to the process, so a second
+//! open of the same file fails with `DatabaseAlreadyOpen`, whether it comes from this process
+//! or another, and [`EventLog::open`] turns that into [`LogError::Locked`]. The kernel drops
+//! the lock when the holder closes the file or dies, so a standby broker that retries `open`
+//! takes over only once the serving one is gone: the exclusive lock of protocol.md section 1.
+//! The lock is advisory: a program that does not use redb's locking can still write the file.
+//! Network filesystems that do not implement these locks give no exclusion.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTableMetadata,
+    WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::events::chain::{self, ChainReport, ChainVerifier, GENESIS_PREV_HASH};
+use crate::events::envelope::{ChainHash, Event, NewEvent};
+use crate::events::error::LogError;
+use crate::events::meta::{self, EVENTS, META, RESERVED_TABLES, SCHEMA_VERSION};
+use crate::events::posting::{self, PostingError};
+use crate::events::projection::{Projection, ProjectionDump, ProjectionError, dump_projection};
+use crate::ids::TxId;
+use crate::suite::Suite;
+
+/// Whose log a file is: a file is opened only by the node kind and suite it was created for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogIdentity {
+    /// The deployment's suite (protocol.md section 2).
+    pub suite: Suite,
+    /// The kind of node, e.g. `broker`, `merchant`, `wallet`.
+    pub node_kind: String,
+}
+
+impl LogIdentity {
+    /// The identity of a `node_kind` log in `suite`.
+    #[must_use]
+    pub fn new(suite: Suite, node_kind: impl Into<String>) -> Self {
+        LogIdentity {
+            suite,
+            node_kind: node_kind.into(),
+        }
+    }
+}
+
+impl fmt::Display for LogIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} log of suite {}", self.node_kind, self.suite)
+    }
+}
+
+/// A node's event log over events of kind `K` (see the module doc).
+///
+/// Every method takes `&self`; redb serialises write transactions, so concurrent appends
+/// are safe, but one ledger actor owning the log and batching appends is the intended use.
+pub struct EventLog<K> {
+    pub(crate) db: Database,
+    path: PathBuf,
+    identity: LogIdentity,
+    _kind: PhantomData<fn(K) -> K>,
+}
+
+impl<K> fmt::Debug for EventLog<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLog")
+            .field("path", &self.path)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Serialize + DeserializeOwned> EventLog<K> {
+    /// Opens the log at `path`, creating the file when it is missing or empty. An existing
+    /// file must record `identity` and this build's schema version.
+    pub fn open(path: impl AsRef<Path>, identity: LogIdentity) -> Result<Self, LogError> {
+        let path = path.as_ref();
+        let db = Database::create(path).map_err(|e| lock_error(e, path))?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta_table = txn.open_table(META)?;
+            let events = txn.open_table(EVENTS)?;
+            match meta::read_identity(&meta_table)? {
+                Some((found_version, found)) => {
+                    check_identity(found_version, found, &identity)?;
+                }
+                None if events.is_empty()? => meta::write_identity(&mut meta_table, &identity)?,
+                None => {
+                    return Err(LogError::NotALog {
+                        path: path.to_owned(),
+                    });
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(EventLog {
+            db,
+            path: path.to_owned(),
+            identity,
+            _kind: PhantomData,
+        })
+    }
+
+    /// Opens an existing log whatever its identity (for an auditor, who learns it from
+    /// [`EventLog::identity`]). Refuses a file that is not a log of this schema version.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, LogError> {
+        let path = path.as_ref();
+        let db = Database::open(path).map_err(|e| lock_error(e, path))?;
+        let found = {
+            let txn = db.begin_read()?;
+            let table = match txn.open_table(META) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => {
+                    return Err(LogError::NotALog {
+                        path: path.to_owned(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            meta::read_identity(&table)?
+        };
+        let Some((version, identity)) = found else {
+            return Err(LogError::NotALog {
+                path: path.to_owned(),
+            });
+        };
+        check_schema(version)?;
+        Ok(EventLog {
+            db,
+            path: path.to_owned(),
+            identity,
+            _kind: PhantomData,
+        })
+    }
+
+    /// Closes the file and releases its lock, reporting any error (dropping does the same
+    /// silently).
+    pub fn close(self) -> Result<(), LogError> {
+        self.db.close()?;
+        Ok(())
+    }
+
+    /// The suite and node kind the file records.
+    #[must_use]
+    pub fn identity(&self) -> &LogIdentity {
+        &self.identity
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `events` in one durable commit (the group-commit path): numbers and chains
+    /// them, checks each balances (protocol.md section 5), and folds each into `projection`
+    /// in the same write transaction (section 8). Any failure writes nothing at all.
+    /// Returns the stored events; an empty batch commits nothing.
+    pub fn append<P: Projection<K> + ?Sized>(
+        &self,
+        events: Vec<NewEvent<K>>,
+        projection: &P,
+    ) -> Result<Vec<Event<K>>, LogError> {
+        self.append_with(events, projection, |_, _| Ok(()))
+    }
+
+    /// [`EventLog::append`], plus `side_writes` in the same commit, after the projection:
+    /// writes to tables that are not projections and cannot be rebuilt from the log (the
+    /// broker's secrets table written with `AccountOpened`, protocol.md section 1). They
+    /// must not touch the log's own tables (`events`, `meta`).
+    pub fn append_with<P, F>(
+        &self,
+        events: Vec<NewEvent<K>>,
+        projection: &P,
+        side_writes: F,
+    ) -> Result<Vec<Event<K>>, LogError>
+    where
+        P: Projection<K> + ?Sized,
+        F: FnOnce(&WriteTransaction, &[Event<K>]) -> Result<(), ProjectionError>,
+    {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        check_reserved(projection)?;
+        for (index, event) in events.iter().enumerate() {
+            check_postings(index, event)?;
+        }
+        let txn = self.db.begin_write()?;
+        match write_batch(&txn, events, projection, side_writes) {
+            Ok(stored) => {
+                txn.commit()?;
+                Ok(stored)
+            }
+            Err(e) => {
+                abort(txn);
+                Err(e)
+            }
+        }
+    }
+
+    /// The event at `seq`, if there is one.
+    pub fn read(&self, seq: u64) -> Result<Option<Event<K>>, LogError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let Some(bytes) = table.get(seq)? else {
+            return Ok(None);
+        };
+        decode_row(seq, bytes.value()).map(Some)
+    }
+
+    /// Every event in seq order, streamed from one read snapshot.
+    pub fn iter(&self) -> Result<EventIter<K>, LogError> {
+        self.events_from(chain::FIRST_SEQ)
+    }
+
+    /// The events from `seq` on, in order, streamed from one read snapshot (appends after
+    /// this call are not seen). Drop it when done: while a snapshot lives, redb cannot reuse
+    /// the pages that later commits free.
+    pub fn events_from(&self, seq: u64) -> Result<EventIter<K>, LogError> {
+        let txn = self.db.begin_read()?;
+        let rows = txn.open_table(EVENTS)?.range(seq..)?;
+        Ok(EventIter {
+            rows,
+            _txn: txn,
+            _kind: PhantomData,
+        })
+    }
+
+    /// The last seq and its chain hash, as `meta` records them; `None` while empty.
+    pub fn head(&self) -> Result<Option<(u64, ChainHash)>, LogError> {
+        let txn = self.db.begin_read()?;
+        meta::read_head(&txn.open_table(META)?)
+    }
+
+    /// The number of stored events.
+    pub fn len(&self) -> Result<u64, LogError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(EVENTS)?.len()?)
+    }
+
+    /// Whether no event is stored.
+    pub fn is_empty(&self) -> Result<bool, LogError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Recomputes every link of the chain from the stored bytes, and names the event that
+    /// was altered, removed or moved ([`LogError::Chain`]; rules in [`crate::events::chain`]).
+    pub fn verify_chain(&self) -> Result<ChainReport, LogError> {
+        let mut rows = VerifiedRows::<K>::new(self.db.begin_read()?)?;
+        while rows.next_event()?.is_some() {}
+        rows.finish()
+    }
+
+    /// A read snapshot of the file, for the node's queries of its projection tables.
+    pub fn begin_read(&self) -> Result<ReadTransaction, LogError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// The rows of every table of `projection` in this file (see [`dump_projection`]).
+    pub fn dump_projection<P: Projection<K> + ?Sized>(
+        &self,
+        projection: &P,
+    ) -> Result<ProjectionDump, LogError> {
+        Ok(dump_projection(&self.db, projection)?)
+    }
+}
+
+/// Stored events in seq order, from one read snapshot (see [`EventLog::events_from`]).
+pub struct EventIter<K> {
+    // Declared before the transaction so that it is dropped first.
+    rows: redb::Range<'static, u64, &'static [u8]>,
+    _txn: ReadTransaction,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> fmt::Debug for EventIter<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventIter").finish_non_exhaustive()
+    }
+}
+
+impl<K: DeserializeOwned> Iterator for EventIter<K> {
+    type Item = Result<Event<K>, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        Some(
+            row.map_err(LogError::from)
+                .and_then(|(key, bytes)| decode_row(key.value(), bytes.value())),
+        )
+    }
+}
+
+/// Stored rows in order with the chain verified as they go: what replay and
+/// [`EventLog::verify_chain`] walk.
+pub(crate) struct VerifiedRows<K> {
+    rows: redb::Range<'static, u64, &'static [u8]>,
+    head: Option<(u64, ChainHash)>,
+    verifier: ChainVerifier,
+    _txn: ReadTransaction,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Serialize + DeserializeOwned> VerifiedRows<K> {
+    pub(crate) fn new(txn: ReadTransaction) -> Result<Self, LogError> {
+        let head = meta::read_head(&txn.open_table(META)?)?;
+        let rows = txn.open_table(EVENTS)?.range::<u64>(..)?;
+        Ok(VerifiedRows {
+            rows,
+            head,
+            verifier: ChainVerifier::new(),
+            _txn: txn,
+            _kind: PhantomData,
+        })
+    }
+
+    /// The next event, once its row has passed the chain checks so far.
+    pub(crate) fn next_event(&mut self) -> Result<Option<Event<K>>, LogError> {
+        let Some(row) = self.rows.next() else {
+            return Ok(None);
+        };
+        let (key, bytes) = row?;
+        let key = key.value();
+        match chain::examine::<K>(bytes.value()) {
+            Ok((event, facts)) => {
+                self.verifier.push(key, facts).map_err(chain_error)?;
+                Ok(Some(event))
+            }
+            Err(reason) => Err(chain_error(self.verifier.reject(key, reason))),
+        }
+    }
+
+    /// Checks the last event against the recorded head.
+    pub(crate) fn finish(self) -> Result<ChainReport, LogError> {
+        self.verifier.finish(self.head).map_err(chain_error)
+    }
+}
+
+fn chain_error(b: chain::Break) -> LogError {
+    LogError::Chain {
+        seq: b.seq,
+        reason: b.reason,
+    }
+}
+
+/// Inserts, chains and projects a checked batch inside `txn`; the caller commits or aborts.
+fn write_batch<K, P, F>(
+    txn: &WriteTransaction,
+    events: Vec<NewEvent<K>>,
+    projection: &P,
+    side_writes: F,
+) -> Result<Vec<Event<K>>, LogError>
+where
+    K: Serialize,
+    P: Projection<K> + ?Sized,
+    F: FnOnce(&WriteTransaction, &[Event<K>]) -> Result<(), ProjectionError>,
+{
+    let mut meta_table = txn.open_table(META)?;
+    let (mut seq, mut prev_hash) = meta::read_head(&meta_table)?.unwrap_or((0, GENESIS_PREV_HASH));
+    let mut stored = Vec::with_capacity(events.len());
+    {
+        let mut table = txn.open_table(EVENTS)?;
+        for (index, new) in events.into_iter().enumerate() {
+            seq = seq.checked_add(1).ok_or(LogError::SeqExhausted)?;
+            let event = new.into_event(seq, prev_hash);
+            let bytes = event
+                .encode()
+                .map_err(|source| LogError::Encode { index, source })?;
+            prev_hash = chain::hash_bytes(&bytes);
+            if table.insert(seq, bytes.as_slice())?.is_some() {
+                // A row past the recorded head: the file was altered. Write nothing.
+                return Err(LogError::Chain {
+                    seq,
+                    reason: chain::ChainBreak::BeyondHead,
+                });
+            }
+            stored.push(event);
+        }
+    }
+    meta::write_head(&mut meta_table, seq, &prev_hash)?;
+    drop(meta_table);
+    for event in &stored {
+        projection
+            .apply(txn, event)
+            .map_err(|source| LogError::Projection {
+                seq: event.seq,
+                source,
+            })?;
+    }
+    side_writes(txn, &stored).map_err(LogError::SideTables)?;
+    Ok(stored)
+}
+
+/// Aborts a failed write; the caller returns the error that caused it. An abort failure
+/// changes nothing on disk (the transaction never committed), so it is only logged.
+pub(crate) fn abort(txn: WriteTransaction) {
+    if let Err(e) = txn.abort() {
+        tracing::warn!(error = %e, "aborting an event-log write transaction failed");
+    }
+}
+
+fn lock_error(e: DatabaseError, path: &Path) -> LogError {
+    match e {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            LogError::Locked {
+                path: path.to_owned(),
+            }
+        }
+        other => other.into(),
+    }
+}
+
+fn check_schema(found: u32) -> Result<(), LogError> {
+    if found == SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(LogError::SchemaVersion {
+            expected: SCHEMA_VERSION,
+            found,
+        })
+    }
+}
+
+fn check_identity(
+    found_version: u32,
+    found: LogIdentity,
+    expected: &LogIdentity,
+) -> Result<(), LogError> {
+    check_schema(found_version)?;
+    if &found != expected {
+        return Err(LogError::IdentityMismatch {
+            expected: expected.clone(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a projection that lists a table of the log itself.
+pub(crate) fn check_reserved<K, P: Projection<K> + ?Sized>(projection: &P) -> Result<(), LogError> {
+    match projection
+        .tables()
+        .into_iter()
+        .find(|t| RESERVED_TABLES.contains(&t.name()))
+    {
+        Some(table) => Err(LogError::ReservedTable {
+            name: table.name().to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_postings<K>(index: usize, event: &NewEvent<K>) -> Result<(), LogError> {
+    let tx: TxId = event.tx;
+    posting::check_balanced(&event.postings)
+        .and_then(|_| posting::check_memos(&event.memos))
+        .map_err(|e| match e {
+            PostingError::Unbalanced {
+                increases,
+                decreases,
+            } => LogError::Unbalanced {
+                index,
+                tx,
+                increases,
+                decreases,
+            },
+            PostingError::Overflow(source) => LogError::AmountOverflow { index, tx, source },
+            PostingError::MemoAccount { account } => LogError::MemoAccount { index, tx, account },
+        })
+}
+
+/// Decodes the row stored under `seq`, which must say it is `seq`.
+fn decode_row<K: DeserializeOwned>(seq: u64, bytes: &[u8]) -> Result<Event<K>, LogError> {
+    let event = Event::<K>::decode(bytes).map_err(|source| LogError::Decode { seq, source })?;
+    if event.seq != seq {
+        return Err(LogError::Chain {
+            seq,
+            reason: chain::ChainBreak::SeqMismatch { found: event.seq },
+        });
+    }
+    Ok(event)
+}

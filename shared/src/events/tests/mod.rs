@@ -1,0 +1,8 @@
+//! Tests of the event log on real redb files: appends and their atomicity, reopen and
+//! replay, tampering detection, identity and locking, and the zero-sum property.
+
+mod append;
+mod fixture;
+mod open;
+mod props;
+mod tamper;
