@@ -55,6 +55,9 @@ pub enum WalletError {
     /// A local frame could not be built (never a peer's fault).
     #[error("could not build the request: {0}")]
     Build(#[source] WireError),
+    /// A local invariant failed (a bug, never a peer's doing); nothing was changed.
+    #[error("internal: {0}")]
+    Internal(String),
     /// An amount computation overflowed.
     #[error("amount: {0}")]
     Amount(#[from] AmountError),

@@ -124,7 +124,7 @@ impl Wallet {
     pub fn check_tables(&self) -> Result<(), WalletError> {
         let found = self.log.dump_projection(&WalletProjection::default())?;
         let expected = expected_dump(&self.state)
-            .map_err(|e| WalletError::SealedSecret(format!("encoding a row: {e}")))?;
+            .map_err(|e| WalletError::Internal(format!("encoding a row: {e}")))?;
         if found == expected {
             Ok(())
         } else {
@@ -137,7 +137,9 @@ impl Wallet {
         let projection = WalletProjection::from_state(self.state.clone());
         let mut stored = self.log.append(vec![event], &projection)?;
         self.state = projection.into_state();
-        stored.pop().ok_or(WalletError::NotAWallet)
+        stored
+            .pop()
+            .ok_or_else(|| WalletError::Internal("an append of one event stored none".into()))
     }
 
     /// The wallet's UID.
@@ -378,7 +380,7 @@ impl Wallet {
                     .history
                     .get(&stored.seq)
                     .cloned()
-                    .ok_or(WalletError::TablesDiffer)
+                    .ok_or_else(|| WalletError::Internal("a completion left no history".into()))
             }
             ReplyOutcome::Refused(event, error) => {
                 self.commit(event)?;

@@ -67,6 +67,16 @@ pub(crate) fn scrip_free(state: &WalletState, scrip_id: ScripId) -> Result<(), W
     }
 }
 
+/// A pending request whose saved expectation is not of its label's flow: the wallet wrote
+/// it, so this is a bug, reported rather than guessed around.
+pub(crate) fn mismatched_expect(pending: &Pending) -> WalletError {
+    WalletError::Internal(format!(
+        "pending {} saved with the expectation {:?}",
+        pending.request.label(),
+        pending.request.expect
+    ))
+}
+
 /// What a checked reply leads to.
 #[derive(Debug)]
 pub enum ReplyOutcome {

@@ -12,6 +12,7 @@ use shared::wire::{Body, Frame, Label};
 use shared::{Amount, KeyPair, Nonce, TxId};
 
 use super::events::WalletEvent;
+use super::mismatched_expect;
 use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -62,7 +63,7 @@ pub fn accept(
     now: u64,
 ) -> Result<NewEvent<WalletEvent>, WalletError> {
     let Expect::ObtainBrokerScrip { value, nonce } = pending.request.expect else {
-        return Err(WalletError::ReMismatch);
+        return Err(mismatched_expect(pending));
     };
     let (verified, opened) = sealed_reply::<BrokerScripResponseX1>(state, pending, frame, keys)?;
     let body = verified.body;

@@ -12,6 +12,7 @@ use shared::wire::{Body, Frame, Label};
 use shared::{KeyPair, Nonce, PublicKey, TxId, Uid};
 
 use super::events::WalletEvent;
+use super::mismatched_expect;
 use super::reply::{event_time, evidence, sealed_reply};
 use super::request::{Expect, SavedPart, SavedRequest};
 use super::request_header;
@@ -46,7 +47,7 @@ pub fn accept(
     now: u64,
 ) -> Result<NewEvent<WalletEvent>, WalletError> {
     let Expect::PublicKey { target, nonce } = pending.request.expect else {
-        return Err(WalletError::ReMismatch);
+        return Err(mismatched_expect(pending));
     };
     let (verified, _) = sealed_reply::<PublicKeyResponseX1>(state, pending, frame, keys)?;
     let body = &verified.body;

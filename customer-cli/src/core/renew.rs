@@ -17,6 +17,7 @@ use shared::wire::{Body, Frame, Label};
 use shared::{KeyPair, TxId, Uid};
 
 use super::events::WalletEvent;
+use super::mismatched_expect;
 use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -74,7 +75,7 @@ pub fn accept(
         value,
     } = pending.request.expect
     else {
-        return Err(WalletError::ReMismatch);
+        return Err(mismatched_expect(pending));
     };
     let (verified, opened) = sealed_reply::<RenewResponseX1>(state, pending, frame, keys)?;
     let body = verified.body;

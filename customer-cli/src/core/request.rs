@@ -283,3 +283,70 @@ pub fn render_bytes(
         .encode()
         .map_err(WalletError::Build)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Suite;
+
+    /// The digest covers the signed bodies in frame order (clear parts and sealed inners),
+    /// nothing else: the layout the node's `digest_of_verified` sees (section 7).
+    #[test]
+    fn digest_covers_the_signed_bodies_in_order() {
+        let header = Header::new(
+            Suite::Modern,
+            Label::BrokerScripTopUp,
+            TxId([1; 16]),
+            Uid([2; 16]),
+        );
+        let parts = vec![
+            SavedPart::Signed {
+                body: b"a".to_vec(),
+            },
+            SavedPart::Sealed {
+                to: Uid([3; 16]),
+                inners: vec![
+                    SavedInner::IdProof,
+                    SavedInner::Signed {
+                        body: b"bc".to_vec(),
+                    },
+                    SavedInner::Secret {
+                        scrip_id: ScripId([4; 16]),
+                    },
+                ],
+            },
+        ];
+        let request = SavedRequest::new(header, Uid([3; 16]), parts, Expect::Registration).unwrap();
+        let expected = request_digest(
+            &header,
+            &[
+                DigestItem {
+                    origin: None,
+                    body: b"a",
+                },
+                DigestItem {
+                    origin: None,
+                    body: b"bc",
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(request.digest, expected);
+        assert!(request.needs_id());
+        assert_eq!(
+            request.secrets_needed().collect::<Vec<_>>(),
+            [ScripId([4; 16])]
+        );
+        let clear = SavedRequest::new(
+            header,
+            Uid([3; 16]),
+            vec![SavedPart::Signed {
+                body: b"a".to_vec(),
+            }],
+            Expect::Registration,
+        )
+        .unwrap();
+        assert!(!clear.needs_id());
+        assert_ne!(clear.digest, request.digest);
+    }
+}

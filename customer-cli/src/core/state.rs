@@ -130,7 +130,9 @@ impl WalletState {
     }
 
     /// Folds one event into the state and returns the rows it changed. Total on every
-    /// event the wallet's core decided; an [`ApplyError`] names a log it did not write.
+    /// event the wallet's core decided; an [`ApplyError`] names a log it did not write, and
+    /// leaves this state half-applied: callers discard it (a live append folds into a copy
+    /// and aborts its commit; an open that meets one fails).
     pub fn apply(&mut self, event: &Event<WalletEvent>) -> Result<Vec<Row>, ApplyError> {
         let fail = |reason: String| ApplyError {
             seq: event.seq,
@@ -285,5 +287,248 @@ impl WalletState {
             None => self.scrip.remove(&producer),
         };
         Ok(old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::request::{Expect, SavedInner, SavedPart, SavedRequest};
+    use crate::sealed::SealedSecret;
+    use shared::wire::Header;
+    use shared::{Amount, CustId, Nonce, Scrip, ScripBody, Suite};
+
+    const ME: Uid = Uid([1; 16]);
+    const BROKER: Uid = Uid([2; 16]);
+    const TX: TxId = TxId([5; 16]);
+
+    fn event(seq: u64, tx: TxId, kind: WalletEvent) -> Event<WalletEvent> {
+        Event {
+            seq,
+            time: seq * 1000,
+            tx,
+            prev_hash: [0; 32],
+            postings: Vec::new(),
+            memos: Vec::new(),
+            evidence: Vec::new(),
+            kind,
+        }
+    }
+
+    fn created() -> WalletState {
+        let mut state = WalletState::default();
+        let identity = Identity {
+            suite: Suite::Paper,
+            me: ME,
+            my_key: vec![1],
+            broker: BROKER,
+            broker_key: vec![2],
+        };
+        let rows = state
+            .apply(&event(
+                1,
+                TxId([0; 16]),
+                WalletEvent::WalletCreated { identity },
+            ))
+            .unwrap();
+        assert_eq!(rows, [Row::Identity]);
+        state
+    }
+
+    fn owned(producer: Uid, id: u8, value: u64) -> OwnedScrip {
+        OwnedScrip {
+            scrip: Scrip {
+                body: ScripBody {
+                    producer,
+                    value: Amount::from_minor(value),
+                    scrip_id: ScripId([id; 16]),
+                    cust_id: CustId([id; 16]),
+                    expires: 10,
+                },
+                certificate: Vec::new(),
+            },
+            cs_hash: Vec::new(),
+            sealed_cs: SealedSecret {
+                wrapped_key: Vec::new(),
+                ciphertext: Vec::new(),
+            },
+            obtained_in: TX,
+        }
+    }
+
+    fn obtain_request(tx: TxId) -> SavedRequest {
+        SavedRequest::new(
+            Header::new(Suite::Paper, Label::BrokerScripRequest, tx, ME),
+            BROKER,
+            vec![SavedPart::Sealed {
+                to: BROKER,
+                inners: vec![SavedInner::IdProof, SavedInner::Signed { body: vec![7] }],
+            }],
+            Expect::ObtainBrokerScrip {
+                value: Amount::from_minor(3),
+                nonce: Nonce([0; 16]),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_request_saved_then_answered_leaves_scrip_and_history() {
+        let mut state = created();
+        let rows = state
+            .apply(&event(
+                2,
+                TX,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(TX),
+                },
+            ))
+            .unwrap();
+        assert_eq!(rows, [Row::Pending(TX, Label::BrokerScripRequest)]);
+        let rows = state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::BrokerScripObtained {
+                    scrip: owned(BROKER, 9, 3),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                Row::Pending(TX, Label::BrokerScripRequest),
+                Row::Scrip(BROKER),
+                Row::History(3)
+            ]
+        );
+        assert!(state.pending.is_empty());
+        assert_eq!(
+            state.broker_scrip().map(|s| s.scrip.id()),
+            Some(ScripId([9; 16]))
+        );
+        assert_eq!(
+            state.history[&3].what,
+            HistoryKind::BrokerScripObtained {
+                value: Amount::from_minor(3)
+            }
+        );
+    }
+
+    #[test]
+    fn events_the_core_never_decides_do_not_apply() {
+        let mut state = created();
+        // A completion with no pending request.
+        let orphan = event(
+            2,
+            TX,
+            WalletEvent::BrokerScripObtained {
+                scrip: owned(BROKER, 9, 3),
+            },
+        );
+        assert_eq!(state.apply(&orphan).unwrap_err().seq, 2);
+        // The same request saved twice.
+        let saved = event(
+            2,
+            TX,
+            WalletEvent::RequestSaved {
+                request: obtain_request(TX),
+            },
+        );
+        state.apply(&saved).unwrap();
+        assert!(state.apply(&saved).is_err());
+        // A second BrokerScrip while one is held.
+        state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::BrokerScripObtained {
+                    scrip: owned(BROKER, 9, 3),
+                },
+            ))
+            .unwrap();
+        let tx2 = TxId([6; 16]);
+        state
+            .apply(&event(
+                4,
+                tx2,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(tx2),
+                },
+            ))
+            .unwrap();
+        let before = state.clone();
+        assert!(
+            state
+                .apply(&event(
+                    5,
+                    tx2,
+                    WalletEvent::BrokerScripObtained {
+                        scrip: owned(BROKER, 8, 3),
+                    }
+                ))
+                .is_err()
+        );
+        // A top-up or renewal of a scrip that is not the one held.
+        let mut other = before.clone();
+        other.pending.insert(
+            (tx2, Label::RenewRequest),
+            before.pending[&(tx2, Label::BrokerScripRequest)].clone(),
+        );
+        assert!(
+            other
+                .apply(&event(
+                    5,
+                    tx2,
+                    WalletEvent::ScripRenewed {
+                        spent: ScripId([1; 16]),
+                        scrip: owned(BROKER, 8, 3),
+                    }
+                ))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_request_pending_and_an_abandon_removes_it() {
+        let mut state = created();
+        state
+            .apply(&event(
+                2,
+                TX,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(TX),
+                },
+            ))
+            .unwrap();
+        state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::RequestRefused {
+                    label: Label::BrokerScripRequest,
+                    code: 10,
+                    message: "low".into(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            state.pending[&(TX, Label::BrokerScripRequest)].status,
+            PendingStatus::Refused {
+                code: 10,
+                message: "low".into()
+            }
+        );
+        state
+            .apply(&event(
+                4,
+                TX,
+                WalletEvent::RequestAbandoned {
+                    label: Label::BrokerScripRequest,
+                },
+            ))
+            .unwrap();
+        assert!(state.pending.is_empty());
+        assert_eq!(state.history.len(), 2);
     }
 }

@@ -13,6 +13,7 @@ use shared::wire::{Body, Frame, Label};
 use shared::{Amount, KeyPair, Nonce, TxId};
 
 use super::events::WalletEvent;
+use super::mismatched_expect;
 use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -83,7 +84,7 @@ pub fn accept(
         nonce,
     } = pending.request.expect
     else {
-        return Err(WalletError::ReMismatch);
+        return Err(mismatched_expect(pending));
     };
     let (verified, opened) = sealed_reply::<BrokerScripResponseX1>(state, pending, frame, keys)?;
     let body = verified.body;

@@ -12,6 +12,7 @@ use shared::wire::{Body, Frame, Label};
 use shared::{KeyPair, TxId};
 
 use super::events::WalletEvent;
+use super::mismatched_expect;
 use super::reply::{clear_reply, event_time, evidence};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -63,7 +64,7 @@ pub fn accept(
     now: u64,
 ) -> Result<NewEvent<WalletEvent>, WalletError> {
     let Expect::WithdrawBrokerScrip { spent, value } = pending.request.expect else {
-        return Err(WalletError::ReMismatch);
+        return Err(mismatched_expect(pending));
     };
     let verified = clear_reply::<BrokerScripWithdrawResponseX1>(state, pending, frame)?;
     if verified.body.value != value {
