@@ -103,8 +103,13 @@ impl Wallet {
 
     /// Opens the wallet file at `path` with its key pair: replays the log (verifying its
     /// hash chain), checks the key is the wallet's and that the tables equal the replayed
-    /// state (protocol.md section 8).
+    /// state (protocol.md section 8). A missing file is [`WalletError::NotAWallet`] (and is
+    /// not created).
     pub fn open(path: impl AsRef<Path>, keys: KeyPair) -> Result<Wallet, WalletError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(WalletError::NotAWallet);
+        }
         let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
         log.verify_chain()?;
         let state = replay(&log)?;

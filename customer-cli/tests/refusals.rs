@@ -515,3 +515,22 @@ fn values_of_top_up_withdraw_and_renew_replies_are_checked() {
         assert!(s.wallet.broker_scrip().is_none());
     }
 }
+
+/// Every single-byte change of a genuine reply (header, lengths, wrapped key, ciphertext,
+/// body, signature) is refused and changes nothing; the genuine reply then completes.
+/// Paper suite at every byte, modern at every fifth (its RSA-2048 unwraps are slower).
+#[test]
+fn every_flipped_byte_of_a_reply_is_refused() {
+    for (suite, step) in [(Suite::Paper, 1), (Suite::Modern, 5)] {
+        let mut s = Setup::new(suite);
+        let (req, scrip, cs) = pending_obtain(&mut s);
+        let genuine = reply_scrip(s.broker.keys, &req, &scrip, &cs, Some(req.body.nonce));
+        for i in (0..genuine.len()).step_by(step) {
+            let mut bytes = genuine.clone();
+            bytes[i] ^= 0x01;
+            refused(&mut s, &bytes, NOW);
+        }
+        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, scrip);
+    }
+}
