@@ -191,12 +191,6 @@ pub enum WalletError {
         /// The scrip's producer.
         found: Uid,
     },
-    /// The scrip in the reply is already expired.
-    #[error("the new scrip expired at {expires}")]
-    ExpiredOnArrival {
-        /// Its expiry, unix seconds.
-        expires: u64,
-    },
     /// The CustomerSecret is missing or does not hash to the body's `cs_hash` (section 3).
     #[error("the CustomerSecret of scrip {scrip_id} is missing or does not match its cs_hash")]
     SecretMismatch {

@@ -334,3 +334,22 @@ fn only_a_refused_request_can_be_abandoned() {
     // A new registration may start now.
     s.wallet.register(NOW).unwrap();
 }
+
+/// A scrip that arrives already expired (the producer's clock, or a short lifetime) is
+/// stored, not refused: the producer has spent what it replaced, and 6.8 renews it.
+#[test]
+fn a_scrip_that_arrives_expired_is_kept() {
+    let mut s = Setup::new(Suite::Paper);
+    s.register();
+    let out = s
+        .wallet
+        .obtain_broker_scrip(Amount::from_minor(40), NOW)
+        .unwrap();
+    let req = open_obtain(&s.broker, &s.id, &out.frame);
+    let (old, cs) = s.broker.issue(40, NOW - 2 * LIFETIME);
+    assert!(old.body.is_expired_at(NOW));
+    let reply = reply_scrip(s.broker.keys, &req, &old, &cs, Some(req.body.nonce));
+    s.wallet.handle_reply(&reply, NOW).unwrap();
+    assert_eq!(s.wallet.broker_scrip().unwrap().scrip, old);
+    s.wallet.renew(s.broker.keys.uid(), NOW).unwrap();
+}

@@ -158,20 +158,6 @@ fn tampered_broker_scrip_responses_are_refused() {
             NOW,
         );
         assert!(matches!(e, WalletError::WrongProducer { .. }));
-        // Already expired.
-        let (old, old_cs) = s.broker.issue(1500, NOW - 2 * LIFETIME);
-        let body = BrokerScripResponseX1 {
-            re: req.re.clone(),
-            scrip: old.clone(),
-            cs_hash: old_cs.cs_hash(suite),
-            nonce: req.body.nonce,
-        };
-        let e = refused(
-            &mut s,
-            &reply_sealed(broker, &req.frame, &body, Some((old.id(), &old_cs))),
-            NOW,
-        );
-        assert!(matches!(e, WalletError::ExpiredOnArrival { .. }));
         // A CS that does not hash to cs_hash, and no CS at all.
         let wrong = CustomerSecret::from_bytes(b"not the secret");
         let e = refused(

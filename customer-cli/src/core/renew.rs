@@ -79,7 +79,7 @@ pub fn accept(
     };
     let (verified, opened) = sealed_reply::<RenewResponseX1>(state, pending, frame, keys)?;
     let body = verified.body;
-    check_new_scrip(&body.scrip, producer, value, now)?;
+    check_new_scrip(&body.scrip, producer, value)?;
     let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
     let tx = pending.request.tx();
     let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;

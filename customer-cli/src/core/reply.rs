@@ -67,9 +67,9 @@ pub fn find_pending<'a>(state: &'a WalletState, frame: &Frame) -> Result<&'a Pen
     Ok(pending)
 }
 
-/// The frame's only part.
+/// The frame's only part: every reply of section 6 has exactly one.
 fn only_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, WalletError> {
-    if frame.parts.len() != 1 {
+    if frame.parts.len() > 1 {
         return Err(WalletError::BadReply(WireError::TooManyParts {
             count: frame.parts.len(),
         }));
@@ -147,13 +147,13 @@ pub fn new_secret(
     })
 }
 
-/// Checks a newly issued scrip: its producer is the replier, its value the expected one,
-/// and it has not already expired at `now` (unix seconds).
+/// Checks a newly issued scrip: its producer is the replier and its value the expected
+/// one. Its expiry is not judged on the wallet's clock: the producer has already spent what
+/// it replaces, so a scrip that arrives expired is kept (and renewed, 6.8) rather than lost.
 pub fn check_new_scrip(
     scrip: &Scrip,
     producer: Uid,
     value: shared::Amount,
-    now: u64,
 ) -> Result<(), WalletError> {
     if scrip.body.producer != producer {
         return Err(WalletError::WrongProducer {
@@ -165,11 +165,6 @@ pub fn check_new_scrip(
         return Err(WalletError::ValueMismatch {
             expected: value,
             found: scrip.value(),
-        });
-    }
-    if scrip.body.is_expired_at(now) {
-        return Err(WalletError::ExpiredOnArrival {
-            expires: scrip.body.expires,
         });
     }
     Ok(())

@@ -91,7 +91,7 @@ pub fn accept(
     if body.nonce != nonce {
         return Err(WalletError::NonceMismatch);
     }
-    check_new_scrip(&body.scrip, pending.request.to, new_value, now)?;
+    check_new_scrip(&body.scrip, pending.request.to, new_value)?;
     let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
     let tx = pending.request.tx();
     let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
