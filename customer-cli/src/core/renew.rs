@@ -90,3 +90,68 @@ pub fn accept(
     )
     .with_evidence(vec![evidence(&verified.evidence)]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::events::{Identity, OwnedScrip};
+    use crate::sealed::SealedSecret;
+    use shared::fixtures;
+    use shared::{Amount, Suite};
+
+    /// 6.8 goes to the scrip's producer: a merchant's renewal is sealed to the merchant's
+    /// key, which the wallet must hold from 6.0b; without it nothing is built.
+    #[test]
+    fn a_merchant_renewal_needs_the_merchant_key_from_6_0b() {
+        let suite = Suite::Paper;
+        let (me, broker, merchant) = (
+            fixtures::keypair(suite, 0),
+            fixtures::keypair(suite, 1),
+            fixtures::keypair(suite, 2),
+        );
+        let mint = shared::Mint::new(suite, merchant.uid(), fixtures::root_key(2));
+        let (v0, cs) = mint.issue(Amount::from_minor(30), 100);
+        let mut state = WalletState {
+            identity: Some(Identity {
+                suite,
+                me: me.uid(),
+                my_key: me.public().spki_der().to_vec(),
+                broker: broker.uid(),
+                broker_key: broker.public().spki_der().to_vec(),
+            }),
+            ..WalletState::default()
+        };
+        state.scrip.insert(
+            merchant.uid(),
+            OwnedScrip {
+                cs_hash: cs.cs_hash(suite),
+                sealed_cs: SealedSecret::seal(me.public(), b"cs", cs.expose()).unwrap(),
+                scrip: v0.clone(),
+                obtained_in: TxId([1; 16]),
+            },
+        );
+        let tx = TxId([2; 16]);
+        assert!(matches!(
+            request(&state, tx, merchant.uid()),
+            Err(WalletError::UnknownPeer { uid }) if uid == merchant.uid()
+        ));
+        state
+            .peers
+            .insert(merchant.uid(), merchant.public().spki_der().to_vec());
+        let saved = request(&state, tx, merchant.uid()).unwrap();
+        assert_eq!(saved.to, merchant.uid());
+        assert_eq!(
+            saved.expect,
+            Expect::Renew {
+                producer: merchant.uid(),
+                spent: v0.id(),
+                value: Amount::from_minor(30)
+            }
+        );
+        assert!(matches!(
+            &saved.parts[..],
+            [SavedPart::Sealed { to, .. }] if *to == merchant.uid()
+        ));
+        assert!(!saved.needs_id(), "6.8 carries no IdProof");
+    }
+}
