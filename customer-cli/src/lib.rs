@@ -1,5 +1,22 @@
-//! The customer wallet (protocol.md section 6): buys, spends, tops up, withdraws and renews
-//! scrip.
+//! The customer wallet (protocol.md section 6, the customer's side): its own redb file and
+//! the client side of registration (6.0), public key requests (6.0b), and BrokerScrip
+//! obtain, top-up and withdrawal (6.1, 6.4, 6.6) and renewal (6.8).
 //!
-//! Nothing is built here yet: the wallet core and the `peerscrip` command arrive with
-//! issues 4 and 5 (see ARCHITECTURE.md, "What is next").
+//! - [`core`]: sans-IO, one file per transaction: build a request's exact bodies, check a
+//!   reply, decide the one event it leads to; the [`core::WalletState`] those events fold
+//!   into.
+//! - [`store`]: the redb projection tables of that state, written in the same commit as
+//!   the events (section 8).
+//! - [`sealed`]: secrets at rest, sealed under the wallet's own key (the paper's
+//!   `PKEnc_KC(B0)`).
+//! - [`Wallet`]: the file, the keys and the state together; what the `peerscrip` command
+//!   (issue 5) calls.
+
+pub mod core;
+pub mod error;
+pub mod sealed;
+pub mod store;
+pub mod wallet;
+
+pub use error::WalletError;
+pub use wallet::{LOCAL_TX, NODE_KIND, Outgoing, Wallet};

@@ -1,0 +1,119 @@
+//! The wallet's sans-IO core: the client side of protocol.md section 6, one file per
+//! transaction, plus its state and events.
+//!
+//! Each transaction file has two plain functions:
+//! - `request(&WalletState, tx, …) -> SavedRequest`: the request's exact bodies and frame
+//!   layout (section 6), its request digest (section 7) and what the reply must say. The
+//!   wallet saves it as a `RequestSaved` event before the rendered frame leaves.
+//! - `accept(&WalletState, &Pending, &Frame, &KeyPair, now) -> NewEvent`: checks the reply
+//!   (see [`reply`]: pending request, sender, signature by the pinned or cached key, `re`;
+//!   then the flow's own checks: `N`, values, producer, `cs_hash`) and returns the one event
+//!   that records the outcome. Nothing changes until that event is appended and folded by
+//!   [`WalletState::apply`], live and in replay alike.
+//!
+//! No clock is read here: `now` (unix seconds) is an argument; tx ids and nonces are drawn
+//! by the caller.
+
+pub mod events;
+pub mod obtain_broker_scrip;
+pub mod public_key;
+pub mod register;
+pub mod renew;
+pub mod reply;
+pub mod request;
+pub mod state;
+pub mod top_up_broker_scrip;
+pub mod withdraw_broker_scrip;
+
+pub use events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
+pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
+pub use state::{ApplyError, Pending, PendingKey, PendingStatus, Row, WalletState};
+
+use shared::events::NewEvent;
+use shared::wire::{Frame, Header, Label};
+use shared::{KeyPair, ScripId, TxId};
+
+use crate::error::WalletError;
+
+/// The wallet's identity and the header of a new request `label` in `tx`.
+pub(crate) fn request_header(
+    state: &WalletState,
+    label: Label,
+    tx: TxId,
+) -> Result<(&Identity, Header), WalletError> {
+    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
+    Ok((
+        identity,
+        Header::new(identity.suite, label, tx, identity.me),
+    ))
+}
+
+/// Refuses a second pending request of `label` (repeat the first instead).
+pub(crate) fn already_pending(state: &WalletState, label: Label) -> Result<(), WalletError> {
+    match state.pending.keys().find(|(_, l)| *l == label) {
+        Some((tx, _)) => Err(WalletError::AlreadyPending { tx: *tx, label }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to present a scrip that a pending request already presents.
+pub(crate) fn scrip_free(state: &WalletState, scrip_id: ScripId) -> Result<(), WalletError> {
+    match state.pending_with_scrip(scrip_id) {
+        Some(p) => Err(WalletError::ScripBusy {
+            scrip_id,
+            tx: p.request.tx(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A pending request whose saved expectation is not of its label's flow: the wallet wrote
+/// it, so this is a bug, reported rather than guessed around.
+pub(crate) fn mismatched_expect(pending: &Pending) -> WalletError {
+    WalletError::Internal(format!(
+        "pending {} saved with the expectation {:?}",
+        pending.request.label(),
+        pending.request.expect
+    ))
+}
+
+/// What a checked reply leads to.
+#[derive(Debug)]
+pub enum ReplyOutcome {
+    /// The request succeeded: the event that records it.
+    Completed(NewEvent<WalletEvent>),
+    /// The node answered `Error`: the status event, and the typed error to give the caller
+    /// once it is recorded.
+    Refused(NewEvent<WalletEvent>, WalletError),
+}
+
+/// Checks a reply frame against the wallet's pending requests and decides what it changes
+/// (protocol.md section 3 for the common checks, the transaction's section for the rest).
+/// An `Err` changes nothing.
+pub fn decide_reply(
+    state: &WalletState,
+    frame: &Frame,
+    keys: &KeyPair,
+    now: u64,
+) -> Result<ReplyOutcome, WalletError> {
+    let pending = reply::find_pending(state, frame)?;
+    if frame.header.label == Label::Error {
+        let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
+        return Ok(ReplyOutcome::Refused(event, error));
+    }
+    let accept = match pending.request.label() {
+        Label::RegistrationRequest => register::accept,
+        Label::PublicKeyRequest => public_key::accept,
+        Label::BrokerScripRequest => obtain_broker_scrip::accept,
+        Label::BrokerScripTopUp => top_up_broker_scrip::accept,
+        Label::BrokerScripWithdraw => withdraw_broker_scrip::accept,
+        Label::RenewRequest => renew::accept,
+        other => {
+            return Err(WalletError::UnexpectedLabel {
+                request: other,
+                reply: frame.header.label,
+            });
+        }
+    };
+    accept(state, pending, frame, keys, now).map(ReplyOutcome::Completed)
+}

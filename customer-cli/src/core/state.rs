@@ -1,0 +1,534 @@
+//! The wallet's state: the projection of its log (protocol.md section 8), in memory, in
+//! deterministic order. [`WalletState::apply`] is the one fold, used live and in replay, so
+//! the two cannot disagree; it reports the rows it touched so the redb tables follow it
+//! row by row (`crate::store`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shared::events::Event;
+use shared::wire::Label;
+use shared::{PublicKey, ScripId, TxId, Uid};
+
+use super::events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
+use super::request::SavedRequest;
+
+/// Where a pending request stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingStatus {
+    /// Saved and (about to be) sent; no reply yet.
+    Sent,
+    /// The node answered `Error` (section 3); it may be repeated or given up.
+    Refused {
+        /// The `ErrorCode` number.
+        code: u16,
+        /// The node's text.
+        message: String,
+    },
+}
+
+/// A request saved and not yet answered (protocol.md section 7: "on restart every node and
+/// wallet resumes each tx with no recorded outcome").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The saved request.
+    pub request: SavedRequest,
+    /// Its status.
+    pub status: PendingStatus,
+    /// Unix milliseconds when it was saved.
+    pub saved_at: u64,
+}
+
+/// The key of a pending request: a request is idempotent per (sender, tx, label), and the
+/// sender is the wallet.
+pub type PendingKey = (TxId, Label);
+
+/// A row of the wallet's tables, named by its key (what `apply` touched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Row {
+    /// The identity row.
+    Identity,
+    /// The account row.
+    Account,
+    /// The registration row.
+    Registration,
+    /// A cached peer key.
+    Peer(Uid),
+    /// The scrip of a producer.
+    Scrip(Uid),
+    /// A pending request.
+    Pending(TxId, Label),
+    /// A history line, by event seq.
+    History(u64),
+}
+
+/// The wallet's state (see the module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalletState {
+    /// Who the wallet is; `None` before `WalletCreated`.
+    pub identity: Option<Identity>,
+    /// The linked bank account.
+    pub account: Option<AccountRecord>,
+    /// The UID the broker registered (6.0).
+    pub registered: Option<Uid>,
+    /// Peer keys obtained by 6.0b, SPKI DER.
+    pub peers: BTreeMap<Uid, Vec<u8>>,
+    /// The scrip held, by producer: at most one BrokerScrip and one VendorScrip per merchant
+    /// (protocol.md section 4).
+    pub scrip: BTreeMap<Uid, OwnedScrip>,
+    /// Requests without a recorded outcome.
+    pub pending: BTreeMap<PendingKey, Pending>,
+    /// The history, by event seq.
+    pub history: BTreeMap<u64, HistoryEntry>,
+}
+
+/// An event that contradicts the state: `decide` never produces one, so meeting it means
+/// the log was not written by this wallet's core. The node stops rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {seq} does not apply: {reason}")]
+pub struct ApplyError {
+    /// The event.
+    pub seq: u64,
+    /// Why.
+    pub reason: String,
+}
+
+impl WalletState {
+    /// The pinned broker's UID, once the wallet exists.
+    #[must_use]
+    pub fn broker(&self) -> Option<Uid> {
+        self.identity.as_ref().map(|i| i.broker)
+    }
+
+    /// The public key of `uid`: the pinned broker's, the wallet's own, or a cached peer's
+    /// (section 6.0b: a key never arrives any other way).
+    #[must_use]
+    pub fn key_of(&self, uid: Uid) -> Option<PublicKey> {
+        let identity = self.identity.as_ref()?;
+        let der = if uid == identity.broker {
+            &identity.broker_key
+        } else if uid == identity.me {
+            &identity.my_key
+        } else {
+            self.peers.get(&uid)?
+        };
+        PublicKey::from_spki_der(identity.suite, der).ok()
+    }
+
+    /// The BrokerScrip held, if any.
+    #[must_use]
+    pub fn broker_scrip(&self) -> Option<&OwnedScrip> {
+        self.scrip.get(&self.broker()?)
+    }
+
+    /// The pending request that presents `scrip_id`, if any.
+    #[must_use]
+    pub fn pending_with_scrip(&self, scrip_id: ScripId) -> Option<&Pending> {
+        self.pending
+            .values()
+            .find(|p| p.request.expect.presented_scrip() == Some(scrip_id))
+    }
+
+    /// Folds one event into the state and returns the rows it changed. Total on every
+    /// event the wallet's core decided; an [`ApplyError`] names a log it did not write, and
+    /// leaves this state half-applied: callers discard it (a live append folds into a copy
+    /// and aborts its commit; an open that meets one fails).
+    pub fn apply(&mut self, event: &Event<WalletEvent>) -> Result<Vec<Row>, ApplyError> {
+        let fail = |reason: String| ApplyError {
+            seq: event.seq,
+            reason,
+        };
+        let tx = event.tx;
+        let mut rows = Vec::new();
+        if let Some(label) = event.kind.answers() {
+            let closes = !matches!(event.kind, WalletEvent::RequestRefused { .. });
+            if !self.pending.contains_key(&(tx, label)) {
+                return Err(fail(format!("no pending {label} in tx {tx}")));
+            }
+            if closes {
+                self.pending.remove(&(tx, label));
+            }
+            rows.push(Row::Pending(tx, label));
+        }
+        let history = |what: HistoryKind| HistoryEntry {
+            tx,
+            time: event.time,
+            what,
+        };
+        let entry = match &event.kind {
+            WalletEvent::WalletCreated { identity } => {
+                if self.identity.is_some() {
+                    return Err(fail("a second WalletCreated".into()));
+                }
+                self.identity = Some(identity.clone());
+                rows.push(Row::Identity);
+                None
+            }
+            WalletEvent::AccountLinked { account } => {
+                self.account = Some(account.clone());
+                rows.push(Row::Account);
+                None
+            }
+            WalletEvent::RequestSaved { request } => {
+                let key = (request.tx(), request.label());
+                if tx != request.tx() || self.pending.contains_key(&key) {
+                    return Err(fail(format!("request {} of tx {tx} saved twice", key.1)));
+                }
+                self.pending.insert(
+                    key,
+                    Pending {
+                        request: request.clone(),
+                        status: PendingStatus::Sent,
+                        saved_at: event.time,
+                    },
+                );
+                rows.push(Row::Pending(key.0, key.1));
+                None
+            }
+            WalletEvent::RequestRefused {
+                label,
+                code,
+                message,
+            } => {
+                if let Some(p) = self.pending.get_mut(&(tx, *label)) {
+                    p.status = PendingStatus::Refused {
+                        code: *code,
+                        message: message.clone(),
+                    };
+                }
+                Some(history(HistoryKind::Refused {
+                    label: *label,
+                    code: *code,
+                }))
+            }
+            WalletEvent::RequestAbandoned { label } => {
+                Some(history(HistoryKind::Abandoned { label: *label }))
+            }
+            WalletEvent::Registered { uid } => {
+                self.registered = Some(*uid);
+                rows.push(Row::Registration);
+                Some(history(HistoryKind::Registered { uid: *uid }))
+            }
+            WalletEvent::PeerKeyCached { uid, spki_der } => {
+                self.peers.insert(*uid, spki_der.clone());
+                rows.push(Row::Peer(*uid));
+                Some(history(HistoryKind::PeerKey { uid: *uid }))
+            }
+            WalletEvent::BrokerScripObtained { scrip } => {
+                let producer = scrip.producer();
+                if Some(producer) != self.broker() || self.scrip.contains_key(&producer) {
+                    return Err(fail("BrokerScrip obtained while one is held".into()));
+                }
+                self.scrip.insert(producer, scrip.clone());
+                rows.push(Row::Scrip(producer));
+                Some(history(HistoryKind::BrokerScripObtained {
+                    value: scrip.scrip.value(),
+                }))
+            }
+            WalletEvent::BrokerScripToppedUp { spent, scrip } => {
+                let from = self
+                    .replace(scrip.producer(), *spent, Some(scrip.clone()))
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(scrip.producer()));
+                Some(history(HistoryKind::BrokerScripToppedUp {
+                    from,
+                    to: scrip.scrip.value(),
+                }))
+            }
+            WalletEvent::BrokerScripWithdrawn { spent, value } => {
+                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
+                self.replace(broker, *spent, None).map_err(fail)?;
+                rows.push(Row::Scrip(broker));
+                Some(history(HistoryKind::BrokerScripWithdrawn { value: *value }))
+            }
+            WalletEvent::ScripRenewed { spent, scrip } => {
+                self.replace(scrip.producer(), *spent, Some(scrip.clone()))
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(scrip.producer()));
+                Some(history(HistoryKind::ScripRenewed {
+                    producer: scrip.producer(),
+                    value: scrip.scrip.value(),
+                    expires: scrip.scrip.body.expires,
+                }))
+            }
+        };
+        if let Some(entry) = entry {
+            self.history.insert(event.seq, entry);
+            rows.push(Row::History(event.seq));
+        }
+        debug_assert!(
+            self.pending
+                .values()
+                .filter_map(|p| p.request.expect.presented_scrip())
+                .all(|id| self.scrip.values().any(|s| s.scrip.id() == id)),
+            "every pending request presents a scrip the wallet holds"
+        );
+        Ok(rows)
+    }
+
+    /// Replaces `producer`'s scrip `spent` by `with` (or removes it) and returns the old
+    /// value.
+    fn replace(
+        &mut self,
+        producer: Uid,
+        spent: ScripId,
+        with: Option<OwnedScrip>,
+    ) -> Result<shared::Amount, String> {
+        let held = self
+            .scrip
+            .get(&producer)
+            .ok_or_else(|| format!("no scrip of {producer} held"))?;
+        if held.scrip.id() != spent {
+            return Err(format!("scrip {spent} is not the one held"));
+        }
+        let old = held.scrip.value();
+        match with {
+            Some(new) => self.scrip.insert(producer, new),
+            None => self.scrip.remove(&producer),
+        };
+        Ok(old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::request::{Expect, SavedInner, SavedPart, SavedRequest};
+    use crate::sealed::SealedSecret;
+    use shared::wire::Header;
+    use shared::{Amount, CustId, Nonce, Scrip, ScripBody, Suite};
+
+    const ME: Uid = Uid([1; 16]);
+    const BROKER: Uid = Uid([2; 16]);
+    const TX: TxId = TxId([5; 16]);
+
+    fn event(seq: u64, tx: TxId, kind: WalletEvent) -> Event<WalletEvent> {
+        Event {
+            seq,
+            time: seq * 1000,
+            tx,
+            prev_hash: [0; 32],
+            postings: Vec::new(),
+            memos: Vec::new(),
+            evidence: Vec::new(),
+            kind,
+        }
+    }
+
+    fn created() -> WalletState {
+        let mut state = WalletState::default();
+        let identity = Identity {
+            suite: Suite::Paper,
+            me: ME,
+            my_key: vec![1],
+            broker: BROKER,
+            broker_key: vec![2],
+        };
+        let rows = state
+            .apply(&event(
+                1,
+                TxId([0; 16]),
+                WalletEvent::WalletCreated { identity },
+            ))
+            .unwrap();
+        assert_eq!(rows, [Row::Identity]);
+        state
+    }
+
+    fn owned(producer: Uid, id: u8, value: u64) -> OwnedScrip {
+        OwnedScrip {
+            scrip: Scrip {
+                body: ScripBody {
+                    producer,
+                    value: Amount::from_minor(value),
+                    scrip_id: ScripId([id; 16]),
+                    cust_id: CustId([id; 16]),
+                    expires: 10,
+                },
+                certificate: Vec::new(),
+            },
+            cs_hash: Vec::new(),
+            sealed_cs: SealedSecret {
+                wrapped_key: Vec::new(),
+                ciphertext: Vec::new(),
+            },
+            obtained_in: TX,
+        }
+    }
+
+    fn obtain_request(tx: TxId) -> SavedRequest {
+        SavedRequest::new(
+            Header::new(Suite::Paper, Label::BrokerScripRequest, tx, ME),
+            BROKER,
+            vec![SavedPart::Sealed {
+                to: BROKER,
+                inners: vec![SavedInner::IdProof, SavedInner::Signed { body: vec![7] }],
+            }],
+            Expect::ObtainBrokerScrip {
+                value: Amount::from_minor(3),
+                nonce: Nonce([0; 16]),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_request_saved_then_answered_leaves_scrip_and_history() {
+        let mut state = created();
+        let rows = state
+            .apply(&event(
+                2,
+                TX,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(TX),
+                },
+            ))
+            .unwrap();
+        assert_eq!(rows, [Row::Pending(TX, Label::BrokerScripRequest)]);
+        let rows = state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::BrokerScripObtained {
+                    scrip: owned(BROKER, 9, 3),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                Row::Pending(TX, Label::BrokerScripRequest),
+                Row::Scrip(BROKER),
+                Row::History(3)
+            ]
+        );
+        assert!(state.pending.is_empty());
+        assert_eq!(
+            state.broker_scrip().map(|s| s.scrip.id()),
+            Some(ScripId([9; 16]))
+        );
+        assert_eq!(
+            state.history[&3].what,
+            HistoryKind::BrokerScripObtained {
+                value: Amount::from_minor(3)
+            }
+        );
+    }
+
+    #[test]
+    fn events_the_core_never_decides_do_not_apply() {
+        let mut state = created();
+        // A completion with no pending request.
+        let orphan = event(
+            2,
+            TX,
+            WalletEvent::BrokerScripObtained {
+                scrip: owned(BROKER, 9, 3),
+            },
+        );
+        assert_eq!(state.apply(&orphan).unwrap_err().seq, 2);
+        // The same request saved twice.
+        let saved = event(
+            2,
+            TX,
+            WalletEvent::RequestSaved {
+                request: obtain_request(TX),
+            },
+        );
+        state.apply(&saved).unwrap();
+        assert!(state.apply(&saved).is_err());
+        // A second BrokerScrip while one is held.
+        state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::BrokerScripObtained {
+                    scrip: owned(BROKER, 9, 3),
+                },
+            ))
+            .unwrap();
+        let tx2 = TxId([6; 16]);
+        state
+            .apply(&event(
+                4,
+                tx2,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(tx2),
+                },
+            ))
+            .unwrap();
+        let before = state.clone();
+        assert!(
+            state
+                .apply(&event(
+                    5,
+                    tx2,
+                    WalletEvent::BrokerScripObtained {
+                        scrip: owned(BROKER, 8, 3),
+                    }
+                ))
+                .is_err()
+        );
+        // A top-up or renewal of a scrip that is not the one held.
+        let mut other = before.clone();
+        other.pending.insert(
+            (tx2, Label::RenewRequest),
+            before.pending[&(tx2, Label::BrokerScripRequest)].clone(),
+        );
+        assert!(
+            other
+                .apply(&event(
+                    5,
+                    tx2,
+                    WalletEvent::ScripRenewed {
+                        spent: ScripId([1; 16]),
+                        scrip: owned(BROKER, 8, 3),
+                    }
+                ))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_request_pending_and_an_abandon_removes_it() {
+        let mut state = created();
+        state
+            .apply(&event(
+                2,
+                TX,
+                WalletEvent::RequestSaved {
+                    request: obtain_request(TX),
+                },
+            ))
+            .unwrap();
+        state
+            .apply(&event(
+                3,
+                TX,
+                WalletEvent::RequestRefused {
+                    label: Label::BrokerScripRequest,
+                    code: 10,
+                    message: "low".into(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(
+            state.pending[&(TX, Label::BrokerScripRequest)].status,
+            PendingStatus::Refused {
+                code: 10,
+                message: "low".into()
+            }
+        );
+        state
+            .apply(&event(
+                4,
+                TX,
+                WalletEvent::RequestAbandoned {
+                    label: Label::BrokerScripRequest,
+                },
+            ))
+            .unwrap();
+        assert!(state.pending.is_empty());
+        assert_eq!(state.history.len(), 2);
+    }
+}

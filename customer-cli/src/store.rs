@@ -1,0 +1,163 @@
+//! The wallet's redb tables (protocol.md section 8; ARCHITECTURE "Storage": "the customer
+//! wallet is a redb file too"): projections of its event log, written row by row in the
+//! same write transaction as the events that change them, and rebuilt by replay.
+//!
+//! Every table maps bytes to the postcard encoding of a row of [`WalletState`]; keys sort
+//! as the state's `BTreeMap`s do (ids as raw bytes, seqs big-endian), so the tables dumped
+//! from the file equal [`expected_dump`] of the state byte for byte.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `wallet_profile` | `identity`, `account`, `registration` | [`Identity`](crate::core::Identity), [`AccountRecord`](crate::core::AccountRecord), `Uid` |
+//! | `wallet_peers` | peer UID | SPKI DER |
+//! | `wallet_scrip` | producer UID | [`OwnedScrip`](crate::core::OwnedScrip) (CS sealed) |
+//! | `wallet_pending` | tx ‖ label code | [`Pending`](crate::core::Pending) |
+//! | `wallet_history` | seq (u64 BE) | [`HistoryEntry`](crate::core::HistoryEntry) |
+
+use std::cell::RefCell;
+
+use redb::{TableDefinition, WriteTransaction};
+use serde::Serialize;
+use shared::events::{Event, Projection, ProjectionDump, ProjectionError, ProjectionTable, Rows};
+
+use crate::core::{Row, WalletEvent, WalletState};
+
+type BytesTable = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+/// Identity, account and registration rows.
+pub const PROFILE: BytesTable = TableDefinition::new("wallet_profile");
+/// Peer keys obtained by 6.0b.
+pub const PEERS: BytesTable = TableDefinition::new("wallet_peers");
+/// The scrip held, by producer.
+pub const SCRIP: BytesTable = TableDefinition::new("wallet_scrip");
+/// Pending requests.
+pub const PENDING: BytesTable = TableDefinition::new("wallet_pending");
+/// The history.
+pub const HISTORY: BytesTable = TableDefinition::new("wallet_history");
+
+/// Where a row lives and what it holds: `value` is `None` when the row is absent.
+struct RowBytes {
+    table: BytesTable,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+/// The table, key and (if the row exists) value of `row` in `state`.
+fn row_bytes(state: &WalletState, row: Row) -> Result<RowBytes, postcard::Error> {
+    fn enc<T: Serialize>(v: Option<&T>) -> Result<Option<Vec<u8>>, postcard::Error> {
+        v.map(postcard::to_allocvec).transpose()
+    }
+    let (table, key, value) = match row {
+        Row::Identity => (PROFILE, b"identity".to_vec(), enc(state.identity.as_ref())?),
+        Row::Account => (PROFILE, b"account".to_vec(), enc(state.account.as_ref())?),
+        Row::Registration => (
+            PROFILE,
+            b"registration".to_vec(),
+            enc(state.registered.as_ref())?,
+        ),
+        Row::Peer(uid) => (
+            PEERS,
+            uid.as_bytes().to_vec(),
+            state.peers.get(&uid).cloned(),
+        ),
+        Row::Scrip(producer) => (
+            SCRIP,
+            producer.as_bytes().to_vec(),
+            enc(state.scrip.get(&producer))?,
+        ),
+        Row::Pending(tx, label) => {
+            let mut key = tx.as_bytes().to_vec();
+            key.push(label.code());
+            (PENDING, key, enc(state.pending.get(&(tx, label)))?)
+        }
+        Row::History(seq) => (
+            HISTORY,
+            seq.to_be_bytes().to_vec(),
+            enc(state.history.get(&seq))?,
+        ),
+    };
+    Ok(RowBytes { table, key, value })
+}
+
+/// Every row `state` holds.
+fn all_rows(state: &WalletState) -> Vec<Row> {
+    let mut rows = vec![Row::Identity, Row::Account, Row::Registration];
+    rows.extend(state.peers.keys().map(|u| Row::Peer(*u)));
+    rows.extend(state.scrip.keys().map(|u| Row::Scrip(*u)));
+    rows.extend(state.pending.keys().map(|(t, l)| Row::Pending(*t, *l)));
+    rows.extend(state.history.keys().map(|s| Row::History(*s)));
+    rows
+}
+
+/// The tables `state` projects to, as [`shared::events::dump_projection`] reads them.
+pub fn expected_dump(state: &WalletState) -> Result<ProjectionDump, postcard::Error> {
+    let mut dump = ProjectionDump::new();
+    for table in [PROFILE, PEERS, SCRIP, PENDING, HISTORY] {
+        dump.insert(redb::TableHandle::name(&table).to_owned(), Rows::new());
+    }
+    for row in all_rows(state) {
+        let RowBytes { table, key, value } = row_bytes(state, row)?;
+        if let (Some(value), Some(rows)) = (value, dump.get_mut(redb::TableHandle::name(&table))) {
+            rows.push((key, value));
+        }
+    }
+    for rows in dump.values_mut() {
+        rows.sort();
+    }
+    Ok(dump)
+}
+
+/// The wallet's [`Projection`]: folds each event into its [`WalletState`] with
+/// [`WalletState::apply`] and writes the rows that changed. Live appends fold into a copy
+/// of the wallet's state, which replaces the state only once the commit succeeded.
+#[derive(Debug, Default)]
+pub struct WalletProjection {
+    state: RefCell<WalletState>,
+}
+
+impl WalletProjection {
+    /// A projection that continues from `state`.
+    #[must_use]
+    pub fn from_state(state: WalletState) -> Self {
+        WalletProjection {
+            state: RefCell::new(state),
+        }
+    }
+
+    /// The state after the events folded so far.
+    #[must_use]
+    pub fn into_state(self) -> WalletState {
+        self.state.into_inner()
+    }
+}
+
+impl Projection<WalletEvent> for WalletProjection {
+    fn tables(&self) -> Vec<&dyn ProjectionTable> {
+        vec![&PROFILE, &PEERS, &SCRIP, &PENDING, &HISTORY]
+    }
+
+    fn apply(
+        &self,
+        txn: &WriteTransaction,
+        event: &Event<WalletEvent>,
+    ) -> Result<(), ProjectionError> {
+        let mut state = self.state.borrow_mut();
+        let rows = state
+            .apply(event)
+            .map_err(|e| ProjectionError::Invariant(e.to_string()))?;
+        for row in rows {
+            let RowBytes { table, key, value } =
+                row_bytes(&state, row).map_err(|e| ProjectionError::Other(Box::new(e)))?;
+            let mut table = txn.open_table(table)?;
+            match value {
+                Some(value) => {
+                    table.insert(key.as_slice(), value.as_slice())?;
+                }
+                None => {
+                    table.remove(key.as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! [`Wallet`]: the customer's wallet file, its key pair and its state, with one method per
+//! step the customer takes. It draws tx ids and nonces, renders and encodes frames, and
+//! appends events; the checks live in [`crate::core`].
+//!
+//! Every state change is an event appended with its projection rows in one redb write
+//! transaction (protocol.md section 8) before the method returns: a request is saved before
+//! its frame is handed out (section 7), a reply's outcome is stored before it is reported.
+//! [`Wallet::open`] rebuilds the state by replaying the log and checks it against the
+//! tables.
+
+use std::path::Path;
+
+use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::wire::{Frame, Label};
+use shared::{
+    AccountId, Amount, CustomerSecret, KeyPair, Nonce, Pan, PanSecret, PublicKey, ScripId,
+    SecretBytes, TxId, Uid,
+};
+
+use crate::core::reply::{event_time, open_cs};
+use crate::core::{
+    self, AccountRecord, HistoryEntry, Identity, OwnedScrip, Pending, RenderInputs, ReplyOutcome,
+    SavedRequest, WalletEvent, WalletState,
+};
+use crate::error::WalletError;
+use crate::sealed::SealedSecret;
+use crate::store::{WalletProjection, expected_dump};
+
+/// The node kind recorded in a wallet file's log identity.
+pub const NODE_KIND: &str = "wallet";
+
+/// The tx of the wallet's own events that belong to no protocol transaction (creation,
+/// account link).
+pub const LOCAL_TX: TxId = TxId([0; 16]);
+
+/// The sealing context of the account ID.
+const ID_CONTEXT: &[u8] = b"account-id";
+
+/// A frame to send: the encoded request and where it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The transaction.
+    pub tx: TxId,
+    /// The request's label.
+    pub label: Label,
+    /// The node it goes to (the broker, or a producer in 6.8).
+    pub to: Uid,
+    /// The encoded frame.
+    pub frame: Vec<u8>,
+}
+
+/// The customer's wallet (see the module doc).
+pub struct Wallet {
+    log: EventLog<WalletEvent>,
+    state: WalletState,
+    keys: KeyPair,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet")
+            .field("path", &self.log.path())
+            .field("uid", &self.keys.uid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wallet {
+    /// Creates the wallet file at `path` for `keys`, pinning `broker_key` (protocol.md
+    /// section 1). Refuses a file that already holds a wallet.
+    pub fn create(
+        path: impl AsRef<Path>,
+        keys: KeyPair,
+        broker_key: &PublicKey,
+        now: u64,
+    ) -> Result<Wallet, WalletError> {
+        if broker_key.suite() != keys.suite() {
+            return Err(WalletError::WrongSuite {
+                expected: keys.suite(),
+                found: broker_key.suite(),
+            });
+        }
+        let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
+        let state = replay(&log)?;
+        if let Some(identity) = state.identity {
+            return Err(WalletError::AlreadyAWallet { uid: identity.me });
+        }
+        let mut wallet = Wallet { log, state, keys };
+        let identity = Identity {
+            suite: wallet.keys.suite(),
+            me: wallet.keys.uid(),
+            my_key: wallet.keys.public().spki_der().to_vec(),
+            broker: broker_key.uid(),
+            broker_key: broker_key.spki_der().to_vec(),
+        };
+        wallet.commit(NewEvent::new(
+            event_time(now),
+            LOCAL_TX,
+            WalletEvent::WalletCreated { identity },
+        ))?;
+        Ok(wallet)
+    }
+
+    /// Opens the wallet file at `path` with its key pair: replays the log (verifying its
+    /// hash chain), checks the key is the wallet's and that the tables equal the replayed
+    /// state (protocol.md section 8). A missing file is [`WalletError::NotAWallet`] (and is
+    /// not created).
+    pub fn open(path: impl AsRef<Path>, keys: KeyPair) -> Result<Wallet, WalletError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(WalletError::NotAWallet);
+        }
+        let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
+        log.verify_chain()?;
+        let state = replay(&log)?;
+        let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
+        if identity.me != keys.uid() {
+            return Err(WalletError::WrongKey {
+                expected: identity.me,
+                found: keys.uid(),
+            });
+        }
+        let wallet = Wallet { log, state, keys };
+        wallet.check_tables()?;
+        Ok(wallet)
+    }
+
+    /// Checks that the projection tables in the file equal the state, byte for byte.
+    pub fn check_tables(&self) -> Result<(), WalletError> {
+        let found = self.log.dump_projection(&WalletProjection::default())?;
+        let expected = expected_dump(&self.state)
+            .map_err(|e| WalletError::Internal(format!("encoding a row: {e}")))?;
+        if found == expected {
+            Ok(())
+        } else {
+            Err(WalletError::TablesDiffer)
+        }
+    }
+
+    /// Appends `event` with its rows in one commit, then adopts the state it produced.
+    fn commit(&mut self, event: NewEvent<WalletEvent>) -> Result<Event<WalletEvent>, WalletError> {
+        let projection = WalletProjection::from_state(self.state.clone());
+        let mut stored = self.log.append(vec![event], &projection)?;
+        self.state = projection.into_state();
+        stored
+            .pop()
+            .ok_or_else(|| WalletError::Internal("an append of one event stored none".into()))
+    }
+
+    /// The wallet's UID.
+    #[must_use]
+    pub fn uid(&self) -> Uid {
+        self.keys.uid()
+    }
+
+    /// The state (the projection of the log).
+    #[must_use]
+    pub fn state(&self) -> &WalletState {
+        &self.state
+    }
+
+    /// The event log, for audits and tests.
+    #[must_use]
+    pub fn log(&self) -> &EventLog<WalletEvent> {
+        &self.log
+    }
+
+    /// The scrip held of `producer`.
+    #[must_use]
+    pub fn scrip(&self, producer: Uid) -> Option<&OwnedScrip> {
+        self.state.scrip.get(&producer)
+    }
+
+    /// The BrokerScrip held.
+    #[must_use]
+    pub fn broker_scrip(&self) -> Option<&OwnedScrip> {
+        self.state.broker_scrip()
+    }
+
+    /// The CustomerSecret of the scrip held of `producer`, opened with the wallet's key.
+    pub fn customer_secret(&self, producer: Uid) -> Result<CustomerSecret, WalletError> {
+        let owned = self
+            .scrip(producer)
+            .ok_or(WalletError::NoScrip { producer })?;
+        open_cs(&self.keys, owned)
+    }
+
+    /// The requests saved and not yet answered.
+    pub fn pending(&self) -> impl Iterator<Item = &Pending> {
+        self.state.pending.values()
+    }
+
+    /// The history, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &HistoryEntry> {
+        self.state.history.values()
+    }
+
+    /// Links the bank account `pan` (protocol.md section 1): keeps the PAN and the `ID`
+    /// derived from `secret`, sealed under the wallet's key; the PANSecret is not kept.
+    pub fn link_account(
+        &mut self,
+        pan: Pan,
+        secret: &PanSecret,
+        now: u64,
+    ) -> Result<(), WalletError> {
+        let suite = self.keys.suite();
+        let id = AccountId::derive(suite, secret, &pan);
+        let account = AccountRecord {
+            sealed_id: SealedSecret::seal(self.keys.public(), ID_CONTEXT, id.expose())?,
+            id_commitment: id.commitment(suite),
+            pan,
+        };
+        self.commit(NewEvent::new(
+            event_time(now),
+            LOCAL_TX,
+            WalletEvent::AccountLinked { account },
+        ))?;
+        Ok(())
+    }
+
+    /// The account ID, opened and checked against its commitment.
+    fn account_id(&self) -> Result<AccountId, WalletError> {
+        let account = self.state.account.as_ref().ok_or(WalletError::NoAccount)?;
+        let plain = account
+            .sealed_id
+            .open(&self.keys, ID_CONTEXT)
+            .map_err(|e| WalletError::SealedSecret(format!("account ID: {e}")))?;
+        let id = AccountId::from_secret(SecretBytes::from_slice(&plain));
+        if id.commitment(self.keys.suite()) == account.id_commitment {
+            Ok(id)
+        } else {
+            Err(WalletError::SealedSecret(
+                "account ID does not match its commitment".into(),
+            ))
+        }
+    }
+
+    /// Renders `request` into frame bytes: saved bodies, fresh signatures and seals.
+    fn render(&self, request: &SavedRequest) -> Result<Vec<u8>, WalletError> {
+        let account_id = if request.needs_id() {
+            Some(self.account_id()?)
+        } else {
+            None
+        };
+        let mut secrets: Vec<(ScripId, CustomerSecret)> = Vec::new();
+        for scrip_id in request.secrets_needed() {
+            let owned = self
+                .state
+                .scrip
+                .values()
+                .find(|s| s.scrip.id() == scrip_id)
+                .ok_or_else(|| WalletError::SealedSecret(format!("scrip {scrip_id} not held")))?;
+            secrets.push((scrip_id, open_cs(&self.keys, owned)?));
+        }
+        let state = &self.state;
+        let recipient_key = |uid: Uid| state.key_of(uid);
+        let inputs = RenderInputs {
+            keys: &self.keys,
+            account_id: account_id.as_ref(),
+            secrets: &secrets,
+            recipient_key: &recipient_key,
+        };
+        core::request::render_bytes(request, &inputs)
+    }
+
+    /// Renders a new request, saves it (`RequestSaved`, section 7), and hands out its frame.
+    fn start(&mut self, request: SavedRequest, now: u64) -> Result<Outgoing, WalletError> {
+        let frame = self.render(&request)?;
+        let outgoing = Outgoing {
+            tx: request.tx(),
+            label: request.label(),
+            to: request.to,
+            frame,
+        };
+        self.commit(NewEvent::new(
+            event_time(now),
+            request.tx(),
+            WalletEvent::RequestSaved { request },
+        ))?;
+        Ok(outgoing)
+    }
+
+    /// 6.0 step 1: registers the wallet's key for the linked account.
+    pub fn register(&mut self, now: u64) -> Result<Outgoing, WalletError> {
+        let request = core::register::request(&self.state, TxId::random())?;
+        self.start(request, now)
+    }
+
+    /// 6.0b step 1: asks the broker for `target`'s key.
+    pub fn request_public_key(&mut self, target: Uid, now: u64) -> Result<Outgoing, WalletError> {
+        let request =
+            core::public_key::request(&self.state, TxId::random(), target, Nonce::random())?;
+        self.start(request, now)
+    }
+
+    /// 6.1 step 1: asks for a BrokerScrip of `value`.
+    pub fn obtain_broker_scrip(
+        &mut self,
+        value: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request = core::obtain_broker_scrip::request(
+            &self.state,
+            TxId::random(),
+            value,
+            Nonce::random(),
+        )?;
+        self.start(request, now)
+    }
+
+    /// 6.4 step 1: asks to replace the BrokerScrip by one of `new_value`.
+    pub fn top_up_broker_scrip(
+        &mut self,
+        new_value: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request = core::top_up_broker_scrip::request(
+            &self.state,
+            TxId::random(),
+            new_value,
+            Nonce::random(),
+        )?;
+        self.start(request, now)
+    }
+
+    /// 6.6 step 1: asks to cash in the BrokerScrip.
+    pub fn withdraw_broker_scrip(&mut self, now: u64) -> Result<Outgoing, WalletError> {
+        let request = core::withdraw_broker_scrip::request(&self.state, TxId::random())?;
+        self.start(request, now)
+    }
+
+    /// 6.8 step 1: asks `producer` to renew the scrip held of it.
+    pub fn renew(&mut self, producer: Uid, now: u64) -> Result<Outgoing, WalletError> {
+        let request = core::renew::request(&self.state, TxId::random(), producer)?;
+        self.start(request, now)
+    }
+
+    /// The frame of a pending request again, for a retry (also after a restart): the saved
+    /// bodies byte for byte, fresh signatures and seals, so the same request digest
+    /// (protocol.md section 7). Changes nothing.
+    pub fn resend(&self, tx: TxId, label: Label) -> Result<Outgoing, WalletError> {
+        let pending = self
+            .state
+            .pending
+            .get(&(tx, label))
+            .ok_or(WalletError::NotPending { tx, label })?;
+        Ok(Outgoing {
+            tx,
+            label,
+            to: pending.request.to,
+            frame: self.render(&pending.request)?,
+        })
+    }
+
+    /// Gives up a request the node refused with `Error` (a refusal changed nothing at the
+    /// node, section 3). A request without a refusal cannot be given up: it may have
+    /// succeeded, and its outcome must be fetched by repeating it.
+    pub fn abandon(&mut self, tx: TxId, label: Label, now: u64) -> Result<(), WalletError> {
+        let pending = self
+            .state
+            .pending
+            .get(&(tx, label))
+            .ok_or(WalletError::NotPending { tx, label })?;
+        if pending.status == core::PendingStatus::Sent {
+            return Err(WalletError::NotRefused { tx, label });
+        }
+        self.commit(NewEvent::new(
+            event_time(now),
+            tx,
+            WalletEvent::RequestAbandoned { label },
+        ))?;
+        Ok(())
+    }
+
+    /// Takes a reply frame: checks it against the pending request it answers and records
+    /// the outcome (protocol.md section 6, the request's transaction). Returns the history
+    /// line of the outcome. An `Error` reply is recorded as the request's status and
+    /// returned as [`WalletError::Refused`]; any other error changes nothing.
+    pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<HistoryEntry, WalletError> {
+        let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
+        match core::decide_reply(&self.state, &frame, &self.keys, now)? {
+            ReplyOutcome::Completed(event) => {
+                let stored = self.commit(event)?;
+                self.state
+                    .history
+                    .get(&stored.seq)
+                    .cloned()
+                    .ok_or_else(|| WalletError::Internal("a completion left no history".into()))
+            }
+            ReplyOutcome::Refused(event, error) => {
+                self.commit(event)?;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The state the log folds to.
+fn replay(log: &EventLog<WalletEvent>) -> Result<WalletState, WalletError> {
+    let mut state = WalletState::default();
+    for event in log.iter()? {
+        state.apply(&event?).map_err(|e| {
+            WalletError::Log(shared::events::LogError::Projection {
+                seq: e.seq,
+                source: shared::events::ProjectionError::Invariant(e.reason),
+            })
+        })?;
+    }
+    Ok(state)
+}

@@ -1,0 +1,215 @@
+//! The wallet file (protocol.md sections 7 and 8): reopened it gives the same scrip and
+//! secrets; its tables equal the log replayed, live and in a fresh file; no secret is in it
+//! in the clear; a pending request survives a restart and is re-sent with the same bodies.
+
+mod support;
+
+use customer_cli::store::WalletProjection;
+use customer_cli::{Wallet, WalletError};
+use shared::events::{LogError, dump_projection};
+use shared::{AccountId, Amount, Pan, PanSecret, Suite};
+use support::*;
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A wallet that registered, cached a key, obtained a BrokerScrip and has a top-up pending.
+fn busy_wallet(suite: Suite) -> Setup {
+    let mut s = Setup::new(suite);
+    s.register();
+    let out = s
+        .wallet
+        .request_public_key(s.merchant.keys.uid(), NOW)
+        .expect("6.0b starts");
+    let req = open_public_key(&out.frame, customer_keys(suite));
+    let reply = reply_sealed(
+        s.broker.keys,
+        &req.frame,
+        &shared::wire::bodies::PublicKeyResponseX1 {
+            re: req.re.clone(),
+            target: s.merchant.keys.uid(),
+            spki_der: s.merchant.keys.public().spki_der().to_vec(),
+            nonce: req.body.nonce,
+        },
+        None,
+    );
+    s.wallet.handle_reply(&reply, NOW).expect("6.0b completes");
+    s.obtain(1200);
+    s.wallet
+        .top_up_broker_scrip(Amount::from_minor(2000), NOW)
+        .expect("6.4 starts");
+    s
+}
+
+#[test]
+fn reopened_wallet_has_the_same_scrip_secrets_and_pending_requests() {
+    for suite in Suite::ALL {
+        let s = busy_wallet(suite);
+        let state = s.wallet.state().clone();
+        let cs = s.wallet.customer_secret(s.broker.keys.uid()).unwrap();
+        let len = s.wallet.log().len().unwrap();
+        let s = s.reopen();
+        assert_eq!(s.wallet.state(), &state);
+        assert_eq!(s.wallet.log().len().unwrap(), len);
+        assert_eq!(s.wallet.customer_secret(s.broker.keys.uid()).unwrap(), cs);
+        assert_eq!(s.wallet.pending().count(), 1);
+        assert_eq!(s.wallet.history().count(), 3);
+        s.wallet.check_tables().unwrap();
+    }
+}
+
+/// Replay into a fresh file gives the live tables byte for byte, and the same state.
+#[test]
+fn replay_into_a_fresh_file_gives_identical_tables_and_state() {
+    for suite in Suite::ALL {
+        let s = busy_wallet(suite);
+        let target = redb::Database::create(s.dir.path().join("replay.redb")).unwrap();
+        let projection = WalletProjection::default();
+        s.wallet.log().replay_into(&projection, &target).unwrap();
+        let live = s.wallet.log().dump_projection(&projection).unwrap();
+        let rebuilt = dump_projection(&target, &projection).unwrap();
+        assert_eq!(live, rebuilt);
+        assert!(live.values().map(Vec::len).sum::<usize>() >= 8, "{live:?}");
+        assert_eq!(&projection.into_state(), s.wallet.state());
+    }
+}
+
+/// No CustomerSecret, account ID or PANSecret in the file in the clear; the scrip ids are
+/// there (so the scan does find what the file holds).
+#[test]
+fn no_secret_is_in_the_file_in_the_clear() {
+    for suite in Suite::ALL {
+        let mut s = busy_wallet(suite);
+        let b0 = s.wallet.broker_scrip().unwrap().scrip.clone();
+        let cs0 = s.wallet.customer_secret(s.broker.keys.uid()).unwrap();
+        // Finish the top-up so the file holds two scrips' histories.
+        let out = s.wallet.pending().next().unwrap().request.clone();
+        let resent = s.wallet.resend(out.tx(), out.label()).unwrap();
+        let req = open_top_up(&s.broker, &s.id, &resent.frame);
+        let (b1, cs1) = s.broker.issue(2000, NOW);
+        s.wallet
+            .handle_reply(
+                &reply_scrip(s.broker.keys, &req, &b1, &cs1, Some(req.body.nonce)),
+                NOW,
+            )
+            .unwrap();
+        let path = s.path.clone();
+        drop(s.wallet);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(contains(&bytes, b0.id().as_bytes()));
+        assert!(contains(&bytes, b1.id().as_bytes()));
+        let id = AccountId::derive(suite, &PanSecret::new(PAN_SECRET), &Pan::new(PAN));
+        for (what, secret) in [
+            ("CS of B0", cs0.expose()),
+            ("CS of B1", cs1.expose()),
+            ("account ID", id.expose()),
+            ("PANSecret", PAN_SECRET.as_bytes()),
+        ] {
+            assert!(
+                !contains(&bytes, secret),
+                "{what} is in the file in the clear"
+            );
+        }
+    }
+}
+
+/// Section 7: a request pending at a restart is re-sent with the same bodies byte for byte
+/// (fresh signatures and seals), so the broker computes the same digest; the reply to it
+/// completes it.
+#[test]
+fn retry_after_restart_sends_the_same_bodies() {
+    for suite in Suite::ALL {
+        let s = busy_wallet(suite);
+        let pending = s.wallet.pending().next().unwrap().request.clone();
+        let first = s.wallet.resend(pending.tx(), pending.label()).unwrap();
+        let seen_first = open_top_up(&s.broker, &s.id, &first.frame);
+        let mut s = s.reopen();
+        let again = s.wallet.resend(pending.tx(), pending.label()).unwrap();
+        assert_ne!(again.frame, first.frame, "fresh seals");
+        let seen_again = open_top_up(&s.broker, &s.id, &again.frame);
+        assert_eq!(seen_again.re, seen_first.re, "same digest");
+        assert_eq!(seen_again.re.digest, pending.digest);
+        assert_eq!(seen_again.body, seen_first.body);
+        assert_eq!(seen_again.secret, seen_first.secret);
+        // The broker's stored reply (made for the first delivery) completes it.
+        let (b1, cs1) = s.broker.issue(2000, NOW);
+        let reply = reply_scrip(
+            s.broker.keys,
+            &seen_first,
+            &b1,
+            &cs1,
+            Some(seen_first.body.nonce),
+        );
+        s.wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
+        assert_eq!(s.wallet.pending().count(), 0);
+        assert!(matches!(
+            s.wallet.resend(pending.tx(), pending.label()),
+            Err(WalletError::NotPending { .. })
+        ));
+    }
+}
+
+#[test]
+fn the_file_opens_only_with_its_key_and_suite() {
+    let s = Setup::new(Suite::Paper);
+    let path = s.path.clone();
+    let broker = s.broker.keys.public().clone();
+    drop(s.wallet);
+    let other = forger_keys(Suite::Paper).clone();
+    assert!(matches!(
+        Wallet::open(&path, other),
+        Err(WalletError::WrongKey { .. })
+    ));
+    assert!(matches!(
+        Wallet::open(&path, customer_keys(Suite::Modern).clone()),
+        Err(WalletError::Log(LogError::IdentityMismatch { .. }))
+    ));
+    assert!(matches!(
+        Wallet::create(&path, customer_keys(Suite::Paper).clone(), &broker, NOW),
+        Err(WalletError::AlreadyAWallet { .. })
+    ));
+    assert!(matches!(
+        Wallet::open(
+            s.dir.path().join("empty.redb"),
+            customer_keys(Suite::Paper).clone()
+        ),
+        Err(WalletError::NotAWallet)
+    ));
+    assert!(matches!(
+        Wallet::create(
+            s.dir.path().join("mixed.redb"),
+            customer_keys(Suite::Paper).clone(),
+            customer_keys(Suite::Modern).public(),
+            NOW
+        ),
+        Err(WalletError::WrongSuite { .. })
+    ));
+    Wallet::open(&path, customer_keys(Suite::Paper).clone()).unwrap();
+}
+
+/// A projection row changed behind the log's back is found at open.
+#[test]
+fn a_table_that_differs_from_the_log_is_refused_at_open() {
+    let mut s = Setup::new(Suite::Paper);
+    s.register();
+    s.obtain(100);
+    let path = s.path.clone();
+    drop(s.wallet);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(customer_cli::store::SCRIP).unwrap();
+            let key = s.broker.keys.uid();
+            assert!(table.remove(key.as_bytes().as_slice()).unwrap().is_some());
+        }
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        Wallet::open(&path, customer_keys(Suite::Paper).clone()),
+        Err(WalletError::TablesDiffer)
+    ));
+}

@@ -1,0 +1,411 @@
+//! A wallet in a temporary file, and a stand-in broker that opens the wallet's requests with
+//! the `shared::wire` openers exactly as the broker does (protocol.md section 6) and builds
+//! its replies with the wire builders. Test support: panics are the report.
+
+// Test support: a panic is the clearest report, and not every test binary uses every helper.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use customer_cli::Wallet;
+use customer_cli::core::WalletState;
+use shared::fixtures;
+use shared::wire::bodies::{
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, PublicKeyRequestX0,
+    RegistrationRequestX0, RenewRequestX0,
+};
+use shared::wire::{
+    Body, Frame, Header, Inner, Label, Opened, Part, Re, digest_of_verified, seal, secret_inner,
+    sig_input, sign,
+};
+use shared::{
+    AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Pan, PanSecret, Scrip, ScripId,
+    Suite,
+};
+use tempfile::TempDir;
+
+/// Unix seconds of every test's "now".
+pub const NOW: u64 = 1_800_000_000;
+/// Scrip lifetime used by the stand-in producers: 30 days.
+pub const LIFETIME: u64 = 30 * 24 * 3600;
+/// The account of test-vectors.md.
+pub const PAN: &str = "GR1601101250000000012300695";
+pub const PAN_SECRET: &str = "correct horse battery staple";
+
+/// The customer's key pair (fixture 0).
+pub fn customer_keys(suite: Suite) -> &'static KeyPair {
+    fixtures::keypair(suite, 0)
+}
+
+/// A key that is no party's (fixture 3), for forgeries.
+pub fn forger_keys(suite: Suite) -> &'static KeyPair {
+    fixtures::keypair(suite, 3)
+}
+
+/// A producer (broker or merchant) as the wallet's tests need it.
+pub struct Producer {
+    pub keys: &'static KeyPair,
+    pub mint: Mint,
+}
+
+impl Producer {
+    pub fn new(suite: Suite, index: usize) -> Producer {
+        let keys = fixtures::keypair(suite, index);
+        Producer {
+            keys,
+            mint: Mint::new(suite, keys.uid(), fixtures::root_key(index as u64)),
+        }
+    }
+
+    /// Issues a scrip of `value`, expiring a lifetime after `now`.
+    pub fn issue(&self, value: u64, now: u64) -> (Scrip, CustomerSecret) {
+        self.mint.issue(Amount::from_minor(value), now + LIFETIME)
+    }
+}
+
+/// A wallet in a temporary directory with the broker (fixture 1) pinned and the account of
+/// test-vectors.md linked.
+pub struct Setup {
+    pub suite: Suite,
+    pub dir: TempDir,
+    pub path: PathBuf,
+    pub wallet: Wallet,
+    pub broker: Producer,
+    /// A merchant (fixture 2).
+    pub merchant: Producer,
+    /// The customer's ID, as the broker recomputes it from its records.
+    pub id: AccountId,
+}
+
+impl Setup {
+    pub fn new(suite: Suite) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.redb");
+        let broker = Producer::new(suite, 1);
+        let mut wallet = Wallet::create(
+            &path,
+            customer_keys(suite).clone(),
+            broker.keys.public(),
+            NOW,
+        )
+        .unwrap();
+        let pan = Pan::new(PAN);
+        let secret = PanSecret::new(PAN_SECRET);
+        wallet.link_account(pan.clone(), &secret, NOW).unwrap();
+        Setup {
+            suite,
+            id: AccountId::derive(suite, &secret, &pan),
+            dir,
+            path,
+            wallet,
+            broker,
+            merchant: Producer::new(suite, 2),
+        }
+    }
+
+    /// Drops the wallet (releasing the file's lock) and opens its file again.
+    pub fn reopen(self) -> Setup {
+        let Setup {
+            suite,
+            dir,
+            path,
+            wallet,
+            broker,
+            merchant,
+            id,
+        } = self;
+        drop(wallet);
+        let wallet = Wallet::open(&path, customer_keys(suite).clone()).unwrap();
+        Setup {
+            suite,
+            dir,
+            path,
+            wallet,
+            broker,
+            merchant,
+            id,
+        }
+    }
+
+    /// The wallet's state and log length, to assert that nothing changed.
+    pub fn snapshot(&self) -> (WalletState, u64) {
+        (
+            self.wallet.state().clone(),
+            self.wallet.log().len().unwrap(),
+        )
+    }
+
+    /// Registers the wallet (6.0) through the stand-in broker.
+    pub fn register(&mut self) {
+        let out = self.wallet.register(NOW).unwrap();
+        let req = open_registration(&self.broker, &self.id, &out.frame);
+        let reply = reply_clear(
+            self.broker.keys,
+            &req.frame,
+            &shared::wire::bodies::RegistrationResponseX1 {
+                re: req.re.clone(),
+                uid: req.frame.header.sender,
+                info: "registered".into(),
+            },
+        );
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+    }
+
+    /// Obtains a BrokerScrip of `value` (6.1) through the stand-in broker; returns its CS.
+    pub fn obtain(&mut self, value: u64) -> (Scrip, CustomerSecret) {
+        let out = self
+            .wallet
+            .obtain_broker_scrip(Amount::from_minor(value), NOW)
+            .unwrap();
+        let req = open_obtain(&self.broker, &self.id, &out.frame);
+        let (scrip, cs) = self.broker.issue(value, NOW);
+        let reply = reply_scrip(self.broker.keys, &req, &scrip, &cs, Some(req.body.nonce));
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        (scrip, cs)
+    }
+}
+
+/// A request as the broker sees it after opening and verifying it.
+pub struct Opened1<B> {
+    pub frame: Frame,
+    pub body: B,
+    /// `re` of the reply: (sender, label, digest of the verified bodies).
+    pub re: Re,
+    /// The CustomerSecret carried, if the request presents a scrip.
+    pub secret: Option<CustomerSecret>,
+}
+
+fn decode(bytes: &[u8]) -> Frame {
+    Frame::decode(bytes).unwrap()
+}
+
+fn sealed_part(frame: &Frame, me: &KeyPair) -> Opened {
+    assert_eq!(frame.parts.len(), 1, "one sealed part");
+    frame.part(0).unwrap().open_sealed(me).unwrap()
+}
+
+/// 6.0 step 2: the broker opens the sealed part, takes the key it carries (whose UID must
+/// be the sender), verifies X0 with it and the IdProof against the ID it recomputes.
+pub fn open_registration(
+    broker: &Producer,
+    id: &AccountId,
+    bytes: &[u8],
+) -> Opened1<RegistrationRequestX0> {
+    let frame = decode(bytes);
+    assert_eq!(frame.header.label, Label::RegistrationRequest);
+    let opened = sealed_part(&frame, broker.keys);
+    let key = opened.public_key().unwrap();
+    assert_eq!(key.uid(), frame.header.sender);
+    let v = opened.signed::<RegistrationRequestX0>(&key).unwrap();
+    opened.verify_id_proof(&key, id).unwrap();
+    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
+    Opened1 {
+        re: Re::new(&frame.header, digest),
+        frame,
+        body: v.body,
+        secret: None,
+    }
+}
+
+/// 6.0b step 2: a signed body in the clear, verified with the registered key.
+pub fn open_public_key(bytes: &[u8], customer: &KeyPair) -> Opened1<PublicKeyRequestX0> {
+    let frame = decode(bytes);
+    assert_eq!(frame.header.label, Label::PublicKeyRequest);
+    let v = frame
+        .part(0)
+        .unwrap()
+        .verify_signed::<PublicKeyRequestX0>(customer.public())
+        .unwrap();
+    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
+    Opened1 {
+        re: Re::new(&frame.header, digest),
+        frame,
+        body: v.body,
+        secret: None,
+    }
+}
+
+/// A sealed request with an IdProof (6.1, 6.4, 6.6), as the broker opens it.
+fn open_with_id<B: Body>(broker: &Producer, id: &AccountId, bytes: &[u8]) -> (Opened1<B>, Opened) {
+    let frame = decode(bytes);
+    assert_eq!(frame.header.label, B::LABEL);
+    let customer = customer_keys(frame.header.suite);
+    assert_eq!(frame.header.sender, customer.uid());
+    let opened = sealed_part(&frame, broker.keys);
+    opened.verify_id_proof(customer.public(), id).unwrap();
+    let v = opened.signed::<B>(customer.public()).unwrap();
+    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
+    (
+        Opened1 {
+            re: Re::new(&frame.header, digest),
+            frame,
+            body: v.body,
+            secret: None,
+        },
+        opened,
+    )
+}
+
+/// 6.1 step 2.
+pub fn open_obtain(
+    broker: &Producer,
+    id: &AccountId,
+    bytes: &[u8],
+) -> Opened1<BrokerScripRequestX0> {
+    open_with_id(broker, id, bytes).0
+}
+
+/// 6.4 step 2: also the CS of B0, checked against its `cs_hash` and by the Mint.
+pub fn open_top_up(broker: &Producer, id: &AccountId, bytes: &[u8]) -> Opened1<BrokerScripTopUpX0> {
+    let (mut req, opened) = open_with_id::<BrokerScripTopUpX0>(broker, id, bytes);
+    let cs = opened
+        .secret(req.body.scrip.id(), &req.body.cs_hash)
+        .unwrap();
+    broker
+        .mint
+        .validate(
+            &req.body.scrip,
+            cs.expose(),
+            NOW,
+            shared::ExpiryRule::Strict,
+        )
+        .unwrap();
+    req.secret = Some(cs);
+    req
+}
+
+/// 6.6 step 2.
+pub fn open_withdraw(
+    broker: &Producer,
+    id: &AccountId,
+    bytes: &[u8],
+) -> Opened1<BrokerScripWithdrawX0> {
+    let (mut req, opened) = open_with_id::<BrokerScripWithdrawX0>(broker, id, bytes);
+    let cs = opened
+        .secret(req.body.scrip.id(), &req.body.cs_hash)
+        .unwrap();
+    broker
+        .mint
+        .validate(
+            &req.body.scrip,
+            cs.expose(),
+            NOW,
+            shared::ExpiryRule::Strict,
+        )
+        .unwrap();
+    req.secret = Some(cs);
+    req
+}
+
+/// 6.8 step 2: sealed to the producer, no IdProof; E0 validated as renewal allows.
+pub fn open_renew(producer: &Producer, bytes: &[u8], now: u64) -> Opened1<RenewRequestX0> {
+    let frame = decode(bytes);
+    assert_eq!(frame.header.label, Label::RenewRequest);
+    let customer = customer_keys(frame.header.suite);
+    let opened = sealed_part(&frame, producer.keys);
+    let v = opened.signed::<RenewRequestX0>(customer.public()).unwrap();
+    let cs = opened.secret(v.body.scrip.id(), &v.body.cs_hash).unwrap();
+    producer
+        .mint
+        .validate(
+            &v.body.scrip,
+            cs.expose(),
+            now,
+            shared::ExpiryRule::Renewal {
+                grace_secs: 365 * 24 * 3600,
+            },
+        )
+        .unwrap();
+    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
+    Opened1 {
+        re: Re::new(&frame.header, digest),
+        frame,
+        body: v.body,
+        secret: Some(cs),
+    }
+}
+
+/// The header of the reply to `request`, sent by `signer`.
+pub fn reply_header(request: &Frame, label: Label, signer: &KeyPair) -> Header {
+    request.header.next(label, signer.uid())
+}
+
+/// A reply signed in the clear by `signer` (6.0, 6.6, `Error`).
+pub fn reply_clear<B: Body>(signer: &KeyPair, request: &Frame, body: &B) -> Vec<u8> {
+    let header = reply_header(request, B::LABEL, signer);
+    Frame::new(header, vec![sign(signer, &header, body).unwrap().into()])
+        .encode()
+        .unwrap()
+}
+
+/// A reply sealed to the customer, signed by `signer`, with an optional CustomerSecret.
+pub fn reply_sealed<B: Body>(
+    signer: &KeyPair,
+    request: &Frame,
+    body: &B,
+    secret: Option<(ScripId, &CustomerSecret)>,
+) -> Vec<u8> {
+    let header = reply_header(request, B::LABEL, signer);
+    let mut inners: Vec<Inner> = vec![sign(signer, &header, body).unwrap().into()];
+    if let Some((id, cs)) = secret {
+        inners.push(secret_inner(id, cs));
+    }
+    let to = customer_keys(header.suite).public();
+    Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
+        .encode()
+        .unwrap()
+}
+
+/// A sealed reply whose header names `claimed` as sender but whose body `forger` signed:
+/// what a party without the broker's key can make.
+pub fn forged_sealed<B: Body>(
+    forger: &KeyPair,
+    claimed: &KeyPair,
+    request: &Frame,
+    body: &B,
+    secret: Option<(ScripId, &CustomerSecret)>,
+) -> Vec<u8> {
+    let header = reply_header(request, B::LABEL, claimed);
+    let bytes = body.to_bytes();
+    let sig = forger.sign(&sig_input(&header, &bytes).unwrap()).unwrap();
+    let mut inners = vec![Inner::Signed { body: bytes, sig }];
+    if let Some((id, cs)) = secret {
+        inners.push(secret_inner(id, cs));
+    }
+    let to = customer_keys(header.suite).public();
+    Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
+        .encode()
+        .unwrap()
+}
+
+/// The `BrokerScripResponse` of 6.1 or 6.4 (or any scrip reply with a nonce).
+pub fn reply_scrip<B>(
+    signer: &KeyPair,
+    req: &Opened1<B>,
+    scrip: &Scrip,
+    cs: &CustomerSecret,
+    nonce: Option<shared::Nonce>,
+) -> Vec<u8> {
+    let suite = req.frame.header.suite;
+    let body = shared::wire::bodies::BrokerScripResponseX1 {
+        re: req.re.clone(),
+        scrip: scrip.clone(),
+        cs_hash: cs.cs_hash(suite),
+        nonce: nonce.unwrap_or(shared::Nonce([0; 16])),
+    };
+    reply_sealed(signer, &req.frame, &body, Some((scrip.id(), cs)))
+}
+
+/// A signed `Error` refusing `req`.
+pub fn reply_error<B>(signer: &KeyPair, req: &Opened1<B>, code: ErrorCode) -> Vec<u8> {
+    reply_clear(
+        signer,
+        &req.frame,
+        &ErrorBody::new(req.re.clone(), code, format!("refused: {}", code.name())),
+    )
+}
+
+/// The request part's bytes as sent, for comparing a retry (part kinds only).
+pub fn part_kinds(frame: &Frame) -> Vec<&'static str> {
+    frame.parts.iter().map(Part::kind_name).collect()
+}
