@@ -12,10 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use shared::events::Evidence;
-use shared::wire::SignedEvidence;
 use shared::wire::bodies::{OrderInfo, Receipt};
-use shared::{Amount, ScripBody, ScripId, Uid};
+use shared::{ScripBody, Uid};
 
 /// What happened at a merchant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,40 +68,6 @@ impl Kind {
             Kind::PurchaseReported => "PurchaseReported",
             Kind::ScripRenewed { .. } => "ScripRenewed",
         }
-    }
-
-    /// The scrip ids this event removes from the live table.
-    #[must_use]
-    pub fn spends(&self) -> Option<ScripId> {
-        match self {
-            Kind::PurchaseMade { spent, .. } => Some(spent.scrip_id),
-            Kind::ScripRenewed { old, .. } => Some(old.scrip_id),
-            Kind::VendorScripIssued { .. } | Kind::PurchaseReported => None,
-        }
-    }
-
-    /// The value this event pays out of the merchant's live VendorScrip (a purchase's
-    /// W_P), for the conservation check `consumed = paid + change`.
-    #[must_use]
-    pub fn paid(&self) -> Amount {
-        match self {
-            Kind::PurchaseMade { receipt, .. } => receipt.paid,
-            Kind::VendorScripIssued { .. } | Kind::PurchaseReported | Kind::ScripRenewed { .. } => {
-                Amount::from_minor(0)
-            }
-        }
-    }
-}
-
-/// The evidence an event keeps of a verified signed part (protocol.md section 8): the
-/// exact header bytes it was signed under, the body, the signature and the signer.
-#[must_use]
-pub fn evidence(verified: &SignedEvidence) -> Evidence {
-    Evidence {
-        header: verified.header.to_bytes().as_bytes().to_vec(),
-        body: verified.body.clone(),
-        sig: verified.sig.clone(),
-        signer: verified.signer,
     }
 }
 

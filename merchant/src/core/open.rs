@@ -9,6 +9,7 @@
 //! against the sender's key and the frame header, and the CustomerSecret checked against
 //! the body's `cs_hash`. Every failure from there on is `BadFrame`, one class, no oracle.
 
+use shared::node::Refusal;
 use shared::wire::bodies::{Body, PurchaseRequestX1, RenewRequestX0};
 use shared::wire::{Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified};
 use shared::{CustomerSecret, ErrorCode, KeyPair, PublicKey, Scrip, Uid};
@@ -39,6 +40,18 @@ pub enum OpenError {
     /// Decoding, decrypting or verifying failed.
     #[error(transparent)]
     Wire(#[from] WireError),
+}
+
+impl From<OpenError> for Refusal {
+    /// What the sender is told: `BadFrame` failures all carry the one message of
+    /// `Refusal::from(WireError)`, whichever step failed (no oracle, section 3).
+    fn from(e: OpenError) -> Refusal {
+        match e {
+            OpenError::Wire(w) => Refusal::from(w),
+            OpenError::NotServed(_) | OpenError::PartCount(_) => Refusal::from(WireError::Decrypt),
+            other => Refusal::new(other.code(), other.to_string()),
+        }
+    }
 }
 
 impl OpenError {

@@ -2,21 +2,21 @@
 //! `Ack` that ends the merchant's duty to send it.
 //!
 //! Why an outbox: the purchase (`PurchaseMade`) records that the merchant owes the broker
-//! this report, in the same commit as the purchase; the report is a request, sent and
-//! re-sent (also after a restart) until the broker's signed `Ack` answers it, and only
-//! then the event `PurchaseReported` removes it (protocol.md section 7: a sender saves a
-//! request before it leaves and retries it with the same bodies, byte for byte, so the
-//! broker answers a repeat from its stored reply). The body is a deterministic encoding of
-//! what the purchase recorded, so every retry has the same request digest.
+//! this report, and the signed report frame is stored in the outbox, both in the same
+//! commit as the purchase. The report is a request: the node sends the stored frame (again
+//! after a restart, byte for byte, so the broker answers a repeat from its stored reply,
+//! protocol.md section 7) until the broker's signed `Ack` answers it; only then does the
+//! event `PurchaseReported` take it out of the list of reports owed.
 
 use shared::events::NewEvent;
+use shared::node::Draft;
 use shared::wire::bodies::{AckBody, Body, PurchaseCompletedX3};
-use shared::wire::{Frame, Header, Label, WireError, request_digest, sign};
+use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
 
+use super::Config;
 use super::events::{Kind, event_time};
 use super::state::{State, Unreported};
-use shared::wire::DigestItem;
 
 /// The header of the merchant's report of the purchase `tx`.
 #[must_use]
@@ -33,9 +33,27 @@ pub fn report_body(report: &Unreported) -> PurchaseCompletedX3 {
     }
 }
 
+/// The report of the purchase `tx` as a draft: `Signed(X3)` in the clear, as the paper has
+/// it, so that the broker does no private-key operation per purchase (6.3 step 5).
+#[must_use]
+pub fn report_draft(config: &Config, tx: TxId, report: &Unreported) -> Draft {
+    Draft::delivery(
+        config.mint.suite(),
+        tx,
+        config.me(),
+        config.broker,
+        &report_body(report),
+    )
+}
+
 /// The request digest of the report (protocol.md section 7), which the broker's `Ack`
 /// must carry in its `re`.
-pub fn report_digest(suite: Suite, tx: TxId, me: Uid, report: &Unreported) -> Result<Vec<u8>, WireError> {
+pub fn report_digest(
+    suite: Suite,
+    tx: TxId,
+    me: Uid,
+    report: &Unreported,
+) -> Result<Vec<u8>, WireError> {
     let body = report_body(report).to_bytes();
     request_digest(
         &report_header(suite, tx, me),
@@ -46,22 +64,21 @@ pub fn report_digest(suite: Suite, tx: TxId, me: Uid, report: &Unreported) -> Re
     )
 }
 
-/// The `PurchaseCompleted` frame of the purchase `tx`: `Signed(X3)` in the clear, as the
-/// paper has it, so the broker does no private-key operation per purchase (6.3 step 5).
-pub fn report_frame(me: &KeyPair, tx: TxId, report: &Unreported) -> Result<Frame, WireError> {
-    let header = report_header(me.suite(), tx, me.uid());
-    let signed = sign(me, &header, &report_body(report))?;
-    Ok(Frame::new(header, vec![signed.into()]))
-}
-
-/// Every report the merchant still owes, with its frame: what the node sends after a
-/// purchase and again after every restart.
-pub fn pending_reports(me: &KeyPair, state: &State) -> Result<Vec<(TxId, Frame)>, WireError> {
+/// Every report the merchant still owes, as the frame stored when the purchase was made:
+/// what the node sends after a purchase and again after every restart.
+#[must_use]
+pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
     state
         .tables
         .unreported
-        .iter()
-        .map(|(tx, report)| Ok((*tx, report_frame(me, *tx, report)?)))
+        .keys()
+        .filter_map(|tx| {
+            let frames = state.tables.outbox.frames(tx, &broker);
+            let report = frames.iter().rev().find(|f| {
+                Frame::decode(f).is_ok_and(|f| f.header.label == Label::PurchaseCompleted)
+            })?;
+            Some((*tx, report.clone()))
+        })
         .collect()
 }
 
@@ -81,8 +98,8 @@ pub enum AckError {
 }
 
 /// Checks the broker's reply `frame` to a report and gives the event that takes the report
-/// out of the outbox (`PurchaseReported`). A reply whose `re` does not match the report's
-/// request (sender, label and digest) is discarded (protocol.md section 3).
+/// out of the list owed (`PurchaseReported`). A reply whose `re` does not match the
+/// report's request (sender, label and digest) is discarded (protocol.md section 3).
 pub fn acknowledge(
     frame: &Frame,
     me: &KeyPair,
@@ -107,8 +124,15 @@ pub fn acknowledge(
         .get(&header.tx)
         .ok_or(AckError::NotPending)?;
     let expected = report_digest(me.suite(), header.tx, me.uid(), report)?;
-    if ack.re.sender != me.uid() || ack.re.label != Label::PurchaseCompleted || ack.re.digest != expected {
+    if ack.re.sender != me.uid()
+        || ack.re.label != Label::PurchaseCompleted
+        || ack.re.digest != expected
+    {
         return Err(AckError::NotPending);
     }
-    Ok(NewEvent::new(event_time(now), header.tx, Kind::PurchaseReported))
+    Ok(NewEvent::new(
+        event_time(now),
+        header.tx,
+        Kind::PurchaseReported,
+    ))
 }

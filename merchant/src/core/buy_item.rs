@@ -1,0 +1,126 @@
+//! 6.3 Buy item (paper 6.3, fig. 9), the merchant's side: steps 3, 4 and 5.
+//!
+//! The customer pays with VendorScrip V0 of this merchant for the order `OI`. The merchant
+//! checks V0 (section 4), that `OI` matches its catalogue and that `W_P = price ×
+//! quantity ≤ V0.value`; then, in one event `PurchaseMade`, V0 is spent, the change
+//! `V1 = V0 − W_P` is issued to the same customer (none when zero) and the order is
+//! recorded. The reply `PurchaseResponse` is sealed to the customer with `CS_V1`; in the
+//! same commit the merchant stores the `PurchaseCompleted` report for the broker (step 5),
+//! which it sends until the broker acknowledges it (see `report`).
+//!
+//! Value is conserved at the merchant: V0.value = W_P + V1.value (asserted in `apply`).
+
+use shared::events::{Evidence, NewEvent};
+use shared::node::{Draft, Refusal, TxKind};
+use shared::wire::bodies::{PurchaseRequestX1, PurchaseResponseX2, Re, Receipt, ScripWithSecret};
+use shared::{ErrorCode, ExpiryRule};
+
+use super::catalogue::OrderError;
+use super::events::{Kind, event_time};
+use super::open::Presented;
+use super::report::report_draft;
+use super::state::{State, Unreported};
+use super::{Config, Decision, check_presented};
+
+/// Decides a verified `PurchaseRequest` (6.3 step 3). Idempotency was checked by
+/// [`super::decide`].
+pub fn decide(
+    state: &State,
+    config: &Config,
+    request: &Presented<PurchaseRequestX1>,
+    now: u64,
+) -> Result<Decision, Refusal> {
+    let header = &request.header;
+    let customer = header.sender;
+    let me = config.me();
+    state
+        .tables
+        .bindings
+        .check(&header.tx, TxKind::BuyItem, &[customer, me])?;
+    let body = &request.body;
+    let record = check_presented(
+        state,
+        config,
+        &body.scrip,
+        &request.cs,
+        customer,
+        now,
+        ExpiryRule::Strict,
+    )?;
+    let paid = config.catalogue.price(&body.order).map_err(order_refusal)?;
+    let change_value = record.body.value.checked_sub(paid).map_err(|_| {
+        Refusal::new(
+            ErrorCode::ExceedsScrip,
+            format!(
+                "the order costs {paid}, the scrip holds {}",
+                record.body.value
+            ),
+        )
+    })?;
+    state.tables.books.paid.checked_add(paid).map_err(|_| {
+        Refusal::new(
+            ErrorCode::AmountOutOfRange,
+            "the sales total would overflow",
+        )
+    })?;
+
+    let change =
+        (!change_value.is_zero()).then(|| config.mint.issue(change_value, config.expiry_from(now)));
+    let receipt = Receipt {
+        order_id: body.order.order_id,
+        paid,
+        issued_at: now,
+    };
+    let event = NewEvent::new(
+        event_time(now),
+        header.tx,
+        Kind::PurchaseMade {
+            customer,
+            spent: record.body,
+            change: change.as_ref().map(|(scrip, _)| scrip.body),
+            order: body.order.clone(),
+            receipt: receipt.clone(),
+        },
+    )
+    .with_evidence(vec![Evidence::from(&request.evidence)]);
+
+    let response = PurchaseResponseX2 {
+        re: Re::new(header, request.digest.clone()),
+        change: change.as_ref().map(|(scrip, cs)| ScripWithSecret {
+            scrip: scrip.clone(),
+            cs_hash: cs.cs_hash(header.suite),
+        }),
+        order: body.order.clone(),
+        receipt,
+    };
+    let secrets = change
+        .into_iter()
+        .map(|(scrip, cs)| (scrip.id(), cs))
+        .collect();
+    let reply = Draft::reply(me, header, &request.digest, &response).sealed_with(secrets);
+    let report = report_draft(
+        config,
+        header.tx,
+        &Unreported {
+            customer,
+            value: paid,
+        },
+    );
+    Ok(Decision {
+        events: vec![event],
+        reply,
+        deliveries: vec![report],
+    })
+}
+
+/// The refusal of an order that does not match the catalogue (6.3 step 3).
+fn order_refusal(e: OrderError) -> Refusal {
+    let code = match e {
+        OrderError::TotalOverflow(_) => ErrorCode::AmountOutOfRange,
+        OrderError::UnknownItem(_)
+        | OrderError::NameMismatch(_)
+        | OrderError::PriceMismatch { .. }
+        | OrderError::ZeroQuantity(_) => ErrorCode::CatalogueMismatch,
+    };
+    Refusal::new(code, e.to_string())
+}
