@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
-use shared::node::{Draft, DraftError, Recorded, Refusal};
+use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
 use shared::wire::bodies::{Body, ErrorBody, Re};
 use shared::wire::{Frame, Header, Label};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
@@ -250,28 +250,17 @@ impl MerchantNode {
     /// Signs and seals the decision's frames, commits its events with them, and returns
     /// them to send.
     fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {
-        let reply = self.seal(&decision.reply)?;
-        let deliveries = decision
-            .deliveries
-            .iter()
-            .map(|d| self.seal(d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut sent = vec![reply.clone()];
-        sent.extend(deliveries.iter().cloned());
-        self.append(Recorded::attach(decision.events, sent))?;
-        let out = |s: shared::node::SentFrame| Outgoing {
+        let sent = seal_outputs(&decision, &self.keys, &self.state)?;
+        self.append(Recorded::attach(decision.events, sent.clone()))?;
+        let mut frames = sent.into_iter().map(|s| Outgoing {
             to: s.to,
             frame: s.frame,
-        };
+        });
         Ok(Handled {
-            reply: Some(out(reply)),
-            deliveries: deliveries.into_iter().map(out).collect(),
+            reply: frames.next(),
+            deliveries: frames.collect(),
             refusal: None,
         })
-    }
-
-    fn seal(&self, draft: &Draft) -> Result<shared::node::SentFrame, DraftError> {
-        draft.seal(&self.keys, self.state.peer_key(&draft.to))
     }
 
     /// Appends `events` with the projection in one commit and folds them into the state.
@@ -322,6 +311,20 @@ impl MerchantNode {
             refusal: Some(refusal),
         }
     }
+}
+
+/// Signs and seals a decision's drafts (the CPU-heavy step the shell will run off the actor
+/// thread): the reply first, then the deliveries, each sealed to its recipient's key from
+/// `state`'s peer keys when it is sealed.
+pub fn seal_outputs(
+    decision: &Decision,
+    keys: &KeyPair,
+    state: &State,
+) -> Result<Vec<SentFrame>, DraftError> {
+    std::iter::once(&decision.reply)
+        .chain(&decision.deliveries)
+        .map(|draft| draft.seal(keys, state.peer_key(&draft.to)))
+        .collect()
 }
 
 /// Folds the whole log into `state` (which holds only peer keys).

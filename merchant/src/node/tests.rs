@@ -752,3 +752,37 @@ fn issuance_refuses_zero_and_a_key_that_is_not_the_mints() {
         Err(super::NodeError::KeyMismatch { .. })
     ));
 }
+
+/// Issue 4's property at the merchant: many attempts to spend one scrip (purchases and
+/// renewals mixed, each its own tx), delivered one after another as the node's actor
+/// serializes them: exactly one succeeds, every other is `Spent`, and the value adds up.
+#[test]
+fn one_scrip_spent_a_thousand_times_succeeds_once() {
+    let suite = Suite::Paper;
+    let mut h = Harness::new(suite);
+    let kit = Kit::new(suite);
+    let (v0, cs0) = h.issue_to(kit.customer, 1_000);
+    let frames: Vec<Vec<u8>> = (0..1_000)
+        .map(|i| {
+            let tx = TxId::random();
+            let frame = if i % 3 == 0 {
+                kit.renew(kit.customer, tx, &v0, &cs0)
+            } else {
+                kit.purchase(kit.customer, tx, &v0, &cs0, &tea(1 + i % 2))
+            };
+            frame.encode().expect("encode")
+        })
+        .collect();
+    let mut ok = 0;
+    for bytes in &frames {
+        let handled = h.node_mut().handle(bytes, NOW).expect("handle");
+        match handled.refusal {
+            None => ok += 1,
+            Some(r) => assert_eq!(r.code, ErrorCode::Spent, "{}", r.message),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(h.node().log().len().expect("len"), 2);
+    assert!(h.node().state().tables.live.get(&v0.id()).is_none());
+    h.assert_conserved();
+}
