@@ -124,3 +124,81 @@ fn order_refusal(e: OrderError) -> Refusal {
     };
     Refusal::new(code, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::issue::issue_vendor_scrip;
+    use crate::core::open::{VerifiedRequest, open};
+    use crate::core::testkit::{Kit, NOW, fold, tea};
+    use crate::core::{Outcome, decide as decide_request};
+    use shared::wire::Label;
+    use shared::{Amount, Suite, TxId};
+
+    /// The pure core, without a log: one event, the reply sealed to the customer with the
+    /// change's secret, the report to the broker in the clear; a held scrip is refused.
+    #[test]
+    fn decides_one_event_a_sealed_reply_and_a_clear_report() {
+        let kit = Kit::new(Suite::Modern);
+        let config = kit.config();
+        let mut state = kit.state();
+        let issued = issue_vendor_scrip(
+            &state,
+            &config,
+            kit.customer.uid(),
+            Amount::from_minor(1_000),
+            TxId::random(),
+            NOW,
+            Vec::new(),
+        )
+        .unwrap();
+        fold(&mut state, issued.event);
+        let tx = TxId::random();
+        let frame = kit.purchase(kit.customer, tx, &issued.scrip, &issued.cs, &tea(1));
+        let request = open(&frame, kit.merchant, &state).unwrap();
+        let Outcome::Decided(decision) = decide_request(&state, &config, &request, NOW).unwrap()
+        else {
+            panic!("a new request is decided")
+        };
+        assert_eq!(decision.events.len(), 1);
+        let event = &decision.events[0];
+        assert_eq!(event.tx, tx);
+        assert!(
+            event.postings.is_empty(),
+            "the merchant keeps no bank accounts"
+        );
+        assert_eq!(event.evidence.len(), 1);
+        assert_eq!(event.evidence[0].signer, kit.customer.uid());
+        let Kind::PurchaseMade { change, spent, .. } = &event.kind else {
+            panic!("not a purchase")
+        };
+        assert_eq!(spent.scrip_id, issued.scrip.id());
+        let change = change.expect("change");
+        assert_eq!(change.value, Amount::from_minor(550));
+        assert_eq!(decision.reply.to, kit.customer.uid());
+        assert_eq!(decision.reply.header.label, Label::PurchaseResponse);
+        assert!(decision.reply.sealed);
+        assert_eq!(decision.reply.secrets.len(), 1);
+        assert_eq!(decision.reply.secrets[0].0, change.scrip_id);
+        assert_eq!(decision.deliveries.len(), 1);
+        let report = &decision.deliveries[0];
+        assert_eq!(report.to, kit.broker.uid());
+        assert_eq!(report.header.label, Label::PurchaseCompleted);
+        assert!(!report.sealed, "6.3 step 5 is signed in the clear");
+
+        // Held by an escrow (6.5, 6.7): refused by a purchase and by a renewal (§4).
+        assert!(
+            state
+                .tables
+                .live
+                .hold(&issued.scrip.id(), TxId::random(), NOW + 60)
+        );
+        let refused = decide_request(&state, &config, &request, NOW).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Held);
+        let renew = kit.renew(kit.customer, TxId::random(), &issued.scrip, &issued.cs);
+        let renew = open(&renew, kit.merchant, &state).unwrap();
+        assert!(matches!(renew, VerifiedRequest::Renew(_)));
+        let refused = decide_request(&state, &config, &renew, NOW).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Held);
+    }
+}

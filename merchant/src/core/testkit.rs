@@ -138,3 +138,21 @@ pub fn tea(quantity: u64) -> OrderInfo {
         order_id: OrderId::random(),
     }
 }
+
+/// Folds a decided event into `state` as the log would store it (no frames sent).
+pub fn fold(state: &mut State, event: shared::events::NewEvent<super::events::Kind>) {
+    let stored = shared::events::Event {
+        seq: 1,
+        time: event.time,
+        tx: event.tx,
+        prev_hash: shared::events::GENESIS_PREV_HASH,
+        postings: event.postings,
+        memos: event.memos,
+        evidence: event.evidence,
+        kind: shared::node::Recorded {
+            kind: event.kind,
+            sent: Vec::new(),
+        },
+    };
+    state.apply(&stored);
+}
