@@ -3,13 +3,15 @@
 //!
 //! Every incoming request goes through three steps:
 //! - [`open::open`]: decrypt and verify the frame into a [`open::VerifiedRequest`];
-//! - `decide`: every check of protocol.md sections 4–7 against the [`state::State`], giving
-//!   the events to append and the reply to send, or a refusal that changes nothing;
-//! - `apply`: the fold of one event into the state; replay is `apply` over the log, and
-//!   live operation applies the decided events through the same function.
+//! - [`decide`]: every check of protocol.md sections 4–7 against the [`state::State`],
+//!   giving the events to append and the reply to send, or a refusal that changes nothing;
+//! - [`state::State::apply`]: the fold of one event into the state; replay is `apply` over
+//!   the log, and live operation applies the decided events through the same function.
 //!
-//! One file per transaction: [`buy_item`] (6.3), [`renew`] (6.8), [`issue`] (the issuance
-//! of VendorScrip that 6.2 and 6.5 call).
+//! One file per transaction: [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
+//! report to the broker and its `Ack`), [`renew`] (6.8), [`issue`] (the issuance of
+//! VendorScrip that 6.2 and 6.5 will call). [`catalogue`] is what the merchant sells;
+//! [`events`] its event kinds.
 
 pub mod buy_item;
 pub mod catalogue;

@@ -263,6 +263,23 @@ mod tests {
         );
     }
 
+    /// Whichever step failed, a `BadFrame` refusal says the same thing (no oracle, §3).
+    #[test]
+    fn bad_frame_refusals_all_look_alike() {
+        let refusals = [
+            Refusal::from(OpenError::NotServed(Label::Ack)),
+            Refusal::from(OpenError::PartCount(2)),
+            Refusal::from(OpenError::Wire(WireError::BadSignature)),
+            Refusal::from(OpenError::Wire(WireError::KeyUnwrap)),
+        ];
+        for r in &refusals {
+            assert_eq!(r, &refusals[0]);
+            assert_eq!(r.code, ErrorCode::BadFrame);
+        }
+        let unknown = Refusal::from(OpenError::UnknownPeer(Uid([7; 16])));
+        assert_eq!(unknown.code, ErrorCode::UnknownPeer);
+    }
+
     #[test]
     fn every_malformed_request_is_bad_frame() {
         for suite in Suite::ALL {
