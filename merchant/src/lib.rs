@@ -1,5 +1,13 @@
 //! A merchant (protocol.md sections 4 and 6): issues and locally validates its own
 //! VendorScrip and sells from its catalogue.
 //!
-//! Nothing is built here yet: the sans-IO core and the actor shell arrive with issue 4
-//! (see ARCHITECTURE.md, "What is next").
+//! - [`core`]: the sans-IO core: `open` (verify a request frame), `decide` (every check of
+//!   protocol.md sections 4–7, pure), `apply` (the fold of the log), one file per
+//!   transaction;
+//! - [`store`]: the redb projection tables that mirror the core's state;
+//! - [`node`]: [`node::MerchantNode`], a core with its log and keys, driven frame by frame
+//!   (what tests and, next, the actor shell call).
+
+pub mod core;
+pub mod node;
+pub mod store;

@@ -12,6 +12,7 @@ pub mod events;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
+pub mod node;
 pub mod scrip;
 pub mod secret;
 pub mod suite;

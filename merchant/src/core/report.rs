@@ -1,0 +1,138 @@
+//! 6.3 step 5, the merchant's side: `PurchaseCompleted` to the broker, and the broker's
+//! `Ack` that ends the merchant's duty to send it.
+//!
+//! Why an outbox: the purchase (`PurchaseMade`) records that the merchant owes the broker
+//! this report, and the signed report frame is stored in the outbox, both in the same
+//! commit as the purchase. The report is a request: the node sends the stored frame (again
+//! after a restart, byte for byte, so the broker answers a repeat from its stored reply,
+//! protocol.md section 7) until the broker's signed `Ack` answers it; only then does the
+//! event `PurchaseReported` take it out of the list of reports owed.
+
+use shared::events::NewEvent;
+use shared::node::Draft;
+use shared::wire::bodies::{AckBody, Body, PurchaseCompletedX3};
+use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
+use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
+
+use super::Config;
+use super::events::{Kind, event_time};
+use super::state::{State, Unreported};
+
+/// The header of the merchant's report of the purchase `tx`.
+#[must_use]
+pub fn report_header(suite: Suite, tx: TxId, me: Uid) -> Header {
+    Header::new(suite, Label::PurchaseCompleted, tx, me)
+}
+
+/// `X3 = UID_C, W_P` of the purchase.
+#[must_use]
+pub fn report_body(report: &Unreported) -> PurchaseCompletedX3 {
+    PurchaseCompletedX3 {
+        customer: report.customer,
+        value: report.value,
+    }
+}
+
+/// The report of the purchase `tx` as a draft: `Signed(X3)` in the clear, as the paper has
+/// it, so that the broker does no private-key operation per purchase (6.3 step 5).
+#[must_use]
+pub fn report_draft(config: &Config, tx: TxId, report: &Unreported) -> Draft {
+    Draft::delivery(
+        config.mint.suite(),
+        tx,
+        config.me(),
+        config.broker,
+        &report_body(report),
+    )
+}
+
+/// The request digest of the report (protocol.md section 7), which the broker's `Ack`
+/// must carry in its `re`.
+pub fn report_digest(
+    suite: Suite,
+    tx: TxId,
+    me: Uid,
+    report: &Unreported,
+) -> Result<Vec<u8>, WireError> {
+    let body = report_body(report).to_bytes();
+    request_digest(
+        &report_header(suite, tx, me),
+        &[DigestItem {
+            origin: None,
+            body: &body,
+        }],
+    )
+}
+
+/// Every report the merchant still owes, as the frame stored when the purchase was made:
+/// what the node sends after a purchase and again after every restart.
+#[must_use]
+pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
+    state
+        .tables
+        .unreported
+        .keys()
+        .filter_map(|tx| {
+            let frames = state.tables.outbox.frames(tx, &broker);
+            let report = frames.iter().rev().find(|f| {
+                Frame::decode(f).is_ok_and(|f| f.header.label == Label::PurchaseCompleted)
+            })?;
+            Some((*tx, report.clone()))
+        })
+        .collect()
+}
+
+/// Why a reply to a report was not taken as its acknowledgement.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AckError {
+    /// The reply is not one signed `Ack` part from the broker, or its signature fails.
+    #[error("not a valid Ack from the broker: {0}")]
+    Wire(#[from] WireError),
+    /// The frame is not from the pinned broker.
+    #[error("reply from {0}, not from the broker")]
+    NotTheBroker(Uid),
+    /// The `re` names no report this merchant owes (already acknowledged, or never sent):
+    /// discarded (protocol.md section 3).
+    #[error("the Ack answers no pending report")]
+    NotPending,
+}
+
+/// Checks the broker's reply `frame` to a report and gives the event that takes the report
+/// out of the list owed (`PurchaseReported`). A reply whose `re` does not match the
+/// report's request (sender, label and digest) is discarded (protocol.md section 3).
+pub fn acknowledge(
+    frame: &Frame,
+    me: &KeyPair,
+    broker: &PublicKey,
+    state: &State,
+    now: u64,
+) -> Result<NewEvent<Kind>, AckError> {
+    let header = &frame.header;
+    if header.sender != broker.uid() {
+        return Err(AckError::NotTheBroker(header.sender));
+    }
+    if frame.parts.len() != 1 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let ack = frame.part(0)?.verify_signed::<AckBody>(broker)?.body;
+    let report = state
+        .tables
+        .unreported
+        .get(&header.tx)
+        .ok_or(AckError::NotPending)?;
+    let expected = report_digest(me.suite(), header.tx, me.uid(), report)?;
+    if ack.re.sender != me.uid()
+        || ack.re.label != Label::PurchaseCompleted
+        || ack.re.digest != expected
+    {
+        return Err(AckError::NotPending);
+    }
+    Ok(NewEvent::new(
+        event_time(now),
+        header.tx,
+        Kind::PurchaseReported,
+    ))
+}

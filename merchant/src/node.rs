@@ -1,0 +1,339 @@
+//! [`MerchantNode`]: the merchant's core with its log, keys and configuration, driven one
+//! frame at a time (design brief of issue 4, point 1). What the tests call now and the
+//! actor shell will call next: decode → open → decide → seal → commit → reply.
+//!
+//! Why the commit comes before the reply: protocol.md section 6 ("the state change and its
+//! events commit atomically before the reply leaves"). The frames a decision sends are
+//! stored in its event (`Recorded::sent`), so the stored replies and the outbox are
+//! rebuilt by replay like every other table, and a repeated request gets the first
+//! answer's bytes.
+//!
+//! Reopening ([`MerchantNode::open`]) verifies the hash chain, rebuilds the state by
+//! folding the whole log with the core's `apply`, and checks that it encodes to exactly the
+//! rows of the projection tables on disk: a node whose tables disagree with its log does
+//! not serve.
+
+use std::path::Path;
+
+use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
+use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
+use shared::wire::bodies::{Body, ErrorBody, Re};
+use shared::wire::{Frame, Header, Label};
+use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
+
+use crate::core::events::Kind;
+use crate::core::issue::issue_vendor_scrip;
+use crate::core::open::open;
+use crate::core::report::{AckError, acknowledge, pending_reports};
+use crate::core::state::State;
+use crate::core::{Config, Decision, Outcome, decide};
+use crate::store::{Mirror, rows_of};
+
+/// The node kind recorded in a merchant's log file.
+pub const NODE_KIND: &str = "merchant";
+
+/// Why the node could not do what it was asked. A refused *request* is not an error: it
+/// is answered with a signed `Error` ([`Handled::refusal`]).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The event log failed (nothing was committed).
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A frame could not be signed or sealed (nothing was committed).
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+    /// The in-memory state could not be encoded for comparison with the tables.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    /// The key pair is not the one the Mint issues as.
+    #[error("the key pair's UID {keys} is not the Mint's producer {mint}")]
+    KeyMismatch {
+        /// The key pair's UID.
+        keys: Uid,
+        /// The Mint's producer UID.
+        mint: Uid,
+    },
+    /// The projection tables on disk are not what the log gives.
+    #[error("the projection tables differ from the state rebuilt from the log")]
+    Diverged,
+    /// An operator request (e.g. an issuance) was refused.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The broker's key is not among the peer keys.
+    #[error("the broker's public key is not known")]
+    NoBrokerKey,
+}
+
+/// A frame to send, with its recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The recipient.
+    pub to: Uid,
+    /// The encoded frame.
+    pub frame: Vec<u8>,
+}
+
+/// What handling one request frame gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// The reply to the requester; `None` only for a frame too broken to answer (no
+    /// readable header).
+    pub reply: Option<Outgoing>,
+    /// Other frames to send (6.3: the `PurchaseCompleted` report to the broker).
+    pub deliveries: Vec<Outgoing>,
+    /// Why the request was refused, if it was (the reply is then the signed `Error`).
+    pub refusal: Option<Refusal>,
+}
+
+/// What became of a reply from the broker to one of the merchant's own requests.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// An acknowledgement of a report: recorded (`PurchaseReported`).
+    Recorded,
+    /// Discarded, with the reason (section 3: a reply that matches no pending request).
+    Discarded(AckError),
+}
+
+/// A merchant node: log, state, keys, configuration.
+#[derive(Debug)]
+pub struct MerchantNode {
+    log: EventLog<Recorded<Kind>>,
+    state: State,
+    keys: KeyPair,
+    config: Config,
+}
+
+impl MerchantNode {
+    /// Opens (or creates) the merchant's log at `path` and rebuilds its state by replay,
+    /// knowing the public keys `peers` (see [`State`] on where they come from).
+    pub fn open(
+        path: impl AsRef<Path>,
+        keys: KeyPair,
+        config: Config,
+        peers: impl IntoIterator<Item = PublicKey>,
+    ) -> Result<MerchantNode, NodeError> {
+        if keys.uid() != config.me() {
+            return Err(NodeError::KeyMismatch {
+                keys: keys.uid(),
+                mint: config.me(),
+            });
+        }
+        let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
+        log.verify_chain()?;
+        let state = replay(&log, State::with_peers(peers))?;
+        let node = MerchantNode {
+            log,
+            state,
+            keys,
+            config,
+        };
+        node.check_tables()?;
+        Ok(node)
+    }
+
+    /// Closes the log (releasing its lock) and returns the keys and configuration, e.g. to
+    /// reopen the node in a restart test.
+    pub fn close(self) -> Result<(KeyPair, Config), NodeError> {
+        self.log.close()?;
+        Ok((self.keys, self.config))
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The event log.
+    #[must_use]
+    pub fn log(&self) -> &EventLog<Recorded<Kind>> {
+        &self.log
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Checks that the in-memory state encodes to exactly the projection rows on disk.
+    pub fn check_tables(&self) -> Result<(), NodeError> {
+        let on_disk = self.log.dump_projection(&Mirror::new(State::new()))?;
+        if on_disk == rows_of(&self.state)? {
+            Ok(())
+        } else {
+            Err(NodeError::Diverged)
+        }
+    }
+
+    /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
+    /// seal, commit, then return the reply and deliveries. A refused request changes
+    /// nothing and is answered with a signed `Error`.
+    pub fn handle(&mut self, bytes: &[u8], now: u64) -> Result<Handled, NodeError> {
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Ok(Handled {
+                    reply: None,
+                    deliveries: Vec::new(),
+                    refusal: Some(Refusal::from(e)),
+                });
+            }
+        };
+        let request = match open(&frame, &self.keys, &self.state) {
+            Ok(request) => request,
+            Err(e) => return Ok(self.refuse(&frame.header, &[], e.into())),
+        };
+        match decide(&self.state, &self.config, &request, now) {
+            Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
+            Ok(Outcome::Repeat(frame)) => Ok(Handled {
+                reply: Some(Outgoing {
+                    to: request.header().sender,
+                    frame,
+                }),
+                deliveries: Vec::new(),
+                refusal: None,
+            }),
+            Ok(Outcome::Decided(decision)) => self.commit(*decision),
+        }
+    }
+
+    /// Issues VendorScrip of `value` to `owner` in `tx` (the step 6.2 and 6.5 will call
+    /// once the broker's OK is verified) and returns it with its CustomerSecret, to be
+    /// sealed to the owner.
+    pub fn issue_vendor_scrip(
+        &mut self,
+        owner: Uid,
+        value: Amount,
+        tx: TxId,
+        now: u64,
+    ) -> Result<(Scrip, CustomerSecret), NodeError> {
+        let issued =
+            issue_vendor_scrip(&self.state, &self.config, owner, value, tx, now, Vec::new())
+                .map_err(NodeError::Refused)?;
+        self.append(Recorded::attach(vec![issued.event], Vec::new()))?;
+        Ok((issued.scrip, issued.cs))
+    }
+
+    /// The `PurchaseCompleted` reports still owed to the broker, as stored when each
+    /// purchase was made: what the shell sends after a restart and on its retry timer.
+    #[must_use]
+    pub fn pending_reports(&self) -> Vec<Outgoing> {
+        pending_reports(&self.state, self.config.broker)
+            .into_iter()
+            .map(|(_, frame)| Outgoing {
+                to: self.config.broker,
+                frame,
+            })
+            .collect()
+    }
+
+    /// Handles the broker's reply to one of the merchant's own requests (6.3 step 5's
+    /// `Ack`). A valid acknowledgement of a report owed is recorded; anything else is
+    /// discarded and changes nothing.
+    pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
+        let broker = self
+            .state
+            .peer_key(&self.config.broker)
+            .ok_or(NodeError::NoBrokerKey)?;
+        let event = match Frame::decode(bytes)
+            .map_err(AckError::from)
+            .and_then(|frame| acknowledge(&frame, &self.keys, broker, &self.state, now))
+        {
+            Ok(event) => event,
+            Err(e) => return Ok(ReplyOutcome::Discarded(e)),
+        };
+        self.append(Recorded::attach(vec![event], Vec::new()))?;
+        Ok(ReplyOutcome::Recorded)
+    }
+
+    /// Signs and seals the decision's frames, commits its events with them, and returns
+    /// them to send.
+    fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {
+        let sent = seal_outputs(&decision, &self.keys, &self.state)?;
+        self.append(Recorded::attach(decision.events, sent.clone()))?;
+        let mut frames = sent.into_iter().map(|s| Outgoing {
+            to: s.to,
+            frame: s.frame,
+        });
+        Ok(Handled {
+            reply: frames.next(),
+            deliveries: frames.collect(),
+            refusal: None,
+        })
+    }
+
+    /// Appends `events` with the projection in one commit and folds them into the state.
+    /// On a failed commit nothing was written, and the state is rebuilt from the log.
+    fn append(&mut self, events: Vec<NewEvent<Recorded<Kind>>>) -> Result<(), NodeError> {
+        let mirror = Mirror::new(std::mem::take(&mut self.state));
+        let result = self.log.append(events, &mirror);
+        let state = mirror.into_state();
+        match result {
+            Ok(_) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                let peers = State::with_peers(state.peer_keys().cloned());
+                self.state = replay(&self.log, peers)?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The signed `Error` reply to a refused request (protocol.md section 3): signed in the
+    /// clear under this node's suite, `re` naming the request (with its digest when it was
+    /// verified, else empty). Not stored: a refusal changes nothing, so a repeat is
+    /// decided again.
+    fn refuse(&self, request: &Header, digest: &[u8], refusal: Refusal) -> Handled {
+        let body = ErrorBody::new(
+            Re::new(request, digest.to_vec()),
+            refusal.code,
+            refusal.message.clone(),
+        );
+        let draft = Draft {
+            to: request.sender,
+            header: Header::new(self.keys.suite(), Label::Error, request.tx, self.keys.uid()),
+            body: body.to_bytes(),
+            sealed: false,
+            secrets: Vec::new(),
+            forwarded: Vec::new(),
+            answers: None,
+        };
+        let reply = draft.seal(&self.keys, None).ok().map(|s| Outgoing {
+            to: s.to,
+            frame: s.frame,
+        });
+        Handled {
+            reply,
+            deliveries: Vec::new(),
+            refusal: Some(refusal),
+        }
+    }
+}
+
+/// Signs and seals a decision's drafts (the CPU-heavy step the shell will run off the actor
+/// thread): the reply first, then the deliveries, each sealed to its recipient's key from
+/// `state`'s peer keys when it is sealed.
+pub fn seal_outputs(
+    decision: &Decision,
+    keys: &KeyPair,
+    state: &State,
+) -> Result<Vec<SentFrame>, DraftError> {
+    std::iter::once(&decision.reply)
+        .chain(&decision.deliveries)
+        .map(|draft| draft.seal(keys, state.peer_key(&draft.to)))
+        .collect()
+}
+
+/// Folds the whole log into `state` (which holds only peer keys).
+fn replay(log: &EventLog<Recorded<Kind>>, mut state: State) -> Result<State, NodeError> {
+    for event in log.iter()? {
+        state.apply(&event?);
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! A core's outputs: [`Draft`] (typed, unsigned, what `decide` returns), [`SentFrame`] (the
+//! signed and sealed frame it becomes) and [`Recorded`] (the event kind envelope that stores
+//! the frames with the event that produced them).
+//!
+//! Why frames are stored in the log: the stored replies and the outbox are projections that
+//! replay must rebuild (protocol.md sections 7 and 8), and a repeated request must get the
+//! same bytes as the first answer. Re-sealing draws a fresh session key, so only the bytes
+//! as sent can be returned; they live in the event. A sealed frame holds its CustomerSecret
+//! only encrypted to the recipient's public key: the node that stored it cannot read it
+//! back, so the log holds no secret it could leak (section 8).
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{Evidence, NewEvent};
+use crate::ids::{ScripId, TxId, Uid};
+use crate::scrip::CustomerSecret;
+use crate::suite::{KeyPair, PublicKey, Suite};
+use crate::wire::{
+    Body, Frame, Header, Inner, Part, Reply, SignedEvidence, WireError, seal, secret_inner,
+    sign_bytes,
+};
+
+use super::{Outbox, Replies, ReplyKey, StoredReply};
+
+/// Which request a reply answers: its key and digest, stored with the frame (section 7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    /// (sender, tx, label) of the request.
+    pub key: ReplyKey,
+    /// The request digest.
+    pub digest: Vec<u8>,
+}
+
+/// An output of `decide` before signing: a typed body (kept as its postcard bytes, its
+/// label fixed by the constructor), its recipient, whether it is sealed, the
+/// CustomerSecrets to seal with it, and parts relayed unchanged after it.
+///
+/// Build one with [`Draft::reply`] (the answer to a request) or [`Draft::delivery`] (a
+/// one-way message), then [`Draft::sealed_with`] and [`Draft::forwarding`] as section 6
+/// says. Signing and sealing is [`Draft::seal`]: the CPU-heavy step, outside `decide`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    /// Who receives it.
+    pub to: Uid,
+    /// The outgoing header (sender: this node).
+    pub header: Header,
+    /// The body, postcard, of a [`Body`] whose label is `header.label`.
+    pub body: Vec<u8>,
+    /// Sealed to `to` (with the body signed inside), or signed in the clear.
+    pub sealed: bool,
+    /// `Inner::Secret`s sealed with the body (only if `sealed`).
+    pub secrets: Vec<(ScripId, CustomerSecret)>,
+    /// Parts relayed unchanged after the node's own (e.g. 6.5 step 2).
+    pub forwarded: Vec<Part>,
+    /// For a reply: the request it answers, so it is stored for repeats.
+    pub answers: Option<Answered>,
+}
+
+impl Draft {
+    /// The reply of `me` to the request with `request` header and `digest`, signed in the
+    /// clear; the body's label is the reply's.
+    #[must_use]
+    pub fn reply<B: Reply>(me: Uid, request: &Header, digest: &[u8], body: &B) -> Draft {
+        Draft {
+            to: request.sender,
+            header: request.next(B::LABEL, me),
+            body: body.to_bytes(),
+            sealed: false,
+            secrets: Vec::new(),
+            forwarded: Vec::new(),
+            answers: Some(Answered {
+                key: ReplyKey::of(request),
+                digest: digest.to_vec(),
+            }),
+        }
+    }
+
+    /// A one-way message of `me` to `to` in `tx`, signed in the clear.
+    #[must_use]
+    pub fn delivery<B: Body>(suite: Suite, tx: TxId, me: Uid, to: Uid, body: &B) -> Draft {
+        Draft {
+            to,
+            header: Header::new(suite, B::LABEL, tx, me),
+            body: body.to_bytes(),
+            sealed: false,
+            secrets: Vec::new(),
+            forwarded: Vec::new(),
+            answers: None,
+        }
+    }
+
+    /// Sealed to the recipient, with these CustomerSecrets beside the signed body.
+    #[must_use]
+    pub fn sealed_with(mut self, secrets: Vec<(ScripId, CustomerSecret)>) -> Draft {
+        self.sealed = true;
+        self.secrets = secrets;
+        self
+    }
+
+    /// With these parts relayed unchanged after the node's own.
+    #[must_use]
+    pub fn forwarding(mut self, parts: Vec<Part>) -> Draft {
+        self.forwarded = parts;
+        self
+    }
+
+    /// Signs the body with `me` (whose UID must be the header's sender) and, if sealed,
+    /// seals it to `recipient` (whose UID must be `to`), then encodes the frame.
+    pub fn seal(
+        &self,
+        me: &KeyPair,
+        recipient: Option<&PublicKey>,
+    ) -> Result<SentFrame, DraftError> {
+        let signed = sign_bytes(me, &self.header, self.body.clone())?;
+        let own: Part = if self.sealed {
+            let key = recipient
+                .filter(|k| k.uid() == self.to)
+                .ok_or(DraftError::NoRecipientKey(self.to))?;
+            let mut inners: Vec<Inner> = vec![signed.into()];
+            inners.extend(self.secrets.iter().map(|(id, cs)| secret_inner(*id, cs)));
+            seal(&self.header, key, &inners)?
+        } else {
+            signed.into()
+        };
+        let mut parts = vec![own];
+        parts.extend(self.forwarded.iter().cloned());
+        let frame = Frame::new(self.header, parts).encode()?;
+        Ok(SentFrame {
+            to: self.to,
+            answers: self.answers.clone(),
+            frame,
+        })
+    }
+}
+
+/// Why a [`Draft`] could not become a frame: a local failure (the request changed nothing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    /// Signing, sealing or encoding failed.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A sealed draft for a recipient whose key was not given.
+    #[error("no public key for recipient {0}")]
+    NoRecipientKey(Uid),
+}
+
+/// A frame as sent and stored (section 7): its recipient, the request it answers if it is a
+/// reply, and its encoded bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentFrame {
+    /// The recipient.
+    pub to: Uid,
+    /// `Some` for a reply: stored in [`Replies`] for repeats.
+    pub answers: Option<Answered>,
+    /// The encoded frame.
+    pub frame: Vec<u8>,
+}
+
+/// The kind of a node's stored events: the node's own kind `K` and the frames sent with it
+/// (usually only on the last event of a decision; empty otherwise).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded<K> {
+    /// What happened, in the node's terms.
+    pub kind: K,
+    /// The frames this event's decision sent.
+    pub sent: Vec<SentFrame>,
+}
+
+impl<K> Recorded<K> {
+    /// The events of one decision, with `sent` attached to the last one. A decision that
+    /// appends no event stores no frame (it changed nothing, e.g. a refusal or a read-only
+    /// query): its frames are sent but not kept.
+    #[must_use]
+    pub fn attach(events: Vec<NewEvent<K>>, sent: Vec<SentFrame>) -> Vec<NewEvent<Recorded<K>>> {
+        let last = events.len().saturating_sub(1);
+        let mut sent = Some(sent);
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| NewEvent {
+                time: e.time,
+                tx: e.tx,
+                postings: e.postings,
+                memos: e.memos,
+                evidence: e.evidence,
+                kind: Recorded {
+                    kind: e.kind,
+                    sent: if i == last {
+                        sent.take().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                },
+            })
+            .collect()
+    }
+}
+
+/// Folds the frames an event sent into the stored replies and the outbox: what every
+/// node's `apply` calls for [`Recorded::sent`].
+pub fn record_sent(replies: &mut Replies, outbox: &mut Outbox, tx: TxId, sent: &[SentFrame]) {
+    for s in sent {
+        outbox.push(tx, s.to, s.frame.clone());
+        if let Some(answered) = &s.answers {
+            replies.store(
+                answered.key,
+                StoredReply {
+                    digest: answered.digest.clone(),
+                    frame: s.frame.clone(),
+                },
+            );
+        }
+    }
+}
+
+impl From<&SignedEvidence> for Evidence {
+    /// A verified signed part as an event keeps it (section 8): the exact `HeaderBytes` it
+    /// was signed under (the origin's, if forwarded), body, signature and signer.
+    fn from(e: &SignedEvidence) -> Evidence {
+        Evidence {
+            header: e.header.to_bytes().as_bytes().to_vec(),
+            body: e.body.clone(),
+            sig: e.sig.clone(),
+            signer: e.signer,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Amount;
+    use crate::fixtures;
+    use crate::ids::Nonce;
+    use crate::scrip::Mint;
+    use crate::wire::Label;
+    use crate::wire::bodies::{BrokerScripResponseX1, ErrorBody, Re};
+
+    #[test]
+    fn a_sealed_reply_opens_at_its_recipient_with_its_secret() {
+        let suite = Suite::Modern;
+        let (b, c) = (fixtures::keypair(suite, 1), fixtures::keypair(suite, 0));
+        let request = Header::new(suite, Label::BrokerScripRequest, TxId([4; 16]), c.uid());
+        let mint = Mint::new(suite, b.uid(), fixtures::root_key(1));
+        let (scrip, cs) = mint.issue(Amount::from_minor(100), 2_000_000_000);
+        let body = BrokerScripResponseX1 {
+            re: Re::new(&request, b"digest".to_vec()),
+            scrip: scrip.clone(),
+            cs_hash: cs.cs_hash(suite),
+            nonce: Nonce([1; 16]),
+        };
+        let draft = Draft::reply(b.uid(), &request, b"digest", &body)
+            .sealed_with(vec![(scrip.id(), cs.clone())]);
+        assert_eq!(draft.to, c.uid());
+        assert_eq!(draft.header.label, Label::BrokerScripResponse);
+        assert_eq!(
+            draft.seal(b, None),
+            Err(DraftError::NoRecipientKey(c.uid()))
+        );
+        assert_eq!(
+            draft.seal(b, Some(b.public())),
+            Err(DraftError::NoRecipientKey(c.uid())),
+            "a key of someone else is refused"
+        );
+        let sent = draft.seal(b, Some(c.public())).unwrap();
+        let frame = Frame::decode(&sent.frame).unwrap();
+        let opened = frame.part(0).unwrap().open_sealed(c).unwrap();
+        let v = opened.signed::<BrokerScripResponseX1>(b.public()).unwrap();
+        assert_eq!(v.body, body);
+        assert_eq!(opened.secret(scrip.id(), &v.body.cs_hash).unwrap(), cs);
+
+        let mut replies = Replies::new();
+        let mut outbox = Outbox::new();
+        record_sent(
+            &mut replies,
+            &mut outbox,
+            request.tx,
+            std::slice::from_ref(&sent),
+        );
+        assert_eq!(
+            replies.lookup(&ReplyKey::of(&request), b"digest"),
+            super::super::Lookup::Repeat(&StoredReply {
+                digest: b"digest".to_vec(),
+                frame: sent.frame.clone()
+            })
+        );
+        assert_eq!(outbox.frames(&request.tx, &c.uid()), &[sent.frame]);
+    }
+
+    #[test]
+    fn a_clear_reply_needs_no_key_and_events_carry_frames_on_the_last() {
+        let suite = Suite::Paper;
+        let b = fixtures::keypair(suite, 1);
+        let request = Header::new(suite, Label::RenewRequest, TxId([4; 16]), Uid([7; 16]));
+        let body = ErrorBody::new(Re::new(&request, Vec::new()), crate::ErrorCode::Spent, "no");
+        let sent = Draft::reply(b.uid(), &request, b"", &body)
+            .seal(b, None)
+            .unwrap();
+        let frame = Frame::decode(&sent.frame).unwrap();
+        assert_eq!(frame.header.label, Label::Error);
+        let v = frame
+            .part(0)
+            .unwrap()
+            .verify_signed::<ErrorBody>(b.public())
+            .unwrap();
+        assert_eq!(v.body, body);
+        assert_eq!(Evidence::from(&v.evidence).signer, b.uid());
+        assert_eq!(Evidence::from(&v.evidence).header.len(), 36);
+
+        let events = vec![
+            NewEvent::new(1, request.tx, 'a'),
+            NewEvent::new(1, request.tx, 'b'),
+        ];
+        let recorded = Recorded::attach(events, vec![sent.clone()]);
+        assert!(recorded[0].kind.sent.is_empty());
+        assert_eq!(recorded[1].kind.sent, vec![sent]);
+        assert_eq!(recorded[1].kind.kind, 'b');
+        assert!(Recorded::<char>::attach(Vec::new(), Vec::new()).is_empty());
+    }
+}
