@@ -1,0 +1,237 @@
+//! `open`: the CPU-heavy, pure first step (ADR 0006). It takes a decoded frame, opens the
+//! sealed parts addressed to the broker, verifies every signature and IdProof, and returns
+//! a typed [`Verified`] request with the request digest (protocol.md section 7).
+//!
+//! Refusals, in the order they are checked: `WrongSuite` (a public property of the frame,
+//! before any cryptography); `UnknownPeer` for a sender that is not registered, before any
+//! cryptography (every request but registration); `BadFrame` for any failure to open,
+//! decode or verify, one class with one message (no oracle, section 3); `PanUnknown` when
+//! a registration names no account; `BadIdProof` when the IdProof does not prove the
+//! account's ID for this tx and label (so an IdProof replayed from another tx fails too).
+
+use shared::ErrorCode;
+use shared::ids::{AccountId, Pan};
+use shared::node::Refusal;
+use shared::wire::bodies::{
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, PublicKeyRequestX0,
+    RegistrationRequestX0, RenewRequestX0,
+};
+use shared::wire::{Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified};
+use shared::{CustomerSecret, KeyPair, PublicKey};
+
+use super::AccountIds;
+use super::state::State;
+
+/// A request whose every signature, seal and IdProof has been verified.
+#[derive(Debug)]
+pub struct Verified {
+    /// The request's header.
+    pub header: Header,
+    /// The request digest (section 7).
+    pub digest: Vec<u8>,
+    /// The verified signed parts, in order: the evidence its events keep (section 8).
+    pub evidence: Vec<SignedEvidence>,
+    /// What is asked, typed.
+    pub request: Request,
+}
+
+/// One variant per request label the broker serves (so far).
+#[derive(Debug)]
+pub enum Request {
+    /// 6.0: register `public_key` for `pan` (IdProof verified).
+    Registration {
+        /// The account.
+        pan: Pan,
+        /// The peer's key, whose UID is the sender.
+        public_key: PublicKey,
+    },
+    /// 6.0b: the key of a registered peer.
+    PublicKey(PublicKeyRequestX0),
+    /// 6.1 (IdProof verified).
+    ObtainBrokerScrip(BrokerScripRequestX0),
+    /// 6.4 (IdProof verified), with `CS_B0` matching the body's `cs_hash`.
+    TopUpBrokerScrip {
+        /// `X0`.
+        body: BrokerScripTopUpX0,
+        /// `CS_B0`.
+        cs: CustomerSecret,
+    },
+    /// 6.6 (IdProof verified), with `CS_B0`.
+    WithdrawBrokerScrip {
+        /// `X0`.
+        body: BrokerScripWithdrawX0,
+        /// `CS_B0`.
+        cs: CustomerSecret,
+    },
+    /// 6.8, with `CS_E0`.
+    Renew {
+        /// `X0`.
+        body: RenewRequestX0,
+        /// `CS_E0`.
+        cs: CustomerSecret,
+    },
+}
+
+/// Opens and verifies `frame` for the broker `me` (see the module doc).
+pub fn open(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let header = frame.header;
+    header.check_suite(me.suite())?;
+    if header.label == Label::RegistrationRequest {
+        return open_registration(frame, me, state, ids);
+    }
+    let peer = state.peers.get(&header.sender).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::UnknownPeer,
+            "the sender is not a registered peer",
+        )
+    })?;
+    let key = &peer.public_key;
+    let id = || account_id(ids, &peer.pan);
+    match header.label {
+        Label::PublicKeyRequest => {
+            let part = single_part(frame)?;
+            let x = part.verify_signed::<PublicKeyRequestX0>(key)?;
+            finish(header, vec![x.evidence], Request::PublicKey(x.body))
+        }
+        Label::BrokerScripRequest => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripRequestX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            finish(header, vec![x.evidence], Request::ObtainBrokerScrip(x.body))
+        }
+        Label::BrokerScripTopUp => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripTopUpX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::TopUpBrokerScrip { body: x.body, cs },
+            )
+        }
+        Label::BrokerScripWithdraw => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripWithdrawX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::WithdrawBrokerScrip { body: x.body, cs },
+            )
+        }
+        Label::RenewRequest => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<RenewRequestX0>(key)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::Renew { body: x.body, cs },
+            )
+        }
+        other => Err(not_served(other)),
+    }
+}
+
+/// 6.0: the key comes in the sealed part, so the sender cannot be looked up first.
+fn open_registration(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let opened = open_single(frame, me)?;
+    let public_key = opened.public_key()?;
+    // `signed` checks that the key's UID is the header's sender, then the signature.
+    let x = opened.signed::<RegistrationRequestX0>(&public_key)?;
+    if !state.pans.contains_key(&x.body.pan) {
+        return Err(Refusal::new(
+            ErrorCode::PanUnknown,
+            "no bank account has this PAN",
+        ));
+    }
+    id_proof(&opened, &public_key, account_id(ids, &x.body.pan)?)?;
+    finish(
+        frame.header,
+        vec![x.evidence],
+        Request::Registration {
+            pan: x.body.pan,
+            public_key,
+        },
+    )
+}
+
+fn finish(
+    header: Header,
+    evidence: Vec<SignedEvidence>,
+    request: Request,
+) -> Result<Verified, Refusal> {
+    let refs: Vec<&SignedEvidence> = evidence.iter().collect();
+    let digest = digest_of_verified(&header, &refs)?;
+    Ok(Verified {
+        header,
+        digest,
+        evidence,
+        request,
+    })
+}
+
+/// The frame's only part, not forwarded; a frame with more parts than its message has is
+/// malformed.
+fn single_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, Refusal> {
+    if frame.parts.len() != 1 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let part = frame.part(0)?;
+    if part.forwarded {
+        // A customer's own request relays nothing.
+        return Err(WireError::WrongPartKind {
+            expected: "Signed or Sealed",
+            found: "Forwarded",
+        }
+        .into());
+    }
+    Ok(part)
+}
+
+fn open_single(frame: &Frame, me: &KeyPair) -> Result<Opened, Refusal> {
+    Ok(single_part(frame)?.open_sealed(me)?)
+}
+
+fn id_proof(opened: &Opened, key: &PublicKey, id: &AccountId) -> Result<(), Refusal> {
+    opened.verify_id_proof(key, id).map_err(|e| match e {
+        WireError::BadIdProof => Refusal::new(
+            ErrorCode::BadIdProof,
+            "the IdProof does not prove this account for this tx",
+        ),
+        other => other.into(),
+    })
+}
+
+/// The ID of `pan` from the secrets table. Every opened account has one (written in the
+/// same commit as `AccountOpened`); a missing one is the node's fault, not the sender's.
+fn account_id<'a>(ids: &'a AccountIds, pan: &Pan) -> Result<&'a AccountId, Refusal> {
+    ids.get(pan).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::Internal,
+            "the account's secret record is missing",
+        )
+    })
+}
+
+fn not_served(label: Label) -> Refusal {
+    Refusal::new(
+        ErrorCode::BadFrame,
+        format!("the broker does not serve {label} requests"),
+    )
+}
