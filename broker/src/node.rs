@@ -209,6 +209,16 @@ impl BrokerNode {
         Ok(tx)
     }
 
+    /// The broker's timer (section 7: the broker enforces every deadline): closes every
+    /// exchange of 6.2 whose deadline passed before `now` with no decision
+    /// (`ExchangeExpired`). Returns how many it closed.
+    pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
+        let events = crate::core::obtain_vendor_scrip::expired(&self.state, now);
+        let count = events.len();
+        self.append(events, Vec::new())?;
+        Ok(count)
+    }
+
     /// Seals the decision's drafts and commits its events with the frames, then returns
     /// them. A decision without events (a read) commits nothing and stores nothing.
     fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {

@@ -37,6 +37,10 @@ pub static PANS: Rows = TableDefinition::new("broker_pans");
 pub static PEERS: Rows = TableDefinition::new("broker_peers");
 /// ScripId → [`shared::node::LiveRecord`].
 pub static LIVE_SCRIP: Rows = TableDefinition::new("broker_live_scrip");
+/// TxId → [`crate::core::Exchange`] (6.2).
+pub static EXCHANGES: Rows = TableDefinition::new("broker_exchanges");
+/// TxId → [`crate::core::Purchase`] (6.3).
+pub static PURCHASES: Rows = TableDefinition::new("broker_purchases");
 /// (sender, tx, label) → [`shared::node::StoredReply`].
 pub static REPLIES: Rows = TableDefinition::new("broker_replies");
 /// (tx, recipient) → the frames sent, in order.
@@ -54,6 +58,8 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
         &PANS,
         &PEERS,
         &LIVE_SCRIP,
+        &EXCHANGES,
+        &PURCHASES,
         &REPLIES,
         &OUTBOX,
         &BINDINGS,
@@ -126,6 +132,14 @@ fn write_touched(
         c.insert(enc(k)?, state.live.get(k).map(enc).transpose()?);
     }
     changes.push((&LIVE_SCRIP, std::mem::take(&mut c)));
+    for k in &touched.exchanges {
+        c.insert(enc(k)?, state.exchanges.get(k).map(enc).transpose()?);
+    }
+    changes.push((&EXCHANGES, std::mem::take(&mut c)));
+    for k in &touched.purchases {
+        c.insert(enc(k)?, state.purchases.get(k).map(enc).transpose()?);
+    }
+    changes.push((&PURCHASES, std::mem::take(&mut c)));
     for k in &touched.replies {
         c.insert(enc(k)?, state.replies.get(k).map(enc).transpose()?);
     }
@@ -212,6 +226,22 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
         &mut out,
         &LIVE_SCRIP,
         state.live.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+    )?;
+    rows(
+        &mut out,
+        &EXCHANGES,
+        state
+            .exchanges
+            .iter()
+            .map(|(k, v)| (k, Box::new(v.clone()))),
+    )?;
+    rows(
+        &mut out,
+        &PURCHASES,
+        state
+            .purchases
+            .iter()
+            .map(|(k, v)| (k, Box::new(v.clone()))),
     )?;
     rows(
         &mut out,

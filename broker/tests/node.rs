@@ -36,6 +36,23 @@ fn busy_world(suite: Suite) -> World {
     w.node()
         .payout(&c.pan, Amount::from_minor(100), NOW)
         .unwrap();
+    // 6.2 with change, an expired exchange, and a 6.3 purchase.
+    let m = w.client(3, "M-1");
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), 800, Nonce::random()), NOW);
+    let (_, b2) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    let tx = TxId::random();
+    w.send(&c.notice(tx, m.uid()), NOW);
+    let step2 = c.vendor_scrip_request(tx, m.key.public(), &b2, 300, 300);
+    let handled = w.send_all(&m.exchange_authorization(&step2, c.uid(), 300), NOW);
+    assert_eq!(handled.deliveries.len(), 1);
+    w.send(&c.notice(TxId::random(), m.uid()), NOW);
+    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    let tx = TxId::random();
+    w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
+    w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
+    assert_eq!(w.state().memo(&m.uid()), 250);
     w
 }
 
@@ -55,7 +72,14 @@ fn reopen_and_replay_give_identical_state_and_tables() {
             "tables mirror the state"
         );
         assert!(!live["broker_live_scrip"].is_empty());
-        assert!(!live["broker_replies"].is_empty());
+        for table in [
+            "broker_replies",
+            "broker_exchanges",
+            "broker_purchases",
+            "broker_memos",
+        ] {
+            assert!(!live[table].is_empty(), "{table}");
+        }
 
         // Replay into a fresh file: the same tables, the same state.
         let scratch = tempfile::tempdir().unwrap();
@@ -80,7 +104,7 @@ fn reopen_and_replay_give_identical_state_and_tables() {
             .dump_projection(&LiveProjection::new(&mut State::new(suite)))
             .unwrap();
         assert_eq!(again, live);
-        let e = w.client(3, "C-1");
+        let e = w.client(4, "C-1");
         w.onboard(&e, 50);
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use shared::ids::{Pan, ScripId, Uid};
 use shared::node::Recorded;
+use shared::wire::Reason;
 use shared::{Amount, ScripBody};
 
 /// What happened at the broker. Stored as [`Recorded`]`<Kind>` (with the frames sent).
@@ -79,6 +80,80 @@ pub enum Kind {
         spent: ScripId,
         /// `E1`'s body.
         issued: ScripBody,
+    },
+    /// 6.2 step 1: C announced an exchange with M; open until `deadline` (unix seconds).
+    ExchangeOpened {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// After it, the exchange closes with no decision (`ExchangeExpired`).
+        deadline: u64,
+    },
+    /// 6.2 step 4, OK: B0 spent, change B1 issued (none when zero), `float:broker −W,
+    /// bank:M +W`, memo `float:vendor:M +W`.
+    ExchangeAuthorized {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W`.
+        value: Amount,
+        /// `B0`.
+        spent: ScripId,
+        /// `B1`'s body, when `B0 > W`.
+        change: Option<ScripBody>,
+    },
+    /// 6.2 step 4, NOK: the final, recorded refusal of the exchange (nothing moves).
+    ExchangeRefused {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// Why.
+        reason: Reason,
+    },
+    /// 6.2: the deadline passed with no decision; the exchange is closed.
+    ExchangeExpired {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+    },
+    /// 6.3 step 1: C announced a purchase of `W_P` from M.
+    PurchaseOpened {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_P`.
+        value: Amount,
+    },
+    /// 6.3 step 5, matched with step 1: memo `float:vendor:M −W_P`.
+    PurchaseRecorded {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_P`.
+        value: Amount,
+    },
+    /// 6.3 step 5 with no matching step 1 (yet, or ever): recorded for the auditor, no
+    /// posting. A step 1 arriving later with the same parties and value records the match.
+    PurchaseUnmatched {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_P`.
+        value: Amount,
+    },
+    /// Section 5: a memo `float:vendor:M` went below zero: an audit alarm, never a refusal.
+    MemoAlarm {
+        /// `UID_M`.
+        merchant: Uid,
+        /// The memo after the posting that took it below zero.
+        memo: i128,
     },
 }
 

@@ -17,7 +17,9 @@ pub mod events;
 pub mod open;
 pub mod state;
 
+mod buy_item;
 mod obtain_broker_scrip;
+pub mod obtain_vendor_scrip;
 mod public_key;
 mod register;
 mod renew;
@@ -33,8 +35,8 @@ use shared::node::{Draft, Lookup, Refusal, ReplyKey};
 use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
-pub use open::{Request, Verified, open};
-pub use state::{LedgerError, PanRecord, Peer, State, Touched};
+pub use open::{ExchangeAuthorization, Request, Verified, open};
+pub use state::{Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State, Touched};
 
 /// Seconds in a day.
 const DAY: u64 = 24 * 3600;
@@ -48,6 +50,9 @@ pub struct Config {
     pub scrip_lifetime_secs: u64,
     /// How long after expiry renewal stays open, seconds (default one year).
     pub grace_secs: u64,
+    /// How long an announced exchange (6.2 step 1) waits for M's authorization request,
+    /// seconds (default ten minutes).
+    pub exchange_window_secs: u64,
 }
 
 impl Config {
@@ -58,6 +63,7 @@ impl Config {
             suite,
             scrip_lifetime_secs: 30 * DAY,
             grace_secs: 365 * DAY,
+            exchange_window_secs: 600,
         }
     }
 }
@@ -162,6 +168,10 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
             withdraw_broker_scrip::decide(state, ctx, v, body, cs)?
         }
         Request::Renew { body, cs } => renew::decide(state, ctx, v, body, cs)?,
+        Request::VendorScripNotice(x) => obtain_vendor_scrip::notice(state, ctx, v, x)?,
+        Request::ExchangeAuthorization(x) => obtain_vendor_scrip::authorize(state, ctx, v, x)?,
+        Request::PurchaseInitiated(x) => buy_item::initiated(state, ctx, v, x)?,
+        Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

@@ -13,8 +13,9 @@ use shared::ErrorCode;
 use shared::ids::{AccountId, Pan};
 use shared::node::Refusal;
 use shared::wire::bodies::{
-    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, PublicKeyRequestX0,
-    RegistrationRequestX0, RenewRequestX0,
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
+    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
+    RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
 };
 use shared::wire::{Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified};
 use shared::{CustomerSecret, KeyPair, PublicKey};
@@ -70,6 +71,28 @@ pub enum Request {
         /// `CS_E0`.
         cs: CustomerSecret,
     },
+    /// 6.2 step 1 (C's IdProof verified).
+    VendorScripNotice(VendorScripNoticeX0),
+    /// 6.2 step 3: M's part and C's forwarded part, both verified.
+    ExchangeAuthorization(Box<ExchangeAuthorization>),
+    /// 6.3 step 1, signed in the clear by C.
+    PurchaseInitiated(PurchaseInitiatedX0),
+    /// 6.3 step 5, signed in the clear by M.
+    PurchaseCompleted(PurchaseCompletedX3),
+}
+
+/// 6.2 step 3 as verified: M's `X3` (with M's IdProof) and C's forwarded `X1` (with C's
+/// IdProof and `CS_B0`), checked against the origin header C signed it under.
+#[derive(Debug)]
+pub struct ExchangeAuthorization {
+    /// `X3 = W, UID_C`, signed by M (the sender).
+    pub x3: ExchangeAuthorizationRequestX3,
+    /// `X3`'s evidence: the undertaking C receives in `ChangeBrokerScrip`.
+    pub x3_evidence: SignedEvidence,
+    /// `X1 = B0, CS_B0, W`, signed by C.
+    pub x1: VendorScripRequestX1,
+    /// `CS_B0`.
+    pub cs: CustomerSecret,
 }
 
 /// Opens and verifies `frame` for the broker `me` (see the module doc).
@@ -84,12 +107,10 @@ pub fn open(
     if header.label == Label::RegistrationRequest {
         return open_registration(frame, me, state, ids);
     }
-    let peer = state.peers.get(&header.sender).ok_or_else(|| {
-        Refusal::new(
-            ErrorCode::UnknownPeer,
-            "the sender is not a registered peer",
-        )
-    })?;
+    if header.label == Label::ExchangeAuthorizationRequest {
+        return open_exchange_authorization(frame, me, state, ids);
+    }
+    let peer = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
     let key = &peer.public_key;
     let id = || account_id(ids, &peer.pan);
     match header.label {
@@ -136,8 +157,98 @@ pub fn open(
                 Request::Renew { body: x.body, cs },
             )
         }
+        Label::VendorScripNotice => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<VendorScripNoticeX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            finish(header, vec![x.evidence], Request::VendorScripNotice(x.body))
+        }
+        Label::PurchaseInitiated => {
+            let x = single_part(frame)?.verify_signed::<PurchaseInitiatedX0>(key)?;
+            finish(header, vec![x.evidence], Request::PurchaseInitiated(x.body))
+        }
+        Label::PurchaseCompleted => {
+            let x = single_part(frame)?.verify_signed::<PurchaseCompletedX3>(key)?;
+            finish(header, vec![x.evidence], Request::PurchaseCompleted(x.body))
+        }
         other => Err(not_served(other)),
     }
+}
+
+/// 6.2 step 3: part 0 is M's own sealed part, part 1 C's broker part forwarded unchanged.
+/// The forwarded part must come from the customer M names in `X3`, under the label
+/// `VendorScripRequest` of this tx (the frame checks the tx), and is verified against that
+/// origin header, not M's (protocol.md section 3, "Forwarded parts").
+fn open_exchange_authorization(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let header = frame.header;
+    let merchant = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
+    if frame.parts.len() != 2 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let own = frame.part(0)?;
+    let relayed = frame.part(1)?;
+    if own.forwarded || !relayed.forwarded {
+        return Err(WireError::WrongPartKind {
+            expected: "Sealed then Forwarded",
+            found: "another arrangement",
+        }
+        .into());
+    }
+    let opened = own.open_sealed(me)?;
+    let x3 = opened.signed::<ExchangeAuthorizationRequestX3>(&merchant.public_key)?;
+    id_proof(
+        &opened,
+        &merchant.public_key,
+        account_id(ids, &merchant.pan)?,
+    )?;
+
+    let origin = relayed.header;
+    if origin.label != Label::VendorScripRequest || origin.sender != x3.body.customer {
+        return Err(Refusal::from(WireError::LabelMismatch {
+            expected: Label::VendorScripRequest,
+            found: origin.label,
+        }));
+    }
+    let customer = state.peers.get(&x3.body.customer).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::UnknownPeer,
+            "the customer is not a registered peer",
+        )
+    })?;
+    let forwarded = relayed.open_sealed(me)?;
+    let x1 = forwarded.signed::<VendorScripRequestX1>(&customer.public_key)?;
+    id_proof(
+        &forwarded,
+        &customer.public_key,
+        account_id(ids, &customer.pan)?,
+    )?;
+    let cs = forwarded.secret(x1.body.scrip.id(), &x1.body.cs_hash)?;
+    let x3_evidence = x3.evidence.clone();
+    finish(
+        header,
+        vec![x3.evidence, x1.evidence],
+        Request::ExchangeAuthorization(Box::new(ExchangeAuthorization {
+            x3: x3.body,
+            x3_evidence,
+            x1: x1.body,
+            cs,
+        })),
+    )
+}
+
+fn unknown_sender() -> Refusal {
+    Refusal::new(
+        ErrorCode::UnknownPeer,
+        "the sender is not a registered peer",
+    )
 }
 
 /// 6.0: the key comes in the sealed part, so the sender cannot be looked up first.

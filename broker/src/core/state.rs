@@ -36,6 +36,47 @@ pub struct Peer {
     pub pan: Pan,
 }
 
+/// Where an exchange of 6.2 stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExchangeState {
+    /// Announced (step 1), no decision yet.
+    Open,
+    /// Authorized (step 4, OK).
+    Authorized,
+    /// Refused (step 4, NOK), final.
+    Refused,
+    /// Closed by its deadline with no decision.
+    Expired,
+}
+
+/// An exchange of 6.2, by tx.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Exchange {
+    /// `UID_C`.
+    pub customer: Uid,
+    /// `UID_M`.
+    pub merchant: Uid,
+    /// Unix seconds.
+    pub deadline: u64,
+    /// Where it stands.
+    pub state: ExchangeState,
+}
+
+/// A purchase of 6.3 as the broker saw it, by tx.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Purchase {
+    /// `UID_C`.
+    pub customer: Uid,
+    /// `UID_M`.
+    pub merchant: Uid,
+    /// `W_P` of C's `PurchaseInitiated`, once it arrived.
+    pub initiated: Option<Amount>,
+    /// `W_P` of M's `PurchaseCompleted`, once it arrived.
+    pub completed: Option<Amount>,
+    /// Whether the two matched and the memo was posted.
+    pub recorded: bool,
+}
+
 /// The broker's projection (see the module doc). Compared whole in tests: live == replayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
@@ -52,6 +93,10 @@ pub struct State {
     pub peers: BTreeMap<Uid, Peer>,
     /// Live BrokerScrip (section 4).
     pub live: LiveScrip,
+    /// Exchanges of 6.2, by tx.
+    pub exchanges: BTreeMap<TxId, Exchange>,
+    /// Purchases of 6.3, by tx.
+    pub purchases: BTreeMap<TxId, Purchase>,
     /// Stored replies (section 7).
     pub replies: Replies,
     /// Tx bindings (section 7).
@@ -74,6 +119,10 @@ pub struct Touched {
     pub peers: BTreeSet<Uid>,
     /// Live scrip rows (issued, spent, held or released).
     pub scrip: BTreeSet<ScripId>,
+    /// Exchanges.
+    pub exchanges: BTreeSet<TxId>,
+    /// Purchases.
+    pub purchases: BTreeSet<TxId>,
     /// Stored replies.
     pub replies: BTreeSet<ReplyKey>,
     /// Outbox entries.
@@ -112,6 +161,8 @@ impl State {
             pans: BTreeMap::new(),
             peers: BTreeMap::new(),
             live: LiveScrip::new(),
+            exchanges: BTreeMap::new(),
+            purchases: BTreeMap::new(),
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
@@ -258,7 +309,105 @@ impl State {
                 touched.scrip.insert(issued.scrip_id);
                 self.bind(tx, TxKind::Renew, *customer, touched);
             }
+            Kind::ExchangeOpened {
+                customer,
+                merchant,
+                deadline,
+            } => {
+                self.exchanges.insert(
+                    tx,
+                    Exchange {
+                        customer: *customer,
+                        merchant: *merchant,
+                        deadline: *deadline,
+                        state: ExchangeState::Open,
+                    },
+                );
+                touched.exchanges.insert(tx);
+                self.bind_with(
+                    tx,
+                    TxKind::ObtainVendorScrip,
+                    *customer,
+                    vec![*merchant],
+                    touched,
+                );
+            }
+            Kind::ExchangeAuthorized {
+                customer,
+                spent,
+                change,
+                ..
+            } => {
+                self.spend(spent, touched);
+                if let Some(body) = change {
+                    self.live.issue(*body, *customer);
+                    touched.scrip.insert(body.scrip_id);
+                }
+                self.close_exchange(tx, ExchangeState::Authorized, touched);
+            }
+            Kind::ExchangeRefused { .. } => {
+                self.close_exchange(tx, ExchangeState::Refused, touched);
+            }
+            Kind::ExchangeExpired { .. } => {
+                self.close_exchange(tx, ExchangeState::Expired, touched);
+            }
+            Kind::PurchaseOpened {
+                customer,
+                merchant,
+                value,
+            } => {
+                self.purchase(tx, *customer, *merchant, touched).initiated = Some(*value);
+            }
+            Kind::PurchaseRecorded {
+                customer,
+                merchant,
+                value,
+            } => {
+                let p = self.purchase(tx, *customer, *merchant, touched);
+                p.completed = Some(*value);
+                p.recorded = true;
+            }
+            Kind::PurchaseUnmatched {
+                customer,
+                merchant,
+                value,
+            } => {
+                self.purchase(tx, *customer, *merchant, touched).completed = Some(*value);
+            }
+            Kind::MemoAlarm { .. } => {}
         }
+    }
+
+    /// Closes an open exchange; a decision recorded for an exchange already closed (e.g. a
+    /// NOK answering a request that came after the deadline) leaves it as it was.
+    fn close_exchange(&mut self, tx: TxId, to: ExchangeState, touched: &mut Touched) {
+        if let Some(exchange) = self.exchanges.get_mut(&tx) {
+            if exchange.state == ExchangeState::Open {
+                exchange.state = to;
+                touched.exchanges.insert(tx);
+            }
+        } else {
+            debug_assert!(false, "decision for exchange {tx} that was never opened");
+        }
+    }
+
+    /// The purchase of `tx`, created (and the tx bound) on its first event.
+    fn purchase(
+        &mut self,
+        tx: TxId,
+        customer: Uid,
+        merchant: Uid,
+        touched: &mut Touched,
+    ) -> &mut Purchase {
+        touched.purchases.insert(tx);
+        self.bind_with(tx, TxKind::BuyItem, customer, vec![merchant], touched);
+        self.purchases.entry(tx).or_insert(Purchase {
+            customer,
+            merchant,
+            initiated: None,
+            completed: None,
+            recorded: false,
+        })
     }
 
     fn spend(&mut self, id: &ScripId, touched: &mut Touched) {
@@ -268,10 +417,21 @@ impl State {
     }
 
     fn bind(&mut self, tx: TxId, kind: TxKind, initiator: Uid, touched: &mut Touched) {
+        self.bind_with(tx, kind, initiator, Vec::new(), touched);
+    }
+
+    fn bind_with(
+        &mut self,
+        tx: TxId,
+        kind: TxKind,
+        initiator: Uid,
+        counterparties: Vec<Uid>,
+        touched: &mut Touched,
+    ) {
         let binding = TxBinding {
             kind,
             initiator,
-            counterparties: Vec::new(),
+            counterparties,
         };
         if self.bindings.bind(tx, binding) {
             touched.bindings.insert(tx);

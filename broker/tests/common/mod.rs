@@ -9,8 +9,10 @@ use shared::events::Evidence;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId, Uid};
 use shared::node::Recorded;
 use shared::wire::bodies::{
-    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, PublicKeyRequestX0,
-    RegistrationRequestX0, RenewRequestX0,
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody,
+    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
+    RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
+    VendorScripRequestX2,
 };
 use shared::wire::{
     Body, Frame, Header, Inner, Label, Part, id_proof, public_key_inner, seal, secret_inner, sign,
@@ -163,6 +165,97 @@ impl Client {
         )
     }
 
+    /// 6.2 step 1.
+    pub fn notice(&self, tx: TxId, merchant: Uid) -> Vec<u8> {
+        let h = self.header(Label::VendorScripNotice, tx);
+        let x0 = VendorScripNoticeX0 { merchant };
+        self.sealed_frame(
+            h,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x0),
+            ],
+        )
+    }
+
+    /// 6.2 step 2, C → M: the broker's part (X1 with `w_broker`) and M's part (X2 with
+    /// `w_merchant`).
+    pub fn vendor_scrip_request(
+        &self,
+        tx: TxId,
+        merchant: &PublicKey,
+        held: &Held,
+        w_broker: u64,
+        w_merchant: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::VendorScripRequest, tx);
+        let x1 = VendorScripRequestX1 {
+            scrip: held.scrip.clone(),
+            cs_hash: held.cs.cs_hash(self.suite),
+            value: Amount::from_minor(w_broker),
+        };
+        let x2 = VendorScripRequestX2 {
+            value: Amount::from_minor(w_merchant),
+        };
+        let to_b = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x1),
+                secret_inner(held.scrip.id(), &held.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(&h, merchant, &[self.signed(&h, &x2)]).unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.2 step 3, as merchant: `X3 = W, UID_C` with its IdProof, plus part 0 of the
+    /// customer's step 2 frame forwarded unchanged.
+    pub fn exchange_authorization(&self, step2: &[u8], customer: Uid, w: u64) -> Vec<u8> {
+        let incoming = Frame::decode(step2).unwrap();
+        let h = self.header(Label::ExchangeAuthorizationRequest, incoming.header.tx);
+        let x3 = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(w),
+            customer,
+        };
+        let own = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x3),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![own, incoming.forward(0).unwrap()])
+            .encode()
+            .unwrap()
+    }
+
+    /// 6.3 step 1, signed in the clear.
+    pub fn purchase_initiated(&self, tx: TxId, merchant: Uid, w: u64) -> Vec<u8> {
+        let h = self.header(Label::PurchaseInitiated, tx);
+        let x0 = PurchaseInitiatedX0 {
+            merchant,
+            value: Amount::from_minor(w),
+        };
+        let part: Part = sign(self.key, &h, &x0).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.3 step 5, as merchant, signed in the clear.
+    pub fn purchase_completed(&self, tx: TxId, customer: Uid, w: u64) -> Vec<u8> {
+        let h = self.header(Label::PurchaseCompleted, tx);
+        let x3 = PurchaseCompletedX3 {
+            customer,
+            value: Amount::from_minor(w),
+        };
+        let part: Part = sign(self.key, &h, &x3).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
     /// A sealed reply's signed body, verified with the broker's key.
     pub fn open_sealed<B: Body>(&self, reply: &[u8]) -> B {
         let frame = Frame::decode(reply).unwrap();
@@ -288,12 +381,18 @@ impl World {
         assert_conserved(self.state());
     }
 
-    /// Sends a request; returns the reply bytes. Deliveries must be none (not yet built).
+    /// Sends a request; returns the reply bytes. Deliveries must be none.
     pub fn send(&mut self, frame: &[u8], now: u64) -> Vec<u8> {
-        let Handled { reply, deliveries } = self.node().handle(frame, now).unwrap();
+        let Handled { reply, deliveries } = self.send_all(frame, now);
         assert!(deliveries.is_empty());
-        assert_conserved(self.state());
         reply
+    }
+
+    /// Sends a request; returns the reply and the deliveries.
+    pub fn send_all(&mut self, frame: &[u8], now: u64) -> Handled {
+        let handled = self.node().handle(frame, now).unwrap();
+        assert_conserved(self.state());
+        handled
     }
 
     /// Sends a request that must be refused with `code`, changing neither the state nor
