@@ -394,3 +394,42 @@ fn purchase_refusals() {
         ErrorCode::TxReused,
     );
 }
+
+/// Section 5: a payout from bank:M is limited to bank:M − memo float:vendor:M, so M cannot
+/// cash out value its customers still hold as VendorScrip; purchases free it.
+#[test]
+fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
+    let mut p = after_exchange();
+    assert_eq!(bank(&p.w, &p.m), 300);
+    let refused = p.w.node().payout(&p.m.pan, amount(1), NOW);
+    assert!(
+        matches!(
+            refused,
+            Err(broker::node::NodeError::Bank(
+                broker::core::bank::BankError::Insufficient { available, .. }
+            )) if available == Amount::ZERO
+        ),
+        "{refused:?}"
+    );
+    let tx = TxId::random();
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 120), NOW);
+    p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
+    assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
+    p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
+    assert_eq!(bank(&p.w, &p.m), 180);
+    common::assert_conserved(p.w.state());
+}
+
+/// The customer of an exchange cannot act as its merchant: it names itself as customer
+/// and relays its own part, and is refused without a decision being recorded.
+#[test]
+fn the_customer_cannot_authorize_its_own_exchange() {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let step2 =
+        p.c.vendor_scrip_request(tx, p.m.key.public(), &p.b0, 300, 300);
+    let own = p.c.exchange_authorization(&step2, p.c.uid(), 300);
+    p.w.assert_refused(&own, NOW, ErrorCode::NotAParty);
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
+}

@@ -456,3 +456,54 @@ fn post(accounts: &mut BTreeMap<Account, i128>, p: &Posting) {
 fn amount_of(balance: i128) -> Amount {
     u64::try_from(balance).map_or(Amount::ZERO, Amount::from_minor)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Amount;
+    use shared::node::ScripState;
+
+    fn state() -> State {
+        let mut s = State::new(Suite::Modern);
+        s.accounts.insert(Account::External, -100);
+        s.accounts.insert(Account::Bank(Pan::new("A")), 100);
+        s
+    }
+
+    #[test]
+    fn the_ledger_check_finds_each_broken_invariant() {
+        assert_eq!(state().check_conserved(), Ok(()));
+        let mut s = state();
+        s.accounts.insert(Account::External, -99);
+        assert_eq!(s.check_conserved(), Err(LedgerError::NotConserved(1)));
+        let mut s = state();
+        s.accounts.insert(Account::Bank(Pan::new("A")), -1);
+        s.accounts.insert(Account::Bank(Pan::new("B")), 101);
+        assert!(matches!(
+            s.check_conserved(),
+            Err(LedgerError::Negative(_, -1))
+        ));
+        let mut s = state();
+        s.accounts.insert(Account::Bank(Pan::new("A")), 60);
+        s.accounts.insert(Account::FloatBroker, 40);
+        assert_eq!(
+            s.check_conserved(),
+            Err(LedgerError::FloatMismatch { float: 40, live: 0 })
+        );
+        s.live.issue(
+            shared::ScripBody {
+                producer: Uid([1; 16]),
+                value: Amount::from_minor(40),
+                scrip_id: ScripId([2; 16]),
+                cust_id: shared::CustId([3; 16]),
+                expires: 10,
+            },
+            Uid([4; 16]),
+        );
+        assert_eq!(s.check_conserved(), Ok(()));
+        assert_eq!(
+            s.live.get(&ScripId([2; 16])).map(|r| r.state),
+            Some(ScripState::Live)
+        );
+    }
+}
