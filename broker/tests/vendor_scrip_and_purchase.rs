@@ -433,3 +433,37 @@ fn the_customer_cannot_authorize_its_own_exchange() {
     p.w.assert_refused(&own, NOW, ErrorCode::NotAParty);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
 }
+
+/// Section 7: `TransactionStatus` returns every frame of the tx sent to the asking party,
+/// and only those; `Pending` when there are none. It appends nothing.
+#[test]
+fn transaction_status_returns_each_party_its_own_frames() {
+    use shared::wire::bodies::{TransactionStatusResponseBody, TxStatus};
+    fn status(w: &mut World, who: &Client, tx: TxId) -> TxStatus {
+        let reply = w.send(&who.transaction_status(tx), NOW);
+        who.open_clear::<TransactionStatusResponseBody>(&reply)
+            .status
+    }
+    let mut p = parties(Suite::Modern, 500);
+    let stranger = p.w.client(3, "X-1");
+    p.w.onboard(&stranger, 0);
+    let tx = TxId::random();
+    let notice_reply = p.w.send(&p.c.notice(tx, p.m.uid()), NOW);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    let len = p.w.log_len();
+    assert_eq!(
+        status(&mut p.w, &p.c, tx),
+        TxStatus::Frames {
+            frames: vec![notice_reply, handled.deliveries[0].frame.clone()]
+        }
+    );
+    assert_eq!(
+        status(&mut p.w, &p.m, tx),
+        TxStatus::Frames {
+            frames: vec![handled.reply.clone()]
+        }
+    );
+    assert_eq!(status(&mut p.w, &stranger, tx), TxStatus::Pending);
+    assert_eq!(status(&mut p.w, &p.c, TxId::random()), TxStatus::Pending);
+    assert_eq!(p.w.log_len(), len, "a status request appends nothing");
+}

@@ -24,6 +24,7 @@ mod public_key;
 mod register;
 mod renew;
 mod top_up_broker_scrip;
+mod transaction_status;
 mod withdraw_broker_scrip;
 
 use std::collections::BTreeMap;
@@ -172,6 +173,7 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Request::ExchangeAuthorization(x) => obtain_vendor_scrip::authorize(state, ctx, v, x)?,
         Request::PurchaseInitiated(x) => buy_item::initiated(state, ctx, v, x)?,
         Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
+        Request::TransactionStatus(x) => transaction_status::decide(state, ctx, v, x)?,
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

@@ -15,7 +15,8 @@ use shared::node::Refusal;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
-    RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
+    RegistrationRequestX0, RenewRequestX0, TransactionStatusBody, VendorScripNoticeX0,
+    VendorScripRequestX1,
 };
 use shared::wire::{Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified};
 use shared::{CustomerSecret, KeyPair, PublicKey};
@@ -79,6 +80,8 @@ pub enum Request {
     PurchaseInitiated(PurchaseInitiatedX0),
     /// 6.3 step 5, signed in the clear by M.
     PurchaseCompleted(PurchaseCompletedX3),
+    /// Section 7: the frames of a tx sent to the asking party.
+    TransactionStatus(TransactionStatusBody),
 }
 
 /// 6.2 step 3 as verified: M's `X3` (with M's IdProof) and C's forwarded `X1` (with C's
@@ -170,6 +173,10 @@ pub fn open(
         Label::PurchaseCompleted => {
             let x = single_part(frame)?.verify_signed::<PurchaseCompletedX3>(key)?;
             finish(header, vec![x.evidence], Request::PurchaseCompleted(x.body))
+        }
+        Label::TransactionStatus => {
+            let x = single_part(frame)?.verify_signed::<TransactionStatusBody>(key)?;
+            finish(header, vec![x.evidence], Request::TransactionStatus(x.body))
         }
         other => Err(not_served(other)),
     }

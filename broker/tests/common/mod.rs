@@ -234,6 +234,14 @@ impl Client {
             .unwrap()
     }
 
+    /// Section 7: the frames of `tx` sent to this party (asked under `tx` itself).
+    pub fn transaction_status(&self, tx: TxId) -> Vec<u8> {
+        let h = self.header(Label::TransactionStatus, tx);
+        let body = shared::wire::bodies::TransactionStatusBody { tx };
+        let part: Part = sign(self.key, &h, &body).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
     /// 6.3 step 1, signed in the clear.
     pub fn purchase_initiated(&self, tx: TxId, merchant: Uid, w: u64) -> Vec<u8> {
         let h = self.header(Label::PurchaseInitiated, tx);
