@@ -41,6 +41,8 @@ pub static LIVE_SCRIP: Rows = TableDefinition::new("broker_live_scrip");
 pub static EXCHANGES: Rows = TableDefinition::new("broker_exchanges");
 /// TxId → [`crate::core::Purchase`] (6.3).
 pub static PURCHASES: Rows = TableDefinition::new("broker_purchases");
+/// TxId → [`crate::core::Withdrawal`] (6.7).
+pub static WITHDRAWALS: Rows = TableDefinition::new("broker_withdrawals");
 /// (sender, tx, label) → [`shared::node::StoredReply`].
 pub static REPLIES: Rows = TableDefinition::new("broker_replies");
 /// (tx, recipient) → the frames sent, in order.
@@ -60,6 +62,7 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
         &LIVE_SCRIP,
         &EXCHANGES,
         &PURCHASES,
+        &WITHDRAWALS,
         &REPLIES,
         &OUTBOX,
         &BINDINGS,
@@ -140,6 +143,10 @@ fn write_touched(
         c.insert(enc(k)?, state.purchases.get(k).map(enc).transpose()?);
     }
     changes.push((&PURCHASES, std::mem::take(&mut c)));
+    for k in &touched.withdrawals {
+        c.insert(enc(k)?, state.withdrawals.get(k).map(enc).transpose()?);
+    }
+    changes.push((&WITHDRAWALS, std::mem::take(&mut c)));
     for k in &touched.replies {
         c.insert(enc(k)?, state.replies.get(k).map(enc).transpose()?);
     }
@@ -232,6 +239,14 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
         &EXCHANGES,
         state
             .exchanges
+            .iter()
+            .map(|(k, v)| (k, Box::new(v.clone()))),
+    )?;
+    rows(
+        &mut out,
+        &WITHDRAWALS,
+        state
+            .withdrawals
             .iter()
             .map(|(k, v)| (k, Box::new(v.clone()))),
     )?;

@@ -53,6 +53,14 @@ fn busy_world(suite: Suite) -> World {
     w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
     w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
     assert_eq!(w.state().memo(&m.uid()), 250);
+    // 6.7: C cashes in VendorScrip of 100 (the broker does not read V0: any scrip will do).
+    let step1 = c.vendor_withdraw_request(TxId::random(), m.key.public(), &b2, 100);
+    let handled = w.send_all(
+        &m.vendor_withdraw_authorization(&step1, c.uid(), 100, NOW + 60),
+        NOW,
+    );
+    assert_eq!(handled.deliveries.len(), 1);
+    assert_eq!(w.state().memo(&m.uid()), 150);
     w
 }
 
@@ -76,6 +84,7 @@ fn reopen_and_replay_give_identical_state_and_tables() {
             "broker_replies",
             "broker_exchanges",
             "broker_purchases",
+            "broker_withdrawals",
             "broker_memos",
         ] {
             assert!(!live[table].is_empty(), "{table}");

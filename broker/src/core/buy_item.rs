@@ -18,7 +18,7 @@ use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{AckBody, PurchaseCompletedX3, PurchaseInitiatedX0, Re};
 use shared::{Amount, ErrorCode};
 
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of};
+use super::{Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm};
 
 /// Step 1: C announces `W_P` to M.
 pub(super) fn initiated(
@@ -135,14 +135,7 @@ fn recorded(
             value,
         )]),
     ];
-    let memo = state.memo(&merchant) - i128::from(value.minor());
-    if memo < 0 {
-        events.push(NewEvent::new(
-            ctx.event_time(),
-            tx,
-            Kind::MemoAlarm { merchant, memo },
-        ));
-    }
+    events.extend(memo_alarm(state, ctx, tx, merchant, value));
     events
 }
 

@@ -148,6 +148,26 @@ pub enum Kind {
         /// `W_P`.
         value: Amount,
     },
+    /// 6.7 step 3, OK: `bank:M −W, bank:C +W`, memo `float:vendor:M −W`.
+    VendorScripRedeemed {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W`.
+        value: Amount,
+    },
+    /// 6.7 step 3, NOK: the final, recorded refusal (nothing moves; M releases `V0`).
+    VendorWithdrawRefused {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W` as M's `X2` states it.
+        value: Amount,
+        /// Why.
+        reason: Reason,
+    },
     /// Section 5: a memo `float:vendor:M` went below zero: an audit alarm, never a refusal.
     MemoAlarm {
         /// `UID_M`.

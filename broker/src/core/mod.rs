@@ -26,6 +26,7 @@ mod renew;
 mod top_up_broker_scrip;
 mod transaction_status;
 mod withdraw_broker_scrip;
+mod withdraw_vendor_scrip;
 
 use std::collections::BTreeMap;
 
@@ -37,7 +38,9 @@ use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
 pub use open::{ExchangeAuthorization, Request, Verified, open};
-pub use state::{Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State, Touched};
+pub use state::{
+    Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
+};
 
 /// Seconds in a day.
 const DAY: u64 = 24 * 3600;
@@ -174,6 +177,9 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Request::PurchaseInitiated(x) => buy_item::initiated(state, ctx, v, x)?,
         Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
         Request::TransactionStatus(x) => transaction_status::decide(state, ctx, v, x)?,
+        Request::VendorWithdrawAuthorization { x2, x1 } => {
+            withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
+        }
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }
@@ -181,6 +187,19 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
 /// The evidence of a verified request, as its events keep it (section 8).
 fn evidence_of(v: &Verified) -> Vec<Evidence> {
     v.evidence.iter().map(Evidence::from).collect()
+}
+
+/// `MemoAlarm` if decreasing the memo `float:vendor:<merchant>` by `value` takes it below
+/// zero: an audit alarm, never a refusal (section 5).
+fn memo_alarm(
+    state: &State,
+    ctx: &Ctx<'_>,
+    tx: shared::ids::TxId,
+    merchant: Uid,
+    value: shared::Amount,
+) -> Option<NewEvent<Kind>> {
+    let memo = state.memo(&merchant) - i128::from(value.minor());
+    (memo < 0).then(|| NewEvent::new(ctx.event_time(), tx, Kind::MemoAlarm { merchant, memo }))
 }
 
 /// The registered peer who sent `v` (`open` refused anyone else).

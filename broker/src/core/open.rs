@@ -10,15 +10,17 @@
 //! account's ID for this tx and label (so an IdProof replayed from another tx fails too).
 
 use shared::ErrorCode;
-use shared::ids::{AccountId, Pan};
+use shared::ids::{AccountId, Pan, Uid};
 use shared::node::Refusal;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
     RegistrationRequestX0, RenewRequestX0, TransactionStatusBody, VendorScripNoticeX0,
-    VendorScripRequestX1,
+    VendorScripRequestX1, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
-use shared::wire::{Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified};
+use shared::wire::{
+    Body, Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified,
+};
 use shared::{CustomerSecret, KeyPair, PublicKey};
 
 use super::AccountIds;
@@ -82,6 +84,14 @@ pub enum Request {
     PurchaseCompleted(PurchaseCompletedX3),
     /// Section 7: the frames of a tx sent to the asking party.
     TransactionStatus(TransactionStatusBody),
+    /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
+    /// verified against C's origin header).
+    VendorWithdrawAuthorization {
+        /// `X2 = W, UID_C, deadline`, signed by M (the sender).
+        x2: VendorWithdrawAuthorizationX2,
+        /// `X1 = W, UID_M`, signed by C.
+        x1: VendorWithdrawRequestX1,
+    },
 }
 
 /// 6.2 step 3 as verified: M's `X3` (with M's IdProof) and C's forwarded `X1` (with C's
@@ -110,8 +120,14 @@ pub fn open(
     if header.label == Label::RegistrationRequest {
         return open_registration(frame, me, state, ids);
     }
-    if header.label == Label::ExchangeAuthorizationRequest {
-        return open_exchange_authorization(frame, me, state, ids);
+    match header.label {
+        Label::ExchangeAuthorizationRequest => {
+            return open_exchange_authorization(frame, me, state, ids);
+        }
+        Label::VendorWithdrawAuthorization => {
+            return open_vendor_withdraw_authorization(frame, me, state, ids);
+        }
+        _ => {}
     }
     let peer = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
     let key = &peer.public_key;
@@ -182,65 +198,103 @@ pub fn open(
     }
 }
 
-/// 6.2 step 3: part 0 is M's own sealed part, part 1 C's broker part forwarded unchanged.
-/// The forwarded part must come from the customer M names in `X3`, under the label
-/// `VendorScripRequest` of this tx (the frame checks the tx), and is verified against that
-/// origin header, not M's (protocol.md section 3, "Forwarded parts").
-fn open_exchange_authorization(
+/// A merchant's relay (6.2 step 3, 6.7 step 2), verified: M's own signed body (with M's
+/// IdProof) and the customer's forwarded body (with the customer's IdProof), and the opened
+/// forwarded part for any secret it carries.
+struct Relay<Own, Fwd> {
+    own: shared::wire::Verified<Own>,
+    forwarded: shared::wire::Verified<Fwd>,
+    opened: Opened,
+}
+
+/// Opens a relay: part 0 is the relaying merchant's own sealed part, part 1 the customer's
+/// broker part forwarded unchanged. The forwarded part must come from the customer that
+/// `customer_of` reads from M's verified body, under `origin_label` of this tx (the frame
+/// checks the tx), and is verified against that origin header, not M's (protocol.md
+/// section 3, "Forwarded parts").
+fn open_relay<Own: Body, Fwd: Body>(
     frame: &Frame,
     me: &KeyPair,
     state: &State,
     ids: &AccountIds,
-) -> Result<Verified, Refusal> {
-    let header = frame.header;
-    let merchant = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
+    origin_label: Label,
+    customer_of: impl Fn(&Own) -> Uid,
+) -> Result<Relay<Own, Fwd>, Refusal> {
+    let merchant = state
+        .peers
+        .get(&frame.header.sender)
+        .ok_or_else(unknown_sender)?;
     if frame.parts.len() != 2 {
         return Err(WireError::TooManyParts {
             count: frame.parts.len(),
         }
         .into());
     }
-    let own = frame.part(0)?;
+    let mine = frame.part(0)?;
     let relayed = frame.part(1)?;
-    if own.forwarded || !relayed.forwarded {
+    if mine.forwarded || !relayed.forwarded {
         return Err(WireError::WrongPartKind {
             expected: "Sealed then Forwarded",
             found: "another arrangement",
         }
         .into());
     }
-    let opened = own.open_sealed(me)?;
-    let x3 = opened.signed::<ExchangeAuthorizationRequestX3>(&merchant.public_key)?;
+    let opened_own = mine.open_sealed(me)?;
+    let own = opened_own.signed::<Own>(&merchant.public_key)?;
     id_proof(
-        &opened,
+        &opened_own,
         &merchant.public_key,
         account_id(ids, &merchant.pan)?,
     )?;
 
+    let customer_uid = customer_of(&own.body);
     let origin = relayed.header;
-    if origin.label != Label::VendorScripRequest || origin.sender != x3.body.customer {
+    if origin.label != origin_label || origin.sender != customer_uid {
         return Err(Refusal::from(WireError::LabelMismatch {
-            expected: Label::VendorScripRequest,
+            expected: origin_label,
             found: origin.label,
         }));
     }
-    let customer = state.peers.get(&x3.body.customer).ok_or_else(|| {
+    let customer = state.peers.get(&customer_uid).ok_or_else(|| {
         Refusal::new(
             ErrorCode::UnknownPeer,
             "the customer is not a registered peer",
         )
     })?;
-    let forwarded = relayed.open_sealed(me)?;
-    let x1 = forwarded.signed::<VendorScripRequestX1>(&customer.public_key)?;
+    let opened = relayed.open_sealed(me)?;
+    let forwarded = opened.signed::<Fwd>(&customer.public_key)?;
     id_proof(
-        &forwarded,
+        &opened,
         &customer.public_key,
         account_id(ids, &customer.pan)?,
     )?;
-    let cs = forwarded.secret(x1.body.scrip.id(), &x1.body.cs_hash)?;
+    Ok(Relay {
+        own,
+        forwarded,
+        opened,
+    })
+}
+
+/// 6.2 step 3: M's `X3` and C's forwarded `VendorScripRequest` part with `CS_B0`.
+fn open_exchange_authorization(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let relay = open_relay::<ExchangeAuthorizationRequestX3, VendorScripRequestX1>(
+        frame,
+        me,
+        state,
+        ids,
+        Label::VendorScripRequest,
+        |x3| x3.customer,
+    )?;
+    let (x3, x1) = (relay.own, relay.forwarded);
+    let cs = relay.opened.secret(x1.body.scrip.id(), &x1.body.cs_hash)?;
     let x3_evidence = x3.evidence.clone();
     finish(
-        header,
+        frame.header,
         vec![x3.evidence, x1.evidence],
         Request::ExchangeAuthorization(Box::new(ExchangeAuthorization {
             x3: x3.body,
@@ -248,6 +302,32 @@ fn open_exchange_authorization(
             x1: x1.body,
             cs,
         })),
+    )
+}
+
+/// 6.7 step 2: M's `X2` and C's forwarded `VendorWithdrawRequest` part `X1`.
+fn open_vendor_withdraw_authorization(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let relay = open_relay::<VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1>(
+        frame,
+        me,
+        state,
+        ids,
+        Label::VendorWithdrawRequest,
+        |x2| x2.customer,
+    )?;
+    let (x2, x1) = (relay.own, relay.forwarded);
+    finish(
+        frame.header,
+        vec![x2.evidence, x1.evidence],
+        Request::VendorWithdrawAuthorization {
+            x2: x2.body,
+            x1: x1.body,
+        },
     )
 }
 

@@ -77,6 +77,19 @@ pub struct Purchase {
     pub recorded: bool,
 }
 
+/// A VendorScrip withdrawal of 6.7 as the broker decided it, by tx.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawal {
+    /// `UID_C`.
+    pub customer: Uid,
+    /// `UID_M`.
+    pub merchant: Uid,
+    /// `W`.
+    pub value: Amount,
+    /// Whether it was redeemed (OK) or refused (NOK).
+    pub redeemed: bool,
+}
+
 /// The broker's projection (see the module doc). Compared whole in tests: live == replayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
@@ -97,6 +110,8 @@ pub struct State {
     pub exchanges: BTreeMap<TxId, Exchange>,
     /// Purchases of 6.3, by tx.
     pub purchases: BTreeMap<TxId, Purchase>,
+    /// VendorScrip withdrawals of 6.7, by tx.
+    pub withdrawals: BTreeMap<TxId, Withdrawal>,
     /// Stored replies (section 7).
     pub replies: Replies,
     /// Tx bindings (section 7).
@@ -123,6 +138,8 @@ pub struct Touched {
     pub exchanges: BTreeSet<TxId>,
     /// Purchases.
     pub purchases: BTreeSet<TxId>,
+    /// Withdrawals.
+    pub withdrawals: BTreeSet<TxId>,
     /// Stored replies.
     pub replies: BTreeSet<ReplyKey>,
     /// Outbox entries.
@@ -163,6 +180,7 @@ impl State {
             live: LiveScrip::new(),
             exchanges: BTreeMap::new(),
             purchases: BTreeMap::new(),
+            withdrawals: BTreeMap::new(),
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
@@ -374,6 +392,17 @@ impl State {
             } => {
                 self.purchase(tx, *customer, *merchant, touched).completed = Some(*value);
             }
+            Kind::VendorScripRedeemed {
+                customer,
+                merchant,
+                value,
+            } => self.withdrawal(tx, *customer, *merchant, *value, true, touched),
+            Kind::VendorWithdrawRefused {
+                customer,
+                merchant,
+                value,
+                ..
+            } => self.withdrawal(tx, *customer, *merchant, *value, false, touched),
             Kind::MemoAlarm { .. } => {}
         }
     }
@@ -389,6 +418,36 @@ impl State {
         } else {
             debug_assert!(false, "decision for exchange {tx} that was never opened");
         }
+    }
+
+    /// Records the broker's decision on the withdrawal of `tx` (and binds the tx).
+    fn withdrawal(
+        &mut self,
+        tx: TxId,
+        customer: Uid,
+        merchant: Uid,
+        value: Amount,
+        redeemed: bool,
+        touched: &mut Touched,
+    ) {
+        let previous = self.withdrawals.insert(
+            tx,
+            Withdrawal {
+                customer,
+                merchant,
+                value,
+                redeemed,
+            },
+        );
+        debug_assert!(previous.is_none(), "withdrawal {tx} decided twice");
+        touched.withdrawals.insert(tx);
+        self.bind_with(
+            tx,
+            TxKind::WithdrawVendorScrip,
+            customer,
+            vec![merchant],
+            touched,
+        );
     }
 
     /// The purchase of `tx`, created (and the tx bound) on its first event.

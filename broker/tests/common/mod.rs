@@ -242,6 +242,72 @@ impl Client {
         Frame::new(h, vec![part]).encode().unwrap()
     }
 
+    /// 6.7 step 1, C → M: `Sealed(to M){X0 = V0, CS_V0}`, `Sealed(to B){IdProof, X1 = W,
+    /// UID_M}`.
+    pub fn vendor_withdraw_request(
+        &self,
+        tx: TxId,
+        merchant: &PublicKey,
+        v0: &Held,
+        w: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::VendorWithdrawRequest, tx);
+        let x0 = shared::wire::bodies::VendorWithdrawRequestX0 {
+            scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let x1 = shared::wire::bodies::VendorWithdrawRequestX1 {
+            value: Amount::from_minor(w),
+            merchant: merchant.uid(),
+        };
+        let to_m = seal(
+            &h,
+            merchant,
+            &[self.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        let to_b = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x1),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_m, to_b]).encode().unwrap()
+    }
+
+    /// 6.7 step 2, as merchant: `X2 = W, UID_C, deadline` with its IdProof, plus the
+    /// broker's part (index 1) of the customer's step 1 forwarded unchanged.
+    pub fn vendor_withdraw_authorization(
+        &self,
+        step1: &[u8],
+        customer: Uid,
+        w: u64,
+        deadline: u64,
+    ) -> Vec<u8> {
+        let incoming = Frame::decode(step1).unwrap();
+        let h = self.header(Label::VendorWithdrawAuthorization, incoming.header.tx);
+        let x2 = shared::wire::bodies::VendorWithdrawAuthorizationX2 {
+            value: Amount::from_minor(w),
+            customer,
+            deadline,
+        };
+        let own = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x2),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![own, incoming.forward(1).unwrap()])
+            .encode()
+            .unwrap()
+    }
+
     /// 6.3 step 1, signed in the clear.
     pub fn purchase_initiated(&self, tx: TxId, merchant: Uid, w: u64) -> Vec<u8> {
         let h = self.header(Label::PurchaseInitiated, tx);
