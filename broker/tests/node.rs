@@ -204,3 +204,45 @@ fn only_one_broker_opens_the_file() {
         "{second:?}"
     );
 }
+
+/// A broker dropped and reopened between the messages of 6.2, 6.3 and 6.7 continues from
+/// its log: the open exchange is still open, the opened purchase still matches.
+#[test]
+fn reopened_between_the_messages_of_multi_party_transactions() {
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    let m = w.client(2, "M-1");
+    w.onboard(&c, 1000);
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), 500, Nonce::random()), NOW);
+    let (_, b0) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    // 6.2: notice, restart, authorization.
+    let tx = TxId::random();
+    let notice_reply = w.send(&c.notice(tx, m.uid()), NOW);
+    w.reopen();
+    assert_eq!(w.send(&c.notice(tx, m.uid()), NOW), notice_reply);
+    let step2 = c.vendor_scrip_request(tx, m.key.public(), &b0, 200, 200);
+    let request = m.exchange_authorization(&step2, c.uid(), 200);
+    let handled = w.send_all(&request, NOW + 1);
+    assert_eq!(handled.deliveries.len(), 1);
+    w.reopen();
+    // M did not get the decision: it repeats after the restart and gets the same bytes.
+    assert_eq!(w.send_all(&request, NOW + 2).reply, handled.reply);
+    // 6.3: initiated, restart, completed.
+    let tx = TxId::random();
+    w.send(&c.purchase_initiated(tx, m.uid(), 80), NOW);
+    w.reopen();
+    w.send(&m.purchase_completed(tx, c.uid(), 80), NOW);
+    assert!(w.state().purchases[&tx].recorded);
+    assert_eq!(w.state().memo(&m.uid()), 120);
+    // An exchange left open across a restart is closed by the timer after it.
+    let tx = TxId::random();
+    w.send(&c.notice(tx, m.uid()), NOW);
+    w.reopen();
+    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    assert_eq!(
+        w.state().exchanges[&tx].state,
+        broker::core::ExchangeState::Expired
+    );
+}
