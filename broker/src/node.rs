@@ -209,11 +209,14 @@ impl BrokerNode {
         Ok(tx)
     }
 
-    /// The broker's timer (section 7: the broker enforces every deadline): closes every
-    /// exchange of 6.2 whose deadline passed before `now` with no decision
-    /// (`ExchangeExpired`). Returns how many it closed.
+    /// The broker's timer (sections 4 and 7: the broker enforces every deadline): closes
+    /// every exchange of 6.2 whose deadline passed before `now` with no decision
+    /// (`ExchangeExpired`), and lapses every BrokerScrip whose renewal grace ended
+    /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
+    /// it appended.
     pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
-        let events = crate::core::obtain_vendor_scrip::expired(&self.state, now);
+        let mut events = crate::core::obtain_vendor_scrip::expired(&self.state, now);
+        events.extend(crate::core::lapse::lapsed(&self.state, &self.config, now));
         let count = events.len();
         self.append(events, Vec::new())?;
         Ok(count)

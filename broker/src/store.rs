@@ -43,6 +43,8 @@ pub static EXCHANGES: Rows = TableDefinition::new("broker_exchanges");
 pub static PURCHASES: Rows = TableDefinition::new("broker_purchases");
 /// TxId → [`crate::core::Withdrawal`] (6.7).
 pub static WITHDRAWALS: Rows = TableDefinition::new("broker_withdrawals");
+/// (merchant, scrip id) → `()`: VendorScrip whose lapse was recorded (section 4).
+pub static VENDOR_LAPSED: Rows = TableDefinition::new("broker_vendor_lapsed");
 /// (sender, tx, label) → [`shared::node::StoredReply`].
 pub static REPLIES: Rows = TableDefinition::new("broker_replies");
 /// (tx, recipient) → the frames sent, in order.
@@ -63,6 +65,7 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
         &EXCHANGES,
         &PURCHASES,
         &WITHDRAWALS,
+        &VENDOR_LAPSED,
         &REPLIES,
         &OUTBOX,
         &BINDINGS,
@@ -147,6 +150,15 @@ fn write_touched(
         c.insert(enc(k)?, state.withdrawals.get(k).map(enc).transpose()?);
     }
     changes.push((&WITHDRAWALS, std::mem::take(&mut c)));
+    for k in &touched.vendor_lapsed {
+        let value = state
+            .vendor_lapsed
+            .contains(k)
+            .then(|| enc(&()))
+            .transpose()?;
+        c.insert(enc(k)?, value);
+    }
+    changes.push((&VENDOR_LAPSED, std::mem::take(&mut c)));
     for k in &touched.replies {
         c.insert(enc(k)?, state.replies.get(k).map(enc).transpose()?);
     }
@@ -241,6 +253,11 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
             .exchanges
             .iter()
             .map(|(k, v)| (k, Box::new(v.clone()))),
+    )?;
+    rows(
+        &mut out,
+        &VENDOR_LAPSED,
+        state.vendor_lapsed.iter().map(|k| (k, Box::new(()))),
     )?;
     rows(
         &mut out,

@@ -168,6 +168,27 @@ pub enum Kind {
         /// Why.
         reason: Reason,
     },
+    /// Section 4, lapse of a BrokerScrip: removed, `float:broker −v, bank:owner +v`.
+    ScripLapsed {
+        /// Its owner, credited.
+        owner: Uid,
+        /// The lapsed scrip.
+        scrip_id: ScripId,
+        /// Its value.
+        value: Amount,
+    },
+    /// Section 4, lapse of M's VendorScrip (M's notice): `bank:M −v, bank:owner +v`, memo
+    /// `float:vendor:M −v`.
+    VendorScripLapsed {
+        /// `UID_M`.
+        merchant: Uid,
+        /// The scrip's owner, credited.
+        owner: Uid,
+        /// The lapsed scrip.
+        scrip_id: ScripId,
+        /// Its value.
+        value: Amount,
+    },
     /// Section 5: a memo `float:vendor:M` went below zero: an audit alarm, never a refusal.
     MemoAlarm {
         /// `UID_M`.

@@ -18,6 +18,7 @@ pub mod open;
 pub mod state;
 
 mod buy_item;
+pub mod lapse;
 mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
 mod public_key;
@@ -177,6 +178,7 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Request::PurchaseInitiated(x) => buy_item::initiated(state, ctx, v, x)?,
         Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
         Request::TransactionStatus(x) => transaction_status::decide(state, ctx, v, x)?,
+        Request::ScripLapsedNotice(x) => lapse::notice(state, ctx, v, x)?,
         Request::VendorWithdrawAuthorization { x2, x1 } => {
             withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
         }

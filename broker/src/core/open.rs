@@ -15,8 +15,9 @@ use shared::node::Refusal;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
-    RegistrationRequestX0, RenewRequestX0, TransactionStatusBody, VendorScripNoticeX0,
-    VendorScripRequestX1, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
+    RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody,
+    VendorScripNoticeX0, VendorScripRequestX1, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX1,
 };
 use shared::wire::{
     Body, Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified,
@@ -84,6 +85,8 @@ pub enum Request {
     PurchaseCompleted(PurchaseCompletedX3),
     /// Section 7: the frames of a tx sent to the asking party.
     TransactionStatus(TransactionStatusBody),
+    /// Section 4: a merchant reports a lapsed VendorScrip, signed in the clear.
+    ScripLapsedNotice(ScripLapsedNoticeBody),
     /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
     /// verified against C's origin header).
     VendorWithdrawAuthorization {
@@ -189,6 +192,10 @@ pub fn open(
         Label::PurchaseCompleted => {
             let x = single_part(frame)?.verify_signed::<PurchaseCompletedX3>(key)?;
             finish(header, vec![x.evidence], Request::PurchaseCompleted(x.body))
+        }
+        Label::ScripLapsedNotice => {
+            let x = single_part(frame)?.verify_signed::<ScripLapsedNoticeBody>(key)?;
+            finish(header, vec![x.evidence], Request::ScripLapsedNotice(x.body))
         }
         Label::TransactionStatus => {
             let x = single_part(frame)?.verify_signed::<TransactionStatusBody>(key)?;

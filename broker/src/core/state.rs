@@ -112,6 +112,8 @@ pub struct State {
     pub purchases: BTreeMap<TxId, Purchase>,
     /// VendorScrip withdrawals of 6.7, by tx.
     pub withdrawals: BTreeMap<TxId, Withdrawal>,
+    /// VendorScrip whose lapse merchants reported (section 4), by (merchant, scrip id).
+    pub vendor_lapsed: BTreeSet<(Uid, ScripId)>,
     /// Stored replies (section 7).
     pub replies: Replies,
     /// Tx bindings (section 7).
@@ -140,6 +142,8 @@ pub struct Touched {
     pub purchases: BTreeSet<TxId>,
     /// Withdrawals.
     pub withdrawals: BTreeSet<TxId>,
+    /// Lapsed VendorScrip.
+    pub vendor_lapsed: BTreeSet<(Uid, ScripId)>,
     /// Stored replies.
     pub replies: BTreeSet<ReplyKey>,
     /// Outbox entries.
@@ -181,6 +185,7 @@ impl State {
             exchanges: BTreeMap::new(),
             purchases: BTreeMap::new(),
             withdrawals: BTreeMap::new(),
+            vendor_lapsed: BTreeSet::new(),
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
@@ -403,6 +408,17 @@ impl State {
                 value,
                 ..
             } => self.withdrawal(tx, *customer, *merchant, *value, false, touched),
+            Kind::ScripLapsed { scrip_id, .. } => self.spend(scrip_id, touched),
+            Kind::VendorScripLapsed {
+                merchant,
+                owner,
+                scrip_id,
+                ..
+            } => {
+                self.vendor_lapsed.insert((*merchant, *scrip_id));
+                touched.vendor_lapsed.insert((*merchant, *scrip_id));
+                self.bind_with(tx, TxKind::Lapse, *merchant, vec![*owner], touched);
+            }
             Kind::MemoAlarm { .. } => {}
         }
     }

@@ -308,6 +308,25 @@ impl Client {
             .unwrap()
     }
 
+    /// Section 4, as merchant: a lapsed VendorScrip, signed in the clear.
+    pub fn scrip_lapsed_notice(
+        &self,
+        tx: TxId,
+        scrip_id: shared::ScripId,
+        owner: Uid,
+        value: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::ScripLapsedNotice, tx);
+        let body = shared::wire::bodies::ScripLapsedNoticeBody {
+            scrip_id,
+            owner,
+            value: Amount::from_minor(value),
+            expires: NOW,
+        };
+        let part: Part = sign(self.key, &h, &body).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
     /// 6.3 step 1, signed in the clear.
     pub fn purchase_initiated(&self, tx: TxId, merchant: Uid, w: u64) -> Vec<u8> {
         let h = self.header(Label::PurchaseInitiated, tx);
