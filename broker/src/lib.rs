@@ -1,5 +1,15 @@
 //! The broker (protocol.md sections 1 and 5): the gateway to the bank, issuer of
 //! BrokerScrip and the decision point of every three-party transaction.
 //!
-//! Nothing is built here yet: the sans-IO core and the actor shell arrive with issue 4
-//! (see ARCHITECTURE.md, "What is next").
+//! - [`core`]: the sans-IO core (ADR 0006): `open` verifies a frame, `decide` checks it
+//!   against the state and returns events and unsigned drafts, `apply` folds an event into
+//!   the state. Every check of protocol.md lives there, one file per transaction.
+//! - [`store`]: the state's projection tables in the broker's redb file, written in the
+//!   same commit as the events, and the secrets table of account IDs (not a projection).
+//! - [`node`]: [`node::BrokerNode`], which runs one frame through decode → open → decide →
+//!   seal → commit and returns the reply and deliveries; what tests and the actor shell
+//!   call.
+
+pub mod core;
+pub mod node;
+pub mod store;

@@ -26,7 +26,7 @@ pub use broker_scrip::{
     BrokerScripWithdrawX0,
 };
 pub use control::{
-    AckBody, ErrorBody, ScripLapsedNoticeBody, TransactionStatusBody,
+    AckBody, ErrorBody, MAX_STORED_FRAMES, ScripLapsedNoticeBody, TransactionStatusBody,
     TransactionStatusResponseBody, TxStatus,
 };
 pub use exchange::{

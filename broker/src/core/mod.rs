@@ -1,0 +1,215 @@
+//! The broker's sans-IO core (ADR 0006; architecture.md, "Each node: a sans-IO core inside
+//! an actor shell").
+//!
+//! Three plain functions per incoming frame:
+//! - [`open()`](open::open) (CPU-heavy, pure): verifies the frame into a typed
+//!   [`Verified`] request with its digest;
+//! - [`decide`] (pure, fast, no crypto but the Mint's MACs): the idempotency lookup
+//!   (section 7), then the transaction's checks, each in its own file; returns a
+//!   [`Decision`] (events and unsigned drafts) or a [`Refusal`], never touching the state;
+//! - [`State::apply`]: the fold, the only code that changes the state, live and in replay.
+//!
+//! The bank operator's API ([`bank`]) decides account openings, deposits and payouts the
+//! same way. `now` is an argument everywhere (unix seconds); no clock is read here.
+
+pub mod bank;
+pub mod events;
+pub mod open;
+pub mod state;
+
+mod buy_item;
+pub mod lapse;
+mod obtain_broker_scrip;
+pub mod obtain_vendor_scrip;
+mod public_key;
+mod register;
+mod renew;
+mod top_up_broker_scrip;
+mod transaction_status;
+mod withdraw_broker_scrip;
+mod withdraw_vendor_scrip;
+
+use std::collections::BTreeMap;
+
+use shared::ErrorCode;
+use shared::events::{Evidence, NewEvent};
+use shared::ids::{AccountId, Pan, Uid};
+use shared::node::{Draft, Lookup, Refusal, ReplyKey};
+use shared::{Mint, Suite};
+
+pub use events::{BrokerEvent, Kind};
+pub use open::{ExchangeAuthorization, Request, Verified, open};
+pub use state::{
+    Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
+};
+
+/// Seconds in a day.
+const DAY: u64 = 24 * 3600;
+
+/// The broker's policy (protocol.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The deployment's suite.
+    pub suite: Suite,
+    /// Lifetime of an issued scrip, seconds (default 30 days).
+    pub scrip_lifetime_secs: u64,
+    /// How long after expiry renewal stays open, seconds (default one year).
+    pub grace_secs: u64,
+    /// How long an announced exchange (6.2 step 1) waits for M's authorization request,
+    /// seconds (default ten minutes).
+    pub exchange_window_secs: u64,
+}
+
+impl Config {
+    /// The defaults of section 4 in `suite`.
+    #[must_use]
+    pub const fn new(suite: Suite) -> Config {
+        Config {
+            suite,
+            scrip_lifetime_secs: 30 * DAY,
+            grace_secs: 365 * DAY,
+            exchange_window_secs: 600,
+        }
+    }
+}
+
+/// The account IDs of the secrets table (protocol.md section 1), by PAN. Not a projection:
+/// the log holds only their commitments, so they cannot be rebuilt from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountIds(BTreeMap<Pan, AccountId>);
+
+impl AccountIds {
+    /// No IDs.
+    #[must_use]
+    pub fn new() -> AccountIds {
+        AccountIds::default()
+    }
+
+    /// The ID of `pan`.
+    #[must_use]
+    pub fn get(&self, pan: &Pan) -> Option<&AccountId> {
+        self.0.get(pan)
+    }
+
+    /// Records the ID of `pan` (after its `AccountOpened` commit).
+    pub fn insert(&mut self, pan: Pan, id: AccountId) {
+        self.0.insert(pan, id);
+    }
+
+    /// Every (PAN, ID).
+    pub fn iter(&self) -> impl Iterator<Item = (&Pan, &AccountId)> {
+        self.0.iter()
+    }
+}
+
+/// What `decide` needs beside the state: who the broker is, its Mint, its policy, the time.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    /// The broker's UID (the producer of BrokerScrip, the sender of its frames).
+    pub me: Uid,
+    /// The broker's Mint (its root key).
+    pub mint: &'a Mint,
+    /// Policy.
+    pub config: &'a Config,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    /// The event time: unix milliseconds (the log's unit).
+    #[must_use]
+    pub const fn event_time(&self) -> u64 {
+        self.now.saturating_mul(1000)
+    }
+
+    /// The expiry of a scrip issued now.
+    pub fn expiry(&self) -> Result<u64, Refusal> {
+        self.now
+            .checked_add(self.config.scrip_lifetime_secs)
+            .ok_or_else(|| Refusal::new(ErrorCode::Internal, "expiry out of range"))
+    }
+}
+
+/// What `decide` returns for a new request: the events to append, the reply, and the
+/// deliveries (unsigned drafts; the secrets to seal travel inside them).
+#[derive(Debug)]
+pub struct Decision {
+    /// Appended in one commit before the reply leaves; empty for a read-only query.
+    pub events: Vec<NewEvent<Kind>>,
+    /// The answer to the request.
+    pub reply: Draft,
+    /// One-way messages to other parties.
+    pub deliveries: Vec<Draft>,
+}
+
+/// The outcome of [`decide`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new request, decided.
+    Decided(Box<Decision>),
+    /// A repeat (same key, same digest, section 7): the stored reply bytes; no event.
+    Repeat(Vec<u8>),
+}
+
+/// Decides a verified request (see the module doc). The idempotency lookup comes first: a
+/// repeat gets the stored reply whatever the state is now, and a reused key is refused
+/// before any other check.
+pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Refusal> {
+    match state.replies.lookup(&ReplyKey::of(&v.header), &v.digest) {
+        Lookup::Repeat(stored) => return Ok(Outcome::Repeat(stored.frame.clone())),
+        reuse @ Lookup::TxReused => reuse.refuse_reuse()?,
+        Lookup::New => {}
+    }
+    let decision = match &v.request {
+        Request::Registration { pan, public_key } => {
+            register::decide(state, ctx, v, pan, public_key)?
+        }
+        Request::PublicKey(x) => public_key::decide(state, ctx, v, x)?,
+        Request::ObtainBrokerScrip(x) => obtain_broker_scrip::decide(state, ctx, v, x)?,
+        Request::TopUpBrokerScrip { body, cs } => {
+            top_up_broker_scrip::decide(state, ctx, v, body, cs)?
+        }
+        Request::WithdrawBrokerScrip { body, cs } => {
+            withdraw_broker_scrip::decide(state, ctx, v, body, cs)?
+        }
+        Request::Renew { body, cs } => renew::decide(state, ctx, v, body, cs)?,
+        Request::VendorScripNotice(x) => obtain_vendor_scrip::notice(state, ctx, v, x)?,
+        Request::ExchangeAuthorization(x) => obtain_vendor_scrip::authorize(state, ctx, v, x)?,
+        Request::PurchaseInitiated(x) => buy_item::initiated(state, ctx, v, x)?,
+        Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
+        Request::TransactionStatus(x) => transaction_status::decide(state, ctx, v, x)?,
+        Request::ScripLapsedNotice(x) => lapse::notice(state, ctx, v, x)?,
+        Request::VendorWithdrawAuthorization { x2, x1 } => {
+            withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
+        }
+    };
+    Ok(Outcome::Decided(Box::new(decision)))
+}
+
+/// The evidence of a verified request, as its events keep it (section 8).
+fn evidence_of(v: &Verified) -> Vec<Evidence> {
+    v.evidence.iter().map(Evidence::from).collect()
+}
+
+/// `MemoAlarm` if decreasing the memo `float:vendor:<merchant>` by `value` takes it below
+/// zero: an audit alarm, never a refusal (section 5).
+fn memo_alarm(
+    state: &State,
+    ctx: &Ctx<'_>,
+    tx: shared::ids::TxId,
+    merchant: Uid,
+    value: shared::Amount,
+) -> Option<NewEvent<Kind>> {
+    let memo = state.memo(&merchant) - i128::from(value.minor());
+    (memo < 0).then(|| NewEvent::new(ctx.event_time(), tx, Kind::MemoAlarm { merchant, memo }))
+}
+
+/// The registered peer who sent `v` (`open` refused anyone else).
+fn sender_peer<'a>(state: &'a State, v: &Verified) -> Result<&'a Peer, Refusal> {
+    state.peers.get(&v.header.sender).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::UnknownPeer,
+            "the sender is not a registered peer",
+        )
+    })
+}

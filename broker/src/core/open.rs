@@ -1,0 +1,442 @@
+//! `open`: the CPU-heavy, pure first step (ADR 0006). It takes a decoded frame, opens the
+//! sealed parts addressed to the broker, verifies every signature and IdProof, and returns
+//! a typed [`Verified`] request with the request digest (protocol.md section 7).
+//!
+//! Refusals, in the order they are checked: `WrongSuite` (a public property of the frame,
+//! before any cryptography); `UnknownPeer` for a sender that is not registered, before any
+//! cryptography (every request but registration); `BadFrame` for any failure to open,
+//! decode or verify, one class with one message (no oracle, section 3); `PanUnknown` when
+//! a registration names no account; `BadIdProof` when the IdProof does not prove the
+//! account's ID for this tx and label (so an IdProof replayed from another tx fails too).
+
+use shared::ErrorCode;
+use shared::ids::{AccountId, Pan, Uid};
+use shared::node::Refusal;
+use shared::wire::bodies::{
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
+    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
+    RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody,
+    VendorScripNoticeX0, VendorScripRequestX1, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX1,
+};
+use shared::wire::{
+    Body, Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified,
+};
+use shared::{CustomerSecret, KeyPair, PublicKey};
+
+use super::AccountIds;
+use super::state::State;
+
+/// A request whose every signature, seal and IdProof has been verified.
+#[derive(Debug)]
+pub struct Verified {
+    /// The request's header.
+    pub header: Header,
+    /// The request digest (section 7).
+    pub digest: Vec<u8>,
+    /// The verified signed parts, in order: the evidence its events keep (section 8).
+    pub evidence: Vec<SignedEvidence>,
+    /// What is asked, typed.
+    pub request: Request,
+}
+
+/// One variant per request label the broker serves (so far).
+#[derive(Debug)]
+pub enum Request {
+    /// 6.0: register `public_key` for `pan` (IdProof verified).
+    Registration {
+        /// The account.
+        pan: Pan,
+        /// The peer's key, whose UID is the sender.
+        public_key: PublicKey,
+    },
+    /// 6.0b: the key of a registered peer.
+    PublicKey(PublicKeyRequestX0),
+    /// 6.1 (IdProof verified).
+    ObtainBrokerScrip(BrokerScripRequestX0),
+    /// 6.4 (IdProof verified), with `CS_B0` matching the body's `cs_hash`.
+    TopUpBrokerScrip {
+        /// `X0`.
+        body: BrokerScripTopUpX0,
+        /// `CS_B0`.
+        cs: CustomerSecret,
+    },
+    /// 6.6 (IdProof verified), with `CS_B0`.
+    WithdrawBrokerScrip {
+        /// `X0`.
+        body: BrokerScripWithdrawX0,
+        /// `CS_B0`.
+        cs: CustomerSecret,
+    },
+    /// 6.8, with `CS_E0`.
+    Renew {
+        /// `X0`.
+        body: RenewRequestX0,
+        /// `CS_E0`.
+        cs: CustomerSecret,
+    },
+    /// 6.2 step 1 (C's IdProof verified).
+    VendorScripNotice(VendorScripNoticeX0),
+    /// 6.2 step 3: M's part and C's forwarded part, both verified.
+    ExchangeAuthorization(Box<ExchangeAuthorization>),
+    /// 6.3 step 1, signed in the clear by C.
+    PurchaseInitiated(PurchaseInitiatedX0),
+    /// 6.3 step 5, signed in the clear by M.
+    PurchaseCompleted(PurchaseCompletedX3),
+    /// Section 7: the frames of a tx sent to the asking party.
+    TransactionStatus(TransactionStatusBody),
+    /// Section 4: a merchant reports a lapsed VendorScrip, signed in the clear.
+    ScripLapsedNotice(ScripLapsedNoticeBody),
+    /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
+    /// verified against C's origin header).
+    VendorWithdrawAuthorization {
+        /// `X2 = W, UID_C, deadline`, signed by M (the sender).
+        x2: VendorWithdrawAuthorizationX2,
+        /// `X1 = W, UID_M`, signed by C.
+        x1: VendorWithdrawRequestX1,
+    },
+}
+
+/// 6.2 step 3 as verified: M's `X3` (with M's IdProof) and C's forwarded `X1` (with C's
+/// IdProof and `CS_B0`), checked against the origin header C signed it under.
+#[derive(Debug)]
+pub struct ExchangeAuthorization {
+    /// `X3 = W, UID_C`, signed by M (the sender).
+    pub x3: ExchangeAuthorizationRequestX3,
+    /// `X3`'s evidence: the undertaking C receives in `ChangeBrokerScrip`.
+    pub x3_evidence: SignedEvidence,
+    /// `X1 = B0, CS_B0, W`, signed by C.
+    pub x1: VendorScripRequestX1,
+    /// `CS_B0`.
+    pub cs: CustomerSecret,
+}
+
+/// Opens and verifies `frame` for the broker `me` (see the module doc).
+pub fn open(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let header = frame.header;
+    header.check_suite(me.suite())?;
+    if header.label == Label::RegistrationRequest {
+        return open_registration(frame, me, state, ids);
+    }
+    match header.label {
+        Label::ExchangeAuthorizationRequest => {
+            return open_exchange_authorization(frame, me, state, ids);
+        }
+        Label::VendorWithdrawAuthorization => {
+            return open_vendor_withdraw_authorization(frame, me, state, ids);
+        }
+        _ => {}
+    }
+    let peer = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
+    let key = &peer.public_key;
+    let id = || account_id(ids, &peer.pan);
+    match header.label {
+        Label::PublicKeyRequest => {
+            let part = single_part(frame)?;
+            let x = part.verify_signed::<PublicKeyRequestX0>(key)?;
+            finish(header, vec![x.evidence], Request::PublicKey(x.body))
+        }
+        Label::BrokerScripRequest => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripRequestX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            finish(header, vec![x.evidence], Request::ObtainBrokerScrip(x.body))
+        }
+        Label::BrokerScripTopUp => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripTopUpX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::TopUpBrokerScrip { body: x.body, cs },
+            )
+        }
+        Label::BrokerScripWithdraw => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<BrokerScripWithdrawX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::WithdrawBrokerScrip { body: x.body, cs },
+            )
+        }
+        Label::RenewRequest => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<RenewRequestX0>(key)?;
+            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            finish(
+                header,
+                vec![x.evidence],
+                Request::Renew { body: x.body, cs },
+            )
+        }
+        Label::VendorScripNotice => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<VendorScripNoticeX0>(key)?;
+            id_proof(&opened, key, id()?)?;
+            finish(header, vec![x.evidence], Request::VendorScripNotice(x.body))
+        }
+        Label::PurchaseInitiated => {
+            let x = single_part(frame)?.verify_signed::<PurchaseInitiatedX0>(key)?;
+            finish(header, vec![x.evidence], Request::PurchaseInitiated(x.body))
+        }
+        Label::PurchaseCompleted => {
+            let x = single_part(frame)?.verify_signed::<PurchaseCompletedX3>(key)?;
+            finish(header, vec![x.evidence], Request::PurchaseCompleted(x.body))
+        }
+        Label::ScripLapsedNotice => {
+            let x = single_part(frame)?.verify_signed::<ScripLapsedNoticeBody>(key)?;
+            finish(header, vec![x.evidence], Request::ScripLapsedNotice(x.body))
+        }
+        Label::TransactionStatus => {
+            let x = single_part(frame)?.verify_signed::<TransactionStatusBody>(key)?;
+            finish(header, vec![x.evidence], Request::TransactionStatus(x.body))
+        }
+        other => Err(not_served(other)),
+    }
+}
+
+/// A merchant's relay (6.2 step 3, 6.7 step 2), verified: M's own signed body (with M's
+/// IdProof) and the customer's forwarded body (with the customer's IdProof), and the opened
+/// forwarded part for any secret it carries.
+struct Relay<Own, Fwd> {
+    own: shared::wire::Verified<Own>,
+    forwarded: shared::wire::Verified<Fwd>,
+    opened: Opened,
+}
+
+/// Opens a relay: part 0 is the relaying merchant's own sealed part, part 1 the customer's
+/// broker part forwarded unchanged. The forwarded part must come from the customer that
+/// `customer_of` reads from M's verified body, under `origin_label` of this tx (the frame
+/// checks the tx), and is verified against that origin header, not M's (protocol.md
+/// section 3, "Forwarded parts").
+fn open_relay<Own: Body, Fwd: Body>(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+    origin_label: Label,
+    customer_of: impl Fn(&Own) -> Uid,
+) -> Result<Relay<Own, Fwd>, Refusal> {
+    let merchant = state
+        .peers
+        .get(&frame.header.sender)
+        .ok_or_else(unknown_sender)?;
+    if frame.parts.len() != 2 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let mine = frame.part(0)?;
+    let relayed = frame.part(1)?;
+    if mine.forwarded || !relayed.forwarded {
+        return Err(WireError::WrongPartKind {
+            expected: "Sealed then Forwarded",
+            found: "another arrangement",
+        }
+        .into());
+    }
+    let opened_own = mine.open_sealed(me)?;
+    let own = opened_own.signed::<Own>(&merchant.public_key)?;
+    id_proof(
+        &opened_own,
+        &merchant.public_key,
+        account_id(ids, &merchant.pan)?,
+    )?;
+
+    let customer_uid = customer_of(&own.body);
+    let origin = relayed.header;
+    if origin.label != origin_label || origin.sender != customer_uid {
+        return Err(Refusal::from(WireError::LabelMismatch {
+            expected: origin_label,
+            found: origin.label,
+        }));
+    }
+    let customer = state.peers.get(&customer_uid).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::UnknownPeer,
+            "the customer is not a registered peer",
+        )
+    })?;
+    let opened = relayed.open_sealed(me)?;
+    let forwarded = opened.signed::<Fwd>(&customer.public_key)?;
+    id_proof(
+        &opened,
+        &customer.public_key,
+        account_id(ids, &customer.pan)?,
+    )?;
+    Ok(Relay {
+        own,
+        forwarded,
+        opened,
+    })
+}
+
+/// 6.2 step 3: M's `X3` and C's forwarded `VendorScripRequest` part with `CS_B0`.
+fn open_exchange_authorization(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let relay = open_relay::<ExchangeAuthorizationRequestX3, VendorScripRequestX1>(
+        frame,
+        me,
+        state,
+        ids,
+        Label::VendorScripRequest,
+        |x3| x3.customer,
+    )?;
+    let (x3, x1) = (relay.own, relay.forwarded);
+    let cs = relay.opened.secret(x1.body.scrip.id(), &x1.body.cs_hash)?;
+    let x3_evidence = x3.evidence.clone();
+    finish(
+        frame.header,
+        vec![x3.evidence, x1.evidence],
+        Request::ExchangeAuthorization(Box::new(ExchangeAuthorization {
+            x3: x3.body,
+            x3_evidence,
+            x1: x1.body,
+            cs,
+        })),
+    )
+}
+
+/// 6.7 step 2: M's `X2` and C's forwarded `VendorWithdrawRequest` part `X1`.
+fn open_vendor_withdraw_authorization(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let relay = open_relay::<VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1>(
+        frame,
+        me,
+        state,
+        ids,
+        Label::VendorWithdrawRequest,
+        |x2| x2.customer,
+    )?;
+    let (x2, x1) = (relay.own, relay.forwarded);
+    finish(
+        frame.header,
+        vec![x2.evidence, x1.evidence],
+        Request::VendorWithdrawAuthorization {
+            x2: x2.body,
+            x1: x1.body,
+        },
+    )
+}
+
+fn unknown_sender() -> Refusal {
+    Refusal::new(
+        ErrorCode::UnknownPeer,
+        "the sender is not a registered peer",
+    )
+}
+
+/// 6.0: the key comes in the sealed part, so the sender cannot be looked up first.
+fn open_registration(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let opened = open_single(frame, me)?;
+    let public_key = opened.public_key()?;
+    // `signed` checks that the key's UID is the header's sender, then the signature.
+    let x = opened.signed::<RegistrationRequestX0>(&public_key)?;
+    if !state.pans.contains_key(&x.body.pan) {
+        return Err(Refusal::new(
+            ErrorCode::PanUnknown,
+            "no bank account has this PAN",
+        ));
+    }
+    id_proof(&opened, &public_key, account_id(ids, &x.body.pan)?)?;
+    finish(
+        frame.header,
+        vec![x.evidence],
+        Request::Registration {
+            pan: x.body.pan,
+            public_key,
+        },
+    )
+}
+
+fn finish(
+    header: Header,
+    evidence: Vec<SignedEvidence>,
+    request: Request,
+) -> Result<Verified, Refusal> {
+    let refs: Vec<&SignedEvidence> = evidence.iter().collect();
+    let digest = digest_of_verified(&header, &refs)?;
+    Ok(Verified {
+        header,
+        digest,
+        evidence,
+        request,
+    })
+}
+
+/// The frame's only part, not forwarded; a frame with more parts than its message has is
+/// malformed.
+fn single_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, Refusal> {
+    if frame.parts.len() != 1 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let part = frame.part(0)?;
+    if part.forwarded {
+        // A customer's own request relays nothing.
+        return Err(WireError::WrongPartKind {
+            expected: "Signed or Sealed",
+            found: "Forwarded",
+        }
+        .into());
+    }
+    Ok(part)
+}
+
+fn open_single(frame: &Frame, me: &KeyPair) -> Result<Opened, Refusal> {
+    Ok(single_part(frame)?.open_sealed(me)?)
+}
+
+fn id_proof(opened: &Opened, key: &PublicKey, id: &AccountId) -> Result<(), Refusal> {
+    opened.verify_id_proof(key, id).map_err(|e| match e {
+        WireError::BadIdProof => Refusal::new(
+            ErrorCode::BadIdProof,
+            "the IdProof does not prove this account for this tx",
+        ),
+        other => other.into(),
+    })
+}
+
+/// The ID of `pan` from the secrets table. Every opened account has one (written in the
+/// same commit as `AccountOpened`); a missing one is the node's fault, not the sender's.
+fn account_id<'a>(ids: &'a AccountIds, pan: &Pan) -> Result<&'a AccountId, Refusal> {
+    ids.get(pan).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::Internal,
+            "the account's secret record is missing",
+        )
+    })
+}
+
+fn not_served(label: Label) -> Refusal {
+    Refusal::new(
+        ErrorCode::BadFrame,
+        format!("the broker does not serve {label} requests"),
+    )
+}

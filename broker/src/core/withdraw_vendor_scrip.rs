@@ -1,0 +1,154 @@
+//! 6.7 Withdraw VendorScrip (paper 6.7, fig. 13), the broker's side: M's authorization
+//! request (step 2) with C's forwarded part, the decision (step 3), M's reply (step 4) and
+//! C's result (step 5).
+//!
+//! The broker is the decision point (section 7) and its decision is final and recorded
+//! either way: `VendorScripRedeemed` (`bank:M −W, bank:C +W`, memo `float:vendor:M −W`) or
+//! `VendorWithdrawRefused` with the reason (deadline in `X2` passed, amounts differ, or
+//! `bank:M < W`). A repeat of M's request gets the stored decision, also after the
+//! deadline; a first arrival after the deadline is refused. Only the merchant C named in
+//! its signed `X1` may relay C's part (and so bind C's tx): anyone else gets `NotAParty`
+//! with nothing recorded.
+
+use shared::ErrorCode;
+use shared::events::{Account, NewEvent, Posting};
+use shared::node::{Draft, Refusal, TxKind};
+use shared::wire::bodies::{
+    Re, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1, VendorWithdrawResponseX3,
+    VendorWithdrawResultX4,
+};
+use shared::wire::{Decision as Verdict, Reason};
+
+use super::{Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, sender_peer};
+
+pub(super) fn decide(
+    state: &State,
+    ctx: &Ctx<'_>,
+    v: &Verified,
+    x2: &VendorWithdrawAuthorizationX2,
+    x1: &VendorWithdrawRequestX1,
+) -> Result<Decision, Refusal> {
+    let merchant = v.header.sender;
+    let customer = x2.customer;
+    let tx = v.header.tx;
+    state.bindings.check(
+        &tx,
+        TxKind::WithdrawVendorScrip,
+        &[merchant, customer, x1.merchant],
+    )?;
+    if x1.merchant != merchant {
+        return Err(Refusal::new(
+            ErrorCode::NotAParty,
+            "the customer named another merchant to relay this withdrawal",
+        ));
+    }
+    if state.withdrawals.contains_key(&tx) {
+        return Err(Refusal::new(
+            ErrorCode::TxReused,
+            "this tx already has a decided withdrawal",
+        ));
+    }
+    let merchant_pan = &sender_peer(state, v)?.pan;
+    let customer_pan = &state
+        .peers
+        .get(&customer)
+        .ok_or_else(|| Refusal::new(ErrorCode::UnknownPeer, "the customer is not registered"))?
+        .pan;
+    let value = x2.value;
+    let verdict = check(state, ctx, x2, x1, merchant_pan);
+    let mut events = vec![
+        match &verdict {
+            Verdict::Ok => NewEvent::new(
+                ctx.event_time(),
+                tx,
+                Kind::VendorScripRedeemed {
+                    customer,
+                    merchant,
+                    value,
+                },
+            )
+            .with_postings(vec![
+                Posting::decrease(Account::Bank(merchant_pan.clone()), value),
+                Posting::increase(Account::Bank(customer_pan.clone()), value),
+            ])
+            .with_memos(vec![Posting::decrease(
+                Account::FloatVendor(merchant),
+                value,
+            )]),
+            Verdict::Nok(reason) => NewEvent::new(
+                ctx.event_time(),
+                tx,
+                Kind::VendorWithdrawRefused {
+                    customer,
+                    merchant,
+                    value,
+                    reason: reason.clone(),
+                },
+            ),
+        }
+        .with_evidence(evidence_of(v)),
+    ];
+    if verdict.is_ok() {
+        events.extend(memo_alarm(state, ctx, tx, merchant, value));
+    }
+    let reply = VendorWithdrawResponseX3 {
+        re: Re::new(&v.header, v.digest.clone()),
+        decision: verdict.clone(),
+        customer,
+        value,
+    };
+    let info = if verdict.is_ok() {
+        "credited to your bank account"
+    } else {
+        "refused: the merchant releases your VendorScrip"
+    };
+    let result = VendorWithdrawResultX4 {
+        merchant,
+        decision: verdict,
+        info: info.to_owned(),
+    };
+    Ok(Decision {
+        events,
+        reply: Draft::reply(ctx.me, &v.header, &v.digest, &reply).sealed_with(Vec::new()),
+        deliveries: vec![
+            Draft::delivery(ctx.config.suite, tx, ctx.me, customer, &result)
+                .sealed_with(Vec::new()),
+        ],
+    })
+}
+
+/// Step 3's checks; each failure is a recorded NOK.
+fn check(
+    state: &State,
+    ctx: &Ctx<'_>,
+    x2: &VendorWithdrawAuthorizationX2,
+    x1: &VendorWithdrawRequestX1,
+    merchant_pan: &shared::ids::Pan,
+) -> Verdict {
+    let refuse = |code, message: &str| Verdict::Nok(Reason::new(code, message));
+    if ctx.now > x2.deadline {
+        return refuse(
+            ErrorCode::DeadlinePassed,
+            "the withdrawal's deadline passed",
+        );
+    }
+    if x1.value != x2.value {
+        return refuse(
+            ErrorCode::AmountMismatch,
+            "the customer's and the merchant's amounts differ",
+        );
+    }
+    if x2.value.is_zero() {
+        return refuse(
+            ErrorCode::AmountOutOfRange,
+            "a withdrawal must have a value",
+        );
+    }
+    if state.bank_balance(merchant_pan) < x2.value {
+        return refuse(
+            ErrorCode::MerchantBalanceTooLow,
+            "the merchant's bank balance is below the amount",
+        );
+    }
+    Verdict::Ok
+}

@@ -1,0 +1,520 @@
+//! Test-side helpers: a minimal client that builds request frames with the `shared::wire`
+//! builders and reads the broker's replies (to be replaced by the real wallet), and a
+//! broker in a temporary directory that can be reopened.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use broker::core::{Config, State};
+use broker::node::{BrokerNode, Handled};
+use shared::events::Evidence;
+use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId, Uid};
+use shared::node::Recorded;
+use shared::wire::bodies::{
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody,
+    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
+    RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
+    VendorScripRequestX2,
+};
+use shared::wire::{
+    Body, Frame, Header, Inner, Label, Part, id_proof, public_key_inner, seal, secret_inner, sign,
+};
+use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, PublicKey, Scrip, Suite, fixtures};
+
+/// A fixed "now": 2027-01-15.
+pub const NOW: u64 = 1_800_000_000;
+
+/// A customer's scrip and its secret, as a wallet keeps them.
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub scrip: Scrip,
+    pub cs: CustomerSecret,
+}
+
+/// A peer: a fixture key pair and a bank account.
+pub struct Client {
+    pub suite: Suite,
+    pub key: &'static KeyPair,
+    pub pan: Pan,
+    pub secret: PanSecret,
+    pub broker: PublicKey,
+}
+
+impl Client {
+    pub fn new(suite: Suite, index: usize, pan: &str, broker: &PublicKey) -> Client {
+        Client {
+            suite,
+            key: fixtures::keypair(suite, index),
+            pan: Pan::new(pan),
+            secret: PanSecret::new(&format!("secret of account {pan} for tests")),
+            broker: broker.clone(),
+        }
+    }
+
+    pub fn uid(&self) -> Uid {
+        self.key.uid()
+    }
+
+    pub fn id(&self) -> AccountId {
+        AccountId::derive(self.suite, &self.secret, &self.pan)
+    }
+
+    pub fn header(&self, label: Label, tx: TxId) -> Header {
+        Header::new(self.suite, label, tx, self.uid())
+    }
+
+    fn sealed_frame(&self, header: Header, inners: &[Inner]) -> Vec<u8> {
+        let part = seal(&header, &self.broker, inners).unwrap();
+        Frame::new(header, vec![part]).encode().unwrap()
+    }
+
+    fn signed<B: Body>(&self, header: &Header, body: &B) -> Inner {
+        sign(self.key, header, body).unwrap().into()
+    }
+
+    /// 6.0 step 1.
+    pub fn registration(&self, tx: TxId) -> Vec<u8> {
+        self.registration_for(tx, &self.pan, &self.id())
+    }
+
+    /// 6.0 step 1 for `pan`, proving `id`.
+    pub fn registration_for(&self, tx: TxId, pan: &Pan, id: &AccountId) -> Vec<u8> {
+        let h = self.header(Label::RegistrationRequest, tx);
+        let x0 = RegistrationRequestX0 { pan: pan.clone() };
+        self.sealed_frame(
+            h,
+            &[
+                self.signed(&h, &x0),
+                id_proof(self.key, &h, id).unwrap(),
+                public_key_inner(self.key.public()),
+            ],
+        )
+    }
+
+    /// 6.0b step 1.
+    pub fn public_key_request(&self, tx: TxId, target: Uid, nonce: Nonce) -> Vec<u8> {
+        let h = self.header(Label::PublicKeyRequest, tx);
+        let x0 = PublicKeyRequestX0 { target, nonce };
+        let part: Part = sign(self.key, &h, &x0).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.1 step 1.
+    pub fn obtain(&self, tx: TxId, value: u64, nonce: Nonce) -> Vec<u8> {
+        let h = self.header(Label::BrokerScripRequest, tx);
+        let x0 = BrokerScripRequestX0 {
+            value: Amount::from_minor(value),
+            nonce,
+        };
+        self.sealed_frame(
+            h,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x0),
+            ],
+        )
+    }
+
+    /// 6.4 step 1.
+    pub fn top_up(&self, tx: TxId, held: &Held, new_value: u64, nonce: Nonce) -> Vec<u8> {
+        let h = self.header(Label::BrokerScripTopUp, tx);
+        let x0 = BrokerScripTopUpX0 {
+            scrip: held.scrip.clone(),
+            cs_hash: held.cs.cs_hash(self.suite),
+            new_value: Amount::from_minor(new_value),
+            nonce,
+        };
+        self.sealed_frame(
+            h,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x0),
+                secret_inner(held.scrip.id(), &held.cs),
+            ],
+        )
+    }
+
+    /// 6.6 step 1.
+    pub fn withdraw(&self, tx: TxId, held: &Held) -> Vec<u8> {
+        let h = self.header(Label::BrokerScripWithdraw, tx);
+        let x0 = BrokerScripWithdrawX0 {
+            scrip: held.scrip.clone(),
+            cs_hash: held.cs.cs_hash(self.suite),
+        };
+        self.sealed_frame(
+            h,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x0),
+                secret_inner(held.scrip.id(), &held.cs),
+            ],
+        )
+    }
+
+    /// 6.8 step 1.
+    pub fn renew(&self, tx: TxId, held: &Held) -> Vec<u8> {
+        let h = self.header(Label::RenewRequest, tx);
+        let x0 = RenewRequestX0 {
+            scrip: held.scrip.clone(),
+            cs_hash: held.cs.cs_hash(self.suite),
+        };
+        self.sealed_frame(
+            h,
+            &[
+                self.signed(&h, &x0),
+                secret_inner(held.scrip.id(), &held.cs),
+            ],
+        )
+    }
+
+    /// 6.2 step 1.
+    pub fn notice(&self, tx: TxId, merchant: Uid) -> Vec<u8> {
+        let h = self.header(Label::VendorScripNotice, tx);
+        let x0 = VendorScripNoticeX0 { merchant };
+        self.sealed_frame(
+            h,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x0),
+            ],
+        )
+    }
+
+    /// 6.2 step 2, C → M: the broker's part (X1 with `w_broker`) and M's part (X2 with
+    /// `w_merchant`).
+    pub fn vendor_scrip_request(
+        &self,
+        tx: TxId,
+        merchant: &PublicKey,
+        held: &Held,
+        w_broker: u64,
+        w_merchant: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::VendorScripRequest, tx);
+        let x1 = VendorScripRequestX1 {
+            scrip: held.scrip.clone(),
+            cs_hash: held.cs.cs_hash(self.suite),
+            value: Amount::from_minor(w_broker),
+        };
+        let x2 = VendorScripRequestX2 {
+            value: Amount::from_minor(w_merchant),
+        };
+        let to_b = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x1),
+                secret_inner(held.scrip.id(), &held.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(&h, merchant, &[self.signed(&h, &x2)]).unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.2 step 3, as merchant: `X3 = W, UID_C` with its IdProof, plus part 0 of the
+    /// customer's step 2 frame forwarded unchanged.
+    pub fn exchange_authorization(&self, step2: &[u8], customer: Uid, w: u64) -> Vec<u8> {
+        let incoming = Frame::decode(step2).unwrap();
+        let h = self.header(Label::ExchangeAuthorizationRequest, incoming.header.tx);
+        let x3 = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(w),
+            customer,
+        };
+        let own = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x3),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![own, incoming.forward(0).unwrap()])
+            .encode()
+            .unwrap()
+    }
+
+    /// Section 7: the frames of `tx` sent to this party (asked under `tx` itself).
+    pub fn transaction_status(&self, tx: TxId) -> Vec<u8> {
+        let h = self.header(Label::TransactionStatus, tx);
+        let body = shared::wire::bodies::TransactionStatusBody { tx };
+        let part: Part = sign(self.key, &h, &body).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.7 step 1, C → M: `Sealed(to M){X0 = V0, CS_V0}`, `Sealed(to B){IdProof, X1 = W,
+    /// UID_M}`.
+    pub fn vendor_withdraw_request(
+        &self,
+        tx: TxId,
+        merchant: &PublicKey,
+        v0: &Held,
+        w: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::VendorWithdrawRequest, tx);
+        let x0 = shared::wire::bodies::VendorWithdrawRequestX0 {
+            scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let x1 = shared::wire::bodies::VendorWithdrawRequestX1 {
+            value: Amount::from_minor(w),
+            merchant: merchant.uid(),
+        };
+        let to_m = seal(
+            &h,
+            merchant,
+            &[self.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        let to_b = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x1),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_m, to_b]).encode().unwrap()
+    }
+
+    /// 6.7 step 2, as merchant: `X2 = W, UID_C, deadline` with its IdProof, plus the
+    /// broker's part (index 1) of the customer's step 1 forwarded unchanged.
+    pub fn vendor_withdraw_authorization(
+        &self,
+        step1: &[u8],
+        customer: Uid,
+        w: u64,
+        deadline: u64,
+    ) -> Vec<u8> {
+        let incoming = Frame::decode(step1).unwrap();
+        let h = self.header(Label::VendorWithdrawAuthorization, incoming.header.tx);
+        let x2 = shared::wire::bodies::VendorWithdrawAuthorizationX2 {
+            value: Amount::from_minor(w),
+            customer,
+            deadline,
+        };
+        let own = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, &x2),
+            ],
+        )
+        .unwrap();
+        Frame::new(h, vec![own, incoming.forward(1).unwrap()])
+            .encode()
+            .unwrap()
+    }
+
+    /// Section 4, as merchant: a lapsed VendorScrip, signed in the clear.
+    pub fn scrip_lapsed_notice(
+        &self,
+        tx: TxId,
+        scrip_id: shared::ScripId,
+        owner: Uid,
+        value: u64,
+    ) -> Vec<u8> {
+        let h = self.header(Label::ScripLapsedNotice, tx);
+        let body = shared::wire::bodies::ScripLapsedNoticeBody {
+            scrip_id,
+            owner,
+            value: Amount::from_minor(value),
+            expires: NOW,
+        };
+        let part: Part = sign(self.key, &h, &body).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.3 step 1, signed in the clear.
+    pub fn purchase_initiated(&self, tx: TxId, merchant: Uid, w: u64) -> Vec<u8> {
+        let h = self.header(Label::PurchaseInitiated, tx);
+        let x0 = PurchaseInitiatedX0 {
+            merchant,
+            value: Amount::from_minor(w),
+        };
+        let part: Part = sign(self.key, &h, &x0).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.3 step 5, as merchant, signed in the clear.
+    pub fn purchase_completed(&self, tx: TxId, customer: Uid, w: u64) -> Vec<u8> {
+        let h = self.header(Label::PurchaseCompleted, tx);
+        let x3 = PurchaseCompletedX3 {
+            customer,
+            value: Amount::from_minor(w),
+        };
+        let part: Part = sign(self.key, &h, &x3).unwrap().into();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// A sealed reply's signed body, verified with the broker's key.
+    pub fn open_sealed<B: Body>(&self, reply: &[u8]) -> B {
+        let frame = Frame::decode(reply).unwrap();
+        assert_eq!(frame.header.label, B::LABEL, "reply label");
+        let opened = frame.part(0).unwrap().open_sealed(self.key).unwrap();
+        opened.signed::<B>(&self.broker).unwrap().body
+    }
+
+    /// A sealed reply carrying a scrip: the scrip and its secret, checked against cs_hash.
+    pub fn open_scrip<B: Body>(
+        &self,
+        reply: &[u8],
+        pick: impl Fn(&B) -> (Scrip, Vec<u8>),
+    ) -> (B, Held) {
+        let frame = Frame::decode(reply).unwrap();
+        assert_eq!(frame.header.label, B::LABEL, "reply label");
+        let opened = frame.part(0).unwrap().open_sealed(self.key).unwrap();
+        let body = opened.signed::<B>(&self.broker).unwrap().body;
+        let (scrip, cs_hash) = pick(&body);
+        let cs = opened.secret(scrip.id(), &cs_hash).unwrap();
+        (body, Held { scrip, cs })
+    }
+
+    /// A reply signed in the clear, verified with the broker's key.
+    pub fn open_clear<B: Body>(&self, reply: &[u8]) -> B {
+        let frame = Frame::decode(reply).unwrap();
+        assert_eq!(frame.header.label, B::LABEL, "reply label");
+        frame
+            .part(0)
+            .unwrap()
+            .verify_signed::<B>(&self.broker)
+            .unwrap()
+            .body
+    }
+}
+
+/// The code of an `Error` reply (verified with the broker's key), or `None` if the reply is
+/// not an `Error`.
+pub fn error_code(broker: &PublicKey, reply: &[u8]) -> Option<ErrorCode> {
+    let frame = Frame::decode(reply).unwrap();
+    if frame.header.label != Label::Error {
+        return None;
+    }
+    let body = frame
+        .part(0)
+        .unwrap()
+        .verify_signed::<ErrorBody>(broker)
+        .unwrap()
+        .body;
+    body.error_code()
+}
+
+/// A broker in a temporary directory.
+pub struct World {
+    pub suite: Suite,
+    pub dir: tempfile::TempDir,
+    pub node: Option<BrokerNode>,
+    pub config: Config,
+}
+
+pub const BROKER_KEY: usize = 1;
+
+impl World {
+    pub fn new(suite: Suite) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(suite);
+        let mut w = World {
+            suite,
+            dir,
+            node: None,
+            config,
+        };
+        w.reopen();
+        w
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("broker.redb")
+    }
+
+    /// Closes the node (if open) and opens it again from its file.
+    pub fn reopen(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.close().unwrap();
+        }
+        let keys = fixtures::keypair(self.suite, BROKER_KEY).clone();
+        self.node =
+            Some(BrokerNode::open(self.path(), keys, fixtures::root_key(1), self.config).unwrap());
+    }
+
+    pub fn node(&mut self) -> &mut BrokerNode {
+        self.node.as_mut().unwrap()
+    }
+
+    pub fn state(&self) -> &State {
+        self.node.as_ref().unwrap().state()
+    }
+
+    pub fn broker_key(&self) -> PublicKey {
+        fixtures::keypair(self.suite, BROKER_KEY).public().clone()
+    }
+
+    pub fn log_len(&self) -> u64 {
+        self.node.as_ref().unwrap().log().len().unwrap()
+    }
+
+    pub fn client(&self, index: usize, pan: &str) -> Client {
+        Client::new(self.suite, index, pan, &self.broker_key())
+    }
+
+    /// Opens the client's account with `deposit` in it and registers its key.
+    pub fn onboard(&mut self, client: &Client, deposit: u64) {
+        self.node()
+            .open_account(&client.pan, &client.secret, NOW)
+            .unwrap();
+        if deposit > 0 {
+            self.node()
+                .deposit(&client.pan, Amount::from_minor(deposit), NOW)
+                .unwrap();
+        }
+        let reply = self.send(&client.registration(TxId::random()), NOW);
+        assert_eq!(error_code(&self.broker_key(), &reply), None);
+        assert_conserved(self.state());
+    }
+
+    /// Sends a request; returns the reply bytes. Deliveries must be none.
+    pub fn send(&mut self, frame: &[u8], now: u64) -> Vec<u8> {
+        let Handled { reply, deliveries } = self.send_all(frame, now);
+        assert!(deliveries.is_empty());
+        reply
+    }
+
+    /// Sends a request; returns the reply and the deliveries.
+    pub fn send_all(&mut self, frame: &[u8], now: u64) -> Handled {
+        let handled = self.node().handle(frame, now).unwrap();
+        assert_conserved(self.state());
+        handled
+    }
+
+    /// Sends a request that must be refused with `code`, changing neither the state nor
+    /// the log.
+    pub fn assert_refused(&mut self, frame: &[u8], now: u64, code: ErrorCode) {
+        let before = self.state().clone();
+        let len = self.log_len();
+        let reply = self.send(frame, now);
+        assert_eq!(error_code(&self.broker_key(), &reply), Some(code));
+        assert_eq!(self.state(), &before, "a refusal changed the state");
+        assert_eq!(self.log_len(), len, "a refusal appended an event");
+    }
+
+    /// Every event's evidence, in order (for checking what the log keeps).
+    pub fn evidence(&self) -> Vec<Evidence> {
+        let log = self.node.as_ref().unwrap().log();
+        log.iter()
+            .unwrap()
+            .flat_map(
+                |e: Result<shared::events::Event<Recorded<broker::core::Kind>>, _>| {
+                    e.unwrap().evidence
+                },
+            )
+            .collect()
+    }
+}
+
+/// Section 5: all accounts sum to zero, no bank or float account is negative, and
+/// float:broker is the value of the live BrokerScrip.
+pub fn assert_conserved(state: &State) {
+    assert_eq!(state.check_conserved(), Ok(()));
+}

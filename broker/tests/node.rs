@@ -1,0 +1,248 @@
+//! `BrokerNode` as a whole: reopen and replay give the identical state and identical
+//! tables, byte for byte; a file whose tables or secrets disagree with its log is refused.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use broker::core::State;
+use broker::node::{BrokerNode, NodeError};
+use broker::store::{self, LiveProjection};
+use common::{BROKER_KEY, NOW, World};
+use shared::events::dump_projection;
+use shared::ids::{Nonce, TxId};
+use shared::wire::bodies::BrokerScripResponseX1;
+use shared::{Amount, Suite, fixtures};
+
+/// A broker with some history: two peers, scrip obtained, topped up, withdrawn, renewed,
+/// refusals in between.
+fn busy_world(suite: Suite) -> World {
+    let mut w = World::new(suite);
+    let c = w.client(0, "A-1");
+    let d = w.client(2, "B-1");
+    w.onboard(&c, 5000);
+    w.onboard(&d, 700);
+    let reply = w.send(&c.obtain(TxId::random(), 1000, Nonce::random()), NOW);
+    let (_, b0) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    let reply = w.send(&c.top_up(TxId::random(), &b0, 1500, Nonce::random()), NOW);
+    let (_, b1) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    let reply = w.send(&d.obtain(TxId::random(), 700, Nonce::random()), NOW);
+    let (_, e0) =
+        d.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    w.send(&d.renew(TxId::random(), &e0), NOW + 40 * 24 * 3600);
+    w.send(&c.withdraw(TxId::random(), &b1), NOW);
+    w.send(&c.withdraw(TxId::random(), &b1), NOW); // refused: Spent
+    w.node()
+        .payout(&c.pan, Amount::from_minor(100), NOW)
+        .unwrap();
+    // 6.2 with change, an expired exchange, and a 6.3 purchase.
+    let m = w.client(3, "M-1");
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), 800, Nonce::random()), NOW);
+    let (_, b2) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    let tx = TxId::random();
+    w.send(&c.notice(tx, m.uid()), NOW);
+    let step2 = c.vendor_scrip_request(tx, m.key.public(), &b2, 300, 300);
+    let handled = w.send_all(&m.exchange_authorization(&step2, c.uid(), 300), NOW);
+    assert_eq!(handled.deliveries.len(), 1);
+    w.send(&c.notice(TxId::random(), m.uid()), NOW);
+    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    let tx = TxId::random();
+    w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
+    w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
+    assert_eq!(w.state().memo(&m.uid()), 250);
+    // 6.7: C cashes in VendorScrip of 100 (the broker does not read V0: any scrip will do).
+    let step1 = c.vendor_withdraw_request(TxId::random(), m.key.public(), &b2, 100);
+    let handled = w.send_all(
+        &m.vendor_withdraw_authorization(&step1, c.uid(), 100, NOW + 60),
+        NOW,
+    );
+    assert_eq!(handled.deliveries.len(), 1);
+    assert_eq!(w.state().memo(&m.uid()), 150);
+    w
+}
+
+#[test]
+fn reopen_and_replay_give_identical_state_and_tables() {
+    for suite in Suite::ALL {
+        let mut w = busy_world(suite);
+        let state = w.state().clone();
+        let live = w
+            .node()
+            .log()
+            .dump_projection(&LiveProjection::new(&mut State::new(suite)))
+            .unwrap();
+        assert_eq!(
+            live,
+            store::render(&state).unwrap(),
+            "tables mirror the state"
+        );
+        assert!(!live["broker_live_scrip"].is_empty());
+        for table in [
+            "broker_replies",
+            "broker_exchanges",
+            "broker_purchases",
+            "broker_withdrawals",
+            "broker_memos",
+        ] {
+            assert!(!live[table].is_empty(), "{table}");
+        }
+
+        // Replay into a fresh file: the same tables, the same state.
+        let scratch = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(scratch.path().join("replay.redb")).unwrap();
+        let mut replayed = State::new(suite);
+        w.node()
+            .log()
+            .replay_into(&LiveProjection::new(&mut replayed), &db)
+            .unwrap();
+        assert_eq!(replayed, state);
+        let rebuilt = dump_projection(&db, &LiveProjection::new(&mut State::new(suite))).unwrap();
+        assert_eq!(rebuilt, live);
+
+        // Reopen: the same state, the same tables, and it goes on working.
+        let len = w.log_len();
+        w.reopen();
+        assert_eq!(w.state(), &state);
+        assert_eq!(w.log_len(), len);
+        let again = w
+            .node()
+            .log()
+            .dump_projection(&LiveProjection::new(&mut State::new(suite)))
+            .unwrap();
+        assert_eq!(again, live);
+        let e = w.client(4, "C-1");
+        w.onboard(&e, 50);
+    }
+}
+
+#[test]
+fn a_repeat_after_reopen_gets_the_stored_bytes_and_appends_nothing() {
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    w.onboard(&c, 100);
+    let tx = TxId::random();
+    let nonce = Nonce::random();
+    let first = w.send(&c.obtain(tx, 60, nonce), NOW);
+    let len = w.log_len();
+    for _ in 0..2 {
+        w.reopen();
+        // Re-signed and re-sealed, the same content: the same digest, the stored bytes.
+        assert_eq!(w.send(&c.obtain(tx, 60, nonce), NOW + 5), first);
+        assert_eq!(w.log_len(), len);
+    }
+    // The outbox has the reply for the customer, once.
+    assert_eq!(
+        w.state().outbox.frames(&tx, &c.uid()),
+        std::slice::from_ref(&first)
+    );
+}
+
+#[test]
+fn a_file_whose_tables_disagree_with_its_log_is_refused() {
+    let mut w = World::new(Suite::Paper);
+    let c = w.client(0, "A-1");
+    w.onboard(&c, 100);
+    w.node.take().unwrap().close().unwrap();
+    {
+        let db = redb::Database::open(w.path()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(store::ACCOUNTS).unwrap();
+            let key = postcard::to_allocvec(&shared::events::Account::Bank(c.pan.clone())).unwrap();
+            let forged = postcard::to_allocvec(&1_000_000i128).unwrap();
+            t.insert(key.as_slice(), forged.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let keys = fixtures::keypair(Suite::Paper, BROKER_KEY).clone();
+    let opened = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config);
+    assert!(
+        matches!(opened, Err(NodeError::Inconsistent(_))),
+        "{opened:?}"
+    );
+}
+
+#[test]
+fn a_secret_record_that_does_not_match_its_commitment_is_refused() {
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    w.onboard(&c, 100);
+    w.node.take().unwrap().close().unwrap();
+    {
+        let db = redb::Database::open(w.path()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(store::ACCOUNT_IDS).unwrap();
+            let key = postcard::to_allocvec(&c.pan).unwrap();
+            t.insert(key.as_slice(), [0u8; 32].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let keys = fixtures::keypair(Suite::Modern, BROKER_KEY).clone();
+    let opened = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config);
+    assert!(
+        matches!(opened, Err(NodeError::Inconsistent(_))),
+        "{opened:?}"
+    );
+}
+
+/// A second open of the same file while the broker serves is refused (section 1: one
+/// serving broker).
+#[test]
+fn only_one_broker_opens_the_file() {
+    let w = World::new(Suite::Modern);
+    let keys = fixtures::keypair(Suite::Modern, BROKER_KEY).clone();
+    let second = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config);
+    assert!(
+        matches!(
+            second,
+            Err(NodeError::Log(shared::events::LogError::Locked { .. }))
+        ),
+        "{second:?}"
+    );
+}
+
+/// A broker dropped and reopened between the messages of 6.2, 6.3 and 6.7 continues from
+/// its log: the open exchange is still open, the opened purchase still matches.
+#[test]
+fn reopened_between_the_messages_of_multi_party_transactions() {
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    let m = w.client(2, "M-1");
+    w.onboard(&c, 1000);
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), 500, Nonce::random()), NOW);
+    let (_, b0) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    // 6.2: notice, restart, authorization.
+    let tx = TxId::random();
+    let notice_reply = w.send(&c.notice(tx, m.uid()), NOW);
+    w.reopen();
+    assert_eq!(w.send(&c.notice(tx, m.uid()), NOW), notice_reply);
+    let step2 = c.vendor_scrip_request(tx, m.key.public(), &b0, 200, 200);
+    let request = m.exchange_authorization(&step2, c.uid(), 200);
+    let handled = w.send_all(&request, NOW + 1);
+    assert_eq!(handled.deliveries.len(), 1);
+    w.reopen();
+    // M did not get the decision: it repeats after the restart and gets the same bytes.
+    assert_eq!(w.send_all(&request, NOW + 2).reply, handled.reply);
+    // 6.3: initiated, restart, completed.
+    let tx = TxId::random();
+    w.send(&c.purchase_initiated(tx, m.uid(), 80), NOW);
+    w.reopen();
+    w.send(&m.purchase_completed(tx, c.uid(), 80), NOW);
+    assert!(w.state().purchases[&tx].recorded);
+    assert_eq!(w.state().memo(&m.uid()), 120);
+    // An exchange left open across a restart is closed by the timer after it.
+    let tx = TxId::random();
+    w.send(&c.notice(tx, m.uid()), NOW);
+    w.reopen();
+    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    assert_eq!(
+        w.state().exchanges[&tx].state,
+        broker::core::ExchangeState::Expired
+    );
+}

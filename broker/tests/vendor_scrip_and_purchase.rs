@@ -1,0 +1,469 @@
+//! 6.2 (the broker's side of obtaining VendorScrip) and 6.3 (the broker's side of a
+//! purchase) through `BrokerNode` with a real redb file.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use broker::core::ExchangeState;
+use common::{Client, Held, NOW, World, error_code};
+use shared::events::Account;
+use shared::ids::{Nonce, TxId};
+use shared::wire::bodies::{
+    AckBody, BrokerScripResponseX1, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
+    ExchangeAuthorizationResponseX5, VendorScripNoticeResponseX0,
+};
+use shared::wire::{Decision, Frame, Header, Label};
+use shared::{Amount, ErrorCode, Suite};
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor)
+}
+
+struct Parties {
+    w: World,
+    c: Client,
+    m: Client,
+    b0: Held,
+}
+
+/// A broker with customer C (holding B0 of `b0` from a bank balance of 1000) and merchant
+/// M (bank balance 0).
+fn parties(suite: Suite, b0: u64) -> Parties {
+    let mut w = World::new(suite);
+    let c = w.client(0, "C-1");
+    let m = w.client(2, "M-1");
+    w.onboard(&c, 1000);
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), b0, Nonce::random()), NOW);
+    let (_, b0) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    Parties { w, c, m, b0 }
+}
+
+/// Step 1; returns the deadline.
+fn notice(p: &mut Parties, tx: TxId) -> u64 {
+    let reply = p.w.send(&p.c.notice(tx, p.m.uid()), NOW);
+    p.c.open_clear::<VendorScripNoticeResponseX0>(&reply)
+        .deadline
+}
+
+/// Step 3's frame for a request of `w_c` (C's part) and `w_m` (M's X3).
+fn authorization(p: &Parties, tx: TxId, w_c: u64, w_m: u64) -> Vec<u8> {
+    let step2 =
+        p.c.vendor_scrip_request(tx, p.m.key.public(), &p.b0, w_c, w_c);
+    p.m.exchange_authorization(&step2, p.c.uid(), w_m)
+}
+
+fn bank(w: &World, c: &Client) -> i128 {
+    w.state().balance(&Account::Bank(c.pan.clone()))
+}
+
+#[test]
+fn exchange_authorized_with_change_in_both_suites() {
+    for suite in Suite::ALL {
+        let mut p = parties(suite, 500);
+        let tx = TxId::random();
+        let deadline = notice(&mut p, tx);
+        assert_eq!(deadline, NOW + 600);
+        assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
+
+        let request = authorization(&p, tx, 300, 300);
+        let handled = p.w.send_all(&request, NOW + 10);
+        let x5 =
+            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        assert_eq!(x5.decision, Decision::Ok);
+        assert_eq!((x5.customer, x5.value), (p.c.uid(), amount(300)));
+        assert_eq!(x5.re.sender, p.m.uid());
+
+        // Step 5: C's change B1 of 200, and M's signed undertaking X3.
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, p.c.uid());
+        let (x4, b1) =
+            p.c.open_scrip::<ChangeBrokerScripX4>(&handled.deliveries[0].frame, |b| {
+                let change = b.change.clone().unwrap();
+                (change.scrip, change.cs_hash)
+            });
+        assert_eq!(b1.scrip.value(), amount(200));
+        let m_header = Header::new(suite, Label::ExchangeAuthorizationRequest, tx, p.m.uid());
+        let undertaking = x4
+            .undertaking
+            .verify::<ExchangeAuthorizationRequestX3>(&m_header, p.m.key.public())
+            .unwrap();
+        assert_eq!(
+            (undertaking.value, undertaking.customer),
+            (amount(300), p.c.uid())
+        );
+
+        // Money: float −300, bank:M +300, memo +300; B0 spent, B1 live for C.
+        let s = p.w.state();
+        assert_eq!(s.balance(&Account::FloatBroker), 200);
+        assert_eq!(bank(&p.w, &p.m), 300);
+        assert_eq!(s.memo(&p.m.uid()), 300);
+        assert!(s.live.get(&p.b0.scrip.id()).is_none());
+        assert_eq!(s.live.get(&b1.scrip.id()).unwrap().owner, p.c.uid());
+        assert_eq!(s.exchanges[&tx].state, ExchangeState::Authorized);
+
+        // A repeat of step 3 gets the stored decision, byte for byte; nothing appended.
+        let len = p.w.log_len();
+        let again = p.w.send_all(&request, NOW + 20);
+        assert_eq!(again.reply, handled.reply);
+        assert_eq!(p.w.log_len(), len);
+        // The outbox keeps, for TransactionStatus, every frame of the tx sent to each
+        // party: C's notice reply and change; M's decision.
+        let to_c = p.w.state().outbox.frames(&tx, &p.c.uid());
+        assert_eq!(to_c.len(), 2);
+        assert_eq!(to_c[1], handled.deliveries[0].frame);
+        assert_eq!(
+            p.w.state().outbox.frames(&tx, &p.m.uid()),
+            std::slice::from_ref(&handled.reply)
+        );
+        // The change works: C withdraws it.
+        let reply = p.w.send(&p.c.withdraw(TxId::random(), &b1), NOW);
+        assert_eq!(error_code(&p.w.broker_key(), &reply), None);
+        assert_eq!(bank(&p.w, &p.c), 700);
+    }
+}
+
+#[test]
+fn exchange_of_the_whole_scrip_has_no_change() {
+    let mut p = parties(Suite::Paper, 300);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    let x4 =
+        p.c.open_sealed::<ChangeBrokerScripX4>(&handled.deliveries[0].frame);
+    assert_eq!(x4.change, None);
+    assert!(p.w.state().live.is_empty());
+    assert_eq!(p.w.state().balance(&Account::FloatBroker), 0);
+}
+
+#[test]
+fn no_open_exchange_is_an_error_that_records_nothing() {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    p.w.assert_refused(
+        &authorization(&p, tx, 300, 300),
+        NOW,
+        ErrorCode::NoOpenExchange,
+    );
+    // The notice arrives late; M's repeat then succeeds.
+    notice(&mut p, tx);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    let x5 =
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+    assert_eq!(x5.decision, Decision::Ok);
+}
+
+/// A failed check of step 4 is a final, recorded NOK: the exchange closes, B0 stays live,
+/// no money moves, and a repeat gets the same NOK.
+#[test]
+fn refused_exchanges_are_final_and_recorded() {
+    let cases: [(u64, u64, ErrorCode); 2] = [
+        (300, 299, ErrorCode::AmountMismatch),
+        (600, 600, ErrorCode::ExceedsScrip),
+    ];
+    for (w_c, w_m, code) in cases {
+        let mut p = parties(Suite::Modern, 500);
+        let tx = TxId::random();
+        notice(&mut p, tx);
+        let before = p.w.state().accounts.clone();
+        let len = p.w.log_len();
+        let request = authorization(&p, tx, w_c, w_m);
+        let handled = p.w.send_all(&request, NOW);
+        assert!(handled.deliveries.is_empty());
+        let x5 =
+            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        let Decision::Nok(reason) = x5.decision else {
+            panic!("expected NOK")
+        };
+        assert_eq!(reason.error_code(), Some(code));
+        assert_eq!(p.w.log_len(), len + 1, "the refusal is recorded");
+        assert_eq!(p.w.state().accounts, before, "no money moved");
+        assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
+        assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Refused);
+        assert_eq!(p.w.send_all(&request, NOW).reply, handled.reply);
+        assert_eq!(p.w.log_len(), len + 1);
+    }
+}
+
+#[test]
+fn a_spent_or_foreign_b0_is_refused_in_the_decision() {
+    let mut p = parties(Suite::Modern, 500);
+    // B0 withdrawn first: the exchange's B0 is spent.
+    let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW);
+    assert_eq!(error_code(&p.w.broker_key(), &reply), None);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let handled = p.w.send_all(&authorization(&p, tx, 100, 100), NOW);
+    let x5 =
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+    assert_eq!(
+        x5.decision,
+        Decision::nok(
+            ErrorCode::Spent,
+            format!(
+                "scrip {} is not live (spent or never issued)",
+                p.b0.scrip.id()
+            )
+        )
+    );
+}
+
+#[test]
+fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    let deadline = notice(&mut p, tx);
+    assert_eq!(
+        p.w.node().expire(deadline).unwrap(),
+        0,
+        "not before its deadline"
+    );
+    assert_eq!(p.w.node().expire(deadline + 1).unwrap(), 1);
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
+    assert_eq!(p.w.node().expire(deadline + 2).unwrap(), 0, "closed once");
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
+    let x5 =
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+    let Decision::Nok(reason) = x5.decision else {
+        panic!("expected NOK")
+    };
+    assert_eq!(reason.error_code(), Some(ErrorCode::DeadlinePassed));
+    assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
+
+    // Past the deadline before the timer ran: a recorded NOK too.
+    let tx = TxId::random();
+    let deadline = notice(&mut p, tx);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 1);
+    let x5 =
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+    assert!(!x5.decision.is_ok());
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Refused);
+}
+
+/// Section 7: only the merchant C named can relay C's part (and so bind C's tx), and the
+/// forwarded part must come from the customer M names.
+#[test]
+fn another_relay_or_another_customer_is_refused() {
+    let mut p = parties(Suite::Modern, 500);
+    let other = p.w.client(3, "M-2");
+    p.w.onboard(&other, 0);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let step2 =
+        p.c.vendor_scrip_request(tx, p.m.key.public(), &p.b0, 300, 300);
+    // Another merchant relays C's part.
+    let relayed = other.exchange_authorization(&step2, p.c.uid(), 300);
+    p.w.assert_refused(&relayed, NOW, ErrorCode::TxReused);
+    // M names another customer than the one whose part it forwards.
+    let lie = p.m.exchange_authorization(&step2, other.uid(), 300);
+    p.w.assert_refused(&lie, NOW, ErrorCode::BadFrame);
+    // M forwards a part of another label (C's notice) in place of C's step 2.
+    let fake =
+        p.m.exchange_authorization(&p.c.notice(tx, p.m.uid()), p.c.uid(), 300);
+    p.w.assert_refused(&fake, NOW, ErrorCode::BadFrame);
+}
+
+#[test]
+fn notice_refusals() {
+    let mut p = parties(Suite::Modern, 500);
+    let nobody = shared::fixtures::keypair(Suite::Modern, 5).uid();
+    p.w.assert_refused(
+        &p.c.notice(TxId::random(), nobody),
+        NOW,
+        ErrorCode::UnknownPeer,
+    );
+    let tx = TxId::random();
+    let reply = p.w.send(&p.c.notice(tx, p.m.uid()), NOW);
+    // Repeat: the same bytes. Another merchant under the same tx: TxReused.
+    assert_eq!(p.w.send(&p.c.notice(tx, p.m.uid()), NOW), reply);
+    let other = p.w.client(3, "M-2");
+    p.w.onboard(&other, 0);
+    p.w.assert_refused(&p.c.notice(tx, other.uid()), NOW, ErrorCode::TxReused);
+}
+
+// ---------------------------------------------------------------- 6.3
+
+/// A merchant with a memo of 300 (from a 6.2 exchange) and its customer.
+fn after_exchange() -> Parties {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    assert!(
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply)
+            .decision
+            .is_ok()
+    );
+    assert_eq!(p.w.state().memo(&p.m.uid()), 300);
+    p
+}
+
+#[test]
+fn a_purchase_is_one_verification_and_one_event_per_message() {
+    let mut p = after_exchange();
+    let tx = TxId::random();
+    let step1 = p.c.purchase_initiated(tx, p.m.uid(), 120);
+    // Nothing to decrypt: both messages are a single part signed in the clear.
+    assert!(matches!(
+        Frame::decode(&step1).unwrap().parts[..],
+        [shared::wire::Part::Signed { .. }]
+    ));
+    let len = p.w.log_len();
+    let ack = p.w.send(&step1, NOW);
+    assert_eq!(
+        p.c.open_clear::<AckBody>(&ack).re.label,
+        Label::PurchaseInitiated
+    );
+    assert_eq!(p.w.log_len(), len + 1);
+    let ack = p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
+    assert_eq!(p.m.open_clear::<AckBody>(&ack).re.sender, p.m.uid());
+    assert_eq!(p.w.log_len(), len + 2);
+    assert_eq!(p.w.state().memo(&p.m.uid()), 180);
+    assert!(p.w.state().purchases[&tx].recorded);
+    // Repeats: the same Acks, nothing appended.
+    assert_eq!(
+        p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW),
+        ack
+    );
+    assert_eq!(p.w.log_len(), len + 2);
+}
+
+#[test]
+fn a_completion_before_its_initiation_is_matched_when_it_arrives() {
+    let mut p = after_exchange();
+    let tx = TxId::random();
+    p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 100), NOW);
+    assert_eq!(
+        p.w.state().memo(&p.m.uid()),
+        300,
+        "unmatched: no posting yet"
+    );
+    assert!(!p.w.state().purchases[&tx].recorded);
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 100), NOW);
+    assert_eq!(p.w.state().memo(&p.m.uid()), 200);
+    assert!(p.w.state().purchases[&tx].recorded);
+}
+
+#[test]
+fn mismatched_purchases_stay_unmatched_and_a_negative_memo_raises_an_alarm() {
+    let mut p = after_exchange();
+    let tx = TxId::random();
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 100), NOW);
+    p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 101), NOW);
+    assert_eq!(p.w.state().memo(&p.m.uid()), 300);
+    assert!(!p.w.state().purchases[&tx].recorded);
+
+    let tx = TxId::random();
+    let len = p.w.log_len();
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 400), NOW);
+    p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 400), NOW);
+    assert_eq!(p.w.state().memo(&p.m.uid()), -100);
+    // PurchaseOpened, then PurchaseRecorded and MemoAlarm in one commit.
+    assert_eq!(p.w.log_len(), len + 3);
+    let last = p.w.node().log().read(len + 3).unwrap().unwrap();
+    assert!(matches!(
+        last.kind.kind,
+        broker::core::Kind::MemoAlarm { memo: -100, .. }
+    ));
+}
+
+#[test]
+fn purchase_refusals() {
+    let mut p = after_exchange();
+    let nobody = shared::fixtures::keypair(Suite::Modern, 5).uid();
+    p.w.assert_refused(
+        &p.c.purchase_initiated(TxId::random(), nobody, 10),
+        NOW,
+        ErrorCode::UnknownPeer,
+    );
+    let tx = TxId::random();
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 10), NOW);
+    p.w.assert_refused(
+        &p.c.purchase_initiated(tx, p.m.uid(), 11),
+        NOW,
+        ErrorCode::TxReused,
+    );
+    // Another merchant reporting C's purchase under this tx.
+    let other = p.w.client(3, "M-2");
+    p.w.onboard(&other, 0);
+    p.w.assert_refused(
+        &other.purchase_completed(tx, p.c.uid(), 10),
+        NOW,
+        ErrorCode::TxReused,
+    );
+}
+
+/// Section 5: a payout from bank:M is limited to bank:M − memo float:vendor:M, so M cannot
+/// cash out value its customers still hold as VendorScrip; purchases free it.
+#[test]
+fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
+    let mut p = after_exchange();
+    assert_eq!(bank(&p.w, &p.m), 300);
+    let refused = p.w.node().payout(&p.m.pan, amount(1), NOW);
+    assert!(
+        matches!(
+            refused,
+            Err(broker::node::NodeError::Bank(
+                broker::core::bank::BankError::Insufficient { available, .. }
+            )) if available == Amount::ZERO
+        ),
+        "{refused:?}"
+    );
+    let tx = TxId::random();
+    p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 120), NOW);
+    p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
+    assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
+    p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
+    assert_eq!(bank(&p.w, &p.m), 180);
+    common::assert_conserved(p.w.state());
+}
+
+/// The customer of an exchange cannot act as its merchant: it names itself as customer
+/// and relays its own part, and is refused without a decision being recorded.
+#[test]
+fn the_customer_cannot_authorize_its_own_exchange() {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    notice(&mut p, tx);
+    let step2 =
+        p.c.vendor_scrip_request(tx, p.m.key.public(), &p.b0, 300, 300);
+    let own = p.c.exchange_authorization(&step2, p.c.uid(), 300);
+    p.w.assert_refused(&own, NOW, ErrorCode::NotAParty);
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
+}
+
+/// Section 7: `TransactionStatus` returns every frame of the tx sent to the asking party,
+/// and only those; `Pending` when there are none. It appends nothing.
+#[test]
+fn transaction_status_returns_each_party_its_own_frames() {
+    use shared::wire::bodies::{TransactionStatusResponseBody, TxStatus};
+    fn status(w: &mut World, who: &Client, tx: TxId) -> TxStatus {
+        let reply = w.send(&who.transaction_status(tx), NOW);
+        who.open_clear::<TransactionStatusResponseBody>(&reply)
+            .status
+    }
+    let mut p = parties(Suite::Modern, 500);
+    let stranger = p.w.client(3, "X-1");
+    p.w.onboard(&stranger, 0);
+    let tx = TxId::random();
+    let notice_reply = p.w.send(&p.c.notice(tx, p.m.uid()), NOW);
+    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    let len = p.w.log_len();
+    assert_eq!(
+        status(&mut p.w, &p.c, tx),
+        TxStatus::Frames {
+            frames: vec![notice_reply, handled.deliveries[0].frame.clone()]
+        }
+    );
+    assert_eq!(
+        status(&mut p.w, &p.m, tx),
+        TxStatus::Frames {
+            frames: vec![handled.reply.clone()]
+        }
+    );
+    assert_eq!(status(&mut p.w, &stranger, tx), TxStatus::Pending);
+    assert_eq!(status(&mut p.w, &p.c, TxId::random()), TxStatus::Pending);
+    assert_eq!(p.w.log_len(), len, "a status request appends nothing");
+}
