@@ -9,7 +9,10 @@
 //! - [`node`]: [`node::BrokerNode`], which runs one frame through decode → open → decide →
 //!   seal → commit and returns the reply and deliveries; what tests and the actor shell
 //!   call.
+//! - [`shell`]: the broker in the actor shell of `shared::runtime` (node actor, group
+//!   commit on the blocking pool, gateway on `Subjects::broker()`).
 
 pub mod core;
 pub mod node;
+pub mod shell;
 pub mod store;

@@ -62,6 +62,10 @@ pub enum NodeError {
     /// The bank operator's request was refused.
     #[error(transparent)]
     Bank(#[from] BankError),
+    /// The group commit of the batch this request was in failed: nothing of the batch was
+    /// written, the state was rebuilt from the log, and the request may be repeated.
+    #[error("the batch's group commit failed: {0}")]
+    Batch(String),
     /// The file's tables disagree with the state replayed from its log, or a secret
     /// record with its commitment: the node refuses to serve.
     #[error("inconsistent broker file: {0}")]
@@ -149,26 +153,110 @@ impl BrokerNode {
 
     /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
     /// seal, commit; returns the reply and deliveries. A refusal is an `Ok` with a signed
-    /// `Error` reply; `Err` is the node's own failure.
+    /// `Error` reply; `Err` is the node's own failure. A batch of one
+    /// ([`BrokerNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: u64) -> Result<Handled, NodeError> {
-        let frame = Frame::decode(bytes).map_err(NodeError::Frame)?;
-        let verified = match open_frame(&frame, &self.keys, &self.state, &self.ids) {
-            Ok(v) => v,
-            Err(refusal) => return self.refuse(&frame.header, &[], &refusal),
+        self.handle_batch(&[bytes], now)
+            .pop()
+            .unwrap_or_else(|| Err(NodeError::Inconsistent("empty batch result".to_owned())))
+    }
+
+    /// Handles request frames that arrived together (the actor shell's group commit,
+    /// architecture.md "Each node"), one result per frame, in order:
+    ///
+    /// 1. decode and `open` every frame in parallel (RSA unwrap and signature checks, the
+    ///    slow part) against the state as it is before the batch. Sound because no frame of
+    ///    a batch can depend on another one's effect: a party sends its next request only
+    ///    after the previous reply, and no reply of this batch leaves before its commit;
+    /// 2. in arrival order, `decide` each against the state including every earlier
+    ///    decision of the batch, seal its frames and fold its events into the state inside
+    ///    one write transaction, so two requests spending one scrip are serialized and the
+    ///    second is refused `Spent`;
+    /// 3. one durable commit for the whole batch. Only then are the results returned (the
+    ///    one-commit-before-reply rule of protocol.md section 6). If any append or the
+    ///    commit fails, the state is rebuilt from the log and every result of the batch is
+    ///    an `Err` (even refusals, which may have depended on an uncommitted decision): the
+    ///    node never answers from a state its log does not justify, and the requesters
+    ///    retry with the same bodies (section 7).
+    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+        let opened = {
+            let (keys, state, ids) = (&self.keys, &self.state, &self.ids);
+            shared::runtime::parallel_map(frames, |bytes| {
+                let frame = Frame::decode(bytes).map_err(NodeError::Frame)?;
+                Ok(open_frame(&frame, keys, state, ids).map_err(|r| (frame.header, r)))
+            })
         };
-        let ctx = Ctx {
-            me: self.keys.uid(),
-            mint: &self.mint,
-            config: &self.config,
-            now,
+        let mut group = match self.log.begin_group() {
+            Ok(group) => group,
+            Err(e) => return fail_all(frames.len(), &e),
         };
-        match decide(&self.state, &ctx, &verified) {
-            Ok(Outcome::Repeat(reply)) => Ok(Handled {
-                reply,
-                deliveries: Vec::new(),
-            }),
-            Ok(Outcome::Decided(decision)) => self.commit(*decision),
-            Err(refusal) => self.refuse(&verified.header, &verified.digest, &refusal),
+        let mut results = Vec::with_capacity(frames.len());
+        let mut failure = None;
+        for item in opened {
+            let verified = match item {
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+                Ok(Err((header, refusal))) => {
+                    results.push(self.refuse(&header, &[], &refusal));
+                    continue;
+                }
+                Ok(Ok(verified)) => verified,
+            };
+            let ctx = Ctx {
+                me: self.keys.uid(),
+                mint: &self.mint,
+                config: &self.config,
+                now,
+            };
+            let result = match decide(&self.state, &ctx, &verified) {
+                Ok(Outcome::Repeat(reply)) => Ok(Handled {
+                    reply,
+                    deliveries: Vec::new(),
+                }),
+                Ok(Outcome::Decided(decision)) => {
+                    let decision = *decision;
+                    match self.seal_decision(&decision) {
+                        Err(e) => Err(e),
+                        Ok((handled, sent)) => {
+                            let appended = group.append(
+                                Recorded::attach(decision.events, sent),
+                                &LiveProjection::new(&mut self.state),
+                            );
+                            match appended {
+                                Ok(_) => Ok(handled),
+                                Err(e) => {
+                                    failure = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(refusal) => self.refuse(&verified.header, &verified.digest, &refusal),
+            };
+            results.push(result);
+        }
+        let committed = match failure {
+            Some(e) => {
+                drop(group);
+                Err(e)
+            }
+            None => group.commit(),
+        };
+        match committed {
+            Ok(()) => results,
+            Err(e) => {
+                let message = e.to_string();
+                let first = match self.after_append(Err::<(), _>(e)) {
+                    Err(error) => error,
+                    Ok(()) => NodeError::Log(LogError::GroupFailed),
+                };
+                std::iter::once(Err(first))
+                    .chain((1..frames.len()).map(|_| Err(NodeError::Batch(message.clone()))))
+                    .collect()
+            }
         }
     }
 
@@ -222,9 +310,10 @@ impl BrokerNode {
         Ok(count)
     }
 
-    /// Seals the decision's drafts and commits its events with the frames, then returns
-    /// them. A decision without events (a read) commits nothing and stores nothing.
-    fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {
+    /// Seals the decision's reply and deliveries: what the requester and the recipients
+    /// get, and the frames stored in its events (ADR 0006). A decision without events (a
+    /// read) is sealed the same way and stores nothing.
+    fn seal_decision(&self, decision: &Decision) -> Result<(Handled, Vec<SentFrame>), NodeError> {
         let reply = self.seal(&decision.reply)?;
         let deliveries = decision
             .deliveries
@@ -241,12 +330,9 @@ impl BrokerNode {
                 })
                 .collect(),
         };
-        if !decision.events.is_empty() {
-            let mut sent = vec![reply];
-            sent.extend(deliveries);
-            self.append(decision.events, sent)?;
-        }
-        Ok(handled)
+        let mut sent = vec![reply];
+        sent.extend(deliveries);
+        Ok((handled, sent))
     }
 
     fn seal(&self, draft: &Draft) -> Result<SentFrame, NodeError> {
@@ -299,6 +385,14 @@ impl BrokerNode {
             deliveries: Vec::new(),
         })
     }
+}
+
+/// `count` failures for a batch whose group commit failed with `error` (the log's error
+/// is not `Clone`; its message is kept).
+fn fail_all(count: usize, error: &LogError) -> Vec<Result<Handled, NodeError>> {
+    (0..count)
+        .map(|_| Err(NodeError::Batch(error.to_string())))
+        .collect()
 }
 
 /// The state rebuilt by folding every event of `log` (chain verified first).

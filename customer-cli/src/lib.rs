@@ -11,7 +11,10 @@
 //!   `PKEnc_KC(B0)`).
 //! - [`Wallet`]: the file, the keys and the state together; what the `peerscrip` command
 //!   (issue 5) calls.
+//! - [`client`]: the wallet's async driver on a bus (request/reply with timeout and
+//!   retry of the same bodies, deliveries on its peer subject with a deadline).
 
+pub mod client;
 pub mod core;
 pub mod error;
 pub mod sealed;

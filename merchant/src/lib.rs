@@ -6,8 +6,11 @@
 //!   transaction;
 //! - [`store`]: the redb projection tables that mirror the core's state;
 //! - [`node`]: [`node::MerchantNode`], a core with its log and keys, driven frame by frame
-//!   (what tests and, next, the actor shell call).
+//!   (what tests and the actor shell call);
+//! - [`shell`]: the merchant in the actor shell of `shared::runtime` (node actor, group
+//!   commit, gateway on `Subjects::merchant(uid)`, reporter of `PurchaseCompleted`).
 
 pub mod core;
 pub mod node;
+pub mod shell;
 pub mod store;

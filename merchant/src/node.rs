@@ -59,6 +59,10 @@ pub enum NodeError {
     /// An operator request (e.g. an issuance) was refused.
     #[error("refused: {0}")]
     Refused(Refusal),
+    /// The group commit of the batch this request was in failed: nothing of the batch was
+    /// written, the state was rebuilt from the log, and the request may be repeated.
+    #[error("the batch's group commit failed: {0}")]
+    Batch(String),
     /// The broker's key is not among the peer keys.
     #[error("the broker's public key is not known")]
     NoBrokerKey,
@@ -168,33 +172,122 @@ impl MerchantNode {
 
     /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
     /// seal, commit, then return the reply and deliveries. A refused request changes
-    /// nothing and is answered with a signed `Error`.
+    /// nothing and is answered with a signed `Error`. A batch of one
+    /// ([`MerchantNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: u64) -> Result<Handled, NodeError> {
-        let frame = match Frame::decode(bytes) {
-            Ok(frame) => frame,
+        self.handle_batch(&[bytes], now)
+            .pop()
+            .unwrap_or(Err(NodeError::Log(LogError::GroupFailed)))
+    }
+
+    /// Handles request frames that arrived together (the actor shell's group commit,
+    /// architecture.md "Each node"), one result per frame, in order: every frame is
+    /// decoded and opened in parallel against the state before the batch (no frame of a
+    /// batch can depend on another's effect, since no reply of the batch leaves before its
+    /// commit); then, in arrival order, each is decided against the state including the
+    /// earlier decisions of the batch, sealed, and folded in inside one write transaction;
+    /// one durable commit covers the batch, and only then are the results returned
+    /// (protocol.md section 6). If an append or the commit fails, the state is rebuilt from
+    /// the log and every result is an `Err`: refusals too, since they may have depended on
+    /// an uncommitted decision.
+    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+        let opened = {
+            let (keys, state) = (&self.keys, &self.state);
+            shared::runtime::parallel_map(frames, |bytes| {
+                let frame = Frame::decode(bytes).map_err(Refusal::from)?;
+                Ok(open(&frame, keys, state).map_err(|e| (frame.header, Refusal::from(e))))
+            })
+        };
+        let mut group = match self.log.begin_group() {
+            Ok(group) => group,
             Err(e) => {
-                return Ok(Handled {
-                    reply: None,
-                    deliveries: Vec::new(),
-                    refusal: Some(Refusal::from(e)),
-                });
+                let message = e.to_string();
+                return frames
+                    .iter()
+                    .map(|_| Err(NodeError::Batch(message.clone())))
+                    .collect();
             }
         };
-        let request = match open(&frame, &self.keys, &self.state) {
-            Ok(request) => request,
-            Err(e) => return Ok(self.refuse(&frame.header, &[], e.into())),
-        };
-        match decide(&self.state, &self.config, &request, now) {
-            Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
-            Ok(Outcome::Repeat(frame)) => Ok(Handled {
-                reply: Some(Outgoing {
-                    to: request.header().sender,
-                    frame,
+        let mut results = Vec::with_capacity(frames.len());
+        let mut failure = None;
+        for item in opened {
+            let request = match item {
+                Err(refusal) => {
+                    results.push(Ok(Handled {
+                        reply: None,
+                        deliveries: Vec::new(),
+                        refusal: Some(refusal),
+                    }));
+                    continue;
+                }
+                Ok(Err((header, refusal))) => {
+                    results.push(Ok(self.refuse(&header, &[], refusal)));
+                    continue;
+                }
+                Ok(Ok(request)) => request,
+            };
+            let result = match decide(&self.state, &self.config, &request, now) {
+                Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
+                Ok(Outcome::Repeat(frame)) => Ok(Handled {
+                    reply: Some(Outgoing {
+                        to: request.header().sender,
+                        frame,
+                    }),
+                    deliveries: Vec::new(),
+                    refusal: None,
                 }),
-                deliveries: Vec::new(),
-                refusal: None,
-            }),
-            Ok(Outcome::Decided(decision)) => self.commit(*decision),
+                Ok(Outcome::Decided(decision)) => {
+                    match seal_outputs(&decision, &self.keys, &self.state) {
+                        Err(e) => Err(NodeError::from(e)),
+                        Ok(sent) => {
+                            let mirror = Mirror::new(std::mem::take(&mut self.state));
+                            let appended = group.append(
+                                Recorded::attach(decision.events, sent.clone()),
+                                &mirror,
+                            );
+                            self.state = mirror.into_state();
+                            if let Err(e) = appended {
+                                failure = Some(e);
+                                break;
+                            }
+                            let mut frames = sent.into_iter().map(|s| Outgoing {
+                                to: s.to,
+                                frame: s.frame,
+                            });
+                            Ok(Handled {
+                                reply: frames.next(),
+                                deliveries: frames.collect(),
+                                refusal: None,
+                            })
+                        }
+                    }
+                }
+            };
+            results.push(result);
+        }
+        let committed = match failure {
+            Some(e) => {
+                drop(group);
+                Err(e)
+            }
+            None => group.commit(),
+        };
+        match committed {
+            Ok(()) => results,
+            Err(e) => {
+                let message = e.to_string();
+                let peers = State::with_peers(self.state.peer_keys().cloned());
+                let first = match replay(&self.log, peers) {
+                    Ok(state) => {
+                        self.state = state;
+                        NodeError::Log(e)
+                    }
+                    Err(replay_error) => replay_error,
+                };
+                std::iter::once(Err(first))
+                    .chain((1..frames.len()).map(|_| Err(NodeError::Batch(message.clone()))))
+                    .collect()
+            }
         }
     }
 
@@ -245,22 +338,6 @@ impl MerchantNode {
         };
         self.append(Recorded::attach(vec![event], Vec::new()))?;
         Ok(ReplyOutcome::Recorded)
-    }
-
-    /// Signs and seals the decision's frames, commits its events with them, and returns
-    /// them to send.
-    fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {
-        let sent = seal_outputs(&decision, &self.keys, &self.state)?;
-        self.append(Recorded::attach(decision.events, sent.clone()))?;
-        let mut frames = sent.into_iter().map(|s| Outgoing {
-            to: s.to,
-            frame: s.frame,
-        });
-        Ok(Handled {
-            reply: frames.next(),
-            deliveries: frames.collect(),
-            refusal: None,
-        })
     }
 
     /// Appends `events` with the projection in one commit and folds them into the state.

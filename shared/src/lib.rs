@@ -13,6 +13,7 @@ pub mod events;
 pub mod fixtures;
 pub mod ids;
 pub mod node;
+pub mod runtime;
 pub mod scrip;
 pub mod secret;
 pub mod suite;

@@ -19,6 +19,10 @@ pub enum LogError {
         /// The file that is held.
         path: PathBuf,
     },
+    /// An append of a group commit failed earlier, so the group was given up and nothing
+    /// of it is written ([`crate::events::Group`]).
+    #[error("an earlier append of this group commit failed; the group is aborted")]
+    GroupFailed,
     /// The file opened is not an event log: it has no identity in its `meta` table.
     #[error("{path} is not an event log (no identity in its meta table)")]
     NotALog {

@@ -208,6 +208,21 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         }
     }
 
+    /// Begins a group commit (architecture.md "Each node", group commit): several
+    /// decisions append into one write transaction, each seeing the ones before it (the
+    /// chain and the projection continue inside the transaction), and one durable commit
+    /// covers them all. The caller releases the replies of a group only after
+    /// [`Group::commit`] returned `Ok`; if an append or the commit fails, nothing of the
+    /// group is written and the caller must rebuild its in-memory state from the log.
+    pub fn begin_group(&self) -> Result<Group<'_, K>, LogError> {
+        Ok(Group {
+            txn: Some(self.db.begin_write()?),
+            failed: false,
+            appended: 0,
+            _log: PhantomData,
+        })
+    }
+
     /// The event at `seq`, if there is one.
     pub fn read(&self, seq: u64) -> Result<Option<Event<K>>, LogError> {
         let txn = self.db.begin_read()?;
@@ -350,6 +365,91 @@ fn chain_error(b: chain::Break) -> LogError {
     LogError::Chain {
         seq: b.seq,
         reason: b.reason,
+    }
+}
+
+/// An open group commit (see [`EventLog::begin_group`]). Dropping it uncommitted aborts
+/// the write transaction: nothing of the group is written.
+pub struct Group<'log, K> {
+    txn: Option<WriteTransaction>,
+    failed: bool,
+    appended: u64,
+    _log: PhantomData<&'log EventLog<K>>,
+}
+
+impl<K> fmt::Debug for Group<'_, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("failed", &self.failed)
+            .field("appended", &self.appended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Serialize> Group<'_, K> {
+    /// Appends one decision's `events` inside the group's transaction, with the same checks
+    /// and projection fold as [`EventLog::append`]. A failure poisons the group: the
+    /// transaction may hold part of the batch, so [`Group::commit`] will refuse and abort.
+    pub fn append<P: Projection<K> + ?Sized>(
+        &mut self,
+        events: Vec<NewEvent<K>>,
+        projection: &P,
+    ) -> Result<Vec<Event<K>>, LogError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.failed {
+            return Err(LogError::GroupFailed);
+        }
+        let result = check_reserved(projection).and_then(|()| {
+            for (index, event) in events.iter().enumerate() {
+                check_postings(index, event)?;
+            }
+            let txn = self.txn.as_ref().ok_or(LogError::GroupFailed)?;
+            write_batch(txn, events, projection, |_, _| Ok(()))
+        });
+        match result {
+            Ok(stored) => {
+                self.appended += stored.len() as u64;
+                Ok(stored)
+            }
+            Err(e) => {
+                // A check failure wrote nothing, but a write failure may have left part of
+                // the batch in the transaction: either way the group is given up.
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// How many events the group holds so far.
+    #[must_use]
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    /// Commits every append of the group durably in one write transaction. Refuses (and
+    /// aborts) a group one of whose appends failed.
+    pub fn commit(mut self) -> Result<(), LogError> {
+        let txn = self.txn.take().ok_or(LogError::GroupFailed)?;
+        if self.failed {
+            abort(txn);
+            return Err(LogError::GroupFailed);
+        }
+        if self.appended == 0 {
+            abort(txn);
+            return Ok(());
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+impl<K> Drop for Group<'_, K> {
+    fn drop(&mut self) {
+        if let Some(txn) = self.txn.take() {
+            abort(txn);
+        }
     }
 }
 

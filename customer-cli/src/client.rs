@@ -1,0 +1,162 @@
+//! The wallet's async driver on a [`Bus`] (architecture.md "Transport"; protocol.md
+//! sections 3 and 7).
+//!
+//! - [`Client::send`] sends a request the wallet saved (`RequestSaved`) to the node it is
+//!   addressed to (`Subjects::broker()`, or `Subjects::merchant(uid)` for a producer in 6.8
+//!   and 6.3) and waits for the reply with a timeout. With no reply it sends the same
+//!   request again ([`Wallet::resend`]: the saved bodies byte for byte, so the same request
+//!   digest, which the node answers with its stored reply if the first one got through,
+//!   section 7), up to [`Client::attempts`] times. The reply goes to
+//!   [`Wallet::handle_reply`], which checks and records it.
+//! - After the last attempt the request stays pending in the wallet, so it can be repeated
+//!   later (also after a restart) and its outcome is never guessed.
+//! - [`Client::subscribe_deliveries`] subscribes to the wallet's peer subject: done
+//!   *before* the first request of a three-party transaction, so no delivery can be missed;
+//!   [`collect_deliveries`] then waits for every expected delivery until a deadline.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use shared::bus::{Bus, BusError, Subject, Subjects};
+use shared::wire::Label;
+use shared::{TxId, Uid};
+
+use crate::core::HistoryEntry;
+use crate::{Outgoing, Wallet, WalletError};
+
+/// Why [`Client::send`] produced no recorded outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No reply after every attempt. The request is still pending in the wallet: repeat it
+    /// later; it is never assumed to have failed (section 7).
+    #[error("no reply to {label:?} of tx {tx} after {attempts} attempts: {last}")]
+    NoReply {
+        /// The transaction.
+        tx: TxId,
+        /// The request's label.
+        label: Label,
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last transport error.
+        #[source]
+        last: BusError,
+    },
+    /// The bus refused to send at all (too large, closed): retrying cannot help.
+    #[error(transparent)]
+    Bus(BusError),
+    /// The wallet refused the reply or recorded a refusal ([`WalletError::Refused`]).
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+}
+
+/// The wallet's transport (see the module doc). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client<B: Bus> {
+    bus: B,
+    subjects: Subjects,
+    broker: Uid,
+    timeout: Duration,
+    attempts: u32,
+}
+
+impl<B: Bus> Client<B> {
+    /// A client talking to the broker `broker` over `bus`, waiting `timeout` for each
+    /// reply and sending each request at most `attempts` times (at least once).
+    pub fn new(bus: B, subjects: Subjects, broker: Uid, timeout: Duration, attempts: u32) -> Self {
+        Client {
+            bus,
+            subjects,
+            broker,
+            timeout,
+            attempts: attempts.max(1),
+        }
+    }
+
+    /// How many times a request is sent before [`ClientError::NoReply`].
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The subject of the node `to`: the broker's, or the merchant's.
+    #[must_use]
+    pub fn subject_of(&self, to: Uid) -> Subject {
+        if to == self.broker {
+            self.subjects.broker()
+        } else {
+            self.subjects.merchant(&to)
+        }
+    }
+
+    /// Sends `out` (just saved by the wallet) and records its reply at `now`; see the
+    /// module doc for the retries. A refusal is `Err(ClientError::Wallet(Refused))`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn send(
+        &self,
+        wallet: &mut Wallet,
+        out: Outgoing,
+        now: u64,
+    ) -> Result<HistoryEntry, ClientError> {
+        let subject = self.subject_of(out.to);
+        let mut frame = out.frame;
+        let mut attempt = 1;
+        loop {
+            match self
+                .bus
+                .request(&subject, Bytes::from(frame), self.timeout)
+                .await
+            {
+                Ok(reply) => return Ok(wallet.handle_reply(&reply, now)?),
+                Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
+                    if attempt >= self.attempts {
+                        return Err(ClientError::NoReply {
+                            tx: out.tx,
+                            label: out.label,
+                            attempts: attempt,
+                            last: e,
+                        });
+                    }
+                    attempt += 1;
+                    frame = wallet.resend(out.tx, out.label)?.frame;
+                }
+                Err(e) => return Err(ClientError::Bus(e)),
+            }
+        }
+    }
+
+    /// Subscribes to the wallet `me`'s peer subject; active when this returns. Call it
+    /// before the first request of a transaction with deliveries.
+    ///
+    /// # Errors
+    /// As [`Bus::subscribe`].
+    pub async fn subscribe_deliveries(&self, me: &Uid) -> Result<B::Subscription, BusError> {
+        self.bus.subscribe(&self.subjects.peer(me)).await
+    }
+}
+
+/// Takes deliveries from `subscription` until `expected` arrived or `deadline` passed
+/// (protocol.md section 7: a party waits for what it expects with a deadline, then asks
+/// `TransactionStatus`). Returns what arrived, in order; fewer than `expected` means the
+/// deadline passed or the subscription ended.
+pub async fn collect_deliveries<B, S>(
+    subscription: &mut S,
+    expected: usize,
+    deadline: Duration,
+) -> Vec<Bytes>
+where
+    B: Bus,
+    S: futures::Stream<Item = shared::bus::Incoming<B>> + Unpin,
+{
+    let mut got = Vec::with_capacity(expected);
+    let until = tokio::time::Instant::now() + deadline;
+    while got.len() < expected {
+        match tokio::time::timeout_at(until, subscription.next()).await {
+            Ok(Some(incoming)) => got.push(incoming.into_payload()),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    got
+}

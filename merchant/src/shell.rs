@@ -1,0 +1,180 @@
+//! The merchant inside the actor shell (`shared::runtime`; architecture.md "Each node").
+//!
+//! - [`Shelled`]: a [`MerchantNode`] as the shell runs it: batches with one group commit
+//!   each. The `PurchaseCompleted` reports a decision produces for the broker (6.3 step 3)
+//!   are requests that want an `Ack`, not one-way deliveries: they stay in the merchant's
+//!   outbox (`MerchantNode::pending_reports`) and wake the reporter instead of going to a
+//!   peer subject.
+//! - The reporter ([`serve`] starts it) sends every pending report to
+//!   `Subjects::broker()` with a timeout, and feeds each answer to
+//!   `MerchantNode::handle_reply` on the node actor, which records the `Ack`
+//!   (`PurchaseReported`). A report without an answer stays pending and is sent again (the
+//!   same frame, so the broker answers a repeat with its stored `Ack`, protocol.md
+//!   section 7) at the next wake-up: after the next batch with a report, or after
+//!   [`REPORT_RETRY`].
+//! - A node failure answers nothing: the batch committed nothing and the state was rebuilt
+//!   from the log, so the requester's retry with the same bodies is safe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use bytes::Bytes;
+use shared::bus::{Bus, BusError, Subjects};
+use shared::runtime::{self, Call, Clock, NodeActor, ServeNode, Served};
+use tokio::sync::{Notify, oneshot};
+
+use crate::node::{MerchantNode, ReplyOutcome};
+
+/// How long the reporter waits before sending unacknowledged reports again.
+pub const REPORT_RETRY: Duration = Duration::from_secs(30);
+
+/// A merchant node in the shell (see the module doc).
+#[derive(Debug)]
+pub struct Shelled {
+    /// The node.
+    pub node: MerchantNode,
+    wake: Arc<Notify>,
+}
+
+impl ServeNode for Shelled {
+    fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
+        let broker = self.node.config().broker;
+        let mut report = false;
+        let served = self
+            .node
+            .handle_batch(frames, now)
+            .into_iter()
+            .map(|result| match result {
+                Ok(handled) => {
+                    let mut deliveries = Vec::new();
+                    for d in handled.deliveries {
+                        if d.to == broker {
+                            report = true;
+                        } else {
+                            deliveries.push((d.to, Bytes::from(d.frame)));
+                        }
+                    }
+                    Served {
+                        reply: handled.reply.map(|r| Bytes::from(r.frame)),
+                        deliveries,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "merchant request not served");
+                    Served::default()
+                }
+            })
+            .collect();
+        if report {
+            self.wake.notify_one();
+        }
+        served
+    }
+}
+
+/// The running merchant: its actor, the gateway task and the reporter task.
+#[derive(Debug)]
+pub struct Running {
+    /// The node actor (stop it with `shared::runtime::Stop` to get the node back).
+    pub addr: Addr<NodeActor<Shelled>>,
+    /// The gateway on `Subjects::merchant(uid)`.
+    pub gateway: tokio::task::JoinHandle<()>,
+    /// The reporter.
+    pub reporter: tokio::task::JoinHandle<()>,
+}
+
+/// Starts `node` in its actor (on the current actix arbiter), its gateway on
+/// `subjects.merchant(uid)` (active when this returns) and its reporter.
+///
+/// # Errors
+/// As `Bus::subscribe`.
+pub async fn serve<B: Bus>(
+    node: MerchantNode,
+    bus: B,
+    subjects: Subjects,
+    clock: Clock,
+    timeout: Duration,
+) -> Result<Running, BusError> {
+    let subject = subjects.merchant(&node.config().me());
+    let wake = Arc::new(Notify::new());
+    let addr = runtime::start(
+        Shelled {
+            node,
+            wake: wake.clone(),
+        },
+        clock,
+    );
+    let gateway = runtime::gateway(bus.clone(), &subject, subjects.clone(), addr.clone()).await?;
+    let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));
+    Ok(Running {
+        addr,
+        gateway,
+        reporter,
+    })
+}
+
+/// Sends the pending reports whenever woken (and every [`REPORT_RETRY`]), until the actor
+/// stops.
+async fn report_loop<B: Bus>(
+    addr: Addr<NodeActor<Shelled>>,
+    bus: B,
+    subjects: Subjects,
+    timeout: Duration,
+    wake: Arc<Notify>,
+) {
+    loop {
+        match send_reports(&addr, &bus, &subjects, timeout).await {
+            Ok(_) => {}
+            Err(ReportError::Stopped) => return,
+        }
+        let _ = tokio::time::timeout(REPORT_RETRY, wake.notified()).await;
+    }
+}
+
+/// The actor is gone.
+#[derive(Debug)]
+enum ReportError {
+    Stopped,
+}
+
+/// One round: every pending report to the broker, each answer recorded. Returns how many
+/// were acknowledged.
+async fn send_reports<B: Bus>(
+    addr: &Addr<NodeActor<Shelled>>,
+    bus: &B,
+    subjects: &Subjects,
+    timeout: Duration,
+) -> Result<usize, ReportError> {
+    let (tx, rx) = oneshot::channel();
+    // A stopped actor drops the call, and with it `tx`: the receiver then says so.
+    addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
+        let _ = tx.send(s.node.pending_reports());
+    })));
+    let reports = rx.await.map_err(|_| ReportError::Stopped)?;
+    let mut acknowledged = 0;
+    for report in reports {
+        let reply = match bus
+            .request(&subjects.broker(), Bytes::from(report.frame), timeout)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::warn!(error = %e, "a report to the broker got no answer; it stays pending");
+                continue;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+            let _ = tx.send(s.node.handle_reply(&reply, now));
+        })));
+        match rx.await.map_err(|_| ReportError::Stopped)? {
+            Ok(ReplyOutcome::Recorded) => acknowledged += 1,
+            Ok(ReplyOutcome::Discarded(e)) => {
+                tracing::warn!(error = %e, "the broker's answer to a report was discarded");
+            }
+            Err(e) => tracing::warn!(error = %e, "recording a report's Ack failed"),
+        }
+    }
+    Ok(acknowledged)
+}

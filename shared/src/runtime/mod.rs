@@ -1,0 +1,56 @@
+//! The actor shell every node runs in (architecture.md "Each node: a sans-IO core inside
+//! an actor shell"), generic over the node's core and the [`crate::bus::Bus`]:
+//!
+//! - [`parallel_map`]: the crypto pool's fan-out, used by a node's batch step to open the
+//!   frames of a batch (RSA unwrap, signature checks) on every core;
+//! - [`shell`]: the node actor, its group-commit batching on the blocking pool, and the
+//!   gateway that connects it to a bus subject.
+
+pub mod shell;
+
+pub use shell::{
+    Batched, Call, Clock, MAX_BATCH, NodeActor, ServeNode, Served, Stop, Submit, gateway, start,
+    system_clock,
+};
+
+/// `f` over every item, on up to [`std::thread::available_parallelism`] scoped threads,
+/// results in input order. CPU-bound work only (it blocks the calling thread until all are
+/// done): the shell calls it from the blocking pool, never from an actor thread.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(results) => results,
+                // A panic in `f` is a bug in the core: propagate it as the caller's panic.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel_map;
+
+    #[test]
+    fn keeps_input_order_for_any_length() {
+        for n in [0_usize, 1, 2, 3, 7, 64, 1001] {
+            let items: Vec<usize> = (0..n).collect();
+            let out = parallel_map(&items, |x| x * 3 + 1);
+            assert_eq!(out, items.iter().map(|x| x * 3 + 1).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The node actor and the gateway (architecture.md "Each node: a sans-IO core inside an
+//! actor shell"; protocol.md sections 3, 6 and 7).
+//!
+//! # Shape
+//!
+//! - [`NodeActor`] (actix) owns the node (core state + log + keys) and a queue. Requests
+//!   ([`Submit`]) and operator calls ([`Call`]) queue up in arrival order. Whenever the node
+//!   is idle, the actor moves it, with every frame waiting in the queue, to tokio's blocking
+//!   pool, where [`ServeNode::serve_batch`] runs the batch: the frames are opened in
+//!   parallel (the crypto pool: RSA unwrap and verifies), then decided one after another,
+//!   sealed and folded into the state inside one redb write transaction, and committed once
+//!   (group commit). The node comes back with one [`Served`] per frame and only then are the
+//!   replies released. While a batch is in flight the next requests wait in the queue and
+//!   form the next batch, so the batch size follows the load.
+//! - No actor thread ever does an RSA private-key operation or waits for a disk commit:
+//!   both happen on the blocking pool, while the actor keeps accepting requests.
+//! - The node is *moved*, never shared: one batch at a time, and the decisions inside a batch
+//!   are serialized against the state including the previous ones (two requests spending
+//!   one scrip can never both succeed).
+//! - If a commit fails, the node rebuilds its state from its log and answers none of the
+//!   batch (no reply at all; the requesters time out and retry with the same bodies, which
+//!   section 7 makes safe). If the node panics, the actor stops: the gateway then answers
+//!   nothing and the process must be restarted, which replays the log.
+//!
+//! A separate ledger actor was considered: it would let the node decide batch N+1 while batch
+//! N commits, but the frames a decision sends are signed and stored inside its events (ADR
+//! 0006), and redb takes one write transaction at a time, so the decide–seal–append chain is
+//! sequential per batch anyway. The group commit is therefore done by the batch step itself;
+//! the log's [`crate::events::Group`] is the ledger's interface.
+//!
+//! - [`gateway`] subscribes to the node's subject on any [`Bus`], hands each frame to the
+//!   actor and, once the batch committed, publishes the deliveries to each recipient's peer
+//!   subject and then answers on the request's reply subject (deliveries first, so a party
+//!   holding the reply finds its deliveries already queued on its peer subject).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::oneshot;
+
+use crate::bus::{Bus, BusError, Subject, Subjects};
+use crate::ids::Uid;
+
+/// What one frame of a batch produced, ready for the bus.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The reply to the requester; `None` when nothing may be answered (the frame could not
+    /// be decoded at all, or the node failed and nothing was committed: the requester
+    /// retries).
+    pub reply: Option<Bytes>,
+    /// One-way frames to other parties' peer subjects.
+    pub deliveries: Vec<(Uid, Bytes)>,
+}
+
+/// A node the shell can run: a sans-IO core with its log (see the module doc).
+pub trait ServeNode: Send + Unpin + 'static {
+    /// Handles `frames`, received together at `now` (unix seconds), as one group commit:
+    /// one [`Served`] per frame, in order, returned only after the commit is durable.
+    fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served>;
+}
+
+/// A batch of frames with their results, what [`NodeActor`] runs on the blocking pool.
+pub type Batched = Vec<(Bytes, oneshot::Sender<Served>)>;
+
+/// The clock the shell reads (the cores read none): unix seconds.
+pub type Clock = fn() -> u64;
+
+/// The system clock, in unix seconds (0 if the clock is before 1970).
+#[must_use]
+pub fn system_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A request frame for the node; `done` gets its [`Served`] after the commit (dropped
+/// without a value if the node failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Submit {
+    /// The frame as received.
+    pub frame: Bytes,
+    /// Where the result goes.
+    pub done: oneshot::Sender<Served>,
+}
+
+/// An operator call run on the node between batches, on the blocking pool (bank operator
+/// API, timers such as the broker's `expire`, inspection in tests).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Call<N>(pub Box<dyn FnOnce(&mut N, u64) + Send>);
+
+/// Stops the actor once the queue is empty and hands the node back (to close its file,
+/// or, in tests, to inspect and replay it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop<N>(pub oneshot::Sender<N>);
+
+enum Queued<N> {
+    Frame(Bytes, oneshot::Sender<Served>),
+    Call(Box<dyn FnOnce(&mut N, u64) + Send>),
+}
+
+/// The node actor (see the module doc).
+pub struct NodeActor<N: ServeNode> {
+    /// `None` while a batch or call runs on the blocking pool.
+    node: Option<N>,
+    queue: std::collections::VecDeque<Queued<N>>,
+    stop: Option<oneshot::Sender<N>>,
+    max_batch: usize,
+    clock: Clock,
+}
+
+impl<N: ServeNode> std::fmt::Debug for NodeActor<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeActor")
+            .field("idle", &self.node.is_some())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most frames in one batch: bounds one write transaction and the latency of its
+/// first request.
+pub const MAX_BATCH: usize = 256;
+
+/// Starts `node` in a [`NodeActor`] on the current actix arbiter, reading `clock`.
+pub fn start<N: ServeNode>(node: N, clock: Clock) -> Addr<NodeActor<N>> {
+    NodeActor {
+        node: Some(node),
+        queue: std::collections::VecDeque::new(),
+        stop: None,
+        max_batch: MAX_BATCH,
+        clock,
+    }
+    .start()
+}
+
+impl<N: ServeNode> Actor for NodeActor<N> {
+    type Context = Context<Self>;
+}
+
+impl<N: ServeNode> Handler<Submit> for NodeActor<N> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
+        self.queue.push_back(Queued::Frame(msg.frame, msg.done));
+        self.pump(ctx);
+    }
+}
+
+impl<N: ServeNode> Handler<Call<N>> for NodeActor<N> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Call<N>, ctx: &mut Context<Self>) {
+        self.queue.push_back(Queued::Call(msg.0));
+        self.pump(ctx);
+    }
+}
+
+impl<N: ServeNode> Handler<Stop<N>> for NodeActor<N> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stop<N>, ctx: &mut Context<Self>) {
+        self.stop = Some(msg.0);
+        self.pump(ctx);
+    }
+}
+
+impl<N: ServeNode> NodeActor<N> {
+    /// If the node is idle: runs the next call, or the next batch of frames, on the
+    /// blocking pool; with nothing queued and a [`Stop`] pending, hands the node back.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut node) = self.node.take() else {
+            return; // busy: the queue forms the next batch
+        };
+        let now = (self.clock)();
+        match self.queue.pop_front() {
+            None => {
+                if let Some(stop) = self.stop.take() {
+                    // The receiver may be gone; the node then drops, closing its file.
+                    let _ = stop.send(node);
+                    ctx.stop();
+                } else {
+                    self.node = Some(node);
+                }
+            }
+            Some(Queued::Call(call)) => {
+                let job = tokio::task::spawn_blocking(move || {
+                    call(&mut node, now);
+                    node
+                });
+                ctx.spawn(job.into_actor(self).map(|joined, act, ctx| match joined {
+                    Ok(node) => {
+                        act.node = Some(node);
+                        act.pump(ctx);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the node panicked in a call; stopping");
+                        ctx.stop();
+                    }
+                }));
+            }
+            Some(Queued::Frame(frame, done)) => {
+                let mut batch: Batched = vec![(frame, done)];
+                while batch.len() < self.max_batch {
+                    match self.queue.pop_front() {
+                        Some(Queued::Frame(frame, done)) => batch.push((frame, done)),
+                        Some(call @ Queued::Call(_)) => {
+                            self.queue.push_front(call);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let (frames, dones): (Vec<Bytes>, Vec<_>) = batch.into_iter().unzip();
+                let job = tokio::task::spawn_blocking(move || {
+                    let refs: Vec<&[u8]> = frames.iter().map(AsRef::as_ref).collect();
+                    let served = node.serve_batch(&refs, now);
+                    (node, served)
+                });
+                ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| match joined {
+                    Ok((node, served)) => {
+                        act.node = Some(node);
+                        for (done, served) in dones.into_iter().zip(served) {
+                            // The requester may have given up; nothing to do then.
+                            let _ = done.send(served);
+                        }
+                        act.pump(ctx);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the node panicked in a batch; stopping");
+                        ctx.stop();
+                    }
+                }));
+            }
+        }
+    }
+}
+
+/// Connects the node actor `addr` to `bus`: subscribes to `subject` (when this returns the
+/// subscription is active) and serves every request on it until the returned task is
+/// aborted or the bus closes. Deliveries go to `subjects.peer(recipient)`.
+///
+/// # Errors
+/// As [`Bus::subscribe`].
+pub async fn gateway<B: Bus, N: ServeNode>(
+    bus: B,
+    subject: &Subject,
+    subjects: Subjects,
+    addr: Addr<NodeActor<N>>,
+) -> Result<tokio::task::JoinHandle<()>, BusError> {
+    let mut subscription = bus.subscribe(subject).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(incoming) = subscription.next().await {
+            if incoming.reply().is_none() {
+                tracing::debug!(subject = %incoming.subject(), "ignoring a message with no reply subject");
+                continue;
+            }
+            let (done, result) = oneshot::channel();
+            addr.do_send(Submit {
+                frame: incoming.payload().clone(),
+                done,
+            });
+            let bus = bus.clone();
+            let subjects = subjects.clone();
+            tokio::spawn(async move {
+                let Ok(served) = result.await else {
+                    tracing::warn!("the node answered nothing (it failed or stopped)");
+                    return;
+                };
+                for (to, frame) in served.deliveries {
+                    if let Err(e) = bus.publish(&subjects.peer(&to), frame).await {
+                        tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
+                    }
+                }
+                if let Some(reply) = served.reply {
+                    if let Err(e) = incoming.respond(reply).await {
+                        tracing::warn!(error = %e, "a reply could not be sent");
+                    }
+                }
+            });
+        }
+    }))
+}
