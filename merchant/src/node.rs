@@ -241,10 +241,8 @@ impl MerchantNode {
                         Err(e) => Err(NodeError::from(e)),
                         Ok(sent) => {
                             let mirror = Mirror::new(std::mem::take(&mut self.state));
-                            let appended = group.append(
-                                Recorded::attach(decision.events, sent.clone()),
-                                &mirror,
-                            );
+                            let appended = group
+                                .append(Recorded::attach(decision.events, sent.clone()), &mirror);
                             self.state = mirror.into_state();
                             if let Err(e) = appended {
                                 failure = Some(e);

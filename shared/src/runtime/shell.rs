@@ -90,7 +90,10 @@ pub struct Submit {
 /// API, timers such as the broker's `expire`, inspection in tests).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Call<N>(pub Box<dyn FnOnce(&mut N, u64) + Send>);
+pub struct Call<N>(pub CallFn<N>);
+
+/// An operator call: the node and the shell's clock reading.
+pub type CallFn<N> = Box<dyn FnOnce(&mut N, u64) + Send>;
 
 /// Stops the actor once the queue is empty and hands the node back (to close its file,
 /// or, in tests, to inspect and replay it).
@@ -100,7 +103,7 @@ pub struct Stop<N>(pub oneshot::Sender<N>);
 
 enum Queued<N> {
     Frame(Bytes, oneshot::Sender<Served>),
-    Call(Box<dyn FnOnce(&mut N, u64) + Send>),
+    Call(CallFn<N>),
 }
 
 /// The node actor (see the module doc).
@@ -276,12 +279,149 @@ pub async fn gateway<B: Bus, N: ServeNode>(
                         tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
                     }
                 }
-                if let Some(reply) = served.reply {
-                    if let Err(e) = incoming.respond(reply).await {
-                        tracing::warn!(error = %e, "a reply could not be sent");
-                    }
+                if let Some(reply) = served.reply
+                    && let Err(e) = incoming.respond(reply).await
+                {
+                    tracing::warn!(error = %e, "a reply could not be sent");
                 }
             });
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shell with a stand-in node: batching while a batch is in flight, order of
+    //! results, calls between batches, stop, and the gateway's order of deliveries and
+    //! reply. No timing: the stand-in's first batch blocks until the test releases it.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::mpsc;
+
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::bus::MemoryBus;
+
+    /// Echoes each frame reversed; delivers a copy to `peer`; records batch sizes and calls.
+    struct Echo {
+        batches: Vec<usize>,
+        calls: Vec<usize>,
+        /// Blocks the first batch until a message arrives.
+        hold: Option<(oneshot::Sender<()>, mpsc::Receiver<()>)>,
+        peer: Uid,
+    }
+
+    impl ServeNode for Echo {
+        fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
+            assert_eq!(now, 42);
+            if let Some((started, release)) = self.hold.take() {
+                started.send(()).unwrap();
+                release.recv().unwrap();
+            }
+            self.batches.push(frames.len());
+            frames
+                .iter()
+                .map(|f| Served {
+                    reply: Some(Bytes::from(f.iter().rev().copied().collect::<Vec<u8>>())),
+                    deliveries: vec![(self.peer, Bytes::copy_from_slice(f))],
+                })
+                .collect()
+        }
+    }
+
+    fn clock() -> u64 {
+        42
+    }
+
+    fn echo() -> (Echo, oneshot::Receiver<()>, mpsc::Sender<()>) {
+        let (started_tx, started) = oneshot::channel();
+        let (release, release_rx) = mpsc::channel();
+        (
+            Echo {
+                batches: Vec::new(),
+                calls: Vec::new(),
+                hold: Some((started_tx, release_rx)),
+                peer: Uid::random(),
+            },
+            started,
+            release,
+        )
+    }
+
+    async fn submit(addr: &Addr<NodeActor<Echo>>, frame: &[u8]) -> oneshot::Receiver<Served> {
+        let (done, result) = oneshot::channel();
+        addr.send(Submit {
+            frame: Bytes::copy_from_slice(frame),
+            done,
+        })
+        .await
+        .unwrap();
+        result
+    }
+
+    #[actix_rt::test]
+    async fn requests_arriving_during_a_batch_form_the_next_batch_in_order() {
+        let (node, started, release) = echo();
+        let addr = start(node, clock);
+        let first = submit(&addr, b"a").await;
+        started.await.unwrap();
+        // The first batch is running: these queue up.
+        let mut waiting = Vec::new();
+        for i in 0..9u8 {
+            waiting.push((i, submit(&addr, &[b'b', i]).await));
+        }
+        // A call splits the queue: frames after it go in a later batch.
+        let (called, call_done) = oneshot::channel();
+        addr.send(Call(Box::new(move |n: &mut Echo, now| {
+            n.calls.push(n.batches.len());
+            called.send(now).unwrap();
+        })))
+        .await
+        .unwrap();
+        let last = submit(&addr, b"z").await;
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().reply.unwrap().as_ref(), b"a");
+        for (i, result) in waiting {
+            assert_eq!(result.await.unwrap().reply.unwrap().as_ref(), [i, b'b']);
+        }
+        assert_eq!(call_done.await.unwrap(), 42);
+        assert_eq!(last.await.unwrap().reply.unwrap().as_ref(), b"z");
+        let (tx, rx) = oneshot::channel();
+        addr.send(Stop(tx)).await.unwrap();
+        let node = rx.await.unwrap();
+        assert_eq!(node.batches, [1, 9, 1]);
+        assert_eq!(
+            node.calls,
+            [2],
+            "the call ran between the second and third batch"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn the_gateway_publishes_deliveries_before_it_replies() {
+        let (mut node, _, _) = echo();
+        node.hold = None;
+        let peer = node.peer;
+        let bus = MemoryBus::new();
+        let subjects = Subjects::default();
+        let addr = start(node, clock);
+        let gateway = gateway(bus.clone(), &subjects.broker(), subjects.clone(), addr)
+            .await
+            .unwrap();
+        let mut deliveries = bus.subscribe(&subjects.peer(&peer)).await.unwrap();
+        let reply = bus
+            .request(
+                &subjects.broker(),
+                Bytes::from_static(b"abc"),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.as_ref(), b"cba");
+        // Already queued when the reply arrived.
+        let delivered = deliveries.next().now_or_never().unwrap().unwrap();
+        assert_eq!(delivered.payload().as_ref(), b"abc");
+        gateway.abort();
+    }
 }

@@ -3,6 +3,7 @@
 
 mod append;
 mod fixture;
+mod group;
 mod open;
 mod props;
 mod tamper;

@@ -1,0 +1,550 @@
+//! End to end over the [`MemoryBus`] with real redb files in temporary directories
+//! (architecture.md "Tests, in layers", layer 3): the broker and a merchant run in their
+//! actor shells (`shared::runtime`: node actor, group commit, gateway), the customer's real
+//! wallet drives them through `customer_cli::client`.
+//!
+//! - the bank opens accounts; a wallet registers (6.0), fetches the merchant's key (6.0b),
+//!   buys BrokerScrip (6.1), tops it up (6.4), renews it early (6.8) and withdraws it (6.6);
+//!   it buys an item at the merchant (6.3) with VendorScrip the merchant core issued
+//!   directly (the client side of 6.2 is not built yet), announcing the purchase to the
+//!   broker (6.3 step 1); the merchant's reporter sends `PurchaseCompleted` and records the
+//!   broker's `Ack`. At the end: conservation at every node, and every node's file reopened
+//!   gives the state it had (replay equality).
+//! - one scrip spent by 1,000 concurrent requests (withdrawals and top-ups mixed, each its
+//!   own tx) through the running broker: exactly one succeeds, the rest are refused `Spent`,
+//!   and the money adds up.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use bytes::Bytes;
+use customer_cli::client::Client;
+use customer_cli::core::HistoryKind;
+use customer_cli::{Wallet, WalletError};
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, Item};
+use merchant::node::MerchantNode;
+use shared::bus::{Bus, MemoryBus, Subjects};
+use shared::events::Account;
+use shared::runtime::{Stop, parallel_map};
+use shared::wire::bodies::{
+    BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, OrderId, OrderInfo, PurchaseInitiatedX0,
+    PurchaseRequestX1, PurchaseResponseX2,
+};
+use shared::wire::{Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign};
+use shared::{
+    AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Nonce, Pan, PanSecret, Scrip,
+    Suite, TxId, fixtures,
+};
+use tokio::sync::oneshot;
+
+/// The fixed "now" every node's clock reads (unix seconds; 2027-01-15).
+const NOW: u64 = 1_800_000_000;
+/// The customer's account: the PAN and PANSecret of test-vectors.md.
+const PAN_C: &str = "GR1601101250000000012300695";
+const SECRET_C: &str = "correct horse battery staple";
+const PAN_M: &str = "GR9608100010000001234567890";
+const SECRET_M: &str = "merchant account secret for tests";
+/// Fixture key indexes.
+const CUSTOMER: usize = 0;
+const BROKER: usize = 1;
+const MERCHANT: usize = 2;
+/// Generous: a lost reply is retried, and nothing in these tests waits for a timeout.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn clock() -> u64 {
+    NOW
+}
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor)
+}
+
+fn broker_node(suite: Suite, path: &std::path::Path) -> BrokerNode {
+    BrokerNode::open(
+        path,
+        fixtures::keypair(suite, BROKER).clone(),
+        fixtures::root_key(BROKER as u64),
+        BrokerConfig::new(suite),
+    )
+    .unwrap()
+}
+
+fn merchant_config(suite: Suite) -> MerchantConfig {
+    let me = fixtures::keypair(suite, MERCHANT).uid();
+    let catalogue = Catalogue::new([Item::new("tea", "Green tea, 100 g", amount(450))]).unwrap();
+    MerchantConfig::new(
+        Mint::new(suite, me, fixtures::root_key(MERCHANT as u64)),
+        catalogue,
+        fixtures::keypair(suite, BROKER).uid(),
+    )
+}
+
+fn merchant_node(suite: Suite, path: &std::path::Path) -> MerchantNode {
+    MerchantNode::open(
+        path,
+        fixtures::keypair(suite, MERCHANT).clone(),
+        merchant_config(suite),
+        [
+            fixtures::keypair(suite, BROKER).public().clone(),
+            fixtures::keypair(suite, CUSTOMER).public().clone(),
+        ],
+    )
+    .unwrap()
+}
+
+/// A wallet for fixture key `index` with the account `pan` linked.
+fn wallet(suite: Suite, path: &std::path::Path, index: usize, pan: &str, secret: &str) -> Wallet {
+    let mut w = Wallet::create(
+        path,
+        fixtures::keypair(suite, index).clone(),
+        fixtures::keypair(suite, BROKER).public(),
+        NOW,
+    )
+    .unwrap();
+    w.link_account(Pan::new(pan), &PanSecret::new(secret), NOW)
+        .unwrap();
+    w
+}
+
+/// Stops a node actor and takes the node back (after every queued request was served).
+async fn stop<N: shared::runtime::ServeNode>(
+    addr: &actix::Addr<shared::runtime::NodeActor<N>>,
+) -> N {
+    let (tx, rx) = oneshot::channel();
+    addr.do_send(Stop(tx));
+    rx.await.unwrap()
+}
+
+/// The `Error` code of a reply signed by `signer`, or `None` for any other reply.
+fn error_code(signer: &KeyPair, reply: &[u8]) -> Option<ErrorCode> {
+    let frame = Frame::decode(reply).unwrap();
+    if frame.header.label != Label::Error {
+        return None;
+    }
+    frame
+        .part(0)
+        .unwrap()
+        .verify_signed::<ErrorBody>(signer.public())
+        .unwrap()
+        .body
+        .error_code()
+}
+
+/// A request sealed to `to`: the customer's IdProof (when `id` is given), `Signed(body)`,
+/// and the secret of the scrip presented.
+fn presenting<B: shared::wire::Body>(
+    from: &KeyPair,
+    to: &KeyPair,
+    tx: TxId,
+    id: Option<&AccountId>,
+    body: &B,
+    scrip: &Scrip,
+    cs: &CustomerSecret,
+) -> Vec<u8> {
+    let header = Header::new(from.suite(), B::LABEL, tx, from.uid());
+    let mut inners: Vec<Inner> = Vec::new();
+    if let Some(id) = id {
+        inners.push(id_proof(from, &header, id).unwrap());
+    }
+    inners.push(sign(from, &header, body).unwrap().into());
+    inners.push(secret_inner(scrip.id(), cs));
+    let part: Part = seal(&header, to.public(), &inners).unwrap();
+    Frame::new(header, vec![part]).encode().unwrap()
+}
+
+/// The whole path of one customer through the running nodes, in `suite`.
+async fn customer_journey(suite: Suite) {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let merchant_keys = fixtures::keypair(suite, MERCHANT);
+    let customer_keys = fixtures::keypair(suite, CUSTOMER);
+    let (pan_c, pan_m) = (Pan::new(PAN_C), Pan::new(PAN_M));
+
+    // The bank opens both accounts and funds the customer's (operator API, before serving).
+    let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
+    broker
+        .open_account(&pan_c, &PanSecret::new(SECRET_C), NOW)
+        .unwrap();
+    broker
+        .open_account(&pan_m, &PanSecret::new(SECRET_M), NOW)
+        .unwrap();
+    broker.deposit(&pan_c, amount(10_000), NOW).unwrap();
+    let (broker_addr, broker_gateway) =
+        broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+            .await
+            .unwrap();
+
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+
+    // The merchant registers its key for its account (6.0); a wallet file is its 6.0
+    // client here (the merchant binary's own registration is not built yet).
+    let mut registrar = wallet(
+        suite,
+        &dir.path().join("merchant-registration.redb"),
+        MERCHANT,
+        PAN_M,
+        SECRET_M,
+    );
+    let out = registrar.register(NOW).unwrap();
+    let done = client.send(&mut registrar, out, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::Registered {
+            uid: merchant_keys.uid()
+        }
+    );
+
+    // The customer: 6.0, 6.0b, 6.1, 6.4, 6.8, 6.6 through the running broker.
+    let wallet_path = dir.path().join("wallet.redb");
+    let mut w = wallet(suite, &wallet_path, CUSTOMER, PAN_C, SECRET_C);
+    let out = w.register(NOW).unwrap();
+    let done = client.send(&mut w, out, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::Registered {
+            uid: customer_keys.uid()
+        }
+    );
+    // Registered once: a second registration of the same key is refused by the broker.
+    let out = {
+        let mut other = wallet(
+            suite,
+            &dir.path().join("second.redb"),
+            CUSTOMER,
+            PAN_C,
+            SECRET_C,
+        );
+        let out = other.register(NOW).unwrap();
+        let refused = client.send(&mut other, out.clone(), NOW).await;
+        assert!(
+            matches!(
+                refused,
+                Err(customer_cli::client::ClientError::Wallet(
+                    WalletError::Refused { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
+        out
+    };
+    assert_eq!(out.to, broker_keys.uid());
+
+    let out = w.request_public_key(merchant_keys.uid(), NOW).unwrap();
+    let done = client.send(&mut w, out, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::PeerKey {
+            uid: merchant_keys.uid()
+        }
+    );
+
+    let out = w.obtain_broker_scrip(amount(1_500), NOW).unwrap();
+    let done = client.send(&mut w, out, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::BrokerScripObtained {
+            value: amount(1_500)
+        }
+    );
+    // 6.4 with a lost reply (section 7): the first frame reaches the broker, which commits
+    // and answers, but the answer never reaches the wallet; the client sends the saved
+    // request again (same bodies, fresh signatures, same digest) and the broker answers
+    // with its stored reply, so the top-up happens once.
+    let out = w.top_up_broker_scrip(amount(2_000), NOW).unwrap();
+    let lost = bus
+        .request(&subjects.broker(), Bytes::from(out.frame.clone()), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(error_code(broker_keys, &lost), None);
+    let again = w.resend(out.tx, out.label).unwrap();
+    assert_ne!(again.frame, out.frame, "fresh signatures and seals");
+    let done = client.send(&mut w, again, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::BrokerScripToppedUp {
+            from: amount(1_500),
+            to: amount(2_000)
+        }
+    );
+    let out = w.renew(broker_keys.uid(), NOW).unwrap();
+    let done = client.send(&mut w, out, NOW).await.unwrap();
+    assert!(
+        matches!(done.what, HistoryKind::ScripRenewed { value, .. } if value == amount(2_000)),
+        "{:?}",
+        done.what
+    );
+    let out = w.withdraw_broker_scrip(NOW).unwrap();
+    let done = client.send(&mut w, out, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::BrokerScripWithdrawn {
+            value: amount(2_000)
+        }
+    );
+    assert!(w.broker_scrip().is_none());
+
+    // 6.3 at the running merchant, with VendorScrip its core issued directly.
+    let mut merchant = merchant_node(suite, &dir.path().join("merchant.redb"));
+    let (v0, cs_v0) = merchant
+        .issue_vendor_scrip(customer_keys.uid(), amount(1_000), TxId::random(), NOW)
+        .unwrap();
+    let running = merchant::shell::serve(merchant, bus.clone(), subjects.clone(), clock, TIMEOUT)
+        .await
+        .unwrap();
+    let tx = TxId::random();
+    let order = OrderInfo {
+        item_id: "tea".into(),
+        name: "Green tea, 100 g".into(),
+        unit_price: amount(450),
+        quantity: 2,
+        order_id: OrderId::random(),
+    };
+    // Step 1: C announces W_P to the broker.
+    let header = Header::new(suite, Label::PurchaseInitiated, tx, customer_keys.uid());
+    let x0 = PurchaseInitiatedX0 {
+        merchant: merchant_keys.uid(),
+        value: amount(900),
+    };
+    let step1 = Frame::new(
+        header,
+        vec![sign(customer_keys, &header, &x0).unwrap().into()],
+    )
+    .encode()
+    .unwrap();
+    let ack = bus
+        .request(&subjects.broker(), Bytes::from(step1), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(error_code(broker_keys, &ack), None);
+    // Step 2: C pays M with V0.
+    let body = PurchaseRequestX1 {
+        scrip: v0.clone(),
+        cs_hash: cs_v0.cs_hash(suite),
+        order: order.clone(),
+    };
+    let step2 = presenting(customer_keys, merchant_keys, tx, None, &body, &v0, &cs_v0);
+    let reply = bus
+        .request(
+            &subjects.merchant(&merchant_keys.uid()),
+            Bytes::from(step2.clone()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let frame = Frame::decode(&reply).unwrap();
+    assert_eq!(frame.header.label, Label::PurchaseResponse, "{reply:?}");
+    let opened = frame.part(0).unwrap().open_sealed(customer_keys).unwrap();
+    let response = opened
+        .signed::<PurchaseResponseX2>(merchant_keys.public())
+        .unwrap()
+        .body;
+    assert_eq!(response.order, order);
+    let change = response.change.expect("change of 100");
+    assert_eq!(change.scrip.body.value, amount(100));
+    // The same request again (a lost reply): the stored reply, byte for byte.
+    let again = bus
+        .request(
+            &subjects.merchant(&merchant_keys.uid()),
+            Bytes::from(step2),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, reply);
+    // The same V0 again, in a new tx: refused Spent.
+    let body = PurchaseRequestX1 {
+        scrip: v0.clone(),
+        cs_hash: cs_v0.cs_hash(suite),
+        order,
+    };
+    let spent = presenting(
+        customer_keys,
+        merchant_keys,
+        TxId::random(),
+        None,
+        &body,
+        &v0,
+        &cs_v0,
+    );
+    let refused = bus
+        .request(
+            &subjects.merchant(&merchant_keys.uid()),
+            Bytes::from(spent),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(error_code(merchant_keys, &refused), Some(ErrorCode::Spent));
+
+    // Stop everything; each node hands back its core.
+    let merchant = stop(&running.addr).await;
+    running.gateway.abort();
+    running.reporter.abort();
+    let mut merchant = merchant.node;
+    // The report of step 5: sent until acknowledged. Send what is pending now, directly
+    // (the reporter may or may not have got to it before it was stopped), and record the
+    // Ack: afterwards nothing is pending and the broker matched the purchase.
+    for report in merchant.pending_reports() {
+        let ack = bus
+            .request(&subjects.broker(), Bytes::from(report.frame), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            merchant.handle_reply(&ack, NOW).unwrap(),
+            merchant::node::ReplyOutcome::Recorded
+        );
+    }
+    assert!(merchant.pending_reports().is_empty());
+    let broker = stop(&broker_addr).await;
+    broker_gateway.abort();
+
+    // Conservation at the broker: accounts sum to zero, none negative, float:broker is the
+    // live BrokerScrip (none); the customer's bank is whole again, the merchant's untouched.
+    assert_eq!(broker.state().check_conserved(), Ok(()));
+    assert_eq!(
+        broker.state().balance(&Account::Bank(pan_c.clone())),
+        10_000
+    );
+    assert_eq!(broker.state().balance(&Account::Bank(pan_m.clone())), 0);
+    assert_eq!(broker.state().balance(&Account::FloatBroker), 0);
+    let purchase = broker
+        .state()
+        .purchases
+        .get(&tx)
+        .expect("purchase recorded");
+    assert!(purchase.recorded, "steps 1 and 5 matched");
+    // Conservation at the merchant: issued = live + paid.
+    let books = merchant.state().tables.books;
+    assert_eq!(books.issued, amount(1_000));
+    assert_eq!(books.paid, amount(900));
+    assert_eq!(merchant.state().live_value().unwrap(), amount(100));
+
+    // Replay equality: every node reopened from its file has the state it had.
+    let broker_state = broker.state().clone();
+    broker.close().unwrap();
+    let reopened = broker_node(suite, &dir.path().join("broker.redb"));
+    assert_eq!(reopened.state(), &broker_state);
+    let merchant_tables = merchant.state().tables.clone();
+    merchant.close().unwrap();
+    let reopened = merchant_node(suite, &dir.path().join("merchant.redb"));
+    assert_eq!(reopened.state().tables, merchant_tables);
+    let wallet_state = w.state().clone();
+    drop(w);
+    let reopened = Wallet::open(&wallet_path, customer_keys.clone()).unwrap();
+    reopened.check_tables().unwrap();
+    assert_eq!(reopened.state(), &wallet_state);
+}
+
+#[actix_rt::test]
+async fn customer_journey_paper_suite() {
+    customer_journey(Suite::Paper).await;
+}
+
+#[actix_rt::test]
+async fn customer_journey_modern_suite() {
+    customer_journey(Suite::Modern).await;
+}
+
+/// Section 4 through the running broker: one BrokerScrip presented by 1,000 concurrent
+/// requests, withdrawals and top-ups alternating, each in its own tx. They reach the actor
+/// together, are opened in parallel and decided in batches against the state including
+/// every earlier decision: exactly one succeeds, 999 are refused `Spent`, and the money
+/// adds up.
+#[actix_rt::test]
+async fn one_scrip_one_thousand_concurrent_spends() {
+    const N: u64 = 1_000;
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let customer_keys = fixtures::keypair(suite, CUSTOMER);
+    let pan = Pan::new(PAN_C);
+    let secret = PanSecret::new(SECRET_C);
+    let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
+    broker.open_account(&pan, &secret, NOW).unwrap();
+    broker.deposit(&pan, amount(10_000), NOW).unwrap();
+    let (addr, gateway) = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut w = wallet(
+        suite,
+        &dir.path().join("wallet.redb"),
+        CUSTOMER,
+        PAN_C,
+        SECRET_C,
+    );
+    let out = w.register(NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let out = w.obtain_broker_scrip(amount(1_000), NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let b0 = w.broker_scrip().unwrap().scrip.clone();
+    let cs = w.customer_secret(broker_keys.uid()).unwrap();
+    let id = AccountId::derive(suite, &secret, &pan);
+
+    // 1,000 requests presenting B0, each its own tx: even ones withdraw, odd ones top up.
+    let indexes: Vec<u64> = (0..N).collect();
+    let frames = parallel_map(&indexes, |i| {
+        let tx = TxId::random();
+        if i.is_multiple_of(2) {
+            let body = BrokerScripWithdrawX0 {
+                scrip: b0.clone(),
+                cs_hash: cs.cs_hash(suite),
+            };
+            presenting(customer_keys, broker_keys, tx, Some(&id), &body, &b0, &cs)
+        } else {
+            let body = BrokerScripTopUpX0 {
+                scrip: b0.clone(),
+                cs_hash: cs.cs_hash(suite),
+                new_value: amount(1_000 + i),
+                nonce: Nonce::random(),
+            };
+            presenting(customer_keys, broker_keys, tx, Some(&id), &body, &b0, &cs)
+        }
+    });
+    let tasks: Vec<_> = frames
+        .into_iter()
+        .map(|frame| {
+            let bus = bus.clone();
+            let subject = subjects.broker();
+            tokio::spawn(async move { bus.request(&subject, Bytes::from(frame), TIMEOUT).await })
+        })
+        .collect();
+    let mut successes = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let reply = task.await.unwrap().unwrap();
+        match error_code(broker_keys, &reply) {
+            None => successes.push(i),
+            Some(code) => assert_eq!(code, ErrorCode::Spent, "request {i}"),
+        }
+    }
+    assert_eq!(successes.len(), 1, "{successes:?}");
+
+    let broker = stop(&addr).await;
+    gateway.abort();
+    let state = broker.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert!(state.live.get(&b0.id()).is_none(), "B0 is spent");
+    // Whatever won: C's bank plus the live BrokerScrip is what C deposited.
+    let live: i128 = state
+        .live
+        .iter()
+        .map(|(_, r)| i128::from(r.body.value.minor()))
+        .sum();
+    assert_eq!(state.balance(&Account::Bank(pan.clone())) + live, 10_000);
+    assert_eq!(state.balance(&Account::FloatBroker), live);
+    let winner = successes[0] as u64;
+    let expected_live = if winner.is_multiple_of(2) { 0 } else { 1_000 + winner };
+    assert_eq!(live, i128::from(expected_live));
+    // Replay equality after the batches.
+    let before = state.clone();
+    broker.close().unwrap();
+    let reopened = broker_node(suite, &dir.path().join("broker.redb"));
+    assert_eq!(reopened.state(), &before);
+}
