@@ -84,6 +84,19 @@ pub struct Running {
     pub reporter: tokio::task::JoinHandle<()>,
 }
 
+impl Running {
+    /// Stops serving: aborts the gateway and the reporter, then stops the actor once the
+    /// requests already queued are served, and returns the node (to close its file).
+    /// `None` if the actor was already gone.
+    pub async fn stop(self) -> Option<MerchantNode> {
+        self.gateway.abort();
+        self.reporter.abort();
+        let (tx, rx) = oneshot::channel();
+        self.addr.do_send(runtime::Stop(tx));
+        rx.await.ok().map(|s| s.node)
+    }
+}
+
 /// Starts `node` in its actor (on the current actix arbiter), its gateway on
 /// `subjects.merchant(uid)` (active when this returns) and its reporter.
 ///

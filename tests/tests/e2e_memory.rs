@@ -28,7 +28,7 @@ use merchant::core::catalogue::{Catalogue, Item};
 use merchant::node::MerchantNode;
 use shared::bus::{Bus, MemoryBus, Subjects};
 use shared::events::Account;
-use shared::runtime::{Stop, parallel_map};
+use shared::runtime::parallel_map;
 use shared::wire::bodies::{
     BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, OrderId, OrderInfo, PurchaseInitiatedX0,
     PurchaseRequestX1, PurchaseResponseX2,
@@ -38,7 +38,6 @@ use shared::{
     AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Nonce, Pan, PanSecret, Scrip,
     Suite, TxId, fixtures,
 };
-use tokio::sync::oneshot;
 
 /// The fixed "now" every node's clock reads (unix seconds; 2027-01-15).
 const NOW: u64 = 1_800_000_000;
@@ -109,15 +108,6 @@ fn wallet(suite: Suite, path: &std::path::Path, index: usize, pan: &str, secret:
     w
 }
 
-/// Stops a node actor and takes the node back (after every queued request was served).
-async fn stop<N: shared::runtime::ServeNode>(
-    addr: &actix::Addr<shared::runtime::NodeActor<N>>,
-) -> N {
-    let (tx, rx) = oneshot::channel();
-    addr.do_send(Stop(tx));
-    rx.await.unwrap()
-}
-
 /// The `Error` code of a reply signed by `signer`, or `None` for any other reply.
 fn error_code(signer: &KeyPair, reply: &[u8]) -> Option<ErrorCode> {
     let frame = Frame::decode(reply).unwrap();
@@ -174,10 +164,9 @@ async fn customer_journey(suite: Suite) {
         .open_account(&pan_m, &PanSecret::new(SECRET_M), NOW)
         .unwrap();
     broker.deposit(&pan_c, amount(10_000), NOW).unwrap();
-    let (broker_addr, broker_gateway) =
-        broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
-            .await
-            .unwrap();
+    let running_broker = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
 
     let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
 
@@ -382,10 +371,7 @@ async fn customer_journey(suite: Suite) {
     assert_eq!(error_code(merchant_keys, &refused), Some(ErrorCode::Spent));
 
     // Stop everything; each node hands back its core.
-    let merchant = stop(&running.addr).await;
-    running.gateway.abort();
-    running.reporter.abort();
-    let mut merchant = merchant.node;
+    let mut merchant = running.stop().await.unwrap();
     // The report of step 5: sent until acknowledged. Send what is pending now, directly
     // (the reporter may or may not have got to it before it was stopped), and record the
     // Ack: afterwards nothing is pending and the broker matched the purchase.
@@ -400,8 +386,7 @@ async fn customer_journey(suite: Suite) {
         );
     }
     assert!(merchant.pending_reports().is_empty());
-    let broker = stop(&broker_addr).await;
-    broker_gateway.abort();
+    let broker = running_broker.stop().await.unwrap();
 
     // Conservation at the broker: accounts sum to zero, none negative, float:broker is the
     // live BrokerScrip (none); the customer's bank is whole again, the merchant's untouched.
@@ -469,7 +454,7 @@ async fn one_scrip_one_thousand_concurrent_spends() {
     let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
     broker.open_account(&pan, &secret, NOW).unwrap();
     broker.deposit(&pan, amount(10_000), NOW).unwrap();
-    let (addr, gateway) = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+    let running = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
         .await
         .unwrap();
     let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
@@ -526,8 +511,7 @@ async fn one_scrip_one_thousand_concurrent_spends() {
     }
     assert_eq!(successes.len(), 1, "{successes:?}");
 
-    let broker = stop(&addr).await;
-    gateway.abort();
+    let broker = running.stop().await.unwrap();
     let state = broker.state();
     assert_eq!(state.check_conserved(), Ok(()));
     assert!(state.live.get(&b0.id()).is_none(), "B0 is spent");
@@ -540,11 +524,142 @@ async fn one_scrip_one_thousand_concurrent_spends() {
     assert_eq!(state.balance(&Account::Bank(pan.clone())) + live, 10_000);
     assert_eq!(state.balance(&Account::FloatBroker), live);
     let winner = successes[0] as u64;
-    let expected_live = if winner.is_multiple_of(2) { 0 } else { 1_000 + winner };
+    let expected_live = if winner.is_multiple_of(2) {
+        0
+    } else {
+        1_000 + winner
+    };
     assert_eq!(live, i128::from(expected_live));
     // Replay equality after the batches.
     let before = state.clone();
     broker.close().unwrap();
     let reopened = broker_node(suite, &dir.path().join("broker.redb"));
     assert_eq!(reopened.state(), &before);
+}
+
+/// Section 7 through the client: with no broker listening, a request is sent
+/// `attempts` times and given up as `NoReply`, and it stays pending in the wallet; once the
+/// broker serves, the saved request is sent again and completes, once.
+#[actix_rt::test]
+async fn a_request_nobody_answers_stays_pending_and_completes_later() {
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let pan = Pan::new(PAN_C);
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut w = wallet(
+        suite,
+        &dir.path().join("wallet.redb"),
+        CUSTOMER,
+        PAN_C,
+        SECRET_C,
+    );
+    let out = w.register(NOW).unwrap();
+    let (tx, label) = (out.tx, out.label);
+    let failed = client.send(&mut w, out, NOW).await;
+    assert!(
+        matches!(
+            failed,
+            Err(customer_cli::client::ClientError::NoReply {
+                attempts: 3,
+                last: shared::BusError::NoResponders,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+    assert_eq!(
+        w.pending().count(),
+        1,
+        "still pending: its outcome is unknown"
+    );
+    assert_eq!(w.state().registered, None);
+
+    let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
+    broker
+        .open_account(&pan, &PanSecret::new(SECRET_C), NOW)
+        .unwrap();
+    let running = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
+    let again = w.resend(tx, label).unwrap();
+    let done = client.send(&mut w, again, NOW).await.unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::Registered {
+            uid: fixtures::keypair(suite, CUSTOMER).uid()
+        }
+    );
+    assert_eq!(w.pending().count(), 0);
+    let broker = running.stop().await.unwrap();
+    assert!(broker.state().peers.contains_key(&w.uid()));
+    assert_eq!(broker.state().check_conserved(), Ok(()));
+}
+
+/// The clock of a broker started after the renewal grace of a scrip issued at [`NOW`]
+/// ended (30 days of life, one year of grace: section 4 defaults).
+fn after_grace() -> u64 {
+    NOW + (30 + 365) * 24 * 3600 + 1
+}
+
+/// The broker's timer in the shell (sections 4 and 7): a BrokerScrip bought from a running
+/// broker, the broker stopped and started again from its file after the grace ended; its
+/// timer lapses the scrip and the value goes back to the owner's bank account.
+#[actix_rt::test]
+async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.redb");
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let pan = Pan::new(PAN_C);
+    let mut broker = broker_node(suite, &path);
+    broker
+        .open_account(&pan, &PanSecret::new(SECRET_C), NOW)
+        .unwrap();
+    broker.deposit(&pan, amount(10_000), NOW).unwrap();
+    let running = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut w = wallet(
+        suite,
+        &dir.path().join("wallet.redb"),
+        CUSTOMER,
+        PAN_C,
+        SECRET_C,
+    );
+    let out = w.register(NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let out = w.obtain_broker_scrip(amount(2_500), NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let b0 = w.broker_scrip().unwrap().scrip.id();
+    // Nothing is due at NOW.
+    assert_eq!(
+        broker::shell::expire(&running.addr).await.unwrap().unwrap(),
+        0
+    );
+    let broker = running.stop().await.unwrap();
+    assert_eq!(broker.state().balance(&Account::Bank(pan.clone())), 7_500);
+    broker.close().unwrap();
+
+    let running = broker::shell::serve(
+        broker_node(suite, &path),
+        bus.clone(),
+        subjects.clone(),
+        after_grace,
+    )
+    .await
+    .unwrap();
+    let appended = broker::shell::expire(&running.addr).await.unwrap().unwrap();
+    assert!(appended >= 1, "{appended}");
+    let broker = running.stop().await.unwrap();
+    let state = broker.state();
+    assert!(state.live.get(&b0).is_none(), "B0 lapsed");
+    assert_eq!(state.balance(&Account::Bank(pan.clone())), 10_000);
+    assert_eq!(state.balance(&Account::FloatBroker), 0);
+    assert_eq!(state.check_conserved(), Ok(()));
 }
