@@ -80,6 +80,9 @@ pub struct BrokerNode {
     keys: KeyPair,
     mint: Mint,
     config: Config,
+    /// Set when a failed append could not be followed by a replay: the in-memory state may
+    /// hold decisions the log does not, so the node serves nothing more (reopen it).
+    broken: Option<String>,
 }
 
 impl std::fmt::Debug for BrokerNode {
@@ -119,6 +122,7 @@ impl BrokerNode {
             keys,
             mint,
             config,
+            broken: None,
         })
     }
 
@@ -179,6 +183,12 @@ impl BrokerNode {
     ///    node never answers from a state its log does not justify, and the requesters
     ///    retry with the same bodies (section 7).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+        if let Err(NodeError::Inconsistent(message)) = self.serving() {
+            return frames
+                .iter()
+                .map(|_| Err(NodeError::Inconsistent(message.clone())))
+                .collect();
+        }
         let opened = {
             let (keys, state, ids) = (&self.keys, &self.state, &self.ids);
             shared::runtime::parallel_map(frames, |bytes| {
@@ -267,6 +277,7 @@ impl BrokerNode {
         secret: &PanSecret,
         now: u64,
     ) -> Result<TxId, NodeError> {
+        self.serving()?;
         let tx = TxId::random();
         let opening = bank::open_account(&self.state, self.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
@@ -282,6 +293,7 @@ impl BrokerNode {
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
     pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
+        self.serving()?;
         let tx = TxId::random();
         let event = bank::deposit(&self.state, pan, amount, tx, now)?;
         self.append(vec![event], Vec::new())?;
@@ -291,6 +303,7 @@ impl BrokerNode {
     /// Bank operator: pays `amount` out of `bank:<pan>`, limited to the balance less the
     /// memo `float:vendor` of its merchant (section 5). Returns its tx.
     pub fn payout(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
+        self.serving()?;
         let tx = TxId::random();
         let event = bank::payout(&self.state, pan, amount, tx, now)?;
         self.append(vec![event], Vec::new())?;
@@ -303,6 +316,7 @@ impl BrokerNode {
     /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
     /// it appended.
     pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
+        self.serving()?;
         let mut events = crate::core::obtain_vendor_scrip::expired(&self.state, now);
         events.extend(crate::core::lapse::lapsed(&self.state, &self.config, now));
         let count = events.len();
@@ -352,15 +366,31 @@ impl BrokerNode {
         self.after_append(result)
     }
 
+    /// `Err` once the node stopped serving (see `broken`).
+    fn serving(&self) -> Result<(), NodeError> {
+        match &self.broken {
+            Some(why) => Err(NodeError::Inconsistent(format!(
+                "the node stopped serving: {why}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// On a failed append the in-memory state may have folded events the file does not
     /// hold: rebuild it from the log, which is the truth.
     fn after_append<T>(&mut self, result: Result<T, LogError>) -> Result<(), NodeError> {
         match result {
             Ok(_) => Ok(()),
-            Err(e) => {
-                self.state = replay(&self.log, &self.config)?;
-                Err(e.into())
-            }
+            Err(e) => match replay(&self.log, &self.config) {
+                Ok(state) => {
+                    self.state = state;
+                    Err(e.into())
+                }
+                Err(replay_error) => {
+                    self.broken = Some(replay_error.to_string());
+                    Err(replay_error)
+                }
+            },
         }
     }
 

@@ -63,6 +63,10 @@ pub enum NodeError {
     /// written, the state was rebuilt from the log, and the request may be repeated.
     #[error("the batch's group commit failed: {0}")]
     Batch(String),
+    /// A failed append could not be followed by a replay of the log: the node stopped
+    /// serving and must be reopened.
+    #[error("the node stopped serving: {0}")]
+    Broken(String),
     /// The broker's key is not among the peer keys.
     #[error("the broker's public key is not known")]
     NoBrokerKey,
@@ -105,6 +109,9 @@ pub struct MerchantNode {
     state: State,
     keys: KeyPair,
     config: Config,
+    /// Set when a failed append could not be followed by a replay: the in-memory state may
+    /// not be what the log justifies, so the node serves nothing more (reopen it).
+    broken: Option<String>,
 }
 
 impl MerchantNode {
@@ -130,6 +137,7 @@ impl MerchantNode {
             state,
             keys,
             config,
+            broken: None,
         };
         node.check_tables()?;
         Ok(node)
@@ -191,6 +199,12 @@ impl MerchantNode {
     /// the log and every result is an `Err`: refusals too, since they may have depended on
     /// an uncommitted decision.
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+        if let Err(NodeError::Broken(why)) = self.serving() {
+            return frames
+                .iter()
+                .map(|_| Err(NodeError::Broken(why.clone())))
+                .collect();
+        }
         let opened = {
             let (keys, state) = (&self.keys, &self.state);
             shared::runtime::parallel_map(frames, |bytes| {
@@ -275,11 +289,8 @@ impl MerchantNode {
             Err(e) => {
                 let message = e.to_string();
                 let peers = State::with_peers(self.state.peer_keys().cloned());
-                let first = match replay(&self.log, peers) {
-                    Ok(state) => {
-                        self.state = state;
-                        NodeError::Log(e)
-                    }
+                let first = match self.reload(peers) {
+                    Ok(()) => NodeError::Log(e),
                     Err(replay_error) => replay_error,
                 };
                 std::iter::once(Err(first))
@@ -299,6 +310,7 @@ impl MerchantNode {
         tx: TxId,
         now: u64,
     ) -> Result<(Scrip, CustomerSecret), NodeError> {
+        self.serving()?;
         let issued =
             issue_vendor_scrip(&self.state, &self.config, owner, value, tx, now, Vec::new())
                 .map_err(NodeError::Refused)?;
@@ -323,6 +335,7 @@ impl MerchantNode {
     /// `Ack`). A valid acknowledgement of a report owed is recorded; anything else is
     /// discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
+        self.serving()?;
         let broker = self
             .state
             .peer_key(&self.config.broker)
@@ -351,9 +364,33 @@ impl MerchantNode {
             }
             Err(e) => {
                 let peers = State::with_peers(state.peer_keys().cloned());
-                self.state = replay(&self.log, peers)?;
+                self.state = state;
+                self.reload(peers)?;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Rebuilds the state from the log after a failed append; if even that fails, the node
+    /// stops serving (see `broken`).
+    fn reload(&mut self, peers: State) -> Result<(), NodeError> {
+        match replay(&self.log, peers) {
+            Ok(state) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// `Err` once the node stopped serving (see `broken`).
+    fn serving(&self) -> Result<(), NodeError> {
+        match &self.broken {
+            Some(why) => Err(NodeError::Broken(why.clone())),
+            None => Ok(()),
         }
     }
 

@@ -145,15 +145,22 @@ async fn report_loop<B: Bus>(
     }
 }
 
-/// The actor is gone.
-#[derive(Debug)]
-enum ReportError {
+/// The merchant's actor is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The actor stopped.
+    #[error("the merchant's actor has stopped")]
     Stopped,
 }
 
-/// One round: every pending report to the broker, each answer recorded. Returns how many
-/// were acknowledged.
-async fn send_reports<B: Bus>(
+/// One round of the reporter, now: every pending report to the broker, each answer recorded
+/// through the node actor. Returns how many this round recorded. When it returns, every
+/// report pending at its start that the broker answered is recorded (by this round, or by
+/// the background reporter that sent the same report first).
+///
+/// # Errors
+/// [`ReportError::Stopped`] if the actor is gone.
+pub async fn send_reports<B: Bus>(
     addr: &Addr<NodeActor<Shelled>>,
     bus: &B,
     subjects: &Subjects,
