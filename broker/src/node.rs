@@ -176,7 +176,8 @@ impl BrokerNode {
     ///    decision of the batch, seal its frames and fold its events into the state inside
     ///    one write transaction, so two requests spending one scrip are serialized and the
     ///    second is refused `Spent`;
-    /// 3. one durable commit for the whole batch. Only then are the results returned (the
+    /// 3. one durable commit for the whole batch; then the refusals, which change nothing,
+    ///    are signed in parallel. Only then are the results returned (the
     ///    one-commit-before-reply rule of protocol.md section 6). If any append or the
     ///    commit fails, the state is rebuilt from the log and every result of the batch is
     ///    an `Err` (even refusals, which may have depended on an uncommitted decision): the
@@ -200,16 +201,19 @@ impl BrokerNode {
             Ok(group) => group,
             Err(e) => return fail_all(frames.len(), &e),
         };
-        let mut results = Vec::with_capacity(frames.len());
+        // Refusals change nothing and are signed after the commit, in parallel.
+        let mut results: Vec<Option<Result<Handled, NodeError>>> = Vec::with_capacity(frames.len());
+        let mut refusals: Vec<(usize, Header, Vec<u8>, Refusal)> = Vec::new();
         let mut failure = None;
         for item in opened {
             let verified = match item {
                 Err(e) => {
-                    results.push(Err(e));
+                    results.push(Some(Err(e)));
                     continue;
                 }
                 Ok(Err((header, refusal))) => {
-                    results.push(self.refuse(&header, &[], &refusal));
+                    refusals.push((results.len(), header, Vec::new(), refusal));
+                    results.push(None);
                     continue;
                 }
                 Ok(Ok(verified)) => verified,
@@ -244,9 +248,13 @@ impl BrokerNode {
                         }
                     }
                 }
-                Err(refusal) => self.refuse(&verified.header, &verified.digest, &refusal),
+                Err(refusal) => {
+                    refusals.push((results.len(), verified.header, verified.digest, refusal));
+                    results.push(None);
+                    continue;
+                }
             };
-            results.push(result);
+            results.push(Some(result));
         }
         let committed = match failure {
             Some(e) => {
@@ -256,7 +264,24 @@ impl BrokerNode {
             None => group.commit(),
         };
         match committed {
-            Ok(()) => results,
+            Ok(()) => {
+                let signed = shared::runtime::parallel_map(&refusals, |(_, header, digest, r)| {
+                    self.refuse(header, digest, r)
+                });
+                for ((index, ..), reply) in refusals.iter().zip(signed) {
+                    results[*index] = Some(reply);
+                }
+                results
+                    .into_iter()
+                    .map(|r| {
+                        r.unwrap_or_else(|| {
+                            Err(NodeError::Inconsistent(
+                                "a refusal was not signed".to_owned(),
+                            ))
+                        })
+                    })
+                    .collect()
+            }
             Err(e) => {
                 let message = e.to_string();
                 let first = match self.after_append(Err::<(), _>(e)) {
