@@ -168,6 +168,36 @@ pub enum Kind {
         /// Why.
         reason: Reason,
     },
+    /// Section 4, lapse of a BrokerScrip: removed, `float:broker −v, bank:owner +v`.
+    ScripLapsed {
+        /// Its owner, credited.
+        owner: Uid,
+        /// The lapsed scrip.
+        scrip_id: ScripId,
+        /// Its value.
+        value: Amount,
+    },
+    /// Section 4, lapse of M's VendorScrip (M's notice): `bank:M −v, bank:owner +v`, memo
+    /// `float:vendor:M −v`.
+    VendorScripLapsed {
+        /// `UID_M`.
+        merchant: Uid,
+        /// The scrip's owner, credited.
+        owner: Uid,
+        /// The lapsed scrip.
+        scrip_id: ScripId,
+        /// Its value.
+        value: Amount,
+    },
+    /// Section 5: a memo `float:vendor:M` went below zero: an audit alarm, never a refusal.
+    MemoAlarm {
+        /// `UID_M`.
+        merchant: Uid,
+        /// The memo after the posting that took it below zero.
+        memo: i128,
+    },
+    // 6.5 variants come last: postcard encodes a variant by its index, so new kinds are
+    // appended and logs written before them still decode.
     /// 6.5 step 2: `B0` held for this tx until `deadline` (section 4: refused with `Held`
     /// by every other request); nothing moves yet. C's merchant part goes to M with X2.
     EscrowOpened {
@@ -221,34 +251,6 @@ pub enum Kind {
         merchant: Uid,
         /// The escrow's reason.
         reason: Reason,
-    },
-    /// Section 4, lapse of a BrokerScrip: removed, `float:broker −v, bank:owner +v`.
-    ScripLapsed {
-        /// Its owner, credited.
-        owner: Uid,
-        /// The lapsed scrip.
-        scrip_id: ScripId,
-        /// Its value.
-        value: Amount,
-    },
-    /// Section 4, lapse of M's VendorScrip (M's notice): `bank:M −v, bank:owner +v`, memo
-    /// `float:vendor:M −v`.
-    VendorScripLapsed {
-        /// `UID_M`.
-        merchant: Uid,
-        /// The scrip's owner, credited.
-        owner: Uid,
-        /// The lapsed scrip.
-        scrip_id: ScripId,
-        /// Its value.
-        value: Amount,
-    },
-    /// Section 5: a memo `float:vendor:M` went below zero: an audit alarm, never a refusal.
-    MemoAlarm {
-        /// `UID_M`.
-        merchant: Uid,
-        /// The memo after the posting that took it below zero.
-        memo: i128,
     },
 }
 
