@@ -12,12 +12,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Evidence, NewEvent};
-use crate::ids::{ScripId, TxId, Uid};
+use crate::ids::{AccountId, ScripId, TxId, Uid};
 use crate::scrip::CustomerSecret;
 use crate::suite::{KeyPair, PublicKey, Suite};
 use crate::wire::{
-    Body, Frame, Header, Inner, Part, Reply, SignedEvidence, WireError, seal, secret_inner,
-    sign_bytes,
+    Body, Frame, Header, Inner, Part, Reply, SignedEvidence, WireError, id_proof, seal,
+    secret_inner, sign_bytes,
 };
 
 use super::{Outbox, Replies, ReplyKey, StoredReply};
@@ -52,6 +52,10 @@ pub struct Draft {
     pub secrets: Vec<(ScripId, CustomerSecret)>,
     /// Parts relayed unchanged after the node's own (e.g. 6.5 step 2).
     pub forwarded: Vec<Part>,
+    /// The sender's account `ID`, when the sealed part carries an `IdProof` bound to this
+    /// header (a merchant's relay to the broker, 6.2 step 3 and 6.7 step 2). Never stored:
+    /// the proof is computed at sealing time and only the signature leaves.
+    pub id_proof: Option<AccountId>,
     /// For a reply: the request it answers, so it is stored for repeats.
     pub answers: Option<Answered>,
 }
@@ -68,6 +72,7 @@ impl Draft {
             sealed: false,
             secrets: Vec::new(),
             forwarded: Vec::new(),
+            id_proof: None,
             answers: Some(Answered {
                 key: ReplyKey::of(request),
                 digest: digest.to_vec(),
@@ -85,6 +90,7 @@ impl Draft {
             sealed: false,
             secrets: Vec::new(),
             forwarded: Vec::new(),
+            id_proof: None,
             answers: None,
         }
     }
@@ -104,6 +110,15 @@ impl Draft {
         self
     }
 
+    /// Sealed, with an `IdProof` of `id` (the sender's account ID) beside the signed body
+    /// (protocol.md section 3: `SignOnly_K(ID)` bound to this tx and label).
+    #[must_use]
+    pub fn proving(mut self, id: AccountId) -> Draft {
+        self.sealed = true;
+        self.id_proof = Some(id);
+        self
+    }
+
     /// Signs the body with `me` (whose UID must be the header's sender) and, if sealed,
     /// seals it to `recipient` (whose UID must be `to`), then encodes the frame.
     pub fn seal(
@@ -116,7 +131,11 @@ impl Draft {
             let key = recipient
                 .filter(|k| k.uid() == self.to)
                 .ok_or(DraftError::NoRecipientKey(self.to))?;
-            let mut inners: Vec<Inner> = vec![signed.into()];
+            let mut inners: Vec<Inner> = Vec::with_capacity(2 + self.secrets.len());
+            if let Some(id) = &self.id_proof {
+                inners.push(id_proof(me, &self.header, id)?);
+            }
+            inners.push(signed.into());
             inners.extend(self.secrets.iter().map(|(id, cs)| secret_inner(*id, cs)));
             seal(&self.header, key, &inners)?
         } else {
