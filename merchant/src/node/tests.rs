@@ -809,3 +809,5 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
     assert!(h.node().state().tables.live.get(&v0.id()).is_none());
     h.assert_conserved();
 }
+
+mod top_up;
