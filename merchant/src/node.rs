@@ -18,7 +18,7 @@ use std::path::Path;
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
 use shared::wire::bodies::{Body, ErrorBody, Re};
-use shared::wire::{Frame, Header, Label};
+use shared::wire::{Frame, Header, Label, LabelKind};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
 
 use crate::core::events::Kind;
@@ -193,14 +193,20 @@ impl MerchantNode {
         };
         match decide(&self.state, &self.config, &request, now) {
             Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
-            Ok(Outcome::Repeat(frame)) => Ok(Handled {
-                reply: Some(Outgoing {
+            Ok(Outcome::Repeat(frame)) => {
+                let out = Outgoing {
                     to: request.header().sender,
                     frame,
-                }),
-                deliveries: Vec::new(),
-                refusal: None,
-            }),
+                };
+                // A repeated delivery (the broker's 6.5 step 2) is answered as the first
+                // time: by the merchant's stored request, among the deliveries.
+                let delivery = request.header().label.kind() == LabelKind::Delivery;
+                Ok(Handled {
+                    reply: (!delivery).then(|| out.clone()),
+                    deliveries: if delivery { vec![out] } else { Vec::new() },
+                    refusal: None,
+                })
+            }
             Ok(Outcome::Decided(decision)) => self.commit(*decision),
             Ok(Outcome::Answer(draft)) => {
                 let sent = draft.seal(&self.keys, self.state.peer_key(&draft.to))?;

@@ -123,6 +123,21 @@ fn decision(kit: &Kit, step3: &Frame, digest: Vec<u8>, decision: Decision) -> Ve
     Frame::new(header, vec![part]).encode().expect("encode")
 }
 
+/// Replay of the whole log into a fresh file gives the live tables, byte for byte, and
+/// the live state (protocol.md section 8).
+fn assert_replay_equal(h: &Harness) {
+    let live_rows = h.snapshot().1;
+    let scratch = tempfile::tempdir().expect("dir");
+    let db = redb::Database::create(scratch.path().join("replay.redb")).expect("db");
+    let mirror = Mirror::new(crate::core::state::State::new());
+    h.node().log().replay_into(&mirror, &db).expect("replay");
+    assert_eq!(
+        shared::events::dump_projection(&db, &mirror).expect("dump"),
+        live_rows
+    );
+    assert_eq!(mirror.into_state().tables, h.node().state().tables);
+}
+
 impl Harness {
     /// Delivers step 2; returns the merchant's step 3 frame (to the broker).
     fn step3(&mut self, auth: &Frame) -> Vec<u8> {
@@ -185,11 +200,11 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
 
         // The broker repeats step 2: the same step 3, byte for byte, nothing appended.
         let (len, _) = h.snapshot();
-        let again = h.handle(
-            &authorization(&kit, &Auth::new(tx, &v0, &cs, kit.customer, 250)),
-            NOW,
-        );
-        assert_eq!(again.reply.map(|r| r.frame), Some(step3.clone()));
+        let again = h.step3(&authorization(
+            &kit,
+            &Auth::new(tx, &v0, &cs, kit.customer, 250),
+        ));
+        assert_eq!(again, step3);
         assert_eq!(h.snapshot().0, len);
 
         // Held: every other request on V0 is refused, and changes nothing.
@@ -271,6 +286,7 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
             NOW + 8,
         );
         assert_eq!(paid.refusal, None);
+        assert_replay_equal(&h);
         h.reopen();
     }
 }
@@ -304,6 +320,7 @@ fn a_nok_releases_v0() {
         NOW,
     );
     assert_eq!(paid.refusal, None);
+    assert_replay_equal(&h);
 }
 
 /// Each failed check of step 3 is a signed decline with its code, and holds nothing; the
@@ -402,6 +419,7 @@ fn every_failed_check_is_a_decline_that_holds_nothing() {
     assert!(
         matches!(x3, VendorTopUpAcceptedX3::Decline { ref reason, .. } if reason.starts_with("Expired"))
     );
+    assert_replay_equal(&h);
     h.reopen();
 }
 
