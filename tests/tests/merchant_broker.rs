@@ -16,7 +16,8 @@ use shared::wire::bodies::{
     AckBody, Body, BrokerScripRequestX0, BrokerScripResponseX1, ChangeBrokerScripX4, ErrorBody,
     OrderId, OrderInfo, PurchaseRequestX1, Reply, TransactionStatusBody,
     TransactionStatusResponseBody, TxStatus, VendorScripNoticeX0, VendorScripRequestX1,
-    VendorScripRequestX2, VendorScripResponseX6, VendorWithdrawRequestX0, VendorWithdrawRequestX1,
+    VendorScripRequestX2, VendorScripResponseX6, VendorTopUpRequestX0, VendorTopUpRequestX1,
+    VendorTopUpResponseX4, VendorWithdrawRequestX0, VendorWithdrawRequestX1,
     VendorWithdrawResultX4,
 };
 use shared::wire::{
@@ -430,13 +431,98 @@ impl World {
 
     /// A whole 6.2 in `tx`.
     fn vendor_scrip_in(&mut self, tx: TxId, b0: &Held, w: u64) -> Held {
+        self.vendor_scrip_with_change(tx, b0, w).0
+    }
+
+    /// A whole 6.2 in `tx`: C's V0 and its BrokerScrip change B1.
+    fn vendor_scrip_with_change(&mut self, tx: TxId, b0: &Held, w: u64) -> (Held, Option<Held>) {
         let (_, ask) = self.exchange_asked(tx, b0, w);
         let decided = self.send_broker(&ask.frame, NOW);
+        let change = decided.deliveries.iter().find_map(|d| {
+            let (body, cs) = sealed_with_optional_secret::<ChangeBrokerScripX4>(
+                &d.frame,
+                self.c.key,
+                self.broker_keys(),
+                |b| {
+                    b.change
+                        .as_ref()
+                        .map(|c| (c.scrip.clone(), c.cs_hash.clone()))
+                },
+            );
+            assert_eq!(body.outcome, Decision::Ok);
+            Some(Held {
+                scrip: body.change?.scrip,
+                cs: cs?,
+            })
+        });
         let ReplyOutcome::Decided(out) = self.reply_to_merchant(&decided.reply, NOW) else {
             panic!("the decision is acted on")
         };
         assert_eq!(out.len(), 1);
-        self.open_x6(&out[0].frame).1
+        (self.open_x6(&out[0].frame).1, change)
+    }
+
+    /// 6.5 step 1, C → B: X0 (sealed to B, with C's IdProof and CS_B0), X1 (sealed to M,
+    /// with CS_V0).
+    fn vendor_top_up_request(
+        &self,
+        tx: TxId,
+        b0: &Held,
+        v0: &Held,
+        top_up: u64,
+        x0_new_value: u64,
+        x1_new_value: u64,
+    ) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::VendorTopUpRequest, tx);
+        let x0 = VendorTopUpRequestX0 {
+            new_value: amount(x0_new_value),
+            top_up: amount(top_up),
+            merchant: self.m.uid(),
+            broker_scrip: b0.scrip.clone(),
+            cs_hash: b0.cs.cs_hash(self.suite),
+        };
+        let x1 = VendorTopUpRequestX1 {
+            new_value: amount(x1_new_value),
+            vendor_scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let to_b = seal(
+            &h,
+            self.broker_keys().public(),
+            &[
+                id_proof(c.key, &h, &c.id()).unwrap(),
+                c.signed(&h, &x0),
+                secret_inner(b0.scrip.id(), &b0.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(
+            &h,
+            self.m.key.public(),
+            &[c.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.5 steps 1–3: C's request to the broker, the broker's authorization to M, M's
+    /// step 3 to the broker. Gives (the authorization, M's step 3, the broker's deadline).
+    fn top_up_asked(&mut self, step1: &[u8]) -> (Vec<u8>, Vec<u8>, u64) {
+        let b = self.send_broker(step1, NOW);
+        let ack: AckBody = clear_body(&b.reply, self.broker_keys());
+        let deadline = ack.deadline.expect("the escrow's deadline");
+        assert_eq!(b.deliveries.len(), 1);
+        assert_eq!(b.deliveries[0].to, self.m.uid());
+        let auth = b.deliveries[0].frame.clone();
+        assert_eq!(label_of(&auth), Label::VendorTopUpAuthorization);
+        let m = self.send_merchant(&auth, NOW);
+        assert!(m.refusal.is_none(), "{:?}", m.refusal);
+        assert!(m.reply.is_none());
+        assert_eq!(m.deliveries.len(), 1);
+        let step3 = m.deliveries[0].frame.clone();
+        assert_eq!(label_of(&step3), Label::VendorTopUpAccepted);
+        (auth, step3, deadline)
     }
 
     /// C opens `VendorScripResponse`.
@@ -508,6 +594,21 @@ fn sealed_body<B: Body>(frame: &[u8], me: &KeyPair, signer: &KeyPair) -> B {
     assert_eq!(frame.header.label, B::LABEL);
     let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
     opened.signed::<B>(signer.public()).unwrap().body
+}
+
+/// A body sealed to `me`, with the secret of the scrip `pick` names if it names one.
+fn sealed_with_optional_secret<B: Body>(
+    frame: &[u8],
+    me: &KeyPair,
+    signer: &KeyPair,
+    pick: impl Fn(&B) -> Option<(Scrip, Vec<u8>)>,
+) -> (B, Option<CustomerSecret>) {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
+    let body = opened.signed::<B>(signer.public()).unwrap().body;
+    let cs = pick(&body).map(|(scrip, cs_hash)| opened.secret(scrip.id(), &cs_hash).unwrap());
+    (body, cs)
 }
 
 /// A body sealed to `me` with the secret of the scrip `pick` names.
@@ -925,4 +1026,161 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
         NOW,
         ErrorCode::TxReused,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6.5, against the broker side of `broker2`
+
+#[test]
+fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
+        let b1 = b1.expect("change of 700");
+        let bank_m = w.bank(&w.m);
+        let tx = TxId::random();
+        let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 500, 500);
+        let (auth, step3, _) = w.top_up_asked(&step1);
+        // V0 held at the merchant: every other request on it is refused.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Held);
+        w.merchant_refuses(
+            &w.vendor_withdraw_request(TxId::random(), &v0, 300),
+            NOW,
+            ErrorCode::Held,
+        );
+        // The broker re-sends step 2: the merchant answers with the same step 3.
+        let resend = w.broker.as_ref().unwrap().to_resend(NOW + 1);
+        assert_eq!(resend.len(), 1);
+        assert_eq!(resend[0].frame, auth);
+        let again = w.send_merchant(&resend[0].frame, NOW + 1);
+        assert_eq!(again.deliveries[0].frame, step3);
+        // Both restart between the messages.
+        w.reopen_merchant();
+        w.reopen_broker();
+        assert_eq!(w.merchant_ref().pending_broker_requests()[0].frame, step3);
+
+        let decided = w.send_broker(&step3, NOW + 2);
+        assert_eq!(label_of(&decided.reply), Label::VendorTopUpDecision);
+        let change: ChangeBrokerScripX4 =
+            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+        assert_eq!(change.outcome, Decision::Ok);
+        assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 3) else {
+            panic!("the OK is acted on")
+        };
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, w.c.uid());
+        let (x4, cs1) =
+            sealed_with_secret::<VendorTopUpResponseX4>(&out[0].frame, w.c.key, w.m.key, |b| {
+                (b.scrip.clone(), b.cs_hash.clone())
+            });
+        assert_eq!(x4.scrip.value(), amount(500));
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(w.merchant_ref().state().tables.books.issued, amount(500));
+        assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(200)).unwrap());
+        assert_eq!(
+            w.memo(),
+            500,
+            "the broker's memo agrees with the merchant's live value"
+        );
+        assert_eq!(w.merchant_ref().state().live_value().unwrap(), amount(500));
+        // V0 is spent; V1 pays.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        let v1 = Held {
+            scrip: x4.scrip,
+            cs: cs1,
+        };
+        assert!(
+            w.send_merchant(&w.purchase(TxId::random(), &v1), NOW)
+                .refusal
+                .is_none()
+        );
+        w.reopen_merchant();
+    }
+}
+
+#[test]
+fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 500);
+    let b1 = b1.expect("change");
+    let tx = TxId::random();
+    // C tells the merchant another W_V1 than the broker: the merchant declines.
+    let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 700, 999);
+    let (_, step3, _) = w.top_up_asked(&step1);
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert_eq!(
+        record.state,
+        shared::node::ScripState::Live,
+        "a decline holds nothing"
+    );
+    let decided = w.send_broker(&step3, NOW);
+    let change: ChangeBrokerScripX4 =
+        sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+    assert!(!change.outcome.is_ok());
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+        panic!("the decision on the decline is recorded")
+    };
+    assert!(out.is_empty());
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.merchant_ref().state().tables.books.issued, amount(500));
+    assert_eq!(w.memo(), 500);
+    // B1 is live again at the broker, V0 at the merchant.
+    assert!(
+        w.send_merchant(&w.purchase(TxId::random(), &v0), NOW)
+            .refusal
+            .is_none()
+    );
+}
+
+#[test]
+fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_releases() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
+    let tx = TxId::random();
+    let step1 = w.vendor_top_up_request(tx, &b1.expect("change"), &v0, 200, 500, 500);
+    let (_, step3, deadline) = w.top_up_asked(&step1);
+    // The step 3 is lost; the broker's deadline passes and it releases its escrow.
+    assert_eq!(w.broker().expire(deadline + 1).unwrap(), 1);
+    w.assert_conserved();
+    // The merchant has not released V0 on its own; it repeats step 3 after a restart.
+    w.reopen_merchant();
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert!(matches!(
+        record.state,
+        shared::node::ScripState::Held { .. }
+    ));
+    let pending = w.merchant_ref().pending_broker_requests();
+    assert_eq!(pending[0].frame, step3);
+    let decided = w.send_broker(&pending[0].frame, deadline + 5);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, deadline + 5) else {
+        panic!("the NOK is acted on")
+    };
+    assert!(out.is_empty());
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert_eq!(record.state, shared::node::ScripState::Live);
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.merchant_ref().state().tables.books.issued, amount(300));
+    assert_eq!(w.memo(), 300);
 }
