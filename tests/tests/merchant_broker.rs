@@ -1184,3 +1184,57 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     assert_eq!(w.merchant_ref().state().tables.books.issued, amount(300));
     assert_eq!(w.memo(), 300);
 }
+
+/// C's notice is still on its way when M's request reaches the broker: the broker's
+/// `Error { NoOpenExchange }` is no decision, the merchant discards it and keeps asking;
+/// once the notice is in, its repeat is decided.
+#[test]
+fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
+    let h = w.send_merchant(&step2, NOW);
+    let ask = h.deliveries[0].clone();
+    let early = w.send_broker(&ask.frame, NOW);
+    assert_eq!(label_of(&early.reply), Label::Error);
+    let len = w.merchant_log_len();
+    assert_eq!(
+        w.reply_to_merchant(&early.reply, NOW),
+        ReplyOutcome::Discarded(merchant::core::report::AckError::Unexpected(Label::Error))
+    );
+    assert_eq!(w.merchant_log_len(), len);
+    w.notice(tx);
+    let pending = w.merchant_ref().pending_broker_requests();
+    assert_eq!(pending, vec![ask]);
+    let decided = w.send_broker(&pending[0].frame, NOW + 1);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 1) else {
+        panic!("acted on")
+    };
+    assert_eq!(w.open_x6(&out[0].frame).1.scrip.value(), amount(250));
+}
+
+/// The broker closes an exchange at its deadline; the merchant's late request gets the
+/// recorded NOK, and C is answered with the reason; nothing is issued.
+#[test]
+fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let (step2, ask) = w.exchange_asked(tx, &b0, 250);
+    let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
+    w.broker().expire(late).unwrap();
+    let decided = w.send_broker(&ask.frame, late);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, late) else {
+        panic!("the NOK is acted on")
+    };
+    let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
+    assert_eq!(error.error_code(), Some(ErrorCode::DeadlinePassed));
+    assert!(w.merchant_ref().state().tables.live.is_empty());
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.memo(), 0);
+    assert_eq!(
+        w.send_merchant(&step2, late).reply.unwrap().frame,
+        out[0].frame
+    );
+}

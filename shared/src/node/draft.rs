@@ -306,6 +306,59 @@ mod tests {
         assert_eq!(outbox.frames(&request.tx, &c.uid()), &[sent.frame]);
     }
 
+    /// A relay's own part (6.2 step 3, 6.7 step 2): the IdProof is bound to the draft's
+    /// header and verifies for the sender's ID only; the forwarded part follows unchanged.
+    #[test]
+    fn a_proving_draft_carries_an_id_proof_bound_to_its_header() {
+        use crate::ids::{AccountId, Pan, PanSecret};
+        use crate::wire::bodies::ExchangeAuthorizationRequestX3;
+        let suite = Suite::Modern;
+        let (b, m) = (fixtures::keypair(suite, 1), fixtures::keypair(suite, 2));
+        let pan = Pan::new("M-1");
+        let id = AccountId::derive(suite, &PanSecret::new("m secret"), &pan);
+        let other_id = AccountId::derive(suite, &PanSecret::new("another"), &pan);
+        let tx = TxId([9; 16]);
+        let origin = Header::new(suite, Label::VendorScripRequest, tx, Uid([3; 16]));
+        let relayed = Part::forwarded(
+            origin,
+            seal(
+                &origin,
+                b.public(),
+                &[secret_inner(
+                    ScripId([1; 16]),
+                    &CustomerSecret::from_bytes(&[7; 16]),
+                )],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let body = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(5),
+            customer: Uid([3; 16]),
+        };
+        let draft = Draft::delivery(suite, tx, m.uid(), b.uid(), &body)
+            .proving(id.clone())
+            .forwarding(vec![relayed.clone()]);
+        assert!(draft.sealed);
+        let sent = draft.seal(m, Some(b.public())).unwrap();
+        let frame = Frame::decode(&sent.frame).unwrap();
+        assert_eq!(frame.parts.len(), 2);
+        assert_eq!(frame.parts[1], relayed);
+        let opened = frame.part(0).unwrap().open_sealed(b).unwrap();
+        assert_eq!(
+            opened
+                .signed::<ExchangeAuthorizationRequestX3>(m.public())
+                .unwrap()
+                .body,
+            body
+        );
+        opened.verify_id_proof(m.public(), &id).unwrap();
+        assert_eq!(
+            opened.verify_id_proof(m.public(), &other_id),
+            Err(WireError::BadIdProof)
+        );
+    }
+
     #[test]
     fn a_clear_reply_needs_no_key_and_events_carry_frames_on_the_last() {
         let suite = Suite::Paper;
