@@ -251,9 +251,10 @@ impl MerchantNode {
             .collect()
     }
 
-    /// Issues VendorScrip of `value` to `owner` in `tx` (the step 6.2 and 6.5 will call
-    /// once the broker's OK is verified) and returns it with its CustomerSecret, to be
-    /// sealed to the owner.
+    /// Issues VendorScrip of `value` to `owner` in `tx`, outside any transaction (an
+    /// operator's issuance, and the tests' setup), and returns it with its CustomerSecret,
+    /// to be sealed to the owner. 6.2 and 6.5 issue through the core, on the broker's
+    /// verified OK (`handle_reply`).
     pub fn issue_vendor_scrip(
         &mut self,
         owner: Uid,

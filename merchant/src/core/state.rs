@@ -223,8 +223,15 @@ impl State {
                 touched.live.push(scrip.scrip_id);
                 t.books.issued = add(t.books.issued, scrip.value);
                 touched.books = true;
-                // 6.2 step 7: the issue answers the exchange this tx awaited.
-                if t.awaiting.remove(&tx).is_some() {
+                // 6.2 step 7: the issue answers the exchange this tx awaited (only that: an
+                // operator's issuance names no awaited exchange).
+                let answers = matches!(
+                    t.awaiting.get(&tx),
+                    Some(Awaiting::Exchange { customer, value, .. })
+                        if customer == owner && *value == scrip.value
+                );
+                if answers {
+                    t.awaiting.remove(&tx);
                     touched.awaiting.push(tx);
                 }
             }
