@@ -5,10 +5,12 @@
 //!   are requests that want an `Ack`, not one-way deliveries: they stay in the merchant's
 //!   outbox (`MerchantNode::pending_reports`) and wake the reporter instead of going to a
 //!   peer subject.
-//! - The reporter ([`serve`] starts it) sends every pending report to
-//!   `Subjects::broker()` with a timeout, and feeds each answer to
+//! - The reporter ([`serve`] starts it) sends every pending report, and every request of
+//!   the merchant awaiting the broker's decision (6.2 step 3, 6.5 step 3, 6.7 step 2,
+//!   `MerchantNode::pending_broker_requests`), to `Subjects::broker()` with a timeout, and feeds each answer to
 //!   `MerchantNode::handle_reply` on the node actor, which records the `Ack`
-//!   (`PurchaseReported`). A report without an answer stays pending and is sent again (the
+//!   (`PurchaseReported`) or acts on the decision; the frames a decision sends to the
+//!   customer are published to the customer's peer subject. A report without an answer stays pending and is sent again (the
 //!   same frame, so the broker answers a repeat with its stored `Ack`, protocol.md
 //!   section 7) at the next wake-up: after the next batch with a report, or after
 //!   [`REPORT_RETRY`].
@@ -78,8 +80,10 @@ impl ServeNode for Shelled {
 pub struct Running {
     /// The node actor (stop it with `shared::runtime::Stop` to get the node back).
     pub addr: Addr<NodeActor<Shelled>>,
-    /// The gateway on `Subjects::merchant(uid)`.
+    /// The gateway on `Subjects::merchant(uid)` (requests).
     pub gateway: tokio::task::JoinHandle<()>,
+    /// The gateway on `Subjects::peer(uid)` (the broker's deliveries, 6.5 step 2).
+    pub deliveries: tokio::task::JoinHandle<()>,
     /// The reporter.
     pub reporter: tokio::task::JoinHandle<()>,
 }
@@ -90,6 +94,7 @@ impl Running {
     /// `None` if the actor was already gone.
     pub async fn stop(self) -> Option<MerchantNode> {
         self.gateway.abort();
+        self.deliveries.abort();
         self.reporter.abort();
         let (tx, rx) = oneshot::channel();
         self.addr.do_send(runtime::Stop(tx));
@@ -97,8 +102,9 @@ impl Running {
     }
 }
 
-/// Starts `node` in its actor (on the current actix arbiter), its gateway on
-/// `subjects.merchant(uid)` (active when this returns) and its reporter.
+/// Starts `node` in its actor (on the current actix arbiter), its gateways on
+/// `subjects.merchant(uid)` and `subjects.peer(uid)` (active when this returns) and its
+/// reporter.
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -109,7 +115,8 @@ pub async fn serve<B: Bus>(
     clock: Clock,
     timeout: Duration,
 ) -> Result<Running, BusError> {
-    let subject = subjects.merchant(&node.config().me());
+    let me = node.config().me();
+    let subject = subjects.merchant(&me);
     let wake = Arc::new(Notify::new());
     let addr = runtime::start(
         Shelled {
@@ -119,10 +126,18 @@ pub async fn serve<B: Bus>(
         clock,
     );
     let gateway = runtime::gateway(bus.clone(), &subject, subjects.clone(), addr.clone()).await?;
+    let deliveries = runtime::gateway(
+        bus.clone(),
+        &subjects.peer(&me),
+        subjects.clone(),
+        addr.clone(),
+    )
+    .await?;
     let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));
     Ok(Running {
         addr,
         gateway,
+        deliveries,
         reporter,
     })
 }
@@ -169,7 +184,9 @@ pub async fn send_reports<B: Bus>(
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call, and with it `tx`: the receiver then says so.
     addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
-        let _ = tx.send(s.node.pending_reports());
+        let mut pending = s.node.pending_reports();
+        pending.extend(s.node.pending_broker_requests());
+        let _ = tx.send(pending);
     })));
     let reports = rx.await.map_err(|_| ReportError::Stopped)?;
     let mut acknowledged = 0;
@@ -190,6 +207,19 @@ pub async fn send_reports<B: Bus>(
         })));
         match rx.await.map_err(|_| ReportError::Stopped)? {
             Ok(ReplyOutcome::Recorded) => acknowledged += 1,
+            Ok(ReplyOutcome::Decided(frames)) => {
+                acknowledged += 1;
+                // The broker's decision acted on: its frames go to their recipients' peer
+                // subjects (the customer waits there with a deadline, section 7).
+                for out in frames {
+                    if let Err(e) = bus
+                        .publish(&subjects.peer(&out.to), Bytes::from(out.frame))
+                        .await
+                    {
+                        tracing::warn!(error = %e, recipient = %out.to, "a delivery could not be published");
+                    }
+                }
+            }
             Ok(ReplyOutcome::Discarded(e)) => {
                 tracing::warn!(error = %e, "the broker's answer to a report was discarded");
             }

@@ -78,6 +78,8 @@ fn merchant_config(suite: Suite) -> MerchantConfig {
         Mint::new(suite, me, fixtures::root_key(MERCHANT as u64)),
         catalogue,
         fixtures::keypair(suite, BROKER).uid(),
+        Pan::new(PAN_M),
+        AccountId::derive(suite, &PanSecret::new(SECRET_M), &Pan::new(PAN_M)),
     )
 }
 

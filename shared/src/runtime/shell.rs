@@ -244,8 +244,11 @@ impl<N: ServeNode> NodeActor<N> {
 }
 
 /// Connects the node actor `addr` to `bus`: subscribes to `subject` (when this returns the
-/// subscription is active) and serves every request on it until the returned task is
-/// aborted or the bus closes. Deliveries go to `subjects.peer(recipient)`.
+/// subscription is active) and serves every message on it until the returned task is
+/// aborted or the bus closes: a request is answered on its reply subject, a one-way
+/// delivery (e.g. the broker's 6.5 step 2 on a merchant's peer subject) is handed to the
+/// node the same way and not answered. The deliveries a decision makes go to
+/// `subjects.peer(recipient)`.
 ///
 /// # Errors
 /// As [`Bus::subscribe`].
@@ -258,10 +261,6 @@ pub async fn gateway<B: Bus, N: ServeNode>(
     let mut subscription = bus.subscribe(subject).await?;
     Ok(tokio::spawn(async move {
         while let Some(incoming) = subscription.next().await {
-            if incoming.reply().is_none() {
-                tracing::debug!(subject = %incoming.subject(), "ignoring a message with no reply subject");
-                continue;
-            }
             let (done, result) = oneshot::channel();
             addr.do_send(Submit {
                 frame: incoming.payload().clone(),
@@ -279,7 +278,10 @@ pub async fn gateway<B: Bus, N: ServeNode>(
                         tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
                     }
                 }
+                // A delivery (no reply subject) is handled the same way; its answer, if the
+                // node makes one, is not sent back on the bus.
                 if let Some(reply) = served.reply
+                    && incoming.reply().is_some()
                     && let Err(e) = incoming.respond(reply).await
                 {
                     tracing::warn!(error = %e, "a reply could not be sent");
