@@ -10,6 +10,9 @@
 //!   broker (6.3 step 1); the merchant's reporter sends `PurchaseCompleted` and records the
 //!   broker's `Ack`. At the end: conservation at every node, and every node's file reopened
 //!   gives the state it had (replay equality).
+//! - 6.2 with every message on the bus: the notice, step 2 handed to the merchant, the
+//!   merchant's reporter asking the broker, the broker's change and the merchant's V0
+//!   delivered to the customer's peer subject and collected by a deadline;
 //! - one scrip spent by 1,000 concurrent requests (withdrawals and top-ups mixed, each its
 //!   own tx) through the running broker: exactly one succeeds, the rest are refused `Spent`,
 //!   and the money adds up.
@@ -20,7 +23,7 @@ use std::time::Duration;
 use broker::core::Config as BrokerConfig;
 use broker::node::BrokerNode;
 use bytes::Bytes;
-use customer_cli::client::Client;
+use customer_cli::client::{Client, collect_deliveries};
 use customer_cli::core::HistoryKind;
 use customer_cli::{Wallet, WalletError};
 use merchant::core::Config as MerchantConfig;
@@ -30,10 +33,13 @@ use shared::bus::{Bus, MemoryBus, Subjects};
 use shared::events::Account;
 use shared::runtime::parallel_map;
 use shared::wire::bodies::{
-    BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, OrderId, OrderInfo, PurchaseInitiatedX0,
-    PurchaseRequestX1, PurchaseResponseX2,
+    BrokerScripTopUpX0, BrokerScripWithdrawX0, ChangeBrokerScripX4, ErrorBody, OrderId, OrderInfo,
+    PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2, VendorScripNoticeX0,
+    VendorScripRequestX1, VendorScripRequestX2, VendorScripResponseX6,
 };
-use shared::wire::{Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign};
+use shared::wire::{
+    Decision, Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign,
+};
 use shared::{
     AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Nonce, Pan, PanSecret, Scrip,
     Suite, TxId, fixtures,
@@ -657,4 +663,182 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     assert_eq!(state.balance(&Account::Bank(pan.clone())), 10_000);
     assert_eq!(state.balance(&Account::FloatBroker), 0);
     assert_eq!(state.check_conserved(), Ok(()));
+}
+
+/// A body sealed to `me` and signed by `signer`.
+fn sealed_body<B: shared::wire::Body>(frame: &[u8], me: &KeyPair, signer: &KeyPair) -> B {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
+    opened.signed::<B>(signer.public()).unwrap().body
+}
+
+/// 6.2 through the running nodes, every message over the bus: C subscribes to its peer
+/// subject first, announces the exchange to the broker (step 1), hands step 2 to M (a
+/// one-way frame: M holds C's answer until the broker decides); M's reporter asks the
+/// broker (step 3), the broker decides, delivers C's change (step 4) and answers M, whose
+/// reporter acts on the OK and publishes V0 to C (step 6). C collects both deliveries by a
+/// deadline. Money adds up at both nodes, and both reopen to the state they had.
+#[actix_rt::test]
+async fn vendor_scrip_exchange_through_the_running_nodes() {
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let merchant_keys = fixtures::keypair(suite, MERCHANT);
+    let customer_keys = fixtures::keypair(suite, CUSTOMER);
+    let (pan_c, pan_m) = (Pan::new(PAN_C), Pan::new(PAN_M));
+    let secret_c = PanSecret::new(SECRET_C);
+    let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
+    broker.open_account(&pan_c, &secret_c, NOW).unwrap();
+    broker
+        .open_account(&pan_m, &PanSecret::new(SECRET_M), NOW)
+        .unwrap();
+    broker.deposit(&pan_c, amount(10_000), NOW).unwrap();
+    let running_broker = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut registrar = wallet(
+        suite,
+        &dir.path().join("merchant-registration.redb"),
+        MERCHANT,
+        PAN_M,
+        SECRET_M,
+    );
+    let out = registrar.register(NOW).unwrap();
+    client.send(&mut registrar, out, NOW).await.unwrap();
+    let mut w = wallet(
+        suite,
+        &dir.path().join("wallet.redb"),
+        CUSTOMER,
+        PAN_C,
+        SECRET_C,
+    );
+    let out = w.register(NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let out = w.obtain_broker_scrip(amount(1_000), NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let b0 = w.broker_scrip().unwrap().scrip.clone();
+    let cs_b0 = w.customer_secret(broker_keys.uid()).unwrap();
+    let id_c = AccountId::derive(suite, &secret_c, &pan_c);
+
+    let merchant = merchant_node(suite, &dir.path().join("merchant.redb"));
+    let running_merchant =
+        merchant::shell::serve(merchant, bus.clone(), subjects.clone(), clock, TIMEOUT)
+            .await
+            .unwrap();
+    let mut deliveries = client
+        .subscribe_deliveries(&customer_keys.uid())
+        .await
+        .unwrap();
+
+    // Step 1: the notice to the broker.
+    let tx = TxId::random();
+    let h = Header::new(suite, Label::VendorScripNotice, tx, customer_keys.uid());
+    let notice = VendorScripNoticeX0 {
+        merchant: merchant_keys.uid(),
+    };
+    let part = seal(
+        &h,
+        broker_keys.public(),
+        &[
+            id_proof(customer_keys, &h, &id_c).unwrap(),
+            sign(customer_keys, &h, &notice).unwrap().into(),
+        ],
+    )
+    .unwrap();
+    let reply = bus
+        .request(
+            &subjects.broker(),
+            Bytes::from(Frame::new(h, vec![part]).encode().unwrap()),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        Frame::decode(&reply).unwrap().header.label,
+        Label::VendorScripNoticeResponse
+    );
+    // Step 2: X1 (for the broker, with CS_B0) and X2 (for M), W = 700.
+    let h = Header::new(suite, Label::VendorScripRequest, tx, customer_keys.uid());
+    let x1 = VendorScripRequestX1 {
+        scrip: b0.clone(),
+        cs_hash: cs_b0.cs_hash(suite),
+        value: amount(700),
+    };
+    let x2 = VendorScripRequestX2 { value: amount(700) };
+    let to_b = seal(
+        &h,
+        broker_keys.public(),
+        &[
+            id_proof(customer_keys, &h, &id_c).unwrap(),
+            sign(customer_keys, &h, &x1).unwrap().into(),
+            secret_inner(b0.id(), &cs_b0),
+        ],
+    )
+    .unwrap();
+    let to_m = seal(
+        &h,
+        merchant_keys.public(),
+        &[sign(customer_keys, &h, &x2).unwrap().into()],
+    )
+    .unwrap();
+    bus.publish(
+        &subjects.merchant(&merchant_keys.uid()),
+        Bytes::from(Frame::new(h, vec![to_b, to_m]).encode().unwrap()),
+    )
+    .await
+    .unwrap();
+
+    // Steps 3 to 6 happen between the nodes; C waits for its two deliveries.
+    let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
+    assert_eq!(got.len(), 2, "both deliveries arrived");
+    let mut change = None;
+    let mut v0 = None;
+    for frame in &got {
+        match Frame::decode(frame).unwrap().header.label {
+            Label::ChangeBrokerScrip => {
+                let x4: ChangeBrokerScripX4 = sealed_body(frame, customer_keys, broker_keys);
+                assert_eq!(x4.outcome, Decision::Ok);
+                assert!(x4.undertaking.is_some(), "M's undertaking");
+                change = x4.change;
+            }
+            Label::VendorScripResponse => {
+                let x6: VendorScripResponseX6 = sealed_body(frame, customer_keys, merchant_keys);
+                v0 = Some(x6.scrip);
+            }
+            other => panic!("unexpected delivery {other:?}"),
+        }
+    }
+    assert_eq!(change.unwrap().scrip.value(), amount(300));
+    let v0 = v0.unwrap();
+    assert_eq!(v0.value(), amount(700));
+    assert_eq!(v0.body.producer, merchant_keys.uid());
+
+    let merchant = running_merchant.stop().await.unwrap();
+    let broker = running_broker.stop().await.unwrap();
+    assert!(merchant.pending_broker_requests().is_empty());
+    assert_eq!(broker.state().check_conserved(), Ok(()));
+    assert_eq!(broker.state().balance(&Account::Bank(pan_m.clone())), 700);
+    assert_eq!(broker.state().balance(&Account::Bank(pan_c.clone())), 9_000);
+    assert_eq!(broker.state().balance(&Account::FloatBroker), 300);
+    let books = merchant.state().tables.books;
+    assert_eq!(books.issued, amount(700));
+    assert_eq!(merchant.state().live_value().unwrap(), amount(700));
+    let broker_state = broker.state().clone();
+    broker.close().unwrap();
+    assert_eq!(
+        broker_node(suite, &dir.path().join("broker.redb")).state(),
+        &broker_state
+    );
+    let tables = merchant.state().tables.clone();
+    merchant.close().unwrap();
+    assert_eq!(
+        merchant_node(suite, &dir.path().join("merchant.redb"))
+            .state()
+            .tables,
+        tables
+    );
 }
