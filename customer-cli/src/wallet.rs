@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
 use shared::{
     AccountId, Amount, CustomerSecret, KeyPair, Nonce, Pan, PanSecret, PublicKey, ScripId,
@@ -263,6 +264,14 @@ impl Wallet {
         core::request::render_bytes(request, &inputs)
     }
 
+    /// Appends `events` with their rows in one commit, then adopts the state they produced.
+    fn commit_all(&mut self, events: Vec<NewEvent<WalletEvent>>) -> Result<(), WalletError> {
+        let projection = WalletProjection::from_state(self.state.clone());
+        self.log.append(events, &projection)?;
+        self.state = projection.into_state();
+        Ok(())
+    }
+
     /// Renders a new request, saves it (`RequestSaved`, section 7), and hands out its frame.
     fn start(&mut self, request: SavedRequest, now: u64) -> Result<Outgoing, WalletError> {
         let frame = self.render(&request)?;
@@ -335,6 +344,70 @@ impl Wallet {
         self.start(request, now)
     }
 
+    /// 6.2 step 1: tells the broker of an exchange of `value` of the BrokerScrip for
+    /// VendorScrip of `merchant`. When [`Wallet::handle_reply`] has taken the broker's
+    /// answer, step 2 is saved: send `resend(tx, Label::VendorScripRequest)` to the merchant.
+    pub fn obtain_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        value: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request =
+            core::obtain_vendor_scrip::request(&self.state, TxId::random(), merchant, value)?;
+        self.start(request, now)
+    }
+
+    /// 6.3 steps 1 and 2: buys `order` from `merchant` with the VendorScrip held of it.
+    /// Both requests are saved in one commit; send the first (`PurchaseInitiated`, to the
+    /// broker) and, once it is acknowledged, the second (`PurchaseRequest`, to the merchant).
+    pub fn buy_item(
+        &mut self,
+        merchant: Uid,
+        order: OrderInfo,
+        now: u64,
+    ) -> Result<(Outgoing, Outgoing), WalletError> {
+        let (initiated, purchase) =
+            core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
+        let mut out = Vec::with_capacity(2);
+        for request in [&initiated, &purchase] {
+            out.push(Outgoing {
+                tx: request.tx(),
+                label: request.label(),
+                to: request.to,
+                frame: self.render(request)?,
+            });
+        }
+        let time = event_time(now);
+        self.commit_all(vec![
+            NewEvent::new(
+                time,
+                initiated.tx(),
+                WalletEvent::RequestSaved { request: initiated },
+            ),
+            NewEvent::new(
+                time,
+                purchase.tx(),
+                WalletEvent::RequestSaved { request: purchase },
+            ),
+        ])?;
+        let second = out.pop();
+        match (out.pop(), second) {
+            (Some(first), Some(second)) => Ok((first, second)),
+            _ => Err(WalletError::Internal("two requests rendered".into())),
+        }
+    }
+
+    /// 6.7 step 1: asks `merchant` to cash in the VendorScrip held of it.
+    pub fn withdraw_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request = core::withdraw_vendor_scrip::request(&self.state, TxId::random(), merchant)?;
+        self.start(request, now)
+    }
+
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
     /// (protocol.md section 7). Changes nothing.
@@ -372,8 +445,10 @@ impl Wallet {
         Ok(())
     }
 
-    /// Takes a reply frame: checks it against the pending request it answers and records
-    /// the outcome (protocol.md section 6, the request's transaction). Returns the history
+    /// Takes a reply frame, or a broker delivery (`ChangeBrokerScrip`,
+    /// `VendorWithdrawResult`): checks it against the pending request it answers and records
+    /// the outcome (protocol.md section 6, the request's transaction). A message already
+    /// recorded is [`WalletError::AlreadyReceived`] and changes nothing. Returns the history
     /// line of the outcome. An `Error` reply is recorded as the request's status and
     /// returned as [`WalletError::Refused`]; any other error changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<HistoryEntry, WalletError> {

@@ -14,8 +14,10 @@
 //! No clock is read here: `now` (unix seconds) is an argument; tx ids and nonces are drawn
 //! by the caller.
 
+pub mod buy_item;
 pub mod events;
 pub mod obtain_broker_scrip;
+pub mod obtain_vendor_scrip;
 pub mod public_key;
 pub mod register;
 pub mod renew;
@@ -24,13 +26,16 @@ pub mod request;
 pub mod state;
 pub mod top_up_broker_scrip;
 pub mod withdraw_broker_scrip;
+pub mod withdraw_vendor_scrip;
 
-pub use events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
+pub use events::{
+    AccountRecord, HistoryEntry, HistoryKind, Identity, Outcome, OwnedScrip, WalletEvent,
+};
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
 pub use state::{ApplyError, Pending, PendingKey, PendingStatus, Row, WalletState};
 
 use shared::events::NewEvent;
-use shared::wire::{Frame, Header, Label};
+use shared::wire::{Frame, Header, Label, LabelKind};
 use shared::{KeyPair, ScripId, TxId};
 
 use crate::error::WalletError;
@@ -87,27 +92,50 @@ pub enum ReplyOutcome {
     Refused(NewEvent<WalletEvent>, WalletError),
 }
 
-/// Checks a reply frame against the wallet's pending requests and decides what it changes
-/// (protocol.md section 3 for the common checks, the transaction's section for the rest).
-/// An `Err` changes nothing.
+/// The signature of a flow's check of one incoming frame.
+type Accept =
+    fn(&WalletState, &Pending, &Frame, &KeyPair, u64) -> Result<NewEvent<WalletEvent>, WalletError>;
+
+/// Checks a reply or broker delivery against the wallet's pending requests and decides
+/// what it changes (protocol.md section 3 for the common checks, the transaction's section
+/// for the rest). An `Err` changes nothing; a message of the tx already recorded is
+/// [`WalletError::AlreadyReceived`] (section 7: a repeat changes nothing).
 pub fn decide_reply(
     state: &WalletState,
     frame: &Frame,
     keys: &KeyPair,
     now: u64,
 ) -> Result<ReplyOutcome, WalletError> {
+    if matches!(frame.header.label.kind(), LabelKind::Delivery) {
+        let pending = reply::find_delivery_pending(state, frame)?;
+        let accept: Accept = match (frame.header.label, pending.request.label()) {
+            (Label::VendorWithdrawResult, Label::VendorWithdrawRequest) => {
+                withdraw_vendor_scrip::accept_result
+            }
+            (Label::ChangeBrokerScrip, Label::VendorScripRequest) => {
+                obtain_vendor_scrip::accept_change
+            }
+            (reply, request) => return Err(WalletError::UnexpectedLabel { request, reply }),
+        };
+        return completed(pending, frame, accept(state, pending, frame, keys, now)?);
+    }
     let pending = reply::find_pending(state, frame)?;
     if frame.header.label == Label::Error {
         let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
         return Ok(ReplyOutcome::Refused(event, error));
     }
-    let accept = match pending.request.label() {
+    let accept: Accept = match pending.request.label() {
         Label::RegistrationRequest => register::accept,
         Label::PublicKeyRequest => public_key::accept,
         Label::BrokerScripRequest => obtain_broker_scrip::accept,
         Label::BrokerScripTopUp => top_up_broker_scrip::accept,
         Label::BrokerScripWithdraw => withdraw_broker_scrip::accept,
         Label::RenewRequest => renew::accept,
+        Label::VendorScripNotice => obtain_vendor_scrip::accept_notice,
+        Label::VendorScripRequest => obtain_vendor_scrip::accept_vendor_scrip,
+        Label::PurchaseInitiated => buy_item::accept_initiated,
+        Label::PurchaseRequest => buy_item::accept_purchase,
+        Label::VendorWithdrawRequest => withdraw_vendor_scrip::accept_ack,
         other => {
             return Err(WalletError::UnexpectedLabel {
                 request: other,
@@ -115,5 +143,22 @@ pub fn decide_reply(
             });
         }
     };
-    accept(state, pending, frame, keys, now).map(ReplyOutcome::Completed)
+    completed(pending, frame, accept(state, pending, frame, keys, now)?)
+}
+
+/// The outcome of an accepted message, unless it was already recorded.
+fn completed(
+    pending: &Pending,
+    frame: &Frame,
+    event: NewEvent<WalletEvent>,
+) -> Result<ReplyOutcome, WalletError> {
+    if let Some(arrival) = event.kind.arrival()
+        && pending.received.contains(&arrival)
+    {
+        return Err(WalletError::AlreadyReceived {
+            tx: frame.header.tx,
+            label: frame.header.label,
+        });
+    }
+    Ok(ReplyOutcome::Completed(event))
 }

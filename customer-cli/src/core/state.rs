@@ -37,6 +37,23 @@ pub struct Pending {
     pub status: PendingStatus,
     /// Unix milliseconds when it was saved.
     pub saved_at: u64,
+    /// The messages of the outcome already recorded, in a flow whose outcome is more than
+    /// one message (6.2: `ChangeBrokerScrip` and `VendorScripResponse`; 6.7: `Ack` before
+    /// the broker's result). A message already here is not applied again.
+    pub received: Vec<Label>,
+}
+
+impl Pending {
+    /// The scrip this request still commits: the one it presents, until the broker's
+    /// settlement of a 6.2 exchange has spent it (or returned it: NOK closes the request).
+    #[must_use]
+    pub fn committed_scrip(&self) -> Option<ScripId> {
+        if self.received.contains(&Label::ChangeBrokerScrip) {
+            None
+        } else {
+            self.request.expect.presented_scrip()
+        }
+    }
 }
 
 /// The key of a pending request: a request is idempotent per (sender, tx, label), and the
@@ -126,7 +143,7 @@ impl WalletState {
     pub fn pending_with_scrip(&self, scrip_id: ScripId) -> Option<&Pending> {
         self.pending
             .values()
-            .find(|p| p.request.expect.presented_scrip() == Some(scrip_id))
+            .find(|p| p.committed_scrip() == Some(scrip_id))
     }
 
     /// Folds one event into the state and returns the rows it changed. Total on every
@@ -140,13 +157,23 @@ impl WalletState {
         };
         let tx = event.tx;
         let mut rows = Vec::new();
+        // The request this event answers, as it was before the event (a closing event
+        // removes it, and some arms read its expectation).
+        let mut answered: Option<Pending> = None;
         if let Some(label) = event.kind.answers() {
-            let closes = !matches!(event.kind, WalletEvent::RequestRefused { .. });
-            if !self.pending.contains_key(&(tx, label)) {
+            let Some(pending) = self.pending.get_mut(&(tx, label)) else {
                 return Err(fail(format!("no pending {label} in tx {tx}")));
+            };
+            if let Some(arrival) = event.kind.arrival()
+                && pending.received.contains(&arrival)
+            {
+                return Err(fail(format!("{arrival} of tx {tx} applied twice")));
             }
-            if closes {
+            answered = Some(pending.clone());
+            if event.kind.closes(&pending.received) {
                 self.pending.remove(&(tx, label));
+            } else if let Some(arrival) = event.kind.arrival() {
+                pending.received.push(arrival);
             }
             rows.push(Row::Pending(tx, label));
         }
@@ -180,6 +207,7 @@ impl WalletState {
                         request: request.clone(),
                         status: PendingStatus::Sent,
                         saved_at: event.time,
+                        received: Vec::new(),
                     },
                 );
                 rows.push(Row::Pending(key.0, key.1));
@@ -251,6 +279,114 @@ impl WalletState {
                     expires: scrip.scrip.body.expires,
                 }))
             }
+            WalletEvent::ExchangeNoticed { request, .. } => {
+                let key = (request.tx(), request.label());
+                if tx != request.tx() || self.pending.contains_key(&key) {
+                    return Err(fail(format!("request {} of tx {tx} saved twice", key.1)));
+                }
+                self.pending.insert(
+                    key,
+                    Pending {
+                        request: request.clone(),
+                        status: PendingStatus::Sent,
+                        saved_at: event.time,
+                        received: Vec::new(),
+                    },
+                );
+                rows.push(Row::Pending(key.0, key.1));
+                Some(history(HistoryKind::Step {
+                    label: Label::VendorScripNotice,
+                }))
+            }
+            WalletEvent::ExchangeSettled {
+                spent,
+                outcome,
+                change,
+            } => {
+                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
+                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorScripRequest { merchant, .. }) => *merchant,
+                    _ => return Err(fail(format!("no exchange pending in tx {tx}"))),
+                };
+                let from = self
+                    .scrip
+                    .get(&broker)
+                    .filter(|s| s.scrip.id() == *spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
+                if outcome.is_ok() {
+                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
+                    rows.push(Row::Scrip(broker));
+                } else if change.is_some() {
+                    return Err(fail("change with a NOK".into()));
+                }
+                Some(history(HistoryKind::ExchangeSettled {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    from,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::VendorScripObtained { scrip } => {
+                let producer = scrip.producer();
+                if self.scrip.contains_key(&producer) {
+                    return Err(fail(format!("a second scrip of {producer}")));
+                }
+                self.scrip.insert(producer, scrip.clone());
+                rows.push(Row::Scrip(producer));
+                Some(history(HistoryKind::VendorScripObtained {
+                    merchant: producer,
+                    value: scrip.scrip.value(),
+                }))
+            }
+            WalletEvent::PurchaseAnnounced => Some(history(HistoryKind::Step {
+                label: Label::PurchaseInitiated,
+            })),
+            WalletEvent::ItemBought {
+                spent,
+                change,
+                receipt,
+                ..
+            } => {
+                let merchant = match self.scrip.values().find(|s| s.scrip.id() == *spent) {
+                    Some(s) => s.producer(),
+                    None => return Err(fail(format!("scrip {spent} is not held"))),
+                };
+                self.replace(merchant, *spent, change.clone())
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(merchant));
+                Some(history(HistoryKind::ItemBought {
+                    merchant,
+                    paid: receipt.paid,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::VendorWithdrawAcked { .. } => Some(history(HistoryKind::Step {
+                label: Label::VendorWithdrawRequest,
+            })),
+            WalletEvent::VendorWithdrawDecided {
+                spent,
+                outcome,
+                value,
+            } => {
+                let merchant = match self.scrip.values().find(|s| s.scrip.id() == *spent) {
+                    Some(s) => s.producer(),
+                    None => return Err(fail(format!("scrip {spent} is not held"))),
+                };
+                if outcome.is_ok() {
+                    self.replace(merchant, *spent, None).map_err(fail)?;
+                    rows.push(Row::Scrip(merchant));
+                }
+                Some(history(HistoryKind::VendorWithdrawDecided {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    value: *value,
+                }))
+            }
         };
         if let Some(entry) = entry {
             self.history.insert(event.seq, entry);
@@ -259,7 +395,7 @@ impl WalletState {
         debug_assert!(
             self.pending
                 .values()
-                .filter_map(|p| p.request.expect.presented_scrip())
+                .filter_map(Pending::committed_scrip)
                 .all(|id| self.scrip.values().any(|s| s.scrip.id() == id)),
             "every pending request presents a scrip the wallet holds"
         );
