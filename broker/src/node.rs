@@ -17,6 +17,7 @@ use shared::wire::{Frame, Header, WireError};
 use shared::{Amount, KeyPair, Mint, PublicKey, RootKey};
 
 use crate::core::bank::{self, BankError};
+use crate::core::obtain_vendor_scrip::Timed;
 use crate::core::{
     AccountIds, Config, Ctx, Decision, Kind, Outcome, State, decide, open as open_frame,
 };
@@ -215,10 +216,32 @@ impl BrokerNode {
     /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
     /// it appended.
     pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
-        let mut events = crate::core::obtain_vendor_scrip::expired(&self.state, now);
-        events.extend(crate::core::lapse::lapsed(&self.state, &self.config, now));
-        let count = events.len();
-        self.append(events, Vec::new())?;
+        let mut timed = crate::core::obtain_vendor_scrip::expired(&self.state, self.uid(), now);
+        timed.extend(
+            crate::core::lapse::lapsed(&self.state, &self.config, now)
+                .into_iter()
+                .map(|event| Timed {
+                    event,
+                    deliveries: Vec::new(),
+                }),
+        );
+        let count = timed.len();
+        // Each event keeps the frames it sent (they belong to its tx); one commit for all.
+        let mut events = Vec::with_capacity(count);
+        for t in timed {
+            let sent = t
+                .deliveries
+                .iter()
+                .map(|d| self.seal(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            events.extend(Recorded::attach(vec![t.event], sent));
+        }
+        if !events.is_empty() {
+            let result = self
+                .log
+                .append(events, &LiveProjection::new(&mut self.state));
+            self.after_append(result)?;
+        }
         Ok(count)
     }
 

@@ -84,9 +84,11 @@ fn exchange_authorized_with_change_in_both_suites() {
                 (change.scrip, change.cs_hash)
             });
         assert_eq!(b1.scrip.value(), amount(200));
+        assert_eq!(x4.outcome, Decision::Ok);
         let m_header = Header::new(suite, Label::ExchangeAuthorizationRequest, tx, p.m.uid());
         let undertaking = x4
             .undertaking
+            .unwrap()
             .verify::<ExchangeAuthorizationRequestX3>(&m_header, p.m.key.public())
             .unwrap();
         assert_eq!(
@@ -170,13 +172,26 @@ fn refused_exchanges_are_final_and_recorded() {
         let len = p.w.log_len();
         let request = authorization(&p, tx, w_c, w_m);
         let handled = p.w.send_all(&request, NOW);
-        assert!(handled.deliveries.is_empty());
         let x5 =
             p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
         let Decision::Nok(reason) = x5.decision else {
             panic!("expected NOK")
         };
         assert_eq!(reason.error_code(), Some(code));
+        // C is told the same NOK, with no change and no undertaking (ruling 2).
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, p.c.uid());
+        let x4 =
+            p.c.open_sealed::<ChangeBrokerScripX4>(&handled.deliveries[0].frame);
+        assert_eq!(
+            x4,
+            ChangeBrokerScripX4 {
+                outcome: Decision::Nok(reason),
+                change: None,
+                undertaking: None,
+            }
+        );
+        common::assert_conserved(p.w.state());
         assert_eq!(p.w.log_len(), len + 1, "the refusal is recorded");
         assert_eq!(p.w.state().accounts, before, "no money moved");
         assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
@@ -221,8 +236,18 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     );
     assert_eq!(p.w.node().expire(deadline + 1).unwrap(), 1);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
+    // The timer told C: a NOK(DeadlinePassed) in the outbox, after the notice's reply.
+    let to_c = p.w.state().outbox.frames(&tx, &p.c.uid()).to_vec();
+    assert_eq!(to_c.len(), 2);
+    let x4 = p.c.open_sealed::<ChangeBrokerScripX4>(&to_c[1]);
+    let Decision::Nok(reason) = &x4.outcome else {
+        panic!("expected NOK")
+    };
+    assert_eq!(reason.error_code(), Some(ErrorCode::DeadlinePassed));
+    assert_eq!((x4.change, x4.undertaking), (None, None));
     assert_eq!(p.w.node().expire(deadline + 2).unwrap(), 0, "closed once");
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
+    assert!(handled.deliveries.is_empty(), "C was told once, at expiry");
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
     let Decision::Nok(reason) = x5.decision else {
@@ -239,6 +264,9 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
     assert!(!x5.decision.is_ok());
+    let x4 =
+        p.c.open_sealed::<ChangeBrokerScripX4>(&handled.deliveries[0].frame);
+    assert_eq!(x4.outcome, x5.decision);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Refused);
 }
 

@@ -114,6 +114,8 @@ error_codes! {
     AmountOutOfRange = 30,
     /// The node failed internally; the request changed nothing and may be repeated.
     Internal = 31,
+    /// The merchant declined the transaction; the broker released its escrow (§6.5).
+    Declined = 32,
 }
 
 impl fmt::Display for ErrorCode {
@@ -144,6 +146,7 @@ mod tests {
         assert_eq!(ErrorCode::Spent.code(), 16);
         assert_eq!(ErrorCode::TxReused.code(), 26);
         assert_eq!(ErrorCode::Internal.code(), 31);
+        assert_eq!(ErrorCode::Declined.code(), 32);
         assert_eq!(ErrorCode::Held.to_string(), "Held (19)");
     }
 }

@@ -8,6 +8,11 @@
 //! recorded, because C's notice may still be on its way. At the deadline with no decision the
 //! broker closes the exchange (`ExchangeExpired`, [`expired`]); a request arriving after it
 //! gets a recorded NOK.
+//!
+//! C learns every outcome from the broker (lead engineer's ruling 2 of issue 4): the
+//! `ChangeBrokerScrip` delivery carries the decision: OK with the change and M's undertaking,
+//! NOK (refused, expired) with neither. C is told once per exchange: a request refused after
+//! the exchange expired sends C nothing more.
 
 use shared::ErrorCode;
 use shared::ExpiryRule;
@@ -103,7 +108,14 @@ pub(super) fn authorize(
     let merchant_pan = &sender_peer(state, v)?.pan;
     match check(state, ctx, x, exchange.deadline, exchange.state) {
         Ok(()) => Ok(authorized(ctx, v, x, merchant_pan)),
-        Err(reason) => Ok(refused(ctx, v, x, reason)),
+        // C hears the outcome once: an exchange that expired already told C so.
+        Err(reason) => Ok(refused(
+            ctx,
+            v,
+            x,
+            reason,
+            exchange.state == ExchangeState::Open,
+        )),
     }
 }
 
@@ -193,11 +205,12 @@ fn authorized(
         value,
     };
     let x4 = ChangeBrokerScripX4 {
+        outcome: Verdict::Ok,
         change: change.as_ref().map(|(scrip, cs)| ScripWithSecret {
             scrip: scrip.clone(),
             cs_hash: cs.cs_hash(ctx.config.suite),
         }),
-        undertaking: Undertaking::from(&x.x3_evidence),
+        undertaking: Some(Undertaking::from(&x.x3_evidence)),
     };
     let secrets = change
         .map(|(scrip, cs)| (scrip.id(), cs))
@@ -213,7 +226,16 @@ fn authorized(
     }
 }
 
-fn refused(ctx: &Ctx<'_>, v: &Verified, x: &ExchangeAuthorization, reason: Reason) -> Decision {
+/// The recorded NOK; `tell_customer`: also deliver it to C as `ChangeBrokerScrip` (ruling
+/// 2 of issue 4: C learns every outcome from the broker), unless C was already told (the
+/// exchange expired before this request came).
+fn refused(
+    ctx: &Ctx<'_>,
+    v: &Verified,
+    x: &ExchangeAuthorization,
+    reason: Reason,
+    tell_customer: bool,
+) -> Decision {
     let event = NewEvent::new(
         ctx.event_time(),
         v.header.tx,
@@ -226,34 +248,83 @@ fn refused(ctx: &Ctx<'_>, v: &Verified, x: &ExchangeAuthorization, reason: Reaso
     .with_evidence(evidence_of(v));
     let reply = ExchangeAuthorizationResponseX5 {
         re: Re::new(&v.header, v.digest.clone()),
-        decision: Verdict::Nok(reason),
+        decision: Verdict::Nok(reason.clone()),
         customer: x.x3.customer,
         value: x.x3.value,
+    };
+    let deliveries = if tell_customer {
+        vec![nok_to_customer(
+            ctx.config.suite,
+            ctx.me,
+            v.header.tx,
+            x.x3.customer,
+            reason,
+        )]
+    } else {
+        Vec::new()
     };
     Decision {
         events: vec![event],
         reply: Draft::reply(ctx.me, &v.header, &v.digest, &reply).sealed_with(Vec::new()),
-        deliveries: Vec::new(),
+        deliveries,
     }
 }
 
+/// `ChangeBrokerScrip` carrying a NOK (ruling 2 of issue 4): no change, no undertaking; C's
+/// `B0` is live at the broker (never spent in 6.2, released in 6.5).
+pub(super) fn nok_to_customer(
+    suite: shared::Suite,
+    me: shared::ids::Uid,
+    tx: shared::ids::TxId,
+    customer: shared::ids::Uid,
+    reason: Reason,
+) -> Draft {
+    let x4 = ChangeBrokerScripX4 {
+        outcome: Verdict::Nok(reason),
+        change: None,
+        undertaking: None,
+    };
+    Draft::delivery(suite, tx, me, customer, &x4).sealed_with(Vec::new())
+}
+
+/// An event the broker's timer appends, with the deliveries it sends (sealed and stored
+/// with that event, so `TransactionStatus` returns them).
+#[derive(Debug)]
+pub struct Timed {
+    /// The event.
+    pub event: NewEvent<Kind>,
+    /// One-way messages it sends.
+    pub deliveries: Vec<Draft>,
+}
+
 /// `ExchangeExpired` for every open exchange whose deadline is before `now`: what the
-/// broker's timer appends (section 7: the broker enforces every deadline).
+/// broker's timer appends (section 7: the broker enforces every deadline), each with its
+/// NOK(`DeadlinePassed`) to C as `ChangeBrokerScrip` (ruling 2 of issue 4).
 #[must_use]
-pub fn expired(state: &State, now: u64) -> Vec<NewEvent<Kind>> {
+pub fn expired(state: &State, me: shared::ids::Uid, now: u64) -> Vec<Timed> {
     state
         .exchanges
         .iter()
         .filter(|(_, e)| e.state == ExchangeState::Open && now > e.deadline)
-        .map(|(tx, e)| {
-            NewEvent::new(
+        .map(|(tx, e)| Timed {
+            event: NewEvent::new(
                 now.saturating_mul(1000),
                 *tx,
                 Kind::ExchangeExpired {
                     customer: e.customer,
                     merchant: e.merchant,
                 },
-            )
+            ),
+            deliveries: vec![nok_to_customer(
+                state.suite,
+                me,
+                *tx,
+                e.customer,
+                Reason::new(
+                    ErrorCode::DeadlinePassed,
+                    "the merchant did not ask before the exchange's deadline",
+                ),
+            )],
         })
         .collect()
 }

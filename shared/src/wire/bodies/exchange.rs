@@ -60,13 +60,22 @@ body!(ExchangeAuthorizationRequestX3 => ExchangeAuthorizationRequest);
 
 /// 6.2 step 5 (and 6.5 step 6, as [`ChangeBrokerScripX5`](super::ChangeBrokerScripX5)),
 /// B → C, sealed to C with `Secret(CS_B1)` when there is change:
-/// `X4 = B1, CS_B1, X3 of M, sig of M`.
+/// `X4 = outcome, B1, CS_B1, X3 of M, sig of M`.
+///
+/// The broker's decision travels with it (lead engineer's ruling 2 of issue 4, ADR 0004):
+/// the broker tells C the outcome of every 6.2 and 6.5 it decides, NOK included (refused,
+/// declined, expired, released), so that C never waits on a merchant for a transaction the
+/// broker already ended. `Ok` carries the change (`None` when zero) and M's undertaking;
+/// `Nok` carries neither, and C's `B0` is `Live` again at the broker (6.5) or was never
+/// spent (6.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeBrokerScripX4 {
-    /// `B1, CS_B1`; `None` when the change is zero (no change scrip is issued).
+    /// `R`: the broker's decision of this tx.
+    pub outcome: Decision,
+    /// `B1, CS_B1`; `None` when the change is zero (no change scrip is issued) and on NOK.
     pub change: Option<ScripWithSecret>,
-    /// M's signed `X3`, the customer's proof of what M undertook.
-    pub undertaking: Undertaking,
+    /// M's signed `X3`, the customer's proof of what M undertook; `None` on NOK.
+    pub undertaking: Option<Undertaking>,
 }
 body!(ChangeBrokerScripX4 => ChangeBrokerScrip);
 

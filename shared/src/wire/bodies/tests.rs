@@ -201,15 +201,24 @@ fn exchange_bodies_round_trip() {
     ] {
         round_trip(
             &ChangeBrokerScripX4 {
+                outcome: Decision::Ok,
                 change,
-                undertaking: Undertaking {
+                undertaking: Some(Undertaking {
                     body: vec![1, 2],
                     sig: vec![3; 64],
-                },
+                }),
             },
             Label::ChangeBrokerScrip,
         );
     }
+    round_trip(
+        &ChangeBrokerScripX4 {
+            outcome: Decision::nok(ErrorCode::Declined, "out of stock"),
+            change: None,
+            undertaking: None,
+        },
+        Label::ChangeBrokerScrip,
+    );
     for decision in [
         Decision::Ok,
         Decision::nok(ErrorCode::ExceedsScrip, "B0 < W"),

@@ -120,6 +120,7 @@ pub struct VendorTopUpResponseX4 {
 }
 body!(VendorTopUpResponseX4 => VendorTopUpResponse);
 
-/// 6.5 step 6, B → C: `X5 = B1, CS_B1, X3 of M, sig of M`; the same body as
-/// [`ChangeBrokerScripX4`] of 6.2 (one label, one shape).
+/// 6.5 step 6, B → C: `X5 = outcome, B1, CS_B1, X3 of M, sig of M`; the same body as
+/// [`ChangeBrokerScripX4`] of 6.2 (one label, one shape), sent on every outcome (OK,
+/// declined, expired).
 pub type ChangeBrokerScripX5 = ChangeBrokerScripX4;

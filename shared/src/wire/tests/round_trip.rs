@@ -228,13 +228,17 @@ fn forwarded_part_round_trip() {
 
         // Step 5: C verifies M's undertaking, carried by B.
         let x4 = ChangeBrokerScripX4 {
+            outcome: crate::wire::Decision::Ok,
             change: None,
-            undertaking: Undertaking::from(&m_x3.evidence),
+            undertaking: Some(Undertaking::from(&m_x3.evidence)),
         };
+        let undertaking = x4
+            .undertaking
+            .as_ref()
+            .expect("an OK carries the undertaking");
         let rebuilt = Header::new(suite, Label::ExchangeAuthorizationRequest, p.tx, p.m.uid());
         assert_eq!(
-            x4.undertaking
-                .verify::<ExchangeAuthorizationRequestX3>(&rebuilt, p.m.public()),
+            undertaking.verify::<ExchangeAuthorizationRequestX3>(&rebuilt, p.m.public()),
             Ok(x3.clone())
         );
         // Under any other header (here: another tx) it does not verify.
@@ -243,8 +247,7 @@ fn forwarded_part_round_trip() {
             ..rebuilt
         };
         assert_eq!(
-            x4.undertaking
-                .verify::<ExchangeAuthorizationRequestX3>(&other_tx, p.m.public()),
+            undertaking.verify::<ExchangeAuthorizationRequestX3>(&other_tx, p.m.public()),
             Err(crate::wire::WireError::BadSignature)
         );
     }
