@@ -142,6 +142,27 @@ fn tea(quantity: u64) -> OrderInfo {
 
 /// 6.3 as B and M see it, and M's reply as `merchant::core::buy_item` builds it.
 fn buy(s: &mut Setup, order: &OrderInfo) -> (Vec<u8>, Vec<u8>, Option<shared::Scrip>) {
+    let (ack, _, response, change) = buy_parts(s, order);
+    (ack, response.bytes, change)
+}
+
+/// M's view of a purchase request: enough to build tampered replies.
+struct Response {
+    frame: shared::wire::Frame,
+    body: PurchaseResponseX2,
+    change: Option<(shared::Scrip, shared::CustomerSecret)>,
+    bytes: Vec<u8>,
+}
+
+fn buy_parts(
+    s: &mut Setup,
+    order: &OrderInfo,
+) -> (
+    Vec<u8>,
+    shared::wire::Frame,
+    Response,
+    Option<shared::Scrip>,
+) {
     let merchant = s.merchant.keys.uid();
     let (initiated, purchase) = s.wallet.buy_item(merchant, order.clone(), NOW).unwrap();
     assert_eq!(initiated.label, Label::PurchaseInitiated);
@@ -201,13 +222,24 @@ fn buy(s: &mut Setup, order: &OrderInfo) -> (Vec<u8>, Vec<u8>, Option<shared::Sc
             issued_at: NOW,
         },
     };
-    let response = reply_sealed(
+    let bytes = reply_sealed(
         s.merchant.keys,
         &f2,
         &body,
         change.as_ref().map(|(v1, cs)| (v1.id(), cs)),
     );
-    (ack, response, change.map(|(v1, _)| v1))
+    let v1 = change.as_ref().map(|(v1, _)| v1.clone());
+    (
+        ack,
+        f1,
+        Response {
+            frame: f2,
+            body,
+            change,
+            bytes,
+        },
+        v1,
+    )
 }
 
 /// 6.3: two teas (300) from V0 of 1050: the broker's Ack, then V1 of 750 (a reopen
@@ -373,5 +405,472 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
         ));
         assert_eq!(s.snapshot(), before);
         s.wallet.check_tables().unwrap();
+    }
+}
+
+// --- refusals: forged, tampered, misdirected, repeated -------------------------------
+
+/// Feeds `bytes` and asserts it is refused with nothing changed (state, log, tables).
+fn refused(s: &mut Setup, bytes: &[u8]) -> WalletError {
+    let before = s.snapshot();
+    let err = s
+        .wallet
+        .handle_reply(bytes, NOW)
+        .expect_err("the message must be refused");
+    assert_eq!(
+        s.snapshot(),
+        before,
+        "a refused message changed the wallet: {err}"
+    );
+    s.wallet.check_tables().unwrap();
+    err
+}
+
+/// An OK `ChangeBrokerScrip` of `ex` with the given change and undertaking, signed by
+/// `signer` and sealed to the customer.
+fn change_with(
+    suite: Suite,
+    signer: &shared::KeyPair,
+    tx: shared::TxId,
+    outcome: Decision,
+    change: Option<(&shared::Scrip, &shared::CustomerSecret)>,
+    undertaking: Option<shared::wire::Undertaking>,
+    secret: bool,
+) -> Vec<u8> {
+    let x4 = change_body(
+        outcome,
+        change.map(|(b1, cs)| ScripWithSecret {
+            scrip: b1.clone(),
+            cs_hash: cs.cs_hash(suite),
+        }),
+        undertaking,
+    );
+    delivery_sealed(
+        signer,
+        suite,
+        tx,
+        &x4,
+        change.filter(|_| secret).map(|(b1, cs)| (b1.id(), cs)),
+    )
+}
+
+/// 6.2 step 5: every way the broker's `ChangeBrokerScrip` can be wrong, each refused with
+/// its exact error and no change; the genuine one applies once, a repeat changes nothing.
+#[test]
+fn tampered_change_deliveries_are_refused() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        s.obtain(1500);
+        let ex = s.start_exchange(1000);
+        let tx = ex.frame.header.tx;
+        let me = customer_keys(suite).uid();
+        let m = s.merchant.keys.uid();
+        let (b1, b1_cs) = s.broker.issue(500, NOW);
+        let mk = s.merchant.keys;
+        let good_u = || undertaking(mk, m, tx, 1000, me);
+        let b = s.broker.keys;
+        let forger = forger_keys(suite);
+
+        // Signed by a key that is not the broker's, under the broker's UID.
+        let header = shared::wire::Header::new(suite, Label::ChangeBrokerScrip, tx, b.uid());
+        let x4 = change_body(
+            Decision::Ok,
+            Some(ScripWithSecret {
+                scrip: b1.clone(),
+                cs_hash: b1_cs.cs_hash(suite),
+            }),
+            Some(good_u()),
+        );
+        let bytes = shared::wire::Body::to_bytes(&x4);
+        let sig = forger
+            .sign(&shared::wire::sig_input(&header, &bytes).unwrap())
+            .unwrap();
+        let forged = shared::wire::Frame::new(
+            header,
+            vec![
+                shared::wire::seal(
+                    &header,
+                    customer_keys(suite).public(),
+                    &[
+                        shared::wire::Inner::Signed { body: bytes, sig },
+                        shared::wire::secret_inner(b1.id(), &b1_cs),
+                    ],
+                )
+                .unwrap(),
+            ],
+        )
+        .encode()
+        .unwrap();
+        assert!(matches!(
+            refused(&mut s, &forged),
+            WalletError::BadReply(shared::wire::WireError::BadSignature)
+        ));
+        // Sent by the merchant (a delivery only the broker makes).
+        let e = refused(
+            &mut s,
+            &change_with(
+                suite,
+                mk,
+                tx,
+                Decision::Ok,
+                Some((&b1, &b1_cs)),
+                Some(good_u()),
+                true,
+            ),
+        );
+        assert!(
+            matches!(e, WalletError::UnexpectedSender { expected, found } if expected == b.uid() && found == m)
+        );
+        // Another tx.
+        let other = shared::TxId::random();
+        let e = refused(
+            &mut s,
+            &change_with(
+                suite,
+                b,
+                other,
+                Decision::Ok,
+                Some((&b1, &b1_cs)),
+                Some(good_u()),
+                true,
+            ),
+        );
+        assert!(matches!(e, WalletError::NoPendingRequest { tx } if tx == other));
+        // Change of the wrong value (B0 − W = 500).
+        let (b1_bad, b1_bad_cs) = s.broker.issue(600, NOW);
+        let e = refused(
+            &mut s,
+            &change_with(
+                suite,
+                b,
+                tx,
+                Decision::Ok,
+                Some((&b1_bad, &b1_bad_cs)),
+                Some(good_u()),
+                true,
+            ),
+        );
+        assert!(matches!(e, WalletError::ValueMismatch { expected, found }
+            if expected == Amount::from_minor(500) && found == Amount::from_minor(600)));
+        // Change produced by someone else (the merchant's scrip).
+        let (m_scrip, m_cs) = s.merchant.issue(500, NOW);
+        let e = refused(
+            &mut s,
+            &change_with(
+                suite,
+                b,
+                tx,
+                Decision::Ok,
+                Some((&m_scrip, &m_cs)),
+                Some(good_u()),
+                true,
+            ),
+        );
+        assert!(matches!(e, WalletError::WrongProducer { .. }));
+        // No change where 500 is due.
+        let e = refused(
+            &mut s,
+            &change_with(suite, b, tx, Decision::Ok, None, Some(good_u()), true),
+        );
+        assert!(matches!(e, WalletError::ValueMismatch { .. }));
+        // Change without its CustomerSecret.
+        let e = refused(
+            &mut s,
+            &change_with(
+                suite,
+                b,
+                tx,
+                Decision::Ok,
+                Some((&b1, &b1_cs)),
+                Some(good_u()),
+                false,
+            ),
+        );
+        assert!(matches!(e, WalletError::SecretMismatch { scrip_id } if scrip_id == b1.id()));
+        // Undertakings: forged, for another W, another customer, another tx; missing.
+        for u in [
+            undertaking(forger, m, tx, 1000, me),
+            undertaking(s.merchant.keys, m, tx, 999, me),
+            undertaking(s.merchant.keys, m, tx, 1000, forger.uid()),
+            undertaking(s.merchant.keys, m, other, 1000, me),
+        ] {
+            let e = refused(
+                &mut s,
+                &change_with(
+                    suite,
+                    b,
+                    tx,
+                    Decision::Ok,
+                    Some((&b1, &b1_cs)),
+                    Some(u),
+                    true,
+                ),
+            );
+            assert!(matches!(e, WalletError::BadUndertaking), "{e}");
+        }
+        let e = refused(
+            &mut s,
+            &change_with(suite, b, tx, Decision::Ok, Some((&b1, &b1_cs)), None, true),
+        );
+        assert!(matches!(e, WalletError::InconsistentDecision(_)));
+        // A NOK that carries change.
+        let nok = Decision::nok(ErrorCode::Spent, "B0 spent");
+        let e = refused(
+            &mut s,
+            &change_with(suite, b, tx, nok, Some((&b1, &b1_cs)), None, true),
+        );
+        assert!(matches!(e, WalletError::InconsistentDecision(_)));
+
+        // The genuine one applies; the same delivery again changes nothing.
+        let genuine = change_with(
+            suite,
+            b,
+            tx,
+            Decision::Ok,
+            Some((&b1, &b1_cs)),
+            Some(good_u()),
+            true,
+        );
+        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
+        let e = refused(&mut s, &genuine);
+        assert!(matches!(
+            e,
+            WalletError::AlreadyReceived {
+                label: Label::ChangeBrokerScrip,
+                ..
+            }
+        ));
+        // M's VendorScripResponse: wrong value, signed by the broker, then genuine, then again.
+        let (v_bad, v_bad_cs) = s.merchant.issue(900, NOW);
+        let wrong = reply_sealed(
+            s.merchant.keys,
+            &ex.frame,
+            &shared::wire::bodies::VendorScripResponseX6 {
+                re: ex.re.clone(),
+                scrip: v_bad.clone(),
+                cs_hash: v_bad_cs.cs_hash(suite),
+            },
+            Some((v_bad.id(), &v_bad_cs)),
+        );
+        assert!(matches!(
+            refused(&mut s, &wrong),
+            WalletError::ValueMismatch { .. }
+        ));
+        let (reply, v0, _) = s.vendor_scrip_response(&ex);
+        let by_broker = {
+            let f = shared::wire::Frame::decode(&reply).unwrap();
+            let mut f = f.clone();
+            f.header.sender = b.uid();
+            f.encode().unwrap()
+        };
+        assert!(matches!(
+            refused(&mut s, &by_broker),
+            WalletError::UnexpectedSender { .. }
+        ));
+        s.wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(s.wallet.scrip(m).unwrap().scrip, v0);
+        // Both in: the exchange is over; either message again finds nothing pending.
+        assert!(matches!(
+            refused(&mut s, &reply),
+            WalletError::NoPendingRequest { .. }
+        ));
+        assert!(matches!(
+            refused(&mut s, &genuine),
+            WalletError::NoPendingRequest { .. }
+        ));
+        // Conservation: 1500 = 500 + 1000.
+        assert_eq!(held_value(&s, b.uid()) + held_value(&s, m), 1500);
+    }
+}
+
+/// 6.2, ruling 2: a NOK `ChangeBrokerScrip` ends the exchange; B0 is live again and free
+/// for other uses, and nothing from M is accepted afterwards.
+#[test]
+fn a_nok_exchange_leaves_b0_live() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        let (b0, _) = s.obtain(1500);
+        let ex = s.start_exchange(1000);
+        let tx = ex.frame.header.tx;
+        let nok = change_with(
+            suite,
+            s.broker.keys,
+            tx,
+            Decision::nok(ErrorCode::Expired, "the exchange expired"),
+            None,
+            None,
+            false,
+        );
+        let mut s = s.reopen();
+        let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+        assert_eq!(
+            done.what,
+            HistoryKind::ExchangeSettled {
+                merchant: s.merchant.keys.uid(),
+                ok: false,
+                from: Amount::from_minor(1500),
+                change: Amount::ZERO,
+            }
+        );
+        assert_eq!(s.wallet.pending().count(), 0);
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
+        let (late, _, _) = s.vendor_scrip_response(&ex);
+        assert!(matches!(
+            refused(&mut s, &late),
+            WalletError::NoPendingRequest { .. }
+        ));
+        // B0 is free again: a withdrawal of it can start.
+        s.wallet.withdraw_broker_scrip(NOW).unwrap();
+    }
+}
+
+/// 6.3 step 4: a reply whose OI, receipt or change is not what the request implies is
+/// refused with no change; the genuine one then completes.
+#[test]
+fn tampered_purchase_responses_are_refused() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.exchange(1500, 1000);
+        let order = tea(2);
+        let (_, _, r, _) = buy_parts(&mut s, &order);
+        let (v1, v1_cs) = r.change.clone().unwrap();
+        let m = s.merchant.keys;
+        let send = |body: &PurchaseResponseX2, secret: bool| {
+            reply_sealed(m, &r.frame, body, secret.then(|| (v1.id(), &v1_cs)))
+        };
+        let mut other_order = r.body.clone();
+        other_order.order.quantity = 3;
+        assert!(matches!(
+            refused(&mut s, &send(&other_order, true)),
+            WalletError::OrderMismatch
+        ));
+        let mut other_receipt = r.body.clone();
+        other_receipt.receipt.paid = Amount::from_minor(299);
+        assert!(matches!(
+            refused(&mut s, &send(&other_receipt, true)),
+            WalletError::OrderMismatch
+        ));
+        let mut other_id = r.body.clone();
+        other_id.receipt.order_id = OrderId::random();
+        assert!(matches!(
+            refused(&mut s, &send(&other_id, true)),
+            WalletError::OrderMismatch
+        ));
+        let mut no_change = r.body.clone();
+        no_change.change = None;
+        assert!(matches!(
+            refused(&mut s, &send(&no_change, false)),
+            WalletError::ValueMismatch { .. }
+        ));
+        assert!(matches!(
+            refused(&mut s, &send(&r.body, false)),
+            WalletError::SecretMismatch { .. }
+        ));
+        let forged = forged_sealed(
+            forger_keys(suite),
+            m,
+            &r.frame,
+            &r.body,
+            Some((v1.id(), &v1_cs)),
+        );
+        assert!(matches!(refused(&mut s, &forged), WalletError::BadReply(_)));
+        let mut re = r.body.clone();
+        re.re.digest[0] ^= 1;
+        assert!(matches!(
+            refused(&mut s, &send(&re, true)),
+            WalletError::ReMismatch
+        ));
+        s.wallet.handle_reply(&r.bytes, NOW).unwrap();
+        assert_eq!(s.wallet.scrip(m.uid()).unwrap().scrip, v1);
+        // Done: only step 1 (not yet acknowledged) is pending in the tx now.
+        assert!(matches!(
+            refused(&mut s, &r.bytes),
+            WalletError::UnexpectedLabel {
+                request: Label::PurchaseInitiated,
+                reply: Label::PurchaseResponse
+            }
+        ));
+    }
+}
+
+/// 6.7: M's Ack without a deadline, the same Ack twice, a result naming another merchant
+/// or sent by the merchant: each refused with no change.
+#[test]
+fn tampered_withdraw_messages_are_refused() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.exchange(1000, 400);
+        let (frame, ack) = withdraw(&mut s);
+        let tx = frame.header.tx;
+        // The same Ack body without a deadline.
+        let f = shared::wire::Frame::decode(&ack).unwrap();
+        let body = f
+            .part(0)
+            .unwrap()
+            .verify_signed::<AckBody>(s.merchant.keys.public())
+            .unwrap()
+            .body;
+        let no_deadline = reply_clear(
+            s.merchant.keys,
+            &frame,
+            &AckBody {
+                re: body.re.clone(),
+                deadline: None,
+            },
+        );
+        assert!(matches!(
+            refused(&mut s, &no_deadline),
+            WalletError::MissingDeadline
+        ));
+        s.wallet.handle_reply(&ack, NOW).unwrap();
+        assert!(matches!(
+            refused(&mut s, &ack),
+            WalletError::AlreadyReceived {
+                label: Label::Ack,
+                ..
+            }
+        ));
+        let elsewhere = delivery_sealed(
+            s.broker.keys,
+            suite,
+            tx,
+            &VendorWithdrawResultX4 {
+                merchant: s.broker.keys.uid(),
+                decision: Decision::Ok,
+                info: "paid".into(),
+            },
+            None,
+        );
+        assert!(matches!(
+            refused(&mut s, &elsewhere),
+            WalletError::UidMismatch { .. }
+        ));
+        let by_merchant = delivery_sealed(
+            s.merchant.keys,
+            suite,
+            tx,
+            &VendorWithdrawResultX4 {
+                merchant: s.merchant.keys.uid(),
+                decision: Decision::Ok,
+                info: "paid".into(),
+            },
+            None,
+        );
+        assert!(matches!(
+            refused(&mut s, &by_merchant),
+            WalletError::UnexpectedSender { .. }
+        ));
+        let ok = result(&s, tx, Decision::Ok);
+        s.wallet.handle_reply(&ok, NOW).unwrap();
+        assert_eq!(s.wallet.scrip(s.merchant.keys.uid()), None);
+        assert!(matches!(
+            refused(&mut s, &ok),
+            WalletError::NoPendingRequest { .. }
+        ));
     }
 }

@@ -167,7 +167,7 @@ pub fn accept_notice(
 
 /// The parts of a `ChangeBrokerScrip` body: the decision, the change, the undertaking.
 fn parts_of(x4: ChangeBrokerScripX4) -> (Decision, Option<ScripWithSecret>, Option<Undertaking>) {
-    (Decision::Ok, x4.change, Some(x4.undertaking))
+    (x4.outcome, x4.change, x4.undertaking)
 }
 
 /// Step 5: the broker's `ChangeBrokerScrip`, checked (see the module doc).

@@ -611,9 +611,9 @@ pub fn change_body(
     change: Option<shared::wire::ScripWithSecret>,
     undertaking: Option<shared::wire::Undertaking>,
 ) -> shared::wire::bodies::ChangeBrokerScripX4 {
-    let _ = &outcome;
     shared::wire::bodies::ChangeBrokerScripX4 {
+        outcome,
         change,
-        undertaking: undertaking.unwrap(),
+        undertaking,
     }
 }
