@@ -398,6 +398,19 @@ impl Wallet {
         }
     }
 
+    /// 6.5 step 1: adds `top_up` from the BrokerScrip to the VendorScrip held of
+    /// `merchant` (sent to the broker).
+    pub fn top_up_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        top_up: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request =
+            core::top_up_vendor_scrip::request(&self.state, TxId::random(), merchant, top_up)?;
+        self.start(request, now)
+    }
+
     /// 6.7 step 1: asks `merchant` to cash in the VendorScrip held of it.
     pub fn withdraw_vendor_scrip(
         &mut self,

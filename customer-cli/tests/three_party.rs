@@ -874,3 +874,285 @@ fn tampered_withdraw_messages_are_refused() {
         ));
     }
 }
+
+// --- 6.5 top up VendorScrip ---------------------------------------------------------
+
+/// 6.5 step 1 as B and M open it: part 0 sealed to B (IdProof, X0, CS_B0), part 1 sealed
+/// to M (X1, CS_V0); B's Ack with its deadline (re over X0, the body B verifies).
+fn top_up(s: &mut Setup, w_v: u64) -> (shared::wire::Frame, Vec<u8>) {
+    let merchant = s.merchant.keys.uid();
+    let out = s
+        .wallet
+        .top_up_vendor_scrip(merchant, Amount::from_minor(w_v), NOW)
+        .unwrap();
+    assert_eq!(out.to, s.broker.keys.uid());
+    let frame = shared::wire::Frame::decode(&out.frame).unwrap();
+    assert_eq!(frame.parts.len(), 2);
+    let customer = customer_keys(s.suite);
+    let to_b = frame.part(0).unwrap().open_sealed(s.broker.keys).unwrap();
+    to_b.verify_id_proof(customer.public(), &s.id).unwrap();
+    let x0 = to_b
+        .signed::<shared::wire::bodies::VendorTopUpRequestX0>(customer.public())
+        .unwrap();
+    let b_cs = to_b
+        .secret(x0.body.broker_scrip.id(), &x0.body.cs_hash)
+        .unwrap();
+    s.broker
+        .mint
+        .validate(
+            &x0.body.broker_scrip,
+            b_cs.expose(),
+            NOW,
+            shared::ExpiryRule::Strict,
+        )
+        .unwrap();
+    let to_m = frame.part(1).unwrap().open_sealed(s.merchant.keys).unwrap();
+    let x1 = to_m
+        .signed::<shared::wire::bodies::VendorTopUpRequestX1>(customer.public())
+        .unwrap();
+    let v_cs = to_m
+        .secret(x1.body.vendor_scrip.id(), &x1.body.cs_hash)
+        .unwrap();
+    s.merchant
+        .mint
+        .validate(
+            &x1.body.vendor_scrip,
+            v_cs.expose(),
+            NOW,
+            shared::ExpiryRule::Strict,
+        )
+        .unwrap();
+    assert_eq!(x0.body.top_up, Amount::from_minor(w_v));
+    assert_eq!(x0.body.merchant, merchant);
+    assert_eq!(x0.body.new_value, x1.body.new_value);
+    assert_eq!(
+        x1.body.new_value,
+        x1.body
+            .vendor_scrip
+            .value()
+            .checked_add(Amount::from_minor(w_v))
+            .unwrap()
+    );
+    let ack = reply_clear(
+        s.broker.keys,
+        &frame,
+        &AckBody {
+            re: Re::new(
+                &frame.header,
+                digest_of_verified(&frame.header, &[&x0.evidence]).unwrap(),
+            ),
+            deadline: Some(NOW + 300),
+        },
+    );
+    (frame, ack)
+}
+
+/// M's acceptance of a top-up, signed by `signer` under M's `VendorTopUpAccepted` header.
+fn acceptance(
+    signer: &shared::KeyPair,
+    m: shared::Uid,
+    tx: shared::TxId,
+    x3: &shared::wire::bodies::VendorTopUpAcceptedX3,
+) -> shared::wire::Undertaking {
+    let header = shared::wire::Header::new(signer.suite(), Label::VendorTopUpAccepted, tx, m);
+    let body = shared::wire::Body::to_bytes(x3);
+    let sig = signer
+        .sign(&shared::wire::sig_input(&header, &body).unwrap())
+        .unwrap();
+    shared::wire::Undertaking { body, sig }
+}
+
+/// 6.5: B0 of 1000 (after a 6.2 of 400 from 1400), V0 of 400, W_V = 250: V1 of 650 and
+/// B1 of 750, in both orders with a reopen between; then a declined top-up leaves both.
+#[test]
+fn top_up_vendor_scrip_in_both_orders_and_suites() {
+    for suite in Suite::ALL {
+        for change_first in [true, false] {
+            let mut s = Setup::new(suite);
+            let (v0, _) = s.exchange(1400, 400);
+            let b = s.broker.keys.uid();
+            let m = s.merchant.keys.uid();
+            let me = customer_keys(suite).uid();
+            let (frame, ack) = top_up(&mut s, 250);
+            let tx = frame.header.tx;
+            // Both scrip are committed to the top-up.
+            assert!(matches!(
+                s.wallet.withdraw_vendor_scrip(m, NOW),
+                Err(WalletError::ScripBusy { .. })
+            ));
+            assert!(matches!(
+                s.wallet.withdraw_broker_scrip(NOW),
+                Err(WalletError::ScripBusy { .. })
+            ));
+            s.wallet.handle_reply(&ack, NOW).unwrap();
+            let (b1, b1_cs) = s.broker.issue(750, NOW);
+            let x3 = shared::wire::bodies::VendorTopUpAcceptedX3::Accept {
+                customer: me,
+                top_up: Amount::from_minor(250),
+                new_value: Amount::from_minor(650),
+                scrip_id: v0.id(),
+            };
+            let change = change_with(
+                suite,
+                s.broker.keys,
+                tx,
+                Decision::Ok,
+                Some((&b1, &b1_cs)),
+                Some(acceptance(s.merchant.keys, m, tx, &x3)),
+                true,
+            );
+            let (v1, v1_cs) = s.merchant.issue(650, NOW);
+            let response = delivery_sealed(
+                s.merchant.keys,
+                suite,
+                tx,
+                &shared::wire::bodies::VendorTopUpResponseX4 {
+                    scrip: v1.clone(),
+                    cs_hash: v1_cs.cs_hash(suite),
+                },
+                Some((v1.id(), &v1_cs)),
+            );
+            let (first, second) = if change_first {
+                (&change, &response)
+            } else {
+                (&response, &change)
+            };
+            s.wallet.handle_reply(first, NOW).unwrap();
+            let mut s = s.reopen();
+            assert_eq!(s.wallet.pending().count(), 1);
+            assert!(matches!(
+                refused(&mut s, first),
+                WalletError::AlreadyReceived { .. }
+            ));
+            s.wallet.handle_reply(second, NOW).unwrap();
+            assert_eq!(s.wallet.pending().count(), 0);
+            assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
+            assert_eq!(s.wallet.scrip(m).unwrap().scrip, v1);
+            // Conservation: B0 + V0 = B1 + V1 (1000 + 400 = 750 + 650).
+            assert_eq!(held_value(&s, b) + held_value(&s, m), 1400);
+
+            // A declined top-up: the NOK ends it, B1 and V1 are live and free again.
+            let (frame, ack) = top_up(&mut s, 100);
+            s.wallet.handle_reply(&ack, NOW).unwrap();
+            let nok = change_with(
+                suite,
+                s.broker.keys,
+                frame.header.tx,
+                Decision::nok(ErrorCode::Declined, "the merchant declined"),
+                None,
+                None,
+                false,
+            );
+            let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+            assert!(matches!(
+                done.what,
+                HistoryKind::VendorTopUpSettled { ok: false, .. }
+            ));
+            assert_eq!(s.wallet.pending().count(), 0);
+            assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
+            assert_eq!(s.wallet.scrip(m).unwrap().scrip, v1);
+            s.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+            s.wallet.check_tables().unwrap();
+        }
+    }
+}
+
+/// 6.5: an acceptance that is not M's undertaking for this top-up, a V1 of the wrong value
+/// or not from M, and an Ack without a deadline: each refused with no change.
+#[test]
+fn tampered_top_up_messages_are_refused() {
+    let suite = Suite::Modern;
+    let mut s = Setup::new(suite);
+    let (v0, _) = s.exchange(1400, 400);
+    let m = s.merchant.keys.uid();
+    let me = customer_keys(suite).uid();
+    let (frame, ack) = top_up(&mut s, 250);
+    let tx = frame.header.tx;
+    let f = shared::wire::Frame::decode(&ack).unwrap();
+    let re = f
+        .part(0)
+        .unwrap()
+        .verify_signed::<AckBody>(s.broker.keys.public())
+        .unwrap()
+        .body
+        .re;
+    let no_deadline = reply_clear(s.broker.keys, &frame, &AckBody { re, deadline: None });
+    assert!(matches!(
+        refused(&mut s, &no_deadline),
+        WalletError::MissingDeadline
+    ));
+    s.wallet.handle_reply(&ack, NOW).unwrap();
+    let (b1, b1_cs) = s.broker.issue(750, NOW);
+    let accept = |top_up: u64, new_value: u64, scrip_id, customer| {
+        shared::wire::bodies::VendorTopUpAcceptedX3::Accept {
+            customer,
+            top_up: Amount::from_minor(top_up),
+            new_value: Amount::from_minor(new_value),
+            scrip_id,
+        }
+    };
+    let decline = shared::wire::bodies::VendorTopUpAcceptedX3::Decline {
+        reason: "no".into(),
+        customer: me,
+        top_up: Amount::from_minor(250),
+    };
+    for (signer, x3) in [
+        (forger_keys(suite), accept(250, 650, v0.id(), me)),
+        (s.merchant.keys, accept(250, 651, v0.id(), me)),
+        (s.merchant.keys, accept(251, 650, v0.id(), me)),
+        (
+            s.merchant.keys,
+            accept(250, 650, shared::ScripId([9; 16]), me),
+        ),
+        (
+            s.merchant.keys,
+            accept(250, 650, v0.id(), forger_keys(suite).uid()),
+        ),
+        (s.merchant.keys, decline),
+    ] {
+        let bytes = change_with(
+            suite,
+            s.broker.keys,
+            tx,
+            Decision::Ok,
+            Some((&b1, &b1_cs)),
+            Some(acceptance(signer, m, tx, &x3)),
+            true,
+        );
+        assert!(matches!(
+            refused(&mut s, &bytes),
+            WalletError::BadUndertaking
+        ));
+    }
+    let (v_bad, v_bad_cs) = s.merchant.issue(600, NOW);
+    let wrong = delivery_sealed(
+        s.merchant.keys,
+        suite,
+        tx,
+        &shared::wire::bodies::VendorTopUpResponseX4 {
+            scrip: v_bad.clone(),
+            cs_hash: v_bad_cs.cs_hash(suite),
+        },
+        Some((v_bad.id(), &v_bad_cs)),
+    );
+    assert!(matches!(
+        refused(&mut s, &wrong),
+        WalletError::ValueMismatch { .. }
+    ));
+    let (v1, v1_cs) = s.broker.issue(650, NOW);
+    let by_broker = delivery_sealed(
+        s.broker.keys,
+        suite,
+        tx,
+        &shared::wire::bodies::VendorTopUpResponseX4 {
+            scrip: v1.clone(),
+            cs_hash: v1_cs.cs_hash(suite),
+        },
+        Some((v1.id(), &v1_cs)),
+    );
+    assert!(matches!(
+        refused(&mut s, &by_broker),
+        WalletError::UnexpectedSender { expected, .. } if expected == m
+    ));
+    assert_eq!(s.wallet.pending().count(), 1);
+}

@@ -173,6 +173,29 @@ pub enum WalletEvent {
         /// M's receipt.
         receipt: Receipt,
     },
+    /// 6.5 step 1's `Ack`: B holds B0 in escrow until `deadline`.
+    VendorTopUpAcked {
+        /// B's deadline, unix seconds.
+        deadline: u64,
+    },
+    /// 6.5 step 6 (ruling 2): B's `ChangeBrokerScrip`. OK: B0 spent, B1 stored (none when
+    /// zero), M's acceptance in the evidence. NOK (declined, expired, released): B0 and V0
+    /// are live again and the top-up is over.
+    VendorTopUpSettled {
+        /// B0.
+        spent: ScripId,
+        /// The broker's decision.
+        outcome: Outcome,
+        /// B1, on OK with change.
+        change: Option<OwnedScrip>,
+    },
+    /// 6.5 step 5: M's `VendorTopUpResponse`: V0 replaced by V1.
+    VendorScripToppedUp {
+        /// V0.
+        spent: ScripId,
+        /// V1 with its sealed CS.
+        scrip: OwnedScrip,
+    },
     /// 6.7 step 1's `Ack`: M holds V0 until `deadline`; the outcome comes from the broker.
     VendorWithdrawAcked {
         /// M's deadline, unix seconds.
@@ -251,6 +274,9 @@ impl WalletEvent {
             WalletEvent::VendorWithdrawAcked { .. } | WalletEvent::VendorWithdrawDecided { .. } => {
                 Some(Label::VendorWithdrawRequest)
             }
+            WalletEvent::VendorTopUpAcked { .. }
+            | WalletEvent::VendorTopUpSettled { .. }
+            | WalletEvent::VendorScripToppedUp { .. } => Some(Label::VendorTopUpRequest),
         }
     }
 
@@ -262,7 +288,11 @@ impl WalletEvent {
         match self {
             WalletEvent::ExchangeSettled { .. } => Some(Label::ChangeBrokerScrip),
             WalletEvent::VendorScripObtained { .. } => Some(Label::VendorScripResponse),
-            WalletEvent::VendorWithdrawAcked { .. } => Some(Label::Ack),
+            WalletEvent::VendorWithdrawAcked { .. } | WalletEvent::VendorTopUpAcked { .. } => {
+                Some(Label::Ack)
+            }
+            WalletEvent::VendorTopUpSettled { .. } => Some(Label::ChangeBrokerScrip),
+            WalletEvent::VendorScripToppedUp { .. } => Some(Label::VendorTopUpResponse),
             _ => None,
         }
     }
@@ -272,7 +302,13 @@ impl WalletEvent {
     #[must_use]
     pub fn closes(&self, received: &[Label]) -> bool {
         match self {
-            WalletEvent::RequestRefused { .. } | WalletEvent::VendorWithdrawAcked { .. } => false,
+            WalletEvent::RequestRefused { .. }
+            | WalletEvent::VendorWithdrawAcked { .. }
+            | WalletEvent::VendorTopUpAcked { .. } => false,
+            WalletEvent::VendorTopUpSettled { outcome, .. } => {
+                !outcome.is_ok() || received.contains(&Label::VendorTopUpResponse)
+            }
+            WalletEvent::VendorScripToppedUp { .. } => received.contains(&Label::ChangeBrokerScrip),
             // NOK: no VendorScrip will come (M acts only on OK).
             WalletEvent::ExchangeSettled { outcome, .. } => {
                 !outcome.is_ok() || received.contains(&Label::VendorScripResponse)
@@ -359,6 +395,26 @@ pub enum HistoryKind {
         paid: Amount,
         /// The change's value.
         change: Amount,
+    },
+    /// 6.5: the broker's decision on a VendorScrip top-up (B1 is the change).
+    VendorTopUpSettled {
+        /// The merchant.
+        merchant: Uid,
+        /// OK or NOK.
+        ok: bool,
+        /// B0's value.
+        from: Amount,
+        /// The change's value (zero when none or NOK).
+        change: Amount,
+    },
+    /// 6.5: V0 replaced by V1.
+    VendorScripToppedUp {
+        /// The merchant.
+        merchant: Uid,
+        /// V0's value.
+        from: Amount,
+        /// V1's value.
+        to: Amount,
     },
     /// 6.7: the broker's decision on a VendorScrip withdrawal.
     VendorWithdrawDecided {

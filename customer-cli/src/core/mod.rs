@@ -25,6 +25,7 @@ pub mod reply;
 pub mod request;
 pub mod state;
 pub mod top_up_broker_scrip;
+pub mod top_up_vendor_scrip;
 pub mod withdraw_broker_scrip;
 pub mod withdraw_vendor_scrip;
 
@@ -115,6 +116,12 @@ pub fn decide_reply(
             (Label::ChangeBrokerScrip, Label::VendorScripRequest) => {
                 obtain_vendor_scrip::accept_change
             }
+            (Label::ChangeBrokerScrip, Label::VendorTopUpRequest) => {
+                top_up_vendor_scrip::accept_change
+            }
+            (Label::VendorTopUpResponse, Label::VendorTopUpRequest) => {
+                top_up_vendor_scrip::accept_vendor_scrip
+            }
             (reply, request) => return Err(WalletError::UnexpectedLabel { request, reply }),
         };
         return completed(pending, frame, accept(state, pending, frame, keys, now)?);
@@ -136,6 +143,7 @@ pub fn decide_reply(
         Label::PurchaseInitiated => buy_item::accept_initiated,
         Label::PurchaseRequest => buy_item::accept_purchase,
         Label::VendorWithdrawRequest => withdraw_vendor_scrip::accept_ack,
+        Label::VendorTopUpRequest => top_up_vendor_scrip::accept_ack,
         other => {
             return Err(WalletError::UnexpectedLabel {
                 request: other,

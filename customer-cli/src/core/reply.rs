@@ -73,9 +73,9 @@ pub fn find_pending<'a>(state: &'a WalletState, frame: &Frame) -> Result<&'a Pen
         })
 }
 
-/// The pending request a broker delivery (6.2 step 5, 6.5 step 6, 6.7 step 5) belongs to:
+/// The pending request a delivery (6.2 step 5, 6.5 steps 5 and 6, 6.7 step 5) belongs to:
 /// same suite and tx, a request of the flow the delivery's label ends. The sender and
-/// signature are checked by [`broker_delivery`].
+/// signature are checked by [`delivery_from`].
 pub fn find_delivery_pending<'a>(
     state: &'a WalletState,
     frame: &Frame,
@@ -91,6 +91,7 @@ pub fn find_delivery_pending<'a>(
     let requests: &[Label] = match header.label {
         Label::ChangeBrokerScrip => &[Label::VendorScripRequest, Label::VendorTopUpRequest],
         Label::VendorWithdrawResult => &[Label::VendorWithdrawRequest],
+        Label::VendorTopUpResponse => &[Label::VendorTopUpRequest],
         other => {
             return Err(WalletError::UnexpectedLabel {
                 request: other,
@@ -192,22 +193,33 @@ pub fn any_reply<B: Reply>(
     Ok(verified)
 }
 
-/// A delivery from the broker (6.2 step 5, 6.5 step 6, 6.7 step 5): one part sealed to
-/// the wallet, its body signed by the pinned broker under the delivery's header. A
-/// delivery carries no `re`: the signed header (tx, label, sender) binds it to the tx.
+/// A delivery from the broker (6.2 step 5, 6.5 step 6, 6.7 step 5): see [`delivery_from`].
 pub fn broker_delivery<B: shared::wire::Body>(
     state: &WalletState,
     frame: &Frame,
     keys: &KeyPair,
 ) -> Result<(Verified<B>, Opened), WalletError> {
     let broker = state.broker().ok_or(WalletError::NotAWallet)?;
-    if frame.header.sender != broker {
+    delivery_from(state, frame, keys, broker)
+}
+
+/// A delivery from `sender` (the broker's, or M's `VendorTopUpResponse` in 6.5 step 5):
+/// one part sealed to the wallet, its body signed by `sender`'s pinned or cached key under
+/// the delivery's header. A delivery carries no `re`: the signed header (tx, label,
+/// sender) binds it to the tx, and its content is checked against the pending request.
+pub fn delivery_from<B: shared::wire::Body>(
+    state: &WalletState,
+    frame: &Frame,
+    keys: &KeyPair,
+    sender: Uid,
+) -> Result<(Verified<B>, Opened), WalletError> {
+    if frame.header.sender != sender {
         return Err(WalletError::UnexpectedSender {
-            expected: broker,
+            expected: sender,
             found: frame.header.sender,
         });
     }
-    let key = replier_key(state, broker)?;
+    let key = replier_key(state, sender)?;
     let opened = only_part(frame)?
         .open_sealed(keys)
         .map_err(WalletError::BadReply)?;

@@ -141,6 +141,23 @@ pub enum Expect {
         /// `OI`.
         order: OrderInfo,
     },
+    /// 6.5 step 1: `VendorTopUpRequest` to B, answered by B's `Ack { deadline }`; the
+    /// outcome is B's `ChangeBrokerScrip` (`B1 = B0 − W_V`, M's acceptance) and M's
+    /// `VendorTopUpResponse` (V1 of `W_V1` in place of V0).
+    VendorTopUp {
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_V`, paid from B0.
+        top_up: Amount,
+        /// `W_V1 = V0.value + W_V`.
+        new_value: Amount,
+        /// B0.
+        broker_spent: ScripId,
+        /// B0's value.
+        broker_value: Amount,
+        /// V0.
+        vendor_spent: ScripId,
+    },
     /// 6.7 step 1: `VendorWithdrawRequest` to M, answered by M's `Ack { deadline }`; the
     /// outcome is B's `VendorWithdrawResult` delivery.
     VendorWithdraw {
@@ -154,7 +171,8 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// The scrip this request presents (and so spends, if it succeeds), if any. The
+    /// The scrip this request presents (and so spends, if it succeeds), if any (6.5
+    /// presents two: see `Pending::committed_scrips`, which is what the wallet checks). The
     /// 6.2 notice names B0 although B0 leaves only with step 2: from the notice on, B0 is
     /// committed to the exchange.
     #[must_use]
@@ -166,7 +184,11 @@ impl Expect {
             | Expect::VendorScripNotice { spent, .. }
             | Expect::VendorScripRequest { spent, .. }
             | Expect::Purchase { spent, .. }
-            | Expect::VendorWithdraw { spent, .. } => Some(*spent),
+            | Expect::VendorWithdraw { spent, .. }
+            | Expect::VendorTopUp {
+                broker_spent: spent,
+                ..
+            } => Some(*spent),
             Expect::Registration
             | Expect::PublicKey { .. }
             | Expect::ObtainBrokerScrip { .. }

@@ -44,14 +44,30 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The scrip this request still commits: the one it presents, until the broker's
-    /// settlement of a 6.2 exchange has spent it (or returned it: NOK closes the request).
+    /// The scrip this request still commits: those it presents, until the message that
+    /// settles each has arrived (6.2, 6.5: B's `ChangeBrokerScrip` spends or returns B0;
+    /// 6.5: M's `VendorTopUpResponse` replaces V0). A NOK closes the request, so its scrip
+    /// are free again.
     #[must_use]
-    pub fn committed_scrip(&self) -> Option<ScripId> {
-        if self.received.contains(&Label::ChangeBrokerScrip) {
-            None
-        } else {
-            self.request.expect.presented_scrip()
+    pub fn committed_scrips(&self) -> Vec<ScripId> {
+        let settled = |label: Label| self.received.contains(&label);
+        match &self.request.expect {
+            super::Expect::VendorTopUp {
+                broker_spent,
+                vendor_spent,
+                ..
+            } => {
+                let mut out = Vec::with_capacity(2);
+                if !settled(Label::ChangeBrokerScrip) {
+                    out.push(*broker_spent);
+                }
+                if !settled(Label::VendorTopUpResponse) {
+                    out.push(*vendor_spent);
+                }
+                out
+            }
+            _ if settled(Label::ChangeBrokerScrip) => Vec::new(),
+            expect => expect.presented_scrip().into_iter().collect(),
         }
     }
 }
@@ -143,7 +159,7 @@ impl WalletState {
     pub fn pending_with_scrip(&self, scrip_id: ScripId) -> Option<&Pending> {
         self.pending
             .values()
-            .find(|p| p.committed_scrip() == Some(scrip_id))
+            .find(|p| p.committed_scrips().contains(&scrip_id))
     }
 
     /// Folds one event into the state and returns the rows it changed. Total on every
@@ -365,6 +381,52 @@ impl WalletState {
                         .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
                 }))
             }
+            WalletEvent::VendorTopUpAcked { .. } => Some(history(HistoryKind::Step {
+                label: Label::VendorTopUpRequest,
+            })),
+            WalletEvent::VendorTopUpSettled {
+                spent,
+                outcome,
+                change,
+            } => {
+                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
+                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorTopUp { merchant, .. }) => *merchant,
+                    _ => return Err(fail(format!("no top-up pending in tx {tx}"))),
+                };
+                let from = self
+                    .scrip
+                    .get(&broker)
+                    .filter(|s| s.scrip.id() == *spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
+                if outcome.is_ok() {
+                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
+                    rows.push(Row::Scrip(broker));
+                } else if change.is_some() {
+                    return Err(fail("change with a NOK".into()));
+                }
+                Some(history(HistoryKind::VendorTopUpSettled {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    from,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::VendorScripToppedUp { spent, scrip } => {
+                let merchant = scrip.producer();
+                let from = self
+                    .replace(merchant, *spent, Some(scrip.clone()))
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(merchant));
+                Some(history(HistoryKind::VendorScripToppedUp {
+                    merchant,
+                    from,
+                    to: scrip.scrip.value(),
+                }))
+            }
             WalletEvent::VendorWithdrawAcked { .. } => Some(history(HistoryKind::Step {
                 label: Label::VendorWithdrawRequest,
             })),
@@ -395,7 +457,7 @@ impl WalletState {
         debug_assert!(
             self.pending
                 .values()
-                .filter_map(Pending::committed_scrip)
+                .flat_map(Pending::committed_scrips)
                 .all(|id| self.scrip.values().any(|s| s.scrip.id() == id)),
             "every pending request presents a scrip the wallet holds"
         );
