@@ -421,6 +421,41 @@ impl Wallet {
         self.start(request, now)
     }
 
+    /// Section 7, ruling 3: asks `node` (the broker or a merchant) for the frames of `tx`
+    /// it sent the wallet. Read-only: nothing is saved; keep the returned query to check
+    /// the answer with [`Wallet::handle_status`].
+    pub fn transaction_status(
+        &self,
+        tx: TxId,
+        node: Uid,
+    ) -> Result<(SavedRequest, Outgoing), WalletError> {
+        let query = core::transaction_status::request(&self.state, tx, node)?;
+        let outgoing = Outgoing {
+            tx,
+            label: query.label(),
+            to: node,
+            frame: self.render(&query)?,
+        };
+        Ok((query, outgoing))
+    }
+
+    /// Takes the answer to a [`Wallet::transaction_status`] query: checks it (signed by the
+    /// node asked, `re` naming the query), then feeds each frame it holds, in order, to
+    /// [`Wallet::handle_reply`], exactly as if it had just arrived. Returns each frame's
+    /// result: a frame already recorded comes back as `AlreadyReceived` (or finds nothing
+    /// pending, or a later step of its tx pending) and changes nothing, so asking again is
+    /// always safe. An `Err` of the whole call changes nothing.
+    pub fn handle_status(
+        &mut self,
+        query: &SavedRequest,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
+        let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
+        let frames = core::transaction_status::frames_of(&self.state, query, &frame)?;
+        Ok(frames.iter().map(|f| self.handle_reply(f, now)).collect())
+    }
+
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
     /// (protocol.md section 7). Changes nothing.

@@ -1156,3 +1156,155 @@ fn tampered_top_up_messages_are_refused() {
     ));
     assert_eq!(s.wallet.pending().count(), 1);
 }
+
+// --- TransactionStatus (section 7, ruling 3) ------------------------------------------
+
+/// The node's answer to a status query: `frames` (or `Pending`), signed by `signer`.
+fn status_reply(
+    signer: &shared::KeyPair,
+    query: &customer_cli::core::SavedRequest,
+    out: &customer_cli::Outgoing,
+    frames: Option<Vec<Vec<u8>>>,
+) -> Vec<u8> {
+    use shared::wire::bodies::{TransactionStatusBody, TransactionStatusResponseBody, TxStatus};
+    let frame = shared::wire::Frame::decode(&out.frame).unwrap();
+    let customer = customer_keys(frame.header.suite);
+    let x = frame
+        .part(0)
+        .unwrap()
+        .verify_signed::<TransactionStatusBody>(customer.public())
+        .unwrap();
+    assert_eq!(x.body.tx, query.tx());
+    let re = Re::new(
+        &frame.header,
+        digest_of_verified(&frame.header, &[&x.evidence]).unwrap(),
+    );
+    assert_eq!(re.digest, query.digest);
+    reply_clear(
+        signer,
+        &frame,
+        &TransactionStatusResponseBody {
+            re,
+            status: frames.map_or(TxStatus::Pending, |frames| TxStatus::Frames { frames }),
+        },
+    )
+}
+
+/// 6.2 with both outcome messages lost: the wallet asks B and M for the frames of the tx
+/// and feeds each through the same checks; frames already recorded (the notice's reply)
+/// change nothing, and asking again changes nothing. A forged or misdirected answer is
+/// refused whole.
+#[test]
+fn transaction_status_recovers_lost_deliveries() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        s.obtain(1500);
+        let b = s.broker.keys.uid();
+        let m = s.merchant.keys.uid();
+        // The notice and its reply, kept as the broker's outbox would.
+        let out = s
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let ex = {
+            let frame = shared::wire::Frame::decode(&out.frame).unwrap();
+            let to_b = frame.part(0).unwrap().open_sealed(s.broker.keys).unwrap();
+            let x0 = to_b
+                .signed::<shared::wire::bodies::VendorScripNoticeX0>(customer_keys(suite).public())
+                .unwrap();
+            let notice_reply = reply_clear(
+                s.broker.keys,
+                &frame,
+                &shared::wire::bodies::VendorScripNoticeResponseX0 {
+                    re: Re::new(
+                        &frame.header,
+                        digest_of_verified(&frame.header, &[&x0.evidence]).unwrap(),
+                    ),
+                    deadline: NOW + 300,
+                },
+            );
+            s.wallet.handle_reply(&notice_reply, NOW).unwrap();
+            let step2 = s.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+            (
+                notice_reply,
+                open_exchange(&s.broker, &s.merchant, &s.id, &step2.frame),
+            )
+        };
+        let (notice_reply, ex) = ex;
+        let (change, _) = s.change_delivery(&ex);
+        let (vendor, v0, _) = s.vendor_scrip_response(&ex);
+
+        // Nothing yet at B: Pending, no change.
+        let (query, q_out) = s.wallet.transaction_status(tx, b).unwrap();
+        assert_eq!(q_out.label, Label::TransactionStatus);
+        let before = s.snapshot();
+        let results = s
+            .wallet
+            .handle_status(
+                &query,
+                &status_reply(s.broker.keys, &query, &q_out, None),
+                NOW,
+            )
+            .unwrap();
+        assert!(results.is_empty());
+        assert_eq!(s.snapshot(), before);
+
+        // A forged answer (another key) and one from the wrong node: refused whole.
+        let forged = {
+            let bytes = status_reply(
+                forger_keys(suite),
+                &query,
+                &q_out,
+                Some(vec![change.clone()]),
+            );
+            let mut f = shared::wire::Frame::decode(&bytes).unwrap();
+            f.header.sender = b;
+            f.encode().unwrap()
+        };
+        let e = s.wallet.handle_status(&query, &forged, NOW).unwrap_err();
+        assert!(matches!(e, WalletError::BadReply(_)), "{e}");
+        let wrong_node = status_reply(s.merchant.keys, &query, &q_out, Some(vec![change.clone()]));
+        assert!(matches!(
+            s.wallet.handle_status(&query, &wrong_node, NOW),
+            Err(WalletError::UnexpectedSender { .. })
+        ));
+        assert_eq!(s.snapshot(), before);
+
+        // B's frames: the notice reply (already recorded) and the change (lost).
+        let b_answer = status_reply(
+            s.broker.keys,
+            &query,
+            &q_out,
+            Some(vec![notice_reply.clone(), change.clone()]),
+        );
+        let results = s.wallet.handle_status(&query, &b_answer, NOW).unwrap();
+        assert!(matches!(
+            results[0],
+            Err(WalletError::UnexpectedLabel { .. })
+        ));
+        assert!(results[1].is_ok());
+        let after_b = s.snapshot();
+        // Asked again: nothing changes.
+        let results = s.wallet.handle_status(&query, &b_answer, NOW).unwrap();
+        assert!(matches!(
+            results[1],
+            Err(WalletError::AlreadyReceived { .. })
+        ));
+        assert_eq!(s.snapshot(), after_b);
+
+        // M's frame: the VendorScripResponse; the exchange completes.
+        let (m_query, m_out) = s.wallet.transaction_status(tx, m).unwrap();
+        let m_answer = status_reply(s.merchant.keys, &m_query, &m_out, Some(vec![vendor]));
+        // An answer to another query (B's) does not pass for M's.
+        assert!(s.wallet.handle_status(&m_query, &b_answer, NOW).is_err());
+        let results = s.wallet.handle_status(&m_query, &m_answer, NOW).unwrap();
+        assert!(results[0].is_ok());
+        assert_eq!(s.wallet.pending().count(), 0);
+        assert_eq!(s.wallet.scrip(m).unwrap().scrip, v0);
+        assert_eq!(held_value(&s, b) + held_value(&s, m), 1500);
+        s.wallet.check_tables().unwrap();
+    }
+}

@@ -26,6 +26,7 @@ pub mod request;
 pub mod state;
 pub mod top_up_broker_scrip;
 pub mod top_up_vendor_scrip;
+pub mod transaction_status;
 pub mod withdraw_broker_scrip;
 pub mod withdraw_vendor_scrip;
 

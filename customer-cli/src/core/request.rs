@@ -141,6 +141,12 @@ pub enum Expect {
         /// `OI`.
         order: OrderInfo,
     },
+    /// `TransactionStatus { tx }` to `node` (section 7, ruling 3): read-only, never saved;
+    /// the answer's frames go through the same checks as when first received.
+    TransactionStatus {
+        /// The node asked (the broker or a merchant).
+        node: Uid,
+    },
     /// 6.5 step 1: `VendorTopUpRequest` to B, answered by B's `Ack { deadline }`; the
     /// outcome is B's `ChangeBrokerScrip` (`B1 = B0 − W_V`, M's acceptance) and M's
     /// `VendorTopUpResponse` (V1 of `W_V1` in place of V0).
@@ -192,7 +198,8 @@ impl Expect {
             Expect::Registration
             | Expect::PublicKey { .. }
             | Expect::ObtainBrokerScrip { .. }
-            | Expect::PurchaseInitiated { .. } => None,
+            | Expect::PurchaseInitiated { .. }
+            | Expect::TransactionStatus { .. } => None,
         }
     }
 }
