@@ -1,0 +1,384 @@
+//! The wallet against the real nodes, in-process, frames handed over by hand (no bus):
+//! `BrokerNode` for 6.0, 6.0b, 6.1 and the broker's side of 6.2, 6.3 and 6.7;
+//! `MerchantNode` for 6.3 and the issuance of V0. The merchant's side of 6.2 and 6.7 is
+//! not on `main` yet: its frames (`ExchangeAuthorizationRequest`, `VendorScripResponse`,
+//! `VendorWithdrawAuthorization`, its `Ack`) are built here with the wire builders, as the
+//! merchant will, around the real `MerchantNode`'s issuance.
+//!
+//! Checks, in both suites: the wallet's requests are accepted by the real broker and
+//! merchant, their replies and deliveries by the wallet; the broker's books stay
+//! conserved; the value the customer holds (scrip) plus its bank balance is conserved
+//! through 6.2 and 6.7, and decreases by exactly `W_P` through 6.3.
+
+// Test helpers unwrap: a panic is the report.
+#![allow(clippy::unwrap_used)]
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use customer_cli::Wallet;
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, Item};
+use merchant::node::MerchantNode;
+use shared::fixtures;
+use shared::wire::bodies::{
+    AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, RegistrationRequestX0,
+    VendorScripRequestX2, VendorScripResponseX6, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX0,
+};
+use shared::wire::{
+    Frame, Header, Inner, Label, Re, digest_of_verified, id_proof, public_key_inner, seal,
+    secret_inner, sign,
+};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid};
+
+const NOW: u64 = 1_800_000_000;
+const C_PAN: &str = "GR1601101250000000012300695";
+const C_SECRET: &str = "correct horse battery staple";
+const M_PAN: &str = "GR9608100010000001234567890";
+const M_SECRET: &str = "the merchant's long pan secret";
+
+struct World {
+    suite: Suite,
+    _dir: tempfile::TempDir,
+    broker: BrokerNode,
+    merchant: MerchantNode,
+    wallet: Wallet,
+    m_keys: &'static KeyPair,
+    m_id: AccountId,
+}
+
+fn m_header(w: &World, label: Label, tx: TxId) -> Header {
+    Header::new(w.suite, label, tx, w.m_keys.uid())
+}
+
+impl World {
+    fn new(suite: Suite) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let b_keys = fixtures::keypair(suite, 1);
+        let m_keys = fixtures::keypair(suite, 2);
+        let c_keys = fixtures::keypair(suite, 0);
+        let mut broker = BrokerNode::open(
+            dir.path().join("broker.redb"),
+            b_keys.clone(),
+            fixtures::root_key(1),
+            BrokerConfig::new(suite),
+        )
+        .unwrap();
+        // The bank: the customer's account with 5000, the merchant's empty (ruling 4:
+        // a merchant is a registered peer with a bank account).
+        let (c_pan, c_secret) = (Pan::new(C_PAN), PanSecret::new(C_SECRET));
+        let (m_pan, m_secret) = (Pan::new(M_PAN), PanSecret::new(M_SECRET));
+        broker.open_account(&c_pan, &c_secret, NOW).unwrap();
+        broker
+            .deposit(&c_pan, Amount::from_minor(5000), NOW)
+            .unwrap();
+        broker.open_account(&m_pan, &m_secret, NOW).unwrap();
+        let m_id = AccountId::derive(suite, &m_secret, &m_pan);
+        // The merchant registers its key (6.0), by hand.
+        let h = Header::new(
+            suite,
+            Label::RegistrationRequest,
+            TxId::random(),
+            m_keys.uid(),
+        );
+        let part = seal(
+            &h,
+            b_keys.public(),
+            &[
+                sign(m_keys, &h, &RegistrationRequestX0 { pan: m_pan.clone() })
+                    .unwrap()
+                    .into(),
+                id_proof(m_keys, &h, &m_id).unwrap(),
+                public_key_inner(m_keys.public()),
+            ],
+        )
+        .unwrap();
+        let reply = broker
+            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
+            .unwrap()
+            .reply;
+        assert_eq!(
+            Frame::decode(&reply).unwrap().header.label,
+            Label::RegistrationResponse
+        );
+
+        let catalogue =
+            Catalogue::new([Item::new("tea", "Green tea", Amount::from_minor(150))]).unwrap();
+        let merchant = MerchantNode::open(
+            dir.path().join("merchant.redb"),
+            m_keys.clone(),
+            MerchantConfig::new(
+                Mint::new(suite, m_keys.uid(), fixtures::root_key(2)),
+                catalogue,
+                b_keys.uid(),
+            ),
+            [b_keys.public().clone(), c_keys.public().clone()],
+        )
+        .unwrap();
+
+        let mut wallet = Wallet::create(
+            dir.path().join("wallet.redb"),
+            c_keys.clone(),
+            b_keys.public(),
+            NOW,
+        )
+        .unwrap();
+        wallet.link_account(c_pan, &c_secret, NOW).unwrap();
+        let mut w = World {
+            suite,
+            _dir: dir,
+            broker,
+            merchant,
+            wallet,
+            m_keys,
+            m_id,
+        };
+        // 6.0 and 6.0b through the real broker.
+        let out = w.wallet.register(NOW).unwrap();
+        let reply = w.to_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let out = w.wallet.request_public_key(m_keys.uid(), NOW).unwrap();
+        let reply = w.to_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        w
+    }
+
+    /// A request to the broker that must get a reply and no delivery.
+    fn to_broker(&mut self, frame: &[u8]) -> Vec<u8> {
+        let handled = self.broker.handle(frame, NOW).unwrap();
+        assert!(handled.deliveries.is_empty());
+        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        handled.reply
+    }
+
+    fn customer(&self) -> Uid {
+        self.wallet.uid()
+    }
+
+    fn c_bank(&self) -> u64 {
+        self.broker.state().bank_balance(&Pan::new(C_PAN)).minor()
+    }
+
+    fn m_bank(&self) -> u64 {
+        self.broker.state().bank_balance(&Pan::new(M_PAN)).minor()
+    }
+
+    /// What the customer holds: its bank balance and every scrip in the wallet.
+    fn customer_value(&self) -> u64 {
+        self.c_bank()
+            + self
+                .wallet
+                .state()
+                .scrip
+                .values()
+                .map(|s| s.scrip.value().minor())
+                .sum::<u64>()
+    }
+
+    /// 6.1 through the real broker.
+    fn obtain(&mut self, value: u64) {
+        let out = self
+            .wallet
+            .obtain_broker_scrip(Amount::from_minor(value), NOW)
+            .unwrap();
+        let reply = self.to_broker(&out.frame);
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+    }
+
+    /// 6.2: the notice to the real broker; step 2 opened by hand as M, M's authorization
+    /// request (with C's broker part forwarded) to the real broker, whose
+    /// `ChangeBrokerScrip` goes to the wallet; V0 issued by the real merchant node and
+    /// sent in M's `VendorScripResponse`.
+    fn exchange(&mut self, w: u64) {
+        let m = self.m_keys.uid();
+        let out = self
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = self.to_broker(&out.frame);
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = self.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        assert_eq!(step2.to, m);
+        let step2 = Frame::decode(&step2.frame).unwrap();
+        // M opens its part (1) and verifies X2 with C's key.
+        let c_key = fixtures::keypair(self.suite, 0).public();
+        let x2 = step2
+            .part(1)
+            .unwrap()
+            .open_sealed(self.m_keys)
+            .unwrap()
+            .signed::<VendorScripRequestX2>(c_key)
+            .unwrap();
+        assert_eq!(x2.body.value, Amount::from_minor(w));
+        // M → B: X3 = W, UID_C with M's IdProof, C's part 0 forwarded unchanged.
+        let h = m_header(self, Label::ExchangeAuthorizationRequest, tx);
+        let x3 = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(w),
+            customer: self.customer(),
+        };
+        let own = seal(
+            &h,
+            fixtures::keypair(self.suite, 1).public(),
+            &[
+                id_proof(self.m_keys, &h, &self.m_id).unwrap(),
+                sign(self.m_keys, &h, &x3).unwrap().into(),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![own, step2.forward(0).unwrap()])
+            .encode()
+            .unwrap();
+        let handled = self.broker.handle(&frame, NOW).unwrap();
+        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        assert_eq!(
+            Frame::decode(&handled.reply).unwrap().header.label,
+            Label::ExchangeAuthorizationResponse
+        );
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, self.customer());
+        self.wallet
+            .handle_reply(&handled.deliveries[0].frame, NOW)
+            .unwrap();
+        // M issues V0 on the broker's OK (the real node records it) and replies to C.
+        let (v0, cs) = self
+            .merchant
+            .issue_vendor_scrip(self.customer(), Amount::from_minor(w), tx, NOW)
+            .unwrap();
+        let rh = step2.header.next(Label::VendorScripResponse, m);
+        let x6 = VendorScripResponseX6 {
+            re: Re::new(
+                &step2.header,
+                digest_of_verified(&step2.header, &[&x2.evidence]).unwrap(),
+            ),
+            scrip: v0.clone(),
+            cs_hash: cs.cs_hash(self.suite),
+        };
+        let inners: Vec<Inner> = vec![
+            sign(self.m_keys, &rh, &x6).unwrap().into(),
+            secret_inner(v0.id(), &cs),
+        ];
+        let reply = Frame::new(rh, vec![seal(&rh, c_key, &inners).unwrap()])
+            .encode()
+            .unwrap();
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(self.wallet.pending().count(), 0);
+        assert_eq!(self.wallet.scrip(m).unwrap().scrip, v0);
+    }
+}
+
+/// 6.2 then 6.3 (with change, then the rest exactly) against the real broker and merchant:
+/// every request accepted, every reply and delivery taken; the money adds up.
+#[test]
+fn exchange_and_purchases_against_the_real_nodes() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1500);
+        assert_eq!(w.c_bank(), 3500);
+        let before = w.customer_value();
+        w.exchange(1050);
+        // 6.2 moves 1050 from the customer's BrokerScrip to M's bank account.
+        assert_eq!(w.customer_value(), before);
+        assert_eq!(w.m_bank(), 1050);
+        assert_eq!(w.wallet.broker_scrip().unwrap().scrip.value().minor(), 450);
+
+        for (quantity, change) in [(2, 750), (5, 0)] {
+            let order = OrderInfo {
+                item_id: "tea".into(),
+                name: "Green tea".into(),
+                unit_price: Amount::from_minor(150),
+                quantity,
+                order_id: OrderId::random(),
+            };
+            let before = w.customer_value();
+            let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+            let ack = w.to_broker(&initiated.frame);
+            w.wallet.handle_reply(&ack, NOW).unwrap();
+            let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
+            assert_eq!(handled.refusal, None);
+            w.wallet
+                .handle_reply(&handled.reply.unwrap().frame, NOW)
+                .unwrap();
+            // M's report to the broker (6.3 step 5), acknowledged.
+            assert_eq!(handled.deliveries.len(), 1);
+            let report_ack = w.to_broker(&handled.deliveries[0].frame);
+            w.merchant.handle_reply(&report_ack, NOW).unwrap();
+            assert_eq!(w.wallet.pending().count(), 0);
+            assert_eq!(
+                w.wallet.scrip(m).map_or(0, |s| s.scrip.value().minor()),
+                change
+            );
+            assert_eq!(w.customer_value(), before - 150 * quantity);
+        }
+        w.wallet.check_tables().unwrap();
+        w.merchant.check_tables().unwrap();
+    }
+}
+
+/// 6.7 against the real broker: the wallet's step 1 (its broker part forwarded by hand as
+/// M, with M's authorization), the broker's `VendorWithdrawResult` to the wallet: V0 gone,
+/// its value in the customer's bank account, taken from M's.
+#[test]
+fn withdraw_vendor_scrip_against_the_real_broker() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1000);
+        w.exchange(600);
+        let before = w.customer_value();
+        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+        assert_eq!(out.to, m);
+        let step1 = Frame::decode(&out.frame).unwrap();
+        let c_key = fixtures::keypair(suite, 0).public();
+        let to_m = step1.part(0).unwrap().open_sealed(w.m_keys).unwrap();
+        let x0 = to_m.signed::<VendorWithdrawRequestX0>(c_key).unwrap();
+        assert_eq!(x0.body.scrip.value(), Amount::from_minor(600));
+        // M's Ack { deadline } to C.
+        let deadline = NOW + 600;
+        let ah = step1.header.next(Label::Ack, m);
+        let ack = AckBody {
+            re: Re::new(
+                &step1.header,
+                digest_of_verified(&step1.header, &[&x0.evidence]).unwrap(),
+            ),
+            deadline: Some(deadline),
+        };
+        let ack = Frame::new(ah, vec![sign(w.m_keys, &ah, &ack).unwrap().into()])
+            .encode()
+            .unwrap();
+        w.wallet.handle_reply(&ack, NOW).unwrap();
+        // M → B: X2 = W, UID_C, deadline with M's IdProof, C's part 1 forwarded.
+        let h = m_header(&w, Label::VendorWithdrawAuthorization, step1.header.tx);
+        let x2 = VendorWithdrawAuthorizationX2 {
+            value: Amount::from_minor(600),
+            customer: w.customer(),
+            deadline,
+        };
+        let own = seal(
+            &h,
+            fixtures::keypair(suite, 1).public(),
+            &[
+                id_proof(w.m_keys, &h, &w.m_id).unwrap(),
+                sign(w.m_keys, &h, &x2).unwrap().into(),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![own, step1.forward(1).unwrap()])
+            .encode()
+            .unwrap();
+        let handled = w.broker.handle(&frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, w.customer());
+        let m_bank = w.m_bank();
+        w.wallet
+            .handle_reply(&handled.deliveries[0].frame, NOW)
+            .unwrap();
+        assert_eq!(w.wallet.scrip(m), None);
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.customer_value(), before, "V0's value is now in bank:C");
+        assert_eq!(m_bank, 0, "taken from bank:M");
+        w.wallet.check_tables().unwrap();
+    }
+}
