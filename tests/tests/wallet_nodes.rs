@@ -135,16 +135,16 @@ impl World {
         };
         // 6.0 and 6.0b through the real broker.
         let out = w.wallet.register(NOW).unwrap();
-        let reply = w.to_broker(&out.frame);
+        let reply = w.send_broker(&out.frame);
         w.wallet.handle_reply(&reply, NOW).unwrap();
         let out = w.wallet.request_public_key(m_keys.uid(), NOW).unwrap();
-        let reply = w.to_broker(&out.frame);
+        let reply = w.send_broker(&out.frame);
         w.wallet.handle_reply(&reply, NOW).unwrap();
         w
     }
 
     /// A request to the broker that must get a reply and no delivery.
-    fn to_broker(&mut self, frame: &[u8]) -> Vec<u8> {
+    fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
         let handled = self.broker.handle(frame, NOW).unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker.state().check_conserved(), Ok(()));
@@ -181,7 +181,7 @@ impl World {
             .wallet
             .obtain_broker_scrip(Amount::from_minor(value), NOW)
             .unwrap();
-        let reply = self.to_broker(&out.frame);
+        let reply = self.send_broker(&out.frame);
         self.wallet.handle_reply(&reply, NOW).unwrap();
     }
 
@@ -196,7 +196,7 @@ impl World {
             .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
             .unwrap();
         let tx = out.tx;
-        let reply = self.to_broker(&out.frame);
+        let reply = self.send_broker(&out.frame);
         self.wallet.handle_reply(&reply, NOW).unwrap();
         let step2 = self.wallet.resend(tx, Label::VendorScripRequest).unwrap();
         assert_eq!(step2.to, m);
@@ -293,7 +293,7 @@ fn exchange_and_purchases_against_the_real_nodes() {
             };
             let before = w.customer_value();
             let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
-            let ack = w.to_broker(&initiated.frame);
+            let ack = w.send_broker(&initiated.frame);
             w.wallet.handle_reply(&ack, NOW).unwrap();
             let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
             assert_eq!(handled.refusal, None);
@@ -302,7 +302,7 @@ fn exchange_and_purchases_against_the_real_nodes() {
                 .unwrap();
             // M's report to the broker (6.3 step 5), acknowledged.
             assert_eq!(handled.deliveries.len(), 1);
-            let report_ack = w.to_broker(&handled.deliveries[0].frame);
+            let report_ack = w.send_broker(&handled.deliveries[0].frame);
             w.merchant.handle_reply(&report_ack, NOW).unwrap();
             assert_eq!(w.wallet.pending().count(), 0);
             assert_eq!(
