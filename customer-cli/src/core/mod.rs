@@ -11,6 +11,22 @@
 //!   that records the outcome. Nothing changes until that event is appended and folded by
 //!   [`WalletState::apply`], live and in replay alike.
 //!
+//! Deliveries (protocol.md section 3: one-way frames, no `re`) go through the same
+//! [`decide_reply`]: B's `ChangeBrokerScrip` (6.2, 6.5) and `VendorWithdrawResult` (6.7),
+//! M's `VendorTopUpResponse` (6.5). A delivery belongs to the pending request of its tx
+//! whose flow it ends; its sender must be the party that sends it (the pinned broker, or
+//! the merchant of the request), its body signed under the delivery's own header.
+//!
+//! Flows whose outcome is more than one message (6.2, 6.5: the broker's decision and the
+//! merchant's scrip, in either order; 6.5 and 6.7: an `Ack` first) keep their request
+//! pending and record each message as it arrives (`Pending::received`); the request ends
+//! when the last one is in, or at once on the broker's NOK. A message already recorded is
+//! [`WalletError::AlreadyReceived`] and changes nothing, so repeats and `TransactionStatus`
+//! re-feeds are harmless.
+//!
+//! A request's digest covers only the bodies its recipient verifies (the clear parts and
+//! the parts sealed to it), as the node computes it: in 6.2 M's `re` covers `X2` only.
+//!
 //! No clock is read here: `now` (unix seconds) is an argument; tx ids and nonces are drawn
 //! by the caller.
 

@@ -687,6 +687,44 @@ mod tests {
         );
     }
 
+    /// Section 4: a second live scrip of one producer is never stored over the first (the
+    /// value of neither is lost): the event does not apply and the state is untouched.
+    #[test]
+    fn a_second_vendor_scrip_of_a_merchant_does_not_apply() {
+        const MERCHANT: Uid = Uid([3; 16]);
+        let mut state = created();
+        state.scrip.insert(MERCHANT, owned(MERCHANT, 7, 40));
+        let request = SavedRequest::new(
+            Header::new(Suite::Paper, Label::VendorScripRequest, TX, ME),
+            MERCHANT,
+            Vec::new(),
+            Expect::VendorScripRequest {
+                merchant: MERCHANT,
+                value: Amount::from_minor(30),
+                spent: ScripId([7; 16]),
+                spent_value: Amount::from_minor(40),
+                deadline: 10,
+            },
+        )
+        .unwrap();
+        state
+            .apply(&event(2, TX, WalletEvent::RequestSaved { request }))
+            .unwrap();
+        let mut copy = state.clone();
+        assert!(
+            copy.apply(&event(
+                3,
+                TX,
+                WalletEvent::VendorScripObtained {
+                    scrip: owned(MERCHANT, 8, 30),
+                },
+            ))
+            .is_err()
+        );
+        // Even the half-applied copy still holds the first scrip, not the second.
+        assert_eq!(copy.scrip[&MERCHANT].scrip.id(), ScripId([7; 16]));
+    }
+
     #[test]
     fn a_refusal_keeps_the_request_pending_and_an_abandon_removes_it() {
         let mut state = created();
