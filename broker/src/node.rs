@@ -212,11 +212,17 @@ impl BrokerNode {
 
     /// The broker's timer (sections 4 and 7: the broker enforces every deadline): closes
     /// every exchange of 6.2 whose deadline passed before `now` with no decision
-    /// (`ExchangeExpired`), and lapses every BrokerScrip whose renewal grace ended
+    /// (`ExchangeExpired`), releases every escrow of 6.5 likewise (`EscrowReleased`), each
+    /// telling C with a NOK `ChangeBrokerScrip`, and lapses every BrokerScrip whose renewal grace ended
     /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
     /// it appended.
     pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
         let mut timed = crate::core::obtain_vendor_scrip::expired(&self.state, self.uid(), now);
+        timed.extend(crate::core::top_up_vendor_scrip::expired(
+            &self.state,
+            self.uid(),
+            now,
+        ));
         timed.extend(
             crate::core::lapse::lapsed(&self.state, &self.config, now)
                 .into_iter()
@@ -243,6 +249,17 @@ impl BrokerNode {
             self.after_append(result)?;
         }
         Ok(count)
+    }
+
+    /// The `VendorTopUpAuthorization` deliveries (6.5 step 2) to re-send at `now`: one per
+    /// open escrow whose deadline has not passed, the stored bytes (so M answers a repeat
+    /// by digest). The shell calls it on its timer; nothing is appended.
+    #[must_use]
+    pub fn to_resend(&self, now: u64) -> Vec<Outgoing> {
+        crate::core::top_up_vendor_scrip::to_resend(&self.state, now)
+            .into_iter()
+            .map(|(to, frame)| Outgoing { to, frame })
+            .collect()
     }
 
     /// Seals the decision's drafts and commits its events with the frames, then returns

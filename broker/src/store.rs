@@ -43,6 +43,8 @@ pub static EXCHANGES: Rows = TableDefinition::new("broker_exchanges");
 pub static PURCHASES: Rows = TableDefinition::new("broker_purchases");
 /// TxId → [`crate::core::Withdrawal`] (6.7).
 pub static WITHDRAWALS: Rows = TableDefinition::new("broker_withdrawals");
+/// TxId → [`crate::core::Escrow`] (6.5).
+pub static ESCROWS: Rows = TableDefinition::new("broker_escrows");
 /// (merchant, scrip id) → `()`: VendorScrip whose lapse was recorded (section 4).
 pub static VENDOR_LAPSED: Rows = TableDefinition::new("broker_vendor_lapsed");
 /// (sender, tx, label) → [`shared::node::StoredReply`].
@@ -65,6 +67,7 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
         &EXCHANGES,
         &PURCHASES,
         &WITHDRAWALS,
+        &ESCROWS,
         &VENDOR_LAPSED,
         &REPLIES,
         &OUTBOX,
@@ -150,6 +153,10 @@ fn write_touched(
         c.insert(enc(k)?, state.withdrawals.get(k).map(enc).transpose()?);
     }
     changes.push((&WITHDRAWALS, std::mem::take(&mut c)));
+    for k in &touched.escrows {
+        c.insert(enc(k)?, state.escrows.get(k).map(enc).transpose()?);
+    }
+    changes.push((&ESCROWS, std::mem::take(&mut c)));
     for k in &touched.vendor_lapsed {
         let value = state
             .vendor_lapsed
@@ -266,6 +273,11 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
             .withdrawals
             .iter()
             .map(|(k, v)| (k, Box::new(v.clone()))),
+    )?;
+    rows(
+        &mut out,
+        &ESCROWS,
+        state.escrows.iter().map(|(k, v)| (k, Box::new(v.clone()))),
     )?;
     rows(
         &mut out,

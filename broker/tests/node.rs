@@ -10,7 +10,11 @@ use broker::store::{self, LiveProjection};
 use common::{BROKER_KEY, NOW, World};
 use shared::events::dump_projection;
 use shared::ids::{Nonce, TxId};
-use shared::wire::bodies::BrokerScripResponseX1;
+use shared::wire::Decision;
+use shared::wire::bodies::{
+    AckBody, BrokerScripResponseX1, ChangeBrokerScripX5, TransactionStatusResponseBody, TxStatus,
+    VendorTopUpAcceptedX3, VendorTopUpDecisionBody,
+};
 use shared::{Amount, Suite, fixtures};
 
 /// A broker with some history: two peers, scrip obtained, topped up, withdrawn, renewed,
@@ -47,6 +51,10 @@ fn busy_world(suite: Suite) -> World {
     let step2 = c.vendor_scrip_request(tx, m.key.public(), &b2, 300, 300);
     let handled = w.send_all(&m.exchange_authorization(&step2, c.uid(), 300), NOW);
     assert_eq!(handled.deliveries.len(), 1);
+    let (_, change) = c.open_scrip::<ChangeBrokerScripX5>(&handled.deliveries[0].frame, |b| {
+        let change = b.change.clone().unwrap();
+        (change.scrip, change.cs_hash)
+    });
     w.send(&c.notice(TxId::random(), m.uid()), NOW);
     assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
     let tx = TxId::random();
@@ -61,6 +69,49 @@ fn busy_world(suite: Suite) -> World {
     );
     assert_eq!(handled.deliveries.len(), 1);
     assert_eq!(w.state().memo(&m.uid()), 150);
+    // 6.5: a settled top-up, a declined one and one still open.
+    let v0 = m.issue_vendor_scrip(40);
+    let accept = |top_up: u64| VendorTopUpAcceptedX3::Accept {
+        customer: c.uid(),
+        top_up: Amount::from_minor(top_up),
+        new_value: Amount::from_minor(40 + top_up),
+        scrip_id: v0.scrip.id(),
+    };
+    let tx = TxId::random();
+    w.send_all(
+        &c.vendor_top_up_request(tx, m.key.public(), &change, &v0, 100),
+        NOW,
+    );
+    let handled = w.send_all(&m.vendor_top_up_accepted(tx, &accept(100)), NOW);
+    let (_, b3) = c.open_scrip::<ChangeBrokerScripX5>(&handled.deliveries[0].frame, |b| {
+        let change = b.change.clone().unwrap();
+        (change.scrip, change.cs_hash)
+    });
+    let tx = TxId::random();
+    w.send_all(
+        &c.vendor_top_up_request(tx, m.key.public(), &b3, &v0, 10),
+        NOW,
+    );
+    let decline = VendorTopUpAcceptedX3::Decline {
+        reason: "closed".to_owned(),
+        customer: c.uid(),
+        top_up: Amount::from_minor(10),
+    };
+    w.send_all(&m.vendor_top_up_accepted(tx, &decline), NOW);
+    w.send_all(
+        &c.vendor_top_up_request(TxId::random(), m.key.public(), &b3, &v0, 20),
+        NOW,
+    );
+    assert_eq!(w.state().memo(&m.uid()), 250);
+    let states: Vec<_> = w
+        .state()
+        .escrows
+        .values()
+        .map(|e| e.state.clone())
+        .collect();
+    assert_eq!(states.len(), 3);
+    assert!(states.contains(&broker::core::EscrowState::Settled));
+    assert!(states.contains(&broker::core::EscrowState::Open));
     w
 }
 
@@ -85,6 +136,7 @@ fn reopen_and_replay_give_identical_state_and_tables() {
             "broker_exchanges",
             "broker_purchases",
             "broker_withdrawals",
+            "broker_escrows",
             "broker_memos",
         ] {
             assert!(!live[table].is_empty(), "{table}");
@@ -245,4 +297,107 @@ fn reopened_between_the_messages_of_multi_party_transactions() {
         w.state().exchanges[&tx].state,
         broker::core::ExchangeState::Expired
     );
+}
+
+/// A broker dropped and reopened between any two messages of 6.5 continues from its log:
+/// C's repeated request gets the stored Ack, the authorization to re-send is the stored
+/// one, M's answer is decided against the escrow as it was, and its repeat gets the stored
+/// decision; an escrow left open across a restart is released by the timer after it.
+#[test]
+fn reopened_between_the_messages_of_a_vendor_top_up() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let c = w.client(0, "A-1");
+        let m = w.client(2, "M-1");
+        w.onboard(&c, 1000);
+        w.onboard(&m, 0);
+        let reply = w.send(&c.obtain(TxId::random(), 500, Nonce::random()), NOW);
+        let (_, b0) =
+            c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+        let v0 = m.issue_vendor_scrip(40);
+        let accept = VendorTopUpAcceptedX3::Accept {
+            customer: c.uid(),
+            top_up: Amount::from_minor(100),
+            new_value: Amount::from_minor(140),
+            scrip_id: v0.scrip.id(),
+        };
+
+        // Step 1 → 2, restart, C repeats (its reply was lost): the stored Ack.
+        let tx = TxId::random();
+        let step1 = c.vendor_top_up_request(tx, m.key.public(), &b0, &v0, 100);
+        let first = w.send_all(&step1, NOW);
+        let deadline = c.open_clear::<AckBody>(&first.reply).deadline.unwrap();
+        w.reopen();
+        let len = w.log_len();
+        let again = w.node().handle(&step1, NOW + 1).unwrap();
+        assert_eq!(again.reply, first.reply);
+        assert!(again.deliveries.is_empty(), "a repeat sends nothing new");
+        assert_eq!(w.log_len(), len);
+        // Restart; step 2 was lost: the broker re-sends the stored authorization.
+        w.reopen();
+        let resend = w.node().to_resend(NOW + 2);
+        assert_eq!(resend.len(), 1);
+        assert_eq!(
+            (resend[0].to, &resend[0].frame),
+            (m.uid(), &first.deliveries[0].frame)
+        );
+        let (x2, _, _) = m.open_authorization(&resend[0].frame, c.key.public());
+        assert_eq!(x2.deadline, deadline);
+
+        // Restart, step 3 → 4 and 6; restart; M repeats: the stored decision.
+        w.reopen();
+        let step3 = m.vendor_top_up_accepted(tx, &accept);
+        let decided = w.send_all(&step3, NOW + 3);
+        assert!(
+            m.open_sealed::<VendorTopUpDecisionBody>(&decided.reply)
+                .decision
+                .is_ok()
+        );
+        w.reopen();
+        let len = w.log_len();
+        assert_eq!(w.send_all(&step3, NOW + 4).reply, decided.reply);
+        assert_eq!(w.log_len(), len);
+        assert!(w.node().to_resend(NOW + 4).is_empty());
+        // C lost its change: TransactionStatus after the restart returns it.
+        let status = w.send(&c.transaction_status(tx), NOW + 5);
+        assert_eq!(
+            c.open_clear::<TransactionStatusResponseBody>(&status)
+                .status,
+            TxStatus::Frames {
+                frames: vec![first.reply.clone(), decided.deliveries[0].frame.clone()]
+            }
+        );
+        assert_eq!(w.state().memo(&m.uid()), 100);
+        common::assert_conserved(w.state());
+
+        // An escrow left open across a restart is released by the timer after it, and a
+        // late answer after another restart gets the stored NOK.
+        let (_, b1) = c.open_scrip::<ChangeBrokerScripX5>(&decided.deliveries[0].frame, |b| {
+            let change = b.change.clone().unwrap();
+            (change.scrip, change.cs_hash)
+        });
+        let tx = TxId::random();
+        let first = w.send_all(
+            &c.vendor_top_up_request(tx, m.key.public(), &b1, &v0, 100),
+            NOW,
+        );
+        let deadline = c.open_clear::<AckBody>(&first.reply).deadline.unwrap();
+        w.reopen();
+        assert_eq!(w.node().expire(deadline + 1).unwrap(), 1);
+        w.reopen();
+        let late = w.send_all(&m.vendor_top_up_accepted(tx, &accept), deadline + 2);
+        let decision = m
+            .open_sealed::<VendorTopUpDecisionBody>(&late.reply)
+            .decision;
+        let Decision::Nok(reason) = decision else {
+            panic!("expected NOK")
+        };
+        assert_eq!(reason.error_code(), Some(shared::ErrorCode::DeadlinePassed));
+        assert_eq!(
+            w.state().live.get(&b1.scrip.id()).unwrap().state,
+            shared::node::ScripState::Live
+        );
+        assert_eq!(w.state().memo(&m.uid()), 100);
+        common::assert_conserved(w.state());
+    }
 }

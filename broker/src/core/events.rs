@@ -196,6 +196,62 @@ pub enum Kind {
         /// The memo after the posting that took it below zero.
         memo: i128,
     },
+    // 6.5 variants come last: postcard encodes a variant by its index, so new kinds are
+    // appended and logs written before them still decode.
+    /// 6.5 step 2: `B0` held for this tx until `deadline` (section 4: refused with `Held`
+    /// by every other request); nothing moves yet. C's merchant part goes to M with X2.
+    EscrowOpened {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `B0`, now held.
+        scrip: ScripId,
+        /// `W_V`, to be paid from `B0`.
+        top_up: Amount,
+        /// `W_V1 = V0.value + W_V`, as C stated it.
+        new_value: Amount,
+        /// After it, with no decision, the broker releases `B0` (`EscrowReleased`).
+        deadline: u64,
+    },
+    /// 6.5 step 4, M accepted in time: `B0` spent, change `B1 = B0 − W_V` issued (none when
+    /// zero), `float:broker −W_V, bank:M +W_V`, memo `float:vendor:M +W_V`.
+    VendorTopUpSettled {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_V`.
+        top_up: Amount,
+        /// `B0`.
+        spent: ScripId,
+        /// `B1`'s body, when `B0 > W_V`.
+        change: Option<ScripBody>,
+    },
+    /// 6.5: the escrow ended with no payment (M declined, its accept did not match C's
+    /// request, or the deadline passed): `B0` is `Live` again, nothing moved. The reason is
+    /// the NOK that M and C receive, and every later step 3 of this tx.
+    EscrowReleased {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// `B0`, live again.
+        scrip: ScripId,
+        /// Why: `Declined`, `AmountMismatch` or `DeadlinePassed`.
+        reason: Reason,
+    },
+    /// 6.5 step 4, a first step 3 that came after the escrow was released (by its
+    /// deadline): the recorded answer, the escrow's stored NOK, so that a repeat gets the
+    /// same bytes (section 7). Nothing moves.
+    VendorTopUpRefused {
+        /// `UID_C`.
+        customer: Uid,
+        /// `UID_M`.
+        merchant: Uid,
+        /// The escrow's reason.
+        reason: Reason,
+    },
 }
 
 /// A stored broker event.

@@ -25,6 +25,7 @@ mod public_key;
 mod register;
 mod renew;
 mod top_up_broker_scrip;
+pub mod top_up_vendor_scrip;
 mod transaction_status;
 mod withdraw_broker_scrip;
 mod withdraw_vendor_scrip;
@@ -38,9 +39,10 @@ use shared::node::{Draft, Lookup, Refusal, ReplyKey};
 use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
-pub use open::{ExchangeAuthorization, Request, Verified, open};
+pub use open::{ExchangeAuthorization, Request, VendorTopUp, Verified, open};
 pub use state::{
-    Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
+    Escrow, EscrowState, Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State,
+    Touched, Withdrawal,
 };
 
 /// Seconds in a day.
@@ -58,6 +60,9 @@ pub struct Config {
     /// How long an announced exchange (6.2 step 1) waits for M's authorization request,
     /// seconds (default ten minutes).
     pub exchange_window_secs: u64,
+    /// How long the broker holds `B0` for a VendorScrip top-up (6.5 step 2) waiting for
+    /// M's answer, seconds (default ten minutes): the deadline of `EscrowOpened`.
+    pub escrow_window_secs: u64,
 }
 
 impl Config {
@@ -69,6 +74,7 @@ impl Config {
             scrip_lifetime_secs: 30 * DAY,
             grace_secs: 365 * DAY,
             exchange_window_secs: 600,
+            escrow_window_secs: 600,
         }
     }
 }
@@ -179,6 +185,10 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Request::PurchaseCompleted(x) => buy_item::completed(state, ctx, v, x)?,
         Request::TransactionStatus(x) => transaction_status::decide(state, ctx, v, x)?,
         Request::ScripLapsedNotice(x) => lapse::notice(state, ctx, v, x)?,
+        Request::VendorTopUpRequest(x) => top_up_vendor_scrip::request(state, ctx, v, x)?,
+        Request::VendorTopUpAccepted { x3, x3_evidence } => {
+            top_up_vendor_scrip::accepted(state, ctx, v, x3, x3_evidence)?
+        }
         Request::VendorWithdrawAuthorization { x2, x1 } => {
             withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
         }

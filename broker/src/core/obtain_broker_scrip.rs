@@ -1,14 +1,15 @@
 //! 6.1 Obtain BrokerScrip (paper 6.1, fig. 7).
 //!
 //! `open` has verified the IdProof and `X0 = W, N`. Here: C holds no live BrokerScrip
-//! (section 4: at most one; else `BrokerScripLive`, top it up with 6.4), `W > 0`, and
+//! (section 4: at most one; else `BrokerScripLive`, top it up with 6.4, or `Held` while an
+//! escrow of 6.5 holds it), `W > 0`, and
 //! `bank:<PAN_C> ≥ W` (`InsufficientFunds`). Then B0 of W is issued: event
 //! `BrokerScripIssued`, `bank:C −W, float:broker +W`, and the reply carries B0 with its
 //! CustomerSecret sealed to C.
 
 use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
-use shared::node::{Draft, Refusal, TxKind};
+use shared::node::{Draft, Refusal, ScripState, TxKind};
 use shared::wire::bodies::{BrokerScripRequestX0, BrokerScripResponseX1, Re};
 
 use super::{Ctx, Decision, Kind, State, Verified, evidence_of, sender_peer};
@@ -30,7 +31,19 @@ pub(super) fn decide(
             "a BrokerScrip must have a value",
         ));
     }
-    if state.live.owned_by(&customer).next().is_some() {
+    if let Some(id) = state.live.owned_by(&customer).next() {
+        // Section 4: a held BrokerScrip is refused with `Held` by every other request;
+        // C may neither top it up nor replace it until its escrow (6.5) ends.
+        if state
+            .live
+            .get(id)
+            .is_some_and(|r| r.state != ScripState::Live)
+        {
+            return Err(Refusal::new(
+                ErrorCode::Held,
+                "your BrokerScrip is held by an escrow until its transaction ends",
+            ));
+        }
         return Err(Refusal::new(
             ErrorCode::BrokerScripLive,
             "you hold a live BrokerScrip: top it up instead",

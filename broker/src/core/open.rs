@@ -16,11 +16,11 @@ use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
     RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody,
-    VendorScripNoticeX0, VendorScripRequestX1, VendorWithdrawAuthorizationX2,
-    VendorWithdrawRequestX1,
+    VendorScripNoticeX0, VendorScripRequestX1, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
+    VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
 use shared::wire::{
-    Body, Frame, Header, Label, Opened, SignedEvidence, WireError, digest_of_verified,
+    Body, Frame, Header, Label, Opened, Part, SignedEvidence, WireError, digest_of_verified,
 };
 use shared::{CustomerSecret, KeyPair, PublicKey};
 
@@ -87,6 +87,16 @@ pub enum Request {
     TransactionStatus(TransactionStatusBody),
     /// Section 4: a merchant reports a lapsed VendorScrip, signed in the clear.
     ScripLapsedNotice(ScripLapsedNoticeBody),
+    /// 6.5 step 1: C's `X0` (IdProof verified) with `CS_B0`, and C's part for M (opaque
+    /// to the broker), to be forwarded unchanged.
+    VendorTopUpRequest(Box<VendorTopUp>),
+    /// 6.5 step 3: M's `X3` (accept or decline), signed inside a part sealed to B.
+    VendorTopUpAccepted {
+        /// `X3`.
+        x3: VendorTopUpAcceptedX3,
+        /// `X3`'s evidence: the undertaking C receives in `ChangeBrokerScrip`.
+        x3_evidence: SignedEvidence,
+    },
     /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
     /// verified against C's origin header).
     VendorWithdrawAuthorization {
@@ -95,6 +105,18 @@ pub enum Request {
         /// `X1 = W, UID_M`, signed by C.
         x1: VendorWithdrawRequestX1,
     },
+}
+
+/// 6.5 step 1 as verified: C's `X0` with `CS_B0`, and C's part sealed to M, which the
+/// broker cannot read and relays unchanged (step 2).
+#[derive(Debug)]
+pub struct VendorTopUp {
+    /// `X0 = W_V1, W_V, UID_M, B0, CS_B0`, signed by C.
+    pub x0: VendorTopUpRequestX0,
+    /// `CS_B0`.
+    pub cs: CustomerSecret,
+    /// C's part sealed to `UID_M` (part 1 of the frame), as received.
+    pub merchant_part: Part,
 }
 
 /// 6.2 step 3 as verified: M's `X3` (with M's IdProof) and C's forwarded `X1` (with C's
@@ -130,6 +152,7 @@ pub fn open(
         Label::VendorWithdrawAuthorization => {
             return open_vendor_withdraw_authorization(frame, me, state, ids);
         }
+        Label::VendorTopUpRequest => return open_vendor_top_up(frame, me, state, ids),
         _ => {}
     }
     let peer = state.peers.get(&header.sender).ok_or_else(unknown_sender)?;
@@ -184,6 +207,19 @@ pub fn open(
             let x = opened.signed::<VendorScripNoticeX0>(key)?;
             id_proof(&opened, key, id()?)?;
             finish(header, vec![x.evidence], Request::VendorScripNotice(x.body))
+        }
+        Label::VendorTopUpAccepted => {
+            let opened = open_single(frame, me)?;
+            let x = opened.signed::<VendorTopUpAcceptedX3>(key)?;
+            let x3_evidence = x.evidence.clone();
+            finish(
+                header,
+                vec![x.evidence],
+                Request::VendorTopUpAccepted {
+                    x3: x.body,
+                    x3_evidence,
+                },
+            )
         }
         Label::PurchaseInitiated => {
             let x = single_part(frame)?.verify_signed::<PurchaseInitiatedX0>(key)?;
@@ -308,6 +344,61 @@ fn open_exchange_authorization(
             x3_evidence,
             x1: x1.body,
             cs,
+        })),
+    )
+}
+
+/// 6.5 step 1: part 0 sealed to the broker (`IdProof(ID_C)`, `X0`, `Secret(CS_B0)`), part
+/// 1 C's part sealed to the merchant `X0` names (protocol.md 6.5 step 1, in that order).
+/// The broker cannot open part 1; it checks only that it is a sealed part addressed to that
+/// merchant, so that it relays nothing else. Only `X0` is verified, so the request digest
+/// covers `X0` alone (section 7: the verified bodies).
+fn open_vendor_top_up(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<Verified, Refusal> {
+    let peer = state
+        .peers
+        .get(&frame.header.sender)
+        .ok_or_else(unknown_sender)?;
+    if frame.parts.len() != 2 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let mine = frame.part(0)?;
+    if mine.forwarded {
+        return Err(WireError::WrongPartKind {
+            expected: "Sealed",
+            found: "Forwarded",
+        }
+        .into());
+    }
+    let opened = mine.open_sealed(me)?;
+    let x = opened.signed::<VendorTopUpRequestX0>(&peer.public_key)?;
+    id_proof(&opened, &peer.public_key, account_id(ids, &peer.pan)?)?;
+    let cs = opened.secret(x.body.broker_scrip.id(), &x.body.cs_hash)?;
+    let merchant_part = frame.parts[1].clone();
+    match &merchant_part {
+        Part::Sealed { to, .. } if *to == x.body.merchant => {}
+        _ => {
+            return Err(WireError::WrongPartKind {
+                expected: "Sealed to the merchant",
+                found: "another part",
+            }
+            .into());
+        }
+    }
+    finish(
+        frame.header,
+        vec![x.evidence],
+        Request::VendorTopUpRequest(Box::new(VendorTopUp {
+            x0: x.body,
+            cs,
+            merchant_part,
         })),
     )
 }

@@ -13,6 +13,7 @@ use shared::ids::{Pan, ScripId, TxId, Uid};
 use shared::node::{
     LiveScrip, Outbox, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
+use shared::wire::Reason;
 use shared::{Amount, PublicKey, Suite};
 
 use super::events::{BrokerEvent, Kind};
@@ -90,6 +91,36 @@ pub struct Withdrawal {
     pub redeemed: bool,
 }
 
+/// Where an escrow of 6.5 stands.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EscrowState {
+    /// `B0` held, waiting for M's step 3 until the deadline.
+    Open,
+    /// M accepted in time: `B0` spent, M paid.
+    Settled,
+    /// Released with this NOK (declined, mismatched, or deadline passed); `B0` live again.
+    Released(Reason),
+}
+
+/// An escrow of 6.5 (Top up VendorScrip), by tx.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Escrow {
+    /// `UID_C`.
+    pub customer: Uid,
+    /// `UID_M`.
+    pub merchant: Uid,
+    /// `B0`, held while `Open`.
+    pub scrip: ScripId,
+    /// `W_V`.
+    pub top_up: Amount,
+    /// `W_V1`.
+    pub new_value: Amount,
+    /// Unix seconds.
+    pub deadline: u64,
+    /// Where it stands.
+    pub state: EscrowState,
+}
+
 /// The broker's projection (see the module doc). Compared whole in tests: live == replayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
@@ -112,6 +143,8 @@ pub struct State {
     pub purchases: BTreeMap<TxId, Purchase>,
     /// VendorScrip withdrawals of 6.7, by tx.
     pub withdrawals: BTreeMap<TxId, Withdrawal>,
+    /// Escrows of 6.5, by tx.
+    pub escrows: BTreeMap<TxId, Escrow>,
     /// VendorScrip whose lapse merchants reported (section 4), by (merchant, scrip id).
     pub vendor_lapsed: BTreeSet<(Uid, ScripId)>,
     /// Stored replies (section 7).
@@ -142,6 +175,8 @@ pub struct Touched {
     pub purchases: BTreeSet<TxId>,
     /// Withdrawals.
     pub withdrawals: BTreeSet<TxId>,
+    /// Escrows.
+    pub escrows: BTreeSet<TxId>,
     /// Lapsed VendorScrip.
     pub vendor_lapsed: BTreeSet<(Uid, ScripId)>,
     /// Stored replies.
@@ -185,6 +220,7 @@ impl State {
             exchanges: BTreeMap::new(),
             purchases: BTreeMap::new(),
             withdrawals: BTreeMap::new(),
+            escrows: BTreeMap::new(),
             vendor_lapsed: BTreeSet::new(),
             replies: Replies::new(),
             bindings: TxBindings::new(),
@@ -408,6 +444,61 @@ impl State {
                 value,
                 ..
             } => self.withdrawal(tx, *customer, *merchant, *value, false, touched),
+            Kind::EscrowOpened {
+                customer,
+                merchant,
+                scrip,
+                top_up,
+                new_value,
+                deadline,
+            } => {
+                let held = self.live.hold(scrip, tx, *deadline);
+                debug_assert!(held, "escrow {tx} holds scrip {scrip} that was not live");
+                touched.scrip.insert(*scrip);
+                self.escrows.insert(
+                    tx,
+                    Escrow {
+                        customer: *customer,
+                        merchant: *merchant,
+                        scrip: *scrip,
+                        top_up: *top_up,
+                        new_value: *new_value,
+                        deadline: *deadline,
+                        state: EscrowState::Open,
+                    },
+                );
+                touched.escrows.insert(tx);
+                self.bind_with(
+                    tx,
+                    TxKind::TopUpVendorScrip,
+                    *customer,
+                    vec![*merchant],
+                    touched,
+                );
+            }
+            Kind::VendorTopUpSettled {
+                customer,
+                spent,
+                change,
+                ..
+            } => {
+                self.spend(spent, touched);
+                if let Some(body) = change {
+                    self.live.issue(*body, *customer);
+                    touched.scrip.insert(body.scrip_id);
+                }
+                self.close_escrow(tx, EscrowState::Settled, touched);
+            }
+            Kind::EscrowReleased { scrip, reason, .. } => {
+                let released = self.live.release(scrip, tx);
+                debug_assert!(
+                    released,
+                    "escrow {tx} released scrip {scrip} it did not hold"
+                );
+                touched.scrip.insert(*scrip);
+                self.close_escrow(tx, EscrowState::Released(reason.clone()), touched);
+            }
+            Kind::VendorTopUpRefused { .. } => {}
             Kind::ScripLapsed { scrip_id, .. } => self.spend(scrip_id, touched),
             Kind::VendorScripLapsed {
                 merchant,
@@ -433,6 +524,17 @@ impl State {
             }
         } else {
             debug_assert!(false, "decision for exchange {tx} that was never opened");
+        }
+    }
+
+    /// Closes an open escrow with its outcome.
+    fn close_escrow(&mut self, tx: TxId, to: EscrowState, touched: &mut Touched) {
+        match self.escrows.get_mut(&tx) {
+            Some(escrow) if escrow.state == EscrowState::Open => {
+                escrow.state = to;
+                touched.escrows.insert(tx);
+            }
+            _ => debug_assert!(false, "outcome for escrow {tx} that is not open"),
         }
     }
 

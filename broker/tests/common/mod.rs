@@ -12,7 +12,8 @@ use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
     RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
-    VendorScripRequestX2,
+    VendorScripRequestX2, VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2, VendorTopUpRequestX0,
+    VendorTopUpRequestX1,
 };
 use shared::wire::{
     Body, Frame, Header, Inner, Label, Part, id_proof, public_key_inner, seal, secret_inner, sign,
@@ -232,6 +233,114 @@ impl Client {
         Frame::new(h, vec![own, incoming.forward(0).unwrap()])
             .encode()
             .unwrap()
+    }
+
+    /// 6.5 step 1, C → B: part 0 sealed to B (`IdProof`, `X0`, `Secret(CS_B0)`), part 1
+    /// sealed to `merchant` (`X1 = W_V1, V0, CS_V0`, `Secret(CS_V0)`). `x0` is given whole,
+    /// so that a test can make it lie.
+    pub fn vendor_top_up_request_with(
+        &self,
+        tx: TxId,
+        x0: &VendorTopUpRequestX0,
+        b0: &Held,
+        merchant: &PublicKey,
+        v0: &Held,
+    ) -> Vec<u8> {
+        let h = self.header(Label::VendorTopUpRequest, tx);
+        let x1 = VendorTopUpRequestX1 {
+            new_value: x0.new_value,
+            vendor_scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let to_b = seal(
+            &h,
+            &self.broker,
+            &[
+                id_proof(self.key, &h, &self.id()).unwrap(),
+                self.signed(&h, x0),
+                secret_inner(b0.scrip.id(), &b0.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(
+            &h,
+            merchant,
+            &[self.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.5 step 1 as a wallet sends it: `W_V1 = V0.value + W_V`.
+    pub fn vendor_top_up_request(
+        &self,
+        tx: TxId,
+        merchant: &PublicKey,
+        b0: &Held,
+        v0: &Held,
+        top_up: u64,
+    ) -> Vec<u8> {
+        let x0 = VendorTopUpRequestX0 {
+            new_value: v0
+                .scrip
+                .value()
+                .checked_add(Amount::from_minor(top_up))
+                .unwrap(),
+            top_up: Amount::from_minor(top_up),
+            merchant: merchant.uid(),
+            broker_scrip: b0.scrip.clone(),
+            cs_hash: b0.cs.cs_hash(self.suite),
+        };
+        self.vendor_top_up_request_with(tx, &x0, b0, merchant, v0)
+    }
+
+    /// 6.5 step 3, as merchant: `X3` sealed to B.
+    pub fn vendor_top_up_accepted(&self, tx: TxId, x3: &VendorTopUpAcceptedX3) -> Vec<u8> {
+        let h = self.header(Label::VendorTopUpAccepted, tx);
+        self.sealed_frame(h, &[self.signed(&h, x3)])
+    }
+
+    /// 6.5 step 2 as the merchant reads it: the broker's `X2` (sealed to M, signed by B)
+    /// and C's forwarded part (`X1` signed by C under C's own header, with `CS_V0`).
+    pub fn open_authorization(
+        &self,
+        frame: &[u8],
+        customer: &PublicKey,
+    ) -> (VendorTopUpAuthorizationX2, VendorTopUpRequestX1, Held) {
+        let frame = Frame::decode(frame).unwrap();
+        assert_eq!(frame.header.label, Label::VendorTopUpAuthorization);
+        assert_eq!(frame.parts.len(), 2);
+        let x2 = frame
+            .part(0)
+            .unwrap()
+            .open_sealed(self.key)
+            .unwrap()
+            .signed::<VendorTopUpAuthorizationX2>(&self.broker)
+            .unwrap()
+            .body;
+        let relayed = frame.part(1).unwrap();
+        assert!(relayed.forwarded);
+        assert_eq!(relayed.header.label, Label::VendorTopUpRequest);
+        assert_eq!(relayed.header.sender, customer.uid());
+        assert_eq!(relayed.header.tx, frame.header.tx);
+        let opened = relayed.open_sealed(self.key).unwrap();
+        let x1 = opened
+            .signed::<VendorTopUpRequestX1>(customer)
+            .unwrap()
+            .body;
+        let cs = opened.secret(x1.vendor_scrip.id(), &x1.cs_hash).unwrap();
+        let v0 = Held {
+            scrip: x1.vendor_scrip.clone(),
+            cs,
+        };
+        (x2, x1, v0)
+    }
+
+    /// A VendorScrip of `value` issued by this peer as merchant (its own Mint), for 6.5.
+    pub fn issue_vendor_scrip(&self, value: u64) -> Held {
+        let mint = shared::Mint::new(self.suite, self.uid(), fixtures::root_key(7));
+        let (scrip, cs) = mint.issue(Amount::from_minor(value), NOW + 30 * 24 * 3600);
+        Held { scrip, cs }
     }
 
     /// Section 7: the frames of `tx` sent to this party (asked under `tx` itself).
