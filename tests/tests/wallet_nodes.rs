@@ -382,3 +382,104 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         w.wallet.check_tables().unwrap();
     }
 }
+
+/// 6.5 against the real broker: the wallet's request (B0 held in escrow, the broker's
+/// `Ack { deadline }`), M's acceptance by hand on the broker's authorization (C's merchant
+/// part read from the forwarded part), the broker's `ChangeBrokerScrip` to the wallet, and
+/// V1 issued by the real merchant node in M's `VendorTopUpResponse`. The customer's value
+/// is conserved; M's bank account gets `W_V`.
+#[test]
+fn top_up_vendor_scrip_against_the_real_broker() {
+    use shared::wire::bodies::{
+        VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2, VendorTopUpRequestX1,
+        VendorTopUpResponseX4,
+    };
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1400);
+        w.exchange(400);
+        let before = w.customer_value();
+        let m_bank = w.m_bank();
+        let out = w
+            .wallet
+            .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let handled = w.broker.handle(&out.frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        w.wallet.handle_reply(&handled.reply, NOW).unwrap();
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, m);
+        // M reads the broker's X2 and C's forwarded X1 (with CS_V0).
+        let auth = Frame::decode(&handled.deliveries[0].frame).unwrap();
+        let b_key = fixtures::keypair(suite, 1).public();
+        let c_key = fixtures::keypair(suite, 0).public();
+        let x2 = auth
+            .part(0)
+            .unwrap()
+            .open_sealed(w.m_keys)
+            .unwrap()
+            .signed::<VendorTopUpAuthorizationX2>(b_key)
+            .unwrap()
+            .body;
+        let relayed = auth.part(1).unwrap();
+        assert!(relayed.forwarded);
+        let opened = relayed.open_sealed(w.m_keys).unwrap();
+        let x1 = opened.signed::<VendorTopUpRequestX1>(c_key).unwrap().body;
+        opened.secret(x1.vendor_scrip.id(), &x1.cs_hash).unwrap();
+        assert_eq!(x2.new_value, Amount::from_minor(650));
+        assert_eq!(x1.new_value, x2.new_value);
+        // M accepts (sealed to B).
+        let h = m_header(&w, Label::VendorTopUpAccepted, tx);
+        let x3 = VendorTopUpAcceptedX3::Accept {
+            customer: w.customer(),
+            top_up: x2.top_up,
+            new_value: x2.new_value,
+            scrip_id: x1.vendor_scrip.id(),
+        };
+        let part = seal(&h, b_key, &[sign(w.m_keys, &h, &x3).unwrap().into()]).unwrap();
+        let handled = w
+            .broker
+            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
+            .unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(
+            Frame::decode(&handled.reply).unwrap().header.label,
+            Label::VendorTopUpDecision
+        );
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, w.customer());
+        w.wallet
+            .handle_reply(&handled.deliveries[0].frame, NOW)
+            .unwrap();
+        assert_eq!(w.wallet.pending().count(), 1, "V1 still to come");
+        // M issues V1 (the real node records it) and delivers it to C.
+        let (v1, cs) = w
+            .merchant
+            .issue_vendor_scrip(w.customer(), x2.new_value, tx, NOW)
+            .unwrap();
+        let dh = Header::new(suite, Label::VendorTopUpResponse, tx, m);
+        let x4 = VendorTopUpResponseX4 {
+            scrip: v1.clone(),
+            cs_hash: cs.cs_hash(suite),
+        };
+        let inners: Vec<Inner> = vec![
+            sign(w.m_keys, &dh, &x4).unwrap().into(),
+            secret_inner(v1.id(), &cs),
+        ];
+        let delivery = Frame::new(dh, vec![seal(&dh, c_key, &inners).unwrap()])
+            .encode()
+            .unwrap();
+        w.wallet.handle_reply(&delivery, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet.scrip(m).unwrap().scrip, v1);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(750)
+        );
+        assert_eq!(w.customer_value(), before);
+        assert_eq!(w.m_bank(), m_bank + 250);
+        w.wallet.check_tables().unwrap();
+    }
+}
