@@ -778,7 +778,10 @@ fn tampered_purchase_responses_are_refused() {
             &r.body,
             Some((v1.id(), &v1_cs)),
         );
-        assert!(matches!(refused(&mut s, &forged), WalletError::BadReply(_)));
+        assert!(matches!(
+            refused(&mut s, &forged),
+            WalletError::BadReply(shared::wire::WireError::BadSignature)
+        ));
         let mut re = r.body.clone();
         re.re.digest[0] ^= 1;
         assert!(matches!(
@@ -1265,7 +1268,13 @@ fn transaction_status_recovers_lost_deliveries() {
             f.encode().unwrap()
         };
         let e = s.wallet.handle_status(&query, &forged, NOW).unwrap_err();
-        assert!(matches!(e, WalletError::BadReply(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                WalletError::BadReply(shared::wire::WireError::BadSignature)
+            ),
+            "{e}"
+        );
         let wrong_node = status_reply(s.merchant.keys, &query, &q_out, Some(vec![change.clone()]));
         assert!(matches!(
             s.wallet.handle_status(&query, &wrong_node, NOW),
@@ -1299,12 +1308,91 @@ fn transaction_status_recovers_lost_deliveries() {
         let (m_query, m_out) = s.wallet.transaction_status(tx, m).unwrap();
         let m_answer = status_reply(s.merchant.keys, &m_query, &m_out, Some(vec![vendor]));
         // An answer to another query (B's) does not pass for M's.
-        assert!(s.wallet.handle_status(&m_query, &b_answer, NOW).is_err());
+        let before = s.snapshot();
+        assert!(matches!(
+            s.wallet.handle_status(&m_query, &b_answer, NOW),
+            Err(WalletError::UnexpectedSender { .. })
+        ));
+        assert_eq!(s.snapshot(), before);
         let results = s.wallet.handle_status(&m_query, &m_answer, NOW).unwrap();
         assert!(results[0].is_ok());
         assert_eq!(s.wallet.pending().count(), 0);
         assert_eq!(s.wallet.scrip(m).unwrap().scrip, v0);
         assert_eq!(held_value(&s, b) + held_value(&s, m), 1500);
         s.wallet.check_tables().unwrap();
+    }
+}
+
+/// 6.2 step 1's reply: forged, or naming another request, is refused with no change (B0
+/// stays committed, step 2 is not saved); the genuine one saves step 2 once, and a repeat
+/// of it changes nothing.
+#[test]
+fn tampered_notice_replies_are_refused() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        s.obtain(1500);
+        let m = s.merchant.keys.uid();
+        let out = s
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .unwrap();
+        let frame = shared::wire::Frame::decode(&out.frame).unwrap();
+        let x0 = frame
+            .part(0)
+            .unwrap()
+            .open_sealed(s.broker.keys)
+            .unwrap()
+            .signed::<shared::wire::bodies::VendorScripNoticeX0>(customer_keys(suite).public())
+            .unwrap();
+        assert_eq!(x0.body.merchant, m);
+        let re = Re::new(
+            &frame.header,
+            digest_of_verified(&frame.header, &[&x0.evidence]).unwrap(),
+        );
+        let body = |re: Re| shared::wire::bodies::VendorScripNoticeResponseX0 {
+            re,
+            deadline: NOW + 300,
+        };
+        // Signed by another key under the broker's UID.
+        let forged = {
+            let bytes = reply_clear(forger_keys(suite), &frame, &body(re.clone()));
+            let mut f = shared::wire::Frame::decode(&bytes).unwrap();
+            f.header.sender = s.broker.keys.uid();
+            f.encode().unwrap()
+        };
+        assert!(matches!(
+            refused(&mut s, &forged),
+            WalletError::BadReply(shared::wire::WireError::BadSignature)
+        ));
+        // `re` of another request (another digest).
+        let mut other = re.clone();
+        other.digest[0] ^= 1;
+        let wrong_re = reply_clear(s.broker.keys, &frame, &body(other));
+        assert!(matches!(
+            refused(&mut s, &wrong_re),
+            WalletError::ReMismatch
+        ));
+        // From the merchant (the notice went to the broker).
+        let from_m = reply_clear(s.merchant.keys, &frame, &body(re.clone()));
+        assert!(matches!(
+            refused(&mut s, &from_m),
+            WalletError::UnexpectedSender { .. }
+        ));
+        let genuine = reply_clear(s.broker.keys, &frame, &body(re));
+        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        assert_eq!(
+            s.wallet.pending().next().unwrap().request.label(),
+            Label::VendorScripRequest
+        );
+        // Again: step 2 is pending now, which takes no notice reply.
+        assert!(matches!(
+            refused(&mut s, &genuine),
+            WalletError::UnexpectedLabel {
+                request: Label::VendorScripRequest,
+                reply: Label::VendorScripNoticeResponse
+            }
+        ));
     }
 }
