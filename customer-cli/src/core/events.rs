@@ -369,6 +369,18 @@ pub enum HistoryKind {
         /// E1's expiry.
         expires: u64,
     },
+    /// A request refused by the node.
+    Refused {
+        /// The request.
+        label: Label,
+        /// The code number.
+        code: u16,
+    },
+    /// A refused request given up.
+    Abandoned {
+        /// The request.
+        label: Label,
+    },
     /// 6.2: the broker's decision on the exchange (B1 is the change).
     ExchangeSettled {
         /// The merchant.
@@ -428,18 +440,6 @@ pub enum HistoryKind {
     /// A step of a flow recorded (a notice answered, an `Ack`): no value moved yet.
     Step {
         /// The request answered.
-        label: Label,
-    },
-    /// A request refused by the node.
-    Refused {
-        /// The request.
-        label: Label,
-        /// The code number.
-        code: u16,
-    },
-    /// A refused request given up.
-    Abandoned {
-        /// The request.
         label: Label,
     },
 }
