@@ -226,6 +226,15 @@ pub enum WalletError {
         /// The message's label.
         label: Label,
     },
+    /// The node answered `Ack { re }`: it has not decided yet (6.2: M waits for the
+    /// broker). Nothing changes; repeat the request later.
+    #[error("{label} of tx {tx} is not decided yet: repeat it later")]
+    AwaitingDecision {
+        /// The tx.
+        tx: TxId,
+        /// The request.
+        label: Label,
+    },
     /// The reply's `OI` or receipt is not the order the wallet sent (6.3 step 4).
     #[error("the reply's order or receipt is not the order sent")]
     OrderMismatch,

@@ -1396,3 +1396,71 @@ fn tampered_notice_replies_are_refused() {
         ));
     }
 }
+
+/// Section 6: M, still waiting for the broker, answers a repeated step 2 with `Ack { re }`:
+/// verified, reported as `AwaitingDecision`, nothing changes; a forged one is refused.
+/// M's signed `Error` (the broker's NOK relayed) only marks the request refused; B's NOK
+/// then ends it with B0 live again.
+#[test]
+fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        let (b0, _) = s.obtain(1500);
+        let ex = s.start_exchange(1000);
+        let tx = ex.frame.header.tx;
+        let ack = reply_clear(
+            s.merchant.keys,
+            &ex.frame,
+            &AckBody {
+                re: ex.re.clone(),
+                deadline: None,
+            },
+        );
+        assert!(matches!(
+            refused(&mut s, &ack),
+            WalletError::AwaitingDecision { tx: t, label: Label::VendorScripRequest } if t == tx
+        ));
+        let mut other = ex.re.clone();
+        other.digest[0] ^= 1;
+        let wrong = reply_clear(
+            s.merchant.keys,
+            &ex.frame,
+            &AckBody {
+                re: other,
+                deadline: None,
+            },
+        );
+        assert!(matches!(refused(&mut s, &wrong), WalletError::ReMismatch));
+        // M relays the broker's NOK as a signed Error: only the status changes.
+        let error = reply_clear(
+            s.merchant.keys,
+            &ex.frame,
+            &shared::wire::bodies::ErrorBody::new(ex.re.clone(), ErrorCode::Spent, "NOK"),
+        );
+        let e = s.wallet.handle_reply(&error, NOW).unwrap_err();
+        assert_eq!(e.refused_code(), Some(ErrorCode::Spent));
+        assert!(matches!(
+            s.wallet.pending().next().unwrap().status,
+            PendingStatus::Refused { .. }
+        ));
+        // B0 stays committed until the broker's own decision arrives.
+        assert!(matches!(
+            s.wallet.withdraw_broker_scrip(NOW),
+            Err(WalletError::ScripBusy { .. })
+        ));
+        let nok = change_with(
+            suite,
+            s.broker.keys,
+            tx,
+            Decision::nok(ErrorCode::Spent, "B0 spent"),
+            None,
+            None,
+            false,
+        );
+        s.wallet.handle_reply(&nok, NOW).unwrap();
+        assert_eq!(s.wallet.pending().count(), 0);
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
+    }
+}

@@ -143,7 +143,12 @@ pub fn decide_reply(
         };
         return completed(pending, frame, accept(state, pending, frame, keys, now)?);
     }
-    let pending = reply::find_pending(state, frame)?;
+    let pending = match reply::find_pending(state, frame) {
+        Err(e @ WalletError::UnexpectedLabel { .. }) if frame.header.label == Label::Ack => {
+            return Err(awaiting(state, frame, keys).unwrap_or(e));
+        }
+        other => other?,
+    };
     if frame.header.label == Label::Error {
         let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
         return Ok(ReplyOutcome::Refused(event, error));
@@ -169,6 +174,28 @@ pub fn decide_reply(
         }
     };
     completed(pending, frame, accept(state, pending, frame, keys, now)?)
+}
+
+/// Protocol.md section 6: "a node that must ask the broker before it can answer (M in 6.2
+/// step 3) holds its own reply until it has the decision; if its requester times out and
+/// repeats, it answers `Ack { re }` (pending)". Such an `Ack`, verified (signed by the
+/// node asked, `re` naming the request), is [`WalletError::AwaitingDecision`]: nothing
+/// changes, the request stays pending and is repeated later. `None` if the frame is no
+/// such `Ack` (the caller reports its own error).
+fn awaiting(state: &WalletState, frame: &Frame, keys: &KeyPair) -> Option<WalletError> {
+    let pending = state
+        .pending
+        .get(&(frame.header.tx, Label::VendorScripRequest))
+        .filter(|p| p.request.to == frame.header.sender)?;
+    Some(
+        match reply::any_reply::<shared::wire::bodies::AckBody>(state, pending, frame, keys) {
+            Ok(_) => WalletError::AwaitingDecision {
+                tx: frame.header.tx,
+                label: Label::VendorScripRequest,
+            },
+            Err(e) => e,
+        },
+    )
 }
 
 /// The outcome of an accepted message, unless it was already recorded.
