@@ -190,6 +190,12 @@ impl World {
     /// `ChangeBrokerScrip` goes to the wallet; V0 issued by the real merchant node and
     /// sent in M's `VendorScripResponse`.
     fn exchange(&mut self, w: u64) {
+        self.exchange_losing(w, false);
+    }
+
+    /// [`World::exchange`]; with `lose_change`, the broker's `ChangeBrokerScrip` never
+    /// reaches the wallet, which recovers it with `TransactionStatus` (section 7).
+    fn exchange_losing(&mut self, w: u64, lose_change: bool) {
         let m = self.m_keys.uid();
         let out = self
             .wallet
@@ -237,9 +243,34 @@ impl World {
         );
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, self.customer());
-        self.wallet
-            .handle_reply(&handled.deliveries[0].frame, NOW)
-            .unwrap();
+        if lose_change {
+            let b = self.broker.uid();
+            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let reply = self.send_broker(&out.frame);
+            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            // The broker's frames to C in this tx: the notice's reply (already taken:
+            // step 2 is pending now) and the lost change.
+            assert_eq!(results.len(), 2);
+            assert!(matches!(
+                results[0],
+                Err(customer_cli::WalletError::UnexpectedLabel { .. })
+            ));
+            assert!(results[1].is_ok(), "{:?}", results[1]);
+            // Asked again: nothing changes.
+            let state = self.wallet.state().clone();
+            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let reply = self.send_broker(&out.frame);
+            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            assert!(matches!(
+                results[1],
+                Err(customer_cli::WalletError::AlreadyReceived { .. })
+            ));
+            assert_eq!(self.wallet.state(), &state);
+        } else {
+            self.wallet
+                .handle_reply(&handled.deliveries[0].frame, NOW)
+                .unwrap();
+        }
         // M issues V0 on the broker's OK (the real node records it) and replies to C.
         let (v0, cs) = self
             .merchant
@@ -480,6 +511,25 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         );
         assert_eq!(w.customer_value(), before);
         assert_eq!(w.m_bank(), m_bank + 250);
+        w.wallet.check_tables().unwrap();
+    }
+}
+
+/// Section 7 against the real broker: a lost `ChangeBrokerScrip` is fetched with
+/// `TransactionStatus` and applied once; the exchange then completes and the value is
+/// conserved.
+#[test]
+fn a_lost_change_is_recovered_from_the_real_broker() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        w.obtain(1500);
+        let before = w.customer_value();
+        w.exchange_losing(1000, true);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(500)
+        );
+        assert_eq!(w.customer_value(), before);
         w.wallet.check_tables().unwrap();
     }
 }
