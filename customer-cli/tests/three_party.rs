@@ -1464,3 +1464,57 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
     }
 }
+
+/// 6.2: the notice's reply lost and the exchange expired at the broker: its NOK
+/// `ChangeBrokerScrip` ends the exchange while the notice is still pending; B0 is free.
+/// An OK (or change) before step 2 is refused.
+#[test]
+fn a_nok_before_step_2_ends_the_notice() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.register();
+        s.learn_merchant();
+        let (b0, _) = s.obtain(1500);
+        let out = s
+            .wallet
+            .obtain_vendor_scrip(s.merchant.keys.uid(), Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let (b1, b1_cs) = s.broker.issue(500, NOW);
+        let early_ok = change_with(
+            suite,
+            s.broker.keys,
+            tx,
+            Decision::Ok,
+            Some((&b1, &b1_cs)),
+            None,
+            true,
+        );
+        assert!(matches!(
+            refused(&mut s, &early_ok),
+            WalletError::InconsistentDecision(_)
+        ));
+        let nok = change_with(
+            suite,
+            s.broker.keys,
+            tx,
+            Decision::nok(ErrorCode::Expired, "expired"),
+            None,
+            None,
+            false,
+        );
+        let mut s = s.reopen();
+        let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+        assert!(matches!(
+            done.what,
+            HistoryKind::ExchangeSettled { ok: false, .. }
+        ));
+        assert_eq!(s.wallet.pending().count(), 0);
+        assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
+        assert!(matches!(
+            refused(&mut s, &nok),
+            WalletError::NoPendingRequest { .. }
+        ));
+        s.wallet.withdraw_broker_scrip(NOW).unwrap();
+    }
+}

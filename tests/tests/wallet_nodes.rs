@@ -533,3 +533,40 @@ fn a_lost_change_is_recovered_from_the_real_broker() {
         w.wallet.check_tables().unwrap();
     }
 }
+
+/// 6.2 against the real broker: the notice's reply is lost and the exchange expires; the
+/// wallet asks the broker for the frames of the tx and takes them in order (the notice's
+/// reply, then the broker's NOK): the exchange ends, B0 is live at both ends.
+#[test]
+fn an_expired_exchange_ends_through_transaction_status() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        w.obtain(1500);
+        let b = w.broker.uid();
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(w.m_keys.uid(), Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let _lost = w.send_broker(&out.frame);
+        assert_eq!(w.broker.expire(NOW + 3600).unwrap(), 1);
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let (query, status) = w.wallet.transaction_status(tx, b).unwrap();
+        let reply = w.send_broker(&status.frame);
+        let results = w.wallet.handle_status(&query, &reply, NOW + 3600).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(1500)
+        );
+        assert_eq!(w.c_bank(), 3500);
+        // B0 is live at the broker too: the wallet can withdraw it.
+        let out = w.wallet.withdraw_broker_scrip(NOW + 3600).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW + 3600).unwrap();
+        assert_eq!(w.c_bank(), 5000);
+        w.wallet.check_tables().unwrap();
+    }
+}

@@ -211,6 +211,13 @@ pub enum WalletEvent {
         /// V0's value.
         value: Amount,
     },
+    /// 6.2: the broker's NOK `ChangeBrokerScrip` arrived while the notice was still
+    /// unanswered (its reply lost, the exchange expired or refused): the exchange is over
+    /// before step 2 was sent; B0 was never presented and is free again.
+    ExchangeEndedAtNotice {
+        /// The broker's decision (always a NOK).
+        outcome: Outcome,
+    },
 }
 
 /// A broker's decision `R` as the wallet records it (section 6: OK or NOK with a reason).
@@ -265,7 +272,9 @@ impl WalletEvent {
             WalletEvent::BrokerScripToppedUp { .. } => Some(Label::BrokerScripTopUp),
             WalletEvent::BrokerScripWithdrawn { .. } => Some(Label::BrokerScripWithdraw),
             WalletEvent::ScripRenewed { .. } => Some(Label::RenewRequest),
-            WalletEvent::ExchangeNoticed { .. } => Some(Label::VendorScripNotice),
+            WalletEvent::ExchangeNoticed { .. } | WalletEvent::ExchangeEndedAtNotice { .. } => {
+                Some(Label::VendorScripNotice)
+            }
             WalletEvent::ExchangeSettled { .. } | WalletEvent::VendorScripObtained { .. } => {
                 Some(Label::VendorScripRequest)
             }

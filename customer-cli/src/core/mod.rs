@@ -133,6 +133,9 @@ pub fn decide_reply(
             (Label::ChangeBrokerScrip, Label::VendorScripRequest) => {
                 obtain_vendor_scrip::accept_change
             }
+            (Label::ChangeBrokerScrip, Label::VendorScripNotice) => {
+                obtain_vendor_scrip::accept_change_at_notice
+            }
             (Label::ChangeBrokerScrip, Label::VendorTopUpRequest) => {
                 top_up_vendor_scrip::accept_change
             }

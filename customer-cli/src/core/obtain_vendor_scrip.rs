@@ -16,6 +16,11 @@
 //! 7. M → C `VendorScripResponse`: `Sealed(to C){ Signed(X6 = re, V0, CS_V0) }`: V0 of `W`
 //!    by M, stored.
 //!
+//! The wallet never ends an exchange on its own timer: the broker enforces the deadline
+//! and tells C its NOK (`ExchangeExpired`) in `ChangeBrokerScrip`, which the wallet takes
+//! even while the notice is unanswered (its reply lost): the exchange then ends before
+//! step 2 and B0 is free again.
+//!
 //! Steps 5 and 7 may arrive in either order; each is applied as it arrives and the
 //! exchange ends when both are in (or on a NOK). A message already recorded changes
 //! nothing. A lost one is fetched again with `TransactionStatus` (section 7).
@@ -269,6 +274,37 @@ fn check_undertaking(
         sig: undertaking.sig.clone(),
         signer: merchant,
     })
+}
+
+/// Step 5 before step 2: the broker's NOK `ChangeBrokerScrip` while the notice is still
+/// unanswered (its reply was lost and the exchange expired, or it was refused). The
+/// exchange is over and B0, never presented, is free again. An OK cannot come before step
+/// 2 (the broker decides on M's request, which carries C's step 2): it is refused.
+pub fn accept_change_at_notice(
+    state: &WalletState,
+    pending: &Pending,
+    frame: &Frame,
+    keys: &KeyPair,
+    now: u64,
+) -> Result<NewEvent<WalletEvent>, WalletError> {
+    let Expect::VendorScripNotice { .. } = pending.request.expect else {
+        return Err(mismatched_expect(pending));
+    };
+    let (verified, _) = broker_delivery::<ChangeBrokerScripX4>(state, frame, keys)?;
+    let body = verified.body;
+    if body.outcome.is_ok() || body.change.is_some() || body.undertaking.is_some() {
+        return Err(WalletError::InconsistentDecision(
+            "a decision other than a bare NOK before step 2",
+        ));
+    }
+    Ok(NewEvent::new(
+        event_time(now),
+        pending.request.tx(),
+        WalletEvent::ExchangeEndedAtNotice {
+            outcome: Outcome::from(&body.outcome),
+        },
+    )
+    .with_evidence(vec![evidence(&verified.evidence)]))
 }
 
 /// Step 7: M's `VendorScripResponse`, checked; V0 stored.

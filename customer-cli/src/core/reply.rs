@@ -89,7 +89,11 @@ pub fn find_delivery_pending<'a>(
         });
     }
     let requests: &[Label] = match header.label {
-        Label::ChangeBrokerScrip => &[Label::VendorScripRequest, Label::VendorTopUpRequest],
+        Label::ChangeBrokerScrip => &[
+            Label::VendorScripNotice,
+            Label::VendorScripRequest,
+            Label::VendorTopUpRequest,
+        ],
         Label::VendorWithdrawResult => &[Label::VendorWithdrawRequest],
         Label::VendorTopUpResponse => &[Label::VendorTopUpRequest],
         other => {

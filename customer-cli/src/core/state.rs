@@ -345,6 +345,29 @@ impl WalletState {
                         .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
                 }))
             }
+            WalletEvent::ExchangeEndedAtNotice { outcome } => {
+                let (merchant, spent) = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorScripNotice {
+                        merchant, spent, ..
+                    }) => (*merchant, *spent),
+                    _ => return Err(fail(format!("no notice pending in tx {tx}"))),
+                };
+                if outcome.is_ok() {
+                    return Err(fail("an OK before step 2".into()));
+                }
+                let from = self
+                    .scrip
+                    .values()
+                    .find(|s| s.scrip.id() == spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not held")))?;
+                Some(history(HistoryKind::ExchangeSettled {
+                    merchant,
+                    ok: false,
+                    from,
+                    change: shared::Amount::ZERO,
+                }))
+            }
             WalletEvent::VendorScripObtained { scrip } => {
                 let producer = scrip.producer();
                 if self.scrip.contains_key(&producer) {
