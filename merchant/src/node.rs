@@ -18,15 +18,15 @@ use std::path::Path;
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
 use shared::wire::bodies::{Body, ErrorBody, Re};
-use shared::wire::{Frame, Header, Label};
+use shared::wire::{Frame, Header, Label, LabelKind};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
 
 use crate::core::events::Kind;
 use crate::core::issue::issue_vendor_scrip;
 use crate::core::open::open;
-use crate::core::report::{AckError, acknowledge, pending_reports};
+use crate::core::report::{AckError, pending_reports};
 use crate::core::state::State;
-use crate::core::{Config, Decision, Outcome, decide};
+use crate::core::{Config, Decision, Outcome, ReplyDecision, decide, decide_reply};
 use crate::store::{Mirror, rows_of};
 
 /// The node kind recorded in a merchant's log file.
@@ -76,10 +76,13 @@ pub struct Outgoing {
 /// What handling one request frame gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handled {
-    /// The reply to the requester; `None` only for a frame too broken to answer (no
-    /// readable header).
+    /// The reply to the requester; `None` for a frame too broken to answer (no readable
+    /// header), for a 6.2 request whose reply is held until the broker decides (sent then,
+    /// by `handle_reply`), and for the broker's 6.5 delivery (answered by a request of the
+    /// merchant's own, in `deliveries`).
     pub reply: Option<Outgoing>,
-    /// Other frames to send (6.3: the `PurchaseCompleted` report to the broker).
+    /// Other frames to send (6.3: the `PurchaseCompleted` report; 6.2, 6.5, 6.7: the
+    /// merchant's request to the broker).
     pub deliveries: Vec<Outgoing>,
     /// Why the request was refused, if it was (the reply is then the signed `Error`).
     pub refusal: Option<Refusal>,
@@ -90,6 +93,10 @@ pub struct Handled {
 pub enum ReplyOutcome {
     /// An acknowledgement of a report: recorded (`PurchaseReported`).
     Recorded,
+    /// A decision of the broker (6.2, 6.5, 6.7), acted on and recorded; these frames go to
+    /// the customer (6.2: the held `VendorScripResponse` or `Error`; 6.5: the
+    /// `VendorTopUpResponse` delivery), none for 6.7.
+    Decided(Vec<Outgoing>),
     /// Discarded, with the reason (section 3: a reply that matches no pending request).
     Discarded(AckError),
 }
@@ -180,27 +187,74 @@ impl MerchantNode {
                 });
             }
         };
-        let request = match open(&frame, &self.keys, &self.state) {
+        let request = match open(&frame, &self.keys, &self.state, self.config.broker) {
             Ok(request) => request,
             Err(e) => return Ok(self.refuse(&frame.header, &[], e.into())),
         };
         match decide(&self.state, &self.config, &request, now) {
             Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
-            Ok(Outcome::Repeat(frame)) => Ok(Handled {
-                reply: Some(Outgoing {
+            Ok(Outcome::Repeat(frame)) => {
+                let out = Outgoing {
                     to: request.header().sender,
                     frame,
-                }),
-                deliveries: Vec::new(),
-                refusal: None,
-            }),
+                };
+                // A repeated delivery (the broker's 6.5 step 2) is answered as the first
+                // time: by the merchant's stored request, among the deliveries.
+                let delivery = request.header().label.kind() == LabelKind::Delivery;
+                Ok(Handled {
+                    reply: (!delivery).then(|| out.clone()),
+                    deliveries: if delivery { vec![out] } else { Vec::new() },
+                    refusal: None,
+                })
+            }
             Ok(Outcome::Decided(decision)) => self.commit(*decision),
+            Ok(Outcome::Answer(draft)) => {
+                let sent = draft.seal(&self.keys, self.state.peer_key(&draft.to))?;
+                Ok(Handled {
+                    reply: Some(Outgoing {
+                        to: sent.to,
+                        frame: sent.frame,
+                    }),
+                    deliveries: Vec::new(),
+                    refusal: None,
+                })
+            }
         }
     }
 
-    /// Issues VendorScrip of `value` to `owner` in `tx` (the step 6.2 and 6.5 will call
-    /// once the broker's OK is verified) and returns it with its CustomerSecret, to be
-    /// sealed to the owner.
+    /// Every request of the merchant to the broker that awaits its decision (6.2 step 3,
+    /// 6.5 step 3, 6.7 step 2), as the frame stored when it was decided: what the shell
+    /// sends after a restart and on its retry timer until the decision arrives (section 7:
+    /// a party that asked the broker never undoes on its own timer).
+    #[must_use]
+    pub fn pending_broker_requests(&self) -> Vec<Outgoing> {
+        let broker = self.config.broker;
+        self.state
+            .tables
+            .awaiting
+            .iter()
+            .filter_map(|(tx, awaiting)| {
+                let label = awaiting.label();
+                let frame = self
+                    .state
+                    .tables
+                    .outbox
+                    .frames(tx, &broker)
+                    .iter()
+                    .rev()
+                    .find(|f| Frame::decode(f).is_ok_and(|f| f.header.label == label))?;
+                Some(Outgoing {
+                    to: broker,
+                    frame: frame.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Issues VendorScrip of `value` to `owner` in `tx`, outside any transaction (an
+    /// operator's issuance, and the tests' setup), and returns it with its CustomerSecret,
+    /// to be sealed to the owner. 6.2 and 6.5 issue through the core, on the broker's
+    /// verified OK (`handle_reply`).
     pub fn issue_vendor_scrip(
         &mut self,
         owner: Uid,
@@ -228,23 +282,37 @@ impl MerchantNode {
             .collect()
     }
 
-    /// Handles the broker's reply to one of the merchant's own requests (6.3 step 5's
-    /// `Ack`). A valid acknowledgement of a report owed is recorded; anything else is
-    /// discarded and changes nothing.
+    /// Handles the broker's reply to one of the merchant's own requests: 6.3 step 5's
+    /// `Ack`, or the decision of 6.2, 6.5 or 6.7 (see `core::decide_reply`). A valid reply
+    /// to a pending request is acted on and recorded in one commit with the frames it
+    /// sends; anything else is discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
         let broker = self
             .state
             .peer_key(&self.config.broker)
             .ok_or(NodeError::NoBrokerKey)?;
-        let event = match Frame::decode(bytes)
+        let decided = Frame::decode(bytes)
             .map_err(AckError::from)
-            .and_then(|frame| acknowledge(&frame, &self.keys, broker, &self.state, now))
-        {
-            Ok(event) => event,
-            Err(e) => return Ok(ReplyOutcome::Discarded(e)),
-        };
-        self.append(Recorded::attach(vec![event], Vec::new()))?;
-        Ok(ReplyOutcome::Recorded)
+            .and_then(|frame| {
+                decide_reply(&self.state, &self.config, &frame, &self.keys, broker, now)
+            });
+        match decided {
+            Err(e) => Ok(ReplyOutcome::Discarded(e)),
+            Ok(ReplyDecision::Acknowledged(event)) => {
+                self.append(Recorded::attach(vec![*event], Vec::new()))?;
+                Ok(ReplyOutcome::Recorded)
+            }
+            Ok(ReplyDecision::Decided(decision)) => {
+                let handled = self.commit(*decision)?;
+                Ok(ReplyOutcome::Decided(
+                    handled
+                        .reply
+                        .into_iter()
+                        .chain(handled.deliveries)
+                        .collect(),
+                ))
+            }
+        }
     }
 
     /// Signs and seals the decision's frames, commits its events with them, and returns
@@ -256,8 +324,13 @@ impl MerchantNode {
             to: s.to,
             frame: s.frame,
         });
+        let reply = if decision.reply.is_some() {
+            frames.next()
+        } else {
+            None
+        };
         Ok(Handled {
-            reply: frames.next(),
+            reply,
             deliveries: frames.collect(),
             refusal: None,
         })
@@ -299,6 +372,7 @@ impl MerchantNode {
             sealed: false,
             secrets: Vec::new(),
             forwarded: Vec::new(),
+            id_proof: None,
             answers: None,
         };
         let reply = draft.seal(&self.keys, None).ok().map(|s| Outgoing {
@@ -321,7 +395,9 @@ pub fn seal_outputs(
     keys: &KeyPair,
     state: &State,
 ) -> Result<Vec<SentFrame>, DraftError> {
-    std::iter::once(&decision.reply)
+    decision
+        .reply
+        .iter()
         .chain(&decision.deliveries)
         .map(|draft| draft.seal(keys, state.peer_key(&draft.to)))
         .collect()

@@ -40,11 +40,15 @@ pub const ORDERS: Table = TableDefinition::new("merchant_orders");
 pub const UNREPORTED: Table = TableDefinition::new("merchant_unreported");
 /// The VendorScrip books: one row, [`BOOKS_KEY`] → `Books`.
 pub const BOOKS: Table = TableDefinition::new("merchant_books");
+/// Requests to the broker awaiting its decision: tx → `Awaiting` (6.2, 6.5, 6.7).
+pub const AWAITING: Table = TableDefinition::new("merchant_awaiting");
 /// The key of the one row of [`BOOKS`].
 pub const BOOKS_KEY: &[u8] = b"books";
 
 /// Every table, in the order [`Mirror`] lists them.
-const TABLES: [Table; 7] = [LIVE, REPLIES, BINDINGS, OUTBOX, ORDERS, UNREPORTED, BOOKS];
+const TABLES: [Table; 8] = [
+    LIVE, REPLIES, BINDINGS, OUTBOX, ORDERS, UNREPORTED, BOOKS, AWAITING,
+];
 
 /// The projection of the merchant's log: a [`State`] folded event by event, its touched
 /// rows written to the tables.
@@ -124,6 +128,10 @@ fn write_touched(
     if touched.books {
         let mut books = txn.open_table(BOOKS)?;
         put(&mut books, BOOKS_KEY, Some(&t.books))?;
+    }
+    let mut awaiting = txn.open_table(AWAITING)?;
+    for tx in &touched.awaiting {
+        put(&mut awaiting, tx.as_bytes(), t.awaiting.get(tx))?;
     }
     Ok(())
 }
@@ -227,5 +235,12 @@ pub fn rows_of(state: &State) -> Result<ProjectionDump, ProjectionError> {
         encode(&t.books).map(|b| BTreeMap::from([(BOOKS_KEY.to_vec(), b)]))
     };
     table(BOOKS, books)?;
+    table(
+        AWAITING,
+        t.awaiting
+            .iter()
+            .map(|(tx, a)| Ok((tx.as_bytes().to_vec(), encode(a)?)))
+            .collect(),
+    )?;
     Ok(dump)
 }

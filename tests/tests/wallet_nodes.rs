@@ -111,6 +111,8 @@ impl World {
                 Mint::new(suite, m_keys.uid(), fixtures::root_key(2)),
                 catalogue,
                 b_keys.uid(),
+                m_pan.clone(),
+                m_id.clone(),
             ),
             [b_keys.public().clone(), c_keys.public().clone()],
         )
@@ -568,5 +570,137 @@ fn an_expired_exchange_ends_through_transaction_status() {
         w.wallet.handle_reply(&reply, NOW + 3600).unwrap();
         assert_eq!(w.c_bank(), 5000);
         w.wallet.check_tables().unwrap();
+    }
+}
+
+/// Every three-party flow with both real nodes, no frame built by hand: 6.2 (M relays to
+/// B, B's decision to M and its `ChangeBrokerScrip` to C, M's held `VendorScripResponse`),
+/// 6.3, 6.5 (B's authorization to M, M's acceptance, B's decision, M's
+/// `VendorTopUpResponse`), 6.7 (M's Ack, M's authorization, B's result to C). The
+/// customer's value is conserved except for what it buys; both nodes' books stay
+/// consistent.
+#[test]
+fn every_three_party_flow_with_both_real_nodes() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        let c = w.customer();
+        w.obtain(2000);
+        let start = w.customer_value();
+
+        // 6.2: W = 800.
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(800), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        assert!(at_m.reply.is_none(), "M holds its reply until B decides");
+        assert_eq!(at_m.deliveries.len(), 1);
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(at_b.deliveries.len(), 1);
+        assert_eq!(at_b.deliveries[0].to, c);
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert_eq!(to_c.len(), 1);
+        assert_eq!(to_c[0].to, c);
+        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(800)
+        );
+        assert_eq!(w.customer_value(), start);
+
+        // 6.3: two teas (300).
+        let order = OrderInfo {
+            item_id: "tea".into(),
+            name: "Green tea".into(),
+            unit_price: Amount::from_minor(150),
+            quantity: 2,
+            order_id: OrderId::random(),
+        };
+        let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+        let ack = w.send_broker(&initiated.frame);
+        w.wallet.handle_reply(&ack, NOW).unwrap();
+        let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
+        w.wallet
+            .handle_reply(&handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        let report_ack = w.send_broker(&handled.deliveries[0].frame);
+        w.merchant.handle_reply(&report_ack, NOW).unwrap();
+        assert_eq!(w.customer_value(), start - 300);
+
+        // 6.5: W_V = 400 onto V of 500.
+        let out = w
+            .wallet
+            .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
+            .unwrap();
+        let at_b = w.broker.handle(&out.frame, NOW).unwrap();
+        w.wallet.handle_reply(&at_b.reply, NOW).unwrap();
+        assert_eq!(at_b.deliveries.len(), 1);
+        let at_m = w.merchant.handle(&at_b.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        assert_eq!(at_m.deliveries.len(), 1);
+        let decided = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(decided.deliveries.len(), 1);
+        w.wallet
+            .handle_reply(&decided.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant.handle_reply(&decided.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert_eq!(to_c.len(), 1);
+        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(900)
+        );
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(800)
+        );
+        assert_eq!(w.customer_value(), start - 300);
+
+        // 6.7: cash in V of 900.
+        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+        let at_m = w.merchant.handle(&out.frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        w.wallet
+            .handle_reply(&at_m.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(at_m.deliveries.len(), 1);
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(at_b.deliveries.len(), 1);
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        assert!(matches!(
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap(),
+            merchant::node::ReplyOutcome::Decided(_)
+        ));
+        assert_eq!(w.wallet.scrip(m), None);
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.customer_value(), start - 300);
+        // M was paid 800 + 400 for VendorScrip and paid out 900: it keeps what was bought.
+        assert_eq!(w.m_bank(), 300);
+        w.wallet.check_tables().unwrap();
+        w.merchant.check_tables().unwrap();
     }
 }

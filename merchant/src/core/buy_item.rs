@@ -108,7 +108,7 @@ pub fn decide(
     );
     Ok(Decision {
         events: vec![event],
-        reply,
+        reply: Some(reply),
         deliveries: vec![report],
     })
 }
@@ -155,7 +155,7 @@ mod tests {
         fold(&mut state, issued.event);
         let tx = TxId::random();
         let frame = kit.purchase(kit.customer, tx, &issued.scrip, &issued.cs, &tea(1));
-        let request = open(&frame, kit.merchant, &state).unwrap();
+        let request = open(&frame, kit.merchant, &state, kit.broker.uid()).unwrap();
         let Outcome::Decided(decision) = decide_request(&state, &config, &request, NOW).unwrap()
         else {
             panic!("a new request is decided")
@@ -175,11 +175,20 @@ mod tests {
         assert_eq!(spent.scrip_id, issued.scrip.id());
         let change = change.expect("change");
         assert_eq!(change.value, Amount::from_minor(550));
-        assert_eq!(decision.reply.to, kit.customer.uid());
-        assert_eq!(decision.reply.header.label, Label::PurchaseResponse);
-        assert!(decision.reply.sealed);
-        assert_eq!(decision.reply.secrets.len(), 1);
-        assert_eq!(decision.reply.secrets[0].0, change.scrip_id);
+        assert_eq!(
+            decision.reply.as_ref().expect("a reply").to,
+            kit.customer.uid()
+        );
+        assert_eq!(
+            decision.reply.as_ref().expect("a reply").header.label,
+            Label::PurchaseResponse
+        );
+        assert!(decision.reply.as_ref().expect("a reply").sealed);
+        assert_eq!(decision.reply.as_ref().expect("a reply").secrets.len(), 1);
+        assert_eq!(
+            decision.reply.as_ref().expect("a reply").secrets[0].0,
+            change.scrip_id
+        );
         assert_eq!(decision.deliveries.len(), 1);
         let report = &decision.deliveries[0];
         assert_eq!(report.to, kit.broker.uid());
@@ -196,7 +205,7 @@ mod tests {
         let refused = decide_request(&state, &config, &request, NOW).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
         let renew = kit.renew(kit.customer, TxId::random(), &issued.scrip, &issued.cs);
-        let renew = open(&renew, kit.merchant, &state).unwrap();
+        let renew = open(&renew, kit.merchant, &state, kit.broker.uid()).unwrap();
         assert!(matches!(renew, VerifiedRequest::Renew(_)));
         let refused = decide_request(&state, &config, &renew, NOW).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);

@@ -10,24 +10,43 @@
 //!
 //! One file per transaction: [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
 //! report to the broker and its `Ack`), [`renew`] (6.8), [`issue`] (the issuance of
-//! VendorScrip that 6.2 and 6.5 will call). [`catalogue`] is what the merchant sells;
+//! VendorScrip that 6.2 and 6.5 call), [`obtain_vendor_scrip`] (6.2),
+//! [`top_up_vendor_scrip`] (6.5), [`withdraw_vendor_scrip`] (6.7), [`transaction_status`]
+//! (section 7). [`broker_reply`] opens the broker's decisions on the merchant's own
+//! requests, which [`decide_reply`] acts on. [`catalogue`] is what the merchant sells;
 //! [`events`] its event kinds.
+//!
+//! The three-party transactions follow section 7: the merchant records what it asks or
+//! holds (an event, with the request frame, before the request leaves), repeats the
+//! request until the broker's signed decision arrives ([`state::Awaiting`]), and acts on
+//! that decision only; it never undoes on its own timer.
 
+pub mod broker_reply;
 pub mod buy_item;
 pub mod catalogue;
 pub mod events;
 pub mod issue;
+pub mod obtain_vendor_scrip;
 pub mod open;
 pub mod renew;
 pub mod report;
 pub mod state;
+pub mod top_up_vendor_scrip;
+pub mod transaction_status;
+pub mod withdraw_vendor_scrip;
 
 #[cfg(test)]
 pub(crate) mod testkit;
 
 use shared::events::NewEvent;
+use shared::ids::{AccountId, Pan};
 use shared::node::{Draft, LiveRecord, Lookup, Refusal, ReplyKey};
+use shared::wire::bodies::{
+    ExchangeAuthorizationResponseX5, VendorTopUpDecisionBody, VendorWithdrawResponseX3,
+};
+use shared::wire::{Frame, Label};
 use shared::{ExpiryRule, Mint, Scrip, Uid};
+use shared::{KeyPair, PublicKey};
 
 use catalogue::Catalogue;
 use events::Kind;
@@ -38,6 +57,9 @@ use state::State;
 pub const DEFAULT_SCRIP_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 /// Default grace period of renewal after expiry: one year (protocol.md section 4).
 pub const DEFAULT_RENEWAL_GRACE_SECS: u64 = 365 * 24 * 3600;
+/// Default deadline of a 6.7 escrow, seconds after the request: ten minutes, long enough
+/// for a few repeats of step 2 to reach the broker (protocol.md section 7).
+pub const DEFAULT_ESCROW_WINDOW_SECS: u64 = 600;
 
 /// What a merchant is configured with: not derived from its log, the same at every start.
 #[derive(Debug)]
@@ -52,18 +74,35 @@ pub struct Config {
     pub scrip_lifetime_secs: u64,
     /// How long after expiry renewal stays open, seconds (section 4, default one year).
     pub renewal_grace_secs: u64,
+    /// The merchant's bank account (wave 2, ruling 4: a merchant is a registered peer with
+    /// an account): its PAN, for the operator's records.
+    pub pan: Pan,
+    /// Its `ID`, derived from its PANSecret at setup: what the `IdProof` of 6.2 step 3 and
+    /// 6.7 step 2 proves to the broker. A secret; never logged.
+    pub account_id: AccountId,
+    /// The deadline of a 6.7 escrow, seconds after the request (default ten minutes).
+    pub escrow_window_secs: u64,
 }
 
 impl Config {
-    /// A configuration with the default lifetime and grace period.
+    /// A configuration with the default lifetime, grace period and escrow window.
     #[must_use]
-    pub fn new(mint: Mint, catalogue: Catalogue, broker: Uid) -> Config {
+    pub fn new(
+        mint: Mint,
+        catalogue: Catalogue,
+        broker: Uid,
+        pan: Pan,
+        account_id: AccountId,
+    ) -> Config {
         Config {
             mint,
             catalogue,
             broker,
             scrip_lifetime_secs: DEFAULT_SCRIP_LIFETIME_SECS,
             renewal_grace_secs: DEFAULT_RENEWAL_GRACE_SECS,
+            pan,
+            account_id,
+            escrow_window_secs: DEFAULT_ESCROW_WINDOW_SECS,
         }
     }
 
@@ -87,8 +126,10 @@ impl Config {
 pub struct Decision {
     /// The events, in order.
     pub events: Vec<NewEvent<Kind>>,
-    /// The reply to the requester.
-    pub reply: Draft,
+    /// The reply to the requester; `None` when the reply is held for the broker's decision
+    /// (6.2 step 3) or the incoming frame was a delivery (6.5 step 2). For a decision of
+    /// the broker acted on, the held reply to the customer (6.2 step 7).
+    pub reply: Option<Draft>,
     /// Other frames of the decision (e.g. 6.3 step 5's `PurchaseCompleted` to the broker).
     pub deliveries: Vec<Draft>,
 }
@@ -101,6 +142,69 @@ pub enum Outcome {
     Repeat(Vec<u8>),
     /// A new request, decided.
     Decided(Box<Decision>),
+    /// An answer that changes nothing and is not stored (a `TransactionStatus` answer, the
+    /// `Ack` pending of a repeated 6.2 request): signed and sent only.
+    Answer(Draft),
+}
+
+/// What became of a reply of the broker (see [`decide_reply`]).
+#[derive(Debug)]
+pub enum ReplyDecision {
+    /// The `Ack` of a report (6.3 step 5): the event that ends the duty to send it.
+    Acknowledged(Box<NewEvent<Kind>>),
+    /// A decision of a three-party transaction, acted on (6.2, 6.5, 6.7).
+    Decided(Box<Decision>),
+}
+
+/// Acts on a reply of the broker to one of the merchant's own requests, by its label:
+/// `Ack` (6.3 step 5), `ExchangeAuthorizationResponse` (6.2 step 6),
+/// `VendorTopUpDecision` (6.5 step 4), `VendorWithdrawResponse` (6.7 step 4). Anything
+/// else, an `Error` included (never a decision, section 3), is discarded: the merchant
+/// repeats its request.
+pub fn decide_reply(
+    state: &State,
+    config: &Config,
+    frame: &Frame,
+    me: &KeyPair,
+    broker: &PublicKey,
+    now: u64,
+) -> Result<ReplyDecision, report::AckError> {
+    use broker_reply::open_broker_reply;
+    let decided = match frame.header.label {
+        Label::Ack => {
+            return report::acknowledge(frame, me, broker, state, now)
+                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
+        }
+        Label::ExchangeAuthorizationResponse => {
+            let reply = open_broker_reply::<ExchangeAuthorizationResponseX5>(
+                frame,
+                me,
+                broker,
+                Label::ExchangeAuthorizationRequest,
+            )?;
+            obtain_vendor_scrip::decided(state, config, &reply, now)?
+        }
+        Label::VendorTopUpDecision => {
+            let reply = open_broker_reply::<VendorTopUpDecisionBody>(
+                frame,
+                me,
+                broker,
+                Label::VendorTopUpAccepted,
+            )?;
+            top_up_vendor_scrip::decided(state, config, &reply, now)?
+        }
+        Label::VendorWithdrawResponse => {
+            let reply = open_broker_reply::<VendorWithdrawResponseX3>(
+                frame,
+                me,
+                broker,
+                Label::VendorWithdrawAuthorization,
+            )?;
+            withdraw_vendor_scrip::decided(state, &reply, now)?
+        }
+        other => return Err(report::AckError::Unexpected(other)),
+    };
+    Ok(ReplyDecision::Decided(Box::new(decided)))
 }
 
 /// Decides a verified request against the state (protocol.md sections 4–7). Pure and
@@ -127,6 +231,14 @@ pub fn decide(
     let decision = match request {
         VerifiedRequest::Purchase(p) => buy_item::decide(state, config, p, now)?,
         VerifiedRequest::Renew(r) => renew::decide(state, config, r, now)?,
+        VerifiedRequest::Withdraw(w) => withdraw_vendor_scrip::decide(state, config, w, now)?,
+        VerifiedRequest::TopUp(t) => top_up_vendor_scrip::decide(state, config, t, now)?,
+        VerifiedRequest::Exchange(e) => return obtain_vendor_scrip::decide(state, config, e, now),
+        VerifiedRequest::Status(s) => {
+            return Ok(Outcome::Answer(transaction_status::answer(
+                state, config, s,
+            )));
+        }
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

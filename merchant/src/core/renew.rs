@@ -70,7 +70,7 @@ pub fn decide(
         Draft::reply(me, header, &request.digest, &response).sealed_with(vec![(renewed.id(), cs)]);
     Ok(Decision {
         events: vec![event],
-        reply,
+        reply: Some(reply),
         deliveries: Vec::new(),
     })
 }

@@ -82,7 +82,8 @@ pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
         .collect()
 }
 
-/// Why a reply to a report was not taken as its acknowledgement.
+/// Why a reply from the broker (to a report, or to a request of 6.2, 6.5 or 6.7) was
+/// discarded: it changed nothing (protocol.md section 3).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AckError {
     /// The reply is not one signed `Ack` part from the broker, or its signature fails.
@@ -93,8 +94,15 @@ pub enum AckError {
     NotTheBroker(Uid),
     /// The `re` names no report this merchant owes (already acknowledged, or never sent):
     /// discarded (protocol.md section 3).
-    #[error("the Ack answers no pending report")]
+    #[error("the reply answers no pending request")]
     NotPending,
+    /// A label that is no reply to any request a merchant sends.
+    #[error("a merchant expects no {0:?} reply")]
+    Unexpected(Label),
+    /// The broker's OK arrived but the merchant cannot act on it now (its books would
+    /// overflow); nothing was recorded and the request stays pending.
+    #[error("cannot act on the decision: {0}")]
+    Unactionable(shared::node::Refusal),
 }
 
 /// Checks the broker's reply `frame` to a report and gives the event that takes the report

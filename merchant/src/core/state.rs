@@ -13,10 +13,73 @@ use shared::events::Event;
 use shared::node::{
     LiveScrip, Outbox, Recorded, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
+use shared::wire::Label;
 use shared::wire::bodies::{OrderInfo, Receipt};
 use shared::{Amount, PublicKey, ScripId, TxId, Uid};
 
-use super::events::Kind;
+use super::events::{Escrow, Kind};
+
+/// A request of the merchant to the broker that awaits the broker's signed decision
+/// (protocol.md section 7: the merchant repeats it until it has the decision, and never
+/// undoes on its own timer). Its frame is in the outbox under (tx, broker).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Awaiting {
+    /// 6.2 step 3: `ExchangeAuthorizationRequest`; C's request is answered on the decision.
+    Exchange {
+        /// `UID_C`.
+        customer: Uid,
+        /// `W`.
+        value: Amount,
+        /// C's request, answered once the broker decides.
+        request: ReplyKey,
+        /// Its digest.
+        digest: Vec<u8>,
+    },
+    /// 6.5 step 3: `VendorTopUpAccepted` (accept, V0 held; or decline, nothing held).
+    TopUp {
+        /// `UID_C`.
+        customer: Uid,
+        /// V0 when accepted and held; `None` for a decline.
+        held: Option<ScripId>,
+        /// `W_V`.
+        top_up: Amount,
+        /// `W_V1` (zero for a decline).
+        new_value: Amount,
+        /// The digest of the merchant's step 3, which the decision's `re` must carry.
+        digest: Vec<u8>,
+    },
+    /// 6.7 step 2: `VendorWithdrawAuthorization`, V0 held.
+    Withdraw {
+        /// `UID_C`.
+        customer: Uid,
+        /// V0.
+        held: ScripId,
+        /// `W = V0.value`.
+        value: Amount,
+    },
+}
+
+impl Awaiting {
+    /// The label of the merchant's request to the broker.
+    #[must_use]
+    pub const fn label(&self) -> Label {
+        match self {
+            Awaiting::Exchange { .. } => Label::ExchangeAuthorizationRequest,
+            Awaiting::TopUp { .. } => Label::VendorTopUpAccepted,
+            Awaiting::Withdraw { .. } => Label::VendorWithdrawAuthorization,
+        }
+    }
+
+    /// `UID_C`.
+    #[must_use]
+    pub const fn customer(&self) -> Uid {
+        match self {
+            Awaiting::Exchange { customer, .. }
+            | Awaiting::TopUp { customer, .. }
+            | Awaiting::Withdraw { customer, .. } => *customer,
+        }
+    }
+}
 
 /// A recorded purchase (6.3 step 3, "order recorded").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,14 +103,18 @@ pub struct Unreported {
 }
 
 /// The merchant's VendorScrip books: every unit of value the merchant ever issued against
-/// a payment by the broker is either still live, or was paid for goods. Renewal and change
-/// move value between scrip and create none (protocol.md section 4, "Value is conserved").
+/// a payment by the broker is either still live, was paid for goods, or was withdrawn to
+/// the customer's bank account (6.7). Renewal and change move value between scrip and
+/// create none (protocol.md section 4, "Value is conserved"): `issued = live + paid +
+/// withdrawn`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Books {
     /// Value issued by `VendorScripIssued` (6.2, 6.5).
     pub issued: Amount,
     /// Value paid for goods by `PurchaseMade` (6.3).
     pub paid: Amount,
+    /// Value withdrawn by `VendorScripWithdrawn` (6.7).
+    pub withdrawn: Amount,
 }
 
 /// The projection of the merchant's log (protocol.md section 8).
@@ -67,6 +134,8 @@ pub struct Tables {
     pub unreported: BTreeMap<TxId, Unreported>,
     /// The VendorScrip books.
     pub books: Books,
+    /// The merchant's requests to the broker awaiting its decision (6.2, 6.5, 6.7), by tx.
+    pub awaiting: BTreeMap<TxId, Awaiting>,
 }
 
 /// The rows one event changed, by table: what the redb projection rewrites.
@@ -86,6 +155,8 @@ pub struct Touched {
     pub unreported: Vec<TxId>,
     /// Whether the books changed.
     pub books: bool,
+    /// Awaiting rows added or removed.
+    pub awaiting: Vec<TxId>,
 }
 
 /// The merchant's state.
@@ -152,6 +223,17 @@ impl State {
                 touched.live.push(scrip.scrip_id);
                 t.books.issued = add(t.books.issued, scrip.value);
                 touched.books = true;
+                // 6.2 step 7: the issue answers the exchange this tx awaited (only that: an
+                // operator's issuance names no awaited exchange).
+                let answers = matches!(
+                    t.awaiting.get(&tx),
+                    Some(Awaiting::Exchange { customer, value, .. })
+                        if customer == owner && *value == scrip.value
+                );
+                if answers {
+                    t.awaiting.remove(&tx);
+                    touched.awaiting.push(tx);
+                }
             }
             Kind::PurchaseMade {
                 customer,
@@ -212,6 +294,137 @@ impl State {
                 t.live.issue(*new, *owner);
                 touched.live.extend([old.scrip_id, new.scrip_id]);
                 bind(t, &mut touched, tx, TxKind::Renew, *owner, old.producer);
+            }
+            Kind::ExchangeRequested {
+                customer,
+                merchant,
+                value,
+                request,
+                digest,
+            } => {
+                bind(
+                    t,
+                    &mut touched,
+                    tx,
+                    TxKind::ObtainVendorScrip,
+                    *customer,
+                    *merchant,
+                );
+                t.awaiting.insert(
+                    tx,
+                    Awaiting::Exchange {
+                        customer: *customer,
+                        value: *value,
+                        request: *request,
+                        digest: digest.clone(),
+                    },
+                );
+                touched.awaiting.push(tx);
+            }
+            Kind::ExchangeRefused { .. } | Kind::VendorTopUpClosed => {
+                t.awaiting.remove(&tx);
+                touched.awaiting.push(tx);
+            }
+            Kind::VendorEscrowOpened {
+                customer,
+                scrip_id,
+                until,
+                escrow,
+            } => {
+                let held = t.live.hold(scrip_id, tx, *until);
+                debug_assert!(held, "an escrow held a scrip that is not live");
+                touched.live.push(*scrip_id);
+                let (kind, awaiting) = match escrow {
+                    Escrow::TopUp {
+                        top_up,
+                        new_value,
+                        digest,
+                    } => (
+                        TxKind::TopUpVendorScrip,
+                        Awaiting::TopUp {
+                            customer: *customer,
+                            held: Some(*scrip_id),
+                            top_up: *top_up,
+                            new_value: *new_value,
+                            digest: digest.clone(),
+                        },
+                    ),
+                    Escrow::Withdraw { value } => (
+                        TxKind::WithdrawVendorScrip,
+                        Awaiting::Withdraw {
+                            customer: *customer,
+                            held: *scrip_id,
+                            value: *value,
+                        },
+                    ),
+                };
+                let me = t.live.get(scrip_id).map(|r| r.body.producer);
+                if let Some(me) = me {
+                    bind(t, &mut touched, tx, kind, *customer, me);
+                }
+                t.awaiting.insert(tx, awaiting);
+                touched.awaiting.push(tx);
+            }
+            Kind::VendorTopUpDeclined {
+                customer,
+                merchant,
+                top_up,
+                digest,
+                ..
+            } => {
+                bind(
+                    t,
+                    &mut touched,
+                    tx,
+                    TxKind::TopUpVendorScrip,
+                    *customer,
+                    *merchant,
+                );
+                t.awaiting.insert(
+                    tx,
+                    Awaiting::TopUp {
+                        customer: *customer,
+                        held: None,
+                        top_up: *top_up,
+                        new_value: Amount::default(),
+                        digest: digest.clone(),
+                    },
+                );
+                touched.awaiting.push(tx);
+            }
+            Kind::VendorScripToppedUp { customer, old, new } => {
+                let removed = t.live.remove(&old.scrip_id);
+                debug_assert!(
+                    matches!(removed, Some(ref r) if r.state != shared::node::ScripState::Live),
+                    "a top-up spent a scrip its escrow did not hold"
+                );
+                t.live.issue(*new, *customer);
+                touched.live.extend([old.scrip_id, new.scrip_id]);
+                let added = new.value.checked_sub(old.value);
+                debug_assert!(added.is_ok(), "a top-up must not lower the value");
+                t.books.issued = add(t.books.issued, added.unwrap_or_default());
+                touched.books = true;
+                t.awaiting.remove(&tx);
+                touched.awaiting.push(tx);
+            }
+            Kind::VendorScripWithdrawn { spent, .. } => {
+                let removed = t.live.remove(&spent.scrip_id);
+                debug_assert!(
+                    removed.is_some(),
+                    "a withdrawal spent a scrip that is not live"
+                );
+                touched.live.push(spent.scrip_id);
+                t.books.withdrawn = add(t.books.withdrawn, spent.value);
+                touched.books = true;
+                t.awaiting.remove(&tx);
+                touched.awaiting.push(tx);
+            }
+            Kind::VendorEscrowReleased { scrip_id, .. } => {
+                let released = t.live.release(scrip_id, tx);
+                debug_assert!(released, "released a scrip this tx did not hold");
+                touched.live.push(*scrip_id);
+                t.awaiting.remove(&tx);
+                touched.awaiting.push(tx);
             }
         }
         record_sent(&mut t.replies, &mut t.outbox, tx, &event.kind.sent);

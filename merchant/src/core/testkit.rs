@@ -3,6 +3,7 @@
 //! builders a wallet uses).
 
 use shared::fixtures;
+use shared::ids::{AccountId, Pan, PanSecret};
 use shared::wire::bodies::{Body, OrderId, OrderInfo, PurchaseRequestX1, RenewRequestX0};
 use shared::wire::{Frame, Header, Part, seal, secret_inner, sign};
 use shared::{Amount, CustomerSecret, KeyPair, Mint, PublicKey, Scrip, Suite, TxId};
@@ -41,7 +42,13 @@ impl Kit {
 
     /// The merchant's configuration: its Mint (root key 1) and [`catalogue`].
     pub fn config(&self) -> Config {
-        Config::new(self.mint(), catalogue(), self.broker.uid())
+        Config::new(
+            self.mint(),
+            catalogue(),
+            self.broker.uid(),
+            merchant_pan(),
+            AccountId::derive(self.suite, &merchant_pan_secret(), &merchant_pan()),
+        )
     }
 
     /// The merchant's Mint.
@@ -117,6 +124,16 @@ pub fn presenting_to<B: Body>(
     let part: Part =
         seal(&header, to, &[signed.into(), secret_inner(scrip.id(), cs)]).expect("seal");
     Frame::new(header, vec![part])
+}
+
+/// The merchant's bank account number in the tests.
+pub fn merchant_pan() -> Pan {
+    Pan::new("MERCHANT-0001")
+}
+
+/// Its PANSecret.
+pub fn merchant_pan_secret() -> PanSecret {
+    PanSecret::new("secret of the merchant's account for tests")
 }
 
 /// The catalogue every test uses.

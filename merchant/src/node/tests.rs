@@ -120,19 +120,24 @@ impl Harness {
     }
 
     /// Conservation of VendorScrip value (protocol.md section 4): everything issued is
-    /// live or paid; every purchase consumed exactly what it paid plus its change; every
-    /// renewal kept its value; the tables on disk are the state's.
+    /// live, paid or withdrawn; every purchase consumed exactly what it paid plus its
+    /// change; every renewal kept its value; a top-up issued exactly what it added; the
+    /// tables on disk are the state's.
     fn assert_conserved(&self) {
         let node = self.node();
         let state = node.state();
         let books = state.tables.books;
         let live = state.live_value().expect("live value");
         assert_eq!(
-            live.checked_add(books.paid).expect("sum"),
+            live.checked_add(books.paid)
+                .and_then(|v| v.checked_add(books.withdrawn))
+                .expect("sum"),
             books.issued,
-            "issued = live + paid"
+            "issued = live + paid + withdrawn"
         );
         let mut paid = Amount::default();
+        let mut withdrawn = Amount::default();
+        let mut issued = Amount::default();
         for event in node.log().iter().expect("iter") {
             let event = event.expect("event");
             match event.kind.kind {
@@ -151,10 +156,28 @@ impl Harness {
                     paid = paid.checked_add(receipt.paid).expect("sum");
                 }
                 Kind::ScripRenewed { old, new, .. } => assert_eq!(old.value, new.value),
-                Kind::VendorScripIssued { .. } | Kind::PurchaseReported => {}
+                Kind::VendorScripIssued { scrip, .. } => {
+                    issued = issued.checked_add(scrip.value).expect("sum");
+                }
+                Kind::VendorScripToppedUp { old, new, .. } => {
+                    let added = new.value.checked_sub(old.value).expect("a top-up adds");
+                    issued = issued.checked_add(added).expect("sum");
+                }
+                Kind::VendorScripWithdrawn { spent, .. } => {
+                    withdrawn = withdrawn.checked_add(spent.value).expect("sum");
+                }
+                Kind::PurchaseReported
+                | Kind::ExchangeRequested { .. }
+                | Kind::ExchangeRefused { .. }
+                | Kind::VendorEscrowOpened { .. }
+                | Kind::VendorTopUpDeclined { .. }
+                | Kind::VendorTopUpClosed
+                | Kind::VendorEscrowReleased { .. } => {}
             }
         }
         assert_eq!(paid, books.paid);
+        assert_eq!(withdrawn, books.withdrawn);
+        assert_eq!(issued, books.issued);
         node.check_tables().expect("tables match the state");
     }
 }
@@ -786,3 +809,5 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
     assert!(h.node().state().tables.live.get(&v0.id()).is_none());
     h.assert_conserved();
 }
+
+mod top_up;

@@ -12,12 +12,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Evidence, NewEvent};
-use crate::ids::{ScripId, TxId, Uid};
+use crate::ids::{AccountId, ScripId, TxId, Uid};
 use crate::scrip::CustomerSecret;
 use crate::suite::{KeyPair, PublicKey, Suite};
 use crate::wire::{
-    Body, Frame, Header, Inner, Part, Reply, SignedEvidence, WireError, seal, secret_inner,
-    sign_bytes,
+    Body, Frame, Header, Inner, Part, Reply, SignedEvidence, WireError, id_proof, seal,
+    secret_inner, sign_bytes,
 };
 
 use super::{Outbox, Replies, ReplyKey, StoredReply};
@@ -52,6 +52,10 @@ pub struct Draft {
     pub secrets: Vec<(ScripId, CustomerSecret)>,
     /// Parts relayed unchanged after the node's own (e.g. 6.5 step 2).
     pub forwarded: Vec<Part>,
+    /// The sender's account `ID`, when the sealed part carries an `IdProof` bound to this
+    /// header (a merchant's relay to the broker, 6.2 step 3 and 6.7 step 2). Never stored:
+    /// the proof is computed at sealing time and only the signature leaves.
+    pub id_proof: Option<AccountId>,
     /// For a reply: the request it answers, so it is stored for repeats.
     pub answers: Option<Answered>,
 }
@@ -68,6 +72,7 @@ impl Draft {
             sealed: false,
             secrets: Vec::new(),
             forwarded: Vec::new(),
+            id_proof: None,
             answers: Some(Answered {
                 key: ReplyKey::of(request),
                 digest: digest.to_vec(),
@@ -85,6 +90,7 @@ impl Draft {
             sealed: false,
             secrets: Vec::new(),
             forwarded: Vec::new(),
+            id_proof: None,
             answers: None,
         }
     }
@@ -104,6 +110,15 @@ impl Draft {
         self
     }
 
+    /// Sealed, with an `IdProof` of `id` (the sender's account ID) beside the signed body
+    /// (protocol.md section 3: `SignOnly_K(ID)` bound to this tx and label).
+    #[must_use]
+    pub fn proving(mut self, id: AccountId) -> Draft {
+        self.sealed = true;
+        self.id_proof = Some(id);
+        self
+    }
+
     /// Signs the body with `me` (whose UID must be the header's sender) and, if sealed,
     /// seals it to `recipient` (whose UID must be `to`), then encodes the frame.
     pub fn seal(
@@ -116,7 +131,11 @@ impl Draft {
             let key = recipient
                 .filter(|k| k.uid() == self.to)
                 .ok_or(DraftError::NoRecipientKey(self.to))?;
-            let mut inners: Vec<Inner> = vec![signed.into()];
+            let mut inners: Vec<Inner> = Vec::with_capacity(2 + self.secrets.len());
+            if let Some(id) = &self.id_proof {
+                inners.push(id_proof(me, &self.header, id)?);
+            }
+            inners.push(signed.into());
             inners.extend(self.secrets.iter().map(|(id, cs)| secret_inner(*id, cs)));
             seal(&self.header, key, &inners)?
         } else {
@@ -285,6 +304,59 @@ mod tests {
             })
         );
         assert_eq!(outbox.frames(&request.tx, &c.uid()), &[sent.frame]);
+    }
+
+    /// A relay's own part (6.2 step 3, 6.7 step 2): the IdProof is bound to the draft's
+    /// header and verifies for the sender's ID only; the forwarded part follows unchanged.
+    #[test]
+    fn a_proving_draft_carries_an_id_proof_bound_to_its_header() {
+        use crate::ids::{AccountId, Pan, PanSecret};
+        use crate::wire::bodies::ExchangeAuthorizationRequestX3;
+        let suite = Suite::Modern;
+        let (b, m) = (fixtures::keypair(suite, 1), fixtures::keypair(suite, 2));
+        let pan = Pan::new("M-1");
+        let id = AccountId::derive(suite, &PanSecret::new("m secret"), &pan);
+        let other_id = AccountId::derive(suite, &PanSecret::new("another"), &pan);
+        let tx = TxId([9; 16]);
+        let origin = Header::new(suite, Label::VendorScripRequest, tx, Uid([3; 16]));
+        let relayed = Part::forwarded(
+            origin,
+            seal(
+                &origin,
+                b.public(),
+                &[secret_inner(
+                    ScripId([1; 16]),
+                    &CustomerSecret::from_bytes(&[7; 16]),
+                )],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let body = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(5),
+            customer: Uid([3; 16]),
+        };
+        let draft = Draft::delivery(suite, tx, m.uid(), b.uid(), &body)
+            .proving(id.clone())
+            .forwarding(vec![relayed.clone()]);
+        assert!(draft.sealed);
+        let sent = draft.seal(m, Some(b.public())).unwrap();
+        let frame = Frame::decode(&sent.frame).unwrap();
+        assert_eq!(frame.parts.len(), 2);
+        assert_eq!(frame.parts[1], relayed);
+        let opened = frame.part(0).unwrap().open_sealed(b).unwrap();
+        assert_eq!(
+            opened
+                .signed::<ExchangeAuthorizationRequestX3>(m.public())
+                .unwrap()
+                .body,
+            body
+        );
+        opened.verify_id_proof(m.public(), &id).unwrap();
+        assert_eq!(
+            opened.verify_id_proof(m.public(), &other_id),
+            Err(WireError::BadIdProof)
+        );
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! The broker's signed decisions on the merchant's own requests (6.2 step 6, 6.5 step 4,
+//! 6.7 step 4): opened and matched against the request the merchant has pending.
+//!
+//! Why a reply is checked this way (protocol.md section 3): a node discards a reply whose
+//! `re` does not match a request it has pending. The decision must come from the pinned
+//! broker, sealed to this merchant and signed by the broker under this tx; its `re` must
+//! name this merchant and the label of the pending request; and what it decides about
+//! (`UID_C`, `W`) must be what the merchant asked. Where the merchant's request carried
+//! only its own body (6.5 step 3) the `re` digest is compared exactly; where it relayed a
+//! customer's part sealed to the broker (6.2 step 3, 6.7 step 2) the merchant cannot
+//! compute the digest (it cannot read that part), so the broker's signature under this tx
+//! and the matching `UID_C` and `W` stand for it. Anything else is discarded and changes
+//! nothing: the merchant keeps repeating its request until a valid decision arrives.
+
+use shared::wire::bodies::Reply;
+use shared::wire::{Frame, Header, Label, SignedEvidence, WireError};
+use shared::{KeyPair, PublicKey};
+
+use super::report::AckError;
+
+/// A verified decision of the broker.
+#[derive(Debug)]
+pub struct BrokerReply<B> {
+    /// The reply's header.
+    pub header: Header,
+    /// Its body.
+    pub body: B,
+    /// Its evidence, kept by the event that acts on it (section 8).
+    pub evidence: SignedEvidence,
+}
+
+/// Opens `frame` as the broker's sealed, signed reply `B` to a request of `me` with
+/// `request_label` (see the module doc).
+pub fn open_broker_reply<B: Reply>(
+    frame: &Frame,
+    me: &KeyPair,
+    broker: &PublicKey,
+    request_label: Label,
+) -> Result<BrokerReply<B>, AckError> {
+    let header = frame.header;
+    if header.sender != broker.uid() {
+        return Err(AckError::NotTheBroker(header.sender));
+    }
+    if frame.parts.len() != 1 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let part = frame.part(0)?;
+    if part.forwarded {
+        return Err(WireError::WrongPartKind {
+            expected: "Sealed",
+            found: "Forwarded",
+        }
+        .into());
+    }
+    let verified = part.open_sealed(me)?.signed::<B>(broker)?;
+    let re = verified.body.re();
+    if re.sender != me.uid() || re.label != request_label {
+        return Err(AckError::NotPending);
+    }
+    Ok(BrokerReply {
+        header,
+        body: verified.body,
+        evidence: verified.evidence,
+    })
+}

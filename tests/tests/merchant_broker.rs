@@ -1,0 +1,1240 @@
+//! 6.2 and 6.7 end to end between a real `BrokerNode` and a real `MerchantNode`, in-process,
+//! each on its own redb file, frames passed by hand (no bus). The customer's frames are
+//! built with the `shared::wire` builders, as a wallet builds them.
+//!
+//! Every step checks conservation on both sides: the broker's ledger (all accounts sum to
+//! zero, none negative) and the merchant's books (`issued = live + paid + withdrawn`), and
+//! that the merchant's tables on disk equal its state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use broker::node::BrokerNode;
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, Item};
+use merchant::node::{Handled, MerchantNode, Outgoing, ReplyOutcome};
+use shared::ids::{AccountId, Nonce, Pan, PanSecret};
+use shared::wire::bodies::{
+    AckBody, Body, BrokerScripRequestX0, BrokerScripResponseX1, ChangeBrokerScripX4, ErrorBody,
+    OrderId, OrderInfo, PurchaseRequestX1, Reply, TransactionStatusBody,
+    TransactionStatusResponseBody, TxStatus, VendorScripNoticeX0, VendorScripRequestX1,
+    VendorScripRequestX2, VendorScripResponseX6, VendorTopUpRequestX0, VendorTopUpRequestX1,
+    VendorTopUpResponseX4, VendorWithdrawRequestX0, VendorWithdrawRequestX1,
+    VendorWithdrawResultX4,
+};
+use shared::wire::{
+    Decision, Frame, Header, Inner, Label, Part, id_proof, public_key_inner, seal, secret_inner,
+    sign,
+};
+use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Scrip, Suite, TxId, Uid, fixtures};
+use tempfile::TempDir;
+
+const NOW: u64 = 1_800_000_000;
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor)
+}
+
+/// A scrip with its secret, as a wallet keeps them.
+#[derive(Clone, Debug)]
+struct Held {
+    scrip: Scrip,
+    cs: CustomerSecret,
+}
+
+/// A peer with a fixture key and a bank account.
+struct Peer {
+    key: &'static KeyPair,
+    pan: Pan,
+    secret: PanSecret,
+}
+
+impl Peer {
+    fn new(suite: Suite, index: usize, pan: &str) -> Peer {
+        Peer {
+            key: fixtures::keypair(suite, index),
+            pan: Pan::new(pan),
+            secret: PanSecret::new(&format!("secret of {pan} for tests")),
+        }
+    }
+
+    fn uid(&self) -> Uid {
+        self.key.uid()
+    }
+
+    fn id(&self) -> AccountId {
+        AccountId::derive(self.key.suite(), &self.secret, &self.pan)
+    }
+
+    fn header(&self, label: Label, tx: TxId) -> Header {
+        Header::new(self.key.suite(), label, tx, self.uid())
+    }
+
+    fn signed<B: Body>(&self, header: &Header, body: &B) -> Inner {
+        sign(self.key, header, body).unwrap().into()
+    }
+}
+
+/// The broker, one merchant and two customers, each node on its own file.
+struct World {
+    suite: Suite,
+    dir: TempDir,
+    broker: Option<BrokerNode>,
+    merchant: Option<MerchantNode>,
+    m: Peer,
+    c: Peer,
+    other: Peer,
+}
+
+const BROKER_KEY: usize = 1;
+
+fn catalogue() -> Catalogue {
+    Catalogue::new([Item::new("tea", "Green tea, 100 g", amount(450))]).unwrap()
+}
+
+impl World {
+    fn new(suite: Suite) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = World {
+            suite,
+            dir,
+            broker: None,
+            merchant: None,
+            m: Peer::new(suite, 2, "MERCHANT-1"),
+            c: Peer::new(suite, 3, "CUSTOMER-1"),
+            other: Peer::new(suite, 4, "CUSTOMER-2"),
+        };
+        w.reopen_broker();
+        w.reopen_merchant();
+        for (peer, deposit) in [(0, 0), (1, 10_000), (2, 10_000)] {
+            let peer = [&w.m, &w.c, &w.other][peer];
+            let (pan, secret, frame) = (
+                peer.pan.clone(),
+                PanSecret::new(&format!("secret of {} for tests", peer.pan.as_str())),
+                registration(peer),
+            );
+            let b = w.broker();
+            b.open_account(&pan, &secret, NOW).unwrap();
+            if deposit > 0 {
+                b.deposit(&pan, amount(deposit), NOW).unwrap();
+            }
+            let handled = b.handle(&frame, NOW).unwrap();
+            assert_eq!(label_of(&handled.reply), Label::RegistrationResponse);
+        }
+        w.assert_conserved();
+        w
+    }
+
+    fn broker_keys(&self) -> &'static KeyPair {
+        fixtures::keypair(self.suite, BROKER_KEY)
+    }
+
+    fn broker(&mut self) -> &mut BrokerNode {
+        self.broker.as_mut().unwrap()
+    }
+
+    fn merchant(&mut self) -> &mut MerchantNode {
+        self.merchant.as_mut().unwrap()
+    }
+
+    fn merchant_ref(&self) -> &MerchantNode {
+        self.merchant.as_ref().unwrap()
+    }
+
+    fn reopen_broker(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.close().unwrap();
+        }
+        let config = broker::core::Config::new(self.suite);
+        self.broker = Some(
+            BrokerNode::open(
+                self.dir.path().join("broker.redb"),
+                self.broker_keys().clone(),
+                fixtures::root_key(1),
+                config,
+            )
+            .unwrap(),
+        );
+    }
+
+    fn reopen_merchant(&mut self) {
+        let config = match self.merchant.take() {
+            Some(m) => m.close().unwrap().1,
+            None => MerchantConfig::new(
+                Mint::new(self.suite, self.m.uid(), fixtures::root_key(2)),
+                catalogue(),
+                self.broker_keys().uid(),
+                self.m.pan.clone(),
+                self.m.id(),
+            ),
+        };
+        let peers = [
+            self.broker_keys().public().clone(),
+            self.c.key.public().clone(),
+            self.other.key.public().clone(),
+        ];
+        self.merchant = Some(
+            MerchantNode::open(
+                self.dir.path().join("merchant.redb"),
+                self.m.key.clone(),
+                config,
+                peers,
+            )
+            .unwrap(),
+        );
+        self.assert_merchant_conserved();
+    }
+
+    fn assert_conserved(&self) {
+        assert_eq!(
+            self.broker.as_ref().unwrap().state().check_conserved(),
+            Ok(())
+        );
+        self.assert_merchant_conserved();
+    }
+
+    /// `issued = live + paid + withdrawn` and the tables on disk are the state.
+    fn assert_merchant_conserved(&self) {
+        let m = self.merchant_ref();
+        let books = m.state().tables.books;
+        let live = m.state().live_value().unwrap();
+        assert_eq!(
+            live.checked_add(books.paid)
+                .and_then(|v| v.checked_add(books.withdrawn))
+                .unwrap(),
+            books.issued
+        );
+        m.check_tables().unwrap();
+    }
+
+    fn merchant_log_len(&self) -> u64 {
+        self.merchant_ref().log().len().unwrap()
+    }
+
+    fn send_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
+        let h = self.broker().handle(frame, now).unwrap();
+        self.assert_conserved();
+        h
+    }
+
+    fn send_merchant(&mut self, frame: &[u8], now: u64) -> Handled {
+        let h = self.merchant().handle(frame, now).unwrap();
+        self.assert_conserved();
+        h
+    }
+
+    fn reply_to_merchant(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
+        let r = self.merchant().handle_reply(frame, now).unwrap();
+        self.assert_conserved();
+        r
+    }
+
+    /// A request the merchant must refuse with `code`, changing neither its log nor its
+    /// tables.
+    fn merchant_refuses(&mut self, frame: &[u8], now: u64, code: ErrorCode) {
+        let len = self.merchant_log_len();
+        let tables = self.merchant_ref().state().tables.clone();
+        let h = self.send_merchant(frame, now);
+        let refusal = h.refusal.expect("a refusal");
+        assert_eq!(refusal.code, code, "{}", refusal.message);
+        let reply = h.reply.expect("a signed Error");
+        let body: ErrorBody = clear_body(&reply.frame, self.m.key);
+        assert_eq!(body.error_code(), Some(code));
+        assert!(h.deliveries.is_empty());
+        assert_eq!(self.merchant_log_len(), len, "a refusal appended an event");
+        assert_eq!(self.merchant_ref().state().tables, tables);
+    }
+
+    /// 6.1: C obtains BrokerScrip of `value`.
+    fn broker_scrip(&mut self, who: usize, value: u64) -> Held {
+        let peer = if who == 0 { &self.c } else { &self.other };
+        let tx = TxId::random();
+        let h = peer.header(Label::BrokerScripRequest, tx);
+        let x0 = BrokerScripRequestX0 {
+            value: amount(value),
+            nonce: Nonce::random(),
+        };
+        let part = seal(
+            &h,
+            self.broker_keys().public(),
+            &[
+                id_proof(peer.key, &h, &peer.id()).unwrap(),
+                peer.signed(&h, &x0),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![part]).encode().unwrap();
+        let key = peer.key;
+        let reply = self.send_broker(&frame, NOW).reply;
+        let (body, cs) =
+            sealed_with_secret::<BrokerScripResponseX1>(&reply, key, self.broker_keys(), |b| {
+                (b.scrip.clone(), b.cs_hash.clone())
+            });
+        Held {
+            scrip: body.scrip,
+            cs,
+        }
+    }
+
+    /// 6.2 step 1 (the notice), answered by the broker.
+    fn notice(&mut self, tx: TxId) {
+        let h = self.c.header(Label::VendorScripNotice, tx);
+        let x0 = VendorScripNoticeX0 {
+            merchant: self.m.uid(),
+        };
+        let part = seal(
+            &h,
+            self.broker_keys().public(),
+            &[
+                id_proof(self.c.key, &h, &self.c.id()).unwrap(),
+                self.c.signed(&h, &x0),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![part]).encode().unwrap();
+        let reply = self.send_broker(&frame, NOW).reply;
+        assert_eq!(label_of(&reply), Label::VendorScripNoticeResponse);
+    }
+
+    /// 6.2 step 2, C → M: X1 with `w_broker` (sealed to B), X2 with `w_merchant`.
+    fn vendor_scrip_request(&self, tx: TxId, b0: &Held, w_broker: u64, w_merchant: u64) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::VendorScripRequest, tx);
+        let x1 = VendorScripRequestX1 {
+            scrip: b0.scrip.clone(),
+            cs_hash: b0.cs.cs_hash(self.suite),
+            value: amount(w_broker),
+        };
+        let x2 = VendorScripRequestX2 {
+            value: amount(w_merchant),
+        };
+        let to_b = seal(
+            &h,
+            self.broker_keys().public(),
+            &[
+                id_proof(c.key, &h, &c.id()).unwrap(),
+                c.signed(&h, &x1),
+                secret_inner(b0.scrip.id(), &b0.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(&h, self.m.key.public(), &[c.signed(&h, &x2)]).unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.7 step 1, C → M: X0 (sealed to M), X1 = W, UID_M (sealed to B).
+    fn vendor_withdraw_request(&self, tx: TxId, v0: &Held, w: u64) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::VendorWithdrawRequest, tx);
+        let x0 = VendorWithdrawRequestX0 {
+            scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let x1 = VendorWithdrawRequestX1 {
+            value: amount(w),
+            merchant: self.m.uid(),
+        };
+        let to_m = seal(
+            &h,
+            self.m.key.public(),
+            &[c.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        let to_b = seal(
+            &h,
+            self.broker_keys().public(),
+            &[id_proof(c.key, &h, &c.id()).unwrap(), c.signed(&h, &x1)],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_m, to_b]).encode().unwrap()
+    }
+
+    /// 6.3 step 2, C → M, for one tea.
+    fn purchase(&self, tx: TxId, v0: &Held) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::PurchaseRequest, tx);
+        let x1 = PurchaseRequestX1 {
+            scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+            order: OrderInfo {
+                item_id: "tea".into(),
+                name: "Green tea, 100 g".into(),
+                unit_price: amount(450),
+                quantity: 1,
+                order_id: OrderId::random(),
+            },
+        };
+        let part = seal(
+            &h,
+            self.m.key.public(),
+            &[c.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// 6.8 step 1, C → M.
+    fn renew(&self, tx: TxId, v0: &Held) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::RenewRequest, tx);
+        let x0 = shared::wire::bodies::RenewRequestX0 {
+            scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let part = seal(
+            &h,
+            self.m.key.public(),
+            &[c.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        Frame::new(h, vec![part]).encode().unwrap()
+    }
+
+    /// Section 7, C asks the merchant for the frames of `tx` sent to it.
+    fn status(&mut self, tx: TxId) -> TxStatus {
+        let h = self.c.header(Label::TransactionStatus, tx);
+        let part: Part = sign(self.c.key, &h, &TransactionStatusBody { tx })
+            .unwrap()
+            .into();
+        let frame = Frame::new(h, vec![part]).encode().unwrap();
+        let len = self.merchant_log_len();
+        let reply = self.send_merchant(&frame, NOW).reply.unwrap();
+        assert_eq!(
+            self.merchant_log_len(),
+            len,
+            "a status query appends nothing"
+        );
+        let body: TransactionStatusResponseBody = clear_body(&reply.frame, self.m.key);
+        body.status
+    }
+
+    /// 6.2 from the notice to the merchant's request to the broker: the merchant's
+    /// `Handled` (its frame to the broker in `deliveries`).
+    fn exchange_asked(&mut self, tx: TxId, b0: &Held, w: u64) -> (Vec<u8>, Outgoing) {
+        self.notice(tx);
+        let step2 = self.vendor_scrip_request(tx, b0, w, w);
+        let h = self.send_merchant(&step2, NOW);
+        assert!(h.refusal.is_none(), "{:?}", h.refusal);
+        assert!(
+            h.reply.is_none(),
+            "C's reply is held until the broker decides"
+        );
+        assert_eq!(h.deliveries.len(), 1);
+        let ask = h.deliveries[0].clone();
+        assert_eq!(ask.to, self.broker_keys().uid());
+        assert_eq!(label_of(&ask.frame), Label::ExchangeAuthorizationRequest);
+        (step2, ask)
+    }
+
+    /// A whole 6.2 of `w` paid with `b0`: C's V0.
+    fn vendor_scrip(&mut self, b0: &Held, w: u64) -> Held {
+        self.vendor_scrip_in(TxId::random(), b0, w)
+    }
+
+    /// A whole 6.2 in `tx`.
+    fn vendor_scrip_in(&mut self, tx: TxId, b0: &Held, w: u64) -> Held {
+        self.vendor_scrip_with_change(tx, b0, w).0
+    }
+
+    /// A whole 6.2 in `tx`: C's V0 and its BrokerScrip change B1.
+    fn vendor_scrip_with_change(&mut self, tx: TxId, b0: &Held, w: u64) -> (Held, Option<Held>) {
+        let (_, ask) = self.exchange_asked(tx, b0, w);
+        let decided = self.send_broker(&ask.frame, NOW);
+        let change = decided.deliveries.iter().find_map(|d| {
+            let (body, cs) = sealed_with_optional_secret::<ChangeBrokerScripX4>(
+                &d.frame,
+                self.c.key,
+                self.broker_keys(),
+                |b| {
+                    b.change
+                        .as_ref()
+                        .map(|c| (c.scrip.clone(), c.cs_hash.clone()))
+                },
+            );
+            assert_eq!(body.outcome, Decision::Ok);
+            Some(Held {
+                scrip: body.change?.scrip,
+                cs: cs?,
+            })
+        });
+        let ReplyOutcome::Decided(out) = self.reply_to_merchant(&decided.reply, NOW) else {
+            panic!("the decision is acted on")
+        };
+        assert_eq!(out.len(), 1);
+        (self.open_x6(&out[0].frame).1, change)
+    }
+
+    /// 6.5 step 1, C → B: X0 (sealed to B, with C's IdProof and CS_B0), X1 (sealed to M,
+    /// with CS_V0).
+    fn vendor_top_up_request(
+        &self,
+        tx: TxId,
+        b0: &Held,
+        v0: &Held,
+        top_up: u64,
+        x0_new_value: u64,
+        x1_new_value: u64,
+    ) -> Vec<u8> {
+        let c = &self.c;
+        let h = c.header(Label::VendorTopUpRequest, tx);
+        let x0 = VendorTopUpRequestX0 {
+            new_value: amount(x0_new_value),
+            top_up: amount(top_up),
+            merchant: self.m.uid(),
+            broker_scrip: b0.scrip.clone(),
+            cs_hash: b0.cs.cs_hash(self.suite),
+        };
+        let x1 = VendorTopUpRequestX1 {
+            new_value: amount(x1_new_value),
+            vendor_scrip: v0.scrip.clone(),
+            cs_hash: v0.cs.cs_hash(self.suite),
+        };
+        let to_b = seal(
+            &h,
+            self.broker_keys().public(),
+            &[
+                id_proof(c.key, &h, &c.id()).unwrap(),
+                c.signed(&h, &x0),
+                secret_inner(b0.scrip.id(), &b0.cs),
+            ],
+        )
+        .unwrap();
+        let to_m = seal(
+            &h,
+            self.m.key.public(),
+            &[c.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
+        )
+        .unwrap();
+        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+    }
+
+    /// 6.5 steps 1–3: C's request to the broker, the broker's authorization to M, M's
+    /// step 3 to the broker. Gives (the authorization, M's step 3, the broker's deadline).
+    fn top_up_asked(&mut self, step1: &[u8]) -> (Vec<u8>, Vec<u8>, u64) {
+        let b = self.send_broker(step1, NOW);
+        let ack: AckBody = clear_body(&b.reply, self.broker_keys());
+        let deadline = ack.deadline.expect("the escrow's deadline");
+        assert_eq!(b.deliveries.len(), 1);
+        assert_eq!(b.deliveries[0].to, self.m.uid());
+        let auth = b.deliveries[0].frame.clone();
+        assert_eq!(label_of(&auth), Label::VendorTopUpAuthorization);
+        let m = self.send_merchant(&auth, NOW);
+        assert!(m.refusal.is_none(), "{:?}", m.refusal);
+        assert!(m.reply.is_none());
+        assert_eq!(m.deliveries.len(), 1);
+        let step3 = m.deliveries[0].frame.clone();
+        assert_eq!(label_of(&step3), Label::VendorTopUpAccepted);
+        (auth, step3, deadline)
+    }
+
+    /// C opens `VendorScripResponse`.
+    fn open_x6(&self, frame: &[u8]) -> (VendorScripResponseX6, Held) {
+        let (body, cs) =
+            sealed_with_secret::<VendorScripResponseX6>(frame, self.c.key, self.m.key, |b| {
+                (b.scrip.clone(), b.cs_hash.clone())
+            });
+        let held = Held {
+            scrip: body.scrip.clone(),
+            cs,
+        };
+        (body, held)
+    }
+
+    fn memo(&self) -> i128 {
+        self.broker.as_ref().unwrap().state().memo(&self.m.uid())
+    }
+
+    fn bank(&self, peer: &Peer) -> Amount {
+        self.broker
+            .as_ref()
+            .unwrap()
+            .state()
+            .bank_balance(&peer.pan)
+    }
+}
+
+fn registration(peer: &Peer) -> Vec<u8> {
+    let h = peer.header(Label::RegistrationRequest, TxId::random());
+    let x0 = shared::wire::bodies::RegistrationRequestX0 {
+        pan: peer.pan.clone(),
+    };
+    let broker = fixtures::keypair(peer.key.suite(), BROKER_KEY)
+        .public()
+        .clone();
+    let part = seal(
+        &h,
+        &broker,
+        &[
+            peer.signed(&h, &x0),
+            id_proof(peer.key, &h, &peer.id()).unwrap(),
+            public_key_inner(peer.key.public()),
+        ],
+    )
+    .unwrap();
+    Frame::new(h, vec![part]).encode().unwrap()
+}
+
+fn label_of(frame: &[u8]) -> Label {
+    Frame::decode(frame).unwrap().header.label
+}
+
+/// A body signed in the clear by `signer`.
+fn clear_body<B: Body>(frame: &[u8], signer: &KeyPair) -> B {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    frame
+        .part(0)
+        .unwrap()
+        .verify_signed::<B>(signer.public())
+        .unwrap()
+        .body
+}
+
+/// A body sealed to `me`, signed by `signer`.
+fn sealed_body<B: Body>(frame: &[u8], me: &KeyPair, signer: &KeyPair) -> B {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
+    opened.signed::<B>(signer.public()).unwrap().body
+}
+
+/// A body sealed to `me`, with the secret of the scrip `pick` names if it names one.
+fn sealed_with_optional_secret<B: Body>(
+    frame: &[u8],
+    me: &KeyPair,
+    signer: &KeyPair,
+    pick: impl Fn(&B) -> Option<(Scrip, Vec<u8>)>,
+) -> (B, Option<CustomerSecret>) {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
+    let body = opened.signed::<B>(signer.public()).unwrap().body;
+    let cs = pick(&body).map(|(scrip, cs_hash)| opened.secret(scrip.id(), &cs_hash).unwrap());
+    (body, cs)
+}
+
+/// A body sealed to `me` with the secret of the scrip `pick` names.
+fn sealed_with_secret<B: Body>(
+    frame: &[u8],
+    me: &KeyPair,
+    signer: &KeyPair,
+    pick: impl Fn(&B) -> (Scrip, Vec<u8>),
+) -> (B, CustomerSecret) {
+    let frame = Frame::decode(frame).unwrap();
+    assert_eq!(frame.header.label, B::LABEL);
+    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
+    let body = opened.signed::<B>(signer.public()).unwrap().body;
+    let (scrip, cs_hash) = pick(&body);
+    let cs = opened.secret(scrip.id(), &cs_hash).unwrap();
+    (body, cs)
+}
+
+fn re_digest<B: Reply>(body: &B) -> Vec<u8> {
+    body.re().digest.clone()
+}
+
+// ---------------------------------------------------------------------------------------
+// 6.2
+
+#[test]
+fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let bank_m = w.bank(&w.m);
+        let tx = TxId::random();
+        let (step2, ask) = w.exchange_asked(tx, &b0, 700);
+
+        // Recorded before the request leaves; the request is pending, stored, repeatable.
+        assert_eq!(
+            w.merchant_ref().pending_broker_requests(),
+            vec![ask.clone()]
+        );
+        assert_eq!(w.merchant_ref().state().tables.books.issued, amount(0));
+        // C's repeat meanwhile: Ack { re } pending, nothing appended.
+        let len = w.merchant_log_len();
+        let pending = w.send_merchant(&step2, NOW).reply.expect("an Ack");
+        let ack: AckBody = clear_body(&pending.frame, w.m.key);
+        assert_eq!(ack.re.label, Label::VendorScripRequest);
+        assert_eq!(ack.deadline, None);
+        assert_eq!(w.merchant_log_len(), len);
+        assert_eq!(w.status(tx), TxStatus::Pending);
+
+        // The broker decides: change to C with M's undertaking, OK to M.
+        let decided = w.send_broker(&ask.frame, NOW);
+        assert_eq!(decided.deliveries.len(), 1);
+        assert_eq!(decided.deliveries[0].to, w.c.uid());
+        let x4: ChangeBrokerScripX4 =
+            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+        assert_eq!(x4.change.map(|c| c.scrip.value()), Some(amount(300)));
+        assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(700)).unwrap());
+        assert_eq!(w.memo(), 700);
+
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+            panic!("the OK is acted on")
+        };
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, w.c.uid());
+        let (x6, v0) = w.open_x6(&out[0].frame);
+        assert_eq!(v0.scrip.value(), amount(700));
+        assert_eq!(v0.scrip.body.producer, w.m.uid());
+        assert_eq!(re_digest(&x6), ack.re.digest, "X6 answers C's request");
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(w.merchant_ref().state().tables.books.issued, amount(700));
+        let record = w
+            .merchant_ref()
+            .state()
+            .tables
+            .live
+            .get(&v0.scrip.id())
+            .unwrap();
+        assert_eq!(record.owner, w.c.uid());
+
+        // C's repeat now gets the stored X6, byte for byte; TransactionStatus has it too.
+        let len = w.merchant_log_len();
+        assert_eq!(
+            w.send_merchant(&step2, NOW).reply.unwrap().frame,
+            out[0].frame
+        );
+        assert_eq!(w.merchant_log_len(), len);
+        assert_eq!(
+            w.status(tx),
+            TxStatus::Frames {
+                frames: vec![out[0].frame.clone()]
+            }
+        );
+        // The broker's decision again (a duplicate): discarded, nothing changes.
+        let len = w.merchant_log_len();
+        assert!(matches!(
+            w.reply_to_merchant(&decided.reply, NOW),
+            ReplyOutcome::Discarded(_)
+        ));
+        assert_eq!(w.merchant_log_len(), len);
+
+        // V0 is spendable at the merchant.
+        let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW);
+        assert!(bought.refusal.is_none());
+    }
+}
+
+#[test]
+fn a_refused_exchange_is_recorded_and_answered_with_the_reason() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 500);
+    let tx = TxId::random();
+    // C asks for more than its BrokerScrip holds: the broker's NOK is final.
+    let (step2, ask) = w.exchange_asked(tx, &b0, 800);
+    let decided = w.send_broker(&ask.frame, NOW);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+        panic!("the NOK is acted on")
+    };
+    assert_eq!(out.len(), 1);
+    let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
+    assert_eq!(error.error_code(), Some(ErrorCode::ExceedsScrip));
+    assert_eq!(error.re.label, Label::VendorScripRequest);
+    let state = w.merchant_ref().state();
+    assert!(state.tables.live.is_empty(), "nothing issued");
+    assert_eq!(state.tables.books.issued, amount(0));
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.memo(), 0);
+    // C's repeat gets the stored Error.
+    assert_eq!(
+        w.send_merchant(&step2, NOW).reply.unwrap().frame,
+        out[0].frame
+    );
+}
+
+#[test]
+fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+
+    // Zero W.
+    let tx = TxId::random();
+    w.notice(tx);
+    let zero = w.vendor_scrip_request(tx, &b0, 0, 0);
+    w.merchant_refuses(&zero, NOW, ErrorCode::AmountOutOfRange);
+
+    // The same tx with other content while the first request is pending: TxReused.
+    let (_, _ask) = w.exchange_asked(tx, &b0, 100);
+    let other = w.vendor_scrip_request(tx, &b0, 200, 200);
+    w.merchant_refuses(&other, NOW, ErrorCode::TxReused);
+
+    // Another customer's request under C's tx: TxReused.
+    let h = w.other.header(Label::VendorScripRequest, tx);
+    let to_b = seal(
+        &h,
+        w.broker_keys().public(),
+        &[w.other
+            .signed(&h, &VendorScripRequestX2 { value: amount(100) })],
+    )
+    .unwrap();
+    let to_m = seal(
+        &h,
+        w.m.key.public(),
+        &[w.other
+            .signed(&h, &VendorScripRequestX2 { value: amount(100) })],
+    )
+    .unwrap();
+    let foreign = Frame::new(h, vec![to_b, to_m]).encode().unwrap();
+    w.merchant_refuses(&foreign, NOW, ErrorCode::TxReused);
+
+    // A broker part sealed to someone else than the broker: BadFrame, nothing recorded.
+    let tx2 = TxId::random();
+    let h = w.c.header(Label::VendorScripRequest, tx2);
+    let x2 = VendorScripRequestX2 { value: amount(100) };
+    let not_to_b = seal(&h, w.m.key.public(), &[w.c.signed(&h, &x2)]).unwrap();
+    let to_m = seal(&h, w.m.key.public(), &[w.c.signed(&h, &x2)]).unwrap();
+    let misaddressed = Frame::new(h, vec![not_to_b, to_m]).encode().unwrap();
+    w.merchant_refuses(&misaddressed, NOW, ErrorCode::BadFrame);
+
+    // An unknown customer: UnknownPeer before any cryptography.
+    let stranger = Peer::new(Suite::Modern, 5, "NOBODY");
+    let h = stranger.header(Label::VendorScripRequest, TxId::random());
+    let part = seal(&h, w.m.key.public(), &[stranger.signed(&h, &x2)]).unwrap();
+    let unknown = Frame::new(h, vec![part.clone(), part]).encode().unwrap();
+    w.merchant_refuses(&unknown, NOW, ErrorCode::UnknownPeer);
+}
+
+#[test]
+fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let (step2, ask) = w.exchange_asked(tx, &b0, 400);
+    // The broker decides, but the decision is lost; both nodes restart.
+    let first = w.send_broker(&ask.frame, NOW);
+    w.reopen_merchant();
+    w.reopen_broker();
+    let again = w.merchant_ref().pending_broker_requests();
+    assert_eq!(
+        again,
+        vec![ask.clone()],
+        "the stored request, byte for byte"
+    );
+    // The broker answers the repeat from its stored decision; nothing is decided twice.
+    let repeat = w.send_broker(&again[0].frame, NOW);
+    assert_eq!(repeat.reply, first.reply);
+    assert_eq!(w.memo(), 400);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&repeat.reply, NOW) else {
+        panic!("acted on")
+    };
+    w.reopen_merchant();
+    assert_eq!(
+        w.send_merchant(&step2, NOW).reply.unwrap().frame,
+        out[0].frame
+    );
+    assert_eq!(w.merchant_ref().state().tables.books.issued, amount(400));
+    // Replay equality: a fresh replay of the log gives the live tables.
+    w.merchant_ref().check_tables().unwrap();
+}
+
+#[test]
+fn a_decision_not_from_the_broker_or_for_no_pending_request_is_discarded() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let (_, ask) = w.exchange_asked(tx, &b0, 400);
+    let decided = w.send_broker(&ask.frame, NOW);
+    // Re-signed by someone else: discarded.
+    let frame = Frame::decode(&decided.reply).unwrap();
+    let mut forged = frame.clone();
+    forged.header.sender = w.c.uid();
+    let len = w.merchant_log_len();
+    assert!(matches!(
+        w.reply_to_merchant(&forged.encode().unwrap(), NOW),
+        ReplyOutcome::Discarded(_)
+    ));
+    // Moved to another tx: the signature no longer verifies.
+    let mut moved = frame;
+    moved.header.tx = TxId::random();
+    assert!(matches!(
+        w.reply_to_merchant(&moved.encode().unwrap(), NOW),
+        ReplyOutcome::Discarded(_)
+    ));
+    assert_eq!(w.merchant_log_len(), len);
+    assert_eq!(w.merchant_ref().pending_broker_requests().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// 6.7
+
+#[test]
+fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let v0 = w.vendor_scrip(&b0, 600);
+        let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
+        let tx = TxId::random();
+        let step1 = w.vendor_withdraw_request(tx, &v0, 600);
+        let h = w.send_merchant(&step1, NOW);
+        assert!(h.refusal.is_none(), "{:?}", h.refusal);
+        let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.key);
+        let deadline = ack.deadline.expect("a deadline");
+        assert!(deadline > NOW);
+        assert_eq!(h.deliveries.len(), 1);
+        let ask = h.deliveries[0].clone();
+        assert_eq!(label_of(&ask.frame), Label::VendorWithdrawAuthorization);
+        assert_eq!(
+            w.merchant_ref().pending_broker_requests(),
+            vec![ask.clone()]
+        );
+        let record = w
+            .merchant_ref()
+            .state()
+            .tables
+            .live
+            .get(&v0.scrip.id())
+            .unwrap();
+        assert!(
+            matches!(record.state, shared::node::ScripState::Held { tx: t, until } if t == tx && until == deadline)
+        );
+
+        // Held: every other request on V0 is refused with Held, and changes nothing.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Held);
+        w.merchant_refuses(&w.renew(TxId::random(), &v0), NOW, ErrorCode::Held);
+        w.merchant_refuses(
+            &w.vendor_withdraw_request(TxId::random(), &v0, 600),
+            NOW,
+            ErrorCode::Held,
+        );
+        // C's repeat: the stored Ack, byte for byte.
+        let len = w.merchant_log_len();
+        assert_eq!(w.send_merchant(&step1, NOW).reply, h.reply);
+        assert_eq!(w.merchant_log_len(), len);
+
+        // The broker decides on the first arrival, before the deadline; the decision is
+        // lost, the merchant restarts and repeats after the deadline: the broker answers
+        // from its stored decision, and the merchant acts on it then.
+        w.reopen_merchant();
+        let decided = w.send_broker(&ask.frame, NOW + 1);
+        assert_eq!(decided.deliveries.len(), 1);
+        let result: VendorWithdrawResultX4 =
+            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+        assert_eq!(result.decision, Decision::Ok);
+        let late = w.send_broker(
+            &w.merchant_ref().pending_broker_requests()[0].frame.clone(),
+            deadline + 100,
+        );
+        assert_eq!(
+            late.reply, decided.reply,
+            "a repeat after the deadline: the stored decision"
+        );
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, deadline + 100) else {
+            panic!("acted on")
+        };
+        assert!(out.is_empty());
+        assert!(
+            w.merchant_ref()
+                .state()
+                .tables
+                .live
+                .get(&v0.scrip.id())
+                .is_none()
+        );
+        assert_eq!(w.merchant_ref().state().tables.books.withdrawn, amount(600));
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
+        assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
+        assert_eq!(w.memo(), 0);
+        // V0 is gone: spent.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        w.reopen_merchant();
+    }
+}
+
+#[test]
+fn a_refused_withdrawal_releases_v0() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let v0 = w.vendor_scrip(&b0, 600);
+    let tx = TxId::random();
+    // C tells the broker another amount than V0 holds: the broker's NOK(AmountMismatch).
+    let step1 = w.vendor_withdraw_request(tx, &v0, 500);
+    let h = w.send_merchant(&step1, NOW);
+    let decided = w.send_broker(&h.deliveries[0].frame, NOW);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+        panic!("acted on")
+    };
+    assert!(out.is_empty());
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert_eq!(record.state, shared::node::ScripState::Live);
+    assert_eq!(w.merchant_ref().state().tables.books.withdrawn, amount(0));
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.memo(), 600);
+    // V0 is spendable again.
+    let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW);
+    assert!(bought.refusal.is_none());
+}
+
+#[test]
+fn withdrawal_refusals_at_the_merchant_change_nothing() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx62 = TxId::random();
+    let v0 = w.vendor_scrip_in(tx62, &b0, 600);
+    // Not the owner: the other customer presents C's V0.
+    let tx = TxId::random();
+    let h = w.other.header(Label::VendorWithdrawRequest, tx);
+    let x0 = VendorWithdrawRequestX0 {
+        scrip: v0.scrip.clone(),
+        cs_hash: v0.cs.cs_hash(Suite::Modern),
+    };
+    let x1 = VendorWithdrawRequestX1 {
+        value: amount(600),
+        merchant: w.m.uid(),
+    };
+    let to_m = seal(
+        &h,
+        w.m.key.public(),
+        &[w.other.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
+    )
+    .unwrap();
+    let to_b = seal(&h, w.broker_keys().public(), &[w.other.signed(&h, &x1)]).unwrap();
+    let frame = Frame::new(h, vec![to_m, to_b]).encode().unwrap();
+    w.merchant_refuses(&frame, NOW, ErrorCode::NotOwner);
+    // Expired.
+    let late = v0.scrip.body.expires + 1;
+    w.merchant_refuses(
+        &w.vendor_withdraw_request(TxId::random(), &v0, 600),
+        late,
+        ErrorCode::Expired,
+    );
+    // Another scrip's secret (consistent with the body's cs_hash): the Mint's check.
+    let mut bad = v0.clone();
+    bad.cs = b0.cs.clone();
+    w.merchant_refuses(
+        &w.vendor_withdraw_request(TxId::random(), &bad, 600),
+        NOW,
+        ErrorCode::BadCustomerSecret,
+    );
+    // The parts in the wrong order (broker part first).
+    let good = Frame::decode(&w.vendor_withdraw_request(TxId::random(), &v0, 600)).unwrap();
+    let swapped = Frame::new(
+        good.header,
+        vec![good.parts[1].clone(), good.parts[0].clone()],
+    );
+    w.merchant_refuses(&swapped.encode().unwrap(), NOW, ErrorCode::BadFrame);
+    // The tx of the 6.2 that issued V0, reused for a withdrawal: TxReused.
+    w.merchant_refuses(
+        &w.vendor_withdraw_request(tx62, &v0, 600),
+        NOW,
+        ErrorCode::TxReused,
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6.5, against the broker side of `broker2`
+
+#[test]
+fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
+        let b1 = b1.expect("change of 700");
+        let bank_m = w.bank(&w.m);
+        let tx = TxId::random();
+        let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 500, 500);
+        let (auth, step3, _) = w.top_up_asked(&step1);
+        // V0 held at the merchant: every other request on it is refused.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Held);
+        w.merchant_refuses(
+            &w.vendor_withdraw_request(TxId::random(), &v0, 300),
+            NOW,
+            ErrorCode::Held,
+        );
+        // The broker re-sends step 2: the merchant answers with the same step 3.
+        let resend = w.broker.as_ref().unwrap().to_resend(NOW + 1);
+        assert_eq!(resend.len(), 1);
+        assert_eq!(resend[0].frame, auth);
+        let again = w.send_merchant(&resend[0].frame, NOW + 1);
+        assert_eq!(again.deliveries[0].frame, step3);
+        // Both restart between the messages.
+        w.reopen_merchant();
+        w.reopen_broker();
+        assert_eq!(w.merchant_ref().pending_broker_requests()[0].frame, step3);
+
+        let decided = w.send_broker(&step3, NOW + 2);
+        assert_eq!(label_of(&decided.reply), Label::VendorTopUpDecision);
+        let change: ChangeBrokerScripX4 =
+            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+        assert_eq!(change.outcome, Decision::Ok);
+        assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 3) else {
+            panic!("the OK is acted on")
+        };
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, w.c.uid());
+        let (x4, cs1) =
+            sealed_with_secret::<VendorTopUpResponseX4>(&out[0].frame, w.c.key, w.m.key, |b| {
+                (b.scrip.clone(), b.cs_hash.clone())
+            });
+        assert_eq!(x4.scrip.value(), amount(500));
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(w.merchant_ref().state().tables.books.issued, amount(500));
+        assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(200)).unwrap());
+        assert_eq!(
+            w.memo(),
+            500,
+            "the broker's memo agrees with the merchant's live value"
+        );
+        assert_eq!(w.merchant_ref().state().live_value().unwrap(), amount(500));
+        // V0 is spent; V1 pays.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        let v1 = Held {
+            scrip: x4.scrip,
+            cs: cs1,
+        };
+        assert!(
+            w.send_merchant(&w.purchase(TxId::random(), &v1), NOW)
+                .refusal
+                .is_none()
+        );
+        w.reopen_merchant();
+    }
+}
+
+#[test]
+fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 500);
+    let b1 = b1.expect("change");
+    let tx = TxId::random();
+    // C tells the merchant another W_V1 than the broker: the merchant declines.
+    let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 700, 999);
+    let (_, step3, _) = w.top_up_asked(&step1);
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert_eq!(
+        record.state,
+        shared::node::ScripState::Live,
+        "a decline holds nothing"
+    );
+    let decided = w.send_broker(&step3, NOW);
+    let change: ChangeBrokerScripX4 =
+        sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+    assert!(!change.outcome.is_ok());
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+        panic!("the decision on the decline is recorded")
+    };
+    assert!(out.is_empty());
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.merchant_ref().state().tables.books.issued, amount(500));
+    assert_eq!(w.memo(), 500);
+    // B1 is live again at the broker, V0 at the merchant.
+    assert!(
+        w.send_merchant(&w.purchase(TxId::random(), &v0), NOW)
+            .refusal
+            .is_none()
+    );
+}
+
+#[test]
+fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_releases() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
+    let tx = TxId::random();
+    let step1 = w.vendor_top_up_request(tx, &b1.expect("change"), &v0, 200, 500, 500);
+    let (_, step3, deadline) = w.top_up_asked(&step1);
+    // The step 3 is lost; the broker's deadline passes and it releases its escrow.
+    assert_eq!(w.broker().expire(deadline + 1).unwrap(), 1);
+    w.assert_conserved();
+    // The merchant has not released V0 on its own; it repeats step 3 after a restart.
+    w.reopen_merchant();
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert!(matches!(
+        record.state,
+        shared::node::ScripState::Held { .. }
+    ));
+    let pending = w.merchant_ref().pending_broker_requests();
+    assert_eq!(pending[0].frame, step3);
+    let decided = w.send_broker(&pending[0].frame, deadline + 5);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, deadline + 5) else {
+        panic!("the NOK is acted on")
+    };
+    assert!(out.is_empty());
+    let record = w
+        .merchant_ref()
+        .state()
+        .tables
+        .live
+        .get(&v0.scrip.id())
+        .unwrap();
+    assert_eq!(record.state, shared::node::ScripState::Live);
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.merchant_ref().state().tables.books.issued, amount(300));
+    assert_eq!(w.memo(), 300);
+}
+
+/// C's notice is still on its way when M's request reaches the broker: the broker's
+/// `Error { NoOpenExchange }` is no decision, the merchant discards it and keeps asking;
+/// once the notice is in, its repeat is decided.
+#[test]
+fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
+    let h = w.send_merchant(&step2, NOW);
+    let ask = h.deliveries[0].clone();
+    let early = w.send_broker(&ask.frame, NOW);
+    assert_eq!(label_of(&early.reply), Label::Error);
+    let len = w.merchant_log_len();
+    assert_eq!(
+        w.reply_to_merchant(&early.reply, NOW),
+        ReplyOutcome::Discarded(merchant::core::report::AckError::Unexpected(Label::Error))
+    );
+    assert_eq!(w.merchant_log_len(), len);
+    w.notice(tx);
+    let pending = w.merchant_ref().pending_broker_requests();
+    assert_eq!(pending, vec![ask]);
+    let decided = w.send_broker(&pending[0].frame, NOW + 1);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 1) else {
+        panic!("acted on")
+    };
+    assert_eq!(w.open_x6(&out[0].frame).1.scrip.value(), amount(250));
+}
+
+/// The broker closes an exchange at its deadline; the merchant's late request gets the
+/// recorded NOK, and C is answered with the reason; nothing is issued.
+#[test]
+fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
+    let mut w = World::new(Suite::Modern);
+    let b0 = w.broker_scrip(0, 1_000);
+    let tx = TxId::random();
+    let (step2, ask) = w.exchange_asked(tx, &b0, 250);
+    let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
+    w.broker().expire(late).unwrap();
+    let decided = w.send_broker(&ask.frame, late);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, late) else {
+        panic!("the NOK is acted on")
+    };
+    let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
+    assert_eq!(error.error_code(), Some(ErrorCode::DeadlinePassed));
+    assert!(w.merchant_ref().state().tables.live.is_empty());
+    assert!(w.merchant_ref().pending_broker_requests().is_empty());
+    assert_eq!(w.memo(), 0);
+    assert_eq!(
+        w.send_merchant(&step2, late).reply.unwrap().frame,
+        out[0].frame
+    );
+}
