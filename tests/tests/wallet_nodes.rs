@@ -1,14 +1,16 @@
 //! The wallet against the real nodes, in-process, frames handed over by hand (no bus):
-//! `BrokerNode` for 6.0, 6.0b, 6.1 and the broker's side of 6.2, 6.3 and 6.7;
-//! `MerchantNode` for 6.3 and the issuance of V0. The merchant's side of 6.2 and 6.7 is
-//! not on `main` yet: its frames (`ExchangeAuthorizationRequest`, `VendorScripResponse`,
-//! `VendorWithdrawAuthorization`, its `Ack`) are built here with the wire builders, as the
-//! merchant will, around the real `MerchantNode`'s issuance.
+//! `BrokerNode` and `MerchantNode` for every transaction the wallet takes part in.
+//! `every_three_party_flow_with_both_real_nodes` runs 6.2, 6.3, 6.5 and 6.7 with no frame
+//! built by hand. The other tests play the merchant's part of 6.2, 6.5 and 6.7 with the
+//! wire builders (around the real `MerchantNode`'s issuance), written before the merchant's
+//! side reached `main`; they stay as wire-level checks that the wallet and the broker agree
+//! on each frame, including the recovery paths (`TransactionStatus` after a lost
+//! delivery, an exchange expired before step 2).
 //!
 //! Checks, in both suites: the wallet's requests are accepted by the real broker and
 //! merchant, their replies and deliveries by the wallet; the broker's books stay
 //! conserved; the value the customer holds (scrip) plus its bank balance is conserved
-//! through 6.2 and 6.7, and decreases by exactly `W_P` through 6.3.
+//! through 6.2, 6.5 and 6.7, and decreases by exactly `W_P` through 6.3.
 
 // Test helpers unwrap: a panic is the report.
 #![allow(clippy::unwrap_used)]
