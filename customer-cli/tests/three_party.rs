@@ -9,7 +9,7 @@
 mod support;
 
 use customer_cli::WalletError;
-use customer_cli::core::{HistoryKind, PendingStatus};
+use customer_cli::core::{HistoryKind, NextStep, PendingStatus};
 use shared::wire::Label;
 use shared::wire::bodies::{
     AckBody, OrderId, OrderInfo, PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2,
@@ -55,9 +55,22 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
             } else {
                 (vendor, change)
             };
+            let p = s.wallet.pending().next().unwrap();
+            assert_eq!(
+                p.next_steps(broker),
+                [NextStep::AskStatus(broker), NextStep::Resend]
+            );
             s.wallet.handle_reply(&first, NOW).unwrap();
             assert_eq!(s.wallet.pending().count(), 1, "one of two messages in");
             let mut s = s.reopen();
+            // After a restart the wallet knows what it still lacks.
+            let p = s.wallet.pending().next().unwrap();
+            let owed = if change_first {
+                NextStep::Resend
+            } else {
+                NextStep::AskStatus(broker)
+            };
+            assert_eq!(p.next_steps(broker), [owed]);
             s.wallet.handle_reply(&second, NOW).unwrap();
             assert_eq!(s.wallet.pending().count(), 0);
             let (b1, _) = b1.unwrap();
@@ -369,8 +382,16 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
         let merchant = s.merchant.keys.uid();
         let (frame, ack) = withdraw(&mut s);
         s.wallet.handle_reply(&ack, NOW).unwrap();
-        // The Ack keeps the request open: V0 stays committed.
+        // The Ack keeps the request open: V0 stays committed; the broker's result is owed.
         assert_eq!(s.wallet.pending().count(), 1);
+        assert_eq!(
+            s.wallet
+                .pending()
+                .next()
+                .unwrap()
+                .next_steps(s.broker.keys.uid()),
+            [NextStep::AskStatus(s.broker.keys.uid())]
+        );
         assert_eq!(
             s.wallet.pending().next().unwrap().status,
             PendingStatus::Sent
@@ -1023,6 +1044,12 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             s.wallet.handle_reply(first, NOW).unwrap();
             let mut s = s.reopen();
             assert_eq!(s.wallet.pending().count(), 1);
+            let owed = if change_first {
+                NextStep::AskStatus(m)
+            } else {
+                NextStep::AskStatus(b)
+            };
+            assert_eq!(s.wallet.pending().next().unwrap().next_steps(b), [owed]);
             assert!(matches!(
                 refused(&mut s, first),
                 WalletError::AlreadyReceived { .. }
@@ -1445,6 +1472,14 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
             s.wallet.pending().next().unwrap().status,
             PendingStatus::Refused { .. }
         ));
+        assert_eq!(
+            s.wallet
+                .pending()
+                .next()
+                .unwrap()
+                .next_steps(s.broker.keys.uid()),
+            [NextStep::Decide]
+        );
         // B0 stays committed until the broker's own decision arrives.
         assert!(matches!(
             s.wallet.withdraw_broker_scrip(NOW),

@@ -50,7 +50,7 @@ pub use events::{
     AccountRecord, HistoryEntry, HistoryKind, Identity, Outcome, OwnedScrip, WalletEvent,
 };
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
-pub use state::{ApplyError, Pending, PendingKey, PendingStatus, Row, WalletState};
+pub use state::{ApplyError, NextStep, Pending, PendingKey, PendingStatus, Row, WalletState};
 
 use shared::events::NewEvent;
 use shared::wire::{Frame, Header, Label, LabelKind};

@@ -72,6 +72,62 @@ impl Pending {
     }
 }
 
+/// What a pending request still needs (section 7: "on restart every node and wallet
+/// resumes each tx with no recorded outcome"), as [`Pending::next_steps`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Repeat the request to its node (`Wallet::resend`): its reply is still owed; a node
+    /// answers a repeat with its stored reply (or `Ack` while it waits for the broker).
+    Resend,
+    /// Ask this node for the frames of the tx (`Wallet::transaction_status`): a delivery
+    /// of it is still owed.
+    AskStatus(Uid),
+    /// The node refused the request: repeat it or give it up (`Wallet::abandon`).
+    Decide,
+}
+
+impl Pending {
+    /// What this request still needs, in order.
+    #[must_use]
+    pub fn next_steps(&self, broker: Uid) -> Vec<NextStep> {
+        use super::Expect;
+        if self.status != PendingStatus::Sent {
+            return vec![NextStep::Decide];
+        }
+        let missing = |label: Label| !self.received.contains(&label);
+        let mut steps = Vec::new();
+        match &self.request.expect {
+            Expect::VendorScripRequest { .. } => {
+                if missing(Label::ChangeBrokerScrip) {
+                    steps.push(NextStep::AskStatus(broker));
+                }
+                if missing(Label::VendorScripResponse) {
+                    steps.push(NextStep::Resend);
+                }
+            }
+            Expect::VendorTopUp { merchant, .. } => {
+                if missing(Label::Ack) {
+                    steps.push(NextStep::Resend);
+                }
+                if missing(Label::ChangeBrokerScrip) {
+                    steps.push(NextStep::AskStatus(broker));
+                }
+                if missing(Label::VendorTopUpResponse) {
+                    steps.push(NextStep::AskStatus(*merchant));
+                }
+            }
+            Expect::VendorWithdraw { .. } => {
+                if missing(Label::Ack) {
+                    steps.push(NextStep::Resend);
+                }
+                steps.push(NextStep::AskStatus(broker));
+            }
+            _ => steps.push(NextStep::Resend),
+        }
+        steps
+    }
+}
+
 /// The key of a pending request: a request is idempotent per (sender, tx, label), and the
 /// sender is the wallet.
 pub type PendingKey = (TxId, Label);
