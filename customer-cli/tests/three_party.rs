@@ -66,7 +66,7 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
             // After a restart the wallet knows what it still lacks.
             let p = s.wallet.pending().next().unwrap();
             let owed = if change_first {
-                NextStep::Resend
+                NextStep::AskStatus(merchant)
             } else {
                 NextStep::AskStatus(broker)
             };

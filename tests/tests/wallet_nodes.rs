@@ -706,3 +706,57 @@ fn every_three_party_flow_with_both_real_nodes() {
         w.merchant.check_tables().unwrap();
     }
 }
+
+/// Section 7 against the real merchant: 6.2's `VendorScripResponse` is lost after the
+/// broker's change arrived; the wallet's next step is to ask M, whose stored answer
+/// completes the exchange once.
+#[test]
+fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
+    use customer_cli::core::NextStep;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        let b = w.broker.uid();
+        w.obtain(1000);
+        let start = w.customer_value();
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(600), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(_lost) =
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        let pending = w.wallet.pending().next().unwrap();
+        assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
+        let (query, status) = w.wallet.transaction_status(tx, m).unwrap();
+        let handled = w.merchant.handle(&status.frame, NOW).unwrap();
+        assert_eq!(handled.refusal, None);
+        let results = w
+            .wallet
+            .handle_status(&query, &handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(600)
+        );
+        assert_eq!(w.customer_value(), start);
+        w.wallet.check_tables().unwrap();
+    }
+}

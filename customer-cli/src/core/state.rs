@@ -78,6 +78,7 @@ impl Pending {
 pub enum NextStep {
     /// Repeat the request to its node (`Wallet::resend`): its reply is still owed; a node
     /// answers a repeat with its stored reply (or `Ack` while it waits for the broker).
+    /// Offered only while every scrip the request carries is still held.
     Resend,
     /// Ask this node for the frames of the tx (`Wallet::transaction_status`): a delivery
     /// of it is still owed.
@@ -97,16 +98,20 @@ impl Pending {
         let missing = |label: Label| !self.received.contains(&label);
         let mut steps = Vec::new();
         match &self.request.expect {
-            Expect::VendorScripRequest { .. } => {
+            // Once the broker's settlement is in, B0 is spent and its CustomerSecret gone:
+            // step 2 can no longer be rendered, and M's stored answer is fetched instead.
+            Expect::VendorScripRequest { merchant, .. } => {
                 if missing(Label::ChangeBrokerScrip) {
                     steps.push(NextStep::AskStatus(broker));
-                }
-                if missing(Label::VendorScripResponse) {
-                    steps.push(NextStep::Resend);
+                    if missing(Label::VendorScripResponse) {
+                        steps.push(NextStep::Resend);
+                    }
+                } else if missing(Label::VendorScripResponse) {
+                    steps.push(NextStep::AskStatus(*merchant));
                 }
             }
             Expect::VendorTopUp { merchant, .. } => {
-                if missing(Label::Ack) {
+                if self.received.is_empty() {
                     steps.push(NextStep::Resend);
                 }
                 if missing(Label::ChangeBrokerScrip) {
