@@ -458,7 +458,9 @@ impl Wallet {
 
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
-    /// (protocol.md section 7). Changes nothing.
+    /// (protocol.md section 7). Changes nothing. A request whose presented scrip is already
+    /// settled (6.2 step 2 once the broker's change is in) cannot be rendered again (its
+    /// CustomerSecret is gone): [`Pending::next_steps`] says to ask the node instead.
     pub fn resend(&self, tx: TxId, label: Label) -> Result<Outgoing, WalletError> {
         let pending = self
             .state
