@@ -122,6 +122,26 @@ pub enum WalletError {
         /// Its label.
         label: Label,
     },
+    /// The scrip held is worth less than the transaction needs (6.2, 6.3).
+    #[error("the scrip holds {held}, the transaction needs {needed}")]
+    InsufficientScrip {
+        /// The scrip's value.
+        held: Amount,
+        /// What is needed.
+        needed: Amount,
+    },
+    /// A transaction of no value (a zero `W` or `W_P`).
+    #[error("a transaction of no value")]
+    ZeroValue,
+    /// A VendorScrip of this merchant is live: top it up instead (6.5; section 4: at most
+    /// one per merchant).
+    #[error("a VendorScrip of {merchant} worth {value} is live: top it up instead")]
+    VendorScripLive {
+        /// The merchant.
+        merchant: Uid,
+        /// Its value.
+        value: Amount,
+    },
     /// Only a request the node refused (an `Error` reply) may be given up: any other may
     /// have succeeded at the node, and its outcome must still be fetched.
     #[error("the pending {label} of tx {tx} was not refused: repeat it instead")]
@@ -197,6 +217,39 @@ pub enum WalletError {
         /// The scrip.
         scrip_id: ScripId,
     },
+    /// This message of the tx was already recorded (section 7: a repeated delivery, or a
+    /// frame fetched again by `TransactionStatus`); nothing changes.
+    #[error("{label} of tx {tx} was already recorded")]
+    AlreadyReceived {
+        /// The tx.
+        tx: TxId,
+        /// The message's label.
+        label: Label,
+    },
+    /// The node answered `Ack { re }`: it has not decided yet (6.2: M waits for the
+    /// broker). Nothing changes; repeat the request later.
+    #[error("{label} of tx {tx} is not decided yet: repeat it later")]
+    AwaitingDecision {
+        /// The tx.
+        tx: TxId,
+        /// The request.
+        label: Label,
+    },
+    /// The reply's `OI` or receipt is not the order the wallet sent (6.3 step 4).
+    #[error("the reply's order or receipt is not the order sent")]
+    OrderMismatch,
+    /// An `Ack` without the deadline its flow requires (6.5, 6.7), or a notice reply
+    /// without one.
+    #[error("the Ack carries no deadline")]
+    MissingDeadline,
+    /// The merchant's undertaking in `ChangeBrokerScrip` does not verify under the
+    /// merchant's key, or does not say `W` to this customer (6.2 step 5).
+    #[error("the merchant's undertaking does not verify or does not match the exchange")]
+    BadUndertaking,
+    /// A broker's decision whose parts disagree (change or undertaking with a NOK, none
+    /// with an OK, change where none is due).
+    #[error("the decision is inconsistent: {0}")]
+    InconsistentDecision(&'static str),
     /// The reply names another UID than the one asked about (6.0, 6.0b).
     #[error("reply names {found}, expected {expected}")]
     UidMismatch {

@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
 use shared::{
     AccountId, Amount, CustomerSecret, KeyPair, Nonce, Pan, PanSecret, PublicKey, ScripId,
@@ -263,6 +264,14 @@ impl Wallet {
         core::request::render_bytes(request, &inputs)
     }
 
+    /// Appends `events` with their rows in one commit, then adopts the state they produced.
+    fn commit_all(&mut self, events: Vec<NewEvent<WalletEvent>>) -> Result<(), WalletError> {
+        let projection = WalletProjection::from_state(self.state.clone());
+        self.log.append(events, &projection)?;
+        self.state = projection.into_state();
+        Ok(())
+    }
+
     /// Renders a new request, saves it (`RequestSaved`, section 7), and hands out its frame.
     fn start(&mut self, request: SavedRequest, now: u64) -> Result<Outgoing, WalletError> {
         let frame = self.render(&request)?;
@@ -335,9 +344,123 @@ impl Wallet {
         self.start(request, now)
     }
 
+    /// 6.2 step 1: tells the broker of an exchange of `value` of the BrokerScrip for
+    /// VendorScrip of `merchant`. When [`Wallet::handle_reply`] has taken the broker's
+    /// answer, step 2 is saved: send `resend(tx, Label::VendorScripRequest)` to the merchant.
+    pub fn obtain_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        value: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request =
+            core::obtain_vendor_scrip::request(&self.state, TxId::random(), merchant, value)?;
+        self.start(request, now)
+    }
+
+    /// 6.3 steps 1 and 2: buys `order` from `merchant` with the VendorScrip held of it.
+    /// Both requests are saved in one commit; send the first (`PurchaseInitiated`, to the
+    /// broker) and, once it is acknowledged, the second (`PurchaseRequest`, to the merchant).
+    pub fn buy_item(
+        &mut self,
+        merchant: Uid,
+        order: OrderInfo,
+        now: u64,
+    ) -> Result<(Outgoing, Outgoing), WalletError> {
+        let (initiated, purchase) =
+            core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
+        let mut out = Vec::with_capacity(2);
+        for request in [&initiated, &purchase] {
+            out.push(Outgoing {
+                tx: request.tx(),
+                label: request.label(),
+                to: request.to,
+                frame: self.render(request)?,
+            });
+        }
+        let time = event_time(now);
+        self.commit_all(vec![
+            NewEvent::new(
+                time,
+                initiated.tx(),
+                WalletEvent::RequestSaved { request: initiated },
+            ),
+            NewEvent::new(
+                time,
+                purchase.tx(),
+                WalletEvent::RequestSaved { request: purchase },
+            ),
+        ])?;
+        let second = out.pop();
+        match (out.pop(), second) {
+            (Some(first), Some(second)) => Ok((first, second)),
+            _ => Err(WalletError::Internal("two requests rendered".into())),
+        }
+    }
+
+    /// 6.5 step 1: adds `top_up` from the BrokerScrip to the VendorScrip held of
+    /// `merchant` (sent to the broker).
+    pub fn top_up_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        top_up: Amount,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request =
+            core::top_up_vendor_scrip::request(&self.state, TxId::random(), merchant, top_up)?;
+        self.start(request, now)
+    }
+
+    /// 6.7 step 1: asks `merchant` to cash in the VendorScrip held of it.
+    pub fn withdraw_vendor_scrip(
+        &mut self,
+        merchant: Uid,
+        now: u64,
+    ) -> Result<Outgoing, WalletError> {
+        let request = core::withdraw_vendor_scrip::request(&self.state, TxId::random(), merchant)?;
+        self.start(request, now)
+    }
+
+    /// Section 7, ruling 3: asks `node` (the broker or a merchant) for the frames of `tx`
+    /// it sent the wallet. Read-only: nothing is saved; keep the returned query to check
+    /// the answer with [`Wallet::handle_status`].
+    pub fn transaction_status(
+        &self,
+        tx: TxId,
+        node: Uid,
+    ) -> Result<(SavedRequest, Outgoing), WalletError> {
+        let query = core::transaction_status::request(&self.state, tx, node)?;
+        let outgoing = Outgoing {
+            tx,
+            label: query.label(),
+            to: node,
+            frame: self.render(&query)?,
+        };
+        Ok((query, outgoing))
+    }
+
+    /// Takes the answer to a [`Wallet::transaction_status`] query: checks it (signed by the
+    /// node asked, `re` naming the query), then feeds each frame it holds, in order, to
+    /// [`Wallet::handle_reply`], exactly as if it had just arrived. Returns each frame's
+    /// result: a frame already recorded comes back as `AlreadyReceived` (or finds nothing
+    /// pending, or a later step of its tx pending) and changes nothing, so asking again is
+    /// always safe. An `Err` of the whole call changes nothing.
+    pub fn handle_status(
+        &mut self,
+        query: &SavedRequest,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
+        let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
+        let frames = core::transaction_status::frames_of(&self.state, query, &frame)?;
+        Ok(frames.iter().map(|f| self.handle_reply(f, now)).collect())
+    }
+
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
-    /// (protocol.md section 7). Changes nothing.
+    /// (protocol.md section 7). Changes nothing. A request whose presented scrip is already
+    /// settled (6.2 step 2 once the broker's change is in) cannot be rendered again (its
+    /// CustomerSecret is gone): [`Pending::next_steps`] says to ask the node instead.
     pub fn resend(&self, tx: TxId, label: Label) -> Result<Outgoing, WalletError> {
         let pending = self
             .state
@@ -372,8 +495,10 @@ impl Wallet {
         Ok(())
     }
 
-    /// Takes a reply frame: checks it against the pending request it answers and records
-    /// the outcome (protocol.md section 6, the request's transaction). Returns the history
+    /// Takes a reply frame, or a broker delivery (`ChangeBrokerScrip`,
+    /// `VendorWithdrawResult`): checks it against the pending request it answers and records
+    /// the outcome (protocol.md section 6, the request's transaction). A message already
+    /// recorded is [`WalletError::AlreadyReceived`] and changes nothing. Returns the history
     /// line of the outcome. An `Error` reply is recorded as the request's status and
     /// returned as [`WalletError::Refused`]; any other error changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<HistoryEntry, WalletError> {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::wire::Label;
+use shared::wire::bodies::{OrderId, Receipt};
 use shared::{Amount, Pan, Scrip, ScripId, Suite, TxId, Uid};
 
 use super::request::SavedRequest;
@@ -134,6 +135,123 @@ pub enum WalletEvent {
         /// E1 with its sealed CS.
         scrip: OwnedScrip,
     },
+    /// 6.2 step 1's reply: the broker opened the exchange; step 2 (`VendorScripRequest`
+    /// to M) is saved in the same event, so it is never sent before the notice is answered
+    /// and is resumed after a restart.
+    ExchangeNoticed {
+        /// The broker's deadline, unix seconds.
+        deadline: u64,
+        /// Step 2, saved (section 7).
+        request: SavedRequest,
+    },
+    /// 6.2 step 5 (ruling 2): the broker's `ChangeBrokerScrip`. OK: B0 spent, the change
+    /// B1 stored (none when zero); M's undertaking is in the event's evidence. NOK: B0 is
+    /// live again and the exchange is over.
+    ExchangeSettled {
+        /// B0.
+        spent: ScripId,
+        /// The broker's decision.
+        outcome: Outcome,
+        /// B1, on OK with change.
+        change: Option<OwnedScrip>,
+    },
+    /// 6.2 step 7: M's `VendorScripResponse`: V0 stored.
+    VendorScripObtained {
+        /// V0 with its sealed CS.
+        scrip: OwnedScrip,
+    },
+    /// 6.3 step 1's `Ack`: the broker logged the purchase.
+    PurchaseAnnounced,
+    /// 6.3 step 4: V0 spent, the change V1 stored (none when zero), the receipt kept.
+    ItemBought {
+        /// V0.
+        spent: ScripId,
+        /// V1, if any.
+        change: Option<OwnedScrip>,
+        /// The order.
+        order_id: OrderId,
+        /// M's receipt.
+        receipt: Receipt,
+    },
+    /// 6.5 step 1's `Ack`: B holds B0 in escrow until `deadline`.
+    VendorTopUpAcked {
+        /// B's deadline, unix seconds.
+        deadline: u64,
+    },
+    /// 6.5 step 6 (ruling 2): B's `ChangeBrokerScrip`. OK: B0 spent, B1 stored (none when
+    /// zero), M's acceptance in the evidence. NOK (declined, expired, released): B0 and V0
+    /// are live again and the top-up is over.
+    VendorTopUpSettled {
+        /// B0.
+        spent: ScripId,
+        /// The broker's decision.
+        outcome: Outcome,
+        /// B1, on OK with change.
+        change: Option<OwnedScrip>,
+    },
+    /// 6.5 step 5: M's `VendorTopUpResponse`: V0 replaced by V1.
+    VendorScripToppedUp {
+        /// V0.
+        spent: ScripId,
+        /// V1 with its sealed CS.
+        scrip: OwnedScrip,
+    },
+    /// 6.7 step 1's `Ack`: M holds V0 until `deadline`; the outcome comes from the broker.
+    VendorWithdrawAcked {
+        /// M's deadline, unix seconds.
+        deadline: u64,
+    },
+    /// 6.7 step 5: the broker's `VendorWithdrawResult`. OK: V0 gone, its value credited
+    /// to the bank account. NOK: V0 live again.
+    VendorWithdrawDecided {
+        /// V0.
+        spent: ScripId,
+        /// The broker's decision.
+        outcome: Outcome,
+        /// V0's value.
+        value: Amount,
+    },
+    /// 6.2: the broker's NOK `ChangeBrokerScrip` arrived while the notice was still
+    /// unanswered (its reply lost, the exchange expired or refused): the exchange is over
+    /// before step 2 was sent; B0 was never presented and is free again.
+    ExchangeEndedAtNotice {
+        /// The broker's decision (always a NOK).
+        outcome: Outcome,
+    },
+}
+
+/// A broker's decision `R` as the wallet records it (section 6: OK or NOK with a reason).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// OK.
+    Ok,
+    /// NOK, with the reason's `ErrorCode` number and text.
+    Nok {
+        /// The code number.
+        code: u16,
+        /// The text.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Whether it is OK.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+impl From<&shared::wire::Decision> for Outcome {
+    fn from(d: &shared::wire::Decision) -> Outcome {
+        match d {
+            shared::wire::Decision::Ok => Outcome::Ok,
+            shared::wire::Decision::Nok(r) => Outcome::Nok {
+                code: r.code,
+                message: r.message.clone(),
+            },
+        }
+    }
 }
 
 impl WalletEvent {
@@ -154,6 +272,58 @@ impl WalletEvent {
             WalletEvent::BrokerScripToppedUp { .. } => Some(Label::BrokerScripTopUp),
             WalletEvent::BrokerScripWithdrawn { .. } => Some(Label::BrokerScripWithdraw),
             WalletEvent::ScripRenewed { .. } => Some(Label::RenewRequest),
+            WalletEvent::ExchangeNoticed { .. } | WalletEvent::ExchangeEndedAtNotice { .. } => {
+                Some(Label::VendorScripNotice)
+            }
+            WalletEvent::ExchangeSettled { .. } | WalletEvent::VendorScripObtained { .. } => {
+                Some(Label::VendorScripRequest)
+            }
+            WalletEvent::PurchaseAnnounced => Some(Label::PurchaseInitiated),
+            WalletEvent::ItemBought { .. } => Some(Label::PurchaseRequest),
+            WalletEvent::VendorWithdrawAcked { .. } | WalletEvent::VendorWithdrawDecided { .. } => {
+                Some(Label::VendorWithdrawRequest)
+            }
+            WalletEvent::VendorTopUpAcked { .. }
+            | WalletEvent::VendorTopUpSettled { .. }
+            | WalletEvent::VendorScripToppedUp { .. } => Some(Label::VendorTopUpRequest),
+        }
+    }
+
+    /// The message this event records, in a flow whose outcome is more than one message
+    /// (6.2, 6.7): the pending request stays open until every one has arrived, and a
+    /// message already recorded is not applied twice (section 7).
+    #[must_use]
+    pub fn arrival(&self) -> Option<Label> {
+        match self {
+            WalletEvent::ExchangeSettled { .. } => Some(Label::ChangeBrokerScrip),
+            WalletEvent::VendorScripObtained { .. } => Some(Label::VendorScripResponse),
+            WalletEvent::VendorWithdrawAcked { .. } | WalletEvent::VendorTopUpAcked { .. } => {
+                Some(Label::Ack)
+            }
+            WalletEvent::VendorTopUpSettled { .. } => Some(Label::ChangeBrokerScrip),
+            WalletEvent::VendorScripToppedUp { .. } => Some(Label::VendorTopUpResponse),
+            _ => None,
+        }
+    }
+
+    /// Whether this event ends its pending request, given the messages of the flow
+    /// already `received`.
+    #[must_use]
+    pub fn closes(&self, received: &[Label]) -> bool {
+        match self {
+            WalletEvent::RequestRefused { .. }
+            | WalletEvent::VendorWithdrawAcked { .. }
+            | WalletEvent::VendorTopUpAcked { .. } => false,
+            WalletEvent::VendorTopUpSettled { outcome, .. } => {
+                !outcome.is_ok() || received.contains(&Label::VendorTopUpResponse)
+            }
+            WalletEvent::VendorScripToppedUp { .. } => received.contains(&Label::ChangeBrokerScrip),
+            // NOK: no VendorScrip will come (M acts only on OK).
+            WalletEvent::ExchangeSettled { outcome, .. } => {
+                !outcome.is_ok() || received.contains(&Label::VendorScripResponse)
+            }
+            WalletEvent::VendorScripObtained { .. } => received.contains(&Label::ChangeBrokerScrip),
+            _ => true,
         }
     }
 }
@@ -218,6 +388,67 @@ pub enum HistoryKind {
     /// A refused request given up.
     Abandoned {
         /// The request.
+        label: Label,
+    },
+    /// 6.2: the broker's decision on the exchange (B1 is the change).
+    ExchangeSettled {
+        /// The merchant.
+        merchant: Uid,
+        /// OK or NOK.
+        ok: bool,
+        /// B0's value.
+        from: Amount,
+        /// The change's value (zero when none or NOK).
+        change: Amount,
+    },
+    /// 6.2: VendorScrip received.
+    VendorScripObtained {
+        /// The merchant.
+        merchant: Uid,
+        /// Its value.
+        value: Amount,
+    },
+    /// 6.3: an item bought.
+    ItemBought {
+        /// The merchant.
+        merchant: Uid,
+        /// `W_P`.
+        paid: Amount,
+        /// The change's value.
+        change: Amount,
+    },
+    /// 6.5: the broker's decision on a VendorScrip top-up (B1 is the change).
+    VendorTopUpSettled {
+        /// The merchant.
+        merchant: Uid,
+        /// OK or NOK.
+        ok: bool,
+        /// B0's value.
+        from: Amount,
+        /// The change's value (zero when none or NOK).
+        change: Amount,
+    },
+    /// 6.5: V0 replaced by V1.
+    VendorScripToppedUp {
+        /// The merchant.
+        merchant: Uid,
+        /// V0's value.
+        from: Amount,
+        /// V1's value.
+        to: Amount,
+    },
+    /// 6.7: the broker's decision on a VendorScrip withdrawal.
+    VendorWithdrawDecided {
+        /// The merchant.
+        merchant: Uid,
+        /// OK (credited) or NOK (V0 live again).
+        ok: bool,
+        /// V0's value.
+        value: Amount,
+    },
+    /// A step of a flow recorded (a notice answered, an `Ack`): no value moved yet.
+    Step {
+        /// The request answered.
         label: Label,
     },
 }

@@ -11,11 +11,29 @@
 //!   that records the outcome. Nothing changes until that event is appended and folded by
 //!   [`WalletState::apply`], live and in replay alike.
 //!
+//! Deliveries (protocol.md section 3: one-way frames, no `re`) go through the same
+//! [`decide_reply`]: B's `ChangeBrokerScrip` (6.2, 6.5) and `VendorWithdrawResult` (6.7),
+//! M's `VendorTopUpResponse` (6.5). A delivery belongs to the pending request of its tx
+//! whose flow it ends; its sender must be the party that sends it (the pinned broker, or
+//! the merchant of the request), its body signed under the delivery's own header.
+//!
+//! Flows whose outcome is more than one message (6.2, 6.5: the broker's decision and the
+//! merchant's scrip, in either order; 6.5 and 6.7: an `Ack` first) keep their request
+//! pending and record each message as it arrives (`Pending::received`); the request ends
+//! when the last one is in, or at once on the broker's NOK. A message already recorded is
+//! [`WalletError::AlreadyReceived`] and changes nothing, so repeats and `TransactionStatus`
+//! re-feeds are harmless.
+//!
+//! A request's digest covers only the bodies its recipient verifies (the clear parts and
+//! the parts sealed to it), as the node computes it: in 6.2 M's `re` covers `X2` only.
+//!
 //! No clock is read here: `now` (unix seconds) is an argument; tx ids and nonces are drawn
 //! by the caller.
 
+pub mod buy_item;
 pub mod events;
 pub mod obtain_broker_scrip;
+pub mod obtain_vendor_scrip;
 pub mod public_key;
 pub mod register;
 pub mod renew;
@@ -23,14 +41,19 @@ pub mod reply;
 pub mod request;
 pub mod state;
 pub mod top_up_broker_scrip;
+pub mod top_up_vendor_scrip;
+pub mod transaction_status;
 pub mod withdraw_broker_scrip;
+pub mod withdraw_vendor_scrip;
 
-pub use events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
+pub use events::{
+    AccountRecord, HistoryEntry, HistoryKind, Identity, Outcome, OwnedScrip, WalletEvent,
+};
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
-pub use state::{ApplyError, Pending, PendingKey, PendingStatus, Row, WalletState};
+pub use state::{ApplyError, NextStep, Pending, PendingKey, PendingStatus, Row, WalletState};
 
 use shared::events::NewEvent;
-use shared::wire::{Frame, Header, Label};
+use shared::wire::{Frame, Header, Label, LabelKind};
 use shared::{KeyPair, ScripId, TxId};
 
 use crate::error::WalletError;
@@ -87,27 +110,65 @@ pub enum ReplyOutcome {
     Refused(NewEvent<WalletEvent>, WalletError),
 }
 
-/// Checks a reply frame against the wallet's pending requests and decides what it changes
-/// (protocol.md section 3 for the common checks, the transaction's section for the rest).
-/// An `Err` changes nothing.
+/// The signature of a flow's check of one incoming frame.
+type Accept =
+    fn(&WalletState, &Pending, &Frame, &KeyPair, u64) -> Result<NewEvent<WalletEvent>, WalletError>;
+
+/// Checks a reply or broker delivery against the wallet's pending requests and decides
+/// what it changes (protocol.md section 3 for the common checks, the transaction's section
+/// for the rest). An `Err` changes nothing; a message of the tx already recorded is
+/// [`WalletError::AlreadyReceived`] (section 7: a repeat changes nothing).
 pub fn decide_reply(
     state: &WalletState,
     frame: &Frame,
     keys: &KeyPair,
     now: u64,
 ) -> Result<ReplyOutcome, WalletError> {
-    let pending = reply::find_pending(state, frame)?;
+    if matches!(frame.header.label.kind(), LabelKind::Delivery) {
+        let pending = reply::find_delivery_pending(state, frame)?;
+        let accept: Accept = match (frame.header.label, pending.request.label()) {
+            (Label::VendorWithdrawResult, Label::VendorWithdrawRequest) => {
+                withdraw_vendor_scrip::accept_result
+            }
+            (Label::ChangeBrokerScrip, Label::VendorScripRequest) => {
+                obtain_vendor_scrip::accept_change
+            }
+            (Label::ChangeBrokerScrip, Label::VendorScripNotice) => {
+                obtain_vendor_scrip::accept_change_at_notice
+            }
+            (Label::ChangeBrokerScrip, Label::VendorTopUpRequest) => {
+                top_up_vendor_scrip::accept_change
+            }
+            (Label::VendorTopUpResponse, Label::VendorTopUpRequest) => {
+                top_up_vendor_scrip::accept_vendor_scrip
+            }
+            (reply, request) => return Err(WalletError::UnexpectedLabel { request, reply }),
+        };
+        return completed(pending, frame, accept(state, pending, frame, keys, now)?);
+    }
+    let pending = match reply::find_pending(state, frame) {
+        Err(e @ WalletError::UnexpectedLabel { .. }) if frame.header.label == Label::Ack => {
+            return Err(awaiting(state, frame, keys).unwrap_or(e));
+        }
+        other => other?,
+    };
     if frame.header.label == Label::Error {
         let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
         return Ok(ReplyOutcome::Refused(event, error));
     }
-    let accept = match pending.request.label() {
+    let accept: Accept = match pending.request.label() {
         Label::RegistrationRequest => register::accept,
         Label::PublicKeyRequest => public_key::accept,
         Label::BrokerScripRequest => obtain_broker_scrip::accept,
         Label::BrokerScripTopUp => top_up_broker_scrip::accept,
         Label::BrokerScripWithdraw => withdraw_broker_scrip::accept,
         Label::RenewRequest => renew::accept,
+        Label::VendorScripNotice => obtain_vendor_scrip::accept_notice,
+        Label::VendorScripRequest => obtain_vendor_scrip::accept_vendor_scrip,
+        Label::PurchaseInitiated => buy_item::accept_initiated,
+        Label::PurchaseRequest => buy_item::accept_purchase,
+        Label::VendorWithdrawRequest => withdraw_vendor_scrip::accept_ack,
+        Label::VendorTopUpRequest => top_up_vendor_scrip::accept_ack,
         other => {
             return Err(WalletError::UnexpectedLabel {
                 request: other,
@@ -115,5 +176,44 @@ pub fn decide_reply(
             });
         }
     };
-    accept(state, pending, frame, keys, now).map(ReplyOutcome::Completed)
+    completed(pending, frame, accept(state, pending, frame, keys, now)?)
+}
+
+/// Protocol.md section 6: "a node that must ask the broker before it can answer (M in 6.2
+/// step 3) holds its own reply until it has the decision; if its requester times out and
+/// repeats, it answers `Ack { re }` (pending)". Such an `Ack`, verified (signed by the
+/// node asked, `re` naming the request), is [`WalletError::AwaitingDecision`]: nothing
+/// changes, the request stays pending and is repeated later. `None` if the frame is no
+/// such `Ack` (the caller reports its own error).
+fn awaiting(state: &WalletState, frame: &Frame, keys: &KeyPair) -> Option<WalletError> {
+    let pending = state
+        .pending
+        .get(&(frame.header.tx, Label::VendorScripRequest))
+        .filter(|p| p.request.to == frame.header.sender)?;
+    Some(
+        match reply::any_reply::<shared::wire::bodies::AckBody>(state, pending, frame, keys) {
+            Ok(_) => WalletError::AwaitingDecision {
+                tx: frame.header.tx,
+                label: Label::VendorScripRequest,
+            },
+            Err(e) => e,
+        },
+    )
+}
+
+/// The outcome of an accepted message, unless it was already recorded.
+fn completed(
+    pending: &Pending,
+    frame: &Frame,
+    event: NewEvent<WalletEvent>,
+) -> Result<ReplyOutcome, WalletError> {
+    if let Some(arrival) = event.kind.arrival()
+        && pending.received.contains(&arrival)
+    {
+        return Err(WalletError::AlreadyReceived {
+            tx: frame.header.tx,
+            label: frame.header.label,
+        });
+    }
+    Ok(ReplyOutcome::Completed(event))
 }

@@ -52,19 +52,72 @@ pub fn find_pending<'a>(state: &'a WalletState, frame: &Frame) -> Result<&'a Pen
     let first = *in_tx
         .peek()
         .ok_or(WalletError::NoPendingRequest { tx: header.tx })?;
-    let pending = in_tx
-        .find(|p| p.request.label().accepts_reply(header.label))
+    let candidates: Vec<&Pending> = in_tx
+        .filter(|p| p.request.label().accepts_reply(header.label))
+        .collect();
+    let Some(first_candidate) = candidates.first() else {
+        return Err(WalletError::UnexpectedLabel {
+            request: first.request.label(),
+            reply: header.label,
+        });
+    };
+    // Two requests of one tx may go to different nodes (6.3: B and M); the reply is the
+    // one to the request sent to its sender.
+    candidates
+        .iter()
+        .copied()
+        .find(|p| p.request.to == header.sender)
+        .ok_or(WalletError::UnexpectedSender {
+            expected: first_candidate.request.to,
+            found: header.sender,
+        })
+}
+
+/// The pending request a delivery (6.2 step 5, 6.5 steps 5 and 6, 6.7 step 5) belongs to:
+/// same suite and tx, a request of the flow the delivery's label ends. The sender and
+/// signature are checked by [`delivery_from`].
+pub fn find_delivery_pending<'a>(
+    state: &'a WalletState,
+    frame: &Frame,
+) -> Result<&'a Pending, WalletError> {
+    let header = &frame.header;
+    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
+    if header.suite != identity.suite {
+        return Err(WalletError::ReplySuite {
+            expected: identity.suite,
+            found: header.suite,
+        });
+    }
+    let requests: &[Label] = match header.label {
+        Label::ChangeBrokerScrip => &[
+            Label::VendorScripNotice,
+            Label::VendorScripRequest,
+            Label::VendorTopUpRequest,
+        ],
+        Label::VendorWithdrawResult => &[Label::VendorWithdrawRequest],
+        Label::VendorTopUpResponse => &[Label::VendorTopUpRequest],
+        other => {
+            return Err(WalletError::UnexpectedLabel {
+                request: other,
+                reply: other,
+            });
+        }
+    };
+    let mut in_tx = state
+        .pending
+        .range((header.tx, Label::RegistrationRequest)..)
+        .take_while(|((tx, _), _)| *tx == header.tx)
+        .map(|(_, p)| p)
+        .peekable();
+    let first = *in_tx
+        .peek()
+        .ok_or(WalletError::NoPendingRequest { tx: header.tx })?;
+    in_tx
+        .find(|p| requests.contains(&p.request.label()))
         .ok_or(WalletError::UnexpectedLabel {
             request: first.request.label(),
             reply: header.label,
-        })?;
-    if header.sender != pending.request.to {
-        return Err(WalletError::UnexpectedSender {
-            expected: pending.request.to,
-            found: header.sender,
-        });
-    }
-    Ok(pending)
+        })
 }
 
 /// The frame's only part: every reply of section 6 has exactly one.
@@ -120,6 +173,61 @@ pub fn sealed_reply<B: Reply>(
         .map_err(WalletError::BadReply)?;
     let verified = opened.signed::<B>(&key).map_err(WalletError::BadReply)?;
     check_re(verified.body.re(), pending, keys.uid())?;
+    Ok((verified, opened))
+}
+
+/// A reply that may come signed in the clear or sealed to the wallet (an `Ack`, a
+/// notice reply): verified under the replier's key and its `re` checked.
+pub fn any_reply<B: Reply>(
+    state: &WalletState,
+    pending: &Pending,
+    frame: &Frame,
+    keys: &KeyPair,
+) -> Result<Verified<B>, WalletError> {
+    let key = replier_key(state, frame.header.sender)?;
+    let part = only_part(frame)?;
+    let verified = match part.part {
+        shared::wire::Part::Sealed { .. } => {
+            part.open_sealed(keys).and_then(|o| o.signed::<B>(&key))
+        }
+        _ => part.verify_signed::<B>(&key),
+    }
+    .map_err(WalletError::BadReply)?;
+    check_re(verified.body.re(), pending, keys.uid())?;
+    Ok(verified)
+}
+
+/// A delivery from the broker (6.2 step 5, 6.5 step 6, 6.7 step 5): see [`delivery_from`].
+pub fn broker_delivery<B: shared::wire::Body>(
+    state: &WalletState,
+    frame: &Frame,
+    keys: &KeyPair,
+) -> Result<(Verified<B>, Opened), WalletError> {
+    let broker = state.broker().ok_or(WalletError::NotAWallet)?;
+    delivery_from(state, frame, keys, broker)
+}
+
+/// A delivery from `sender` (the broker's, or M's `VendorTopUpResponse` in 6.5 step 5):
+/// one part sealed to the wallet, its body signed by `sender`'s pinned or cached key under
+/// the delivery's header. A delivery carries no `re`: the signed header (tx, label,
+/// sender) binds it to the tx, and its content is checked against the pending request.
+pub fn delivery_from<B: shared::wire::Body>(
+    state: &WalletState,
+    frame: &Frame,
+    keys: &KeyPair,
+    sender: Uid,
+) -> Result<(Verified<B>, Opened), WalletError> {
+    if frame.header.sender != sender {
+        return Err(WalletError::UnexpectedSender {
+            expected: sender,
+            found: frame.header.sender,
+        });
+    }
+    let key = replier_key(state, sender)?;
+    let opened = only_part(frame)?
+        .open_sealed(keys)
+        .map_err(WalletError::BadReply)?;
+    let verified = opened.signed::<B>(&key).map_err(WalletError::BadReply)?;
     Ok((verified, opened))
 }
 

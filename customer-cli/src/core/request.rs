@@ -9,6 +9,7 @@
 //! wallet's sealed store when the frame is rendered.
 
 use serde::{Deserialize, Serialize};
+use shared::wire::bodies::OrderInfo;
 use shared::wire::{
     DigestItem, Frame, Header, Inner, Label, id_proof, public_key_inner, request_digest, seal,
     secret_inner, sign_bytes,
@@ -97,19 +98,108 @@ pub enum Expect {
         /// Its value, which E1 keeps.
         value: Amount,
     },
+    /// 6.2 step 1: the notice to the broker. B0 is committed to the exchange from here on
+    /// (it must not be presented elsewhere), although it leaves only in step 2.
+    VendorScripNotice {
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W`, the VendorScrip value to ask for in step 2.
+        value: Amount,
+        /// B0, the BrokerScrip that pays.
+        spent: ScripId,
+    },
+    /// 6.2 step 2: the request to M; its outcome is two messages, B's `ChangeBrokerScrip`
+    /// (`B1 = B0 − W`, M's undertaking) and M's `VendorScripResponse` (V0 of `W`).
+    VendorScripRequest {
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W`.
+        value: Amount,
+        /// B0.
+        spent: ScripId,
+        /// B0's value.
+        spent_value: Amount,
+        /// The broker's deadline from the notice's reply (unix seconds).
+        deadline: u64,
+    },
+    /// 6.3 step 1: `PurchaseInitiated` to the broker, answered by `Ack`.
+    PurchaseInitiated {
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_P`.
+        value: Amount,
+    },
+    /// 6.3 step 2: `PurchaseRequest` to M, answered by `PurchaseResponse` with the change
+    /// `V1 = V0 − W_P` (none when zero), `OI` echoed and a receipt.
+    Purchase {
+        /// `UID_M`.
+        merchant: Uid,
+        /// V0.
+        spent: ScripId,
+        /// V0's value.
+        spent_value: Amount,
+        /// `OI`.
+        order: OrderInfo,
+    },
+    /// `TransactionStatus { tx }` to `node` (section 7, ruling 3): read-only, never saved;
+    /// the answer's frames go through the same checks as when first received.
+    TransactionStatus {
+        /// The node asked (the broker or a merchant).
+        node: Uid,
+    },
+    /// 6.5 step 1: `VendorTopUpRequest` to B, answered by B's `Ack { deadline }`; the
+    /// outcome is B's `ChangeBrokerScrip` (`B1 = B0 − W_V`, M's acceptance) and M's
+    /// `VendorTopUpResponse` (V1 of `W_V1` in place of V0).
+    VendorTopUp {
+        /// `UID_M`.
+        merchant: Uid,
+        /// `W_V`, paid from B0.
+        top_up: Amount,
+        /// `W_V1 = V0.value + W_V`.
+        new_value: Amount,
+        /// B0.
+        broker_spent: ScripId,
+        /// B0's value.
+        broker_value: Amount,
+        /// V0.
+        vendor_spent: ScripId,
+    },
+    /// 6.7 step 1: `VendorWithdrawRequest` to M, answered by M's `Ack { deadline }`; the
+    /// outcome is B's `VendorWithdrawResult` delivery.
+    VendorWithdraw {
+        /// `UID_M`.
+        merchant: Uid,
+        /// V0.
+        spent: ScripId,
+        /// `W = V0.value`.
+        value: Amount,
+    },
 }
 
 impl Expect {
-    /// The scrip this request presents (and so spends, if it succeeds), if any.
+    /// The scrip this request presents (and so spends, if it succeeds), if any (6.5
+    /// presents two: see `Pending::committed_scrips`, which is what the wallet checks). The
+    /// 6.2 notice names B0 although B0 leaves only with step 2: from the notice on, B0 is
+    /// committed to the exchange.
     #[must_use]
     pub fn presented_scrip(&self) -> Option<ScripId> {
         match self {
             Expect::TopUpBrokerScrip { spent, .. }
             | Expect::WithdrawBrokerScrip { spent, .. }
-            | Expect::Renew { spent, .. } => Some(*spent),
-            Expect::Registration | Expect::PublicKey { .. } | Expect::ObtainBrokerScrip { .. } => {
-                None
-            }
+            | Expect::Renew { spent, .. }
+            | Expect::VendorScripNotice { spent, .. }
+            | Expect::VendorScripRequest { spent, .. }
+            | Expect::Purchase { spent, .. }
+            | Expect::VendorWithdraw { spent, .. }
+            | Expect::VendorTopUp {
+                broker_spent: spent,
+                ..
+            } => Some(*spent),
+            Expect::Registration
+            | Expect::PublicKey { .. }
+            | Expect::ObtainBrokerScrip { .. }
+            | Expect::PurchaseInitiated { .. }
+            | Expect::TransactionStatus { .. } => None,
         }
     }
 }
@@ -131,7 +221,10 @@ pub struct SavedRequest {
 
 impl SavedRequest {
     /// A request of `parts` under `header` to `to`, with its digest computed over the signed
-    /// bodies in order, as the node computes it from what it verifies (section 7).
+    /// bodies in order, as the node computes it from what it verifies (section 7). Only
+    /// `to` answers, and it verifies only the clear parts and the parts sealed to it: a
+    /// part sealed to another party (6.2, 6.5, 6.7: the one it forwards unread) is not in
+    /// its digest, so not in the one the reply's `re` must carry.
     pub fn new(
         header: Header,
         to: Uid,
@@ -139,7 +232,7 @@ impl SavedRequest {
         expect: Expect,
     ) -> Result<Self, WalletError> {
         let digest = {
-            let items: Vec<DigestItem<'_>> = signed_bodies(&parts)
+            let items: Vec<DigestItem<'_>> = signed_bodies(&parts, to)
                 .map(|body| DigestItem { origin: None, body })
                 .collect();
             request_digest(&header, &items).map_err(WalletError::Build)?
@@ -190,11 +283,13 @@ impl SavedRequest {
     }
 }
 
-/// Every signed body of `parts`, in frame order: what the request digest hashes.
-fn signed_bodies(parts: &[SavedPart]) -> impl Iterator<Item = &[u8]> {
-    parts.iter().flat_map(|p| -> Vec<&[u8]> {
+/// Every signed body of `parts` that `reader` can verify, in frame order: what its
+/// request digest hashes.
+fn signed_bodies(parts: &[SavedPart], reader: Uid) -> impl Iterator<Item = &[u8]> {
+    parts.iter().flat_map(move |p| -> Vec<&[u8]> {
         match p {
             SavedPart::Signed { body } => vec![body.as_slice()],
+            SavedPart::Sealed { to, .. } if *to != reader => Vec::new(),
             SavedPart::Sealed { inners, .. } => inners
                 .iter()
                 .filter_map(|i| match i {

@@ -37,6 +37,100 @@ pub struct Pending {
     pub status: PendingStatus,
     /// Unix milliseconds when it was saved.
     pub saved_at: u64,
+    /// The messages of the outcome already recorded, in a flow whose outcome is more than
+    /// one message (6.2: `ChangeBrokerScrip` and `VendorScripResponse`; 6.7: `Ack` before
+    /// the broker's result). A message already here is not applied again.
+    pub received: Vec<Label>,
+}
+
+impl Pending {
+    /// The scrip this request still commits: those it presents, until the message that
+    /// settles each has arrived (6.2, 6.5: B's `ChangeBrokerScrip` spends or returns B0;
+    /// 6.5: M's `VendorTopUpResponse` replaces V0). A NOK closes the request, so its scrip
+    /// are free again.
+    #[must_use]
+    pub fn committed_scrips(&self) -> Vec<ScripId> {
+        let settled = |label: Label| self.received.contains(&label);
+        match &self.request.expect {
+            super::Expect::VendorTopUp {
+                broker_spent,
+                vendor_spent,
+                ..
+            } => {
+                let mut out = Vec::with_capacity(2);
+                if !settled(Label::ChangeBrokerScrip) {
+                    out.push(*broker_spent);
+                }
+                if !settled(Label::VendorTopUpResponse) {
+                    out.push(*vendor_spent);
+                }
+                out
+            }
+            _ if settled(Label::ChangeBrokerScrip) => Vec::new(),
+            expect => expect.presented_scrip().into_iter().collect(),
+        }
+    }
+}
+
+/// What a pending request still needs (section 7: "on restart every node and wallet
+/// resumes each tx with no recorded outcome"), as [`Pending::next_steps`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Repeat the request to its node (`Wallet::resend`): its reply is still owed; a node
+    /// answers a repeat with its stored reply (or `Ack` while it waits for the broker).
+    /// Offered only while every scrip the request carries is still held.
+    Resend,
+    /// Ask this node for the frames of the tx (`Wallet::transaction_status`): a delivery
+    /// of it is still owed.
+    AskStatus(Uid),
+    /// The node refused the request: repeat it or give it up (`Wallet::abandon`).
+    Decide,
+}
+
+impl Pending {
+    /// What this request still needs, in order.
+    #[must_use]
+    pub fn next_steps(&self, broker: Uid) -> Vec<NextStep> {
+        use super::Expect;
+        if self.status != PendingStatus::Sent {
+            return vec![NextStep::Decide];
+        }
+        let missing = |label: Label| !self.received.contains(&label);
+        let mut steps = Vec::new();
+        match &self.request.expect {
+            // Once the broker's settlement is in, B0 is spent and its CustomerSecret gone:
+            // step 2 can no longer be rendered, and M's stored answer is fetched instead.
+            Expect::VendorScripRequest { merchant, .. } => {
+                if missing(Label::ChangeBrokerScrip) {
+                    steps.push(NextStep::AskStatus(broker));
+                    if missing(Label::VendorScripResponse) {
+                        steps.push(NextStep::Resend);
+                    }
+                } else if missing(Label::VendorScripResponse) {
+                    steps.push(NextStep::AskStatus(*merchant));
+                }
+            }
+            Expect::VendorTopUp { merchant, .. } => {
+                if self.received.is_empty() {
+                    steps.push(NextStep::Resend);
+                }
+                if missing(Label::ChangeBrokerScrip) {
+                    steps.push(NextStep::AskStatus(broker));
+                }
+                if missing(Label::VendorTopUpResponse) {
+                    steps.push(NextStep::AskStatus(*merchant));
+                }
+            }
+            Expect::VendorWithdraw { .. } => {
+                if missing(Label::Ack) {
+                    steps.push(NextStep::Resend);
+                }
+                steps.push(NextStep::AskStatus(broker));
+            }
+            _ => steps.push(NextStep::Resend),
+        }
+        steps
+    }
 }
 
 /// The key of a pending request: a request is idempotent per (sender, tx, label), and the
@@ -126,7 +220,7 @@ impl WalletState {
     pub fn pending_with_scrip(&self, scrip_id: ScripId) -> Option<&Pending> {
         self.pending
             .values()
-            .find(|p| p.request.expect.presented_scrip() == Some(scrip_id))
+            .find(|p| p.committed_scrips().contains(&scrip_id))
     }
 
     /// Folds one event into the state and returns the rows it changed. Total on every
@@ -140,13 +234,23 @@ impl WalletState {
         };
         let tx = event.tx;
         let mut rows = Vec::new();
+        // The request this event answers, as it was before the event (a closing event
+        // removes it, and some arms read its expectation).
+        let mut answered: Option<Pending> = None;
         if let Some(label) = event.kind.answers() {
-            let closes = !matches!(event.kind, WalletEvent::RequestRefused { .. });
-            if !self.pending.contains_key(&(tx, label)) {
+            let Some(pending) = self.pending.get_mut(&(tx, label)) else {
                 return Err(fail(format!("no pending {label} in tx {tx}")));
+            };
+            if let Some(arrival) = event.kind.arrival()
+                && pending.received.contains(&arrival)
+            {
+                return Err(fail(format!("{arrival} of tx {tx} applied twice")));
             }
-            if closes {
+            answered = Some(pending.clone());
+            if event.kind.closes(&pending.received) {
                 self.pending.remove(&(tx, label));
+            } else if let Some(arrival) = event.kind.arrival() {
+                pending.received.push(arrival);
             }
             rows.push(Row::Pending(tx, label));
         }
@@ -180,6 +284,7 @@ impl WalletState {
                         request: request.clone(),
                         status: PendingStatus::Sent,
                         saved_at: event.time,
+                        received: Vec::new(),
                     },
                 );
                 rows.push(Row::Pending(key.0, key.1));
@@ -251,6 +356,183 @@ impl WalletState {
                     expires: scrip.scrip.body.expires,
                 }))
             }
+            WalletEvent::ExchangeNoticed { request, .. } => {
+                let key = (request.tx(), request.label());
+                if tx != request.tx() || self.pending.contains_key(&key) {
+                    return Err(fail(format!("request {} of tx {tx} saved twice", key.1)));
+                }
+                self.pending.insert(
+                    key,
+                    Pending {
+                        request: request.clone(),
+                        status: PendingStatus::Sent,
+                        saved_at: event.time,
+                        received: Vec::new(),
+                    },
+                );
+                rows.push(Row::Pending(key.0, key.1));
+                Some(history(HistoryKind::Step {
+                    label: Label::VendorScripNotice,
+                }))
+            }
+            WalletEvent::ExchangeSettled {
+                spent,
+                outcome,
+                change,
+            } => {
+                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
+                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorScripRequest { merchant, .. }) => *merchant,
+                    _ => return Err(fail(format!("no exchange pending in tx {tx}"))),
+                };
+                let from = self
+                    .scrip
+                    .get(&broker)
+                    .filter(|s| s.scrip.id() == *spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
+                if outcome.is_ok() {
+                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
+                    rows.push(Row::Scrip(broker));
+                } else if change.is_some() {
+                    return Err(fail("change with a NOK".into()));
+                }
+                Some(history(HistoryKind::ExchangeSettled {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    from,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::ExchangeEndedAtNotice { outcome } => {
+                let (merchant, spent) = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorScripNotice {
+                        merchant, spent, ..
+                    }) => (*merchant, *spent),
+                    _ => return Err(fail(format!("no notice pending in tx {tx}"))),
+                };
+                if outcome.is_ok() {
+                    return Err(fail("an OK before step 2".into()));
+                }
+                let from = self
+                    .scrip
+                    .values()
+                    .find(|s| s.scrip.id() == spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not held")))?;
+                Some(history(HistoryKind::ExchangeSettled {
+                    merchant,
+                    ok: false,
+                    from,
+                    change: shared::Amount::ZERO,
+                }))
+            }
+            WalletEvent::VendorScripObtained { scrip } => {
+                let producer = scrip.producer();
+                if self.scrip.contains_key(&producer) {
+                    return Err(fail(format!("a second scrip of {producer}")));
+                }
+                self.scrip.insert(producer, scrip.clone());
+                rows.push(Row::Scrip(producer));
+                Some(history(HistoryKind::VendorScripObtained {
+                    merchant: producer,
+                    value: scrip.scrip.value(),
+                }))
+            }
+            WalletEvent::PurchaseAnnounced => Some(history(HistoryKind::Step {
+                label: Label::PurchaseInitiated,
+            })),
+            WalletEvent::ItemBought {
+                spent,
+                change,
+                receipt,
+                ..
+            } => {
+                let merchant = match self.scrip.values().find(|s| s.scrip.id() == *spent) {
+                    Some(s) => s.producer(),
+                    None => return Err(fail(format!("scrip {spent} is not held"))),
+                };
+                self.replace(merchant, *spent, change.clone())
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(merchant));
+                Some(history(HistoryKind::ItemBought {
+                    merchant,
+                    paid: receipt.paid,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::VendorTopUpAcked { .. } => Some(history(HistoryKind::Step {
+                label: Label::VendorTopUpRequest,
+            })),
+            WalletEvent::VendorTopUpSettled {
+                spent,
+                outcome,
+                change,
+            } => {
+                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
+                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
+                    Some(super::Expect::VendorTopUp { merchant, .. }) => *merchant,
+                    _ => return Err(fail(format!("no top-up pending in tx {tx}"))),
+                };
+                let from = self
+                    .scrip
+                    .get(&broker)
+                    .filter(|s| s.scrip.id() == *spent)
+                    .map(|s| s.scrip.value())
+                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
+                if outcome.is_ok() {
+                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
+                    rows.push(Row::Scrip(broker));
+                } else if change.is_some() {
+                    return Err(fail("change with a NOK".into()));
+                }
+                Some(history(HistoryKind::VendorTopUpSettled {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    from,
+                    change: change
+                        .as_ref()
+                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                }))
+            }
+            WalletEvent::VendorScripToppedUp { spent, scrip } => {
+                let merchant = scrip.producer();
+                let from = self
+                    .replace(merchant, *spent, Some(scrip.clone()))
+                    .map_err(fail)?;
+                rows.push(Row::Scrip(merchant));
+                Some(history(HistoryKind::VendorScripToppedUp {
+                    merchant,
+                    from,
+                    to: scrip.scrip.value(),
+                }))
+            }
+            WalletEvent::VendorWithdrawAcked { .. } => Some(history(HistoryKind::Step {
+                label: Label::VendorWithdrawRequest,
+            })),
+            WalletEvent::VendorWithdrawDecided {
+                spent,
+                outcome,
+                value,
+            } => {
+                let merchant = match self.scrip.values().find(|s| s.scrip.id() == *spent) {
+                    Some(s) => s.producer(),
+                    None => return Err(fail(format!("scrip {spent} is not held"))),
+                };
+                if outcome.is_ok() {
+                    self.replace(merchant, *spent, None).map_err(fail)?;
+                    rows.push(Row::Scrip(merchant));
+                }
+                Some(history(HistoryKind::VendorWithdrawDecided {
+                    merchant,
+                    ok: outcome.is_ok(),
+                    value: *value,
+                }))
+            }
         };
         if let Some(entry) = entry {
             self.history.insert(event.seq, entry);
@@ -259,7 +541,7 @@ impl WalletState {
         debug_assert!(
             self.pending
                 .values()
-                .filter_map(|p| p.request.expect.presented_scrip())
+                .flat_map(Pending::committed_scrips)
                 .all(|id| self.scrip.values().any(|s| s.scrip.id() == id)),
             "every pending request presents a scrip the wallet holds"
         );
@@ -487,6 +769,44 @@ mod tests {
                 ))
                 .is_err()
         );
+    }
+
+    /// Section 4: a second live scrip of one producer is never stored over the first (the
+    /// value of neither is lost): the event does not apply and the state is untouched.
+    #[test]
+    fn a_second_vendor_scrip_of_a_merchant_does_not_apply() {
+        const MERCHANT: Uid = Uid([3; 16]);
+        let mut state = created();
+        state.scrip.insert(MERCHANT, owned(MERCHANT, 7, 40));
+        let request = SavedRequest::new(
+            Header::new(Suite::Paper, Label::VendorScripRequest, TX, ME),
+            MERCHANT,
+            Vec::new(),
+            Expect::VendorScripRequest {
+                merchant: MERCHANT,
+                value: Amount::from_minor(30),
+                spent: ScripId([7; 16]),
+                spent_value: Amount::from_minor(40),
+                deadline: 10,
+            },
+        )
+        .unwrap();
+        state
+            .apply(&event(2, TX, WalletEvent::RequestSaved { request }))
+            .unwrap();
+        let mut copy = state.clone();
+        assert!(
+            copy.apply(&event(
+                3,
+                TX,
+                WalletEvent::VendorScripObtained {
+                    scrip: owned(MERCHANT, 8, 30),
+                },
+            ))
+            .is_err()
+        );
+        // Even the half-applied copy still holds the first scrip, not the second.
+        assert_eq!(copy.scrip[&MERCHANT].scrip.id(), ScripId([7; 16]));
     }
 
     #[test]

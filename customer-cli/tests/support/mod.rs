@@ -409,3 +409,211 @@ pub fn reply_error<B>(signer: &KeyPair, req: &Opened1<B>, code: ErrorCode) -> Ve
 pub fn part_kinds(frame: &Frame) -> Vec<&'static str> {
     frame.parts.iter().map(Part::kind_name).collect()
 }
+
+// --- the three-party flows (6.2, 6.3, 6.7) -------------------------------------------
+
+/// A delivery (6.2 step 5, 6.7 step 5) of `body` in `tx`, signed by `signer` under its own
+/// header and sealed to the customer, with an optional CustomerSecret.
+pub fn delivery_sealed<B: Body>(
+    signer: &KeyPair,
+    suite: Suite,
+    tx: shared::TxId,
+    body: &B,
+    secret: Option<(ScripId, &CustomerSecret)>,
+) -> Vec<u8> {
+    let header = Header::new(suite, B::LABEL, tx, signer.uid());
+    let mut inners: Vec<Inner> = vec![sign(signer, &header, body).unwrap().into()];
+    if let Some((id, cs)) = secret {
+        inners.push(secret_inner(id, cs));
+    }
+    let to = customer_keys(suite).public();
+    Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
+        .encode()
+        .unwrap()
+}
+
+/// The merchant's undertaking `X3 = W, UID_C`, signed by `signer` under the header of an
+/// `ExchangeAuthorizationRequest` from `claimed` in `tx` (6.2 step 3).
+pub fn undertaking(
+    signer: &KeyPair,
+    claimed: shared::Uid,
+    tx: shared::TxId,
+    value: u64,
+    customer: shared::Uid,
+) -> shared::wire::Undertaking {
+    let header = Header::new(
+        signer.suite(),
+        Label::ExchangeAuthorizationRequest,
+        tx,
+        claimed,
+    );
+    let x3 = shared::wire::bodies::ExchangeAuthorizationRequestX3 {
+        value: Amount::from_minor(value),
+        customer,
+    };
+    let bytes = x3.to_bytes();
+    let sig = signer.sign(&sig_input(&header, &bytes).unwrap()).unwrap();
+    shared::wire::Undertaking { body: bytes, sig }
+}
+
+/// 6.2 step 2 as B and M open it: part 0 sealed to B (IdProof, X1, CS_B0 validated by B's
+/// Mint), part 1 sealed to M (X2). `re` is M's: over X2 only, the one body M verifies.
+pub struct OpenedExchange {
+    pub frame: Frame,
+    pub x1: shared::wire::bodies::VendorScripRequestX1,
+    pub x2: shared::wire::bodies::VendorScripRequestX2,
+    pub re: Re,
+}
+
+pub fn open_exchange(
+    broker: &Producer,
+    merchant: &Producer,
+    id: &AccountId,
+    bytes: &[u8],
+) -> OpenedExchange {
+    let frame = decode(bytes);
+    assert_eq!(frame.header.label, Label::VendorScripRequest);
+    assert_eq!(frame.parts.len(), 2);
+    let customer = customer_keys(frame.header.suite);
+    let to_b = frame.part(0).unwrap().open_sealed(broker.keys).unwrap();
+    to_b.verify_id_proof(customer.public(), id).unwrap();
+    let x1 = to_b
+        .signed::<shared::wire::bodies::VendorScripRequestX1>(customer.public())
+        .unwrap();
+    let cs = to_b.secret(x1.body.scrip.id(), &x1.body.cs_hash).unwrap();
+    broker
+        .mint
+        .validate(&x1.body.scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
+        .unwrap();
+    let to_m = frame.part(1).unwrap().open_sealed(merchant.keys).unwrap();
+    let x2 = to_m
+        .signed::<shared::wire::bodies::VendorScripRequestX2>(customer.public())
+        .unwrap();
+    let digest = digest_of_verified(&frame.header, &[&x2.evidence]).unwrap();
+    OpenedExchange {
+        re: Re::new(&frame.header, digest),
+        frame,
+        x1: x1.body,
+        x2: x2.body,
+    }
+}
+
+impl Setup {
+    /// Caches the merchant's key (6.0b) through the stand-in broker.
+    pub fn learn_merchant(&mut self) {
+        let target = self.merchant.keys.uid();
+        let out = self.wallet.request_public_key(target, NOW).unwrap();
+        let req = open_public_key(&out.frame, customer_keys(self.suite));
+        let reply = reply_sealed(
+            self.broker.keys,
+            &req.frame,
+            &shared::wire::bodies::PublicKeyResponseX1 {
+                re: req.re.clone(),
+                target,
+                spki_der: self.merchant.keys.public().spki_der().to_vec(),
+                nonce: req.body.nonce,
+            },
+            None,
+        );
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+    }
+
+    /// 6.2 steps 1 and 2: the notice answered, step 2 rendered and opened by B and M.
+    pub fn start_exchange(&mut self, w: u64) -> OpenedExchange {
+        let out = self
+            .wallet
+            .obtain_vendor_scrip(self.merchant.keys.uid(), Amount::from_minor(w), NOW)
+            .unwrap();
+        let (req, _) = open_with_id::<shared::wire::bodies::VendorScripNoticeX0>(
+            &self.broker,
+            &self.id,
+            &out.frame,
+        );
+        let reply = reply_clear(
+            self.broker.keys,
+            &req.frame,
+            &shared::wire::bodies::VendorScripNoticeResponseX0 {
+                re: req.re.clone(),
+                deadline: NOW + 300,
+            },
+        );
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = self
+            .wallet
+            .resend(out.tx, Label::VendorScripRequest)
+            .unwrap();
+        open_exchange(&self.broker, &self.merchant, &self.id, &step2.frame)
+    }
+
+    /// M's `VendorScripResponse` of V0 (value `W` of the request).
+    pub fn vendor_scrip_response(&self, ex: &OpenedExchange) -> (Vec<u8>, Scrip, CustomerSecret) {
+        let (v0, cs) = self.merchant.issue(ex.x2.value.minor(), NOW);
+        let body = shared::wire::bodies::VendorScripResponseX6 {
+            re: ex.re.clone(),
+            scrip: v0.clone(),
+            cs_hash: cs.cs_hash(self.suite),
+        };
+        let reply = reply_sealed(self.merchant.keys, &ex.frame, &body, Some((v0.id(), &cs)));
+        (reply, v0, cs)
+    }
+
+    /// B's `ChangeBrokerScrip` of an OK exchange: B1 = B0 − W (none when zero) and M's
+    /// undertaking.
+    pub fn change_delivery(
+        &self,
+        ex: &OpenedExchange,
+    ) -> (Vec<u8>, Option<(Scrip, CustomerSecret)>) {
+        let change_value = ex.x1.scrip.value().minor() - ex.x1.value.minor();
+        let change = (change_value > 0).then(|| self.broker.issue(change_value, NOW));
+        let x4 = change_body(
+            shared::wire::Decision::Ok,
+            change
+                .as_ref()
+                .map(|(s, cs)| shared::wire::ScripWithSecret {
+                    scrip: s.clone(),
+                    cs_hash: cs.cs_hash(self.suite),
+                }),
+            Some(undertaking(
+                self.merchant.keys,
+                self.merchant.keys.uid(),
+                ex.frame.header.tx,
+                ex.x1.value.minor(),
+                customer_keys(self.suite).uid(),
+            )),
+        );
+        let bytes = delivery_sealed(
+            self.broker.keys,
+            self.suite,
+            ex.frame.header.tx,
+            &x4,
+            change.as_ref().map(|(s, cs)| (s.id(), cs)),
+        );
+        (bytes, change)
+    }
+
+    /// A whole 6.2 exchange of `w` from a BrokerScrip of `b0`: returns V0 and its CS.
+    pub fn exchange(&mut self, b0: u64, w: u64) -> (Scrip, CustomerSecret) {
+        self.register();
+        self.learn_merchant();
+        self.obtain(b0);
+        let ex = self.start_exchange(w);
+        let (change, _) = self.change_delivery(&ex);
+        self.wallet.handle_reply(&change, NOW).unwrap();
+        let (reply, v0, cs) = self.vendor_scrip_response(&ex);
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        (v0, cs)
+    }
+}
+
+/// `ChangeBrokerScripX4` of ruling 2 (`outcome, change, undertaking`).
+pub fn change_body(
+    outcome: shared::wire::Decision,
+    change: Option<shared::wire::ScripWithSecret>,
+    undertaking: Option<shared::wire::Undertaking>,
+) -> shared::wire::bodies::ChangeBrokerScripX4 {
+    shared::wire::bodies::ChangeBrokerScripX4 {
+        outcome,
+        change,
+        undertaking,
+    }
+}

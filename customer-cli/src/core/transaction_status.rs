@@ -1,0 +1,97 @@
+//! `TransactionStatus`, the customer's side (protocol.md section 7; ruling 3 of issue 4's
+//! second wave): "a lost delivery (change scrip, VendorScrip, a withdrawal result) is never
+//! lost value: the wallet asks again".
+//!
+//! The wallet asks the broker or a merchant, in the clear, `Signed(TransactionStatus { tx
+//! })` under a header of that same tx, for every frame of the tx the node sent it. The
+//! request is read-only at the node (never stored, not in its reply cache) and so it is
+//! not saved in the wallet's log either: [`request`] builds it, the caller keeps the
+//! [`SavedRequest`] to check the answer with [`frames_of`] (signed by the node asked, `re`
+//! naming this query). Each returned frame is then fed to the wallet exactly as if it had
+//! just arrived (`Wallet::handle_status`): its own signature and content are checked as
+//! usual, one already recorded changes nothing (`AlreadyReceived`, or nothing pending any
+//! more), so asking again after a partial loss is always safe.
+
+use shared::wire::bodies::{
+    ErrorBody, TransactionStatusBody, TransactionStatusResponseBody, TxStatus,
+};
+use shared::wire::{Body, Frame, Label};
+use shared::{TxId, Uid};
+
+use super::reply::clear_reply;
+use super::request::{Expect, SavedPart, SavedRequest};
+use super::request_header;
+use super::state::{Pending, PendingStatus, WalletState};
+use crate::error::WalletError;
+
+/// The status request for `tx` to `node` (the pinned broker, or a merchant whose key the
+/// wallet holds: the answer must be verified).
+pub fn request(state: &WalletState, tx: TxId, node: Uid) -> Result<SavedRequest, WalletError> {
+    let (_, header) = request_header(state, Label::TransactionStatus, tx)?;
+    if state.key_of(node).is_none() {
+        return Err(WalletError::UnknownPeer { uid: node });
+    }
+    let body = TransactionStatusBody { tx };
+    SavedRequest::new(
+        header,
+        node,
+        vec![SavedPart::Signed {
+            body: body.to_bytes(),
+        }],
+        Expect::TransactionStatus { node },
+    )
+}
+
+/// Checks the node's answer to `query` and returns the frames it holds for the wallet, in
+/// order (none while `Pending`). A signed `Error` is [`WalletError::Refused`]; nothing is
+/// recorded either way.
+pub fn frames_of(
+    state: &WalletState,
+    query: &SavedRequest,
+    frame: &Frame,
+) -> Result<Vec<Vec<u8>>, WalletError> {
+    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
+    let header = &frame.header;
+    if header.suite != identity.suite {
+        return Err(WalletError::ReplySuite {
+            expected: identity.suite,
+            found: header.suite,
+        });
+    }
+    if header.tx != query.tx() {
+        return Err(WalletError::NoPendingRequest { tx: header.tx });
+    }
+    if !query.label().accepts_reply(header.label) {
+        return Err(WalletError::UnexpectedLabel {
+            request: query.label(),
+            reply: header.label,
+        });
+    }
+    if header.sender != query.to {
+        return Err(WalletError::UnexpectedSender {
+            expected: query.to,
+            found: header.sender,
+        });
+    }
+    let pending = Pending {
+        request: query.clone(),
+        status: PendingStatus::Sent,
+        saved_at: 0,
+        received: Vec::new(),
+    };
+    if header.label == Label::Error {
+        let verified = clear_reply::<ErrorBody>(state, &pending, frame)?;
+        let body = verified.body;
+        return Err(WalletError::Refused {
+            label: query.label(),
+            error_code: body.error_code(),
+            code: body.code,
+            message: body.message,
+        });
+    }
+    let verified = clear_reply::<TransactionStatusResponseBody>(state, &pending, frame)?;
+    Ok(match verified.body.status {
+        TxStatus::Pending => Vec::new(),
+        TxStatus::Frames { frames } => frames,
+    })
+}

@@ -1,0 +1,762 @@
+//! The wallet against the real nodes, in-process, frames handed over by hand (no bus):
+//! `BrokerNode` and `MerchantNode` for every transaction the wallet takes part in.
+//! `every_three_party_flow_with_both_real_nodes` runs 6.2, 6.3, 6.5 and 6.7 with no frame
+//! built by hand. The other tests play the merchant's part of 6.2, 6.5 and 6.7 with the
+//! wire builders (around the real `MerchantNode`'s issuance), written before the merchant's
+//! side reached `main`; they stay as wire-level checks that the wallet and the broker agree
+//! on each frame, including the recovery paths (`TransactionStatus` after a lost
+//! delivery, an exchange expired before step 2).
+//!
+//! Checks, in both suites: the wallet's requests are accepted by the real broker and
+//! merchant, their replies and deliveries by the wallet; the broker's books stay
+//! conserved; the value the customer holds (scrip) plus its bank balance is conserved
+//! through 6.2, 6.5 and 6.7, and decreases by exactly `W_P` through 6.3.
+
+// Test helpers unwrap: a panic is the report.
+#![allow(clippy::unwrap_used)]
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use customer_cli::Wallet;
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, Item};
+use merchant::node::MerchantNode;
+use shared::fixtures;
+use shared::wire::bodies::{
+    AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, RegistrationRequestX0,
+    VendorScripRequestX2, VendorScripResponseX6, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX0,
+};
+use shared::wire::{
+    Frame, Header, Inner, Label, Re, digest_of_verified, id_proof, public_key_inner, seal,
+    secret_inner, sign,
+};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid};
+
+const NOW: u64 = 1_800_000_000;
+const C_PAN: &str = "GR1601101250000000012300695";
+const C_SECRET: &str = "correct horse battery staple";
+const M_PAN: &str = "GR9608100010000001234567890";
+const M_SECRET: &str = "the merchant's long pan secret";
+
+struct World {
+    suite: Suite,
+    _dir: tempfile::TempDir,
+    broker: BrokerNode,
+    merchant: MerchantNode,
+    wallet: Wallet,
+    m_keys: &'static KeyPair,
+    m_id: AccountId,
+}
+
+fn m_header(w: &World, label: Label, tx: TxId) -> Header {
+    Header::new(w.suite, label, tx, w.m_keys.uid())
+}
+
+impl World {
+    fn new(suite: Suite) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let b_keys = fixtures::keypair(suite, 1);
+        let m_keys = fixtures::keypair(suite, 2);
+        let c_keys = fixtures::keypair(suite, 0);
+        let mut broker = BrokerNode::open(
+            dir.path().join("broker.redb"),
+            b_keys.clone(),
+            fixtures::root_key(1),
+            BrokerConfig::new(suite),
+        )
+        .unwrap();
+        // The bank: the customer's account with 5000, the merchant's empty (ruling 4:
+        // a merchant is a registered peer with a bank account).
+        let (c_pan, c_secret) = (Pan::new(C_PAN), PanSecret::new(C_SECRET));
+        let (m_pan, m_secret) = (Pan::new(M_PAN), PanSecret::new(M_SECRET));
+        broker.open_account(&c_pan, &c_secret, NOW).unwrap();
+        broker
+            .deposit(&c_pan, Amount::from_minor(5000), NOW)
+            .unwrap();
+        broker.open_account(&m_pan, &m_secret, NOW).unwrap();
+        let m_id = AccountId::derive(suite, &m_secret, &m_pan);
+        // The merchant registers its key (6.0), by hand.
+        let h = Header::new(
+            suite,
+            Label::RegistrationRequest,
+            TxId::random(),
+            m_keys.uid(),
+        );
+        let part = seal(
+            &h,
+            b_keys.public(),
+            &[
+                sign(m_keys, &h, &RegistrationRequestX0 { pan: m_pan.clone() })
+                    .unwrap()
+                    .into(),
+                id_proof(m_keys, &h, &m_id).unwrap(),
+                public_key_inner(m_keys.public()),
+            ],
+        )
+        .unwrap();
+        let reply = broker
+            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
+            .unwrap()
+            .reply;
+        assert_eq!(
+            Frame::decode(&reply).unwrap().header.label,
+            Label::RegistrationResponse
+        );
+
+        let catalogue =
+            Catalogue::new([Item::new("tea", "Green tea", Amount::from_minor(150))]).unwrap();
+        let merchant = MerchantNode::open(
+            dir.path().join("merchant.redb"),
+            m_keys.clone(),
+            MerchantConfig::new(
+                Mint::new(suite, m_keys.uid(), fixtures::root_key(2)),
+                catalogue,
+                b_keys.uid(),
+                m_pan.clone(),
+                m_id.clone(),
+            ),
+            [b_keys.public().clone(), c_keys.public().clone()],
+        )
+        .unwrap();
+
+        let mut wallet = Wallet::create(
+            dir.path().join("wallet.redb"),
+            c_keys.clone(),
+            b_keys.public(),
+            NOW,
+        )
+        .unwrap();
+        wallet.link_account(c_pan, &c_secret, NOW).unwrap();
+        let mut w = World {
+            suite,
+            _dir: dir,
+            broker,
+            merchant,
+            wallet,
+            m_keys,
+            m_id,
+        };
+        // 6.0 and 6.0b through the real broker.
+        let out = w.wallet.register(NOW).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let out = w.wallet.request_public_key(m_keys.uid(), NOW).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        w
+    }
+
+    /// A request to the broker that must get a reply and no delivery.
+    fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
+        let handled = self.broker.handle(frame, NOW).unwrap();
+        assert!(handled.deliveries.is_empty());
+        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        handled.reply
+    }
+
+    fn customer(&self) -> Uid {
+        self.wallet.uid()
+    }
+
+    fn c_bank(&self) -> u64 {
+        self.broker.state().bank_balance(&Pan::new(C_PAN)).minor()
+    }
+
+    fn m_bank(&self) -> u64 {
+        self.broker.state().bank_balance(&Pan::new(M_PAN)).minor()
+    }
+
+    /// What the customer holds: its bank balance and every scrip in the wallet.
+    fn customer_value(&self) -> u64 {
+        self.c_bank()
+            + self
+                .wallet
+                .state()
+                .scrip
+                .values()
+                .map(|s| s.scrip.value().minor())
+                .sum::<u64>()
+    }
+
+    /// 6.1 through the real broker.
+    fn obtain(&mut self, value: u64) {
+        let out = self
+            .wallet
+            .obtain_broker_scrip(Amount::from_minor(value), NOW)
+            .unwrap();
+        let reply = self.send_broker(&out.frame);
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+    }
+
+    /// 6.2: the notice to the real broker; step 2 opened by hand as M, M's authorization
+    /// request (with C's broker part forwarded) to the real broker, whose
+    /// `ChangeBrokerScrip` goes to the wallet; V0 issued by the real merchant node and
+    /// sent in M's `VendorScripResponse`.
+    fn exchange(&mut self, w: u64) {
+        self.exchange_losing(w, false);
+    }
+
+    /// [`World::exchange`]; with `lose_change`, the broker's `ChangeBrokerScrip` never
+    /// reaches the wallet, which recovers it with `TransactionStatus` (section 7).
+    fn exchange_losing(&mut self, w: u64, lose_change: bool) {
+        let m = self.m_keys.uid();
+        let out = self
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = self.send_broker(&out.frame);
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = self.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        assert_eq!(step2.to, m);
+        let step2 = Frame::decode(&step2.frame).unwrap();
+        // M opens its part (1) and verifies X2 with C's key.
+        let c_key = fixtures::keypair(self.suite, 0).public();
+        let x2 = step2
+            .part(1)
+            .unwrap()
+            .open_sealed(self.m_keys)
+            .unwrap()
+            .signed::<VendorScripRequestX2>(c_key)
+            .unwrap();
+        assert_eq!(x2.body.value, Amount::from_minor(w));
+        // M → B: X3 = W, UID_C with M's IdProof, C's part 0 forwarded unchanged.
+        let h = m_header(self, Label::ExchangeAuthorizationRequest, tx);
+        let x3 = ExchangeAuthorizationRequestX3 {
+            value: Amount::from_minor(w),
+            customer: self.customer(),
+        };
+        let own = seal(
+            &h,
+            fixtures::keypair(self.suite, 1).public(),
+            &[
+                id_proof(self.m_keys, &h, &self.m_id).unwrap(),
+                sign(self.m_keys, &h, &x3).unwrap().into(),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![own, step2.forward(0).unwrap()])
+            .encode()
+            .unwrap();
+        let handled = self.broker.handle(&frame, NOW).unwrap();
+        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        assert_eq!(
+            Frame::decode(&handled.reply).unwrap().header.label,
+            Label::ExchangeAuthorizationResponse
+        );
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, self.customer());
+        if lose_change {
+            let b = self.broker.uid();
+            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let reply = self.send_broker(&out.frame);
+            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            // The broker's frames to C in this tx: the notice's reply (already taken:
+            // step 2 is pending now) and the lost change.
+            assert_eq!(results.len(), 2);
+            assert!(matches!(
+                results[0],
+                Err(customer_cli::WalletError::UnexpectedLabel { .. })
+            ));
+            assert!(results[1].is_ok(), "{:?}", results[1]);
+            // Asked again: nothing changes.
+            let state = self.wallet.state().clone();
+            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let reply = self.send_broker(&out.frame);
+            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            assert!(matches!(
+                results[1],
+                Err(customer_cli::WalletError::AlreadyReceived { .. })
+            ));
+            assert_eq!(self.wallet.state(), &state);
+        } else {
+            self.wallet
+                .handle_reply(&handled.deliveries[0].frame, NOW)
+                .unwrap();
+        }
+        // M issues V0 on the broker's OK (the real node records it) and replies to C.
+        let (v0, cs) = self
+            .merchant
+            .issue_vendor_scrip(self.customer(), Amount::from_minor(w), tx, NOW)
+            .unwrap();
+        let rh = step2.header.next(Label::VendorScripResponse, m);
+        let x6 = VendorScripResponseX6 {
+            re: Re::new(
+                &step2.header,
+                digest_of_verified(&step2.header, &[&x2.evidence]).unwrap(),
+            ),
+            scrip: v0.clone(),
+            cs_hash: cs.cs_hash(self.suite),
+        };
+        let inners: Vec<Inner> = vec![
+            sign(self.m_keys, &rh, &x6).unwrap().into(),
+            secret_inner(v0.id(), &cs),
+        ];
+        let reply = Frame::new(rh, vec![seal(&rh, c_key, &inners).unwrap()])
+            .encode()
+            .unwrap();
+        self.wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(self.wallet.pending().count(), 0);
+        assert_eq!(self.wallet.scrip(m).unwrap().scrip, v0);
+    }
+}
+
+/// 6.2 then 6.3 (with change, then the rest exactly) against the real broker and merchant:
+/// every request accepted, every reply and delivery taken; the money adds up.
+#[test]
+fn exchange_and_purchases_against_the_real_nodes() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1500);
+        assert_eq!(w.c_bank(), 3500);
+        let before = w.customer_value();
+        w.exchange(1050);
+        // 6.2 moves 1050 from the customer's BrokerScrip to M's bank account.
+        assert_eq!(w.customer_value(), before);
+        assert_eq!(w.m_bank(), 1050);
+        assert_eq!(w.wallet.broker_scrip().unwrap().scrip.value().minor(), 450);
+
+        for (quantity, change) in [(2, 750), (5, 0)] {
+            let order = OrderInfo {
+                item_id: "tea".into(),
+                name: "Green tea".into(),
+                unit_price: Amount::from_minor(150),
+                quantity,
+                order_id: OrderId::random(),
+            };
+            let before = w.customer_value();
+            let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+            let ack = w.send_broker(&initiated.frame);
+            w.wallet.handle_reply(&ack, NOW).unwrap();
+            let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
+            assert_eq!(handled.refusal, None);
+            w.wallet
+                .handle_reply(&handled.reply.unwrap().frame, NOW)
+                .unwrap();
+            // M's report to the broker (6.3 step 5), acknowledged.
+            assert_eq!(handled.deliveries.len(), 1);
+            let report_ack = w.send_broker(&handled.deliveries[0].frame);
+            w.merchant.handle_reply(&report_ack, NOW).unwrap();
+            assert_eq!(w.wallet.pending().count(), 0);
+            assert_eq!(
+                w.wallet.scrip(m).map_or(0, |s| s.scrip.value().minor()),
+                change
+            );
+            assert_eq!(w.customer_value(), before - 150 * quantity);
+        }
+        w.wallet.check_tables().unwrap();
+        w.merchant.check_tables().unwrap();
+    }
+}
+
+/// 6.7 against the real broker: the wallet's step 1 (its broker part forwarded by hand as
+/// M, with M's authorization), the broker's `VendorWithdrawResult` to the wallet: V0 gone,
+/// its value in the customer's bank account, taken from M's.
+#[test]
+fn withdraw_vendor_scrip_against_the_real_broker() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1000);
+        w.exchange(600);
+        let before = w.customer_value();
+        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+        assert_eq!(out.to, m);
+        let step1 = Frame::decode(&out.frame).unwrap();
+        let c_key = fixtures::keypair(suite, 0).public();
+        let to_m = step1.part(0).unwrap().open_sealed(w.m_keys).unwrap();
+        let x0 = to_m.signed::<VendorWithdrawRequestX0>(c_key).unwrap();
+        assert_eq!(x0.body.scrip.value(), Amount::from_minor(600));
+        // M's Ack { deadline } to C.
+        let deadline = NOW + 600;
+        let ah = step1.header.next(Label::Ack, m);
+        let ack = AckBody {
+            re: Re::new(
+                &step1.header,
+                digest_of_verified(&step1.header, &[&x0.evidence]).unwrap(),
+            ),
+            deadline: Some(deadline),
+        };
+        let ack = Frame::new(ah, vec![sign(w.m_keys, &ah, &ack).unwrap().into()])
+            .encode()
+            .unwrap();
+        w.wallet.handle_reply(&ack, NOW).unwrap();
+        // M → B: X2 = W, UID_C, deadline with M's IdProof, C's part 1 forwarded.
+        let h = m_header(&w, Label::VendorWithdrawAuthorization, step1.header.tx);
+        let x2 = VendorWithdrawAuthorizationX2 {
+            value: Amount::from_minor(600),
+            customer: w.customer(),
+            deadline,
+        };
+        let own = seal(
+            &h,
+            fixtures::keypair(suite, 1).public(),
+            &[
+                id_proof(w.m_keys, &h, &w.m_id).unwrap(),
+                sign(w.m_keys, &h, &x2).unwrap().into(),
+            ],
+        )
+        .unwrap();
+        let frame = Frame::new(h, vec![own, step1.forward(1).unwrap()])
+            .encode()
+            .unwrap();
+        let handled = w.broker.handle(&frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, w.customer());
+        let m_bank = w.m_bank();
+        w.wallet
+            .handle_reply(&handled.deliveries[0].frame, NOW)
+            .unwrap();
+        assert_eq!(w.wallet.scrip(m), None);
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.customer_value(), before, "V0's value is now in bank:C");
+        assert_eq!(m_bank, 0, "taken from bank:M");
+        w.wallet.check_tables().unwrap();
+    }
+}
+
+/// 6.5 against the real broker: the wallet's request (B0 held in escrow, the broker's
+/// `Ack { deadline }`), M's acceptance by hand on the broker's authorization (C's merchant
+/// part read from the forwarded part), the broker's `ChangeBrokerScrip` to the wallet, and
+/// V1 issued by the real merchant node in M's `VendorTopUpResponse`. The customer's value
+/// is conserved; M's bank account gets `W_V`.
+#[test]
+fn top_up_vendor_scrip_against_the_real_broker() {
+    use shared::wire::bodies::{
+        VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2, VendorTopUpRequestX1,
+        VendorTopUpResponseX4,
+    };
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1400);
+        w.exchange(400);
+        let before = w.customer_value();
+        let m_bank = w.m_bank();
+        let out = w
+            .wallet
+            .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let handled = w.broker.handle(&out.frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        w.wallet.handle_reply(&handled.reply, NOW).unwrap();
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, m);
+        // M reads the broker's X2 and C's forwarded X1 (with CS_V0).
+        let auth = Frame::decode(&handled.deliveries[0].frame).unwrap();
+        let b_key = fixtures::keypair(suite, 1).public();
+        let c_key = fixtures::keypair(suite, 0).public();
+        let x2 = auth
+            .part(0)
+            .unwrap()
+            .open_sealed(w.m_keys)
+            .unwrap()
+            .signed::<VendorTopUpAuthorizationX2>(b_key)
+            .unwrap()
+            .body;
+        let relayed = auth.part(1).unwrap();
+        assert!(relayed.forwarded);
+        let opened = relayed.open_sealed(w.m_keys).unwrap();
+        let x1 = opened.signed::<VendorTopUpRequestX1>(c_key).unwrap().body;
+        opened.secret(x1.vendor_scrip.id(), &x1.cs_hash).unwrap();
+        assert_eq!(x2.new_value, Amount::from_minor(650));
+        assert_eq!(x1.new_value, x2.new_value);
+        // M accepts (sealed to B).
+        let h = m_header(&w, Label::VendorTopUpAccepted, tx);
+        let x3 = VendorTopUpAcceptedX3::Accept {
+            customer: w.customer(),
+            top_up: x2.top_up,
+            new_value: x2.new_value,
+            scrip_id: x1.vendor_scrip.id(),
+        };
+        let part = seal(&h, b_key, &[sign(w.m_keys, &h, &x3).unwrap().into()]).unwrap();
+        let handled = w
+            .broker
+            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
+            .unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(
+            Frame::decode(&handled.reply).unwrap().header.label,
+            Label::VendorTopUpDecision
+        );
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, w.customer());
+        w.wallet
+            .handle_reply(&handled.deliveries[0].frame, NOW)
+            .unwrap();
+        assert_eq!(w.wallet.pending().count(), 1, "V1 still to come");
+        // M issues V1 (the real node records it) and delivers it to C.
+        let (v1, cs) = w
+            .merchant
+            .issue_vendor_scrip(w.customer(), x2.new_value, tx, NOW)
+            .unwrap();
+        let dh = Header::new(suite, Label::VendorTopUpResponse, tx, m);
+        let x4 = VendorTopUpResponseX4 {
+            scrip: v1.clone(),
+            cs_hash: cs.cs_hash(suite),
+        };
+        let inners: Vec<Inner> = vec![
+            sign(w.m_keys, &dh, &x4).unwrap().into(),
+            secret_inner(v1.id(), &cs),
+        ];
+        let delivery = Frame::new(dh, vec![seal(&dh, c_key, &inners).unwrap()])
+            .encode()
+            .unwrap();
+        w.wallet.handle_reply(&delivery, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet.scrip(m).unwrap().scrip, v1);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(750)
+        );
+        assert_eq!(w.customer_value(), before);
+        assert_eq!(w.m_bank(), m_bank + 250);
+        w.wallet.check_tables().unwrap();
+    }
+}
+
+/// Section 7 against the real broker: a lost `ChangeBrokerScrip` is fetched with
+/// `TransactionStatus` and applied once; the exchange then completes and the value is
+/// conserved.
+#[test]
+fn a_lost_change_is_recovered_from_the_real_broker() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        w.obtain(1500);
+        let before = w.customer_value();
+        w.exchange_losing(1000, true);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(500)
+        );
+        assert_eq!(w.customer_value(), before);
+        w.wallet.check_tables().unwrap();
+    }
+}
+
+/// 6.2 against the real broker: the notice's reply is lost and the exchange expires; the
+/// wallet asks the broker for the frames of the tx and takes them in order (the notice's
+/// reply, then the broker's NOK): the exchange ends, B0 is live at both ends.
+#[test]
+fn an_expired_exchange_ends_through_transaction_status() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        w.obtain(1500);
+        let b = w.broker.uid();
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(w.m_keys.uid(), Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let _lost = w.send_broker(&out.frame);
+        assert_eq!(w.broker.expire(NOW + 3600).unwrap(), 1);
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let (query, status) = w.wallet.transaction_status(tx, b).unwrap();
+        let reply = w.send_broker(&status.frame);
+        let results = w.wallet.handle_status(&query, &reply, NOW + 3600).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(1500)
+        );
+        assert_eq!(w.c_bank(), 3500);
+        // B0 is live at the broker too: the wallet can withdraw it.
+        let out = w.wallet.withdraw_broker_scrip(NOW + 3600).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW + 3600).unwrap();
+        assert_eq!(w.c_bank(), 5000);
+        w.wallet.check_tables().unwrap();
+    }
+}
+
+/// Every three-party flow with both real nodes, no frame built by hand: 6.2 (M relays to
+/// B, B's decision to M and its `ChangeBrokerScrip` to C, M's held `VendorScripResponse`),
+/// 6.3, 6.5 (B's authorization to M, M's acceptance, B's decision, M's
+/// `VendorTopUpResponse`), 6.7 (M's Ack, M's authorization, B's result to C). The
+/// customer's value is conserved except for what it buys; both nodes' books stay
+/// consistent.
+#[test]
+fn every_three_party_flow_with_both_real_nodes() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        let c = w.customer();
+        w.obtain(2000);
+        let start = w.customer_value();
+
+        // 6.2: W = 800.
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(800), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        assert!(at_m.reply.is_none(), "M holds its reply until B decides");
+        assert_eq!(at_m.deliveries.len(), 1);
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(at_b.deliveries.len(), 1);
+        assert_eq!(at_b.deliveries[0].to, c);
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert_eq!(to_c.len(), 1);
+        assert_eq!(to_c[0].to, c);
+        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(800)
+        );
+        assert_eq!(w.customer_value(), start);
+
+        // 6.3: two teas (300).
+        let order = OrderInfo {
+            item_id: "tea".into(),
+            name: "Green tea".into(),
+            unit_price: Amount::from_minor(150),
+            quantity: 2,
+            order_id: OrderId::random(),
+        };
+        let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+        let ack = w.send_broker(&initiated.frame);
+        w.wallet.handle_reply(&ack, NOW).unwrap();
+        let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
+        w.wallet
+            .handle_reply(&handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        let report_ack = w.send_broker(&handled.deliveries[0].frame);
+        w.merchant.handle_reply(&report_ack, NOW).unwrap();
+        assert_eq!(w.customer_value(), start - 300);
+
+        // 6.5: W_V = 400 onto V of 500.
+        let out = w
+            .wallet
+            .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
+            .unwrap();
+        let at_b = w.broker.handle(&out.frame, NOW).unwrap();
+        w.wallet.handle_reply(&at_b.reply, NOW).unwrap();
+        assert_eq!(at_b.deliveries.len(), 1);
+        let at_m = w.merchant.handle(&at_b.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        assert_eq!(at_m.deliveries.len(), 1);
+        let decided = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(decided.deliveries.len(), 1);
+        w.wallet
+            .handle_reply(&decided.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant.handle_reply(&decided.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert_eq!(to_c.len(), 1);
+        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(900)
+        );
+        assert_eq!(
+            w.wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(800)
+        );
+        assert_eq!(w.customer_value(), start - 300);
+
+        // 6.7: cash in V of 900.
+        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+        let at_m = w.merchant.handle(&out.frame, NOW).unwrap();
+        assert_eq!(at_m.refusal, None);
+        w.wallet
+            .handle_reply(&at_m.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(at_m.deliveries.len(), 1);
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(at_b.deliveries.len(), 1);
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        assert!(matches!(
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap(),
+            merchant::node::ReplyOutcome::Decided(_)
+        ));
+        assert_eq!(w.wallet.scrip(m), None);
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.customer_value(), start - 300);
+        // M was paid 800 + 400 for VendorScrip and paid out 900: it keeps what was bought.
+        assert_eq!(w.m_bank(), 300);
+        w.wallet.check_tables().unwrap();
+        w.merchant.check_tables().unwrap();
+    }
+}
+
+/// Section 7 against the real merchant: 6.2's `VendorScripResponse` is lost after the
+/// broker's change arrived; the wallet's next step is to ask M, whose stored answer
+/// completes the exchange once.
+#[test]
+fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
+    use customer_cli::core::NextStep;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        let b = w.broker.uid();
+        w.obtain(1000);
+        let start = w.customer_value();
+        let out = w
+            .wallet
+            .obtain_vendor_scrip(m, Amount::from_minor(600), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet.handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
+        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        w.wallet
+            .handle_reply(&at_b.deliveries[0].frame, NOW)
+            .unwrap();
+        let merchant::node::ReplyOutcome::Decided(_lost) =
+            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        let pending = w.wallet.pending().next().unwrap();
+        assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
+        let (query, status) = w.wallet.transaction_status(tx, m).unwrap();
+        let handled = w.merchant.handle(&status.frame, NOW).unwrap();
+        assert_eq!(handled.refusal, None);
+        let results = w
+            .wallet
+            .handle_status(&query, &handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(
+            w.wallet.scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(600)
+        );
+        assert_eq!(w.customer_value(), start);
+        w.wallet.check_tables().unwrap();
+    }
+}
