@@ -127,6 +127,19 @@ impl<B: Bus> Client<B> {
         }
     }
 
+    /// Hands a saved request to its node one way (no reply subject): for a step whose answer
+    /// comes later as a delivery on the wallet's peer subject (6.2 step 2: the merchant
+    /// answers once the broker decided). Repeat it with [`Wallet::resend`] if the delivery
+    /// does not come by its deadline, or ask `TransactionStatus`.
+    ///
+    /// # Errors
+    /// As [`Bus::publish`].
+    pub async fn publish(&self, out: &Outgoing) -> Result<(), BusError> {
+        self.bus
+            .publish(&self.subject_of(out.to), Bytes::from(out.frame.clone()))
+            .await
+    }
+
     /// Subscribes to the wallet `me`'s peer subject; active when this returns. Call it
     /// before the first request of a transaction with deliveries.
     ///

@@ -13,6 +13,8 @@
 //! - 6.2 with every message on the bus: the notice, step 2 handed to the merchant, the
 //!   merchant's reporter asking the broker, the broker's change and the merchant's V0
 //!   delivered to the customer's peer subject and collected by a deadline;
+//! - the wallet's own 6.2 (step 2 handed to the merchant one way, both answers taken from
+//!   its peer subject) and 6.3 with the VendorScrip it obtained;
 //! - one scrip spent by 1,000 concurrent requests (withdrawals and top-ups mixed, each its
 //!   own tx) through the running broker: exactly one succeeds, the rest are refused `Spent`,
 //!   and the money adds up.
@@ -841,4 +843,146 @@ async fn vendor_scrip_exchange_through_the_running_nodes() {
             .tables,
         tables
     );
+}
+
+/// The wallet's own 6.2 and 6.3 through the running nodes: it subscribes to its peer
+/// subject, announces the exchange (step 1, request/reply), hands step 2 to the merchant one
+/// way, takes the broker's change and the merchant's V0 from its peer subject, then buys an
+/// item with V0 (6.3 steps 1 and 2). Money adds up at every node and every file replays to
+/// the state it had.
+#[actix_rt::test]
+async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let merchant_keys = fixtures::keypair(suite, MERCHANT);
+    let customer_keys = fixtures::keypair(suite, CUSTOMER);
+    let (pan_c, pan_m) = (Pan::new(PAN_C), Pan::new(PAN_M));
+    let mut broker = broker_node(suite, &dir.path().join("broker.redb"));
+    broker
+        .open_account(&pan_c, &PanSecret::new(SECRET_C), NOW)
+        .unwrap();
+    broker
+        .open_account(&pan_m, &PanSecret::new(SECRET_M), NOW)
+        .unwrap();
+    broker.deposit(&pan_c, amount(10_000), NOW).unwrap();
+    let running_broker = broker::shell::serve(broker, bus.clone(), subjects.clone(), clock)
+        .await
+        .unwrap();
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut registrar = wallet(
+        suite,
+        &dir.path().join("merchant-registration.redb"),
+        MERCHANT,
+        PAN_M,
+        SECRET_M,
+    );
+    let out = registrar.register(NOW).unwrap();
+    client.send(&mut registrar, out, NOW).await.unwrap();
+    let wallet_path = dir.path().join("wallet.redb");
+    let mut w = wallet(suite, &wallet_path, CUSTOMER, PAN_C, SECRET_C);
+    for out in [
+        w.register(NOW).unwrap(),
+        w.request_public_key(merchant_keys.uid(), NOW).unwrap(),
+    ] {
+        client.send(&mut w, out, NOW).await.unwrap();
+    }
+    let out = w.obtain_broker_scrip(amount(1_000), NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let merchant = merchant_node(suite, &dir.path().join("merchant.redb"));
+    let running_merchant =
+        merchant::shell::serve(merchant, bus.clone(), subjects.clone(), clock, TIMEOUT)
+            .await
+            .unwrap();
+
+    // 6.2: subscribe first, then step 1, then step 2 one way.
+    let mut deliveries = client
+        .subscribe_deliveries(&customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .obtain_vendor_scrip(merchant_keys.uid(), amount(700), NOW)
+        .unwrap();
+    let tx = out.tx;
+    client.send(&mut w, out, NOW).await.unwrap();
+    let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
+    assert_eq!(step2.to, merchant_keys.uid());
+    client.publish(&step2).await.unwrap();
+    let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
+    assert_eq!(got.len(), 2, "the broker's change and the merchant's V0");
+    for frame in &got {
+        w.handle_reply(frame, NOW).unwrap();
+    }
+    assert_eq!(
+        w.scrip(merchant_keys.uid()).unwrap().scrip.value(),
+        amount(700)
+    );
+    assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(300));
+    assert_eq!(w.pending().count(), 0);
+
+    // 6.3 with V0: step 1 to the broker, step 2 to the merchant.
+    let order = OrderInfo {
+        item_id: "tea".into(),
+        name: "Green tea, 100 g".into(),
+        unit_price: amount(450),
+        quantity: 1,
+        order_id: OrderId::random(),
+    };
+    let (initiated, purchase) = w.buy_item(merchant_keys.uid(), order, NOW).unwrap();
+    let purchase_tx = initiated.tx;
+    client.send(&mut w, initiated, NOW).await.unwrap();
+    client.send(&mut w, purchase, NOW).await.unwrap();
+    assert_eq!(
+        w.scrip(merchant_keys.uid()).unwrap().scrip.value(),
+        amount(250),
+        "the change"
+    );
+    merchant::shell::send_reports(&running_merchant.addr, &bus, &subjects, TIMEOUT)
+        .await
+        .unwrap();
+
+    let merchant = running_merchant.stop().await.unwrap();
+    let broker = running_broker.stop().await.unwrap();
+    assert!(merchant.pending_reports().is_empty());
+    assert!(merchant.pending_broker_requests().is_empty());
+    let state = broker.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(state.balance(&Account::Bank(pan_c.clone())), 9_000);
+    assert_eq!(state.balance(&Account::Bank(pan_m.clone())), 700);
+    assert_eq!(state.balance(&Account::FloatBroker), 300);
+    assert!(
+        state.purchases.get(&purchase_tx).unwrap().recorded,
+        "steps 1 and 5 matched at the broker"
+    );
+    assert_eq!(
+        state.memos.get(&merchant_keys.uid()),
+        Some(&250),
+        "memo 700 - 450"
+    );
+    let books = merchant.state().tables.books;
+    assert_eq!(books.issued, amount(700));
+    assert_eq!(books.paid, amount(450));
+    assert_eq!(merchant.state().live_value().unwrap(), amount(250));
+
+    let broker_state = broker.state().clone();
+    broker.close().unwrap();
+    assert_eq!(
+        broker_node(suite, &dir.path().join("broker.redb")).state(),
+        &broker_state
+    );
+    let tables = merchant.state().tables.clone();
+    merchant.close().unwrap();
+    assert_eq!(
+        merchant_node(suite, &dir.path().join("merchant.redb"))
+            .state()
+            .tables,
+        tables
+    );
+    let wallet_state = w.state().clone();
+    drop(w);
+    let reopened = Wallet::open(&wallet_path, customer_keys.clone()).unwrap();
+    reopened.check_tables().unwrap();
+    assert_eq!(reopened.state(), &wallet_state);
 }
