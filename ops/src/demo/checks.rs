@@ -199,10 +199,10 @@ fn redb_files(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
         if sub.is_dir() {
             for f in std::fs::read_dir(&sub)? {
                 let f = f?.path();
-                if f.extension().is_some_and(|e| e == "redb") {
-                    if let Ok(rel) = f.strip_prefix(dir) {
-                        out.push(rel.display().to_string());
-                    }
+                if f.extension().is_some_and(|e| e == "redb")
+                    && let Ok(rel) = f.strip_prefix(dir)
+                {
+                    out.push(rel.display().to_string());
                 }
             }
         }

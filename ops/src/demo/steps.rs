@@ -211,7 +211,7 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
             w.customers[c].name,
             amt(price),
             w.merchants[m].name,
-            amt(price * u64::from(quantity)),
+            amt(price * quantity),
             w.merchants[m].name
         ));
         lines.push(holdings(w, c));
