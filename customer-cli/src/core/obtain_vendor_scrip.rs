@@ -33,6 +33,7 @@ use shared::wire::bodies::{
 use shared::wire::{Body, Decision, Frame, Header, Label, ScripWithSecret, Undertaking};
 use shared::{Amount, KeyPair, TxId, Uid};
 
+use super::change::{ChangeDecision, check_change};
 use super::events::{Outcome, WalletEvent};
 use super::mismatched_expect;
 use super::reply::{
@@ -198,38 +199,22 @@ pub fn accept_change(
     let (decision, change, undertaking) = parts_of(verified.body);
     let tx = pending.request.tx();
     let mut evidences = vec![broker_evidence];
-    let change = match decision {
-        Decision::Nok(_) => {
-            if change.is_some() || undertaking.is_some() {
-                return Err(WalletError::InconsistentDecision(
-                    "a NOK with change or an undertaking",
-                ));
-            }
-            None
-        }
-        Decision::Ok => {
-            let undertaking = undertaking.ok_or(WalletError::InconsistentDecision(
-                "an OK without the merchant's undertaking",
-            ))?;
-            evidences.push(check_undertaking(state, tx, merchant, value, &undertaking)?);
-            let change_value = spent_value.checked_sub(value)?;
-            match change {
-                None if change_value.is_zero() => None,
-                None => {
-                    return Err(WalletError::ValueMismatch {
-                        expected: change_value,
-                        found: Amount::ZERO,
-                    });
-                }
-                Some(c) => {
-                    let broker = state.broker().ok_or(WalletError::NotAWallet)?;
-                    check_new_scrip(&c.scrip, broker, change_value)?;
-                    let cs = new_secret(&opened, c.scrip.id(), &c.cs_hash)?;
-                    Some(own_scrip(keys, c.scrip, &cs, c.cs_hash, tx)?)
-                }
-            }
-        }
-    };
+    let (change, merchant_evidence) = check_change(
+        state,
+        keys,
+        &opened,
+        tx,
+        ChangeDecision {
+            outcome: &decision,
+            change,
+            undertaking: undertaking.as_ref(),
+            spent_value,
+            value,
+            missing_undertaking: "an OK without the merchant's undertaking",
+        },
+        |u| check_undertaking(state, tx, merchant, value, u),
+    )?;
+    evidences.extend(merchant_evidence);
     Ok(NewEvent::new(
         event_time(now),
         tx,

@@ -361,3 +361,21 @@ pub fn refusal(
     };
     Ok((event, error))
 }
+
+/// An `Ack { re, deadline }` to a request that stays open (6.5 step 1 from B, 6.7 step 1
+/// from M): checked like any reply, its deadline required; `acked` builds the event.
+pub fn accept_ack(
+    state: &WalletState,
+    pending: &Pending,
+    frame: &Frame,
+    keys: &KeyPair,
+    now: u64,
+    acked: impl FnOnce(u64) -> WalletEvent,
+) -> Result<NewEvent<WalletEvent>, WalletError> {
+    let verified = any_reply::<shared::wire::bodies::AckBody>(state, pending, frame, keys)?;
+    let deadline = verified.body.deadline.ok_or(WalletError::MissingDeadline)?;
+    Ok(
+        NewEvent::new(event_time(now), pending.request.tx(), acked(deadline))
+            .with_evidence(vec![evidence(&verified.evidence)]),
+    )
+}

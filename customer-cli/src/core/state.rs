@@ -385,25 +385,14 @@ impl WalletState {
                     Some(super::Expect::VendorScripRequest { merchant, .. }) => *merchant,
                     _ => return Err(fail(format!("no exchange pending in tx {tx}"))),
                 };
-                let from = self
-                    .scrip
-                    .get(&broker)
-                    .filter(|s| s.scrip.id() == *spent)
-                    .map(|s| s.scrip.value())
-                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
-                if outcome.is_ok() {
-                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
-                    rows.push(Row::Scrip(broker));
-                } else if change.is_some() {
-                    return Err(fail("change with a NOK".into()));
-                }
+                let (from, change) = self
+                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
+                    .map_err(fail)?;
                 Some(history(HistoryKind::ExchangeSettled {
                     merchant,
                     ok: outcome.is_ok(),
                     from,
-                    change: change
-                        .as_ref()
-                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                    change,
                 }))
             }
             WalletEvent::ExchangeEndedAtNotice { outcome } => {
@@ -478,25 +467,14 @@ impl WalletState {
                     Some(super::Expect::VendorTopUp { merchant, .. }) => *merchant,
                     _ => return Err(fail(format!("no top-up pending in tx {tx}"))),
                 };
-                let from = self
-                    .scrip
-                    .get(&broker)
-                    .filter(|s| s.scrip.id() == *spent)
-                    .map(|s| s.scrip.value())
-                    .ok_or_else(|| fail(format!("scrip {spent} is not the one held")))?;
-                if outcome.is_ok() {
-                    self.replace(broker, *spent, change.clone()).map_err(fail)?;
-                    rows.push(Row::Scrip(broker));
-                } else if change.is_some() {
-                    return Err(fail("change with a NOK".into()));
-                }
+                let (from, change) = self
+                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
+                    .map_err(fail)?;
                 Some(history(HistoryKind::VendorTopUpSettled {
                     merchant,
                     ok: outcome.is_ok(),
                     from,
-                    change: change
-                        .as_ref()
-                        .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
+                    change,
                 }))
             }
             WalletEvent::VendorScripToppedUp { spent, scrip } => {
@@ -546,6 +524,36 @@ impl WalletState {
             "every pending request presents a scrip the wallet holds"
         );
         Ok(rows)
+    }
+
+    /// The broker's answer to a payment out of its scrip `spent` (6.2 `ExchangeSettled`,
+    /// 6.5 `VendorTopUpSettled`): on OK `spent` is replaced by the change (or removed), on
+    /// NOK it stays and no change may come. Returns the spent scrip's value and the
+    /// change's, for the history.
+    fn settle_broker_change(
+        &mut self,
+        broker: Uid,
+        spent: ScripId,
+        ok: bool,
+        change: &Option<OwnedScrip>,
+        rows: &mut Vec<Row>,
+    ) -> Result<(shared::Amount, shared::Amount), String> {
+        let from = self
+            .scrip
+            .get(&broker)
+            .filter(|s| s.scrip.id() == spent)
+            .map(|s| s.scrip.value())
+            .ok_or_else(|| format!("scrip {spent} is not the one held"))?;
+        if ok {
+            self.replace(broker, spent, change.clone())?;
+            rows.push(Row::Scrip(broker));
+        } else if change.is_some() {
+            return Err("change with a NOK".into());
+        }
+        let change = change
+            .as_ref()
+            .map_or(shared::Amount::ZERO, |c| c.scrip.value());
+        Ok((from, change))
     }
 
     /// Replaces `producer`'s scrip `spent` by `with` (or removes it) and returns the old

@@ -19,17 +19,18 @@
 
 use shared::events::{Evidence, NewEvent};
 use shared::wire::bodies::{
-    AckBody, ChangeBrokerScripX5, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
-    VendorTopUpRequestX1, VendorTopUpResponseX4,
+    ChangeBrokerScripX5, VendorTopUpAcceptedX3, VendorTopUpRequestX0, VendorTopUpRequestX1,
+    VendorTopUpResponseX4,
 };
-use shared::wire::{Body, Decision, Frame, Header, Label, Undertaking};
+use shared::wire::{Body, Frame, Header, Label, Undertaking};
 use shared::{Amount, KeyPair, TxId, Uid};
 
+use super::change::{ChangeDecision, check_change};
 use super::events::{Outcome, WalletEvent};
 use super::mismatched_expect;
+use super::reply;
 use super::reply::{
-    any_reply, broker_delivery, check_new_scrip, delivery_from, event_time, evidence, new_secret,
-    own_scrip,
+    broker_delivery, check_new_scrip, delivery_from, event_time, evidence, new_secret, own_scrip,
 };
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -132,14 +133,9 @@ pub fn accept_ack(
     let Expect::VendorTopUp { .. } = pending.request.expect else {
         return Err(mismatched_expect(pending));
     };
-    let verified = any_reply::<AckBody>(state, pending, frame, keys)?;
-    let deadline = verified.body.deadline.ok_or(WalletError::MissingDeadline)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
-        WalletEvent::VendorTopUpAcked { deadline },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    reply::accept_ack(state, pending, frame, keys, now, |deadline| {
+        WalletEvent::VendorTopUpAcked { deadline }
+    })
 }
 
 /// Step 6: B's `ChangeBrokerScrip`, checked (see the module doc).
@@ -165,47 +161,22 @@ pub fn accept_change(
     let mut evidences = vec![evidence(&verified.evidence)];
     let body = verified.body;
     let tx = pending.request.tx();
-    let change = match body.outcome {
-        Decision::Nok(_) => {
-            if body.change.is_some() || body.undertaking.is_some() {
-                return Err(WalletError::InconsistentDecision(
-                    "a NOK with change or an undertaking",
-                ));
-            }
-            None
-        }
-        Decision::Ok => {
-            let undertaking =
-                body.undertaking
-                    .as_ref()
-                    .ok_or(WalletError::InconsistentDecision(
-                        "an OK without the merchant's acceptance",
-                    ))?;
-            evidences.push(check_acceptance(
-                state,
-                tx,
-                merchant,
-                (top_up, new_value, vendor_spent),
-                undertaking,
-            )?);
-            let change_value = broker_value.checked_sub(top_up)?;
-            match body.change {
-                None if change_value.is_zero() => None,
-                None => {
-                    return Err(WalletError::ValueMismatch {
-                        expected: change_value,
-                        found: Amount::ZERO,
-                    });
-                }
-                Some(c) => {
-                    let broker = state.broker().ok_or(WalletError::NotAWallet)?;
-                    check_new_scrip(&c.scrip, broker, change_value)?;
-                    let cs = new_secret(&opened, c.scrip.id(), &c.cs_hash)?;
-                    Some(own_scrip(keys, c.scrip, &cs, c.cs_hash, tx)?)
-                }
-            }
-        }
-    };
+    let (change, merchant_evidence) = check_change(
+        state,
+        keys,
+        &opened,
+        tx,
+        ChangeDecision {
+            outcome: &body.outcome,
+            change: body.change,
+            undertaking: body.undertaking.as_ref(),
+            spent_value: broker_value,
+            value: top_up,
+            missing_undertaking: "an OK without the merchant's acceptance",
+        },
+        |u| check_acceptance(state, tx, merchant, (top_up, new_value, vendor_spent), u),
+    )?;
+    evidences.extend(merchant_evidence);
     Ok(NewEvent::new(
         event_time(now),
         tx,

@@ -15,14 +15,15 @@
 
 use shared::events::NewEvent;
 use shared::wire::bodies::{
-    AckBody, VendorWithdrawRequestX0, VendorWithdrawRequestX1, VendorWithdrawResultX4,
+    VendorWithdrawRequestX0, VendorWithdrawRequestX1, VendorWithdrawResultX4,
 };
 use shared::wire::{Body, Frame, Label};
 use shared::{KeyPair, TxId, Uid};
 
 use super::events::{Outcome, WalletEvent};
 use super::mismatched_expect;
-use super::reply::{any_reply, broker_delivery, event_time, evidence};
+use super::reply;
+use super::reply::{broker_delivery, event_time, evidence};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
 use super::{request_header, scrip_free};
@@ -93,14 +94,9 @@ pub fn accept_ack(
     let Expect::VendorWithdraw { .. } = pending.request.expect else {
         return Err(mismatched_expect(pending));
     };
-    let verified = any_reply::<AckBody>(state, pending, frame, keys)?;
-    let deadline = verified.body.deadline.ok_or(WalletError::MissingDeadline)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
-        WalletEvent::VendorWithdrawAcked { deadline },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    reply::accept_ack(state, pending, frame, keys, now, |deadline| {
+        WalletEvent::VendorWithdrawAcked { deadline }
+    })
 }
 
 /// Step 5: the broker's `VendorWithdrawResult`, checked; the request ends.
