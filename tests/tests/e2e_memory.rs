@@ -642,7 +642,11 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     let b0 = w.broker_scrip().unwrap().scrip.id();
     // Nothing is due at NOW.
     assert_eq!(
-        broker::shell::expire(&running.addr).await.unwrap().unwrap(),
+        broker::shell::expire(&running.addr)
+            .await
+            .unwrap()
+            .unwrap()
+            .events,
         0
     );
     let broker = running.stop().await.unwrap();
@@ -657,7 +661,11 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     )
     .await
     .unwrap();
-    let appended = broker::shell::expire(&running.addr).await.unwrap().unwrap();
+    let appended = broker::shell::expire(&running.addr)
+        .await
+        .unwrap()
+        .unwrap()
+        .events;
     assert!(appended >= 1, "{appended}");
     let broker = running.stop().await.unwrap();
     let state = broker.state();
