@@ -6,6 +6,12 @@
 //! change; the events, the projection rows, the stored reply and the outbox frames commit
 //! in one redb write transaction before the reply is returned; a refusal changes nothing
 //! and is answered with a signed `Error` that is not stored.
+//!
+//! The timer ([`BrokerNode::expire`]) follows the same order: it seals the deliveries of
+//! the events it decides (the NOK `ChangeBrokerScrip` of an expired 6.2 exchange or a
+//! released 6.5 escrow), stores them in the outbox with their events in one commit, and
+//! returns them ([`Expired`]) only after that commit, so `broker::shell` publishes exactly
+//! the bytes TransactionStatus returns later (section 7).
 
 use std::path::Path;
 
