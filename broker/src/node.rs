@@ -6,6 +6,12 @@
 //! change; the events, the projection rows, the stored reply and the outbox frames commit
 //! in one redb write transaction before the reply is returned; a refusal changes nothing
 //! and is answered with a signed `Error` that is not stored.
+//!
+//! The timer ([`BrokerNode::expire`]) follows the same order: it seals the deliveries of
+//! the events it decides (the NOK `ChangeBrokerScrip` of an expired 6.2 exchange or a
+//! released 6.5 escrow), stores them in the outbox with their events in one commit, and
+//! returns them ([`Expired`]) only after that commit, so `broker::shell` publishes exactly
+//! the bytes TransactionStatus returns later (section 7).
 
 use std::path::Path;
 
@@ -33,6 +39,19 @@ pub struct Outgoing {
     pub to: Uid,
     /// The encoded frame.
     pub frame: Vec<u8>,
+}
+
+/// What one run of the broker's timer ([`BrokerNode::expire`]) produced: the events it
+/// appended and the frames it sealed for the parties (section 7: a NOK
+/// `ChangeBrokerScrip` to C for each expired exchange of 6.2 or released escrow of 6.5).
+/// The frames are the bytes stored in the events, so the shell publishes them and a party
+/// that missed them gets the same bytes from TransactionStatus.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// How many events were appended (in one commit).
+    pub events: usize,
+    /// The sealed deliveries to publish after the commit, in event order.
+    pub deliveries: Vec<Outgoing>,
 }
 
 /// What handling one request produced.
@@ -341,8 +360,9 @@ impl BrokerNode {
     /// (`ExchangeExpired`), releases every escrow of 6.5 likewise (`EscrowReleased`), each
     /// telling C with a NOK `ChangeBrokerScrip`, and lapses every BrokerScrip whose renewal grace ended
     /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
-    /// it appended.
-    pub fn expire(&mut self, now: u64) -> Result<usize, NodeError> {
+    /// it appended and the deliveries it sealed and stored, for the shell to publish after
+    /// the commit (nothing is returned unless the commit succeeded).
+    pub fn expire(&mut self, now: u64) -> Result<Expired, NodeError> {
         self.serving()?;
         let mut timed = crate::core::obtain_vendor_scrip::expired(&self.state, self.uid(), now);
         timed.extend(crate::core::top_up_vendor_scrip::expired(
@@ -361,12 +381,17 @@ impl BrokerNode {
         let count = timed.len();
         // Each event keeps the frames it sent (they belong to its tx); one commit for all.
         let mut events = Vec::with_capacity(count);
+        let mut deliveries = Vec::new();
         for t in timed {
             let sent = t
                 .deliveries
                 .iter()
                 .map(|d| self.seal(d))
                 .collect::<Result<Vec<_>, _>>()?;
+            deliveries.extend(sent.iter().map(|s| Outgoing {
+                to: s.to,
+                frame: s.frame.clone(),
+            }));
             events.extend(Recorded::attach(vec![t.event], sent));
         }
         if !events.is_empty() {
@@ -375,7 +400,10 @@ impl BrokerNode {
                 .append(events, &LiveProjection::new(&mut self.state));
             self.after_append(result)?;
         }
-        Ok(count)
+        Ok(Expired {
+            events: count,
+            deliveries,
+        })
     }
 
     /// The `VendorTopUpAuthorization` deliveries (6.5 step 2) to re-send at `now`: one per

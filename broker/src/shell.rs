@@ -4,7 +4,12 @@
 //!
 //! The broker's timer (sections 4 and 7: the broker enforces every deadline) runs as a
 //! `shared::runtime::Call` between batches: [`expire`] once, and [`serve`] every
-//! [`EXPIRE_EVERY`].
+//! [`EXPIRE_EVERY`]. Each tick of [`serve`]'s timer publishes what it produced to
+//! `Subjects::peer(recipient)` after the commit: the NOK `ChangeBrokerScrip` of each expired
+//! 6.2 exchange or released 6.5 escrow (C learns its B0 is Live again), and the
+//! `VendorTopUpAuthorization` of each open escrow (6.5 step 2, re-sent to M until the
+//! deadline, `BrokerNode::to_resend`). A lost publish is not fatal: the frames are stored,
+//! and a party asks for them with TransactionStatus (section 7).
 //!
 //! A node failure ([`crate::node::NodeError`]) answers nothing: the batch committed nothing
 //! and the state was rebuilt from the log, so the requester's retry with the same bodies
@@ -18,7 +23,7 @@ use shared::bus::{Bus, BusError, Subjects};
 use shared::runtime::{self, Call, Clock, NodeActor, ServeNode, Served};
 use tokio::sync::oneshot;
 
-use crate::node::{BrokerNode, NodeError};
+use crate::node::{BrokerNode, Expired, NodeError, Outgoing};
 
 /// How often the running broker runs its timer ([`expire`]).
 pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);
@@ -46,15 +51,71 @@ impl ServeNode for BrokerNode {
 }
 
 /// Runs the broker's timer once on the node actor, at the shell's clock: closes expired
-/// exchanges of 6.2 and lapses BrokerScrip past its grace (`BrokerNode::expire`). Returns
-/// how many events it appended; `None` if the actor is gone.
-pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<usize, NodeError>> {
+/// exchanges of 6.2, releases expired escrows of 6.5 and lapses BrokerScrip past its grace
+/// (`BrokerNode::expire`). Returns the events it appended and the deliveries it committed
+/// (publishing them is the caller's: [`serve`]'s timer does); `None` if the actor is gone.
+pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<Expired, NodeError>> {
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call and `tx` with it: the receiver says so.
     addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
         let _ = tx.send(node.expire(now));
     })));
     rx.await.ok()
+}
+
+/// The 6.5 step 2 frames to re-send at the shell's clock (`BrokerNode::to_resend`: the
+/// stored bytes, one per open escrow before its deadline); `None` if the actor is gone.
+pub async fn to_resend(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Vec<Outgoing>> {
+    let (tx, rx) = oneshot::channel();
+    addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
+        let _ = tx.send(node.to_resend(now));
+    })));
+    rx.await.ok()
+}
+
+/// Publishes each frame to its recipient's peer subject (one way). A failure is logged and
+/// not retried here: the frame is stored at the broker and the next tick or a
+/// TransactionStatus (section 7) gets it to the party.
+async fn publish_all<B: Bus>(bus: &B, subjects: &Subjects, frames: Vec<Outgoing>) {
+    for out in frames {
+        if let Err(e) = bus
+            .publish(&subjects.peer(&out.to), Bytes::from(out.frame))
+            .await
+        {
+            tracing::warn!(error = %e, to = %out.to, "timer: delivery not published");
+        }
+    }
+}
+
+/// One tick of the running broker's timer: [`expire`], then (after its commit) publish its
+/// deliveries, then publish the 6.5 re-sends. Returns `false` once the actor is gone.
+pub async fn tick<B: Bus>(
+    addr: &Addr<NodeActor<BrokerNode>>,
+    bus: &B,
+    subjects: &Subjects,
+) -> bool {
+    match expire(addr).await {
+        None => return false,
+        Some(Ok(expired)) => {
+            if expired.events > 0 {
+                tracing::info!(
+                    events = expired.events,
+                    "timer: expired exchanges and escrows, lapsed scrip"
+                );
+            }
+            publish_all(bus, subjects, expired.deliveries).await;
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "timer failed; retried at the next tick");
+        }
+    }
+    match to_resend(addr).await {
+        None => false,
+        Some(frames) => {
+            publish_all(bus, subjects, frames).await;
+            true
+        }
+    }
 }
 
 /// The running broker: its actor, the gateway task and the timer task.
@@ -64,7 +125,7 @@ pub struct Running {
     pub addr: Addr<NodeActor<BrokerNode>>,
     /// The gateway on `Subjects::broker()`.
     pub gateway: tokio::task::JoinHandle<()>,
-    /// The timer ([`expire`] every [`EXPIRE_EVERY`]).
+    /// The timer ([`tick`] every [`EXPIRE_EVERY`]).
     pub timer: tokio::task::JoinHandle<()>,
 }
 
@@ -83,7 +144,7 @@ impl Running {
 
 /// Starts `node` in its actor (on the current actix arbiter), its gateway on
 /// `subjects.broker()` (the subscription is active when this returns) and its timer
-/// ([`expire`] every [`EXPIRE_EVERY`]).
+/// ([`tick`] every [`EXPIRE_EVERY`]: expire, publish the deliveries, publish the re-sends).
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -95,7 +156,7 @@ pub async fn serve<B: Bus>(
 ) -> Result<Running, BusError> {
     let addr = runtime::start(node, clock);
     let subject = subjects.broker();
-    let gateway = runtime::gateway(bus, &subject, subjects, addr.clone()).await?;
+    let gateway = runtime::gateway(bus.clone(), &subject, subjects.clone(), addr.clone()).await?;
     let timer_addr = addr.clone();
     let timer = tokio::spawn(async move {
         // The first run one period after the start (a test or an operator can call
@@ -105,15 +166,8 @@ pub async fn serve<B: Bus>(
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            match expire(&timer_addr).await {
-                None => break,
-                Some(Ok(0)) => {}
-                Some(Ok(n)) => {
-                    tracing::info!(events = n, "timer: expired exchanges, lapsed scrip");
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "timer failed; retried at the next tick");
-                }
+            if !tick(&timer_addr, &bus, &subjects).await {
+                break;
             }
         }
     });

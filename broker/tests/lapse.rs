@@ -21,18 +21,22 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
         c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
     let grace_end = b0.scrip.body.expires + 365 * DAY;
     assert_eq!(
-        w.node().expire(grace_end).unwrap(),
+        w.node().expire(grace_end).unwrap().events,
         0,
         "renewable to the last second"
     );
     let len = w.log_len();
-    assert_eq!(w.node().expire(grace_end + 1).unwrap(), 1);
+    assert_eq!(w.node().expire(grace_end + 1).unwrap().events, 1);
     assert_eq!(w.log_len(), len + 1);
     assert!(w.state().live.is_empty());
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 1000);
     assert_eq!(w.state().balance(&Account::FloatBroker), 0);
     common::assert_conserved(w.state());
-    assert_eq!(w.node().expire(grace_end + 2).unwrap(), 0, "lapses once");
+    assert_eq!(
+        w.node().expire(grace_end + 2).unwrap().events,
+        0,
+        "lapses once"
+    );
     // Lapsed scrip is not live: it does not block a new 6.1, and it never validates again.
     w.assert_refused(&c.withdraw(TxId::random(), &b0), NOW, ErrorCode::Spent);
     let reply = w.send(

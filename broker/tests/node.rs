@@ -56,7 +56,7 @@ fn busy_world(suite: Suite) -> World {
         (change.scrip, change.cs_hash)
     });
     w.send(&c.notice(TxId::random(), m.uid()), NOW);
-    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
     let tx = TxId::random();
     w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
     w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
@@ -292,7 +292,7 @@ fn reopened_between_the_messages_of_multi_party_transactions() {
     let tx = TxId::random();
     w.send(&c.notice(tx, m.uid()), NOW);
     w.reopen();
-    assert_eq!(w.node().expire(NOW + 601).unwrap(), 1);
+    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
     assert_eq!(
         w.state().exchanges[&tx].state,
         broker::core::ExchangeState::Expired
@@ -383,7 +383,7 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         );
         let deadline = c.open_clear::<AckBody>(&first.reply).deadline.unwrap();
         w.reopen();
-        assert_eq!(w.node().expire(deadline + 1).unwrap(), 1);
+        assert_eq!(w.node().expire(deadline + 1).unwrap().events, 1);
         w.reopen();
         let late = w.send_all(&m.vendor_top_up_accepted(tx, &accept), deadline + 2);
         let decision = m

@@ -230,11 +230,12 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
     assert_eq!(
-        p.w.node().expire(deadline).unwrap(),
+        p.w.node().expire(deadline).unwrap().events,
         0,
         "not before its deadline"
     );
-    assert_eq!(p.w.node().expire(deadline + 1).unwrap(), 1);
+    let expired = p.w.node().expire(deadline + 1).unwrap();
+    assert_eq!(expired.events, 1);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
     // The timer told C: a NOK(DeadlinePassed) in the outbox, after the notice's reply.
     let to_c = p.w.state().outbox.frames(&tx, &p.c.uid()).to_vec();
@@ -245,7 +246,17 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     };
     assert_eq!(reason.error_code(), Some(ErrorCode::DeadlinePassed));
     assert_eq!((x4.change, x4.undertaking), (None, None));
-    assert_eq!(p.w.node().expire(deadline + 2).unwrap(), 0, "closed once");
+    // The timer returns exactly the stored frame, for the shell to publish to C.
+    assert_eq!(
+        expired.deliveries,
+        [broker::node::Outgoing {
+            to: p.c.uid(),
+            frame: to_c[1].clone(),
+        }]
+    );
+    let again = p.w.node().expire(deadline + 2).unwrap();
+    assert_eq!(again.events, 0, "closed once");
+    assert!(again.deliveries.is_empty());
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
     assert!(handled.deliveries.is_empty(), "C was told once, at expiry");
     let x5 =

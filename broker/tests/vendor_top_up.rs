@@ -252,7 +252,7 @@ fn a_decline_releases_the_escrow_and_tells_both() {
     ));
     // A repeat: the same decision bytes; the timer finds nothing to release.
     assert_eq!(p.w.send_all(&step3, NOW + 6).reply, handled.reply);
-    assert_eq!(p.w.node().expire(NOW + 10_000).unwrap(), 0);
+    assert_eq!(p.w.node().expire(NOW + 10_000).unwrap().events, 0);
     assert_eq!(p.w.log_len(), len + 1);
     // B0 is live again: C withdraws it.
     let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW + 7);
@@ -291,10 +291,15 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     let tx = TxId::random();
     let before = p.w.state().accounts.clone();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
-    assert_eq!(p.w.node().expire(deadline).unwrap(), 0, "not before it");
+    assert_eq!(
+        p.w.node().expire(deadline).unwrap().events,
+        0,
+        "not before it"
+    );
     assert_eq!(p.w.node().to_resend(deadline).len(), 1);
     let len = p.w.log_len();
-    assert_eq!(p.w.node().expire(deadline + 1).unwrap(), 1);
+    let expired = p.w.node().expire(deadline + 1).unwrap();
+    assert_eq!(expired.events, 1);
     assert_eq!(p.w.log_len(), len + 1);
     common::assert_conserved(p.w.state());
     assert_eq!(p.w.state().accounts, before);
@@ -312,7 +317,24 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     };
     assert_eq!(reason.error_code(), Some(ErrorCode::DeadlinePassed));
     assert_eq!((x5.change, x5.undertaking), (None, None));
-    assert_eq!(p.w.node().expire(deadline + 2).unwrap(), 0, "released once");
+    // The timer returns exactly the stored delivery (for the shell to publish), the same
+    // bytes TransactionStatus gives C (section 7).
+    assert_eq!(
+        expired.deliveries,
+        [broker::node::Outgoing {
+            to: p.c.uid(),
+            frame: to_c[1].clone(),
+        }]
+    );
+    let status = p.w.send(&p.c.transaction_status(tx), deadline + 1);
+    assert_eq!(
+        p.c.open_clear::<TransactionStatusResponseBody>(&status)
+            .status,
+        TxStatus::Frames { frames: to_c }
+    );
+    let again = p.w.node().expire(deadline + 2).unwrap();
+    assert_eq!(again.events, 0, "released once");
+    assert!(again.deliveries.is_empty(), "C is told once");
 
     // M's accept comes late: the stored NOK, recorded; no second word to C.
     let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
@@ -342,7 +364,7 @@ fn an_accept_after_the_deadline_releases_the_escrow() {
         (ErrorCode::DeadlinePassed, ErrorCode::DeadlinePassed)
     );
     assert_eq!(held_state(&p), ScripState::Live);
-    assert_eq!(p.w.node().expire(deadline + 2).unwrap(), 0);
+    assert_eq!(p.w.node().expire(deadline + 2).unwrap().events, 0);
 }
 
 /// Section 4: a held B0 is refused with `Held` by every other request, changing nothing;
@@ -588,7 +610,7 @@ fn escrows_survive_reopen_with_identical_state() {
         assert!(matches!(escrows[&released].state, EscrowState::Released(_)));
         assert_eq!(escrows[&open].state, EscrowState::Open);
         assert_eq!(p.w.node().to_resend(NOW)[0].frame, authorization);
-        assert_eq!(p.w.node().expire(deadline + 1).unwrap(), 1);
+        assert_eq!(p.w.node().expire(deadline + 1).unwrap().events, 1);
         let state = p.w.state().clone();
         p.w.reopen();
         assert_eq!(p.w.state(), &state);

@@ -15,6 +15,9 @@
 //!   delivered to the customer's peer subject and collected by a deadline;
 //! - the wallet's own 6.2 (step 2 handed to the merchant one way, both answers taken from
 //!   its peer subject) and 6.3 with the VendorScrip it obtained;
+//! - an exchange that expires: one tick of the broker's timer (`broker::shell::tick`, the
+//!   broker's clock moved past the deadline) publishes the NOK `ChangeBrokerScrip` to the
+//!   wallet's peer subject; the wallet ends the tx with B0 Live again;
 //! - one scrip spent by 1,000 concurrent requests (withdrawals and top-ups mixed, each its
 //!   own tx) through the running broker: exactly one succeeds, the rest are refused `Spent`,
 //!   and the money adds up.
@@ -642,7 +645,11 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     let b0 = w.broker_scrip().unwrap().scrip.id();
     // Nothing is due at NOW.
     assert_eq!(
-        broker::shell::expire(&running.addr).await.unwrap().unwrap(),
+        broker::shell::expire(&running.addr)
+            .await
+            .unwrap()
+            .unwrap()
+            .events,
         0
     );
     let broker = running.stop().await.unwrap();
@@ -657,7 +664,11 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     )
     .await
     .unwrap();
-    let appended = broker::shell::expire(&running.addr).await.unwrap().unwrap();
+    let appended = broker::shell::expire(&running.addr)
+        .await
+        .unwrap()
+        .unwrap()
+        .events;
     assert!(appended >= 1, "{appended}");
     let broker = running.stop().await.unwrap();
     let state = broker.state();
@@ -980,6 +991,125 @@ async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
             .tables,
         tables
     );
+    let wallet_state = w.state().clone();
+    drop(w);
+    let reopened = Wallet::open(&wallet_path, customer_keys.clone()).unwrap();
+    reopened.check_tables().unwrap();
+    assert_eq!(reopened.state(), &wallet_state);
+}
+
+/// The running broker's clock in [`an_expired_exchange_reaches_the_wallet_on_its_peer_subject`]:
+/// moved by the test past the exchange's deadline (no test waits on time).
+static MOVABLE_NOW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(NOW);
+
+fn movable_clock() -> u64 {
+    MOVABLE_NOW.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The broker's timer reaches the parties (sections 4 and 7): the wallet announces a 6.2
+/// exchange (step 1) and step 2 never reaches the merchant; past the deadline one tick of
+/// the running broker's timer closes the exchange and publishes its NOK `ChangeBrokerScrip`
+/// to C's peer subject. The wallet takes it from there (no TransactionStatus), the tx ends
+/// and B0 is Live again at both ends. Money adds up and every file replays to its state.
+#[actix_rt::test]
+async fn an_expired_exchange_reaches_the_wallet_on_its_peer_subject() {
+    let suite = Suite::Modern;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let broker_keys = fixtures::keypair(suite, BROKER);
+    let merchant_keys = fixtures::keypair(suite, MERCHANT);
+    let customer_keys = fixtures::keypair(suite, CUSTOMER);
+    let (pan_c, pan_m) = (Pan::new(PAN_C), Pan::new(PAN_M));
+    let broker_path = dir.path().join("broker.redb");
+    let mut broker = broker_node(suite, &broker_path);
+    broker
+        .open_account(&pan_c, &PanSecret::new(SECRET_C), NOW)
+        .unwrap();
+    broker
+        .open_account(&pan_m, &PanSecret::new(SECRET_M), NOW)
+        .unwrap();
+    broker.deposit(&pan_c, amount(10_000), NOW).unwrap();
+    let running = broker::shell::serve(broker, bus.clone(), subjects.clone(), movable_clock)
+        .await
+        .unwrap();
+    let client = Client::new(bus.clone(), subjects.clone(), broker_keys.uid(), TIMEOUT, 3);
+    let mut registrar = wallet(
+        suite,
+        &dir.path().join("merchant-registration.redb"),
+        MERCHANT,
+        PAN_M,
+        SECRET_M,
+    );
+    let out = registrar.register(NOW).unwrap();
+    client.send(&mut registrar, out, NOW).await.unwrap();
+    let wallet_path = dir.path().join("wallet.redb");
+    let mut w = wallet(suite, &wallet_path, CUSTOMER, PAN_C, SECRET_C);
+    for out in [
+        w.register(NOW).unwrap(),
+        w.request_public_key(merchant_keys.uid(), NOW).unwrap(),
+    ] {
+        client.send(&mut w, out, NOW).await.unwrap();
+    }
+    let out = w.obtain_broker_scrip(amount(1_000), NOW).unwrap();
+    client.send(&mut w, out, NOW).await.unwrap();
+    let b0 = w.broker_scrip().unwrap().scrip.id();
+
+    let mut deliveries = client
+        .subscribe_deliveries(&customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .obtain_vendor_scrip(merchant_keys.uid(), amount(700), NOW)
+        .unwrap();
+    let tx = out.tx;
+    client.send(&mut w, out, NOW).await.unwrap();
+    assert_eq!(w.pending().count(), 1, "the exchange is open");
+    // Nothing is due yet: a tick publishes nothing to C.
+    assert!(broker::shell::tick(&running.addr, &bus, &subjects).await);
+    assert!(
+        collect_deliveries(&mut deliveries, 1, Duration::ZERO)
+            .await
+            .is_empty()
+    );
+
+    let late = NOW + 24 * 3600;
+    MOVABLE_NOW.store(late, std::sync::atomic::Ordering::SeqCst);
+    assert!(broker::shell::tick(&running.addr, &bus, &subjects).await);
+    let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
+    assert_eq!(got.len(), 1, "the NOK ChangeBrokerScrip");
+    let x4: ChangeBrokerScripX4 = sealed_body(&got[0], customer_keys, broker_keys);
+    let Decision::Nok(reason) = &x4.outcome else {
+        panic!("expected NOK, got {:?}", x4.outcome)
+    };
+    assert_eq!(reason.error_code(), Some(ErrorCode::DeadlinePassed));
+    w.handle_reply(&got[0], late).unwrap();
+    assert_eq!(w.pending().count(), 0, "the tx ended");
+    let held = w.broker_scrip().unwrap();
+    assert_eq!((held.scrip.id(), held.scrip.value()), (b0, amount(1_000)));
+
+    let broker = running.stop().await.unwrap();
+    let state = broker.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(
+        state.live.get(&b0).map(|l| l.state),
+        Some(shared::node::ScripState::Live),
+        "B0 Live again at the broker"
+    );
+    assert_eq!(
+        state.exchanges[&tx].state,
+        broker::core::ExchangeState::Expired
+    );
+    assert_eq!(state.balance(&Account::Bank(pan_c.clone())), 9_000);
+    assert_eq!(state.balance(&Account::FloatBroker), 1_000);
+    // The bytes C got are the ones stored for TransactionStatus.
+    assert_eq!(
+        state.outbox.frames(&tx, &customer_keys.uid()).last(),
+        Some(&got[0].to_vec())
+    );
+    let broker_state = state.clone();
+    broker.close().unwrap();
+    assert_eq!(broker_node(suite, &broker_path).state(), &broker_state);
     let wallet_state = w.state().clone();
     drop(w);
     let reopened = Wallet::open(&wallet_path, customer_keys.clone()).unwrap();

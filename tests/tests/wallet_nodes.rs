@@ -553,7 +553,7 @@ fn an_expired_exchange_ends_through_transaction_status() {
             .unwrap();
         let tx = out.tx;
         let _lost = w.send_broker(&out.frame);
-        assert_eq!(w.broker.expire(NOW + 3600).unwrap(), 1);
+        assert_eq!(w.broker.expire(NOW + 3600).unwrap().events, 1);
         assert_eq!(w.broker.state().check_conserved(), Ok(()));
         let (query, status) = w.wallet.transaction_status(tx, b).unwrap();
         let reply = w.send_broker(&status.frame);
