@@ -364,7 +364,8 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             c.open_clear::<TransactionStatusResponseBody>(&status)
                 .status,
             TxStatus::Frames {
-                frames: vec![first.reply.clone(), decided.deliveries[0].frame.clone()]
+                frames: vec![first.reply.clone(), decided.deliveries[0].frame.clone()],
+                omitted: 0
             }
         );
         assert_eq!(w.state().memo(&m.uid()), 100);

@@ -8,8 +8,9 @@ use broker::core::ExchangeState;
 use common::{Client, Held, NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
+use shared::suite::OpCount;
 use shared::wire::bodies::{
-    AckBody, BrokerScripResponseX1, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
+    BrokerScripResponseX1, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
     ExchangeAuthorizationResponseX5, VendorScripNoticeResponseX0,
 };
 use shared::wire::{Decision, Frame, Header, Label};
@@ -339,34 +340,86 @@ fn after_exchange() -> Parties {
     p
 }
 
+/// Protocol.md 6.3: "the broker's whole cost in a purchase is these two signature
+/// verifications and the log append". Counted, not timed: [`OpCount`] reads the RSA
+/// operations the node did on this thread, and the log length its appends.
 #[test]
-fn a_purchase_is_one_verification_and_one_event_per_message() {
+fn a_purchase_costs_the_broker_two_verifications_no_private_key_operation_and_its_appends() {
     let mut p = after_exchange();
     let tx = TxId::random();
     let step1 = p.c.purchase_initiated(tx, p.m.uid(), 120);
+    let step5 = p.m.purchase_completed(tx, p.c.uid(), 120);
     // Nothing to decrypt: both messages are a single part signed in the clear.
-    assert!(matches!(
-        Frame::decode(&step1).unwrap().parts[..],
-        [shared::wire::Part::Signed { .. }]
-    ));
+    for step in [&step1, &step5] {
+        assert!(matches!(
+            Frame::decode(step).unwrap().parts[..],
+            [shared::wire::Part::Signed { .. }]
+        ));
+    }
+    let one_verification = OpCount {
+        verify: 1,
+        ..OpCount::default()
+    };
     let len = p.w.log_len();
+
+    let before = OpCount::on_this_thread();
     let ack = p.w.send(&step1, NOW);
+    assert_eq!(OpCount::since(before), one_verification, "step 1");
+    assert_eq!(p.w.log_len(), len + 1, "step 1: PurchaseOpened");
     assert_eq!(
-        p.c.open_clear::<AckBody>(&ack).re.label,
+        p.c.open_unsigned_ack(&ack).re.label,
         Label::PurchaseInitiated
     );
-    assert_eq!(p.w.log_len(), len + 1);
-    let ack = p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
-    assert_eq!(p.m.open_clear::<AckBody>(&ack).re.sender, p.m.uid());
-    assert_eq!(p.w.log_len(), len + 2);
+
+    let before = OpCount::on_this_thread();
+    let ack = p.w.send(&step5, NOW);
+    assert_eq!(OpCount::since(before), one_verification, "step 5");
+    assert_eq!(p.w.log_len(), len + 2, "step 5: PurchaseRecorded");
+    assert_eq!(
+        p.m.open_unsigned_ack(&ack).re.label,
+        Label::PurchaseCompleted
+    );
     assert_eq!(p.w.state().memo(&p.m.uid()), 180);
     assert!(p.w.state().purchases[&tx].recorded);
-    // Repeats: the same Acks, nothing appended.
-    assert_eq!(
-        p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW),
-        ack
-    );
+
+    // Repeats: the same Acks, nothing appended, still no private-key operation.
+    let before = OpCount::on_this_thread();
+    assert_eq!(p.w.send(&step5, NOW), ack);
+    assert_eq!(OpCount::since(before).private(), 0);
     assert_eq!(p.w.log_len(), len + 2);
+
+    // The count does see a private-key operation where there is one: a refusal is signed.
+    let reused = p.c.purchase_initiated(tx, p.m.uid(), 121);
+    let before = OpCount::on_this_thread();
+    p.w.assert_refused(&reused, NOW, ErrorCode::TxReused);
+    assert_eq!(OpCount::since(before).sign, 1);
+}
+
+/// An unsigned `Ack` is accepted only as what it is (ADR 0008): a `Clear` part cannot be
+/// relayed, and a `Clear` part under another label is refused before it is decoded.
+#[test]
+fn an_unsigned_part_is_only_an_ack() {
+    let p = after_exchange();
+    let clear = shared::wire::Part::Clear { body: vec![0; 4] };
+    let header = p.c.header(Label::PurchaseInitiated, TxId::random());
+    assert_eq!(
+        shared::wire::Part::forwarded(header, clear.clone()),
+        Err(shared::wire::WireError::WrongPartKind {
+            expected: "Signed or Sealed",
+            found: "Clear",
+        })
+    );
+    let frame = Frame::new(header, vec![clear]);
+    assert_eq!(
+        frame.part(0).unwrap().unsigned_ack(),
+        Err(shared::wire::WireError::LabelMismatch {
+            expected: Label::Ack,
+            found: Label::PurchaseInitiated,
+        })
+    );
+    // As a request to the broker it is a bad frame, and changes nothing.
+    let mut p = p;
+    p.w.assert_refused(&frame.encode().unwrap(), NOW, ErrorCode::BadFrame);
 }
 
 #[test]
@@ -493,13 +546,15 @@ fn transaction_status_returns_each_party_its_own_frames() {
     assert_eq!(
         status(&mut p.w, &p.c, tx),
         TxStatus::Frames {
-            frames: vec![notice_reply, handled.deliveries[0].frame.clone()]
+            frames: vec![notice_reply, handled.deliveries[0].frame.clone()],
+            omitted: 0
         }
     );
     assert_eq!(
         status(&mut p.w, &p.m, tx),
         TxStatus::Frames {
-            frames: vec![handled.reply.clone()]
+            frames: vec![handled.reply.clone()],
+            omitted: 0
         }
     );
     assert_eq!(status(&mut p.w, &stranger, tx), TxStatus::Pending);

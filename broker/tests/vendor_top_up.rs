@@ -199,7 +199,10 @@ fn a_top_up_settles_with_change_in_both_suites() {
         assert_eq!(
             p.c.open_clear::<TransactionStatusResponseBody>(&status)
                 .status,
-            TxStatus::Frames { frames: to_c }
+            TxStatus::Frames {
+                frames: to_c,
+                omitted: 0
+            }
         );
 
         // The change works: C withdraws it.
@@ -330,7 +333,10 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     assert_eq!(
         p.c.open_clear::<TransactionStatusResponseBody>(&status)
             .status,
-        TxStatus::Frames { frames: to_c }
+        TxStatus::Frames {
+            frames: to_c,
+            omitted: 0
+        }
     );
     let again = p.w.node().expire(deadline + 2).unwrap();
     assert_eq!(again.events, 0, "released once");

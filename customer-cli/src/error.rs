@@ -142,6 +142,14 @@ pub enum WalletError {
         /// Its value.
         value: Amount,
     },
+    /// A `TransactionStatusResponse` left out this many earlier frames of the tx because
+    /// they did not fit one frame (protocol.md section 7): the frames it did carry were
+    /// taken, the rest cannot be fetched this way.
+    #[error("the node's status answer left out {omitted} earlier frames of the tx")]
+    StatusIncomplete {
+        /// How many frames were left out.
+        omitted: u32,
+    },
     /// Only a request the node refused (an `Error` reply) may be given up: any other may
     /// have succeeded at the node, and its outcome must still be fetched.
     #[error("the pending {label} of tx {tx} was not refused: repeat it instead")]

@@ -444,7 +444,10 @@ impl Wallet {
     /// [`Wallet::handle_reply`], exactly as if it had just arrived. Returns each frame's
     /// result: a frame already recorded comes back as `AlreadyReceived` (or finds nothing
     /// pending, or a later step of its tx pending) and changes nothing, so asking again is
-    /// always safe. An `Err` of the whole call changes nothing.
+    /// always safe. An `Err` of the whole call changes nothing. If the node's answer left
+    /// out earlier frames that did not fit one frame, a last entry
+    /// [`WalletError::StatusIncomplete`] says how many: the wallet's view of the tx may
+    /// then lack a step, which its history and `status` show instead of hiding.
     pub fn handle_status(
         &mut self,
         query: &SavedRequest,
@@ -452,8 +455,12 @@ impl Wallet {
         now: u64,
     ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
-        let frames = core::transaction_status::frames_of(&self.state, query, &frame)?;
-        Ok(frames.iter().map(|f| self.handle_reply(f, now)).collect())
+        let (frames, omitted) = core::transaction_status::frames_of(&self.state, query, &frame)?;
+        let mut results: Vec<_> = frames.iter().map(|f| self.handle_reply(f, now)).collect();
+        if omitted > 0 {
+            results.push(Err(WalletError::StatusIncomplete { omitted }));
+        }
+        Ok(results)
     }
 
     /// The frame of a pending request again, for a retry (also after a restart): the saved

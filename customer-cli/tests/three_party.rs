@@ -193,7 +193,7 @@ fn buy_parts(
         .unwrap();
     assert_eq!(x0.body.merchant, merchant);
     assert_eq!(x0.body.value, order.total().unwrap());
-    let ack = reply_clear(
+    let ack = reply_unsigned_ack(
         s.broker.keys,
         &f1,
         &AckBody {
@@ -253,6 +253,65 @@ fn buy_parts(
         },
         v1,
     )
+}
+
+/// ADR 0008: the broker's `Ack` to step 1 is unsigned, and the wallet takes one only from
+/// the pinned broker, answering exactly its pending request; anything else changes nothing.
+#[test]
+fn the_step_1_ack_is_unsigned_from_the_broker_and_names_the_request() {
+    let mut s = Setup::new(Suite::Modern);
+    s.exchange(1500, 1050);
+    let merchant = s.merchant.keys.uid();
+    let (initiated, _) = s.wallet.buy_item(merchant, tea(1), NOW).unwrap();
+    let f1 = shared::wire::Frame::decode(&initiated.frame).unwrap();
+    let customer = customer_keys(Suite::Modern);
+    let x0 = f1
+        .part(0)
+        .unwrap()
+        .verify_signed::<PurchaseInitiatedX0>(customer.public())
+        .unwrap();
+    let re = Re::new(
+        &f1.header,
+        digest_of_verified(&f1.header, &[&x0.evidence]).unwrap(),
+    );
+    let ack = AckBody {
+        re: re.clone(),
+        deadline: None,
+    };
+    let signed = reply_clear(s.broker.keys, &f1, &ack);
+    assert!(matches!(
+        refused(&mut s, &signed),
+        WalletError::BadReply(shared::wire::WireError::WrongPartKind {
+            expected: "Clear",
+            found: "Signed"
+        })
+    ));
+    let from_merchant = reply_unsigned_ack(s.merchant.keys, &f1, &ack);
+    assert!(matches!(
+        refused(&mut s, &from_merchant),
+        WalletError::UnexpectedSender { .. }
+    ));
+    let mut other = re;
+    other.digest[0] ^= 1;
+    let wrong = reply_unsigned_ack(
+        s.broker.keys,
+        &f1,
+        &AckBody {
+            re: other,
+            deadline: None,
+        },
+    );
+    assert!(matches!(refused(&mut s, &wrong), WalletError::ReMismatch));
+    let done = s
+        .wallet
+        .handle_reply(&reply_unsigned_ack(s.broker.keys, &f1, &ack), NOW)
+        .unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::Step {
+            label: Label::PurchaseInitiated
+        }
+    );
 }
 
 /// 6.3: two teas (300) from V0 of 1050: the broker's Ack, then V1 of 750 (a reopen
@@ -1196,6 +1255,17 @@ fn status_reply(
     out: &customer_cli::Outgoing,
     frames: Option<Vec<Vec<u8>>>,
 ) -> Vec<u8> {
+    status_reply_omitting(signer, query, out, frames, 0)
+}
+
+/// As [`status_reply`], saying that `omitted` earlier frames did not fit the answer.
+fn status_reply_omitting(
+    signer: &shared::KeyPair,
+    query: &customer_cli::core::SavedRequest,
+    out: &customer_cli::Outgoing,
+    frames: Option<Vec<Vec<u8>>>,
+    omitted: u32,
+) -> Vec<u8> {
     use shared::wire::bodies::{TransactionStatusBody, TransactionStatusResponseBody, TxStatus};
     let frame = shared::wire::Frame::decode(&out.frame).unwrap();
     let customer = customer_keys(frame.header.suite);
@@ -1215,7 +1285,10 @@ fn status_reply(
         &frame,
         &TransactionStatusResponseBody {
             re,
-            status: frames.map_or(TxStatus::Pending, |frames| TxStatus::Frames { frames }),
+            status: frames.map_or(TxStatus::Pending, |frames| TxStatus::Frames {
+                frames,
+                omitted,
+            }),
         },
     )
 }
@@ -1309,7 +1382,20 @@ fn transaction_status_recovers_lost_deliveries() {
         ));
         assert_eq!(s.snapshot(), before);
 
-        // B's frames: the notice reply (already recorded) and the change (lost).
+        // An answer that left out B's first frame (it did not fit one answer) still
+        // delivers the change, and says that it is incomplete.
+        let partial =
+            status_reply_omitting(s.broker.keys, &query, &q_out, Some(vec![change.clone()]), 1);
+        let results = s.wallet.handle_status(&query, &partial, NOW).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results[0].is_ok());
+        assert!(matches!(
+            results[1],
+            Err(WalletError::StatusIncomplete { omitted: 1 })
+        ));
+        let after_b = s.snapshot();
+        // B's frames in full: the notice reply and the change, both already recorded:
+        // nothing changes.
         let b_answer = status_reply(
             s.broker.keys,
             &query,
@@ -1321,10 +1407,6 @@ fn transaction_status_recovers_lost_deliveries() {
             results[0],
             Err(WalletError::UnexpectedLabel { .. })
         ));
-        assert!(results[1].is_ok());
-        let after_b = s.snapshot();
-        // Asked again: nothing changes.
-        let results = s.wallet.handle_status(&query, &b_answer, NOW).unwrap();
         assert!(matches!(
             results[1],
             Err(WalletError::AlreadyReceived { .. })

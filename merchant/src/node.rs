@@ -17,8 +17,8 @@ use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
-use shared::wire::bodies::{Body, ErrorBody, Re};
-use shared::wire::{Frame, Header, Label, LabelKind};
+use shared::wire::bodies::{ErrorBody, Re};
+use shared::wire::{Frame, Header, LabelKind};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
 
 use crate::core::events::Kind;
@@ -498,16 +498,14 @@ impl MerchantNode {
             refusal.code,
             refusal.message.clone(),
         );
-        let draft = Draft {
-            to: request.sender,
-            header: Header::new(self.keys.suite(), Label::Error, request.tx, self.keys.uid()),
-            body: body.to_bytes(),
-            sealed: false,
-            secrets: Vec::new(),
-            forwarded: Vec::new(),
-            id_proof: None,
-            answers: None,
-        };
+        // Not stored (a refusal changes nothing), so not a `Draft::reply`.
+        let draft = Draft::delivery(
+            self.keys.suite(),
+            request.tx,
+            self.keys.uid(),
+            request.sender,
+            &body,
+        );
         let reply = draft.seal(&self.keys, None).ok().map(|s| Outgoing {
             to: s.to,
             frame: s.frame,

@@ -698,7 +698,8 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(
             w.status(tx),
             TxStatus::Frames {
-                frames: vec![out[0].frame.clone()]
+                frames: vec![out[0].frame.clone()],
+                omitted: 0
             }
         );
         // The broker's decision again (a duplicate): discarded, nothing changes.

@@ -4,7 +4,9 @@
 //! The broker's whole cost in a purchase is these two signature verifications and the log
 //! appends (paper section 7): `open` verifies one clear signature per message (no
 //! private-key operation, nothing to decrypt) and each decision is one event. The replies are
-//! `Ack`s, signed because every reply is (section 3).
+//! unsigned `Ack`s (ADR 0008): signing them would be a private-key operation per purchase,
+//! which 6.3 forbids. An `Ack` here carries no value and no decision; its `re` binds it to
+//! the request, and the requester repeats until it has one.
 //!
 //! Step 5 matched with step 1 (same tx, C, M and `W_P`) is `PurchaseRecorded`, memo
 //! `float:vendor:M −W_P`; otherwise `PurchaseUnmatched`, no posting, for the auditor. The
@@ -157,7 +159,7 @@ fn ack(ctx: &Ctx<'_>, v: &Verified, events: Vec<NewEvent<Kind>>) -> Decision {
     };
     Decision {
         events,
-        reply: Draft::reply(ctx.me, &v.header, &v.digest, &body),
+        reply: Draft::reply(ctx.me, &v.header, &v.digest, &body).unsigned(),
         deliveries: Vec::new(),
     }
 }

@@ -9,7 +9,7 @@ use shared::events::Evidence;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId, Uid};
 use shared::node::Recorded;
 use shared::wire::bodies::{
-    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody,
+    AckBody, BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody,
     ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
     RegistrationRequestX0, RenewRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
     VendorScripRequestX2, VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2, VendorTopUpRequestX0,
@@ -479,6 +479,16 @@ impl Client {
         let (scrip, cs_hash) = pick(&body);
         let cs = opened.secret(scrip.id(), &cs_hash).unwrap();
         (body, Held { scrip, cs })
+    }
+
+    /// The broker's unsigned `Ack` to 6.3 steps 1 and 5 (ADR 0008), from the broker and
+    /// answering a request of this client.
+    pub fn open_unsigned_ack(&self, reply: &[u8]) -> AckBody {
+        let frame = Frame::decode(reply).unwrap();
+        assert_eq!(frame.header.sender, self.broker.uid());
+        let ack = frame.part(0).unwrap().unsigned_ack().unwrap();
+        assert_eq!(ack.re.sender, self.uid());
+        ack
     }
 
     /// A reply signed in the clear, verified with the broker's key.

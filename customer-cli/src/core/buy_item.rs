@@ -16,16 +16,14 @@
 //! fate is decided by M's reply alone.
 
 use shared::events::NewEvent;
-use shared::wire::bodies::{
-    AckBody, OrderInfo, PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2,
-};
+use shared::wire::bodies::{OrderInfo, PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2};
 use shared::wire::{Body, Frame, Label};
 use shared::{Amount, KeyPair, TxId, Uid};
 
 use super::events::WalletEvent;
 use super::mismatched_expect;
 use super::reply::{
-    any_reply, check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply,
+    check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply, unsigned_ack,
 };
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
 use super::state::{Pending, WalletState};
@@ -105,24 +103,24 @@ pub fn request(
     Ok((initiated, purchase))
 }
 
-/// Step 1's `Ack` from the broker.
+/// Step 1's `Ack` from the broker: unsigned (ADR 0008), so it is no evidence; what it
+/// tells the wallet is that the broker logged the announcement and the purchase may go on.
 pub fn accept_initiated(
     state: &WalletState,
     pending: &Pending,
     frame: &Frame,
-    keys: &KeyPair,
+    _keys: &KeyPair,
     now: u64,
 ) -> Result<NewEvent<WalletEvent>, WalletError> {
     let Expect::PurchaseInitiated { .. } = pending.request.expect else {
         return Err(mismatched_expect(pending));
     };
-    let verified = any_reply::<AckBody>(state, pending, frame, keys)?;
+    unsigned_ack(state, pending, frame)?;
     Ok(NewEvent::new(
         event_time(now),
         pending.request.tx(),
         WalletEvent::PurchaseAnnounced,
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    ))
 }
 
 /// Step 4: M's `PurchaseResponse`, checked; V0 replaced by the change V1 (or deleted).

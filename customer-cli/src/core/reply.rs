@@ -176,6 +176,28 @@ pub fn sealed_reply<B: Reply>(
     Ok((verified, opened))
 }
 
+/// The broker's unsigned `Ack` to 6.3 step 1 (ADR 0008): from the pinned broker, one
+/// `Clear` part, its `re` the pending request's. The `re` is what binds it: its digest is
+/// over the request's exact header and body, which only the broker reads.
+pub fn unsigned_ack(
+    state: &WalletState,
+    pending: &Pending,
+    frame: &Frame,
+) -> Result<shared::wire::bodies::AckBody, WalletError> {
+    let broker = state.broker().ok_or(WalletError::NotAWallet)?;
+    if frame.header.sender != broker {
+        return Err(WalletError::UnexpectedSender {
+            expected: broker,
+            found: frame.header.sender,
+        });
+    }
+    let ack = only_part(frame)?
+        .unsigned_ack()
+        .map_err(WalletError::BadReply)?;
+    check_re(&ack.re, pending, me(state)?)?;
+    Ok(ack)
+}
+
 /// A reply that may come signed in the clear or sealed to the wallet (an `Ack`, a
 /// notice reply): verified under the replier's key and its `re` checked.
 pub fn any_reply<B: Reply>(

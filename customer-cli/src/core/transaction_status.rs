@@ -43,13 +43,14 @@ pub fn request(state: &WalletState, tx: TxId, node: Uid) -> Result<SavedRequest,
 }
 
 /// Checks the node's answer to `query` and returns the frames it holds for the wallet, in
-/// order (none while `Pending`). A signed `Error` is [`WalletError::Refused`]; nothing is
-/// recorded either way.
+/// order (none while `Pending`), and how many earlier frames the answer left out because
+/// they did not fit one frame (0 in practice). A signed `Error` is
+/// [`WalletError::Refused`]; nothing is recorded either way.
 pub fn frames_of(
     state: &WalletState,
     query: &SavedRequest,
     frame: &Frame,
-) -> Result<Vec<Vec<u8>>, WalletError> {
+) -> Result<(Vec<Vec<u8>>, u32), WalletError> {
     let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
     let header = &frame.header;
     if header.suite != identity.suite {
@@ -91,7 +92,7 @@ pub fn frames_of(
     }
     let verified = clear_reply::<TransactionStatusResponseBody>(state, &pending, frame)?;
     Ok(match verified.body.status {
-        TxStatus::Pending => Vec::new(),
-        TxStatus::Frames { frames } => frames,
+        TxStatus::Pending => (Vec::new(), 0),
+        TxStatus::Frames { frames, omitted } => (frames, omitted),
     })
 }

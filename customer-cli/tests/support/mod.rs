@@ -338,6 +338,23 @@ pub fn reply_clear<B: Body>(signer: &KeyPair, request: &Frame, body: &B) -> Vec<
         .unwrap()
 }
 
+/// The broker's unsigned `Ack` to 6.3 step 1 (ADR 0008), as `sender` would send it.
+pub fn reply_unsigned_ack(
+    sender: &KeyPair,
+    request: &Frame,
+    body: &shared::wire::bodies::AckBody,
+) -> Vec<u8> {
+    let header = reply_header(request, Label::Ack, sender);
+    Frame::new(
+        header,
+        vec![Part::Clear {
+            body: body.to_bytes(),
+        }],
+    )
+    .encode()
+    .unwrap()
+}
+
 /// A reply sealed to the customer, signed by `signer`, with an optional CustomerSecret.
 pub fn reply_sealed<B: Body>(
     signer: &KeyPair,

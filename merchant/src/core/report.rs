@@ -5,12 +5,12 @@
 //! this report, and the signed report frame is stored in the outbox, both in the same
 //! commit as the purchase. The report is a request: the node sends the stored frame (again
 //! after a restart, byte for byte, so the broker answers a repeat from its stored reply,
-//! protocol.md section 7) until the broker's signed `Ack` answers it; only then does the
+//! protocol.md section 7) until the broker's `Ack` (unsigned, ADR 0008) answers it; only then does the
 //! event `PurchaseReported` take it out of the list of reports owed.
 
 use shared::events::NewEvent;
 use shared::node::Draft;
-use shared::wire::bodies::{AckBody, Body, PurchaseCompletedX3};
+use shared::wire::bodies::{Body, PurchaseCompletedX3};
 use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
 
@@ -86,7 +86,8 @@ pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
 /// discarded: it changed nothing (protocol.md section 3).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AckError {
-    /// The reply is not one signed `Ack` part from the broker, or its signature fails.
+    /// The reply is not one valid `Ack` part from the broker (a bad signature, or a part
+    /// of the wrong kind).
     #[error("not a valid Ack from the broker: {0}")]
     Wire(#[from] WireError),
     /// The frame is not from the pinned broker.
@@ -125,7 +126,9 @@ pub fn acknowledge(
         }
         .into());
     }
-    let ack = frame.part(0)?.verify_signed::<AckBody>(broker)?.body;
+    // Unsigned (ADR 0008): the broker signs nothing per purchase; the `re` checked below
+    // (over the report's exact header and body) is what binds it to this report.
+    let ack = frame.part(0)?.unsigned_ack()?;
     let report = state
         .tables
         .unreported

@@ -601,8 +601,14 @@ fn renewal_within_grace_early_and_refused_after_grace() {
 }
 
 /// The broker's signed `Ack` of the report of `tx`, with `digest` as its `re`.
-fn ack(kit: &Kit, tx: TxId, digest: Vec<u8>, signer: &KeyPair) -> Vec<u8> {
-    let header = Header::new(kit.suite, Label::Ack, tx, signer.uid());
+/// The broker's `Ack` to a report: unsigned (ADR 0008), from `sender`.
+fn ack(kit: &Kit, tx: TxId, digest: Vec<u8>, sender: &KeyPair) -> Vec<u8> {
+    ack_part(kit, tx, digest, sender, false)
+}
+
+/// An `Ack` to a report from `sender`, signed or (as the broker sends it) not.
+fn ack_part(kit: &Kit, tx: TxId, digest: Vec<u8>, sender: &KeyPair, signed: bool) -> Vec<u8> {
+    let header = Header::new(kit.suite, Label::Ack, tx, sender.uid());
     let body = AckBody {
         re: Re {
             sender: kit.merchant.uid(),
@@ -611,10 +617,14 @@ fn ack(kit: &Kit, tx: TxId, digest: Vec<u8>, signer: &KeyPair) -> Vec<u8> {
         },
         deadline: None,
     };
-    let signed = sign(signer, &header, &body).expect("sign");
-    Frame::new(header, vec![signed.into()])
-        .encode()
-        .expect("encode")
+    let part = if signed {
+        sign(sender, &header, &body).expect("sign").into()
+    } else {
+        shared::wire::Part::Clear {
+            body: shared::wire::bodies::Body::to_bytes(&body),
+        }
+    };
+    Frame::new(header, vec![part]).encode().expect("encode")
 }
 
 #[test]
@@ -647,10 +657,18 @@ fn reports_are_owed_until_the_broker_acknowledges_them() {
 
     let before = h.snapshot();
     let outcomes = [
-        // Signed by someone who is not the broker.
+        // From someone who is not the broker.
         (
             ack(&kit, tx, digest.clone(), kit.other),
             AckError::NotTheBroker(kit.other.uid()),
+        ),
+        // Signed: the broker sends this Ack unsigned, so a signed one is not it.
+        (
+            ack_part(&kit, tx, digest.clone(), kit.broker, true),
+            AckError::Wire(shared::wire::WireError::WrongPartKind {
+                expected: "Clear",
+                found: "Signed",
+            }),
         ),
         // Another digest.
         (ack(&kit, tx, vec![0; 32], kit.broker), AckError::NotPending),

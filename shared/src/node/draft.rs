@@ -58,6 +58,8 @@ pub struct Draft {
     pub id_proof: Option<AccountId>,
     /// For a reply: the request it answers, so it is stored for repeats.
     pub answers: Option<Answered>,
+    /// Sent as an unsigned [`Part::Clear`] (the broker's `Ack` in 6.3 only, ADR 0008).
+    pub unsigned: bool,
 }
 
 impl Draft {
@@ -73,6 +75,7 @@ impl Draft {
             secrets: Vec::new(),
             forwarded: Vec::new(),
             id_proof: None,
+            unsigned: false,
             answers: Some(Answered {
                 key: ReplyKey::of(request),
                 digest: digest.to_vec(),
@@ -92,7 +95,18 @@ impl Draft {
             forwarded: Vec::new(),
             id_proof: None,
             answers: None,
+            unsigned: false,
         }
+    }
+
+    /// Sent with no signature, as a [`Part::Clear`]: only for the broker's `Ack` to 6.3
+    /// steps 1 and 5, so that a purchase costs the broker no private-key operation
+    /// (protocol.md 6.3; ADR 0008). A sealed draft is always signed: [`Draft::seal`]
+    /// refuses the combination.
+    #[must_use]
+    pub fn unsigned(mut self) -> Draft {
+        self.unsigned = true;
+        self
     }
 
     /// Sealed to the recipient, with these CustomerSecrets beside the signed body.
@@ -126,6 +140,23 @@ impl Draft {
         me: &KeyPair,
         recipient: Option<&PublicKey>,
     ) -> Result<SentFrame, DraftError> {
+        if self.unsigned {
+            if self.sealed || !self.forwarded.is_empty() {
+                return Err(DraftError::UnsignedSealed);
+            }
+            let frame = Frame::new(
+                self.header,
+                vec![Part::Clear {
+                    body: self.body.clone(),
+                }],
+            )
+            .encode()?;
+            return Ok(SentFrame {
+                to: self.to,
+                answers: self.answers.clone(),
+                frame,
+            });
+        }
         let signed = sign_bytes(me, &self.header, self.body.clone())?;
         let own: Part = if self.sealed {
             let key = recipient
@@ -161,6 +192,10 @@ pub enum DraftError {
     /// A sealed draft for a recipient whose key was not given.
     #[error("no public key for recipient {0}")]
     NoRecipientKey(Uid),
+    /// An unsigned draft that is also sealed or relays parts: only a bare `Ack` goes
+    /// unsigned (ADR 0008).
+    #[error("an unsigned draft cannot be sealed or relay parts")]
+    UnsignedSealed,
 }
 
 /// A frame as sent and stored (section 7): its recipient, the request it answers if it is a

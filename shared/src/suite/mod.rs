@@ -9,7 +9,7 @@
 //! [`PublicKey`], size rules, PEM), `sign` (`Sign_K`), `wrap` ([`SessionKey`],
 //! `PKEnc_K`), `envelope` (`Enc_k`: [`Suite::seal`], [`Suite::open`]), `mac` (scrip
 //! certificates and CustomerSecrets: [`Suite::scrip_certificate`],
-//! [`Suite::customer_secret`]).
+//! [`Suite::customer_secret`]), `op_count` ([`OpCount`]: the RSA operations a thread did).
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,11 +22,13 @@ mod envelope;
 mod error;
 mod keys;
 pub(crate) mod mac;
+mod op_count;
 mod sign;
 mod wrap;
 
 pub use error::CryptoError;
 pub use keys::{KeyPair, PublicKey};
+pub use op_count::OpCount;
 pub use wrap::SessionKey;
 
 /// The cryptographic suite of a deployment, and of every frame (protocol.md section 2).

@@ -11,6 +11,7 @@
 use sha1::Sha1;
 use sha2::Sha256;
 
+use super::op_count::count;
 use crate::suite::{CryptoError, KeyPair, PublicKey, Suite};
 
 impl KeyPair {
@@ -18,6 +19,7 @@ impl KeyPair {
     /// a 32-byte salt (modern). The private operation is blinded. Slow (milliseconds):
     /// keep it off an actor's thread.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        count(|n| n.sign += 1);
         let mut rng = rand::rng();
         let key = self.rsa();
         match self.suite() {
@@ -32,6 +34,7 @@ impl PublicKey {
     /// Verifies `sig` over `msg` with the suite's scheme (see [`KeyPair::sign`]); any
     /// failure is `BadSignature` (protocol.md section 3: one error class, no oracle).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+        count(|n| n.verify += 1);
         let key = self.rsa();
         match self.suite() {
             Suite::Paper => key.pkcs1v15_verify::<Sha1>(msg, sig),

@@ -19,6 +19,7 @@ use std::fmt;
 
 use sha2::Sha256;
 
+use super::op_count::count;
 use crate::secret::SecretBytes;
 use crate::suite::{CryptoError, KeyPair, PublicKey, Suite};
 
@@ -87,6 +88,7 @@ impl PublicKey {
     /// `PKEnc_K(k)`: wraps `key` for the holder of this public key, with PKCS#1 v1.5
     /// (paper) or OAEP SHA-256 (modern). Randomized: two wraps of one key differ.
     pub fn wrap_key(&self, key: &SessionKey) -> Result<Vec<u8>, CryptoError> {
+        count(|n| n.wrap += 1);
         let mut rng = rand::rng();
         let rsa = self.rsa();
         match self.suite() {
@@ -104,6 +106,7 @@ impl KeyPair {
     /// documentation: the key is authenticated by the inner signature that follows).
     /// A result of the wrong length for the suite is `Unwrap` in both suites.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<SessionKey, CryptoError> {
+        count(|n| n.unwrap += 1);
         let mut rng = rand::rng();
         let rsa = self.rsa();
         let suite = self.suite();

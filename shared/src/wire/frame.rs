@@ -101,7 +101,7 @@ impl Frame {
             .get(index)
             .ok_or(WireError::MissingPart { index })?;
         match part {
-            Part::Signed { .. } | Part::Sealed { .. } => Ok(PartRef {
+            Part::Signed { .. } | Part::Sealed { .. } | Part::Clear { .. } => Ok(PartRef {
                 header: &self.header,
                 forwarded: false,
                 part,
@@ -116,6 +116,12 @@ impl Frame {
                 }
                 if matches!(**part, Part::Forwarded { .. }) {
                     return Err(WireError::NestedForward);
+                }
+                if matches!(**part, Part::Clear { .. }) {
+                    return Err(WireError::WrongPartKind {
+                        expected: "Signed or Sealed",
+                        found: "Clear",
+                    });
                 }
                 Ok(PartRef {
                     header: origin,

@@ -9,11 +9,13 @@
 
 use subtle::ConstantTimeEq;
 
-use super::bodies::{Body, Undertaking};
+use super::bodies::{AckBody, Body, Undertaking};
+use super::codec::decode_exact;
 use super::digest::{DigestItem, request_digest};
 use super::error::WireError;
 use super::frame::PartRef;
 use super::header::{Header, aead_aad, sig_input};
+use super::label::Label;
 use super::part::{Inner, Part, decode_inners};
 use super::seal::id_proof_message;
 use crate::ids::{AccountId, ScripId, Uid};
@@ -141,6 +143,28 @@ impl PartRef<'_> {
             }
             other => Err(WireError::WrongPartKind {
                 expected: "Signed",
+                found: other.kind_name(),
+            }),
+        }
+    }
+
+    /// Decodes the unsigned `Ack` of a `Clear` part: the broker's answer to 6.3 steps 1 and
+    /// 5 (ADR 0008). Nothing authenticates it but its `re`, which only a reader of the
+    /// request can compute; the caller checks that `re` against its pending request and
+    /// accepts a `Clear` part for no other reply.
+    pub fn unsigned_ack(&self) -> Result<AckBody, WireError> {
+        match self.part {
+            Part::Clear { body } if !self.forwarded => {
+                if self.header.label != Label::Ack {
+                    return Err(WireError::LabelMismatch {
+                        expected: Label::Ack,
+                        found: self.header.label,
+                    });
+                }
+                decode_exact(body)
+            }
+            other => Err(WireError::WrongPartKind {
+                expected: "Clear",
                 found: other.kind_name(),
             }),
         }

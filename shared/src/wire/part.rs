@@ -1,7 +1,8 @@
 //! The parts of a frame and the inners of a sealed part (protocol.md section 3).
 //!
-//! A part is a signed body in the clear, a sealed envelope for one recipient, or a part
-//! relayed unchanged with the header it arrived under. Relaying nests at most once: the
+//! A part is a signed body in the clear, a sealed envelope for one recipient, a part
+//! relayed unchanged with the header it arrived under, or (the broker's `Ack` in 6.3 only)
+//! an unsigned body. Relaying nests at most once: the
 //! decoder's types stop a deeper nesting (so a hostile frame cannot recurse the decoder
 //! into a stack overflow), and [`Frame::part`](super::Frame::part) refuses the one extra
 //! level the decoder still reads, with the typed [`WireError::NestedForward`].
@@ -48,6 +49,14 @@ pub enum Part {
         /// The relayed part: `Signed` or `Sealed`, never another `Forwarded`.
         part: Box<Part>,
     },
+    /// A reply body with no signature: only the broker's `Ack` to 6.3 steps 1 and 5, so
+    /// that a purchase costs the broker no private-key operation (protocol.md 6.3; ADR
+    /// 0008 says why this is safe and how a receiver accepts it). Never a request, never
+    /// relayed, never anything that carries value or a decision.
+    Clear {
+        /// The postcard encoding of the body.
+        body: Vec<u8>,
+    },
 }
 
 impl Part {
@@ -58,6 +67,7 @@ impl Part {
             Part::Signed { .. } => "Signed",
             Part::Sealed { .. } => "Sealed",
             Part::Forwarded { .. } => "Forwarded",
+            Part::Clear { .. } => "Clear",
         }
     }
 
@@ -67,6 +77,10 @@ impl Part {
     pub fn forwarded(origin: Header, part: Part) -> Result<Part, WireError> {
         match part {
             Part::Forwarded { .. } => Err(WireError::NestedForward),
+            Part::Clear { .. } => Err(WireError::WrongPartKind {
+                expected: "Signed or Sealed",
+                found: "Clear",
+            }),
             part => Ok(Part::Forwarded {
                 origin,
                 part: Box::new(part),
@@ -158,6 +172,9 @@ enum PartRepr<F> {
         origin: Header,
         part: Box<F>,
     },
+    Clear {
+        body: Vec<u8>,
+    },
 }
 
 /// The part below the deepest level the decoder reads: there is none.
@@ -187,6 +204,7 @@ impl<F: Into<Part>> From<PartRepr<F>> for Part {
                 origin,
                 part: Box::new((*part).into()),
             },
+            PartRepr::Clear { body } => Part::Clear { body },
         }
     }
 }

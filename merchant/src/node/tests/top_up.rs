@@ -271,7 +271,8 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
         assert_eq!(
             body.status,
             TxStatus::Frames {
-                frames: vec![out[0].frame.clone()]
+                frames: vec![out[0].frame.clone()],
+                omitted: 0
             }
         );
 

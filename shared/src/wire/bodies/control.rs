@@ -7,6 +7,7 @@ use super::{Re, body, reply};
 use crate::amount::Amount;
 use crate::error::ErrorCode;
 use crate::ids::{ScripId, TxId, Uid};
+use crate::wire::MAX_FRAME_LEN;
 use crate::wire::codec::bounded_vec;
 
 /// Most stored frames one `TransactionStatusResponse` carries. A party receives at most a
@@ -81,12 +82,51 @@ reply!(TransactionStatusResponseBody => TransactionStatusResponse);
 pub enum TxStatus {
     /// No outcome stored yet.
     Pending,
-    /// Every stored frame of the tx addressed to the asking party, encoded, in order.
+    /// The stored frames of the tx addressed to the asking party, encoded, in order: all of
+    /// them, or the most recent that fit one answer.
     Frames {
         /// The encoded frames, each as it was sent (sealed to the asking party).
         #[serde(deserialize_with = "bounded_vec::<_, _, MAX_STORED_FRAMES>")]
         frames: Vec<Vec<u8>>,
+        /// How many earlier frames this answer leaves out because they did not fit one
+        /// frame (at most [`MAX_STORED_FRAMES`] frames and 64 KiB). A party is sent a
+        /// handful of frames of about 1 KiB per tx, so this is 0 in practice; when it is
+        /// not, the asker knows its view of the tx is incomplete instead of guessing.
+        omitted: u32,
     },
+}
+
+/// Room kept in a `TransactionStatusResponse` for everything but the returned frames: the
+/// header, `re` (with its digest), the signature (up to RSA-3072: 384 bytes) and the
+/// encoding overhead.
+pub const STATUS_RESPONSE_RESERVE: usize = 2048;
+
+impl TxStatus {
+    /// The answer for a party whose stored frames are `frames`, oldest first: `Pending`
+    /// when there are none, else the most recent that fit one answer (those a retrying
+    /// party most likely lacks), and how many earlier ones were left out.
+    #[must_use]
+    pub fn of_stored(frames: &[Vec<u8>]) -> TxStatus {
+        if frames.is_empty() {
+            return TxStatus::Pending;
+        }
+        let budget = MAX_FRAME_LEN.saturating_sub(STATUS_RESPONSE_RESERVE);
+        let mut used = 0usize;
+        let mut start = frames.len();
+        for (i, frame) in frames.iter().enumerate().rev() {
+            // A postcard length prefix of a frame under 64 KiB is at most 3 bytes.
+            let cost = frame.len().saturating_add(3);
+            if frames.len() - i > MAX_STORED_FRAMES || used.saturating_add(cost) > budget {
+                break;
+            }
+            used += cost;
+            start = i;
+        }
+        TxStatus::Frames {
+            frames: frames[start..].to_vec(),
+            omitted: u32::try_from(start).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// `ScripLapsedNotice` (label 36, section 4, lapse): a merchant tells the broker that a

@@ -26,8 +26,8 @@ pub use broker_scrip::{
     BrokerScripWithdrawX0,
 };
 pub use control::{
-    AckBody, ErrorBody, MAX_STORED_FRAMES, ScripLapsedNoticeBody, TransactionStatusBody,
-    TransactionStatusResponseBody, TxStatus,
+    AckBody, ErrorBody, MAX_STORED_FRAMES, STATUS_RESPONSE_RESERVE, ScripLapsedNoticeBody,
+    TransactionStatusBody, TransactionStatusResponseBody, TxStatus,
 };
 pub use exchange::{
     ChangeBrokerScripX4, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5,

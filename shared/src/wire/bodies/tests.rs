@@ -454,6 +454,11 @@ fn control_bodies_round_trip() {
         TxStatus::Pending,
         TxStatus::Frames {
             frames: vec![vec![1, 2, 3], vec![4]],
+            omitted: 0,
+        },
+        TxStatus::Frames {
+            frames: Vec::new(),
+            omitted: 2,
         },
     ] {
         round_trip(
@@ -478,12 +483,65 @@ fn stored_frames_are_bounded() {
         re: re(),
         status: TxStatus::Frames {
             frames: vec![vec![]; control::MAX_STORED_FRAMES + 1],
+            omitted: 0,
         },
     };
     assert_eq!(
         TransactionStatusResponseBody::from_bytes(&many.to_bytes()),
         Err(WireError::Decode(postcard::Error::SerdeDeCustom))
     );
+}
+
+/// Section 7: the answer holds the most recent stored frames that fit one frame, and says
+/// how many earlier ones it leaves out, so an asker never mistakes a partial answer for all.
+#[test]
+fn a_status_answer_keeps_the_latest_frames_that_fit_and_counts_the_rest() {
+    assert_eq!(TxStatus::of_stored(&[]), TxStatus::Pending);
+    let small: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1000]).collect();
+    assert_eq!(
+        TxStatus::of_stored(&small),
+        TxStatus::Frames {
+            frames: small.clone(),
+            omitted: 0
+        }
+    );
+    let many: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 10]).collect();
+    assert_eq!(
+        TxStatus::of_stored(&many),
+        TxStatus::Frames {
+            frames: many[4..].to_vec(),
+            omitted: 4
+        },
+        "at most MAX_STORED_FRAMES, the latest"
+    );
+    let big = vec![vec![0u8; 25_000]; 4];
+    assert_eq!(
+        TxStatus::of_stored(&big),
+        TxStatus::Frames {
+            frames: big[2..].to_vec(),
+            omitted: 2
+        },
+        "two of 25,000 bytes fit one answer, three do not"
+    );
+    let huge = vec![vec![0u8; 30_000], vec![0u8; crate::wire::MAX_FRAME_LEN]];
+    assert_eq!(
+        TxStatus::of_stored(&huge),
+        TxStatus::Frames {
+            frames: Vec::new(),
+            omitted: 2
+        },
+        "a frame too large for any answer is never sent, and is counted"
+    );
+    // Whatever is chosen fits one frame with its response around it.
+    for frames in [&small, &many, &big] {
+        let body = TransactionStatusResponseBody {
+            re: re(),
+            status: TxStatus::of_stored(frames),
+        };
+        assert!(
+            body.to_bytes().len() + control::STATUS_RESPONSE_RESERVE <= crate::wire::MAX_FRAME_LEN
+        );
+    }
 }
 
 #[test]
