@@ -22,6 +22,33 @@ pub enum Command {
     /// customers in this process (in-memory bus, real crypto, real redb files), then replay
     /// every log and check conservation. Exits 0 only if all of it held.
     Demo(DemoArgs),
+    /// Write the NATS server configuration of a deployment: one user per node with a fresh
+    /// password, each allowed only its own subjects (architecture.md "Transport").
+    NatsConfig(NatsConfigArgs),
+}
+
+/// Arguments of `peerscrip-ops nats-config`.
+#[derive(Debug, clap::Args)]
+pub struct NatsConfigArgs {
+    /// Directory to write `nats-server.conf` and `credentials/<name>.password` into
+    /// (mode 0600; existing files are never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Subject prefix of the deployment.
+    #[arg(long, default_value = shared::bus::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Cryptographic suite of the keys.
+    #[arg(long, default_value_t = Suite::Modern)]
+    pub suite: Suite,
+    /// The broker's public key PEM (`key.pub.pem` from `keygen`).
+    #[arg(long)]
+    pub broker: PathBuf,
+    /// A merchant, as NAME=PUBLIC_KEY_PEM (repeatable).
+    #[arg(long = "merchant")]
+    pub merchants: Vec<crate::nats_config::Named>,
+    /// A customer, as NAME=PUBLIC_KEY_PEM (repeatable).
+    #[arg(long = "customer")]
+    pub customers: Vec<crate::nats_config::Named>,
 }
 
 /// Arguments of `peerscrip-ops demo`.
@@ -69,5 +96,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir: args.data_dir,
             json: args.json,
         }),
+        Command::NatsConfig(args) => {
+            let subjects = shared::bus::Subjects::new(args.prefix)?;
+            let written = crate::nats_config::write(
+                &args.out,
+                &subjects,
+                args.suite,
+                &args.broker,
+                &args.merchants,
+                &args.customers,
+            )?;
+            println!("wrote {} (server configuration)", written.config.display());
+            for (name, path) in written.passwords {
+                println!("wrote {} (password of {name})", path.display());
+            }
+            Ok(())
+        }
     }
 }
