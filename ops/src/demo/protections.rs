@@ -165,7 +165,7 @@ impl Answer {
             Answer::Refused { code, number, .. } => Check::new(
                 name,
                 Err(format!(
-                    "refused with {}",
+                    "it was refused with {}",
                     code.map_or_else(|| format!("code {number}"), |c| c.name().to_owned())
                 )),
             ),
@@ -319,8 +319,9 @@ pub async fn wrong_secret(w: &World, c: usize, m: usize) -> anyhow::Result<Step>
     );
     step.lines = vec![
         format!(
-            "{}'s live {} VendorScrip {} is presented with a CustomerSecret that is not its \
-             own (as by someone who copied the scrip), for 1 × Green tea, 100 g",
+            "{}'s live {} VendorScrip {} is presented under her key with a CustomerSecret \
+             that is not its own (a guess, as by someone who copied the scrip), for 1 × Green \
+             tea, 100 g",
             cust.name,
             merchant.name,
             held.scrip.value()
@@ -558,7 +559,7 @@ mod tests {
             answer.refused_with(ErrorCode::Spent),
             Check::new(
                 "refused with Spent",
-                Err("refused with BadFrame".to_owned())
+                Err("it was refused with BadFrame".to_owned())
             )
         );
     }

@@ -60,9 +60,17 @@ impl Step {
 }
 
 /// Hands `step` to the printer; fails the demo, after printing it, if one of its checks
-/// did not hold.
+/// did not hold (named with the step's id, e.g. `step 6.3-spent: refused with Spent`).
 fn emit<W: Write>(out: &mut Printer<W>, step: Step) -> anyhow::Result<()> {
-    let failed: Vec<Check> = step.checks.iter().filter(|c| !c.held).cloned().collect();
+    let failed: Vec<Check> = step
+        .checks
+        .iter()
+        .filter(|c| !c.held)
+        .map(|c| Check {
+            name: format!("step {}: {}", step.id, c.name),
+            ..c.clone()
+        })
+        .collect();
     out.step(step).context("writing the output")?;
     if failed.is_empty() {
         Ok(())
