@@ -1,4 +1,4 @@
-//! Command-line interface of `peerscrip-ops` (clap derive).
+//! Command-line interface of `peerscrip-ops` (clap derive), and its exit codes.
 
 use std::path::PathBuf;
 
@@ -19,8 +19,11 @@ pub enum Command {
     /// Generate an RSA key pair for a node or wallet, write it as PEM and print its UID.
     Keygen(KeygenArgs),
     /// Run every transaction of protocol.md section 6 among a broker, two merchants and two
-    /// customers in this process (in-memory bus, real crypto, real redb files), then replay
-    /// every log and check conservation. Exits 0 only if all of it held.
+    /// customers in this process (in-memory bus, real crypto, real redb files), show the
+    /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
+    /// a replayed request and an expired scrip, then replay every log and check
+    /// conservation. Exits 0 only if all of it held.
+    #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
     /// Write the NATS server configuration of a deployment: one user per node with a fresh
     /// password, each allowed only its own subjects (architecture.md "Transport").
@@ -58,12 +61,44 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = Suite::Modern)]
     pub suite: Suite,
     /// Keep the nodes' redb files here (`broker/`, `merchant-<name>/`,
-    /// `customer-<name>/`) instead of a temporary directory.
+    /// `customer-<name>/`) instead of a temporary directory. It must be new or empty: a
+    /// directory holding a previous run is verified (every log's hash chain) and refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print the steps and final balances as one JSON object instead of text.
+    /// Print the steps, final balances and outcome as one JSON document at the end instead
+    /// of text step by step.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Exit code: the command could not run (any error other than those below).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad arguments (clap's usage error).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `demo`: a check did not hold (the message names it).
+pub const EXIT_CHECK_FAILED: u8 = 3;
+/// Exit code of `demo`: `--data-dir` is not empty.
+pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
+
+/// The exit codes of `peerscrip-ops demo`, shown by `--help` (keep in step with the
+/// constants above and the README).
+const DEMO_EXIT_CODES: &str = "\
+Exit status:
+  0  every transaction completed and every check held
+  1  the demo could not run (a node did not start, a transaction did not complete, I/O)
+  2  usage error (bad arguments)
+  3  a check failed: a protection did not refuse as shown, a final check (log chain,
+     replay, conservation) did not hold, or a previous run's log in --data-dir does not
+     verify; the message names each failed check
+  4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
+     was written";
+
+/// The exit code for an error of [`run`]: a demo failure's own code, else
+/// [`EXIT_FAILURE`].
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<crate::demo::DemoError>()
+        .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
 }
 
 /// Arguments of `peerscrip-ops keygen`.
