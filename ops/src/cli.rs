@@ -28,6 +28,21 @@ pub enum Command {
     /// Write the NATS server configuration of a deployment: one user per node with a fresh
     /// password, each allowed only its own subjects (architecture.md "Transport").
     NatsConfig(NatsConfigArgs),
+    /// The bank operator's commands against a running broker: open an account, deposit,
+    /// pay out, show a balance (a signed, sealed administration request, ADR 0010).
+    #[command(after_help = crate::bank::EXIT_CODES)]
+    Bank {
+        #[command(flatten)]
+        connection: crate::bank::Connection,
+        #[command(subcommand)]
+        command: crate::bank::BankCommand,
+    },
+    /// The broker operator's list of registered peers (UID and account, redacted).
+    #[command(after_help = crate::bank::EXIT_CODES)]
+    Peers {
+        #[command(flatten)]
+        connection: crate::bank::Connection,
+    },
 }
 
 /// Arguments of `peerscrip-ops nats-config`.
@@ -97,6 +112,9 @@ Exit status:
 /// [`EXIT_FAILURE`].
 #[must_use]
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(code) = crate::bank::exit_code(err) {
+        return code;
+    }
     err.downcast_ref::<crate::demo::DemoError>()
         .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
 }
@@ -147,5 +165,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bank {
+            connection,
+            command,
+        } => crate::bank::run_bank(&connection, &command),
+        Command::Peers { connection } => crate::bank::run_peers(&connection),
     }
 }

@@ -151,6 +151,10 @@ labels! {
     Error = 35 => Reply,
     /// Section 4, lapse: M tells the broker a VendorScrip lapsed.
     ScripLapsedNotice = 36 => Request { reply: Label::Ack },
+    /// The operator's administration request (extension, ADR 0010).
+    AdminRequest = 39 => Request { reply: Label::AdminResponse },
+    /// The broker's answer to an administration request.
+    AdminResponse = 40 => Reply,
 }
 
 impl Label {
@@ -189,17 +193,27 @@ impl fmt::Display for Label {
 mod tests {
     use super::*;
 
+    /// The 36 labels of protocol.md section 6 have codes 1 to 36; extensions take codes
+    /// after them (ADR 0010). Every code round-trips and none is used twice.
     #[test]
-    fn thirty_six_labels_with_codes_one_to_thirty_six() {
-        assert_eq!(Label::ALL.len(), 36);
-        for (i, &label) in Label::ALL.iter().enumerate() {
-            let code = u8::try_from(i + 1).unwrap();
-            assert_eq!(label.code(), code);
-            assert_eq!(Label::from_code(code), Ok(label));
-            assert_eq!(Label::try_from(code), Ok(label));
+    fn the_protocol_labels_are_one_to_thirty_six_and_every_code_is_unique() {
+        for (i, &label) in Label::ALL[..36].iter().enumerate() {
+            assert_eq!(usize::from(label.code()), i + 1);
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for &label in Label::ALL {
+            assert!(
+                seen.insert(label.code()),
+                "code {} used twice",
+                label.code()
+            );
+            assert_eq!(Label::from_code(label.code()), Ok(label));
+            assert_eq!(Label::try_from(label.code()), Ok(label));
+        }
+        assert!(Label::ALL[36..].iter().all(|l| l.code() > 36));
+        assert_eq!(Label::AdminRequest.code(), 39);
+        assert_eq!(Label::AdminResponse.code(), 40);
         assert_eq!(Label::from_code(0), Err(UnknownLabel(0)));
-        assert_eq!(Label::from_code(37), Err(UnknownLabel(37)));
         assert_eq!(Label::from_code(255), Err(UnknownLabel(255)));
     }
 

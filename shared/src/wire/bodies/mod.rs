@@ -1,5 +1,6 @@
 //! Every signed body `X_i` of protocol.md section 6 as a typed struct, plus the bodies of
-//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`).
+//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`) and the
+//! operator's administration messages (`admin`, an extension).
 //!
 //! A body is the postcard encoding of its struct, fields in the order section 6 lists them
 //! (protocol.md section 3); amounts, UIDs and scrip ids are their own types. Each struct is
@@ -9,6 +10,7 @@
 //! `cs_hash = H("peerscrip/cs" ‖ CS_x)` and the same sealed part carries `Inner::Secret`.
 //! Every reply body starts with [`Re`].
 
+mod admin;
 mod broker_scrip;
 mod control;
 mod exchange;
@@ -21,6 +23,9 @@ mod vendor_withdraw;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use admin::{
+    AdminOp, AdminRequestX0, AdminResponseX1, AdminResult, MAX_LISTED_PEERS, PeerInfo,
+};
 pub use broker_scrip::{
     BrokerScripRequestX0, BrokerScripResponseX1, BrokerScripTopUpX0, BrokerScripWithdrawResponseX1,
     BrokerScripWithdrawX0,
