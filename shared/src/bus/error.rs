@@ -36,6 +36,10 @@ pub enum BusError {
     /// deliberately not in the message: it may hold credentials.
     #[error("cannot connect to the NATS server: {0}")]
     Connect(#[source] async_nats::ConnectError),
+    /// The configured NATS credential could not be used (an unreadable creds file, a
+    /// password that is not UTF-8). The message names the file, never a secret.
+    #[error("unusable NATS credentials: {0}")]
+    Credentials(String),
     /// Any other failure reported by the transport client (subscribe, flush, publish).
     #[error("transport failure: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -8,6 +8,7 @@
 //! exactly as in memory.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use super::subject::{InboxPrefix, Subject};
+use crate::secret::SecretBytes;
 use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
 
 /// How long [`Bus::flush`] (and so [`Bus::subscribe`]) waits for the server's echo before
@@ -35,6 +37,35 @@ pub struct NatsOptions {
     pub name: Option<String>,
     /// How long the initial connection may take; `None` keeps async-nats's default.
     pub connection_timeout: Option<Duration>,
+    /// How the client authenticates (one credential per node, architecture.md
+    /// "Transport"); `None` connects without credentials.
+    pub credentials: Option<NatsCredentials>,
+}
+
+/// A NATS credential. The password never reaches a log: `Debug` shows only the user.
+#[derive(Clone)]
+pub enum NatsCredentials {
+    /// A user name and password from the server's `authorization` block.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password (zeroized on drop, never printed).
+        password: SecretBytes,
+    },
+    /// A `.creds` file (JWT and NKey seed), as `nsc` writes it.
+    CredsFile(PathBuf),
+}
+
+impl fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NatsCredentials::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            NatsCredentials::CredsFile(path) => f.debug_tuple("CredsFile").field(path).finish(),
+        }
+    }
 }
 
 /// A bus on one NATS connection. Clones share the connection.
@@ -68,6 +99,19 @@ impl NatsBus {
         }
         if let Some(timeout) = options.connection_timeout {
             connect = connect.connection_timeout(timeout);
+        }
+        match &options.credentials {
+            None => {}
+            Some(NatsCredentials::UserPassword { user, password }) => {
+                let password = String::from_utf8(password.expose().to_vec())
+                    .map_err(|_| BusError::Credentials("the password is not UTF-8".to_owned()))?;
+                connect = connect.user_and_password(user.clone(), password);
+            }
+            Some(NatsCredentials::CredsFile(path)) => {
+                connect = connect.credentials_file(path).await.map_err(|e| {
+                    BusError::Credentials(format!("reading {}: {e}", path.display()))
+                })?;
+            }
         }
         let client = connect.connect(url).await.map_err(BusError::Connect)?;
         let max_payload = client.server_info().max_payload;
