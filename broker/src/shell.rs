@@ -191,6 +191,7 @@ pub async fn serve<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped),
+        None,
     )
     .await?;
     let timer_addr = addr.clone();

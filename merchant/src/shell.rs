@@ -23,7 +23,7 @@ use std::time::Duration;
 use actix::Addr;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Call, Clock, NodeActor, ServeNode, Served};
+use shared::runtime::{self, Call, Clock, NodeActor, Prepare, ServeNode, Served};
 use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
@@ -136,7 +136,7 @@ async fn stop_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 /// Starts `node` in its actor (on the current actix arbiter), its gateways on
 /// `subjects.merchant(uid)` and `subjects.peer(uid)` (active when this returns) and its
-/// reporter.
+/// reporter. [`serve_with`] without a [`Prepare`] step.
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -146,6 +146,22 @@ pub async fn serve<B: Bus>(
     subjects: Subjects,
     clock: Clock,
     timeout: Duration,
+) -> Result<Running, BusError> {
+    serve_with(node, bus, subjects, clock, timeout, None).await
+}
+
+/// [`serve`], with `prepare` run on every request to `subjects.merchant(uid)` before the
+/// node gets it (the daemon's 6.0b fetch of an unknown customer's key, `merchant::daemon`).
+///
+/// # Errors
+/// As `Bus::subscribe`.
+pub async fn serve_with<B: Bus>(
+    node: MerchantNode,
+    bus: B,
+    subjects: Subjects,
+    clock: Clock,
+    timeout: Duration,
+    prepare: Option<Prepare<Shelled>>,
 ) -> Result<Running, BusError> {
     let me = node.config().me();
     let subject = subjects.merchant(&me);
@@ -164,6 +180,7 @@ pub async fn serve<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped.clone()),
+        prepare,
     )
     .await?;
     let deliveries = runtime::gateway_until(
@@ -172,6 +189,7 @@ pub async fn serve<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped),
+        None,
     )
     .await?;
     let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));

@@ -9,7 +9,7 @@
 pub mod shell;
 
 pub use shell::{
-    Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, ServeNode, Served, Stop, Submit,
+    Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, Prepare, ServeNode, Served, Stop, Submit,
     frame_span, gateway, gateway_until, start, system_clock,
 };
 

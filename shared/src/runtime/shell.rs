@@ -276,14 +276,22 @@ pub async fn gateway<B: Bus, N: ServeNode>(
     subjects: Subjects,
     addr: Addr<NodeActor<N>>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
-    gateway_until(bus, subject, subjects, addr, std::future::pending()).await
+    gateway_until(bus, subject, subjects, addr, std::future::pending(), None).await
 }
+
+/// What a gateway does with a frame before the node gets it, in arrival order: it may send
+/// the node a [`Call`] on `addr`, which the node then runs before the frame (a merchant
+/// daemon learns an unknown sender's key from the broker by 6.0b and hands it to its node).
+pub type Prepare<N> = std::sync::Arc<
+    dyn Fn(Addr<NodeActor<N>>, Bytes) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+>;
 
 /// [`gateway`] with a graceful stop (a daemon's SIGTERM): when `stop` completes the task
 /// drops the subscription (unsubscribes: no new request is taken), then waits until every
 /// frame already handed to the node has been answered (its deliveries and reply
 /// published), and ends. Aborting the task instead stops at once; the answers already
-/// under way are still sent (each runs in a task of its own).
+/// under way are still sent (each runs in a task of its own). `prepare`, if any, runs on
+/// each frame before it is handed to the node ([`Prepare`]).
 ///
 /// # Errors
 /// As [`Bus::subscribe`].
@@ -293,6 +301,7 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
     subjects: Subjects,
     addr: Addr<NodeActor<N>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
+    prepare: Option<Prepare<N>>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
     let mut subscription = bus.subscribe(subject).await?;
     Ok(tokio::spawn(async move {
@@ -310,6 +319,11 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                 },
             };
             let span = frame_span(incoming.payload());
+            if let Some(prepare) = &prepare {
+                prepare(addr.clone(), incoming.payload().clone())
+                    .instrument(span.clone())
+                    .await;
+            }
             let (done, result) = oneshot::channel();
             addr.do_send(Submit {
                 frame: incoming.payload().clone(),
