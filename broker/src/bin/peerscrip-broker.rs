@@ -1,11 +1,25 @@
 //! `peerscrip-broker`: the broker daemon on NATS (issue 5). Everything is in
-//! `broker::config` (flags, environment, TOML file) and `broker::daemon` (the run).
+//! `broker::config` (flags, environment, TOML file) and `broker::daemon` (the run). Exits
+//! 0 after a clean stop on SIGINT or SIGTERM, 1 with the reason on standard error when it
+//! cannot start.
+
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use broker::config::{BrokerArgs, BrokerConfig};
 use clap::Parser as _;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peerscrip-broker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = BrokerArgs::parse();
     let config = BrokerConfig::load(&args, &|name| std::env::var(name).ok())
         .context("invalid configuration")?;
@@ -16,6 +30,8 @@ fn main() -> anyhow::Result<()> {
     shared::daemon::init_logging(config.node.log_format, config.node.log_level.as_deref())
         .map_err(anyhow::Error::msg)
         .context("cannot set up logging")?;
-    actix_rt::System::new().block_on(broker::daemon::run(config))?;
+    actix_rt::System::new()
+        .block_on(broker::daemon::run(config))
+        .context("the broker could not run")?;
     Ok(())
 }

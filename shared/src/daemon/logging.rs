@@ -5,6 +5,7 @@
 //! `Display` and a redacted `Debug`).
 
 use std::fmt;
+use std::io::IsTerminal as _;
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
@@ -65,6 +66,7 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), String> {
     let filter = filter(level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Human => builder.try_init(),
