@@ -286,7 +286,10 @@ async fn send_report<B: Bus>(
         let _ = tx.send(s.node.handle_reply(&reply, now));
     })));
     match rx.await.map_err(|_| ReportError::Stopped)? {
-        Ok(ReplyOutcome::Recorded) => Ok(true),
+        Ok(ReplyOutcome::Recorded) => {
+            tracing::info!("the broker acknowledged the report");
+            Ok(true)
+        }
         Ok(ReplyOutcome::Decided(frames)) => {
             // The broker's decision acted on: its frames go to their recipients' peer
             // subjects (the customer waits there with a deadline, section 7).

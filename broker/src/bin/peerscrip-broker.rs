@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("peerscrip-broker: {e:#}");
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!("peerscrip-broker: {}", shared::daemon::exit::describe(error));
             ExitCode::FAILURE
         }
     }

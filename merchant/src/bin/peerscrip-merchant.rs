@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("peerscrip-merchant: {e:#}");
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!("peerscrip-merchant: {}", shared::daemon::exit::describe(error));
             ExitCode::FAILURE
         }
     }

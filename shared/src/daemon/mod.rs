@@ -9,6 +9,7 @@
 //! and the log subscriber.
 
 pub mod config;
+pub mod exit;
 pub mod identity;
 pub mod keys;
 pub mod logging;
