@@ -1,4 +1,5 @@
-//! Message labels (protocol.md section 6): the paper's `C_i` as an enum, with the stable
+//! Message labels (protocol.md section 6, plus the catalogue extension of docs/adr/0009):
+//! the paper's `C_i` as an enum, with the stable
 //! `label` byte of `HeaderBytes` (section 3) and the kind of each message (request and its
 //! reply label, reply, or delivery).
 //!
@@ -151,6 +152,10 @@ labels! {
     Error = 35 => Reply,
     /// Section 4, lapse: M tells the broker a VendorScrip lapsed.
     ScripLapsedNotice = 36 => Request { reply: Label::Ack },
+    /// Extension (docs/adr/0009): C asks M for its catalogue, read-only at M.
+    CatalogueRequest = 37 => Request { reply: Label::CatalogueResponse },
+    /// Extension (docs/adr/0009): M's signed catalogue, the items 6.3's `OI` names.
+    CatalogueResponse = 38 => Reply,
 }
 
 impl Label {
@@ -190,8 +195,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thirty_six_labels_with_codes_one_to_thirty_six() {
-        assert_eq!(Label::ALL.len(), 36);
+    fn thirty_eight_labels_with_codes_one_to_thirty_eight() {
+        assert_eq!(Label::ALL.len(), 38);
         for (i, &label) in Label::ALL.iter().enumerate() {
             let code = u8::try_from(i + 1).unwrap();
             assert_eq!(label.code(), code);
@@ -199,7 +204,7 @@ mod tests {
             assert_eq!(Label::try_from(code), Ok(label));
         }
         assert_eq!(Label::from_code(0), Err(UnknownLabel(0)));
-        assert_eq!(Label::from_code(37), Err(UnknownLabel(37)));
+        assert_eq!(Label::from_code(39), Err(UnknownLabel(39)));
         assert_eq!(Label::from_code(255), Err(UnknownLabel(255)));
     }
 
@@ -212,6 +217,14 @@ mod tests {
         assert_eq!(Label::Ack.code(), 34);
         assert_eq!(Label::Error.code(), 35);
         assert_eq!(Label::ScripLapsedNotice.code(), 36);
+        assert_eq!(Label::CatalogueRequest.code(), 37);
+        assert_eq!(Label::CatalogueResponse.code(), 38);
+        assert_eq!(
+            Label::CatalogueRequest.kind(),
+            LabelKind::Request {
+                reply: Label::CatalogueResponse
+            }
+        );
         assert_eq!(
             Label::BrokerScripTopUp.kind(),
             LabelKind::Request {
@@ -261,7 +274,7 @@ mod tests {
             assert_eq!(postcard::from_bytes::<Label>(&bytes).unwrap(), label);
         }
         assert!(postcard::from_bytes::<Label>(&[0]).is_err());
-        assert!(postcard::from_bytes::<Label>(&[37]).is_err());
+        assert!(postcard::from_bytes::<Label>(&[39]).is_err());
     }
 
     #[test]

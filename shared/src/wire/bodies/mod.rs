@@ -1,5 +1,6 @@
 //! Every signed body `X_i` of protocol.md section 6 as a typed struct, plus the bodies of
-//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`).
+//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`) and of
+//! the catalogue query (an extension, docs/adr/0009).
 //!
 //! A body is the postcard encoding of its struct, fields in the order section 6 lists them
 //! (protocol.md section 3); amounts, UIDs and scrip ids are their own types. Each struct is
@@ -10,6 +11,7 @@
 //! Every reply body starts with [`Re`].
 
 mod broker_scrip;
+mod catalogue;
 mod control;
 mod exchange;
 mod purchase;
@@ -24,6 +26,10 @@ use serde::{Deserialize, Serialize};
 pub use broker_scrip::{
     BrokerScripRequestX0, BrokerScripResponseX1, BrokerScripTopUpX0, BrokerScripWithdrawResponseX1,
     BrokerScripWithdrawX0,
+};
+pub use catalogue::{
+    CATALOGUE_RESPONSE_RESERVE, CatalogueItem, CatalogueRequestX0, CatalogueResponseX1,
+    MAX_CATALOGUE_ITEMS,
 };
 pub use control::{
     AckBody, ErrorBody, MAX_STORED_FRAMES, STATUS_RESPONSE_RESERVE, ScripLapsedNoticeBody,
