@@ -503,11 +503,16 @@ async fn a_timed_out_exchange_is_finished_by_status_and_paid_once() {
     let pending = c.run(&["balance", "--timeout", "1s"]).await.ok();
     assert_eq!(pending["pending"][0]["tx"], tx.as_str());
     assert_eq!(pending["pending"][0]["label"], "VendorScripRequest");
-    // A second exchange cannot spend the committed BrokerScrip again.
+    // A second exchange cannot spend the committed BrokerScrip again: the wallet refuses
+    // it before anything is sent (exit 3), naming the pending tx.
     let again = c
         .run(&["vendor-scrip", "buy", &m, "15.00", "--timeout", "1s"])
         .await;
-    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(again.code, 3, "{again:?}");
+    assert!(
+        again.json()["message"].as_str().unwrap().contains(&tx),
+        "{again:?}"
+    );
 
     // The merchant comes up; `status` repeats step 2 and takes both deliveries.
     world.serve_merchant(c.public_key()).await;

@@ -195,7 +195,12 @@ mod tests {
     use crate::core::{Outcome, decide};
 
     fn catalogue_request(kit: &Kit, from: &shared::KeyPair) -> Frame {
-        let header = Header::new(kit.suite, Label::CatalogueRequest, TxId::random(), from.uid());
+        let header = Header::new(
+            kit.suite,
+            Label::CatalogueRequest,
+            TxId::random(),
+            from.uid(),
+        );
         let body = CatalogueRequestX0 {
             nonce: Nonce::random(),
         };

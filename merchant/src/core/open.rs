@@ -11,8 +11,9 @@
 
 use shared::node::Refusal;
 use shared::wire::bodies::{
-    Body, CatalogueRequestX0, PurchaseRequestX1, RenewRequestX0, TransactionStatusBody, VendorScripRequestX2,
-    VendorTopUpAuthorizationX2, VendorTopUpRequestX1, VendorWithdrawRequestX0,
+    Body, CatalogueRequestX0, PurchaseRequestX1, RenewRequestX0, TransactionStatusBody,
+    VendorScripRequestX2, VendorTopUpAuthorizationX2, VendorTopUpRequestX1,
+    VendorWithdrawRequestX0,
 };
 use shared::wire::{
     Frame, Header, Label, Opened, Part, PartRef, SignedEvidence, WireError, digest_of_verified,
