@@ -5,7 +5,8 @@
 //!
 //! - the journey: init → register → broker-scrip buy → shop → vendor-scrip buy → buy (with
 //!   change) → refusals (more than the scrip holds, an unknown item: exit 3, nothing
-//!   changed) → vendor-scrip top-up → withdraw → history → balance, then conservation at
+//!   changed) → vendor-scrip top-up → withdraw → broker-scrip top-up → renew → history →
+//!   balance, then conservation at
 //!   the broker and the merchant (bank + scrip add up) and no secret in any output;
 //! - resume: 6.2 with the merchant not served and a short `--timeout` leaves the tx pending
 //!   (exit 5); once the merchant serves, `status <tx>` finishes it and the customer paid
@@ -449,6 +450,18 @@ async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary() {
         .clone();
     assert_eq!(decided["ok_decision"], true);
 
+    // 6.4 and 6.8 on the BrokerScrip: 20.00 + 5.00 from the bank, then renewed early.
+    let top_up = c.run(&["broker-scrip", "top-up", "5.00"]).await.ok();
+    assert_eq!(minor(&top_up["from"]), 2_000);
+    assert_eq!(minor(&top_up["to"]), 2_500);
+    let broker_uid = world.broker_keys.uid().to_string();
+    let renewed = c.run(&["renew", &broker_uid]).await.ok();
+    assert_eq!(renewed["renewed"][0]["kind"], "scrip_renewed");
+    assert_eq!(minor(&renewed["renewed"][0]["value"]), 2_500);
+    // A withdrawal cashes in the whole scrip: another amount is a usage error.
+    let partial = c.run(&["broker-scrip", "withdraw", "1.00"]).await;
+    assert_eq!(partial.code, 2, "{partial:?}");
+
     let history = c.run(&["history"]).await.ok();
     let kinds: Vec<&str> = history["entries"]
         .as_array()
@@ -466,22 +479,26 @@ async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary() {
         "vendor_top_up_settled",
         "vendor_scrip_topped_up",
         "vendor_withdraw_decided",
+        "broker_scrip_topped_up",
+        "scrip_renewed",
     ] {
         assert!(kinds.contains(&expected), "{expected} missing: {kinds:?}");
     }
 
     let balance = c.run(&["balance"]).await.ok();
-    // 40.00 − 15.00 (6.2) − 5.00 (6.5) = 20.00 of BrokerScrip; the VendorScrip was cashed in.
-    assert_eq!(minor(&balance["broker_scrip"]["value"]), 2_000);
+    // 40.00 − 15.00 (6.2) − 5.00 (6.5) + 5.00 (6.4) = 25.00 of BrokerScrip; the
+    // VendorScrip was cashed in.
+    assert_eq!(minor(&balance["broker_scrip"]["value"]), 2_500);
     assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
-    assert_eq!(minor(&balance["total"]), 2_000);
+    assert_eq!(minor(&balance["total"]), 2_500);
     assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
     assert_eq!(balance["registered"], true);
 
     c.assert_no_secret_printed();
-    // 100.00 − 40.00 + 11.00 withdrawn = 71.00 in the customer's bank; 9.00 bought.
-    let (bank_c, bank_m) = world.stop_and_check(2_000, 0, 900).await;
-    assert_eq!((bank_c, bank_m), (7_100, 900));
+    // 100.00 − 40.00 + 11.00 withdrawn − 5.00 topped up = 66.00 in the customer's bank;
+    // 9.00 bought.
+    let (bank_c, bank_m) = world.stop_and_check(2_500, 0, 900).await;
+    assert_eq!((bank_c, bank_m), (6_600, 900));
 }
 
 #[actix_rt::test]
