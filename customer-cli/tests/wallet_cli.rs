@@ -9,8 +9,9 @@
 //!   balance, then conservation at
 //!   the broker and the merchant (bank + scrip add up) and no secret in any output;
 //! - resume: 6.2 with the merchant not served and a short `--timeout` leaves the tx pending
-//!   (exit 5); once the merchant serves, `status <tx>` finishes it and the customer paid
-//!   once;
+//!   (exit 5); once the merchant serves, `status <tx>` finishes it; 6.7 with the merchant
+//!   gone is unreachable (exit 4) with the tx pending, and the next command finishes it;
+//!   the customer paid once each time;
 //! - no server at the URL: exit 4; the key file is `ENCRYPTED PRIVATE KEY` and a wrong
 //!   passphrase fails clearly (exit 2) without echoing it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -276,6 +277,16 @@ impl World {
         );
     }
 
+    /// Stops serving the merchant (its reports flushed first) and closes its file.
+    async fn stop_merchant(&mut self) {
+        let m = self.merchant.take().unwrap();
+        let bus = connect(&self.server, "reporter").await;
+        merchant::shell::send_reports(&m.addr, &bus, &self.subjects, TIMEOUT)
+            .await
+            .unwrap();
+        m.stop().await.unwrap().close().unwrap();
+    }
+
     /// Stops both nodes (the merchant's reports flushed first) and checks conservation:
     /// the broker's accounts balance; the customer's bank, the merchant's bank and the
     /// live BrokerScrip add up to the deposit; the VendorScrip the wallet holds is the
@@ -502,7 +513,7 @@ async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary() {
 }
 
 #[actix_rt::test]
-async fn a_timed_out_exchange_is_finished_by_status_and_paid_once() {
+async fn interrupted_transactions_are_finished_later_and_paid_once() {
     let mut world = World::start().await;
     let mut c = init_and_register(&world).await;
     let m = world.merchant();
@@ -548,10 +559,35 @@ async fn a_timed_out_exchange_is_finished_by_status_and_paid_once() {
     assert_eq!(minor(&balance["broker_scrip"]["value"]), 2_500);
     assert_eq!(minor(&balance["vendor_scrip"][0]["value"]), 1_500);
     assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+
+    // 6.7 with the merchant gone: no responder (exit 4), the request saved and pending.
+    world.stop_merchant().await;
+    let gone = c
+        .run(&["vendor-scrip", "withdraw", &m, "--timeout", "1s"])
+        .await;
+    assert_eq!(gone.code, 4, "{gone:?}");
+    let doc = gone.json();
+    assert_eq!(doc["error"], "unreachable");
+    let tx = doc["tx"].as_str().unwrap().to_owned();
+    // The merchant is back: the next command (here `balance`) finishes the withdrawal
+    // first: the saved request repeated, the broker's result taken.
+    world.serve_merchant(c.public_key()).await;
+    let balance = c.run(&["balance"]).await.ok();
+    assert_eq!(balance["resumed"][0]["tx"], tx.as_str());
+    assert_eq!(balance["resumed"][0]["pending"], false);
+    let kinds: Vec<&str> = balance["resumed"][0]["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"vendor_withdraw_decided"), "{balance}");
+    assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
     c.assert_no_secret_printed();
-    // Paid once: the merchant was credited 15.00, not 30.00.
-    let (bank_c, bank_m) = world.stop_and_check(2_500, 1_500, 0).await;
-    assert_eq!((bank_c, bank_m), (6_000, 1_500));
+    // Paid once each way: the merchant was credited 15.00 once and paid it back once.
+    let (bank_c, bank_m) = world.stop_and_check(2_500, 0, 0).await;
+    assert_eq!((bank_c, bank_m), (7_500, 0));
 }
 
 #[actix_rt::test]

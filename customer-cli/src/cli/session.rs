@@ -253,37 +253,24 @@ impl Session {
         let timeout = self.settings.timeout;
         let mut recorded = self.await_deliveries(tx, Duration::ZERO).await;
         let mut last_error: Option<CliError> = None;
-        let keys: Vec<(TxId, Label)> = self
-            .wallet
-            .pending()
-            .filter(|p| p.request.tx() == tx)
-            .map(|p| (tx, p.request.label()))
-            .collect();
-        for key in keys {
-            let broker = self.broker();
-            let Some(pending) = self.wallet.state().pending.get(&key).cloned() else {
-                continue;
+        // Each step is taken once, and the next one is chosen from the state it left: a
+        // `TransactionStatus` that brought the broker's settlement of 6.2 makes step 2
+        // unrenderable (B0 is gone) and the merchant's answer the thing to ask for.
+        let mut tried: Vec<(Label, NextStep)> = Vec::new();
+        while let Some((label, step)) = self.next_step(tx, &tried) {
+            tried.push((label, step));
+            let result = match step {
+                NextStep::Resend => self.resend(tx, label).await,
+                NextStep::AskStatus(node) => self.ask_status(tx, node).await,
+                NextStep::Decide => {
+                    self.wallet.abandon(tx, label, now())?;
+                    Ok(Vec::new())
+                }
             };
-            if let PendingStatus::Refused { .. } = pending.status {
-                if may_abandon(key.1) {
-                    self.wallet.abandon(key.0, key.1, now())?;
-                }
-                continue;
-            }
-            for step in pending.next_steps(broker) {
-                if !self.wallet.state().pending.contains_key(&key) {
-                    break;
-                }
-                let result = match step {
-                    NextStep::Resend => self.resend(key.0, key.1).await,
-                    NextStep::AskStatus(node) => self.ask_status(tx, node).await,
-                    NextStep::Decide => Ok(Vec::new()),
-                };
-                match result {
-                    Ok(lines) => recorded.extend(lines),
-                    Err(e @ CliError::Refused { .. }) => return Err(e),
-                    Err(e) => last_error = Some(e),
-                }
+            match result {
+                Ok(lines) => recorded.extend(lines),
+                Err(e @ CliError::Refused { .. }) => return Err(e),
+                Err(e) => last_error = Some(e),
             }
         }
         recorded.extend(self.await_deliveries(tx, timeout).await);
@@ -304,6 +291,29 @@ impl Session {
                 message: self.awaited(tx),
             },
         })
+    }
+
+    /// The next step of a pending request of `tx` not yet in `tried`, as
+    /// [`crate::core::Pending::next_steps`] says. A refused request is given up
+    /// (`Decide`) when that is safe; a refused 6.2 step 2 is not (the broker holds B0
+    /// until its deadline), so the broker is asked for its decision instead.
+    fn next_step(&self, tx: TxId, tried: &[(Label, NextStep)]) -> Option<(Label, NextStep)> {
+        let broker = self.broker();
+        self.wallet
+            .pending()
+            .filter(|p| p.request.tx() == tx)
+            .find_map(|p| {
+                let label = p.request.label();
+                let steps = match p.status {
+                    PendingStatus::Sent => p.next_steps(broker),
+                    PendingStatus::Refused { .. } if may_abandon(label) => vec![NextStep::Decide],
+                    PendingStatus::Refused { .. } => vec![NextStep::AskStatus(broker)],
+                };
+                steps
+                    .into_iter()
+                    .find(|s| !tried.contains(&(label, *s)))
+                    .map(|s| (label, s))
+            })
     }
 
     /// What the pending requests of `tx` still wait for, in words.
