@@ -32,7 +32,6 @@ use shared::wire::bodies::RegistrationRequestX0;
 use shared::wire::{Frame, Header, Label, id_proof, public_key_inner, seal, sign};
 use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, PublicKey, Suite, TxId, fixtures};
 
-const SUITE: Suite = Suite::Paper;
 const PAN: &str = "GR1601101250000000012300695";
 const PAN_SECRET: &str = "correct horse battery staple";
 const MERCHANT_PAN: &str = "GR9608100010000001234567890";
@@ -79,6 +78,7 @@ impl Run {
 
 /// The customer: a wallet directory and everything its commands printed.
 struct Customer {
+    suite: Suite,
     dir: PathBuf,
     passphrase_file: PathBuf,
     nats_url: String,
@@ -86,10 +86,11 @@ struct Customer {
 }
 
 impl Customer {
-    fn new(root: &Path, nats_url: &str) -> Customer {
+    fn new(suite: Suite, root: &Path, nats_url: &str) -> Customer {
         let passphrase_file = root.join("passphrase");
         std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
         Customer {
+            suite,
             dir: root.join("wallet"),
             passphrase_file,
             nats_url: nats_url.to_owned(),
@@ -132,7 +133,7 @@ impl Customer {
     /// The wallet's public key, as `init` wrote it.
     fn public_key(&self) -> PublicKey {
         PublicKey::from_pem(
-            SUITE,
+            self.suite,
             &std::fs::read_to_string(self.dir.join("key.pub.pem")).unwrap(),
         )
         .unwrap()
@@ -150,11 +151,16 @@ impl Customer {
 
 /// The merchant registers its key for its account at the broker before serving (6.0, as
 /// the demo's setup does).
-fn register_merchant(broker: &mut BrokerNode, broker_key: &PublicKey, keys: &KeyPair) {
+fn register_merchant(
+    suite: Suite,
+    broker: &mut BrokerNode,
+    broker_key: &PublicKey,
+    keys: &KeyPair,
+) {
     let pan = Pan::new(MERCHANT_PAN);
-    let id = AccountId::derive(SUITE, &PanSecret::new(MERCHANT_SECRET), &pan);
+    let id = AccountId::derive(suite, &PanSecret::new(MERCHANT_SECRET), &pan);
     let h = Header::new(
-        SUITE,
+        suite,
         Label::RegistrationRequest,
         TxId::random(),
         keys.uid(),
@@ -183,6 +189,7 @@ fn register_merchant(broker: &mut BrokerNode, broker_key: &PublicKey, keys: &Key
 
 /// The broker and the merchant (served or not) on one nats-server.
 struct World {
+    suite: Suite,
     server: NatsServer,
     tmp: tempfile::TempDir,
     broker_keys: KeyPair,
@@ -195,16 +202,16 @@ struct World {
 impl World {
     /// Starts nats-server and the broker (accounts opened, the merchant registered); the
     /// merchant is not served yet.
-    async fn start() -> World {
+    async fn start(suite: Suite) -> World {
         let server = NatsServer::start().expect("start nats-server");
         let tmp = tempfile::tempdir().unwrap();
-        let broker_keys = fixtures::keypair(SUITE, 1).clone();
-        let merchant_keys = fixtures::keypair(SUITE, 2).clone();
+        let broker_keys = fixtures::keypair(suite, 1).clone();
+        let merchant_keys = fixtures::keypair(suite, 2).clone();
         let mut node = BrokerNode::open(
             tmp.path().join("broker.redb"),
             broker_keys.clone(),
             fixtures::root_key(1),
-            BrokerConfig::new(SUITE),
+            BrokerConfig::new(suite),
         )
         .unwrap();
         let now = clock();
@@ -218,7 +225,7 @@ impl World {
             now,
         )
         .unwrap();
-        register_merchant(&mut node, broker_keys.public(), &merchant_keys);
+        register_merchant(suite, &mut node, broker_keys.public(), &merchant_keys);
         let subjects = Subjects::default();
         let bus = connect(&server, "broker").await;
         let broker = broker::shell::serve(node, bus, subjects.clone(), clock)
@@ -230,6 +237,7 @@ impl World {
         )
         .unwrap();
         World {
+            suite,
             server,
             tmp,
             broker_keys,
@@ -252,7 +260,7 @@ impl World {
     async fn serve_merchant(&mut self, customer: PublicKey) {
         let pan = Pan::new(MERCHANT_PAN);
         let config = MerchantConfig::new(
-            Mint::new(SUITE, self.merchant_keys.uid(), fixtures::root_key(2)),
+            Mint::new(self.suite, self.merchant_keys.uid(), fixtures::root_key(2)),
             Catalogue::new([
                 Item::new("tea", "Green tea, 100 g", amount("4.50")),
                 Item::new("pot", "Tea pot", amount("25.00")),
@@ -260,7 +268,7 @@ impl World {
             .unwrap(),
             self.broker_keys.uid(),
             pan.clone(),
-            AccountId::derive(SUITE, &PanSecret::new(MERCHANT_SECRET), &pan),
+            AccountId::derive(self.suite, &PanSecret::new(MERCHANT_SECRET), &pan),
         );
         let node = MerchantNode::open(
             self.tmp.path().join("merchant.redb"),
@@ -354,7 +362,7 @@ fn minor(v: &Value) -> u64 {
 
 /// Creates and registers the customer's wallet; returns the customer.
 async fn init_and_register(world: &World) -> Customer {
-    let mut c = Customer::new(world.tmp.path(), &world.server.url());
+    let mut c = Customer::new(world.suite, world.tmp.path(), &world.server.url());
     let pem = world.broker_pem();
     let init = c
         .run(&[
@@ -362,10 +370,11 @@ async fn init_and_register(world: &World) -> Customer {
             "--broker-key",
             pem.to_str().unwrap(),
             "--suite",
-            "paper",
+            world.suite.name(),
         ])
         .await
         .ok();
+    assert_eq!(init["suite"], world.suite.name());
     assert_eq!(init["broker_uid"], world.broker_keys.uid().to_string());
     assert_eq!(init["encrypted"], true);
     assert_eq!(init["uid"], c.public_key().uid().to_string());
@@ -382,8 +391,17 @@ async fn init_and_register(world: &World) -> Customer {
 }
 
 #[actix_rt::test]
-async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary() {
-    let mut world = World::start().await;
+async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary_paper() {
+    journey(Suite::Paper).await;
+}
+
+#[actix_rt::test]
+async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary_modern() {
+    journey(Suite::Modern).await;
+}
+
+async fn journey(suite: Suite) {
+    let mut world = World::start(suite).await;
     let mut c = init_and_register(&world).await;
     world.serve_merchant(c.public_key()).await;
     let m = world.merchant();
@@ -514,7 +532,7 @@ async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary() {
 
 #[actix_rt::test]
 async fn interrupted_transactions_are_finished_later_and_paid_once() {
-    let mut world = World::start().await;
+    let mut world = World::start(Suite::Paper).await;
     let mut c = init_and_register(&world).await;
     let m = world.merchant();
     c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
@@ -596,7 +614,10 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
     let broker_pem = tmp.path().join("broker.pub.pem");
     std::fs::write(
         &broker_pem,
-        fixtures::keypair(SUITE, 1).public().to_pem().unwrap(),
+        fixtures::keypair(Suite::Modern, 1)
+            .public()
+            .to_pem()
+            .unwrap(),
     )
     .unwrap();
     // A port nothing listens on: bind one, then free it.
@@ -605,22 +626,22 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
         .local_addr()
         .unwrap()
         .port();
-    let mut c = Customer::new(tmp.path(), &format!("nats://127.0.0.1:{port}"));
-    c.run(&[
-        "init",
-        "--broker-key",
-        broker_pem.to_str().unwrap(),
-        "--suite",
-        "paper",
-    ])
-    .await
-    .ok();
+    let mut c = Customer::new(
+        Suite::Modern,
+        tmp.path(),
+        &format!("nats://127.0.0.1:{port}"),
+    );
+    c.run(&["init", "--broker-key", broker_pem.to_str().unwrap()])
+        .await
+        .ok();
     let pem = std::fs::read_to_string(c.dir.join("key.pem")).unwrap();
     assert!(
         pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
         "{pem}"
     );
-    assert!(KeyPair::from_pkcs8_pem(SUITE, &pem, Some(PASSPHRASE.as_bytes())).is_ok());
+    // The default suite is modern; the key opens with the passphrase and not without.
+    assert!(KeyPair::from_pkcs8_pem(Suite::Modern, &pem, Some(PASSPHRASE.as_bytes())).is_ok());
+    assert!(KeyPair::from_pkcs8_pem(Suite::Modern, &pem, None).is_err());
 
     let unreachable = c.run(&["broker-scrip", "buy", "1.00"]).await;
     assert_eq!(unreachable.code, 4, "{unreachable:?}");
