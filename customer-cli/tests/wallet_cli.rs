@@ -406,6 +406,17 @@ async fn journey(suite: Suite) {
     world.serve_merchant(c.public_key()).await;
     let m = world.merchant();
 
+    // More than the bank account holds: the broker's signed refusal (exit 3, its code),
+    // the refused request given up, nothing held, and the next request goes through.
+    let refused = c.run(&["broker-scrip", "buy", "500.00"]).await;
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let doc = refused.json();
+    assert_eq!(doc["error"], "refused");
+    assert_eq!(doc["code_name"], "InsufficientFunds");
+    let empty = c.run(&["balance"]).await.ok();
+    assert!(empty["broker_scrip"].is_null());
+    assert_eq!(empty["pending"].as_array().unwrap().len(), 0);
+
     let bought = c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
     assert_eq!(minor(&bought["value"]), 4_000);
 
