@@ -214,3 +214,93 @@ impl From<WalletError> for CliError {
         CliError::from_wallet(e, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_exit_code_and_json() {
+        let tx = TxId([7; 16]);
+        let cases = [
+            (CliError::Failed("x".into()), 1, "failed"),
+            (CliError::Usage("x".into()), 2, "usage"),
+            (CliError::WalletRefused("x".into()), 3, "refused"),
+            (
+                CliError::Declined {
+                    tx,
+                    message: "x".into(),
+                },
+                3,
+                "refused",
+            ),
+            (
+                CliError::Unreachable {
+                    message: "x".into(),
+                    tx: None,
+                },
+                4,
+                "unreachable",
+            ),
+            (
+                CliError::Pending {
+                    tx,
+                    message: "x".into(),
+                },
+                5,
+                "timed_out",
+            ),
+        ];
+        for (e, code, kind) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+            let doc = e.to_json();
+            assert_eq!(doc["ok"], false);
+            assert_eq!(doc["error"], kind);
+            assert_eq!(doc["exit_code"], code);
+        }
+    }
+
+    #[test]
+    fn a_node_refusal_keeps_its_code_and_tx() {
+        let tx = TxId([9; 16]);
+        let e = CliError::from_wallet(
+            WalletError::Refused {
+                label: Label::BrokerScripRequest,
+                error_code: Some(ErrorCode::InsufficientFunds),
+                code: ErrorCode::InsufficientFunds.code(),
+                message: "not enough".into(),
+            },
+            Some(tx),
+        );
+        assert_eq!(e.exit_code(), 3);
+        let doc = e.to_json();
+        assert_eq!(doc["code_name"], "InsufficientFunds");
+        assert_eq!(doc["tx"], tx.to_string());
+    }
+
+    #[test]
+    fn transport_failures_are_unreachable_or_pending() {
+        let tx = TxId([1; 16]);
+        assert_eq!(
+            CliError::from_bus(&BusError::Timeout, "b", Some(tx)).exit_code(),
+            5
+        );
+        assert_eq!(
+            CliError::from_bus(&BusError::Timeout, "b", None).exit_code(),
+            4
+        );
+        let no_one = CliError::from_bus(&BusError::NoResponders, "b", Some(tx));
+        assert_eq!(no_one.exit_code(), 4);
+        assert_eq!(no_one.tx(), Some(tx));
+        assert_eq!(
+            CliError::from_bus(&BusError::Closed, "b", None).exit_code(),
+            1
+        );
+        assert_eq!(
+            CliError::from(WalletError::ZeroValue).exit_code(),
+            3,
+            "the wallet's own refusal"
+        );
+        assert_eq!(CliError::from(WalletError::NotAWallet).exit_code(), 2);
+    }
+}

@@ -239,7 +239,6 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
     }
     let (dir, settings) = settings_of(&cli)?;
     let wallet = session::open_wallet(&dir, &settings, cli.passphrase_file.as_deref())?;
-    let progress = Progress::new(cli.json);
     if matches!(cli.command, Command::Balance | Command::History) {
         // Local commands: they resume pending transactions when the network is there,
         // and still show the wallet when it is not.
@@ -247,6 +246,7 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
             match Session::connect(wallet, settings.clone(), Progress::new(cli.json)).await {
                 Ok(mut session) => {
                     let resumed = session.reconcile_all().await;
+                    session.progress.finish();
                     (session.wallet, resumed, None)
                 }
                 Err(failed) => {
@@ -261,14 +261,13 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         } else {
             (wallet, Vec::new(), None)
         };
-        progress.finish();
         let done = match cli.command {
             Command::Balance => commands::balance::balance(&wallet),
             _ => commands::history::history(&wallet),
         };
         return Ok(with_resumed(done, &resumed, note));
     }
-    let mut session = Session::connect(wallet, settings, progress)
+    let mut session = Session::connect(wallet, settings, Progress::new(cli.json))
         .await
         .map_err(|failed| failed.0)?;
     let resumed = match &cli.command {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use shared::{Amount, Uid};
+use shared::Amount;
 
 use super::exit::CliError;
 
@@ -64,6 +64,13 @@ impl Progress {
     }
 }
 
+impl Drop for Progress {
+    /// A command that ends early (an error) leaves no spinner behind.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// Prints `result` as the command's output and returns the exit code: human lines to
 /// stdout (errors to stderr), or one JSON document to stdout.
 pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {
@@ -97,10 +104,4 @@ pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {
 #[must_use]
 pub fn amount_json(amount: Amount) -> Value {
     serde_json::json!({ "value": amount.to_string(), "minor": amount.minor() })
-}
-
-/// A UID for display.
-#[must_use]
-pub fn uid_text(uid: &Uid) -> String {
-    uid.to_string()
 }
