@@ -16,16 +16,17 @@
 use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
-use shared::ids::{Pan, PanSecret, TxId, Uid};
+use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
 use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, WireError};
 use shared::{Amount, KeyPair, Mint, PublicKey, RootKey};
 
+use crate::core::admin::AdminRequest;
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
 use crate::core::{
-    AccountIds, Config, Ctx, Decision, Kind, Outcome, State, decide, open as open_frame,
+    AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, decide, open as open_frame,
 };
 use crate::store::{self, LiveProjection};
 
@@ -100,6 +101,8 @@ pub struct BrokerNode {
     keys: KeyPair,
     mint: Mint,
     config: Config,
+    /// The key allowed to send administration requests (ADR 0010); `None`: none served.
+    operator: Option<PublicKey>,
     /// Set when a failed append could not be followed by a replay: the in-memory state may
     /// hold decisions the log does not, so the node serves nothing more (reopen it).
     broken: Option<String>,
@@ -142,8 +145,17 @@ impl BrokerNode {
             keys,
             mint,
             config,
+            operator: None,
             broken: None,
         })
+    }
+
+    /// Serves the operator's administration requests signed by `operator` (ADR 0010):
+    /// bank accounts, deposits, payouts, balances and the peer list over the bus.
+    #[must_use]
+    pub fn with_operator(mut self, operator: PublicKey) -> BrokerNode {
+        self.operator = Some(operator);
+        self
     }
 
     /// The state (the projection of the log).
@@ -212,15 +224,19 @@ impl BrokerNode {
         }
         let opened = {
             let (keys, state, ids) = (&self.keys, &self.state, &self.ids);
+            let operator = self.operator.as_ref();
             shared::runtime::parallel_map(frames, |bytes| {
                 let frame = Frame::decode(bytes).map_err(NodeError::Frame)?;
-                Ok(open_frame(&frame, keys, state, ids).map_err(|r| (frame.header, r)))
+                Ok(open_frame(&frame, keys, state, ids, operator).map_err(|r| (frame.header, r)))
             })
         };
         let mut group = match self.log.begin_group() {
             Ok(group) => group,
             Err(e) => return fail_all(frames.len(), &e),
         };
+        // Accounts the operator opened in this group: their IDs join the in-memory secrets
+        // table only once the commit (which wrote them to the file) succeeded.
+        let mut opened_accounts: Vec<(Pan, AccountId)> = Vec::new();
         // Refusals change nothing and are signed after the commit, in parallel.
         let mut results: Vec<Option<Result<Handled, NodeError>>> = Vec::with_capacity(frames.len());
         let mut refusals: Vec<(usize, Header, Vec<u8>, Refusal)> = Vec::new();
@@ -254,12 +270,25 @@ impl BrokerNode {
                     match self.seal_decision(&decision) {
                         Err(e) => Err(e),
                         Ok((handled, sent)) => {
-                            let appended = group.append(
+                            let opening = match &verified.request {
+                                Request::Admin(AdminRequest::OpenAccount { pan, id, .. }) => {
+                                    Some((pan.clone(), id.clone()))
+                                }
+                                _ => None,
+                            };
+                            let appended = group.append_with(
                                 Recorded::attach(decision.events, sent),
                                 &LiveProjection::new(&mut self.state),
+                                |txn, _| match &opening {
+                                    Some((pan, id)) => store::write_account_id(txn, pan, id),
+                                    None => Ok(()),
+                                },
                             );
                             match appended {
-                                Ok(_) => Ok(handled),
+                                Ok(_) => {
+                                    opened_accounts.extend(opening);
+                                    Ok(handled)
+                                }
                                 Err(e) => {
                                     failure = Some(e);
                                     break;
@@ -285,6 +314,9 @@ impl BrokerNode {
         };
         match committed {
             Ok(()) => {
+                for (pan, id) in opened_accounts {
+                    self.ids.insert(pan, id);
+                }
                 let signed = shared::runtime::parallel_map(&refusals, |(_, header, digest, r)| {
                     self.refuse(header, digest, r)
                 });
@@ -443,7 +475,12 @@ impl BrokerNode {
     }
 
     fn seal(&self, draft: &Draft) -> Result<SentFrame, NodeError> {
-        let recipient = self.state.peers.get(&draft.to).map(|p| &p.public_key);
+        let recipient = self
+            .state
+            .peers
+            .get(&draft.to)
+            .map(|p| &p.public_key)
+            .or_else(|| self.operator.as_ref().filter(|k| k.uid() == draft.to));
         Ok(draft.seal(&self.keys, recipient)?)
     }
 

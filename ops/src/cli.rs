@@ -1,4 +1,4 @@
-//! Command-line interface of `peerscrip-ops` (clap derive).
+//! Command-line interface of `peerscrip-ops` (clap derive), and its exit codes.
 
 use std::path::PathBuf;
 
@@ -19,9 +19,54 @@ pub enum Command {
     /// Generate an RSA key pair for a node or wallet, write it as PEM and print its UID.
     Keygen(KeygenArgs),
     /// Run every transaction of protocol.md section 6 among a broker, two merchants and two
-    /// customers in this process (in-memory bus, real crypto, real redb files), then replay
-    /// every log and check conservation. Exits 0 only if all of it held.
+    /// customers in this process (in-memory bus, real crypto, real redb files), show the
+    /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
+    /// a replayed request and an expired scrip, then replay every log and check
+    /// conservation. Exits 0 only if all of it held.
+    #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
+    /// Write the NATS server configuration of a deployment: one user per node with a fresh
+    /// password, each allowed only its own subjects (architecture.md "Transport").
+    NatsConfig(NatsConfigArgs),
+    /// The bank operator's commands against a running broker: open an account, deposit,
+    /// pay out, show a balance (a signed, sealed administration request, ADR 0010).
+    #[command(after_help = crate::bank::EXIT_CODES)]
+    Bank {
+        #[command(flatten)]
+        connection: crate::bank::Connection,
+        #[command(subcommand)]
+        command: crate::bank::BankCommand,
+    },
+    /// The broker operator's list of registered peers (UID and account, redacted).
+    #[command(after_help = crate::bank::EXIT_CODES)]
+    Peers {
+        #[command(flatten)]
+        connection: crate::bank::Connection,
+    },
+}
+
+/// Arguments of `peerscrip-ops nats-config`.
+#[derive(Debug, clap::Args)]
+pub struct NatsConfigArgs {
+    /// Directory to write `nats-server.conf` and `credentials/<name>.password` into
+    /// (mode 0600; existing files are never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Subject prefix of the deployment.
+    #[arg(long, default_value = shared::bus::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Cryptographic suite of the keys.
+    #[arg(long, default_value_t = Suite::Modern)]
+    pub suite: Suite,
+    /// The broker's public key PEM (`key.pub.pem` from `keygen`).
+    #[arg(long)]
+    pub broker: PathBuf,
+    /// A merchant, as NAME=PUBLIC_KEY_PEM (repeatable).
+    #[arg(long = "merchant")]
+    pub merchants: Vec<crate::nats_config::Named>,
+    /// A customer, as NAME=PUBLIC_KEY_PEM (repeatable).
+    #[arg(long = "customer")]
+    pub customers: Vec<crate::nats_config::Named>,
 }
 
 /// Arguments of `peerscrip-ops demo`.
@@ -31,12 +76,47 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = Suite::Modern)]
     pub suite: Suite,
     /// Keep the nodes' redb files here (`broker/`, `merchant-<name>/`,
-    /// `customer-<name>/`) instead of a temporary directory.
+    /// `customer-<name>/`) instead of a temporary directory. It must be new or empty: a
+    /// directory holding a previous run is verified (every log's hash chain) and refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print the steps and final balances as one JSON object instead of text.
+    /// Print the steps, final balances and outcome as one JSON document at the end instead
+    /// of text step by step.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Exit code: the command could not run (any error other than those below).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad arguments (clap's usage error).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `demo`: a check did not hold (the message names it).
+pub const EXIT_CHECK_FAILED: u8 = 3;
+/// Exit code of `demo`: `--data-dir` is not empty.
+pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
+
+/// The exit codes of `peerscrip-ops demo`, shown by `--help` (keep in step with the
+/// constants above and the README).
+const DEMO_EXIT_CODES: &str = "\
+Exit status:
+  0  every transaction completed and every check held
+  1  the demo could not run (a node did not start, a transaction did not complete, I/O)
+  2  usage error (bad arguments)
+  3  a check failed: a protection did not refuse as shown, a final check (log chain,
+     replay, conservation) did not hold, or a previous run's log in --data-dir does not
+     verify; the message names each failed check
+  4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
+     was written";
+
+/// The exit code for an error of [`run`]: a demo failure's own code, else
+/// [`EXIT_FAILURE`].
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(code) = crate::bank::exit_code(err) {
+        return code;
+    }
+    err.downcast_ref::<crate::demo::DemoError>()
+        .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
 }
 
 /// Arguments of `peerscrip-ops keygen`.
@@ -69,5 +149,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir: args.data_dir,
             json: args.json,
         }),
+        Command::NatsConfig(args) => {
+            let subjects = shared::bus::Subjects::new(args.prefix)?;
+            let written = crate::nats_config::write(
+                &args.out,
+                &subjects,
+                args.suite,
+                &args.broker,
+                &args.merchants,
+                &args.customers,
+            )?;
+            println!("wrote {} (server configuration)", written.config.display());
+            for (name, path) in written.passwords {
+                println!("wrote {} (password of {name})", path.display());
+            }
+            Ok(())
+        }
+        Command::Bank {
+            connection,
+            command,
+        } => crate::bank::run_bank(&connection, &command),
+        Command::Peers { connection } => crate::bank::run_peers(&connection),
     }
 }

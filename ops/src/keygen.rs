@@ -127,7 +127,7 @@ pub fn read_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(line)
 }
 
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -1,7 +1,11 @@
 //! The operator's tool, `peerscrip-ops`, as a library so that tests drive the same code the
-//! binary runs. Today: `keygen` and `demo`. The demo, audit, dispute, bank administration and bench
+//! binary runs. Today: `keygen`, `demo`, `nats-config`, and the operator's `bank` and `peers` against a
+//! running broker (`admin`, the client; `bank`, the commands). The demo, audit, dispute, bank administration and bench
 //! commands of the later issues join here, one module each.
 
+pub mod admin;
+pub mod bank;
 pub mod cli;
 pub mod demo;
 pub mod keygen;
+pub mod nats_config;

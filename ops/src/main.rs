@@ -12,7 +12,8 @@ fn main() -> ExitCode {
         Err(err) => {
             // `{:#}` prints the whole context chain on one line; no secret is ever part of it.
             eprintln!("peerscrip-ops: error: {err:#}");
-            ExitCode::FAILURE
+            // The codes are documented in `peerscrip-ops demo --help` (`ops::cli`).
+            ExitCode::from(ops::cli::exit_code(&err))
         }
     }
 }

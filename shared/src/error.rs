@@ -116,6 +116,10 @@ error_codes! {
     Internal = 31,
     /// The merchant declined the transaction; the broker released its escrow (§6.5).
     Declined = 32,
+    /// The operator asked to open a bank account that exists (ADR 0010).
+    AccountExists = 33,
+    /// The operator's PANSecret for a new account is shorter than 128 bits (§1).
+    WeakPanSecret = 34,
 }
 
 impl fmt::Display for ErrorCode {

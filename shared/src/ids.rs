@@ -166,6 +166,12 @@ impl PanSecret {
         PanSecret(SecretBytes::from_slice(secret.as_bytes()))
     }
 
+    /// Wraps a PANSecret received as bytes (the operator's `Inner::PanSecret`).
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        PanSecret(SecretBytes::from_slice(bytes))
+    }
+
     /// Draws a fresh PANSecret of 128 random bits, as 32 hex characters, so that an `ID`
     /// cannot be guessed offline (protocol.md section 1).
     #[must_use]

@@ -39,6 +39,9 @@ pub enum BankError {
     Overflow,
 }
 
+/// The shortest PANSecret an account may be opened with: 128 bits (section 1).
+pub const MIN_PAN_SECRET_BYTES: usize = 16;
+
 /// An account opening: the event (PAN and ID commitment only) and the ID for the secrets
 /// table, written in the same commit.
 #[derive(Debug)]
@@ -59,22 +62,35 @@ pub fn open_account(
     tx: TxId,
     now: u64,
 ) -> Result<AccountOpening, BankError> {
-    if state.pans.contains_key(pan) {
-        return Err(BankError::PanExists(pan.clone()));
-    }
-    if secret.expose().len() < 16 {
+    if secret.expose().len() < MIN_PAN_SECRET_BYTES {
         return Err(BankError::WeakSecret);
     }
     let id = AccountId::derive(suite, secret, pan);
-    let event = NewEvent::new(
+    let event = open_account_with_id(state, suite, pan, &id, tx, now)?;
+    Ok(AccountOpening { event, id })
+}
+
+/// Decides opening `bank:<pan>` whose ID was derived from a checked PANSecret (the
+/// operator's remote request, `admin`): the event holds only the ID's commitment.
+pub fn open_account_with_id(
+    state: &State,
+    suite: Suite,
+    pan: &Pan,
+    id: &AccountId,
+    tx: TxId,
+    now: u64,
+) -> Result<NewEvent<Kind>, BankError> {
+    if state.pans.contains_key(pan) {
+        return Err(BankError::PanExists(pan.clone()));
+    }
+    Ok(NewEvent::new(
         now.saturating_mul(1000),
         tx,
         Kind::AccountOpened {
             pan: pan.clone(),
             id_commitment: id.commitment(suite),
         },
-    );
-    Ok(AccountOpening { event, id })
+    ))
 }
 
 /// Decides a deposit: `external −v, bank:<pan> +v`.

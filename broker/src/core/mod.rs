@@ -10,8 +10,10 @@
 //! - [`State::apply`]: the fold, the only code that changes the state, live and in replay.
 //!
 //! The bank operator's API ([`bank`]) decides account openings, deposits and payouts the
-//! same way. `now` is an argument everywhere (unix seconds); no clock is read here.
+//! same way, called directly on a stopped broker's file or sent over the bus by the
+//! operator ([`admin`], ADR 0010). `now` is an argument everywhere (unix seconds); no clock is read here.
 
+pub mod admin;
 pub mod bank;
 pub mod events;
 pub mod open;
@@ -192,6 +194,7 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Request::VendorWithdrawAuthorization { x2, x1 } => {
             withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
         }
+        Request::Admin(request) => admin::decide(state, ctx, v, request)?,
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

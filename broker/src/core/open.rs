@@ -25,6 +25,7 @@ use shared::wire::{
 use shared::{CustomerSecret, KeyPair, PublicKey};
 
 use super::AccountIds;
+use super::admin::AdminRequest;
 use super::state::State;
 
 /// A request whose every signature, seal and IdProof has been verified.
@@ -97,6 +98,8 @@ pub enum Request {
         /// `X3`'s evidence: the undertaking C receives in `ChangeBrokerScrip`.
         x3_evidence: SignedEvidence,
     },
+    /// The operator's administration request (ADR 0010), from the configured operator key.
+    Admin(AdminRequest),
     /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
     /// verified against C's origin header).
     VendorWithdrawAuthorization {
@@ -133,12 +136,14 @@ pub struct ExchangeAuthorization {
     pub cs: CustomerSecret,
 }
 
-/// Opens and verifies `frame` for the broker `me` (see the module doc).
+/// Opens and verifies `frame` for the broker `me` (see the module doc); `operator` is the
+/// key allowed to send administration requests, if one is configured.
 pub fn open(
     frame: &Frame,
     me: &KeyPair,
     state: &State,
     ids: &AccountIds,
+    operator: Option<&PublicKey>,
 ) -> Result<Verified, Refusal> {
     let header = frame.header;
     header.check_suite(me.suite())?;
@@ -146,6 +151,7 @@ pub fn open(
         return open_registration(frame, me, state, ids);
     }
     match header.label {
+        Label::AdminRequest => return super::admin::open(frame, me, operator),
         Label::ExchangeAuthorizationRequest => {
             return open_exchange_authorization(frame, me, state, ids);
         }
@@ -464,7 +470,7 @@ fn open_registration(
     )
 }
 
-fn finish(
+pub(super) fn finish(
     header: Header,
     evidence: Vec<SignedEvidence>,
     request: Request,
@@ -481,7 +487,7 @@ fn finish(
 
 /// The frame's only part, not forwarded; a frame with more parts than its message has is
 /// malformed.
-fn single_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, Refusal> {
+pub(super) fn single_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, Refusal> {
     if frame.parts.len() != 1 {
         return Err(WireError::TooManyParts {
             count: frame.parts.len(),

@@ -1,22 +1,71 @@
-//! The final checks of the demo (protocol.md section 5, "Conservation", and the replay rule
-//! of architecture.md): the nodes are stopped and closed, every log's hash chain is
-//! verified, every file reopened must give the state it had, and the money must add up.
+//! The checks of the demo: what each refusal step asserts, and the final checks after the
+//! nodes stop (protocol.md section 5, "Conservation", and the replay rule of
+//! architecture.md): every log's hash chain verifies, every file reopened gives the state it
+//! had, and the money adds up. A [`Check`] that does not hold fails the demo with
+//! [`super::DemoError::ChecksFailed`], naming it.
+//!
+//! The broker's books are checked by [`broker_books`], a pure function of the broker's
+//! state, so that a broken state can be fed to it in a unit test.
 
 use anyhow::Context as _;
+use broker::core::State as BrokerState;
 use broker::node::BrokerNode;
 use customer_cli::Wallet;
 use merchant::node::MerchantNode;
 use shared::events::Account;
 use shared::node::LiveScrip;
-use shared::{Amount, Uid};
+use shared::{Amount, Pan, Uid};
 
 use super::setup::{TIMEOUT, World};
 
-/// What the checks found: each named check and whether it held, plus the final balances.
+/// One named check and whether it held; `detail` says what was found when it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked, as the output names it.
+    pub name: String,
+    /// Whether it held.
+    pub held: bool,
+    /// What was found instead, when it did not hold (never a secret).
+    pub detail: Option<String>,
+}
+
+impl Check {
+    /// A check that held when `result` is `Ok`; the `Err` text is its detail.
+    #[must_use]
+    pub fn new(name: impl Into<String>, result: Result<(), String>) -> Check {
+        let (held, detail) = match result {
+            Ok(()) => (true, None),
+            Err(d) => (false, Some(d)),
+        };
+        Check {
+            name: name.into(),
+            held,
+            detail,
+        }
+    }
+
+    /// A check that held when `held`; `detail` is used only when it did not.
+    #[must_use]
+    pub fn that(name: impl Into<String>, held: bool, detail: impl FnOnce() -> String) -> Check {
+        Check::new(name, if held { Ok(()) } else { Err(detail()) })
+    }
+}
+
+impl std::fmt::Display for Check {
+    /// `name`, or `name (detail)` for a check that did not hold.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.detail {
+            Some(d) if !self.held => write!(f, "{} ({d})", self.name),
+            _ => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The final checks and balances.
 #[derive(Debug, Clone, Default)]
 pub struct Checks {
-    /// (check, held).
-    pub results: Vec<(String, bool)>,
+    /// Every check, in the order run.
+    pub results: Vec<Check>,
     /// Bank balances by holder: (name, redacted PAN, minor units).
     pub bank: Vec<(String, String, i128)>,
     /// float:broker, minor units.
@@ -31,20 +80,73 @@ pub struct Checks {
 
 impl Checks {
     fn check(&mut self, name: impl Into<String>, held: bool) {
-        self.results.push((name.into(), held));
+        self.results
+            .push(Check::that(name, held, || "it did not".to_owned()));
     }
 
-    /// The names of the failed checks, comma-separated, or `None` when all held.
-    #[must_use]
-    pub fn failures(&self) -> Option<String> {
-        let failed: Vec<&str> = self
-            .results
-            .iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        (!failed.is_empty()).then(|| failed.join(", "))
+    fn record(&mut self, name: impl Into<String>, result: Result<(), String>) {
+        self.results.push(Check::new(name, result));
     }
+
+    /// The checks that did not hold, in order (empty when all held).
+    #[must_use]
+    pub fn failures(&self) -> Vec<Check> {
+        self.results.iter().filter(|c| !c.held).cloned().collect()
+    }
+}
+
+/// What the broker's books must show at the end (section 5): its accounts sum to zero and
+/// none is negative (`State::check_conserved`), every bank account of the demo is not
+/// negative, float:broker equals the live BrokerScrip, and each merchant's memo
+/// float:vendor equals the VendorScrip it holds live (`vendor`: name, UID, live value;
+/// `None` when the live total does not fit an amount).
+#[must_use]
+pub fn broker_books(
+    state: &BrokerState,
+    accounts: &[(&str, Pan)],
+    vendor: &[(String, Uid, Option<Amount>)],
+) -> Checks {
+    let mut checks = Checks::default();
+    checks.record(
+        "broker accounts sum to zero, none negative",
+        state.check_conserved().map_err(|e| e.to_string()),
+    );
+    for (name, pan) in accounts {
+        let b = state.balance(&Account::Bank(pan.clone()));
+        checks.results.push(Check::that(
+            format!("bank:{name} not negative"),
+            b >= 0,
+            || format!("it is {b}"),
+        ));
+        checks.bank.push(((*name).to_owned(), pan.redacted(), b));
+    }
+    checks.float_broker = state.balance(&Account::FloatBroker);
+    let float = checks.float_broker;
+    checks
+        .results
+        .push(Check::that("float:broker not negative", float >= 0, || {
+            format!("it is {float}")
+        }));
+    let live = state.live.iter().try_fold(0_i128, |acc, (_, r)| {
+        acc.checked_add(i128::from(r.body.value.minor()))
+    });
+    checks.results.push(Check::that(
+        "float:broker equals the live BrokerScrip",
+        live == Some(float),
+        || format!("float:broker is {float}, the live BrokerScrip {live:?}"),
+    ));
+    for (name, uid, live) in vendor {
+        let memo = state.memo(uid);
+        let live_minor = live.map_or(u64::MAX, Amount::minor);
+        checks.results.push(Check::that(
+            format!("memo float:vendor:{name} equals its live VendorScrip"),
+            live.is_some() && memo == i128::from(live_minor),
+            || format!("the memo is {memo}, the live VendorScrip {live:?}"),
+        ));
+        checks.float_vendor.push((name.clone(), memo, live_minor));
+    }
+    checks.broker_sum = state.accounts.values().sum();
+    checks
 }
 
 /// Whether every scrip in `wallet` issued by `producer` is live in `live`, owned by the
@@ -72,7 +174,6 @@ fn wallet_matches(wallet: &Wallet, producer: Uid, live: &LiveScrip) -> bool {
 /// A node that could not be stopped, closed or reopened (a failed check is not an error
 /// here: it is reported in [`Checks`]).
 pub async fn finish(w: World) -> anyhow::Result<Checks> {
-    let mut checks = Checks::default();
     let mut merchants: Vec<(String, Uid, MerchantNode, std::path::PathBuf)> = Vec::new();
     for m in w.merchants {
         merchant::shell::send_reports(&m.running.addr, &w.bus, &w.subjects, TIMEOUT)
@@ -89,37 +190,17 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
 
     // Conservation at the broker.
     let state = broker.state().clone();
-    checks.check(
-        "broker accounts sum to zero, none negative",
-        state.check_conserved().is_ok(),
-    );
-    for (name, pan) in &w.accounts {
-        let b = state.balance(&Account::Bank(pan.clone()));
-        checks.check(format!("bank:{name} not negative"), b >= 0);
-        checks.bank.push(((*name).to_owned(), pan.redacted(), b));
-    }
-    checks.float_broker = state.balance(&Account::FloatBroker);
-    checks.check("float:broker not negative", checks.float_broker >= 0);
-    checks.check(
-        "float:broker equals the live BrokerScrip",
-        state.live.iter().try_fold(0_i128, |acc, (_, r)| {
-            Some(acc + i128::from(r.body.value.minor()))
-        }) == Some(checks.float_broker),
-    );
-    for (name, uid, node, _) in &merchants {
-        let live = node.state().live_value().map_or(u64::MAX, Amount::minor);
-        let memo = state.memo(uid);
-        checks.check(
-            format!("memo float:vendor:{name} equals its live VendorScrip"),
-            memo == i128::from(live),
-        );
-        checks.check(
+    let vendor: Vec<_> = merchants
+        .iter()
+        .map(|(name, uid, node, _)| (name.clone(), *uid, node.state().live_value().ok()))
+        .collect();
+    let mut checks = broker_books(&state, &w.accounts, &vendor);
+    for (name, _, node, _) in &merchants {
+        checks.record(
             format!("{name}: tables match its log"),
-            node.check_tables().is_ok(),
+            node.check_tables().map_err(|e| e.to_string()),
         );
-        checks.float_vendor.push((name.clone(), memo, live));
     }
-    checks.broker_sum = state.accounts.values().sum();
 
     // Each wallet's scrip matches the producers' live tables.
     for c in &w.customers {
@@ -136,7 +217,14 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
     }
 
     // Replay: every chain verifies, every file reopened gives the state it had.
-    checks.check("broker log chain", broker.log().verify_chain().is_ok());
+    checks.record(
+        "broker log chain",
+        broker
+            .log()
+            .verify_chain()
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    );
     close_broker(broker)?;
     let reopened = BrokerNode::open(
         &w.broker_path,
@@ -148,9 +236,12 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
     checks.check("broker replay equals its state", reopened.state() == &state);
     close_broker(reopened)?;
     for (name, _, node, path) in merchants {
-        checks.check(
+        checks.record(
             format!("{name} log chain"),
-            node.log().verify_chain().is_ok(),
+            node.log()
+                .verify_chain()
+                .map(drop)
+                .map_err(|e| e.to_string()),
         );
         let tables = node.state().tables.clone();
         let (keys, config) = node
@@ -170,9 +261,13 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
             .with_context(|| format!("closing the {name}"))?;
     }
     for c in w.customers {
-        checks.check(
+        checks.record(
             format!("{}'s wallet log chain", c.name),
-            c.wallet.log().verify_chain().is_ok(),
+            c.wallet
+                .log()
+                .verify_chain()
+                .map(drop)
+                .map_err(|e| e.to_string()),
         );
         let wallet_state = c.wallet.state().clone();
         drop(c.wallet);
@@ -209,4 +304,97 @@ fn redb_files(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use shared::Suite;
+
+    const ALICE: &str = "GR1601101250000000012300695";
+
+    /// A broker state where alice's deposit of 100.00 sits in her bank account.
+    fn books() -> (BrokerState, Vec<(&'static str, Pan)>) {
+        let mut state = BrokerState::new(Suite::Paper);
+        let pan = Pan::new(ALICE);
+        state.accounts.insert(Account::External, -10_000);
+        state.accounts.insert(Account::Bank(pan.clone()), 10_000);
+        (state, vec![("alice", pan)])
+    }
+
+    fn failed_names(checks: &Checks) -> Vec<String> {
+        checks.failures().into_iter().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn sound_books_pass_every_check() {
+        let (state, accounts) = books();
+        let checks = broker_books(&state, &accounts, &[]);
+        assert_eq!(failed_names(&checks), Vec::<String>::new());
+        assert_eq!(checks.broker_sum, 0);
+        assert_eq!(
+            checks.bank,
+            [("alice".to_owned(), "…0695".to_owned(), 10_000)]
+        );
+    }
+
+    /// Money created from nothing: the sum is not zero, and the check says by how much.
+    #[test]
+    fn a_state_whose_accounts_do_not_sum_to_zero_fails_naming_the_check() {
+        let (mut state, accounts) = books();
+        state
+            .accounts
+            .insert(Account::Bank(Pan::new(ALICE)), 10_050);
+        let checks = broker_books(&state, &accounts, &[]);
+        let failed = checks.failures();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].name, "broker accounts sum to zero, none negative");
+        assert_eq!(
+            failed[0].detail.as_deref(),
+            Some("accounts sum to 50, not zero")
+        );
+        assert_eq!(checks.broker_sum, 50);
+        // The demo's failure names it and exits with the check-failed code.
+        let err = super::super::DemoError::ChecksFailed(failed);
+        assert_eq!(
+            err.to_string(),
+            "check failed: broker accounts sum to zero, none negative \
+             (accounts sum to 50, not zero)"
+        );
+        assert_eq!(err.exit_code(), crate::cli::EXIT_CHECK_FAILED);
+    }
+
+    /// A negative bank account, a float:broker without live scrip behind it, and a memo
+    /// that disagrees with the merchant's live VendorScrip: each named.
+    #[test]
+    fn negative_accounts_and_floats_that_disagree_fail_each_check() {
+        let (mut state, accounts) = books();
+        state.accounts.insert(Account::Bank(Pan::new(ALICE)), -500);
+        state.accounts.insert(Account::FloatBroker, 10_500);
+        let merchant = Uid([7; 16]);
+        state.memos.insert(merchant, 300);
+        let vendor = [(
+            "tea shop".to_owned(),
+            merchant,
+            Some(Amount::from_minor(200)),
+        )];
+        let checks = broker_books(&state, &accounts, &vendor);
+        assert_eq!(
+            failed_names(&checks),
+            [
+                "broker accounts sum to zero, none negative",
+                "bank:alice not negative",
+                "float:broker equals the live BrokerScrip",
+                "memo float:vendor:tea shop equals its live VendorScrip",
+            ]
+        );
+        let err = super::super::DemoError::ChecksFailed(checks.failures());
+        assert!(err.to_string().starts_with("4 checks failed: "), "{err}");
+        assert!(
+            err.to_string()
+                .contains("bank:alice not negative (it is -500)")
+        );
+    }
 }

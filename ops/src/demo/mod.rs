@@ -1,21 +1,30 @@
 //! `peerscrip-ops demo`: every transaction of protocol.md section 6 among real nodes in one
-//! process (issue 4). The broker and two merchants run in their actor shells
-//! (`shared::runtime`) over a [`shared::bus::MemoryBus`], with real crypto and real redb
-//! files; two customers' wallets drive them through `customer_cli::client`, exactly as the
-//! end-to-end tests of `tests/tests/e2e_memory.rs` do.
+//! process (issue 4), and the protections of sections 4 and 7 refusing what they must. The
+//! broker and two merchants run in their actor shells (`shared::runtime`) over a
+//! [`shared::bus::MemoryBus`], with real crypto and real redb files; two customers' wallets
+//! drive them through `customer_cli::client`, exactly as the end-to-end tests of
+//! `tests/tests/e2e_memory.rs` do.
 //!
+//! - [`data_dir`]: `--data-dir` must be new or empty; one holding a previous run is
+//!   verified (every log's hash chain) and refused, never reused;
 //! - [`setup`]: the bank, the nodes and the wallets (fresh keys and root keys);
-//! - [`steps`]: 6.0 … 6.8, each printed as a person reads it;
-//! - [`print`]: the text and JSON renderings (amounts as `12.34`, PANs redacted, never a
-//!   secret);
-//! - [`checks`]: after the nodes stop, every log's chain, replay equality and conservation
-//!   (section 5): the demo fails, naming what failed, unless all of them hold.
+//! - [`steps`]: 6.0 … 6.8 in order, each handed to the printer as it completes, with the
+//!   [`protections`] in between: a spent scrip, a wrong CustomerSecret, an order costing
+//!   more than the scrip, a replayed request, an expired scrip before its renewal;
+//! - [`print`]: text printed step by step as it happens, or one JSON document at the end
+//!   (`--json`); amounts as `12.34`, PANs redacted, never a secret;
+//! - [`checks`]: what each protection asserts and, after the nodes stop, every log's chain,
+//!   replay equality and conservation (section 5).
 //!
-//! Expiry (6.8) is shown with a short configured broker scrip lifetime and the shared clock
-//! moved forward, never by waiting.
+//! The demo fails with [`DemoError`] (its exit code, documented in `--help`, says which
+//! way) unless every transaction completed and every check held. Expiry (6.8) is shown with
+//! a short configured broker scrip lifetime and the shared clock moved forward, never by
+//! waiting.
 
 pub mod checks;
+pub mod data_dir;
 pub mod print;
+pub mod protections;
 pub mod setup;
 pub mod steps;
 
@@ -23,6 +32,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use shared::Suite;
+
+use checks::Check;
 
 /// What `peerscrip-ops demo` was asked for.
 #[derive(Debug, Clone)]
@@ -32,36 +43,99 @@ pub struct Options {
     /// Where the redb files go (`broker/`, `merchant-<name>/`, `customer-<name>/`); a
     /// temporary directory, removed at the end, when `None`.
     pub data_dir: Option<PathBuf>,
-    /// One JSON object instead of text.
+    /// One JSON document at the end instead of text step by step.
     pub json: bool,
 }
 
-/// Runs the whole demo on a fresh actix system.
-///
-/// # Errors
-/// Any transaction that did not complete, or any final check that failed (named).
-pub fn run(options: &Options) -> anyhow::Result<()> {
-    let system = actix_rt::System::new();
-    let report = system.block_on(run_async(options))?;
-    if options.json {
-        println!("{}", serde_json::to_string_pretty(&print::json(&report))?);
-    } else {
-        print::text(&report);
-    }
-    report.checks.failures().map_or(Ok(()), |failed| {
-        Err(anyhow::anyhow!("final checks failed: {failed}"))
-    })
+/// How the demo fails other than by not being able to run at all (which is any other
+/// error, exit code [`crate::cli::EXIT_FAILURE`]).
+#[derive(Debug)]
+pub enum DemoError {
+    /// Checks did not hold: a protection that did not refuse as shown, a final check
+    /// (chain, replay, conservation), or a previous run's log in `--data-dir` that does not
+    /// verify. Exit code [`crate::cli::EXIT_CHECK_FAILED`].
+    ChecksFailed(Vec<Check>),
+    /// `--data-dir` is not empty; nothing was written. Exit code
+    /// [`crate::cli::EXIT_DATA_DIR_IN_USE`].
+    DataDirInUse {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds, as a person reads it.
+        holds: String,
+    },
 }
 
-async fn run_async(options: &Options) -> anyhow::Result<print::Report> {
+impl DemoError {
+    /// The process exit code of this failure (`peerscrip-ops demo --help`).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DemoError::ChecksFailed(_) => crate::cli::EXIT_CHECK_FAILED,
+            DemoError::DataDirInUse { .. } => crate::cli::EXIT_DATA_DIR_IN_USE,
+        }
+    }
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::ChecksFailed(failed) => {
+                let named: Vec<String> = failed.iter().map(ToString::to_string).collect();
+                match named.len() {
+                    1 => write!(f, "check failed: {}", named.join("")),
+                    n => write!(f, "{n} checks failed: {}", named.join("; ")),
+                }
+            }
+            DemoError::DataDirInUse { dir, holds } => write!(
+                f,
+                "the data directory {} is not empty: it holds {holds}; the demo never reuses \
+                 or overwrites files: pass a new or empty directory",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+/// Runs the whole demo on a fresh actix system, printing as it goes (text) or at the end
+/// (`--json`, whatever the outcome).
+///
+/// # Errors
+/// [`DemoError`] for a failed check or a data directory in use; any other error when the
+/// demo could not run (a node that did not start, a transaction that did not complete).
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let mut out = print::Printer::stdout(options.suite, options.json)?;
+    let result = run_with(options, &mut out);
+    out.finish(&result)?;
+    result
+}
+
+fn run_with<W: std::io::Write>(
+    options: &Options,
+    out: &mut print::Printer<W>,
+) -> anyhow::Result<()> {
+    if let Some(dir) = &options.data_dir {
+        data_dir::prepare(dir)?;
+    }
+    let system = actix_rt::System::new();
+    system.block_on(run_async(options, out))
+}
+
+async fn run_async<W: std::io::Write>(
+    options: &Options,
+    out: &mut print::Printer<W>,
+) -> anyhow::Result<()> {
     let mut world = setup::World::start(options)
         .await
         .context("setting up the bank, the nodes and the wallets")?;
-    let steps = steps::run_all(&mut world).await?;
+    steps::run_all(&mut world, out).await?;
     let checks = checks::finish(world).await.context("closing the nodes")?;
-    Ok(print::Report {
-        suite: options.suite,
-        steps,
-        checks,
-    })
+    let failed = checks.failures();
+    out.checks(checks)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DemoError::ChecksFailed(failed).into())
+    }
 }

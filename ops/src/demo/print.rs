@@ -1,22 +1,134 @@
-//! How the demo reads: text for a person, or one JSON object (`--json`). Amounts as
-//! `12.34`, PANs redacted, never a secret (no PANSecret, CustomerSecret or key is ever
-//! part of a [`Report`]).
+//! How the demo reads. Text (the default) is printed step by step, each step flushed the
+//! moment it completes, so a person watching sees the run progress; `--json` prints one
+//! JSON document at the end, whatever the outcome (the steps done, the balances and checks
+//! if the run got that far, and `ok`, `exit_code`, `error`), so a program reads one value.
+//! Amounts as `12.34`, PANs redacted, never a secret (no PANSecret, CustomerSecret or key
+//! is ever part of a [`Step`] or [`Checks`]).
+
+use std::io::Write;
 
 use serde_json::{Value, json};
 use shared::{Amount, Suite};
 
-use super::checks::Checks;
-use super::steps::Step;
+use super::checks::{Check, Checks};
+use super::steps::{Kind, Step};
 
-/// Everything the demo shows.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// The suite it ran in.
-    pub suite: Suite,
-    /// The ten transactions.
-    pub steps: Vec<Step>,
-    /// The final checks and balances.
-    pub checks: Checks,
+/// Where the demo's output goes, and in which form (see the module doc).
+#[derive(Debug)]
+pub struct Printer<W: Write> {
+    out: W,
+    json: bool,
+    suite: Suite,
+    steps: Vec<Step>,
+    checks: Option<Checks>,
+}
+
+impl Printer<std::io::Stdout> {
+    /// The printer of the command: standard output.
+    ///
+    /// # Errors
+    /// Standard output could not be written.
+    pub fn stdout(suite: Suite, json: bool) -> std::io::Result<Self> {
+        Printer::new(std::io::stdout(), suite, json)
+    }
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer to `out`; in text mode it prints the heading at once.
+    ///
+    /// # Errors
+    /// `out` could not be written.
+    pub fn new(out: W, suite: Suite, json: bool) -> std::io::Result<Self> {
+        let mut printer = Printer {
+            out,
+            json,
+            suite,
+            steps: Vec::new(),
+            checks: None,
+        };
+        if !json {
+            writeln!(
+                printer.out,
+                "peerscrip demo ({suite} suite): one broker, two merchants, two customers over the in-memory bus"
+            )?;
+            printer.out.flush()?;
+        }
+        Ok(printer)
+    }
+
+    /// A step has completed: printed now (text), kept for the end (JSON).
+    ///
+    /// # Errors
+    /// `out` could not be written.
+    pub fn step(&mut self, step: Step) -> std::io::Result<()> {
+        if !self.json {
+            writeln!(self.out)?;
+            writeln!(self.out, "[{}] {}", step.id, step.title)?;
+            for line in &step.lines {
+                writeln!(self.out, "  {line}")?;
+            }
+            for check in &step.checks {
+                writeln!(self.out, "  {}", check_line(check))?;
+            }
+            self.out.flush()?;
+        }
+        self.steps.push(step);
+        Ok(())
+    }
+
+    /// The final balances and checks: printed now (text), kept for the end (JSON).
+    ///
+    /// # Errors
+    /// `out` could not be written.
+    pub fn checks(&mut self, checks: Checks) -> std::io::Result<()> {
+        if !self.json {
+            text_checks(&mut self.out, &checks)?;
+            self.out.flush()?;
+        }
+        self.checks = Some(checks);
+        Ok(())
+    }
+
+    /// The run is over with `result`: the JSON document (text has said everything already;
+    /// the error goes to standard error from `main`).
+    ///
+    /// # Errors
+    /// `out` could not be written.
+    pub fn finish(&mut self, result: &anyhow::Result<()>) -> std::io::Result<()> {
+        if self.json {
+            let doc = self.document(result);
+            let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+            writeln!(self.out, "{text}")?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The output written so far.
+    #[must_use]
+    pub fn output(&self) -> &W {
+        &self.out
+    }
+
+    fn document(&self, result: &anyhow::Result<()>) -> Value {
+        let mut doc = json!({
+            "suite": self.suite.to_string(),
+            "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "ok": result.is_ok(),
+            "exit_code": result.as_ref().map_or_else(crate::cli::exit_code, |()| 0),
+            "error": result.as_ref().err().map(|e| format!("{e:#}")),
+        });
+        if let (Some(c), Some(map)) = (&self.checks, doc.as_object_mut()) {
+            map.insert("balances".into(), balances_json(c));
+            map.insert(
+                "checks".into(),
+                c.results.iter().map(check_json).collect::<Vec<_>>().into(),
+            );
+            map.insert("conserved".into(), c.failures().is_empty().into());
+            map.insert("files".into(), c.files.clone().into());
+        }
+        doc
+    }
 }
 
 /// A signed ledger balance as `12.34` (`-12.34` below zero).
@@ -28,63 +140,152 @@ fn money(minor: i128) -> String {
     format!("{sign}{shown}")
 }
 
-/// Prints the report as text.
-pub fn text(report: &Report) {
-    println!(
-        "peerscrip demo ({} suite): one broker, two merchants, two customers over the in-memory bus",
-        report.suite
-    );
-    for step in &report.steps {
-        println!();
-        println!("[{}] {}", step.id, step.title);
-        for line in &step.lines {
-            println!("  {line}");
-        }
-    }
-    let c = &report.checks;
-    println!();
-    println!("Final balances at the broker:");
+/// `[ok] name` or `[FAILED] name (detail)`.
+fn check_line(check: &Check) -> String {
+    format!("[{}] {check}", if check.held { "ok" } else { "FAILED" })
+}
+
+fn text_checks<W: Write>(out: &mut W, c: &Checks) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "Final balances at the broker:")?;
     for (name, pan, b) in &c.bank {
-        println!("  bank {name:<10} {pan}  {:>10}", money(*b));
+        writeln!(out, "  bank {name:<10} {pan}  {:>10}", money(*b))?;
     }
-    println!("  float:broker               {:>10}", money(c.float_broker));
+    writeln!(
+        out,
+        "  float:broker               {:>10}",
+        money(c.float_broker)
+    )?;
     for (name, memo, live) in &c.float_vendor {
-        println!(
+        writeln!(
+            out,
             "  memo float:vendor:{name:<10} {:>10}  (live VendorScrip {})",
             money(*memo),
             Amount::from_minor(*live)
-        );
+        )?;
     }
-    println!("  sum of all accounts        {:>10}", money(c.broker_sum));
-    println!();
-    println!("Checks:");
-    for (name, ok) in &c.results {
-        println!("  [{}] {name}", if *ok { "ok" } else { "FAILED" });
+    writeln!(
+        out,
+        "  sum of all accounts        {:>10}",
+        money(c.broker_sum)
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Checks:")?;
+    for check in &c.results {
+        writeln!(out, "  {}", check_line(check))?;
     }
-    println!("Files: {}", c.files.join(", "));
+    writeln!(out, "Files: {}", c.files.join(", "))
 }
 
-/// The report as one JSON object.
-#[must_use]
-pub fn json(report: &Report) -> Value {
-    let c = &report.checks;
+fn check_json(c: &Check) -> Value {
+    json!({"check": c.name, "held": c.held, "detail": c.detail})
+}
+
+fn step_json(s: &Step) -> Value {
+    let (kind, refused_with) = match s.kind {
+        Kind::Transaction => ("transaction", None),
+        Kind::Refusal(code) => ("refusal", Some(code.name())),
+        Kind::Repeat => ("repeat", None),
+    };
     json!({
-        "suite": report.suite.to_string(),
-        "steps": report.steps.iter().map(|s| json!({
-            "id": s.id, "title": s.title, "lines": s.lines,
-        })).collect::<Vec<_>>(),
-        "balances": {
-            "bank": c.bank.iter().map(|(n, p, b)| json!({
-                "holder": n, "pan": p, "balance": money(*b),
-            })).collect::<Vec<_>>(),
-            "float_broker": money(c.float_broker),
-            "float_vendor": c.float_vendor.iter().map(|(n, m, l)| json!({
-                "merchant": n, "memo": money(*m), "live_vendor_scrip": Amount::from_minor(*l).to_string(),
-            })).collect::<Vec<_>>(),
-            "sum_of_accounts": money(c.broker_sum),
-        },
-        "checks": c.results.iter().map(|(n, ok)| json!({"check": n, "held": ok})).collect::<Vec<_>>(),
-        "conserved": c.failures().is_none(),
-        "files": c.files,
+        "id": s.id,
+        "title": s.title,
+        "kind": kind,
+        "refused_with": refused_with,
+        "lines": s.lines,
+        "checks": s.checks.iter().map(check_json).collect::<Vec<_>>(),
     })
+}
+
+fn balances_json(c: &Checks) -> Value {
+    json!({
+        "bank": c.bank.iter().map(|(n, p, b)| json!({
+            "holder": n, "pan": p, "balance": money(*b),
+        })).collect::<Vec<_>>(),
+        "float_broker": money(c.float_broker),
+        "float_vendor": c.float_vendor.iter().map(|(n, m, l)| json!({
+            "merchant": n, "memo": money(*m), "live_vendor_scrip": Amount::from_minor(*l).to_string(),
+        })).collect::<Vec<_>>(),
+        "sum_of_accounts": money(c.broker_sum),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use shared::ErrorCode;
+
+    fn step(id: &'static str) -> Step {
+        Step {
+            id,
+            title: "Spent scrip presented again",
+            kind: Kind::Refusal(ErrorCode::Spent),
+            lines: vec!["the tea shop refused it: Spent".to_owned()],
+            checks: vec![Check::new("refused with Spent", Ok(()))],
+        }
+    }
+
+    fn written(p: &Printer<Vec<u8>>) -> String {
+        String::from_utf8(p.output().clone()).unwrap()
+    }
+
+    /// Text mode: each step is in the output the moment it is handed over, before the run
+    /// ends (what a person watching sees).
+    #[test]
+    fn text_prints_each_step_when_it_completes() {
+        let mut p = Printer::new(Vec::new(), Suite::Paper, false).unwrap();
+        assert_eq!(
+            written(&p),
+            "peerscrip demo (paper suite): one broker, two merchants, two customers over the in-memory bus\n"
+        );
+        p.step(step("6.3-spent")).unwrap();
+        assert!(
+            written(&p).ends_with(
+                "\n[6.3-spent] Spent scrip presented again\n  the tea shop refused it: Spent\n  [ok] refused with Spent\n"
+            ),
+            "{}",
+            written(&p)
+        );
+        let before = written(&p);
+        p.finish(&Ok(())).unwrap();
+        assert_eq!(written(&p), before, "text says nothing more at the end");
+    }
+
+    /// JSON mode: nothing until the end, then one document with the outcome; a failed
+    /// check is in it with its exit code.
+    #[test]
+    fn json_prints_one_document_at_the_end_with_the_outcome() {
+        let mut p = Printer::new(Vec::new(), Suite::Modern, true).unwrap();
+        p.step(step("6.3-spent")).unwrap();
+        assert_eq!(written(&p), "");
+        let failed = Check::new("refused with Spent", Err("it was accepted".to_owned()));
+        let result = Err(super::super::DemoError::ChecksFailed(vec![failed]).into());
+        p.finish(&result).unwrap();
+        let doc: Value = serde_json::from_str(&written(&p)).unwrap();
+        assert_eq!(doc["suite"], "modern");
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["exit_code"], 3);
+        assert_eq!(
+            doc["error"],
+            "check failed: refused with Spent (it was accepted)"
+        );
+        assert_eq!(doc["steps"][0]["id"], "6.3-spent");
+        assert_eq!(doc["steps"][0]["kind"], "refusal");
+        assert_eq!(doc["steps"][0]["refused_with"], "Spent");
+        assert_eq!(doc["steps"][0]["checks"][0]["held"], true);
+        assert!(doc.get("checks").is_none(), "the run did not get that far");
+    }
+
+    #[test]
+    fn a_failed_check_reads_failed_with_what_was_found() {
+        let c = Check::new("broker log chain", Err("event 4 altered".to_owned()));
+        assert_eq!(
+            check_line(&c),
+            "[FAILED] broker log chain (event 4 altered)"
+        );
+        let c = Check::new("broker log chain", Ok(()));
+        assert_eq!(check_line(&c), "[ok] broker log chain");
+    }
 }

@@ -1,24 +1,82 @@
-//! The ten transactions of protocol.md section 6, in the order a person would follow them:
-//! each step drives the wallets through the running nodes and records what it did in words
-//! (who paid whom, scrip values), never a secret.
+//! The ten transactions of protocol.md section 6, in the order a person would follow them,
+//! with the [`protections`](super::protections) shown where they fit: each step drives the
+//! wallets through the running nodes, records what it did in words (who paid whom, scrip
+//! values), never a secret, and goes to the printer the moment it completes.
+
+use std::io::Write;
 
 use anyhow::{Context as _, bail};
 use customer_cli::client::collect_deliveries;
-use shared::Amount;
+use shared::bus::Bus as _;
 use shared::wire::Label;
 use shared::wire::bodies::{OrderId, OrderInfo};
+use shared::{Amount, ErrorCode};
 
+use super::DemoError;
+use super::checks::Check;
+use super::print::Printer;
+use super::protections;
 use super::setup::{self, BROKER_SCRIP_LIFETIME_SECS, TIMEOUT, World, now};
 
-/// One step as printed: its section, a title, and the lines a person reads.
+/// What a step shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A transaction of section 6 that completed.
+    Transaction,
+    /// A request a node refused, with the code it must be refused with.
+    Refusal(ErrorCode),
+    /// A request repeated, answered with the stored reply (section 7).
+    Repeat,
+}
+
+/// One step as printed: its id, a title, the lines a person reads and what it asserted.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// The section of protocol.md ("6.2").
+    /// The section of protocol.md ("6.2"), or for a protection the section and what it
+    /// shows ("6.3-spent").
     pub id: &'static str,
     /// What the step is.
     pub title: &'static str,
+    /// What kind of step.
+    pub kind: Kind,
     /// What happened.
     pub lines: Vec<String>,
+    /// What the step asserted (a protection's refusal code and unchanged nodes); the demo
+    /// fails on the first step with a check that did not hold.
+    pub checks: Vec<Check>,
+}
+
+impl Step {
+    /// A completed transaction.
+    fn transaction(id: &'static str, title: &'static str, lines: Vec<String>) -> Step {
+        Step {
+            id,
+            title,
+            kind: Kind::Transaction,
+            lines,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// Hands `step` to the printer; fails the demo, after printing it, if one of its checks
+/// did not hold (named with the step's id, e.g. `step 6.3-spent: refused with Spent`).
+fn emit<W: Write>(out: &mut Printer<W>, step: Step) -> anyhow::Result<()> {
+    let failed: Vec<Check> = step
+        .checks
+        .iter()
+        .filter(|c| !c.held)
+        .map(|c| Check {
+            name: format!("step {}: {}", step.id, c.name),
+            ..c.clone()
+        })
+        .collect();
+    out.step(step).context("writing the output")?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DemoError::ChecksFailed(failed).into())
+    }
 }
 
 fn amt(minor: u64) -> Amount {
@@ -79,14 +137,14 @@ async fn send(
     Ok(done.what)
 }
 
-/// Runs 6.0 … 6.8.
+/// Runs 6.0 … 6.8 and the protections, handing each step to `out` as it completes.
 ///
 /// # Errors
-/// The first transaction that did not complete, named.
-pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
+/// The first transaction that did not complete, named; [`DemoError::ChecksFailed`] for
+/// the first protection that did not hold.
+pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::Result<()> {
     let (alice, bob) = (0, 1);
     let (tea, books) = (0, 1);
-    let mut steps = Vec::new();
 
     // 6.0: both customers register their keys for their accounts.
     let mut lines = vec![
@@ -94,8 +152,8 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
             .to_owned(),
     ];
     for c in [alice, bob] {
-        let out = w.customers[c].wallet.register(now())?;
-        send(w, c, out, "6.0 registration").await?;
+        let req = w.customers[c].wallet.register(now())?;
+        send(w, c, req, "6.0 registration").await?;
         let cust = &w.customers[c];
         lines.push(format!(
             "{} registered key {} for account {}",
@@ -104,36 +162,28 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
             cust.pan.redacted()
         ));
     }
-    steps.push(Step {
-        id: "6.0",
-        title: "Peer registration",
-        lines,
-    });
+    emit(out, Step::transaction("6.0", "Peer registration", lines))?;
 
     // 6.0b: each customer fetches the keys of the merchants it will pay.
     let mut lines = Vec::new();
     for (c, m) in [(alice, tea), (alice, books), (bob, books)] {
         let uid = w.merchant_uid(m);
-        let out = w.customers[c].wallet.request_public_key(uid, now())?;
-        send(w, c, out, "6.0b public key").await?;
+        let req = w.customers[c].wallet.request_public_key(uid, now())?;
+        send(w, c, req, "6.0b public key").await?;
         lines.push(format!(
             "{} fetched the {}'s public key from the broker",
             w.customers[c].name, w.merchants[m].name
         ));
     }
-    steps.push(Step {
-        id: "6.0b",
-        title: "Public key request",
-        lines,
-    });
+    emit(out, Step::transaction("6.0b", "Public key request", lines))?;
 
     // 6.1: BrokerScrip bought from the bank accounts.
     let mut lines = Vec::new();
     for (c, value) in [(alice, 4_000), (bob, 2_000)] {
-        let out = w.customers[c]
+        let req = w.customers[c]
             .wallet
             .obtain_broker_scrip(amt(value), now())?;
-        send(w, c, out, "6.1 obtain BrokerScrip").await?;
+        send(w, c, req, "6.1 obtain BrokerScrip").await?;
         lines.push(format!(
             "the broker debited {} from {}'s bank account and issued BrokerScrip {}",
             amt(value),
@@ -142,11 +192,7 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
         ));
         lines.push(holdings(w, c));
     }
-    steps.push(Step {
-        id: "6.1",
-        title: "Obtain BrokerScrip",
-        lines,
-    });
+    emit(out, Step::transaction("6.1", "Obtain BrokerScrip", lines))?;
 
     // 6.2: BrokerScrip exchanged for VendorScrip (the change comes back from the broker).
     let mut lines = Vec::new();
@@ -157,11 +203,11 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
             .broker_scrip()
             .map(|b| b.scrip.value())
             .unwrap_or(Amount::ZERO);
-        let out = w.customers[c]
+        let req = w.customers[c]
             .wallet
             .obtain_vendor_scrip(uid, amt(value), now())?;
-        let tx = out.tx;
-        send(w, c, out, "6.2 step 1").await?;
+        let tx = req.tx;
+        send(w, c, req, "6.2 step 1").await?;
         let step2 = w.customers[c]
             .wallet
             .resend(tx, Label::VendorScripRequest)?;
@@ -179,19 +225,28 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
         ));
         lines.push(holdings(w, c));
     }
-    steps.push(Step {
-        id: "6.2",
-        title: "Obtain VendorScrip from a merchant",
-        lines,
-    });
+    emit(
+        out,
+        Step::transaction("6.2", "Obtain VendorScrip from a merchant", lines),
+    )?;
 
-    // 6.3: purchases with change.
+    // 6.3: purchases with change. Alice's VendorScrip before her purchase is kept (with
+    // its CustomerSecret, never shown) to present again once it is spent.
     let mut lines = Vec::new();
+    let mut spent = None;
     for (c, m, item, name, price, quantity) in [
         (alice, tea, "tea", "Green tea, 100 g", 450, 2),
         (bob, books, "map", "City map", 320, 1),
     ] {
         let uid = w.merchant_uid(m);
+        if c == alice {
+            let v0 = w.customers[c]
+                .wallet
+                .scrip(uid)
+                .map(|v| v.scrip.clone())
+                .context("6.3: alice holds no tea shop VendorScrip")?;
+            spent = Some((v0, w.customers[c].wallet.customer_secret(uid)?));
+        }
         let order = OrderInfo {
             item_id: item.into(),
             name: name.into(),
@@ -216,60 +271,90 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
         ));
         lines.push(holdings(w, c));
     }
-    steps.push(Step {
-        id: "6.3",
-        title: "Buy item (with change)",
-        lines,
-    });
+    emit(
+        out,
+        Step::transaction("6.3", "Buy item (with change)", lines),
+    )?;
+
+    // The tea shop's protections (section 4, 6.3 step 3), each refused with nothing changed.
+    let (v0, cs_v0) = spent.context("6.3: alice's VendorScrip before her purchase")?;
+    emit(
+        out,
+        protections::spent_scrip(w, alice, tea, &v0, &cs_v0).await?,
+    )?;
+    drop(cs_v0);
+    emit(out, protections::wrong_secret(w, alice, tea).await?)?;
+    emit(out, protections::exceeds_scrip(w, alice, tea).await?)?;
 
     // 6.4: BrokerScrip topped up from the bank.
-    let out = w.customers[alice]
+    let req = w.customers[alice]
         .wallet
         .top_up_broker_scrip(amt(3_500), now())?;
-    send(w, alice, out, "6.4 top up BrokerScrip").await?;
-    steps.push(Step {
-        id: "6.4",
-        title: "Top up BrokerScrip",
-        lines: vec![
-            "alice topped up her BrokerScrip to 35.00 with 10.00 from her bank account".to_owned(),
-            holdings(w, alice),
-        ],
-    });
+    send(w, alice, req, "6.4 top up BrokerScrip").await?;
+    emit(
+        out,
+        Step::transaction(
+            "6.4",
+            "Top up BrokerScrip",
+            vec![
+                "alice topped up her BrokerScrip to 35.00 with 10.00 from her bank account"
+                    .to_owned(),
+                holdings(w, alice),
+            ],
+        ),
+    )?;
 
     // 6.5: VendorScrip topped up with BrokerScrip (the broker escrows, the merchant agrees).
     let uid = w.merchant_uid(tea);
-    let out = w.customers[alice]
+    let req = w.customers[alice]
         .wallet
         .top_up_vendor_scrip(uid, amt(500), now())?;
-    send(w, alice, out, "6.5 step 1").await?;
+    send(w, alice, req, "6.5 step 1").await?;
     take_deliveries(w, alice, 2, "6.5 (broker's decision and new VendorScrip)").await?;
-    steps.push(Step {
-        id: "6.5",
-        title: "Top up VendorScrip",
-        lines: vec![
-            "alice paid 5.00 of BrokerScrip through the broker onto her tea shop VendorScrip; \
-             the broker credited the tea shop 5.00"
-                .to_owned(),
-            holdings(w, alice),
-        ],
-    });
+    emit(
+        out,
+        Step::transaction(
+            "6.5",
+            "Top up VendorScrip",
+            vec![
+                "alice paid 5.00 of BrokerScrip through the broker onto her tea shop \
+                 VendorScrip; the broker credited the tea shop 5.00"
+                    .to_owned(),
+                holdings(w, alice),
+            ],
+        ),
+    )?;
 
-    // 6.6: BrokerScrip cashed back into the bank account.
+    // 6.6: BrokerScrip cashed back into the bank account. Sent here rather than through
+    // the client, to keep the request and its reply for the repeat that follows.
     let value = w.customers[alice]
         .wallet
         .broker_scrip()
         .map(|b| b.scrip.value())
         .unwrap_or(Amount::ZERO);
-    let out = w.customers[alice].wallet.withdraw_broker_scrip(now())?;
-    send(w, alice, out, "6.6 withdraw BrokerScrip").await?;
-    steps.push(Step {
-        id: "6.6",
-        title: "Withdraw BrokerScrip",
-        lines: vec![
-            format!("the broker credited alice's bank account {value} for her BrokerScrip"),
-            holdings(w, alice),
-        ],
-    });
+    let req = w.customers[alice].wallet.withdraw_broker_scrip(now())?;
+    let request = req.frame.clone();
+    let reply = w
+        .bus
+        .request(&w.subjects.broker(), req.frame.into(), TIMEOUT)
+        .await
+        .context("6.6 withdraw BrokerScrip: no reply")?;
+    w.customers[alice]
+        .wallet
+        .handle_reply(&reply, now())
+        .context("6.6 withdraw BrokerScrip (alice)")?;
+    emit(
+        out,
+        Step::transaction(
+            "6.6",
+            "Withdraw BrokerScrip",
+            vec![
+                format!("the broker credited alice's bank account {value} for her BrokerScrip"),
+                holdings(w, alice),
+            ],
+        ),
+    )?;
+    emit(out, protections::replayed(w, alice, request, &reply).await?)?;
 
     // 6.7: VendorScrip cashed in at the merchant; the broker pays out of its account.
     let value = w.customers[alice]
@@ -277,24 +362,28 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
         .scrip(uid)
         .map(|v| v.scrip.value())
         .unwrap_or(Amount::ZERO);
-    let out = w.customers[alice]
+    let req = w.customers[alice]
         .wallet
         .withdraw_vendor_scrip(uid, now())?;
-    send(w, alice, out, "6.7 step 1").await?;
+    send(w, alice, req, "6.7 step 1").await?;
     take_deliveries(w, alice, 1, "6.7 (the broker's result)").await?;
-    steps.push(Step {
-        id: "6.7",
-        title: "Withdraw VendorScrip",
-        lines: vec![
-            format!(
-                "alice cashed in tea shop VendorScrip {value}: the broker moved {value} \
-                 from the tea shop's account to hers"
-            ),
-            holdings(w, alice),
-        ],
-    });
+    emit(
+        out,
+        Step::transaction(
+            "6.7",
+            "Withdraw VendorScrip",
+            vec![
+                format!(
+                    "alice cashed in tea shop VendorScrip {value}: the broker moved {value} \
+                     from the tea shop's account to hers"
+                ),
+                holdings(w, alice),
+            ],
+        ),
+    )?;
 
-    // 6.8: Bob's BrokerScrip expires (the broker's lifetime is one hour) and is renewed.
+    // 6.8: Bob's BrokerScrip expires (the broker's lifetime is one hour): refused when he
+    // tries to cash it in, then renewed.
     let bkey = w.broker_keys.uid();
     let before = w.customers[bob]
         .wallet
@@ -302,27 +391,30 @@ pub async fn run_all(w: &mut World) -> anyhow::Result<Vec<Step>> {
         .map(|b| (b.scrip.value(), b.scrip.body.expires))
         .context("6.8: bob holds no BrokerScrip")?;
     setup::advance(BROKER_SCRIP_LIFETIME_SECS + 600);
-    let out = w.customers[bob].wallet.renew(bkey, now())?;
-    send(w, bob, out, "6.8 renew").await?;
+    emit(out, protections::expired(w, bob).await?)?;
+    let req = w.customers[bob].wallet.renew(bkey, now())?;
+    send(w, bob, req, "6.8 renew").await?;
     let after = w.customers[bob]
         .wallet
         .broker_scrip()
         .map(|b| b.scrip.body.expires)
         .context("6.8: bob's renewed BrokerScrip")?;
-    steps.push(Step {
-        id: "6.8",
-        title: "Renew expired scrip",
-        lines: vec![
-            format!(
-                "bob's BrokerScrip {} expired at {} (lifetime {} s); the clock moved to {}",
-                before.0,
-                before.1,
-                BROKER_SCRIP_LIFETIME_SECS,
-                now()
-            ),
-            format!("the broker renewed it: same value, new expiry {after}"),
-            holdings(w, bob),
-        ],
-    });
-    Ok(steps)
+    emit(
+        out,
+        Step::transaction(
+            "6.8",
+            "Renew expired scrip",
+            vec![
+                format!(
+                    "bob's BrokerScrip {} expired at {} (lifetime {} s); the clock moved to {}",
+                    before.0,
+                    before.1,
+                    BROKER_SCRIP_LIFETIME_SECS,
+                    now()
+                ),
+                format!("the broker renewed it: same value, new expiry {after}"),
+                holdings(w, bob),
+            ],
+        ),
+    )
 }

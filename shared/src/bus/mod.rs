@@ -25,8 +25,8 @@ pub mod subject;
 
 pub use error::BusError;
 pub use memory::{MemoryBus, MemorySubscription};
-pub use nats::{NatsBus, NatsOptions, NatsSubscription, ROUND_TRIP_TIMEOUT};
-pub use subject::{InboxPrefix, Subject, SubjectError, Subjects};
+pub use nats::{NatsBus, NatsCredentials, NatsOptions, NatsSubscription, ROUND_TRIP_TIMEOUT};
+pub use subject::{DEFAULT_PREFIX, InboxPrefix, Subject, SubjectError, Subjects};
 
 /// The largest frame, in bytes, that the bus sends or hands over (protocol.md section 3,
 /// "Limits": a frame larger than 64 KiB is refused before it is decoded).

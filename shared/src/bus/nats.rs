@@ -8,6 +8,7 @@
 //! exactly as in memory.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use async_nats::client::{FlushErrorKind, PublishError, PublishErrorKind};
 use async_nats::{Client, ConnectOptions, StatusCode, Subscriber};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use zeroize::Zeroizing;
 
 use super::subject::{InboxPrefix, Subject};
 use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
@@ -35,6 +37,36 @@ pub struct NatsOptions {
     pub name: Option<String>,
     /// How long the initial connection may take; `None` keeps async-nats's default.
     pub connection_timeout: Option<Duration>,
+    /// Who this client is to the server: one credential per node, so the server's
+    /// permissions confine each role to its subjects (architecture.md "Transport";
+    /// `ops/deploy`). `None` connects anonymously (a development server).
+    pub credentials: Option<NatsCredentials>,
+}
+
+/// A NATS credential. `Debug` never shows the password.
+#[derive(Clone)]
+pub enum NatsCredentials {
+    /// A user and password from the server's `authorization` block.
+    UserPassword {
+        /// The user name.
+        user: String,
+        /// The password, wiped from memory when dropped.
+        password: Zeroizing<String>,
+    },
+    /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes it.
+    CredsFile(PathBuf),
+}
+
+impl fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NatsCredentials::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            NatsCredentials::CredsFile(path) => f.debug_tuple("CredsFile").field(path).finish(),
+        }
+    }
 }
 
 /// A bus on one NATS connection. Clones share the connection.
@@ -59,7 +91,15 @@ impl NatsBus {
     /// # Errors
     /// [`BusError::Connect`] when the first connection fails.
     pub async fn connect(url: &str, options: NatsOptions) -> Result<Self, BusError> {
-        let mut connect = ConnectOptions::new();
+        let mut connect = match &options.credentials {
+            None => ConnectOptions::new(),
+            Some(NatsCredentials::UserPassword { user, password }) => {
+                ConnectOptions::with_user_and_password(user.clone(), password.to_string())
+            }
+            Some(NatsCredentials::CredsFile(path)) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| BusError::Credentials(e.to_string()))?,
+        };
         if let Some(prefix) = &options.inbox_prefix {
             connect = connect.custom_inbox_prefix(prefix.as_str());
         }

@@ -395,6 +395,21 @@ impl<K: Serialize> Group<'_, K> {
         events: Vec<NewEvent<K>>,
         projection: &P,
     ) -> Result<Vec<Event<K>>, LogError> {
+        self.append_with(events, projection, |_, _| Ok(()))
+    }
+
+    /// [`Group::append`], plus `side_writes` in the group's transaction, as
+    /// [`EventLog::append_with`] (the broker's secrets table with an `AccountOpened`).
+    pub fn append_with<P, F>(
+        &mut self,
+        events: Vec<NewEvent<K>>,
+        projection: &P,
+        side_writes: F,
+    ) -> Result<Vec<Event<K>>, LogError>
+    where
+        P: Projection<K> + ?Sized,
+        F: FnOnce(&WriteTransaction, &[Event<K>]) -> Result<(), ProjectionError>,
+    {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -406,7 +421,7 @@ impl<K: Serialize> Group<'_, K> {
                 check_postings(index, event)?;
             }
             let txn = self.txn.as_ref().ok_or(LogError::GroupFailed)?;
-            write_batch(txn, events, projection, |_, _| Ok(()))
+            write_batch(txn, events, projection, side_writes)
         });
         match result {
             Ok(stored) => {

@@ -70,6 +70,39 @@ impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for BoundedVisitor
 /// Serde for the [`CustomerSecret`](crate::CustomerSecret) of an `Inner::Secret`: the
 /// same bytes as a `Vec<u8>` on the wire, but the value in memory zeroizes and never
 /// prints (protocol.md section 3: a CustomerSecret travels only inside a sealed part).
+/// Serde for a PANSecret inside a sealed part (`Inner::PanSecret`): its bytes, as for a
+/// CustomerSecret.
+pub(crate) mod pan_secret {
+    use std::fmt;
+
+    use serde::de::Visitor;
+    use serde::{Deserializer, Serializer};
+
+    use crate::ids::PanSecret;
+
+    pub(crate) fn serialize<S: Serializer>(secret: &PanSecret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(secret.expose())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PanSecret, D::Error> {
+        d.deserialize_bytes(SecretVisitor)
+    }
+
+    struct SecretVisitor;
+
+    impl Visitor<'_> for SecretVisitor {
+        type Value = PanSecret;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a PANSecret")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<PanSecret, E> {
+            Ok(PanSecret::from_bytes(v))
+        }
+    }
+}
+
 pub(crate) mod customer_secret {
     use std::fmt;
 

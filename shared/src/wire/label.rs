@@ -156,6 +156,10 @@ labels! {
     CatalogueRequest = 37 => Request { reply: Label::CatalogueResponse },
     /// Extension (docs/adr/0009): M's signed catalogue, the items 6.3's `OI` names.
     CatalogueResponse = 38 => Reply,
+    /// The operator's administration request (extension, ADR 0010).
+    AdminRequest = 39 => Request { reply: Label::AdminResponse },
+    /// The broker's answer to an administration request.
+    AdminResponse = 40 => Reply,
 }
 
 impl Label {
@@ -194,17 +198,30 @@ impl fmt::Display for Label {
 mod tests {
     use super::*;
 
+    /// The 36 labels of protocol.md section 6 have codes 1 to 36; extensions take codes
+    /// after them (ADR 0010). Every code round-trips and none is used twice.
     #[test]
-    fn thirty_eight_labels_with_codes_one_to_thirty_eight() {
-        assert_eq!(Label::ALL.len(), 38);
-        for (i, &label) in Label::ALL.iter().enumerate() {
-            let code = u8::try_from(i + 1).unwrap();
-            assert_eq!(label.code(), code);
-            assert_eq!(Label::from_code(code), Ok(label));
-            assert_eq!(Label::try_from(code), Ok(label));
+    fn the_protocol_labels_are_one_to_thirty_six_and_every_code_is_unique() {
+        for (i, &label) in Label::ALL[..36].iter().enumerate() {
+            assert_eq!(usize::from(label.code()), i + 1);
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for &label in Label::ALL {
+            assert!(
+                seen.insert(label.code()),
+                "code {} used twice",
+                label.code()
+            );
+            assert_eq!(Label::from_code(label.code()), Ok(label));
+            assert_eq!(Label::try_from(label.code()), Ok(label));
+        }
+        assert!(Label::ALL[36..].iter().all(|l| l.code() > 36));
+        assert_eq!(Label::CatalogueRequest.code(), 37);
+        assert_eq!(Label::CatalogueResponse.code(), 38);
+        assert_eq!(Label::AdminRequest.code(), 39);
+        assert_eq!(Label::AdminResponse.code(), 40);
         assert_eq!(Label::from_code(0), Err(UnknownLabel(0)));
-        assert_eq!(Label::from_code(39), Err(UnknownLabel(39)));
+        assert_eq!(Label::from_code(41), Err(UnknownLabel(41)));
         assert_eq!(Label::from_code(255), Err(UnknownLabel(255)));
     }
 
@@ -274,7 +291,7 @@ mod tests {
             assert_eq!(postcard::from_bytes::<Label>(&bytes).unwrap(), label);
         }
         assert!(postcard::from_bytes::<Label>(&[0]).is_err());
-        assert!(postcard::from_bytes::<Label>(&[39]).is_err());
+        assert!(postcard::from_bytes::<Label>(&[41]).is_err());
     }
 
     #[test]

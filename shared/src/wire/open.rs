@@ -18,7 +18,7 @@ use super::header::{Header, aead_aad, sig_input};
 use super::label::Label;
 use super::part::{Inner, Part, decode_inners};
 use super::seal::id_proof_message;
-use crate::ids::{AccountId, ScripId, Uid};
+use crate::ids::{AccountId, PanSecret, ScripId, Uid};
 use crate::scrip::CustomerSecret;
 use crate::suite::{KeyPair, PublicKey};
 
@@ -279,6 +279,15 @@ impl Opened {
             _ => None,
         })?;
         PublicKey::from_spki_der(self.header.suite, der).map_err(WireError::BadPublicKey)
+    }
+
+    /// The one `Inner::PanSecret` of the part (an operator's account opening, ADR 0010).
+    pub fn pan_secret(&self) -> Result<PanSecret, WireError> {
+        self.single("PanSecret", |i| match i {
+            Inner::PanSecret { secret } => Some(secret),
+            _ => None,
+        })
+        .cloned()
     }
 
     /// The CustomerSecret of `scrip_id`, checked in constant time against the `cs_hash`

@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::codec::{bounded_vec, customer_secret, decode_exact};
+use super::codec::{bounded_vec, customer_secret, decode_exact, pan_secret};
 use super::error::WireError;
 use super::header::Header;
-use crate::ids::{ScripId, Uid};
+use crate::ids::{PanSecret, ScripId, Uid};
 use crate::scrip::CustomerSecret;
 
 /// Most inners one sealed part may hold. The protocol needs at most four (registration:
@@ -117,6 +117,13 @@ pub enum Inner {
         #[serde(with = "customer_secret")]
         cs: CustomerSecret,
     },
+    /// The PANSecret of an account the operator opens (`AdminRequest`, ADR 0010), beside
+    /// the signed body that names the account, never inside it.
+    PanSecret {
+        /// The PANSecret; never printed, zeroized on drop.
+        #[serde(with = "pan_secret")]
+        secret: PanSecret,
+    },
 }
 
 impl Inner {
@@ -128,6 +135,7 @@ impl Inner {
             Inner::IdProof { .. } => "IdProof",
             Inner::PublicKey { .. } => "PublicKey",
             Inner::Secret { .. } => "Secret",
+            Inner::PanSecret { .. } => "PanSecret",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Every signed body `X_i` of protocol.md section 6 as a typed struct, plus the bodies of
-//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`) and of
-//! the catalogue query (an extension, docs/adr/0009).
+//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`), the
+//! operator's administration messages (`admin`, an extension) and the catalogue query
+//! (`catalogue`, an extension, docs/adr/0009).
 //!
 //! A body is the postcard encoding of its struct, fields in the order section 6 lists them
 //! (protocol.md section 3); amounts, UIDs and scrip ids are their own types. Each struct is
@@ -10,6 +11,7 @@
 //! `cs_hash = H("peerscrip/cs" ‖ CS_x)` and the same sealed part carries `Inner::Secret`.
 //! Every reply body starts with [`Re`].
 
+mod admin;
 mod broker_scrip;
 mod catalogue;
 mod control;
@@ -23,6 +25,9 @@ mod vendor_withdraw;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use admin::{
+    AdminOp, AdminRequestX0, AdminResponseX1, AdminResult, MAX_LISTED_PEERS, PeerInfo,
+};
 pub use broker_scrip::{
     BrokerScripRequestX0, BrokerScripResponseX1, BrokerScripTopUpX0, BrokerScripWithdrawResponseX1,
     BrokerScripWithdrawX0,

@@ -1,0 +1,297 @@
+//! `peerscrip-ops bank open-account|deposit|payout|balance` and `peerscrip-ops peers`: the
+//! bank operator's and broker operator's commands against a running broker over NATS
+//! (the [`admin`](crate::admin) client, ADR 0010).
+//!
+//! A new account's PANSecret is drawn here (128 random bits) unless one is given, and is
+//! written to a file of mode 0600 for the bank to hand to its customer: it is a secret, so
+//! it never reaches the terminal, a log or an error message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
+use shared::ids::{Pan, PanSecret};
+use shared::wire::bodies::{AdminOp, AdminResult};
+use shared::{Amount, KeyPair, PublicKey, Suite};
+use zeroize::Zeroizing;
+
+use crate::admin::{AdminClient, AdminError};
+use crate::keygen::{read_passphrase, write_new};
+
+/// Exit code: the broker refused the request (nothing changed).
+pub const EXIT_REFUSED: u8 = 5;
+/// Exit code: the broker did not answer (a write may have happened: repeat it).
+pub const EXIT_UNREACHABLE: u8 = 6;
+
+/// The exit codes of `bank` and `peers`, for `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config or answer); \
+2 bad arguments; 5 refused by the broker (nothing changed); 6 the broker did not answer \
+(repeat the command).";
+
+/// How to reach the broker as its operator.
+#[derive(Debug, clap::Args)]
+pub struct Connection {
+    /// The NATS server.
+    #[arg(
+        long,
+        env = "PEERSCRIP_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// The NATS user (see `nats-config`); anonymous without it.
+    #[arg(long, env = "PEERSCRIP_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// The file holding the NATS user's password (first line).
+    #[arg(long, env = "PEERSCRIP_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
+    /// Subject prefix of the deployment.
+    #[arg(long, default_value = shared::bus::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Cryptographic suite of the deployment.
+    #[arg(long, default_value_t = Suite::Modern)]
+    pub suite: Suite,
+    /// The operator's private key (PKCS#8 PEM; its public key is configured on the broker).
+    #[arg(long, env = "PEERSCRIP_OPERATOR_KEY")]
+    pub operator_key: PathBuf,
+    /// The passphrase of an encrypted operator key (first line of the file).
+    #[arg(long, env = "PEERSCRIP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// The broker's public key (PEM), pinned: answers signed by any other key are refused.
+    #[arg(long, env = "PEERSCRIP_BROKER_KEY")]
+    pub broker_key: PathBuf,
+    /// Seconds to wait for each attempt.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    /// Print the result as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `bank` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum BankCommand {
+    /// Open a bank account. Its PANSecret is drawn and written to `--secret-out` (mode
+    /// 0600) unless `--pan-secret-file` gives one.
+    OpenAccount {
+        /// The account number.
+        #[arg(long)]
+        pan: String,
+        /// Where to write the drawn PANSecret, for the customer.
+        #[arg(long, required_unless_present = "pan_secret_file")]
+        secret_out: Option<PathBuf>,
+        /// Use the PANSecret in this file (first line) instead of drawing one.
+        #[arg(long, conflicts_with = "secret_out")]
+        pan_secret_file: Option<PathBuf>,
+    },
+    /// Deposit money into an account (from outside the system).
+    Deposit {
+        /// The account number.
+        #[arg(long)]
+        pan: String,
+        /// The amount, e.g. `12.34`.
+        #[arg(long)]
+        amount: Amount,
+    },
+    /// Pay money out of an account (limited by a merchant's outstanding VendorScrip).
+    Payout {
+        /// The account number.
+        #[arg(long)]
+        pan: String,
+        /// The amount, e.g. `12.34`.
+        #[arg(long)]
+        amount: Amount,
+    },
+    /// Show an account's balance and what may be paid out.
+    Balance {
+        /// The account number.
+        #[arg(long)]
+        pan: String,
+    },
+}
+
+/// Runs `bank <command>`.
+pub fn run_bank(connection: &Connection, command: &BankCommand) -> anyhow::Result<()> {
+    let (op, secret) = match command {
+        BankCommand::OpenAccount {
+            pan,
+            secret_out,
+            pan_secret_file,
+        } => {
+            let secret = match pan_secret_file {
+                Some(path) => PanSecret::new(&read_passphrase(path)?),
+                None => PanSecret::generate(),
+            };
+            (
+                AdminOp::OpenAccount { pan: Pan::new(pan) },
+                Some((secret, secret_out.clone())),
+            )
+        }
+        BankCommand::Deposit { pan, amount } => (
+            AdminOp::Deposit {
+                pan: Pan::new(pan),
+                amount: *amount,
+            },
+            None,
+        ),
+        BankCommand::Payout { pan, amount } => (
+            AdminOp::Payout {
+                pan: Pan::new(pan),
+                amount: *amount,
+            },
+            None,
+        ),
+        BankCommand::Balance { pan } => (AdminOp::Balance { pan: Pan::new(pan) }, None),
+    };
+    // The drawn secret is written before the request leaves: if the account is opened,
+    // its secret is on disk; if the request is refused, the file says nothing true.
+    if let Some((secret, Some(out))) = &secret {
+        write_new(out, secret.expose(), 0o600)?;
+    }
+    let result = call(connection, op, secret.as_ref().map(|(s, _)| s))?;
+    print(&result, connection.json);
+    Ok(())
+}
+
+/// Runs `peers`: every registered peer, page by page.
+pub fn run_peers(connection: &Connection) -> anyhow::Result<()> {
+    let mut after = None;
+    let mut all = Vec::new();
+    loop {
+        match call(connection, AdminOp::Peers { after }, None)? {
+            AdminResult::Peers { peers, more } => {
+                after = peers.last().map(|p| p.uid);
+                all.extend(peers);
+                if !more || after.is_none() {
+                    break;
+                }
+            }
+            other => anyhow::bail!("unexpected answer to a peer list: {other:?}"),
+        }
+    }
+    if connection.json {
+        let peers: Vec<_> = all
+            .iter()
+            .map(|p| serde_json::json!({ "uid": p.uid.to_string(), "account": p.pan.redacted() }))
+            .collect();
+        println!("{}", serde_json::json!({ "peers": peers }));
+    } else {
+        println!("{} registered peers", all.len());
+        for p in &all {
+            println!("  {}  account {}", p.uid, p.pan.redacted());
+        }
+    }
+    Ok(())
+}
+
+fn call(
+    connection: &Connection,
+    op: AdminOp,
+    secret: Option<&PanSecret>,
+) -> anyhow::Result<AdminResult> {
+    let suite = connection.suite;
+    let passphrase = connection
+        .passphrase_file
+        .as_deref()
+        .map(read_passphrase)
+        .transpose()?;
+    let pem = Zeroizing::new(
+        std::fs::read_to_string(&connection.operator_key)
+            .with_context(|| format!("reading {}", connection.operator_key.display()))?,
+    );
+    let operator = KeyPair::from_pkcs8_pem(suite, &pem, passphrase.as_ref().map(|p| p.as_bytes()))
+        .with_context(|| {
+            format!(
+                "reading the operator key {}",
+                connection.operator_key.display()
+            )
+        })?;
+    let broker_pem = std::fs::read_to_string(&connection.broker_key)
+        .with_context(|| format!("reading {}", connection.broker_key.display()))?;
+    let broker = PublicKey::from_pem(suite, &broker_pem)
+        .with_context(|| format!("reading the broker key {}", connection.broker_key.display()))?;
+    let credentials = match (&connection.nats_user, &connection.nats_password_file) {
+        (Some(user), Some(file)) => Some(NatsCredentials::UserPassword {
+            user: user.clone(),
+            password: Zeroizing::new(read_passphrase(file)?.to_string()),
+        }),
+        (Some(_), None) => anyhow::bail!("--nats-user needs --nats-password-file"),
+        _ => None,
+    };
+    let subjects = Subjects::new(connection.prefix.clone())?;
+    let options = NatsOptions {
+        inbox_prefix: Some(subjects.inbox_prefix(&operator.uid())),
+        name: Some("peerscrip-ops".into()),
+        connection_timeout: Some(Duration::from_secs(connection.timeout)),
+        credentials,
+    };
+    let timeout = Duration::from_secs(connection.timeout);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let bus = NatsBus::connect(&connection.nats_url, options)
+            .await
+            .map_err(|e| AdminError::Unreachable {
+                tx: shared::TxId::random(),
+                source: e,
+            })?;
+        let client = AdminClient::new(bus, subjects, operator, broker, timeout, 3);
+        Ok(client.call(op, secret).await?)
+    })
+}
+
+fn print(result: &AdminResult, json: bool) {
+    let value = match result {
+        AdminResult::AccountOpened { pan } => {
+            serde_json::json!({ "result": "account_opened", "pan": pan.as_str() })
+        }
+        AdminResult::Moved { pan, balance } => {
+            serde_json::json!({ "result": "recorded", "pan": pan.as_str(), "balance": balance.to_string() })
+        }
+        AdminResult::Balance {
+            pan,
+            balance,
+            available,
+        } => serde_json::json!({
+            "result": "balance", "pan": pan.as_str(),
+            "balance": balance.to_string(), "available": available.to_string(),
+        }),
+        AdminResult::Peers { peers, .. } => {
+            serde_json::json!({ "result": "peers", "count": peers.len() })
+        }
+    };
+    if json {
+        println!("{value}");
+        return;
+    }
+    match result {
+        AdminResult::AccountOpened { pan } => println!("opened bank account {}", pan.as_str()),
+        AdminResult::Moved { pan, balance } => {
+            println!(
+                "recorded; bank account {} now holds {balance}",
+                pan.as_str()
+            );
+        }
+        AdminResult::Balance {
+            pan,
+            balance,
+            available,
+        } => println!(
+            "bank account {}: balance {balance}, available for payout {available}",
+            pan.as_str()
+        ),
+        AdminResult::Peers { peers, .. } => println!("{} peers", peers.len()),
+    }
+}
+
+/// The exit code of a failed `bank` or `peers` command.
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
+    err.downcast_ref::<AdminError>().map(|e| match e {
+        AdminError::Refused { .. } => EXIT_REFUSED,
+        AdminError::Unreachable { .. } => EXIT_UNREACHABLE,
+        AdminError::BadAnswer(_) | AdminError::Build(_) => 1,
+    })
+}
