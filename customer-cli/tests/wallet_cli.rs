@@ -26,7 +26,7 @@ use merchant::core::catalogue::{Catalogue, Item};
 use merchant::node::MerchantNode;
 use peerscrip_tests::NatsServer;
 use serde_json::Value;
-use shared::bus::{NatsBus, NatsOptions, Subjects};
+use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
 use shared::events::Account;
 use shared::wire::bodies::RegistrationRequestX0;
 use shared::wire::{Frame, Header, Label, id_proof, public_key_inner, seal, sign};
@@ -115,6 +115,8 @@ impl Customer {
             .env_remove("PEERSCRIP_PASSPHRASE")
             .env_remove("PEERSCRIP_PAN_SECRET")
             .env_remove("PEERSCRIP_WALLET_DIR")
+            .env_remove("PEERSCRIP_NATS_USER")
+            .env_remove("PEERSCRIP_NATS_PASSWORD_FILE")
             .env("PEERSCRIP_NATS_URL", &self.nats_url)
             .stdin(std::process::Stdio::null());
         for (k, v) in env {
@@ -190,6 +192,7 @@ fn register_merchant(
 /// The broker and the merchant (served or not) on one nats-server.
 struct World {
     suite: Suite,
+    credentials: Option<NatsCredentials>,
     server: NatsServer,
     tmp: tempfile::TempDir,
     broker_keys: KeyPair,
@@ -203,7 +206,15 @@ impl World {
     /// Starts nats-server and the broker (accounts opened, the merchant registered); the
     /// merchant is not served yet.
     async fn start(suite: Suite) -> World {
-        let server = NatsServer::start().expect("start nats-server");
+        World::start_on(suite, NatsServer::start().expect("start nats-server"), None).await
+    }
+
+    /// As [`World::start`], on `server`, the nodes connecting with `credentials`.
+    async fn start_on(
+        suite: Suite,
+        server: NatsServer,
+        credentials: Option<NatsCredentials>,
+    ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let broker_keys = fixtures::keypair(suite, 1).clone();
         let merchant_keys = fixtures::keypair(suite, 2).clone();
@@ -227,7 +238,7 @@ impl World {
         .unwrap();
         register_merchant(suite, &mut node, broker_keys.public(), &merchant_keys);
         let subjects = Subjects::default();
-        let bus = connect(&server, "broker").await;
+        let bus = connect_as(&server, "broker", credentials.clone()).await;
         let broker = broker::shell::serve(node, bus, subjects.clone(), clock)
             .await
             .unwrap();
@@ -238,6 +249,7 @@ impl World {
         .unwrap();
         World {
             suite,
+            credentials,
             server,
             tmp,
             broker_keys,
@@ -277,7 +289,7 @@ impl World {
             [self.broker_keys.public().clone(), customer],
         )
         .unwrap();
-        let bus = connect(&self.server, "merchant").await;
+        let bus = connect_as(&self.server, "merchant", self.credentials.clone()).await;
         self.merchant = Some(
             merchant::shell::serve(node, bus, self.subjects.clone(), clock, TIMEOUT)
                 .await
@@ -288,7 +300,7 @@ impl World {
     /// Stops serving the merchant (its reports flushed first) and closes its file.
     async fn stop_merchant(&mut self) {
         let m = self.merchant.take().unwrap();
-        let bus = connect(&self.server, "reporter").await;
+        let bus = connect_as(&self.server, "reporter", self.credentials.clone()).await;
         merchant::shell::send_reports(&m.addr, &bus, &self.subjects, TIMEOUT)
             .await
             .unwrap();
@@ -307,7 +319,7 @@ impl World {
         bought: u64,
     ) -> (i128, i128) {
         if let Some(m) = self.merchant.take() {
-            let bus = connect(&self.server, "reporter").await;
+            let bus = connect_as(&self.server, "reporter", self.credentials.clone()).await;
             merchant::shell::send_reports(&m.addr, &bus, &self.subjects, TIMEOUT)
                 .await
                 .unwrap();
@@ -335,11 +347,16 @@ impl World {
     }
 }
 
-async fn connect(server: &NatsServer, name: &str) -> NatsBus {
+async fn connect_as(
+    server: &NatsServer,
+    name: &str,
+    credentials: Option<NatsCredentials>,
+) -> NatsBus {
     NatsBus::connect(
         &server.url(),
         NatsOptions {
             name: Some(name.into()),
+            credentials,
             ..NatsOptions::default()
         },
     )
@@ -362,16 +379,27 @@ fn minor(v: &Value) -> u64 {
 
 /// Creates and registers the customer's wallet; returns the customer.
 async fn init_and_register(world: &World) -> Customer {
+    init_and_register_with(world, &[]).await
+}
+
+/// As [`init_and_register`], with more arguments to `init`.
+async fn init_and_register_with(world: &World, init_args: &[&str]) -> Customer {
     let mut c = Customer::new(world.suite, world.tmp.path(), &world.server.url());
     let pem = world.broker_pem();
     let init = c
-        .run(&[
-            "init",
-            "--broker-key",
-            pem.to_str().unwrap(),
-            "--suite",
-            world.suite.name(),
-        ])
+        .run(
+            &[
+                &[
+                    "init",
+                    "--broker-key",
+                    pem.to_str().unwrap(),
+                    "--suite",
+                    world.suite.name(),
+                ],
+                init_args,
+            ]
+            .concat(),
+        )
         .await
         .ok();
     assert_eq!(init["suite"], world.suite.name());
@@ -690,5 +718,64 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("wrong passphrase"), "{stderr}");
     assert!(!stderr.contains("not the passphrase"));
+    c.assert_no_secret_printed();
+}
+
+/// The customer's NATS user and password file are kept in its config (the password itself
+/// is not) and used by every later command; a password the server refuses is a
+/// configuration error (exit 2), and no password appears in any output.
+#[actix_rt::test]
+async fn the_nats_user_comes_from_the_config() {
+    const ALICE_PASSWORD: &str = "alice-nats-password-0123";
+    const NODE_PASSWORD: &str = "node-nats-password-4567";
+    let config = format!(
+        "authorization {{\n  users = [\n    {{ user: \"node\", password: \"{NODE_PASSWORD}\" }}\n    \
+         {{ user: \"alice\", password: \"{ALICE_PASSWORD}\" }}\n  ]\n}}\n"
+    );
+    let server = NatsServer::start_with_config(&config).expect("start nats-server");
+    let node = NatsCredentials::UserPassword {
+        user: "node".into(),
+        password: NODE_PASSWORD.to_owned().into(),
+    };
+    let world = World::start_on(Suite::Paper, server, Some(node)).await;
+    let password_file = world.tmp.path().join("alice.password");
+    std::fs::write(&password_file, format!("{ALICE_PASSWORD}\n")).unwrap();
+    let mut c = init_and_register_with(
+        &world,
+        &[
+            "--nats-user",
+            "alice",
+            "--nats-password-file",
+            password_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let config = std::fs::read_to_string(c.dir.join("config.toml")).unwrap();
+    assert!(config.contains("nats_user = \"alice\""), "{config}");
+    assert!(!config.contains(ALICE_PASSWORD), "{config}");
+    c.run(&["broker-scrip", "buy", "1.00"]).await.ok();
+
+    let wrong = world.tmp.path().join("wrong.password");
+    std::fs::write(&wrong, "not-alice's-password\n").unwrap();
+    let refused = c
+        .run(&[
+            "broker-scrip",
+            "top-up",
+            "1.00",
+            "--nats-password-file",
+            wrong.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the wallet's credentials"),
+        "{refused:?}"
+    );
+    for out in &c.outputs {
+        assert!(!out.contains(ALICE_PASSWORD) && !out.contains("not-alice's-password"));
+    }
     c.assert_no_secret_printed();
 }

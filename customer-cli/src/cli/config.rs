@@ -5,9 +5,11 @@
 //! the encrypted private key `key.pem` (mode 0600), `key.pub.pem`, the pinned broker key
 //! `broker.pub.pem`, the wallet's redb log `wallet.redb` and `config.toml`, which `init`
 //! writes (mode 0600) and every later command reads. A flag beats the config file, which
-//! beats the default. The NATS URL may carry the NATS credentials of the customer's user
-//! (`nats://user:password@host:4222`, architecture.md "Transport": one credential per
-//! node); it is shown only with the credentials removed ([`redact_url`]).
+//! beats the default. The customer's NATS user (architecture.md "Transport": one credential
+//! per node; `peerscrip-ops nats-config` writes them) is named in the config with the file
+//! holding its password (first line), or a `.creds` file; the password itself is read only
+//! when connecting and never written to the config or shown. A URL is only ever shown with
+//! any userinfo removed ([`redact_url`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -118,6 +120,12 @@ pub struct ConfigFile {
     pub subject_prefix: Option<String>,
     /// How long to wait for each answer, milliseconds.
     pub timeout_ms: Option<u64>,
+    /// The customer's NATS user.
+    pub nats_user: Option<String>,
+    /// The file whose first line is that user's password.
+    pub nats_password_file: Option<PathBuf>,
+    /// A `.creds` file (JWT and NKey seed) instead of a user and password.
+    pub nats_creds_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -138,6 +146,74 @@ pub struct Settings {
     pub subjects: Subjects,
     /// How long to wait for each answer.
     pub timeout: Duration,
+    /// How the wallet authenticates to NATS (`None`: anonymously).
+    pub credentials: Option<Credentials>,
+}
+
+/// Where the wallet's NATS credential is; read only when connecting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user and the file holding its password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password file (first line).
+        password_file: PathBuf,
+    },
+    /// A `.creds` file.
+    CredsFile(PathBuf),
+}
+
+/// The NATS credential flags of a command (they override the config).
+#[derive(Clone, Debug, Default)]
+pub struct CredentialFlags<'a> {
+    /// `--nats-user`.
+    pub user: Option<&'a str>,
+    /// `--nats-password-file`.
+    pub password_file: Option<&'a Path>,
+    /// `--nats-creds-file`.
+    pub creds_file: Option<&'a Path>,
+}
+
+impl Credentials {
+    /// The credential of the flags over the config; a user needs a password file.
+    pub fn resolve(
+        config: &ConfigFile,
+        flags: &CredentialFlags<'_>,
+    ) -> Result<Option<Credentials>, CliError> {
+        if let Some(creds) = flags.creds_file.or(config.nats_creds_file.as_deref()) {
+            return Ok(Some(Credentials::CredsFile(creds.to_path_buf())));
+        }
+        let user = flags.user.or(config.nats_user.as_deref());
+        let password_file = flags.password_file.or(config.nats_password_file.as_deref());
+        match (user, password_file) {
+            (Some(user), Some(file)) => Ok(Some(Credentials::UserPassword {
+                user: user.to_owned(),
+                password_file: file.to_path_buf(),
+            })),
+            (Some(_), None) => Err(CliError::Usage(
+                "a NATS user needs its password file (--nats-password-file)".to_owned(),
+            )),
+            (None, Some(_)) => Err(CliError::Usage(
+                "a NATS password file needs its user (--nats-user)".to_owned(),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The credential for the bus, its password read now.
+    pub fn load(&self) -> Result<shared::bus::NatsCredentials, CliError> {
+        Ok(match self {
+            Credentials::UserPassword {
+                user,
+                password_file,
+            } => shared::bus::NatsCredentials::UserPassword {
+                user: user.clone(),
+                password: super::secret_input::first_line(password_file, "NATS password")?,
+            },
+            Credentials::CredsFile(path) => shared::bus::NatsCredentials::CredsFile(path.clone()),
+        })
+    }
 }
 
 impl Settings {
@@ -147,6 +223,7 @@ impl Settings {
         suite: Option<Suite>,
         nats_url: Option<&str>,
         timeout: Option<Duration>,
+        credentials: &CredentialFlags<'_>,
     ) -> Result<Settings, CliError> {
         let suite = match (suite, config.suite.as_deref()) {
             (Some(s), _) => s,
@@ -172,6 +249,7 @@ impl Settings {
             nats_url,
             subjects,
             timeout,
+            credentials: Credentials::resolve(config, credentials)?,
         })
     }
 }
@@ -255,8 +333,9 @@ mod tests {
             nats_url: Some("nats://c:1".into()),
             subject_prefix: Some("shop".into()),
             timeout_ms: Some(1500),
+            ..ConfigFile::default()
         };
-        let s = Settings::resolve(&config, None, None, None).unwrap();
+        let s = Settings::resolve(&config, None, None, None, &CredentialFlags::default()).unwrap();
         assert_eq!(s.suite, Suite::Paper);
         assert_eq!(s.nats_url, "nats://c:1");
         assert_eq!(s.subjects.prefix(), "shop");
@@ -266,17 +345,69 @@ mod tests {
             Some(Suite::Modern),
             Some("nats://f:2"),
             Some(Duration::from_secs(2)),
+            &CredentialFlags::default(),
         )
         .unwrap();
         assert_eq!(
             (s.suite, s.nats_url.as_str(), s.timeout),
             (Suite::Modern, "nats://f:2", Duration::from_secs(2))
         );
-        let s = Settings::resolve(&ConfigFile::default(), None, None, None).unwrap();
+        let s = Settings::resolve(
+            &ConfigFile::default(),
+            None,
+            None,
+            None,
+            &CredentialFlags::default(),
+        )
+        .unwrap();
         assert_eq!(
             (s.suite, s.nats_url.as_str(), s.timeout),
             (Suite::Modern, DEFAULT_NATS_URL, DEFAULT_TIMEOUT)
         );
         assert!(toml::from_str::<ConfigFile>("colour = 1").is_err());
+        assert_eq!(s.credentials, None);
+    }
+
+    #[test]
+    fn a_nats_user_comes_with_its_password_file() {
+        let config = ConfigFile {
+            nats_user: Some("alice".into()),
+            nats_password_file: Some("/pw".into()),
+            ..ConfigFile::default()
+        };
+        assert_eq!(
+            Credentials::resolve(&config, &CredentialFlags::default()).unwrap(),
+            Some(Credentials::UserPassword {
+                user: "alice".into(),
+                password_file: "/pw".into()
+            })
+        );
+        let flags = CredentialFlags {
+            password_file: Some(Path::new("/other")),
+            ..CredentialFlags::default()
+        };
+        assert_eq!(
+            Credentials::resolve(&config, &flags).unwrap(),
+            Some(Credentials::UserPassword {
+                user: "alice".into(),
+                password_file: "/other".into()
+            })
+        );
+        let alone = CredentialFlags {
+            user: Some("bob"),
+            ..CredentialFlags::default()
+        };
+        assert!(matches!(
+            Credentials::resolve(&ConfigFile::default(), &alone),
+            Err(CliError::Usage(_))
+        ));
+        let creds = CredentialFlags {
+            creds_file: Some(Path::new("/c.creds")),
+            ..CredentialFlags::default()
+        };
+        assert_eq!(
+            Credentials::resolve(&config, &creds).unwrap(),
+            Some(Credentials::CredsFile("/c.creds".into()))
+        );
     }
 }

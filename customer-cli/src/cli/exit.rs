@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 0 | done |
 //! | 1 | failed otherwise (the wallet file, a reply that did not verify, a bug) |
-//! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase) |
+//! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
 //! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
 //! | 4 | unreachable: no NATS server, or no node serving the subject |
 //! | 5 | timed out: the deadline passed with the transaction still pending in the wallet; `peerscrip status <tx>` (or the next command) finishes it |
@@ -25,7 +25,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  done
   1  failed otherwise (wallet file, a reply that did not verify)
-  2  usage or configuration error (bad arguments, no wallet, wrong passphrase)
+  2  usage or configuration error (bad arguments, no wallet, wrong passphrase,
+     NATS credentials refused)
   3  refused: by the node (its signed Error) or by the wallet's own checks; nothing changed
   4  unreachable: no NATS server at the URL, or no node serving the subject
   5  timed out: the transaction is still pending in the wallet; run `peerscrip status <tx>`";

@@ -53,6 +53,20 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub nats_url: Option<String>,
+    /// The wallet's NATS user (overrides config.toml; see `peerscrip-ops nats-config`).
+    #[arg(long, global = true, env = "PEERSCRIP_NATS_USER", value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// The file whose first line is the NATS user's password.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub nats_password_file: Option<PathBuf>,
+    /// A NATS `.creds` file instead of a user and password.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nats_creds_file: Option<PathBuf>,
     /// The cryptographic suite (paper or modern); fixed at init.
     #[arg(long, global = true, value_name = "SUITE")]
     pub suite: Option<Suite>,
@@ -69,6 +83,18 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The NATS credential flags given.
+    #[must_use]
+    pub fn credential_flags(&self) -> config::CredentialFlags<'_> {
+        config::CredentialFlags {
+            user: self.nats_user.as_deref(),
+            password_file: self.nats_password_file.as_deref(),
+            creds_file: self.nats_creds_file.as_deref(),
+        }
+    }
 }
 
 /// The commands.
@@ -229,7 +255,13 @@ pub fn run(cli: Cli) -> u8 {
 fn settings_of(cli: &Cli) -> Result<(WalletDir, Settings), CliError> {
     let dir = WalletDir::resolve(cli.wallet_dir.as_deref())?;
     let config = dir.read_config()?;
-    let settings = Settings::resolve(&config, cli.suite, cli.nats_url.as_deref(), cli.timeout)?;
+    let settings = Settings::resolve(
+        &config,
+        cli.suite,
+        cli.nats_url.as_deref(),
+        cli.timeout,
+        &cli.credential_flags(),
+    )?;
     Ok((dir, settings))
 }
 

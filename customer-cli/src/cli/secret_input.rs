@@ -1,5 +1,5 @@
-//! Reading the two secrets a customer types: the key file's passphrase and the PANSecret
-//! (protocol.md section 1; docs/adr/0005). Each comes from a file (its first line), an
+//! Reading the secrets a customer gives the wallet: the key file's passphrase and the
+//! PANSecret (protocol.md section 1; docs/adr/0005), and the NATS password file's line. Each comes from a file (its first line), an
 //! environment variable for scripts, or a prompt on the terminal that does not echo.
 //! Neither is ever printed, logged or put in an error: errors name the source (a path, a
 //! variable), never the content.
@@ -17,8 +17,9 @@ pub const PASSPHRASE_ENV: &str = "PEERSCRIP_PASSPHRASE";
 /// The environment variable holding the PANSecret.
 pub const PAN_SECRET_ENV: &str = "PEERSCRIP_PAN_SECRET";
 
-/// The first line of `path`, without its line ending.
-fn first_line(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
+/// The first line of `path`, without its line ending (also the NATS password file's
+/// format, as `peerscrip-ops nats-config` writes it).
+pub fn first_line(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
         CliError::Usage(format!("reading the {what} file {}: {e}", path.display()))
     })?);

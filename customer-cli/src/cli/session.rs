@@ -17,7 +17,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
-use shared::bus::{NatsBus, NatsOptions, NatsSubscription};
+use shared::bus::{BusError, NatsBus, NatsOptions, NatsSubscription};
 use shared::wire::Label;
 use shared::{KeyPair, TxId, Uid};
 
@@ -113,20 +113,19 @@ async fn link(
         .state()
         .broker()
         .ok_or_else(|| CliError::Failed("the wallet pins no broker".to_owned()))?;
-    // `..default()`: options added later (credentials files) keep their defaults here.
-    #[allow(clippy::needless_update)]
+    let credentials = match &settings.credentials {
+        Some(c) => Some(c.load()?),
+        None => None,
+    };
     let options = NatsOptions {
         inbox_prefix: Some(settings.subjects.inbox_prefix(&uid)),
         name: Some("peerscrip".to_owned()),
         connection_timeout: Some(settings.timeout),
-        ..NatsOptions::default()
+        credentials,
     };
     let bus = NatsBus::connect(&settings.nats_url, options)
         .await
-        .map_err(|e| CliError::Unreachable {
-            message: format!("no NATS server at {}: {e}", redact_url(&settings.nats_url)),
-            tx: None,
-        })?;
+        .map_err(|e| connect_error(&e, &settings.nats_url))?;
     let client = Client::new(
         bus,
         settings.subjects.clone(),
@@ -139,6 +138,30 @@ async fn link(
         .await
         .map_err(|e| CliError::from_bus(&e, "subscribing to the wallet's peer subject", None))?;
     Ok((client, deliveries))
+}
+
+/// Why the first connection failed, as the command's error: credentials the server (or the
+/// wallet) could not use are a configuration error; anything else is unreachable.
+fn connect_error(e: &BusError, url: &str) -> CliError {
+    use async_nats::ConnectErrorKind;
+    let url = redact_url(url);
+    match e {
+        BusError::Credentials(_) => CliError::Usage(e.to_string()),
+        BusError::Connect(c)
+            if matches!(
+                c.kind(),
+                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication
+            ) =>
+        {
+            CliError::Usage(format!(
+                "the NATS server at {url} refused the wallet's credentials: {c}"
+            ))
+        }
+        _ => CliError::Unreachable {
+            message: format!("no NATS server at {url}: {e}"),
+            tx: None,
+        },
+    }
 }
 
 /// Whether a refused request may be given up (`Wallet::abandon`): the node's refusal of

@@ -14,7 +14,7 @@ use shared::{KeyPair, PublicKey, Suite};
 
 use crate::Wallet;
 use crate::cli::Cli;
-use crate::cli::config::{ConfigFile, WalletDir, write_new};
+use crate::cli::config::{ConfigFile, Credentials, WalletDir, write_new};
 use crate::cli::exit::CliError;
 use crate::cli::output::Done;
 use crate::cli::secret_input;
@@ -41,6 +41,8 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
             broker_key.display()
         ))
     })?;
+    // Checked before anything is written; kept as paths (the password is never copied).
+    let credentials = Credentials::resolve(&ConfigFile::default(), &cli.credential_flags())?;
     let passphrase = secret_input::passphrase(cli.passphrase_file.as_deref(), true)?;
 
     create_private_dir(dir.root())?;
@@ -59,14 +61,26 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
     let uid = keys.uid();
     let wallet = Wallet::create(dir.wallet(), keys, &broker, now())?;
     drop(wallet);
-    let config = ConfigFile {
+    let mut config = ConfigFile {
         suite: Some(suite.name().to_owned()),
         nats_url: cli.nats_url.clone(),
         subject_prefix: None,
         timeout_ms: cli
             .timeout
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        ..ConfigFile::default()
     };
+    match credentials {
+        Some(Credentials::UserPassword {
+            user,
+            password_file,
+        }) => {
+            config.nats_user = Some(user);
+            config.nats_password_file = Some(absolute(&password_file)?);
+        }
+        Some(Credentials::CredsFile(path)) => config.nats_creds_file = Some(absolute(&path)?),
+        None => {}
+    }
     write_new(&dir.config(), config.to_toml()?.as_bytes(), 0o600)?;
 
     let lines = vec![
@@ -96,6 +110,11 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
         "encrypted": true,
     });
     Ok(Done::new(lines, json))
+}
+
+/// `path` made absolute, so the config works from any directory.
+fn absolute(path: &Path) -> Result<std::path::PathBuf, CliError> {
+    std::path::absolute(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
 /// Creates the wallet directory, readable by its owner only.
