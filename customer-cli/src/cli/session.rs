@@ -5,9 +5,10 @@
 //!
 //! Resume (protocol.md section 7, "on restart every node and wallet resumes each tx with
 //! no recorded outcome"): every request is saved in the wallet before it leaves, so a
-//! command that was interrupted or timed out leaves its transaction pending. [`Session::
-//! reconcile_all`], run at the start of every command, and [`Session::settle`], run by
-//! `status <tx>` and at the end of every transaction, finish it the way
+//! command that was interrupted or timed out leaves its transaction pending.
+//! [`Session::reconcile_all`], run at the start of every command, and
+//! [`Session::settle`], run by `status <tx>` and at the end of every three-party
+//! transaction, finish it the way
 //! [`crate::core::Pending::next_steps`] says: repeat the saved request (the same bodies,
 //! so the same request digest: a node that already did it answers with its stored reply
 //! and does nothing twice), or ask the node for the frames of the tx
