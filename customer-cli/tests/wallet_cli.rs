@@ -132,6 +132,30 @@ impl Customer {
         run
     }
 
+    /// Runs `peerscrip <args>` with human output (no `--json`).
+    async fn run_human(&mut self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"))
+            .args(args)
+            .arg("--wallet-dir")
+            .arg(&self.dir)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .env_remove("PEERSCRIP_PASSPHRASE")
+            .env_remove("PEERSCRIP_PAN_SECRET")
+            .env("PEERSCRIP_NATS_URL", &self.nats_url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run peerscrip");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
     /// The wallet's public key, as `init` wrote it.
     fn public_key(&self) -> PublicKey {
         PublicKey::from_pem(
@@ -561,6 +585,21 @@ async fn journey(suite: Suite) {
     assert_eq!(minor(&balance["total"]), 2_500);
     assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
     assert_eq!(balance["registered"], true);
+
+    // Human output: lines a person reads, no JSON, nothing on stderr (not a terminal, so
+    // no progress line either).
+    let human = c.run_human(&["balance"]).await;
+    assert_eq!(human.code, 0, "{human:?}");
+    assert!(human.stdout.starts_with("BrokerScrip"), "{human:?}");
+    assert!(human.stdout.contains("25.00"), "{human:?}");
+    assert!(human.stderr.is_empty(), "{human:?}");
+    let shop = c.run_human(&["shop", &m]).await;
+    assert!(shop.stdout.contains("Green tea, 100 g"), "{shop:?}");
+    assert!(shop.stdout.contains("4.50"), "{shop:?}");
+    let help = c.run_human(&["--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes:"), "{help:?}");
+    assert!(help.stdout.contains("5  timed out"), "{help:?}");
 
     c.assert_no_secret_printed();
     // 100.00 − 40.00 + 11.00 withdrawn − 5.00 topped up = 66.00 in the customer's bank;
