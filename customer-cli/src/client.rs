@@ -127,6 +127,41 @@ impl<B: Bus> Client<B> {
         }
     }
 
+    /// Sends a read-only query (`TransactionStatus`, section 7; `CatalogueRequest`,
+    /// docs/adr/0009) and returns the raw answer, for [`Wallet::handle_status`] or
+    /// [`Wallet::handle_catalogue`] to check. Nothing is saved, so a lost answer is simply
+    /// asked for again: the same frame, up to [`Client::attempts`] times.
+    ///
+    /// # Errors
+    /// [`ClientError::NoReply`] after the last attempt, [`ClientError::Bus`] if the bus
+    /// refused to send.
+    pub async fn ask(&self, out: &Outgoing) -> Result<Bytes, ClientError> {
+        let subject = self.subject_of(out.to);
+        let frame = Bytes::from(out.frame.clone());
+        let mut attempt = 1;
+        loop {
+            match self
+                .bus
+                .request(&subject, frame.clone(), self.timeout)
+                .await
+            {
+                Ok(reply) => return Ok(reply),
+                Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
+                    if attempt >= self.attempts {
+                        return Err(ClientError::NoReply {
+                            tx: out.tx,
+                            label: out.label,
+                            attempts: attempt,
+                            last: e,
+                        });
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(ClientError::Bus(e)),
+            }
+        }
+    }
+
     /// Hands a saved request to its node one way (no reply subject): for a step whose answer
     /// comes later as a delivery on the wallet's peer subject (6.2 step 2: the merchant
     /// answers once the broker decided). Repeat it with [`Wallet::resend`] if the delivery

@@ -28,6 +28,7 @@
 //! - [`client`]: the wallet's async driver on a bus (request/reply with timeout and
 //!   retry of the same bodies, deliveries on its peer subject with a deadline).
 
+pub mod cli;
 pub mod client;
 pub mod core;
 pub mod error;

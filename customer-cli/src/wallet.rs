@@ -463,6 +463,32 @@ impl Wallet {
         Ok(results)
     }
 
+    /// The catalogue query to `merchant` (docs/adr/0009): read-only, nothing is saved;
+    /// keep the returned query to check the answer with [`Wallet::handle_catalogue`]. The
+    /// merchant's key must be cached (6.0b).
+    pub fn catalogue_query(&self, merchant: Uid) -> Result<(SavedRequest, Outgoing), WalletError> {
+        let query =
+            core::catalogue::request(&self.state, TxId::random(), merchant, Nonce::random())?;
+        let outgoing = Outgoing {
+            tx: query.tx(),
+            label: query.label(),
+            to: merchant,
+            frame: self.render(&query)?,
+        };
+        Ok((query, outgoing))
+    }
+
+    /// Checks the merchant's answer to a [`Wallet::catalogue_query`] and returns its
+    /// listing. Changes nothing.
+    pub fn handle_catalogue(
+        &self,
+        query: &SavedRequest,
+        bytes: &[u8],
+    ) -> Result<core::catalogue::Listing, WalletError> {
+        let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
+        core::catalogue::listing_of(&self.state, query, &frame)
+    }
+
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
     /// (protocol.md section 7). Changes nothing. A request whose presented scrip is already

@@ -31,6 +31,7 @@
 //! by the caller.
 
 pub mod buy_item;
+pub mod catalogue;
 pub mod change;
 pub mod events;
 pub mod obtain_broker_scrip;

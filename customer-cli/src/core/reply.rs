@@ -159,6 +159,56 @@ pub fn clear_reply<B: Reply>(
     Ok(verified)
 }
 
+/// The answer to a read-only query the wallet did not save (`TransactionStatus`, section 7;
+/// `CatalogueRequest`, docs/adr/0009): in the wallet's suite, of the query's tx, an
+/// accepted reply label, from the node asked, signed in the clear by it and its `re`
+/// naming the query. A signed `Error` is [`WalletError::Refused`]. Records nothing.
+pub fn read_answer<B: Reply>(
+    state: &WalletState,
+    query: &super::SavedRequest,
+    frame: &Frame,
+) -> Result<Verified<B>, WalletError> {
+    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
+    let header = &frame.header;
+    if header.suite != identity.suite {
+        return Err(WalletError::ReplySuite {
+            expected: identity.suite,
+            found: header.suite,
+        });
+    }
+    if header.tx != query.tx() {
+        return Err(WalletError::NoPendingRequest { tx: header.tx });
+    }
+    if !query.label().accepts_reply(header.label) {
+        return Err(WalletError::UnexpectedLabel {
+            request: query.label(),
+            reply: header.label,
+        });
+    }
+    if header.sender != query.to {
+        return Err(WalletError::UnexpectedSender {
+            expected: query.to,
+            found: header.sender,
+        });
+    }
+    let pending = Pending {
+        request: query.clone(),
+        status: super::PendingStatus::Sent,
+        saved_at: 0,
+        received: Vec::new(),
+    };
+    if header.label == Label::Error {
+        let body = clear_reply::<ErrorBody>(state, &pending, frame)?.body;
+        return Err(WalletError::Refused {
+            label: query.label(),
+            error_code: body.error_code(),
+            code: body.code,
+            message: body.message,
+        });
+    }
+    clear_reply::<B>(state, &pending, frame)
+}
+
 /// A reply sealed to the wallet (6.0b, 6.1, 6.4, 6.8): opened, its signed body verified and
 /// its `re` checked. The opened part is returned for its `Secret` inner.
 pub fn sealed_reply<B: Reply>(

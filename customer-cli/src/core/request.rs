@@ -174,6 +174,12 @@ pub enum Expect {
         /// `W = V0.value`.
         value: Amount,
     },
+    /// `CatalogueRequest` to `merchant` (docs/adr/0009): read-only, never saved; the
+    /// answer is the merchant's signed listing.
+    Catalogue {
+        /// `UID_M`.
+        merchant: Uid,
+    },
 }
 
 impl Expect {
@@ -199,7 +205,8 @@ impl Expect {
             | Expect::PublicKey { .. }
             | Expect::ObtainBrokerScrip { .. }
             | Expect::PurchaseInitiated { .. }
-            | Expect::TransactionStatus { .. } => None,
+            | Expect::TransactionStatus { .. }
+            | Expect::Catalogue { .. } => None,
         }
     }
 }

@@ -12,16 +12,14 @@
 //! usual, one already recorded changes nothing (`AlreadyReceived`, or nothing pending any
 //! more), so asking again after a partial loss is always safe.
 
-use shared::wire::bodies::{
-    ErrorBody, TransactionStatusBody, TransactionStatusResponseBody, TxStatus,
-};
+use shared::wire::bodies::{TransactionStatusBody, TransactionStatusResponseBody, TxStatus};
 use shared::wire::{Body, Frame, Label};
 use shared::{TxId, Uid};
 
-use super::reply::clear_reply;
+use super::reply::read_answer;
 use super::request::{Expect, SavedPart, SavedRequest};
 use super::request_header;
-use super::state::{Pending, PendingStatus, WalletState};
+use super::state::WalletState;
 use crate::error::WalletError;
 
 /// The status request for `tx` to `node` (the pinned broker, or a merchant whose key the
@@ -51,46 +49,7 @@ pub fn frames_of(
     query: &SavedRequest,
     frame: &Frame,
 ) -> Result<(Vec<Vec<u8>>, u32), WalletError> {
-    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
-    let header = &frame.header;
-    if header.suite != identity.suite {
-        return Err(WalletError::ReplySuite {
-            expected: identity.suite,
-            found: header.suite,
-        });
-    }
-    if header.tx != query.tx() {
-        return Err(WalletError::NoPendingRequest { tx: header.tx });
-    }
-    if !query.label().accepts_reply(header.label) {
-        return Err(WalletError::UnexpectedLabel {
-            request: query.label(),
-            reply: header.label,
-        });
-    }
-    if header.sender != query.to {
-        return Err(WalletError::UnexpectedSender {
-            expected: query.to,
-            found: header.sender,
-        });
-    }
-    let pending = Pending {
-        request: query.clone(),
-        status: PendingStatus::Sent,
-        saved_at: 0,
-        received: Vec::new(),
-    };
-    if header.label == Label::Error {
-        let verified = clear_reply::<ErrorBody>(state, &pending, frame)?;
-        let body = verified.body;
-        return Err(WalletError::Refused {
-            label: query.label(),
-            error_code: body.error_code(),
-            code: body.code,
-            message: body.message,
-        });
-    }
-    let verified = clear_reply::<TransactionStatusResponseBody>(state, &pending, frame)?;
+    let verified = read_answer::<TransactionStatusResponseBody>(state, query, frame)?;
     Ok(match verified.body.status {
         TxStatus::Pending => (Vec::new(), 0),
         TxStatus::Frames { frames, omitted } => (frames, omitted),

@@ -6,11 +6,19 @@
 //! derived from the log, so it is checked once when the node starts (unique ids, non-empty
 //! ids and names, a price above zero) and every later lookup can trust it. Loading it from
 //! a TOML or JSON file is issue 5; that loader will build this same type.
+//!
+//! [`answer`] lists it to a customer who asks (`CatalogueRequest`, the extension of
+//! docs/adr/0009): a read like `TransactionStatus` (section 7), never stored and no event,
+//! signed so the customer can trust the names and prices it will sign into `OI`.
 
 use std::collections::BTreeMap;
 
 use shared::Amount;
-use shared::wire::bodies::OrderInfo;
+use shared::node::Draft;
+use shared::wire::bodies::{CatalogueItem, CatalogueResponseX1, OrderInfo, Re};
+
+use super::Config;
+use super::open::CatalogueQuery;
 
 /// One thing the merchant sells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,10 +168,102 @@ impl Catalogue {
     }
 }
 
+/// The answer to a `CatalogueRequest` (docs/adr/0009): every item in id order, or the
+/// first that fit one frame with the count of the rest; a reply that is signed and sent,
+/// never stored.
+#[must_use]
+pub fn answer(config: &Config, query: &CatalogueQuery) -> Draft {
+    let items = config.catalogue.items().map(|item| CatalogueItem {
+        id: item.id.clone(),
+        name: item.name.clone(),
+        unit_price: item.unit_price,
+    });
+    let body = CatalogueResponseX1::listing(Re::new(&query.header, query.digest.clone()), items);
+    Draft::reply(config.me(), &query.header, &query.digest, &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::wire::bodies::OrderId;
+    use shared::ErrorCode;
+    use shared::wire::bodies::{Body, CatalogueRequestX0, OrderId};
+    use shared::wire::{Frame, Header, Label, sign};
+    use shared::{Nonce, Suite, TxId};
+
+    use crate::core::open::{VerifiedRequest, open};
+    use crate::core::testkit::{Kit, NOW};
+    use crate::core::{Outcome, decide};
+
+    fn catalogue_request(kit: &Kit, from: &shared::KeyPair) -> Frame {
+        let header = Header::new(
+            kit.suite,
+            Label::CatalogueRequest,
+            TxId::random(),
+            from.uid(),
+        );
+        let body = CatalogueRequestX0 {
+            nonce: Nonce::random(),
+        };
+        Frame::new(header, vec![sign(from, &header, &body).unwrap().into()])
+    }
+
+    /// A known customer's `CatalogueRequest` is answered with the signed listing of every
+    /// item, `re` naming the request, and decided as an answer: no event, nothing stored.
+    #[test]
+    fn a_catalogue_request_is_answered_with_the_signed_listing_and_changes_nothing() {
+        let kit = Kit::new(Suite::Paper);
+        let config = kit.config();
+        let state = kit.state();
+        let frame = catalogue_request(&kit, kit.customer);
+        let verified = open(&frame, kit.merchant, &state, kit.broker.uid()).unwrap();
+        let VerifiedRequest::Catalogue(query) = &verified else {
+            panic!("not a catalogue query: {verified:?}");
+        };
+        let Outcome::Answer(draft) = decide(&state, &config, &verified, NOW).unwrap() else {
+            panic!("a catalogue request must be a read");
+        };
+        let sent = draft.seal(kit.merchant, None).unwrap();
+        let reply = Frame::decode(&sent.frame).unwrap();
+        assert_eq!(reply.header.label, Label::CatalogueResponse);
+        assert_eq!(reply.header.sender, kit.merchant.uid());
+        assert_eq!(reply.header.tx, frame.header.tx);
+        let body = reply
+            .part(0)
+            .unwrap()
+            .verify_signed::<CatalogueResponseX1>(kit.merchant.public())
+            .unwrap()
+            .body;
+        assert_eq!(body.re, Re::new(&frame.header, query.digest.clone()));
+        assert_eq!(body.omitted, 0);
+        let listed: Vec<(String, String, Amount)> = body
+            .items
+            .into_iter()
+            .map(|i| (i.id, i.name, i.unit_price))
+            .collect();
+        let expected: Vec<(String, String, Amount)> = config
+            .catalogue
+            .items()
+            .map(|i| (i.id.clone(), i.name.clone(), i.unit_price))
+            .collect();
+        assert_eq!(listed, expected);
+        assert!(!listed.is_empty());
+        // A read: the state is not touched (decide takes it by reference and no event is
+        // produced), so a second ask is answered afresh.
+        assert!(matches!(
+            decide(&state, &config, &verified, NOW),
+            Ok(Outcome::Answer(_))
+        ));
+        assert_eq!(CatalogueRequestX0::LABEL, Label::CatalogueRequest);
+    }
+
+    /// A stranger's request cannot be verified: `UnknownPeer`, before any cryptography.
+    #[test]
+    fn a_stranger_gets_unknown_peer() {
+        let kit = Kit::new(Suite::Paper);
+        let frame = catalogue_request(&kit, kit.stranger);
+        let refused = open(&frame, kit.merchant, &kit.state(), kit.broker.uid()).unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::UnknownPeer);
+    }
 
     fn amount(minor: u64) -> Amount {
         Amount::from_minor(minor)

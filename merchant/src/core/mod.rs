@@ -13,7 +13,8 @@
 //! VendorScrip that 6.2 and 6.5 call), [`obtain_vendor_scrip`] (6.2),
 //! [`top_up_vendor_scrip`] (6.5), [`withdraw_vendor_scrip`] (6.7), [`transaction_status`]
 //! (section 7). [`broker_reply`] opens the broker's decisions on the merchant's own
-//! requests, which [`decide_reply`] acts on. [`catalogue`] is what the merchant sells;
+//! requests, which [`decide_reply`] acts on. [`catalogue`] is what the merchant sells and its answer to a
+//! `CatalogueRequest` (the read-only extension of docs/adr/0009);
 //! [`events`] its event kinds.
 //!
 //! The three-party transactions follow section 7: the merchant records what it asks or
@@ -143,7 +144,7 @@ pub enum Outcome {
     /// A new request, decided.
     Decided(Box<Decision>),
     /// An answer that changes nothing and is not stored (a `TransactionStatus` answer, the
-    /// `Ack` pending of a repeated 6.2 request): signed and sent only.
+    /// `Ack` pending of a repeated 6.2 request, a catalogue listing): signed and sent only.
     Answer(Draft),
 }
 
@@ -239,6 +240,7 @@ pub fn decide(
                 state, config, s,
             )));
         }
+        VerifiedRequest::Catalogue(c) => return Ok(Outcome::Answer(catalogue::answer(config, c))),
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

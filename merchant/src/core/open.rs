@@ -11,8 +11,9 @@
 
 use shared::node::Refusal;
 use shared::wire::bodies::{
-    Body, PurchaseRequestX1, RenewRequestX0, TransactionStatusBody, VendorScripRequestX2,
-    VendorTopUpAuthorizationX2, VendorTopUpRequestX1, VendorWithdrawRequestX0,
+    Body, CatalogueRequestX0, PurchaseRequestX1, RenewRequestX0, TransactionStatusBody,
+    VendorScripRequestX2, VendorTopUpAuthorizationX2, VendorTopUpRequestX1,
+    VendorWithdrawRequestX0,
 };
 use shared::wire::{
     Frame, Header, Label, Opened, Part, PartRef, SignedEvidence, WireError, digest_of_verified,
@@ -149,6 +150,17 @@ pub struct StatusRequest {
     pub digest: Vec<u8>,
 }
 
+/// `CatalogueRequest { N }` (extension, docs/adr/0009), signed in the clear by a party.
+#[derive(Debug)]
+pub struct CatalogueQuery {
+    /// The request's header.
+    pub header: Header,
+    /// `X0 = N`.
+    pub body: CatalogueRequestX0,
+    /// The request digest, which the answer's `re` names.
+    pub digest: Vec<u8>,
+}
+
 /// A verified request, one variant per request label a merchant serves.
 #[derive(Debug)]
 pub enum VerifiedRequest {
@@ -164,6 +176,8 @@ pub enum VerifiedRequest {
     TopUp(Box<TopUpAuthorization>),
     /// Section 7, `TransactionStatus`.
     Status(StatusRequest),
+    /// Extension (docs/adr/0009), `CatalogueRequest`.
+    Catalogue(CatalogueQuery),
 }
 
 impl VerifiedRequest {
@@ -177,6 +191,7 @@ impl VerifiedRequest {
             VerifiedRequest::Withdraw(w) => &w.presented.header,
             VerifiedRequest::TopUp(t) => &t.header,
             VerifiedRequest::Status(s) => &s.header,
+            VerifiedRequest::Catalogue(c) => &c.header,
         }
     }
 
@@ -190,6 +205,7 @@ impl VerifiedRequest {
             VerifiedRequest::Withdraw(w) => &w.presented.digest,
             VerifiedRequest::TopUp(t) => &t.digest,
             VerifiedRequest::Status(s) => &s.digest,
+            VerifiedRequest::Catalogue(c) => &c.digest,
         }
     }
 }
@@ -257,6 +273,16 @@ pub fn open(
             let verified = part.verify_signed::<TransactionStatusBody>(sender)?;
             let digest = digest_of_verified(&frame.header, &[&verified.evidence])?;
             Ok(VerifiedRequest::Status(StatusRequest {
+                header: frame.header,
+                body: verified.body,
+                digest,
+            }))
+        }
+        Label::CatalogueRequest => {
+            let part = own_part(frame, 1, 0)?;
+            let verified = part.verify_signed::<CatalogueRequestX0>(sender)?;
+            let digest = digest_of_verified(&frame.header, &[&verified.evidence])?;
+            Ok(VerifiedRequest::Catalogue(CatalogueQuery {
                 header: frame.header,
                 body: verified.body,
                 digest,

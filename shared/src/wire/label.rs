@@ -1,4 +1,5 @@
-//! Message labels (protocol.md section 6): the paper's `C_i` as an enum, with the stable
+//! Message labels (protocol.md section 6, plus the catalogue extension of docs/adr/0009):
+//! the paper's `C_i` as an enum, with the stable
 //! `label` byte of `HeaderBytes` (section 3) and the kind of each message (request and its
 //! reply label, reply, or delivery).
 //!
@@ -151,6 +152,10 @@ labels! {
     Error = 35 => Reply,
     /// Section 4, lapse: M tells the broker a VendorScrip lapsed.
     ScripLapsedNotice = 36 => Request { reply: Label::Ack },
+    /// Extension (docs/adr/0009): C asks M for its catalogue, read-only at M.
+    CatalogueRequest = 37 => Request { reply: Label::CatalogueResponse },
+    /// Extension (docs/adr/0009): M's signed catalogue, the items 6.3's `OI` names.
+    CatalogueResponse = 38 => Reply,
     /// The operator's administration request (extension, ADR 0010).
     AdminRequest = 39 => Request { reply: Label::AdminResponse },
     /// The broker's answer to an administration request.
@@ -211,9 +216,12 @@ mod tests {
             assert_eq!(Label::try_from(label.code()), Ok(label));
         }
         assert!(Label::ALL[36..].iter().all(|l| l.code() > 36));
+        assert_eq!(Label::CatalogueRequest.code(), 37);
+        assert_eq!(Label::CatalogueResponse.code(), 38);
         assert_eq!(Label::AdminRequest.code(), 39);
         assert_eq!(Label::AdminResponse.code(), 40);
         assert_eq!(Label::from_code(0), Err(UnknownLabel(0)));
+        assert_eq!(Label::from_code(41), Err(UnknownLabel(41)));
         assert_eq!(Label::from_code(255), Err(UnknownLabel(255)));
     }
 
@@ -226,6 +234,14 @@ mod tests {
         assert_eq!(Label::Ack.code(), 34);
         assert_eq!(Label::Error.code(), 35);
         assert_eq!(Label::ScripLapsedNotice.code(), 36);
+        assert_eq!(Label::CatalogueRequest.code(), 37);
+        assert_eq!(Label::CatalogueResponse.code(), 38);
+        assert_eq!(
+            Label::CatalogueRequest.kind(),
+            LabelKind::Request {
+                reply: Label::CatalogueResponse
+            }
+        );
         assert_eq!(
             Label::BrokerScripTopUp.kind(),
             LabelKind::Request {
@@ -275,7 +291,7 @@ mod tests {
             assert_eq!(postcard::from_bytes::<Label>(&bytes).unwrap(), label);
         }
         assert!(postcard::from_bytes::<Label>(&[0]).is_err());
-        assert!(postcard::from_bytes::<Label>(&[37]).is_err());
+        assert!(postcard::from_bytes::<Label>(&[41]).is_err());
     }
 
     #[test]

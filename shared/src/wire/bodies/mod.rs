@@ -1,6 +1,7 @@
 //! Every signed body `X_i` of protocol.md section 6 as a typed struct, plus the bodies of
-//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`) and the
-//! operator's administration messages (`admin`, an extension).
+//! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`), the
+//! operator's administration messages (`admin`, an extension) and the catalogue query
+//! (`catalogue`, an extension, docs/adr/0009).
 //!
 //! A body is the postcard encoding of its struct, fields in the order section 6 lists them
 //! (protocol.md section 3); amounts, UIDs and scrip ids are their own types. Each struct is
@@ -12,6 +13,7 @@
 
 mod admin;
 mod broker_scrip;
+mod catalogue;
 mod control;
 mod exchange;
 mod purchase;
@@ -29,6 +31,10 @@ pub use admin::{
 pub use broker_scrip::{
     BrokerScripRequestX0, BrokerScripResponseX1, BrokerScripTopUpX0, BrokerScripWithdrawResponseX1,
     BrokerScripWithdrawX0,
+};
+pub use catalogue::{
+    CATALOGUE_RESPONSE_RESERVE, CatalogueItem, CatalogueRequestX0, CatalogueResponseX1,
+    MAX_CATALOGUE_ITEMS,
 };
 pub use control::{
     AckBody, ErrorBody, MAX_STORED_FRAMES, STATUS_RESPONSE_RESERVE, ScripLapsedNoticeBody,

@@ -1,0 +1,11 @@
+//! One file per command group of `peerscrip` (issue 5).
+
+pub mod balance;
+pub mod broker_scrip;
+pub mod history;
+pub mod init;
+pub mod register;
+pub mod renew;
+pub mod shop;
+pub mod status;
+pub mod vendor_scrip;

@@ -1,0 +1,307 @@
+//! How a `peerscrip` command ends: its exit code and the typed error behind a non-zero one
+//! (issue 5: "exit codes that distinguish refused, unreachable and timed out").
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done |
+//! | 1 | failed otherwise (the wallet file, a reply that did not verify, a bug) |
+//! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
+//! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
+//! | 4 | unreachable: no NATS server, or no node serving the subject |
+//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet; `peerscrip status <tx>` (or the next command) finishes it |
+//!
+//! No variant carries a secret: messages are built from typed errors that hold none
+//! (`WalletError`, `CryptoError`, `BusError`), and from paths and UIDs.
+
+use shared::bus::BusError;
+use shared::wire::Label;
+use shared::{ErrorCode, TxId};
+
+use crate::WalletError;
+use crate::client::ClientError;
+
+/// The table of exit codes, as `--help` shows it.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  done
+  1  failed otherwise (wallet file, a reply that did not verify)
+  2  usage or configuration error (bad arguments, no wallet, wrong passphrase,
+     NATS credentials refused)
+  3  refused: by the node (its signed Error) or by the wallet's own checks; nothing changed
+  4  unreachable: no NATS server at the URL, or no node serving the subject
+  5  timed out: the transaction is still pending in the wallet; run `peerscrip status <tx>`";
+
+/// Why a command did not succeed (see the module doc for the codes).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments or configuration; exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The node refused the request with a signed `Error`; exit 3.
+    #[error("{label} refused by the node: {name} ({code}): {message}")]
+    Refused {
+        /// The transaction.
+        tx: TxId,
+        /// The request refused.
+        label: Label,
+        /// The code's name, or "unknown code".
+        name: &'static str,
+        /// The code's number.
+        code: u16,
+        /// The node's text.
+        message: String,
+    },
+    /// The broker decided NOK on a three-party transaction (protocol.md section 3: a
+    /// decision, not an `Error`); nothing was paid; exit 3.
+    #[error("declined: {message} (tx {tx})")]
+    Declined {
+        /// The transaction.
+        tx: TxId,
+        /// The decision in words.
+        message: String,
+    },
+    /// The wallet refused to start the request (nothing was sent); exit 3.
+    #[error("the wallet refused: {0}")]
+    WalletRefused(String),
+    /// No server or no responder; exit 4. `tx` when a transaction was left pending.
+    #[error("unreachable: {message}")]
+    Unreachable {
+        /// What could not be reached.
+        message: String,
+        /// The transaction left pending, if any.
+        tx: Option<TxId>,
+    },
+    /// The deadline passed with the transaction pending; exit 5.
+    #[error("timed out: {message}; the transaction {tx} is pending: run `peerscrip status {tx}`")]
+    Pending {
+        /// The pending transaction.
+        tx: TxId,
+        /// What is still awaited.
+        message: String,
+    },
+    /// Anything else; exit 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit code (see the module doc).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Failed(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => 3,
+            CliError::Unreachable { .. } => 4,
+            CliError::Pending { .. } => 5,
+        }
+    }
+
+    /// The short kind of the error, for `--json`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::Failed(_) => "failed",
+            CliError::Usage(_) => "usage",
+            CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => {
+                "refused"
+            }
+            CliError::Unreachable { .. } => "unreachable",
+            CliError::Pending { .. } => "timed_out",
+        }
+    }
+
+    /// The transaction the error concerns, if any.
+    #[must_use]
+    pub fn tx(&self) -> Option<TxId> {
+        match self {
+            CliError::Refused { tx, .. }
+            | CliError::Declined { tx, .. }
+            | CliError::Pending { tx, .. } => Some(*tx),
+            CliError::Unreachable { tx, .. } => *tx,
+            _ => None,
+        }
+    }
+
+    /// The error as one JSON document (`--json`).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "ok": false,
+            "error": self.kind(),
+            "exit_code": self.exit_code(),
+            "message": self.to_string(),
+        });
+        if let Some(tx) = self.tx() {
+            doc["tx"] = tx.to_string().into();
+        }
+        if let CliError::Refused { code, name, .. } = self {
+            doc["code"] = (*code).into();
+            doc["code_name"] = (*name).into();
+        }
+        doc
+    }
+
+    /// A wallet error met while a transaction `tx` (if any) was under way.
+    #[must_use]
+    pub fn from_wallet(e: WalletError, tx: Option<TxId>) -> CliError {
+        match e {
+            WalletError::Refused {
+                label,
+                error_code,
+                code,
+                message,
+            } => CliError::Refused {
+                tx: tx.unwrap_or(crate::LOCAL_TX),
+                label,
+                name: error_code.map_or("unknown code", ErrorCode::name),
+                code,
+                message,
+            },
+            e @ (WalletError::NoAccount
+            | WalletError::AlreadyRegistered { .. }
+            | WalletError::BrokerScripLive { .. }
+            | WalletError::NoScrip { .. }
+            | WalletError::TopUpNotLarger { .. }
+            | WalletError::ScripBusy { .. }
+            | WalletError::UnknownPeer { .. }
+            | WalletError::AlreadyPending { .. }
+            | WalletError::InsufficientScrip { .. }
+            | WalletError::ZeroValue
+            | WalletError::VendorScripLive { .. }) => CliError::WalletRefused(e.to_string()),
+            WalletError::NotAWallet => {
+                CliError::Usage("no wallet here: run `peerscrip init` first".to_owned())
+            }
+            e @ (WalletError::WrongKey { .. } | WalletError::WrongSuite { .. }) => {
+                CliError::Usage(e.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+
+    /// A transport failure while `tx` (if any) was under way.
+    #[must_use]
+    pub fn from_bus(e: &BusError, what: &str, tx: Option<TxId>) -> CliError {
+        match (e, tx) {
+            (BusError::Timeout, Some(tx)) => CliError::Pending {
+                tx,
+                message: format!("no answer from {what}"),
+            },
+            (BusError::Timeout | BusError::NoResponders | BusError::Connect(_), _) => {
+                CliError::Unreachable {
+                    message: format!("{what}: {e}"),
+                    tx,
+                }
+            }
+            _ => CliError::Failed(format!("{what}: {e}")),
+        }
+    }
+
+    /// A failure of [`crate::client::Client::send`] or `ask` for `tx` (its request saved,
+    /// when `saved`).
+    #[must_use]
+    pub fn from_client(e: ClientError, what: &str, tx: TxId, saved: bool) -> CliError {
+        let tx_if_saved = saved.then_some(tx);
+        match e {
+            ClientError::NoReply { last, .. } => CliError::from_bus(&last, what, tx_if_saved),
+            ClientError::Bus(e) => CliError::from_bus(&e, what, tx_if_saved),
+            ClientError::Wallet(e) => CliError::from_wallet(e, Some(tx)),
+        }
+    }
+}
+
+impl From<WalletError> for CliError {
+    fn from(e: WalletError) -> CliError {
+        CliError::from_wallet(e, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_exit_code_and_json() {
+        let tx = TxId([7; 16]);
+        let cases = [
+            (CliError::Failed("x".into()), 1, "failed"),
+            (CliError::Usage("x".into()), 2, "usage"),
+            (CliError::WalletRefused("x".into()), 3, "refused"),
+            (
+                CliError::Declined {
+                    tx,
+                    message: "x".into(),
+                },
+                3,
+                "refused",
+            ),
+            (
+                CliError::Unreachable {
+                    message: "x".into(),
+                    tx: None,
+                },
+                4,
+                "unreachable",
+            ),
+            (
+                CliError::Pending {
+                    tx,
+                    message: "x".into(),
+                },
+                5,
+                "timed_out",
+            ),
+        ];
+        for (e, code, kind) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+            let doc = e.to_json();
+            assert_eq!(doc["ok"], false);
+            assert_eq!(doc["error"], kind);
+            assert_eq!(doc["exit_code"], code);
+        }
+    }
+
+    #[test]
+    fn a_node_refusal_keeps_its_code_and_tx() {
+        let tx = TxId([9; 16]);
+        let e = CliError::from_wallet(
+            WalletError::Refused {
+                label: Label::BrokerScripRequest,
+                error_code: Some(ErrorCode::InsufficientFunds),
+                code: ErrorCode::InsufficientFunds.code(),
+                message: "not enough".into(),
+            },
+            Some(tx),
+        );
+        assert_eq!(e.exit_code(), 3);
+        let doc = e.to_json();
+        assert_eq!(doc["code_name"], "InsufficientFunds");
+        assert_eq!(doc["tx"], tx.to_string());
+    }
+
+    #[test]
+    fn transport_failures_are_unreachable_or_pending() {
+        let tx = TxId([1; 16]);
+        assert_eq!(
+            CliError::from_bus(&BusError::Timeout, "b", Some(tx)).exit_code(),
+            5
+        );
+        assert_eq!(
+            CliError::from_bus(&BusError::Timeout, "b", None).exit_code(),
+            4
+        );
+        let no_one = CliError::from_bus(&BusError::NoResponders, "b", Some(tx));
+        assert_eq!(no_one.exit_code(), 4);
+        assert_eq!(no_one.tx(), Some(tx));
+        assert_eq!(
+            CliError::from_bus(&BusError::Closed, "b", None).exit_code(),
+            1
+        );
+        assert_eq!(
+            CliError::from(WalletError::ZeroValue).exit_code(),
+            3,
+            "the wallet's own refusal"
+        );
+        assert_eq!(CliError::from(WalletError::NotAWallet).exit_code(), 2);
+    }
+}

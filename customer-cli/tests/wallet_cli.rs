@@ -1,0 +1,820 @@
+//! The built `peerscrip` binary end to end (issue 5): a real `nats-server` from the
+//! harness, the broker and a merchant served in-process by their shells on `NatsBus`
+//! connections, and the customer's wallet driven only through the command line, every
+//! command with `--json` parsed and checked.
+//!
+//! - the journey: init → register → broker-scrip buy → shop → vendor-scrip buy → buy (with
+//!   change) → refusals (more than the scrip holds, an unknown item: exit 3, nothing
+//!   changed) → vendor-scrip top-up → withdraw → broker-scrip top-up → renew → history →
+//!   balance, then conservation at
+//!   the broker and the merchant (bank + scrip add up) and no secret in any output;
+//! - resume: 6.2 with the merchant not served and a short `--timeout` leaves the tx pending
+//!   (exit 5); once the merchant serves, `status <tx>` finishes it; 6.7 with the merchant
+//!   gone is unreachable (exit 4) with the tx pending, and the next command finishes it;
+//!   the customer paid once each time;
+//! - no server at the URL: exit 4; the key file is `ENCRYPTED PRIVATE KEY` and a wrong
+//!   passphrase fails clearly (exit 2) without echoing it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, Item};
+use merchant::node::MerchantNode;
+use peerscrip_tests::NatsServer;
+use serde_json::Value;
+use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
+use shared::events::Account;
+use shared::wire::bodies::RegistrationRequestX0;
+use shared::wire::{Frame, Header, Label, id_proof, public_key_inner, seal, sign};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, PublicKey, Suite, TxId, fixtures};
+
+const PAN: &str = "GR1601101250000000012300695";
+const PAN_SECRET: &str = "correct horse battery staple";
+const MERCHANT_PAN: &str = "GR9608100010000001234567890";
+const MERCHANT_SECRET: &str = "the tea shop's own secret";
+const PASSPHRASE: &str = "a long wallet passphrase 7";
+/// The customer's bank deposit, minor units (100.00).
+const DEPOSIT: u64 = 10_000;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn amount(text: &str) -> Amount {
+    text.parse().unwrap()
+}
+
+/// What one run of the binary gave.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The one JSON document on stdout.
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    /// The JSON of a successful run.
+    fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "{self:?}");
+        let doc = self.json();
+        assert_eq!(doc["ok"], true, "{self:?}");
+        doc
+    }
+}
+
+/// The customer: a wallet directory and everything its commands printed.
+struct Customer {
+    suite: Suite,
+    dir: PathBuf,
+    passphrase_file: PathBuf,
+    nats_url: String,
+    outputs: Vec<String>,
+}
+
+impl Customer {
+    fn new(suite: Suite, root: &Path, nats_url: &str) -> Customer {
+        let passphrase_file = root.join("passphrase");
+        std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
+        Customer {
+            suite,
+            dir: root.join("wallet"),
+            passphrase_file,
+            nats_url: nats_url.to_owned(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Runs `peerscrip <args> --json` (with the wallet dir, URL and passphrase file).
+    async fn run(&mut self, args: &[&str]) -> Run {
+        self.run_with(args, &[]).await
+    }
+
+    async fn run_with(&mut self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"));
+        command
+            .args(args)
+            .arg("--json")
+            .arg("--wallet-dir")
+            .arg(&self.dir)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .env_remove("PEERSCRIP_PASSPHRASE")
+            .env_remove("PEERSCRIP_PAN_SECRET")
+            .env_remove("PEERSCRIP_WALLET_DIR")
+            .env_remove("PEERSCRIP_NATS_USER")
+            .env_remove("PEERSCRIP_NATS_PASSWORD_FILE")
+            .env("PEERSCRIP_NATS_URL", &self.nats_url)
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().await.expect("run peerscrip");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
+    /// Runs `peerscrip <args>` with human output (no `--json`).
+    async fn run_human(&mut self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"))
+            .args(args)
+            .arg("--wallet-dir")
+            .arg(&self.dir)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .env_remove("PEERSCRIP_PASSPHRASE")
+            .env_remove("PEERSCRIP_PAN_SECRET")
+            .env("PEERSCRIP_NATS_URL", &self.nats_url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run peerscrip");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
+    /// The wallet's public key, as `init` wrote it.
+    fn public_key(&self) -> PublicKey {
+        PublicKey::from_pem(
+            self.suite,
+            &std::fs::read_to_string(self.dir.join("key.pub.pem")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// No secret in anything any command printed.
+    fn assert_no_secret_printed(&self) {
+        for out in &self.outputs {
+            assert!(!out.contains(PAN_SECRET), "the PANSecret leaked: {out}");
+            assert!(!out.contains(PASSPHRASE), "the passphrase leaked: {out}");
+            assert!(!out.contains(PAN), "the full PAN was printed: {out}");
+        }
+    }
+}
+
+/// The merchant registers its key for its account at the broker before serving (6.0, as
+/// the demo's setup does).
+fn register_merchant(
+    suite: Suite,
+    broker: &mut BrokerNode,
+    broker_key: &PublicKey,
+    keys: &KeyPair,
+) {
+    let pan = Pan::new(MERCHANT_PAN);
+    let id = AccountId::derive(suite, &PanSecret::new(MERCHANT_SECRET), &pan);
+    let h = Header::new(
+        suite,
+        Label::RegistrationRequest,
+        TxId::random(),
+        keys.uid(),
+    );
+    let part = seal(
+        &h,
+        broker_key,
+        &[
+            sign(keys, &h, &RegistrationRequestX0 { pan })
+                .unwrap()
+                .into(),
+            id_proof(keys, &h, &id).unwrap(),
+            public_key_inner(keys.public()),
+        ],
+    )
+    .unwrap();
+    let reply = broker
+        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock())
+        .unwrap()
+        .reply;
+    assert_eq!(
+        Frame::decode(&reply).unwrap().header.label,
+        Label::RegistrationResponse
+    );
+}
+
+/// The broker and the merchant (served or not) on one nats-server.
+struct World {
+    suite: Suite,
+    credentials: Option<NatsCredentials>,
+    server: NatsServer,
+    tmp: tempfile::TempDir,
+    broker_keys: KeyPair,
+    broker: Option<broker::shell::Running>,
+    merchant_keys: KeyPair,
+    merchant: Option<merchant::shell::Running>,
+    subjects: Subjects,
+}
+
+impl World {
+    /// Starts nats-server and the broker (accounts opened, the merchant registered); the
+    /// merchant is not served yet.
+    async fn start(suite: Suite) -> World {
+        World::start_on(suite, NatsServer::start().expect("start nats-server"), None).await
+    }
+
+    /// As [`World::start`], on `server`, the nodes connecting with `credentials`.
+    async fn start_on(
+        suite: Suite,
+        server: NatsServer,
+        credentials: Option<NatsCredentials>,
+    ) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let broker_keys = fixtures::keypair(suite, 1).clone();
+        let merchant_keys = fixtures::keypair(suite, 2).clone();
+        let mut node = BrokerNode::open(
+            tmp.path().join("broker.redb"),
+            broker_keys.clone(),
+            fixtures::root_key(1),
+            BrokerConfig::new(suite),
+        )
+        .unwrap();
+        let now = clock();
+        node.open_account(&Pan::new(PAN), &PanSecret::new(PAN_SECRET), now)
+            .unwrap();
+        node.deposit(&Pan::new(PAN), Amount::from_minor(DEPOSIT), now)
+            .unwrap();
+        node.open_account(
+            &Pan::new(MERCHANT_PAN),
+            &PanSecret::new(MERCHANT_SECRET),
+            now,
+        )
+        .unwrap();
+        register_merchant(suite, &mut node, broker_keys.public(), &merchant_keys);
+        let subjects = Subjects::default();
+        let bus = connect_as(&server, "broker", credentials.clone()).await;
+        let broker = broker::shell::serve(node, bus, subjects.clone(), clock)
+            .await
+            .unwrap();
+        std::fs::write(
+            tmp.path().join("broker.pub.pem"),
+            broker_keys.public().to_pem().unwrap(),
+        )
+        .unwrap();
+        World {
+            suite,
+            credentials,
+            server,
+            tmp,
+            broker_keys,
+            broker: Some(broker),
+            merchant_keys,
+            merchant: None,
+            subjects,
+        }
+    }
+
+    fn broker_pem(&self) -> PathBuf {
+        self.tmp.path().join("broker.pub.pem")
+    }
+
+    fn merchant(&self) -> String {
+        self.merchant_keys.uid().to_string()
+    }
+
+    /// Serves the merchant, knowing the customer's key.
+    async fn serve_merchant(&mut self, customer: PublicKey) {
+        let pan = Pan::new(MERCHANT_PAN);
+        let config = MerchantConfig::new(
+            Mint::new(self.suite, self.merchant_keys.uid(), fixtures::root_key(2)),
+            Catalogue::new([
+                Item::new("tea", "Green tea, 100 g", amount("4.50")),
+                Item::new("pot", "Tea pot", amount("25.00")),
+            ])
+            .unwrap(),
+            self.broker_keys.uid(),
+            pan.clone(),
+            AccountId::derive(self.suite, &PanSecret::new(MERCHANT_SECRET), &pan),
+        );
+        let node = MerchantNode::open(
+            self.tmp.path().join("merchant.redb"),
+            self.merchant_keys.clone(),
+            config,
+            [self.broker_keys.public().clone(), customer],
+        )
+        .unwrap();
+        let bus = connect_as(&self.server, "merchant", self.credentials.clone()).await;
+        self.merchant = Some(
+            merchant::shell::serve(node, bus, self.subjects.clone(), clock, TIMEOUT)
+                .await
+                .unwrap(),
+        );
+    }
+
+    /// Stops serving the merchant (its reports flushed first) and closes its file.
+    async fn stop_merchant(&mut self) {
+        let m = self.merchant.take().unwrap();
+        let bus = connect_as(&self.server, "reporter", self.credentials.clone()).await;
+        merchant::shell::send_reports(&m.addr, &bus, &self.subjects, TIMEOUT)
+            .await
+            .unwrap();
+        m.stop().await.unwrap().close().unwrap();
+    }
+
+    /// Stops both nodes (the merchant's reports flushed first) and checks conservation:
+    /// the broker's accounts balance; the customer's bank, the merchant's bank and the
+    /// live BrokerScrip add up to the deposit; the VendorScrip the wallet holds is the
+    /// merchant's live scrip and the broker's memo of it; the merchant's bank holds what
+    /// was bought plus the VendorScrip still live. Returns (customer bank, merchant bank).
+    async fn stop_and_check(
+        mut self,
+        wallet_broker_scrip: u64,
+        wallet_vendor_scrip: u64,
+        bought: u64,
+    ) -> (i128, i128) {
+        if let Some(m) = self.merchant.take() {
+            let bus = connect_as(&self.server, "reporter", self.credentials.clone()).await;
+            merchant::shell::send_reports(&m.addr, &bus, &self.subjects, TIMEOUT)
+                .await
+                .unwrap();
+            let node = m.stop().await.unwrap();
+            assert!(node.pending_reports().is_empty());
+            assert_eq!(
+                node.state().live_value().unwrap(),
+                Amount::from_minor(wallet_vendor_scrip)
+            );
+        }
+        let broker = self.broker.take().unwrap().stop().await.unwrap();
+        let state = broker.state();
+        assert_eq!(state.check_conserved(), Ok(()));
+        let bank_c = state.balance(&Account::Bank(Pan::new(PAN)));
+        let bank_m = state.balance(&Account::Bank(Pan::new(MERCHANT_PAN)));
+        let float = state.balance(&Account::FloatBroker);
+        assert_eq!(float, i128::from(wallet_broker_scrip));
+        assert_eq!(bank_c + bank_m + float, i128::from(DEPOSIT));
+        assert_eq!(
+            state.memo(&self.merchant_keys.uid()),
+            i128::from(wallet_vendor_scrip)
+        );
+        assert_eq!(bank_m, i128::from(bought + wallet_vendor_scrip));
+        (bank_c, bank_m)
+    }
+}
+
+async fn connect_as(
+    server: &NatsServer,
+    name: &str,
+    credentials: Option<NatsCredentials>,
+) -> NatsBus {
+    NatsBus::connect(
+        &server.url(),
+        NatsOptions {
+            name: Some(name.into()),
+            credentials,
+            ..NatsOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The minor units of an amount in a JSON document (`{"value": "12.34", "minor": 1234}`),
+/// checking the two agree.
+fn minor(v: &Value) -> u64 {
+    let m = v["minor"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no amount: {v}"));
+    assert_eq!(
+        v["value"].as_str().unwrap(),
+        Amount::from_minor(m).to_string()
+    );
+    m
+}
+
+/// Creates and registers the customer's wallet; returns the customer.
+async fn init_and_register(world: &World) -> Customer {
+    init_and_register_with(world, &[]).await
+}
+
+/// As [`init_and_register`], with more arguments to `init`.
+async fn init_and_register_with(world: &World, init_args: &[&str]) -> Customer {
+    let mut c = Customer::new(world.suite, world.tmp.path(), &world.server.url());
+    let pem = world.broker_pem();
+    let init = c
+        .run(
+            &[
+                &[
+                    "init",
+                    "--broker-key",
+                    pem.to_str().unwrap(),
+                    "--suite",
+                    world.suite.name(),
+                ],
+                init_args,
+            ]
+            .concat(),
+        )
+        .await
+        .ok();
+    assert_eq!(init["suite"], world.suite.name());
+    assert_eq!(init["broker_uid"], world.broker_keys.uid().to_string());
+    assert_eq!(init["encrypted"], true);
+    assert_eq!(init["uid"], c.public_key().uid().to_string());
+    let register = c
+        .run_with(
+            &["register", "--pan", PAN],
+            &[("PEERSCRIP_PAN_SECRET", PAN_SECRET)],
+        )
+        .await
+        .ok();
+    assert_eq!(register["uid"], init["uid"]);
+    assert_eq!(register["account"], "…0695");
+    c
+}
+
+#[actix_rt::test]
+async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary_paper() {
+    journey(Suite::Paper).await;
+}
+
+#[actix_rt::test]
+async fn a_customer_shops_pays_gets_change_and_withdraws_through_the_binary_modern() {
+    journey(Suite::Modern).await;
+}
+
+async fn journey(suite: Suite) {
+    let mut world = World::start(suite).await;
+    let mut c = init_and_register(&world).await;
+    world.serve_merchant(c.public_key()).await;
+    let m = world.merchant();
+
+    // More than the bank account holds: the broker's signed refusal (exit 3, its code),
+    // the refused request given up, nothing held, and the next request goes through.
+    let refused = c.run(&["broker-scrip", "buy", "500.00"]).await;
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let doc = refused.json();
+    assert_eq!(doc["error"], "refused");
+    assert_eq!(doc["code_name"], "InsufficientFunds");
+    let empty = c.run(&["balance"]).await.ok();
+    assert!(empty["broker_scrip"].is_null());
+    assert_eq!(empty["pending"].as_array().unwrap().len(), 0);
+
+    let bought = c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
+    assert_eq!(minor(&bought["value"]), 4_000);
+
+    let shop = c.run(&["shop", &m]).await.ok();
+    let items = shop["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1]["id"], "tea");
+    assert_eq!(items[1]["name"], "Green tea, 100 g");
+    assert_eq!(minor(&items[1]["unit_price"]), 450);
+    assert_eq!(shop["omitted"], 0);
+
+    let vendor = c.run(&["vendor-scrip", "buy", &m, "15.00"]).await.ok();
+    let kinds: Vec<&str> = vendor["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"exchange_settled"), "{vendor}");
+    assert!(kinds.contains(&"vendor_scrip_obtained"), "{vendor}");
+
+    let buy = c.run(&["buy", &m, "tea", "--qty", "2"]).await.ok();
+    assert_eq!(minor(&buy["paid"]), 900);
+    assert_eq!(minor(&buy["change"]), 600);
+    assert_eq!(buy["quantity"], 2);
+
+    // Refusals: more than the VendorScrip holds, an item not listed. Exit 3, nothing
+    // changed in the wallet.
+    let before = c.run(&["balance"]).await.ok();
+    let history_before = c.run(&["history"]).await.ok();
+    let too_much = c.run(&["buy", &m, "pot"]).await;
+    assert_eq!(too_much.code, 3, "{too_much:?}");
+    assert_eq!(too_much.json()["error"], "refused");
+    assert!(
+        too_much.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("25.00")
+    );
+    let unknown = c.run(&["buy", &m, "coffee"]).await;
+    assert_eq!(unknown.code, 3, "{unknown:?}");
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("coffee")
+    );
+    let after = c.run(&["balance"]).await.ok();
+    assert_eq!(before, after);
+    assert_eq!(history_before, c.run(&["history"]).await.ok());
+
+    let top_up = c.run(&["vendor-scrip", "top-up", &m, "5.00"]).await.ok();
+    let topped = top_up["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "vendor_scrip_topped_up")
+        .unwrap_or_else(|| panic!("{top_up}"))
+        .clone();
+    assert_eq!(minor(&topped["from"]), 600);
+    assert_eq!(minor(&topped["to"]), 1_100);
+
+    let withdraw = c.run(&["vendor-scrip", "withdraw", &m]).await.ok();
+    assert_eq!(minor(&withdraw["value"]), 1_100);
+    let decided = withdraw["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "vendor_withdraw_decided")
+        .unwrap_or_else(|| panic!("{withdraw}"))
+        .clone();
+    assert_eq!(decided["ok_decision"], true);
+
+    // 6.4 and 6.8 on the BrokerScrip: 20.00 + 5.00 from the bank, then renewed early.
+    let top_up = c.run(&["broker-scrip", "top-up", "5.00"]).await.ok();
+    assert_eq!(minor(&top_up["from"]), 2_000);
+    assert_eq!(minor(&top_up["to"]), 2_500);
+    let broker_uid = world.broker_keys.uid().to_string();
+    let renewed = c.run(&["renew", &broker_uid]).await.ok();
+    assert_eq!(renewed["renewed"][0]["kind"], "scrip_renewed");
+    assert_eq!(minor(&renewed["renewed"][0]["value"]), 2_500);
+    // A withdrawal cashes in the whole scrip: another amount is a usage error.
+    let partial = c.run(&["broker-scrip", "withdraw", "1.00"]).await;
+    assert_eq!(partial.code, 2, "{partial:?}");
+
+    let history = c.run(&["history"]).await.ok();
+    let kinds: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "registered",
+        "peer_key",
+        "broker_scrip_obtained",
+        "exchange_settled",
+        "vendor_scrip_obtained",
+        "item_bought",
+        "vendor_top_up_settled",
+        "vendor_scrip_topped_up",
+        "vendor_withdraw_decided",
+        "broker_scrip_topped_up",
+        "scrip_renewed",
+    ] {
+        assert!(kinds.contains(&expected), "{expected} missing: {kinds:?}");
+    }
+
+    let balance = c.run(&["balance"]).await.ok();
+    // 40.00 − 15.00 (6.2) − 5.00 (6.5) + 5.00 (6.4) = 25.00 of BrokerScrip; the
+    // VendorScrip was cashed in.
+    assert_eq!(minor(&balance["broker_scrip"]["value"]), 2_500);
+    assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
+    assert_eq!(minor(&balance["total"]), 2_500);
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+    assert_eq!(balance["registered"], true);
+
+    // Human output: lines a person reads, no JSON, nothing on stderr (not a terminal, so
+    // no progress line either).
+    let human = c.run_human(&["balance"]).await;
+    assert_eq!(human.code, 0, "{human:?}");
+    assert!(human.stdout.starts_with("BrokerScrip"), "{human:?}");
+    assert!(human.stdout.contains("25.00"), "{human:?}");
+    assert!(human.stderr.is_empty(), "{human:?}");
+    let shop = c.run_human(&["shop", &m]).await;
+    assert!(shop.stdout.contains("Green tea, 100 g"), "{shop:?}");
+    assert!(shop.stdout.contains("4.50"), "{shop:?}");
+    let help = c.run_human(&["--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes:"), "{help:?}");
+    assert!(help.stdout.contains("5  timed out"), "{help:?}");
+
+    c.assert_no_secret_printed();
+    // 100.00 − 40.00 + 11.00 withdrawn − 5.00 topped up = 66.00 in the customer's bank;
+    // 9.00 bought.
+    let (bank_c, bank_m) = world.stop_and_check(2_500, 0, 900).await;
+    assert_eq!((bank_c, bank_m), (6_600, 900));
+}
+
+#[actix_rt::test]
+async fn interrupted_transactions_are_finished_later_and_paid_once() {
+    let mut world = World::start(Suite::Paper).await;
+    let mut c = init_and_register(&world).await;
+    let m = world.merchant();
+    c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
+
+    // 6.2 with the merchant not served: the broker holds the exchange, step 2 finds no
+    // one; the deadline passes with the tx pending.
+    let timed_out = c
+        .run(&["vendor-scrip", "buy", &m, "15.00", "--timeout", "1s"])
+        .await;
+    assert_eq!(timed_out.code, 5, "{timed_out:?}");
+    let doc = timed_out.json();
+    assert_eq!(doc["error"], "timed_out");
+    let tx = doc["tx"].as_str().unwrap().to_owned();
+    let pending = c.run(&["balance", "--timeout", "1s"]).await.ok();
+    assert_eq!(pending["pending"][0]["tx"], tx.as_str());
+    assert_eq!(pending["pending"][0]["label"], "VendorScripRequest");
+    // A second exchange cannot spend the committed BrokerScrip again: the wallet refuses
+    // it before anything is sent (exit 3), naming the pending tx.
+    let again = c
+        .run(&["vendor-scrip", "buy", &m, "15.00", "--timeout", "1s"])
+        .await;
+    assert_eq!(again.code, 3, "{again:?}");
+    assert!(
+        again.json()["message"].as_str().unwrap().contains(&tx),
+        "{again:?}"
+    );
+
+    // The merchant comes up; `status` repeats step 2 and takes both deliveries.
+    world.serve_merchant(c.public_key()).await;
+    let status = c.run(&["status", &tx]).await.ok();
+    assert_eq!(status["pending"], false);
+    let kinds: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"vendor_scrip_obtained"), "{status}");
+    assert!(kinds.contains(&"exchange_settled"), "{status}");
+
+    let balance = c.run(&["balance"]).await.ok();
+    assert_eq!(minor(&balance["broker_scrip"]["value"]), 2_500);
+    assert_eq!(minor(&balance["vendor_scrip"][0]["value"]), 1_500);
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+
+    // 6.7 with the merchant gone: no responder (exit 4), the request saved and pending.
+    world.stop_merchant().await;
+    let gone = c
+        .run(&["vendor-scrip", "withdraw", &m, "--timeout", "1s"])
+        .await;
+    assert_eq!(gone.code, 4, "{gone:?}");
+    let doc = gone.json();
+    assert_eq!(doc["error"], "unreachable");
+    let tx = doc["tx"].as_str().unwrap().to_owned();
+    // The merchant is back: the next command (here `balance`) finishes the withdrawal
+    // first: the saved request repeated, the broker's result taken.
+    world.serve_merchant(c.public_key()).await;
+    let balance = c.run(&["balance"]).await.ok();
+    assert_eq!(balance["resumed"][0]["tx"], tx.as_str());
+    assert_eq!(balance["resumed"][0]["pending"], false);
+    let kinds: Vec<&str> = balance["resumed"][0]["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"vendor_withdraw_decided"), "{balance}");
+    assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+    c.assert_no_secret_printed();
+    // Paid once each way: the merchant was credited 15.00 once and paid it back once.
+    let (bank_c, bank_m) = world.stop_and_check(2_500, 0, 0).await;
+    assert_eq!((bank_c, bank_m), (7_500, 0));
+}
+
+#[actix_rt::test]
+async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = tmp.path().join("broker.pub.pem");
+    std::fs::write(
+        &broker_pem,
+        fixtures::keypair(Suite::Modern, 1)
+            .public()
+            .to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Customer::new(
+        Suite::Modern,
+        tmp.path(),
+        &format!("nats://127.0.0.1:{port}"),
+    );
+    c.run(&["init", "--broker-key", broker_pem.to_str().unwrap()])
+        .await
+        .ok();
+    let pem = std::fs::read_to_string(c.dir.join("key.pem")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{pem}"
+    );
+    // The default suite is modern; the key opens with the passphrase and not without.
+    assert!(KeyPair::from_pkcs8_pem(Suite::Modern, &pem, Some(PASSPHRASE.as_bytes())).is_ok());
+    assert!(KeyPair::from_pkcs8_pem(Suite::Modern, &pem, None).is_err());
+
+    let unreachable = c.run(&["broker-scrip", "buy", "1.00"]).await;
+    assert_eq!(unreachable.code, 4, "{unreachable:?}");
+    assert_eq!(unreachable.json()["error"], "unreachable");
+    // Nothing was saved: the wallet holds nothing and nothing is pending.
+    let balance = c.run(&["balance"]).await.ok();
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+    assert!(balance["broker_scrip"].is_null());
+
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let right = std::mem::replace(&mut c.passphrase_file, wrong);
+    let refused = c.run(&["balance"]).await;
+    c.passphrase_file = right;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrong passphrase"),
+        "{refused:?}"
+    );
+    assert!(!refused.stdout.contains("not the passphrase"));
+    // Human output too: the error goes to stderr, without the passphrase.
+    let mut human = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"));
+    let out = human
+        .args(["balance", "--wallet-dir"])
+        .arg(&c.dir)
+        .env("PEERSCRIP_PASSPHRASE", "not the passphrase")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    assert!(!stderr.contains("not the passphrase"));
+    c.assert_no_secret_printed();
+}
+
+/// The customer's NATS user and password file are kept in its config (the password itself
+/// is not) and used by every later command; a password the server refuses is a
+/// configuration error (exit 2), and no password appears in any output.
+#[actix_rt::test]
+async fn the_nats_user_comes_from_the_config() {
+    const ALICE_PASSWORD: &str = "alice-nats-password-0123";
+    const NODE_PASSWORD: &str = "node-nats-password-4567";
+    let config = format!(
+        "authorization {{\n  users = [\n    {{ user: \"node\", password: \"{NODE_PASSWORD}\" }}\n    \
+         {{ user: \"alice\", password: \"{ALICE_PASSWORD}\" }}\n  ]\n}}\n"
+    );
+    let server = NatsServer::start_with_config(&config).expect("start nats-server");
+    let node = NatsCredentials::UserPassword {
+        user: "node".into(),
+        password: shared::SecretBytes::from_slice(NODE_PASSWORD.as_bytes()),
+    };
+    let world = World::start_on(Suite::Paper, server, Some(node)).await;
+    let password_file = world.tmp.path().join("alice.password");
+    std::fs::write(&password_file, format!("{ALICE_PASSWORD}\n")).unwrap();
+    let mut c = init_and_register_with(
+        &world,
+        &[
+            "--nats-user",
+            "alice",
+            "--nats-password-file",
+            password_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let config = std::fs::read_to_string(c.dir.join("config.toml")).unwrap();
+    assert!(config.contains("nats_user = \"alice\""), "{config}");
+    assert!(!config.contains(ALICE_PASSWORD), "{config}");
+    c.run(&["broker-scrip", "buy", "1.00"]).await.ok();
+
+    let wrong = world.tmp.path().join("wrong.password");
+    std::fs::write(&wrong, "not-alice's-password\n").unwrap();
+    let refused = c
+        .run(&[
+            "broker-scrip",
+            "top-up",
+            "1.00",
+            "--nats-password-file",
+            wrong.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the wallet's credentials"),
+        "{refused:?}"
+    );
+    for out in &c.outputs {
+        assert!(!out.contains(ALICE_PASSWORD) && !out.contains("not-alice's-password"));
+    }
+    c.assert_no_secret_printed();
+}
