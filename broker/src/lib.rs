@@ -11,8 +11,12 @@
 //!   call.
 //! - [`shell`]: the broker in the actor shell of `shared::runtime` (node actor, group
 //!   commit on the blocking pool, gateway on `Subjects::broker()`).
+//! - [`config`] and [`daemon`]: the `peerscrip-broker` daemon on NATS (its settings from
+//!   file, environment and flags; start-up checks, serving, graceful stop).
 
+pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod node;
 pub mod shell;
 pub mod store;

@@ -32,7 +32,8 @@ impl ServeNode for BrokerNode {
     fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
         self.handle_batch(frames, now)
             .into_iter()
-            .map(|result| match result {
+            .zip(frames)
+            .map(|(result, frame)| match result {
                 Ok(handled) => Served {
                     reply: Some(Bytes::from(handled.reply)),
                     deliveries: handled
@@ -42,7 +43,9 @@ impl ServeNode for BrokerNode {
                         .collect(),
                 },
                 Err(e) => {
-                    tracing::warn!(error = %e, "broker request not served");
+                    runtime::frame_span(frame).in_scope(|| {
+                        tracing::warn!(error = %e, "broker request not served");
+                    });
                     Served::default()
                 }
             })
@@ -127,6 +130,8 @@ pub struct Running {
     pub gateway: tokio::task::JoinHandle<()>,
     /// The timer ([`tick`] every [`EXPIRE_EVERY`]).
     pub timer: tokio::task::JoinHandle<()>,
+    /// Tells the gateway to stop taking requests ([`Running::shutdown`]).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
@@ -139,6 +144,29 @@ impl Running {
         let (tx, rx) = oneshot::channel();
         self.addr.do_send(runtime::Stop(tx));
         rx.await.ok()
+    }
+
+    /// The graceful stop of a daemon (SIGTERM): the gateway unsubscribes (no new request is
+    /// taken) and waits until every request it took is answered, the timer stops, then the
+    /// actor stops with its queue empty and returns the node, every batch committed (close
+    /// it to release the file). `None` if the actor was already gone.
+    pub async fn shutdown(self) -> Option<BrokerNode> {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.gateway.await {
+            tracing::warn!(error = %e, "the gateway ended abnormally");
+        }
+        self.timer.abort();
+        let (tx, rx) = oneshot::channel();
+        self.addr.do_send(runtime::Stop(tx));
+        rx.await.ok()
+    }
+}
+
+/// A future that completes once `true` is sent on `stop`, and never if the sender is
+/// dropped without sending it (the gateway then runs until aborted, as before).
+async fn stop_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -156,7 +184,16 @@ pub async fn serve<B: Bus>(
 ) -> Result<Running, BusError> {
     let addr = runtime::start(node, clock);
     let subject = subjects.broker();
-    let gateway = runtime::gateway(bus.clone(), &subject, subjects.clone(), addr.clone()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gateway = runtime::gateway_until(
+        bus.clone(),
+        &subject,
+        subjects.clone(),
+        addr.clone(),
+        stop_signal(stopped),
+        None,
+    )
+    .await?;
     let timer_addr = addr.clone();
     let timer = tokio::spawn(async move {
         // The first run one period after the start (a test or an operator can call
@@ -175,5 +212,6 @@ pub async fn serve<B: Bus>(
         addr,
         gateway,
         timer,
+        stop,
     })
 }

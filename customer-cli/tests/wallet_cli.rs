@@ -774,7 +774,7 @@ async fn the_nats_user_comes_from_the_config() {
     let server = NatsServer::start_with_config(&config).expect("start nats-server");
     let node = NatsCredentials::UserPassword {
         user: "node".into(),
-        password: NODE_PASSWORD.to_owned().into(),
+        password: shared::SecretBytes::from_slice(NODE_PASSWORD.as_bytes()),
     };
     let world = World::start_on(Suite::Paper, server, Some(node)).await;
     let password_file = world.tmp.path().join("alice.password");

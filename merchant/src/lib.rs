@@ -11,8 +11,13 @@
 //!   (what tests and the actor shell call);
 //! - [`shell`]: the merchant in the actor shell of `shared::runtime` (node actor, group
 //!   commit, gateway on `Subjects::merchant(uid)`, reporter of `PurchaseCompleted`).
+//! - [`config`] and [`daemon`]: the `peerscrip-merchant` daemon on NATS (settings from
+//!   file, environment and flags; catalogue file; registration at the broker; 6.0b key
+//!   fetch; start-up checks, serving, graceful stop).
 
+pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod node;
 pub mod shell;
 pub mod store;

@@ -175,6 +175,13 @@ impl MerchantNode {
         &self.config
     }
 
+    /// Records a peer's public key, as the daemon learns it from the broker by 6.0b (the
+    /// only way a key arrives, protocol.md section 6.0b; the UID is the key's hash, so it
+    /// cannot be recorded under another). Peer keys are not in the log.
+    pub fn add_peer(&mut self, key: PublicKey) {
+        self.state.add_peer(key);
+    }
+
     /// Checks that the in-memory state encodes to exactly the projection rows on disk.
     pub fn check_tables(&self) -> Result<(), NodeError> {
         let on_disk = self.log.dump_projection(&Mirror::new(State::new()))?;

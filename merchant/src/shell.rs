@@ -23,10 +23,11 @@ use std::time::Duration;
 use actix::Addr;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Call, Clock, NodeActor, ServeNode, Served};
+use shared::runtime::{self, Call, Clock, NodeActor, Prepare, ServeNode, Served};
 use tokio::sync::{Notify, oneshot};
+use tracing::Instrument;
 
-use crate::node::{MerchantNode, ReplyOutcome};
+use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
 
 /// How long the reporter waits before sending unacknowledged reports again.
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
@@ -47,7 +48,8 @@ impl ServeNode for Shelled {
             .node
             .handle_batch(frames, now)
             .into_iter()
-            .map(|result| match result {
+            .zip(frames)
+            .map(|(result, frame)| match result {
                 Ok(handled) => {
                     let mut deliveries = Vec::new();
                     for d in handled.deliveries {
@@ -63,7 +65,9 @@ impl ServeNode for Shelled {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "merchant request not served");
+                    runtime::frame_span(frame).in_scope(|| {
+                        tracing::warn!(error = %e, "merchant request not served");
+                    });
                     Served::default()
                 }
             })
@@ -86,6 +90,8 @@ pub struct Running {
     pub deliveries: tokio::task::JoinHandle<()>,
     /// The reporter.
     pub reporter: tokio::task::JoinHandle<()>,
+    /// Tells the gateways to stop taking frames ([`Running::shutdown`]).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
@@ -100,11 +106,37 @@ impl Running {
         self.addr.do_send(runtime::Stop(tx));
         rx.await.ok().map(|s| s.node)
     }
+
+    /// The graceful stop of a daemon (SIGTERM): both gateways unsubscribe (no new frame is
+    /// taken) and wait until every frame they took is answered, the reporter stops (what
+    /// it had not sent stays pending in the log and is sent after the restart), then the
+    /// actor stops with its queue empty and returns the node, every batch committed.
+    /// `None` if the actor was already gone.
+    pub async fn shutdown(self) -> Option<MerchantNode> {
+        let _ = self.stop.send(true);
+        for gateway in [self.gateway, self.deliveries] {
+            if let Err(e) = gateway.await {
+                tracing::warn!(error = %e, "a gateway ended abnormally");
+            }
+        }
+        self.reporter.abort();
+        let (tx, rx) = oneshot::channel();
+        self.addr.do_send(runtime::Stop(tx));
+        rx.await.ok().map(|s| s.node)
+    }
+}
+
+/// A future that completes once `true` is sent on `stop`, and never if the sender is
+/// dropped without sending it (the gateway then runs until aborted, as before).
+async fn stop_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Starts `node` in its actor (on the current actix arbiter), its gateways on
 /// `subjects.merchant(uid)` and `subjects.peer(uid)` (active when this returns) and its
-/// reporter.
+/// reporter. [`serve_with`] without a [`Prepare`] step.
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -114,6 +146,22 @@ pub async fn serve<B: Bus>(
     subjects: Subjects,
     clock: Clock,
     timeout: Duration,
+) -> Result<Running, BusError> {
+    serve_with(node, bus, subjects, clock, timeout, None).await
+}
+
+/// [`serve`], with `prepare` run on every request to `subjects.merchant(uid)` before the
+/// node gets it (the daemon's 6.0b fetch of an unknown customer's key, `merchant::daemon`).
+///
+/// # Errors
+/// As `Bus::subscribe`.
+pub async fn serve_with<B: Bus>(
+    node: MerchantNode,
+    bus: B,
+    subjects: Subjects,
+    clock: Clock,
+    timeout: Duration,
+    prepare: Option<Prepare<Shelled>>,
 ) -> Result<Running, BusError> {
     let me = node.config().me();
     let subject = subjects.merchant(&me);
@@ -125,12 +173,23 @@ pub async fn serve<B: Bus>(
         },
         clock,
     );
-    let gateway = runtime::gateway(bus.clone(), &subject, subjects.clone(), addr.clone()).await?;
-    let deliveries = runtime::gateway(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gateway = runtime::gateway_until(
+        bus.clone(),
+        &subject,
+        subjects.clone(),
+        addr.clone(),
+        stop_signal(stopped.clone()),
+        prepare,
+    )
+    .await?;
+    let deliveries = runtime::gateway_until(
         bus.clone(),
         &subjects.peer(&me),
         subjects.clone(),
         addr.clone(),
+        stop_signal(stopped),
+        None,
     )
     .await?;
     let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));
@@ -139,6 +198,7 @@ pub async fn serve<B: Bus>(
         gateway,
         deliveries,
         reporter,
+        stop,
     })
 }
 
@@ -191,40 +251,65 @@ pub async fn send_reports<B: Bus>(
     let reports = rx.await.map_err(|_| ReportError::Stopped)?;
     let mut acknowledged = 0;
     for report in reports {
-        let reply = match bus
-            .request(&subjects.broker(), Bytes::from(report.frame), timeout)
-            .await
+        let span = runtime::frame_span(&report.frame);
+        if send_report(addr, bus, subjects, timeout, report)
+            .instrument(span)
+            .await?
         {
-            Ok(reply) => reply,
-            Err(e) => {
-                tracing::warn!(error = %e, "a report to the broker got no answer; it stays pending");
-                continue;
-            }
-        };
-        let (tx, rx) = oneshot::channel();
-        addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-            let _ = tx.send(s.node.handle_reply(&reply, now));
-        })));
-        match rx.await.map_err(|_| ReportError::Stopped)? {
-            Ok(ReplyOutcome::Recorded) => acknowledged += 1,
-            Ok(ReplyOutcome::Decided(frames)) => {
-                acknowledged += 1;
-                // The broker's decision acted on: its frames go to their recipients' peer
-                // subjects (the customer waits there with a deadline, section 7).
-                for out in frames {
-                    if let Err(e) = bus
-                        .publish(&subjects.peer(&out.to), Bytes::from(out.frame))
-                        .await
-                    {
-                        tracing::warn!(error = %e, recipient = %out.to, "a delivery could not be published");
-                    }
-                }
-            }
-            Ok(ReplyOutcome::Discarded(e)) => {
-                tracing::warn!(error = %e, "the broker's answer to a report was discarded");
-            }
-            Err(e) => tracing::warn!(error = %e, "recording a report's Ack failed"),
+            acknowledged += 1;
         }
     }
     Ok(acknowledged)
+}
+
+/// Sends one pending report (or request awaiting the broker's decision) and records its
+/// answer through the node actor. `Ok(true)` if an answer was recorded.
+async fn send_report<B: Bus>(
+    addr: &Addr<NodeActor<Shelled>>,
+    bus: &B,
+    subjects: &Subjects,
+    timeout: Duration,
+    report: Outgoing,
+) -> Result<bool, ReportError> {
+    let reply = match bus
+        .request(&subjects.broker(), Bytes::from(report.frame), timeout)
+        .await
+    {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::warn!(error = %e, "a report to the broker got no answer; it stays pending");
+            return Ok(false);
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+        let _ = tx.send(s.node.handle_reply(&reply, now));
+    })));
+    match rx.await.map_err(|_| ReportError::Stopped)? {
+        Ok(ReplyOutcome::Recorded) => {
+            tracing::info!("the broker acknowledged the report");
+            Ok(true)
+        }
+        Ok(ReplyOutcome::Decided(frames)) => {
+            // The broker's decision acted on: its frames go to their recipients' peer
+            // subjects (the customer waits there with a deadline, section 7).
+            for out in frames {
+                if let Err(e) = bus
+                    .publish(&subjects.peer(&out.to), Bytes::from(out.frame))
+                    .await
+                {
+                    tracing::warn!(error = %e, recipient = %out.to, "a delivery could not be published");
+                }
+            }
+            Ok(true)
+        }
+        Ok(ReplyOutcome::Discarded(e)) => {
+            tracing::warn!(error = %e, "the broker's answer to a report was discarded");
+            Ok(false)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recording a report's Ack failed");
+            Ok(false)
+        }
+    }
 }

@@ -213,7 +213,7 @@ fn call(
     let credentials = match (&connection.nats_user, &connection.nats_password_file) {
         (Some(user), Some(file)) => Some(NatsCredentials::UserPassword {
             user: user.clone(),
-            password: Zeroizing::new(read_passphrase(file)?.to_string()),
+            password: shared::SecretBytes::from_slice(read_passphrase(file)?.as_bytes()),
         }),
         (Some(_), None) => anyhow::bail!("--nats-user needs --nats-password-file"),
         _ => None,

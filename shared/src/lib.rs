@@ -7,6 +7,8 @@
 
 pub mod amount;
 pub mod bus;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 pub mod error;
 pub mod events;
 #[cfg(any(test, feature = "fixtures"))]

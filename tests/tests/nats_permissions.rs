@@ -57,7 +57,7 @@ fn deploy() -> Deployment {
 fn credentials(user: &NatsUser) -> NatsCredentials {
     NatsCredentials::UserPassword {
         user: user.name.clone(),
-        password: user.password.clone(),
+        password: shared::SecretBytes::from_slice(user.password.as_bytes()),
     }
 }
 
@@ -236,10 +236,12 @@ async fn each_role_can_do_its_part() {
 #[tokio::test]
 async fn a_wrong_password_is_refused() {
     let d = deploy();
-    let mut wrong = credentials(&d.customer);
-    if let NatsCredentials::UserPassword { password, .. } = &mut wrong {
-        password.push('x');
-    }
+    let wrong = NatsCredentials::UserPassword {
+        user: d.customer.name.clone(),
+        password: shared::SecretBytes::from_slice(
+            format!("{}x", d.customer.password.as_str()).as_bytes(),
+        ),
+    };
     let options = NatsOptions {
         credentials: Some(wrong),
         connection_timeout: Some(Duration::from_secs(5)),
@@ -297,7 +299,7 @@ async fn nats_config_writes_a_working_deployment() {
     let options = NatsOptions {
         credentials: Some(NatsCredentials::UserPassword {
             user: "alice".into(),
-            password: password.into(),
+            password: shared::SecretBytes::from_slice(password.as_bytes()),
         }),
         ..NatsOptions::default()
     };

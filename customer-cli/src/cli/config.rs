@@ -209,7 +209,9 @@ impl Credentials {
                 password_file,
             } => shared::bus::NatsCredentials::UserPassword {
                 user: user.clone(),
-                password: super::secret_input::first_line(password_file, "NATS password")?,
+                password: shared::SecretBytes::from_slice(
+                    super::secret_input::first_line(password_file, "NATS password")?.as_bytes(),
+                ),
             },
             Credentials::CredsFile(path) => shared::bus::NatsCredentials::CredsFile(path.clone()),
         })

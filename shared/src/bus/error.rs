@@ -36,9 +36,9 @@ pub enum BusError {
     /// deliberately not in the message: it may hold credentials.
     #[error("cannot connect to the NATS server: {0}")]
     Connect(#[source] async_nats::ConnectError),
-    /// The configured credentials file could not be read or parsed (the message names the
-    /// problem, never the file's content).
-    #[error("cannot use the NATS credentials: {0}")]
+    /// The configured NATS credential could not be used (an unreadable creds file, a
+    /// password that is not UTF-8). The message names the file, never a secret.
+    #[error("unusable NATS credentials: {0}")]
     Credentials(String),
     /// Any other failure reported by the transport client (subscribe, flush, publish).
     #[error("transport failure: {0}")]

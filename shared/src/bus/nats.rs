@@ -17,10 +17,10 @@ use async_nats::client::{FlushErrorKind, PublishError, PublishErrorKind};
 use async_nats::{Client, ConnectOptions, StatusCode, Subscriber};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use zeroize::Zeroizing;
 
 use super::subject::{InboxPrefix, Subject};
 use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
+use crate::secret::SecretBytes;
 
 /// How long [`Bus::flush`] (and so [`Bus::subscribe`]) waits for the server's echo before
 /// failing with [`BusError::Timeout`] (e.g. while the client is reconnecting).
@@ -37,23 +37,22 @@ pub struct NatsOptions {
     pub name: Option<String>,
     /// How long the initial connection may take; `None` keeps async-nats's default.
     pub connection_timeout: Option<Duration>,
-    /// Who this client is to the server: one credential per node, so the server's
-    /// permissions confine each role to its subjects (architecture.md "Transport";
-    /// `ops/deploy`). `None` connects anonymously (a development server).
+    /// How the client authenticates (one credential per node, architecture.md
+    /// "Transport"); `None` connects without credentials.
     pub credentials: Option<NatsCredentials>,
 }
 
-/// A NATS credential. `Debug` never shows the password.
+/// A NATS credential. The password never reaches a log: `Debug` shows only the user.
 #[derive(Clone)]
 pub enum NatsCredentials {
-    /// A user and password from the server's `authorization` block.
+    /// A user name and password from the server's `authorization` block.
     UserPassword {
-        /// The user name.
+        /// The user.
         user: String,
-        /// The password, wiped from memory when dropped.
-        password: Zeroizing<String>,
+        /// The password (zeroized on drop, never printed).
+        password: SecretBytes,
     },
-    /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes it.
+    /// A `.creds` file (JWT and NKey seed), as `nsc` writes it.
     CredsFile(PathBuf),
 }
 
@@ -91,15 +90,7 @@ impl NatsBus {
     /// # Errors
     /// [`BusError::Connect`] when the first connection fails.
     pub async fn connect(url: &str, options: NatsOptions) -> Result<Self, BusError> {
-        let mut connect = match &options.credentials {
-            None => ConnectOptions::new(),
-            Some(NatsCredentials::UserPassword { user, password }) => {
-                ConnectOptions::with_user_and_password(user.clone(), password.to_string())
-            }
-            Some(NatsCredentials::CredsFile(path)) => ConnectOptions::with_credentials_file(path)
-                .await
-                .map_err(|e| BusError::Credentials(e.to_string()))?,
-        };
+        let mut connect = ConnectOptions::new();
         if let Some(prefix) = &options.inbox_prefix {
             connect = connect.custom_inbox_prefix(prefix.as_str());
         }
@@ -108,6 +99,19 @@ impl NatsBus {
         }
         if let Some(timeout) = options.connection_timeout {
             connect = connect.connection_timeout(timeout);
+        }
+        match &options.credentials {
+            None => {}
+            Some(NatsCredentials::UserPassword { user, password }) => {
+                let password = String::from_utf8(password.expose().to_vec())
+                    .map_err(|_| BusError::Credentials("the password is not UTF-8".to_owned()))?;
+                connect = connect.user_and_password(user.clone(), password);
+            }
+            Some(NatsCredentials::CredsFile(path)) => {
+                connect = connect.credentials_file(path).await.map_err(|e| {
+                    BusError::Credentials(format!("reading {}: {e}", path.display()))
+                })?;
+            }
         }
         let client = connect.connect(url).await.map_err(BusError::Connect)?;
         let max_payload = client.server_info().max_payload;

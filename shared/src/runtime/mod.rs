@@ -9,8 +9,8 @@
 pub mod shell;
 
 pub use shell::{
-    Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, ServeNode, Served, Stop, Submit, gateway,
-    start, system_clock,
+    Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, Prepare, ServeNode, Served, Stop, Submit,
+    frame_span, gateway, gateway_until, start, system_clock,
 };
 
 /// `f` over every item, on up to [`std::thread::available_parallelism`] scoped threads,

@@ -39,6 +39,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::bus::{Bus, BusError, Subject, Subjects};
 use crate::ids::Uid;
@@ -243,12 +244,29 @@ impl<N: ServeNode> NodeActor<N> {
     }
 }
 
+/// The span every log line about one frame is recorded in (architecture.md "Each node":
+/// every line of a transaction carries its tx id): `frame{tx=… label=… sender=…}` read
+/// from the frame's header, or `frame{tx="undecodable"}` when the bytes are not a frame.
+/// Only header fields, which travel in the clear (protocol.md section 3), never a body.
+#[must_use]
+pub fn frame_span(bytes: &[u8]) -> tracing::Span {
+    match crate::wire::Frame::decode(bytes) {
+        Ok(frame) => tracing::info_span!(
+            "frame",
+            tx = %frame.header.tx,
+            label = %frame.header.label,
+            sender = %frame.header.sender,
+        ),
+        Err(_) => tracing::info_span!("frame", tx = "undecodable", size = bytes.len()),
+    }
+}
+
 /// Connects the node actor `addr` to `bus`: subscribes to `subject` (when this returns the
 /// subscription is active) and serves every message on it until the returned task is
 /// aborted or the bus closes: a request is answered on its reply subject, a one-way
 /// delivery (e.g. the broker's 6.5 step 2 on a merchant's peer subject) is handed to the
 /// node the same way and not answered. The deliveries a decision makes go to
-/// `subjects.peer(recipient)`.
+/// `subjects.peer(recipient)`. [`gateway_until`] with a stop that never comes.
 ///
 /// # Errors
 /// As [`Bus::subscribe`].
@@ -258,9 +276,54 @@ pub async fn gateway<B: Bus, N: ServeNode>(
     subjects: Subjects,
     addr: Addr<NodeActor<N>>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
+    gateway_until(bus, subject, subjects, addr, std::future::pending(), None).await
+}
+
+/// What a gateway does with a frame before the node gets it, in arrival order: it may send
+/// the node a [`Call`] on `addr`, which the node then runs before the frame (a merchant
+/// daemon learns an unknown sender's key from the broker by 6.0b and hands it to its node).
+pub type Prepare<N> = std::sync::Arc<
+    dyn Fn(Addr<NodeActor<N>>, Bytes) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+>;
+
+/// [`gateway`] with a graceful stop (a daemon's SIGTERM): when `stop` completes the task
+/// drops the subscription (unsubscribes: no new request is taken), then waits until every
+/// frame already handed to the node has been answered (its deliveries and reply
+/// published), and ends. Aborting the task instead stops at once; the answers already
+/// under way are still sent (each runs in a task of its own). `prepare`, if any, runs on
+/// each frame before it is handed to the node ([`Prepare`]).
+///
+/// # Errors
+/// As [`Bus::subscribe`].
+pub async fn gateway_until<B: Bus, N: ServeNode>(
+    bus: B,
+    subject: &Subject,
+    subjects: Subjects,
+    addr: Addr<NodeActor<N>>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    prepare: Option<Prepare<N>>,
+) -> Result<tokio::task::JoinHandle<()>, BusError> {
     let mut subscription = bus.subscribe(subject).await?;
     Ok(tokio::spawn(async move {
-        while let Some(incoming) = subscription.next().await {
+        // Each answer task holds a clone of `in_flight`; `drained` yields `None` once all
+        // of them (and the gateway's own) are dropped.
+        let (in_flight, mut drained) = tokio::sync::mpsc::channel::<()>(1);
+        tokio::pin!(stop);
+        loop {
+            let incoming = tokio::select! {
+                biased;
+                () = &mut stop => break,
+                next = subscription.next() => match next {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let span = frame_span(incoming.payload());
+            if let Some(prepare) = &prepare {
+                prepare(addr.clone(), incoming.payload().clone())
+                    .instrument(span.clone())
+                    .await;
+            }
             let (done, result) = oneshot::channel();
             addr.do_send(Submit {
                 frame: incoming.payload().clone(),
@@ -268,26 +331,37 @@ pub async fn gateway<B: Bus, N: ServeNode>(
             });
             let bus = bus.clone();
             let subjects = subjects.clone();
-            tokio::spawn(async move {
-                let Ok(served) = result.await else {
-                    tracing::warn!("the node answered nothing (it failed or stopped)");
-                    return;
-                };
-                for (to, frame) in served.deliveries {
-                    if let Err(e) = bus.publish(&subjects.peer(&to), frame).await {
-                        tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
+            let guard = in_flight.clone();
+            tokio::spawn(
+                async move {
+                    let _guard = guard;
+                    let Ok(served) = result.await else {
+                        tracing::warn!("the node answered nothing (it failed or stopped)");
+                        return;
+                    };
+                    for (to, frame) in served.deliveries {
+                        if let Err(e) = bus.publish(&subjects.peer(&to), frame).await {
+                            tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
+                        }
+                    }
+                    // A delivery (no reply subject) is handled the same way; its answer, if the
+                    // node makes one, is not sent back on the bus.
+                    match served.reply {
+                        Some(reply) if incoming.reply().is_some() => {
+                            match incoming.respond(reply).await {
+                                Ok(()) => tracing::debug!("answered"),
+                                Err(e) => tracing::warn!(error = %e, "a reply could not be sent"),
+                            }
+                        }
+                        _ => tracing::debug!("handled without a reply"),
                     }
                 }
-                // A delivery (no reply subject) is handled the same way; its answer, if the
-                // node makes one, is not sent back on the bus.
-                if let Some(reply) = served.reply
-                    && incoming.reply().is_some()
-                    && let Err(e) = incoming.respond(reply).await
-                {
-                    tracing::warn!(error = %e, "a reply could not be sent");
-                }
-            });
+                .instrument(span),
+            );
         }
+        drop(subscription);
+        drop(in_flight);
+        let _ = drained.recv().await;
     }))
 }
 

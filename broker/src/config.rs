@@ -1,0 +1,291 @@
+//! The configuration of `peerscrip-broker` (issue 5): the common settings of every daemon
+//! (`shared::daemon::config`: NATS, data directory, suite, key files, subject prefix,
+//! logs) and the broker's policy of section 4 and its deadlines (section 7): scrip
+//! lifetime, renewal grace, and how long a 6.2 exchange and a 6.5 escrow wait. Each value
+//! comes from the TOML file (`--config`), then the environment, then a flag; the later
+//! one wins. `ops/deploy/broker.toml` is the annotated example.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use shared::daemon::config::{
+    CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
+    positive_secs, read_toml, resolve_common,
+};
+
+use crate::core::Config;
+
+/// `peerscrip-broker`: the broker daemon on NATS.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "peerscrip-broker", version, about)]
+pub struct BrokerArgs {
+    /// Settings every daemon has.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Lifetime of issued BrokerScrip, seconds [file: broker.scrip_lifetime_secs;
+    /// default 30 days].
+    #[arg(long, env = "PEERSCRIP_SCRIP_LIFETIME_SECS")]
+    pub scrip_lifetime_secs: Option<u64>,
+    /// How long after expiry a scrip can be renewed, seconds [file: broker.grace_secs;
+    /// default one year].
+    #[arg(long, env = "PEERSCRIP_GRACE_SECS")]
+    pub grace_secs: Option<u64>,
+    /// How long an announced 6.2 exchange waits for the merchant, seconds
+    /// [file: broker.exchange_window_secs; default 600].
+    #[arg(long, env = "PEERSCRIP_EXCHANGE_WINDOW_SECS")]
+    pub exchange_window_secs: Option<u64>,
+    /// How long a 6.5 escrow waits for the merchant, seconds
+    /// [file: broker.escrow_window_secs; default 600].
+    #[arg(long, env = "PEERSCRIP_ESCROW_WINDOW_SECS")]
+    pub escrow_window_secs: Option<u64>,
+    /// Print the resolved configuration (no secrets) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// The `[broker]` section of the file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSection {
+    /// See [`BrokerArgs::scrip_lifetime_secs`].
+    pub scrip_lifetime_secs: Option<u64>,
+    /// See [`BrokerArgs::grace_secs`].
+    pub grace_secs: Option<u64>,
+    /// See [`BrokerArgs::exchange_window_secs`].
+    pub exchange_window_secs: Option<u64>,
+    /// See [`BrokerArgs::escrow_window_secs`].
+    pub escrow_window_secs: Option<u64>,
+}
+
+/// The broker's configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerFile {
+    /// `[node]`.
+    pub node: NodeFile,
+    /// `[nats]`.
+    pub nats: NatsFile,
+    /// `[log]`.
+    pub log: LogFile,
+    /// `[broker]`.
+    pub broker: BrokerSection,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Settings every daemon has.
+    pub node: NodeSettings,
+    /// The core's policy (suite, lifetimes, deadlines).
+    pub core: Config,
+}
+
+/// The broker's redb file inside its data directory.
+pub const LOG_FILE: &str = "broker.redb";
+
+impl BrokerConfig {
+    /// Reads `args.common.config` (if given) and resolves it with `args`; `secret_env`
+    /// reads the secrets' environment variables (`std::env::var` in the daemon).
+    ///
+    /// # Errors
+    /// An unreadable or malformed file, or the first missing or invalid value, named.
+    pub fn load(
+        args: &BrokerArgs,
+        secret_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let file = match &args.common.config {
+            Some(path) => read_toml(path)?,
+            None => BrokerFile::default(),
+        };
+        BrokerConfig::resolve(
+            args,
+            file,
+            base_of(args.common.config.as_deref()),
+            secret_env,
+        )
+    }
+
+    /// Resolves `args` over `file`, whose relative paths are relative to `base`.
+    ///
+    /// # Errors
+    /// The first missing or invalid value, named.
+    pub fn resolve(
+        args: &BrokerArgs,
+        file: BrokerFile,
+        base: PathBuf,
+        secret_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let common = CommonFile {
+            node: file.node,
+            nats: file.nats,
+            log: file.log,
+            base,
+        };
+        let node = resolve_common(&args.common, &common, secret_env)?;
+        let defaults = Config::new(node.suite);
+        let section = &file.broker;
+        let core = Config {
+            suite: node.suite,
+            scrip_lifetime_secs: positive_secs(
+                "broker.scrip_lifetime_secs (--scrip-lifetime-secs)",
+                args.scrip_lifetime_secs,
+                section.scrip_lifetime_secs,
+                defaults.scrip_lifetime_secs,
+            )?,
+            grace_secs: positive_secs(
+                "broker.grace_secs (--grace-secs)",
+                args.grace_secs,
+                section.grace_secs,
+                defaults.grace_secs,
+            )?,
+            exchange_window_secs: positive_secs(
+                "broker.exchange_window_secs (--exchange-window-secs)",
+                args.exchange_window_secs,
+                section.exchange_window_secs,
+                defaults.exchange_window_secs,
+            )?,
+            escrow_window_secs: positive_secs(
+                "broker.escrow_window_secs (--escrow-window-secs)",
+                args.escrow_window_secs,
+                section.escrow_window_secs,
+                defaults.escrow_window_secs,
+            )?,
+        };
+        Ok(BrokerConfig { node, core })
+    }
+
+    /// The broker's redb file.
+    #[must_use]
+    pub fn log_path(&self) -> PathBuf {
+        self.node.data_dir.join(LOG_FILE)
+    }
+
+    /// The resolved values, one `key = value` line each, secrets shown only as set or not
+    /// (`--check-config`).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let n = &self.node;
+        let c = &self.core;
+        format!(
+            "suite = {}\ndata_dir = {}\nkey = {}\nkey_passphrase = {}\nroot_key = {}\n\
+             subject_prefix = {}\nnats_url = {}\nnats_credentials = {}\nlog_format = {}\n\
+             log_level = {}\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
+             exchange_window_secs = {}\nescrow_window_secs = {}\n",
+            n.suite,
+            n.data_dir.display(),
+            n.key.display(),
+            if n.key_passphrase.is_some() {
+                "set"
+            } else {
+                "none"
+            },
+            n.root_key.display(),
+            n.subjects.prefix(),
+            n.nats_url,
+            match &n.nats_credentials {
+                None => "none".to_owned(),
+                Some(c) => format!("{c:?}"),
+            },
+            n.log_format,
+            n.log_level.as_deref().unwrap_or("(RUST_LOG, else info)"),
+            c.scrip_lifetime_secs,
+            c.grace_secs,
+            c.exchange_window_secs,
+            c.escrow_window_secs,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser;
+    use shared::Suite;
+
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse_file(text: &str) -> BrokerFile {
+        toml::from_str(text).unwrap()
+    }
+
+    const FILE: &str = r#"
+        [node]
+        suite = "paper"
+        data_dir = "data/broker"
+        key = "keys/broker/key.pem"
+
+        [broker]
+        scrip_lifetime_secs = 3600
+        grace_secs = 7200
+    "#;
+
+    #[test]
+    fn file_values_apply_and_a_flag_overrides_them() {
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
+        assert_eq!(c.core.suite, Suite::Paper);
+        assert_eq!(c.core.scrip_lifetime_secs, 3600);
+        assert_eq!(c.core.grace_secs, 7200);
+        assert_eq!(c.core.exchange_window_secs, 600);
+        assert_eq!(c.log_path(), PathBuf::from("/srv/data/broker/broker.redb"));
+
+        let args = BrokerArgs::try_parse_from([
+            "peerscrip-broker",
+            "--scrip-lifetime-secs",
+            "60",
+            "--suite",
+            "modern",
+            "--escrow-window-secs",
+            "30",
+        ])
+        .unwrap();
+        let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
+        assert_eq!(c.core.suite, Suite::Modern);
+        assert_eq!(c.core.scrip_lifetime_secs, 60);
+        assert_eq!(c.core.grace_secs, 7200);
+        assert_eq!(c.core.escrow_window_secs, 30);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_field() {
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let file = parse_file("[broker]\ngrace_secs = 0\n[node]\ndata_dir = \"d\"\nkey = \"k\"\n");
+        let e = BrokerConfig::resolve(&args, file, "/srv".into(), &no_env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "broker.grace_secs (--grace-secs): must be at least 1 second"
+        );
+        let e = BrokerArgs::try_parse_from(["peerscrip-broker", "--suite", "rot13"]).unwrap_err();
+        assert!(e.to_string().contains("rot13"), "{e}");
+        let e = toml::from_str::<BrokerFile>("[broker]\ngrace = 5\n").unwrap_err();
+        assert!(e.to_string().contains("grace"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let args = BrokerArgs::try_parse_from([
+            "peerscrip-broker",
+            "--config",
+            "/nonexistent/broker.toml",
+        ])
+        .unwrap();
+        let e = BrokerConfig::load(&args, &no_env).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot read configuration file /nonexistent/broker.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_example_file_of_the_deployment_parses() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ops/deploy/broker.toml");
+        let file: BrokerFile = read_toml(&path).unwrap();
+        assert!(file.node.data_dir.is_some());
+    }
+}

@@ -1,0 +1,114 @@
+//! `peerscrip-broker` as a library function (issue 5; architecture.md "Binaries and the
+//! user's path"): [`run`] opens the broker's data directory, connects to NATS and serves
+//! `<prefix>.broker` through `broker::shell` until SIGINT or SIGTERM, then stops
+//! gracefully.
+//!
+//! Start-up refuses, with a message naming what to fix and before anything is served:
+//! - a data directory recorded for another suite, or for another key's UID
+//!   (`shared::daemon::identity`; every peer pinned the broker's UID, protocol.md
+//!   section 1);
+//! - a log whose hash chain does not verify, or whose tables differ from its replay
+//!   (`BrokerNode::open`, section 8);
+//! - a key file of the wrong suite or size, or a wrong passphrase.
+//!
+//! Shutdown: the gateway unsubscribes, every request already taken is answered, the timer
+//! stops, the last batch has committed (each batch commits before its replies leave), the
+//! bus is flushed and the file closed (`shell::Running::shutdown`).
+//!
+//! Reconnection is async-nats's: the client reconnects without limit and re-subscribes,
+//! so the daemon outlives a NATS restart; a request that got no reply meanwhile is retried
+//! by its sender with the same bodies and answered from the stored reply (section 7).
+
+use shared::bus::{Bus, BusError, NatsBus};
+use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
+use shared::runtime::system_clock;
+
+use crate::config::BrokerConfig;
+use crate::node::{BrokerNode, NODE_KIND, NodeError};
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A key file could not be used.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The data directory belongs to another suite, key or kind of node.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The broker's file could not be opened or verified (a corrupted log, another suite,
+    /// held by another process).
+    #[error("cannot open the broker's log {path}: {source}")]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: NodeError,
+    },
+    /// NATS could not be reached or subscribed to at start.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The signal handlers could not be installed.
+    #[error("cannot install the signal handlers: {0}")]
+    Signal(#[source] std::io::Error),
+    /// The log could not be closed after the stop.
+    #[error("closing the broker's log: {0}")]
+    Close(#[source] NodeError),
+}
+
+/// Runs the broker until SIGINT or SIGTERM (see the module doc). Must run inside an actix
+/// system (`actix_rt::System`), which the binary provides.
+///
+/// # Errors
+/// A start-up refusal ([`DaemonError`]); after a clean stop, `Ok` with the signal.
+pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
+    let shutdown = shared::daemon::shutdown_signal().map_err(DaemonError::Signal)?;
+    let node_settings = &config.node;
+    let keys = shared::daemon::load_key_pair(
+        node_settings.suite,
+        &node_settings.key,
+        node_settings.key_passphrase.as_ref(),
+    )?;
+    let uid = keys.uid();
+    NodeIdentity {
+        kind: NODE_KIND.to_owned(),
+        suite: node_settings.suite,
+        uid,
+    }
+    .check_or_record(&node_settings.data_dir)?;
+    let root = shared::daemon::load_or_create_root_key(&node_settings.root_key)?;
+    let path = config.log_path();
+    let node =
+        BrokerNode::open(&path, keys, root, config.core).map_err(|source| DaemonError::Open {
+            path: path.clone(),
+            source,
+        })?;
+    let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
+    tracing::info!(
+        %uid,
+        suite = %node_settings.suite,
+        log = %path.display(),
+        head,
+        "broker log verified and replayed"
+    );
+    let subjects = node_settings.subjects.clone();
+    let mut options = node_settings.nats_options("peerscrip-broker");
+    options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
+    let bus = NatsBus::connect(&node_settings.nats_url, options).await?;
+    let running = crate::shell::serve(node, bus.clone(), subjects.clone(), system_clock).await?;
+    tracing::info!(subject = %subjects.broker(), "broker serving");
+
+    let signal = shutdown.await;
+    tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
+    let node = running.shutdown().await;
+    if let Err(e) = bus.flush().await {
+        tracing::warn!(error = %e, "the last replies may not have reached the server");
+    }
+    if let Some(node) = node {
+        let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
+        node.close().map_err(DaemonError::Close)?;
+        tracing::info!(head, "broker stopped; log closed");
+    } else {
+        tracing::warn!("the broker's actor had already stopped");
+    }
+    Ok(signal)
+}

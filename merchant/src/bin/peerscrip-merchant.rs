@@ -1,0 +1,41 @@
+//! `peerscrip-merchant`: a merchant daemon on NATS (issue 5). Everything is in
+//! `merchant::config` (flags, environment, TOML file) and `merchant::daemon` (the run).
+//! Exits 0 after a clean stop on SIGINT or SIGTERM, 1 with the reason on standard error
+//! when it cannot start.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use merchant::config::{MerchantArgs, MerchantConfig};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!(
+                "peerscrip-merchant: {}",
+                shared::daemon::exit::describe(error)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = MerchantArgs::parse();
+    let config = MerchantConfig::load(&args, &|name| std::env::var(name).ok())
+        .context("invalid configuration")?;
+    if args.check_config {
+        print!("{}", config.describe());
+        return Ok(());
+    }
+    shared::daemon::init_logging(config.node.log_format, config.node.log_level.as_deref())
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up logging")?;
+    actix_rt::System::new()
+        .block_on(merchant::daemon::run(config))
+        .context("the merchant could not run")?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The customers' public keys the merchant daemon learns (protocol.md section 6.0b: a
+//! peer's key arrives only from the broker, whose signature certifies it). The first frame
+//! from an unknown sender makes the daemon ask the broker for the sender's key before the
+//! node sees the frame ([`prepare`], run by the gateway in arrival order); the key is
+//! handed to the node by a `Call` queued before the frame, and kept in
+//! `<data dir>/peers/<uid>.pub.pem` so that it is known after a restart (the node's log
+//! holds no keys; a 6.5 authorization relayed by the broker needs the customer's key too).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shared::bus::{Bus, Subjects};
+use shared::runtime::{Call, Prepare};
+use shared::wire::Frame;
+use shared::{KeyPair, PublicKey, Suite, Uid};
+
+use super::broker_client::fetch_public_key;
+use crate::shell::Shelled;
+
+/// The directory of stored peer keys inside the data directory.
+pub const PEERS_DIR: &str = "peers";
+
+/// Why the stored peer keys could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("peer key store {path}: {message}")]
+pub struct PeerStoreError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The keys stored under `data_dir/peers`, each checked to hash to the UID it is filed
+/// under.
+///
+/// # Errors
+/// An unreadable directory or file, a file that is not a public key of `suite`, or one
+/// filed under another UID.
+pub fn load_stored(data_dir: &Path, suite: Suite) -> Result<Vec<PublicKey>, PeerStoreError> {
+    let dir = data_dir.join(PEERS_DIR);
+    let error = |path: &Path, message: String| PeerStoreError {
+        path: path.to_owned(),
+        message,
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(error(&dir, e.to_string())),
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| error(&dir, e.to_string()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(uid) = name.strip_suffix(".pub.pem") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| error(&path, e.to_string()))?;
+        let key = PublicKey::from_pem(suite, &text).map_err(|e| error(&path, e.to_string()))?;
+        if key.uid().to_string() != uid {
+            return Err(error(&path, format!("the key's UID is {}", key.uid())));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Writes `key` to `data_dir/peers/<uid>.pub.pem` (through a temporary file and a rename,
+/// so a crash leaves no half-written key).
+fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let pem = key.to_pem().map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{}.pub.pem", key.uid()));
+    let tmp = dir.join(format!("{}.pub.pem.tmp", key.uid()));
+    std::fs::write(&tmp, pem.as_bytes()).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+}
+
+/// What [`prepare`] needs.
+struct Learner<B> {
+    bus: B,
+    subjects: Subjects,
+    keys: KeyPair,
+    broker: PublicKey,
+    timeout: Duration,
+    dir: PathBuf,
+    known: Mutex<BTreeSet<Uid>>,
+}
+
+/// The gateway's [`Prepare`] step of the merchant daemon (see the module doc): knows the
+/// broker and `known` already.
+pub fn prepare<B: Bus>(
+    bus: B,
+    subjects: Subjects,
+    keys: KeyPair,
+    broker: PublicKey,
+    timeout: Duration,
+    data_dir: &Path,
+    known: impl IntoIterator<Item = Uid>,
+) -> Prepare<Shelled> {
+    let mut set: BTreeSet<Uid> = known.into_iter().collect();
+    set.insert(broker.uid());
+    set.insert(keys.uid());
+    let learner = Arc::new(Learner {
+        bus,
+        subjects,
+        keys,
+        broker,
+        timeout,
+        dir: data_dir.join(PEERS_DIR),
+        known: Mutex::new(set),
+    });
+    Arc::new(move |addr, bytes| {
+        let learner = learner.clone();
+        Box::pin(async move {
+            // A frame that does not decode is the node's to refuse; nothing to learn.
+            let Ok(frame) = Frame::decode(&bytes) else {
+                return;
+            };
+            let sender = frame.header.sender;
+            if learner.is_known(&sender) {
+                return;
+            }
+            match fetch_public_key(
+                &learner.bus,
+                &learner.subjects,
+                &learner.keys,
+                &learner.broker,
+                sender,
+                learner.timeout,
+            )
+            .await
+            {
+                Ok(key) => {
+                    if let Err(e) = store(&learner.dir, &key) {
+                        tracing::warn!(error = %e, "the sender's key could not be stored; it is fetched again after a restart");
+                    }
+                    if let Ok(mut known) = learner.known.lock() {
+                        known.insert(sender);
+                    }
+                    tracing::info!(peer = %sender, "learned a customer's key from the broker (6.0b)");
+                    addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
+                        s.node.add_peer(key);
+                    })));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, peer = %sender, "the sender's key could not be learned; the node refuses the frame");
+                }
+            }
+        })
+    })
+}
+
+impl<B> Learner<B> {
+    fn is_known(&self, uid: &Uid) -> bool {
+        // A poisoned lock only means another task panicked while inserting: ask again.
+        self.known.lock().is_ok_and(|known| known.contains(uid))
+    }
+}

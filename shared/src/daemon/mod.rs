@@ -1,0 +1,24 @@
+//! What the two daemons, `peerscrip-broker` and `peerscrip-merchant`, share (issue 5;
+//! architecture.md "Binaries and the user's path"): the parts of their configuration that
+//! are the same for every node (NATS, data directory, suite, key, subjects, logs), the key
+//! files, the record of a data directory's identity, the log output and the shutdown
+//! signal. Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
+//! and `merchant::config`/`merchant::daemon`.
+//!
+//! Behind the `daemon` feature, so that the wallet and the tests do not pull in clap, TOML
+//! and the log subscriber.
+
+pub mod config;
+pub mod exit;
+pub mod identity;
+pub mod keys;
+pub mod logging;
+pub mod signal;
+
+pub use config::{
+    CommonArgs, CommonFile, ConfigError, LogFormat, NodeSettings, read_toml, resolve_common,
+};
+pub use identity::{IdentityError, NodeIdentity};
+pub use keys::{KeyFileError, load_key_pair, load_or_create_root_key, read_secret_line};
+pub use logging::init as init_logging;
+pub use signal::{Shutdown, shutdown_signal};

@@ -1,0 +1,779 @@
+//! The daemons as an operator runs them (issue 5): the real `peerscrip-broker` and
+//! `peerscrip-merchant` binaries, configured by `ops/deploy/broker.toml` and
+//! `ops/deploy/merchant.toml` with flags on top, on a real `nats-server` from the harness,
+//! driven by the customer's real wallet library (`customer_cli::Wallet` and
+//! `customer_cli::client` over `NatsBus`).
+//!
+//! How the binaries are found: cargo gives an integration test `CARGO_BIN_EXE_<name>` only
+//! for the binaries of its own package, and these are in `broker` and `merchant`. Looking
+//! for them in the target directory would risk running stale ones, so [`binaries`] builds
+//! them once per test run with the cargo that runs the tests, into the same target
+//! directory and profile (`cargo build -p broker -p merchant --bins`), which is a no-op
+//! when they are up to date.
+//!
+//! Waiting: a daemon is ready when its log says so ("… serving"); each wait is bounded,
+//! and a wait that runs out fails the test with the daemon's log. Nothing asserts on a
+//! duration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use bytes::Bytes;
+use customer_cli::client::{Client, ClientError, collect_deliveries};
+use customer_cli::core::HistoryEntry;
+use customer_cli::{Outgoing, Wallet};
+use futures::StreamExt as _;
+use merchant::core::Config as MerchantConfig;
+use merchant::node::MerchantNode;
+use peerscrip_tests::NatsServer;
+use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
+use shared::events::Account;
+use shared::runtime::system_clock;
+use shared::wire::bodies::{OrderId, OrderInfo};
+use shared::wire::{Frame, Label};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, fixtures};
+
+const SUITE: Suite = Suite::Paper;
+const BROKER: usize = 1;
+const MERCHANT: usize = 2;
+const CUSTOMER: usize = 0;
+const PAN_C: &str = "GR1601101250000000012300695";
+const SECRET_C: &str = "correct horse battery staple";
+/// The PAN of `ops/deploy/merchant.toml`.
+const PAN_M: &str = "GR9608100010000001234567890";
+const SECRET_M: &str = "merchant account secret for tests";
+/// How long the wallet waits for one reply.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The bound on any wait for a daemon (start, log line, exit).
+const PATIENCE: Duration = Duration::from_secs(30);
+/// The tea of `ops/deploy/catalogue.toml`.
+const TEA_PRICE: u64 = 450;
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor)
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn deploy() -> PathBuf {
+    workspace().join("ops/deploy")
+}
+
+/// The built daemons: `(peerscrip-broker, peerscrip-merchant)` (see the module doc).
+fn binaries() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile dir>/deps/daemons-<hash>
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        let target_dir = profile_dir.parent().unwrap().to_owned();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        let status = Command::new(cargo)
+            .current_dir(workspace())
+            .args([
+                "build", "--quiet", "--locked", "-p", "broker", "-p", "merchant",
+            ])
+            .args(["--bins", "--profile", &profile, "--target-dir"])
+            .arg(&target_dir)
+            .status()
+            .expect("run cargo build for the daemons");
+        assert!(status.success(), "building the daemons failed: {status}");
+        (
+            profile_dir.join("peerscrip-broker"),
+            profile_dir.join("peerscrip-merchant"),
+        )
+    })
+}
+
+/// A running daemon process, its standard error collected line by line.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// The command for `binary` with an environment of only `PATH`: no `PEERSCRIP_*` or
+    /// `RUST_LOG` of the caller's shell.
+    fn command(binary: &Path) -> Command {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command
+    }
+
+    fn spawn(name: &'static str, mut command: Command) -> Daemon {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn the daemon");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon { name, child, lines }
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits until `times` log lines contain `needle`; panics with the log if the daemon
+    /// exits or [`PATIENCE`] runs out first.
+    fn wait_for(&mut self, needle: &str, times: usize) {
+        let start = Instant::now();
+        while self.count(needle) < times {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread drain what is left.
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{} exited ({status}) before logging {needle:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{} did not log {needle:?} {times} time(s):\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to exit (bounded by [`PATIENCE`]).
+    fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{} did not exit:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        self.wait_exit()
+    }
+
+    /// SIGKILL: no shutdown at all.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Writes `keys` as `dir/key.pem` and `dir/key.pub.pem`, as `peerscrip-ops keygen` does.
+fn write_keys(dir: &Path, keys: &KeyPair) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("key.pem"),
+        keys.to_pkcs8_pem(None).unwrap().as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("key.pub.pem"),
+        keys.public().to_pem().unwrap().as_bytes(),
+    )
+    .unwrap();
+    dir.join("key.pem")
+}
+
+/// A deployment in a temporary directory: keys, data directories, the bank accounts
+/// opened at the broker (its operator's work, on the stopped broker's file).
+struct Deployment {
+    dir: tempfile::TempDir,
+    broker_keys: KeyPair,
+    merchant_keys: KeyPair,
+    customer_keys: KeyPair,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let broker_keys = fixtures::keypair(SUITE, BROKER).clone();
+        let merchant_keys = fixtures::keypair(SUITE, MERCHANT).clone();
+        let customer_keys = fixtures::keypair(SUITE, CUSTOMER).clone();
+        write_keys(&dir.path().join("keys/broker"), &broker_keys);
+        write_keys(&dir.path().join("keys/merchant"), &merchant_keys);
+        let d = Deployment {
+            dir,
+            broker_keys,
+            merchant_keys,
+            customer_keys,
+        };
+        // The bank operator opens both accounts and funds the customer's, on the broker's
+        // file before the daemon first starts (with the root key the daemon will read).
+        std::fs::create_dir_all(d.broker_dir()).unwrap();
+        let root =
+            shared::daemon::load_or_create_root_key(&d.broker_dir().join("root.key")).unwrap();
+        let mut node = BrokerNode::open(
+            d.broker_log(),
+            d.broker_keys.clone(),
+            root,
+            BrokerConfig::new(SUITE),
+        )
+        .unwrap();
+        let now = system_clock();
+        node.open_account(&Pan::new(PAN_C), &PanSecret::new(SECRET_C), now)
+            .unwrap();
+        node.open_account(&Pan::new(PAN_M), &PanSecret::new(SECRET_M), now)
+            .unwrap();
+        node.deposit(&Pan::new(PAN_C), amount(10_000), now).unwrap();
+        node.close().unwrap();
+        d
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn broker_dir(&self) -> PathBuf {
+        self.path("data/broker")
+    }
+
+    fn broker_log(&self) -> PathBuf {
+        self.broker_dir().join("broker.redb")
+    }
+
+    fn merchant_dir(&self) -> PathBuf {
+        self.path("data/merchant")
+    }
+
+    fn broker(&self, server: &NatsServer) -> Daemon {
+        let mut command = Daemon::command(&binaries().0);
+        command
+            .arg("--config")
+            .arg(deploy().join("broker.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+            .arg("--data-dir")
+            .arg(self.broker_dir())
+            .arg("--key")
+            .arg(self.path("keys/broker/key.pem"));
+        let mut daemon = Daemon::spawn("peerscrip-broker", command);
+        daemon.wait_for("broker serving", 1);
+        daemon
+    }
+
+    fn merchant(&self, server: &NatsServer) -> Daemon {
+        let mut command = Daemon::command(&binaries().1);
+        command
+            .arg("--config")
+            .arg(deploy().join("merchant.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+            .arg("--data-dir")
+            .arg(self.merchant_dir())
+            .arg("--key")
+            .arg(self.path("keys/merchant/key.pem"))
+            .arg("--broker-key")
+            .arg(self.path("keys/broker/key.pub.pem"))
+            .args(["--request-timeout-secs", "5"])
+            .env("PEERSCRIP_PAN_SECRET", SECRET_M);
+        let mut daemon = Daemon::spawn("peerscrip-merchant", command);
+        daemon.wait_for("merchant serving", 1);
+        daemon
+    }
+
+    /// The broker's file, opened as the daemon opens it: chain verified, replayed, tables
+    /// compared with the replay (`BrokerNode::open` refuses a difference).
+    fn open_broker(&self) -> BrokerNode {
+        let root =
+            shared::daemon::load_or_create_root_key(&self.broker_dir().join("root.key")).unwrap();
+        BrokerNode::open(
+            self.broker_log(),
+            self.broker_keys.clone(),
+            root,
+            BrokerConfig::new(SUITE),
+        )
+        .unwrap()
+    }
+
+    /// The merchant's file, opened as the daemon opens it (`MerchantNode::open` verifies
+    /// the chain and compares the tables with the replay).
+    fn open_merchant(&self) -> MerchantNode {
+        let root =
+            shared::daemon::load_or_create_root_key(&self.merchant_dir().join("root.key")).unwrap();
+        let catalogue =
+            merchant::config::catalogue::load(&deploy().join("catalogue.toml")).unwrap();
+        let pan = Pan::new(PAN_M);
+        let config = MerchantConfig::new(
+            Mint::new(SUITE, self.merchant_keys.uid(), root),
+            catalogue,
+            self.broker_keys.uid(),
+            pan.clone(),
+            AccountId::derive(SUITE, &PanSecret::new(SECRET_M), &pan),
+        );
+        MerchantNode::open(
+            self.merchant_dir().join("merchant.redb"),
+            self.merchant_keys.clone(),
+            config,
+            [self.broker_keys.public().clone()],
+        )
+        .unwrap()
+    }
+
+    /// The customer's wallet (created on first use) and its client on its own NATS
+    /// connection, replies under `_INBOX.<uid>`.
+    async fn customer(&self, server: &NatsServer) -> (Wallet, Client<NatsBus>) {
+        let path = self.path("wallet.redb");
+        let w = if path.exists() {
+            Wallet::open(&path, self.customer_keys.clone()).unwrap()
+        } else {
+            let mut w = Wallet::create(
+                &path,
+                self.customer_keys.clone(),
+                self.broker_keys.public(),
+                system_clock(),
+            )
+            .unwrap();
+            w.link_account(Pan::new(PAN_C), &PanSecret::new(SECRET_C), system_clock())
+                .unwrap();
+            w
+        };
+        let bus = NatsBus::connect(
+            &server.url(),
+            NatsOptions {
+                inbox_prefix: Some(InboxPrefix::for_uid(&self.customer_keys.uid())),
+                name: Some("customer".into()),
+                ..NatsOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let client = Client::new(bus, Subjects::default(), self.broker_keys.uid(), TIMEOUT, 3);
+        (w, client)
+    }
+}
+
+/// Sends `out` and, while nobody answers (a node or the server restarting), sends the same
+/// request again ([`Wallet::resend`]: same bodies, so a node that did get it answers with
+/// its stored reply, protocol.md section 7), until [`PATIENCE`] runs out.
+async fn send_until_served(
+    client: &Client<NatsBus>,
+    w: &mut Wallet,
+    out: Outgoing,
+) -> HistoryEntry {
+    let (tx, label) = (out.tx, out.label);
+    let start = Instant::now();
+    let mut out = out;
+    loop {
+        match client.send(w, out, system_clock()).await {
+            Ok(done) => return done,
+            Err(ClientError::NoReply { .. }) if start.elapsed() < PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                out = w.resend(tx, label).unwrap();
+            }
+            Err(e) => panic!("{label:?} of tx {tx}: {e}"),
+        }
+    }
+}
+
+/// 6.0, 6.0b of the merchant's key, 6.1 of 10.00 and 6.2 of 10.00 of the merchant's
+/// VendorScrip: the customer ready to buy.
+async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
+    let now = system_clock();
+    for out in [
+        w.register(now).unwrap(),
+        w.request_public_key(d.merchant_keys.uid(), now).unwrap(),
+        w.obtain_broker_scrip(amount(1_000), now).unwrap(),
+    ] {
+        client.send(w, out, now).await.unwrap();
+    }
+    let mut deliveries = client
+        .subscribe_deliveries(&d.customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .obtain_vendor_scrip(d.merchant_keys.uid(), amount(1_000), now)
+        .unwrap();
+    let tx = out.tx;
+    client.send(w, out, now).await.unwrap();
+    let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
+    client.publish(&step2).await.unwrap();
+    let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
+    assert_eq!(got.len(), 2, "the broker's change and the merchant's V0");
+    for frame in &got {
+        w.handle_reply(frame, system_clock()).unwrap();
+    }
+    assert_eq!(
+        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
+        amount(1_000)
+    );
+}
+
+/// One tea (6.3): the order and its two saved steps (1 to the broker, 2 to the merchant).
+fn order_tea(d: &Deployment, w: &mut Wallet) -> (Outgoing, Outgoing) {
+    let order = OrderInfo {
+        item_id: "tea".into(),
+        name: "Green tea, 100 g".into(),
+        unit_price: amount(TEA_PRICE),
+        quantity: 1,
+        order_id: OrderId::random(),
+    };
+    w.buy_item(d.merchant_keys.uid(), order, system_clock())
+        .unwrap()
+}
+
+/// After `purchases` teas from 10.00 of VendorScrip: the broker's and merchant's files
+/// verify and replay to their tables, money is conserved and where it should be.
+fn check_books(d: &Deployment, purchases: u64) {
+    let broker = d.open_broker();
+    let state = broker.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_C))), 9_000);
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_M))), 1_000);
+    assert_eq!(state.balance(&Account::FloatBroker), 0);
+    assert_eq!(
+        state.memos.get(&d.merchant_keys.uid()),
+        Some(&i128::from(1_000 - purchases * TEA_PRICE)),
+        "the memo float of the merchant: issued less what purchases paid"
+    );
+    assert_eq!(
+        state.purchases.values().filter(|p| p.recorded).count() as u64,
+        purchases,
+        "steps 1 and 5 matched at the broker for every purchase"
+    );
+    broker.close().unwrap();
+    let merchant = d.open_merchant();
+    let books = merchant.state().tables.books;
+    assert_eq!(books.issued, amount(1_000));
+    assert_eq!(books.paid, amount(purchases * TEA_PRICE));
+    assert_eq!(
+        merchant.state().live_value().unwrap(),
+        amount(1_000 - purchases * TEA_PRICE)
+    );
+    assert!(merchant.pending_reports().is_empty());
+    merchant.close().unwrap();
+}
+
+/// The customer's journey through both daemons, a NATS restart in the middle that neither
+/// daemon is restarted for, and SIGTERM: exit status 0 and logs that verify.
+#[actix_rt::test]
+async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_cleanly() {
+    let mut server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+
+    let (initiated, purchase) = order_tea(&d, &mut w);
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
+    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    merchant.wait_for("the broker acknowledged the report", 1);
+
+    server.restart().expect("restart nats-server");
+    let (initiated, purchase) = order_tea(&d, &mut w);
+    send_until_served(&client, &mut w, initiated).await;
+    send_until_served(&client, &mut w, purchase).await;
+    merchant.wait_for("the broker acknowledged the report", 2);
+    assert_eq!(
+        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
+        amount(1_000 - 2 * TEA_PRICE)
+    );
+    assert!(broker.is_running() && merchant.is_running());
+
+    let status = merchant.terminate();
+    assert_eq!(status.code(), Some(0), "{}", merchant.log());
+    let status = broker.terminate();
+    assert_eq!(status.code(), Some(0), "{}", broker.log());
+    assert_eq!(broker.count("broker stopped; log closed"), 1);
+    check_books(&d, 2);
+    // Every line about a frame names its transaction.
+    let log = merchant.log();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("acknowledged the report"))
+            .all(|l| l.contains("tx=")),
+        "{log}"
+    );
+}
+
+/// SIGKILL of the broker between 6.3's step 1 (recorded at the broker) and step 5 (the
+/// broker's Ack of the merchant's report): the broker restarts on its file, the customer
+/// completes the purchase, the merchant's report reaches the restarted broker, and the
+/// books add up and replay.
+#[actix_rt::test]
+async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase_completes() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+
+    let (initiated, purchase) = order_tea(&d, &mut w);
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
+    broker.kill();
+    let mut broker = d.broker(&server);
+    send_until_served(&client, &mut w, purchase).await;
+    merchant.wait_for("the broker acknowledged the report", 1);
+    assert_eq!(
+        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
+        amount(1_000 - TEA_PRICE)
+    );
+    assert_eq!(w.pending().count(), 0, "nothing left to reconcile");
+
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    check_books(&d, 1);
+}
+
+/// The length and head of a node's log, to compare before and after.
+type Head = (u64, Option<(u64, [u8; 32])>);
+
+fn heads(d: &Deployment) -> (Head, Head) {
+    let broker = d.open_broker();
+    let b = (broker.log().len().unwrap(), broker.log().head().unwrap());
+    broker.close().unwrap();
+    let merchant = d.open_merchant();
+    let m = (
+        merchant.log().len().unwrap(),
+        merchant.log().head().unwrap(),
+    );
+    merchant.close().unwrap();
+    (b, m)
+}
+
+/// Garbage, an oversized frame and replays of real requests, published by a raw NATS
+/// client to the broker's and the merchant's subjects: each gets an error reply, the
+/// stored reply (a replay) or nothing; both daemons stay up and serve the next request;
+/// neither log changes.
+#[actix_rt::test]
+async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_stay_up() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let subjects = Subjects::default();
+    let broker_subject = subjects.broker();
+    let merchant_subject = subjects.merchant(&d.merchant_keys.uid());
+    let raw = async_nats::connect(server.url()).await.unwrap();
+    // Capture the customer's requests as an eavesdropper on the server would see them.
+    let mut to_broker = raw
+        .subscribe(broker_subject.as_str().to_owned())
+        .await
+        .unwrap();
+    let mut to_merchant = raw
+        .subscribe(merchant_subject.as_str().to_owned())
+        .await
+        .unwrap();
+    raw.flush().await.unwrap();
+
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+    let (initiated, purchase) = order_tea(&d, &mut w);
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
+    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    merchant.wait_for("the broker acknowledged the report", 1);
+
+    let captured_request = |label: Label, m: &async_nats::Message| {
+        Frame::decode(&m.payload)
+            .is_ok_and(|f| f.header.label == label && f.header.sender == d.customer_keys.uid())
+    };
+    let mut broker_replay = None;
+    while broker_replay.is_none() {
+        let m = to_broker.next().await.unwrap();
+        if captured_request(Label::BrokerScripRequest, &m) {
+            broker_replay = Some(m.payload);
+        }
+    }
+    let mut merchant_replay = None;
+    while merchant_replay.is_none() {
+        let m = to_merchant.next().await.unwrap();
+        if captured_request(Label::PurchaseRequest, &m) {
+            merchant_replay = Some(m.payload);
+        }
+    }
+
+    // The logs as they are now.
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    let before = heads(&d);
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+
+    let ask = |subject: String, payload: Bytes, patience: Duration| {
+        let raw = raw.clone();
+        async move { tokio::time::timeout(patience, raw.request(subject, payload)).await }
+    };
+    // Long enough for a node that answers to answer; a frame with no answer costs this.
+    let no_answer = Duration::from_secs(1);
+    for subject in [broker_subject.as_str(), merchant_subject.as_str()] {
+        // Garbage: no frame to answer under, so no answer; an oversized message is dropped
+        // before any decoding (protocol.md section 3).
+        for payload in [
+            Bytes::from_static(b"\x00\xffnot a frame at all"),
+            Bytes::from(vec![7u8; 70 * 1024]),
+        ] {
+            match ask(subject.to_owned(), payload, no_answer).await {
+                Err(_) => {}
+                Ok(Ok(reply)) => assert_eq!(
+                    Frame::decode(&reply.payload).unwrap().header.label,
+                    Label::Error
+                ),
+                Ok(Err(e)) => panic!("{subject}: {e}"),
+            }
+        }
+    }
+    // A replay is answered with the stored reply, and appends nothing.
+    let reply = ask(
+        broker_subject.as_str().to_owned(),
+        broker_replay.unwrap(),
+        TIMEOUT,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        Frame::decode(&reply.payload).unwrap().header.label,
+        Label::BrokerScripResponse
+    );
+    let reply = ask(
+        merchant_subject.as_str().to_owned(),
+        merchant_replay.unwrap(),
+        TIMEOUT,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        Frame::decode(&reply.payload).unwrap().header.label,
+        Label::PurchaseResponse
+    );
+
+    // Both still serve: a read at the broker, answered.
+    let out = w
+        .request_public_key(d.merchant_keys.uid(), system_clock())
+        .unwrap();
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    assert!(broker.is_running() && merchant.is_running());
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    assert_eq!(heads(&d), before, "no log changed");
+}
+
+/// A data directory is refused, with the reason and a non-zero exit, by a broker of another
+/// suite or with another key; the directory is left as it was.
+#[actix_rt::test]
+async fn a_data_dir_of_another_suite_or_key_is_refused_and_left_unchanged() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    assert_eq!(broker.terminate().code(), Some(0));
+    let identity = std::fs::read(d.broker_dir().join("node.toml")).unwrap();
+    let log = std::fs::read(d.broker_log()).unwrap();
+
+    let modern = write_keys(
+        &d.path("keys/modern"),
+        fixtures::keypair(Suite::Modern, BROKER),
+    );
+    let other = write_keys(&d.path("keys/other"), fixtures::keypair(SUITE, 3));
+    for (suite, key, expected) in [
+        (
+            Suite::Modern,
+            &modern,
+            format!(
+                "data directory {} was created for suite paper, but this node is configured \
+                 for suite modern",
+                d.broker_dir().display()
+            ),
+        ),
+        (
+            SUITE,
+            &other,
+            format!(
+                "the key's UID {} does not match the UID {} recorded in data directory {}",
+                fixtures::keypair(SUITE, 3).uid(),
+                d.broker_keys.uid(),
+                d.broker_dir().display()
+            ),
+        ),
+    ] {
+        let mut command = Daemon::command(&binaries().0);
+        command
+            .arg("--config")
+            .arg(deploy().join("broker.toml"))
+            .args(["--suite", suite.name(), "--nats-url", &server.url()])
+            .arg("--data-dir")
+            .arg(d.broker_dir())
+            .arg("--key")
+            .arg(key);
+        let mut refused = Daemon::spawn("peerscrip-broker", command);
+        let status = refused.wait_exit();
+        assert_eq!(status.code(), Some(1), "{}", refused.log());
+        assert!(refused.log().contains(&expected), "{}", refused.log());
+        assert_eq!(
+            std::fs::read(d.broker_dir().join("node.toml")).unwrap(),
+            identity
+        );
+        assert_eq!(std::fs::read(d.broker_log()).unwrap(), log);
+    }
+}
