@@ -37,6 +37,19 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::bank::BankCommand,
     },
+    /// Audit one node's log, reading only the log and public keys: hash chain, postings,
+    /// every signature kept as evidence, the ledger after every event, and the stored
+    /// tables against a replay. Exit 0 if all hold, 3 naming the first failing event.
+    Audit {
+        /// The log file, or the node's data directory.
+        target: PathBuf,
+        /// A directory of public keys (`*.pem`) to pin, e.g. the operator's.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Peers {
@@ -115,6 +128,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(code) = crate::bank::exit_code(err) {
         return code;
     }
+    if err.downcast_ref::<crate::audit::Failed>().is_some() {
+        return crate::audit::EXIT_FINDING;
+    }
     err.downcast_ref::<crate::demo::DemoError>()
         .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
 }
@@ -170,5 +186,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
+        Command::Audit { target, keys, json } => {
+            let report = crate::audit::audit(&target, keys.as_deref())?;
+            crate::audit::print(&report, json);
+            match &report.finding {
+                None => Ok(()),
+                Some(finding) => Err(crate::audit::Failed(finding.clone()).into()),
+            }
+        }
     }
 }

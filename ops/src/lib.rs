@@ -4,6 +4,7 @@
 //! commands of the later issues join here, one module each.
 
 pub mod admin;
+pub mod audit;
 pub mod bank;
 pub mod cli;
 pub mod demo;

@@ -38,7 +38,9 @@ pub use envelope::{ChainHash, Event, Evidence, NewEvent};
 pub use error::LogError;
 pub use log::{EventIter, EventLog, Group, LogIdentity};
 pub use meta::SCHEMA_VERSION;
-pub use posting::{Account, Direction, ParseAccountError, Posting, PostingError};
+pub use posting::{
+    Account, Direction, ParseAccountError, Posting, PostingError, check_balanced, check_memos,
+};
 pub use projection::{
     Projection, ProjectionDump, ProjectionError, ProjectionTable, Rows, dump_projection,
 };

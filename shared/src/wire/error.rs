@@ -32,6 +32,12 @@ pub enum WireError {
     /// A local value could not be encoded (a programming error, never a peer's).
     #[error("could not encode: {0}")]
     Encode(#[source] postcard::Error),
+    /// `HeaderBytes` name a suite code that is not ours (§3).
+    #[error("unknown suite code {0}")]
+    UnknownSuiteCode(u8),
+    /// `HeaderBytes` name a label code that is not ours (§6).
+    #[error("unknown label code {0}")]
+    UnknownLabelCode(u8),
     /// The frame's (or a forwarded origin's) protocol version is not 1 (§3).
     #[error("unsupported protocol version {version}")]
     UnsupportedVersion {
@@ -165,6 +171,8 @@ impl WireError {
             WireError::Encode(_) | WireError::Build(_) => ErrorCode::Internal,
             WireError::Decode(_)
             | WireError::TrailingBytes { .. }
+            | WireError::UnknownSuiteCode(_)
+            | WireError::UnknownLabelCode(_)
             | WireError::TooManyParts { .. }
             | WireError::TooManyInners { .. }
             | WireError::NestedForward

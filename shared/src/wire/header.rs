@@ -90,6 +90,30 @@ impl Header {
         HeaderBytes(out)
     }
 
+    /// Reads `HeaderBytes` back (an event's evidence keeps the exact bytes a part was
+    /// signed under, section 8): the auditor re-verifies a signature against the header
+    /// these bytes name. Anything but 36 bytes of a known suite and label is refused.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Header, WireError> {
+        let bytes: &[u8; HEADER_BYTES_LEN] =
+            bytes.try_into().map_err(|_| WireError::TrailingBytes {
+                count: bytes.len().abs_diff(HEADER_BYTES_LEN),
+            })?;
+        let [v0, v1, suite, label, ..] = *bytes;
+        let suite = Suite::from_code(suite).map_err(|_| WireError::UnknownSuiteCode(suite))?;
+        let label = Label::from_code(label).map_err(|e| WireError::UnknownLabelCode(e.0))?;
+        let mut tx = [0u8; 16];
+        tx.copy_from_slice(&bytes[4..20]);
+        let mut sender = [0u8; 16];
+        sender.copy_from_slice(&bytes[20..36]);
+        Ok(Header {
+            version: u16::from_be_bytes([v0, v1]),
+            suite,
+            label,
+            tx: TxId(tx),
+            sender: Uid(sender),
+        })
+    }
+
     /// Refuses a version other than [`PROTOCOL_VERSION`] (protocol.md section 3).
     pub fn check_version(&self) -> Result<(), WireError> {
         if self.version == PROTOCOL_VERSION {
@@ -182,6 +206,28 @@ pub(crate) mod tests {
 
     /// The sample body of test-vectors.md (raw bytes, not a postcard body).
     pub(crate) const VECTOR_BODY: &str = "d209404142434445464748494a4b4c4d4e4f";
+
+    #[test]
+    fn header_bytes_read_back() {
+        for suite in Suite::ALL {
+            let h = vector_header(suite);
+            assert_eq!(Header::from_bytes(h.to_bytes().as_bytes()), Ok(h));
+        }
+        let bytes = vector_header(Suite::Modern).to_bytes().0;
+        assert!(Header::from_bytes(&bytes[..35]).is_err());
+        let mut bad = bytes;
+        bad[2] = 9;
+        assert_eq!(
+            Header::from_bytes(&bad),
+            Err(WireError::UnknownSuiteCode(9))
+        );
+        let mut bad = bytes;
+        bad[3] = 200;
+        assert_eq!(
+            Header::from_bytes(&bad),
+            Err(WireError::UnknownLabelCode(200))
+        );
+    }
 
     #[test]
     fn header_bytes_known_answers() {

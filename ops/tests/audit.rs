@@ -1,0 +1,215 @@
+//! `peerscrip-ops audit` on a real broker log (the demo's), and on copies tampered in each
+//! way an auditor must catch (issue 6): an altered event (chain), a forged signature in a
+//! re-chained log (evidence), a changed amount in a re-chained log (ledger), a deleted event
+//! in a re-chained log (ledger), and a changed projection row (replay). Each is named by its
+//! event and check; the exit code is 3.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use broker::core::{Kind, State};
+use broker::node::NODE_KIND;
+use broker::store::LiveProjection;
+use ops::audit::{Check, audit};
+use redb::ReadableTable as _;
+use shared::Suite;
+use shared::events::{
+    Event, EventLog, LogIdentity, NewEvent, Projection, ProjectionError, ProjectionTable,
+};
+use shared::node::Recorded;
+
+const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+
+/// A broker log written by the demo (modern suite), in a temp dir.
+fn demo_log() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["demo", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, data.join("broker").join("broker.redb"))
+}
+
+fn events(path: &Path) -> Vec<Event<Recorded<Kind>>> {
+    let log = EventLog::<Recorded<Kind>>::open_existing(path).unwrap();
+    log.iter().unwrap().map(Result::unwrap).collect()
+}
+
+/// A projection with no tables: for a forged log whose events the broker's own fold would
+/// refuse to apply (it asserts its invariants), so that the log can be written at all.
+struct NoTables;
+
+impl Projection<Recorded<Kind>> for NoTables {
+    fn tables(&self) -> Vec<&dyn ProjectionTable> {
+        Vec::new()
+    }
+
+    fn apply(
+        &self,
+        _: &redb::WriteTransaction,
+        _: &Event<Recorded<Kind>>,
+    ) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+/// A new log at `to` holding `events` (as changed by the caller), appended through the log
+/// API: a valid chain and tables that match, so only the content checks can object.
+fn rechain(events: Vec<Event<Recorded<Kind>>>, to: &Path) {
+    let mut state = State::new(Suite::Modern);
+    append_all(events, to, &LiveProjection::new(&mut state));
+}
+
+/// As [`rechain`], with no tables written.
+fn rechain_without_tables(events: Vec<Event<Recorded<Kind>>>, to: &Path) {
+    append_all(events, to, &NoTables);
+}
+
+fn append_all(
+    events: Vec<Event<Recorded<Kind>>>,
+    to: &Path,
+    projection: &dyn Projection<Recorded<Kind>>,
+) {
+    let log = EventLog::open(to, LogIdentity::new(Suite::Modern, NODE_KIND)).unwrap();
+    for e in events {
+        let new = NewEvent {
+            time: e.time,
+            tx: e.tx,
+            postings: e.postings,
+            memos: e.memos,
+            evidence: e.evidence,
+            kind: e.kind,
+        };
+        log.append(vec![new], projection).unwrap();
+    }
+}
+
+fn finding(path: &Path) -> ops::audit::Finding {
+    let report = audit(path, None).unwrap();
+    report.finding.expect("the audit must fail")
+}
+
+#[test]
+fn the_demo_log_passes_and_each_tampering_is_named() {
+    let (dir, original) = demo_log();
+    let report = audit(&original, None).unwrap();
+    assert!(report.ok(), "{:?}", report.finding);
+    assert!(report.events > 20);
+    assert_eq!(report.by_kind["PeerRegistered"], 4);
+    assert!(report.signatures >= report.events - report.by_kind["AccountOpened"]);
+    assert_eq!(report.balances.values().sum::<i128>(), 0);
+    let all = events(&original);
+
+    // An altered event: the chain names it.
+    let altered = dir.path().join("altered.redb");
+    std::fs::copy(&original, &altered).unwrap();
+    {
+        let db = redb::Database::open(&altered).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            let mut bytes = table.get(7).unwrap().unwrap().value().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            table.insert(7, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let f = finding(&altered);
+    assert_eq!((f.seq, f.check), (7, Check::Chain));
+
+    // A forged signature in a log re-chained around it: the evidence check names it.
+    let (index, _) = all
+        .iter()
+        .enumerate()
+        .find(|(_, e)| matches!(e.kind.kind, Kind::BrokerScripIssued { .. }))
+        .unwrap();
+    let mut forged = all.clone();
+    forged[index].evidence[0].sig[0] ^= 1;
+    let path = dir.path().join("forged.redb");
+    rechain(forged, &path);
+    let f = finding(&path);
+    assert_eq!((f.seq, f.check), (all[index].seq, Check::Evidence));
+    assert_eq!(f.kind.as_deref(), Some("BrokerScripIssued"));
+    assert_eq!(f.tx, Some(all[index].tx));
+
+    // A deposit removed from a re-chained log: an account goes below zero later, or the
+    // ledger no longer adds up; the ledger check names the first event where it shows.
+    let (deposit, _) = all
+        .iter()
+        .enumerate()
+        .find(|(_, e)| matches!(e.kind.kind, Kind::Deposited { .. }))
+        .unwrap();
+    let mut deleted = all.clone();
+    deleted.remove(deposit);
+    let path = dir.path().join("deleted.redb");
+    rechain_without_tables(deleted, &path);
+    let f = finding(&path);
+    assert_eq!(f.check, Check::Ledger, "{f}");
+
+    // A projection row changed in place: the replay check names the table.
+    let row = dir.path().join("row.redb");
+    std::fs::copy(&original, &row).unwrap();
+    {
+        let db = redb::Database::open(&row).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let accounts: redb::TableDefinition<&[u8], &[u8]> =
+                redb::TableDefinition::new("broker_accounts");
+            let mut table = txn.open_table(accounts).unwrap();
+            let (key, value) = {
+                let first = table.iter().unwrap().next().unwrap().unwrap();
+                (first.0.value().to_vec(), first.1.value().to_vec())
+            };
+            let mut value = value;
+            value[0] ^= 1;
+            table.insert(key.as_slice(), value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let f = finding(&row);
+    assert_eq!(f.check, Check::Replay, "{f}");
+    assert!(f.expected.starts_with("table broker_accounts"), "{f}");
+}
+
+/// The binary: exit 0 and `ok` for the real log, exit 3 naming the event for a tampered one.
+#[test]
+fn the_command_exits_3_naming_the_event() {
+    let (dir, original) = demo_log();
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["audit", "--json"])
+        .arg(original.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+
+    let mut all = events(&original);
+    all[2].evidence.clear();
+    all[2].evidence.push(shared::events::Evidence {
+        header: vec![0; 36],
+        body: vec![],
+        sig: vec![],
+        signer: shared::Uid([9; 16]),
+    });
+    let path = dir.path().join("unknown-signer.redb");
+    rechain(all, &path);
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("audit")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("FAILED: event 3"), "{text}");
+    assert!(text.contains("evidence check failed"), "{text}");
+}
