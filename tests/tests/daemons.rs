@@ -83,7 +83,27 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
             Some(other) => other.to_owned(),
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // What cargo set for this test process only (CARGO_PKG_NAME and the like): build
+        // scripts watch some of them, and the inner build would rebuild crates for nothing.
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            {
+                command.env_remove(name);
+            }
+        }
+        let status = command
             .current_dir(workspace())
             .args(["build", "--quiet", "--locked", "-p", "broker", "-p", "merchant"])
             .args(["--bins", "--profile", &profile, "--target-dir"])
