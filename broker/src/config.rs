@@ -97,7 +97,12 @@ impl BrokerConfig {
             Some(path) => read_toml(path)?,
             None => BrokerFile::default(),
         };
-        BrokerConfig::resolve(args, file, base_of(args.common.config.as_deref()), secret_env)
+        BrokerConfig::resolve(
+            args,
+            file,
+            base_of(args.common.config.as_deref()),
+            secret_env,
+        )
     }
 
     /// Resolves `args` over `file`, whose relative paths are relative to `base`.
@@ -169,7 +174,11 @@ impl BrokerConfig {
             n.suite,
             n.data_dir.display(),
             n.key.display(),
-            if n.key_passphrase.is_some() { "set" } else { "none" },
+            if n.key_passphrase.is_some() {
+                "set"
+            } else {
+                "none"
+            },
             n.root_key.display(),
             n.subjects.prefix(),
             n.nats_url,

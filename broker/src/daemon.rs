@@ -77,12 +77,11 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     .check_or_record(&node_settings.data_dir)?;
     let root = shared::daemon::load_or_create_root_key(&node_settings.root_key)?;
     let path = config.log_path();
-    let node = BrokerNode::open(&path, keys, root, config.core).map_err(|source| {
-        DaemonError::Open {
+    let node =
+        BrokerNode::open(&path, keys, root, config.core).map_err(|source| DaemonError::Open {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
     tracing::info!(
         %uid,

@@ -105,7 +105,9 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
         }
         let status = command
             .current_dir(workspace())
-            .args(["build", "--quiet", "--locked", "-p", "broker", "-p", "merchant"])
+            .args([
+                "build", "--quiet", "--locked", "-p", "broker", "-p", "merchant",
+            ])
             .args(["--bins", "--profile", &profile, "--target-dir"])
             .arg(&target_dir)
             .status()
@@ -281,8 +283,8 @@ impl Deployment {
         // The bank operator opens both accounts and funds the customer's, on the broker's
         // file before the daemon first starts (with the root key the daemon will read).
         std::fs::create_dir_all(d.broker_dir()).unwrap();
-        let root = shared::daemon::load_or_create_root_key(&d.broker_dir().join("root.key"))
-            .unwrap();
+        let root =
+            shared::daemon::load_or_create_root_key(&d.broker_dir().join("root.key")).unwrap();
         let mut node = BrokerNode::open(
             d.broker_log(),
             d.broker_keys.clone(),
@@ -353,8 +355,8 @@ impl Deployment {
     /// The broker's file, opened as the daemon opens it: chain verified, replayed, tables
     /// compared with the replay (`BrokerNode::open` refuses a difference).
     fn open_broker(&self) -> BrokerNode {
-        let root = shared::daemon::load_or_create_root_key(&self.broker_dir().join("root.key"))
-            .unwrap();
+        let root =
+            shared::daemon::load_or_create_root_key(&self.broker_dir().join("root.key")).unwrap();
         BrokerNode::open(
             self.broker_log(),
             self.broker_keys.clone(),
@@ -367,8 +369,8 @@ impl Deployment {
     /// The merchant's file, opened as the daemon opens it (`MerchantNode::open` verifies
     /// the chain and compares the tables with the replay).
     fn open_merchant(&self) -> MerchantNode {
-        let root = shared::daemon::load_or_create_root_key(&self.merchant_dir().join("root.key"))
-            .unwrap();
+        let root =
+            shared::daemon::load_or_create_root_key(&self.merchant_dir().join("root.key")).unwrap();
         let catalogue =
             merchant::config::catalogue::load(&deploy().join("catalogue.toml")).unwrap();
         let pan = Pan::new(PAN_M);
@@ -416,13 +418,7 @@ impl Deployment {
         )
         .await
         .unwrap();
-        let client = Client::new(
-            bus,
-            Subjects::default(),
-            self.broker_keys.uid(),
-            TIMEOUT,
-            3,
-        );
+        let client = Client::new(bus, Subjects::default(), self.broker_keys.uid(), TIMEOUT, 3);
         (w, client)
     }
 }
@@ -430,7 +426,11 @@ impl Deployment {
 /// Sends `out` and, while nobody answers (a node or the server restarting), sends the same
 /// request again ([`Wallet::resend`]: same bodies, so a node that did get it answers with
 /// its stored reply, protocol.md section 7), until [`PATIENCE`] runs out.
-async fn send_until_served(client: &Client<NatsBus>, w: &mut Wallet, out: Outgoing) -> HistoryEntry {
+async fn send_until_served(
+    client: &Client<NatsBus>,
+    w: &mut Wallet,
+    out: Outgoing,
+) -> HistoryEntry {
     let (tx, label) = (out.tx, out.label);
     let start = Instant::now();
     let mut out = out;
@@ -536,7 +536,10 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
 
     let (initiated, purchase) = order_tea(&d, &mut w);
-    client.send(&mut w, initiated, system_clock()).await.unwrap();
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
     client.send(&mut w, purchase, system_clock()).await.unwrap();
     merchant.wait_for("the broker acknowledged the report", 1);
 
@@ -581,7 +584,10 @@ async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
 
     let (initiated, purchase) = order_tea(&d, &mut w);
-    client.send(&mut w, initiated, system_clock()).await.unwrap();
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
     broker.kill();
     let mut broker = d.broker(&server);
     send_until_served(&client, &mut w, purchase).await;
@@ -605,7 +611,10 @@ fn heads(d: &Deployment) -> (Head, Head) {
     let b = (broker.log().len().unwrap(), broker.log().head().unwrap());
     broker.close().unwrap();
     let merchant = d.open_merchant();
-    let m = (merchant.log().len().unwrap(), merchant.log().head().unwrap());
+    let m = (
+        merchant.log().len().unwrap(),
+        merchant.log().head().unwrap(),
+    );
     merchant.close().unwrap();
     (b, m)
 }
@@ -638,12 +647,16 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
     let (mut w, client) = d.customer(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
     let (initiated, purchase) = order_tea(&d, &mut w);
-    client.send(&mut w, initiated, system_clock()).await.unwrap();
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
+        .unwrap();
     client.send(&mut w, purchase, system_clock()).await.unwrap();
     merchant.wait_for("the broker acknowledged the report", 1);
 
     let captured_request = |label: Label, m: &async_nats::Message| {
-        Frame::decode(&m.payload).is_ok_and(|f| f.header.label == label && f.header.sender == d.customer_keys.uid())
+        Frame::decode(&m.payload)
+            .is_ok_and(|f| f.header.label == label && f.header.sender == d.customer_keys.uid())
     };
     let mut broker_replay = None;
     while broker_replay.is_none() {
@@ -691,18 +704,26 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
         }
     }
     // A replay is answered with the stored reply, and appends nothing.
-    let reply = ask(broker_subject.as_str().to_owned(), broker_replay.unwrap(), TIMEOUT)
-        .await
-        .unwrap()
-        .unwrap();
+    let reply = ask(
+        broker_subject.as_str().to_owned(),
+        broker_replay.unwrap(),
+        TIMEOUT,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(
         Frame::decode(&reply.payload).unwrap().header.label,
         Label::BrokerScripResponse
     );
-    let reply = ask(merchant_subject.as_str().to_owned(), merchant_replay.unwrap(), TIMEOUT)
-        .await
-        .unwrap()
-        .unwrap();
+    let reply = ask(
+        merchant_subject.as_str().to_owned(),
+        merchant_replay.unwrap(),
+        TIMEOUT,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(
         Frame::decode(&reply.payload).unwrap().header.label,
         Label::PurchaseResponse
@@ -730,7 +751,10 @@ async fn a_data_dir_of_another_suite_or_key_is_refused_and_left_unchanged() {
     let identity = std::fs::read(d.broker_dir().join("node.toml")).unwrap();
     let log = std::fs::read(d.broker_log()).unwrap();
 
-    let modern = write_keys(&d.path("keys/modern"), fixtures::keypair(Suite::Modern, BROKER));
+    let modern = write_keys(
+        &d.path("keys/modern"),
+        fixtures::keypair(Suite::Modern, BROKER),
+    );
     let other = write_keys(&d.path("keys/other"), fixtures::keypair(SUITE, 3));
     for (suite, key, expected) in [
         (

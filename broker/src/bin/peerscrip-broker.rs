@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let error: &(dyn std::error::Error + 'static) = e.as_ref();
-            eprintln!("peerscrip-broker: {}", shared::daemon::exit::describe(error));
+            eprintln!(
+                "peerscrip-broker: {}",
+                shared::daemon::exit::describe(error)
+            );
             ExitCode::FAILURE
         }
     }

@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let error: &(dyn std::error::Error + 'static) = e.as_ref();
-            eprintln!("peerscrip-merchant: {}", shared::daemon::exit::describe(error));
+            eprintln!(
+                "peerscrip-merchant: {}",
+                shared::daemon::exit::describe(error)
+            );
             ExitCode::FAILURE
         }
     }

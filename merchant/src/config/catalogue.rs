@@ -106,11 +106,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().starts_with("catalogue.toml: item[0] (\"tea\").price:"),
+            e.to_string()
+                .starts_with("catalogue.toml: item[0] (\"tea\").price:"),
             "{e}"
         );
-        let e = parse(&path(), "[[item]]\nid = \"tea\"\nname = \"Tea\"\nprice = 4.5\n")
-            .unwrap_err();
+        let e = parse(
+            &path(),
+            "[[item]]\nid = \"tea\"\nname = \"Tea\"\nprice = 4.5\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("price"), "{e}");
     }
 
@@ -126,8 +130,11 @@ mod tests {
             e.to_string(),
             "catalogue.toml: item: duplicate item id \"tea\""
         );
-        let e = parse(&path(), "[[item]]\nid = \"tea\"\nname = \"Tea\"\nprice = \"0.00\"\n")
-            .unwrap_err();
+        let e = parse(
+            &path(),
+            "[[item]]\nid = \"tea\"\nname = \"Tea\"\nprice = \"0.00\"\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("zero unit price"), "{e}");
     }
 

@@ -155,7 +155,12 @@ impl MerchantConfig {
             Some(path) => read_toml(path)?,
             None => MerchantFile::default(),
         };
-        MerchantConfig::resolve(args, file, base_of(args.common.config.as_deref()), secret_env)
+        MerchantConfig::resolve(
+            args,
+            file,
+            base_of(args.common.config.as_deref()),
+            secret_env,
+        )
     }
 
     /// Resolves `args` over `file`, whose relative paths are relative to `base`.
@@ -210,7 +215,11 @@ impl MerchantConfig {
         }
         let pan_secret = match (
             secret_env(ENV_PAN_SECRET),
-            path_setting(args.pan_secret_file.as_ref(), m.pan_secret_file.as_ref(), &base),
+            path_setting(
+                args.pan_secret_file.as_ref(),
+                m.pan_secret_file.as_ref(),
+                &base,
+            ),
         ) {
             (Some(value), _) if !value.is_empty() => PanSecret::new(&value),
             (_, Some(path)) => {
@@ -286,7 +295,11 @@ impl MerchantConfig {
             n.suite,
             n.data_dir.display(),
             n.key.display(),
-            if n.key_passphrase.is_some() { "set" } else { "none" },
+            if n.key_passphrase.is_some() {
+                "set"
+            } else {
+                "none"
+            },
             n.root_key.display(),
             n.subjects.prefix(),
             n.nats_url,
@@ -380,19 +393,24 @@ mod tests {
         file.merchant.pan_secret_file = None;
         let e = MerchantConfig::resolve(&args, file, deploy(), &|_| None).unwrap_err();
         assert!(
-            e.to_string().starts_with("merchant.pan_secret_file is required"),
+            e.to_string()
+                .starts_with("merchant.pan_secret_file is required"),
             "{e}"
         );
         let mut file = example();
         file.merchant.broker_uid = Some("not-a-uid".to_owned());
         let e = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap_err();
         assert!(
-            e.to_string().starts_with("merchant.broker_uid (--broker-uid): invalid Uid"),
+            e.to_string()
+                .starts_with("merchant.broker_uid (--broker-uid): invalid Uid"),
             "{e}"
         );
         let mut file = example();
         file.merchant.request_timeout_secs = Some(0);
         let e = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap_err();
-        assert!(e.to_string().starts_with("merchant.request_timeout_secs"), "{e}");
+        assert!(
+            e.to_string().starts_with("merchant.request_timeout_secs"),
+            "{e}"
+        );
     }
 }

@@ -77,7 +77,14 @@ pub async fn register<B: Bus>(
             public_key_inner(keys.public()),
         ],
     )?;
-    let frame = request(bus, subjects, Frame::new(header, vec![part]), broker, timeout).await?;
+    let frame = request(
+        bus,
+        subjects,
+        Frame::new(header, vec![part]),
+        broker,
+        timeout,
+    )
+    .await?;
     match frame.header.label {
         Label::RegistrationResponse => {
             let x1 = frame
@@ -123,7 +130,14 @@ pub async fn fetch_public_key<B: Bus>(
     );
     let nonce = Nonce::random();
     let part = sign(keys, &header, &PublicKeyRequestX0 { target, nonce })?.into();
-    let frame = request(bus, subjects, Frame::new(header, vec![part]), broker, timeout).await?;
+    let frame = request(
+        bus,
+        subjects,
+        Frame::new(header, vec![part]),
+        broker,
+        timeout,
+    )
+    .await?;
     if frame.header.label != Label::PublicKeyResponse {
         return Err(refusal(&frame, broker)?);
     }
@@ -161,7 +175,9 @@ async fn request<B: Bus>(
         .await?;
     let reply = Frame::decode(&bytes)?;
     if reply.header.sender != broker.uid() || reply.header.tx != tx {
-        return Err(BrokerClientError::Mismatch("not the broker's reply in this tx"));
+        return Err(BrokerClientError::Mismatch(
+            "not the broker's reply in this tx",
+        ));
     }
     Ok(reply)
 }

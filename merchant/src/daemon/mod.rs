@@ -98,7 +98,8 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     tokio::pin!(shutdown);
     let settings = &config.node;
     let suite = settings.suite;
-    let keys = shared::daemon::load_key_pair(suite, &settings.key, settings.key_passphrase.as_ref())?;
+    let keys =
+        shared::daemon::load_key_pair(suite, &settings.key, settings.key_passphrase.as_ref())?;
     let uid = keys.uid();
     NodeIdentity {
         kind: NODE_KIND.to_owned(),
@@ -232,7 +233,11 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
 }
 
 /// The pinned broker key from `path`, of `suite`, and of `expected` UID when configured.
-fn broker_key(path: &Path, suite: shared::Suite, expected: Option<Uid>) -> Result<PublicKey, DaemonError> {
+fn broker_key(
+    path: &Path,
+    suite: shared::Suite,
+    expected: Option<Uid>,
+) -> Result<PublicKey, DaemonError> {
     let error = |reason: String| DaemonError::BrokerKey {
         path: path.to_owned(),
         reason,

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use super::subject::{InboxPrefix, Subject};
-use crate::secret::SecretBytes;
 use super::{Bus, BusError, Incoming, MAX_FRAME_BYTES, admit_incoming, check_outgoing};
+use crate::secret::SecretBytes;
 
 /// How long [`Bus::flush`] (and so [`Bus::subscribe`]) waits for the server's echo before
 /// failing with [`BusError::Timeout`] (e.g. while the client is reconnecting).

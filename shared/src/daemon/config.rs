@@ -264,7 +264,11 @@ pub fn in_file(base: &Path, path: &Path) -> PathBuf {
 
 /// The flag's value, else the file's path resolved against its directory.
 #[must_use]
-pub fn path_setting(flag: Option<&PathBuf>, file: Option<&PathBuf>, base: &Path) -> Option<PathBuf> {
+pub fn path_setting(
+    flag: Option<&PathBuf>,
+    file: Option<&PathBuf>,
+    base: &Path,
+) -> Option<PathBuf> {
     flag.cloned().or_else(|| file.map(|p| in_file(base, p)))
 }
 
@@ -282,9 +286,9 @@ pub fn resolve_common(
     let base = &file.base;
     let suite = match (&args.suite, &file.node.suite) {
         (Some(suite), _) => *suite,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e| ConfigError::invalid("node.suite (--suite, PEERSCRIP_SUITE)", format!("{e}")))?,
+        (None, Some(text)) => text.parse().map_err(|e| {
+            ConfigError::invalid("node.suite (--suite, PEERSCRIP_SUITE)", format!("{e}"))
+        })?,
         (None, None) => Suite::Modern,
     };
     let data_dir = path_setting(args.data_dir.as_ref(), file.node.data_dir.as_ref(), base).ok_or(
@@ -337,7 +341,10 @@ pub fn resolve_common(
     let log_format = match (&args.log_format, &file.log.format) {
         (Some(format), _) => *format,
         (None, Some(text)) => text.parse().map_err(|e| {
-            ConfigError::invalid("log.format (--log-format, PEERSCRIP_LOG_FORMAT)", format!("{e}"))
+            ConfigError::invalid(
+                "log.format (--log-format, PEERSCRIP_LOG_FORMAT)",
+                format!("{e}"),
+            )
         })?,
         (None, None) => LogFormat::Human,
     };
@@ -482,7 +489,8 @@ mod tests {
     fn bad_values_name_their_field() {
         let e = resolve_common(&CommonArgs::default(), &file("rot13"), &no_env).unwrap_err();
         assert!(
-            e.to_string().starts_with("node.suite (--suite, PEERSCRIP_SUITE): unknown suite \"rot13\""),
+            e.to_string()
+                .starts_with("node.suite (--suite, PEERSCRIP_SUITE): unknown suite \"rot13\""),
             "{e}"
         );
         let mut f = file("paper");
@@ -501,7 +509,9 @@ mod tests {
             "node.key is required: set it in the configuration file, with --key or with PEERSCRIP_KEY"
         );
         assert_eq!(
-            positive_secs("broker.grace_secs", None, Some(0), 5).unwrap_err().to_string(),
+            positive_secs("broker.grace_secs", None, Some(0), 5)
+                .unwrap_err()
+                .to_string(),
             "broker.grace_secs: must be at least 1 second"
         );
     }
@@ -518,7 +528,10 @@ mod tests {
         let Some(NatsCredentials::UserPassword { user, password }) = &s.nats_credentials else {
             panic!("no user credential: {:?}", s.nats_credentials);
         };
-        assert_eq!((user.as_str(), password.expose()), ("broker", &b"from-file"[..]));
+        assert_eq!(
+            (user.as_str(), password.expose()),
+            ("broker", &b"from-file"[..])
+        );
         let env = |name: &str| (name == ENV_NATS_PASSWORD).then(|| "from-env".to_owned());
         let s = resolve_common(&CommonArgs::default(), &f, &env).unwrap();
         let Some(NatsCredentials::UserPassword { password, .. }) = &s.nats_credentials else {
@@ -526,7 +539,10 @@ mod tests {
         };
         assert_eq!(password.expose(), b"from-env");
         let shown = format!("{s:?}");
-        assert!(!shown.contains("from-env") && !shown.contains("from-file"), "{shown}");
+        assert!(
+            !shown.contains("from-env") && !shown.contains("from-file"),
+            "{shown}"
+        );
         f.nats.creds = Some("node.creds".into());
         let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
         assert!(e.to_string().contains("not both"), "{e}");

@@ -189,14 +189,23 @@ mod tests {
     fn another_suite_uid_or_kind_is_refused_and_the_record_is_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let uid = Uid::random();
-        broker(Suite::Paper, uid).check_or_record(dir.path()).unwrap();
+        broker(Suite::Paper, uid)
+            .check_or_record(dir.path())
+            .unwrap();
         let before = fs::read(dir.path().join(IDENTITY_FILE)).unwrap();
 
         let e = broker(Suite::Modern, uid)
             .check_or_record(dir.path())
             .unwrap_err();
         assert!(
-            matches!(e, IdentityError::SuiteMismatch { recorded: Suite::Paper, configured: Suite::Modern, .. }),
+            matches!(
+                e,
+                IdentityError::SuiteMismatch {
+                    recorded: Suite::Paper,
+                    configured: Suite::Modern,
+                    ..
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("created for suite paper"), "{e}");

@@ -96,12 +96,12 @@ pub fn load_key_pair(
             source,
         })?,
     );
-    KeyPair::from_pkcs8_pem(suite, &pem, passphrase.map(SecretBytes::expose)).map_err(
-        |source| KeyFileError::Key {
+    KeyPair::from_pkcs8_pem(suite, &pem, passphrase.map(SecretBytes::expose)).map_err(|source| {
+        KeyFileError::Key {
             path: path.to_owned(),
             source,
-        },
-    )
+        }
+    })
 }
 
 /// The scrip root key of a producer (protocol.md section 4) from `path`; on the first
@@ -168,7 +168,10 @@ mod tests {
         let path = dir.path().join("root.key");
         fs::write(&path, [7u8; 31]).unwrap();
         let e = load_or_create_root_key(&path).unwrap_err();
-        assert!(matches!(e, KeyFileError::RootKeyLength { len: 31, .. }), "{e}");
+        assert!(
+            matches!(e, KeyFileError::RootKeyLength { len: 31, .. }),
+            "{e}"
+        );
         assert_eq!(fs::read(&path).unwrap(), [7u8; 31]);
     }
 
@@ -194,7 +197,13 @@ mod tests {
         let passphrase = SecretBytes::from_slice(b"not needed");
         let e = load_key_pair(Suite::Paper, &path, Some(&passphrase)).unwrap_err();
         assert!(
-            matches!(e, KeyFileError::Key { source: CryptoError::NotEncrypted, .. }),
+            matches!(
+                e,
+                KeyFileError::Key {
+                    source: CryptoError::NotEncrypted,
+                    ..
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("key.pem"), "{e}");
