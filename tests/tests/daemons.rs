@@ -846,3 +846,37 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
         refused.log()
     );
 }
+
+/// A merchant whose bank account the broker does not know is refused registration (6.0)
+/// on its first start: it exits 1 with the broker's reason and records no registration.
+#[actix_rt::test]
+async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut command = Daemon::command(&binaries().1);
+    command
+        .arg("--config")
+        .arg(deploy().join("merchant.toml"))
+        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+        .arg("--data-dir")
+        .arg(d.merchant_dir())
+        .arg("--key")
+        .arg(d.path("keys/merchant/key.pem"))
+        .arg("--broker-key")
+        .arg(d.path("keys/broker/key.pub.pem"))
+        .args(["--pan", "GR0000000000000000000000000"])
+        .env("PEERSCRIP_PAN_SECRET", SECRET_M);
+    let mut merchant = Daemon::spawn("peerscrip-merchant", command);
+    assert_eq!(merchant.wait_exit().code(), Some(1), "{}", merchant.log());
+    assert!(
+        merchant
+            .log()
+            .contains("registration at the broker failed: the broker refused: PanUnknown"),
+        "{}",
+        merchant.log()
+    );
+    assert!(!d.merchant_dir().join("registered").exists());
+    assert!(broker.is_running());
+    assert_eq!(broker.terminate().code(), Some(0));
+}
