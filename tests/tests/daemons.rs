@@ -880,3 +880,41 @@ async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
     assert!(broker.is_running());
     assert_eq!(broker.terminate().code(), Some(0));
 }
+
+/// The NATS credential of the configuration: with the right password (from
+/// `PEERSCRIP_NATS_PASSWORD`) the broker connects and serves, with a wrong one it stops at
+/// once, saying it could not connect; the password appears in neither log.
+#[actix_rt::test]
+async fn the_broker_authenticates_with_its_configured_nats_password() {
+    let server = NatsServer::start_with_config(
+        "authorization { users = [ { user: broker, password: \"right-s3cret\" } ] }\n",
+    )
+    .expect("start nats-server");
+    let d = Deployment::new();
+    for (password, serves) in [("wrong-s3cret", false), ("right-s3cret", true)] {
+        let mut command = Daemon::command(&binaries().0);
+        command
+            .arg("--config")
+            .arg(deploy().join("broker.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+            .args(["--nats-user", "broker"])
+            .arg("--data-dir")
+            .arg(d.broker_dir())
+            .arg("--key")
+            .arg(d.path("keys/broker/key.pem"))
+            .env("PEERSCRIP_NATS_PASSWORD", password);
+        let mut broker = Daemon::spawn("peerscrip-broker", command);
+        if serves {
+            broker.wait_for("broker serving", 1);
+            assert_eq!(broker.terminate().code(), Some(0));
+        } else {
+            assert_eq!(broker.wait_exit().code(), Some(1), "{}", broker.log());
+            assert!(
+                broker.log().contains("cannot connect to the NATS server"),
+                "{}",
+                broker.log()
+            );
+        }
+        assert!(!broker.log().contains("s3cret"), "{}", broker.log());
+    }
+}
