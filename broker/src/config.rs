@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use shared::daemon::config::{
     CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
-    positive_secs, read_toml, resolve_common,
+    positive_secs, read_toml, redacted_url, resolve_common,
 };
 
 use crate::core::Config;
@@ -181,7 +181,7 @@ impl BrokerConfig {
             },
             n.root_key.display(),
             n.subjects.prefix(),
-            n.nats_url,
+            redacted_url(&n.nats_url),
             match &n.nats_credentials {
                 None => "none".to_owned(),
                 Some(c) => format!("{c:?}"),

@@ -83,7 +83,27 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
             Some(other) => other.to_owned(),
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // What cargo set for this test process only (CARGO_PKG_NAME and the like): build
+        // scripts watch some of them, and the inner build would rebuild crates for nothing.
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            {
+                command.env_remove(name);
+            }
+        }
+        let status = command
             .current_dir(workspace())
             .args([
                 "build", "--quiet", "--locked", "-p", "broker", "-p", "merchant",
@@ -314,7 +334,12 @@ impl Deployment {
     }
 
     fn merchant(&self, server: &NatsServer) -> Daemon {
+        self.merchant_with(server, &[])
+    }
+
+    fn merchant_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
         let mut command = Daemon::command(&binaries().1);
+        command.args(flags);
         command
             .arg("--config")
             .arg(deploy().join("merchant.toml"))
@@ -511,11 +536,12 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
     let mut server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
     let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
+    let mut merchant = d.merchant_with(&server, &["--log-format", "json"]);
     let (mut w, client) = d.customer(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
 
     let (initiated, purchase) = order_tea(&d, &mut w);
+    let mut purchases = vec![initiated.tx];
     client
         .send(&mut w, initiated, system_clock())
         .await
@@ -525,6 +551,7 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
 
     server.restart().expect("restart nats-server");
     let (initiated, purchase) = order_tea(&d, &mut w);
+    purchases.push(initiated.tx);
     send_until_served(&client, &mut w, initiated).await;
     send_until_served(&client, &mut w, purchase).await;
     merchant.wait_for("the broker acknowledged the report", 2);
@@ -540,13 +567,18 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
     assert_eq!(status.code(), Some(0), "{}", broker.log());
     assert_eq!(broker.count("broker stopped; log closed"), 1);
     check_books(&d, 2);
-    // Every line about a frame names its transaction.
+    // The merchant's log (JSON here) names each purchase's tx on the line of its report.
     let log = merchant.log();
+    for tx in purchases {
+        assert!(
+            log.lines().any(|l| l.contains("acknowledged the report")
+                && l.contains(&format!("\"tx\":\"{tx}\""))),
+            "no report line of tx {tx}:\n{log}"
+        );
+    }
     assert!(
-        log.lines()
-            .filter(|l| l.contains("acknowledged the report"))
-            .all(|l| l.contains("tx=")),
-        "{log}"
+        log.lines().all(|l| l.starts_with('{') && l.ends_with('}')),
+        "one JSON object per line:\n{log}"
     );
 }
 
@@ -721,9 +753,10 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
 }
 
 /// A data directory is refused, with the reason and a non-zero exit, by a broker of another
-/// suite or with another key; the directory is left as it was.
+/// suite or with another key (and left as it was: neither is opened), and so is a log
+/// altered on disk (its chain or tables do not verify).
 #[actix_rt::test]
-async fn a_data_dir_of_another_suite_or_key_is_refused_and_left_unchanged() {
+async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
     let mut broker = d.broker(&server);
@@ -770,10 +803,118 @@ async fn a_data_dir_of_another_suite_or_key_is_refused_and_left_unchanged() {
         let status = refused.wait_exit();
         assert_eq!(status.code(), Some(1), "{}", refused.log());
         assert!(refused.log().contains(&expected), "{}", refused.log());
-        assert_eq!(
-            std::fs::read(d.broker_dir().join("node.toml")).unwrap(),
-            identity
+        assert!(
+            std::fs::read(d.broker_dir().join("node.toml")).unwrap() == identity,
+            "the identity record is unchanged"
         );
-        assert_eq!(std::fs::read(d.broker_log()).unwrap(), log);
+        assert!(
+            std::fs::read(d.broker_log()).unwrap() == log,
+            "the log file is unchanged"
+        );
+    }
+
+    // A log whose bytes were altered on disk: one digit of the customer's PAN, wherever
+    // the file holds it (its event and its table rows).
+    let mut altered = log.clone();
+    let pan = PAN_C.as_bytes();
+    let mut changed = 0;
+    for start in 0..altered.len().saturating_sub(pan.len()) {
+        if &altered[start..start + pan.len()] == pan {
+            altered[start + pan.len() - 1] ^= 0x01;
+            changed += 1;
+        }
+    }
+    assert!(changed > 0, "the PAN is in the file");
+    std::fs::write(d.broker_log(), &altered).unwrap();
+    let mut command = Daemon::command(&binaries().0);
+    command
+        .arg("--config")
+        .arg(deploy().join("broker.toml"))
+        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+        .arg("--data-dir")
+        .arg(d.broker_dir())
+        .arg("--key")
+        .arg(d.path("keys/broker/key.pem"));
+    let mut refused = Daemon::spawn("peerscrip-broker", command);
+    assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
+    assert!(
+        refused.log().contains(&format!(
+            "cannot open the broker's log {}",
+            d.broker_log().display()
+        )),
+        "{}",
+        refused.log()
+    );
+}
+
+/// A merchant whose bank account the broker does not know is refused registration (6.0)
+/// on its first start: it exits 1 with the broker's reason and records no registration.
+#[actix_rt::test]
+async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut command = Daemon::command(&binaries().1);
+    command
+        .arg("--config")
+        .arg(deploy().join("merchant.toml"))
+        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+        .arg("--data-dir")
+        .arg(d.merchant_dir())
+        .arg("--key")
+        .arg(d.path("keys/merchant/key.pem"))
+        .arg("--broker-key")
+        .arg(d.path("keys/broker/key.pub.pem"))
+        .args(["--pan", "GR0000000000000000000000000"])
+        .env("PEERSCRIP_PAN_SECRET", SECRET_M);
+    let mut merchant = Daemon::spawn("peerscrip-merchant", command);
+    assert_eq!(merchant.wait_exit().code(), Some(1), "{}", merchant.log());
+    assert!(
+        merchant
+            .log()
+            .contains("registration at the broker failed: the broker refused: PanUnknown"),
+        "{}",
+        merchant.log()
+    );
+    assert!(!d.merchant_dir().join("registered").exists());
+    assert!(broker.is_running());
+    assert_eq!(broker.terminate().code(), Some(0));
+}
+
+/// The NATS credential of the configuration: with the right password (from
+/// `PEERSCRIP_NATS_PASSWORD`) the broker connects and serves, with a wrong one it stops at
+/// once, saying it could not connect; the password appears in neither log.
+#[actix_rt::test]
+async fn the_broker_authenticates_with_its_configured_nats_password() {
+    let server = NatsServer::start_with_config(
+        "authorization { users = [ { user: broker, password: \"right-s3cret\" } ] }\n",
+    )
+    .expect("start nats-server");
+    let d = Deployment::new();
+    for (password, serves) in [("wrong-s3cret", false), ("right-s3cret", true)] {
+        let mut command = Daemon::command(&binaries().0);
+        command
+            .arg("--config")
+            .arg(deploy().join("broker.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+            .args(["--nats-user", "broker"])
+            .arg("--data-dir")
+            .arg(d.broker_dir())
+            .arg("--key")
+            .arg(d.path("keys/broker/key.pem"))
+            .env("PEERSCRIP_NATS_PASSWORD", password);
+        let mut broker = Daemon::spawn("peerscrip-broker", command);
+        if serves {
+            broker.wait_for("broker serving", 1);
+            assert_eq!(broker.terminate().code(), Some(0));
+        } else {
+            assert_eq!(broker.wait_exit().code(), Some(1), "{}", broker.log());
+            assert!(
+                broker.log().contains("cannot connect to the NATS server"),
+                "{}",
+                broker.log()
+            );
+        }
+        assert!(!broker.log().contains("s3cret"), "{}", broker.log());
     }
 }

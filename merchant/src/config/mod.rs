@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use shared::daemon::config::{
     CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
-    path_setting, positive_secs, read_toml, resolve_common,
+    path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 use shared::daemon::read_secret_line;
 use shared::{Pan, PanSecret, Uid};
@@ -302,7 +302,7 @@ impl MerchantConfig {
             },
             n.root_key.display(),
             n.subjects.prefix(),
-            n.nats_url,
+            redacted_url(&n.nats_url),
             match &n.nats_credentials {
                 None => "none".to_owned(),
                 Some(c) => format!("{c:?}"),

@@ -6,10 +6,10 @@
 //! `<data dir>/peers/<uid>.pub.pem` so that it is known after a restart (the node's log
 //! holds no keys; a 6.5 authorization relayed by the broker needs the customer's key too).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shared::bus::{Bus, Subjects};
 use shared::runtime::{Call, Prepare};
@@ -79,6 +79,13 @@ fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
 }
 
+/// How long a UID the broker could not give a key for is not asked about again: frames
+/// from made-up senders must not turn into a stream of requests to the broker, each
+/// holding up the merchant's gateway.
+pub const UNKNOWN_FOR: Duration = Duration::from_secs(60);
+/// The most UIDs remembered as unknown; beyond it the oldest are forgotten.
+pub const MAX_UNKNOWN: usize = 4096;
+
 /// What [`prepare`] needs.
 struct Learner<B> {
     bus: B,
@@ -88,6 +95,8 @@ struct Learner<B> {
     timeout: Duration,
     dir: PathBuf,
     known: Mutex<BTreeSet<Uid>>,
+    /// UIDs the broker did not give a key for, and when.
+    unknown: Mutex<BTreeMap<Uid, Instant>>,
 }
 
 /// The gateway's [`Prepare`] step of the merchant daemon (see the module doc): knows the
@@ -112,6 +121,7 @@ pub fn prepare<B: Bus>(
         timeout,
         dir: data_dir.join(PEERS_DIR),
         known: Mutex::new(set),
+        unknown: Mutex::new(BTreeMap::new()),
     });
     Arc::new(move |addr, bytes| {
         let learner = learner.clone();
@@ -121,7 +131,7 @@ pub fn prepare<B: Bus>(
                 return;
             };
             let sender = frame.header.sender;
-            if learner.is_known(&sender) {
+            if learner.is_known(&sender) || learner.recently_unknown(&sender) {
                 return;
             }
             match fetch_public_key(
@@ -147,6 +157,7 @@ pub fn prepare<B: Bus>(
                     })));
                 }
                 Err(e) => {
+                    learner.remember_unknown(sender);
                     tracing::warn!(error = %e, peer = %sender, "the sender's key could not be learned; the node refuses the frame");
                 }
             }
@@ -158,5 +169,33 @@ impl<B> Learner<B> {
     fn is_known(&self, uid: &Uid) -> bool {
         // A poisoned lock only means another task panicked while inserting: ask again.
         self.known.lock().is_ok_and(|known| known.contains(uid))
+    }
+
+    /// Whether the broker had no key for `uid` less than [`UNKNOWN_FOR`] ago.
+    fn recently_unknown(&self, uid: &Uid) -> bool {
+        self.unknown.lock().is_ok_and(|unknown| {
+            unknown
+                .get(uid)
+                .is_some_and(|at| at.elapsed() < UNKNOWN_FOR)
+        })
+    }
+
+    /// Remembers that the broker had no key for `uid` (a registered customer is learned
+    /// again after [`UNKNOWN_FOR`]), keeping at most [`MAX_UNKNOWN`] entries.
+    fn remember_unknown(&self, uid: Uid) {
+        if let Ok(mut unknown) = self.unknown.lock() {
+            unknown.retain(|_, at| at.elapsed() < UNKNOWN_FOR);
+            while unknown.len() >= MAX_UNKNOWN {
+                let oldest = unknown
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(uid, _)| *uid);
+                match oldest {
+                    Some(oldest) => unknown.remove(&oldest),
+                    None => break,
+                };
+            }
+            unknown.insert(uid, Instant::now());
+        }
     }
 }

@@ -229,6 +229,22 @@ impl NodeSettings {
     }
 }
 
+/// `url` with any `user:password@` of each server replaced by `***@`, for display (a NATS
+/// URL may carry the credential).
+#[must_use]
+pub fn redacted_url(url: &str) -> String {
+    url.split(',')
+        .map(|server| match (server.find("://"), server.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &server[..scheme + 3], &server[at..])
+            }
+            (None, Some(at)) => format!("***{}", &server[at..]),
+            _ => server.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Reads and parses the TOML file `path` as `T`.
 ///
 /// # Errors
@@ -464,6 +480,14 @@ mod tests {
         assert_eq!(s.nats_url, "nats://file:4222");
         assert_eq!(s.log_format, LogFormat::Human);
         assert!(s.key_passphrase.is_none() && s.nats_credentials.is_none());
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_credential() {
+        assert_eq!(
+            redacted_url("nats://u:p@a:4222,tls://b:4222,x:y@c:1"),
+            "nats://***@a:4222,tls://b:4222,***@c:1"
+        );
     }
 
     #[test]

@@ -500,4 +500,105 @@ mod tests {
         assert_eq!(delivered.payload().as_ref(), b"abc");
         gateway.abort();
     }
+
+    /// A daemon's graceful stop: once stopped, the gateway takes no new request (nobody
+    /// listens on the subject any more), and the request it took while the node was busy
+    /// is still answered before the gateway ends.
+    #[actix_rt::test]
+    async fn a_stopped_gateway_answers_what_it_took_and_takes_nothing_more() {
+        let (node, started, release) = echo();
+        let bus = MemoryBus::new();
+        let subjects = Subjects::default();
+        let addr = start(node, clock);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let gateway = gateway_until(
+            bus.clone(),
+            &subjects.broker(),
+            subjects.clone(),
+            addr.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let in_flight = {
+            let bus = bus.clone();
+            let subject = subjects.broker();
+            tokio::spawn(async move {
+                bus.request(
+                    &subject,
+                    Bytes::from_static(b"abc"),
+                    std::time::Duration::from_secs(60),
+                )
+                .await
+            })
+        };
+        started.await.unwrap();
+        stop.send(()).unwrap();
+        // The gateway waits for the answer of the frame it took.
+        let mut gateway = gateway;
+        assert!((&mut gateway).now_or_never().is_none());
+        release.send(()).unwrap();
+        assert_eq!(in_flight.await.unwrap().unwrap().as_ref(), b"cba");
+        gateway.await.unwrap();
+        let refused = bus
+            .request(
+                &subjects.broker(),
+                Bytes::from_static(b"late"),
+                std::time::Duration::from_secs(60),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(BusError::NoResponders)),
+            "{refused:?}"
+        );
+        let (tx, rx) = oneshot::channel();
+        addr.send(Stop(tx)).await.unwrap();
+        assert_eq!(rx.await.unwrap().batches, [1]);
+    }
+
+    /// The `Prepare` step runs before its frame reaches the node, and a `Call` it sends
+    /// runs on the node first (the merchant daemon hands its node a key this way).
+    #[actix_rt::test]
+    async fn a_call_sent_by_the_prepare_step_runs_before_its_frame() {
+        let (mut node, _, _) = echo();
+        node.hold = None;
+        let bus = MemoryBus::new();
+        let subjects = Subjects::default();
+        let addr = start(node, clock);
+        let prepare: Prepare<Echo> = std::sync::Arc::new(|addr, frame| {
+            Box::pin(async move {
+                addr.do_send(Call(Box::new(move |n: &mut Echo, _| {
+                    n.calls.push(n.batches.len() * 100 + frame.len());
+                })));
+            })
+        });
+        let gateway = gateway_until(
+            bus.clone(),
+            &subjects.broker(),
+            subjects.clone(),
+            addr.clone(),
+            std::future::pending(),
+            Some(prepare),
+        )
+        .await
+        .unwrap();
+        for payload in [&b"ab"[..], b"abcd"] {
+            bus.request(
+                &subjects.broker(),
+                Bytes::copy_from_slice(payload),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        }
+        gateway.abort();
+        let (tx, rx) = oneshot::channel();
+        addr.send(Stop(tx)).await.unwrap();
+        let node = rx.await.unwrap();
+        assert_eq!(node.calls, [2, 104], "each call ran before its own frame");
+        assert_eq!(node.batches, [1, 1]);
+    }
 }
