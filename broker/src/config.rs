@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use shared::daemon::config::{
     CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
-    positive_secs, read_toml, redacted_url, resolve_common,
+    path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 
 use crate::core::Config;
@@ -38,6 +38,11 @@ pub struct BrokerArgs {
     /// [file: broker.escrow_window_secs; default 600].
     #[arg(long, env = "PEERSCRIP_ESCROW_WINDOW_SECS")]
     pub escrow_window_secs: Option<u64>,
+    /// The operator's public key (PEM): the one key whose administration requests the
+    /// broker serves (`peerscrip-ops bank|peers`, ADR 0010) [file: broker.operator_key;
+    /// unset: no administration over the bus].
+    #[arg(long, env = "PEERSCRIP_OPERATOR_PUBLIC_KEY")]
+    pub operator_key: Option<PathBuf>,
     /// Print the resolved configuration (no secrets) and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -55,6 +60,8 @@ pub struct BrokerSection {
     pub exchange_window_secs: Option<u64>,
     /// See [`BrokerArgs::escrow_window_secs`].
     pub escrow_window_secs: Option<u64>,
+    /// See [`BrokerArgs::operator_key`].
+    pub operator_key: Option<PathBuf>,
 }
 
 /// The broker's configuration file.
@@ -78,6 +85,8 @@ pub struct BrokerConfig {
     pub node: NodeSettings,
     /// The core's policy (suite, lifetimes, deadlines).
     pub core: Config,
+    /// The operator's public key file, if administration over the bus is served.
+    pub operator_key: Option<PathBuf>,
 }
 
 /// The broker's redb file inside its data directory.
@@ -121,6 +130,11 @@ impl BrokerConfig {
             log: file.log,
             base,
         };
+        let operator_key = path_setting(
+            args.operator_key.as_ref(),
+            file.broker.operator_key.as_ref(),
+            &common.base,
+        );
         let node = resolve_common(&args.common, &common, secret_env)?;
         let defaults = Config::new(node.suite);
         let section = &file.broker;
@@ -151,7 +165,11 @@ impl BrokerConfig {
                 defaults.escrow_window_secs,
             )?,
         };
-        Ok(BrokerConfig { node, core })
+        Ok(BrokerConfig {
+            node,
+            core,
+            operator_key,
+        })
     }
 
     /// The broker's redb file.
@@ -170,7 +188,7 @@ impl BrokerConfig {
             "suite = {}\ndata_dir = {}\nkey = {}\nkey_passphrase = {}\nroot_key = {}\n\
              subject_prefix = {}\nnats_url = {}\nnats_credentials = {}\nlog_format = {}\n\
              log_level = {}\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
-             exchange_window_secs = {}\nescrow_window_secs = {}\n",
+             exchange_window_secs = {}\nescrow_window_secs = {}\noperator_key = {}\n",
             n.suite,
             n.data_dir.display(),
             n.key.display(),
@@ -192,6 +210,9 @@ impl BrokerConfig {
             c.grace_secs,
             c.exchange_window_secs,
             c.escrow_window_secs,
+            self.operator_key
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         )
     }
 }
@@ -249,6 +270,30 @@ mod tests {
         assert_eq!(c.core.scrip_lifetime_secs, 60);
         assert_eq!(c.core.grace_secs, 7200);
         assert_eq!(c.core.escrow_window_secs, 30);
+    }
+
+    /// The operator's key: unset serves no administration; a file path is relative to
+    /// the file, and the flag wins.
+    #[test]
+    fn the_operator_key_comes_from_the_file_or_the_flag() {
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
+        assert_eq!(c.operator_key, None);
+        assert!(c.describe().contains("operator_key = none"));
+
+        let with_key = format!("{FILE}operator_key = \"keys/operator/key.pub.pem\"\n");
+        let c =
+            BrokerConfig::resolve(&args, parse_file(&with_key), "/srv".into(), &no_env).unwrap();
+        assert_eq!(
+            c.operator_key,
+            Some(PathBuf::from("/srv/keys/operator/key.pub.pem"))
+        );
+        let args =
+            BrokerArgs::try_parse_from(["peerscrip-broker", "--operator-key", "/etc/op.pem"])
+                .unwrap();
+        let c =
+            BrokerConfig::resolve(&args, parse_file(&with_key), "/srv".into(), &no_env).unwrap();
+        assert_eq!(c.operator_key, Some(PathBuf::from("/etc/op.pem")));
     }
 
     #[test]

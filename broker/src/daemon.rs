@@ -50,6 +50,14 @@ pub enum DaemonError {
     /// The signal handlers could not be installed.
     #[error("cannot install the signal handlers: {0}")]
     Signal(#[source] std::io::Error),
+    /// The configured operator key could not be read as a public key of the suite.
+    #[error("cannot use the operator key {path}: {reason}")]
+    OperatorKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The log could not be closed after the stop.
     #[error("closing the broker's log: {0}")]
     Close(#[source] NodeError),
@@ -82,6 +90,14 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
             path: path.clone(),
             source,
         })?;
+    let node = match &config.operator_key {
+        Some(path) => {
+            let operator = operator_key(path, node_settings.suite)?;
+            tracing::info!(operator = %operator.uid(), "serving the operator's administration requests");
+            node.with_operator(operator)
+        }
+        None => node,
+    };
     let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
     tracing::info!(
         %uid,
@@ -111,4 +127,17 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         tracing::warn!("the broker's actor had already stopped");
     }
     Ok(signal)
+}
+
+/// The operator's public key (PEM) of `suite` at `path` (ADR 0010).
+fn operator_key(
+    path: &std::path::Path,
+    suite: shared::Suite,
+) -> Result<shared::PublicKey, DaemonError> {
+    let error = |reason: String| DaemonError::OperatorKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    shared::PublicKey::from_pem(suite, &pem).map_err(|e| error(e.to_string()))
 }
