@@ -116,12 +116,26 @@ pub struct Party {
 }
 
 impl Party {
-    fn new(suite: Suite, index: usize, pan: String) -> Party {
-        let secret = PanSecret::new(&format!("secret of account {pan} for tests"));
+    /// Fixture key `index` of `suite` with the account `pan` and its PANSecret derived from
+    /// it (test-only).
+    #[must_use]
+    pub fn new(suite: Suite, index: usize, pan: &str) -> Party {
+        Party::with_account(
+            suite,
+            index,
+            pan,
+            &format!("secret of account {pan} for tests"),
+        )
+    }
+
+    /// Fixture key `index` of `suite` with the account `pan` and the PANSecret `secret`
+    /// (e.g. the account of test-vectors.md).
+    #[must_use]
+    pub fn with_account(suite: Suite, index: usize, pan: &str, secret: &str) -> Party {
         Party {
             keys: fixtures::keypair(suite, index),
-            pan: Pan::new(&pan),
-            secret,
+            pan: Pan::new(pan),
+            secret: PanSecret::new(secret),
         }
     }
 
@@ -200,26 +214,15 @@ impl Network {
         }
         let dir = tempfile::tempdir()?;
         let broker_path = dir.path().join("broker.redb");
-        let mut broker = BrokerNode::open(
-            &broker_path,
-            broker_keys(suite).clone(),
-            fixtures::root_key(BROKER_KEY as u64),
-            spec.broker_config,
-        )?;
+        let mut broker = open_broker(&broker_path, spec.broker_config)?;
 
         let mut merchants = Vec::with_capacity(spec.catalogues.len());
         for (i, items) in spec.catalogues.iter().enumerate() {
             let index = MERCHANT_KEYS[i];
-            let party = Party::new(suite, index, format!("GR96MERCHANT{i:04}"));
+            let party = Party::new(suite, index, &format!("GR96MERCHANT{i:04}"));
             broker.open_account(&party.pan, &party.secret, NOW)?;
             register_merchant(&mut broker, &party)?;
-            let config = MerchantConfig::new(
-                Mint::new(suite, party.uid(), fixtures::root_key(index as u64)),
-                Catalogue::new(items.clone())?,
-                broker.uid(),
-                party.pan.clone(),
-                party.account_id(),
-            );
+            let config = merchant_config(&party, index, items.clone())?;
             merchants.push(MerchantSlot {
                 party,
                 path: dir.path().join(format!("merchant-{i}.redb")),
@@ -229,7 +232,7 @@ impl Network {
         }
         let mut customers = Vec::with_capacity(spec.deposits.len());
         for (j, deposit) in spec.deposits.iter().enumerate() {
-            let party = Party::new(suite, CUSTOMER_KEYS[j], format!("GR16CUSTOMER{j:04}"));
+            let party = Party::new(suite, CUSTOMER_KEYS[j], &format!("GR16CUSTOMER{j:04}"));
             broker.open_account(&party.pan, &party.secret, NOW)?;
             if !deposit.is_zero() {
                 broker.deposit(&party.pan, *deposit, NOW)?;
@@ -340,12 +343,7 @@ impl Network {
         if let Some(node) = self.broker.take() {
             node.close()?;
         }
-        self.broker = Some(BrokerNode::open(
-            &self.broker_path,
-            broker_keys(self.suite).clone(),
-            fixtures::root_key(BROKER_KEY as u64),
-            self.broker_config,
-        )?);
+        self.broker = Some(open_broker(&self.broker_path, self.broker_config)?);
         Ok(())
     }
 
@@ -422,15 +420,12 @@ impl Network {
     /// Creates customer `j`'s wallet, links its account, registers it (6.0) and fetches
     /// every merchant's key (6.0b), each request answered by the broker at once.
     fn create_wallet(&mut self, j: usize) -> Result<(), NetworkError> {
-        let broker_key = broker_keys(self.suite).public().clone();
         let merchants: Vec<Uid> = self.merchants.iter().map(|m| m.party.uid()).collect();
         let slot = self
             .customers
             .get_mut(j)
             .ok_or_else(|| closed(&format!("wallet {j}")))?;
-        let mut wallet = Wallet::create(&slot.path, slot.party.keys.clone(), &broker_key, NOW)?;
-        wallet.link_account(slot.party.pan.clone(), &slot.party.secret, NOW)?;
-        slot.wallet = Some(wallet);
+        slot.wallet = Some(create_wallet(&slot.path, &slot.party)?);
         let out = self.wallet_mut(j)?.register(NOW)?;
         self.answer_at_broker(j, &out.frame)?;
         for m in merchants {
@@ -446,6 +441,52 @@ impl Network {
         self.wallet_mut(j)?.handle_reply(&handled.reply, NOW)?;
         Ok(())
     }
+}
+
+/// Opens (or creates) the broker's file at `path` with fixture key [`BROKER_KEY`] and its
+/// fixture root key, in `config`'s suite.
+///
+/// # Errors
+/// As `BrokerNode::open`.
+pub fn open_broker(path: &Path, config: BrokerConfig) -> Result<BrokerNode, NetworkError> {
+    Ok(BrokerNode::open(
+        path,
+        broker_keys(config.suite).clone(),
+        fixtures::root_key(BROKER_KEY as u64),
+        config,
+    )?)
+}
+
+/// The configuration of the merchant `party` (fixture key `index`, whose fixture root key
+/// its Mint uses) selling `items`, pinning the fixture broker.
+///
+/// # Errors
+/// A catalogue that is refused.
+pub fn merchant_config(
+    party: &Party,
+    index: usize,
+    items: Vec<Item>,
+) -> Result<MerchantConfig, NetworkError> {
+    let suite = party.keys.suite();
+    Ok(MerchantConfig::new(
+        Mint::new(suite, party.uid(), fixtures::root_key(index as u64)),
+        Catalogue::new(items)?,
+        broker_keys(suite).uid(),
+        party.pan.clone(),
+        party.account_id(),
+    ))
+}
+
+/// A new wallet file at `path` for `party`, pinning the fixture broker, its account
+/// linked (section 1); not registered yet.
+///
+/// # Errors
+/// As `Wallet::create` and `Wallet::link_account`.
+pub fn create_wallet(path: &Path, party: &Party) -> Result<Wallet, NetworkError> {
+    let suite = party.keys.suite();
+    let mut wallet = Wallet::create(path, party.keys.clone(), broker_keys(suite).public(), NOW)?;
+    wallet.link_account(party.pan.clone(), &party.secret, NOW)?;
+    Ok(wallet)
 }
 
 /// The broker's fixture key pair in `suite`.

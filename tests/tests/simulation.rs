@@ -10,6 +10,9 @@
 //! delivery delivered twice out of order). Even seeds run the paper suite, odd ones the
 //! modern suite.
 
+use std::collections::BTreeMap;
+
+use customer_cli::core::HistoryKind;
 use peerscrip_tests::simulation::{self, Delivery, Faults, Scenario};
 
 /// Seeds run by default: enough that both suites meet every fault, small enough for CI.
@@ -31,16 +34,53 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-/// Faults everywhere; every invariant after every step and at the end.
+/// Faults everywhere; every invariant after every step and at the end. Prints, per seed,
+/// what the faults were and what the transactions came to (`--nocapture`), and checks
+/// that the seeds together met every fault and both ends of the three-party flows.
 #[test]
 fn faulty_networks_keep_every_invariant() {
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut faults = [0_u64; 4];
     for seed in seeds() {
         let report = simulation::run(&Scenario::new(seed, Delivery::Faulty(Faults::DEFAULT)))
             .unwrap_or_else(|e| panic!("{e}"));
         let c = &report.counters;
         println!("seed {seed}: {c:?}");
-        let started: u64 = c.started.values().sum();
-        assert!(started > 0, "seed {seed}: no transaction started");
+        for what in report.histories.iter().flatten() {
+            *outcomes.entry(outcome(what)).or_default() += 1;
+        }
+        for (total, n) in
+            faults
+                .iter_mut()
+                .zip([c.dropped, c.duplicated, c.restarts, c.clock_jumps])
+        {
+            *total += n;
+        }
+    }
+    println!("outcomes: {outcomes:?}");
+    assert!(
+        faults.iter().all(|n| *n > 0),
+        "lost, duplicated, restarts, clock jumps: {faults:?}"
+    );
+    assert!(outcomes.contains_key("ExchangeSettled ok"), "{outcomes:?}");
+    assert!(outcomes.contains_key("VendorScripObtained"), "{outcomes:?}");
+}
+
+/// A history entry's variant, with `ok` / `nok` for the broker's decisions.
+fn outcome(what: &HistoryKind) -> String {
+    let debug = format!("{what:?}");
+    let name = debug
+        .split([' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    match what {
+        HistoryKind::ExchangeSettled { ok, .. }
+        | HistoryKind::VendorTopUpSettled { ok, .. }
+        | HistoryKind::VendorWithdrawDecided { ok, .. } => {
+            format!("{name} {}", if *ok { "ok" } else { "nok" })
+        }
+        _ => name,
     }
 }
 
