@@ -5,7 +5,8 @@
 //!   and `float:broker` equals the live BrokerScrip (section 5, `State::check_conserved`);
 //!   every merchant's books hold `issued = live + paid + withdrawn`.
 //! - Once the network is quiet ([`settled`]): no 6.2 exchange or 6.5 escrow is open, no
-//!   wallet has a pending request, no merchant owes the broker a report or a request; each
+//!   scrip is held in escrow (6.5, 6.7) at the broker or a merchant, no wallet has a
+//!   pending request, no merchant owes the broker a report or a request; each
 //!   memo `float:vendor:M` equals M's live VendorScrip (section 5; it lags while a
 //!   `PurchaseCompleted` is on its way, so it is checked only here, as the demo does); every
 //!   wallet's scrip is live at its producer, owned by the wallet, and every live scrip is in
@@ -15,7 +16,7 @@
 
 use broker::core::{EscrowState, ExchangeState};
 use customer_cli::Wallet;
-use shared::node::LiveScrip;
+use shared::node::{LiveScrip, ScripState};
 use shared::{Amount, Uid};
 
 use crate::network::{Network, NetworkError};
@@ -90,8 +91,10 @@ pub fn settled(network: &Network) -> Result<(), Violation> {
     {
         return Err(broken(format!("escrow {tx} is still open")));
     }
+    none_held("the broker", &broker.live)?;
     for (i, slot) in network.merchants.iter().enumerate() {
         let node = network.merchant(i)?;
+        none_held(&format!("merchant {i}"), &node.state().tables.live)?;
         if !node.pending_reports().is_empty() || !node.pending_broker_requests().is_empty() {
             return Err(broken(format!(
                 "merchant {i} still owes the broker {} reports and {} requests",
@@ -132,6 +135,18 @@ pub fn settled(network: &Network) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// No escrow (6.5, 6.7) still holds a scrip of `live`: every hold ended with its settle or
+/// release event.
+fn none_held(who: &str, live: &LiveScrip) -> Result<(), Violation> {
+    match live
+        .iter()
+        .find(|(_, r)| matches!(r.state, ScripState::Held { .. }))
+    {
+        Some((id, _)) => Err(broken(format!("{who} still holds scrip {id} in escrow"))),
+        None => Ok(()),
+    }
 }
 
 /// Every scrip of `producer` in `wallet` is live in `live` with the same body and owned by

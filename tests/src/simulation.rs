@@ -55,6 +55,10 @@ pub struct Faults {
     pub clock_jump: u32,
     /// Between two steps, a random party's retry timer fires.
     pub retry: u32,
+    /// Between two steps, the clock jumps past every scrip's expiry (31 days, within the
+    /// renewal grace): purchases and withdrawals are refused until the scrip is renewed
+    /// (6.8).
+    pub expiry: u32,
 }
 
 impl Faults {
@@ -66,6 +70,7 @@ impl Faults {
         restart: 20,
         clock_jump: 10,
         retry: 60,
+        expiry: 2,
     };
 }
 
@@ -78,6 +83,9 @@ pub enum Delivery {
     /// delivered at a random later step, out of order with the frames sent meanwhile (a
     /// copy may also come first: the original is then the repeat).
     Twice,
+    /// Every frame delivered once, oldest first, and its recipient closed and reopened
+    /// from its file right after handling it.
+    RestartEach,
     /// Frames lost, duplicated and reordered, nodes restarted, the clock moved: [`Faults`].
     Faulty(Faults),
 }
@@ -140,7 +148,8 @@ pub struct SimError {
     pub trace: String,
 }
 
-/// What a run did and how it ended: what [`double_delivery`] compares, and counters that
+/// What a run did and how it ended: what [`double_delivery`] and
+/// [`restart_after_every_message`] compare, and counters that
 /// show the faults were met.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -192,7 +201,8 @@ pub struct Counters {
     pub declined: BTreeMap<String, u64>,
 }
 
-/// Counters differ between the runs [`double_delivery`] compares by design.
+/// Counters differ between the runs [`double_delivery`] and
+/// [`restart_after_every_message`] compare, by design.
 impl PartialEq for Counters {
     fn eq(&self, _: &Counters) -> bool {
         true
@@ -222,22 +232,41 @@ pub fn run(scenario: &Scenario) -> Result<Report, SimError> {
 /// copies interleaved out of order. In the second run every repeat must get the reply the
 /// first copy got, byte for byte, when that first handling decided something (section 7:
 /// the stored reply), and must append no event anywhere; and both runs must end the same:
-/// histories, balances, memos, books, scrip values and the number of events in every log.
-/// (A repeat of a read or of a refused request is decided again, so its reply is a fresh
-/// signature; it is checked for appending nothing.)
+/// outcomes, balances, memos, books, scrip values and the number of events in every node's
+/// log. (A repeat of a read or of a refused request is decided again, so its reply is a
+/// fresh signature; it is checked for appending nothing.)
 ///
 /// # Errors
 /// [`SimError`] from either run, or the difference between them.
 pub fn double_delivery(seed: u64) -> Result<(Report, Report), SimError> {
+    same_end(seed, Delivery::Twice)
+}
+
+/// The restart property (issue 4: "a node dropped and reopened between any two messages of
+/// 6.2, 6.5 and 6.7 ends in a state its log justifies"), at its strongest: `seed`'s
+/// scenario run with every frame delivered once in order, and again with the recipient of
+/// every frame closed and reopened from its file right after handling it; each restarted
+/// party resumes its open transactions (section 7). Both runs must end the same (as
+/// [`double_delivery`] compares them).
+///
+/// # Errors
+/// [`SimError`] from either run, or the difference between them.
+pub fn restart_after_every_message(seed: u64) -> Result<(Report, Report), SimError> {
+    same_end(seed, Delivery::RestartEach)
+}
+
+/// `seed`'s scenario delivered once in order, then as `delivery` says: both must end the
+/// same.
+fn same_end(seed: u64, delivery: Delivery) -> Result<(Report, Report), SimError> {
     let once = run(&Scenario::new(seed, Delivery::Once))?;
-    let twice = run(&Scenario::new(seed, Delivery::Twice))?;
-    match difference(&once, &twice) {
-        None => Ok((once, twice)),
+    let other = run(&Scenario::new(seed, delivery))?;
+    match difference(&once, &other) {
+        None => Ok((once, other)),
         Some(what) => Err(SimError {
             seed,
             suite: Scenario::new(seed, Delivery::Once).suite,
             step: 0,
-            what: format!("delivered twice, the run ended otherwise than delivered once: {what}"),
+            what: format!("{delivery:?}: the run ended otherwise than delivered once: {what}"),
             trace: String::new(),
         }),
     }
@@ -338,6 +367,9 @@ const SETTLE_ROUNDS: usize = 12;
 /// How far a clock jump moves: past the broker's 6.2 and 6.5 windows (600 s) and the
 /// merchant's 6.7 window, far from any scrip's lifetime (30 days).
 const JUMP_SECS: u64 = 700;
+/// How far an expiry jump moves: past the 30-day lifetime of every scrip, well within the
+/// one-year renewal grace (so nothing lapses unless many jumps add up).
+const EXPIRY_JUMP_SECS: u64 = 31 * 24 * 3600;
 /// Lines of trace kept for a failure report.
 const TRACE_LINES: usize = 40;
 
@@ -439,7 +471,7 @@ impl Sim {
     fn faults(&self) -> Option<Faults> {
         match self.scenario.delivery {
             Delivery::Faulty(f) => Some(f),
-            Delivery::Once | Delivery::Twice => None,
+            Delivery::Once | Delivery::Twice | Delivery::RestartEach => None,
         }
     }
 
@@ -500,6 +532,14 @@ impl Sim {
         if self.per_mille(faults.clock_jump) {
             self.jump()?;
         }
+        if self.per_mille(faults.expiry) {
+            self.counters.clock_jumps += 1;
+            self.now += EXPIRY_JUMP_SECS;
+            self.note(format!(
+                "clock +{EXPIRY_JUMP_SECS} s past every expiry, broker timer"
+            ));
+            self.timer()?;
+        }
         if self.per_mille(faults.retry) {
             let nodes = 1 + self.merchant_uids.len() + self.wallet_uids.len();
             let pick = self.rng.random_range(0..nodes);
@@ -517,16 +557,19 @@ impl Sim {
         }
     }
 
-    /// Closes `node`'s file and opens it again; its client (or shell) then resumes every
-    /// tx with no recorded outcome (section 7).
+    /// Closes `node`'s file and opens it again; with faults, its client (or shell) then
+    /// resumes every tx with no recorded outcome (section 7). Without faults nothing was
+    /// lost, so the restarted party just carries on from its file (a resumption after
+    /// every message would only feed more restarts).
     fn restart(&mut self, node: Node) -> Step {
+        let resume = self.faults().is_some();
         self.counters.restarts += 1;
         self.note(format!("restart {node:?}"));
         match node {
             Node::Broker => self.network.reopen_broker().map_err(net),
             Node::Merchant(i) => {
                 self.network.reopen_merchant(i).map_err(net)?;
-                self.retry(node)
+                if resume { self.retry(node) } else { Ok(()) }
             }
             Node::Wallet(j) => {
                 self.network.reopen_wallet(j).map_err(net)?;
@@ -540,7 +583,7 @@ impl Sim {
                     .map(|p| (p.request.tx(), p.request.label()))
                     .collect();
                 self.clients[j].sent = pending;
-                self.wallet_retry(j)
+                if resume { self.wallet_retry(j) } else { Ok(()) }
             }
         }
     }
@@ -752,12 +795,20 @@ impl Sim {
             .next()
             .is_some()
         {
-            // Without faults nothing is lost: the answer is on its way. With faults, the
-            // customer's patience runs out now and then (its client's timeout).
-            if self.faults().is_some() && self.rng.random_range(0..4) == 0 {
-                return self.wallet_retry(j);
+            // Without faults nothing is lost: the answer is on its way, and the customer
+            // waits for it (so its choices stay those of the run delivered once). With
+            // faults, its patience runs out now and then (its client's timeout), and now
+            // and then it starts another transaction meanwhile (the wallet refuses one
+            // that would present a scrip a pending request holds).
+            if self.faults().is_some() {
+                match self.rng.random_range(0..4) {
+                    0 => return self.wallet_retry(j),
+                    1 => {}
+                    _ => return Ok(()),
+                }
+            } else {
+                return Ok(());
             }
-            return Ok(());
         }
         self.clients[j].remaining -= 1;
         self.start(j)
@@ -853,6 +904,11 @@ impl Sim {
             }
             Err(e) => {
                 self.note(format!("wallet {j} declines to start: {e}"));
+                // Declined because of another pending request (a transient refusal of a
+                // customer that did not wait): the transaction is not used up.
+                if self.network.wallet(j).map_err(net)?.pending().next().is_some() {
+                    self.clients[j].remaining += 1;
+                }
                 self.declined(j, &e)
             }
         }
@@ -887,7 +943,7 @@ impl Sim {
             frame,
         };
         match self.scenario.delivery {
-            Delivery::Once => self.queue.push_back(envelope),
+            Delivery::Once | Delivery::RestartEach => self.queue.push_back(envelope),
             Delivery::Twice => {
                 if !matches!(envelope.kind, Kind::Reply { .. }) {
                     self.counters.duplicated += 1;
@@ -992,6 +1048,9 @@ impl Sim {
                     }
                 }
             }
+        }
+        if self.scenario.delivery == Delivery::RestartEach {
+            self.restart(envelope.to)?;
         }
         Ok(())
     }

@@ -105,3 +105,18 @@ fn every_request_delivered_twice_ends_as_delivered_once() {
         assert_eq!(once.counters.dropped + twice.counters.dropped, 0);
     }
 }
+
+/// Every recipient closed and reopened from its file right after each frame it handles:
+/// the same end as with no restart.
+#[test]
+fn a_node_restarted_after_every_message_ends_as_never_restarted() {
+    for seed in seeds() {
+        let (once, restarted) =
+            simulation::restart_after_every_message(seed).unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "seed {seed}: once {:?}\n         restarted {:?}",
+            once.counters, restarted.counters
+        );
+        assert!(restarted.counters.restarts > 0, "seed {seed}: no restart");
+    }
+}
