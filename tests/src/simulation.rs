@@ -255,6 +255,31 @@ pub fn restart_after_every_message(seed: u64) -> Result<(Report, Report), SimErr
     same_end(seed, Delivery::RestartEach)
 }
 
+/// Runs `scenario` twice: a seed must reproduce its run, faults, counters and end alike
+/// (what makes a failing seed worth printing).
+///
+/// # Errors
+/// [`SimError`] from either run, or the difference between them.
+pub fn reproduce(scenario: &Scenario) -> Result<Report, SimError> {
+    let first = run(scenario)?;
+    let second = run(scenario)?;
+    let counters = differs(
+        "counters",
+        &format!("{:?}", first.counters),
+        &format!("{:?}", second.counters),
+    );
+    match difference(&first, &second).or(counters) {
+        None => Ok(first),
+        Some(what) => Err(SimError {
+            seed: scenario.seed,
+            suite: scenario.suite,
+            step: 0,
+            what: format!("the seed did not reproduce its run: {what}"),
+            trace: String::new(),
+        }),
+    }
+}
+
 /// `seed`'s scenario delivered once in order, then as `delivery` says: both must end the
 /// same.
 fn same_end(seed: u64, delivery: Delivery) -> Result<(Report, Report), SimError> {
@@ -382,6 +407,8 @@ struct Sim {
     /// Copies held back (Twice, and duplicates of Faulty).
     held: Vec<Envelope>,
     first: BTreeMap<u64, FirstHandling>,
+    /// Each transaction started, numbered in the order it was started.
+    tx_order: BTreeMap<TxId, u64>,
     next_id: u64,
     now: u64,
     step: u64,
@@ -432,6 +459,7 @@ impl Sim {
             queue: VecDeque::new(),
             held: Vec::new(),
             first: BTreeMap::new(),
+            tx_order: BTreeMap::new(),
             next_id: 0,
             now: crate::network::NOW + 1,
             step: 0,
@@ -606,11 +634,26 @@ impl Sim {
         if expired.events > 0 {
             self.note(format!("expire: {} events", expired.events));
         }
-        for d in expired.deliveries.into_iter().chain(resend) {
+        let mut out: Vec<_> = expired.deliveries.into_iter().chain(resend).collect();
+        out.sort_by_key(|d| self.order_of_frame(&d.frame));
+        for d in out {
             let to = self.node_of(d.to)?;
             self.send(to, Kind::Delivery, d.frame);
         }
         Ok(())
+    }
+
+    /// Where `tx` stands in the order the customers started their transactions: tx ids
+    /// are random, so every list a node returns in tx order is put in this order before
+    /// the generator decides anything about its frames (a seed reproduces its run).
+    fn order_of(&self, tx: TxId) -> (u64, TxId) {
+        (self.tx_order.get(&tx).copied().unwrap_or(u64::MAX), tx)
+    }
+
+    /// [`Sim::order_of`] of a frame's tx.
+    fn order_of_frame(&self, frame: &[u8]) -> (u64, TxId) {
+        let tx = shared::wire::Frame::decode(frame).map_or(TxId([0; 16]), |f| f.header.tx);
+        self.order_of(tx)
     }
 
     /// `node`'s retry timer fires (section 7).
@@ -621,6 +664,7 @@ impl Sim {
                 let merchant = self.network.merchant(i).map_err(net)?;
                 let mut owed = merchant.pending_reports();
                 owed.extend(merchant.pending_broker_requests());
+                owed.sort_by_key(|out| self.order_of_frame(&out.frame));
                 for out in owed {
                     self.counters.retries += 1;
                     self.note(format!("merchant {i} re-sends {}", label_of(&out.frame)));
@@ -642,13 +686,14 @@ impl Sim {
     /// Wallet `j`'s retry: every pending request's next steps (`Pending::next_steps`).
     fn wallet_retry(&mut self, j: usize) -> Step {
         let broker = self.network.broker_uid();
-        let pending: Vec<(TxId, Label, Vec<NextStep>)> = self
+        let mut pending: Vec<(TxId, Label, Vec<NextStep>)> = self
             .network
             .wallet(j)
             .map_err(net)?
             .pending()
             .map(|p| (p.request.tx(), p.request.label(), p.next_steps(broker)))
             .collect();
+        pending.sort_by_key(|(tx, label, _)| (self.order_of(*tx), *label));
         for (tx, label, steps) in pending {
             for step in steps {
                 match step {
@@ -710,7 +755,7 @@ impl Sim {
     /// 2 once the notice is answered, 6.3's purchase once its announcement is); a refused
     /// one is given up.
     fn kick(&mut self, j: usize) -> Step {
-        let pending: Vec<(TxId, Label, bool)> = self
+        let mut pending: Vec<(TxId, Label, bool)> = self
             .network
             .wallet(j)
             .map_err(net)?
@@ -723,6 +768,7 @@ impl Sim {
                 )
             })
             .collect();
+        pending.sort_by_key(|(tx, label, _)| (self.order_of(*tx), *label));
         for (tx, label, sent_status) in pending {
             if !sent_status {
                 self.abandon(j, tx, label)?;
@@ -898,6 +944,8 @@ impl Sim {
                     .or_default() += 1;
                 self.note(format!("wallet {j} starts {} of {}", out.label, out.tx));
                 self.clients[j].sent.insert((out.tx, out.label));
+                let order = self.tx_order.len() as u64;
+                self.tx_order.insert(out.tx, order);
                 let to = self.node_of(out.to)?;
                 self.request(Node::Wallet(j), to, out.frame);
                 Ok(())
@@ -906,7 +954,14 @@ impl Sim {
                 self.note(format!("wallet {j} declines to start: {e}"));
                 // Declined because of another pending request (a transient refusal of a
                 // customer that did not wait): the transaction is not used up.
-                if self.network.wallet(j).map_err(net)?.pending().next().is_some() {
+                if self
+                    .network
+                    .wallet(j)
+                    .map_err(net)?
+                    .pending()
+                    .next()
+                    .is_some()
+                {
                     self.clients[j].remaining += 1;
                 }
                 self.declined(j, &e)

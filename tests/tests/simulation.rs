@@ -120,3 +120,11 @@ fn a_node_restarted_after_every_message_ends_as_never_restarted() {
         assert!(restarted.counters.restarts > 0, "seed {seed}: no restart");
     }
 }
+
+/// A seed reproduces its faulty run exactly (what a failure's printed seed is for).
+#[test]
+fn a_seed_reproduces_its_run() {
+    let seed = seeds()[0];
+    simulation::reproduce(&Scenario::new(seed, Delivery::Faulty(Faults::DEFAULT)))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
