@@ -807,18 +807,27 @@ impl Sim {
         }
     }
 
-    /// A wallet's refusal of a frame or a call: counted; fatal only when the wallet itself
-    /// is broken (its file, its tables, its own bug).
+    /// A wallet's refusal of a frame or a call. What a correct network makes a wallet
+    /// refuse (a repeat, a late or out-of-turn frame, a refused request, a call its state
+    /// does not allow yet) is counted; anything else (a reply that fails a check, a broken
+    /// file) means a node or the wallet misbehaved, and fails the run.
     fn declined(&mut self, j: usize, e: &WalletError) -> Step {
         match e {
-            WalletError::Log(_)
-            | WalletError::TablesDiffer
-            | WalletError::Internal(_)
-            | WalletError::InconsistentDecision(_)
-            | WalletError::SealedSecret(_)
-            | WalletError::Crypto(_) => Err(format!("wallet {j} failed: {e}")),
-            other => {
-                let name = format!("{other:?}");
+            WalletError::AlreadyReceived { .. }
+            | WalletError::NoPendingRequest { .. }
+            | WalletError::NotPending { .. }
+            | WalletError::UnexpectedLabel { .. }
+            | WalletError::AwaitingDecision { .. }
+            | WalletError::Refused { .. }
+            | WalletError::AlreadyPending { .. }
+            | WalletError::ScripBusy { .. }
+            | WalletError::VendorScripLive { .. }
+            | WalletError::BrokerScripLive { .. }
+            | WalletError::NoScrip { .. }
+            | WalletError::InsufficientScrip { .. }
+            | WalletError::TopUpNotLarger { .. }
+            | WalletError::NotRefused { .. } => {
+                let name = format!("{e:?}");
                 let name = name
                     .split([' ', '(', '{'])
                     .next()
@@ -827,6 +836,7 @@ impl Sim {
                 *self.counters.declined.entry(name).or_default() += 1;
                 Ok(())
             }
+            other => Err(format!("wallet {j} failed: {other}")),
         }
     }
 
