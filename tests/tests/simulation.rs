@@ -66,7 +66,8 @@ fn faulty_networks_keep_every_invariant() {
     assert!(outcomes.contains_key("VendorScripObtained"), "{outcomes:?}");
 }
 
-/// A history entry's variant, with `ok` / `nok` for the broker's decisions.
+/// A history entry's variant, with `ok` / `nok` for the broker's decisions and the label
+/// and code of a refusal.
 fn outcome(what: &HistoryKind) -> String {
     let debug = format!("{what:?}");
     let name = debug
@@ -80,6 +81,7 @@ fn outcome(what: &HistoryKind) -> String {
         | HistoryKind::VendorWithdrawDecided { ok, .. } => {
             format!("{name} {}", if *ok { "ok" } else { "nok" })
         }
+        HistoryKind::Refused { label, code } => format!("{name} {label} {code}"),
         _ => name,
     }
 }
