@@ -840,17 +840,21 @@ impl Sim {
         }
     }
 
-    /// Customer `j`'s turn: with nothing pending, it starts its next transaction; with
-    /// something pending, it waits (its retry timer is a fault of its own).
-    fn customer_turn(&mut self, j: usize) -> Step {
-        if self
+    /// Whether wallet `j` has a request pending.
+    fn waiting(&self, j: usize) -> Result<bool, String> {
+        Ok(self
             .network
             .wallet(j)
             .map_err(net)?
             .pending()
             .next()
-            .is_some()
-        {
+            .is_some())
+    }
+
+    /// Customer `j`'s turn: with nothing pending, it starts its next transaction; with
+    /// something pending, it waits (its retry timer is a fault of its own).
+    fn customer_turn(&mut self, j: usize) -> Step {
+        if self.waiting(j)? {
             // Without faults nothing is lost: the answer is on its way, and the customer
             // waits for it (so its choices stay those of the run delivered once). With
             // faults, its patience runs out now and then (its client's timeout), and now
@@ -964,14 +968,7 @@ impl Sim {
                 self.note(format!("wallet {j} declines to start: {e}"));
                 // Declined because of another pending request (a transient refusal of a
                 // customer that did not wait): the transaction is not used up.
-                if self
-                    .network
-                    .wallet(j)
-                    .map_err(net)?
-                    .pending()
-                    .next()
-                    .is_some()
-                {
+                if self.waiting(j)? {
                     self.clients[j].remaining += 1;
                 }
                 self.declined(j, &e)
