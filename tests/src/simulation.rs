@@ -396,7 +396,7 @@ const JUMP_SECS: u64 = 700;
 /// one-year renewal grace (so nothing lapses unless many jumps add up).
 const EXPIRY_JUMP_SECS: u64 = 31 * 24 * 3600;
 /// Lines of trace kept for a failure report.
-const TRACE_LINES: usize = 40;
+const TRACE_LINES: usize = 4000;
 
 struct Sim {
     scenario: Scenario,
@@ -407,6 +407,8 @@ struct Sim {
     /// Copies held back (Twice, and duplicates of Faulty).
     held: Vec<Envelope>,
     first: BTreeMap<u64, FirstHandling>,
+    /// The quiet phase: no fault any more.
+    quiet: bool,
     /// Each transaction started, numbered in the order it was started.
     tx_order: BTreeMap<TxId, u64>,
     next_id: u64,
@@ -459,6 +461,7 @@ impl Sim {
             queue: VecDeque::new(),
             held: Vec::new(),
             first: BTreeMap::new(),
+            quiet: false,
             tx_order: BTreeMap::new(),
             next_id: 0,
             now: crate::network::NOW + 1,
@@ -496,8 +499,18 @@ impl Sim {
         ));
     }
 
+    /// How frames travel now: as the scenario says, or once and in order in the quiet
+    /// phase.
+    fn delivery(&self) -> Delivery {
+        if self.quiet {
+            Delivery::Once
+        } else {
+            self.scenario.delivery
+        }
+    }
+
     fn faults(&self) -> Option<Faults> {
-        match self.scenario.delivery {
+        match self.delivery() {
             Delivery::Faulty(f) => Some(f),
             Delivery::Once | Delivery::Twice | Delivery::RestartEach => None,
         }
@@ -1004,7 +1017,7 @@ impl Sim {
             kind,
             frame,
         };
-        match self.scenario.delivery {
+        match self.delivery() {
             Delivery::Once | Delivery::RestartEach => self.queue.push_back(envelope),
             Delivery::Twice => {
                 if !matches!(envelope.kind, Kind::Reply { .. }) {
@@ -1111,7 +1124,7 @@ impl Sim {
                 }
             }
         }
-        if self.scenario.delivery == Delivery::RestartEach {
+        if self.delivery() == Delivery::RestartEach {
             self.restart(envelope.to)?;
         }
         Ok(())
@@ -1220,6 +1233,7 @@ impl Sim {
     /// The quiet phase: no new transaction, no fault; every party retries and the clock
     /// passes every deadline until the network settles (or it is a failure).
     fn settle(&mut self) -> Step {
+        self.quiet = true;
         for round in 0..SETTLE_ROUNDS {
             self.step += 1;
             self.drain()?;
