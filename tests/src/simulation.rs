@@ -847,6 +847,7 @@ impl Sim {
                     .unwrap_or_default()
                     .to_owned();
                 *self.counters.declined.entry(name).or_default() += 1;
+                self.note(format!("wallet {j} declines: {e}"));
                 Ok(())
             }
             other => Err(format!("wallet {j} failed: {other}")),
@@ -1161,6 +1162,9 @@ impl Sim {
                     .map_err(net)?
                     .handle(&envelope.frame, now)
                     .map_err(|e| format!("merchant {i} failed: {e}"))?;
+                if let Some(refusal) = &handled.refusal {
+                    self.note(format!("merchant {i} refuses: {refusal:?}"));
+                }
                 let me = Node::Merchant(i);
                 for d in handled.deliveries {
                     let to = self.node_of(d.to)?;
@@ -1190,6 +1194,7 @@ impl Sim {
                     .map_err(net)?
                     .handle_reply(&envelope.frame, now)
                     .map_err(|e| format!("merchant {i} failed on a reply: {e}"))?;
+                self.note(format!("merchant {i}: {}", reply_outcome(&outcome)));
                 if let ReplyOutcome::Decided(frames) = outcome {
                     for out in frames {
                         let to = self.node_of(out.to)?;
@@ -1208,8 +1213,9 @@ impl Sim {
                 match wallet.handle_status(query, &envelope.frame, now) {
                     Ok(results) => {
                         for r in results {
-                            if let Err(e) = r {
-                                self.declined(j, &e)?;
+                            match r {
+                                Ok(entry) => self.note(format!("wallet {j}: {:?}", entry.what)),
+                                Err(e) => self.declined(j, &e)?,
                             }
                         }
                     }
@@ -1220,8 +1226,9 @@ impl Sim {
             }
             (Node::Wallet(j), Kind::Reply { status: None } | Kind::Delivery) => {
                 let wallet = self.network.wallet_mut(j).map_err(net)?;
-                if let Err(e) = wallet.handle_reply(&envelope.frame, now) {
-                    self.declined(j, &e)?;
+                match wallet.handle_reply(&envelope.frame, now) {
+                    Ok(entry) => self.note(format!("wallet {j}: {:?}", entry.what)),
+                    Err(e) => self.declined(j, &e)?,
                 }
                 self.kick(j)?;
                 Ok(None)
@@ -1306,6 +1313,15 @@ impl Sim {
             );
         }
         Ok(report)
+    }
+}
+
+/// What a merchant did with a reply from the broker, for the trace.
+fn reply_outcome(outcome: &ReplyOutcome) -> String {
+    match outcome {
+        ReplyOutcome::Recorded => "recorded an Ack".into(),
+        ReplyOutcome::Decided(frames) => format!("acted on a decision, {} frames", frames.len()),
+        ReplyOutcome::Discarded(e) => format!("discarded a reply: {e}"),
     }
 }
 

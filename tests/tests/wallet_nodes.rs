@@ -695,3 +695,50 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         w.wallet().check_tables().unwrap();
     }
 }
+
+/// Found by the simulator (a faulty run: a 6.8 renewal refused `Held` while a 6.7 escrow
+/// still held the scrip, given up, then a retry of it still on the network accepted once
+/// the escrow was released; the wallet discarded the success and held a scrip no longer
+/// live). A refusal is not stored, so a copy of a refused request that reaches the node
+/// later is decided again and may succeed (protocol.md section 3: "on an `Error` … a
+/// requester may repeat the request"); a wallet that gave the request up must still take
+/// that success, or the value it moved is lost to the customer. Here with 6.1: refused for
+/// want of funds, given up; the bank credits the account; a duplicate of the request
+/// reaches the broker and is accepted.
+#[test]
+fn a_late_success_of_a_request_given_up_is_taken() {
+    use customer_cli::WalletError;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let out = w
+            .wallet()
+            .obtain_broker_scrip(Amount::from_minor(6000), NOW)
+            .unwrap();
+        let refusal = w.send_broker(&out.frame);
+        assert!(matches!(
+            w.wallet().handle_reply(&refusal, NOW),
+            Err(WalletError::Refused { .. })
+        ));
+        w.wallet().abandon(out.tx, out.label, NOW).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
+        let pan = w.net.customers[0].party.pan.clone();
+        w.broker()
+            .deposit(&pan, Amount::from_minor(2000), NOW)
+            .unwrap();
+        let late = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&late, NOW).unwrap();
+        assert_eq!(
+            w.wallet().broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(6000)
+        );
+        assert_eq!(w.customer_value(), 7000);
+        assert_eq!(w.wallet().pending().count(), 0);
+        // The refusal delivered again is not taken: the request was given up.
+        let before = w.wallet().log().len().unwrap();
+        assert!(w.wallet().handle_reply(&refusal, NOW).is_err());
+        assert_eq!(w.wallet().log().len().unwrap(), before);
+        w.wallet().check_tables().unwrap();
+        w.net.reopen_wallet(0).unwrap();
+        assert_eq!(w.customer_value(), 7000);
+    }
+}

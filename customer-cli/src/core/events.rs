@@ -312,6 +312,7 @@ impl WalletEvent {
     pub fn closes(&self, received: &[Label]) -> bool {
         match self {
             WalletEvent::RequestRefused { .. }
+            | WalletEvent::RequestAbandoned { .. }
             | WalletEvent::VendorWithdrawAcked { .. }
             | WalletEvent::VendorTopUpAcked { .. } => false,
             WalletEvent::VendorTopUpSettled { outcome, .. } => {
