@@ -396,7 +396,7 @@ const JUMP_SECS: u64 = 700;
 /// one-year renewal grace (so nothing lapses unless many jumps add up).
 const EXPIRY_JUMP_SECS: u64 = 31 * 24 * 3600;
 /// Lines of trace kept for a failure report.
-const TRACE_LINES: usize = 4000;
+const TRACE_LINES: usize = 1000;
 
 struct Sim {
     scenario: Scenario,
