@@ -742,3 +742,61 @@ fn a_late_success_of_a_request_given_up_is_taken() {
         assert_eq!(w.customer_value(), 7000);
     }
 }
+
+/// The other side of [`a_late_success_of_a_request_given_up_is_taken`], also found by the
+/// simulator: a late NOK for a request given up is not taken. 6.2's exchange expires at
+/// the broker (its NOK `ChangeBrokerScrip` lost), step 2 is refused through the merchant
+/// and given up, the wallet renews B0 (6.8); the NOK then arrives through
+/// `TransactionStatus`: it would put back a B0 the wallet no longer holds, so it is
+/// declined and changes nothing.
+#[test]
+fn a_late_nok_of_a_request_given_up_changes_nothing() {
+    use customer_cli::WalletError;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let (m, b) = (w.m_keys.uid(), w.broker_ref().uid());
+        w.obtain(1500);
+        let later = NOW + 3600;
+        let out = w
+            .wallet()
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&reply, NOW).unwrap();
+        assert_eq!(w.broker().expire(later).unwrap().events, 1);
+        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant().handle(&step2.frame, later).unwrap();
+        let at_b = w.broker().handle(&at_m.deliveries[0].frame, later).unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant().handle_reply(&at_b.reply, later).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert!(matches!(
+            w.wallet().handle_reply(&to_c[0].frame, later),
+            Err(WalletError::Refused { .. })
+        ));
+        w.wallet()
+            .abandon(tx, Label::VendorScripRequest, later)
+            .unwrap();
+        let out = w.wallet().renew(b, later).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&reply, later).unwrap();
+        let renewed = w.wallet().broker_scrip().unwrap().clone();
+        let (query, status) = w.wallet().transaction_status(tx, b).unwrap();
+        let answer = w.send_broker(&status.frame);
+        let before = w.wallet().log().len().unwrap();
+        let results = w.wallet().handle_status(&query, &answer, later).unwrap();
+        // The notice's reply (its request answered long ago), then the NOK: declined.
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(
+            matches!(results[1], Err(WalletError::NoPendingRequest { tx: t }) if t == tx),
+            "{results:?}"
+        );
+        assert_eq!(w.wallet().log().len().unwrap(), before);
+        assert_eq!(w.wallet().broker_scrip(), Some(&renewed));
+        assert_eq!(w.customer_value(), 5000);
+        w.wallet().check_tables().unwrap();
+    }
+}

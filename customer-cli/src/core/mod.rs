@@ -226,5 +226,11 @@ fn completed(
             label: frame.header.label,
         });
     }
+    // A request given up takes a late success, not a NOK (see `PendingStatus::Abandoned`).
+    if pending.status == PendingStatus::Abandoned && event.kind.is_nok() {
+        return Err(WalletError::NoPendingRequest {
+            tx: frame.header.tx,
+        });
+    }
     Ok(ReplyOutcome::Completed(event))
 }
