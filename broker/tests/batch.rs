@@ -3,13 +3,13 @@
 //! earlier decisions of the batch, and committed once.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
-use common::{NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::wire::bodies::BrokerScripResponseX1;
 use shared::{ErrorCode, Suite};
+use wire_client::{NOW, World, error_code};
 
 /// Two spends of one scrip in one batch: the first wins, the second sees it and is refused
 /// `Spent`; the same request twice in one batch is answered twice with the same bytes and
@@ -56,7 +56,7 @@ fn decisions_in_one_batch_see_the_earlier_ones() {
     assert!(w.log_len() > len);
     assert!(w.state().live.get(&b0.scrip.id()).is_none());
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 10_000);
-    common::assert_conserved(w.state());
+    wire_client::assert_conserved(w.state());
 }
 
 /// A repeat inside one batch: the same request twice (same bodies, fresh signatures) gets
@@ -78,5 +78,5 @@ fn a_repeat_inside_a_batch_gets_the_first_reply() {
     assert_eq!(replies[0], replies[1]);
     assert_eq!(w.log_len(), len + 1, "decided once");
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 9_300);
-    common::assert_conserved(w.state());
+    wire_client::assert_conserved(w.state());
 }

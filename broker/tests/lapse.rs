@@ -1,13 +1,13 @@
 //! Lapse (protocol.md section 4): value goes back to the owner's bank account, never lost.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
-use common::{NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, ScripId, TxId};
 use shared::wire::bodies::{AckBody, BrokerScripResponseX1};
 use shared::{ErrorCode, Suite, fixtures};
+use wire_client::{NOW, World, error_code};
 
 const DAY: u64 = 24 * 3600;
 
@@ -31,7 +31,7 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
     assert!(w.state().live.is_empty());
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 1000);
     assert_eq!(w.state().balance(&Account::FloatBroker), 0);
-    common::assert_conserved(w.state());
+    wire_client::assert_conserved(w.state());
     assert_eq!(
         w.node().expire(grace_end + 2).unwrap().events,
         0,

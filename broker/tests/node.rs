@@ -2,12 +2,11 @@
 //! tables, byte for byte; a file whose tables or secrets disagree with its log is refused.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
 use broker::core::State;
 use broker::node::{BrokerNode, NodeError};
 use broker::store::{self, LiveProjection};
-use common::{BROKER_KEY, NOW, World};
 use shared::events::dump_projection;
 use shared::ids::{Nonce, TxId};
 use shared::wire::Decision;
@@ -16,6 +15,7 @@ use shared::wire::bodies::{
     VendorTopUpAcceptedX3, VendorTopUpDecisionBody,
 };
 use shared::{Amount, Suite, fixtures};
+use wire_client::{BROKER_KEY, NOW, World};
 
 /// A broker with some history: two peers, scrip obtained, topped up, withdrawn, renewed,
 /// refusals in between.
@@ -369,7 +369,7 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             }
         );
         assert_eq!(w.state().memo(&m.uid()), 100);
-        common::assert_conserved(w.state());
+        wire_client::assert_conserved(w.state());
 
         // An escrow left open across a restart is released by the timer after it, and a
         // late answer after another restart gets the stored NOK.
@@ -399,6 +399,6 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             shared::node::ScripState::Live
         );
         assert_eq!(w.state().memo(&m.uid()), 100);
-        common::assert_conserved(w.state());
+        wire_client::assert_conserved(w.state());
     }
 }

@@ -4,14 +4,14 @@
 //! the recorded NOK of an exchange), and the money adds up.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
-use common::{NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::wire::Decision;
 use shared::wire::bodies::{BrokerScripResponseX1, ExchangeAuthorizationResponseX5};
 use shared::{ErrorCode, Suite};
+use wire_client::{NOW, World, error_code};
 
 #[test]
 fn one_scrip_many_spends_exactly_one_succeeds() {
@@ -65,7 +65,7 @@ fn one_scrip_many_spends_exactly_one_succeeds() {
     }
     assert_eq!(successes.len(), 1, "{successes:?}");
     assert!(w.state().live.get(&b0.scrip.id()).is_none());
-    common::assert_conserved(w.state());
+    wire_client::assert_conserved(w.state());
     // Whatever won, C's bank plus C's live scrip plus M's bank is what C started with.
     let live: i128 = w
         .state()

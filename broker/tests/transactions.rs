@@ -4,11 +4,10 @@
 //! the exact `ErrorCode` and that neither the state nor the log changed.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
 use broker::core::bank::BankError;
 use broker::node::NodeError;
-use common::{Client, Held, NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId};
 use shared::node::ScripState;
@@ -18,6 +17,7 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Frame, Header, Label, id_proof, seal, secret_inner, sign};
 use shared::{Amount, ErrorCode, Mint, Suite, fixtures};
+use wire_client::{Client, Held, NOW, World, error_code};
 
 const DAY: u64 = 24 * 3600;
 
@@ -56,7 +56,7 @@ fn bank_operator_opens_deposits_and_pays_out() {
     assert_eq!(w.state().balance(&Account::External), -5000);
     w.node().payout(&c.pan, amount(1500), NOW).unwrap();
     assert_eq!(bank(&w, &c), 3500);
-    common::assert_conserved(w.state());
+    wire_client::assert_conserved(w.state());
     assert_eq!(w.log_len(), 3);
 
     let before = w.state().clone();
@@ -219,7 +219,7 @@ fn wrong_suite_unknown_peer_and_garbage() {
     let c = w.client(0, "A-1");
     w.onboard(&c, 1000);
     // A paper-suite frame to a modern broker.
-    let paper_broker = fixtures::keypair(Suite::Paper, common::BROKER_KEY)
+    let paper_broker = fixtures::keypair(Suite::Paper, wire_client::BROKER_KEY)
         .public()
         .clone();
     let p = Client::new(Suite::Paper, 0, "A-1", &paper_broker);

@@ -2,10 +2,9 @@
 //! purchase) through `BrokerNode` with a real redb file.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
 use broker::core::ExchangeState;
-use common::{Client, Held, NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::suite::OpCount;
@@ -15,6 +14,7 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision, Frame, Header, Label};
 use shared::{Amount, ErrorCode, Suite};
+use wire_client::{Client, Held, NOW, World, error_code};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
@@ -192,7 +192,7 @@ fn refused_exchanges_are_final_and_recorded() {
                 undertaking: None,
             }
         );
-        common::assert_conserved(p.w.state());
+        wire_client::assert_conserved(p.w.state());
         assert_eq!(p.w.log_len(), len + 1, "the refusal is recorded");
         assert_eq!(p.w.state().accounts, before, "no money moved");
         assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
@@ -509,7 +509,7 @@ fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
     p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
     assert_eq!(bank(&p.w, &p.m), 180);
-    common::assert_conserved(p.w.state());
+    wire_client::assert_conserved(p.w.state());
 }
 
 /// The customer of an exchange cannot act as its merchant: it names itself as customer

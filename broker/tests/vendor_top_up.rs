@@ -3,10 +3,9 @@
 //! the state after a reopen.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
 use broker::core::{EscrowState, Kind};
-use common::{Client, Held, NOW, World, error_code};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::node::ScripState;
@@ -17,6 +16,7 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision, Header, Label};
 use shared::{Amount, ErrorCode, Suite};
+use wire_client::{Client, Held, NOW, World, error_code};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
@@ -209,7 +209,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
         let reply = p.w.send(&p.c.withdraw(TxId::random(), &b1), NOW);
         assert_eq!(error_code(&p.w.broker_key(), &reply), None);
         assert_eq!(bank(&p.w, &p.c), 900);
-        common::assert_conserved(p.w.state());
+        wire_client::assert_conserved(p.w.state());
     }
 }
 
@@ -304,7 +304,7 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     let expired = p.w.node().expire(deadline + 1).unwrap();
     assert_eq!(expired.events, 1);
     assert_eq!(p.w.log_len(), len + 1);
-    common::assert_conserved(p.w.state());
+    wire_client::assert_conserved(p.w.state());
     assert_eq!(p.w.state().accounts, before);
     assert_eq!(held_state(&p), ScripState::Live);
     assert!(
@@ -620,6 +620,6 @@ fn escrows_survive_reopen_with_identical_state() {
         let state = p.w.state().clone();
         p.w.reopen();
         assert_eq!(p.w.state(), &state);
-        common::assert_conserved(p.w.state());
+        wire_client::assert_conserved(p.w.state());
     }
 }

@@ -1,14 +1,14 @@
 //! 6.7 (the broker's side of withdrawing VendorScrip) through `BrokerNode`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+mod wire_client;
 
-use common::{Client, Held, NOW, World};
 use shared::events::Account;
 use shared::ids::TxId;
 use shared::wire::Decision;
 use shared::wire::bodies::{VendorWithdrawResponseX3, VendorWithdrawResultX4};
 use shared::{Amount, ErrorCode, Mint, Suite, fixtures};
+use wire_client::{Client, Held, NOW, World};
 
 const DEADLINE: u64 = NOW + 300;
 

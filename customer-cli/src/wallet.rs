@@ -186,9 +186,13 @@ impl Wallet {
         open_cs(&self.keys, owned)
     }
 
-    /// The requests saved and not yet answered.
+    /// The requests saved and not yet answered (a request given up is not listed: see
+    /// `PendingStatus::Abandoned`).
     pub fn pending(&self) -> impl Iterator<Item = &Pending> {
-        self.state.pending.values()
+        self.state
+            .pending
+            .values()
+            .filter(|p| p.status != core::PendingStatus::Abandoned)
     }
 
     /// The history, oldest first.
@@ -499,6 +503,7 @@ impl Wallet {
             .state
             .pending
             .get(&(tx, label))
+            .filter(|p| p.status != core::PendingStatus::Abandoned)
             .ok_or(WalletError::NotPending { tx, label })?;
         Ok(Outgoing {
             tx,
@@ -510,12 +515,15 @@ impl Wallet {
 
     /// Gives up a request the node refused with `Error` (a refusal changed nothing at the
     /// node, section 3). A request without a refusal cannot be given up: it may have
-    /// succeeded, and its outcome must be fetched by repeating it.
+    /// succeeded, and its outcome must be fetched by repeating it. A request given up is
+    /// no longer repeated and frees its scrip, but a late success of a copy of it still on
+    /// the network is taken (`PendingStatus::Abandoned`).
     pub fn abandon(&mut self, tx: TxId, label: Label, now: u64) -> Result<(), WalletError> {
         let pending = self
             .state
             .pending
             .get(&(tx, label))
+            .filter(|p| p.status != core::PendingStatus::Abandoned)
             .ok_or(WalletError::NotPending { tx, label })?;
         if pending.status == core::PendingStatus::Sent {
             return Err(WalletError::NotRefused { tx, label });

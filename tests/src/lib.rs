@@ -1,8 +1,15 @@
 //! Cross-crate integration and end-to-end tests, and what they share: the `nats-server`
-//! harness ([`nats_server`]) and the bus conformance suite ([`bus_conformance`]), which is
-//! compiled into the library so any test binary can reuse it.
+//! harness ([`nats_server`]), the bus conformance suite ([`bus_conformance`]), the test kit
+//! that builds a whole network of nodes on temporary files ([`network`]), the invariants
+//! every test of the network checks ([`invariants`]) and the seeded fault-injecting
+//! simulator ([`simulation`]). All compiled into the library so any test binary can reuse
+//! them.
 
 pub mod bus_conformance;
+pub mod invariants;
 pub mod nats_server;
+pub mod network;
+pub mod simulation;
 
 pub use nats_server::{HarnessError, NatsServer};
+pub use network::{Network, NetworkError, NetworkSpec};

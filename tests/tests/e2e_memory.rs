@@ -32,8 +32,9 @@ use customer_cli::client::{Client, collect_deliveries};
 use customer_cli::core::HistoryKind;
 use customer_cli::{Wallet, WalletError};
 use merchant::core::Config as MerchantConfig;
-use merchant::core::catalogue::{Catalogue, Item};
+use merchant::core::catalogue::Item;
 use merchant::node::MerchantNode;
+use peerscrip_tests::network::{self, NOW, Party};
 use shared::bus::{Bus, MemoryBus, Subjects};
 use shared::events::Account;
 use shared::runtime::parallel_map;
@@ -46,12 +47,10 @@ use shared::wire::{
     Decision, Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign,
 };
 use shared::{
-    AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Nonce, Pan, PanSecret, Scrip,
-    Suite, TxId, fixtures,
+    AccountId, Amount, CustomerSecret, ErrorCode, KeyPair, Nonce, Pan, PanSecret, Scrip, Suite,
+    TxId, fixtures,
 };
 
-/// The fixed "now" every node's clock reads (unix seconds; 2027-01-15).
-const NOW: u64 = 1_800_000_000;
 /// The customer's account: the PAN and PANSecret of test-vectors.md.
 const PAN_C: &str = "GR1601101250000000012300695";
 const SECRET_C: &str = "correct horse battery staple";
@@ -72,26 +71,15 @@ fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
 }
 
+/// The test kit's broker (`peerscrip_tests::network`) on `path`.
 fn broker_node(suite: Suite, path: &std::path::Path) -> BrokerNode {
-    BrokerNode::open(
-        path,
-        fixtures::keypair(suite, BROKER).clone(),
-        fixtures::root_key(BROKER as u64),
-        BrokerConfig::new(suite),
-    )
-    .unwrap()
+    network::open_broker(path, BrokerConfig::new(suite)).unwrap()
 }
 
 fn merchant_config(suite: Suite) -> MerchantConfig {
-    let me = fixtures::keypair(suite, MERCHANT).uid();
-    let catalogue = Catalogue::new([Item::new("tea", "Green tea, 100 g", amount(450))]).unwrap();
-    MerchantConfig::new(
-        Mint::new(suite, me, fixtures::root_key(MERCHANT as u64)),
-        catalogue,
-        fixtures::keypair(suite, BROKER).uid(),
-        Pan::new(PAN_M),
-        AccountId::derive(suite, &PanSecret::new(SECRET_M), &Pan::new(PAN_M)),
-    )
+    let items = vec![Item::new("tea", "Green tea, 100 g", amount(450))];
+    let party = Party::with_account(suite, MERCHANT, PAN_M, SECRET_M);
+    network::merchant_config(&party, MERCHANT, items).unwrap()
 }
 
 fn merchant_node(suite: Suite, path: &std::path::Path) -> MerchantNode {
@@ -107,18 +95,9 @@ fn merchant_node(suite: Suite, path: &std::path::Path) -> MerchantNode {
     .unwrap()
 }
 
-/// A wallet for fixture key `index` with the account `pan` linked.
+/// A wallet for fixture key `index` with the account `pan` linked (the test kit's).
 fn wallet(suite: Suite, path: &std::path::Path, index: usize, pan: &str, secret: &str) -> Wallet {
-    let mut w = Wallet::create(
-        path,
-        fixtures::keypair(suite, index).clone(),
-        fixtures::keypair(suite, BROKER).public(),
-        NOW,
-    )
-    .unwrap();
-    w.link_account(Pan::new(pan), &PanSecret::new(secret), NOW)
-        .unwrap();
-    w
+    network::create_wallet(path, &Party::with_account(suite, index, pan, secret)).unwrap()
 }
 
 /// The `Error` code of a reply signed by `signer`, or `None` for any other reply.

@@ -8,16 +8,14 @@
 use std::time::Duration;
 
 use broker::core::Config;
-use broker::node::BrokerNode;
-use customer_cli::Wallet;
 use customer_cli::client::Client;
 use customer_cli::core::HistoryKind;
 use peerscrip_tests::NatsServer;
+use peerscrip_tests::network::{self, NOW, Party};
 use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
 use shared::events::Account;
 use shared::{Amount, Pan, PanSecret, Suite, fixtures};
 
-const NOW: u64 = 1_800_000_000;
 const PAN: &str = "GR1601101250000000012300695";
 const SECRET: &str = "correct horse battery staple";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,13 +35,7 @@ async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
     let subjects = Subjects::default();
     let pan = Pan::new(PAN);
 
-    let mut node = BrokerNode::open(
-        &path,
-        broker_keys.clone(),
-        fixtures::root_key(1),
-        Config::new(suite),
-    )
-    .unwrap();
+    let mut node = network::open_broker(&path, Config::new(suite)).unwrap();
     node.open_account(&pan, &PanSecret::new(SECRET), NOW)
         .unwrap();
     node.deposit(&pan, Amount::from_minor(5_000), NOW).unwrap();
@@ -71,15 +63,8 @@ async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
     .await
     .unwrap();
     let client = Client::new(customer_bus, subjects, broker_keys.uid(), TIMEOUT, 3);
-    let mut w = Wallet::create(
-        dir.path().join("wallet.redb"),
-        customer_keys.clone(),
-        broker_keys.public(),
-        NOW,
-    )
-    .unwrap();
-    w.link_account(pan.clone(), &PanSecret::new(SECRET), NOW)
-        .unwrap();
+    let party = Party::with_account(suite, 0, PAN, SECRET);
+    let mut w = network::create_wallet(&dir.path().join("wallet.redb"), &party).unwrap();
     let out = w.register(NOW).unwrap();
     let done = client.send(&mut w, out, NOW).await.unwrap();
     assert_eq!(
@@ -118,12 +103,6 @@ async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
     assert_eq!(node.state().balance(&Account::FloatBroker), 0);
     let state = node.state().clone();
     node.close().unwrap();
-    let reopened = BrokerNode::open(
-        &path,
-        broker_keys.clone(),
-        fixtures::root_key(1),
-        Config::new(suite),
-    )
-    .unwrap();
+    let reopened = network::open_broker(&path, Config::new(suite)).unwrap();
     assert_eq!(reopened.state(), &state);
 }

@@ -8,9 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use broker::node::BrokerNode;
-use merchant::core::Config as MerchantConfig;
-use merchant::core::catalogue::{Catalogue, Item};
+use merchant::core::catalogue::Item;
 use merchant::node::{Handled, MerchantNode, Outgoing, ReplyOutcome};
+use peerscrip_tests::invariants;
+use peerscrip_tests::network::{NOW, Party, broker_keys};
+use peerscrip_tests::{Network, NetworkSpec};
 use shared::ids::{AccountId, Nonce, Pan, PanSecret};
 use shared::wire::bodies::{
     AckBody, Body, BrokerScripRequestX0, BrokerScripResponseX1, ChangeBrokerScripX4, ErrorBody,
@@ -21,13 +23,9 @@ use shared::wire::bodies::{
     VendorWithdrawResultX4,
 };
 use shared::wire::{
-    Decision, Frame, Header, Inner, Label, Part, id_proof, public_key_inner, seal, secret_inner,
-    sign,
+    Decision, Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign,
 };
-use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, Mint, Scrip, Suite, TxId, Uid, fixtures};
-use tempfile::TempDir;
-
-const NOW: u64 = 1_800_000_000;
+use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, Scrip, Suite, TxId, Uid, fixtures};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
@@ -40,7 +38,8 @@ struct Held {
     cs: CustomerSecret,
 }
 
-/// A peer with a fixture key and a bank account.
+/// A peer of the network (`peerscrip_tests::network::Party`) as these tests sign for it:
+/// its fixture key and its bank account.
 struct Peer {
     key: &'static KeyPair,
     pan: Pan,
@@ -48,11 +47,11 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(suite: Suite, index: usize, pan: &str) -> Peer {
+    fn of(party: &Party) -> Peer {
         Peer {
-            key: fixtures::keypair(suite, index),
-            pan: Pan::new(pan),
-            secret: PanSecret::new(&format!("secret of {pan} for tests")),
+            key: party.keys,
+            pan: party.pan.clone(),
+            secret: party.secret.clone(),
         }
     }
 
@@ -73,136 +72,66 @@ impl Peer {
     }
 }
 
-/// The broker, one merchant and two customers, each node on its own file.
+/// The broker, one merchant and two customers, each node on its own file: the test kit's
+/// network (`peerscrip_tests::network`), the customers' frames built here by hand.
 struct World {
     suite: Suite,
-    dir: TempDir,
-    broker: Option<BrokerNode>,
-    merchant: Option<MerchantNode>,
+    net: Network,
     m: Peer,
     c: Peer,
     other: Peer,
 }
 
-const BROKER_KEY: usize = 1;
-
-fn catalogue() -> Catalogue {
-    Catalogue::new([Item::new("tea", "Green tea, 100 g", amount(450))]).unwrap()
-}
-
 impl World {
     fn new(suite: Suite) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = World {
+        let mut spec = NetworkSpec::new(suite, 1, 2, amount(10_000));
+        spec.catalogues = vec![vec![Item::new("tea", "Green tea, 100 g", amount(450))]];
+        let net = Network::new(&spec).unwrap();
+        let w = World {
             suite,
-            dir,
-            broker: None,
-            merchant: None,
-            m: Peer::new(suite, 2, "MERCHANT-1"),
-            c: Peer::new(suite, 3, "CUSTOMER-1"),
-            other: Peer::new(suite, 4, "CUSTOMER-2"),
+            m: Peer::of(&net.merchants[0].party),
+            c: Peer::of(&net.customers[0].party),
+            other: Peer::of(&net.customers[1].party),
+            net,
         };
-        w.reopen_broker();
-        w.reopen_merchant();
-        for (peer, deposit) in [(0, 0), (1, 10_000), (2, 10_000)] {
-            let peer = [&w.m, &w.c, &w.other][peer];
-            let (pan, secret, frame) = (
-                peer.pan.clone(),
-                PanSecret::new(&format!("secret of {} for tests", peer.pan.as_str())),
-                registration(peer),
-            );
-            let b = w.broker();
-            b.open_account(&pan, &secret, NOW).unwrap();
-            if deposit > 0 {
-                b.deposit(&pan, amount(deposit), NOW).unwrap();
-            }
-            let handled = b.handle(&frame, NOW).unwrap();
-            assert_eq!(label_of(&handled.reply), Label::RegistrationResponse);
-        }
         w.assert_conserved();
         w
     }
 
     fn broker_keys(&self) -> &'static KeyPair {
-        fixtures::keypair(self.suite, BROKER_KEY)
+        broker_keys(self.suite)
     }
 
     fn broker(&mut self) -> &mut BrokerNode {
-        self.broker.as_mut().unwrap()
+        self.net.broker_mut().unwrap()
     }
 
     fn merchant(&mut self) -> &mut MerchantNode {
-        self.merchant.as_mut().unwrap()
+        self.net.merchant_mut(0).unwrap()
     }
 
     fn merchant_ref(&self) -> &MerchantNode {
-        self.merchant.as_ref().unwrap()
+        self.net.merchant(0).unwrap()
     }
 
     fn reopen_broker(&mut self) {
-        if let Some(b) = self.broker.take() {
-            b.close().unwrap();
-        }
-        let config = broker::core::Config::new(self.suite);
-        self.broker = Some(
-            BrokerNode::open(
-                self.dir.path().join("broker.redb"),
-                self.broker_keys().clone(),
-                fixtures::root_key(1),
-                config,
-            )
-            .unwrap(),
-        );
+        self.net.reopen_broker().unwrap();
     }
 
     fn reopen_merchant(&mut self) {
-        let config = match self.merchant.take() {
-            Some(m) => m.close().unwrap().1,
-            None => MerchantConfig::new(
-                Mint::new(self.suite, self.m.uid(), fixtures::root_key(2)),
-                catalogue(),
-                self.broker_keys().uid(),
-                self.m.pan.clone(),
-                self.m.id(),
-            ),
-        };
-        let peers = [
-            self.broker_keys().public().clone(),
-            self.c.key.public().clone(),
-            self.other.key.public().clone(),
-        ];
-        self.merchant = Some(
-            MerchantNode::open(
-                self.dir.path().join("merchant.redb"),
-                self.m.key.clone(),
-                config,
-                peers,
-            )
-            .unwrap(),
-        );
+        self.net.reopen_merchant(0).unwrap();
         self.assert_merchant_conserved();
     }
 
+    /// Section 5 at the broker, the merchant's books, and the merchant's tables on disk.
     fn assert_conserved(&self) {
-        assert_eq!(
-            self.broker.as_ref().unwrap().state().check_conserved(),
-            Ok(())
-        );
-        self.assert_merchant_conserved();
+        invariants::conserved(&self.net).unwrap();
+        self.merchant_ref().check_tables().unwrap();
     }
 
-    /// `issued = live + paid + withdrawn` and the tables on disk are the state.
+    /// The merchant's books and its tables on disk.
     fn assert_merchant_conserved(&self) {
-        let m = self.merchant_ref();
-        let books = m.state().tables.books;
-        let live = m.state().live_value().unwrap();
-        assert_eq!(
-            live.checked_add(books.paid)
-                .and_then(|v| v.checked_add(books.withdrawn))
-                .unwrap(),
-            books.issued
-        );
-        m.check_tables().unwrap();
+        self.assert_conserved();
     }
 
     fn merchant_log_len(&self) -> u64 {
@@ -539,37 +468,12 @@ impl World {
     }
 
     fn memo(&self) -> i128 {
-        self.broker.as_ref().unwrap().state().memo(&self.m.uid())
+        self.net.broker().unwrap().state().memo(&self.m.uid())
     }
 
     fn bank(&self, peer: &Peer) -> Amount {
-        self.broker
-            .as_ref()
-            .unwrap()
-            .state()
-            .bank_balance(&peer.pan)
+        self.net.broker().unwrap().state().bank_balance(&peer.pan)
     }
-}
-
-fn registration(peer: &Peer) -> Vec<u8> {
-    let h = peer.header(Label::RegistrationRequest, TxId::random());
-    let x0 = shared::wire::bodies::RegistrationRequestX0 {
-        pan: peer.pan.clone(),
-    };
-    let broker = fixtures::keypair(peer.key.suite(), BROKER_KEY)
-        .public()
-        .clone();
-    let part = seal(
-        &h,
-        &broker,
-        &[
-            peer.signed(&h, &x0),
-            id_proof(peer.key, &h, &peer.id()).unwrap(),
-            public_key_inner(peer.key.public()),
-        ],
-    )
-    .unwrap();
-    Frame::new(h, vec![part]).encode().unwrap()
 }
 
 fn label_of(frame: &[u8]) -> Label {
@@ -788,7 +692,12 @@ fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
     w.merchant_refuses(&misaddressed, NOW, ErrorCode::BadFrame);
 
     // An unknown customer: UnknownPeer before any cryptography.
-    let stranger = Peer::new(Suite::Modern, 5, "NOBODY");
+    // (Fixture key 4 is no party of the kit's network of one merchant and two customers.)
+    let stranger = Peer {
+        key: fixtures::keypair(w.suite, 4),
+        pan: Pan::new("NOBODY"),
+        secret: PanSecret::new("nobody's secret"),
+    };
     let h = stranger.header(Label::VendorScripRequest, TxId::random());
     let part = seal(&h, w.m.key.public(), &[stranger.signed(&h, &x2)]).unwrap();
     let unknown = Frame::new(h, vec![part.clone(), part]).encode().unwrap();
@@ -1051,7 +960,7 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
             ErrorCode::Held,
         );
         // The broker re-sends step 2: the merchant answers with the same step 3.
-        let resend = w.broker.as_ref().unwrap().to_resend(NOW + 1);
+        let resend = w.net.broker().unwrap().to_resend(NOW + 1);
         assert_eq!(resend.len(), 1);
         assert_eq!(resend[0].frame, auth);
         let again = w.send_merchant(&resend[0].frame, NOW + 1);

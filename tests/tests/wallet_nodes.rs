@@ -15,36 +15,27 @@
 // Test helpers unwrap: a panic is the report.
 #![allow(clippy::unwrap_used)]
 
-use broker::core::Config as BrokerConfig;
 use broker::node::BrokerNode;
 use customer_cli::Wallet;
-use merchant::core::Config as MerchantConfig;
-use merchant::core::catalogue::{Catalogue, Item};
+use merchant::core::catalogue::Item;
 use merchant::node::MerchantNode;
+use peerscrip_tests::network::NOW;
+use peerscrip_tests::{Network, NetworkSpec};
 use shared::fixtures;
 use shared::wire::bodies::{
-    AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, RegistrationRequestX0,
-    VendorScripRequestX2, VendorScripResponseX6, VendorWithdrawAuthorizationX2,
-    VendorWithdrawRequestX0,
+    AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, VendorScripRequestX2,
+    VendorScripResponseX6, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX0,
 };
 use shared::wire::{
-    Frame, Header, Inner, Label, Re, digest_of_verified, id_proof, public_key_inner, seal,
-    secret_inner, sign,
+    Frame, Header, Inner, Label, Re, digest_of_verified, id_proof, seal, secret_inner, sign,
 };
-use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid};
+use shared::{AccountId, Amount, KeyPair, Suite, TxId, Uid};
 
-const NOW: u64 = 1_800_000_000;
-const C_PAN: &str = "GR1601101250000000012300695";
-const C_SECRET: &str = "correct horse battery staple";
-const M_PAN: &str = "GR9608100010000001234567890";
-const M_SECRET: &str = "the merchant's long pan secret";
-
+/// The test kit's network of one merchant (tea at 150) and one customer with 5,000; the
+/// merchant's own frames of the older tests are built here by hand.
 struct World {
     suite: Suite,
-    _dir: tempfile::TempDir,
-    broker: BrokerNode,
-    merchant: MerchantNode,
-    wallet: Wallet,
+    net: Network,
     m_keys: &'static KeyPair,
     m_id: AccountId,
 }
@@ -55,138 +46,73 @@ fn m_header(w: &World, label: Label, tx: TxId) -> Header {
 
 impl World {
     fn new(suite: Suite) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let b_keys = fixtures::keypair(suite, 1);
-        let m_keys = fixtures::keypair(suite, 2);
-        let c_keys = fixtures::keypair(suite, 0);
-        let mut broker = BrokerNode::open(
-            dir.path().join("broker.redb"),
-            b_keys.clone(),
-            fixtures::root_key(1),
-            BrokerConfig::new(suite),
-        )
-        .unwrap();
-        // The bank: the customer's account with 5000, the merchant's empty (ruling 4:
-        // a merchant is a registered peer with a bank account).
-        let (c_pan, c_secret) = (Pan::new(C_PAN), PanSecret::new(C_SECRET));
-        let (m_pan, m_secret) = (Pan::new(M_PAN), PanSecret::new(M_SECRET));
-        broker.open_account(&c_pan, &c_secret, NOW).unwrap();
-        broker
-            .deposit(&c_pan, Amount::from_minor(5000), NOW)
-            .unwrap();
-        broker.open_account(&m_pan, &m_secret, NOW).unwrap();
-        let m_id = AccountId::derive(suite, &m_secret, &m_pan);
-        // The merchant registers its key (6.0), by hand.
-        let h = Header::new(
+        let mut spec = NetworkSpec::new(suite, 1, 1, Amount::from_minor(5000));
+        spec.catalogues = vec![vec![Item::new("tea", "Green tea", Amount::from_minor(150))]];
+        let net = Network::new(&spec).unwrap();
+        let m = &net.merchants[0].party;
+        World {
             suite,
-            Label::RegistrationRequest,
-            TxId::random(),
-            m_keys.uid(),
-        );
-        let part = seal(
-            &h,
-            b_keys.public(),
-            &[
-                sign(m_keys, &h, &RegistrationRequestX0 { pan: m_pan.clone() })
-                    .unwrap()
-                    .into(),
-                id_proof(m_keys, &h, &m_id).unwrap(),
-                public_key_inner(m_keys.public()),
-            ],
-        )
-        .unwrap();
-        let reply = broker
-            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
-            .unwrap()
-            .reply;
-        assert_eq!(
-            Frame::decode(&reply).unwrap().header.label,
-            Label::RegistrationResponse
-        );
+            m_keys: m.keys,
+            m_id: m.account_id(),
+            net,
+        }
+    }
 
-        let catalogue =
-            Catalogue::new([Item::new("tea", "Green tea", Amount::from_minor(150))]).unwrap();
-        let merchant = MerchantNode::open(
-            dir.path().join("merchant.redb"),
-            m_keys.clone(),
-            MerchantConfig::new(
-                Mint::new(suite, m_keys.uid(), fixtures::root_key(2)),
-                catalogue,
-                b_keys.uid(),
-                m_pan.clone(),
-                m_id.clone(),
-            ),
-            [b_keys.public().clone(), c_keys.public().clone()],
-        )
-        .unwrap();
+    fn broker(&mut self) -> &mut BrokerNode {
+        self.net.broker_mut().unwrap()
+    }
 
-        let mut wallet = Wallet::create(
-            dir.path().join("wallet.redb"),
-            c_keys.clone(),
-            b_keys.public(),
-            NOW,
-        )
-        .unwrap();
-        wallet.link_account(c_pan, &c_secret, NOW).unwrap();
-        let mut w = World {
-            suite,
-            _dir: dir,
-            broker,
-            merchant,
-            wallet,
-            m_keys,
-            m_id,
-        };
-        // 6.0 and 6.0b through the real broker.
-        let out = w.wallet.register(NOW).unwrap();
-        let reply = w.send_broker(&out.frame);
-        w.wallet.handle_reply(&reply, NOW).unwrap();
-        let out = w.wallet.request_public_key(m_keys.uid(), NOW).unwrap();
-        let reply = w.send_broker(&out.frame);
-        w.wallet.handle_reply(&reply, NOW).unwrap();
-        w
+    fn merchant(&mut self) -> &mut MerchantNode {
+        self.net.merchant_mut(0).unwrap()
+    }
+
+    fn wallet(&mut self) -> &mut Wallet {
+        self.net.wallet_mut(0).unwrap()
+    }
+
+    fn wallet_ref(&self) -> &Wallet {
+        self.net.wallet(0).unwrap()
+    }
+
+    fn broker_ref(&self) -> &BrokerNode {
+        self.net.broker().unwrap()
     }
 
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
-        let handled = self.broker.handle(frame, NOW).unwrap();
+        let handled = self.broker().handle(frame, NOW).unwrap();
         assert!(handled.deliveries.is_empty());
-        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply
     }
 
     fn customer(&self) -> Uid {
-        self.wallet.uid()
+        self.wallet_ref().uid()
     }
 
     fn c_bank(&self) -> u64 {
-        self.broker.state().bank_balance(&Pan::new(C_PAN)).minor()
+        let pan = &self.net.customers[0].party.pan;
+        self.broker_ref().state().bank_balance(pan).minor()
     }
 
     fn m_bank(&self) -> u64 {
-        self.broker.state().bank_balance(&Pan::new(M_PAN)).minor()
+        let pan = &self.net.merchants[0].party.pan;
+        self.broker_ref().state().bank_balance(pan).minor()
     }
 
     /// What the customer holds: its bank balance and every scrip in the wallet.
     fn customer_value(&self) -> u64 {
-        self.c_bank()
-            + self
-                .wallet
-                .state()
-                .scrip
-                .values()
-                .map(|s| s.scrip.value().minor())
-                .sum::<u64>()
+        self.net.customer_value(0).unwrap().minor()
     }
 
     /// 6.1 through the real broker.
     fn obtain(&mut self, value: u64) {
         let out = self
-            .wallet
+            .wallet()
             .obtain_broker_scrip(Amount::from_minor(value), NOW)
             .unwrap();
         let reply = self.send_broker(&out.frame);
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet().handle_reply(&reply, NOW).unwrap();
     }
 
     /// 6.2: the notice to the real broker; step 2 opened by hand as M, M's authorization
@@ -202,13 +128,13 @@ impl World {
     fn exchange_losing(&mut self, w: u64, lose_change: bool) {
         let m = self.m_keys.uid();
         let out = self
-            .wallet
+            .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
             .unwrap();
         let tx = out.tx;
         let reply = self.send_broker(&out.frame);
-        self.wallet.handle_reply(&reply, NOW).unwrap();
-        let step2 = self.wallet.resend(tx, Label::VendorScripRequest).unwrap();
+        self.wallet().handle_reply(&reply, NOW).unwrap();
+        let step2 = self.wallet().resend(tx, Label::VendorScripRequest).unwrap();
         assert_eq!(step2.to, m);
         let step2 = Frame::decode(&step2.frame).unwrap();
         // M opens its part (1) and verifies X2 with C's key.
@@ -239,8 +165,8 @@ impl World {
         let frame = Frame::new(h, vec![own, step2.forward(0).unwrap()])
             .encode()
             .unwrap();
-        let handled = self.broker.handle(&frame, NOW).unwrap();
-        assert_eq!(self.broker.state().check_conserved(), Ok(()));
+        let handled = self.broker().handle(&frame, NOW).unwrap();
+        assert_eq!(self.broker().state().check_conserved(), Ok(()));
         assert_eq!(
             Frame::decode(&handled.reply).unwrap().header.label,
             Label::ExchangeAuthorizationResponse
@@ -248,10 +174,10 @@ impl World {
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, self.customer());
         if lose_change {
-            let b = self.broker.uid();
-            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let b = self.broker().uid();
+            let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
             let reply = self.send_broker(&out.frame);
-            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            let results = self.wallet().handle_status(&query, &reply, NOW).unwrap();
             // The broker's frames to C in this tx: the notice's reply (already taken:
             // step 2 is pending now) and the lost change.
             assert_eq!(results.len(), 2);
@@ -261,24 +187,25 @@ impl World {
             ));
             assert!(results[1].is_ok(), "{:?}", results[1]);
             // Asked again: nothing changes.
-            let state = self.wallet.state().clone();
-            let (query, out) = self.wallet.transaction_status(tx, b).unwrap();
+            let state = self.wallet().state().clone();
+            let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
             let reply = self.send_broker(&out.frame);
-            let results = self.wallet.handle_status(&query, &reply, NOW).unwrap();
+            let results = self.wallet().handle_status(&query, &reply, NOW).unwrap();
             assert!(matches!(
                 results[1],
                 Err(customer_cli::WalletError::AlreadyReceived { .. })
             ));
-            assert_eq!(self.wallet.state(), &state);
+            assert_eq!(self.wallet().state(), &state);
         } else {
-            self.wallet
+            self.wallet()
                 .handle_reply(&handled.deliveries[0].frame, NOW)
                 .unwrap();
         }
         // M issues V0 on the broker's OK (the real node records it) and replies to C.
+        let c = self.customer();
         let (v0, cs) = self
-            .merchant
-            .issue_vendor_scrip(self.customer(), Amount::from_minor(w), tx, NOW)
+            .merchant()
+            .issue_vendor_scrip(c, Amount::from_minor(w), tx, NOW)
             .unwrap();
         let rh = step2.header.next(Label::VendorScripResponse, m);
         let x6 = VendorScripResponseX6 {
@@ -296,9 +223,9 @@ impl World {
         let reply = Frame::new(rh, vec![seal(&rh, c_key, &inners).unwrap()])
             .encode()
             .unwrap();
-        self.wallet.handle_reply(&reply, NOW).unwrap();
-        assert_eq!(self.wallet.pending().count(), 0);
-        assert_eq!(self.wallet.scrip(m).unwrap().scrip, v0);
+        self.wallet().handle_reply(&reply, NOW).unwrap();
+        assert_eq!(self.wallet().pending().count(), 0);
+        assert_eq!(self.wallet().scrip(m).unwrap().scrip, v0);
     }
 }
 
@@ -316,7 +243,10 @@ fn exchange_and_purchases_against_the_real_nodes() {
         // 6.2 moves 1050 from the customer's BrokerScrip to M's bank account.
         assert_eq!(w.customer_value(), before);
         assert_eq!(w.m_bank(), 1050);
-        assert_eq!(w.wallet.broker_scrip().unwrap().scrip.value().minor(), 450);
+        assert_eq!(
+            w.wallet().broker_scrip().unwrap().scrip.value().minor(),
+            450
+        );
 
         for (quantity, change) in [(2, 750), (5, 0)] {
             let order = OrderInfo {
@@ -327,27 +257,27 @@ fn exchange_and_purchases_against_the_real_nodes() {
                 order_id: OrderId::random(),
             };
             let before = w.customer_value();
-            let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+            let (initiated, purchase) = w.wallet().buy_item(m, order, NOW).unwrap();
             let ack = w.send_broker(&initiated.frame);
-            w.wallet.handle_reply(&ack, NOW).unwrap();
-            let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
+            w.wallet().handle_reply(&ack, NOW).unwrap();
+            let handled = w.merchant().handle(&purchase.frame, NOW).unwrap();
             assert_eq!(handled.refusal, None);
-            w.wallet
+            w.wallet()
                 .handle_reply(&handled.reply.unwrap().frame, NOW)
                 .unwrap();
             // M's report to the broker (6.3 step 5), acknowledged.
             assert_eq!(handled.deliveries.len(), 1);
             let report_ack = w.send_broker(&handled.deliveries[0].frame);
-            w.merchant.handle_reply(&report_ack, NOW).unwrap();
-            assert_eq!(w.wallet.pending().count(), 0);
+            w.merchant().handle_reply(&report_ack, NOW).unwrap();
+            assert_eq!(w.wallet().pending().count(), 0);
             assert_eq!(
-                w.wallet.scrip(m).map_or(0, |s| s.scrip.value().minor()),
+                w.wallet().scrip(m).map_or(0, |s| s.scrip.value().minor()),
                 change
             );
             assert_eq!(w.customer_value(), before - 150 * quantity);
         }
-        w.wallet.check_tables().unwrap();
-        w.merchant.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
+        w.merchant().check_tables().unwrap();
     }
 }
 
@@ -362,7 +292,7 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         w.obtain(1000);
         w.exchange(600);
         let before = w.customer_value();
-        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+        let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
         assert_eq!(out.to, m);
         let step1 = Frame::decode(&out.frame).unwrap();
         let c_key = fixtures::keypair(suite, 0).public();
@@ -382,7 +312,7 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         let ack = Frame::new(ah, vec![sign(w.m_keys, &ah, &ack).unwrap().into()])
             .encode()
             .unwrap();
-        w.wallet.handle_reply(&ack, NOW).unwrap();
+        w.wallet().handle_reply(&ack, NOW).unwrap();
         // M → B: X2 = W, UID_C, deadline with M's IdProof, C's part 1 forwarded.
         let h = m_header(&w, Label::VendorWithdrawAuthorization, step1.header.tx);
         let x2 = VendorWithdrawAuthorizationX2 {
@@ -402,19 +332,19 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         let frame = Frame::new(h, vec![own, step1.forward(1).unwrap()])
             .encode()
             .unwrap();
-        let handled = w.broker.handle(&frame, NOW).unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let handled = w.broker().handle(&frame, NOW).unwrap();
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, w.customer());
         let m_bank = w.m_bank();
-        w.wallet
+        w.wallet()
             .handle_reply(&handled.deliveries[0].frame, NOW)
             .unwrap();
-        assert_eq!(w.wallet.scrip(m), None);
-        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet().scrip(m), None);
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(w.customer_value(), before, "V0's value is now in bank:C");
         assert_eq!(m_bank, 0, "taken from bank:M");
-        w.wallet.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
     }
 }
 
@@ -437,13 +367,13 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let before = w.customer_value();
         let m_bank = w.m_bank();
         let out = w
-            .wallet
+            .wallet()
             .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
             .unwrap();
         let tx = out.tx;
-        let handled = w.broker.handle(&out.frame, NOW).unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
-        w.wallet.handle_reply(&handled.reply, NOW).unwrap();
+        let handled = w.broker().handle(&out.frame, NOW).unwrap();
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        w.wallet().handle_reply(&handled.reply, NOW).unwrap();
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, m);
         // M reads the broker's X2 and C's forwarded X1 (with CS_V0).
@@ -475,24 +405,25 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         };
         let part = seal(&h, b_key, &[sign(w.m_keys, &h, &x3).unwrap().into()]).unwrap();
         let handled = w
-            .broker
+            .broker()
             .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
             .unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(
             Frame::decode(&handled.reply).unwrap().header.label,
             Label::VendorTopUpDecision
         );
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, w.customer());
-        w.wallet
+        w.wallet()
             .handle_reply(&handled.deliveries[0].frame, NOW)
             .unwrap();
-        assert_eq!(w.wallet.pending().count(), 1, "V1 still to come");
+        assert_eq!(w.wallet().pending().count(), 1, "V1 still to come");
         // M issues V1 (the real node records it) and delivers it to C.
+        let c = w.customer();
         let (v1, cs) = w
-            .merchant
-            .issue_vendor_scrip(w.customer(), x2.new_value, tx, NOW)
+            .merchant()
+            .issue_vendor_scrip(c, x2.new_value, tx, NOW)
             .unwrap();
         let dh = Header::new(suite, Label::VendorTopUpResponse, tx, m);
         let x4 = VendorTopUpResponseX4 {
@@ -506,16 +437,16 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let delivery = Frame::new(dh, vec![seal(&dh, c_key, &inners).unwrap()])
             .encode()
             .unwrap();
-        w.wallet.handle_reply(&delivery, NOW).unwrap();
-        assert_eq!(w.wallet.pending().count(), 0);
-        assert_eq!(w.wallet.scrip(m).unwrap().scrip, v1);
+        w.wallet().handle_reply(&delivery, NOW).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
+        assert_eq!(w.wallet().scrip(m).unwrap().scrip, v1);
         assert_eq!(
-            w.wallet.broker_scrip().unwrap().scrip.value(),
+            w.wallet().broker_scrip().unwrap().scrip.value(),
             Amount::from_minor(750)
         );
         assert_eq!(w.customer_value(), before);
         assert_eq!(w.m_bank(), m_bank + 250);
-        w.wallet.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
     }
 }
 
@@ -530,11 +461,11 @@ fn a_lost_change_is_recovered_from_the_real_broker() {
         let before = w.customer_value();
         w.exchange_losing(1000, true);
         assert_eq!(
-            w.wallet.broker_scrip().unwrap().scrip.value(),
+            w.wallet().broker_scrip().unwrap().scrip.value(),
             Amount::from_minor(500)
         );
         assert_eq!(w.customer_value(), before);
-        w.wallet.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
     }
 }
 
@@ -546,32 +477,36 @@ fn an_expired_exchange_ends_through_transaction_status() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         w.obtain(1500);
-        let b = w.broker.uid();
+        let b = w.broker().uid();
+        let m = w.m_keys.uid();
         let out = w
-            .wallet
-            .obtain_vendor_scrip(w.m_keys.uid(), Amount::from_minor(1000), NOW)
+            .wallet()
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
             .unwrap();
         let tx = out.tx;
         let _lost = w.send_broker(&out.frame);
-        assert_eq!(w.broker.expire(NOW + 3600).unwrap().events, 1);
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
-        let (query, status) = w.wallet.transaction_status(tx, b).unwrap();
+        assert_eq!(w.broker().expire(NOW + 3600).unwrap().events, 1);
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let (query, status) = w.wallet().transaction_status(tx, b).unwrap();
         let reply = w.send_broker(&status.frame);
-        let results = w.wallet.handle_status(&query, &reply, NOW + 3600).unwrap();
+        let results = w
+            .wallet()
+            .handle_status(&query, &reply, NOW + 3600)
+            .unwrap();
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
-        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(
-            w.wallet.broker_scrip().unwrap().scrip.value(),
+            w.wallet().broker_scrip().unwrap().scrip.value(),
             Amount::from_minor(1500)
         );
         assert_eq!(w.c_bank(), 3500);
         // B0 is live at the broker too: the wallet can withdraw it.
-        let out = w.wallet.withdraw_broker_scrip(NOW + 3600).unwrap();
+        let out = w.wallet().withdraw_broker_scrip(NOW + 3600).unwrap();
         let reply = w.send_broker(&out.frame);
-        w.wallet.handle_reply(&reply, NOW + 3600).unwrap();
+        w.wallet().handle_reply(&reply, NOW + 3600).unwrap();
         assert_eq!(w.c_bank(), 5000);
-        w.wallet.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
     }
 }
 
@@ -592,35 +527,35 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.2: W = 800.
         let out = w
-            .wallet
+            .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(800), NOW)
             .unwrap();
         let tx = out.tx;
         let reply = w.send_broker(&out.frame);
-        w.wallet.handle_reply(&reply, NOW).unwrap();
-        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
-        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
+        w.wallet().handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         assert!(at_m.reply.is_none(), "M holds its reply until B decides");
         assert_eq!(at_m.deliveries.len(), 1);
-        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(at_b.deliveries.len(), 1);
         assert_eq!(at_b.deliveries[0].to, c);
-        w.wallet
+        w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+            w.merchant().handle_reply(&at_b.reply, NOW).unwrap()
         else {
             panic!("M acts on B's decision")
         };
         assert_eq!(to_c.len(), 1);
         assert_eq!(to_c[0].to, c);
-        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
-        assert_eq!(w.wallet.pending().count(), 0);
+        w.wallet().handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(
-            w.wallet.scrip(m).unwrap().scrip.value(),
+            w.wallet().scrip(m).unwrap().scrip.value(),
             Amount::from_minor(800)
         );
         assert_eq!(w.customer_value(), start);
@@ -633,77 +568,77 @@ fn every_three_party_flow_with_both_real_nodes() {
             quantity: 2,
             order_id: OrderId::random(),
         };
-        let (initiated, purchase) = w.wallet.buy_item(m, order, NOW).unwrap();
+        let (initiated, purchase) = w.wallet().buy_item(m, order, NOW).unwrap();
         let ack = w.send_broker(&initiated.frame);
-        w.wallet.handle_reply(&ack, NOW).unwrap();
-        let handled = w.merchant.handle(&purchase.frame, NOW).unwrap();
-        w.wallet
+        w.wallet().handle_reply(&ack, NOW).unwrap();
+        let handled = w.merchant().handle(&purchase.frame, NOW).unwrap();
+        w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
         let report_ack = w.send_broker(&handled.deliveries[0].frame);
-        w.merchant.handle_reply(&report_ack, NOW).unwrap();
+        w.merchant().handle_reply(&report_ack, NOW).unwrap();
         assert_eq!(w.customer_value(), start - 300);
 
         // 6.5: W_V = 400 onto V of 500.
         let out = w
-            .wallet
+            .wallet()
             .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
             .unwrap();
-        let at_b = w.broker.handle(&out.frame, NOW).unwrap();
-        w.wallet.handle_reply(&at_b.reply, NOW).unwrap();
+        let at_b = w.broker().handle(&out.frame, NOW).unwrap();
+        w.wallet().handle_reply(&at_b.reply, NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
-        let at_m = w.merchant.handle(&at_b.deliveries[0].frame, NOW).unwrap();
+        let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.deliveries.len(), 1);
-        let decided = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let decided = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(decided.deliveries.len(), 1);
-        w.wallet
+        w.wallet()
             .handle_reply(&decided.deliveries[0].frame, NOW)
             .unwrap();
         let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant.handle_reply(&decided.reply, NOW).unwrap()
+            w.merchant().handle_reply(&decided.reply, NOW).unwrap()
         else {
             panic!("M acts on B's decision")
         };
         assert_eq!(to_c.len(), 1);
-        w.wallet.handle_reply(&to_c[0].frame, NOW).unwrap();
-        assert_eq!(w.wallet.pending().count(), 0);
+        w.wallet().handle_reply(&to_c[0].frame, NOW).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(
-            w.wallet.scrip(m).unwrap().scrip.value(),
+            w.wallet().scrip(m).unwrap().scrip.value(),
             Amount::from_minor(900)
         );
         assert_eq!(
-            w.wallet.broker_scrip().unwrap().scrip.value(),
+            w.wallet().broker_scrip().unwrap().scrip.value(),
             Amount::from_minor(800)
         );
         assert_eq!(w.customer_value(), start - 300);
 
         // 6.7: cash in V of 900.
-        let out = w.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
-        let at_m = w.merchant.handle(&out.frame, NOW).unwrap();
+        let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
+        let at_m = w.merchant().handle(&out.frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
-        w.wallet
+        w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(at_m.deliveries.len(), 1);
-        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
-        assert_eq!(w.broker.state().check_conserved(), Ok(()));
+        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(at_b.deliveries.len(), 1);
-        w.wallet
+        w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
-            w.merchant.handle_reply(&at_b.reply, NOW).unwrap(),
+            w.merchant().handle_reply(&at_b.reply, NOW).unwrap(),
             merchant::node::ReplyOutcome::Decided(_)
         ));
-        assert_eq!(w.wallet.scrip(m), None);
-        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet().scrip(m), None);
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(w.customer_value(), start - 300);
         // M was paid 800 + 400 for VendorScrip and paid out 900: it keeps what was bought.
         assert_eq!(w.m_bank(), 300);
-        w.wallet.check_tables().unwrap();
-        w.merchant.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
+        w.merchant().check_tables().unwrap();
     }
 }
 
@@ -716,34 +651,34 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         let m = w.m_keys.uid();
-        let b = w.broker.uid();
+        let b = w.broker().uid();
         w.obtain(1000);
         let start = w.customer_value();
         let out = w
-            .wallet
+            .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(600), NOW)
             .unwrap();
         let tx = out.tx;
         let reply = w.send_broker(&out.frame);
-        w.wallet.handle_reply(&reply, NOW).unwrap();
-        let step2 = w.wallet.resend(tx, Label::VendorScripRequest).unwrap();
-        let at_m = w.merchant.handle(&step2.frame, NOW).unwrap();
-        let at_b = w.broker.handle(&at_m.deliveries[0].frame, NOW).unwrap();
-        w.wallet
+        w.wallet().handle_reply(&reply, NOW).unwrap();
+        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
+        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         let merchant::node::ReplyOutcome::Decided(_lost) =
-            w.merchant.handle_reply(&at_b.reply, NOW).unwrap()
+            w.merchant().handle_reply(&at_b.reply, NOW).unwrap()
         else {
             panic!("M acts on B's decision")
         };
-        let pending = w.wallet.pending().next().unwrap();
+        let pending = w.wallet().pending().next().unwrap();
         assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
-        let (query, status) = w.wallet.transaction_status(tx, m).unwrap();
-        let handled = w.merchant.handle(&status.frame, NOW).unwrap();
+        let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
+        let handled = w.merchant().handle(&status.frame, NOW).unwrap();
         assert_eq!(handled.refusal, None);
         let results = w
-            .wallet
+            .wallet()
             .handle_status(&query, &handled.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(
@@ -751,12 +686,117 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
             1,
             "{results:?}"
         );
-        assert_eq!(w.wallet.pending().count(), 0);
+        assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(
-            w.wallet.scrip(m).unwrap().scrip.value(),
+            w.wallet().scrip(m).unwrap().scrip.value(),
             Amount::from_minor(600)
         );
         assert_eq!(w.customer_value(), start);
-        w.wallet.check_tables().unwrap();
+        w.wallet().check_tables().unwrap();
+    }
+}
+
+/// Found by the simulator (a faulty run: a 6.8 renewal refused `Held` while a 6.7 escrow
+/// still held the scrip, given up, then a retry of it still on the network accepted once
+/// the escrow was released; the wallet discarded the success and held a scrip no longer
+/// live). A refusal is not stored, so a copy of a refused request that reaches the node
+/// later is decided again and may succeed (protocol.md section 3: "on an `Error` … a
+/// requester may repeat the request"); a wallet that gave the request up must still take
+/// that success, or the value it moved is lost to the customer. Here with 6.1: refused for
+/// want of funds, given up; the bank credits the account; a duplicate of the request
+/// reaches the broker and is accepted.
+#[test]
+fn a_late_success_of_a_request_given_up_is_taken() {
+    use customer_cli::WalletError;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let out = w
+            .wallet()
+            .obtain_broker_scrip(Amount::from_minor(6000), NOW)
+            .unwrap();
+        let refusal = w.send_broker(&out.frame);
+        assert!(matches!(
+            w.wallet().handle_reply(&refusal, NOW),
+            Err(WalletError::Refused { .. })
+        ));
+        w.wallet().abandon(out.tx, out.label, NOW).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
+        let pan = w.net.customers[0].party.pan.clone();
+        w.broker()
+            .deposit(&pan, Amount::from_minor(2000), NOW)
+            .unwrap();
+        let late = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&late, NOW).unwrap();
+        assert_eq!(
+            w.wallet().broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(6000)
+        );
+        assert_eq!(w.customer_value(), 7000);
+        assert_eq!(w.wallet().pending().count(), 0);
+        // The refusal delivered again is not taken: the request was given up.
+        let before = w.wallet().log().len().unwrap();
+        assert!(w.wallet().handle_reply(&refusal, NOW).is_err());
+        assert_eq!(w.wallet().log().len().unwrap(), before);
+        w.wallet().check_tables().unwrap();
+        w.net.reopen_wallet(0).unwrap();
+        assert_eq!(w.customer_value(), 7000);
+    }
+}
+
+/// The other side of [`a_late_success_of_a_request_given_up_is_taken`], also found by the
+/// simulator: a late NOK for a request given up is not taken. 6.2's exchange expires at
+/// the broker (its NOK `ChangeBrokerScrip` lost), step 2 is refused through the merchant
+/// and given up, the wallet renews B0 (6.8); the NOK then arrives through
+/// `TransactionStatus`: it would put back a B0 the wallet no longer holds, so it is
+/// declined and changes nothing.
+#[test]
+fn a_late_nok_of_a_request_given_up_changes_nothing() {
+    use customer_cli::WalletError;
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let (m, b) = (w.m_keys.uid(), w.broker_ref().uid());
+        w.obtain(1500);
+        let later = NOW + 3600;
+        let out = w
+            .wallet()
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .unwrap();
+        let tx = out.tx;
+        let reply = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&reply, NOW).unwrap();
+        assert_eq!(w.broker().expire(later).unwrap().events, 1);
+        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
+        let at_m = w.merchant().handle(&step2.frame, later).unwrap();
+        let at_b = w.broker().handle(&at_m.deliveries[0].frame, later).unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) =
+            w.merchant().handle_reply(&at_b.reply, later).unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        assert!(matches!(
+            w.wallet().handle_reply(&to_c[0].frame, later),
+            Err(WalletError::Refused { .. })
+        ));
+        w.wallet()
+            .abandon(tx, Label::VendorScripRequest, later)
+            .unwrap();
+        let out = w.wallet().renew(b, later).unwrap();
+        let reply = w.send_broker(&out.frame);
+        w.wallet().handle_reply(&reply, later).unwrap();
+        let renewed = w.wallet().broker_scrip().unwrap().clone();
+        let (query, status) = w.wallet().transaction_status(tx, b).unwrap();
+        let answer = w.send_broker(&status.frame);
+        let before = w.wallet().log().len().unwrap();
+        let results = w.wallet().handle_status(&query, &answer, later).unwrap();
+        // The notice's reply (its request answered long ago), then the NOK: declined.
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(
+            matches!(results[1], Err(WalletError::NoPendingRequest { tx: t }) if t == tx),
+            "{results:?}"
+        );
+        assert_eq!(w.wallet().log().len().unwrap(), before);
+        assert_eq!(w.wallet().broker_scrip(), Some(&renewed));
+        assert_eq!(w.customer_value(), 5000);
+        w.wallet().check_tables().unwrap();
     }
 }

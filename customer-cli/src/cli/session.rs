@@ -332,6 +332,8 @@ impl Session {
                     PendingStatus::Sent => p.next_steps(broker),
                     PendingStatus::Refused { .. } if may_abandon(label) => vec![NextStep::Decide],
                     PendingStatus::Refused { .. } => vec![NextStep::AskStatus(broker)],
+                    // Given up: nothing more to do (`Wallet::pending` does not list it).
+                    PendingStatus::Abandoned => Vec::new(),
                 };
                 steps
                     .into_iter()

@@ -306,12 +306,27 @@ impl WalletEvent {
         }
     }
 
+    /// Whether this event records the broker's NOK (6.2, 6.5, 6.7): the request moved no
+    /// value. For a request given up a NOK is not taken: it changed nothing, as when it
+    /// was given up, and its scrip may since have been used (`PendingStatus::Abandoned`).
+    #[must_use]
+    pub fn is_nok(&self) -> bool {
+        match self {
+            WalletEvent::ExchangeSettled { outcome, .. }
+            | WalletEvent::VendorTopUpSettled { outcome, .. }
+            | WalletEvent::VendorWithdrawDecided { outcome, .. }
+            | WalletEvent::ExchangeEndedAtNotice { outcome, .. } => !outcome.is_ok(),
+            _ => false,
+        }
+    }
+
     /// Whether this event ends its pending request, given the messages of the flow
     /// already `received`.
     #[must_use]
     pub fn closes(&self, received: &[Label]) -> bool {
         match self {
             WalletEvent::RequestRefused { .. }
+            | WalletEvent::RequestAbandoned { .. }
             | WalletEvent::VendorWithdrawAcked { .. }
             | WalletEvent::VendorTopUpAcked { .. } => false,
             WalletEvent::VendorTopUpSettled { outcome, .. } => {

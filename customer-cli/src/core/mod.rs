@@ -75,8 +75,12 @@ pub(crate) fn request_header(
 
 /// Refuses a second pending request of `label` (repeat the first instead).
 pub(crate) fn already_pending(state: &WalletState, label: Label) -> Result<(), WalletError> {
-    match state.pending.keys().find(|(_, l)| *l == label) {
-        Some((tx, _)) => Err(WalletError::AlreadyPending { tx: *tx, label }),
+    match state
+        .pending
+        .iter()
+        .find(|((_, l), p)| *l == label && p.status != PendingStatus::Abandoned)
+    {
+        Some(((tx, _), _)) => Err(WalletError::AlreadyPending { tx: *tx, label }),
         None => Ok(()),
     }
 }
@@ -155,6 +159,12 @@ pub fn decide_reply(
         other => other?,
     };
     if frame.header.label == Label::Error {
+        // A given-up request takes only a success (see `PendingStatus::Abandoned`).
+        if pending.status == PendingStatus::Abandoned {
+            return Err(WalletError::NoPendingRequest {
+                tx: frame.header.tx,
+            });
+        }
         let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
         return Ok(ReplyOutcome::Refused(event, error));
     }
@@ -215,6 +225,12 @@ fn completed(
         return Err(WalletError::AlreadyReceived {
             tx: frame.header.tx,
             label: frame.header.label,
+        });
+    }
+    // A request given up takes a late success, not a NOK (see `PendingStatus::Abandoned`).
+    if pending.status == PendingStatus::Abandoned && event.kind.is_nok() {
+        return Err(WalletError::NoPendingRequest {
+            tx: frame.header.tx,
         });
     }
     Ok(ReplyOutcome::Completed(event))

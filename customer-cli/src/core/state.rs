@@ -25,6 +25,12 @@ pub enum PendingStatus {
         /// The node's text.
         message: String,
     },
+    /// Given up after a refusal (`Wallet::abandon`): not repeated, commits no scrip, and
+    /// not listed as pending; but kept, because a refusal is not stored at the node, so a
+    /// copy of the request still on the network (a retry, a duplicate) is decided again
+    /// there and may succeed later (section 3: "on an `Error` … a requester may repeat
+    /// the request"). Its success is then taken like any reply; a late `Error` is not.
+    Abandoned,
 }
 
 /// A request saved and not yet answered (protocol.md section 7: "on restart every node and
@@ -50,6 +56,9 @@ impl Pending {
     /// are free again.
     #[must_use]
     pub fn committed_scrips(&self) -> Vec<ScripId> {
+        if self.status == PendingStatus::Abandoned {
+            return Vec::new();
+        }
         let settled = |label: Label| self.received.contains(&label);
         match &self.request.expect {
             super::Expect::VendorTopUp {
@@ -92,8 +101,10 @@ impl Pending {
     #[must_use]
     pub fn next_steps(&self, broker: Uid) -> Vec<NextStep> {
         use super::Expect;
-        if self.status != PendingStatus::Sent {
-            return vec![NextStep::Decide];
+        match self.status {
+            PendingStatus::Sent => {}
+            PendingStatus::Refused { .. } => return vec![NextStep::Decide],
+            PendingStatus::Abandoned => return Vec::new(),
         }
         let missing = |label: Label| !self.received.contains(&label);
         let mut steps = Vec::new();
@@ -251,6 +262,11 @@ impl WalletState {
                 self.pending.remove(&(tx, label));
             } else if let Some(arrival) = event.kind.arrival() {
                 pending.received.push(arrival);
+                // A message of the flow arrived for a request given up: a copy of it
+                // succeeded, so the request is live again and resumed like any other.
+                if pending.status == PendingStatus::Abandoned {
+                    pending.status = PendingStatus::Sent;
+                }
             }
             rows.push(Row::Pending(tx, label));
         }
@@ -307,6 +323,9 @@ impl WalletState {
                 }))
             }
             WalletEvent::RequestAbandoned { label } => {
+                if let Some(p) = self.pending.get_mut(&(tx, *label)) {
+                    p.status = PendingStatus::Abandoned;
+                }
                 Some(history(HistoryKind::Abandoned { label: *label }))
             }
             WalletEvent::Registered { uid } => {
@@ -856,7 +875,11 @@ mod tests {
                 },
             ))
             .unwrap();
-        assert!(state.pending.is_empty());
+        // Given up, but kept for a late success of a copy still on the network.
+        assert_eq!(
+            state.pending[&(TX, Label::BrokerScripRequest)].status,
+            PendingStatus::Abandoned
+        );
         assert_eq!(state.history.len(), 2);
     }
 }

@@ -1,6 +1,12 @@
-//! Test-side helpers: a minimal client that builds request frames with the `shared::wire`
-//! builders and reads the broker's replies (to be replaced by the real wallet), and a
-//! broker in a temporary directory that can be reopened.
+//! The broker's tests' wire client: a minimal client ([`Client`]) that builds request
+//! frames with the `shared::wire` builders, byte by byte as protocol.md section 6 lays them
+//! out, and reads the broker's replies, so that every refusal can be provoked with a frame
+//! no real wallet would send; and the broker it talks to ([`World`]: a `BrokerNode` in a
+//! temporary directory that can be reopened).
+//!
+//! It lives here rather than in the `tests` package's network kit
+//! (`peerscrip_tests::network`) because `tests` depends on `broker`: a dev-dependency back
+//! would build two copies of this crate.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use broker::core::{Config, State};

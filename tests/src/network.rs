@@ -1,0 +1,543 @@
+//! The test kit: a whole peerscrip network in one process (LDK's `create_network`, in
+//! small). [`Network::new`] opens a broker, `N` merchants with their catalogues and `M`
+//! wallets, each on its own redb file in one temporary directory; opens and funds a bank
+//! account for every party (section 1, section 5: the bank operator's API), registers every
+//! merchant and wallet (6.0) and gives every wallet every merchant's key (6.0b). Any node
+//! can be closed and reopened from its file between two messages ([`Network::reopen_broker`],
+//! [`Network::reopen_merchant`], [`Network::reopen_wallet`]): every test that drives the
+//! network can become a restart test (section 7: "on restart every node resumes each tx
+//! with no recorded outcome").
+//!
+//! Keys are `shared::fixtures` (test-only PEMs, no key generation): the broker is fixture
+//! key 1, merchant `i` is `[2, 3, 4, 5][i]` and customer `j` is `[0, 5, 4, 3][j]`, so a
+//! network of one merchant and one customer uses the indexes the older tests used (merchant
+//! 2, customer 0). At most five parties besides the broker.
+//!
+//! Nothing here reads a clock: every call takes `now` (unix seconds), and setup runs at
+//! [`NOW`].
+
+use std::path::{Path, PathBuf};
+
+use broker::core::Config as BrokerConfig;
+use broker::node::BrokerNode;
+use customer_cli::{Wallet, WalletError};
+use merchant::core::Config as MerchantConfig;
+use merchant::core::catalogue::{Catalogue, CatalogueError, Item};
+use merchant::node::MerchantNode;
+use shared::wire::bodies::RegistrationRequestX0;
+use shared::wire::{Frame, Header, Label, WireError, id_proof, public_key_inner, seal, sign};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid, fixtures};
+
+/// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
+pub const NOW: u64 = 1_800_000_000;
+/// The broker's fixture key index.
+pub const BROKER_KEY: usize = 1;
+/// Fixture key indexes of the merchants, in order.
+const MERCHANT_KEYS: [usize; 4] = [2, 3, 4, 5];
+/// Fixture key indexes of the customers, in order.
+const CUSTOMER_KEYS: [usize; 4] = [0, 5, 4, 3];
+
+/// Why a network could not be built or a node reopened. Test support: the caller reports
+/// it; nothing here is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The broker's node failed.
+    #[error("broker: {0}")]
+    Broker(#[from] broker::node::NodeError),
+    /// A merchant's node failed.
+    #[error("merchant: {0}")]
+    Merchant(#[from] merchant::node::NodeError),
+    /// A wallet failed or refused.
+    #[error("wallet: {0}")]
+    Wallet(#[from] WalletError),
+    /// A hand-built frame (a merchant's registration) could not be built or read.
+    #[error("wire: {0}")]
+    Wire(#[from] WireError),
+    /// A catalogue was refused.
+    #[error("catalogue: {0}")]
+    Catalogue(#[from] CatalogueError),
+    /// The temporary directory could not be made.
+    #[error("temporary directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// More parties than fixture keys, or a node asked for that is not there.
+    #[error("network: {0}")]
+    Shape(String),
+    /// The broker answered a setup request with something other than success.
+    #[error("setup refused: {0}")]
+    Refused(String),
+}
+
+/// What to build: the suite, the merchants (one catalogue each) and the customers (one
+/// initial deposit each).
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    /// The suite every party runs.
+    pub suite: Suite,
+    /// One catalogue per merchant.
+    pub catalogues: Vec<Vec<Item>>,
+    /// One initial bank deposit per customer (minor units).
+    pub deposits: Vec<Amount>,
+    /// The broker's configuration (lifetimes and windows).
+    pub broker_config: BrokerConfig,
+}
+
+impl NetworkSpec {
+    /// `merchants` merchants each selling tea at 150 and a book at 1200, and `customers`
+    /// customers with `deposit` each, under the broker's default configuration.
+    #[must_use]
+    pub fn new(suite: Suite, merchants: usize, customers: usize, deposit: Amount) -> NetworkSpec {
+        NetworkSpec {
+            suite,
+            catalogues: (0..merchants).map(|_| default_items()).collect(),
+            deposits: vec![deposit; customers],
+            broker_config: BrokerConfig::new(suite),
+        }
+    }
+}
+
+/// The default catalogue: a cheap item and a dear one.
+#[must_use]
+pub fn default_items() -> Vec<Item> {
+    vec![
+        Item::new("tea", "Green tea", Amount::from_minor(150)),
+        Item::new("book", "A book", Amount::from_minor(1200)),
+    ]
+}
+
+/// A bank account holder: its fixture key and its account (section 1).
+#[derive(Clone, Debug)]
+pub struct Party {
+    /// The fixture key pair.
+    pub keys: &'static KeyPair,
+    /// The PAN.
+    pub pan: Pan,
+    /// The PANSecret (test-only, derived from the PAN).
+    pub secret: PanSecret,
+}
+
+impl Party {
+    /// Fixture key `index` of `suite` with the account `pan` and its PANSecret derived from
+    /// it (test-only).
+    #[must_use]
+    pub fn new(suite: Suite, index: usize, pan: &str) -> Party {
+        Party::with_account(
+            suite,
+            index,
+            pan,
+            &format!("secret of account {pan} for tests"),
+        )
+    }
+
+    /// Fixture key `index` of `suite` with the account `pan` and the PANSecret `secret`
+    /// (e.g. the account of test-vectors.md).
+    #[must_use]
+    pub fn with_account(suite: Suite, index: usize, pan: &str, secret: &str) -> Party {
+        Party {
+            keys: fixtures::keypair(suite, index),
+            pan: Pan::new(pan),
+            secret: PanSecret::new(secret),
+        }
+    }
+
+    /// The party's UID.
+    #[must_use]
+    pub fn uid(&self) -> Uid {
+        self.keys.uid()
+    }
+
+    /// The account's `ID` (section 1).
+    #[must_use]
+    pub fn account_id(&self) -> AccountId {
+        AccountId::derive(self.keys.suite(), &self.secret, &self.pan)
+    }
+}
+
+/// A merchant of the network: its party, its file, its node (absent while closed).
+#[derive(Debug)]
+pub struct MerchantSlot {
+    /// Who it is.
+    pub party: Party,
+    /// Its redb file.
+    pub path: PathBuf,
+    node: Option<MerchantNode>,
+    /// The configuration, kept while the node is closed.
+    config: Option<MerchantConfig>,
+}
+
+/// A customer of the network: its party, its wallet file, its wallet, what it deposited.
+#[derive(Debug)]
+pub struct CustomerSlot {
+    /// Who it is.
+    pub party: Party,
+    /// Its wallet file.
+    pub path: PathBuf,
+    /// Its initial bank deposit.
+    pub deposit: Amount,
+    wallet: Option<Wallet>,
+}
+
+/// The network (see the module doc).
+#[derive(Debug)]
+pub struct Network {
+    /// The suite.
+    pub suite: Suite,
+    /// The broker's configuration.
+    pub broker_config: BrokerConfig,
+    /// The broker's redb file.
+    pub broker_path: PathBuf,
+    broker: Option<BrokerNode>,
+    /// The merchants, in spec order.
+    pub merchants: Vec<MerchantSlot>,
+    /// The customers, in spec order.
+    pub customers: Vec<CustomerSlot>,
+    /// Every file lives here; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl Network {
+    /// Builds the network of `spec` at [`NOW`] (see the module doc).
+    ///
+    /// # Errors
+    /// [`NetworkError`]: a node that did not open, a setup request that was refused.
+    pub fn new(spec: &NetworkSpec) -> Result<Network, NetworkError> {
+        let suite = spec.suite;
+        if spec.catalogues.len() > MERCHANT_KEYS.len()
+            || spec.deposits.len() > CUSTOMER_KEYS.len()
+            || spec.catalogues.len() + spec.deposits.len() > fixtures::COUNT - 1
+        {
+            return Err(NetworkError::Shape(format!(
+                "{} merchants and {} customers: at most {} parties besides the broker",
+                spec.catalogues.len(),
+                spec.deposits.len(),
+                fixtures::COUNT - 1
+            )));
+        }
+        let dir = tempfile::tempdir()?;
+        let broker_path = dir.path().join("broker.redb");
+        let mut broker = open_broker(&broker_path, spec.broker_config)?;
+
+        let mut merchants = Vec::with_capacity(spec.catalogues.len());
+        for (i, items) in spec.catalogues.iter().enumerate() {
+            let index = MERCHANT_KEYS[i];
+            let party = Party::new(suite, index, &format!("GR96MERCHANT{i:04}"));
+            broker.open_account(&party.pan, &party.secret, NOW)?;
+            register_merchant(&mut broker, &party)?;
+            let config = merchant_config(&party, index, items.clone())?;
+            merchants.push(MerchantSlot {
+                party,
+                path: dir.path().join(format!("merchant-{i}.redb")),
+                node: None,
+                config: Some(config),
+            });
+        }
+        let mut customers = Vec::with_capacity(spec.deposits.len());
+        for (j, deposit) in spec.deposits.iter().enumerate() {
+            let party = Party::new(suite, CUSTOMER_KEYS[j], &format!("GR16CUSTOMER{j:04}"));
+            broker.open_account(&party.pan, &party.secret, NOW)?;
+            if !deposit.is_zero() {
+                broker.deposit(&party.pan, *deposit, NOW)?;
+            }
+            customers.push(CustomerSlot {
+                party,
+                path: dir.path().join(format!("wallet-{j}.redb")),
+                deposit: *deposit,
+                wallet: None,
+            });
+        }
+        let mut network = Network {
+            suite,
+            broker_config: spec.broker_config,
+            broker_path,
+            broker: Some(broker),
+            merchants,
+            customers,
+            dir,
+        };
+        for i in 0..network.merchants.len() {
+            network.reopen_merchant(i)?;
+        }
+        for j in 0..network.customers.len() {
+            network.create_wallet(j)?;
+        }
+        Ok(network)
+    }
+
+    /// The directory of every file.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The broker's UID.
+    #[must_use]
+    pub fn broker_uid(&self) -> Uid {
+        broker_keys(self.suite).uid()
+    }
+
+    /// The broker.
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] while it is closed (a reopen failed).
+    pub fn broker(&self) -> Result<&BrokerNode, NetworkError> {
+        self.broker.as_ref().ok_or_else(|| closed("the broker"))
+    }
+
+    /// The broker, to drive.
+    ///
+    /// # Errors
+    /// As [`Network::broker`].
+    pub fn broker_mut(&mut self) -> Result<&mut BrokerNode, NetworkError> {
+        self.broker.as_mut().ok_or_else(|| closed("the broker"))
+    }
+
+    /// Merchant `i`.
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] if there is none or it is closed.
+    pub fn merchant(&self, i: usize) -> Result<&MerchantNode, NetworkError> {
+        self.merchants
+            .get(i)
+            .and_then(|m| m.node.as_ref())
+            .ok_or_else(|| closed(&format!("merchant {i}")))
+    }
+
+    /// Merchant `i`, to drive.
+    ///
+    /// # Errors
+    /// As [`Network::merchant`].
+    pub fn merchant_mut(&mut self, i: usize) -> Result<&mut MerchantNode, NetworkError> {
+        self.merchants
+            .get_mut(i)
+            .and_then(|m| m.node.as_mut())
+            .ok_or_else(|| closed(&format!("merchant {i}")))
+    }
+
+    /// Customer `j`'s wallet.
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] if there is none or it is closed.
+    pub fn wallet(&self, j: usize) -> Result<&Wallet, NetworkError> {
+        self.customers
+            .get(j)
+            .and_then(|c| c.wallet.as_ref())
+            .ok_or_else(|| closed(&format!("wallet {j}")))
+    }
+
+    /// Customer `j`'s wallet, to drive.
+    ///
+    /// # Errors
+    /// As [`Network::wallet`].
+    pub fn wallet_mut(&mut self, j: usize) -> Result<&mut Wallet, NetworkError> {
+        self.customers
+            .get_mut(j)
+            .and_then(|c| c.wallet.as_mut())
+            .ok_or_else(|| closed(&format!("wallet {j}")))
+    }
+
+    /// Closes the broker's file and opens it again: replay, tables checked against it
+    /// (`BrokerNode::open`).
+    ///
+    /// # Errors
+    /// [`NetworkError::Broker`] if it does not reopen (it stays closed).
+    pub fn reopen_broker(&mut self) -> Result<(), NetworkError> {
+        if let Some(node) = self.broker.take() {
+            node.close()?;
+        }
+        self.broker = Some(open_broker(&self.broker_path, self.broker_config)?);
+        Ok(())
+    }
+
+    /// Closes merchant `i`'s file (if open) and opens it again, knowing the broker's and
+    /// every customer's key.
+    ///
+    /// # Errors
+    /// [`NetworkError::Merchant`] if it does not reopen (it stays closed).
+    pub fn reopen_merchant(&mut self, i: usize) -> Result<(), NetworkError> {
+        let peers: Vec<_> = std::iter::once(broker_keys(self.suite).public().clone())
+            .chain(self.customers.iter().map(|c| c.party.keys.public().clone()))
+            .collect();
+        let slot = self
+            .merchants
+            .get_mut(i)
+            .ok_or_else(|| closed(&format!("merchant {i}")))?;
+        if let Some(node) = slot.node.take() {
+            slot.config = Some(node.close()?.1);
+        }
+        let config = slot
+            .config
+            .take()
+            .ok_or_else(|| closed(&format!("merchant {i}'s configuration")))?;
+        slot.node = Some(MerchantNode::open(
+            &slot.path,
+            slot.party.keys.clone(),
+            config,
+            peers,
+        )?);
+        Ok(())
+    }
+
+    /// Closes customer `j`'s wallet file and opens it again (`Wallet::open`: replay, tables
+    /// checked).
+    ///
+    /// # Errors
+    /// [`NetworkError::Wallet`] if it does not reopen (it stays closed).
+    pub fn reopen_wallet(&mut self, j: usize) -> Result<(), NetworkError> {
+        let slot = self
+            .customers
+            .get_mut(j)
+            .ok_or_else(|| closed(&format!("wallet {j}")))?;
+        // Dropping the wallet closes its log (and releases the file's lock).
+        drop(slot.wallet.take());
+        slot.wallet = Some(Wallet::open(&slot.path, slot.party.keys.clone())?);
+        Ok(())
+    }
+
+    /// Customer `j`'s value: its bank balance at the broker plus every scrip its wallet
+    /// holds (what the e2e tests conserve: it changes only by what the customer buys).
+    ///
+    /// # Errors
+    /// A closed node, or an overflowing sum.
+    pub fn customer_value(&self, j: usize) -> Result<Amount, NetworkError> {
+        let pan = &self
+            .customers
+            .get(j)
+            .ok_or_else(|| closed(&format!("customer {j}")))?
+            .party
+            .pan;
+        let bank = self.broker()?.state().bank_balance(pan);
+        let scrip = Amount::checked_sum(
+            self.wallet(j)?
+                .state()
+                .scrip
+                .values()
+                .map(|s| s.scrip.value()),
+        )
+        .map_err(|e| NetworkError::Shape(format!("customer {j}'s scrip: {e}")))?;
+        bank.checked_add(scrip)
+            .map_err(|e| NetworkError::Shape(format!("customer {j}'s value: {e}")))
+    }
+
+    /// Creates customer `j`'s wallet, links its account, registers it (6.0) and fetches
+    /// every merchant's key (6.0b), each request answered by the broker at once.
+    fn create_wallet(&mut self, j: usize) -> Result<(), NetworkError> {
+        let merchants: Vec<Uid> = self.merchants.iter().map(|m| m.party.uid()).collect();
+        let slot = self
+            .customers
+            .get_mut(j)
+            .ok_or_else(|| closed(&format!("wallet {j}")))?;
+        slot.wallet = Some(create_wallet(&slot.path, &slot.party)?);
+        let out = self.wallet_mut(j)?.register(NOW)?;
+        self.answer_at_broker(j, &out.frame)?;
+        for m in merchants {
+            let out = self.wallet_mut(j)?.request_public_key(m, NOW)?;
+            self.answer_at_broker(j, &out.frame)?;
+        }
+        Ok(())
+    }
+
+    /// One request of wallet `j` to the broker at [`NOW`], its reply taken by the wallet.
+    fn answer_at_broker(&mut self, j: usize, frame: &[u8]) -> Result<(), NetworkError> {
+        let handled = self.broker_mut()?.handle(frame, NOW)?;
+        self.wallet_mut(j)?.handle_reply(&handled.reply, NOW)?;
+        Ok(())
+    }
+}
+
+/// Opens (or creates) the broker's file at `path` with fixture key [`BROKER_KEY`] and its
+/// fixture root key, in `config`'s suite.
+///
+/// # Errors
+/// As `BrokerNode::open`.
+pub fn open_broker(path: &Path, config: BrokerConfig) -> Result<BrokerNode, NetworkError> {
+    Ok(BrokerNode::open(
+        path,
+        broker_keys(config.suite).clone(),
+        fixtures::root_key(BROKER_KEY as u64),
+        config,
+    )?)
+}
+
+/// The configuration of the merchant `party` (fixture key `index`, whose fixture root key
+/// its Mint uses) selling `items`, pinning the fixture broker.
+///
+/// # Errors
+/// A catalogue that is refused.
+pub fn merchant_config(
+    party: &Party,
+    index: usize,
+    items: Vec<Item>,
+) -> Result<MerchantConfig, NetworkError> {
+    let suite = party.keys.suite();
+    Ok(MerchantConfig::new(
+        Mint::new(suite, party.uid(), fixtures::root_key(index as u64)),
+        Catalogue::new(items)?,
+        broker_keys(suite).uid(),
+        party.pan.clone(),
+        party.account_id(),
+    ))
+}
+
+/// A new wallet file at `path` for `party`, pinning the fixture broker, its account
+/// linked (section 1); not registered yet.
+///
+/// # Errors
+/// As `Wallet::create` and `Wallet::link_account`.
+pub fn create_wallet(path: &Path, party: &Party) -> Result<Wallet, NetworkError> {
+    let suite = party.keys.suite();
+    let mut wallet = Wallet::create(path, party.keys.clone(), broker_keys(suite).public(), NOW)?;
+    wallet.link_account(party.pan.clone(), &party.secret, NOW)?;
+    Ok(wallet)
+}
+
+/// The broker's fixture key pair in `suite`.
+#[must_use]
+pub fn broker_keys(suite: Suite) -> &'static KeyPair {
+    fixtures::keypair(suite, BROKER_KEY)
+}
+
+fn closed(what: &str) -> NetworkError {
+    NetworkError::Shape(format!("{what} is not open"))
+}
+
+/// 6.0 for a merchant: its `RegistrationRequest` (`Signed(X0)`, its `IdProof`, its key)
+/// sealed to the broker, built with the wire builders (a merchant has no client of its
+/// own; ruling 4: a merchant is a registered peer with an account).
+///
+/// # Errors
+/// A frame that could not be built, or any answer but `RegistrationResponse`.
+pub fn register_merchant(broker: &mut BrokerNode, party: &Party) -> Result<(), NetworkError> {
+    let keys = party.keys;
+    let h = Header::new(
+        keys.suite(),
+        Label::RegistrationRequest,
+        TxId::random(),
+        keys.uid(),
+    );
+    let part = seal(
+        &h,
+        broker.public_key(),
+        &[
+            sign(
+                keys,
+                &h,
+                &RegistrationRequestX0 {
+                    pan: party.pan.clone(),
+                },
+            )?
+            .into(),
+            id_proof(keys, &h, &party.account_id())?,
+            public_key_inner(keys.public()),
+        ],
+    )?;
+    let reply = broker
+        .handle(&Frame::new(h, vec![part]).encode()?, NOW)?
+        .reply;
+    let label = Frame::decode(&reply)?.header.label;
+    if label == Label::RegistrationResponse {
+        Ok(())
+    } else {
+        Err(NetworkError::Refused(format!(
+            "the merchant's registration was answered {label:?}"
+        )))
+    }
+}
