@@ -4,12 +4,8 @@
 //! driven by the customer's real wallet library (`customer_cli::Wallet` and
 //! `customer_cli::client` over `NatsBus`).
 //!
-//! How the binaries are found: cargo gives an integration test `CARGO_BIN_EXE_<name>` only
-//! for the binaries of its own package, and these are in `broker` and `merchant`. Looking
-//! for them in the target directory would risk running stale ones, so [`binaries`] builds
-//! them once per test run with the cargo that runs the tests, into the same target
-//! directory and profile (`cargo build -p broker -p merchant --bins`), which is a no-op
-//! when they are up to date.
+//! How the binaries are found: `peerscrip_tests::binaries::built` builds them once per test
+//! run with the cargo that runs the tests, into the same target directory and profile.
 //!
 //! Waiting: a daemon is ready when its log says so ("… serving"); each wait is bounded,
 //! and a wait that runs out fails the test with the daemon's log. Nothing asserts on a
@@ -19,7 +15,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker::core::Config as BrokerConfig;
@@ -60,10 +56,7 @@ fn amount(minor: u64) -> Amount {
 }
 
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    peerscrip_tests::binaries::workspace()
 }
 
 fn deploy() -> PathBuf {
@@ -71,53 +64,9 @@ fn deploy() -> PathBuf {
 }
 
 /// The built daemons: `(peerscrip-broker, peerscrip-merchant)` (see the module doc).
-fn binaries() -> &'static (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile dir>/deps/daemons-<hash>
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
-        let target_dir = profile_dir.parent().unwrap().to_owned();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let mut command = Command::new(cargo);
-        // What cargo set for this test process only (CARGO_PKG_NAME and the like): build
-        // scripts watch some of them, and the inner build would rebuild crates for nothing.
-        for (name, _) in std::env::vars_os() {
-            let Some(name) = name.to_str() else { continue };
-            if [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-            {
-                command.env_remove(name);
-            }
-        }
-        let status = command
-            .current_dir(workspace())
-            .args([
-                "build", "--quiet", "--locked", "-p", "broker", "-p", "merchant",
-            ])
-            .args(["--bins", "--profile", &profile, "--target-dir"])
-            .arg(&target_dir)
-            .status()
-            .expect("run cargo build for the daemons");
-        assert!(status.success(), "building the daemons failed: {status}");
-        (
-            profile_dir.join("peerscrip-broker"),
-            profile_dir.join("peerscrip-merchant"),
-        )
-    })
+fn binaries() -> (PathBuf, PathBuf) {
+    let dir = peerscrip_tests::binaries::built();
+    (dir.join("peerscrip-broker"), dir.join("peerscrip-merchant"))
 }
 
 /// A running daemon process, its standard error collected line by line.
