@@ -71,25 +71,9 @@ pub enum DaemonError {
 pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     let shutdown = shared::daemon::shutdown_signal().map_err(DaemonError::Signal)?;
     let node_settings = &config.node;
-    let keys = shared::daemon::load_key_pair(
-        node_settings.suite,
-        &node_settings.key,
-        node_settings.key_passphrase.as_ref(),
-    )?;
-    let uid = keys.uid();
-    NodeIdentity {
-        kind: NODE_KIND.to_owned(),
-        suite: node_settings.suite,
-        uid,
-    }
-    .check_or_record(&node_settings.data_dir)?;
-    let root = shared::daemon::load_or_create_root_key(&node_settings.root_key)?;
+    let node = open_node(&config)?;
+    let uid = node.uid();
     let path = config.log_path();
-    let node =
-        BrokerNode::open(&path, keys, root, config.core).map_err(|source| DaemonError::Open {
-            path: path.clone(),
-            source,
-        })?;
     let node = match &config.operator_key {
         Some(path) => {
             let operator = operator_key(path, node_settings.suite)?;
@@ -127,6 +111,33 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         tracing::warn!("the broker's actor had already stopped");
     }
     Ok(signal)
+}
+
+/// Opens the broker's node as configured, with every start-up check of [`run`]: the key
+/// file, the data directory's identity (suite, UID), the root key, and the log's chain and
+/// tables. What the operator's tools use on a stopped broker's data directory too
+/// (`peerscrip-ops bank --stopped-broker`): the log's exclusive lock refuses to open the
+/// file of a broker that is running.
+///
+/// # Errors
+/// The first check that fails ([`DaemonError`]).
+pub fn open_node(config: &BrokerConfig) -> Result<BrokerNode, DaemonError> {
+    let settings = &config.node;
+    let keys = shared::daemon::load_key_pair(
+        settings.suite,
+        &settings.key,
+        settings.key_passphrase.as_ref(),
+    )?;
+    NodeIdentity {
+        kind: NODE_KIND.to_owned(),
+        suite: settings.suite,
+        uid: keys.uid(),
+    }
+    .check_or_record(&settings.data_dir)?;
+    let root = shared::daemon::load_or_create_root_key(&settings.root_key)?;
+    let path = config.log_path();
+    BrokerNode::open(&path, keys, root, config.core)
+        .map_err(|source| DaemonError::Open { path, source })
 }
 
 /// The operator's public key (PEM) of `suite` at `path` (ADR 0010).

@@ -29,9 +29,15 @@ pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, conf
 2 bad arguments; 5 refused by the broker (nothing changed); 6 the broker did not answer \
 (repeat the command).";
 
-/// How to reach the broker as its operator.
+/// How to reach the broker as its operator: over NATS (a running broker), or on the data
+/// directory of a stopped one (`--stopped-broker`).
 #[derive(Debug, clap::Args)]
 pub struct Connection {
+    /// Work on the data directory of a stopped broker, with its own configuration file
+    /// (its key, data directory and suite), instead of sending requests to a running one.
+    /// Refused while the broker runs (it holds its log's lock).
+    #[arg(long, conflicts_with_all = ["operator_key", "broker_key", "nats_user"])]
+    pub stopped_broker: Option<PathBuf>,
     /// The NATS server.
     #[arg(
         long,
@@ -52,14 +58,22 @@ pub struct Connection {
     #[arg(long, default_value_t = Suite::Modern)]
     pub suite: Suite,
     /// The operator's private key (PKCS#8 PEM; its public key is configured on the broker).
-    #[arg(long, env = "PEERSCRIP_OPERATOR_KEY")]
-    pub operator_key: PathBuf,
+    #[arg(
+        long,
+        env = "PEERSCRIP_OPERATOR_KEY",
+        required_unless_present = "stopped_broker"
+    )]
+    pub operator_key: Option<PathBuf>,
     /// The passphrase of an encrypted operator key (first line of the file).
     #[arg(long, env = "PEERSCRIP_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// The broker's public key (PEM), pinned: answers signed by any other key are refused.
-    #[arg(long, env = "PEERSCRIP_BROKER_KEY")]
-    pub broker_key: PathBuf,
+    #[arg(
+        long,
+        env = "PEERSCRIP_BROKER_KEY",
+        required_unless_present = "stopped_broker"
+    )]
+    pub broker_key: Option<PathBuf>,
     /// Seconds to wait for each attempt.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
@@ -189,27 +203,115 @@ fn call(
     op: AdminOp,
     secret: Option<&PanSecret>,
 ) -> anyhow::Result<AdminResult> {
+    match &connection.stopped_broker {
+        Some(config) => on_stopped_broker(config, op, secret),
+        None => over_nats(connection, op, secret),
+    }
+}
+
+/// `op` on a stopped broker's file, through the same bank API the broker's administration
+/// requests use (ADR 0010): each write one committed event, a refusal changes nothing.
+fn on_stopped_broker(
+    config: &std::path::Path,
+    op: AdminOp,
+    secret: Option<&PanSecret>,
+) -> anyhow::Result<AdminResult> {
+    use broker::config::{BrokerArgs, BrokerConfig};
+    use clap::Parser as _;
+    let args = BrokerArgs::try_parse_from([
+        std::ffi::OsStr::new("peerscrip-broker"),
+        std::ffi::OsStr::new("--config"),
+        config.as_os_str(),
+    ])?;
+    let config = BrokerConfig::load(&args, &|name| std::env::var(name).ok())
+        .context("reading the broker's configuration")?;
+    let mut node = broker::daemon::open_node(&config).context("opening the stopped broker")?;
+    let now = shared::runtime::system_clock();
+    let refused = |e: broker::node::NodeError| -> anyhow::Error {
+        match e {
+            broker::node::NodeError::Bank(bank) => AdminError::Refused {
+                code: bank.code(),
+                message: bank.to_string(),
+            }
+            .into(),
+            other => anyhow::Error::new(other),
+        }
+    };
+    let balance = |node: &broker::node::BrokerNode, pan: &Pan| node.state().bank_balance(pan);
+    let result = match op {
+        AdminOp::OpenAccount { pan } => {
+            let secret = secret.context("an account opening needs its PANSecret")?;
+            node.open_account(&pan, secret, now).map_err(refused)?;
+            AdminResult::AccountOpened { pan }
+        }
+        AdminOp::Deposit { pan, amount } => {
+            node.deposit(&pan, amount, now).map_err(refused)?;
+            AdminResult::Moved {
+                balance: balance(&node, &pan),
+                pan,
+            }
+        }
+        AdminOp::Payout { pan, amount } => {
+            node.payout(&pan, amount, now).map_err(refused)?;
+            AdminResult::Moved {
+                balance: balance(&node, &pan),
+                pan,
+            }
+        }
+        AdminOp::Balance { pan } => {
+            if !node.state().pans.contains_key(&pan) {
+                let e = broker::core::bank::BankError::PanUnknown(pan);
+                return Err(refused(broker::node::NodeError::Bank(e)));
+            }
+            AdminResult::Balance {
+                balance: balance(&node, &pan),
+                available: broker::core::bank::available_for_payout(node.state(), &pan),
+                pan,
+            }
+        }
+        AdminOp::Peers { .. } => AdminResult::Peers {
+            peers: node
+                .state()
+                .peers
+                .iter()
+                .map(|(uid, peer)| shared::wire::bodies::PeerInfo {
+                    uid: *uid,
+                    pan: peer.pan.clone(),
+                })
+                .collect(),
+            more: false,
+        },
+    };
+    node.close().context("closing the broker's log")?;
+    Ok(result)
+}
+
+/// `op` sent to a running broker as an `AdminRequest` (ADR 0010).
+fn over_nats(
+    connection: &Connection,
+    op: AdminOp,
+    secret: Option<&PanSecret>,
+) -> anyhow::Result<AdminResult> {
     let suite = connection.suite;
+    let (Some(operator_key), Some(broker_key)) = (&connection.operator_key, &connection.broker_key)
+    else {
+        anyhow::bail!("--operator-key and --broker-key are needed to reach a running broker");
+    };
     let passphrase = connection
         .passphrase_file
         .as_deref()
         .map(read_passphrase)
         .transpose()?;
     let pem = Zeroizing::new(
-        std::fs::read_to_string(&connection.operator_key)
-            .with_context(|| format!("reading {}", connection.operator_key.display()))?,
+        std::fs::read_to_string(operator_key)
+            .with_context(|| format!("reading {}", operator_key.display()))?,
     );
     let operator = KeyPair::from_pkcs8_pem(suite, &pem, passphrase.as_ref().map(|p| p.as_bytes()))
-        .with_context(|| {
-            format!(
-                "reading the operator key {}",
-                connection.operator_key.display()
-            )
-        })?;
-    let broker_pem = std::fs::read_to_string(&connection.broker_key)
-        .with_context(|| format!("reading {}", connection.broker_key.display()))?;
+        .with_context(|| format!("reading the operator key {}", operator_key.display()))?;
+    let broker_pem = std::fs::read_to_string(broker_key)
+        .with_context(|| format!("reading {}", broker_key.display()))?;
     let broker = PublicKey::from_pem(suite, &broker_pem)
-        .with_context(|| format!("reading the broker key {}", connection.broker_key.display()))?;
+        .with_context(|| format!("reading the broker key {}", broker_key.display()))?;
     let credentials = match (&connection.nats_user, &connection.nats_password_file) {
         (Some(user), Some(file)) => Some(NatsCredentials::UserPassword {
             user: user.clone(),

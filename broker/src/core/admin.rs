@@ -182,12 +182,5 @@ fn after(
 
 /// The wire refusal of a bank operation.
 fn refusal(e: &BankError) -> Refusal {
-    let code = match e {
-        BankError::PanExists(_) => ErrorCode::AccountExists,
-        BankError::PanUnknown(_) => ErrorCode::PanUnknown,
-        BankError::WeakSecret => ErrorCode::WeakPanSecret,
-        BankError::ZeroAmount | BankError::Overflow => ErrorCode::AmountOutOfRange,
-        BankError::Insufficient { .. } => ErrorCode::InsufficientFunds,
-    };
-    Refusal::new(code, e.to_string())
+    Refusal::new(e.code(), e.to_string())
 }

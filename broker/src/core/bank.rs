@@ -39,6 +39,22 @@ pub enum BankError {
     Overflow,
 }
 
+impl BankError {
+    /// The wire code of this refusal, for the operator's administration requests
+    /// (ADR 0010) and the operator's tools.
+    #[must_use]
+    pub fn code(&self) -> shared::ErrorCode {
+        use shared::ErrorCode;
+        match self {
+            BankError::PanExists(_) => ErrorCode::AccountExists,
+            BankError::PanUnknown(_) => ErrorCode::PanUnknown,
+            BankError::WeakSecret => ErrorCode::WeakPanSecret,
+            BankError::ZeroAmount | BankError::Overflow => ErrorCode::AmountOutOfRange,
+            BankError::Insufficient { .. } => ErrorCode::InsufficientFunds,
+        }
+    }
+}
+
 /// The shortest PANSecret an account may be opened with: 128 bits (section 1).
 pub const MIN_PAN_SECRET_BYTES: usize = 16;
 
