@@ -14,10 +14,10 @@ use shared::ids::{AccountId, Pan, Uid};
 use shared::node::Refusal;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
-    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
-    RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody,
-    VendorScripNoticeX0, VendorScripRequestX1, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
-    VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
+    ExchangeAuthorizationRequestX3, PresentsScrip, PublicKeyRequestX0, PurchaseCompletedX3,
+    PurchaseInitiatedX0, RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody,
+    TransactionStatusBody, VendorScripNoticeX0, VendorScripRequestX1, VendorTopUpAcceptedX3,
+    VendorTopUpRequestX0, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
 use shared::wire::{
     Body, Frame, Header, Label, Opened, Part, SignedEvidence, WireError, digest_of_verified,
@@ -177,10 +177,7 @@ pub fn open(
             finish(header, vec![x.evidence], Request::ObtainBrokerScrip(x.body))
         }
         Label::BrokerScripTopUp => {
-            let opened = open_single(frame, me)?;
-            let x = opened.signed::<BrokerScripTopUpX0>(key)?;
-            id_proof(&opened, key, id()?)?;
-            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            let (x, cs) = open_presenting::<BrokerScripTopUpX0>(frame, me, key, Some(id()?))?;
             finish(
                 header,
                 vec![x.evidence],
@@ -188,10 +185,7 @@ pub fn open(
             )
         }
         Label::BrokerScripWithdraw => {
-            let opened = open_single(frame, me)?;
-            let x = opened.signed::<BrokerScripWithdrawX0>(key)?;
-            id_proof(&opened, key, id()?)?;
-            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            let (x, cs) = open_presenting::<BrokerScripWithdrawX0>(frame, me, key, Some(id()?))?;
             finish(
                 header,
                 vec![x.evidence],
@@ -199,9 +193,8 @@ pub fn open(
             )
         }
         Label::RenewRequest => {
-            let opened = open_single(frame, me)?;
-            let x = opened.signed::<RenewRequestX0>(key)?;
-            let cs = opened.secret(x.body.scrip.id(), &x.body.cs_hash)?;
+            // No IdProof: the CustomerSecret proves ownership (6.8).
+            let (x, cs) = open_presenting::<RenewRequestX0>(frame, me, key, None)?;
             finish(
                 header,
                 vec![x.evidence],
@@ -508,6 +501,25 @@ pub(super) fn single_part(frame: &Frame) -> Result<shared::wire::PartRef<'_>, Re
 
 fn open_single(frame: &Frame, me: &KeyPair) -> Result<Opened, Refusal> {
     Ok(single_part(frame)?.open_sealed(me)?)
+}
+
+/// A request sealed to the broker that presents a scrip (6.4, 6.6, 6.8): its signed body,
+/// the sender's IdProof of `id` when the transaction asks for one, and the scrip's
+/// CustomerSecret checked against the body's `cs_hash`.
+fn open_presenting<B: PresentsScrip>(
+    frame: &Frame,
+    me: &KeyPair,
+    key: &PublicKey,
+    id: Option<&AccountId>,
+) -> Result<(shared::wire::Verified<B>, CustomerSecret), Refusal> {
+    let opened = open_single(frame, me)?;
+    let x = opened.signed::<B>(key)?;
+    if let Some(id) = id {
+        id_proof(&opened, key, id)?;
+    }
+    let (scrip, cs_hash) = x.body.presented();
+    let cs = opened.secret(scrip.id(), cs_hash)?;
+    Ok((x, cs))
 }
 
 fn id_proof(opened: &Opened, key: &PublicKey, id: &AccountId) -> Result<(), Refusal> {

@@ -95,6 +95,27 @@ pub trait Reply: Body {
     fn re(&self) -> &Re;
 }
 
+/// A request body that presents a scrip: the scrip and the hash of its CustomerSecret,
+/// whose secret the same sealed part carries (protocol.md sections 3 and 4;
+/// `Opened::secret`).
+pub trait PresentsScrip: Body {
+    /// The scrip presented and its `cs_hash`.
+    fn presented(&self) -> (&Scrip, &[u8]);
+}
+
+/// Implements [`PresentsScrip`] for bodies with `scrip` and `cs_hash` fields.
+macro_rules! presents_scrip {
+    ($($ty:ty),* $(,)?) => {
+        $(impl PresentsScrip for $ty {
+            fn presented(&self) -> (&Scrip, &[u8]) {
+                (&self.scrip, &self.cs_hash)
+            }
+        })*
+    };
+}
+
+presents_scrip!(BrokerScripTopUpX0, BrokerScripWithdrawX0, RenewRequestX0);
+
 /// Implements [`Body`] for a struct, with its label.
 macro_rules! body {
     ($ty:ty => $label:ident) => {
