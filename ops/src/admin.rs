@@ -40,6 +40,9 @@ pub enum AdminError {
         #[source]
         source: BusError,
     },
+    /// The NATS server could not be reached: nothing was sent.
+    #[error("cannot reach the NATS server: {0}")]
+    NoServer(#[source] BusError),
     /// The answer was not a valid reply of the broker to this request.
     #[error("invalid answer from the broker: {0}")]
     BadAnswer(String),

@@ -335,10 +335,7 @@ fn over_nats(
     runtime.block_on(async {
         let bus = NatsBus::connect(&connection.nats_url, options)
             .await
-            .map_err(|e| AdminError::Unreachable {
-                tx: shared::TxId::random(),
-                source: e,
-            })?;
+            .map_err(AdminError::NoServer)?;
         let client = AdminClient::new(bus, subjects, operator, broker, timeout, 3);
         Ok(client.call(op, secret).await?)
     })
@@ -393,7 +390,7 @@ fn print(result: &AdminResult, json: bool) {
 pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
     err.downcast_ref::<AdminError>().map(|e| match e {
         AdminError::Refused { .. } => EXIT_REFUSED,
-        AdminError::Unreachable { .. } => EXIT_UNREACHABLE,
+        AdminError::Unreachable { .. } | AdminError::NoServer(_) => EXIT_UNREACHABLE,
         AdminError::BadAnswer(_) | AdminError::Build(_) => 1,
     })
 }

@@ -105,6 +105,38 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
         );
     }
 
+    // Over NATS with no server there: exit 6 (the broker did not answer; nothing sent).
+    assert!(
+        ops(d, &["keygen", "--suite", "paper", "--out", "keys/operator"])
+            .status
+            .success()
+    );
+    let out = ops(
+        d,
+        &[
+            "bank",
+            "--suite",
+            "paper",
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "--timeout",
+            "2",
+            "--operator-key",
+            "keys/operator/key.pem",
+            "--broker-key",
+            "keys/broker/key.pub.pem",
+            "balance",
+            "--pan",
+            PAN,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot reach the NATS server"),
+        "{}",
+        text(&out)
+    );
+
     // The log: the opening and the deposit, nothing of the refusals, and it audits clean.
     let out = ops(d, &["audit", "--json", "data/broker"]);
     assert!(out.status.success(), "{}", text(&out));
