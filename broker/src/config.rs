@@ -38,6 +38,10 @@ pub struct BrokerArgs {
     /// [file: broker.escrow_window_secs; default 600].
     #[arg(long, env = "PEERSCRIP_ESCROW_WINDOW_SECS")]
     pub escrow_window_secs: Option<u64>,
+    /// How often the broker's timer enforces deadlines and re-sends, seconds
+    /// [file: broker.expire_every_secs; default 60].
+    #[arg(long, env = "PEERSCRIP_EXPIRE_EVERY_SECS")]
+    pub expire_every_secs: Option<u64>,
     /// The operator's public key (PEM): the one key whose administration requests the
     /// broker serves (`peerscrip-ops bank|peers`, ADR 0010) [file: broker.operator_key;
     /// unset: no administration over the bus].
@@ -62,6 +66,8 @@ pub struct BrokerSection {
     pub escrow_window_secs: Option<u64>,
     /// See [`BrokerArgs::operator_key`].
     pub operator_key: Option<PathBuf>,
+    /// See [`BrokerArgs::expire_every_secs`].
+    pub expire_every_secs: Option<u64>,
 }
 
 /// The broker's configuration file.
@@ -87,6 +93,8 @@ pub struct BrokerConfig {
     pub core: Config,
     /// The operator's public key file, if administration over the bus is served.
     pub operator_key: Option<PathBuf>,
+    /// How often the timer enforces deadlines (`shell::serve_every`).
+    pub expire_every: std::time::Duration,
 }
 
 /// The broker's redb file inside its data directory.
@@ -165,10 +173,17 @@ impl BrokerConfig {
                 defaults.escrow_window_secs,
             )?,
         };
+        let expire_every = std::time::Duration::from_secs(positive_secs(
+            "broker.expire_every_secs (--expire-every-secs)",
+            args.expire_every_secs,
+            file.broker.expire_every_secs,
+            crate::shell::EXPIRE_EVERY.as_secs(),
+        )?);
         Ok(BrokerConfig {
             node,
             core,
             operator_key,
+            expire_every,
         })
     }
 
@@ -188,7 +203,8 @@ impl BrokerConfig {
             "suite = {}\ndata_dir = {}\nkey = {}\nkey_passphrase = {}\nroot_key = {}\n\
              subject_prefix = {}\nnats_url = {}\nnats_credentials = {}\nlog_format = {}\n\
              log_level = {}\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
-             exchange_window_secs = {}\nescrow_window_secs = {}\noperator_key = {}\n",
+             exchange_window_secs = {}\nescrow_window_secs = {}\nexpire_every_secs = {}\n\
+             operator_key = {}\n",
             n.suite,
             n.data_dir.display(),
             n.key.display(),
@@ -210,6 +226,7 @@ impl BrokerConfig {
             c.grace_secs,
             c.exchange_window_secs,
             c.escrow_window_secs,
+            self.expire_every.as_secs(),
             self.operator_key
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
@@ -280,6 +297,7 @@ mod tests {
         let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
         assert_eq!(c.operator_key, None);
         assert!(c.describe().contains("operator_key = none"));
+        assert_eq!(c.expire_every, std::time::Duration::from_secs(60));
 
         let with_key = format!("{FILE}operator_key = \"keys/operator/key.pub.pem\"\n");
         let c =

@@ -94,7 +94,14 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     let mut options = node_settings.nats_options("peerscrip-broker");
     options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
     let bus = NatsBus::connect(&node_settings.nats_url, options).await?;
-    let running = crate::shell::serve(node, bus.clone(), subjects.clone(), system_clock).await?;
+    let running = crate::shell::serve_every(
+        node,
+        bus.clone(),
+        subjects.clone(),
+        system_clock,
+        config.expire_every,
+    )
+    .await?;
     tracing::info!(subject = %subjects.broker(), "broker serving");
 
     let signal = shutdown.await;

@@ -182,6 +182,21 @@ pub async fn serve<B: Bus>(
     subjects: Subjects,
     clock: Clock,
 ) -> Result<Running, BusError> {
+    serve_every(node, bus, subjects, clock, EXPIRE_EVERY).await
+}
+
+/// [`serve`] with the timer ticking every `every` instead of [`EXPIRE_EVERY`]: a deadline
+/// is enforced at most `every` after it passes (the daemon's `expire_every_secs`).
+///
+/// # Errors
+/// As `Bus::subscribe`.
+pub async fn serve_every<B: Bus>(
+    node: BrokerNode,
+    bus: B,
+    subjects: Subjects,
+    clock: Clock,
+    every: Duration,
+) -> Result<Running, BusError> {
     let addr = runtime::start(node, clock);
     let subject = subjects.broker();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -198,11 +213,11 @@ pub async fn serve<B: Bus>(
     let timer = tokio::spawn(async move {
         // The first run one period after the start (a test or an operator can call
         // [`expire`] at once).
-        let first = tokio::time::Instant::now() + EXPIRE_EVERY;
-        let mut every = tokio::time::interval_at(first, EXPIRE_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let first = tokio::time::Instant::now() + every;
+        let mut ticks = tokio::time::interval_at(first, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
+            ticks.tick().await;
             if !tick(&timer_addr, &bus, &subjects).await {
                 break;
             }

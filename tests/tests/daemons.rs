@@ -268,7 +268,12 @@ impl Deployment {
     }
 
     fn broker(&self, server: &NatsServer) -> Daemon {
+        self.broker_with(server, &[])
+    }
+
+    fn broker_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
         let mut command = Daemon::command(&binaries().0);
+        command.args(flags);
         command
             .arg("--config")
             .arg(deploy().join("broker.toml"))
@@ -866,4 +871,71 @@ async fn the_broker_authenticates_with_its_configured_nats_password() {
         }
         assert!(!broker.log().contains("s3cret"), "{}", broker.log());
     }
+}
+
+/// A merchant offline during 6.5 (issue 5): the broker takes the customer's top-up, holds
+/// B0 in escrow with its deadline and sends the authorization to a merchant nobody serves;
+/// at the deadline its timer releases the escrow and tells the customer with a NOK, and B0
+/// is live again at its value. Nothing is lost: the books add up at the broker, the wallet
+/// has nothing pending.
+#[actix_rt::test]
+async fn a_merchant_offline_during_a_vendor_top_up_is_ended_by_the_brokers_deadline() {
+    let d = Deployment::new();
+    let server = NatsServer::start().unwrap();
+    let mut broker = d.broker_with(
+        &server,
+        &["--escrow-window-secs", "2", "--expire-every-secs", "1"],
+    );
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    assert!(merchant.terminate().success());
+
+    let mut deliveries = client
+        .subscribe_deliveries(&d.customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
+        .unwrap();
+    let tx = out.tx;
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
+    assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
+    w.handle_reply(&got[0], system_clock()).unwrap();
+    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+    assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(500));
+    assert_eq!(
+        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
+        amount(1_000)
+    );
+
+    assert!(broker.terminate().success());
+    let node = d.open_broker();
+    node.state().check_conserved().unwrap();
+    assert!(
+        node.log()
+            .iter()
+            .unwrap()
+            .map(Result::unwrap)
+            .any(|e| e.tx == tx
+                && matches!(e.kind.kind, broker::core::Kind::EscrowReleased { .. })),
+        "the escrow of tx {tx} was released"
+    );
+    node.close().unwrap();
+}
+
+/// A broker stopped while its NATS server is gone still stops: the last flush gives up
+/// after its bound (`ROUND_TRIP_TIMEOUT`) instead of waiting for a reconnection that never
+/// comes, and the daemon exits 0 with its log closed and verified.
+#[actix_rt::test]
+async fn a_broker_stopped_while_its_server_is_down_still_stops_cleanly() {
+    let d = Deployment::new();
+    let server = NatsServer::start().unwrap();
+    let mut broker = d.broker(&server);
+    drop(server);
+    assert!(broker.terminate().success());
+    d.open_broker().close().unwrap();
 }

@@ -214,6 +214,16 @@ impl NatsBus {
     /// (`_INBOX.<uid>.>`; harmless, only the node subscribes there). Bounded by
     /// [`ROUND_TRIP_TIMEOUT`] so that a disconnected client fails instead of hanging.
     async fn round_trip(&self) -> Result<(), BusError> {
+        // The whole round trip is bounded, not only the wait for the echo: while the
+        // client is disconnected, async-nats's own flush waits for the reconnection, which
+        // may never come (a daemon stopping after its server went away must still stop).
+        tokio::time::timeout(ROUND_TRIP_TIMEOUT, self.echo())
+            .await
+            .unwrap_or(Err(BusError::Timeout))
+    }
+
+    /// Subscribes to a fresh inbox, publishes to it and waits for the message to come back.
+    async fn echo(&self) -> Result<(), BusError> {
         let inbox = self.client.new_inbox();
         let mut echo = self
             .client
@@ -228,11 +238,7 @@ impl NatsBus {
             FlushErrorKind::SendError => BusError::Closed,
             FlushErrorKind::FlushError => BusError::Transport(Box::new(e)),
         })?;
-        match tokio::time::timeout(ROUND_TRIP_TIMEOUT, echo.next()).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(BusError::Closed),
-            Err(_) => Err(BusError::Timeout),
-        }
+        echo.next().await.map(|_| ()).ok_or(BusError::Closed)
     }
 }
 
