@@ -1,7 +1,10 @@
 //! `ops/deploy/quickstart`, the README's "Run it for real" in one script, run for real: its
 //! own nats-server, the built `peerscrip-broker`, `peerscrip-merchant`, `peerscrip-ops` and
 //! `peerscrip` binaries, bank accounts opened over the bus by the operator, and a purchase
-//! with change from the command line; then the broker's log audited. The script exits
+//! with change from the command line; then the broker's log audited. Its nats-server runs
+//! the configuration `peerscrip-ops nats-config` generated (one user per node, each
+//! confined to its subjects, as `tests/tests/nats_permissions.rs` checks rule by rule), every
+//! node connects as its user, and a client without one is refused. The script exits
 //! non-zero on any failed step; this test also checks what it printed adds up.
 #![allow(clippy::unwrap_used)]
 
@@ -27,6 +30,8 @@ fn the_quickstart_buys_an_item_and_the_books_add_up() {
         "quickstart failed:\n{stdout}\n{stderr}"
     );
     for line in [
+        "one user per node",
+        "== the server refuses a client without credentials",
         "recorded; bank account GR1601101250000000012300695 now holds 100.00",
         "bought BrokerScrip 40.00 from your bank account",
         "received VendorScrip 15.00 of",
