@@ -83,6 +83,11 @@ fn a_merchant_reports_a_lapsed_vendor_scrip() {
         NOW,
         ErrorCode::MerchantBalanceTooLow,
     );
+    w.assert_refused(
+        &m.scrip_lapsed_notice(TxId::random(), ScripId([10; 16]), c.uid(), 0),
+        NOW,
+        ErrorCode::AmountOutOfRange,
+    );
     let nobody = fixtures::keypair(Suite::Paper, 5).uid();
     w.assert_refused(
         &m.scrip_lapsed_notice(TxId::random(), ScripId([9; 16]), nobody, 10),

@@ -623,3 +623,41 @@ fn escrows_survive_reopen_with_identical_state() {
         wire_client::assert_conserved(p.w.state());
     }
 }
+
+/// Lapse (section 4): a held BrokerScrip does not lapse, only its escrow's event ends a
+/// hold. A timer tick past both the escrow's deadline and B0's grace period releases the
+/// escrow and nothing else (the lapse is decided on the state before the tick); the next
+/// tick lapses B0, once: `float:broker −v, bank:C +v`, under `TxId(scrip_id)`.
+#[test]
+fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
+    let mut p = parties(Suite::Modern, 500);
+    let tx = TxId::random();
+    let (deadline, _) = open_escrow(&mut p, tx, 100);
+    let grace_end = p.b0.scrip.body.expires + 365 * 24 * 3600;
+    assert!(grace_end > deadline);
+    let bank_before = bank(&p.w, &p.c);
+    let len = p.w.log_len();
+    assert_eq!(p.w.node().expire(grace_end + 1).unwrap().events, 1);
+    assert_eq!(p.w.log_len(), len + 1);
+    assert_eq!(held_state(&p), ScripState::Live, "released, not lapsed");
+    assert_eq!(bank(&p.w, &p.c), bank_before);
+    wire_client::assert_conserved(p.w.state());
+
+    assert_eq!(p.w.node().expire(grace_end + 2).unwrap().events, 1);
+    assert_eq!(p.w.log_len(), len + 2);
+    assert!(p.w.state().live.get(&p.b0.scrip.id()).is_none());
+    assert_eq!(bank(&p.w, &p.c), bank_before + 500);
+    assert_eq!(p.w.state().balance(&Account::FloatBroker), 0);
+    wire_client::assert_conserved(p.w.state());
+    let lapse = TxId(p.b0.scrip.id().0);
+    let lapsed = p.w.node().log().iter().unwrap().any(|e| {
+        let e = e.unwrap();
+        e.tx == lapse && matches!(e.kind.kind, Kind::ScripLapsed { .. })
+    });
+    assert!(lapsed, "the lapse of scrip X is tx X");
+    assert_eq!(p.w.node().expire(grace_end + 3).unwrap().events, 0, "once");
+
+    let state = p.w.state().clone();
+    p.w.reopen();
+    assert_eq!(p.w.state(), &state);
+}
