@@ -1,5 +1,6 @@
 //! Cross-crate integration and end-to-end tests, and what they share: the `nats-server`
-//! harness ([`nats_server`]), the workspace's binaries built for the tests ([`binaries`]), the bus conformance suite ([`bus_conformance`]), the test kit
+//! harness ([`nats_server`]), the workspace's binaries built for the tests ([`binaries`]) and run as
+//! processes ([`processes`]), the bus conformance suite ([`bus_conformance`]), the test kit
 //! that builds a whole network of nodes on temporary files ([`network`]), the invariants
 //! every test of the network checks ([`invariants`]) and the seeded fault-injecting
 //! simulator ([`simulation`]). All compiled into the library so any test binary can reuse
@@ -10,6 +11,7 @@ pub mod bus_conformance;
 pub mod invariants;
 pub mod nats_server;
 pub mod network;
+pub mod processes;
 pub mod simulation;
 
 pub use nats_server::{HarnessError, NatsServer};

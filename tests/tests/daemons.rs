@@ -7,15 +7,12 @@
 //! How the binaries are found: `peerscrip_tests::binaries::built` builds them once per test
 //! run with the cargo that runs the tests, into the same target directory and profile.
 //!
-//! Waiting: a daemon is ready when its log says so ("… serving"); each wait is bounded,
-//! and a wait that runs out fails the test with the daemon's log. Nothing asserts on a
-//! duration.
+//! The processes are run by `peerscrip_tests::processes` ([`Daemon`]): each wait is
+//! bounded, and a wait that runs out fails the test with the daemon's log. Nothing asserts
+//! on a duration.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use broker::core::Config as BrokerConfig;
@@ -28,6 +25,7 @@ use futures::StreamExt as _;
 use merchant::core::Config as MerchantConfig;
 use merchant::node::MerchantNode;
 use peerscrip_tests::NatsServer;
+use peerscrip_tests::processes::{Daemon, PATIENCE, clean_command};
 use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
 use shared::events::Account;
 use shared::runtime::system_clock;
@@ -46,8 +44,6 @@ const PAN_M: &str = "GR9608100010000001234567890";
 const SECRET_M: &str = "merchant account secret for tests";
 /// How long the wallet waits for one reply.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// The bound on any wait for a daemon (start, log line, exit).
-const PATIENCE: Duration = Duration::from_secs(30);
 /// The tea of `ops/deploy/catalogue.toml`.
 const TEA_PRICE: u64 = 450;
 
@@ -67,127 +63,6 @@ fn deploy() -> PathBuf {
 fn binaries() -> (PathBuf, PathBuf) {
     let dir = peerscrip_tests::binaries::built();
     (dir.join("peerscrip-broker"), dir.join("peerscrip-merchant"))
-}
-
-/// A running daemon process, its standard error collected line by line.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    /// The command for `binary` with an environment of only `PATH`: no `PEERSCRIP_*` or
-    /// `RUST_LOG` of the caller's shell.
-    fn command(binary: &Path) -> Command {
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        command
-    }
-
-    fn spawn(name: &'static str, mut command: Command) -> Daemon {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn the daemon");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon { name, child, lines }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    /// Waits until `times` log lines contain `needle`; panics with the log if the daemon
-    /// exits or [`PATIENCE`] runs out first.
-    fn wait_for(&mut self, needle: &str, times: usize) {
-        let start = Instant::now();
-        while self.count(needle) < times {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread drain what is left.
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "{} exited ({status}) before logging {needle:?}:\n{}",
-                    self.name,
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{} did not log {needle:?} {times} time(s):\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for the process to exit (bounded by [`PATIENCE`]).
-    fn wait_exit(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{} did not exit:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        self.wait_exit()
-    }
-
-    /// SIGKILL: no shutdown at all.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Writes `keys` as `dir/key.pem` and `dir/key.pub.pem`, as `peerscrip-ops keygen` does.
@@ -272,7 +147,7 @@ impl Deployment {
     }
 
     fn broker_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
-        let mut command = Daemon::command(&binaries().0);
+        let mut command = clean_command(&binaries().0);
         command.args(flags);
         command
             .arg("--config")
@@ -292,7 +167,7 @@ impl Deployment {
     }
 
     fn merchant_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
-        let mut command = Daemon::command(&binaries().1);
+        let mut command = clean_command(&binaries().1);
         command.args(flags);
         command
             .arg("--config")
@@ -408,6 +283,12 @@ async fn send_until_served(
 /// 6.0, 6.0b of the merchant's key, 6.1 of 10.00 and 6.2 of 10.00 of the merchant's
 /// VendorScrip: the customer ready to buy.
 async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
+    register_and_get_broker_scrip(d, w, client).await;
+    exchange_for_vendor_scrip(d, w, client, || {}).await;
+}
+
+/// 6.0, 6.0b of the merchant's key and 6.1 of 10.00 of BrokerScrip.
+async fn register_and_get_broker_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
     let now = system_clock();
     for out in [
         w.register(now).unwrap(),
@@ -416,6 +297,18 @@ async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &
     ] {
         client.send(w, out, now).await.unwrap();
     }
+}
+
+/// 6.2 of all 10.00 of BrokerScrip for the merchant's VendorScrip; `between` runs after
+/// step 1 is answered (the exchange opened at the broker) and before step 2 reaches the
+/// merchant.
+async fn exchange_for_vendor_scrip(
+    d: &Deployment,
+    w: &mut Wallet,
+    client: &Client<NatsBus>,
+    between: impl FnOnce(),
+) {
+    let now = system_clock();
     let mut deliveries = client
         .subscribe_deliveries(&d.customer_keys.uid())
         .await
@@ -425,6 +318,7 @@ async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &
         .unwrap();
     let tx = out.tx;
     client.send(w, out, now).await.unwrap();
+    between();
     let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
     client.publish(&step2).await.unwrap();
     let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
@@ -436,6 +330,7 @@ async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &
         w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
         amount(1_000)
     );
+    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
 }
 
 /// One tea (6.3): the order and its two saved steps (1 to the broker, 2 to the merchant).
@@ -567,6 +462,30 @@ async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase
     assert_eq!(merchant.terminate().code(), Some(0));
     assert_eq!(broker.terminate().code(), Some(0));
     check_books(&d, 1);
+}
+
+/// SIGKILL of the broker between 6.2's step 1 (the exchange opened at the broker, the
+/// BrokerScrip held, protocol.md section 4) and step 3 (the merchant asking the broker to
+/// decide): the broker restarts on its file with the exchange still open, decides it when
+/// the merchant asks, and the customer ends with its VendorScrip; the books add up and
+/// replay.
+#[actix_rt::test]
+async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchange_completes() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_broker_scrip(&d, &mut w, &client).await;
+    exchange_for_vendor_scrip(&d, &mut w, &client, || {
+        broker.kill();
+        broker = d.broker(&server);
+    })
+    .await;
+
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    check_books(&d, 0);
 }
 
 /// The length and head of a node's log, to compare before and after.
@@ -744,7 +663,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
             ),
         ),
     ] {
-        let mut command = Daemon::command(&binaries().0);
+        let mut command = clean_command(&binaries().0);
         command
             .arg("--config")
             .arg(deploy().join("broker.toml"))
@@ -780,7 +699,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     }
     assert!(changed > 0, "the PAN is in the file");
     std::fs::write(d.broker_log(), &altered).unwrap();
-    let mut command = Daemon::command(&binaries().0);
+    let mut command = clean_command(&binaries().0);
     command
         .arg("--config")
         .arg(deploy().join("broker.toml"))
@@ -808,7 +727,7 @@ async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
     let mut broker = d.broker(&server);
-    let mut command = Daemon::command(&binaries().1);
+    let mut command = clean_command(&binaries().1);
     command
         .arg("--config")
         .arg(deploy().join("merchant.toml"))
@@ -846,7 +765,7 @@ async fn the_broker_authenticates_with_its_configured_nats_password() {
     .expect("start nats-server");
     let d = Deployment::new();
     for (password, serves) in [("wrong-s3cret", false), ("right-s3cret", true)] {
-        let mut command = Daemon::command(&binaries().0);
+        let mut command = clean_command(&binaries().0);
         command
             .arg("--config")
             .arg(deploy().join("broker.toml"))

@@ -1,0 +1,389 @@
+//! The whole of protocol.md section 6 through the built binaries only (issue 5), as an
+//! operator and a customer run them: a harness `nats-server`, keys from `peerscrip-ops
+//! keygen`, the `peerscrip-broker` and `peerscrip-merchant` daemons as processes, the bank
+//! operator's `peerscrip-ops bank` over NATS, and the customer's `peerscrip` wallet, every
+//! command run with `--json` and its document checked:
+//!
+//! keygen → broker → bank open-account ×2, deposit → merchant (6.0 on its first start) →
+//! init → register (6.0) → broker-scrip buy (6.1) → shop → vendor-scrip buy (6.0b, 6.2) →
+//! buy with change (6.3) → a refused buy (nothing changed) → vendor-scrip top-up (6.5) →
+//! vendor-scrip withdraw (6.7) → broker-scrip top-up (6.4) → renew (6.8) → broker-scrip
+//! withdraw (6.6) → history, balance → bank balances → SIGTERM → audit of the broker's log.
+//!
+//! Value is conserved across the run: the 100.00 the bank paid in ends in the two bank
+//! accounts (91.00 the customer's, 9.00 the merchant's, what the teas cost), with no scrip
+//! left, and the broker's log audits clean with those balances. No secret (a PANSecret,
+//! the wallet's passphrase) appears in anything any command printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use peerscrip_tests::NatsServer;
+use peerscrip_tests::binaries::{built, workspace};
+use peerscrip_tests::processes::{Daemon, Run, clean_command};
+use serde_json::Value;
+use shared::{Amount, Suite};
+
+const SUITE: Suite = Suite::Paper;
+const PAN_C: &str = "GR1601101250000000012300695";
+/// The PAN of `ops/deploy/merchant.toml`.
+const PAN_M: &str = "GR9608100010000001234567890";
+const PASSPHRASE: &str = "the journey wallet's passphrase";
+
+/// An amount of the wallet's JSON (`{"minor": …, "value": "…"}`), in minor units, its two
+/// renderings checked against each other.
+fn minor(v: &Value) -> u64 {
+    let m = v["minor"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no amount: {v}"));
+    assert_eq!(
+        v["value"].as_str().unwrap(),
+        Amount::from_minor(m).to_string()
+    );
+    m
+}
+
+/// The recorded wallet event of `kind` in a command's JSON.
+fn recorded<'a>(doc: &'a Value, kind: &str) -> &'a Value {
+    doc["recorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {doc}"))
+}
+
+/// The deployment: a temporary directory of keys, secrets and data, and every output of
+/// every command run in it (to check no secret was printed).
+struct World {
+    dir: tempfile::TempDir,
+    nats_url: String,
+    outputs: Vec<String>,
+}
+
+impl World {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn bin(name: &str) -> PathBuf {
+        built().join(name)
+    }
+
+    fn record(&mut self, run: Run) -> Run {
+        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
+    /// `peerscrip-ops <args>`.
+    fn ops(&mut self, args: &[&str]) -> Run {
+        let mut command = clean_command(&Self::bin("peerscrip-ops"));
+        command.args(args);
+        self.record(Run::of(command))
+    }
+
+    /// `peerscrip-ops keygen` into `keys/<who>`: its UID.
+    fn keygen(&mut self, who: &str) -> String {
+        let out = self.path(&format!("keys/{who}"));
+        let doc = self
+            .ops(&[
+                "keygen",
+                "--json",
+                "--suite",
+                SUITE.name(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .ok();
+        assert_eq!(doc["suite"], SUITE.name());
+        assert_eq!(doc["encrypted"], false);
+        assert!(Path::new(doc["public_key"].as_str().unwrap()).exists());
+        doc["uid"].as_str().unwrap().to_owned()
+    }
+
+    /// `peerscrip-ops bank --json … <args>`: the operator's signed request over NATS.
+    fn bank(&mut self, args: &[&str]) -> Value {
+        let (operator, broker) = (
+            self.path("keys/operator/key.pem"),
+            self.path("keys/broker/key.pub.pem"),
+        );
+        let url = self.nats_url.clone();
+        let connection = [
+            "bank",
+            "--json",
+            "--nats-url",
+            &url,
+            "--suite",
+            SUITE.name(),
+            "--operator-key",
+            operator.to_str().unwrap(),
+            "--broker-key",
+            broker.to_str().unwrap(),
+        ];
+        self.ops(&[&connection[..], args].concat()).ok()
+    }
+
+    /// `peerscrip --json <global flags> <args>`: the customer's wallet.
+    fn wallet(&mut self, args: &[&str]) -> Run {
+        let mut command = clean_command(&Self::bin("peerscrip"));
+        command
+            .arg("--json")
+            .arg("--wallet-dir")
+            .arg(self.path("alice"))
+            .arg("--passphrase-file")
+            .arg(self.path("secrets/alice.passphrase"))
+            .args(["--nats-url", &self.nats_url])
+            .args(args);
+        self.record(Run::of(command))
+    }
+
+    fn broker(&self) -> Daemon {
+        let mut command = clean_command(&Self::bin("peerscrip-broker"));
+        command
+            .arg("--config")
+            .arg(workspace().join("ops/deploy/broker.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
+            .arg("--data-dir")
+            .arg(self.path("data/broker"))
+            .arg("--key")
+            .arg(self.path("keys/broker/key.pem"))
+            .arg("--operator-key")
+            .arg(self.path("keys/operator/key.pub.pem"));
+        let mut daemon = Daemon::spawn("peerscrip-broker", command);
+        daemon.wait_for("broker serving", 1);
+        daemon
+    }
+
+    fn merchant(&self) -> Daemon {
+        let mut command = clean_command(&Self::bin("peerscrip-merchant"));
+        command
+            .arg("--config")
+            .arg(workspace().join("ops/deploy/merchant.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
+            .arg("--data-dir")
+            .arg(self.path("data/merchant"))
+            .arg("--key")
+            .arg(self.path("keys/merchant/key.pem"))
+            .arg("--broker-key")
+            .arg(self.path("keys/broker/key.pub.pem"))
+            .arg("--pan-secret-file")
+            .arg(self.path("secrets/merchant.pansecret"));
+        let mut daemon = Daemon::spawn("peerscrip-merchant", command);
+        daemon.wait_for("merchant serving", 1);
+        daemon
+    }
+
+    /// Nothing printed holds a PANSecret or the passphrase, or a full customer PAN from the
+    /// wallet (the bank operator's own commands name the accounts they work on).
+    fn assert_no_secret_printed(&self) {
+        let secrets: Vec<String> = ["secrets/alice.pansecret", "secrets/merchant.pansecret"]
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(self.path(f))
+                    .unwrap()
+                    .trim()
+                    .to_owned()
+            })
+            .chain([PASSPHRASE.to_owned()])
+            .collect();
+        for out in &self.outputs {
+            for secret in &secrets {
+                assert!(!out.contains(secret.as_str()), "a secret leaked: {out}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() {
+    let server = NatsServer::start().expect("start nats-server");
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = World {
+        dir,
+        nats_url: server.url(),
+        outputs: Vec::new(),
+    };
+    std::fs::create_dir_all(world.path("secrets")).unwrap();
+    std::fs::write(
+        world.path("secrets/alice.passphrase"),
+        format!("{PASSPHRASE}\n"),
+    )
+    .unwrap();
+
+    // The operator's keys and the broker, serving the operator's signed requests.
+    let broker_uid = world.keygen("broker");
+    let operator_uid = world.keygen("operator");
+    let merchant_uid = world.keygen("merchant");
+    assert_ne!(broker_uid, operator_uid);
+    let mut broker = world.broker();
+
+    // The bank opens both accounts (drawing their PANSecrets into files) and funds the
+    // customer's.
+    let secret_m = world.path("secrets/merchant.pansecret");
+    let secret_c = world.path("secrets/alice.pansecret");
+    for (pan, secret) in [(PAN_M, &secret_m), (PAN_C, &secret_c)] {
+        let opened = world.bank(&[
+            "open-account",
+            "--pan",
+            pan,
+            "--secret-out",
+            secret.to_str().unwrap(),
+        ]);
+        assert_eq!(opened["result"], "account_opened");
+        assert_eq!(opened["pan"], pan);
+    }
+    let deposit = world.bank(&["deposit", "--pan", PAN_C, "--amount", "100.00"]);
+    assert_eq!(deposit["result"], "recorded");
+    assert_eq!(deposit["balance"], "100.00");
+
+    // The merchant registers its key for its account on its first start (6.0).
+    let mut merchant = world.merchant();
+
+    // The customer.
+    let init = world
+        .wallet(&[
+            "init",
+            "--suite",
+            SUITE.name(),
+            "--broker-key",
+            world.path("keys/broker/key.pub.pem").to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(init["suite"], SUITE.name());
+    assert_eq!(init["broker_uid"], broker_uid.as_str());
+    assert_eq!(init["encrypted"], true);
+    let register = world
+        .wallet(&[
+            "register",
+            "--pan",
+            PAN_C,
+            "--pan-secret-file",
+            secret_c.to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(register["uid"], init["uid"]);
+    assert_eq!(register["account"], "…0695");
+
+    // 6.1: 40.00 of BrokerScrip from the bank account.
+    let bought = world.wallet(&["broker-scrip", "buy", "40.00"]).ok();
+    assert_eq!(minor(&bought["value"]), 4_000);
+
+    let shop = world.wallet(&["shop", &merchant_uid]).ok();
+    let items = shop["items"].as_array().unwrap();
+    let tea = items.iter().find(|i| i["id"] == "tea").unwrap();
+    assert_eq!(tea["name"], "Green tea, 100 g");
+    assert_eq!(minor(&tea["unit_price"]), 450);
+    assert_eq!(items.len(), 3, "{shop}");
+
+    // 6.0b and 6.2: 15.00 of BrokerScrip exchanged for the merchant's VendorScrip.
+    let vendor = world
+        .wallet(&["vendor-scrip", "buy", &merchant_uid, "15.00"])
+        .ok();
+    recorded(&vendor, "exchange_settled");
+    recorded(&vendor, "vendor_scrip_obtained");
+
+    // 6.3: two teas, 9.00, from the 15.00: 6.00 of change.
+    let buy = world
+        .wallet(&["buy", &merchant_uid, "tea", "--qty", "2"])
+        .ok();
+    assert_eq!(minor(&buy["paid"]), 900);
+    assert_eq!(minor(&buy["change"]), 600);
+    assert_eq!(buy["quantity"], 2);
+
+    // More than the VendorScrip holds: refused (exit 3), nothing changed.
+    let before = world.wallet(&["balance"]).ok();
+    let too_much = world.wallet(&["buy", &merchant_uid, "pot"]);
+    assert_eq!(too_much.code, 3, "{too_much:?}");
+    assert_eq!(too_much.json()["error"], "refused");
+    assert_eq!(world.wallet(&["balance"]).ok(), before);
+
+    // 6.5: 5.00 more of VendorScrip, paid with BrokerScrip.
+    let top_up = world
+        .wallet(&["vendor-scrip", "top-up", &merchant_uid, "5.00"])
+        .ok();
+    let topped = recorded(&top_up, "vendor_scrip_topped_up");
+    assert_eq!((minor(&topped["from"]), minor(&topped["to"])), (600, 1_100));
+
+    // 6.7: the VendorScrip cashed in to the bank account through the broker.
+    let withdraw = world
+        .wallet(&["vendor-scrip", "withdraw", &merchant_uid])
+        .ok();
+    assert_eq!(minor(&withdraw["value"]), 1_100);
+    assert_eq!(
+        recorded(&withdraw, "vendor_withdraw_decided")["ok_decision"],
+        true
+    );
+
+    // 6.4: 5.00 more of BrokerScrip from the bank (40.00 − 15.00 − 5.00 = 20.00 → 25.00).
+    let top_up = world.wallet(&["broker-scrip", "top-up", "5.00"]).ok();
+    assert_eq!(
+        (minor(&top_up["from"]), minor(&top_up["to"])),
+        (2_000, 2_500)
+    );
+
+    // 6.8: the BrokerScrip renewed early.
+    let renewed = world.wallet(&["renew", &broker_uid]).ok();
+    assert_eq!(renewed["renewed"][0]["kind"], "scrip_renewed");
+    assert_eq!(minor(&renewed["renewed"][0]["value"]), 2_500);
+
+    // 6.6: the BrokerScrip cashed in to the bank account.
+    let cashed = world.wallet(&["broker-scrip", "withdraw"]).ok();
+    assert_eq!(minor(&cashed["value"]), 2_500);
+
+    let history = world.wallet(&["history"]).ok();
+    let kinds: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "registered",
+        "peer_key",
+        "broker_scrip_obtained",
+        "exchange_settled",
+        "vendor_scrip_obtained",
+        "item_bought",
+        "vendor_top_up_settled",
+        "vendor_scrip_topped_up",
+        "vendor_withdraw_decided",
+        "broker_scrip_topped_up",
+        "scrip_renewed",
+    ] {
+        assert!(kinds.contains(&expected), "{expected} missing: {kinds:?}");
+    }
+    let balance = world.wallet(&["balance"]).ok();
+    assert!(balance["broker_scrip"].is_null(), "{balance}");
+    assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
+    assert_eq!(minor(&balance["total"]), 0);
+    assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
+    assert_eq!(balance["registered"], true);
+
+    // The bank's view: 100.00 − 40.00 + 11.00 − 5.00 + 25.00 = 91.00 the customer's; the
+    // merchant's 15.00 + 5.00 − 11.00 = 9.00, all of it payable (no VendorScrip out).
+    let c = world.bank(&["balance", "--pan", PAN_C]);
+    assert_eq!(
+        (c["balance"].as_str(), c["available"].as_str()),
+        (Some("91.00"), Some("91.00"))
+    );
+    let m = world.bank(&["balance", "--pan", PAN_M]);
+    assert_eq!(
+        (m["balance"].as_str(), m["available"].as_str()),
+        (Some("9.00"), Some("9.00"))
+    );
+
+    // SIGTERM: both daemons stop cleanly; the broker's log audits clean, with the same
+    // balances.
+    assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
+    assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+    let broker_dir = world.path("data/broker");
+    let audit = world
+        .ops(&["audit", "--json", broker_dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(audit["node"], "broker");
+    assert_eq!(audit["finding"], Value::Null);
+    let balances = &audit["balances"];
+    assert_eq!(balances[format!("bank:{PAN_C}")], "9100", "{audit}");
+    assert_eq!(balances[format!("bank:{PAN_M}")], "900", "{audit}");
+    world.assert_no_secret_printed();
+}
