@@ -167,12 +167,17 @@ impl<B: Bus> Client<B> {
     /// answers once the broker decided). Repeat it with [`Wallet::resend`] if the delivery
     /// does not come by its deadline, or ask `TransactionStatus`.
     ///
+    /// Returns once the server has the frame ([`Bus::flush`]): a one-way step has no reply
+    /// to show it left, and a caller that exits or blocks next must not leave it in the
+    /// connection's buffer.
+    ///
     /// # Errors
-    /// As [`Bus::publish`].
+    /// As [`Bus::publish`] and [`Bus::flush`].
     pub async fn publish(&self, out: &Outgoing) -> Result<(), BusError> {
         self.bus
             .publish(&self.subject_of(out.to), Bytes::from(out.frame.clone()))
-            .await
+            .await?;
+        self.bus.flush().await
     }
 
     /// Subscribes to the wallet `me`'s peer subject; active when this returns. Call it

@@ -284,7 +284,7 @@ async fn send_until_served(
 /// VendorScrip: the customer ready to buy.
 async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
     register_and_get_broker_scrip(d, w, client).await;
-    exchange_for_vendor_scrip(d, w, client, || {}).await;
+    exchange_for_vendor_scrip(d, w, client, |_| Then::GoOn).await;
 }
 
 /// 6.0, 6.0b of the merchant's key and 6.1 of 10.00 of BrokerScrip.
@@ -299,14 +299,32 @@ async fn register_and_get_broker_scrip(d: &Deployment, w: &mut Wallet, client: &
     }
 }
 
-/// 6.2 of all 10.00 of BrokerScrip for the merchant's VendorScrip; `between` runs after
-/// step 1 is answered (the exchange opened at the broker) and before step 2 reaches the
-/// merchant.
+/// The moments of 6.2 at which a test may stop or start a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moment {
+    /// Step 1 answered (the exchange opened at the broker), step 2 not yet sent.
+    BeforeStep2,
+    /// Step 2 sent to the merchant, the customer not yet waiting for its deliveries.
+    AfterStep2,
+}
+
+/// What the customer does after a [`Moment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Then {
+    /// Go on.
+    GoOn,
+    /// Send step 2 again (the same bodies, [`Wallet::resend`]), as the wallet does when the
+    /// deliveries do not come.
+    SendStep2Again,
+}
+
+/// 6.2 of all 10.00 of BrokerScrip for the merchant's VendorScrip; `at` runs at each
+/// [`Moment`]; the customer then waits for the broker's change and the merchant's V0.
 async fn exchange_for_vendor_scrip(
     d: &Deployment,
     w: &mut Wallet,
     client: &Client<NatsBus>,
-    between: impl FnOnce(),
+    mut at: impl FnMut(Moment) -> Then,
 ) {
     let now = system_clock();
     let mut deliveries = client
@@ -318,9 +336,12 @@ async fn exchange_for_vendor_scrip(
         .unwrap();
     let tx = out.tx;
     client.send(w, out, now).await.unwrap();
-    between();
-    let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
-    client.publish(&step2).await.unwrap();
+    for moment in [Moment::BeforeStep2, Moment::AfterStep2] {
+        if at(moment) == Then::SendStep2Again || moment == Moment::BeforeStep2 {
+            let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
+            client.publish(&step2).await.unwrap();
+        }
+    }
     let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
     assert_eq!(got.len(), 2, "the broker's change and the merchant's V0");
     for frame in &got {
@@ -477,12 +498,53 @@ async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchang
     let mut merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
-    exchange_for_vendor_scrip(&d, &mut w, &client, || {
-        broker.kill();
-        broker = d.broker(&server);
+    exchange_for_vendor_scrip(&d, &mut w, &client, |moment| {
+        if moment == Moment::BeforeStep2 {
+            broker.kill();
+            broker = d.broker(&server);
+        }
+        Then::GoOn
     })
     .await;
 
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    check_books(&d, 0);
+}
+
+/// SIGKILL of the broker after 6.2's step 1, and step 2 reaching a merchant that has not
+/// met the customer while the broker is down: the merchant cannot learn the customer's key
+/// (6.0b) and refuses the frame, without remembering the customer as unknown (the broker
+/// said nothing of it). The broker restarts on its file with the exchange still open, the
+/// customer sends step 2 again (the same bodies, protocol.md section 7), the merchant
+/// learns the key and asks the broker (step 3), and the customer ends with its VendorScrip
+/// and change; the books add up and replay.
+#[actix_rt::test]
+async fn a_step_2_refused_while_the_broker_is_down_goes_through_when_sent_again() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_broker_scrip(&d, &mut w, &client).await;
+    exchange_for_vendor_scrip(&d, &mut w, &client, |moment| match moment {
+        Moment::BeforeStep2 => {
+            broker.kill();
+            Then::GoOn
+        }
+        Moment::AfterStep2 => {
+            merchant.wait_for("the sender's key could not be learned", 1);
+            broker = d.broker(&server);
+            Then::SendStep2Again
+        }
+    })
+    .await;
+    assert_eq!(
+        merchant.count("learned a customer's key from the broker (6.0b)"),
+        1
+    );
+
+    assert!(merchant.is_running());
     assert_eq!(merchant.terminate().code(), Some(0));
     assert_eq!(broker.terminate().code(), Some(0));
     check_books(&d, 0);

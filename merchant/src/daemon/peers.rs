@@ -16,7 +16,7 @@ use shared::runtime::{Call, Prepare};
 use shared::wire::Frame;
 use shared::{KeyPair, PublicKey, Suite, Uid};
 
-use super::broker_client::fetch_public_key;
+use super::broker_client::{BrokerClientError, fetch_public_key};
 use crate::shell::Shelled;
 
 /// The directory of stored peer keys inside the data directory.
@@ -155,6 +155,13 @@ pub fn prepare<B: Bus>(
                     addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
                         s.node.add_peer(key);
                     })));
+                }
+                // An unreachable broker says nothing of the sender: it is asked again with
+                // the sender's next frame (its retry with the same bodies, protocol.md
+                // section 7), so a broker restarting does not lock a customer out for
+                // `UNKNOWN_FOR`. Only an answer (a refusal, a bad reply) is remembered.
+                Err(e @ BrokerClientError::Bus(_)) => {
+                    tracing::warn!(error = %e, peer = %sender, "the broker is unreachable, so the sender's key could not be learned; the node refuses the frame and asks again with the next");
                 }
                 Err(e) => {
                     learner.remember_unknown(sender);
