@@ -284,7 +284,7 @@ async fn send_until_served(
 /// VendorScrip: the customer ready to buy.
 async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
     register_and_get_broker_scrip(d, w, client).await;
-    exchange_for_vendor_scrip(d, w, client, |_| Then::GoOn).await;
+    exchange_for_vendor_scrip(d, w, client, TIMEOUT, |_| Then::GoOn).await;
 }
 
 /// 6.0, 6.0b of the merchant's key and 6.1 of 10.00 of BrokerScrip.
@@ -319,11 +319,13 @@ enum Then {
 }
 
 /// 6.2 of all 10.00 of BrokerScrip for the merchant's VendorScrip; `at` runs at each
-/// [`Moment`]; the customer then waits for the broker's change and the merchant's V0.
+/// [`Moment`]; the customer then waits up to `wait` for the broker's change and the
+/// merchant's V0.
 async fn exchange_for_vendor_scrip(
     d: &Deployment,
     w: &mut Wallet,
     client: &Client<NatsBus>,
+    wait: Duration,
     mut at: impl FnMut(Moment) -> Then,
 ) {
     let now = system_clock();
@@ -342,7 +344,7 @@ async fn exchange_for_vendor_scrip(
             client.publish(&step2).await.unwrap();
         }
     }
-    let got = collect_deliveries(&mut deliveries, 2, TIMEOUT).await;
+    let got = collect_deliveries(&mut deliveries, 2, wait).await;
     assert_eq!(got.len(), 2, "the broker's change and the merchant's V0");
     for frame in &got {
         w.handle_reply(frame, system_clock()).unwrap();
@@ -498,7 +500,7 @@ async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchang
     let mut merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
-    exchange_for_vendor_scrip(&d, &mut w, &client, |moment| {
+    exchange_for_vendor_scrip(&d, &mut w, &client, TIMEOUT, |moment| {
         if moment == Moment::BeforeStep2 {
             broker.kill();
             broker = d.broker(&server);
@@ -527,7 +529,7 @@ async fn a_step_2_refused_while_the_broker_is_down_goes_through_when_sent_again(
     let mut merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
-    exchange_for_vendor_scrip(&d, &mut w, &client, |moment| match moment {
+    exchange_for_vendor_scrip(&d, &mut w, &client, TIMEOUT, |moment| match moment {
         Moment::BeforeStep2 => {
             broker.kill();
             Then::GoOn
@@ -545,6 +547,51 @@ async fn a_step_2_refused_while_the_broker_is_down_goes_through_when_sent_again(
     );
 
     assert!(merchant.is_running());
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+    check_books(&d, 0);
+}
+
+/// SIGKILL of the broker after 6.2's step 1, at a merchant that knows the customer (its
+/// key kept in the merchant's `peers/` from an earlier meeting): step 2 reaches the
+/// merchant, whose step 3 to the broker gets no answer and stays pending
+/// (`merchant::shell`'s reporter). The broker restarts on its file with the exchange open
+/// and its BrokerScrip held (protocol.md section 4); the reporter's next round sends the
+/// same step 3 and gets the decision (section 7), and the customer, waiting on its peer
+/// subject, gets its change and V0. The books add up and replay.
+#[actix_rt::test]
+async fn a_step_3_sent_while_the_broker_is_down_is_decided_after_its_restart() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let peers = d.merchant_dir().join("peers");
+    std::fs::create_dir_all(&peers).unwrap();
+    std::fs::write(
+        peers.join(format!("{}.pub.pem", d.customer_keys.uid())),
+        d.customer_keys.public().to_pem().unwrap().as_bytes(),
+    )
+    .unwrap();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_broker_scrip(&d, &mut w, &client).await;
+    // The reporter sends again after `REPORT_RETRY` at the latest: wait past it.
+    let wait = merchant::shell::REPORT_RETRY + TIMEOUT;
+    exchange_for_vendor_scrip(&d, &mut w, &client, wait, |moment| {
+        match moment {
+            Moment::BeforeStep2 => broker.kill(),
+            Moment::AfterStep2 => {
+                merchant.wait_for("got no answer; it stays pending", 1);
+                broker = d.broker(&server);
+            }
+        }
+        Then::GoOn
+    })
+    .await;
+    assert_eq!(
+        merchant.count("learned a customer's key from the broker"),
+        0
+    );
+
     assert_eq!(merchant.terminate().code(), Some(0));
     assert_eq!(broker.terminate().code(), Some(0));
     check_books(&d, 0);
