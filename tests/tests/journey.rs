@@ -6,7 +6,7 @@
 //!
 //! keygen → broker → bank open-account ×2, deposit → merchant (6.0 on its first start) →
 //! init → register (6.0) → broker-scrip buy (6.1) → shop → vendor-scrip buy (6.0b, 6.2) →
-//! buy with change (6.3) → a refused buy (nothing changed) → vendor-scrip top-up (6.5) →
+//! buy with change (6.3) → two refused buys (nothing changed) → vendor-scrip top-up (6.5) →
 //! vendor-scrip withdraw (6.7) → broker-scrip top-up (6.4) → renew (6.8) → broker-scrip
 //! withdraw (6.6) → history, balance → bank balances → SIGTERM → audit of the broker's log.
 //!
@@ -290,11 +290,21 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     assert_eq!(minor(&buy["change"]), 600);
     assert_eq!(buy["quantity"], 2);
 
-    // More than the VendorScrip holds: refused (exit 3), nothing changed.
+    // More than the VendorScrip holds, and an item not listed: refused (exit 3), nothing
+    // changed.
     let before = world.wallet(&["balance"]).ok();
     let too_much = world.wallet(&["buy", &merchant_uid, "pot"]);
     assert_eq!(too_much.code, 3, "{too_much:?}");
     assert_eq!(too_much.json()["error"], "refused");
+    let unknown = world.wallet(&["buy", &merchant_uid, "coffee"]);
+    assert_eq!(unknown.code, 3, "{unknown:?}");
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("coffee"),
+        "{unknown:?}"
+    );
     assert_eq!(world.wallet(&["balance"]).ok(), before);
 
     // 6.5: 5.00 more of VendorScrip, paid with BrokerScrip.
