@@ -23,6 +23,7 @@ use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
 
 use crate::core::events::Kind;
 use crate::core::issue::issue_vendor_scrip;
+use crate::core::lapse::lapsed;
 use crate::core::open::open;
 use crate::core::report::{AckError, pending_reports};
 use crate::core::state::State;
@@ -363,6 +364,21 @@ impl MerchantNode {
                 })
             })
             .collect()
+    }
+
+    /// The merchant's timer (protocol.md section 4, lapse; `core::lapse`): every live, not
+    /// held VendorScrip whose renewal grace ended before `now` is removed in one commit with
+    /// its signed `ScripLapsedNotice` to the broker, which
+    /// [`pending_broker_requests`](Self::pending_broker_requests) then gives to send until
+    /// the broker's `Ack`. Returns how many lapsed (0: nothing written).
+    pub fn lapse(&mut self, now: u64) -> Result<usize, NodeError> {
+        self.serving()?;
+        let decision = lapsed(&self.state, &self.config, now).map_err(DraftError::from)?;
+        let lapsed = decision.events.len();
+        if lapsed > 0 {
+            self.commit(decision)?;
+        }
+        Ok(lapsed)
     }
 
     /// Issues VendorScrip of `value` to `owner` in `tx`, outside any transaction (an

@@ -14,6 +14,9 @@
 //!   same frame, so the broker answers a repeat with its stored `Ack`, protocol.md
 //!   section 7) at the next wake-up: after the next batch with a report, or after
 //!   [`REPORT_RETRY`].
+//! - The lapse timer ([`lapse`], every [`LAPSE_EVERY`]) removes VendorScrip past its
+//!   renewal grace with its notice to the broker (protocol.md section 4), which the
+//!   reporter sends like any request awaiting the broker.
 //! - A node failure answers nothing: the batch committed nothing and the state was rebuilt
 //!   from the log, so the requester's retry with the same bodies is safe.
 
@@ -31,6 +34,9 @@ use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
 
 /// How long the reporter waits before sending unacknowledged reports again.
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
+/// How often the lapse timer looks for VendorScrip past its renewal grace
+/// (`MerchantNode::lapse`, protocol.md section 4): a year's grace ends at most this late.
+pub const LAPSE_EVERY: Duration = Duration::from_secs(60);
 
 /// A merchant node in the shell (see the module doc).
 #[derive(Debug)]
@@ -90,6 +96,8 @@ pub struct Running {
     pub deliveries: tokio::task::JoinHandle<()>,
     /// The reporter.
     pub reporter: tokio::task::JoinHandle<()>,
+    /// The lapse timer ([`LAPSE_EVERY`]).
+    pub lapser: tokio::task::JoinHandle<()>,
     /// Tells the gateways to stop taking frames ([`Running::shutdown`]).
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -102,6 +110,7 @@ impl Running {
         self.gateway.abort();
         self.deliveries.abort();
         self.reporter.abort();
+        self.lapser.abort();
         let (tx, rx) = oneshot::channel();
         self.addr.do_send(runtime::Stop(tx));
         rx.await.ok().map(|s| s.node)
@@ -120,6 +129,7 @@ impl Running {
             }
         }
         self.reporter.abort();
+        self.lapser.abort();
         let (tx, rx) = oneshot::channel();
         self.addr.do_send(runtime::Stop(tx));
         rx.await.ok().map(|s| s.node)
@@ -193,13 +203,54 @@ pub async fn serve_with<B: Bus>(
     )
     .await?;
     let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));
+    let lapser = tokio::spawn(lapse_loop(addr.clone()));
     Ok(Running {
         addr,
         gateway,
         deliveries,
         reporter,
+        lapser,
         stop,
     })
+}
+
+/// Runs [`lapse`] every [`LAPSE_EVERY`], the first one at once (a merchant that was down
+/// when a grace ended lapses the scrip on its start), until the actor stops.
+async fn lapse_loop(addr: Addr<NodeActor<Shelled>>) {
+    let mut ticks = tokio::time::interval(LAPSE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if lapse(&addr).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// Runs the lapse timer once on the node actor, at the shell's clock
+/// (`MerchantNode::lapse`): the notices it stores wake the reporter, which sends them to
+/// the broker. Returns how many scrip lapsed, or `None` if the actor is gone.
+pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
+    let (tx, rx) = oneshot::channel();
+    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+        let lapsed = match s.node.lapse(now) {
+            Ok(0) => 0,
+            Ok(n) => {
+                tracing::info!(
+                    lapsed = n,
+                    "VendorScrip past its renewal grace lapsed; the broker is told"
+                );
+                s.wake.notify_one();
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the lapse timer could not commit; it runs again");
+                0
+            }
+        };
+        let _ = tx.send(lapsed);
+    })));
+    rx.await.ok()
 }
 
 /// Sends the pending reports whenever woken (and every [`REPORT_RETRY`]), until the actor

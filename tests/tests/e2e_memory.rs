@@ -838,8 +838,11 @@ async fn vendor_scrip_exchange_through_the_running_nodes() {
 /// The wallet's own 6.2 and 6.3 through the running nodes: it subscribes to its peer
 /// subject, announces the exchange (step 1, request/reply), hands step 2 to the merchant one
 /// way, takes the broker's change and the merchant's V0 from its peer subject, then buys an
-/// item with V0 (6.3 steps 1 and 2). Money adds up at every node and every file replays to
-/// the state it had.
+/// item with V0 (6.3 steps 1 and 2). Then the merchant is restarted after the change's
+/// renewal grace ended: its lapse timer removes the change and its reporter tells the
+/// broker, which pays the value back to the customer's bank account from the merchant's
+/// (protocol.md section 4). Money adds up at every node and every file replays to the
+/// state it had.
 #[actix_rt::test]
 async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
     let suite = Suite::Paper;
@@ -932,15 +935,45 @@ async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
     merchant::shell::send_reports(&running_merchant.addr, &bus, &subjects, TIMEOUT)
         .await
         .unwrap();
+    let merchant = running_merchant.stop().await.unwrap();
+    assert!(merchant.pending_reports().is_empty());
+    assert!(merchant.pending_broker_requests().is_empty());
+    assert_eq!(merchant.state().live_value().unwrap(), amount(250));
+    merchant.close().unwrap();
+
+    // The change (2.50) is never renewed; the merchant starts again after its grace: the
+    // lapse timer runs at the start (and `lapse` once more here, so the test knows it ran),
+    // and one round of the reporter has the broker's Ack.
+    let running_merchant = merchant::shell::serve(
+        merchant_node(suite, &dir.path().join("merchant.redb")),
+        bus.clone(),
+        subjects.clone(),
+        after_grace,
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+    merchant::shell::lapse(&running_merchant.addr)
+        .await
+        .unwrap();
+    merchant::shell::send_reports(&running_merchant.addr, &bus, &subjects, TIMEOUT)
+        .await
+        .unwrap();
 
     let merchant = running_merchant.stop().await.unwrap();
     let broker = running_broker.stop().await.unwrap();
-    assert!(merchant.pending_reports().is_empty());
-    assert!(merchant.pending_broker_requests().is_empty());
+    assert!(
+        merchant.pending_broker_requests().is_empty(),
+        "the lapse was acknowledged"
+    );
     let state = broker.state();
     assert_eq!(state.check_conserved(), Ok(()));
-    assert_eq!(state.balance(&Account::Bank(pan_c.clone())), 9_000);
-    assert_eq!(state.balance(&Account::Bank(pan_m.clone())), 700);
+    assert_eq!(
+        state.balance(&Account::Bank(pan_c.clone())),
+        9_250,
+        "90.00 + the lapsed 2.50"
+    );
+    assert_eq!(state.balance(&Account::Bank(pan_m.clone())), 450);
     assert_eq!(state.balance(&Account::FloatBroker), 300);
     assert!(
         state.purchases.get(&purchase_tx).unwrap().recorded,
@@ -948,13 +981,14 @@ async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
     );
     assert_eq!(
         state.memos.get(&merchant_keys.uid()),
-        Some(&250),
-        "memo 700 - 450"
+        Some(&0),
+        "memo 700 - 450 - 250 lapsed"
     );
     let books = merchant.state().tables.books;
     assert_eq!(books.issued, amount(700));
     assert_eq!(books.paid, amount(450));
-    assert_eq!(merchant.state().live_value().unwrap(), amount(250));
+    assert_eq!(books.withdrawn, amount(250), "the lapse, as a withdrawal");
+    assert_eq!(merchant.state().live_value().unwrap(), amount(0));
 
     let broker_state = broker.state().clone();
     broker.close().unwrap();

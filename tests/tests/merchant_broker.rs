@@ -16,7 +16,7 @@ use peerscrip_tests::{Network, NetworkSpec};
 use shared::ids::{AccountId, Nonce, Pan, PanSecret};
 use shared::wire::bodies::{
     AckBody, Body, BrokerScripRequestX0, BrokerScripResponseX1, ChangeBrokerScripX4, ErrorBody,
-    OrderId, OrderInfo, PurchaseRequestX1, Reply, TransactionStatusBody,
+    OrderId, OrderInfo, PurchaseRequestX1, Reply, ScripLapsedNoticeBody, TransactionStatusBody,
     TransactionStatusResponseBody, TxStatus, VendorScripNoticeX0, VendorScripRequestX1,
     VendorScripRequestX2, VendorScripResponseX6, VendorTopUpRequestX0, VendorTopUpRequestX1,
     VendorTopUpResponseX4, VendorWithdrawRequestX0, VendorWithdrawRequestX1,
@@ -1146,5 +1146,114 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
     assert_eq!(
         w.send_merchant(&step2, late).reply.unwrap().frame,
         out[0].frame
+    );
+}
+
+/// Lapse (protocol.md section 4): C's VendorScrip, never renewed, outlives its grace
+/// period. The merchant's timer removes it (`ScripLapsed`, tx = the scrip id) and owes the
+/// broker a signed `ScripLapsedNotice`, kept across a restart until the broker's `Ack`
+/// (`LapseReported`); the broker moves the value from M's account to C's and lowers M's
+/// memo float. Nothing is lost: conservation holds at every step, the scrip lapses once,
+/// it never validates again, and replay agrees.
+#[test]
+fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let v0 = w.vendor_scrip(&b0, 600);
+        let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
+        let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
+
+        assert_eq!(
+            w.merchant().lapse(grace_end).unwrap(),
+            0,
+            "renewable to the last second"
+        );
+        let len = w.merchant_log_len();
+        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        assert_eq!(w.merchant_log_len(), len + 1);
+        let books = w.merchant_ref().state().tables.books;
+        assert_eq!(books.withdrawn, amount(600));
+        assert_eq!(w.merchant_ref().state().live_value().unwrap(), amount(0));
+        let pending = w.merchant_ref().pending_broker_requests();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(label_of(&pending[0].frame), Label::ScripLapsedNotice);
+        assert_eq!(
+            Frame::decode(&pending[0].frame).unwrap().header.tx,
+            TxId(v0.scrip.id().0)
+        );
+        let notice: ScripLapsedNoticeBody = clear_body(&pending[0].frame, w.m.key);
+        assert_eq!(
+            (notice.owner, notice.value, notice.expires),
+            (w.c.uid(), amount(600), v0.scrip.body.expires)
+        );
+        // Once only, and the notice survives a restart, byte for byte.
+        assert_eq!(w.merchant().lapse(grace_end + 2).unwrap(), 0);
+        w.reopen_merchant();
+        assert_eq!(w.merchant_ref().pending_broker_requests(), pending);
+
+        // The broker records it; its Ack is lost, the merchant repeats, the same Ack.
+        let acked = w.send_broker(&pending[0].frame, grace_end + 3);
+        assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
+        assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
+        assert_eq!(w.memo(), 0, "M's float: 600 issued, 600 lapsed");
+        let again = w.send_broker(&pending[0].frame, grace_end + 4);
+        assert_eq!(again.reply, acked.reply);
+        assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
+
+        // An Ack whose signature does not verify is discarded; the broker's ends the duty.
+        let len = w.merchant_log_len();
+        let forged = {
+            let mut frame = Frame::decode(&acked.reply).unwrap();
+            let Part::Signed { sig, .. } = &mut frame.parts[0] else {
+                panic!("the broker's Ack of a lapse is signed in the clear")
+            };
+            sig[0] ^= 1;
+            frame.encode().unwrap()
+        };
+        assert!(matches!(
+            w.reply_to_merchant(&forged, grace_end + 5),
+            ReplyOutcome::Discarded(_)
+        ));
+        assert_eq!(w.merchant_log_len(), len);
+        assert!(matches!(
+            w.reply_to_merchant(&acked.reply, grace_end + 5),
+            ReplyOutcome::Recorded
+        ));
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        // A repeat of the Ack answers nothing pending: discarded, nothing written.
+        let len = w.merchant_log_len();
+        assert!(matches!(
+            w.reply_to_merchant(&acked.reply, grace_end + 6),
+            ReplyOutcome::Discarded(_)
+        ));
+        assert_eq!(w.merchant_log_len(), len);
+
+        // Gone: never valid again.
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        let tables = w.merchant_ref().state().tables.clone();
+        w.reopen_merchant();
+        assert_eq!(w.merchant_ref().state().tables, tables, "replay agrees");
+    }
+}
+
+/// A VendorScrip held by an escrow (a 6.7 withdrawal awaiting the broker) does not lapse,
+/// even past its grace: only the escrow's decision ends a hold (protocol.md section 4).
+#[test]
+fn a_held_vendor_scrip_does_not_lapse() {
+    let mut w = World::new(Suite::Paper);
+    let b0 = w.broker_scrip(0, 1_000);
+    let v0 = w.vendor_scrip(&b0, 600);
+    let step1 = w.vendor_withdraw_request(TxId::random(), &v0, 600);
+    assert!(w.send_merchant(&step1, NOW).refusal.is_none());
+    let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
+    let len = w.merchant_log_len();
+    assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 0);
+    assert_eq!(w.merchant_log_len(), len);
+    let pending = w.merchant_ref().pending_broker_requests();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        label_of(&pending[0].frame),
+        Label::VendorWithdrawAuthorization
     );
 }

@@ -156,6 +156,21 @@ pub enum Kind {
         /// E1.
         new: ScripBody,
     },
+    /// Lapse (protocol.md section 4, `ScripLapsed`): `scrip`'s renewal grace ended
+    /// unrenewed; it is removed, its value counts as withdrawn, and the merchant owes the
+    /// broker a `ScripLapsedNotice` (stored with this event, digest `digest`) until the
+    /// broker's `Ack` ([`Kind::LapseReported`]). The tx is the scrip id.
+    ScripLapsed {
+        /// The scrip's owner, whose bank account gets the value.
+        owner: Uid,
+        /// The scrip as recorded in the live table.
+        scrip: ScripBody,
+        /// The request digest of the notice (section 7).
+        digest: Vec<u8>,
+    },
+    /// The broker's signed `Ack` of the lapse notice of this event's tx: the notice is not
+    /// sent again.
+    LapseReported,
 }
 
 impl Kind {
@@ -175,6 +190,8 @@ impl Kind {
             Kind::VendorScripToppedUp { .. } => "VendorScripToppedUp",
             Kind::VendorScripWithdrawn { .. } => "VendorScripWithdrawn",
             Kind::VendorEscrowReleased { .. } => "VendorEscrowReleased",
+            Kind::ScripLapsed { .. } => "ScripLapsed",
+            Kind::LapseReported => "LapseReported",
         }
     }
 }

@@ -11,8 +11,9 @@
 //! One file per transaction: [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
 //! report to the broker and its `Ack`), [`renew`] (6.8), [`issue`] (the issuance of
 //! VendorScrip that 6.2 and 6.5 call), [`obtain_vendor_scrip`] (6.2),
-//! [`top_up_vendor_scrip`] (6.5), [`withdraw_vendor_scrip`] (6.7), [`transaction_status`]
-//! (section 7). [`broker_reply`] opens the broker's decisions on the merchant's own
+//! [`top_up_vendor_scrip`] (6.5), [`withdraw_vendor_scrip`] (6.7), [`lapse`] (section 4:
+//! unrenewed VendorScrip past its grace, its value back to the owner through the broker),
+//! [`transaction_status`] (section 7). [`broker_reply`] opens the broker's decisions on the merchant's own
 //! requests, which [`decide_reply`] acts on. [`catalogue`] is what the merchant sells and its answer to a
 //! `CatalogueRequest` (the read-only extension of docs/adr/0009);
 //! [`events`] its event kinds.
@@ -27,6 +28,7 @@ pub mod buy_item;
 pub mod catalogue;
 pub mod events;
 pub mod issue;
+pub mod lapse;
 pub mod obtain_vendor_scrip;
 pub mod open;
 pub mod renew;
@@ -172,6 +174,17 @@ pub fn decide_reply(
 ) -> Result<ReplyDecision, report::AckError> {
     use broker_reply::open_broker_reply;
     let decided = match frame.header.label {
+        // The `Ack` of a lapse notice is signed (section 4); a report's is not (ADR 0008):
+        // which one the tx awaits decides how it is checked.
+        Label::Ack
+            if matches!(
+                state.tables.awaiting.get(&frame.header.tx),
+                Some(state::Awaiting::Lapse { .. })
+            ) =>
+        {
+            return lapse::acknowledge(frame, me, broker, state, now)
+                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
+        }
         Label::Ack => {
             return report::acknowledge(frame, me, broker, state, now)
                 .map(|e| ReplyDecision::Acknowledged(Box::new(e)));

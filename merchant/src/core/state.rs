@@ -57,6 +57,18 @@ pub enum Awaiting {
         /// `W = V0.value`.
         value: Amount,
     },
+    /// Section 4, lapse: `ScripLapsedNotice`, the scrip already removed; the broker's
+    /// signed `Ack` must carry `digest`.
+    Lapse {
+        /// The scrip's owner.
+        owner: Uid,
+        /// The lapsed scrip.
+        scrip_id: ScripId,
+        /// Its value.
+        value: Amount,
+        /// The notice's request digest.
+        digest: Vec<u8>,
+    },
 }
 
 impl Awaiting {
@@ -67,16 +79,20 @@ impl Awaiting {
             Awaiting::Exchange { .. } => Label::ExchangeAuthorizationRequest,
             Awaiting::TopUp { .. } => Label::VendorTopUpAccepted,
             Awaiting::Withdraw { .. } => Label::VendorWithdrawAuthorization,
+            Awaiting::Lapse { .. } => Label::ScripLapsedNotice,
         }
     }
 
-    /// `UID_C`.
+    /// `UID_C` (for a lapse, the scrip's owner).
     #[must_use]
     pub const fn customer(&self) -> Uid {
         match self {
             Awaiting::Exchange { customer, .. }
             | Awaiting::TopUp { customer, .. }
-            | Awaiting::Withdraw { customer, .. } => *customer,
+            | Awaiting::Withdraw { customer, .. }
+            | Awaiting::Lapse {
+                owner: customer, ..
+            } => *customer,
         }
     }
 }
@@ -416,6 +432,46 @@ impl State {
                 touched.live.push(spent.scrip_id);
                 t.books.withdrawn = add(t.books.withdrawn, spent.value);
                 touched.books = true;
+                t.awaiting.remove(&tx);
+                touched.awaiting.push(tx);
+            }
+            Kind::ScripLapsed {
+                owner,
+                scrip,
+                digest,
+            } => {
+                let removed = t.live.remove(&scrip.scrip_id);
+                debug_assert!(
+                    matches!(removed, Some(ref r) if r.state == shared::node::ScripState::Live),
+                    "a lapse removed a scrip that is not live or is held"
+                );
+                touched.live.push(scrip.scrip_id);
+                t.books.withdrawn = add(t.books.withdrawn, scrip.value);
+                touched.books = true;
+                // The merchant starts this tx; the owner is its counterparty (the broker
+                // binds it the same way, section 7).
+                if t.bindings.bind(
+                    tx,
+                    TxBinding {
+                        kind: TxKind::Lapse,
+                        initiator: scrip.producer,
+                        counterparties: vec![*owner],
+                    },
+                ) {
+                    touched.bindings.push(tx);
+                }
+                t.awaiting.insert(
+                    tx,
+                    Awaiting::Lapse {
+                        owner: *owner,
+                        scrip_id: scrip.scrip_id,
+                        value: scrip.value,
+                        digest: digest.clone(),
+                    },
+                );
+                touched.awaiting.push(tx);
+            }
+            Kind::LapseReported => {
                 t.awaiting.remove(&tx);
                 touched.awaiting.push(tx);
             }

@@ -166,7 +166,12 @@ impl Harness {
                 Kind::VendorScripWithdrawn { spent, .. } => {
                     withdrawn = withdrawn.checked_add(spent.value).expect("sum");
                 }
+                // A lapse leaves the merchant's account like a withdrawal (section 4).
+                Kind::ScripLapsed { scrip, .. } => {
+                    withdrawn = withdrawn.checked_add(scrip.value).expect("sum");
+                }
                 Kind::PurchaseReported
+                | Kind::LapseReported
                 | Kind::ExchangeRequested { .. }
                 | Kind::ExchangeRefused { .. }
                 | Kind::VendorEscrowOpened { .. }
