@@ -1,0 +1,144 @@
+//! What the audit tests share: a real run's logs (the demo's, `--data-dir`), the pinned
+//! keys an auditor of them holds, and a log re-chained around a forged event so that only
+//! the content checks can object.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use customer_cli::core::WalletEvent;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::Suite;
+use shared::events::{
+    Event, EventLog, LogIdentity, NewEvent, Projection, ProjectionError, ProjectionTable,
+};
+
+/// The event table of every log (`shared::events::log`), to alter a stored event in place.
+pub const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+
+/// A demo run's data directory (modern suite), in a temp dir.
+pub fn demo_run() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["demo", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, data)
+}
+
+/// The events of the log at `path`.
+pub fn events<K: Serialize + DeserializeOwned>(path: &Path) -> Vec<Event<K>> {
+    let log = EventLog::<K>::open_existing(path).unwrap();
+    log.iter().unwrap().map(Result::unwrap).collect()
+}
+
+/// The public keys an auditor of the run pins, written as PEM into `dir/keys`: the broker's
+/// (as the wallets pinned it) and the customers' (as the broker registered them).
+pub fn pinned_keys(dir: &Path, run: &Path) -> PathBuf {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for customer in ["customer-alice", "customer-bob"] {
+        let created = events::<WalletEvent>(&run.join(customer).join("wallet.redb"));
+        let WalletEvent::WalletCreated { identity } = &created[0].kind else {
+            panic!("a wallet log starts with WalletCreated");
+        };
+        for der in [&identity.broker_key, &identity.my_key] {
+            let key = shared::PublicKey::from_spki_der(Suite::Modern, der).unwrap();
+            std::fs::write(
+                keys.join(format!("{}.pub.pem", key.uid())),
+                key.to_pem().unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    keys
+}
+
+/// A projection with no tables: for a forged log whose events the node's own fold would
+/// refuse to apply (it asserts its invariants), so that the log can be written at all.
+pub struct NoTables;
+
+impl<K> Projection<K> for NoTables {
+    fn tables(&self) -> Vec<&dyn ProjectionTable> {
+        Vec::new()
+    }
+
+    fn apply(&self, _: &redb::WriteTransaction, _: &Event<K>) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+/// A new log at `to` of `node_kind` holding `events` (as changed by the caller), appended
+/// through the log API with `projection`: a valid chain, so only the content checks can
+/// object.
+pub fn rechain<K: Serialize + DeserializeOwned>(
+    events: Vec<Event<K>>,
+    to: &Path,
+    node_kind: &str,
+    projection: &dyn Projection<K>,
+) {
+    let log = EventLog::open(to, LogIdentity::new(Suite::Modern, node_kind)).unwrap();
+    for e in events {
+        let new = NewEvent {
+            time: e.time,
+            tx: e.tx,
+            postings: e.postings,
+            memos: e.memos,
+            evidence: e.evidence,
+            kind: e.kind,
+        };
+        log.append(vec![new], projection).unwrap();
+    }
+}
+
+/// A copy of the log at `from` at `to` with the last byte of event `seq` flipped in place.
+pub fn flip_event_byte(from: &Path, to: &Path, seq: u64) {
+    std::fs::copy(from, to).unwrap();
+    let db = redb::Database::open(to).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(EVENTS).unwrap();
+        let mut bytes = {
+            use redb::ReadableTable as _;
+            table.get(seq).unwrap().unwrap().value().to_vec()
+        };
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        table.insert(seq, bytes.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// A copy of the log at `from` at `to` with the first byte of the first row of `table`
+/// flipped in place.
+pub fn flip_row_byte(from: &Path, to: &Path, table: &str) {
+    std::fs::copy(from, to).unwrap();
+    let db = redb::Database::open(to).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        use redb::ReadableTable as _;
+        let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
+        let mut table = txn.open_table(def).unwrap();
+        let (key, mut value) = {
+            let first = table.iter().unwrap().next().unwrap().unwrap();
+            (first.0.value().to_vec(), first.1.value().to_vec())
+        };
+        value[0] ^= 1;
+        table.insert(key.as_slice(), value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// The finding of the audit of `path` with the keys in `keys`.
+pub fn finding(path: &Path, keys: &Path) -> ops::audit::Finding {
+    let report = ops::audit::audit(path, Some(keys)).unwrap();
+    report.finding.expect("the audit must fail")
+}
