@@ -18,16 +18,20 @@
 //!    node's invariant holds after every event: at the broker, the accounts sum to zero,
 //!    none is below zero, and `float:broker` equals the live BrokerScrip; at a merchant,
 //!    `issued = live + paid + withdrawn` in its books, and what its fold takes for granted
-//!    (a spent scrip is live, a purchase conserves value) is checked before the event;
+//!    (a spent scrip is live, a purchase conserves value) is checked before the event; at
+//!    a wallet, its own fold applies the event (it refuses a scrip spent that it does not
+//!    hold, a reply to no pending request, a second scrip of a producer);
 //! 5. `replay`: the projection tables stored in the file equal, byte for byte, the tables
 //!    the replayed state renders with the node's own encoding.
 //!
-//! The broker's and the merchants' logs are audited; another kind of log is refused by
-//! name.
+//! Broker, merchant and wallet logs are audited; another kind of log is refused by name. A
+//! wallet's log needs no key or passphrase of the wallet: it holds its secrets sealed, and
+//! the audit opens none and prints none (`wallet`).
 
 mod broker;
 mod merchant;
 mod walk;
+mod wallet;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -269,6 +273,9 @@ pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError
                 );
             }
             walk::walk(&path, suite, merchant::Merchant::new(), &pinned, &progress)
+        }
+        ::customer_cli::NODE_KIND => {
+            walk::walk(&path, suite, wallet::Wallet::new(suite), &pinned, &progress)
         }
         _ => Err(AuditError::Unsupported {
             path,
