@@ -1,9 +1,11 @@
 //! `peerscrip-ops audit` on a real merchant log (the demo's tea shop: an exchange, a
 //! purchase with change, a top-up, a withdrawal), and on copies tampered in each way an
 //! auditor must catch (issue 6): an altered event (chain), a forged signature, an unpinned
-//! signer (evidence), a posting in a merchant's event (postings), a changed amount, owner
-//! or scrip id, a deleted event, a swapped pair (ledger), and a changed projection row
-//! (replay). Each is named by its event and check.
+//! signer (evidence), a posting in a merchant's event (postings), a changed owner or scrip
+//! id, a deleted event, a swapped pair, a late spend (live-spend), a changed amount
+//! (change), a reissued id (scrip-issued-once), a purchase recorded twice (spent-once), a
+//! misfiled stored reply (stored-reply), an escrow left open past its deadline (deadline),
+//! and a changed projection row (replay). Each is named by its exact event and check.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -94,12 +96,13 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     let f = finding(&path, &keys);
     assert_eq!((f.seq, f.check), (purchase, Check::Postings), "{f}");
 
-    // Each content change below is named by the ledger at the event where it shows.
-    let ledger = |name: &str, changed: Vec<MerchantEvent>, seq: u64| {
+    // Each content change below is named by the check it breaks, at the event where it
+    // shows.
+    let named = |name: &str, changed: Vec<MerchantEvent>, seq: u64, check: Check| {
         let path = dir.path().join(format!("{name}.redb"));
         rechain(changed, &path, NODE_KIND, &NoTables);
         let f = finding(&path, &keys);
-        assert_eq!((f.seq, f.check), (seq, Check::Ledger), "{name}: {f}");
+        assert_eq!((f.seq, f.check), (seq, check), "{name}: {f}");
     };
 
     // A changed amount: the purchase pays more than V0 − V1.
@@ -107,31 +110,87 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     if let Kind::PurchaseMade { receipt, .. } = &mut paid[at(purchase)].kind.kind {
         receipt.paid = receipt.paid.checked_add(Amount::from_minor(1)).unwrap();
     }
-    ledger("paid", paid, purchase);
+    named("paid", paid, purchase, Check::Change);
 
     // A changed owner: the purchase spends a scrip of someone else.
     let mut owner = all.clone();
     if let Kind::PurchaseMade { customer, .. } = &mut owner[at(purchase)].kind.kind {
         *customer = Uid([7; 16]);
     }
-    ledger("owner", owner, purchase);
+    named("owner", owner, purchase, Check::LiveSpend);
 
     // A changed scrip id at issue: the purchase spends an id that was never issued.
     let mut id = all.clone();
     if let Kind::VendorScripIssued { scrip, .. } = &mut id[at(issued)].kind.kind {
         scrip.scrip_id = ScripId([7; 16]);
     }
-    ledger("scrip-id", id, purchase);
+    named("scrip-id", id, purchase, Check::LiveSpend);
 
     // A deleted issue: the purchase (now one seq earlier) spends what was never issued.
     let mut deleted = all.clone();
     deleted.remove(at(issued));
-    ledger("deleted", deleted, purchase - 1);
+    named("deleted", deleted, purchase - 1, Check::LiveSpend);
 
     // A swapped pair: the purchase comes before the issue of what it spends.
     let mut swapped = all.clone();
     swapped.swap(at(issued), at(purchase));
-    ledger("swapped", swapped, issued);
+    named("swapped", swapped, issued, Check::LiveSpend);
+
+    // The change issued under the id of the scrip it is change of: issued twice.
+    let mut reissued = all.clone();
+    if let Kind::PurchaseMade { spent, change, .. } = &mut reissued[at(purchase)].kind.kind {
+        change.as_mut().unwrap().scrip_id = spent.scrip_id;
+    }
+    named("reissued", reissued, purchase, Check::ScripIssuedOnce);
+
+    // The purchase recorded twice: its scrip is spent a second time.
+    let mut twice = all.clone();
+    twice.insert(at(purchase) + 1, all[at(purchase)].clone());
+    named("twice", twice, purchase + 1, Check::SpentOnce);
+
+    // The purchase made after its scrip expired.
+    let mut late = all.clone();
+    if let Kind::PurchaseMade { spent, .. } = &all[at(purchase)].kind.kind {
+        late[at(purchase)].time = (spent.expires + 1) * 1000;
+    }
+    named("late", late, purchase, Check::LiveSpend);
+
+    // The stored reply to the purchase filed under another tx.
+    let mut misfiled = all.clone();
+    let reply = misfiled[at(purchase)]
+        .kind
+        .sent
+        .iter_mut()
+        .find_map(|s| s.answers.as_mut())
+        .unwrap();
+    reply.key.tx = shared::TxId([7; 16]);
+    named("misfiled", misfiled, purchase, Check::StoredReply);
+
+    // The stored reply to the purchase filed under a request it does not answer.
+    let mut relabelled = all.clone();
+    let reply = relabelled[at(purchase)]
+        .kind
+        .sent
+        .iter_mut()
+        .find_map(|s| s.answers.as_mut())
+        .unwrap();
+    reply.key.label = shared::wire::Label::RenewRequest;
+    named("relabelled", relabelled, purchase, Check::StoredReply);
+
+    // An escrow (6.5) that nothing closed, in a log whose last event is past its deadline.
+    let escrow = seq_of(&all, "VendorEscrowOpened");
+    let mut open: Vec<MerchantEvent> = all[..at(escrow) + 1].to_vec();
+    if let Kind::VendorEscrowOpened { until, .. } = &all[at(escrow)].kind.kind {
+        open.push(all[at(escrow) - 1].clone());
+        open.last_mut().unwrap().time = (until + 1) * 1000;
+        // A repeat of the report acknowledgement (nothing to fold) to end the log later.
+        open.last_mut().unwrap().kind = Recorded {
+            kind: Kind::PurchaseReported,
+            sent: Vec::new(),
+        };
+        open.last_mut().unwrap().evidence.clear();
+    }
+    named("open", open, escrow, Check::Deadline);
 
     // A projection row changed in place: the replay check names the table.
     let path = dir.path().join("row.redb");

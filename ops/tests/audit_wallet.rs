@@ -2,8 +2,11 @@
 //! BrokerScrip and VendorScrip flow; bob: a refusal, an abandon, a renewal), and on copies
 //! tampered in each way an auditor must catch (issue 6): an altered event (chain), a
 //! forged signature and a cached key that is not the one the broker certified (evidence), a
-//! posting (postings), a changed scrip id, a deleted event, a swapped pair (ledger), a
-//! changed projection row (replay). The audit needs no key or passphrase of the wallet and
+//! posting (postings), a deleted event, a swapped pair (ledger), a scrip spent that is not
+//! held or after it expired (live-spend), a reissued id (scrip-issued-once), a purchase
+//! recorded twice (spent-once), a receipt for more than the change allows (change), a 6.7
+//! withdrawal left undecided past its deadline (deadline), a changed projection row
+//! (replay). The audit needs no key or passphrase of the wallet and
 //! prints none of its sealed secrets.
 #![allow(clippy::unwrap_used)]
 
@@ -106,24 +109,62 @@ fn the_demo_wallet_logs_pass_and_each_tampering_is_named() {
     assert_eq!((f.seq, f.check), (bought, Check::Postings), "{f}");
 
     // Content the wallet's own fold refuses, named where it shows.
-    let ledger = |name: &str, changed: Events, seq: u64| {
+    let named = |name: &str, changed: Events, seq: u64, check: Check| {
         let path = dir.path().join(format!("{name}.redb"));
         rechain(changed, &path, NODE_KIND, &NoTables);
         let f = finding(&path);
-        assert_eq!((f.seq, f.check), (seq, Check::Ledger), "{name}: {f}");
+        assert_eq!((f.seq, f.check), (seq, check), "{name}: {f}");
     };
     let mut spent = all.clone();
     if let WalletEvent::ItemBought { spent, .. } = &mut spent[at(bought)].kind {
         *spent = ScripId([7; 16]);
     }
-    ledger("spent-id", spent, bought);
+    named("spent-id", spent, bought, Check::LiveSpend);
     // The request a reply answers, deleted: the reply (one seq earlier) answers nothing.
     let mut deleted = all.clone();
     deleted.remove(at(obtained - 1));
-    ledger("deleted", deleted, obtained - 1);
+    named("deleted", deleted, obtained - 1, Check::Ledger);
     let mut swapped = all.clone();
     swapped.swap(at(obtained - 1), at(obtained));
-    ledger("swapped", swapped, obtained - 1);
+    named("swapped", swapped, obtained - 1, Check::Ledger);
+
+    // The change of a purchase received under the id of the scrip it replaces.
+    let mut reissued = all.clone();
+    if let WalletEvent::ItemBought { spent, change, .. } = &mut reissued[at(bought)].kind {
+        change.as_mut().unwrap().scrip.body.scrip_id = *spent;
+    }
+    named("reissued", reissued, bought, Check::ScripIssuedOnce);
+
+    // The purchase recorded twice: its scrip spent a second time.
+    let mut twice = all.clone();
+    twice.insert(at(bought) + 1, all[at(bought)].clone());
+    named("twice", twice, bought + 1, Check::SpentOnce);
+
+    // A receipt for more than V0 − V1.
+    let mut paid = all.clone();
+    if let WalletEvent::ItemBought { receipt, .. } = &mut paid[at(bought)].kind {
+        receipt.paid = receipt.paid.checked_add(Amount::from_minor(1)).unwrap();
+    }
+    named("paid", paid, bought, Check::Change);
+
+    // A BrokerScrip spent after it expired: the request presenting it saved too late.
+    let topped = seq_of(&all, "BrokerScripToppedUp");
+    let mut late = all.clone();
+    let expires = match &all[at(obtained)].kind {
+        WalletEvent::BrokerScripObtained { scrip } => scrip.scrip.body.expires,
+        _ => unreachable!(),
+    };
+    late[at(topped) - 1].time = (expires + 1) * 1000;
+    named("late", late, topped, Check::LiveSpend);
+
+    // A withdrawal of VendorScrip (6.7) acknowledged, never decided, and the log's last
+    // event past its deadline.
+    let acked = seq_of(&all, "VendorWithdrawAcked");
+    let mut open: Events = all[..at(acked) + 1].to_vec();
+    if let WalletEvent::VendorWithdrawAcked { deadline } = &all[at(acked)].kind {
+        open[at(acked)].time = (deadline + 1) * 1000;
+    }
+    named("open", open, acked, Check::Deadline);
 
     // A projection row changed in place: the replay check names the table.
     let path = dir.path().join("row.redb");

@@ -16,20 +16,24 @@
 use std::collections::BTreeMap;
 
 use merchant::core::events::{Escrow, Kind};
-use merchant::core::state::{State, Tables};
+use merchant::core::state::{Awaiting, State, Tables};
 use merchant::store::{Mirror, rows_of};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
 use shared::node::{Recorded, ScripState, TxKind};
 use shared::{Amount, ScripBody, ScripId, TxId, Uid};
 
+use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
 use super::walk::{Failure, Named, Node};
 use super::{AuditError, Check};
 
 type MerchantEvent = Event<Recorded<Kind>>;
 
-/// The merchant's side of the walk: its state, folded from nothing.
+/// The merchant's side of the walk: its state, folded from nothing, and what the named
+/// invariants remember across events.
 pub(super) struct Merchant {
     state: State,
+    ids: ScripIds,
+    deadlines: Deadlines,
 }
 
 impl Merchant {
@@ -37,6 +41,8 @@ impl Merchant {
     pub fn new() -> Merchant {
         Merchant {
             state: State::new(),
+            ids: ScripIds::default(),
+            deadlines: Deadlines::default(),
         }
     }
 }
@@ -51,10 +57,28 @@ impl Node for Merchant {
         kind.kind.name().to_owned()
     }
 
-    fn event(&mut self, event: &MerchantEvent, _: &Named) -> Result<(), Failure> {
-        before(&self.state.tables, event)?;
+    fn event(&mut self, event: &MerchantEvent, named: &Named) -> Result<(), Failure> {
+        before(&self.state.tables, &mut self.ids, event)?;
+        let t = &self.state.tables;
+        stored_replies(event.tx, &event.kind.sent, |key| {
+            t.replies.get(key).is_some()
+        })?;
+        match &event.kind.kind {
+            // 6.5, 6.7: the escrow is the merchant's part of a three-party transaction.
+            Kind::VendorEscrowOpened { until, .. } => {
+                self.deadlines.open(event.tx, *until, named);
+            }
+            Kind::VendorScripToppedUp { .. }
+            | Kind::VendorScripWithdrawn { .. }
+            | Kind::VendorEscrowReleased { .. } => self.deadlines.close(&event.tx),
+            _ => {}
+        }
         self.state.apply(event);
         books(&self.state)
+    }
+
+    fn finish(&mut self, last: Option<&MerchantEvent>) -> Result<(), (Named, Failure)> {
+        last.map_or(Ok(()), |last| self.deadlines.check(last.time))
     }
 
     fn rendered(&self) -> Result<ProjectionDump, AuditError> {
@@ -110,12 +134,15 @@ fn books(state: &State) -> Result<(), Failure> {
 }
 
 /// What the fold takes for granted about an event, checked against the tables before it
-/// (see the module doc): each failure names the check it belongs to.
-fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
+/// (see the module doc), each under the invariant it belongs to: a spent id is spent once
+/// (`SpentOnce`) and was live, unexpired, unheld and its owner's (`LiveSpend`), the change
+/// is what was consumed less what was paid (`Change`), an issued id is new
+/// (`ScripIssuedOnce`); what is left is the books' and the bindings' (`Ledger`).
+fn before(t: &Tables, ids: &mut ScripIds, event: &MerchantEvent) -> Result<(), Failure> {
     let tx = event.tx;
     match &event.kind.kind {
         Kind::VendorScripIssued { scrip, .. } => {
-            issued_fresh(t, scrip, None)?;
+            ids.issue(scrip.scrip_id)?;
             sum("issued", t.books.issued, scrip.value)?;
         }
         Kind::PurchaseMade {
@@ -125,12 +152,14 @@ fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
             receipt,
             ..
         } => {
+            ids.spend(spent.scrip_id)?;
             spendable(t, spent, *customer)?;
+            unexpired(spent, event.time)?;
             let change_value = change.map_or(Amount::ZERO, |c| c.value);
             let expected = spent.value.checked_sub(receipt.paid).ok();
             if expected != Some(change_value) || change.is_some_and(|c| c.value == Amount::ZERO) {
                 return Err(Failure::new(
-                    Check::Ledger,
+                    Check::Change,
                     format!(
                         "change = consumed {} - paid {} (none when zero)",
                         spent.value, receipt.paid
@@ -139,22 +168,23 @@ fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
                 ));
             }
             if let Some(change) = change {
-                issued_fresh(t, change, Some(spent.scrip_id))?;
+                ids.issue(change.scrip_id)?;
             }
             bound(t, tx, TxKind::BuyItem)?;
             sum("paid", t.books.paid, receipt.paid)?;
         }
         Kind::ScripRenewed { owner, old, new } => {
+            ids.spend(old.scrip_id)?;
             // 6.8: renewal accepts an expired scrip, so only live-ness and owner matter.
             spendable(t, old, *owner)?;
             if new.value != old.value {
                 return Err(Failure::new(
-                    Check::Ledger,
+                    Check::Change,
                     format!("a renewal keeping the value {}", old.value),
                     format!("new value {}", new.value),
                 ));
             }
-            issued_fresh(t, new, Some(old.scrip_id))?;
+            ids.issue(new.scrip_id)?;
             bound(t, tx, TxKind::Renew)?;
         }
         Kind::ExchangeRequested { .. } => bound(t, tx, TxKind::ObtainVendorScrip)?,
@@ -164,14 +194,16 @@ fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
             escrow,
             ..
         } => {
+            // The hold commits the scrip to this tx: it must be spendable now.
             let record = live_record(t, scrip_id)?;
             if record.owner != *customer {
                 return Err(Failure::new(
-                    Check::Ledger,
+                    Check::LiveSpend,
                     format!("scrip {scrip_id} held for its owner {customer}"),
                     format!("owner {}", record.owner),
                 ));
             }
+            unexpired(&record.body, event.time)?;
             let kind = match escrow {
                 Escrow::TopUp { .. } => TxKind::TopUpVendorScrip,
                 Escrow::Withdraw { .. } => TxKind::WithdrawVendorScrip,
@@ -180,19 +212,59 @@ fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
         }
         Kind::VendorTopUpDeclined { .. } => bound(t, tx, TxKind::TopUpVendorScrip)?,
         Kind::VendorScripToppedUp { old, new, .. } => {
+            ids.spend(old.scrip_id)?;
             held_here(t, old, tx)?;
+            // 6.5 step 3: the merchant undertook to issue V1 of W_V1 = V0.value + W_V.
+            let undertaken = match t.awaiting.get(&tx) {
+                Some(Awaiting::TopUp {
+                    held: Some(held),
+                    new_value,
+                    ..
+                }) if *held == old.scrip_id => Some(*new_value),
+                _ => None,
+            };
+            if undertaken != Some(new.value) {
+                return Err(Failure::new(
+                    Check::Change,
+                    format!(
+                        "V1 of the value accepted for V0 {} ({})",
+                        old.scrip_id,
+                        undertaken
+                            .map_or_else(|| "no accepted top-up".to_owned(), |v| v.to_string())
+                    ),
+                    format!("V1 of {}", new.value),
+                ));
+            }
             let added = new.value.checked_sub(old.value).map_err(|_| {
                 Failure::new(
-                    Check::Ledger,
+                    Check::Change,
                     format!("a top-up raising the value {}", old.value),
                     format!("new value {}", new.value),
                 )
             })?;
-            issued_fresh(t, new, Some(old.scrip_id))?;
+            ids.issue(new.scrip_id)?;
             sum("issued", t.books.issued, added)?;
         }
         Kind::VendorScripWithdrawn { spent, .. } => {
+            ids.spend(spent.scrip_id)?;
             held_here(t, spent, tx)?;
+            // 6.7: W = V0.value, all of it credited, no change.
+            let asked = match t.awaiting.get(&tx) {
+                Some(Awaiting::Withdraw { held, value, .. }) if *held == spent.scrip_id => {
+                    Some(*value)
+                }
+                _ => None,
+            };
+            if asked != Some(spent.value) {
+                return Err(Failure::new(
+                    Check::Change,
+                    format!(
+                        "a withdrawal of all of V0 {}, {}",
+                        spent.scrip_id, spent.value
+                    ),
+                    asked.map_or_else(|| "no withdrawal asked".to_owned(), |v| v.to_string()),
+                ));
+            }
             sum("withdrawn", t.books.withdrawn, spent.value)?;
         }
         Kind::VendorEscrowReleased { scrip_id, .. } => {
@@ -207,55 +279,21 @@ fn before(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
         }
         Kind::PurchaseReported | Kind::ExchangeRefused { .. } | Kind::VendorTopUpClosed => {}
     }
-    replies_once(t, event)
-}
-
-/// Section 7: a request is answered once; the stored reply of a key is never replaced.
-fn replies_once(t: &Tables, event: &MerchantEvent) -> Result<(), Failure> {
-    let mut keys = std::collections::BTreeSet::new();
-    for sent in &event.kind.sent {
-        if let Some(answered) = &sent.answers
-            && (t.replies.get(&answered.key).is_some() || !keys.insert(answered.key))
-        {
-            return Err(Failure::new(
-                Check::Ledger,
-                format!(
-                    "one stored reply to {} of {} in tx {}",
-                    answered.key.label, answered.key.sender, answered.key.tx
-                ),
-                "a second reply to the same request".to_owned(),
-            ));
-        }
-    }
     Ok(())
 }
 
-/// A newly issued scrip (section 4): its id is not already live (`replacing`, the scrip
-/// the same event removes, aside).
-fn issued_fresh(t: &Tables, scrip: &ScripBody, replacing: Option<ScripId>) -> Result<(), Failure> {
-    let id = scrip.scrip_id;
-    if Some(id) == replacing || t.live.get(&id).is_some() {
-        return Err(Failure::new(
-            Check::Ledger,
-            format!("scrip {id} issued with a new id"),
-            "an id already live".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// The live row of `id`, `Live` (not held).
+/// The live row of `id`, `Live` (not held): `LiveSpend`.
 fn live_record<'t>(t: &'t Tables, id: &ScripId) -> Result<&'t shared::node::LiveRecord, Failure> {
     let record = t.live.get(id).ok_or_else(|| {
         Failure::new(
-            Check::Ledger,
+            Check::LiveSpend,
             format!("scrip {id} live"),
             "not in the live table (spent or never issued)".to_owned(),
         )
     })?;
     if record.state != ScripState::Live {
         return Err(Failure::new(
-            Check::Ledger,
+            Check::LiveSpend,
             format!("scrip {id} live, not held"),
             format!("{:?}", record.state),
         ));
@@ -264,12 +302,12 @@ fn live_record<'t>(t: &'t Tables, id: &ScripId) -> Result<&'t shared::node::Live
 }
 
 /// A scrip spent by its owner (section 4's validation against the table): live, not held,
-/// the body as recorded, `owner` its recorded owner.
+/// the body as recorded, `owner` its recorded owner. `LiveSpend`.
 fn spendable(t: &Tables, body: &ScripBody, owner: Uid) -> Result<(), Failure> {
     let record = live_record(t, &body.scrip_id)?;
     if record.body != *body || record.owner != owner {
         return Err(Failure::new(
-            Check::Ledger,
+            Check::LiveSpend,
             format!(
                 "scrip {} spent as recorded, by its owner {}",
                 body.scrip_id, record.owner
@@ -281,16 +319,17 @@ fn spendable(t: &Tables, body: &ScripBody, owner: Uid) -> Result<(), Failure> {
 }
 
 /// A scrip the decision of `tx`'s escrow spends: held by that escrow, as recorded.
+/// `LiveSpend` (held by this tx, not another).
 fn held_here(t: &Tables, body: &ScripBody, tx: TxId) -> Result<(), Failure> {
     match t.live.held_by(&body.scrip_id, tx) {
         Ok(record) if record.body == *body => Ok(()),
         Ok(_) => Err(Failure::new(
-            Check::Ledger,
+            Check::LiveSpend,
             format!("scrip {} spent as recorded", body.scrip_id),
             "another body".to_owned(),
         )),
         Err(e) => Err(Failure::new(
-            Check::Ledger,
+            Check::LiveSpend,
             format!("scrip {} held by the escrow of tx {tx}", body.scrip_id),
             e.to_string(),
         )),

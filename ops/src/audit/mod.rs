@@ -21,7 +21,13 @@
 //!    (a spent scrip is live, a purchase conserves value) is checked before the event; at
 //!    a wallet, its own fold applies the event (it refuses a scrip spent that it does not
 //!    hold, a reply to no pending request, a second scrip of a producer);
-//! 5. `replay`: the projection tables stored in the file equal, byte for byte, the tables
+//! 5. the named invariants of sections 4–7 (`invariants`), each checked at every event
+//!    where it applies and named in the finding: `scrip-issued-once`, `spent-once`,
+//!    `live-spend` (live, unexpired, not held by another transaction, its owner's),
+//!    `change` (change = consumed − paid), `stored-reply` (merchant), and, at the log's
+//!    last event, `deadline` (every three-party transaction closed or within its
+//!    deadline); merchant and wallet logs;
+//! 6. `replay`: the projection tables stored in the file equal, byte for byte, the tables
 //!    the replayed state renders with the node's own encoding.
 //!
 //! Broker, merchant and wallet logs are audited; another kind of log is refused by name. A
@@ -29,6 +35,7 @@
 //! the audit opens none and prints none (`wallet`).
 
 mod broker;
+mod invariants;
 mod merchant;
 mod walk;
 mod wallet;
@@ -53,6 +60,20 @@ pub enum Check {
     Ledger,
     /// The stored projection tables against the replay.
     Replay,
+    /// Each scrip id issued once (section 4: new scrip, new scrip id).
+    ScripIssuedOnce,
+    /// Each scrip spent at most once (section 4).
+    SpentOnce,
+    /// A spend only of a live, unexpired scrip not held by another transaction (section 4).
+    LiveSpend,
+    /// Change = consumed − paid (section 4, "Value is conserved"; 6.2, 6.3, 6.5).
+    Change,
+    /// Every three-party transaction closed, or open within its deadline at the log's last
+    /// event (section 7).
+    Deadline,
+    /// Every stored reply matches its event: same tx, its request's sender, a label that
+    /// answers it, stored once (section 7).
+    StoredReply,
 }
 
 impl fmt::Display for Check {
@@ -63,6 +84,12 @@ impl fmt::Display for Check {
             Check::Evidence => "evidence",
             Check::Ledger => "ledger",
             Check::Replay => "replay",
+            Check::ScripIssuedOnce => "scrip-issued-once",
+            Check::SpentOnce => "spent-once",
+            Check::LiveSpend => "live-spend",
+            Check::Change => "change",
+            Check::Deadline => "deadline",
+            Check::StoredReply => "stored-reply",
         })
     }
 }

@@ -15,18 +15,22 @@
 
 use std::collections::BTreeMap;
 
-use customer_cli::core::{WalletEvent, WalletState};
+use customer_cli::core::{Expect, OwnedScrip, PendingStatus, WalletEvent, WalletState};
 use customer_cli::store::{WalletProjection, expected_dump};
-use shared::Suite;
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
+use shared::{Amount, ScripId, Suite};
 
+use super::invariants::{Deadlines, ScripIds, unexpired};
 use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
 use super::{AuditError, Check};
 
-/// The wallet's side of the walk: its state, folded from nothing.
+/// The wallet's side of the walk: its state, folded from nothing, and what the named
+/// invariants remember across events.
 pub(super) struct Wallet {
     suite: Suite,
     state: WalletState,
+    ids: ScripIds,
+    deadlines: Deadlines,
 }
 
 impl Wallet {
@@ -35,6 +39,8 @@ impl Wallet {
         Wallet {
             suite,
             state: WalletState::default(),
+            ids: ScripIds::default(),
+            deadlines: Deadlines::default(),
         }
     }
 }
@@ -104,17 +110,40 @@ impl Node for Wallet {
         Ok(())
     }
 
-    /// The wallet's fold refuses an event its core would never have decided (a scrip
-    /// spent that is not held, a reply with no pending request, a second scrip of a
-    /// producer): its reason is the finding.
-    fn event(&mut self, event: &Event<WalletEvent>, _: &Named) -> Result<(), Failure> {
-        self.state.apply(event).map(|_| ()).map_err(|e| {
+    /// The named invariants first (see [`before`]); then the wallet's fold, which refuses
+    /// an event its core would never have decided (a scrip spent that is not held, a reply
+    /// with no pending request, a second scrip of a producer): its reason is the finding.
+    fn event(&mut self, event: &Event<WalletEvent>, named: &Named) -> Result<(), Failure> {
+        before(&self.state, &mut self.ids, event)?;
+        match &event.kind {
+            // The wallet's part of 6.2, 6.5 and 6.7: the broker's or the merchant's deadline.
+            WalletEvent::ExchangeNoticed { deadline, .. }
+            | WalletEvent::VendorTopUpAcked { deadline }
+            | WalletEvent::VendorWithdrawAcked { deadline } => {
+                self.deadlines.open(event.tx, *deadline, named);
+            }
+            _ => {}
+        }
+        self.state.apply(event).map_err(|e| {
             Failure::new(
                 Check::Ledger,
                 "an event the wallet's own fold applies",
                 e.reason,
             )
-        })
+        })?;
+        let open = self
+            .state
+            .pending
+            .iter()
+            .any(|((tx, _), p)| *tx == event.tx && p.status != PendingStatus::Abandoned);
+        if !open {
+            self.deadlines.close(&event.tx);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, last: Option<&Event<WalletEvent>>) -> Result<(), (Named, Failure)> {
+        last.map_or(Ok(()), |last| self.deadlines.check(last.time))
     }
 
     fn rendered(&self) -> Result<ProjectionDump, AuditError> {
@@ -141,4 +170,203 @@ impl Node for Wallet {
             })
             .collect()
     }
+}
+
+/// What a spend and a receipt of scrip must satisfy, checked against the state before the
+/// event: the scrip spent is spent once (`SpentOnce`), held by the wallet, not committed to
+/// another transaction's request and (but in a renewal) unexpired when its request was
+/// saved (`LiveSpend`); what comes back is what was consumed less what was paid, or the
+/// value asked for (`Change`); a scrip received has an id never held before
+/// (`ScripIssuedOnce`).
+fn before(
+    state: &WalletState,
+    ids: &mut ScripIds,
+    event: &Event<WalletEvent>,
+) -> Result<(), Failure> {
+    let pending = event
+        .kind
+        .answers()
+        .and_then(|label| state.pending.get(&(event.tx, label)));
+    let expect = pending.map(|p| &p.request.expect);
+    let value_of =
+        |scrip: &Option<OwnedScrip>| scrip.as_ref().map_or(Amount::ZERO, |s| s.scrip.value());
+    // (the scrip spent, whether it may be expired, the value that must come back or be
+    // credited, what came back or was credited); then the scrip received.
+    let (spend, received): (Option<Spend>, Option<&OwnedScrip>) = match &event.kind {
+        WalletEvent::BrokerScripObtained { scrip } | WalletEvent::VendorScripObtained { scrip } => {
+            (None, Some(scrip))
+        }
+        WalletEvent::BrokerScripToppedUp { spent, scrip } => {
+            let asked = match expect {
+                Some(Expect::TopUpBrokerScrip { new_value, .. }) => Some(*new_value),
+                _ => None,
+            };
+            (
+                Some(Spend::new(*spent, false, asked, scrip.scrip.value())),
+                Some(scrip),
+            )
+        }
+        WalletEvent::BrokerScripWithdrawn { spent, value } => {
+            let held = held_value(state, *spent);
+            (Some(Spend::new(*spent, false, held, *value)), None)
+        }
+        WalletEvent::ScripRenewed { spent, scrip } => {
+            let held = held_value(state, *spent);
+            (
+                Some(Spend::new(*spent, true, held, scrip.scrip.value())),
+                Some(scrip),
+            )
+        }
+        WalletEvent::ExchangeSettled {
+            spent,
+            outcome,
+            change,
+        } if outcome.is_ok() => {
+            let rest = match expect {
+                Some(Expect::VendorScripRequest { value, .. }) => {
+                    held_value(state, *spent).and_then(|held| held.checked_sub(*value).ok())
+                }
+                _ => None,
+            };
+            (
+                Some(Spend::new(*spent, false, rest, value_of(change))),
+                change.as_ref(),
+            )
+        }
+        WalletEvent::VendorTopUpSettled {
+            spent,
+            outcome,
+            change,
+        } if outcome.is_ok() => {
+            let rest = match expect {
+                Some(Expect::VendorTopUp { top_up, .. }) => {
+                    held_value(state, *spent).and_then(|held| held.checked_sub(*top_up).ok())
+                }
+                _ => None,
+            };
+            (
+                Some(Spend::new(*spent, false, rest, value_of(change))),
+                change.as_ref(),
+            )
+        }
+        WalletEvent::ItemBought {
+            spent,
+            change,
+            receipt,
+            ..
+        } => {
+            let rest =
+                held_value(state, *spent).and_then(|held| held.checked_sub(receipt.paid).ok());
+            (
+                Some(Spend::new(*spent, false, rest, value_of(change))),
+                change.as_ref(),
+            )
+        }
+        WalletEvent::VendorScripToppedUp { spent, scrip } => {
+            let asked = match expect {
+                Some(Expect::VendorTopUp { new_value, .. }) => Some(*new_value),
+                _ => None,
+            };
+            (
+                Some(Spend::new(*spent, false, asked, scrip.scrip.value())),
+                Some(scrip),
+            )
+        }
+        WalletEvent::VendorWithdrawDecided {
+            spent,
+            outcome,
+            value,
+        } if outcome.is_ok() => {
+            let held = held_value(state, *spent);
+            (Some(Spend::new(*spent, false, held, *value)), None)
+        }
+        _ => (None, None),
+    };
+    if let Some(Spend {
+        id,
+        renewal,
+        expected,
+        found,
+    }) = spend
+    {
+        ids.spend(id)?;
+        let held = state
+            .scrip
+            .values()
+            .find(|s| s.scrip.id() == id)
+            .ok_or_else(|| {
+                Failure::new(
+                    Check::LiveSpend,
+                    format!("scrip {id} held by the wallet"),
+                    "not held (spent, or never received)".to_owned(),
+                )
+            })?;
+        if let Some(other) = state
+            .pending
+            .values()
+            .find(|p| p.request.tx() != event.tx && p.committed_scrips().contains(&id))
+        {
+            return Err(Failure::new(
+                Check::LiveSpend,
+                format!("scrip {id} spent by the request it is committed to"),
+                format!(
+                    "committed to {} of tx {}",
+                    other.request.label(),
+                    other.request.tx()
+                ),
+            ));
+        }
+        if let (false, Some(pending)) = (renewal, pending) {
+            unexpired(&held.scrip.body, pending.saved_at)?;
+        }
+        if expected != Some(found) {
+            return Err(Failure::new(
+                Check::Change,
+                format!(
+                    "{} back for scrip {id} (consumed less paid, or the value asked)",
+                    expected.map_or_else(
+                        || "no pending request to say what".to_owned(),
+                        |v| v.to_string()
+                    )
+                ),
+                found.to_string(),
+            ));
+        }
+    }
+    if let Some(received) = received {
+        ids.issue(received.scrip.id())?;
+    }
+    Ok(())
+}
+
+/// A scrip an event spends, and what must come back for it.
+struct Spend {
+    /// The scrip spent.
+    id: ScripId,
+    /// Whether it may be expired (6.8).
+    renewal: bool,
+    /// The value that must come back or be credited, if the wallet's records say.
+    expected: Option<Amount>,
+    /// What came back or was credited.
+    found: Amount,
+}
+
+impl Spend {
+    fn new(id: ScripId, renewal: bool, expected: Option<Amount>, found: Amount) -> Spend {
+        Spend {
+            id,
+            renewal,
+            expected,
+            found,
+        }
+    }
+}
+
+/// The value of the scrip `id` the wallet holds, if it does.
+fn held_value(state: &WalletState, id: ScripId) -> Option<Amount> {
+    state
+        .scrip
+        .values()
+        .find(|s| s.scrip.id() == id)
+        .map(|s| s.scrip.value())
 }
