@@ -5,19 +5,24 @@
 
 use std::collections::BTreeMap;
 
+use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
-use shared::Suite;
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
-use shared::node::Recorded;
+use shared::node::{Recorded, ScripState};
+use shared::{Amount, ScripBody, ScripId, Suite, TxId, Uid};
 
+use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
 use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
 use super::{AuditError, Check};
 
-/// The broker's side of the walk: its state, folded from nothing.
+/// The broker's side of the walk: its state, folded from nothing, and what the named
+/// invariants remember across events.
 pub(super) struct Broker {
     suite: Suite,
     state: State,
+    ids: ScripIds,
+    deadlines: Deadlines,
 }
 
 impl Broker {
@@ -26,6 +31,8 @@ impl Broker {
         Broker {
             suite,
             state: State::new(suite),
+            ids: ScripIds::default(),
+            deadlines: Deadlines::default(),
         }
     }
 }
@@ -52,9 +59,25 @@ impl Node for Broker {
         Ok(())
     }
 
-    /// The broker's invariant after every event (section 5): accounts sum to zero, none is
-    /// below zero, `float:broker` equals the live BrokerScrip.
-    fn event(&mut self, event: &Event<Recorded<Kind>>, _: &Named) -> Result<(), Failure> {
+    /// The named invariants before the event (see [`before`]), then the broker's invariant
+    /// after it (section 5): accounts sum to zero, none is below zero, `float:broker`
+    /// equals the live BrokerScrip.
+    fn event(&mut self, event: &Event<Recorded<Kind>>, named: &Named) -> Result<(), Failure> {
+        before(&self.state, &mut self.ids, event)?;
+        let replies = &self.state.replies;
+        stored_replies(event.tx, &event.kind.sent, |key| replies.get(key).is_some())?;
+        match &event.kind.kind {
+            // 6.2 and 6.5: the broker is the decision point, and enforces each deadline.
+            Kind::ExchangeOpened { deadline, .. } | Kind::EscrowOpened { deadline, .. } => {
+                self.deadlines.open(event.tx, *deadline, named);
+            }
+            Kind::ExchangeAuthorized { .. }
+            | Kind::ExchangeRefused { .. }
+            | Kind::ExchangeExpired { .. }
+            | Kind::VendorTopUpSettled { .. }
+            | Kind::EscrowReleased { .. } => self.deadlines.close(&event.tx),
+            _ => {}
+        }
         self.state.fold(event);
         self.state.check_conserved().map_err(|e| {
             Failure::new(
@@ -63,6 +86,10 @@ impl Node for Broker {
                 e.to_string(),
             )
         })
+    }
+
+    fn finish(&mut self, last: Option<&Event<Recorded<Kind>>>) -> Result<(), (Named, Failure)> {
+        last.map_or(Ok(()), |last| self.deadlines.check(last.time))
     }
 
     fn rendered(&self) -> Result<ProjectionDump, AuditError> {
@@ -79,5 +106,285 @@ impl Node for Broker {
             .iter()
             .map(|(account, balance)| (account.to_string(), *balance))
             .collect()
+    }
+}
+
+/// The named invariants of an event that issues or spends BrokerScrip, checked against the
+/// state before it (the broker's fold asserts them in debug builds): a spent id is spent
+/// once (`SpentOnce`) and was live, its owner's, not held by another transaction and (but
+/// in a renewal) unexpired (`LiveSpend`); the change is what was consumed less what was
+/// paid, a withdrawal credits all of it, a renewal keeps it (`Change`); an issued id is new
+/// (`ScripIssuedOnce`). What a decision needs open (its exchange, its escrow) is `Ledger`.
+fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> Result<(), Failure> {
+    let tx = event.tx;
+    // (the scrip spent, its owner, whether held by this tx, whether it may be expired,
+    // what must come back, what came back); then the scrip issued.
+    let (spend, issued): (Option<Spend>, Option<&ScripBody>) = match &event.kind.kind {
+        Kind::BrokerScripIssued { scrip, .. } => (None, Some(scrip)),
+        Kind::BrokerScripToppedUp {
+            customer,
+            spent,
+            issued,
+        } => {
+            // 6.4: W_new > B0.value; the difference comes from the bank account.
+            let at_least = value_of(state, spent).filter(|v| issued.value > *v);
+            let spend = Spend::new(
+                *spent,
+                *customer,
+                false,
+                false,
+                at_least.map(|_| issued.value),
+                issued.value,
+            );
+            (Some(spend), Some(issued))
+        }
+        Kind::BrokerScripWithdrawn {
+            customer,
+            spent,
+            value,
+        } => (
+            Some(Spend::new(
+                *spent,
+                *customer,
+                false,
+                false,
+                value_of(state, spent),
+                *value,
+            )),
+            None,
+        ),
+        Kind::ScripRenewed {
+            customer,
+            spent,
+            issued,
+        } => (
+            Some(Spend::new(
+                *spent,
+                *customer,
+                false,
+                true,
+                value_of(state, spent),
+                issued.value,
+            )),
+            Some(issued),
+        ),
+        Kind::ExchangeAuthorized {
+            customer,
+            value,
+            spent,
+            change,
+            ..
+        } => {
+            if !open_exchange(state, tx) {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("an open exchange of tx {tx} to authorize"),
+                    "none open".to_owned(),
+                ));
+            }
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*value).ok());
+            let change_value = change.map_or(Amount::ZERO, |c| c.value);
+            (
+                Some(Spend::new(
+                    *spent,
+                    *customer,
+                    false,
+                    false,
+                    rest,
+                    change_value,
+                )),
+                change.as_ref(),
+            )
+        }
+        Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {
+            if !state.exchanges.contains_key(&tx) {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("an exchange of tx {tx} to close"),
+                    "none opened".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        Kind::VendorTopUpSettled {
+            customer,
+            top_up,
+            spent,
+            change,
+            ..
+        } => {
+            open_escrow(state, tx)?;
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*top_up).ok());
+            let change_value = change.map_or(Amount::ZERO, |c| c.value);
+            (
+                Some(Spend::new(
+                    *spent,
+                    *customer,
+                    true,
+                    false,
+                    rest,
+                    change_value,
+                )),
+                change.as_ref(),
+            )
+        }
+        Kind::EscrowOpened {
+            customer, scrip, ..
+        } => {
+            // The hold commits B0 to this tx: it must be spendable now.
+            let body = live(state, scrip, *customer, None)?;
+            unexpired(body, event.time)?;
+            (None, None)
+        }
+        Kind::EscrowReleased { scrip, .. } => {
+            open_escrow(state, tx)?;
+            if state.live.held_by(scrip, tx).is_err() {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("scrip {scrip} held by this tx's escrow, to release"),
+                    "not held by it".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        Kind::ScripLapsed { scrip_id, .. } => {
+            ids.spend(*scrip_id)?;
+            if state.live.get(scrip_id).is_none() {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("scrip {scrip_id} live, to lapse"),
+                    "not in the live table".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        _ => (None, None),
+    };
+    if let Some(spend) = spend {
+        ids.spend(spend.id)?;
+        let body = live(state, &spend.id, spend.owner, spend.held_here.then_some(tx))?;
+        if !spend.renewal {
+            unexpired(body, event.time)?;
+        }
+        if spend.expected != Some(spend.found) {
+            return Err(Failure::new(
+                Check::Change,
+                format!(
+                    "{} for scrip {} (consumed less paid, all of it, or the value kept)",
+                    spend.expected.map_or_else(
+                        || "a value the records justify".to_owned(),
+                        |v| v.to_string()
+                    ),
+                    spend.id
+                ),
+                spend.found.to_string(),
+            ));
+        }
+        if issued.is_some_and(|i| i.value == Amount::ZERO) {
+            return Err(Failure::new(
+                Check::Change,
+                "no change scrip when the change is zero",
+                "a scrip of zero".to_owned(),
+            ));
+        }
+    }
+    if let Some(issued) = issued {
+        ids.issue(issued.scrip_id)?;
+    }
+    Ok(())
+}
+
+/// A BrokerScrip an event spends, and what must come back for it.
+struct Spend {
+    /// The scrip.
+    id: ScripId,
+    /// Its owner, who spends it.
+    owner: Uid,
+    /// Whether the escrow of this tx holds it (6.5 settles what 6.5 held).
+    held_here: bool,
+    /// Whether it may be expired (6.8).
+    renewal: bool,
+    /// What must come back or be credited, as the records say.
+    expected: Option<Amount>,
+    /// What came back or was credited.
+    found: Amount,
+}
+
+impl Spend {
+    fn new(
+        id: ScripId,
+        owner: Uid,
+        held_here: bool,
+        renewal: bool,
+        expected: Option<Amount>,
+        found: Amount,
+    ) -> Spend {
+        Spend {
+            id,
+            owner,
+            held_here,
+            renewal,
+            expected,
+            found,
+        }
+    }
+}
+
+/// `LiveSpend`: `id` is live and `owner`'s, and `Live` (or, with `held_by`, held by that
+/// tx's escrow). Its body, to check its expiry.
+fn live<'s>(
+    state: &'s State,
+    id: &ScripId,
+    owner: Uid,
+    held_by: Option<TxId>,
+) -> Result<&'s ScripBody, Failure> {
+    let fail = |expected: String, found: String| Failure::new(Check::LiveSpend, expected, found);
+    let record = state.live.get(id).ok_or_else(|| {
+        fail(
+            format!("scrip {id} live"),
+            "not in the live table (spent or never issued)".to_owned(),
+        )
+    })?;
+    let state_ok = match held_by {
+        None => record.state == ScripState::Live,
+        Some(tx) => matches!(record.state, ScripState::Held { tx: t, .. } if t == tx),
+    };
+    if !state_ok {
+        return Err(fail(
+            format!("scrip {id} not held by another transaction"),
+            format!("{:?}", record.state),
+        ));
+    }
+    if record.owner != owner {
+        return Err(fail(
+            format!("scrip {id} spent by its owner {}", record.owner),
+            format!("spent by {owner}"),
+        ));
+    }
+    Ok(&record.body)
+}
+
+/// The value of the live scrip `id`.
+fn value_of(state: &State, id: &ScripId) -> Option<Amount> {
+    state.live.get(id).map(|r| r.body.value)
+}
+
+/// Whether the exchange of `tx` is open.
+fn open_exchange(state: &State, tx: TxId) -> bool {
+    state
+        .exchanges
+        .get(&tx)
+        .is_some_and(|e| e.state == ExchangeState::Open)
+}
+
+/// The escrow of `tx` is open, for its decision.
+fn open_escrow(state: &State, tx: TxId) -> Result<(), Failure> {
+    match state.escrows.get(&tx) {
+        Some(escrow) if escrow.state == EscrowState::Open => Ok(()),
+        _ => Err(Failure::new(
+            Check::Ledger,
+            format!("an open escrow of tx {tx} to decide"),
+            "none open".to_owned(),
+        )),
     }
 }

@@ -24,9 +24,9 @@
 //! 5. the named invariants of sections 4–7 (`invariants`), each checked at every event
 //!    where it applies and named in the finding: `scrip-issued-once`, `spent-once`,
 //!    `live-spend` (live, unexpired, not held by another transaction, its owner's),
-//!    `change` (change = consumed − paid), `stored-reply` (merchant), and, at the log's
-//!    last event, `deadline` (every three-party transaction closed or within its
-//!    deadline); merchant and wallet logs;
+//!    `change` (change = consumed − paid), `stored-reply` (broker and merchant: a wallet
+//!    stores no replies), and, at the log's last event, `deadline` (every three-party
+//!    transaction closed or within its deadline); in every kind of log;
 //! 6. `replay`: the projection tables stored in the file equal, byte for byte, the tables
 //!    the replayed state renders with the node's own encoding.
 //!
