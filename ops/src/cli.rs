@@ -39,11 +39,15 @@ pub enum Command {
     },
     /// Audit one node's log, reading only the log and public keys: hash chain, postings,
     /// every signature kept as evidence, the ledger after every event, and the stored
-    /// tables against a replay. Exit 0 if all hold, 3 naming the first failing event.
+    /// tables against a replay, and the named invariants of protocol.md sections 4–7
+    /// (scrip issued once, spent once, live spend, change, deadline, stored reply). A
+    /// broker's, merchant's or wallet's log (or data directory). A progress bar on stderr
+    /// for a long log. Exit 0 if all hold, 3 naming the first failing event.
     Audit {
         /// The log file, or the node's data directory.
         target: PathBuf,
-        /// A directory of public keys (`*.pem`) to pin, e.g. the operator's.
+        /// A directory of public keys (`*.pem`) to pin: the broker's, and for a merchant's
+        /// log the customers' (a merchant's log holds no keys).
         #[arg(long)]
         keys: Option<PathBuf>,
         /// Print one JSON object instead of text.
@@ -187,7 +191,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
         Command::Audit { target, keys, json } => {
-            let report = crate::audit::audit(&target, keys.as_deref())?;
+            // The progress bar goes to stderr, and never with --json.
+            let options = crate::audit::Options {
+                keys,
+                progress: !json,
+            };
+            let report = crate::audit::audit_with(&target, &options)?;
             crate::audit::print(&report, json);
             match &report.finding {
                 None => Ok(()),

@@ -37,6 +37,7 @@
 mod broker;
 mod invariants;
 mod merchant;
+pub mod progress;
 mod walk;
 mod wallet;
 
@@ -280,7 +281,7 @@ pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError
         None => Vec::new(),
     };
     let suite = identity.suite;
-    let progress = walk::Silent;
+    let progress = progress::Bar::new(options.progress);
     match identity.node_kind.as_str() {
         ::broker::node::NODE_KIND => {
             walk::walk(&path, suite, broker::Broker::new(suite), &pinned, &progress)

@@ -135,15 +135,6 @@ pub(super) trait Progress {
     fn finish(&self);
 }
 
-/// No progress shown.
-pub(super) struct Silent;
-
-impl Progress for Silent {
-    fn start(&self, _: u64) {}
-    fn inc(&self) {}
-    fn finish(&self) {}
-}
-
 /// Audits the log at `path` (of `suite`) as a log of `node`, verifying evidence with the
 /// `pinned` keys and those the log brings.
 pub(super) fn walk<N: Node>(

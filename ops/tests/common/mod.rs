@@ -142,3 +142,58 @@ pub fn finding(path: &Path, keys: &Path) -> ops::audit::Finding {
     let report = ops::audit::audit(path, Some(keys)).unwrap();
     report.finding.expect("the audit must fail")
 }
+
+/// A broker log of `events` events at `to`: one account opened, then deposits into it,
+/// appended in group commits of 10 000 through the broker's own projection (a valid log
+/// whose audit walks every check on every event).
+pub fn deposits_log(to: &Path, events: u64) {
+    use broker::core::{Kind, State};
+    use broker::store::LiveProjection;
+    use shared::events::{Account, Posting};
+    use shared::node::Recorded;
+    use shared::{Amount, Pan, TxId};
+
+    let log = EventLog::open(to, LogIdentity::new(Suite::Modern, broker::node::NODE_KIND)).unwrap();
+    let mut state = State::new(Suite::Modern);
+    let projection = LiveProjection::new(&mut state);
+    let pan = Pan::new("GR1601101250000000012300695");
+    let recorded = |kind: Kind| Recorded {
+        kind,
+        sent: Vec::new(),
+    };
+    let mut seq = 0u64;
+    while seq < events {
+        let mut group = log.begin_group().unwrap();
+        for _ in 0..10_000.min(events - seq) {
+            seq += 1;
+            let mut tx = [0u8; 16];
+            tx[..8].copy_from_slice(&seq.to_be_bytes());
+            let event = if seq == 1 {
+                NewEvent::new(
+                    1_800_000_000_000,
+                    TxId(tx),
+                    recorded(Kind::AccountOpened {
+                        pan: pan.clone(),
+                        id_commitment: vec![0; 32],
+                    }),
+                )
+            } else {
+                let amount = Amount::from_minor(1);
+                NewEvent::new(
+                    1_800_000_000_000 + seq,
+                    TxId(tx),
+                    recorded(Kind::Deposited {
+                        pan: pan.clone(),
+                        amount,
+                    }),
+                )
+                .with_postings(vec![
+                    Posting::decrease(Account::External, amount),
+                    Posting::increase(Account::Bank(pan.clone()), amount),
+                ])
+            };
+            group.append(vec![event], &projection).unwrap();
+        }
+        group.commit().unwrap();
+    }
+}
