@@ -367,7 +367,7 @@ pub fn print(report: &Report, json: bool) {
                 println!("  {account}: {}", signed_amount(*balance));
             }
             println!(
-                "OK: chain, postings, {} signatures, ledger and replay all hold",
+                "OK: chain, postings, {} signatures, ledger, invariants and replay all hold",
                 report.signatures
             );
         }
