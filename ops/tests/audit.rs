@@ -278,6 +278,35 @@ fn each_named_invariant_is_named_in_a_broker_log() {
     }
     named("open", open, all[opened].seq, Check::Deadline);
 
+    // A BrokerScrip that expired while its escrow held it is still settled by that escrow's
+    // decision (section 4: only the decision ends the hold): no finding.
+    let settled = index(&|k| matches!(k, Kind::VendorTopUpSettled { .. }));
+    let Kind::VendorTopUpSettled { spent, .. } = &all[settled].kind.kind else {
+        unreachable!()
+    };
+    let expires = all
+        .iter()
+        .find_map(|e| match &e.kind.kind {
+            Kind::BrokerScripIssued { scrip, .. }
+            | Kind::BrokerScripToppedUp { issued: scrip, .. }
+                if scrip.scrip_id == *spent =>
+            {
+                Some(scrip.expires)
+            }
+            Kind::ExchangeAuthorized {
+                change: Some(scrip),
+                ..
+            } if scrip.scrip_id == *spent => Some(scrip.expires),
+            _ => None,
+        })
+        .unwrap();
+    let mut late = all.clone();
+    late[settled].time = (expires + 1) * 1000;
+    let path = dir.path().join("settled-late.redb");
+    rechain(late, &path);
+    let report = audit(&path, None).unwrap();
+    assert!(report.ok(), "{:?}", report.finding);
+
     // The stored reply to the notice filed under a request it does not answer.
     let mut relabelled = all.clone();
     let reply = relabelled[opened]

@@ -112,13 +112,13 @@ impl Node for Broker {
 /// The named invariants of an event that issues or spends BrokerScrip, checked against the
 /// state before it (the broker's fold asserts them in debug builds): a spent id is spent
 /// once (`SpentOnce`) and was live, its owner's, not held by another transaction and (but
-/// in a renewal) unexpired (`LiveSpend`); the change is what was consumed less what was
-/// paid, a withdrawal credits all of it, a renewal keeps it (`Change`); an issued id is new
-/// (`ScripIssuedOnce`). What a decision needs open (its exchange, its escrow) is `Ledger`.
+/// in a renewal, or the decision of the escrow that holds it) unexpired (`LiveSpend`); the
+/// change is what was consumed less what was paid, a withdrawal credits all of it, a
+/// renewal keeps it (`Change`); an issued id is new (`ScripIssuedOnce`). What a decision
+/// needs open (its exchange, its escrow) is `Ledger`.
 fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> Result<(), Failure> {
     let tx = event.tx;
-    // (the scrip spent, its owner, whether held by this tx, whether it may be expired,
-    // what must come back, what came back); then the scrip issued.
+    // The scrip spent and what must come back for it; then the scrip issued.
     let (spend, issued): (Option<Spend>, Option<&ScripBody>) = match &event.kind.kind {
         Kind::BrokerScripIssued { scrip, .. } => (None, Some(scrip)),
         Kind::BrokerScripToppedUp {
@@ -263,7 +263,9 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
     if let Some(spend) = spend {
         ids.spend(spend.id)?;
         let body = live(state, &spend.id, spend.owner, spend.held_here.then_some(tx))?;
-        if !spend.renewal {
+        // A renewal takes an expired scrip (6.8); a held one was unexpired when its escrow
+        // took it, and may expire while held (section 4: only its decision ends the hold).
+        if !spend.renewal && !spend.held_here {
             unexpired(body, event.time)?;
         }
         if spend.expected != Some(spend.found) {

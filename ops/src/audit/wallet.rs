@@ -190,8 +190,7 @@ fn before(
     let expect = pending.map(|p| &p.request.expect);
     let value_of =
         |scrip: &Option<OwnedScrip>| scrip.as_ref().map_or(Amount::ZERO, |s| s.scrip.value());
-    // (the scrip spent, whether it may be expired, the value that must come back or be
-    // credited, what came back or was credited); then the scrip received.
+    // The scrip spent and what must come back for it; then the scrip received.
     let (spend, received): (Option<Spend>, Option<&OwnedScrip>) = match &event.kind {
         WalletEvent::BrokerScripObtained { scrip } | WalletEvent::VendorScripObtained { scrip } => {
             (None, Some(scrip))
