@@ -12,6 +12,7 @@ mod common;
 
 use common::{
     NoTables, demo_run, events, finding, flip_event_byte, flip_row_byte, pinned_keys, rechain,
+    rewrite_event,
 };
 use merchant::core::events::Kind;
 use merchant::core::state::State;
@@ -72,6 +73,16 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     // An altered event: the chain names it.
     let path = dir.path().join("altered.redb");
     flip_event_byte(&original, &path, purchase);
+    let f = finding(&path, &keys);
+    assert_eq!((f.seq, f.check), (purchase, Check::Chain), "{f}");
+
+    // Its prev hash or its seq changed in place: the chain names it.
+    let path = dir.path().join("prev-hash.redb");
+    rewrite_event::<Recorded<Kind>>(&original, &path, purchase, |e| e.prev_hash[0] ^= 1);
+    let f = finding(&path, &keys);
+    assert_eq!((f.seq, f.check), (purchase, Check::Chain), "{f}");
+    let path = dir.path().join("seq.redb");
+    rewrite_event::<Recorded<Kind>>(&original, &path, purchase, |e| e.seq += 1);
     let f = finding(&path, &keys);
     assert_eq!((f.seq, f.check), (purchase, Check::Chain), "{f}");
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{NoTables, demo_run, events, flip_event_byte, flip_row_byte, rechain};
+use common::{NoTables, demo_run, events, flip_event_byte, flip_row_byte, rechain, rewrite_event};
 use customer_cli::NODE_KIND;
 use customer_cli::core::WalletEvent;
 use customer_cli::store::WalletProjection;
@@ -72,6 +72,16 @@ fn the_demo_wallet_logs_pass_and_each_tampering_is_named() {
     // An altered event: the chain names it.
     let path = dir.path().join("altered.redb");
     flip_event_byte(&original, &path, bought);
+    let f = finding(&path);
+    assert_eq!((f.seq, f.check), (bought, Check::Chain), "{f}");
+
+    // Its prev hash or its seq changed in place: the chain names it.
+    let path = dir.path().join("prev-hash.redb");
+    rewrite_event::<WalletEvent>(&original, &path, bought, |e| e.prev_hash[0] ^= 1);
+    let f = finding(&path);
+    assert_eq!((f.seq, f.check), (bought, Check::Chain), "{f}");
+    let path = dir.path().join("seq.redb");
+    rewrite_event::<WalletEvent>(&original, &path, bought, |e| e.seq += 1);
     let f = finding(&path);
     assert_eq!((f.seq, f.check), (bought, Check::Chain), "{f}");
 

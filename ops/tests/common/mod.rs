@@ -197,3 +197,29 @@ pub fn deposits_log(to: &Path, events: u64) {
         group.commit().unwrap();
     }
 }
+
+/// A copy of the log at `from` at `to` whose stored event `seq` is decoded, changed by
+/// `change` (e.g. its `prev_hash` or its `seq`) and stored again in place, unchained.
+pub fn rewrite_event<K: Serialize + DeserializeOwned>(
+    from: &Path,
+    to: &Path,
+    seq: u64,
+    change: impl FnOnce(&mut Event<K>),
+) {
+    std::fs::copy(from, to).unwrap();
+    let db = redb::Database::open(to).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        use redb::ReadableTable as _;
+        let mut table = txn.open_table(EVENTS).unwrap();
+        let mut event: Event<K> = {
+            let stored = table.get(seq).unwrap().unwrap();
+            Event::decode(stored.value()).unwrap()
+        };
+        change(&mut event);
+        table
+            .insert(seq, event.encode().unwrap().as_slice())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
