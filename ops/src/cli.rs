@@ -50,6 +50,10 @@ pub enum Command {
         /// log the customers' (a merchant's log holds no keys).
         #[arg(long)]
         keys: Option<PathBuf>,
+        /// A broker's log or data directory: the keys it registered (6.0) are pinned too,
+        /// e.g. the customers' for a merchant's log (its chain must verify).
+        #[arg(long)]
+        broker_log: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -190,10 +194,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
-        Command::Audit { target, keys, json } => {
+        Command::Audit {
+            target,
+            keys,
+            broker_log,
+            json,
+        } => {
             // The progress bar goes to stderr, and never with --json.
             let options = crate::audit::Options {
                 keys,
+                broker_log,
                 progress: !json,
             };
             let report = crate::audit::audit_with(&target, &options)?;

@@ -217,8 +217,9 @@ fn report_events(path: &std::path::Path, keys: &std::path::Path) -> u64 {
     audit(path, Some(keys)).unwrap().events
 }
 
-/// The binary on a merchant's data directory: exit 0 with `--keys`, exit 3 naming the
-/// first event without.
+/// The binary on a merchant's data directory: exit 0 with `--keys`, or with the broker's
+/// key and `--broker-log` for the customers' keys; exit 1 for a `--broker-log` that is not
+/// a broker's; exit 3 naming the first event without keys.
 #[test]
 fn the_command_audits_a_merchant_directory() {
     let (dir, run) = demo_run();
@@ -238,6 +239,38 @@ fn the_command_audits_a_merchant_directory() {
     assert_eq!(json["ok"], true);
     assert_eq!(json["node"], "merchant");
 
+    // The broker's key pinned, the customers' taken from the broker's log.
+    let broker_key = common::broker_key_only(dir.path(), &run);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["audit", "--keys"])
+        .arg(&broker_key)
+        .arg("--broker-log")
+        .arg(run.join("broker"))
+        .arg(run.join("merchant-tea"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("OK: chain"), "{text}");
+
+    // A log that is not the broker's is refused as a source of keys, and nothing is judged.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["audit", "--keys"])
+        .arg(&broker_key)
+        .arg("--broker-log")
+        .arg(run.join("merchant-books"))
+        .arg(run.join("merchant-tea"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let error = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        error.contains("a merchant log of the modern suite, not the broker's log"),
+        "{error}"
+    );
+
+    // Without them the first event's evidence is named.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
         .arg("audit")
         .arg(run.join("merchant-books"))

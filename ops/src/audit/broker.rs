@@ -4,13 +4,14 @@
 //! here on a fresh state from nothing but the log.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
 use shared::node::{Recorded, ScripState};
-use shared::{Amount, ScripBody, ScripId, Suite, TxId, Uid};
+use shared::{Amount, PublicKey, ScripBody, ScripId, Suite, TxId, Uid};
 
 use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
 use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
@@ -107,6 +108,41 @@ impl Node for Broker {
             .map(|(account, balance)| (account.to_string(), *balance))
             .collect()
     }
+}
+
+/// The keys the broker's log at `path` registered (6.0), for the audit of another node's
+/// log ("registered keys come from the broker's log", issue 6): a merchant's log holds
+/// none. The log must be a broker's of `suite` whose chain verifies; audit it too, for the
+/// rest.
+pub(super) fn registered_keys(path: &Path, suite: Suite) -> Result<Vec<PublicKey>, AuditError> {
+    let refuse = |reason: String| AuditError::Key {
+        path: path.to_owned(),
+        reason,
+    };
+    let log =
+        EventLog::<Recorded<Kind>>::open_existing(path).map_err(|source| AuditError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let identity = log.identity();
+    if identity.node_kind != broker::node::NODE_KIND || identity.suite != suite {
+        return Err(refuse(format!(
+            "a {} log of the {} suite, not the broker's log of the {suite} suite",
+            identity.node_kind, identity.suite
+        )));
+    }
+    log.verify_chain()
+        .map_err(|e| refuse(format!("its chain does not verify: {e}")))?;
+    let mut keys = Vec::new();
+    for event in log.iter().map_err(|e| refuse(e.to_string()))? {
+        let event = event.map_err(|e| refuse(e.to_string()))?;
+        if let Kind::PeerRegistered { uid, spki_der, .. } = &event.kind.kind {
+            let key = key_for(suite, uid, spki_der)
+                .map_err(|f| refuse(format!("event {}: {}", event.seq, f.found)))?;
+            keys.push(key);
+        }
+    }
+    Ok(keys)
 }
 
 /// The named invariants of an event that issues or spends BrokerScrip, checked against the

@@ -12,8 +12,9 @@
 //! 3. `evidence`: every signature an event keeps verifies under its signer's key (section
 //!    8): the keys the log brings (the broker's `PeerRegistered` events; a wallet's pinned
 //!    broker key and its 6.0b answers), each before the events that use it, and the keys
-//!    the auditor pins (`--keys DIR`; for a merchant's data directory, also the customers'
-//!    keys its daemon fetched, in `peers/`);
+//!    the auditor pins (`--keys DIR`; `--broker-log`, the keys a broker's log registered;
+//!    for a merchant's data directory, also the customers' keys its daemon fetched, in
+//!    `peers/`);
 //! 4. `ledger`: replayed event by event into a fresh state with the node's own fold, the
 //!    node's invariant holds after every event: at the broker, the accounts sum to zero,
 //!    none is below zero, and `float:broker` equals the live BrokerScrip; at a merchant,
@@ -249,6 +250,9 @@ pub fn pinned_keys(dir: &Path, suite: Suite) -> Result<Vec<PublicKey>, AuditErro
 pub struct Options {
     /// A directory of public keys (`*.pem`) to pin.
     pub keys: Option<PathBuf>,
+    /// A broker's log (or data directory) whose registered keys (6.0) are pinned too: the
+    /// customers' keys for a merchant's log.
+    pub broker_log: Option<PathBuf>,
     /// Show a progress bar on stderr for a log of many events (hidden anyway when stderr
     /// is not a terminal).
     pub progress: bool,
@@ -261,6 +265,7 @@ pub fn audit(target: &Path, keys_dir: Option<&Path>) -> Result<Report, AuditErro
         target,
         &Options {
             keys: keys_dir.map(Path::to_owned),
+            broker_log: None,
             progress: false,
         },
     )
@@ -281,6 +286,9 @@ pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError
         None => Vec::new(),
     };
     let suite = identity.suite;
+    if let Some(broker_log) = &options.broker_log {
+        pinned.extend(broker::registered_keys(&log_file(broker_log), suite)?);
+    }
     let progress = progress::Bar::new(options.progress);
     match identity.node_kind.as_str() {
         ::broker::node::NODE_KIND => {

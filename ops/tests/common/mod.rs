@@ -223,3 +223,17 @@ pub fn rewrite_event<K: Serialize + DeserializeOwned>(
     }
     txn.commit().unwrap();
 }
+
+/// The broker's public key alone, as the wallets pinned it, written as PEM into
+/// `dir/broker-key`.
+pub fn broker_key_only(dir: &Path, run: &Path) -> PathBuf {
+    let keys = dir.join("broker-key");
+    std::fs::create_dir_all(&keys).unwrap();
+    let created = events::<WalletEvent>(&run.join("customer-alice").join("wallet.redb"));
+    let WalletEvent::WalletCreated { identity } = &created[0].kind else {
+        panic!("a wallet log starts with WalletCreated");
+    };
+    let key = shared::PublicKey::from_spki_der(Suite::Modern, &identity.broker_key).unwrap();
+    std::fs::write(keys.join("broker.pub.pem"), key.to_pem().unwrap()).unwrap();
+    keys
+}
