@@ -10,8 +10,9 @@
 //! named as a finding instead.
 //!
 //! Keys: a merchant's log holds none (the daemon keeps the customers' keys it fetched by
-//! 6.0b in `peers/` beside it), so the broker's key and the customers' are pinned with
-//! `--keys`, or read from the data directory's `peers/`.
+//! 6.0b in `peers/` beside it), so the broker's key is pinned with `--keys`, and the
+//! customers' with `--keys` too, or taken from the broker's log (`--broker-log`: the keys
+//! it registered, 6.0), or read from the data directory's `peers/`.
 
 use std::collections::BTreeMap;
 
