@@ -39,13 +39,21 @@ pub enum Command {
     },
     /// Audit one node's log, reading only the log and public keys: hash chain, postings,
     /// every signature kept as evidence, the ledger after every event, and the stored
-    /// tables against a replay. Exit 0 if all hold, 3 naming the first failing event.
+    /// tables against a replay, and the named invariants of protocol.md sections 4–7
+    /// (scrip issued once, spent once, live spend, change, deadline, stored reply). A
+    /// broker's, merchant's or wallet's log (or data directory). A progress bar on stderr
+    /// for a long log. Exit 0 if all hold, 3 naming the first failing event.
     Audit {
         /// The log file, or the node's data directory.
         target: PathBuf,
-        /// A directory of public keys (`*.pem`) to pin, e.g. the operator's.
+        /// A directory of public keys (`*.pem`) to pin: the broker's, and for a merchant's
+        /// log the customers' (a merchant's log holds no keys).
         #[arg(long)]
         keys: Option<PathBuf>,
+        /// A broker's log or data directory: the keys it registered (6.0) are pinned too,
+        /// e.g. the customers' for a merchant's log (its chain must verify).
+        #[arg(long)]
+        broker_log: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -186,8 +194,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
-        Command::Audit { target, keys, json } => {
-            let report = crate::audit::audit(&target, keys.as_deref())?;
+        Command::Audit {
+            target,
+            keys,
+            broker_log,
+            json,
+        } => {
+            // The progress bar goes to stderr, and never with --json.
+            let options = crate::audit::Options {
+                keys,
+                broker_log,
+                progress: !json,
+            };
+            let report = crate::audit::audit_with(&target, &options)?;
             crate::audit::print(&report, json);
             match &report.finding {
                 None => Ok(()),

@@ -1,8 +1,9 @@
 //! `peerscrip-ops audit` on a real broker log (the demo's), and on copies tampered in each
 //! way an auditor must catch (issue 6): an altered event (chain), a forged signature in a
 //! re-chained log (evidence), a changed amount in a re-chained log (ledger), a deleted event
-//! in a re-chained log (ledger), and a changed projection row (replay). Each is named by its
-//! event and check; the exit code is 3.
+//! in a re-chained log (ledger), and a changed projection row (replay); and each named
+//! invariant of sections 4–7 (scrip-issued-once, spent-once, live-spend, change, deadline,
+//! stored-reply). Each is named by its event and check; the exit code is 3.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -212,4 +213,113 @@ fn the_command_exits_3_naming_the_event() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("FAILED: event 3"), "{text}");
     assert!(text.contains("evidence check failed"), "{text}");
+}
+
+/// The named invariants of sections 4–7 on the broker's log: each tampering is named by
+/// its exact event and invariant.
+#[test]
+fn each_named_invariant_is_named_in_a_broker_log() {
+    let (dir, original) = demo_log();
+    let all = events(&original);
+    let index = |f: &dyn Fn(&Kind) -> bool| all.iter().position(|e| f(&e.kind.kind)).unwrap();
+    let named = |name: &str, changed: Vec<Event<Recorded<Kind>>>, seq: u64, check: Check| {
+        let path = dir.path().join(format!("{name}.redb"));
+        rechain_without_tables(changed, &path);
+        let f = finding(&path);
+        assert_eq!((f.seq, f.check), (seq, check), "{name}: {f}");
+    };
+    let withdrawn = index(&|k| matches!(k, Kind::BrokerScripWithdrawn { .. }));
+    let authorized = index(&|k| {
+        matches!(
+            k,
+            Kind::ExchangeAuthorized {
+                change: Some(_),
+                ..
+            }
+        )
+    });
+    let opened = index(&|k| matches!(k, Kind::ExchangeOpened { .. }));
+
+    // The change of an exchange issued under the id of the scrip it is change of.
+    let mut reissued = all.clone();
+    if let Kind::ExchangeAuthorized { spent, change, .. } = &mut reissued[authorized].kind.kind {
+        change.as_mut().unwrap().scrip_id = *spent;
+    }
+    named(
+        "reissued",
+        reissued,
+        all[authorized].seq,
+        Check::ScripIssuedOnce,
+    );
+
+    // A withdrawal recorded twice: its scrip spent a second time.
+    let mut twice = all.clone();
+    twice.insert(withdrawn + 1, all[withdrawn].clone());
+    named("twice", twice, all[withdrawn].seq + 1, Check::SpentOnce);
+
+    // A withdrawal by someone other than the scrip's owner.
+    let mut owner = all.clone();
+    if let Kind::BrokerScripWithdrawn { customer, .. } = &mut owner[withdrawn].kind.kind {
+        *customer = shared::Uid([7; 16]);
+    }
+    named("owner", owner, all[withdrawn].seq, Check::LiveSpend);
+
+    // A withdrawal crediting more than the scrip's value.
+    let mut value = all.clone();
+    if let Kind::BrokerScripWithdrawn { value, .. } = &mut value[withdrawn].kind.kind {
+        *value = value.checked_add(shared::Amount::from_minor(1)).unwrap();
+    }
+    named("value", value, all[withdrawn].seq, Check::Change);
+
+    // An exchange opened and never decided, in a log that ends past its deadline.
+    let mut open = all[..=opened].to_vec();
+    if let Kind::ExchangeOpened { deadline, .. } = &all[opened].kind.kind {
+        open[opened].time = (deadline + 1) * 1000;
+    }
+    named("open", open, all[opened].seq, Check::Deadline);
+
+    // A BrokerScrip that expired while its escrow held it is still settled by that escrow's
+    // decision (section 4: only the decision ends the hold): no finding.
+    let settled = index(&|k| matches!(k, Kind::VendorTopUpSettled { .. }));
+    let Kind::VendorTopUpSettled { spent, .. } = &all[settled].kind.kind else {
+        unreachable!()
+    };
+    let expires = all
+        .iter()
+        .find_map(|e| match &e.kind.kind {
+            Kind::BrokerScripIssued { scrip, .. }
+            | Kind::BrokerScripToppedUp { issued: scrip, .. }
+                if scrip.scrip_id == *spent =>
+            {
+                Some(scrip.expires)
+            }
+            Kind::ExchangeAuthorized {
+                change: Some(scrip),
+                ..
+            } if scrip.scrip_id == *spent => Some(scrip.expires),
+            _ => None,
+        })
+        .unwrap();
+    let mut late = all.clone();
+    late[settled].time = (expires + 1) * 1000;
+    let path = dir.path().join("settled-late.redb");
+    rechain(late, &path);
+    let report = audit(&path, None).unwrap();
+    assert!(report.ok(), "{:?}", report.finding);
+
+    // The stored reply to the notice filed under a request it does not answer.
+    let mut relabelled = all.clone();
+    let reply = relabelled[opened]
+        .kind
+        .sent
+        .iter_mut()
+        .find_map(|s| s.answers.as_mut())
+        .unwrap();
+    reply.key.label = shared::wire::Label::RenewRequest;
+    named(
+        "relabelled",
+        relabelled,
+        all[opened].seq,
+        Check::StoredReply,
+    );
 }

@@ -1,208 +1,428 @@
 //! The audit of a broker's log (see the module doc of `audit`): chain, postings, evidence,
 //! ledger after every event, and the stored tables against the replay. The fold is the
-//! broker's own `State::apply`, the one code that turns events into tables (ADR 0006), run
+//! broker's own `State::fold`, the one code that turns events into tables (ADR 0006), run
 //! here on a fresh state from nothing but the log.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
-use shared::events::{Event, EventLog, LogError, check_balanced, check_memos};
-use shared::node::Recorded;
-use shared::wire::{Header, verify_signature};
-use shared::{PublicKey, Suite, Uid};
+use shared::events::{Event, EventLog, LogError, ProjectionDump};
+use shared::node::{Recorded, ScripState};
+use shared::{Amount, PublicKey, ScripBody, ScripId, Suite, TxId, Uid};
 
-use super::{AuditError, Check, Finding, Report};
+use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
+use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
+use super::{AuditError, Check};
 
-type BrokerEvent = Event<Recorded<Kind>>;
+/// The broker's side of the walk: its state, folded from nothing, and what the named
+/// invariants remember across events.
+pub(super) struct Broker {
+    suite: Suite,
+    state: State,
+    ids: ScripIds,
+    deadlines: Deadlines,
+}
 
-/// Audits the broker log at `path` (of `suite`), with the auditor's `pinned` keys.
-pub(super) fn audit(path: &Path, suite: Suite, pinned: &[PublicKey]) -> Result<Report, AuditError> {
-    let read_error = |source: LogError| AuditError::Read {
+impl Broker {
+    /// A fresh state of `suite`.
+    pub fn new(suite: Suite) -> Broker {
+        Broker {
+            suite,
+            state: State::new(suite),
+            ids: ScripIds::default(),
+            deadlines: Deadlines::default(),
+        }
+    }
+}
+
+impl Node for Broker {
+    type Kind = Recorded<Kind>;
+
+    const NODE_KIND: &'static str = broker::node::NODE_KIND;
+    const KEEPS_ACCOUNTS: bool = true;
+
+    fn kind_name(kind: &Recorded<Kind>) -> String {
+        variant_name(&format!("{:?}", kind.kind))
+    }
+
+    /// A registration (6.0) is signed by the key it registers, which must hash to the UID.
+    fn keys_before_evidence(
+        &mut self,
+        event: &Event<Recorded<Kind>>,
+        keys: &mut KeyRing,
+    ) -> Result<(), Failure> {
+        if let Kind::PeerRegistered { uid, spki_der, .. } = &event.kind.kind {
+            keys.insert(*uid, key_for(self.suite, uid, spki_der)?);
+        }
+        Ok(())
+    }
+
+    /// The named invariants before the event (see [`before`]), then the broker's invariant
+    /// after it (section 5): accounts sum to zero, none is below zero, `float:broker`
+    /// equals the live BrokerScrip.
+    fn event(&mut self, event: &Event<Recorded<Kind>>, named: &Named) -> Result<(), Failure> {
+        before(&self.state, &mut self.ids, event)?;
+        let replies = &self.state.replies;
+        stored_replies(event.tx, &event.kind.sent, |key| replies.get(key).is_some())?;
+        match &event.kind.kind {
+            // 6.2 and 6.5: the broker is the decision point, and enforces each deadline.
+            Kind::ExchangeOpened { deadline, .. } | Kind::EscrowOpened { deadline, .. } => {
+                self.deadlines.open(event.tx, *deadline, named);
+            }
+            Kind::ExchangeAuthorized { .. }
+            | Kind::ExchangeRefused { .. }
+            | Kind::ExchangeExpired { .. }
+            | Kind::VendorTopUpSettled { .. }
+            | Kind::EscrowReleased { .. } => self.deadlines.close(&event.tx),
+            _ => {}
+        }
+        self.state.fold(event);
+        self.state.check_conserved().map_err(|e| {
+            Failure::new(
+                Check::Ledger,
+                "accounts summing to zero, none negative, float equal to live scrip",
+                e.to_string(),
+            )
+        })
+    }
+
+    fn finish(&mut self, last: Option<&Event<Recorded<Kind>>>) -> Result<(), (Named, Failure)> {
+        last.map_or(Ok(()), |last| self.deadlines.check(last.time))
+    }
+
+    fn rendered(&self) -> Result<ProjectionDump, AuditError> {
+        render(&self.state).map_err(|e| AuditError::Render(e.to_string()))
+    }
+
+    fn stored(log: &EventLog<Recorded<Kind>>) -> Result<ProjectionDump, LogError> {
+        log.dump_projection(&LiveProjection::new(&mut State::new(log.identity().suite)))
+    }
+
+    fn balances(&self) -> BTreeMap<String, i128> {
+        self.state
+            .accounts
+            .iter()
+            .map(|(account, balance)| (account.to_string(), *balance))
+            .collect()
+    }
+}
+
+/// The keys the broker's log at `path` registered (6.0), for the audit of another node's
+/// log ("registered keys come from the broker's log", issue 6): a merchant's log holds
+/// none. The log must be a broker's of `suite` whose chain verifies; audit it too, for the
+/// rest.
+pub(super) fn registered_keys(path: &Path, suite: Suite) -> Result<Vec<PublicKey>, AuditError> {
+    let refuse = |reason: String| AuditError::Key {
         path: path.to_owned(),
-        source,
+        reason,
     };
     let log =
         EventLog::<Recorded<Kind>>::open_existing(path).map_err(|source| AuditError::Open {
             path: path.to_owned(),
             source,
         })?;
-    let mut report = Report {
-        path: path.to_owned(),
-        node: broker::node::NODE_KIND.to_owned(),
-        suite,
-        events: 0,
-        by_kind: BTreeMap::new(),
-        signatures: 0,
-        balances: BTreeMap::new(),
-        finding: None,
-    };
-
-    if let Err(e) = log.verify_chain() {
-        report.finding = Some(match e {
-            LogError::Chain { seq, reason } => Finding {
-                seq,
-                tx: None,
-                kind: None,
-                check: Check::Chain,
-                expected: "an unaltered event linked to its neighbours".to_owned(),
-                found: reason.to_string(),
-            },
-            other => return Err(read_error(other)),
-        });
-        return Ok(report);
+    let identity = log.identity();
+    if identity.node_kind != broker::node::NODE_KIND || identity.suite != suite {
+        return Err(refuse(format!(
+            "a {} log of the {} suite, not the broker's log of the {suite} suite",
+            identity.node_kind, identity.suite
+        )));
     }
-
-    let mut keys: BTreeMap<Uid, PublicKey> = pinned.iter().map(|k| (k.uid(), k.clone())).collect();
-    let mut state = State::new(suite);
-    for event in log.iter().map_err(read_error)? {
-        let event = event.map_err(read_error)?;
-        report.events += 1;
-        *report
-            .by_kind
-            .entry(kind_name(&event.kind.kind))
-            .or_insert(0) += 1;
-        report.signatures += event.evidence.len() as u64;
-        if let Some(finding) = check_event(&event, &mut keys, &mut state, suite) {
-            report.finding = Some(finding);
-            return Ok(report);
+    log.verify_chain()
+        .map_err(|e| refuse(format!("its chain does not verify: {e}")))?;
+    let mut keys = Vec::new();
+    for event in log.iter().map_err(|e| refuse(e.to_string()))? {
+        let event = event.map_err(|e| refuse(e.to_string()))?;
+        if let Kind::PeerRegistered { uid, spki_der, .. } = &event.kind.kind {
+            let key = key_for(suite, uid, spki_der)
+                .map_err(|f| refuse(format!("event {}: {}", event.seq, f.found)))?;
+            keys.push(key);
         }
     }
+    Ok(keys)
+}
 
-    let stored = log
-        .dump_projection(&LiveProjection::new(&mut State::new(suite)))
-        .map_err(read_error)?;
-    let rendered =
-        render(&state).map_err(|e| read_error(LogError::Projection { seq: 0, source: e }))?;
-    if let Some((table, expected, found)) = first_difference(&rendered, &stored) {
-        report.finding = Some(Finding {
-            seq: report.events,
-            tx: None,
-            kind: None,
-            check: Check::Replay,
-            expected: format!("table {table}: {expected}"),
+/// The named invariants of an event that issues or spends BrokerScrip, checked against the
+/// state before it (the broker's fold asserts them in debug builds): a spent id is spent
+/// once (`SpentOnce`) and was live, its owner's, not held by another transaction and (but
+/// in a renewal, or the decision of the escrow that holds it) unexpired (`LiveSpend`); the
+/// change is what was consumed less what was paid, a withdrawal credits all of it, a
+/// renewal keeps it (`Change`); an issued id is new (`ScripIssuedOnce`). What a decision
+/// needs open (its exchange, its escrow) is `Ledger`.
+fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> Result<(), Failure> {
+    let tx = event.tx;
+    // The scrip spent and what must come back for it; then the scrip issued.
+    let (spend, issued): (Option<Spend>, Option<&ScripBody>) = match &event.kind.kind {
+        Kind::BrokerScripIssued { scrip, .. } => (None, Some(scrip)),
+        Kind::BrokerScripToppedUp {
+            customer,
+            spent,
+            issued,
+        } => {
+            // 6.4: W_new > B0.value; the difference comes from the bank account.
+            let at_least = value_of(state, spent).filter(|v| issued.value > *v);
+            let spend = Spend::new(
+                *spent,
+                *customer,
+                false,
+                false,
+                at_least.map(|_| issued.value),
+                issued.value,
+            );
+            (Some(spend), Some(issued))
+        }
+        Kind::BrokerScripWithdrawn {
+            customer,
+            spent,
+            value,
+        } => (
+            Some(Spend::new(
+                *spent,
+                *customer,
+                false,
+                false,
+                value_of(state, spent),
+                *value,
+            )),
+            None,
+        ),
+        Kind::ScripRenewed {
+            customer,
+            spent,
+            issued,
+        } => (
+            Some(Spend::new(
+                *spent,
+                *customer,
+                false,
+                true,
+                value_of(state, spent),
+                issued.value,
+            )),
+            Some(issued),
+        ),
+        Kind::ExchangeAuthorized {
+            customer,
+            value,
+            spent,
+            change,
+            ..
+        } => {
+            if !open_exchange(state, tx) {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("an open exchange of tx {tx} to authorize"),
+                    "none open".to_owned(),
+                ));
+            }
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*value).ok());
+            let change_value = change.map_or(Amount::ZERO, |c| c.value);
+            (
+                Some(Spend::new(
+                    *spent,
+                    *customer,
+                    false,
+                    false,
+                    rest,
+                    change_value,
+                )),
+                change.as_ref(),
+            )
+        }
+        Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {
+            if !state.exchanges.contains_key(&tx) {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("an exchange of tx {tx} to close"),
+                    "none opened".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        Kind::VendorTopUpSettled {
+            customer,
+            top_up,
+            spent,
+            change,
+            ..
+        } => {
+            open_escrow(state, tx)?;
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*top_up).ok());
+            let change_value = change.map_or(Amount::ZERO, |c| c.value);
+            (
+                Some(Spend::new(
+                    *spent,
+                    *customer,
+                    true,
+                    false,
+                    rest,
+                    change_value,
+                )),
+                change.as_ref(),
+            )
+        }
+        Kind::EscrowOpened {
+            customer, scrip, ..
+        } => {
+            // The hold commits B0 to this tx: it must be spendable now.
+            let body = live(state, scrip, *customer, None)?;
+            unexpired(body, event.time)?;
+            (None, None)
+        }
+        Kind::EscrowReleased { scrip, .. } => {
+            open_escrow(state, tx)?;
+            if state.live.held_by(scrip, tx).is_err() {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("scrip {scrip} held by this tx's escrow, to release"),
+                    "not held by it".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        Kind::ScripLapsed { scrip_id, .. } => {
+            ids.spend(*scrip_id)?;
+            if state.live.get(scrip_id).is_none() {
+                return Err(Failure::new(
+                    Check::Ledger,
+                    format!("scrip {scrip_id} live, to lapse"),
+                    "not in the live table".to_owned(),
+                ));
+            }
+            (None, None)
+        }
+        _ => (None, None),
+    };
+    if let Some(spend) = spend {
+        ids.spend(spend.id)?;
+        let body = live(state, &spend.id, spend.owner, spend.held_here.then_some(tx))?;
+        // A renewal takes an expired scrip (6.8); a held one was unexpired when its escrow
+        // took it, and may expire while held (section 4: only its decision ends the hold).
+        if !spend.renewal && !spend.held_here {
+            unexpired(body, event.time)?;
+        }
+        if spend.expected != Some(spend.found) {
+            return Err(Failure::new(
+                Check::Change,
+                format!(
+                    "{} for scrip {} (consumed less paid, all of it, or the value kept)",
+                    spend.expected.map_or_else(
+                        || "a value the records justify".to_owned(),
+                        |v| v.to_string()
+                    ),
+                    spend.id
+                ),
+                spend.found.to_string(),
+            ));
+        }
+        if issued.is_some_and(|i| i.value == Amount::ZERO) {
+            return Err(Failure::new(
+                Check::Change,
+                "no change scrip when the change is zero",
+                "a scrip of zero".to_owned(),
+            ));
+        }
+    }
+    if let Some(issued) = issued {
+        ids.issue(issued.scrip_id)?;
+    }
+    Ok(())
+}
+
+/// A BrokerScrip an event spends, and what must come back for it.
+struct Spend {
+    /// The scrip.
+    id: ScripId,
+    /// Its owner, who spends it.
+    owner: Uid,
+    /// Whether the escrow of this tx holds it (6.5 settles what 6.5 held).
+    held_here: bool,
+    /// Whether it may be expired (6.8).
+    renewal: bool,
+    /// What must come back or be credited, as the records say.
+    expected: Option<Amount>,
+    /// What came back or was credited.
+    found: Amount,
+}
+
+impl Spend {
+    fn new(
+        id: ScripId,
+        owner: Uid,
+        held_here: bool,
+        renewal: bool,
+        expected: Option<Amount>,
+        found: Amount,
+    ) -> Spend {
+        Spend {
+            id,
+            owner,
+            held_here,
+            renewal,
+            expected,
             found,
-        });
-        return Ok(report);
+        }
     }
-    report.balances = state
-        .accounts
-        .iter()
-        .map(|(account, balance)| (account.to_string(), *balance))
-        .collect();
-    Ok(report)
 }
 
-/// The postings, evidence and ledger checks of one event, folding it into `state`.
-fn check_event(
-    event: &BrokerEvent,
-    keys: &mut BTreeMap<Uid, PublicKey>,
-    state: &mut State,
-    suite: Suite,
-) -> Option<Finding> {
-    let finding = |check: Check, expected: String, found: String| Finding {
-        seq: event.seq,
-        tx: Some(event.tx),
-        kind: Some(kind_name(&event.kind.kind)),
-        check,
-        expected,
-        found,
+/// `LiveSpend`: `id` is live and `owner`'s, and `Live` (or, with `held_by`, held by that
+/// tx's escrow). Its body, to check its expiry.
+fn live<'s>(
+    state: &'s State,
+    id: &ScripId,
+    owner: Uid,
+    held_by: Option<TxId>,
+) -> Result<&'s ScripBody, Failure> {
+    let fail = |expected: String, found: String| Failure::new(Check::LiveSpend, expected, found);
+    let record = state.live.get(id).ok_or_else(|| {
+        fail(
+            format!("scrip {id} live"),
+            "not in the live table (spent or never issued)".to_owned(),
+        )
+    })?;
+    let state_ok = match held_by {
+        None => record.state == ScripState::Live,
+        Some(tx) => matches!(record.state, ScripState::Held { tx: t, .. } if t == tx),
     };
-    if let Err(e) = check_balanced(&event.postings).and_then(|_| check_memos(&event.memos)) {
-        return Some(finding(
-            Check::Postings,
-            "postings that sum to zero, memos on memo accounts".to_owned(),
-            e.to_string(),
+    if !state_ok {
+        return Err(fail(
+            format!("scrip {id} not held by another transaction"),
+            format!("{:?}", record.state),
         ));
     }
-    // A registration's own signature is by the key it registers.
-    if let Kind::PeerRegistered { uid, spki_der, .. } = &event.kind.kind {
-        match PublicKey::from_spki_der(suite, spki_der) {
-            Ok(key) if key.uid() == *uid => {
-                keys.insert(*uid, key);
-            }
-            Ok(key) => {
-                return Some(finding(
-                    Check::Evidence,
-                    format!("a key whose UID is {uid}"),
-                    format!("a key whose UID is {}", key.uid()),
-                ));
-            }
-            Err(e) => {
-                return Some(finding(
-                    Check::Evidence,
-                    "a registered public key".to_owned(),
-                    e.to_string(),
-                ));
-            }
-        }
+    if record.owner != owner {
+        return Err(fail(
+            format!("scrip {id} spent by its owner {}", record.owner),
+            format!("spent by {owner}"),
+        ));
     }
-    for (i, evidence) in event.evidence.iter().enumerate() {
-        let Some(key) = keys.get(&evidence.signer) else {
-            return Some(finding(
-                Check::Evidence,
-                format!("evidence {i} signed by a registered or pinned key"),
-                format!("signer {} is neither", evidence.signer),
-            ));
-        };
-        let verified = Header::from_bytes(&evidence.header)
-            .and_then(|header| verify_signature(&header, &evidence.body, &evidence.sig, key));
-        if let Err(e) = verified {
-            return Some(finding(
-                Check::Evidence,
-                format!("evidence {i} verifying under {}'s key", evidence.signer),
-                e.to_string(),
-            ));
-        }
-    }
-    state.fold(event);
-    if let Err(e) = state.check_conserved() {
-        return Some(finding(
+    Ok(&record.body)
+}
+
+/// The value of the live scrip `id`.
+fn value_of(state: &State, id: &ScripId) -> Option<Amount> {
+    state.live.get(id).map(|r| r.body.value)
+}
+
+/// Whether the exchange of `tx` is open.
+fn open_exchange(state: &State, tx: TxId) -> bool {
+    state
+        .exchanges
+        .get(&tx)
+        .is_some_and(|e| e.state == ExchangeState::Open)
+}
+
+/// The escrow of `tx` is open, for its decision.
+fn open_escrow(state: &State, tx: TxId) -> Result<(), Failure> {
+    match state.escrows.get(&tx) {
+        Some(escrow) if escrow.state == EscrowState::Open => Ok(()),
+        _ => Err(Failure::new(
             Check::Ledger,
-            "accounts summing to zero, none negative, float equal to live scrip".to_owned(),
-            e.to_string(),
-        ));
+            format!("an open escrow of tx {tx} to decide"),
+            "none open".to_owned(),
+        )),
     }
-    None
-}
-
-/// The first table whose rows differ: (table, the replay's rows, the stored rows), each
-/// as a count and the first differing key.
-fn first_difference(
-    rendered: &shared::events::ProjectionDump,
-    stored: &shared::events::ProjectionDump,
-) -> Option<(String, String, String)> {
-    let tables: std::collections::BTreeSet<&String> =
-        rendered.keys().chain(stored.keys()).collect();
-    for table in tables {
-        let (a, b) = (rendered.get(table), stored.get(table));
-        if a == b {
-            continue;
-        }
-        let empty = Default::default();
-        let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
-        let differing = a
-            .iter()
-            .zip(b.iter())
-            .find(|(x, y)| x != y)
-            .map(|((k, _), _)| hex::encode(k));
-        let at = differing.map_or_else(String::new, |k| format!(", first difference at key {k}"));
-        return Some((
-            table.clone(),
-            format!("{} rows as replayed{at}", a.len()),
-            format!("{} rows stored", b.len()),
-        ));
-    }
-    None
-}
-
-/// An event kind's name: its variant, without its fields.
-fn kind_name(kind: &Kind) -> String {
-    let debug = format!("{kind:?}");
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -1,24 +1,46 @@
 //! `peerscrip-ops audit`: the independent check of one node's log (issue 6), reading only
 //! the log and public keys.
 //!
-//! The checks, in the order they run over the events; the first failure is named with its
-//! event (seq, tx, kind), the check, and what was expected against what was found:
+//! The checks, in the order they run over the events (the walk, [`walk`], is the same for
+//! every kind of log); the first failure is named with its event (seq, tx, kind), the check,
+//! and what was expected against what was found:
 //! 1. `chain`: the hash chain verifies (protocol.md section 8: a changed, removed or moved
 //!    event is named);
 //! 2. `postings`: each event's postings sum to zero and its memos are memo accounts
-//!    (section 5);
-//! 3. `evidence`: every signature an event keeps verifies under its signer's key: the keys
-//!    registered in the broker's own log (its `PeerRegistered` events, each before the
-//!    events that use it) and the keys the auditor pins (`--keys DIR`: the operator's);
-//! 4. `ledger`: replayed event by event into a fresh state, the accounts sum to zero, none
-//!    is below zero, and `float:broker` equals the live BrokerScrip (the node's own
-//!    invariant, checked after every event);
-//! 5. `replay`: the projection tables stored in the file equal, byte for byte, the tables
-//!    the replayed state renders.
+//!    (section 5); a merchant's or a wallet's event has none (only the broker keeps
+//!    accounts);
+//! 3. `evidence`: every signature an event keeps verifies under its signer's key (section
+//!    8): the keys the log brings (the broker's `PeerRegistered` events; a wallet's pinned
+//!    broker key and its 6.0b answers), each before the events that use it, and the keys
+//!    the auditor pins (`--keys DIR`; `--broker-log`, the keys a broker's log registered;
+//!    for a merchant's data directory, also the customers' keys its daemon fetched, in
+//!    `peers/`);
+//! 4. `ledger`: replayed event by event into a fresh state with the node's own fold, the
+//!    node's invariant holds after every event: at the broker, the accounts sum to zero,
+//!    none is below zero, and `float:broker` equals the live BrokerScrip; at a merchant,
+//!    `issued = live + paid + withdrawn` in its books, and what its fold takes for granted
+//!    (a spent scrip is live, a purchase conserves value) is checked before the event; at
+//!    a wallet, its own fold applies the event (it refuses a scrip spent that it does not
+//!    hold, a reply to no pending request, a second scrip of a producer);
+//! 5. the named invariants of sections 4–7 (`invariants`), each checked at every event
+//!    where it applies and named in the finding: `scrip-issued-once`, `spent-once`,
+//!    `live-spend` (live, unexpired, not held by another transaction, its owner's),
+//!    `change` (change = consumed − paid), `stored-reply` (broker and merchant: a wallet
+//!    stores no replies), and, at the log's last event, `deadline` (every three-party
+//!    transaction closed or within its deadline); in every kind of log;
+//! 6. `replay`: the projection tables stored in the file equal, byte for byte, the tables
+//!    the replayed state renders with the node's own encoding.
 //!
-//! The broker's log is audited in full today; another kind of log is refused by name.
+//! Broker, merchant and wallet logs are audited; another kind of log is refused by name. A
+//! wallet's log needs no key or passphrase of the wallet: it holds its secrets sealed, and
+//! the audit opens none and prints none (`wallet`).
 
 mod broker;
+mod invariants;
+mod merchant;
+pub mod progress;
+mod walk;
+mod wallet;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +62,20 @@ pub enum Check {
     Ledger,
     /// The stored projection tables against the replay.
     Replay,
+    /// Each scrip id issued once (section 4: new scrip, new scrip id).
+    ScripIssuedOnce,
+    /// Each scrip spent at most once (section 4).
+    SpentOnce,
+    /// A spend only of a live, unexpired scrip not held by another transaction (section 4).
+    LiveSpend,
+    /// Change = consumed − paid (section 4, "Value is conserved"; 6.2, 6.3, 6.5).
+    Change,
+    /// Every three-party transaction closed, or open within its deadline at the log's last
+    /// event (section 7).
+    Deadline,
+    /// Every stored reply matches its event: same tx, its request's sender, a label that
+    /// answers it, stored once (section 7).
+    StoredReply,
 }
 
 impl fmt::Display for Check {
@@ -50,6 +86,12 @@ impl fmt::Display for Check {
             Check::Evidence => "evidence",
             Check::Ledger => "ledger",
             Check::Replay => "replay",
+            Check::ScripIssuedOnce => "scrip-issued-once",
+            Check::SpentOnce => "spent-once",
+            Check::LiveSpend => "live-spend",
+            Check::Change => "change",
+            Check::Deadline => "deadline",
+            Check::StoredReply => "stored-reply",
         })
     }
 }
@@ -129,7 +171,7 @@ pub enum AuditError {
         source: LogError,
     },
     /// A log of a kind this auditor does not check yet.
-    #[error("{path} is a {kind} log; the auditor checks broker logs")]
+    #[error("{path} is a {kind} log; the auditor checks broker, merchant and wallet logs")]
     Unsupported {
         /// The file.
         path: PathBuf,
@@ -144,6 +186,9 @@ pub enum AuditError {
         /// Why.
         reason: String,
     },
+    /// The replayed state could not be encoded as tables (a bug, not the log's content).
+    #[error("encoding the replayed tables: {0}")]
+    Render(String),
     /// Reading the file failed midway (I/O, not content).
     #[error("reading {path}: {source}")]
     Read {
@@ -154,14 +199,25 @@ pub enum AuditError {
     },
 }
 
-/// The log file of `target`: the file itself, or the node's log inside a data directory.
+/// The log file of `target`: the file itself, or the node's log inside a data directory
+/// (a broker's `broker.redb`, a merchant's `merchant.redb`, a wallet's `wallet.redb`).
 #[must_use]
 pub fn log_file(target: &Path) -> PathBuf {
-    if target.is_dir() {
-        target.join(::broker::config::LOG_FILE)
-    } else {
-        target.to_owned()
+    if !target.is_dir() {
+        return target.to_owned();
     }
+    let wallet = customer_cli::cli::config::WalletDir::resolve(Some(target))
+        .map(|dir| dir.wallet())
+        .ok();
+    [
+        Some(target.join(::broker::config::LOG_FILE)),
+        Some(target.join(::merchant::config::LOG_FILE)),
+        wallet,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|file| file.is_file())
+    .unwrap_or_else(|| target.join(::broker::config::LOG_FILE))
 }
 
 /// Reads every `*.pem` public key in `dir` (of `suite`): the keys an auditor pins.
@@ -189,9 +245,34 @@ pub fn pinned_keys(dir: &Path, suite: Suite) -> Result<Vec<PublicKey>, AuditErro
     Ok(keys)
 }
 
+/// How to run an audit.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A directory of public keys (`*.pem`) to pin.
+    pub keys: Option<PathBuf>,
+    /// A broker's log (or data directory) whose registered keys (6.0) are pinned too: the
+    /// customers' keys for a merchant's log.
+    pub broker_log: Option<PathBuf>,
+    /// Show a progress bar on stderr for a log of many events (hidden anyway when stderr
+    /// is not a terminal).
+    pub progress: bool,
+}
+
 /// Audits the log at `target` (a log file or a node's data directory), pinning the public
 /// keys in `keys_dir` (see the module doc).
 pub fn audit(target: &Path, keys_dir: Option<&Path>) -> Result<Report, AuditError> {
+    audit_with(
+        target,
+        &Options {
+            keys: keys_dir.map(Path::to_owned),
+            broker_log: None,
+            progress: false,
+        },
+    )
+}
+
+/// [`audit`] with every option.
+pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError> {
     let path = log_file(target);
     let identity = {
         let log = EventLog::<()>::open_existing(&path).map_err(|source| AuditError::Open {
@@ -200,17 +281,43 @@ pub fn audit(target: &Path, keys_dir: Option<&Path>) -> Result<Report, AuditErro
         })?;
         log.identity().clone()
     };
-    if identity.node_kind != ::broker::node::NODE_KIND {
-        return Err(AuditError::Unsupported {
-            path,
-            kind: identity.node_kind,
-        });
-    }
-    let pinned = match keys_dir {
+    let mut pinned = match &options.keys {
         Some(dir) => pinned_keys(dir, identity.suite)?,
         None => Vec::new(),
     };
-    broker::audit(&path, identity.suite, &pinned)
+    let suite = identity.suite;
+    if let Some(broker_log) = &options.broker_log {
+        pinned.extend(broker::registered_keys(&log_file(broker_log), suite)?);
+    }
+    let progress = progress::Bar::new(options.progress);
+    match identity.node_kind.as_str() {
+        ::broker::node::NODE_KIND => {
+            walk::walk(&path, suite, broker::Broker::new(suite), &pinned, &progress)
+        }
+        ::merchant::node::NODE_KIND => {
+            // The customers' keys a merchant daemon fetched by 6.0b are kept beside its
+            // log (`peers/<uid>.pub.pem`, each checked to hash to its UID); its log holds
+            // none.
+            if target.is_dir() {
+                pinned.extend(
+                    ::merchant::daemon::peers::load_stored(target, suite).map_err(|e| {
+                        AuditError::Key {
+                            path: e.path.clone(),
+                            reason: e.message.clone(),
+                        }
+                    })?,
+                );
+            }
+            walk::walk(&path, suite, merchant::Merchant::new(), &pinned, &progress)
+        }
+        ::customer_cli::NODE_KIND => {
+            walk::walk(&path, suite, wallet::Wallet::new(suite), &pinned, &progress)
+        }
+        _ => Err(AuditError::Unsupported {
+            path,
+            kind: identity.node_kind,
+        }),
+    }
 }
 
 /// The error an audit with a finding ends the command with (exit code [`EXIT_FINDING`]).
@@ -268,7 +375,7 @@ pub fn print(report: &Report, json: bool) {
                 println!("  {account}: {}", signed_amount(*balance));
             }
             println!(
-                "OK: chain, postings, {} signatures, ledger and replay all hold",
+                "OK: chain, postings, {} signatures, ledger, invariants and replay all hold",
                 report.signatures
             );
         }
