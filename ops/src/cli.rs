@@ -50,6 +50,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reconcile the logs of a broker, its merchants and customer wallets with each other:
+    /// each merchant's float, every exchange, purchase, top-up and withdrawal on both
+    /// sides, and each wallet's history. Exit 0 if all agree, 3 listing every mismatch.
+    Reconcile {
+        /// The broker's log file or data directory.
+        broker: PathBuf,
+        /// Each merchant's log file or data directory.
+        #[arg(required = true)]
+        merchants: Vec<PathBuf>,
+        /// A customer wallet's log file or directory (repeatable).
+        #[arg(long = "wallet")]
+        wallets: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Peers {
@@ -131,6 +147,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<crate::audit::Failed>().is_some() {
         return crate::audit::EXIT_FINDING;
     }
+    if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
+        return crate::reconcile::EXIT_MISMATCH;
+    }
     err.downcast_ref::<crate::demo::DemoError>()
         .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
 }
@@ -186,6 +205,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
+        Command::Reconcile {
+            broker,
+            merchants,
+            wallets,
+            json,
+        } => {
+            let report = crate::reconcile::reconcile(&broker, &merchants, &wallets)?;
+            crate::reconcile::print(&report, json);
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(crate::reconcile::Disagreed(report.mismatches.len()).into())
+            }
+        }
         Command::Audit { target, keys, json } => {
             let report = crate::audit::audit(&target, keys.as_deref())?;
             crate::audit::print(&report, json);

@@ -1,0 +1,344 @@
+//! `peerscrip-ops reconcile` on the logs of a real run (the demo's: everything agrees) and
+//! on copies of a merchant's log with one forged transaction appended through the log API
+//! (issue 6): a purchase the merchant logged and the broker did not, and VendorScrip issued
+//! without the broker's authorization. Each is named by its tx and check, with the float
+//! of that merchant; the exit code is 3.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use merchant::core::events::Kind;
+use merchant::core::state::State;
+use merchant::node::NODE_KIND;
+use merchant::store::Mirror;
+use ops::reconcile::{Check, Mismatch, reconcile};
+use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::node::Recorded;
+use shared::wire::bodies::{OrderId, OrderInfo, Receipt};
+use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid};
+
+/// The demo's data directory (modern suite), in a temp dir.
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["demo", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, data)
+}
+
+fn merchants(data: &Path) -> Vec<PathBuf> {
+    vec![data.join("merchant-tea"), data.join("merchant-books")]
+}
+
+fn wallets(data: &Path) -> Vec<PathBuf> {
+    vec![data.join("customer-alice"), data.join("customer-bob")]
+}
+
+/// The merchant log at `path`, replayed: its events and its state.
+fn replay(path: &Path) -> (Vec<Event<Recorded<Kind>>>, State) {
+    let log = EventLog::<Recorded<Kind>>::open_existing(path).unwrap();
+    let events: Vec<_> = log.iter().unwrap().map(Result::unwrap).collect();
+    let mut state = State::new();
+    for e in &events {
+        state.apply(e);
+    }
+    (events, state)
+}
+
+/// A copy of the merchant directory `from` at `to`, with `forged` appended to its log
+/// through the log API (valid chain, tables kept by the merchant's own projection), so
+/// that only the cross-party checks can object.
+fn forge(from: &Path, to: &Path, forged: Vec<NewEvent<Recorded<Kind>>>) {
+    std::fs::create_dir_all(to).unwrap();
+    let log_path = to.join(merchant::config::LOG_FILE);
+    std::fs::copy(from.join(merchant::config::LOG_FILE), &log_path).unwrap();
+    let (_, state) = replay(&log_path);
+    let log = EventLog::open(&log_path, LogIdentity::new(Suite::Modern, NODE_KIND)).unwrap();
+    log.append(forged, &Mirror::new(state)).unwrap();
+}
+
+fn recorded(time: u64, tx: TxId, kind: Kind) -> NewEvent<Recorded<Kind>> {
+    NewEvent::new(
+        time,
+        tx,
+        Recorded {
+            kind,
+            sent: Vec::new(),
+        },
+    )
+}
+
+/// The book shop's live VendorScrip after the demo (bob's change from his purchase), and
+/// the time after its last event.
+fn books_scrip(data: &Path) -> (ScripBody, Uid, u64) {
+    let (events, state) = replay(&data.join("merchant-books").join(merchant::config::LOG_FILE));
+    let (_, row) = state.tables.live.iter().next().unwrap();
+    (row.body, row.owner, events.last().unwrap().time + 1000)
+}
+
+fn checks(mismatches: &[Mismatch]) -> Vec<(Option<TxId>, Check, Uid)> {
+    mismatches
+        .iter()
+        .map(|m| (m.tx, m.check, m.party))
+        .collect()
+}
+
+#[test]
+fn the_demo_logs_agree() {
+    let (_dir, data) = demo();
+    let report = reconcile(&data.join("broker"), &merchants(&data), &wallets(&data)).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert!(report.in_flight.is_empty(), "{:?}", report.in_flight);
+    // 6.2 twice, 6.3 twice, 6.5 and 6.7 once: each matched on both sides.
+    assert_eq!(report.matched, 6);
+    assert_eq!(report.merchants.len(), 2);
+    for m in &report.merchants {
+        assert_eq!(m.memo, i128::from(m.live.minor()), "{m:?}");
+        assert_eq!(m.in_flight, 0);
+    }
+    // bob's book shop VendorScrip: 10.00 issued, 3.20 spent.
+    assert_eq!(report.merchants[1].live, Amount::from_minor(680));
+    assert_eq!(report.wallets.len(), 2);
+    assert!(
+        report
+            .wallets
+            .iter()
+            .all(|w| w.compared > 0 && w.skipped == 0)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("reconcile")
+        .arg(data.join("broker"))
+        .args(merchants(&data))
+        .arg("--wallet")
+        .arg(data.join("customer-alice"))
+        .arg("--wallet")
+        .arg(data.join("customer-bob"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["matched"], 6);
+    assert_eq!(json["mismatches"].as_array().unwrap().len(), 0);
+}
+
+/// A purchase the merchant logged (and says the broker acknowledged) that the broker never
+/// recorded: named with its tx, the book shop's float is off by its price, and bob's
+/// wallet does not show it.
+#[test]
+fn a_purchase_the_broker_did_not_record_is_named() {
+    let (dir, data) = demo();
+    let (v1, bob, time) = books_scrip(&data);
+    let paid = Amount::from_minor(100);
+    let change = ScripBody {
+        value: v1.value.checked_sub(paid).unwrap(),
+        scrip_id: ScripId::random(),
+        cust_id: CustId::random(),
+        ..v1
+    };
+    let order_id = OrderId::random();
+    let tx = TxId::random();
+    let forged = dir.path().join("merchant-books-forged");
+    forge(
+        &data.join("merchant-books"),
+        &forged,
+        vec![
+            recorded(
+                time,
+                tx,
+                Kind::PurchaseMade {
+                    customer: bob,
+                    spent: v1,
+                    change: Some(change),
+                    order: OrderInfo {
+                        item_id: "map".into(),
+                        name: "City map".into(),
+                        unit_price: paid,
+                        quantity: 1,
+                        order_id,
+                    },
+                    receipt: Receipt {
+                        order_id,
+                        paid,
+                        issued_at: time / 1000,
+                    },
+                },
+            ),
+            recorded(time, tx, Kind::PurchaseReported),
+        ],
+    );
+    let given = vec![data.join("merchant-tea"), forged.clone()];
+    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    let books = report.merchants[1].uid;
+    assert_eq!(
+        checks(&report.mismatches),
+        vec![
+            (Some(tx), Check::PurchaseNotRecorded, books),
+            (None, Check::FloatVendor, books),
+            (Some(tx), Check::MissingFromWallet, bob),
+        ]
+    );
+    assert_eq!(report.mismatches[0].found, "none in the broker's log");
+    assert_eq!(
+        report.mismatches[0].expected,
+        format!("the broker's event for the merchant's 1.00 for {bob}")
+    );
+    assert_eq!(report.mismatches[1].found, "the broker's memo 6.80");
+    assert_eq!(
+        report.mismatches[1].expected,
+        format!("float:vendor:{books} = 5.80 (live VendorScrip 5.80 + in flight 0.00)")
+    );
+    assert_eq!(
+        report.mismatches[2].expected,
+        format!("purchase of 1.00 made at {books}, change 5.80")
+    );
+    assert!(report.in_flight.is_empty());
+
+    // The command: exit 3, each mismatch on its own line.
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("reconcile")
+        .arg(data.join("broker"))
+        .args(&given)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "MISMATCH tx {tx}: purchase-not-recorded ({books})"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("FAILED: 2 mismatch(es)"), "{text}");
+}
+
+/// The same purchase not yet reported to the broker is in flight by the merchant's own log
+/// (it repeats its report until acknowledged, 6.3 step 5): listed, and counted in the
+/// float, not a mismatch.
+#[test]
+fn an_unreported_purchase_is_in_flight() {
+    let (dir, data) = demo();
+    let (v1, bob, time) = books_scrip(&data);
+    let order_id = OrderId::random();
+    let tx = TxId::random();
+    let forged = dir.path().join("merchant-books-unreported");
+    forge(
+        &data.join("merchant-books"),
+        &forged,
+        vec![recorded(
+            time,
+            tx,
+            Kind::PurchaseMade {
+                customer: bob,
+                spent: v1,
+                change: None,
+                order: OrderInfo {
+                    item_id: "map".into(),
+                    name: "City map".into(),
+                    unit_price: v1.value,
+                    quantity: 1,
+                    order_id,
+                },
+                receipt: Receipt {
+                    order_id,
+                    paid: v1.value,
+                    issued_at: time / 1000,
+                },
+            },
+        )],
+    );
+    let given = vec![data.join("merchant-tea"), forged];
+    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert_eq!(report.in_flight.len(), 1);
+    assert_eq!(report.in_flight[0].tx, tx);
+    assert_eq!(report.in_flight[0].amount, 680);
+    assert_eq!(report.merchants[1].live, Amount::ZERO);
+    assert_eq!(report.merchants[1].memo, 680);
+}
+
+/// VendorScrip the merchant issued with no authorization by the broker: named with its
+/// tx; the float is off by its value; bob's wallet never received it.
+#[test]
+fn vendor_scrip_issued_without_authorization_is_named() {
+    let (dir, data) = demo();
+    let (v1, bob, time) = books_scrip(&data);
+    let tx = TxId::random();
+    let minted = ScripBody {
+        value: Amount::from_minor(5_000),
+        scrip_id: ScripId::random(),
+        cust_id: CustId::random(),
+        ..v1
+    };
+    let forged = dir.path().join("merchant-books-minted");
+    forge(
+        &data.join("merchant-books"),
+        &forged,
+        vec![recorded(
+            time,
+            tx,
+            Kind::VendorScripIssued {
+                scrip: minted,
+                owner: bob,
+            },
+        )],
+    );
+    let given = vec![data.join("merchant-tea"), forged];
+    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    let books = report.merchants[1].uid;
+    assert_eq!(
+        checks(&report.mismatches),
+        vec![
+            (Some(tx), Check::VendorScripUnauthorized, books),
+            (None, Check::FloatVendor, books),
+            (Some(tx), Check::MissingFromWallet, bob),
+        ]
+    );
+    assert_eq!(
+        report.mismatches[0].expected,
+        format!("the broker's event for the merchant's 50.00 for {bob}")
+    );
+    assert_eq!(report.mismatches[0].found, "none in the broker's log");
+    assert_eq!(
+        report.mismatches[1].expected,
+        format!("float:vendor:{books} = 56.80 (live VendorScrip 56.80 + in flight 0.00)")
+    );
+    assert_eq!(
+        report.mismatches[2].expected,
+        format!("VendorScrip 50.00 issued by {books}")
+    );
+}
+
+/// A merchant's log given as the broker's is refused by name, reading nothing further.
+#[test]
+fn a_log_in_the_wrong_place_is_refused() {
+    let (_dir, data) = demo();
+    let err = reconcile(
+        &data.join("merchant-tea").join(merchant::config::LOG_FILE),
+        &merchants(&data),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ops::reconcile::ReconcileError::WrongKind { expected: "broker", found, .. } if found == "merchant"
+        ),
+        "{err}"
+    );
+}
