@@ -66,11 +66,58 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Settle a dispute about one transaction: bundle every event of it from the parties'
+    /// logs with its evidence and key chain, or verify a bundle offline and say what each
+    /// party signed and did, and the verdict.
+    #[command(after_help = crate::dispute::EXIT_CODES)]
+    Dispute {
+        #[command(subcommand)]
+        command: DisputeCommand,
+    },
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Peers {
         #[command(flatten)]
         connection: crate::bank::Connection,
+    },
+}
+
+/// The two halves of `peerscrip-ops dispute`.
+#[derive(Debug, Subcommand)]
+pub enum DisputeCommand {
+    /// Collect every event of `tx` from the logs, with its evidence and the broker's
+    /// certificate of every signer's key, into one self-contained file.
+    Bundle {
+        /// The transaction (32 hex digits).
+        tx: shared::TxId,
+        /// The logs: node data directories or log files, the broker's among them.
+        #[arg(long, num_args = 1.., required = true)]
+        logs: Vec<PathBuf>,
+        /// The bundle file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the transactions of one log (to find the one in dispute).
+    Txs {
+        /// A node data directory or log file.
+        log: PathBuf,
+    },
+    /// Write the broker key a wallet pins as PEM (when the operator's key file is not at
+    /// hand, as after the demo, which keeps no key files).
+    PinnedKey {
+        /// The wallet's directory or log file.
+        wallet: PathBuf,
+        /// The PEM file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a bundle with nothing but the broker's public key, and tell it.
+    Verify {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The broker's public key PEM, as pinned by every peer.
+        #[arg(long)]
+        broker_key: PathBuf,
     },
 }
 
@@ -147,6 +194,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<crate::audit::Failed>().is_some() {
         return crate::audit::EXIT_FINDING;
     }
+    if let Some(code) = crate::dispute::exit_code(err) {
+        return code;
+    }
     if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
         return crate::reconcile::EXIT_MISMATCH;
     }
@@ -205,6 +255,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
+        Command::Dispute { command } => crate::dispute::run(&command),
         Command::Reconcile {
             broker,
             merchants,
