@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use redb::ReadableTable as _;
+
 use merchant::core::events::Kind;
 use merchant::core::state::State;
 use merchant::node::NODE_KIND;
@@ -339,6 +341,121 @@ fn a_log_in_the_wrong_place_is_refused() {
             &err,
             ops::reconcile::ReconcileError::WrongKind { expected: "broker", found, .. } if found == "merchant"
         ),
+        "{err}"
+    );
+}
+
+/// A copy of the merchant log at `from` re-chained at `to` without the events of `drop_tx`
+/// (a valid chain and tables, through the log API): a purchase the broker recorded and the
+/// merchant's log does not show.
+fn without_tx(from: &Path, to: &Path, drop_tx: TxId) {
+    std::fs::create_dir_all(to).unwrap();
+    let (events, _) = replay(&from.join(merchant::config::LOG_FILE));
+    let log = EventLog::open(
+        to.join(merchant::config::LOG_FILE),
+        LogIdentity::new(Suite::Modern, NODE_KIND),
+    )
+    .unwrap();
+    let mirror = Mirror::new(State::new());
+    for e in events.into_iter().filter(|e| e.tx != drop_tx) {
+        let new = NewEvent {
+            time: e.time,
+            tx: e.tx,
+            postings: e.postings,
+            memos: e.memos,
+            evidence: e.evidence,
+            kind: e.kind,
+        };
+        log.append(vec![new], &mirror).unwrap();
+    }
+}
+
+/// The broker recorded bob's purchase; the book shop's log (re-chained without it) does
+/// not show it: named with its tx, the float is off (bob's VendorScrip is still live at
+/// 10.00), and bob's wallet history shows a purchase the merchant's log does not.
+#[test]
+fn a_purchase_the_merchant_did_not_log_is_named() {
+    let (dir, data) = demo();
+    let books = data.join("merchant-books");
+    let (events, _) = replay(&books.join(merchant::config::LOG_FILE));
+    let purchase = events
+        .iter()
+        .find(|e| matches!(e.kind.kind, Kind::PurchaseMade { .. }))
+        .unwrap();
+    let (tx, bob) = match &purchase.kind.kind {
+        Kind::PurchaseMade { customer, .. } => (purchase.tx, *customer),
+        _ => unreachable!(),
+    };
+    let forged = dir.path().join("merchant-books-without");
+    without_tx(&books, &forged, tx);
+    let given = vec![data.join("merchant-tea"), forged];
+    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    let m = report.merchants[1].uid;
+    assert_eq!(
+        checks(&report.mismatches),
+        vec![
+            (Some(tx), Check::PurchaseNotMade, m),
+            (None, Check::FloatVendor, m),
+            (Some(tx), Check::WalletHistory, bob),
+        ]
+    );
+    assert_eq!(
+        report.mismatches[0].expected,
+        format!("the merchant's event for the broker's 3.20 for {bob}")
+    );
+    assert_eq!(report.mismatches[0].found, "none in the merchant's log");
+    assert_eq!(
+        report.mismatches[1].expected,
+        format!("float:vendor:{m} = 10.00 (live VendorScrip 10.00 + in flight 0.00)")
+    );
+    assert_eq!(
+        report.mismatches[2].expected,
+        format!("purchase of 3.20 made at {m}, change 6.80")
+    );
+    assert_eq!(
+        report.mismatches[2].found,
+        format!("purchase of 3.20 at {m} recorded")
+    );
+}
+
+/// A wallet's lines about a merchant whose log is not given are skipped and counted, not
+/// reported.
+#[test]
+fn lines_about_a_merchant_not_given_are_skipped() {
+    let (_dir, data) = demo();
+    let report = reconcile(
+        &data.join("broker"),
+        &[data.join("merchant-tea")],
+        &[data.join("customer-bob")],
+    )
+    .unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    // bob's VendorScrip obtained from and his purchase at the book shop.
+    assert_eq!(report.wallets[0].skipped, 2);
+}
+
+/// A log whose chain does not verify is refused: reconcile reads only logs that audit.
+#[test]
+fn a_broken_chain_is_refused() {
+    let (dir, data) = demo();
+    let copy = dir.path().join("broker.redb");
+    std::fs::copy(data.join("broker").join("broker.redb"), &copy).unwrap();
+    {
+        let db = redb::Database::open(&copy).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let events: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+            let mut table = txn.open_table(events).unwrap();
+            let mut bytes = table.get(5).unwrap().unwrap().value().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            table.insert(5, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let err = reconcile(&copy, &merchants(&data), &[]).unwrap_err();
+    assert!(
+        matches!(&err, ops::reconcile::ReconcileError::Chain { path, .. } if *path == copy),
         "{err}"
     );
 }
