@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ops::dispute::words::{Source, Topic, tell};
+use ops::dispute::words::{Source, Statement, Topic, Value, tell};
 use ops::dispute::{Bundle, BundleError, Node, transactions, verify};
 use shared::events::Event;
 use shared::node::Recorded;
@@ -372,4 +372,115 @@ fn a_wrong_broker_key_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The demo's 6.2, 6.5 and 6.7 at the tea shop, each bundled from the three logs: each
+/// verifies and is consistent, and each party's signed messages are those of protocol.md
+/// section 6, read by their fields (a claim on the amount of the transaction).
+#[test]
+fn every_three_party_transaction_of_the_demo_verifies() {
+    use ops::dispute::collect;
+    use shared::wire::Label as L;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = demo(dir.path());
+    let logs = [
+        data.join("broker"),
+        data.join("merchant-tea"),
+        data.join("customer-alice"),
+    ];
+    let pem = ops::dispute::pinned_broker_key(&data.join("customer-alice")).unwrap();
+    let lines = transactions(&data.join("merchant-tea")).unwrap();
+    for (first_kind, topic, labels) in [
+        (
+            "ExchangeRequested",
+            Topic::Exchanged,
+            vec![
+                L::VendorScripNotice,
+                L::ExchangeAuthorizationRequest,
+                L::VendorScripRequest,
+                L::VendorScripRequest,
+                L::ExchangeAuthorizationResponse,
+                L::VendorScripNoticeResponse,
+                L::ChangeBrokerScrip,
+                L::VendorScripResponse,
+            ],
+        ),
+        (
+            "VendorEscrowOpened",
+            Topic::TopUp,
+            vec![
+                L::VendorTopUpRequest,
+                L::VendorTopUpAccepted,
+                L::VendorTopUpAuthorization,
+                L::VendorTopUpRequest,
+                L::VendorTopUpDecision,
+                L::Ack,
+                L::ChangeBrokerScrip,
+                L::VendorTopUpResponse,
+            ],
+        ),
+    ] {
+        let line = lines.iter().find(|l| l.kinds[0] == first_kind).unwrap();
+        let bundle = collect(line.tx, &logs).unwrap();
+        let bytes = bundle.to_file_bytes().unwrap();
+        let account = tell(verify(&Bundle::from_file_bytes(&bytes).unwrap(), &pem).unwrap());
+        assert!(account.consistent(), "{:?}", account.contradictions);
+        let signed: Vec<L> = account
+            .statements
+            .iter()
+            .filter_map(|s| match &s.source {
+                Source::Signed { label, .. } => Some(*label),
+                Source::Logged { .. } => None,
+            })
+            .collect();
+        assert_eq!(signed, labels, "{first_kind}");
+        let claims = account
+            .statements
+            .iter()
+            .filter(|s| s.claims.iter().any(|(t, _)| *t == topic))
+            .count();
+        assert!(claims >= 6, "{first_kind}: {claims} claims on {topic}");
+    }
+    // 6.7: the withdrawal (the second escrow at the tea shop).
+    let line = lines
+        .iter()
+        .find(|l| l.kinds == ["VendorEscrowOpened", "VendorScripWithdrawn"])
+        .unwrap();
+    let account = tell(verify(&collect(line.tx, &logs).unwrap(), &pem).unwrap());
+    assert!(account.consistent(), "{:?}", account.contradictions);
+    let withdrawn: Vec<&Statement> = account
+        .statements
+        .iter()
+        .filter(|s| {
+            s.claims
+                .contains(&(Topic::Withdrawn, Value::Amount(Amount::from_minor(1_100))))
+        })
+        .collect();
+    // M's X2, C's two parts, B's X3, B's event, M's two events, C's event.
+    assert_eq!(withdrawn.len(), 8);
+}
+
+/// A bundle needs the broker's log (the key chain), and a tx some log has.
+#[test]
+fn a_bundle_without_the_broker_log_or_of_an_unknown_tx_is_refused() {
+    use ops::dispute::{CollectError, collect};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, tx) = demo(dir.path());
+    let tx: shared::TxId = tx.parse().unwrap();
+    let err = collect(tx, &[data.join("merchant-tea")]).unwrap_err();
+    assert!(matches!(err, CollectError::BrokerLogs(0)), "{err}");
+    let err = collect(tx, &[data.join("broker"), data.join("broker")]).unwrap_err();
+    assert!(matches!(err, CollectError::BrokerLogs(2)), "{err}");
+    let unknown = shared::TxId([0xab; 16]);
+    let err = collect(unknown, &[data.join("broker"), data.join("merchant-tea")]).unwrap_err();
+    assert!(
+        matches!(err, CollectError::NoEvents(t) if t == unknown),
+        "{err}"
+    );
+    // The output file is never overwritten.
+    let out = dir.path().join("exists.bundle");
+    std::fs::write(&out, b"keep").unwrap();
+    let bundle = collect(tx, &[data.join("broker")]).unwrap();
+    assert!(ops::dispute::write(&bundle, &out).is_err());
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep");
 }

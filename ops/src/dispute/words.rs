@@ -16,8 +16,12 @@ use shared::events::Evidence;
 use shared::wire::bodies::{
     Body as _, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
     ExchangeAuthorizationResponseX5, OrderId, PurchaseCompletedX3, PurchaseInitiatedX0,
-    PurchaseRequestX1, PurchaseResponseX2, VendorScripNoticeX0, VendorScripRequestX1,
-    VendorScripRequestX2, VendorScripResponseX6,
+    PurchaseRequestX1, PurchaseResponseX2, VendorScripNoticeResponseX0, VendorScripNoticeX0,
+    VendorScripRequestX1, VendorScripRequestX2, VendorScripResponseX6, VendorTopUpAcceptedX3,
+    VendorTopUpAuthorizationX2, VendorTopUpDecisionBody, VendorTopUpRequestX0,
+    VendorTopUpRequestX1, VendorTopUpResponseX4, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX0, VendorWithdrawRequestX1, VendorWithdrawResponseX3,
+    VendorWithdrawResultX4,
 };
 use shared::wire::{Decision, Label};
 use shared::{Amount, Uid};
@@ -35,13 +39,19 @@ pub enum Topic {
     Change,
     /// `W`, the value exchanged (6.2).
     Exchanged,
+    /// `W_V`, the value added by a VendorScrip top-up (6.5).
+    TopUp,
+    /// `W_V1`, the VendorScrip's value after the top-up (6.5).
+    NewValue,
+    /// `W`, the value of a VendorScrip withdrawal (6.7).
+    Withdrawn,
     /// `UID_C`.
     Customer,
     /// `UID_M`.
     Merchant,
     /// The order id (6.3).
     Order,
-    /// The broker's decision (6.2): authorized or not.
+    /// The broker's decision (6.2, 6.5, 6.7): authorized or not.
     Authorized,
 }
 
@@ -51,6 +61,9 @@ impl fmt::Display for Topic {
             Topic::Paid => "the amount paid",
             Topic::Change => "the change",
             Topic::Exchanged => "the amount exchanged",
+            Topic::TopUp => "the amount topped up",
+            Topic::NewValue => "the VendorScrip's new value",
+            Topic::Withdrawn => "the amount withdrawn",
             Topic::Customer => "the customer",
             Topic::Merchant => "the merchant",
             Topic::Order => "the order",
@@ -483,7 +496,7 @@ fn signed_statement(e: &Evidence, kept_by: Uid, seq: u64) -> Option<Statement> {
                 ),
                 vec![(Topic::Authorized, ok(&x.outcome))],
             ),
-            // 6.5 step 6 uses the same label with its own body: told by label only.
+            // 6.5 step 6 (`ChangeBrokerScripX5`) is the same body.
             Err(_) => undecoded(header.label),
         },
         Label::VendorScripResponse => match VendorScripResponseX6::from_bytes(b) {
@@ -500,6 +513,26 @@ fn signed_statement(e: &Evidence, kept_by: Uid, seq: u64) -> Option<Statement> {
             ),
             Err(_) => undecoded(header.label),
         },
+        Label::VendorTopUpRequest
+        | Label::VendorTopUpAuthorization
+        | Label::VendorTopUpAccepted
+        | Label::VendorTopUpDecision
+        | Label::VendorTopUpResponse => top_up_body(header.label, s, b),
+        Label::VendorWithdrawRequest
+        | Label::VendorWithdrawAuthorization
+        | Label::VendorWithdrawResponse
+        | Label::VendorWithdrawResult => withdraw_body(header.label, s, b),
+        Label::Ack => ("acknowledged the request".to_owned(), Vec::new()),
+        Label::VendorScripNoticeResponse => match VendorScripNoticeResponseX0::from_bytes(b) {
+            Ok(x) => (
+                format!(
+                    "answered the notice: the exchange is open until {}",
+                    utc(x.deadline.saturating_mul(1000))
+                ),
+                Vec::new(),
+            ),
+            Err(_) => undecoded(header.label),
+        },
         other => undecoded(other),
     };
     Some(Statement {
@@ -512,6 +545,202 @@ fn signed_statement(e: &Evidence, kept_by: Uid, seq: u64) -> Option<Statement> {
         text,
         claims,
     })
+}
+
+/// The signed bodies of 6.5 (VendorScrip top-up), signed by `s`.
+fn top_up_body(label: Label, s: Uid, b: &[u8]) -> (String, Vec<Claim>) {
+    if label == Label::VendorTopUpRequest {
+        if let Ok(x) = VendorTopUpRequestX0::from_bytes(b) {
+            return (
+                format!(
+                    "asked the broker to pay {} of its BrokerScrip {} ({}) onto its VendorScrip of {}, to {}",
+                    x.top_up,
+                    x.broker_scrip.body.scrip_id,
+                    x.broker_scrip.value(),
+                    x.merchant,
+                    x.new_value
+                ),
+                vec![
+                    (Topic::TopUp, amount(x.top_up)),
+                    (Topic::NewValue, amount(x.new_value)),
+                    (Topic::Merchant, party(x.merchant)),
+                    (Topic::Customer, party(s)),
+                ],
+            );
+        }
+        if let Ok(x) = VendorTopUpRequestX1::from_bytes(b) {
+            let v = &x.vendor_scrip;
+            let mut claims = vec![
+                (Topic::NewValue, amount(x.new_value)),
+                (Topic::Merchant, party(v.body.producer)),
+                (Topic::Customer, party(s)),
+            ];
+            if let Ok(added) = x.new_value.checked_sub(v.value()) {
+                claims.push((Topic::TopUp, amount(added)));
+            }
+            return (
+                format!(
+                    "asked {} to top up its VendorScrip {} ({}) to {}",
+                    v.body.producer,
+                    v.body.scrip_id,
+                    v.value(),
+                    x.new_value
+                ),
+                claims,
+            );
+        }
+    }
+    if let (Label::VendorTopUpAuthorization, Ok(x)) =
+        (label, VendorTopUpAuthorizationX2::from_bytes(b))
+    {
+        return (
+            format!(
+                "told the merchant it holds {} of {}'s BrokerScrip for a top-up to {}, until {}",
+                x.top_up,
+                x.customer,
+                x.new_value,
+                utc(x.deadline.saturating_mul(1000))
+            ),
+            vec![
+                (Topic::TopUp, amount(x.top_up)),
+                (Topic::NewValue, amount(x.new_value)),
+                (Topic::Customer, party(x.customer)),
+            ],
+        );
+    }
+    if let (Label::VendorTopUpAccepted, Ok(x)) = (label, VendorTopUpAcceptedX3::from_bytes(b)) {
+        return match x {
+            VendorTopUpAcceptedX3::Accept {
+                customer,
+                top_up,
+                new_value,
+                scrip_id,
+            } => (
+                format!(
+                    "undertook to issue {customer} VendorScrip of {new_value} in place of {scrip_id} once the broker pays it {top_up}"
+                ),
+                vec![
+                    (Topic::TopUp, amount(top_up)),
+                    (Topic::NewValue, amount(new_value)),
+                    (Topic::Customer, party(customer)),
+                    (Topic::Merchant, party(s)),
+                ],
+            ),
+            VendorTopUpAcceptedX3::Decline {
+                reason,
+                customer,
+                top_up,
+            } => (
+                format!("declined the top-up of {top_up} for {customer}: {reason}"),
+                vec![
+                    (Topic::TopUp, amount(top_up)),
+                    (Topic::Customer, party(customer)),
+                    (Topic::Merchant, party(s)),
+                ],
+            ),
+        };
+    }
+    if let (Label::VendorTopUpDecision, Ok(x)) = (label, VendorTopUpDecisionBody::from_bytes(b)) {
+        return (
+            format!("decided {} on the top-up", decision(&x.decision)),
+            vec![(Topic::Authorized, ok(&x.decision))],
+        );
+    }
+    if let (Label::VendorTopUpResponse, Ok(x)) = (label, VendorTopUpResponseX4::from_bytes(b)) {
+        return (
+            format!(
+                "issued VendorScrip {} of {}",
+                x.scrip.body.scrip_id,
+                x.scrip.value()
+            ),
+            vec![
+                (Topic::NewValue, amount(x.scrip.value())),
+                (Topic::Merchant, party(s)),
+            ],
+        );
+    }
+    undecoded(label)
+}
+
+/// The signed bodies of 6.7 (VendorScrip withdrawal), signed by `s`.
+fn withdraw_body(label: Label, s: Uid, b: &[u8]) -> (String, Vec<Claim>) {
+    if label == Label::VendorWithdrawRequest {
+        if let Ok(x) = VendorWithdrawRequestX1::from_bytes(b) {
+            return (
+                format!(
+                    "asked the broker to pay it {} for its VendorScrip of {}",
+                    x.value, x.merchant
+                ),
+                vec![
+                    (Topic::Withdrawn, amount(x.value)),
+                    (Topic::Merchant, party(x.merchant)),
+                    (Topic::Customer, party(s)),
+                ],
+            );
+        }
+        if let Ok(x) = VendorWithdrawRequestX0::from_bytes(b) {
+            return (
+                format!(
+                    "asked {} to cash in its VendorScrip {} ({})",
+                    x.scrip.body.producer,
+                    x.scrip.body.scrip_id,
+                    x.scrip.value()
+                ),
+                vec![
+                    (Topic::Withdrawn, amount(x.scrip.value())),
+                    (Topic::Merchant, party(x.scrip.body.producer)),
+                    (Topic::Customer, party(s)),
+                ],
+            );
+        }
+    }
+    if let (Label::VendorWithdrawAuthorization, Ok(x)) =
+        (label, VendorWithdrawAuthorizationX2::from_bytes(b))
+    {
+        return (
+            format!(
+                "asked the broker to pay {} {} from its account, until {}",
+                x.customer,
+                x.value,
+                utc(x.deadline.saturating_mul(1000))
+            ),
+            vec![
+                (Topic::Withdrawn, amount(x.value)),
+                (Topic::Customer, party(x.customer)),
+                (Topic::Merchant, party(s)),
+            ],
+        );
+    }
+    if let (Label::VendorWithdrawResponse, Ok(x)) = (label, VendorWithdrawResponseX3::from_bytes(b))
+    {
+        return (
+            format!(
+                "decided {} on paying {} {}",
+                decision(&x.decision),
+                x.customer,
+                x.value
+            ),
+            vec![
+                (Topic::Withdrawn, amount(x.value)),
+                (Topic::Customer, party(x.customer)),
+                (Topic::Authorized, ok(&x.decision)),
+            ],
+        );
+    }
+    if let (Label::VendorWithdrawResult, Ok(x)) = (label, VendorWithdrawResultX4::from_bytes(b)) {
+        return (
+            format!(
+                "told the customer its decision {} on the withdrawal from {}",
+                decision(&x.decision),
+                x.merchant
+            ),
+            vec![
+                (Topic::Merchant, party(x.merchant)),
+                (Topic::Authorized, ok(&x.decision)),
+            ],
+        );
+    }
+    undecoded(label)
 }
 
 /// A signed body told by its label only (no claim is read from it).
@@ -627,6 +856,98 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                         (Topic::Authorized, Value::Yes(false)),
                     ],
                 ),
+                K::EscrowOpened {
+                    customer,
+                    merchant,
+                    scrip,
+                    top_up,
+                    new_value,
+                    deadline,
+                } => (
+                    format!(
+                        "held {customer}'s BrokerScrip {scrip} for a top-up of {top_up} onto {merchant}'s VendorScrip (to {new_value}) until {}",
+                        utc(deadline.saturating_mul(1000))
+                    ),
+                    vec![
+                        (Topic::TopUp, amount(*top_up)),
+                        (Topic::NewValue, amount(*new_value)),
+                        (Topic::Customer, party(*customer)),
+                        (Topic::Merchant, party(*merchant)),
+                    ],
+                ),
+                K::VendorTopUpSettled {
+                    customer,
+                    merchant,
+                    top_up,
+                    spent,
+                    change,
+                } => {
+                    let change = change.map_or(Amount::ZERO, |c| c.value);
+                    (
+                        format!(
+                            "settled the top-up: spent {customer}'s BrokerScrip {spent}, paid {merchant} {top_up}, returned change {change}"
+                        ),
+                        vec![
+                            (Topic::TopUp, amount(*top_up)),
+                            (Topic::Customer, party(*customer)),
+                            (Topic::Merchant, party(*merchant)),
+                            (Topic::Authorized, Value::Yes(true)),
+                        ],
+                    )
+                }
+                K::EscrowReleased {
+                    customer,
+                    merchant,
+                    reason,
+                    ..
+                }
+                | K::VendorTopUpRefused {
+                    customer,
+                    merchant,
+                    reason,
+                } => (
+                    format!(
+                        "ended {customer}'s top-up with {merchant} with nothing moved: {}",
+                        reason.message
+                    ),
+                    vec![
+                        (Topic::Customer, party(*customer)),
+                        (Topic::Merchant, party(*merchant)),
+                        (Topic::Authorized, Value::Yes(false)),
+                    ],
+                ),
+                K::VendorScripRedeemed {
+                    customer,
+                    merchant,
+                    value,
+                } => (
+                    format!(
+                        "paid {customer} {value} from {merchant}'s account, and lowered the memo float:vendor of {merchant} by {value}"
+                    ),
+                    vec![
+                        (Topic::Withdrawn, amount(*value)),
+                        (Topic::Customer, party(*customer)),
+                        (Topic::Merchant, party(*merchant)),
+                        (Topic::Authorized, Value::Yes(true)),
+                    ],
+                ),
+                K::VendorWithdrawRefused {
+                    customer,
+                    merchant,
+                    value,
+                    reason,
+                } => (
+                    format!(
+                        "refused to pay {customer} {value} from {merchant}'s account: {}",
+                        reason.message
+                    ),
+                    vec![
+                        (Topic::Withdrawn, amount(*value)),
+                        (Topic::Customer, party(*customer)),
+                        (Topic::Merchant, party(*merchant)),
+                        (Topic::Authorized, Value::Yes(false)),
+                    ],
+                ),
                 _ => (format!("logged {name}"), Vec::new()),
             };
             (text, claims, name)
@@ -684,6 +1005,67 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                     format!("was refused the exchange by the broker: {}", reason.message),
                     vec![(Topic::Authorized, Value::Yes(false))],
                 ),
+                K::VendorEscrowOpened {
+                    customer,
+                    scrip_id,
+                    escrow,
+                    ..
+                } => match escrow {
+                    merchant::core::events::Escrow::TopUp {
+                        top_up, new_value, ..
+                    } => (
+                        format!(
+                            "held {customer}'s VendorScrip {scrip_id} for a top-up of {top_up} to {new_value}"
+                        ),
+                        vec![
+                            (Topic::TopUp, amount(*top_up)),
+                            (Topic::NewValue, amount(*new_value)),
+                            (Topic::Customer, party(*customer)),
+                        ],
+                    ),
+                    merchant::core::events::Escrow::Withdraw { value } => (
+                        format!(
+                            "held {customer}'s VendorScrip {scrip_id} for a withdrawal of {value}"
+                        ),
+                        vec![
+                            (Topic::Withdrawn, amount(*value)),
+                            (Topic::Customer, party(*customer)),
+                        ],
+                    ),
+                },
+                K::VendorScripToppedUp { customer, old, new } => {
+                    let mut claims = vec![
+                        (Topic::NewValue, amount(new.value)),
+                        (Topic::Customer, party(*customer)),
+                    ];
+                    if let Ok(added) = new.value.checked_sub(old.value) {
+                        claims.push((Topic::TopUp, amount(added)));
+                    }
+                    (
+                        format!(
+                            "replaced {customer}'s VendorScrip {} ({}) by {} ({})",
+                            old.scrip_id, old.value, new.scrip_id, new.value
+                        ),
+                        claims,
+                    )
+                }
+                K::VendorScripWithdrawn { customer, spent } => (
+                    format!(
+                        "spent {customer}'s VendorScrip {} ({}) for the withdrawal",
+                        spent.scrip_id, spent.value
+                    ),
+                    vec![
+                        (Topic::Withdrawn, amount(spent.value)),
+                        (Topic::Customer, party(*customer)),
+                    ],
+                ),
+                K::VendorEscrowReleased { scrip_id, reason } => (
+                    format!(
+                        "released VendorScrip {scrip_id}, nothing moved: {}",
+                        reason.message
+                    ),
+                    vec![(Topic::Authorized, Value::Yes(false))],
+                ),
                 _ => (format!("logged {name}"), Vec::new()),
             };
             (text, claims, name)
@@ -728,6 +1110,48 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                         change.as_ref().map_or(Amount::ZERO, |c| c.scrip.value())
                     ),
                     vec![(Topic::Authorized, Value::Yes(outcome.is_ok()))],
+                ),
+                W::ExchangeNoticed { deadline, .. } => (
+                    format!(
+                        "was told by the broker that the exchange is open until {}",
+                        utc(deadline.saturating_mul(1000))
+                    ),
+                    Vec::new(),
+                ),
+                W::VendorTopUpAcked { deadline } | W::VendorWithdrawAcked { deadline } => (
+                    format!(
+                        "was told its scrip is held until {}",
+                        utc(deadline.saturating_mul(1000))
+                    ),
+                    Vec::new(),
+                ),
+                W::VendorTopUpSettled {
+                    outcome, change, ..
+                } => (
+                    format!(
+                        "received the broker's decision {} on the top-up, change {}",
+                        if outcome.is_ok() { "OK" } else { "NOK" },
+                        change.as_ref().map_or(Amount::ZERO, |c| c.scrip.value())
+                    ),
+                    vec![(Topic::Authorized, Value::Yes(outcome.is_ok()))],
+                ),
+                W::VendorScripToppedUp { scrip, .. } => (
+                    format!(
+                        "received VendorScrip {} of {}",
+                        scrip.scrip.body.scrip_id,
+                        scrip.scrip.value()
+                    ),
+                    vec![(Topic::NewValue, amount(scrip.scrip.value()))],
+                ),
+                W::VendorWithdrawDecided { outcome, value, .. } => (
+                    format!(
+                        "received the broker's decision {} on cashing in {value}",
+                        if outcome.is_ok() { "OK" } else { "NOK" }
+                    ),
+                    vec![
+                        (Topic::Withdrawn, amount(*value)),
+                        (Topic::Authorized, Value::Yes(outcome.is_ok())),
+                    ],
                 ),
                 W::VendorScripObtained { scrip } => (
                     format!(
