@@ -160,8 +160,8 @@ pub struct MerchantSummary {
     pub uid: Uid,
     /// The broker's memo `float:vendor:M`.
     pub memo: i128,
-    /// The value of M's live VendorScrip.
-    pub live: Amount,
+    /// The value of M's live VendorScrip (minor units).
+    pub live: i128,
     /// The sum of in-flight amounts.
     pub in_flight: i128,
 }
@@ -232,6 +232,12 @@ pub enum ReconcileError {
         path: PathBuf,
         /// Where it breaks.
         source: LogError,
+    },
+    /// A broker log with no frame sent, so no UID (it registered nobody).
+    #[error("{path}: the broker log has sent no frame, so its UID is unknown")]
+    NoBrokerUid {
+        /// The file.
+        path: PathBuf,
     },
     /// A merchant log with no frame sent, so no UID to reconcile it under.
     #[error("{path}: the merchant log has sent no frame, so its UID is unknown")]
@@ -396,6 +402,8 @@ struct MerchantLog {
 /// A wallet's log, folded.
 struct WalletLog {
     path: PathBuf,
+    /// The customer (its identity's UID).
+    me: Uid,
     state: customer_cli::core::WalletState,
 }
 
@@ -412,11 +420,12 @@ fn log_path(target: &Path, kind: &str) -> PathBuf {
     }
 }
 
-/// Opens the log of a `kind` node at `target`, verifies its chain and returns its events.
+/// Opens the log of a `kind` node at `target`, verifies its chain and returns its path,
+/// suite and events.
 fn read_events<K>(
     target: &Path,
     kind: &'static str,
-) -> Result<(PathBuf, Vec<Event<K>>), ReconcileError>
+) -> Result<(PathBuf, shared::Suite, Vec<Event<K>>), ReconcileError>
 where
     K: serde::Serialize + serde::de::DeserializeOwned,
 {
@@ -442,7 +451,7 @@ where
         .map_err(log_error)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(log_error)?;
-    Ok((path, events))
+    Ok((path, log.identity().suite, events))
 }
 
 /// The sender of the first decodable frame in `sent`: the node that logged it.
@@ -458,14 +467,7 @@ fn change_of(change: Option<&shared::ScripBody>) -> Amount {
 
 fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), ReconcileError> {
     use broker::core::Kind;
-    let (path, events) = read_events::<Recorded<Kind>>(target, broker::node::NODE_KIND)?;
-    let suite = EventLog::<()>::open_existing(&path)
-        .map_err(|source| ReconcileError::Log {
-            path: path.clone(),
-            source,
-        })?
-        .identity()
-        .suite;
+    let (path, suite, events) = read_events::<Recorded<Kind>>(target, broker::node::NODE_KIND)?;
     let mut log = BrokerLog {
         uid: Uid([0; 16]),
         state: broker::core::State::new(suite),
@@ -587,17 +589,14 @@ fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), ReconcileError> {
             _ => {}
         }
     }
-    // A broker log that never answered anyone has no frame; its UID is then that of the
-    // scrip it produced, and with neither it has nothing to reconcile.
-    log.uid = uid
-        .or_else(|| log.state.live.iter().next().map(|(_, r)| r.body.producer))
-        .unwrap_or(Uid([0; 16]));
+    // A broker that never answered a frame registered no merchant: nothing to reconcile.
+    log.uid = uid.ok_or_else(|| ReconcileError::NoBrokerUid { path: path.clone() })?;
     Ok((path, log))
 }
 
 fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError> {
     use merchant::core::events::Kind;
-    let (path, events) = read_events::<Recorded<Kind>>(target, merchant::node::NODE_KIND)?;
+    let (path, _, events) = read_events::<Recorded<Kind>>(target, merchant::node::NODE_KIND)?;
     let mut state = merchant::core::state::State::new();
     let mut facts = Facts::new();
     let mut uid = None;
@@ -672,7 +671,7 @@ fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError> {
 }
 
 fn read_wallet(target: &Path) -> Result<WalletLog, ReconcileError> {
-    let (path, events) =
+    let (path, _, events) =
         read_events::<customer_cli::core::WalletEvent>(target, customer_cli::NODE_KIND)?;
     let mut state = customer_cli::core::WalletState::default();
     for event in &events {
@@ -681,13 +680,13 @@ fn read_wallet(target: &Path) -> Result<WalletLog, ReconcileError> {
             reason: e.to_string(),
         })?;
     }
-    if state.identity.is_none() {
+    let Some(me) = state.identity.as_ref().map(|i| i.me) else {
         return Err(ReconcileError::Wallet {
             path,
             reason: "the wallet log has no identity (WalletCreated)".to_owned(),
         });
-    }
-    Ok(WalletLog { path, state })
+    };
+    Ok(WalletLog { path, me, state })
 }
 
 /// Reconciles the broker's log at `broker` with the merchants' and wallets' logs (each a
@@ -919,18 +918,25 @@ fn reconcile_merchant(b: &BrokerLog, m: &MerchantLog, report: &mut Report) -> Me
         }
     }
     let memo = b.state.memo(&m.uid);
-    // The merchant's fold keeps its amounts checked; a sum beyond u64 is itself a finding.
-    let live = m.state.live_value().unwrap_or(Amount::from_minor(u64::MAX));
-    let expected = i128::from(live.minor()) + in_flight_sum;
+    // In i128, as the broker's memo: a forged log's sum beyond u64 is still compared.
+    let live: i128 = m
+        .state
+        .tables
+        .live
+        .iter()
+        .map(|(_, r)| i128::from(r.body.value.minor()))
+        .sum();
+    let expected = live + in_flight_sum;
     if memo != expected {
         report.mismatches.push(Mismatch {
             tx: None,
             check: Check::FloatVendor,
             party: m.uid,
             expected: format!(
-                "float:vendor:{} = {} (live VendorScrip {live} + in flight {})",
+                "float:vendor:{} = {} (live VendorScrip {} + in flight {})",
                 m.uid,
                 signed_amount(expected),
+                signed_amount(live),
                 signed_amount(in_flight_sum)
             ),
             found: format!("the broker's memo {}", signed_amount(memo)),
@@ -1030,7 +1036,7 @@ fn reconcile_wallet(
     w: &WalletLog,
     report: &mut Report,
 ) -> WalletSummary {
-    let me = w.state.identity.as_ref().map_or(Uid([0; 16]), |i| i.me);
+    let me = w.me;
     let mut summary = WalletSummary {
         path: w.path.clone(),
         uid: me,
@@ -1177,7 +1183,7 @@ pub fn print(report: &Report, json: bool) {
                     "path": m.path,
                     "uid": m.uid.to_string(),
                     "memo": signed_amount(m.memo),
-                    "live": m.live.to_string(),
+                    "live": signed_amount(m.live),
                     "in_flight": signed_amount(m.in_flight),
                 })
             })
@@ -1215,7 +1221,7 @@ pub fn print(report: &Report, json: bool) {
             m.uid,
             m.path.display(),
             signed_amount(m.memo),
-            m.live,
+            signed_amount(m.live),
             signed_amount(m.in_flight)
         );
     }

@@ -258,6 +258,19 @@ fn a_flipped_byte_or_a_forged_part_fails_with_its_reason() {
         }
     );
 
+    // The merchant's events claimed as the customer's log: the frames they stored were
+    // sent by the merchant, so the owner is refused.
+    let mut forged = bundle.clone();
+    let customer = forged.records[6].owner;
+    forged.records[2].owner = customer;
+    assert_eq!(
+        verify(&forged, &pem).unwrap_err(),
+        BundleError::Owner {
+            record: 2,
+            owner: customer
+        }
+    );
+
     // A format this build does not read.
     let mut forged = bundle.clone();
     forged.format = 2;

@@ -51,6 +51,21 @@ impl Decoded {
         }
     }
 
+    /// The senders of the frames a node stored with the event (its own, section 7): they
+    /// must be the log's owner.
+    #[must_use]
+    pub fn senders(&self) -> Vec<Uid> {
+        let sent = match self {
+            Decoded::Broker(e) => &e.kind.sent,
+            Decoded::Merchant(e) => &e.kind.sent,
+            Decoded::Wallet(_) => return Vec::new(),
+        };
+        sent.iter()
+            .filter_map(|s| Frame::decode(&s.frame).ok())
+            .map(|f| f.header.sender)
+            .collect()
+    }
+
     /// Its (seq, unix milliseconds, tx).
     #[must_use]
     pub fn position(&self) -> (u64, u64, shared::TxId) {
@@ -122,7 +137,7 @@ pub fn verify(bundle: &Bundle, broker_pem: &str) -> Result<Verified, BundleError
             Node::Merchant | Node::Wallet => {
                 record.owner != bundle.broker && keys.contains_key(&record.owner)
             }
-        };
+        } && event.senders().iter().all(|s| *s == record.owner);
         if !owner_ok {
             return Err(BundleError::Owner {
                 record: index,
