@@ -53,6 +53,7 @@ pub enum Command {
     /// Reconcile the logs of a broker, its merchants and customer wallets with each other:
     /// each merchant's float, every exchange, purchase, top-up and withdrawal on both
     /// sides, and each wallet's history. Exit 0 if all agree, 3 listing every mismatch.
+    #[command(after_help = crate::reconcile::EXIT_CODES)]
     Reconcile {
         /// The broker's log file or data directory.
         broker: PathBuf,

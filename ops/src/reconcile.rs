@@ -49,6 +49,14 @@ pub const WALLET_FILE: &str = "wallet.redb";
 /// Exit code: a mismatch was found (they are listed).
 pub const EXIT_MISMATCH: u8 = 3;
 
+/// The exit codes of `peerscrip-ops reconcile`, shown by `--help`.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  every check held (in-flight transactions are listed, not counted)
+  1  the command could not run (a log missing, locked, of another kind, or its chain broken)
+  2  usage error (bad arguments)
+  3  a mismatch: each is listed with its tx and check";
+
 /// Which cross-party check found a mismatch (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Check {

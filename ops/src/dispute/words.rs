@@ -1264,3 +1264,17 @@ pub fn print(account: &Account) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_gives_the_civil_date() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+        // A leap day, and the last second of a century year that is not a leap year.
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(4_107_542_399_999), "2100-02-28 23:59:59 UTC");
+    }
+}
