@@ -21,8 +21,8 @@ pub enum Command {
     /// Run every transaction of protocol.md section 6 among a broker, two merchants and two
     /// customers in this process (in-memory bus, real crypto, real redb files), show the
     /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
-    /// a replayed request and an expired scrip, then replay every log and check
-    /// conservation. Exits 0 only if all of it held.
+    /// a replayed request and an expired scrip, then replay every log, check conservation
+    /// and reconcile the logs with each other. Exits 0 only if all of it held.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
     /// Write the NATS server configuration of a deployment: one user per node with a fresh
@@ -180,8 +180,8 @@ Exit status:
   1  the demo could not run (a node did not start, a transaction did not complete, I/O)
   2  usage error (bad arguments)
   3  a check failed: a protection did not refuse as shown, a final check (log chain,
-     replay, conservation) did not hold, or a previous run's log in --data-dir does not
-     verify; the message names each failed check
+     replay, conservation, reconcile) did not hold, or a previous run's log in --data-dir
+     does not verify; the message names each failed check
   4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
      was written";
 
