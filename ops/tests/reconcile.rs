@@ -324,6 +324,38 @@ fn vendor_scrip_issued_without_authorization_is_named() {
         report.mismatches[2].expected,
         format!("VendorScrip 50.00 issued by {books}")
     );
+
+    // The command's JSON lists the same, exit 3.
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("reconcile")
+        .arg(data.join("broker"))
+        .args(&given)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    let listed: Vec<(String, String)> = json["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["tx"].as_str().unwrap_or("-").to_owned(),
+                m["check"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (tx.to_string(), "vendor-scrip-unauthorized".to_owned()),
+            ("-".to_owned(), "float-vendor".to_owned()),
+        ]
+    );
+    assert_eq!(json["merchants"][1]["live"], "56.80");
+    assert_eq!(json["merchants"][1]["memo"], "6.80");
 }
 
 /// A merchant's log given as the broker's is refused by name, reading nothing further.
