@@ -1120,10 +1120,15 @@ fn reconcile_wallet(
                     .join("; ")
             }
         };
-        // A purchase still in flight at the merchant has no broker record yet.
+        // In flight, the lagging side has not logged what the wallet already holds: the
+        // broker's record of a purchase not yet reported, the merchant's spend of a
+        // VendorScrip the broker already paid out.
         let unclaimed: Vec<&Fact> = c
             .difference(l)
-            .filter(|f| !(matches!(f, Fact::PurchaseRecorded { .. }) && in_flight.contains(&tx)))
+            .filter(|f| {
+                !(matches!(f, Fact::PurchaseRecorded { .. } | Fact::Withdrawn { .. })
+                    && in_flight.contains(&tx))
+            })
             .collect();
         if !unclaimed.is_empty() {
             report.mismatches.push(Mismatch {

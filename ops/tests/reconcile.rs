@@ -381,6 +381,11 @@ fn a_log_in_the_wrong_place_is_refused() {
 /// (a valid chain and tables, through the log API): a purchase the broker recorded and the
 /// merchant's log does not show.
 fn without_tx(from: &Path, to: &Path, drop_tx: TxId) {
+    without(from, to, |e| e.tx == drop_tx);
+}
+
+/// As [`without_tx`], leaving out the events `dropped` picks.
+fn without(from: &Path, to: &Path, dropped: impl Fn(&Event<Recorded<Kind>>) -> bool) {
     std::fs::create_dir_all(to).unwrap();
     let (events, _) = replay(&from.join(merchant::config::LOG_FILE));
     let log = EventLog::open(
@@ -389,7 +394,7 @@ fn without_tx(from: &Path, to: &Path, drop_tx: TxId) {
     )
     .unwrap();
     let mirror = Mirror::new(State::new());
-    for e in events.into_iter().filter(|e| e.tx != drop_tx) {
+    for e in events.into_iter().filter(|e| !dropped(e)) {
         let new = NewEvent {
             time: e.time,
             tx: e.tx,
@@ -489,5 +494,38 @@ fn a_broken_chain_is_refused() {
     assert!(
         matches!(&err, ops::reconcile::ReconcileError::Chain { path, .. } if *path == copy),
         "{err}"
+    );
+}
+
+/// The broker paid alice's VendorScrip withdrawal; the tea shop's log stops before it spent
+/// the scrip (it still awaits the decision, 6.7 step 4): in flight, by its own log, with
+/// the float off by exactly that amount; alice's wallet, already told, agrees.
+#[test]
+fn a_withdrawal_the_merchant_has_not_applied_is_in_flight() {
+    let (dir, data) = demo();
+    let tea = data.join("merchant-tea");
+    let copy = dir.path().join("merchant-tea-lagging");
+    without(&tea, &copy, |e| {
+        matches!(e.kind.kind, Kind::VendorScripWithdrawn { .. })
+    });
+    let (events, _) = replay(&tea.join(merchant::config::LOG_FILE));
+    let tx = events
+        .iter()
+        .find(|e| matches!(e.kind.kind, Kind::VendorScripWithdrawn { .. }))
+        .unwrap()
+        .tx;
+    let given = vec![copy, data.join("merchant-books")];
+    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert_eq!(report.in_flight.len(), 1, "{:?}", report.in_flight);
+    assert_eq!(report.in_flight[0].tx, tx);
+    assert_eq!(report.in_flight[0].amount, -1_100);
+    assert_eq!(
+        (
+            report.merchants[0].memo,
+            report.merchants[0].live,
+            report.merchants[0].in_flight
+        ),
+        (0, 1_100, -1_100)
     );
 }
