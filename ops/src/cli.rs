@@ -21,8 +21,8 @@ pub enum Command {
     /// Run every transaction of protocol.md section 6 among a broker, two merchants and two
     /// customers in this process (in-memory bus, real crypto, real redb files), show the
     /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
-    /// a replayed request and an expired scrip, then replay every log and check
-    /// conservation. Exits 0 only if all of it held.
+    /// a replayed request and an expired scrip, then replay every log, check conservation
+    /// and reconcile the logs with each other. Exits 0 only if all of it held.
     #[command(after_help = DEMO_EXIT_CODES)]
     Demo(DemoArgs),
     /// Write the NATS server configuration of a deployment: one user per node with a fresh
@@ -58,11 +58,75 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reconcile the logs of a broker, its merchants and customer wallets with each other:
+    /// each merchant's float, every exchange, purchase, top-up and withdrawal on both
+    /// sides, and each wallet's history. Exit 0 if all agree, 3 listing every mismatch.
+    #[command(after_help = crate::reconcile::EXIT_CODES)]
+    Reconcile {
+        /// The broker's log file or data directory.
+        broker: PathBuf,
+        /// Each merchant's log file or data directory.
+        #[arg(required = true)]
+        merchants: Vec<PathBuf>,
+        /// A customer wallet's log file or directory (repeatable).
+        #[arg(long = "wallet")]
+        wallets: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a dispute about one transaction: bundle every event of it from the parties'
+    /// logs with its evidence and key chain, or verify a bundle offline and say what each
+    /// party signed and did, and the verdict.
+    #[command(after_help = crate::dispute::EXIT_CODES)]
+    Dispute {
+        #[command(subcommand)]
+        command: DisputeCommand,
+    },
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Peers {
         #[command(flatten)]
         connection: crate::bank::Connection,
+    },
+}
+
+/// The two halves of `peerscrip-ops dispute`.
+#[derive(Debug, Subcommand)]
+pub enum DisputeCommand {
+    /// Collect every event of `tx` from the logs, with its evidence and the broker's
+    /// certificate of every signer's key, into one self-contained file.
+    Bundle {
+        /// The transaction (32 hex digits).
+        tx: shared::TxId,
+        /// The logs: node data directories or log files, the broker's among them.
+        #[arg(long, num_args = 1.., required = true)]
+        logs: Vec<PathBuf>,
+        /// The bundle file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the transactions of one log (to find the one in dispute).
+    Txs {
+        /// A node data directory or log file.
+        log: PathBuf,
+    },
+    /// Write the broker key a wallet pins as PEM (when the operator's key file is not at
+    /// hand, as after the demo, which keeps no key files).
+    PinnedKey {
+        /// The wallet's directory or log file.
+        wallet: PathBuf,
+        /// The PEM file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a bundle with nothing but the broker's public key, and tell it.
+    Verify {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The broker's public key PEM, as pinned by every peer.
+        #[arg(long)]
+        broker_key: PathBuf,
     },
 }
 
@@ -124,8 +188,8 @@ Exit status:
   1  the demo could not run (a node did not start, a transaction did not complete, I/O)
   2  usage error (bad arguments)
   3  a check failed: a protection did not refuse as shown, a final check (log chain,
-     replay, conservation) did not hold, or a previous run's log in --data-dir does not
-     verify; the message names each failed check
+     replay, conservation, reconcile) did not hold, or a previous run's log in --data-dir
+     does not verify; the message names each failed check
   4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
      was written";
 
@@ -138,6 +202,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     }
     if err.downcast_ref::<crate::audit::Failed>().is_some() {
         return crate::audit::EXIT_FINDING;
+    }
+    if let Some(code) = crate::dispute::exit_code(err) {
+        return code;
+    }
+    if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
+        return crate::reconcile::EXIT_MISMATCH;
     }
     err.downcast_ref::<crate::demo::DemoError>()
         .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
@@ -194,6 +264,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
+        Command::Dispute { command } => crate::dispute::run(&command),
+        Command::Reconcile {
+            broker,
+            merchants,
+            wallets,
+            json,
+        } => {
+            let report = crate::reconcile::reconcile(&broker, &merchants, &wallets)?;
+            crate::reconcile::print(&report, json);
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(crate::reconcile::Disagreed(report.mismatches.len()).into())
+            }
+        }
         Command::Audit {
             target,
             keys,

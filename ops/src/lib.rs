@@ -9,5 +9,7 @@ pub mod audit;
 pub mod bank;
 pub mod cli;
 pub mod demo;
+pub mod dispute;
 pub mod keygen;
 pub mod nats_config;
+pub mod reconcile;

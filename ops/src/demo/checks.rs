@@ -235,6 +235,7 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
     .context("reopening the broker's file")?;
     checks.check("broker replay equals its state", reopened.state() == &state);
     close_broker(reopened)?;
+    let merchant_paths: Vec<_> = merchants.iter().map(|(.., path)| path.clone()).collect();
     for (name, _, node, path) in merchants {
         checks.record(
             format!("{name} log chain"),
@@ -260,6 +261,7 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
             .close()
             .with_context(|| format!("closing the {name}"))?;
     }
+    let wallet_paths: Vec<_> = w.customers.iter().map(|c| c.path.clone()).collect();
     for c in w.customers {
         checks.record(
             format!("{}'s wallet log chain", c.name),
@@ -278,6 +280,24 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
             reopened.check_tables().is_ok() && reopened.state() == &wallet_state,
         );
     }
+    // Across the logs, every file closed (issue 6: the demo ends with a reconcile).
+    checks.record(
+        "reconcile: the broker's, merchants' and wallets' logs agree",
+        crate::reconcile::reconcile(&w.broker_path, &merchant_paths, &wallet_paths)
+            .map_err(|e| e.to_string())
+            .and_then(|report| {
+                if report.ok() {
+                    Ok(())
+                } else {
+                    Err(report
+                        .mismatches
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                }
+            }),
+    );
     checks.files = redb_files(&w.dir)?;
     Ok(checks)
 }
