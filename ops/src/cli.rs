@@ -290,6 +290,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 keys,
                 broker_log,
                 progress: !json,
+                pinned: Vec::new(),
             };
             let report = crate::audit::audit_with(&target, &options)?;
             crate::audit::print(&report, json);

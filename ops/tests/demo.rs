@@ -125,6 +125,28 @@ fn check(suite: &str) {
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() > 20, "{checks:?}");
     assert!(checks.iter().all(|c| c["held"] == true), "{checks:?}");
+    // It ends with an audit of every log and a reconcile of them all (issue 6).
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    for log in [
+        "broker",
+        "merchant-tea",
+        "merchant-books",
+        "customer-alice",
+        "customer-bob",
+    ] {
+        let audit = format!("audit of {log}'s log: chain, signatures, ledger, invariants, replay");
+        assert!(
+            names.contains(&audit.as_str()),
+            "{audit:?} not in {names:?}"
+        );
+    }
+    assert_eq!(
+        names.last(),
+        Some(&"reconcile: the broker's, merchants' and wallets' logs agree")
+    );
     // Final balances: the sum of the broker's accounts is zero; the money that entered
     // (150.00) is where the ten transactions left it, the refusals moved nothing.
     let balances = &report["balances"];

@@ -256,6 +256,8 @@ pub struct Options {
     /// Show a progress bar on stderr for a log of many events (hidden anyway when stderr
     /// is not a terminal).
     pub progress: bool,
+    /// Keys a library caller pins directly (the demo holds the broker's in memory).
+    pub pinned: Vec<PublicKey>,
 }
 
 /// Audits the log at `target` (a log file or a node's data directory), pinning the public
@@ -267,6 +269,7 @@ pub fn audit(target: &Path, keys_dir: Option<&Path>) -> Result<Report, AuditErro
             keys: keys_dir.map(Path::to_owned),
             broker_log: None,
             progress: false,
+            pinned: Vec::new(),
         },
     )
 }
@@ -285,6 +288,7 @@ pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError
         Some(dir) => pinned_keys(dir, identity.suite)?,
         None => Vec::new(),
     };
+    pinned.extend(options.pinned.iter().cloned());
     let suite = identity.suite;
     if let Some(broker_log) = &options.broker_log {
         pinned.extend(broker::registered_keys(&log_file(broker_log), suite)?);

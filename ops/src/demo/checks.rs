@@ -280,6 +280,32 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
             reopened.check_tables().is_ok() && reopened.state() == &wallet_state,
         );
     }
+    // Every log audited as an arbiter would, from the log and public keys only (issue 6):
+    // the broker's key pinned, the peers' keys from the broker's registrations.
+    let logs = std::iter::once(w.broker_path.clone())
+        .chain(merchant_paths.iter().cloned())
+        .chain(wallet_paths.iter().cloned());
+    for path in logs {
+        let options = crate::audit::Options {
+            keys: None,
+            broker_log: Some(w.broker_path.clone()),
+            progress: false,
+            pinned: vec![w.broker_keys.public().clone()],
+        };
+        let name = path.parent().and_then(|dir| dir.file_name()).map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        checks.record(
+            format!("audit of {name}'s log: chain, signatures, ledger, invariants, replay"),
+            crate::audit::audit_with(&path, &options)
+                .map_err(|e| e.to_string())
+                .and_then(|report| match report.finding {
+                    None => Ok(()),
+                    Some(finding) => Err(finding.to_string()),
+                }),
+        );
+    }
     // Across the logs, every file closed (issue 6: the demo ends with a reconcile).
     checks.record(
         "reconcile: the broker's, merchants' and wallets' logs agree",
