@@ -846,8 +846,14 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
         assert_eq!(w.memo(), 0);
-        // V0 is gone: spent.
+        // V0 is gone: spent (and nothing is said of a lapse).
         w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        let reply = w
+            .send_merchant(&w.purchase(TxId::random(), &v0), NOW)
+            .reply
+            .unwrap();
+        let body: ErrorBody = clear_body(&reply.frame, w.m.key);
+        assert!(!body.message.contains("lapsed"), "{}", body.message);
         w.reopen_merchant();
     }
 }
@@ -1229,8 +1235,30 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         ));
         assert_eq!(w.merchant_log_len(), len);
 
-        // Gone: never valid again.
-        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
+        // Gone: never valid again, and its owner is told where the value went when it next
+        // presents it (a purchase before or after its expiry, a renewal past the grace).
+        for (frame, at, code) in [
+            (w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent),
+            (
+                w.purchase(TxId::random(), &v0),
+                grace_end + 10,
+                ErrorCode::Expired,
+            ),
+            (
+                w.renew(TxId::random(), &v0),
+                grace_end + 10,
+                ErrorCode::GraceOver,
+            ),
+        ] {
+            w.merchant_refuses(&frame, at, code);
+            let reply = w.send_merchant(&frame, at).reply.unwrap();
+            let body: ErrorBody = clear_body(&reply.frame, w.m.key);
+            assert!(
+                body.message.contains("lapsed after its renewal grace period and its value 6.00 went back to your bank account"),
+                "{}",
+                body.message
+            );
+        }
         let tables = w.merchant_ref().state().tables.clone();
         w.reopen_merchant();
         assert_eq!(w.merchant_ref().state().tables, tables, "replay agrees");
