@@ -597,6 +597,48 @@ async fn a_step_3_sent_while_the_broker_is_down_is_decided_after_its_restart() {
     check_books(&d, 0);
 }
 
+/// Lapse through the daemons (protocol.md section 4, docs/adr/0011): a merchant whose
+/// VendorScrip lives one second with one second of grace is stopped, and started again
+/// after the grace ended; its lapse timer runs at the start, removes the customer's 10.00
+/// and its reporter tells the broker, which pays it back from the merchant's bank account
+/// to the customer's. Nothing is lost; both logs verify and replay.
+#[actix_rt::test]
+async fn a_merchant_started_after_a_grace_ended_lapses_the_scrip_and_the_broker_pays_it_back() {
+    let server = NatsServer::start().expect("start nats-server");
+    let d = Deployment::new();
+    let short = ["--scrip-lifetime-secs", "1", "--grace-secs", "1"];
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant_with(&server, &short);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+    assert_eq!(merchant.terminate().code(), Some(0));
+    // Past the expiry (1 s) and the grace (1 s) by the wall clock the merchant reads.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let mut merchant = d.merchant_with(&server, &short);
+    merchant.wait_for("past its renewal grace lapsed", 1);
+    merchant.wait_for("the broker acknowledged the report", 1);
+    assert_eq!(merchant.terminate().code(), Some(0));
+    assert_eq!(broker.terminate().code(), Some(0));
+
+    let node = d.open_broker();
+    let state = node.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_C))), 10_000);
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_M))), 0);
+    assert_eq!(state.memos.get(&d.merchant_keys.uid()), Some(&0));
+    node.close().unwrap();
+    let node = d.open_merchant();
+    let books = node.state().tables.books;
+    assert_eq!(
+        (books.issued, books.withdrawn),
+        (amount(1_000), amount(1_000))
+    );
+    assert_eq!(node.state().live_value().unwrap(), amount(0));
+    assert!(node.pending_broker_requests().is_empty());
+    node.close().unwrap();
+}
+
 /// The length and head of a node's log, to compare before and after.
 type Head = (u64, Option<(u64, [u8; 32])>);
 
