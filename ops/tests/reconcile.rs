@@ -274,6 +274,39 @@ fn an_unreported_purchase_is_in_flight() {
     assert_eq!(report.merchants[1].memo, 680);
 }
 
+/// A VendorScrip the merchant lapsed (section 4, docs/adr/0011) whose notice the broker has
+/// not recorded yet: in flight under the lapse's tx (the scrip id), not a mismatch; the
+/// broker's memo still counts the value the merchant's live table no longer holds.
+#[test]
+fn a_lapse_the_broker_has_not_recorded_is_in_flight() {
+    let (dir, data) = demo();
+    let (v1, bob, time) = books_scrip(&data);
+    let tx = TxId(v1.scrip_id.0);
+    let forged = dir.path().join("merchant-books-lapsed");
+    forge(
+        &data.join("merchant-books"),
+        &forged,
+        vec![recorded(
+            time,
+            tx,
+            Kind::ScripLapsed {
+                owner: bob,
+                scrip: v1,
+                digest: vec![0; 32],
+            },
+        )],
+    );
+    let given = vec![data.join("merchant-tea"), forged];
+    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert_eq!(report.in_flight.len(), 1, "{:?}", report.in_flight);
+    assert_eq!(report.in_flight[0].tx, tx);
+    assert_eq!(report.in_flight[0].amount, 680);
+    assert!(report.in_flight[0].what.contains("lapsed at the merchant"));
+    assert_eq!(report.merchants[1].live, 0);
+    assert_eq!(report.merchants[1].memo, 680);
+}
+
 /// VendorScrip the merchant issued with no authorization by the broker: named with its
 /// tx; the float is off by its value; bob's wallet never received it.
 #[test]
