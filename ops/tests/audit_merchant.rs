@@ -166,6 +166,39 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     }
     named("late", late, purchase, Check::LiveSpend);
 
+    // A lapse (section 4, docs/adr/0011) of the purchase's change, in the log as it was
+    // right after the purchase (the change live): before its expiry it is named; after
+    // it, a second lapse of the same scrip is a second spend.
+    let (owner, change) = match &all[at(purchase)].kind.kind {
+        Kind::PurchaseMade {
+            customer, change, ..
+        } => (*customer, change.unwrap()),
+        _ => unreachable!("the purchase"),
+    };
+    let upto: Vec<MerchantEvent> = all[..=at(purchase)].to_vec();
+    let lapse = |time_secs: u64| {
+        let mut e = all[at(purchase)].clone();
+        e.tx = shared::TxId(change.scrip_id.0);
+        e.time = time_secs * 1000;
+        e.evidence = Vec::new();
+        e.kind = Recorded {
+            kind: Kind::ScripLapsed {
+                owner,
+                scrip: change,
+                digest: vec![0; 32],
+            },
+            sent: Vec::new(),
+        };
+        e
+    };
+    let mut early = upto.clone();
+    early.push(lapse(change.expires));
+    named("lapse-early", early, purchase + 1, Check::LiveSpend);
+    let mut twice_lapsed = upto;
+    twice_lapsed.push(lapse(change.expires + 1));
+    twice_lapsed.push(lapse(change.expires + 2));
+    named("lapse-twice", twice_lapsed, purchase + 2, Check::SpentOnce);
+
     // The stored reply to the purchase filed under another tx.
     let mut misfiled = all.clone();
     let reply = misfiled[at(purchase)]
