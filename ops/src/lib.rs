@@ -8,5 +8,6 @@ pub mod audit;
 pub mod bank;
 pub mod cli;
 pub mod demo;
+pub mod export;
 pub mod keygen;
 pub mod nats_config;

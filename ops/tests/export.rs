@@ -1,0 +1,344 @@
+//! `peerscrip-ops export` (issue 6, "Event export") against a harness `nats-server` with
+//! JetStream and its own store directory: the demo's broker log arrives once, in order, as
+//! the stored bytes with their headers; an exporter killed (SIGKILL) in the middle of a
+//! large log, or while following a growing one, resumes after a restart so that the stream
+//! holds every event exactly once, in order. The restarts come after the stream's duplicate
+//! window has passed, so that only the exporter's own resume (not the server's `Nats-Msg-Id`
+//! deduplication) can keep a duplicate out.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use broker::core::Kind;
+use futures::StreamExt;
+use ops::export::{
+    DEFAULT_SUBJECT_PREFIX, HEADER_KIND, HEADER_NODE_KIND, HEADER_NODE_UID, HEADER_SEQ, HEADER_TX,
+};
+use peerscrip_tests::{NatsServer, bank_log};
+use shared::events::EventLog;
+use shared::node::Recorded;
+use shared::{Suite, Uid};
+
+const STREAM: &str = "AUDIT";
+
+/// A short duplicate window for the kill tests: waited out before each restart.
+const SHORT_WINDOW: Duration = Duration::from_millis(300);
+
+fn exporter(target: &Path, url: &str, uid: &Uid, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+    command
+        .arg("export")
+        .arg(target)
+        .args(["--nats-url", url, "--stream", STREAM, "--uid"])
+        .arg(uid.to_string())
+        .args(extra);
+    command
+}
+
+fn run_ok(mut command: Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn spawn(mut command: Command) -> Child {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The subject of broker `uid`'s events.
+fn subject(uid: &Uid) -> String {
+    ops::export::subject(DEFAULT_SUBJECT_PREFIX, "broker", uid)
+}
+
+/// The log's events as stored: (seq, tx, kind name, bytes).
+fn stored(path: &Path) -> Vec<(u64, String, Kind, Vec<u8>)> {
+    let log = EventLog::<Recorded<Kind>>::open_existing(path).unwrap();
+    let rows = log
+        .stored_from(1)
+        .unwrap()
+        .map(|row| {
+            let (event, bytes) = row.unwrap();
+            (event.seq, event.tx.to_string(), event.kind.kind, bytes)
+        })
+        .collect();
+    log.close().unwrap();
+    rows
+}
+
+async fn js(server: &NatsServer) -> jetstream::Context {
+    jetstream::new(async_nats::connect(server.url()).await.unwrap())
+}
+
+/// How many messages the stream holds on `subject` (0 before the stream exists).
+async fn count(js: &jetstream::Context, subject: &str) -> u64 {
+    let Ok(mut stream) = js.get_stream(STREAM).await else {
+        return 0;
+    };
+    let info = stream.info().await.unwrap();
+    if info.state.messages == 0 {
+        return 0;
+    }
+    let mut counts = stream.info_with_subjects(subject).await.unwrap();
+    let mut n = 0;
+    while let Some(Ok((name, c))) = counts.next().await {
+        if name == subject {
+            n = c as u64;
+        }
+    }
+    n
+}
+
+/// One message as the stream holds it.
+struct Exported {
+    stream_seq: u64,
+    headers: async_nats::HeaderMap,
+    payload: Vec<u8>,
+}
+
+/// Every message on `subject`, in stream order.
+async fn messages(js: &jetstream::Context, subject: &str) -> Vec<Exported> {
+    let n = count(js, subject).await;
+    let stream = js.get_stream(STREAM).await.unwrap();
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::new();
+    while (out.len() as u64) < n {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        out.push(Exported {
+            stream_seq: message.info().unwrap().stream_sequence,
+            headers: message.headers.clone().unwrap_or_default(),
+            payload: message.payload.to_vec(),
+        });
+    }
+    out
+}
+
+fn header<'a>(message: &'a Exported, name: &str) -> &'a str {
+    message.headers.get(name).unwrap().as_str()
+}
+
+/// Asserts that the stream holds `path`'s events exactly once, in order, byte for byte.
+async fn assert_exported_once(js: &jetstream::Context, uid: &Uid, path: &Path) {
+    let events = stored(path);
+    let messages = messages(js, &subject(uid)).await;
+    assert_eq!(messages.len(), events.len(), "one message per event");
+    let mut last_stream_seq = 0;
+    for (message, (seq, _, _, bytes)) in messages.iter().zip(&events) {
+        assert_eq!(header(message, HEADER_SEQ), seq.to_string());
+        assert!(message.stream_seq > last_stream_seq, "in order");
+        last_stream_seq = message.stream_seq;
+        assert!(message.payload == *bytes, "event {seq}: the stored bytes");
+    }
+}
+
+/// A stream on the default prefix with a short duplicate window, so that a restart after it
+/// cannot lean on the server's deduplication.
+async fn short_window_stream(js: &jetstream::Context) {
+    js.create_stream(stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![format!("{DEFAULT_SUBJECT_PREFIX}.>")],
+        duplicate_window: SHORT_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Kills `child` with SIGKILL and asserts that it was still running (it did not finish).
+fn kill(mut child: Child) {
+    use std::os::unix::process::ExitStatusExt as _;
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed by SIGKILL, not finished: {status}"
+    );
+}
+
+fn demo_broker_dir(dir: &Path) -> PathBuf {
+    let data = dir.join("run");
+    run_ok({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+        c.args(["demo", "--suite", "paper", "--data-dir"])
+            .arg(&data);
+        c
+    });
+    data.join("broker")
+}
+
+#[tokio::test]
+async fn the_demos_broker_log_is_exported_once_in_order_with_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = demo_broker_dir(dir.path());
+    let log = broker_dir.join("broker.redb");
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    let uid = Uid::random();
+
+    // The demo's directory records no node.toml: without --uid the export is refused.
+    let mut bare = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+    bare.arg("export")
+        .arg(&broker_dir)
+        .args(["--nats-url", &server.url(), "--stream", STREAM]);
+    let out = bare.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(no node.toml): give it with --uid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&js, &subject(&uid)).await, 0, "nothing published");
+
+    run_ok(exporter(&broker_dir, &server.url(), &uid, &[]));
+    let events = stored(&log);
+    assert!(events.len() > 20, "the demo's log has its events");
+    assert_exported_once(&js, &uid, &log).await;
+    let messages = messages(&js, &subject(&uid)).await;
+    for (message, (seq, tx, kind, _)) in messages.iter().zip(&events) {
+        assert_eq!(header(message, HEADER_NODE_KIND), "broker");
+        assert_eq!(header(message, HEADER_NODE_UID), uid.to_string());
+        assert_eq!(header(message, HEADER_TX), *tx);
+        assert_eq!(header(message, "Nats-Msg-Id"), format!("{uid}:{seq}"));
+        let name = header(message, HEADER_KIND);
+        assert!(
+            !name.is_empty() && format!("{kind:?}").starts_with(name),
+            "{name} names {kind:?}"
+        );
+    }
+    assert_eq!(header(&messages[0], HEADER_KIND), "AccountOpened");
+
+    // A second run finds the stream complete and publishes nothing.
+    let out = run_ok(exporter(&broker_dir, &server.url(), &uid, &[]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "0 events published, 0 already in the stream (duplicates dropped), last seq {n} \
+             (the stream held up to seq {n} before)",
+            n = events.len()
+        )),
+        "{text}"
+    );
+    assert_exported_once(&js, &uid, &log).await;
+}
+
+#[tokio::test]
+async fn an_exporter_killed_mid_stream_resumes_without_gap_or_duplicate() {
+    const EVENTS: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, EVENTS).unwrap();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    short_window_stream(&js).await;
+    let uid = Uid::random();
+    let subject = subject(&uid);
+
+    let child = spawn(exporter(&log, &server.url(), &uid, &[]));
+    wait_until("some events exported", async || {
+        count(&js, &subject).await >= 2_000
+    })
+    .await;
+    kill(child);
+    let held = count(&js, &subject).await;
+    assert!(held < EVENTS, "killed mid-stream ({held} of {EVENTS})");
+
+    tokio::time::sleep(SHORT_WINDOW * 2).await;
+    let out = run_ok(exporter(&log, &server.url(), &uid, &[]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "{} events published, 0 already in the stream (duplicates dropped), last seq \
+             {EVENTS} (the stream held up to seq {held} before)",
+            EVENTS - held
+        )),
+        "{text}"
+    );
+    assert_exported_once(&js, &uid, &log).await;
+}
+
+#[tokio::test]
+async fn a_following_exporter_killed_and_restarted_exports_a_growing_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 1_500).unwrap();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    short_window_stream(&js).await;
+    let uid = Uid::random();
+    let subject = subject(&uid);
+    let follow = ["--follow", "--poll-ms", "20"];
+
+    let child = spawn(exporter(&log, &server.url(), &uid, &follow));
+    wait_until("the first events exported", async || {
+        count(&js, &subject).await == 1_500
+    })
+    .await;
+    // The log grows while the exporter follows it (between its polls: each takes the
+    // file's lock only while it reads).
+    grow(&log, 3_000);
+    wait_until("the new events followed", async || {
+        count(&js, &subject).await == 3_000
+    })
+    .await;
+    kill(child);
+
+    grow(&log, 4_500);
+    tokio::time::sleep(SHORT_WINDOW * 2).await;
+    let child = spawn(exporter(&log, &server.url(), &uid, &follow));
+    wait_until("the restarted exporter caught up", async || {
+        count(&js, &subject).await >= 4_500
+    })
+    .await;
+    kill(child);
+    assert_exported_once(&js, &uid, &log).await;
+}
+
+/// Extends the bank log to `events`, retrying while a following exporter holds the file.
+fn grow(log: &Path, events: u64) {
+    let start = Instant::now();
+    loop {
+        match bank_log::build(log, Suite::Paper, events) {
+            Ok(()) => return,
+            Err(bank_log::BuildError::Log(shared::events::LogError::Locked { .. }))
+                if start.elapsed() < Duration::from_secs(30) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
