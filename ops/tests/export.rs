@@ -342,3 +342,38 @@ fn grow(log: &Path, events: u64) {
         }
     }
 }
+
+#[tokio::test]
+async fn a_stream_holding_another_history_of_the_node_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("exported.redb");
+    let other = dir.path().join("other.redb");
+    let shorter = dir.path().join("shorter.redb");
+    bank_log::build(&exported, Suite::Paper, 200).unwrap();
+    // The same kinds of events, other txs: another history under the same UID.
+    bank_log::build(&other, Suite::Paper, 300).unwrap();
+    bank_log::build(&shorter, Suite::Paper, 100).unwrap();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    let uid = Uid::random();
+    let subject = subject(&uid);
+    run_ok(exporter(&exported, &server.url(), &uid, &[]));
+    assert_eq!(count(&js, &subject).await, 200);
+
+    for (log, message) in [
+        (
+            &other,
+            format!("the stream's event 200 on {subject} differs from the log's event 200"),
+        ),
+        (
+            &shorter,
+            format!("the stream holds {subject} up to seq 200, the log only up to 100"),
+        ),
+    ] {
+        let out = exporter(log, &server.url(), &uid, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&message), "{stderr}");
+        assert_exported_once(&js, &uid, &exported).await;
+    }
+}
