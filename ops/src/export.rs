@@ -371,10 +371,14 @@ pub fn run(args: crate::cli::ExportArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let summary = runtime.block_on(export(&options))?;
+    let before = match summary.resumed_after {
+        0 => "none of them".to_owned(),
+        seq => format!("up to seq {seq}"),
+    };
     println!(
         "{}: {} events published, {} already in the stream (duplicates dropped), last seq {} \
-         (the stream held up to seq {} before)",
-        summary.subject, summary.published, summary.duplicates, summary.last, summary.resumed_after
+         (the stream held {before} before)",
+        summary.subject, summary.published, summary.duplicates, summary.last,
     );
     Ok(())
 }
