@@ -377,3 +377,57 @@ async fn a_stream_holding_another_history_of_the_node_is_refused_and_left_unchan
         assert_exported_once(&js, &uid, &exported).await;
     }
 }
+
+#[tokio::test]
+async fn a_subject_with_a_doubled_or_foreign_message_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 50).unwrap();
+    let first = stored(&log).remove(0).3;
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    short_window_stream(&js).await;
+    let publish = async |uid: &Uid, headers: async_nats::HeaderMap| {
+        js.publish_with_headers(subject(uid), headers, first.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    };
+
+    // Event 1 twice (no Nats-Msg-Id, as a careless tool would): a doubled event.
+    let doubled = Uid::random();
+    for _ in 0..2 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(HEADER_SEQ, "1");
+        publish(&doubled, headers).await;
+    }
+    // A message that is no export at all.
+    let foreign = Uid::random();
+    publish(&foreign, async_nats::HeaderMap::new()).await;
+
+    for (uid, held, message) in [
+        (
+            doubled,
+            2,
+            format!(
+                "{} holds 2 messages but its last is seq 1: events are missing or doubled",
+                subject(&doubled)
+            ),
+        ),
+        (
+            foreign,
+            1,
+            format!(
+                "the stream's last message on {} is not an export: no {HEADER_SEQ} header",
+                subject(&foreign)
+            ),
+        ),
+    ] {
+        let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&message), "{stderr}");
+        assert_eq!(count(&js, &subject(&uid)).await, held, "nothing published");
+    }
+}
