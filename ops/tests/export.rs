@@ -431,3 +431,46 @@ async fn a_subject_with_a_doubled_or_foreign_message_is_refused_and_left_unchang
         assert_eq!(count(&js, &subject(&uid)).await, held, "nothing published");
     }
 }
+
+#[tokio::test]
+async fn an_event_that_does_not_link_to_the_one_before_stops_the_export_before_it() {
+    use redb::ReadableTable as _;
+    const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 50).unwrap();
+    // Event 30's prev_hash altered (a tampered file; its own row still decodes).
+    {
+        let db = redb::Database::open(&log).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            let bytes = table.get(30).unwrap().unwrap().value().to_vec();
+            let mut event = shared::events::Event::<Recorded<Kind>>::decode(&bytes).unwrap();
+            event.prev_hash[0] ^= 1;
+            table
+                .insert(30, event.encode().unwrap().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    let uid = Uid::random();
+
+    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "the log's event 30 does not link to the exported event before it (prev_hash)"
+        ),
+        "{stderr}"
+    );
+    let messages = messages(&js, &subject(&uid)).await;
+    let seqs: Vec<String> = messages
+        .iter()
+        .map(|m| header(m, HEADER_SEQ).to_owned())
+        .collect();
+    assert_eq!(seqs, (1..30).map(|s| s.to_string()).collect::<Vec<_>>());
+}
