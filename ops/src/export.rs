@@ -40,7 +40,7 @@
 //! exporter holds the file's lock only while it reads: a node whose log it is can take the
 //! file between two polls of `--follow`, and while the node holds it (a running node keeps
 //! its log's exclusive lock, protocol.md section 1) `--follow` waits and tries again at the
-//! next poll. Without `--follow`, a locked log is an error.
+//! next poll (at start as well). Without `--follow`, a locked log is an error.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -271,11 +271,15 @@ pub async fn export(options: &Options) -> Result<Summary, ExportError> {
         path: path.clone(),
         source,
     };
-    let node_kind = EventLog::<()>::open_existing(&path)
-        .map_err(log_error)?
-        .identity()
-        .node_kind
-        .clone();
+    let node_kind = loop {
+        match EventLog::<()>::open_existing(&path) {
+            Ok(log) => break log.identity().node_kind.clone(),
+            Err(LogError::Locked { .. }) if options.follow => {
+                tokio::time::sleep(options.poll).await;
+            }
+            Err(source) => return Err(log_error(source)),
+        }
+    };
     if !NODE_KINDS.contains(&node_kind.as_str()) {
         return Err(ExportError::Unsupported {
             path,
@@ -310,7 +314,15 @@ pub async fn export(options: &Options) -> Result<Summary, ExportError> {
             source: e.into(),
         })?;
 
-    let (resumed_after, mut prev) = resume_point(&stream, &subject, &path, &node_kind).await?;
+    let (resumed_after, mut prev) = loop {
+        match resume_point(&stream, &subject, &path, &node_kind).await {
+            Err(ExportError::Log {
+                source: LogError::Locked { .. },
+                ..
+            }) if options.follow => tokio::time::sleep(options.poll).await,
+            other => break other?,
+        }
+    };
     let mut summary = Summary {
         subject: subject.clone(),
         resumed_after,

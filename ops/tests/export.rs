@@ -474,3 +474,49 @@ async fn an_event_that_does_not_link_to_the_one_before_stops_the_export_before_i
         .collect();
     assert_eq!(seqs, (1..30).map(|s| s.to_string()).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 100).unwrap();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    let uid = Uid::random();
+    let subject = subject(&uid);
+
+    // Held as a running node holds it: exclusive.
+    let held = EventLog::<Recorded<Kind>>::open(
+        &log,
+        shared::events::LogIdentity::new(Suite::Paper, "broker"),
+    )
+    .unwrap();
+    // Without --follow a locked log is an error, naming the lock.
+    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "event log {} is locked by another handle or process",
+            log.display()
+        )),
+        "{stderr}"
+    );
+
+    let mut child = spawn(exporter(
+        &log,
+        &server.url(),
+        &uid,
+        &["--follow", "--poll-ms", "20"],
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still waiting");
+    assert_eq!(count(&js, &subject).await, 0, "nothing read while locked");
+    held.close().unwrap();
+    wait_until("exported once free", async || {
+        count(&js, &subject).await == 100
+    })
+    .await;
+    kill(child);
+    assert_exported_once(&js, &uid, &log).await;
+}
