@@ -4,11 +4,13 @@
 //! The log is built once (`peerscrip_tests::bank_log`: the bank operator's events, decided
 //! by the broker's own functions and appended through its group commit and projection) and
 //! cached in the target directory, keyed by its size and the log's schema version, so a
-//! rerun measures without rebuilding it. Three passes over the same file, each from a fresh
+//! rerun measures without rebuilding it. Four passes over the same file, each from a fresh
 //! open, measured by criterion (events/s as its throughput):
 //! - `read`, the baseline: every event read and decoded, nothing folded;
 //! - `fold`: the broker's own fold (`State::fold`, what `BrokerNode::open` replays) over
 //!   every event, into a fresh state;
+//! - `chain`: the hash chain verified (`EventLog::verify_chain`: every row decoded, checked
+//!   canonical and hashed), the first thing the audit does;
 //! - `audit`: `peerscrip-ops audit` on the file (chain, postings, evidence, the ledger
 //!   invariants after every event, the stored tables against the replay).
 //!
@@ -64,6 +66,9 @@ fn main() {
     group.bench_function("fold", |b| {
         b.iter_custom(|iters| timed("fold", iters, || assert_eq!(fold(&path), events)));
     });
+    group.bench_function("chain", |b| {
+        b.iter_custom(|iters| timed("chain", iters, || assert_eq!(chain(&path), events)));
+    });
     group.bench_function("audit", |b| {
         b.iter_custom(|iters| timed("audit", iters, || assert_eq!(audit(&path), events)));
     });
@@ -115,6 +120,12 @@ fn fold(path: &Path) -> u64 {
     n
 }
 
+/// The chain verified.
+fn chain(path: &Path) -> u64 {
+    let log = EventLog::<Recorded<Kind>>::open_existing(path).expect("the cached log opens");
+    log.verify_chain().expect("the chain verifies").events
+}
+
 /// `peerscrip-ops audit` of the file; it must find nothing.
 fn audit(path: &Path) -> u64 {
     let report = ops::audit::audit(path, None).expect("the audit runs");
@@ -134,7 +145,7 @@ fn report(events: u64) {
         return;
     };
     println!("\nreplay of {events} broker events (median pass; ratio to `read`, same run):");
-    for name in ["read", "fold", "audit"] {
+    for name in ["read", "fold", "chain", "audit"] {
         let Some(d) = median(name) else { continue };
         let per_second = events as f64 / d.as_secs_f64();
         println!(

@@ -31,7 +31,10 @@
 //! - Publishes are pipelined ([`PUBLISH_WINDOW`] unacknowledged at most) on one connection,
 //!   which the server processes in order: a killed exporter leaves a prefix of its
 //!   messages stored, never a gap. Any failed acknowledgement stops the export with an
-//!   error; the next start re-checks the stream as above.
+//!   error, and a duplicate is accepted only if the message the server kept under that id
+//!   is this event on this subject ([`ExportError::NotStored`]). The publishes already sent
+//!   behind a refused one may be stored, so the next start re-checks the stream as above
+//!   and refuses a subject with a gap.
 //!
 //! # Reading the log
 //!
@@ -189,6 +192,15 @@ pub enum ExportError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The server did not store an event as this exporter's (another stream took the
+    /// subject, or its `Nats-Msg-Id` was already taken by another message).
+    #[error("publishing on {subject}: {reason}")]
+    NotStored {
+        /// The subject.
+        subject: String,
+        /// What the server did instead.
+        reason: String,
+    },
     /// The stream holds more of this node's events than the log.
     #[error("the stream holds {subject} up to seq {stream}, the log only up to {log}")]
     StreamAhead {
@@ -332,6 +344,7 @@ pub async fn export(options: &Options) -> Result<Summary, ExportError> {
     };
     let publisher = Publisher {
         js: &js,
+        handle: &stream,
         stream: &options.stream,
         subject: &subject,
         node_kind: &node_kind,
@@ -495,9 +508,14 @@ async fn resume_point(
     Ok((seq, hash_bytes(&last.payload)))
 }
 
+/// Publishes awaiting their acknowledgement: (seq, payload, ack).
+type Pending = VecDeque<(u64, Bytes, PublishAckFuture)>;
+
 /// Publishes rows to the node's subject.
 struct Publisher<'a> {
     js: &'a jetstream::Context,
+    /// The stream, to look up the message a duplicate acknowledgement points to.
+    handle: &'a stream::Stream,
     stream: &'a str,
     subject: &'a str,
     node_kind: &'a str,
@@ -513,7 +531,7 @@ impl Publisher<'_> {
         prev: &mut ChainHash,
         summary: &mut Summary,
     ) -> Result<(), ExportError> {
-        let mut pending: VecDeque<(u64, PublishAckFuture)> = VecDeque::new();
+        let mut pending: Pending = VecDeque::new();
         for row in rows {
             if row.prev_hash != *prev {
                 self.drain(&mut pending, summary).await?;
@@ -530,15 +548,16 @@ impl Publisher<'_> {
             headers.insert(HEADER_SEQ, row.seq.to_string().as_str());
             headers.insert(HEADER_TX, row.tx.as_str());
             headers.insert(HEADER_KIND, row.kind.as_str());
+            let payload = Bytes::from(row.bytes);
             let ack = self
                 .js
-                .publish_with_headers(self.subject.to_owned(), headers, Bytes::from(row.bytes))
+                .publish_with_headers(self.subject.to_owned(), headers, payload.clone())
                 .await
                 .map_err(|e| ExportError::Nats {
                     what: "publishing an event",
                     source: e.into(),
                 })?;
-            pending.push_back((row.seq, ack));
+            pending.push_back((row.seq, payload, ack));
             if pending.len() >= PUBLISH_WINDOW {
                 self.settle_one(&mut pending, summary).await?;
             }
@@ -546,24 +565,22 @@ impl Publisher<'_> {
         self.drain(&mut pending, summary).await
     }
 
-    async fn drain(
-        &self,
-        pending: &mut VecDeque<(u64, PublishAckFuture)>,
-        summary: &mut Summary,
-    ) -> Result<(), ExportError> {
+    async fn drain(&self, pending: &mut Pending, summary: &mut Summary) -> Result<(), ExportError> {
         while !pending.is_empty() {
             self.settle_one(pending, summary).await?;
         }
         Ok(())
     }
 
-    /// Waits for the oldest acknowledgement.
+    /// Waits for the oldest acknowledgement. A duplicate is accepted only if the message the
+    /// server kept under that `Nats-Msg-Id` is this event on this subject: an id taken by
+    /// anything else would otherwise drop the event unseen.
     async fn settle_one(
         &self,
-        pending: &mut VecDeque<(u64, PublishAckFuture)>,
+        pending: &mut Pending,
         summary: &mut Summary,
     ) -> Result<(), ExportError> {
-        let Some((seq, ack)) = pending.pop_front() else {
+        let Some((seq, payload, ack)) = pending.pop_front() else {
             return Ok(());
         };
         let ack = ack.await.map_err(|e| ExportError::Nats {
@@ -571,12 +588,30 @@ impl Publisher<'_> {
             source: e.into(),
         })?;
         if ack.stream != self.stream {
-            return Err(ExportError::Foreign {
+            return Err(ExportError::NotStored {
                 subject: self.subject.to_owned(),
                 reason: format!("stored by stream {}, not {}", ack.stream, self.stream),
             });
         }
         if ack.duplicate {
+            let kept = self
+                .handle
+                .get_raw_message(ack.sequence)
+                .await
+                .map_err(|e| ExportError::Nats {
+                    what: "reading the message a duplicate points to",
+                    source: e.into(),
+                })?;
+            if kept.subject.as_str() != self.subject || kept.payload != payload {
+                return Err(ExportError::NotStored {
+                    subject: self.subject.to_owned(),
+                    reason: format!(
+                        "event {seq} was dropped as a duplicate of stream message {} on {}, \
+                         which is not this event",
+                        ack.sequence, kept.subject
+                    ),
+                });
+            }
             summary.duplicates += 1;
         } else {
             summary.published += 1;

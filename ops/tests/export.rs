@@ -520,3 +520,55 @@ async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_
     kill(child);
     assert_exported_once(&js, &uid, &log).await;
 }
+
+#[tokio::test]
+async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 20).unwrap();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    js.create_stream(stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![format!("{DEFAULT_SUBJECT_PREFIX}.>")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let uid = Uid::random();
+    // Another message took event 1's Nats-Msg-Id (on another subject) inside the window.
+    let elsewhere = format!("{DEFAULT_SUBJECT_PREFIX}.other");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("{uid}:1").as_str());
+    js.publish_with_headers(elsewhere.clone(), headers, "not an event".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "publishing on {}: event 1 was dropped as a duplicate of stream message 1 on \
+             {elsewhere}, which is not this event",
+            subject(&uid)
+        )),
+        "{stderr}"
+    );
+    // The events published behind it in the same window were stored: the subject lacks
+    // event 1, and the next start says so instead of extending it.
+    assert_eq!(count(&js, &subject(&uid)).await, 19);
+    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} holds 19 messages but its last is seq 20: events are missing or doubled",
+            subject(&uid)
+        )),
+        "{stderr}"
+    );
+    assert_eq!(count(&js, &subject(&uid)).await, 19, "nothing published");
+}
