@@ -141,6 +141,10 @@ pub struct Summary {
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The subject prefix breaks the NATS subject rules (the bus's own rules for a prefix:
+    /// no empty token, no wildcard, plain ASCII).
+    #[error("--subject: {0}")]
+    Prefix(#[from] shared::bus::SubjectError),
     /// No log in the data directory, or more than one.
     #[error("{dir} holds {found} node logs ({files}); give the log file itself")]
     NoLog {
@@ -278,6 +282,7 @@ pub fn subject(prefix: &str, node_kind: &str, uid: &Uid) -> String {
 /// Exports the log of `options.target` (see the module doc); with `follow`, runs until an
 /// error.
 pub async fn export(options: &Options) -> Result<Summary, ExportError> {
+    shared::bus::Subjects::new(options.subject_prefix.as_str())?;
     let path = log_file(&options.target)?;
     let log_error = |source: LogError| ExportError::Log {
         path: path.clone(),

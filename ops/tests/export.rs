@@ -572,3 +572,65 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
     );
     assert_eq!(count(&js, &subject(&uid)).await, 19, "nothing published");
 }
+
+#[tokio::test]
+async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_refused() {
+    use shared::daemon::NodeIdentity;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("broker");
+    std::fs::create_dir(&data).unwrap();
+    let log = data.join("broker.redb");
+    bank_log::build(&log, Suite::Paper, 10).unwrap();
+    let uid = Uid::random();
+    let server = NatsServer::start().unwrap();
+    let js = js(&server).await;
+    let export = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+        c.arg("export")
+            .arg(&data)
+            .args(["--nats-url", &server.url(), "--stream", STREAM])
+            .args(extra);
+        c.output().unwrap()
+    };
+
+    let out = export(&["--subject", "peerscrip.*"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--subject: subject prefix \"peerscrip.*\" contains a wildcard"),
+        "{stderr}"
+    );
+
+    // A merchant's identity beside a broker's log: refused, naming both.
+    NodeIdentity {
+        kind: "merchant".to_owned(),
+        suite: Suite::Paper,
+        uid,
+    }
+    .check_or_record(&data)
+    .unwrap();
+    let out = export(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("records a merchant, the log is a broker's"),
+        "{stderr}"
+    );
+    assert_eq!(count(&js, &subject(&uid)).await, 0);
+
+    std::fs::remove_file(data.join(shared::daemon::identity::IDENTITY_FILE)).unwrap();
+    NodeIdentity {
+        kind: "broker".to_owned(),
+        suite: Suite::Paper,
+        uid,
+    }
+    .check_or_record(&data)
+    .unwrap();
+    let out = export(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_exported_once(&js, &uid, &log).await;
+}
