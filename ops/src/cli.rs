@@ -83,6 +83,10 @@ pub enum Command {
         #[command(subcommand)]
         command: DisputeCommand,
     },
+    /// Publish every event of a node's log to a JetStream stream, in seq order, one message
+    /// per event (its stored bytes), resuming after the last one the stream holds for the
+    /// node: no gap and no duplicate across restarts. With --follow, keep polling the log.
+    Export(ExportArgs),
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Peers {
@@ -128,6 +132,37 @@ pub enum DisputeCommand {
         #[arg(long)]
         broker_key: PathBuf,
     },
+}
+
+/// Arguments of `peerscrip-ops export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The log file, or the node's data directory.
+    pub target: PathBuf,
+    /// The NATS server (with JetStream enabled).
+    #[arg(long, env = "PEERSCRIP_NATS_URL")]
+    pub nats_url: String,
+    /// The NATS user (see `nats-config`); anonymous without it.
+    #[arg(long, env = "PEERSCRIP_NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+    /// The file holding the NATS user's password (first line).
+    #[arg(long, env = "PEERSCRIP_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
+    /// The JetStream stream; created on `<subject prefix>.>` if missing.
+    #[arg(long)]
+    pub stream: String,
+    /// Subject prefix: each node's events go to `<prefix>.<node kind>.<uid>`.
+    #[arg(long = "subject", default_value = crate::export::DEFAULT_SUBJECT_PREFIX)]
+    pub subject_prefix: String,
+    /// The node's UID, when its data directory records none (no `node.toml`).
+    #[arg(long)]
+    pub uid: Option<shared::Uid>,
+    /// Keep polling the log for new events (until killed; a restart resumes).
+    #[arg(long)]
+    pub follow: bool,
+    /// How often --follow polls the log, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
 }
 
 /// Arguments of `peerscrip-ops nats-config`.
@@ -264,6 +299,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
+        Command::Export(args) => crate::export::run(args),
         Command::Dispute { command } => crate::dispute::run(&command),
         Command::Reconcile {
             broker,

@@ -1,8 +1,9 @@
 //! The operator's tool, `peerscrip-ops`, as a library so that tests drive the same code the
 //! binary runs. Today: `keygen`, `demo`, `nats-config`, the operator's `bank` and `peers` against a
-//! running broker (`admin`, the client; `bank`, the commands), and `audit` of a broker's,
-//! merchant's or wallet's log. The reconcile, dispute and export commands of the later
-//! issues join here, one module each.
+//! running broker (`admin`, the client; `bank`, the commands), `audit` of a broker's,
+//! merchant's or wallet's log, `reconcile` of the parties' logs with each other, `dispute`
+//! bundles and their offline verification, and `export` of a log to JetStream; one module
+//! each.
 
 pub mod admin;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod bank;
 pub mod cli;
 pub mod demo;
 pub mod dispute;
+pub mod export;
 pub mod keygen;
 pub mod nats_config;
 pub mod reconcile;

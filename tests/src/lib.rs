@@ -1,11 +1,13 @@
 //! Cross-crate integration and end-to-end tests, and what they share: the `nats-server`
-//! harness ([`nats_server`]), the workspace's binaries built for the tests ([`binaries`]) and run as
-//! processes ([`processes`]), the bus conformance suite ([`bus_conformance`]), the test kit
+//! harness ([`nats_server`]), a large broker log built fast ([`bank_log`]), the workspace's
+//! binaries built for the tests ([`binaries`]) and run as processes ([`processes`]), the bus
+//! conformance suite ([`bus_conformance`]), the test kit
 //! that builds a whole network of nodes on temporary files ([`network`]), the invariants
 //! every test of the network checks ([`invariants`]) and the seeded fault-injecting
 //! simulator ([`simulation`]). All compiled into the library so any test binary can reuse
 //! them.
 
+pub mod bank_log;
 pub mod binaries;
 pub mod bus_conformance;
 pub mod invariants;

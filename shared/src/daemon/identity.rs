@@ -126,6 +126,26 @@ impl NodeIdentity {
         }
     }
 
+    /// The identity recorded in `dir`, or `None` when it has none (a directory no daemon
+    /// has started on, e.g. the demo's): for a tool that reads a data directory without
+    /// being its node, such as `peerscrip-ops export`, which names the node by its UID.
+    ///
+    /// # Errors
+    /// An unreadable or malformed file.
+    pub fn read(dir: &Path) -> Result<Option<NodeIdentity>, IdentityError> {
+        let path = dir.join(IDENTITY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse(&text)
+                .map(Some)
+                .map_err(|message| IdentityError::File { path, message }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(IdentityError::File {
+                path,
+                message: e.to_string(),
+            }),
+        }
+    }
+
     fn check(&self, dir: &Path, recorded: &NodeIdentity) -> Result<(), IdentityError> {
         if recorded.kind != self.kind {
             return Err(IdentityError::KindMismatch {
@@ -183,6 +203,9 @@ mod tests {
         me.check_or_record(dir.path()).unwrap();
         let text = fs::read_to_string(dir.path().join(IDENTITY_FILE)).unwrap();
         assert!(text.contains("suite = \"modern\""), "{text}");
+        assert_eq!(NodeIdentity::read(dir.path()).unwrap(), Some(me));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(NodeIdentity::read(empty.path()).unwrap(), None);
     }
 
     #[test]

@@ -251,6 +251,19 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         })
     }
 
+    /// [`EventLog::events_from`], each event with the exact bytes stored for it: for a
+    /// consumer that passes the log on (the JetStream export of `peerscrip-ops export`) and
+    /// must hand over what the chain hash covers, not a re-encoding of it.
+    pub fn stored_from(&self, seq: u64) -> Result<StoredIter<K>, LogError> {
+        let txn = self.db.begin_read()?;
+        let rows = txn.open_table(EVENTS)?.range(seq..)?;
+        Ok(StoredIter {
+            rows,
+            _txn: txn,
+            _kind: PhantomData,
+        })
+    }
+
     /// The last seq and its chain hash, as `meta` records them; `None` while empty.
     pub fn head(&self) -> Result<Option<(u64, ChainHash)>, LogError> {
         let txn = self.db.begin_read()?;
@@ -313,6 +326,33 @@ impl<K: DeserializeOwned> Iterator for EventIter<K> {
             row.map_err(LogError::from)
                 .and_then(|(key, bytes)| decode_row(key.value(), bytes.value())),
         )
+    }
+}
+
+/// Stored events in seq order with their stored bytes, from one read snapshot (see
+/// [`EventLog::stored_from`]).
+pub struct StoredIter<K> {
+    // Declared before the transaction so that it is dropped first.
+    rows: redb::Range<'static, u64, &'static [u8]>,
+    _txn: ReadTransaction,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> fmt::Debug for StoredIter<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredIter").finish_non_exhaustive()
+    }
+}
+
+impl<K: DeserializeOwned> Iterator for StoredIter<K> {
+    type Item = Result<(Event<K>, Vec<u8>), LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        Some(row.map_err(LogError::from).and_then(|(key, bytes)| {
+            let bytes = bytes.value();
+            decode_row(key.value(), bytes).map(|event| (event, bytes.to_vec()))
+        }))
     }
 }
 

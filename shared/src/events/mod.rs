@@ -36,7 +36,7 @@ mod tests;
 pub use chain::{ChainBreak, ChainReport, FIRST_SEQ, GENESIS_PREV_HASH};
 pub use envelope::{ChainHash, Event, Evidence, NewEvent};
 pub use error::LogError;
-pub use log::{EventIter, EventLog, Group, LogIdentity};
+pub use log::{EventIter, EventLog, Group, LogIdentity, StoredIter};
 pub use meta::SCHEMA_VERSION;
 pub use posting::{
     Account, Direction, ParseAccountError, Posting, PostingError, check_balanced, check_memos,

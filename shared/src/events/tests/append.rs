@@ -47,6 +47,15 @@ fn append_numbers_chains_and_projects() {
     assert_eq!(all, stored);
     let tail: Vec<_> = log.events_from(2).unwrap().map(Result::unwrap).collect();
     assert_eq!(tail, stored[1..]);
+    // With the bytes as stored: each the event's encoding, hashing to the next link.
+    let with_bytes: Vec<_> = log.stored_from(2).unwrap().map(Result::unwrap).collect();
+    assert_eq!(with_bytes.len(), 2);
+    for (i, (event, bytes)) in with_bytes.iter().enumerate() {
+        assert_eq!(event, &stored[i + 1]);
+        assert_eq!(bytes, &stored[i + 1].encode().unwrap());
+        assert_eq!(crate::events::chain::hash_bytes(bytes), hashes[i + 1]);
+    }
+    assert_eq!(log.stored_from(4).unwrap().count(), 0);
 
     assert_eq!(balance(&log, &Account::External), -10_001);
     assert_eq!(balance(&log, &bank(1)), 7_500);
