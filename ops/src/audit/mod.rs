@@ -1,7 +1,7 @@
 //! `peerscrip-ops audit`: the independent check of one node's log (issue 6), reading only
 //! the log and public keys.
 //!
-//! The checks, in the order they run over the events (the walk, [`walk`], is the same for
+//! The checks, in the order they run over the events (the walk, `walk`, is the same for
 //! every kind of log); the first failure is named with its event (seq, tx, kind), the check,
 //! and what was expected against what was found:
 //! 1. `chain`: the hash chain verifies (protocol.md section 8: a changed, removed or moved
@@ -386,8 +386,8 @@ pub fn print(report: &Report, json: bool) {
     }
 }
 
-/// A balance in minor units as `-12.34`.
-fn signed_amount(minor: i128) -> String {
+/// A balance in minor units as `-12.34` (the audit's and the reconcile's reports).
+pub(crate) fn signed_amount(minor: i128) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     format!("{sign}{}.{:02}", abs / 100, abs % 100)

@@ -421,13 +421,17 @@ pub fn collect(tx: TxId, targets: &[PathBuf]) -> Result<Bundle, CollectError> {
         .iter()
         .map(|t| read_log(t, tx))
         .collect::<Result<Vec<_>, _>>()?;
-    let brokers: Vec<&Log> = logs.iter().filter(|l| l.node == Node::Broker).collect();
-    let [broker_log] = brokers.as_slice() else {
+    let brokers: Vec<(&PathBuf, &Log)> = targets
+        .iter()
+        .zip(&logs)
+        .filter(|(_, l)| l.node == Node::Broker)
+        .collect();
+    let [(broker_path, broker_log)] = brokers.as_slice() else {
         return Err(CollectError::BrokerLogs(brokers.len()));
     };
     let broker = broker_log
         .owner
-        .ok_or_else(|| CollectError::NoOwner(targets[0].clone()))?;
+        .ok_or_else(|| CollectError::NoOwner((*broker_path).clone()))?;
     let mut records = Vec::new();
     let mut parties = BTreeSet::new();
     // The broker's events first: they are the decisions the others act on.
