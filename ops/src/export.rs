@@ -49,6 +49,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::variant::variant_name;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, stream};
 use bytes::Bytes;
@@ -686,13 +687,4 @@ fn rows<K: Serialize + DeserializeOwned>(
         .collect::<Result<Vec<_>, _>>()?;
     log.close()?;
     Ok(rows)
-}
-
-/// A kind's variant name, without its fields (its `Debug` form up to the first field).
-fn variant_name<T: std::fmt::Debug>(kind: &T) -> String {
-    format!("{kind:?}")
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -15,3 +15,4 @@ pub mod export;
 pub mod keygen;
 pub mod nats_config;
 pub mod reconcile;
+pub mod variant;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::variant::variant_name;
 use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
@@ -14,7 +15,7 @@ use shared::node::{Recorded, ScripState};
 use shared::{Amount, PublicKey, ScripBody, ScripId, Suite, TxId, Uid};
 
 use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
-use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
+use super::walk::{Failure, KeyRing, Named, Node, key_for};
 use super::{AuditError, Check};
 
 /// The broker's side of the walk: its state, folded from nothing, and what the named
@@ -45,7 +46,7 @@ impl Node for Broker {
     const KEEPS_ACCOUNTS: bool = true;
 
     fn kind_name(kind: &Recorded<Kind>) -> String {
-        variant_name(&format!("{:?}", kind.kind))
+        variant_name(&kind.kind)
     }
 
     /// A registration (6.0) is signed by the key it registers, which must hash to the UID.

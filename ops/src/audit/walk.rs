@@ -340,12 +340,3 @@ fn first_difference(
     }
     None
 }
-
-/// A kind's name from its `Debug` form: the variant, without its fields.
-pub(super) fn variant_name(debug: &str) -> String {
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}

@@ -15,13 +15,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::variant::variant_name;
 use customer_cli::core::{Expect, OwnedScrip, PendingStatus, WalletEvent, WalletState};
 use customer_cli::store::{WalletProjection, expected_dump};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
 use shared::{Amount, ScripId, Suite};
 
 use super::invariants::{Deadlines, ScripIds, unexpired};
-use super::walk::{Failure, KeyRing, Named, Node, key_for, variant_name};
+use super::walk::{Failure, KeyRing, Named, Node, key_for};
 use super::{AuditError, Check};
 
 /// The wallet's side of the walk: its state, folded from nothing, and what the named
@@ -52,7 +53,7 @@ impl Node for Wallet {
     const KEEPS_ACCOUNTS: bool = false;
 
     fn kind_name(kind: &WalletEvent) -> String {
-        variant_name(&format!("{kind:?}"))
+        variant_name(kind)
     }
 
     /// Section 1: the wallet pins the broker's key at creation, beside its own.

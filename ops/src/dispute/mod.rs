@@ -29,6 +29,7 @@ pub mod words;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::variant::variant_name;
 use serde::{Deserialize, Serialize};
 use shared::events::{Event, EventLog, LogError};
 use shared::node::Recorded;
@@ -525,15 +526,6 @@ where
         .collect()
 }
 
-/// The name of a variant from its `Debug`: the text before its fields.
-fn variant(debug: &str) -> String {
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// The transactions of the log at `target` (a file or a node's data directory), in the
 /// order of their first event: how an arbiter finds the tx a party disputes.
 pub fn transactions(target: &Path) -> Result<Vec<TxLine>, CollectError> {
@@ -547,11 +539,11 @@ pub fn transactions(target: &Path) -> Result<Vec<TxLine>, CollectError> {
         .node_kind
         .clone();
     let events = if kind == broker::node::NODE_KIND {
-        kinds_of::<Recorded<broker::core::Kind>>(&path, |k| variant(&format!("{:?}", k.kind)))?
+        kinds_of::<Recorded<broker::core::Kind>>(&path, |k| variant_name(&k.kind))?
     } else if kind == merchant::node::NODE_KIND {
         kinds_of::<Recorded<merchant::core::events::Kind>>(&path, |k| k.kind.name().to_owned())?
     } else if kind == customer_cli::NODE_KIND {
-        kinds_of::<customer_cli::core::WalletEvent>(&path, |k| variant(&format!("{k:?}")))?
+        kinds_of::<customer_cli::core::WalletEvent>(&path, variant_name)?
     } else {
         return Err(CollectError::UnknownKind { path, kind });
     };

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::variant::variant_name;
 use shared::events::Evidence;
 use shared::wire::bodies::{
     Body as _, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
@@ -748,22 +749,13 @@ fn undecoded(label: Label) -> (String, Vec<Claim>) {
     (format!("signed a {label} message"), Vec::new())
 }
 
-/// An event kind's name: its variant, without its fields.
-fn kind_name(debug: &str) -> String {
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// The statement of an event: its text, claims and kind name.
 fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
     match event {
         Decoded::Broker(e) => {
             use broker::core::Kind as K;
             let kind = &e.kind.kind;
-            let name = kind_name(&format!("{kind:?}"));
+            let name = variant_name(kind);
             let (text, claims) = match kind {
                 K::PurchaseOpened {
                     customer,
@@ -1072,7 +1064,7 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
         }
         Decoded::Wallet(e) => {
             use customer_cli::core::WalletEvent as W;
-            let name = kind_name(&format!("{:?}", e.kind));
+            let name = variant_name(&e.kind);
             let (text, claims) = match &e.kind {
                 W::RequestSaved { request } => (
                     format!(
