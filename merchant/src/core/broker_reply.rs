@@ -13,7 +13,7 @@
 //! nothing: the merchant keeps repeating its request until a valid decision arrives.
 
 use shared::wire::bodies::Reply;
-use shared::wire::{Frame, Header, Label, SignedEvidence, WireError};
+use shared::wire::{Frame, Header, Label, PartRef, SignedEvidence, WireError};
 use shared::{KeyPair, PublicKey};
 
 use super::report::AckError;
@@ -29,6 +29,25 @@ pub struct BrokerReply<B> {
     pub evidence: SignedEvidence,
 }
 
+/// The one part of `frame`, a reply that names the pinned `broker` as its sender: what
+/// every reply of the broker to the merchant is (a decision, a report's or a lapse
+/// notice's `Ack`) before its part is opened.
+///
+/// # Errors
+/// [`AckError::NotTheBroker`], or a frame of more or fewer than one part.
+pub fn broker_part<'f>(frame: &'f Frame, broker: &PublicKey) -> Result<PartRef<'f>, AckError> {
+    if frame.header.sender != broker.uid() {
+        return Err(AckError::NotTheBroker(frame.header.sender));
+    }
+    if frame.parts.len() != 1 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    Ok(frame.part(0)?)
+}
+
 /// Opens `frame` as the broker's sealed, signed reply `B` to a request of `me` with
 /// `request_label` (see the module doc).
 pub fn open_broker_reply<B: Reply>(
@@ -38,16 +57,7 @@ pub fn open_broker_reply<B: Reply>(
     request_label: Label,
 ) -> Result<BrokerReply<B>, AckError> {
     let header = frame.header;
-    if header.sender != broker.uid() {
-        return Err(AckError::NotTheBroker(header.sender));
-    }
-    if frame.parts.len() != 1 {
-        return Err(WireError::TooManyParts {
-            count: frame.parts.len(),
-        }
-        .into());
-    }
-    let part = frame.part(0)?;
+    let part = broker_part(frame, broker)?;
     if part.forwarded {
         return Err(WireError::WrongPartKind {
             expected: "Sealed",

@@ -22,6 +22,7 @@ use shared::wire::bodies::{AckBody, Body, ScripLapsedNoticeBody};
 use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, ScripBody, Suite, TxId, Uid};
 
+use super::broker_reply::broker_part;
 use super::events::{Kind, event_time};
 use super::report::AckError;
 use super::state::{Awaiting, State};
@@ -123,19 +124,11 @@ pub fn acknowledge(
     now: u64,
 ) -> Result<NewEvent<Kind>, AckError> {
     let header = &frame.header;
-    if header.sender != broker.uid() {
-        return Err(AckError::NotTheBroker(header.sender));
-    }
-    if frame.parts.len() != 1 {
-        return Err(WireError::TooManyParts {
-            count: frame.parts.len(),
-        }
-        .into());
-    }
+    let part = broker_part(frame, broker)?;
     let Some(Awaiting::Lapse { digest, .. }) = state.tables.awaiting.get(&header.tx) else {
         return Err(AckError::NotPending);
     };
-    let ack = frame.part(0)?.verify_signed::<AckBody>(broker)?;
+    let ack = part.verify_signed::<AckBody>(broker)?;
     let re = &ack.body.re;
     if re.sender != me.uid() || re.label != Label::ScripLapsedNotice || re.digest != *digest {
         return Err(AckError::NotPending);

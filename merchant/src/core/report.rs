@@ -15,6 +15,7 @@ use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
 
 use super::Config;
+use super::broker_reply::broker_part;
 use super::events::{Kind, event_time};
 use super::state::{State, Unreported};
 
@@ -117,18 +118,9 @@ pub fn acknowledge(
     now: u64,
 ) -> Result<NewEvent<Kind>, AckError> {
     let header = &frame.header;
-    if header.sender != broker.uid() {
-        return Err(AckError::NotTheBroker(header.sender));
-    }
-    if frame.parts.len() != 1 {
-        return Err(WireError::TooManyParts {
-            count: frame.parts.len(),
-        }
-        .into());
-    }
     // Unsigned (ADR 0008): the broker signs nothing per purchase; the `re` checked below
     // (over the report's exact header and body) is what binds it to this report.
-    let ack = frame.part(0)?.unsigned_ack()?;
+    let ack = broker_part(frame, broker)?.unsigned_ack()?;
     let report = state
         .tables
         .unreported
