@@ -997,6 +997,56 @@ async fn a_merchant_offline_during_a_vendor_top_up_is_ended_by_the_brokers_deadl
     node.close().unwrap();
 }
 
+/// A merchant offline during 6.2 (issue 5): the customer announces the exchange (step 1,
+/// its BrokerScrip held, protocol.md section 4) but the merchant is gone; the broker's
+/// exchange window (2 s here) ends it (`ExchangeExpired`) and its NOK `ChangeBrokerScrip`,
+/// the BrokerScrip back, reaches the customer's peer subject. Nothing pending, nothing lost.
+#[actix_rt::test]
+async fn a_merchant_offline_during_an_exchange_is_ended_by_the_brokers_deadline() {
+    let d = Deployment::new();
+    let server = NatsServer::start().unwrap();
+    let mut broker = d.broker_with(
+        &server,
+        &["--exchange-window-secs", "2", "--expire-every-secs", "1"],
+    );
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_broker_scrip(&d, &mut w, &client).await;
+    assert!(merchant.terminate().success());
+
+    let mut deliveries = client
+        .subscribe_deliveries(&d.customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .obtain_vendor_scrip(d.merchant_keys.uid(), amount(400), system_clock())
+        .unwrap();
+    let tx = out.tx;
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
+    client.publish(&step2).await.unwrap();
+    let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
+    assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
+    w.handle_reply(&got[0], system_clock()).unwrap();
+    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+    assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(1_000));
+    assert!(w.scrip(d.merchant_keys.uid()).is_none());
+
+    assert!(broker.terminate().success());
+    let node = d.open_broker();
+    let state = node.state();
+    state.check_conserved().unwrap();
+    assert_eq!(state.balance(&Account::FloatBroker), 1_000);
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_M))), 0);
+    assert!(
+        node.log().iter().unwrap().map(Result::unwrap).any(
+            |e| e.tx == tx && matches!(e.kind.kind, broker::core::Kind::ExchangeExpired { .. })
+        ),
+        "the exchange of tx {tx} expired"
+    );
+    node.close().unwrap();
+}
+
 /// A broker stopped while its NATS server is gone still stops: the last flush gives up
 /// after its bound (`ROUND_TRIP_TIMEOUT`) instead of waiting for a reconnection that never
 /// comes, and the daemon exits 0 with its log closed and verified.
