@@ -5,7 +5,7 @@ mod wire_client;
 
 use shared::events::Account;
 use shared::ids::{Nonce, ScripId, TxId};
-use shared::wire::bodies::{AckBody, BrokerScripResponseX1};
+use shared::wire::bodies::{AckBody, BrokerScripResponseX1, ErrorBody};
 use shared::{ErrorCode, Suite, fixtures};
 use wire_client::{NOW, World, error_code};
 
@@ -37,8 +37,18 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
         0,
         "lapses once"
     );
-    // Lapsed scrip is not live: it does not block a new 6.1, and it never validates again.
+    // Lapsed scrip is not live: it does not block a new 6.1, and it never validates again;
+    // its owner presenting it is told where the value went (issue 6).
     w.assert_refused(&c.withdraw(TxId::random(), &b0), NOW, ErrorCode::Spent);
+    let refused = w.send(&c.withdraw(TxId::random(), &b0), NOW);
+    let body = c.open_clear::<ErrorBody>(&refused);
+    assert!(
+        body.message.contains(
+            "it lapsed after its renewal grace period and its value went back to your bank account"
+        ),
+        "{}",
+        body.message
+    );
     let reply = w.send(
         &c.obtain(TxId::random(), 100, Nonce::random()),
         grace_end + 3,

@@ -12,8 +12,7 @@
 
 use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
-use shared::ids::TxId;
-use shared::node::{Draft, Refusal, ScripState, TxKind};
+use shared::node::{Draft, Refusal, ScripState, TxKind, lapse_tx};
 use shared::wire::bodies::{AckBody, Re, ScripLapsedNoticeBody};
 
 use super::{Config, Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, sender_peer};
@@ -34,7 +33,7 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Vec<NewEvent<Kind>> {
             Some(
                 NewEvent::new(
                     now.saturating_mul(1000),
-                    TxId(id.0),
+                    lapse_tx(*id),
                     Kind::ScripLapsed {
                         owner: r.owner,
                         scrip_id: *id,

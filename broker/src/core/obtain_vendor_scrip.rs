@@ -155,7 +155,10 @@ fn check(
             ExpiryRule::Strict,
             ctx.mint,
         )
-        .map_err(|e| Reason::new(e.code(), e.to_string()))?;
+        .map_err(|e| {
+            let refusal = e.refusal(x.x1.scrip.id(), &state.bindings);
+            Reason::new(refusal.code, refusal.message)
+        })?;
     if x.x1.scrip.value() < x.x3.value {
         return Err(Reason::new(
             ErrorCode::ExceedsScrip,

@@ -24,16 +24,19 @@ pub(super) fn decide(
     state
         .bindings
         .check(&v.header.tx, TxKind::Renew, &[customer])?;
-    state.live.check_spendable(
-        &x.scrip,
-        cs.expose(),
-        customer,
-        ctx.now,
-        ExpiryRule::Renewal {
-            grace_secs: ctx.config.grace_secs,
-        },
-        ctx.mint,
-    )?;
+    state
+        .live
+        .check_spendable(
+            &x.scrip,
+            cs.expose(),
+            customer,
+            ctx.now,
+            ExpiryRule::Renewal {
+                grace_secs: ctx.config.grace_secs,
+            },
+            ctx.mint,
+        )
+        .map_err(|e| e.refusal(x.scrip.id(), &state.bindings))?;
     let (scrip, new_cs) = ctx.mint.issue(x.scrip.value(), ctx.expiry()?);
     let event = NewEvent::new(
         ctx.event_time(),

@@ -509,7 +509,14 @@ impl State {
                 self.close_escrow(tx, EscrowState::Released(reason.clone()), touched);
             }
             Kind::VendorTopUpRefused { .. } => {}
-            Kind::ScripLapsed { scrip_id, .. } => self.spend(scrip_id, touched),
+            Kind::ScripLapsed {
+                owner, scrip_id, ..
+            } => {
+                self.spend(scrip_id, touched);
+                // Bound under its tx (the scrip id): the owner presenting it later is told
+                // that it lapsed (section 4; `ScripCheckError::refusal`).
+                self.bind(tx, TxKind::Lapse, *owner, touched);
+            }
             Kind::VendorScripLapsed {
                 merchant,
                 owner,

@@ -26,14 +26,17 @@ pub(super) fn decide(
         .bindings
         .check(&v.header.tx, TxKind::TopUpBrokerScrip, &[customer])?;
     let peer = sender_peer(state, v)?;
-    state.live.check_spendable(
-        &x.scrip,
-        cs.expose(),
-        customer,
-        ctx.now,
-        ExpiryRule::Strict,
-        ctx.mint,
-    )?;
+    state
+        .live
+        .check_spendable(
+            &x.scrip,
+            cs.expose(),
+            customer,
+            ctx.now,
+            ExpiryRule::Strict,
+            ctx.mint,
+        )
+        .map_err(|e| e.refusal(x.scrip.id(), &state.bindings))?;
     let old = x.scrip.value();
     if x.new_value <= old {
         return Err(Refusal::new(

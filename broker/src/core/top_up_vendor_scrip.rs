@@ -92,14 +92,17 @@ pub(super) fn request(
             "W_V1 = V0.value + W_V must exceed W_V",
         ));
     }
-    state.live.check_spendable(
-        &x0.broker_scrip,
-        x.cs.expose(),
-        customer,
-        ctx.now,
-        ExpiryRule::Strict,
-        ctx.mint,
-    )?;
+    state
+        .live
+        .check_spendable(
+            &x0.broker_scrip,
+            x.cs.expose(),
+            customer,
+            ctx.now,
+            ExpiryRule::Strict,
+            ctx.mint,
+        )
+        .map_err(|e| e.refusal(x0.broker_scrip.id(), &state.bindings))?;
     if x0.broker_scrip.value() < x0.top_up {
         return Err(Refusal::new(
             ErrorCode::ExceedsScrip,

@@ -24,14 +24,17 @@ pub(super) fn decide(
         .bindings
         .check(&v.header.tx, TxKind::WithdrawBrokerScrip, &[customer])?;
     let peer = sender_peer(state, v)?;
-    state.live.check_spendable(
-        &x.scrip,
-        cs.expose(),
-        customer,
-        ctx.now,
-        ExpiryRule::Strict,
-        ctx.mint,
-    )?;
+    state
+        .live
+        .check_spendable(
+            &x.scrip,
+            cs.expose(),
+            customer,
+            ctx.now,
+            ExpiryRule::Strict,
+            ctx.mint,
+        )
+        .map_err(|e| e.refusal(x.scrip.id(), &state.bindings))?;
     let value = x.scrip.value();
     let event = NewEvent::new(
         ctx.event_time(),

@@ -28,10 +28,10 @@ use super::report::AckError;
 use super::state::{Awaiting, State};
 use super::{Config, Decision};
 
-/// The tx of the lapse of the scrip `scrip`: its scrip id.
+/// The tx of the lapse of the scrip `scrip`: its scrip id (`shared::node::lapse_tx`).
 #[must_use]
 pub fn lapse_tx(scrip: &ScripBody) -> TxId {
-    TxId(scrip.scrip_id.0)
+    shared::node::lapse_tx(scrip.scrip_id)
 }
 
 /// The notice's body for `scrip`, owned by `owner`.

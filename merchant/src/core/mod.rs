@@ -43,12 +43,12 @@ pub(crate) mod testkit;
 
 use shared::events::NewEvent;
 use shared::ids::{AccountId, Pan};
-use shared::node::{Draft, LiveRecord, Lookup, Refusal, ReplyKey, ScripCheckError, TxKind};
+use shared::node::{Draft, LiveRecord, Lookup, Refusal, ReplyKey};
 use shared::wire::bodies::{
     ExchangeAuthorizationResponseX5, VendorTopUpDecisionBody, VendorWithdrawResponseX3,
 };
 use shared::wire::{Frame, Label};
-use shared::{ExpiryRule, Mint, Scrip, ScripError, Uid};
+use shared::{ExpiryRule, Mint, Scrip, Uid};
 use shared::{KeyPair, PublicKey};
 
 use catalogue::Catalogue;
@@ -260,12 +260,9 @@ pub fn decide(
 
 /// Section 4's validation of a scrip presented to this merchant by `presenter`: the Mint's
 /// checks (producer, certificate, CustomerSecret, expiry under `expiry`), then the live
-/// table's (live, not held, body equal to the record, presenter the owner).
-///
-/// A scrip that lapsed (section 4, [`lapse`]) is refused as any other that is expired, past
-/// its grace or no longer live, and its owner is told where its value went: this is the
-/// customer's next contact after the lapse. Only a presenter who passed the certificate
-/// and CustomerSecret checks reaches these refusals, so nobody else learns of the lapse.
+/// table's (live, not held, body equal to the record, presenter the owner). The owner of a
+/// scrip that lapsed ([`lapse`]) is told where its value went
+/// (`ScripCheckError::refusal`).
 fn check_presented<'s>(
     state: &'s State,
     config: &Config,
@@ -279,29 +276,5 @@ fn check_presented<'s>(
         .tables
         .live
         .check_spendable(scrip, cs.expose(), presenter, now, expiry, &config.mint)
-        .map_err(|e| {
-            let owner_checked = matches!(
-                e,
-                ScripCheckError::Spent(_)
-                    | ScripCheckError::Mint(ScripError::Expired | ScripError::GraceOver)
-            );
-            let lapsed = state
-                .tables
-                .bindings
-                .get(&lapse::lapse_tx(&scrip.body))
-                .is_some_and(|b| b.kind == TxKind::Lapse);
-            let refusal = Refusal::from(e);
-            if owner_checked && lapsed {
-                Refusal::new(
-                    refusal.code,
-                    format!(
-                        "{}; it lapsed after its renewal grace period and its value {} went back \
-                         to your bank account through the broker",
-                        refusal.message, scrip.body.value
-                    ),
-                )
-            } else {
-                refusal
-            }
-        })
+        .map_err(|e| e.refusal(scrip.id(), &state.tables.bindings))
 }

@@ -14,7 +14,7 @@ use crate::error::ErrorCode;
 use crate::ids::{ScripId, TxId, Uid};
 use crate::scrip::{ExpiryRule, Mint, Scrip, ScripBody, ScripError};
 
-use super::Refusal;
+use super::{Refusal, TxBindings, TxKind};
 
 /// The state of a live scrip (protocol.md section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,55 @@ impl ScripCheckError {
 impl From<ScripCheckError> for Refusal {
     fn from(e: ScripCheckError) -> Refusal {
         Refusal::new(e.code(), e.to_string())
+    }
+}
+
+/// The tx of the lapse of the scrip `id` (protocol.md section 4): the scrip id itself, as
+/// both producers name it (`broker::core::lapse`, `merchant::core::lapse`), so that an
+/// auditor finds the lapse of scrip X under tx X.
+#[must_use]
+pub fn lapse_tx(id: ScripId) -> TxId {
+    TxId(id.0)
+}
+
+impl ScripCheckError {
+    /// The refusal of a presented scrip (section 4's checks failed with `self`), telling
+    /// its owner where the value went when the scrip lapsed (its lapse tx is bound in
+    /// `bindings` as [`TxKind::Lapse`]): this is the customer's next contact after the
+    /// lapse (issue 6). The code stays what the check gave (`Spent`, `Expired` or
+    /// `GraceOver`). Only a presenter who passed the certificate and CustomerSecret checks
+    /// gets these refusals, so nobody but the owner learns of the lapse.
+    #[must_use]
+    pub fn refusal(self, scrip: ScripId, bindings: &TxBindings) -> Refusal {
+        let told = matches!(
+            self,
+            ScripCheckError::Spent(_)
+                | ScripCheckError::Mint(ScripError::Expired | ScripError::GraceOver)
+        );
+        let lapsed = bindings
+            .get(&lapse_tx(scrip))
+            .is_some_and(|b| b.kind == TxKind::Lapse);
+        let refusal = Refusal::from(self);
+        if told && lapsed {
+            refusal.lapsed()
+        } else {
+            refusal
+        }
+    }
+}
+
+impl Refusal {
+    /// This refusal of a scrip, saying that it lapsed (see [`ScripCheckError::refusal`]).
+    #[must_use]
+    pub fn lapsed(self) -> Refusal {
+        Refusal::new(
+            self.code,
+            format!(
+                "{}; it lapsed after its renewal grace period and its value went back to \
+                 your bank account",
+                self.message
+            ),
+        )
     }
 }
 
@@ -349,5 +398,42 @@ mod tests {
                 .map(|_| ()),
             Err(ErrorCode::GraceOver)
         );
+    }
+
+    #[test]
+    fn the_owner_of_a_lapsed_scrip_is_told_and_nobody_else() {
+        let id = ScripId([3; 16]);
+        let mut bindings = TxBindings::default();
+        let plain = ScripCheckError::Spent(id).refusal(id, &bindings);
+        assert_eq!(plain, Refusal::from(ScripCheckError::Spent(id)));
+        bindings.bind(
+            lapse_tx(id),
+            super::super::TxBinding {
+                kind: TxKind::Lapse,
+                initiator: Uid([1; 16]),
+                counterparties: Vec::new(),
+            },
+        );
+        for e in [
+            ScripCheckError::Spent(id),
+            ScripCheckError::Mint(ScripError::Expired),
+            ScripCheckError::Mint(ScripError::GraceOver),
+        ] {
+            let told = e.refusal(id, &bindings);
+            assert_eq!(told.code, e.code());
+            assert!(
+                told.message
+                    .contains("it lapsed after its renewal grace period"),
+                "{told}"
+            );
+        }
+        // A presenter that failed the certificate or CustomerSecret check learns nothing.
+        for e in [
+            ScripCheckError::Mint(ScripError::BadCertificate),
+            ScripCheckError::Mint(ScripError::BadCustomerSecret),
+            ScripCheckError::NotOwner(id),
+        ] {
+            assert_eq!(e.refusal(id, &bindings), Refusal::from(e));
+        }
     }
 }

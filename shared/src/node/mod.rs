@@ -47,7 +47,7 @@ mod replies;
 
 pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
-pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState};
+pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
 pub use refusal::Refusal;
 pub use replies::{Lookup, Replies, ReplyKey, StoredReply};
