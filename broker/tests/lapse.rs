@@ -39,12 +39,12 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
     );
     // Lapsed scrip is not live: it does not block a new 6.1, and it never validates again;
     // its owner presenting it is told where the value went (issue 6).
-    w.assert_refused(&c.withdraw(TxId::random(), &b0), NOW, ErrorCode::Spent);
+    w.assert_refused(&c.withdraw(TxId::random(), &b0), NOW, ErrorCode::Lapsed);
     let refused = w.send(&c.withdraw(TxId::random(), &b0), NOW);
     let body = c.open_clear::<ErrorBody>(&refused);
     assert!(
         body.message.contains(
-            "it lapsed after its renewal grace period and its value went back to your bank account"
+            "lapsed after its renewal grace period; its value went back to your bank account"
         ),
         "{}",
         body.message

@@ -120,6 +120,9 @@ error_codes! {
     AccountExists = 33,
     /// The operator's PANSecret for a new account is shorter than 128 bits (§1).
     WeakPanSecret = 34,
+    /// The presented scrip lapsed after its renewal grace period; its value went back to
+    /// its owner's bank account (§4, docs/adr/0011). Only its owner is told.
+    Lapsed = 35,
 }
 
 impl fmt::Display for ErrorCode {

@@ -800,3 +800,67 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         w.wallet().check_tables().unwrap();
     }
 }
+
+/// Lapse, the customer's side (protocol.md section 4, docs/adr/0011): the merchant lapses
+/// the customer's V0 past its grace and the broker pays its value back to the bank
+/// account. At its next contact (a renewal presenting V0) the merchant refuses with
+/// `Lapsed`, signed; the wallet drops V0, says so in its history, frees the request, and
+/// the customer's value (bank + scrip) is what it was before the lapse, counted once.
+#[test]
+fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1500);
+        w.exchange(1050);
+        let before = w.customer_value();
+        let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
+        let grace_end = v0.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
+
+        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        let notice = w.merchant().pending_broker_requests().remove(0);
+        let ack = w.send_broker(&notice.frame);
+        w.merchant().handle_reply(&ack, grace_end + 1).unwrap();
+        assert_eq!(
+            w.c_bank(),
+            3500 + 1050,
+            "the value back in the bank account"
+        );
+        assert_eq!(w.m_bank(), 0);
+
+        let out = w.wallet().renew(m, grace_end + 2).unwrap();
+        let (tx, label) = (out.tx, out.label);
+        let handled = w.merchant().handle(&out.frame, grace_end + 2).unwrap();
+        assert_eq!(
+            handled.refusal.as_ref().map(|r| r.code),
+            Some(shared::ErrorCode::Lapsed)
+        );
+        let refused = w
+            .wallet()
+            .handle_reply(&handled.reply.unwrap().frame, grace_end + 2);
+        assert!(
+            matches!(refused, Err(customer_cli::WalletError::Refused { .. })),
+            "{refused:?}"
+        );
+        assert!(w.wallet().scrip(m).is_none(), "V0 dropped");
+        let last = w.wallet().history().last().unwrap().what.clone();
+        assert_eq!(
+            last,
+            customer_cli::core::HistoryKind::ScripLapsed {
+                producer: m,
+                value: v0.value(),
+                label,
+            }
+        );
+        assert_eq!(
+            w.customer_value(),
+            before,
+            "counted once: in the bank, not as scrip"
+        );
+        w.wallet().abandon(tx, label, grace_end + 3).unwrap();
+        assert_eq!(w.wallet().pending().count(), 0);
+        w.wallet().check_tables().unwrap();
+        w.net.reopen_wallet(0).unwrap();
+        assert!(w.wallet().scrip(m).is_none(), "replay agrees");
+    }
+}

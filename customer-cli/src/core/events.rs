@@ -466,4 +466,14 @@ pub enum HistoryKind {
         /// The request answered.
         label: Label,
     },
+    /// Section 4: the producer refused the scrip a request presented with `Lapsed`; its
+    /// value went back to the bank account and the wallet no longer holds it.
+    ScripLapsed {
+        /// The producer.
+        producer: Uid,
+        /// The scrip's value.
+        value: Amount,
+        /// The refused request.
+        label: Label,
+    },
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use shared::events::Event;
 use shared::wire::Label;
-use shared::{PublicKey, ScripId, TxId, Uid};
+use shared::{ErrorCode, PublicKey, ScripId, TxId, Uid};
 
 use super::events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
 use super::request::SavedRequest;
@@ -54,9 +54,16 @@ impl Pending {
     /// settles each has arrived (6.2, 6.5: B's `ChangeBrokerScrip` spends or returns B0;
     /// 6.5: M's `VendorTopUpResponse` replaces V0). A NOK closes the request, so its scrip
     /// are free again.
+    ///
+    /// A request its node refused with `Lapsed` commits nothing: the scrip it presented is
+    /// gone (section 4, docs/adr/0011), and the request can never succeed.
     #[must_use]
     pub fn committed_scrips(&self) -> Vec<ScripId> {
-        if self.status == PendingStatus::Abandoned {
+        let lapsed = matches!(
+            self.status,
+            PendingStatus::Refused { code, .. } if code == ErrorCode::Lapsed.code()
+        );
+        if self.status == PendingStatus::Abandoned || lapsed {
             return Vec::new();
         }
         let settled = |label: Label| self.received.contains(&label);
@@ -311,16 +318,41 @@ impl WalletState {
                 code,
                 message,
             } => {
+                let mut lapsed = None;
                 if let Some(p) = self.pending.get_mut(&(tx, *label)) {
+                    // Section 4, docs/adr/0011: the producer this request showed its scrip
+                    // to says, signed, that the scrip lapsed and its value went back to the
+                    // bank account. Only the producer decides that of its own scrip, so the
+                    // wallet drops it (what the request presented to that node).
+                    if *code == ErrorCode::Lapsed.code() {
+                        let producer = p.request.to;
+                        let presented = p.committed_scrips();
+                        lapsed = self
+                            .scrip
+                            .get(&producer)
+                            .filter(|s| presented.contains(&s.scrip.id()))
+                            .map(|s| (producer, s.scrip.value()));
+                    }
                     p.status = PendingStatus::Refused {
                         code: *code,
                         message: message.clone(),
                     };
                 }
-                Some(history(HistoryKind::Refused {
-                    label: *label,
-                    code: *code,
-                }))
+                match lapsed {
+                    Some((producer, value)) => {
+                        self.scrip.remove(&producer);
+                        rows.push(Row::Scrip(producer));
+                        Some(history(HistoryKind::ScripLapsed {
+                            producer,
+                            value,
+                            label: *label,
+                        }))
+                    }
+                    None => Some(history(HistoryKind::Refused {
+                        label: *label,
+                        code: *code,
+                    })),
+                }
             }
             WalletEvent::RequestAbandoned { label } => {
                 if let Some(p) = self.pending.get_mut(&(tx, *label)) {

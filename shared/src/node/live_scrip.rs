@@ -94,15 +94,15 @@ pub fn lapse_tx(id: ScripId) -> TxId {
 }
 
 impl ScripCheckError {
-    /// The refusal of a presented scrip (section 4's checks failed with `self`), telling
-    /// its owner where the value went when the scrip lapsed (its lapse tx is bound in
-    /// `bindings` as [`TxKind::Lapse`]): this is the customer's next contact after the
-    /// lapse (issue 6). The code stays what the check gave (`Spent`, `Expired` or
-    /// `GraceOver`). Only a presenter who passed the certificate and CustomerSecret checks
-    /// gets these refusals, so nobody but the owner learns of the lapse.
+    /// The refusal of a presented scrip (section 4's checks failed with `self`): when the
+    /// scrip lapsed (its lapse tx is bound in `bindings` as [`TxKind::Lapse`]) and the
+    /// check that failed is one only its owner reaches (not live, expired, past its grace:
+    /// after the certificate and CustomerSecret checks), `Lapsed`, saying where the value
+    /// went. This is the customer's next contact after the lapse (issue 6); the wallet
+    /// drops the scrip on it. Anyone else is refused as before and learns nothing.
     #[must_use]
     pub fn refusal(self, scrip: ScripId, bindings: &TxBindings) -> Refusal {
-        let told = matches!(
+        let owner_reached = matches!(
             self,
             ScripCheckError::Spent(_)
                 | ScripCheckError::Mint(ScripError::Expired | ScripError::GraceOver)
@@ -110,27 +110,17 @@ impl ScripCheckError {
         let lapsed = bindings
             .get(&lapse_tx(scrip))
             .is_some_and(|b| b.kind == TxKind::Lapse);
-        let refusal = Refusal::from(self);
-        if told && lapsed {
-            refusal.lapsed()
+        if owner_reached && lapsed {
+            Refusal::new(
+                ErrorCode::Lapsed,
+                format!(
+                    "scrip {scrip} lapsed after its renewal grace period; its value went back \
+                     to your bank account"
+                ),
+            )
         } else {
-            refusal
+            Refusal::from(self)
         }
-    }
-}
-
-impl Refusal {
-    /// This refusal of a scrip, saying that it lapsed (see [`ScripCheckError::refusal`]).
-    #[must_use]
-    pub fn lapsed(self) -> Refusal {
-        Refusal::new(
-            self.code,
-            format!(
-                "{}; it lapsed after its renewal grace period and its value went back to \
-                 your bank account",
-                self.message
-            ),
-        )
     }
 }
 
@@ -420,10 +410,10 @@ mod tests {
             ScripCheckError::Mint(ScripError::GraceOver),
         ] {
             let told = e.refusal(id, &bindings);
-            assert_eq!(told.code, e.code());
+            assert_eq!(told.code, ErrorCode::Lapsed);
             assert!(
                 told.message
-                    .contains("it lapsed after its renewal grace period"),
+                    .contains("lapsed after its renewal grace period; its value went back"),
                 "{told}"
             );
         }

@@ -30,6 +30,14 @@ pub fn describe(kind: &HistoryKind) -> String {
             format!("{label} refused: {name} ({code})")
         }
         HistoryKind::Abandoned { label } => format!("gave up the refused {label}"),
+        HistoryKind::ScripLapsed {
+            producer,
+            value,
+            label,
+        } => format!(
+            "{label} refused: the scrip {value} of {producer} lapsed after its renewal grace; \
+             its value went back to the bank account"
+        ),
         HistoryKind::ExchangeSettled {
             merchant,
             ok,
@@ -110,6 +118,14 @@ pub fn entry_json(entry: &HistoryEntry) -> Value {
             json!({"kind": "refused", "label": label.name(), "code": code})
         }
         HistoryKind::Abandoned { label } => json!({"kind": "abandoned", "label": label.name()}),
+        HistoryKind::ScripLapsed {
+            producer,
+            value,
+            label,
+        } => json!({
+            "kind": "scrip_lapsed", "producer": producer.to_string(),
+            "value": amount_json(*value), "label": label.name()
+        }),
         HistoryKind::ExchangeSettled {
             merchant,
             ok,
