@@ -11,6 +11,7 @@ pub mod bus;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod export;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
