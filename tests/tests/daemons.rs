@@ -1113,6 +1113,7 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     let export = ["--export-stream", EXPORT_STREAM];
     let mut broker = d.broker_with(&server, &export);
     broker.wait_for("exporting the log's events", 1);
+    assert!(broker.log().contains("resumed_after=0"), "{}", broker.log());
     let (mut w, client) = d.customer(&server).await;
     let now = system_clock();
     let register = w.register(now).unwrap();
