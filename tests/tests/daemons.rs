@@ -1056,16 +1056,86 @@ async fn exported(js: &async_nats::jetstream::Context, subject: &str) -> Vec<Exp
 
 /// Asserts that `messages` are one chain of events 1..=n without a gap or a duplicate:
 /// seq headers 1, 2, …, each payload linking to the one before (protocol.md section 8).
-fn assert_one_chain(messages: &[Exported]) {
+fn assert_one_chain(messages: &[Exported], link: Link) {
     let mut prev = shared::events::GENESIS_PREV_HASH;
     for (i, message) in messages.iter().enumerate() {
         let seq = i as u64 + 1;
         assert_eq!(message.header(shared::export::HEADER_SEQ), seq.to_string());
-        let event: shared::events::Event<shared::node::Recorded<broker::core::Kind>> =
-            shared::events::Event::decode(&message.payload).unwrap();
-        assert_eq!(event.seq, seq);
-        assert_eq!(event.prev_hash, prev, "event {seq} links to the one before");
+        assert_eq!(
+            link(&message.payload),
+            (seq, prev),
+            "event {seq} links to the one before"
+        );
         prev = shared::events::chain::hash_bytes(&message.payload);
+    }
+}
+
+/// The seq and `prev_hash` of a stored event, decoded with its node's type.
+type Link = fn(&[u8]) -> (u64, shared::events::ChainHash);
+
+fn broker_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
+    let event: shared::events::Event<shared::node::Recorded<broker::core::Kind>> =
+        shared::events::Event::decode(bytes).unwrap();
+    (event.seq, event.prev_hash)
+}
+
+fn merchant_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
+    let event: shared::events::Event<shared::node::Recorded<merchant::core::events::Kind>> =
+        shared::events::Event::decode(bytes).unwrap();
+    (event.seq, event.prev_hash)
+}
+
+/// The (closed) broker log's events as the export reads them.
+fn broker_rows(path: &Path) -> Vec<shared::export::Row> {
+    let log =
+        shared::events::EventLog::<shared::node::Recorded<broker::core::Kind>>::open_existing(path)
+            .unwrap();
+    let rows = shared::export::rows(&log, 1, usize::MAX, broker::node::event_name).unwrap();
+    log.close().unwrap();
+    rows
+}
+
+/// The (closed) merchant log's events as the export reads them.
+fn merchant_rows(path: &Path) -> Vec<shared::export::Row> {
+    let log = shared::events::EventLog::<
+        shared::node::Recorded<merchant::core::events::Kind>,
+    >::open_existing(path)
+    .unwrap();
+    let rows = shared::export::rows(&log, 1, usize::MAX, merchant::node::event_name).unwrap();
+    log.close().unwrap();
+    rows
+}
+
+/// Asserts that the export stream holds `rows` (a node's whole log) exactly on the node's
+/// subject: one message per event, in order, linked, byte for byte, with its headers.
+async fn assert_stream_is_log(
+    js: &async_nats::jetstream::Context,
+    rows: &[shared::export::Row],
+    link: Link,
+    node_kind: &str,
+    uid: shared::Uid,
+) {
+    let subject = shared::export::subject(shared::export::DEFAULT_SUBJECT_PREFIX, node_kind, &uid);
+    let messages = exported(js, &subject).await;
+    assert_one_chain(&messages, link);
+    assert_eq!(
+        messages.len(),
+        rows.len(),
+        "one message per event of the log"
+    );
+    for (message, row) in messages.iter().zip(rows) {
+        assert!(
+            message.payload == row.bytes,
+            "event {}: the stored bytes",
+            row.seq
+        );
+        assert_eq!(message.header(shared::export::HEADER_TX), row.tx);
+        assert_eq!(message.header(shared::export::HEADER_KIND), row.kind);
+        assert_eq!(
+            message.header(shared::export::HEADER_NODE_UID),
+            uid.to_string()
+        );
+        assert_eq!(message.header(shared::export::HEADER_NODE_KIND), node_kind);
     }
 }
 
@@ -1078,7 +1148,7 @@ async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: s
             .iter()
             .any(|m| m.header(shared::export::HEADER_TX) == tx.to_string())
         {
-            assert_one_chain(&messages);
+            assert_one_chain(&messages, broker_link);
             return;
         }
         assert!(start.elapsed() < PATIENCE, "tx {tx} was not exported");
@@ -1150,33 +1220,15 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     assert_eq!(broker.count("event export caught up with the log"), 1);
 
     // The clean stop published the last events before closing the file.
-    let log =
-        shared::events::EventLog::<shared::node::Recorded<broker::core::Kind>>::open_existing(
-            d.broker_log(),
-        )
-        .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, broker::node::event_name).unwrap();
-    let messages = exported(&js, &subject).await;
-    assert_one_chain(&messages);
-    assert_eq!(
-        messages.len(),
-        rows.len(),
-        "one message per event of the log"
-    );
-    for (message, row) in messages.iter().zip(&rows) {
-        assert!(
-            message.payload == row.bytes,
-            "event {}: the stored bytes",
-            row.seq
-        );
-        assert_eq!(message.header(shared::export::HEADER_TX), row.tx);
-        assert_eq!(message.header(shared::export::HEADER_KIND), row.kind);
-        assert_eq!(
-            message.header(shared::export::HEADER_NODE_UID),
-            d.broker_keys.uid().to_string()
-        );
-        assert_eq!(message.header(shared::export::HEADER_NODE_KIND), "broker");
-    }
+    let rows = broker_rows(&d.broker_log());
+    assert_stream_is_log(
+        &js,
+        &rows,
+        broker_link,
+        broker::node::NODE_KIND,
+        d.broker_keys.uid(),
+    )
+    .await;
     assert!(rows.iter().any(|r| r.tx == last_tx.to_string()));
 }
 
@@ -1217,17 +1269,57 @@ async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_
     broker.wait_for("exporting the log's events", 1);
     wait_exported(&js, &subject, tx).await;
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
-    let log =
-        shared::events::EventLog::<shared::node::Recorded<broker::core::Kind>>::open_existing(
-            d.broker_log(),
-        )
+    assert_stream_is_log(
+        &js,
+        &broker_rows(&d.broker_log()),
+        broker_link,
+        broker::node::NODE_KIND,
+        d.broker_keys.uid(),
+    )
+    .await;
+}
+
+/// One stream for the whole deployment: the broker and the merchant, both started with
+/// `--export-stream`, export their own logs on their own subjects while the customer buys
+/// a tea; after a clean stop each subject is its node's log.
+#[actix_rt::test]
+async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
+    let server = NatsServer::start().expect("start nats-server");
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let d = Deployment::new();
+    let export = ["--export-stream", EXPORT_STREAM];
+    let mut broker = d.broker_with(&server, &export);
+    let mut merchant = d.merchant_with(&server, &export);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+    let (initiated, purchase) = order_tea(&d, &mut w);
+    client
+        .send(&mut w, initiated, system_clock())
+        .await
         .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, broker::node::event_name).unwrap();
-    let messages = exported(&js, &subject).await;
-    assert_one_chain(&messages);
-    assert_eq!(
-        messages.len(),
-        rows.len(),
-        "one message per event of the log"
-    );
+    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    merchant.wait_for("the broker acknowledged the report", 1);
+    assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
+    assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+    assert_eq!(merchant.count("event export caught up with the log"), 1);
+
+    let rows = merchant_rows(&d.merchant_dir().join("merchant.redb"));
+    assert!(rows.iter().any(|r| r.kind == "PurchaseMade"), "{rows:?}");
+    assert_stream_is_log(
+        &js,
+        &rows,
+        merchant_link,
+        merchant::node::NODE_KIND,
+        d.merchant_keys.uid(),
+    )
+    .await;
+    assert_stream_is_log(
+        &js,
+        &broker_rows(&d.broker_log()),
+        broker_link,
+        broker::node::NODE_KIND,
+        d.broker_keys.uid(),
+    )
+    .await;
+    check_books(&d, 1);
 }
