@@ -230,7 +230,7 @@ impl BrokerConfig {
             self.operator_key
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
-        )
+        ) + &n.describe_export()
     }
 }
 

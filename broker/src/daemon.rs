@@ -11,20 +11,26 @@
 //!   (`BrokerNode::open`, section 8);
 //! - a key file of the wrong suite or size, or a wrong passphrase.
 //!
+//! With `export_stream` set, an export task publishes every event the broker appends to
+//! that JetStream stream, read through the node actor, resumed from the stream at each
+//! start, never in the way of a reply (`shared::daemon::export`).
+//!
 //! Shutdown: the gateway unsubscribes, every request already taken is answered, the timer
 //! stops, the last batch has committed (each batch commits before its replies leave), the
-//! bus is flushed and the file closed (`shell::Running::shutdown`).
+//! bus is flushed, the export catches up, and the file is closed
+//! (`shell::Running::shutdown`).
 //!
 //! Reconnection is async-nats's: the client reconnects without limit and re-subscribes,
 //! so the daemon outlives a NATS restart; a request that got no reply meanwhile is retried
 //! by its sender with the same bodies and answered from the stored reply (section 7).
 
-use shared::bus::{Bus, BusError, NatsBus};
+use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
+use shared::daemon::export::{self, NodeLog};
 use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
 use shared::runtime::system_clock;
 
 use crate::config::BrokerConfig;
-use crate::node::{BrokerNode, NODE_KIND, NodeError};
+use crate::node::{BrokerNode, NODE_KIND, NodeError, event_name};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +99,10 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     let subjects = node_settings.subjects.clone();
     let mut options = node_settings.nats_options("peerscrip-broker");
     options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
+    let export_options = NatsOptions {
+        name: Some("peerscrip-broker export".to_owned()),
+        ..options.clone()
+    };
     let bus = NatsBus::connect(&node_settings.nats_url, options).await?;
     let running = crate::shell::serve_every(
         node,
@@ -103,12 +113,31 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     )
     .await?;
     tracing::info!(subject = %subjects.broker(), "broker serving");
+    let export = node_settings.export.clone().map(|settings| {
+        export::spawn(
+            running.addr.clone(),
+            NodeLog {
+                log: BrokerNode::log,
+                name: event_name,
+            },
+            export::Target {
+                settings,
+                nats_url: node_settings.nats_url.clone(),
+                options: export_options,
+                node_kind: NODE_KIND,
+                uid,
+            },
+        )
+    });
 
     let signal = shutdown.await;
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
     let node = running.shutdown().await;
     if let Err(e) = bus.flush().await {
         tracing::warn!(error = %e, "the last replies may not have reached the server");
+    }
+    if let (Some(export), Some(node)) = (export, &node) {
+        export.finish(node.log(), event_name).await;
     }
     if let Some(node) = node {
         let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);

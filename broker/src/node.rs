@@ -33,6 +33,13 @@ use crate::store::{self, LiveProjection};
 /// The node kind recorded in the broker's log.
 pub const NODE_KIND: &str = "broker";
 
+/// The name of an event's kind (its variant), for the export's `Peerscrip-Kind` header
+/// (`shared::export`), so a consumer that does not decode still sees what happened.
+#[must_use]
+pub fn event_name(event: &Recorded<Kind>) -> String {
+    shared::variant::variant_name(&event.kind)
+}
+
 /// A frame the broker sends: to whom, and its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {

@@ -41,6 +41,7 @@ fn the_environment_overrides_the_file_and_a_flag_overrides_both() {
     assert_eq!(value(&file, "suite"), "modern");
     assert_eq!(value(&file, "grace_secs"), "31536000");
     assert_eq!(value(&file, "nats_url"), "nats://127.0.0.1:4222");
+    assert_eq!(value(&file, "export_stream"), "none");
 
     let envs = [
         ("PEERSCRIP_SUITE", "paper"),
@@ -52,6 +53,11 @@ fn the_environment_overrides_the_file_and_a_flag_overrides_both() {
     assert_eq!(value(&env, "suite"), "paper");
     assert_eq!(value(&env, "grace_secs"), "60");
     assert_eq!(value(&env, "nats_url"), "nats://env:4222");
+
+    let export = check_config(&[("PEERSCRIP_EXPORT_STREAM", "AUDIT")], &[]);
+    let export = String::from_utf8(export.stdout).unwrap();
+    assert_eq!(value(&export, "export_stream"), "AUDIT");
+    assert_eq!(value(&export, "export_subject_prefix"), "peerscrip.events");
 
     let flag = check_config(&envs, &["--grace-secs", "90", "--suite", "modern"]);
     let flag = String::from_utf8(flag.stdout).unwrap();

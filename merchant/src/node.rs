@@ -33,6 +33,13 @@ use crate::store::{Mirror, rows_of};
 /// The node kind recorded in a merchant's log file.
 pub const NODE_KIND: &str = "merchant";
 
+/// The name of an event's kind, for the export's `Peerscrip-Kind` header
+/// (`shared::export`), so a consumer that does not decode still sees what happened.
+#[must_use]
+pub fn event_name(event: &Recorded<Kind>) -> String {
+    event.kind.name().to_owned()
+}
+
 /// Why the node could not do what it was asked. A refused *request* is not an error: it
 /// is answered with a signed `Error` ([`Handled::refusal`]).
 #[derive(Debug, thiserror::Error)]

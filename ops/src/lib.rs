@@ -15,4 +15,3 @@ pub mod export;
 pub mod keygen;
 pub mod nats_config;
 pub mod reconcile;
-pub mod variant;

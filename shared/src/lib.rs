@@ -11,6 +11,7 @@ pub mod bus;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod export;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
@@ -19,6 +20,7 @@ pub mod runtime;
 pub mod scrip;
 pub mod secret;
 pub mod suite;
+pub mod variant;
 pub mod wire;
 
 pub use amount::{Amount, AmountError};

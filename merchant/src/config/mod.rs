@@ -319,7 +319,7 @@ impl MerchantConfig {
             self.grace_secs,
             self.escrow_window_secs,
             self.request_timeout.as_secs(),
-        )
+        ) + &n.describe_export()
     }
 }
 

@@ -11,6 +11,9 @@
 //! passphrase, a broker key that is not the configured UID, a catalogue that breaks its
 //! rules, and a registration the broker refuses (e.g. its account is not open).
 //!
+//! The `export_stream` option and its export task are the broker's (`broker::daemon`,
+//! `shared::daemon::export`).
+//!
 //! Shutdown and reconnection are the broker's (`broker::daemon`): the gateways
 //! unsubscribe and answer what they took, the reporter stops (what it had not sent is
 //! still pending in the log and is sent after the restart), the last batch has committed,
@@ -23,14 +26,19 @@ pub mod peers;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shared::bus::{Bus, BusError, NatsBus};
+use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
+use shared::daemon::export::{self, NodeLog};
 use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
+use shared::events::EventLog;
+use shared::node::Recorded;
 use shared::runtime::system_clock;
 use shared::{AccountId, Mint, PublicKey, Uid};
 
 use crate::config::MerchantConfig;
 use crate::core::Config;
-use crate::node::{MerchantNode, NODE_KIND, NodeError};
+use crate::core::events::Kind;
+use crate::node::{MerchantNode, NODE_KIND, NodeError, event_name};
+use crate::shell::Shelled;
 use broker_client::{BrokerClientError, Registration};
 
 /// The file in the data directory that records the broker UID the merchant registered at.
@@ -147,6 +155,10 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     let subjects = settings.subjects.clone();
     let mut options = settings.nats_options("peerscrip-merchant");
     options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
+    let export_options = NatsOptions {
+        name: Some("peerscrip-merchant export".to_owned()),
+        ..options.clone()
+    };
     let bus = NatsBus::connect(&settings.nats_url, options).await?;
 
     let marker = settings.data_dir.join(REGISTERED_FILE);
@@ -215,12 +227,31 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     )
     .await?;
     tracing::info!(subject = %subjects.merchant(&uid), "merchant serving");
+    let export = settings.export.clone().map(|export_settings| {
+        export::spawn(
+            running.addr.clone(),
+            NodeLog {
+                log: shelled_log,
+                name: event_name,
+            },
+            export::Target {
+                settings: export_settings,
+                nats_url: settings.nats_url.clone(),
+                options: export_options,
+                node_kind: NODE_KIND,
+                uid,
+            },
+        )
+    });
 
     let signal = (&mut shutdown).await;
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
     let node = running.shutdown().await;
     if let Err(e) = bus.flush().await {
         tracing::warn!(error = %e, "the last replies may not have reached the server");
+    }
+    if let (Some(export), Some(node)) = (export, &node) {
+        export.finish(node.log(), event_name).await;
     }
     if let Some(node) = node {
         let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
@@ -230,6 +261,11 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         tracing::warn!("the merchant's actor had already stopped");
     }
     Ok(signal)
+}
+
+/// The log of the node in the shell, for the export task (`shared::daemon::export`).
+fn shelled_log(shelled: &Shelled) -> &EventLog<Recorded<Kind>> {
+    shelled.node.log()
 }
 
 /// The pinned broker key from `path`, of `suite`, and of `expected` UID when configured.

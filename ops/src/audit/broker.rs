@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::variant::variant_name;
 use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
 use shared::node::{Recorded, ScripState};
+use shared::variant::variant_name;
 use shared::{Amount, PublicKey, ScripBody, ScripId, Suite, TxId, Uid};
 
 use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};

@@ -15,10 +15,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::variant::variant_name;
 use customer_cli::core::{Expect, OwnedScrip, PendingStatus, WalletEvent, WalletState};
 use customer_cli::store::{WalletProjection, expected_dump};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
+use shared::variant::variant_name;
 use shared::{Amount, ScripId, Suite};
 
 use super::invariants::{Deadlines, ScripIds, unexpired};

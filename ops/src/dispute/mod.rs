@@ -29,10 +29,10 @@ pub mod words;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::variant::variant_name;
 use serde::{Deserialize, Serialize};
 use shared::events::{Event, EventLog, LogError};
 use shared::node::Recorded;
+use shared::variant::variant_name;
 use shared::wire::{Frame, Header};
 use shared::{Suite, TxId, Uid};
 

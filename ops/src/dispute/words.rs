@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::variant::variant_name;
 use shared::events::Evidence;
+use shared::variant::variant_name;
 use shared::wire::bodies::{
     Body as _, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
     ExchangeAuthorizationResponseX5, OrderId, PurchaseCompletedX3, PurchaseInitiatedX0,

@@ -90,6 +90,28 @@ impl NatsBus {
     /// # Errors
     /// [`BusError::Connect`] when the first connection fails.
     pub async fn connect(url: &str, options: NatsOptions) -> Result<Self, BusError> {
+        let client = NatsBus::client(url, &options).await?;
+        let max_payload = client.server_info().max_payload;
+        if max_payload < MAX_FRAME_BYTES {
+            tracing::warn!(
+                max_payload,
+                frame_limit = MAX_FRAME_BYTES,
+                "the NATS server's max_payload is below the protocol's frame limit; \
+                 large frames will be refused"
+            );
+        }
+        Ok(NatsBus { client })
+    }
+
+    /// A plain async-nats client connected as `options` say (inbox prefix, name, timeout,
+    /// credential): what [`NatsBus::connect`] wraps, and what a daemon's event export
+    /// (`crate::daemon::export`) publishes to JetStream on, a connection of its own so
+    /// that the export never queues behind, or in front of, the node's replies.
+    ///
+    /// # Errors
+    /// [`BusError::Connect`] when the first connection fails, [`BusError::Credentials`]
+    /// when the credential cannot be used.
+    pub async fn client(url: &str, options: &NatsOptions) -> Result<Client, BusError> {
         let mut connect = ConnectOptions::new();
         if let Some(prefix) = &options.inbox_prefix {
             connect = connect.custom_inbox_prefix(prefix.as_str());
@@ -113,17 +135,7 @@ impl NatsBus {
                 })?;
             }
         }
-        let client = connect.connect(url).await.map_err(BusError::Connect)?;
-        let max_payload = client.server_info().max_payload;
-        if max_payload < MAX_FRAME_BYTES {
-            tracing::warn!(
-                max_payload,
-                frame_limit = MAX_FRAME_BYTES,
-                "the NATS server's max_payload is below the protocol's frame limit; \
-                 large frames will be refused"
-            );
-        }
-        Ok(NatsBus { client })
+        connect.connect(url).await.map_err(BusError::Connect)
     }
 }
 

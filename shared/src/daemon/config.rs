@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::export::ExportSettings;
 use super::keys::{KeyFileError, read_secret_line};
 pub use super::logging::LogFormat;
 use crate::bus::{NatsCredentials, NatsOptions, Subjects};
@@ -127,6 +128,15 @@ pub struct CommonArgs {
     /// The NATS subject prefix [file: node.subject_prefix; default peerscrip].
     #[arg(long, env = "PEERSCRIP_SUBJECT_PREFIX")]
     pub subject_prefix: Option<String>,
+    /// Publish every event the node appends to this JetStream stream, created on
+    /// `<export subject prefix>.>` if missing (`shared::daemon::export`)
+    /// [file: node.export_stream; unset: no export].
+    #[arg(long, env = "PEERSCRIP_EXPORT_STREAM")]
+    pub export_stream: Option<String>,
+    /// The subject prefix of the exported events, `<prefix>.<node kind>.<uid>`
+    /// [file: node.export_subject_prefix; default peerscrip.events].
+    #[arg(long, env = "PEERSCRIP_EXPORT_SUBJECT_PREFIX")]
+    pub export_subject_prefix: Option<String>,
     /// Log format: human or json [file: log.format; default human].
     #[arg(long, env = "PEERSCRIP_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -152,6 +162,10 @@ pub struct NodeFile {
     pub root_key: Option<PathBuf>,
     /// The subject prefix.
     pub subject_prefix: Option<String>,
+    /// The JetStream stream of the live event export.
+    pub export_stream: Option<String>,
+    /// The subject prefix of the exported events.
+    pub export_subject_prefix: Option<String>,
 }
 
 /// The `[nats]` section of a daemon's file.
@@ -214,6 +228,8 @@ pub struct NodeSettings {
     pub log_format: LogFormat,
     /// The log level, if configured (else `RUST_LOG`).
     pub log_level: Option<String>,
+    /// The live event export, if configured.
+    pub export: Option<ExportSettings>,
 }
 
 impl NodeSettings {
@@ -225,6 +241,20 @@ impl NodeSettings {
             name: Some(name.to_owned()),
             credentials: self.nats_credentials.clone(),
             ..NatsOptions::default()
+        }
+    }
+
+    /// The export's lines of `--check-config`: `export_stream` and, when set,
+    /// `export_subject_prefix`.
+    #[must_use]
+    pub fn describe_export(&self) -> String {
+        match &self.export {
+            None => "export_stream = none\n".to_owned(),
+            Some(export) => format!(
+                "export_stream = {}\nexport_subject_prefix = {}\n",
+                export.stream,
+                export.subjects.prefix()
+            ),
         }
     }
 }
@@ -364,6 +394,7 @@ pub fn resolve_common(
         })?,
         (None, None) => LogFormat::Human,
     };
+    let export = export_settings(args, file)?;
     let log_level = args.log_level.clone().or_else(|| file.log.level.clone());
     if let Some(level) = &log_level {
         super::logging::filter(Some(level))
@@ -380,7 +411,52 @@ pub fn resolve_common(
         nats_credentials,
         log_format,
         log_level,
+        export,
     })
+}
+
+/// The live event export: a stream name (JetStream's rules), and a subject prefix (the
+/// bus's rules) that is only meaningful with a stream.
+fn export_settings(
+    args: &CommonArgs,
+    file: &CommonFile,
+) -> Result<Option<ExportSettings>, ConfigError> {
+    let stream = args
+        .export_stream
+        .clone()
+        .or_else(|| file.node.export_stream.clone());
+    let prefix = args
+        .export_subject_prefix
+        .clone()
+        .or_else(|| file.node.export_subject_prefix.clone());
+    let Some(stream) = stream else {
+        return match prefix {
+            None => Ok(None),
+            Some(_) => Err(ConfigError::invalid(
+                "node.export_subject_prefix (--export-subject-prefix, \
+                 PEERSCRIP_EXPORT_SUBJECT_PREFIX)",
+                "set node.export_stream too: the prefix names the subjects of the export",
+            )),
+        };
+    };
+    if !super::export::is_stream_name(&stream) {
+        return Err(ConfigError::invalid(
+            "node.export_stream (--export-stream, PEERSCRIP_EXPORT_STREAM)",
+            format!(
+                "{stream:?} is not a JetStream stream name (printable ASCII without \
+                 whitespace, '.', '*', '>', '/', '\\')"
+            ),
+        ));
+    }
+    let prefix = prefix.unwrap_or_else(|| crate::export::DEFAULT_SUBJECT_PREFIX.to_owned());
+    let subjects = Subjects::new(prefix).map_err(|e| {
+        ConfigError::invalid(
+            "node.export_subject_prefix (--export-subject-prefix, \
+             PEERSCRIP_EXPORT_SUBJECT_PREFIX)",
+            e.to_string(),
+        )
+    })?;
+    Ok(Some(ExportSettings { stream, subjects }))
 }
 
 /// The NATS credential: a creds file, or a user with a password (from the environment or a
@@ -538,6 +614,50 @@ mod tests {
                 .to_string(),
             "broker.grace_secs: must be at least 1 second"
         );
+    }
+
+    /// The export: off by default; a stream from the file with the default prefix; a flag
+    /// wins; a bad name, a bad prefix or a prefix without a stream is refused by name.
+    #[test]
+    fn the_export_stream_is_layered_and_checked() {
+        let s = resolve_common(&CommonArgs::default(), &file("paper"), &no_env).unwrap();
+        assert_eq!(s.export, None);
+        let mut f = file("paper");
+        f.node.export_stream = Some("AUDIT".to_owned());
+        let s = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap();
+        let export = s.export.unwrap();
+        assert_eq!(export.stream, "AUDIT");
+        assert_eq!(export.subjects.prefix(), "peerscrip.events");
+        let args = CommonArgs {
+            export_stream: Some("LIVE".to_owned()),
+            export_subject_prefix: Some("bank.audit".to_owned()),
+            ..CommonArgs::default()
+        };
+        let export = resolve_common(&args, &f, &no_env).unwrap().export.unwrap();
+        assert_eq!(
+            (export.stream.as_str(), export.subjects.prefix()),
+            ("LIVE", "bank.audit")
+        );
+        f.node.export_stream = Some("a.b".to_owned());
+        let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "node.export_stream (--export-stream, PEERSCRIP_EXPORT_STREAM): \"a.b\" is not \
+                 a JetStream stream name"
+            ),
+            "{e}"
+        );
+        f.node.export_stream = Some("AUDIT".to_owned());
+        f.node.export_subject_prefix = Some("x.>".to_owned());
+        let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
+        assert!(
+            e.to_string().starts_with("node.export_subject_prefix"),
+            "{e}"
+        );
+        f.node.export_stream = None;
+        f.node.export_subject_prefix = Some("x".to_owned());
+        let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
+        assert!(e.to_string().contains("set node.export_stream too"), "{e}");
     }
 
     #[test]

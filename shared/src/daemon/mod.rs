@@ -1,8 +1,8 @@
 //! What the two daemons, `peerscrip-broker` and `peerscrip-merchant`, share (issue 5;
 //! architecture.md "Binaries and the user's path"): the parts of their configuration that
 //! are the same for every node (NATS, data directory, suite, key, subjects, logs), the key
-//! files, the record of a data directory's identity, the log output and the shutdown
-//! signal. Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
+//! files, the record of a data directory's identity, the log output, the shutdown
+//! signal and the live event export (`export_stream`). Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
 //! and `merchant::config`/`merchant::daemon`.
 //!
 //! Behind the `daemon` feature, so that the wallet and the tests do not pull in clap, TOML
@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod exit;
+pub mod export;
 pub mod identity;
 pub mod keys;
 pub mod logging;

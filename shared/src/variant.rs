@@ -1,4 +1,5 @@
-//! The name of an event kind's variant, for the reports of `audit`, `dispute` and `export`:
+//! The name of an event kind's variant, for the reports of `peerscrip-ops` (`audit`,
+//! `dispute`, `export`) and the daemons' live export:
 //! its `Debug` form up to the first field. The broker's and the wallet's kinds have no name
 //! method of their own (the merchant's does, `merchant::core::events::Kind::name`), and
 //! their `Debug` form starts with exactly the variant's name.
