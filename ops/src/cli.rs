@@ -187,6 +187,13 @@ pub struct NatsConfigArgs {
     /// A customer, as NAME=PUBLIC_KEY_PEM (repeatable).
     #[arg(long = "customer")]
     pub customers: Vec<crate::nats_config::Named>,
+    /// Let the broker and the merchants export their logs live to this JetStream stream
+    /// (the daemons' `export_stream`).
+    #[arg(long)]
+    pub export_stream: Option<String>,
+    /// The export subject prefix the daemons use (`export_subject_prefix`).
+    #[arg(long, default_value = shared::export::DEFAULT_SUBJECT_PREFIX)]
+    pub export_subject_prefix: String,
 }
 
 /// Arguments of `peerscrip-ops demo`.
@@ -287,6 +294,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &args.broker,
                 &args.merchants,
                 &args.customers,
+                args.export_stream
+                    .map(|stream| {
+                        crate::nats_config::ExportGrant::new(stream, args.export_subject_prefix)
+                    })
+                    .transpose()?
+                    .as_ref(),
             )?;
             println!("wrote {} (server configuration)", written.config.display());
             for (name, path) in written.passwords {

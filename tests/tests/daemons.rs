@@ -1373,3 +1373,57 @@ async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
     .await;
     check_books(&d, 1);
 }
+
+/// The live export under the deployment's NATS permissions (`peerscrip-ops nats-config`,
+/// issue 6): on a server running the generated configuration, the broker, connected as
+/// its own user, exports its log to the stream its grant names (`--export-stream`) and
+/// catches up before it stops; with a configuration generated without the grant the server
+/// refuses the export, which the broker logs as delayed while it goes on serving.
+#[actix_rt::test]
+async fn the_live_export_works_within_the_generated_nats_permissions() {
+    use ops::nats_config::{ExportGrant, NatsUser, Role};
+    let d = Deployment::new();
+    let user = NatsUser::new("broker", Role::Broker, d.broker_keys.uid()).unwrap();
+    let grant = ExportGrant::new(
+        EXPORT_STREAM.to_owned(),
+        shared::export::DEFAULT_SUBJECT_PREFIX.to_owned(),
+    )
+    .unwrap();
+    for granted in [true, false] {
+        let config = ops::nats_config::server_config_with_export(
+            &Subjects::default(),
+            std::slice::from_ref(&user),
+            granted.then_some(&grant),
+        );
+        let server = NatsServer::start_with_config(&config).expect("start nats-server");
+        let mut command = clean_command(&binaries().0);
+        command
+            .arg("--config")
+            .arg(deploy().join("broker.toml"))
+            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+            .args(["--nats-user", "broker", "--export-stream", EXPORT_STREAM])
+            .arg("--data-dir")
+            .arg(d.broker_dir())
+            .arg("--key")
+            .arg(d.path("keys/broker/key.pem"))
+            .env("PEERSCRIP_NATS_PASSWORD", user.password.as_str());
+        let mut broker = Daemon::spawn("peerscrip-broker", command);
+        broker.wait_for("broker serving", 1);
+        if granted {
+            assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+            assert_eq!(
+                broker.count("event export caught up with the log"),
+                1,
+                "{}",
+                broker.log()
+            );
+            assert_eq!(broker.count("the event export is delayed"), 0);
+        } else {
+            broker.wait_for("the event export is delayed; retrying", 1);
+            assert!(broker.is_running());
+            assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+            assert_eq!(broker.count("event export caught up with the log"), 0);
+        }
+        assert!(!broker.log().contains(user.password.as_str()));
+    }
+}

@@ -285,6 +285,7 @@ async fn nats_config_writes_a_working_deployment() {
         &broker,
         &merchants,
         &customers,
+        None,
     )
     .unwrap();
     let names: Vec<&str> = written.passwords.iter().map(|(n, _)| n.as_str()).collect();
@@ -313,6 +314,7 @@ async fn nats_config_writes_a_working_deployment() {
         &broker,
         &merchants,
         &customers,
+        None,
     );
     assert!(again.is_err(), "existing files are not overwritten");
     assert_eq!(std::fs::read_to_string(&written.config).unwrap(), text);
