@@ -20,22 +20,13 @@ use shared::events::{
 };
 use shared::node::Recorded;
 
-const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+mod common;
+
+use common::EVENTS;
 
 /// A broker log written by the demo (modern suite), in a temp dir.
 fn demo_log() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .args(["demo", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, data) = common::demo_run();
     (dir, data.join("broker").join("broker.redb"))
 }
 

@@ -20,22 +20,9 @@ use shared::node::Recorded;
 use shared::wire::bodies::{OrderId, OrderInfo, Receipt};
 use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid};
 
-/// The demo's data directory (modern suite), in a temp dir.
-fn demo() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .args(["demo", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, data)
-}
+mod common;
+
+use common::demo_run as demo;
 
 fn merchants(data: &Path) -> Vec<PathBuf> {
     vec![data.join("merchant-tea"), data.join("merchant-books")]

@@ -217,6 +217,24 @@ fn memo_alarm(
     (memo < 0).then(|| NewEvent::new(ctx.event_time(), tx, Kind::MemoAlarm { merchant, memo }))
 }
 
+/// Section 4's validation of a BrokerScrip `scrip` presented by `presenter` with `cs`
+/// (`LiveScrip::check_spendable`: the Mint's checks under `expiry`, then the live table's);
+/// the owner of a scrip that lapsed is told so (`ScripCheckError::refusal`).
+fn check_presented(
+    state: &State,
+    ctx: &Ctx<'_>,
+    scrip: &shared::Scrip,
+    cs: &shared::CustomerSecret,
+    presenter: Uid,
+    expiry: shared::ExpiryRule,
+) -> Result<(), Refusal> {
+    state
+        .live
+        .check_spendable(scrip, cs.expose(), presenter, ctx.now, expiry, ctx.mint)
+        .map(drop)
+        .map_err(|e| e.refusal(scrip.id(), &state.bindings))
+}
+
 /// The registered peer who sent `v` (`open` refused anyone else).
 fn sender_peer<'a>(state: &'a State, v: &Verified) -> Result<&'a Peer, Refusal> {
     state.peers.get(&v.header.sender).ok_or_else(|| {

@@ -27,7 +27,7 @@ use shared::wire::{Decision as Verdict, Reason, ScripWithSecret, Undertaking};
 
 use super::open::ExchangeAuthorization;
 use super::state::ExchangeState;
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of, sender_peer};
+use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 
 /// Step 1: C announces an exchange with M. Refused if M is not registered, or if the tx
 /// already has an exchange (a repeat of the same notice got its stored reply before this).
@@ -145,20 +145,15 @@ fn check(
             "an exchange must have a value",
         ));
     }
-    state
-        .live
-        .check_spendable(
-            &x.x1.scrip,
-            x.cs.expose(),
-            x.x3.customer,
-            ctx.now,
-            ExpiryRule::Strict,
-            ctx.mint,
-        )
-        .map_err(|e| {
-            let refusal = e.refusal(x.x1.scrip.id(), &state.bindings);
-            Reason::new(refusal.code, refusal.message)
-        })?;
+    check_presented(
+        state,
+        ctx,
+        &x.x1.scrip,
+        &x.cs,
+        x.x3.customer,
+        ExpiryRule::Strict,
+    )
+    .map_err(|r| Reason::new(r.code, r.message))?;
     if x.x1.scrip.value() < x.x3.value {
         return Err(Reason::new(
             ErrorCode::ExceedsScrip,

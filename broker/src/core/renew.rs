@@ -11,7 +11,7 @@ use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{Re, RenewRequestX0, RenewResponseX1};
 use shared::{CustomerSecret, ExpiryRule};
 
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of};
+use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of};
 
 pub(super) fn decide(
     state: &State,
@@ -24,19 +24,16 @@ pub(super) fn decide(
     state
         .bindings
         .check(&v.header.tx, TxKind::Renew, &[customer])?;
-    state
-        .live
-        .check_spendable(
-            &x.scrip,
-            cs.expose(),
-            customer,
-            ctx.now,
-            ExpiryRule::Renewal {
-                grace_secs: ctx.config.grace_secs,
-            },
-            ctx.mint,
-        )
-        .map_err(|e| e.refusal(x.scrip.id(), &state.bindings))?;
+    check_presented(
+        state,
+        ctx,
+        &x.scrip,
+        cs,
+        customer,
+        ExpiryRule::Renewal {
+            grace_secs: ctx.config.grace_secs,
+        },
+    )?;
     let (scrip, new_cs) = ctx.mint.issue(x.scrip.value(), ctx.expiry()?);
     let event = NewEvent::new(
         ctx.event_time(),

@@ -46,7 +46,7 @@ use shared::wire::{
 use super::obtain_vendor_scrip::{Timed, nok_to_customer};
 use super::open::VendorTopUp;
 use super::state::{Escrow, EscrowState};
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of, sender_peer};
+use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 
 /// Steps 1 and 2: C's request; the escrow opens (see the module doc).
 pub(super) fn request(
@@ -92,17 +92,14 @@ pub(super) fn request(
             "W_V1 = V0.value + W_V must exceed W_V",
         ));
     }
-    state
-        .live
-        .check_spendable(
-            &x0.broker_scrip,
-            x.cs.expose(),
-            customer,
-            ctx.now,
-            ExpiryRule::Strict,
-            ctx.mint,
-        )
-        .map_err(|e| e.refusal(x0.broker_scrip.id(), &state.bindings))?;
+    check_presented(
+        state,
+        ctx,
+        &x0.broker_scrip,
+        &x.cs,
+        customer,
+        ExpiryRule::Strict,
+    )?;
     if x0.broker_scrip.value() < x0.top_up {
         return Err(Refusal::new(
             ErrorCode::ExceedsScrip,

@@ -10,7 +10,7 @@ use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{BrokerScripWithdrawResponseX1, BrokerScripWithdrawX0, Re};
 use shared::{CustomerSecret, ExpiryRule};
 
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of, sender_peer};
+use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 
 pub(super) fn decide(
     state: &State,
@@ -24,17 +24,7 @@ pub(super) fn decide(
         .bindings
         .check(&v.header.tx, TxKind::WithdrawBrokerScrip, &[customer])?;
     let peer = sender_peer(state, v)?;
-    state
-        .live
-        .check_spendable(
-            &x.scrip,
-            cs.expose(),
-            customer,
-            ctx.now,
-            ExpiryRule::Strict,
-            ctx.mint,
-        )
-        .map_err(|e| e.refusal(x.scrip.id(), &state.bindings))?;
+    check_presented(state, ctx, &x.scrip, cs, customer, ExpiryRule::Strict)?;
     let value = x.scrip.value();
     let event = NewEvent::new(
         ctx.event_time(),

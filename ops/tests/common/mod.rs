@@ -1,4 +1,4 @@
-//! What the audit tests share: a real run's logs (the demo's, `--data-dir`), the pinned
+//! What the audit and reconcile tests share: a real run's logs (the demo's, `--data-dir`), the pinned
 //! keys an auditor of them holds, and a log re-chained around a forged event so that only
 //! the content checks can object.
 #![allow(clippy::unwrap_used, dead_code)]
