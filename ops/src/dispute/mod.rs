@@ -373,16 +373,21 @@ where
     Ok(out)
 }
 
-fn read_log(target: &Path, tx: TxId) -> Result<Log, CollectError> {
-    let path = log_path(target);
-    let kind = EventLog::<()>::open_existing(&path)
+/// The node kind the log at `path` records.
+fn node_kind(path: &Path) -> Result<String, CollectError> {
+    Ok(EventLog::<()>::open_existing(path)
         .map_err(|source| CollectError::Log {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })?
         .identity()
         .node_kind
-        .clone();
+        .clone())
+}
+
+fn read_log(target: &Path, tx: TxId) -> Result<Log, CollectError> {
+    let path = log_path(target);
+    let kind = node_kind(&path)?;
     let log = if kind == broker::node::NODE_KIND {
         read::<Recorded<broker::core::Kind>>(&path, Node::Broker, tx, |event, log| {
             if log.owner.is_none() {
@@ -530,14 +535,7 @@ where
 /// order of their first event: how an arbiter finds the tx a party disputes.
 pub fn transactions(target: &Path) -> Result<Vec<TxLine>, CollectError> {
     let path = log_path(target);
-    let kind = EventLog::<()>::open_existing(&path)
-        .map_err(|source| CollectError::Log {
-            path: path.clone(),
-            source,
-        })?
-        .identity()
-        .node_kind
-        .clone();
+    let kind = node_kind(&path)?;
     let events = if kind == broker::node::NODE_KIND {
         kinds_of::<Recorded<broker::core::Kind>>(&path, |k| variant_name(&k.kind))?
     } else if kind == merchant::node::NODE_KIND {
