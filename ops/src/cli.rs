@@ -71,6 +71,11 @@ pub enum Command {
         /// A customer wallet's log file or directory (repeatable).
         #[arg(long = "wallet")]
         wallets: Vec<PathBuf>,
+        /// The longest a transaction may stay in flight (a notice or report awaiting its
+        /// Ack, a decision not acted on, a lapsed scrip a wallet still holds), measured
+        /// against the logs' last event, before it is a `stuck` mismatch.
+        #[arg(long, value_name = "SECS", default_value_t = crate::reconcile::DEFAULT_MAX_AGE_SECS)]
+        max_age_secs: u64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -318,9 +323,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             broker,
             merchants,
             wallets,
+            max_age_secs,
             json,
         } => {
-            let report = crate::reconcile::reconcile(&broker, &merchants, &wallets)?;
+            let options = crate::reconcile::Options { max_age_secs };
+            let report = crate::reconcile::reconcile_with(&broker, &merchants, &wallets, options)?;
             crate::reconcile::print(&report, json);
             if report.ok() {
                 Ok(())

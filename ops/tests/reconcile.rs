@@ -67,11 +67,15 @@ fn recorded(time: u64, tx: TxId, kind: Kind) -> NewEvent<Recorded<Kind>> {
 }
 
 /// The book shop's live VendorScrip after the demo (bob's change from his purchase), and
-/// the time after its last event.
+/// a second after the last event of all the demo's logs: a forged event then is recent, not
+/// stuck.
 fn books_scrip(data: &Path) -> (ScripBody, Uid, u64) {
-    let (events, state) = replay(&data.join("merchant-books").join(merchant::config::LOG_FILE));
+    let (_, state) = replay(&data.join("merchant-books").join(merchant::config::LOG_FILE));
     let (_, row) = state.tables.live.iter().next().unwrap();
-    (row.body, row.owner, events.last().unwrap().time + 1000)
+    let end = reconcile(&data.join("broker"), &merchants(data), &wallets(data))
+        .unwrap()
+        .as_of;
+    (row.body, row.owner, end + 1000)
 }
 
 fn checks(mismatches: &[Mismatch]) -> Vec<(Option<TxId>, Check, Uid)> {
@@ -292,6 +296,83 @@ fn a_lapse_the_broker_has_not_recorded_is_in_flight() {
     assert!(report.in_flight[0].what.contains("lapsed at the merchant"));
     assert_eq!(report.merchants[1].live, 0);
     assert_eq!(report.merchants[1].memo, 680);
+}
+
+/// The same lapse two hours later by the logs' own clock (the merchant's log goes on with
+/// an event of another tx) and still unrecorded by the broker: stuck, named with its tx and
+/// amount, exit 3; the float itself still balances. With a longer `--max-age-secs` it is
+/// in flight again.
+#[test]
+fn a_lapse_unrecorded_for_longer_than_the_max_age_is_stuck() {
+    let (dir, data) = demo();
+    let (v1, bob, time) = books_scrip(&data);
+    let tx = TxId(v1.scrip_id.0);
+    let two_hours = 2 * 3600 * 1000;
+    let forged = dir.path().join("merchant-books-stuck");
+    forge(
+        &data.join("merchant-books"),
+        &forged,
+        vec![
+            recorded(
+                time,
+                tx,
+                Kind::ScripLapsed {
+                    owner: bob,
+                    scrip: v1,
+                    digest: vec![0; 32],
+                },
+            ),
+            recorded(time + two_hours, TxId::random(), Kind::PurchaseReported),
+        ],
+    );
+    let given = vec![data.join("merchant-tea"), forged.clone()];
+    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
+    let books = report.merchants[1].uid;
+    assert_eq!(
+        checks(&report.mismatches),
+        vec![(Some(tx), Check::Stuck, books)]
+    );
+    assert!(
+        report.mismatches[0]
+            .found
+            .contains("of 6.80 lapsed at the merchant")
+            && report.mismatches[0].found.contains("in flight for 7200 s"),
+        "{}",
+        report.mismatches[0].found
+    );
+    assert_eq!(report.as_of, time + two_hours);
+    assert_eq!(report.merchants[1].memo, 680, "the float still balances");
+    assert_eq!(report.merchants[1].in_flight, 680);
+
+    let longer = ops::reconcile::Options {
+        max_age_secs: 3 * 3600,
+    };
+    let report = ops::reconcile::reconcile_with(&data.join("broker"), &given, &[], longer).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert_eq!(report.in_flight.len(), 1);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("reconcile")
+        .arg(data.join("broker"))
+        .arg(data.join("merchant-tea"))
+        .arg(&forged)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["mismatches"][0]["check"], "stuck");
+    assert_eq!(json["mismatches"][0]["tx"], tx.to_string());
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("reconcile")
+        .arg(data.join("broker"))
+        .arg(data.join("merchant-tea"))
+        .arg(&forged)
+        .args(["--max-age-secs", "10800"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
 }
 
 /// VendorScrip the merchant issued with no authorization by the broker: named with its
@@ -535,7 +616,14 @@ fn a_withdrawal_the_merchant_has_not_applied_is_in_flight() {
         .unwrap()
         .tx;
     let given = vec![copy, data.join("merchant-books")];
-    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    // The demo's clock runs on for more than an hour after the withdrawal: judged with a
+    // day's patience it is in flight (with the default hour it is stuck, tested above).
+    let patient = ops::reconcile::Options {
+        max_age_secs: 24 * 3600,
+    };
+    let report =
+        ops::reconcile::reconcile_with(&data.join("broker"), &given, &wallets(&data), patient)
+            .unwrap();
     assert!(report.ok(), "{:?}", report.mismatches);
     assert_eq!(report.in_flight.len(), 1, "{:?}", report.in_flight);
     assert_eq!(report.in_flight[0].tx, tx);

@@ -128,10 +128,23 @@ pub(super) struct BrokerLog {
     pub(super) facts: Facts,
     /// `PurchaseUnmatched` by tx: a report the broker could not match (no posting).
     pub(super) unmatched: BTreeSet<TxId>,
-    /// `VendorScripLapsed`: (merchant, scrip, value).
-    pub(super) lapsed: Vec<(TxId, Uid, ScripId, Amount)>,
+    /// Every lapse the broker recorded: its own BrokerScrip's and merchants' notices.
+    pub(super) lapsed: Vec<Lapse>,
+    /// The time of its last event (Unix ms), 0 for an empty log.
+    pub(super) end: u64,
     /// Registered UIDs.
     pub(super) registered: BTreeSet<Uid>,
+}
+
+/// A lapse the broker recorded (section 4): the value went back to the owner's account.
+pub(super) struct Lapse {
+    pub(super) tx: TxId,
+    /// The merchant whose notice it was; `None` for the broker's own BrokerScrip.
+    pub(super) merchant: Option<Uid>,
+    pub(super) scrip_id: ScripId,
+    pub(super) value: Amount,
+    /// When the broker recorded it (Unix ms).
+    pub(super) time: u64,
 }
 
 /// A merchant's log, folded.
@@ -140,6 +153,11 @@ pub(super) struct MerchantLog {
     pub(super) uid: Uid,
     pub(super) state: merchant::core::state::State,
     pub(super) facts: Facts,
+    /// The time of the last event of each tx (Unix ms): when what the merchant still
+    /// waits for in that tx began to wait.
+    pub(super) tx_time: BTreeMap<TxId, u64>,
+    /// The time of its last event (Unix ms).
+    pub(super) end: u64,
 }
 
 /// A wallet's log, folded.
@@ -148,6 +166,8 @@ pub(super) struct WalletLog {
     /// The customer (its identity's UID).
     pub(super) me: Uid,
     pub(super) state: customer_cli::core::WalletState,
+    /// The time of its last event (Unix ms).
+    pub(super) end: u64,
 }
 
 /// The log file of `target` for a node of `kind`: the file itself, or its log in a data
@@ -218,6 +238,7 @@ pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), Reconci
         unmatched: BTreeSet::new(),
         lapsed: Vec::new(),
         registered: BTreeSet::new(),
+        end: events.last().map_or(0, |e| e.time),
     };
     let mut uid = None;
     for event in &events {
@@ -328,7 +349,22 @@ pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), Reconci
                 scrip_id,
                 value,
                 ..
-            } => log.lapsed.push((tx, *merchant, *scrip_id, *value)),
+            } => log.lapsed.push(Lapse {
+                tx,
+                merchant: Some(*merchant),
+                scrip_id: *scrip_id,
+                value: *value,
+                time: event.time,
+            }),
+            Kind::ScripLapsed {
+                scrip_id, value, ..
+            } => log.lapsed.push(Lapse {
+                tx,
+                merchant: None,
+                scrip_id: *scrip_id,
+                value: *value,
+                time: event.time,
+            }),
             _ => {}
         }
     }
@@ -342,11 +378,13 @@ pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError
     let (path, _, events) = read_events::<Recorded<Kind>>(target, merchant::node::NODE_KIND)?;
     let mut state = merchant::core::state::State::new();
     let mut facts = Facts::new();
+    let mut tx_time = BTreeMap::new();
     let mut uid = None;
     for event in &events {
         uid = uid.or_else(|| sender_of(&event.kind.sent));
         state.apply(event);
         let tx = event.tx;
+        tx_time.insert(tx, event.time);
         match &event.kind.kind {
             Kind::VendorScripIssued { scrip, owner } => add_fact(
                 &mut facts,
@@ -410,6 +448,8 @@ pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError
         uid,
         state,
         facts,
+        tx_time,
+        end: events.last().map_or(0, |e| e.time),
     })
 }
 
@@ -429,5 +469,10 @@ pub(super) fn read_wallet(target: &Path) -> Result<WalletLog, ReconcileError> {
             reason: "the wallet log has no identity (WalletCreated)".to_owned(),
         });
     };
-    Ok(WalletLog { path, me, state })
+    Ok(WalletLog {
+        path,
+        me,
+        state,
+        end: events.last().map_or(0, |e| e.time),
+    })
 }

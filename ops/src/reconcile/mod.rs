@@ -35,6 +35,16 @@
 //! value, and a scrip the broker recorded as lapsed that the merchant's live table still
 //! holds counts it the other way.
 //!
+//! Stuck: what is in flight must end (section 7: a party repeats its request until it has
+//! the answer; the broker decides every deadline). Something in flight for longer than
+//! [`Options::max_age_secs`] (default [`DEFAULT_MAX_AGE_SECS`], far beyond every deadline
+//! of section 6 and every retry interval of the nodes) is a mismatch, [`Check::Stuck`],
+//! with its tx and amount. Its age is measured against the logs themselves: from the event
+//! that began the wait to the last event of all the logs given, so a reconciliation of
+//! old logs judges them as of their own end, never the wall clock. So is a wallet that
+//! still holds a scrip whose lapse the broker recorded (its value is back at the bank):
+//! in flight until the wallet next presents it, stuck past the same age.
+//!
 //! The code: `facts` reads each log into the facts the others can check,
 //! `with_merchant` holds checks 1 to 5, `with_wallet` check 6, `print` the report.
 
@@ -67,13 +77,34 @@ pub const WALLET_FILE: &str = "wallet.redb";
 /// Exit code: a mismatch was found (they are listed).
 pub const EXIT_MISMATCH: u8 = 3;
 
+/// How long something may stay in flight before it is [`Check::Stuck`], by default: an
+/// hour, against the protocol's deadlines of minutes (6.2, 6.5, 6.7) and the nodes' retry
+/// intervals of seconds.
+pub const DEFAULT_MAX_AGE_SECS: u64 = 3600;
+
+/// What the reconciliation is asked to tolerate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The longest a transaction may stay in flight (see the module doc).
+    pub max_age_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_age_secs: DEFAULT_MAX_AGE_SECS,
+        }
+    }
+}
+
 /// The exit codes of `peerscrip-ops reconcile`, shown by `--help`.
 pub const EXIT_CODES: &str = "\
 Exit status:
   0  every check held (in-flight transactions are listed, not counted)
   1  the command could not run (a log missing, locked, of another kind, or its chain broken)
   2  usage error (bad arguments)
-  3  a mismatch: each is listed with its tx and check";
+  3  a mismatch: each is listed with its tx and check (also something in flight for longer
+     than --max-age-secs: stuck)";
 
 /// Which cross-party check found a mismatch (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,6 +140,8 @@ pub enum Check {
     WalletHistory,
     /// A node's event for this customer that the wallet's history does not show.
     MissingFromWallet,
+    /// In flight for longer than the protocol allows (see the module doc).
+    Stuck,
 }
 
 impl fmt::Display for Check {
@@ -129,6 +162,7 @@ impl fmt::Display for Check {
             Check::WithdrawalDiffers => "withdrawal-differs",
             Check::WalletHistory => "wallet-history",
             Check::MissingFromWallet => "missing-from-wallet",
+            Check::Stuck => "stuck",
         })
     }
 }
@@ -173,8 +207,11 @@ pub struct InFlight {
     /// What is in flight, in words.
     pub what: String,
     /// Its effect on `memo − live` (minor units): positive when the memo counts value the
-    /// merchant's live table does not hold yet.
+    /// merchant's live table does not hold yet; 0 for a wallet's scrip, which no float
+    /// counts.
     pub amount: i128,
+    /// When it began (Unix ms): the event that left a party waiting.
+    pub since: u64,
 }
 
 /// The float check of one merchant.
@@ -218,6 +255,9 @@ pub struct Report {
     pub matched: u64,
     /// What is in flight.
     pub in_flight: Vec<InFlight>,
+    /// The time the logs end (Unix ms): the latest event of all of them, against which
+    /// the age of what is in flight is measured.
+    pub as_of: u64,
     /// Every mismatch, in check order within each merchant, then wallets.
     pub mismatches: Vec<Mismatch>,
 }
@@ -287,11 +327,21 @@ pub enum ReconcileError {
 pub struct Disagreed(pub usize);
 
 /// Reconciles the broker's log at `broker` with the merchants' and wallets' logs (each a
-/// log file or a node's data directory), see the module doc.
+/// log file or a node's data directory), see the module doc, with the default [`Options`].
 pub fn reconcile(
     broker: &Path,
     merchants: &[PathBuf],
     wallets: &[PathBuf],
+) -> Result<Report, ReconcileError> {
+    reconcile_with(broker, merchants, wallets, Options::default())
+}
+
+/// [`reconcile`] with `options`.
+pub fn reconcile_with(
+    broker: &Path,
+    merchants: &[PathBuf],
+    wallets: &[PathBuf],
+    options: Options,
 ) -> Result<Report, ReconcileError> {
     let (broker_path, b) = read_broker(broker)?;
     let ms = merchants
@@ -302,6 +352,11 @@ pub fn reconcile(
         .iter()
         .map(|p| read_wallet(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let as_of = std::iter::once(b.end)
+        .chain(ms.iter().map(|m| m.end))
+        .chain(ws.iter().map(|w| w.end))
+        .max()
+        .unwrap_or(0);
     let mut report = Report {
         broker: broker_path,
         merchants: Vec::new(),
@@ -309,6 +364,7 @@ pub fn reconcile(
         matched: 0,
         in_flight: Vec::new(),
         mismatches: Vec::new(),
+        as_of,
     };
     for m in &ms {
         let summary = reconcile_merchant(&b, m, &mut report);
@@ -319,5 +375,27 @@ pub fn reconcile(
         let summary = reconcile_wallet(&b, &given, w, &mut report);
         report.wallets.push(summary);
     }
+    report.mismatches.extend(stuck(&report, options));
     Ok(report)
+}
+
+/// Everything in flight for longer than `options` allows, as [`Check::Stuck`].
+fn stuck(report: &Report, options: Options) -> Vec<Mismatch> {
+    let limit_ms = options.max_age_secs.saturating_mul(1000);
+    report
+        .in_flight
+        .iter()
+        .filter(|f| report.as_of.saturating_sub(f.since) > limit_ms)
+        .map(|f| Mismatch {
+            tx: Some(f.tx),
+            check: Check::Stuck,
+            party: f.merchant,
+            expected: format!("settled within {} s", options.max_age_secs),
+            found: format!(
+                "{} (in flight for {} s)",
+                f.what,
+                report.as_of.saturating_sub(f.since) / 1000
+            ),
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@ pub fn print(report: &Report, json: bool) {
                     "merchant": f.merchant.to_string(),
                     "what": f.what,
                     "amount": signed_amount(f.amount),
+                    "since_ms": f.since,
                 })
             })
             .collect();
@@ -61,6 +62,7 @@ pub fn print(report: &Report, json: bool) {
                 "broker": report.broker,
                 "ok": report.ok(),
                 "matched": report.matched,
+                "as_of_ms": report.as_of,
                 "merchants": merchants,
                 "wallets": wallets,
                 "in_flight": in_flight,

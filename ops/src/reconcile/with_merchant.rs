@@ -131,6 +131,7 @@ pub(super) fn merchant_waits(
         merchant: m.uid,
         what,
         amount,
+        since: m.tx_time.get(tx).copied().unwrap_or(m.end),
     })
 }
 
@@ -192,15 +193,19 @@ pub(super) fn reconcile_merchant(
             });
         }
     }
-    for (tx, merchant, scrip_id, value) in &b.lapsed {
-        if *merchant == m.uid && m.state.tables.live.get(scrip_id).is_some() {
-            let amount = -i128::from(value.minor());
+    for lapse in &b.lapsed {
+        if lapse.merchant == Some(m.uid) && m.state.tables.live.get(&lapse.scrip_id).is_some() {
+            let amount = -i128::from(lapse.value.minor());
             in_flight_sum += amount;
             report.in_flight.push(InFlight {
-                tx: *tx,
+                tx: lapse.tx,
                 merchant: m.uid,
-                what: format!("VendorScrip {scrip_id} of {value} lapsed at the broker, still live at the merchant"),
+                what: format!(
+                    "VendorScrip {} of {} lapsed at the broker, still live at the merchant",
+                    lapse.scrip_id, lapse.value
+                ),
                 amount,
+                since: lapse.time,
             });
         }
     }
@@ -216,7 +221,7 @@ pub(super) fn reconcile_merchant(
         let recorded = b
             .lapsed
             .iter()
-            .any(|(_, merchant, id, _)| *merchant == m.uid && id == scrip_id);
+            .any(|l| l.merchant == Some(m.uid) && l.scrip_id == *scrip_id);
         if !recorded {
             let amount = i128::from(value.minor());
             in_flight_sum += amount;
@@ -227,6 +232,7 @@ pub(super) fn reconcile_merchant(
                     "VendorScrip {scrip_id} of {value} lapsed at the merchant, its notice not yet recorded by the broker"
                 ),
                 amount,
+                since: m.tx_time.get(tx).copied().unwrap_or(m.end),
             });
         }
     }

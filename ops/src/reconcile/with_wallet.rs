@@ -145,6 +145,24 @@ pub(super) fn reconcile_wallet(
             }
         }
     }
+    // Section 4: a scrip whose lapse the broker recorded is back at the owner's bank
+    // account; a wallet still holding it shows value twice until it next presents it (and
+    // is told `Lapsed`). In flight until then; stuck past the age limit.
+    for owned in w.state.scrip.values() {
+        let body = &owned.scrip.body;
+        if let Some(lapse) = b.lapsed.iter().find(|l| l.scrip_id == body.scrip_id) {
+            report.in_flight.push(InFlight {
+                tx: lapse.tx,
+                merchant: body.producer,
+                what: format!(
+                    "wallet {me} still holds scrip {} of {} that lapsed and went back to its bank account",
+                    body.scrip_id, body.value
+                ),
+                amount: 0,
+                since: lapse.time,
+            });
+        }
+    }
     let pending: BTreeSet<TxId> = w.state.pending.keys().map(|(tx, _)| *tx).collect();
     let txs: BTreeSet<TxId> = claimed.keys().chain(logged.keys()).copied().collect();
     let empty = BTreeSet::new();
