@@ -17,7 +17,9 @@ use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
-use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
+use shared::node::{
+    Availability, Draft, DraftError, Gate, Recorded, Refusal, SentFrame, Unavailable,
+};
 use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, WireError};
 use shared::{Amount, KeyPair, Mint, PublicKey, RootKey};
@@ -90,10 +92,11 @@ pub enum NodeError {
     /// The bank operator's request was refused.
     #[error(transparent)]
     Bank(#[from] BankError),
-    /// The group commit of the batch this request was in failed: nothing of the batch was
-    /// written, the state was rebuilt from the log, and the request may be repeated.
-    #[error("the batch's group commit failed: {0}")]
-    Batch(String),
+    /// The broker cannot write its log (protocol.md section 10): nothing of the request's
+    /// batch was written; the requester gets the unsigned `Error { Unavailable }` and may
+    /// repeat. The node reopens its log and serves again by itself.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     /// The file's tables disagree with the state replayed from its log, or a secret
     /// record with its commitment: the node refuses to serve.
     #[error("inconsistent broker file: {0}")]
@@ -110,9 +113,10 @@ pub struct BrokerNode {
     config: Config,
     /// The key allowed to send administration requests (ADR 0010); `None`: none served.
     operator: Option<PublicKey>,
-    /// Set when a failed append could not be followed by a replay: the in-memory state may
-    /// hold decisions the log does not, so the node serves nothing more (reopen it).
-    broken: Option<String>,
+    /// Down after a storage fault until the log is reopened and the state rebuilt from it
+    /// (protocol.md section 10): meanwhile the state may hold decisions the log does not,
+    /// so nothing is served from it.
+    availability: Availability,
 }
 
 impl std::fmt::Debug for BrokerNode {
@@ -135,15 +139,18 @@ impl BrokerNode {
         config: Config,
     ) -> Result<BrokerNode, NodeError> {
         let log = EventLog::open(path, LogIdentity::new(config.suite, NODE_KIND))?;
-        let state = replay(&log, &config)?;
-        let tables = log.dump_projection(&LiveProjection::new(&mut State::new(config.suite)))?;
-        if tables != store::render(&state)? {
-            return Err(NodeError::Inconsistent(
-                "projection tables differ from the replayed log".to_owned(),
-            ));
-        }
-        let ids = store::read_account_ids(&log.begin_read()?)?;
-        check_secrets(&state, &ids, &config)?;
+        BrokerNode::on_log(log, keys, root, config)
+    }
+
+    /// [`BrokerNode::open`] on a log already open: one on another storage backend (the
+    /// tests that inject storage faults), with the same checks.
+    pub fn on_log(
+        log: EventLog<Recorded<Kind>>,
+        keys: KeyPair,
+        root: RootKey,
+        config: Config,
+    ) -> Result<BrokerNode, NodeError> {
+        let (state, ids) = load(&log, &config)?;
         let mint = Mint::new(config.suite, keys.uid(), root);
         Ok(BrokerNode {
             log,
@@ -153,7 +160,7 @@ impl BrokerNode {
             mint,
             config,
             operator: None,
-            broken: None,
+            availability: Availability::default(),
         })
     }
 
@@ -223,11 +230,8 @@ impl BrokerNode {
     ///    node never answers from a state its log does not justify, and the requesters
     ///    retry with the same bodies (section 7).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
-        if let Err(NodeError::Inconsistent(message)) = self.serving() {
-            return frames
-                .iter()
-                .map(|_| Err(NodeError::Inconsistent(message.clone())))
-                .collect();
+        if let Err(NodeError::Unavailable(down)) = self.serving(now) {
+            return self.unavailable(frames, &down.reason);
         }
         let opened = {
             let (keys, state, ids) = (&self.keys, &self.state, &self.ids);
@@ -239,7 +243,10 @@ impl BrokerNode {
         };
         let mut group = match self.log.begin_group() {
             Ok(group) => group,
-            Err(e) => return fail_all(frames.len(), &e),
+            Err(e) => {
+                let down = self.availability.fault(e, now);
+                return self.unavailable(frames, &down.reason);
+            }
         };
         // Accounts the operator opened in this group: their IDs join the in-memory secrets
         // table only once the commit (which wrote them to the file) succeeded.
@@ -342,16 +349,26 @@ impl BrokerNode {
                     .collect()
             }
             Err(e) => {
-                let message = e.to_string();
-                let first = match self.after_append(Err::<(), _>(e)) {
-                    Err(error) => error,
-                    Ok(()) => NodeError::Log(LogError::GroupFailed),
-                };
-                std::iter::once(Err(first))
-                    .chain((1..frames.len()).map(|_| Err(NodeError::Batch(message.clone()))))
-                    .collect()
+                let down = self.availability.fault(e, now);
+                self.unavailable(frames, &down.reason)
             }
         }
+    }
+
+    /// Every frame of a batch the node could not serve, answered with the unsigned
+    /// `Error { Unavailable }` (protocol.md section 10).
+    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
+        frames
+            .iter()
+            .map(|bytes| {
+                Err(NodeError::Unavailable(Unavailable::answering(
+                    reason,
+                    bytes,
+                    self.config.suite,
+                    self.keys.uid(),
+                )))
+            })
+            .collect()
     }
 
     /// Bank operator: opens `bank:<pan>` with `secret` (section 1). Returns its tx.
@@ -361,7 +378,7 @@ impl BrokerNode {
         secret: &PanSecret,
         now: u64,
     ) -> Result<TxId, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let tx = TxId::random();
         let opening = bank::open_account(&self.state, self.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
@@ -370,27 +387,27 @@ impl BrokerNode {
             &LiveProjection::new(&mut self.state),
             |txn, _| store::write_account_id(txn, pan, &id),
         );
-        self.after_append(result)?;
+        self.after_append(result, now)?;
         self.ids.insert(pan.clone(), id);
         Ok(tx)
     }
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
     pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let tx = TxId::random();
         let event = bank::deposit(&self.state, pan, amount, tx, now)?;
-        self.append(vec![event], Vec::new())?;
+        self.append(vec![event], Vec::new(), now)?;
         Ok(tx)
     }
 
     /// Bank operator: pays `amount` out of `bank:<pan>`, limited to the balance less the
     /// memo `float:vendor` of its merchant (section 5). Returns its tx.
     pub fn payout(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let tx = TxId::random();
         let event = bank::payout(&self.state, pan, amount, tx, now)?;
-        self.append(vec![event], Vec::new())?;
+        self.append(vec![event], Vec::new(), now)?;
         Ok(tx)
     }
 
@@ -402,7 +419,7 @@ impl BrokerNode {
     /// it appended and the deliveries it sealed and stored, for the shell to publish after
     /// the commit (nothing is returned unless the commit succeeded).
     pub fn expire(&mut self, now: u64) -> Result<Expired, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let mut timed = crate::core::obtain_vendor_scrip::expired(&self.state, self.uid(), now);
         timed.extend(crate::core::top_up_vendor_scrip::expired(
             &self.state,
@@ -437,7 +454,7 @@ impl BrokerNode {
             let result = self
                 .log
                 .append(events, &LiveProjection::new(&mut self.state));
-            self.after_append(result)?;
+            self.after_append(result, now)?;
         }
         Ok(Expired {
             events: count,
@@ -447,9 +464,14 @@ impl BrokerNode {
 
     /// The `VendorTopUpAuthorization` deliveries (6.5 step 2) to re-send at `now`: one per
     /// open escrow whose deadline has not passed, the stored bytes (so M answers a repeat
-    /// by digest). The shell calls it on its timer; nothing is appended.
+    /// by digest). The shell calls it on its timer; nothing is appended. None while the
+    /// node is down after a storage fault.
     #[must_use]
     pub fn to_resend(&self, now: u64) -> Vec<Outgoing> {
+        // Down after a storage fault, the state may hold an escrow the log does not.
+        if self.availability.down().is_some() {
+            return Vec::new();
+        }
         crate::core::top_up_vendor_scrip::to_resend(&self.state, now)
             .into_iter()
             .map(|(to, frame)| Outgoing { to, frame })
@@ -495,39 +517,49 @@ impl BrokerNode {
         &mut self,
         events: Vec<NewEvent<Kind>>,
         sent: Vec<SentFrame>,
+        now: u64,
     ) -> Result<(), NodeError> {
         let result = self.log.append(
             Recorded::attach(events, sent),
             &LiveProjection::new(&mut self.state),
         );
-        self.after_append(result)
+        self.after_append(result, now)
     }
 
-    /// `Err` once the node stopped serving (see `broken`).
-    fn serving(&self) -> Result<(), NodeError> {
-        match &self.broken {
-            Some(why) => Err(NodeError::Inconsistent(format!(
-                "the node stopped serving: {why}"
-            ))),
-            None => Ok(()),
+    /// `Ok` when the node may serve at `now`: the log is open and the state is the log's.
+    /// Down after a storage fault, it first tries to recover (at most once per
+    /// `shared::node::RETRY_AFTER_SECS`), else is [`NodeError::Unavailable`].
+    fn serving(&mut self, now: u64) -> Result<(), NodeError> {
+        match self.availability.gate(now) {
+            Gate::Serve => Ok(()),
+            Gate::Unavailable(reason) => Err(Unavailable {
+                reason,
+                reply: None,
+            }
+            .into()),
+            Gate::Recover => {
+                let loaded = self
+                    .log
+                    .reopen()
+                    .map_err(NodeError::from)
+                    .and_then(|()| load(&self.log, &self.config));
+                match loaded {
+                    Ok((state, ids)) => {
+                        self.state = state;
+                        self.ids = ids;
+                        self.availability.recovered();
+                        Ok(())
+                    }
+                    Err(e) => Err(self.availability.fault(e, now).into()),
+                }
+            }
         }
     }
 
-    /// On a failed append the in-memory state may have folded events the file does not
-    /// hold: rebuild it from the log, which is the truth.
-    fn after_append<T>(&mut self, result: Result<T, LogError>) -> Result<(), NodeError> {
+    fn after_append<T>(&mut self, result: Result<T, LogError>, now: u64) -> Result<(), NodeError> {
         match result {
             Ok(_) => Ok(()),
-            Err(e) => match replay(&self.log, &self.config) {
-                Ok(state) => {
-                    self.state = state;
-                    Err(e.into())
-                }
-                Err(replay_error) => {
-                    self.broken = Some(replay_error.to_string());
-                    Err(replay_error)
-                }
-            },
+            Err(e) => Err(self.availability.fault(e, now).into()),
         }
     }
 
@@ -554,12 +586,20 @@ impl BrokerNode {
     }
 }
 
-/// `count` failures for a batch whose group commit failed with `error` (the log's error
-/// is not `Clone`; its message is kept).
-fn fail_all(count: usize, error: &LogError) -> Vec<Result<Handled, NodeError>> {
-    (0..count)
-        .map(|_| Err(NodeError::Batch(error.to_string())))
-        .collect()
+/// The state and the secrets table of `log`: the state rebuilt by replay, checked against
+/// the projection tables byte for byte, and every account's secret record against its
+/// commitment (what [`BrokerNode::open`] and a recovery after a storage fault check).
+fn load(log: &EventLog<Recorded<Kind>>, config: &Config) -> Result<(State, AccountIds), NodeError> {
+    let state = replay(log, config)?;
+    let tables = log.dump_projection(&LiveProjection::new(&mut State::new(config.suite)))?;
+    if tables != store::render(&state)? {
+        return Err(NodeError::Inconsistent(
+            "projection tables differ from the replayed log".to_owned(),
+        ));
+    }
+    let ids = store::read_account_ids(&log.begin_read()?)?;
+    check_secrets(&state, &ids, config)?;
+    Ok((state, ids))
 }
 
 /// The state rebuilt by folding every event of `log` (chain verified first).

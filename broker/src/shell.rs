@@ -3,30 +3,36 @@
 //! actor and its gateway on `Subjects::broker()` of any bus.
 //!
 //! The broker's timer (sections 4 and 7: the broker enforces every deadline) runs as a
-//! `shared::runtime::Call` between batches: [`expire`] once, and [`serve`] every
-//! [`EXPIRE_EVERY`]. Each tick of [`serve`]'s timer publishes what it produced to
+//! `shared::runtime::Call` between batches: [`expire`] once, and [`serve`] at start and
+//! every [`EXPIRE_EVERY`]. Each run of [`serve`]'s timer publishes what it produced to
 //! `Subjects::peer(recipient)` after the commit: the NOK `ChangeBrokerScrip` of each expired
-//! 6.2 exchange or released 6.5 escrow (C learns its B0 is Live again), and the
-//! `VendorTopUpAuthorization` of each open escrow (6.5 step 2, re-sent to M until the
-//! deadline, `BrokerNode::to_resend`). A lost publish is not fatal: the frames are stored,
-//! and a party asks for them with TransactionStatus (section 7).
+//! 6.2 exchange or released 6.5 escrow (C learns its B0 is Live again). In between, the
+//! `VendorTopUpAuthorization` of each open escrow (6.5 step 2, `BrokerNode::to_resend`) is
+//! re-sent to M until the deadline: at start, then after a pause growing from
+//! [`RESEND_FIRST`]. A lost publish is not fatal: the frames are stored, and a party asks
+//! for them with TransactionStatus (section 7).
 //!
-//! A node failure ([`crate::node::NodeError`]) answers nothing: the batch committed nothing
-//! and the state was rebuilt from the log, so the requester's retry with the same bodies
-//! (protocol.md section 7) is safe.
+//! A storage fault ([`NodeError::Unavailable`]) is answered with the unsigned
+//! `Error { Unavailable }` (protocol.md section 10): the batch committed nothing, the node
+//! reopens its log and rebuilds its state before it serves again, so the requester's
+//! retry with the same bodies (section 7) is safe. Any other node failure answers nothing.
 
 use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Call, Clock, NodeActor, ServeNode, Served};
+use shared::runtime::{self, Backoff, Call, Clock, NodeActor, ServeNode, Served};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::node::{BrokerNode, Expired, NodeError, Outgoing};
 
 /// How often the running broker runs its timer ([`expire`]).
 pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+/// The first pause before an open 6.5 authorization is sent again; it doubles up to the
+/// timer's period while the merchant does not answer.
+pub const RESEND_FIRST: Duration = Duration::from_secs(1);
 
 impl ServeNode for BrokerNode {
     fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
@@ -42,6 +48,16 @@ impl ServeNode for BrokerNode {
                         .map(|d| (d.to, Bytes::from(d.frame)))
                         .collect(),
                 },
+                Err(NodeError::Unavailable(down)) => {
+                    // Section 10: the unsigned `Error { Unavailable }`, "repeat later".
+                    runtime::frame_span(frame).in_scope(|| {
+                        tracing::warn!(error = %down.reason, "the broker cannot write its log; answered Unavailable");
+                    });
+                    Served {
+                        reply: down.reply.map(Bytes::from),
+                        deliveries: Vec::new(),
+                    }
+                }
                 Err(e) => {
                     runtime::frame_span(frame).in_scope(|| {
                         tracing::warn!(error = %e, "broker request not served");
@@ -97,8 +113,17 @@ pub async fn tick<B: Bus>(
     bus: &B,
     subjects: &Subjects,
 ) -> bool {
+    expire_and_publish(addr, bus, subjects).await && resend(addr, bus, subjects).await.is_some()
+}
+
+/// [`expire`], then publish its deliveries. `false` once the actor is gone.
+async fn expire_and_publish<B: Bus>(
+    addr: &Addr<NodeActor<BrokerNode>>,
+    bus: &B,
+    subjects: &Subjects,
+) -> bool {
     match expire(addr).await {
-        None => return false,
+        None => false,
         Some(Ok(expired)) => {
             if expired.events > 0 {
                 tracing::info!(
@@ -107,17 +132,58 @@ pub async fn tick<B: Bus>(
                 );
             }
             publish_all(bus, subjects, expired.deliveries).await;
+            true
         }
         Some(Err(e)) => {
             tracing::warn!(error = %e, "timer failed; retried at the next tick");
-        }
-    }
-    match to_resend(addr).await {
-        None => false,
-        Some(frames) => {
-            publish_all(bus, subjects, frames).await;
             true
         }
+    }
+}
+
+/// Publishes the 6.5 re-sends ([`to_resend`]); how many, or `None` once the actor is gone.
+async fn resend<B: Bus>(
+    addr: &Addr<NodeActor<BrokerNode>>,
+    bus: &B,
+    subjects: &Subjects,
+) -> Option<usize> {
+    let frames = to_resend(addr).await?;
+    let count = frames.len();
+    publish_all(bus, subjects, frames).await;
+    Some(count)
+}
+
+/// The running timer: at start, then every `every`, [`expire_and_publish`]; in between,
+/// while an escrow is open, [`resend`] after a [`Backoff`] from [`RESEND_FIRST`] up to
+/// `every`. So a restarted broker enforces the deadlines that passed while it was down and
+/// re-sends its open 6.5 authorizations at once, not a period later (protocol.md section
+/// 7: on restart every node resumes each open tx), and a merchant that stays away is asked
+/// less and less often.
+async fn timer<B: Bus>(
+    addr: Addr<NodeActor<BrokerNode>>,
+    bus: B,
+    subjects: Subjects,
+    every: Duration,
+) {
+    let mut next_expiry = Instant::now();
+    let mut backoff = Backoff::new(RESEND_FIRST, every);
+    loop {
+        if Instant::now() >= next_expiry {
+            if !expire_and_publish(&addr, &bus, &subjects).await {
+                return;
+            }
+            next_expiry = Instant::now() + every;
+        }
+        let Some(resent) = resend(&addr, &bus, &subjects).await else {
+            return;
+        };
+        let wake = if resent == 0 {
+            backoff.reset();
+            next_expiry
+        } else {
+            (Instant::now() + backoff.pause()).min(next_expiry)
+        };
+        tokio::time::sleep_until(wake).await;
     }
 }
 
@@ -128,7 +194,7 @@ pub struct Running {
     pub addr: Addr<NodeActor<BrokerNode>>,
     /// The gateway on `Subjects::broker()`.
     pub gateway: tokio::task::JoinHandle<()>,
-    /// The timer ([`tick`] every [`EXPIRE_EVERY`]).
+    /// The timer (see the module doc).
     pub timer: tokio::task::JoinHandle<()>,
     /// Tells the gateway to stop taking requests ([`Running::shutdown`]).
     stop: tokio::sync::watch::Sender<bool>,
@@ -171,8 +237,9 @@ async fn stop_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Starts `node` in its actor (on the current actix arbiter), its gateway on
-/// `subjects.broker()` (the subscription is active when this returns) and its timer
-/// ([`tick`] every [`EXPIRE_EVERY`]: expire, publish the deliveries, publish the re-sends).
+/// `subjects.broker()` (the subscription is active when this returns) and its timer (at
+/// start and every [`EXPIRE_EVERY`]: expire and publish the deliveries; the 6.5 re-sends
+/// at start and then with a growing pause).
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -209,20 +276,7 @@ pub async fn serve_every<B: Bus>(
         None,
     )
     .await?;
-    let timer_addr = addr.clone();
-    let timer = tokio::spawn(async move {
-        // The first run one period after the start (a test or an operator can call
-        // [`expire`] at once).
-        let first = tokio::time::Instant::now() + every;
-        let mut ticks = tokio::time::interval_at(first, every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if !tick(&timer_addr, &bus, &subjects).await {
-                break;
-            }
-        }
-    });
+    let timer = tokio::spawn(timer(addr.clone(), bus, subjects, every));
     Ok(Running {
         addr,
         gateway,

@@ -8,6 +8,9 @@
 //!   digest, which the node answers with its stored reply if the first one got through,
 //!   section 7), up to [`Client::attempts`] times. The reply goes to
 //!   [`Wallet::handle_reply`], which checks and records it.
+//! - A node that cannot write its log answers the unsigned `Error { Unavailable }`
+//!   (protocol.md section 10): no decision, only "repeat". The client sends the same
+//!   request again after a growing pause ([`UNAVAILABLE_PAUSE`] first), like a lost reply.
 //! - After the last attempt the request stays pending in the wallet, so it can be repeated
 //!   later (also after a restart) and its outcome is never guessed.
 //! - [`Client::subscribe_deliveries`] subscribes to the wallet's peer subject: done
@@ -19,6 +22,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use shared::bus::{Bus, BusError, Subject, Subjects};
+use shared::node::is_unavailable;
+use shared::runtime::Backoff;
 use shared::wire::Label;
 use shared::{TxId, Uid};
 
@@ -42,6 +47,20 @@ pub enum ClientError {
         #[source]
         last: BusError,
     },
+    /// The node answered `Unavailable` to every attempt: it cannot write its log now
+    /// (protocol.md section 10). The request is still pending in the wallet: repeat it
+    /// later.
+    #[error(
+        "{label:?} of tx {tx}: the node cannot write its log now (Unavailable) after {attempts} attempts"
+    )]
+    Unavailable {
+        /// The transaction.
+        tx: TxId,
+        /// The request's label.
+        label: Label,
+        /// How many times it was sent.
+        attempts: u32,
+    },
     /// The bus refused to send at all (too large, closed): retrying cannot help.
     #[error(transparent)]
     Bus(BusError),
@@ -49,6 +68,11 @@ pub enum ClientError {
     #[error(transparent)]
     Wallet(#[from] WalletError),
 }
+
+/// The first pause before a request answered `Unavailable` is sent again; it doubles up to
+/// the client's timeout. A node down after a storage fault tries to recover once a second
+/// (`shared::node::RETRY_AFTER_SECS`).
+pub const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(500);
 
 /// The wallet's transport (see the module doc). Cheap to clone.
 #[derive(Clone, Debug)]
@@ -103,12 +127,23 @@ impl<B: Bus> Client<B> {
         let subject = self.subject_of(out.to);
         let mut frame = out.frame;
         let mut attempt = 1;
+        let mut backoff = Backoff::new(UNAVAILABLE_PAUSE, self.timeout);
         loop {
             match self
                 .bus
                 .request(&subject, Bytes::from(frame), self.timeout)
                 .await
             {
+                Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
+                    if attempt >= self.attempts {
+                        return Err(ClientError::Unavailable {
+                            tx: out.tx,
+                            label: out.label,
+                            attempts: attempt,
+                        });
+                    }
+                    tokio::time::sleep(backoff.pause()).await;
+                }
                 Ok(reply) => return Ok(wallet.handle_reply(&reply, now)?),
                 Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
                     if attempt >= self.attempts {
@@ -119,11 +154,11 @@ impl<B: Bus> Client<B> {
                             last: e,
                         });
                     }
-                    attempt += 1;
-                    frame = wallet.resend(out.tx, out.label)?.frame;
                 }
                 Err(e) => return Err(ClientError::Bus(e)),
             }
+            attempt += 1;
+            frame = wallet.resend(out.tx, out.label)?.frame;
         }
     }
 
@@ -133,18 +168,29 @@ impl<B: Bus> Client<B> {
     /// asked for again: the same frame, up to [`Client::attempts`] times.
     ///
     /// # Errors
-    /// [`ClientError::NoReply`] after the last attempt, [`ClientError::Bus`] if the bus
-    /// refused to send.
+    /// [`ClientError::NoReply`] or [`ClientError::Unavailable`] after the last attempt,
+    /// [`ClientError::Bus`] if the bus refused to send.
     pub async fn ask(&self, out: &Outgoing) -> Result<Bytes, ClientError> {
         let subject = self.subject_of(out.to);
         let frame = Bytes::from(out.frame.clone());
         let mut attempt = 1;
+        let mut backoff = Backoff::new(UNAVAILABLE_PAUSE, self.timeout);
         loop {
             match self
                 .bus
                 .request(&subject, frame.clone(), self.timeout)
                 .await
             {
+                Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
+                    if attempt >= self.attempts {
+                        return Err(ClientError::Unavailable {
+                            tx: out.tx,
+                            label: out.label,
+                            attempts: attempt,
+                        });
+                    }
+                    tokio::time::sleep(backoff.pause()).await;
+                }
                 Ok(reply) => return Ok(reply),
                 Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
                     if attempt >= self.attempts {
@@ -155,10 +201,10 @@ impl<B: Bus> Client<B> {
                             last: e,
                         });
                     }
-                    attempt += 1;
                 }
                 Err(e) => return Err(ClientError::Bus(e)),
             }
+            attempt += 1;
         }
     }
 

@@ -213,3 +213,34 @@ fn a_table_that_differs_from_the_log_is_refused_at_open() {
         Err(WalletError::TablesDiffer)
     ));
 }
+
+/// A wallet file damaged outside redb (16 bytes inverted inside a page of its committed
+/// data, here where the file holds the customer's UID) is refused when it is opened, with
+/// the storage error naming the corruption: never trusted, never a panic later (protocol.md
+/// section 10, "Files"; redb's integrity check on open).
+#[test]
+fn a_damaged_wallet_file_is_refused_at_open() {
+    for suite in Suite::ALL {
+        let s = busy_wallet(suite);
+        let Setup {
+            dir, path, wallet, ..
+        } = s;
+        drop(wallet);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let uid = customer_keys(suite).uid().0;
+        let at = bytes
+            .windows(uid.len())
+            .position(|w| w == uid)
+            .expect("the file holds the customer's UID");
+        for b in &mut bytes[at..at + 16] {
+            *b = !*b;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let opened = Wallet::open(&path, customer_keys(suite).clone());
+        let Err(WalletError::Log(LogError::Storage(e))) = opened else {
+            panic!("expected a storage error, got {:?}", opened.map(|_| ()))
+        };
+        assert!(e.to_string().contains("corrupted"), "{e}");
+        drop(dir);
+    }
+}

@@ -16,7 +16,9 @@
 use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
-use shared::node::{Draft, DraftError, Recorded, Refusal, SentFrame};
+use shared::node::{
+    Availability, Draft, DraftError, Gate, Recorded, Refusal, SentFrame, Unavailable,
+};
 use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, LabelKind};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
@@ -67,14 +69,11 @@ pub enum NodeError {
     /// An operator request (e.g. an issuance) was refused.
     #[error("refused: {0}")]
     Refused(Refusal),
-    /// The group commit of the batch this request was in failed: nothing of the batch was
-    /// written, the state was rebuilt from the log, and the request may be repeated.
-    #[error("the batch's group commit failed: {0}")]
-    Batch(String),
-    /// A failed append could not be followed by a replay of the log: the node stopped
-    /// serving and must be reopened.
-    #[error("the node stopped serving: {0}")]
-    Broken(String),
+    /// The merchant cannot write its log (protocol.md section 10): nothing of the
+    /// request's batch was written; the requester gets the unsigned `Error { Unavailable }`
+    /// and may repeat. The node reopens its log and serves again by itself.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     /// The broker's key is not among the peer keys.
     #[error("the broker's public key is not known")]
     NoBrokerKey,
@@ -124,9 +123,10 @@ pub struct MerchantNode {
     state: State,
     keys: KeyPair,
     config: Config,
-    /// Set when a failed append could not be followed by a replay: the in-memory state may
-    /// not be what the log justifies, so the node serves nothing more (reopen it).
-    broken: Option<String>,
+    /// Down after a storage fault until the log is reopened and the state rebuilt from it
+    /// (protocol.md section 10): meanwhile the state may hold decisions the log does not,
+    /// so nothing is served from it.
+    availability: Availability,
 }
 
 impl MerchantNode {
@@ -138,24 +138,32 @@ impl MerchantNode {
         config: Config,
         peers: impl IntoIterator<Item = PublicKey>,
     ) -> Result<MerchantNode, NodeError> {
+        let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
+        MerchantNode::on_log(log, keys, config, peers)
+    }
+
+    /// [`MerchantNode::open`] on a log already open: one on another storage backend (the
+    /// tests that inject storage faults), with the same checks.
+    pub fn on_log(
+        log: EventLog<Recorded<Kind>>,
+        keys: KeyPair,
+        config: Config,
+        peers: impl IntoIterator<Item = PublicKey>,
+    ) -> Result<MerchantNode, NodeError> {
         if keys.uid() != config.me() {
             return Err(NodeError::KeyMismatch {
                 keys: keys.uid(),
                 mint: config.me(),
             });
         }
-        let log = EventLog::open(path, LogIdentity::new(keys.suite(), NODE_KIND))?;
-        log.verify_chain()?;
-        let state = replay(&log, State::with_peers(peers))?;
-        let node = MerchantNode {
+        let state = load(&log, State::with_peers(peers))?;
+        Ok(MerchantNode {
             log,
             state,
             keys,
             config,
-            broken: None,
-        };
-        node.check_tables()?;
-        Ok(node)
+            availability: Availability::default(),
+        })
     }
 
     /// Closes the log (releasing its lock) and returns the keys and configuration, e.g. to
@@ -221,11 +229,8 @@ impl MerchantNode {
     /// the log and every result is an `Err`: refusals too, since they may have depended on
     /// an uncommitted decision.
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
-        if let Err(NodeError::Broken(why)) = self.serving() {
-            return frames
-                .iter()
-                .map(|_| Err(NodeError::Broken(why.clone())))
-                .collect();
+        if let Err(NodeError::Unavailable(down)) = self.serving(now) {
+            return self.unavailable(frames, &down.reason);
         }
         let opened = {
             let (keys, state, broker) = (&self.keys, &self.state, self.config.broker);
@@ -237,11 +242,8 @@ impl MerchantNode {
         let mut group = match self.log.begin_group() {
             Ok(group) => group,
             Err(e) => {
-                let message = e.to_string();
-                return frames
-                    .iter()
-                    .map(|_| Err(NodeError::Batch(message.clone())))
-                    .collect();
+                let down = self.availability.fault(e, now);
+                return self.unavailable(frames, &down.reason);
             }
         };
         let mut results = Vec::with_capacity(frames.len());
@@ -331,15 +333,8 @@ impl MerchantNode {
         match committed {
             Ok(()) => results,
             Err(e) => {
-                let message = e.to_string();
-                let peers = State::with_peers(self.state.peer_keys().cloned());
-                let first = match self.reload(peers) {
-                    Ok(()) => NodeError::Log(e),
-                    Err(replay_error) => replay_error,
-                };
-                std::iter::once(Err(first))
-                    .chain((1..frames.len()).map(|_| Err(NodeError::Batch(message.clone()))))
-                    .collect()
+                let down = self.availability.fault(e, now);
+                self.unavailable(frames, &down.reason)
             }
         }
     }
@@ -347,9 +342,14 @@ impl MerchantNode {
     /// Every request of the merchant to the broker that awaits its decision (6.2 step 3,
     /// 6.5 step 3, 6.7 step 2), as the frame stored when it was decided: what the shell
     /// sends after a restart and on its retry timer until the decision arrives (section 7:
-    /// a party that asked the broker never undoes on its own timer).
+    /// a party that asked the broker never undoes on its own timer). None while the node
+    /// is down after a storage fault.
     #[must_use]
     pub fn pending_broker_requests(&self) -> Vec<Outgoing> {
+        // Down after a storage fault, the state may hold a request the log does not.
+        if self.availability.down().is_some() {
+            return Vec::new();
+        }
         let broker = self.config.broker;
         self.state
             .tables
@@ -364,7 +364,7 @@ impl MerchantNode {
                     .frames(tx, &broker)
                     .iter()
                     .rev()
-                    .find(|f| Frame::decode(f).is_ok_and(|f| f.header.label == label))?;
+                    .find(|f| Frame::header_of(f).is_ok_and(|h| h.label == label))?;
                 Some(Outgoing {
                     to: broker,
                     frame: frame.clone(),
@@ -379,11 +379,11 @@ impl MerchantNode {
     /// [`pending_broker_requests`](Self::pending_broker_requests) then gives to send until
     /// the broker's `Ack`. Returns how many lapsed (0: nothing written).
     pub fn lapse(&mut self, now: u64) -> Result<usize, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let decision = lapsed(&self.state, &self.config, now).map_err(DraftError::from)?;
         let lapsed = decision.events.len();
         if lapsed > 0 {
-            self.commit(decision)?;
+            self.commit(decision, now)?;
         }
         Ok(lapsed)
     }
@@ -399,11 +399,11 @@ impl MerchantNode {
         tx: TxId,
         now: u64,
     ) -> Result<(Scrip, CustomerSecret), NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let issued =
             issue_vendor_scrip(&self.state, &self.config, owner, value, tx, now, Vec::new())
                 .map_err(NodeError::Refused)?;
-        self.append(Recorded::attach(vec![issued.event], Vec::new()))?;
+        self.append(Recorded::attach(vec![issued.event], Vec::new()), now)?;
         Ok((issued.scrip, issued.cs))
     }
 
@@ -411,6 +411,9 @@ impl MerchantNode {
     /// purchase was made: what the shell sends after a restart and on its retry timer.
     #[must_use]
     pub fn pending_reports(&self) -> Vec<Outgoing> {
+        if self.availability.down().is_some() {
+            return Vec::new();
+        }
         pending_reports(&self.state, self.config.broker)
             .into_iter()
             .map(|(_, frame)| Outgoing {
@@ -425,7 +428,7 @@ impl MerchantNode {
     /// to a pending request is acted on and recorded in one commit with the frames it
     /// sends; anything else is discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
-        self.serving()?;
+        self.serving(now)?;
         let broker = self
             .state
             .peer_key(&self.config.broker)
@@ -438,11 +441,11 @@ impl MerchantNode {
         match decided {
             Err(e) => Ok(ReplyOutcome::Discarded(e)),
             Ok(ReplyDecision::Acknowledged(event)) => {
-                self.append(Recorded::attach(vec![*event], Vec::new()))?;
+                self.append(Recorded::attach(vec![*event], Vec::new()), now)?;
                 Ok(ReplyOutcome::Recorded)
             }
             Ok(ReplyDecision::Decided(decision)) => {
-                let handled = self.commit(*decision)?;
+                let handled = self.commit(*decision, now)?;
                 Ok(ReplyOutcome::Decided(
                     handled
                         .reply
@@ -456,9 +459,9 @@ impl MerchantNode {
 
     /// Signs and seals the decision's frames, commits its events with them, and returns
     /// them to send (the broker's decisions of 6.2, 6.5, 6.7 acted on in `handle_reply`).
-    fn commit(&mut self, decision: Decision) -> Result<Handled, NodeError> {
+    fn commit(&mut self, decision: Decision, now: u64) -> Result<Handled, NodeError> {
         let sent = seal_outputs(&decision, &self.keys, &self.state)?;
-        self.append(Recorded::attach(decision.events, sent.clone()))?;
+        self.append(Recorded::attach(decision.events, sent.clone()), now)?;
         let mut frames = sent.into_iter().map(|s| Outgoing {
             to: s.to,
             frame: s.frame,
@@ -476,46 +479,63 @@ impl MerchantNode {
     }
 
     /// Appends `events` with the projection in one commit and folds them into the state.
-    /// On a failed commit nothing was written, and the state is rebuilt from the log.
-    fn append(&mut self, events: Vec<NewEvent<Recorded<Kind>>>) -> Result<(), NodeError> {
+    /// On a failed commit nothing was written, and the node is down until it has rebuilt
+    /// its state from the log ([`MerchantNode::serving`]).
+    fn append(&mut self, events: Vec<NewEvent<Recorded<Kind>>>, now: u64) -> Result<(), NodeError> {
         let mirror = Mirror::new(std::mem::take(&mut self.state));
         let result = self.log.append(events, &mirror);
-        let state = mirror.into_state();
+        self.state = mirror.into_state();
         match result {
-            Ok(_) => {
-                self.state = state;
-                Ok(())
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.availability.fault(e, now).into()),
+        }
+    }
+
+    /// `Ok` when the node may serve at `now`: the log is open and the state is the log's.
+    /// Down after a storage fault, it first tries to recover (reopen the log, rebuild the
+    /// state; at most once per `shared::node::RETRY_AFTER_SECS`), else is
+    /// [`NodeError::Unavailable`].
+    fn serving(&mut self, now: u64) -> Result<(), NodeError> {
+        match self.availability.gate(now) {
+            Gate::Serve => Ok(()),
+            Gate::Unavailable(reason) => Err(Unavailable {
+                reason,
+                reply: None,
             }
-            Err(e) => {
-                let peers = State::with_peers(state.peer_keys().cloned());
-                self.state = state;
-                self.reload(peers)?;
-                Err(e.into())
+            .into()),
+            Gate::Recover => {
+                let peers = State::with_peers(self.state.peer_keys().cloned());
+                let loaded = self
+                    .log
+                    .reopen()
+                    .map_err(NodeError::from)
+                    .and_then(|()| load(&self.log, peers));
+                match loaded {
+                    Ok(state) => {
+                        self.state = state;
+                        self.availability.recovered();
+                        Ok(())
+                    }
+                    Err(e) => Err(self.availability.fault(e, now).into()),
+                }
             }
         }
     }
 
-    /// Rebuilds the state from the log after a failed append; if even that fails, the node
-    /// stops serving (see `broken`).
-    fn reload(&mut self, peers: State) -> Result<(), NodeError> {
-        match replay(&self.log, peers) {
-            Ok(state) => {
-                self.state = state;
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    /// `Err` once the node stopped serving (see `broken`).
-    fn serving(&self) -> Result<(), NodeError> {
-        match &self.broken {
-            Some(why) => Err(NodeError::Broken(why.clone())),
-            None => Ok(()),
-        }
+    /// Every frame of a batch the node could not serve, answered with the unsigned
+    /// `Error { Unavailable }` (protocol.md section 10).
+    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
+        frames
+            .iter()
+            .map(|bytes| {
+                Err(NodeError::Unavailable(Unavailable::answering(
+                    reason,
+                    bytes,
+                    self.keys.suite(),
+                    self.keys.uid(),
+                )))
+            })
+            .collect()
     }
 
     /// The signed `Error` reply to a refused request (protocol.md section 3): signed in the
@@ -562,6 +582,19 @@ pub fn seal_outputs(
         .chain(&decision.deliveries)
         .map(|draft| draft.seal(keys, state.peer_key(&draft.to)))
         .collect()
+}
+
+/// The state of `log` (chain verified, every event folded into `peers`, which holds only
+/// peer keys), checked against the projection tables on disk: what
+/// [`MerchantNode::open`] and a recovery after a storage fault check.
+fn load(log: &EventLog<Recorded<Kind>>, peers: State) -> Result<State, NodeError> {
+    log.verify_chain()?;
+    let state = replay(log, peers)?;
+    if log.dump_projection(&Mirror::new(State::new()))? == rows_of(&state)? {
+        Ok(state)
+    } else {
+        Err(NodeError::Diverged)
+    }
 }
 
 /// Folds the whole log into `state` (which holds only peer keys).

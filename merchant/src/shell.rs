@@ -12,13 +12,16 @@
 //!   (`PurchaseReported`) or acts on the decision; the frames a decision sends to the
 //!   customer are published to the customer's peer subject. A report without an answer stays pending and is sent again (the
 //!   same frame, so the broker answers a repeat with its stored `Ack`, protocol.md
-//!   section 7) at the next wake-up: after the next batch with a report, or after
-//!   [`REPORT_RETRY`].
+//!   section 7) at the next wake-up: after the next batch with a report, or after a pause
+//!   growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]. The first round runs at
+//!   start, so a restarted merchant resumes its open work at once.
 //! - The lapse timer ([`lapse`], every [`LAPSE_EVERY`]) removes VendorScrip past its
 //!   renewal grace with its notice to the broker (protocol.md section 4), which the
 //!   reporter sends like any request awaiting the broker.
-//! - A node failure answers nothing: the batch committed nothing and the state was rebuilt
-//!   from the log, so the requester's retry with the same bodies is safe.
+//! - A storage fault (`NodeError::Unavailable`) is answered with the unsigned
+//!   `Error { Unavailable }` (protocol.md section 10): the batch committed nothing, and the
+//!   node reopens its log and rebuilds its state before it serves again, so the
+//!   requester's retry with the same bodies is safe. Any other failure answers nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,14 +29,18 @@ use std::time::Duration;
 use actix::Addr;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Call, Clock, NodeActor, Prepare, ServeNode, Served};
+use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Prepare, ServeNode, Served};
 use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
-use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
+use crate::node::{MerchantNode, NodeError, Outgoing, ReplyOutcome};
 
-/// How long the reporter waits before sending unacknowledged reports again.
+/// The longest pause of the reporter before it sends unanswered reports again.
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
+/// The reporter's first pause after a round that left something unanswered; it doubles up
+/// to [`REPORT_RETRY`] while the broker does not answer (protocol.md section 10: re-sends
+/// with backoff), so a merchant catches up within seconds once the broker is back.
+pub const REPORT_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// How often the lapse timer looks for VendorScrip past its renewal grace
 /// (`MerchantNode::lapse`, protocol.md section 4): a year's grace ends at most this late.
 pub const LAPSE_EVERY: Duration = Duration::from_secs(60);
@@ -68,6 +75,16 @@ impl ServeNode for Shelled {
                     Served {
                         reply: handled.reply.map(|r| Bytes::from(r.frame)),
                         deliveries,
+                    }
+                }
+                Err(NodeError::Unavailable(down)) => {
+                    // Section 10: the unsigned `Error { Unavailable }`, "repeat later".
+                    runtime::frame_span(frame).in_scope(|| {
+                        tracing::warn!(error = %down.reason, "the merchant cannot write its log; answered Unavailable");
+                    });
+                    Served {
+                        reply: down.reply.map(Bytes::from),
+                        deliveries: Vec::new(),
                     }
                 }
                 Err(e) => {
@@ -253,8 +270,9 @@ pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
     rx.await.ok()
 }
 
-/// Sends the pending reports whenever woken (and every [`REPORT_RETRY`]), until the actor
-/// stops.
+/// Sends the pending reports at start and whenever woken; while some stay unanswered, again
+/// after a pause growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]; with nothing
+/// pending, it waits for a wake-up (or [`REPORT_RETRY`]). Runs until the actor stops.
 async fn report_loop<B: Bus>(
     addr: Addr<NodeActor<Shelled>>,
     bus: B,
@@ -262,13 +280,27 @@ async fn report_loop<B: Bus>(
     timeout: Duration,
     wake: Arc<Notify>,
 ) {
+    let mut backoff = Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY);
     loop {
-        match send_reports(&addr, &bus, &subjects, timeout).await {
-            Ok(_) => {}
+        let wait = match report_round(&addr, &bus, &subjects, timeout).await {
+            Ok(round) if round.answered < round.sent => backoff.pause(),
+            Ok(_) => {
+                backoff.reset();
+                REPORT_RETRY
+            }
             Err(ReportError::Stopped) => return,
-        }
-        let _ = tokio::time::timeout(REPORT_RETRY, wake.notified()).await;
+        };
+        let _ = tokio::time::timeout(wait, wake.notified()).await;
     }
+}
+
+/// What one round of the reporter did.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    /// Reports and requests sent.
+    sent: usize,
+    /// Of those, answered and recorded.
+    answered: usize,
 }
 
 /// The merchant's actor is gone.
@@ -292,6 +324,16 @@ pub async fn send_reports<B: Bus>(
     subjects: &Subjects,
     timeout: Duration,
 ) -> Result<usize, ReportError> {
+    Ok(report_round(addr, bus, subjects, timeout).await?.answered)
+}
+
+/// [`send_reports`], telling also how many were sent.
+async fn report_round<B: Bus>(
+    addr: &Addr<NodeActor<Shelled>>,
+    bus: &B,
+    subjects: &Subjects,
+    timeout: Duration,
+) -> Result<Round, ReportError> {
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call, and with it `tx`: the receiver then says so.
     addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
@@ -300,17 +342,20 @@ pub async fn send_reports<B: Bus>(
         let _ = tx.send(pending);
     })));
     let reports = rx.await.map_err(|_| ReportError::Stopped)?;
-    let mut acknowledged = 0;
+    let mut round = Round {
+        sent: reports.len(),
+        answered: 0,
+    };
     for report in reports {
         let span = runtime::frame_span(&report.frame);
         if send_report(addr, bus, subjects, timeout, report)
             .instrument(span)
             .await?
         {
-            acknowledged += 1;
+            round.answered += 1;
         }
     }
-    Ok(acknowledged)
+    Ok(round)
 }
 
 /// Sends one pending report (or request awaiting the broker's decision) and records its

@@ -10,8 +10,10 @@ fn main() -> ExitCode {
     match ops::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line; no secret is ever part of it.
-            eprintln!("peerscrip-ops: error: {err:#}");
+            // The whole chain on one line, each cause once (many messages already carry
+            // their cause); no secret is ever part of it.
+            let line = shared::daemon::exit::describe(err.as_ref());
+            eprintln!("peerscrip-ops: error: {line}");
             // The codes are documented in `peerscrip-ops demo --help` (`ops::cli`).
             ExitCode::from(ops::cli::exit_code(&err))
         }

@@ -314,3 +314,30 @@ fn each_named_invariant_is_named_in_a_broker_log() {
         Check::StoredReply,
     );
 }
+
+/// A log file damaged outside redb (16 bytes inverted at offset 8192, inside a page of the
+/// demo broker's committed data) is refused when it is opened: exit 1 and the storage error
+/// naming the corruption, never a panic (protocol.md section 10, "Files").
+#[test]
+fn a_damaged_file_is_refused_with_an_error_not_a_panic() {
+    let (_dir, path) = demo_log();
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[8192..8208] {
+        *b = !*b;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("audit")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DB corrupted"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.matches("DB corrupted").count(),
+        1,
+        "said once: {stderr}"
+    );
+}

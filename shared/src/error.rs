@@ -123,6 +123,9 @@ error_codes! {
     /// The presented scrip lapsed after its renewal grace period; its value went back to
     /// its owner's bank account (§4, docs/adr/0011). Only its owner is told.
     Lapsed = 35,
+    /// The node cannot write its log (a full disk, an I/O error): nothing was decided or
+    /// written; repeat the request later. Sent unsigned (§3, §10).
+    Unavailable = 37,
 }
 
 impl fmt::Display for ErrorCode {

@@ -778,7 +778,7 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
 
 /// A data directory is refused, with the reason and a non-zero exit, by a broker of another
 /// suite or with another key (and left as it was: neither is opened), and so is a log
-/// altered on disk (its chain or tables do not verify).
+/// altered on disk (its chain or tables do not verify), and a file damaged on disk.
 #[actix_rt::test]
 async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     let server = NatsServer::start().expect("start nats-server");
@@ -869,6 +869,27 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
         "{}",
         refused.log()
     );
+
+    // A file damaged outside redb (16 bytes inverted at offset 8192, in a page of the
+    // committed data): refused at open by redb's integrity check, exit 1, never a panic.
+    let mut damaged = log.clone();
+    for b in &mut damaged[8192..8208] {
+        *b = !*b;
+    }
+    std::fs::write(d.broker_log(), &damaged).unwrap();
+    let mut command = clean_command(&binaries().0);
+    command
+        .arg("--config")
+        .arg(deploy().join("broker.toml"))
+        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
+        .arg("--data-dir")
+        .arg(d.broker_dir())
+        .arg("--key")
+        .arg(d.path("keys/broker/key.pem"));
+    let mut refused = Daemon::spawn("peerscrip-broker", command);
+    assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
+    assert!(refused.log().contains("DB corrupted"), "{}", refused.log());
+    assert!(!refused.log().contains("panicked"), "{}", refused.log());
 }
 
 /// A merchant whose bank account the broker does not know is refused registration (6.0)
@@ -995,6 +1016,211 @@ async fn a_merchant_offline_during_a_vendor_top_up_is_ended_by_the_brokers_deadl
         "the escrow of tx {tx} was released"
     );
     node.close().unwrap();
+}
+
+/// Restarted work resumes at once (protocol.md section 7: on restart every node resumes
+/// each open tx): a 6.5 top-up whose authorization (step 2) reached no merchant, and whose
+/// broker is then SIGKILLed, completes within seconds of both restarts, because the
+/// restarted broker re-sends its open authorizations at start rather than at its timer's
+/// first period (60 s here, as in the default configuration).
+#[actix_rt::test]
+async fn a_vendor_top_up_interrupted_by_a_broker_kill_completes_soon_after_the_restart() {
+    let d = Deployment::new();
+    let server = NatsServer::start().unwrap();
+    let mut broker = d.broker(&server);
+    let mut merchant = d.merchant(&server);
+    let (mut w, client) = d.customer(&server).await;
+    register_and_get_vendor_scrip(&d, &mut w, &client).await;
+    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    assert!(merchant.terminate().success());
+
+    let mut deliveries = client
+        .subscribe_deliveries(&d.customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
+        .unwrap();
+    let tx = out.tx;
+    client.send(&mut w, out, system_clock()).await.unwrap();
+    broker.kill();
+    let mut merchant = d.merchant(&server);
+    let mut broker = d.broker(&server);
+
+    // Well inside the timer's period: only the re-send at start can finish it in time.
+    let within = Duration::from_secs(15);
+    assert!(within < broker::shell::EXPIRE_EVERY);
+    let got = collect_deliveries(&mut deliveries, 2, within).await;
+    assert_eq!(got.len(), 2, "the merchant's V1 and the broker's change");
+    for frame in &got {
+        w.handle_reply(frame, system_clock()).unwrap();
+    }
+    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+    assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(300));
+    assert_eq!(
+        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
+        amount(1_200)
+    );
+
+    assert!(merchant.terminate().success());
+    assert!(broker.terminate().success());
+    let node = d.open_broker();
+    let state = node.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_C))), 8_500);
+    assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_M))), 1_200);
+    assert_eq!(state.balance(&Account::FloatBroker), 300);
+    assert_eq!(state.memos.get(&d.merchant_keys.uid()), Some(&1_200));
+    node.close().unwrap();
+    let node = d.open_merchant();
+    assert_eq!(node.state().live_value().unwrap(), amount(1_200));
+    assert!(node.pending_broker_requests().is_empty());
+    node.close().unwrap();
+}
+
+/// A tmpfs mounted over a directory for one test (its files moved onto it), unmounted when
+/// dropped: a disk small enough to fill. The test needs root, as CI runs: a machine where
+/// it cannot mount fails the test, never skips it.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount_over(dir: &Path, size: &str) -> Tmpfs {
+        let aside = dir.with_extension("aside");
+        std::fs::rename(dir, &aside).unwrap();
+        std::fs::create_dir(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "peerscrip-test",
+            ])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs at {} (this test needs root, as CI runs)",
+            dir.display()
+        );
+        let tmpfs = Tmpfs {
+            dir: dir.to_owned(),
+        };
+        for entry in std::fs::read_dir(&aside).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        std::fs::remove_dir_all(&aside).unwrap();
+        tmpfs
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.dir.join("filler")
+    }
+
+    /// Writes a filler file until the file system refuses with "no space left on device".
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(self.filler()).unwrap();
+        for chunk in [1 << 16, 1 << 12, 1 << 9, 1] {
+            let bytes = vec![0_u8; chunk];
+            loop {
+                match file.write_all(&bytes) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(28) => break,
+                    Err(e) => panic!("filling the tmpfs: {e}"),
+                }
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.filler()).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// A full disk under the broker daemon (protocol.md section 10, "Storage faults"): its data
+/// directory is on a small tmpfs that the test fills. The customer's BrokerScrip goes back
+/// and forth (6.6, 6.1) until a commit fails: that request is answered `Unavailable` (the
+/// wallet keeps it pending), the daemon stays up and says why, and once space is back the
+/// same request is served without a restart. Nothing acknowledged is lost: the books add up
+/// and replay.
+#[actix_rt::test]
+async fn a_broker_on_a_full_disk_answers_unavailable_and_serves_again_once_space_is_back() {
+    let server = NatsServer::start().unwrap();
+    let d = Deployment::new();
+    let disk = Tmpfs::mount_over(&d.broker_dir(), "8m");
+    let mut broker = d.broker(&server);
+    let (mut w, client) = d.customer(&server).await;
+    for out in [
+        w.register(system_clock()).unwrap(),
+        w.obtain_broker_scrip(amount(1_000), system_clock())
+            .unwrap(),
+    ] {
+        client.send(&mut w, out, system_clock()).await.unwrap();
+    }
+
+    disk.fill();
+    let mut served = 0;
+    let refused = loop {
+        assert!(served < 500, "the full disk never refused a commit");
+        let out = if w.broker_scrip().is_some() {
+            w.withdraw_broker_scrip(system_clock()).unwrap()
+        } else {
+            w.obtain_broker_scrip(amount(1_000), system_clock())
+                .unwrap()
+        };
+        let (tx, label) = (out.tx, out.label);
+        match client.send(&mut w, out, system_clock()).await {
+            Ok(_) => served += 1,
+            Err(ClientError::Unavailable { .. }) => break (tx, label),
+            Err(e) => panic!("{label:?} of tx {tx}: {e}"),
+        }
+    };
+    assert!(broker.is_running(), "the daemon stays up on a full disk");
+    broker.wait_for("cannot write its log; answered Unavailable", 1);
+    assert_eq!(w.pending().count(), 1, "the refused request stays pending");
+
+    disk.free();
+    let start = Instant::now();
+    loop {
+        let out = w.resend(refused.0, refused.1).unwrap();
+        match client.send(&mut w, out, system_clock()).await {
+            Ok(_) => break,
+            Err(ClientError::Unavailable { .. }) if start.elapsed() < PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("after space came back: {e}"),
+        }
+    }
+    assert_eq!(w.pending().count(), 0);
+    let held = w.broker_scrip().map_or(0, |b| b.scrip.value().minor());
+    assert_eq!(broker.terminate().code(), Some(0));
+
+    let node = d.open_broker();
+    let state = node.state();
+    assert_eq!(state.check_conserved(), Ok(()));
+    assert_eq!(
+        state.balance(&Account::Bank(Pan::new(PAN_C))),
+        i128::from(10_000 - held),
+        "every acknowledged 6.1 and 6.6 is in the log, the refused one once"
+    );
+    assert_eq!(state.balance(&Account::FloatBroker), i128::from(held));
+    node.close().unwrap();
+    drop(disk);
 }
 
 /// A merchant offline during 6.2 (issue 5): the customer announces the exchange (step 1,

@@ -643,12 +643,9 @@ async fn the_timer_of_a_restarted_broker_lapses_scrip_past_its_grace() {
     )
     .await
     .unwrap();
-    let appended = broker::shell::expire(&running.addr)
-        .await
-        .unwrap()
-        .unwrap()
-        .events;
-    assert!(appended >= 1, "{appended}");
+    // The timer runs at start: the lapse is recorded without waiting a period. (A call
+    // of `expire` queued behind it finds nothing left to do, or does it itself.)
+    broker::shell::expire(&running.addr).await.unwrap().unwrap();
     let broker = running.stop().await.unwrap();
     let state = broker.state();
     assert!(state.live.get(&b0).is_none(), "B0 lapsed");

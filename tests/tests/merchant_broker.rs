@@ -1260,6 +1260,56 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
     }
 }
 
+/// Several VendorScrip lapsing in one timer run (a merchant started after their grace
+/// ended): each notice is stored under its own scrip's tx, so every one is sent, recorded
+/// by the broker and acknowledged, and every owner is paid back (protocol.md section 4).
+#[test]
+fn scrip_lapsing_together_are_each_reported_and_paid_back() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, 1_000);
+        let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 600);
+        let v1 = w.vendor_scrip(&b1.unwrap(), 300);
+        let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
+        assert_eq!(w.memo(), 900);
+        let grace_end = v0.scrip.body.expires.max(v1.scrip.body.expires)
+            + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
+
+        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 2);
+        w.reopen_merchant();
+        let pending = w.merchant_ref().pending_broker_requests();
+        let mut txs: Vec<TxId> = pending
+            .iter()
+            .map(|p| {
+                assert_eq!(label_of(&p.frame), Label::ScripLapsedNotice);
+                Frame::decode(&p.frame).unwrap().header.tx
+            })
+            .collect();
+        txs.sort_unstable();
+        let mut expected = vec![TxId(v0.scrip.id().0), TxId(v1.scrip.id().0)];
+        expected.sort_unstable();
+        assert_eq!(
+            txs, expected,
+            "one notice per lapsed scrip, each under its own tx"
+        );
+
+        for p in &pending {
+            let acked = w.send_broker(&p.frame, grace_end + 2);
+            assert!(matches!(
+                w.reply_to_merchant(&acked.reply, grace_end + 3),
+                ReplyOutcome::Recorded
+            ));
+        }
+        assert!(w.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(900)).unwrap());
+        assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(900)).unwrap());
+        assert_eq!(w.memo(), 0, "nothing left in M's float");
+        let tables = w.merchant_ref().state().tables.clone();
+        w.reopen_merchant();
+        assert_eq!(w.merchant_ref().state().tables, tables, "replay agrees");
+    }
+}
+
 /// A VendorScrip held by an escrow (a 6.7 withdrawal awaiting the broker) does not lapse,
 /// even past its grace: only the escrow's decision ends a hold (protocol.md section 4).
 #[test]

@@ -554,6 +554,26 @@ impl World {
         self.dir.path().join("broker.redb")
     }
 
+    /// A broker whose file is on a disk the test can fill (`shared::events::faults`): its
+    /// writes fail while the returned switch is on.
+    pub fn on_faulty_disk(suite: Suite) -> (World, shared::events::faults::Faults) {
+        use shared::events::faults::{Faults, FaultyFile};
+        use shared::events::{EventLog, LogIdentity};
+        let mut w = World::new(suite);
+        w.node.take().unwrap().close().unwrap();
+        let faults = Faults::new();
+        let (path, switch) = (w.path(), faults.clone());
+        let log = EventLog::open_on_backend(
+            w.path(),
+            move || FaultyFile::open(&path, switch.clone()),
+            LogIdentity::new(suite, broker::node::NODE_KIND),
+        )
+        .unwrap();
+        let keys = fixtures::keypair(suite, BROKER_KEY).clone();
+        w.node = Some(BrokerNode::on_log(log, keys, fixtures::root_key(1), w.config).unwrap());
+        (w, faults)
+    }
+
     /// Closes the node (if open) and opens it again from its file.
     pub fn reopen(&mut self) {
         if let Some(node) = self.node.take() {

@@ -204,6 +204,15 @@ impl CliError {
         let tx_if_saved = saved.then_some(tx);
         match e {
             ClientError::NoReply { last, .. } => CliError::from_bus(&last, what, tx_if_saved),
+            ClientError::Unavailable { .. } => {
+                let message = format!(
+                    "{what} cannot write its log now (Unavailable, protocol.md section 10)"
+                );
+                match tx_if_saved {
+                    Some(tx) => CliError::Pending { tx, message },
+                    None => CliError::Unreachable { message, tx: None },
+                }
+            }
             ClientError::Bus(e) => CliError::from_bus(&e, what, tx_if_saved),
             ClientError::Wallet(e) => CliError::from_wallet(e, Some(tx)),
         }

@@ -37,7 +37,7 @@ use crate::bus::{BusError, NatsBus, NatsOptions, Subjects};
 use crate::events::{EventLog, LogError};
 use crate::export::{self, ExportError, Exporter, Row, Source};
 use crate::ids::Uid;
-use crate::runtime::{Call, NodeActor, ServeNode};
+use crate::runtime::{Backoff, Call, NodeActor, ServeNode};
 
 /// How often the task asks the node for new events when it has caught up.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -275,14 +275,14 @@ where
 {
     let mut client = None;
     let mut exporter = None;
-    let mut retry = POLL;
+    let mut retry = Backoff::new(POLL, RETRY_MAX);
     loop {
         if *stopped.borrow() {
             return exporter;
         }
         let wait = match pass(&mut client, &mut exporter, &mut source, &target).await {
             Ok(_) => {
-                retry = POLL;
+                retry.reset();
                 POLL
             }
             Err(TaskError::Stopped) => return exporter,
@@ -295,10 +295,9 @@ where
                 return None;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?retry, "the event export is delayed; retrying");
+                let wait = retry.pause();
+                tracing::warn!(error = %e, retry_in = ?wait, "the event export is delayed; retrying");
                 exporter = None;
-                let wait = retry;
-                retry = retry.saturating_mul(2).min(RETRY_MAX);
                 wait
             }
         };

@@ -19,6 +19,13 @@ pub enum LogError {
         /// The file that is held.
         path: PathBuf,
     },
+    /// The log was closed by a storage fault and could not be opened again yet
+    /// ([`crate::events::EventLog::reopen`]); a later reopen may succeed.
+    #[error("event log {path} is closed after a storage fault; it is reopened at the next attempt")]
+    Closed {
+        /// The file.
+        path: PathBuf,
+    },
     /// An append of a group commit failed earlier, so the group was given up and nothing
     /// of it is written ([`crate::events::Group`]).
     #[error("an earlier append of this group commit failed; the group is aborted")]
@@ -29,9 +36,10 @@ pub enum LogError {
         /// The file opened.
         path: PathBuf,
     },
-    /// redb failed (I/O, corruption, a table of the wrong type).
+    /// redb failed (I/O, corruption, a table of the wrong type). Its message is part of
+    /// this one, not a separate source, so a report of the chain says it once.
     #[error("event log storage: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
     /// The file belongs to another suite or another kind of node: a node never serves a log
     /// of another deployment (protocol.md section 2).
     #[error("event log is {found}, expected {expected}")]
@@ -147,6 +155,7 @@ macro_rules! redb_into_log_error {
     )*};
 }
 redb_into_log_error!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,

@@ -13,14 +13,27 @@
 //! takes over only once the serving one is gone: the exclusive lock of protocol.md section 1.
 //! The lock is advisory: a program that does not use redb's locking can still write the file.
 //! Network filesystems that do not implement these locks give no exclusion.
+//!
+//! # Storage faults and damaged files (protocol.md section 10)
+//!
+//! Every open checks the whole file (redb's integrity check on open: the checksum of every
+//! page of the committed trees), so a file damaged outside redb is refused at open with
+//! [`LogError::Storage`] naming the corruption, never trusted and never a panic later.
+//!
+//! After a failed write (a full disk, an I/O error), redb refuses every later operation on
+//! that handle ("Previous I/O error occurred"). A failed commit writes nothing, so the file
+//! still holds everything committed before it; [`EventLog::reopen`] drops the poisoned
+//! handle and opens the file again (redb recovers its allocator state on the way), so a
+//! node serves again as soon as the disk can take its next commit, without a restart.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{
-    Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTableMetadata,
-    WriteTransaction,
+    Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTableMetadata,
+    StorageBackend, WriteTransaction,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,10 +78,23 @@ impl fmt::Display for LogIdentity {
 /// Every method takes `&self`; redb serialises write transactions, so concurrent appends
 /// are safe, but one ledger actor owning the log and batching appends is the intended use.
 pub struct EventLog<K> {
-    pub(crate) db: Database,
+    /// `None` between a storage fault and a successful [`EventLog::reopen`].
+    db: Option<Database>,
+    /// Opens the file again (the way it was first opened).
+    opener: Opener,
     path: PathBuf,
     identity: LogIdentity,
     _kind: PhantomData<fn(K) -> K>,
+}
+
+/// How a log's database is opened, kept to open it again after a storage fault.
+type Opener = Arc<dyn Fn() -> Result<Database, DatabaseError> + Send + Sync>;
+
+/// The builder of every open: the integrity check on open (see the module doc).
+fn builder() -> Builder {
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(true);
+    builder
 }
 
 impl<K> fmt::Debug for EventLog<K> {
@@ -84,8 +110,25 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// Opens the log at `path`, creating the file when it is missing or empty. An existing
     /// file must record `identity` and this build's schema version.
     pub fn open(path: impl AsRef<Path>, identity: LogIdentity) -> Result<Self, LogError> {
-        let path = path.as_ref();
-        let db = Database::create(path).map_err(|e| lock_error(e, path))?;
+        let path = path.as_ref().to_owned();
+        let file = path.clone();
+        Self::open_with(path, Arc::new(move || builder().create(&file)), identity)
+    }
+
+    /// [`EventLog::open`] on the storage `backend` makes, called again at each
+    /// [`EventLog::reopen`]; `path` names it in errors. For storage that is not a plain
+    /// file, and for the tests that inject storage faults.
+    pub fn open_on_backend<B: StorageBackend>(
+        path: impl AsRef<Path>,
+        backend: impl Fn() -> std::io::Result<B> + Send + Sync + 'static,
+        identity: LogIdentity,
+    ) -> Result<Self, LogError> {
+        let opener: Opener = Arc::new(move || builder().create_with_backend(backend()?));
+        Self::open_with(path.as_ref().to_owned(), opener, identity)
+    }
+
+    fn open_with(path: PathBuf, opener: Opener, identity: LogIdentity) -> Result<Self, LogError> {
+        let db = opener().map_err(|e| lock_error(e, &path))?;
         let txn = db.begin_write()?;
         {
             let mut meta_table = txn.open_table(META)?;
@@ -95,49 +138,65 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
                     check_identity(found_version, found, &identity)?;
                 }
                 None if events.is_empty()? => meta::write_identity(&mut meta_table, &identity)?,
-                None => {
-                    return Err(LogError::NotALog {
-                        path: path.to_owned(),
-                    });
-                }
+                None => return Err(LogError::NotALog { path }),
             }
         }
         txn.commit()?;
         Ok(EventLog {
-            db,
-            path: path.to_owned(),
+            db: Some(db),
+            opener,
+            path,
             identity,
             _kind: PhantomData,
+        })
+    }
+
+    /// Drops the handle and opens the file again, as it was first opened: after a storage
+    /// fault, redb refuses every operation of the old handle (see the module doc). On an
+    /// error the log stays closed ([`LogError::Closed`]) until a later `reopen` succeeds.
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        if let Some(db) = self.db.take() {
+            // The handle is poisoned; what closing it reports is the fault already known.
+            let _ = db.close();
+        }
+        let db = (self.opener)().map_err(|e| lock_error(e, &self.path))?;
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// The open database, or [`LogError::Closed`] after a failed [`EventLog::reopen`].
+    pub(crate) fn db(&self) -> Result<&Database, LogError> {
+        self.db.as_ref().ok_or_else(|| LogError::Closed {
+            path: self.path.clone(),
         })
     }
 
     /// Opens an existing log whatever its identity (for an auditor, who learns it from
     /// [`EventLog::identity`]). Refuses a file that is not a log of this schema version.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, LogError> {
-        let path = path.as_ref();
-        let db = Database::open(path).map_err(|e| lock_error(e, path))?;
+        let path = path.as_ref().to_owned();
+        let file = path.clone();
+        let opener: Opener = Arc::new(move || builder().open(&file));
+        let db = opener().map_err(|e| lock_error(e, &path))?;
         let found = {
             let txn = db.begin_read()?;
             let table = match txn.open_table(META) {
                 Ok(table) => table,
                 Err(redb::TableError::TableDoesNotExist(_)) => {
-                    return Err(LogError::NotALog {
-                        path: path.to_owned(),
-                    });
+                    return Err(LogError::NotALog { path });
                 }
                 Err(e) => return Err(e.into()),
             };
             meta::read_identity(&table)?
         };
         let Some((version, identity)) = found else {
-            return Err(LogError::NotALog {
-                path: path.to_owned(),
-            });
+            return Err(LogError::NotALog { path });
         };
         check_schema(version)?;
         Ok(EventLog {
-            db,
-            path: path.to_owned(),
+            db: Some(db),
+            opener,
+            path,
             identity,
             _kind: PhantomData,
         })
@@ -146,7 +205,9 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// Closes the file and releases its lock, reporting any error (dropping does the same
     /// silently).
     pub fn close(self) -> Result<(), LogError> {
-        self.db.close()?;
+        if let Some(db) = self.db {
+            db.close()?;
+        }
         Ok(())
     }
 
@@ -195,7 +256,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         for (index, event) in events.iter().enumerate() {
             check_postings(index, event)?;
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         match write_batch(&txn, events, projection, side_writes) {
             Ok(stored) => {
                 txn.commit()?;
@@ -216,7 +277,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// group is written and the caller must rebuild its in-memory state from the log.
     pub fn begin_group(&self) -> Result<Group<'_, K>, LogError> {
         Ok(Group {
-            txn: Some(self.db.begin_write()?),
+            txn: Some(self.db()?.begin_write()?),
             failed: false,
             appended: 0,
             _log: PhantomData,
@@ -225,7 +286,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
 
     /// The event at `seq`, if there is one.
     pub fn read(&self, seq: u64) -> Result<Option<Event<K>>, LogError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let Some(bytes) = table.get(seq)? else {
             return Ok(None);
@@ -242,7 +303,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// this call are not seen). Drop it when done: while a snapshot lives, redb cannot reuse
     /// the pages that later commits free.
     pub fn events_from(&self, seq: u64) -> Result<EventIter<K>, LogError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let rows = txn.open_table(EVENTS)?.range(seq..)?;
         Ok(EventIter {
             rows,
@@ -255,7 +316,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// consumer that passes the log on (the JetStream export of `peerscrip-ops export`) and
     /// must hand over what the chain hash covers, not a re-encoding of it.
     pub fn stored_from(&self, seq: u64) -> Result<StoredIter<K>, LogError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let rows = txn.open_table(EVENTS)?.range(seq..)?;
         Ok(StoredIter {
             rows,
@@ -266,13 +327,13 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
 
     /// The last seq and its chain hash, as `meta` records them; `None` while empty.
     pub fn head(&self) -> Result<Option<(u64, ChainHash)>, LogError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         meta::read_head(&txn.open_table(META)?)
     }
 
     /// The number of stored events.
     pub fn len(&self) -> Result<u64, LogError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(EVENTS)?.len()?)
     }
 
@@ -284,14 +345,14 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// Recomputes every link of the chain from the stored bytes, and names the event that
     /// was altered, removed or moved ([`LogError::Chain`]; rules in [`crate::events::chain`]).
     pub fn verify_chain(&self) -> Result<ChainReport, LogError> {
-        let mut rows = VerifiedRows::<K>::new(self.db.begin_read()?)?;
+        let mut rows = VerifiedRows::<K>::new(self.db()?.begin_read()?)?;
         while rows.next_event()?.is_some() {}
         rows.finish()
     }
 
     /// A read snapshot of the file, for the node's queries of its projection tables.
     pub fn begin_read(&self) -> Result<ReadTransaction, LogError> {
-        Ok(self.db.begin_read()?)
+        Ok(self.db()?.begin_read()?)
     }
 
     /// The rows of every table of `projection` in this file (see [`dump_projection`]).
@@ -299,7 +360,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         &self,
         projection: &P,
     ) -> Result<ProjectionDump, LogError> {
-        Ok(dump_projection(&self.db, projection)?)
+        Ok(dump_projection(self.db()?, projection)?)
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`projection`]: the [`Projection`] a node implements to fold events into its tables.
 //! - [`replay`]: rebuilding the projection tables from the log alone, in the live file or a
 //!   fresh one, to compare them byte for byte.
+//! - `faults` (feature `fixtures`): a storage backend that fails on demand, for the tests
+//!   of section 10's storage faults.
 //!
 //! Sequence numbers start at 1 and have no gaps, so a caller's watermark of 0 means "no event
 //! yet" and `len() == head seq`.
@@ -24,6 +26,8 @@
 pub mod chain;
 pub mod envelope;
 mod error;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod faults;
 pub mod log;
 mod meta;
 pub mod posting;

@@ -32,10 +32,10 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         projection: &P,
     ) -> Result<ChainReport, LogError> {
         check_reserved(projection)?;
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         // Taken while this write transaction excludes appends: the latest committed log.
-        let result = self
-            .db
+        let result = db
             .begin_read()
             .map_err(LogError::from)
             .and_then(VerifiedRows::new)
@@ -67,7 +67,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         target: &Database,
     ) -> Result<ChainReport, LogError> {
         check_reserved(projection)?;
-        let mut rows = VerifiedRows::<K>::new(self.db.begin_read()?)?;
+        let mut rows = VerifiedRows::<K>::new(self.db()?.begin_read()?)?;
         let mut txn = target.begin_write()?;
         if let Err(e) = clear_tables(&txn, projection) {
             abort(txn);

@@ -133,6 +133,27 @@ impl Draft {
         self
     }
 
+    /// The frame of an [`unsigned`](Draft::unsigned) draft: its body in one
+    /// [`Part::Clear`], no key needed. Refuses a draft that is not unsigned, sealed or
+    /// relaying parts.
+    pub fn seal_unsigned(&self) -> Result<SentFrame, DraftError> {
+        if !self.unsigned || self.sealed || !self.forwarded.is_empty() {
+            return Err(DraftError::UnsignedSealed);
+        }
+        let frame = Frame::new(
+            self.header,
+            vec![Part::Clear {
+                body: self.body.clone(),
+            }],
+        )
+        .encode()?;
+        Ok(SentFrame {
+            to: self.to,
+            answers: self.answers.clone(),
+            frame,
+        })
+    }
+
     /// Signs the body with `me` (whose UID must be the header's sender) and, if sealed,
     /// seals it to `recipient` (whose UID must be `to`), then encodes the frame.
     pub fn seal(
@@ -141,21 +162,7 @@ impl Draft {
         recipient: Option<&PublicKey>,
     ) -> Result<SentFrame, DraftError> {
         if self.unsigned {
-            if self.sealed || !self.forwarded.is_empty() {
-                return Err(DraftError::UnsignedSealed);
-            }
-            let frame = Frame::new(
-                self.header,
-                vec![Part::Clear {
-                    body: self.body.clone(),
-                }],
-            )
-            .encode()?;
-            return Ok(SentFrame {
-                to: self.to,
-                answers: self.answers.clone(),
-                frame,
-            });
+            return self.seal_unsigned();
         }
         let signed = sign_bytes(me, &self.header, self.body.clone())?;
         let own: Part = if self.sealed {
@@ -192,9 +199,10 @@ pub enum DraftError {
     /// A sealed draft for a recipient whose key was not given.
     #[error("no public key for recipient {0}")]
     NoRecipientKey(Uid),
-    /// An unsigned draft that is also sealed or relays parts: only a bare `Ack` goes
-    /// unsigned (ADR 0008).
-    #[error("an unsigned draft cannot be sealed or relay parts")]
+    /// An unsigned draft that is also sealed or relays parts (only a bare `Ack` or `Error`
+    /// goes unsigned, ADR 0008 and protocol.md section 3), or a signed draft given to
+    /// [`Draft::seal_unsigned`].
+    #[error("only an unsigned draft that is neither sealed nor relaying parts goes unsigned")]
     UnsignedSealed,
 }
 
@@ -221,30 +229,36 @@ pub struct Recorded<K> {
 }
 
 impl<K> Recorded<K> {
-    /// The events of one decision, with `sent` attached to the last one. A decision that
-    /// appends no event stores no frame (it changed nothing, e.g. a refusal or a read-only
-    /// query): its frames are sent but not kept.
+    /// The events of one decision, each frame attached to the last event of its own tx
+    /// (the frame's header names it): the outbox and the stored replies are kept per tx
+    /// (section 7), so a decision over several txs (the merchant's lapse of several scrip
+    /// in one timer run, each under its own tx) must store each frame under the tx it
+    /// belongs to. A frame of a tx no event names goes with the last event. A decision
+    /// that appends no event stores no frame (it changed nothing, e.g. a refusal or a
+    /// read-only query): its frames are sent but not kept.
     #[must_use]
     pub fn attach(events: Vec<NewEvent<K>>, sent: Vec<SentFrame>) -> Vec<NewEvent<Recorded<K>>> {
         let last = events.len().saturating_sub(1);
-        let mut sent = Some(sent);
+        let mut attached: Vec<Vec<SentFrame>> = events.iter().map(|_| Vec::new()).collect();
+        for frame in sent {
+            let owner = Frame::header_of(&frame.frame)
+                .ok()
+                .and_then(|header| events.iter().rposition(|e| e.tx == header.tx))
+                .unwrap_or(last);
+            if let Some(slot) = attached.get_mut(owner) {
+                slot.push(frame);
+            }
+        }
         events
             .into_iter()
-            .enumerate()
-            .map(|(i, e)| NewEvent {
+            .zip(attached)
+            .map(|(e, sent)| NewEvent {
                 time: e.time,
                 tx: e.tx,
                 postings: e.postings,
                 memos: e.memos,
                 evidence: e.evidence,
-                kind: Recorded {
-                    kind: e.kind,
-                    sent: if i == last {
-                        sent.take().unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    },
-                },
+                kind: Recorded { kind: e.kind, sent },
             })
             .collect()
     }
@@ -423,5 +437,44 @@ mod tests {
         assert_eq!(recorded[1].kind.sent, vec![sent]);
         assert_eq!(recorded[1].kind.kind, 'b');
         assert!(Recorded::<char>::attach(Vec::new(), Vec::new()).is_empty());
+    }
+
+    /// A decision over several txs (the merchant's lapse of several scrip at once) stores
+    /// each frame under its own tx, where the outbox and a status request look for it.
+    #[test]
+    fn each_frame_goes_with_the_last_event_of_its_own_tx() {
+        let suite = Suite::Modern;
+        let m = fixtures::keypair(suite, 2);
+        let delivery = |tx: TxId| {
+            let body = ErrorBody::new(
+                Re::new(
+                    &Header::new(suite, Label::RenewRequest, tx, m.uid()),
+                    Vec::new(),
+                ),
+                crate::ErrorCode::Spent,
+                "no",
+            );
+            Draft::delivery(suite, tx, m.uid(), Uid([9; 16]), &body)
+                .seal(m, None)
+                .unwrap()
+        };
+        let (x, y, z) = (TxId([1; 16]), TxId([2; 16]), TxId([3; 16]));
+        let (to_x, to_y, to_z) = (delivery(x), delivery(y), delivery(z));
+        assert_eq!(Frame::header_of(&to_y.frame).unwrap().tx, y);
+        let events = vec![
+            NewEvent::new(1, x, 'a'),
+            NewEvent::new(1, y, 'b'),
+            NewEvent::new(1, x, 'c'),
+        ];
+        let recorded = Recorded::attach(
+            events,
+            vec![to_x.clone(), to_y.clone(), to_z.clone(), to_x.clone()],
+        );
+        let sent: Vec<_> = recorded.iter().map(|e| e.kind.sent.clone()).collect();
+        assert_eq!(
+            sent,
+            vec![vec![], vec![to_y], vec![to_x.clone(), to_z, to_x]],
+            "x's frames on x's last event, y's on y's, z (no event) on the last"
+        );
     }
 }

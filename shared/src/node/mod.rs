@@ -20,6 +20,8 @@
 //! - [`Draft`], [`SentFrame`], [`Recorded`]: an unsigned output of `decide`, the sealed frame
 //!   it becomes, and the event envelope kind that stores those frames with the event that
 //!   produced them, so that replies and outbox are rebuilt by replay (section 8).
+//! - [`Availability`]: whether a node serves or is down after a storage fault, and the
+//!   unsigned `Error { Unavailable }` it answers meanwhile ([`Unavailable`], section 10).
 //!
 //! # How a node core uses them (the shape of every core, ADR 0006)
 //!
@@ -38,6 +40,7 @@
 //!    [`record_sent`] for the frames, which fills [`Replies`] and [`Outbox`]. Replay is the
 //!    same `apply` over the log, so live and replayed state cannot differ.
 
+mod availability;
 mod bindings;
 mod draft;
 mod live_scrip;
@@ -45,6 +48,10 @@ mod outbox;
 mod refusal;
 mod replies;
 
+pub use availability::{
+    Availability, Gate, RETRY_AFTER_SECS, UNAVAILABLE_MESSAGE, Unavailable, is_unavailable,
+    unavailable_reply,
+};
 pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};

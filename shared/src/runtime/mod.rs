@@ -4,9 +4,13 @@
 //! - [`parallel_map`]: the crypto pool's fan-out, used by a node's batch step to open the
 //!   frames of a batch (RSA unwrap, signature checks) on every core;
 //! - [`shell`]: the node actor, its group-commit batching on the blocking pool, and the
-//!   gateway that connects it to a bus subject.
+//!   gateway that connects it to a bus subject;
+//! - [`backoff`]: the growing pause between re-sends of open work.
 
+pub mod backoff;
 pub mod shell;
+
+pub use backoff::Backoff;
 
 pub use shell::{
     Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, Prepare, ServeNode, Served, Stop, Submit,

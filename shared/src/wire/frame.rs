@@ -75,6 +75,15 @@ impl Frame {
         Ok(frame)
     }
 
+    /// The header of an encoded frame, decoding nothing after it: the header is a frame's
+    /// first field, so its bytes are a prefix of the frame's. For frames this node encoded
+    /// itself (its stored sent frames), where only the tx or label is wanted; a frame from
+    /// the network goes through [`Frame::decode`].
+    pub fn header_of(bytes: &[u8]) -> Result<Header, WireError> {
+        let (header, _) = postcard::take_from_bytes::<Header>(bytes).map_err(WireError::Decode)?;
+        Ok(header)
+    }
+
     /// The rules of a well-formed frame: version 1, at most [`MAX_PARTS`] parts, and every
     /// forwarded part well formed (see [`Frame::part`]).
     pub fn check(&self) -> Result<(), WireError> {

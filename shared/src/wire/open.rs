@@ -15,7 +15,6 @@ use super::digest::{DigestItem, request_digest};
 use super::error::WireError;
 use super::frame::PartRef;
 use super::header::{Header, aead_aad, sig_input};
-use super::label::Label;
 use super::part::{Inner, Part, decode_inners};
 use super::seal::id_proof_message;
 use crate::ids::{AccountId, PanSecret, ScripId, Uid};
@@ -153,11 +152,18 @@ impl PartRef<'_> {
     /// request can compute; the caller checks that `re` against its pending request and
     /// accepts a `Clear` part for no other reply.
     pub fn unsigned_ack(&self) -> Result<AckBody, WireError> {
+        self.unsigned::<AckBody>()
+    }
+
+    /// Decodes the unsigned body `B` of a `Clear` part whose label is `B`'s: the 6.3 `Ack`
+    /// (ADR 0008), or an unsigned `Error` (protocol.md section 3: a refusal that spends no
+    /// private-key operation, such as `Unavailable`, which only ever means "repeat").
+    pub fn unsigned<B: Body>(&self) -> Result<B, WireError> {
         match self.part {
             Part::Clear { body } if !self.forwarded => {
-                if self.header.label != Label::Ack {
+                if self.header.label != B::LABEL {
                     return Err(WireError::LabelMismatch {
-                        expected: Label::Ack,
+                        expected: B::LABEL,
                         found: self.header.label,
                     });
                 }
