@@ -31,6 +31,7 @@ fn signed<B: Body>(ty: &'static str, body: &B) -> PartSpec {
     PartSpec::Signed {
         ty,
         body: body.to_bytes(),
+        value: value_of(body),
     }
 }
 
@@ -39,7 +40,14 @@ fn inner<B: Body>(ty: &'static str, body: &B) -> InnerSpec {
     InnerSpec::Signed {
         ty,
         body: body.to_bytes(),
+        value: value_of(body),
     }
+}
+
+/// The field values of `body`: serde's JSON form of the typed struct (16-byte ids and
+/// byte strings as arrays of numbers, labels as their codes, enums externally tagged).
+fn value_of<B: Body>(body: &B) -> serde_json::Value {
+    serde_json::to_value(body).expect("a body has a JSON form")
 }
 
 fn secret(issued: &Issued) -> InnerSpec {
@@ -465,6 +473,7 @@ impl<'w> Catalog<'w> {
             vec![PartSpec::Clear {
                 ty: "AckBody",
                 body: ack.to_bytes(),
+                value: value_of(&ack),
             }],
             None,
         );

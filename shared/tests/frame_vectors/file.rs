@@ -105,6 +105,8 @@ pub struct BodyEntry {
     pub header_bytes: String,
     /// The postcard body.
     pub body: String,
+    /// The body's field values, as serde's JSON form of the typed struct.
+    pub value: serde_json::Value,
     /// `SigInput` (section 3); `null` for the unsigned `Ack`.
     pub sig_input: Option<String>,
     /// The signature found in the frame (reproducible in the paper suite only).
@@ -206,6 +208,7 @@ pub fn describe(world: &World, spec: &Spec, frame: &Frame, read: &Read) -> Vecto
             signer: b.signer.map(|r| r.name().to_owned()),
             header_bytes: hex::encode(b.header.to_bytes().as_bytes()),
             body: hex::encode(b.body),
+            value: b.value.clone(),
             sig_input: b
                 .signer
                 .map(|_| hex::encode(sig_input(&b.header, b.body).expect("SigInput"))),

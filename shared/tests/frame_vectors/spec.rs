@@ -4,6 +4,7 @@
 //! fresh, is read back against its spec: every part opened with the fixture key of its
 //! recipient and every signature verified with the fixture key of its signer.
 
+use serde_json::Value;
 use shared::wire::{
     DigestItem, Frame, Header, Inner, Label, LabelKind, Part, id_proof, id_proof_message,
     public_key_inner, request_digest, seal, secret_inner, sig_input, sign_bytes, verify_signature,
@@ -15,8 +16,13 @@ use super::world::{Role, World};
 /// One inner of a sealed part (docs/protocol.md section 3), in order.
 #[derive(Clone, Debug)]
 pub enum InnerSpec {
-    /// `Sign_K(X)` by the part's signer: the type name of `X` and its postcard bytes.
-    Signed { ty: &'static str, body: Vec<u8> },
+    /// `Sign_K(X)` by the part's signer: the type name of `X`, its postcard bytes and its
+    /// field values (serde's JSON form of the typed struct).
+    Signed {
+        ty: &'static str,
+        body: Vec<u8>,
+        value: Value,
+    },
     /// `SignOnly_K(ID)` of the signer's account.
     IdProof,
     /// The signer's public key (6.0).
@@ -33,10 +39,18 @@ pub enum InnerSpec {
 /// One part of a frame (docs/protocol.md section 3).
 #[derive(Clone, Debug)]
 pub enum PartSpec {
-    /// A body signed in the clear by the sender.
-    Signed { ty: &'static str, body: Vec<u8> },
+    /// A body signed in the clear by the sender (as [`InnerSpec::Signed`]).
+    Signed {
+        ty: &'static str,
+        body: Vec<u8>,
+        value: Value,
+    },
     /// An unsigned body (the broker's `Ack` of 6.3, docs/adr/0008).
-    Clear { ty: &'static str, body: Vec<u8> },
+    Clear {
+        ty: &'static str,
+        body: Vec<u8>,
+        value: Value,
+    },
     /// A part sealed to `to`, its inners signed by the sender.
     Sealed { to: Role, inners: Vec<InnerSpec> },
     /// Part `part` of the earlier vector `from`, relayed unchanged with its header.
@@ -100,6 +114,8 @@ pub struct BodyRef<'a> {
     pub reader: Option<Role>,
     /// The postcard bytes.
     pub body: &'a [u8],
+    /// Its field values.
+    pub value: &'a Value,
 }
 
 impl Spec {
@@ -108,7 +124,7 @@ impl Spec {
         let mut out = Vec::new();
         for (i, part) in self.parts.iter().enumerate() {
             match part {
-                PartSpec::Signed { ty, body } | PartSpec::Clear { ty, body } => {
+                PartSpec::Signed { ty, body, value } | PartSpec::Clear { ty, body, value } => {
                     out.push(BodyRef {
                         at: format!("part {i}"),
                         ty,
@@ -117,10 +133,11 @@ impl Spec {
                         forwarded: false,
                         reader: None,
                         body,
+                        value,
                     });
                 }
                 PartSpec::Sealed { to, inners } => {
-                    out.extend(signed_inners(inners).map(|(j, ty, body)| BodyRef {
+                    out.extend(signed_inners(inners).map(|(j, ty, body, value)| BodyRef {
                         at: format!("part {i} (sealed to {}), inner {j}", to.name()),
                         ty,
                         signer: Some(self.sender),
@@ -128,6 +145,7 @@ impl Spec {
                         forwarded: false,
                         reader: Some(*to),
                         body,
+                        value,
                     }));
                 }
                 PartSpec::Forwarded {
@@ -138,7 +156,7 @@ impl Spec {
                     inners,
                     ..
                 } => {
-                    out.extend(signed_inners(inners).map(|(j, ty, body)| BodyRef {
+                    out.extend(signed_inners(inners).map(|(j, ty, body, value)| BodyRef {
                         at: format!(
                             "part {i} (forwarded from {from}, sealed to {}), inner {j}",
                             to.name()
@@ -149,6 +167,7 @@ impl Spec {
                         forwarded: true,
                         reader: Some(*to),
                         body,
+                        value,
                     }));
                 }
             }
@@ -208,12 +227,14 @@ impl Spec {
     }
 }
 
-fn signed_inners(inners: &[InnerSpec]) -> impl Iterator<Item = (usize, &'static str, &[u8])> {
+fn signed_inners(
+    inners: &[InnerSpec],
+) -> impl Iterator<Item = (usize, &'static str, &[u8], &Value)> {
     inners
         .iter()
         .enumerate()
         .filter_map(|(j, inner)| match inner {
-            InnerSpec::Signed { ty, body } => Some((j, *ty, body.as_slice())),
+            InnerSpec::Signed { ty, body, value } => Some((j, *ty, body.as_slice(), value)),
             _ => None,
         })
 }
