@@ -2,8 +2,8 @@
 //! the event log (redb) and the bus (tokio channels, NATS), which the issue places here so
 //! every node uses the same ones.
 //!
-//! One module per concept; see `ARCHITECTURE.md` for the map and `../shared/protocol.md`
-//! (the normative protocol) for the sections cited throughout.
+//! One module per concept; see `ARCHITECTURE.md` for the map and `docs/protocol.md` (the
+//! normative protocol) for the sections cited throughout.
 
 pub mod amount;
 pub mod bus;

@@ -1,6 +1,6 @@
 //! The world of the demo: the bank's accounts, the broker, two merchants and two customers
 //! (issue 4). Keys and root keys are generated fresh; the first customer's account is the
-//! one of `../shared/test-vectors.md`, the others' PANSecrets are drawn with
+//! one of `docs/test-vectors.md`, the others' PANSecrets are drawn with
 //! [`PanSecret::generate`].
 
 use std::path::{Path, PathBuf};
