@@ -971,3 +971,73 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
         wallet.check_tables().unwrap();
     }
 }
+
+/// Lapse, as the wallet shows it (protocol.md section 4): `peerscrip balance` counts a
+/// scrip as held up to the end of its renewal grace, and after it lists it apart, with
+/// where its value went (the owner's bank account), out of the total, in words and JSON.
+#[test]
+fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
+    use customer_cli::cli::commands::balance::balance;
+
+    let mut w = World::new(Suite::Paper);
+    let m = w.m_keys.uid();
+    let broker = w.net.broker_uid();
+    w.obtain(1500);
+    w.exchange(1050);
+    let b0 = w.wallet().broker_scrip().unwrap().scrip.clone();
+    let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
+    assert_eq!(b0.value(), Amount::from_minor(450));
+    // One day of grace, so that the scrip of one producer can be past it and the other not.
+    let grace = 24 * 3600;
+    let pan = w.net.customers[0].party.pan.redacted();
+
+    // Both within their grace at its last second: held, counted.
+    let within = b0.body.expires.min(v0.body.expires) + grace;
+    let done = balance(w.wallet_ref(), within, grace);
+    assert_eq!(done.json["total"]["minor"], 1500);
+    assert_eq!(done.json["lapsed"], serde_json::json!([]));
+    assert_eq!(done.json["broker_scrip"]["value"]["minor"], 450);
+
+    // Past both: nothing held, both listed as lapsed, the total 0.00.
+    let after = b0.body.expires.max(v0.body.expires) + grace + 1;
+    let done = balance(w.wallet_ref(), after, grace);
+    let mut lapsed = vec![
+        (broker, "BrokerScrip", &b0, "4.50"),
+        (m, "VendorScrip", &v0, "10.50"),
+    ];
+    lapsed.sort_by_key(|(producer, ..)| *producer);
+    let expected_json: Vec<_> = lapsed
+        .iter()
+        .map(|(producer, kind, scrip, value)| {
+            serde_json::json!({
+                "kind": kind,
+                "producer": producer.to_string(),
+                "value": {"value": value, "minor": scrip.value().minor()},
+                "expires": scrip.body.expires,
+                "renewable_until": scrip.body.expires + grace,
+                "returned_to": format!("the bank account {pan}"),
+            })
+        })
+        .collect();
+    assert_eq!(done.json["lapsed"], serde_json::Value::Array(expected_json));
+    assert_eq!(done.json["broker_scrip"], serde_json::Value::Null);
+    assert_eq!(done.json["vendor_scrip"], serde_json::json!([]));
+    assert_eq!(
+        done.json["total"],
+        serde_json::json!({"value": "0.00", "minor": 0})
+    );
+    assert_eq!(done.json["renewal_grace_secs"], grace);
+    let mut expected_lines = vec!["BrokerScrip            none".to_owned()];
+    for (producer, kind, scrip, value) in &lapsed {
+        expected_lines.push(format!(
+            "lapsed: {kind} of {producer}  {value}  renewable until {}: its value went back \
+             to the bank account {pan}",
+            scrip.body.expires + grace
+        ));
+    }
+    expected_lines.push(format!("total                  {:>12}", "0.00"));
+    assert_eq!(done.lines, expected_lines);
+
+    // The view changed nothing: the wallet still holds both until a producer says Lapsed.
+    assert_eq!(w.wallet_ref().state().scrip.len(), 2);
+}
