@@ -967,3 +967,83 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     assert_eq!((bank_c, bank_m), (i128::from(DEPOSIT), 0));
     c.assert_no_secret_printed();
 }
+
+/// One command at a time per wallet: while another handle holds the wallet file, a command
+/// waits (it does not fail at once), and runs as soon as the file is released; a holder
+/// that keeps it for the whole `--timeout` makes it exit 6, saying why, with nothing done.
+#[actix_rt::test]
+async fn a_command_waits_for_a_wallet_in_use_and_gives_up_after_its_timeout() {
+    let suite = Suite::Paper;
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = tmp.path().join("broker.pub.pem");
+    std::fs::write(
+        &broker_pem,
+        fixtures::keypair(suite, 1).public().to_pem().unwrap(),
+    )
+    .unwrap();
+    // No node is needed: `balance` of a wallet with nothing pending is local.
+    let mut c = Customer::new(suite, tmp.path(), "nats://127.0.0.1:9");
+    c.run(&[
+        "init",
+        "--broker-key",
+        broker_pem.to_str().unwrap(),
+        "--suite",
+        suite.name(),
+    ])
+    .await
+    .ok();
+    let pem = std::fs::read_to_string(c.dir.join("key.pem")).unwrap();
+    let keys = KeyPair::from_pkcs8_pem(suite, &pem, Some(PASSPHRASE.as_bytes())).unwrap();
+    let wallet_file = c.dir.join("wallet.redb");
+    let hold = |keys: &KeyPair| customer_cli::Wallet::open(&wallet_file, keys.clone()).unwrap();
+
+    // Held for 1.5 s of a 20 s timeout: the command waits, then succeeds.
+    let held = hold(&keys);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let waited = c.run(&["balance", "--timeout", "20s"]).await;
+    let elapsed = started.elapsed();
+    release.join().unwrap();
+    let doc = waited.ok();
+    assert_eq!(doc["command"], "balance");
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "it waited for the release: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+
+    // Held for longer than the command's 1 s timeout: exit 6, nothing done.
+    let held = hold(&keys);
+    let len = held.log().len().unwrap();
+    let started = std::time::Instant::now();
+    let busy = c.run(&["balance", "--timeout", "1s"]).await;
+    let elapsed = started.elapsed();
+    assert_eq!(busy.code, 6, "{busy:?}");
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    let doc = busy.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"], "wallet_busy");
+    assert_eq!(doc["exit_code"], 6);
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the wallet is in use by another peerscrip command; waited 1s"),
+        "{doc}"
+    );
+    let human = c.run_human(&["balance", "--timeout", "250ms"]).await;
+    assert_eq!(human.code, 6, "{human:?}");
+    assert!(
+        human
+            .stderr
+            .contains("the wallet is in use by another peerscrip command"),
+        "{human:?}"
+    );
+    assert_eq!(held.log().len().unwrap(), len, "nothing was done");
+    drop(held);
+    c.run(&["balance"]).await.ok();
+    c.assert_no_secret_printed();
+}

@@ -270,7 +270,13 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         return commands::init::run(&cli, broker_key);
     }
     let (dir, settings) = settings_of(&cli)?;
-    let wallet = session::open_wallet(&dir, &settings, cli.passphrase_file.as_deref())?;
+    let wallet = session::open_wallet(
+        &dir,
+        &settings,
+        cli.passphrase_file.as_deref(),
+        &Progress::new(cli.json),
+    )
+    .await?;
     if matches!(cli.command, Command::Balance | Command::History) {
         let grace_secs = settings.renewal_grace_secs;
         // Local commands: they resume pending transactions when the network is there,
