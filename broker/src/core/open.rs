@@ -34,7 +34,8 @@ use super::AccountIds;
 use super::admin::AdminRequest;
 use super::state::State;
 
-/// A request whose every signature, seal and IdProof has been verified.
+/// A request whose every signature, seal and IdProof has been verified; a registration's
+/// IdProof was checked and its result is in [`Request::Registration`] (see the module doc).
 #[derive(Debug)]
 pub struct Verified {
     /// The request's header.
