@@ -913,7 +913,7 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
             })
         );
         lines.push(format!(
-            "lapsed: {kind} of {producer}  {value}  renewable until {}: its value went back \
+            "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
              to the bank account …0695",
             expires + grace
         ));

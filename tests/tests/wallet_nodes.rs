@@ -1030,7 +1030,7 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
     let mut expected_lines = vec!["BrokerScrip            none".to_owned()];
     for (producer, kind, scrip, value) in &lapsed {
         expected_lines.push(format!(
-            "lapsed: {kind} of {producer}  {value}  renewable until {}: its value went back \
+            "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
              to the bank account {pan}",
             scrip.body.expires + grace
         ));

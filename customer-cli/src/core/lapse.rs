@@ -9,9 +9,10 @@
 //! the grace it is configured with (the deployment's, default one year): a scrip past
 //! `expires + grace` is shown as lapsed, its value as gone back to the bank account, and
 //! not counted in what the wallet holds. The rule is the producers' own (`now > expires +
-//! grace`, as the broker's and merchant's lapse timers apply it), and a scrip that a
-//! pending request presents is held by that transaction's escrow, which a producer never
-//! lapses (section 4: a hold ends only by its own event), so it is still counted.
+//! grace`, as the broker's and merchant's lapse timers apply it). A scrip that a pending
+//! request presents is still counted until that request's outcome is in: it may be held in
+//! an escrow, which a producer never lapses (section 4: a hold ends only by its own event),
+//! or spent or renewed by the request.
 //!
 //! Nothing here changes the state: this is a view, and `now` is an argument (no clock is
 //! read in the core).
@@ -92,5 +93,41 @@ mod tests {
             grace_end(&owned(&mint, me, u64::MAX - 1), DEFAULT_GRACE_SECS),
             u64::MAX
         );
+    }
+
+    /// A scrip a pending request presents (here a 6.8 renewal saved but not answered) is
+    /// counted as held past its grace: the request's outcome decides what became of it.
+    #[test]
+    fn a_scrip_a_pending_request_presents_is_still_held() {
+        let me = fixtures::keypair(Suite::Paper, 0);
+        let broker = fixtures::keypair(Suite::Paper, 1);
+        let mint = Mint::new(Suite::Paper, broker.uid(), fixtures::root_key(1));
+        let mut state = WalletState {
+            identity: Some(crate::core::Identity {
+                suite: Suite::Paper,
+                me: me.uid(),
+                my_key: me.public().spki_der().to_vec(),
+                broker: broker.uid(),
+                broker_key: broker.public().spki_der().to_vec(),
+            }),
+            ..WalletState::default()
+        };
+        let scrip = owned(&mint, me, 1_000);
+        state.scrip.insert(broker.uid(), scrip.clone());
+        assert_eq!(holdings(&state, 2_000, 100).lapsed, vec![&scrip]);
+        let tx = TxId([2; 16]);
+        let request = crate::core::renew::request(&state, tx, broker.uid()).unwrap();
+        state.pending.insert(
+            (tx, request.label()),
+            crate::core::Pending {
+                request,
+                status: crate::core::PendingStatus::Sent,
+                saved_at: 0,
+                received: Vec::new(),
+            },
+        );
+        let split = holdings(&state, 2_000, 100);
+        assert_eq!(split.held, vec![&scrip]);
+        assert!(split.lapsed.is_empty());
     }
 }

@@ -62,7 +62,7 @@ pub fn balance(wallet: &Wallet, now: u64, grace_secs: u64) -> Done {
     };
     for l in &split.lapsed {
         lines.push(format!(
-            "lapsed: {} of {}  {}  renewable until {}: its value went back to {account}",
+            "lapsed: {} of {}  {}  grace ended at {}: its value went back to {account}",
             kind(l),
             l.producer(),
             l.scrip.value(),
