@@ -12,10 +12,12 @@ use shared::events::Account;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId};
 use shared::node::ScripState;
 use shared::wire::bodies::{
-    BrokerScripResponseX1, BrokerScripWithdrawResponseX1, PublicKeyResponseX1,
-    RegistrationResponseX1, RenewResponseX1,
+    BrokerScripResponseX1, BrokerScripWithdrawResponseX1, ErrorBody, PublicKeyResponseX1,
+    RegistrationRequestX0, RegistrationResponseX1, RenewResponseX1,
 };
-use shared::wire::{Frame, Header, Label, id_proof, seal, secret_inner, sign};
+use shared::wire::{
+    Body, DigestItem, Frame, Header, Label, id_proof, request_digest, seal, secret_inner, sign,
+};
 use shared::{Amount, ErrorCode, Mint, Suite, fixtures};
 use wire_client::{Client, Held, NOW, World, error_code};
 
@@ -144,19 +146,64 @@ fn registration_in_both_suites() {
     }
 }
 
+/// 6.0: the broker's signed `Error` to a registration whose `X0` verified: its code, its
+/// message and its `re`, which names the request by its digest (section 3), so that the
+/// registrant's wallet recognises the refusal of its pending request and ends it.
+fn assert_registration_refused(
+    w: &mut World,
+    c: &Client,
+    tx: TxId,
+    frame: &[u8],
+    pan: &Pan,
+    code: ErrorCode,
+) -> ErrorBody {
+    let before = w.state().clone();
+    let len = w.log_len();
+    let reply = w.send(frame, NOW);
+    assert_eq!(error_code(&w.broker_key(), &reply), Some(code));
+    assert_eq!(w.state(), &before, "a refusal changed the state");
+    assert_eq!(w.log_len(), len, "a refusal appended an event");
+    let body = c.open_clear::<ErrorBody>(&reply);
+    let header = c.header(Label::RegistrationRequest, tx);
+    let x0 = RegistrationRequestX0 { pan: pan.clone() }.to_bytes();
+    let digest = request_digest(
+        &header,
+        &[DigestItem {
+            origin: None,
+            body: &x0,
+        }],
+    )
+    .unwrap();
+    assert_eq!(body.re.sender, c.uid());
+    assert_eq!(body.re.label, Label::RegistrationRequest);
+    assert_eq!(body.re.digest, digest, "re names the refused request");
+    body
+}
+
+/// 6.0: an unknown PAN, a wrong ID (a wrong PANSecret, or an IdProof replayed from another
+/// tx) and a PAN that has a key are one refusal with one message, so that the reply does
+/// not tell which account numbers exist; each is signed with the request's `re`, changes
+/// nothing (no event, no peer) and binds nothing, so the corrected request registers.
 #[test]
 fn registration_refusals() {
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "GR1601101250000000012300695");
     w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
+    let mut messages = Vec::new();
 
-    // PAN unknown.
-    let stranger = w.client(2, "NO-SUCH-PAN");
-    w.assert_refused(
-        &stranger.registration(TxId::random()),
-        NOW,
-        ErrorCode::PanUnknown,
+    // PAN unknown (an account number with a typo).
+    let tx = TxId::random();
+    let typo = Pan::new("GR1601101250000000012300696");
+    let frame = c.registration_for(tx, &typo, &c.id());
+    let body = assert_registration_refused(
+        &mut w,
+        &c,
+        tx,
+        &frame,
+        &typo,
+        ErrorCode::RegistrationRefused,
     );
+    messages.push(body.message);
 
     // Wrong PANSecret: the IdProof proves another ID.
     let wrong = AccountId::derive(
@@ -164,11 +211,17 @@ fn registration_refusals() {
         &PanSecret::new("not the secret at all!"),
         &c.pan,
     );
-    w.assert_refused(
-        &c.registration_for(TxId::random(), &c.pan, &wrong),
-        NOW,
-        ErrorCode::BadIdProof,
+    let tx = TxId::random();
+    let frame = c.registration_for(tx, &c.pan, &wrong);
+    let body = assert_registration_refused(
+        &mut w,
+        &c,
+        tx,
+        &frame,
+        &c.pan,
+        ErrorCode::RegistrationRefused,
     );
+    messages.push(body.message);
 
     // An IdProof replayed from another tx: made for tx A, sent in tx B.
     let (tx_a, tx_b) = (TxId::random(), TxId::random());
@@ -178,38 +231,64 @@ fn registration_refusals() {
         &h_b,
         &w.broker_key(),
         &[
-            sign(
-                c.key,
-                &h_b,
-                &shared::wire::bodies::RegistrationRequestX0 { pan: c.pan.clone() },
-            )
-            .unwrap()
-            .into(),
+            sign(c.key, &h_b, &RegistrationRequestX0 { pan: c.pan.clone() })
+                .unwrap()
+                .into(),
             id_proof(c.key, &h_a, &c.id()).unwrap(),
             shared::wire::public_key_inner(c.key.public()),
         ],
     )
     .unwrap();
     let frame = Frame::new(h_b, vec![replayed]).encode().unwrap();
-    w.assert_refused(&frame, NOW, ErrorCode::BadIdProof);
+    let body = assert_registration_refused(
+        &mut w,
+        &c,
+        tx_b,
+        &frame,
+        &c.pan,
+        ErrorCode::RegistrationRefused,
+    );
+    messages.push(body.message);
+    assert!(w.state().peers.is_empty());
+    assert_eq!(w.state().pans[&c.pan].registered, None);
 
-    // Registered once; the same UID again (new tx), and another key for the same PAN.
-    let reply = w.send(&c.registration(TxId::random()), NOW);
+    // The corrected request registers: a refusal bound nothing, not even its tx.
+    let reply = w.send(&c.registration(tx), NOW);
     assert_eq!(error_code(&w.broker_key(), &reply), None);
+    assert_eq!(w.state().pans[&c.pan].registered, Some(c.uid()));
+
+    // Registered once; the same UID again (new tx) is told so: it reveals nothing about
+    // any account to the holder of that key.
     w.assert_refused(
         &c.registration(TxId::random()),
         NOW,
         ErrorCode::AlreadyRegistered,
     );
+    // Another key for the same PAN, with the right PANSecret.
     let thief = Client {
         secret: c.secret.clone(),
         pan: c.pan.clone(),
         ..w.client(2, "ignored")
     };
-    w.assert_refused(
-        &thief.registration(TxId::random()),
-        NOW,
-        ErrorCode::PanRegistered,
+    let tx = TxId::random();
+    let frame = thief.registration(tx);
+    let body = assert_registration_refused(
+        &mut w,
+        &thief,
+        tx,
+        &frame,
+        &c.pan,
+        ErrorCode::RegistrationRefused,
+    );
+    messages.push(body.message);
+    assert_eq!(w.state().peers.len(), 1);
+
+    // One message for all four: nothing tells which account numbers exist.
+    assert!(
+        messages
+            .iter()
+            .all(|m| m == broker::core::REGISTRATION_REFUSED),
+        "{messages:?}"
     );
 }
 

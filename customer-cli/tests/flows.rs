@@ -298,24 +298,37 @@ fn error_reply_is_typed_and_the_request_can_be_repeated() {
 }
 
 /// A refused request may be given up; one that was not refused may not (it may have
-/// succeeded at the node).
+/// succeeded at the node). A registration the broker refused (`RegistrationRefused`, 6.0:
+/// a wrong PANSecret, here) ends with nothing pending, and the corrected details register.
 #[test]
 fn only_a_refused_request_can_be_abandoned() {
     let mut s = Setup::new(Suite::Paper);
+    let wrong = shared::AccountId::derive(
+        Suite::Paper,
+        &shared::PanSecret::new("not the account's secret"),
+        &shared::Pan::new(PAN),
+    );
+    s.wallet
+        .link_account(
+            shared::Pan::new(PAN),
+            &shared::PanSecret::new("not the account's secret"),
+            NOW,
+        )
+        .unwrap();
     let out = s.wallet.register(NOW).unwrap();
     assert!(matches!(
         s.wallet.abandon(out.tx, out.label, NOW),
         Err(WalletError::NotRefused { .. })
     ));
-    let req = open_registration(&s.broker, &s.id, &out.frame);
+    let req = open_registration(&s.broker, &wrong, &out.frame);
     let err = s
         .wallet
         .handle_reply(
-            &reply_error(s.broker.keys, &req, ErrorCode::PanUnknown),
+            &reply_error(s.broker.keys, &req, ErrorCode::RegistrationRefused),
             NOW,
         )
         .unwrap_err();
-    assert_eq!(err.refused_code(), Some(ErrorCode::PanUnknown));
+    assert_eq!(err.refused_code(), Some(ErrorCode::RegistrationRefused));
     s.wallet.abandon(out.tx, out.label, NOW).unwrap();
     assert_eq!(s.wallet.pending().count(), 0);
     let kinds: Vec<_> = s.wallet.history().map(|h| h.what.clone()).collect();
@@ -324,15 +337,24 @@ fn only_a_refused_request_can_be_abandoned() {
         [
             HistoryKind::Refused {
                 label: Label::RegistrationRequest,
-                code: ErrorCode::PanUnknown.code()
+                code: ErrorCode::RegistrationRefused.code()
             },
             HistoryKind::Abandoned {
                 label: Label::RegistrationRequest
             }
         ]
     );
-    // A new registration may start now.
-    s.wallet.register(NOW).unwrap();
+    // A new registration may start now, with the corrected PANSecret: its IdProof proves
+    // the account's ID.
+    s.wallet
+        .link_account(
+            shared::Pan::new(PAN),
+            &shared::PanSecret::new(PAN_SECRET),
+            NOW,
+        )
+        .unwrap();
+    s.register();
+    assert_eq!(s.wallet.state().registered, Some(s.wallet.uid()));
 }
 
 /// A scrip that arrives already expired (the producer's clock, or a short lifetime) is

@@ -224,6 +224,8 @@ struct World {
     merchant_keys: KeyPair,
     merchant: Option<merchant::shell::Running>,
     subjects: Subjects,
+    /// The nodes' clock (the wallet's is the system's).
+    clock: fn() -> u64,
 }
 
 impl World {
@@ -233,11 +235,27 @@ impl World {
         World::start_on(suite, NatsServer::start().expect("start nats-server"), None).await
     }
 
+    /// As [`World::start`], the nodes running on `clock`.
+    async fn start_clocked(suite: Suite, clock: fn() -> u64) -> World {
+        let server = NatsServer::start().expect("start nats-server");
+        World::start_with(suite, server, None, clock).await
+    }
+
     /// As [`World::start`], on `server`, the nodes connecting with `credentials`.
     async fn start_on(
         suite: Suite,
         server: NatsServer,
         credentials: Option<NatsCredentials>,
+    ) -> World {
+        World::start_with(suite, server, credentials, clock).await
+    }
+
+    /// As [`World::start_on`], the nodes running on `clock`.
+    async fn start_with(
+        suite: Suite,
+        server: NatsServer,
+        credentials: Option<NatsCredentials>,
+        clock: fn() -> u64,
     ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let broker_keys = fixtures::keypair(suite, 1).clone();
@@ -281,6 +299,7 @@ impl World {
             merchant_keys,
             merchant: None,
             subjects,
+            clock,
         }
     }
 
@@ -315,7 +334,7 @@ impl World {
         .unwrap();
         let bus = connect_as(&self.server, "merchant", self.credentials.clone()).await;
         self.merchant = Some(
-            merchant::shell::serve(node, bus, self.subjects.clone(), clock, TIMEOUT)
+            merchant::shell::serve(node, bus, self.subjects.clone(), self.clock, TIMEOUT)
                 .await
                 .unwrap(),
         );
@@ -816,5 +835,215 @@ async fn the_nats_user_comes_from_the_config() {
     for out in &c.outputs {
         assert!(!out.contains(ALICE_PASSWORD) && !out.contains("not-alice's-password"));
     }
+    c.assert_no_secret_printed();
+}
+
+/// How far behind the system clock the nodes of
+/// [`lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse`] run while the
+/// customer buys: two years, more than a scrip's lifetime and its renewal grace together.
+static NODES_LAG_SECS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(2 * 365 * 24 * 3600);
+
+/// The nodes' clock of that test: the system's, less [`NODES_LAG_SECS`].
+fn lagging_clock() -> u64 {
+    clock() - NODES_LAG_SECS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Lapse (protocol.md section 4) through the binary: the customer bought BrokerScrip and
+/// VendorScrip two years ago (the nodes' clock), so both are past expiry and the default
+/// one-year grace; both producers lapse them (the value back in the bank account). Then
+/// `balance` lists both as lapsed, with where the value went, and holds 0.00; `renew`
+/// asks both producers, each refuses `Lapsed`, and renew goes on from the first to the
+/// second, dropping and reporting each (exit 0); the 100.00 paid in is all in the bank.
+#[actix_rt::test]
+async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
+    let suite = Suite::Paper;
+    let mut world = World::start_clocked(suite, lagging_clock).await;
+    let mut c = init_and_register(&world).await;
+    world.serve_merchant(c.public_key()).await;
+    let m = world.merchant();
+    let b = world.broker_keys.uid().to_string();
+    let issued_from = lagging_clock();
+    c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
+    c.run(&["vendor-scrip", "buy", &m, "10.00"]).await.ok();
+    let issued_to = lagging_clock();
+
+    // The producers' clock catches up: the broker's timer lapses the BrokerScrip, the
+    // merchant's the VendorScrip, whose notice the broker pays back.
+    NODES_LAG_SECS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let lapsed = broker::shell::expire(&world.broker.as_ref().unwrap().addr)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lapsed.events, 1, "the BrokerScrip lapsed");
+    let addr = world.merchant.as_ref().unwrap().addr.clone();
+    assert_eq!(merchant::shell::lapse(&addr).await, Some(1));
+    let bus = connect_as(&world.server, "reporter", None).await;
+    merchant::shell::send_reports(&addr, &bus, &world.subjects, TIMEOUT)
+        .await
+        .unwrap();
+
+    // What the wallet shows: nothing held, both lapsed, their value in the bank account.
+    let grace = 365 * 24 * 3600_u64;
+    let shown = c.run(&["balance"]).await.ok();
+    let mut expected = vec![
+        (b.clone(), "BrokerScrip", "30.00", 3_000_u64),
+        (m.clone(), "VendorScrip", "10.00", 1_000),
+    ];
+    expected.sort();
+    let lapsed = shown["lapsed"].as_array().unwrap();
+    assert_eq!(lapsed.len(), 2, "{shown}");
+    let mut lines = vec!["BrokerScrip            none".to_owned()];
+    for (entry, (producer, kind, value, minor)) in lapsed.iter().zip(&expected) {
+        let expires = entry["expires"].as_u64().unwrap();
+        let lifetime = broker::core::Config::new(suite).scrip_lifetime_secs;
+        assert!(
+            (issued_from + lifetime..=issued_to + lifetime).contains(&expires),
+            "{entry}"
+        );
+        assert_eq!(
+            entry,
+            &serde_json::json!({
+                "kind": kind,
+                "producer": producer,
+                "value": {"value": value, "minor": minor},
+                "expires": expires,
+                "renewable_until": expires + grace,
+                "returned_to": "the bank account …0695",
+            })
+        );
+        lines.push(format!(
+            "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
+             to the bank account …0695",
+            expires + grace
+        ));
+    }
+    lines.push(format!("total                  {:>12}", "0.00"));
+    assert_eq!(shown["broker_scrip"], Value::Null, "{shown}");
+    assert_eq!(shown["vendor_scrip"], serde_json::json!([]), "{shown}");
+    assert_eq!(minor(&shown["total"]), 0, "{shown}");
+    assert_eq!(shown["renewal_grace_secs"], grace);
+    let human = c.run_human(&["balance"]).await;
+    assert_eq!(human.code, 0, "{human:?}");
+    assert_eq!(human.stdout.lines().collect::<Vec<_>>(), lines);
+
+    // renew asks both producers; each says Lapsed, and renew goes on to the next.
+    let renew = c.run(&["renew"]).await.ok();
+    assert_eq!(renew["renewed"], serde_json::json!([]), "{renew}");
+    let reported: Vec<Value> = expected
+        .iter()
+        .map(|(producer, _, value, minor)| {
+            serde_json::json!({
+                "kind": "scrip_lapsed",
+                "producer": producer,
+                "value": {"value": value, "minor": minor},
+                "label": "RenewRequest",
+            })
+        })
+        .collect();
+    // Each with its own tx and time, which are the wallet's to draw.
+    let mut got = renew["lapsed"].as_array().unwrap().clone();
+    for entry in &mut got {
+        let entry = entry.as_object_mut().unwrap();
+        assert!(entry.remove("tx").unwrap().is_string());
+        assert!(entry.remove("time_ms").unwrap().is_u64());
+    }
+    assert_eq!(got, reported, "{renew}");
+    let after = c.run(&["balance"]).await.ok();
+    assert_eq!(after["lapsed"], serde_json::json!([]), "{after}");
+    assert_eq!(after["pending"], serde_json::json!([]), "{after}");
+    assert_eq!(minor(&after["total"]), 0);
+    let history = c.run(&["history"]).await.ok();
+    let dropped = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "scrip_lapsed")
+        .count();
+    assert_eq!(dropped, 2, "{history}");
+
+    // Conserved: no scrip anywhere, the 100.00 in the customer's bank account.
+    let (bank_c, bank_m) = world.stop_and_check(0, 0, 0).await;
+    assert_eq!((bank_c, bank_m), (i128::from(DEPOSIT), 0));
+    c.assert_no_secret_printed();
+}
+
+/// One command at a time per wallet: while another handle holds the wallet file, a command
+/// waits (it does not fail at once), and runs as soon as the file is released; a holder
+/// that keeps it for the whole `--timeout` makes it exit 6, saying why, with nothing done.
+#[actix_rt::test]
+async fn a_command_waits_for_a_wallet_in_use_and_gives_up_after_its_timeout() {
+    let suite = Suite::Paper;
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = tmp.path().join("broker.pub.pem");
+    std::fs::write(
+        &broker_pem,
+        fixtures::keypair(suite, 1).public().to_pem().unwrap(),
+    )
+    .unwrap();
+    // No node is needed: `balance` of a wallet with nothing pending is local.
+    let mut c = Customer::new(suite, tmp.path(), "nats://127.0.0.1:9");
+    c.run(&[
+        "init",
+        "--broker-key",
+        broker_pem.to_str().unwrap(),
+        "--suite",
+        suite.name(),
+    ])
+    .await
+    .ok();
+    let pem = std::fs::read_to_string(c.dir.join("key.pem")).unwrap();
+    let keys = KeyPair::from_pkcs8_pem(suite, &pem, Some(PASSPHRASE.as_bytes())).unwrap();
+    let wallet_file = c.dir.join("wallet.redb");
+    let hold = |keys: &KeyPair| customer_cli::Wallet::open(&wallet_file, keys.clone()).unwrap();
+
+    // Held for 1.5 s of a 20 s timeout: the command waits, then succeeds.
+    let held = hold(&keys);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let waited = c.run(&["balance", "--timeout", "20s"]).await;
+    let elapsed = started.elapsed();
+    release.join().unwrap();
+    let doc = waited.ok();
+    assert_eq!(doc["command"], "balance");
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "it waited for the release: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+
+    // Held for longer than the command's 1 s timeout: exit 6, nothing done.
+    let held = hold(&keys);
+    let len = held.log().len().unwrap();
+    let started = std::time::Instant::now();
+    let busy = c.run(&["balance", "--timeout", "1s"]).await;
+    let elapsed = started.elapsed();
+    assert_eq!(busy.code, 6, "{busy:?}");
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    let doc = busy.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"], "wallet_busy");
+    assert_eq!(doc["exit_code"], 6);
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the wallet is in use by another peerscrip command; waited 1s"),
+        "{doc}"
+    );
+    let human = c.run_human(&["balance", "--timeout", "250ms"]).await;
+    assert_eq!(human.code, 6, "{human:?}");
+    assert!(
+        human
+            .stderr
+            .contains("the wallet is in use by another peerscrip command"),
+        "{human:?}"
+    );
+    assert_eq!(held.log().len().unwrap(), len, "nothing was done");
+    drop(held);
+    c.run(&["balance"]).await.ok();
     c.assert_no_secret_printed();
 }

@@ -64,11 +64,14 @@ error_codes! {
     UnknownPeer = 5,
     /// This UID is already registered (§6.0).
     AlreadyRegistered = 6,
-    /// No bank account has this PAN (§6.0).
+    /// No bank account has this PAN. No longer sent for a registration, which gets
+    /// [`ErrorCode::RegistrationRefused`] (§6.0); kept so the number is never reused.
     PanUnknown = 7,
-    /// This PAN already has a registered key (§6.0).
+    /// This PAN already has a registered key. No longer sent: a registration gets
+    /// [`ErrorCode::RegistrationRefused`] (§6.0); kept so the number is never reused.
     PanRegistered = 8,
     /// The IdProof does not prove knowledge of the account's ID for this tx and label (§3).
+    /// A registration's gets [`ErrorCode::RegistrationRefused`] instead (§6.0).
     BadIdProof = 9,
     /// The bank account balance is too low (§6.1, §6.4).
     InsufficientFunds = 10,
@@ -123,6 +126,10 @@ error_codes! {
     /// The presented scrip lapsed after its renewal grace period; its value went back to
     /// its owner's bank account (§4, docs/adr/0011). Only its owner is told.
     Lapsed = 35,
+    /// The registration was refused: the PAN is unknown, already has a registered key, or
+    /// the IdProof does not prove its ID. One code and one message for the three, so that
+    /// the reply does not tell a stranger which account numbers exist (§6.0, §9).
+    RegistrationRefused = 36,
     /// The node cannot write its log (a full disk, an I/O error): nothing was decided or
     /// written; repeat the request later. Sent unsigned (§3, §10).
     Unavailable = 37,
@@ -157,6 +164,8 @@ mod tests {
         assert_eq!(ErrorCode::TxReused.code(), 26);
         assert_eq!(ErrorCode::Internal.code(), 31);
         assert_eq!(ErrorCode::Declined.code(), 32);
+        assert_eq!(ErrorCode::Lapsed.code(), 35);
+        assert_eq!(ErrorCode::RegistrationRefused.code(), 36);
         assert_eq!(ErrorCode::Held.to_string(), "Held (19)");
     }
 }

@@ -917,7 +917,7 @@ async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
     assert!(
         merchant
             .log()
-            .contains("registration at the broker failed: the broker refused: PanUnknown"),
+            .contains("registration at the broker failed: the broker refused: RegistrationRefused"),
         "{}",
         merchant.log()
     );

@@ -123,6 +123,30 @@ impl World {
         self.ops(&[&connection[..], args].concat()).ok()
     }
 
+    /// `peerscrip-ops peers --json`: the registered peers the broker lists to its operator.
+    fn peers(&mut self) -> Vec<Value> {
+        let (operator, broker) = (
+            self.path("keys/operator/key.pem"),
+            self.path("keys/broker/key.pub.pem"),
+        );
+        let url = self.nats_url.clone();
+        let doc = self
+            .ops(&[
+                "peers",
+                "--json",
+                "--nats-url",
+                &url,
+                "--suite",
+                SUITE.name(),
+                "--operator-key",
+                operator.to_str().unwrap(),
+                "--broker-key",
+                broker.to_str().unwrap(),
+            ])
+            .ok();
+        doc["peers"].as_array().unwrap().clone()
+    }
+
     /// `peerscrip --json <global flags> <args>`: the customer's wallet.
     fn wallet(&mut self, args: &[&str]) -> Run {
         let mut command = clean_command(&Self::bin("peerscrip"));
@@ -176,7 +200,15 @@ impl World {
     /// Nothing printed holds a PANSecret or the passphrase, or a full customer PAN from the
     /// wallet (the bank operator's own commands name the accounts they work on).
     fn assert_no_secret_printed(&self) {
-        let secrets: Vec<String> = ["secrets/alice.pansecret", "secrets/merchant.pansecret"]
+        self.assert_no_secret_printed_of(&[
+            "secrets/alice.pansecret",
+            "secrets/merchant.pansecret",
+        ]);
+    }
+
+    /// Nothing printed holds the secret of any of `files`, or the passphrase.
+    fn assert_no_secret_printed_of(&self, files: &[&str]) {
+        let secrets: Vec<String> = files
             .iter()
             .map(|f| {
                 std::fs::read_to_string(self.path(f))
@@ -396,4 +428,128 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     assert_eq!(balances[format!("bank:{PAN_C}")], "9100", "{audit}");
     assert_eq!(balances[format!("bank:{PAN_M}")], "900", "{audit}");
     world.assert_no_secret_printed();
+}
+
+/// 6.0 through the binaries: the real broker daemon refuses a wrong PANSecret and an
+/// unknown account number with the one `RegistrationRefused` (exit 3, the same message,
+/// nothing pending in the wallet, no peer registered, no money moved), and the wallet,
+/// which ended each request, registers with the right details and then buys BrokerScrip
+/// (6.1) from the account, the 100.00 paid in conserved.
+#[test]
+fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers() {
+    let server = NatsServer::start().expect("start nats-server");
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = World {
+        dir,
+        nats_url: server.url(),
+        outputs: Vec::new(),
+    };
+    std::fs::create_dir_all(world.path("secrets")).unwrap();
+    std::fs::write(
+        world.path("secrets/alice.passphrase"),
+        format!("{PASSPHRASE}\n"),
+    )
+    .unwrap();
+    world.keygen("broker");
+    world.keygen("operator");
+    let mut broker = world.broker();
+    let secret_c = world.path("secrets/alice.pansecret");
+    world.bank(&[
+        "open-account",
+        "--pan",
+        PAN_C,
+        "--secret-out",
+        secret_c.to_str().unwrap(),
+    ]);
+    world.bank(&["deposit", "--pan", PAN_C, "--amount", "100.00"]);
+    let init = world
+        .wallet(&[
+            "init",
+            "--suite",
+            SUITE.name(),
+            "--broker-key",
+            world.path("keys/broker/key.pub.pem").to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(init["encrypted"], true);
+    let wrong_secret = world.path("secrets/wrong.pansecret");
+    // As long as a real one (128 bits and more, hex), but not the account's.
+    std::fs::write(&wrong_secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+
+    let mut messages = Vec::new();
+    for (pan, secret) in [
+        (PAN_C, &wrong_secret),
+        ("GR1601101250000000012300696", &secret_c),
+    ] {
+        let refused = world.wallet(&[
+            "register",
+            "--pan",
+            pan,
+            "--pan-secret-file",
+            secret.to_str().unwrap(),
+        ]);
+        assert_eq!(refused.code, 3, "{refused:?}");
+        let doc = refused.json();
+        assert_eq!(doc["error"], "refused", "{doc}");
+        assert_eq!(doc["code"], 36, "{doc}");
+        assert_eq!(doc["code_name"], "RegistrationRefused", "{doc}");
+        let message = doc["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("run `peerscrip register` again"),
+            "{message}"
+        );
+        let tx = doc["tx"].as_str().unwrap().to_owned();
+        messages.push(message);
+
+        // The wallet ended the request: nothing pending, the history says why.
+        let balance = world.wallet(&["balance"]).ok();
+        assert_eq!(balance["pending"], serde_json::json!([]), "{balance}");
+        assert_eq!(balance["registered"], false);
+        let status = world.wallet(&["status", &tx]).ok();
+        assert_eq!(status["pending"], false, "{status}");
+        let kinds: Vec<&str> = status["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["refused", "abandoned"], "{status}");
+        assert_eq!(status["history"][0]["code"], 36, "{status}");
+        // The broker changed nothing: no peer, the account's money untouched.
+        assert_eq!(world.peers(), Vec::<Value>::new());
+        let balance = world.bank(&["balance", "--pan", PAN_C]);
+        assert_eq!(balance["balance"], "100.00", "{balance}");
+    }
+    assert_eq!(
+        messages[0], messages[1],
+        "one message: no account is told apart"
+    );
+
+    // The right details: registered, and 6.1 works.
+    let register = world
+        .wallet(&[
+            "register",
+            "--pan",
+            PAN_C,
+            "--pan-secret-file",
+            secret_c.to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(register["account"], "…0695");
+    let peers = world.peers();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0]["uid"], register["uid"]);
+    let bought = world.wallet(&["broker-scrip", "buy", "40.00"]).ok();
+    assert_eq!(minor(&bought["value"]), 4_000);
+    let balance = world.bank(&["balance", "--pan", PAN_C]);
+    assert_eq!(balance["balance"], "60.00", "{balance}");
+    let held = world.wallet(&["balance"]).ok();
+    assert_eq!(
+        minor(&held["total"]),
+        4_000,
+        "100.00 = 60.00 in the bank + 40.00 held"
+    );
+
+    assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+    world.assert_no_secret_printed_of(&["secrets/alice.pansecret", "secrets/wrong.pansecret"]);
 }

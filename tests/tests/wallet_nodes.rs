@@ -864,3 +864,180 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         assert!(w.wallet().scrip(m).is_none(), "replay agrees");
     }
 }
+
+/// 6.0 against the real broker: a wrong PANSecret, an unknown PAN and an account that has
+/// a key already are one refusal, `RegistrationRefused`, signed with the `re` of the
+/// wallet's pending request, so the wallet takes it as the answer: the request ends
+/// (nothing pending, the history says so) and the broker changed nothing (no event, no
+/// peer). Then the corrected details register, and a 6.1 works.
+#[test]
+fn a_refused_registration_ends_and_the_corrected_one_registers() {
+    use peerscrip_tests::network::{Party, create_wallet};
+    use shared::ErrorCode;
+    use shared::{Pan, PanSecret};
+
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let pan = "GR16NEWCOMER0001";
+        let party = Party::new(suite, 3, pan);
+        w.broker()
+            .open_account(&party.pan, &party.secret, NOW)
+            .unwrap();
+        w.broker()
+            .deposit(&party.pan, Amount::from_minor(1000), NOW)
+            .unwrap();
+        // Linked with a PANSecret that is not the account's.
+        let wrong = Party::with_account(suite, 3, pan, "not the secret of this account");
+        let mut wallet = create_wallet(&w.net.dir().join("newcomer.redb"), &wrong).unwrap();
+        let existing = w.net.customers[0].party.clone();
+        let attempts: [Option<(Pan, PanSecret)>; 3] = [
+            // A wrong PANSecret (the link create_wallet made).
+            None,
+            // An account number the broker does not know (a typo), with the right secret.
+            Some((Pan::new("GR16NEWCOMER0002"), party.secret.clone())),
+            // An account that has a key already, with its own right secret.
+            Some((existing.pan.clone(), existing.secret.clone())),
+        ];
+        for attempt in attempts {
+            if let Some((pan, secret)) = attempt {
+                wallet.link_account(pan, &secret, NOW).unwrap();
+            }
+            let state = w.broker_ref().state().clone();
+            let len = w.broker_ref().log().len().unwrap();
+            let out = wallet.register(NOW).unwrap();
+            let reply = w.send_broker(&out.frame);
+            let err = wallet.handle_reply(&reply, NOW).unwrap_err();
+            assert_eq!(
+                err.refused_code(),
+                Some(ErrorCode::RegistrationRefused),
+                "{err}"
+            );
+            assert_eq!(
+                w.broker_ref().state(),
+                &state,
+                "the refusal changed nothing"
+            );
+            assert_eq!(w.broker_ref().log().len().unwrap(), len, "no event");
+            assert!(!w.broker_ref().state().peers.contains_key(&wallet.uid()));
+            wallet.abandon(out.tx, out.label, NOW).unwrap();
+            assert_eq!(wallet.pending().count(), 0, "the request ended");
+            let of_tx: Vec<_> = wallet
+                .history()
+                .filter(|h| h.tx == out.tx)
+                .map(|h| h.what.clone())
+                .collect();
+            assert_eq!(
+                of_tx,
+                [
+                    customer_cli::core::HistoryKind::Refused {
+                        label: Label::RegistrationRequest,
+                        code: ErrorCode::RegistrationRefused.code()
+                    },
+                    customer_cli::core::HistoryKind::Abandoned {
+                        label: Label::RegistrationRequest
+                    },
+                ]
+            );
+        }
+        assert_eq!(
+            w.broker_ref().state().pans[&existing.pan].registered,
+            Some(existing.uid()),
+            "the other account keeps its key"
+        );
+
+        // Corrected: the right account and PANSecret.
+        wallet
+            .link_account(party.pan.clone(), &party.secret, NOW)
+            .unwrap();
+        let out = wallet.register(NOW).unwrap();
+        let reply = w.send_broker(&out.frame);
+        wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(wallet.state().registered, Some(wallet.uid()));
+        assert_eq!(
+            w.broker_ref().state().pans[&party.pan].registered,
+            Some(wallet.uid())
+        );
+        // And a 6.1 works: 4.00 from the bank into BrokerScrip, conserved.
+        let out = wallet
+            .obtain_broker_scrip(Amount::from_minor(400), NOW)
+            .unwrap();
+        let reply = w.send_broker(&out.frame);
+        wallet.handle_reply(&reply, NOW).unwrap();
+        assert_eq!(
+            wallet.broker_scrip().unwrap().scrip.value(),
+            Amount::from_minor(400)
+        );
+        assert_eq!(w.broker_ref().state().bank_balance(&party.pan).minor(), 600);
+        wallet.check_tables().unwrap();
+    }
+}
+
+/// Lapse, as the wallet shows it (protocol.md section 4): `peerscrip balance` counts a
+/// scrip as held up to the end of its renewal grace, and after it lists it apart, with
+/// where its value went (the owner's bank account), out of the total, in words and JSON.
+#[test]
+fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
+    use customer_cli::cli::commands::balance::balance;
+
+    let mut w = World::new(Suite::Paper);
+    let m = w.m_keys.uid();
+    let broker = w.net.broker_uid();
+    w.obtain(1500);
+    w.exchange(1050);
+    let b0 = w.wallet().broker_scrip().unwrap().scrip.clone();
+    let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
+    assert_eq!(b0.value(), Amount::from_minor(450));
+    // One day of grace, so that the scrip of one producer can be past it and the other not.
+    let grace = 24 * 3600;
+    let pan = w.net.customers[0].party.pan.redacted();
+
+    // Both within their grace at its last second: held, counted.
+    let within = b0.body.expires.min(v0.body.expires) + grace;
+    let done = balance(w.wallet_ref(), within, grace);
+    assert_eq!(done.json["total"]["minor"], 1500);
+    assert_eq!(done.json["lapsed"], serde_json::json!([]));
+    assert_eq!(done.json["broker_scrip"]["value"]["minor"], 450);
+
+    // Past both: nothing held, both listed as lapsed, the total 0.00.
+    let after = b0.body.expires.max(v0.body.expires) + grace + 1;
+    let done = balance(w.wallet_ref(), after, grace);
+    let mut lapsed = vec![
+        (broker, "BrokerScrip", &b0, "4.50"),
+        (m, "VendorScrip", &v0, "10.50"),
+    ];
+    lapsed.sort_by_key(|(producer, ..)| *producer);
+    let expected_json: Vec<_> = lapsed
+        .iter()
+        .map(|(producer, kind, scrip, value)| {
+            serde_json::json!({
+                "kind": kind,
+                "producer": producer.to_string(),
+                "value": {"value": value, "minor": scrip.value().minor()},
+                "expires": scrip.body.expires,
+                "renewable_until": scrip.body.expires + grace,
+                "returned_to": format!("the bank account {pan}"),
+            })
+        })
+        .collect();
+    assert_eq!(done.json["lapsed"], serde_json::Value::Array(expected_json));
+    assert_eq!(done.json["broker_scrip"], serde_json::Value::Null);
+    assert_eq!(done.json["vendor_scrip"], serde_json::json!([]));
+    assert_eq!(
+        done.json["total"],
+        serde_json::json!({"value": "0.00", "minor": 0})
+    );
+    assert_eq!(done.json["renewal_grace_secs"], grace);
+    let mut expected_lines = vec!["BrokerScrip            none".to_owned()];
+    for (producer, kind, scrip, value) in &lapsed {
+        expected_lines.push(format!(
+            "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
+             to the bank account {pan}",
+            scrip.body.expires + grace
+        ));
+    }
+    expected_lines.push(format!("total                  {:>12}", "0.00"));
+    assert_eq!(done.lines, expected_lines);
+
+    // The view changed nothing: the wallet still holds both until a producer says Lapsed.
+    assert_eq!(w.wallet_ref().state().scrip.len(), 2);
+}

@@ -42,6 +42,7 @@ use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
 pub use open::{ExchangeAuthorization, Request, VendorTopUp, Verified, open};
+pub use register::REFUSED as REGISTRATION_REFUSED;
 pub use state::{
     Escrow, EscrowState, Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State,
     Touched, Withdrawal,
@@ -169,9 +170,11 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
         Lookup::New => {}
     }
     let decision = match &v.request {
-        Request::Registration { pan, public_key } => {
-            register::decide(state, ctx, v, pan, public_key)?
-        }
+        Request::Registration {
+            pan,
+            public_key,
+            id_proven,
+        } => register::decide(state, ctx, v, pan, public_key, *id_proven)?,
         Request::PublicKey(x) => public_key::decide(state, ctx, v, x)?,
         Request::ObtainBrokerScrip(x) => obtain_broker_scrip::decide(state, ctx, v, x)?,
         Request::TopUpBrokerScrip { body, cs } => {

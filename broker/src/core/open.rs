@@ -5,9 +5,15 @@
 //! Refusals, in the order they are checked: `WrongSuite` (a public property of the frame,
 //! before any cryptography); `UnknownPeer` for a sender that is not registered, before any
 //! cryptography (every request but registration); `BadFrame` for any failure to open,
-//! decode or verify, one class with one message (no oracle, section 3); `PanUnknown` when
-//! a registration names no account; `BadIdProof` when the IdProof does not prove the
-//! account's ID for this tx and label (so an IdProof replayed from another tx fails too).
+//! decode or verify, one class with one message (no oracle, section 3); `BadIdProof` when
+//! the IdProof does not prove the account's ID for this tx and label (so an IdProof
+//! replayed from another tx fails too).
+//!
+//! A registration (6.0) is the exception to the last: once its `X0` signature verified,
+//! an unknown PAN or an IdProof that does not prove the PAN's ID is not refused here but
+//! carried to `decide` as [`Request::Registration`]'s `id_proven`, so that the refusal is
+//! the one `RegistrationRefused` of 6.0 and a signed `Error` whose `re` holds the request
+//! digest (section 3: the registrant's wallet must recognise it and end its request).
 
 use shared::ErrorCode;
 use shared::ids::{AccountId, Pan, Uid};
@@ -28,7 +34,8 @@ use super::AccountIds;
 use super::admin::AdminRequest;
 use super::state::State;
 
-/// A request whose every signature, seal and IdProof has been verified.
+/// A request whose every signature, seal and IdProof has been verified; a registration's
+/// IdProof was checked and its result is in [`Request::Registration`] (see the module doc).
 #[derive(Debug)]
 pub struct Verified {
     /// The request's header.
@@ -44,12 +51,15 @@ pub struct Verified {
 /// One variant per request label the broker serves (so far).
 #[derive(Debug)]
 pub enum Request {
-    /// 6.0: register `public_key` for `pan` (IdProof verified).
+    /// 6.0: register `public_key` for `pan`. The `X0` signature verified; the IdProof
+    /// was checked and its result is `id_proven` (see the module doc).
     Registration {
         /// The account.
         pan: Pan,
         /// The peer's key, whose UID is the sender.
         public_key: PublicKey,
+        /// The PAN is an account's and the IdProof proves its ID for this tx and label.
+        id_proven: bool,
     },
     /// 6.0b: the key of a registered peer.
     PublicKey(PublicKeyRequestX0),
@@ -436,6 +446,12 @@ fn unknown_sender() -> Refusal {
 }
 
 /// 6.0: the key comes in the sealed part, so the sender cannot be looked up first.
+///
+/// Once `X0` verified under the included key, the sender is known to hold that key, so a
+/// refusal is answered signed with the request's digest (section 3): an unknown PAN and an
+/// IdProof that does not prove the PAN's ID become `id_proven: false`, refused by `decide`
+/// as the one `RegistrationRefused`. An unknown PAN's IdProof is still checked (against an
+/// ID no account has) so that the two cost the broker the same work.
 fn open_registration(
     frame: &Frame,
     me: &KeyPair,
@@ -446,19 +462,29 @@ fn open_registration(
     let public_key = opened.public_key()?;
     // `signed` checks that the key's UID is the header's sender, then the signature.
     let x = opened.signed::<RegistrationRequestX0>(&public_key)?;
-    if !state.pans.contains_key(&x.body.pan) {
-        return Err(Refusal::new(
-            ErrorCode::PanUnknown,
-            "no bank account has this PAN",
-        ));
-    }
-    id_proof(&opened, &public_key, account_id(ids, &x.body.pan)?)?;
+    let no_account;
+    let id = if state.pans.contains_key(&x.body.pan) {
+        account_id(ids, &x.body.pan)?
+    } else {
+        no_account =
+            AccountId::from_secret(shared::SecretBytes::new(vec![
+                0;
+                me.suite().hash(&[]).len()
+            ]));
+        &no_account
+    };
+    let id_proven = match opened.verify_id_proof(&public_key, id) {
+        Ok(()) => state.pans.contains_key(&x.body.pan),
+        Err(WireError::BadIdProof) => false,
+        Err(other) => return Err(other.into()),
+    };
     finish(
         frame.header,
         vec![x.evidence],
         Request::Registration {
             pan: x.body.pan,
             public_key,
+            id_proven,
         },
     )
 }

@@ -126,6 +126,11 @@ pub struct ConfigFile {
     pub nats_password_file: Option<PathBuf>,
     /// A `.creds` file (JWT and NKey seed) instead of a user and password.
     pub nats_creds_file: Option<PathBuf>,
+    /// How long after its expiry a scrip stays renewable, seconds: the deployment's
+    /// renewal grace (the producers' `grace_secs`; protocol.md section 4, default one
+    /// year). The producers do not tell the wallet, so it is configured here; past it the
+    /// wallet shows a scrip as lapsed, its value back in the bank account.
+    pub renewal_grace_secs: Option<u64>,
 }
 
 impl ConfigFile {
@@ -148,6 +153,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// How the wallet authenticates to NATS (`None`: anonymously).
     pub credentials: Option<Credentials>,
+    /// The renewal grace, seconds (see [`ConfigFile::renewal_grace_secs`]).
+    pub renewal_grace_secs: u64,
 }
 
 /// Where the wallet's NATS credential is; read only when connecting.
@@ -246,12 +253,16 @@ impl Settings {
         let timeout = timeout
             .or(config.timeout_ms.map(Duration::from_millis))
             .unwrap_or(DEFAULT_TIMEOUT);
+        let renewal_grace_secs = config
+            .renewal_grace_secs
+            .unwrap_or(crate::core::lapse::DEFAULT_GRACE_SECS);
         Ok(Settings {
             suite,
             nats_url,
             subjects,
             timeout,
             credentials: Credentials::resolve(config, credentials)?,
+            renewal_grace_secs,
         })
     }
 }
@@ -342,6 +353,11 @@ mod tests {
         assert_eq!(s.nats_url, "nats://c:1");
         assert_eq!(s.subjects.prefix(), "shop");
         assert_eq!(s.timeout, Duration::from_millis(1500));
+        assert_eq!(s.renewal_grace_secs, 365 * 24 * 3600, "one year by default");
+        let short: ConfigFile = toml::from_str("renewal_grace_secs = 60").unwrap();
+        let s_short =
+            Settings::resolve(&short, None, None, None, &CredentialFlags::default()).unwrap();
+        assert_eq!(s_short.renewal_grace_secs, 60);
         let s = Settings::resolve(
             &config,
             Some(Suite::Modern),

@@ -8,7 +8,8 @@
 //! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
 //! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
 //! | 4 | unreachable: no NATS server, or no node serving the subject |
-//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet; `peerscrip status <tx>` (or the next command) finishes it |
+//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer, or the node answered `Unavailable`: it cannot write its log now, protocol.md section 10); `peerscrip status <tx>` (or the next command) finishes it |
+//! | 6 | wallet busy: another `peerscrip` command had the wallet open for the whole `--timeout`; nothing was done |
 //!
 //! No variant carries a secret: messages are built from typed errors that hold none
 //! (`WalletError`, `CryptoError`, `BusError`), and from paths and UIDs.
@@ -29,7 +30,10 @@ Exit codes:
      NATS credentials refused)
   3  refused: by the node (its signed Error) or by the wallet's own checks; nothing changed
   4  unreachable: no NATS server at the URL, or no node serving the subject
-  5  timed out: the transaction is still pending in the wallet; run `peerscrip status <tx>`";
+  5  timed out (no answer, or the node cannot write its log now): the transaction is still
+     pending in the wallet; run `peerscrip status <tx>`
+  6  wallet busy: another peerscrip command kept the wallet open for the whole --timeout;
+     nothing was done: run the command again when the other one has finished";
 
 /// Why a command did not succeed (see the module doc for the codes).
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,18 @@ pub enum CliError {
         /// What is still awaited.
         message: String,
     },
+    /// Another `peerscrip` command kept the wallet file open (its lock) for the whole
+    /// wait; nothing was done; exit 6.
+    #[error(
+        "the wallet is in use by another peerscrip command; waited {}s for it: nothing was \
+         done, run this command again when the other one has finished (or wait longer with \
+         --timeout)",
+        waited.as_secs_f64()
+    )]
+    WalletBusy {
+        /// How long the command waited.
+        waited: std::time::Duration,
+    },
     /// Anything else; exit 1.
     #[error("{0}")]
     Failed(String),
@@ -94,6 +110,7 @@ impl CliError {
             CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => 3,
             CliError::Unreachable { .. } => 4,
             CliError::Pending { .. } => 5,
+            CliError::WalletBusy { .. } => 6,
         }
     }
 
@@ -108,6 +125,7 @@ impl CliError {
             }
             CliError::Unreachable { .. } => "unreachable",
             CliError::Pending { .. } => "timed_out",
+            CliError::WalletBusy { .. } => "wallet_busy",
         }
     }
 
@@ -259,6 +277,13 @@ mod tests {
                 },
                 5,
                 "timed_out",
+            ),
+            (
+                CliError::WalletBusy {
+                    waited: std::time::Duration::from_secs(2),
+                },
+                6,
+                "wallet_busy",
             ),
         ];
         for (e, code, kind) in cases {

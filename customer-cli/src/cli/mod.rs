@@ -270,8 +270,15 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         return commands::init::run(&cli, broker_key);
     }
     let (dir, settings) = settings_of(&cli)?;
-    let wallet = session::open_wallet(&dir, &settings, cli.passphrase_file.as_deref())?;
+    let wallet = session::open_wallet(
+        &dir,
+        &settings,
+        cli.passphrase_file.as_deref(),
+        &Progress::new(cli.json),
+    )
+    .await?;
     if matches!(cli.command, Command::Balance | Command::History) {
+        let grace_secs = settings.renewal_grace_secs;
         // Local commands: they resume pending transactions when the network is there,
         // and still show the wallet when it is not.
         let (wallet, resumed, note) = if wallet.pending().next().is_some() {
@@ -294,7 +301,7 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
             (wallet, Vec::new(), None)
         };
         let done = match cli.command {
-            Command::Balance => commands::balance::balance(&wallet),
+            Command::Balance => commands::balance::balance(&wallet, session::now(), grace_secs),
             _ => commands::history::history(&wallet),
         };
         return Ok(with_resumed(done, &resumed, note));

@@ -61,14 +61,48 @@ pub fn load_keys(
     )
 }
 
+/// The first pause while the wallet file is in use by another command; each next pause
+/// doubles, up to [`LOCK_PAUSE_MAX`].
+const LOCK_PAUSE_FIRST: Duration = Duration::from_millis(25);
+/// The longest pause between two attempts to open a wallet file in use.
+const LOCK_PAUSE_MAX: Duration = Duration::from_millis(500);
+
 /// Opens the wallet of `dir` with its key.
-pub fn open_wallet(
+///
+/// One wallet file has one writer at a time (redb's file lock, as a node's log: two
+/// handles folding one log would each decide from a state the other changes), so a
+/// second `peerscrip` command on the same wallet waits for the first to finish: it tries
+/// again after a pause that doubles from 25 ms up to 0.5 s, for at most `settings.timeout`
+/// (`--timeout`), then gives up with [`CliError::WalletBusy`], having changed nothing.
+pub async fn open_wallet(
     dir: &WalletDir,
     settings: &Settings,
     passphrase_file: Option<&std::path::Path>,
+    progress: &Progress,
 ) -> Result<Wallet, CliError> {
     let keys = load_keys(dir, settings, passphrase_file)?;
-    Wallet::open(dir.wallet(), keys).map_err(CliError::from)
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    let mut pause = LOCK_PAUSE_FIRST;
+    loop {
+        match Wallet::open(dir.wallet(), keys.clone()) {
+            Err(WalletError::Log(shared::events::LogError::Locked { .. })) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    progress.finish();
+                    return Err(CliError::WalletBusy {
+                        waited: settings.timeout,
+                    });
+                }
+                progress.step("the wallet is in use by another peerscrip command; waiting for it");
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(LOCK_PAUSE_MAX);
+            }
+            other => {
+                progress.finish();
+                return other.map_err(CliError::from);
+            }
+        }
+    }
 }
 
 /// What reconciling one pending transaction came to.

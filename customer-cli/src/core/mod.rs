@@ -34,6 +34,7 @@ pub mod buy_item;
 pub mod catalogue;
 pub mod change;
 pub mod events;
+pub mod lapse;
 pub mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
 pub mod public_key;

@@ -51,8 +51,10 @@ pub enum Registration {
 /// merchant restarted before it recorded the registration).
 ///
 /// # Errors
-/// [`BrokerClientError`]: unreachable, refused (e.g. `PanUnknown`: the bank operator has not
-/// opened the account), or a reply that does not verify.
+/// [`BrokerClientError`]: unreachable, refused (`RegistrationRefused`: the bank operator
+/// has not opened the account, the PANSecret is not the account's, or the account has a
+/// key already; the broker does not say which, protocol.md 6.0), or a reply that does not
+/// verify.
 pub async fn register<B: Bus>(
     bus: &B,
     subjects: &Subjects,

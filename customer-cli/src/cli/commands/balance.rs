@@ -1,19 +1,30 @@
 //! `peerscrip balance`: the scrip the wallet holds (protocol.md section 4: at most one
 //! BrokerScrip and one VendorScrip per merchant) and its pending transactions.
+//!
+//! Scrip past its renewal grace (section 4, "Lapse") is not held any more: its producer
+//! removed it and its value went back to the owner's bank account. It is listed apart, with
+//! where its value went, and not counted in the total, by the wallet's clock and configured
+//! grace ([`crate::core::lapse`]); the wallet drops it for good at its next contact with the
+//! producer (`peerscrip renew`, or any request that presents it).
 
 use serde_json::json;
 use shared::Amount;
 
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json};
+use crate::core::OwnedScrip;
+use crate::core::lapse::{grace_end, holdings};
 
-/// What the wallet holds, and what is pending.
+/// What the wallet holds at `now` (unix seconds) under a renewal grace of `grace_secs`,
+/// what has lapsed, and what is pending.
 #[must_use]
-pub fn balance(wallet: &Wallet) -> Done {
+pub fn balance(wallet: &Wallet, now: u64, grace_secs: u64) -> Done {
     let state = wallet.state();
     let broker = state.broker();
+    let split = holdings(state, now, grace_secs);
+    let is_broker = |s: &&OwnedScrip| Some(s.producer()) == broker;
     let mut lines = Vec::new();
-    let broker_scrip = wallet.broker_scrip();
+    let broker_scrip = split.held.iter().copied().find(is_broker);
     match broker_scrip {
         Some(b) => lines.push(format!(
             "BrokerScrip            {:>12}  expires {}",
@@ -22,10 +33,11 @@ pub fn balance(wallet: &Wallet) -> Done {
         )),
         None => lines.push("BrokerScrip            none".to_owned()),
     }
-    let vendor: Vec<_> = state
-        .scrip
-        .values()
-        .filter(|s| Some(s.producer()) != broker)
+    let vendor: Vec<&OwnedScrip> = split
+        .held
+        .iter()
+        .copied()
+        .filter(|s| !is_broker(s))
         .collect();
     for v in &vendor {
         lines.push(format!(
@@ -35,8 +47,30 @@ pub fn balance(wallet: &Wallet) -> Done {
             v.scrip.body.expires
         ));
     }
+    // Where a lapsed scrip's value went: the owner's bank account (section 4), the one the
+    // wallet registered with.
+    let account = state.account.as_ref().map_or_else(
+        || "the owner's bank account".to_owned(),
+        |a| format!("the bank account {}", a.pan.redacted()),
+    );
+    let kind = |s: &OwnedScrip| {
+        if Some(s.producer()) == broker {
+            "BrokerScrip"
+        } else {
+            "VendorScrip"
+        }
+    };
+    for l in &split.lapsed {
+        lines.push(format!(
+            "lapsed: {} of {}  {}  grace ended at {}: its value went back to {account}",
+            kind(l),
+            l.producer(),
+            l.scrip.value(),
+            grace_end(l, grace_secs)
+        ));
+    }
     // Checked: values are u64 minor units; an overflow is shown as such, never wrapped.
-    let total = Amount::checked_sum(state.scrip.values().map(|s| s.scrip.value()));
+    let total = Amount::checked_sum(split.held.iter().map(|s| s.scrip.value()));
     match &total {
         Ok(t) => lines.push(format!("total                  {:>12}", t.to_string())),
         Err(e) => lines.push(format!("total: {e}")),
@@ -67,6 +101,15 @@ pub fn balance(wallet: &Wallet) -> Done {
             "expires": v.scrip.body.expires,
         })).collect::<Vec<_>>(),
         "total": total.ok().map(amount_json),
+        "lapsed": split.lapsed.iter().map(|l| json!({
+            "kind": kind(l),
+            "producer": l.producer().to_string(),
+            "value": amount_json(l.scrip.value()),
+            "expires": l.scrip.body.expires,
+            "renewable_until": grace_end(l, grace_secs),
+            "returned_to": account,
+        })).collect::<Vec<_>>(),
+        "renewal_grace_secs": grace_secs,
         "pending": pending.iter().map(|p| json!({
             "tx": p.request.tx().to_string(),
             "label": p.request.label().name(),
