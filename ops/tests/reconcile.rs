@@ -375,6 +375,82 @@ fn a_lapse_unrecorded_for_longer_than_the_max_age_is_stuck() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A BrokerScrip the broker lapsed and paid back (section 4) that a wallet still holds: in
+/// flight while it is recent (the wallet learns of it when it next presents the scrip), and
+/// `stuck` once the logs run on for longer than the age limit, named with its tx (the
+/// scrip id) and value.
+#[test]
+fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck() {
+    let (dir, data) = demo();
+    let broker = dir.path().join("broker-lapsed");
+    std::fs::create_dir_all(&broker).unwrap();
+    let log = broker.join("broker.redb");
+    std::fs::copy(data.join("broker").join("broker.redb"), &log).unwrap();
+    let suite = Suite::Modern;
+    let mut node = broker::node::BrokerNode::open(
+        &log,
+        shared::fixtures::keypair(suite, 1).clone(),
+        shared::fixtures::root_key(1),
+        broker::core::Config::new(suite),
+    )
+    .unwrap();
+    let live: Vec<_> = node
+        .state()
+        .live
+        .iter()
+        .map(|(id, record)| (*id, record.body.value))
+        .collect();
+    assert!(!live.is_empty(), "the demo leaves BrokerScrip held");
+    let far = 4_000_000_000;
+    assert_eq!(
+        node.expire(far).unwrap().events,
+        live.len(),
+        "every one lapses"
+    );
+    node.close().unwrap();
+
+    let report = reconcile(&broker, &merchants(&data), &wallets(&data)).unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    let held: Vec<_> = report
+        .in_flight
+        .iter()
+        .filter(|f| f.what.contains("still holds scrip"))
+        .collect();
+    assert_eq!(held.len(), live.len(), "{:?}", report.in_flight);
+
+    // Two hours later by the broker's own log, the wallets have still not noticed.
+    let mut node = broker::node::BrokerNode::open(
+        &log,
+        shared::fixtures::keypair(suite, 1).clone(),
+        shared::fixtures::root_key(1),
+        broker::core::Config::new(suite),
+    )
+    .unwrap();
+    let (pan, _) = node.state().pans.iter().next().unwrap();
+    let pan = pan.clone();
+    node.deposit(&pan, Amount::from_minor(1), far + 7200)
+        .unwrap();
+    node.close().unwrap();
+    let report = reconcile(&broker, &merchants(&data), &wallets(&data)).unwrap();
+    let stuck: Vec<_> = report
+        .mismatches
+        .iter()
+        .filter(|m| m.check == Check::Stuck)
+        .collect();
+    assert_eq!(stuck.len(), live.len(), "{:?}", report.mismatches);
+    for (id, value) in &live {
+        let m = stuck
+            .iter()
+            .find(|m| m.tx == Some(TxId(id.0)))
+            .expect("named with the lapse's tx");
+        assert!(
+            m.found.contains(&format!("scrip {id} of {value}")),
+            "{}",
+            m.found
+        );
+    }
+}
+
 /// VendorScrip the merchant issued with no authorization by the broker: named with its
 /// tx; the float is off by its value; bob's wallet never received it.
 #[test]
