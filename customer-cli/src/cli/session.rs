@@ -82,7 +82,7 @@ pub async fn open_wallet(
 ) -> Result<Wallet, CliError> {
     let keys = load_keys(dir, settings, passphrase_file)?;
     let deadline = tokio::time::Instant::now() + settings.timeout;
-    let mut pause = LOCK_PAUSE_FIRST;
+    let mut backoff = shared::runtime::Backoff::new(LOCK_PAUSE_FIRST, LOCK_PAUSE_MAX);
     loop {
         match Wallet::open(dir.wallet(), keys.clone()) {
             Err(WalletError::Log(shared::events::LogError::Locked { .. })) => {
@@ -94,8 +94,7 @@ pub async fn open_wallet(
                     });
                 }
                 progress.step("the wallet is in use by another peerscrip command; waiting for it");
-                tokio::time::sleep(pause.min(left)).await;
-                pause = (pause * 2).min(LOCK_PAUSE_MAX);
+                tokio::time::sleep(backoff.pause().min(left)).await;
             }
             other => {
                 progress.finish();
