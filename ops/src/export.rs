@@ -149,7 +149,7 @@ impl Source for FileLog<'_> {
     }
 
     async fn head(&mut self) -> Result<u64, ExportError> {
-        EventLog::<()>::open_existing(self.path)
+        EventLog::<()>::open_existing_checked_before(self.path)
             .and_then(|log| log.len())
             .map_err(|source| ExportError::Log {
                 path: self.path.to_owned(),
@@ -319,7 +319,8 @@ fn rows<K: serde::Serialize + serde::de::DeserializeOwned>(
     max: usize,
     name: impl Fn(&K) -> String,
 ) -> Result<Vec<Row>, LogError> {
-    let log = EventLog::<K>::open_existing(path)?;
+    // Checked once, when `export` first opened it.
+    let log = EventLog::<K>::open_existing_checked_before(path)?;
     let rows = shared::export::rows(&log, from, max, name)?;
     log.close()?;
     Ok(rows)

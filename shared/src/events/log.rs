@@ -174,9 +174,25 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// Opens an existing log whatever its identity (for an auditor, who learns it from
     /// [`EventLog::identity`]). Refuses a file that is not a log of this schema version.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, LogError> {
-        let path = path.as_ref().to_owned();
+        Self::open_existing_with(path.as_ref(), true)
+    }
+
+    /// [`EventLog::open_existing`] without the integrity check of every page, for a
+    /// reader that opens again, chunk by chunk, a file it opened checked earlier in the
+    /// same run (`peerscrip-ops export` between two chunks): the check reads the whole
+    /// file, so repeating it per chunk would make reading a log quadratic in its length.
+    pub fn open_existing_checked_before(path: impl AsRef<Path>) -> Result<Self, LogError> {
+        Self::open_existing_with(path.as_ref(), false)
+    }
+
+    fn open_existing_with(path: &Path, check: bool) -> Result<Self, LogError> {
+        let path = path.to_owned();
         let file = path.clone();
-        let opener: Opener = Arc::new(move || builder().open(&file));
+        let opener: Opener = Arc::new(move || {
+            let mut builder = builder();
+            builder.set_check_integrity_on_open(check);
+            builder.open(&file)
+        });
         let db = opener().map_err(|e| lock_error(e, &path))?;
         let found = {
             let txn = db.begin_read()?;
