@@ -833,4 +833,5 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
     h.assert_conserved();
 }
 
+mod storage_faults;
 mod top_up;
