@@ -18,7 +18,7 @@ use std::path::Path;
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Availability, Draft, DraftError, Gate, Recorded, Refusal, SentFrame, Unavailable,
+    Availability, Draft, DraftError, Recorded, Refusal, SentFrame, Unavailable, unavailable_batch,
 };
 use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, WireError};
@@ -358,16 +358,9 @@ impl BrokerNode {
     /// Every frame of a batch the node could not serve, answered with the unsigned
     /// `Error { Unavailable }` (protocol.md section 10).
     fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
-        frames
-            .iter()
-            .map(|bytes| {
-                Err(NodeError::Unavailable(Unavailable::answering(
-                    reason,
-                    bytes,
-                    self.config.suite,
-                    self.keys.uid(),
-                )))
-            })
+        unavailable_batch(frames, reason, self.config.suite, self.keys.uid())
+            .into_iter()
+            .map(|down| Err(down.into()))
             .collect()
     }
 
@@ -530,30 +523,14 @@ impl BrokerNode {
     /// Down after a storage fault, it first tries to recover (at most once per
     /// `shared::node::RETRY_AFTER_SECS`), else is [`NodeError::Unavailable`].
     fn serving(&mut self, now: u64) -> Result<(), NodeError> {
-        match self.availability.gate(now) {
-            Gate::Serve => Ok(()),
-            Gate::Unavailable(reason) => Err(Unavailable {
-                reason,
-                reply: None,
-            }
-            .into()),
-            Gate::Recover => {
-                let loaded = self
-                    .log
-                    .reopen()
-                    .map_err(NodeError::from)
-                    .and_then(|()| load(&self.log, &self.config));
-                match loaded {
-                    Ok((state, ids)) => {
-                        self.state = state;
-                        self.ids = ids;
-                        self.availability.recovered();
-                        Ok(())
-                    }
-                    Err(e) => Err(self.availability.fault(e, now).into()),
-                }
-            }
-        }
+        let (log, config) = (&mut self.log, &self.config);
+        let (state, ids) = (&mut self.state, &mut self.ids);
+        self.availability.serving(now, || {
+            log.reopen()?;
+            (*state, *ids) = load(log, config)?;
+            Ok::<(), NodeError>(())
+        })?;
+        Ok(())
     }
 
     fn after_append<T>(&mut self, result: Result<T, LogError>, now: u64) -> Result<(), NodeError> {

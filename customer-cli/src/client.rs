@@ -124,42 +124,17 @@ impl<B: Bus> Client<B> {
         out: Outgoing,
         now: u64,
     ) -> Result<HistoryEntry, ClientError> {
-        let subject = self.subject_of(out.to);
-        let mut frame = out.frame;
-        let mut attempt = 1;
-        let mut backoff = Backoff::new(UNAVAILABLE_PAUSE, self.timeout);
-        loop {
-            match self
-                .bus
-                .request(&subject, Bytes::from(frame), self.timeout)
-                .await
-            {
-                Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
-                    if attempt >= self.attempts {
-                        return Err(ClientError::Unavailable {
-                            tx: out.tx,
-                            label: out.label,
-                            attempts: attempt,
-                        });
-                    }
-                    tokio::time::sleep(backoff.pause()).await;
+        let (tx, label) = (out.tx, out.label);
+        let reply = self
+            .request(&out, |attempt| {
+                if attempt == 1 {
+                    Ok(Bytes::from(out.frame.clone()))
+                } else {
+                    Ok(Bytes::from(wallet.resend(tx, label)?.frame))
                 }
-                Ok(reply) => return Ok(wallet.handle_reply(&reply, now)?),
-                Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
-                    if attempt >= self.attempts {
-                        return Err(ClientError::NoReply {
-                            tx: out.tx,
-                            label: out.label,
-                            attempts: attempt,
-                            last: e,
-                        });
-                    }
-                }
-                Err(e) => return Err(ClientError::Bus(e)),
-            }
-            attempt += 1;
-            frame = wallet.resend(out.tx, out.label)?.frame;
-        }
+            })
+            .await?;
+        Ok(wallet.handle_reply(&reply, now)?)
     }
 
     /// Sends a read-only query (`TransactionStatus`, section 7; `CatalogueRequest`,
@@ -171,38 +146,48 @@ impl<B: Bus> Client<B> {
     /// [`ClientError::NoReply`] or [`ClientError::Unavailable`] after the last attempt,
     /// [`ClientError::Bus`] if the bus refused to send.
     pub async fn ask(&self, out: &Outgoing) -> Result<Bytes, ClientError> {
-        let subject = self.subject_of(out.to);
         let frame = Bytes::from(out.frame.clone());
-        let mut attempt = 1;
+        self.request(out, |_| Ok(frame.clone())).await
+    }
+
+    /// Sends the frame `frame(attempt)` gives (attempts from 1) to `out`'s node until an
+    /// answer that is not `Unavailable` comes (the module doc: a lost reply is repeated at
+    /// once, an `Unavailable` after a growing pause), at most [`Client::attempts`] times.
+    async fn request(
+        &self,
+        out: &Outgoing,
+        mut frame: impl FnMut(u32) -> Result<Bytes, ClientError>,
+    ) -> Result<Bytes, ClientError> {
+        let subject = self.subject_of(out.to);
         let mut backoff = Backoff::new(UNAVAILABLE_PAUSE, self.timeout);
+        let mut attempt = 1;
         loop {
-            match self
+            let failed = match self
                 .bus
-                .request(&subject, frame.clone(), self.timeout)
+                .request(&subject, frame(attempt)?, self.timeout)
                 .await
             {
                 Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
-                    if attempt >= self.attempts {
-                        return Err(ClientError::Unavailable {
-                            tx: out.tx,
-                            label: out.label,
-                            attempts: attempt,
-                        });
+                    if attempt < self.attempts {
+                        tokio::time::sleep(backoff.pause()).await;
                     }
-                    tokio::time::sleep(backoff.pause()).await;
+                    ClientError::Unavailable {
+                        tx: out.tx,
+                        label: out.label,
+                        attempts: attempt,
+                    }
                 }
                 Ok(reply) => return Ok(reply),
-                Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
-                    if attempt >= self.attempts {
-                        return Err(ClientError::NoReply {
-                            tx: out.tx,
-                            label: out.label,
-                            attempts: attempt,
-                            last: e,
-                        });
-                    }
-                }
+                Err(e @ (BusError::Timeout | BusError::NoResponders)) => ClientError::NoReply {
+                    tx: out.tx,
+                    label: out.label,
+                    attempts: attempt,
+                    last: e,
+                },
                 Err(e) => return Err(ClientError::Bus(e)),
+            };
+            if attempt >= self.attempts {
+                return Err(failed);
             }
             attempt += 1;
         }

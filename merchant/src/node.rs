@@ -17,7 +17,7 @@ use std::path::Path;
 
 use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Availability, Draft, DraftError, Gate, Recorded, Refusal, SentFrame, Unavailable,
+    Availability, Draft, DraftError, Recorded, Refusal, SentFrame, Unavailable, unavailable_batch,
 };
 use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, LabelKind};
@@ -496,45 +496,21 @@ impl MerchantNode {
     /// state; at most once per `shared::node::RETRY_AFTER_SECS`), else is
     /// [`NodeError::Unavailable`].
     fn serving(&mut self, now: u64) -> Result<(), NodeError> {
-        match self.availability.gate(now) {
-            Gate::Serve => Ok(()),
-            Gate::Unavailable(reason) => Err(Unavailable {
-                reason,
-                reply: None,
-            }
-            .into()),
-            Gate::Recover => {
-                let peers = State::with_peers(self.state.peer_keys().cloned());
-                let loaded = self
-                    .log
-                    .reopen()
-                    .map_err(NodeError::from)
-                    .and_then(|()| load(&self.log, peers));
-                match loaded {
-                    Ok(state) => {
-                        self.state = state;
-                        self.availability.recovered();
-                        Ok(())
-                    }
-                    Err(e) => Err(self.availability.fault(e, now).into()),
-                }
-            }
-        }
+        let (log, state) = (&mut self.log, &mut self.state);
+        self.availability.serving(now, || {
+            log.reopen()?;
+            *state = load(log, State::with_peers(state.peer_keys().cloned()))?;
+            Ok::<(), NodeError>(())
+        })?;
+        Ok(())
     }
 
     /// Every frame of a batch the node could not serve, answered with the unsigned
     /// `Error { Unavailable }` (protocol.md section 10).
     fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
-        frames
-            .iter()
-            .map(|bytes| {
-                Err(NodeError::Unavailable(Unavailable::answering(
-                    reason,
-                    bytes,
-                    self.keys.suite(),
-                    self.keys.uid(),
-                )))
-            })
+        unavailable_batch(frames, reason, self.keys.suite(), self.keys.uid())
+            .into_iter()
+            .map(|down| Err(down.into()))
             .collect()
     }
 

@@ -79,6 +79,30 @@ impl Availability {
         }
     }
 
+    /// `Ok` when the node may serve at `now`. Down, and time to try again: runs `recover`
+    /// (reopen the log, rebuild the state from it) and serves if it succeeds, else stays
+    /// down for another [`RETRY_AFTER_SECS`]. Down otherwise: [`Unavailable`].
+    pub fn serving<E: std::fmt::Display>(
+        &mut self,
+        now: u64,
+        recover: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), Unavailable> {
+        match self.gate(now) {
+            Gate::Serve => Ok(()),
+            Gate::Unavailable(reason) => Err(Unavailable {
+                reason,
+                reply: None,
+            }),
+            Gate::Recover => match recover() {
+                Ok(()) => {
+                    self.recovered();
+                    Ok(())
+                }
+                Err(e) => Err(self.fault(e, now)),
+            },
+        }
+    }
+
     /// The log was reopened and the state rebuilt from it: serve again.
     pub fn recovered(&mut self) {
         self.down = None;
@@ -111,6 +135,21 @@ impl Unavailable {
             reply: unavailable_reply(suite, me, bytes),
         }
     }
+}
+
+/// Every frame of a batch a node could not serve because of `reason`, each with its
+/// unsigned answer ([`Unavailable::answering`]), in order.
+#[must_use]
+pub fn unavailable_batch(
+    frames: &[&[u8]],
+    reason: &str,
+    suite: Suite,
+    me: Uid,
+) -> Vec<Unavailable> {
+    frames
+        .iter()
+        .map(|bytes| Unavailable::answering(reason, bytes, suite, me))
+        .collect()
 }
 
 /// The unsigned `Error { re, Unavailable }` of `me` to the request `bytes`, or `None` if

@@ -50,7 +50,7 @@ mod replies;
 
 pub use availability::{
     Availability, Gate, RETRY_AFTER_SECS, UNAVAILABLE_MESSAGE, Unavailable, is_unavailable,
-    unavailable_reply,
+    unavailable_batch, unavailable_reply,
 };
 pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
