@@ -1,4 +1,4 @@
-//! The configuration of `peerscrip-broker` (issue 5): the common settings of every daemon
+//! The configuration of `peerscrip-broker`: the common settings of every daemon
 //! (`shared::daemon::config`: NATS, data directory, suite, key files, subject prefix,
 //! logs) and the broker's policy of section 4 and its deadlines (section 7): scrip
 //! lifetime, renewal grace, and how long a 6.2 exchange and a 6.5 escrow wait. Each value

@@ -1,4 +1,4 @@
-//! `peerscrip-broker` as a library function (issue 5; architecture.md "Binaries and the
+//! `peerscrip-broker` as a library function (architecture.md "Binaries and the
 //! user's path"): [`run`] opens the broker's data directory, connects to NATS and serves
 //! `<prefix>.broker` through `broker::shell` until SIGINT or SIGTERM, then stops
 //! gracefully.

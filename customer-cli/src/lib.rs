@@ -24,7 +24,7 @@
 //! - [`sealed`]: secrets at rest, sealed under the wallet's own key (the paper's
 //!   `PKEnc_KC(B0)`).
 //! - [`Wallet`]: the file, the keys and the state together; what the `peerscrip` command
-//!   (issue 5) calls.
+//!   calls.
 //! - [`client`]: the wallet's async driver on a bus (request/reply with timeout and
 //!   retry of the same bodies, deliveries on its peer subject with a deadline).
 

@@ -1,4 +1,4 @@
-//! `peerscrip`, the customer wallet command (issue 5): hands the arguments to
+//! `peerscrip`, the customer wallet command: hands the arguments to
 //! `customer_cli::cli`, where every command lives; the exit codes are in `--help`.
 
 use std::process::ExitCode;

@@ -425,7 +425,7 @@ impl Wallet {
         self.start(request, now)
     }
 
-    /// Section 7, ruling 3: asks `node` (the broker or a merchant) for the frames of `tx`
+    /// Section 7: asks `node` (the broker or a merchant) for the frames of `tx`
     /// it sent the wallet. Read-only: nothing is saved; keep the returned query to check
     /// the answer with [`Wallet::handle_status`].
     pub fn transaction_status(

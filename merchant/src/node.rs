@@ -1,5 +1,5 @@
 //! [`MerchantNode`]: the merchant's core with its log, keys and configuration, driven one
-//! frame at a time (design brief of issue 4, point 1). What the tests call now and the
+//! frame at a time (docs/adr/0006). What the tests call now and the
 //! actor shell will call next: decode → open → decide → seal → commit → reply.
 //!
 //! Why the commit comes before the reply: protocol.md section 6 ("the state change and its

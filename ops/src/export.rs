@@ -1,6 +1,6 @@
 //! `peerscrip-ops export`: publishes every event of a node's log to a JetStream stream, so
-//! that an external auditor can follow the log without access to the node's file (issue 6,
-//! "Event export"). What is published, and how an export resumes exactly once and in order
+//! that an external auditor can follow the log without access to the node's file (protocol.md
+//! section 8). What is published, and how an export resumes exactly once and in order
 //! after a restart, is `shared::export`'s (the daemons' `export_stream` option uses the same
 //! code); this module finds the log, names the node and reads its file.
 //!

@@ -1,5 +1,5 @@
 //! `peerscrip-ops nats-config`: the deployment's NATS server configuration, one user per
-//! node, each confined to its own subjects (architecture.md "Transport"; issue 5).
+//! node, each confined to its own subjects (architecture.md "Transport").
 //!
 //! Why generated rather than a fixed file: the permissions name each node's UID (a
 //! customer may read only `<prefix>.peer.<its uid>` and `_INBOX.<its uid>.>`), and a

@@ -1,4 +1,4 @@
-//! The event export to a JetStream stream (issue 6, "Event export"): what `peerscrip-ops
+//! The event export to a JetStream stream (protocol.md section 8): what `peerscrip-ops
 //! export` and a daemon's `export_stream` option share, so that an external auditor can
 //! follow a node's log without access to its file.
 //!

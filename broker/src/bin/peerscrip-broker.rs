@@ -1,4 +1,4 @@
-//! `peerscrip-broker`: the broker daemon on NATS (issue 5). Everything is in
+//! `peerscrip-broker`: the broker daemon on NATS. Everything is in
 //! `broker::config` (flags, environment, TOML file) and `broker::daemon` (the run). Exits
 //! 0 after a clean stop on SIGINT or SIGTERM, 1 with the reason on standard error when it
 //! cannot start.

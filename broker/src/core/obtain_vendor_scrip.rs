@@ -9,7 +9,7 @@
 //! broker closes the exchange (`ExchangeExpired`, [`expired`]); a request arriving after it
 //! gets a recorded NOK.
 //!
-//! C learns every outcome from the broker (lead engineer's ruling 2 of issue 4): the
+//! C learns every outcome from the broker (protocol.md 6.2 step 5, appendix A): the
 //! `ChangeBrokerScrip` delivery carries the decision: OK with the change and M's undertaking,
 //! NOK (refused, expired) with neither. C is told once per exchange: a request refused after
 //! the exchange expired sends C nothing more.
@@ -224,8 +224,8 @@ fn authorized(
     }
 }
 
-/// The recorded NOK; `tell_customer`: also deliver it to C as `ChangeBrokerScrip` (ruling
-/// 2 of issue 4: C learns every outcome from the broker), unless C was already told (the
+/// The recorded NOK; `tell_customer`: also deliver it to C as `ChangeBrokerScrip` (protocol.md
+/// 6.2 step 5: C learns every outcome from the broker), unless C was already told (the
 /// exchange expired before this request came).
 fn refused(
     ctx: &Ctx<'_>,
@@ -268,7 +268,7 @@ fn refused(
     }
 }
 
-/// `ChangeBrokerScrip` carrying a NOK (ruling 2 of issue 4): no change, no undertaking; C's
+/// `ChangeBrokerScrip` carrying a NOK (protocol.md 6.2 step 5): no change, no undertaking; C's
 /// `B0` is live at the broker (never spent in 6.2, released in 6.5).
 pub(super) fn nok_to_customer(
     suite: shared::Suite,
@@ -297,7 +297,7 @@ pub struct Timed {
 
 /// `ExchangeExpired` for every open exchange whose deadline is before `now`: what the
 /// broker's timer appends (section 7: the broker enforces every deadline), each with its
-/// NOK(`DeadlinePassed`) to C as `ChangeBrokerScrip` (ruling 2 of issue 4).
+/// NOK(`DeadlinePassed`) to C as `ChangeBrokerScrip` (protocol.md 6.2 step 5).
 #[must_use]
 pub fn expired(state: &State, me: shared::ids::Uid, now: u64) -> Vec<Timed> {
     state

@@ -14,12 +14,12 @@
 //! - Step 3 → 4 ([`accepted`]): M's `X3`. The decision is final and recorded either way:
 //!   an accept in time whose `W_V` and `W_V1` equal C's → `VendorTopUpSettled` (B0 spent,
 //!   change B1 = B0 − W_V, `float:broker −W_V, bank:M +W_V`, memo `float:vendor:M +W_V`),
-//!   reply OK; a decline → `EscrowReleased` with NOK(`Declined`, M's reason) (ruling 1); an
+//!   reply OK; a decline → `EscrowReleased` with NOK(`Declined`, M's reason) (6.5 step 3); an
 //!   accept whose amounts differ from C's → `EscrowReleased` with NOK(`AmountMismatch`) (M
 //!   undertook something C did not ask; as in 6.2 a failed check of the decision is a
 //!   final NOK, so M releases `V0` at once instead of repeating until the deadline); an
 //!   open escrow past its deadline → `EscrowReleased` with NOK(`DeadlinePassed`). Every one
-//!   of these sends C `ChangeBrokerScrip` with the decision (ruling 2): OK with the change
+//!   of these sends C `ChangeBrokerScrip` with the decision (6.5 step 6): OK with the change
 //!   and M's signed `X3` (the undertaking), NOK with neither, `B0` live again.
 //! - The deadline ([`expired`], the broker's timer): `EscrowReleased` with
 //!   NOK(`DeadlinePassed`) and C is told. From then on every step 3 of the tx gets that

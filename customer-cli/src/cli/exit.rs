@@ -1,5 +1,5 @@
 //! How a `peerscrip` command ends: its exit code and the typed error behind a non-zero one
-//! (issue 5: "exit codes that distinguish refused, unreachable and timed out").
+//! (codes that tell refused, unreachable and timed out apart, for scripts).
 //!
 //! | code | meaning |
 //! |---|---|

@@ -1,4 +1,4 @@
-//! The `peerscrip` command line, the customer's wallet (issue 5; architecture.md
+//! The `peerscrip` command line, the customer's wallet (architecture.md
 //! "Binaries and the user's path"): the library behind the thin `src/main.rs`, so every
 //! command is testable. One file per command group in [`commands`]; the wallet directory
 //! and its settings in [`config`]; the passphrase and PANSecret in [`secret_input`]; the

@@ -1,4 +1,4 @@
-//! What a command shows: human lines by default, one JSON document with `--json` (issue 5),
+//! What a command shows: human lines by default, one JSON document with `--json`,
 //! and a progress line on stderr during multi-step transactions, only when stderr is a
 //! terminal and `--json` is off (a script's output stays one clean document).
 

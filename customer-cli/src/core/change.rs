@@ -1,5 +1,5 @@
 //! The broker's `ChangeBrokerScrip` decision as 6.2 step 5 and 6.5 step 6 both check it
-//! (protocol.md sections 6.2 and 6.5; ruling 2: `outcome, change, undertaking`). One place,
+//! (protocol.md sections 6.2 and 6.5; appendix A: `outcome, change, undertaking`). One place,
 //! so the two flows cannot drift apart on what an OK or a NOK must carry.
 
 use shared::events::Evidence;

@@ -144,7 +144,7 @@ pub enum WalletEvent {
         /// Step 2, saved (section 7).
         request: SavedRequest,
     },
-    /// 6.2 step 5 (ruling 2): the broker's `ChangeBrokerScrip`. OK: B0 spent, the change
+    /// 6.2 step 5: the broker's `ChangeBrokerScrip`. OK: B0 spent, the change
     /// B1 stored (none when zero); M's undertaking is in the event's evidence. NOK: B0 is
     /// live again and the exchange is over.
     ExchangeSettled {
@@ -178,7 +178,7 @@ pub enum WalletEvent {
         /// B's deadline, unix seconds.
         deadline: u64,
     },
-    /// 6.5 step 6 (ruling 2): B's `ChangeBrokerScrip`. OK: B0 spent, B1 stored (none when
+    /// 6.5 step 6: B's `ChangeBrokerScrip`. OK: B0 spent, B1 stored (none when
     /// zero), M's acceptance in the evidence. NOK (declined, expired, released): B0 and V0
     /// are live again and the top-up is over.
     VendorTopUpSettled {

@@ -7,7 +7,7 @@
 //! 2. On that answer the wallet saves step 2 in the same event (`ExchangeNoticed`, section
 //!    7) and sends C → M `VendorScripRequest`: `Sealed(to B){ IdProof(ID_C),
 //!    Signed(X1 = B0, CS_B0, W) }` (with `Secret(CS_B0)`), `Sealed(to M){ Signed(X2 = W) }`.
-//! 5. B → C `ChangeBrokerScrip` (a delivery; ruling 2: `X4 = outcome, change,
+//! 5. B → C `ChangeBrokerScrip` (a delivery; appendix A: `X4 = outcome, change,
 //!    undertaking`). OK: B0 is spent, the change `B1 = B0 − W` is stored (none when zero),
 //!    and M's undertaking (its signed `X3 = W, UID_C` under its `ExchangeAuthorizationRequest`
 //!    header) is verified with M's key and kept as the event's evidence: the customer's

@@ -141,7 +141,7 @@ pub enum Expect {
         /// `OI`.
         order: OrderInfo,
     },
-    /// `TransactionStatus { tx }` to `node` (section 7, ruling 3): read-only, never saved;
+    /// `TransactionStatus { tx }` to `node` (section 7): read-only, never saved;
     /// the answer's frames go through the same checks as when first received.
     TransactionStatus {
         /// The node asked (the broker or a merchant).

@@ -7,7 +7,7 @@
 //!    deadline }` once B0 is held in escrow (`VendorTopUpAcked`; the request stays open).
 //! 5. M → C `VendorTopUpResponse` (a delivery): `Sealed(to C){ Signed(X4 = V1, CS_V1) }`,
 //!    V1 of `W_V1` by M: V0 is replaced by V1.
-//! 6. B → C `ChangeBrokerScrip` (ruling 2: `outcome, change, undertaking`). OK: B0 spent,
+//! 6. B → C `ChangeBrokerScrip` (appendix A: `outcome, change, undertaking`). OK: B0 spent,
 //!    the change `B1 = B0 − W_V` stored (none when zero), and M's acceptance (its signed
 //!    `X3 = accept(UID_C, W_V, W_V1, V0.scrip_id)` under its `VendorTopUpAccepted` header)
 //!    verified with M's key and kept as evidence. NOK (declined, expired, released): B0 is

@@ -1,5 +1,4 @@
-//! `TransactionStatus`, the customer's side (protocol.md section 7; ruling 3 of issue 4's
-//! second wave): "a lost delivery (change scrip, VendorScrip, a withdrawal result) is never
+//! `TransactionStatus`, the customer's side (protocol.md section 7): "a lost delivery (change scrip, VendorScrip, a withdrawal result) is never
 //! lost value: the wallet asks again".
 //!
 //! The wallet asks the broker or a merchant, in the clear, `Signed(TransactionStatus { tx

@@ -1,4 +1,4 @@
-//! `peerscrip-merchant`: a merchant daemon on NATS (issue 5). Everything is in
+//! `peerscrip-merchant`: a merchant daemon on NATS. Everything is in
 //! `merchant::config` (flags, environment, TOML file) and `merchant::daemon` (the run).
 //! Exits 0 after a clean stop on SIGINT or SIGTERM, 1 with the reason on standard error
 //! when it cannot start.

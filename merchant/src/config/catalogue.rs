@@ -1,4 +1,4 @@
-//! The merchant's catalogue file (issue 5): TOML, one `[[item]]` table per item with its
+//! The merchant's catalogue file: TOML, one `[[item]]` table per item with its
 //! `id`, `name` and `price`, the unit price as a decimal string such as `"12.34"` (never
 //! a float: money is `Amount`, minor units). It builds the validated
 //! `core::catalogue::Catalogue` (protocol.md section 6.3), so the same rules hold as for a

@@ -1,4 +1,4 @@
-//! The configuration of `peerscrip-merchant` (issue 5): the common settings of every
+//! The configuration of `peerscrip-merchant`: the common settings of every
 //! daemon (`shared::daemon::config`) and the merchant's own: the broker it pins (its
 //! public key file, and optionally the UID to check it against, protocol.md section 1),
 //! its catalogue file ([`catalogue`]), its bank account (PAN, and the PANSecret from a

@@ -5,7 +5,7 @@
 //! Why a typed, validated value built in code: the catalogue is configuration, not state
 //! derived from the log, so it is checked once when the node starts (unique ids, non-empty
 //! ids and names, a price above zero) and every later lookup can trust it. Loading it from
-//! a TOML or JSON file is issue 5; that loader will build this same type.
+//! a TOML file is `merchant::config::catalogue`, which builds this same type.
 //!
 //! [`answer`] lists it to a customer who asks (`CatalogueRequest`, the extension of
 //! docs/adr/0009): a read like `TransactionStatus` (section 7), never stored and no event,

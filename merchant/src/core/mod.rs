@@ -1,4 +1,4 @@
-//! The merchant's sans-IO core (design brief of issue 4): plain functions, no I/O, no
+//! The merchant's sans-IO core (docs/adr/0006): plain functions, no I/O, no
 //! clock (`now`, unix seconds, is an argument everywhere).
 //!
 //! Every incoming request goes through three steps:
@@ -77,7 +77,7 @@ pub struct Config {
     pub scrip_lifetime_secs: u64,
     /// How long after expiry renewal stays open, seconds (section 4, default one year).
     pub renewal_grace_secs: u64,
-    /// The merchant's bank account (wave 2, ruling 4: a merchant is a registered peer with
+    /// The merchant's bank account (protocol.md 6.2 step 3: a merchant is a registered peer with
     /// an account): its PAN, for the operator's records.
     pub pan: Pan,
     /// Its `ID`, derived from its PANSecret at setup: what the `IdProof` of 6.2 step 3 and

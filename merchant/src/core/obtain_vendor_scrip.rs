@@ -5,7 +5,7 @@
 //! which the merchant cannot read) and one sealed to the merchant (`X2 = W`). The merchant
 //! records that it asks (`ExchangeRequested`, with the request frame, before it leaves:
 //! section 7) and sends the broker `ExchangeAuthorizationRequest`: its own sealed part
-//! with its `IdProof` (wave 2, ruling 4) and `Signed(X3 = W, UID_C)`, then C's broker part
+//! with its `IdProof` (protocol.md 6.2 step 3) and `Signed(X3 = W, UID_C)`, then C's broker part
 //! forwarded unchanged with C's header as origin (section 3). By signing `X3` the merchant
 //! undertakes to issue VendorScrip of `W` to C if the broker says OK.
 //!
@@ -17,7 +17,7 @@
 //! C with `VendorScripResponse` (`X6 = V0, CS_V0`), stored, so C's repeats get it. On
 //! `R = NOK` it records the refusal (`ExchangeRefused`) and answers C with a signed
 //! `Error` carrying the broker's reason, stored likewise (C learns the outcome at the
-//! broker too, in `ChangeBrokerScrip`, wave 2 ruling 2).
+//! broker too, in `ChangeBrokerScrip`, protocol.md 6.2 step 5).
 //!
 //! What the merchant checks itself: `W` above zero and its books able to take it. That
 //! `W` agrees in `X1` and `X3`, and everything about B0, is the broker's check (step 4).

@@ -1,4 +1,4 @@
-//! The `open` step (design brief of issue 4): an already decoded request frame in, a typed
+//! The `open` step (docs/adr/0006): an already decoded request frame in, a typed
 //! verified request out. CPU-heavy (an RSA unwrap and a signature verification), pure, and
 //! later run off the actor thread.
 //!

@@ -1,4 +1,4 @@
-//! The merchant's state (design brief of issue 4, point 2): the in-memory projection of its
+//! The merchant's state (docs/adr/0006): the in-memory projection of its
 //! log, `BTreeMap`s in deterministic order, plus the peer keys it was given.
 //!
 //! [`Tables`] is what replay rebuilds (protocol.md section 8) and what the redb projection

@@ -12,7 +12,7 @@
 //! Decline: when one of those checks fails on an authorization the broker did sign, the
 //! merchant declines (`X3 = decline(reason), UID_C, W_V`, with the failed check's code in
 //! the reason text) and holds nothing (`VendorTopUpDeclined`), so the broker releases its
-//! escrow at once (wave 2, ruling 1: `NOK(Declined)`) instead of at the deadline. A
+//! escrow at once (6.5 step 3: `NOK(Declined)`) instead of at the deadline. A
 //! broken frame, an unknown peer or a reused tx is refused with an `Error` instead and
 //! records nothing.
 //!

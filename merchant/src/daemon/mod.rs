@@ -1,4 +1,4 @@
-//! `peerscrip-merchant` as a library function (issue 5; architecture.md "Binaries and the
+//! `peerscrip-merchant` as a library function (architecture.md "Binaries and the
 //! user's path"): [`run`] opens the merchant's data directory, connects to NATS, registers
 //! its key at the broker on the first start (6.0, [`broker_client`]), and serves
 //! `<prefix>.merchant.<uid>` and its peer subject through `merchant::shell` until SIGINT

@@ -1,5 +1,5 @@
 //! End-to-end tests of a merchant node with real keys and a real redb file: every success
-//! path of 6.3 and 6.8 with conservation after every step, every refusal of issue 4 that
+//! path of 6.3 and 6.8 with conservation after every step, every refusal of sections 4 and 7 that
 //! applies (exact code, and the log and tables unchanged), repeats, reports to the broker,
 //! and reopen + replay equality.
 
@@ -799,7 +799,7 @@ fn issuance_refuses_zero_and_a_key_that_is_not_the_mints() {
     ));
 }
 
-/// Issue 4's property at the merchant: many attempts to spend one scrip (purchases and
+/// Section 4's spent-once property at the merchant: many attempts to spend one scrip (purchases and
 /// renewals mixed, each its own tx), delivered one after another as the node's actor
 /// serializes them: exactly one succeeds, every other is `Spent`, and the value adds up.
 #[test]

@@ -112,7 +112,7 @@ impl Node for Broker {
 }
 
 /// The keys the broker's log at `path` registered (6.0), for the audit of another node's
-/// log ("registered keys come from the broker's log", issue 6): a merchant's log holds
+/// log (registered keys come from the broker's log): a merchant's log holds
 /// none. The log must be a broker's of `suite` whose chain verifies; audit it too, for the
 /// rest.
 pub(super) fn registered_keys(path: &Path, suite: Suite) -> Result<Vec<PublicKey>, AuditError> {

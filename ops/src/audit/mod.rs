@@ -1,4 +1,4 @@
-//! `peerscrip-ops audit`: the independent check of one node's log (issue 6), reading only
+//! `peerscrip-ops audit`: the independent check of one node's log, reading only
 //! the log and public keys.
 //!
 //! The checks, in the order they run over the events (the walk, `walk`, is the same for

@@ -1,4 +1,4 @@
-//! The audit's progress bar (issue 6: "progress bar on large logs"): on stderr, so that
+//! The audit's progress bar (a large log takes a while): on stderr, so that
 //! stdout stays the report (one JSON document with `--json`); shown only for a log of many
 //! events, only when stderr is a terminal, and never with `--json`.
 

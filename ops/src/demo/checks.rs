@@ -280,7 +280,7 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
             reopened.check_tables().is_ok() && reopened.state() == &wallet_state,
         );
     }
-    // Every log audited as an arbiter would, from the log and public keys only (issue 6):
+    // Every log audited as an arbiter would, from the log and public keys only:
     // the broker's key pinned, the peers' keys from the broker's registrations.
     let logs = std::iter::once(w.broker_path.clone())
         .chain(merchant_paths.iter().cloned())
@@ -306,7 +306,7 @@ pub async fn finish(w: World) -> anyhow::Result<Checks> {
                 }),
         );
     }
-    // Across the logs, every file closed (issue 6: the demo ends with a reconcile).
+    // Across the logs, every file closed: the demo ends with a reconcile.
     checks.record(
         "reconcile: the broker's, merchants' and wallets' logs agree",
         crate::reconcile::reconcile(&w.broker_path, &merchant_paths, &wallet_paths)

@@ -1,5 +1,5 @@
 //! `peerscrip-ops demo`: every transaction of protocol.md section 6 among real nodes in one
-//! process (issue 4), and the protections of sections 4 and 7 refusing what they must. The
+//! process, and the protections of sections 4 and 7 refusing what they must. The
 //! broker and two merchants run in their actor shells (`shared::runtime`) over a
 //! [`shared::bus::MemoryBus`], with real crypto and real redb files; two customers' wallets
 //! drive them through `customer_cli::client`, exactly as the end-to-end tests of

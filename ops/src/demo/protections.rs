@@ -1,5 +1,5 @@
 //! The protections the demo shows working, each a step that asserts what it shows
-//! (issue 4, "Refusals"): the exact `ErrorCode` of the refusal, and that the nodes' logs
+//! (protocol.md sections 4 and 7): the exact `ErrorCode` of the refusal, and that the nodes' logs
 //! and balances did not change (a refusal changes nothing, protocol.md section 6; a repeat
 //! appends no event, section 7). A check that does not hold fails the demo.
 //!

@@ -1,5 +1,5 @@
 //! The world of the demo: the bank's accounts, the broker, two merchants and two customers
-//! (issue 4). Keys and root keys are generated fresh; the first customer's account is the
+//! (protocol.md section 6). Keys and root keys are generated fresh; the first customer's account is the
 //! one of `docs/test-vectors.md`, the others' PANSecrets are drawn with
 //! [`PanSecret::generate`].
 
@@ -125,7 +125,7 @@ fn node_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The merchant registers its key for its account (6.0) at the broker before it serves,
-/// proving the account with its IdProof (wave 2, ruling 4).
+/// proving the account with its IdProof (protocol.md 6.2 step 3).
 fn register_merchant(
     broker: &mut BrokerNode,
     broker_key: &shared::PublicKey,

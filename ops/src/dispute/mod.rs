@@ -1,5 +1,5 @@
 //! `peerscrip-ops dispute`: settling a dispute about one transaction from the parties'
-//! logs (issue 6), so that an arbiter needs neither the logs nor the running nodes.
+//! logs, so that an arbiter needs neither the logs nor the running nodes.
 //!
 //! `dispute bundle <tx> --logs <dirs…> --out FILE` ([`collect`]) gathers, from every log
 //! given, each event of that tx as its log stores it, with the signed parts it keeps as

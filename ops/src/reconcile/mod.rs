@@ -1,4 +1,4 @@
-//! `peerscrip-ops reconcile`: the cross-party checks of issue 6, reading only the logs of a
+//! `peerscrip-ops reconcile`: the cross-party checks, reading only the logs of a
 //! broker, its merchants and (optionally) customer wallets.
 //!
 //! Why across logs: each node's own audit (`peerscrip-ops audit`) proves that its log is

@@ -1,4 +1,4 @@
-//! The settings every daemon has (issue 5): where NATS is and how to authenticate, the
+//! The settings every daemon has: where NATS is and how to authenticate, the
 //! data directory, the suite, the key files, the subject prefix and the logs. Each comes
 //! from the TOML file given by `--config`, then an environment variable, then a flag; the
 //! later one wins (file < env < flag; clap's `env` feature merges the last two). Secrets

@@ -1,5 +1,5 @@
-//! How a daemon that cannot start says why (issue 5: start-up refusals with a clear message
-//! and a non-zero exit): one line, the error and each of its causes that the message does
+//! How a daemon that cannot start says why (a start-up refusal has a clear message and a
+//! non-zero exit): one line, the error and each of its causes that the message does
 //! not already contain.
 
 use std::error::Error;

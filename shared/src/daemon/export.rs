@@ -1,4 +1,4 @@
-//! A daemon's live event export (issue 6, "Event export"; the `export_stream` option):
+//! A daemon's live event export (the `export_stream` option; protocol.md section 8):
 //! while the node serves, a task of its own publishes every event the node appends to a
 //! JetStream stream with `shared::export`, the code of `peerscrip-ops export`, so an
 //! external auditor follows the log live and the stream's guarantees are the command's:

@@ -1,5 +1,5 @@
 //! The identity of a data directory: which kind of node, in which suite and under which
-//! UID it was created (issue 5, startup refusals). Recorded in `node.toml` on the first
+//! UID it was created (a start-up refusal otherwise). Recorded in `node.toml` on the first
 //! start and checked on every later one, so that a daemon refuses, with a message naming
 //! both values, a directory of another suite (its log, scrip and keys are of that suite,
 //! protocol.md section 2) or a key that is not the node's (every peer pinned the node's UID,

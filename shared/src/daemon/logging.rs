@@ -1,4 +1,4 @@
-//! The daemons' structured logs (issue 5): `tracing` to standard error, human-readable or
+//! The daemons' structured logs: `tracing` to standard error, human-readable or
 //! one JSON object per line. Every line about a frame is inside its `frame{tx=…}` span
 //! (`runtime::frame_span`), so a transaction's lines can be found by its tx id; nothing a
 //! node logs holds a secret (keys, root keys, PANSecrets and CustomerSecrets have no

@@ -1,5 +1,5 @@
-//! What the two daemons, `peerscrip-broker` and `peerscrip-merchant`, share (issue 5;
-//! architecture.md "Binaries and the user's path"): the parts of their configuration that
+//! What the two daemons, `peerscrip-broker` and `peerscrip-merchant`, share
+//! (architecture.md "Binaries and the user's path"): the parts of their configuration that
 //! are the same for every node (NATS, data directory, suite, key, subjects, logs), the key
 //! files, the record of a data directory's identity, the log output, the shutdown
 //! signal and the live event export (`export_stream`). Each node's own settings and its `run` live in `broker::config`/`broker::daemon`

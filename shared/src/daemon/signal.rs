@@ -1,4 +1,4 @@
-//! The daemons' shutdown signal (issue 5: graceful shutdown on SIGINT and SIGTERM). The
+//! The daemons' shutdown signal (graceful shutdown on SIGINT and SIGTERM). The
 //! daemon stops taking requests when it arrives, finishes what is in flight, commits and
 //! exits 0 (see `broker::shell::Running::shutdown`).
 

@@ -98,7 +98,7 @@ impl ScripCheckError {
     /// scrip lapsed (its lapse tx is bound in `bindings` as [`TxKind::Lapse`]) and the
     /// check that failed is one only its owner reaches (not live, expired, past its grace:
     /// after the certificate and CustomerSecret checks), `Lapsed`, saying where the value
-    /// went. This is the customer's next contact after the lapse (issue 6); the wallet
+    /// went. This is the customer's next contact after the lapse (docs/adr/0011); the wallet
     /// drops the scrip on it. Anyone else is refused as before and learns nothing.
     #[must_use]
     pub fn refusal(self, scrip: ScripId, bindings: &TxBindings) -> Refusal {

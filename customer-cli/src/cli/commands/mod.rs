@@ -1,4 +1,4 @@
-//! One file per command group of `peerscrip` (issue 5).
+//! One file per command group of `peerscrip`.
 
 pub mod balance;
 pub mod broker_scrip;

@@ -392,7 +392,7 @@ fn every_failed_check_is_a_decline_that_holds_nothing() {
                 .iter()
                 .any(|p| p.frame == step3)
         );
-        // The broker answers the decline (NOK, ruling 1): the tx is closed.
+        // The broker answers the decline (NOK, 6.5 step 3): the tx is closed.
         let closed = decision(
             &kit,
             &s3,

@@ -62,7 +62,7 @@ body!(ExchangeAuthorizationRequestX3 => ExchangeAuthorizationRequest);
 /// B → C, sealed to C with `Secret(CS_B1)` when there is change:
 /// `X4 = outcome, B1, CS_B1, X3 of M, sig of M`.
 ///
-/// The broker's decision travels with it (lead engineer's ruling 2 of issue 4, ADR 0004):
+/// The broker's decision travels with it (protocol.md 6.2 step 5, ADR 0004):
 /// the broker tells C the outcome of every 6.2 and 6.5 it decides, NOK included (refused,
 /// declined, expired, released), so that C never waits on a merchant for a transaction the
 /// broker already ended. `Ok` carries the change (`None` when zero) and M's undertaking;
