@@ -24,8 +24,7 @@ use customer_cli::{Wallet, WalletError};
 use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, CatalogueError, Item};
 use merchant::node::MerchantNode;
-use shared::wire::bodies::RegistrationRequestX0;
-use shared::wire::{Frame, Header, Label, WireError, id_proof, public_key_inner, seal, sign};
+use shared::wire::WireError;
 use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid, fixtures};
 
 /// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
@@ -500,44 +499,21 @@ fn closed(what: &str) -> NetworkError {
 }
 
 /// 6.0 for a merchant: its `RegistrationRequest` (`Signed(X0)`, its `IdProof`, its key)
-/// sealed to the broker, built with the wire builders (a merchant has no client of its
-/// own; ruling 4: a merchant is a registered peer with an account).
+/// sealed to the broker, built by the merchant's core (`merchant::core::register`, as its
+/// daemon sends it) and handed to the broker node.
 ///
 /// # Errors
 /// A frame that could not be built, or any answer but `RegistrationResponse`.
 pub fn register_merchant(broker: &mut BrokerNode, party: &Party) -> Result<(), NetworkError> {
-    let keys = party.keys;
-    let h = Header::new(
-        keys.suite(),
-        Label::RegistrationRequest,
-        TxId::random(),
-        keys.uid(),
-    );
-    let part = seal(
-        &h,
-        broker.public_key(),
-        &[
-            sign(
-                keys,
-                &h,
-                &RegistrationRequestX0 {
-                    pan: party.pan.clone(),
-                },
-            )?
-            .into(),
-            id_proof(keys, &h, &party.account_id())?,
-            public_key_inner(keys.public()),
-        ],
-    )?;
-    let reply = broker
-        .handle(&Frame::new(h, vec![part]).encode()?, NOW)?
-        .reply;
-    let label = Frame::decode(&reply)?.header.label;
-    if label == Label::RegistrationResponse {
-        Ok(())
-    } else {
-        Err(NetworkError::Refused(format!(
-            "the merchant's registration was answered {label:?}"
-        )))
+    use merchant::core::register::{Registration, accept_registration, registration};
+    let (keys, tx) = (party.keys, TxId::random());
+    let broker_key = broker.public_key().clone();
+    let request = registration(keys, &broker_key, &party.pan, &party.account_id(), tx)?;
+    let reply = broker.handle(&request, NOW)?.reply;
+    match accept_registration(&reply, keys, &broker_key, tx) {
+        Ok(Registration::Registered) => Ok(()),
+        other => Err(NetworkError::Refused(format!(
+            "the merchant's registration was answered {other:?}"
+        ))),
     }
 }

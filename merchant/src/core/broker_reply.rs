@@ -12,9 +12,9 @@
 //! and the matching `UID_C` and `W` stand for it. Anything else is discarded and changes
 //! nothing: the merchant keeps repeating its request until a valid decision arrives.
 
-use shared::wire::bodies::Reply;
+use shared::wire::bodies::{ErrorBody, Reply};
 use shared::wire::{Frame, Header, Label, PartRef, SignedEvidence, WireError};
-use shared::{KeyPair, PublicKey};
+use shared::{ErrorCode, KeyPair, PublicKey, TxId};
 
 use super::report::AckError;
 
@@ -74,5 +74,53 @@ pub fn open_broker_reply<B: Reply>(
         header,
         body: verified.body,
         evidence: verified.evidence,
+    })
+}
+
+/// Why the broker's answer to the merchant's registration (6.0) or key request (6.0b)
+/// does not give what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The request could not be built, or the reply not decoded or verified.
+    #[error("bad frame: {0}")]
+    Wire(#[from] WireError),
+    /// The broker refused, with its signed `Error`.
+    #[error("the broker refused: {code}: {message}")]
+    Refused {
+        /// The error code's name (or number, if unknown to this build).
+        code: String,
+        /// The broker's message.
+        message: String,
+    },
+    /// A verified reply that does not answer this request.
+    #[error("the broker's reply does not answer the request: {0}")]
+    Mismatch(&'static str),
+}
+
+/// `reply` decoded, from the broker and in `tx`: the answer to one of the merchant's own
+/// requests outside a customer's transaction (6.0, 6.0b).
+pub(super) fn broker_answer(
+    reply: &[u8],
+    broker: &PublicKey,
+    tx: TxId,
+) -> Result<Frame, AnswerError> {
+    let frame = Frame::decode(reply)?;
+    if frame.header.sender != broker.uid() || frame.header.tx != tx {
+        return Err(AnswerError::Mismatch("not the broker's reply in this tx"));
+    }
+    Ok(frame)
+}
+
+/// The broker's signed `Error` as an [`AnswerError::Refused`] (its code's name, or number
+/// if this build does not know it, and message).
+pub(super) fn refusal(frame: &Frame, broker: &PublicKey) -> Result<AnswerError, AnswerError> {
+    if frame.header.label != Label::Error {
+        return Err(AnswerError::Mismatch("an unexpected label"));
+    }
+    let body = frame.part(0)?.verify_signed::<ErrorBody>(broker)?.body;
+    Ok(AnswerError::Refused {
+        code: ErrorCode::from_code(body.code)
+            .map_or_else(|| format!("code {}", body.code), |c| c.name().to_owned()),
+        message: body.message,
     })
 }

@@ -8,7 +8,8 @@
 //! - [`state::State::apply`]: the fold of one event into the state; replay is `apply` over
 //!   the log, and live operation applies the decided events through the same function.
 //!
-//! One file per transaction: [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
+//! One file per transaction: [`register`] (6.0, the merchant's own registration) and
+//! [`public_key`] (6.0b, a customer's key), [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
 //! report to the broker and its `Ack`), [`renew`] (6.8), [`issue`] (the issuance of
 //! VendorScrip that 6.2 and 6.5 call), [`obtain_vendor_scrip`] (6.2),
 //! [`top_up_vendor_scrip`] (6.5), [`withdraw_vendor_scrip`] (6.7), [`lapse`] (section 4:
@@ -31,6 +32,8 @@ pub mod issue;
 pub mod lapse;
 pub mod obtain_vendor_scrip;
 pub mod open;
+pub mod public_key;
+pub mod register;
 pub mod renew;
 pub mod report;
 pub mod state;

@@ -16,8 +16,6 @@ use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, Item};
 use merchant::node::MerchantNode;
 use shared::bus::{Bus, MemoryBus, Subjects};
-use shared::wire::bodies::RegistrationRequestX0;
-use shared::wire::{Frame, Header, Label, id_proof, public_key_inner, seal, sign};
 use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, RootKey, Suite, TxId, Uid};
 
 use super::Options;
@@ -129,33 +127,19 @@ fn node_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 fn register_merchant(
     broker: &mut BrokerNode,
     broker_key: &shared::PublicKey,
-    suite: Suite,
     keys: &KeyPair,
     pan: &Pan,
     id: &AccountId,
 ) -> anyhow::Result<()> {
-    let h = Header::new(
-        suite,
-        Label::RegistrationRequest,
-        TxId::random(),
-        keys.uid(),
-    );
-    let part = seal(
-        &h,
-        broker_key,
-        &[
-            sign(keys, &h, &RegistrationRequestX0 { pan: pan.clone() })?.into(),
-            id_proof(keys, &h, id)?,
-            public_key_inner(keys.public()),
-        ],
-    )?;
+    use merchant::core::register::{Registration, accept_registration, registration};
+    let tx = TxId::random();
     let reply = broker
-        .handle(&Frame::new(h, vec![part]).encode()?, now())?
+        .handle(&registration(keys, broker_key, pan, id, tx)?, now())?
         .reply;
-    if Frame::decode(&reply)?.header.label != Label::RegistrationResponse {
-        bail!("the broker refused the merchant's registration");
+    match accept_registration(&reply, keys, broker_key, tx)? {
+        Registration::Registered => Ok(()),
+        Registration::AlreadyRegistered => bail!("the merchant's key was registered before"),
     }
-    Ok(())
 }
 
 impl World {
@@ -223,7 +207,7 @@ impl World {
         ] {
             let keys = KeyPair::generate(suite)?;
             let id = AccountId::derive(suite, secret, pan);
-            register_merchant(&mut broker, broker_keys.public(), suite, &keys, pan, &id)?;
+            register_merchant(&mut broker, broker_keys.public(), &keys, pan, &id)?;
             let config = MerchantConfig::new(
                 Mint::new(suite, keys.uid(), RootKey::generate()),
                 Catalogue::new(items)?,
