@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use customer_cli::WalletError;
 use customer_cli::core::{HistoryKind, NextStep, PendingStatus, SavedRequest};
 use merchant::node::ReplyOutcome;
+use shared::node::Unavailable;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shared::events::Account;
@@ -59,6 +60,20 @@ pub struct Faults {
     /// renewal grace): purchases and withdrawals are refused until the scrip is renewed
     /// (6.8).
     pub expiry: u32,
+    /// Between two steps, the clock jumps past every scrip's renewal grace (section 4,
+    /// "Lapse") and the timers run: the broker's `expire` lapses every live BrokerScrip,
+    /// each merchant's `lapse` every live VendorScrip (several of one merchant in one
+    /// run of its timer: one per customer holding one), and each merchant's
+    /// `ScripLapsedNotice` goes to the broker as its other requests do, lost, repeated and
+    /// reordered like them. A wallet learns of a lapse only when it presents the scrip
+    /// (refused `Lapsed`, it drops it).
+    pub lapse: u32,
+    /// Between two steps, the disk of the broker or a merchant fills for a random span of
+    /// steps (section 10, "Storage faults"): each commit meanwhile fails, the node answers
+    /// the unsigned `Error { Unavailable }` and is down until a call a second later
+    /// reopens its log; the requester repeats later. (Only with
+    /// [`Scenario::faulty_disks`].)
+    pub disk_full: u32,
 }
 
 impl Faults {
@@ -71,6 +86,8 @@ impl Faults {
         clock_jump: 10,
         retry: 60,
         expiry: 2,
+        lapse: 10,
+        disk_full: 15,
     };
 }
 
@@ -110,6 +127,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Whether the broker's and merchants' logs sit on disks the run can fill: with the
+    /// faults of [`Faults::disk_full`].
+    #[must_use]
+    pub fn faulty_disks(&self) -> bool {
+        matches!(self.delivery, Delivery::Faulty(f) if f.disk_full > 0)
+    }
+
     /// The CI scenario of `seed`: two merchants, three customers with 5,000 each, eight
     /// transactions each, in the suite the seed picks (even: paper, odd: modern).
     #[must_use]
@@ -197,6 +221,20 @@ pub struct Counters {
     pub replies_compared: u64,
     /// Transactions started, by request label.
     pub started: BTreeMap<String, u64>,
+    /// Clock jumps past every renewal grace (with the broker's and merchants' timers).
+    pub lapse_jumps: u64,
+    /// VendorScrip lapsed at their merchants.
+    pub vendor_lapsed: u64,
+    /// The most VendorScrip one merchant lapsed in one run of its timer.
+    pub most_lapsed_at_once: u64,
+    /// Disks filled (a node's commits fail until it is freed).
+    pub disks_filled: u64,
+    /// Times a node went down after a failed commit.
+    pub went_down: u64,
+    /// Times a down node recovered (reopened its log and served again).
+    pub recovered: u64,
+    /// Unsigned `Error { Unavailable }` answers a requester took as "repeat later".
+    pub unavailable: u64,
     /// Frames a wallet declined (stale, repeated, out of turn), by error.
     pub declined: BTreeMap<String, u64>,
 }
@@ -353,8 +391,13 @@ enum Kind {
         from: Node,
         status: Option<Box<SavedRequest>>,
     },
-    /// The reply to a request of the recipient.
-    Reply { status: Option<Box<SavedRequest>> },
+    /// The reply to a request of the recipient: from `from`, to its request `re` (the
+    /// label), `status` as in the request.
+    Reply {
+        from: Node,
+        re: Label,
+        status: Option<Box<SavedRequest>>,
+    },
     /// A one-way delivery (to a peer subject).
     Delivery,
 }
@@ -395,6 +438,8 @@ const JUMP_SECS: u64 = 700;
 /// How far an expiry jump moves: past the 30-day lifetime of every scrip, well within the
 /// one-year renewal grace (so nothing lapses unless many jumps add up).
 const EXPIRY_JUMP_SECS: u64 = 31 * 24 * 3600;
+/// The longest span of steps a disk stays full.
+const MAX_FULL_STEPS: u64 = 12;
 /// Lines of trace kept for a failure report.
 const TRACE_LINES: usize = 1000;
 
@@ -418,6 +463,10 @@ struct Sim {
     counters: Counters,
     merchant_uids: Vec<Uid>,
     wallet_uids: Vec<Uid>,
+    /// Nodes whose disk is full, with the step from which it is freed.
+    full_disks: BTreeMap<Node, u64>,
+    /// Nodes down after a failed commit, as of the last step (for the counters).
+    down: BTreeSet<Node>,
 }
 
 type Step = Result<(), String>;
@@ -432,12 +481,13 @@ fn violated(e: Violation) -> String {
 
 impl Sim {
     fn new(scenario: &Scenario) -> Result<Sim, NetworkError> {
-        let spec = NetworkSpec::new(
+        let mut spec = NetworkSpec::new(
             scenario.suite,
             scenario.merchants,
             scenario.customers,
             Amount::from_minor(scenario.deposit),
         );
+        spec.faulty_disks = scenario.faulty_disks();
         let network = Network::new(&spec)?;
         let clients = (0..scenario.customers)
             .map(|j| Client {
@@ -470,6 +520,8 @@ impl Sim {
             counters: Counters::default(),
             merchant_uids,
             wallet_uids,
+            full_disks: BTreeMap::new(),
+            down: BTreeSet::new(),
         })
     }
 
@@ -550,6 +602,7 @@ impl Sim {
             }
             if let Some(faults) = self.faults() {
                 self.now += self.rng.random_range(0..3);
+                self.free_disks(false)?;
                 self.strike(faults)?;
             }
             let in_flight = !self.queue.is_empty() || !self.held.is_empty();
@@ -559,6 +612,7 @@ impl Sim {
                 let j = can_act[self.rng.random_range(0..can_act.len())];
                 self.customer_turn(j)?;
             }
+            self.count_down()?;
             invariants::conserved(&self.network).map_err(violated)?;
         }
     }
@@ -568,7 +622,23 @@ impl Sim {
         if self.per_mille(faults.restart) {
             let nodes = 1 + self.merchant_uids.len() + self.wallet_uids.len();
             let pick = self.rng.random_range(0..nodes);
-            self.restart(self.node_by_index(pick))?;
+            let node = self.node_by_index(pick);
+            // A process restarted on a full disk cannot open its file (opening writes);
+            // its supervisor starts it again once there is space: no restart meanwhile.
+            if self.full_disks.contains_key(&node) {
+                self.note(format!("no restart of {node:?} on a full disk"));
+            } else {
+                self.restart(node)?;
+            }
+        }
+        if self.per_mille(faults.disk_full) {
+            // The broker or a merchant (the wallets' disks are not faulty here).
+            let pick = self.rng.random_range(0..=self.merchant_uids.len());
+            let span = self.rng.random_range(1..=MAX_FULL_STEPS);
+            self.fill_disk(self.node_by_index(pick), span)?;
+        }
+        if self.per_mille(faults.lapse) {
+            self.lapse_jump()?;
         }
         if self.per_mille(faults.clock_jump) {
             self.jump()?;
@@ -629,6 +699,114 @@ impl Sim {
         }
     }
 
+    /// `node`'s disk is full from now for `span` steps (section 10, "Storage faults").
+    fn fill_disk(&mut self, node: Node, span: u64) -> Step {
+        if self.full_disks.contains_key(&node) {
+            return Ok(());
+        }
+        self.disk(node)?.fill_disk();
+        self.counters.disks_filled += 1;
+        self.full_disks.insert(node, self.step + span);
+        self.note(format!("{node:?}'s disk is full for {span} steps"));
+        Ok(())
+    }
+
+    /// Frees every disk whose span ended (`all`: every disk, the quiet phase).
+    fn free_disks(&mut self, all: bool) -> Step {
+        let step = self.step;
+        let freed: Vec<Node> = self
+            .full_disks
+            .iter()
+            .filter(|(_, until)| all || **until <= step)
+            .map(|(node, _)| *node)
+            .collect();
+        for node in freed {
+            self.full_disks.remove(&node);
+            self.disk(node)?.free_space();
+            self.note(format!("{node:?}'s disk has space again"));
+        }
+        Ok(())
+    }
+
+    /// The switch of `node`'s disk.
+    fn disk(&self, node: Node) -> Result<shared::events::faults::Faults, String> {
+        match node {
+            Node::Broker => self.network.broker_disk(),
+            Node::Merchant(i) => self.network.merchant_disk(i),
+            Node::Wallet(_) => None,
+        }
+        .cloned()
+        .ok_or_else(|| format!("{node:?} is on no faulty disk"))
+    }
+
+    /// Counts the nodes that went down after a failed commit and those that recovered
+    /// since the last step.
+    fn count_down(&mut self) -> Step {
+        let mut down = BTreeSet::new();
+        if self.network.broker().map_err(net)?.is_down() {
+            down.insert(Node::Broker);
+        }
+        for i in 0..self.merchant_uids.len() {
+            if self.network.merchant(i).map_err(net)?.is_down() {
+                down.insert(Node::Merchant(i));
+            }
+        }
+        self.counters.went_down += down.difference(&self.down).count() as u64;
+        self.counters.recovered += self.down.difference(&down).count() as u64;
+        self.down = down;
+        Ok(())
+    }
+
+    /// The clock moves past every scrip's renewal grace (section 4, "Lapse"), and the
+    /// timers run: the broker's (its `expire` lapses every live BrokerScrip), then each
+    /// merchant's lapse timer, whose notices its reporter then sends.
+    fn lapse_jump(&mut self) -> Step {
+        self.counters.lapse_jumps += 1;
+        let jump = self.lapse_jump_secs()?;
+        self.now += jump;
+        self.note(format!("clock +{jump} s past every renewal grace, timers"));
+        self.timer()?;
+        for i in 0..self.merchant_uids.len() {
+            self.lapse_timer(i)?;
+        }
+        Ok(())
+    }
+
+    /// Past the expiry and the renewal grace of any scrip issued until now, at the broker
+    /// (`Config::grace_secs`) or a merchant (`merchant::core::Config::renewal_grace_secs`,
+    /// `DEFAULT_RENEWAL_GRACE_SECS` in the network kit), and a day more.
+    fn lapse_jump_secs(&self) -> Result<u64, String> {
+        let broker = self.network.broker_config;
+        let mut longest = broker.scrip_lifetime_secs + broker.grace_secs;
+        for i in 0..self.merchant_uids.len() {
+            let config = self.network.merchant(i).map_err(net)?.config();
+            longest = longest.max(config.scrip_lifetime_secs + config.renewal_grace_secs);
+        }
+        Ok(longest + 24 * 3600)
+    }
+
+    /// Merchant `i`'s lapse timer (`merchant::shell`): `lapse`, then its reporter sends
+    /// every request awaiting the broker, the new notices among them. Down after a failed
+    /// commit, the call is its chance to recover (section 10).
+    fn lapse_timer(&mut self, i: usize) -> Step {
+        let now = self.now;
+        match self.network.merchant_mut(i).map_err(net)?.lapse(now) {
+            Ok(0) => Ok(()),
+            Ok(n) => {
+                let n = n as u64;
+                self.note(format!("merchant {i} lapses {n} VendorScrip"));
+                self.counters.vendor_lapsed += n;
+                self.counters.most_lapsed_at_once = self.counters.most_lapsed_at_once.max(n);
+                self.retry(Node::Merchant(i))
+            }
+            Err(merchant::node::NodeError::Unavailable(down)) => {
+                self.note(format!("merchant {i}'s lapse timer: {}", down.reason));
+                Ok(())
+            }
+            Err(e) => Err(format!("merchant {i}'s lapse: {e}")),
+        }
+    }
+
     /// The clock moves past every open window; the broker's timer runs.
     fn jump(&mut self) -> Step {
         self.counters.clock_jumps += 1;
@@ -642,7 +820,15 @@ impl Sim {
     fn timer(&mut self) -> Step {
         let now = self.now;
         let broker = self.network.broker_mut().map_err(net)?;
-        let expired = broker.expire(now).map_err(|e| format!("expire: {e}"))?;
+        let expired = match broker.expire(now) {
+            Ok(expired) => expired,
+            // Down (or its commit failed): the timer runs again later (section 10).
+            Err(broker::node::NodeError::Unavailable(down)) => {
+                self.note(format!("the broker's timer: {}", down.reason));
+                return Ok(());
+            }
+            Err(e) => return Err(format!("expire: {e}")),
+        };
         let resend = broker.to_resend(now);
         if expired.events > 0 {
             self.note(format!("expire: {} events", expired.events));
@@ -990,6 +1176,16 @@ impl Sim {
         }
     }
 
+    /// The UID of `node`.
+    fn uid_of(&self, node: Node) -> Result<Uid, String> {
+        match node {
+            Node::Broker => Ok(self.network.broker_uid()),
+            Node::Merchant(i) => self.merchant_uids.get(i).copied().ok_or(i),
+            Node::Wallet(j) => self.wallet_uids.get(j).copied().ok_or(j),
+        }
+        .map_err(|_| format!("{node:?} is no party"))
+    }
+
     fn node_of(&self, uid: Uid) -> Result<Node, String> {
         if uid == self.network.broker_uid() {
             return Ok(Node::Broker);
@@ -1093,13 +1289,16 @@ impl Sim {
     /// Hands `envelope` to its node and sends what the node answers.
     fn deliver(&mut self, envelope: Envelope) -> Step {
         self.counters.delivered += 1;
-        let before = self.log_len(envelope.to)?;
         let label = label_of(&envelope.frame);
         self.note(format!("deliver {label} to {:?}", envelope.to));
+        let twice =
+            self.scenario.delivery == Delivery::Twice && !matches!(envelope.kind, Kind::Reply { .. });
+        // Only Twice compares logs; a node down after a failed commit (never in Twice)
+        // cannot even be read.
+        let before = if twice { self.log_len(envelope.to)? } else { 0 };
         let reply = self.handle(&envelope)?;
-        let appended = self.log_len(envelope.to)? != before;
-        if self.scenario.delivery == Delivery::Twice && !matches!(envelope.kind, Kind::Reply { .. })
-        {
+        if twice {
+            let appended = self.log_len(envelope.to)? != before;
             match self.first.get(&envelope.id) {
                 None => {
                     self.first
@@ -1131,41 +1330,79 @@ impl Sim {
         Ok(())
     }
 
+    /// The reply to `envelope` (a request) from `from`.
+    fn reply_kind(from: Node, envelope: &Envelope) -> Kind {
+        let status = match &envelope.kind {
+            Kind::Request { status, .. } => status.clone(),
+            Kind::Reply { .. } | Kind::Delivery => None,
+        };
+        let re = shared::wire::Frame::header_of(&envelope.frame)
+            .map_or(Label::Error, |h| h.label);
+        Kind::Reply { from, re, status }
+    }
+
+    /// A node could not commit (section 10): its unsigned `Error { Unavailable }`, if the
+    /// frame had a header to answer under, goes back to the requester, who repeats later;
+    /// it is no decision. An answer to a delivery goes nowhere (a delivery has no reply
+    /// subject; its sender re-sends on its timer).
+    fn unavailable(&mut self, at: Node, envelope: &Envelope, down: Unavailable) {
+        self.note(format!("{at:?} cannot commit: {}", down.reason));
+        if let (Kind::Request { from, .. }, Some(reply)) = (&envelope.kind, down.reply) {
+            let kind = Sim::reply_kind(at, envelope);
+            self.send(*from, kind, reply);
+        }
+    }
+
     /// What `envelope`'s node does with it; returns the reply it sent (if any).
     fn handle(&mut self, envelope: &Envelope) -> Result<Option<Vec<u8>>, String> {
         let now = self.now;
+        if let Kind::Reply { from, re, status } = &envelope.kind
+            && let Some(tx) = self.unavailable_tx(*from, &envelope.frame)?
+        {
+            self.repeat_later(envelope.to, *from, (tx, *re), status.as_deref())?;
+            return Ok(None);
+        }
         match (envelope.to, &envelope.kind) {
-            (Node::Broker, Kind::Request { from, status }) => {
-                let handled = self
+            (Node::Broker, Kind::Request { from, .. }) => {
+                let handled = match self
                     .network
                     .broker_mut()
                     .map_err(net)?
                     .handle(&envelope.frame, now)
-                    .map_err(|e| format!("the broker failed: {e}"))?;
+                {
+                    Ok(handled) => handled,
+                    Err(broker::node::NodeError::Unavailable(down)) => {
+                        self.unavailable(Node::Broker, envelope, down);
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(format!("the broker failed: {e}")),
+                };
                 for d in handled.deliveries {
                     let to = self.node_of(d.to)?;
                     self.send(to, Kind::Delivery, d.frame);
                 }
-                self.send(
-                    *from,
-                    Kind::Reply {
-                        status: status.clone(),
-                    },
-                    handled.reply.clone(),
-                );
+                let kind = Sim::reply_kind(Node::Broker, envelope);
+                self.send(*from, kind, handled.reply.clone());
                 Ok(Some(handled.reply))
             }
             (Node::Merchant(i), Kind::Request { .. } | Kind::Delivery) => {
-                let handled = self
+                let me = Node::Merchant(i);
+                let handled = match self
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
                     .handle(&envelope.frame, now)
-                    .map_err(|e| format!("merchant {i} failed: {e}"))?;
+                {
+                    Ok(handled) => handled,
+                    Err(merchant::node::NodeError::Unavailable(down)) => {
+                        self.unavailable(me, envelope, down);
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(format!("merchant {i} failed: {e}")),
+                };
                 if let Some(refusal) = &handled.refusal {
                     self.note(format!("merchant {i} refuses: {refusal:?}"));
                 }
-                let me = Node::Merchant(i);
                 for d in handled.deliveries {
                     let to = self.node_of(d.to)?;
                     if to == Node::Broker {
@@ -1176,24 +1413,32 @@ impl Sim {
                 }
                 let reply = handled.reply.map(|r| r.frame);
                 // A delivery has no reply subject: an answer to one goes nowhere.
-                if let (Kind::Request { from, status }, Some(frame)) = (&envelope.kind, &reply) {
-                    self.send(
-                        *from,
-                        Kind::Reply {
-                            status: status.clone(),
-                        },
-                        frame.clone(),
-                    );
+                if let (Kind::Request { from, .. }, Some(frame)) = (&envelope.kind, &reply) {
+                    let kind = Sim::reply_kind(me, envelope);
+                    self.send(*from, kind, frame.clone());
                 }
                 Ok(reply)
             }
             (Node::Merchant(i), Kind::Reply { .. }) => {
-                let outcome = self
+                let outcome = match self
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
                     .handle_reply(&envelope.frame, now)
-                    .map_err(|e| format!("merchant {i} failed on a reply: {e}"))?;
+                {
+                    Ok(outcome) => outcome,
+                    // Down, it cannot record the broker's answer: lost, as if the frame
+                    // had been; its reporter asks again and the broker repeats its
+                    // stored reply (section 7).
+                    Err(merchant::node::NodeError::Unavailable(down)) => {
+                        self.note(format!(
+                            "merchant {i} is down, the broker's answer is lost: {}",
+                            down.reason
+                        ));
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(format!("merchant {i} failed on a reply: {e}")),
+                };
                 self.note(format!("merchant {i}: {}", reply_outcome(&outcome)));
                 if let ReplyOutcome::Decided(frames) = outcome {
                     for out in frames {
@@ -1207,6 +1452,7 @@ impl Sim {
                 Node::Wallet(j),
                 Kind::Reply {
                     status: Some(query),
+                    ..
                 },
             ) => {
                 let wallet = self.network.wallet_mut(j).map_err(net)?;
@@ -1224,7 +1470,7 @@ impl Sim {
                 self.kick(j)?;
                 Ok(None)
             }
-            (Node::Wallet(j), Kind::Reply { status: None } | Kind::Delivery) => {
+            (Node::Wallet(j), Kind::Reply { status: None, .. } | Kind::Delivery) => {
                 let wallet = self.network.wallet_mut(j).map_err(net)?;
                 match wallet.handle_reply(&envelope.frame, now) {
                     Ok(entry) => self.note(format!("wallet {j}: {:?}", entry.what)),
@@ -1237,10 +1483,106 @@ impl Sim {
         }
     }
 
+    /// The tx of `frame` if it is `from`'s unsigned `Error { Unavailable }` (section 10),
+    /// as the wallet's client and the merchant's reporter tell it
+    /// (`shared::node::is_unavailable`).
+    fn unavailable_tx(&self, from: Node, frame: &[u8]) -> Result<Option<TxId>, String> {
+        let uid = self.uid_of(from)?;
+        Ok(shared::wire::Frame::header_of(frame)
+            .ok()
+            .map(|h| h.tx)
+            .filter(|tx| shared::node::is_unavailable(frame, uid, *tx)))
+    }
+
+    /// `requester`'s request `re` of the tx of an `Unavailable` answer from `node` is
+    /// repeated later (section 10: the client's pause, the reporter's backoff): its saved
+    /// bodies again (or the status query asked again), held back and delivered at a
+    /// random later step, like a duplicate.
+    fn repeat_later(
+        &mut self,
+        requester: Node,
+        node: Node,
+        (tx, re): (TxId, Label),
+        status: Option<&SavedRequest>,
+    ) -> Step {
+        self.counters.unavailable += 1;
+        self.note(format!(
+            "{requester:?}: {node:?} is unavailable, {re} of {tx} repeated later"
+        ));
+        let again = match requester {
+            Node::Wallet(j) => {
+                let wallet = self.network.wallet(j).map_err(net)?;
+                let at = self.uid_of(node)?;
+                let out = match status {
+                    Some(_) => wallet
+                        .transaction_status(tx, at)
+                        .map(|(query, out)| (Some(Box::new(query)), out)),
+                    None => wallet.resend(tx, re).map(|out| (None, out)),
+                };
+                match out {
+                    Ok((status, out)) => Some((
+                        Kind::Request {
+                            from: requester,
+                            status,
+                        },
+                        out.frame,
+                    )),
+                    // Settled meanwhile (another copy's answer came): nothing to repeat.
+                    Err(e) => {
+                        self.declined(j, &e)?;
+                        None
+                    }
+                }
+            }
+            Node::Merchant(i) => {
+                // The stored frame (byte for byte, section 7) if the request still awaits
+                // its answer; none while the merchant is itself down (its timer resends).
+                let merchant = self.network.merchant(i).map_err(net)?;
+                let mut owed = merchant.pending_reports();
+                owed.extend(merchant.pending_broker_requests());
+                owed.into_iter()
+                    .find(|out| {
+                        shared::wire::Frame::header_of(&out.frame)
+                            .is_ok_and(|h| h.tx == tx && h.label == re)
+                    })
+                    .map(|out| {
+                        (
+                            Kind::Request {
+                                from: requester,
+                                status: None,
+                            },
+                            out.frame,
+                        )
+                    })
+            }
+            Node::Broker => None,
+        };
+        if let Some((kind, frame)) = again {
+            self.next_id += 1;
+            self.held.push(Envelope {
+                id: self.next_id,
+                to: node,
+                kind,
+                frame,
+            });
+        }
+        Ok(())
+    }
+
     /// The quiet phase: no new transaction, no fault; every party retries and the clock
     /// passes every deadline until the network settles (or it is a failure).
     fn settle(&mut self) -> Step {
         self.quiet = true;
+        if self.scenario.faulty_disks() {
+            // Space is back everywhere, and a second passes: the timers (the next call of
+            // every down node) reopen the logs (section 10).
+            self.free_disks(true)?;
+            self.now += shared::node::RETRY_AFTER_SECS;
+            self.timer()?;
+            for i in 0..self.merchant_uids.len() {
+                self.lapse_timer(i)?;
+            }
+        }
         for round in 0..SETTLE_ROUNDS {
             self.step += 1;
             self.drain()?;
@@ -1249,6 +1591,7 @@ impl Sim {
             }
             self.note(format!("quiet round {round}: retries"));
             for i in 0..self.merchant_uids.len() {
+                self.lapse_timer(i)?;
                 self.retry(Node::Merchant(i))?;
             }
             for j in 0..self.wallet_uids.len() {
