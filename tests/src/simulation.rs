@@ -318,11 +318,21 @@ pub fn reproduce(scenario: &Scenario) -> Result<Report, SimError> {
     }
 }
 
-/// `seed`'s scenario delivered once in order, then as `delivery` says: both must end the
-/// same.
+/// Transactions per customer in the runs [`same_end`] compares: fewer than the faulty
+/// scenario's, since each seed runs twice and a restart after every message replays the
+/// log at every frame; what matters there is every kind of message repeated or
+/// restarted around, which five transactions each of three customers already meet.
+const PROPERTY_TRANSACTIONS: usize = 5;
+
+/// `seed`'s scenario (with [`PROPERTY_TRANSACTIONS`]) delivered once in order, then as
+/// `delivery` says: both must end the same.
 fn same_end(seed: u64, delivery: Delivery) -> Result<(Report, Report), SimError> {
-    let once = run(&Scenario::new(seed, Delivery::Once))?;
-    let other = run(&Scenario::new(seed, delivery))?;
+    let scenario = |delivery| Scenario {
+        transactions: PROPERTY_TRANSACTIONS,
+        ..Scenario::new(seed, delivery)
+    };
+    let once = run(&scenario(Delivery::Once))?;
+    let other = run(&scenario(delivery))?;
     match difference(&once, &other) {
         None => Ok((once, other)),
         Some(what) => Err(SimError {
