@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 
 use broker::core::Config as BrokerConfig;
 use broker::node::BrokerNode;
-use shared::events::faults::{Faults as Disk, FaultyFile};
-use shared::events::{EventLog, LogIdentity};
 use customer_cli::{Wallet, WalletError};
 use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, CatalogueError, Item};
 use merchant::node::MerchantNode;
+use shared::events::faults::{Faults as Disk, FaultyFile};
+use shared::events::{EventLog, LogIdentity};
 use shared::node::{TxKind, lapse_tx};
 use shared::wire::bodies::RegistrationRequestX0;
 use shared::wire::{Frame, Header, Label, WireError, id_proof, public_key_inner, seal, sign};
@@ -580,7 +580,10 @@ fn faulty_file(
 /// failed write, so its close may fail; like a process that crashed, it is done with
 /// the file anyway, and the reopen (replay of what was committed) is what counts. Any
 /// other close failure is reported.
-fn close_node<E: Into<NetworkError>>(down: bool, closed: Result<impl Sized, E>) -> Result<(), NetworkError> {
+fn close_node<E: Into<NetworkError>>(
+    down: bool,
+    closed: Result<impl Sized, E>,
+) -> Result<(), NetworkError> {
     match closed {
         Ok(_) => Ok(()),
         Err(_) if down => Ok(()),

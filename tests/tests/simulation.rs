@@ -1,5 +1,5 @@
-//! The seeded simulator (`peerscrip_tests::simulation`, issue 4's properties): a fixed set
-//! of seeds in CI, more on demand.
+//! The seeded simulator (`peerscrip_tests::simulation`, the properties of protocol.md
+//! sections 4, 7 and 10): a fixed set of seeds in CI, more on demand.
 //!
 //! - `PEERSCRIP_SIM_SEEDS=N` runs seeds `0..N` (default [`CI_SEEDS`]);
 //! - `PEERSCRIP_SIM_SEED=S` runs the one seed `S` (what a failure prints to reproduce it).
