@@ -8,20 +8,36 @@ use shared::wire::Label;
 use shared::wire::bodies::{OrderId, OrderInfo};
 use shared::{Amount, TxId};
 
-use super::{Kind, Node, Sim, Step, net};
+use super::{Kind, Node, Sim, Step, When, net};
 
 impl Sim {
     /// Wallet `j`'s retry: every pending request's next steps (`Pending::next_steps`).
     pub(super) fn wallet_retry(&mut self, j: usize) -> Step {
+        self.wallet_follow(j, |_, _| true, When::Now)
+    }
+
+    /// Wallet `j`'s client follows the next steps (`Pending::next_steps`) of each pending
+    /// request `which` picks (by tx and label), in the order the transactions were
+    /// started; `when` says whether what it sends goes on the wire now, or is held back
+    /// and delivered at a random later step (a repeat after an `Unavailable` answer, after
+    /// the client's pause, section 10).
+    pub(super) fn wallet_follow(
+        &mut self,
+        j: usize,
+        which: impl Fn(TxId, Label) -> bool,
+        when: When,
+    ) -> Step {
         let broker = self.network.broker_uid();
         let mut pending: Vec<(TxId, Label, Vec<NextStep>)> = self
             .network
             .wallet(j)
             .map_err(net)?
             .pending()
+            .filter(|p| which(p.request.tx(), p.request.label()))
             .map(|p| (p.request.tx(), p.request.label(), p.next_steps(broker)))
             .collect();
         pending.sort_by_key(|(tx, label, _)| (self.order_of(*tx), *label));
+        let from = Node::Wallet(j);
         for (tx, label, steps) in pending {
             for step in steps {
                 match step {
@@ -36,7 +52,8 @@ impl Sim {
                                 self.note(format!("wallet {j} resends {label} of {tx}"));
                                 let to = self.node_of(out.to)?;
                                 self.clients[j].sent.insert((tx, label));
-                                self.request(Node::Wallet(j), to, out.frame);
+                                let kind = Kind::Request { from, status: None };
+                                self.dispatch(to, kind, out.frame, when);
                             }
                             Err(e) => self.declined(j, &e)?,
                         }
@@ -48,14 +65,8 @@ impl Sim {
                                 self.counters.retries += 1;
                                 self.note(format!("wallet {j} asks {node} about {tx}"));
                                 let to = self.node_of(node)?;
-                                self.send(
-                                    to,
-                                    Kind::Request {
-                                        from: Node::Wallet(j),
-                                        status: Some(Box::new(query)),
-                                    },
-                                    out.frame,
-                                );
+                                let status = Some(Box::new(query));
+                                self.dispatch(to, Kind::Request { from, status }, out.frame, when);
                             }
                             Err(e) => self.declined(j, &e)?,
                         }

@@ -450,6 +450,15 @@ struct Envelope {
     frame: Vec<u8>,
 }
 
+/// When a party's frame goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    /// Now, subject to the faults of the wire.
+    Now,
+    /// Held back and delivered at a random later step (a repeat after a pause).
+    Later,
+}
+
 /// How the first copy of a frame was handled (Twice): whether it appended events, and its
 /// reply.
 #[derive(Clone, Debug)]

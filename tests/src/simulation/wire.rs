@@ -11,7 +11,7 @@ use shared::wire::Label;
 use shared::{TxId, Uid};
 
 use super::{
-    Delivery, Envelope, FirstHandling, Kind, Node, Sim, Step, label_of, net, reply_outcome,
+    Delivery, Envelope, FirstHandling, Kind, Node, Sim, Step, When, label_of, net, reply_outcome,
 };
 
 impl Sim {
@@ -333,10 +333,14 @@ impl Sim {
     }
 
     /// `requester`'s request `re` of the tx of an `Unavailable` answer from `node` is
-    /// repeated later (section 10: the client's pause, the reporter's backoff): its saved
-    /// bodies again (or the status query asked again), held back and delivered at a
-    /// random later step, like a duplicate.
-    pub(super) fn repeat_later(
+    /// repeated later (section 10: the client's pause, the reporter's backoff), held back
+    /// and delivered at a random later step, like a duplicate. A wallet's client follows
+    /// the request's next steps as they are then (`Pending::next_steps`; for a status query,
+    /// those of every pending request of the tx): its saved bodies again, or a status
+    /// query where they can no longer be rendered (6.2 once B0 is settled), as the next
+    /// command's resumption would. A merchant's reporter sends its stored frame again
+    /// (byte for byte, section 7) if the request still awaits its answer.
+    fn repeat_later(
         &mut self,
         requester: Node,
         node: Node,
@@ -347,63 +351,47 @@ impl Sim {
         self.note(format!(
             "{requester:?}: {node:?} is unavailable, {re} of {tx} repeated later"
         ));
-        let again = match requester {
+        match requester {
             Node::Wallet(j) => {
-                let wallet = self.network.wallet(j).map_err(net)?;
-                let at = self.uid_of(node)?;
-                let out = match status {
-                    Some(_) => wallet
-                        .transaction_status(tx, at)
-                        .map(|(query, out)| (Some(Box::new(query)), out)),
-                    None => wallet.resend(tx, re).map(|out| (None, out)),
-                };
-                match out {
-                    Ok((status, out)) => Some((
-                        Kind::Request {
-                            from: requester,
-                            status,
-                        },
-                        out.frame,
-                    )),
-                    // Settled meanwhile (another copy's answer came): nothing to repeat.
-                    Err(e) => {
-                        self.declined(j, &e)?;
-                        None
-                    }
-                }
+                let query = status.is_some();
+                self.wallet_follow(j, |t, l| t == tx && (query || l == re), When::Later)
             }
             Node::Merchant(i) => {
-                // The stored frame (byte for byte, section 7) if the request still awaits
-                // its answer; none while the merchant is itself down (its timer resends).
+                // None while the merchant is itself down (its timers send them again).
                 let merchant = self.network.merchant(i).map_err(net)?;
                 let mut owed = merchant.pending_reports();
                 owed.extend(merchant.pending_broker_requests());
-                owed.into_iter()
-                    .find(|out| {
-                        shared::wire::Frame::header_of(&out.frame)
-                            .is_ok_and(|h| h.tx == tx && h.label == re)
-                    })
-                    .map(|out| {
-                        (
-                            Kind::Request {
-                                from: requester,
-                                status: None,
-                            },
-                            out.frame,
-                        )
-                    })
+                let again = owed.into_iter().find(|out| {
+                    shared::wire::Frame::header_of(&out.frame)
+                        .is_ok_and(|h| h.tx == tx && h.label == re)
+                });
+                if let Some(out) = again {
+                    let kind = Kind::Request {
+                        from: requester,
+                        status: None,
+                    };
+                    self.dispatch(node, kind, out.frame, When::Later);
+                }
+                Ok(())
             }
-            Node::Broker => None,
-        };
-        if let Some((kind, frame)) = again {
-            self.next_id += 1;
-            self.held.push(Envelope {
-                id: self.next_id,
-                to: node,
-                kind,
-                frame,
-            });
+            Node::Broker => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Puts a frame on the wire now ([`Sim::send`]), or holds it back for a random later
+    /// step.
+    pub(super) fn dispatch(&mut self, to: Node, kind: Kind, frame: Vec<u8>, when: When) {
+        match when {
+            When::Now => self.send(to, kind, frame),
+            When::Later => {
+                self.next_id += 1;
+                self.held.push(Envelope {
+                    id: self.next_id,
+                    to,
+                    kind,
+                    frame,
+                });
+            }
+        }
     }
 }
