@@ -412,11 +412,11 @@ impl Network {
                 // `close_node`): its configuration is built again.
                 Err(e) => {
                     close_node(down, Err::<(), _>(e))?;
-                    Some(merchant_config(
-                        &slot.party,
-                        MERCHANT_KEYS[i],
-                        slot.items.clone(),
-                    )?)
+                    let index = MERCHANT_KEYS
+                        .get(i)
+                        .copied()
+                        .ok_or_else(|| closed(&format!("merchant {i}'s key")))?;
+                    Some(merchant_config(&slot.party, index, slot.items.clone())?)
                 }
             };
         }
