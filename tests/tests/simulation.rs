@@ -46,7 +46,7 @@ fn seeds() -> Vec<u64> {
 fn faulty_networks_keep_every_invariant() {
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let mut faults = [0_u64; 4];
-    let (mut lapsed_at_once, mut recovered) = (0, 0);
+    let (mut lapsed_at_once, mut recovered, mut lapsed_held) = (0, 0, 0);
     for seed in seeds() {
         let report = simulation::run(&Scenario::new(seed, Delivery::Faulty(Faults::DEFAULT)))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -64,6 +64,7 @@ fn faulty_networks_keep_every_invariant() {
         }
         lapsed_at_once = lapsed_at_once.max(c.most_lapsed_at_once);
         recovered += c.recovered;
+        lapsed_held += c.lapsed_held_at_end;
     }
     println!("outcomes: {outcomes:?}");
     assert!(
@@ -83,6 +84,10 @@ fn faulty_networks_keep_every_invariant() {
     assert!(
         outcomes.contains_key("ScripLapsed"),
         "no wallet presented a lapsed scrip: {outcomes:?}"
+    );
+    assert!(
+        lapsed_held > 0,
+        "no wallet ended holding a scrip lapsed at its producer (the end's checks count it zero)"
     );
     assert!(recovered > 0, "no node recovered from a failed commit");
 }

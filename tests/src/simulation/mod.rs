@@ -264,6 +264,8 @@ pub struct Counters {
     pub recovered: u64,
     /// Unsigned `Error { Unavailable }` answers a requester took as "repeat later".
     pub unavailable: u64,
+    /// Scrip the wallets still held at the end that had lapsed at their producers.
+    pub lapsed_held_at_end: u64,
     /// Frames a wallet declined (stale, repeated, out of turn), by error.
     pub declined: BTreeMap<String, u64>,
 }
@@ -631,7 +633,26 @@ impl Sim {
             invariants::value_kept(&self.network, j, *paid).map_err(violated)?;
         }
         invariants::replayed(&mut self.network).map_err(violated)?;
+        self.counters.lapsed_held_at_end = self.lapsed_held()?;
         self.report()
+    }
+
+    /// How many scrip the wallets still hold that lapsed at their producers (never
+    /// presented since): what the end's checks count zero (`invariants::settled`).
+    fn lapsed_held(&self) -> Result<u64, String> {
+        let mut n = 0;
+        for j in 0..self.wallet_uids.len() {
+            for s in self.network.wallet(j).map_err(net)?.state().scrip.values() {
+                if self
+                    .network
+                    .lapsed_at_producer(s.scrip.body.producer, s.scrip.id())
+                    .map_err(net)?
+                {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Customers start their transactions while frames travel (and faults strike), until
