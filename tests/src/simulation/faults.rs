@@ -14,7 +14,8 @@ use super::{
 };
 
 impl Sim {
-    /// Between two steps: a restart, a clock jump with the broker's timer, a retry.
+    /// Between two steps: a restart, a full disk, a lapse (the clock past every renewal
+    /// grace, with the timers), a clock jump with the broker's timer, an expiry jump, a retry.
     pub(super) fn strike(&mut self, faults: Faults) -> Step {
         if self.per_mille(faults.restart) {
             let nodes = 1 + self.merchant_uids.len() + self.wallet_uids.len();
