@@ -172,6 +172,15 @@ impl BrokerNode {
         self
     }
 
+    /// Whether the node is down after a storage fault (protocol.md section 10): until its
+    /// next call at or after the retry time reopens the log, its [`BrokerNode::state`] may
+    /// hold decisions of the failed commit that the log does not, so a reader who needs
+    /// the log's state (an invariant, a report) skips it meanwhile.
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        self.availability.down().is_some()
+    }
+
     /// The state (the projection of the log).
     #[must_use]
     pub fn state(&self) -> &State {

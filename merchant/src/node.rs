@@ -173,6 +173,15 @@ impl MerchantNode {
         Ok((self.keys, self.config))
     }
 
+    /// Whether the node is down after a storage fault (protocol.md section 10): until its
+    /// next call at or after the retry time reopens the log, its [`MerchantNode::state`]
+    /// may hold decisions of the failed commit that the log does not, so a reader who
+    /// needs the log's state (an invariant, a report) skips it meanwhile.
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        self.availability.down().is_some()
+    }
+
     /// The current state.
     #[must_use]
     pub fn state(&self) -> &State {

@@ -8,6 +8,11 @@
 //! network can become a restart test (section 7: "on restart every node resumes each tx
 //! with no recorded outcome").
 //!
+//! With [`NetworkSpec::faulty_disks`], the broker's and every merchant's log sit on a
+//! `shared::events::faults::FaultyFile`, a disk the test fills and frees at will
+//! ([`Network::broker_disk`], [`Network::merchant_disk`]): their commits then fail, as on a
+//! full disk (protocol.md section 10, "Storage faults").
+//!
 //! Keys are `shared::fixtures` (test-only PEMs, no key generation): the broker is fixture
 //! key 1, merchant `i` is `[2, 3, 4, 5][i]` and customer `j` is `[0, 5, 4, 3][j]`, so a
 //! network of one merchant and one customer uses the indexes the older tests used (merchant
@@ -24,8 +29,13 @@ use customer_cli::{Wallet, WalletError};
 use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, CatalogueError, Item};
 use merchant::node::MerchantNode;
+use shared::events::faults::{Faults as Disk, FaultyFile};
+use shared::events::{EventLog, LogIdentity};
+use shared::node::{TxKind, lapse_tx};
 use shared::wire::WireError;
-use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, TxId, Uid, fixtures};
+use shared::{
+    AccountId, Amount, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid, fixtures,
+};
 
 /// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
 pub const NOW: u64 = 1_800_000_000;
@@ -52,6 +62,9 @@ pub enum NetworkError {
     /// A hand-built frame (a merchant's registration) could not be built or read.
     #[error("wire: {0}")]
     Wire(#[from] WireError),
+    /// A log on a faulty disk could not be opened.
+    #[error("log: {0}")]
+    Log(#[source] shared::events::LogError),
     /// A catalogue was refused.
     #[error("catalogue: {0}")]
     Catalogue(#[from] CatalogueError),
@@ -78,6 +91,9 @@ pub struct NetworkSpec {
     pub deposits: Vec<Amount>,
     /// The broker's configuration (lifetimes and windows).
     pub broker_config: BrokerConfig,
+    /// The broker's and merchants' logs on disks the test can fill (see the module doc);
+    /// off by default.
+    pub faulty_disks: bool,
 }
 
 impl NetworkSpec {
@@ -90,6 +106,7 @@ impl NetworkSpec {
             catalogues: (0..merchants).map(|_| default_items()).collect(),
             deposits: vec![deposit; customers],
             broker_config: BrokerConfig::new(suite),
+            faulty_disks: false,
         }
     }
 }
@@ -161,6 +178,10 @@ pub struct MerchantSlot {
     node: Option<MerchantNode>,
     /// The configuration, kept while the node is closed.
     config: Option<MerchantConfig>,
+    /// The switch of its disk, with [`NetworkSpec::faulty_disks`].
+    disk: Option<Disk>,
+    /// Its catalogue, to build its configuration again if closing the node failed.
+    items: Vec<Item>,
 }
 
 /// A customer of the network: its party, its wallet file, its wallet, what it deposited.
@@ -185,6 +206,8 @@ pub struct Network {
     /// The broker's redb file.
     pub broker_path: PathBuf,
     broker: Option<BrokerNode>,
+    /// The switch of the broker's disk, with [`NetworkSpec::faulty_disks`].
+    broker_disk: Option<Disk>,
     /// The merchants, in spec order.
     pub merchants: Vec<MerchantSlot>,
     /// The customers, in spec order.
@@ -213,7 +236,8 @@ impl Network {
         }
         let dir = tempfile::tempdir()?;
         let broker_path = dir.path().join("broker.redb");
-        let mut broker = open_broker(&broker_path, spec.broker_config)?;
+        let broker_disk = spec.faulty_disks.then(Disk::new);
+        let mut broker = open_broker_on(&broker_path, spec.broker_config, broker_disk.as_ref())?;
 
         let mut merchants = Vec::with_capacity(spec.catalogues.len());
         for (i, items) in spec.catalogues.iter().enumerate() {
@@ -227,6 +251,8 @@ impl Network {
                 path: dir.path().join(format!("merchant-{i}.redb")),
                 node: None,
                 config: Some(config),
+                disk: spec.faulty_disks.then(Disk::new),
+                items: items.clone(),
             });
         }
         let mut customers = Vec::with_capacity(spec.deposits.len());
@@ -248,6 +274,7 @@ impl Network {
             broker_config: spec.broker_config,
             broker_path,
             broker: Some(broker),
+            broker_disk,
             merchants,
             customers,
             dir,
@@ -271,6 +298,19 @@ impl Network {
     #[must_use]
     pub fn broker_uid(&self) -> Uid {
         broker_keys(self.suite).uid()
+    }
+
+    /// The switch of the broker's disk (with [`NetworkSpec::faulty_disks`]): while it is
+    /// on, every write of the broker's log fails as on a full disk.
+    #[must_use]
+    pub fn broker_disk(&self) -> Option<&Disk> {
+        self.broker_disk.as_ref()
+    }
+
+    /// The switch of merchant `i`'s disk, as [`Network::broker_disk`].
+    #[must_use]
+    pub fn merchant_disk(&self, i: usize) -> Option<&Disk> {
+        self.merchants.get(i).and_then(|m| m.disk.as_ref())
     }
 
     /// The broker.
@@ -340,9 +380,13 @@ impl Network {
     /// [`NetworkError::Broker`] if it does not reopen (it stays closed).
     pub fn reopen_broker(&mut self) -> Result<(), NetworkError> {
         if let Some(node) = self.broker.take() {
-            node.close()?;
+            close_node(node.is_down(), node.close())?;
         }
-        self.broker = Some(open_broker(&self.broker_path, self.broker_config)?);
+        self.broker = Some(open_broker_on(
+            &self.broker_path,
+            self.broker_config,
+            self.broker_disk.as_ref(),
+        )?);
         Ok(())
     }
 
@@ -360,18 +404,40 @@ impl Network {
             .get_mut(i)
             .ok_or_else(|| closed(&format!("merchant {i}")))?;
         if let Some(node) = slot.node.take() {
-            slot.config = Some(node.close()?.1);
+            let down = node.is_down();
+            slot.config = match node.close() {
+                Ok((_, config)) => Some(config),
+                // A node down after a storage fault may fail to close (see
+                // `close_node`): its configuration is built again.
+                Err(e) => {
+                    close_node(down, Err::<(), _>(e))?;
+                    let index = MERCHANT_KEYS
+                        .get(i)
+                        .copied()
+                        .ok_or_else(|| closed(&format!("merchant {i}'s key")))?;
+                    Some(merchant_config(&slot.party, index, slot.items.clone())?)
+                }
+            };
         }
         let config = slot
             .config
             .take()
             .ok_or_else(|| closed(&format!("merchant {i}'s configuration")))?;
-        slot.node = Some(MerchantNode::open(
-            &slot.path,
-            slot.party.keys.clone(),
-            config,
-            peers,
-        )?);
+        let keys = slot.party.keys.clone();
+        slot.node = Some(match &slot.disk {
+            None => MerchantNode::open(&slot.path, keys, config, peers)?,
+            Some(disk) => MerchantNode::on_log(
+                EventLog::open_on_backend(
+                    &slot.path,
+                    faulty_file(&slot.path, disk),
+                    LogIdentity::new(keys.suite(), merchant::node::NODE_KIND),
+                )
+                .map_err(NetworkError::Log)?,
+                keys,
+                config,
+                peers,
+            )?,
+        });
         Ok(())
     }
 
@@ -392,7 +458,10 @@ impl Network {
     }
 
     /// Customer `j`'s value: its bank balance at the broker plus every scrip its wallet
-    /// holds (what the e2e tests conserve: it changes only by what the customer buys).
+    /// holds that has not lapsed at its producer (what the e2e tests conserve: it changes
+    /// only by what the customer buys). A lapsed scrip's value went back to the bank
+    /// account (protocol.md section 4, "Lapse"); the wallet learns it only when it next
+    /// presents the scrip, so until then it may still hold it, and it counts zero.
     ///
     /// # Errors
     /// A closed node, or an overflowing sum.
@@ -404,16 +473,36 @@ impl Network {
             .party
             .pan;
         let bank = self.broker()?.state().bank_balance(pan);
-        let scrip = Amount::checked_sum(
-            self.wallet(j)?
-                .state()
-                .scrip
-                .values()
-                .map(|s| s.scrip.value()),
-        )
-        .map_err(|e| NetworkError::Shape(format!("customer {j}'s scrip: {e}")))?;
+        let mut held = Vec::new();
+        for s in self.wallet(j)?.state().scrip.values() {
+            if !self.lapsed_at_producer(s.scrip.body.producer, s.scrip.id())? {
+                held.push(s.scrip.value());
+            }
+        }
+        let scrip = Amount::checked_sum(held)
+            .map_err(|e| NetworkError::Shape(format!("customer {j}'s scrip: {e}")))?;
         bank.checked_add(scrip)
             .map_err(|e| NetworkError::Shape(format!("customer {j}'s value: {e}")))
+    }
+
+    /// Whether `producer` (the broker or a merchant) recorded the lapse of its scrip `id`:
+    /// the lapse's tx (the scrip id, `shared::node::lapse_tx`) is bound as a lapse there.
+    ///
+    /// # Errors
+    /// A closed node, or a producer that is no node of the network.
+    pub fn lapsed_at_producer(&self, producer: Uid, id: ScripId) -> Result<bool, NetworkError> {
+        let tx = lapse_tx(id);
+        let binding = if producer == self.broker_uid() {
+            self.broker()?.state().bindings.get(&tx).cloned()
+        } else {
+            let i = self
+                .merchants
+                .iter()
+                .position(|m| m.party.uid() == producer)
+                .ok_or_else(|| NetworkError::Shape(format!("{producer} produces no scrip here")))?;
+            self.merchant(i)?.state().tables.bindings.get(&tx).cloned()
+        };
+        Ok(binding.is_some_and(|b| b.kind == TxKind::Lapse))
     }
 
     /// Creates customer `j`'s wallet, links its account, registers it (6.0) and fetches
@@ -448,12 +537,57 @@ impl Network {
 /// # Errors
 /// As `BrokerNode::open`.
 pub fn open_broker(path: &Path, config: BrokerConfig) -> Result<BrokerNode, NetworkError> {
-    Ok(BrokerNode::open(
-        path,
-        broker_keys(config.suite).clone(),
-        fixtures::root_key(BROKER_KEY as u64),
-        config,
-    )?)
+    open_broker_on(path, config, None)
+}
+
+/// [`open_broker`], on the faulty disk `disk` if one is given.
+fn open_broker_on(
+    path: &Path,
+    config: BrokerConfig,
+    disk: Option<&Disk>,
+) -> Result<BrokerNode, NetworkError> {
+    let keys = broker_keys(config.suite).clone();
+    let root = fixtures::root_key(BROKER_KEY as u64);
+    Ok(match disk {
+        None => BrokerNode::open(path, keys, root, config)?,
+        Some(disk) => BrokerNode::on_log(
+            EventLog::open_on_backend(
+                path,
+                faulty_file(path, disk),
+                LogIdentity::new(config.suite, broker::node::NODE_KIND),
+            )
+            .map_err(NetworkError::Log)?,
+            keys,
+            root,
+            config,
+        )?,
+    })
+}
+
+/// The backend of a log at `path` on a `FaultyFile` with the switch `disk`: every reopen
+/// of the log after a fault opens the file again on the same switch.
+fn faulty_file(
+    path: &Path,
+    disk: &Disk,
+) -> impl Fn() -> std::io::Result<FaultyFile> + Send + Sync + 'static {
+    let (file, switch) = (path.to_owned(), disk.clone());
+    move || FaultyFile::open(&file, switch.clone())
+}
+
+/// What closing a node before reopening it comes to: a node down after a storage fault
+/// (protocol.md section 10) holds a log handle that redb refuses every operation since the
+/// failed write, so its close may fail; like a process that crashed, it is done with
+/// the file anyway, and the reopen (replay of what was committed) is what counts. Any
+/// other close failure is reported.
+fn close_node<E: Into<NetworkError>>(
+    down: bool,
+    closed: Result<impl Sized, E>,
+) -> Result<(), NetworkError> {
+    match closed {
+        Ok(_) => Ok(()),
+        Err(_) if down => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The configuration of the merchant `party` (fixture key `index`, whose fixture root key
