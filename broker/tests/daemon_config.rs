@@ -1,6 +1,6 @@
 //! `peerscrip-broker --check-config`: the built binary resolves its settings from the
-//! example file, the environment and flags, the later one winning (file < env < flag,
-//! issue 5), refuses a bad value naming its field, and shows no secret.
+//! example file, the environment and flags, the later one winning (file < env < flag),
+//! refuses a bad value naming its field, and shows no secret.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;

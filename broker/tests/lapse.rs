@@ -38,7 +38,7 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
         "lapses once"
     );
     // Lapsed scrip is not live: it does not block a new 6.1, and it never validates again;
-    // its owner presenting it is told where the value went (issue 6).
+    // its owner presenting it is told where the value went (docs/adr/0011).
     w.assert_refused(&c.withdraw(TxId::random(), &b0), NOW, ErrorCode::Lapsed);
     let refused = w.send(&c.withdraw(TxId::random(), &b0), NOW);
     let body = c.open_clear::<ErrorBody>(&refused);

@@ -1,6 +1,6 @@
 //! Per-transaction tests of the broker (6.0, 6.0b, 6.1, 6.4, 6.6, 6.8 and the bank
 //! operator's API) through `BrokerNode` with a real redb file: every success path with
-//! conservation after each step, and every refusal of issue 4 that applies, each asserting
+//! conservation after each step, and every refusal of sections 4 and 7 that applies, each asserting
 //! the exact `ErrorCode` and that neither the state nor the log changed.
 #![allow(clippy::unwrap_used)]
 

@@ -179,7 +179,7 @@ fn refused_exchanges_are_final_and_recorded() {
             panic!("expected NOK")
         };
         assert_eq!(reason.error_code(), Some(code));
-        // C is told the same NOK, with no change and no undertaking (ruling 2).
+        // C is told the same NOK, with no change and no undertaking (6.2 step 5).
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, p.c.uid());
         let x4 =

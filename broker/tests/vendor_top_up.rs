@@ -229,7 +229,7 @@ fn a_top_up_of_the_whole_scrip_has_no_change() {
     assert_eq!(bank(&p.w, &p.m), 300);
 }
 
-/// Ruling 1: a decline releases the escrow in the same commit; M gets NOK(Declined), C a
+/// 6.5 step 3: a decline releases the escrow in the same commit; M gets NOK(Declined), C a
 /// NOK `ChangeBrokerScrip`; nothing moved and B0 is usable again.
 #[test]
 fn a_decline_releases_the_escrow_and_tells_both() {

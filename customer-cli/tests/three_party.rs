@@ -766,7 +766,7 @@ fn tampered_change_deliveries_are_refused() {
     }
 }
 
-/// 6.2, ruling 2: a NOK `ChangeBrokerScrip` ends the exchange; B0 is live again and free
+/// 6.2 step 5: a NOK `ChangeBrokerScrip` ends the exchange; B0 is live again and free
 /// for other uses, and nothing from M is accepted afterwards.
 #[test]
 fn a_nok_exchange_leaves_b0_live() {
@@ -1246,7 +1246,7 @@ fn tampered_top_up_messages_are_refused() {
     assert_eq!(s.wallet.pending().count(), 1);
 }
 
-// --- TransactionStatus (section 7, ruling 3) ------------------------------------------
+// --- TransactionStatus (section 7) ------------------------------------------
 
 /// The node's answer to a status query: `frames` (or `Pending`), signed by `signer`.
 fn status_reply(

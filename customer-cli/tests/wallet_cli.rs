@@ -1,4 +1,4 @@
-//! The built `peerscrip` binary end to end (issue 5): a real `nats-server` from the
+//! The built `peerscrip` binary end to end: a real `nats-server` from the
 //! harness, the broker and a merchant served in-process by their shells on `NatsBus`
 //! connections, and the customer's wallet driven only through the command line, every
 //! command with `--json` parsed and checked.

@@ -1,5 +1,5 @@
-//! Replay speed on a broker log of 1M events (issue 6, "Benchmark (not a test): replay speed
-//! in events/s on a log of 1M events"): `cargo bench -p ops --bench replay`.
+//! Replay speed on a broker log of 1M events (a benchmark, not a test: replay speed in
+//! events/s on a log of 1M events): `cargo bench -p ops --bench replay`.
 //!
 //! The log is built once (`peerscrip_tests::bank_log`: the bank operator's events, decided
 //! by the broker's own functions and appended through its group commit and projection) and

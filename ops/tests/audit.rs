@@ -1,5 +1,5 @@
 //! `peerscrip-ops audit` on a real broker log (the demo's), and on copies tampered in each
-//! way an auditor must catch (issue 6): an altered event (chain), a forged signature in a
+//! way an auditor must catch: an altered event (chain), a forged signature in a
 //! re-chained log (evidence), a changed amount in a re-chained log (ledger), a deleted event
 //! in a re-chained log (ledger), and a changed projection row (replay); and each named
 //! invariant of sections 4–7 (scrip-issued-once, spent-once, live-spend, change, deadline,

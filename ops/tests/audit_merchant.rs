@@ -1,6 +1,6 @@
 //! `peerscrip-ops audit` on a real merchant log (the demo's tea shop: an exchange, a
 //! purchase with change, a top-up, a withdrawal), and on copies tampered in each way an
-//! auditor must catch (issue 6): an altered event (chain), a forged signature, an unpinned
+//! auditor must catch: an altered event (chain), a forged signature, an unpinned
 //! signer (evidence), a posting in a merchant's event (postings), a changed owner or scrip
 //! id, a deleted event, a swapped pair, a late spend (live-spend), a changed amount
 //! (change), a reissued id (scrip-issued-once), a purchase recorded twice (spent-once), a

@@ -1,4 +1,4 @@
-//! The audit's progress bar (issue 6) on a log long enough to show one: it goes to stderr
+//! The audit's progress bar on a log long enough to show one: it goes to stderr
 //! and only to a terminal, so a script that reads the report (text or `--json`) gets it
 //! clean and nothing on stderr.
 #![allow(clippy::unwrap_used)]

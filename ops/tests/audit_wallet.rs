@@ -1,6 +1,6 @@
 //! `peerscrip-ops audit` on real wallet logs (the demo's alice: registration, 6.0b, every
 //! BrokerScrip and VendorScrip flow; bob: a refusal, an abandon, a renewal), and on copies
-//! tampered in each way an auditor must catch (issue 6): an altered event (chain), a
+//! tampered in each way an auditor must catch: an altered event (chain), a
 //! forged signature and a cached key that is not the one the broker certified (evidence), a
 //! posting (postings), a deleted event, a swapped pair (ledger), a scrip spent that is not
 //! held or after it expired (live-spend), a reissued id (scrip-issued-once), a purchase

@@ -1,4 +1,4 @@
-//! `peerscrip-ops bank --stopped-broker` (issue 5): the bank operator works on the data
+//! `peerscrip-ops bank --stopped-broker`: the bank operator works on the data
 //! directory of a broker that is not running, through its own configuration file. Every
 //! write is one committed event, a refusal changes nothing, and a running broker's file
 //! (held by its lock) is refused.

@@ -1,4 +1,4 @@
-//! `peerscrip-ops demo` as a user runs it (issue 4): the built binary in both suites, its
+//! `peerscrip-ops demo` as a user runs it: the built binary in both suites, its
 //! files in a temporary `--data-dir`, its `--json` document read back. Exit 0, all ten
 //! transactions and the five protections in order, conservation at the end, one redb file
 //! per node; the text output as the README quotes it; and the failing exits: a previous
@@ -125,7 +125,7 @@ fn check(suite: &str) {
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() > 20, "{checks:?}");
     assert!(checks.iter().all(|c| c["held"] == true), "{checks:?}");
-    // It ends with an audit of every log and a reconcile of them all (issue 6).
+    // It ends with an audit of every log and a reconcile of them all.
     let names: Vec<&str> = checks
         .iter()
         .map(|c| c["check"].as_str().unwrap())

@@ -1,4 +1,4 @@
-//! `peerscrip-ops dispute` on the demo's purchase (issue 6): the bundle verifies with the
+//! `peerscrip-ops dispute` on the demo's purchase: the bundle verifies with the
 //! logs gone, and tells what each party signed and did; any byte flipped fails it with the
 //! reason; a change made behind a recomputed digest is named by the check it breaks (a
 //! signature, a key certificate) or, for a log's own unsigned claim, by the verdict; a wrong

@@ -1,4 +1,4 @@
-//! `peerscrip-ops export` (issue 6, "Event export") against a harness `nats-server` with
+//! `peerscrip-ops export` (protocol.md section 8) against a harness `nats-server` with
 //! JetStream and its own store directory: the demo's broker log arrives once, in order, as
 //! the stored bytes with their headers; an exporter killed (SIGKILL) in the middle of a
 //! large log, or while following a growing one, resumes after a restart so that the stream

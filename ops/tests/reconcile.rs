@@ -1,6 +1,6 @@
 //! `peerscrip-ops reconcile` on the logs of a real run (the demo's: everything agrees) and
 //! on copies of a merchant's log with one forged transaction appended through the log API
-//! (issue 6): a purchase the merchant logged and the broker did not, and VendorScrip issued
+//! a purchase the merchant logged and the broker did not, and VendorScrip issued
 //! without the broker's authorization. Each is named by its tx and check, with the float
 //! of that merchant; the exit code is 3.
 #![allow(clippy::unwrap_used)]

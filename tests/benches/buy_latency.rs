@@ -1,4 +1,4 @@
-//! The latency of one `peerscrip buy` over NATS (issue 5): the median of 100 purchases by
+//! The latency of one `peerscrip buy` over NATS: the median of 100 purchases by
 //! the real command against the real `peerscrip-broker` and `peerscrip-merchant` on a
 //! harness `nats-server`, in both suites. A benchmark, not a test: `cargo bench -p tests
 //! --bench buy_latency` (release binaries, built by the bench with its own profile).

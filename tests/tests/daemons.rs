@@ -1,4 +1,4 @@
-//! The daemons as an operator runs them (issue 5): the real `peerscrip-broker` and
+//! The daemons as an operator runs them: the real `peerscrip-broker` and
 //! `peerscrip-merchant` binaries, configured by `ops/deploy/broker.toml` and
 //! `ops/deploy/merchant.toml` with flags on top, on a real `nats-server` from the harness,
 //! driven by the customer's real wallet library (`customer_cli::Wallet` and
@@ -964,7 +964,7 @@ async fn the_broker_authenticates_with_its_configured_nats_password() {
     }
 }
 
-/// A merchant offline during 6.5 (issue 5): the broker takes the customer's top-up, holds
+/// A merchant offline during 6.5: the broker takes the customer's top-up, holds
 /// B0 in escrow with its deadline and sends the authorization to a merchant nobody serves;
 /// at the deadline its timer releases the escrow and tells the customer with a NOK, and B0
 /// is live again at its value. Nothing is lost: the books add up at the broker, the wallet
@@ -1223,7 +1223,7 @@ async fn a_broker_on_a_full_disk_answers_unavailable_and_serves_again_once_space
     drop(disk);
 }
 
-/// A merchant offline during 6.2 (issue 5): the customer announces the exchange (step 1,
+/// A merchant offline during 6.2: the customer announces the exchange (step 1,
 /// its BrokerScrip held, protocol.md section 4) but the merchant is gone; the broker's
 /// exchange window (2 s here) ends it (`ExchangeExpired`) and its NOK `ChangeBrokerScrip`,
 /// the BrokerScrip back, reaches the customer's peer subject. Nothing pending, nothing lost.
@@ -1432,7 +1432,7 @@ async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: s
     }
 }
 
-/// Issue 6, "Event export", from the running daemon: a broker started with
+/// The event export (protocol.md section 8) from the running daemon: a broker started with
 /// `--export-stream` publishes its log while it serves — the bank operator's setup, then
 /// the customer's registration and 6.1 — each event once, in order, linked. SIGKILLed
 /// right after a reply (its event committed, likely not exported yet) and restarted, it
@@ -1600,8 +1600,8 @@ async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
     check_books(&d, 1);
 }
 
-/// The live export under the deployment's NATS permissions (`peerscrip-ops nats-config`,
-/// issue 6): on a server running the generated configuration, the broker, connected as
+/// The live export under the deployment's NATS permissions (`peerscrip-ops nats-config`):
+/// on a server running the generated configuration, the broker, connected as
 /// its own user, exports its log to the stream its grant names (`--export-stream`) and
 /// catches up before it stops; with a configuration generated without the grant the server
 /// refuses the export, which the broker logs as delayed while it goes on serving.

@@ -1,4 +1,4 @@
-//! The whole of protocol.md section 6 through the built binaries only (issue 5), as an
+//! The whole of protocol.md section 6 through the built binaries only, as an
 //! operator and a customer run them: a harness `nats-server`, keys from `peerscrip-ops
 //! keygen`, the `peerscrip-broker` and `peerscrip-merchant` daemons as processes, the bank
 //! operator's `peerscrip-ops bank` over NATS, and the customer's `peerscrip` wallet, every

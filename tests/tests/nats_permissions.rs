@@ -1,4 +1,4 @@
-//! The deployment's NATS permissions on a real `nats-server` (issue 5, "Deployment"): the
+//! The deployment's NATS permissions on a real `nats-server` (architecture.md "Transport"): the
 //! configuration `peerscrip-ops nats-config` writes gives each node one user, and the
 //! server, not our code, stops a customer from listening to the broker or delivering to a
 //! peer, and a merchant from listening to the broker; what each role must do still works.

@@ -622,7 +622,7 @@ impl Setup {
     }
 }
 
-/// `ChangeBrokerScripX4` of ruling 2 (`outcome, change, undertaking`).
+/// `ChangeBrokerScripX4` (`outcome, change, undertaking`, docs/protocol.md appendix A).
 pub fn change_body(
     outcome: shared::wire::Decision,
     change: Option<shared::wire::ScripWithSecret>,
