@@ -24,9 +24,9 @@ use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, WireError};
 use shared::{Amount, KeyPair, Mint, PublicKey, RootKey};
 
-use crate::core::admin::AdminRequest;
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
+use crate::core::request::AdminRequest;
 use crate::core::{
     AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, decide, open as open_frame,
 };

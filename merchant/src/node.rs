@@ -23,11 +23,12 @@ use shared::wire::bodies::{ErrorBody, Re};
 use shared::wire::{Frame, Header, LabelKind};
 use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
 
+use crate::core::broker_reply::AckError;
 use crate::core::events::Kind;
 use crate::core::issue::issue_vendor_scrip;
 use crate::core::lapse::lapsed;
 use crate::core::open::open;
-use crate::core::report::{AckError, pending_reports};
+use crate::core::report::pending_reports;
 use crate::core::state::State;
 use crate::core::{Config, Decision, Outcome, ReplyDecision, decide, decide_reply};
 use crate::store::{Mirror, rows_of};

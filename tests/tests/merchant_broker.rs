@@ -1117,7 +1117,9 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     let len = w.merchant_log_len();
     assert_eq!(
         w.reply_to_merchant(&early.reply, NOW),
-        ReplyOutcome::Discarded(merchant::core::report::AckError::Unexpected(Label::Error))
+        ReplyOutcome::Discarded(merchant::core::broker_reply::AckError::Unexpected(
+            Label::Error
+        ))
     );
     assert_eq!(w.merchant_log_len(), len);
     w.notice(tx);

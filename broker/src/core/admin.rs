@@ -21,25 +21,8 @@ use shared::wire::{Frame, WireError};
 use shared::{ErrorCode, KeyPair, PublicKey};
 
 use super::bank::{self, BankError};
-use super::open::{Request, Verified, finish, single_part};
+use super::request::{AdminRequest, Request, Verified, finish, single_part};
 use super::{Ctx, Decision, State};
-
-/// An administration request as `open` verified it.
-#[derive(Debug)]
-pub enum AdminRequest {
-    /// Open `bank:<pan>` with the ID derived from the operator's PANSecret.
-    OpenAccount {
-        /// The account.
-        pan: Pan,
-        /// `ID = H(PANSecret ‖ H(PANSecret) ‖ PAN)`, for the secrets table only.
-        id: AccountId,
-        /// The PANSecret is shorter than 128 bits (section 1): `decide` refuses it, with
-        /// the request's digest, so the operator can match the refusal.
-        weak_secret: bool,
-    },
-    /// Any other operation: no secret comes with it.
-    Other(AdminOp),
-}
 
 /// Opens an `AdminRequest`: from the configured operator, one part sealed to the broker
 /// holding the operator's signed `X0` (and, for an opening, the PANSecret).

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod bank;
 pub mod events;
 pub mod open;
+pub mod request;
 pub mod state;
 
 mod buy_item;
@@ -41,8 +42,9 @@ use shared::node::{Draft, Lookup, Refusal, ReplyKey};
 use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
-pub use open::{ExchangeAuthorization, Request, VendorTopUp, Verified, open};
+pub use open::open;
 pub use register::REFUSED as REGISTRATION_REFUSED;
+pub use request::{AdminRequest, ExchangeAuthorization, Request, VendorTopUp, Verified};
 pub use state::{
     Escrow, EscrowState, Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State,
     Touched, Withdrawal,

@@ -25,7 +25,7 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision as Verdict, Reason, ScripWithSecret, Undertaking};
 
-use super::open::ExchangeAuthorization;
+use super::request::ExchangeAuthorization;
 use super::state::ExchangeState;
 use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 

@@ -44,7 +44,7 @@ use shared::wire::{
 };
 
 use super::obtain_vendor_scrip::{Timed, nok_to_customer};
-use super::open::VendorTopUp;
+use super::request::VendorTopUp;
 use super::state::{Escrow, EscrowState};
 use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 

@@ -14,9 +14,31 @@
 
 use shared::wire::bodies::{ErrorBody, Reply};
 use shared::wire::{Frame, Header, Label, PartRef, SignedEvidence, WireError};
-use shared::{ErrorCode, KeyPair, PublicKey, TxId};
+use shared::{ErrorCode, KeyPair, PublicKey, TxId, Uid};
 
-use super::report::AckError;
+/// Why a reply from the broker (to a report, or to a request of 6.2, 6.5 or 6.7) was
+/// discarded: it changed nothing (protocol.md section 3).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AckError {
+    /// The reply is not one valid `Ack` part from the broker (a bad signature, or a part
+    /// of the wrong kind).
+    #[error("not a valid Ack from the broker: {0}")]
+    Wire(#[from] WireError),
+    /// The frame is not from the pinned broker.
+    #[error("reply from {0}, not from the broker")]
+    NotTheBroker(Uid),
+    /// The `re` names no report this merchant owes (already acknowledged, or never sent):
+    /// discarded (protocol.md section 3).
+    #[error("the reply answers no pending request")]
+    NotPending,
+    /// A label that is no reply to any request a merchant sends.
+    #[error("a merchant expects no {0:?} reply")]
+    Unexpected(Label),
+    /// The broker's OK arrived but the merchant cannot act on it now (its books would
+    /// overflow); nothing was recorded and the request stays pending.
+    #[error("cannot act on the decision: {0}")]
+    Unactionable(shared::node::Refusal),
+}
 
 /// A verified decision of the broker.
 #[derive(Debug)]

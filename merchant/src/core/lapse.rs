@@ -22,9 +22,9 @@ use shared::wire::bodies::{AckBody, Body, ScripLapsedNoticeBody};
 use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, ScripBody, Suite, TxId, Uid};
 
+use super::broker_reply::AckError;
 use super::broker_reply::broker_part;
 use super::events::{Kind, event_time};
-use super::report::AckError;
 use super::state::{Awaiting, State};
 use super::{Config, Decision};
 

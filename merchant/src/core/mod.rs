@@ -174,7 +174,7 @@ pub fn decide_reply(
     me: &KeyPair,
     broker: &PublicKey,
     now: u64,
-) -> Result<ReplyDecision, report::AckError> {
+) -> Result<ReplyDecision, broker_reply::AckError> {
     use broker_reply::open_broker_reply;
     let decided = match frame.header.label {
         // The `Ack` of a lapse notice is signed (section 4); a report's is not (ADR 0008):
@@ -219,7 +219,7 @@ pub fn decide_reply(
             )?;
             withdraw_vendor_scrip::decided(state, &reply, now)?
         }
-        other => return Err(report::AckError::Unexpected(other)),
+        other => return Err(broker_reply::AckError::Unexpected(other)),
     };
     Ok(ReplyDecision::Decided(Box::new(decided)))
 }

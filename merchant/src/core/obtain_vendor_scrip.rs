@@ -31,11 +31,11 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision as Verdict, Header};
 
+use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Kind, event_time};
 use super::issue::issue_vendor_scrip;
 use super::open::ExchangeRequest;
-use super::report::AckError;
 use super::state::{Awaiting, State};
 use super::{Config, Decision, Outcome};
 

@@ -15,7 +15,7 @@ use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
 use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
 
 use super::Config;
-use super::broker_reply::broker_part;
+use super::broker_reply::{AckError, broker_part};
 use super::events::{Kind, event_time};
 use super::state::{State, Unreported};
 
@@ -81,30 +81,6 @@ pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
             Some((*tx, report.clone()))
         })
         .collect()
-}
-
-/// Why a reply from the broker (to a report, or to a request of 6.2, 6.5 or 6.7) was
-/// discarded: it changed nothing (protocol.md section 3).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AckError {
-    /// The reply is not one valid `Ack` part from the broker (a bad signature, or a part
-    /// of the wrong kind).
-    #[error("not a valid Ack from the broker: {0}")]
-    Wire(#[from] WireError),
-    /// The frame is not from the pinned broker.
-    #[error("reply from {0}, not from the broker")]
-    NotTheBroker(Uid),
-    /// The `re` names no report this merchant owes (already acknowledged, or never sent):
-    /// discarded (protocol.md section 3).
-    #[error("the reply answers no pending request")]
-    NotPending,
-    /// A label that is no reply to any request a merchant sends.
-    #[error("a merchant expects no {0:?} reply")]
-    Unexpected(Label),
-    /// The broker's OK arrived but the merchant cannot act on it now (its books would
-    /// overflow); nothing was recorded and the request stays pending.
-    #[error("cannot act on the decision: {0}")]
-    Unactionable(shared::node::Refusal),
 }
 
 /// Checks the broker's reply `frame` to a report and gives the event that takes the report

@@ -34,10 +34,10 @@ use shared::wire::{
 };
 use shared::{Amount, ErrorCode, ExpiryRule};
 
+use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Escrow, Kind, event_time};
 use super::open::TopUpAuthorization;
-use super::report::AckError;
 use super::state::{Awaiting, State};
 use super::{Config, Decision, check_presented};
 

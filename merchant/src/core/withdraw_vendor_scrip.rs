@@ -21,10 +21,10 @@ use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::Decision as Verdict;
 use shared::wire::bodies::{AckBody, Re, VendorWithdrawAuthorizationX2, VendorWithdrawResponseX3};
 
+use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Escrow, Kind, event_time};
 use super::open::WithdrawRequest;
-use super::report::AckError;
 use super::state::{Awaiting, State};
 use super::{Config, Decision, check_presented};
 

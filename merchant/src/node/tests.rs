@@ -13,8 +13,9 @@ use shared::{Amount, CustomerSecret, KeyPair, Scrip, Suite, TxId};
 use tempfile::TempDir;
 
 use super::{Handled, MerchantNode, ReplyOutcome};
+use crate::core::broker_reply::AckError;
 use crate::core::events::Kind;
-use crate::core::report::{AckError, report_digest};
+use crate::core::report::report_digest;
 use crate::core::testkit::{Kit, NOW, tea};
 use crate::store::{Mirror, rows_of};
 
