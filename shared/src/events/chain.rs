@@ -37,6 +37,14 @@ pub fn hash_bytes(bytes: &[u8]) -> ChainHash {
     Sha256::digest(bytes).into()
 }
 
+impl<K: serde::Serialize> Event<K> {
+    /// This event's chain hash: SHA-256 of [`Event::encode`]. Here, with the chain's rules,
+    /// so that the envelope does not depend on the chain that links it.
+    pub fn chain_hash(&self) -> Result<ChainHash, postcard::Error> {
+        self.encode().map(|bytes| hash_bytes(&bytes))
+    }
+}
+
 /// What is wrong with the event a chain error names (protocol.md section 8).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainBreak {

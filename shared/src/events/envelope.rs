@@ -128,12 +128,6 @@ impl<K: Serialize> Event<K> {
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_allocvec(self)
     }
-
-    /// This event's chain hash: SHA-256 of [`Event::encode`].
-    pub fn chain_hash(&self) -> Result<ChainHash, postcard::Error> {
-        self.encode()
-            .map(|bytes| crate::events::chain::hash_bytes(&bytes))
-    }
 }
 
 impl<K: DeserializeOwned> Event<K> {

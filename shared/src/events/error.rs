@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::amount::AmountError;
 use crate::events::chain::ChainBreak;
-use crate::events::log::LogIdentity;
+use crate::events::identity::LogIdentity;
 use crate::events::posting::Account;
 use crate::events::projection::ProjectionError;
 use crate::ids::TxId;

@@ -41,37 +41,11 @@ use serde::de::DeserializeOwned;
 use crate::events::chain::{self, ChainReport, ChainVerifier, GENESIS_PREV_HASH};
 use crate::events::envelope::{ChainHash, Event, NewEvent};
 use crate::events::error::LogError;
+use crate::events::identity::LogIdentity;
 use crate::events::meta::{self, EVENTS, META, RESERVED_TABLES, SCHEMA_VERSION};
 use crate::events::posting::{self, PostingError};
 use crate::events::projection::{Projection, ProjectionDump, ProjectionError, dump_projection};
 use crate::ids::TxId;
-use crate::suite::Suite;
-
-/// Whose log a file is: a file is opened only by the node kind and suite it was created for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct LogIdentity {
-    /// The deployment's suite (protocol.md section 2).
-    pub suite: Suite,
-    /// The kind of node, e.g. `broker`, `merchant`, `wallet`.
-    pub node_kind: String,
-}
-
-impl LogIdentity {
-    /// The identity of a `node_kind` log in `suite`.
-    #[must_use]
-    pub fn new(suite: Suite, node_kind: impl Into<String>) -> Self {
-        LogIdentity {
-            suite,
-            node_kind: node_kind.into(),
-        }
-    }
-}
-
-impl fmt::Display for LogIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} log of suite {}", self.node_kind, self.suite)
-    }
-}
 
 /// A node's event log over events of kind `K` (see the module doc).
 ///

@@ -12,7 +12,7 @@ use redb::{ReadableTable, Table, TableDefinition};
 
 use crate::events::envelope::ChainHash;
 use crate::events::error::LogError;
-use crate::events::log::LogIdentity;
+use crate::events::identity::LogIdentity;
 use crate::suite::Suite;
 
 /// The layout version of the log's tables; bumped when `events` or `meta` change shape.

@@ -28,6 +28,7 @@ pub mod envelope;
 mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod faults;
+mod identity;
 pub mod log;
 mod meta;
 pub mod posting;
@@ -40,7 +41,8 @@ mod tests;
 pub use chain::{ChainBreak, ChainReport, FIRST_SEQ, GENESIS_PREV_HASH};
 pub use envelope::{ChainHash, Event, Evidence, NewEvent};
 pub use error::LogError;
-pub use log::{EventIter, EventLog, Group, LogIdentity, StoredIter};
+pub use identity::LogIdentity;
+pub use log::{EventIter, EventLog, Group, StoredIter};
 pub use meta::SCHEMA_VERSION;
 pub use posting::{
     Account, Direction, ParseAccountError, Posting, PostingError, check_balanced, check_memos,
