@@ -23,7 +23,7 @@ pub enum Command {
     /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
     /// a replayed request and an expired scrip, then replay every log, check conservation
     /// and reconcile the logs with each other. Exits 0 only if all of it held.
-    #[command(after_help = DEMO_EXIT_CODES)]
+    #[command(after_help = crate::demo::EXIT_CODES)]
     Demo(DemoArgs),
     /// Write the NATS server configuration of a deployment: one user per node with a fresh
     /// password, each allowed only its own subjects (architecture.md "Transport").
@@ -222,24 +222,6 @@ pub struct DemoArgs {
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: bad arguments (clap's usage error).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code of `demo`: a check did not hold (the message names it).
-pub const EXIT_CHECK_FAILED: u8 = 3;
-/// Exit code of `demo`: `--data-dir` is not empty.
-pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
-
-/// The exit codes of `peerscrip-ops demo`, shown by `--help` (keep in step with the
-/// constants above and the README).
-const DEMO_EXIT_CODES: &str = "\
-Exit status:
-  0  every transaction completed and every check held
-  1  the demo could not run (a node did not start, a transaction did not complete, I/O)
-  2  usage error (bad arguments)
-  3  a check failed: a protection did not refuse as shown, a final check (log chain,
-     replay, conservation, reconcile) did not hold, or a previous run's log in --data-dir
-     does not verify; the message names each failed check
-  4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
-     was written";
-
 /// The exit code for an error of [`run`]: a demo failure's own code, else
 /// [`EXIT_FAILURE`].
 #[must_use]
@@ -256,8 +238,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
         return crate::reconcile::EXIT_MISMATCH;
     }
-    err.downcast_ref::<crate::demo::DemoError>()
-        .map_or(EXIT_FAILURE, crate::demo::DemoError::exit_code)
+    crate::demo::exit_code(err)
 }
 
 /// Arguments of `peerscrip-ops keygen`.

@@ -47,16 +47,42 @@ pub struct Options {
     pub json: bool,
 }
 
+/// Exit code of `demo`: a check did not hold (the message names it).
+pub const EXIT_CHECK_FAILED: u8 = 3;
+/// Exit code of `demo`: `--data-dir` is not empty.
+pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
+
+/// The exit codes of `peerscrip-ops demo`, shown by `--help` (keep in step with the
+/// constants above and the README).
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  every transaction completed and every check held
+  1  the demo could not run (a node did not start, a transaction did not complete, I/O)
+  2  usage error (bad arguments)
+  3  a check failed: a protection did not refuse as shown, a final check (log chain,
+     replay, conservation, reconcile) did not hold, or a previous run's log in --data-dir
+     does not verify; the message names each failed check
+  4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
+     was written";
+
+/// The exit code of an error of [`run`]: a [`DemoError`]'s own, else 1 (the demo could not
+/// run).
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<DemoError>()
+        .map_or(1, DemoError::exit_code)
+}
+
 /// How the demo fails other than by not being able to run at all (which is any other
-/// error, exit code [`crate::cli::EXIT_FAILURE`]).
+/// error, exit code 1).
 #[derive(Debug)]
 pub enum DemoError {
     /// Checks did not hold: a protection that did not refuse as shown, a final check
     /// (chain, replay, conservation), or a previous run's log in `--data-dir` that does not
-    /// verify. Exit code [`crate::cli::EXIT_CHECK_FAILED`].
+    /// verify. Exit code [`EXIT_CHECK_FAILED`].
     ChecksFailed(Vec<Check>),
     /// `--data-dir` is not empty; nothing was written. Exit code
-    /// [`crate::cli::EXIT_DATA_DIR_IN_USE`].
+    /// [`EXIT_DATA_DIR_IN_USE`].
     DataDirInUse {
         /// The directory.
         dir: PathBuf,
@@ -70,8 +96,8 @@ impl DemoError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            DemoError::ChecksFailed(_) => crate::cli::EXIT_CHECK_FAILED,
-            DemoError::DataDirInUse { .. } => crate::cli::EXIT_DATA_DIR_IN_USE,
+            DemoError::ChecksFailed(_) => EXIT_CHECK_FAILED,
+            DemoError::DataDirInUse { .. } => EXIT_DATA_DIR_IN_USE,
         }
     }
 }

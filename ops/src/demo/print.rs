@@ -115,7 +115,7 @@ impl<W: Write> Printer<W> {
             "suite": self.suite.to_string(),
             "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
             "ok": result.is_ok(),
-            "exit_code": result.as_ref().map_or_else(crate::cli::exit_code, |()| 0),
+            "exit_code": result.as_ref().map_or_else(super::exit_code, |()| 0),
             "error": result.as_ref().err().map(|e| format!("{e:#}")),
         });
         if let (Some(c), Some(map)) = (&self.checks, doc.as_object_mut()) {
