@@ -4,9 +4,12 @@
 //! The log is built once (`peerscrip_tests::bank_log`: the bank operator's events, decided
 //! by the broker's own functions and appended through its group commit and projection) and
 //! cached in the target directory, keyed by its size and the log's schema version, so a
-//! rerun measures without rebuilding it. Four passes over the same file, each from a fresh
+//! rerun measures without rebuilding it. Five passes over the same file, each from a fresh
 //! open, measured by criterion (events/s as its throughput):
-//! - `read`, the baseline: every event read and decoded, nothing folded;
+//! - `read`, the baseline: every event read and decoded, nothing folded (the file opened
+//!   without redb's integrity check, which the `open` pass measures);
+//! - `open`: the file opened as every node and tool opens it, with redb's integrity check of
+//!   every page (docs/adr/0012), and nothing read;
 //! - `fold`: the broker's own fold (`State::fold`, what `BrokerNode::open` replays) over
 //!   every event, into a fresh state;
 //! - `chain`: the hash chain verified (`EventLog::verify_chain`: every row decoded, checked
@@ -63,6 +66,9 @@ fn main() {
     group.bench_function("read", |b| {
         b.iter_custom(|iters| timed("read", iters, || assert_eq!(read(&path), events)));
     });
+    group.bench_function("open", |b| {
+        b.iter_custom(|iters| timed("open", iters, || assert_eq!(open(&path), events)));
+    });
     group.bench_function("fold", |b| {
         b.iter_custom(|iters| timed("fold", iters, || assert_eq!(fold(&path), events)));
     });
@@ -95,9 +101,14 @@ fn timed(name: &'static str, iters: u64, mut pass: impl FnMut()) -> Duration {
     total
 }
 
+/// The log opened as the passes below open it: checked once, by the `open` pass.
+fn trusted(path: &Path) -> EventLog<Recorded<Kind>> {
+    EventLog::open_existing_checked_before(path).expect("the cached log opens")
+}
+
 /// The baseline: every event read and decoded.
 fn read(path: &Path) -> u64 {
-    let log = EventLog::<Recorded<Kind>>::open_existing(path).expect("the cached log opens");
+    let log = trusted(path);
     let mut n = 0;
     for event in log.iter().expect("a read snapshot") {
         black_box(event.expect("the event decodes"));
@@ -106,9 +117,15 @@ fn read(path: &Path) -> u64 {
     n
 }
 
+/// The open with the integrity check of every page, as a node opens its log.
+fn open(path: &Path) -> u64 {
+    let log = EventLog::<Recorded<Kind>>::open_existing(path).expect("the cached log opens");
+    log.len().expect("its length")
+}
+
 /// The broker's fold of every event into a fresh state.
 fn fold(path: &Path) -> u64 {
-    let log = EventLog::<Recorded<Kind>>::open_existing(path).expect("the cached log opens");
+    let log = trusted(path);
     let mut state = State::new(SUITE);
     let mut n = 0;
     for event in log.iter().expect("a read snapshot") {
@@ -122,7 +139,7 @@ fn fold(path: &Path) -> u64 {
 
 /// The chain verified.
 fn chain(path: &Path) -> u64 {
-    let log = EventLog::<Recorded<Kind>>::open_existing(path).expect("the cached log opens");
+    let log = trusted(path);
     log.verify_chain().expect("the chain verifies").events
 }
 
@@ -145,7 +162,7 @@ fn report(events: u64) {
         return;
     };
     println!("\nreplay of {events} broker events (median pass; ratio to `read`, same run):");
-    for name in ["read", "fold", "chain", "audit"] {
+    for name in ["read", "open", "fold", "chain", "audit"] {
         let Some(d) = median(name) else { continue };
         let per_second = events as f64 / d.as_secs_f64();
         println!(
