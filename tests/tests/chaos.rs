@@ -16,8 +16,8 @@
 //!    all wallets at once: BrokerScrip buy, top-up, withdraw (6.1, 6.4, 6.6), VendorScrip
 //!    of `tea` or `books` buy, top-up, withdraw (6.2, 6.5, 6.7), an item bought with
 //!    change (6.3), renewals (6.8). Meanwhile, counted in wallet commands (not in time),
-//!    the broker and `tea` are SIGKILLed and restarted three times each, the nats-server
-//!    is restarted once, and `lapse` is started again after every wallet's scrip of it
+//!    the broker and `tea` are SIGKILLed and restarted (three times each, and once more
+//!    per round beyond [`BASE_ROUNDS`]), the nats-server is restarted once, and `lapse` is started again after every wallet's scrip of it
 //!    passed its grace: its lapse timer removes all of them in one run (section 4,
 //!    docs/adr/0011), its reporter tells the broker, which pays each back.
 //! 3. With every node up, each wallet finishes what it left pending (`peerscrip status`,
@@ -40,9 +40,10 @@
 //! daemon that dies on its own or prints a panic.
 //!
 //! Bounds: the work is counted, not timed: [`DEFAULT_ROUNDS`] rounds of each wallet's loop
-//! (a few minutes at most in CI, most of it the processes' start-up), and the faults are
-//! spread over the wallet commands. `PEERSCRIP_CHAOS_ROUNDS=N` runs `N` rounds per wallet,
-//! with one more kill of the broker and of `tea` per round beyond the default and one more
+//! in CI (about five commands a round; well under the three minutes CI allows it, most of
+//! it the processes' start-up), and the faults come every [`FAULT_GAP`] wallet commands.
+//! `PEERSCRIP_CHAOS_ROUNDS=N` runs `N` rounds per wallet (e.g. 30, a few minutes), with
+//! a kill of the broker and of `tea` more per round beyond [`BASE_ROUNDS`] and one more
 //! nats-server restart every [`ROUNDS_PER_NATS_RESTART`] rounds. Every wait is bounded;
 //! a hard deadline ([`deadline`]) is only a safety net, failing the test with the
 //! daemons' logs. Nothing asserts on a duration.
@@ -63,8 +64,11 @@ const SUITE: Suite = Suite::Paper;
 /// How many customers, each with its own wallet and loop.
 const WALLETS: usize = 4;
 /// Rounds of each wallet's loop in CI (`PEERSCRIP_CHAOS_ROUNDS` overrides).
-const DEFAULT_ROUNDS: usize = 4;
-/// Beyond the default rounds, one more nats-server restart every this many rounds.
+const DEFAULT_ROUNDS: usize = 6;
+/// The rounds the base schedule of faults ([`schedule`]) is spread over; each round beyond
+/// adds a kill of the broker and of `tea`.
+const BASE_ROUNDS: usize = 4;
+/// Beyond [`BASE_ROUNDS`], one more nats-server restart every this many rounds.
 const ROUNDS_PER_NATS_RESTART: usize = 4;
 /// What the bank pays into each customer's account, in minor units.
 const DEPOSIT: u64 = 50_000;
@@ -88,8 +92,9 @@ const SETTLE_ROUNDS: usize = 40;
 const QUIESCE_ROUNDS: usize = 8;
 /// Exit codes a wallet command may end with while nodes fail (see the module doc).
 const EXPECTED_EXITS: [i32; 5] = [0, 3, 4, 5, 6];
-/// Where the catalogue of every merchant lists its cheapest items, and their prices.
-const ITEMS: [(&str, u64); 2] = [("tea", 450), ("cup", 320)];
+/// The items the wallets buy, in turn: the cheaper ones of `ops/deploy/catalogue.toml`,
+/// which every merchant sells (4.50 and 3.20), so that a purchase has change.
+const ITEMS: [&str; 2] = ["tea", "cup"];
 
 /// The rounds of this run.
 fn rounds() -> usize {
@@ -402,9 +407,9 @@ fn schedule(rounds: usize) -> Vec<Fault> {
         Fault::KillBroker,
         Fault::KillMerchant,
     ];
-    for extra in DEFAULT_ROUNDS..rounds {
+    for extra in BASE_ROUNDS..rounds {
         faults.extend([Fault::KillBroker, Fault::KillMerchant]);
-        if (extra + 1 - DEFAULT_ROUNDS) % ROUNDS_PER_NATS_RESTART == 0 {
+        if (extra + 1 - BASE_ROUNDS) % ROUNDS_PER_NATS_RESTART == 0 {
             faults.push(Fault::RestartNats);
         }
     }
@@ -433,12 +438,18 @@ impl Tally {
     /// run is not one the chaos allows.
     fn run(&mut self, w: &Wallet, args: &[&str], secrets: &[String]) -> Option<Run> {
         let run = w.run(args);
-        let name = args
+        let mut name = args
             .iter()
             .take_while(|a| !a.chars().next().unwrap().is_ascii_digit() && a.len() < 20)
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
+        if run.code == 3 {
+            // Which refusal: the node's code, or the wallet's own check.
+            let doc: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_default();
+            let why = doc["code_name"].as_str().unwrap_or("by the wallet");
+            name.push_str(&format!(" (refused: {why})"));
+        }
         self.runs.push((name, run.code));
         match misbehaviour(&run, &EXPECTED_EXITS, secrets) {
             Some(why) => {
@@ -472,7 +483,7 @@ fn wallet_loop(
             break;
         }
         let m = merchants[(index + round) % 2];
-        let (item, _) = ITEMS[round % ITEMS.len()];
+        let item = ITEMS[round % ITEMS.len()];
         let mut plan: Vec<Vec<String>> = Vec::new();
         let owned = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         let Some(balance) = tally.run(w, &["balance"], secrets) else {
@@ -747,12 +758,16 @@ impl World {
                     &progress,
                     &loops_running,
                 );
-                if let Err(why) = injected {
-                    progress.abort.store(true, Ordering::SeqCst);
-                    let _ = handles.into_iter().map(|h| h.join()).count();
-                    nodes.fail(&why);
+                match injected {
+                    Ok(true) => done.push(fault),
+                    // A wallet's failure or the deadline: reported below.
+                    Ok(false) => break,
+                    Err(why) => {
+                        progress.abort.store(true, Ordering::SeqCst);
+                        let _ = handles.into_iter().map(|h| h.join()).count();
+                        nodes.fail(&why);
+                    }
                 }
-                done.push(fault);
             }
             progress.chaos_done.store(true, Ordering::SeqCst);
             handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -1041,14 +1056,15 @@ fn wallets_trade_at_once_while_nodes_are_killed_and_everything_adds_up() {
 }
 
 /// Injects one fault (see [`Fault`]) into `nodes` of the deployment `d`, whose `lapse`
-/// merchant may start again after `lapse_due`. `Err` says what went wrong with the daemons.
+/// merchant may start again after `lapse_due`. `Ok(false)` when the run stopped meanwhile (a wallet's failure or the deadline);
+/// `Err` says what went wrong with the daemons.
 fn inject(
     fault: Fault,
     nodes: &mut Nodes,
     (d, merchants, lapse_due): (&Deployment, &[Merchant], u64),
     progress: &Progress,
     loops_running: &AtomicUsize,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     if let Some(why) = nodes.trouble() {
         return Err(why);
     }
@@ -1057,7 +1073,7 @@ fn inject(
         Fault::KillBroker => {
             nodes.broker.kill();
             if !wait_steps(progress, down_until(progress), loops_running) {
-                return Err("stopped while the broker was down".to_owned());
+                return Ok(false);
             }
             let old = std::mem::replace(&mut nodes.broker, d.broker());
             nodes.past.push(old);
@@ -1067,7 +1083,7 @@ fn inject(
             tea.kill();
             nodes.past.push(tea);
             if !wait_steps(progress, down_until(progress), loops_running) {
-                return Err("stopped while `tea` was down".to_owned());
+                return Ok(false);
             }
             nodes.merchants[0] = Some(d.merchant(&merchants[0]));
         }
@@ -1099,7 +1115,7 @@ fn inject(
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Finishes what `w` left pending (`peerscrip status <tx>`, a bounded number of rounds)
