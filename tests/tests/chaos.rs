@@ -202,6 +202,8 @@ struct Deployment {
     dir: tempfile::TempDir,
     nats_url: String,
     broker_uid: String,
+    /// What every `peerscrip-ops` run printed, checked for secrets at the end.
+    printed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Deployment {
@@ -209,10 +211,16 @@ impl Deployment {
         self.dir.path().join(rel)
     }
 
+    /// `peerscrip-ops <args>`, bounded by [`COMMAND_LIMIT`], its output kept.
     fn ops(&self, args: &[&str]) -> Run {
         let mut command = clean_command(&built().join("peerscrip-ops"));
         command.args(args);
-        Run::within(command, COMMAND_LIMIT)
+        let run = Run::within(command, COMMAND_LIMIT);
+        self.printed
+            .lock()
+            .unwrap()
+            .push(format!("{}\n{}", run.stdout, run.stderr));
+        run
     }
 
     fn keygen(&self, who: &str) -> String {
@@ -309,7 +317,7 @@ impl Deployment {
 struct Nodes {
     server: NatsServer,
     broker: Daemon,
-    /// `tea`, `books`, `lapse`, in [`Nodes::merchants`] order; `lapse` is `None` while
+    /// `tea`, `books`, `lapse`, in [`World::merchants`] order; `lapse` is `None` while
     /// stopped.
     merchants: Vec<Option<Daemon>>,
     past: Vec<Daemon>,
@@ -409,7 +417,7 @@ fn schedule(rounds: usize) -> Vec<Fault> {
     ];
     for extra in BASE_ROUNDS..rounds {
         faults.extend([Fault::KillBroker, Fault::KillMerchant]);
-        if (extra + 1 - BASE_ROUNDS) % ROUNDS_PER_NATS_RESTART == 0 {
+        if (extra + 1 - BASE_ROUNDS).is_multiple_of(ROUNDS_PER_NATS_RESTART) {
             faults.push(Fault::RestartNats);
         }
     }
@@ -580,6 +588,7 @@ impl World {
             dir: tempfile::tempdir().unwrap(),
             nats_url: server.url(),
             broker_uid: String::new(),
+            printed: std::sync::Mutex::default(),
         };
         std::fs::create_dir_all(d.path("secrets")).unwrap();
         d.broker_uid = d.keygen("broker");
@@ -764,7 +773,9 @@ impl World {
                     Ok(false) => break,
                     Err(why) => {
                         progress.abort.store(true, Ordering::SeqCst);
-                        let _ = handles.into_iter().map(|h| h.join()).count();
+                        for handle in handles {
+                            let _ = handle.join();
+                        }
                         nodes.fail(&why);
                     }
                 }
@@ -1012,8 +1023,16 @@ impl World {
         );
     }
 
-    /// No daemon printed a secret or a panic.
-    fn check_daemon_logs(&self) {
+    /// No daemon and no `peerscrip-ops` run printed a secret, no daemon a panic (the
+    /// wallets' commands are checked as they run).
+    fn check_printed(&self) {
+        let printed = self.d.printed.lock().unwrap();
+        if printed
+            .iter()
+            .any(|out| self.secrets.iter().any(|s| out.contains(s.as_str())))
+        {
+            self.nodes.fail("a peerscrip-ops command printed a secret");
+        }
         for daemon in self.nodes.past.iter().chain([&self.nodes.broker]) {
             let log = daemon.log();
             if self.secrets.iter().any(|s| log.contains(s.as_str())) {
@@ -1052,7 +1071,7 @@ fn wallets_trade_at_once_while_nodes_are_killed_and_everything_adds_up() {
     }
     let reconciled = world.stop_when_quiet();
     world.check_books(&reconciled);
-    world.check_daemon_logs();
+    world.check_printed();
 }
 
 /// Injects one fault (see [`Fault`]) into `nodes` of the deployment `d`, whose `lapse`
