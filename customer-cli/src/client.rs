@@ -11,6 +11,9 @@
 //! - A node that cannot write its log answers the unsigned `Error { Unavailable }`
 //!   (protocol.md section 10): no decision, only "repeat". The client sends the same
 //!   request again after a growing pause ([`UNAVAILABLE_PAUSE`] first), like a lost reply.
+//! - So does an `Error` whose `re` names the request with an empty digest: the node could
+//!   not verify it (e.g. `UnknownPeer`, a merchant that cannot learn the customer's key
+//!   while the broker is unreachable; protocol.md section 3: "repeat or give up").
 //! - After the last attempt the request stays pending in the wallet, so it can be repeated
 //!   later (also after a restart) and its outcome is never guessed.
 //! - [`Client::subscribe_deliveries`] subscribes to the wallet's peer subject: done
@@ -144,7 +147,17 @@ impl<B: Bus> Client<B> {
                     }
                     tokio::time::sleep(backoff.pause()).await;
                 }
-                Ok(reply) => return Ok(wallet.handle_reply(&reply, now)?),
+                Ok(reply) => match wallet.handle_reply(&reply, now) {
+                    // The node could not verify the request (protocol.md section 3): no
+                    // decision, only "repeat", like `Unavailable`.
+                    Err(e @ WalletError::NotVerified { .. }) => {
+                        if attempt >= self.attempts {
+                            return Err(ClientError::Wallet(e));
+                        }
+                        tokio::time::sleep(backoff.pause()).await;
+                    }
+                    outcome => return Ok(outcome?),
+                },
                 Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
                     if attempt >= self.attempts {
                         return Err(ClientError::NoReply {
