@@ -11,6 +11,9 @@
 //! - A node that cannot write its log answers the unsigned `Error { Unavailable }`
 //!   (protocol.md section 10): no decision, only "repeat". The client sends the same
 //!   request again after a growing pause ([`UNAVAILABLE_PAUSE`] first), like a lost reply.
+//! - So does an `Error` whose `re` names the request with an empty digest: the node could
+//!   not verify it (e.g. `UnknownPeer`, a merchant that cannot learn the customer's key
+//!   while the broker is unreachable; protocol.md section 3: "repeat or give up").
 //! - After the last attempt the request stays pending in the wallet, so it can be repeated
 //!   later (also after a restart) and its outcome is never guessed.
 //! - [`Client::subscribe_deliveries`] subscribes to the wallet's peer subject: done
@@ -124,17 +127,12 @@ impl<B: Bus> Client<B> {
         out: Outgoing,
         now: u64,
     ) -> Result<HistoryEntry, ClientError> {
-        let (tx, label) = (out.tx, out.label);
-        let reply = self
-            .request(&out, |attempt| {
-                if attempt == 1 {
-                    Ok(Bytes::from(out.frame.clone()))
-                } else {
-                    Ok(Bytes::from(wallet.resend(tx, label)?.frame))
-                }
-            })
-            .await?;
-        Ok(wallet.handle_reply(&reply, now)?)
+        let mut saved = Saved {
+            wallet,
+            out: &out,
+            now,
+        };
+        self.request(&out, &mut saved).await
     }
 
     /// Sends a read-only query (`TransactionStatus`, section 7; `CatalogueRequest`,
@@ -146,48 +144,52 @@ impl<B: Bus> Client<B> {
     /// [`ClientError::NoReply`] or [`ClientError::Unavailable`] after the last attempt,
     /// [`ClientError::Bus`] if the bus refused to send.
     pub async fn ask(&self, out: &Outgoing) -> Result<Bytes, ClientError> {
-        let frame = Bytes::from(out.frame.clone());
-        self.request(out, |_| Ok(frame.clone())).await
+        let mut query = Query(Bytes::from(out.frame.clone()));
+        self.request(out, &mut query).await
     }
 
-    /// Sends the frame `frame(attempt)` gives (attempts from 1) to `out`'s node until an
-    /// answer that is not `Unavailable` comes (the module doc: a lost reply is repeated at
-    /// once, an `Unavailable` after a growing pause), at most [`Client::attempts`] times.
-    async fn request(
+    /// Sends `attempts`' frame to `out`'s node until it takes an answer, at most
+    /// [`Client::attempts`] times (the module doc: a lost reply is repeated at once; an
+    /// `Unavailable`, or an answer the request asks to repeat, after a growing pause).
+    async fn request<A: Attempt>(
         &self,
         out: &Outgoing,
-        mut frame: impl FnMut(u32) -> Result<Bytes, ClientError>,
-    ) -> Result<Bytes, ClientError> {
+        attempts: &mut A,
+    ) -> Result<A::Done, ClientError> {
         let subject = self.subject_of(out.to);
         let mut backoff = Backoff::new(UNAVAILABLE_PAUSE, self.timeout);
         let mut attempt = 1;
         loop {
-            let failed = match self
-                .bus
-                .request(&subject, frame(attempt)?, self.timeout)
-                .await
-            {
+            let frame = attempts.frame(attempt)?;
+            let (failed, pause) = match self.bus.request(&subject, frame, self.timeout).await {
                 Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
-                    if attempt < self.attempts {
-                        tokio::time::sleep(backoff.pause()).await;
-                    }
-                    ClientError::Unavailable {
+                    let e = ClientError::Unavailable {
                         tx: out.tx,
                         label: out.label,
                         attempts: attempt,
-                    }
+                    };
+                    (e, true)
                 }
-                Ok(reply) => return Ok(reply),
-                Err(e @ (BusError::Timeout | BusError::NoResponders)) => ClientError::NoReply {
-                    tx: out.tx,
-                    label: out.label,
-                    attempts: attempt,
-                    last: e,
+                Ok(reply) => match attempts.answer(&reply)? {
+                    Answer::Done(done) => return Ok(done),
+                    Answer::Repeat(e) => (e, true),
                 },
+                Err(e @ (BusError::Timeout | BusError::NoResponders)) => {
+                    let e = ClientError::NoReply {
+                        tx: out.tx,
+                        label: out.label,
+                        attempts: attempt,
+                        last: e,
+                    };
+                    (e, false)
+                }
                 Err(e) => return Err(ClientError::Bus(e)),
             };
             if attempt >= self.attempts {
                 return Err(failed);
+            }
+            if pause {
+                tokio::time::sleep(backoff.pause()).await;
             }
             attempt += 1;
         }
@@ -218,6 +220,70 @@ impl<B: Bus> Client<B> {
     /// As [`Bus::subscribe`].
     pub async fn subscribe_deliveries(&self, me: &Uid) -> Result<B::Subscription, BusError> {
         self.bus.subscribe(&self.subjects.peer(me)).await
+    }
+}
+
+/// One kind of request as [`Client::request`] repeats it: the frame of each attempt, and
+/// what an answer means.
+trait Attempt {
+    /// What a taken answer gives.
+    type Done;
+    /// The frame of attempt `attempt` (from 1).
+    fn frame(&mut self, attempt: u32) -> Result<Bytes, ClientError>;
+    /// The answer taken, or to be repeated.
+    fn answer(&mut self, reply: &Bytes) -> Result<Answer<Self::Done>, ClientError>;
+}
+
+/// What an answer means to its request.
+enum Answer<T> {
+    /// Taken.
+    Done(T),
+    /// No decision: repeat the request (why, if it was the last attempt).
+    Repeat(ClientError),
+}
+
+/// A request the wallet saved: each repeat is its saved bodies ([`Wallet::resend`]), and
+/// its answer is recorded by [`Wallet::handle_reply`].
+struct Saved<'a> {
+    wallet: &'a mut Wallet,
+    out: &'a Outgoing,
+    now: u64,
+}
+
+impl Attempt for Saved<'_> {
+    type Done = HistoryEntry;
+
+    fn frame(&mut self, attempt: u32) -> Result<Bytes, ClientError> {
+        if attempt == 1 {
+            Ok(Bytes::from(self.out.frame.clone()))
+        } else {
+            let again = self.wallet.resend(self.out.tx, self.out.label)?;
+            Ok(Bytes::from(again.frame))
+        }
+    }
+
+    fn answer(&mut self, reply: &Bytes) -> Result<Answer<HistoryEntry>, ClientError> {
+        match self.wallet.handle_reply(reply, self.now) {
+            // The node could not verify the request (protocol.md section 3): no decision,
+            // only "repeat", like `Unavailable`.
+            Err(e @ WalletError::NotVerified { .. }) => Ok(Answer::Repeat(e.into())),
+            outcome => Ok(Answer::Done(outcome?)),
+        }
+    }
+}
+
+/// A read-only query: the same frame each time, its answer returned as it came.
+struct Query(Bytes);
+
+impl Attempt for Query {
+    type Done = Bytes;
+
+    fn frame(&mut self, _: u32) -> Result<Bytes, ClientError> {
+        Ok(self.0.clone())
+    }
+
+    fn answer(&mut self, reply: &Bytes) -> Result<Answer<Bytes>, ClientError> {
+        Ok(Answer::Done(reply.clone()))
     }
 }
 

@@ -200,6 +200,20 @@ pub enum WalletError {
     /// The reply's `re` names another request (section 3: discarded).
     #[error("reply's re does not match the pending request")]
     ReMismatch,
+    /// The node answered the request with an `Error` whose `re` names it with an empty
+    /// digest: it could not verify the request (e.g. `UnknownPeer`, a merchant that could
+    /// not learn the customer's key while the broker was unreachable). Protocol.md section
+    /// 3: such an `Error` only says "repeat or give up", never a decision; nothing was
+    /// recorded and the request stays pending.
+    #[error("{label:?} could not be verified by the node now ({code}: {message}); repeat it")]
+    NotVerified {
+        /// The request's label.
+        label: Label,
+        /// The `Error`'s code.
+        code: u16,
+        /// The node's text.
+        message: String,
+    },
     /// The reply's `N` is not the request's (6.0b, 6.1, 6.4).
     #[error("reply's nonce does not match the request's")]
     NonceMismatch,

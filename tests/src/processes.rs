@@ -10,7 +10,7 @@
 //! Every function here panics with the process's output when a process does not behave:
 //! this is a test kit, and the panic is the test's failure message.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -197,6 +197,57 @@ impl Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).expect("UTF-8 on stdout"),
             stderr: String::from_utf8(out.stderr).expect("UTF-8 on stderr"),
+        }
+    }
+
+    /// Runs `command` to its end like [`Run::of`], but kills it once `limit` has passed:
+    /// a command that hangs then fails the test (exit code -1, said on its stderr) rather
+    /// than the test hanging with it.
+    ///
+    /// # Panics
+    /// When the process cannot be started or prints other than UTF-8.
+    #[must_use]
+    pub fn within(mut command: Command, limit: Duration) -> Run {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the command");
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8(bytes).expect("UTF-8 output")
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
+        let start = Instant::now();
+        let mut killed = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll the command") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                killed = true;
+                break child.wait().expect("reap the command");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = stderr.join().expect("stderr reader");
+        if killed {
+            stderr.push_str(&format!("\n[killed by the test after {limit:?}]"));
+        }
+        Run {
+            code: if killed {
+                -1
+            } else {
+                status.code().unwrap_or(-1)
+            },
+            stdout: stdout.join().expect("stdout reader"),
+            stderr,
         }
     }
 

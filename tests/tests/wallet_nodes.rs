@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used)]
 
 use broker::node::BrokerNode;
-use customer_cli::Wallet;
+use customer_cli::{Wallet, WalletError};
 use merchant::core::catalogue::Item;
 use merchant::node::MerchantNode;
 use peerscrip_tests::network::NOW;
@@ -1040,4 +1040,94 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
 
     // The view changed nothing: the wallet still holds both until a producer says Lapsed.
     assert_eq!(w.wallet_ref().state().scrip.len(), 2);
+}
+
+/// A merchant that does not know the customer's key (it could not learn it from the
+/// broker, say while the broker was down) refuses the customer's request with
+/// `UnknownPeer`, its `re` carrying an empty digest: it could not verify the request
+/// (protocol.md section 3). Such an `Error` is no decision, only "repeat or give up": the
+/// wallet takes it as [`WalletError::NotVerified`], records nothing and keeps the request
+/// pending, and the same request, sent again to the merchant once it knows the key, is
+/// decided. A catalogue query gets the same answer. (The chaos test through the binaries
+/// found the wallet failing such a command instead, exit 1, on a `re` it took for another
+/// request's.)
+#[test]
+fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sent_again() {
+    for suite in Suite::ALL {
+        let mut w = World::new(suite);
+        let m = w.m_keys.uid();
+        w.obtain(1500);
+        w.exchange(1050);
+        // The merchant's keys on a node of its own that knows only the broker's.
+        let dir = tempfile::tempdir().unwrap();
+        let config = peerscrip_tests::network::merchant_config(
+            &w.net.merchants[0].party,
+            0,
+            vec![Item::new("tea", "Green tea", Amount::from_minor(150))],
+        )
+        .unwrap();
+        let broker_key = peerscrip_tests::network::broker_keys(suite)
+            .public()
+            .clone();
+        let mut stranger = MerchantNode::open(
+            dir.path().join("m.redb"),
+            w.m_keys.clone(),
+            config,
+            [broker_key],
+        )
+        .unwrap();
+
+        // A saved request (6.8), refused unverified: nothing recorded, still pending.
+        let recorded = w.wallet_ref().history().count();
+        let out = w.wallet().renew(m, NOW).unwrap();
+        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        assert_eq!(
+            handled.refusal.as_ref().map(|r| r.code),
+            Some(shared::ErrorCode::UnknownPeer)
+        );
+        let answer = w.wallet().handle_reply(&handled.reply.unwrap().frame, NOW);
+        assert!(
+            matches!(
+                answer,
+                Err(WalletError::NotVerified {
+                    label: Label::RenewRequest,
+                    ..
+                })
+            ),
+            "{answer:?}"
+        );
+        assert_eq!(
+            w.wallet_ref().history().count(),
+            recorded,
+            "nothing recorded"
+        );
+        assert!(
+            w.wallet_ref().pending().any(|p| p.request.tx() == out.tx),
+            "the request stays pending"
+        );
+
+        // Sent again, to the merchant that knows the key: decided (renewed).
+        let again = w.wallet().resend(out.tx, out.label).unwrap();
+        let handled = w.merchant().handle(&again.frame, NOW).unwrap();
+        w.wallet()
+            .handle_reply(&handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(w.wallet_ref().pending().count(), 0);
+        assert_eq!(
+            w.wallet_ref().scrip(m).unwrap().scrip.value(),
+            Amount::from_minor(1050)
+        );
+
+        // A query (the catalogue, docs/adr/0009): the same, nothing to record.
+        let (query, out) = w.wallet_ref().catalogue_query(m).unwrap();
+        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        let listing = w
+            .wallet_ref()
+            .handle_catalogue(&query, &handled.reply.unwrap().frame);
+        assert!(
+            matches!(listing, Err(WalletError::NotVerified { .. })),
+            "{listing:?}"
+        );
+        w.wallet().check_tables().unwrap();
+    }
 }

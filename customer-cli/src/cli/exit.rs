@@ -8,7 +8,7 @@
 //! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
 //! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
 //! | 4 | unreachable: no NATS server, or no node serving the subject |
-//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer, or the node answered `Unavailable`: it cannot write its log now, protocol.md section 10); `peerscrip status <tx>` (or the next command) finishes it |
+//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer; the node answered `Unavailable`: it cannot write its log now, protocol.md section 10; or it could not verify the request yet, an `Error` with an empty digest, section 3); `peerscrip status <tx>` (or the next command) finishes it |
 //! | 6 | wallet busy: another `peerscrip` command had the wallet open for the whole `--timeout`; nothing was done |
 //!
 //! No variant carries a secret: messages are built from typed errors that hold none
@@ -30,8 +30,9 @@ Exit codes:
      NATS credentials refused)
   3  refused: by the node (its signed Error) or by the wallet's own checks; nothing changed
   4  unreachable: no NATS server at the URL, or no node serving the subject
-  5  timed out (no answer, or the node cannot write its log now): the transaction is still
-     pending in the wallet; run `peerscrip status <tx>`
+  5  timed out (no answer, the node cannot write its log now, or it could not verify the
+     request yet): the transaction is still pending in the wallet; run
+     `peerscrip status <tx>`
   6  wallet busy: another peerscrip command kept the wallet open for the whole --timeout;
      nothing was done: run the command again when the other one has finished";
 
@@ -187,6 +188,13 @@ impl CliError {
             | WalletError::InsufficientScrip { .. }
             | WalletError::ZeroValue
             | WalletError::VendorScripLive { .. }) => CliError::WalletRefused(e.to_string()),
+            // The node could not verify the request now: nothing was decided (protocol.md
+            // section 3); the node cannot serve it yet. A saved request stays pending
+            // (`from_client`).
+            e @ WalletError::NotVerified { .. } => CliError::Unreachable {
+                message: e.to_string(),
+                tx: None,
+            },
             WalletError::NotAWallet => {
                 CliError::Usage("no wallet here: run `peerscrip init` first".to_owned())
             }
@@ -232,6 +240,14 @@ impl CliError {
                 }
             }
             ClientError::Bus(e) => CliError::from_bus(&e, what, tx_if_saved),
+            // Not verified by the node after every attempt: like `Unavailable`.
+            ClientError::Wallet(e @ WalletError::NotVerified { .. }) => match tx_if_saved {
+                Some(tx) => CliError::Pending {
+                    tx,
+                    message: format!("{what}: {e}"),
+                },
+                None => CliError::from_wallet(e, None),
+            },
             ClientError::Wallet(e) => CliError::from_wallet(e, Some(tx)),
         }
     }

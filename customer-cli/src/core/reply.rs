@@ -198,7 +198,13 @@ pub fn read_answer<B: Reply>(
         received: Vec::new(),
     };
     if header.label == Label::Error {
-        let body = clear_reply::<ErrorBody>(state, &pending, frame)?.body;
+        let key = replier_key(state, header.sender)?;
+        let verified = only_part(frame)?
+            .verify_signed::<ErrorBody>(&key)
+            .map_err(WalletError::BadReply)?;
+        not_verified(&verified.body, query.label(), me(state)?)?;
+        check_re(&verified.body.re, &pending, me(state)?)?;
+        let body = verified.body;
         return Err(WalletError::Refused {
             label: query.label(),
             error_code: body.error_code(),
@@ -393,9 +399,25 @@ pub fn open_cs(keys: &KeyPair, owned: &OwnedScrip) -> Result<CustomerSecret, Wal
     }
 }
 
+/// [`WalletError::NotVerified`] when `body`, an `Error` to the wallet `me`'s request
+/// `label`, names that request with an empty digest: the node could not verify the request
+/// (protocol.md section 3), so the `Error` is no refusal of it, only "repeat".
+fn not_verified(body: &ErrorBody, label: Label, me: Uid) -> Result<(), WalletError> {
+    if body.re.sender == me && body.re.label == label && body.re.digest.is_empty() {
+        Err(WalletError::NotVerified {
+            label,
+            code: body.code,
+            message: body.message.clone(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// An `Error` reply (protocol.md section 3): verified under the replier's key (in the
 /// clear or sealed to the wallet), its `re` checked; becomes a `RequestRefused` event and
-/// the typed [`WalletError::Refused`] the caller gets once it is recorded.
+/// the typed [`WalletError::Refused`] the caller gets once it is recorded. An `Error` to a
+/// request the node could not verify is [`WalletError::NotVerified`] and records nothing.
 pub fn refusal(
     state: &WalletState,
     pending: &Pending,
@@ -412,6 +434,7 @@ pub fn refusal(
         _ => part.verify_signed::<ErrorBody>(&key),
     }
     .map_err(WalletError::BadReply)?;
+    not_verified(&verified.body, pending.request.label(), keys.uid())?;
     check_re(&verified.body.re, pending, keys.uid())?;
     let label = pending.request.label();
     let body = verified.body;
