@@ -964,6 +964,33 @@ async fn the_broker_authenticates_with_its_configured_nats_password() {
     }
 }
 
+/// 6.5 started while the merchant is away: the customer holds 10.00 of its VendorScrip
+/// and 5.00 of BrokerScrip, the merchant is stopped (SIGTERM), and the customer, subscribed
+/// to its peer subject, sends step 1 of a top-up of 2.00, which the broker takes (its B0
+/// held, its authorization to M published to nobody). Returns the subscription and the tx.
+async fn top_up_with_the_merchant_away(
+    d: &Deployment,
+    w: &mut Wallet,
+    client: &Client<NatsBus>,
+    mut merchant: Daemon,
+) -> (<NatsBus as shared::bus::Bus>::Subscription, shared::TxId) {
+    register_and_get_vendor_scrip(d, w, client).await;
+    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
+    client.send(w, out, system_clock()).await.unwrap();
+    assert!(merchant.terminate().success());
+
+    let deliveries = client
+        .subscribe_deliveries(&d.customer_keys.uid())
+        .await
+        .unwrap();
+    let out = w
+        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
+        .unwrap();
+    let tx = out.tx;
+    client.send(w, out, system_clock()).await.unwrap();
+    (deliveries, tx)
+}
+
 /// A merchant offline during 6.5: the broker takes the customer's top-up, holds
 /// B0 in escrow with its deadline and sends the authorization to a merchant nobody serves;
 /// at the deadline its timer releases the escrow and tells the customer with a NOK, and B0
@@ -977,22 +1004,9 @@ async fn a_merchant_offline_during_a_vendor_top_up_is_ended_by_the_brokers_deadl
         &server,
         &["--escrow-window-secs", "2", "--expire-every-secs", "1"],
     );
-    let mut merchant = d.merchant(&server);
+    let merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
-    register_and_get_vendor_scrip(&d, &mut w, &client).await;
-    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
-    client.send(&mut w, out, system_clock()).await.unwrap();
-    assert!(merchant.terminate().success());
-
-    let mut deliveries = client
-        .subscribe_deliveries(&d.customer_keys.uid())
-        .await
-        .unwrap();
-    let out = w
-        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
-        .unwrap();
-    let tx = out.tx;
-    client.send(&mut w, out, system_clock()).await.unwrap();
+    let (mut deliveries, tx) = top_up_with_the_merchant_away(&d, &mut w, &client, merchant).await;
     let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
     assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
     w.handle_reply(&got[0], system_clock()).unwrap();
@@ -1028,22 +1042,9 @@ async fn a_vendor_top_up_interrupted_by_a_broker_kill_completes_soon_after_the_r
     let d = Deployment::new();
     let server = NatsServer::start().unwrap();
     let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
+    let merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
-    register_and_get_vendor_scrip(&d, &mut w, &client).await;
-    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
-    client.send(&mut w, out, system_clock()).await.unwrap();
-    assert!(merchant.terminate().success());
-
-    let mut deliveries = client
-        .subscribe_deliveries(&d.customer_keys.uid())
-        .await
-        .unwrap();
-    let out = w
-        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
-        .unwrap();
-    let tx = out.tx;
-    client.send(&mut w, out, system_clock()).await.unwrap();
+    let (mut deliveries, tx) = top_up_with_the_merchant_away(&d, &mut w, &client, merchant).await;
     broker.kill();
     let mut merchant = d.merchant(&server);
     let mut broker = d.broker(&server);
