@@ -471,7 +471,7 @@ impl BrokerNode {
     #[must_use]
     pub fn to_resend(&self, now: u64) -> Vec<Outgoing> {
         // Down after a storage fault, the state may hold an escrow the log does not.
-        if self.availability.down().is_some() {
+        if self.is_down() {
             return Vec::new();
         }
         crate::core::top_up_vendor_scrip::to_resend(&self.state, now)

@@ -183,6 +183,17 @@ impl MerchantNode {
         self.availability.down().is_some()
     }
 
+    /// `Ok` when the node serves at `now`; down after a storage fault, it first tries to
+    /// recover (reopen its log, rebuild its state; at most once a second). For a caller
+    /// with no request to hand it, such as the reporter, which has nothing to send while
+    /// the node is down.
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] while the node cannot recover.
+    pub fn ready(&mut self, now: u64) -> Result<(), NodeError> {
+        self.serving(now)
+    }
+
     /// The current state.
     #[must_use]
     pub fn state(&self) -> &State {
@@ -357,7 +368,7 @@ impl MerchantNode {
     #[must_use]
     pub fn pending_broker_requests(&self) -> Vec<Outgoing> {
         // Down after a storage fault, the state may hold a request the log does not.
-        if self.availability.down().is_some() {
+        if self.is_down() {
             return Vec::new();
         }
         let broker = self.config.broker;
@@ -421,7 +432,7 @@ impl MerchantNode {
     /// purchase was made: what the shell sends after a restart and on its retry timer.
     #[must_use]
     pub fn pending_reports(&self) -> Vec<Outgoing> {
-        if self.availability.down().is_some() {
+        if self.is_down() {
             return Vec::new();
         }
         pending_reports(&self.state, self.config.broker)

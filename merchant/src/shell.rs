@@ -283,7 +283,7 @@ async fn report_loop<B: Bus>(
     let mut backoff = Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY);
     loop {
         let wait = match report_round(&addr, &bus, &subjects, timeout).await {
-            Ok(round) if round.answered < round.sent => backoff.pause(),
+            Ok(round) if round.down || round.answered < round.sent => backoff.pause(),
             Ok(_) => {
                 backoff.reset();
                 REPORT_RETRY
@@ -297,6 +297,8 @@ async fn report_loop<B: Bus>(
 /// What one round of the reporter did.
 #[derive(Clone, Copy, Debug)]
 struct Round {
+    /// The node is down after a storage fault (nothing was sent): try again soon.
+    down: bool,
     /// Reports and requests sent.
     sent: usize,
     /// Of those, answered and recorded.
@@ -336,13 +338,16 @@ async fn report_round<B: Bus>(
 ) -> Result<Round, ReportError> {
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call, and with it `tx`: the receiver then says so.
-    addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
+    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+        // A node down after a storage fault recovers here too, not only on a request.
+        let down = s.node.ready(now).is_err();
         let mut pending = s.node.pending_reports();
         pending.extend(s.node.pending_broker_requests());
-        let _ = tx.send(pending);
+        let _ = tx.send((down, pending));
     })));
-    let reports = rx.await.map_err(|_| ReportError::Stopped)?;
+    let (down, reports) = rx.await.map_err(|_| ReportError::Stopped)?;
     let mut round = Round {
+        down,
         sent: reports.len(),
         answered: 0,
     };
