@@ -234,10 +234,11 @@ impl BrokerNode {
     /// 3. one durable commit for the whole batch; then the refusals, which change nothing,
     ///    are signed in parallel. Only then are the results returned (the
     ///    one-commit-before-reply rule of protocol.md section 6). If any append or the
-    ///    commit fails, the state is rebuilt from the log and every result of the batch is
-    ///    an `Err` (even refusals, which may have depended on an uncommitted decision): the
-    ///    node never answers from a state its log does not justify, and the requesters
-    ///    retry with the same bodies (section 7).
+    ///    commit fails, every result of the batch is [`NodeError::Unavailable`] with the
+    ///    unsigned answer (even refusals, which may have depended on an uncommitted
+    ///    decision), and the node is down until it has reopened its log and rebuilt its
+    ///    state (section 10): it never answers from a state its log does not justify, and
+    ///    the requesters retry with the same bodies (section 7).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
         if let Err(NodeError::Unavailable(down)) = self.serving(now) {
             return self.unavailable(frames, &down.reason);

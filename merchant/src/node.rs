@@ -246,9 +246,10 @@ impl MerchantNode {
     /// commit); then, in arrival order, each is decided against the state including the
     /// earlier decisions of the batch, sealed, and folded in inside one write transaction;
     /// one durable commit covers the batch, and only then are the results returned
-    /// (protocol.md section 6). If an append or the commit fails, the state is rebuilt from
-    /// the log and every result is an `Err`: refusals too, since they may have depended on
-    /// an uncommitted decision.
+    /// (protocol.md section 6). If an append or the commit fails, every result is
+    /// [`NodeError::Unavailable`] with the unsigned answer (refusals too, since they may
+    /// have depended on an uncommitted decision), and the node is down until it has
+    /// reopened its log and rebuilt its state (section 10).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
         if let Err(NodeError::Unavailable(down)) = self.serving(now) {
             return self.unavailable(frames, &down.reason);
