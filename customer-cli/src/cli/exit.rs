@@ -232,7 +232,7 @@ impl CliError {
             ClientError::NoReply { last, .. } => CliError::from_bus(&last, what, tx_if_saved),
             ClientError::Unavailable { .. } => {
                 let message = format!(
-                    "{what} cannot write its log now (Unavailable, protocol.md section 10)"
+                    "{what} cannot write its log now (Unavailable, docs/protocol.md section 10)"
                 );
                 match tx_if_saved {
                     Some(tx) => CliError::Pending { tx, message },

@@ -169,7 +169,7 @@ fn admit_incoming(subject: &str, payload: &Bytes) -> bool {
             subject,
             size = payload.len(),
             limit = MAX_FRAME_BYTES,
-            "dropping an oversized incoming message (protocol.md section 3)"
+            "dropping an oversized incoming message (docs/protocol.md section 3)"
         );
         return false;
     }
