@@ -7,8 +7,8 @@
 //! | 1 | failed otherwise (the wallet file, a reply that did not verify, a bug) |
 //! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
 //! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
-//! | 4 | unreachable: no NATS server, or no node serving the subject |
-//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer; the node answered `Unavailable`: it cannot write its log now, protocol.md section 10; or it could not verify the request yet, an `Error` with an empty digest, section 3); `peerscrip status <tx>` (or the next command) finishes it |
+//! | 4 | unreachable: no NATS server, no node serving the subject, or the connection failed during a query |
+//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer, or the connection failed after it was sent; the node answered `Unavailable`: it cannot write its log now, protocol.md section 10; or it could not verify the request yet, an `Error` with an empty digest, section 3); `peerscrip status <tx>` (or the next command) finishes it |
 //! | 6 | wallet busy: another `peerscrip` command had the wallet open for the whole `--timeout`; nothing was done |
 //!
 //! No variant carries a secret: messages are built from typed errors that hold none
@@ -213,12 +213,22 @@ impl CliError {
                 tx,
                 message: format!("no answer from {what}"),
             },
-            (BusError::Timeout | BusError::NoResponders | BusError::Connect(_), _) => {
-                CliError::Unreachable {
-                    message: format!("{what}: {e}"),
-                    tx,
-                }
-            }
+            // The connection to the server failed in the middle of the request: whether it
+            // arrived is unknown, so a saved request stays pending like one unanswered.
+            (BusError::Transport(_), Some(tx)) => CliError::Pending {
+                tx,
+                message: format!("{what}: the connection to the NATS server failed: {e}"),
+            },
+            (
+                BusError::Timeout
+                | BusError::NoResponders
+                | BusError::Connect(_)
+                | BusError::Transport(_),
+                _,
+            ) => CliError::Unreachable {
+                message: format!("{what}: {e}"),
+                tx,
+            },
             _ => CliError::Failed(format!("{what}: {e}")),
         }
     }
@@ -262,6 +272,27 @@ impl From<WalletError> for CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection that fails in the middle of a request leaves a saved request pending
+    /// (exit 5) and a query unreachable (exit 4), never a failure (exit 1).
+    #[test]
+    fn a_lost_connection_is_pending_or_unreachable() {
+        let tx = TxId([7; 16]);
+        let lost = || BusError::Transport(Box::new(std::io::Error::other("reset")));
+        assert_eq!(
+            CliError::from_bus(&lost(), "the broker", Some(tx)).exit_code(),
+            5
+        );
+        assert_eq!(
+            CliError::from_bus(&lost(), "the broker", None).exit_code(),
+            4
+        );
+        let large = BusError::TooLarge { size: 1 << 20 };
+        assert_eq!(
+            CliError::from_bus(&large, "the broker", Some(tx)).exit_code(),
+            1
+        );
+    }
 
     #[test]
     fn each_kind_has_its_exit_code_and_json() {
