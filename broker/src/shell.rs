@@ -48,16 +48,7 @@ impl ServeNode for BrokerNode {
                         .map(|d| (d.to, Bytes::from(d.frame)))
                         .collect(),
                 },
-                Err(NodeError::Unavailable(down)) => {
-                    // Section 10: the unsigned `Error { Unavailable }`, "repeat later".
-                    runtime::frame_span(frame).in_scope(|| {
-                        tracing::warn!(error = %down.reason, "the broker cannot write its log; answered Unavailable");
-                    });
-                    Served {
-                        reply: down.reply.map(Bytes::from),
-                        deliveries: Vec::new(),
-                    }
-                }
+                Err(NodeError::Unavailable(down)) => runtime::unavailable(frame, down),
                 Err(e) => {
                     runtime::frame_span(frame).in_scope(|| {
                         tracing::warn!(error = %e, "broker request not served");

@@ -77,16 +77,7 @@ impl ServeNode for Shelled {
                         deliveries,
                     }
                 }
-                Err(NodeError::Unavailable(down)) => {
-                    // Section 10: the unsigned `Error { Unavailable }`, "repeat later".
-                    runtime::frame_span(frame).in_scope(|| {
-                        tracing::warn!(error = %down.reason, "the merchant cannot write its log; answered Unavailable");
-                    });
-                    Served {
-                        reply: down.reply.map(Bytes::from),
-                        deliveries: Vec::new(),
-                    }
-                }
+                Err(NodeError::Unavailable(down)) => runtime::unavailable(frame, down),
                 Err(e) => {
                     runtime::frame_span(frame).in_scope(|| {
                         tracing::warn!(error = %e, "merchant request not served");

@@ -261,6 +261,20 @@ pub fn frame_span(bytes: &[u8]) -> tracing::Span {
     }
 }
 
+/// What the shell sends for a frame its node could not serve because it cannot write its
+/// log (protocol.md section 10): the unsigned `Error { Unavailable }` the node built, with
+/// the fault logged (never sent) under the frame's span.
+#[must_use]
+pub fn unavailable(frame: &[u8], down: crate::node::Unavailable) -> Served {
+    frame_span(frame).in_scope(|| {
+        tracing::warn!(error = %down.reason, "the node cannot write its log; answered Unavailable");
+    });
+    Served {
+        reply: down.reply.map(Bytes::from),
+        deliveries: Vec::new(),
+    }
+}
+
 /// Connects the node actor `addr` to `bus`: subscribes to `subject` (when this returns the
 /// subscription is active) and serves every message on it until the returned task is
 /// aborted or the bus closes: a request is answered on its reply subject, a one-way
