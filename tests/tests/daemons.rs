@@ -776,6 +776,23 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
     assert_eq!(heads(&d), before, "no log changed");
 }
 
+/// The broker daemon on `d`'s data directory with `suite` and `key`, which must refuse to
+/// start: it exits 1 (the log says why).
+fn refused_broker(d: &Deployment, server: &NatsServer, suite: Suite, key: &Path) -> Daemon {
+    let mut command = clean_command(&binaries().0);
+    command
+        .arg("--config")
+        .arg(deploy().join("broker.toml"))
+        .args(["--suite", suite.name(), "--nats-url", &server.url()])
+        .arg("--data-dir")
+        .arg(d.broker_dir())
+        .arg("--key")
+        .arg(key);
+    let mut refused = Daemon::spawn("peerscrip-broker", command);
+    assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
+    refused
+}
+
 /// A data directory is refused, with the reason and a non-zero exit, by a broker of another
 /// suite or with another key (and left as it was: neither is opened), and so is a log
 /// altered on disk (its chain or tables do not verify), and a file damaged on disk.
@@ -814,18 +831,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
             ),
         ),
     ] {
-        let mut command = clean_command(&binaries().0);
-        command
-            .arg("--config")
-            .arg(deploy().join("broker.toml"))
-            .args(["--suite", suite.name(), "--nats-url", &server.url()])
-            .arg("--data-dir")
-            .arg(d.broker_dir())
-            .arg("--key")
-            .arg(key);
-        let mut refused = Daemon::spawn("peerscrip-broker", command);
-        let status = refused.wait_exit();
-        assert_eq!(status.code(), Some(1), "{}", refused.log());
+        let refused = refused_broker(&d, &server, suite, key);
         assert!(refused.log().contains(&expected), "{}", refused.log());
         assert!(
             std::fs::read(d.broker_dir().join("node.toml")).unwrap() == identity,
@@ -850,17 +856,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     }
     assert!(changed > 0, "the PAN is in the file");
     std::fs::write(d.broker_log(), &altered).unwrap();
-    let mut command = clean_command(&binaries().0);
-    command
-        .arg("--config")
-        .arg(deploy().join("broker.toml"))
-        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
-        .arg("--data-dir")
-        .arg(d.broker_dir())
-        .arg("--key")
-        .arg(d.path("keys/broker/key.pem"));
-    let mut refused = Daemon::spawn("peerscrip-broker", command);
-    assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
+    let refused = refused_broker(&d, &server, SUITE, &d.path("keys/broker/key.pem"));
     assert!(
         refused.log().contains(&format!(
             "cannot open the broker's log {}",
@@ -877,17 +873,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
         *b = !*b;
     }
     std::fs::write(d.broker_log(), &damaged).unwrap();
-    let mut command = clean_command(&binaries().0);
-    command
-        .arg("--config")
-        .arg(deploy().join("broker.toml"))
-        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
-        .arg("--data-dir")
-        .arg(d.broker_dir())
-        .arg("--key")
-        .arg(d.path("keys/broker/key.pem"));
-    let mut refused = Daemon::spawn("peerscrip-broker", command);
-    assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
+    let refused = refused_broker(&d, &server, SUITE, &d.path("keys/broker/key.pem"));
     assert!(refused.log().contains("DB corrupted"), "{}", refused.log());
     assert!(!refused.log().contains("panicked"), "{}", refused.log());
 }
