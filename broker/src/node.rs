@@ -15,18 +15,17 @@
 
 use std::path::Path;
 
-use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
+use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Availability, Draft, DraftError, Recorded, Refusal, SentFrame, Unavailable, unavailable_batch,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
-use shared::wire::bodies::{ErrorBody, Re};
-use shared::wire::{Frame, Header, WireError};
-use shared::{Amount, KeyPair, Mint, PublicKey, RootKey};
+use shared::wire::{Frame, Header};
+use shared::{Amount, KeyPair, Mint, PublicKey, RootKey, Suite};
 
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
-use crate::core::request::AdminRequest;
+use crate::core::request::{AdminRequest, Verified};
 use crate::core::{
     AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, decide, open as open_frame,
 };
@@ -42,14 +41,7 @@ pub fn event_name(event: &Recorded<Kind>) -> String {
     shared::variant::variant_name(&event.kind)
 }
 
-/// A frame the broker sends: to whom, and its bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The recipient.
-    pub to: Uid,
-    /// The encoded frame.
-    pub frame: Vec<u8>,
-}
+pub use shared::node::{Handled, Outgoing};
 
 /// What one run of the broker's timer ([`BrokerNode::expire`]) produced: the events it
 /// appended and the frames it sealed for the parties (section 7: a NOK
@@ -64,22 +56,9 @@ pub struct Expired {
     pub deliveries: Vec<Outgoing>,
 }
 
-/// What handling one request produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handled {
-    /// The reply to the requester (a signed `Error` for a refusal).
-    pub reply: Vec<u8>,
-    /// Deliveries to other parties (to their peer subjects).
-    pub deliveries: Vec<Outgoing>,
-}
-
-/// The node's own failures: the request changed nothing and may be repeated (the shell
-/// answers `Internal`).
+/// The node's own failures: the request changed nothing and may be repeated.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// The frame could not be decoded at all (no header to answer under).
-    #[error("undecodable frame: {0}")]
-    Frame(#[source] WireError),
     /// The log refused an append or a read.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -103,9 +82,18 @@ pub enum NodeError {
     Inconsistent(String),
 }
 
-/// A broker (see the module doc).
-pub struct BrokerNode {
-    log: EventLog<Recorded<Kind>>,
+impl From<Unserved> for NodeError {
+    fn from(e: Unserved) -> NodeError {
+        match e {
+            Unserved::Unavailable(down) => NodeError::Unavailable(down),
+            Unserved::Draft(e) => NodeError::Draft(e),
+        }
+    }
+}
+
+/// The broker's core as the node driver runs it (`shared::node::Driver`): its state, the
+/// secrets table, keys, Mint and policy.
+pub struct BrokerCore {
     state: State,
     ids: AccountIds,
     keys: KeyPair,
@@ -113,17 +101,121 @@ pub struct BrokerNode {
     config: Config,
     /// The key allowed to send administration requests (ADR 0010); `None`: none served.
     operator: Option<PublicKey>,
-    /// Down after a storage fault until the log is reopened and the state rebuilt from it
-    /// (protocol.md section 10): meanwhile the state may hold decisions the log does not,
-    /// so nothing is served from it.
-    availability: Availability,
+    /// Accounts the operator opened in the batch being committed: their IDs join the
+    /// in-memory secrets table only once the commit (which wrote them to the file)
+    /// succeeded.
+    opened: Vec<(Pan, AccountId)>,
+}
+
+impl Core for BrokerCore {
+    type Kind = Kind;
+    type Request = Verified;
+    type LoadError = NodeError;
+
+    fn keys(&self) -> &KeyPair {
+        &self.keys
+    }
+
+    fn suite(&self) -> Suite {
+        self.config.suite
+    }
+
+    fn open(&self, frame: &Frame) -> Result<Verified, Refusal> {
+        open_frame(
+            frame,
+            &self.keys,
+            &self.state,
+            &self.ids,
+            self.operator.as_ref(),
+        )
+    }
+
+    fn header(request: &Verified) -> &Header {
+        &request.header
+    }
+
+    fn digest(request: &Verified) -> &[u8] {
+        &request.digest
+    }
+
+    fn decide(&self, request: &Verified, now: u64) -> Result<DriverOutcome<Kind>, Refusal> {
+        let ctx = Ctx {
+            me: self.keys.uid(),
+            mint: &self.mint,
+            config: &self.config,
+            now,
+        };
+        Ok(match decide(&self.state, &ctx, request)? {
+            Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
+            Outcome::Decided(decision) => {
+                let Decision {
+                    events,
+                    reply,
+                    deliveries,
+                } = *decision;
+                DriverOutcome::Decided(Box::new(shared::node::Decision {
+                    events,
+                    reply: Some(reply),
+                    deliveries,
+                }))
+            }
+        })
+    }
+
+    fn recipient(&self, to: &Uid) -> Option<&PublicKey> {
+        self.state
+            .peers
+            .get(to)
+            .map(|p| &p.public_key)
+            .or_else(|| self.operator.as_ref().filter(|k| k.uid() == *to))
+    }
+
+    fn append(
+        &mut self,
+        group: &mut Group<'_, Recorded<Kind>>,
+        events: Vec<NewEvent<Recorded<Kind>>>,
+        request: Option<&Verified>,
+    ) -> Result<(), LogError> {
+        let opening = match request.map(|v| &v.request) {
+            Some(Request::Admin(AdminRequest::OpenAccount { pan, id, .. })) => {
+                Some((pan.clone(), id.clone()))
+            }
+            _ => None,
+        };
+        group.append_with(
+            events,
+            &LiveProjection::new(&mut self.state),
+            |txn, _| match &opening {
+                Some((pan, id)) => store::write_account_id(txn, pan, id),
+                None => Ok(()),
+            },
+        )?;
+        self.opened.extend(opening);
+        Ok(())
+    }
+
+    fn committed(&mut self) {
+        for (pan, id) in self.opened.drain(..) {
+            self.ids.insert(pan, id);
+        }
+    }
+
+    fn load(&mut self, log: &EventLog<Recorded<Kind>>) -> Result<(), NodeError> {
+        self.opened.clear();
+        (self.state, self.ids) = load(log, &self.config)?;
+        Ok(())
+    }
+}
+
+/// A broker (see the module doc).
+pub struct BrokerNode {
+    driver: Driver<BrokerCore>,
 }
 
 impl std::fmt::Debug for BrokerNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerNode")
-            .field("uid", &self.keys.uid())
-            .field("log", &self.log)
+            .field("driver", &self.driver)
             .finish_non_exhaustive()
     }
 }
@@ -150,17 +242,18 @@ impl BrokerNode {
         root: RootKey,
         config: Config,
     ) -> Result<BrokerNode, NodeError> {
-        let (state, ids) = load(&log, &config)?;
         let mint = Mint::new(config.suite, keys.uid(), root);
-        Ok(BrokerNode {
-            log,
-            state,
-            ids,
+        let core = BrokerCore {
+            state: State::new(config.suite),
+            ids: AccountIds::default(),
             keys,
             mint,
             config,
             operator: None,
-            availability: Availability::default(),
+            opened: Vec::new(),
+        };
+        Ok(BrokerNode {
+            driver: Driver::new(log, core)?,
         })
     }
 
@@ -168,7 +261,7 @@ impl BrokerNode {
     /// bank accounts, deposits, payouts, balances and the peer list over the bus.
     #[must_use]
     pub fn with_operator(mut self, operator: PublicKey) -> BrokerNode {
-        self.operator = Some(operator);
+        self.driver.core_mut().operator = Some(operator);
         self
     }
 
@@ -178,36 +271,36 @@ impl BrokerNode {
     /// the log's state (an invariant, a report) skips it meanwhile.
     #[must_use]
     pub fn is_down(&self) -> bool {
-        self.availability.down().is_some()
+        self.driver.is_down()
     }
 
     /// The state (the projection of the log).
     #[must_use]
     pub fn state(&self) -> &State {
-        &self.state
+        &self.driver.core().state
     }
 
     /// The log.
     #[must_use]
     pub fn log(&self) -> &EventLog<Recorded<Kind>> {
-        &self.log
+        self.driver.log()
     }
 
     /// The broker's UID.
     #[must_use]
     pub fn uid(&self) -> Uid {
-        self.keys.uid()
+        self.driver.core().keys.uid()
     }
 
     /// The broker's public key (what every peer pins, section 1).
     #[must_use]
     pub fn public_key(&self) -> &PublicKey {
-        self.keys.public()
+        self.driver.core().keys.public()
     }
 
     /// Closes the file (releasing its lock).
     pub fn close(self) -> Result<(), NodeError> {
-        Ok(self.log.close()?)
+        Ok(self.driver.into_parts().0.close()?)
     }
 
     /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
@@ -221,157 +314,20 @@ impl BrokerNode {
     }
 
     /// Handles request frames that arrived together (the actor shell's group commit,
-    /// architecture.md "Each node"), one result per frame, in order:
-    ///
-    /// 1. decode and `open` every frame in parallel (RSA unwrap and signature checks, the
-    ///    slow part) against the state as it is before the batch. Sound because no frame of
-    ///    a batch can depend on another one's effect: a party sends its next request only
-    ///    after the previous reply, and no reply of this batch leaves before its commit;
-    /// 2. in arrival order, `decide` each against the state including every earlier
-    ///    decision of the batch, seal its frames and fold its events into the state inside
-    ///    one write transaction, so two requests spending one scrip are serialized and the
-    ///    second is refused `Spent`;
-    /// 3. one durable commit for the whole batch; then the refusals, which change nothing,
-    ///    are signed in parallel. Only then are the results returned (the
-    ///    one-commit-before-reply rule of protocol.md section 6). If any append or the
-    ///    commit fails, every result of the batch is [`NodeError::Unavailable`] with the
-    ///    unsigned answer (even refusals, which may have depended on an uncommitted
-    ///    decision), and the node is down until it has reopened its log and rebuilt its
-    ///    state (section 10): it never answers from a state its log does not justify, and
-    ///    the requesters retry with the same bodies (section 7).
+    /// architecture.md "Each node"), one result per frame, in order: the one batch step of
+    /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
-        if let Err(NodeError::Unavailable(down)) = self.serving(now) {
-            return self.unavailable(frames, &down.reason);
-        }
-        let opened = {
-            let (keys, state, ids) = (&self.keys, &self.state, &self.ids);
-            let operator = self.operator.as_ref();
-            shared::runtime::parallel_map(frames, |bytes| {
-                let frame = Frame::decode(bytes).map_err(NodeError::Frame)?;
-                Ok(open_frame(&frame, keys, state, ids, operator).map_err(|r| (frame.header, r)))
-            })
-        };
-        let mut group = match self.log.begin_group() {
-            Ok(group) => group,
-            Err(e) => {
-                let down = self.availability.fault(e, now);
-                return self.unavailable(frames, &down.reason);
-            }
-        };
-        // Accounts the operator opened in this group: their IDs join the in-memory secrets
-        // table only once the commit (which wrote them to the file) succeeded.
-        let mut opened_accounts: Vec<(Pan, AccountId)> = Vec::new();
-        // Refusals change nothing and are signed after the commit, in parallel.
-        let mut results: Vec<Option<Result<Handled, NodeError>>> = Vec::with_capacity(frames.len());
-        let mut refusals: Vec<(usize, Header, Vec<u8>, Refusal)> = Vec::new();
-        let mut failure = None;
-        for item in opened {
-            let verified = match item {
-                Err(e) => {
-                    results.push(Some(Err(e)));
-                    continue;
-                }
-                Ok(Err((header, refusal))) => {
-                    refusals.push((results.len(), header, Vec::new(), refusal));
-                    results.push(None);
-                    continue;
-                }
-                Ok(Ok(verified)) => verified,
-            };
-            let ctx = Ctx {
-                me: self.keys.uid(),
-                mint: &self.mint,
-                config: &self.config,
-                now,
-            };
-            let result = match decide(&self.state, &ctx, &verified) {
-                Ok(Outcome::Repeat(reply)) => Ok(Handled {
-                    reply,
-                    deliveries: Vec::new(),
-                }),
-                Ok(Outcome::Decided(decision)) => {
-                    let decision = *decision;
-                    match self.seal_decision(&decision) {
-                        Err(e) => Err(e),
-                        Ok((handled, sent)) => {
-                            let opening = match &verified.request {
-                                Request::Admin(AdminRequest::OpenAccount { pan, id, .. }) => {
-                                    Some((pan.clone(), id.clone()))
-                                }
-                                _ => None,
-                            };
-                            let appended = group.append_with(
-                                Recorded::attach(decision.events, sent),
-                                &LiveProjection::new(&mut self.state),
-                                |txn, _| match &opening {
-                                    Some((pan, id)) => store::write_account_id(txn, pan, id),
-                                    None => Ok(()),
-                                },
-                            );
-                            match appended {
-                                Ok(_) => {
-                                    opened_accounts.extend(opening);
-                                    Ok(handled)
-                                }
-                                Err(e) => {
-                                    failure = Some(e);
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(refusal) => {
-                    refusals.push((results.len(), verified.header, verified.digest, refusal));
-                    results.push(None);
-                    continue;
-                }
-            };
-            results.push(Some(result));
-        }
-        let committed = match failure {
-            Some(e) => {
-                drop(group);
-                Err(e)
-            }
-            None => group.commit(),
-        };
-        match committed {
-            Ok(()) => {
-                for (pan, id) in opened_accounts {
-                    self.ids.insert(pan, id);
-                }
-                let signed = shared::runtime::parallel_map(&refusals, |(_, header, digest, r)| {
-                    self.refuse(header, digest, r)
-                });
-                for ((index, ..), reply) in refusals.iter().zip(signed) {
-                    results[*index] = Some(reply);
-                }
-                results
-                    .into_iter()
-                    .map(|r| {
-                        r.unwrap_or_else(|| {
-                            Err(NodeError::Inconsistent(
-                                "a refusal was not signed".to_owned(),
-                            ))
-                        })
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                let down = self.availability.fault(e, now);
-                self.unavailable(frames, &down.reason)
-            }
-        }
+        self.driver
+            .handle_batch(frames, now)
+            .into_iter()
+            .map(|r| r.map_err(NodeError::from))
+            .collect()
     }
 
-    /// Every frame of a batch the node could not serve, answered with the unsigned
-    /// `Error { Unavailable }` (protocol.md section 10).
-    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
-        unavailable_batch(frames, reason, self.config.suite, self.keys.uid())
-            .into_iter()
-            .map(|down| Err(down.into()))
-            .collect()
+    /// [`BrokerNode::handle_batch`] in the driver's terms, for the actor shell
+    /// (`shared::runtime::served`).
+    pub(crate) fn serve(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+        self.driver.handle_batch(frames, now)
     }
 
     /// Bank operator: opens `bank:<pan>` with `secret` (section 1). Returns its tx.
@@ -381,36 +337,41 @@ impl BrokerNode {
         secret: &PanSecret,
         now: u64,
     ) -> Result<TxId, NodeError> {
-        self.serving(now)?;
+        self.driver.serving(now)?;
         let tx = TxId::random();
-        let opening = bank::open_account(&self.state, self.config.suite, pan, secret, tx, now)?;
+        let core = self.driver.core();
+        let opening = bank::open_account(&core.state, core.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
-        let result = self.log.append_with(
-            Recorded::attach(vec![opening.event], Vec::new()),
-            &LiveProjection::new(&mut self.state),
-            |txn, _| store::write_account_id(txn, pan, &id),
-        );
-        self.after_append(result, now)?;
-        self.ids.insert(pan.clone(), id);
+        self.driver.commit_with(now, |core, group| {
+            group.append_with(
+                Recorded::attach(vec![opening.event], Vec::new()),
+                &LiveProjection::new(&mut core.state),
+                |txn, _| store::write_account_id(txn, pan, &id),
+            )?;
+            core.opened.push((pan.clone(), id));
+            Ok(())
+        })?;
         Ok(tx)
     }
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
     pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.serving(now)?;
+        self.driver.serving(now)?;
         let tx = TxId::random();
-        let event = bank::deposit(&self.state, pan, amount, tx, now)?;
-        self.append(vec![event], Vec::new(), now)?;
+        let event = bank::deposit(self.state(), pan, amount, tx, now)?;
+        self.driver
+            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
         Ok(tx)
     }
 
     /// Bank operator: pays `amount` out of `bank:<pan>`, limited to the balance less the
     /// memo `float:vendor` of its merchant (section 5). Returns its tx.
     pub fn payout(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.serving(now)?;
+        self.driver.serving(now)?;
         let tx = TxId::random();
-        let event = bank::payout(&self.state, pan, amount, tx, now)?;
-        self.append(vec![event], Vec::new(), now)?;
+        let event = bank::payout(self.state(), pan, amount, tx, now)?;
+        self.driver
+            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
         Ok(tx)
     }
 
@@ -422,15 +383,16 @@ impl BrokerNode {
     /// it appended and the deliveries it sealed and stored, for the shell to publish after
     /// the commit (nothing is returned unless the commit succeeded).
     pub fn expire(&mut self, now: u64) -> Result<Expired, NodeError> {
-        self.serving(now)?;
-        let mut timed = crate::core::obtain_vendor_scrip::expired(&self.state, self.uid(), now);
+        self.driver.serving(now)?;
+        let (state, config) = (self.state(), &self.driver.core().config);
+        let mut timed = crate::core::obtain_vendor_scrip::expired(state, self.uid(), now);
         timed.extend(crate::core::top_up_vendor_scrip::expired(
-            &self.state,
+            state,
             self.uid(),
             now,
         ));
         timed.extend(
-            crate::core::lapse::lapsed(&self.state, &self.config, now)
+            crate::core::lapse::lapsed(state, config, now)
                 .into_iter()
                 .map(|event| Timed {
                     event,
@@ -445,20 +407,12 @@ impl BrokerNode {
             let sent = t
                 .deliveries
                 .iter()
-                .map(|d| self.seal(d))
+                .map(|d| self.driver.seal(d))
                 .collect::<Result<Vec<_>, _>>()?;
-            deliveries.extend(sent.iter().map(|s| Outgoing {
-                to: s.to,
-                frame: s.frame.clone(),
-            }));
+            deliveries.extend(sent.iter().cloned().map(Outgoing::from));
             events.extend(Recorded::attach(vec![t.event], sent));
         }
-        if !events.is_empty() {
-            let result = self
-                .log
-                .append(events, &LiveProjection::new(&mut self.state));
-            self.after_append(result, now)?;
-        }
+        self.driver.commit(now, events)?;
         Ok(Expired {
             events: count,
             deliveries,
@@ -475,101 +429,10 @@ impl BrokerNode {
         if self.is_down() {
             return Vec::new();
         }
-        crate::core::top_up_vendor_scrip::to_resend(&self.state, now)
+        crate::core::top_up_vendor_scrip::to_resend(self.state(), now)
             .into_iter()
             .map(|(to, frame)| Outgoing { to, frame })
             .collect()
-    }
-
-    /// Seals the decision's reply and deliveries: what the requester and the recipients
-    /// get, and the frames stored in its events (ADR 0006). A decision without events (a
-    /// read) is sealed the same way and stores nothing.
-    fn seal_decision(&self, decision: &Decision) -> Result<(Handled, Vec<SentFrame>), NodeError> {
-        let reply = self.seal(&decision.reply)?;
-        let deliveries = decision
-            .deliveries
-            .iter()
-            .map(|d| self.seal(d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let handled = Handled {
-            reply: reply.frame.clone(),
-            deliveries: deliveries
-                .iter()
-                .map(|s| Outgoing {
-                    to: s.to,
-                    frame: s.frame.clone(),
-                })
-                .collect(),
-        };
-        let mut sent = vec![reply];
-        sent.extend(deliveries);
-        Ok((handled, sent))
-    }
-
-    fn seal(&self, draft: &Draft) -> Result<SentFrame, NodeError> {
-        let recipient = self
-            .state
-            .peers
-            .get(&draft.to)
-            .map(|p| &p.public_key)
-            .or_else(|| self.operator.as_ref().filter(|k| k.uid() == draft.to));
-        Ok(draft.seal(&self.keys, recipient)?)
-    }
-
-    fn append(
-        &mut self,
-        events: Vec<NewEvent<Kind>>,
-        sent: Vec<SentFrame>,
-        now: u64,
-    ) -> Result<(), NodeError> {
-        let result = self.log.append(
-            Recorded::attach(events, sent),
-            &LiveProjection::new(&mut self.state),
-        );
-        self.after_append(result, now)
-    }
-
-    /// `Ok` when the node may serve at `now`: the log is open and the state is the log's.
-    /// Down after a storage fault, it first tries to recover (at most once per
-    /// `shared::node::RETRY_AFTER_SECS`), else is [`NodeError::Unavailable`].
-    fn serving(&mut self, now: u64) -> Result<(), NodeError> {
-        let (log, config) = (&mut self.log, &self.config);
-        let (state, ids) = (&mut self.state, &mut self.ids);
-        self.availability.serving(now, || {
-            log.reopen()?;
-            (*state, *ids) = load(log, config)?;
-            Ok::<(), NodeError>(())
-        })?;
-        Ok(())
-    }
-
-    fn after_append<T>(&mut self, result: Result<T, LogError>, now: u64) -> Result<(), NodeError> {
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.availability.fault(e, now).into()),
-        }
-    }
-
-    /// A signed `Error` answering the request with `header` (and `digest`, empty when the
-    /// request could not be verified). Not stored: a refusal changes nothing. Signed under
-    /// the broker's own suite, so that a `WrongSuite` frame is answered too.
-    fn refuse(
-        &self,
-        header: &Header,
-        digest: &[u8],
-        refusal: &Refusal,
-    ) -> Result<Handled, NodeError> {
-        let body = ErrorBody::new(
-            Re::new(header, digest.to_vec()),
-            refusal.code,
-            refusal.message.clone(),
-        );
-        let mut draft = Draft::reply(self.keys.uid(), header, digest, &body);
-        draft.header.suite = self.config.suite;
-        Ok(Handled {
-            reply: self.seal(&draft)?.frame,
-            deliveries: Vec::new(),
-        })
     }
 }
 

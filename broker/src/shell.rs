@@ -15,7 +15,7 @@
 //! A storage fault ([`NodeError::Unavailable`]) is answered with the unsigned
 //! `Error { Unavailable }` (protocol.md section 10): the batch committed nothing, the node
 //! reopens its log and rebuilds its state before it serves again, so the requester's
-//! retry with the same bodies (section 7) is safe. Any other node failure answers nothing.
+//! retry with the same bodies (section 7) is safe (`shared::runtime::served`).
 
 use std::time::Duration;
 
@@ -36,26 +36,10 @@ pub const RESEND_FIRST: Duration = Duration::from_secs(1);
 
 impl ServeNode for BrokerNode {
     fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
-        self.handle_batch(frames, now)
+        self.serve(frames, now)
             .into_iter()
             .zip(frames)
-            .map(|(result, frame)| match result {
-                Ok(handled) => Served {
-                    reply: Some(Bytes::from(handled.reply)),
-                    deliveries: handled
-                        .deliveries
-                        .into_iter()
-                        .map(|d| (d.to, Bytes::from(d.frame)))
-                        .collect(),
-                },
-                Err(NodeError::Unavailable(down)) => runtime::unavailable(frame, down),
-                Err(e) => {
-                    runtime::frame_span(frame).in_scope(|| {
-                        tracing::warn!(error = %e, "broker request not served");
-                    });
-                    Served::default()
-                }
-            })
+            .map(|(result, frame)| runtime::served(result, frame))
             .collect()
     }
 }

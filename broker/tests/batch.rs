@@ -39,7 +39,7 @@ fn decisions_in_one_batch_see_the_earlier_ones() {
     let key = w.broker_key();
     let replies: Vec<Option<Vec<u8>>> = results
         .into_iter()
-        .map(|r| r.ok().map(|h| h.reply))
+        .map(|r| r.unwrap().reply.map(|r| r.frame))
         .collect();
     assert_eq!(error_code(&key, replies[0].as_ref().unwrap()), None);
     assert_eq!(
@@ -73,7 +73,10 @@ fn a_repeat_inside_a_batch_gets_the_first_reply() {
     assert_ne!(first, second, "fresh signatures and seals");
     let len = w.log_len();
     let results = w.node().handle_batch(&[&first, &second], NOW);
-    let replies: Vec<Vec<u8>> = results.into_iter().map(|r| r.unwrap().reply).collect();
+    let replies: Vec<Vec<u8>> = results
+        .into_iter()
+        .map(|r| r.unwrap().reply_frame().to_vec())
+        .collect();
     assert_eq!(error_code(&w.broker_key(), &replies[0]), None);
     assert_eq!(replies[0], replies[1]);
     assert_eq!(w.log_len(), len + 1, "decided once");

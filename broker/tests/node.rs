@@ -326,7 +326,10 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         let tx = TxId::random();
         let step1 = c.vendor_top_up_request(tx, m.key.public(), &b0, &v0, 100);
         let first = w.send_all(&step1, NOW);
-        let deadline = c.open_clear::<AckBody>(&first.reply).deadline.unwrap();
+        let deadline = c
+            .open_clear::<AckBody>(first.reply_frame())
+            .deadline
+            .unwrap();
         w.reopen();
         let len = w.log_len();
         let again = w.node().handle(&step1, NOW + 1).unwrap();
@@ -349,7 +352,7 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         let step3 = m.vendor_top_up_accepted(tx, &accept);
         let decided = w.send_all(&step3, NOW + 3);
         assert!(
-            m.open_sealed::<VendorTopUpDecisionBody>(&decided.reply)
+            m.open_sealed::<VendorTopUpDecisionBody>(decided.reply_frame())
                 .decision
                 .is_ok()
         );
@@ -364,7 +367,10 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             c.open_clear::<TransactionStatusResponseBody>(&status)
                 .status,
             TxStatus::Frames {
-                frames: vec![first.reply.clone(), decided.deliveries[0].frame.clone()],
+                frames: vec![
+                    first.reply_frame().to_vec(),
+                    decided.deliveries[0].frame.clone()
+                ],
                 omitted: 0
             }
         );
@@ -382,13 +388,16 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             &c.vendor_top_up_request(tx, m.key.public(), &b1, &v0, 100),
             NOW,
         );
-        let deadline = c.open_clear::<AckBody>(&first.reply).deadline.unwrap();
+        let deadline = c
+            .open_clear::<AckBody>(first.reply_frame())
+            .deadline
+            .unwrap();
         w.reopen();
         assert_eq!(w.node().expire(deadline + 1).unwrap().events, 1);
         w.reopen();
         let late = w.send_all(&m.vendor_top_up_accepted(tx, &accept), deadline + 2);
         let decision = m
-            .open_sealed::<VendorTopUpDecisionBody>(&late.reply)
+            .open_sealed::<VendorTopUpDecisionBody>(late.reply_frame())
             .decision;
         let Decision::Nok(reason) = decision else {
             panic!("expected NOK")

@@ -49,14 +49,14 @@ fn one_scrip_many_spends_exactly_one_succeeds() {
         let handled = w.send_all(frame, NOW);
         let outcome = if *kind == "exchange" {
             match m
-                .open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply)
+                .open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame())
                 .decision
             {
                 Decision::Ok => None,
                 Decision::Nok(reason) => reason.error_code(),
             }
         } else {
-            error_code(&w.broker_key(), &handled.reply)
+            error_code(&w.broker_key(), handled.reply_frame())
         };
         match outcome {
             None => successes.push(*kind),

@@ -321,11 +321,13 @@ fn wrong_suite_unknown_peer_and_garbage() {
         ciphertext[last] ^= 1;
     }
     w.assert_refused(&frame.encode().unwrap(), NOW, ErrorCode::BadFrame);
-    // A frame that does not decode at all is the node's `Frame` error (no header to answer).
-    assert!(matches!(
-        w.node().handle(&[1, 2, 3], NOW),
-        Err(NodeError::Frame(_))
-    ));
+    // A frame that does not decode at all is refused with no answer (no header to answer
+    // under), and changes nothing.
+    let len = w.log_len();
+    let handled = w.node().handle(&[1, 2, 3], NOW).unwrap();
+    assert_eq!(handled.reply, None);
+    assert_eq!(handled.refusal.map(|r| r.code), Some(ErrorCode::BadFrame));
+    assert_eq!(w.log_len(), len);
 }
 
 /// A signed part cut from one message (a 6.4 top-up) and pasted into another (a 6.6

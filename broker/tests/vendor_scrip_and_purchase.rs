@@ -71,7 +71,7 @@ fn exchange_authorized_with_change_in_both_suites() {
         let request = authorization(&p, tx, 300, 300);
         let handled = p.w.send_all(&request, NOW + 10);
         let x5 =
-            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
         assert_eq!(x5.decision, Decision::Ok);
         assert_eq!((x5.customer, x5.value), (p.c.uid(), amount(300)));
         assert_eq!(x5.re.sender, p.m.uid());
@@ -118,7 +118,7 @@ fn exchange_authorized_with_change_in_both_suites() {
         assert_eq!(to_c[1], handled.deliveries[0].frame);
         assert_eq!(
             p.w.state().outbox.frames(&tx, &p.m.uid()),
-            std::slice::from_ref(&handled.reply)
+            [handled.reply_frame().to_vec()]
         );
         // The change works: C withdraws it.
         let reply = p.w.send(&p.c.withdraw(TxId::random(), &b1), NOW);
@@ -153,7 +153,7 @@ fn no_open_exchange_is_an_error_that_records_nothing() {
     notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
     let x5 =
-        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     assert_eq!(x5.decision, Decision::Ok);
 }
 
@@ -174,7 +174,7 @@ fn refused_exchanges_are_final_and_recorded() {
         let request = authorization(&p, tx, w_c, w_m);
         let handled = p.w.send_all(&request, NOW);
         let x5 =
-            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+            p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
         let Decision::Nok(reason) = x5.decision else {
             panic!("expected NOK")
         };
@@ -212,7 +212,7 @@ fn a_spent_or_foreign_b0_is_refused_in_the_decision() {
     notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 100, 100), NOW);
     let x5 =
-        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     assert_eq!(
         x5.decision,
         Decision::nok(
@@ -261,7 +261,7 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
     assert!(handled.deliveries.is_empty(), "C was told once, at expiry");
     let x5 =
-        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     let Decision::Nok(reason) = x5.decision else {
         panic!("expected NOK")
     };
@@ -274,7 +274,7 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let deadline = notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 1);
     let x5 =
-        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     assert!(!x5.decision.is_ok());
     let x4 =
         p.c.open_sealed::<ChangeBrokerScripX4>(&handled.deliveries[0].frame);
@@ -332,7 +332,7 @@ fn after_exchange() -> Parties {
     notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
     assert!(
-        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply)
+        p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame())
             .decision
             .is_ok()
     );
@@ -553,7 +553,7 @@ fn transaction_status_returns_each_party_its_own_frames() {
     assert_eq!(
         status(&mut p.w, &p.m, tx),
         TxStatus::Frames {
-            frames: vec![handled.reply.clone()],
+            frames: vec![handled.reply_frame().to_vec()],
             omitted: 0
         }
     );

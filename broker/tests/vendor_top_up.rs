@@ -71,7 +71,7 @@ fn open_escrow(p: &mut Parties, tx: TxId, top_up: u64) -> (u64, Vec<u8>) {
     let request =
         p.c.vendor_top_up_request(tx, p.m.key.public(), &p.b0, &p.v0, top_up);
     let handled = p.w.send_all(&request, NOW);
-    let ack = p.c.open_clear::<AckBody>(&handled.reply);
+    let ack = p.c.open_clear::<AckBody>(handled.reply_frame());
     assert_eq!(ack.re.label, Label::VendorTopUpRequest);
     let deadline = ack.deadline.unwrap();
     assert_eq!(handled.deliveries.len(), 1);
@@ -81,7 +81,8 @@ fn open_escrow(p: &mut Parties, tx: TxId, top_up: u64) -> (u64, Vec<u8>) {
 
 /// The decision M gets, and C's `ChangeBrokerScrip` (both must be present).
 fn nok_code(p: &Parties, handled: &broker::node::Handled) -> (ErrorCode, ErrorCode) {
-    let decision = p.m.open_sealed::<VendorTopUpDecisionBody>(&handled.reply);
+    let decision =
+        p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
     let Decision::Nok(to_m) = decision.decision else {
         panic!("expected NOK")
     };
@@ -137,7 +138,8 @@ fn a_top_up_settles_with_change_in_both_suites() {
         // Step 3 → 4: M accepts; B0 spent, change B1 of 400, M paid 100.
         let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
         let handled = p.w.send_all(&step3, NOW + 10);
-        let decision = p.m.open_sealed::<VendorTopUpDecisionBody>(&handled.reply);
+        let decision =
+            p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
         assert_eq!(decision.decision, Decision::Ok);
         assert_eq!(
             (decision.re.sender, decision.re.label),
@@ -182,7 +184,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
             NOW + 20,
         );
         assert_eq!(
-            p.c.open_clear::<AckBody>(&again.reply).deadline,
+            p.c.open_clear::<AckBody>(again.reply_frame()).deadline,
             Some(deadline)
         );
         assert_eq!(p.w.log_len(), len);
@@ -190,7 +192,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
         // Section 7: each party's frames, in order.
         assert_eq!(
             p.w.state().outbox.frames(&tx, &p.m.uid()),
-            [authorization.clone(), handled.reply.clone()]
+            [authorization.clone(), handled.reply_frame().to_vec()]
         );
         let to_c = p.w.state().outbox.frames(&tx, &p.c.uid()).to_vec();
         assert_eq!(to_c.len(), 2);
@@ -346,7 +348,8 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
     let handled = p.w.send_all(&step3, deadline + 5);
     assert!(handled.deliveries.is_empty());
-    let decision = p.m.open_sealed::<VendorTopUpDecisionBody>(&handled.reply);
+    let decision =
+        p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
     assert_eq!(decision.decision, Decision::Nok(reason.clone()));
     assert_eq!(p.w.log_len(), len + 2);
     assert_eq!(p.w.send_all(&step3, deadline + 50).reply, handled.reply);
@@ -408,7 +411,7 @@ fn a_held_scrip_is_refused_by_every_other_request() {
     let before = w.state().accounts.clone();
     let step2 = c.vendor_scrip_request(tx2, m.key.public(), &b0, 100, 100);
     let handled = w.send_all(&m.exchange_authorization(&step2, c.uid(), 100), NOW);
-    let x5 = m.open_sealed::<ExchangeAuthorizationResponseX5>(&handled.reply);
+    let x5 = m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     let Decision::Nok(reason) = x5.decision else {
         panic!("expected NOK")
     };
@@ -424,7 +427,7 @@ fn a_held_scrip_is_refused_by_every_other_request() {
     // The hold's own decision still goes through.
     let handled = w.send_all(&m.vendor_top_up_accepted(tx, &x3), NOW);
     assert!(
-        m.open_sealed::<VendorTopUpDecisionBody>(&handled.reply)
+        m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame())
             .decision
             .is_ok()
     );
@@ -574,7 +577,7 @@ fn answer_refusals() {
     // After the decision, M's other answer under the same tx is TxReused.
     let handled = w.send_all(&m.vendor_top_up_accepted(tx, &x3), NOW);
     assert!(
-        m.open_sealed::<VendorTopUpDecisionBody>(&handled.reply)
+        m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame())
             .decision
             .is_ok()
     );

@@ -55,7 +55,8 @@ fn vendor_scrip_redeemed_in_both_suites() {
         let frame = request(&p, tx, 200, 200, DEADLINE);
         let len = p.w.log_len();
         let handled = p.w.send_all(&frame, NOW);
-        let x3 = p.m.open_sealed::<VendorWithdrawResponseX3>(&handled.reply);
+        let x3 =
+            p.m.open_sealed::<VendorWithdrawResponseX3>(handled.reply_frame());
         assert_eq!(x3.decision, Decision::Ok);
         assert_eq!(
             (x3.customer, x3.value),
@@ -94,7 +95,8 @@ fn refused_withdrawals_are_recorded() {
         let len = p.w.log_len();
         let frame = request(&p, tx, w_c, w_m, DEADLINE);
         let handled = p.w.send_all(&frame, now);
-        let x3 = p.m.open_sealed::<VendorWithdrawResponseX3>(&handled.reply);
+        let x3 =
+            p.m.open_sealed::<VendorWithdrawResponseX3>(handled.reply_frame());
         let Decision::Nok(reason) = x3.decision else {
             panic!("expected NOK for {code:?}")
         };
@@ -122,7 +124,8 @@ fn only_the_named_merchant_may_relay() {
     let relayed = other.vendor_withdraw_authorization(&step1, p.c.uid(), 200, DEADLINE);
     p.w.assert_refused(&relayed, NOW, ErrorCode::NotAParty);
     let handled = p.w.send_all(&request(&p, tx, 200, 200, DEADLINE), NOW);
-    let x3 = p.m.open_sealed::<VendorWithdrawResponseX3>(&handled.reply);
+    let x3 =
+        p.m.open_sealed::<VendorWithdrawResponseX3>(handled.reply_frame());
     assert!(x3.decision.is_ok());
     // Now bound: the other merchant gets TxReused.
     p.w.assert_refused(&relayed, NOW, ErrorCode::TxReused);
@@ -151,7 +154,7 @@ fn a_withdrawal_reduces_the_memo_of_sold_vendor_scrip() {
         p.m.vendor_withdraw_authorization(&step1, d.uid(), 300, DEADLINE);
     let handled = p.w.send_all(&frame, NOW);
     assert!(
-        p.m.open_sealed::<VendorWithdrawResponseX3>(&handled.reply)
+        p.m.open_sealed::<VendorWithdrawResponseX3>(handled.reply_frame())
             .decision
             .is_ok()
     );

@@ -205,10 +205,9 @@ fn register_merchant(
     .unwrap();
     let reply = broker
         .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock())
-        .unwrap()
-        .reply;
+        .unwrap();
     assert_eq!(
-        Frame::decode(&reply).unwrap().header.label,
+        Frame::decode(reply.reply_frame()).unwrap().header.label,
         Label::RegistrationResponse
     );
 }

@@ -15,19 +15,18 @@
 
 use std::path::Path;
 
-use shared::events::{EventLog, LogError, LogIdentity, NewEvent, ProjectionError};
+use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Availability, Draft, DraftError, Recorded, Refusal, SentFrame, Unavailable, unavailable_batch,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
-use shared::wire::bodies::{ErrorBody, Re};
-use shared::wire::{Frame, Header, LabelKind};
-use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, TxId, Uid};
+use shared::wire::{Frame, Header};
+use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, Suite, TxId, Uid};
 
 use crate::core::broker_reply::AckError;
 use crate::core::events::Kind;
 use crate::core::issue::issue_vendor_scrip;
 use crate::core::lapse::lapsed;
-use crate::core::open::open;
+use crate::core::open::{VerifiedRequest, open};
 use crate::core::report::pending_reports;
 use crate::core::state::State;
 use crate::core::{Config, Decision, Outcome, ReplyDecision, decide, decide_reply};
@@ -42,6 +41,8 @@ pub const NODE_KIND: &str = "merchant";
 pub fn event_name(event: &Recorded<Kind>) -> String {
     event.kind.name().to_owned()
 }
+
+pub use shared::node::{Handled, Outgoing};
 
 /// Why the node could not do what it was asked. A refused *request* is not an error: it
 /// is answered with a signed `Error` ([`Handled::refusal`]).
@@ -64,9 +65,10 @@ pub enum NodeError {
         /// The Mint's producer UID.
         mint: Uid,
     },
-    /// The projection tables on disk are not what the log gives.
-    #[error("the projection tables differ from the state rebuilt from the log")]
-    Diverged,
+    /// The projection tables on disk are not what the log gives: the node refuses to
+    /// serve.
+    #[error("inconsistent merchant file: {0}")]
+    Inconsistent(String),
     /// An operator request (e.g. an issuance) was refused.
     #[error("refused: {0}")]
     Refused(Refusal),
@@ -80,28 +82,13 @@ pub enum NodeError {
     NoBrokerKey,
 }
 
-/// A frame to send, with its recipient.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The recipient.
-    pub to: Uid,
-    /// The encoded frame.
-    pub frame: Vec<u8>,
-}
-
-/// What handling one request frame gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handled {
-    /// The reply to the requester; `None` for a frame too broken to answer (no readable
-    /// header), for a 6.2 request whose reply is held until the broker decides (sent then,
-    /// by `handle_reply`), and for the broker's 6.5 delivery (answered by a request of the
-    /// merchant's own, in `deliveries`).
-    pub reply: Option<Outgoing>,
-    /// Other frames to send (6.3: the `PurchaseCompleted` report; 6.2, 6.5, 6.7: the
-    /// merchant's request to the broker).
-    pub deliveries: Vec<Outgoing>,
-    /// Why the request was refused, if it was (the reply is then the signed `Error`).
-    pub refusal: Option<Refusal>,
+impl From<Unserved> for NodeError {
+    fn from(e: Unserved) -> NodeError {
+        match e {
+            Unserved::Unavailable(down) => NodeError::Unavailable(down),
+            Unserved::Draft(e) => NodeError::Draft(e),
+        }
+    }
 }
 
 /// What became of a reply from the broker to one of the merchant's own requests.
@@ -117,17 +104,78 @@ pub enum ReplyOutcome {
     Discarded(AckError),
 }
 
-/// A merchant node: log, state, keys, configuration.
+/// The merchant's core as the node driver runs it (`shared::node::Driver`): its state
+/// (with the peer keys it knows), keys and configuration.
 #[derive(Debug)]
-pub struct MerchantNode {
-    log: EventLog<Recorded<Kind>>,
+pub struct MerchantCore {
     state: State,
     keys: KeyPair,
     config: Config,
-    /// Down after a storage fault until the log is reopened and the state rebuilt from it
-    /// (protocol.md section 10): meanwhile the state may hold decisions the log does not,
-    /// so nothing is served from it.
-    availability: Availability,
+}
+
+impl Core for MerchantCore {
+    type Kind = Kind;
+    type Request = VerifiedRequest;
+    type LoadError = NodeError;
+
+    fn keys(&self) -> &KeyPair {
+        &self.keys
+    }
+
+    fn suite(&self) -> Suite {
+        self.keys.suite()
+    }
+
+    fn open(&self, frame: &Frame) -> Result<VerifiedRequest, Refusal> {
+        open(frame, &self.keys, &self.state, self.config.broker).map_err(Refusal::from)
+    }
+
+    fn header(request: &VerifiedRequest) -> &Header {
+        request.header()
+    }
+
+    fn digest(request: &VerifiedRequest) -> &[u8] {
+        request.digest()
+    }
+
+    fn decide(&self, request: &VerifiedRequest, now: u64) -> Result<DriverOutcome<Kind>, Refusal> {
+        Ok(match decide(&self.state, &self.config, request, now)? {
+            Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
+            Outcome::Decided(decision) => DriverOutcome::Decided(decision),
+            Outcome::Answer(draft) => DriverOutcome::Decided(Box::new(Decision {
+                events: Vec::new(),
+                reply: Some(draft),
+                deliveries: Vec::new(),
+            })),
+        })
+    }
+
+    fn recipient(&self, to: &Uid) -> Option<&PublicKey> {
+        self.state.peer_key(to)
+    }
+
+    fn append(
+        &mut self,
+        group: &mut Group<'_, Recorded<Kind>>,
+        events: Vec<NewEvent<Recorded<Kind>>>,
+        _request: Option<&VerifiedRequest>,
+    ) -> Result<(), LogError> {
+        let mirror = Mirror::new(std::mem::take(&mut self.state));
+        let appended = group.append(events, &mirror);
+        self.state = mirror.into_state();
+        appended.map(drop)
+    }
+
+    fn load(&mut self, log: &EventLog<Recorded<Kind>>) -> Result<(), NodeError> {
+        self.state = load(log, State::with_peers(self.state.peer_keys().cloned()))?;
+        Ok(())
+    }
+}
+
+/// A merchant node: log, state, keys, configuration.
+#[derive(Debug)]
+pub struct MerchantNode {
+    driver: Driver<MerchantCore>,
 }
 
 impl MerchantNode {
@@ -157,21 +205,22 @@ impl MerchantNode {
                 mint: config.me(),
             });
         }
-        let state = load(&log, State::with_peers(peers))?;
-        Ok(MerchantNode {
-            log,
-            state,
+        let core = MerchantCore {
+            state: State::with_peers(peers),
             keys,
             config,
-            availability: Availability::default(),
+        };
+        Ok(MerchantNode {
+            driver: Driver::new(log, core)?,
         })
     }
 
     /// Closes the log (releasing its lock) and returns the keys and configuration, e.g. to
     /// reopen the node in a restart test.
     pub fn close(self) -> Result<(KeyPair, Config), NodeError> {
-        self.log.close()?;
-        Ok((self.keys, self.config))
+        let (log, core) = self.driver.into_parts();
+        log.close()?;
+        Ok((core.keys, core.config))
     }
 
     /// Whether the node is down after a storage fault (protocol.md section 10): until its
@@ -180,7 +229,7 @@ impl MerchantNode {
     /// needs the log's state (an invariant, a report) skips it meanwhile.
     #[must_use]
     pub fn is_down(&self) -> bool {
-        self.availability.down().is_some()
+        self.driver.is_down()
     }
 
     /// `Ok` when the node serves at `now`; down after a storage fault, it first tries to
@@ -191,41 +240,41 @@ impl MerchantNode {
     /// # Errors
     /// [`NodeError::Unavailable`] while the node cannot recover.
     pub fn ready(&mut self, now: u64) -> Result<(), NodeError> {
-        self.serving(now)
+        Ok(self.driver.serving(now)?)
     }
 
     /// The current state.
     #[must_use]
     pub fn state(&self) -> &State {
-        &self.state
+        &self.driver.core().state
     }
 
     /// The event log.
     #[must_use]
     pub fn log(&self) -> &EventLog<Recorded<Kind>> {
-        &self.log
+        self.driver.log()
     }
 
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.driver.core().config
     }
 
     /// Records a peer's public key, as the daemon learns it from the broker by 6.0b (the
     /// only way a key arrives, protocol.md section 6.0b; the UID is the key's hash, so it
     /// cannot be recorded under another). Peer keys are not in the log.
     pub fn add_peer(&mut self, key: PublicKey) {
-        self.state.add_peer(key);
+        self.driver.core_mut().state.add_peer(key);
     }
 
     /// Checks that the in-memory state encodes to exactly the projection rows on disk.
     pub fn check_tables(&self) -> Result<(), NodeError> {
-        let on_disk = self.log.dump_projection(&Mirror::new(State::new()))?;
-        if on_disk == rows_of(&self.state)? {
+        let on_disk = self.log().dump_projection(&Mirror::new(State::new()))?;
+        if on_disk == rows_of(self.state())? {
             Ok(())
         } else {
-            Err(NodeError::Diverged)
+            Err(diverged())
         }
     }
 
@@ -240,125 +289,20 @@ impl MerchantNode {
     }
 
     /// Handles request frames that arrived together (the actor shell's group commit,
-    /// architecture.md "Each node"), one result per frame, in order: every frame is
-    /// decoded and opened in parallel against the state before the batch (no frame of a
-    /// batch can depend on another's effect, since no reply of the batch leaves before its
-    /// commit); then, in arrival order, each is decided against the state including the
-    /// earlier decisions of the batch, sealed, and folded in inside one write transaction;
-    /// one durable commit covers the batch, and only then are the results returned
-    /// (protocol.md section 6). If an append or the commit fails, every result is
-    /// [`NodeError::Unavailable`] with the unsigned answer (refusals too, since they may
-    /// have depended on an uncommitted decision), and the node is down until it has
-    /// reopened its log and rebuilt its state (section 10).
+    /// architecture.md "Each node"), one result per frame, in order: the one batch step of
+    /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
-        if let Err(NodeError::Unavailable(down)) = self.serving(now) {
-            return self.unavailable(frames, &down.reason);
-        }
-        let opened = {
-            let (keys, state, broker) = (&self.keys, &self.state, self.config.broker);
-            shared::runtime::parallel_map(frames, |bytes| {
-                let frame = Frame::decode(bytes).map_err(Refusal::from)?;
-                Ok(open(&frame, keys, state, broker).map_err(|e| (frame.header, Refusal::from(e))))
-            })
-        };
-        let mut group = match self.log.begin_group() {
-            Ok(group) => group,
-            Err(e) => {
-                let down = self.availability.fault(e, now);
-                return self.unavailable(frames, &down.reason);
-            }
-        };
-        let mut results = Vec::with_capacity(frames.len());
-        let mut failure = None;
-        for item in opened {
-            let request = match item {
-                Err(refusal) => {
-                    results.push(Ok(Handled {
-                        reply: None,
-                        deliveries: Vec::new(),
-                        refusal: Some(refusal),
-                    }));
-                    continue;
-                }
-                Ok(Err((header, refusal))) => {
-                    results.push(Ok(self.refuse(&header, &[], refusal)));
-                    continue;
-                }
-                Ok(Ok(request)) => request,
-            };
-            let result = match decide(&self.state, &self.config, &request, now) {
-                Err(refusal) => Ok(self.refuse(request.header(), request.digest(), refusal)),
-                Ok(Outcome::Repeat(frame)) => {
-                    let out = Outgoing {
-                        to: request.header().sender,
-                        frame,
-                    };
-                    // A repeated delivery (the broker's 6.5 step 2) is answered as the first
-                    // time: by the merchant's stored request, among the deliveries.
-                    let delivery = request.header().label.kind() == LabelKind::Delivery;
-                    Ok(Handled {
-                        reply: (!delivery).then(|| out.clone()),
-                        deliveries: if delivery { vec![out] } else { Vec::new() },
-                        refusal: None,
-                    })
-                }
-                Ok(Outcome::Answer(draft)) => draft
-                    .seal(&self.keys, self.state.peer_key(&draft.to))
-                    .map(|sent| Handled {
-                        reply: Some(Outgoing {
-                            to: sent.to,
-                            frame: sent.frame,
-                        }),
-                        deliveries: Vec::new(),
-                        refusal: None,
-                    })
-                    .map_err(NodeError::from),
-                Ok(Outcome::Decided(decision)) => {
-                    match seal_outputs(&decision, &self.keys, &self.state) {
-                        Err(e) => Err(NodeError::from(e)),
-                        Ok(sent) => {
-                            let mirror = Mirror::new(std::mem::take(&mut self.state));
-                            let appended = group
-                                .append(Recorded::attach(decision.events, sent.clone()), &mirror);
-                            self.state = mirror.into_state();
-                            if let Err(e) = appended {
-                                failure = Some(e);
-                                break;
-                            }
-                            let mut frames = sent.into_iter().map(|s| Outgoing {
-                                to: s.to,
-                                frame: s.frame,
-                            });
-                            let reply = if decision.reply.is_some() {
-                                frames.next()
-                            } else {
-                                None
-                            };
-                            Ok(Handled {
-                                reply,
-                                deliveries: frames.collect(),
-                                refusal: None,
-                            })
-                        }
-                    }
-                }
-            };
-            results.push(result);
-        }
-        let committed = match failure {
-            Some(e) => {
-                drop(group);
-                Err(e)
-            }
-            None => group.commit(),
-        };
-        match committed {
-            Ok(()) => results,
-            Err(e) => {
-                let down = self.availability.fault(e, now);
-                self.unavailable(frames, &down.reason)
-            }
-        }
+        self.driver
+            .handle_batch(frames, now)
+            .into_iter()
+            .map(|r| r.map_err(NodeError::from))
+            .collect()
+    }
+
+    /// [`MerchantNode::handle_batch`] in the driver's terms, for the actor shell
+    /// (`shared::runtime::served`).
+    pub(crate) fn serve(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+        self.driver.handle_batch(frames, now)
     }
 
     /// Every request of the merchant to the broker that awaits its decision (6.2 step 3,
@@ -372,15 +316,14 @@ impl MerchantNode {
         if self.is_down() {
             return Vec::new();
         }
-        let broker = self.config.broker;
-        self.state
+        let (state, broker) = (self.state(), self.config().broker);
+        state
             .tables
             .awaiting
             .iter()
             .filter_map(|(tx, awaiting)| {
                 let label = awaiting.label();
-                let frame = self
-                    .state
+                let frame = state
                     .tables
                     .outbox
                     .frames(tx, &broker)
@@ -401,11 +344,11 @@ impl MerchantNode {
     /// [`pending_broker_requests`](Self::pending_broker_requests) then gives to send until
     /// the broker's `Ack`. Returns how many lapsed (0: nothing written).
     pub fn lapse(&mut self, now: u64) -> Result<usize, NodeError> {
-        self.serving(now)?;
-        let decision = lapsed(&self.state, &self.config, now).map_err(DraftError::from)?;
+        self.driver.serving(now)?;
+        let decision = lapsed(self.state(), self.config(), now).map_err(DraftError::from)?;
         let lapsed = decision.events.len();
         if lapsed > 0 {
-            self.commit(decision, now)?;
+            self.driver.commit_decision(now, decision)?;
         }
         Ok(lapsed)
     }
@@ -421,11 +364,19 @@ impl MerchantNode {
         tx: TxId,
         now: u64,
     ) -> Result<(Scrip, CustomerSecret), NodeError> {
-        self.serving(now)?;
-        let issued =
-            issue_vendor_scrip(&self.state, &self.config, owner, value, tx, now, Vec::new())
-                .map_err(NodeError::Refused)?;
-        self.append(Recorded::attach(vec![issued.event], Vec::new()), now)?;
+        self.driver.serving(now)?;
+        let issued = issue_vendor_scrip(
+            self.state(),
+            self.config(),
+            owner,
+            value,
+            tx,
+            now,
+            Vec::new(),
+        )
+        .map_err(NodeError::Refused)?;
+        self.driver
+            .commit(now, Recorded::attach(vec![issued.event], Vec::new()))?;
         Ok((issued.scrip, issued.cs))
     }
 
@@ -436,12 +387,10 @@ impl MerchantNode {
         if self.is_down() {
             return Vec::new();
         }
-        pending_reports(&self.state, self.config.broker)
+        let broker = self.config().broker;
+        pending_reports(self.state(), broker)
             .into_iter()
-            .map(|(_, frame)| Outgoing {
-                to: self.config.broker,
-                frame,
-            })
+            .map(|(_, frame)| Outgoing { to: broker, frame })
             .collect()
     }
 
@@ -450,136 +399,43 @@ impl MerchantNode {
     /// to a pending request is acted on and recorded in one commit with the frames it
     /// sends; anything else is discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
-        self.serving(now)?;
-        let broker = self
+        self.driver.serving(now)?;
+        let core = self.driver.core();
+        let broker = core
             .state
-            .peer_key(&self.config.broker)
+            .peer_key(&core.config.broker)
             .ok_or(NodeError::NoBrokerKey)?;
         let decided = Frame::decode(bytes)
             .map_err(AckError::from)
             .and_then(|frame| {
-                decide_reply(&self.state, &self.config, &frame, &self.keys, broker, now)
+                decide_reply(&core.state, &core.config, &frame, &core.keys, broker, now)
             });
         match decided {
             Err(e) => Ok(ReplyOutcome::Discarded(e)),
             Ok(ReplyDecision::Acknowledged(event)) => {
-                self.append(Recorded::attach(vec![*event], Vec::new()), now)?;
+                self.driver
+                    .commit(now, Recorded::attach(vec![*event], Vec::new()))?;
                 Ok(ReplyOutcome::Recorded)
             }
             Ok(ReplyDecision::Decided(decision)) => {
-                let handled = self.commit(*decision, now)?;
+                let handled = self.driver.commit_decision(now, *decision)?;
                 Ok(ReplyOutcome::Decided(
                     handled
                         .reply
                         .into_iter()
                         .chain(handled.deliveries)
+                        .chain(handled.requests)
                         .collect(),
                 ))
             }
         }
     }
-
-    /// Signs and seals the decision's frames, commits its events with them, and returns
-    /// them to send (the broker's decisions of 6.2, 6.5, 6.7 acted on in `handle_reply`).
-    fn commit(&mut self, decision: Decision, now: u64) -> Result<Handled, NodeError> {
-        let sent = seal_outputs(&decision, &self.keys, &self.state)?;
-        self.append(Recorded::attach(decision.events, sent.clone()), now)?;
-        let mut frames = sent.into_iter().map(|s| Outgoing {
-            to: s.to,
-            frame: s.frame,
-        });
-        let reply = if decision.reply.is_some() {
-            frames.next()
-        } else {
-            None
-        };
-        Ok(Handled {
-            reply,
-            deliveries: frames.collect(),
-            refusal: None,
-        })
-    }
-
-    /// Appends `events` with the projection in one commit and folds them into the state.
-    /// On a failed commit nothing was written, and the node is down until it has rebuilt
-    /// its state from the log ([`MerchantNode::serving`]).
-    fn append(&mut self, events: Vec<NewEvent<Recorded<Kind>>>, now: u64) -> Result<(), NodeError> {
-        let mirror = Mirror::new(std::mem::take(&mut self.state));
-        let result = self.log.append(events, &mirror);
-        self.state = mirror.into_state();
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.availability.fault(e, now).into()),
-        }
-    }
-
-    /// `Ok` when the node may serve at `now`: the log is open and the state is the log's.
-    /// Down after a storage fault, it first tries to recover (reopen the log, rebuild the
-    /// state; at most once per `shared::node::RETRY_AFTER_SECS`), else is
-    /// [`NodeError::Unavailable`].
-    fn serving(&mut self, now: u64) -> Result<(), NodeError> {
-        let (log, state) = (&mut self.log, &mut self.state);
-        self.availability.serving(now, || {
-            log.reopen()?;
-            *state = load(log, State::with_peers(state.peer_keys().cloned()))?;
-            Ok::<(), NodeError>(())
-        })?;
-        Ok(())
-    }
-
-    /// Every frame of a batch the node could not serve, answered with the unsigned
-    /// `Error { Unavailable }` (protocol.md section 10).
-    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, NodeError>> {
-        unavailable_batch(frames, reason, self.keys.suite(), self.keys.uid())
-            .into_iter()
-            .map(|down| Err(down.into()))
-            .collect()
-    }
-
-    /// The signed `Error` reply to a refused request (protocol.md section 3): signed in the
-    /// clear under this node's suite, `re` naming the request (with its digest when it was
-    /// verified, else empty). Not stored: a refusal changes nothing, so a repeat is
-    /// decided again.
-    fn refuse(&self, request: &Header, digest: &[u8], refusal: Refusal) -> Handled {
-        let body = ErrorBody::new(
-            Re::new(request, digest.to_vec()),
-            refusal.code,
-            refusal.message.clone(),
-        );
-        // Not stored (a refusal changes nothing), so not a `Draft::reply`.
-        let draft = Draft::delivery(
-            self.keys.suite(),
-            request.tx,
-            self.keys.uid(),
-            request.sender,
-            &body,
-        );
-        let reply = draft.seal(&self.keys, None).ok().map(|s| Outgoing {
-            to: s.to,
-            frame: s.frame,
-        });
-        Handled {
-            reply,
-            deliveries: Vec::new(),
-            refusal: Some(refusal),
-        }
-    }
 }
 
-/// Signs and seals a decision's drafts (the CPU-heavy step the shell will run off the actor
-/// thread): the reply first, then the deliveries, each sealed to its recipient's key from
-/// `state`'s peer keys when it is sealed.
-pub fn seal_outputs(
-    decision: &Decision,
-    keys: &KeyPair,
-    state: &State,
-) -> Result<Vec<SentFrame>, DraftError> {
-    decision
-        .reply
-        .iter()
-        .chain(&decision.deliveries)
-        .map(|draft| draft.seal(keys, state.peer_key(&draft.to)))
-        .collect()
+fn diverged() -> NodeError {
+    NodeError::Inconsistent(
+        "the projection tables differ from the state rebuilt from the log".to_owned(),
+    )
 }
 
 /// The state of `log` (chain verified, every event folded into `peers`, which holds only
@@ -591,7 +447,7 @@ fn load(log: &EventLog<Recorded<Kind>>, peers: State) -> Result<State, NodeError
     if log.dump_projection(&Mirror::new(State::new()))? == rows_of(&state)? {
         Ok(state)
     } else {
-        Err(NodeError::Diverged)
+        Err(diverged())
     }
 }
 

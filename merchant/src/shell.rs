@@ -1,39 +1,38 @@
 //! The merchant inside the actor shell (`shared::runtime`; architecture.md "Each node").
 //!
 //! - [`Shelled`]: a [`MerchantNode`] as the shell runs it: batches with one group commit
-//!   each. The `PurchaseCompleted` reports a decision produces for the broker (6.3 step 3)
-//!   are requests that want an `Ack`, not one-way deliveries: they stay in the merchant's
-//!   outbox (`MerchantNode::pending_reports`) and wake the reporter instead of going to a
-//!   peer subject.
-//! - The reporter ([`serve`] starts it) sends every pending report, and every request of
-//!   the merchant awaiting the broker's decision (6.2 step 3, 6.5 step 3, 6.7 step 2,
-//!   `MerchantNode::pending_broker_requests`), to `Subjects::broker()` with a timeout, and feeds each answer to
-//!   `MerchantNode::handle_reply` on the node actor, which records the `Ack`
-//!   (`PurchaseReported`) or acts on the decision; the frames a decision sends to the
-//!   customer are published to the customer's peer subject. A report without an answer stays pending and is sent again (the
-//!   same frame, so the broker answers a repeat with its stored `Ack`, protocol.md
-//!   section 7) at the next wake-up: after the next batch with a report, or after a pause
-//!   growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]. The first round runs at
-//!   start, so a restarted merchant resumes its open work at once.
+//!   each (`shared::node::Driver`). The requests of the merchant's own that a batch commits
+//!   (`Handled::requests`: 6.3 step 5's `PurchaseCompleted`, the relays of 6.2 step 3,
+//!   6.5 step 3 and 6.7 step 2) want the broker's answer, so they go to the reporter, not
+//!   to a peer subject.
+//! - The reporter ([`serve`] starts it) sends them to `Subjects::broker()` with a timeout
+//!   and feeds each answer to `MerchantNode::handle_reply` on the node actor, which
+//!   records the `Ack` (`PurchaseReported`) or acts on the decision; the frames a decision
+//!   sends to the customer are published to the customer's peer subject. At start, after
+//!   a lapse, and while something stays unanswered (after a pause growing from
+//!   [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]), it sends everything pending in the node's
+//!   state instead (`MerchantNode::pending_reports`,
+//!   `MerchantNode::pending_broker_requests`): the same frames, so the broker answers a
+//!   repeat with its stored answer (protocol.md section 7), and a restarted merchant
+//!   resumes its open work at once.
 //! - The lapse timer ([`lapse`], every [`LAPSE_EVERY`]) removes VendorScrip past its
 //!   renewal grace with its notice to the broker (protocol.md section 4), which the
 //!   reporter sends like any request awaiting the broker.
-//! - A storage fault (`NodeError::Unavailable`) is answered with the unsigned
-//!   `Error { Unavailable }` (protocol.md section 10): the batch committed nothing, and the
-//!   node reopens its log and rebuilds its state before it serves again, so the
-//!   requester's retry with the same bodies is safe. Any other failure answers nothing.
+//! - A storage fault is answered with the unsigned `Error { Unavailable }` (protocol.md
+//!   section 10; `shared::runtime::served`): the batch committed nothing, and the node
+//!   reopens its log and rebuilds its state before it serves again, so the requester's
+//!   retry with the same bodies is safe.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
 use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Prepare, ServeNode, Served};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::node::{MerchantNode, NodeError, Outgoing, ReplyOutcome};
+use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
 
 /// The longest pause of the reporter before it sends unanswered reports again.
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
@@ -50,44 +49,36 @@ pub const LAPSE_EVERY: Duration = Duration::from_secs(60);
 pub struct Shelled {
     /// The node.
     pub node: MerchantNode,
-    wake: Arc<Notify>,
+    reporter: mpsc::UnboundedSender<Wake>,
+}
+
+/// What wakes the reporter.
+#[derive(Debug)]
+enum Wake {
+    /// Requests of the merchant's a batch just committed (`Handled::requests`): send them.
+    Send(Vec<Outgoing>),
+    /// New work is pending in the node's state (a lapse notice): send everything pending.
+    Pending,
 }
 
 impl ServeNode for Shelled {
     fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
-        let broker = self.node.config().broker;
-        let mut report = false;
+        let mut requests = Vec::new();
         let served = self
             .node
-            .handle_batch(frames, now)
+            .serve(frames, now)
             .into_iter()
             .zip(frames)
-            .map(|(result, frame)| match result {
-                Ok(handled) => {
-                    let mut deliveries = Vec::new();
-                    for d in handled.deliveries {
-                        if d.to == broker {
-                            report = true;
-                        } else {
-                            deliveries.push((d.to, Bytes::from(d.frame)));
-                        }
-                    }
-                    Served {
-                        reply: handled.reply.map(|r| Bytes::from(r.frame)),
-                        deliveries,
-                    }
+            .map(|(mut result, frame)| {
+                if let Ok(handled) = &mut result {
+                    requests.append(&mut handled.requests);
                 }
-                Err(NodeError::Unavailable(down)) => runtime::unavailable(frame, down),
-                Err(e) => {
-                    runtime::frame_span(frame).in_scope(|| {
-                        tracing::warn!(error = %e, "merchant request not served");
-                    });
-                    Served::default()
-                }
+                runtime::served(result, frame)
             })
             .collect();
-        if report {
-            self.wake.notify_one();
+        if !requests.is_empty() {
+            // The reporter ends only with the actor: a failed send has no one to tell.
+            let _ = self.reporter.send(Wake::Send(requests));
         }
         served
     }
@@ -183,14 +174,8 @@ pub async fn serve_with<B: Bus>(
 ) -> Result<Running, BusError> {
     let me = node.config().me();
     let subject = subjects.merchant(&me);
-    let wake = Arc::new(Notify::new());
-    let addr = runtime::start(
-        Shelled {
-            node,
-            wake: wake.clone(),
-        },
-        clock,
-    );
+    let (reporter, wake) = mpsc::unbounded_channel();
+    let addr = runtime::start(Shelled { node, reporter }, clock);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let gateway = runtime::gateway_until(
         bus.clone(),
@@ -248,7 +233,7 @@ pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
                     lapsed = n,
                     "VendorScrip past its renewal grace lapsed; the broker is told"
                 );
-                s.wake.notify_one();
+                let _ = s.reporter.send(Wake::Pending);
                 n
             }
             Err(e) => {
@@ -261,27 +246,50 @@ pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
     rx.await.ok()
 }
 
-/// Sends the pending reports at start and whenever woken; while some stay unanswered, again
-/// after a pause growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]; with nothing
-/// pending, it waits for a wake-up (or [`REPORT_RETRY`]). Runs until the actor stops.
+/// The reporter (see the module doc): at start, every request pending in the node's
+/// state; when a batch commits requests of the merchant's, those; while some stay
+/// unanswered, everything pending again after a pause growing from [`REPORT_RETRY_FIRST`]
+/// to [`REPORT_RETRY`]; with nothing owed, everything pending every [`REPORT_RETRY`]. Runs
+/// until the actor stops.
 async fn report_loop<B: Bus>(
     addr: Addr<NodeActor<Shelled>>,
     bus: B,
     subjects: Subjects,
     timeout: Duration,
-    wake: Arc<Notify>,
+    mut wake: mpsc::UnboundedReceiver<Wake>,
 ) {
     let mut backoff = Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY);
+    // `None`: everything pending in the node's state.
+    let mut next: Option<Vec<Outgoing>> = None;
     loop {
-        let wait = match report_round(&addr, &bus, &subjects, timeout).await {
-            Ok(round) if round.down || round.answered < round.sent => backoff.pause(),
+        let round = match next.take() {
+            None => report_round(&addr, &bus, &subjects, timeout).await,
+            Some(requests) => send_round(&addr, &bus, &subjects, timeout, requests).await,
+        };
+        let (wait, owed) = match round {
+            Ok(round) if round.down || round.answered < round.sent => (backoff.pause(), true),
             Ok(_) => {
                 backoff.reset();
-                REPORT_RETRY
+                (REPORT_RETRY, false)
             }
             Err(ReportError::Stopped) => return,
         };
-        let _ = tokio::time::timeout(wait, wake.notified()).await;
+        match tokio::time::timeout(wait, wake.recv()).await {
+            // The actor, which holds the sender, is gone.
+            Ok(None) => return,
+            // Fresh requests, unless older ones are owed: then everything pending.
+            Ok(Some(Wake::Send(mut requests))) if !owed => {
+                let mut all = false;
+                while let Ok(more) = wake.try_recv() {
+                    match more {
+                        Wake::Send(mut more) => requests.append(&mut more),
+                        Wake::Pending => all = true,
+                    }
+                }
+                next = (!all).then_some(requests);
+            }
+            Ok(Some(_)) | Err(_) => next = None,
+        }
     }
 }
 
@@ -336,15 +344,29 @@ async fn report_round<B: Bus>(
         pending.extend(s.node.pending_broker_requests());
         let _ = tx.send((down, pending));
     })));
-    let (down, reports) = rx.await.map_err(|_| ReportError::Stopped)?;
+    let (down, pending) = rx.await.map_err(|_| ReportError::Stopped)?;
+    let mut round = send_round(addr, bus, subjects, timeout, pending).await?;
+    round.down = down;
+    Ok(round)
+}
+
+/// Sends `requests` to the broker one after another, each answer recorded through the
+/// node actor.
+async fn send_round<B: Bus>(
+    addr: &Addr<NodeActor<Shelled>>,
+    bus: &B,
+    subjects: &Subjects,
+    timeout: Duration,
+    requests: Vec<Outgoing>,
+) -> Result<Round, ReportError> {
     let mut round = Round {
-        down,
-        sent: reports.len(),
+        down: false,
+        sent: requests.len(),
         answered: 0,
     };
-    for report in reports {
-        let span = runtime::frame_span(&report.frame);
-        if send_report(addr, bus, subjects, timeout, report)
+    for request in requests {
+        let span = runtime::frame_span(&request.frame);
+        if send_report(addr, bus, subjects, timeout, request)
             .instrument(span)
             .await?
         {

@@ -526,7 +526,8 @@ impl Network {
     /// One request of wallet `j` to the broker at [`NOW`], its reply taken by the wallet.
     fn answer_at_broker(&mut self, j: usize, frame: &[u8]) -> Result<(), NetworkError> {
         let handled = self.broker_mut()?.handle(frame, NOW)?;
-        self.wallet_mut(j)?.handle_reply(&handled.reply, NOW)?;
+        self.wallet_mut(j)?
+            .handle_reply(handled.reply_frame(), NOW)?;
         Ok(())
     }
 }
@@ -643,8 +644,8 @@ pub fn register_merchant(broker: &mut BrokerNode, party: &Party) -> Result<(), N
     let (keys, tx) = (party.keys, TxId::random());
     let broker_key = broker.public_key().clone();
     let request = registration(keys, &broker_key, &party.pan, &party.account_id(), tx)?;
-    let reply = broker.handle(&request, NOW)?.reply;
-    match accept_registration(&reply, keys, &broker_key, tx) {
+    let handled = broker.handle(&request, NOW)?;
+    match accept_registration(handled.reply_frame(), keys, &broker_key, tx) {
         Ok(Registration::Registered) => Ok(()),
         other => Err(NetworkError::Refused(format!(
             "the merchant's registration was answered {other:?}"

@@ -167,7 +167,7 @@ impl World {
         let reply = h.reply.expect("a signed Error");
         let body: ErrorBody = clear_body(&reply.frame, self.m.key);
         assert_eq!(body.error_code(), Some(code));
-        assert!(h.deliveries.is_empty());
+        assert!(h.deliveries.is_empty() && h.requests.is_empty());
         assert_eq!(self.merchant_log_len(), len, "a refusal appended an event");
         assert_eq!(self.merchant_ref().state().tables, tables);
     }
@@ -192,7 +192,7 @@ impl World {
         .unwrap();
         let frame = Frame::new(h, vec![part]).encode().unwrap();
         let key = peer.key;
-        let reply = self.send_broker(&frame, NOW).reply;
+        let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         let (body, cs) =
             sealed_with_secret::<BrokerScripResponseX1>(&reply, key, self.broker_keys(), |b| {
                 (b.scrip.clone(), b.cs_hash.clone())
@@ -219,7 +219,7 @@ impl World {
         )
         .unwrap();
         let frame = Frame::new(h, vec![part]).encode().unwrap();
-        let reply = self.send_broker(&frame, NOW).reply;
+        let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         assert_eq!(label_of(&reply), Label::VendorScripNoticeResponse);
     }
 
@@ -336,7 +336,7 @@ impl World {
     }
 
     /// 6.2 from the notice to the merchant's request to the broker: the merchant's
-    /// `Handled` (its frame to the broker in `deliveries`).
+    /// `Handled` (its frame to the broker in `requests`).
     fn exchange_asked(&mut self, tx: TxId, b0: &Held, w: u64) -> (Vec<u8>, Outgoing) {
         self.notice(tx);
         let step2 = self.vendor_scrip_request(tx, b0, w, w);
@@ -346,8 +346,9 @@ impl World {
             h.reply.is_none(),
             "C's reply is held until the broker decides"
         );
-        assert_eq!(h.deliveries.len(), 1);
-        let ask = h.deliveries[0].clone();
+        assert!(h.deliveries.is_empty());
+        assert_eq!(h.requests.len(), 1);
+        let ask = h.requests[0].clone();
         assert_eq!(ask.to, self.broker_keys().uid());
         assert_eq!(label_of(&ask.frame), Label::ExchangeAuthorizationRequest);
         (step2, ask)
@@ -384,7 +385,7 @@ impl World {
                 cs: cs?,
             })
         });
-        let ReplyOutcome::Decided(out) = self.reply_to_merchant(&decided.reply, NOW) else {
+        let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), NOW) else {
             panic!("the decision is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -439,7 +440,7 @@ impl World {
     /// step 3 to the broker. Gives (the authorization, M's step 3, the broker's deadline).
     fn top_up_asked(&mut self, step1: &[u8]) -> (Vec<u8>, Vec<u8>, u64) {
         let b = self.send_broker(step1, NOW);
-        let ack: AckBody = clear_body(&b.reply, self.broker_keys());
+        let ack: AckBody = clear_body(b.reply_frame(), self.broker_keys());
         let deadline = ack.deadline.expect("the escrow's deadline");
         assert_eq!(b.deliveries.len(), 1);
         assert_eq!(b.deliveries[0].to, self.m.uid());
@@ -448,8 +449,9 @@ impl World {
         let m = self.send_merchant(&auth, NOW);
         assert!(m.refusal.is_none(), "{:?}", m.refusal);
         assert!(m.reply.is_none());
-        assert_eq!(m.deliveries.len(), 1);
-        let step3 = m.deliveries[0].frame.clone();
+        assert!(m.deliveries.is_empty());
+        assert_eq!(m.requests.len(), 1);
+        let step3 = m.requests[0].frame.clone();
         assert_eq!(label_of(&step3), Label::VendorTopUpAccepted);
         (auth, step3, deadline)
     }
@@ -572,7 +574,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(700)).unwrap());
         assert_eq!(w.memo(), 700);
 
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
             panic!("the OK is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -609,7 +611,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         // The broker's decision again (a duplicate): discarded, nothing changes.
         let len = w.merchant_log_len();
         assert!(matches!(
-            w.reply_to_merchant(&decided.reply, NOW),
+            w.reply_to_merchant(decided.reply_frame(), NOW),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
@@ -628,7 +630,7 @@ fn a_refused_exchange_is_recorded_and_answered_with_the_reason() {
     // C asks for more than its BrokerScrip holds: the broker's NOK is final.
     let (step2, ask) = w.exchange_asked(tx, &b0, 800);
     let decided = w.send_broker(&ask.frame, NOW);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("the NOK is acted on")
     };
     assert_eq!(out.len(), 1);
@@ -724,7 +726,7 @@ fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
     let repeat = w.send_broker(&again[0].frame, NOW);
     assert_eq!(repeat.reply, first.reply);
     assert_eq!(w.memo(), 400);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&repeat.reply, NOW) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(repeat.reply_frame(), NOW) else {
         panic!("acted on")
     };
     w.reopen_merchant();
@@ -745,7 +747,7 @@ fn a_decision_not_from_the_broker_or_for_no_pending_request_is_discarded() {
     let (_, ask) = w.exchange_asked(tx, &b0, 400);
     let decided = w.send_broker(&ask.frame, NOW);
     // Re-signed by someone else: discarded.
-    let frame = Frame::decode(&decided.reply).unwrap();
+    let frame = Frame::decode(decided.reply_frame()).unwrap();
     let mut forged = frame.clone();
     forged.header.sender = w.c.uid();
     let len = w.merchant_log_len();
@@ -781,8 +783,9 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.key);
         let deadline = ack.deadline.expect("a deadline");
         assert!(deadline > NOW);
-        assert_eq!(h.deliveries.len(), 1);
-        let ask = h.deliveries[0].clone();
+        assert!(h.deliveries.is_empty());
+        assert_eq!(h.requests.len(), 1);
+        let ask = h.requests[0].clone();
         assert_eq!(label_of(&ask.frame), Label::VendorWithdrawAuthorization);
         assert_eq!(
             w.merchant_ref().pending_broker_requests(),
@@ -829,7 +832,8 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
             late.reply, decided.reply,
             "a repeat after the deadline: the stored decision"
         );
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, deadline + 100) else {
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 100)
+        else {
             panic!("acted on")
         };
         assert!(out.is_empty());
@@ -867,8 +871,8 @@ fn a_refused_withdrawal_releases_v0() {
     // C tells the broker another amount than V0 holds: the broker's NOK(AmountMismatch).
     let step1 = w.vendor_withdraw_request(tx, &v0, 500);
     let h = w.send_merchant(&step1, NOW);
-    let decided = w.send_broker(&h.deliveries[0].frame, NOW);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+    let decided = w.send_broker(&h.requests[0].frame, NOW);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("acted on")
     };
     assert!(out.is_empty());
@@ -970,19 +974,19 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
         assert_eq!(resend.len(), 1);
         assert_eq!(resend[0].frame, auth);
         let again = w.send_merchant(&resend[0].frame, NOW + 1);
-        assert_eq!(again.deliveries[0].frame, step3);
+        assert_eq!(again.requests[0].frame, step3);
         // Both restart between the messages.
         w.reopen_merchant();
         w.reopen_broker();
         assert_eq!(w.merchant_ref().pending_broker_requests()[0].frame, step3);
 
         let decided = w.send_broker(&step3, NOW + 2);
-        assert_eq!(label_of(&decided.reply), Label::VendorTopUpDecision);
+        assert_eq!(label_of(decided.reply_frame()), Label::VendorTopUpDecision);
         let change: ChangeBrokerScripX4 =
             sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
         assert_eq!(change.outcome, Decision::Ok);
         assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 3) else {
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW + 3) else {
             panic!("the OK is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -1042,7 +1046,7 @@ fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
     let change: ChangeBrokerScripX4 =
         sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
     assert!(!change.outcome.is_ok());
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("the decision on the decline is recorded")
     };
     assert!(out.is_empty());
@@ -1084,7 +1088,8 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending[0].frame, step3);
     let decided = w.send_broker(&pending[0].frame, deadline + 5);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, deadline + 5) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 5)
+    else {
         panic!("the NOK is acted on")
     };
     assert!(out.is_empty());
@@ -1111,12 +1116,12 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     let tx = TxId::random();
     let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
     let h = w.send_merchant(&step2, NOW);
-    let ask = h.deliveries[0].clone();
+    let ask = h.requests[0].clone();
     let early = w.send_broker(&ask.frame, NOW);
-    assert_eq!(label_of(&early.reply), Label::Error);
+    assert_eq!(label_of(early.reply_frame()), Label::Error);
     let len = w.merchant_log_len();
     assert_eq!(
-        w.reply_to_merchant(&early.reply, NOW),
+        w.reply_to_merchant(early.reply_frame(), NOW),
         ReplyOutcome::Discarded(merchant::core::broker_reply::AckError::Unexpected(
             Label::Error
         ))
@@ -1126,7 +1131,7 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending, vec![ask]);
     let decided = w.send_broker(&pending[0].frame, NOW + 1);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, NOW + 1) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW + 1) else {
         panic!("acted on")
     };
     assert_eq!(w.open_x6(&out[0].frame).1.scrip.value(), amount(250));
@@ -1143,7 +1148,7 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
     let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
     w.broker().expire(late).unwrap();
     let decided = w.send_broker(&ask.frame, late);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(&decided.reply, late) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), late) else {
         panic!("the NOK is acted on")
     };
     let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
@@ -1212,7 +1217,7 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         // An Ack whose signature does not verify is discarded; the broker's ends the duty.
         let len = w.merchant_log_len();
         let forged = {
-            let mut frame = Frame::decode(&acked.reply).unwrap();
+            let mut frame = Frame::decode(acked.reply_frame()).unwrap();
             let Part::Signed { sig, .. } = &mut frame.parts[0] else {
                 panic!("the broker's Ack of a lapse is signed in the clear")
             };
@@ -1225,14 +1230,14 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         ));
         assert_eq!(w.merchant_log_len(), len);
         assert!(matches!(
-            w.reply_to_merchant(&acked.reply, grace_end + 5),
+            w.reply_to_merchant(acked.reply_frame(), grace_end + 5),
             ReplyOutcome::Recorded
         ));
         assert!(w.merchant_ref().pending_broker_requests().is_empty());
         // A repeat of the Ack answers nothing pending: discarded, nothing written.
         let len = w.merchant_log_len();
         assert!(matches!(
-            w.reply_to_merchant(&acked.reply, grace_end + 6),
+            w.reply_to_merchant(acked.reply_frame(), grace_end + 6),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
@@ -1298,7 +1303,7 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
         for p in &pending {
             let acked = w.send_broker(&p.frame, grace_end + 2);
             assert!(matches!(
-                w.reply_to_merchant(&acked.reply, grace_end + 3),
+                w.reply_to_merchant(acked.reply_frame(), grace_end + 3),
                 ReplyOutcome::Recorded
             ));
         }

@@ -83,7 +83,7 @@ impl World {
         let handled = self.broker().handle(frame, NOW).unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
-        handled.reply
+        handled.reply_frame().to_vec()
     }
 
     fn customer(&self) -> Uid {
@@ -168,7 +168,7 @@ impl World {
         let handled = self.broker().handle(&frame, NOW).unwrap();
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         assert_eq!(
-            Frame::decode(&handled.reply).unwrap().header.label,
+            Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::ExchangeAuthorizationResponse
         );
         assert_eq!(handled.deliveries.len(), 1);
@@ -266,8 +266,8 @@ fn exchange_and_purchases_against_the_real_nodes() {
                 .handle_reply(&handled.reply.unwrap().frame, NOW)
                 .unwrap();
             // M's report to the broker (6.3 step 5), acknowledged.
-            assert_eq!(handled.deliveries.len(), 1);
-            let report_ack = w.send_broker(&handled.deliveries[0].frame);
+            assert_eq!(handled.requests.len(), 1);
+            let report_ack = w.send_broker(&handled.requests[0].frame);
             w.merchant().handle_reply(&report_ack, NOW).unwrap();
             assert_eq!(w.wallet().pending().count(), 0);
             assert_eq!(
@@ -373,7 +373,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let tx = out.tx;
         let handled = w.broker().handle(&out.frame, NOW).unwrap();
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
-        w.wallet().handle_reply(&handled.reply, NOW).unwrap();
+        w.wallet().handle_reply(handled.reply_frame(), NOW).unwrap();
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, m);
         // M reads the broker's X2 and C's forwarded X1 (with CS_V0).
@@ -410,7 +410,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             .unwrap();
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(
-            Frame::decode(&handled.reply).unwrap().header.label,
+            Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::VendorTopUpDecision
         );
         assert_eq!(handled.deliveries.len(), 1);
@@ -537,8 +537,8 @@ fn every_three_party_flow_with_both_real_nodes() {
         let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         assert!(at_m.reply.is_none(), "M holds its reply until B decides");
-        assert_eq!(at_m.deliveries.len(), 1);
-        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(at_m.requests.len(), 1);
+        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(at_b.deliveries.len(), 1);
         assert_eq!(at_b.deliveries[0].to, c);
@@ -546,7 +546,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant().handle_reply(&at_b.reply, NOW).unwrap()
+            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap()
         else {
             panic!("M acts on B's decision")
         };
@@ -575,7 +575,7 @@ fn every_three_party_flow_with_both_real_nodes() {
         w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
-        let report_ack = w.send_broker(&handled.deliveries[0].frame);
+        let report_ack = w.send_broker(&handled.requests[0].frame);
         w.merchant().handle_reply(&report_ack, NOW).unwrap();
         assert_eq!(w.customer_value(), start - 300);
 
@@ -585,19 +585,21 @@ fn every_three_party_flow_with_both_real_nodes() {
             .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
             .unwrap();
         let at_b = w.broker().handle(&out.frame, NOW).unwrap();
-        w.wallet().handle_reply(&at_b.reply, NOW).unwrap();
+        w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
         let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
-        assert_eq!(at_m.deliveries.len(), 1);
-        let decided = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(at_m.requests.len(), 1);
+        let decided = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(decided.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&decided.deliveries[0].frame, NOW)
             .unwrap();
-        let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant().handle_reply(&decided.reply, NOW).unwrap()
+        let merchant::node::ReplyOutcome::Decided(to_c) = w
+            .merchant()
+            .handle_reply(decided.reply_frame(), NOW)
+            .unwrap()
         else {
             panic!("M acts on B's decision")
         };
@@ -621,15 +623,15 @@ fn every_three_party_flow_with_both_real_nodes() {
         w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
             .unwrap();
-        assert_eq!(at_m.deliveries.len(), 1);
-        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        assert_eq!(at_m.requests.len(), 1);
+        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
         assert_eq!(at_b.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
-            w.merchant().handle_reply(&at_b.reply, NOW).unwrap(),
+            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap(),
             merchant::node::ReplyOutcome::Decided(_)
         ));
         assert_eq!(w.wallet().scrip(m), None);
@@ -663,12 +665,12 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         w.wallet().handle_reply(&reply, NOW).unwrap();
         let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
         let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
-        let at_b = w.broker().handle(&at_m.deliveries[0].frame, NOW).unwrap();
+        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         let merchant::node::ReplyOutcome::Decided(_lost) =
-            w.merchant().handle_reply(&at_b.reply, NOW).unwrap()
+            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap()
         else {
             panic!("M acts on B's decision")
         };
@@ -767,9 +769,11 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         assert_eq!(w.broker().expire(later).unwrap().events, 1);
         let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
         let at_m = w.merchant().handle(&step2.frame, later).unwrap();
-        let at_b = w.broker().handle(&at_m.deliveries[0].frame, later).unwrap();
-        let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant().handle_reply(&at_b.reply, later).unwrap()
+        let at_b = w.broker().handle(&at_m.requests[0].frame, later).unwrap();
+        let merchant::node::ReplyOutcome::Decided(to_c) = w
+            .merchant()
+            .handle_reply(at_b.reply_frame(), later)
+            .unwrap()
         else {
             panic!("M acts on B's decision")
         };

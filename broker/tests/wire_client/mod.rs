@@ -621,9 +621,9 @@ impl World {
 
     /// Sends a request; returns the reply bytes. Deliveries must be none.
     pub fn send(&mut self, frame: &[u8], now: u64) -> Vec<u8> {
-        let Handled { reply, deliveries } = self.send_all(frame, now);
-        assert!(deliveries.is_empty());
-        reply
+        let handled = self.send_all(frame, now);
+        assert!(handled.deliveries.is_empty() && handled.requests.is_empty());
+        handled.reply_frame().to_vec()
     }
 
     /// Sends a request; returns the reply and the deliveries.

@@ -125,20 +125,13 @@ impl Config {
     }
 }
 
-/// What `decide` gives for a new request: the events to append, the reply, and the other
-/// frames to send (all unsigned; the node signs and seals them, then commits the events
-/// with the frames before anything leaves).
-#[derive(Debug)]
-pub struct Decision {
-    /// The events, in order.
-    pub events: Vec<NewEvent<Kind>>,
-    /// The reply to the requester; `None` when the reply is held for the broker's decision
-    /// (6.2 step 3) or the incoming frame was a delivery (6.5 step 2). For a decision of
-    /// the broker acted on, the held reply to the customer (6.2 step 7).
-    pub reply: Option<Draft>,
-    /// Other frames of the decision (e.g. 6.3 step 5's `PurchaseCompleted` to the broker).
-    pub deliveries: Vec<Draft>,
-}
+/// What `decide` gives for a new request: the events to append, the reply (`None` when it
+/// is held for the broker's decision, 6.2 step 3, or the incoming frame was a delivery,
+/// 6.5 step 2; for a decision of the broker acted on, the held reply to the customer, 6.2
+/// step 7), and the other frames (e.g. 6.3 step 5's `PurchaseCompleted` to the broker).
+/// All unsigned: the node driver signs and seals them, then commits the events with the
+/// frames before anything leaves.
+pub type Decision = shared::node::Decision<Kind>;
 
 /// The result of `decide` for a request that is not refused.
 #[derive(Debug)]

@@ -91,7 +91,7 @@ impl Harness {
             panic!("expected {code}, got a reply");
         });
         assert_eq!(refusal.code, code, "{}", refusal.message);
-        assert!(handled.deliveries.is_empty());
+        assert!(handled.deliveries.is_empty() && handled.requests.is_empty());
         let reply = handled.reply.expect("a signed Error reply");
         assert_eq!(reply.to, frame.header.sender);
         let error = Frame::decode(&reply.frame).expect("decode");
@@ -247,8 +247,9 @@ fn open_renew_reply(kit: &Kit, handled: &Handled) -> (RenewResponseX1, CustomerS
 
 /// The broker's view of the report a purchase sent.
 fn open_report(kit: &Kit, handled: &Handled) -> (Frame, PurchaseCompletedX3) {
-    assert_eq!(handled.deliveries.len(), 1);
-    let report = &handled.deliveries[0];
+    assert!(handled.deliveries.is_empty());
+    assert_eq!(handled.requests.len(), 1);
+    let report = &handled.requests[0];
     assert_eq!(report.to, kit.broker.uid());
     let frame = Frame::decode(&report.frame).expect("decode");
     assert_eq!(frame.header.label, Label::PurchaseCompleted);
@@ -366,7 +367,7 @@ fn a_repeated_request_gets_the_stored_reply_and_appends_nothing() {
         assert_eq!(repeat.reply, first.reply);
         assert_eq!(repeat.refusal, None);
         assert!(
-            repeat.deliveries.is_empty(),
+            repeat.deliveries.is_empty() && repeat.requests.is_empty(),
             "the report is re-sent from the outbox"
         );
     }
@@ -561,7 +562,7 @@ fn renewal_within_grace_early_and_refused_after_grace() {
         let frame = kit.renew(kit.customer, tx, &e0, &cs0);
         let handled = h.handle(&frame, at);
         assert_eq!(handled.refusal, None);
-        assert!(handled.deliveries.is_empty());
+        assert!(handled.deliveries.is_empty() && handled.requests.is_empty());
         let (body, cs1) = open_renew_reply(&kit, &handled);
         let e1 = body.scrip;
         assert_eq!(e1.value(), e0.value());
@@ -640,7 +641,7 @@ fn reports_are_owed_until_the_broker_acknowledges_them() {
     let (v0, cs0) = h.issue_to(kit.customer, 1_000);
     let tx = TxId::random();
     let handled = h.handle(&kit.purchase(kit.customer, tx, &v0, &cs0, &tea(1)), NOW);
-    let report = handled.deliveries[0].clone();
+    let report = handled.requests[0].clone();
     assert_eq!(h.node().pending_reports(), vec![report.clone()]);
 
     // Still owed after a restart, byte for byte.
@@ -771,7 +772,7 @@ fn a_node_whose_tables_disagree_with_its_log_does_not_open() {
     let peers = kit.state().peer_keys().cloned().collect::<Vec<_>>();
     assert!(matches!(
         MerchantNode::open(&path, kit.merchant.clone(), config, peers),
-        Err(super::NodeError::Diverged)
+        Err(super::NodeError::Inconsistent(_))
     ));
 }
 

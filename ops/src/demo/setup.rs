@@ -133,10 +133,8 @@ fn register_merchant(
 ) -> anyhow::Result<()> {
     use merchant::core::register::{Registration, accept_registration, registration};
     let tx = TxId::random();
-    let reply = broker
-        .handle(&registration(keys, broker_key, pan, id, tx)?, now())?
-        .reply;
-    match accept_registration(&reply, keys, broker_key, tx)? {
+    let handled = broker.handle(&registration(keys, broker_key, pan, id, tx)?, now())?;
+    match accept_registration(handled.reply_frame(), keys, broker_key, tx)? {
         Registration::Registered => Ok(()),
         Registration::AlreadyRegistered => bail!("the merchant's key was registered before"),
     }

@@ -20,6 +20,9 @@
 //! - [`Draft`], [`SentFrame`], [`Recorded`]: an unsigned output of `decide`, the sealed frame
 //!   it becomes, and the event envelope kind that stores those frames with the event that
 //!   produced them, so that replies and outbox are rebuilt by replay (section 8).
+//! - [`Driver`] over a [`Core`]: the one batch step of every node (open in parallel, decide
+//!   in order, seal, append, one commit, one failure path), its typed outputs
+//!   ([`Handled`]: reply, deliveries, requests of the node's own) (docs/adr/0013).
 //! - [`Availability`]: whether a node serves or is down after a storage fault, and the
 //!   unsigned `Error { Unavailable }` it answers meanwhile ([`Unavailable`], section 10).
 //!
@@ -43,6 +46,7 @@
 mod availability;
 mod bindings;
 mod draft;
+mod driver;
 mod live_scrip;
 mod outbox;
 mod refusal;
@@ -54,6 +58,7 @@ pub use availability::{
 };
 pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
+pub use driver::{Core, Decision, Driver, Handled, Outcome, Outgoing, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
 pub use refusal::Refusal;

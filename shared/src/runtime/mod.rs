@@ -14,7 +14,7 @@ pub use backoff::Backoff;
 
 pub use shell::{
     Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, Prepare, ServeNode, Served, Stop, Submit,
-    frame_span, gateway, gateway_until, start, system_clock, unavailable,
+    frame_span, gateway, gateway_until, served, start, system_clock, unavailable,
 };
 
 /// `f` over every item, on up to [`std::thread::available_parallelism`] scoped threads,

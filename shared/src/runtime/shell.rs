@@ -43,6 +43,7 @@ use tracing::Instrument;
 
 use crate::bus::{Bus, BusError, Subject, Subjects};
 use crate::ids::Uid;
+use crate::node::{Handled, Unserved};
 
 /// What one frame of a batch produced, ready for the bus.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -258,6 +259,33 @@ pub fn frame_span(bytes: &[u8]) -> tracing::Span {
             sender = %frame.header.sender,
         ),
         Err(_) => tracing::info_span!("frame", tx = "undecodable", size = bytes.len()),
+    }
+}
+
+/// What the shell sends for one result of its node's batch step
+/// ([`crate::node::Driver::handle_batch`]): the reply and the deliveries of a handled frame
+/// (the node's own requests, [`Handled::requests`], are its reporter's); for a storage
+/// fault the unsigned `Error { Unavailable }` ([`unavailable`]); for a decision that could
+/// not be sealed nothing, logged under the frame's span (nothing was written, the requester
+/// repeats).
+#[must_use]
+pub fn served(result: Result<Handled, Unserved>, frame: &[u8]) -> Served {
+    match result {
+        Ok(handled) => Served {
+            reply: handled.reply.map(|r| Bytes::from(r.frame)),
+            deliveries: handled
+                .deliveries
+                .into_iter()
+                .map(|d| (d.to, Bytes::from(d.frame)))
+                .collect(),
+        },
+        Err(Unserved::Unavailable(down)) => unavailable(frame, down),
+        Err(e @ Unserved::Draft(_)) => {
+            frame_span(frame).in_scope(|| {
+                tracing::warn!(error = %e, "request not served");
+            });
+            Served::default()
+        }
     }
 }
 

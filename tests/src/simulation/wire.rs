@@ -6,7 +6,7 @@
 use customer_cli::core::SavedRequest;
 use merchant::node::ReplyOutcome;
 use rand::RngExt;
-use shared::node::Unavailable;
+use shared::node::{Handled, Unavailable};
 use shared::wire::Label;
 use shared::{TxId, Uid};
 
@@ -191,6 +191,32 @@ impl Sim {
         }
     }
 
+    /// Puts what node `me` produced for `envelope` on the wire: its own requests (the
+    /// merchant's to the broker) as requests, deliveries to peers, the reply back to the
+    /// requester (a delivery has no reply subject: an answer to one goes nowhere). Returns
+    /// the reply.
+    fn put_out(
+        &mut self,
+        me: Node,
+        envelope: &Envelope,
+        handled: Handled,
+    ) -> Result<Option<Vec<u8>>, String> {
+        for r in handled.requests {
+            let to = self.node_of(r.to)?;
+            self.request(me, to, r.frame);
+        }
+        for d in handled.deliveries {
+            let to = self.node_of(d.to)?;
+            self.send(to, Kind::Delivery, d.frame);
+        }
+        let reply = handled.reply.map(|r| r.frame);
+        if let (Kind::Request { from, .. }, Some(frame)) = (&envelope.kind, &reply) {
+            let kind = Sim::reply_kind(me, envelope);
+            self.send(*from, kind, frame.clone());
+        }
+        Ok(reply)
+    }
+
     /// What `envelope`'s node does with it; returns the reply it sent (if any).
     pub(super) fn handle(&mut self, envelope: &Envelope) -> Result<Option<Vec<u8>>, String> {
         let now = self.now;
@@ -201,7 +227,7 @@ impl Sim {
             return Ok(None);
         }
         match (envelope.to, &envelope.kind) {
-            (Node::Broker, Kind::Request { from, .. }) => {
+            (Node::Broker, Kind::Request { .. }) => {
                 let handled = match self
                     .network
                     .broker_mut()
@@ -215,13 +241,7 @@ impl Sim {
                     }
                     Err(e) => return Err(format!("the broker failed: {e}")),
                 };
-                for d in handled.deliveries {
-                    let to = self.node_of(d.to)?;
-                    self.send(to, Kind::Delivery, d.frame);
-                }
-                let kind = Sim::reply_kind(Node::Broker, envelope);
-                self.send(*from, kind, handled.reply.clone());
-                Ok(Some(handled.reply))
+                self.put_out(Node::Broker, envelope, handled)
             }
             (Node::Merchant(i), Kind::Request { .. } | Kind::Delivery) => {
                 let me = Node::Merchant(i);
@@ -241,21 +261,7 @@ impl Sim {
                 if let Some(refusal) = &handled.refusal {
                     self.note(format!("merchant {i} refuses: {refusal:?}"));
                 }
-                for d in handled.deliveries {
-                    let to = self.node_of(d.to)?;
-                    if to == Node::Broker {
-                        self.request(me, to, d.frame);
-                    } else {
-                        self.send(to, Kind::Delivery, d.frame);
-                    }
-                }
-                let reply = handled.reply.map(|r| r.frame);
-                // A delivery has no reply subject: an answer to one goes nowhere.
-                if let (Kind::Request { from, .. }, Some(frame)) = (&envelope.kind, &reply) {
-                    let kind = Sim::reply_kind(me, envelope);
-                    self.send(*from, kind, frame.clone());
-                }
-                Ok(reply)
+                self.put_out(me, envelope, handled)
             }
             (Node::Merchant(i), Kind::Reply { .. }) => {
                 let outcome = match self

@@ -144,9 +144,10 @@ impl Harness {
         let handled = self.handle(auth, NOW);
         assert_eq!(handled.refusal, None);
         assert!(handled.reply.is_none(), "a delivery has no reply");
-        assert_eq!(handled.deliveries.len(), 1);
-        assert_eq!(handled.deliveries[0].to, self.kit.broker.uid());
-        handled.deliveries[0].frame.clone()
+        assert!(handled.deliveries.is_empty());
+        assert_eq!(handled.requests.len(), 1);
+        assert_eq!(handled.requests[0].to, self.kit.broker.uid());
+        handled.requests[0].frame.clone()
     }
 
     fn reply(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
@@ -416,7 +417,7 @@ fn every_failed_check_is_a_decline_that_holds_nothing() {
     let mut a = Auth::new(TxId::random(), &live, &live_cs, kit.customer, 10);
     a.deadline = late + 10;
     let handled = h.handle(&authorization(&kit, &a), late);
-    let (_, x3, _) = read_step3(&kit, &handled.deliveries[0].frame);
+    let (_, x3, _) = read_step3(&kit, &handled.requests[0].frame);
     assert!(
         matches!(x3, VendorTopUpAcceptedX3::Decline { ref reason, .. } if reason.starts_with("Expired"))
     );

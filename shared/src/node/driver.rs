@@ -1,0 +1,523 @@
+//! [`Driver`]: the one batch step every node runs (docs/adr/0013), over a [`Core`] that
+//! the broker's and each merchant's sans-IO cores implement.
+//!
+//! Why one driver: the order of a batch is the protocol's, not a node's (sections 3, 6, 7
+//! and 10), and two copies of it drift: one node signs its refusals in parallel after the
+//! commit, the other inline; one calls a failure "inconsistent", the other "broken". Here
+//! it is written once:
+//!
+//! 1. decode and [`Core::open`] every frame of the batch in parallel (RSA unwrap and
+//!    signature checks, the slow part) against the state before the batch. Sound because
+//!    no frame of a batch can depend on another's effect: a party sends its next request
+//!    only after the previous reply, and no reply of the batch leaves before its commit;
+//! 2. in arrival order, [`Core::decide`] each against the state including every earlier
+//!    decision of the batch, seal its drafts and [`Core::append`] its events (with the
+//!    frames, ADR 0006) inside the batch's one write transaction, folding them into the
+//!    state, so two requests spending one scrip are serialized and the second is refused;
+//! 3. one durable commit for the whole batch, then [`Core::committed`]; then the refusals,
+//!    which change nothing and are not stored, are signed in parallel. Only then are the
+//!    results returned (section 6: the state change commits before the reply leaves);
+//! 4. one failure path: if any append or the commit fails, nothing of the batch was
+//!    written, every frame is answered with the unsigned `Error { Unavailable }` (refusals
+//!    too, since they may have depended on an uncommitted decision), and the node is down
+//!    until [`Core::load`] has rebuilt its state from the reopened log (section 10). It
+//!    never answers from a state its log does not justify, and the requesters repeat with
+//!    the same bodies (section 7).
+//!
+//! The outputs are typed by what the bus does with them ([`Handled`]): the reply on the
+//! request's reply subject, deliveries to peer subjects, and requests of the node's own
+//! that want an answer (the merchant's report and relays to the broker, sections 6.2–6.7),
+//! which its reporter sends.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::events::{EventLog, Group, LogError, NewEvent};
+use crate::ids::Uid;
+use crate::suite::{KeyPair, PublicKey, Suite};
+use crate::wire::bodies::{ErrorBody, Re};
+use crate::wire::{Frame, Header, LabelKind};
+
+use super::{
+    Availability, Draft, DraftError, Recorded, Refusal, SentFrame, Unavailable, unavailable_batch,
+};
+
+/// A frame a node sends: to whom, and its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The recipient.
+    pub to: Uid,
+    /// The encoded frame.
+    pub frame: Vec<u8>,
+}
+
+impl From<SentFrame> for Outgoing {
+    fn from(sent: SentFrame) -> Outgoing {
+        Outgoing {
+            to: sent.to,
+            frame: sent.frame,
+        }
+    }
+}
+
+/// What handling one request frame produced, typed by where each frame goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// The answer on the request's reply subject (a signed `Error` for a refusal); `None`
+    /// for a frame too broken to answer (no readable header), for a request whose answer
+    /// waits for the broker's decision (6.2 step 3), and for a delivery (6.5 step 2, which
+    /// the merchant answers with a request of its own, in `requests`).
+    pub reply: Option<Outgoing>,
+    /// One-way frames to other parties' peer subjects.
+    pub deliveries: Vec<Outgoing>,
+    /// Requests of this node that want an answer (the merchant's `PurchaseCompleted` and
+    /// its relays to the broker): stored with their events, sent by the node's reporter
+    /// until the answer is recorded (section 7).
+    pub requests: Vec<Outgoing>,
+    /// Why the request was refused, if it was.
+    pub refusal: Option<Refusal>,
+}
+
+impl Handled {
+    /// The reply's bytes; empty when there is none.
+    #[must_use]
+    pub fn reply_frame(&self) -> &[u8] {
+        self.reply.as_ref().map_or(&[], |r| r.frame.as_slice())
+    }
+
+    /// `frames` of a decision or a repeat, each put where its label says: the first in the
+    /// reply slot if `reply` (it answers the request), then requests by their label kind,
+    /// the rest deliveries.
+    fn of(frames: impl IntoIterator<Item = Outgoing>, reply: bool) -> Handled {
+        let mut handled = Handled::default();
+        let mut frames = frames.into_iter();
+        if reply {
+            handled.reply = frames.next();
+        }
+        for out in frames {
+            let request = Frame::header_of(&out.frame)
+                .is_ok_and(|h| matches!(h.label.kind(), LabelKind::Request { .. }));
+            if request {
+                handled.requests.push(out);
+            } else {
+                handled.deliveries.push(out);
+            }
+        }
+        handled
+    }
+
+    /// The stored frame of a repeat (section 7), put where its own label says: a reply
+    /// goes back to the requester, a request of the node's own (the merchant's answer to a
+    /// repeated 6.5 delivery) to its reporter, anything else to the peer subject.
+    fn repeat(to: Uid, frame: Vec<u8>) -> Handled {
+        let kind = Frame::header_of(&frame).map(|h| h.label.kind());
+        let out = Outgoing { to, frame };
+        match kind {
+            Ok(LabelKind::Reply) => Handled {
+                reply: Some(out),
+                ..Handled::default()
+            },
+            _ => Handled::of([out], false),
+        }
+    }
+}
+
+/// A decision of a core, in the driver's terms: the events to append (empty for a read),
+/// the reply (`None` when it is held or the request was a delivery) and the other frames.
+#[derive(Debug)]
+pub struct Decision<K> {
+    /// Appended in one commit with the sealed frames, before anything leaves.
+    pub events: Vec<NewEvent<K>>,
+    /// The answer to the requester.
+    pub reply: Option<Draft>,
+    /// The other frames: deliveries, and requests of the node's own.
+    pub deliveries: Vec<Draft>,
+}
+
+/// What [`Core::decide`] gives for a request that is not refused.
+#[derive(Debug)]
+pub enum Outcome<K> {
+    /// A repeat (same sender, tx, label and digest, section 7): the stored frame, byte for
+    /// byte, and no event.
+    Repeat(Vec<u8>),
+    /// A new request, decided.
+    Decided(Box<Decision<K>>),
+}
+
+/// A node's sans-IO core as the [`Driver`] runs it: its state, keys and configuration,
+/// and the four steps of a request (open, decide, append into the projection, load).
+pub trait Core: Send + Sync {
+    /// The node's own event kind (stored as [`Recorded`] with the frames it sent).
+    type Kind: Serialize + DeserializeOwned + Clone + Send + Sync;
+    /// A verified request, what `open` gives and `decide` takes.
+    type Request: Send;
+    /// What [`Core::load`] reports when a log's state cannot be served.
+    type LoadError: std::fmt::Display + From<LogError>;
+
+    /// The node's key pair: it signs and seals everything the node sends.
+    fn keys(&self) -> &KeyPair;
+
+    /// The suite the node answers in (refusals included, so a `WrongSuite` frame is
+    /// answered too).
+    fn suite(&self) -> Suite;
+
+    /// Verifies a decoded frame into a request (decryption, signatures, the frame's own
+    /// checks), against the state before the batch. Runs in parallel: no state change.
+    ///
+    /// # Errors
+    /// The refusal (section 3).
+    fn open(&self, frame: &Frame) -> Result<Self::Request, Refusal>;
+
+    /// The request's header.
+    fn header(request: &Self::Request) -> &Header;
+
+    /// The request's digest (section 7).
+    fn digest(request: &Self::Request) -> &[u8];
+
+    /// Decides a verified request against the state, at `now` (unix seconds). Pure:
+    /// every check happens here, before any state change (section 6).
+    ///
+    /// # Errors
+    /// The refusal; the state is unchanged.
+    fn decide(&self, request: &Self::Request, now: u64) -> Result<Outcome<Self::Kind>, Refusal>;
+
+    /// The public key a draft to `to` is sealed to, if the node knows it.
+    fn recipient(&self, to: &Uid) -> Option<&PublicKey>;
+
+    /// Appends one decision's `events` (frames attached) in the batch's `group`, folding
+    /// them into the state and its projection tables; `request` is what they decide
+    /// (`None` for the node's own timers and operator calls), for writes beside the log
+    /// (the broker's secrets table).
+    ///
+    /// # Errors
+    /// The log's; the group is then given up and nothing of the batch is written.
+    fn append(
+        &mut self,
+        group: &mut Group<'_, Recorded<Self::Kind>>,
+        events: Vec<NewEvent<Recorded<Self::Kind>>>,
+        request: Option<&Self::Request>,
+    ) -> Result<(), LogError>;
+
+    /// The batch's group committed: what waited for it takes effect (the broker's new
+    /// account IDs join its secrets table in memory).
+    fn committed(&mut self) {}
+
+    /// Rebuilds the state from `log` with every check of a start (chain, replay, tables
+    /// against the replayed state): at open and after a storage fault.
+    ///
+    /// # Errors
+    /// Why the log's state cannot be served.
+    fn load(&mut self, log: &EventLog<Recorded<Self::Kind>>) -> Result<(), Self::LoadError>;
+}
+
+/// Why the driver did not serve one frame (see [`Driver::handle_batch`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Unserved {
+    /// The node cannot write its log (section 10): nothing of the batch was written; the
+    /// requester gets the unsigned `Error { Unavailable }` and may repeat.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// The decision's frames could not be signed or sealed: nothing of it was written.
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+}
+
+/// A node: its log, its core and whether it serves (see the module doc).
+pub struct Driver<C: Core> {
+    log: EventLog<Recorded<C::Kind>>,
+    core: C,
+    /// Down after a storage fault until the log is reopened and the state rebuilt from it
+    /// (section 10): meanwhile the state may hold decisions the log does not, so nothing
+    /// is served from it.
+    availability: Availability,
+}
+
+impl<C: Core> std::fmt::Debug for Driver<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("uid", &self.core.keys().uid())
+            .field("log", &self.log)
+            .field("availability", &self.availability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> Driver<C> {
+    /// `core` serving `log`, its state loaded from it ([`Core::load`]).
+    ///
+    /// # Errors
+    /// [`Core::load`]'s.
+    pub fn new(log: EventLog<Recorded<C::Kind>>, mut core: C) -> Result<Driver<C>, C::LoadError> {
+        core.load(&log)?;
+        Ok(Driver {
+            log,
+            core,
+            availability: Availability::default(),
+        })
+    }
+
+    /// The core (its state, keys and configuration).
+    #[must_use]
+    pub fn core(&self) -> &C {
+        &self.core
+    }
+
+    /// The core, to change what is not in the log (the merchant's peer keys).
+    pub fn core_mut(&mut self) -> &mut C {
+        &mut self.core
+    }
+
+    /// The log.
+    #[must_use]
+    pub fn log(&self) -> &EventLog<Recorded<C::Kind>> {
+        &self.log
+    }
+
+    /// The log and the core, the log still open (to close it).
+    #[must_use]
+    pub fn into_parts(self) -> (EventLog<Recorded<C::Kind>>, C) {
+        (self.log, self.core)
+    }
+
+    /// Whether the node is down after a storage fault (section 10): until a call at or
+    /// after the retry time reopens the log, the core's state may hold decisions of the
+    /// failed commit that the log does not, so a reader who needs the log's state (an
+    /// invariant, a report, a re-send) skips it meanwhile.
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        self.availability.down().is_some()
+    }
+
+    /// `Ok` when the node may serve at `now`: the log is open and the state is the log's.
+    /// Down after a storage fault, it first tries to recover (reopen the log,
+    /// [`Core::load`]; at most once per `RETRY_AFTER_SECS`).
+    ///
+    /// # Errors
+    /// [`Unavailable`] while it cannot recover.
+    pub fn serving(&mut self, now: u64) -> Result<(), Unavailable> {
+        let (log, core) = (&mut self.log, &mut self.core);
+        self.availability.serving(now, || {
+            log.reopen().map_err(|e| e.to_string())?;
+            core.load(log).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Seals `draft` with the node's key, to its recipient's key.
+    ///
+    /// # Errors
+    /// As [`Draft::seal`].
+    pub fn seal(&self, draft: &Draft) -> Result<SentFrame, DraftError> {
+        draft.seal(self.core.keys(), self.core.recipient(&draft.to))
+    }
+
+    /// Appends events the node decided itself (a timer, an operator call) in one commit,
+    /// after `write` has put them in the group ([`Core::append`], or with writes beside
+    /// the log). A failure leaves nothing written and the node down ([`Driver::serving`]).
+    ///
+    /// # Errors
+    /// [`Unavailable`]: down, or the append or commit failed.
+    pub fn commit_with(
+        &mut self,
+        now: u64,
+        write: impl FnOnce(&mut C, &mut Group<'_, Recorded<C::Kind>>) -> Result<(), LogError>,
+    ) -> Result<(), Unavailable> {
+        self.serving(now)?;
+        let committed = match self.log.begin_group() {
+            Ok(mut group) => match write(&mut self.core, &mut group) {
+                Ok(()) => group.commit(),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(()) => {
+                self.core.committed();
+                Ok(())
+            }
+            Err(e) => Err(self.availability.fault(e, now)),
+        }
+    }
+
+    /// [`Driver::commit_with`] of `events`, sealed frames attached, through
+    /// [`Core::append`].
+    ///
+    /// # Errors
+    /// As [`Driver::commit_with`].
+    pub fn commit(
+        &mut self,
+        now: u64,
+        events: Vec<NewEvent<Recorded<C::Kind>>>,
+    ) -> Result<(), Unavailable> {
+        if events.is_empty() {
+            return self.serving(now);
+        }
+        self.commit_with(now, |core, group| core.append(group, events, None))
+    }
+
+    /// Seals a decision's drafts (reply first) and commits its events with them: the
+    /// node's own decisions outside a batch (the merchant acting on the broker's answer).
+    /// Returns the sealed frames, typed.
+    ///
+    /// # Errors
+    /// The seal's or the commit's; nothing was written.
+    pub fn commit_decision(
+        &mut self,
+        now: u64,
+        decision: Decision<C::Kind>,
+    ) -> Result<Handled, Unserved> {
+        self.serving(now)?;
+        let (handled, sent) = self.seal_decision(&decision)?;
+        self.commit(now, Recorded::attach(decision.events, sent))?;
+        Ok(handled)
+    }
+
+    /// Handles request frames that arrived together, one result per frame, in order (see
+    /// the module doc for the order and the failure path). A refusal is an `Ok` with the
+    /// signed `Error` as its reply and [`Handled::refusal`] set.
+    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+        if let Err(down) = self.serving(now) {
+            return self.unavailable(frames, &down.reason);
+        }
+        let opened = {
+            let core = &self.core;
+            crate::runtime::parallel_map(frames, |bytes| {
+                let frame = Frame::decode(bytes).map_err(Refusal::from)?;
+                Ok(core.open(&frame).map_err(|r| (frame.header, r)))
+            })
+        };
+        let mut group = match self.log.begin_group() {
+            Ok(group) => group,
+            Err(e) => {
+                let down = self.availability.fault(e, now);
+                return self.unavailable(frames, &down.reason);
+            }
+        };
+        // Refusals change nothing and are signed after the commit, in parallel.
+        let mut results: Vec<Option<Result<Handled, Unserved>>> = Vec::with_capacity(frames.len());
+        let mut refusals: Vec<(usize, Header, Vec<u8>, Refusal)> = Vec::new();
+        let mut failure = None;
+        for item in opened {
+            let request = match item {
+                // No header to answer under: nothing is sent back.
+                Err(refusal) => {
+                    results.push(Some(Ok(Handled {
+                        refusal: Some(refusal),
+                        ..Handled::default()
+                    })));
+                    continue;
+                }
+                Ok(Err((header, refusal))) => {
+                    refusals.push((results.len(), header, Vec::new(), refusal));
+                    results.push(None);
+                    continue;
+                }
+                Ok(Ok(request)) => request,
+            };
+            let header = C::header(&request);
+            let result = match self.core.decide(&request, now) {
+                Err(refusal) => {
+                    refusals.push((
+                        results.len(),
+                        *header,
+                        C::digest(&request).to_vec(),
+                        refusal,
+                    ));
+                    results.push(None);
+                    continue;
+                }
+                Ok(Outcome::Repeat(frame)) => Ok(Handled::repeat(header.sender, frame)),
+                Ok(Outcome::Decided(decision)) => match self.seal_decision(&decision) {
+                    Err(e) => Err(Unserved::Draft(e)),
+                    Ok((handled, sent)) => {
+                        let events = Recorded::attach(decision.events, sent);
+                        match self.core.append(&mut group, events, Some(&request)) {
+                            Ok(()) => Ok(handled),
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                },
+            };
+            results.push(Some(result));
+        }
+        let committed = match failure {
+            Some(e) => {
+                drop(group);
+                Err(e)
+            }
+            None => group.commit(),
+        };
+        if let Err(e) = committed {
+            let down = self.availability.fault(e, now);
+            return self.unavailable(frames, &down.reason);
+        }
+        self.core.committed();
+        let signed = crate::runtime::parallel_map(&refusals, |(_, header, digest, refusal)| {
+            self.refuse(header, digest, refusal)
+        });
+        for ((index, ..), handled) in refusals.iter().zip(signed) {
+            if let Some(slot) = results.get_mut(*index) {
+                *slot = Some(handled);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Ok(Handled::default())))
+            .collect()
+    }
+
+    /// Seals the decision's reply and other frames: what is sent, typed, and the frames
+    /// stored in its events (ADR 0006). A decision without events (a read) is sealed the
+    /// same way and stores nothing.
+    fn seal_decision(
+        &self,
+        decision: &Decision<C::Kind>,
+    ) -> Result<(Handled, Vec<SentFrame>), DraftError> {
+        let sent = decision
+            .reply
+            .iter()
+            .chain(&decision.deliveries)
+            .map(|draft| self.seal(draft))
+            .collect::<Result<Vec<_>, _>>()?;
+        let handled = Handled::of(
+            sent.iter().cloned().map(Outgoing::from),
+            decision.reply.is_some(),
+        );
+        Ok((handled, sent))
+    }
+
+    /// The signed `Error` answering the request with `header` (and `digest`, empty when
+    /// the request could not be verified), in the node's own suite (protocol.md section
+    /// 3). Not stored: a refusal changes nothing, so a repeat is decided again.
+    fn refuse(
+        &self,
+        header: &Header,
+        digest: &[u8],
+        refusal: &Refusal,
+    ) -> Result<Handled, Unserved> {
+        let body = ErrorBody::new(
+            Re::new(header, digest.to_vec()),
+            refusal.code,
+            refusal.message.clone(),
+        );
+        let me = self.core.keys().uid();
+        let draft = Draft::delivery(self.core.suite(), header.tx, me, header.sender, &body);
+        let sent = draft.seal(self.core.keys(), None)?;
+        Ok(Handled {
+            reply: Some(sent.into()),
+            refusal: Some(refusal.clone()),
+            ..Handled::default()
+        })
+    }
+
+    /// Every frame of a batch the node could not serve, answered with the unsigned
+    /// `Error { Unavailable }` (section 10).
+    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, Unserved>> {
+        unavailable_batch(frames, reason, self.core.suite(), self.core.keys().uid())
+            .into_iter()
+            .map(|down| Err(down.into()))
+            .collect()
+    }
+}
