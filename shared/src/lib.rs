@@ -1,21 +1,29 @@
-//! `shared`: everything two peerscrip parties must agree on, with no I/O of its own except
-//! the event log (redb) and the bus (tokio channels, NATS), which the issue places here so
-//! every node uses the same ones.
+//! `shared`: everything two peerscrip parties must agree on.
+//!
+//! Two layers, kept apart by the compiler: the protocol logic (amounts, ids, suites, scrip,
+//! wire, the event envelope and postings, what the node cores share in [`node`]) builds with
+//! no I/O crate at all (`--no-default-features`), so a core cannot reach a file, a socket or
+//! a clock through it; the feature `io` (on by default) adds the one piece of each kind of
+//! I/O that every node shares: the event log on redb and the node driver over it, the buses
+//! (tokio channels, NATS), the actor shell and the JetStream export.
 //!
 //! One module per concept; see `ARCHITECTURE.md` for the map and `docs/protocol.md` (the
 //! normative protocol) for the sections cited throughout.
 
 pub mod amount;
+#[cfg(feature = "io")]
 pub mod bus;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod error;
 pub mod events;
+#[cfg(feature = "io")]
 pub mod export;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
 pub mod node;
+#[cfg(feature = "io")]
 pub mod runtime;
 pub mod scrip;
 pub mod secret;
@@ -24,6 +32,7 @@ pub mod variant;
 pub mod wire;
 
 pub use amount::{Amount, AmountError};
+#[cfg(feature = "io")]
 pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
 pub use error::ErrorCode;
 pub use ids::{AccountId, CustId, Nonce, Pan, PanSecret, ScripId, TxId, Uid};

@@ -87,6 +87,7 @@ impl<K> NewEvent<K> {
     }
 
     /// The stored event this becomes at `seq`, after the event whose hash is `prev_hash`.
+    #[cfg_attr(not(feature = "io"), allow(dead_code))]
     pub(crate) fn into_event(self, seq: u64, prev_hash: ChainHash) -> Event<K> {
         Event {
             seq,

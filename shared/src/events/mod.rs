@@ -25,29 +25,39 @@
 
 pub mod chain;
 pub mod envelope;
+#[cfg(feature = "io")]
 mod error;
-#[cfg(any(test, feature = "fixtures"))]
+#[cfg(all(feature = "io", any(test, feature = "fixtures")))]
 pub mod faults;
 mod identity;
+#[cfg(feature = "io")]
 pub mod log;
+#[cfg(feature = "io")]
 mod meta;
 pub mod posting;
+#[cfg(feature = "io")]
 pub mod projection;
+#[cfg(feature = "io")]
 pub mod replay;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "io"))]
 mod tests;
 
 pub use chain::{ChainBreak, ChainReport, FIRST_SEQ, GENESIS_PREV_HASH};
 pub use envelope::{ChainHash, Event, Evidence, NewEvent};
+#[cfg(feature = "io")]
 pub use error::LogError;
 pub use identity::LogIdentity;
+#[cfg(feature = "io")]
 pub use log::{EventIter, EventLog, Group, StoredIter};
+#[cfg(feature = "io")]
 pub use meta::SCHEMA_VERSION;
 pub use posting::{
     Account, Direction, ParseAccountError, Posting, PostingError, check_balanced, check_memos,
 };
+#[cfg(feature = "io")]
 pub use projection::{
     Projection, ProjectionDump, ProjectionError, ProjectionTable, Rows, dump_projection,
 };
+#[cfg(feature = "io")]
 pub use replay::REPLAY_BATCH;

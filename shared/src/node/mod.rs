@@ -46,6 +46,7 @@
 mod availability;
 mod bindings;
 mod draft;
+#[cfg(feature = "io")]
 mod driver;
 mod live_scrip;
 mod outbox;
@@ -58,6 +59,7 @@ pub use availability::{
 };
 pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
+#[cfg(feature = "io")]
 pub use driver::{Core, Decision, Driver, Handled, Outcome, Outgoing, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
