@@ -40,7 +40,9 @@ pub mod projection;
 #[cfg(feature = "io")]
 pub mod replay;
 
-#[cfg(all(test, feature = "io"))]
+// The tests need the log; the crate's tests always build with `io` (its dev-dependency
+// on itself enables `daemon`, which needs it).
+#[cfg(test)]
 mod tests;
 
 pub use chain::{ChainBreak, ChainReport, FIRST_SEQ, GENESIS_PREV_HASH};
