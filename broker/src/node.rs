@@ -457,8 +457,15 @@ fn replay(log: &EventLog<Recorded<Kind>>, config: &Config) -> Result<State, Node
     log.verify_chain()?;
     let mut state = State::new(config.suite);
     for event in log.iter()? {
-        state.apply(&event?);
+        let event = event?;
+        state.apply(&event).map_err(|e| {
+            NodeError::Inconsistent(format!("the ledger breaks at event {}: {e}", event.seq))
+        })?;
     }
+    // `apply` checks what each event changed; the whole ledger is checked once here.
+    state
+        .check_conserved()
+        .map_err(|e| NodeError::Inconsistent(format!("the replayed ledger: {e}")))?;
     Ok(state)
 }
 

@@ -101,7 +101,11 @@ impl Projection<Recorded<Kind>> for LiveProjection<'_> {
 
     fn apply(&self, txn: &WriteTransaction, event: &BrokerEvent) -> Result<(), ProjectionError> {
         let mut state = self.state.borrow_mut();
-        let touched = state.apply(event);
+        // A broken ledger is refused before a row is written: the group fails, nothing of
+        // its batch is committed, and the node reloads its state from the log (section 10).
+        let touched = state
+            .apply(event)
+            .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
         write_touched(txn, &state, &touched)
     }
 }

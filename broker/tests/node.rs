@@ -241,6 +241,61 @@ fn a_secret_record_that_does_not_match_its_commitment_is_refused() {
     );
 }
 
+/// The ledger is checked before every commit, release builds included (section 5): an
+/// event whose postings balance but take an account below zero is refused by the
+/// projection before a row is written, the log is as it was, and the node opens on it
+/// with the account untouched.
+#[test]
+fn an_event_that_breaks_the_ledger_is_refused_before_it_is_written() {
+    use broker::core::{Kind, bank};
+    use shared::events::{Account, EventLog, LogError, Posting, ProjectionError};
+    use shared::node::Recorded;
+
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    w.onboard(&c, 100);
+    w.node.take().unwrap().close().unwrap();
+    let log = EventLog::<Recorded<Kind>>::open_existing(w.path()).unwrap();
+    let mut state = State::new(Suite::Modern);
+    for event in log.iter().unwrap() {
+        state.apply(&event.unwrap()).unwrap();
+    }
+    let before = (log.len().unwrap(), state.clone());
+    // A deposit turned round: 10.00 out of an account that holds 1.00.
+    let mut bad = bank::deposit(
+        &state,
+        &c.pan,
+        Amount::from_minor(1_000),
+        TxId::random(),
+        NOW,
+    )
+    .unwrap();
+    bad.postings = vec![
+        Posting::decrease(Account::Bank(c.pan.clone()), Amount::from_minor(1_000)),
+        Posting::increase(Account::External, Amount::from_minor(1_000)),
+    ];
+    let refused = log
+        .append(
+            Recorded::attach(vec![bad], Vec::new()),
+            &LiveProjection::new(&mut state),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            LogError::Projection { source: ProjectionError::Invariant(why), .. }
+                if why.contains("is negative")
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(log.len().unwrap(), before.0, "nothing was written");
+    log.close().unwrap();
+    let keys = fixtures::keypair(Suite::Modern, BROKER_KEY).clone();
+    let node = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config).unwrap();
+    assert_eq!(node.state(), &before.1);
+    assert_eq!(node.state().bank_balance(&c.pan), Amount::from_minor(100));
+}
+
 /// A second open of the same file while the broker serves is refused (section 1: one
 /// serving broker).
 #[test]

@@ -444,6 +444,9 @@ fn diverged() -> NodeError {
 fn load(log: &EventLog<Recorded<Kind>>, peers: State) -> Result<State, NodeError> {
     log.verify_chain()?;
     let state = replay(log, peers)?;
+    state
+        .check_books()
+        .map_err(|e| NodeError::Inconsistent(format!("the replayed books: {e}")))?;
     if log.dump_projection(&Mirror::new(State::new()))? == rows_of(&state)? {
         Ok(state)
     } else {

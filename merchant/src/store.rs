@@ -86,6 +86,12 @@ impl Projection<Recorded<Kind>> for Mirror {
     ) -> Result<(), ProjectionError> {
         let mut state = self.state.borrow_mut();
         let touched = state.apply(event);
+        // Books that do not balance are refused before a row is written: the group fails,
+        // nothing of its batch is committed, and the node reloads its state from the log
+        // (section 10).
+        state
+            .check_books()
+            .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
         write_touched(txn, &state.tables, &touched)
     }
 }

@@ -186,7 +186,42 @@ pub struct State {
     pub tables: Tables,
 }
 
+/// The books do not balance: `issued` differs from `live + paid + withdrawn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "VendorScrip books: issued {issued}, but live {live} + paid {paid} + withdrawn {withdrawn}"
+)]
+pub struct BooksError {
+    /// Value issued, minor units.
+    pub issued: u128,
+    /// Value of the live (and held) VendorScrip.
+    pub live: u128,
+    /// Value paid for goods.
+    pub paid: u128,
+    /// Value withdrawn (6.7) or lapsed (section 4).
+    pub withdrawn: u128,
+}
+
 impl State {
+    /// The merchant's ledger invariant ([`Books`]): `issued = live + paid + withdrawn`, in
+    /// the time of an event, not of the state (the live table keeps its value as it
+    /// changes). A node checks it after every event it appends, release builds included,
+    /// and refuses to write an event that breaks it (`store::Mirror`).
+    pub fn check_books(&self) -> Result<(), BooksError> {
+        let t = &self.tables;
+        let error = BooksError {
+            issued: u128::from(t.books.issued.minor()),
+            live: t.live.value(),
+            paid: u128::from(t.books.paid.minor()),
+            withdrawn: u128::from(t.books.withdrawn.minor()),
+        };
+        if error.issued == error.live + error.paid + error.withdrawn {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+
     /// An empty state with no known peers.
     #[must_use]
     pub fn new() -> State {

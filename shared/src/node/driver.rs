@@ -450,6 +450,8 @@ impl<C: Core> Driver<C> {
             None => group.commit(),
         };
         if let Err(e) = committed {
+            // A storage fault or a broken invariant (section 5): nothing was written.
+            tracing::error!(error = %e, batch = frames.len(), "a batch was not committed; the node reloads its log");
             let down = self.availability.fault(e, now);
             return self.unavailable(frames, &down.reason);
         }

@@ -129,6 +129,9 @@ impl ScripCheckError {
 pub struct LiveScrip {
     rows: BTreeMap<ScripId, LiveRecord>,
     by_owner: BTreeMap<Uid, BTreeSet<ScripId>>,
+    /// The value of every row, in minor units, kept with each change so that a node checks
+    /// its float against its live scrip per event without summing the table.
+    value: u128,
 }
 
 impl LiveScrip {
@@ -161,6 +164,13 @@ impl LiveScrip {
         self.rows.is_empty()
     }
 
+    /// The value of every live (and held) scrip, in minor units: what the producer owes
+    /// its holders (the broker's `float:broker`, a merchant's books, section 5).
+    #[must_use]
+    pub fn value(&self) -> u128 {
+        self.value
+    }
+
     /// The ids `owner` holds here, live or held, in id order. Section 4: a customer holds at
     /// most one live scrip per producer, so this is the check of 6.1 ("no live BrokerScrip,
     /// else top up") and the merchant's hint that a second VendorScrip needs merging.
@@ -182,7 +192,9 @@ impl LiveScrip {
             },
         );
         debug_assert!(previous.is_none(), "scrip {id} issued twice");
+        self.value += u128::from(body.value.minor());
         if let Some(previous) = previous {
+            self.value -= u128::from(previous.body.value.minor());
             self.unindex(&previous.owner, &id);
         }
         self.by_owner.entry(owner).or_default().insert(id);
@@ -192,6 +204,7 @@ impl LiveScrip {
     /// validates again.
     pub fn remove(&mut self, id: &ScripId) -> Option<LiveRecord> {
         let record = self.rows.remove(id)?;
+        self.value -= u128::from(record.body.value.minor());
         self.unindex(&record.owner, id);
         Some(record)
     }
