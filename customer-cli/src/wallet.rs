@@ -6,11 +6,12 @@
 //! transaction (protocol.md section 8) before the method returns: a request is saved before
 //! its frame is handed out (section 7), a reply's outcome is stored before it is reported.
 //! [`Wallet::open`] rebuilds the state by replaying the log and checks it against the
-//! tables.
+//! tables (first rebuilt from the log if the file's tables are of an older format,
+//! `store::TABLES_FORMAT`).
 
 use std::path::Path;
 
-use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::events::{Event, EventLog, LogIdentity, NewEvent, ProjectionDump};
 use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
 use shared::{
@@ -25,7 +26,7 @@ use crate::core::{
 };
 use crate::error::WalletError;
 use crate::sealed::SealedSecret;
-use crate::store::{WalletProjection, expected_dump};
+use crate::store::{self, TABLES_FORMAT, WalletProjection, expected_dump};
 
 /// The node kind recorded in a wallet file's log identity.
 pub const NODE_KIND: &str = "wallet";
@@ -122,16 +123,38 @@ impl Wallet {
             });
         }
         let wallet = Wallet { log, state, keys };
-        wallet.check_tables()?;
-        Ok(wallet)
+        let stored = wallet.upgrade_tables()?;
+        wallet.compare_tables(&stored).map(|()| wallet)
+    }
+
+    /// The projection tables as the file holds them, first rebuilt from the log if the file
+    /// was written in an older format than this build's (`store::TABLES_FORMAT`; the tables
+    /// project the log, section 8, so nothing is lost). A newer format is refused.
+    fn upgrade_tables(&self) -> Result<ProjectionDump, WalletError> {
+        let stored = self.log.dump_projection(&WalletProjection::default())?;
+        match store::stored_format(&stored).map_err(|_| WalletError::TablesDiffer)? {
+            TABLES_FORMAT => Ok(stored),
+            found if found > TABLES_FORMAT => Err(WalletError::TablesFormat {
+                found,
+                supported: TABLES_FORMAT,
+            }),
+            _ => {
+                self.log.rebuild_projection(&WalletProjection::default())?;
+                Ok(self.log.dump_projection(&WalletProjection::default())?)
+            }
+        }
     }
 
     /// Checks that the projection tables in the file equal the state, byte for byte.
     pub fn check_tables(&self) -> Result<(), WalletError> {
-        let found = self.log.dump_projection(&WalletProjection::default())?;
+        self.compare_tables(&self.log.dump_projection(&WalletProjection::default())?)
+    }
+
+    /// Checks that `stored` (the file's tables) equals the state, byte for byte.
+    fn compare_tables(&self, stored: &ProjectionDump) -> Result<(), WalletError> {
         let expected = expected_dump(&self.state)
             .map_err(|e| WalletError::Internal(format!("encoding a row: {e}")))?;
-        if found == expected {
+        if *stored == expected {
             Ok(())
         } else {
             Err(WalletError::TablesDiffer)

@@ -19,10 +19,11 @@
 //!
 //! Flows whose outcome is more than one message (6.2, 6.5: the broker's decision and the
 //! merchant's scrip, in either order; 6.5 and 6.7: an `Ack` first) keep their request
-//! pending and record each message as it arrives (`Pending::received`); the request ends
-//! when the last one is in, or at once on the broker's NOK. A message already recorded is
-//! [`WalletError::AlreadyReceived`] and changes nothing, so repeats and `TransactionStatus`
-//! re-feeds are harmless.
+//! pending and move it through the named states of [`flow`] as each message arrives
+//! (`Pending::progress`); the request ends when the last one is in, or at once on the
+//! broker's NOK. A message already recorded is [`WalletError::AlreadyReceived`] and changes
+//! nothing, so repeats and `TransactionStatus` re-feeds are harmless; one its flow does not
+//! take where the request stands is [`WalletError::OutOfStep`].
 //!
 //! A request's digest covers only the bodies its recipient verifies (the clear parts and
 //! the parts sealed to it), as the node computes it: in 6.2 M's `re` covers `X2` only.
@@ -34,6 +35,7 @@ pub mod buy_item;
 pub mod catalogue;
 pub mod change;
 pub mod events;
+pub mod flow;
 pub mod lapse;
 pub mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
@@ -52,6 +54,7 @@ pub mod withdraw_vendor_scrip;
 pub use events::{
     AccountRecord, HistoryEntry, HistoryKind, Identity, Outcome, OwnedScrip, WalletEvent,
 };
+pub use flow::{Exchange, Message, Progress, TopUp, TransitionError, Withdrawal};
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
 pub use state::{ApplyError, NextStep, Pending, PendingKey, PendingStatus, Row, WalletState};
 
@@ -220,13 +223,14 @@ fn completed(
     frame: &Frame,
     event: NewEvent<WalletEvent>,
 ) -> Result<ReplyOutcome, WalletError> {
-    if let Some(arrival) = event.kind.arrival()
-        && pending.received.contains(&arrival)
-    {
-        return Err(WalletError::AlreadyReceived {
-            tx: frame.header.tx,
-            label: frame.header.label,
-        });
+    if let Some(message) = event.kind.message() {
+        pending.progress.on(message).map_err(|e| match e {
+            TransitionError::Repeat { .. } => WalletError::AlreadyReceived {
+                tx: frame.header.tx,
+                label: frame.header.label,
+            },
+            impossible @ TransitionError::Impossible { .. } => WalletError::OutOfStep(impossible),
+        })?;
     }
     // A request given up takes a late success, not a NOK (see `PendingStatus::Abandoned`).
     if pending.status == PendingStatus::Abandoned && event.kind.is_nok() {

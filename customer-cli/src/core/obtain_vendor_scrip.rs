@@ -35,6 +35,7 @@ use shared::{Amount, KeyPair, TxId, Uid};
 
 use super::change::{ChangeDecision, check_change};
 use super::events::{Outcome, WalletEvent};
+use super::flow::{Message, TransitionError};
 use super::mismatched_expect;
 use super::reply::{
     any_reply, broker_delivery, check_new_scrip, event_time, evidence, new_secret, own_scrip,
@@ -310,7 +311,7 @@ pub fn accept_vendor_scrip(
     let body = verified.body;
     check_new_scrip(&body.scrip, merchant, value)?;
     let tx = pending.request.tx();
-    if pending.received.contains(&Label::VendorScripResponse) {
+    if let Err(TransitionError::Repeat { .. }) = pending.progress.on(Message::VendorScrip) {
         return Err(WalletError::AlreadyReceived {
             tx,
             label: Label::VendorScripResponse,

@@ -191,12 +191,7 @@ pub fn read_answer<B: Reply>(
             found: header.sender,
         });
     }
-    let pending = Pending {
-        request: query.clone(),
-        status: super::PendingStatus::Sent,
-        saved_at: 0,
-        received: Vec::new(),
-    };
+    let pending = Pending::new(query.clone(), 0);
     if header.label == Label::Error {
         let key = replier_key(state, header.sender)?;
         let verified = only_part(frame)?
