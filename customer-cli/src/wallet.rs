@@ -482,7 +482,8 @@ impl Wallet {
         now: u64,
     ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
-        let (frames, omitted) = core::transaction_status::frames_of(&self.state, query, &frame)?;
+        let (frames, omitted) =
+            core::transaction_status::frames_of(&self.state, &self.keys, query, &frame)?;
         let mut results: Vec<_> = frames.iter().map(|f| self.handle_reply(f, now)).collect();
         if omitted > 0 {
             results.push(Err(WalletError::StatusIncomplete { omitted }));
@@ -513,7 +514,7 @@ impl Wallet {
         bytes: &[u8],
     ) -> Result<core::catalogue::Listing, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
-        core::catalogue::listing_of(&self.state, query, &frame)
+        core::catalogue::listing_of(&self.state, &self.keys, query, &frame)
     }
 
     /// The frame of a pending request again, for a retry (also after a restart): the saved

@@ -403,24 +403,48 @@ impl WalletState {
                     label: Label::VendorScripNotice,
                 }))
             }
+            // A step of a flow recorded, no value moved yet: the request stays pending (6.5
+            // and 6.7) or its twin goes on (6.3 step 2).
+            WalletEvent::PurchaseAnnounced
+            | WalletEvent::VendorTopUpAcked { .. }
+            | WalletEvent::VendorWithdrawAcked { .. } => event
+                .kind
+                .answers()
+                .map(|label| history(HistoryKind::Step { label })),
             WalletEvent::ExchangeSettled {
                 spent,
                 outcome,
                 change,
+            }
+            | WalletEvent::VendorTopUpSettled {
+                spent,
+                outcome,
+                change,
             } => {
-                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
                 let merchant = match answered.as_ref().map(|p| &p.request.expect) {
-                    Some(super::Expect::VendorScripRequest { merchant, .. }) => *merchant,
-                    _ => return Err(fail(format!("no exchange pending in tx {tx}"))),
+                    Some(
+                        super::Expect::VendorScripRequest { merchant, .. }
+                        | super::Expect::VendorTopUp { merchant, .. },
+                    ) => *merchant,
+                    _ => return Err(fail(format!("no payment to a merchant pending in tx {tx}"))),
                 };
+                let ok = outcome.is_ok();
                 let (from, change) = self
-                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
+                    .settle_broker_change(*spent, ok, change, &mut rows)
                     .map_err(fail)?;
-                Some(history(HistoryKind::ExchangeSettled {
-                    merchant,
-                    ok: outcome.is_ok(),
-                    from,
-                    change,
+                Some(history(match event.kind {
+                    WalletEvent::ExchangeSettled { .. } => HistoryKind::ExchangeSettled {
+                        merchant,
+                        ok,
+                        from,
+                        change,
+                    },
+                    _ => HistoryKind::VendorTopUpSettled {
+                        merchant,
+                        ok,
+                        from,
+                        change,
+                    },
                 }))
             }
             WalletEvent::ExchangeEndedAtNotice { .. } => {
@@ -455,9 +479,6 @@ impl WalletState {
                     value: scrip.scrip.value(),
                 }))
             }
-            WalletEvent::PurchaseAnnounced => Some(history(HistoryKind::Step {
-                label: Label::PurchaseInitiated,
-            })),
             WalletEvent::ItemBought {
                 spent,
                 change,
@@ -479,29 +500,6 @@ impl WalletState {
                         .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
                 }))
             }
-            WalletEvent::VendorTopUpAcked { .. } => Some(history(HistoryKind::Step {
-                label: Label::VendorTopUpRequest,
-            })),
-            WalletEvent::VendorTopUpSettled {
-                spent,
-                outcome,
-                change,
-            } => {
-                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
-                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
-                    Some(super::Expect::VendorTopUp { merchant, .. }) => *merchant,
-                    _ => return Err(fail(format!("no top-up pending in tx {tx}"))),
-                };
-                let (from, change) = self
-                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
-                    .map_err(fail)?;
-                Some(history(HistoryKind::VendorTopUpSettled {
-                    merchant,
-                    ok: outcome.is_ok(),
-                    from,
-                    change,
-                }))
-            }
             WalletEvent::VendorScripToppedUp { spent, scrip } => {
                 let merchant = scrip.producer();
                 let from = self
@@ -514,9 +512,6 @@ impl WalletState {
                     to: scrip.scrip.value(),
                 }))
             }
-            WalletEvent::VendorWithdrawAcked { .. } => Some(history(HistoryKind::Step {
-                label: Label::VendorWithdrawRequest,
-            })),
             WalletEvent::VendorWithdrawDecided {
                 spent,
                 outcome,
@@ -568,12 +563,12 @@ impl WalletState {
     /// change's, for the history.
     fn settle_broker_change(
         &mut self,
-        broker: Uid,
         spent: ScripId,
         ok: bool,
         change: &Option<OwnedScrip>,
         rows: &mut Vec<Row>,
     ) -> Result<(shared::Amount, shared::Amount), String> {
+        let broker = self.broker().ok_or("no wallet")?;
         let from = self
             .scrip
             .get(&broker)
