@@ -299,34 +299,64 @@ impl Wallet {
         Ok(())
     }
 
-    /// Renders a new request, saves it (`RequestSaved`, section 7), and hands out its frame.
-    fn start(&mut self, request: SavedRequest, now: u64) -> Result<Outgoing, WalletError> {
-        let frame = self.render(&request)?;
-        let outgoing = Outgoing {
+    /// The frame of `request` to send: its saved bodies, fresh signatures and seals.
+    fn outgoing(&self, request: &SavedRequest) -> Result<Outgoing, WalletError> {
+        Ok(Outgoing {
             tx: request.tx(),
             label: request.label(),
             to: request.to,
-            frame,
-        };
-        self.commit(NewEvent::new(
-            event_time(now),
-            request.tx(),
-            WalletEvent::RequestSaved { request },
-        ))?;
+            frame: self.render(request)?,
+        })
+    }
+
+    /// Renders new requests, saves them in one commit (`RequestSaved`, section 7: saved
+    /// before they leave), and hands out their frames, in order.
+    fn save(
+        &mut self,
+        requests: Vec<SavedRequest>,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, WalletError> {
+        let outgoing = requests
+            .iter()
+            .map(|request| self.outgoing(request))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = requests
+            .into_iter()
+            .map(|request| {
+                NewEvent::new(
+                    event_time(now),
+                    request.tx(),
+                    WalletEvent::RequestSaved { request },
+                )
+            })
+            .collect();
+        self.commit_all(events)?;
         Ok(outgoing)
+    }
+
+    /// Starts the request `build` makes in a fresh tx (the requester's choice, section 7):
+    /// saved, then its frame handed out.
+    fn start(
+        &mut self,
+        now: u64,
+        build: impl FnOnce(&WalletState, TxId) -> Result<SavedRequest, WalletError>,
+    ) -> Result<Outgoing, WalletError> {
+        let request = build(&self.state, TxId::random())?;
+        self.save(vec![request], now)?
+            .pop()
+            .ok_or_else(|| WalletError::Internal("a request saved and none rendered".into()))
     }
 
     /// 6.0 step 1: registers the wallet's key for the linked account.
     pub fn register(&mut self, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::register::request(&self.state, TxId::random())?;
-        self.start(request, now)
+        self.start(now, core::register::request)
     }
 
     /// 6.0b step 1: asks the broker for `target`'s key.
     pub fn request_public_key(&mut self, target: Uid, now: u64) -> Result<Outgoing, WalletError> {
-        let request =
-            core::public_key::request(&self.state, TxId::random(), target, Nonce::random())?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::public_key::request(state, tx, target, Nonce::random())
+        })
     }
 
     /// 6.1 step 1: asks for a BrokerScrip of `value`.
@@ -335,13 +365,9 @@ impl Wallet {
         value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::obtain_broker_scrip::request(
-            &self.state,
-            TxId::random(),
-            value,
-            Nonce::random(),
-        )?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::obtain_broker_scrip::request(state, tx, value, Nonce::random())
+        })
     }
 
     /// 6.4 step 1: asks to replace the BrokerScrip by one of `new_value`.
@@ -350,25 +376,19 @@ impl Wallet {
         new_value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::top_up_broker_scrip::request(
-            &self.state,
-            TxId::random(),
-            new_value,
-            Nonce::random(),
-        )?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::top_up_broker_scrip::request(state, tx, new_value, Nonce::random())
+        })
     }
 
     /// 6.6 step 1: asks to cash in the BrokerScrip.
     pub fn withdraw_broker_scrip(&mut self, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::withdraw_broker_scrip::request(&self.state, TxId::random())?;
-        self.start(request, now)
+        self.start(now, core::withdraw_broker_scrip::request)
     }
 
     /// 6.8 step 1: asks `producer` to renew the scrip held of it.
     pub fn renew(&mut self, producer: Uid, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::renew::request(&self.state, TxId::random(), producer)?;
-        self.start(request, now)
+        self.start(now, |state, tx| core::renew::request(state, tx, producer))
     }
 
     /// 6.2 step 1: tells the broker of an exchange of `value` of the BrokerScrip for
@@ -380,9 +400,9 @@ impl Wallet {
         value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request =
-            core::obtain_vendor_scrip::request(&self.state, TxId::random(), merchant, value)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::obtain_vendor_scrip::request(state, tx, merchant, value)
+        })
     }
 
     /// 6.3 steps 1 and 2: buys `order` from `merchant` with the VendorScrip held of it.
@@ -396,30 +416,8 @@ impl Wallet {
     ) -> Result<(Outgoing, Outgoing), WalletError> {
         let (initiated, purchase) =
             core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
-        let mut out = Vec::with_capacity(2);
-        for request in [&initiated, &purchase] {
-            out.push(Outgoing {
-                tx: request.tx(),
-                label: request.label(),
-                to: request.to,
-                frame: self.render(request)?,
-            });
-        }
-        let time = event_time(now);
-        self.commit_all(vec![
-            NewEvent::new(
-                time,
-                initiated.tx(),
-                WalletEvent::RequestSaved { request: initiated },
-            ),
-            NewEvent::new(
-                time,
-                purchase.tx(),
-                WalletEvent::RequestSaved { request: purchase },
-            ),
-        ])?;
-        let second = out.pop();
-        match (out.pop(), second) {
+        let mut out = self.save(vec![initiated, purchase], now)?.into_iter();
+        match (out.next(), out.next()) {
             (Some(first), Some(second)) => Ok((first, second)),
             _ => Err(WalletError::Internal("two requests rendered".into())),
         }
@@ -433,9 +431,9 @@ impl Wallet {
         top_up: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request =
-            core::top_up_vendor_scrip::request(&self.state, TxId::random(), merchant, top_up)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::top_up_vendor_scrip::request(state, tx, merchant, top_up)
+        })
     }
 
     /// 6.7 step 1: asks `merchant` to cash in the VendorScrip held of it.
@@ -444,8 +442,9 @@ impl Wallet {
         merchant: Uid,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::withdraw_vendor_scrip::request(&self.state, TxId::random(), merchant)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::withdraw_vendor_scrip::request(state, tx, merchant)
+        })
     }
 
     /// Section 7: asks `node` (the broker or a merchant) for the frames of `tx`
@@ -457,12 +456,7 @@ impl Wallet {
         node: Uid,
     ) -> Result<(SavedRequest, Outgoing), WalletError> {
         let query = core::transaction_status::request(&self.state, tx, node)?;
-        let outgoing = Outgoing {
-            tx,
-            label: query.label(),
-            to: node,
-            frame: self.render(&query)?,
-        };
+        let outgoing = self.outgoing(&query)?;
         Ok((query, outgoing))
     }
 
@@ -497,12 +491,7 @@ impl Wallet {
     pub fn catalogue_query(&self, merchant: Uid) -> Result<(SavedRequest, Outgoing), WalletError> {
         let query =
             core::catalogue::request(&self.state, TxId::random(), merchant, Nonce::random())?;
-        let outgoing = Outgoing {
-            tx: query.tx(),
-            label: query.label(),
-            to: merchant,
-            frame: self.render(&query)?,
-        };
+        let outgoing = self.outgoing(&query)?;
         Ok((query, outgoing))
     }
 
@@ -529,12 +518,7 @@ impl Wallet {
             .get(&(tx, label))
             .filter(|p| p.status != core::PendingStatus::Abandoned)
             .ok_or(WalletError::NotPending { tx, label })?;
-        Ok(Outgoing {
-            tx,
-            label,
-            to: pending.request.to,
-            frame: self.render(&pending.request)?,
-        })
+        self.outgoing(&pending.request)
     }
 
     /// Gives up a request the node refused with `Error` (a refusal changed nothing at the
