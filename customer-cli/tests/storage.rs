@@ -305,16 +305,7 @@ fn a_wallet_file_of_tables_format_0_is_rebuilt_at_open_and_goes_on() {
     // The top-up's last message, M's V1 of 650, ends it.
     let tx = wallet.pending().next().unwrap().request.tx();
     let (v1, cs) = m2.issue(650, NOW);
-    let response = delivery_sealed(
-        m2.keys,
-        suite,
-        tx,
-        &shared::wire::bodies::VendorTopUpResponseX4 {
-            scrip: v1.clone(),
-            cs_hash: cs.cs_hash(suite),
-        },
-        Some((v1.id(), &cs)),
-    );
+    let response = vendor_top_up_response(m2.keys, tx, &v1, &cs);
     wallet.handle_reply(&response, NOW).unwrap();
     assert_eq!(wallet.pending().count(), 2);
     assert_eq!(wallet.scrip(m2.keys.uid()).unwrap().scrip, v1);
