@@ -42,12 +42,12 @@ fn check_suite(state: &WalletState, header: &Header) -> Result<(), WalletError> 
     }
 }
 
-/// The requests pending in the frame's tx, in label order: at least one, in the wallet's
-/// suite.
+/// The requests pending in the frame's tx, in label order (at least one, in the wallet's
+/// suite), and the label of the first, which an error names.
 fn pending_in_tx<'a>(
     state: &'a WalletState,
     header: &Header,
-) -> Result<Vec<&'a Pending>, WalletError> {
+) -> Result<(Label, Vec<&'a Pending>), WalletError> {
     check_suite(state, header)?;
     let in_tx: Vec<&Pending> = state
         .pending
@@ -55,17 +55,17 @@ fn pending_in_tx<'a>(
         .take_while(|((tx, _), _)| *tx == header.tx)
         .map(|(_, p)| p)
         .collect();
-    if in_tx.is_empty() {
-        return Err(WalletError::NoPendingRequest { tx: header.tx });
+    match in_tx.first() {
+        Some(first) => Ok((first.request.label(), in_tx)),
+        None => Err(WalletError::NoPendingRequest { tx: header.tx }),
     }
-    Ok(in_tx)
 }
 
 /// The pending request `frame` answers. Checks the suite, the tx, the label and the
 /// sender, in that order, before any cryptography.
 pub fn find_pending<'a>(state: &'a WalletState, frame: &Frame) -> Result<&'a Pending, WalletError> {
     let header = &frame.header;
-    let in_tx = pending_in_tx(state, header)?;
+    let (first, in_tx) = pending_in_tx(state, header)?;
     let candidates: Vec<&Pending> = in_tx
         .iter()
         .copied()
@@ -73,7 +73,7 @@ pub fn find_pending<'a>(state: &'a WalletState, frame: &Frame) -> Result<&'a Pen
         .collect();
     let Some(first_candidate) = candidates.first() else {
         return Err(WalletError::UnexpectedLabel {
-            request: in_tx[0].request.label(),
+            request: first,
             reply: header.label,
         });
     };
@@ -113,13 +113,13 @@ pub fn find_delivery_pending<'a>(
             });
         }
     };
-    let in_tx = pending_in_tx(state, header)?;
+    let (first, in_tx) = pending_in_tx(state, header)?;
     in_tx
         .iter()
         .copied()
         .find(|p| requests.contains(&p.request.label()))
         .ok_or(WalletError::UnexpectedLabel {
-            request: in_tx[0].request.label(),
+            request: first,
             reply: header.label,
         })
 }
