@@ -46,6 +46,15 @@ pub enum WalletError {
     /// The projection tables differ from the state replayed from the log (section 8).
     #[error("wallet tables differ from its log replayed")]
     TablesDiffer,
+    /// The file's tables are of a newer format than this build reads
+    /// (`store::TABLES_FORMAT`): it was written by a later version of the wallet.
+    #[error("wallet tables of format {found}; this build reads up to {supported}")]
+    TablesFormat {
+        /// The file's format.
+        found: u32,
+        /// This build's.
+        supported: u32,
+    },
     /// A sealed secret did not open, or opened to something other than what was sealed.
     #[error("a sealed secret of the wallet does not open: {0}")]
     SealedSecret(String),
@@ -248,6 +257,10 @@ pub enum WalletError {
         /// The message's label.
         label: Label,
     },
+    /// A message its flow does not take where the request stands (`core::flow`): nothing
+    /// changes.
+    #[error("out of step: {0}")]
+    OutOfStep(#[source] crate::core::TransitionError),
     /// The node answered `Ack { re }`: it has not decided yet (6.2: M waits for the
     /// broker). Nothing changes; repeat the request later.
     #[error("{label} of tx {tx} is not decided yet: repeat it later")]

@@ -8,11 +8,16 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `wallet_profile` | `identity`, `account`, `registration` | [`Identity`](crate::core::Identity), [`AccountRecord`](crate::core::AccountRecord), `Uid` |
+//! | `wallet_profile` | `identity`, `account`, `registration`, `tables_format` | [`Identity`](crate::core::Identity), [`AccountRecord`](crate::core::AccountRecord), `Uid`, `u32` ([`TABLES_FORMAT`]) |
 //! | `wallet_peers` | peer UID | SPKI DER |
 //! | `wallet_scrip` | producer UID | [`OwnedScrip`](crate::core::OwnedScrip) (CS sealed) |
 //! | `wallet_pending` | tx ‖ label code | [`Pending`](crate::core::Pending) |
 //! | `wallet_history` | seq (u64 BE) | [`HistoryEntry`](crate::core::HistoryEntry) |
+//!
+//! The tables are versioned apart from the log (whose own schema version,
+//! `shared::events::SCHEMA_VERSION`, covers the events and is unchanged): a change of a row's
+//! layout bumps [`TABLES_FORMAT`], and `Wallet::open` rebuilds the tables of a file of an
+//! older format from its log, which holds everything they project (section 8).
 
 use std::cell::RefCell;
 
@@ -34,6 +39,36 @@ pub const SCRIP: BytesTable = TableDefinition::new("wallet_scrip");
 pub const PENDING: BytesTable = TableDefinition::new("wallet_pending");
 /// The history.
 pub const HISTORY: BytesTable = TableDefinition::new("wallet_history");
+
+/// The layout of the tables this build writes, kept in `wallet_profile` under
+/// `tables_format` from the wallet's creation on:
+///
+/// - 0 (no `tables_format` row): a `wallet_pending` row lists the messages of its flow
+///   received so far, as labels.
+/// - 1: it holds the flow's named state instead ([`Progress`](crate::core::Progress)).
+pub const TABLES_FORMAT: u32 = 1;
+
+/// The key of the format row in `wallet_profile`.
+const FORMAT_KEY: &[u8] = b"tables_format";
+
+/// The format of the tables in `dump` (what [`shared::events::dump_projection`] read from a
+/// file): 0 for a file written before the format was recorded.
+pub fn stored_format(dump: &ProjectionDump) -> Result<u32, postcard::Error> {
+    let row = dump
+        .get(redb::TableHandle::name(&PROFILE))
+        .and_then(|rows| rows.iter().find(|(key, _)| key.as_slice() == FORMAT_KEY));
+    row.map_or(Ok(0), |(_, value)| postcard::from_bytes(value))
+}
+
+/// The value of the format row, once the wallet exists (`WalletCreated` writes it with the
+/// identity).
+fn format_value(state: &WalletState) -> Result<Option<Vec<u8>>, postcard::Error> {
+    state
+        .identity
+        .as_ref()
+        .map(|_| postcard::to_allocvec(&TABLES_FORMAT))
+        .transpose()
+}
 
 /// Where a row lives and what it holds: `value` is `None` when the row is absent.
 struct RowBytes {
@@ -101,6 +136,12 @@ pub fn expected_dump(state: &WalletState) -> Result<ProjectionDump, postcard::Er
             rows.push((key, value));
         }
     }
+    if let (Some(value), Some(rows)) = (
+        format_value(state)?,
+        dump.get_mut(redb::TableHandle::name(&PROFILE)),
+    ) {
+        rows.push((FORMAT_KEY.to_vec(), value));
+    }
     for rows in dump.values_mut() {
         rows.sort();
     }
@@ -145,6 +186,13 @@ impl Projection<WalletEvent> for WalletProjection {
         let rows = state
             .apply(event)
             .map_err(|e| ProjectionError::Invariant(e.to_string()))?;
+        if rows.contains(&Row::Identity)
+            && let Some(value) =
+                format_value(&state).map_err(|e| ProjectionError::Other(Box::new(e)))?
+        {
+            txn.open_table(PROFILE)?
+                .insert(FORMAT_KEY, value.as_slice())?;
+        }
         for row in rows {
             let RowBytes { table, key, value } =
                 row_bytes(&state, row).map_err(|e| ProjectionError::Other(Box::new(e)))?;

@@ -6,11 +6,12 @@
 //! transaction (protocol.md section 8) before the method returns: a request is saved before
 //! its frame is handed out (section 7), a reply's outcome is stored before it is reported.
 //! [`Wallet::open`] rebuilds the state by replaying the log and checks it against the
-//! tables.
+//! tables (first rebuilt from the log if the file's tables are of an older format,
+//! `store::TABLES_FORMAT`).
 
 use std::path::Path;
 
-use shared::events::{Event, EventLog, LogIdentity, NewEvent};
+use shared::events::{Event, EventLog, LogIdentity, NewEvent, ProjectionDump};
 use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
 use shared::{
@@ -25,7 +26,7 @@ use crate::core::{
 };
 use crate::error::WalletError;
 use crate::sealed::SealedSecret;
-use crate::store::{WalletProjection, expected_dump};
+use crate::store::{self, TABLES_FORMAT, WalletProjection, expected_dump};
 
 /// The node kind recorded in a wallet file's log identity.
 pub const NODE_KIND: &str = "wallet";
@@ -122,16 +123,38 @@ impl Wallet {
             });
         }
         let wallet = Wallet { log, state, keys };
-        wallet.check_tables()?;
-        Ok(wallet)
+        let stored = wallet.upgrade_tables()?;
+        wallet.compare_tables(&stored).map(|()| wallet)
+    }
+
+    /// The projection tables as the file holds them, first rebuilt from the log if the file
+    /// was written in an older format than this build's (`store::TABLES_FORMAT`; the tables
+    /// project the log, section 8, so nothing is lost). A newer format is refused.
+    fn upgrade_tables(&self) -> Result<ProjectionDump, WalletError> {
+        let stored = self.log.dump_projection(&WalletProjection::default())?;
+        match store::stored_format(&stored).map_err(|_| WalletError::TablesDiffer)? {
+            TABLES_FORMAT => Ok(stored),
+            found if found > TABLES_FORMAT => Err(WalletError::TablesFormat {
+                found,
+                supported: TABLES_FORMAT,
+            }),
+            _ => {
+                self.log.rebuild_projection(&WalletProjection::default())?;
+                Ok(self.log.dump_projection(&WalletProjection::default())?)
+            }
+        }
     }
 
     /// Checks that the projection tables in the file equal the state, byte for byte.
     pub fn check_tables(&self) -> Result<(), WalletError> {
-        let found = self.log.dump_projection(&WalletProjection::default())?;
+        self.compare_tables(&self.log.dump_projection(&WalletProjection::default())?)
+    }
+
+    /// Checks that `stored` (the file's tables) equals the state, byte for byte.
+    fn compare_tables(&self, stored: &ProjectionDump) -> Result<(), WalletError> {
         let expected = expected_dump(&self.state)
             .map_err(|e| WalletError::Internal(format!("encoding a row: {e}")))?;
-        if found == expected {
+        if *stored == expected {
             Ok(())
         } else {
             Err(WalletError::TablesDiffer)
@@ -276,34 +299,64 @@ impl Wallet {
         Ok(())
     }
 
-    /// Renders a new request, saves it (`RequestSaved`, section 7), and hands out its frame.
-    fn start(&mut self, request: SavedRequest, now: u64) -> Result<Outgoing, WalletError> {
-        let frame = self.render(&request)?;
-        let outgoing = Outgoing {
+    /// The frame of `request` to send: its saved bodies, fresh signatures and seals.
+    fn outgoing(&self, request: &SavedRequest) -> Result<Outgoing, WalletError> {
+        Ok(Outgoing {
             tx: request.tx(),
             label: request.label(),
             to: request.to,
-            frame,
-        };
-        self.commit(NewEvent::new(
-            event_time(now),
-            request.tx(),
-            WalletEvent::RequestSaved { request },
-        ))?;
+            frame: self.render(request)?,
+        })
+    }
+
+    /// Renders new requests, saves them in one commit (`RequestSaved`, section 7: saved
+    /// before they leave), and hands out their frames, in order.
+    fn save(
+        &mut self,
+        requests: Vec<SavedRequest>,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, WalletError> {
+        let outgoing = requests
+            .iter()
+            .map(|request| self.outgoing(request))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = requests
+            .into_iter()
+            .map(|request| {
+                NewEvent::new(
+                    event_time(now),
+                    request.tx(),
+                    WalletEvent::RequestSaved { request },
+                )
+            })
+            .collect();
+        self.commit_all(events)?;
         Ok(outgoing)
+    }
+
+    /// Starts the request `build` makes in a fresh tx (the requester's choice, section 7):
+    /// saved, then its frame handed out.
+    fn start(
+        &mut self,
+        now: u64,
+        build: impl FnOnce(&WalletState, TxId) -> Result<SavedRequest, WalletError>,
+    ) -> Result<Outgoing, WalletError> {
+        let request = build(&self.state, TxId::random())?;
+        self.save(vec![request], now)?
+            .pop()
+            .ok_or_else(|| WalletError::Internal("a request saved and none rendered".into()))
     }
 
     /// 6.0 step 1: registers the wallet's key for the linked account.
     pub fn register(&mut self, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::register::request(&self.state, TxId::random())?;
-        self.start(request, now)
+        self.start(now, core::register::request)
     }
 
     /// 6.0b step 1: asks the broker for `target`'s key.
     pub fn request_public_key(&mut self, target: Uid, now: u64) -> Result<Outgoing, WalletError> {
-        let request =
-            core::public_key::request(&self.state, TxId::random(), target, Nonce::random())?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::public_key::request(state, tx, target, Nonce::random())
+        })
     }
 
     /// 6.1 step 1: asks for a BrokerScrip of `value`.
@@ -312,13 +365,9 @@ impl Wallet {
         value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::obtain_broker_scrip::request(
-            &self.state,
-            TxId::random(),
-            value,
-            Nonce::random(),
-        )?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::obtain_broker_scrip::request(state, tx, value, Nonce::random())
+        })
     }
 
     /// 6.4 step 1: asks to replace the BrokerScrip by one of `new_value`.
@@ -327,25 +376,19 @@ impl Wallet {
         new_value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::top_up_broker_scrip::request(
-            &self.state,
-            TxId::random(),
-            new_value,
-            Nonce::random(),
-        )?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::top_up_broker_scrip::request(state, tx, new_value, Nonce::random())
+        })
     }
 
     /// 6.6 step 1: asks to cash in the BrokerScrip.
     pub fn withdraw_broker_scrip(&mut self, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::withdraw_broker_scrip::request(&self.state, TxId::random())?;
-        self.start(request, now)
+        self.start(now, core::withdraw_broker_scrip::request)
     }
 
     /// 6.8 step 1: asks `producer` to renew the scrip held of it.
     pub fn renew(&mut self, producer: Uid, now: u64) -> Result<Outgoing, WalletError> {
-        let request = core::renew::request(&self.state, TxId::random(), producer)?;
-        self.start(request, now)
+        self.start(now, |state, tx| core::renew::request(state, tx, producer))
     }
 
     /// 6.2 step 1: tells the broker of an exchange of `value` of the BrokerScrip for
@@ -357,9 +400,9 @@ impl Wallet {
         value: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request =
-            core::obtain_vendor_scrip::request(&self.state, TxId::random(), merchant, value)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::obtain_vendor_scrip::request(state, tx, merchant, value)
+        })
     }
 
     /// 6.3 steps 1 and 2: buys `order` from `merchant` with the VendorScrip held of it.
@@ -373,30 +416,8 @@ impl Wallet {
     ) -> Result<(Outgoing, Outgoing), WalletError> {
         let (initiated, purchase) =
             core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
-        let mut out = Vec::with_capacity(2);
-        for request in [&initiated, &purchase] {
-            out.push(Outgoing {
-                tx: request.tx(),
-                label: request.label(),
-                to: request.to,
-                frame: self.render(request)?,
-            });
-        }
-        let time = event_time(now);
-        self.commit_all(vec![
-            NewEvent::new(
-                time,
-                initiated.tx(),
-                WalletEvent::RequestSaved { request: initiated },
-            ),
-            NewEvent::new(
-                time,
-                purchase.tx(),
-                WalletEvent::RequestSaved { request: purchase },
-            ),
-        ])?;
-        let second = out.pop();
-        match (out.pop(), second) {
+        let mut out = self.save(vec![initiated, purchase], now)?.into_iter();
+        match (out.next(), out.next()) {
             (Some(first), Some(second)) => Ok((first, second)),
             _ => Err(WalletError::Internal("two requests rendered".into())),
         }
@@ -410,9 +431,9 @@ impl Wallet {
         top_up: Amount,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request =
-            core::top_up_vendor_scrip::request(&self.state, TxId::random(), merchant, top_up)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::top_up_vendor_scrip::request(state, tx, merchant, top_up)
+        })
     }
 
     /// 6.7 step 1: asks `merchant` to cash in the VendorScrip held of it.
@@ -421,8 +442,9 @@ impl Wallet {
         merchant: Uid,
         now: u64,
     ) -> Result<Outgoing, WalletError> {
-        let request = core::withdraw_vendor_scrip::request(&self.state, TxId::random(), merchant)?;
-        self.start(request, now)
+        self.start(now, |state, tx| {
+            core::withdraw_vendor_scrip::request(state, tx, merchant)
+        })
     }
 
     /// Section 7: asks `node` (the broker or a merchant) for the frames of `tx`
@@ -434,12 +456,7 @@ impl Wallet {
         node: Uid,
     ) -> Result<(SavedRequest, Outgoing), WalletError> {
         let query = core::transaction_status::request(&self.state, tx, node)?;
-        let outgoing = Outgoing {
-            tx,
-            label: query.label(),
-            to: node,
-            frame: self.render(&query)?,
-        };
+        let outgoing = self.outgoing(&query)?;
         Ok((query, outgoing))
     }
 
@@ -459,7 +476,8 @@ impl Wallet {
         now: u64,
     ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
-        let (frames, omitted) = core::transaction_status::frames_of(&self.state, query, &frame)?;
+        let (frames, omitted) =
+            core::transaction_status::frames_of(&self.state, &self.keys, query, &frame)?;
         let mut results: Vec<_> = frames.iter().map(|f| self.handle_reply(f, now)).collect();
         if omitted > 0 {
             results.push(Err(WalletError::StatusIncomplete { omitted }));
@@ -473,12 +491,7 @@ impl Wallet {
     pub fn catalogue_query(&self, merchant: Uid) -> Result<(SavedRequest, Outgoing), WalletError> {
         let query =
             core::catalogue::request(&self.state, TxId::random(), merchant, Nonce::random())?;
-        let outgoing = Outgoing {
-            tx: query.tx(),
-            label: query.label(),
-            to: merchant,
-            frame: self.render(&query)?,
-        };
+        let outgoing = self.outgoing(&query)?;
         Ok((query, outgoing))
     }
 
@@ -490,7 +503,7 @@ impl Wallet {
         bytes: &[u8],
     ) -> Result<core::catalogue::Listing, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
-        core::catalogue::listing_of(&self.state, query, &frame)
+        core::catalogue::listing_of(&self.state, &self.keys, query, &frame)
     }
 
     /// The frame of a pending request again, for a retry (also after a restart): the saved
@@ -505,12 +518,7 @@ impl Wallet {
             .get(&(tx, label))
             .filter(|p| p.status != core::PendingStatus::Abandoned)
             .ok_or(WalletError::NotPending { tx, label })?;
-        Ok(Outgoing {
-            tx,
-            label,
-            to: pending.request.to,
-            frame: self.render(&pending.request)?,
-        })
+        self.outgoing(&pending.request)
     }
 
     /// Gives up a request the node refused with `Error` (a refusal changed nothing at the

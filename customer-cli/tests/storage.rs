@@ -244,3 +244,102 @@ fn a_damaged_wallet_file_is_refused_at_open() {
         drop(dir);
     }
 }
+
+/// `data/wallet-format-0.redb`: a Paper wallet (customer fixture 0, broker fixture 1) written
+/// by the wallet before its tables recorded a format (tables format 0, commit 562f6f1),
+/// whose `wallet_pending` rows list the messages received as labels. It holds three flows
+/// half done: a 6.5 top-up of 250 with merchant fixture 2 (B's `Ack` and OK in, V1 of 650
+/// owed), a 6.2 exchange with merchant fixture 4 (V0 in, B's decision owed) and a 6.7
+/// withdrawal of that V0 (M's `Ack` in, B's result owed).
+const FORMAT_0_WALLET: &[u8] = include_bytes!("data/wallet-format-0.redb");
+
+/// The tables format of the file at `path` (not open elsewhere).
+fn tables_format(path: &std::path::Path) -> u32 {
+    let log = shared::events::EventLog::<customer_cli::core::WalletEvent>::open_existing(path)
+        .expect("a wallet file");
+    let dump = log
+        .dump_projection(&WalletProjection::default())
+        .expect("its tables");
+    customer_cli::store::stored_format(&dump).expect("a format")
+}
+
+/// A wallet file of an older tables format (`store::TABLES_FORMAT`) opens: its tables are
+/// rebuilt from its log (section 8), each pending flow stands where its messages left it,
+/// and goes on from there.
+#[test]
+fn a_wallet_file_of_tables_format_0_is_rebuilt_at_open_and_goes_on() {
+    use customer_cli::core::{Exchange, NextStep, Progress, TopUp, Withdrawal};
+    use shared::wire::Label;
+    let suite = Suite::Paper;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wallet.redb");
+    std::fs::write(&path, FORMAT_0_WALLET).unwrap();
+    assert_eq!(tables_format(&path), 0);
+    let mut wallet = Wallet::open(&path, customer_keys(suite).clone()).unwrap();
+    wallet.check_tables().unwrap();
+    let (b, m2) = (Producer::new(suite, 1), Producer::new(suite, 2));
+    let flows: Vec<_> = wallet
+        .pending()
+        .map(|p| (p.request.label(), p.progress, p.next_steps(b.keys.uid())))
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            (
+                Label::VendorTopUpRequest,
+                Progress::TopUp(TopUp::BrokerPaid { acked: true }),
+                vec![NextStep::AskStatus(m2.keys.uid())]
+            ),
+            (
+                Label::VendorWithdrawRequest,
+                Progress::Withdrawal(Withdrawal::Held),
+                vec![NextStep::AskStatus(b.keys.uid())]
+            ),
+            (
+                Label::VendorScripRequest,
+                Progress::Exchange(Exchange::VendorScripIn),
+                vec![NextStep::AskStatus(b.keys.uid())]
+            ),
+        ]
+    );
+    // The top-up's last message, M's V1 of 650, ends it.
+    let tx = wallet.pending().next().unwrap().request.tx();
+    let (v1, cs) = m2.issue(650, NOW);
+    let response = vendor_top_up_response(m2.keys, tx, &v1, &cs);
+    wallet.handle_reply(&response, NOW).unwrap();
+    assert_eq!(wallet.pending().count(), 2);
+    assert_eq!(wallet.scrip(m2.keys.uid()).unwrap().scrip, v1);
+    drop(wallet);
+    assert_eq!(tables_format(&path), customer_cli::store::TABLES_FORMAT);
+    Wallet::open(&path, customer_keys(suite).clone())
+        .unwrap()
+        .check_tables()
+        .unwrap();
+}
+
+/// A file whose tables are of a format newer than this build's is refused at open.
+#[test]
+fn a_wallet_file_of_a_newer_tables_format_is_refused() {
+    let s = Setup::new(Suite::Paper);
+    let Setup {
+        dir, path, wallet, ..
+    } = s;
+    drop(wallet);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(customer_cli::store::PROFILE).unwrap();
+            let newer = postcard::to_allocvec(&(customer_cli::store::TABLES_FORMAT + 1)).unwrap();
+            table
+                .insert(b"tables_format".as_slice(), newer.as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        Wallet::open(&path, customer_keys(Suite::Paper).clone()),
+        Err(WalletError::TablesFormat { found: 2, .. })
+    ));
+    drop(dir);
+}

@@ -33,12 +33,9 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
     for suite in Suite::ALL {
         for change_first in [true, false] {
             let mut s = Setup::new(suite);
-            s.register();
-            s.learn_merchant();
-            let (b0, _) = s.obtain(1500);
+            let (b0, ex) = s.pending_exchange(1500, 1000);
             let broker = s.broker.keys.uid();
             let merchant = s.merchant.keys.uid();
-            let ex = s.start_exchange(1000);
             assert_eq!(ex.x1.scrip, b0);
             assert_eq!(ex.x1.value, Amount::from_minor(1000));
             assert_eq!(ex.x2.value, Amount::from_minor(1000));
@@ -443,14 +440,7 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
         s.wallet.handle_reply(&ack, NOW).unwrap();
         // The Ack keeps the request open: V0 stays committed; the broker's result is owed.
         assert_eq!(s.wallet.pending().count(), 1);
-        assert_eq!(
-            s.wallet
-                .pending()
-                .next()
-                .unwrap()
-                .next_steps(s.broker.keys.uid()),
-            [NextStep::AskStatus(s.broker.keys.uid())]
-        );
+        assert_eq!(s.next_steps(), [NextStep::AskStatus(s.broker.keys.uid())]);
         assert_eq!(
             s.wallet.pending().next().unwrap().status,
             PendingStatus::Sent
@@ -506,32 +496,66 @@ fn refused(s: &mut Setup, bytes: &[u8]) -> WalletError {
     err
 }
 
-/// An OK `ChangeBrokerScrip` of `ex` with the given change and undertaking, signed by
-/// `signer` and sealed to the customer.
-fn change_with(
-    suite: Suite,
-    signer: &shared::KeyPair,
+/// B's `ChangeBrokerScrip` as a test sends it (6.2 step 5, 6.5 step 6): `outcome` in `tx`
+/// with the change and the merchant's undertaking, signed by `signer` and sealed to the
+/// customer with the change's CustomerSecret unless `secret` is false. A tampered one is
+/// the genuine one with one field changed.
+#[derive(Clone)]
+struct ChangeMsg<'a> {
+    signer: &'a shared::KeyPair,
     tx: shared::TxId,
     outcome: Decision,
-    change: Option<(&shared::Scrip, &shared::CustomerSecret)>,
+    change: Option<(&'a shared::Scrip, &'a shared::CustomerSecret)>,
     undertaking: Option<shared::wire::Undertaking>,
     secret: bool,
-) -> Vec<u8> {
-    let x4 = change_body(
-        outcome,
-        change.map(|(b1, cs)| ScripWithSecret {
-            scrip: b1.clone(),
-            cs_hash: cs.cs_hash(suite),
-        }),
-        undertaking,
-    );
-    delivery_sealed(
-        signer,
-        suite,
-        tx,
-        &x4,
-        change.filter(|_| secret).map(|(b1, cs)| (b1.id(), cs)),
-    )
+}
+
+impl<'a> ChangeMsg<'a> {
+    /// `broker`'s OK in `tx` with `change` (and its secret) and `undertaking`.
+    fn ok(
+        broker: &'a shared::KeyPair,
+        tx: shared::TxId,
+        change: Option<(&'a shared::Scrip, &'a shared::CustomerSecret)>,
+        undertaking: Option<shared::wire::Undertaking>,
+    ) -> Self {
+        ChangeMsg {
+            signer: broker,
+            tx,
+            outcome: Decision::Ok,
+            change,
+            undertaking,
+            secret: true,
+        }
+    }
+
+    /// `broker`'s bare NOK in `tx` for `code`.
+    fn nok(broker: &'a shared::KeyPair, tx: shared::TxId, code: ErrorCode, reason: &str) -> Self {
+        ChangeMsg {
+            outcome: Decision::nok(code, reason),
+            ..ChangeMsg::ok(broker, tx, None, None)
+        }
+    }
+
+    /// The frame.
+    fn bytes(&self) -> Vec<u8> {
+        let suite = self.signer.suite();
+        let x4 = change_body(
+            self.outcome.clone(),
+            self.change.map(|(b1, cs)| ScripWithSecret {
+                scrip: b1.clone(),
+                cs_hash: cs.cs_hash(suite),
+            }),
+            self.undertaking.clone(),
+        );
+        let secret = self.change.filter(|_| self.secret);
+        delivery_sealed(
+            self.signer,
+            suite,
+            self.tx,
+            &x4,
+            secret.map(|(b1, cs)| (b1.id(), cs)),
+        )
+    }
 }
 
 /// 6.2 step 5: every way the broker's `ChangeBrokerScrip` can be wrong, each refused with
@@ -540,10 +564,7 @@ fn change_with(
 fn tampered_change_deliveries_are_refused() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        s.obtain(1500);
-        let ex = s.start_exchange(1000);
+        let (_, ex) = s.pending_exchange(1500, 1000);
         let tx = ex.frame.header.tx;
         let me = customer_keys(suite).uid();
         let m = s.merchant.keys.uid();
@@ -552,6 +573,12 @@ fn tampered_change_deliveries_are_refused() {
         let good_u = || undertaking(mk, m, tx, 1000, me);
         let b = s.broker.keys;
         let forger = forger_keys(suite);
+        let genuine = ChangeMsg::ok(b, tx, Some((&b1, &b1_cs)), Some(good_u()));
+        // The genuine one but for its change.
+        let ok_with = |change| ChangeMsg {
+            change,
+            ..genuine.clone()
+        };
 
         // Signed by a key that is not the broker's, under the broker's UID.
         let header = shared::wire::Header::new(suite, Label::ChangeBrokerScrip, tx, b.uid());
@@ -590,15 +617,11 @@ fn tampered_change_deliveries_are_refused() {
         // Sent by the merchant (a delivery only the broker makes).
         let e = refused(
             &mut s,
-            &change_with(
-                suite,
-                mk,
-                tx,
-                Decision::Ok,
-                Some((&b1, &b1_cs)),
-                Some(good_u()),
-                true,
-            ),
+            &ChangeMsg {
+                signer: mk,
+                ..genuine.clone()
+            }
+            .bytes(),
         );
         assert!(
             matches!(e, WalletError::UnexpectedSender { expected, found } if expected == b.uid() && found == m)
@@ -607,66 +630,33 @@ fn tampered_change_deliveries_are_refused() {
         let other = shared::TxId::random();
         let e = refused(
             &mut s,
-            &change_with(
-                suite,
-                b,
-                other,
-                Decision::Ok,
-                Some((&b1, &b1_cs)),
-                Some(good_u()),
-                true,
-            ),
+            &ChangeMsg {
+                tx: other,
+                ..genuine.clone()
+            }
+            .bytes(),
         );
         assert!(matches!(e, WalletError::NoPendingRequest { tx } if tx == other));
         // Change of the wrong value (B0 − W = 500).
         let (b1_bad, b1_bad_cs) = s.broker.issue(600, NOW);
-        let e = refused(
-            &mut s,
-            &change_with(
-                suite,
-                b,
-                tx,
-                Decision::Ok,
-                Some((&b1_bad, &b1_bad_cs)),
-                Some(good_u()),
-                true,
-            ),
-        );
+        let e = refused(&mut s, &ok_with(Some((&b1_bad, &b1_bad_cs))).bytes());
         assert!(matches!(e, WalletError::ValueMismatch { expected, found }
             if expected == Amount::from_minor(500) && found == Amount::from_minor(600)));
         // Change produced by someone else (the merchant's scrip).
         let (m_scrip, m_cs) = s.merchant.issue(500, NOW);
-        let e = refused(
-            &mut s,
-            &change_with(
-                suite,
-                b,
-                tx,
-                Decision::Ok,
-                Some((&m_scrip, &m_cs)),
-                Some(good_u()),
-                true,
-            ),
-        );
+        let e = refused(&mut s, &ok_with(Some((&m_scrip, &m_cs))).bytes());
         assert!(matches!(e, WalletError::WrongProducer { .. }));
         // No change where 500 is due.
-        let e = refused(
-            &mut s,
-            &change_with(suite, b, tx, Decision::Ok, None, Some(good_u()), true),
-        );
+        let e = refused(&mut s, &ok_with(None).bytes());
         assert!(matches!(e, WalletError::ValueMismatch { .. }));
         // Change without its CustomerSecret.
         let e = refused(
             &mut s,
-            &change_with(
-                suite,
-                b,
-                tx,
-                Decision::Ok,
-                Some((&b1, &b1_cs)),
-                Some(good_u()),
-                false,
-            ),
+            &ChangeMsg {
+                secret: false,
+                ..genuine.clone()
+            }
+            .bytes(),
         );
         assert!(matches!(e, WalletError::SecretMismatch { scrip_id } if scrip_id == b1.id()));
         // Undertakings: forged, for another W, another customer, another tx; missing.
@@ -678,41 +668,38 @@ fn tampered_change_deliveries_are_refused() {
         ] {
             let e = refused(
                 &mut s,
-                &change_with(
-                    suite,
-                    b,
-                    tx,
-                    Decision::Ok,
-                    Some((&b1, &b1_cs)),
-                    Some(u),
-                    true,
-                ),
+                &ChangeMsg {
+                    undertaking: Some(u),
+                    ..genuine.clone()
+                }
+                .bytes(),
             );
             assert!(matches!(e, WalletError::BadUndertaking), "{e}");
         }
         let e = refused(
             &mut s,
-            &change_with(suite, b, tx, Decision::Ok, Some((&b1, &b1_cs)), None, true),
+            &ChangeMsg {
+                undertaking: None,
+                ..genuine.clone()
+            }
+            .bytes(),
         );
         assert!(matches!(e, WalletError::InconsistentDecision(_)));
         // A NOK that carries change.
         let nok = Decision::nok(ErrorCode::Spent, "B0 spent");
         let e = refused(
             &mut s,
-            &change_with(suite, b, tx, nok, Some((&b1, &b1_cs)), None, true),
+            &ChangeMsg {
+                outcome: nok,
+                undertaking: None,
+                ..genuine.clone()
+            }
+            .bytes(),
         );
         assert!(matches!(e, WalletError::InconsistentDecision(_)));
 
         // The genuine one applies; the same delivery again changes nothing.
-        let genuine = change_with(
-            suite,
-            b,
-            tx,
-            Decision::Ok,
-            Some((&b1, &b1_cs)),
-            Some(good_u()),
-            true,
-        );
+        let genuine = genuine.bytes();
         s.wallet.handle_reply(&genuine, NOW).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
         let e = refused(&mut s, &genuine);
@@ -772,20 +759,15 @@ fn tampered_change_deliveries_are_refused() {
 fn a_nok_exchange_leaves_b0_live() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        let (b0, _) = s.obtain(1500);
-        let ex = s.start_exchange(1000);
+        let (b0, ex) = s.pending_exchange(1500, 1000);
         let tx = ex.frame.header.tx;
-        let nok = change_with(
-            suite,
+        let nok = ChangeMsg::nok(
             s.broker.keys,
             tx,
-            Decision::nok(ErrorCode::Expired, "the exchange expired"),
-            None,
-            None,
-            false,
-        );
+            ErrorCode::Expired,
+            "the exchange expired",
+        )
+        .bytes();
         let mut s = s.reopen();
         let done = s.wallet.handle_reply(&nok, NOW).unwrap();
         assert_eq!(
@@ -1075,26 +1057,15 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
                 new_value: Amount::from_minor(650),
                 scrip_id: v0.id(),
             };
-            let change = change_with(
-                suite,
+            let change = ChangeMsg::ok(
                 s.broker.keys,
                 tx,
-                Decision::Ok,
                 Some((&b1, &b1_cs)),
                 Some(acceptance(s.merchant.keys, m, tx, &x3)),
-                true,
-            );
+            )
+            .bytes();
             let (v1, v1_cs) = s.merchant.issue(650, NOW);
-            let response = delivery_sealed(
-                s.merchant.keys,
-                suite,
-                tx,
-                &shared::wire::bodies::VendorTopUpResponseX4 {
-                    scrip: v1.clone(),
-                    cs_hash: v1_cs.cs_hash(suite),
-                },
-                Some((v1.id(), &v1_cs)),
-            );
+            let response = vendor_top_up_response(s.merchant.keys, tx, &v1, &v1_cs);
             let (first, second) = if change_first {
                 (&change, &response)
             } else {
@@ -1108,7 +1079,7 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             } else {
                 NextStep::AskStatus(b)
             };
-            assert_eq!(s.wallet.pending().next().unwrap().next_steps(b), [owed]);
+            assert_eq!(s.next_steps(), [owed]);
             assert!(matches!(
                 refused(&mut s, first),
                 WalletError::AlreadyReceived { .. }
@@ -1123,15 +1094,13 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             // A declined top-up: the NOK ends it, B1 and V1 are live and free again.
             let (frame, ack) = top_up(&mut s, 100);
             s.wallet.handle_reply(&ack, NOW).unwrap();
-            let nok = change_with(
-                suite,
+            let nok = ChangeMsg::nok(
                 s.broker.keys,
                 frame.header.tx,
-                Decision::nok(ErrorCode::Declined, "the merchant declined"),
-                None,
-                None,
-                false,
-            );
+                ErrorCode::Declined,
+                "the merchant declined",
+            )
+            .bytes();
             let done = s.wallet.handle_reply(&nok, NOW).unwrap();
             assert!(matches!(
                 done.what,
@@ -1199,46 +1168,26 @@ fn tampered_top_up_messages_are_refused() {
         ),
         (s.merchant.keys, decline),
     ] {
-        let bytes = change_with(
-            suite,
+        let bytes = ChangeMsg::ok(
             s.broker.keys,
             tx,
-            Decision::Ok,
             Some((&b1, &b1_cs)),
             Some(acceptance(signer, m, tx, &x3)),
-            true,
-        );
+        )
+        .bytes();
         assert!(matches!(
             refused(&mut s, &bytes),
             WalletError::BadUndertaking
         ));
     }
     let (v_bad, v_bad_cs) = s.merchant.issue(600, NOW);
-    let wrong = delivery_sealed(
-        s.merchant.keys,
-        suite,
-        tx,
-        &shared::wire::bodies::VendorTopUpResponseX4 {
-            scrip: v_bad.clone(),
-            cs_hash: v_bad_cs.cs_hash(suite),
-        },
-        Some((v_bad.id(), &v_bad_cs)),
-    );
+    let wrong = vendor_top_up_response(s.merchant.keys, tx, &v_bad, &v_bad_cs);
     assert!(matches!(
         refused(&mut s, &wrong),
         WalletError::ValueMismatch { .. }
     ));
     let (v1, v1_cs) = s.broker.issue(650, NOW);
-    let by_broker = delivery_sealed(
-        s.broker.keys,
-        suite,
-        tx,
-        &shared::wire::bodies::VendorTopUpResponseX4 {
-            scrip: v1.clone(),
-            cs_hash: v1_cs.cs_hash(suite),
-        },
-        Some((v1.id(), &v1_cs)),
-    );
+    let by_broker = vendor_top_up_response(s.broker.keys, tx, &v1, &v1_cs);
     assert!(matches!(
         refused(&mut s, &by_broker),
         WalletError::UnexpectedSender { expected, .. } if expected == m
@@ -1301,9 +1250,7 @@ fn status_reply_omitting(
 fn transaction_status_recovers_lost_deliveries() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        s.obtain(1500);
+        s.holding_broker_scrip(1500);
         let b = s.broker.keys.uid();
         let m = s.merchant.keys.uid();
         // The notice and its reply, kept as the broker's outbox would.
@@ -1439,9 +1386,7 @@ fn transaction_status_recovers_lost_deliveries() {
 fn tampered_notice_replies_are_refused() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        s.obtain(1500);
+        s.holding_broker_scrip(1500);
         let m = s.merchant.keys.uid();
         let out = s
             .wallet
@@ -1514,10 +1459,7 @@ fn tampered_notice_replies_are_refused() {
 fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        let (b0, _) = s.obtain(1500);
-        let ex = s.start_exchange(1000);
+        let (b0, ex) = s.pending_exchange(1500, 1000);
         let tx = ex.frame.header.tx;
         let ack = reply_clear(
             s.merchant.keys,
@@ -1554,28 +1496,13 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
             s.wallet.pending().next().unwrap().status,
             PendingStatus::Refused { .. }
         ));
-        assert_eq!(
-            s.wallet
-                .pending()
-                .next()
-                .unwrap()
-                .next_steps(s.broker.keys.uid()),
-            [NextStep::Decide]
-        );
+        assert_eq!(s.next_steps(), [NextStep::Decide]);
         // B0 stays committed until the broker's own decision arrives.
         assert!(matches!(
             s.wallet.withdraw_broker_scrip(NOW),
             Err(WalletError::ScripBusy { .. })
         ));
-        let nok = change_with(
-            suite,
-            s.broker.keys,
-            tx,
-            Decision::nok(ErrorCode::Spent, "B0 spent"),
-            None,
-            None,
-            false,
-        );
+        let nok = ChangeMsg::nok(s.broker.keys, tx, ErrorCode::Spent, "B0 spent").bytes();
         s.wallet.handle_reply(&nok, NOW).unwrap();
         assert_eq!(s.wallet.pending().count(), 0);
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
@@ -1589,37 +1516,19 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
 fn a_nok_before_step_2_ends_the_notice() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        s.register();
-        s.learn_merchant();
-        let (b0, _) = s.obtain(1500);
+        let b0 = s.holding_broker_scrip(1500);
         let out = s
             .wallet
             .obtain_vendor_scrip(s.merchant.keys.uid(), Amount::from_minor(1000), NOW)
             .unwrap();
         let tx = out.tx;
         let (b1, b1_cs) = s.broker.issue(500, NOW);
-        let early_ok = change_with(
-            suite,
-            s.broker.keys,
-            tx,
-            Decision::Ok,
-            Some((&b1, &b1_cs)),
-            None,
-            true,
-        );
+        let early_ok = ChangeMsg::ok(s.broker.keys, tx, Some((&b1, &b1_cs)), None).bytes();
         assert!(matches!(
             refused(&mut s, &early_ok),
             WalletError::InconsistentDecision(_)
         ));
-        let nok = change_with(
-            suite,
-            s.broker.keys,
-            tx,
-            Decision::nok(ErrorCode::Expired, "expired"),
-            None,
-            None,
-            false,
-        );
+        let nok = ChangeMsg::nok(s.broker.keys, tx, ErrorCode::Expired, "expired").bytes();
         let mut s = s.reopen();
         let done = s.wallet.handle_reply(&nok, NOW).unwrap();
         assert!(matches!(

@@ -103,11 +103,25 @@ impl Customer {
         self.run_with(args, &[]).await
     }
 
+    /// Runs `peerscrip <args> --json` with `env` set besides.
     async fn run_with(&mut self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        command.arg("--json").envs(env.iter().copied());
+        self.exec(command).await
+    }
+
+    /// Runs `peerscrip <args>` with human output (no `--json`).
+    async fn run_human(&mut self, args: &[&str]) -> Run {
+        let command = self.command(args);
+        self.exec(command).await
+    }
+
+    /// `peerscrip <args>` with the wallet dir, URL and passphrase file, and nothing from the
+    /// environment that would name another wallet, secret or NATS user.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"));
         command
             .args(args)
-            .arg("--json")
             .arg("--wallet-dir")
             .arg(&self.dir)
             .arg("--passphrase-file")
@@ -119,34 +133,12 @@ impl Customer {
             .env_remove("PEERSCRIP_NATS_PASSWORD_FILE")
             .env("PEERSCRIP_NATS_URL", &self.nats_url)
             .stdin(std::process::Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let out = command.output().await.expect("run peerscrip");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        };
-        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
-        run
+        command
     }
 
-    /// Runs `peerscrip <args>` with human output (no `--json`).
-    async fn run_human(&mut self, args: &[&str]) -> Run {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"))
-            .args(args)
-            .arg("--wallet-dir")
-            .arg(&self.dir)
-            .arg("--passphrase-file")
-            .arg(&self.passphrase_file)
-            .env_remove("PEERSCRIP_PASSPHRASE")
-            .env_remove("PEERSCRIP_PAN_SECRET")
-            .env("PEERSCRIP_NATS_URL", &self.nats_url)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run peerscrip");
+    /// Runs `command`, keeping what it printed (to check no secret was).
+    async fn exec(&mut self, mut command: tokio::process::Command) -> Run {
+        let out = command.output().await.expect("run peerscrip");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).unwrap(),
@@ -419,6 +411,25 @@ fn minor(v: &Value) -> u64 {
     m
 }
 
+/// The kinds of the history lines in `lines` (a command's `recorded`, `history` or
+/// `entries`), in order.
+fn kinds_of(lines: &Value) -> Vec<&str> {
+    let lines = lines
+        .as_array()
+        .unwrap_or_else(|| panic!("no lines: {lines}"));
+    lines.iter().map(|e| e["kind"].as_str().unwrap()).collect()
+}
+
+/// The history line of `kind` among `lines`.
+fn line<'a>(lines: &'a Value, kind: &str) -> &'a Value {
+    let all = lines
+        .as_array()
+        .unwrap_or_else(|| panic!("no lines: {lines}"));
+    all.iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {lines}"))
+}
+
 /// Creates and registers the customer's wallet; returns the customer.
 async fn init_and_register(world: &World) -> Customer {
     init_and_register_with(world, &[]).await
@@ -499,12 +510,7 @@ async fn journey(suite: Suite) {
     assert_eq!(shop["omitted"], 0);
 
     let vendor = c.run(&["vendor-scrip", "buy", &m, "15.00"]).await.ok();
-    let kinds: Vec<&str> = vendor["recorded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds_of(&vendor["recorded"]);
     assert!(kinds.contains(&"exchange_settled"), "{vendor}");
     assert!(kinds.contains(&"vendor_scrip_obtained"), "{vendor}");
 
@@ -539,25 +545,13 @@ async fn journey(suite: Suite) {
     assert_eq!(history_before, c.run(&["history"]).await.ok());
 
     let top_up = c.run(&["vendor-scrip", "top-up", &m, "5.00"]).await.ok();
-    let topped = top_up["recorded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "vendor_scrip_topped_up")
-        .unwrap_or_else(|| panic!("{top_up}"))
-        .clone();
+    let topped = line(&top_up["recorded"], "vendor_scrip_topped_up").clone();
     assert_eq!(minor(&topped["from"]), 600);
     assert_eq!(minor(&topped["to"]), 1_100);
 
     let withdraw = c.run(&["vendor-scrip", "withdraw", &m]).await.ok();
     assert_eq!(minor(&withdraw["value"]), 1_100);
-    let decided = withdraw["recorded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "vendor_withdraw_decided")
-        .unwrap_or_else(|| panic!("{withdraw}"))
-        .clone();
+    let decided = line(&withdraw["recorded"], "vendor_withdraw_decided").clone();
     assert_eq!(decided["ok_decision"], true);
 
     // 6.4 and 6.8 on the BrokerScrip: 20.00 + 5.00 from the bank, then renewed early.
@@ -573,12 +567,7 @@ async fn journey(suite: Suite) {
     assert_eq!(partial.code, 2, "{partial:?}");
 
     let history = c.run(&["history"]).await.ok();
-    let kinds: Vec<&str> = history["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds_of(&history["entries"]);
     for expected in [
         "registered",
         "peer_key",
@@ -660,12 +649,7 @@ async fn interrupted_transactions_are_finished_later_and_paid_once() {
     world.serve_merchant(c.public_key()).await;
     let status = c.run(&["status", &tx]).await.ok();
     assert_eq!(status["pending"], false);
-    let kinds: Vec<&str> = status["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds_of(&status["history"]);
     assert!(kinds.contains(&"vendor_scrip_obtained"), "{status}");
     assert!(kinds.contains(&"exchange_settled"), "{status}");
 
@@ -689,12 +673,7 @@ async fn interrupted_transactions_are_finished_later_and_paid_once() {
     let balance = c.run(&["balance"]).await.ok();
     assert_eq!(balance["resumed"][0]["tx"], tx.as_str());
     assert_eq!(balance["resumed"][0]["pending"], false);
-    let kinds: Vec<&str> = balance["resumed"][0]["recorded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = kinds_of(&balance["resumed"][0]["recorded"]);
     assert!(kinds.contains(&"vendor_withdraw_decided"), "{balance}");
     assert_eq!(balance["vendor_scrip"].as_array().unwrap().len(), 0);
     assert_eq!(balance["pending"].as_array().unwrap().len(), 0);
@@ -953,11 +932,9 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     assert_eq!(after["pending"], serde_json::json!([]), "{after}");
     assert_eq!(minor(&after["total"]), 0);
     let history = c.run(&["history"]).await.ok();
-    let dropped = history["entries"]
-        .as_array()
-        .unwrap()
+    let dropped = kinds_of(&history["entries"])
         .iter()
-        .filter(|e| e["kind"] == "scrip_lapsed")
+        .filter(|kind| **kind == "scrip_lapsed")
         .count();
     assert_eq!(dropped, 2, "{history}");
 

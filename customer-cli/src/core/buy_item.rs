@@ -15,19 +15,15 @@
 //! the auditor, and no value is at stake). The two requests complete independently: V0's
 //! fate is decided by M's reply alone.
 
-use shared::events::NewEvent;
+use shared::wire::Label;
 use shared::wire::bodies::{OrderInfo, PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2};
-use shared::wire::{Body, Frame, Label};
-use shared::{Amount, KeyPair, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid};
 
 use super::events::WalletEvent;
-use super::mismatched_expect;
-use super::reply::{
-    check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply, unsigned_ack,
-};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{request_header, scrip_free};
+use super::state::WalletState;
+use super::{held_vendor_scrip, request_header, scrip_free};
 use crate::error::WalletError;
 
 /// Steps 1 and 2: the broker's notice and the purchase of `order` from `merchant`, paid
@@ -40,14 +36,7 @@ pub fn request(
 ) -> Result<(SavedRequest, SavedRequest), WalletError> {
     let (identity, initiated_header) = request_header(state, Label::PurchaseInitiated, tx)?;
     let (_, purchase_header) = request_header(state, Label::PurchaseRequest, tx)?;
-    let held = state
-        .scrip
-        .get(&merchant)
-        .filter(|_| merchant != identity.broker)
-        .ok_or(WalletError::NoScrip { producer: merchant })?;
-    if state.key_of(merchant).is_none() {
-        return Err(WalletError::UnknownPeer { uid: merchant });
-    }
+    let held = held_vendor_scrip(state, merchant)?;
     let paid = order.total()?;
     if paid.is_zero() {
         return Err(WalletError::ZeroValue);
@@ -66,9 +55,7 @@ pub fn request(
     let initiated = SavedRequest::new(
         initiated_header,
         identity.broker,
-        vec![SavedPart::Signed {
-            body: x0.to_bytes(),
-        }],
+        vec![SavedPart::signed(&x0)],
         Expect::PurchaseInitiated {
             merchant,
             value: paid,
@@ -82,17 +69,10 @@ pub fn request(
     let purchase = SavedRequest::new(
         purchase_header,
         merchant,
-        vec![SavedPart::Sealed {
-            to: merchant,
-            inners: vec![
-                SavedInner::Signed {
-                    body: x1.to_bytes(),
-                },
-                SavedInner::Secret {
-                    scrip_id: held.scrip.id(),
-                },
-            ],
-        }],
+        vec![SavedPart::sealed(
+            merchant,
+            [SavedInner::signed(&x1), SavedInner::secret_of(held)],
+        )],
         Expect::Purchase {
             merchant,
             spent: held.scrip.id(),
@@ -105,42 +85,20 @@ pub fn request(
 
 /// Step 1's `Ack` from the broker: unsigned (ADR 0008), so it is no evidence; what it
 /// tells the wallet is that the broker logged the announcement and the purchase may go on.
-pub fn accept_initiated(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    _keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::PurchaseInitiated { .. } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    unsigned_ack(state, pending, frame)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
-        WalletEvent::PurchaseAnnounced,
-    ))
+pub fn accept_initiated(reply: &Incoming<'_>) -> Decided {
+    reply.unsigned_ack()?;
+    Ok(reply.record_all(WalletEvent::PurchaseAnnounced, Vec::new()))
 }
 
 /// Step 4: M's `PurchaseResponse`, checked; V0 replaced by the change V1 (or deleted).
 pub fn accept_purchase(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::Purchase {
-        merchant,
-        spent,
-        spent_value,
-        ref order,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = sealed_reply::<PurchaseResponseX2>(state, pending, frame, keys)?;
+    reply: &Incoming<'_>,
+    merchant: Uid,
+    spent: ScripId,
+    spent_value: Amount,
+    order: &OrderInfo,
+) -> Decided {
+    let (verified, opened) = reply.sealed::<PurchaseResponseX2>()?;
     let body = verified.body;
     let paid = order.total()?;
     if body.order != *order || body.receipt.order_id != order.order_id || body.receipt.paid != paid
@@ -148,30 +106,12 @@ pub fn accept_purchase(
         return Err(WalletError::OrderMismatch);
     }
     let change_value = spent_value.checked_sub(paid)?;
-    let tx = pending.request.tx();
-    let change = match body.change {
-        None if change_value.is_zero() => None,
-        None => {
-            return Err(WalletError::ValueMismatch {
-                expected: change_value,
-                found: Amount::ZERO,
-            });
-        }
-        Some(change) => {
-            check_new_scrip(&change.scrip, merchant, change_value)?;
-            let cs = new_secret(&opened, change.scrip.id(), &change.cs_hash)?;
-            Some(own_scrip(keys, change.scrip, &cs, change.cs_hash, tx)?)
-        }
+    let change = reply.change(&opened, body.change, merchant, change_value)?;
+    let event = WalletEvent::ItemBought {
+        spent,
+        change,
+        order_id: order.order_id,
+        receipt: body.receipt,
     };
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::ItemBought {
-            spent,
-            change,
-            order_id: order.order_id,
-            receipt: body.receipt,
-        },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    Ok(reply.record(event, &verified.evidence))
 }

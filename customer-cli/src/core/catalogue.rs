@@ -11,7 +11,7 @@
 
 use shared::wire::bodies::{CatalogueItem, CatalogueRequestX0, CatalogueResponseX1};
 use shared::wire::{Body, Frame, Label};
-use shared::{Nonce, TxId, Uid};
+use shared::{KeyPair, Nonce, TxId, Uid};
 
 use super::reply::read_answer;
 use super::request::{Expect, SavedPart, SavedRequest};
@@ -65,10 +65,11 @@ pub fn request(
 /// A signed `Error` is [`WalletError::Refused`]; nothing is recorded either way.
 pub fn listing_of(
     state: &WalletState,
+    keys: &KeyPair,
     query: &SavedRequest,
     frame: &Frame,
 ) -> Result<Listing, WalletError> {
-    let verified = read_answer::<CatalogueResponseX1>(state, query, frame)?;
+    let verified = read_answer::<CatalogueResponseX1>(state, keys, query, frame)?;
     Ok(Listing {
         merchant: query.to,
         items: verified.body.items,

@@ -11,6 +11,7 @@ use shared::wire::Label;
 use shared::wire::bodies::{OrderId, Receipt};
 use shared::{Amount, Pan, Scrip, ScripId, Suite, TxId, Uid};
 
+use super::flow::Message;
 use super::request::SavedRequest;
 use crate::sealed::SealedSecret;
 
@@ -289,20 +290,38 @@ impl WalletEvent {
         }
     }
 
-    /// The message this event records, in a flow whose outcome is more than one message
-    /// (6.2, 6.7): the pending request stays open until every one has arrived, and a
-    /// message already recorded is not applied twice (section 7).
+    /// The message of its flow this event records, which moves its pending request on
+    /// ([`Progress::on`](super::flow::Progress::on)); `None` for the events that only
+    /// change a request's status or answer no request.
     #[must_use]
-    pub fn arrival(&self) -> Option<Label> {
+    pub fn message(&self) -> Option<Message> {
         match self {
-            WalletEvent::ExchangeSettled { .. } => Some(Label::ChangeBrokerScrip),
-            WalletEvent::VendorScripObtained { .. } => Some(Label::VendorScripResponse),
-            WalletEvent::VendorWithdrawAcked { .. } | WalletEvent::VendorTopUpAcked { .. } => {
-                Some(Label::Ack)
+            WalletEvent::WalletCreated { .. }
+            | WalletEvent::AccountLinked { .. }
+            | WalletEvent::RequestSaved { .. }
+            | WalletEvent::RequestRefused { .. }
+            | WalletEvent::RequestAbandoned { .. } => None,
+            WalletEvent::Registered { .. }
+            | WalletEvent::PeerKeyCached { .. }
+            | WalletEvent::BrokerScripObtained { .. }
+            | WalletEvent::BrokerScripToppedUp { .. }
+            | WalletEvent::BrokerScripWithdrawn { .. }
+            | WalletEvent::ScripRenewed { .. }
+            | WalletEvent::ExchangeNoticed { .. }
+            | WalletEvent::PurchaseAnnounced
+            | WalletEvent::ItemBought { .. } => Some(Message::Reply),
+            WalletEvent::VendorTopUpAcked { .. } | WalletEvent::VendorWithdrawAcked { .. } => {
+                Some(Message::Ack)
             }
-            WalletEvent::VendorTopUpSettled { .. } => Some(Label::ChangeBrokerScrip),
-            WalletEvent::VendorScripToppedUp { .. } => Some(Label::VendorTopUpResponse),
-            _ => None,
+            WalletEvent::ExchangeSettled { outcome, .. }
+            | WalletEvent::ExchangeEndedAtNotice { outcome }
+            | WalletEvent::VendorTopUpSettled { outcome, .. }
+            | WalletEvent::VendorWithdrawDecided { outcome, .. } => Some(Message::Decision {
+                ok: outcome.is_ok(),
+            }),
+            WalletEvent::VendorScripObtained { .. } | WalletEvent::VendorScripToppedUp { .. } => {
+                Some(Message::VendorScrip)
+            }
         }
     }
 
@@ -311,35 +330,7 @@ impl WalletEvent {
     /// was given up, and its scrip may since have been used (`PendingStatus::Abandoned`).
     #[must_use]
     pub fn is_nok(&self) -> bool {
-        match self {
-            WalletEvent::ExchangeSettled { outcome, .. }
-            | WalletEvent::VendorTopUpSettled { outcome, .. }
-            | WalletEvent::VendorWithdrawDecided { outcome, .. }
-            | WalletEvent::ExchangeEndedAtNotice { outcome, .. } => !outcome.is_ok(),
-            _ => false,
-        }
-    }
-
-    /// Whether this event ends its pending request, given the messages of the flow
-    /// already `received`.
-    #[must_use]
-    pub fn closes(&self, received: &[Label]) -> bool {
-        match self {
-            WalletEvent::RequestRefused { .. }
-            | WalletEvent::RequestAbandoned { .. }
-            | WalletEvent::VendorWithdrawAcked { .. }
-            | WalletEvent::VendorTopUpAcked { .. } => false,
-            WalletEvent::VendorTopUpSettled { outcome, .. } => {
-                !outcome.is_ok() || received.contains(&Label::VendorTopUpResponse)
-            }
-            WalletEvent::VendorScripToppedUp { .. } => received.contains(&Label::ChangeBrokerScrip),
-            // NOK: no VendorScrip will come (M acts only on OK).
-            WalletEvent::ExchangeSettled { outcome, .. } => {
-                !outcome.is_ok() || received.contains(&Label::VendorScripResponse)
-            }
-            WalletEvent::VendorScripObtained { .. } => received.contains(&Label::ChangeBrokerScrip),
-            _ => true,
-        }
+        self.message() == Some(Message::Decision { ok: false })
     }
 }
 

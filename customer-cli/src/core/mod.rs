@@ -5,11 +5,13 @@
 //! - `request(&WalletState, tx, …) -> SavedRequest`: the request's exact bodies and frame
 //!   layout (section 6), its request digest (section 7) and what the reply must say. The
 //!   wallet saves it as a `RequestSaved` event before the rendered frame leaves.
-//! - `accept(&WalletState, &Pending, &Frame, &KeyPair, now) -> NewEvent`: checks the reply
-//!   (see [`reply`]: pending request, sender, signature by the pinned or cached key, `re`;
-//!   then the flow's own checks: `N`, values, producer, `cs_hash`) and returns the one event
-//!   that records the outcome. Nothing changes until that event is appended and folded by
-//!   [`WalletState::apply`], live and in replay alike.
+//! - `accept(&Incoming, …what the request expects) -> NewEvent`: checks the reply (see
+//!   [`reply`]: the common opening, [`Incoming`]: pending request, sender, signature by the
+//!   pinned or cached key, `re`; then the flow's own checks: `N`, values, producer,
+//!   `cs_hash`) and returns the one event that records the outcome. [`decide_reply`] picks
+//!   the check by the pending request's saved [`Expect`] and hands it its fields. Nothing
+//!   changes until that event is appended and folded by [`WalletState::apply`], live and in
+//!   replay alike.
 //!
 //! Deliveries (protocol.md section 3: one-way frames, no `re`) go through the same
 //! [`decide_reply`]: B's `ChangeBrokerScrip` (6.2, 6.5) and `VendorWithdrawResult` (6.7),
@@ -19,10 +21,11 @@
 //!
 //! Flows whose outcome is more than one message (6.2, 6.5: the broker's decision and the
 //! merchant's scrip, in either order; 6.5 and 6.7: an `Ack` first) keep their request
-//! pending and record each message as it arrives (`Pending::received`); the request ends
-//! when the last one is in, or at once on the broker's NOK. A message already recorded is
-//! [`WalletError::AlreadyReceived`] and changes nothing, so repeats and `TransactionStatus`
-//! re-feeds are harmless.
+//! pending and move it through the named states of [`flow`] as each message arrives
+//! (`Pending::progress`); the request ends when the last one is in, or at once on the
+//! broker's NOK. A message already recorded is [`WalletError::AlreadyReceived`] and changes
+//! nothing, so repeats and `TransactionStatus` re-feeds are harmless; one its flow does not
+//! take where the request stands is [`WalletError::OutOfStep`].
 //!
 //! A request's digest covers only the bodies its recipient verifies (the clear parts and
 //! the parts sealed to it), as the node computes it: in 6.2 M's `re` covers `X2` only.
@@ -34,6 +37,7 @@ pub mod buy_item;
 pub mod catalogue;
 pub mod change;
 pub mod events;
+pub mod flow;
 pub mod lapse;
 pub mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
@@ -52,12 +56,14 @@ pub mod withdraw_vendor_scrip;
 pub use events::{
     AccountRecord, HistoryEntry, HistoryKind, Identity, Outcome, OwnedScrip, WalletEvent,
 };
+pub use flow::{Exchange, Message, Progress, TopUp, TransitionError, Withdrawal};
+pub use reply::{Decided, Incoming};
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
 pub use state::{ApplyError, NextStep, Pending, PendingKey, PendingStatus, Row, WalletState};
 
 use shared::events::NewEvent;
 use shared::wire::{Frame, Header, Label, LabelKind};
-use shared::{KeyPair, ScripId, TxId};
+use shared::{KeyPair, ScripId, TxId, Uid};
 
 use crate::error::WalletError;
 
@@ -97,14 +103,38 @@ pub(crate) fn scrip_free(state: &WalletState, scrip_id: ScripId) -> Result<(), W
     }
 }
 
-/// A pending request whose saved expectation is not of its label's flow: the wallet wrote
-/// it, so this is a bug, reported rather than guessed around.
-pub(crate) fn mismatched_expect(pending: &Pending) -> WalletError {
-    WalletError::Internal(format!(
-        "pending {} saved with the expectation {:?}",
-        pending.request.label(),
-        pending.request.expect
-    ))
+/// Refuses a request that carries an IdProof while no bank account is linked (section 1).
+pub(crate) fn account_linked(state: &WalletState) -> Result<(), WalletError> {
+    state
+        .account
+        .as_ref()
+        .map(|_| ())
+        .ok_or(WalletError::NoAccount)
+}
+
+/// The BrokerScrip held, to present to the broker (6.2, 6.4, 6.5, 6.6).
+pub(crate) fn held_broker_scrip(state: &WalletState) -> Result<&OwnedScrip, WalletError> {
+    let broker = state.broker().ok_or(WalletError::NotAWallet)?;
+    state
+        .broker_scrip()
+        .ok_or(WalletError::NoScrip { producer: broker })
+}
+
+/// The VendorScrip held of `merchant`, to present to it (6.3, 6.5, 6.7): the part that
+/// carries it is sealed to the merchant, whose key the wallet must have cached (6.0b).
+pub(crate) fn held_vendor_scrip(
+    state: &WalletState,
+    merchant: Uid,
+) -> Result<&OwnedScrip, WalletError> {
+    let held = state
+        .scrip
+        .get(&merchant)
+        .filter(|_| state.broker() != Some(merchant))
+        .ok_or(WalletError::NoScrip { producer: merchant })?;
+    match state.key_of(merchant) {
+        Some(_) => Ok(held),
+        None => Err(WalletError::UnknownPeer { uid: merchant }),
+    }
 }
 
 /// What a checked reply leads to.
@@ -117,10 +147,6 @@ pub enum ReplyOutcome {
     Refused(NewEvent<WalletEvent>, WalletError),
 }
 
-/// The signature of a flow's check of one incoming frame.
-type Accept =
-    fn(&WalletState, &Pending, &Frame, &KeyPair, u64) -> Result<NewEvent<WalletEvent>, WalletError>;
-
 /// Checks a reply or broker delivery against the wallet's pending requests and decides
 /// what it changes (protocol.md section 3 for the common checks, the transaction's section
 /// for the rest). An `Err` changes nothing; a message of the tx already recorded is
@@ -131,65 +157,146 @@ pub fn decide_reply(
     keys: &KeyPair,
     now: u64,
 ) -> Result<ReplyOutcome, WalletError> {
+    let incoming = |pending| Incoming {
+        state,
+        pending,
+        frame,
+        keys,
+        now,
+    };
     if matches!(frame.header.label.kind(), LabelKind::Delivery) {
-        let pending = reply::find_delivery_pending(state, frame)?;
-        let accept: Accept = match (frame.header.label, pending.request.label()) {
-            (Label::VendorWithdrawResult, Label::VendorWithdrawRequest) => {
-                withdraw_vendor_scrip::accept_result
-            }
-            (Label::ChangeBrokerScrip, Label::VendorScripRequest) => {
-                obtain_vendor_scrip::accept_change
-            }
-            (Label::ChangeBrokerScrip, Label::VendorScripNotice) => {
-                obtain_vendor_scrip::accept_change_at_notice
-            }
-            (Label::ChangeBrokerScrip, Label::VendorTopUpRequest) => {
-                top_up_vendor_scrip::accept_change
-            }
-            (Label::VendorTopUpResponse, Label::VendorTopUpRequest) => {
-                top_up_vendor_scrip::accept_vendor_scrip
-            }
-            (reply, request) => return Err(WalletError::UnexpectedLabel { request, reply }),
-        };
-        return completed(pending, frame, accept(state, pending, frame, keys, now)?);
+        let delivery = incoming(reply::find_delivery_pending(state, frame)?);
+        return completed(&delivery, accept_delivery(&delivery)?);
     }
-    let pending = match reply::find_pending(state, frame) {
+    let reply = incoming(match reply::find_pending(state, frame) {
         Err(e @ WalletError::UnexpectedLabel { .. }) if frame.header.label == Label::Ack => {
             return Err(awaiting(state, frame, keys).unwrap_or(e));
         }
         other => other?,
-    };
+    });
     if frame.header.label == Label::Error {
         // A given-up request takes only a success (see `PendingStatus::Abandoned`).
-        if pending.status == PendingStatus::Abandoned {
+        if reply.pending.status == PendingStatus::Abandoned {
             return Err(WalletError::NoPendingRequest {
                 tx: frame.header.tx,
             });
         }
-        let (event, error) = reply::refusal(state, pending, frame, keys, now)?;
+        let (event, error) = reply.refusal()?;
         return Ok(ReplyOutcome::Refused(event, error));
     }
-    let accept: Accept = match pending.request.label() {
-        Label::RegistrationRequest => register::accept,
-        Label::PublicKeyRequest => public_key::accept,
-        Label::BrokerScripRequest => obtain_broker_scrip::accept,
-        Label::BrokerScripTopUp => top_up_broker_scrip::accept,
-        Label::BrokerScripWithdraw => withdraw_broker_scrip::accept,
-        Label::RenewRequest => renew::accept,
-        Label::VendorScripNotice => obtain_vendor_scrip::accept_notice,
-        Label::VendorScripRequest => obtain_vendor_scrip::accept_vendor_scrip,
-        Label::PurchaseInitiated => buy_item::accept_initiated,
-        Label::PurchaseRequest => buy_item::accept_purchase,
-        Label::VendorWithdrawRequest => withdraw_vendor_scrip::accept_ack,
-        Label::VendorTopUpRequest => top_up_vendor_scrip::accept_ack,
-        other => {
-            return Err(WalletError::UnexpectedLabel {
-                request: other,
-                reply: frame.header.label,
-            });
+    completed(&reply, accept_reply(&reply)?)
+}
+
+/// The check of a reply by the flow of its request, with what the request expects.
+fn accept_reply(reply: &Incoming<'_>) -> Decided {
+    match &reply.pending.request.expect {
+        Expect::Registration => register::accept(reply),
+        Expect::PublicKey { target, nonce } => public_key::accept(reply, *target, *nonce),
+        Expect::ObtainBrokerScrip { value, nonce } => {
+            obtain_broker_scrip::accept(reply, *value, *nonce)
         }
-    };
-    completed(pending, frame, accept(state, pending, frame, keys, now)?)
+        Expect::TopUpBrokerScrip {
+            spent,
+            new_value,
+            nonce,
+        } => top_up_broker_scrip::accept(reply, *spent, *new_value, *nonce),
+        Expect::WithdrawBrokerScrip { spent, value } => {
+            withdraw_broker_scrip::accept(reply, *spent, *value)
+        }
+        Expect::Renew {
+            producer,
+            spent,
+            value,
+        } => renew::accept(reply, *producer, *spent, *value),
+        Expect::VendorScripNotice {
+            merchant,
+            value,
+            spent,
+        } => obtain_vendor_scrip::accept_notice(reply, *merchant, *value, *spent),
+        Expect::VendorScripRequest {
+            merchant, value, ..
+        } => obtain_vendor_scrip::accept_vendor_scrip(reply, *merchant, *value),
+        Expect::PurchaseInitiated { .. } => buy_item::accept_initiated(reply),
+        Expect::Purchase {
+            merchant,
+            spent,
+            spent_value,
+            order,
+        } => buy_item::accept_purchase(reply, *merchant, *spent, *spent_value, order),
+        Expect::VendorWithdraw { .. } => {
+            reply.ack(|deadline| WalletEvent::VendorWithdrawAcked { deadline })
+        }
+        Expect::VendorTopUp { .. } => {
+            reply.ack(|deadline| WalletEvent::VendorTopUpAcked { deadline })
+        }
+        Expect::TransactionStatus { .. } | Expect::Catalogue { .. } => {
+            Err(WalletError::UnexpectedLabel {
+                request: reply.pending.request.label(),
+                reply: reply.frame.header.label,
+            })
+        }
+    }
+}
+
+/// The check of a delivery by the flow of the request it belongs to.
+fn accept_delivery(delivery: &Incoming<'_>) -> Decided {
+    match (
+        delivery.frame.header.label,
+        &delivery.pending.request.expect,
+    ) {
+        (
+            Label::VendorWithdrawResult,
+            Expect::VendorWithdraw {
+                merchant,
+                spent,
+                value,
+            },
+        ) => withdraw_vendor_scrip::accept_result(delivery, *merchant, *spent, *value),
+        (Label::ChangeBrokerScrip, Expect::VendorScripNotice { .. }) => {
+            obtain_vendor_scrip::accept_change_at_notice(delivery)
+        }
+        (
+            Label::ChangeBrokerScrip,
+            Expect::VendorScripRequest {
+                merchant,
+                value,
+                spent,
+                spent_value,
+                ..
+            },
+        ) => obtain_vendor_scrip::accept_change(delivery, *merchant, *value, *spent, *spent_value),
+        (
+            Label::ChangeBrokerScrip,
+            Expect::VendorTopUp {
+                merchant,
+                top_up,
+                new_value,
+                broker_spent,
+                broker_value,
+                vendor_spent,
+            },
+        ) => top_up_vendor_scrip::accept_change(
+            delivery,
+            *merchant,
+            (*broker_spent, *broker_value),
+            (*top_up, *new_value, *vendor_spent),
+        ),
+        (
+            Label::VendorTopUpResponse,
+            Expect::VendorTopUp {
+                merchant,
+                new_value,
+                vendor_spent,
+                ..
+            },
+        ) => {
+            top_up_vendor_scrip::accept_vendor_scrip(delivery, *merchant, *new_value, *vendor_spent)
+        }
+        (reply, _) => Err(WalletError::UnexpectedLabel {
+            request: delivery.pending.request.label(),
+            reply,
+        }),
+    }
 }
 
 /// Protocol.md section 6: "a node that must ask the broker before it can answer (M in 6.2
@@ -203,30 +310,37 @@ fn awaiting(state: &WalletState, frame: &Frame, keys: &KeyPair) -> Option<Wallet
         .pending
         .get(&(frame.header.tx, Label::VendorScripRequest))
         .filter(|p| p.request.to == frame.header.sender)?;
-    Some(
-        match reply::any_reply::<shared::wire::bodies::AckBody>(state, pending, frame, keys) {
-            Ok(_) => WalletError::AwaitingDecision {
-                tx: frame.header.tx,
-                label: Label::VendorScripRequest,
-            },
-            Err(e) => e,
+    let ack = Incoming {
+        state,
+        pending,
+        frame,
+        keys,
+        now: 0,
+    };
+    Some(match ack.any::<shared::wire::bodies::AckBody>() {
+        Ok(_) => WalletError::AwaitingDecision {
+            tx: frame.header.tx,
+            label: Label::VendorScripRequest,
         },
-    )
+        Err(e) => e,
+    })
 }
 
-/// The outcome of an accepted message, unless it was already recorded.
+/// The outcome of an accepted message, unless it was already recorded or its flow does
+/// not take it where the request stands (the transition `apply` will make, checked first).
 fn completed(
-    pending: &Pending,
-    frame: &Frame,
+    reply: &Incoming<'_>,
     event: NewEvent<WalletEvent>,
 ) -> Result<ReplyOutcome, WalletError> {
-    if let Some(arrival) = event.kind.arrival()
-        && pending.received.contains(&arrival)
-    {
-        return Err(WalletError::AlreadyReceived {
-            tx: frame.header.tx,
-            label: frame.header.label,
-        });
+    let (pending, frame) = (reply.pending, reply.frame);
+    if let Some(message) = event.kind.message() {
+        pending.progress.on(message).map_err(|e| match e {
+            TransitionError::Repeat { .. } => WalletError::AlreadyReceived {
+                tx: frame.header.tx,
+                label: frame.header.label,
+            },
+            impossible @ TransitionError::Impossible { .. } => WalletError::OutOfStep(impossible),
+        })?;
     }
     // A request given up takes a late success, not a NOK (see `PendingStatus::Abandoned`).
     if pending.status == PendingStatus::Abandoned && event.kind.is_nok() {

@@ -6,17 +6,16 @@
 //! 4. C checks the signature, `N` and the value; stores B0 and CS_B0 encrypted under its
 //!    own key.
 
-use shared::events::NewEvent;
+use shared::events::Evidence;
+use shared::wire::Label;
 use shared::wire::bodies::{BrokerScripRequestX0, BrokerScripResponseX1};
-use shared::wire::{Body, Frame, Label};
-use shared::{Amount, KeyPair, Nonce, TxId};
+use shared::{Amount, Nonce, TxId};
 
-use super::events::WalletEvent;
-use super::mismatched_expect;
-use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
-use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{already_pending, request_header};
+use super::events::{OwnedScrip, WalletEvent};
+use super::reply::{Decided, Incoming};
+use super::request::{Expect, SavedPart, SavedRequest};
+use super::state::WalletState;
+use super::{account_linked, already_pending, request_header};
 use crate::error::WalletError;
 
 /// Step 1: the request for a BrokerScrip of `value`. Refused locally while a BrokerScrip is
@@ -34,50 +33,36 @@ pub fn request(
         });
     }
     already_pending(state, Label::BrokerScripRequest)?;
-    if state.account.is_none() {
-        return Err(WalletError::NoAccount);
-    }
+    account_linked(state)?;
     let x0 = BrokerScripRequestX0 { value, nonce };
     SavedRequest::new(
         header,
         identity.broker,
-        vec![SavedPart::Sealed {
-            to: identity.broker,
-            inners: vec![
-                SavedInner::IdProof,
-                SavedInner::Signed {
-                    body: x0.to_bytes(),
-                },
-            ],
-        }],
+        vec![SavedPart::to_broker(identity.broker, &x0, None)],
         Expect::ObtainBrokerScrip { value, nonce },
     )
 }
 
 /// Steps 3 and 4: the broker's `BrokerScripResponse`, checked; B0 stored with its CS sealed.
-pub fn accept(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::ObtainBrokerScrip { value, nonce } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = sealed_reply::<BrokerScripResponseX1>(state, pending, frame, keys)?;
+pub fn accept(reply: &Incoming<'_>, value: Amount, nonce: Nonce) -> Decided {
+    let (scrip, evidence) = broker_scrip_response(reply, value, nonce)?;
+    Ok(reply.record_all(WalletEvent::BrokerScripObtained { scrip }, evidence))
+}
+
+/// The broker's `BrokerScripResponse` (6.1 step 3, and 6.4 step 3 alike): its `N` the
+/// request's, the BrokerScrip it issues the broker's and worth `value`, its CustomerSecret
+/// matching the signed hash. Returns that scrip, kept, and the body as evidence.
+pub(super) fn broker_scrip_response(
+    reply: &Incoming<'_>,
+    value: Amount,
+    nonce: Nonce,
+) -> Result<(OwnedScrip, Vec<Evidence>), WalletError> {
+    let (verified, opened) = reply.sealed::<BrokerScripResponseX1>()?;
     let body = verified.body;
     if body.nonce != nonce {
         return Err(WalletError::NonceMismatch);
     }
-    check_new_scrip(&body.scrip, pending.request.to, value)?;
-    let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
-    let tx = pending.request.tx();
-    let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::BrokerScripObtained { scrip },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    let broker = reply.pending.request.to;
+    let scrip = reply.new_scrip(&opened, (body.scrip, body.cs_hash), broker, value)?;
+    Ok((scrip, vec![Evidence::from(&verified.evidence)]))
 }

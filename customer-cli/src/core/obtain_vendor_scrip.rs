@@ -25,24 +25,20 @@
 //! exchange ends when both are in (or on a NOK). A message already recorded changes
 //! nothing. A lost one is fetched again with `TransactionStatus` (section 7).
 
-use shared::events::{Evidence, NewEvent};
+use shared::wire::Label;
 use shared::wire::bodies::{
     ChangeBrokerScripX4, ExchangeAuthorizationRequestX3, VendorScripNoticeResponseX0,
     VendorScripNoticeX0, VendorScripRequestX1, VendorScripRequestX2, VendorScripResponseX6,
 };
-use shared::wire::{Body, Decision, Frame, Header, Label, ScripWithSecret, Undertaking};
-use shared::{Amount, KeyPair, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid};
 
-use super::change::{ChangeDecision, check_change};
+use super::change::{Payment, settlement};
 use super::events::{Outcome, WalletEvent};
-use super::mismatched_expect;
-use super::reply::{
-    any_reply, broker_delivery, check_new_scrip, event_time, evidence, new_secret, own_scrip,
-    sealed_reply,
-};
+use super::flow::{Message, TransitionError};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{already_pending, request_header, scrip_free};
+use super::state::WalletState;
+use super::{account_linked, already_pending, held_broker_scrip, request_header, scrip_free};
 use crate::error::WalletError;
 
 /// Step 1: the notice of an exchange of `value` of the BrokerScrip held for VendorScrip
@@ -59,9 +55,7 @@ pub fn request(
     if value.is_zero() {
         return Err(WalletError::ZeroValue);
     }
-    let held = state.broker_scrip().ok_or(WalletError::NoScrip {
-        producer: identity.broker,
-    })?;
+    let held = held_broker_scrip(state)?;
     if held.scrip.value() < value {
         return Err(WalletError::InsufficientScrip {
             held: held.scrip.value(),
@@ -80,22 +74,12 @@ pub fn request(
     already_pending(state, Label::VendorScripNotice)?;
     already_pending(state, Label::VendorScripRequest)?;
     scrip_free(state, held.scrip.id())?;
-    if state.account.is_none() {
-        return Err(WalletError::NoAccount);
-    }
+    account_linked(state)?;
     let x0 = VendorScripNoticeX0 { merchant };
     SavedRequest::new(
         header,
         identity.broker,
-        vec![SavedPart::Sealed {
-            to: identity.broker,
-            inners: vec![
-                SavedInner::IdProof,
-                SavedInner::Signed {
-                    body: x0.to_bytes(),
-                },
-            ],
-        }],
+        vec![SavedPart::to_broker(identity.broker, &x0, None)],
         Expect::VendorScripNotice {
             merchant,
             value,
@@ -104,27 +88,20 @@ pub fn request(
     )
 }
 
-/// Step 1's reply: checked; step 2 built and saved in the same event.
+/// Step 1's reply: checked; step 2, the exchange of `value` of B0 (`spent`) for VendorScrip
+/// of `merchant`, built and saved in the same event.
 pub fn accept_notice(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorScripNotice {
-        merchant,
-        value,
-        spent,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let verified = any_reply::<VendorScripNoticeResponseX0>(state, pending, frame, keys)?;
+    reply: &Incoming<'_>,
+    merchant: Uid,
+    value: Amount,
+    spent: ScripId,
+) -> Decided {
+    let verified = reply.any::<VendorScripNoticeResponseX0>()?;
     let deadline = verified.body.deadline;
-    let tx = pending.request.tx();
-    let (identity, header) = request_header(state, Label::VendorScripRequest, tx)?;
-    let held = state
+    let tx = reply.tx();
+    let (identity, header) = request_header(reply.state, Label::VendorScripRequest, tx)?;
+    let held = reply
+        .state
         .broker_scrip()
         .filter(|s| s.scrip.id() == spent)
         .ok_or_else(|| WalletError::Internal(format!("B0 {spent} of tx {tx} is not held")))?;
@@ -138,22 +115,8 @@ pub fn accept_notice(
         header,
         merchant,
         vec![
-            SavedPart::Sealed {
-                to: identity.broker,
-                inners: vec![
-                    SavedInner::IdProof,
-                    SavedInner::Signed {
-                        body: x1.to_bytes(),
-                    },
-                    SavedInner::Secret { scrip_id: spent },
-                ],
-            },
-            SavedPart::Sealed {
-                to: merchant,
-                inners: vec![SavedInner::Signed {
-                    body: x2.to_bytes(),
-                }],
-            },
+            SavedPart::to_broker(identity.broker, &x1, Some(held)),
+            SavedPart::sealed(merchant, [SavedInner::signed(&x2)]),
         ],
         Expect::VendorScripRequest {
             merchant,
@@ -163,176 +126,80 @@ pub fn accept_notice(
             deadline,
         },
     )?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
+    Ok(reply.record(
         WalletEvent::ExchangeNoticed { deadline, request },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+        &verified.evidence,
+    ))
 }
 
-/// The parts of a `ChangeBrokerScrip` body: the decision, the change, the undertaking.
-fn parts_of(x4: ChangeBrokerScripX4) -> (Decision, Option<ScripWithSecret>, Option<Undertaking>) {
-    (x4.outcome, x4.change, x4.undertaking)
-}
-
-/// Step 5: the broker's `ChangeBrokerScrip`, checked (see the module doc).
+/// Step 5: the broker's `ChangeBrokerScrip` for the exchange of `value` out of B0
+/// (`spent`, worth `spent_value`), checked (see the module doc).
 pub fn accept_change(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorScripRequest {
-        merchant,
-        value,
-        spent,
-        spent_value,
-        ..
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = broker_delivery::<ChangeBrokerScripX4>(state, frame, keys)?;
-    let broker_evidence = evidence(&verified.evidence);
-    let (decision, change, undertaking) = parts_of(verified.body);
-    let tx = pending.request.tx();
-    let mut evidences = vec![broker_evidence];
-    let (change, merchant_evidence) = check_change(
-        state,
-        keys,
-        &opened,
-        tx,
-        ChangeDecision {
-            outcome: &decision,
-            change,
-            undertaking: undertaking.as_ref(),
-            spent_value,
-            value,
-            missing_undertaking: "an OK without the merchant's undertaking",
-        },
-        |u| check_undertaking(state, tx, merchant, value, u),
-    )?;
-    evidences.extend(merchant_evidence);
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::ExchangeSettled {
-            spent,
-            outcome: Outcome::from(&decision),
-            change,
-        },
-    )
-    .with_evidence(evidences))
-}
-
-/// M's undertaking: its `X3 = W, UID_C`, signed under the header of its
-/// `ExchangeAuthorizationRequest` in this tx, verified with M's cached key (6.0b); returned
-/// as evidence (section 8) so anyone holding M's key can verify it again.
-fn check_undertaking(
-    state: &WalletState,
-    tx: TxId,
+    reply: &Incoming<'_>,
     merchant: Uid,
     value: Amount,
-    undertaking: &Undertaking,
-) -> Result<Evidence, WalletError> {
-    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
-    let key = state
-        .key_of(merchant)
-        .ok_or(WalletError::UnknownPeer { uid: merchant })?;
-    let header = Header::new(
-        identity.suite,
-        Label::ExchangeAuthorizationRequest,
-        tx,
+    spent: ScripId,
+    spent_value: Amount,
+) -> Decided {
+    let undertaking = ExchangeAuthorizationRequestX3 {
+        value,
+        customer: reply.keys.uid(),
+    };
+    let payment = Payment {
         merchant,
-    );
-    let x3 = undertaking
-        .verify::<ExchangeAuthorizationRequestX3>(&header, &key)
-        .map_err(|_| WalletError::BadUndertaking)?;
-    if x3.value != value || x3.customer != identity.me {
-        return Err(WalletError::BadUndertaking);
-    }
-    Ok(Evidence {
-        header: header.to_bytes().as_bytes().to_vec(),
-        body: undertaking.body.clone(),
-        sig: undertaking.sig.clone(),
-        signer: merchant,
-    })
+        spent_value,
+        value,
+        undertaking,
+    };
+    let settled = settlement(reply, &payment)?;
+    let event = WalletEvent::ExchangeSettled {
+        spent,
+        outcome: settled.outcome,
+        change: settled.change,
+    };
+    Ok(reply.record_all(event, settled.evidence))
 }
 
 /// Step 5 before step 2: the broker's NOK `ChangeBrokerScrip` while the notice is still
 /// unanswered (its reply was lost and the exchange expired, or it was refused). The
 /// exchange is over and B0, never presented, is free again. An OK cannot come before step
 /// 2 (the broker decides on M's request, which carries C's step 2): it is refused.
-pub fn accept_change_at_notice(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorScripNotice { .. } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, _) = broker_delivery::<ChangeBrokerScripX4>(state, frame, keys)?;
-    let body = verified.body;
+pub fn accept_change_at_notice(reply: &Incoming<'_>) -> Decided {
+    let (verified, _) = reply.broker_delivery::<ChangeBrokerScripX4>()?;
+    let body = &verified.body;
     if body.outcome.is_ok() || body.change.is_some() || body.undertaking.is_some() {
         return Err(WalletError::InconsistentDecision(
             "a decision other than a bare NOK before step 2",
         ));
     }
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
-        WalletEvent::ExchangeEndedAtNotice {
-            outcome: Outcome::from(&body.outcome),
-        },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    let outcome = Outcome::from(&body.outcome);
+    Ok(reply.record(
+        WalletEvent::ExchangeEndedAtNotice { outcome },
+        &verified.evidence,
+    ))
 }
 
-/// Step 7: M's `VendorScripResponse`, checked; V0 stored.
-pub fn accept_vendor_scrip(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorScripRequest {
-        merchant, value, ..
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = sealed_reply::<VendorScripResponseX6>(state, pending, frame, keys)?;
-    let body = verified.body;
-    check_new_scrip(&body.scrip, merchant, value)?;
-    let tx = pending.request.tx();
-    if pending.received.contains(&Label::VendorScripResponse) {
+/// Step 7: M's `VendorScripResponse`, checked; V0 of `value` stored.
+pub fn accept_vendor_scrip(reply: &Incoming<'_>, merchant: Uid, value: Amount) -> Decided {
+    let (verified, opened) = reply.sealed::<VendorScripResponseX6>()?;
+    let issued = (verified.body.scrip, verified.body.cs_hash);
+    let scrip = reply.new_scrip(&opened, issued, merchant, value)?;
+    if let Err(TransitionError::Repeat { .. }) = reply.pending.progress.on(Message::VendorScrip) {
         return Err(WalletError::AlreadyReceived {
-            tx,
+            tx: reply.tx(),
             label: Label::VendorScripResponse,
         });
     }
-    if state.scrip.contains_key(&merchant) {
+    if let Some(live) = reply.state.scrip.get(&merchant) {
         // Unreachable through this wallet's own requests (6.2 is refused while a
         // VendorScrip of M is live); never overwrite one scrip with another.
         return Err(WalletError::VendorScripLive {
             merchant,
-            value: state
-                .scrip
-                .get(&merchant)
-                .map_or(Amount::ZERO, |s| s.scrip.value()),
+            value: live.scrip.value(),
         });
     }
-    let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
-    let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
+    Ok(reply.record(
         WalletEvent::VendorScripObtained { scrip },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+        &verified.evidence,
+    ))
 }

@@ -6,17 +6,15 @@
 //!    the wallet checks the broker's signature, `re`, `N`, the target, and that the key's
 //!    UID (SHA-256 prefix of its SPKI DER, section 1) is the target.
 
-use shared::events::NewEvent;
+use shared::wire::Label;
 use shared::wire::bodies::{PublicKeyRequestX0, PublicKeyResponseX1};
-use shared::wire::{Body, Frame, Label};
-use shared::{KeyPair, Nonce, PublicKey, TxId, Uid};
+use shared::{Nonce, PublicKey, TxId, Uid};
 
 use super::events::WalletEvent;
-use super::mismatched_expect;
-use super::reply::{event_time, evidence, sealed_reply};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedPart, SavedRequest};
 use super::request_header;
-use super::state::{Pending, WalletState};
+use super::state::WalletState;
 use crate::error::WalletError;
 
 /// Step 1: the request for `target`'s key, with the nonce `N`.
@@ -31,25 +29,14 @@ pub fn request(
     SavedRequest::new(
         header,
         identity.broker,
-        vec![SavedPart::Signed {
-            body: x0.to_bytes(),
-        }],
+        vec![SavedPart::signed(&x0)],
         Expect::PublicKey { target, nonce },
     )
 }
 
 /// Step 3: the broker's `PublicKeyResponse`, checked; the `PeerKeyCached` event.
-pub fn accept(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::PublicKey { target, nonce } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, _) = sealed_reply::<PublicKeyResponseX1>(state, pending, frame, keys)?;
+pub fn accept(reply: &Incoming<'_>, target: Uid, nonce: Nonce) -> Decided {
+    let (verified, _) = reply.sealed::<PublicKeyResponseX1>()?;
     let body = &verified.body;
     if body.nonce != nonce {
         return Err(WalletError::NonceMismatch);
@@ -60,18 +47,17 @@ pub fn accept(
             found: body.target,
         });
     }
-    let key = PublicKey::from_spki_der(keys.suite(), &body.spki_der)
+    let key = PublicKey::from_spki_der(reply.keys.suite(), &body.spki_der)
         .map_err(|_| WalletError::BadPeerKey { target })?;
     if key.uid() != target {
         return Err(WalletError::BadPeerKey { target });
     }
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
+    let spki_der = body.spki_der.clone();
+    Ok(reply.record(
         WalletEvent::PeerKeyCached {
             uid: target,
-            spki_der: body.spki_der.clone(),
+            spki_der,
         },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+        &verified.evidence,
+    ))
 }

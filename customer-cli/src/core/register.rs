@@ -4,15 +4,14 @@
 //! 3. B → P `RegistrationResponse`: `Signed(X1 = UID_P, I)` in the clear; the wallet checks
 //!    the broker's signature, `re`, and that `UID_P` is its own UID.
 
-use shared::events::NewEvent;
+use shared::TxId;
+use shared::wire::Label;
 use shared::wire::bodies::{RegistrationRequestX0, RegistrationResponseX1};
-use shared::wire::{Body, Frame, Label};
-use shared::{KeyPair, TxId};
 
 use super::events::WalletEvent;
-use super::reply::{clear_reply, event_time, evidence};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
+use super::state::WalletState;
 use super::{already_pending, request_header};
 use crate::error::WalletError;
 
@@ -31,29 +30,21 @@ pub fn request(state: &WalletState, tx: TxId) -> Result<SavedRequest, WalletErro
     SavedRequest::new(
         header,
         identity.broker,
-        vec![SavedPart::Sealed {
-            to: identity.broker,
-            inners: vec![
-                SavedInner::Signed {
-                    body: x0.to_bytes(),
-                },
+        vec![SavedPart::sealed(
+            identity.broker,
+            [
+                SavedInner::signed(&x0),
                 SavedInner::IdProof,
                 SavedInner::PublicKey,
             ],
-        }],
+        )],
         Expect::Registration,
     )
 }
 
 /// Step 3: the broker's `RegistrationResponse`, checked; the `Registered` event.
-pub fn accept(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    _keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let verified = clear_reply::<RegistrationResponseX1>(state, pending, frame)?;
+pub fn accept(reply: &Incoming<'_>) -> Decided {
+    let verified = reply.clear::<RegistrationResponseX1>()?;
     let me = verified.body.re.sender;
     if verified.body.uid != me {
         return Err(WalletError::UidMismatch {
@@ -61,12 +52,6 @@ pub fn accept(
             found: verified.body.uid,
         });
     }
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
-        WalletEvent::Registered {
-            uid: verified.body.uid,
-        },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    let uid = verified.body.uid;
+    Ok(reply.record(WalletEvent::Registered { uid }, &verified.evidence))
 }

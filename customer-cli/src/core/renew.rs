@@ -11,16 +11,14 @@
 //! Whether E0 may be renewed (expired, within grace) is the producer's decision (section 4);
 //! the wallet does not refuse a renewal on its own clock.
 
-use shared::events::NewEvent;
+use shared::wire::Label;
 use shared::wire::bodies::{RenewRequestX0, RenewResponseX1};
-use shared::wire::{Body, Frame, Label};
-use shared::{KeyPair, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid};
 
 use super::events::WalletEvent;
-use super::mismatched_expect;
-use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
+use super::state::WalletState;
 use super::{request_header, scrip_free};
 use crate::error::WalletError;
 
@@ -42,17 +40,10 @@ pub fn request(state: &WalletState, tx: TxId, producer: Uid) -> Result<SavedRequ
     SavedRequest::new(
         header,
         producer,
-        vec![SavedPart::Sealed {
-            to: producer,
-            inners: vec![
-                SavedInner::Signed {
-                    body: x0.to_bytes(),
-                },
-                SavedInner::Secret {
-                    scrip_id: held.scrip.id(),
-                },
-            ],
-        }],
+        vec![SavedPart::sealed(
+            producer,
+            [SavedInner::signed(&x0), SavedInner::secret_of(held)],
+        )],
         Expect::Renew {
             producer,
             spent: held.scrip.id(),
@@ -62,33 +53,14 @@ pub fn request(state: &WalletState, tx: TxId, producer: Uid) -> Result<SavedRequ
 }
 
 /// Step 3: the producer's `RenewResponse`, checked; E0 replaced by E1.
-pub fn accept(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::Renew {
-        producer,
-        spent,
-        value,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = sealed_reply::<RenewResponseX1>(state, pending, frame, keys)?;
-    let body = verified.body;
-    check_new_scrip(&body.scrip, producer, value)?;
-    let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
-    let tx = pending.request.tx();
-    let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
+pub fn accept(reply: &Incoming<'_>, producer: Uid, spent: ScripId, value: Amount) -> Decided {
+    let (verified, opened) = reply.sealed::<RenewResponseX1>()?;
+    let issued = (verified.body.scrip, verified.body.cs_hash);
+    let scrip = reply.new_scrip(&opened, issued, producer, value)?;
+    Ok(reply.record(
         WalletEvent::ScripRenewed { spent, scrip },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+        &verified.evidence,
+    ))
 }
 
 #[cfg(test)]

@@ -11,11 +11,12 @@
 use serde::{Deserialize, Serialize};
 use shared::wire::bodies::OrderInfo;
 use shared::wire::{
-    DigestItem, Frame, Header, Inner, Label, id_proof, public_key_inner, request_digest, seal,
-    secret_inner, sign_bytes,
+    Body, DigestItem, Frame, Header, Inner, Label, id_proof, public_key_inner, request_digest,
+    seal, secret_inner, sign_bytes,
 };
 use shared::{AccountId, Amount, CustomerSecret, KeyPair, Nonce, PublicKey, ScripId, TxId, Uid};
 
+use super::events::OwnedScrip;
 use crate::error::WalletError;
 
 /// An inner of a saved sealed part (protocol.md section 3), without its secrets.
@@ -37,6 +38,23 @@ pub enum SavedInner {
     },
 }
 
+impl SavedInner {
+    /// `Sign_K(X)` of `body`.
+    pub fn signed(body: &impl Body) -> SavedInner {
+        SavedInner::Signed {
+            body: body.to_bytes(),
+        }
+    }
+
+    /// The CustomerSecret of `held`, the scrip the request presents (section 3).
+    #[must_use]
+    pub fn secret_of(held: &OwnedScrip) -> SavedInner {
+        SavedInner::Secret {
+            scrip_id: held.scrip.id(),
+        }
+    }
+}
+
 /// A part of a saved request (protocol.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SavedPart {
@@ -52,6 +70,32 @@ pub enum SavedPart {
         /// Its inners, in order.
         inners: Vec<SavedInner>,
     },
+}
+
+impl SavedPart {
+    /// `body` signed in the clear.
+    pub fn signed(body: &impl Body) -> SavedPart {
+        SavedPart::Signed {
+            body: body.to_bytes(),
+        }
+    }
+
+    /// The part sealed to the broker in which the customer proves its account (section 1):
+    /// `IdProof(ID_C)`, `body` signed, and the CustomerSecret of the BrokerScrip it
+    /// `presents`, if any (section 3).
+    pub fn to_broker(broker: Uid, body: &impl Body, presents: Option<&OwnedScrip>) -> SavedPart {
+        let mut inners = vec![SavedInner::IdProof, SavedInner::signed(body)];
+        inners.extend(presents.map(SavedInner::secret_of));
+        SavedPart::sealed(broker, inners)
+    }
+
+    /// A part sealed to `to` of `inners`, in order.
+    pub fn sealed(to: Uid, inners: impl Into<Vec<SavedInner>>) -> SavedPart {
+        SavedPart::Sealed {
+            to,
+            inners: inners.into(),
+        }
+    }
 }
 
 /// What the reply to a request must say, beyond its `re` (protocol.md section 6).

@@ -11,6 +11,7 @@ use shared::wire::Label;
 use shared::{ErrorCode, PublicKey, ScripId, TxId, Uid};
 
 use super::events::{AccountRecord, HistoryEntry, HistoryKind, Identity, OwnedScrip, WalletEvent};
+use super::flow::{Exchange, Progress, TopUp, Withdrawal};
 use super::request::SavedRequest;
 
 /// Where a pending request stands.
@@ -43,13 +44,23 @@ pub struct Pending {
     pub status: PendingStatus,
     /// Unix milliseconds when it was saved.
     pub saved_at: u64,
-    /// The messages of the outcome already recorded, in a flow whose outcome is more than
-    /// one message (6.2: `ChangeBrokerScrip` and `VendorScripResponse`; 6.7: `Ack` before
-    /// the broker's result). A message already here is not applied again.
-    pub received: Vec<Label>,
+    /// Where it stands in its flow: which messages of its outcome are in (see
+    /// [`super::flow`]).
+    pub progress: Progress,
 }
 
 impl Pending {
+    /// `request`, saved at `saved_at` (unix milliseconds) and not answered yet.
+    #[must_use]
+    pub fn new(request: SavedRequest, saved_at: u64) -> Pending {
+        Pending {
+            progress: Progress::start(&request.expect),
+            request,
+            status: PendingStatus::Sent,
+            saved_at,
+        }
+    }
+
     /// The scrip this request still commits: those it presents, until the message that
     /// settles each has arrived (6.2, 6.5: B's `ChangeBrokerScrip` spends or returns B0;
     /// 6.5: M's `VendorTopUpResponse` replaces V0). A NOK closes the request, so its scrip
@@ -66,7 +77,6 @@ impl Pending {
         if self.status == PendingStatus::Abandoned || lapsed {
             return Vec::new();
         }
-        let settled = |label: Label| self.received.contains(&label);
         match &self.request.expect {
             super::Expect::VendorTopUp {
                 broker_spent,
@@ -74,15 +84,15 @@ impl Pending {
                 ..
             } => {
                 let mut out = Vec::with_capacity(2);
-                if !settled(Label::ChangeBrokerScrip) {
+                if !self.progress.broker_paid() {
                     out.push(*broker_spent);
                 }
-                if !settled(Label::VendorTopUpResponse) {
+                if !self.progress.vendor_scrip_in() {
                     out.push(*vendor_spent);
                 }
                 out
             }
-            _ if settled(Label::ChangeBrokerScrip) => Vec::new(),
+            _ if self.progress.broker_paid() => Vec::new(),
             expect => expect.presented_scrip().into_iter().collect(),
         }
     }
@@ -104,50 +114,37 @@ pub enum NextStep {
 }
 
 impl Pending {
-    /// What this request still needs, in order.
+    /// What this request still needs, in order, by the state of its flow.
     #[must_use]
     pub fn next_steps(&self, broker: Uid) -> Vec<NextStep> {
-        use super::Expect;
+        use NextStep::{AskStatus, Resend};
         match self.status {
             PendingStatus::Sent => {}
             PendingStatus::Refused { .. } => return vec![NextStep::Decide],
             PendingStatus::Abandoned => return Vec::new(),
         }
-        let missing = |label: Label| !self.received.contains(&label);
-        let mut steps = Vec::new();
-        match &self.request.expect {
+        // The merchant asked: the request's recipient in 6.2 step 2 and 6.7, named by the
+        // expectation in 6.5 (sent to B).
+        let merchant = match &self.request.expect {
+            super::Expect::VendorTopUp { merchant, .. } => *merchant,
+            _ => self.request.to,
+        };
+        match self.progress {
+            Progress::Awaiting | Progress::Notice => vec![Resend],
             // Once the broker's settlement is in, B0 is spent and its CustomerSecret gone:
             // step 2 can no longer be rendered, and M's stored answer is fetched instead.
-            Expect::VendorScripRequest { merchant, .. } => {
-                if missing(Label::ChangeBrokerScrip) {
-                    steps.push(NextStep::AskStatus(broker));
-                    if missing(Label::VendorScripResponse) {
-                        steps.push(NextStep::Resend);
-                    }
-                } else if missing(Label::VendorScripResponse) {
-                    steps.push(NextStep::AskStatus(*merchant));
-                }
+            Progress::Exchange(Exchange::Sent) => vec![AskStatus(broker), Resend],
+            Progress::Exchange(Exchange::BrokerPaid)
+            | Progress::TopUp(TopUp::BrokerPaid { .. }) => {
+                vec![AskStatus(merchant)]
             }
-            Expect::VendorTopUp { merchant, .. } => {
-                if self.received.is_empty() {
-                    steps.push(NextStep::Resend);
-                }
-                if missing(Label::ChangeBrokerScrip) {
-                    steps.push(NextStep::AskStatus(broker));
-                }
-                if missing(Label::VendorTopUpResponse) {
-                    steps.push(NextStep::AskStatus(*merchant));
-                }
-            }
-            Expect::VendorWithdraw { .. } => {
-                if missing(Label::Ack) {
-                    steps.push(NextStep::Resend);
-                }
-                steps.push(NextStep::AskStatus(broker));
-            }
-            _ => steps.push(NextStep::Resend),
+            Progress::Exchange(Exchange::VendorScripIn)
+            | Progress::TopUp(TopUp::VendorScripIn { .. })
+            | Progress::Withdrawal(Withdrawal::Held) => vec![AskStatus(broker)],
+            Progress::TopUp(TopUp::Sent) => vec![Resend, AskStatus(broker), AskStatus(merchant)],
+            Progress::TopUp(TopUp::Escrowed) => vec![AskStatus(broker), AskStatus(merchant)],
+            Progress::Withdrawal(Withdrawal::Sent) => vec![Resend, AskStatus(broker)],
         }
-        steps
     }
 }
 
@@ -259,20 +256,26 @@ impl WalletState {
             let Some(pending) = self.pending.get_mut(&(tx, label)) else {
                 return Err(fail(format!("no pending {label} in tx {tx}")));
             };
-            if let Some(arrival) = event.kind.arrival()
-                && pending.received.contains(&arrival)
-            {
-                return Err(fail(format!("{arrival} of tx {tx} applied twice")));
-            }
             answered = Some(pending.clone());
-            if event.kind.closes(&pending.received) {
-                self.pending.remove(&(tx, label));
-            } else if let Some(arrival) = event.kind.arrival() {
-                pending.received.push(arrival);
-                // A message of the flow arrived for a request given up: a copy of it
-                // succeeded, so the request is live again and resumed like any other.
-                if pending.status == PendingStatus::Abandoned {
-                    pending.status = PendingStatus::Sent;
+            // The flow's one transition function (`super::flow`), as `decide_reply` uses it.
+            if let Some(message) = event.kind.message() {
+                let next = pending
+                    .progress
+                    .on(message)
+                    .map_err(|e| fail(format!("{label} of tx {tx}: {e}")))?;
+                match next {
+                    None => {
+                        self.pending.remove(&(tx, label));
+                    }
+                    Some(next) => {
+                        pending.progress = next;
+                        // A message of the flow arrived for a request given up: a copy of
+                        // it succeeded, so the request is live again and resumed like any
+                        // other.
+                        if pending.status == PendingStatus::Abandoned {
+                            pending.status = PendingStatus::Sent;
+                        }
+                    }
                 }
             }
             rows.push(Row::Pending(tx, label));
@@ -297,20 +300,7 @@ impl WalletState {
                 None
             }
             WalletEvent::RequestSaved { request } => {
-                let key = (request.tx(), request.label());
-                if tx != request.tx() || self.pending.contains_key(&key) {
-                    return Err(fail(format!("request {} of tx {tx} saved twice", key.1)));
-                }
-                self.pending.insert(
-                    key,
-                    Pending {
-                        request: request.clone(),
-                        status: PendingStatus::Sent,
-                        saved_at: event.time,
-                        received: Vec::new(),
-                    },
-                );
-                rows.push(Row::Pending(key.0, key.1));
+                rows.push(self.save(tx, request, event.time).map_err(fail)?);
                 None
             }
             WalletEvent::RequestRefused {
@@ -408,54 +398,62 @@ impl WalletState {
                 }))
             }
             WalletEvent::ExchangeNoticed { request, .. } => {
-                let key = (request.tx(), request.label());
-                if tx != request.tx() || self.pending.contains_key(&key) {
-                    return Err(fail(format!("request {} of tx {tx} saved twice", key.1)));
-                }
-                self.pending.insert(
-                    key,
-                    Pending {
-                        request: request.clone(),
-                        status: PendingStatus::Sent,
-                        saved_at: event.time,
-                        received: Vec::new(),
-                    },
-                );
-                rows.push(Row::Pending(key.0, key.1));
+                rows.push(self.save(tx, request, event.time).map_err(fail)?);
                 Some(history(HistoryKind::Step {
                     label: Label::VendorScripNotice,
                 }))
             }
+            // A step of a flow recorded, no value moved yet: the request stays pending (6.5
+            // and 6.7) or its twin goes on (6.3 step 2).
+            WalletEvent::PurchaseAnnounced
+            | WalletEvent::VendorTopUpAcked { .. }
+            | WalletEvent::VendorWithdrawAcked { .. } => event
+                .kind
+                .answers()
+                .map(|label| history(HistoryKind::Step { label })),
             WalletEvent::ExchangeSettled {
                 spent,
                 outcome,
                 change,
+            }
+            | WalletEvent::VendorTopUpSettled {
+                spent,
+                outcome,
+                change,
             } => {
-                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
                 let merchant = match answered.as_ref().map(|p| &p.request.expect) {
-                    Some(super::Expect::VendorScripRequest { merchant, .. }) => *merchant,
-                    _ => return Err(fail(format!("no exchange pending in tx {tx}"))),
+                    Some(
+                        super::Expect::VendorScripRequest { merchant, .. }
+                        | super::Expect::VendorTopUp { merchant, .. },
+                    ) => *merchant,
+                    _ => return Err(fail(format!("no payment to a merchant pending in tx {tx}"))),
                 };
+                let ok = outcome.is_ok();
                 let (from, change) = self
-                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
+                    .settle_broker_change(*spent, ok, change, &mut rows)
                     .map_err(fail)?;
-                Some(history(HistoryKind::ExchangeSettled {
-                    merchant,
-                    ok: outcome.is_ok(),
-                    from,
-                    change,
+                Some(history(match event.kind {
+                    WalletEvent::ExchangeSettled { .. } => HistoryKind::ExchangeSettled {
+                        merchant,
+                        ok,
+                        from,
+                        change,
+                    },
+                    _ => HistoryKind::VendorTopUpSettled {
+                        merchant,
+                        ok,
+                        from,
+                        change,
+                    },
                 }))
             }
-            WalletEvent::ExchangeEndedAtNotice { outcome } => {
+            WalletEvent::ExchangeEndedAtNotice { .. } => {
                 let (merchant, spent) = match answered.as_ref().map(|p| &p.request.expect) {
                     Some(super::Expect::VendorScripNotice {
                         merchant, spent, ..
                     }) => (*merchant, *spent),
                     _ => return Err(fail(format!("no notice pending in tx {tx}"))),
                 };
-                if outcome.is_ok() {
-                    return Err(fail("an OK before step 2".into()));
-                }
                 let from = self
                     .scrip
                     .values()
@@ -481,9 +479,6 @@ impl WalletState {
                     value: scrip.scrip.value(),
                 }))
             }
-            WalletEvent::PurchaseAnnounced => Some(history(HistoryKind::Step {
-                label: Label::PurchaseInitiated,
-            })),
             WalletEvent::ItemBought {
                 spent,
                 change,
@@ -505,29 +500,6 @@ impl WalletState {
                         .map_or(shared::Amount::ZERO, |c| c.scrip.value()),
                 }))
             }
-            WalletEvent::VendorTopUpAcked { .. } => Some(history(HistoryKind::Step {
-                label: Label::VendorTopUpRequest,
-            })),
-            WalletEvent::VendorTopUpSettled {
-                spent,
-                outcome,
-                change,
-            } => {
-                let broker = self.broker().ok_or_else(|| fail("no wallet".into()))?;
-                let merchant = match answered.as_ref().map(|p| &p.request.expect) {
-                    Some(super::Expect::VendorTopUp { merchant, .. }) => *merchant,
-                    _ => return Err(fail(format!("no top-up pending in tx {tx}"))),
-                };
-                let (from, change) = self
-                    .settle_broker_change(broker, *spent, outcome.is_ok(), change, &mut rows)
-                    .map_err(fail)?;
-                Some(history(HistoryKind::VendorTopUpSettled {
-                    merchant,
-                    ok: outcome.is_ok(),
-                    from,
-                    change,
-                }))
-            }
             WalletEvent::VendorScripToppedUp { spent, scrip } => {
                 let merchant = scrip.producer();
                 let from = self
@@ -540,9 +512,6 @@ impl WalletState {
                     to: scrip.scrip.value(),
                 }))
             }
-            WalletEvent::VendorWithdrawAcked { .. } => Some(history(HistoryKind::Step {
-                label: Label::VendorWithdrawRequest,
-            })),
             WalletEvent::VendorWithdrawDecided {
                 spent,
                 outcome,
@@ -577,18 +546,29 @@ impl WalletState {
         Ok(rows)
     }
 
+    /// Saves `request` of the event's `tx` as pending (section 7), unless it is already.
+    fn save(&mut self, tx: TxId, request: &SavedRequest, time: u64) -> Result<Row, String> {
+        let key = (request.tx(), request.label());
+        if tx != request.tx() || self.pending.contains_key(&key) {
+            return Err(format!("request {} of tx {tx} saved twice", key.1));
+        }
+        self.pending
+            .insert(key, Pending::new(request.clone(), time));
+        Ok(Row::Pending(key.0, key.1))
+    }
+
     /// The broker's answer to a payment out of its scrip `spent` (6.2 `ExchangeSettled`,
     /// 6.5 `VendorTopUpSettled`): on OK `spent` is replaced by the change (or removed), on
     /// NOK it stays and no change may come. Returns the spent scrip's value and the
     /// change's, for the history.
     fn settle_broker_change(
         &mut self,
-        broker: Uid,
         spent: ScripId,
         ok: bool,
         change: &Option<OwnedScrip>,
         rows: &mut Vec<Row>,
     ) -> Result<(shared::Amount, shared::Amount), String> {
+        let broker = self.broker().ok_or("no wallet")?;
         let from = self
             .scrip
             .get(&broker)

@@ -7,17 +7,16 @@
 //!    checks the signature, `re`, `N`, that B1 is the broker's and of value `W_new`, and
 //!    that CS_B1 hashes to its `cs_hash`; then B0 is deleted and B1 stored.
 
-use shared::events::NewEvent;
-use shared::wire::bodies::{BrokerScripResponseX1, BrokerScripTopUpX0};
-use shared::wire::{Body, Frame, Label};
-use shared::{Amount, KeyPair, Nonce, TxId};
+use shared::wire::Label;
+use shared::wire::bodies::BrokerScripTopUpX0;
+use shared::{Amount, Nonce, ScripId, TxId};
 
 use super::events::WalletEvent;
-use super::mismatched_expect;
-use super::reply::{check_new_scrip, event_time, evidence, new_secret, own_scrip, sealed_reply};
-use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{request_header, scrip_free};
+use super::obtain_broker_scrip::broker_scrip_response;
+use super::reply::{Decided, Incoming};
+use super::request::{Expect, SavedPart, SavedRequest};
+use super::state::WalletState;
+use super::{account_linked, held_broker_scrip, request_header, scrip_free};
 use crate::error::WalletError;
 
 /// Step 1: the request to replace the held BrokerScrip by one of `new_value`.
@@ -28,9 +27,7 @@ pub fn request(
     nonce: Nonce,
 ) -> Result<SavedRequest, WalletError> {
     let (identity, header) = request_header(state, Label::BrokerScripTopUp, tx)?;
-    let held = state.broker_scrip().ok_or(WalletError::NoScrip {
-        producer: identity.broker,
-    })?;
+    let held = held_broker_scrip(state)?;
     if new_value <= held.scrip.value() {
         return Err(WalletError::TopUpNotLarger {
             current: held.scrip.value(),
@@ -38,9 +35,7 @@ pub fn request(
         });
     }
     scrip_free(state, held.scrip.id())?;
-    if state.account.is_none() {
-        return Err(WalletError::NoAccount);
-    }
+    account_linked(state)?;
     let x0 = BrokerScripTopUpX0 {
         scrip: held.scrip.clone(),
         cs_hash: held.cs_hash.clone(),
@@ -50,18 +45,7 @@ pub fn request(
     SavedRequest::new(
         header,
         identity.broker,
-        vec![SavedPart::Sealed {
-            to: identity.broker,
-            inners: vec![
-                SavedInner::IdProof,
-                SavedInner::Signed {
-                    body: x0.to_bytes(),
-                },
-                SavedInner::Secret {
-                    scrip_id: held.scrip.id(),
-                },
-            ],
-        }],
+        vec![SavedPart::to_broker(identity.broker, &x0, Some(held))],
         Expect::TopUpBrokerScrip {
             spent: held.scrip.id(),
             new_value,
@@ -70,35 +54,8 @@ pub fn request(
     )
 }
 
-/// Step 3: the broker's `BrokerScripResponse`, checked; B0 replaced by B1.
-pub fn accept(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::TopUpBrokerScrip {
-        spent,
-        new_value,
-        nonce,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = sealed_reply::<BrokerScripResponseX1>(state, pending, frame, keys)?;
-    let body = verified.body;
-    if body.nonce != nonce {
-        return Err(WalletError::NonceMismatch);
-    }
-    check_new_scrip(&body.scrip, pending.request.to, new_value)?;
-    let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
-    let tx = pending.request.tx();
-    let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::BrokerScripToppedUp { spent, scrip },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+/// Step 3: the broker's `BrokerScripResponse`, checked as in 6.1; B0 replaced by B1.
+pub fn accept(reply: &Incoming<'_>, spent: ScripId, new_value: Amount, nonce: Nonce) -> Decided {
+    let (scrip, evidence) = broker_scrip_response(reply, new_value, nonce)?;
+    Ok(reply.record_all(WalletEvent::BrokerScripToppedUp { spent, scrip }, evidence))
 }

@@ -17,24 +17,18 @@
 //! NOK. B0 stays committed until step 6, V0 until step 5 (or the NOK): neither is
 //! presented elsewhere meanwhile.
 
-use shared::events::{Evidence, NewEvent};
+use shared::wire::Label;
 use shared::wire::bodies::{
-    ChangeBrokerScripX5, VendorTopUpAcceptedX3, VendorTopUpRequestX0, VendorTopUpRequestX1,
-    VendorTopUpResponseX4,
+    VendorTopUpAcceptedX3, VendorTopUpRequestX0, VendorTopUpRequestX1, VendorTopUpResponseX4,
 };
-use shared::wire::{Body, Frame, Header, Label, Undertaking};
-use shared::{Amount, KeyPair, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid};
 
-use super::change::{ChangeDecision, check_change};
-use super::events::{Outcome, WalletEvent};
-use super::mismatched_expect;
-use super::reply;
-use super::reply::{
-    broker_delivery, check_new_scrip, delivery_from, event_time, evidence, new_secret, own_scrip,
-};
+use super::change::{Payment, settlement};
+use super::events::WalletEvent;
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{request_header, scrip_free};
+use super::state::WalletState;
+use super::{account_linked, held_broker_scrip, held_vendor_scrip, request_header, scrip_free};
 use crate::error::WalletError;
 
 /// Step 1: adds `top_up` from the BrokerScrip held to the VendorScrip held of `merchant`.
@@ -48,28 +42,17 @@ pub fn request(
     if top_up.is_zero() {
         return Err(WalletError::ZeroValue);
     }
-    let b0 = state.broker_scrip().ok_or(WalletError::NoScrip {
-        producer: identity.broker,
-    })?;
+    let b0 = held_broker_scrip(state)?;
     if b0.scrip.value() < top_up {
         return Err(WalletError::InsufficientScrip {
             held: b0.scrip.value(),
             needed: top_up,
         });
     }
-    let v0 = state
-        .scrip
-        .get(&merchant)
-        .filter(|_| merchant != identity.broker)
-        .ok_or(WalletError::NoScrip { producer: merchant })?;
-    if state.key_of(merchant).is_none() {
-        return Err(WalletError::UnknownPeer { uid: merchant });
-    }
+    let v0 = held_vendor_scrip(state, merchant)?;
     scrip_free(state, b0.scrip.id())?;
     scrip_free(state, v0.scrip.id())?;
-    if state.account.is_none() {
-        return Err(WalletError::NoAccount);
-    }
+    account_linked(state)?;
     let new_value = v0.scrip.value().checked_add(top_up)?;
     let x0 = VendorTopUpRequestX0 {
         new_value,
@@ -87,29 +70,11 @@ pub fn request(
         header,
         identity.broker,
         vec![
-            SavedPart::Sealed {
-                to: identity.broker,
-                inners: vec![
-                    SavedInner::IdProof,
-                    SavedInner::Signed {
-                        body: x0.to_bytes(),
-                    },
-                    SavedInner::Secret {
-                        scrip_id: b0.scrip.id(),
-                    },
-                ],
-            },
-            SavedPart::Sealed {
-                to: merchant,
-                inners: vec![
-                    SavedInner::Signed {
-                        body: x1.to_bytes(),
-                    },
-                    SavedInner::Secret {
-                        scrip_id: v0.scrip.id(),
-                    },
-                ],
-            },
+            SavedPart::to_broker(identity.broker, &x0, Some(b0)),
+            SavedPart::sealed(
+                merchant,
+                [SavedInner::signed(&x1), SavedInner::secret_of(v0)],
+            ),
         ],
         Expect::VendorTopUp {
             merchant,
@@ -122,137 +87,48 @@ pub fn request(
     )
 }
 
-/// Step 1's reply: B's `Ack { re, deadline }`.
-pub fn accept_ack(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorTopUp { .. } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    reply::accept_ack(state, pending, frame, keys, now, |deadline| {
-        WalletEvent::VendorTopUpAcked { deadline }
-    })
-}
-
-/// Step 6: B's `ChangeBrokerScrip`, checked (see the module doc).
+/// Step 6: B's `ChangeBrokerScrip`, checked (see the module doc) against B0 `(spent,
+/// value)` and M's acceptance of `(W_V, W_V1, V0)`. (Step 1's reply, B's `Ack { re,
+/// deadline }`, is `Incoming::ack`.)
 pub fn accept_change(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorTopUp {
-        merchant,
-        top_up,
-        new_value,
-        broker_spent,
-        broker_value,
-        vendor_spent,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = broker_delivery::<ChangeBrokerScripX5>(state, frame, keys)?;
-    let mut evidences = vec![evidence(&verified.evidence)];
-    let body = verified.body;
-    let tx = pending.request.tx();
-    let (change, merchant_evidence) = check_change(
-        state,
-        keys,
-        &opened,
-        tx,
-        ChangeDecision {
-            outcome: &body.outcome,
-            change: body.change,
-            undertaking: body.undertaking.as_ref(),
-            spent_value: broker_value,
-            value: top_up,
-            missing_undertaking: "an OK without the merchant's acceptance",
-        },
-        |u| check_acceptance(state, tx, merchant, (top_up, new_value, vendor_spent), u),
-    )?;
-    evidences.extend(merchant_evidence);
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::VendorTopUpSettled {
-            spent: broker_spent,
-            outcome: Outcome::from(&body.outcome),
-            change,
-        },
-    )
-    .with_evidence(evidences))
-}
-
-/// M's acceptance `X3 = accept(UID_C, W_V, W_V1, V0.scrip_id)`, signed under the header of
-/// its `VendorTopUpAccepted` in this tx, verified with M's cached key; returned as evidence.
-fn check_acceptance(
-    state: &WalletState,
-    tx: TxId,
+    reply: &Incoming<'_>,
     merchant: Uid,
-    (top_up, new_value, vendor_spent): (Amount, Amount, shared::ScripId),
-    undertaking: &Undertaking,
-) -> Result<Evidence, WalletError> {
-    let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
-    let key = state
-        .key_of(merchant)
-        .ok_or(WalletError::UnknownPeer { uid: merchant })?;
-    let header = Header::new(identity.suite, Label::VendorTopUpAccepted, tx, merchant);
-    let x3 = undertaking
-        .verify::<VendorTopUpAcceptedX3>(&header, &key)
-        .map_err(|_| WalletError::BadUndertaking)?;
-    let expected = VendorTopUpAcceptedX3::Accept {
-        customer: identity.me,
+    (spent, spent_value): (ScripId, Amount),
+    (top_up, new_value, vendor_spent): (Amount, Amount, ScripId),
+) -> Decided {
+    let acceptance = VendorTopUpAcceptedX3::Accept {
+        customer: reply.keys.uid(),
         top_up,
         new_value,
         scrip_id: vendor_spent,
     };
-    if x3 != expected {
-        return Err(WalletError::BadUndertaking);
-    }
-    Ok(Evidence {
-        header: header.to_bytes().as_bytes().to_vec(),
-        body: undertaking.body.clone(),
-        sig: undertaking.sig.clone(),
-        signer: merchant,
-    })
+    let payment = Payment {
+        merchant,
+        spent_value,
+        value: top_up,
+        undertaking: acceptance,
+    };
+    let settled = settlement(reply, &payment)?;
+    let event = WalletEvent::VendorTopUpSettled {
+        spent,
+        outcome: settled.outcome,
+        change: settled.change,
+    };
+    Ok(reply.record_all(event, settled.evidence))
 }
 
-/// Step 5: M's `VendorTopUpResponse`, checked; V0 replaced by V1.
+/// Step 5: M's `VendorTopUpResponse`, checked; V0 (`spent`) replaced by V1 of `new_value`.
 pub fn accept_vendor_scrip(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorTopUp {
-        merchant,
-        new_value,
-        vendor_spent,
-        ..
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, opened) = delivery_from::<VendorTopUpResponseX4>(state, frame, keys, merchant)?;
-    let body = verified.body;
-    check_new_scrip(&body.scrip, merchant, new_value)?;
-    let cs = new_secret(&opened, body.scrip.id(), &body.cs_hash)?;
-    let tx = pending.request.tx();
-    let scrip = own_scrip(keys, body.scrip, &cs, body.cs_hash, tx)?;
-    Ok(NewEvent::new(
-        event_time(now),
-        tx,
-        WalletEvent::VendorScripToppedUp {
-            spent: vendor_spent,
-            scrip,
-        },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+    reply: &Incoming<'_>,
+    merchant: Uid,
+    new_value: Amount,
+    spent: ScripId,
+) -> Decided {
+    let (verified, opened) = reply.delivery::<VendorTopUpResponseX4>(merchant)?;
+    let issued = (verified.body.scrip, verified.body.cs_hash);
+    let scrip = reply.new_scrip(&opened, issued, merchant, new_value)?;
+    Ok(reply.record(
+        WalletEvent::VendorScripToppedUp { spent, scrip },
+        &verified.evidence,
+    ))
 }

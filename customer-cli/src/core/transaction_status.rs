@@ -13,7 +13,7 @@
 
 use shared::wire::bodies::{TransactionStatusBody, TransactionStatusResponseBody, TxStatus};
 use shared::wire::{Body, Frame, Label};
-use shared::{TxId, Uid};
+use shared::{KeyPair, TxId, Uid};
 
 use super::reply::read_answer;
 use super::request::{Expect, SavedPart, SavedRequest};
@@ -45,10 +45,11 @@ pub fn request(state: &WalletState, tx: TxId, node: Uid) -> Result<SavedRequest,
 /// [`WalletError::Refused`]; nothing is recorded either way.
 pub fn frames_of(
     state: &WalletState,
+    keys: &KeyPair,
     query: &SavedRequest,
     frame: &Frame,
 ) -> Result<(Vec<Vec<u8>>, u32), WalletError> {
-    let verified = read_answer::<TransactionStatusResponseBody>(state, query, frame)?;
+    let verified = read_answer::<TransactionStatusResponseBody>(state, keys, query, frame)?;
     Ok(match verified.body.status {
         TxStatus::Pending => (Vec::new(), 0),
         TxStatus::Frames { frames, omitted } => (frames, omitted),

@@ -13,37 +13,25 @@
 //! (also fetched again by `TransactionStatus`, section 7) V0 stays committed to this tx.
 //! The result may arrive before M's `Ack`; the `Ack` then finds nothing pending.
 
-use shared::events::NewEvent;
+use shared::wire::Label;
 use shared::wire::bodies::{
     VendorWithdrawRequestX0, VendorWithdrawRequestX1, VendorWithdrawResultX4,
 };
-use shared::wire::{Body, Frame, Label};
-use shared::{KeyPair, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid};
 
 use super::events::{Outcome, WalletEvent};
-use super::mismatched_expect;
-use super::reply;
-use super::reply::{broker_delivery, event_time, evidence};
+use super::reply::{Decided, Incoming};
 use super::request::{Expect, SavedInner, SavedPart, SavedRequest};
-use super::state::{Pending, WalletState};
-use super::{request_header, scrip_free};
+use super::state::WalletState;
+use super::{account_linked, held_vendor_scrip, request_header, scrip_free};
 use crate::error::WalletError;
 
 /// Step 1: the request to cash in the VendorScrip held of `merchant`.
 pub fn request(state: &WalletState, tx: TxId, merchant: Uid) -> Result<SavedRequest, WalletError> {
     let (identity, header) = request_header(state, Label::VendorWithdrawRequest, tx)?;
-    let held = state
-        .scrip
-        .get(&merchant)
-        .filter(|_| merchant != identity.broker)
-        .ok_or(WalletError::NoScrip { producer: merchant })?;
-    if state.key_of(merchant).is_none() {
-        return Err(WalletError::UnknownPeer { uid: merchant });
-    }
+    let held = held_vendor_scrip(state, merchant)?;
     scrip_free(state, held.scrip.id())?;
-    if state.account.is_none() {
-        return Err(WalletError::NoAccount);
-    }
+    account_linked(state)?;
     let value = held.scrip.value();
     let x0 = VendorWithdrawRequestX0 {
         scrip: held.scrip.clone(),
@@ -54,26 +42,11 @@ pub fn request(state: &WalletState, tx: TxId, merchant: Uid) -> Result<SavedRequ
         header,
         merchant,
         vec![
-            SavedPart::Sealed {
-                to: merchant,
-                inners: vec![
-                    SavedInner::Signed {
-                        body: x0.to_bytes(),
-                    },
-                    SavedInner::Secret {
-                        scrip_id: held.scrip.id(),
-                    },
-                ],
-            },
-            SavedPart::Sealed {
-                to: identity.broker,
-                inners: vec![
-                    SavedInner::IdProof,
-                    SavedInner::Signed {
-                        body: x1.to_bytes(),
-                    },
-                ],
-            },
+            SavedPart::sealed(
+                merchant,
+                [SavedInner::signed(&x0), SavedInner::secret_of(held)],
+            ),
+            SavedPart::to_broker(identity.broker, &x1, None),
         ],
         Expect::VendorWithdraw {
             merchant,
@@ -83,53 +56,28 @@ pub fn request(state: &WalletState, tx: TxId, merchant: Uid) -> Result<SavedRequ
     )
 }
 
-/// Step 1's reply: M's `Ack { re, deadline }`.
-pub fn accept_ack(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorWithdraw { .. } = pending.request.expect else {
-        return Err(mismatched_expect(pending));
-    };
-    reply::accept_ack(state, pending, frame, keys, now, |deadline| {
-        WalletEvent::VendorWithdrawAcked { deadline }
-    })
-}
-
-/// Step 5: the broker's `VendorWithdrawResult`, checked; the request ends.
+/// Step 5: the broker's `VendorWithdrawResult`, checked; the request ends. (Step 1's
+/// reply, M's `Ack { re, deadline }`, is `Incoming::ack`.)
 pub fn accept_result(
-    state: &WalletState,
-    pending: &Pending,
-    frame: &Frame,
-    keys: &KeyPair,
-    now: u64,
-) -> Result<NewEvent<WalletEvent>, WalletError> {
-    let Expect::VendorWithdraw {
-        merchant,
-        spent,
-        value,
-    } = pending.request.expect
-    else {
-        return Err(mismatched_expect(pending));
-    };
-    let (verified, _) = broker_delivery::<VendorWithdrawResultX4>(state, frame, keys)?;
+    reply: &Incoming<'_>,
+    merchant: Uid,
+    spent: ScripId,
+    value: Amount,
+) -> Decided {
+    let (verified, _) = reply.broker_delivery::<VendorWithdrawResultX4>()?;
     if verified.body.merchant != merchant {
         return Err(WalletError::UidMismatch {
             expected: merchant,
             found: verified.body.merchant,
         });
     }
-    Ok(NewEvent::new(
-        event_time(now),
-        pending.request.tx(),
+    let outcome = Outcome::from(&verified.body.decision);
+    Ok(reply.record(
         WalletEvent::VendorWithdrawDecided {
             spent,
-            outcome: Outcome::from(&verified.body.decision),
+            outcome,
             value,
         },
-    )
-    .with_evidence(vec![evidence(&verified.evidence)]))
+        &verified.evidence,
+    ))
 }

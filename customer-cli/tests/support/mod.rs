@@ -11,8 +11,8 @@ use customer_cli::Wallet;
 use customer_cli::core::WalletState;
 use shared::fixtures;
 use shared::wire::bodies::{
-    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, PublicKeyRequestX0,
-    RegistrationRequestX0, RenewRequestX0,
+    BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, PresentsScrip,
+    PublicKeyRequestX0, RegistrationRequestX0, RenewRequestX0,
 };
 use shared::wire::{
     Body, Frame, Header, Inner, Label, Opened, Part, Re, digest_of_verified, seal, secret_inner,
@@ -105,25 +105,12 @@ impl Setup {
 
     /// Drops the wallet (releasing the file's lock) and opens its file again.
     pub fn reopen(self) -> Setup {
-        let Setup {
-            suite,
-            dir,
-            path,
-            wallet,
-            broker,
-            merchant,
-            id,
-        } = self;
-        drop(wallet);
-        let wallet = Wallet::open(&path, customer_keys(suite).clone()).unwrap();
         Setup {
-            suite,
-            dir,
-            path,
-            wallet,
-            broker,
-            merchant,
-            id,
+            wallet: {
+                drop(self.wallet);
+                Wallet::open(&self.path, customer_keys(self.suite).clone()).unwrap()
+            },
+            ..self
         }
     }
 
@@ -133,6 +120,12 @@ impl Setup {
             self.wallet.state().clone(),
             self.wallet.log().len().unwrap(),
         )
+    }
+
+    /// What the (first) pending request still needs (`Pending::next_steps`).
+    pub fn next_steps(&self) -> Vec<customer_cli::core::NextStep> {
+        let pending = self.wallet.pending().next().expect("a request pending");
+        pending.next_steps(self.broker.keys.uid())
     }
 
     /// Registers the wallet (6.0) through the stand-in broker.
@@ -175,6 +168,20 @@ pub struct Opened1<B> {
     pub secret: Option<CustomerSecret>,
 }
 
+impl<B> Opened1<B> {
+    /// `frame`'s request as its recipient verified it (`body` under `evidence`), with the
+    /// CustomerSecret it carries: `re` is over the verified body (section 7).
+    fn new(frame: Frame, v: shared::wire::Verified<B>, secret: Option<CustomerSecret>) -> Self {
+        let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
+        Opened1 {
+            re: Re::new(&frame.header, digest),
+            frame,
+            body: v.body,
+            secret,
+        }
+    }
+}
+
 fn decode(bytes: &[u8]) -> Frame {
     Frame::decode(bytes).unwrap()
 }
@@ -198,13 +205,7 @@ pub fn open_registration(
     assert_eq!(key.uid(), frame.header.sender);
     let v = opened.signed::<RegistrationRequestX0>(&key).unwrap();
     opened.verify_id_proof(&key, id).unwrap();
-    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
-    Opened1 {
-        re: Re::new(&frame.header, digest),
-        frame,
-        body: v.body,
-        secret: None,
-    }
+    Opened1::new(frame, v, None)
 }
 
 /// 6.0b step 2: a signed body in the clear, verified with the registered key.
@@ -216,13 +217,7 @@ pub fn open_public_key(bytes: &[u8], customer: &KeyPair) -> Opened1<PublicKeyReq
         .unwrap()
         .verify_signed::<PublicKeyRequestX0>(customer.public())
         .unwrap();
-    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
-    Opened1 {
-        re: Re::new(&frame.header, digest),
-        frame,
-        body: v.body,
-        secret: None,
-    }
+    Opened1::new(frame, v, None)
 }
 
 /// A sealed request with an IdProof (6.1, 6.4, 6.6), as the broker opens it.
@@ -234,16 +229,7 @@ fn open_with_id<B: Body>(broker: &Producer, id: &AccountId, bytes: &[u8]) -> (Op
     let opened = sealed_part(&frame, broker.keys);
     opened.verify_id_proof(customer.public(), id).unwrap();
     let v = opened.signed::<B>(customer.public()).unwrap();
-    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
-    (
-        Opened1 {
-            re: Re::new(&frame.header, digest),
-            frame,
-            body: v.body,
-            secret: None,
-        },
-        opened,
-    )
+    (Opened1::new(frame, v, None), opened)
 }
 
 /// 6.1 step 2.
@@ -255,23 +241,9 @@ pub fn open_obtain(
     open_with_id(broker, id, bytes).0
 }
 
-/// 6.4 step 2: also the CS of B0, checked against its `cs_hash` and by the Mint.
+/// 6.4 step 2.
 pub fn open_top_up(broker: &Producer, id: &AccountId, bytes: &[u8]) -> Opened1<BrokerScripTopUpX0> {
-    let (mut req, opened) = open_with_id::<BrokerScripTopUpX0>(broker, id, bytes);
-    let cs = opened
-        .secret(req.body.scrip.id(), &req.body.cs_hash)
-        .unwrap();
-    broker
-        .mint
-        .validate(
-            &req.body.scrip,
-            cs.expose(),
-            NOW,
-            shared::ExpiryRule::Strict,
-        )
-        .unwrap();
-    req.secret = Some(cs);
-    req
+    open_presenting(broker, id, bytes)
 }
 
 /// 6.6 step 2.
@@ -280,18 +252,22 @@ pub fn open_withdraw(
     id: &AccountId,
     bytes: &[u8],
 ) -> Opened1<BrokerScripWithdrawX0> {
-    let (mut req, opened) = open_with_id::<BrokerScripWithdrawX0>(broker, id, bytes);
-    let cs = opened
-        .secret(req.body.scrip.id(), &req.body.cs_hash)
-        .unwrap();
+    open_presenting(broker, id, bytes)
+}
+
+/// A sealed request with an IdProof that presents B0 (6.4, 6.6): also the CS of B0,
+/// checked against its `cs_hash` and by the broker's Mint.
+fn open_presenting<B: PresentsScrip>(
+    broker: &Producer,
+    id: &AccountId,
+    bytes: &[u8],
+) -> Opened1<B> {
+    let (mut req, opened) = open_with_id::<B>(broker, id, bytes);
+    let (scrip, cs_hash) = req.body.presented();
+    let cs = opened.secret(scrip.id(), cs_hash).unwrap();
     broker
         .mint
-        .validate(
-            &req.body.scrip,
-            cs.expose(),
-            NOW,
-            shared::ExpiryRule::Strict,
-        )
+        .validate(scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
         .unwrap();
     req.secret = Some(cs);
     req
@@ -316,13 +292,7 @@ pub fn open_renew(producer: &Producer, bytes: &[u8], now: u64) -> Opened1<RenewR
             },
         )
         .unwrap();
-    let digest = digest_of_verified(&frame.header, &[&v.evidence]).unwrap();
-    Opened1 {
-        re: Re::new(&frame.header, digest),
-        frame,
-        body: v.body,
-        secret: Some(cs),
-    }
+    Opened1::new(frame, v, Some(cs))
 }
 
 /// The header of the reply to `request`, sent by `signer`.
@@ -363,10 +333,18 @@ pub fn reply_sealed<B: Body>(
     secret: Option<(ScripId, &CustomerSecret)>,
 ) -> Vec<u8> {
     let header = reply_header(request, B::LABEL, signer);
-    let mut inners: Vec<Inner> = vec![sign(signer, &header, body).unwrap().into()];
-    if let Some((id, cs)) = secret {
-        inners.push(secret_inner(id, cs));
-    }
+    sealed_to_customer(header, sign(signer, &header, body).unwrap().into(), secret)
+}
+
+/// A frame of one part sealed to the customer under `header`: `signed`, then the
+/// CustomerSecret of `secret` if any (section 3).
+fn sealed_to_customer(
+    header: Header,
+    signed: Inner,
+    secret: Option<(ScripId, &CustomerSecret)>,
+) -> Vec<u8> {
+    let mut inners = vec![signed];
+    inners.extend(secret.map(|(id, cs)| secret_inner(id, cs)));
     let to = customer_keys(header.suite).public();
     Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
         .encode()
@@ -385,14 +363,7 @@ pub fn forged_sealed<B: Body>(
     let header = reply_header(request, B::LABEL, claimed);
     let bytes = body.to_bytes();
     let sig = forger.sign(&sig_input(&header, &bytes).unwrap()).unwrap();
-    let mut inners = vec![Inner::Signed { body: bytes, sig }];
-    if let Some((id, cs)) = secret {
-        inners.push(secret_inner(id, cs));
-    }
-    let to = customer_keys(header.suite).public();
-    Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
-        .encode()
-        .unwrap()
+    sealed_to_customer(header, Inner::Signed { body: bytes, sig }, secret)
 }
 
 /// The `BrokerScripResponse` of 6.1 or 6.4 (or any scrip reply with a nonce).
@@ -439,14 +410,7 @@ pub fn delivery_sealed<B: Body>(
     secret: Option<(ScripId, &CustomerSecret)>,
 ) -> Vec<u8> {
     let header = Header::new(suite, B::LABEL, tx, signer.uid());
-    let mut inners: Vec<Inner> = vec![sign(signer, &header, body).unwrap().into()];
-    if let Some((id, cs)) = secret {
-        inners.push(secret_inner(id, cs));
-    }
-    let to = customer_keys(suite).public();
-    Frame::new(header, vec![seal(&header, to, &inners).unwrap()])
-        .encode()
-        .unwrap()
+    sealed_to_customer(header, sign(signer, &header, body).unwrap().into(), secret)
 }
 
 /// The merchant's undertaking `X3 = W, UID_C`, signed by `signer` under the header of an
@@ -608,18 +572,46 @@ impl Setup {
         (bytes, change)
     }
 
-    /// A whole 6.2 exchange of `w` from a BrokerScrip of `b0`: returns V0 and its CS.
-    pub fn exchange(&mut self, b0: u64, w: u64) -> (Scrip, CustomerSecret) {
+    /// [`Setup::holding_broker_scrip`] of `b0`, with a 6.2 exchange of `w` started (steps 1
+    /// and 2): returns B0 and step 2 as B and M open it.
+    pub fn pending_exchange(&mut self, b0: u64, w: u64) -> (Scrip, OpenedExchange) {
+        let b0 = self.holding_broker_scrip(b0);
+        (b0, self.start_exchange(w))
+    }
+
+    /// A registered wallet that knows the merchant (6.0b) and holds B0 of `b0` (6.1):
+    /// returns B0.
+    pub fn holding_broker_scrip(&mut self, b0: u64) -> Scrip {
         self.register();
         self.learn_merchant();
-        self.obtain(b0);
-        let ex = self.start_exchange(w);
+        self.obtain(b0).0
+    }
+
+    /// A whole 6.2 exchange of `w` from a BrokerScrip of `b0`: returns V0 and its CS.
+    pub fn exchange(&mut self, b0: u64, w: u64) -> (Scrip, CustomerSecret) {
+        let (_, ex) = self.pending_exchange(b0, w);
         let (change, _) = self.change_delivery(&ex);
         self.wallet.handle_reply(&change, NOW).unwrap();
         let (reply, v0, cs) = self.vendor_scrip_response(&ex);
         self.wallet.handle_reply(&reply, NOW).unwrap();
         (v0, cs)
     }
+}
+
+/// M's `VendorTopUpResponse` of 6.5 step 5 in `tx`: V1 `scrip` with its CS, signed by
+/// `merchant` and sealed to the customer.
+pub fn vendor_top_up_response(
+    merchant: &KeyPair,
+    tx: shared::TxId,
+    scrip: &Scrip,
+    cs: &CustomerSecret,
+) -> Vec<u8> {
+    let suite = merchant.suite();
+    let body = shared::wire::bodies::VendorTopUpResponseX4 {
+        scrip: scrip.clone(),
+        cs_hash: cs.cs_hash(suite),
+    };
+    delivery_sealed(merchant, suite, tx, &body, Some((scrip.id(), cs)))
 }
 
 /// `ChangeBrokerScripX4` (`outcome, change, undertaking`, docs/protocol.md appendix A).

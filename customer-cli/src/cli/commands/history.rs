@@ -2,6 +2,7 @@
 //! that records one prints.
 
 use serde_json::{Value, json};
+use shared::variant::variant_name;
 
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json};
@@ -90,89 +91,92 @@ pub fn describe(kind: &HistoryKind) -> String {
     }
 }
 
-/// One history line as JSON: `kind`, the tx, the time, and the fields of its kind (amounts
-/// as decimal text and minor units).
+/// One history line as JSON: `kind` (its variant's name in snake case), the tx, the time,
+/// and the fields of its kind (amounts as decimal text and minor units).
 #[must_use]
 pub fn entry_json(entry: &HistoryEntry) -> Value {
     let mut doc = match &entry.what {
-        HistoryKind::Registered { uid } => json!({"kind": "registered", "uid": uid.to_string()}),
-        HistoryKind::PeerKey { uid } => json!({"kind": "peer_key", "uid": uid.to_string()}),
-        HistoryKind::BrokerScripObtained { value } => {
-            json!({"kind": "broker_scrip_obtained", "value": amount_json(*value)})
+        HistoryKind::Registered { uid } | HistoryKind::PeerKey { uid } => {
+            json!({"uid": uid.to_string()})
         }
-        HistoryKind::BrokerScripToppedUp { from, to } => json!({
-            "kind": "broker_scrip_topped_up", "from": amount_json(*from), "to": amount_json(*to)
-        }),
-        HistoryKind::BrokerScripWithdrawn { value } => {
-            json!({"kind": "broker_scrip_withdrawn", "value": amount_json(*value)})
+        HistoryKind::BrokerScripObtained { value }
+        | HistoryKind::BrokerScripWithdrawn { value } => {
+            json!({"value": amount_json(*value)})
+        }
+        HistoryKind::BrokerScripToppedUp { from, to } => {
+            json!({"from": amount_json(*from), "to": amount_json(*to)})
         }
         HistoryKind::ScripRenewed {
             producer,
             value,
             expires,
         } => json!({
-            "kind": "scrip_renewed", "producer": producer.to_string(),
-            "value": amount_json(*value), "expires": expires
+            "producer": producer.to_string(), "value": amount_json(*value), "expires": expires
         }),
-        HistoryKind::Refused { label, code } => {
-            json!({"kind": "refused", "label": label.name(), "code": code})
+        HistoryKind::Refused { label, code } => json!({"label": label.name(), "code": code}),
+        HistoryKind::Abandoned { label } | HistoryKind::Step { label } => {
+            json!({"label": label.name()})
         }
-        HistoryKind::Abandoned { label } => json!({"kind": "abandoned", "label": label.name()}),
         HistoryKind::ScripLapsed {
             producer,
             value,
             label,
         } => json!({
-            "kind": "scrip_lapsed", "producer": producer.to_string(),
-            "value": amount_json(*value), "label": label.name()
+            "producer": producer.to_string(), "value": amount_json(*value), "label": label.name()
         }),
         HistoryKind::ExchangeSettled {
             merchant,
             ok,
             from,
             change,
-        } => json!({
-            "kind": "exchange_settled", "merchant": merchant.to_string(), "ok_decision": ok,
-            "from": amount_json(*from), "change": amount_json(*change)
-        }),
-        HistoryKind::VendorScripObtained { merchant, value } => json!({
-            "kind": "vendor_scrip_obtained", "merchant": merchant.to_string(),
-            "value": amount_json(*value)
-        }),
-        HistoryKind::ItemBought {
-            merchant,
-            paid,
-            change,
-        } => json!({
-            "kind": "item_bought", "merchant": merchant.to_string(),
-            "paid": amount_json(*paid), "change": amount_json(*change)
-        }),
-        HistoryKind::VendorTopUpSettled {
+        }
+        | HistoryKind::VendorTopUpSettled {
             merchant,
             ok,
             from,
             change,
         } => json!({
-            "kind": "vendor_top_up_settled", "merchant": merchant.to_string(), "ok_decision": ok,
+            "merchant": merchant.to_string(), "ok_decision": ok,
             "from": amount_json(*from), "change": amount_json(*change)
         }),
+        HistoryKind::VendorScripObtained { merchant, value } => {
+            json!({"merchant": merchant.to_string(), "value": amount_json(*value)})
+        }
+        HistoryKind::ItemBought {
+            merchant,
+            paid,
+            change,
+        } => json!({
+            "merchant": merchant.to_string(), "paid": amount_json(*paid),
+            "change": amount_json(*change)
+        }),
         HistoryKind::VendorScripToppedUp { merchant, from, to } => json!({
-            "kind": "vendor_scrip_topped_up", "merchant": merchant.to_string(),
-            "from": amount_json(*from), "to": amount_json(*to)
+            "merchant": merchant.to_string(), "from": amount_json(*from), "to": amount_json(*to)
         }),
         HistoryKind::VendorWithdrawDecided {
             merchant,
             ok,
             value,
         } => json!({
-            "kind": "vendor_withdraw_decided", "merchant": merchant.to_string(), "ok_decision": ok,
-            "value": amount_json(*value)
+            "merchant": merchant.to_string(), "ok_decision": ok, "value": amount_json(*value)
         }),
-        HistoryKind::Step { label } => json!({"kind": "step", "label": label.name()}),
     };
+    doc["kind"] = snake_case(&variant_name(&entry.what)).into();
     doc["tx"] = entry.tx.to_string().into();
     doc["time_ms"] = entry.time.into();
     doc
+}
+
+/// `ExchangeSettled` → `exchange_settled`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// `peerscrip history`: every line, oldest first.
@@ -193,4 +197,109 @@ pub fn history(wallet: &Wallet) -> Done {
             "entries": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::wire::Label;
+    use shared::{Amount, TxId, Uid};
+
+    /// The `kind` of every history line, as scripts that read `--json` know it.
+    #[test]
+    fn every_line_names_its_kind_in_snake_case() {
+        let (uid, value, label) = (Uid([1; 16]), Amount::from_minor(5), Label::Ack);
+        let (merchant, ok, from, change) = (uid, true, value, value);
+        let kinds = [
+            (HistoryKind::Registered { uid }, "registered"),
+            (HistoryKind::PeerKey { uid }, "peer_key"),
+            (
+                HistoryKind::BrokerScripObtained { value },
+                "broker_scrip_obtained",
+            ),
+            (
+                HistoryKind::BrokerScripToppedUp { from, to: value },
+                "broker_scrip_topped_up",
+            ),
+            (
+                HistoryKind::BrokerScripWithdrawn { value },
+                "broker_scrip_withdrawn",
+            ),
+            (
+                HistoryKind::ScripRenewed {
+                    producer: uid,
+                    value,
+                    expires: 9,
+                },
+                "scrip_renewed",
+            ),
+            (HistoryKind::Refused { label, code: 3 }, "refused"),
+            (HistoryKind::Abandoned { label }, "abandoned"),
+            (
+                HistoryKind::ExchangeSettled {
+                    merchant,
+                    ok,
+                    from,
+                    change,
+                },
+                "exchange_settled",
+            ),
+            (
+                HistoryKind::VendorScripObtained { merchant, value },
+                "vendor_scrip_obtained",
+            ),
+            (
+                HistoryKind::ItemBought {
+                    merchant,
+                    paid: value,
+                    change,
+                },
+                "item_bought",
+            ),
+            (
+                HistoryKind::VendorTopUpSettled {
+                    merchant,
+                    ok,
+                    from,
+                    change,
+                },
+                "vendor_top_up_settled",
+            ),
+            (
+                HistoryKind::VendorScripToppedUp {
+                    merchant,
+                    from,
+                    to: value,
+                },
+                "vendor_scrip_topped_up",
+            ),
+            (
+                HistoryKind::VendorWithdrawDecided {
+                    merchant,
+                    ok,
+                    value,
+                },
+                "vendor_withdraw_decided",
+            ),
+            (HistoryKind::Step { label }, "step"),
+            (
+                HistoryKind::ScripLapsed {
+                    producer: uid,
+                    value,
+                    label,
+                },
+                "scrip_lapsed",
+            ),
+        ];
+        for (what, kind) in kinds {
+            let entry = HistoryEntry {
+                tx: TxId([2; 16]),
+                time: 7,
+                what,
+            };
+            let doc = entry_json(&entry);
+            assert_eq!(doc["kind"], kind);
+            assert_eq!(doc["time_ms"], 7);
+        }
+    }
 }
