@@ -15,6 +15,7 @@ pub mod export;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
+pub mod machine;
 pub mod node;
 pub mod runtime;
 pub mod scrip;
