@@ -101,7 +101,11 @@ impl Projection<Recorded<Kind>> for LiveProjection<'_> {
 
     fn apply(&self, txn: &WriteTransaction, event: &BrokerEvent) -> Result<(), ProjectionError> {
         let mut state = self.state.borrow_mut();
-        let touched = state.apply(event);
+        // An event that is no legal move of its transaction is never written (the node
+        // stops rather than commit it, protocol.md section 10).
+        let touched = state
+            .try_apply(event)
+            .map_err(|illegal| ProjectionError::Invariant(illegal.to_string()))?;
         write_touched(txn, &state, &touched)
     }
 }
@@ -205,7 +209,9 @@ fn write_touched(
 }
 
 /// The whole state as the rows its projection tables must hold, by table name, as
-/// [`shared::events::dump_projection`] returns them (empty tables have no rows).
+/// [`shared::events::dump_projection`] returns them (empty tables have no rows). A state
+/// whose replay met an event that is no legal move ([`State::halted`]) has no rows that
+/// the log justifies: refused with that event.
 pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
     fn rows<K: Serialize, V: Serialize + ?Sized>(
         out: &mut ProjectionDump,
@@ -221,6 +227,9 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
             sorted.into_iter().collect(),
         );
         Ok(())
+    }
+    if let Some(illegal) = state.halted() {
+        return Err(ProjectionError::Invariant(illegal.to_string()));
     }
     let mut out = ProjectionDump::new();
     rows(

@@ -129,7 +129,8 @@ fn fold(path: &Path) -> u64 {
     let mut state = State::new(SUITE);
     let mut n = 0;
     for event in log.iter().expect("a read snapshot") {
-        black_box(state.fold(&event.expect("the event decodes")));
+        let event = event.expect("the event decodes");
+        black_box(state.fold(&event).expect("the event is a legal move"));
         n += 1;
     }
     assert_eq!(state.check_conserved(), Ok(()));

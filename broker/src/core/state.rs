@@ -1,22 +1,27 @@
 //! The broker's state: the projection of its log (protocol.md sections 5 and 8), and
-//! [`State::apply`], the fold that builds it.
+//! [`State::try_apply`], the fold that builds it.
 //!
-//! `apply` is pure and total: it never fails on an event that `decide` produced, and it is
-//! the only code that changes the state, live and in replay alike, so the two cannot
-//! disagree. It returns the keys it touched ([`Touched`]) so that the store writes exactly
-//! those rows' new values in the same redb commit.
+//! The fold is pure, and it is the only code that changes the state, live and in replay
+//! alike, so the two cannot disagree. It returns the keys it touched ([`Touched`]) so that
+//! the store writes exactly those rows' new values in the same redb commit. Before it
+//! changes anything it asks the three-party machines ([`super::machine`], through
+//! [`State::transition`], the question `decide` and the auditor ask too) whether the event
+//! is a legal move of its transaction; one that is not is refused whole
+//! ([`IllegalEvent`]), never folded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use shared::events::{Account, Direction, Posting};
 use shared::ids::{Pan, ScripId, TxId, Uid};
+use shared::machine::{IllegalEvent, Machine, TransitionError};
 use shared::node::{
     LiveScrip, Outbox, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
-use shared::wire::Reason;
 use shared::{Amount, PublicKey, Suite};
 
 use super::events::{BrokerEvent, Kind};
+pub use super::machine::{EscrowState, ExchangeState, WithdrawalState};
+use super::machine::{Moved, Step};
 
 /// A bank account's record (sections 1 and 6.0): the ID commitment and who registered a key
 /// for it (one key per account).
@@ -35,19 +40,6 @@ pub struct Peer {
     pub public_key: PublicKey,
     /// Its bank account.
     pub pan: Pan,
-}
-
-/// Where an exchange of 6.2 stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ExchangeState {
-    /// Announced (step 1), no decision yet.
-    Open,
-    /// Authorized (step 4, OK).
-    Authorized,
-    /// Refused (step 4, NOK), final.
-    Refused,
-    /// Closed by its deadline with no decision.
-    Expired,
 }
 
 /// An exchange of 6.2, by tx.
@@ -87,19 +79,8 @@ pub struct Withdrawal {
     pub merchant: Uid,
     /// `W`.
     pub value: Amount,
-    /// Whether it was redeemed (OK) or refused (NOK).
-    pub redeemed: bool,
-}
-
-/// Where an escrow of 6.5 stands.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EscrowState {
-    /// `B0` held, waiting for M's step 3 until the deadline.
-    Open,
-    /// M accepted in time: `B0` spent, M paid.
-    Settled,
-    /// Released with this NOK (declined, mismatched, or deadline passed); `B0` live again.
-    Released(Reason),
+    /// The decision: redeemed (OK) or refused (NOK).
+    pub state: WithdrawalState,
 }
 
 /// An escrow of 6.5 (Top up VendorScrip), by tx.
@@ -153,6 +134,8 @@ pub struct State {
     pub bindings: TxBindings,
     /// Every frame sent, by tx and recipient (section 7).
     pub outbox: Outbox,
+    /// The first event [`State::apply`] could not fold, after which it folds nothing.
+    halted: Option<IllegalEvent>,
 }
 
 /// The keys an event changed, by table: the rows the store rewrites (or deletes when the
@@ -225,6 +208,7 @@ impl State {
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
+            halted: None,
         }
     }
 
@@ -272,19 +256,90 @@ impl State {
         Ok(())
     }
 
-    /// Folds one stored event into the state (see the module doc) and returns what changed.
-    /// The ledger invariants are asserted after it (style: a broken invariant stops the
-    /// node rather than serve a wrong state).
-    pub fn apply(&mut self, event: &BrokerEvent) -> Touched {
-        let touched = self.fold(event);
-        debug_assert_eq!(self.check_conserved(), Ok(()), "after event {}", event.seq);
-        touched
+    /// Where the exchange of `tx` stands (6.2), if it was opened.
+    #[must_use]
+    pub fn exchange_state(&self, tx: &TxId) -> Option<&ExchangeState> {
+        self.exchanges.get(tx).map(|e| &e.state)
     }
 
-    /// [`State::apply`] without the assertion: for an auditor, who reads logs it does not
-    /// trust and reports a broken invariant ([`State::check_conserved`]) instead of
+    /// Where the escrow of `tx` stands (6.5), if it was opened.
+    #[must_use]
+    pub fn escrow_state(&self, tx: &TxId) -> Option<&EscrowState> {
+        self.escrows.get(tx).map(|e| &e.state)
+    }
+
+    /// The decision on the withdrawal of `tx` (6.7), if it was taken.
+    #[must_use]
+    pub fn withdrawal_state(&self, tx: &TxId) -> Option<&WithdrawalState> {
+        self.withdrawals.get(tx).map(|w| &w.state)
+    }
+
+    /// The move an event of `kind` in `tx` makes in its three-party transaction, checked
+    /// against where the transaction stands ([`Machine::transition`]); `None` for an event
+    /// of no three-party transaction. Pure: the question the fold asks before it changes
+    /// anything, and the auditor of every event of a log.
+    pub fn transition(&self, tx: &TxId, kind: &Kind) -> Result<Option<Moved>, TransitionError> {
+        Ok(match Step::of(kind) {
+            None => None,
+            Some(Step::Exchange(step)) => Some(Moved::Exchange(ExchangeState::transition(
+                self.exchange_state(tx),
+                &step,
+            )?)),
+            Some(Step::Escrow(step)) => Some(Moved::Escrow(EscrowState::transition(
+                self.escrow_state(tx),
+                &step,
+            )?)),
+            Some(Step::Withdrawal(step)) => Some(Moved::Withdrawal(WithdrawalState::transition(
+                self.withdrawal_state(tx),
+                &step,
+            )?)),
+        })
+    }
+
+    /// Folds one stored event into the state (see the module doc) and returns what changed;
+    /// an event that is no legal move of its transaction is refused and changes nothing.
+    /// The ledger invariants are asserted after it (style: a broken invariant stops the
+    /// node rather than serve a wrong state).
+    pub fn try_apply(&mut self, event: &BrokerEvent) -> Result<Touched, IllegalEvent> {
+        let touched = self.fold(event)?;
+        debug_assert_eq!(self.check_conserved(), Ok(()), "after event {}", event.seq);
+        Ok(touched)
+    }
+
+    /// [`State::try_apply`] for a caller that folds a whole log and only then looks at the
+    /// state (a node's replay, which renders the tables and compares them with its file's):
+    /// the first event that is no legal move folds nothing and halts the state, which then
+    /// folds nothing more, and `store::render` refuses a halted state with that event's
+    /// [`IllegalEvent`]. So a replay never serves a state its log does not justify.
+    pub fn apply(&mut self, event: &BrokerEvent) -> Touched {
+        if self.halted.is_some() {
+            return Touched::default();
+        }
+        self.try_apply(event).unwrap_or_else(|illegal| {
+            self.halted = Some(illegal);
+            Touched::default()
+        })
+    }
+
+    /// The event that halted [`State::apply`], if one did.
+    #[must_use]
+    pub fn halted(&self) -> Option<&IllegalEvent> {
+        self.halted.as_ref()
+    }
+
+    /// [`State::try_apply`] without the ledger assertion: for an auditor, who reads logs it
+    /// does not trust and reports a broken invariant ([`State::check_conserved`]) instead of
     /// stopping.
-    pub fn fold(&mut self, event: &BrokerEvent) -> Touched {
+    pub fn fold(&mut self, event: &BrokerEvent) -> Result<Touched, IllegalEvent> {
+        let tx = event.tx;
+        let kind = &event.kind.kind;
+        let moved = self
+            .transition(&tx, kind)
+            .map_err(|transition| IllegalEvent {
+                seq: event.seq,
+                tx,
+                transition,
+            })?;
         let mut touched = Touched::default();
         for p in &event.postings {
             post(&mut self.accounts, p);
@@ -296,20 +351,105 @@ impl State {
                 touched.memos.insert(*uid);
             }
         }
-        self.apply_kind(event.tx, &event.kind.kind, &mut touched);
-        record_sent(
-            &mut self.replies,
-            &mut self.outbox,
-            event.tx,
-            &event.kind.sent,
-        );
+        self.apply_kind(tx, kind, &mut touched);
+        if let Some(moved) = moved {
+            self.enter(tx, kind, moved, &mut touched);
+        }
+        record_sent(&mut self.replies, &mut self.outbox, tx, &event.kind.sent);
         for s in &event.kind.sent {
-            touched.outbox.insert((event.tx, s.to));
+            touched.outbox.insert((tx, s.to));
             if let Some(a) = &s.answers {
                 touched.replies.insert(a.key);
             }
         }
-        touched
+        Ok(touched)
+    }
+
+    /// Records the state a three-party transaction moved to (checked by
+    /// [`State::transition`]): a new row for its first event, else the row's new state.
+    fn enter(&mut self, tx: TxId, kind: &Kind, moved: Moved, touched: &mut Touched) {
+        match (moved, kind) {
+            (
+                Moved::Exchange(state),
+                Kind::ExchangeOpened {
+                    customer,
+                    merchant,
+                    deadline,
+                },
+            ) => {
+                let exchange = Exchange {
+                    customer: *customer,
+                    merchant: *merchant,
+                    deadline: *deadline,
+                    state,
+                };
+                self.exchanges.insert(tx, exchange);
+                touched.exchanges.insert(tx);
+            }
+            (Moved::Exchange(state), _) => {
+                if let Some(exchange) = self.exchanges.get_mut(&tx)
+                    && exchange.state != state
+                {
+                    exchange.state = state;
+                    touched.exchanges.insert(tx);
+                }
+            }
+            (
+                Moved::Escrow(state),
+                Kind::EscrowOpened {
+                    customer,
+                    merchant,
+                    scrip,
+                    top_up,
+                    new_value,
+                    deadline,
+                },
+            ) => {
+                let escrow = Escrow {
+                    customer: *customer,
+                    merchant: *merchant,
+                    scrip: *scrip,
+                    top_up: *top_up,
+                    new_value: *new_value,
+                    deadline: *deadline,
+                    state,
+                };
+                self.escrows.insert(tx, escrow);
+                touched.escrows.insert(tx);
+            }
+            (Moved::Escrow(state), _) => {
+                if let Some(escrow) = self.escrows.get_mut(&tx)
+                    && escrow.state != state
+                {
+                    escrow.state = state;
+                    touched.escrows.insert(tx);
+                }
+            }
+            (
+                Moved::Withdrawal(state),
+                Kind::VendorScripRedeemed {
+                    customer,
+                    merchant,
+                    value,
+                }
+                | Kind::VendorWithdrawRefused {
+                    customer,
+                    merchant,
+                    value,
+                    ..
+                },
+            ) => {
+                let withdrawal = Withdrawal {
+                    customer: *customer,
+                    merchant: *merchant,
+                    value: *value,
+                    state,
+                };
+                self.withdrawals.insert(tx, withdrawal);
+                touched.withdrawals.insert(tx);
+            }
+            (Moved::Withdrawal(_), _) => {}
+        }
     }
 
     fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {
@@ -379,20 +519,8 @@ impl State {
                 self.bind(tx, TxKind::Renew, *customer, touched);
             }
             Kind::ExchangeOpened {
-                customer,
-                merchant,
-                deadline,
+                customer, merchant, ..
             } => {
-                self.exchanges.insert(
-                    tx,
-                    Exchange {
-                        customer: *customer,
-                        merchant: *merchant,
-                        deadline: *deadline,
-                        state: ExchangeState::Open,
-                    },
-                );
-                touched.exchanges.insert(tx);
                 self.bind_with(
                     tx,
                     TxKind::ObtainVendorScrip,
@@ -412,14 +540,8 @@ impl State {
                     self.live.issue(*body, *customer);
                     touched.scrip.insert(body.scrip_id);
                 }
-                self.close_exchange(tx, ExchangeState::Authorized, touched);
             }
-            Kind::ExchangeRefused { .. } => {
-                self.close_exchange(tx, ExchangeState::Refused, touched);
-            }
-            Kind::ExchangeExpired { .. } => {
-                self.close_exchange(tx, ExchangeState::Expired, touched);
-            }
+            Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {}
             Kind::PurchaseOpened {
                 customer,
                 merchant,
@@ -444,40 +566,27 @@ impl State {
                 self.purchase(tx, *customer, *merchant, touched).completed = Some(*value);
             }
             Kind::VendorScripRedeemed {
-                customer,
-                merchant,
-                value,
-            } => self.withdrawal(tx, *customer, *merchant, *value, true, touched),
-            Kind::VendorWithdrawRefused {
-                customer,
-                merchant,
-                value,
-                ..
-            } => self.withdrawal(tx, *customer, *merchant, *value, false, touched),
+                customer, merchant, ..
+            }
+            | Kind::VendorWithdrawRefused {
+                customer, merchant, ..
+            } => self.bind_with(
+                tx,
+                TxKind::WithdrawVendorScrip,
+                *customer,
+                vec![*merchant],
+                touched,
+            ),
             Kind::EscrowOpened {
                 customer,
                 merchant,
                 scrip,
-                top_up,
-                new_value,
                 deadline,
+                ..
             } => {
                 let held = self.live.hold(scrip, tx, *deadline);
                 debug_assert!(held, "escrow {tx} holds scrip {scrip} that was not live");
                 touched.scrip.insert(*scrip);
-                self.escrows.insert(
-                    tx,
-                    Escrow {
-                        customer: *customer,
-                        merchant: *merchant,
-                        scrip: *scrip,
-                        top_up: *top_up,
-                        new_value: *new_value,
-                        deadline: *deadline,
-                        state: EscrowState::Open,
-                    },
-                );
-                touched.escrows.insert(tx);
                 self.bind_with(
                     tx,
                     TxKind::TopUpVendorScrip,
@@ -497,16 +606,14 @@ impl State {
                     self.live.issue(*body, *customer);
                     touched.scrip.insert(body.scrip_id);
                 }
-                self.close_escrow(tx, EscrowState::Settled, touched);
             }
-            Kind::EscrowReleased { scrip, reason, .. } => {
+            Kind::EscrowReleased { scrip, .. } => {
                 let released = self.live.release(scrip, tx);
                 debug_assert!(
                     released,
                     "escrow {tx} released scrip {scrip} it did not hold"
                 );
                 touched.scrip.insert(*scrip);
-                self.close_escrow(tx, EscrowState::Released(reason.clone()), touched);
             }
             Kind::VendorTopUpRefused { .. } => {}
             Kind::ScripLapsed {
@@ -529,60 +636,6 @@ impl State {
             }
             Kind::MemoAlarm { .. } => {}
         }
-    }
-
-    /// Closes an open exchange; a decision recorded for an exchange already closed (e.g. a
-    /// NOK answering a request that came after the deadline) leaves it as it was.
-    fn close_exchange(&mut self, tx: TxId, to: ExchangeState, touched: &mut Touched) {
-        if let Some(exchange) = self.exchanges.get_mut(&tx) {
-            if exchange.state == ExchangeState::Open {
-                exchange.state = to;
-                touched.exchanges.insert(tx);
-            }
-        } else {
-            debug_assert!(false, "decision for exchange {tx} that was never opened");
-        }
-    }
-
-    /// Closes an open escrow with its outcome.
-    fn close_escrow(&mut self, tx: TxId, to: EscrowState, touched: &mut Touched) {
-        match self.escrows.get_mut(&tx) {
-            Some(escrow) if escrow.state == EscrowState::Open => {
-                escrow.state = to;
-                touched.escrows.insert(tx);
-            }
-            _ => debug_assert!(false, "outcome for escrow {tx} that is not open"),
-        }
-    }
-
-    /// Records the broker's decision on the withdrawal of `tx` (and binds the tx).
-    fn withdrawal(
-        &mut self,
-        tx: TxId,
-        customer: Uid,
-        merchant: Uid,
-        value: Amount,
-        redeemed: bool,
-        touched: &mut Touched,
-    ) {
-        let previous = self.withdrawals.insert(
-            tx,
-            Withdrawal {
-                customer,
-                merchant,
-                value,
-                redeemed,
-            },
-        );
-        debug_assert!(previous.is_none(), "withdrawal {tx} decided twice");
-        touched.withdrawals.insert(tx);
-        self.bind_with(
-            tx,
-            TxKind::WithdrawVendorScrip,
-            customer,
-            vec![merchant],
-            touched,
-        );
     }
 
     /// The purchase of `tx`, created (and the tx bound) on its first event.
@@ -655,13 +708,112 @@ fn amount_of(balance: i128) -> Amount {
 mod tests {
     use super::*;
     use shared::Amount;
-    use shared::node::ScripState;
+    use shared::node::{Recorded, ScripState};
 
     fn state() -> State {
         let mut s = State::new(Suite::Modern);
         s.accounts.insert(Account::External, -100);
         s.accounts.insert(Account::Bank(Pan::new("A")), 100);
         s
+    }
+
+    fn event(seq: u64, tx: TxId, kind: Kind) -> BrokerEvent {
+        BrokerEvent {
+            seq,
+            time: seq * 1000,
+            tx,
+            prev_hash: shared::events::ChainHash::default(),
+            postings: Vec::new(),
+            memos: Vec::new(),
+            evidence: Vec::new(),
+            kind: Recorded {
+                kind,
+                sent: Vec::new(),
+            },
+        }
+    }
+
+    const C: Uid = Uid([1; 16]);
+    const M: Uid = Uid([2; 16]);
+    const TX: TxId = TxId([9; 16]);
+
+    fn opened() -> Kind {
+        Kind::ExchangeOpened {
+            customer: C,
+            merchant: M,
+            deadline: 100,
+        }
+    }
+
+    fn expired() -> Kind {
+        Kind::ExchangeExpired {
+            customer: C,
+            merchant: M,
+        }
+    }
+
+    fn refused() -> Kind {
+        Kind::ExchangeRefused {
+            customer: C,
+            merchant: M,
+            reason: shared::wire::Reason::new(shared::ErrorCode::DeadlinePassed, "late"),
+        }
+    }
+
+    /// The fold moves an exchange through its machine: expired, then the late request's
+    /// recorded NOK, which leaves it expired.
+    #[test]
+    fn the_fold_moves_an_exchange_through_its_machine() {
+        let mut s = State::new(Suite::Modern);
+        let touched = s.try_apply(&event(1, TX, opened())).unwrap();
+        assert!(touched.exchanges.contains(&TX) && touched.bindings.contains(&TX));
+        assert_eq!(s.exchange_state(&TX), Some(&ExchangeState::Open));
+        s.try_apply(&event(2, TX, expired())).unwrap();
+        let touched = s.try_apply(&event(3, TX, refused())).unwrap();
+        assert_eq!(s.exchange_state(&TX), Some(&ExchangeState::Expired));
+        assert!(
+            touched.exchanges.is_empty(),
+            "an unchanged row is not rewritten"
+        );
+    }
+
+    /// An event that is no legal move is refused whole: nothing of it is folded, and the
+    /// error names the event, the machine, the state and the step.
+    #[test]
+    fn the_fold_refuses_an_event_out_of_order() {
+        let mut s = State::new(Suite::Modern);
+        let before = s.clone();
+        let illegal = s.try_apply(&event(1, TX, refused())).unwrap_err();
+        assert_eq!((illegal.seq, illegal.tx), (1, TX));
+        assert_eq!(illegal.transition.step, "ExchangeRefused");
+        assert_eq!(illegal.transition.from, None);
+        assert_eq!(s, before, "nothing folded");
+        s.try_apply(&event(1, TX, opened())).unwrap();
+        s.try_apply(&event(2, TX, expired())).unwrap();
+        let illegal = s.try_apply(&event(3, TX, expired())).unwrap_err();
+        assert_eq!(
+            illegal.to_string(),
+            format!(
+                "event 3 of tx {TX}: 6.2 exchange at the broker: ExchangeExpired cannot follow \
+                 Expired"
+            )
+        );
+        assert!(
+            s.try_apply(&event(3, TX, opened())).is_err(),
+            "opened twice"
+        );
+    }
+
+    /// `apply` (a replay that looks at the state only at the end) halts at the first
+    /// illegal event and folds nothing after it.
+    #[test]
+    fn apply_halts_at_the_first_event_out_of_order() {
+        let mut s = State::new(Suite::Modern);
+        s.apply(&event(1, TX, refused()));
+        assert_eq!(s.halted().map(|e| e.seq), Some(1));
+        assert_eq!(s.apply(&event(2, TX, opened())), Touched::default());
+        assert!(s.exchanges.is_empty());
+        assert_eq!(s.halted().map(|e| e.seq), Some(1));
     }
 
     #[test]

@@ -243,7 +243,12 @@ pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), Reconci
     let mut uid = None;
     for event in &events {
         uid = uid.or_else(|| sender_of(&event.kind.sent));
-        log.state.fold(event);
+        log.state
+            .fold(event)
+            .map_err(|source| ReconcileError::Illegal {
+                path: path.clone(),
+                source,
+            })?;
         let tx = event.tx;
         let facts = &mut log.facts;
         match &event.kind.kind {
