@@ -5,8 +5,8 @@
 //! - [`open::open`]: decrypt and verify the frame into a [`open::VerifiedRequest`];
 //! - [`decide`]: every check of protocol.md sections 4–7 against the [`state::State`],
 //!   giving the events to append and the reply to send, or a refusal that changes nothing;
-//! - [`state::State::apply`]: the fold of one event into the state; replay is `apply` over
-//!   the log, and live operation applies the decided events through the same function.
+//! - [`state::State::try_apply`]: the fold of one event into the state; replay is the fold
+//!   over the log, and live operation applies the decided events through the same function.
 //!
 //! One file per transaction: [`register`] (6.0, the merchant's own registration) and
 //! [`public_key`] (6.0b, a customer's key), [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
@@ -22,7 +22,10 @@
 //! The three-party transactions follow section 7: the merchant records what it asks or
 //! holds (an event, with the request frame, before the request leaves), repeats the
 //! request until the broker's signed decision arrives ([`state::Awaiting`]), and acts on
-//! that decision only; it never undoes on its own timer.
+//! that decision only; it never undoes on its own timer. Each is a state machine
+//! ([`machine`]) with one transition function, which `decide` and [`decide_reply`] ask
+//! whether a request or a decision may move its transaction now, the fold whether a stored
+//! event is a legal move, and the auditor likewise of every event of a log.
 
 pub mod broker_reply;
 pub mod buy_item;
@@ -30,6 +33,7 @@ pub mod catalogue;
 pub mod events;
 pub mod issue;
 pub mod lapse;
+pub mod machine;
 pub mod obtain_vendor_scrip;
 pub mod open;
 pub mod public_key;

@@ -24,6 +24,7 @@
 
 use shared::ErrorCode;
 use shared::events::{Evidence, NewEvent};
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{
     AckBody, ErrorBody, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5, Re,
@@ -35,6 +36,7 @@ use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Kind, event_time};
 use super::issue::issue_vendor_scrip;
+use super::machine::{ExchangeState, ExchangeStep};
 use super::open::ExchangeRequest;
 use super::state::{Awaiting, State};
 use super::{Config, Decision, Outcome};
@@ -55,9 +57,10 @@ pub fn decide(
         .tables
         .bindings
         .check(&header.tx, TxKind::ObtainVendorScrip, &[customer, me])?;
-    if let Some(awaiting) = state.tables.awaiting.get(&header.tx) {
-        return match awaiting {
-            Awaiting::Exchange { digest, .. } if *digest == request.digest => {
+    let from = state.exchange_state(&header.tx);
+    if ExchangeState::transition(from.as_ref(), &ExchangeStep::Requested).is_err() {
+        return match state.tables.awaiting.get(&header.tx) {
+            Some(Awaiting::Exchange { digest, .. }) if *digest == request.digest => {
                 let ack = AckBody {
                     re: Re::new(header, request.digest.clone()),
                     deadline: None,
@@ -71,7 +74,7 @@ pub fn decide(
             }
             _ => Err(Refusal::new(
                 ErrorCode::TxReused,
-                "this tx already has another exchange request",
+                "this tx already has another exchange",
             )),
         };
     }
@@ -120,6 +123,12 @@ pub fn decided(
     now: u64,
 ) -> Result<Decision, AckError> {
     let tx = reply.header.tx;
+    let step = match &reply.body.decision {
+        Verdict::Ok => ExchangeStep::Issued,
+        Verdict::Nok(_) => ExchangeStep::Refused,
+    };
+    ExchangeState::transition(state.exchange_state(&tx).as_ref(), &step)
+        .map_err(|_| AckError::NotPending)?;
     let Some(Awaiting::Exchange {
         customer,
         value,

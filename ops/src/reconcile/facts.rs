@@ -387,7 +387,12 @@ pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError
     let mut uid = None;
     for event in &events {
         uid = uid.or_else(|| sender_of(&event.kind.sent));
-        state.apply(event);
+        state
+            .try_apply(event)
+            .map_err(|source| ReconcileError::Illegal {
+                path: path.clone(),
+                source,
+            })?;
         let tx = event.tx;
         tx_time.insert(tx, event.time);
         match &event.kind.kind {
