@@ -248,22 +248,9 @@ fn a_secret_record_that_does_not_match_its_commitment_is_refused() {
 #[test]
 fn a_log_that_moves_an_exchange_out_of_order_is_refused() {
     use broker::core::Kind;
-    use shared::events::{EventLog, NewEvent, Projection, ProjectionError, ProjectionTable};
+    use shared::events::{EventLog, NewEvent};
+    use shared::fixtures::NoTables;
     use shared::node::Recorded;
-
-    struct NoTables;
-    impl Projection<Recorded<Kind>> for NoTables {
-        fn tables(&self) -> Vec<&dyn ProjectionTable> {
-            Vec::new()
-        }
-        fn apply(
-            &self,
-            _: &redb::WriteTransaction,
-            _: &shared::events::Event<Recorded<Kind>>,
-        ) -> Result<(), ProjectionError> {
-            Ok(())
-        }
-    }
 
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "A-1");

@@ -61,6 +61,18 @@ pub struct TransitionError {
     pub step: &'static str,
 }
 
+impl TransitionError {
+    /// This refusal as that of the stored event `seq` of `tx`.
+    #[must_use]
+    pub fn at(self, seq: u64, tx: crate::TxId) -> IllegalEvent {
+        IllegalEvent {
+            seq,
+            tx,
+            transition: self,
+        }
+    }
+}
+
 /// A stored event that is no legal move of its transaction: what a node's checked fold
 /// refuses to fold (protocol.md section 8: the tables must follow from the log; a log that
 /// moves a transaction out of order justifies none).
@@ -74,6 +86,38 @@ pub struct IllegalEvent {
     /// The move refused.
     #[source]
     pub transition: TransitionError,
+}
+
+/// Where a replay that looks at the state only after the whole log (a node's, which then
+/// renders its tables and compares them with its file's) keeps the first event its checked
+/// fold refused: from it on nothing more is folded, and the state can be refused whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Halt(Option<IllegalEvent>);
+
+impl Halt {
+    /// Folds `event` into `state` with the checked `fold`, unless `state` halted already
+    /// (its [`Halt`], which `halt` gives): an event the fold refuses halts it there and is
+    /// not folded. What the fold touched, or nothing.
+    pub fn fold<S, E, T: Default>(
+        state: &mut S,
+        halt: fn(&mut S) -> &mut Halt,
+        fold: fn(&mut S, &E) -> Result<T, IllegalEvent>,
+        event: &E,
+    ) -> T {
+        if halt(state).0.is_some() {
+            return T::default();
+        }
+        fold(state, event).unwrap_or_else(|illegal| {
+            halt(state).0 = Some(illegal);
+            T::default()
+        })
+    }
+
+    /// The event that halted the fold, if one did.
+    #[must_use]
+    pub fn event(&self) -> Option<&IllegalEvent> {
+        self.0.as_ref()
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +190,39 @@ mod tests {
         );
         assert!(Door::Locked.is_final());
         assert!(Door::Closed.allows(&Push::Lock) && !Door::Open.allows(&Push::Lock));
+    }
+
+    /// A door and the halt of the replay that moves it.
+    #[derive(Default)]
+    struct Replayed {
+        door: Option<Door>,
+        halt: Halt,
+    }
+
+    fn push(r: &mut Replayed, step: &(u64, Push)) -> Result<u64, IllegalEvent> {
+        r.door = Some(
+            Door::transition(r.door.as_ref(), &step.1).map_err(|transition| IllegalEvent {
+                seq: step.0,
+                tx: crate::TxId([0; 16]),
+                transition,
+            })?,
+        );
+        Ok(step.0)
+    }
+
+    #[test]
+    fn a_replay_halts_at_the_first_illegal_event() {
+        let mut r = Replayed::default();
+        let fold = |r: &mut Replayed, step| Halt::fold(r, |r| &mut r.halt, push, &step);
+        assert_eq!(fold(&mut r, (1, Push::Close)), 1);
+        assert_eq!(
+            fold(&mut r, (2, Push::Close)),
+            0,
+            "Closed cannot follow Closed"
+        );
+        assert_eq!(r.halt.event().map(|e| e.seq), Some(2));
+        assert_eq!(fold(&mut r, (3, Push::Open)), 0, "nothing after the halt");
+        assert_eq!(r.door, Some(Door::Closed));
+        assert_eq!(r.halt.event().map(|e| e.seq), Some(2));
     }
 }

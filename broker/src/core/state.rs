@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shared::events::{Account, Direction, Posting};
 use shared::ids::{Pan, ScripId, TxId, Uid};
-use shared::machine::{IllegalEvent, Machine, TransitionError};
+use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
     LiveScrip, Outbox, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
@@ -135,7 +135,7 @@ pub struct State {
     /// Every frame sent, by tx and recipient (section 7).
     pub outbox: Outbox,
     /// The first event [`State::apply`] could not fold, after which it folds nothing.
-    halted: Option<IllegalEvent>,
+    halt: Halt,
 }
 
 /// The keys an event changed, by table: the rows the store rewrites (or deletes when the
@@ -208,7 +208,7 @@ impl State {
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
-            halted: None,
+            halt: Halt::default(),
         }
     }
 
@@ -312,19 +312,13 @@ impl State {
     /// folds nothing more, and `store::render` refuses a halted state with that event's
     /// [`IllegalEvent`]. So a replay never serves a state its log does not justify.
     pub fn apply(&mut self, event: &BrokerEvent) -> Touched {
-        if self.halted.is_some() {
-            return Touched::default();
-        }
-        self.try_apply(event).unwrap_or_else(|illegal| {
-            self.halted = Some(illegal);
-            Touched::default()
-        })
+        Halt::fold(self, |s| &mut s.halt, State::try_apply, event)
     }
 
     /// The event that halted [`State::apply`], if one did.
     #[must_use]
     pub fn halted(&self) -> Option<&IllegalEvent> {
-        self.halted.as_ref()
+        self.halt.event()
     }
 
     /// [`State::try_apply`] without the ledger assertion: for an auditor, who reads logs it
@@ -335,11 +329,7 @@ impl State {
         let kind = &event.kind.kind;
         let moved = self
             .transition(&tx, kind)
-            .map_err(|transition| IllegalEvent {
-                seq: event.seq,
-                tx,
-                transition,
-            })?;
+            .map_err(|e| e.at(event.seq, tx))?;
         let mut touched = Touched::default();
         for p in &event.postings {
             post(&mut self.accounts, p);
@@ -352,104 +342,29 @@ impl State {
             }
         }
         self.apply_kind(tx, kind, &mut touched);
-        if let Some(moved) = moved {
-            self.enter(tx, kind, moved, &mut touched);
+        match moved {
+            Some(Moved::Exchange(s)) => {
+                enter(&mut self.exchanges, &mut touched.exchanges, tx, kind, s)
+            }
+            Some(Moved::Escrow(s)) => enter(&mut self.escrows, &mut touched.escrows, tx, kind, s),
+            Some(Moved::Withdrawal(s)) => {
+                enter(&mut self.withdrawals, &mut touched.withdrawals, tx, kind, s);
+            }
+            None => {}
         }
-        record_sent(&mut self.replies, &mut self.outbox, tx, &event.kind.sent);
+        record_sent(
+            &mut self.replies,
+            &mut self.outbox,
+            event.tx,
+            &event.kind.sent,
+        );
         for s in &event.kind.sent {
-            touched.outbox.insert((tx, s.to));
+            touched.outbox.insert((event.tx, s.to));
             if let Some(a) = &s.answers {
                 touched.replies.insert(a.key);
             }
         }
         Ok(touched)
-    }
-
-    /// Records the state a three-party transaction moved to (checked by
-    /// [`State::transition`]): a new row for its first event, else the row's new state.
-    fn enter(&mut self, tx: TxId, kind: &Kind, moved: Moved, touched: &mut Touched) {
-        match (moved, kind) {
-            (
-                Moved::Exchange(state),
-                Kind::ExchangeOpened {
-                    customer,
-                    merchant,
-                    deadline,
-                },
-            ) => {
-                let exchange = Exchange {
-                    customer: *customer,
-                    merchant: *merchant,
-                    deadline: *deadline,
-                    state,
-                };
-                self.exchanges.insert(tx, exchange);
-                touched.exchanges.insert(tx);
-            }
-            (Moved::Exchange(state), _) => {
-                if let Some(exchange) = self.exchanges.get_mut(&tx)
-                    && exchange.state != state
-                {
-                    exchange.state = state;
-                    touched.exchanges.insert(tx);
-                }
-            }
-            (
-                Moved::Escrow(state),
-                Kind::EscrowOpened {
-                    customer,
-                    merchant,
-                    scrip,
-                    top_up,
-                    new_value,
-                    deadline,
-                },
-            ) => {
-                let escrow = Escrow {
-                    customer: *customer,
-                    merchant: *merchant,
-                    scrip: *scrip,
-                    top_up: *top_up,
-                    new_value: *new_value,
-                    deadline: *deadline,
-                    state,
-                };
-                self.escrows.insert(tx, escrow);
-                touched.escrows.insert(tx);
-            }
-            (Moved::Escrow(state), _) => {
-                if let Some(escrow) = self.escrows.get_mut(&tx)
-                    && escrow.state != state
-                {
-                    escrow.state = state;
-                    touched.escrows.insert(tx);
-                }
-            }
-            (
-                Moved::Withdrawal(state),
-                Kind::VendorScripRedeemed {
-                    customer,
-                    merchant,
-                    value,
-                }
-                | Kind::VendorWithdrawRefused {
-                    customer,
-                    merchant,
-                    value,
-                    ..
-                },
-            ) => {
-                let withdrawal = Withdrawal {
-                    customer: *customer,
-                    merchant: *merchant,
-                    value: *value,
-                    state,
-                };
-                self.withdrawals.insert(tx, withdrawal);
-                touched.withdrawals.insert(tx);
-            }
-            (Moved::Withdrawal(_), _) => {}
-        }
     }
 
     fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {
@@ -686,6 +601,131 @@ impl State {
     }
 }
 
+/// The row a three-party transaction keeps its state in, one per tx, in the table of its
+/// machine: made by the transaction's first event, whose terms it records; the later
+/// events change only its state.
+trait Row: Sized {
+    /// The machine's state.
+    type State: PartialEq;
+
+    /// The row the first event `kind` of the transaction makes, in `state`.
+    fn opened(kind: &Kind, state: Self::State) -> Option<Self>;
+
+    /// Its state.
+    fn state_mut(&mut self) -> &mut Self::State;
+}
+
+impl Row for Exchange {
+    type State = ExchangeState;
+
+    fn opened(kind: &Kind, state: ExchangeState) -> Option<Exchange> {
+        match *kind {
+            Kind::ExchangeOpened {
+                customer,
+                merchant,
+                deadline,
+            } => Some(Exchange {
+                customer,
+                merchant,
+                deadline,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut ExchangeState {
+        &mut self.state
+    }
+}
+
+impl Row for Escrow {
+    type State = EscrowState;
+
+    fn opened(kind: &Kind, state: EscrowState) -> Option<Escrow> {
+        match *kind {
+            Kind::EscrowOpened {
+                customer,
+                merchant,
+                scrip,
+                top_up,
+                new_value,
+                deadline,
+            } => Some(Escrow {
+                customer,
+                merchant,
+                scrip,
+                top_up,
+                new_value,
+                deadline,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut EscrowState {
+        &mut self.state
+    }
+}
+
+impl Row for Withdrawal {
+    type State = WithdrawalState;
+
+    /// 6.7 has no state at the broker before its decision: the decision makes the row.
+    fn opened(kind: &Kind, state: WithdrawalState) -> Option<Withdrawal> {
+        match *kind {
+            Kind::VendorScripRedeemed {
+                customer,
+                merchant,
+                value,
+            }
+            | Kind::VendorWithdrawRefused {
+                customer,
+                merchant,
+                value,
+                ..
+            } => Some(Withdrawal {
+                customer,
+                merchant,
+                value,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut WithdrawalState {
+        &mut self.state
+    }
+}
+
+/// Records the state a three-party transaction moved to (checked by
+/// [`State::transition`]) in its row of `rows`: a new row for its first event, else the
+/// row's new state. The tx is touched when its row changed.
+fn enter<R: Row>(
+    rows: &mut BTreeMap<TxId, R>,
+    touched: &mut BTreeSet<TxId>,
+    tx: TxId,
+    kind: &Kind,
+    state: R::State,
+) {
+    let changed = match rows.get_mut(&tx) {
+        Some(row) => {
+            let old = row.state_mut();
+            let changed = *old != state;
+            *old = state;
+            changed
+        }
+        None => R::opened(kind, state)
+            .map(|row| rows.insert(tx, row))
+            .is_some(),
+    };
+    if changed {
+        touched.insert(tx);
+    }
+}
+
 fn signed(p: &Posting) -> i128 {
     let v = i128::from(p.amount.minor());
     match p.direction {
@@ -718,19 +758,8 @@ mod tests {
     }
 
     fn event(seq: u64, tx: TxId, kind: Kind) -> BrokerEvent {
-        BrokerEvent {
-            seq,
-            time: seq * 1000,
-            tx,
-            prev_hash: shared::events::ChainHash::default(),
-            postings: Vec::new(),
-            memos: Vec::new(),
-            evidence: Vec::new(),
-            kind: Recorded {
-                kind,
-                sent: Vec::new(),
-            },
-        }
+        let sent = Vec::new();
+        shared::fixtures::event(seq, tx, Recorded { kind, sent })
     }
 
     const C: Uid = Uid([1; 16]);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use shared::events::Event;
-use shared::machine::{IllegalEvent, Machine, TransitionError};
+use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
     LiveScrip, Outbox, Recorded, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
@@ -194,7 +194,7 @@ pub struct State {
     /// The projection.
     pub tables: Tables,
     /// The first event [`State::apply`] could not fold, after which it folds nothing.
-    halted: Option<IllegalEvent>,
+    halt: Halt,
 }
 
 impl State {
@@ -236,45 +236,64 @@ impl State {
         Amount::checked_sum(self.tables.live.iter().map(|(_, r)| r.body.value))
     }
 
-    /// Where the exchange of `tx` stands (6.2): awaited, decided (bound to 6.2, awaiting
-    /// nothing), or not begun.
+    /// Where the exchange of `tx` stands (6.2), if it began.
     #[must_use]
     pub fn exchange_state(&self, tx: &TxId) -> Option<ExchangeState> {
-        match self.tables.awaiting.get(tx) {
-            Some(Awaiting::Exchange { .. }) => Some(ExchangeState::Requested),
-            _ => self
-                .decided(tx, TxKind::ObtainVendorScrip)
-                .then_some(ExchangeState::Decided),
-        }
+        self.standing(
+            tx,
+            TxKind::ObtainVendorScrip,
+            ExchangeState::Decided,
+            |row| matches!(row, Awaiting::Exchange { .. }).then_some(ExchangeState::Requested),
+        )
     }
 
-    /// Where the top-up of `tx` stands (6.5), likewise.
+    /// Where the top-up of `tx` stands (6.5), if it began.
     #[must_use]
     pub fn top_up_state(&self, tx: &TxId) -> Option<TopUpState> {
-        match self.tables.awaiting.get(tx) {
-            Some(Awaiting::TopUp { state, .. }) => Some(*state),
-            _ => self
-                .decided(tx, TxKind::TopUpVendorScrip)
-                .then_some(TopUpState::Decided),
-        }
+        self.standing(
+            tx,
+            TxKind::TopUpVendorScrip,
+            TopUpState::Decided,
+            |row| match row {
+                Awaiting::TopUp { state, .. } => Some(*state),
+                _ => None,
+            },
+        )
     }
 
-    /// Where the withdrawal of `tx` stands (6.7), likewise.
+    /// Where the withdrawal of `tx` stands (6.7), if it began.
     #[must_use]
     pub fn withdraw_state(&self, tx: &TxId) -> Option<WithdrawState> {
-        match self.tables.awaiting.get(tx) {
-            Some(Awaiting::Withdraw { held, .. }) => Some(WithdrawState::Held { held: *held }),
-            _ => self
-                .decided(tx, TxKind::WithdrawVendorScrip)
-                .then_some(WithdrawState::Decided),
-        }
+        let held = |row: &Awaiting| match row {
+            Awaiting::Withdraw { held, .. } => Some(WithdrawState::Held { held: *held }),
+            _ => None,
+        };
+        self.standing(
+            tx,
+            TxKind::WithdrawVendorScrip,
+            WithdrawState::Decided,
+            held,
+        )
     }
 
-    /// Whether `tx` is a transaction of `kind` that awaits nothing: the merchant acted on the
-    /// broker's decision (see [`super::machine`]).
-    fn decided(&self, tx: &TxId, kind: TxKind) -> bool {
-        !self.tables.awaiting.contains_key(tx)
-            && self.tables.bindings.get(tx).is_some_and(|b| b.kind == kind)
+    /// Where `tx` stands in the machine of the transactions of `kind` (see
+    /// [`super::machine`]): the state its `awaiting` row keeps, as `waiting` reads it (a row
+    /// of another machine reads as none); else, bound to `kind` and awaiting nothing,
+    /// `decided`; else nowhere (not begun).
+    fn standing<S>(
+        &self,
+        tx: &TxId,
+        kind: TxKind,
+        decided: S,
+        waiting: impl FnOnce(&Awaiting) -> Option<S>,
+    ) -> Option<S> {
+        match self.tables.awaiting.get(tx) {
+            Some(row) => waiting(row),
+            None => {
+                let bound = self.tables.bindings.get(tx);
+                bound.is_some_and(|b| b.kind == kind).then_some(decided)
+            }
+        }
     }
 
     /// The step of a three-party transaction an event of `kind` in `tx` is, if any. A
@@ -349,19 +368,13 @@ impl State {
     /// folds nothing more, and `store::rows_of` refuses a halted state with that event's
     /// [`IllegalEvent`]. So a replay never serves a state its log does not justify.
     pub fn apply(&mut self, event: &Event<Recorded<Kind>>) -> Touched {
-        if self.halted.is_some() {
-            return Touched::default();
-        }
-        self.try_apply(event).unwrap_or_else(|illegal| {
-            self.halted = Some(illegal);
-            Touched::default()
-        })
+        Halt::fold(self, |s| &mut s.halt, State::try_apply, event)
     }
 
     /// The event that halted [`State::apply`], if one did.
     #[must_use]
     pub fn halted(&self) -> Option<&IllegalEvent> {
-        self.halted.as_ref()
+        self.halt.event()
     }
 
     /// Folds one stored event into the tables (protocol.md section 8) and returns the rows
@@ -373,11 +386,7 @@ impl State {
         let kind = &event.kind.kind;
         let moved = self
             .transition(&tx, kind)
-            .map_err(|transition| IllegalEvent {
-                seq: event.seq,
-                tx,
-                transition,
-            })?;
+            .map_err(|e| e.at(event.seq, tx))?;
         let mut touched = Touched::default();
         let t = &mut self.tables;
         match kind {
@@ -582,8 +591,9 @@ fn enter(t: &mut Tables, touched: &mut Touched, tx: TxId, kind: &Kind, moved: Mo
         t.awaiting.remove(&tx);
         return;
     }
-    let row = match (kind, moved) {
+    let row = match (moved, kind) {
         (
+            Moved::Exchange(_),
             Kind::ExchangeRequested {
                 customer,
                 value,
@@ -591,54 +601,48 @@ fn enter(t: &mut Tables, touched: &mut Touched, tx: TxId, kind: &Kind, moved: Mo
                 digest,
                 ..
             },
-            _,
         ) => Awaiting::Exchange {
             customer: *customer,
             value: *value,
             request: *request,
             digest: digest.clone(),
         },
+        (Moved::TopUp(state), _) => {
+            let (customer, top_up, new_value, digest) = match kind {
+                Kind::VendorEscrowOpened {
+                    customer,
+                    escrow:
+                        Escrow::TopUp {
+                            top_up,
+                            new_value,
+                            digest,
+                        },
+                    ..
+                } => (customer, top_up, *new_value, digest),
+                // A decline undertakes no new value.
+                Kind::VendorTopUpDeclined {
+                    customer,
+                    top_up,
+                    digest,
+                    ..
+                } => (customer, top_up, Amount::default(), digest),
+                _ => return,
+            };
+            Awaiting::TopUp {
+                customer: *customer,
+                state,
+                top_up: *top_up,
+                new_value,
+                digest: digest.clone(),
+            }
+        }
         (
-            Kind::VendorEscrowOpened {
-                customer,
-                escrow:
-                    Escrow::TopUp {
-                        top_up,
-                        new_value,
-                        digest,
-                    },
-                ..
-            },
-            Moved::TopUp(state),
-        ) => Awaiting::TopUp {
-            customer: *customer,
-            state,
-            top_up: *top_up,
-            new_value: *new_value,
-            digest: digest.clone(),
-        },
-        (
-            Kind::VendorTopUpDeclined {
-                customer,
-                top_up,
-                digest,
-                ..
-            },
-            Moved::TopUp(state),
-        ) => Awaiting::TopUp {
-            customer: *customer,
-            state,
-            top_up: *top_up,
-            new_value: Amount::default(),
-            digest: digest.clone(),
-        },
-        (
+            Moved::Withdraw(WithdrawState::Held { held }),
             Kind::VendorEscrowOpened {
                 customer,
                 escrow: Escrow::Withdraw { value },
                 ..
             },
-            Moved::Withdraw(WithdrawState::Held { held }),
         ) => Awaiting::Withdraw {
             customer: *customer,
             held,
@@ -682,19 +686,8 @@ mod tests {
     const TX: TxId = TxId([9; 16]);
 
     fn event(seq: u64, tx: TxId, kind: Kind) -> Event<Recorded<Kind>> {
-        Event {
-            seq,
-            time: seq * 1000,
-            tx,
-            prev_hash: [0; 32],
-            postings: Vec::new(),
-            memos: Vec::new(),
-            evidence: Vec::new(),
-            kind: Recorded {
-                kind,
-                sent: Vec::new(),
-            },
-        }
+        let sent = Vec::new();
+        shared::fixtures::event(seq, tx, Recorded { kind, sent })
     }
 
     fn requested() -> Kind {
