@@ -183,18 +183,18 @@ pub fn decide_reply(
     let decided = match frame.header.label {
         // The `Ack` of a lapse notice is signed (section 4); a report's is not (ADR 0008):
         // which one the tx awaits decides how it is checked.
-        Label::Ack
-            if matches!(
+        Label::Ack => {
+            let ack = broker_reply::Ack { frame, me, broker };
+            let lapse = matches!(
                 state.tables.awaiting.get(&frame.header.tx),
                 Some(state::Awaiting::Lapse { .. })
-            ) =>
-        {
-            return lapse::acknowledge(frame, me, broker, state, now)
-                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
-        }
-        Label::Ack => {
-            return report::acknowledge(frame, me, broker, state, now)
-                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
+            );
+            let acknowledged = if lapse {
+                lapse::acknowledge(&ack, state, now)
+            } else {
+                report::acknowledge(&ack, state, now)
+            };
+            return acknowledged.map(|e| ReplyDecision::Acknowledged(Box::new(e)));
         }
         Label::ExchangeAuthorizationResponse => {
             let reply = open_broker_reply::<ExchangeAuthorizationResponseX5>(
@@ -263,6 +263,23 @@ pub fn decide(
         VerifiedRequest::Catalogue(c) => return Ok(Outcome::Answer(catalogue::answer(config, c))),
     };
     Ok(Outcome::Decided(Box::new(decision)))
+}
+
+/// Section 7: the tx of a customer's request under `header` may be a tx of `kind` between
+/// its sender and this merchant; one bound to another transaction or other parties is
+/// `TxReused`. Gives the customer.
+fn customer_bound(
+    state: &State,
+    config: &Config,
+    header: &shared::wire::Header,
+    kind: shared::node::TxKind,
+) -> Result<Uid, Refusal> {
+    let customer = header.sender;
+    state
+        .tables
+        .bindings
+        .check(&header.tx, kind, &[customer, config.me()])?;
+    Ok(customer)
 }
 
 /// Section 4's validation of a scrip presented to this merchant by `presenter`: the Mint's

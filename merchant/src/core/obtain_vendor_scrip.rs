@@ -39,7 +39,7 @@ use super::issue::issue_vendor_scrip;
 use super::machine::{ExchangeState, ExchangeStep};
 use super::open::ExchangeRequest;
 use super::state::{Awaiting, State};
-use super::{Config, Decision, Outcome};
+use super::{Config, Decision, Outcome, customer_bound};
 
 /// Decides C's `VendorScripRequest` (step 3). Idempotency of a decided exchange was
 /// checked by [`super::decide`] (its stored reply); a repeat while the broker has not
@@ -51,12 +51,8 @@ pub fn decide(
     now: u64,
 ) -> Result<Outcome, Refusal> {
     let header = &request.header;
-    let customer = header.sender;
+    let customer = customer_bound(state, config, header, TxKind::ObtainVendorScrip)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::ObtainVendorScrip, &[customer, me])?;
     let from = state.exchange_state(&header.tx);
     if ExchangeState::transition(from.as_ref(), &ExchangeStep::Requested).is_err() {
         return match state.tables.awaiting.get(&header.tx) {

@@ -28,7 +28,7 @@ use super::events::{Escrow, Kind, event_time};
 use super::machine::{WithdrawState, WithdrawStep};
 use super::open::WithdrawRequest;
 use super::state::{Awaiting, State};
-use super::{Config, Decision, check_presented};
+use super::{Config, Decision, check_presented, customer_bound};
 
 /// Decides C's `VendorWithdrawRequest` (steps 1–2). Idempotency was checked by
 /// [`super::decide`]: a repeat gets the stored `Ack`.
@@ -40,12 +40,8 @@ pub fn decide(
 ) -> Result<Decision, Refusal> {
     let presented = &request.presented;
     let header = &presented.header;
-    let customer = header.sender;
+    let customer = customer_bound(state, config, header, TxKind::WithdrawVendorScrip)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::WithdrawVendorScrip, &[customer, me])?;
     let record = check_presented(
         state,
         config,
