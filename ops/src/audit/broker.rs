@@ -166,87 +166,52 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
         } => {
             // 6.4: W_new > B0.value; the difference comes from the bank account.
             let at_least = value_of(state, spent).filter(|v| issued.value > *v);
-            let spend = Spend::new(
-                *spent,
-                *customer,
-                false,
-                false,
-                at_least.map(|_| issued.value),
-                issued.value,
-            );
+            let expected = at_least.map(|_| issued.value);
+            let spend = Spend::of(Standing::Live, *spent, *customer, expected, issued.value);
             (Some(spend), Some(issued))
         }
         Kind::BrokerScripWithdrawn {
             customer,
             spent,
             value,
-        } => (
-            Some(Spend::new(
-                *spent,
-                *customer,
-                false,
-                false,
-                value_of(state, spent),
-                *value,
-            )),
-            None,
-        ),
+        } => {
+            let expected = value_of(state, spent);
+            let spend = Spend::of(Standing::Live, *spent, *customer, expected, *value);
+            (Some(spend), None)
+        }
         Kind::ScripRenewed {
             customer,
             spent,
             issued,
-        } => (
-            Some(Spend::new(
-                *spent,
-                *customer,
-                false,
-                true,
-                value_of(state, spent),
-                issued.value,
-            )),
-            Some(issued),
-        ),
+        } => {
+            let expected = value_of(state, spent);
+            let spend = Spend::of(Standing::Renewal, *spent, *customer, expected, issued.value);
+            (Some(spend), Some(issued))
+        }
         Kind::ExchangeAuthorized {
             customer,
-            value,
+            value: paid,
             spent,
             change,
             ..
-        } => {
-            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*value).ok());
-            let change_value = change.map_or(Amount::ZERO, |c| c.value);
-            (
-                Some(Spend::new(
-                    *spent,
-                    *customer,
-                    false,
-                    false,
-                    rest,
-                    change_value,
-                )),
-                change.as_ref(),
-            )
         }
-        Kind::VendorTopUpSettled {
+        | Kind::VendorTopUpSettled {
             customer,
-            top_up,
+            top_up: paid,
             spent,
             change,
             ..
         } => {
-            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*top_up).ok());
+            // 6.2 step 4 pays from B0, live; 6.5 step 4 from the B0 its escrow holds.
+            let standing = if matches!(event.kind.kind, Kind::VendorTopUpSettled { .. }) {
+                Standing::HeldHere
+            } else {
+                Standing::Live
+            };
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*paid).ok());
             let change_value = change.map_or(Amount::ZERO, |c| c.value);
-            (
-                Some(Spend::new(
-                    *spent,
-                    *customer,
-                    true,
-                    false,
-                    rest,
-                    change_value,
-                )),
-                change.as_ref(),
-            )
+            let spend = Spend::of(standing, *spent, *customer, rest, change_value);
+            (Some(spend), change.as_ref())
         }
         Kind::EscrowOpened {
             customer, scrip, ..
@@ -281,10 +246,11 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
     };
     if let Some(spend) = spend {
         ids.spend(spend.id)?;
-        let body = live(state, &spend.id, spend.owner, spend.held_here.then_some(tx))?;
+        let held_here = (spend.standing == Standing::HeldHere).then_some(tx);
+        let body = live(state, &spend.id, spend.owner, held_here)?;
         // A renewal takes an expired scrip (6.8); a held one was unexpired when its escrow
         // took it, and may expire while held (section 4: only its decision ends the hold).
-        if !spend.renewal && !spend.held_here {
+        if spend.standing == Standing::Live {
             unexpired(body, event.time)?;
         }
         if spend.expected != Some(spend.found) {
@@ -315,16 +281,26 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
     Ok(())
 }
 
+/// Where a BrokerScrip an event spends must stand (section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Live (not held) and unexpired: every spend but those below.
+    Live,
+    /// Held by the escrow of this tx, whose decision spends it (6.5); it may have expired
+    /// while held.
+    HeldHere,
+    /// Live, and possibly expired: a renewal (6.8).
+    Renewal,
+}
+
 /// A BrokerScrip an event spends, and what must come back for it.
 struct Spend {
+    /// Where it must stand.
+    standing: Standing,
     /// The scrip.
     id: ScripId,
     /// Its owner, who spends it.
     owner: Uid,
-    /// Whether the escrow of this tx holds it (6.5 settles what 6.5 held).
-    held_here: bool,
-    /// Whether it may be expired (6.8).
-    renewal: bool,
     /// What must come back or be credited, as the records say.
     expected: Option<Amount>,
     /// What came back or was credited.
@@ -332,19 +308,17 @@ struct Spend {
 }
 
 impl Spend {
-    fn new(
+    fn of(
+        standing: Standing,
         id: ScripId,
         owner: Uid,
-        held_here: bool,
-        renewal: bool,
         expected: Option<Amount>,
         found: Amount,
     ) -> Spend {
         Spend {
+            standing,
             id,
             owner,
-            held_here,
-            renewal,
             expected,
             found,
         }

@@ -58,6 +58,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use shared::events::{Event, EventLog, LogError};
+use shared::machine::IllegalEvent;
 use shared::node::{Recorded, SentFrame};
 use shared::wire::Frame;
 use shared::{Amount, ScripId, TxId, Uid};
@@ -306,7 +307,7 @@ pub enum ReconcileError {
         /// The file.
         path: PathBuf,
         /// The first event refused.
-        source: shared::machine::IllegalEvent,
+        source: IllegalEvent,
     },
     /// A broker log with no frame sent, so no UID (it registered nobody).
     #[error("{path}: the broker log has sent no frame, so its UID is unknown")]
