@@ -101,10 +101,14 @@ impl Projection<Recorded<Kind>> for LiveProjection<'_> {
 
     fn apply(&self, txn: &WriteTransaction, event: &BrokerEvent) -> Result<(), ProjectionError> {
         let mut state = self.state.borrow_mut();
-        // A broken ledger is refused before a row is written: the group fails, nothing of
-        // its batch is committed, and the node reloads its state from the log (section 10).
+        // An event that is no legal move of its transaction, or that breaks the ledger
+        // (section 5), is never written: the group fails, nothing of its batch is
+        // committed, and the node reloads its state from the log (section 10).
         let touched = state
-            .apply(event)
+            .try_apply(event)
+            .map_err(|illegal| ProjectionError::Invariant(illegal.to_string()))?;
+        state
+            .check_touched(&touched)
             .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
         write_touched(txn, &state, &touched)
     }
@@ -209,7 +213,9 @@ fn write_touched(
 }
 
 /// The whole state as the rows its projection tables must hold, by table name, as
-/// [`shared::events::dump_projection`] returns them (empty tables have no rows).
+/// [`shared::events::dump_projection`] returns them (empty tables have no rows). A state
+/// whose replay met an event that is no legal move ([`State::halted`]) has no rows that
+/// the log justifies: refused with that event.
 pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
     fn rows<K: Serialize, V: Serialize + ?Sized>(
         out: &mut ProjectionDump,
@@ -225,6 +231,9 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
             sorted.into_iter().collect(),
         );
         Ok(())
+    }
+    if let Some(illegal) = state.halted() {
+        return Err(ProjectionError::Invariant(illegal.to_string()));
     }
     let mut out = ProjectionDump::new();
     rows(

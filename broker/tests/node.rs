@@ -258,7 +258,7 @@ fn an_event_that_breaks_the_ledger_is_refused_before_it_is_written() {
     let log = EventLog::<Recorded<Kind>>::open_existing(w.path()).unwrap();
     let mut state = State::new(Suite::Modern);
     for event in log.iter().unwrap() {
-        state.apply(&event.unwrap()).unwrap();
+        state.try_apply(&event.unwrap()).unwrap();
     }
     let before = (log.len().unwrap(), state.clone());
     // A deposit turned round: 10.00 out of an account that holds 1.00.
@@ -294,6 +294,77 @@ fn an_event_that_breaks_the_ledger_is_refused_before_it_is_written() {
     let node = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config).unwrap();
     assert_eq!(node.state(), &before.1);
     assert_eq!(node.state().bank_balance(&c.pan), Amount::from_minor(100));
+}
+
+/// An event that moves a three-party transaction out of order (here a second decision of
+/// an exchange, 6.2 step 4) is never written: the broker's projection refuses it with
+/// nothing appended. A file whose log holds one anyway (written without the projection) is
+/// refused at open, naming the event, instead of serving a state the log does not justify.
+#[test]
+fn a_log_that_moves_an_exchange_out_of_order_is_refused() {
+    use broker::core::Kind;
+    use shared::events::{EventLog, NewEvent};
+    use shared::fixtures::NoTables;
+    use shared::node::Recorded;
+
+    let mut w = World::new(Suite::Modern);
+    let c = w.client(0, "A-1");
+    let m = w.client(2, "M-1");
+    w.onboard(&c, 1000);
+    w.onboard(&m, 0);
+    let reply = w.send(&c.obtain(TxId::random(), 500, Nonce::random()), NOW);
+    let (_, b0) =
+        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
+    let tx = TxId::random();
+    w.send(&c.notice(tx, m.uid()), NOW);
+    let step2 = c.vendor_scrip_request(tx, m.key.public(), &b0, 200, 200);
+    w.send_all(&m.exchange_authorization(&step2, c.uid(), 200), NOW);
+    w.node.take().unwrap().close().unwrap();
+
+    let log = EventLog::<Recorded<Kind>>::open_existing(w.path()).unwrap();
+    let authorized = log
+        .iter()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| matches!(e.kind.kind, Kind::ExchangeAuthorized { .. }))
+        .unwrap();
+    let again = || NewEvent {
+        time: authorized.time,
+        tx: authorized.tx,
+        postings: authorized.postings.clone(),
+        memos: authorized.memos.clone(),
+        evidence: authorized.evidence.clone(),
+        kind: Recorded {
+            kind: authorized.kind.kind.clone(),
+            sent: Vec::new(),
+        },
+    };
+    let before = log.len().unwrap();
+    let mut state = broker::core::State::new(Suite::Modern);
+    for e in log.iter().unwrap() {
+        state.try_apply(&e.unwrap()).unwrap();
+    }
+    let refused = log.append(vec![again()], &LiveProjection::new(&mut state));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("cannot follow Authorized")),
+        "{refused:?}"
+    );
+    assert_eq!(log.len().unwrap(), before, "nothing appended");
+
+    log.append(vec![again()], &NoTables).unwrap();
+    drop(log);
+    let keys = fixtures::keypair(Suite::Modern, BROKER_KEY).clone();
+    let opened = BrokerNode::open(w.path(), keys, fixtures::root_key(1), w.config);
+    let Err(NodeError::Inconsistent(text)) = &opened else {
+        panic!("{opened:?}")
+    };
+    assert!(
+        text.contains(&format!("event {} of tx {tx}", before + 1))
+            && text.contains("ExchangeAuthorized cannot follow Authorized"),
+        "{text}"
+    );
 }
 
 /// A second open of the same file while the broker serves is refused (section 1: one

@@ -3,6 +3,7 @@
 
 mod wire_client;
 
+use broker::core::WithdrawalState;
 use shared::events::Account;
 use shared::ids::TxId;
 use shared::wire::Decision;
@@ -73,7 +74,10 @@ fn vendor_scrip_redeemed_in_both_suites() {
         // zero, which raises an alarm and refuses nothing.
         assert_eq!(p.w.state().memo(&p.m.uid()), -200);
         assert_eq!(p.w.log_len(), len + 2, "VendorScripRedeemed and MemoAlarm");
-        assert!(p.w.state().withdrawals[&tx].redeemed);
+        assert_eq!(
+            p.w.state().withdrawals[&tx].state,
+            WithdrawalState::Redeemed
+        );
         // M repeats, even after the deadline: the stored decision, byte for byte.
         assert_eq!(p.w.send_all(&frame, DEADLINE + 100).reply, handled.reply);
         assert_eq!(p.w.log_len(), len + 2);
@@ -106,7 +110,7 @@ fn refused_withdrawals_are_recorded() {
         assert!(!x4.decision.is_ok());
         assert_eq!(p.w.state().accounts, accounts);
         assert_eq!(p.w.log_len(), len + 1);
-        assert!(!p.w.state().withdrawals[&tx].redeemed);
+        assert_eq!(p.w.state().withdrawals[&tx].state, WithdrawalState::Refused);
         assert_eq!(p.w.send_all(&frame, now).reply, handled.reply);
     }
 }

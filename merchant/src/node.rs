@@ -457,7 +457,9 @@ fn load(log: &EventLog<Recorded<Kind>>, peers: State) -> Result<State, NodeError
 /// Folds the whole log into `state` (which holds only peer keys).
 fn replay(log: &EventLog<Recorded<Kind>>, mut state: State) -> Result<State, NodeError> {
     for event in log.iter()? {
-        state.apply(&event?);
+        state
+            .try_apply(&event?)
+            .map_err(|illegal| NodeError::Inconsistent(illegal.to_string()))?;
     }
     Ok(state)
 }

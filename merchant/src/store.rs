@@ -3,7 +3,7 @@
 //! the same write transaction as the events that change them.
 //!
 //! How: [`Mirror`] is the [`Projection`] of the merchant's log. It owns a [`State`] and
-//! folds each event with the core's own [`State::apply`], which reports the rows it touched;
+//! folds each event with the core's own [`State::try_apply`], which reports the rows it touched;
 //! the mirror then writes those rows' new values (or removes them). So the tables cannot
 //! say something the core's fold does not, and replay (`replay_into` a fresh file) runs the
 //! very same code. [`rows_of`] encodes a whole in-memory state the same way, so a reopened
@@ -85,10 +85,12 @@ impl Projection<Recorded<Kind>> for Mirror {
         event: &Event<Recorded<Kind>>,
     ) -> Result<(), ProjectionError> {
         let mut state = self.state.borrow_mut();
-        let touched = state.apply(event);
-        // Books that do not balance are refused before a row is written: the group fails,
-        // nothing of its batch is committed, and the node reloads its state from the log
-        // (section 10).
+        // An event that is no legal move of its transaction, or after which the books do
+        // not balance, is never written: the group fails, nothing of its batch is
+        // committed, and the node reloads its state from the log (section 10).
+        let touched = state
+            .try_apply(event)
+            .map_err(|illegal| ProjectionError::Invariant(illegal.to_string()))?;
         state
             .check_books()
             .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
@@ -181,8 +183,13 @@ fn outbox_key(tx: &TxId, to: &Uid) -> Vec<u8> {
 }
 
 /// The rows the tables hold for `state`, encoded exactly as [`Mirror`] writes them, in
-/// redb's key order: compared with the file's dump when a node reopens.
+/// redb's key order: compared with the file's dump when a node reopens. A state whose
+/// replay met an event that is no legal move ([`State::halted`]) has no rows that the log
+/// justifies: refused with that event.
 pub fn rows_of(state: &State) -> Result<ProjectionDump, ProjectionError> {
+    if let Some(illegal) = state.halted() {
+        return Err(ProjectionError::Invariant(illegal.to_string()));
+    }
     let t = &state.tables;
     let mut dump = ProjectionDump::new();
     let mut table = |def: Table, rows: Result<BTreeMap<Vec<u8>, Vec<u8>>, ProjectionError>| {

@@ -1,9 +1,10 @@
 //! `peerscrip-ops audit` on a real broker log (the demo's), and on copies tampered in each
 //! way an auditor must catch: an altered event (chain), a forged signature in a
 //! re-chained log (evidence), a changed amount in a re-chained log (ledger), a deleted event
-//! in a re-chained log (ledger), and a changed projection row (replay); and each named
-//! invariant of sections 4–7 (scrip-issued-once, spent-once, live-spend, change, deadline,
-//! stored-reply). Each is named by its event and check; the exit code is 3.
+//! in a re-chained log (ledger), and a changed projection row (replay); a three-party
+//! transaction moved out of order (transition); and each named invariant of sections 4–7
+//! (scrip-issued-once, spent-once, live-spend, change, deadline, stored-reply). Each is
+//! named by its event and check; the exit code is 3.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -268,6 +269,28 @@ fn each_named_invariant_is_named_in_a_broker_log() {
         open[opened].time = (deadline + 1) * 1000;
     }
     named("open", open, all[opened].seq, Check::Deadline);
+
+    // An exchange authorized twice: the second decision cannot follow the first (the
+    // broker's own transition function, 6.2 step 4), named before its spend is.
+    let mut decided_twice = all.clone();
+    decided_twice.insert(authorized + 1, all[authorized].clone());
+    named(
+        "decided-twice",
+        decided_twice,
+        all[authorized].seq + 1,
+        Check::Transition,
+    );
+
+    // An exchange authorized that was never opened (its notice removed): the authorization,
+    // one seq earlier now, moves nothing.
+    let mut unopened = all.clone();
+    unopened.remove(opened);
+    named(
+        "unopened",
+        unopened,
+        all[authorized].seq - 1,
+        Check::Transition,
+    );
 
     // A BrokerScrip that expired while its escrow held it is still settled by that escrow's
     // decision (section 4: only the decision ends the hold): no finding.

@@ -5,7 +5,8 @@
 //! id, a deleted event, a swapped pair, a late spend (live-spend), a changed amount
 //! (change), a reissued id (scrip-issued-once), a purchase recorded twice (spent-once), a
 //! misfiled stored reply (stored-reply), an escrow left open past its deadline (deadline),
-//! and a changed projection row (replay). Each is named by its exact event and check.
+//! an exchange issued twice and a top-up settled with no escrow (transition), and a changed
+//! projection row (replay). Each is named by its exact event and check.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -235,6 +236,18 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
         open.last_mut().unwrap().evidence.clear();
     }
     named("open", open, escrow, Check::Deadline);
+
+    // The VendorScrip of the exchange issued a second time: the exchange was decided (the
+    // merchant's own transition function, 6.2 step 7).
+    let mut issued_twice = all.clone();
+    issued_twice.insert(at(issued) + 1, all[at(issued)].clone());
+    named("issued-twice", issued_twice, issued + 1, Check::Transition);
+
+    // A top-up settled whose escrow was never opened (its `VendorEscrowOpened` removed).
+    let topped = seq_of(&all, "VendorScripToppedUp");
+    let mut unheld = all.clone();
+    unheld.remove(at(escrow));
+    named("unheld", unheld, topped - 1, Check::Transition);
 
     // A projection row changed in place: the replay check names the table.
     let path = dir.path().join("row.redb");

@@ -114,3 +114,39 @@ mod tests {
         let _ = keypair(Suite::Modern, COUNT);
     }
 }
+
+/// A stored event of `kind` at `seq` in `tx`, at `seq` seconds, with no postings, memos or
+/// evidence and no chain: what a test of a node's fold feeds it, event by event.
+#[must_use]
+pub fn event<K>(seq: u64, tx: crate::TxId, kind: K) -> crate::events::Event<K> {
+    crate::events::Event {
+        seq,
+        time: seq * 1000,
+        tx,
+        prev_hash: crate::events::GENESIS_PREV_HASH,
+        postings: Vec::new(),
+        memos: Vec::new(),
+        evidence: Vec::new(),
+        kind,
+    }
+}
+
+/// A projection with no tables: to write, through the log API and with a valid chain, a
+/// log whose events a node's own fold refuses (a forged or out-of-order log, which an
+/// auditor or a node's open must then refuse).
+#[derive(Debug)]
+pub struct NoTables;
+
+impl<K> crate::events::Projection<K> for NoTables {
+    fn tables(&self) -> Vec<&dyn crate::events::ProjectionTable> {
+        Vec::new()
+    }
+
+    fn apply(
+        &self,
+        _: &redb::WriteTransaction,
+        _: &crate::events::Event<K>,
+    ) -> Result<(), crate::events::ProjectionError> {
+        Ok(())
+    }
+}

@@ -22,6 +22,7 @@ pub mod export;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
+pub mod machine;
 pub mod node;
 #[cfg(feature = "io")]
 pub mod runtime;

@@ -38,6 +38,10 @@ pub enum BuildError {
     /// The log refused a write.
     #[error("log: {0}")]
     Log(#[from] LogError),
+    /// The log there moves a three-party transaction out of order (not one this function
+    /// wrote).
+    #[error(transparent)]
+    Illegal(#[from] shared::machine::IllegalEvent),
     /// The broker refused a decision (a bug of this builder).
     #[error("the broker refused event {seq}: {reason}")]
     Refused {
@@ -64,7 +68,7 @@ pub fn build(path: &Path, suite: Suite, events: u64) -> Result<(), BuildError> {
     let log = EventLog::<Recorded<Kind>>::open(path, LogIdentity::new(suite, NODE_KIND))?;
     let mut state = State::new(suite);
     for event in log.iter()? {
-        state.fold(&event?);
+        state.fold(&event?)?;
     }
     let mut seq = log.len()?;
     let accounts = ACCOUNTS.min(events);

@@ -7,7 +7,13 @@
 //! - [`decide`] (pure, fast, no crypto but the Mint's MACs): the idempotency lookup
 //!   (section 7), then the transaction's checks, each in its own file; returns a
 //!   [`Decision`] (events and unsigned drafts) or a [`Refusal`], never touching the state;
-//! - [`State::apply`]: the fold, the only code that changes the state, live and in replay.
+//! - [`State::try_apply`]: the fold, the only code that changes the state, live and in
+//!   replay.
+//!
+//! The three-party transactions (6.2, 6.5, 6.7) are state machines ([`machine`]): one
+//! transition function each, which `decide` asks whether a request may move its
+//! transaction now, the fold whether a stored event is a legal move, and the auditor
+//! likewise of every event of a log.
 //!
 //! The bank operator's API ([`bank`]) decides account openings, deposits and payouts the
 //! same way, called directly on a stopped broker's file or sent over the bus by the
@@ -22,6 +28,7 @@ pub mod state;
 
 mod buy_item;
 pub mod lapse;
+pub mod machine;
 mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
 mod public_key;
@@ -42,12 +49,12 @@ use shared::node::{Draft, Lookup, Refusal, ReplyKey};
 use shared::{Mint, Suite};
 
 pub use events::{BrokerEvent, Kind};
+pub use machine::{EscrowState, ExchangeState, WithdrawalState};
 pub use open::open;
 pub use register::REFUSED as REGISTRATION_REFUSED;
 pub use request::{AdminRequest, ExchangeAuthorization, Request, VendorTopUp, Verified};
 pub use state::{
-    Escrow, EscrowState, Exchange, ExchangeState, LedgerError, PanRecord, Peer, Purchase, State,
-    Touched, Withdrawal,
+    Escrow, Exchange, LedgerError, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
 };
 
 /// Seconds in a day.

@@ -18,6 +18,7 @@ use shared::ErrorCode;
 use shared::ExpiryRule;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::Pan;
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{
     ChangeBrokerScripX4, ExchangeAuthorizationResponseX5, Re, VendorScripNoticeResponseX0,
@@ -25,8 +26,9 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision as Verdict, Reason, ScripWithSecret, Undertaking};
 
+use super::machine::{ExchangeState, ExchangeStep};
 use super::request::ExchangeAuthorization;
-use super::state::ExchangeState;
+use super::state::Exchange;
 use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 
 /// Step 1: C announces an exchange with M. Refused if M is not registered, or if the tx
@@ -49,12 +51,8 @@ pub(super) fn notice(
             "the merchant is not a registered peer",
         ));
     }
-    if state.exchanges.contains_key(&v.header.tx) {
-        return Err(Refusal::new(
-            ErrorCode::TxReused,
-            "this tx already has an exchange",
-        ));
-    }
+    ExchangeState::transition(state.exchange_state(&v.header.tx), &ExchangeStep::Opened)
+        .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has an exchange"))?;
     let deadline = ctx
         .now
         .checked_add(ctx.config.exchange_window_secs)
@@ -106,28 +104,26 @@ pub(super) fn authorize(
         ));
     }
     let merchant_pan = &sender_peer(state, v)?.pan;
-    match check(state, ctx, x, exchange.deadline, exchange.state) {
-        Ok(()) => Ok(authorized(ctx, v, x, merchant_pan)),
-        // C hears the outcome once: an exchange that expired already told C so.
-        Err(reason) => Ok(refused(
-            ctx,
-            v,
-            x,
-            reason,
-            exchange.state == ExchangeState::Open,
-        )),
-    }
+    let Err(reason) = check(state, ctx, x, exchange) else {
+        return Ok(authorized(ctx, v, x, merchant_pan));
+    };
+    // A decided exchange's request got its stored reply before this (section 7); one that
+    // expired answers M's first request with a recorded NOK and stays expired.
+    let after = ExchangeState::transition(Some(&exchange.state), &ExchangeStep::Refused)
+        .map_err(|_| Refusal::new(ErrorCode::TxReused, "the exchange of this tx is decided"))?;
+    // C hears the outcome once: an exchange that expired already told C so.
+    Ok(refused(ctx, v, x, reason, after == ExchangeState::Refused))
 }
 
-/// Every check of step 4 whose failure is a final, recorded NOK.
+/// Every check of step 4 whose failure is a final, recorded NOK: first that the exchange
+/// may still be authorized (open, its deadline not passed).
 fn check(
     state: &State,
     ctx: &Ctx<'_>,
     x: &ExchangeAuthorization,
-    deadline: u64,
-    exchange: ExchangeState,
+    exchange: &Exchange,
 ) -> Result<(), Reason> {
-    if exchange != ExchangeState::Open || ctx.now > deadline {
+    if !exchange.state.allows(&ExchangeStep::Authorized) || ctx.now > exchange.deadline {
         return Err(Reason::new(
             ErrorCode::DeadlinePassed,
             "the exchange closed at its deadline",
@@ -303,7 +299,7 @@ pub fn expired(state: &State, me: shared::ids::Uid, now: u64) -> Vec<Timed> {
     state
         .exchanges
         .iter()
-        .filter(|(_, e)| e.state == ExchangeState::Open && now > e.deadline)
+        .filter(|(_, e)| e.state.allows(&ExchangeStep::Expired) && now > e.deadline)
         .map(|(tx, e)| Timed {
             event: NewEvent::new(
                 now.saturating_mul(1000),

@@ -30,7 +30,7 @@ use shared::{CustomerSecret, KeyPair, PublicKey};
 
 use super::AccountIds;
 use super::request::{ExchangeAuthorization, Request, VendorTopUp, Verified, finish, single_part};
-use super::state::State;
+use super::state::{Peer, State};
 
 /// Opens and verifies `frame` for the broker `me` (see the module doc); `operator` is the
 /// key allowed to send administration requests, if one is configured.
@@ -136,6 +136,51 @@ pub fn open(
     }
 }
 
+/// Part 0 of a frame of two parts whose first is its sender's own (6.2 step 3, 6.5 step 1,
+/// 6.7 step 2): sealed to the broker, its signed `Own` verified under the registered
+/// sender's key, with the sender's IdProof. Gives it with the opened part, for a secret it
+/// carries; part 1 is the caller's.
+fn open_own_of_two<Own: Body>(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+) -> Result<(shared::wire::Verified<Own>, Opened), Refusal> {
+    let sender = state
+        .peers
+        .get(&frame.header.sender)
+        .ok_or_else(unknown_sender)?;
+    if frame.parts.len() != 2 {
+        return Err(WireError::TooManyParts {
+            count: frame.parts.len(),
+        }
+        .into());
+    }
+    let mine = frame.part(0)?;
+    if mine.forwarded {
+        return Err(WireError::WrongPartKind {
+            expected: "Sealed",
+            found: "Forwarded",
+        }
+        .into());
+    }
+    let opened = mine.open_sealed(me)?;
+    let own = signed_by_account::<Own>(&opened, sender, ids)?;
+    Ok((own, opened))
+}
+
+/// The signed `B` of an opened part and the IdProof beside it, both of the registered
+/// `peer` (its key, and the ID of its account).
+fn signed_by_account<B: Body>(
+    opened: &Opened,
+    peer: &Peer,
+    ids: &AccountIds,
+) -> Result<shared::wire::Verified<B>, Refusal> {
+    let verified = opened.signed::<B>(&peer.public_key)?;
+    id_proof(opened, &peer.public_key, account_id(ids, &peer.pan)?)?;
+    Ok(verified)
+}
+
 /// A merchant's relay (6.2 step 3, 6.7 step 2), verified: M's own signed body (with M's
 /// IdProof) and the customer's forwarded body (with the customer's IdProof), and the opened
 /// forwarded part for any secret it carries.
@@ -158,33 +203,15 @@ fn open_relay<Own: Body, Fwd: Body>(
     origin_label: Label,
     customer_of: impl Fn(&Own) -> Uid,
 ) -> Result<Relay<Own, Fwd>, Refusal> {
-    let merchant = state
-        .peers
-        .get(&frame.header.sender)
-        .ok_or_else(unknown_sender)?;
-    if frame.parts.len() != 2 {
-        return Err(WireError::TooManyParts {
-            count: frame.parts.len(),
-        }
-        .into());
-    }
-    let mine = frame.part(0)?;
+    let (own, _) = open_own_of_two::<Own>(frame, me, state, ids)?;
     let relayed = frame.part(1)?;
-    if mine.forwarded || !relayed.forwarded {
+    if !relayed.forwarded {
         return Err(WireError::WrongPartKind {
-            expected: "Sealed then Forwarded",
-            found: "another arrangement",
+            expected: "Forwarded",
+            found: "Sealed",
         }
         .into());
     }
-    let opened_own = mine.open_sealed(me)?;
-    let own = opened_own.signed::<Own>(&merchant.public_key)?;
-    id_proof(
-        &opened_own,
-        &merchant.public_key,
-        account_id(ids, &merchant.pan)?,
-    )?;
-
     let customer_uid = customer_of(&own.body);
     let origin = relayed.header;
     if origin.label != origin_label || origin.sender != customer_uid {
@@ -200,12 +227,7 @@ fn open_relay<Own: Body, Fwd: Body>(
         )
     })?;
     let opened = relayed.open_sealed(me)?;
-    let forwarded = opened.signed::<Fwd>(&customer.public_key)?;
-    id_proof(
-        &opened,
-        &customer.public_key,
-        account_id(ids, &customer.pan)?,
-    )?;
+    let forwarded = signed_by_account::<Fwd>(&opened, customer, ids)?;
     Ok(Relay {
         own,
         forwarded,
@@ -254,27 +276,7 @@ fn open_vendor_top_up(
     state: &State,
     ids: &AccountIds,
 ) -> Result<Verified, Refusal> {
-    let peer = state
-        .peers
-        .get(&frame.header.sender)
-        .ok_or_else(unknown_sender)?;
-    if frame.parts.len() != 2 {
-        return Err(WireError::TooManyParts {
-            count: frame.parts.len(),
-        }
-        .into());
-    }
-    let mine = frame.part(0)?;
-    if mine.forwarded {
-        return Err(WireError::WrongPartKind {
-            expected: "Sealed",
-            found: "Forwarded",
-        }
-        .into());
-    }
-    let opened = mine.open_sealed(me)?;
-    let x = opened.signed::<VendorTopUpRequestX0>(&peer.public_key)?;
-    id_proof(&opened, &peer.public_key, account_id(ids, &peer.pan)?)?;
+    let (x, opened) = open_own_of_two::<VendorTopUpRequestX0>(frame, me, state, ids)?;
     let cs = opened.secret(x.body.broker_scrip.id(), &x.body.cs_hash)?;
     let merchant_part = frame.parts[1].clone();
     match &merchant_part {

@@ -1,22 +1,27 @@
 //! The broker's state: the projection of its log (protocol.md sections 5 and 8), and
-//! [`State::apply`], the fold that builds it.
+//! [`State::try_apply`], the fold that builds it.
 //!
-//! `apply` is pure and total: it never fails on an event that `decide` produced, and it is
-//! the only code that changes the state, live and in replay alike, so the two cannot
-//! disagree. It returns the keys it touched ([`Touched`]) so that the store writes exactly
-//! those rows' new values in the same redb commit.
+//! The fold is pure, and it is the only code that changes the state, live and in replay
+//! alike, so the two cannot disagree. It returns the keys it touched ([`Touched`]) so that
+//! the store writes exactly those rows' new values in the same redb commit. Before it
+//! changes anything it asks the three-party machines ([`super::machine`], through
+//! [`State::transition`], the question `decide` and the auditor ask too) whether the event
+//! is a legal move of its transaction; one that is not is refused whole
+//! ([`IllegalEvent`]), never folded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use shared::events::{Account, Direction, Posting};
 use shared::ids::{Pan, ScripId, TxId, Uid};
+use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
     LiveScrip, Outbox, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
-use shared::wire::Reason;
 use shared::{Amount, PublicKey, Suite};
 
 use super::events::{BrokerEvent, Kind};
+pub use super::machine::{EscrowState, ExchangeState, WithdrawalState};
+use super::machine::{Moved, Step};
 
 /// A bank account's record (sections 1 and 6.0): the ID commitment and who registered a key
 /// for it (one key per account).
@@ -35,19 +40,6 @@ pub struct Peer {
     pub public_key: PublicKey,
     /// Its bank account.
     pub pan: Pan,
-}
-
-/// Where an exchange of 6.2 stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ExchangeState {
-    /// Announced (step 1), no decision yet.
-    Open,
-    /// Authorized (step 4, OK).
-    Authorized,
-    /// Refused (step 4, NOK), final.
-    Refused,
-    /// Closed by its deadline with no decision.
-    Expired,
 }
 
 /// An exchange of 6.2, by tx.
@@ -87,19 +79,8 @@ pub struct Withdrawal {
     pub merchant: Uid,
     /// `W`.
     pub value: Amount,
-    /// Whether it was redeemed (OK) or refused (NOK).
-    pub redeemed: bool,
-}
-
-/// Where an escrow of 6.5 stands.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EscrowState {
-    /// `B0` held, waiting for M's step 3 until the deadline.
-    Open,
-    /// M accepted in time: `B0` spent, M paid.
-    Settled,
-    /// Released with this NOK (declined, mismatched, or deadline passed); `B0` live again.
-    Released(Reason),
+    /// The decision: redeemed (OK) or refused (NOK).
+    pub state: WithdrawalState,
 }
 
 /// An escrow of 6.5 (Top up VendorScrip), by tx.
@@ -153,6 +134,8 @@ pub struct State {
     pub bindings: TxBindings,
     /// Every frame sent, by tx and recipient (section 7).
     pub outbox: Outbox,
+    /// The first event [`State::apply`] could not fold, after which it folds nothing.
+    halt: Halt,
 }
 
 /// The keys an event changed, by table: the rows the store rewrites (or deletes when the
@@ -225,6 +208,7 @@ impl State {
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
+            halt: Halt::default(),
         }
     }
 
@@ -291,20 +275,78 @@ impl State {
         Ok(())
     }
 
-    /// Folds one stored event into the state (see the module doc) and returns what changed.
-    /// The ledger invariants are checked after it ([`State::check_touched`]): a live append
-    /// refuses an event that breaks them (`store::LiveProjection`), and a log that replays
-    /// into a broken ledger is not served.
-    pub fn apply(&mut self, event: &BrokerEvent) -> Result<Touched, LedgerError> {
-        let touched = self.fold(event);
-        self.check_touched(&touched)?;
-        Ok(touched)
+    /// Where the exchange of `tx` stands (6.2), if it was opened.
+    #[must_use]
+    pub fn exchange_state(&self, tx: &TxId) -> Option<&ExchangeState> {
+        self.exchanges.get(tx).map(|e| &e.state)
     }
 
-    /// [`State::apply`] without the assertion: for an auditor, who reads logs it does not
-    /// trust and reports a broken invariant ([`State::check_conserved`]) instead of
+    /// Where the escrow of `tx` stands (6.5), if it was opened.
+    #[must_use]
+    pub fn escrow_state(&self, tx: &TxId) -> Option<&EscrowState> {
+        self.escrows.get(tx).map(|e| &e.state)
+    }
+
+    /// The decision on the withdrawal of `tx` (6.7), if it was taken.
+    #[must_use]
+    pub fn withdrawal_state(&self, tx: &TxId) -> Option<&WithdrawalState> {
+        self.withdrawals.get(tx).map(|w| &w.state)
+    }
+
+    /// The move an event of `kind` in `tx` makes in its three-party transaction, checked
+    /// against where the transaction stands ([`Machine::transition`]); `None` for an event
+    /// of no three-party transaction. Pure: the question the fold asks before it changes
+    /// anything, and the auditor of every event of a log.
+    pub fn transition(&self, tx: &TxId, kind: &Kind) -> Result<Option<Moved>, TransitionError> {
+        Ok(match Step::of(kind) {
+            None => None,
+            Some(Step::Exchange(step)) => Some(Moved::Exchange(ExchangeState::transition(
+                self.exchange_state(tx),
+                &step,
+            )?)),
+            Some(Step::Escrow(step)) => Some(Moved::Escrow(EscrowState::transition(
+                self.escrow_state(tx),
+                &step,
+            )?)),
+            Some(Step::Withdrawal(step)) => Some(Moved::Withdrawal(WithdrawalState::transition(
+                self.withdrawal_state(tx),
+                &step,
+            )?)),
+        })
+    }
+
+    /// Folds one stored event into the state (see the module doc) and returns what changed;
+    /// an event that is no legal move of its transaction is refused and changes nothing.
+    /// The ledger is the caller's to check after it ([`State::check_touched`]), as every
+    /// live append and a node's replay do.
+    pub fn try_apply(&mut self, event: &BrokerEvent) -> Result<Touched, IllegalEvent> {
+        self.fold(event)
+    }
+
+    /// [`State::try_apply`] for a caller that folds a whole log and only then looks at the
+    /// state (a node's replay, which renders the tables and compares them with its file's):
+    /// the first event that is no legal move folds nothing and halts the state, which then
+    /// folds nothing more, and `store::render` refuses a halted state with that event's
+    /// [`IllegalEvent`]. So a replay never serves a state its log does not justify.
+    pub fn apply(&mut self, event: &BrokerEvent) -> Touched {
+        Halt::fold(self, |s| &mut s.halt, State::try_apply, event)
+    }
+
+    /// The event that halted [`State::apply`], if one did.
+    #[must_use]
+    pub fn halted(&self) -> Option<&IllegalEvent> {
+        self.halt.event()
+    }
+
+    /// [`State::try_apply`] without the ledger assertion: for an auditor, who reads logs it
+    /// does not trust and reports a broken invariant ([`State::check_conserved`]) instead of
     /// stopping.
-    pub fn fold(&mut self, event: &BrokerEvent) -> Touched {
+    pub fn fold(&mut self, event: &BrokerEvent) -> Result<Touched, IllegalEvent> {
+        let tx = event.tx;
+        let kind = &event.kind.kind;
+        let moved = self
+            .transition(&tx, kind)
+            .map_err(|e| e.at(event.seq, tx))?;
         let mut touched = Touched::default();
         for p in &event.postings {
             post(&mut self.accounts, p);
@@ -316,7 +358,17 @@ impl State {
                 touched.memos.insert(*uid);
             }
         }
-        self.apply_kind(event.tx, &event.kind.kind, &mut touched);
+        self.apply_kind(tx, kind, &mut touched);
+        match moved {
+            Some(Moved::Exchange(s)) => {
+                enter(&mut self.exchanges, &mut touched.exchanges, tx, kind, s)
+            }
+            Some(Moved::Escrow(s)) => enter(&mut self.escrows, &mut touched.escrows, tx, kind, s),
+            Some(Moved::Withdrawal(s)) => {
+                enter(&mut self.withdrawals, &mut touched.withdrawals, tx, kind, s);
+            }
+            None => {}
+        }
         record_sent(
             &mut self.replies,
             &mut self.outbox,
@@ -329,7 +381,7 @@ impl State {
                 touched.replies.insert(a.key);
             }
         }
-        touched
+        Ok(touched)
     }
 
     fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {
@@ -399,20 +451,8 @@ impl State {
                 self.bind(tx, TxKind::Renew, *customer, touched);
             }
             Kind::ExchangeOpened {
-                customer,
-                merchant,
-                deadline,
+                customer, merchant, ..
             } => {
-                self.exchanges.insert(
-                    tx,
-                    Exchange {
-                        customer: *customer,
-                        merchant: *merchant,
-                        deadline: *deadline,
-                        state: ExchangeState::Open,
-                    },
-                );
-                touched.exchanges.insert(tx);
                 self.bind_with(
                     tx,
                     TxKind::ObtainVendorScrip,
@@ -432,14 +472,8 @@ impl State {
                     self.live.issue(*body, *customer);
                     touched.scrip.insert(body.scrip_id);
                 }
-                self.close_exchange(tx, ExchangeState::Authorized, touched);
             }
-            Kind::ExchangeRefused { .. } => {
-                self.close_exchange(tx, ExchangeState::Refused, touched);
-            }
-            Kind::ExchangeExpired { .. } => {
-                self.close_exchange(tx, ExchangeState::Expired, touched);
-            }
+            Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {}
             Kind::PurchaseOpened {
                 customer,
                 merchant,
@@ -464,40 +498,27 @@ impl State {
                 self.purchase(tx, *customer, *merchant, touched).completed = Some(*value);
             }
             Kind::VendorScripRedeemed {
-                customer,
-                merchant,
-                value,
-            } => self.withdrawal(tx, *customer, *merchant, *value, true, touched),
-            Kind::VendorWithdrawRefused {
-                customer,
-                merchant,
-                value,
-                ..
-            } => self.withdrawal(tx, *customer, *merchant, *value, false, touched),
+                customer, merchant, ..
+            }
+            | Kind::VendorWithdrawRefused {
+                customer, merchant, ..
+            } => self.bind_with(
+                tx,
+                TxKind::WithdrawVendorScrip,
+                *customer,
+                vec![*merchant],
+                touched,
+            ),
             Kind::EscrowOpened {
                 customer,
                 merchant,
                 scrip,
-                top_up,
-                new_value,
                 deadline,
+                ..
             } => {
                 let held = self.live.hold(scrip, tx, *deadline);
                 debug_assert!(held, "escrow {tx} holds scrip {scrip} that was not live");
                 touched.scrip.insert(*scrip);
-                self.escrows.insert(
-                    tx,
-                    Escrow {
-                        customer: *customer,
-                        merchant: *merchant,
-                        scrip: *scrip,
-                        top_up: *top_up,
-                        new_value: *new_value,
-                        deadline: *deadline,
-                        state: EscrowState::Open,
-                    },
-                );
-                touched.escrows.insert(tx);
                 self.bind_with(
                     tx,
                     TxKind::TopUpVendorScrip,
@@ -517,16 +538,14 @@ impl State {
                     self.live.issue(*body, *customer);
                     touched.scrip.insert(body.scrip_id);
                 }
-                self.close_escrow(tx, EscrowState::Settled, touched);
             }
-            Kind::EscrowReleased { scrip, reason, .. } => {
+            Kind::EscrowReleased { scrip, .. } => {
                 let released = self.live.release(scrip, tx);
                 debug_assert!(
                     released,
                     "escrow {tx} released scrip {scrip} it did not hold"
                 );
                 touched.scrip.insert(*scrip);
-                self.close_escrow(tx, EscrowState::Released(reason.clone()), touched);
             }
             Kind::VendorTopUpRefused { .. } => {}
             Kind::ScripLapsed {
@@ -549,60 +568,6 @@ impl State {
             }
             Kind::MemoAlarm { .. } => {}
         }
-    }
-
-    /// Closes an open exchange; a decision recorded for an exchange already closed (e.g. a
-    /// NOK answering a request that came after the deadline) leaves it as it was.
-    fn close_exchange(&mut self, tx: TxId, to: ExchangeState, touched: &mut Touched) {
-        if let Some(exchange) = self.exchanges.get_mut(&tx) {
-            if exchange.state == ExchangeState::Open {
-                exchange.state = to;
-                touched.exchanges.insert(tx);
-            }
-        } else {
-            debug_assert!(false, "decision for exchange {tx} that was never opened");
-        }
-    }
-
-    /// Closes an open escrow with its outcome.
-    fn close_escrow(&mut self, tx: TxId, to: EscrowState, touched: &mut Touched) {
-        match self.escrows.get_mut(&tx) {
-            Some(escrow) if escrow.state == EscrowState::Open => {
-                escrow.state = to;
-                touched.escrows.insert(tx);
-            }
-            _ => debug_assert!(false, "outcome for escrow {tx} that is not open"),
-        }
-    }
-
-    /// Records the broker's decision on the withdrawal of `tx` (and binds the tx).
-    fn withdrawal(
-        &mut self,
-        tx: TxId,
-        customer: Uid,
-        merchant: Uid,
-        value: Amount,
-        redeemed: bool,
-        touched: &mut Touched,
-    ) {
-        let previous = self.withdrawals.insert(
-            tx,
-            Withdrawal {
-                customer,
-                merchant,
-                value,
-                redeemed,
-            },
-        );
-        debug_assert!(previous.is_none(), "withdrawal {tx} decided twice");
-        touched.withdrawals.insert(tx);
-        self.bind_with(
-            tx,
-            TxKind::WithdrawVendorScrip,
-            customer,
-            vec![merchant],
-            touched,
-        );
     }
 
     /// The purchase of `tx`, created (and the tx bound) on its first event.
@@ -653,6 +618,131 @@ impl State {
     }
 }
 
+/// The row a three-party transaction keeps its state in, one per tx, in the table of its
+/// machine: made by the transaction's first event, whose terms it records; the later
+/// events change only its state.
+trait Row: Sized {
+    /// The machine's state.
+    type State: PartialEq;
+
+    /// The row the first event `kind` of the transaction makes, in `state`.
+    fn opened(kind: &Kind, state: Self::State) -> Option<Self>;
+
+    /// Its state.
+    fn state_mut(&mut self) -> &mut Self::State;
+}
+
+impl Row for Exchange {
+    type State = ExchangeState;
+
+    fn opened(kind: &Kind, state: ExchangeState) -> Option<Exchange> {
+        match *kind {
+            Kind::ExchangeOpened {
+                customer,
+                merchant,
+                deadline,
+            } => Some(Exchange {
+                customer,
+                merchant,
+                deadline,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut ExchangeState {
+        &mut self.state
+    }
+}
+
+impl Row for Escrow {
+    type State = EscrowState;
+
+    fn opened(kind: &Kind, state: EscrowState) -> Option<Escrow> {
+        match *kind {
+            Kind::EscrowOpened {
+                customer,
+                merchant,
+                scrip,
+                top_up,
+                new_value,
+                deadline,
+            } => Some(Escrow {
+                customer,
+                merchant,
+                scrip,
+                top_up,
+                new_value,
+                deadline,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut EscrowState {
+        &mut self.state
+    }
+}
+
+impl Row for Withdrawal {
+    type State = WithdrawalState;
+
+    /// 6.7 has no state at the broker before its decision: the decision makes the row.
+    fn opened(kind: &Kind, state: WithdrawalState) -> Option<Withdrawal> {
+        match *kind {
+            Kind::VendorScripRedeemed {
+                customer,
+                merchant,
+                value,
+            }
+            | Kind::VendorWithdrawRefused {
+                customer,
+                merchant,
+                value,
+                ..
+            } => Some(Withdrawal {
+                customer,
+                merchant,
+                value,
+                state,
+            }),
+            _ => None,
+        }
+    }
+
+    fn state_mut(&mut self) -> &mut WithdrawalState {
+        &mut self.state
+    }
+}
+
+/// Records the state a three-party transaction moved to (checked by
+/// [`State::transition`]) in its row of `rows`: a new row for its first event, else the
+/// row's new state. The tx is touched when its row changed.
+fn enter<R: Row>(
+    rows: &mut BTreeMap<TxId, R>,
+    touched: &mut BTreeSet<TxId>,
+    tx: TxId,
+    kind: &Kind,
+    state: R::State,
+) {
+    let changed = match rows.get_mut(&tx) {
+        Some(row) => {
+            let old = row.state_mut();
+            let changed = *old != state;
+            *old = state;
+            changed
+        }
+        None => R::opened(kind, state)
+            .map(|row| rows.insert(tx, row))
+            .is_some(),
+    };
+    if changed {
+        touched.insert(tx);
+    }
+}
+
 fn signed(p: &Posting) -> i128 {
     let v = i128::from(p.amount.minor());
     match p.direction {
@@ -675,13 +765,101 @@ fn amount_of(balance: i128) -> Amount {
 mod tests {
     use super::*;
     use shared::Amount;
-    use shared::node::ScripState;
+    use shared::node::{Recorded, ScripState};
 
     fn state() -> State {
         let mut s = State::new(Suite::Modern);
         s.accounts.insert(Account::External, -100);
         s.accounts.insert(Account::Bank(Pan::new("A")), 100);
         s
+    }
+
+    fn event(seq: u64, tx: TxId, kind: Kind) -> BrokerEvent {
+        let sent = Vec::new();
+        shared::fixtures::event(seq, tx, Recorded { kind, sent })
+    }
+
+    const C: Uid = Uid([1; 16]);
+    const M: Uid = Uid([2; 16]);
+    const TX: TxId = TxId([9; 16]);
+
+    fn opened() -> Kind {
+        Kind::ExchangeOpened {
+            customer: C,
+            merchant: M,
+            deadline: 100,
+        }
+    }
+
+    fn expired() -> Kind {
+        Kind::ExchangeExpired {
+            customer: C,
+            merchant: M,
+        }
+    }
+
+    fn refused() -> Kind {
+        Kind::ExchangeRefused {
+            customer: C,
+            merchant: M,
+            reason: shared::wire::Reason::new(shared::ErrorCode::DeadlinePassed, "late"),
+        }
+    }
+
+    /// The fold moves an exchange through its machine: expired, then the late request's
+    /// recorded NOK, which leaves it expired.
+    #[test]
+    fn the_fold_moves_an_exchange_through_its_machine() {
+        let mut s = State::new(Suite::Modern);
+        let touched = s.try_apply(&event(1, TX, opened())).unwrap();
+        assert!(touched.exchanges.contains(&TX) && touched.bindings.contains(&TX));
+        assert_eq!(s.exchange_state(&TX), Some(&ExchangeState::Open));
+        s.try_apply(&event(2, TX, expired())).unwrap();
+        let touched = s.try_apply(&event(3, TX, refused())).unwrap();
+        assert_eq!(s.exchange_state(&TX), Some(&ExchangeState::Expired));
+        assert!(
+            touched.exchanges.is_empty(),
+            "an unchanged row is not rewritten"
+        );
+    }
+
+    /// An event that is no legal move is refused whole: nothing of it is folded, and the
+    /// error names the event, the machine, the state and the step.
+    #[test]
+    fn the_fold_refuses_an_event_out_of_order() {
+        let mut s = State::new(Suite::Modern);
+        let before = s.clone();
+        let illegal = s.try_apply(&event(1, TX, refused())).unwrap_err();
+        assert_eq!((illegal.seq, illegal.tx), (1, TX));
+        assert_eq!(illegal.transition.step, "ExchangeRefused");
+        assert_eq!(illegal.transition.from, None);
+        assert_eq!(s, before, "nothing folded");
+        s.try_apply(&event(1, TX, opened())).unwrap();
+        s.try_apply(&event(2, TX, expired())).unwrap();
+        let illegal = s.try_apply(&event(3, TX, expired())).unwrap_err();
+        assert_eq!(
+            illegal.to_string(),
+            format!(
+                "event 3 of tx {TX}: 6.2 exchange at the broker: ExchangeExpired cannot follow \
+                 Expired"
+            )
+        );
+        assert!(
+            s.try_apply(&event(3, TX, opened())).is_err(),
+            "opened twice"
+        );
+    }
+
+    /// `apply` (a replay that looks at the state only at the end) halts at the first
+    /// illegal event and folds nothing after it.
+    #[test]
+    fn apply_halts_at_the_first_event_out_of_order() {
+        let mut s = State::new(Suite::Modern);
+        s.apply(&event(1, TX, refused()));
+        assert_eq!(s.halted().map(|e| e.seq), Some(1));
+        assert_eq!(s.apply(&event(2, TX, opened())), Touched::default());
+        assert!(s.exchanges.is_empty());
+        assert_eq!(s.halted().map(|e| e.seq), Some(1));
     }
 
     #[test]

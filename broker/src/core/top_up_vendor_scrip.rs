@@ -34,6 +34,7 @@ use shared::ErrorCode;
 use shared::ExpiryRule;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::{TxId, Uid};
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{
     AckBody, ChangeBrokerScripX5, Re, VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2,
@@ -43,9 +44,10 @@ use shared::wire::{
     Decision as Verdict, Frame, Label, Part, Reason, ScripWithSecret, SignedEvidence, Undertaking,
 };
 
+use super::machine::{EscrowState, EscrowStep};
 use super::obtain_vendor_scrip::{Timed, nok_to_customer};
 use super::request::VendorTopUp;
-use super::state::{Escrow, EscrowState};
+use super::state::Escrow;
 use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
 
 /// Steps 1 and 2: C's request; the escrow opens (see the module doc).
@@ -74,12 +76,8 @@ pub(super) fn request(
             "the merchant is not a registered peer",
         ));
     }
-    if state.escrows.contains_key(&tx) {
-        return Err(Refusal::new(
-            ErrorCode::TxReused,
-            "this tx already has an escrow",
-        ));
-    }
+    EscrowState::transition(state.escrow_state(&tx), &EscrowStep::Opened)
+        .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has an escrow"))?;
     if x0.top_up.is_zero() {
         return Err(Refusal::new(
             ErrorCode::AmountOutOfRange,
@@ -170,17 +168,17 @@ pub(super) fn accepted(
             "the escrow of this tx is between other parties",
         ));
     }
-    match &escrow.state {
-        EscrowState::Open => {}
-        EscrowState::Released(reason) => return Ok(late(ctx, v, escrow, reason.clone())),
-        // M's own decision got its stored reply before this; another step 3 from M under
-        // the same tx has another digest and was refused by the reply lookup.
-        EscrowState::Settled => {
-            return Err(Refusal::new(
+    if !escrow.state.allows(&EscrowStep::Settled) {
+        // Released: the first step 3 after it gets the escrow's stored NOK, recorded.
+        // Settled: M's own decision got its stored reply before this; another step 3 from
+        // M under the same tx has another digest and was refused by the reply lookup.
+        return match EscrowState::transition(Some(&escrow.state), &EscrowStep::Refused) {
+            Ok(EscrowState::Released(reason)) => Ok(late(ctx, v, escrow, reason)),
+            _ => Err(Refusal::new(
                 ErrorCode::TxReused,
                 "the top-up of this tx is settled",
-            ));
-        }
+            )),
+        };
     }
     let refuse = |code, message: String| Err(Reason::new(code, message));
     let verdict = if ctx.now > escrow.deadline {
@@ -342,7 +340,7 @@ pub fn expired(state: &State, me: Uid, now: u64) -> Vec<Timed> {
     state
         .escrows
         .iter()
-        .filter(|(_, e)| e.state == EscrowState::Open && now > e.deadline)
+        .filter(|(_, e)| !e.state.is_final() && now > e.deadline)
         .map(|(tx, e)| {
             let reason = Reason::new(
                 ErrorCode::DeadlinePassed,
@@ -364,7 +362,7 @@ pub fn to_resend(state: &State, now: u64) -> Vec<(Uid, Vec<u8>)> {
     state
         .escrows
         .iter()
-        .filter(|(_, e)| e.state == EscrowState::Open && now <= e.deadline)
+        .filter(|(_, e)| !e.state.is_final() && now <= e.deadline)
         .flat_map(|(tx, e)| {
             state
                 .outbox

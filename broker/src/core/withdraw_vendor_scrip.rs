@@ -12,6 +12,7 @@
 
 use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{
     Re, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1, VendorWithdrawResponseX3,
@@ -19,6 +20,7 @@ use shared::wire::bodies::{
 };
 use shared::wire::{Decision as Verdict, Reason};
 
+use super::machine::{WithdrawalState, WithdrawalStep};
 use super::{Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, sender_peer};
 
 pub(super) fn decide(
@@ -42,12 +44,6 @@ pub(super) fn decide(
             "the customer named another merchant to relay this withdrawal",
         ));
     }
-    if state.withdrawals.contains_key(&tx) {
-        return Err(Refusal::new(
-            ErrorCode::TxReused,
-            "this tx already has a decided withdrawal",
-        ));
-    }
     let merchant_pan = &sender_peer(state, v)?.pan;
     let customer_pan = &state
         .peers
@@ -56,6 +52,17 @@ pub(super) fn decide(
         .pan;
     let value = x2.value;
     let verdict = check(state, ctx, x2, x1, merchant_pan);
+    let step = if verdict.is_ok() {
+        WithdrawalStep::Redeemed
+    } else {
+        WithdrawalStep::Refused
+    };
+    WithdrawalState::transition(state.withdrawal_state(&tx), &step).map_err(|_| {
+        Refusal::new(
+            ErrorCode::TxReused,
+            "this tx already has a decided withdrawal",
+        )
+    })?;
     let mut events = vec![
         match &verdict {
             Verdict::Ok => NewEvent::new(

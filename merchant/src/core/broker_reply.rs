@@ -12,7 +12,7 @@
 //! and the matching `UID_C` and `W` stand for it. Anything else is discarded and changes
 //! nothing: the merchant keeps repeating its request until a valid decision arrives.
 
-use shared::wire::bodies::{ErrorBody, Reply};
+use shared::wire::bodies::{ErrorBody, Re, Reply};
 use shared::wire::{Frame, Header, Label, PartRef, SignedEvidence, WireError};
 use shared::{ErrorCode, KeyPair, PublicKey, TxId, Uid};
 
@@ -49,6 +49,36 @@ pub struct BrokerReply<B> {
     pub body: B,
     /// Its evidence, kept by the event that acts on it (section 8).
     pub evidence: SignedEvidence,
+}
+
+/// The broker's `Ack` of a notice the merchant owes it (a purchase report, 6.3 step 5; a
+/// lapse notice, section 4), with what checks it: the merchant's own key pair and the
+/// pinned broker's key.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack<'a> {
+    /// The reply.
+    pub frame: &'a Frame,
+    /// The merchant, whose notice it must answer.
+    pub me: &'a KeyPair,
+    /// The pinned broker, who must have sent it.
+    pub broker: &'a PublicKey,
+}
+
+impl Ack<'_> {
+    /// Its one part, from the broker ([`broker_part`]).
+    pub fn part(&self) -> Result<PartRef<'_>, AckError> {
+        broker_part(self.frame, self.broker)
+    }
+
+    /// Whether `re` names the merchant's notice of `label` with `digest` (its sender, label
+    /// and request digest); a reply that does not is discarded (protocol.md section 3).
+    pub fn answers(&self, re: &Re, label: Label, digest: &[u8]) -> Result<(), AckError> {
+        if re.sender == self.me.uid() && re.label == label && re.digest == digest {
+            Ok(())
+        } else {
+            Err(AckError::NotPending)
+        }
+    }
 }
 
 /// The one part of `frame`, a reply that names the pinned `broker` as its sender: what

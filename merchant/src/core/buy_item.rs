@@ -20,7 +20,7 @@ use super::events::{Kind, event_time};
 use super::open::Presented;
 use super::report::report_draft;
 use super::state::{State, Unreported};
-use super::{Config, Decision, check_presented};
+use super::{Config, Decision, check_presented, customer_bound};
 
 /// Decides a verified `PurchaseRequest` (6.3 step 3). Idempotency was checked by
 /// [`super::decide`].
@@ -31,12 +31,8 @@ pub fn decide(
     now: u64,
 ) -> Result<Decision, Refusal> {
     let header = &request.header;
-    let customer = header.sender;
+    let customer = customer_bound(state, config, header, TxKind::BuyItem)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::BuyItem, &[customer, me])?;
     let body = &request.body;
     let record = check_presented(
         state,

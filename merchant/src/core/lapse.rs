@@ -19,11 +19,10 @@
 use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, ScripState};
 use shared::wire::bodies::{AckBody, Body, ScripLapsedNoticeBody};
-use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
-use shared::{KeyPair, PublicKey, ScripBody, Suite, TxId, Uid};
+use shared::wire::{DigestItem, Header, Label, WireError, request_digest};
+use shared::{ScripBody, Suite, TxId, Uid};
 
-use super::broker_reply::AckError;
-use super::broker_reply::broker_part;
+use super::broker_reply::{Ack, AckError};
 use super::events::{Kind, event_time};
 use super::state::{Awaiting, State};
 use super::{Config, Decision};
@@ -116,25 +115,14 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Result<Decision, Wire
 ///
 /// # Errors
 /// [`AckError`]: not from the broker, not a valid signed `Ack`, or no pending notice.
-pub fn acknowledge(
-    frame: &Frame,
-    me: &KeyPair,
-    broker: &PublicKey,
-    state: &State,
-    now: u64,
-) -> Result<NewEvent<Kind>, AckError> {
-    let header = &frame.header;
-    let part = broker_part(frame, broker)?;
-    let Some(Awaiting::Lapse { digest, .. }) = state.tables.awaiting.get(&header.tx) else {
+pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<Kind>, AckError> {
+    let tx = reply.frame.header.tx;
+    let part = reply.part()?;
+    let Some(Awaiting::Lapse { digest, .. }) = state.tables.awaiting.get(&tx) else {
         return Err(AckError::NotPending);
     };
-    let ack = part.verify_signed::<AckBody>(broker)?;
-    let re = &ack.body.re;
-    if re.sender != me.uid() || re.label != Label::ScripLapsedNotice || re.digest != *digest {
-        return Err(AckError::NotPending);
-    }
-    Ok(
-        NewEvent::new(event_time(now), header.tx, Kind::LapseReported)
-            .with_evidence(vec![Evidence::from(&ack.evidence)]),
-    )
+    let ack = part.verify_signed::<AckBody>(reply.broker)?;
+    reply.answers(&ack.body.re, Label::ScripLapsedNotice, digest)?;
+    Ok(NewEvent::new(event_time(now), tx, Kind::LapseReported)
+        .with_evidence(vec![Evidence::from(&ack.evidence)]))
 }

@@ -5,8 +5,8 @@
 //! - [`open::open`]: decrypt and verify the frame into a [`open::VerifiedRequest`];
 //! - [`decide`]: every check of protocol.md sections 4–7 against the [`state::State`],
 //!   giving the events to append and the reply to send, or a refusal that changes nothing;
-//! - [`state::State::apply`]: the fold of one event into the state; replay is `apply` over
-//!   the log, and live operation applies the decided events through the same function.
+//! - [`state::State::try_apply`]: the fold of one event into the state; replay is the fold
+//!   over the log, and live operation applies the decided events through the same function.
 //!
 //! One file per transaction: [`register`] (6.0, the merchant's own registration) and
 //! [`public_key`] (6.0b, a customer's key), [`buy_item`] (6.3 steps 3–4), [`report`] (6.3 step 5, the
@@ -22,7 +22,10 @@
 //! The three-party transactions follow section 7: the merchant records what it asks or
 //! holds (an event, with the request frame, before the request leaves), repeats the
 //! request until the broker's signed decision arrives ([`state::Awaiting`]), and acts on
-//! that decision only; it never undoes on its own timer.
+//! that decision only; it never undoes on its own timer. Each is a state machine
+//! ([`machine`]) with one transition function, which `decide` and [`decide_reply`] ask
+//! whether a request or a decision may move its transaction now, the fold whether a stored
+//! event is a legal move, and the auditor likewise of every event of a log.
 
 pub mod broker_reply;
 pub mod buy_item;
@@ -30,6 +33,7 @@ pub mod catalogue;
 pub mod events;
 pub mod issue;
 pub mod lapse;
+pub mod machine;
 pub mod obtain_vendor_scrip;
 pub mod open;
 pub mod public_key;
@@ -172,18 +176,18 @@ pub fn decide_reply(
     let decided = match frame.header.label {
         // The `Ack` of a lapse notice is signed (section 4); a report's is not (ADR 0008):
         // which one the tx awaits decides how it is checked.
-        Label::Ack
-            if matches!(
+        Label::Ack => {
+            let ack = broker_reply::Ack { frame, me, broker };
+            let lapse = matches!(
                 state.tables.awaiting.get(&frame.header.tx),
                 Some(state::Awaiting::Lapse { .. })
-            ) =>
-        {
-            return lapse::acknowledge(frame, me, broker, state, now)
-                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
-        }
-        Label::Ack => {
-            return report::acknowledge(frame, me, broker, state, now)
-                .map(|e| ReplyDecision::Acknowledged(Box::new(e)));
+            );
+            let acknowledged = if lapse {
+                lapse::acknowledge(&ack, state, now)
+            } else {
+                report::acknowledge(&ack, state, now)
+            };
+            return acknowledged.map(|e| ReplyDecision::Acknowledged(Box::new(e)));
         }
         Label::ExchangeAuthorizationResponse => {
             let reply = open_broker_reply::<ExchangeAuthorizationResponseX5>(
@@ -252,6 +256,23 @@ pub fn decide(
         VerifiedRequest::Catalogue(c) => return Ok(Outcome::Answer(catalogue::answer(config, c))),
     };
     Ok(Outcome::Decided(Box::new(decision)))
+}
+
+/// Section 7: the tx of a customer's request under `header` may be a tx of `kind` between
+/// its sender and this merchant; one bound to another transaction or other parties is
+/// `TxReused`. Gives the customer.
+fn customer_bound(
+    state: &State,
+    config: &Config,
+    header: &shared::wire::Header,
+    kind: shared::node::TxKind,
+) -> Result<Uid, Refusal> {
+    let customer = header.sender;
+    state
+        .tables
+        .bindings
+        .check(&header.tx, kind, &[customer, config.me()])?;
+    Ok(customer)
 }
 
 /// Section 4's validation of a scrip presented to this merchant by `presenter`: the Mint's

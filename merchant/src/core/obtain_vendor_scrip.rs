@@ -24,6 +24,7 @@
 
 use shared::ErrorCode;
 use shared::events::{Evidence, NewEvent};
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{
     AckBody, ErrorBody, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5, Re,
@@ -35,9 +36,10 @@ use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Kind, event_time};
 use super::issue::issue_vendor_scrip;
+use super::machine::{ExchangeState, ExchangeStep};
 use super::open::ExchangeRequest;
 use super::state::{Awaiting, State};
-use super::{Config, Decision, Outcome};
+use super::{Config, Decision, Outcome, customer_bound};
 
 /// Decides C's `VendorScripRequest` (step 3). Idempotency of a decided exchange was
 /// checked by [`super::decide`] (its stored reply); a repeat while the broker has not
@@ -49,15 +51,12 @@ pub fn decide(
     now: u64,
 ) -> Result<Outcome, Refusal> {
     let header = &request.header;
-    let customer = header.sender;
+    let customer = customer_bound(state, config, header, TxKind::ObtainVendorScrip)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::ObtainVendorScrip, &[customer, me])?;
-    if let Some(awaiting) = state.tables.awaiting.get(&header.tx) {
-        return match awaiting {
-            Awaiting::Exchange { digest, .. } if *digest == request.digest => {
+    let from = state.exchange_state(&header.tx);
+    if ExchangeState::transition(from.as_ref(), &ExchangeStep::Requested).is_err() {
+        return match state.tables.awaiting.get(&header.tx) {
+            Some(Awaiting::Exchange { digest, .. }) if *digest == request.digest => {
                 let ack = AckBody {
                     re: Re::new(header, request.digest.clone()),
                     deadline: None,
@@ -71,7 +70,7 @@ pub fn decide(
             }
             _ => Err(Refusal::new(
                 ErrorCode::TxReused,
-                "this tx already has another exchange request",
+                "this tx already has another exchange",
             )),
         };
     }
@@ -120,6 +119,12 @@ pub fn decided(
     now: u64,
 ) -> Result<Decision, AckError> {
     let tx = reply.header.tx;
+    let step = match &reply.body.decision {
+        Verdict::Ok => ExchangeStep::Issued,
+        Verdict::Nok(_) => ExchangeStep::Refused,
+    };
+    ExchangeState::transition(state.exchange_state(&tx).as_ref(), &step)
+        .map_err(|_| AckError::NotPending)?;
     let Some(Awaiting::Exchange {
         customer,
         value,

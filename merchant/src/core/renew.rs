@@ -20,7 +20,7 @@ use shared::wire::bodies::{Re, RenewRequestX0, RenewResponseX1};
 use super::events::{Kind, event_time};
 use super::open::Presented;
 use super::state::State;
-use super::{Config, Decision, check_presented};
+use super::{Config, Decision, check_presented, customer_bound};
 
 /// Decides a verified `RenewRequest` (6.8 step 2). Idempotency was checked by
 /// [`super::decide`].
@@ -31,12 +31,8 @@ pub fn decide(
     now: u64,
 ) -> Result<Decision, Refusal> {
     let header = &request.header;
-    let owner = header.sender;
+    let owner = customer_bound(state, config, header, TxKind::Renew)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::Renew, &[owner, me])?;
     let record = check_presented(
         state,
         config,

@@ -12,10 +12,10 @@ use shared::events::NewEvent;
 use shared::node::Draft;
 use shared::wire::bodies::{Body, PurchaseCompletedX3};
 use shared::wire::{DigestItem, Frame, Header, Label, WireError, request_digest};
-use shared::{KeyPair, PublicKey, Suite, TxId, Uid};
+use shared::{Suite, TxId, Uid};
 
 use super::Config;
-use super::broker_reply::{AckError, broker_part};
+use super::broker_reply::{Ack, AckError};
 use super::events::{Kind, event_time};
 use super::state::{State, Unreported};
 
@@ -86,32 +86,18 @@ pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
 /// Checks the broker's reply `frame` to a report and gives the event that takes the report
 /// out of the list owed (`PurchaseReported`). A reply whose `re` does not match the
 /// report's request (sender, label and digest) is discarded (protocol.md section 3).
-pub fn acknowledge(
-    frame: &Frame,
-    me: &KeyPair,
-    broker: &PublicKey,
-    state: &State,
-    now: u64,
-) -> Result<NewEvent<Kind>, AckError> {
-    let header = &frame.header;
+pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<Kind>, AckError> {
+    let tx = reply.frame.header.tx;
     // Unsigned (ADR 0008): the broker signs nothing per purchase; the `re` checked below
     // (over the report's exact header and body) is what binds it to this report.
-    let ack = broker_part(frame, broker)?.unsigned_ack()?;
+    let ack = reply.part()?.unsigned_ack()?;
     let report = state
         .tables
         .unreported
-        .get(&header.tx)
+        .get(&tx)
         .ok_or(AckError::NotPending)?;
-    let expected = report_digest(me.suite(), header.tx, me.uid(), report)?;
-    if ack.re.sender != me.uid()
-        || ack.re.label != Label::PurchaseCompleted
-        || ack.re.digest != expected
-    {
-        return Err(AckError::NotPending);
-    }
-    Ok(NewEvent::new(
-        event_time(now),
-        header.tx,
-        Kind::PurchaseReported,
-    ))
+    let me = reply.me;
+    let expected = report_digest(me.suite(), tx, me.uid(), report)?;
+    reply.answers(&ack.re, Label::PurchaseCompleted, &expected)?;
+    Ok(NewEvent::new(event_time(now), tx, Kind::PurchaseReported))
 }

@@ -2,14 +2,19 @@
 //! log, `BTreeMap`s in deterministic order, plus the peer keys it was given.
 //!
 //! [`Tables`] is what replay rebuilds (protocol.md section 8) and what the redb projection
-//! mirrors row by row (`store`); [`State::apply`] is the one fold, used live and in replay,
-//! and reports the rows it touched so that the projection writes exactly those. The peer
-//! keys are not derived from the log and are kept beside the tables.
+//! mirrors row by row (`store`); [`State::try_apply`] is the one fold, used live and in
+//! replay, and reports the rows it touched so that the projection writes exactly those.
+//! Before it changes anything it asks the three-party machines ([`super::machine`], through
+//! [`State::transition`], the question `decide` and the auditor ask too) whether the event
+//! is a legal move of its transaction; one that is not is refused whole
+//! ([`IllegalEvent`]), never folded. The peer keys are not derived from the log and are
+//! kept beside the tables.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use shared::events::Event;
+use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
     LiveScrip, Outbox, Recorded, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
 };
@@ -18,6 +23,9 @@ use shared::wire::bodies::{OrderInfo, Receipt};
 use shared::{Amount, PublicKey, ScripId, TxId, Uid};
 
 use super::events::{Escrow, Kind};
+use super::machine::{
+    ExchangeState, ExchangeStep, Moved, Step, TopUpState, TopUpStep, WithdrawState, WithdrawStep,
+};
 
 /// A request of the merchant to the broker that awaits the broker's signed decision
 /// (protocol.md section 7: the merchant repeats it until it has the decision, and never
@@ -39,8 +47,9 @@ pub enum Awaiting {
     TopUp {
         /// `UID_C`.
         customer: Uid,
-        /// V0 when accepted and held; `None` for a decline.
-        held: Option<ScripId>,
+        /// Accepted with V0 held, or declined (never `Decided`: a decided top-up awaits
+        /// nothing).
+        state: TopUpState,
         /// `W_V`.
         top_up: Amount,
         /// `W_V1` (zero for a decline).
@@ -184,6 +193,8 @@ pub struct State {
     peers: BTreeMap<Uid, PublicKey>,
     /// The projection.
     pub tables: Tables,
+    /// The first event [`State::apply`] could not fold, after which it folds nothing.
+    halt: Halt,
 }
 
 /// The books do not balance: `issued` differs from `live + paid + withdrawn`.
@@ -260,31 +271,165 @@ impl State {
         Amount::checked_sum(self.tables.live.iter().map(|(_, r)| r.body.value))
     }
 
-    /// Folds one stored event into the tables (protocol.md section 8) and returns the rows
-    /// it touched. Total: it never fails on an event `decide` produced; the invariants
-    /// `decide` guaranteed are asserted in debug builds (a scrip spent is live, a purchase
-    /// conserves value: consumed = paid + change).
+    /// Where the exchange of `tx` stands (6.2), if it began.
+    #[must_use]
+    pub fn exchange_state(&self, tx: &TxId) -> Option<ExchangeState> {
+        self.standing(
+            tx,
+            TxKind::ObtainVendorScrip,
+            ExchangeState::Decided,
+            |row| matches!(row, Awaiting::Exchange { .. }).then_some(ExchangeState::Requested),
+        )
+    }
+
+    /// Where the top-up of `tx` stands (6.5), if it began.
+    #[must_use]
+    pub fn top_up_state(&self, tx: &TxId) -> Option<TopUpState> {
+        self.standing(
+            tx,
+            TxKind::TopUpVendorScrip,
+            TopUpState::Decided,
+            |row| match row {
+                Awaiting::TopUp { state, .. } => Some(*state),
+                _ => None,
+            },
+        )
+    }
+
+    /// Where the withdrawal of `tx` stands (6.7), if it began.
+    #[must_use]
+    pub fn withdraw_state(&self, tx: &TxId) -> Option<WithdrawState> {
+        let held = |row: &Awaiting| match row {
+            Awaiting::Withdraw { held, .. } => Some(WithdrawState::Held { held: *held }),
+            _ => None,
+        };
+        self.standing(
+            tx,
+            TxKind::WithdrawVendorScrip,
+            WithdrawState::Decided,
+            held,
+        )
+    }
+
+    /// Where `tx` stands in the machine of the transactions of `kind` (see
+    /// [`super::machine`]): the state its `awaiting` row keeps, as `waiting` reads it (a row
+    /// of another machine reads as none); else, bound to `kind` and awaiting nothing,
+    /// `decided`; else nowhere (not begun).
+    fn standing<S>(
+        &self,
+        tx: &TxId,
+        kind: TxKind,
+        decided: S,
+        waiting: impl FnOnce(&Awaiting) -> Option<S>,
+    ) -> Option<S> {
+        match self.tables.awaiting.get(tx) {
+            Some(row) => waiting(row),
+            None => {
+                let bound = self.tables.bindings.get(tx);
+                bound.is_some_and(|b| b.kind == kind).then_some(decided)
+            }
+        }
+    }
+
+    /// The step of a three-party transaction an event of `kind` in `tx` is, if any. A
+    /// `VendorScripIssued` is 6.2's step only in a tx of 6.2 (an operator's issuance is
+    /// none); a `VendorEscrowReleased` ends the escrow of the tx's own transaction.
+    fn step(&self, tx: &TxId, kind: &Kind) -> Option<Step> {
+        Some(match kind {
+            Kind::ExchangeRequested { .. } => Step::Exchange(ExchangeStep::Requested),
+            Kind::VendorScripIssued { .. } => {
+                self.exchange_state(tx)?;
+                Step::Exchange(ExchangeStep::Issued)
+            }
+            Kind::ExchangeRefused { .. } => Step::Exchange(ExchangeStep::Refused),
+            Kind::VendorEscrowOpened {
+                scrip_id,
+                escrow: Escrow::TopUp { .. },
+                ..
+            } => Step::TopUp(TopUpStep::Accepted { held: *scrip_id }),
+            Kind::VendorEscrowOpened {
+                scrip_id,
+                escrow: Escrow::Withdraw { .. },
+                ..
+            } => Step::Withdraw(WithdrawStep::Held { held: *scrip_id }),
+            Kind::VendorTopUpDeclined { .. } => Step::TopUp(TopUpStep::Declined),
+            Kind::VendorTopUpClosed => Step::TopUp(TopUpStep::Closed),
+            Kind::VendorScripToppedUp { old, .. } => Step::TopUp(TopUpStep::ToppedUp {
+                spent: old.scrip_id,
+            }),
+            Kind::VendorScripWithdrawn { spent, .. } => Step::Withdraw(WithdrawStep::Withdrawn {
+                spent: spent.scrip_id,
+            }),
+            Kind::VendorEscrowReleased { scrip_id, .. } => {
+                if self.withdraw_state(tx).is_some() {
+                    Step::Withdraw(WithdrawStep::Released { scrip: *scrip_id })
+                } else {
+                    Step::TopUp(TopUpStep::Released { scrip: *scrip_id })
+                }
+            }
+            Kind::PurchaseMade { .. }
+            | Kind::PurchaseReported
+            | Kind::ScripRenewed { .. }
+            | Kind::ScripLapsed { .. }
+            | Kind::LapseReported => return None,
+        })
+    }
+
+    /// The move an event of `kind` in `tx` makes in its three-party transaction, checked
+    /// against where the transaction stands ([`Machine::transition`]); `None` for an event
+    /// of no three-party transaction. Pure: the question the fold asks before it changes
+    /// anything, and the auditor of every event of a log.
+    pub fn transition(&self, tx: &TxId, kind: &Kind) -> Result<Option<Moved>, TransitionError> {
+        Ok(match self.step(tx, kind) {
+            None => None,
+            Some(Step::Exchange(step)) => Some(Moved::Exchange(ExchangeState::transition(
+                self.exchange_state(tx).as_ref(),
+                &step,
+            )?)),
+            Some(Step::TopUp(step)) => Some(Moved::TopUp(TopUpState::transition(
+                self.top_up_state(tx).as_ref(),
+                &step,
+            )?)),
+            Some(Step::Withdraw(step)) => Some(Moved::Withdraw(WithdrawState::transition(
+                self.withdraw_state(tx).as_ref(),
+                &step,
+            )?)),
+        })
+    }
+
+    /// [`State::try_apply`] for a caller that folds a whole log and only then looks at the
+    /// state (a node's replay, which renders the tables and compares them with its file's):
+    /// the first event that is no legal move folds nothing and halts the state, which then
+    /// folds nothing more, and `store::rows_of` refuses a halted state with that event's
+    /// [`IllegalEvent`]. So a replay never serves a state its log does not justify.
     pub fn apply(&mut self, event: &Event<Recorded<Kind>>) -> Touched {
+        Halt::fold(self, |s| &mut s.halt, State::try_apply, event)
+    }
+
+    /// The event that halted [`State::apply`], if one did.
+    #[must_use]
+    pub fn halted(&self) -> Option<&IllegalEvent> {
+        self.halt.event()
+    }
+
+    /// Folds one stored event into the tables (protocol.md section 8) and returns the rows
+    /// it touched; an event that is no legal move of its transaction is refused and changes
+    /// nothing. The invariants `decide` guaranteed are asserted in debug builds (a scrip
+    /// spent is live, a purchase conserves value: consumed = paid + change).
+    pub fn try_apply(&mut self, event: &Event<Recorded<Kind>>) -> Result<Touched, IllegalEvent> {
+        let tx = event.tx;
+        let kind = &event.kind.kind;
+        let moved = self
+            .transition(&tx, kind)
+            .map_err(|e| e.at(event.seq, tx))?;
         let mut touched = Touched::default();
         let t = &mut self.tables;
-        let tx = event.tx;
-        match &event.kind.kind {
+        match kind {
             Kind::VendorScripIssued { scrip, owner } => {
                 t.live.issue(*scrip, *owner);
                 touched.live.push(scrip.scrip_id);
                 t.books.issued = add(t.books.issued, scrip.value);
                 touched.books = true;
-                // 6.2 step 7: the issue answers the exchange this tx awaited (only that: an
-                // operator's issuance names no awaited exchange).
-                let answers = matches!(
-                    t.awaiting.get(&tx),
-                    Some(Awaiting::Exchange { customer, value, .. })
-                        if customer == owner && *value == scrip.value
-                );
-                if answers {
-                    t.awaiting.remove(&tx);
-                    touched.awaiting.push(tx);
-                }
             }
             Kind::PurchaseMade {
                 customer,
@@ -347,11 +492,7 @@ impl State {
                 bind(t, &mut touched, tx, TxKind::Renew, *owner, old.producer);
             }
             Kind::ExchangeRequested {
-                customer,
-                merchant,
-                value,
-                request,
-                digest,
+                customer, merchant, ..
             } => {
                 bind(
                     t,
@@ -361,21 +502,8 @@ impl State {
                     *customer,
                     *merchant,
                 );
-                t.awaiting.insert(
-                    tx,
-                    Awaiting::Exchange {
-                        customer: *customer,
-                        value: *value,
-                        request: *request,
-                        digest: digest.clone(),
-                    },
-                );
-                touched.awaiting.push(tx);
             }
-            Kind::ExchangeRefused { .. } | Kind::VendorTopUpClosed => {
-                t.awaiting.remove(&tx);
-                touched.awaiting.push(tx);
-            }
+            Kind::ExchangeRefused { .. } | Kind::VendorTopUpClosed => {}
             Kind::VendorEscrowOpened {
                 customer,
                 scrip_id,
@@ -385,43 +513,17 @@ impl State {
                 let held = t.live.hold(scrip_id, tx, *until);
                 debug_assert!(held, "an escrow held a scrip that is not live");
                 touched.live.push(*scrip_id);
-                let (kind, awaiting) = match escrow {
-                    Escrow::TopUp {
-                        top_up,
-                        new_value,
-                        digest,
-                    } => (
-                        TxKind::TopUpVendorScrip,
-                        Awaiting::TopUp {
-                            customer: *customer,
-                            held: Some(*scrip_id),
-                            top_up: *top_up,
-                            new_value: *new_value,
-                            digest: digest.clone(),
-                        },
-                    ),
-                    Escrow::Withdraw { value } => (
-                        TxKind::WithdrawVendorScrip,
-                        Awaiting::Withdraw {
-                            customer: *customer,
-                            held: *scrip_id,
-                            value: *value,
-                        },
-                    ),
+                let kind = match escrow {
+                    Escrow::TopUp { .. } => TxKind::TopUpVendorScrip,
+                    Escrow::Withdraw { .. } => TxKind::WithdrawVendorScrip,
                 };
                 let me = t.live.get(scrip_id).map(|r| r.body.producer);
                 if let Some(me) = me {
                     bind(t, &mut touched, tx, kind, *customer, me);
                 }
-                t.awaiting.insert(tx, awaiting);
-                touched.awaiting.push(tx);
             }
             Kind::VendorTopUpDeclined {
-                customer,
-                merchant,
-                top_up,
-                digest,
-                ..
+                customer, merchant, ..
             } => {
                 bind(
                     t,
@@ -431,17 +533,6 @@ impl State {
                     *customer,
                     *merchant,
                 );
-                t.awaiting.insert(
-                    tx,
-                    Awaiting::TopUp {
-                        customer: *customer,
-                        held: None,
-                        top_up: *top_up,
-                        new_value: Amount::default(),
-                        digest: digest.clone(),
-                    },
-                );
-                touched.awaiting.push(tx);
             }
             Kind::VendorScripToppedUp { customer, old, new } => {
                 let removed = t.live.remove(&old.scrip_id);
@@ -455,8 +546,6 @@ impl State {
                 debug_assert!(added.is_ok(), "a top-up must not lower the value");
                 t.books.issued = add(t.books.issued, added.unwrap_or_default());
                 touched.books = true;
-                t.awaiting.remove(&tx);
-                touched.awaiting.push(tx);
             }
             Kind::VendorScripWithdrawn { spent, .. } => {
                 let removed = t.live.remove(&spent.scrip_id);
@@ -467,8 +556,6 @@ impl State {
                 touched.live.push(spent.scrip_id);
                 t.books.withdrawn = add(t.books.withdrawn, spent.value);
                 touched.books = true;
-                t.awaiting.remove(&tx);
-                touched.awaiting.push(tx);
             }
             Kind::ScripLapsed {
                 owner,
@@ -514,9 +601,10 @@ impl State {
                 let released = t.live.release(scrip_id, tx);
                 debug_assert!(released, "released a scrip this tx did not hold");
                 touched.live.push(*scrip_id);
-                t.awaiting.remove(&tx);
-                touched.awaiting.push(tx);
             }
+        }
+        if let Some(moved) = moved {
+            enter(t, &mut touched, tx, kind, moved);
         }
         record_sent(&mut t.replies, &mut t.outbox, tx, &event.kind.sent);
         for sent in &event.kind.sent {
@@ -525,8 +613,80 @@ impl State {
                 touched.replies.push(answered.key);
             }
         }
-        touched
+        Ok(touched)
     }
+}
+
+/// Records the state a three-party transaction moved to (checked by
+/// [`State::transition`]): a waiting state is the request the merchant repeats, its
+/// `awaiting` row, made from the event that began it; a final one takes the row away.
+fn enter(t: &mut Tables, touched: &mut Touched, tx: TxId, kind: &Kind, moved: Moved) {
+    touched.awaiting.push(tx);
+    if moved.is_final() {
+        t.awaiting.remove(&tx);
+        return;
+    }
+    let row = match (moved, kind) {
+        (
+            Moved::Exchange(_),
+            Kind::ExchangeRequested {
+                customer,
+                value,
+                request,
+                digest,
+                ..
+            },
+        ) => Awaiting::Exchange {
+            customer: *customer,
+            value: *value,
+            request: *request,
+            digest: digest.clone(),
+        },
+        (Moved::TopUp(state), _) => {
+            let (customer, top_up, new_value, digest) = match kind {
+                Kind::VendorEscrowOpened {
+                    customer,
+                    escrow:
+                        Escrow::TopUp {
+                            top_up,
+                            new_value,
+                            digest,
+                        },
+                    ..
+                } => (customer, top_up, *new_value, digest),
+                // A decline undertakes no new value.
+                Kind::VendorTopUpDeclined {
+                    customer,
+                    top_up,
+                    digest,
+                    ..
+                } => (customer, top_up, Amount::default(), digest),
+                _ => return,
+            };
+            Awaiting::TopUp {
+                customer: *customer,
+                state,
+                top_up: *top_up,
+                new_value,
+                digest: digest.clone(),
+            }
+        }
+        (
+            Moved::Withdraw(WithdrawState::Held { held }),
+            Kind::VendorEscrowOpened {
+                customer,
+                escrow: Escrow::Withdraw { value },
+                ..
+            },
+        ) => Awaiting::Withdraw {
+            customer: *customer,
+            held,
+            value: *value,
+        },
+        // Every waiting state is entered by one of the events above.
+        _ => return,
+    };
+    t.awaiting.insert(tx, row);
 }
 
 /// Binds `tx` to its two parties with its first event (section 7); a later event of the
@@ -548,4 +708,102 @@ fn add(a: Amount, b: Amount) -> Amount {
     let sum = a.checked_add(b);
     debug_assert!(sum.is_ok(), "decide let an amount overflow");
     sum.unwrap_or(Amount::from_minor(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::wire::{Label, Reason};
+    use shared::{CustId, ErrorCode, ScripBody};
+
+    const C: Uid = Uid([1; 16]);
+    const M: Uid = Uid([2; 16]);
+    const TX: TxId = TxId([9; 16]);
+
+    fn event(seq: u64, tx: TxId, kind: Kind) -> Event<Recorded<Kind>> {
+        let sent = Vec::new();
+        shared::fixtures::event(seq, tx, Recorded { kind, sent })
+    }
+
+    fn requested() -> Kind {
+        Kind::ExchangeRequested {
+            customer: C,
+            merchant: M,
+            value: Amount::from_minor(5),
+            request: ReplyKey {
+                sender: C,
+                tx: TX,
+                label: Label::VendorScripRequest,
+            },
+            digest: vec![1],
+        }
+    }
+
+    fn refused() -> Kind {
+        Kind::ExchangeRefused {
+            reason: Reason::new(ErrorCode::ExceedsScrip, "no"),
+        }
+    }
+
+    fn issued(id: u8) -> Kind {
+        Kind::VendorScripIssued {
+            scrip: ScripBody {
+                producer: M,
+                value: Amount::from_minor(5),
+                scrip_id: ScripId([id; 16]),
+                cust_id: CustId([id; 16]),
+                expires: 1_000,
+            },
+            owner: C,
+        }
+    }
+
+    /// The exchange waits in `awaiting` until the decision, which takes it out; the tx is
+    /// then decided, and nothing of 6.2 may follow.
+    #[test]
+    fn an_exchange_awaits_its_decision_then_is_decided() {
+        let mut s = State::new();
+        assert_eq!(s.exchange_state(&TX), None);
+        s.try_apply(&event(1, TX, requested())).unwrap();
+        assert_eq!(s.exchange_state(&TX), Some(ExchangeState::Requested));
+        let touched = s.try_apply(&event(2, TX, issued(3))).unwrap();
+        assert_eq!(touched.awaiting, vec![TX]);
+        assert!(s.tables.awaiting.is_empty());
+        assert_eq!(s.exchange_state(&TX), Some(ExchangeState::Decided));
+        let before = s.tables.clone();
+        for (seq, kind) in [(3, refused()), (3, issued(4)), (3, requested())] {
+            let illegal = s.try_apply(&event(seq, TX, kind)).unwrap_err();
+            assert_eq!(illegal.transition.from, Some("Decided"), "{illegal}");
+        }
+        assert_eq!(s.tables, before, "nothing folded");
+    }
+
+    /// An issuance in a tx of no exchange (the operator's) is no step of 6.2; a refusal
+    /// there is out of order.
+    #[test]
+    fn an_issuance_outside_an_exchange_is_no_step() {
+        let mut s = State::new();
+        let other = TxId([8; 16]);
+        assert_eq!(s.transition(&other, &issued(3)), Ok(None));
+        s.try_apply(&event(1, other, issued(3))).unwrap();
+        let illegal = s.try_apply(&event(2, TX, refused())).unwrap_err();
+        assert_eq!(illegal.transition.machine, "6.2 exchange at the merchant");
+        assert_eq!(illegal.transition.from, None);
+    }
+
+    /// A release with no escrow is refused before it touches the live table.
+    #[test]
+    fn a_release_of_no_escrow_is_refused() {
+        let mut s = State::new();
+        let release = Kind::VendorEscrowReleased {
+            scrip_id: ScripId([3; 16]),
+            reason: Reason::new(ErrorCode::DeadlinePassed, "late"),
+        };
+        let illegal = s.try_apply(&event(1, TX, release.clone())).unwrap_err();
+        assert_eq!(illegal.transition.step, "VendorEscrowReleased");
+        s.apply(&event(1, TX, release));
+        assert_eq!(s.halted().map(|e| e.seq), Some(1));
+        s.apply(&event(2, TX, requested()));
+        assert!(s.tables.awaiting.is_empty(), "a halted state folds nothing");
+    }
 }

@@ -25,6 +25,7 @@
 //! `re` digest is compared exactly: step 3 carries only the merchant's own body.
 
 use shared::events::{Evidence, NewEvent};
+use shared::machine::Machine;
 use shared::node::{Answered, Draft, Refusal, ReplyKey, TxKind};
 use shared::wire::bodies::{
     Body, VendorTopUpAcceptedX3, VendorTopUpDecisionBody, VendorTopUpResponseX4,
@@ -37,6 +38,7 @@ use shared::{Amount, ErrorCode, ExpiryRule};
 use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Escrow, Kind, event_time};
+use super::machine::{TopUpState, TopUpStep};
 use super::open::TopUpAuthorization;
 use super::state::{Awaiting, State};
 use super::{Config, Decision, check_presented};
@@ -70,7 +72,15 @@ pub fn decide(
     let top_up = auth.x2.top_up;
     let header3 = Header::new(config.mint.suite(), Label::VendorTopUpAccepted, tx, me);
     let evidence: Vec<Evidence> = auth.evidence.iter().map(Evidence::from).collect();
-    let (x3, kind) = match check(state, config, auth, now) {
+    let checked = check(state, config, auth, now);
+    let step = match &checked {
+        Ok(v0) => TopUpStep::Accepted { held: *v0 },
+        Err(_) => TopUpStep::Declined,
+    };
+    // The broker's repeat of step 2 got the stored step 3 before this (section 7).
+    TopUpState::transition(state.top_up_state(&tx).as_ref(), &step)
+        .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has a top-up"))?;
+    let (x3, kind) = match checked {
         Ok(v0) => {
             let x3 = VendorTopUpAcceptedX3::Accept {
                 customer,
@@ -188,7 +198,7 @@ pub fn decided(
     let tx = reply.header.tx;
     let Some(Awaiting::TopUp {
         customer,
-        held,
+        state: waiting,
         new_value,
         digest,
         ..
@@ -199,10 +209,17 @@ pub fn decided(
     if reply.body.re.digest != *digest {
         return Err(AckError::NotPending);
     }
+    // What the decision does where the top-up stands: a declined top-up is closed whatever
+    // the broker says (NOK(Declined)); an accepted one tops V0 up on OK, releases it on NOK.
+    let step = match (waiting, &reply.body.decision) {
+        (TopUpState::Accepted { held }, Verdict::Ok) => TopUpStep::ToppedUp { spent: *held },
+        (TopUpState::Accepted { held }, Verdict::Nok(_)) => TopUpStep::Released { scrip: *held },
+        (TopUpState::Declined | TopUpState::Decided, _) => TopUpStep::Closed,
+    };
+    TopUpState::transition(Some(waiting), &step).map_err(|_| AckError::NotPending)?;
     let evidence = vec![Evidence::from(&reply.evidence)];
-    let Some(held) = held else {
-        // A declined top-up: whatever the broker says (NOK(Declined)), nothing was held
-        // and nothing is issued; the tx is closed.
+    let (TopUpStep::ToppedUp { spent: held } | TopUpStep::Released { scrip: held }) = step else {
+        // Declined: nothing was held and nothing is issued; the tx is closed.
         let event =
             NewEvent::new(event_time(now), tx, Kind::VendorTopUpClosed).with_evidence(evidence);
         return Ok(Decision {
@@ -214,7 +231,7 @@ pub fn decided(
     let record = state
         .tables
         .live
-        .held_by(held, tx)
+        .held_by(&held, tx)
         .map_err(|_| AckError::NotPending)?;
     match &reply.body.decision {
         Verdict::Ok => {
@@ -246,7 +263,7 @@ pub fn decided(
                 event_time(now),
                 tx,
                 Kind::VendorEscrowReleased {
-                    scrip_id: *held,
+                    scrip_id: held,
                     reason: reason.clone(),
                 },
             )

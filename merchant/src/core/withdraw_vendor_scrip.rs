@@ -15,18 +15,20 @@
 //! even after the deadline (the broker answers a repeat from its stored decision); it never
 //! releases V0 on its own timer, so a lost OK cannot pay the customer twice (section 7).
 
-use shared::ExpiryRule;
 use shared::events::{Evidence, NewEvent};
+use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::Decision as Verdict;
 use shared::wire::bodies::{AckBody, Re, VendorWithdrawAuthorizationX2, VendorWithdrawResponseX3};
+use shared::{ErrorCode, ExpiryRule};
 
 use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
 use super::events::{Escrow, Kind, event_time};
+use super::machine::{WithdrawState, WithdrawStep};
 use super::open::WithdrawRequest;
 use super::state::{Awaiting, State};
-use super::{Config, Decision, check_presented};
+use super::{Config, Decision, check_presented, customer_bound};
 
 /// Decides C's `VendorWithdrawRequest` (steps 1–2). Idempotency was checked by
 /// [`super::decide`]: a repeat gets the stored `Ack`.
@@ -38,12 +40,8 @@ pub fn decide(
 ) -> Result<Decision, Refusal> {
     let presented = &request.presented;
     let header = &presented.header;
-    let customer = header.sender;
+    let customer = customer_bound(state, config, header, TxKind::WithdrawVendorScrip)?;
     let me = config.me();
-    state
-        .tables
-        .bindings
-        .check(&header.tx, TxKind::WithdrawVendorScrip, &[customer, me])?;
     let record = check_presented(
         state,
         config,
@@ -53,6 +51,13 @@ pub fn decide(
         now,
         ExpiryRule::Strict,
     )?;
+    let held = record.body.scrip_id;
+    // A repeat of C's request got its stored `Ack` before this (section 7).
+    WithdrawState::transition(
+        state.withdraw_state(&header.tx).as_ref(),
+        &WithdrawStep::Held { held },
+    )
+    .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has a withdrawal"))?;
     let value = record.body.value;
     let deadline = now.saturating_add(config.escrow_window_secs);
     let event = NewEvent::new(
@@ -60,7 +65,7 @@ pub fn decide(
         header.tx,
         Kind::VendorEscrowOpened {
             customer,
-            scrip_id: record.body.scrip_id,
+            scrip_id: held,
             until: deadline,
             escrow: Escrow::Withdraw { value },
         },
@@ -103,6 +108,12 @@ pub fn decided(
     if reply.body.customer != *customer || reply.body.value != *value {
         return Err(AckError::NotPending);
     }
+    let step = match &reply.body.decision {
+        Verdict::Ok => WithdrawStep::Withdrawn { spent: *held },
+        Verdict::Nok(_) => WithdrawStep::Released { scrip: *held },
+    };
+    WithdrawState::transition(state.withdraw_state(&tx).as_ref(), &step)
+        .map_err(|_| AckError::NotPending)?;
     let record = state
         .tables
         .live

@@ -1,12 +1,13 @@
 //! The audit of a broker's log (see the module doc of `audit`): chain, postings, evidence,
 //! ledger after every event, and the stored tables against the replay. The fold is the
 //! broker's own `State::fold`, the one code that turns events into tables (ADR 0006), run
-//! here on a fresh state from nothing but the log.
+//! here on a fresh state from nothing but the log; whether an event may move its
+//! three-party transaction is the broker's own transition function (`State::transition`),
+//! asked first of the broker's own checks.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use broker::core::state::{EscrowState, ExchangeState};
 use broker::core::{Kind, State};
 use broker::store::{LiveProjection, render};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
@@ -14,7 +15,7 @@ use shared::node::{Recorded, ScripState};
 use shared::variant::variant_name;
 use shared::{Amount, PublicKey, ScripBody, ScripId, Suite, TxId, Uid};
 
-use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
+use super::invariants::{Deadlines, ScripIds, legal_move, stored_replies, unexpired};
 use super::walk::{Failure, KeyRing, Named, Node, key_for};
 use super::{AuditError, Check};
 
@@ -61,26 +62,26 @@ impl Node for Broker {
         Ok(())
     }
 
-    /// The named invariants before the event (see [`before`]), then the broker's invariant
-    /// after it (section 5): accounts sum to zero, none is below zero, `float:broker`
-    /// equals the live BrokerScrip.
+    /// The move the event makes in its three-party transaction (the broker's own
+    /// transition function), the named invariants before the event (see [`before`]), then
+    /// the broker's invariant after it (section 5): accounts sum to zero, none is below
+    /// zero, `float:broker` equals the live BrokerScrip.
     fn event(&mut self, event: &Event<Recorded<Kind>>, named: &Named) -> Result<(), Failure> {
+        let moved = legal_move(self.state.transition(&event.tx, &event.kind.kind))?;
         before(&self.state, &mut self.ids, event)?;
         let replies = &self.state.replies;
         stored_replies(event.tx, &event.kind.sent, |key| replies.get(key).is_some())?;
-        match &event.kind.kind {
-            // 6.2 and 6.5: the broker is the decision point, and enforces each deadline.
-            Kind::ExchangeOpened { deadline, .. } | Kind::EscrowOpened { deadline, .. } => {
-                self.deadlines.open(event.tx, *deadline, named);
-            }
-            Kind::ExchangeAuthorized { .. }
-            | Kind::ExchangeRefused { .. }
-            | Kind::ExchangeExpired { .. }
-            | Kind::VendorTopUpSettled { .. }
-            | Kind::EscrowReleased { .. } => self.deadlines.close(&event.tx),
-            _ => {}
+        // 6.2 and 6.5: the broker is the decision point, and enforces each deadline until
+        // the transaction ends.
+        if let Kind::ExchangeOpened { deadline, .. } | Kind::EscrowOpened { deadline, .. } =
+            &event.kind.kind
+        {
+            self.deadlines.open(event.tx, *deadline, named);
         }
-        self.state.fold(event);
+        if moved.is_some_and(|m| m.is_final()) {
+            self.deadlines.close(&event.tx);
+        }
+        legal_move(self.state.fold(event).map_err(|e| e.transition))?;
         self.state.check_conserved().map_err(|e| {
             Failure::new(
                 Check::Ledger,
@@ -151,8 +152,8 @@ pub(super) fn registered_keys(path: &Path, suite: Suite) -> Result<Vec<PublicKey
 /// once (`SpentOnce`) and was live, its owner's, not held by another transaction and (but
 /// in a renewal, or the decision of the escrow that holds it) unexpired (`LiveSpend`); the
 /// change is what was consumed less what was paid, a withdrawal credits all of it, a
-/// renewal keeps it (`Change`); an issued id is new (`ScripIssuedOnce`). What a decision
-/// needs open (its exchange, its escrow) is `Ledger`.
+/// renewal keeps it (`Change`); an issued id is new (`ScripIssuedOnce`). That a decision
+/// has its exchange or escrow open is the transition check's, before these.
 fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> Result<(), Failure> {
     let tx = event.tx;
     // The scrip spent and what must come back for it; then the scrip issued.
@@ -165,105 +166,52 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
         } => {
             // 6.4: W_new > B0.value; the difference comes from the bank account.
             let at_least = value_of(state, spent).filter(|v| issued.value > *v);
-            let spend = Spend::new(
-                *spent,
-                *customer,
-                false,
-                false,
-                at_least.map(|_| issued.value),
-                issued.value,
-            );
+            let expected = at_least.map(|_| issued.value);
+            let spend = Spend::of(Standing::Live, *spent, *customer, expected, issued.value);
             (Some(spend), Some(issued))
         }
         Kind::BrokerScripWithdrawn {
             customer,
             spent,
             value,
-        } => (
-            Some(Spend::new(
-                *spent,
-                *customer,
-                false,
-                false,
-                value_of(state, spent),
-                *value,
-            )),
-            None,
-        ),
+        } => {
+            let expected = value_of(state, spent);
+            let spend = Spend::of(Standing::Live, *spent, *customer, expected, *value);
+            (Some(spend), None)
+        }
         Kind::ScripRenewed {
             customer,
             spent,
             issued,
-        } => (
-            Some(Spend::new(
-                *spent,
-                *customer,
-                false,
-                true,
-                value_of(state, spent),
-                issued.value,
-            )),
-            Some(issued),
-        ),
+        } => {
+            let expected = value_of(state, spent);
+            let spend = Spend::of(Standing::Renewal, *spent, *customer, expected, issued.value);
+            (Some(spend), Some(issued))
+        }
         Kind::ExchangeAuthorized {
             customer,
-            value,
+            value: paid,
             spent,
             change,
             ..
-        } => {
-            if !open_exchange(state, tx) {
-                return Err(Failure::new(
-                    Check::Ledger,
-                    format!("an open exchange of tx {tx} to authorize"),
-                    "none open".to_owned(),
-                ));
-            }
-            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*value).ok());
-            let change_value = change.map_or(Amount::ZERO, |c| c.value);
-            (
-                Some(Spend::new(
-                    *spent,
-                    *customer,
-                    false,
-                    false,
-                    rest,
-                    change_value,
-                )),
-                change.as_ref(),
-            )
         }
-        Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {
-            if !state.exchanges.contains_key(&tx) {
-                return Err(Failure::new(
-                    Check::Ledger,
-                    format!("an exchange of tx {tx} to close"),
-                    "none opened".to_owned(),
-                ));
-            }
-            (None, None)
-        }
-        Kind::VendorTopUpSettled {
+        | Kind::VendorTopUpSettled {
             customer,
-            top_up,
+            top_up: paid,
             spent,
             change,
             ..
         } => {
-            open_escrow(state, tx)?;
-            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*top_up).ok());
+            // 6.2 step 4 pays from B0, live; 6.5 step 4 from the B0 its escrow holds.
+            let standing = if matches!(event.kind.kind, Kind::VendorTopUpSettled { .. }) {
+                Standing::HeldHere
+            } else {
+                Standing::Live
+            };
+            let rest = value_of(state, spent).and_then(|v| v.checked_sub(*paid).ok());
             let change_value = change.map_or(Amount::ZERO, |c| c.value);
-            (
-                Some(Spend::new(
-                    *spent,
-                    *customer,
-                    true,
-                    false,
-                    rest,
-                    change_value,
-                )),
-                change.as_ref(),
-            )
+            let spend = Spend::of(standing, *spent, *customer, rest, change_value);
+            (Some(spend), change.as_ref())
         }
         Kind::EscrowOpened {
             customer, scrip, ..
@@ -274,7 +222,6 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
             (None, None)
         }
         Kind::EscrowReleased { scrip, .. } => {
-            open_escrow(state, tx)?;
             if state.live.held_by(scrip, tx).is_err() {
                 return Err(Failure::new(
                     Check::Ledger,
@@ -299,10 +246,11 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
     };
     if let Some(spend) = spend {
         ids.spend(spend.id)?;
-        let body = live(state, &spend.id, spend.owner, spend.held_here.then_some(tx))?;
+        let held_here = (spend.standing == Standing::HeldHere).then_some(tx);
+        let body = live(state, &spend.id, spend.owner, held_here)?;
         // A renewal takes an expired scrip (6.8); a held one was unexpired when its escrow
         // took it, and may expire while held (section 4: only its decision ends the hold).
-        if !spend.renewal && !spend.held_here {
+        if spend.standing == Standing::Live {
             unexpired(body, event.time)?;
         }
         if spend.expected != Some(spend.found) {
@@ -333,16 +281,26 @@ fn before(state: &State, ids: &mut ScripIds, event: &Event<Recorded<Kind>>) -> R
     Ok(())
 }
 
+/// Where a BrokerScrip an event spends must stand (section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// Live (not held) and unexpired: every spend but those below.
+    Live,
+    /// Held by the escrow of this tx, whose decision spends it (6.5); it may have expired
+    /// while held.
+    HeldHere,
+    /// Live, and possibly expired: a renewal (6.8).
+    Renewal,
+}
+
 /// A BrokerScrip an event spends, and what must come back for it.
 struct Spend {
+    /// Where it must stand.
+    standing: Standing,
     /// The scrip.
     id: ScripId,
     /// Its owner, who spends it.
     owner: Uid,
-    /// Whether the escrow of this tx holds it (6.5 settles what 6.5 held).
-    held_here: bool,
-    /// Whether it may be expired (6.8).
-    renewal: bool,
     /// What must come back or be credited, as the records say.
     expected: Option<Amount>,
     /// What came back or was credited.
@@ -350,19 +308,17 @@ struct Spend {
 }
 
 impl Spend {
-    fn new(
+    fn of(
+        standing: Standing,
         id: ScripId,
         owner: Uid,
-        held_here: bool,
-        renewal: bool,
         expected: Option<Amount>,
         found: Amount,
     ) -> Spend {
         Spend {
+            standing,
             id,
             owner,
-            held_here,
-            renewal,
             expected,
             found,
         }
@@ -406,24 +362,4 @@ fn live<'s>(
 /// The value of the live scrip `id`.
 fn value_of(state: &State, id: &ScripId) -> Option<Amount> {
     state.live.get(id).map(|r| r.body.value)
-}
-
-/// Whether the exchange of `tx` is open.
-fn open_exchange(state: &State, tx: TxId) -> bool {
-    state
-        .exchanges
-        .get(&tx)
-        .is_some_and(|e| e.state == ExchangeState::Open)
-}
-
-/// The escrow of `tx` is open, for its decision.
-fn open_escrow(state: &State, tx: TxId) -> Result<(), Failure> {
-    match state.escrows.get(&tx) {
-        Some(escrow) if escrow.state == EscrowState::Open => Ok(()),
-        _ => Err(Failure::new(
-            Check::Ledger,
-            format!("an open escrow of tx {tx} to decide"),
-            "none open".to_owned(),
-        )),
-    }
 }

@@ -8,13 +8,17 @@
 //! - [`Deadlines`]: `Deadline` (section 7: every multi-party transaction has a deadline; at
 //!   the log's last event, each is closed or still within it);
 //! - [`stored_replies`]: `StoredReply` (section 7: a reply is stored with the request it
-//!   answers, once, in that request's tx, to its sender, with a label that answers it).
+//!   answers, once, in that request's tx, to its sender, with a label that answers it);
+//! - [`legal_move`]: `Transition` (section 7: a three-party transaction is a state
+//!   machine); the rule is the node's own transition function, the auditor has none of its
+//!   own.
 //!
 //! `LiveSpend` against the live table and `Change` are the node's own (their records
 //! differ), in `broker`, `merchant` and `wallet`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use shared::machine::TransitionError;
 use shared::node::{ReplyKey, SentFrame};
 use shared::wire::{Frame, LabelKind};
 use shared::{ScripBody, ScripId, TxId};
@@ -173,4 +177,20 @@ pub(super) fn stored_replies(
         }
     }
     Ok(())
+}
+
+/// `Transition`: the node's own transition function (`State::transition` of its core)
+/// found the event to be a legal move of its three-party transaction.
+pub(super) fn legal_move<T>(checked: Result<T, TransitionError>) -> Result<T, Failure> {
+    checked.map_err(|e| {
+        Failure::new(
+            Check::Transition,
+            format!("a move the {} may make", e.machine),
+            format!(
+                "{} after {}",
+                e.step,
+                e.from.unwrap_or("nothing (the tx had not begun)")
+            ),
+        )
+    })
 }

@@ -1,13 +1,14 @@
 //! The audit of a merchant's log (see the module doc of `audit`): chain, postings (a
 //! merchant keeps none), evidence, the merchant's books after every event, and the stored
-//! tables against the replay. The fold is the merchant's own `State::apply` and the tables
-//! its own `rows_of` (what `MerchantNode::check_tables` compares at every start), run here
-//! on a fresh state from nothing but the log.
+//! tables against the replay. The fold is the merchant's own `State::try_apply` and the
+//! tables its own `rows_of` (what `MerchantNode::check_tables` compares at every start),
+//! run here on a fresh state from nothing but the log.
 //!
-//! The merchant's fold trusts its `decide`: it asserts (in debug builds) that a scrip it
-//! spends is live, that a purchase conserves value, that no id is issued twice. A forged
-//! log breaks exactly those, so each is checked here *before* the event is folded, and
-//! named as a finding instead.
+//! The merchant's fold refuses an event that moves a three-party transaction out of order
+//! (its transition function, asked here first: `transition`), and trusts its `decide` for
+//! the rest: it asserts (in debug builds) that a scrip it spends is live, that a purchase
+//! conserves value, that no id is issued twice. A forged log breaks exactly those, so each
+//! is checked here *before* the event is folded, and named as a finding instead.
 //!
 //! Keys: a merchant's log holds none (the daemon keeps the customers' keys it fetched by
 //! 6.0b in `peers/` beside it), so the broker's key is pinned with `--keys`, and the
@@ -17,13 +18,14 @@
 use std::collections::BTreeMap;
 
 use merchant::core::events::{Escrow, Kind};
+use merchant::core::machine::TopUpState;
 use merchant::core::state::{Awaiting, State, Tables};
 use merchant::store::{Mirror, rows_of};
 use shared::events::{Event, EventLog, LogError, ProjectionDump};
 use shared::node::{Recorded, ScripState, TxKind};
 use shared::{Amount, ScripBody, ScripId, TxId, Uid};
 
-use super::invariants::{Deadlines, ScripIds, stored_replies, unexpired};
+use super::invariants::{Deadlines, ScripIds, legal_move, stored_replies, unexpired};
 use super::walk::{Failure, Named, Node};
 use super::{AuditError, Check};
 
@@ -58,23 +60,25 @@ impl Node for Merchant {
         kind.kind.name().to_owned()
     }
 
+    /// The move the event makes in its three-party transaction (the merchant's own
+    /// transition function), what the fold takes for granted (see [`before`]), then the
+    /// books after it.
     fn event(&mut self, event: &MerchantEvent, named: &Named) -> Result<(), Failure> {
+        let moved = legal_move(self.state.transition(&event.tx, &event.kind.kind))?;
         before(&self.state.tables, &mut self.ids, event)?;
         let t = &self.state.tables;
         stored_replies(event.tx, &event.kind.sent, |key| {
             t.replies.get(key).is_some()
         })?;
-        match &event.kind.kind {
-            // 6.5, 6.7: the escrow is the merchant's part of a three-party transaction.
-            Kind::VendorEscrowOpened { until, .. } => {
-                self.deadlines.open(event.tx, *until, named);
-            }
-            Kind::VendorScripToppedUp { .. }
-            | Kind::VendorScripWithdrawn { .. }
-            | Kind::VendorEscrowReleased { .. } => self.deadlines.close(&event.tx),
-            _ => {}
+        // 6.5, 6.7: the escrow is the merchant's part of a three-party transaction, until
+        // the merchant acts on the broker's decision.
+        if let Kind::VendorEscrowOpened { until, .. } = &event.kind.kind {
+            self.deadlines.open(event.tx, *until, named);
         }
-        self.state.apply(event);
+        if moved.is_some_and(|m| m.is_final()) {
+            self.deadlines.close(&event.tx);
+        }
+        legal_move(self.state.try_apply(event).map_err(|e| e.transition))?;
         books(&self.state)
     }
 
@@ -218,7 +222,7 @@ fn before(t: &Tables, ids: &mut ScripIds, event: &MerchantEvent) -> Result<(), F
             // 6.5 step 3: the merchant undertook to issue V1 of W_V1 = V0.value + W_V.
             let undertaken = match t.awaiting.get(&tx) {
                 Some(Awaiting::TopUp {
-                    held: Some(held),
+                    state: TopUpState::Accepted { held },
                     new_value,
                     ..
                 }) if *held == old.scrip_id => Some(*new_value),

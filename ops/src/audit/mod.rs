@@ -15,20 +15,25 @@
 //!    the auditor pins (`--keys DIR`; `--broker-log`, the keys a broker's log registered;
 //!    for a merchant's data directory, also the customers' keys its daemon fetched, in
 //!    `peers/`);
-//! 4. `ledger`: replayed event by event into a fresh state with the node's own fold, the
+//! 4. `transition`: every event of a three-party transaction (6.2, 6.5, 6.7) is a move its
+//!    transaction may make from where it stands, as the node's own transition function has
+//!    it (the one its `decide` and its fold ask: `broker::core::machine`,
+//!    `merchant::core::machine`); an event out of order is named before its ledger and
+//!    invariants are checked;
+//! 5. `ledger`: replayed event by event into a fresh state with the node's own fold, the
 //!    node's invariant holds after every event: at the broker, the accounts sum to zero,
 //!    none is below zero, and `float:broker` equals the live BrokerScrip; at a merchant,
 //!    `issued = live + paid + withdrawn` in its books, and what its fold takes for granted
 //!    (a spent scrip is live, a purchase conserves value) is checked before the event; at
 //!    a wallet, its own fold applies the event (it refuses a scrip spent that it does not
 //!    hold, a reply to no pending request, a second scrip of a producer);
-//! 5. the named invariants of sections 4–7 (`invariants`), each checked at every event
+//! 6. the named invariants of sections 4–7 (`invariants`), each checked at every event
 //!    where it applies and named in the finding: `scrip-issued-once`, `spent-once`,
 //!    `live-spend` (live, unexpired, not held by another transaction, its owner's),
 //!    `change` (change = consumed − paid), `stored-reply` (broker and merchant: a wallet
 //!    stores no replies), and, at the log's last event, `deadline` (every three-party
 //!    transaction closed or within its deadline); in every kind of log;
-//! 6. `replay`: the projection tables stored in the file equal, byte for byte, the tables
+//! 7. `replay`: the projection tables stored in the file equal, byte for byte, the tables
 //!    the replayed state renders with the node's own encoding.
 //!
 //! Broker, merchant and wallet logs are audited; another kind of log is refused by name. A
@@ -58,6 +63,9 @@ pub enum Check {
     Postings,
     /// A signature kept as evidence.
     Evidence,
+    /// An event of a three-party transaction that cannot follow where it stands (section
+    /// 7; the node's own transition function).
+    Transition,
     /// The ledger invariants after an event.
     Ledger,
     /// The stored projection tables against the replay.
@@ -84,6 +92,7 @@ impl fmt::Display for Check {
             Check::Chain => "chain",
             Check::Postings => "postings",
             Check::Evidence => "evidence",
+            Check::Transition => "transition",
             Check::Ledger => "ledger",
             Check::Replay => "replay",
             Check::ScripIssuedOnce => "scrip-issued-once",
@@ -379,7 +388,7 @@ pub fn print(report: &Report, json: bool) {
                 println!("  {account}: {}", signed_amount(*balance));
             }
             println!(
-                "OK: chain, postings, {} signatures, ledger, invariants and replay all hold",
+                "OK: chain, postings, {} signatures, transitions, ledger, invariants and replay all hold",
                 report.signatures
             );
         }

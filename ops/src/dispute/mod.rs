@@ -335,6 +335,14 @@ fn sender<'a>(frames: impl IntoIterator<Item = &'a Vec<u8>>) -> Option<Uid> {
         .map(|f| f.header.sender)
 }
 
+/// How a failure to read the log at `path` is told.
+fn log_error(path: &Path) -> impl Fn(LogError) -> CollectError + Copy + '_ {
+    |source| CollectError::Log {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Reads the events of `tx` from the `K` log at `path`.
 fn read<K>(
     path: &Path,
@@ -345,10 +353,7 @@ fn read<K>(
 where
     K: Serialize + serde::de::DeserializeOwned,
 {
-    let log_error = |source: LogError| CollectError::Log {
-        path: path.to_owned(),
-        source,
-    };
+    let log_error = log_error(path);
     let log = EventLog::<K>::open_existing(path).map_err(log_error)?;
     log.verify_chain().map_err(|source| CollectError::Chain {
         path: path.to_owned(),
@@ -520,10 +525,7 @@ fn kinds_of<K>(
 where
     K: Serialize + serde::de::DeserializeOwned,
 {
-    let log_error = |source: LogError| CollectError::Log {
-        path: path.to_owned(),
-        source,
-    };
+    let log_error = log_error(path);
     let log = EventLog::<K>::open_existing(path).map_err(log_error)?;
     log.iter()
         .map_err(log_error)?
@@ -566,10 +568,7 @@ pub fn transactions(target: &Path) -> Result<Vec<TxLine>, CollectError> {
 /// not at hand (the demo keeps no key files).
 pub fn pinned_broker_key(target: &Path) -> Result<String, CollectError> {
     let path = log_path(target);
-    let log_error = |source: LogError| CollectError::Log {
-        path: path.clone(),
-        source,
-    };
+    let log_error = log_error(&path);
     let log =
         EventLog::<customer_cli::core::WalletEvent>::open_existing(&path).map_err(log_error)?;
     if log.identity().node_kind != customer_cli::NODE_KIND {

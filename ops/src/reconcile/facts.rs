@@ -101,6 +101,14 @@ impl fmt::Display for Fact {
 }
 
 impl Fact {
+    /// 6.8: `issued`, the renewed scrip, at its producer.
+    fn renewed(issued: &shared::ScripBody) -> Fact {
+        Fact::Renewed {
+            producer: issued.producer,
+            value: issued.value,
+        }
+    }
+
     /// The merchant whose log keeps this fact, or `None` for the broker's.
     pub(super) fn keeper(&self, broker: Uid) -> Option<Uid> {
         match self {
@@ -228,6 +236,96 @@ pub(super) fn change_of(change: Option<&shared::ScripBody>) -> Amount {
     change.map_or(Amount::ZERO, |c| c.value)
 }
 
+/// The refusal of the log at `path` whose node's own fold refused one of its events.
+fn illegal(path: &Path) -> impl Fn(IllegalEvent) -> ReconcileError + '_ {
+    |source| ReconcileError::Illegal {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The fact a broker event states, with the customer it concerns.
+fn broker_fact(kind: &broker::core::Kind) -> Option<(Uid, Fact)> {
+    use broker::core::Kind;
+    Some(match *kind {
+        Kind::BrokerScripIssued { customer, scrip } => {
+            (customer, Fact::BrokerScripIssued { value: scrip.value })
+        }
+        Kind::BrokerScripToppedUp {
+            customer, issued, ..
+        } => (customer, Fact::BrokerScripToppedUp { to: issued.value }),
+        Kind::BrokerScripWithdrawn {
+            customer, value, ..
+        } => (customer, Fact::BrokerScripWithdrawn { value }),
+        Kind::ScripRenewed {
+            customer, issued, ..
+        } => (customer, Fact::renewed(&issued)),
+        Kind::ExchangeAuthorized {
+            customer,
+            merchant,
+            value,
+            change,
+            ..
+        } => (
+            customer,
+            Fact::Exchanged {
+                merchant,
+                value,
+                change: change_of(change.as_ref()),
+            },
+        ),
+        Kind::PurchaseRecorded {
+            customer,
+            merchant,
+            value,
+        } => (customer, Fact::PurchaseRecorded { merchant, value }),
+        Kind::VendorTopUpSettled {
+            customer,
+            merchant,
+            top_up,
+            change,
+            ..
+        } => (
+            customer,
+            Fact::TopUpSettled {
+                merchant,
+                top_up,
+                change: change_of(change.as_ref()),
+            },
+        ),
+        Kind::VendorScripRedeemed {
+            customer,
+            merchant,
+            value,
+        } => (customer, Fact::Redeemed { merchant, value }),
+        _ => return None,
+    })
+}
+
+/// A lapse a broker event records, if it is one.
+fn broker_lapse(tx: TxId, time: u64, kind: &broker::core::Kind) -> Option<Lapse> {
+    use broker::core::Kind;
+    let (merchant, scrip_id, value) = match *kind {
+        Kind::VendorScripLapsed {
+            merchant,
+            scrip_id,
+            value,
+            ..
+        } => (Some(merchant), scrip_id, value),
+        Kind::ScripLapsed {
+            scrip_id, value, ..
+        } => (None, scrip_id, value),
+        _ => return None,
+    };
+    Some(Lapse {
+        tx,
+        merchant,
+        scrip_id,
+        value,
+        time,
+    })
+}
+
 pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), ReconcileError> {
     use broker::core::Kind;
     let (path, suite, events) = read_events::<Recorded<Kind>>(target, broker::node::NODE_KIND)?;
@@ -243,134 +341,70 @@ pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), Reconci
     let mut uid = None;
     for event in &events {
         uid = uid.or_else(|| sender_of(&event.kind.sent));
-        log.state.fold(event);
-        let tx = event.tx;
-        let facts = &mut log.facts;
-        match &event.kind.kind {
+        log.state.fold(event).map_err(illegal(&path))?;
+        let (tx, kind) = (event.tx, &event.kind.kind);
+        if let Some((customer, fact)) = broker_fact(kind) {
+            add_fact(&mut log.facts, tx, customer, fact);
+        }
+        log.lapsed.extend(broker_lapse(tx, event.time, kind));
+        match kind {
             Kind::PeerRegistered { uid, .. } => {
                 log.registered.insert(*uid);
             }
-            Kind::BrokerScripIssued { customer, scrip } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::BrokerScripIssued { value: scrip.value },
-            ),
-            Kind::BrokerScripToppedUp {
-                customer, issued, ..
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::BrokerScripToppedUp { to: issued.value },
-            ),
-            Kind::BrokerScripWithdrawn {
-                customer, value, ..
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::BrokerScripWithdrawn { value: *value },
-            ),
-            Kind::ScripRenewed {
-                customer, issued, ..
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::Renewed {
-                    producer: issued.producer,
-                    value: issued.value,
-                },
-            ),
-            Kind::ExchangeAuthorized {
-                customer,
-                merchant,
-                value,
-                change,
-                ..
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::Exchanged {
-                    merchant: *merchant,
-                    value: *value,
-                    change: change_of(change.as_ref()),
-                },
-            ),
-            Kind::PurchaseRecorded {
-                customer,
-                merchant,
-                value,
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::PurchaseRecorded {
-                    merchant: *merchant,
-                    value: *value,
-                },
-            ),
             Kind::PurchaseUnmatched { .. } => {
                 log.unmatched.insert(tx);
             }
-            Kind::VendorTopUpSettled {
-                customer,
-                merchant,
-                top_up,
-                change,
-                ..
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::TopUpSettled {
-                    merchant: *merchant,
-                    top_up: *top_up,
-                    change: change_of(change.as_ref()),
-                },
-            ),
-            Kind::VendorScripRedeemed {
-                customer,
-                merchant,
-                value,
-            } => add_fact(
-                facts,
-                tx,
-                *customer,
-                Fact::Redeemed {
-                    merchant: *merchant,
-                    value: *value,
-                },
-            ),
-            Kind::VendorScripLapsed {
-                merchant,
-                scrip_id,
-                value,
-                ..
-            } => log.lapsed.push(Lapse {
-                tx,
-                merchant: Some(*merchant),
-                scrip_id: *scrip_id,
-                value: *value,
-                time: event.time,
-            }),
-            Kind::ScripLapsed {
-                scrip_id, value, ..
-            } => log.lapsed.push(Lapse {
-                tx,
-                merchant: None,
-                scrip_id: *scrip_id,
-                value: *value,
-                time: event.time,
-            }),
             _ => {}
         }
     }
     // A broker that never answered a frame registered no merchant: nothing to reconcile.
     log.uid = uid.ok_or_else(|| ReconcileError::NoBrokerUid { path: path.clone() })?;
     Ok((path, log))
+}
+
+/// The fact a merchant event states, with the customer it concerns.
+fn merchant_fact(kind: &merchant::core::events::Kind) -> Option<(Uid, Fact)> {
+    use merchant::core::events::Kind;
+    Some(match kind {
+        Kind::VendorScripIssued { scrip, owner } => (
+            *owner,
+            Fact::VendorScripIssued {
+                merchant: scrip.producer,
+                value: scrip.value,
+            },
+        ),
+        Kind::PurchaseMade {
+            customer,
+            spent,
+            change,
+            receipt,
+            ..
+        } => (
+            *customer,
+            Fact::Bought {
+                merchant: spent.producer,
+                paid: receipt.paid,
+                change: change_of(change.as_ref()),
+            },
+        ),
+        Kind::VendorScripToppedUp { customer, old, new } => (
+            *customer,
+            Fact::ToppedUp {
+                merchant: old.producer,
+                from: old.value,
+                to: new.value,
+            },
+        ),
+        Kind::VendorScripWithdrawn { customer, spent } => (
+            *customer,
+            Fact::Withdrawn {
+                merchant: spent.producer,
+                value: spent.value,
+            },
+        ),
+        Kind::ScripRenewed { owner, new, .. } => (*owner, Fact::renewed(new)),
+        _ => return None,
+    })
 }
 
 pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError> {
@@ -382,64 +416,10 @@ pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError
     let mut uid = None;
     for event in &events {
         uid = uid.or_else(|| sender_of(&event.kind.sent));
-        state.apply(event);
-        let tx = event.tx;
-        tx_time.insert(tx, event.time);
-        match &event.kind.kind {
-            Kind::VendorScripIssued { scrip, owner } => add_fact(
-                &mut facts,
-                tx,
-                *owner,
-                Fact::VendorScripIssued {
-                    merchant: scrip.producer,
-                    value: scrip.value,
-                },
-            ),
-            Kind::PurchaseMade {
-                customer,
-                spent,
-                change,
-                receipt,
-                ..
-            } => add_fact(
-                &mut facts,
-                tx,
-                *customer,
-                Fact::Bought {
-                    merchant: spent.producer,
-                    paid: receipt.paid,
-                    change: change_of(change.as_ref()),
-                },
-            ),
-            Kind::VendorScripToppedUp { customer, old, new } => add_fact(
-                &mut facts,
-                tx,
-                *customer,
-                Fact::ToppedUp {
-                    merchant: old.producer,
-                    from: old.value,
-                    to: new.value,
-                },
-            ),
-            Kind::VendorScripWithdrawn { customer, spent } => add_fact(
-                &mut facts,
-                tx,
-                *customer,
-                Fact::Withdrawn {
-                    merchant: spent.producer,
-                    value: spent.value,
-                },
-            ),
-            Kind::ScripRenewed { owner, new, .. } => add_fact(
-                &mut facts,
-                tx,
-                *owner,
-                Fact::Renewed {
-                    producer: new.producer,
-                    value: new.value,
-                },
-            ),
-            _ => {}
+        state.try_apply(event).map_err(illegal(&path))?;
+        tx_time.insert(event.tx, event.time);
+        if let Some((customer, fact)) = merchant_fact(&event.kind.kind) {
+            add_fact(&mut facts, event.tx, customer, fact);
         }
     }
     let uid = uid.ok_or_else(|| ReconcileError::NoMerchantUid { path: path.clone() })?;

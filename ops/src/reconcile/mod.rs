@@ -58,6 +58,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use shared::events::{Event, EventLog, LogError};
+use shared::machine::IllegalEvent;
 use shared::node::{Recorded, SentFrame};
 use shared::wire::Frame;
 use shared::{Amount, ScripId, TxId, Uid};
@@ -298,6 +299,15 @@ pub enum ReconcileError {
         path: PathBuf,
         /// Where it breaks.
         source: LogError,
+    },
+    /// A log that moves a three-party transaction out of order: its node's own transition
+    /// function refuses one of its events, so its state cannot be read from it.
+    #[error("{path}: {source}; run `peerscrip-ops audit` on it")]
+    Illegal {
+        /// The file.
+        path: PathBuf,
+        /// The first event refused.
+        source: IllegalEvent,
     },
     /// A broker log with no frame sent, so no UID (it registered nobody).
     #[error("{path}: the broker log has sent no frame, so its UID is unknown")]
