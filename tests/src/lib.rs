@@ -1,5 +1,6 @@
 //! Cross-crate integration and end-to-end tests, and what they share: the `nats-server`
-//! harness ([`nats_server`]), a large broker log built fast ([`bank_log`]), the workspace's
+//! harness ([`nats_server`]) and the event export's stream read back from it
+//! ([`export_stream`]), a large broker log built fast ([`bank_log`]), the workspace's
 //! binaries built for the tests ([`binaries`]) and run as processes ([`processes`]), the bus
 //! conformance suite ([`bus_conformance`]), the test kit
 //! that builds a whole network of nodes on temporary files ([`network`]), the invariants
@@ -10,6 +11,7 @@
 pub mod bank_log;
 pub mod binaries;
 pub mod bus_conformance;
+pub mod export_stream;
 pub mod invariants;
 pub mod nats_server;
 pub mod network;

@@ -25,6 +25,7 @@ use futures::StreamExt as _;
 use merchant::core::Config as MerchantConfig;
 use merchant::node::MerchantNode;
 use peerscrip_tests::NatsServer;
+use peerscrip_tests::export_stream::{ExportStream, assert_linked, log_rows, node_subject};
 use peerscrip_tests::processes::{Daemon, PATIENCE, clean_command};
 use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
 use shared::events::Account;
@@ -1279,139 +1280,34 @@ async fn a_broker_stopped_while_its_server_is_down_still_stops_cleanly() {
 const EXPORT_STREAM: &str = "AUDIT";
 const SHORT_WINDOW: Duration = Duration::from_millis(300);
 
-/// One exported message: its headers and payload.
-struct Exported {
-    headers: async_nats::HeaderMap,
-    payload: Vec<u8>,
+/// The broker's events as the export reads them from its (closed) log.
+fn broker_rows(d: &Deployment) -> Vec<shared::export::Row> {
+    log_rows(&d.broker_log(), broker::node::event_name)
 }
 
-impl Exported {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).unwrap().as_str()
-    }
-}
-
-/// Every message of the export stream on `subject`, in stream order.
-async fn exported(js: &async_nats::jetstream::Context, subject: &str) -> Vec<Exported> {
-    use async_nats::jetstream::consumer;
-    let stream = js.get_stream(EXPORT_STREAM).await.unwrap();
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: subject.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut out = Vec::new();
-    // Until nothing more comes within the wait: the subject is read to its end.
-    while let Ok(Some(message)) =
-        tokio::time::timeout(Duration::from_millis(500), messages.next()).await
-    {
-        let message = message.unwrap();
-        out.push(Exported {
-            headers: message.headers.clone().unwrap_or_default(),
-            payload: message.payload.to_vec(),
-        });
-    }
-    out
-}
-
-/// Asserts that `messages` are one chain of events 1..=n without a gap or a duplicate:
-/// seq headers 1, 2, …, each payload linking to the one before (protocol.md section 8).
-fn assert_one_chain(messages: &[Exported], link: Link) {
-    let mut prev = shared::events::GENESIS_PREV_HASH;
-    for (i, message) in messages.iter().enumerate() {
-        let seq = i as u64 + 1;
-        assert_eq!(message.header(shared::export::HEADER_SEQ), seq.to_string());
-        assert_eq!(
-            link(&message.payload),
-            (seq, prev),
-            "event {seq} links to the one before"
-        );
-        prev = shared::events::chain::hash_bytes(&message.payload);
-    }
-}
-
-/// The seq and `prev_hash` of a stored event, decoded with its node's type.
-type Link = fn(&[u8]) -> (u64, shared::events::ChainHash);
-
-fn broker_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
-    let event: shared::events::Event<shared::node::Recorded<broker::core::Kind>> =
-        shared::events::Event::decode(bytes).unwrap();
-    (event.seq, event.prev_hash)
-}
-
-fn merchant_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
-    let event: shared::events::Event<shared::node::Recorded<merchant::core::events::Kind>> =
-        shared::events::Event::decode(bytes).unwrap();
-    (event.seq, event.prev_hash)
-}
-
-/// The (closed) broker log's events as the export reads them.
-fn broker_rows(path: &Path) -> Vec<shared::export::Row> {
-    let log =
-        shared::events::EventLog::<shared::node::Recorded<broker::core::Kind>>::open_existing(path)
-            .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, broker::node::event_name).unwrap();
-    log.close().unwrap();
-    rows
-}
-
-/// The (closed) merchant log's events as the export reads them.
-fn merchant_rows(path: &Path) -> Vec<shared::export::Row> {
-    let log = shared::events::EventLog::<
-        shared::node::Recorded<merchant::core::events::Kind>,
-    >::open_existing(path)
-    .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, merchant::node::event_name).unwrap();
-    log.close().unwrap();
-    rows
-}
-
-/// Asserts that the export stream holds `rows` (a node's whole log) exactly on the node's
-/// subject: one message per event, in order, linked, byte for byte, with its headers.
-async fn assert_stream_is_log(
-    js: &async_nats::jetstream::Context,
+/// Asserts that the export stream holds the (stopped) broker's whole log, `rows`, on the
+/// broker's subject.
+async fn assert_broker_exported(
+    stream: &ExportStream,
+    d: &Deployment,
     rows: &[shared::export::Row],
-    link: Link,
-    node_kind: &str,
-    uid: shared::Uid,
 ) {
-    let subject = shared::export::subject(shared::export::DEFAULT_SUBJECT_PREFIX, node_kind, &uid);
-    let messages = exported(js, &subject).await;
-    assert_one_chain(&messages, link);
-    assert_eq!(
-        messages.len(),
-        rows.len(),
-        "one message per event of the log"
-    );
-    for (message, row) in messages.iter().zip(rows) {
-        assert!(
-            message.payload == row.bytes,
-            "event {}: the stored bytes",
-            row.seq
-        );
-        assert_eq!(message.header(shared::export::HEADER_TX), row.tx);
-        assert_eq!(message.header(shared::export::HEADER_KIND), row.kind);
-        assert_eq!(
-            message.header(shared::export::HEADER_NODE_UID),
-            uid.to_string()
-        );
-        assert_eq!(message.header(shared::export::HEADER_NODE_KIND), node_kind);
-    }
+    stream
+        .assert_holds(broker::node::NODE_KIND, &d.broker_keys.uid(), rows)
+        .await;
 }
 
-/// Waits until the stream holds an event of `tx` (the export runs beside the serving).
-async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: shared::TxId) {
+/// Waits until the stream holds an event of `tx` (the export runs beside the serving),
+/// the broker's events up to it one chain.
+async fn wait_exported(stream: &ExportStream, subject: &str, tx: shared::TxId) {
     let start = Instant::now();
     loop {
-        let messages = exported(js, subject).await;
+        let messages = stream.messages(subject).await;
         if messages
             .iter()
             .any(|m| m.header(shared::export::HEADER_TX) == tx.to_string())
         {
-            assert_one_chain(&messages, broker_link);
+            assert_linked::<shared::node::Recorded<broker::core::Kind>>(&messages);
             return;
         }
         assert!(start.elapsed() < PATIENCE, "tx {tx} was not exported");
@@ -1428,21 +1324,10 @@ async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: s
 #[actix_rt::test]
 async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigkill() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: EXPORT_STREAM.to_owned(),
-        subjects: vec![format!("{}.>", shared::export::DEFAULT_SUBJECT_PREFIX)],
-        duplicate_window: SHORT_WINDOW,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
+    stream.create(Some(SHORT_WINDOW)).await;
     let d = Deployment::new();
-    let subject = shared::export::subject(
-        shared::export::DEFAULT_SUBJECT_PREFIX,
-        broker::node::NODE_KIND,
-        &d.broker_keys.uid(),
-    );
+    let subject = node_subject(broker::node::NODE_KIND, &d.broker_keys.uid());
     let export = ["--export-stream", EXPORT_STREAM];
     let mut broker = d.broker_with(&server, &export);
     broker.wait_for("exporting the log's events", 1);
@@ -1454,8 +1339,8 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     let obtain = w.obtain_broker_scrip(amount(1_000), now).unwrap();
     let tx = obtain.tx;
     client.send(&mut w, obtain, now).await.unwrap();
-    wait_exported(&js, &subject, tx).await;
-    let before_kill = exported(&js, &subject).await.len();
+    wait_exported(&stream, &subject, tx).await;
+    let before_kill = stream.count(&subject).await;
     assert!(
         before_kill > 3,
         "the bank's setup and the customer's requests"
@@ -1474,7 +1359,7 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
         "the restart resumes after the stream's last event:\n{}",
         broker.log()
     );
-    wait_exported(&js, &subject, killed_tx).await;
+    wait_exported(&stream, &subject, killed_tx).await;
     let now = system_clock();
     let withdraw = w.withdraw_broker_scrip(now).unwrap();
     let last_tx = withdraw.tx;
@@ -1483,15 +1368,8 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     assert_eq!(broker.count("event export caught up with the log"), 1);
 
     // The clean stop published the last events before closing the file.
-    let rows = broker_rows(&d.broker_log());
-    assert_stream_is_log(
-        &js,
-        &rows,
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    let rows = broker_rows(&d);
+    assert_broker_exported(&stream, &d, &rows).await;
     assert!(rows.iter().any(|r| r.tx == last_tx.to_string()));
 }
 
@@ -1502,20 +1380,11 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
 #[actix_rt::test]
 async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_is_back() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: "SQUATTER".to_owned(),
-        subjects: vec![format!("{}.>", shared::export::DEFAULT_SUBJECT_PREFIX)],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
+    let squatter = stream.named("SQUATTER");
+    squatter.create(None).await;
     let d = Deployment::new();
-    let subject = shared::export::subject(
-        shared::export::DEFAULT_SUBJECT_PREFIX,
-        broker::node::NODE_KIND,
-        &d.broker_keys.uid(),
-    );
+    let subject = node_subject(broker::node::NODE_KIND, &d.broker_keys.uid());
     let mut broker = d.broker_with(&server, &["--export-stream", EXPORT_STREAM]);
     broker.wait_for("the event export is delayed; retrying", 1);
     let (mut w, client) = d.customer(&server).await;
@@ -1528,18 +1397,11 @@ async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(1_000));
     assert_eq!(broker.count("exporting the log's events"), 0);
 
-    js.delete_stream("SQUATTER").await.unwrap();
+    squatter.delete().await;
     broker.wait_for("exporting the log's events", 1);
-    wait_exported(&js, &subject, tx).await;
+    wait_exported(&stream, &subject, tx).await;
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
-    assert_stream_is_log(
-        &js,
-        &broker_rows(&d.broker_log()),
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    assert_broker_exported(&stream, &d, &broker_rows(&d)).await;
 }
 
 /// One stream for the whole deployment: the broker and the merchant, both started with
@@ -1548,7 +1410,7 @@ async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_
 #[actix_rt::test]
 async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
     let d = Deployment::new();
     let export = ["--export-stream", EXPORT_STREAM];
     let mut broker = d.broker_with(&server, &export);
@@ -1566,24 +1428,15 @@ async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
     assert_eq!(merchant.count("event export caught up with the log"), 1);
 
-    let rows = merchant_rows(&d.merchant_dir().join("merchant.redb"));
+    let rows = log_rows(
+        &d.merchant_dir().join("merchant.redb"),
+        merchant::node::event_name,
+    );
     assert!(rows.iter().any(|r| r.kind == "PurchaseMade"), "{rows:?}");
-    assert_stream_is_log(
-        &js,
-        &rows,
-        merchant_link,
-        merchant::node::NODE_KIND,
-        d.merchant_keys.uid(),
-    )
-    .await;
-    assert_stream_is_log(
-        &js,
-        &broker_rows(&d.broker_log()),
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    stream
+        .assert_holds(merchant::node::NODE_KIND, &d.merchant_keys.uid(), &rows)
+        .await;
+    assert_broker_exported(&stream, &d, &broker_rows(&d)).await;
     check_books(&d, 1);
 }
 
