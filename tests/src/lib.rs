@@ -3,15 +3,18 @@
 //! ([`export_stream`]), a large broker log built fast ([`bank_log`]), the workspace's
 //! binaries built for the tests ([`binaries`]) and run as processes ([`processes`]), the bus
 //! conformance suite ([`bus_conformance`]), the test kit
-//! that builds a whole network of nodes on temporary files ([`network`]), the invariants
-//! every test of the network checks ([`invariants`]) and the seeded fault-injecting
-//! simulator ([`simulation`]). All compiled into the library so any test binary can reuse
-//! them.
+//! that builds a whole network of nodes on temporary files ([`network`]) and the
+//! deployment fixture that serves it on a bus ([`deployment`]), frames read and built by
+//! hand ([`frames`]), the invariants every test of the network checks ([`invariants`]) and
+//! the seeded fault-injecting simulator ([`simulation`]). All compiled into the library so
+//! any test binary can reuse them.
 
 pub mod bank_log;
 pub mod binaries;
 pub mod bus_conformance;
+pub mod deployment;
 pub mod export_stream;
+pub mod frames;
 pub mod invariants;
 pub mod nats_server;
 pub mod network;
