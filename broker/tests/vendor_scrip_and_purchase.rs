@@ -6,39 +6,18 @@ mod wire_client;
 
 use broker::core::ExchangeState;
 use shared::events::Account;
-use shared::ids::{Nonce, TxId};
+use shared::ids::TxId;
 use shared::suite::OpCount;
 use shared::wire::bodies::{
-    BrokerScripResponseX1, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
-    ExchangeAuthorizationResponseX5, VendorScripNoticeResponseX0,
+    ChangeBrokerScripX4, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5,
+    VendorScripNoticeResponseX0,
 };
-use shared::wire::{Decision, Frame, Header, Label};
+use shared::wire::{Decision, Frame, Label};
 use shared::{Amount, ErrorCode, Suite};
-use wire_client::{Client, Held, NOW, World, error_code};
+use wire_client::{NOW, Parties, error_code};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
-}
-
-struct Parties {
-    w: World,
-    c: Client,
-    m: Client,
-    b0: Held,
-}
-
-/// A broker with customer C (holding B0 of `b0` from a bank balance of 1000) and merchant
-/// M (bank balance 0).
-fn parties(suite: Suite, b0: u64) -> Parties {
-    let mut w = World::new(suite);
-    let c = w.client(0, "C-1");
-    let m = w.client(2, "M-1");
-    w.onboard(&c, 1000);
-    w.onboard(&m, 0);
-    let reply = w.send(&c.obtain(TxId::random(), b0, Nonce::random()), NOW);
-    let (_, b0) =
-        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
-    Parties { w, c, m, b0 }
 }
 
 /// Step 1; returns the deadline.
@@ -55,14 +34,10 @@ fn authorization(p: &Parties, tx: TxId, w_c: u64, w_m: u64) -> Vec<u8> {
     p.m.exchange_authorization(&step2, p.c.uid(), w_m)
 }
 
-fn bank(w: &World, c: &Client) -> i128 {
-    w.state().balance(&Account::Bank(c.pan.clone()))
-}
-
 #[test]
 fn exchange_authorized_with_change_in_both_suites() {
     for suite in Suite::ALL {
-        let mut p = parties(suite, 500);
+        let mut p = Parties::new(suite, 500);
         let tx = TxId::random();
         let deadline = notice(&mut p, tx);
         assert_eq!(deadline, NOW + 600);
@@ -77,21 +52,9 @@ fn exchange_authorized_with_change_in_both_suites() {
         assert_eq!(x5.re.sender, p.m.uid());
 
         // Step 5: C's change B1 of 200, and M's signed undertaking X3.
-        assert_eq!(handled.deliveries.len(), 1);
-        assert_eq!(handled.deliveries[0].to, p.c.uid());
-        let (x4, b1) =
-            p.c.open_scrip::<ChangeBrokerScripX4>(&handled.deliveries[0].frame, |b| {
-                let change = b.change.clone().unwrap();
-                (change.scrip, change.cs_hash)
-            });
+        let (x4, b1, undertaking) = p.change::<ExchangeAuthorizationRequestX3>(&handled, tx);
         assert_eq!(b1.scrip.value(), amount(200));
         assert_eq!(x4.outcome, Decision::Ok);
-        let m_header = Header::new(suite, Label::ExchangeAuthorizationRequest, tx, p.m.uid());
-        let undertaking = x4
-            .undertaking
-            .unwrap()
-            .verify::<ExchangeAuthorizationRequestX3>(&m_header, p.m.key.public())
-            .unwrap();
         assert_eq!(
             (undertaking.value, undertaking.customer),
             (amount(300), p.c.uid())
@@ -100,7 +63,7 @@ fn exchange_authorized_with_change_in_both_suites() {
         // Money: float −300, bank:M +300, memo +300; B0 spent, B1 live for C.
         let s = p.w.state();
         assert_eq!(s.balance(&Account::FloatBroker), 200);
-        assert_eq!(bank(&p.w, &p.m), 300);
+        assert_eq!(p.bank(&p.m), 300);
         assert_eq!(s.memo(&p.m.uid()), 300);
         assert!(s.live.get(&p.b0.scrip.id()).is_none());
         assert_eq!(s.live.get(&b1.scrip.id()).unwrap().owner, p.c.uid());
@@ -123,13 +86,13 @@ fn exchange_authorized_with_change_in_both_suites() {
         // The change works: C withdraws it.
         let reply = p.w.send(&p.c.withdraw(TxId::random(), &b1), NOW);
         assert_eq!(error_code(&p.w.broker_key(), &reply), None);
-        assert_eq!(bank(&p.w, &p.c), 700);
+        assert_eq!(p.bank(&p.c), 700);
     }
 }
 
 #[test]
 fn exchange_of_the_whole_scrip_has_no_change() {
-    let mut p = parties(Suite::Paper, 300);
+    let mut p = Parties::new(Suite::Paper, 300);
     let tx = TxId::random();
     notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
@@ -142,7 +105,7 @@ fn exchange_of_the_whole_scrip_has_no_change() {
 
 #[test]
 fn no_open_exchange_is_an_error_that_records_nothing() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     p.w.assert_refused(
         &authorization(&p, tx, 300, 300),
@@ -166,7 +129,7 @@ fn refused_exchanges_are_final_and_recorded() {
         (600, 600, ErrorCode::ExceedsScrip),
     ];
     for (w_c, w_m, code) in cases {
-        let mut p = parties(Suite::Modern, 500);
+        let mut p = Parties::new(Suite::Modern, 500);
         let tx = TxId::random();
         notice(&mut p, tx);
         let before = p.w.state().accounts.clone();
@@ -204,7 +167,7 @@ fn refused_exchanges_are_final_and_recorded() {
 
 #[test]
 fn a_spent_or_foreign_b0_is_refused_in_the_decision() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     // B0 withdrawn first: the exchange's B0 is spent.
     let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW);
     assert_eq!(error_code(&p.w.broker_key(), &reply), None);
@@ -227,7 +190,7 @@ fn a_spent_or_foreign_b0_is_refused_in_the_decision() {
 
 #[test]
 fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
     assert_eq!(
@@ -286,9 +249,8 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
 /// forwarded part must come from the customer M names.
 #[test]
 fn another_relay_or_another_customer_is_refused() {
-    let mut p = parties(Suite::Modern, 500);
-    let other = p.w.client(3, "M-2");
-    p.w.onboard(&other, 0);
+    let mut p = Parties::new(Suite::Modern, 500);
+    let other = p.other_merchant();
     let tx = TxId::random();
     notice(&mut p, tx);
     let step2 =
@@ -307,7 +269,7 @@ fn another_relay_or_another_customer_is_refused() {
 
 #[test]
 fn notice_refusals() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let nobody = shared::fixtures::keypair(Suite::Modern, 5).uid();
     p.w.assert_refused(
         &p.c.notice(TxId::random(), nobody),
@@ -318,8 +280,7 @@ fn notice_refusals() {
     let reply = p.w.send(&p.c.notice(tx, p.m.uid()), NOW);
     // Repeat: the same bytes. Another merchant under the same tx: TxReused.
     assert_eq!(p.w.send(&p.c.notice(tx, p.m.uid()), NOW), reply);
-    let other = p.w.client(3, "M-2");
-    p.w.onboard(&other, 0);
+    let other = p.other_merchant();
     p.w.assert_refused(&p.c.notice(tx, other.uid()), NOW, ErrorCode::TxReused);
 }
 
@@ -327,7 +288,7 @@ fn notice_refusals() {
 
 /// A merchant with a memo of 300 (from a 6.2 exchange) and its customer.
 fn after_exchange() -> Parties {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     notice(&mut p, tx);
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
@@ -362,23 +323,29 @@ fn a_purchase_costs_the_broker_two_verifications_no_private_key_operation_and_it
     };
     let len = p.w.log_len();
 
-    let before = OpCount::on_this_thread();
-    let ack = p.w.send(&step1, NOW);
-    assert_eq!(OpCount::since(before), one_verification, "step 1");
-    assert_eq!(p.w.log_len(), len + 1, "step 1: PurchaseOpened");
-    assert_eq!(
-        p.c.open_unsigned_ack(&ack).re.label,
-        Label::PurchaseInitiated
-    );
-
-    let before = OpCount::on_this_thread();
-    let ack = p.w.send(&step5, NOW);
-    assert_eq!(OpCount::since(before), one_verification, "step 5");
-    assert_eq!(p.w.log_len(), len + 2, "step 5: PurchaseRecorded");
-    assert_eq!(
-        p.m.open_unsigned_ack(&ack).re.label,
-        Label::PurchaseCompleted
-    );
+    // Each step: one verification, one event appended, the unsigned Ack to its sender.
+    let steps = [
+        (
+            &step1,
+            &p.c,
+            Label::PurchaseInitiated,
+            "step 1: PurchaseOpened",
+        ),
+        (
+            &step5,
+            &p.m,
+            Label::PurchaseCompleted,
+            "step 5: PurchaseRecorded",
+        ),
+    ];
+    let mut ack = Vec::new();
+    for (appended, (step, sender, label, what)) in (1..).zip(steps) {
+        let before = OpCount::on_this_thread();
+        ack = p.w.send(step, NOW);
+        assert_eq!(OpCount::since(before), one_verification, "{what}");
+        assert_eq!(p.w.log_len(), len + appended, "{what}");
+        assert_eq!(sender.open_unsigned_ack(&ack).re.label, label);
+    }
     assert_eq!(p.w.state().memo(&p.m.uid()), 180);
     assert!(p.w.state().purchases[&tx].recorded);
 
@@ -478,8 +445,7 @@ fn purchase_refusals() {
         ErrorCode::TxReused,
     );
     // Another merchant reporting C's purchase under this tx.
-    let other = p.w.client(3, "M-2");
-    p.w.onboard(&other, 0);
+    let other = p.other_merchant();
     p.w.assert_refused(
         &other.purchase_completed(tx, p.c.uid(), 10),
         NOW,
@@ -492,7 +458,7 @@ fn purchase_refusals() {
 #[test]
 fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     let mut p = after_exchange();
-    assert_eq!(bank(&p.w, &p.m), 300);
+    assert_eq!(p.bank(&p.m), 300);
     let refused = p.w.node().payout(&p.m.pan, amount(1), NOW);
     assert!(
         matches!(
@@ -508,7 +474,7 @@ fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
     assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
     p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
-    assert_eq!(bank(&p.w, &p.m), 180);
+    assert_eq!(p.bank(&p.m), 180);
     wire_client::assert_conserved(p.w.state());
 }
 
@@ -516,7 +482,7 @@ fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
 /// and relays its own part, and is refused without a decision being recorded.
 #[test]
 fn the_customer_cannot_authorize_its_own_exchange() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     notice(&mut p, tx);
     let step2 =
@@ -530,13 +496,8 @@ fn the_customer_cannot_authorize_its_own_exchange() {
 /// and only those; `Pending` when there are none. It appends nothing.
 #[test]
 fn transaction_status_returns_each_party_its_own_frames() {
-    use shared::wire::bodies::{TransactionStatusResponseBody, TxStatus};
-    fn status(w: &mut World, who: &Client, tx: TxId) -> TxStatus {
-        let reply = w.send(&who.transaction_status(tx), NOW);
-        who.open_clear::<TransactionStatusResponseBody>(&reply)
-            .status
-    }
-    let mut p = parties(Suite::Modern, 500);
+    use shared::wire::bodies::TxStatus;
+    let mut p = Parties::new(Suite::Modern, 500);
     let stranger = p.w.client(3, "X-1");
     p.w.onboard(&stranger, 0);
     let tx = TxId::random();
@@ -544,20 +505,20 @@ fn transaction_status_returns_each_party_its_own_frames() {
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
     let len = p.w.log_len();
     assert_eq!(
-        status(&mut p.w, &p.c, tx),
+        p.w.status(&p.c, tx, NOW),
         TxStatus::Frames {
             frames: vec![notice_reply, handled.deliveries[0].frame.clone()],
             omitted: 0
         }
     );
     assert_eq!(
-        status(&mut p.w, &p.m, tx),
+        p.w.status(&p.m, tx, NOW),
         TxStatus::Frames {
             frames: vec![handled.reply_frame().to_vec()],
             omitted: 0
         }
     );
-    assert_eq!(status(&mut p.w, &stranger, tx), TxStatus::Pending);
-    assert_eq!(status(&mut p.w, &p.c, TxId::random()), TxStatus::Pending);
+    assert_eq!(p.w.status(&stranger, tx, NOW), TxStatus::Pending);
+    assert_eq!(p.w.status(&p.c, TxId::random(), NOW), TxStatus::Pending);
     assert_eq!(p.w.log_len(), len, "a status request appends nothing");
 }

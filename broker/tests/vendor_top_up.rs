@@ -10,43 +10,15 @@ use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::node::ScripState;
 use shared::wire::bodies::{
-    AckBody, BrokerScripResponseX1, ChangeBrokerScripX5, ExchangeAuthorizationResponseX5,
-    TransactionStatusResponseBody, TxStatus, VendorTopUpAcceptedX3, VendorTopUpDecisionBody,
-    VendorTopUpRequestX0,
+    AckBody, ChangeBrokerScripX5, ExchangeAuthorizationResponseX5, VendorTopUpAcceptedX3,
+    VendorTopUpDecisionBody, VendorTopUpRequestX0,
 };
-use shared::wire::{Decision, Header, Label};
+use shared::wire::{Decision, Label};
 use shared::{Amount, ErrorCode, Suite};
-use wire_client::{Client, Held, NOW, World, error_code};
+use wire_client::{NOW, Parties, error_code};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
-}
-
-struct Parties {
-    w: World,
-    c: Client,
-    m: Client,
-    b0: Held,
-    v0: Held,
-}
-
-/// A broker with customer C (B0 of `b0` from a bank balance of 1000, and a VendorScrip V0
-/// of 40 from M) and merchant M (bank balance 0).
-fn parties(suite: Suite, b0: u64) -> Parties {
-    let mut w = World::new(suite);
-    let c = w.client(0, "C-1");
-    let m = w.client(2, "M-1");
-    w.onboard(&c, 1000);
-    w.onboard(&m, 0);
-    let reply = w.send(&c.obtain(TxId::random(), b0, Nonce::random()), NOW);
-    let (_, b0) =
-        c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
-    let v0 = m.issue_vendor_scrip(40);
-    Parties { w, c, m, b0, v0 }
-}
-
-fn bank(w: &World, c: &Client) -> i128 {
-    w.state().balance(&Account::Bank(c.pan.clone()))
 }
 
 fn accept(p: &Parties, top_up: u64, new_value: u64) -> VendorTopUpAcceptedX3 {
@@ -105,7 +77,7 @@ fn held_state(p: &Parties) -> ScripState {
 #[test]
 fn a_top_up_settles_with_change_in_both_suites() {
     for suite in Suite::ALL {
-        let mut p = parties(suite, 500);
+        let mut p = Parties::new(suite, 500);
         let tx = TxId::random();
         let before = p.w.state().accounts.clone();
         let (deadline, authorization) = open_escrow(&mut p, tx, 100);
@@ -146,27 +118,15 @@ fn a_top_up_settles_with_change_in_both_suites() {
             (p.m.uid(), Label::VendorTopUpAccepted)
         );
         // Step 6: C's change and M's signed undertaking.
-        assert_eq!(handled.deliveries.len(), 1);
-        assert_eq!(handled.deliveries[0].to, p.c.uid());
-        let (x5, b1) =
-            p.c.open_scrip::<ChangeBrokerScripX5>(&handled.deliveries[0].frame, |b| {
-                let change = b.change.clone().unwrap();
-                (change.scrip, change.cs_hash)
-            });
+        let (x5, b1, undertaking) = p.change::<VendorTopUpAcceptedX3>(&handled, tx);
         assert_eq!(x5.outcome, Decision::Ok);
         assert_eq!(b1.scrip.value(), amount(400));
-        let m_header = Header::new(suite, Label::VendorTopUpAccepted, tx, p.m.uid());
-        let undertaking = x5
-            .undertaking
-            .unwrap()
-            .verify::<VendorTopUpAcceptedX3>(&m_header, p.m.key.public())
-            .unwrap();
         assert_eq!(undertaking, accept(&p, 100, 140));
 
         let s = p.w.state();
         assert_eq!(s.balance(&Account::FloatBroker), 400);
-        assert_eq!(bank(&p.w, &p.m), 100);
-        assert_eq!(bank(&p.w, &p.c), 500);
+        assert_eq!(p.bank(&p.m), 100);
+        assert_eq!(p.bank(&p.c), 500);
         assert_eq!(s.memo(&p.m.uid()), 100);
         assert!(s.live.get(&p.b0.scrip.id()).is_none());
         assert_eq!(s.live.get(&b1.scrip.id()).unwrap().owner, p.c.uid());
@@ -197,27 +157,19 @@ fn a_top_up_settles_with_change_in_both_suites() {
         let to_c = p.w.state().outbox.frames(&tx, &p.c.uid()).to_vec();
         assert_eq!(to_c.len(), 2);
         assert_eq!(to_c[1], handled.deliveries[0].frame);
-        let status = p.w.send(&p.c.transaction_status(tx), NOW);
-        assert_eq!(
-            p.c.open_clear::<TransactionStatusResponseBody>(&status)
-                .status,
-            TxStatus::Frames {
-                frames: to_c,
-                omitted: 0
-            }
-        );
+        p.assert_status(tx, NOW, to_c);
 
         // The change works: C withdraws it.
         let reply = p.w.send(&p.c.withdraw(TxId::random(), &b1), NOW);
         assert_eq!(error_code(&p.w.broker_key(), &reply), None);
-        assert_eq!(bank(&p.w, &p.c), 900);
+        assert_eq!(p.bank(&p.c), 900);
         wire_client::assert_conserved(p.w.state());
     }
 }
 
 #[test]
 fn a_top_up_of_the_whole_scrip_has_no_change() {
-    let mut p = parties(Suite::Paper, 300);
+    let mut p = Parties::new(Suite::Paper, 300);
     let tx = TxId::random();
     open_escrow(&mut p, tx, 300);
     let handled =
@@ -228,14 +180,14 @@ fn a_top_up_of_the_whole_scrip_has_no_change() {
     assert!(x5.undertaking.is_some());
     assert!(p.w.state().live.is_empty());
     assert_eq!(p.w.state().balance(&Account::FloatBroker), 0);
-    assert_eq!(bank(&p.w, &p.m), 300);
+    assert_eq!(p.bank(&p.m), 300);
 }
 
 /// 6.5 step 3: a decline releases the escrow in the same commit; M gets NOK(Declined), C a
 /// NOK `ChangeBrokerScrip`; nothing moved and B0 is usable again.
 #[test]
 fn a_decline_releases_the_escrow_and_tells_both() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     let before = p.w.state().accounts.clone();
     open_escrow(&mut p, tx, 100);
@@ -262,7 +214,7 @@ fn a_decline_releases_the_escrow_and_tells_both() {
     // B0 is live again: C withdraws it.
     let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW + 7);
     assert_eq!(error_code(&p.w.broker_key(), &reply), None);
-    assert_eq!(bank(&p.w, &p.c), 1000);
+    assert_eq!(p.bank(&p.c), 1000);
 }
 
 /// An accept whose amounts differ from C's request is a final, recorded NOK: the escrow is
@@ -270,7 +222,7 @@ fn a_decline_releases_the_escrow_and_tells_both() {
 #[test]
 fn an_accept_with_other_amounts_is_a_recorded_nok() {
     for (top_up, new_value) in [(99, 139), (100, 141)] {
-        let mut p = parties(Suite::Modern, 500);
+        let mut p = Parties::new(Suite::Modern, 500);
         let tx = TxId::random();
         let before = p.w.state().accounts.clone();
         open_escrow(&mut p, tx, 100);
@@ -292,7 +244,7 @@ fn an_accept_with_other_amounts_is_a_recorded_nok() {
 /// NOK(DeadlinePassed), recorded once, C not told again.
 #[test]
 fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     let before = p.w.state().accounts.clone();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
@@ -331,15 +283,7 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
             frame: to_c[1].clone(),
         }]
     );
-    let status = p.w.send(&p.c.transaction_status(tx), deadline + 1);
-    assert_eq!(
-        p.c.open_clear::<TransactionStatusResponseBody>(&status)
-            .status,
-        TxStatus::Frames {
-            frames: to_c,
-            omitted: 0
-        }
-    );
+    p.assert_status(tx, deadline + 1, to_c);
     let again = p.w.node().expire(deadline + 2).unwrap();
     assert_eq!(again.events, 0, "released once");
     assert!(again.deliveries.is_empty(), "C is told once");
@@ -361,7 +305,7 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
 /// NOK(DeadlinePassed), and C is told.
 #[test]
 fn an_accept_after_the_deadline_releases_the_escrow() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     let handled = p.w.send_all(
@@ -380,7 +324,7 @@ fn an_accept_after_the_deadline_releases_the_escrow() {
 /// and 6.2's decision over a held B0 is a recorded NOK(Held).
 #[test]
 fn a_held_scrip_is_refused_by_every_other_request() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     open_escrow(&mut p, tx, 100);
     let b0 = p.b0.clone();
@@ -436,9 +380,8 @@ fn a_held_scrip_is_refused_by_every_other_request() {
 /// Every refusal of step 1: an `Error`, nothing recorded, nothing held.
 #[test]
 fn request_refusals() {
-    let mut p = parties(Suite::Modern, 500);
-    let other = p.w.client(3, "M-2");
-    p.w.onboard(&other, 0);
+    let mut p = Parties::new(Suite::Modern, 500);
+    let other = p.other_merchant();
     let (c, m) = (&p.c, &p.m);
     let x0 = |top_up: u64, new_value: u64| VendorTopUpRequestX0 {
         new_value: amount(new_value),
@@ -526,9 +469,8 @@ fn request_refusals() {
 /// Every refusal of step 3 that is not a decision: nothing recorded, the escrow still open.
 #[test]
 fn answer_refusals() {
-    let mut p = parties(Suite::Modern, 500);
-    let other = p.w.client(3, "M-2");
-    p.w.onboard(&other, 0);
+    let mut p = Parties::new(Suite::Modern, 500);
+    let other = p.other_merchant();
     let tx = TxId::random();
     open_escrow(&mut p, tx, 100);
     let (c, m) = (&p.c, &p.m);
@@ -593,18 +535,14 @@ fn answer_refusals() {
 #[test]
 fn escrows_survive_reopen_with_identical_state() {
     for suite in Suite::ALL {
-        let mut p = parties(suite, 500);
+        let mut p = Parties::new(suite, 500);
         let settled = TxId::random();
         open_escrow(&mut p, settled, 100);
         let handled = p.w.send_all(
             &p.m.vendor_top_up_accepted(settled, &accept(&p, 100, 140)),
             NOW,
         );
-        let (_, b1) =
-            p.c.open_scrip::<ChangeBrokerScripX5>(&handled.deliveries[0].frame, |b| {
-                let change = b.change.clone().unwrap();
-                (change.scrip, change.cs_hash)
-            });
+        let (_, b1, _) = p.change::<VendorTopUpAcceptedX3>(&handled, settled);
         p.b0 = b1;
         let released = TxId::random();
         open_escrow(&mut p, released, 50);
@@ -633,23 +571,23 @@ fn escrows_survive_reopen_with_identical_state() {
 /// tick lapses B0, once: `float:broker −v, bank:C +v`, under `TxId(scrip_id)`.
 #[test]
 fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
-    let mut p = parties(Suite::Modern, 500);
+    let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     let grace_end = p.b0.scrip.body.expires + 365 * 24 * 3600;
     assert!(grace_end > deadline);
-    let bank_before = bank(&p.w, &p.c);
+    let bank_before = p.bank(&p.c);
     let len = p.w.log_len();
     assert_eq!(p.w.node().expire(grace_end + 1).unwrap().events, 1);
     assert_eq!(p.w.log_len(), len + 1);
     assert_eq!(held_state(&p), ScripState::Live, "released, not lapsed");
-    assert_eq!(bank(&p.w, &p.c), bank_before);
+    assert_eq!(p.bank(&p.c), bank_before);
     wire_client::assert_conserved(p.w.state());
 
     assert_eq!(p.w.node().expire(grace_end + 2).unwrap().events, 1);
     assert_eq!(p.w.log_len(), len + 2);
     assert!(p.w.state().live.get(&p.b0.scrip.id()).is_none());
-    assert_eq!(bank(&p.w, &p.c), bank_before + 500);
+    assert_eq!(p.bank(&p.c), bank_before + 500);
     assert_eq!(p.w.state().balance(&Account::FloatBroker), 0);
     wire_client::assert_conserved(p.w.state());
     let lapse = TxId(p.b0.scrip.id().0);

@@ -14,16 +14,13 @@ use broker::core::{Kind, State};
 use broker::node::NODE_KIND;
 use broker::store::LiveProjection;
 use ops::audit::{Check, audit};
-use redb::ReadableTable as _;
 use shared::Suite;
-use shared::events::{
-    Event, EventLog, LogIdentity, NewEvent, Projection, ProjectionError, ProjectionTable,
-};
+use shared::events::Event;
 use shared::node::Recorded;
 
 mod common;
 
-use common::EVENTS;
+use common::{NoTables, flip_event_byte, flip_row_byte};
 
 /// A broker log written by the demo (modern suite), in a temp dir.
 fn demo_log() -> (tempfile::TempDir, PathBuf) {
@@ -32,57 +29,19 @@ fn demo_log() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn events(path: &Path) -> Vec<Event<Recorded<Kind>>> {
-    let log = EventLog::<Recorded<Kind>>::open_existing(path).unwrap();
-    log.iter().unwrap().map(Result::unwrap).collect()
-}
-
-/// A projection with no tables: for a forged log whose events the broker's own fold would
-/// refuse to apply (it asserts its invariants), so that the log can be written at all.
-struct NoTables;
-
-impl Projection<Recorded<Kind>> for NoTables {
-    fn tables(&self) -> Vec<&dyn ProjectionTable> {
-        Vec::new()
-    }
-
-    fn apply(
-        &self,
-        _: &redb::WriteTransaction,
-        _: &Event<Recorded<Kind>>,
-    ) -> Result<(), ProjectionError> {
-        Ok(())
-    }
+    common::events(path)
 }
 
 /// A new log at `to` holding `events` (as changed by the caller), appended through the log
 /// API: a valid chain and tables that match, so only the content checks can object.
 fn rechain(events: Vec<Event<Recorded<Kind>>>, to: &Path) {
     let mut state = State::new(Suite::Modern);
-    append_all(events, to, &LiveProjection::new(&mut state));
+    common::rechain(events, to, NODE_KIND, &LiveProjection::new(&mut state));
 }
 
-/// As [`rechain`], with no tables written.
+/// As [`rechain`], with no tables written (the broker's own fold would refuse the events).
 fn rechain_without_tables(events: Vec<Event<Recorded<Kind>>>, to: &Path) {
-    append_all(events, to, &NoTables);
-}
-
-fn append_all(
-    events: Vec<Event<Recorded<Kind>>>,
-    to: &Path,
-    projection: &dyn Projection<Recorded<Kind>>,
-) {
-    let log = EventLog::open(to, LogIdentity::new(Suite::Modern, NODE_KIND)).unwrap();
-    for e in events {
-        let new = NewEvent {
-            time: e.time,
-            tx: e.tx,
-            postings: e.postings,
-            memos: e.memos,
-            evidence: e.evidence,
-            kind: e.kind,
-        };
-        log.append(vec![new], projection).unwrap();
-    }
+    common::rechain(events, to, NODE_KIND, &NoTables);
 }
 
 fn finding(path: &Path) -> ops::audit::Finding {
@@ -103,19 +62,7 @@ fn the_demo_log_passes_and_each_tampering_is_named() {
 
     // An altered event: the chain names it.
     let altered = dir.path().join("altered.redb");
-    std::fs::copy(&original, &altered).unwrap();
-    {
-        let db = redb::Database::open(&altered).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut table = txn.open_table(EVENTS).unwrap();
-            let mut bytes = table.get(7).unwrap().unwrap().value().to_vec();
-            let last = bytes.len() - 1;
-            bytes[last] ^= 1;
-            table.insert(7, bytes.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    flip_event_byte(&original, &altered, 7);
     let f = finding(&altered);
     assert_eq!((f.seq, f.check), (7, Check::Chain));
 
@@ -150,24 +97,7 @@ fn the_demo_log_passes_and_each_tampering_is_named() {
 
     // A projection row changed in place: the replay check names the table.
     let row = dir.path().join("row.redb");
-    std::fs::copy(&original, &row).unwrap();
-    {
-        let db = redb::Database::open(&row).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let accounts: redb::TableDefinition<&[u8], &[u8]> =
-                redb::TableDefinition::new("broker_accounts");
-            let mut table = txn.open_table(accounts).unwrap();
-            let (key, value) = {
-                let first = table.iter().unwrap().next().unwrap().unwrap();
-                (first.0.value().to_vec(), first.1.value().to_vec())
-            };
-            let mut value = value;
-            value[0] ^= 1;
-            table.insert(key.as_slice(), value.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    flip_row_byte(&original, &row, "broker_accounts");
     let f = finding(&row);
     assert_eq!(f.check, Check::Replay, "{f}");
     assert!(f.expected.starts_with("table broker_accounts"), "{f}");
@@ -322,14 +252,9 @@ fn each_named_invariant_is_named_in_a_broker_log() {
     assert!(report.ok(), "{:?}", report.finding);
 
     // The stored reply to the notice filed under a request it does not answer.
-    let mut relabelled = all.clone();
-    let reply = relabelled[opened]
-        .kind
-        .sent
-        .iter_mut()
-        .find_map(|s| s.answers.as_mut())
-        .unwrap();
-    reply.key.label = shared::wire::Label::RenewRequest;
+    let relabelled = common::refiled(&all, opened, |key| {
+        key.label = shared::wire::Label::RenewRequest;
+    });
     named(
         "relabelled",
         relabelled,

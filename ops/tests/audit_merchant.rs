@@ -201,25 +201,13 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     named("lapse-twice", twice_lapsed, purchase + 2, Check::SpentOnce);
 
     // The stored reply to the purchase filed under another tx.
-    let mut misfiled = all.clone();
-    let reply = misfiled[at(purchase)]
-        .kind
-        .sent
-        .iter_mut()
-        .find_map(|s| s.answers.as_mut())
-        .unwrap();
-    reply.key.tx = shared::TxId([7; 16]);
+    let misfiled = common::refiled(&all, at(purchase), |key| key.tx = shared::TxId([7; 16]));
     named("misfiled", misfiled, purchase, Check::StoredReply);
 
     // The stored reply to the purchase filed under a request it does not answer.
-    let mut relabelled = all.clone();
-    let reply = relabelled[at(purchase)]
-        .kind
-        .sent
-        .iter_mut()
-        .find_map(|s| s.answers.as_mut())
-        .unwrap();
-    reply.key.label = shared::wire::Label::RenewRequest;
+    let relabelled = common::refiled(&all, at(purchase), |key| {
+        key.label = shared::wire::Label::RenewRequest;
+    });
     named("relabelled", relabelled, purchase, Check::StoredReply);
 
     // An escrow (6.5) that nothing closed, in a log whose last event is past its deadline.

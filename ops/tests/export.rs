@@ -11,30 +11,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, stream};
 use broker::core::Kind;
-use futures::StreamExt;
-use ops::export::{
-    DEFAULT_SUBJECT_PREFIX, HEADER_KIND, HEADER_NODE_KIND, HEADER_NODE_UID, HEADER_SEQ, HEADER_TX,
-};
+use ops::export::{DEFAULT_SUBJECT_PREFIX, HEADER_KIND, HEADER_SEQ};
+use peerscrip_tests::export_stream::{ExportStream, log_rows, node_subject};
 use peerscrip_tests::{NatsServer, bank_log};
 use shared::events::EventLog;
+use shared::export::Row;
 use shared::node::Recorded;
 use shared::{Suite, Uid};
+
+mod common;
 
 const STREAM: &str = "AUDIT";
 
 /// A short duplicate window for the kill tests: waited out before each restart.
 const SHORT_WINDOW: Duration = Duration::from_millis(300);
 
-fn exporter(target: &Path, url: &str, uid: &Uid, extra: &[&str]) -> Command {
+/// `peerscrip-ops export <target>` to [`STREAM`] on the server at `url`, with `extra`.
+fn export_command(target: &Path, url: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
     command
         .arg("export")
         .arg(target)
-        .args(["--nats-url", url, "--stream", STREAM, "--uid"])
-        .arg(uid.to_string())
+        .args(["--nats-url", url, "--stream", STREAM])
         .args(extra);
+    command
+}
+
+/// [`export_command`] naming the node's UID, `uid`.
+fn exporter(target: &Path, url: &str, uid: &Uid, extra: &[&str]) -> Command {
+    let mut command = export_command(target, url, &["--uid", &uid.to_string()]);
+    command.args(extra);
     command
 }
 
@@ -49,6 +56,13 @@ fn run_ok(mut command: Command) -> Output {
     out
 }
 
+/// Runs `command`, which must refuse (exit 1): its standard error, which says why.
+fn refused(mut command: Command) -> String {
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{command:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
 fn spawn(mut command: Command) -> Child {
     command
         .stdout(Stdio::null())
@@ -59,111 +73,26 @@ fn spawn(mut command: Command) -> Child {
 
 /// The subject of broker `uid`'s events.
 fn subject(uid: &Uid) -> String {
-    ops::export::subject(DEFAULT_SUBJECT_PREFIX, "broker", uid)
+    node_subject("broker", uid)
 }
 
-/// The log's events as stored: (seq, tx, kind name, bytes).
-fn stored(path: &Path) -> Vec<(u64, String, Kind, Vec<u8>)> {
+/// The broker log's events as the export reads them.
+fn rows(path: &Path) -> Vec<Row> {
+    log_rows(path, broker::node::event_name)
+}
+
+/// The kinds of the broker log's events, in order.
+fn kinds(path: &Path) -> Vec<Kind> {
     let log = EventLog::<Recorded<Kind>>::open_existing(path).unwrap();
-    let rows = log
-        .stored_from(1)
-        .unwrap()
-        .map(|row| {
-            let (event, bytes) = row.unwrap();
-            (event.seq, event.tx.to_string(), event.kind.kind, bytes)
-        })
-        .collect();
+    let kinds = log.iter().unwrap().map(|e| e.unwrap().kind.kind).collect();
     log.close().unwrap();
-    rows
+    kinds
 }
 
-async fn js(server: &NatsServer) -> jetstream::Context {
-    jetstream::new(async_nats::connect(server.url()).await.unwrap())
-}
-
-/// How many messages the stream holds on `subject` (0 before the stream exists).
-async fn count(js: &jetstream::Context, subject: &str) -> u64 {
-    let Ok(mut stream) = js.get_stream(STREAM).await else {
-        return 0;
-    };
-    let info = stream.info().await.unwrap();
-    if info.state.messages == 0 {
-        return 0;
-    }
-    let mut counts = stream.info_with_subjects(subject).await.unwrap();
-    let mut n = 0;
-    while let Some(Ok((name, c))) = counts.next().await {
-        if name == subject {
-            n = c as u64;
-        }
-    }
-    n
-}
-
-/// One message as the stream holds it.
-struct Exported {
-    stream_seq: u64,
-    headers: async_nats::HeaderMap,
-    payload: Vec<u8>,
-}
-
-/// Every message on `subject`, in stream order.
-async fn messages(js: &jetstream::Context, subject: &str) -> Vec<Exported> {
-    let n = count(js, subject).await;
-    let stream = js.get_stream(STREAM).await.unwrap();
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: subject.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut out = Vec::new();
-    while (out.len() as u64) < n {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        out.push(Exported {
-            stream_seq: message.info().unwrap().stream_sequence,
-            headers: message.headers.clone().unwrap_or_default(),
-            payload: message.payload.to_vec(),
-        });
-    }
-    out
-}
-
-fn header<'a>(message: &'a Exported, name: &str) -> &'a str {
-    message.headers.get(name).unwrap().as_str()
-}
-
-/// Asserts that the stream holds `path`'s events exactly once, in order, byte for byte.
-async fn assert_exported_once(js: &jetstream::Context, uid: &Uid, path: &Path) {
-    let events = stored(path);
-    let messages = messages(js, &subject(uid)).await;
-    assert_eq!(messages.len(), events.len(), "one message per event");
-    let mut last_stream_seq = 0;
-    for (message, (seq, _, _, bytes)) in messages.iter().zip(&events) {
-        assert_eq!(header(message, HEADER_SEQ), seq.to_string());
-        assert!(message.stream_seq > last_stream_seq, "in order");
-        last_stream_seq = message.stream_seq;
-        assert!(message.payload == *bytes, "event {seq}: the stored bytes");
-    }
-}
-
-/// A stream on the default prefix with a short duplicate window, so that a restart after it
-/// cannot lean on the server's deduplication.
-async fn short_window_stream(js: &jetstream::Context) {
-    js.create_stream(stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec![format!("{DEFAULT_SUBJECT_PREFIX}.>")],
-        duplicate_window: SHORT_WINDOW,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+/// Asserts that the stream holds `path`'s events exactly once, in order, byte for byte,
+/// with their headers.
+async fn assert_exported_once(stream: &ExportStream, uid: &Uid, path: &Path) {
+    stream.assert_holds("broker", uid, &rows(path)).await;
 }
 
 async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
@@ -206,40 +135,31 @@ async fn the_demos_broker_log_is_exported_once_in_order_with_its_headers() {
     let broker_dir = demo_broker_dir(dir.path());
     let log = broker_dir.join("broker.redb");
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
+    let stream = ExportStream::on(&server, STREAM).await;
     let uid = Uid::random();
 
     // The demo's directory records no node.toml: without --uid the export is refused.
-    let mut bare = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
-    bare.arg("export")
-        .arg(&broker_dir)
-        .args(["--nats-url", &server.url(), "--stream", STREAM]);
-    let out = bare.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let stderr = refused(export_command(&broker_dir, &server.url(), &[]));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("(no node.toml): give it with --uid"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("(no node.toml): give it with --uid"),
+        "{stderr}"
     );
-    assert_eq!(count(&js, &subject(&uid)).await, 0, "nothing published");
+    assert_eq!(stream.count(&subject(&uid)).await, 0, "nothing published");
 
     run_ok(exporter(&broker_dir, &server.url(), &uid, &[]));
-    let events = stored(&log);
+    let events = kinds(&log);
     assert!(events.len() > 20, "the demo's log has its events");
-    assert_exported_once(&js, &uid, &log).await;
-    let messages = messages(&js, &subject(&uid)).await;
-    for (message, (seq, tx, kind, _)) in messages.iter().zip(&events) {
-        assert_eq!(header(message, HEADER_NODE_KIND), "broker");
-        assert_eq!(header(message, HEADER_NODE_UID), uid.to_string());
-        assert_eq!(header(message, HEADER_TX), *tx);
-        assert_eq!(header(message, "Nats-Msg-Id"), format!("{uid}:{seq}"));
-        let name = header(message, HEADER_KIND);
+    assert_exported_once(&stream, &uid, &log).await;
+    let messages = stream.messages(&subject(&uid)).await;
+    for (seq, (message, kind)) in (1..).zip(messages.iter().zip(&events)) {
+        assert_eq!(message.header("Nats-Msg-Id"), format!("{uid}:{seq}"));
+        let name = message.header(HEADER_KIND);
         assert!(
             !name.is_empty() && format!("{kind:?}").starts_with(name),
             "{name} names {kind:?}"
         );
     }
-    assert_eq!(header(&messages[0], HEADER_KIND), "AccountOpened");
+    assert_eq!(messages[0].header(HEADER_KIND), "AccountOpened");
 
     // A second run finds the stream complete and publishes nothing.
     let out = run_ok(exporter(&broker_dir, &server.url(), &uid, &[]));
@@ -252,7 +172,7 @@ async fn the_demos_broker_log_is_exported_once_in_order_with_its_headers() {
         )),
         "{text}"
     );
-    assert_exported_once(&js, &uid, &log).await;
+    assert_exported_once(&stream, &uid, &log).await;
 }
 
 #[tokio::test]
@@ -262,18 +182,18 @@ async fn an_exporter_killed_mid_stream_resumes_without_gap_or_duplicate() {
     let log = dir.path().join("broker.redb");
     bank_log::build(&log, Suite::Paper, EVENTS).unwrap();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
-    short_window_stream(&js).await;
+    let stream = ExportStream::on(&server, STREAM).await;
+    stream.create(Some(SHORT_WINDOW)).await;
     let uid = Uid::random();
     let subject = subject(&uid);
 
     let child = spawn(exporter(&log, &server.url(), &uid, &[]));
     wait_until("some events exported", async || {
-        count(&js, &subject).await >= 2_000
+        stream.count(&subject).await >= 2_000
     })
     .await;
     kill(child);
-    let held = count(&js, &subject).await;
+    let held = stream.count(&subject).await;
     assert!(held < EVENTS, "killed mid-stream ({held} of {EVENTS})");
 
     tokio::time::sleep(SHORT_WINDOW * 2).await;
@@ -287,7 +207,7 @@ async fn an_exporter_killed_mid_stream_resumes_without_gap_or_duplicate() {
         )),
         "{text}"
     );
-    assert_exported_once(&js, &uid, &log).await;
+    assert_exported_once(&stream, &uid, &log).await;
 }
 
 #[tokio::test]
@@ -296,22 +216,22 @@ async fn a_following_exporter_killed_and_restarted_exports_a_growing_log_once() 
     let log = dir.path().join("broker.redb");
     bank_log::build(&log, Suite::Paper, 1_500).unwrap();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
-    short_window_stream(&js).await;
+    let stream = ExportStream::on(&server, STREAM).await;
+    stream.create(Some(SHORT_WINDOW)).await;
     let uid = Uid::random();
     let subject = subject(&uid);
     let follow = ["--follow", "--poll-ms", "20"];
 
     let child = spawn(exporter(&log, &server.url(), &uid, &follow));
     wait_until("the first events exported", async || {
-        count(&js, &subject).await == 1_500
+        stream.count(&subject).await == 1_500
     })
     .await;
     // The log grows while the exporter follows it (between its polls: each takes the
     // file's lock only while it reads).
     grow(&log, 3_000);
     wait_until("the new events followed", async || {
-        count(&js, &subject).await == 3_000
+        stream.count(&subject).await == 3_000
     })
     .await;
     kill(child);
@@ -320,11 +240,11 @@ async fn a_following_exporter_killed_and_restarted_exports_a_growing_log_once() 
     tokio::time::sleep(SHORT_WINDOW * 2).await;
     let child = spawn(exporter(&log, &server.url(), &uid, &follow));
     wait_until("the restarted exporter caught up", async || {
-        count(&js, &subject).await >= 4_500
+        stream.count(&subject).await >= 4_500
     })
     .await;
     kill(child);
-    assert_exported_once(&js, &uid, &log).await;
+    assert_exported_once(&stream, &uid, &log).await;
 }
 
 /// Extends the bank log to `events`, retrying while a following exporter holds the file.
@@ -354,11 +274,11 @@ async fn a_stream_holding_another_history_of_the_node_is_refused_and_left_unchan
     bank_log::build(&other, Suite::Paper, 300).unwrap();
     bank_log::build(&shorter, Suite::Paper, 100).unwrap();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
+    let stream = ExportStream::on(&server, STREAM).await;
     let uid = Uid::random();
     let subject = subject(&uid);
     run_ok(exporter(&exported, &server.url(), &uid, &[]));
-    assert_eq!(count(&js, &subject).await, 200);
+    assert_eq!(stream.count(&subject).await, 200);
 
     for (log, message) in [
         (
@@ -370,11 +290,9 @@ async fn a_stream_holding_another_history_of_the_node_is_refused_and_left_unchan
             format!("the stream holds {subject} up to seq 200, the log only up to 100"),
         ),
     ] {
-        let out = exporter(log, &server.url(), &uid, &[]).output().unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = refused(exporter(log, &server.url(), &uid, &[]));
         assert!(stderr.contains(&message), "{stderr}");
-        assert_exported_once(&js, &uid, &exported).await;
+        assert_exported_once(&stream, &uid, &exported).await;
     }
 }
 
@@ -383,12 +301,14 @@ async fn a_subject_with_a_doubled_or_foreign_message_is_refused_and_left_unchang
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("broker.redb");
     bank_log::build(&log, Suite::Paper, 50).unwrap();
-    let first = stored(&log).remove(0).3;
+    let first = rows(&log).remove(0).bytes;
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
-    short_window_stream(&js).await;
+    let stream = ExportStream::on(&server, STREAM).await;
+    stream.create(Some(SHORT_WINDOW)).await;
     let publish = async |uid: &Uid, headers: async_nats::HeaderMap| {
-        js.publish_with_headers(subject(uid), headers, first.clone().into())
+        stream
+            .jetstream()
+            .publish_with_headers(subject(uid), headers, first.clone().into())
             .await
             .unwrap()
             .await
@@ -424,53 +344,39 @@ async fn a_subject_with_a_doubled_or_foreign_message_is_refused_and_left_unchang
             ),
         ),
     ] {
-        let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
         assert!(stderr.contains(&message), "{stderr}");
-        assert_eq!(count(&js, &subject(&uid)).await, held, "nothing published");
+        assert_eq!(
+            stream.count(&subject(&uid)).await,
+            held,
+            "nothing published"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_event_that_does_not_link_to_the_one_before_stops_the_export_before_it() {
-    use redb::ReadableTable as _;
-    const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
     let dir = tempfile::tempdir().unwrap();
+    let built = dir.path().join("built.redb");
     let log = dir.path().join("broker.redb");
-    bank_log::build(&log, Suite::Paper, 50).unwrap();
+    bank_log::build(&built, Suite::Paper, 50).unwrap();
     // Event 30's prev_hash altered (a tampered file; its own row still decodes).
-    {
-        let db = redb::Database::open(&log).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut table = txn.open_table(EVENTS).unwrap();
-            let bytes = table.get(30).unwrap().unwrap().value().to_vec();
-            let mut event = shared::events::Event::<Recorded<Kind>>::decode(&bytes).unwrap();
-            event.prev_hash[0] ^= 1;
-            table
-                .insert(30, event.encode().unwrap().as_slice())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    common::rewrite_event::<Recorded<Kind>>(&built, &log, 30, |event| event.prev_hash[0] ^= 1);
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
+    let stream = ExportStream::on(&server, STREAM).await;
     let uid = Uid::random();
 
-    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
     assert!(
         stderr.contains(
             "the log's event 30 does not link to the exported event before it (prev_hash)"
         ),
         "{stderr}"
     );
-    let messages = messages(&js, &subject(&uid)).await;
+    let messages = stream.messages(&subject(&uid)).await;
     let seqs: Vec<String> = messages
         .iter()
-        .map(|m| header(m, HEADER_SEQ).to_owned())
+        .map(|m| m.header(HEADER_SEQ).to_owned())
         .collect();
     assert_eq!(seqs, (1..30).map(|s| s.to_string()).collect::<Vec<_>>());
 }
@@ -481,7 +387,7 @@ async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_
     let log = dir.path().join("broker.redb");
     bank_log::build(&log, Suite::Paper, 100).unwrap();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
+    let stream = ExportStream::on(&server, STREAM).await;
     let uid = Uid::random();
     let subject = subject(&uid);
 
@@ -492,9 +398,7 @@ async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_
     )
     .unwrap();
     // Without --follow a locked log is an error, naming the lock.
-    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
     assert!(
         stderr.contains(&format!(
             "event log {} is locked by another handle or process",
@@ -511,14 +415,14 @@ async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(child.try_wait().unwrap().is_none(), "still waiting");
-    assert_eq!(count(&js, &subject).await, 0, "nothing read while locked");
+    assert_eq!(stream.count(&subject).await, 0, "nothing read while locked");
     held.close().unwrap();
     wait_until("exported once free", async || {
-        count(&js, &subject).await == 100
+        stream.count(&subject).await == 100
     })
     .await;
     kill(child);
-    assert_exported_once(&js, &uid, &log).await;
+    assert_exported_once(&stream, &uid, &log).await;
 }
 
 #[tokio::test]
@@ -527,28 +431,22 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
     let log = dir.path().join("broker.redb");
     bank_log::build(&log, Suite::Paper, 20).unwrap();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
-    js.create_stream(stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec![format!("{DEFAULT_SUBJECT_PREFIX}.>")],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stream = ExportStream::on(&server, STREAM).await;
+    stream.create(None).await;
     let uid = Uid::random();
     // Another message took event 1's Nats-Msg-Id (on another subject) inside the window.
     let elsewhere = format!("{DEFAULT_SUBJECT_PREFIX}.other");
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", format!("{uid}:1").as_str());
-    js.publish_with_headers(elsewhere.clone(), headers, "not an event".into())
+    stream
+        .jetstream()
+        .publish_with_headers(elsewhere.clone(), headers, "not an event".into())
         .await
         .unwrap()
         .await
         .unwrap();
 
-    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
     assert!(
         stderr.contains(&format!(
             "publishing on {}: event 1 was dropped as a duplicate of stream message 1 on \
@@ -559,10 +457,8 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
     );
     // The events published behind it in the same window were stored: the subject lacks
     // event 1, and the next start says so instead of extending it.
-    assert_eq!(count(&js, &subject(&uid)).await, 19);
-    let out = exporter(&log, &server.url(), &uid, &[]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stream.count(&subject(&uid)).await, 19);
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
     assert!(
         stderr.contains(&format!(
             "{} holds 19 messages but its last is seq 20: events are missing or doubled",
@@ -570,7 +466,7 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
         )),
         "{stderr}"
     );
-    assert_eq!(count(&js, &subject(&uid)).await, 19, "nothing published");
+    assert_eq!(stream.count(&subject(&uid)).await, 19, "nothing published");
 }
 
 #[tokio::test]
@@ -583,19 +479,10 @@ async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_re
     bank_log::build(&log, Suite::Paper, 10).unwrap();
     let uid = Uid::random();
     let server = NatsServer::start().unwrap();
-    let js = js(&server).await;
-    let export = |extra: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
-        c.arg("export")
-            .arg(&data)
-            .args(["--nats-url", &server.url(), "--stream", STREAM])
-            .args(extra);
-        c.output().unwrap()
-    };
+    let stream = ExportStream::on(&server, STREAM).await;
+    let export = |extra: &[&str]| export_command(&data, &server.url(), extra);
 
-    let out = export(&["--subject", "peerscrip.*"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(export(&["--subject", "peerscrip.*"]));
     assert!(
         stderr.contains("--subject: subject prefix \"peerscrip.*\" contains a wildcard"),
         "{stderr}"
@@ -609,14 +496,12 @@ async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_re
     }
     .check_or_record(&data)
     .unwrap();
-    let out = export(&[]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(export(&[]));
     assert!(
         stderr.contains("records a merchant, the log is a broker's"),
         "{stderr}"
     );
-    assert_eq!(count(&js, &subject(&uid)).await, 0);
+    assert_eq!(stream.count(&subject(&uid)).await, 0);
 
     std::fs::remove_file(data.join(shared::daemon::identity::IDENTITY_FILE)).unwrap();
     NodeIdentity {
@@ -626,11 +511,6 @@ async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_re
     }
     .check_or_record(&data)
     .unwrap();
-    let out = export(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_exported_once(&js, &uid, &log).await;
+    run_ok(export(&[]));
+    assert_exported_once(&stream, &uid, &log).await;
 }

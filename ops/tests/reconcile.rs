@@ -8,13 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use redb::ReadableTable as _;
-
 use merchant::core::events::Kind;
 use merchant::core::state::State;
 use merchant::node::NODE_KIND;
 use merchant::store::Mirror;
-use ops::reconcile::{Check, Mismatch, reconcile};
+use ops::reconcile::{Check, Mismatch, Report, reconcile};
 use shared::events::{Event, EventLog, LogIdentity, NewEvent};
 use shared::node::Recorded;
 use shared::wire::bodies::{OrderId, OrderInfo, Receipt};
@@ -66,16 +64,101 @@ fn recorded(time: u64, tx: TxId, kind: Kind) -> NewEvent<Recorded<Kind>> {
     )
 }
 
-/// The book shop's live VendorScrip after the demo (bob's change from his purchase), and
-/// a second after the last event of all the demo's logs: a forged event then is recent, not
-/// stuck.
-fn books_scrip(data: &Path) -> (ScripBody, Uid, u64) {
-    let (_, state) = replay(&data.join("merchant-books").join(merchant::config::LOG_FILE));
-    let (_, row) = state.tables.live.iter().next().unwrap();
-    let end = reconcile(&data.join("broker"), &merchants(data), &wallets(data))
-        .unwrap()
-        .as_of;
-    (row.body, row.owner, end + 1000)
+/// A demo run (`common::demo_run`) and its book shop after it: the book shop's live
+/// VendorScrip (bob's change from his purchase), bob, and a time a second after the last
+/// event of all the demo's logs, so that a forged event then is recent, not stuck.
+struct Demo {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    v1: ScripBody,
+    bob: Uid,
+    time: u64,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let (dir, data) = demo();
+        let (_, state) = replay(&data.join("merchant-books").join(merchant::config::LOG_FILE));
+        let (_, row) = state.tables.live.iter().next().unwrap();
+        let end = reconcile(&data.join("broker"), &merchants(&data), &wallets(&data))
+            .unwrap()
+            .as_of;
+        Demo {
+            v1: row.body,
+            bob: row.owner,
+            time: end + 1000,
+            dir,
+            data,
+        }
+    }
+
+    /// The book shop's log forged at `name` with `forged` appended ([`forge`]), given in
+    /// place of the demo's: the merchant directories to reconcile, tea first.
+    fn with_forged_books(&self, name: &str, forged: Vec<NewEvent<Recorded<Kind>>>) -> Vec<PathBuf> {
+        let to = self.dir.path().join(name);
+        forge(&self.data.join("merchant-books"), &to, forged);
+        vec![self.data.join("merchant-tea"), to]
+    }
+
+    /// The reconciliation of the demo's broker with `merchants` (and its wallets, if
+    /// `with_wallets`).
+    fn reconcile(&self, merchants: &[PathBuf], with_wallets: bool) -> Report {
+        let wallets = if with_wallets {
+            wallets(&self.data)
+        } else {
+            Vec::new()
+        };
+        reconcile(&self.data.join("broker"), merchants, &wallets).unwrap()
+    }
+}
+
+/// Asserts that `report` agrees but for one thing in flight, `tx`: the book shop's 6.80,
+/// no longer in its live table and still in the broker's memo.
+fn assert_books_in_flight(report: &Report, tx: TxId) {
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert_eq!(report.in_flight.len(), 1, "{:?}", report.in_flight);
+    assert_eq!(report.in_flight[0].tx, tx);
+    assert_eq!(report.in_flight[0].amount, 680);
+    assert_eq!(report.merchants[1].live, 0);
+    assert_eq!(report.merchants[1].memo, 680);
+}
+
+/// A purchase by `customer` of one city map at `price`, paid with `spent` at `time`, the
+/// change (if any) in a fresh scrip.
+fn map_bought(customer: Uid, spent: ScripBody, price: Amount, time: u64) -> Kind {
+    let order_id = OrderId::random();
+    let change = spent.value.checked_sub(price).unwrap();
+    Kind::PurchaseMade {
+        customer,
+        spent,
+        change: (!change.is_zero()).then(|| ScripBody {
+            value: change,
+            scrip_id: ScripId::random(),
+            cust_id: CustId::random(),
+            ..spent
+        }),
+        order: OrderInfo {
+            item_id: "map".into(),
+            name: "City map".into(),
+            unit_price: price,
+            quantity: 1,
+            order_id,
+        },
+        receipt: Receipt {
+            order_id,
+            paid: price,
+            issued_at: time / 1000,
+        },
+    }
+}
+
+/// The lapse of `owner`'s `scrip` at the merchant.
+fn lapsed(owner: Uid, scrip: ScripBody) -> Kind {
+    Kind::ScripLapsed {
+        owner,
+        scrip,
+        digest: vec![0; 32],
+    }
 }
 
 fn checks(mismatches: &[Mismatch]) -> Vec<(Option<TxId>, Check, Uid)> {
@@ -83,6 +166,52 @@ fn checks(mismatches: &[Mismatch]) -> Vec<(Option<TxId>, Check, Uid)> {
         .iter()
         .map(|m| (m.tx, m.check, m.party))
         .collect()
+}
+
+/// Asserts that `report` names exactly `named`, in order: each mismatch's tx, check, party
+/// and what it expected.
+fn assert_named(report: &Report, named: &[(Option<TxId>, Check, Uid, String)]) {
+    let got: Vec<_> = report
+        .mismatches
+        .iter()
+        .map(|m| (m.tx, m.check, m.party, m.expected.clone()))
+        .collect();
+    assert_eq!(got, named);
+}
+
+/// `peerscrip-ops reconcile <broker> <merchants…> [--wallet <wallet>]… <extra…>`: its exit
+/// code and standard output.
+fn reconcile_command(
+    broker: &Path,
+    merchants: &[PathBuf],
+    wallets: &[PathBuf],
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+    command.arg("reconcile").arg(broker).args(merchants);
+    for w in wallets {
+        command.arg("--wallet").arg(w);
+    }
+    let out = command.args(extra).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), stdout)
+}
+
+/// The broker's node on the (copied) log at `log`, as the demo's broker opens it.
+fn open_broker(log: &Path) -> broker::node::BrokerNode {
+    let suite = Suite::Modern;
+    broker::node::BrokerNode::open(
+        log,
+        shared::fixtures::keypair(suite, 1).clone(),
+        shared::fixtures::root_key(1),
+        broker::core::Config::new(suite),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -108,23 +237,14 @@ fn the_demo_logs_agree() {
             .all(|w| w.compared > 0 && w.skipped == 0)
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("reconcile")
-        .arg(data.join("broker"))
-        .args(merchants(&data))
-        .arg("--wallet")
-        .arg(data.join("customer-alice"))
-        .arg("--wallet")
-        .arg(data.join("customer-bob"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, out) = reconcile_command(
+        &data.join("broker"),
+        &merchants(&data),
+        &wallets(&data),
+        &["--json"],
     );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["ok"], true);
     assert_eq!(json["matched"], 6);
     assert_eq!(json["mismatches"].as_array().unwrap().len(), 0);
@@ -135,82 +255,48 @@ fn the_demo_logs_agree() {
 /// wallet does not show it.
 #[test]
 fn a_purchase_the_broker_did_not_record_is_named() {
-    let (dir, data) = demo();
-    let (v1, bob, time) = books_scrip(&data);
-    let paid = Amount::from_minor(100);
-    let change = ScripBody {
-        value: v1.value.checked_sub(paid).unwrap(),
-        scrip_id: ScripId::random(),
-        cust_id: CustId::random(),
-        ..v1
-    };
-    let order_id = OrderId::random();
+    let d = Demo::new();
+    let Demo { v1, bob, time, .. } = d;
     let tx = TxId::random();
-    let forged = dir.path().join("merchant-books-forged");
-    forge(
-        &data.join("merchant-books"),
-        &forged,
+    let given = d.with_forged_books(
+        "merchant-books-forged",
         vec![
-            recorded(
-                time,
-                tx,
-                Kind::PurchaseMade {
-                    customer: bob,
-                    spent: v1,
-                    change: Some(change),
-                    order: OrderInfo {
-                        item_id: "map".into(),
-                        name: "City map".into(),
-                        unit_price: paid,
-                        quantity: 1,
-                        order_id,
-                    },
-                    receipt: Receipt {
-                        order_id,
-                        paid,
-                        issued_at: time / 1000,
-                    },
-                },
-            ),
+            recorded(time, tx, map_bought(bob, v1, Amount::from_minor(100), time)),
             recorded(time, tx, Kind::PurchaseReported),
         ],
     );
-    let given = vec![data.join("merchant-tea"), forged.clone()];
-    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    let report = d.reconcile(&given, true);
     let books = report.merchants[1].uid;
-    assert_eq!(
-        checks(&report.mismatches),
-        vec![
-            (Some(tx), Check::PurchaseNotRecorded, books),
-            (None, Check::FloatVendor, books),
-            (Some(tx), Check::MissingFromWallet, bob),
-        ]
+    assert_named(
+        &report,
+        &[
+            (
+                Some(tx),
+                Check::PurchaseNotRecorded,
+                books,
+                format!("the broker's event for the merchant's 1.00 for {bob}"),
+            ),
+            (
+                None,
+                Check::FloatVendor,
+                books,
+                format!("float:vendor:{books} = 5.80 (live VendorScrip 5.80 + in flight 0.00)"),
+            ),
+            (
+                Some(tx),
+                Check::MissingFromWallet,
+                bob,
+                format!("purchase of 1.00 made at {books}, change 5.80"),
+            ),
+        ],
     );
     assert_eq!(report.mismatches[0].found, "none in the broker's log");
-    assert_eq!(
-        report.mismatches[0].expected,
-        format!("the broker's event for the merchant's 1.00 for {bob}")
-    );
     assert_eq!(report.mismatches[1].found, "the broker's memo 6.80");
-    assert_eq!(
-        report.mismatches[1].expected,
-        format!("float:vendor:{books} = 5.80 (live VendorScrip 5.80 + in flight 0.00)")
-    );
-    assert_eq!(
-        report.mismatches[2].expected,
-        format!("purchase of 1.00 made at {books}, change 5.80")
-    );
     assert!(report.in_flight.is_empty());
 
     // The command: exit 3, each mismatch on its own line.
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("reconcile")
-        .arg(data.join("broker"))
-        .args(&given)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let (code, text) = reconcile_command(&d.data.join("broker"), &given, &[], &[]);
+    assert_eq!(code, Some(3));
     assert!(
         text.contains(&format!(
             "MISMATCH tx {tx}: purchase-not-recorded ({books})"
@@ -225,44 +311,15 @@ fn a_purchase_the_broker_did_not_record_is_named() {
 /// float, not a mismatch.
 #[test]
 fn an_unreported_purchase_is_in_flight() {
-    let (dir, data) = demo();
-    let (v1, bob, time) = books_scrip(&data);
-    let order_id = OrderId::random();
+    let d = Demo::new();
+    let Demo { v1, bob, time, .. } = d;
     let tx = TxId::random();
-    let forged = dir.path().join("merchant-books-unreported");
-    forge(
-        &data.join("merchant-books"),
-        &forged,
-        vec![recorded(
-            time,
-            tx,
-            Kind::PurchaseMade {
-                customer: bob,
-                spent: v1,
-                change: None,
-                order: OrderInfo {
-                    item_id: "map".into(),
-                    name: "City map".into(),
-                    unit_price: v1.value,
-                    quantity: 1,
-                    order_id,
-                },
-                receipt: Receipt {
-                    order_id,
-                    paid: v1.value,
-                    issued_at: time / 1000,
-                },
-            },
-        )],
+    let given = d.with_forged_books(
+        "merchant-books-unreported",
+        vec![recorded(time, tx, map_bought(bob, v1, v1.value, time))],
     );
-    let given = vec![data.join("merchant-tea"), forged];
-    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
-    assert!(report.ok(), "{:?}", report.mismatches);
-    assert_eq!(report.in_flight.len(), 1);
-    assert_eq!(report.in_flight[0].tx, tx);
-    assert_eq!(report.in_flight[0].amount, 680);
-    assert_eq!(report.merchants[1].live, 0);
-    assert_eq!(report.merchants[1].memo, 680);
+    let report = d.reconcile(&given, false);
+    assert_books_in_flight(&report, tx);
 }
 
 /// A VendorScrip the merchant lapsed (section 4, docs/adr/0011) whose notice the broker has
@@ -270,32 +327,16 @@ fn an_unreported_purchase_is_in_flight() {
 /// broker's memo still counts the value the merchant's live table no longer holds.
 #[test]
 fn a_lapse_the_broker_has_not_recorded_is_in_flight() {
-    let (dir, data) = demo();
-    let (v1, bob, time) = books_scrip(&data);
+    let d = Demo::new();
+    let Demo { v1, bob, time, .. } = d;
     let tx = TxId(v1.scrip_id.0);
-    let forged = dir.path().join("merchant-books-lapsed");
-    forge(
-        &data.join("merchant-books"),
-        &forged,
-        vec![recorded(
-            time,
-            tx,
-            Kind::ScripLapsed {
-                owner: bob,
-                scrip: v1,
-                digest: vec![0; 32],
-            },
-        )],
+    let given = d.with_forged_books(
+        "merchant-books-lapsed",
+        vec![recorded(time, tx, lapsed(bob, v1))],
     );
-    let given = vec![data.join("merchant-tea"), forged];
-    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
-    assert!(report.ok(), "{:?}", report.mismatches);
-    assert_eq!(report.in_flight.len(), 1, "{:?}", report.in_flight);
-    assert_eq!(report.in_flight[0].tx, tx);
-    assert_eq!(report.in_flight[0].amount, 680);
+    let report = d.reconcile(&given, false);
+    assert_books_in_flight(&report, tx);
     assert!(report.in_flight[0].what.contains("lapsed at the merchant"));
-    assert_eq!(report.merchants[1].live, 0);
-    assert_eq!(report.merchants[1].memo, 680);
 }
 
 /// The same lapse two hours later by the logs' own clock (the merchant's log goes on with
@@ -304,29 +345,18 @@ fn a_lapse_the_broker_has_not_recorded_is_in_flight() {
 /// in flight again.
 #[test]
 fn a_lapse_unrecorded_for_longer_than_the_max_age_is_stuck() {
-    let (dir, data) = demo();
-    let (v1, bob, time) = books_scrip(&data);
+    let d = Demo::new();
+    let Demo { v1, bob, time, .. } = d;
     let tx = TxId(v1.scrip_id.0);
     let two_hours = 2 * 3600 * 1000;
-    let forged = dir.path().join("merchant-books-stuck");
-    forge(
-        &data.join("merchant-books"),
-        &forged,
+    let given = d.with_forged_books(
+        "merchant-books-stuck",
         vec![
-            recorded(
-                time,
-                tx,
-                Kind::ScripLapsed {
-                    owner: bob,
-                    scrip: v1,
-                    digest: vec![0; 32],
-                },
-            ),
+            recorded(time, tx, lapsed(bob, v1)),
             recorded(time + two_hours, TxId::random(), Kind::PurchaseReported),
         ],
     );
-    let given = vec![data.join("merchant-tea"), forged.clone()];
-    let report = reconcile(&data.join("broker"), &given, &[]).unwrap();
+    let report = d.reconcile(&given, false);
     let books = report.merchants[1].uid;
     assert_eq!(
         checks(&report.mismatches),
@@ -347,32 +377,20 @@ fn a_lapse_unrecorded_for_longer_than_the_max_age_is_stuck() {
     let longer = ops::reconcile::Options {
         max_age_secs: 3 * 3600,
     };
-    let report = ops::reconcile::reconcile_with(&data.join("broker"), &given, &[], longer).unwrap();
+    let report =
+        ops::reconcile::reconcile_with(&d.data.join("broker"), &given, &[], longer).unwrap();
     assert!(report.ok(), "{:?}", report.mismatches);
     assert_eq!(report.in_flight.len(), 1);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("reconcile")
-        .arg(data.join("broker"))
-        .arg(data.join("merchant-tea"))
-        .arg(&forged)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, out) = reconcile_command(&d.data.join("broker"), &given, &[], &["--json"]);
+    assert_eq!(code, Some(3));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["ok"], false);
     assert_eq!(json["mismatches"][0]["check"], "stuck");
     assert_eq!(json["mismatches"][0]["tx"], tx.to_string());
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("reconcile")
-        .arg(data.join("broker"))
-        .arg(data.join("merchant-tea"))
-        .arg(&forged)
-        .args(["--max-age-secs", "10800"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let longer = ["--max-age-secs", "10800"];
+    let (code, _) = reconcile_command(&d.data.join("broker"), &given, &[], &longer);
+    assert_eq!(code, Some(0));
 }
 
 /// A BrokerScrip the broker lapsed and paid back (section 4) that a wallet still holds: in
@@ -386,14 +404,7 @@ fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck()
     std::fs::create_dir_all(&broker).unwrap();
     let log = broker.join("broker.redb");
     std::fs::copy(data.join("broker").join("broker.redb"), &log).unwrap();
-    let suite = Suite::Modern;
-    let mut node = broker::node::BrokerNode::open(
-        &log,
-        shared::fixtures::keypair(suite, 1).clone(),
-        shared::fixtures::root_key(1),
-        broker::core::Config::new(suite),
-    )
-    .unwrap();
+    let mut node = open_broker(&log);
     let live: Vec<_> = node
         .state()
         .live
@@ -419,13 +430,7 @@ fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck()
     assert_eq!(held.len(), live.len(), "{:?}", report.in_flight);
 
     // Two hours later by the broker's own log, the wallets have still not noticed.
-    let mut node = broker::node::BrokerNode::open(
-        &log,
-        shared::fixtures::keypair(suite, 1).clone(),
-        shared::fixtures::root_key(1),
-        broker::core::Config::new(suite),
-    )
-    .unwrap();
+    let mut node = open_broker(&log);
     let (pan, _) = node.state().pans.iter().next().unwrap();
     let pan = pan.clone();
     node.deposit(&pan, Amount::from_minor(1), far + 7200)
@@ -455,8 +460,8 @@ fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck()
 /// tx; the float is off by its value; bob's wallet never received it.
 #[test]
 fn vendor_scrip_issued_without_authorization_is_named() {
-    let (dir, data) = demo();
-    let (v1, bob, time) = books_scrip(&data);
+    let d = Demo::new();
+    let Demo { v1, bob, time, .. } = d;
     let tx = TxId::random();
     let minted = ScripBody {
         value: Amount::from_minor(5_000),
@@ -464,54 +469,42 @@ fn vendor_scrip_issued_without_authorization_is_named() {
         cust_id: CustId::random(),
         ..v1
     };
-    let forged = dir.path().join("merchant-books-minted");
-    forge(
-        &data.join("merchant-books"),
-        &forged,
-        vec![recorded(
-            time,
-            tx,
-            Kind::VendorScripIssued {
-                scrip: minted,
-                owner: bob,
-            },
-        )],
-    );
-    let given = vec![data.join("merchant-tea"), forged];
-    let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
+    let issued = Kind::VendorScripIssued {
+        scrip: minted,
+        owner: bob,
+    };
+    let given = d.with_forged_books("merchant-books-minted", vec![recorded(time, tx, issued)]);
+    let report = d.reconcile(&given, true);
     let books = report.merchants[1].uid;
-    assert_eq!(
-        checks(&report.mismatches),
-        vec![
-            (Some(tx), Check::VendorScripUnauthorized, books),
-            (None, Check::FloatVendor, books),
-            (Some(tx), Check::MissingFromWallet, bob),
-        ]
-    );
-    assert_eq!(
-        report.mismatches[0].expected,
-        format!("the broker's event for the merchant's 50.00 for {bob}")
+    assert_named(
+        &report,
+        &[
+            (
+                Some(tx),
+                Check::VendorScripUnauthorized,
+                books,
+                format!("the broker's event for the merchant's 50.00 for {bob}"),
+            ),
+            (
+                None,
+                Check::FloatVendor,
+                books,
+                format!("float:vendor:{books} = 56.80 (live VendorScrip 56.80 + in flight 0.00)"),
+            ),
+            (
+                Some(tx),
+                Check::MissingFromWallet,
+                bob,
+                format!("VendorScrip 50.00 issued by {books}"),
+            ),
+        ],
     );
     assert_eq!(report.mismatches[0].found, "none in the broker's log");
-    assert_eq!(
-        report.mismatches[1].expected,
-        format!("float:vendor:{books} = 56.80 (live VendorScrip 56.80 + in flight 0.00)")
-    );
-    assert_eq!(
-        report.mismatches[2].expected,
-        format!("VendorScrip 50.00 issued by {books}")
-    );
 
     // The command's JSON lists the same, exit 3.
-    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("reconcile")
-        .arg(data.join("broker"))
-        .args(&given)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, out) = reconcile_command(&d.data.join("broker"), &given, &[], &["--json"]);
+    assert_eq!(code, Some(3));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["ok"], false);
     let listed: Vec<(String, String)> = json["mismatches"]
         .as_array()
@@ -565,23 +558,14 @@ fn without_tx(from: &Path, to: &Path, drop_tx: TxId) {
 fn without(from: &Path, to: &Path, dropped: impl Fn(&Event<Recorded<Kind>>) -> bool) {
     std::fs::create_dir_all(to).unwrap();
     let (events, _) = replay(&from.join(merchant::config::LOG_FILE));
-    let log = EventLog::open(
-        to.join(merchant::config::LOG_FILE),
-        LogIdentity::new(Suite::Modern, NODE_KIND),
-    )
-    .unwrap();
+    let kept = events.into_iter().filter(|e| !dropped(e)).collect();
     let mirror = Mirror::new(State::new());
-    for e in events.into_iter().filter(|e| !dropped(e)) {
-        let new = NewEvent {
-            time: e.time,
-            tx: e.tx,
-            postings: e.postings,
-            memos: e.memos,
-            evidence: e.evidence,
-            kind: e.kind,
-        };
-        log.append(vec![new], &mirror).unwrap();
-    }
+    common::rechain(
+        kept,
+        &to.join(merchant::config::LOG_FILE),
+        NODE_KIND,
+        &mirror,
+    );
 }
 
 /// The broker recorded bob's purchase; the book shop's log (re-chained without it) does
@@ -605,27 +589,30 @@ fn a_purchase_the_merchant_did_not_log_is_named() {
     let given = vec![data.join("merchant-tea"), forged];
     let report = reconcile(&data.join("broker"), &given, &wallets(&data)).unwrap();
     let m = report.merchants[1].uid;
-    assert_eq!(
-        checks(&report.mismatches),
-        vec![
-            (Some(tx), Check::PurchaseNotMade, m),
-            (None, Check::FloatVendor, m),
-            (Some(tx), Check::WalletHistory, bob),
-        ]
-    );
-    assert_eq!(
-        report.mismatches[0].expected,
-        format!("the merchant's event for the broker's 3.20 for {bob}")
+    assert_named(
+        &report,
+        &[
+            (
+                Some(tx),
+                Check::PurchaseNotMade,
+                m,
+                format!("the merchant's event for the broker's 3.20 for {bob}"),
+            ),
+            (
+                None,
+                Check::FloatVendor,
+                m,
+                format!("float:vendor:{m} = 10.00 (live VendorScrip 10.00 + in flight 0.00)"),
+            ),
+            (
+                Some(tx),
+                Check::WalletHistory,
+                bob,
+                format!("purchase of 3.20 made at {m}, change 6.80"),
+            ),
+        ],
     );
     assert_eq!(report.mismatches[0].found, "none in the merchant's log");
-    assert_eq!(
-        report.mismatches[1].expected,
-        format!("float:vendor:{m} = 10.00 (live VendorScrip 10.00 + in flight 0.00)")
-    );
-    assert_eq!(
-        report.mismatches[2].expected,
-        format!("purchase of 3.20 made at {m}, change 6.80")
-    );
     assert_eq!(
         report.mismatches[2].found,
         format!("purchase of 3.20 at {m} recorded")
@@ -653,20 +640,7 @@ fn lines_about_a_merchant_not_given_are_skipped() {
 fn a_broken_chain_is_refused() {
     let (dir, data) = demo();
     let copy = dir.path().join("broker.redb");
-    std::fs::copy(data.join("broker").join("broker.redb"), &copy).unwrap();
-    {
-        let db = redb::Database::open(&copy).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let events: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
-            let mut table = txn.open_table(events).unwrap();
-            let mut bytes = table.get(5).unwrap().unwrap().value().to_vec();
-            let last = bytes.len() - 1;
-            bytes[last] ^= 1;
-            table.insert(5, bytes.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    common::flip_event_byte(&data.join("broker").join("broker.redb"), &copy, 5);
     let err = reconcile(&copy, &merchants(&data), &[]).unwrap_err();
     assert!(
         matches!(&err, ops::reconcile::ReconcileError::Chain { path, .. } if *path == copy),

@@ -54,6 +54,22 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
+/// Fixture key 0 of `suite`, written to `dir` as `key.pem` (its PKCS#8 fixture file) and
+/// `pub.pem`: the key and the two paths.
+fn key_files(dir: &Dir, suite: Suite) -> (&'static KeyPair, PathBuf, PathBuf) {
+    let k = fixtures::keypair(suite, 0);
+    let key = dir.write("key.pem", fixtures::keypair_pem(suite, 0));
+    let public = dir.write("pub.pem", k.public().to_pem().expect("a PEM public key"));
+    (k, key, public)
+}
+
+/// Runs `openssl <command…> <options…> <rest…>` (`options` select the suite's scheme) and
+/// returns its stdout; fails the test on a non-zero exit.
+fn openssl_with(command: &[&str], options: Vec<&str>, rest: &[&str]) -> Vec<u8> {
+    let args: Vec<&str> = [command, &options, rest].concat();
+    openssl_ok(&args)
+}
+
 #[test]
 fn openssl_reads_our_private_and_public_keys() {
     for suite in Suite::ALL {
@@ -150,25 +166,19 @@ fn dgst_options(suite: Suite) -> Vec<&'static str> {
 fn signatures_interoperate_both_ways() {
     for suite in Suite::ALL {
         let dir = Dir::new();
-        let k = fixtures::keypair(suite, 0);
-        let key = dir.write("key.pem", fixtures::keypair_pem(suite, 0));
-        let public = dir.write("pub.pem", k.public().to_pem().unwrap());
+        let (k, key, public) = key_files(&dir, suite);
         let msg = b"peerscrip/v1/sig\0 interop";
         let msg_file = dir.write("msg", msg);
 
         // Ours, verified by OpenSSL.
         let sig = dir.write("ours.sig", k.sign(msg).unwrap());
-        let mut args = vec!["dgst"];
-        args.extend(dgst_options(suite));
-        args.extend(["-verify", s(&public), "-signature", s(&sig), s(&msg_file)]);
-        openssl_ok(&args);
+        let verify = ["-verify", s(&public), "-signature", s(&sig), s(&msg_file)];
+        openssl_with(&["dgst"], dgst_options(suite), &verify);
 
         // OpenSSL's, verified by us.
         let theirs = dir.path("theirs.sig");
-        let mut args = vec!["dgst"];
-        args.extend(dgst_options(suite));
-        args.extend(["-sign", s(&key), "-out", s(&theirs), s(&msg_file)]);
-        openssl_ok(&args);
+        let sign = ["-sign", s(&key), "-out", s(&theirs), s(&msg_file)];
+        openssl_with(&["dgst"], dgst_options(suite), &sign);
         let sig = std::fs::read(&theirs).unwrap();
         assert_eq!(k.public().verify(msg, &sig), Ok(()), "{suite}");
         assert!(k.public().verify(b"other", &sig).is_err());
@@ -194,29 +204,33 @@ fn pkeyutl_options(suite: Suite) -> Vec<&'static str> {
 fn key_wrap_interoperates_both_ways() {
     for suite in Suite::ALL {
         let dir = Dir::new();
-        let k = fixtures::keypair(suite, 0);
-        let key = dir.write("key.pem", fixtures::keypair_pem(suite, 0));
-        let public = dir.write("pub.pem", k.public().to_pem().unwrap());
+        let (k, key, public) = key_files(&dir, suite);
         let raw: Vec<u8> = (0..suite.session_key_len() as u8).collect();
         let session = SessionKey::from_bytes(suite, &raw).unwrap();
 
         // Wrapped by OpenSSL, unwrapped by us.
         let raw_file = dir.write("raw", &raw);
         let wrapped = dir.path("wrapped");
-        let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", s(&public)];
-        args.extend(pkeyutl_options(suite));
-        args.extend(["-in", s(&raw_file), "-out", s(&wrapped)]);
-        openssl_ok(&args);
+        let encrypt = ["pkeyutl", "-encrypt", "-pubin", "-inkey", s(&public)];
+        let files = ["-in", s(&raw_file), "-out", s(&wrapped)];
+        openssl_with(&encrypt, pkeyutl_options(suite), &files);
         let got = k.unwrap_key(&std::fs::read(&wrapped).unwrap()).unwrap();
         assert_eq!(got, session, "{suite}");
 
         // Wrapped by us, unwrapped by OpenSSL.
         let ours = dir.write("ours", k.public().wrap_key(&session).unwrap());
-        let mut args = vec!["pkeyutl", "-decrypt", "-inkey", s(&key)];
-        args.extend(pkeyutl_options(suite));
-        args.extend(["-in", s(&ours)]);
-        assert_eq!(openssl_ok(&args), raw, "{suite}");
+        let decrypt = ["pkeyutl", "-decrypt", "-inkey", s(&key)];
+        let unwrapped = openssl_with(&decrypt, pkeyutl_options(suite), &["-in", s(&ours)]);
+        assert_eq!(unwrapped, raw, "{suite}");
     }
+}
+
+/// `openssl enc <direction>` (`-e` or `-d`) with AES-192-CBC under the hex key `key_hex`
+/// and `iv`, of the file `input`: its output.
+fn openssl_cbc(direction: &str, key_hex: &str, iv: &[u8], input: &Path) -> Vec<u8> {
+    let iv = hex::encode(iv);
+    let args = ["enc", direction, "-aes-192-cbc", "-K", key_hex, "-iv", &iv];
+    openssl_ok(&[&args[..], &["-in", s(input)]].concat())
 }
 
 /// Paper suite: `IV ‖ AES-192-CBC(PKCS#7)` is exactly what `openssl enc` makes and reads.
@@ -234,33 +248,13 @@ fn paper_cbc_interoperates_both_ways() {
     let sealed = Suite::Paper.seal(&session, b"", plaintext).unwrap();
     let (iv, ct) = sealed.split_at(16);
     let ct_file = dir.write("ct", ct);
-    let opened = openssl_ok(&[
-        "enc",
-        "-d",
-        "-aes-192-cbc",
-        "-K",
-        &key_hex,
-        "-iv",
-        &hex::encode(iv),
-        "-in",
-        s(&ct_file),
-    ]);
+    let opened = openssl_cbc("-d", &key_hex, iv, &ct_file);
     assert_eq!(opened, plaintext);
 
     // Sealed by OpenSSL, opened by us.
     let iv = [7u8; 16];
     let pt_file = dir.write("pt", plaintext);
-    let ct = openssl_ok(&[
-        "enc",
-        "-e",
-        "-aes-192-cbc",
-        "-K",
-        &key_hex,
-        "-iv",
-        &hex::encode(iv),
-        "-in",
-        s(&pt_file),
-    ]);
+    let ct = openssl_cbc("-e", &key_hex, &iv, &pt_file);
     let mut sealed = iv.to_vec();
     sealed.extend_from_slice(&ct);
     let opened = Suite::Paper.open(&session, b"ignored", &sealed).unwrap();

@@ -8,6 +8,11 @@
 //! network can become a restart test (section 7: "on restart every node resumes each tx
 //! with no recorded outcome").
 //!
+//! With [`NetworkSpec::registered`] off, each wallet is created with its account linked and
+//! nothing more, for a test of registration itself. To serve a node in its actor shell,
+//! [`crate::deployment`] takes it out of the network ([`Network::take_broker`],
+//! [`Network::take_merchant`]) and puts it back when the shell stops.
+//!
 //! With [`NetworkSpec::faulty_disks`], the broker's and every merchant's log sit on a
 //! `shared::events::faults::FaultyFile`, a disk the test fills and frees at will
 //! ([`Network::broker_disk`], [`Network::merchant_disk`]): their commits then fail, as on a
@@ -32,7 +37,7 @@ use merchant::node::MerchantNode;
 use shared::events::faults::{Faults as Disk, FaultyFile};
 use shared::events::{EventLog, LogIdentity};
 use shared::node::{TxKind, lapse_tx};
-use shared::wire::WireError;
+use shared::wire::{Header, Label, WireError};
 use shared::{
     AccountId, Amount, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid, fixtures,
 };
@@ -62,6 +67,9 @@ pub enum NetworkError {
     /// A hand-built frame (a merchant's registration) could not be built or read.
     #[error("wire: {0}")]
     Wire(#[from] WireError),
+    /// A node's shell could not reach the bus.
+    #[error("bus: {0}")]
+    Bus(#[from] shared::bus::BusError),
     /// A log on a faulty disk could not be opened.
     #[error("log: {0}")]
     Log(#[source] shared::events::LogError),
@@ -94,6 +102,10 @@ pub struct NetworkSpec {
     /// The broker's and merchants' logs on disks the test can fill (see the module doc);
     /// off by default.
     pub faulty_disks: bool,
+    /// Every wallet registered (6.0) with every merchant's key (6.0b) at setup; on by
+    /// default. Off, a wallet is created with its account linked and nothing more, for a
+    /// test of registration itself.
+    pub registered: bool,
 }
 
 impl NetworkSpec {
@@ -107,6 +119,7 @@ impl NetworkSpec {
             deposits: vec![deposit; customers],
             broker_config: BrokerConfig::new(suite),
             faulty_disks: false,
+            registered: true,
         }
     }
 }
@@ -165,6 +178,12 @@ impl Party {
     #[must_use]
     pub fn account_id(&self) -> AccountId {
         AccountId::derive(self.keys.suite(), &self.secret, &self.pan)
+    }
+
+    /// The header of a frame the party sends: `label` in `tx`.
+    #[must_use]
+    pub fn header(&self, label: Label, tx: TxId) -> Header {
+        Header::new(self.keys.suite(), label, tx, self.uid())
     }
 }
 
@@ -283,7 +302,7 @@ impl Network {
             network.reopen_merchant(i)?;
         }
         for j in 0..network.customers.len() {
-            network.create_wallet(j)?;
+            network.create_wallet(j, spec.registered)?;
         }
         Ok(network)
     }
@@ -371,6 +390,44 @@ impl Network {
             .get_mut(j)
             .and_then(|c| c.wallet.as_mut())
             .ok_or_else(|| closed(&format!("wallet {j}")))
+    }
+
+    /// Takes the broker out of the network, to serve it in its shell
+    /// (`crate::deployment`); the network finds it closed until [`Network::put_broker`].
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] if it is closed already.
+    pub fn take_broker(&mut self) -> Result<BrokerNode, NetworkError> {
+        self.broker.take().ok_or_else(|| closed("the broker"))
+    }
+
+    /// Gives the network back the broker its shell returned.
+    pub fn put_broker(&mut self, node: BrokerNode) {
+        self.broker = Some(node);
+    }
+
+    /// Takes merchant `i` out of the network, as [`Network::take_broker`].
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] if there is none or it is closed already.
+    pub fn take_merchant(&mut self, i: usize) -> Result<MerchantNode, NetworkError> {
+        self.merchants
+            .get_mut(i)
+            .and_then(|m| m.node.take())
+            .ok_or_else(|| closed(&format!("merchant {i}")))
+    }
+
+    /// Gives the network back merchant `i`, as [`Network::put_broker`].
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] if there is no merchant `i`.
+    pub fn put_merchant(&mut self, i: usize, node: MerchantNode) -> Result<(), NetworkError> {
+        let slot = self
+            .merchants
+            .get_mut(i)
+            .ok_or_else(|| closed(&format!("merchant {i}")))?;
+        slot.node = Some(node);
+        Ok(())
     }
 
     /// Closes the broker's file and opens it again: replay, tables checked against it
@@ -505,15 +562,19 @@ impl Network {
         Ok(binding.is_some_and(|b| b.kind == TxKind::Lapse))
     }
 
-    /// Creates customer `j`'s wallet, links its account, registers it (6.0) and fetches
-    /// every merchant's key (6.0b), each request answered by the broker at once.
-    fn create_wallet(&mut self, j: usize) -> Result<(), NetworkError> {
+    /// Creates customer `j`'s wallet and links its account; if `register`, registers it
+    /// (6.0) and fetches every merchant's key (6.0b), each request answered by the broker
+    /// at once.
+    fn create_wallet(&mut self, j: usize, register: bool) -> Result<(), NetworkError> {
         let merchants: Vec<Uid> = self.merchants.iter().map(|m| m.party.uid()).collect();
         let slot = self
             .customers
             .get_mut(j)
             .ok_or_else(|| closed(&format!("wallet {j}")))?;
         slot.wallet = Some(create_wallet(&slot.path, &slot.party)?);
+        if !register {
+            return Ok(());
+        }
         let out = self.wallet_mut(j)?.register(NOW)?;
         self.answer_at_broker(j, &out.frame)?;
         for m in merchants {

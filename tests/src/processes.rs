@@ -110,6 +110,18 @@ impl Daemon {
         }
     }
 
+    /// Starts `command` as [`Daemon::spawn`] and waits until its log says `ready` (its
+    /// "… serving" line).
+    ///
+    /// # Panics
+    /// As [`Daemon::spawn`] and [`Daemon::wait_for`].
+    #[must_use]
+    pub fn start(name: &'static str, command: Command, ready: &str) -> Daemon {
+        let mut daemon = Daemon::spawn(name, command);
+        daemon.wait_for(ready, 1);
+        daemon
+    }
+
     /// Whether the process is still running.
     ///
     /// # Panics
@@ -275,4 +287,36 @@ impl Run {
         }
         doc
     }
+}
+
+/// An amount of the binaries' JSON (`{"minor": …, "value": "…"}`), in minor units, its
+/// two renderings checked against each other.
+///
+/// # Panics
+/// When `v` is no such amount, or its renderings differ.
+#[must_use]
+pub fn minor(v: &serde_json::Value) -> u64 {
+    let m = v["minor"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no amount: {v}"));
+    assert_eq!(
+        v["value"].as_str(),
+        Some(shared::Amount::from_minor(m).to_string().as_str()),
+        "{v}"
+    );
+    m
+}
+
+/// The `kind` of each entry of `entries`, a JSON array of a wallet's history.
+///
+/// # Panics
+/// When `entries` is no array of entries with a kind.
+#[must_use]
+pub fn kinds(entries: &serde_json::Value) -> Vec<&str> {
+    entries
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of entries: {entries}"))
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_else(|| panic!("no kind: {e}")))
+        .collect()
 }

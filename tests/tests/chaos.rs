@@ -55,8 +55,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use peerscrip_tests::NatsServer;
-use peerscrip_tests::binaries::{built, workspace};
-use peerscrip_tests::processes::{Daemon, Run, clean_command};
+use peerscrip_tests::processes::{self, Daemon, Run};
+use peerscrip_tests::site::Site;
 use serde_json::Value;
 use shared::Suite;
 
@@ -123,7 +123,7 @@ fn unix_now() -> u64 {
 /// of the ops' JSON.
 fn minor(v: &Value) -> i128 {
     match v {
-        Value::Object(o) => i128::from(o["minor"].as_u64().unwrap()),
+        Value::Object(_) => i128::from(processes::minor(v)),
         Value::String(s) => s.parse().unwrap(),
         other => panic!("not an amount: {other}"),
     }
@@ -171,15 +171,8 @@ struct Wallet {
 impl Wallet {
     /// `peerscrip --json --timeout … <args>` on this wallet, bounded by [`COMMAND_LIMIT`].
     fn run(&self, args: &[&str]) -> Run {
-        let mut command = clean_command(&built().join("peerscrip"));
-        command
-            .arg("--json")
-            .arg("--wallet-dir")
-            .arg(&self.dir)
-            .arg("--passphrase-file")
-            .arg(&self.passphrase_file)
-            .args(["--nats-url", &self.nats_url, "--timeout", WALLET_TIMEOUT])
-            .args(args);
+        let mut command = Site::wallet_command(&self.dir, &self.passphrase_file, &self.nats_url);
+        command.args(["--timeout", WALLET_TIMEOUT]).args(args);
         Run::within(command, COMMAND_LIMIT)
     }
 
@@ -197,109 +190,50 @@ struct Merchant {
     flags: Vec<String>,
 }
 
-/// The deployment's directory (keys, secrets, data) and the server's URL.
+/// The deployment (`peerscrip_tests::site`: keys, secrets, data) and the server's URL.
 struct Deployment {
-    dir: tempfile::TempDir,
+    site: Site,
     nats_url: String,
     broker_uid: String,
-    /// What every `peerscrip-ops` run printed, checked for secrets at the end.
-    printed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Deployment {
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.site.path(rel)
     }
 
-    /// `peerscrip-ops <args>`, bounded by [`COMMAND_LIMIT`], its output kept.
+    /// `peerscrip-ops <args>`, bounded, its output kept.
     fn ops(&self, args: &[&str]) -> Run {
-        let mut command = clean_command(&built().join("peerscrip-ops"));
-        command.args(args);
-        let run = Run::within(command, COMMAND_LIMIT);
-        self.printed
-            .lock()
-            .unwrap()
-            .push(format!("{}\n{}", run.stdout, run.stderr));
-        run
+        self.site.ops(args)
     }
 
     fn keygen(&self, who: &str) -> String {
-        let out = self.path(&format!("keys/{who}"));
-        let doc = self
-            .ops(&[
-                "keygen",
-                "--json",
-                "--suite",
-                SUITE.name(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .ok();
-        text(&doc["uid"])
+        text(&self.site.keygen(who)["uid"])
     }
 
     /// `peerscrip-ops bank --json … <args>` over NATS.
     fn bank(&self, args: &[&str]) -> Value {
-        let (operator, broker) = (
-            self.path("keys/operator/key.pem"),
-            self.path("keys/broker/key.pub.pem"),
-        );
-        let connection = [
-            "bank",
-            "--json",
-            "--nats-url",
-            &self.nats_url,
-            "--suite",
-            SUITE.name(),
-            "--operator-key",
-            operator.to_str().unwrap(),
-            "--broker-key",
-            broker.to_str().unwrap(),
-        ];
-        self.ops(&[&connection[..], args].concat()).ok()
+        self.site.operator(&self.nats_url, "bank", args)
     }
 
     fn broker(&self) -> Daemon {
-        let mut command = clean_command(&built().join("peerscrip-broker"));
-        command
-            .arg("--config")
-            .arg(workspace().join("ops/deploy/broker.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
-            .arg("--data-dir")
-            .arg(self.path("data/broker"))
-            .arg("--key")
-            .arg(self.path("keys/broker/key.pem"))
-            .arg("--operator-key")
-            .arg(self.path("keys/operator/key.pub.pem"))
-            // The timer that ends what ran out also caps the pause between re-sends of a
-            // 6.5 authorization (ARCHITECTURE.md, "The actor shell"): a merchant back from a
-            // kill gets it within seconds.
-            .args(["--expire-every-secs", "5"]);
-        let mut daemon = Daemon::spawn("peerscrip-broker", command);
-        daemon.wait_for("broker serving", 1);
-        daemon
+        let mut command = self.site.broker_command(&self.nats_url);
+        // The timer that ends what ran out also caps the pause between re-sends of a
+        // 6.5 authorization (ARCHITECTURE.md, "The actor shell"): a merchant back from a
+        // kill gets it within seconds.
+        command.args(["--expire-every-secs", "5"]);
+        Daemon::start("peerscrip-broker", command, "broker serving")
     }
 
     fn merchant(&self, m: &Merchant) -> Daemon {
-        let mut command = clean_command(&built().join("peerscrip-merchant"));
+        let mut command = self.site.merchant_command(m.name, &self.nats_url);
         command
-            .arg("--config")
-            .arg(workspace().join("ops/deploy/merchant.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
-            .arg("--data-dir")
-            .arg(self.path(&format!("data/{}", m.name)))
-            .arg("--key")
-            .arg(self.path(&format!("keys/{}/key.pem", m.name)))
-            .arg("--broker-key")
-            .arg(self.path("keys/broker/key.pub.pem"))
             .args(["--pan", &m.pan])
             .arg("--pan-secret-file")
             .arg(self.path(&format!("secrets/{}.pansecret", m.name)))
             .args(["--request-timeout-secs", "5", "--log-format", "json"])
             .args(&m.flags);
-        let mut daemon = Daemon::spawn("peerscrip-merchant", command);
-        daemon.wait_for("merchant serving", 1);
-        daemon
+        Daemon::start("peerscrip-merchant", command, "merchant serving")
     }
 
     /// Every PANSecret the bank drew and every passphrase: none may ever be printed.
@@ -585,12 +519,10 @@ impl World {
     fn set_up() -> World {
         let server = NatsServer::start().expect("start nats-server");
         let mut d = Deployment {
-            dir: tempfile::tempdir().unwrap(),
+            site: Site::new(SUITE),
             nats_url: server.url(),
             broker_uid: String::new(),
-            printed: std::sync::Mutex::default(),
         };
-        std::fs::create_dir_all(d.path("secrets")).unwrap();
         d.broker_uid = d.keygen("broker");
         d.keygen("operator");
         let broker = d.broker();
@@ -621,14 +553,7 @@ impl World {
             .collect();
         for m in &merchants {
             let secret = d.path(&format!("secrets/{}.pansecret", m.name));
-            let opened = d.bank(&[
-                "open-account",
-                "--pan",
-                &m.pan,
-                "--secret-out",
-                secret.to_str().unwrap(),
-            ]);
-            assert_eq!(opened["result"], "account_opened");
+            d.site.open_account(&d.nats_url, &m.pan, &secret);
         }
         let deposit = format!("{}.{:02}", DEPOSIT / 100, DEPOSIT % 100);
         for w in &wallets {
@@ -638,13 +563,7 @@ impl World {
             )
             .unwrap();
             let secret = d.path(&format!("secrets/{}.pansecret", w.name));
-            d.bank(&[
-                "open-account",
-                "--pan",
-                &w.pan,
-                "--secret-out",
-                secret.to_str().unwrap(),
-            ]);
+            d.site.open_account(&d.nats_url, &w.pan, &secret);
             let paid_in = d.bank(&["deposit", "--pan", &w.pan, "--amount", &deposit]);
             assert_eq!(paid_in["balance"], deposit.as_str());
         }
@@ -1026,7 +945,7 @@ impl World {
     /// No daemon and no `peerscrip-ops` run printed a secret, no daemon a panic (the
     /// wallets' commands are checked as they run).
     fn check_printed(&self) {
-        let printed = self.d.printed.lock().unwrap();
+        let printed = self.d.site.printed();
         if printed
             .iter()
             .any(|out| self.secrets.iter().any(|s| out.contains(s.as_str())))

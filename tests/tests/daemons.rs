@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use broker::core::Config as BrokerConfig;
@@ -25,8 +26,11 @@ use futures::StreamExt as _;
 use merchant::core::Config as MerchantConfig;
 use merchant::node::MerchantNode;
 use peerscrip_tests::NatsServer;
-use peerscrip_tests::processes::{Daemon, PATIENCE, clean_command};
-use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
+use peerscrip_tests::deployment::{OnNats, Transport as _};
+use peerscrip_tests::export_stream::{ExportStream, assert_linked, log_rows, node_subject};
+use peerscrip_tests::processes::{Daemon, PATIENCE};
+use peerscrip_tests::site::Site;
+use shared::bus::{NatsBus, Subjects};
 use shared::events::Account;
 use shared::runtime::system_clock;
 use shared::wire::bodies::{OrderId, OrderInfo};
@@ -51,40 +55,28 @@ fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
 }
 
-fn workspace() -> PathBuf {
-    peerscrip_tests::binaries::workspace()
-}
-
 fn deploy() -> PathBuf {
-    workspace().join("ops/deploy")
+    peerscrip_tests::binaries::workspace().join("ops/deploy")
 }
 
-/// The built daemons: `(peerscrip-broker, peerscrip-merchant)` (see the module doc).
-fn binaries() -> (PathBuf, PathBuf) {
-    let dir = peerscrip_tests::binaries::built();
-    (dir.join("peerscrip-broker"), dir.join("peerscrip-merchant"))
-}
-
-/// Writes `keys` as `dir/key.pem` and `dir/key.pub.pem`, as `peerscrip-ops keygen` does.
-fn write_keys(dir: &Path, keys: &KeyPair) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
+/// Writes `keys` as `keys/<who>/key.pem` and `key.pub.pem` of `site`, as `peerscrip-ops
+/// keygen` does: the private key's file.
+fn write_keys(site: &Site, who: &str, keys: &KeyPair) -> PathBuf {
+    let key = site.key(who);
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    std::fs::write(&key, keys.to_pkcs8_pem(None).unwrap().as_bytes()).unwrap();
     std::fs::write(
-        dir.join("key.pem"),
-        keys.to_pkcs8_pem(None).unwrap().as_bytes(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("key.pub.pem"),
+        site.public_key(who),
         keys.public().to_pem().unwrap().as_bytes(),
     )
     .unwrap();
-    dir.join("key.pem")
+    key
 }
 
-/// A deployment in a temporary directory: keys, data directories, the bank accounts
-/// opened at the broker (its operator's work, on the stopped broker's file).
+/// A deployment (`peerscrip_tests::site`) of fixture keys, the bank accounts opened at the
+/// broker (its operator's work, on the stopped broker's file).
 struct Deployment {
-    dir: tempfile::TempDir,
+    site: Site,
     broker_keys: KeyPair,
     merchant_keys: KeyPair,
     customer_keys: KeyPair,
@@ -92,14 +84,14 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
+        let site = Site::new(SUITE);
         let broker_keys = fixtures::keypair(SUITE, BROKER).clone();
         let merchant_keys = fixtures::keypair(SUITE, MERCHANT).clone();
         let customer_keys = fixtures::keypair(SUITE, CUSTOMER).clone();
-        write_keys(&dir.path().join("keys/broker"), &broker_keys);
-        write_keys(&dir.path().join("keys/merchant"), &merchant_keys);
+        write_keys(&site, "broker", &broker_keys);
+        write_keys(&site, "merchant", &merchant_keys);
         let d = Deployment {
-            dir,
+            site,
             broker_keys,
             merchant_keys,
             customer_keys,
@@ -107,15 +99,7 @@ impl Deployment {
         // The bank operator opens both accounts and funds the customer's, on the broker's
         // file before the daemon first starts (with the root key the daemon will read).
         std::fs::create_dir_all(d.broker_dir()).unwrap();
-        let root =
-            shared::daemon::load_or_create_root_key(&d.broker_dir().join("root.key")).unwrap();
-        let mut node = BrokerNode::open(
-            d.broker_log(),
-            d.broker_keys.clone(),
-            root,
-            BrokerConfig::new(SUITE),
-        )
-        .unwrap();
+        let mut node = d.open_broker();
         let now = system_clock();
         node.open_account(&Pan::new(PAN_C), &PanSecret::new(SECRET_C), now)
             .unwrap();
@@ -127,11 +111,11 @@ impl Deployment {
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.site.path(rel)
     }
 
     fn broker_dir(&self) -> PathBuf {
-        self.path("data/broker")
+        self.site.data("broker")
     }
 
     fn broker_log(&self) -> PathBuf {
@@ -139,7 +123,7 @@ impl Deployment {
     }
 
     fn merchant_dir(&self) -> PathBuf {
-        self.path("data/merchant")
+        self.site.data("merchant")
     }
 
     fn broker(&self, server: &NatsServer) -> Daemon {
@@ -147,43 +131,35 @@ impl Deployment {
     }
 
     fn broker_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
-        let mut command = clean_command(&binaries().0);
+        let mut command = self.site.broker_command(&server.url());
         command.args(flags);
-        command
-            .arg("--config")
-            .arg(deploy().join("broker.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
-            .arg("--data-dir")
-            .arg(self.broker_dir())
-            .arg("--key")
-            .arg(self.path("keys/broker/key.pem"));
-        let mut daemon = Daemon::spawn("peerscrip-broker", command);
-        daemon.wait_for("broker serving", 1);
-        daemon
+        Daemon::start("peerscrip-broker", command, "broker serving")
     }
 
     fn merchant(&self, server: &NatsServer) -> Daemon {
         self.merchant_with(server, &[])
     }
 
-    fn merchant_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
-        let mut command = clean_command(&binaries().1);
-        command.args(flags);
+    /// The merchant daemon of `ops/deploy/merchant.toml`'s account, its PANSecret given in
+    /// `PEERSCRIP_PAN_SECRET`.
+    fn merchant_command(&self, server: &NatsServer) -> Command {
+        let mut command = self.site.merchant_command("merchant", &server.url());
+        command.env("PEERSCRIP_PAN_SECRET", SECRET_M);
         command
-            .arg("--config")
-            .arg(deploy().join("merchant.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
-            .arg("--data-dir")
-            .arg(self.merchant_dir())
-            .arg("--key")
-            .arg(self.path("keys/merchant/key.pem"))
-            .arg("--broker-key")
-            .arg(self.path("keys/broker/key.pub.pem"))
-            .args(["--request-timeout-secs", "5"])
-            .env("PEERSCRIP_PAN_SECRET", SECRET_M);
-        let mut daemon = Daemon::spawn("peerscrip-merchant", command);
-        daemon.wait_for("merchant serving", 1);
-        daemon
+    }
+
+    fn merchant_with(&self, server: &NatsServer, flags: &[&str]) -> Daemon {
+        let mut command = self.merchant_command(server);
+        command.args(["--request-timeout-secs", "5"]).args(flags);
+        Daemon::start("peerscrip-merchant", command, "merchant serving")
+    }
+
+    /// Both daemons serving on `server`, and the customer's wallet and client.
+    async fn start(&self, server: &NatsServer) -> (Daemon, Daemon, Wallet, Client<NatsBus>) {
+        let broker = self.broker(server);
+        let merchant = self.merchant(server);
+        let (w, client) = self.customer(server).await;
+        (broker, merchant, w, client)
     }
 
     /// The broker's file, opened as the daemon opens it: chain verified, replayed, tables
@@ -242,16 +218,11 @@ impl Deployment {
                 .unwrap();
             w
         };
-        let bus = NatsBus::connect(
-            &server.url(),
-            NatsOptions {
-                inbox_prefix: Some(InboxPrefix::for_uid(&self.customer_keys.uid())),
-                name: Some("customer".into()),
-                ..NatsOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+        let nats = OnNats { url: server.url() };
+        let bus = nats
+            .join(&self.customer_keys.uid(), "customer")
+            .await
+            .unwrap();
         let client = Client::new(bus, Subjects::default(), self.broker_keys.uid(), TIMEOUT, 3);
         (w, client)
     }
@@ -285,6 +256,17 @@ async fn send_until_served(
 async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
     register_and_get_broker_scrip(d, w, client).await;
     exchange_for_vendor_scrip(d, w, client, TIMEOUT, |_| Then::GoOn).await;
+}
+
+/// 6.0 and 6.1 of 10.00 of BrokerScrip: the tx of 6.1.
+async fn register_and_buy_broker_scrip(w: &mut Wallet, client: &Client<NatsBus>) -> shared::TxId {
+    let now = system_clock();
+    let register = w.register(now).unwrap();
+    client.send(w, register, now).await.unwrap();
+    let obtain = w.obtain_broker_scrip(amount(1_000), now).unwrap();
+    let tx = obtain.tx;
+    client.send(w, obtain, now).await.unwrap();
+    tx
 }
 
 /// 6.0, 6.0b of the merchant's key and 6.1 of 10.00 of BrokerScrip.
@@ -369,6 +351,62 @@ fn order_tea(d: &Deployment, w: &mut Wallet) -> (Outgoing, Outgoing) {
         .unwrap()
 }
 
+/// One tea (6.3) through the daemons: both steps sent and answered. The purchase's tx.
+async fn buy_tea(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) -> shared::TxId {
+    let (initiated, purchase) = order_tea(d, w);
+    let tx = initiated.tx;
+    client.send(w, initiated, system_clock()).await.unwrap();
+    client.send(w, purchase, system_clock()).await.unwrap();
+    tx
+}
+
+/// The value of the customer's VendorScrip of the merchant.
+fn vendor_scrip(d: &Deployment, w: &Wallet) -> Amount {
+    w.scrip(d.merchant_keys.uid()).unwrap().scrip.value()
+}
+
+/// SIGTERM to both daemons: each exits 0, and after `purchases` teas the books add up
+/// and replay ([`check_books`]).
+fn stop_cleanly(d: &Deployment, mut merchant: Daemon, mut broker: Daemon, purchases: u64) {
+    assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
+    assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+    check_books(d, purchases);
+}
+
+/// The broker's NOK of `tx`, by its deadline, is the one delivery the customer gets: the
+/// wallet takes it and the tx ends.
+async fn nok_by_the_deadline(
+    w: &mut Wallet,
+    deliveries: &mut <NatsBus as shared::bus::Bus>::Subscription,
+    tx: shared::TxId,
+) {
+    let got = collect_deliveries(deliveries, 1, TIMEOUT).await;
+    assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
+    w.handle_reply(&got[0], system_clock()).unwrap();
+    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+}
+
+/// Asserts that the (stopped) broker's books add up and its log holds an event of `tx`
+/// of the kind `is` picks (`what` names it).
+fn assert_logged(
+    d: &Deployment,
+    tx: shared::TxId,
+    is: fn(&broker::core::Kind) -> bool,
+    what: &str,
+) {
+    let node = d.open_broker();
+    node.state().check_conserved().unwrap();
+    assert!(
+        node.log()
+            .iter()
+            .unwrap()
+            .map(Result::unwrap)
+            .any(|e| e.tx == tx && is(&e.kind.kind)),
+        "{what} of tx {tx}"
+    );
+    node.close().unwrap();
+}
+
 /// After `purchases` teas from 10.00 of VendorScrip: the broker's and merchant's files
 /// verify and replay to their tables, money is conserved and where it should be.
 fn check_books(d: &Deployment, purchases: u64) {
@@ -412,13 +450,7 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
     let (mut w, client) = d.customer(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
 
-    let (initiated, purchase) = order_tea(&d, &mut w);
-    let mut purchases = vec![initiated.tx];
-    client
-        .send(&mut w, initiated, system_clock())
-        .await
-        .unwrap();
-    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    let mut purchases = vec![buy_tea(&d, &mut w, &client).await];
     merchant.wait_for("the broker acknowledged the report", 1);
 
     server.restart().expect("restart nats-server");
@@ -427,10 +459,7 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
     send_until_served(&client, &mut w, initiated).await;
     send_until_served(&client, &mut w, purchase).await;
     merchant.wait_for("the broker acknowledged the report", 2);
-    assert_eq!(
-        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
-        amount(1_000 - 2 * TEA_PRICE)
-    );
+    assert_eq!(vendor_scrip(&d, &w), amount(1_000 - 2 * TEA_PRICE));
     assert!(broker.is_running() && merchant.is_running());
 
     let status = merchant.terminate();
@@ -462,9 +491,7 @@ async fn a_purchase_survives_a_nats_restart_and_sigterm_stops_both_daemons_clean
 async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase_completes() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
-    let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
-    let (mut w, client) = d.customer(&server).await;
+    let (mut broker, mut merchant, mut w, client) = d.start(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
 
     let (initiated, purchase) = order_tea(&d, &mut w);
@@ -473,18 +500,12 @@ async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase
         .await
         .unwrap();
     broker.kill();
-    let mut broker = d.broker(&server);
+    let broker = d.broker(&server);
     send_until_served(&client, &mut w, purchase).await;
     merchant.wait_for("the broker acknowledged the report", 1);
-    assert_eq!(
-        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
-        amount(1_000 - TEA_PRICE)
-    );
+    assert_eq!(vendor_scrip(&d, &w), amount(1_000 - TEA_PRICE));
     assert_eq!(w.pending().count(), 0, "nothing left to reconcile");
-
-    assert_eq!(merchant.terminate().code(), Some(0));
-    assert_eq!(broker.terminate().code(), Some(0));
-    check_books(&d, 1);
+    stop_cleanly(&d, merchant, broker, 1);
 }
 
 /// SIGKILL of the broker between 6.2's step 1 (the exchange opened at the broker, the
@@ -496,9 +517,7 @@ async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase
 async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchange_completes() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
-    let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
-    let (mut w, client) = d.customer(&server).await;
+    let (mut broker, merchant, mut w, client) = d.start(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
     exchange_for_vendor_scrip(&d, &mut w, &client, TIMEOUT, |moment| {
         if moment == Moment::BeforeStep2 {
@@ -508,10 +527,7 @@ async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchang
         Then::GoOn
     })
     .await;
-
-    assert_eq!(merchant.terminate().code(), Some(0));
-    assert_eq!(broker.terminate().code(), Some(0));
-    check_books(&d, 0);
+    stop_cleanly(&d, merchant, broker, 0);
 }
 
 /// SIGKILL of the broker after 6.2's step 1, and step 2 reaching a merchant that has not
@@ -525,9 +541,7 @@ async fn the_broker_killed_in_the_middle_of_an_exchange_restarts_and_the_exchang
 async fn a_step_2_refused_while_the_broker_is_down_goes_through_when_sent_again() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
-    let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
-    let (mut w, client) = d.customer(&server).await;
+    let (mut broker, mut merchant, mut w, client) = d.start(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
     exchange_for_vendor_scrip(&d, &mut w, &client, TIMEOUT, |moment| match moment {
         Moment::BeforeStep2 => {
@@ -547,9 +561,7 @@ async fn a_step_2_refused_while_the_broker_is_down_goes_through_when_sent_again(
     );
 
     assert!(merchant.is_running());
-    assert_eq!(merchant.terminate().code(), Some(0));
-    assert_eq!(broker.terminate().code(), Some(0));
-    check_books(&d, 0);
+    stop_cleanly(&d, merchant, broker, 0);
 }
 
 /// SIGKILL of the broker after 6.2's step 1, at a merchant that knows the customer (its
@@ -570,9 +582,7 @@ async fn a_step_3_sent_while_the_broker_is_down_is_decided_after_its_restart() {
         d.customer_keys.public().to_pem().unwrap().as_bytes(),
     )
     .unwrap();
-    let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
-    let (mut w, client) = d.customer(&server).await;
+    let (mut broker, mut merchant, mut w, client) = d.start(&server).await;
     register_and_get_broker_scrip(&d, &mut w, &client).await;
     // The reporter sends again after `REPORT_RETRY` at the latest: wait past it.
     let wait = merchant::shell::REPORT_RETRY + TIMEOUT;
@@ -591,10 +601,7 @@ async fn a_step_3_sent_while_the_broker_is_down_is_decided_after_its_restart() {
         merchant.count("learned a customer's key from the broker"),
         0
     );
-
-    assert_eq!(merchant.terminate().code(), Some(0));
-    assert_eq!(broker.terminate().code(), Some(0));
-    check_books(&d, 0);
+    stop_cleanly(&d, merchant, broker, 0);
 }
 
 /// Lapse through the daemons (protocol.md section 4, docs/adr/0011): a merchant whose
@@ -678,36 +685,23 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
         .unwrap();
     raw.flush().await.unwrap();
 
-    let mut broker = d.broker(&server);
-    let mut merchant = d.merchant(&server);
-    let (mut w, client) = d.customer(&server).await;
+    let (mut broker, mut merchant, mut w, client) = d.start(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
-    let (initiated, purchase) = order_tea(&d, &mut w);
-    client
-        .send(&mut w, initiated, system_clock())
-        .await
-        .unwrap();
-    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    buy_tea(&d, &mut w, &client).await;
     merchant.wait_for("the broker acknowledged the report", 1);
 
-    let captured_request = |label: Label, m: &async_nats::Message| {
-        Frame::decode(&m.payload)
-            .is_ok_and(|f| f.header.label == label && f.header.sender == d.customer_keys.uid())
+    // The first request of `label` the customer sent that `captured` saw.
+    let customer = d.customer_keys.uid();
+    let first_request = async |captured: &mut async_nats::Subscriber, label: Label| loop {
+        let m = captured.next().await.unwrap();
+        if Frame::decode(&m.payload)
+            .is_ok_and(|f| f.header.label == label && f.header.sender == customer)
+        {
+            return m.payload;
+        }
     };
-    let mut broker_replay = None;
-    while broker_replay.is_none() {
-        let m = to_broker.next().await.unwrap();
-        if captured_request(Label::BrokerScripRequest, &m) {
-            broker_replay = Some(m.payload);
-        }
-    }
-    let mut merchant_replay = None;
-    while merchant_replay.is_none() {
-        let m = to_merchant.next().await.unwrap();
-        if captured_request(Label::PurchaseRequest, &m) {
-            merchant_replay = Some(m.payload);
-        }
-    }
+    let broker_replay = first_request(&mut to_broker, Label::BrokerScripRequest).await;
+    let merchant_replay = first_request(&mut to_merchant, Label::PurchaseRequest).await;
 
     // The logs as they are now.
     assert_eq!(merchant.terminate().code(), Some(0));
@@ -740,30 +734,16 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
         }
     }
     // A replay is answered with the stored reply, and appends nothing.
-    let reply = ask(
-        broker_subject.as_str().to_owned(),
-        broker_replay.unwrap(),
-        TIMEOUT,
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(
-        Frame::decode(&reply.payload).unwrap().header.label,
-        Label::BrokerScripResponse
-    );
-    let reply = ask(
-        merchant_subject.as_str().to_owned(),
-        merchant_replay.unwrap(),
-        TIMEOUT,
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(
-        Frame::decode(&reply.payload).unwrap().header.label,
-        Label::PurchaseResponse
-    );
+    for (subject, replay, answer) in [
+        (&broker_subject, broker_replay, Label::BrokerScripResponse),
+        (&merchant_subject, merchant_replay, Label::PurchaseResponse),
+    ] {
+        let reply = ask(subject.as_str().to_owned(), replay, TIMEOUT)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(Frame::decode(&reply.payload).unwrap().header.label, answer);
+    }
 
     // Both still serve: a read at the broker, answered.
     let out = w
@@ -779,15 +759,7 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
 /// The broker daemon on `d`'s data directory with `suite` and `key`, which must refuse to
 /// start: it exits 1 (the log says why).
 fn refused_broker(d: &Deployment, server: &NatsServer, suite: Suite, key: &Path) -> Daemon {
-    let mut command = clean_command(&binaries().0);
-    command
-        .arg("--config")
-        .arg(deploy().join("broker.toml"))
-        .args(["--suite", suite.name(), "--nats-url", &server.url()])
-        .arg("--data-dir")
-        .arg(d.broker_dir())
-        .arg("--key")
-        .arg(key);
+    let command = d.site.broker_command_as(&server.url(), suite, key);
     let mut refused = Daemon::spawn("peerscrip-broker", command);
     assert_eq!(refused.wait_exit().code(), Some(1), "{}", refused.log());
     refused
@@ -805,11 +777,8 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     let identity = std::fs::read(d.broker_dir().join("node.toml")).unwrap();
     let log = std::fs::read(d.broker_log()).unwrap();
 
-    let modern = write_keys(
-        &d.path("keys/modern"),
-        fixtures::keypair(Suite::Modern, BROKER),
-    );
-    let other = write_keys(&d.path("keys/other"), fixtures::keypair(SUITE, 3));
+    let modern = write_keys(&d.site, "modern", fixtures::keypair(Suite::Modern, BROKER));
+    let other = write_keys(&d.site, "other", fixtures::keypair(SUITE, 3));
     for (suite, key, expected) in [
         (
             Suite::Modern,
@@ -856,7 +825,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
     }
     assert!(changed > 0, "the PAN is in the file");
     std::fs::write(d.broker_log(), &altered).unwrap();
-    let refused = refused_broker(&d, &server, SUITE, &d.path("keys/broker/key.pem"));
+    let refused = refused_broker(&d, &server, SUITE, &d.site.key("broker"));
     assert!(
         refused.log().contains(&format!(
             "cannot open the broker's log {}",
@@ -873,7 +842,7 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
         *b = !*b;
     }
     std::fs::write(d.broker_log(), &damaged).unwrap();
-    let refused = refused_broker(&d, &server, SUITE, &d.path("keys/broker/key.pem"));
+    let refused = refused_broker(&d, &server, SUITE, &d.site.key("broker"));
     assert!(refused.log().contains("DB corrupted"), "{}", refused.log());
     assert!(!refused.log().contains("panicked"), "{}", refused.log());
 }
@@ -885,19 +854,8 @@ async fn a_merchant_with_an_unknown_account_stops_with_the_brokers_refusal() {
     let server = NatsServer::start().expect("start nats-server");
     let d = Deployment::new();
     let mut broker = d.broker(&server);
-    let mut command = clean_command(&binaries().1);
-    command
-        .arg("--config")
-        .arg(deploy().join("merchant.toml"))
-        .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
-        .arg("--data-dir")
-        .arg(d.merchant_dir())
-        .arg("--key")
-        .arg(d.path("keys/merchant/key.pem"))
-        .arg("--broker-key")
-        .arg(d.path("keys/broker/key.pub.pem"))
-        .args(["--pan", "GR0000000000000000000000000"])
-        .env("PEERSCRIP_PAN_SECRET", SECRET_M);
+    let mut command = d.merchant_command(&server);
+    command.args(["--pan", "GR0000000000000000000000000"]);
     let mut merchant = Daemon::spawn("peerscrip-merchant", command);
     assert_eq!(merchant.wait_exit().code(), Some(1), "{}", merchant.log());
     assert!(
@@ -923,16 +881,9 @@ async fn the_broker_authenticates_with_its_configured_nats_password() {
     .expect("start nats-server");
     let d = Deployment::new();
     for (password, serves) in [("wrong-s3cret", false), ("right-s3cret", true)] {
-        let mut command = clean_command(&binaries().0);
+        let mut command = d.site.broker_command(&server.url());
         command
-            .arg("--config")
-            .arg(deploy().join("broker.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
             .args(["--nats-user", "broker"])
-            .arg("--data-dir")
-            .arg(d.broker_dir())
-            .arg("--key")
-            .arg(d.path("keys/broker/key.pem"))
             .env("PEERSCRIP_NATS_PASSWORD", password);
         let mut broker = Daemon::spawn("peerscrip-broker", command);
         if serves {
@@ -993,29 +944,13 @@ async fn a_merchant_offline_during_a_vendor_top_up_is_ended_by_the_brokers_deadl
     let merchant = d.merchant(&server);
     let (mut w, client) = d.customer(&server).await;
     let (mut deliveries, tx) = top_up_with_the_merchant_away(&d, &mut w, &client, merchant).await;
-    let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
-    assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
-    w.handle_reply(&got[0], system_clock()).unwrap();
-    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+    nok_by_the_deadline(&mut w, &mut deliveries, tx).await;
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(500));
-    assert_eq!(
-        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
-        amount(1_000)
-    );
+    assert_eq!(vendor_scrip(&d, &w), amount(1_000));
 
     assert!(broker.terminate().success());
-    let node = d.open_broker();
-    node.state().check_conserved().unwrap();
-    assert!(
-        node.log()
-            .iter()
-            .unwrap()
-            .map(Result::unwrap)
-            .any(|e| e.tx == tx
-                && matches!(e.kind.kind, broker::core::Kind::EscrowReleased { .. })),
-        "the escrow of tx {tx} was released"
-    );
-    node.close().unwrap();
+    let released = |k: &broker::core::Kind| matches!(k, broker::core::Kind::EscrowReleased { .. });
+    assert_logged(&d, tx, released, "the escrow released");
 }
 
 /// Restarted work resumes at once (protocol.md section 7: on restart every node resumes
@@ -1045,10 +980,7 @@ async fn a_vendor_top_up_interrupted_by_a_broker_kill_completes_soon_after_the_r
     }
     assert_eq!(w.pending().count(), 0, "tx {tx} ended");
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(300));
-    assert_eq!(
-        w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
-        amount(1_200)
-    );
+    assert_eq!(vendor_scrip(&d, &w), amount(1_200));
 
     assert!(merchant.terminate().success());
     assert!(broker.terminate().success());
@@ -1238,25 +1170,17 @@ async fn a_merchant_offline_during_an_exchange_is_ended_by_the_brokers_deadline(
     client.send(&mut w, out, system_clock()).await.unwrap();
     let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
     client.publish(&step2).await.unwrap();
-    let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
-    assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
-    w.handle_reply(&got[0], system_clock()).unwrap();
-    assert_eq!(w.pending().count(), 0, "tx {tx} ended");
+    nok_by_the_deadline(&mut w, &mut deliveries, tx).await;
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(1_000));
     assert!(w.scrip(d.merchant_keys.uid()).is_none());
 
     assert!(broker.terminate().success());
+    let expired = |k: &broker::core::Kind| matches!(k, broker::core::Kind::ExchangeExpired { .. });
+    assert_logged(&d, tx, expired, "the exchange expired");
     let node = d.open_broker();
     let state = node.state();
-    state.check_conserved().unwrap();
     assert_eq!(state.balance(&Account::FloatBroker), 1_000);
     assert_eq!(state.balance(&Account::Bank(Pan::new(PAN_M))), 0);
-    assert!(
-        node.log().iter().unwrap().map(Result::unwrap).any(
-            |e| e.tx == tx && matches!(e.kind.kind, broker::core::Kind::ExchangeExpired { .. })
-        ),
-        "the exchange of tx {tx} expired"
-    );
     node.close().unwrap();
 }
 
@@ -1279,139 +1203,34 @@ async fn a_broker_stopped_while_its_server_is_down_still_stops_cleanly() {
 const EXPORT_STREAM: &str = "AUDIT";
 const SHORT_WINDOW: Duration = Duration::from_millis(300);
 
-/// One exported message: its headers and payload.
-struct Exported {
-    headers: async_nats::HeaderMap,
-    payload: Vec<u8>,
+/// The broker's events as the export reads them from its (closed) log.
+fn broker_rows(d: &Deployment) -> Vec<shared::export::Row> {
+    log_rows(&d.broker_log(), broker::node::event_name)
 }
 
-impl Exported {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).unwrap().as_str()
-    }
-}
-
-/// Every message of the export stream on `subject`, in stream order.
-async fn exported(js: &async_nats::jetstream::Context, subject: &str) -> Vec<Exported> {
-    use async_nats::jetstream::consumer;
-    let stream = js.get_stream(EXPORT_STREAM).await.unwrap();
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: subject.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut out = Vec::new();
-    // Until nothing more comes within the wait: the subject is read to its end.
-    while let Ok(Some(message)) =
-        tokio::time::timeout(Duration::from_millis(500), messages.next()).await
-    {
-        let message = message.unwrap();
-        out.push(Exported {
-            headers: message.headers.clone().unwrap_or_default(),
-            payload: message.payload.to_vec(),
-        });
-    }
-    out
-}
-
-/// Asserts that `messages` are one chain of events 1..=n without a gap or a duplicate:
-/// seq headers 1, 2, …, each payload linking to the one before (protocol.md section 8).
-fn assert_one_chain(messages: &[Exported], link: Link) {
-    let mut prev = shared::events::GENESIS_PREV_HASH;
-    for (i, message) in messages.iter().enumerate() {
-        let seq = i as u64 + 1;
-        assert_eq!(message.header(shared::export::HEADER_SEQ), seq.to_string());
-        assert_eq!(
-            link(&message.payload),
-            (seq, prev),
-            "event {seq} links to the one before"
-        );
-        prev = shared::events::chain::hash_bytes(&message.payload);
-    }
-}
-
-/// The seq and `prev_hash` of a stored event, decoded with its node's type.
-type Link = fn(&[u8]) -> (u64, shared::events::ChainHash);
-
-fn broker_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
-    let event: shared::events::Event<shared::node::Recorded<broker::core::Kind>> =
-        shared::events::Event::decode(bytes).unwrap();
-    (event.seq, event.prev_hash)
-}
-
-fn merchant_link(bytes: &[u8]) -> (u64, shared::events::ChainHash) {
-    let event: shared::events::Event<shared::node::Recorded<merchant::core::events::Kind>> =
-        shared::events::Event::decode(bytes).unwrap();
-    (event.seq, event.prev_hash)
-}
-
-/// The (closed) broker log's events as the export reads them.
-fn broker_rows(path: &Path) -> Vec<shared::export::Row> {
-    let log =
-        shared::events::EventLog::<shared::node::Recorded<broker::core::Kind>>::open_existing(path)
-            .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, broker::node::event_name).unwrap();
-    log.close().unwrap();
-    rows
-}
-
-/// The (closed) merchant log's events as the export reads them.
-fn merchant_rows(path: &Path) -> Vec<shared::export::Row> {
-    let log = shared::events::EventLog::<
-        shared::node::Recorded<merchant::core::events::Kind>,
-    >::open_existing(path)
-    .unwrap();
-    let rows = shared::export::rows(&log, 1, usize::MAX, merchant::node::event_name).unwrap();
-    log.close().unwrap();
-    rows
-}
-
-/// Asserts that the export stream holds `rows` (a node's whole log) exactly on the node's
-/// subject: one message per event, in order, linked, byte for byte, with its headers.
-async fn assert_stream_is_log(
-    js: &async_nats::jetstream::Context,
+/// Asserts that the export stream holds the (stopped) broker's whole log, `rows`, on the
+/// broker's subject.
+async fn assert_broker_exported(
+    stream: &ExportStream,
+    d: &Deployment,
     rows: &[shared::export::Row],
-    link: Link,
-    node_kind: &str,
-    uid: shared::Uid,
 ) {
-    let subject = shared::export::subject(shared::export::DEFAULT_SUBJECT_PREFIX, node_kind, &uid);
-    let messages = exported(js, &subject).await;
-    assert_one_chain(&messages, link);
-    assert_eq!(
-        messages.len(),
-        rows.len(),
-        "one message per event of the log"
-    );
-    for (message, row) in messages.iter().zip(rows) {
-        assert!(
-            message.payload == row.bytes,
-            "event {}: the stored bytes",
-            row.seq
-        );
-        assert_eq!(message.header(shared::export::HEADER_TX), row.tx);
-        assert_eq!(message.header(shared::export::HEADER_KIND), row.kind);
-        assert_eq!(
-            message.header(shared::export::HEADER_NODE_UID),
-            uid.to_string()
-        );
-        assert_eq!(message.header(shared::export::HEADER_NODE_KIND), node_kind);
-    }
+    stream
+        .assert_holds(broker::node::NODE_KIND, &d.broker_keys.uid(), rows)
+        .await;
 }
 
-/// Waits until the stream holds an event of `tx` (the export runs beside the serving).
-async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: shared::TxId) {
+/// Waits until the stream holds an event of `tx` (the export runs beside the serving),
+/// the broker's events up to it one chain.
+async fn wait_exported(stream: &ExportStream, subject: &str, tx: shared::TxId) {
     let start = Instant::now();
     loop {
-        let messages = exported(js, subject).await;
+        let messages = stream.messages(subject).await;
         if messages
             .iter()
             .any(|m| m.header(shared::export::HEADER_TX) == tx.to_string())
         {
-            assert_one_chain(&messages, broker_link);
+            assert_linked::<shared::node::Recorded<broker::core::Kind>>(&messages);
             return;
         }
         assert!(start.elapsed() < PATIENCE, "tx {tx} was not exported");
@@ -1428,39 +1247,24 @@ async fn wait_exported(js: &async_nats::jetstream::Context, subject: &str, tx: s
 #[actix_rt::test]
 async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigkill() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: EXPORT_STREAM.to_owned(),
-        subjects: vec![format!("{}.>", shared::export::DEFAULT_SUBJECT_PREFIX)],
-        duplicate_window: SHORT_WINDOW,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
+    stream.create(Some(SHORT_WINDOW)).await;
     let d = Deployment::new();
-    let subject = shared::export::subject(
-        shared::export::DEFAULT_SUBJECT_PREFIX,
-        broker::node::NODE_KIND,
-        &d.broker_keys.uid(),
-    );
+    let subject = node_subject(broker::node::NODE_KIND, &d.broker_keys.uid());
     let export = ["--export-stream", EXPORT_STREAM];
     let mut broker = d.broker_with(&server, &export);
     broker.wait_for("exporting the log's events", 1);
     assert!(broker.log().contains("resumed_after=0"), "{}", broker.log());
     let (mut w, client) = d.customer(&server).await;
-    let now = system_clock();
-    let register = w.register(now).unwrap();
-    client.send(&mut w, register, now).await.unwrap();
-    let obtain = w.obtain_broker_scrip(amount(1_000), now).unwrap();
-    let tx = obtain.tx;
-    client.send(&mut w, obtain, now).await.unwrap();
-    wait_exported(&js, &subject, tx).await;
-    let before_kill = exported(&js, &subject).await.len();
+    let tx = register_and_buy_broker_scrip(&mut w, &client).await;
+    wait_exported(&stream, &subject, tx).await;
+    let before_kill = stream.count(&subject).await;
     assert!(
         before_kill > 3,
         "the bank's setup and the customer's requests"
     );
 
+    let now = system_clock();
     let top_up = w.top_up_broker_scrip(amount(1_500), now).unwrap();
     let killed_tx = top_up.tx;
     client.send(&mut w, top_up, now).await.unwrap();
@@ -1474,7 +1278,7 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
         "the restart resumes after the stream's last event:\n{}",
         broker.log()
     );
-    wait_exported(&js, &subject, killed_tx).await;
+    wait_exported(&stream, &subject, killed_tx).await;
     let now = system_clock();
     let withdraw = w.withdraw_broker_scrip(now).unwrap();
     let last_tx = withdraw.tx;
@@ -1483,15 +1287,8 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     assert_eq!(broker.count("event export caught up with the log"), 1);
 
     // The clean stop published the last events before closing the file.
-    let rows = broker_rows(&d.broker_log());
-    assert_stream_is_log(
-        &js,
-        &rows,
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    let rows = broker_rows(&d);
+    assert_broker_exported(&stream, &d, &rows).await;
     assert!(rows.iter().any(|r| r.tx == last_tx.to_string()));
 }
 
@@ -1502,44 +1299,23 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
 #[actix_rt::test]
 async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_is_back() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: "SQUATTER".to_owned(),
-        subjects: vec![format!("{}.>", shared::export::DEFAULT_SUBJECT_PREFIX)],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
+    let squatter = stream.named("SQUATTER");
+    squatter.create(None).await;
     let d = Deployment::new();
-    let subject = shared::export::subject(
-        shared::export::DEFAULT_SUBJECT_PREFIX,
-        broker::node::NODE_KIND,
-        &d.broker_keys.uid(),
-    );
+    let subject = node_subject(broker::node::NODE_KIND, &d.broker_keys.uid());
     let mut broker = d.broker_with(&server, &["--export-stream", EXPORT_STREAM]);
     broker.wait_for("the event export is delayed; retrying", 1);
     let (mut w, client) = d.customer(&server).await;
-    let now = system_clock();
-    let register = w.register(now).unwrap();
-    client.send(&mut w, register, now).await.unwrap();
-    let obtain = w.obtain_broker_scrip(amount(1_000), now).unwrap();
-    let tx = obtain.tx;
-    client.send(&mut w, obtain, now).await.unwrap();
+    let tx = register_and_buy_broker_scrip(&mut w, &client).await;
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(1_000));
     assert_eq!(broker.count("exporting the log's events"), 0);
 
-    js.delete_stream("SQUATTER").await.unwrap();
+    squatter.delete().await;
     broker.wait_for("exporting the log's events", 1);
-    wait_exported(&js, &subject, tx).await;
+    wait_exported(&stream, &subject, tx).await;
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
-    assert_stream_is_log(
-        &js,
-        &broker_rows(&d.broker_log()),
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    assert_broker_exported(&stream, &d, &broker_rows(&d)).await;
 }
 
 /// One stream for the whole deployment: the broker and the merchant, both started with
@@ -1548,42 +1324,28 @@ async fn a_broker_whose_export_stream_is_unavailable_serves_and_exports_once_it_
 #[actix_rt::test]
 async fn a_broker_and_a_merchant_export_their_logs_to_one_stream() {
     let server = NatsServer::start().expect("start nats-server");
-    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let stream = ExportStream::on(&server, EXPORT_STREAM).await;
     let d = Deployment::new();
     let export = ["--export-stream", EXPORT_STREAM];
     let mut broker = d.broker_with(&server, &export);
     let mut merchant = d.merchant_with(&server, &export);
     let (mut w, client) = d.customer(&server).await;
     register_and_get_vendor_scrip(&d, &mut w, &client).await;
-    let (initiated, purchase) = order_tea(&d, &mut w);
-    client
-        .send(&mut w, initiated, system_clock())
-        .await
-        .unwrap();
-    client.send(&mut w, purchase, system_clock()).await.unwrap();
+    buy_tea(&d, &mut w, &client).await;
     merchant.wait_for("the broker acknowledged the report", 1);
     assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
     assert_eq!(merchant.count("event export caught up with the log"), 1);
 
-    let rows = merchant_rows(&d.merchant_dir().join("merchant.redb"));
+    let rows = log_rows(
+        &d.merchant_dir().join("merchant.redb"),
+        merchant::node::event_name,
+    );
     assert!(rows.iter().any(|r| r.kind == "PurchaseMade"), "{rows:?}");
-    assert_stream_is_log(
-        &js,
-        &rows,
-        merchant_link,
-        merchant::node::NODE_KIND,
-        d.merchant_keys.uid(),
-    )
-    .await;
-    assert_stream_is_log(
-        &js,
-        &broker_rows(&d.broker_log()),
-        broker_link,
-        broker::node::NODE_KIND,
-        d.broker_keys.uid(),
-    )
-    .await;
+    stream
+        .assert_holds(merchant::node::NODE_KIND, &d.merchant_keys.uid(), &rows)
+        .await;
+    assert_broker_exported(&stream, &d, &broker_rows(&d)).await;
     check_books(&d, 1);
 }
 
@@ -1609,19 +1371,11 @@ async fn the_live_export_works_within_the_generated_nats_permissions() {
             granted.then_some(&grant),
         );
         let server = NatsServer::start_with_config(&config).expect("start nats-server");
-        let mut command = clean_command(&binaries().0);
+        let mut command = d.site.broker_command(&server.url());
         command
-            .arg("--config")
-            .arg(deploy().join("broker.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &server.url()])
             .args(["--nats-user", "broker", "--export-stream", EXPORT_STREAM])
-            .arg("--data-dir")
-            .arg(d.broker_dir())
-            .arg("--key")
-            .arg(d.path("keys/broker/key.pem"))
             .env("PEERSCRIP_NATS_PASSWORD", user.password.as_str());
-        let mut broker = Daemon::spawn("peerscrip-broker", command);
-        broker.wait_for("broker serving", 1);
+        let mut broker = Daemon::start("peerscrip-broker", command, "broker serving");
         if granted {
             assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
             assert_eq!(

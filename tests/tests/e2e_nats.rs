@@ -1,24 +1,18 @@
 //! The broker's actor shell on a real `nats-server` (started by the harness on a free port):
-//! the same node and gateway as over the `MemoryBus`, on `NatsBus` connections of its own,
+//! the same node and gateway as over the `MemoryBus`, on a `NatsBus` connection of its own,
 //! and the customer's real wallet on another connection whose replies come back under
-//! `_INBOX.<customer uid>` (architecture.md "Transport"). 6.0, 6.1, 6.4 and 6.6 end to end,
-//! then conservation and replay equality.
+//! `_INBOX.<customer uid>` (architecture.md "Transport"), both set up by the deployment
+//! fixture (`peerscrip_tests::deployment`). 6.0, 6.1, 6.4 and 6.6 end to end, then
+//! conservation and replay equality.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use broker::core::Config;
-use customer_cli::client::Client;
 use customer_cli::core::HistoryKind;
 use peerscrip_tests::NatsServer;
-use peerscrip_tests::network::{self, NOW, Party};
-use shared::bus::{InboxPrefix, NatsBus, NatsOptions, Subjects};
+use peerscrip_tests::deployment::Deployment;
+use peerscrip_tests::invariants;
+use peerscrip_tests::network::{NOW, NetworkSpec};
 use shared::events::Account;
-use shared::{Amount, Pan, PanSecret, Suite, fixtures};
-
-const PAN: &str = "GR1601101250000000012300695";
-const SECRET: &str = "correct horse battery staple";
-const TIMEOUT: Duration = Duration::from_secs(60);
+use shared::{Amount, Suite};
 
 fn clock() -> u64 {
     NOW
@@ -26,61 +20,25 @@ fn clock() -> u64 {
 
 #[actix_rt::test]
 async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
-    let suite = Suite::Paper;
     let server = NatsServer::start().expect("start nats-server");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("broker.redb");
-    let broker_keys = fixtures::keypair(suite, 1);
-    let customer_keys = fixtures::keypair(suite, 0);
-    let subjects = Subjects::default();
-    let pan = Pan::new(PAN);
+    let mut spec = NetworkSpec::new(Suite::Paper, 0, 1, Amount::from_minor(5_000));
+    spec.registered = false;
+    let mut d = Deployment::on_nats(&spec, &server).unwrap();
+    d.serve_broker(clock).await.unwrap();
+    let client = d.client(0).await.unwrap();
+    let w = d.net.wallet_mut(0).unwrap();
 
-    let mut node = network::open_broker(&path, Config::new(suite)).unwrap();
-    node.open_account(&pan, &PanSecret::new(SECRET), NOW)
-        .unwrap();
-    node.deposit(&pan, Amount::from_minor(5_000), NOW).unwrap();
-    let broker_bus = NatsBus::connect(
-        &server.url(),
-        NatsOptions {
-            name: Some("broker".into()),
-            ..NatsOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let running = broker::shell::serve(node, broker_bus, subjects.clone(), clock)
-        .await
-        .unwrap();
-
-    let customer_bus = NatsBus::connect(
-        &server.url(),
-        NatsOptions {
-            inbox_prefix: Some(InboxPrefix::for_uid(&customer_keys.uid())),
-            name: Some("customer".into()),
-            ..NatsOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let client = Client::new(customer_bus, subjects, broker_keys.uid(), TIMEOUT, 3);
-    let party = Party::with_account(suite, 0, PAN, SECRET);
-    let mut w = network::create_wallet(&dir.path().join("wallet.redb"), &party).unwrap();
     let out = w.register(NOW).unwrap();
-    let done = client.send(&mut w, out, NOW).await.unwrap();
-    assert_eq!(
-        done.what,
-        HistoryKind::Registered {
-            uid: customer_keys.uid()
-        }
-    );
+    let done = client.send(w, out, NOW).await.unwrap();
+    assert_eq!(done.what, HistoryKind::Registered { uid: w.uid() });
     let out = w
         .obtain_broker_scrip(Amount::from_minor(1_500), NOW)
         .unwrap();
-    client.send(&mut w, out, NOW).await.unwrap();
+    client.send(w, out, NOW).await.unwrap();
     let out = w
         .top_up_broker_scrip(Amount::from_minor(2_000), NOW)
         .unwrap();
-    let done = client.send(&mut w, out, NOW).await.unwrap();
+    let done = client.send(w, out, NOW).await.unwrap();
     assert_eq!(
         done.what,
         HistoryKind::BrokerScripToppedUp {
@@ -89,7 +47,7 @@ async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
         }
     );
     let out = w.withdraw_broker_scrip(NOW).unwrap();
-    let done = client.send(&mut w, out, NOW).await.unwrap();
+    let done = client.send(w, out, NOW).await.unwrap();
     assert_eq!(
         done.what,
         HistoryKind::BrokerScripWithdrawn {
@@ -97,12 +55,11 @@ async fn a_wallet_buys_tops_up_and_withdraws_through_the_broker_on_nats() {
         }
     );
 
-    let node = running.stop().await.unwrap();
-    assert_eq!(node.state().check_conserved(), Ok(()));
-    assert_eq!(node.state().balance(&Account::Bank(pan.clone())), 5_000);
-    assert_eq!(node.state().balance(&Account::FloatBroker), 0);
-    let state = node.state().clone();
-    node.close().unwrap();
-    let reopened = network::open_broker(&path, Config::new(suite)).unwrap();
-    assert_eq!(reopened.state(), &state);
+    d.stop().await.unwrap();
+    invariants::conserved(&d.net).unwrap();
+    let pan = d.net.customers[0].party.pan.clone();
+    let state = d.net.broker().unwrap().state();
+    assert_eq!(state.balance(&Account::Bank(pan)), 5_000);
+    assert_eq!(state.balance(&Account::FloatBroker), 0);
+    invariants::replayed(&mut d.net).unwrap();
 }

@@ -16,32 +16,19 @@
 //! the wallet's passphrase) appears in anything any command printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use peerscrip_tests::NatsServer;
-use peerscrip_tests::binaries::{built, workspace};
-use peerscrip_tests::processes::{Daemon, Run, clean_command};
+use peerscrip_tests::processes::{Daemon, Run, kinds, minor};
+use peerscrip_tests::site::{Site, path_str};
 use serde_json::Value;
-use shared::{Amount, Suite};
+use shared::Suite;
 
 const SUITE: Suite = Suite::Paper;
 const PAN_C: &str = "GR1601101250000000012300695";
 /// The PAN of `ops/deploy/merchant.toml`.
 const PAN_M: &str = "GR9608100010000001234567890";
 const PASSPHRASE: &str = "the journey wallet's passphrase";
-
-/// An amount of the wallet's JSON (`{"minor": …, "value": "…"}`), in minor units, its two
-/// renderings checked against each other.
-fn minor(v: &Value) -> u64 {
-    let m = v["minor"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no amount: {v}"));
-    assert_eq!(
-        v["value"].as_str().unwrap(),
-        Amount::from_minor(m).to_string()
-    );
-    m
-}
 
 /// The recorded wallet event of `kind` in a command's JSON.
 fn recorded<'a>(doc: &'a Value, kind: &str) -> &'a Value {
@@ -53,48 +40,31 @@ fn recorded<'a>(doc: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {doc}"))
 }
 
-/// The deployment: a temporary directory of keys, secrets and data, and every output of
-/// every command run in it (to check no secret was printed).
+/// The deployment (`peerscrip_tests::site`) on a harness `nats-server`, with the customer
+/// alice's wallet directory and passphrase.
 struct World {
-    dir: tempfile::TempDir,
+    site: Site,
     nats_url: String,
-    outputs: Vec<String>,
 }
 
 impl World {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn bin(name: &str) -> PathBuf {
-        built().join(name)
-    }
-
-    fn record(&mut self, run: Run) -> Run {
-        self.outputs.push(format!("{}\n{}", run.stdout, run.stderr));
-        run
-    }
-
-    /// `peerscrip-ops <args>`.
-    fn ops(&mut self, args: &[&str]) -> Run {
-        let mut command = clean_command(&Self::bin("peerscrip-ops"));
-        command.args(args);
-        self.record(Run::of(command))
+    /// An empty deployment on `server`; alice's passphrase written.
+    fn new(server: &NatsServer) -> World {
+        let world = World {
+            site: Site::new(SUITE),
+            nats_url: server.url(),
+        };
+        std::fs::write(
+            world.site.path("secrets/alice.passphrase"),
+            format!("{PASSPHRASE}\n"),
+        )
+        .unwrap();
+        world
     }
 
     /// `peerscrip-ops keygen` into `keys/<who>`: its UID.
-    fn keygen(&mut self, who: &str) -> String {
-        let out = self.path(&format!("keys/{who}"));
-        let doc = self
-            .ops(&[
-                "keygen",
-                "--json",
-                "--suite",
-                SUITE.name(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .ok();
+    fn keygen(&self, who: &str) -> String {
+        let doc = self.site.keygen(who);
         assert_eq!(doc["suite"], SUITE.name());
         assert_eq!(doc["encrypted"], false);
         assert!(Path::new(doc["public_key"].as_str().unwrap()).exists());
@@ -102,99 +72,67 @@ impl World {
     }
 
     /// `peerscrip-ops bank --json … <args>`: the operator's signed request over NATS.
-    fn bank(&mut self, args: &[&str]) -> Value {
-        let (operator, broker) = (
-            self.path("keys/operator/key.pem"),
-            self.path("keys/broker/key.pub.pem"),
-        );
-        let url = self.nats_url.clone();
-        let connection = [
-            "bank",
-            "--json",
-            "--nats-url",
-            &url,
-            "--suite",
-            SUITE.name(),
-            "--operator-key",
-            operator.to_str().unwrap(),
-            "--broker-key",
-            broker.to_str().unwrap(),
-        ];
-        self.ops(&[&connection[..], args].concat()).ok()
+    fn bank(&self, args: &[&str]) -> Value {
+        self.site.operator(&self.nats_url, "bank", args)
+    }
+
+    /// The bank opens the account `pan`, its PANSecret drawn into `secret_out`.
+    fn open_account(&self, pan: &str, secret_out: &Path) {
+        self.site.open_account(&self.nats_url, pan, secret_out);
     }
 
     /// `peerscrip-ops peers --json`: the registered peers the broker lists to its operator.
-    fn peers(&mut self) -> Vec<Value> {
-        let (operator, broker) = (
-            self.path("keys/operator/key.pem"),
-            self.path("keys/broker/key.pub.pem"),
-        );
-        let url = self.nats_url.clone();
-        let doc = self
-            .ops(&[
-                "peers",
-                "--json",
-                "--nats-url",
-                &url,
-                "--suite",
-                SUITE.name(),
-                "--operator-key",
-                operator.to_str().unwrap(),
-                "--broker-key",
-                broker.to_str().unwrap(),
-            ])
-            .ok();
+    fn peers(&self) -> Vec<Value> {
+        let doc = self.site.operator(&self.nats_url, "peers", &[]);
         doc["peers"].as_array().unwrap().clone()
     }
 
     /// `peerscrip --json <global flags> <args>`: the customer's wallet.
-    fn wallet(&mut self, args: &[&str]) -> Run {
-        let mut command = clean_command(&Self::bin("peerscrip"));
-        command
-            .arg("--json")
-            .arg("--wallet-dir")
-            .arg(self.path("alice"))
-            .arg("--passphrase-file")
-            .arg(self.path("secrets/alice.passphrase"))
-            .args(["--nats-url", &self.nats_url])
-            .args(args);
-        self.record(Run::of(command))
+    fn wallet(&self, args: &[&str]) -> Run {
+        let mut command = Site::wallet_command(
+            &self.site.path("alice"),
+            &self.site.path("secrets/alice.passphrase"),
+            &self.nats_url,
+        );
+        command.args(args);
+        self.site.record(Run::of(command))
+    }
+
+    /// `peerscrip init`: a new wallet pinning the broker's key.
+    fn init(&self) -> Value {
+        let broker_key = self.site.public_key("broker");
+        let args = [
+            "init",
+            "--suite",
+            SUITE.name(),
+            "--broker-key",
+            path_str(&broker_key),
+        ];
+        self.wallet(&args).ok()
+    }
+
+    /// `peerscrip register` of the account `pan` with the PANSecret in `secret`.
+    fn register(&self, pan: &str, secret: &Path) -> Run {
+        self.wallet(&[
+            "register",
+            "--pan",
+            pan,
+            "--pan-secret-file",
+            path_str(secret),
+        ])
     }
 
     fn broker(&self) -> Daemon {
-        let mut command = clean_command(&Self::bin("peerscrip-broker"));
-        command
-            .arg("--config")
-            .arg(workspace().join("ops/deploy/broker.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
-            .arg("--data-dir")
-            .arg(self.path("data/broker"))
-            .arg("--key")
-            .arg(self.path("keys/broker/key.pem"))
-            .arg("--operator-key")
-            .arg(self.path("keys/operator/key.pub.pem"));
-        let mut daemon = Daemon::spawn("peerscrip-broker", command);
-        daemon.wait_for("broker serving", 1);
-        daemon
+        let command = self.site.broker_command(&self.nats_url);
+        Daemon::start("peerscrip-broker", command, "broker serving")
     }
 
     fn merchant(&self) -> Daemon {
-        let mut command = clean_command(&Self::bin("peerscrip-merchant"));
+        let mut command = self.site.merchant_command("merchant", &self.nats_url);
         command
-            .arg("--config")
-            .arg(workspace().join("ops/deploy/merchant.toml"))
-            .args(["--suite", SUITE.name(), "--nats-url", &self.nats_url])
-            .arg("--data-dir")
-            .arg(self.path("data/merchant"))
-            .arg("--key")
-            .arg(self.path("keys/merchant/key.pem"))
-            .arg("--broker-key")
-            .arg(self.path("keys/broker/key.pub.pem"))
             .arg("--pan-secret-file")
-            .arg(self.path("secrets/merchant.pansecret"));
-        let mut daemon = Daemon::spawn("peerscrip-merchant", command);
-        daemon.wait_for("merchant serving", 1);
-        daemon
+            .arg(self.site.path("secrets/merchant.pansecret"));
+        Daemon::start("peerscrip-merchant", command, "merchant serving")
     }
 
     /// Nothing printed holds a PANSecret or the passphrase, or a full customer PAN from the
@@ -211,14 +149,14 @@ impl World {
         let secrets: Vec<String> = files
             .iter()
             .map(|f| {
-                std::fs::read_to_string(self.path(f))
+                std::fs::read_to_string(self.site.path(f))
                     .unwrap()
                     .trim()
                     .to_owned()
             })
             .chain([PASSPHRASE.to_owned()])
             .collect();
-        for out in &self.outputs {
+        for out in &self.site.printed() {
             for secret in &secrets {
                 assert!(!out.contains(secret.as_str()), "a secret leaked: {out}");
             }
@@ -229,18 +167,7 @@ impl World {
 #[test]
 fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() {
     let server = NatsServer::start().expect("start nats-server");
-    let dir = tempfile::tempdir().unwrap();
-    let mut world = World {
-        dir,
-        nats_url: server.url(),
-        outputs: Vec::new(),
-    };
-    std::fs::create_dir_all(world.path("secrets")).unwrap();
-    std::fs::write(
-        world.path("secrets/alice.passphrase"),
-        format!("{PASSPHRASE}\n"),
-    )
-    .unwrap();
+    let world = World::new(&server);
 
     // The operator's keys and the broker, serving the operator's signed requests.
     let broker_uid = world.keygen("broker");
@@ -251,18 +178,10 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
 
     // The bank opens both accounts (drawing their PANSecrets into files) and funds the
     // customer's.
-    let secret_m = world.path("secrets/merchant.pansecret");
-    let secret_c = world.path("secrets/alice.pansecret");
+    let secret_m = world.site.path("secrets/merchant.pansecret");
+    let secret_c = world.site.path("secrets/alice.pansecret");
     for (pan, secret) in [(PAN_M, &secret_m), (PAN_C, &secret_c)] {
-        let opened = world.bank(&[
-            "open-account",
-            "--pan",
-            pan,
-            "--secret-out",
-            secret.to_str().unwrap(),
-        ]);
-        assert_eq!(opened["result"], "account_opened");
-        assert_eq!(opened["pan"], pan);
+        world.open_account(pan, secret);
     }
     let deposit = world.bank(&["deposit", "--pan", PAN_C, "--amount", "100.00"]);
     assert_eq!(deposit["result"], "recorded");
@@ -272,27 +191,11 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     let mut merchant = world.merchant();
 
     // The customer.
-    let init = world
-        .wallet(&[
-            "init",
-            "--suite",
-            SUITE.name(),
-            "--broker-key",
-            world.path("keys/broker/key.pub.pem").to_str().unwrap(),
-        ])
-        .ok();
+    let init = world.init();
     assert_eq!(init["suite"], SUITE.name());
     assert_eq!(init["broker_uid"], broker_uid.as_str());
     assert_eq!(init["encrypted"], true);
-    let register = world
-        .wallet(&[
-            "register",
-            "--pan",
-            PAN_C,
-            "--pan-secret-file",
-            secret_c.to_str().unwrap(),
-        ])
-        .ok();
+    let register = world.register(PAN_C, &secret_c).ok();
     assert_eq!(register["uid"], init["uid"]);
     assert_eq!(register["account"], "…0695");
 
@@ -372,27 +275,26 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     let cashed = world.wallet(&["broker-scrip", "withdraw"]).ok();
     assert_eq!(minor(&cashed["value"]), 2_500);
 
+    // Every transaction of the journey is in the wallet's history.
     let history = world.wallet(&["history"]).ok();
-    let kinds: Vec<&str> = history["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "registered",
-        "peer_key",
-        "broker_scrip_obtained",
-        "exchange_settled",
-        "vendor_scrip_obtained",
-        "item_bought",
-        "vendor_top_up_settled",
-        "vendor_scrip_topped_up",
-        "vendor_withdraw_decided",
-        "broker_scrip_topped_up",
-        "scrip_renewed",
+    let kinds = kinds(&history["entries"]);
+    for (transaction, records) in [
+        ("6.0", &["registered"][..]),
+        ("6.0b", &["peer_key"]),
+        ("6.1", &["broker_scrip_obtained"]),
+        ("6.2", &["exchange_settled", "vendor_scrip_obtained"]),
+        ("6.3", &["item_bought"]),
+        ("6.5", &["vendor_top_up_settled", "vendor_scrip_topped_up"]),
+        ("6.7", &["vendor_withdraw_decided"]),
+        ("6.4", &["broker_scrip_topped_up"]),
+        ("6.8", &["scrip_renewed"]),
     ] {
-        assert!(kinds.contains(&expected), "{expected} missing: {kinds:?}");
+        for kind in records {
+            assert!(
+                kinds.contains(kind),
+                "{transaction}: {kind} missing: {kinds:?}"
+            );
+        }
     }
     let balance = world.wallet(&["balance"]).ok();
     assert!(balance["broker_scrip"].is_null(), "{balance}");
@@ -418,9 +320,10 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     // balances.
     assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
-    let broker_dir = world.path("data/broker");
+    let broker_dir = world.site.data("broker");
     let audit = world
-        .ops(&["audit", "--json", broker_dir.to_str().unwrap()])
+        .site
+        .ops(&["audit", "--json", path_str(&broker_dir)])
         .ok();
     assert_eq!(audit["node"], "broker");
     assert_eq!(audit["finding"], Value::Null);
@@ -438,41 +341,16 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
 #[test]
 fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers() {
     let server = NatsServer::start().expect("start nats-server");
-    let dir = tempfile::tempdir().unwrap();
-    let mut world = World {
-        dir,
-        nats_url: server.url(),
-        outputs: Vec::new(),
-    };
-    std::fs::create_dir_all(world.path("secrets")).unwrap();
-    std::fs::write(
-        world.path("secrets/alice.passphrase"),
-        format!("{PASSPHRASE}\n"),
-    )
-    .unwrap();
+    let world = World::new(&server);
     world.keygen("broker");
     world.keygen("operator");
     let mut broker = world.broker();
-    let secret_c = world.path("secrets/alice.pansecret");
-    world.bank(&[
-        "open-account",
-        "--pan",
-        PAN_C,
-        "--secret-out",
-        secret_c.to_str().unwrap(),
-    ]);
+    let secret_c = world.site.path("secrets/alice.pansecret");
+    world.open_account(PAN_C, &secret_c);
     world.bank(&["deposit", "--pan", PAN_C, "--amount", "100.00"]);
-    let init = world
-        .wallet(&[
-            "init",
-            "--suite",
-            SUITE.name(),
-            "--broker-key",
-            world.path("keys/broker/key.pub.pem").to_str().unwrap(),
-        ])
-        .ok();
+    let init = world.init();
     assert_eq!(init["encrypted"], true);
-    let wrong_secret = world.path("secrets/wrong.pansecret");
+    let wrong_secret = world.site.path("secrets/wrong.pansecret");
     // As long as a real one (128 bits and more, hex), but not the account's.
     std::fs::write(&wrong_secret, "0123456789abcdef0123456789abcdef\n").unwrap();
 
@@ -481,13 +359,7 @@ fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers
         (PAN_C, &wrong_secret),
         ("GR1601101250000000012300696", &secret_c),
     ] {
-        let refused = world.wallet(&[
-            "register",
-            "--pan",
-            pan,
-            "--pan-secret-file",
-            secret.to_str().unwrap(),
-        ]);
+        let refused = world.register(pan, secret);
         assert_eq!(refused.code, 3, "{refused:?}");
         let doc = refused.json();
         assert_eq!(doc["error"], "refused", "{doc}");
@@ -507,13 +379,11 @@ fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers
         assert_eq!(balance["registered"], false);
         let status = world.wallet(&["status", &tx]).ok();
         assert_eq!(status["pending"], false, "{status}");
-        let kinds: Vec<&str> = status["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds, ["refused", "abandoned"], "{status}");
+        assert_eq!(
+            kinds(&status["history"]),
+            ["refused", "abandoned"],
+            "{status}"
+        );
         assert_eq!(status["history"][0]["code"], 36, "{status}");
         // The broker changed nothing: no peer, the account's money untouched.
         assert_eq!(world.peers(), Vec::<Value>::new());
@@ -526,15 +396,7 @@ fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers
     );
 
     // The right details: registered, and 6.1 works.
-    let register = world
-        .wallet(&[
-            "register",
-            "--pan",
-            PAN_C,
-            "--pan-secret-file",
-            secret_c.to_str().unwrap(),
-        ])
-        .ok();
+    let register = world.register(PAN_C, &secret_c).ok();
     assert_eq!(register["account"], "…0695");
     let peers = world.peers();
     assert_eq!(peers.len(), 1, "{peers:?}");

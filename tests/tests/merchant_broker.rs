@@ -10,10 +10,14 @@
 use broker::node::BrokerNode;
 use merchant::core::catalogue::Item;
 use merchant::node::{Handled, MerchantNode, Outgoing, ReplyOutcome};
+use peerscrip_tests::frames::{
+    clear_body, encoded, label_of, presenting, sealed_body, sealed_part,
+};
 use peerscrip_tests::invariants;
 use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
-use shared::ids::{AccountId, Nonce, Pan, PanSecret};
+use shared::ids::Nonce;
+use shared::node::{LiveRecord, ScripState};
 use shared::wire::bodies::{
     AckBody, Body, BrokerScripRequestX0, BrokerScripResponseX1, ChangeBrokerScripX4, ErrorBody,
     OrderId, OrderInfo, PurchaseRequestX1, Reply, ScripLapsedNoticeBody, TransactionStatusBody,
@@ -22,10 +26,8 @@ use shared::wire::bodies::{
     VendorTopUpResponseX4, VendorWithdrawRequestX0, VendorWithdrawRequestX1,
     VendorWithdrawResultX4,
 };
-use shared::wire::{
-    Decision, Frame, Header, Inner, Label, Part, id_proof, seal, secret_inner, sign,
-};
-use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, Scrip, Suite, TxId, Uid, fixtures};
+use shared::wire::{Decision, Frame, Label, Part, sign};
+use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, Scrip, Suite, TxId};
 
 fn amount(minor: u64) -> Amount {
     Amount::from_minor(minor)
@@ -38,37 +40,10 @@ struct Held {
     cs: CustomerSecret,
 }
 
-/// A peer of the network (`peerscrip_tests::network::Party`) as these tests sign for it:
-/// its fixture key and its bank account.
-struct Peer {
-    key: &'static KeyPair,
-    pan: Pan,
-    secret: PanSecret,
-}
-
-impl Peer {
-    fn of(party: &Party) -> Peer {
-        Peer {
-            key: party.keys,
-            pan: party.pan.clone(),
-            secret: party.secret.clone(),
-        }
-    }
-
-    fn uid(&self) -> Uid {
-        self.key.uid()
-    }
-
-    fn id(&self) -> AccountId {
-        AccountId::derive(self.key.suite(), &self.secret, &self.pan)
-    }
-
-    fn header(&self, label: Label, tx: TxId) -> Header {
-        Header::new(self.key.suite(), label, tx, self.uid())
-    }
-
-    fn signed<B: Body>(&self, header: &Header, body: &B) -> Inner {
-        sign(self.key, header, body).unwrap().into()
+impl Held {
+    /// The scrip and its secret, as a request presents them.
+    fn presented(&self) -> Option<(&Scrip, &CustomerSecret)> {
+        Some((&self.scrip, &self.cs))
     }
 }
 
@@ -77,9 +52,9 @@ impl Peer {
 struct World {
     suite: Suite,
     net: Network,
-    m: Peer,
-    c: Peer,
-    other: Peer,
+    m: Party,
+    c: Party,
+    other: Party,
 }
 
 impl World {
@@ -89,13 +64,20 @@ impl World {
         let net = Network::new(&spec).unwrap();
         let w = World {
             suite,
-            m: Peer::of(&net.merchants[0].party),
-            c: Peer::of(&net.customers[0].party),
-            other: Peer::of(&net.customers[1].party),
+            m: net.merchants[0].party.clone(),
+            c: net.customers[0].party.clone(),
+            other: net.customers[1].party.clone(),
             net,
         };
         w.assert_conserved();
         w
+    }
+
+    /// The world with C holding B0 of `value` (6.1), where most tests start.
+    fn holding(suite: Suite, value: u64) -> (World, Held) {
+        let mut w = World::new(suite);
+        let b0 = w.broker_scrip(0, value);
+        (w, b0)
     }
 
     fn broker_keys(&self) -> &'static KeyPair {
@@ -114,24 +96,33 @@ impl World {
         self.net.merchant(0).unwrap()
     }
 
+    /// The merchant's record of the scrip of `held`, while it is live there.
+    fn record(&self, held: &Held) -> Option<&LiveRecord> {
+        self.merchant_ref()
+            .state()
+            .tables
+            .live
+            .get(&held.scrip.id())
+    }
+
+    /// The state of the scrip of `held` at the merchant (it must be live there).
+    fn scrip_state(&self, held: &Held) -> ScripState {
+        self.record(held).expect("live at the merchant").state
+    }
+
     fn reopen_broker(&mut self) {
         self.net.reopen_broker().unwrap();
     }
 
     fn reopen_merchant(&mut self) {
         self.net.reopen_merchant(0).unwrap();
-        self.assert_merchant_conserved();
+        self.assert_conserved();
     }
 
     /// Section 5 at the broker, the merchant's books, and the merchant's tables on disk.
     fn assert_conserved(&self) {
         invariants::conserved(&self.net).unwrap();
         self.merchant_ref().check_tables().unwrap();
-    }
-
-    /// The merchant's books and its tables on disk.
-    fn assert_merchant_conserved(&self) {
-        self.assert_conserved();
     }
 
     fn merchant_log_len(&self) -> u64 {
@@ -165,33 +156,38 @@ impl World {
         let refusal = h.refusal.expect("a refusal");
         assert_eq!(refusal.code, code, "{}", refusal.message);
         let reply = h.reply.expect("a signed Error");
-        let body: ErrorBody = clear_body(&reply.frame, self.m.key);
+        let body: ErrorBody = clear_body(&reply.frame, self.m.keys);
         assert_eq!(body.error_code(), Some(code));
         assert!(h.deliveries.is_empty() && h.requests.is_empty());
         assert_eq!(self.merchant_log_len(), len, "a refusal appended an event");
         assert_eq!(self.merchant_ref().state().tables, tables);
     }
 
+    /// `peer`'s part under `header` sealed to `to`: its IdProof first when `to` is the
+    /// broker (section 1), `Signed(body)`, and the secret of `presented`, if any.
+    fn part<B: Body>(
+        &self,
+        peer: &Party,
+        header: &shared::wire::Header,
+        to: &KeyPair,
+        body: &B,
+        presented: Option<&Held>,
+    ) -> Part {
+        let id = (to.uid() == self.broker_keys().uid()).then(|| peer.account_id());
+        let secret = presented.and_then(Held::presented);
+        sealed_part(peer.keys, header, to.public(), id.as_ref(), body, secret)
+    }
+
     /// 6.1: C obtains BrokerScrip of `value`.
     fn broker_scrip(&mut self, who: usize, value: u64) -> Held {
         let peer = if who == 0 { &self.c } else { &self.other };
-        let tx = TxId::random();
-        let h = peer.header(Label::BrokerScripRequest, tx);
+        let h = peer.header(Label::BrokerScripRequest, TxId::random());
         let x0 = BrokerScripRequestX0 {
             value: amount(value),
             nonce: Nonce::random(),
         };
-        let part = seal(
-            &h,
-            self.broker_keys().public(),
-            &[
-                id_proof(peer.key, &h, &peer.id()).unwrap(),
-                peer.signed(&h, &x0),
-            ],
-        )
-        .unwrap();
-        let frame = Frame::new(h, vec![part]).encode().unwrap();
-        let key = peer.key;
+        let frame = encoded(h, vec![self.part(peer, &h, self.broker_keys(), &x0, None)]);
+        let key = peer.keys;
         let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         let (body, cs) =
             sealed_with_secret::<BrokerScripResponseX1>(&reply, key, self.broker_keys(), |b| {
@@ -209,24 +205,17 @@ impl World {
         let x0 = VendorScripNoticeX0 {
             merchant: self.m.uid(),
         };
-        let part = seal(
-            &h,
-            self.broker_keys().public(),
-            &[
-                id_proof(self.c.key, &h, &self.c.id()).unwrap(),
-                self.c.signed(&h, &x0),
-            ],
-        )
-        .unwrap();
-        let frame = Frame::new(h, vec![part]).encode().unwrap();
+        let frame = encoded(
+            h,
+            vec![self.part(&self.c, &h, self.broker_keys(), &x0, None)],
+        );
         let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         assert_eq!(label_of(&reply), Label::VendorScripNoticeResponse);
     }
 
     /// 6.2 step 2, C → M: X1 with `w_broker` (sealed to B), X2 with `w_merchant`.
     fn vendor_scrip_request(&self, tx: TxId, b0: &Held, w_broker: u64, w_merchant: u64) -> Vec<u8> {
-        let c = &self.c;
-        let h = c.header(Label::VendorScripRequest, tx);
+        let h = self.c.header(Label::VendorScripRequest, tx);
         let x1 = VendorScripRequestX1 {
             scrip: b0.scrip.clone(),
             cs_hash: b0.cs.cs_hash(self.suite),
@@ -235,24 +224,14 @@ impl World {
         let x2 = VendorScripRequestX2 {
             value: amount(w_merchant),
         };
-        let to_b = seal(
-            &h,
-            self.broker_keys().public(),
-            &[
-                id_proof(c.key, &h, &c.id()).unwrap(),
-                c.signed(&h, &x1),
-                secret_inner(b0.scrip.id(), &b0.cs),
-            ],
-        )
-        .unwrap();
-        let to_m = seal(&h, self.m.key.public(), &[c.signed(&h, &x2)]).unwrap();
-        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+        let to_b = self.part(&self.c, &h, self.broker_keys(), &x1, Some(b0));
+        let to_m = self.part(&self.c, &h, self.m.keys, &x2, None);
+        encoded(h, vec![to_b, to_m])
     }
 
     /// 6.7 step 1, C → M: X0 (sealed to M), X1 = W, UID_M (sealed to B).
     fn vendor_withdraw_request(&self, tx: TxId, v0: &Held, w: u64) -> Vec<u8> {
-        let c = &self.c;
-        let h = c.header(Label::VendorWithdrawRequest, tx);
+        let h = self.c.header(Label::VendorWithdrawRequest, tx);
         let x0 = VendorWithdrawRequestX0 {
             scrip: v0.scrip.clone(),
             cs_hash: v0.cs.cs_hash(self.suite),
@@ -261,25 +240,13 @@ impl World {
             value: amount(w),
             merchant: self.m.uid(),
         };
-        let to_m = seal(
-            &h,
-            self.m.key.public(),
-            &[c.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
-        )
-        .unwrap();
-        let to_b = seal(
-            &h,
-            self.broker_keys().public(),
-            &[id_proof(c.key, &h, &c.id()).unwrap(), c.signed(&h, &x1)],
-        )
-        .unwrap();
-        Frame::new(h, vec![to_m, to_b]).encode().unwrap()
+        let to_m = self.part(&self.c, &h, self.m.keys, &x0, Some(v0));
+        let to_b = self.part(&self.c, &h, self.broker_keys(), &x1, None);
+        encoded(h, vec![to_m, to_b])
     }
 
     /// 6.3 step 2, C → M, for one tea.
     fn purchase(&self, tx: TxId, v0: &Held) -> Vec<u8> {
-        let c = &self.c;
-        let h = c.header(Label::PurchaseRequest, tx);
         let x1 = PurchaseRequestX1 {
             scrip: v0.scrip.clone(),
             cs_hash: v0.cs.cs_hash(self.suite),
@@ -291,39 +258,25 @@ impl World {
                 order_id: OrderId::random(),
             },
         };
-        let part = seal(
-            &h,
-            self.m.key.public(),
-            &[c.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
-        )
-        .unwrap();
-        Frame::new(h, vec![part]).encode().unwrap()
+        presenting(self.c.keys, self.m.keys, tx, None, &x1, (&v0.scrip, &v0.cs))
     }
 
     /// 6.8 step 1, C → M.
     fn renew(&self, tx: TxId, v0: &Held) -> Vec<u8> {
-        let c = &self.c;
-        let h = c.header(Label::RenewRequest, tx);
         let x0 = shared::wire::bodies::RenewRequestX0 {
             scrip: v0.scrip.clone(),
             cs_hash: v0.cs.cs_hash(self.suite),
         };
-        let part = seal(
-            &h,
-            self.m.key.public(),
-            &[c.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
-        )
-        .unwrap();
-        Frame::new(h, vec![part]).encode().unwrap()
+        presenting(self.c.keys, self.m.keys, tx, None, &x0, (&v0.scrip, &v0.cs))
     }
 
     /// Section 7, C asks the merchant for the frames of `tx` sent to it.
     fn status(&mut self, tx: TxId) -> TxStatus {
         let h = self.c.header(Label::TransactionStatus, tx);
-        let part: Part = sign(self.c.key, &h, &TransactionStatusBody { tx })
+        let part: Part = sign(self.c.keys, &h, &TransactionStatusBody { tx })
             .unwrap()
             .into();
-        let frame = Frame::new(h, vec![part]).encode().unwrap();
+        let frame = encoded(h, vec![part]);
         let len = self.merchant_log_len();
         let reply = self.send_merchant(&frame, NOW).reply.unwrap();
         assert_eq!(
@@ -331,7 +284,7 @@ impl World {
             len,
             "a status query appends nothing"
         );
-        let body: TransactionStatusResponseBody = clear_body(&reply.frame, self.m.key);
+        let body: TransactionStatusResponseBody = clear_body(&reply.frame, self.m.keys);
         body.status
     }
 
@@ -346,12 +299,35 @@ impl World {
             h.reply.is_none(),
             "C's reply is held until the broker decides"
         );
-        assert!(h.deliveries.is_empty());
         assert_eq!(h.requests.len(), 1);
         let ask = h.requests[0].clone();
         assert_eq!(ask.to, self.broker_keys().uid());
         assert_eq!(label_of(&ask.frame), Label::ExchangeAuthorizationRequest);
         (step2, ask)
+    }
+
+    /// The broker refuses the exchange the merchant asked about with `ask` at `now`, and
+    /// the merchant acts on it: C is answered (its step 2 in `re`) with an `Error` of
+    /// `code`; nothing is issued or owed to the broker and M's float is untouched; C's
+    /// repeat of `step2` gets the same stored `Error`.
+    fn assert_exchange_refused(&mut self, step2: &[u8], ask: &Outgoing, now: u64, code: ErrorCode) {
+        let decided = self.send_broker(&ask.frame, now);
+        let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), now) else {
+            panic!("the NOK is acted on")
+        };
+        assert_eq!(out.len(), 1);
+        let error: ErrorBody = clear_body(&out[0].frame, self.m.keys);
+        assert_eq!(error.error_code(), Some(code));
+        assert_eq!(error.re.label, Label::VendorScripRequest);
+        let state = self.merchant_ref().state();
+        assert!(state.tables.live.is_empty(), "nothing issued");
+        assert_eq!(state.tables.books.issued, amount(0));
+        assert!(self.merchant_ref().pending_broker_requests().is_empty());
+        assert_eq!(self.memo(), 0);
+        assert_eq!(
+            self.send_merchant(step2, now).reply.unwrap().frame,
+            out[0].frame
+        );
     }
 
     /// A whole 6.2 of `w` paid with `b0`: C's V0.
@@ -371,7 +347,7 @@ impl World {
         let change = decided.deliveries.iter().find_map(|d| {
             let (body, cs) = sealed_with_optional_secret::<ChangeBrokerScripX4>(
                 &d.frame,
-                self.c.key,
+                self.c.keys,
                 self.broker_keys(),
                 |b| {
                     b.change
@@ -403,8 +379,7 @@ impl World {
         x0_new_value: u64,
         x1_new_value: u64,
     ) -> Vec<u8> {
-        let c = &self.c;
-        let h = c.header(Label::VendorTopUpRequest, tx);
+        let h = self.c.header(Label::VendorTopUpRequest, tx);
         let x0 = VendorTopUpRequestX0 {
             new_value: amount(x0_new_value),
             top_up: amount(top_up),
@@ -417,23 +392,9 @@ impl World {
             vendor_scrip: v0.scrip.clone(),
             cs_hash: v0.cs.cs_hash(self.suite),
         };
-        let to_b = seal(
-            &h,
-            self.broker_keys().public(),
-            &[
-                id_proof(c.key, &h, &c.id()).unwrap(),
-                c.signed(&h, &x0),
-                secret_inner(b0.scrip.id(), &b0.cs),
-            ],
-        )
-        .unwrap();
-        let to_m = seal(
-            &h,
-            self.m.key.public(),
-            &[c.signed(&h, &x1), secret_inner(v0.scrip.id(), &v0.cs)],
-        )
-        .unwrap();
-        Frame::new(h, vec![to_b, to_m]).encode().unwrap()
+        let to_b = self.part(&self.c, &h, self.broker_keys(), &x0, Some(b0));
+        let to_m = self.part(&self.c, &h, self.m.keys, &x1, Some(v0));
+        encoded(h, vec![to_b, to_m])
     }
 
     /// 6.5 steps 1–3: C's request to the broker, the broker's authorization to M, M's
@@ -449,7 +410,6 @@ impl World {
         let m = self.send_merchant(&auth, NOW);
         assert!(m.refusal.is_none(), "{:?}", m.refusal);
         assert!(m.reply.is_none());
-        assert!(m.deliveries.is_empty());
         assert_eq!(m.requests.len(), 1);
         let step3 = m.requests[0].frame.clone();
         assert_eq!(label_of(&step3), Label::VendorTopUpAccepted);
@@ -459,7 +419,7 @@ impl World {
     /// C opens `VendorScripResponse`.
     fn open_x6(&self, frame: &[u8]) -> (VendorScripResponseX6, Held) {
         let (body, cs) =
-            sealed_with_secret::<VendorScripResponseX6>(frame, self.c.key, self.m.key, |b| {
+            sealed_with_secret::<VendorScripResponseX6>(frame, self.c.keys, self.m.keys, |b| {
                 (b.scrip.clone(), b.cs_hash.clone())
             });
         let held = Held {
@@ -473,33 +433,9 @@ impl World {
         self.net.broker().unwrap().state().memo(&self.m.uid())
     }
 
-    fn bank(&self, peer: &Peer) -> Amount {
+    fn bank(&self, peer: &Party) -> Amount {
         self.net.broker().unwrap().state().bank_balance(&peer.pan)
     }
-}
-
-fn label_of(frame: &[u8]) -> Label {
-    Frame::decode(frame).unwrap().header.label
-}
-
-/// A body signed in the clear by `signer`.
-fn clear_body<B: Body>(frame: &[u8], signer: &KeyPair) -> B {
-    let frame = Frame::decode(frame).unwrap();
-    assert_eq!(frame.header.label, B::LABEL);
-    frame
-        .part(0)
-        .unwrap()
-        .verify_signed::<B>(signer.public())
-        .unwrap()
-        .body
-}
-
-/// A body sealed to `me`, signed by `signer`.
-fn sealed_body<B: Body>(frame: &[u8], me: &KeyPair, signer: &KeyPair) -> B {
-    let frame = Frame::decode(frame).unwrap();
-    assert_eq!(frame.header.label, B::LABEL);
-    let opened = frame.part(0).unwrap().open_sealed(me).unwrap();
-    opened.signed::<B>(signer.public()).unwrap().body
 }
 
 /// A body sealed to `me`, with the secret of the scrip `pick` names if it names one.
@@ -543,8 +479,7 @@ fn re_digest<B: Reply>(body: &B) -> Vec<u8> {
 #[test]
 fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let b0 = w.broker_scrip(0, 1_000);
+        let (mut w, b0) = World::holding(suite, 1_000);
         let bank_m = w.bank(&w.m);
         let tx = TxId::random();
         let (step2, ask) = w.exchange_asked(tx, &b0, 700);
@@ -558,7 +493,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         // C's repeat meanwhile: Ack { re } pending, nothing appended.
         let len = w.merchant_log_len();
         let pending = w.send_merchant(&step2, NOW).reply.expect("an Ack");
-        let ack: AckBody = clear_body(&pending.frame, w.m.key);
+        let ack: AckBody = clear_body(&pending.frame, w.m.keys);
         assert_eq!(ack.re.label, Label::VendorScripRequest);
         assert_eq!(ack.deadline, None);
         assert_eq!(w.merchant_log_len(), len);
@@ -569,7 +504,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(decided.deliveries.len(), 1);
         assert_eq!(decided.deliveries[0].to, w.c.uid());
         let x4: ChangeBrokerScripX4 =
-            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+            sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(x4.change.map(|c| c.scrip.value()), Some(amount(300)));
         assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(700)).unwrap());
         assert_eq!(w.memo(), 700);
@@ -585,14 +520,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(re_digest(&x6), ack.re.digest, "X6 answers C's request");
         assert!(w.merchant_ref().pending_broker_requests().is_empty());
         assert_eq!(w.merchant_ref().state().tables.books.issued, amount(700));
-        let record = w
-            .merchant_ref()
-            .state()
-            .tables
-            .live
-            .get(&v0.scrip.id())
-            .unwrap();
-        assert_eq!(record.owner, w.c.uid());
+        assert_eq!(w.record(&v0).unwrap().owner, w.c.uid());
 
         // C's repeat now gets the stored X6, byte for byte; TransactionStatus has it too.
         let len = w.merchant_log_len();
@@ -624,35 +552,16 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
 
 #[test]
 fn a_refused_exchange_is_recorded_and_answered_with_the_reason() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 500);
+    let (mut w, b0) = World::holding(Suite::Modern, 500);
     let tx = TxId::random();
     // C asks for more than its BrokerScrip holds: the broker's NOK is final.
     let (step2, ask) = w.exchange_asked(tx, &b0, 800);
-    let decided = w.send_broker(&ask.frame, NOW);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
-        panic!("the NOK is acted on")
-    };
-    assert_eq!(out.len(), 1);
-    let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
-    assert_eq!(error.error_code(), Some(ErrorCode::ExceedsScrip));
-    assert_eq!(error.re.label, Label::VendorScripRequest);
-    let state = w.merchant_ref().state();
-    assert!(state.tables.live.is_empty(), "nothing issued");
-    assert_eq!(state.tables.books.issued, amount(0));
-    assert!(w.merchant_ref().pending_broker_requests().is_empty());
-    assert_eq!(w.memo(), 0);
-    // C's repeat gets the stored Error.
-    assert_eq!(
-        w.send_merchant(&step2, NOW).reply.unwrap().frame,
-        out[0].frame
-    );
+    w.assert_exchange_refused(&step2, &ask, NOW, ErrorCode::ExceedsScrip);
 }
 
 #[test]
 fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
 
     // Zero W.
     let tx = TxId::random();
@@ -666,50 +575,31 @@ fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
     w.merchant_refuses(&other, NOW, ErrorCode::TxReused);
 
     // Another customer's request under C's tx: TxReused.
+    let x2 = VendorScripRequestX2 { value: amount(100) };
     let h = w.other.header(Label::VendorScripRequest, tx);
-    let to_b = seal(
-        &h,
-        w.broker_keys().public(),
-        &[w.other
-            .signed(&h, &VendorScripRequestX2 { value: amount(100) })],
-    )
-    .unwrap();
-    let to_m = seal(
-        &h,
-        w.m.key.public(),
-        &[w.other
-            .signed(&h, &VendorScripRequestX2 { value: amount(100) })],
-    )
-    .unwrap();
-    let foreign = Frame::new(h, vec![to_b, to_m]).encode().unwrap();
-    w.merchant_refuses(&foreign, NOW, ErrorCode::TxReused);
+    let to_b = sealed_part(w.other.keys, &h, w.broker_keys().public(), None, &x2, None);
+    let to_m = w.part(&w.other, &h, w.m.keys, &x2, None);
+    w.merchant_refuses(&encoded(h, vec![to_b, to_m]), NOW, ErrorCode::TxReused);
 
     // A broker part sealed to someone else than the broker: BadFrame, nothing recorded.
-    let tx2 = TxId::random();
-    let h = w.c.header(Label::VendorScripRequest, tx2);
-    let x2 = VendorScripRequestX2 { value: amount(100) };
-    let not_to_b = seal(&h, w.m.key.public(), &[w.c.signed(&h, &x2)]).unwrap();
-    let to_m = seal(&h, w.m.key.public(), &[w.c.signed(&h, &x2)]).unwrap();
-    let misaddressed = Frame::new(h, vec![not_to_b, to_m]).encode().unwrap();
+    let h = w.c.header(Label::VendorScripRequest, TxId::random());
+    let not_to_b = w.part(&w.c, &h, w.m.keys, &x2, None);
+    let to_m = w.part(&w.c, &h, w.m.keys, &x2, None);
+    let misaddressed = encoded(h, vec![not_to_b, to_m]);
     w.merchant_refuses(&misaddressed, NOW, ErrorCode::BadFrame);
 
     // An unknown customer: UnknownPeer before any cryptography.
     // (Fixture key 4 is no party of the kit's network of one merchant and two customers.)
-    let stranger = Peer {
-        key: fixtures::keypair(w.suite, 4),
-        pan: Pan::new("NOBODY"),
-        secret: PanSecret::new("nobody's secret"),
-    };
+    let stranger = Party::with_account(w.suite, 4, "NOBODY", "nobody's secret");
     let h = stranger.header(Label::VendorScripRequest, TxId::random());
-    let part = seal(&h, w.m.key.public(), &[stranger.signed(&h, &x2)]).unwrap();
-    let unknown = Frame::new(h, vec![part.clone(), part]).encode().unwrap();
+    let part = w.part(&stranger, &h, w.m.keys, &x2, None);
+    let unknown = encoded(h, vec![part.clone(), part]);
     w.merchant_refuses(&unknown, NOW, ErrorCode::UnknownPeer);
 }
 
 #[test]
 fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let (step2, ask) = w.exchange_asked(tx, &b0, 400);
     // The broker decides, but the decision is lost; both nodes restart.
@@ -741,8 +631,7 @@ fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
 
 #[test]
 fn a_decision_not_from_the_broker_or_for_no_pending_request_is_discarded() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let (_, ask) = w.exchange_asked(tx, &b0, 400);
     let decided = w.send_broker(&ask.frame, NOW);
@@ -772,18 +661,16 @@ fn a_decision_not_from_the_broker_or_for_no_pending_request_is_discarded() {
 #[test]
 fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let b0 = w.broker_scrip(0, 1_000);
+        let (mut w, b0) = World::holding(suite, 1_000);
         let v0 = w.vendor_scrip(&b0, 600);
         let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
         let tx = TxId::random();
         let step1 = w.vendor_withdraw_request(tx, &v0, 600);
         let h = w.send_merchant(&step1, NOW);
         assert!(h.refusal.is_none(), "{:?}", h.refusal);
-        let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.key);
+        let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.keys);
         let deadline = ack.deadline.expect("a deadline");
         assert!(deadline > NOW);
-        assert!(h.deliveries.is_empty());
         assert_eq!(h.requests.len(), 1);
         let ask = h.requests[0].clone();
         assert_eq!(label_of(&ask.frame), Label::VendorWithdrawAuthorization);
@@ -791,15 +678,12 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
             w.merchant_ref().pending_broker_requests(),
             vec![ask.clone()]
         );
-        let record = w
-            .merchant_ref()
-            .state()
-            .tables
-            .live
-            .get(&v0.scrip.id())
-            .unwrap();
-        assert!(
-            matches!(record.state, shared::node::ScripState::Held { tx: t, until } if t == tx && until == deadline)
+        assert_eq!(
+            w.scrip_state(&v0),
+            ScripState::Held {
+                tx,
+                until: deadline
+            }
         );
 
         // Held: every other request on V0 is refused with Held, and changes nothing.
@@ -822,7 +706,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         let decided = w.send_broker(&ask.frame, NOW + 1);
         assert_eq!(decided.deliveries.len(), 1);
         let result: VendorWithdrawResultX4 =
-            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+            sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(result.decision, Decision::Ok);
         let late = w.send_broker(
             &w.merchant_ref().pending_broker_requests()[0].frame.clone(),
@@ -837,14 +721,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
             panic!("acted on")
         };
         assert!(out.is_empty());
-        assert!(
-            w.merchant_ref()
-                .state()
-                .tables
-                .live
-                .get(&v0.scrip.id())
-                .is_none()
-        );
+        assert!(w.record(&v0).is_none());
         assert_eq!(w.merchant_ref().state().tables.books.withdrawn, amount(600));
         assert!(w.merchant_ref().pending_broker_requests().is_empty());
         assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
@@ -856,7 +733,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
             .send_merchant(&w.purchase(TxId::random(), &v0), NOW)
             .reply
             .unwrap();
-        let body: ErrorBody = clear_body(&reply.frame, w.m.key);
+        let body: ErrorBody = clear_body(&reply.frame, w.m.keys);
         assert!(!body.message.contains("lapsed"), "{}", body.message);
         w.reopen_merchant();
     }
@@ -864,8 +741,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
 
 #[test]
 fn a_refused_withdrawal_releases_v0() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let v0 = w.vendor_scrip(&b0, 600);
     let tx = TxId::random();
     // C tells the broker another amount than V0 holds: the broker's NOK(AmountMismatch).
@@ -876,14 +752,7 @@ fn a_refused_withdrawal_releases_v0() {
         panic!("acted on")
     };
     assert!(out.is_empty());
-    let record = w
-        .merchant_ref()
-        .state()
-        .tables
-        .live
-        .get(&v0.scrip.id())
-        .unwrap();
-    assert_eq!(record.state, shared::node::ScripState::Live);
+    assert_eq!(w.scrip_state(&v0), ScripState::Live);
     assert_eq!(w.merchant_ref().state().tables.books.withdrawn, amount(0));
     assert!(w.merchant_ref().pending_broker_requests().is_empty());
     assert_eq!(w.memo(), 600);
@@ -894,8 +763,7 @@ fn a_refused_withdrawal_releases_v0() {
 
 #[test]
 fn withdrawal_refusals_at_the_merchant_change_nothing() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx62 = TxId::random();
     let v0 = w.vendor_scrip_in(tx62, &b0, 600);
     // Not the owner: the other customer presents C's V0.
@@ -909,14 +777,10 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
         value: amount(600),
         merchant: w.m.uid(),
     };
-    let to_m = seal(
-        &h,
-        w.m.key.public(),
-        &[w.other.signed(&h, &x0), secret_inner(v0.scrip.id(), &v0.cs)],
-    )
-    .unwrap();
-    let to_b = seal(&h, w.broker_keys().public(), &[w.other.signed(&h, &x1)]).unwrap();
-    let frame = Frame::new(h, vec![to_m, to_b]).encode().unwrap();
+    // (Its broker part carries no IdProof: the merchant refuses before anything reads it.)
+    let to_m = w.part(&w.other, &h, w.m.keys, &x0, Some(&v0));
+    let to_b = sealed_part(w.other.keys, &h, w.broker_keys().public(), None, &x1, None);
+    let frame = encoded(h, vec![to_m, to_b]);
     w.merchant_refuses(&frame, NOW, ErrorCode::NotOwner);
     // Expired.
     let late = v0.scrip.body.expires + 1;
@@ -935,11 +799,11 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
     );
     // The parts in the wrong order (broker part first).
     let good = Frame::decode(&w.vendor_withdraw_request(TxId::random(), &v0, 600)).unwrap();
-    let swapped = Frame::new(
+    let swapped = encoded(
         good.header,
         vec![good.parts[1].clone(), good.parts[0].clone()],
     );
-    w.merchant_refuses(&swapped.encode().unwrap(), NOW, ErrorCode::BadFrame);
+    w.merchant_refuses(&swapped, NOW, ErrorCode::BadFrame);
     // The tx of the 6.2 that issued V0, reused for a withdrawal: TxReused.
     w.merchant_refuses(
         &w.vendor_withdraw_request(tx62, &v0, 600),
@@ -954,8 +818,7 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
 #[test]
 fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let b0 = w.broker_scrip(0, 1_000);
+        let (mut w, b0) = World::holding(suite, 1_000);
         let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
         let b1 = b1.expect("change of 700");
         let bank_m = w.bank(&w.m);
@@ -983,7 +846,7 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
         let decided = w.send_broker(&step3, NOW + 2);
         assert_eq!(label_of(decided.reply_frame()), Label::VendorTopUpDecision);
         let change: ChangeBrokerScripX4 =
-            sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+            sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(change.outcome, Decision::Ok);
         assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
         let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW + 3) else {
@@ -992,7 +855,7 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].to, w.c.uid());
         let (x4, cs1) =
-            sealed_with_secret::<VendorTopUpResponseX4>(&out[0].frame, w.c.key, w.m.key, |b| {
+            sealed_with_secret::<VendorTopUpResponseX4>(&out[0].frame, w.c.keys, w.m.keys, |b| {
                 (b.scrip.clone(), b.cs_hash.clone())
             });
         assert_eq!(x4.scrip.value(), amount(500));
@@ -1022,29 +885,21 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
 
 #[test]
 fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 500);
     let b1 = b1.expect("change");
     let tx = TxId::random();
     // C tells the merchant another W_V1 than the broker: the merchant declines.
     let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 700, 999);
     let (_, step3, _) = w.top_up_asked(&step1);
-    let record = w
-        .merchant_ref()
-        .state()
-        .tables
-        .live
-        .get(&v0.scrip.id())
-        .unwrap();
     assert_eq!(
-        record.state,
-        shared::node::ScripState::Live,
+        w.scrip_state(&v0),
+        ScripState::Live,
         "a decline holds nothing"
     );
     let decided = w.send_broker(&step3, NOW);
     let change: ChangeBrokerScripX4 =
-        sealed_body(&decided.deliveries[0].frame, w.c.key, w.broker_keys());
+        sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
     assert!(!change.outcome.is_ok());
     let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("the decision on the decline is recorded")
@@ -1063,8 +918,7 @@ fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
 
 #[test]
 fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_releases() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 300);
     let tx = TxId::random();
     let step1 = w.vendor_top_up_request(tx, &b1.expect("change"), &v0, 200, 500, 500);
@@ -1074,17 +928,7 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     w.assert_conserved();
     // The merchant has not released V0 on its own; it repeats step 3 after a restart.
     w.reopen_merchant();
-    let record = w
-        .merchant_ref()
-        .state()
-        .tables
-        .live
-        .get(&v0.scrip.id())
-        .unwrap();
-    assert!(matches!(
-        record.state,
-        shared::node::ScripState::Held { .. }
-    ));
+    assert!(matches!(w.scrip_state(&v0), ScripState::Held { .. }));
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending[0].frame, step3);
     let decided = w.send_broker(&pending[0].frame, deadline + 5);
@@ -1093,14 +937,7 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
         panic!("the NOK is acted on")
     };
     assert!(out.is_empty());
-    let record = w
-        .merchant_ref()
-        .state()
-        .tables
-        .live
-        .get(&v0.scrip.id())
-        .unwrap();
-    assert_eq!(record.state, shared::node::ScripState::Live);
+    assert_eq!(w.scrip_state(&v0), ScripState::Live);
     assert!(w.merchant_ref().pending_broker_requests().is_empty());
     assert_eq!(w.merchant_ref().state().tables.books.issued, amount(300));
     assert_eq!(w.memo(), 300);
@@ -1111,8 +948,7 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
 /// once the notice is in, its repeat is decided.
 #[test]
 fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
     let h = w.send_merchant(&step2, NOW);
@@ -1141,25 +977,12 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
 /// recorded NOK, and C is answered with the reason; nothing is issued.
 #[test]
 fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
-    let mut w = World::new(Suite::Modern);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let (step2, ask) = w.exchange_asked(tx, &b0, 250);
     let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
     w.broker().expire(late).unwrap();
-    let decided = w.send_broker(&ask.frame, late);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), late) else {
-        panic!("the NOK is acted on")
-    };
-    let error: ErrorBody = clear_body(&out[0].frame, w.m.key);
-    assert_eq!(error.error_code(), Some(ErrorCode::DeadlinePassed));
-    assert!(w.merchant_ref().state().tables.live.is_empty());
-    assert!(w.merchant_ref().pending_broker_requests().is_empty());
-    assert_eq!(w.memo(), 0);
-    assert_eq!(
-        w.send_merchant(&step2, late).reply.unwrap().frame,
-        out[0].frame
-    );
+    w.assert_exchange_refused(&step2, &ask, late, ErrorCode::DeadlinePassed);
 }
 
 /// Lapse (protocol.md section 4): C's VendorScrip, never renewed, outlives its grace
@@ -1171,8 +994,7 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
 #[test]
 fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let b0 = w.broker_scrip(0, 1_000);
+        let (mut w, b0) = World::holding(suite, 1_000);
         let v0 = w.vendor_scrip(&b0, 600);
         let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
         let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
@@ -1195,7 +1017,7 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             Frame::decode(&pending[0].frame).unwrap().header.tx,
             TxId(v0.scrip.id().0)
         );
-        let notice: ScripLapsedNoticeBody = clear_body(&pending[0].frame, w.m.key);
+        let notice: ScripLapsedNoticeBody = clear_body(&pending[0].frame, w.m.keys);
         assert_eq!(
             (notice.owner, notice.value, notice.expires),
             (w.c.uid(), amount(600), v0.scrip.body.expires)
@@ -1252,7 +1074,7 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         ] {
             w.merchant_refuses(&frame, at, ErrorCode::Lapsed);
             let reply = w.send_merchant(&frame, at).reply.unwrap();
-            let body: ErrorBody = clear_body(&reply.frame, w.m.key);
+            let body: ErrorBody = clear_body(&reply.frame, w.m.keys);
             assert!(
                 body.message.contains(
                     "lapsed after its renewal grace period; its value went back to your bank account"
@@ -1273,8 +1095,7 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
 #[test]
 fn scrip_lapsing_together_are_each_reported_and_paid_back() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let b0 = w.broker_scrip(0, 1_000);
+        let (mut w, b0) = World::holding(suite, 1_000);
         let (v0, b1) = w.vendor_scrip_with_change(TxId::random(), &b0, 600);
         let v1 = w.vendor_scrip(&b1.unwrap(), 300);
         let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
@@ -1321,8 +1142,7 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
 /// even past its grace: only the escrow's decision ends a hold (protocol.md section 4).
 #[test]
 fn a_held_vendor_scrip_does_not_lapse() {
-    let mut w = World::new(Suite::Paper);
-    let b0 = w.broker_scrip(0, 1_000);
+    let (mut w, b0) = World::holding(Suite::Paper, 1_000);
     let v0 = w.vendor_scrip(&b0, 600);
     let step1 = w.vendor_withdraw_request(TxId::random(), &v0, 600);
     assert!(w.send_merchant(&step1, NOW).refusal.is_none());

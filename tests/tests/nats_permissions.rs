@@ -106,74 +106,60 @@ async fn server_error(events: &mut mpsc::UnboundedReceiver<String>) -> String {
         .expect("events open")
 }
 
-fn subscription_violation(subject: &Subject) -> String {
-    format!("nats: permissions violation for subscription to \"{subject}\"").to_lowercase()
+/// Asserts that the server refuses `client`'s subscription to `subject`, reporting it on
+/// `events`.
+async fn assert_cannot_subscribe(
+    client: &async_nats::Client,
+    events: &mut mpsc::UnboundedReceiver<String>,
+    subject: &Subject,
+) {
+    let _sub = client.subscribe(subject.to_string()).await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        server_error(events).await.to_lowercase(),
+        format!("nats: permissions violation for subscription to \"{subject}\"").to_lowercase()
+    );
 }
 
-fn publish_violation(subject: &Subject) -> String {
-    format!("nats: permissions violation for publish to \"{subject}\"").to_lowercase()
+/// Asserts that the server refuses `client`'s `payload` to `subject`, reporting it on
+/// `events`.
+async fn assert_cannot_publish(
+    client: &async_nats::Client,
+    events: &mut mpsc::UnboundedReceiver<String>,
+    subject: &Subject,
+    payload: &'static [u8],
+) {
+    client
+        .publish(subject.to_string(), Bytes::from_static(payload))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        server_error(events).await.to_lowercase(),
+        format!("nats: permissions violation for publish to \"{subject}\"").to_lowercase()
+    );
 }
 
 #[tokio::test]
 async fn a_customer_cannot_listen_to_the_broker_or_others_nor_answer_or_deliver_to_them() {
     let d = deploy();
     let (client, mut events) = d.raw(&d.customer).await;
-
-    let broker = d.subjects.broker();
-    let _sub = client.subscribe(broker.to_string()).await.unwrap();
-    client.flush().await.unwrap();
-    assert_eq!(
-        server_error(&mut events).await.to_lowercase(),
-        subscription_violation(&broker)
-    );
-
+    assert_cannot_subscribe(&client, &mut events, &d.subjects.broker()).await;
     let other = d.subjects.peer(&d.other_customer.uid);
-    let _sub = client.subscribe(other.to_string()).await.unwrap();
-    client.flush().await.unwrap();
-    assert_eq!(
-        server_error(&mut events).await.to_lowercase(),
-        subscription_violation(&other)
-    );
-
+    assert_cannot_subscribe(&client, &mut events, &other).await;
     // Nor answer another customer's request (e.g. forge the broker's unsigned Ack,
     // docs/adr/0008): its inbox is closed to everyone but the broker's and merchant's replies.
     let inbox = d.subjects.inbox_prefix(&d.other_customer.uid).inbox(7);
-    client
-        .publish(inbox.to_string(), Bytes::from_static(b"forged ack"))
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    assert_eq!(
-        server_error(&mut events).await.to_lowercase(),
-        publish_violation(&inbox)
-    );
-
+    assert_cannot_publish(&client, &mut events, &inbox, b"forged ack").await;
     let merchant_peer = d.subjects.peer(&d.merchant.uid);
-    client
-        .publish(
-            merchant_peer.to_string(),
-            Bytes::from_static(b"forged delivery"),
-        )
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    assert_eq!(
-        server_error(&mut events).await.to_lowercase(),
-        publish_violation(&merchant_peer)
-    );
+    assert_cannot_publish(&client, &mut events, &merchant_peer, b"forged delivery").await;
 }
 
 #[tokio::test]
 async fn a_merchant_cannot_listen_to_the_broker() {
     let d = deploy();
     let (client, mut events) = d.raw(&d.merchant).await;
-    let broker = d.subjects.broker();
-    let _sub = client.subscribe(broker.to_string()).await.unwrap();
-    client.flush().await.unwrap();
-    assert_eq!(
-        server_error(&mut events).await.to_lowercase(),
-        subscription_violation(&broker)
-    );
+    assert_cannot_subscribe(&client, &mut events, &d.subjects.broker()).await;
 }
 
 /// What each role must do still works under the permissions: a customer's and a
@@ -278,16 +264,18 @@ async fn nats_config_writes_a_working_deployment() {
     }];
     let out = dir.path().join("deploy");
     let subjects = Subjects::default();
-    let written = nats_config::write(
-        &out,
-        &subjects,
-        Suite::Modern,
-        &broker,
-        &merchants,
-        &customers,
-        None,
-    )
-    .unwrap();
+    let write = || {
+        nats_config::write(
+            &out,
+            &subjects,
+            Suite::Modern,
+            &broker,
+            &merchants,
+            &customers,
+            None,
+        )
+    };
+    let written = write().unwrap();
     let names: Vec<&str> = written.passwords.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["broker", "m1", "alice"]);
     for path in std::iter::once(&written.config).chain(written.passwords.iter().map(|(_, p)| p)) {
@@ -307,15 +295,6 @@ async fn nats_config_writes_a_working_deployment() {
     NatsBus::connect(&server.url(), options)
         .await
         .expect("alice connects with her written password");
-    let again = nats_config::write(
-        &out,
-        &subjects,
-        Suite::Modern,
-        &broker,
-        &merchants,
-        &customers,
-        None,
-    );
-    assert!(again.is_err(), "existing files are not overwritten");
+    assert!(write().is_err(), "existing files are not overwritten");
     assert_eq!(std::fs::read_to_string(&written.config).unwrap(), text);
 }

@@ -16,32 +16,25 @@
 #![allow(clippy::unwrap_used)]
 
 use broker::node::BrokerNode;
-use customer_cli::{Wallet, WalletError};
+use customer_cli::{Outgoing, Wallet, WalletError};
 use merchant::core::catalogue::Item;
-use merchant::node::MerchantNode;
-use peerscrip_tests::network::NOW;
+use merchant::node::{MerchantNode, ReplyOutcome};
+use peerscrip_tests::frames::{encoded, sealed_part};
+use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
-use shared::fixtures;
 use shared::wire::bodies::{
     AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, VendorScripRequestX2,
     VendorScripResponseX6, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX0,
 };
-use shared::wire::{
-    Frame, Header, Inner, Label, Re, digest_of_verified, id_proof, seal, secret_inner, sign,
-};
-use shared::{AccountId, Amount, KeyPair, Suite, TxId, Uid};
+use shared::wire::{Frame, Label, Re, digest_of_verified, sign};
+use shared::{Amount, PublicKey, Suite, TxId, Uid};
 
 /// The test kit's network of one merchant (tea at 150) and one customer with 5,000; the
-/// merchant's own frames of the older tests are built here by hand.
+/// merchant's own frames of the older tests are built here by hand, as `m`.
 struct World {
     suite: Suite,
     net: Network,
-    m_keys: &'static KeyPair,
-    m_id: AccountId,
-}
-
-fn m_header(w: &World, label: Label, tx: TxId) -> Header {
-    Header::new(w.suite, label, tx, w.m_keys.uid())
+    m: Party,
 }
 
 impl World {
@@ -49,13 +42,20 @@ impl World {
         let mut spec = NetworkSpec::new(suite, 1, 1, Amount::from_minor(5000));
         spec.catalogues = vec![vec![Item::new("tea", "Green tea", Amount::from_minor(150))]];
         let net = Network::new(&spec).unwrap();
-        let m = &net.merchants[0].party;
         World {
             suite,
-            m_keys: m.keys,
-            m_id: m.account_id(),
+            m: net.merchants[0].party.clone(),
             net,
         }
+    }
+
+    /// The world after 6.1 of 15.00 and 6.2 of 10.50: the customer holds V0 of 10.50 and
+    /// B of 4.50, 35.00 in the bank.
+    fn exchanged(suite: Suite) -> World {
+        let mut w = World::new(suite);
+        w.obtain(1500);
+        w.exchange(1050);
+        w
     }
 
     fn broker(&mut self) -> &mut BrokerNode {
@@ -78,12 +78,29 @@ impl World {
         self.net.broker().unwrap()
     }
 
+    /// The broker's key, as M seals to it.
+    fn broker_key(&self) -> &'static PublicKey {
+        broker_keys(self.suite).public()
+    }
+
+    /// The customer's key, as M reads and seals for it.
+    fn customer_key(&self) -> &'static PublicKey {
+        self.net.customers[0].party.keys.public()
+    }
+
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
         let handled = self.broker().handle(frame, NOW).unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply_frame().to_vec()
+    }
+
+    /// A frame of M to the broker, whose ledger stays conserved.
+    fn relay_to_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
+        let handled = self.broker().handle(frame, now).unwrap();
+        assert_eq!(self.broker().state().check_conserved(), Ok(()));
+        handled
     }
 
     fn customer(&self) -> Uid {
@@ -105,14 +122,143 @@ impl World {
         self.net.customer_value(0).unwrap().minor()
     }
 
+    /// The value of the customer's BrokerScrip.
+    fn broker_scrip(&self) -> u64 {
+        self.wallet_ref()
+            .broker_scrip()
+            .unwrap()
+            .scrip
+            .value()
+            .minor()
+    }
+
+    /// The value of the customer's VendorScrip of M (0 for none).
+    fn vendor_scrip(&self) -> u64 {
+        let m = self.m.uid();
+        self.wallet_ref()
+            .scrip(m)
+            .map_or(0, |s| s.scrip.value().minor())
+    }
+
+    /// A request of the wallet to the broker at `now`, its reply taken by the wallet.
+    fn at_broker(&mut self, out: &Outgoing, now: u64) {
+        let reply = self.send_broker(&out.frame);
+        self.wallet().handle_reply(&reply, now).unwrap();
+    }
+
     /// 6.1 through the real broker.
     fn obtain(&mut self, value: u64) {
         let out = self
             .wallet()
             .obtain_broker_scrip(Amount::from_minor(value), NOW)
             .unwrap();
+        self.at_broker(&out, NOW);
+    }
+
+    /// 6.2 step 1 of `w` through the real broker, its reply taken by the wallet: the
+    /// wallet's step 2 to M, as it hands it over.
+    fn announce_exchange(&mut self, w: u64) -> Outgoing {
+        let m = self.m.uid();
+        let out = self
+            .wallet()
+            .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
+            .unwrap();
+        self.at_broker(&out, NOW);
+        let step2 = self
+            .wallet()
+            .resend(out.tx, Label::VendorScripRequest)
+            .unwrap();
+        assert_eq!(step2.to, m);
+        step2
+    }
+
+    /// 6.2 steps 2 to 6 between the real nodes at `now`: M takes step 2 and holds its
+    /// reply while it asks the broker (step 3); the broker decides; M acts on the decision.
+    /// Returns the broker's answer (its change to C among the deliveries) and M's frames
+    /// to C.
+    fn relay_exchange(
+        &mut self,
+        step2: &Outgoing,
+        now: u64,
+    ) -> (broker::node::Handled, Vec<merchant::node::Outgoing>) {
+        let at_m = self.merchant().handle(&step2.frame, now).unwrap();
+        assert_eq!(at_m.refusal, None);
+        assert!(at_m.reply.is_none(), "M holds its reply until B decides");
+        assert_eq!(at_m.requests.len(), 1);
+        let at_b = self.relay_to_broker(&at_m.requests[0].frame, now);
+        let ReplyOutcome::Decided(to_c) = self
+            .merchant()
+            .handle_reply(at_b.reply_frame(), now)
+            .unwrap()
+        else {
+            panic!("M acts on B's decision")
+        };
+        (at_b, to_c)
+    }
+
+    /// 6.3 with both real nodes: step 1 to the broker, step 2 to the merchant, M's report
+    /// (step 5) acknowledged by the broker, every answer taken.
+    fn buy(&mut self, quantity: u64) {
+        let order = OrderInfo {
+            item_id: "tea".into(),
+            name: "Green tea".into(),
+            unit_price: Amount::from_minor(150),
+            quantity,
+            order_id: OrderId::random(),
+        };
+        let m = self.m.uid();
+        let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
+        self.at_broker(&initiated, NOW);
+        let handled = self.merchant().handle(&purchase.frame, NOW).unwrap();
+        assert_eq!(handled.refusal, None);
+        self.wallet()
+            .handle_reply(&handled.reply.unwrap().frame, NOW)
+            .unwrap();
+        assert_eq!(handled.requests.len(), 1);
+        let report_ack = self.send_broker(&handled.requests[0].frame);
+        self.merchant().handle_reply(&report_ack, NOW).unwrap();
+    }
+
+    /// Section 7: the wallet asks the broker for the frames of `tx` and takes the answer
+    /// at `now`; each frame's result.
+    fn status_from_broker(&mut self, tx: TxId, now: u64) -> Vec<Result<(), WalletError>> {
+        let b = self.broker_ref().uid();
+        let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
         let reply = self.send_broker(&out.frame);
-        self.wallet().handle_reply(&reply, NOW).unwrap();
+        self.wallet()
+            .handle_status(&query, &reply, now)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .collect()
+    }
+
+    /// M's frame to the broker under `label` in `tx`: its own part (its IdProof and
+    /// `Signed(body)`) and the customer's part `forwarded` of `step`, relayed unchanged.
+    fn m_relay<B: shared::wire::bodies::Body>(
+        &self,
+        tx: TxId,
+        body: &B,
+        step: &Frame,
+        forwarded: usize,
+    ) -> Vec<u8> {
+        let h = self.m.header(B::LABEL, tx);
+        let id = self.m.account_id();
+        let own = sealed_part(self.m.keys, &h, self.broker_key(), Some(&id), body, None);
+        encoded(h, vec![own, step.forward(forwarded).unwrap()])
+    }
+
+    /// M's delivery of a scrip it issued to the customer under `header`: `Signed(body)`
+    /// and the scrip's secret, sealed to the customer.
+    fn m_delivers<B: shared::wire::bodies::Body>(
+        &self,
+        header: shared::wire::Header,
+        body: &B,
+        (scrip, cs): (&shared::Scrip, &shared::CustomerSecret),
+    ) -> Vec<u8> {
+        let c_key = self.customer_key();
+        let part = sealed_part(self.m.keys, &header, c_key, None, body, Some((scrip, cs)));
+        encoded(header, vec![part])
     }
 
     /// 6.2: the notice to the real broker; step 2 opened by hand as M, M's authorization
@@ -126,47 +272,26 @@ impl World {
     /// [`World::exchange`]; with `lose_change`, the broker's `ChangeBrokerScrip` never
     /// reaches the wallet, which recovers it with `TransactionStatus` (section 7).
     fn exchange_losing(&mut self, w: u64, lose_change: bool) {
-        let m = self.m_keys.uid();
-        let out = self
-            .wallet()
-            .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
-            .unwrap();
-        let tx = out.tx;
-        let reply = self.send_broker(&out.frame);
-        self.wallet().handle_reply(&reply, NOW).unwrap();
-        let step2 = self.wallet().resend(tx, Label::VendorScripRequest).unwrap();
-        assert_eq!(step2.to, m);
+        let m = self.m.uid();
+        let step2 = self.announce_exchange(w);
+        let tx = step2.tx;
         let step2 = Frame::decode(&step2.frame).unwrap();
         // M opens its part (1) and verifies X2 with C's key.
-        let c_key = fixtures::keypair(self.suite, 0).public();
         let x2 = step2
             .part(1)
             .unwrap()
-            .open_sealed(self.m_keys)
+            .open_sealed(self.m.keys)
             .unwrap()
-            .signed::<VendorScripRequestX2>(c_key)
+            .signed::<VendorScripRequestX2>(self.customer_key())
             .unwrap();
         assert_eq!(x2.body.value, Amount::from_minor(w));
         // M → B: X3 = W, UID_C with M's IdProof, C's part 0 forwarded unchanged.
-        let h = m_header(self, Label::ExchangeAuthorizationRequest, tx);
         let x3 = ExchangeAuthorizationRequestX3 {
             value: Amount::from_minor(w),
             customer: self.customer(),
         };
-        let own = seal(
-            &h,
-            fixtures::keypair(self.suite, 1).public(),
-            &[
-                id_proof(self.m_keys, &h, &self.m_id).unwrap(),
-                sign(self.m_keys, &h, &x3).unwrap().into(),
-            ],
-        )
-        .unwrap();
-        let frame = Frame::new(h, vec![own, step2.forward(0).unwrap()])
-            .encode()
-            .unwrap();
-        let handled = self.broker().handle(&frame, NOW).unwrap();
-        assert_eq!(self.broker().state().check_conserved(), Ok(()));
+        let frame = self.m_relay(tx, &x3, &step2, 0);
+        let handled = self.relay_to_broker(&frame, NOW);
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::ExchangeAuthorizationResponse
@@ -174,26 +299,21 @@ impl World {
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, self.customer());
         if lose_change {
-            let b = self.broker().uid();
-            let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
-            let reply = self.send_broker(&out.frame);
-            let results = self.wallet().handle_status(&query, &reply, NOW).unwrap();
+            let results = self.status_from_broker(tx, NOW);
             // The broker's frames to C in this tx: the notice's reply (already taken:
             // step 2 is pending now) and the lost change.
             assert_eq!(results.len(), 2);
             assert!(matches!(
                 results[0],
-                Err(customer_cli::WalletError::UnexpectedLabel { .. })
+                Err(WalletError::UnexpectedLabel { .. })
             ));
             assert!(results[1].is_ok(), "{:?}", results[1]);
             // Asked again: nothing changes.
             let state = self.wallet().state().clone();
-            let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
-            let reply = self.send_broker(&out.frame);
-            let results = self.wallet().handle_status(&query, &reply, NOW).unwrap();
+            let results = self.status_from_broker(tx, NOW);
             assert!(matches!(
                 results[1],
-                Err(customer_cli::WalletError::AlreadyReceived { .. })
+                Err(WalletError::AlreadyReceived { .. })
             ));
             assert_eq!(self.wallet().state(), &state);
         } else {
@@ -207,7 +327,6 @@ impl World {
             .merchant()
             .issue_vendor_scrip(c, Amount::from_minor(w), tx, NOW)
             .unwrap();
-        let rh = step2.header.next(Label::VendorScripResponse, m);
         let x6 = VendorScripResponseX6 {
             re: Re::new(
                 &step2.header,
@@ -216,13 +335,8 @@ impl World {
             scrip: v0.clone(),
             cs_hash: cs.cs_hash(self.suite),
         };
-        let inners: Vec<Inner> = vec![
-            sign(self.m_keys, &rh, &x6).unwrap().into(),
-            secret_inner(v0.id(), &cs),
-        ];
-        let reply = Frame::new(rh, vec![seal(&rh, c_key, &inners).unwrap()])
-            .encode()
-            .unwrap();
+        let rh = step2.header.next(Label::VendorScripResponse, m);
+        let reply = self.m_delivers(rh, &x6, (&v0, &cs));
         self.wallet().handle_reply(&reply, NOW).unwrap();
         assert_eq!(self.wallet().pending().count(), 0);
         assert_eq!(self.wallet().scrip(m).unwrap().scrip, v0);
@@ -235,7 +349,6 @@ impl World {
 fn exchange_and_purchases_against_the_real_nodes() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let m = w.m_keys.uid();
         w.obtain(1500);
         assert_eq!(w.c_bank(), 3500);
         let before = w.customer_value();
@@ -243,37 +356,13 @@ fn exchange_and_purchases_against_the_real_nodes() {
         // 6.2 moves 1050 from the customer's BrokerScrip to M's bank account.
         assert_eq!(w.customer_value(), before);
         assert_eq!(w.m_bank(), 1050);
-        assert_eq!(
-            w.wallet().broker_scrip().unwrap().scrip.value().minor(),
-            450
-        );
+        assert_eq!(w.broker_scrip(), 450);
 
         for (quantity, change) in [(2, 750), (5, 0)] {
-            let order = OrderInfo {
-                item_id: "tea".into(),
-                name: "Green tea".into(),
-                unit_price: Amount::from_minor(150),
-                quantity,
-                order_id: OrderId::random(),
-            };
             let before = w.customer_value();
-            let (initiated, purchase) = w.wallet().buy_item(m, order, NOW).unwrap();
-            let ack = w.send_broker(&initiated.frame);
-            w.wallet().handle_reply(&ack, NOW).unwrap();
-            let handled = w.merchant().handle(&purchase.frame, NOW).unwrap();
-            assert_eq!(handled.refusal, None);
-            w.wallet()
-                .handle_reply(&handled.reply.unwrap().frame, NOW)
-                .unwrap();
-            // M's report to the broker (6.3 step 5), acknowledged.
-            assert_eq!(handled.requests.len(), 1);
-            let report_ack = w.send_broker(&handled.requests[0].frame);
-            w.merchant().handle_reply(&report_ack, NOW).unwrap();
+            w.buy(quantity);
             assert_eq!(w.wallet().pending().count(), 0);
-            assert_eq!(
-                w.wallet().scrip(m).map_or(0, |s| s.scrip.value().minor()),
-                change
-            );
+            assert_eq!(w.vendor_scrip(), change);
             assert_eq!(w.customer_value(), before - 150 * quantity);
         }
         w.wallet().check_tables().unwrap();
@@ -288,16 +377,17 @@ fn exchange_and_purchases_against_the_real_nodes() {
 fn withdraw_vendor_scrip_against_the_real_broker() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let m = w.m_keys.uid();
+        let m = w.m.uid();
         w.obtain(1000);
         w.exchange(600);
         let before = w.customer_value();
         let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
         assert_eq!(out.to, m);
         let step1 = Frame::decode(&out.frame).unwrap();
-        let c_key = fixtures::keypair(suite, 0).public();
-        let to_m = step1.part(0).unwrap().open_sealed(w.m_keys).unwrap();
-        let x0 = to_m.signed::<VendorWithdrawRequestX0>(c_key).unwrap();
+        let to_m = step1.part(0).unwrap().open_sealed(w.m.keys).unwrap();
+        let x0 = to_m
+            .signed::<VendorWithdrawRequestX0>(w.customer_key())
+            .unwrap();
         assert_eq!(x0.body.scrip.value(), Amount::from_minor(600));
         // M's Ack { deadline } to C.
         let deadline = NOW + 600;
@@ -309,31 +399,16 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
             ),
             deadline: Some(deadline),
         };
-        let ack = Frame::new(ah, vec![sign(w.m_keys, &ah, &ack).unwrap().into()])
-            .encode()
-            .unwrap();
+        let ack = encoded(ah, vec![sign(w.m.keys, &ah, &ack).unwrap().into()]);
         w.wallet().handle_reply(&ack, NOW).unwrap();
         // M → B: X2 = W, UID_C, deadline with M's IdProof, C's part 1 forwarded.
-        let h = m_header(&w, Label::VendorWithdrawAuthorization, step1.header.tx);
         let x2 = VendorWithdrawAuthorizationX2 {
             value: Amount::from_minor(600),
             customer: w.customer(),
             deadline,
         };
-        let own = seal(
-            &h,
-            fixtures::keypair(suite, 1).public(),
-            &[
-                id_proof(w.m_keys, &h, &w.m_id).unwrap(),
-                sign(w.m_keys, &h, &x2).unwrap().into(),
-            ],
-        )
-        .unwrap();
-        let frame = Frame::new(h, vec![own, step1.forward(1).unwrap()])
-            .encode()
-            .unwrap();
-        let handled = w.broker().handle(&frame, NOW).unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let frame = w.m_relay(step1.header.tx, &x2, &step1, 1);
+        let handled = w.relay_to_broker(&frame, NOW);
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, w.customer());
         let m_bank = w.m_bank();
@@ -361,7 +436,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
     };
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let m = w.m_keys.uid();
+        let m = w.m.uid();
         w.obtain(1400);
         w.exchange(400);
         let before = w.customer_value();
@@ -371,44 +446,40 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
             .unwrap();
         let tx = out.tx;
-        let handled = w.broker().handle(&out.frame, NOW).unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let handled = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(handled.reply_frame(), NOW).unwrap();
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, m);
         // M reads the broker's X2 and C's forwarded X1 (with CS_V0).
         let auth = Frame::decode(&handled.deliveries[0].frame).unwrap();
-        let b_key = fixtures::keypair(suite, 1).public();
-        let c_key = fixtures::keypair(suite, 0).public();
         let x2 = auth
             .part(0)
             .unwrap()
-            .open_sealed(w.m_keys)
+            .open_sealed(w.m.keys)
             .unwrap()
-            .signed::<VendorTopUpAuthorizationX2>(b_key)
+            .signed::<VendorTopUpAuthorizationX2>(w.broker_key())
             .unwrap()
             .body;
         let relayed = auth.part(1).unwrap();
         assert!(relayed.forwarded);
-        let opened = relayed.open_sealed(w.m_keys).unwrap();
-        let x1 = opened.signed::<VendorTopUpRequestX1>(c_key).unwrap().body;
+        let opened = relayed.open_sealed(w.m.keys).unwrap();
+        let x1 = opened
+            .signed::<VendorTopUpRequestX1>(w.customer_key())
+            .unwrap()
+            .body;
         opened.secret(x1.vendor_scrip.id(), &x1.cs_hash).unwrap();
         assert_eq!(x2.new_value, Amount::from_minor(650));
         assert_eq!(x1.new_value, x2.new_value);
         // M accepts (sealed to B).
-        let h = m_header(&w, Label::VendorTopUpAccepted, tx);
+        let h = w.m.header(Label::VendorTopUpAccepted, tx);
         let x3 = VendorTopUpAcceptedX3::Accept {
             customer: w.customer(),
             top_up: x2.top_up,
             new_value: x2.new_value,
             scrip_id: x1.vendor_scrip.id(),
         };
-        let part = seal(&h, b_key, &[sign(w.m_keys, &h, &x3).unwrap().into()]).unwrap();
-        let handled = w
-            .broker()
-            .handle(&Frame::new(h, vec![part]).encode().unwrap(), NOW)
-            .unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let part = sealed_part(w.m.keys, &h, w.broker_key(), None, &x3, None);
+        let handled = w.relay_to_broker(&encoded(h, vec![part]), NOW);
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::VendorTopUpDecision
@@ -425,25 +496,15 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             .merchant()
             .issue_vendor_scrip(c, x2.new_value, tx, NOW)
             .unwrap();
-        let dh = Header::new(suite, Label::VendorTopUpResponse, tx, m);
         let x4 = VendorTopUpResponseX4 {
             scrip: v1.clone(),
             cs_hash: cs.cs_hash(suite),
         };
-        let inners: Vec<Inner> = vec![
-            sign(w.m_keys, &dh, &x4).unwrap().into(),
-            secret_inner(v1.id(), &cs),
-        ];
-        let delivery = Frame::new(dh, vec![seal(&dh, c_key, &inners).unwrap()])
-            .encode()
-            .unwrap();
+        let delivery = w.m_delivers(w.m.header(Label::VendorTopUpResponse, tx), &x4, (&v1, &cs));
         w.wallet().handle_reply(&delivery, NOW).unwrap();
         assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(w.wallet().scrip(m).unwrap().scrip, v1);
-        assert_eq!(
-            w.wallet().broker_scrip().unwrap().scrip.value(),
-            Amount::from_minor(750)
-        );
+        assert_eq!(w.broker_scrip(), 750);
         assert_eq!(w.customer_value(), before);
         assert_eq!(w.m_bank(), m_bank + 250);
         w.wallet().check_tables().unwrap();
@@ -460,10 +521,7 @@ fn a_lost_change_is_recovered_from_the_real_broker() {
         w.obtain(1500);
         let before = w.customer_value();
         w.exchange_losing(1000, true);
-        assert_eq!(
-            w.wallet().broker_scrip().unwrap().scrip.value(),
-            Amount::from_minor(500)
-        );
+        assert_eq!(w.broker_scrip(), 500);
         assert_eq!(w.customer_value(), before);
         w.wallet().check_tables().unwrap();
     }
@@ -477,34 +535,23 @@ fn an_expired_exchange_ends_through_transaction_status() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         w.obtain(1500);
-        let b = w.broker().uid();
-        let m = w.m_keys.uid();
+        let m = w.m.uid();
         let out = w
             .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
             .unwrap();
-        let tx = out.tx;
         let _lost = w.send_broker(&out.frame);
         assert_eq!(w.broker().expire(NOW + 3600).unwrap().events, 1);
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
-        let (query, status) = w.wallet().transaction_status(tx, b).unwrap();
-        let reply = w.send_broker(&status.frame);
-        let results = w
-            .wallet()
-            .handle_status(&query, &reply, NOW + 3600)
-            .unwrap();
+        let results = w.status_from_broker(out.tx, NOW + 3600);
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_eq!(w.wallet().pending().count(), 0);
-        assert_eq!(
-            w.wallet().broker_scrip().unwrap().scrip.value(),
-            Amount::from_minor(1500)
-        );
+        assert_eq!(w.broker_scrip(), 1500);
         assert_eq!(w.c_bank(), 3500);
         // B0 is live at the broker too: the wallet can withdraw it.
         let out = w.wallet().withdraw_broker_scrip(NOW + 3600).unwrap();
-        let reply = w.send_broker(&out.frame);
-        w.wallet().handle_reply(&reply, NOW + 3600).unwrap();
+        w.at_broker(&out, NOW + 3600);
         assert_eq!(w.c_bank(), 5000);
         w.wallet().check_tables().unwrap();
     }
@@ -520,63 +567,28 @@ fn an_expired_exchange_ends_through_transaction_status() {
 fn every_three_party_flow_with_both_real_nodes() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let m = w.m_keys.uid();
+        let m = w.m.uid();
         let c = w.customer();
         w.obtain(2000);
         let start = w.customer_value();
 
         // 6.2: W = 800.
-        let out = w
-            .wallet()
-            .obtain_vendor_scrip(m, Amount::from_minor(800), NOW)
-            .unwrap();
-        let tx = out.tx;
-        let reply = w.send_broker(&out.frame);
-        w.wallet().handle_reply(&reply, NOW).unwrap();
-        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
-        let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
-        assert_eq!(at_m.refusal, None);
-        assert!(at_m.reply.is_none(), "M holds its reply until B decides");
-        assert_eq!(at_m.requests.len(), 1);
-        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let step2 = w.announce_exchange(800);
+        let (at_b, to_c) = w.relay_exchange(&step2, NOW);
         assert_eq!(at_b.deliveries.len(), 1);
         assert_eq!(at_b.deliveries[0].to, c);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
-        let merchant::node::ReplyOutcome::Decided(to_c) =
-            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap()
-        else {
-            panic!("M acts on B's decision")
-        };
         assert_eq!(to_c.len(), 1);
         assert_eq!(to_c[0].to, c);
         w.wallet().handle_reply(&to_c[0].frame, NOW).unwrap();
         assert_eq!(w.wallet().pending().count(), 0);
-        assert_eq!(
-            w.wallet().scrip(m).unwrap().scrip.value(),
-            Amount::from_minor(800)
-        );
+        assert_eq!(w.vendor_scrip(), 800);
         assert_eq!(w.customer_value(), start);
 
         // 6.3: two teas (300).
-        let order = OrderInfo {
-            item_id: "tea".into(),
-            name: "Green tea".into(),
-            unit_price: Amount::from_minor(150),
-            quantity: 2,
-            order_id: OrderId::random(),
-        };
-        let (initiated, purchase) = w.wallet().buy_item(m, order, NOW).unwrap();
-        let ack = w.send_broker(&initiated.frame);
-        w.wallet().handle_reply(&ack, NOW).unwrap();
-        let handled = w.merchant().handle(&purchase.frame, NOW).unwrap();
-        w.wallet()
-            .handle_reply(&handled.reply.unwrap().frame, NOW)
-            .unwrap();
-        let report_ack = w.send_broker(&handled.requests[0].frame);
-        w.merchant().handle_reply(&report_ack, NOW).unwrap();
+        w.buy(2);
         assert_eq!(w.customer_value(), start - 300);
 
         // 6.5: W_V = 400 onto V of 500.
@@ -584,19 +596,18 @@ fn every_three_party_flow_with_both_real_nodes() {
             .wallet()
             .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
             .unwrap();
-        let at_b = w.broker().handle(&out.frame, NOW).unwrap();
+        let at_b = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
         let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
-        let decided = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
         assert_eq!(decided.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&decided.deliveries[0].frame, NOW)
             .unwrap();
-        let merchant::node::ReplyOutcome::Decided(to_c) = w
+        let ReplyOutcome::Decided(to_c) = w
             .merchant()
             .handle_reply(decided.reply_frame(), NOW)
             .unwrap()
@@ -606,14 +617,8 @@ fn every_three_party_flow_with_both_real_nodes() {
         assert_eq!(to_c.len(), 1);
         w.wallet().handle_reply(&to_c[0].frame, NOW).unwrap();
         assert_eq!(w.wallet().pending().count(), 0);
-        assert_eq!(
-            w.wallet().scrip(m).unwrap().scrip.value(),
-            Amount::from_minor(900)
-        );
-        assert_eq!(
-            w.wallet().broker_scrip().unwrap().scrip.value(),
-            Amount::from_minor(800)
-        );
+        assert_eq!(w.vendor_scrip(), 900);
+        assert_eq!(w.broker_scrip(), 800);
         assert_eq!(w.customer_value(), start - 300);
 
         // 6.7: cash in V of 900.
@@ -624,15 +629,14 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(at_m.requests.len(), 1);
-        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
-        assert_eq!(w.broker().state().check_conserved(), Ok(()));
+        let at_b = w.relay_to_broker(&at_m.requests[0].frame, NOW);
         assert_eq!(at_b.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
             w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap(),
-            merchant::node::ReplyOutcome::Decided(_)
+            ReplyOutcome::Decided(_)
         ));
         assert_eq!(w.wallet().scrip(m), None);
         assert_eq!(w.wallet().pending().count(), 0);
@@ -652,28 +656,16 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
     use customer_cli::core::NextStep;
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let m = w.m_keys.uid();
+        let m = w.m.uid();
         let b = w.broker().uid();
         w.obtain(1000);
         let start = w.customer_value();
-        let out = w
-            .wallet()
-            .obtain_vendor_scrip(m, Amount::from_minor(600), NOW)
-            .unwrap();
-        let tx = out.tx;
-        let reply = w.send_broker(&out.frame);
-        w.wallet().handle_reply(&reply, NOW).unwrap();
-        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
-        let at_m = w.merchant().handle(&step2.frame, NOW).unwrap();
-        let at_b = w.broker().handle(&at_m.requests[0].frame, NOW).unwrap();
+        let step2 = w.announce_exchange(600);
+        let tx = step2.tx;
+        let (at_b, _lost) = w.relay_exchange(&step2, NOW);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
-        let merchant::node::ReplyOutcome::Decided(_lost) =
-            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap()
-        else {
-            panic!("M acts on B's decision")
-        };
         let pending = w.wallet().pending().next().unwrap();
         assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
         let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
@@ -689,10 +681,7 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
             "{results:?}"
         );
         assert_eq!(w.wallet().pending().count(), 0);
-        assert_eq!(
-            w.wallet().scrip(m).unwrap().scrip.value(),
-            Amount::from_minor(600)
-        );
+        assert_eq!(w.vendor_scrip(), 600);
         assert_eq!(w.customer_value(), start);
         w.wallet().check_tables().unwrap();
     }
@@ -709,7 +698,6 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
 /// reaches the broker and is accepted.
 #[test]
 fn a_late_success_of_a_request_given_up_is_taken() {
-    use customer_cli::WalletError;
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         let out = w
@@ -753,30 +741,15 @@ fn a_late_success_of_a_request_given_up_is_taken() {
 /// declined and changes nothing.
 #[test]
 fn a_late_nok_of_a_request_given_up_changes_nothing() {
-    use customer_cli::WalletError;
     for suite in Suite::ALL {
         let mut w = World::new(suite);
-        let (m, b) = (w.m_keys.uid(), w.broker_ref().uid());
+        let b = w.broker_ref().uid();
         w.obtain(1500);
         let later = NOW + 3600;
-        let out = w
-            .wallet()
-            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
-            .unwrap();
-        let tx = out.tx;
-        let reply = w.send_broker(&out.frame);
-        w.wallet().handle_reply(&reply, NOW).unwrap();
+        let step2 = w.announce_exchange(1000);
+        let tx = step2.tx;
         assert_eq!(w.broker().expire(later).unwrap().events, 1);
-        let step2 = w.wallet().resend(tx, Label::VendorScripRequest).unwrap();
-        let at_m = w.merchant().handle(&step2.frame, later).unwrap();
-        let at_b = w.broker().handle(&at_m.requests[0].frame, later).unwrap();
-        let merchant::node::ReplyOutcome::Decided(to_c) = w
-            .merchant()
-            .handle_reply(at_b.reply_frame(), later)
-            .unwrap()
-        else {
-            panic!("M acts on B's decision")
-        };
+        let (_, to_c) = w.relay_exchange(&step2, later);
         assert!(matches!(
             w.wallet().handle_reply(&to_c[0].frame, later),
             Err(WalletError::Refused { .. })
@@ -785,13 +758,10 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
             .abandon(tx, Label::VendorScripRequest, later)
             .unwrap();
         let out = w.wallet().renew(b, later).unwrap();
-        let reply = w.send_broker(&out.frame);
-        w.wallet().handle_reply(&reply, later).unwrap();
+        w.at_broker(&out, later);
         let renewed = w.wallet().broker_scrip().unwrap().clone();
-        let (query, status) = w.wallet().transaction_status(tx, b).unwrap();
-        let answer = w.send_broker(&status.frame);
         let before = w.wallet().log().len().unwrap();
-        let results = w.wallet().handle_status(&query, &answer, later).unwrap();
+        let results = w.status_from_broker(tx, later);
         // The notice's reply (its request answered long ago), then the NOK: declined.
         assert_eq!(results.len(), 2, "{results:?}");
         assert!(
@@ -813,10 +783,8 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
 #[test]
 fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let m = w.m_keys.uid();
-        w.obtain(1500);
-        w.exchange(1050);
+        let mut w = World::exchanged(suite);
+        let m = w.m.uid();
         let before = w.customer_value();
         let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
         let grace_end = v0.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
@@ -876,7 +844,7 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
 /// peer). Then the corrected details register, and a 6.1 works.
 #[test]
 fn a_refused_registration_ends_and_the_corrected_one_registers() {
-    use peerscrip_tests::network::{Party, create_wallet};
+    use peerscrip_tests::network::create_wallet;
     use shared::ErrorCode;
     use shared::{Pan, PanSecret};
 
@@ -983,11 +951,9 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
 fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
     use customer_cli::cli::commands::balance::balance;
 
-    let mut w = World::new(Suite::Paper);
-    let m = w.m_keys.uid();
+    let mut w = World::exchanged(Suite::Paper);
+    let m = w.m.uid();
     let broker = w.net.broker_uid();
-    w.obtain(1500);
-    w.exchange(1050);
     let b0 = w.wallet().broker_scrip().unwrap().scrip.clone();
     let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
     assert_eq!(b0.value(), Amount::from_minor(450));
@@ -1058,10 +1024,8 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
 #[test]
 fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sent_again() {
     for suite in Suite::ALL {
-        let mut w = World::new(suite);
-        let m = w.m_keys.uid();
-        w.obtain(1500);
-        w.exchange(1050);
+        let mut w = World::exchanged(suite);
+        let m = w.m.uid();
         // The merchant's keys on a node of its own that knows only the broker's.
         let dir = tempfile::tempdir().unwrap();
         let config = peerscrip_tests::network::merchant_config(
@@ -1070,14 +1034,11 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
             vec![Item::new("tea", "Green tea", Amount::from_minor(150))],
         )
         .unwrap();
-        let broker_key = peerscrip_tests::network::broker_keys(suite)
-            .public()
-            .clone();
         let mut stranger = MerchantNode::open(
             dir.path().join("m.redb"),
-            w.m_keys.clone(),
+            w.m.keys.clone(),
             config,
-            [broker_key],
+            [w.broker_key().clone()],
         )
         .unwrap();
 

@@ -644,6 +644,13 @@ impl World {
         assert_eq!(self.log_len(), len, "a refusal appended an event");
     }
 
+    /// Section 7: what the broker answers `who`'s `TransactionStatus` of `tx` at `now`.
+    pub fn status(&mut self, who: &Client, tx: TxId, now: u64) -> shared::wire::bodies::TxStatus {
+        let reply = self.send(&who.transaction_status(tx), now);
+        who.open_clear::<shared::wire::bodies::TransactionStatusResponseBody>(&reply)
+            .status
+    }
+
     /// Every event's evidence, in order (for checking what the log keeps).
     pub fn evidence(&self) -> Vec<Evidence> {
         let log = self.node.as_ref().unwrap().log();
@@ -662,4 +669,84 @@ impl World {
 /// float:broker is the value of the live BrokerScrip.
 pub fn assert_conserved(state: &State) {
     assert_eq!(state.check_conserved(), Ok(()));
+}
+
+/// The parties of the three-party transactions at the broker (6.2, 6.3, 6.5): customer C,
+/// holding B0 bought from a bank balance of 1000, and merchant M, bank balance 0, with a
+/// VendorScrip V0 of 40 of its own Mint for C (the one 6.5 tops up).
+pub struct Parties {
+    pub w: World,
+    pub c: Client,
+    pub m: Client,
+    pub b0: Held,
+    pub v0: Held,
+}
+
+impl Parties {
+    /// C with B0 of `b0` (6.1) and V0; M onboarded.
+    pub fn new(suite: Suite, b0: u64) -> Parties {
+        let mut w = World::new(suite);
+        let c = w.client(0, "C-1");
+        let m = w.client(2, "M-1");
+        w.onboard(&c, 1000);
+        w.onboard(&m, 0);
+        let reply = w.send(&c.obtain(TxId::random(), b0, Nonce::random()), NOW);
+        let (_, b0) = c.open_scrip::<shared::wire::bodies::BrokerScripResponseX1>(&reply, |b| {
+            (b.scrip.clone(), b.cs_hash.clone())
+        });
+        let v0 = m.issue_vendor_scrip(40);
+        Parties { w, c, m, b0, v0 }
+    }
+
+    /// Another merchant, M-2, onboarded with nothing in the bank: a relay C did not name.
+    pub fn other_merchant(&mut self) -> Client {
+        let other = self.w.client(3, "M-2");
+        self.w.onboard(&other, 0);
+        other
+    }
+
+    /// `of`'s bank balance at the broker.
+    pub fn bank(&self, of: &Client) -> i128 {
+        self.w
+            .state()
+            .balance(&shared::events::Account::Bank(of.pan.clone()))
+    }
+
+    /// C's change from the settled transaction `tx` (6.2 step 5, 6.5 step 6):
+    /// `handled`'s one delivery, to C. Its `ChangeBrokerScrip`, the change B1 it carries,
+    /// and M's undertaking `U` in it, verified under M's header of `tx`.
+    pub fn change<U: Body>(
+        &self,
+        handled: &Handled,
+        tx: TxId,
+    ) -> (shared::wire::bodies::ChangeBrokerScripX4, Held, U) {
+        assert_eq!(handled.deliveries.len(), 1);
+        assert_eq!(handled.deliveries[0].to, self.c.uid());
+        let (change, b1) = self
+            .c
+            .open_scrip::<shared::wire::bodies::ChangeBrokerScripX4>(
+                &handled.deliveries[0].frame,
+                |b| {
+                    let change = b.change.clone().unwrap();
+                    (change.scrip, change.cs_hash)
+                },
+            );
+        let m_header = self.m.header(U::LABEL, tx);
+        let undertaking = change
+            .undertaking
+            .clone()
+            .unwrap()
+            .verify::<U>(&m_header, self.m.key.public())
+            .unwrap();
+        (change, b1, undertaking)
+    }
+
+    /// Asserts that C's `TransactionStatus` of `tx` at `now` answers exactly `frames`
+    /// (section 7).
+    pub fn assert_status(&mut self, tx: TxId, now: u64, frames: Vec<Vec<u8>>) {
+        assert_eq!(
+            self.w.status(&self.c, tx, now),
+            shared::wire::bodies::TxStatus::Frames { frames, omitted: 0 }
+        );
+    }
 }

@@ -1,6 +1,6 @@
-//! What the audit and reconcile tests share: a real run's logs (the demo's, `--data-dir`), the pinned
-//! keys an auditor of them holds, and a log re-chained around a forged event so that only
-//! the content checks can object.
+//! What the ops tests share: a real run's logs (the demo's, `--data-dir`), the pinned keys
+//! an auditor of them holds, a log re-chained around a forged event so that only the
+//! content checks can object, and copies of a log altered in place.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use shared::Suite;
 use shared::events::{
     Event, EventLog, LogIdentity, NewEvent, Projection, ProjectionError, ProjectionTable,
 };
+use shared::node::{Recorded, ReplyKey};
 
 /// The event table of every log (`shared::events::log`), to alter a stored event in place.
 pub const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
@@ -97,6 +98,24 @@ pub fn rechain<K: Serialize + DeserializeOwned>(
         };
         log.append(vec![new], projection).unwrap();
     }
+}
+
+/// A copy of `events` whose event at `index` holds its stored reply filed under another
+/// request: the reply's key changed by `refile`.
+pub fn refiled<K: Clone>(
+    events: &[Event<Recorded<K>>],
+    index: usize,
+    refile: impl FnOnce(&mut ReplyKey),
+) -> Vec<Event<Recorded<K>>> {
+    let mut changed = events.to_vec();
+    let reply = changed[index]
+        .kind
+        .sent
+        .iter_mut()
+        .find_map(|s| s.answers.as_mut())
+        .expect("the event stores a reply");
+    refile(&mut reply.key);
+    changed
 }
 
 /// A copy of the log at `from` at `to` with the last byte of event `seq` flipped in place.

@@ -50,6 +50,11 @@ fn value_of<B: Body>(body: &B) -> serde_json::Value {
     serde_json::to_value(body).expect("a body has a JSON form")
 }
 
+/// A part sealed to `to` holding `inners`.
+fn sealed(to: Role, inners: Vec<InnerSpec>) -> PartSpec {
+    PartSpec::Sealed { to, inners }
+}
+
 fn secret(issued: &Issued) -> InnerSpec {
     InnerSpec::Secret {
         scrip_id: issued.scrip.id(),
@@ -128,6 +133,22 @@ impl<'w> Catalog<'w> {
         }
     }
 
+    /// The parts of the merchant's request to the broker relaying part `index` of the
+    /// customer's vector `from` (6.2 step 3, 6.7 step 2): its own part first (its IdProof
+    /// and `Signed(body)`, of type `ty`), then the customer's, forwarded.
+    fn relay<B: Body>(
+        &self,
+        ty: &'static str,
+        body: &B,
+        from: &str,
+        index: usize,
+    ) -> Vec<PartSpec> {
+        vec![
+            sealed(Broker, vec![InnerSpec::IdProof, inner(ty, body)]),
+            self.forward(from, index),
+        ]
+    }
+
     /// The merchant's signed body of the vector `name` as an undertaking carried by
     /// `ChangeBrokerScrip` vector `carrier`: the stored signature if the file has one,
     /// else a fresh one.
@@ -180,14 +201,14 @@ impl<'w> Catalog<'w> {
             Label::RegistrationRequest,
             t,
             (Customer, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![
+            vec![sealed(
+                Broker,
+                vec![
                     inner("RegistrationRequestX0", &RegistrationRequestX0 { pan }),
                     InnerSpec::IdProof,
                     InnerSpec::PublicKey,
                 ],
-            }],
+            )],
             None,
         );
         let x1 = RegistrationResponseX1 {
@@ -235,10 +256,7 @@ impl<'w> Catalog<'w> {
             Label::PublicKeyResponse,
             t,
             (Broker, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("PublicKeyResponseX1", &x1)],
-            }],
+            vec![sealed(Customer, vec![inner("PublicKeyResponseX1", &x1)])],
             None,
         );
     }
@@ -258,10 +276,10 @@ impl<'w> Catalog<'w> {
             Label::BrokerScripRequest,
             t,
             (Customer, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![InnerSpec::IdProof, inner("BrokerScripRequestX0", &x0)],
-            }],
+            vec![sealed(
+                Broker,
+                vec![InnerSpec::IdProof, inner("BrokerScripRequestX0", &x0)],
+            )],
             None,
         );
         let x1 = BrokerScripResponseX1 {
@@ -276,10 +294,10 @@ impl<'w> Catalog<'w> {
             Label::BrokerScripResponse,
             t,
             (Broker, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("BrokerScripResponseX1", &x1), secret(&b0)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("BrokerScripResponseX1", &x1), secret(&b0)],
+            )],
             None,
         );
     }
@@ -303,10 +321,10 @@ impl<'w> Catalog<'w> {
             Label::VendorScripNotice,
             t,
             (Customer, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![InnerSpec::IdProof, inner("VendorScripNoticeX0", &x0)],
-            }],
+            vec![sealed(
+                Broker,
+                vec![InnerSpec::IdProof, inner("VendorScripNoticeX0", &x0)],
+            )],
             None,
         );
         let x0r = VendorScripNoticeResponseX0 {
@@ -334,21 +352,21 @@ impl<'w> Catalog<'w> {
             t,
             (Customer, Merchant),
             vec![
-                PartSpec::Sealed {
-                    to: Broker,
-                    inners: vec![
+                sealed(
+                    Broker,
+                    vec![
                         InnerSpec::IdProof,
                         inner("VendorScripRequestX1", &x1),
                         secret(&b0),
                     ],
-                },
-                PartSpec::Sealed {
-                    to: Merchant,
-                    inners: vec![inner(
+                ),
+                sealed(
+                    Merchant,
+                    vec![inner(
                         "VendorScripRequestX2",
                         &VendorScripRequestX2 { value: w },
                     )],
-                },
+                ),
             ],
             None,
         );
@@ -356,23 +374,19 @@ impl<'w> Catalog<'w> {
             value: w,
             customer: world.uid(Customer),
         };
-        let forwarded = self.forward("VendorScripRequest", 0);
+        let parts = self.relay(
+            "ExchangeAuthorizationRequestX3",
+            &x3,
+            "VendorScripRequest",
+            0,
+        );
         self.push(
             "ExchangeAuthorizationRequest",
             "6.2 step 3, M → B, request",
             Label::ExchangeAuthorizationRequest,
             t,
             (Merchant, Broker),
-            vec![
-                PartSpec::Sealed {
-                    to: Broker,
-                    inners: vec![
-                        InnerSpec::IdProof,
-                        inner("ExchangeAuthorizationRequestX3", &x3),
-                    ],
-                },
-                forwarded,
-            ],
+            parts,
             None,
         );
         let (undertaking, embedded) =
@@ -388,10 +402,10 @@ impl<'w> Catalog<'w> {
             Label::ChangeBrokerScrip,
             t,
             (Broker, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("ChangeBrokerScripX4", &x4), secret(&b1)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("ChangeBrokerScripX4", &x4), secret(&b1)],
+            )],
             Some(embedded),
         );
         let x5 = ExchangeAuthorizationResponseX5 {
@@ -406,10 +420,10 @@ impl<'w> Catalog<'w> {
             Label::ExchangeAuthorizationResponse,
             t,
             (Broker, Merchant),
-            vec![PartSpec::Sealed {
-                to: Merchant,
-                inners: vec![inner("ExchangeAuthorizationResponseX5", &x5)],
-            }],
+            vec![sealed(
+                Merchant,
+                vec![inner("ExchangeAuthorizationResponseX5", &x5)],
+            )],
             None,
         );
         let x6 = VendorScripResponseX6 {
@@ -423,10 +437,10 @@ impl<'w> Catalog<'w> {
             Label::VendorScripResponse,
             t,
             (Merchant, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("VendorScripResponseX6", &x6), secret(&v0)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("VendorScripResponseX6", &x6), secret(&v0)],
+            )],
             None,
         );
     }
@@ -488,10 +502,10 @@ impl<'w> Catalog<'w> {
             Label::PurchaseRequest,
             t,
             (Customer, Merchant),
-            vec![PartSpec::Sealed {
-                to: Merchant,
-                inners: vec![inner("PurchaseRequestX1", &x1), secret(&v0)],
-            }],
+            vec![sealed(
+                Merchant,
+                vec![inner("PurchaseRequestX1", &x1), secret(&v0)],
+            )],
             None,
         );
         let x2 = PurchaseResponseX2 {
@@ -510,10 +524,10 @@ impl<'w> Catalog<'w> {
             Label::PurchaseResponse,
             t,
             (Merchant, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("PurchaseResponseX2", &x2), secret(&v1)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("PurchaseResponseX2", &x2), secret(&v1)],
+            )],
             None,
         );
         let x3 = PurchaseCompletedX3 {
@@ -546,14 +560,14 @@ impl<'w> Catalog<'w> {
             Label::BrokerScripTopUp,
             tx(0x06),
             (Customer, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![
+            vec![sealed(
+                Broker,
+                vec![
                     InnerSpec::IdProof,
                     inner("BrokerScripTopUpX0", &x0),
                     secret(&b1),
                 ],
-            }],
+            )],
             None,
         );
     }
@@ -590,18 +604,18 @@ impl<'w> Catalog<'w> {
             t,
             (Customer, Broker),
             vec![
-                PartSpec::Sealed {
-                    to: Broker,
-                    inners: vec![
+                sealed(
+                    Broker,
+                    vec![
                         InnerSpec::IdProof,
                         inner("VendorTopUpRequestX0", &x0),
                         secret(&b2),
                     ],
-                },
-                PartSpec::Sealed {
-                    to: Merchant,
-                    inners: vec![inner("VendorTopUpRequestX1", &x1), secret(&v1)],
-                },
+                ),
+                sealed(
+                    Merchant,
+                    vec![inner("VendorTopUpRequestX1", &x1), secret(&v1)],
+                ),
             ],
             None,
         );
@@ -632,10 +646,7 @@ impl<'w> Catalog<'w> {
             t,
             (Broker, Merchant),
             vec![
-                PartSpec::Sealed {
-                    to: Merchant,
-                    inners: vec![inner("VendorTopUpAuthorizationX2", &x2)],
-                },
+                sealed(Merchant, vec![inner("VendorTopUpAuthorizationX2", &x2)]),
                 forwarded,
             ],
             None,
@@ -652,10 +663,7 @@ impl<'w> Catalog<'w> {
             Label::VendorTopUpAccepted,
             t,
             (Merchant, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![inner("VendorTopUpAcceptedX3", &x3)],
-            }],
+            vec![sealed(Broker, vec![inner("VendorTopUpAcceptedX3", &x3)])],
             None,
         );
         let decision = VendorTopUpDecisionBody {
@@ -668,10 +676,10 @@ impl<'w> Catalog<'w> {
             Label::VendorTopUpDecision,
             t,
             (Broker, Merchant),
-            vec![PartSpec::Sealed {
-                to: Merchant,
-                inners: vec![inner("VendorTopUpDecisionBody", &decision)],
-            }],
+            vec![sealed(
+                Merchant,
+                vec![inner("VendorTopUpDecisionBody", &decision)],
+            )],
             None,
         );
         let x4 = VendorTopUpResponseX4 {
@@ -684,10 +692,10 @@ impl<'w> Catalog<'w> {
             Label::VendorTopUpResponse,
             t,
             (Merchant, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("VendorTopUpResponseX4", &x4), secret(&v2)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("VendorTopUpResponseX4", &x4), secret(&v2)],
+            )],
             None,
         );
         let (undertaking, embedded) =
@@ -703,10 +711,10 @@ impl<'w> Catalog<'w> {
             Label::ChangeBrokerScrip,
             t,
             (Broker, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("ChangeBrokerScripX5", &x5), secret(&b3)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("ChangeBrokerScripX5", &x5), secret(&b3)],
+            )],
             Some(embedded),
         );
     }
@@ -725,14 +733,14 @@ impl<'w> Catalog<'w> {
             Label::BrokerScripWithdraw,
             t,
             (Customer, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![
+            vec![sealed(
+                Broker,
+                vec![
                     InnerSpec::IdProof,
                     inner("BrokerScripWithdrawX0", &x0),
                     secret(&b3),
                 ],
-            }],
+            )],
             None,
         );
         let x1 = BrokerScripWithdrawResponseX1 {
@@ -772,14 +780,14 @@ impl<'w> Catalog<'w> {
             t,
             (Customer, Merchant),
             vec![
-                PartSpec::Sealed {
-                    to: Merchant,
-                    inners: vec![inner("VendorWithdrawRequestX0", &x0), secret(&v2)],
-                },
-                PartSpec::Sealed {
-                    to: Broker,
-                    inners: vec![InnerSpec::IdProof, inner("VendorWithdrawRequestX1", &x1)],
-                },
+                sealed(
+                    Merchant,
+                    vec![inner("VendorWithdrawRequestX0", &x0), secret(&v2)],
+                ),
+                sealed(
+                    Broker,
+                    vec![InnerSpec::IdProof, inner("VendorWithdrawRequestX1", &x1)],
+                ),
             ],
             None,
         );
@@ -788,23 +796,19 @@ impl<'w> Catalog<'w> {
             customer: world.uid(Customer),
             deadline: DEADLINE,
         };
-        let forwarded = self.forward("VendorWithdrawRequest", 1);
+        let parts = self.relay(
+            "VendorWithdrawAuthorizationX2",
+            &x2,
+            "VendorWithdrawRequest",
+            1,
+        );
         self.push(
             "VendorWithdrawAuthorization",
             "6.7 step 2, M → B, request",
             Label::VendorWithdrawAuthorization,
             t,
             (Merchant, Broker),
-            vec![
-                PartSpec::Sealed {
-                    to: Broker,
-                    inners: vec![
-                        InnerSpec::IdProof,
-                        inner("VendorWithdrawAuthorizationX2", &x2),
-                    ],
-                },
-                forwarded,
-            ],
+            parts,
             None,
         );
         let x3 = VendorWithdrawResponseX3 {
@@ -819,10 +823,10 @@ impl<'w> Catalog<'w> {
             Label::VendorWithdrawResponse,
             t,
             (Broker, Merchant),
-            vec![PartSpec::Sealed {
-                to: Merchant,
-                inners: vec![inner("VendorWithdrawResponseX3", &x3)],
-            }],
+            vec![sealed(
+                Merchant,
+                vec![inner("VendorWithdrawResponseX3", &x3)],
+            )],
             None,
         );
         let x4 = VendorWithdrawResultX4 {
@@ -836,10 +840,7 @@ impl<'w> Catalog<'w> {
             Label::VendorWithdrawResult,
             t,
             (Broker, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("VendorWithdrawResultX4", &x4)],
-            }],
+            vec![sealed(Customer, vec![inner("VendorWithdrawResultX4", &x4)])],
             None,
         );
     }
@@ -859,10 +860,10 @@ impl<'w> Catalog<'w> {
             Label::RenewRequest,
             t,
             (Customer, Merchant),
-            vec![PartSpec::Sealed {
-                to: Merchant,
-                inners: vec![inner("RenewRequestX0", &x0), secret(&e0)],
-            }],
+            vec![sealed(
+                Merchant,
+                vec![inner("RenewRequestX0", &x0), secret(&e0)],
+            )],
             None,
         );
         let x1 = RenewResponseX1 {
@@ -876,10 +877,10 @@ impl<'w> Catalog<'w> {
             Label::RenewResponse,
             t,
             (Merchant, Customer),
-            vec![PartSpec::Sealed {
-                to: Customer,
-                inners: vec![inner("RenewResponseX1", &x1), secret(&e1)],
-            }],
+            vec![sealed(
+                Customer,
+                vec![inner("RenewResponseX1", &x1), secret(&e1)],
+            )],
             None,
         );
     }
@@ -996,15 +997,15 @@ impl<'w> Catalog<'w> {
             Label::AdminRequest,
             t,
             (Operator, Broker),
-            vec![PartSpec::Sealed {
-                to: Broker,
-                inners: vec![
+            vec![sealed(
+                Broker,
+                vec![
                     inner("AdminRequestX0", &open),
                     InnerSpec::PanSecret {
                         secret: NEW_PAN_SECRET,
                     },
                 ],
-            }],
+            )],
             None,
         );
         let opened = AdminResponseX1 {
@@ -1019,10 +1020,7 @@ impl<'w> Catalog<'w> {
             Label::AdminResponse,
             t,
             (Broker, Operator),
-            vec![PartSpec::Sealed {
-                to: Operator,
-                inners: vec![inner("AdminResponseX1", &opened)],
-            }],
+            vec![sealed(Operator, vec![inner("AdminResponseX1", &opened)])],
             None,
         );
     }

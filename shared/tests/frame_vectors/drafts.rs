@@ -17,22 +17,27 @@ pub fn sealed_by_draft(world: &World, spec: &Spec, earlier: &dyn Fn(&str) -> Fra
     let mut draft = Draft {
         to: world.uid(spec.recipient),
         header: spec.header,
+        sealed: matches!(own, PartSpec::Sealed { .. }),
+        unsigned: matches!(own, PartSpec::Clear { .. }),
+        forwarded: relayed
+            .iter()
+            .map(|part| match part {
+                PartSpec::Forwarded {
+                    from, origin, part, ..
+                } => Part::forwarded(*origin, earlier(from).parts[*part].clone()).expect("relay"),
+                _ => panic!("{}: a node relays only forwarded parts", spec.name),
+            })
+            .collect(),
         body: Vec::new(),
-        sealed: false,
         secrets: Vec::new(),
-        forwarded: Vec::new(),
         id_proof: None,
         answers: None,
-        unsigned: false,
     };
     match own {
-        PartSpec::Signed { body, .. } => draft.body.clone_from(body),
-        PartSpec::Clear { body, .. } => {
+        PartSpec::Signed { body, .. } | PartSpec::Clear { body, .. } => {
             draft.body.clone_from(body);
-            draft.unsigned = true;
         }
         PartSpec::Sealed { inners, .. } => {
-            draft.sealed = true;
             for inner in inners {
                 match inner {
                     InnerSpec::Signed { body, .. } => draft.body.clone_from(body),
@@ -46,15 +51,6 @@ pub fn sealed_by_draft(world: &World, spec: &Spec, earlier: &dyn Fn(&str) -> Fra
         }
         PartSpec::Forwarded { .. } => panic!("{}: a node's own part comes first", spec.name),
     }
-    draft.forwarded = relayed
-        .iter()
-        .map(|part| match part {
-            PartSpec::Forwarded {
-                from, origin, part, ..
-            } => Part::forwarded(*origin, earlier(from).parts[*part].clone()).expect("relay"),
-            _ => panic!("{}: a node relays only forwarded parts", spec.name),
-        })
-        .collect();
     let sent = draft
         .seal(
             world.key(spec.sender),

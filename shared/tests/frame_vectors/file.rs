@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::Suite;
 use shared::wire::{Frame, Header, LabelKind, id_proof_message, sig_input};
 
-use super::spec::{InnerSpec, PartSpec, Read, Spec};
+use super::spec::{InnerSpec, Read, Spec};
 use super::world::{Role, World, account};
 
 /// One file: the world's keys and accounts, then every vector.
@@ -259,32 +259,14 @@ pub fn describe(world: &World, spec: &Spec, frame: &Frame, read: &Read) -> Vecto
 /// Where the IdProofs of `spec` are: (place, the header they are bound to, whose account).
 fn id_proof_sites(spec: &Spec) -> Vec<(String, Header, Role)> {
     let mut out = Vec::new();
-    for (i, part) in spec.parts.iter().enumerate() {
-        let (inners, header, prover, at): (&[InnerSpec], Header, Role, String) = match part {
-            PartSpec::Sealed { to, inners } => (
-                inners,
-                spec.header,
-                spec.sender,
-                format!("part {i} (sealed to {})", to.name()),
-            ),
-            PartSpec::Forwarded {
-                from,
-                origin,
-                signer,
-                to,
-                inners,
-                ..
-            } => (
-                inners,
-                *origin,
-                *signer,
-                format!("part {i} (forwarded from {from}, sealed to {})", to.name()),
-            ),
-            PartSpec::Signed { .. } | PartSpec::Clear { .. } => continue,
-        };
-        for (j, inner) in inners.iter().enumerate() {
+    for sealed in (0..spec.parts.len()).filter_map(|i| spec.sealed(i)) {
+        for (j, inner) in sealed.inners.iter().enumerate() {
             if matches!(inner, InnerSpec::IdProof) {
-                out.push((format!("{at}, inner {j}"), header, prover));
+                out.push((
+                    format!("{}, inner {j}", sealed.at),
+                    sealed.header,
+                    sealed.signer,
+                ));
             }
         }
     }

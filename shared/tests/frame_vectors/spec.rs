@@ -97,6 +97,23 @@ pub struct Spec {
     pub embedded: Option<Embedded>,
 }
 
+/// A sealed part as its reader sees it: a part sealed by the sender, or one it relays.
+#[derive(Clone, Debug)]
+pub struct SealedRef<'a> {
+    /// Where in the frame, for messages: "part i (…)".
+    pub at: String,
+    /// Its inners.
+    pub inners: &'a [InnerSpec],
+    /// The header its inners are bound to: the frame's, or the origin's if forwarded.
+    pub header: Header,
+    /// Who signed its inners (and proves its account with an IdProof).
+    pub signer: Role,
+    /// Who can open it.
+    pub reader: Role,
+    /// Whether it is relayed from an earlier frame.
+    pub forwarded: bool,
+}
+
 /// A signed (or clear) body as the vector file lists it.
 #[derive(Clone, Debug)]
 pub struct BodyRef<'a> {
@@ -119,6 +136,36 @@ pub struct BodyRef<'a> {
 }
 
 impl Spec {
+    /// Part `i` as its reader sees it, if it is sealed (by the sender, or relayed).
+    pub fn sealed(&self, i: usize) -> Option<SealedRef<'_>> {
+        match &self.parts[i] {
+            PartSpec::Sealed { to, inners } => Some(SealedRef {
+                at: format!("part {i} (sealed to {})", to.name()),
+                inners,
+                header: self.header,
+                signer: self.sender,
+                reader: *to,
+                forwarded: false,
+            }),
+            PartSpec::Forwarded {
+                from,
+                origin,
+                signer,
+                to,
+                inners,
+                ..
+            } => Some(SealedRef {
+                at: format!("part {i} (forwarded from {from}, sealed to {})", to.name()),
+                inners,
+                header: *origin,
+                signer: *signer,
+                reader: *to,
+                forwarded: true,
+            }),
+            PartSpec::Signed { .. } | PartSpec::Clear { .. } => None,
+        }
+    }
+
     /// Every body of the frame, in frame order.
     pub fn bodies(&self) -> Vec<BodyRef<'_>> {
         let mut out = Vec::new();
@@ -136,39 +183,20 @@ impl Spec {
                         value,
                     });
                 }
-                PartSpec::Sealed { to, inners } => {
-                    out.extend(signed_inners(inners).map(|(j, ty, body, value)| BodyRef {
-                        at: format!("part {i} (sealed to {}), inner {j}", to.name()),
-                        ty,
-                        signer: Some(self.sender),
-                        header: self.header,
-                        forwarded: false,
-                        reader: Some(*to),
-                        body,
-                        value,
-                    }));
-                }
-                PartSpec::Forwarded {
-                    from,
-                    origin,
-                    signer,
-                    to,
-                    inners,
-                    ..
-                } => {
-                    out.extend(signed_inners(inners).map(|(j, ty, body, value)| BodyRef {
-                        at: format!(
-                            "part {i} (forwarded from {from}, sealed to {}), inner {j}",
-                            to.name()
-                        ),
-                        ty,
-                        signer: Some(*signer),
-                        header: *origin,
-                        forwarded: true,
-                        reader: Some(*to),
-                        body,
-                        value,
-                    }));
+                PartSpec::Sealed { .. } | PartSpec::Forwarded { .. } => {
+                    let sealed = self.sealed(i).expect("a sealed part");
+                    out.extend(
+                        signed_inners(sealed.inners).map(|(j, ty, body, value)| BodyRef {
+                            at: format!("{}, inner {j}", sealed.at),
+                            ty,
+                            signer: Some(sealed.signer),
+                            header: sealed.header,
+                            forwarded: sealed.forwarded,
+                            reader: Some(sealed.reader),
+                            body,
+                            value,
+                        }),
+                    );
                 }
             }
         }

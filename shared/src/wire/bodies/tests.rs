@@ -498,46 +498,32 @@ fn stored_frames_are_bounded() {
 fn a_status_answer_keeps_the_latest_frames_that_fit_and_counts_the_rest() {
     assert_eq!(TxStatus::of_stored(&[]), TxStatus::Pending);
     let small: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1000]).collect();
-    assert_eq!(
-        TxStatus::of_stored(&small),
-        TxStatus::Frames {
-            frames: small.clone(),
-            omitted: 0
-        }
-    );
     let many: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 10]).collect();
-    assert_eq!(
-        TxStatus::of_stored(&many),
-        TxStatus::Frames {
-            frames: many[4..].to_vec(),
-            omitted: 4
-        },
-        "at most MAX_STORED_FRAMES, the latest"
-    );
     let big = vec![vec![0u8; 25_000]; 4];
-    assert_eq!(
-        TxStatus::of_stored(&big),
-        TxStatus::Frames {
-            frames: big[2..].to_vec(),
-            omitted: 2
-        },
-        "two of 25,000 bytes fit one answer, three do not"
-    );
     let huge = vec![vec![0u8; 30_000], vec![0u8; crate::wire::MAX_FRAME_LEN]];
-    assert_eq!(
-        TxStatus::of_stored(&huge),
-        TxStatus::Frames {
-            frames: Vec::new(),
-            omitted: 2
-        },
-        "a frame too large for any answer is never sent, and is counted"
-    );
-    // Whatever is chosen fits one frame with its response around it.
-    for frames in [&small, &many, &big] {
-        let body = TransactionStatusResponseBody {
-            re: re(),
-            status: TxStatus::of_stored(frames),
-        };
+    // The stored frames, how many of the earliest the answer leaves out, and why.
+    let cases: [(&[Vec<u8>], usize, &str); 4] = [
+        (&small, 0, "all that fit"),
+        (&many, 4, "at most MAX_STORED_FRAMES, the latest"),
+        (&big, 2, "two of 25,000 bytes fit one answer, three do not"),
+        (
+            &huge,
+            2,
+            "a frame too large for any answer is never sent, and is counted",
+        ),
+    ];
+    for (stored, omitted, why) in cases {
+        let status = TxStatus::of_stored(stored);
+        assert_eq!(
+            status,
+            TxStatus::Frames {
+                frames: stored[omitted..].to_vec(),
+                omitted: u32::try_from(omitted).unwrap()
+            },
+            "{why}"
+        );
+        // Whatever is chosen fits one frame with its response around it.
+        let body = TransactionStatusResponseBody { re: re(), status };
         assert!(
             body.to_bytes().len() + control::STATUS_RESPONSE_RESERVE <= crate::wire::MAX_FRAME_LEN
         );

@@ -1,0 +1,247 @@
+//! A deployment run by the workspace's binaries, laid out as an operator lays it out: one
+//! temporary directory holding each node's keys (`keys/<who>/key.pem` and `key.pub.pem`,
+//! as `peerscrip-ops keygen` writes them), the secrets (`secrets/`) and each node's data
+//! directory (`data/<who>`). It gives the commands of its daemons (`peerscrip-broker`,
+//! `peerscrip-merchant`, configured by `ops/deploy/*.toml` with flags on top) and of the
+//! customer's wallet (`peerscrip --json`), and runs the operator's `peerscrip-ops`
+//! (keygen, and the bank's and peers' requests over NATS), keeping everything those runs
+//! printed so that a test can check no secret ever was.
+//!
+//! Every function here panics when a process does not behave: this is a test kit, and the
+//! panic is the test's failure message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::Suite;
+
+use crate::binaries::{built, workspace};
+use crate::processes::{Run, clean_command};
+
+/// The bound on one `peerscrip-ops` run: far beyond what it takes, so that only a hung
+/// process reaches it.
+pub const OPS_LIMIT: Duration = Duration::from_secs(120);
+
+/// The deployment's directory and what its operator's commands printed.
+#[derive(Debug)]
+pub struct Site {
+    dir: tempfile::TempDir,
+    /// The suite of every node.
+    pub suite: Suite,
+    printed: Mutex<Vec<String>>,
+}
+
+impl Site {
+    /// An empty deployment of `suite`, with its `secrets/` directory.
+    ///
+    /// # Panics
+    /// When the directory cannot be made.
+    #[must_use]
+    pub fn new(suite: Suite) -> Site {
+        let site = Site {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            suite,
+            printed: Mutex::default(),
+        };
+        std::fs::create_dir_all(site.path("secrets")).expect("the secrets directory");
+        site
+    }
+
+    /// `rel` inside the deployment's directory.
+    #[must_use]
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `who`'s private key file.
+    #[must_use]
+    pub fn key(&self, who: &str) -> PathBuf {
+        self.path(&format!("keys/{who}/key.pem"))
+    }
+
+    /// `who`'s public key file.
+    #[must_use]
+    pub fn public_key(&self, who: &str) -> PathBuf {
+        self.path(&format!("keys/{who}/key.pub.pem"))
+    }
+
+    /// `who`'s data directory.
+    #[must_use]
+    pub fn data(&self, who: &str) -> PathBuf {
+        self.path(&format!("data/{who}"))
+    }
+
+    /// Keeps what `run` printed (see [`Site::printed`]) and gives it back.
+    ///
+    /// # Panics
+    /// When another thread panicked while keeping a run.
+    pub fn record(&self, run: Run) -> Run {
+        self.printed
+            .lock()
+            .expect("the printed lock")
+            .push(format!("{}\n{}", run.stdout, run.stderr));
+        run
+    }
+
+    /// Everything the recorded runs printed, one entry per run.
+    ///
+    /// # Panics
+    /// When another thread panicked while keeping a run.
+    #[must_use]
+    pub fn printed(&self) -> Vec<String> {
+        self.printed.lock().expect("the printed lock").clone()
+    }
+
+    /// `peerscrip-ops <args>`, bounded by [`OPS_LIMIT`] and recorded.
+    pub fn ops(&self, args: &[&str]) -> Run {
+        let mut command = clean_command(&built().join("peerscrip-ops"));
+        command.args(args);
+        self.record(Run::within(command, OPS_LIMIT))
+    }
+
+    /// `peerscrip-ops keygen --json` into `keys/<who>`: its document (the new UID in
+    /// `uid`).
+    ///
+    /// # Panics
+    /// When the command fails.
+    #[must_use]
+    pub fn keygen(&self, who: &str) -> Value {
+        let out = self.path(&format!("keys/{who}"));
+        self.ops(&[
+            "keygen",
+            "--json",
+            "--suite",
+            self.suite.name(),
+            "--out",
+            path_str(&out),
+        ])
+        .ok()
+    }
+
+    /// `peerscrip-ops <command> --json <args>` signed with the operator's key
+    /// (`keys/operator`) and sent over NATS at `nats_url` to the broker its pinned key
+    /// names: the bank's (`bank`) or the peers' (`peers`) request. Its document.
+    ///
+    /// # Panics
+    /// When the command fails.
+    #[must_use]
+    pub fn operator(&self, nats_url: &str, command: &str, args: &[&str]) -> Value {
+        let (operator, broker) = (self.key("operator"), self.public_key("broker"));
+        let connection = [
+            command,
+            "--json",
+            "--nats-url",
+            nats_url,
+            "--suite",
+            self.suite.name(),
+            "--operator-key",
+            path_str(&operator),
+            "--broker-key",
+            path_str(&broker),
+        ];
+        self.ops(&[&connection[..], args].concat()).ok()
+    }
+
+    /// The bank opens the account `pan` (`peerscrip-ops bank open-account` over NATS at
+    /// `nats_url`), the PANSecret it draws written to `secret_out`.
+    ///
+    /// # Panics
+    /// When the command fails or does not say the account was opened.
+    pub fn open_account(&self, nats_url: &str, pan: &str, secret_out: &Path) {
+        let args = [
+            "open-account",
+            "--pan",
+            pan,
+            "--secret-out",
+            path_str(secret_out),
+        ];
+        let opened = self.operator(nats_url, "bank", &args);
+        assert_eq!(opened["result"], "account_opened", "{opened}");
+        assert_eq!(opened["pan"], pan, "{opened}");
+    }
+
+    /// The broker daemon on `data/broker` with `keys/broker`, its configuration
+    /// `ops/deploy/broker.toml`, serving on `nats_url`; it takes the operator's requests
+    /// when the deployment has an operator (`keys/operator`). Flags may follow.
+    #[must_use]
+    pub fn broker_command(&self, nats_url: &str) -> Command {
+        let mut command = self.broker_command_as(nats_url, self.suite, &self.key("broker"));
+        let operator = self.public_key("operator");
+        if operator.exists() {
+            command.arg("--operator-key").arg(operator);
+        }
+        command
+    }
+
+    /// The broker daemon on `data/broker` configured as [`Site::broker_command`], but in
+    /// `suite` with the key `key` (and no operator): a start the data directory may refuse.
+    #[must_use]
+    pub fn broker_command_as(&self, nats_url: &str, suite: Suite, key: &Path) -> Command {
+        let data = self.data("broker");
+        daemon_command(
+            "peerscrip-broker",
+            "broker.toml",
+            (suite, &data, key),
+            nats_url,
+        )
+    }
+
+    /// The merchant daemon `who` on `data/<who>` with `keys/<who>`, its configuration
+    /// `ops/deploy/merchant.toml` (its catalogue and PAN), pinning `keys/broker`, serving
+    /// on `nats_url`. Flags may follow (its PANSecret, at least).
+    #[must_use]
+    pub fn merchant_command(&self, who: &str, nats_url: &str) -> Command {
+        let (data, key) = (self.data(who), self.key(who));
+        let node = (self.suite, data.as_path(), key.as_path());
+        let mut command = daemon_command("peerscrip-merchant", "merchant.toml", node, nats_url);
+        command.arg("--broker-key").arg(self.public_key("broker"));
+        command
+    }
+
+    /// The customer's `peerscrip --json` on the wallet directory `wallet` unlocked with
+    /// `passphrase_file`, reaching the nodes at `nats_url`. Its command follows.
+    #[must_use]
+    pub fn wallet_command(wallet: &Path, passphrase_file: &Path, nats_url: &str) -> Command {
+        let mut command = clean_command(&built().join("peerscrip"));
+        command
+            .arg("--json")
+            .arg("--wallet-dir")
+            .arg(wallet)
+            .arg("--passphrase-file")
+            .arg(passphrase_file)
+            .args(["--nats-url", nats_url]);
+        command
+    }
+}
+
+/// The daemon `binary` configured by `ops/deploy/<config>` in the node's suite, on its
+/// data directory, with its key, serving on `nats_url`.
+fn daemon_command(
+    binary: &str,
+    config: &str,
+    (suite, data, key): (Suite, &Path, &Path),
+    nats_url: &str,
+) -> Command {
+    let mut command = clean_command(&built().join(binary));
+    command
+        .arg("--config")
+        .arg(workspace().join("ops/deploy").join(config))
+        .args(["--suite", suite.name(), "--nats-url", nats_url])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--key")
+        .arg(key);
+    command
+}
+
+/// `path` as the `&str` an argument list takes.
+///
+/// # Panics
+/// When it is not UTF-8 (a temporary directory's path always is).
+#[must_use]
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
