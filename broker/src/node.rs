@@ -21,7 +21,7 @@ use shared::node::{
     Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
-use shared::{Amount, KeyPair, Mint, PublicKey, RootKey, Suite};
+use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite};
 
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
@@ -262,6 +262,14 @@ impl BrokerNode {
     #[must_use]
     pub fn with_operator(mut self, operator: PublicKey) -> BrokerNode {
         self.driver.core_mut().operator = Some(operator);
+        self
+    }
+
+    /// Draws the ids of the BrokerScrip it issues from `ids` instead of a source seeded from
+    /// the operating system (the simulator's seeded runs; `shared::IdSource`).
+    #[must_use]
+    pub fn with_ids(mut self, ids: IdSource) -> BrokerNode {
+        self.driver.core_mut().mint.set_ids(ids);
         self
     }
 

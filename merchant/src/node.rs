@@ -20,7 +20,7 @@ use shared::node::{
     Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
-use shared::{Amount, CustomerSecret, KeyPair, PublicKey, Scrip, Suite, TxId, Uid};
+use shared::{Amount, CustomerSecret, IdSource, KeyPair, PublicKey, Scrip, Suite, TxId, Uid};
 
 use crate::core::broker_reply::AckError;
 use crate::core::events::Kind;
@@ -213,6 +213,14 @@ impl MerchantNode {
         Ok(MerchantNode {
             driver: Driver::new(log, core)?,
         })
+    }
+
+    /// Draws the ids of the VendorScrip it issues from `ids` instead of its Mint's source
+    /// (the simulator's seeded runs; `shared::IdSource`).
+    #[must_use]
+    pub fn with_ids(mut self, ids: IdSource) -> MerchantNode {
+        self.driver.core_mut().config.mint.set_ids(ids);
+        self
     }
 
     /// Closes the log (releasing its lock) and returns the keys and configuration, e.g. to

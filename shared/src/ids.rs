@@ -225,6 +225,56 @@ impl AccountId {
     }
 }
 
+/// Where the identifiers a decision mints come from: the scrip ids and cust ids of the
+/// scrip a producer issues (protocol.md section 4). The caller that runs the decisions
+/// owns it and hands it in with the producer's [`Mint`](crate::Mint)
+/// ([`Mint::with_ids`](crate::Mint::with_ids)), so `decide` draws no randomness of its own:
+/// a node uses one seeded from the operating system ([`IdSource::from_os`], a ChaCha
+/// stream, as unpredictable as the OS generator), the simulator one seeded from its seed
+/// ([`IdSource::seeded`]), so that a run is repeated exactly from its seed.
+pub struct IdSource(rand::rngs::StdRng);
+
+impl IdSource {
+    /// A source seeded from the operating system's generator.
+    #[must_use]
+    pub fn from_os() -> IdSource {
+        IdSource(rand::make_rng())
+    }
+
+    /// A source that gives the same identifiers for the same `seed` (tests, the
+    /// simulator). Never for a node that serves: its identifiers are predictable.
+    #[must_use]
+    pub fn seeded(seed: u64) -> IdSource {
+        use rand::SeedableRng;
+        IdSource(rand::rngs::StdRng::seed_from_u64(seed))
+    }
+
+    /// The next 16 bytes.
+    pub fn next_bytes(&mut self) -> [u8; 16] {
+        use rand::Rng;
+        let mut b = [0u8; 16];
+        self.0.fill_bytes(&mut b);
+        b
+    }
+
+    /// A fresh scrip id.
+    pub fn scrip_id(&mut self) -> ScripId {
+        ScripId(self.next_bytes())
+    }
+
+    /// A fresh cust id.
+    pub fn cust_id(&mut self) -> CustId {
+        CustId(self.next_bytes())
+    }
+}
+
+impl fmt::Debug for IdSource {
+    /// The generator's state would predict the next identifiers: never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdSource(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

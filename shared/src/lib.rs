@@ -36,7 +36,7 @@ pub use amount::{Amount, AmountError};
 #[cfg(feature = "io")]
 pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
 pub use error::ErrorCode;
-pub use ids::{AccountId, CustId, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
+pub use ids::{AccountId, CustId, IdSource, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
 pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};
 pub use secret::SecretBytes;
 pub use suite::{CryptoError, KeyPair, PublicKey, SessionKey, Suite};

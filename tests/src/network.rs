@@ -39,7 +39,7 @@ use shared::events::{EventLog, LogIdentity};
 use shared::node::{TxKind, lapse_tx};
 use shared::wire::{Header, Label, WireError};
 use shared::{
-    AccountId, Amount, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid, fixtures,
+    AccountId, Amount, IdSource, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid, fixtures,
 };
 
 /// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
@@ -106,6 +106,11 @@ pub struct NetworkSpec {
     /// default. Off, a wallet is created with its account linked and nothing more, for a
     /// test of registration itself.
     pub registered: bool,
+    /// The ids of the scrip the broker and the merchants issue drawn from sources seeded
+    /// from this (`shared::IdSource::seeded`, a fresh stream at every open of a node), so
+    /// that a run is repeated exactly from its seed (the simulator); `None`: seeded from the
+    /// operating system, as a node that serves.
+    pub ids_seed: Option<u64>,
 }
 
 impl NetworkSpec {
@@ -119,6 +124,7 @@ impl NetworkSpec {
             deposits: vec![deposit; customers],
             broker_config: BrokerConfig::new(suite),
             faulty_disks: false,
+            ids_seed: None,
             registered: true,
         }
     }
@@ -233,6 +239,8 @@ pub struct Network {
     pub customers: Vec<CustomerSlot>,
     /// Every file lives here; removed on drop.
     dir: tempfile::TempDir,
+    /// [`NetworkSpec::ids_seed`], and how many nodes were opened with it so far.
+    ids_seed: Option<(u64, u64)>,
 }
 
 impl Network {
@@ -256,7 +264,11 @@ impl Network {
         let dir = tempfile::tempdir()?;
         let broker_path = dir.path().join("broker.redb");
         let broker_disk = spec.faulty_disks.then(Disk::new);
+        let mut ids_seed = spec.ids_seed.map(|seed| (seed, 0));
         let mut broker = open_broker_on(&broker_path, spec.broker_config, broker_disk.as_ref())?;
+        if let Some(ids) = next_ids(&mut ids_seed) {
+            broker = broker.with_ids(ids);
+        }
 
         let mut merchants = Vec::with_capacity(spec.catalogues.len());
         for (i, items) in spec.catalogues.iter().enumerate() {
@@ -297,6 +309,7 @@ impl Network {
             merchants,
             customers,
             dir,
+            ids_seed,
         };
         for i in 0..network.merchants.len() {
             network.reopen_merchant(i)?;
@@ -439,11 +452,15 @@ impl Network {
         if let Some(node) = self.broker.take() {
             close_node(node.is_down(), node.close())?;
         }
-        self.broker = Some(open_broker_on(
+        let broker = open_broker_on(
             &self.broker_path,
             self.broker_config,
             self.broker_disk.as_ref(),
-        )?);
+        )?;
+        self.broker = Some(match next_ids(&mut self.ids_seed) {
+            Some(ids) => broker.with_ids(ids),
+            None => broker,
+        });
         Ok(())
     }
 
@@ -481,7 +498,8 @@ impl Network {
             .take()
             .ok_or_else(|| closed(&format!("merchant {i}'s configuration")))?;
         let keys = slot.party.keys.clone();
-        slot.node = Some(match &slot.disk {
+        let ids = next_ids(&mut self.ids_seed);
+        let node = match &slot.disk {
             None => MerchantNode::open(&slot.path, keys, config, peers)?,
             Some(disk) => MerchantNode::on_log(
                 EventLog::open_on_backend(
@@ -494,6 +512,10 @@ impl Network {
                 config,
                 peers,
             )?,
+        };
+        slot.node = Some(match ids {
+            Some(ids) => node.with_ids(ids),
+            None => node,
         });
         Ok(())
     }
@@ -597,6 +619,17 @@ impl Network {
 /// fixture root key, in `config`'s suite.
 ///
 /// # Errors
+/// The id source of the next node opened under [`NetworkSpec::ids_seed`]: each open
+/// its own stream, so a node reopened after a crash never draws an id it drew before.
+fn next_ids(ids_seed: &mut Option<(u64, u64)>) -> Option<IdSource> {
+    let (seed, opens) = ids_seed.as_mut()?;
+    *opens += 1;
+    Some(IdSource::seeded(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(*opens),
+    ))
+}
+
 /// As `BrokerNode::open`.
 pub fn open_broker(path: &Path, config: BrokerConfig) -> Result<BrokerNode, NetworkError> {
     open_broker_on(path, config, None)

@@ -45,8 +45,9 @@
 //! state ([`invariants`]).
 //!
 //! Nothing reads the wall clock or the OS's randomness for a decision: a run is reproduced
-//! by its seed (tx ids, nonces and signatures are random, but no decision of the simulator
-//! depends on them). A failure is a [`SimError`] naming the seed and the last steps.
+//! by its seed. The ids of the scrip the nodes issue come from sources seeded by it
+//! (`NetworkSpec::ids_seed`, `shared::IdSource`); tx ids, nonces and signatures are random,
+//! but no decision of the simulator depends on them. A failure is a [`SimError`] naming the seed and the last steps.
 //!
 //! Files: this one holds the scenario, the run and its phases; `wire.rs` the frames in
 //! flight and their delivery; `faults.rs` the faults between steps and the timers;
@@ -538,6 +539,7 @@ impl Sim {
             Amount::from_minor(scenario.deposit),
         );
         spec.faulty_disks = scenario.faulty_disks();
+        spec.ids_seed = Some(scenario.seed);
         let network = Network::new(&spec)?;
         let clients = (0..scenario.customers)
             .map(|j| Client {
