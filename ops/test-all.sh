@@ -28,7 +28,7 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> the protocol logic builds without any I/O crate (shared --no-default-features)"
-cargo clippy -p shared --no-default-features --locked -- -D warnings
+echo "==> the protocol logic and the node cores build without any I/O crate (--no-default-features)"
+cargo clippy -p shared -p broker -p merchant --no-default-features --lib --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked

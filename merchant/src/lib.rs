@@ -14,10 +14,18 @@
 //! - [`config`] and [`daemon`]: the `peerscrip-merchant` daemon on NATS (settings from
 //!   file, environment and flags; catalogue file; registration at the broker; 6.0b key
 //!   fetch; start-up checks, serving, graceful stop).
+//!
+//! Only [`core`] builds without the feature `io` (on by default): the compiler keeps the
+//! protocol logic free of files, sockets and clocks, as docs/adr/0006 requires.
 
+#[cfg(feature = "io")]
 pub mod config;
 pub mod core;
+#[cfg(feature = "io")]
 pub mod daemon;
+#[cfg(feature = "io")]
 pub mod node;
+#[cfg(feature = "io")]
 pub mod shell;
+#[cfg(feature = "io")]
 pub mod store;

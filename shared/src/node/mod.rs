@@ -45,6 +45,7 @@
 
 mod availability;
 mod bindings;
+mod decision;
 mod draft;
 #[cfg(feature = "io")]
 mod driver;
@@ -58,9 +59,10 @@ pub use availability::{
     unavailable_batch, unavailable_reply,
 };
 pub use bindings::{TxBinding, TxBindings, TxKind};
+pub use decision::{Decision, Handled, Outcome, Outgoing};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
 #[cfg(feature = "io")]
-pub use driver::{Core, Decision, Driver, Handled, Outcome, Outgoing, Unserved};
+pub use driver::{Core, Driver, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
 pub use refusal::Refusal;
