@@ -644,7 +644,7 @@ pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
                 println!(
                     "{}  {}  {}",
                     line.tx,
-                    words::utc(line.time),
+                    shared::time::UnixMillis::new(line.time).utc(),
                     line.kinds.join(", ")
                 );
             }
