@@ -120,8 +120,8 @@ pub enum Source {
         node: Node,
         /// The event's seq.
         seq: u64,
-        /// Its time, unix milliseconds.
-        time: u64,
+        /// Its time.
+        time: UnixMillis,
         /// Its kind's name.
         kind: String,
     },
@@ -198,7 +198,7 @@ impl Account {
             Source::Logged {
                 seq, time, kind, ..
             } => {
-                format!("{kind}, event {seq} at {}", UnixMillis::new(*time).utc())
+                format!("{kind}, event {seq} at {}", time.utc())
             }
         }
     }
