@@ -21,7 +21,7 @@ use shared::node::{
     Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
-use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite};
+use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSecs};
 
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
@@ -138,12 +138,12 @@ impl Core for BrokerCore {
         &request.digest
     }
 
-    fn decide(&self, request: &Verified, now: u64) -> Result<DriverOutcome<Kind>, Refusal> {
+    fn decide(&self, request: &Verified, now: UnixSecs) -> Result<DriverOutcome<Kind>, Refusal> {
         let ctx = Ctx {
             me: self.keys.uid(),
             mint: &self.mint,
             config: &self.config,
-            now,
+            now: now.get(),
         };
         Ok(match decide(&self.state, &ctx, request)? {
             Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
@@ -326,7 +326,7 @@ impl BrokerNode {
     /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
         self.driver
-            .handle_batch(frames, now)
+            .handle_batch(frames, UnixSecs::new(now))
             .into_iter()
             .map(|r| r.map_err(NodeError::from))
             .collect()
@@ -334,7 +334,11 @@ impl BrokerNode {
 
     /// [`BrokerNode::handle_batch`] in the driver's terms, for the actor shell
     /// (`shared::runtime::served`).
-    pub(crate) fn serve(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+    pub(crate) fn serve(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, Unserved>> {
         self.driver.handle_batch(frames, now)
     }
 
@@ -345,12 +349,12 @@ impl BrokerNode {
         secret: &PanSecret,
         now: u64,
     ) -> Result<TxId, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let tx = TxId::random();
         let core = self.driver.core();
         let opening = bank::open_account(&core.state, core.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
-        self.driver.commit_with(now, |core, group| {
+        self.driver.commit_with(UnixSecs::new(now), |core, group| {
             group.append_with(
                 Recorded::attach(vec![opening.event], Vec::new()),
                 &LiveProjection::new(&mut core.state),
@@ -364,22 +368,26 @@ impl BrokerNode {
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
     pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let tx = TxId::random();
         let event = bank::deposit(self.state(), pan, amount, tx, now)?;
-        self.driver
-            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
+        self.driver.commit(
+            UnixSecs::new(now),
+            Recorded::attach(vec![event], Vec::new()),
+        )?;
         Ok(tx)
     }
 
     /// Bank operator: pays `amount` out of `bank:<pan>`, limited to the balance less the
     /// memo `float:vendor` of its merchant (section 5). Returns its tx.
     pub fn payout(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let tx = TxId::random();
         let event = bank::payout(self.state(), pan, amount, tx, now)?;
-        self.driver
-            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
+        self.driver.commit(
+            UnixSecs::new(now),
+            Recorded::attach(vec![event], Vec::new()),
+        )?;
         Ok(tx)
     }
 
@@ -391,7 +399,7 @@ impl BrokerNode {
     /// it appended and the deliveries it sealed and stored, for the shell to publish after
     /// the commit (nothing is returned unless the commit succeeded).
     pub fn expire(&mut self, now: u64) -> Result<Expired, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let (state, config) = (self.state(), &self.driver.core().config);
         let mut timed = crate::core::obtain_vendor_scrip::expired(state, self.uid(), now);
         timed.extend(crate::core::top_up_vendor_scrip::expired(
@@ -420,7 +428,7 @@ impl BrokerNode {
             deliveries.extend(sent.iter().cloned().map(Outgoing::from));
             events.extend(Recorded::attach(vec![t.event], sent));
         }
-        self.driver.commit(now, events)?;
+        self.driver.commit(UnixSecs::new(now), events)?;
         Ok(Expired {
             events: count,
             deliveries,

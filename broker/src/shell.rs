@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
+use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
 use shared::runtime::{self, Backoff, Call, Clock, NodeActor, ServeNode, Served};
 use tokio::sync::oneshot;
@@ -35,7 +36,7 @@ pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 pub const RESEND_FIRST: Duration = Duration::from_secs(1);
 
 impl ServeNode for BrokerNode {
-    fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
+    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
         self.serve(frames, now)
             .into_iter()
             .zip(frames)
@@ -52,7 +53,7 @@ pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<Expired
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call and `tx` with it: the receiver says so.
     addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
-        let _ = tx.send(node.expire(now));
+        let _ = tx.send(node.expire(now.get()));
     })));
     rx.await.ok()
 }
@@ -62,7 +63,7 @@ pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<Expired
 pub async fn to_resend(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Vec<Outgoing>> {
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
-        let _ = tx.send(node.to_resend(now));
+        let _ = tx.send(node.to_resend(now.get()));
     })));
     rx.await.ok()
 }

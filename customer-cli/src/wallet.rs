@@ -19,7 +19,7 @@ use shared::{
     SecretBytes, TxId, Uid,
 };
 
-use crate::core::reply::{event_time, open_cs};
+use crate::core::reply::open_cs;
 use crate::core::{
     self, AccountRecord, HistoryEntry, Identity, OwnedScrip, Pending, RenderInputs, ReplyOutcome,
     SavedRequest, WalletEvent, WalletState,
@@ -96,7 +96,7 @@ impl Wallet {
             broker_key: broker_key.spki_der().to_vec(),
         };
         wallet.commit(NewEvent::new(
-            event_time(now),
+            shared::UnixSecs::new(now).to_millis(),
             LOCAL_TX,
             WalletEvent::WalletCreated { identity },
         ))?;
@@ -239,7 +239,7 @@ impl Wallet {
             pan,
         };
         self.commit(NewEvent::new(
-            event_time(now),
+            shared::UnixSecs::new(now).to_millis(),
             LOCAL_TX,
             WalletEvent::AccountLinked { account },
         ))?;
@@ -324,7 +324,7 @@ impl Wallet {
             .into_iter()
             .map(|request| {
                 NewEvent::new(
-                    event_time(now),
+                    shared::UnixSecs::new(now).to_millis(),
                     request.tx(),
                     WalletEvent::RequestSaved { request },
                 )
@@ -537,7 +537,7 @@ impl Wallet {
             return Err(WalletError::NotRefused { tx, label });
         }
         self.commit(NewEvent::new(
-            event_time(now),
+            shared::UnixSecs::new(now).to_millis(),
             tx,
             WalletEvent::RequestAbandoned { label },
         ))?;

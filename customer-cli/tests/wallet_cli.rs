@@ -16,6 +16,7 @@
 //!   passphrase fails clearly (exit 2) without echoing it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use shared::UnixSecs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,11 +42,13 @@ const PASSPHRASE: &str = "a long wallet passphrase 7";
 const DEPOSIT: u64 = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn clock() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+fn clock() -> UnixSecs {
+    UnixSecs::new(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
 }
 
 fn amount(text: &str) -> Amount {
@@ -196,7 +199,7 @@ fn register_merchant(
     )
     .unwrap();
     let reply = broker
-        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock())
+        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock().get())
         .unwrap();
     assert_eq!(
         Frame::decode(reply.reply_frame()).unwrap().header.label,
@@ -216,7 +219,7 @@ struct World {
     merchant: Option<merchant::shell::Running>,
     subjects: Subjects,
     /// The nodes' clock (the wallet's is the system's).
-    clock: fn() -> u64,
+    clock: fn() -> UnixSecs,
 }
 
 impl World {
@@ -227,7 +230,7 @@ impl World {
     }
 
     /// As [`World::start`], the nodes running on `clock`.
-    async fn start_clocked(suite: Suite, clock: fn() -> u64) -> World {
+    async fn start_clocked(suite: Suite, clock: fn() -> UnixSecs) -> World {
         let server = NatsServer::start().expect("start nats-server");
         World::start_with(suite, server, None, clock).await
     }
@@ -246,7 +249,7 @@ impl World {
         suite: Suite,
         server: NatsServer,
         credentials: Option<NatsCredentials>,
-        clock: fn() -> u64,
+        clock: fn() -> UnixSecs,
     ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let broker_keys = fixtures::keypair(suite, 1).clone();
@@ -258,7 +261,7 @@ impl World {
             BrokerConfig::new(suite),
         )
         .unwrap();
-        let now = clock();
+        let now = clock().get();
         node.open_account(&Pan::new(PAN), &PanSecret::new(PAN_SECRET), now)
             .unwrap();
         node.deposit(&Pan::new(PAN), Amount::from_minor(DEPOSIT), now)
@@ -823,8 +826,8 @@ static NODES_LAG_SECS: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(2 * 365 * 24 * 3600);
 
 /// The nodes' clock of that test: the system's, less [`NODES_LAG_SECS`].
-fn lagging_clock() -> u64 {
-    clock() - NODES_LAG_SECS.load(std::sync::atomic::Ordering::SeqCst)
+fn lagging_clock() -> UnixSecs {
+    clock().saturating_sub_secs(NODES_LAG_SECS.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// Lapse (protocol.md section 4) through the binary: the customer bought BrokerScrip and
@@ -841,10 +844,10 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     world.serve_merchant(c.public_key()).await;
     let m = world.merchant();
     let b = world.broker_keys.uid().to_string();
-    let issued_from = lagging_clock();
+    let issued_from = lagging_clock().get();
     c.run(&["broker-scrip", "buy", "40.00"]).await.ok();
     c.run(&["vendor-scrip", "buy", &m, "10.00"]).await.ok();
-    let issued_to = lagging_clock();
+    let issued_to = lagging_clock().get();
 
     // The producers' clock catches up: the broker's timer lapses the BrokerScrip, the
     // merchant's the VendorScrip, whose notice the broker pays back.

@@ -20,7 +20,9 @@ use shared::node::{
     Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
-use shared::{Amount, CustomerSecret, IdSource, KeyPair, PublicKey, Scrip, Suite, TxId, Uid};
+use shared::{
+    Amount, CustomerSecret, IdSource, KeyPair, PublicKey, Scrip, Suite, TxId, Uid, UnixSecs,
+};
 
 use crate::core::broker_reply::AckError;
 use crate::core::events::Kind;
@@ -138,16 +140,22 @@ impl Core for MerchantCore {
         request.digest()
     }
 
-    fn decide(&self, request: &VerifiedRequest, now: u64) -> Result<DriverOutcome<Kind>, Refusal> {
-        Ok(match decide(&self.state, &self.config, request, now)? {
-            Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
-            Outcome::Decided(decision) => DriverOutcome::Decided(decision),
-            Outcome::Answer(draft) => DriverOutcome::Decided(Box::new(Decision {
-                events: Vec::new(),
-                reply: Some(draft),
-                deliveries: Vec::new(),
-            })),
-        })
+    fn decide(
+        &self,
+        request: &VerifiedRequest,
+        now: UnixSecs,
+    ) -> Result<DriverOutcome<Kind>, Refusal> {
+        Ok(
+            match decide(&self.state, &self.config, request, now.get())? {
+                Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
+                Outcome::Decided(decision) => DriverOutcome::Decided(decision),
+                Outcome::Answer(draft) => DriverOutcome::Decided(Box::new(Decision {
+                    events: Vec::new(),
+                    reply: Some(draft),
+                    deliveries: Vec::new(),
+                })),
+            },
+        )
     }
 
     fn recipient(&self, to: &Uid) -> Option<&PublicKey> {
@@ -248,7 +256,7 @@ impl MerchantNode {
     /// # Errors
     /// [`NodeError::Unavailable`] while the node cannot recover.
     pub fn ready(&mut self, now: u64) -> Result<(), NodeError> {
-        Ok(self.driver.serving(now)?)
+        Ok(self.driver.serving(UnixSecs::new(now))?)
     }
 
     /// The current state.
@@ -301,7 +309,7 @@ impl MerchantNode {
     /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
     pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
         self.driver
-            .handle_batch(frames, now)
+            .handle_batch(frames, UnixSecs::new(now))
             .into_iter()
             .map(|r| r.map_err(NodeError::from))
             .collect()
@@ -309,7 +317,11 @@ impl MerchantNode {
 
     /// [`MerchantNode::handle_batch`] in the driver's terms, for the actor shell
     /// (`shared::runtime::served`).
-    pub(crate) fn serve(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+    pub(crate) fn serve(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, Unserved>> {
         self.driver.handle_batch(frames, now)
     }
 
@@ -352,11 +364,11 @@ impl MerchantNode {
     /// [`pending_broker_requests`](Self::pending_broker_requests) then gives to send until
     /// the broker's `Ack`. Returns how many lapsed (0: nothing written).
     pub fn lapse(&mut self, now: u64) -> Result<usize, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let decision = lapsed(self.state(), self.config(), now).map_err(DraftError::from)?;
         let lapsed = decision.events.len();
         if lapsed > 0 {
-            self.driver.commit_decision(now, decision)?;
+            self.driver.commit_decision(UnixSecs::new(now), decision)?;
         }
         Ok(lapsed)
     }
@@ -372,7 +384,7 @@ impl MerchantNode {
         tx: TxId,
         now: u64,
     ) -> Result<(Scrip, CustomerSecret), NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let issued = issue_vendor_scrip(
             self.state(),
             self.config(),
@@ -383,8 +395,10 @@ impl MerchantNode {
             Vec::new(),
         )
         .map_err(NodeError::Refused)?;
-        self.driver
-            .commit(now, Recorded::attach(vec![issued.event], Vec::new()))?;
+        self.driver.commit(
+            UnixSecs::new(now),
+            Recorded::attach(vec![issued.event], Vec::new()),
+        )?;
         Ok((issued.scrip, issued.cs))
     }
 
@@ -407,7 +421,7 @@ impl MerchantNode {
     /// to a pending request is acted on and recorded in one commit with the frames it
     /// sends; anything else is discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
-        self.driver.serving(now)?;
+        self.driver.serving(UnixSecs::new(now))?;
         let core = self.driver.core();
         let broker = core
             .state
@@ -421,12 +435,14 @@ impl MerchantNode {
         match decided {
             Err(e) => Ok(ReplyOutcome::Discarded(e)),
             Ok(ReplyDecision::Acknowledged(event)) => {
-                self.driver
-                    .commit(now, Recorded::attach(vec![*event], Vec::new()))?;
+                self.driver.commit(
+                    UnixSecs::new(now),
+                    Recorded::attach(vec![*event], Vec::new()),
+                )?;
                 Ok(ReplyOutcome::Recorded)
             }
             Ok(ReplyDecision::Decided(decision)) => {
-                let handled = self.driver.commit_decision(now, *decision)?;
+                let handled = self.driver.commit_decision(UnixSecs::new(now), *decision)?;
                 Ok(ReplyOutcome::Decided(
                     handled
                         .reply

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
+use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
 use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Prepare, ServeNode, Served};
 use tokio::sync::{mpsc, oneshot};
@@ -62,7 +63,7 @@ enum Wake {
 }
 
 impl ServeNode for Shelled {
-    fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
+    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
         let mut requests = Vec::new();
         let served = self
             .node
@@ -226,7 +227,7 @@ async fn lapse_loop(addr: Addr<NodeActor<Shelled>>) {
 pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        let lapsed = match s.node.lapse(now) {
+        let lapsed = match s.node.lapse(now.get()) {
             Ok(0) => 0,
             Ok(n) => {
                 tracing::info!(
@@ -339,7 +340,7 @@ async fn report_round<B: Bus>(
     // A stopped actor drops the call, and with it `tx`: the receiver then says so.
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
         // A node down after a storage fault recovers here too, not only on a request.
-        let down = s.node.ready(now).is_err();
+        let down = s.node.ready(now.get()).is_err();
         let mut pending = s.node.pending_reports();
         pending.extend(s.node.pending_broker_requests());
         let _ = tx.send((down, pending));
@@ -397,7 +398,7 @@ async fn send_report<B: Bus>(
     };
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        let _ = tx.send(s.node.handle_reply(&reply, now));
+        let _ = tx.send(s.node.handle_reply(&reply, now.get()));
     })));
     match rx.await.map_err(|_| ReportError::Stopped)? {
         Ok(ReplyOutcome::Recorded) => {

@@ -196,7 +196,7 @@ fn each_named_invariant_is_named_in_a_broker_log() {
     // An exchange opened and never decided, in a log that ends past its deadline.
     let mut open = all[..=opened].to_vec();
     if let Kind::ExchangeOpened { deadline, .. } = &all[opened].kind.kind {
-        open[opened].time = (deadline + 1) * 1000;
+        open[opened].time = shared::UnixSecs::new(deadline + 1).to_millis();
     }
     named("open", open, all[opened].seq, Check::Deadline);
 
@@ -245,7 +245,7 @@ fn each_named_invariant_is_named_in_a_broker_log() {
         })
         .unwrap();
     let mut late = all.clone();
-    late[settled].time = (expires + 1) * 1000;
+    late[settled].time = shared::UnixSecs::new(expires + 1).to_millis();
     let path = dir.path().join("settled-late.redb");
     rechain(late, &path);
     let report = audit(&path, None).unwrap();

@@ -163,7 +163,7 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     // The purchase made after its scrip expired.
     let mut late = all.clone();
     if let Kind::PurchaseMade { spent, .. } = &all[at(purchase)].kind.kind {
-        late[at(purchase)].time = (spent.expires + 1) * 1000;
+        late[at(purchase)].time = shared::UnixSecs::new(spent.expires + 1).to_millis();
     }
     named("late", late, purchase, Check::LiveSpend);
 
@@ -180,7 +180,7 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     let lapse = |time_secs: u64| {
         let mut e = all[at(purchase)].clone();
         e.tx = shared::TxId(change.scrip_id.0);
-        e.time = time_secs * 1000;
+        e.time = shared::UnixSecs::new(time_secs).to_millis();
         e.evidence = Vec::new();
         e.kind = Recorded {
             kind: Kind::ScripLapsed {
@@ -215,7 +215,7 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     let mut open: Vec<MerchantEvent> = all[..at(escrow) + 1].to_vec();
     if let Kind::VendorEscrowOpened { until, .. } = &all[at(escrow)].kind.kind {
         open.push(all[at(escrow) - 1].clone());
-        open.last_mut().unwrap().time = (until + 1) * 1000;
+        open.last_mut().unwrap().time = shared::UnixSecs::new(until + 1).to_millis();
         // A repeat of the report acknowledgement (nothing to fold) to end the log later.
         open.last_mut().unwrap().kind = Recorded {
             kind: Kind::PurchaseReported,

@@ -164,7 +164,7 @@ fn the_demo_wallet_logs_pass_and_each_tampering_is_named() {
         WalletEvent::BrokerScripObtained { scrip } => scrip.scrip.body.expires,
         _ => unreachable!(),
     };
-    late[at(topped) - 1].time = (expires + 1) * 1000;
+    late[at(topped) - 1].time = shared::UnixSecs::new(expires + 1).to_millis();
     named("late", late, topped, Check::LiveSpend);
 
     // A withdrawal of VendorScrip (6.7) acknowledged, never decided, and the log's last
@@ -172,7 +172,7 @@ fn the_demo_wallet_logs_pass_and_each_tampering_is_named() {
     let acked = seq_of(&all, "VendorWithdrawAcked");
     let mut open: Events = all[..at(acked) + 1].to_vec();
     if let WalletEvent::VendorWithdrawAcked { deadline } = &all[at(acked)].kind {
-        open[at(acked)].time = (deadline + 1) * 1000;
+        open[at(acked)].time = shared::UnixSecs::new(deadline + 1).to_millis();
     }
     named("open", open, acked, Check::Deadline);
 

@@ -16,7 +16,7 @@ use ops::reconcile::{Check, Mismatch, Report, reconcile};
 use shared::events::{Event, EventLog, LogIdentity, NewEvent};
 use shared::node::Recorded;
 use shared::wire::bodies::{OrderId, OrderInfo, Receipt};
-use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid};
+use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid, UnixMillis};
 
 mod common;
 
@@ -55,7 +55,7 @@ fn forge(from: &Path, to: &Path, forged: Vec<NewEvent<Recorded<Kind>>>) {
 
 fn recorded(time: u64, tx: TxId, kind: Kind) -> NewEvent<Recorded<Kind>> {
     NewEvent::new(
-        time,
+        UnixMillis::new(time),
         tx,
         Recorded {
             kind,
@@ -86,7 +86,7 @@ impl Demo {
         Demo {
             v1: row.body,
             bob: row.owner,
-            time: end + 1000,
+            time: end.get() + 1000,
             dir,
             data,
         }
@@ -147,7 +147,7 @@ fn map_bought(customer: Uid, spent: ScripBody, price: Amount, time: u64) -> Kind
         receipt: Receipt {
             order_id,
             paid: price,
-            issued_at: time / 1000,
+            issued_at: UnixMillis::new(time).to_secs().get(),
         },
     }
 }
@@ -370,7 +370,7 @@ fn a_lapse_unrecorded_for_longer_than_the_max_age_is_stuck() {
         "{}",
         report.mismatches[0].found
     );
-    assert_eq!(report.as_of, time + two_hours);
+    assert_eq!(report.as_of, UnixMillis::new(time + two_hours));
     assert_eq!(report.merchants[1].memo, 680, "the float still balances");
     assert_eq!(report.merchants[1].in_flight, 680);
 

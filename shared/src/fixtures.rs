@@ -121,7 +121,7 @@ mod tests {
 pub fn event<K>(seq: u64, tx: crate::TxId, kind: K) -> crate::events::Event<K> {
     crate::events::Event {
         seq,
-        time: seq * 1000,
+        time: crate::UnixSecs::new(seq).to_millis(),
         tx,
         prev_hash: crate::events::GENESIS_PREV_HASH,
         postings: Vec::new(),

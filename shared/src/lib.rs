@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod scrip;
 pub mod secret;
 pub mod suite;
+pub mod time;
 pub mod variant;
 pub mod wire;
 
@@ -40,3 +41,4 @@ pub use ids::{AccountId, CustId, IdSource, Nonce, Pan, PanSecret, ScripId, TxId,
 pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};
 pub use secret::SecretBytes;
 pub use suite::{CryptoError, KeyPair, PublicKey, SessionKey, Suite};
+pub use time::{UnixMillis, UnixSecs};

@@ -26,8 +26,8 @@ const OPERATOR: usize = 3;
 const CUSTOMER: usize = 0;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn clock() -> u64 {
-    NOW
+fn clock() -> shared::UnixSecs {
+    shared::UnixSecs::new(NOW)
 }
 
 fn broker_node(suite: Suite, path: &std::path::Path) -> BrokerNode {

@@ -32,7 +32,6 @@ use peerscrip_tests::processes::{Daemon, PATIENCE};
 use peerscrip_tests::site::Site;
 use shared::bus::{NatsBus, Subjects};
 use shared::events::Account;
-use shared::runtime::system_clock;
 use shared::wire::bodies::{OrderId, OrderInfo};
 use shared::wire::{Frame, Label};
 use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, Suite, fixtures};
@@ -1393,4 +1392,9 @@ async fn the_live_export_works_within_the_generated_nats_permissions() {
         }
         assert!(!broker.log().contains(user.password.as_str()));
     }
+}
+
+/// The system clock in the unit the wallet's calls take (unix seconds, bare).
+fn system_clock() -> u64 {
+    shared::runtime::system_clock().get()
 }

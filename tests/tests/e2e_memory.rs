@@ -46,8 +46,8 @@ use shared::wire::bodies::{
 use shared::wire::{Decision, Frame, Label, sign};
 use shared::{Amount, CustomerSecret, ErrorCode, Nonce, Scrip, Suite, TxId};
 
-fn clock() -> u64 {
-    NOW
+fn clock() -> shared::UnixSecs {
+    shared::UnixSecs::new(NOW)
 }
 
 fn amount(minor: u64) -> Amount {
@@ -436,8 +436,8 @@ async fn a_request_nobody_answers_stays_pending_and_completes_later() {
 
 /// The clock of a node started after the renewal grace of a scrip issued at [`NOW`] ended
 /// (30 days of life, one year of grace: section 4 defaults).
-fn after_grace() -> u64 {
-    NOW + (30 + 365) * 24 * 3600 + 1
+fn after_grace() -> shared::UnixSecs {
+    shared::UnixSecs::new(NOW + (30 + 365) * 24 * 3600 + 1)
 }
 
 /// The broker's timer in the shell (sections 4 and 7): a BrokerScrip bought from a running
@@ -656,8 +656,8 @@ async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
 /// moved by the test past the exchange's deadline (no test waits on time).
 static MOVABLE_NOW: AtomicU64 = AtomicU64::new(NOW);
 
-fn movable_clock() -> u64 {
-    MOVABLE_NOW.load(Ordering::SeqCst)
+fn movable_clock() -> shared::UnixSecs {
+    shared::UnixSecs::new(MOVABLE_NOW.load(Ordering::SeqCst))
 }
 
 /// The broker's timer reaches the parties (sections 4 and 7): the wallet announces a 6.2

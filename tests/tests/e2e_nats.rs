@@ -14,8 +14,8 @@ use peerscrip_tests::network::{NOW, NetworkSpec};
 use shared::events::Account;
 use shared::{Amount, Suite};
 
-fn clock() -> u64 {
-    NOW
+fn clock() -> shared::UnixSecs {
+    shared::UnixSecs::new(NOW)
 }
 
 #[actix_rt::test]

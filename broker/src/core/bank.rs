@@ -100,7 +100,7 @@ pub fn open_account_with_id(
         return Err(BankError::PanExists(pan.clone()));
     }
     Ok(NewEvent::new(
-        now.saturating_mul(1000),
+        shared::UnixSecs::new(now).to_millis(),
         tx,
         Kind::AccountOpened {
             pan: pan.clone(),
@@ -123,7 +123,7 @@ pub fn deposit(
         .checked_add(amount)
         .map_err(|_| BankError::Overflow)?;
     Ok(NewEvent::new(
-        now.saturating_mul(1000),
+        shared::UnixSecs::new(now).to_millis(),
         tx,
         Kind::Deposited {
             pan: pan.clone(),
@@ -155,7 +155,7 @@ pub fn payout(
         });
     }
     Ok(NewEvent::new(
-        now.saturating_mul(1000),
+        shared::UnixSecs::new(now).to_millis(),
         tx,
         Kind::PaidOut {
             pan: pan.clone(),

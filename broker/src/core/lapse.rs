@@ -32,7 +32,7 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Vec<NewEvent<Kind>> {
             let value = r.body.value;
             Some(
                 NewEvent::new(
-                    now.saturating_mul(1000),
+                    shared::UnixSecs::new(now).to_millis(),
                     lapse_tx(*id),
                     Kind::ScripLapsed {
                         owner: r.owner,
@@ -87,7 +87,7 @@ pub(super) fn notice(
     }
     let mut events = vec![
         NewEvent::new(
-            ctx.event_time(),
+            shared::UnixSecs::new(ctx.now).to_millis(),
             tx,
             Kind::VendorScripLapsed {
                 merchant,

@@ -134,12 +134,6 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The event time: unix milliseconds (the log's unit).
-    #[must_use]
-    pub const fn event_time(&self) -> u64 {
-        self.now.saturating_mul(1000)
-    }
-
     /// The expiry of a scrip issued now.
     pub fn expiry(&self) -> Result<u64, Refusal> {
         self.now
@@ -226,7 +220,13 @@ fn memo_alarm(
     value: shared::Amount,
 ) -> Option<NewEvent<Kind>> {
     let memo = state.memo(&merchant) - i128::from(value.minor());
-    (memo < 0).then(|| NewEvent::new(ctx.event_time(), tx, Kind::MemoAlarm { merchant, memo }))
+    (memo < 0).then(|| {
+        NewEvent::new(
+            shared::UnixSecs::new(ctx.now).to_millis(),
+            tx,
+            Kind::MemoAlarm { merchant, memo },
+        )
+    })
 }
 
 /// Section 4's validation of a BrokerScrip `scrip` presented by `presenter` with `cs`

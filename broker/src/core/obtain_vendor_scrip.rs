@@ -58,7 +58,7 @@ pub(super) fn notice(
         .checked_add(ctx.config.exchange_window_secs)
         .ok_or_else(|| Refusal::new(ErrorCode::Internal, "deadline out of range"))?;
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         v.header.tx,
         Kind::ExchangeOpened {
             customer,
@@ -173,7 +173,7 @@ fn authorized(
     let expires = ctx.now.saturating_add(ctx.config.scrip_lifetime_secs);
     let change = (!change_value.is_zero()).then(|| ctx.mint.issue(change_value, expires));
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         v.header.tx,
         Kind::ExchangeAuthorized {
             customer,
@@ -231,7 +231,7 @@ fn refused(
     tell_customer: bool,
 ) -> Decision {
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         v.header.tx,
         Kind::ExchangeRefused {
             customer: x.x3.customer,
@@ -302,7 +302,7 @@ pub fn expired(state: &State, me: shared::ids::Uid, now: u64) -> Vec<Timed> {
         .filter(|(_, e)| e.state.allows(&ExchangeStep::Expired) && now > e.deadline)
         .map(|(tx, e)| Timed {
             event: NewEvent::new(
-                now.saturating_mul(1000),
+                shared::UnixSecs::new(now).to_millis(),
                 *tx,
                 Kind::ExchangeExpired {
                     customer: e.customer,

@@ -109,7 +109,7 @@ pub(super) fn request(
         .checked_add(ctx.config.escrow_window_secs)
         .ok_or_else(|| Refusal::new(ErrorCode::Internal, "deadline out of range"))?;
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         tx,
         Kind::EscrowOpened {
             customer,
@@ -229,7 +229,7 @@ fn settle(
     let expires = ctx.expiry()?;
     let change = (!change_value.is_zero()).then(|| ctx.mint.issue(change_value, expires));
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         tx,
         Kind::VendorTopUpSettled {
             customer: escrow.customer,
@@ -295,7 +295,7 @@ fn release(ctx: &Ctx<'_>, v: &Verified, escrow: &Escrow, reason: Reason) -> Deci
 /// C was told when the escrow was released.
 fn late(ctx: &Ctx<'_>, v: &Verified, escrow: &Escrow, reason: Reason) -> Decision {
     let event = NewEvent::new(
-        ctx.event_time(),
+        shared::UnixSecs::new(ctx.now).to_millis(),
         v.header.tx,
         Kind::VendorTopUpRefused {
             customer: escrow.customer,
@@ -321,7 +321,7 @@ fn nok_reply(ctx: &Ctx<'_>, v: &Verified, reason: Reason) -> Draft {
 
 fn released_event(now: u64, tx: TxId, escrow: &Escrow, reason: Reason) -> NewEvent<Kind> {
     NewEvent::new(
-        now.saturating_mul(1000),
+        shared::UnixSecs::new(now).to_millis(),
         tx,
         Kind::EscrowReleased {
             customer: escrow.customer,

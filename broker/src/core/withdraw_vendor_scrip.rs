@@ -66,7 +66,7 @@ pub(super) fn decide(
     let mut events = vec![
         match &verdict {
             Verdict::Ok => NewEvent::new(
-                ctx.event_time(),
+                shared::UnixSecs::new(ctx.now).to_millis(),
                 tx,
                 Kind::VendorScripRedeemed {
                     customer,
@@ -83,7 +83,7 @@ pub(super) fn decide(
                 value,
             )]),
             Verdict::Nok(reason) => NewEvent::new(
-                ctx.event_time(),
+                shared::UnixSecs::new(ctx.now).to_millis(),
                 tx,
                 Kind::VendorWithdrawRefused {
                     customer,

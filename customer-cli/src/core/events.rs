@@ -339,8 +339,8 @@ impl WalletEvent {
 pub struct HistoryEntry {
     /// The transaction.
     pub tx: TxId,
-    /// Unix milliseconds of the event.
-    pub time: u64,
+    /// The event's time.
+    pub time: shared::UnixMillis,
     /// What happened.
     pub what: HistoryKind,
 }

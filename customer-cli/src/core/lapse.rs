@@ -117,9 +117,10 @@ mod tests {
         assert_eq!(holdings(&state, 2_000, 100).lapsed, vec![&scrip]);
         let tx = TxId([2; 16]);
         let request = crate::core::renew::request(&state, tx, broker.uid()).unwrap();
-        state
-            .pending
-            .insert((tx, request.label()), crate::core::Pending::new(request, 0));
+        state.pending.insert(
+            (tx, request.label()),
+            crate::core::Pending::new(request, shared::UnixMillis::EPOCH),
+        );
         let split = holdings(&state, 2_000, 100);
         assert_eq!(split.held, vec![&scrip]);
         assert!(split.lapsed.is_empty());

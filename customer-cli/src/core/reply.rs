@@ -23,12 +23,6 @@ use super::state::{Pending, WalletState};
 use crate::error::WalletError;
 use crate::sealed::SealedSecret;
 
-/// Unix seconds to the log's unix milliseconds.
-#[must_use]
-pub fn event_time(now: u64) -> u64 {
-    now.saturating_mul(1000)
-}
-
 /// Refuses a frame of another suite than the wallet's (section 2), before anything else.
 fn check_suite(state: &WalletState, header: &Header) -> Result<(), WalletError> {
     let identity = state.identity.as_ref().ok_or(WalletError::NotAWallet)?;
@@ -396,7 +390,8 @@ impl<'a> Incoming<'a> {
     /// The event that records the outcome, with `evidence`.
     #[must_use]
     pub fn record_all(&self, kind: WalletEvent, evidence: Vec<Evidence>) -> NewEvent<WalletEvent> {
-        NewEvent::new(event_time(self.now), self.tx(), kind).with_evidence(evidence)
+        NewEvent::new(shared::UnixSecs::new(self.now).to_millis(), self.tx(), kind)
+            .with_evidence(evidence)
     }
 }
 
@@ -431,7 +426,7 @@ pub fn read_answer<B: Reply>(
             reply: header.label,
         });
     }
-    let pending = Pending::new(query.clone(), 0);
+    let pending = Pending::new(query.clone(), shared::UnixMillis::EPOCH);
     let answer = Incoming {
         state,
         pending: &pending,

@@ -42,17 +42,17 @@ pub struct Pending {
     pub request: SavedRequest,
     /// Its status.
     pub status: PendingStatus,
-    /// Unix milliseconds when it was saved.
-    pub saved_at: u64,
+    /// When it was saved (its event's time).
+    pub saved_at: shared::UnixMillis,
     /// Where it stands in its flow: which messages of its outcome are in (see
     /// [`super::flow`]).
     pub progress: Progress,
 }
 
 impl Pending {
-    /// `request`, saved at `saved_at` (unix milliseconds) and not answered yet.
+    /// `request`, saved at `saved_at` (an event time) and not answered yet.
     #[must_use]
-    pub fn new(request: SavedRequest, saved_at: u64) -> Pending {
+    pub fn new(request: SavedRequest, saved_at: shared::UnixMillis) -> Pending {
         Pending {
             progress: Progress::start(&request.expect),
             request,
@@ -547,7 +547,12 @@ impl WalletState {
     }
 
     /// Saves `request` of the event's `tx` as pending (section 7), unless it is already.
-    fn save(&mut self, tx: TxId, request: &SavedRequest, time: u64) -> Result<Row, String> {
+    fn save(
+        &mut self,
+        tx: TxId,
+        request: &SavedRequest,
+        time: shared::UnixMillis,
+    ) -> Result<Row, String> {
         let key = (request.tx(), request.label());
         if tx != request.tx() || self.pending.contains_key(&key) {
             return Err(format!("request {} of tx {tx} saved twice", key.1));
@@ -626,7 +631,7 @@ mod tests {
     fn event(seq: u64, tx: TxId, kind: WalletEvent) -> Event<WalletEvent> {
         Event {
             seq,
-            time: seq * 1000,
+            time: shared::UnixSecs::new(seq).to_millis(),
             tx,
             prev_hash: [0; 32],
             postings: Vec::new(),

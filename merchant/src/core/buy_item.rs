@@ -16,7 +16,7 @@ use shared::wire::bodies::{PurchaseRequestX1, PurchaseResponseX2, Re, Receipt, S
 use shared::{ErrorCode, ExpiryRule};
 
 use super::catalogue::OrderError;
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::open::Presented;
 use super::report::report_draft;
 use super::state::{State, Unreported};
@@ -68,7 +68,7 @@ pub fn decide(
         issued_at: now,
     };
     let event = NewEvent::new(
-        event_time(now),
+        shared::UnixSecs::new(now).to_millis(),
         header.tx,
         Kind::PurchaseMade {
             customer,

@@ -195,9 +195,3 @@ impl Kind {
         }
     }
 }
-
-/// An event's time: the envelope keeps unix milliseconds, the cores are given unix seconds.
-#[must_use]
-pub const fn event_time(now: u64) -> u64 {
-    now.saturating_mul(1000)
-}

@@ -12,7 +12,7 @@ use shared::node::Refusal;
 use shared::{Amount, CustomerSecret, ErrorCode, Scrip, TxId, Uid};
 
 use super::Config;
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::state::State;
 
 /// A scrip decided to be issued: the event to append, and the scrip with its secret to
@@ -54,7 +54,7 @@ pub fn issue_vendor_scrip(
     })?;
     let (scrip, cs) = config.mint.issue(value, config.expiry_from(now));
     let event = NewEvent::new(
-        event_time(now),
+        shared::UnixSecs::new(now).to_millis(),
         tx,
         Kind::VendorScripIssued {
             scrip: scrip.body,

@@ -23,7 +23,7 @@ use shared::wire::{DigestItem, Header, Label, WireError, request_digest};
 use shared::{ScripBody, Suite, TxId, Uid};
 
 use super::broker_reply::{Ack, AckError};
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::state::{Awaiting, State};
 use super::{Config, Decision};
 
@@ -89,7 +89,7 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Result<Decision, Wire
         let tx = lapse_tx(&record.body);
         let digest = notice_digest(config.mint.suite(), me, &body)?;
         decision.events.push(NewEvent::new(
-            event_time(now),
+            shared::UnixSecs::new(now).to_millis(),
             tx,
             Kind::ScripLapsed {
                 owner: record.owner,
@@ -123,6 +123,10 @@ pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<
     };
     let ack = part.verify_signed::<AckBody>(reply.broker)?;
     reply.answers(&ack.body.re, Label::ScripLapsedNotice, digest)?;
-    Ok(NewEvent::new(event_time(now), tx, Kind::LapseReported)
-        .with_evidence(vec![Evidence::from(&ack.evidence)]))
+    Ok(NewEvent::new(
+        shared::UnixSecs::new(now).to_millis(),
+        tx,
+        Kind::LapseReported,
+    )
+    .with_evidence(vec![Evidence::from(&ack.evidence)]))
 }

@@ -34,7 +34,7 @@ use shared::wire::{Decision as Verdict, Header};
 
 use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::issue::issue_vendor_scrip;
 use super::machine::{ExchangeState, ExchangeStep};
 use super::open::ExchangeRequest;
@@ -88,7 +88,7 @@ pub fn decide(
         )
     })?;
     let event = NewEvent::new(
-        event_time(now),
+        shared::UnixSecs::new(now).to_millis(),
         header.tx,
         Kind::ExchangeRequested {
             customer,
@@ -161,7 +161,7 @@ pub fn decided(
         }
         Verdict::Nok(reason) => {
             let event = NewEvent::new(
-                event_time(now),
+                shared::UnixSecs::new(now).to_millis(),
                 tx,
                 Kind::ExchangeRefused {
                     reason: reason.clone(),

@@ -17,7 +17,7 @@ use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{Re, RenewRequestX0, RenewResponseX1};
 
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::open::Presented;
 use super::state::State;
 use super::{Config, Decision, check_presented, customer_bound};
@@ -48,7 +48,7 @@ pub fn decide(
         .mint
         .issue(record.body.value, config.expiry_from(now));
     let event = NewEvent::new(
-        event_time(now),
+        shared::UnixSecs::new(now).to_millis(),
         header.tx,
         Kind::ScripRenewed {
             owner,

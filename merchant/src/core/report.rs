@@ -16,7 +16,7 @@ use shared::{Suite, TxId, Uid};
 
 use super::Config;
 use super::broker_reply::{Ack, AckError};
-use super::events::{Kind, event_time};
+use super::events::Kind;
 use super::state::{State, Unreported};
 
 /// The header of the merchant's report of the purchase `tx`.
@@ -99,5 +99,9 @@ pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<
     let me = reply.me;
     let expected = report_digest(me.suite(), tx, me.uid(), report)?;
     reply.answers(&ack.re, Label::PurchaseCompleted, &expected)?;
-    Ok(NewEvent::new(event_time(now), tx, Kind::PurchaseReported))
+    Ok(NewEvent::new(
+        shared::UnixSecs::new(now).to_millis(),
+        tx,
+        Kind::PurchaseReported,
+    ))
 }

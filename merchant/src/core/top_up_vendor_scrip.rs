@@ -37,7 +37,7 @@ use shared::{Amount, ErrorCode, ExpiryRule};
 
 use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
-use super::events::{Escrow, Kind, event_time};
+use super::events::{Escrow, Kind};
 use super::machine::{TopUpState, TopUpStep};
 use super::open::TopUpAuthorization;
 use super::state::{Awaiting, State};
@@ -118,7 +118,8 @@ pub fn decide(
             (x3, kind)
         }
     };
-    let event = NewEvent::new(event_time(now), tx, kind).with_evidence(evidence);
+    let event =
+        NewEvent::new(shared::UnixSecs::new(now).to_millis(), tx, kind).with_evidence(evidence);
     let mut step3 =
         Draft::delivery(config.mint.suite(), tx, me, config.broker, &x3).sealed_with(Vec::new());
     // Stored as the answer to the broker's step 2, so its repeat gets these bytes again.
@@ -220,8 +221,12 @@ pub fn decided(
     let evidence = vec![Evidence::from(&reply.evidence)];
     let (TopUpStep::ToppedUp { spent: held } | TopUpStep::Released { scrip: held }) = step else {
         // Declined: nothing was held and nothing is issued; the tx is closed.
-        let event =
-            NewEvent::new(event_time(now), tx, Kind::VendorTopUpClosed).with_evidence(evidence);
+        let event = NewEvent::new(
+            shared::UnixSecs::new(now).to_millis(),
+            tx,
+            Kind::VendorTopUpClosed,
+        )
+        .with_evidence(evidence);
         return Ok(Decision {
             events: vec![event],
             reply: None,
@@ -237,7 +242,7 @@ pub fn decided(
         Verdict::Ok => {
             let (v1, cs) = config.mint.issue(*new_value, config.expiry_from(now));
             let event = NewEvent::new(
-                event_time(now),
+                shared::UnixSecs::new(now).to_millis(),
                 tx,
                 Kind::VendorScripToppedUp {
                     customer: *customer,
@@ -260,7 +265,7 @@ pub fn decided(
         }
         Verdict::Nok(reason) => {
             let event = NewEvent::new(
-                event_time(now),
+                shared::UnixSecs::new(now).to_millis(),
                 tx,
                 Kind::VendorEscrowReleased {
                     scrip_id: held,

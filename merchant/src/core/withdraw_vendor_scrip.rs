@@ -24,7 +24,7 @@ use shared::{ErrorCode, ExpiryRule};
 
 use super::broker_reply::AckError;
 use super::broker_reply::BrokerReply;
-use super::events::{Escrow, Kind, event_time};
+use super::events::{Escrow, Kind};
 use super::machine::{WithdrawState, WithdrawStep};
 use super::open::WithdrawRequest;
 use super::state::{Awaiting, State};
@@ -61,7 +61,7 @@ pub fn decide(
     let value = record.body.value;
     let deadline = now.saturating_add(config.escrow_window_secs);
     let event = NewEvent::new(
-        event_time(now),
+        shared::UnixSecs::new(now).to_millis(),
         header.tx,
         Kind::VendorEscrowOpened {
             customer,
@@ -129,7 +129,7 @@ pub fn decided(
             reason: reason.clone(),
         },
     };
-    let event = NewEvent::new(event_time(now), tx, kind)
+    let event = NewEvent::new(shared::UnixSecs::new(now).to_millis(), tx, kind)
         .with_evidence(vec![Evidence::from(&reply.evidence)]);
     Ok(Decision {
         events: vec![event],

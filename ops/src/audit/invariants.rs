@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use shared::machine::TransitionError;
 use shared::node::{ReplyKey, SentFrame};
 use shared::wire::{Frame, LabelKind};
-use shared::{ScripBody, ScripId, TxId};
+use shared::{ScripBody, ScripId, TxId, UnixMillis};
 
 use super::Check;
 use super::walk::{Failure, Named};
@@ -61,10 +61,10 @@ impl ScripIds {
     }
 }
 
-/// `LiveSpend`, in part: `body` has not expired at `time_ms` (unix milliseconds, an event's
-/// time). A scrip is valid up to and including its `expires` second (`shared::scrip`).
-pub(super) fn unexpired(body: &ScripBody, time_ms: u64) -> Result<(), Failure> {
-    let now = time_ms / 1000;
+/// `LiveSpend`, in part: `body` has not expired at `time` (an event's time). A scrip is
+/// valid up to and including its `expires` second (`shared::scrip`).
+pub(super) fn unexpired(body: &ScripBody, time: UnixMillis) -> Result<(), Failure> {
+    let now = time.to_secs().get();
     if now > body.expires {
         return Err(Failure::new(
             Check::LiveSpend,
@@ -96,12 +96,12 @@ impl Deadlines {
         self.open.remove(tx);
     }
 
-    /// `Deadline`, at the log's last event (time `last_ms`, unix milliseconds): every
+    /// `Deadline`, at the log's last event (at `last`): every
     /// transaction still open is within its deadline. A transaction may close after its
     /// deadline (section 7: the broker's stored decision answers a late repeat), so this is
     /// judged only at the end; the finding names the event that opened it.
-    pub fn check(&self, last_ms: u64) -> Result<(), (Named, Failure)> {
-        let now = last_ms / 1000;
+    pub fn check(&self, last: UnixMillis) -> Result<(), (Named, Failure)> {
+        let now = last.to_secs().get();
         match self.open.values().find(|(deadline, _)| now > *deadline) {
             Some((deadline, named)) => Err((
                 named.clone(),

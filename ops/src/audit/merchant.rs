@@ -287,14 +287,14 @@ fn before(t: &Tables, ids: &mut ScripIds, event: &MerchantEvent) -> Result<(), F
             // it has expired (its grace is the merchant's configuration, not in the log).
             ids.spend(scrip.scrip_id)?;
             spendable(t, scrip, *owner)?;
-            if event.time / 1000 <= scrip.expires {
+            if event.time.to_secs().get() <= scrip.expires {
                 return Err(Failure::new(
                     Check::LiveSpend,
                     format!(
                         "scrip {} lapsing after its expiry {}",
                         scrip.scrip_id, scrip.expires
                     ),
-                    format!("lapsed at {}", event.time / 1000),
+                    format!("lapsed at {}", event.time.to_secs()),
                 ));
             }
             bound(t, tx, TxKind::Lapse)?;

@@ -28,13 +28,18 @@ pub const BROKER_SCRIP_LIFETIME_SECS: u64 = 3600;
 /// How long a party waits for a reply or delivery; nothing here waits for a timeout.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The one clock every node and wallet reads: the shells take a `fn() -> u64`, so the time
-/// the demo moves forward lives here.
+/// The one clock every node and wallet reads: the shells take a `fn() -> UnixSecs`
+/// ([`clock`]), so the time the demo moves forward lives here.
 static NOW: AtomicU64 = AtomicU64::new(START);
 
 /// The demo's clock (unix seconds).
 pub fn now() -> u64 {
     NOW.load(Ordering::SeqCst)
+}
+
+/// The demo's clock as the shells read it.
+pub fn clock() -> shared::UnixSecs {
+    shared::UnixSecs::new(now())
 }
 
 /// Moves the clock forward by `secs`.
@@ -218,7 +223,7 @@ impl World {
         }
 
         let broker_running =
-            broker::shell::serve(broker, bus.clone(), subjects.clone(), now).await?;
+            broker::shell::serve(broker, bus.clone(), subjects.clone(), clock).await?;
         let mut merchants = Vec::new();
         for (name, keys, pan, path, config) in merchants_cfg {
             let peers = [
@@ -228,7 +233,7 @@ impl World {
             ];
             let node = MerchantNode::open(&path, keys.clone(), config, peers)?;
             let running =
-                merchant::shell::serve(node, bus.clone(), subjects.clone(), now, TIMEOUT).await?;
+                merchant::shell::serve(node, bus.clone(), subjects.clone(), clock, TIMEOUT).await?;
             merchants.push(Merchant {
                 name,
                 keys,

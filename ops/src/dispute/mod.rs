@@ -511,8 +511,8 @@ pub fn write(bundle: &Bundle, out: &Path) -> Result<(), CollectError> {
 pub struct TxLine {
     /// The transaction.
     pub tx: TxId,
-    /// The time of its first event, unix milliseconds.
-    pub time: u64,
+    /// The time of its first event.
+    pub time: shared::UnixMillis,
     /// Its events' kinds, in log order.
     pub kinds: Vec<String>,
 }
@@ -521,7 +521,7 @@ pub struct TxLine {
 fn kinds_of<K>(
     path: &Path,
     name: fn(&K) -> String,
-) -> Result<Vec<(TxId, u64, String)>, CollectError>
+) -> Result<Vec<(TxId, shared::UnixMillis, String)>, CollectError>
 where
     K: Serialize + serde::de::DeserializeOwned,
 {
@@ -644,7 +644,7 @@ pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
                 println!(
                     "{}  {}  {}",
                     line.tx,
-                    words::utc(line.time),
+                    line.time.utc(),
                     line.kinds.join(", ")
                 );
             }

@@ -66,9 +66,9 @@ impl Decoded {
             .collect()
     }
 
-    /// Its (seq, unix milliseconds, tx).
+    /// Its (seq, time, tx).
     #[must_use]
-    pub fn position(&self) -> (u64, u64, shared::TxId) {
+    pub fn position(&self) -> (u64, shared::UnixMillis, shared::TxId) {
         match self {
             Decoded::Broker(e) => (e.seq, e.time, e.tx),
             Decoded::Merchant(e) => (e.seq, e.time, e.tx),

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use shared::events::Evidence;
+use shared::time::{UnixMillis, UnixSecs};
 use shared::variant::variant_name;
 use shared::wire::bodies::{
     Body as _, ChangeBrokerScripX4, ExchangeAuthorizationRequestX3,
@@ -119,8 +120,8 @@ pub enum Source {
         node: Node,
         /// The event's seq.
         seq: u64,
-        /// Its time, unix milliseconds.
-        time: u64,
+        /// Its time.
+        time: UnixMillis,
         /// Its kind's name.
         kind: String,
     },
@@ -197,7 +198,7 @@ impl Account {
             Source::Logged {
                 seq, time, kind, ..
             } => {
-                format!("{kind}, event {seq} at {}", utc(*time))
+                format!("{kind}, event {seq} at {}", time.utc())
             }
         }
     }
@@ -528,7 +529,7 @@ fn signed_statement(e: &Evidence, kept_by: Uid, seq: u64) -> Option<Statement> {
             Ok(x) => (
                 format!(
                     "answered the notice: the exchange is open until {}",
-                    utc(x.deadline.saturating_mul(1000))
+                    UnixSecs::new(x.deadline).utc()
                 ),
                 Vec::new(),
             ),
@@ -600,7 +601,7 @@ fn top_up_body(label: Label, s: Uid, b: &[u8]) -> (String, Vec<Claim>) {
                 x.top_up,
                 x.customer,
                 x.new_value,
-                utc(x.deadline.saturating_mul(1000))
+                UnixSecs::new(x.deadline).utc()
             ),
             vec![
                 (Topic::TopUp, amount(x.top_up)),
@@ -703,7 +704,7 @@ fn withdraw_body(label: Label, s: Uid, b: &[u8]) -> (String, Vec<Claim>) {
                 "asked the broker to pay {} {} from its account, until {}",
                 x.customer,
                 x.value,
-                utc(x.deadline.saturating_mul(1000))
+                UnixSecs::new(x.deadline).utc()
             ),
             vec![
                 (Topic::Withdrawn, amount(x.value)),
@@ -806,7 +807,7 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                 } => (
                     format!(
                         "opened an exchange of {customer} with {merchant}, open until {}",
-                        utc(deadline.saturating_mul(1000))
+                        UnixSecs::new(*deadline).utc()
                     ),
                     vec![
                         (Topic::Customer, party(*customer)),
@@ -858,7 +859,7 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                 } => (
                     format!(
                         "held {customer}'s BrokerScrip {scrip} for a top-up of {top_up} onto {merchant}'s VendorScrip (to {new_value}) until {}",
-                        utc(deadline.saturating_mul(1000))
+                        UnixSecs::new(*deadline).utc()
                     ),
                     vec![
                         (Topic::TopUp, amount(*top_up)),
@@ -1106,14 +1107,14 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
                 W::ExchangeNoticed { deadline, .. } => (
                     format!(
                         "was told by the broker that the exchange is open until {}",
-                        utc(deadline.saturating_mul(1000))
+                        UnixSecs::new(*deadline).utc()
                     ),
                     Vec::new(),
                 ),
                 W::VendorTopUpAcked { deadline } | W::VendorWithdrawAcked { deadline } => (
                     format!(
                         "was told its scrip is held until {}",
-                        utc(deadline.saturating_mul(1000))
+                        UnixSecs::new(*deadline).utc()
                     ),
                     Vec::new(),
                 ),
@@ -1158,29 +1159,6 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
             (text, claims, name)
         }
     }
-}
-
-/// Unix milliseconds as `2026-12-06 21:52:47 UTC` (the proleptic Gregorian calendar;
-/// H. Hinnant's `civil_from_days`).
-#[must_use]
-pub fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Prints `account`: the checks that held, each party's statements with every UID named by
@@ -1254,19 +1232,5 @@ pub fn print(account: &Account) {
             names(&account.source(a)),
             claim(a)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_gives_the_civil_date() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
-        // A leap day, and the last second of a century year that is not a leap year.
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(4_107_542_399_999), "2100-02-28 23:59:59 UTC");
     }
 }

@@ -138,8 +138,8 @@ pub(super) struct BrokerLog {
     pub(super) unmatched: BTreeSet<TxId>,
     /// Every lapse the broker recorded: its own BrokerScrip's and merchants' notices.
     pub(super) lapsed: Vec<Lapse>,
-    /// The time of its last event (Unix ms), 0 for an empty log.
-    pub(super) end: u64,
+    /// The time of its last event, the epoch for an empty log.
+    pub(super) end: UnixMillis,
     /// Registered UIDs.
     pub(super) registered: BTreeSet<Uid>,
 }
@@ -151,8 +151,8 @@ pub(super) struct Lapse {
     pub(super) merchant: Option<Uid>,
     pub(super) scrip_id: ScripId,
     pub(super) value: Amount,
-    /// When the broker recorded it (Unix ms).
-    pub(super) time: u64,
+    /// When the broker recorded it.
+    pub(super) time: UnixMillis,
 }
 
 /// A merchant's log, folded.
@@ -161,11 +161,11 @@ pub(super) struct MerchantLog {
     pub(super) uid: Uid,
     pub(super) state: merchant::core::state::State,
     pub(super) facts: Facts,
-    /// The time of the last event of each tx (Unix ms): when what the merchant still
+    /// The time of the last event of each tx: when what the merchant still
     /// waits for in that tx began to wait.
-    pub(super) tx_time: BTreeMap<TxId, u64>,
-    /// The time of its last event (Unix ms).
-    pub(super) end: u64,
+    pub(super) tx_time: BTreeMap<TxId, UnixMillis>,
+    /// The time of its last event.
+    pub(super) end: UnixMillis,
 }
 
 /// A wallet's log, folded.
@@ -174,8 +174,8 @@ pub(super) struct WalletLog {
     /// The customer (its identity's UID).
     pub(super) me: Uid,
     pub(super) state: customer_cli::core::WalletState,
-    /// The time of its last event (Unix ms).
-    pub(super) end: u64,
+    /// The time of its last event.
+    pub(super) end: UnixMillis,
 }
 
 /// The log file of `target` for a node of `kind`: the file itself, or its log in a data
@@ -303,7 +303,7 @@ fn broker_fact(kind: &broker::core::Kind) -> Option<(Uid, Fact)> {
 }
 
 /// A lapse a broker event records, if it is one.
-fn broker_lapse(tx: TxId, time: u64, kind: &broker::core::Kind) -> Option<Lapse> {
+fn broker_lapse(tx: TxId, time: UnixMillis, kind: &broker::core::Kind) -> Option<Lapse> {
     use broker::core::Kind;
     let (merchant, scrip_id, value) = match *kind {
         Kind::VendorScripLapsed {
@@ -336,7 +336,7 @@ pub(super) fn read_broker(target: &Path) -> Result<(PathBuf, BrokerLog), Reconci
         unmatched: BTreeSet::new(),
         lapsed: Vec::new(),
         registered: BTreeSet::new(),
-        end: events.last().map_or(0, |e| e.time),
+        end: events.last().map_or(UnixMillis::EPOCH, |e| e.time),
     };
     let mut uid = None;
     for event in &events {
@@ -429,7 +429,7 @@ pub(super) fn read_merchant(target: &Path) -> Result<MerchantLog, ReconcileError
         state,
         facts,
         tx_time,
-        end: events.last().map_or(0, |e| e.time),
+        end: events.last().map_or(UnixMillis::EPOCH, |e| e.time),
     })
 }
 
@@ -453,6 +453,6 @@ pub(super) fn read_wallet(target: &Path) -> Result<WalletLog, ReconcileError> {
         path,
         me,
         state,
-        end: events.last().map_or(0, |e| e.time),
+        end: events.last().map_or(UnixMillis::EPOCH, |e| e.time),
     })
 }

@@ -61,7 +61,7 @@ use shared::events::{Event, EventLog, LogError};
 use shared::machine::IllegalEvent;
 use shared::node::{Recorded, SentFrame};
 use shared::wire::Frame;
-use shared::{Amount, ScripId, TxId, Uid};
+use shared::{Amount, ScripId, TxId, Uid, UnixMillis};
 
 use crate::audit::signed_amount;
 use facts::{
@@ -211,8 +211,8 @@ pub struct InFlight {
     /// merchant's live table does not hold yet; 0 for a wallet's scrip, which no float
     /// counts.
     pub amount: i128,
-    /// When it began (Unix ms): the event that left a party waiting.
-    pub since: u64,
+    /// When it began: the time of the event that left a party waiting.
+    pub since: UnixMillis,
 }
 
 /// The float check of one merchant.
@@ -256,9 +256,9 @@ pub struct Report {
     pub matched: u64,
     /// What is in flight.
     pub in_flight: Vec<InFlight>,
-    /// The time the logs end (Unix ms): the latest event of all of them, against which
-    /// the age of what is in flight is measured.
-    pub as_of: u64,
+    /// The time the logs end: the latest event of all of them, against which the age of
+    /// what is in flight is measured.
+    pub as_of: UnixMillis,
     /// Every mismatch, in check order within each merchant, then wallets.
     pub mismatches: Vec<Mismatch>,
 }
@@ -366,7 +366,7 @@ pub fn reconcile_with(
         .chain(ms.iter().map(|m| m.end))
         .chain(ws.iter().map(|w| w.end))
         .max()
-        .unwrap_or(0);
+        .unwrap_or(UnixMillis::EPOCH);
     let mut report = Report {
         broker: broker_path,
         merchants: Vec::new(),
@@ -395,7 +395,7 @@ fn stuck(report: &Report, options: Options) -> Vec<Mismatch> {
     report
         .in_flight
         .iter()
-        .filter(|f| report.as_of.saturating_sub(f.since) > limit_ms)
+        .filter(|f| report.as_of.millis_since(f.since) > limit_ms)
         .map(|f| Mismatch {
             tx: Some(f.tx),
             check: Check::Stuck,
@@ -404,7 +404,7 @@ fn stuck(report: &Report, options: Options) -> Vec<Mismatch> {
             found: format!(
                 "{} (in flight for {} s)",
                 f.what,
-                report.as_of.saturating_sub(f.since) / 1000
+                report.as_of.millis_since(f.since) / 1000
             ),
         })
         .collect()

@@ -189,7 +189,7 @@ pub fn deposits_log(to: &Path, events: u64) {
             tx[..8].copy_from_slice(&seq.to_be_bytes());
             let event = if seq == 1 {
                 NewEvent::new(
-                    1_800_000_000_000,
+                    shared::UnixMillis::new(1_800_000_000_000),
                     TxId(tx),
                     recorded(Kind::AccountOpened {
                         pan: pan.clone(),
@@ -199,7 +199,7 @@ pub fn deposits_log(to: &Path, events: u64) {
             } else {
                 let amount = Amount::from_minor(1);
                 NewEvent::new(
-                    1_800_000_000_000 + seq,
+                    shared::UnixMillis::new(1_800_000_000_000 + seq),
                     TxId(tx),
                     recorded(Kind::Deposited {
                         pan: pan.clone(),

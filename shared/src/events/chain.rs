@@ -268,7 +268,7 @@ mod tests {
         for seq in 1..=5u64 {
             let amount = Amount::from_minor(seq * 100);
             let bytes = NewEvent::new(
-                1_000 * seq,
+                crate::UnixSecs::new(seq).to_millis(),
                 TxId([u8::try_from(seq).unwrap(); 16]),
                 Kind::Moved {
                     note: format!("event {seq}"),

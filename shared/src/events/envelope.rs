@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::posting::Posting;
 use crate::ids::{TxId, Uid};
+use crate::time::UnixMillis;
 
 /// A SHA-256 digest linking an event to its predecessor (see [`crate::events::chain`]).
 pub type ChainHash = [u8; 32];
@@ -37,8 +38,9 @@ pub struct Evidence {
 /// An event as the caller proposes it, before the log numbers and chains it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEvent<K> {
-    /// Unix milliseconds, given by the caller: `shared` reads no clock.
-    pub time: u64,
+    /// When it happened, given by the caller: `shared` reads no clock (protocol.md section
+    /// 8). Encoded as its bare `u64`.
+    pub time: UnixMillis,
     /// The transaction this event belongs to (protocol.md section 3).
     pub tx: TxId,
     /// Money moved; must balance (protocol.md section 5). Empty when no money moves.
@@ -54,7 +56,7 @@ pub struct NewEvent<K> {
 impl<K> NewEvent<K> {
     /// An event with no postings, memos or evidence.
     #[must_use]
-    pub fn new(time: u64, tx: TxId, kind: K) -> Self {
+    pub fn new(time: UnixMillis, tx: TxId, kind: K) -> Self {
         NewEvent {
             time,
             tx,
@@ -108,8 +110,8 @@ impl<K> NewEvent<K> {
 pub struct Event<K> {
     /// Position in the log: the first event is 1, each next one is one more, no gaps.
     pub seq: u64,
-    /// Unix milliseconds, as the caller gave it.
-    pub time: u64,
+    /// When it happened, as the caller gave it (protocol.md section 8).
+    pub time: UnixMillis,
     /// The transaction this event belongs to.
     pub tx: TxId,
     /// SHA-256 of the previous event's encoding; all zeros for seq 1.
@@ -156,7 +158,7 @@ mod tests {
 
     fn sample() -> Event<Kind> {
         NewEvent::new(
-            1_700_000_000_000,
+            UnixMillis::new(1_700_000_000_000),
             TxId([7; 16]),
             Kind::Opened { note: "hi".into() },
         )

@@ -13,6 +13,7 @@
 use crate::error::ErrorCode;
 use crate::ids::{TxId, Uid};
 use crate::suite::Suite;
+use crate::time::UnixSecs;
 use crate::wire::bodies::{ErrorBody, Re};
 use crate::wire::{Frame, Label};
 
@@ -33,7 +34,7 @@ pub struct Availability {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Down {
     reason: String,
-    retry_at: u64,
+    retry_at: UnixSecs,
 }
 
 /// What a node does with the work in front of it, at `now`.
@@ -49,9 +50,9 @@ pub enum Gate {
 }
 
 impl Availability {
-    /// What to do at `now` (unix seconds).
+    /// What to do at `now`.
     #[must_use]
-    pub fn gate(&self, now: u64) -> Gate {
+    pub fn gate(&self, now: UnixSecs) -> Gate {
         match &self.down {
             None => Gate::Serve,
             Some(down) if now >= down.retry_at => Gate::Recover,
@@ -61,16 +62,16 @@ impl Availability {
 
     /// A commit or a recovery failed at `now` because of `reason`: down until the next
     /// attempt, [`RETRY_AFTER_SECS`] later.
-    pub fn failed(&mut self, reason: impl Into<String>, now: u64) {
+    pub fn failed(&mut self, reason: impl Into<String>, now: UnixSecs) {
         self.down = Some(Down {
             reason: reason.into(),
-            retry_at: now.saturating_add(RETRY_AFTER_SECS),
+            retry_at: now.saturating_add_secs(RETRY_AFTER_SECS),
         });
     }
 
     /// A failed commit, append or recovery at `now`, because of `reason`: down
     /// ([`Availability::failed`]), and what the node reports for it.
-    pub fn fault(&mut self, reason: impl std::fmt::Display, now: u64) -> Unavailable {
+    pub fn fault(&mut self, reason: impl std::fmt::Display, now: UnixSecs) -> Unavailable {
         let reason = reason.to_string();
         self.failed(reason.clone(), now);
         Unavailable {
@@ -84,7 +85,7 @@ impl Availability {
     /// down for another [`RETRY_AFTER_SECS`]. Down otherwise: [`Unavailable`].
     pub fn serving<E: std::fmt::Display>(
         &mut self,
-        now: u64,
+        now: UnixSecs,
         recover: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), Unavailable> {
         match self.gate(now) {
@@ -201,15 +202,21 @@ mod tests {
     #[test]
     fn down_answers_unavailable_and_tries_to_recover_once_a_second() {
         let mut a = Availability::default();
-        assert_eq!(a.gate(100), Gate::Serve);
-        a.failed("disk full", 100);
-        assert_eq!(a.gate(100), Gate::Unavailable("disk full".to_owned()));
+        assert_eq!(a.gate(UnixSecs::new(100)), Gate::Serve);
+        a.failed("disk full", UnixSecs::new(100));
+        assert_eq!(
+            a.gate(UnixSecs::new(100)),
+            Gate::Unavailable("disk full".to_owned())
+        );
         assert_eq!(a.down(), Some("disk full"));
-        assert_eq!(a.gate(101), Gate::Recover);
-        a.failed("still full", 101);
-        assert_eq!(a.gate(101), Gate::Unavailable("still full".to_owned()));
+        assert_eq!(a.gate(UnixSecs::new(101)), Gate::Recover);
+        a.failed("still full", UnixSecs::new(101));
+        assert_eq!(
+            a.gate(UnixSecs::new(101)),
+            Gate::Unavailable("still full".to_owned())
+        );
         a.recovered();
-        assert_eq!(a.gate(101), Gate::Serve);
+        assert_eq!(a.gate(UnixSecs::new(101)), Gate::Serve);
         assert_eq!(a.down(), None);
     }
 

@@ -429,8 +429,8 @@ mod tests {
         assert_eq!(Evidence::from(&v.evidence).header.len(), 36);
 
         let events = vec![
-            NewEvent::new(1, request.tx, 'a'),
-            NewEvent::new(1, request.tx, 'b'),
+            NewEvent::new(crate::UnixMillis::new(1), request.tx, 'a'),
+            NewEvent::new(crate::UnixMillis::new(1), request.tx, 'b'),
         ];
         let recorded = Recorded::attach(events, vec![sent.clone()]);
         assert!(recorded[0].kind.sent.is_empty());
@@ -462,9 +462,9 @@ mod tests {
         let (to_x, to_y, to_z) = (delivery(x), delivery(y), delivery(z));
         assert_eq!(Frame::header_of(&to_y.frame).unwrap().tx, y);
         let events = vec![
-            NewEvent::new(1, x, 'a'),
-            NewEvent::new(1, y, 'b'),
-            NewEvent::new(1, x, 'c'),
+            NewEvent::new(crate::UnixMillis::new(1), x, 'a'),
+            NewEvent::new(crate::UnixMillis::new(1), y, 'b'),
+            NewEvent::new(crate::UnixMillis::new(1), x, 'c'),
         ];
         let recorded = Recorded::attach(
             events,

@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 use crate::events::{EventLog, Group, LogError, NewEvent};
 use crate::ids::Uid;
 use crate::suite::{KeyPair, PublicKey, Suite};
+use crate::time::UnixSecs;
 use crate::wire::bodies::{ErrorBody, Re};
 use crate::wire::{Frame, Header};
 
@@ -78,7 +79,11 @@ pub trait Core: Send + Sync {
     ///
     /// # Errors
     /// The refusal; the state is unchanged.
-    fn decide(&self, request: &Self::Request, now: u64) -> Result<Outcome<Self::Kind>, Refusal>;
+    fn decide(
+        &self,
+        request: &Self::Request,
+        now: UnixSecs,
+    ) -> Result<Outcome<Self::Kind>, Refusal>;
 
     /// The public key a draft to `to` is sealed to, if the node knows it.
     fn recipient(&self, to: &Uid) -> Option<&PublicKey>;
@@ -193,7 +198,7 @@ impl<C: Core> Driver<C> {
     ///
     /// # Errors
     /// [`Unavailable`] while it cannot recover.
-    pub fn serving(&mut self, now: u64) -> Result<(), Unavailable> {
+    pub fn serving(&mut self, now: UnixSecs) -> Result<(), Unavailable> {
         let (log, core) = (&mut self.log, &mut self.core);
         self.availability.serving(now, || {
             log.reopen().map_err(|e| e.to_string())?;
@@ -217,7 +222,7 @@ impl<C: Core> Driver<C> {
     /// [`Unavailable`]: down, or the append or commit failed.
     pub fn commit_with(
         &mut self,
-        now: u64,
+        now: UnixSecs,
         write: impl FnOnce(&mut C, &mut Group<'_, Recorded<C::Kind>>) -> Result<(), LogError>,
     ) -> Result<(), Unavailable> {
         self.serving(now)?;
@@ -244,7 +249,7 @@ impl<C: Core> Driver<C> {
     /// As [`Driver::commit_with`].
     pub fn commit(
         &mut self,
-        now: u64,
+        now: UnixSecs,
         events: Vec<NewEvent<Recorded<C::Kind>>>,
     ) -> Result<(), Unavailable> {
         if events.is_empty() {
@@ -261,7 +266,7 @@ impl<C: Core> Driver<C> {
     /// The seal's or the commit's; nothing was written.
     pub fn commit_decision(
         &mut self,
-        now: u64,
+        now: UnixSecs,
         decision: Decision<C::Kind>,
     ) -> Result<Handled, Unserved> {
         self.serving(now)?;
@@ -273,7 +278,11 @@ impl<C: Core> Driver<C> {
     /// Handles request frames that arrived together, one result per frame, in order (see
     /// the module doc for the order and the failure path). A refusal is an `Ok` with the
     /// signed `Error` as its reply and [`Handled::refusal`] set.
-    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, Unserved>> {
+    pub fn handle_batch(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, Unserved>> {
         if let Err(down) = self.serving(now) {
             return self.unavailable(frames, &down.reason);
         }

@@ -44,6 +44,7 @@ use tracing::Instrument;
 use crate::bus::{Bus, BusError, Subject, Subjects};
 use crate::ids::Uid;
 use crate::node::{Handled, Unserved};
+use crate::time::UnixSecs;
 
 /// What one frame of a batch produced, ready for the bus.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,21 +61,21 @@ pub struct Served {
 pub trait ServeNode: Send + Unpin + 'static {
     /// Handles `frames`, received together at `now` (unix seconds), as one group commit:
     /// one [`Served`] per frame, in order, returned only after the commit is durable.
-    fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served>;
+    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served>;
 }
 
 /// A batch of frames with their results, what [`NodeActor`] runs on the blocking pool.
 pub type Batched = Vec<(Bytes, oneshot::Sender<Served>)>;
 
-/// The clock the shell reads (the cores read none): unix seconds.
-pub type Clock = fn() -> u64;
+/// The clock the shell reads (the cores read none).
+pub type Clock = fn() -> UnixSecs;
 
-/// The system clock, in unix seconds (0 if the clock is before 1970).
+/// The system clock (the epoch if the clock is before 1970).
 #[must_use]
-pub fn system_clock() -> u64 {
+pub fn system_clock() -> UnixSecs {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(UnixSecs::EPOCH, |d| UnixSecs::new(d.as_secs()))
 }
 
 /// A request frame for the node; `done` gets its [`Served`] after the commit (dropped
@@ -95,7 +96,7 @@ pub struct Submit {
 pub struct Call<N>(pub CallFn<N>);
 
 /// An operator call: the node and the shell's clock reading.
-pub type CallFn<N> = Box<dyn FnOnce(&mut N, u64) + Send>;
+pub type CallFn<N> = Box<dyn FnOnce(&mut N, UnixSecs) + Send>;
 
 /// Stops the actor once the queue is empty and hands the node back (to close its file,
 /// or, in tests, to inspect and replay it).
@@ -431,8 +432,8 @@ mod tests {
     }
 
     impl ServeNode for Echo {
-        fn serve_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Served> {
-            assert_eq!(now, 42);
+        fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
+            assert_eq!(now, UnixSecs::new(42));
             if let Some((started, release)) = self.hold.take() {
                 started.send(()).unwrap();
                 release.recv().unwrap();
@@ -448,8 +449,8 @@ mod tests {
         }
     }
 
-    fn clock() -> u64 {
-        42
+    fn clock() -> UnixSecs {
+        UnixSecs::new(42)
     }
 
     fn echo() -> (Echo, oneshot::Receiver<()>, mpsc::Sender<()>) {
@@ -503,7 +504,7 @@ mod tests {
         for (i, result) in waiting {
             assert_eq!(result.await.unwrap().reply.unwrap().as_ref(), [i, b'b']);
         }
-        assert_eq!(call_done.await.unwrap(), 42);
+        assert_eq!(call_done.await.unwrap(), UnixSecs::new(42));
         assert_eq!(last.await.unwrap().reply.unwrap().as_ref(), b"z");
         let (tx, rx) = oneshot::channel();
         addr.send(Stop(tx)).await.unwrap();

@@ -163,7 +163,7 @@ pub fn entry_json(entry: &HistoryEntry) -> Value {
     };
     doc["kind"] = snake_case(&variant_name(&entry.what)).into();
     doc["tx"] = entry.tx.to_string().into();
-    doc["time_ms"] = entry.time.into();
+    doc["time_ms"] = entry.time.get().into();
     doc
 }
 
@@ -185,7 +185,7 @@ pub fn history(wallet: &Wallet) -> Done {
     let entries: Vec<&HistoryEntry> = wallet.history().collect();
     let mut lines: Vec<String> = entries
         .iter()
-        .map(|e| format!("{}  tx {}  {}", e.time / 1000, e.tx, describe(&e.what)))
+        .map(|e| format!("{}  tx {}  {}", e.time.to_secs(), e.tx, describe(&e.what)))
         .collect();
     if lines.is_empty() {
         lines.push("no history yet".to_owned());
@@ -294,7 +294,7 @@ mod tests {
         for (what, kind) in kinds {
             let entry = HistoryEntry {
                 tx: TxId([2; 16]),
-                time: 7,
+                time: shared::UnixMillis::new(7),
                 what,
             };
             let doc = entry_json(&entry);

@@ -113,10 +113,11 @@ fn a_failing_projection_leaves_nothing_behind() {
     history(&log);
     let before = state(&log);
     // The poisoned event's postings are written by the projection before it fails.
-    let poison = NewEvent::new(1, tx(8), TestKind::Poison).with_postings(vec![
-        Posting::decrease(Account::External, a(50)),
-        Posting::increase(bank(8), a(50)),
-    ]);
+    let poison =
+        NewEvent::new(crate::UnixMillis::new(1), tx(8), TestKind::Poison).with_postings(vec![
+            Posting::decrease(Account::External, a(50)),
+            Posting::increase(bank(8), a(50)),
+        ]);
     let err = log
         .append(vec![deposit(7, 1_000), poison], &Ledger)
         .unwrap_err();
@@ -141,10 +142,11 @@ fn an_unbalanced_append_is_refused_and_leaves_nothing_behind() {
     let (_dir, _path, log) = temp_log();
     history(&log);
     let before = state(&log);
-    let lopsided = NewEvent::new(1, tx(8), TestKind::Deposit).with_postings(vec![
-        Posting::decrease(Account::External, a(100)),
-        Posting::increase(bank(8), a(99)),
-    ]);
+    let lopsided = NewEvent::new(crate::UnixMillis::new(1), tx(8), TestKind::Deposit)
+        .with_postings(vec![
+            Posting::decrease(Account::External, a(100)),
+            Posting::increase(bank(8), a(99)),
+        ]);
     let err = log
         .append(vec![deposit(7, 1_000), lopsided], &Ledger)
         .unwrap_err();
@@ -162,11 +164,12 @@ fn an_unbalanced_append_is_refused_and_leaves_nothing_behind() {
 #[test]
 fn overflowing_postings_and_bad_memos_are_refused() {
     let (_dir, _path, log) = temp_log();
-    let huge = NewEvent::new(1, tx(1), TestKind::Deposit).with_postings(vec![
-        Posting::increase(bank(1), a(u64::MAX)),
-        Posting::increase(bank(2), a(1)),
-        Posting::decrease(Account::External, a(u64::MAX)),
-    ]);
+    let huge =
+        NewEvent::new(crate::UnixMillis::new(1), tx(1), TestKind::Deposit).with_postings(vec![
+            Posting::increase(bank(1), a(u64::MAX)),
+            Posting::increase(bank(2), a(1)),
+            Posting::decrease(Account::External, a(u64::MAX)),
+        ]);
     let err = log.append(vec![huge], &Ledger).unwrap_err();
     assert!(
         matches!(

@@ -141,7 +141,12 @@ pub(super) fn tx(n: u8) -> TxId {
 
 /// `external −v, bank:n +v`.
 pub(super) fn deposit(n: u8, v: u64) -> NewEvent<TestKind> {
-    NewEvent::new(1_700_000_000_000 + u64::from(n), tx(n), TestKind::Deposit).with_postings(vec![
+    NewEvent::new(
+        crate::UnixMillis::new(1_700_000_000_000 + u64::from(n)),
+        tx(n),
+        TestKind::Deposit,
+    )
+    .with_postings(vec![
         Posting::decrease(Account::External, a(v)),
         Posting::increase(bank(n), a(v)),
     ])
@@ -150,7 +155,7 @@ pub(super) fn deposit(n: u8, v: u64) -> NewEvent<TestKind> {
 /// `from −v, to +v`, with a memo on a vendor float.
 pub(super) fn transfer(t: u8, from: Account, to: Account, v: u64) -> NewEvent<TestKind> {
     NewEvent::new(
-        1_700_000_100_000,
+        crate::UnixMillis::new(1_700_000_100_000),
         tx(t),
         TestKind::Transfer {
             note: format!("transfer {t}"),

@@ -45,7 +45,7 @@ fn event(t: u8, transfers: &[(u8, u8, u64)], merge: bool) -> NewEvent<TestKind> 
             .collect();
     }
     NewEvent::new(
-        u64::from(t),
+        crate::UnixMillis::new(u64::from(t)),
         tx(t),
         TestKind::Transfer {
             note: String::new(),
