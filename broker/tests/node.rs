@@ -7,6 +7,7 @@ mod wire_client;
 use broker::core::State;
 use broker::node::{BrokerNode, NodeError};
 use broker::store::{self, LiveProjection};
+use shared::UnixSecs;
 use shared::events::dump_projection;
 use shared::ids::{Nonce, TxId};
 use shared::wire::Decision;
@@ -38,7 +39,7 @@ fn busy_world(suite: Suite) -> World {
     w.send(&c.withdraw(TxId::random(), &b1), NOW);
     w.send(&c.withdraw(TxId::random(), &b1), NOW); // refused: Spent
     w.node()
-        .payout(&c.pan, Amount::from_minor(100), NOW)
+        .payout(&c.pan, Amount::from_minor(100), UnixSecs::new(NOW))
         .unwrap();
     // 6.2 with change, an expired exchange, and a 6.3 purchase.
     let m = w.client(3, "M-1");
@@ -56,7 +57,7 @@ fn busy_world(suite: Suite) -> World {
         (change.scrip, change.cs_hash)
     });
     w.send(&c.notice(TxId::random(), m.uid()), NOW);
-    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
+    assert_eq!(w.node().expire(UnixSecs::new(NOW + 601)).unwrap().events, 1);
     let tx = TxId::random();
     w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
     w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
@@ -267,7 +268,7 @@ fn an_event_that_breaks_the_ledger_is_refused_before_it_is_written() {
         &c.pan,
         Amount::from_minor(1_000),
         TxId::random(),
-        NOW,
+        UnixSecs::new(NOW),
     )
     .unwrap();
     bad.postings = vec![
@@ -418,7 +419,7 @@ fn reopened_between_the_messages_of_multi_party_transactions() {
     let tx = TxId::random();
     w.send(&c.notice(tx, m.uid()), NOW);
     w.reopen();
-    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
+    assert_eq!(w.node().expire(UnixSecs::new(NOW + 601)).unwrap().events, 1);
     assert_eq!(
         w.state().exchanges[&tx].state,
         broker::core::ExchangeState::Expired
@@ -458,13 +459,13 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             .unwrap();
         w.reopen();
         let len = w.log_len();
-        let again = w.node().handle(&step1, NOW + 1).unwrap();
+        let again = w.node().handle(&step1, UnixSecs::new(NOW + 1)).unwrap();
         assert_eq!(again.reply, first.reply);
         assert!(again.deliveries.is_empty(), "a repeat sends nothing new");
         assert_eq!(w.log_len(), len);
         // Restart; step 2 was lost: the broker re-sends the stored authorization.
         w.reopen();
-        let resend = w.node().to_resend(NOW + 2);
+        let resend = w.node().to_resend(UnixSecs::new(NOW + 2));
         assert_eq!(resend.len(), 1);
         assert_eq!(
             (resend[0].to, &resend[0].frame),
@@ -486,7 +487,7 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         let len = w.log_len();
         assert_eq!(w.send_all(&step3, NOW + 4).reply, decided.reply);
         assert_eq!(w.log_len(), len);
-        assert!(w.node().to_resend(NOW + 4).is_empty());
+        assert!(w.node().to_resend(UnixSecs::new(NOW + 4)).is_empty());
         // C lost its change: TransactionStatus after the restart returns it.
         let status = w.send(&c.transaction_status(tx), NOW + 5);
         assert_eq!(
@@ -519,7 +520,10 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             .deadline
             .unwrap();
         w.reopen();
-        assert_eq!(w.node().expire(deadline + 1).unwrap().events, 1);
+        assert_eq!(
+            w.node().expire(UnixSecs::new(deadline + 1)).unwrap().events,
+            1
+        );
         w.reopen();
         let late = w.send_all(&m.vendor_top_up_accepted(tx, &accept), deadline + 2);
         let decision = m

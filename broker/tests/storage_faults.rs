@@ -9,6 +9,7 @@
 mod wire_client;
 
 use broker::node::NodeError;
+use shared::UnixSecs;
 use shared::ids::{Nonce, TxId};
 use shared::node::{UNAVAILABLE_MESSAGE, Unavailable, is_unavailable};
 use shared::wire::Frame;
@@ -19,7 +20,7 @@ use wire_client::{NOW, World};
 /// `handle` of `request` at `now` is `Unavailable`, with the unsigned answer naming it.
 fn assert_unavailable(w: &mut World, request: &[u8], now: u64) {
     let broker = w.broker_key().uid();
-    let result = w.node().handle(request, now);
+    let result = w.node().handle(request, UnixSecs::new(now));
     let Err(NodeError::Unavailable(Unavailable { reply, .. })) = result else {
         panic!("expected Unavailable, got {result:?}")
     };
@@ -76,14 +77,16 @@ fn a_full_disk_is_answered_unavailable_and_the_broker_serves_again_once_it_can_w
 
         // The operator's calls go the same way.
         disk.fill_disk();
-        let deposit = w.node().deposit(&c.pan, Amount::from_minor(7), NOW + 3);
+        let deposit = w
+            .node()
+            .deposit(&c.pan, Amount::from_minor(7), UnixSecs::new(NOW + 3));
         assert!(
             matches!(deposit, Err(NodeError::Unavailable(_))),
             "{deposit:?}"
         );
         disk.free_space();
         w.node()
-            .deposit(&c.pan, Amount::from_minor(7), NOW + 4)
+            .deposit(&c.pan, Amount::from_minor(7), UnixSecs::new(NOW + 4))
             .unwrap();
         assert_eq!(w.log_len(), len + 2);
 

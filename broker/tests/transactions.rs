@@ -8,6 +8,7 @@ mod wire_client;
 
 use broker::core::bank::BankError;
 use broker::node::NodeError;
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId};
 use shared::node::ScripState;
@@ -49,23 +50,32 @@ fn obtain(w: &mut World, c: &Client, value: u64) -> Held {
 fn bank_operator_opens_deposits_and_pays_out() {
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
+    w.node()
+        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
+        .unwrap();
     let record = w.state().pans.get(&c.pan).unwrap().clone();
     assert_eq!(record.id_commitment, c.id().commitment(Suite::Modern));
     assert_eq!(record.registered, None);
-    w.node().deposit(&c.pan, amount(5000), NOW).unwrap();
+    w.node()
+        .deposit(&c.pan, amount(5000), UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(bank(&w, &c), 5000);
     assert_eq!(w.state().balance(&Account::External), -5000);
-    w.node().payout(&c.pan, amount(1500), NOW).unwrap();
+    w.node()
+        .payout(&c.pan, amount(1500), UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(bank(&w, &c), 3500);
     wire_client::assert_conserved(w.state());
     assert_eq!(w.log_len(), 3);
 
     let before = w.state().clone();
     let refusals = [
-        w.node().open_account(&c.pan, &c.secret, NOW),
-        w.node()
-            .open_account(&Pan::new("X1"), &PanSecret::new("short"), NOW),
+        w.node().open_account(&c.pan, &c.secret, UnixSecs::new(NOW)),
+        w.node().open_account(
+            &Pan::new("X1"),
+            &PanSecret::new("short"),
+            UnixSecs::new(NOW),
+        ),
     ];
     assert!(matches!(
         refusals[0],
@@ -76,15 +86,16 @@ fn bank_operator_opens_deposits_and_pays_out() {
         Err(NodeError::Bank(BankError::WeakSecret))
     ));
     assert!(matches!(
-        w.node().deposit(&Pan::new("nope"), amount(1), NOW),
+        w.node()
+            .deposit(&Pan::new("nope"), amount(1), UnixSecs::new(NOW)),
         Err(NodeError::Bank(BankError::PanUnknown(_)))
     ));
     assert!(matches!(
-        w.node().deposit(&c.pan, Amount::ZERO, NOW),
+        w.node().deposit(&c.pan, Amount::ZERO, UnixSecs::new(NOW)),
         Err(NodeError::Bank(BankError::ZeroAmount))
     ));
     assert!(matches!(
-        w.node().payout(&c.pan, amount(3501), NOW),
+        w.node().payout(&c.pan, amount(3501), UnixSecs::new(NOW)),
         Err(NodeError::Bank(BankError::Insufficient { available, .. })) if available == amount(3500)
     ));
     assert_eq!(w.state(), &before);
@@ -97,7 +108,9 @@ fn bank_operator_opens_deposits_and_pays_out() {
 fn the_log_never_holds_the_account_id() {
     let mut w = World::new(Suite::Paper);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
+    w.node()
+        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
+        .unwrap();
     let id = c.id();
     let event = w.node.as_ref().unwrap().log().read(1).unwrap().unwrap();
     let bytes = event.encode().unwrap();
@@ -124,7 +137,9 @@ fn registration_in_both_suites() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         let c = w.client(0, "GR1601101250000000012300695");
-        w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
+        w.node()
+            .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
+            .unwrap();
         let tx = TxId::random();
         let reply = w.send(&c.registration(tx), NOW);
         let body = c.open_clear::<RegistrationResponseX1>(&reply);
@@ -188,7 +203,9 @@ fn assert_registration_refused(
 fn registration_refusals() {
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
+    w.node()
+        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
+        .unwrap();
     let mut messages = Vec::new();
 
     // PAN unknown (an account number with a typo).
@@ -324,7 +341,7 @@ fn wrong_suite_unknown_peer_and_garbage() {
     // A frame that does not decode at all is refused with no answer (no header to answer
     // under), and changes nothing.
     let len = w.log_len();
-    let handled = w.node().handle(&[1, 2, 3], NOW).unwrap();
+    let handled = w.node().handle(&[1, 2, 3], UnixSecs::new(NOW)).unwrap();
     assert_eq!(handled.reply, None);
     assert_eq!(handled.refusal.map(|r| r.code), Some(ErrorCode::BadFrame));
     assert_eq!(w.log_len(), len);

@@ -5,6 +5,7 @@
 mod wire_client;
 
 use broker::core::ExchangeState;
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::TxId;
 use shared::suite::OpCount;
@@ -194,11 +195,11 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
     assert_eq!(
-        p.w.node().expire(deadline).unwrap().events,
+        p.w.node().expire(UnixSecs::new(deadline)).unwrap().events,
         0,
         "not before its deadline"
     );
-    let expired = p.w.node().expire(deadline + 1).unwrap();
+    let expired = p.w.node().expire(UnixSecs::new(deadline + 1)).unwrap();
     assert_eq!(expired.events, 1);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
     // The timer told C: a NOK(DeadlinePassed) in the outbox, after the notice's reply.
@@ -218,7 +219,7 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
             frame: to_c[1].clone(),
         }]
     );
-    let again = p.w.node().expire(deadline + 2).unwrap();
+    let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "closed once");
     assert!(again.deliveries.is_empty());
     let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
@@ -459,7 +460,7 @@ fn purchase_refusals() {
 fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     let mut p = after_exchange();
     assert_eq!(p.bank(&p.m), 300);
-    let refused = p.w.node().payout(&p.m.pan, amount(1), NOW);
+    let refused = p.w.node().payout(&p.m.pan, amount(1), UnixSecs::new(NOW));
     assert!(
         matches!(
             refused,
@@ -472,8 +473,14 @@ fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     let tx = TxId::random();
     p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 120), NOW);
     p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
-    assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
-    p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
+    assert!(
+        p.w.node()
+            .payout(&p.m.pan, amount(121), UnixSecs::new(NOW))
+            .is_err()
+    );
+    p.w.node()
+        .payout(&p.m.pan, amount(120), UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(p.bank(&p.m), 180);
     wire_client::assert_conserved(p.w.state());
 }

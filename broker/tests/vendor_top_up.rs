@@ -6,6 +6,7 @@
 mod wire_client;
 
 use broker::core::{EscrowState, Kind};
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::node::ScripState;
@@ -102,10 +103,16 @@ fn a_top_up_settles_with_change_in_both_suites() {
         assert_eq!(v0.scrip, p.v0.scrip);
         assert_eq!(v0.cs, p.v0.cs);
         // The broker may re-send step 2 while the deadline has not passed: the same bytes.
-        assert_eq!(p.w.node().to_resend(deadline).len(), 1);
-        assert_eq!(p.w.node().to_resend(deadline)[0].frame, authorization);
-        assert_eq!(p.w.node().to_resend(deadline)[0].to, p.m.uid());
-        assert!(p.w.node().to_resend(deadline + 1).is_empty());
+        assert_eq!(p.w.node().to_resend(UnixSecs::new(deadline)).len(), 1);
+        assert_eq!(
+            p.w.node().to_resend(UnixSecs::new(deadline))[0].frame,
+            authorization
+        );
+        assert_eq!(
+            p.w.node().to_resend(UnixSecs::new(deadline))[0].to,
+            p.m.uid()
+        );
+        assert!(p.w.node().to_resend(UnixSecs::new(deadline + 1)).is_empty());
 
         // Step 3 → 4: M accepts; B0 spent, change B1 of 400, M paid 100.
         let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
@@ -132,7 +139,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
         assert_eq!(s.live.get(&b1.scrip.id()).unwrap().owner, p.c.uid());
         assert_eq!(s.escrows[&tx].state, EscrowState::Settled);
         assert!(
-            p.w.node().to_resend(NOW).is_empty(),
+            p.w.node().to_resend(UnixSecs::new(NOW)).is_empty(),
             "settled: nothing to re-send"
         );
 
@@ -209,7 +216,13 @@ fn a_decline_releases_the_escrow_and_tells_both() {
     ));
     // A repeat: the same decision bytes; the timer finds nothing to release.
     assert_eq!(p.w.send_all(&step3, NOW + 6).reply, handled.reply);
-    assert_eq!(p.w.node().expire(NOW + 10_000).unwrap().events, 0);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(NOW + 10_000))
+            .unwrap()
+            .events,
+        0
+    );
     assert_eq!(p.w.log_len(), len + 1);
     // B0 is live again: C withdraws it.
     let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW + 7);
@@ -249,20 +262,20 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     let before = p.w.state().accounts.clone();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     assert_eq!(
-        p.w.node().expire(deadline).unwrap().events,
+        p.w.node().expire(UnixSecs::new(deadline)).unwrap().events,
         0,
         "not before it"
     );
-    assert_eq!(p.w.node().to_resend(deadline).len(), 1);
+    assert_eq!(p.w.node().to_resend(UnixSecs::new(deadline)).len(), 1);
     let len = p.w.log_len();
-    let expired = p.w.node().expire(deadline + 1).unwrap();
+    let expired = p.w.node().expire(UnixSecs::new(deadline + 1)).unwrap();
     assert_eq!(expired.events, 1);
     assert_eq!(p.w.log_len(), len + 1);
     wire_client::assert_conserved(p.w.state());
     assert_eq!(p.w.state().accounts, before);
     assert_eq!(held_state(&p), ScripState::Live);
     assert!(
-        p.w.node().to_resend(deadline).is_empty(),
+        p.w.node().to_resend(UnixSecs::new(deadline)).is_empty(),
         "released: nothing to re-send"
     );
     // C was told: Ack, then a NOK ChangeBrokerScrip.
@@ -284,7 +297,7 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
         }]
     );
     p.assert_status(tx, deadline + 1, to_c);
-    let again = p.w.node().expire(deadline + 2).unwrap();
+    let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "released once");
     assert!(again.deliveries.is_empty(), "C is told once");
 
@@ -317,7 +330,13 @@ fn an_accept_after_the_deadline_releases_the_escrow() {
         (ErrorCode::DeadlinePassed, ErrorCode::DeadlinePassed)
     );
     assert_eq!(held_state(&p), ScripState::Live);
-    assert_eq!(p.w.node().expire(deadline + 2).unwrap().events, 0);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(deadline + 2))
+            .unwrap()
+            .events,
+        0
+    );
 }
 
 /// Section 4: a held B0 is refused with `Held` by every other request, changing nothing;
@@ -556,8 +575,17 @@ fn escrows_survive_reopen_with_identical_state() {
         assert_eq!(escrows[&settled].state, EscrowState::Settled);
         assert!(matches!(escrows[&released].state, EscrowState::Released(_)));
         assert_eq!(escrows[&open].state, EscrowState::Open);
-        assert_eq!(p.w.node().to_resend(NOW)[0].frame, authorization);
-        assert_eq!(p.w.node().expire(deadline + 1).unwrap().events, 1);
+        assert_eq!(
+            p.w.node().to_resend(UnixSecs::new(NOW))[0].frame,
+            authorization
+        );
+        assert_eq!(
+            p.w.node()
+                .expire(UnixSecs::new(deadline + 1))
+                .unwrap()
+                .events,
+            1
+        );
         let state = p.w.state().clone();
         p.w.reopen();
         assert_eq!(p.w.state(), &state);
@@ -578,13 +606,25 @@ fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
     assert!(grace_end > deadline);
     let bank_before = p.bank(&p.c);
     let len = p.w.log_len();
-    assert_eq!(p.w.node().expire(grace_end + 1).unwrap().events, 1);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 1))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(p.w.log_len(), len + 1);
     assert_eq!(held_state(&p), ScripState::Live, "released, not lapsed");
     assert_eq!(p.bank(&p.c), bank_before);
     wire_client::assert_conserved(p.w.state());
 
-    assert_eq!(p.w.node().expire(grace_end + 2).unwrap().events, 1);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 2))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(p.w.log_len(), len + 2);
     assert!(p.w.state().live.get(&p.b0.scrip.id()).is_none());
     assert_eq!(p.bank(&p.c), bank_before + 500);
@@ -596,7 +636,14 @@ fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
         e.tx == lapse && matches!(e.kind.kind, Kind::ScripLapsed { .. })
     });
     assert!(lapsed, "the lapse of scrip X is tx X");
-    assert_eq!(p.w.node().expire(grace_end + 3).unwrap().events, 0, "once");
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 3))
+            .unwrap()
+            .events,
+        0,
+        "once"
+    );
 
     let state = p.w.state().clone();
     p.w.reopen();

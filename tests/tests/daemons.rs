@@ -30,6 +30,7 @@ use peerscrip_tests::deployment::{OnNats, Transport as _};
 use peerscrip_tests::export_stream::{ExportStream, assert_linked, log_rows, node_subject};
 use peerscrip_tests::processes::{Daemon, PATIENCE};
 use peerscrip_tests::site::Site;
+use shared::UnixSecs;
 use shared::bus::{NatsBus, Subjects};
 use shared::events::Account;
 use shared::wire::bodies::{OrderId, OrderInfo};
@@ -100,11 +101,20 @@ impl Deployment {
         std::fs::create_dir_all(d.broker_dir()).unwrap();
         let mut node = d.open_broker();
         let now = system_clock();
-        node.open_account(&Pan::new(PAN_C), &PanSecret::new(SECRET_C), now)
+        node.open_account(
+            &Pan::new(PAN_C),
+            &PanSecret::new(SECRET_C),
+            UnixSecs::new(now),
+        )
+        .unwrap();
+        node.open_account(
+            &Pan::new(PAN_M),
+            &PanSecret::new(SECRET_M),
+            UnixSecs::new(now),
+        )
+        .unwrap();
+        node.deposit(&Pan::new(PAN_C), amount(10_000), UnixSecs::new(now))
             .unwrap();
-        node.open_account(&Pan::new(PAN_M), &PanSecret::new(SECRET_M), now)
-            .unwrap();
-        node.deposit(&Pan::new(PAN_C), amount(10_000), now).unwrap();
         node.close().unwrap();
         d
     }

@@ -16,6 +16,7 @@ use peerscrip_tests::frames::{
 use peerscrip_tests::invariants;
 use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
+use shared::UnixSecs;
 use shared::ids::Nonce;
 use shared::node::{LiveRecord, ScripState};
 use shared::wire::bodies::{
@@ -130,7 +131,7 @@ impl World {
     }
 
     fn send_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
-        let h = self.broker().handle(frame, now).unwrap();
+        let h = self.broker().handle(frame, UnixSecs::new(now)).unwrap();
         self.assert_conserved();
         h
     }
@@ -833,7 +834,7 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
             ErrorCode::Held,
         );
         // The broker re-sends step 2: the merchant answers with the same step 3.
-        let resend = w.net.broker().unwrap().to_resend(NOW + 1);
+        let resend = w.net.broker().unwrap().to_resend(UnixSecs::new(NOW + 1));
         assert_eq!(resend.len(), 1);
         assert_eq!(resend[0].frame, auth);
         let again = w.send_merchant(&resend[0].frame, NOW + 1);
@@ -924,7 +925,13 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     let step1 = w.vendor_top_up_request(tx, &b1.expect("change"), &v0, 200, 500, 500);
     let (_, step3, deadline) = w.top_up_asked(&step1);
     // The step 3 is lost; the broker's deadline passes and it releases its escrow.
-    assert_eq!(w.broker().expire(deadline + 1).unwrap().events, 1);
+    assert_eq!(
+        w.broker()
+            .expire(UnixSecs::new(deadline + 1))
+            .unwrap()
+            .events,
+        1
+    );
     w.assert_conserved();
     // The merchant has not released V0 on its own; it repeats step 3 after a restart.
     w.reopen_merchant();
@@ -981,7 +988,7 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
     let tx = TxId::random();
     let (step2, ask) = w.exchange_asked(tx, &b0, 250);
     let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
-    w.broker().expire(late).unwrap();
+    w.broker().expire(UnixSecs::new(late)).unwrap();
     w.assert_exchange_refused(&step2, &ask, late, ErrorCode::DeadlinePassed);
 }
 

@@ -22,6 +22,7 @@ use merchant::node::{MerchantNode, ReplyOutcome};
 use peerscrip_tests::frames::{encoded, sealed_part};
 use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
+use shared::UnixSecs;
 use shared::wire::bodies::{
     AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, VendorScripRequestX2,
     VendorScripResponseX6, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX0,
@@ -90,7 +91,7 @@ impl World {
 
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
-        let handled = self.broker().handle(frame, NOW).unwrap();
+        let handled = self.broker().handle(frame, UnixSecs::new(NOW)).unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply_frame().to_vec()
@@ -98,7 +99,7 @@ impl World {
 
     /// A frame of M to the broker, whose ledger stays conserved.
     fn relay_to_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
-        let handled = self.broker().handle(frame, now).unwrap();
+        let handled = self.broker().handle(frame, UnixSecs::new(now)).unwrap();
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled
     }
@@ -541,7 +542,10 @@ fn an_expired_exchange_ends_through_transaction_status() {
             .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
             .unwrap();
         let _lost = w.send_broker(&out.frame);
-        assert_eq!(w.broker().expire(NOW + 3600).unwrap().events, 1);
+        assert_eq!(
+            w.broker().expire(UnixSecs::new(NOW + 3600)).unwrap().events,
+            1
+        );
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
         let results = w.status_from_broker(out.tx, NOW + 3600);
         assert_eq!(results.len(), 2);
@@ -713,7 +717,7 @@ fn a_late_success_of_a_request_given_up_is_taken() {
         assert_eq!(w.wallet().pending().count(), 0);
         let pan = w.net.customers[0].party.pan.clone();
         w.broker()
-            .deposit(&pan, Amount::from_minor(2000), NOW)
+            .deposit(&pan, Amount::from_minor(2000), UnixSecs::new(NOW))
             .unwrap();
         let late = w.send_broker(&out.frame);
         w.wallet().handle_reply(&late, NOW).unwrap();
@@ -748,7 +752,7 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         let later = NOW + 3600;
         let step2 = w.announce_exchange(1000);
         let tx = step2.tx;
-        assert_eq!(w.broker().expire(later).unwrap().events, 1);
+        assert_eq!(w.broker().expire(UnixSecs::new(later)).unwrap().events, 1);
         let (_, to_c) = w.relay_exchange(&step2, later);
         assert!(matches!(
             w.wallet().handle_reply(&to_c[0].frame, later),
@@ -853,10 +857,10 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
         let pan = "GR16NEWCOMER0001";
         let party = Party::new(suite, 3, pan);
         w.broker()
-            .open_account(&party.pan, &party.secret, NOW)
+            .open_account(&party.pan, &party.secret, UnixSecs::new(NOW))
             .unwrap();
         w.broker()
-            .deposit(&party.pan, Amount::from_minor(1000), NOW)
+            .deposit(&party.pan, Amount::from_minor(1000), UnixSecs::new(NOW))
             .unwrap();
         // Linked with a PANSecret that is not the account's.
         let wrong = Party::with_account(suite, 3, pan, "not the secret of this account");

@@ -11,6 +11,7 @@
 
 use broker::core::{Config, State};
 use broker::node::{BrokerNode, Handled};
+use shared::UnixSecs;
 use shared::events::Evidence;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId, Uid};
 use shared::node::Recorded;
@@ -607,11 +608,11 @@ impl World {
     /// Opens the client's account with `deposit` in it and registers its key.
     pub fn onboard(&mut self, client: &Client, deposit: u64) {
         self.node()
-            .open_account(&client.pan, &client.secret, NOW)
+            .open_account(&client.pan, &client.secret, UnixSecs::new(NOW))
             .unwrap();
         if deposit > 0 {
             self.node()
-                .deposit(&client.pan, Amount::from_minor(deposit), NOW)
+                .deposit(&client.pan, Amount::from_minor(deposit), UnixSecs::new(NOW))
                 .unwrap();
         }
         let reply = self.send(&client.registration(TxId::random()), NOW);
@@ -628,7 +629,7 @@ impl World {
 
     /// Sends a request; returns the reply and the deliveries.
     pub fn send_all(&mut self, frame: &[u8], now: u64) -> Handled {
-        let handled = self.node().handle(frame, now).unwrap();
+        let handled = self.node().handle(frame, UnixSecs::new(now)).unwrap();
         assert_conserved(self.state());
         handled
     }

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use rand::RngExt;
-use shared::TxId;
 use shared::wire::Label;
+use shared::{TxId, UnixSecs};
 
 use super::{
     EXPIRY_JUMP_SECS, Faults, JUMP_SECS, Kind, MAX_FULL_STEPS, Node, Sim, Step, label_of, net,
@@ -218,7 +218,7 @@ impl Sim {
     pub(super) fn timer(&mut self) -> Step {
         let now = self.now;
         let broker = self.network.broker_mut().map_err(net)?;
-        let expired = match broker.expire(now) {
+        let expired = match broker.expire(UnixSecs::new(now)) {
             Ok(expired) => expired,
             // Down (or its commit failed): the timer runs again later (section 10).
             Err(broker::node::NodeError::Unavailable(down)) => {
@@ -227,7 +227,7 @@ impl Sim {
             }
             Err(e) => return Err(format!("expire: {e}")),
         };
-        let resend = broker.to_resend(now);
+        let resend = broker.to_resend(UnixSecs::new(now));
         if expired.events > 0 {
             self.note(format!("expire: {} events", expired.events));
         }

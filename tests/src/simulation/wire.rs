@@ -8,7 +8,7 @@ use merchant::node::ReplyOutcome;
 use rand::RngExt;
 use shared::node::{Handled, Unavailable};
 use shared::wire::Label;
-use shared::{TxId, Uid};
+use shared::{TxId, Uid, UnixSecs};
 
 use super::{
     Delivery, Envelope, FirstHandling, Kind, Node, Sim, Step, When, label_of, net, reply_outcome,
@@ -232,7 +232,7 @@ impl Sim {
                     .network
                     .broker_mut()
                     .map_err(net)?
-                    .handle(&envelope.frame, now)
+                    .handle(&envelope.frame, UnixSecs::new(now))
                 {
                     Ok(handled) => handled,
                     Err(broker::node::NodeError::Unavailable(down)) => {
