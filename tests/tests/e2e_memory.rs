@@ -35,6 +35,7 @@ use peerscrip_tests::deployment::{Deployment, InMemory, TIMEOUT};
 use peerscrip_tests::frames::{encoded, error_code, presenting, sealed_body, sealed_part};
 use peerscrip_tests::invariants;
 use peerscrip_tests::network::{NOW, NetworkSpec, Party, broker_keys, create_wallet};
+use shared::UnixSecs;
 use shared::bus::{Bus, MemoryBus};
 use shared::events::Account;
 use shared::runtime::{Clock, parallel_map};
@@ -229,7 +230,7 @@ async fn customer_journey(suite: Suite) {
         .net
         .merchant_mut(0)
         .unwrap()
-        .issue_vendor_scrip(c.uid(), amount(1_000), TxId::random(), NOW)
+        .issue_vendor_scrip(c.uid(), amount(1_000), TxId::random(), UnixSecs::new(NOW))
         .unwrap();
     d.serve_merchant(0, clock).await.unwrap();
     let tx = TxId::random();

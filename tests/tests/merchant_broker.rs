@@ -137,13 +137,16 @@ impl World {
     }
 
     fn send_merchant(&mut self, frame: &[u8], now: u64) -> Handled {
-        let h = self.merchant().handle(frame, now).unwrap();
+        let h = self.merchant().handle(frame, UnixSecs::new(now)).unwrap();
         self.assert_conserved();
         h
     }
 
     fn reply_to_merchant(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
-        let r = self.merchant().handle_reply(frame, now).unwrap();
+        let r = self
+            .merchant()
+            .handle_reply(frame, UnixSecs::new(now))
+            .unwrap();
         self.assert_conserved();
         r
     }
@@ -1007,12 +1010,12 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
         assert_eq!(
-            w.merchant().lapse(grace_end).unwrap(),
+            w.merchant().lapse(UnixSecs::new(grace_end)).unwrap(),
             0,
             "renewable to the last second"
         );
         let len = w.merchant_log_len();
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 1);
         assert_eq!(w.merchant_log_len(), len + 1);
         let books = w.merchant_ref().state().tables.books;
         assert_eq!(books.withdrawn, amount(600));
@@ -1030,7 +1033,7 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             (w.c.uid(), amount(600), v0.scrip.body.expires)
         );
         // Once only, and the notice survives a restart, byte for byte.
-        assert_eq!(w.merchant().lapse(grace_end + 2).unwrap(), 0);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 2)).unwrap(), 0);
         w.reopen_merchant();
         assert_eq!(w.merchant_ref().pending_broker_requests(), pending);
 
@@ -1110,7 +1113,7 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
         let grace_end = v0.scrip.body.expires.max(v1.scrip.body.expires)
             + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 2);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 2);
         w.reopen_merchant();
         let pending = w.merchant_ref().pending_broker_requests();
         let mut txs: Vec<TxId> = pending
@@ -1155,7 +1158,7 @@ fn a_held_vendor_scrip_does_not_lapse() {
     assert!(w.send_merchant(&step1, NOW).refusal.is_none());
     let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
     let len = w.merchant_log_len();
-    assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 0);
+    assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 0);
     assert_eq!(w.merchant_log_len(), len);
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending.len(), 1);

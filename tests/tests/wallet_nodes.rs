@@ -182,14 +182,17 @@ impl World {
         step2: &Outgoing,
         now: u64,
     ) -> (broker::node::Handled, Vec<merchant::node::Outgoing>) {
-        let at_m = self.merchant().handle(&step2.frame, now).unwrap();
+        let at_m = self
+            .merchant()
+            .handle(&step2.frame, UnixSecs::new(now))
+            .unwrap();
         assert_eq!(at_m.refusal, None);
         assert!(at_m.reply.is_none(), "M holds its reply until B decides");
         assert_eq!(at_m.requests.len(), 1);
         let at_b = self.relay_to_broker(&at_m.requests[0].frame, now);
         let ReplyOutcome::Decided(to_c) = self
             .merchant()
-            .handle_reply(at_b.reply_frame(), now)
+            .handle_reply(at_b.reply_frame(), UnixSecs::new(now))
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -210,14 +213,19 @@ impl World {
         let m = self.m.uid();
         let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
         self.at_broker(&initiated, NOW);
-        let handled = self.merchant().handle(&purchase.frame, NOW).unwrap();
+        let handled = self
+            .merchant()
+            .handle(&purchase.frame, UnixSecs::new(NOW))
+            .unwrap();
         assert_eq!(handled.refusal, None);
         self.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(handled.requests.len(), 1);
         let report_ack = self.send_broker(&handled.requests[0].frame);
-        self.merchant().handle_reply(&report_ack, NOW).unwrap();
+        self.merchant()
+            .handle_reply(&report_ack, UnixSecs::new(NOW))
+            .unwrap();
     }
 
     /// Section 7: the wallet asks the broker for the frames of `tx` and takes the answer
@@ -326,7 +334,7 @@ impl World {
         let c = self.customer();
         let (v0, cs) = self
             .merchant()
-            .issue_vendor_scrip(c, Amount::from_minor(w), tx, NOW)
+            .issue_vendor_scrip(c, Amount::from_minor(w), tx, UnixSecs::new(NOW))
             .unwrap();
         let x6 = VendorScripResponseX6 {
             re: Re::new(
@@ -495,7 +503,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let c = w.customer();
         let (v1, cs) = w
             .merchant()
-            .issue_vendor_scrip(c, x2.new_value, tx, NOW)
+            .issue_vendor_scrip(c, x2.new_value, tx, UnixSecs::new(NOW))
             .unwrap();
         let x4 = VendorTopUpResponseX4 {
             scrip: v1.clone(),
@@ -603,7 +611,10 @@ fn every_three_party_flow_with_both_real_nodes() {
         let at_b = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
-        let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
+        let at_m = w
+            .merchant()
+            .handle(&at_b.deliveries[0].frame, UnixSecs::new(NOW))
+            .unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
         let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
@@ -613,7 +624,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .unwrap();
         let ReplyOutcome::Decided(to_c) = w
             .merchant()
-            .handle_reply(decided.reply_frame(), NOW)
+            .handle_reply(decided.reply_frame(), UnixSecs::new(NOW))
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -627,7 +638,7 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.7: cash in V of 900.
         let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
-        let at_m = w.merchant().handle(&out.frame, NOW).unwrap();
+        let at_m = w.merchant().handle(&out.frame, UnixSecs::new(NOW)).unwrap();
         assert_eq!(at_m.refusal, None);
         w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
@@ -639,7 +650,9 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
-            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap(),
+            w.merchant()
+                .handle_reply(at_b.reply_frame(), UnixSecs::new(NOW))
+                .unwrap(),
             ReplyOutcome::Decided(_)
         ));
         assert_eq!(w.wallet().scrip(m), None);
@@ -673,7 +686,10 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let pending = w.wallet().pending().next().unwrap();
         assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
         let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
-        let handled = w.merchant().handle(&status.frame, NOW).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&status.frame, UnixSecs::new(NOW))
+            .unwrap();
         assert_eq!(handled.refusal, None);
         let results = w
             .wallet()
@@ -793,10 +809,12 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
         let grace_end = v0.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 1);
         let notice = w.merchant().pending_broker_requests().remove(0);
         let ack = w.send_broker(&notice.frame);
-        w.merchant().handle_reply(&ack, grace_end + 1).unwrap();
+        w.merchant()
+            .handle_reply(&ack, UnixSecs::new(grace_end + 1))
+            .unwrap();
         assert_eq!(
             w.c_bank(),
             3500 + 1050,
@@ -806,7 +824,10 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
 
         let out = w.wallet().renew(m, grace_end + 2).unwrap();
         let (tx, label) = (out.tx, out.label);
-        let handled = w.merchant().handle(&out.frame, grace_end + 2).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&out.frame, UnixSecs::new(grace_end + 2))
+            .unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::Lapsed)
@@ -1049,7 +1070,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
         // A saved request (6.8), refused unverified: nothing recorded, still pending.
         let recorded = w.wallet_ref().history().count();
         let out = w.wallet().renew(m, NOW).unwrap();
-        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        let handled = stranger.handle(&out.frame, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::UnknownPeer)
@@ -1077,7 +1098,10 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // Sent again, to the merchant that knows the key: decided (renewed).
         let again = w.wallet().resend(out.tx, out.label).unwrap();
-        let handled = w.merchant().handle(&again.frame, NOW).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&again.frame, UnixSecs::new(NOW))
+            .unwrap();
         w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
@@ -1089,7 +1113,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // A query (the catalogue, docs/adr/0009): the same, nothing to record.
         let (query, out) = w.wallet_ref().catalogue_query(m).unwrap();
-        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        let handled = stranger.handle(&out.frame, UnixSecs::new(NOW)).unwrap();
         let listing = w
             .wallet_ref()
             .handle_catalogue(&query, &handled.reply.unwrap().frame);

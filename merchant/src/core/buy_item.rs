@@ -10,6 +10,7 @@
 //!
 //! Value is conserved at the merchant: V0.value = W_P + V1.value (asserted in `apply`).
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{PurchaseRequestX1, PurchaseResponseX2, Re, Receipt, ScripWithSecret};
@@ -28,7 +29,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &Presented<PurchaseRequestX1>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, Refusal> {
     let header = &request.header;
     let customer = customer_bound(state, config, header, TxKind::BuyItem)?;
@@ -65,10 +66,10 @@ pub fn decide(
     let receipt = Receipt {
         order_id: body.order.order_id,
         paid,
-        issued_at: now,
+        issued_at: now.get(),
     };
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         header.tx,
         Kind::PurchaseMade {
             customer,
@@ -144,7 +145,7 @@ mod tests {
             kit.customer.uid(),
             Amount::from_minor(1_000),
             TxId::random(),
-            NOW,
+            UnixSecs::new(NOW),
             Vec::new(),
         )
         .unwrap();
@@ -152,7 +153,8 @@ mod tests {
         let tx = TxId::random();
         let frame = kit.purchase(kit.customer, tx, &issued.scrip, &issued.cs, &tea(1));
         let request = open(&frame, kit.merchant, &state, kit.broker.uid()).unwrap();
-        let Outcome::Decided(decision) = decide_request(&state, &config, &request, NOW).unwrap()
+        let Outcome::Decided(decision) =
+            decide_request(&state, &config, &request, UnixSecs::new(NOW)).unwrap()
         else {
             panic!("a new request is decided")
         };
@@ -198,12 +200,12 @@ mod tests {
                 .live
                 .hold(&issued.scrip.id(), TxId::random(), NOW + 60)
         );
-        let refused = decide_request(&state, &config, &request, NOW).unwrap_err();
+        let refused = decide_request(&state, &config, &request, UnixSecs::new(NOW)).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
         let renew = kit.renew(kit.customer, TxId::random(), &issued.scrip, &issued.cs);
         let renew = open(&renew, kit.merchant, &state, kit.broker.uid()).unwrap();
         assert!(matches!(renew, VerifiedRequest::Renew(_)));
-        let refused = decide_request(&state, &config, &renew, NOW).unwrap_err();
+        let refused = decide_request(&state, &config, &renew, UnixSecs::new(NOW)).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
     }
 }

@@ -3,13 +3,13 @@
 //! applies (exact code, and the log and tables unchanged), repeats, reports to the broker,
 //! and reopen + replay equality.
 
-use shared::ErrorCode;
 use shared::events::ProjectionDump;
 use shared::wire::bodies::{
     AckBody, OrderInfo, PurchaseCompletedX3, PurchaseResponseX2, Re, RenewResponseX1,
 };
 use shared::wire::{Frame, Header, Label, sign};
 use shared::{Amount, CustomerSecret, KeyPair, Scrip, Suite, TxId};
+use shared::{ErrorCode, UnixSecs};
 use tempfile::TempDir;
 
 use super::{Handled, MerchantNode, ReplyOutcome};
@@ -56,7 +56,12 @@ impl Harness {
     fn issue_to(&mut self, owner: &KeyPair, value: u64) -> (Scrip, CustomerSecret) {
         let issued = self
             .node_mut()
-            .issue_vendor_scrip(owner.uid(), amount(value), TxId::random(), NOW)
+            .issue_vendor_scrip(
+                owner.uid(),
+                amount(value),
+                TxId::random(),
+                UnixSecs::new(NOW),
+            )
             .expect("issue");
         self.assert_conserved();
         issued
@@ -65,7 +70,10 @@ impl Harness {
     /// Handles `frame` and checks the invariants after it.
     fn handle(&mut self, frame: &Frame, now: u64) -> Handled {
         let bytes = frame.encode().expect("encode");
-        let handled = self.node_mut().handle(&bytes, now).expect("handle");
+        let handled = self
+            .node_mut()
+            .handle(&bytes, UnixSecs::new(now))
+            .expect("handle");
         self.assert_conserved();
         handled
     }
@@ -521,12 +529,18 @@ fn every_refusal_of_a_purchase_changes_nothing() {
 fn undecodable_bytes_are_bad_frame_with_no_reply() {
     let mut h = Harness::new(Suite::Modern);
     let before = h.snapshot();
-    let handled = h.node_mut().handle(&[0xff; 40], NOW).expect("handle");
+    let handled = h
+        .node_mut()
+        .handle(&[0xff; 40], UnixSecs::new(NOW))
+        .expect("handle");
     assert_eq!(handled.reply, None);
     assert_eq!(handled.refusal.map(|r| r.code), Some(ErrorCode::BadFrame));
     let handled = h
         .node_mut()
-        .handle(&vec![0; shared::wire::MAX_FRAME_LEN + 1], NOW)
+        .handle(
+            &vec![0; shared::wire::MAX_FRAME_LEN + 1],
+            UnixSecs::new(NOW),
+        )
         .expect("handle");
     assert_eq!(
         handled.refusal.map(|r| r.code),
@@ -687,7 +701,9 @@ fn reports_are_owed_until_the_broker_acknowledges_them() {
     ];
     for (bytes, expected) in outcomes {
         assert_eq!(
-            h.node_mut().handle_reply(&bytes, NOW).expect("handle"),
+            h.node_mut()
+                .handle_reply(&bytes, UnixSecs::new(NOW))
+                .expect("handle"),
             ReplyOutcome::Discarded(expected)
         );
     }
@@ -695,7 +711,9 @@ fn reports_are_owed_until_the_broker_acknowledges_them() {
 
     let good = ack(&kit, tx, digest, kit.broker);
     assert_eq!(
-        h.node_mut().handle_reply(&good, NOW).expect("handle"),
+        h.node_mut()
+            .handle_reply(&good, UnixSecs::new(NOW))
+            .expect("handle"),
         ReplyOutcome::Recorded
     );
     h.assert_conserved();
@@ -704,7 +722,9 @@ fn reports_are_owed_until_the_broker_acknowledges_them() {
     let len = h.node().log().len().expect("len");
     // A repeated Ack is discarded.
     assert_eq!(
-        h.node_mut().handle_reply(&good, NOW).expect("handle"),
+        h.node_mut()
+            .handle_reply(&good, UnixSecs::new(NOW))
+            .expect("handle"),
         ReplyOutcome::Discarded(AckError::NotPending)
     );
     assert_eq!(h.node().log().len().expect("len"), len);
@@ -781,9 +801,12 @@ fn issuance_refuses_zero_and_a_key_that_is_not_the_mints() {
     let mut h = Harness::new(Suite::Modern);
     let kit = Kit::new(Suite::Modern);
     let before = h.snapshot();
-    let refused =
-        h.node_mut()
-            .issue_vendor_scrip(kit.customer.uid(), amount(0), TxId::random(), NOW);
+    let refused = h.node_mut().issue_vendor_scrip(
+        kit.customer.uid(),
+        amount(0),
+        TxId::random(),
+        UnixSecs::new(NOW),
+    );
     assert!(matches!(
         refused,
         Err(super::NodeError::Refused(r)) if r.code == ErrorCode::AmountOutOfRange
@@ -823,7 +846,10 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
         .collect();
     let mut ok = 0;
     for bytes in &frames {
-        let handled = h.node_mut().handle(bytes, NOW).expect("handle");
+        let handled = h
+            .node_mut()
+            .handle(bytes, UnixSecs::new(NOW))
+            .expect("handle");
         match handled.refusal {
             None => ok += 1,
             Some(r) => assert_eq!(r.code, ErrorCode::Spent, "{}", r.message),

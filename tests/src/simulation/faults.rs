@@ -188,7 +188,12 @@ impl Sim {
     /// commit, the call is its chance to recover (section 10).
     pub(super) fn lapse_timer(&mut self, i: usize) -> Step {
         let now = self.now;
-        match self.network.merchant_mut(i).map_err(net)?.lapse(now) {
+        match self
+            .network
+            .merchant_mut(i)
+            .map_err(net)?
+            .lapse(UnixSecs::new(now))
+        {
             Ok(0) => Ok(()),
             Ok(n) => {
                 let n = n as u64;

@@ -249,7 +249,7 @@ impl Sim {
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
-                    .handle(&envelope.frame, now)
+                    .handle(&envelope.frame, UnixSecs::new(now))
                 {
                     Ok(handled) => handled,
                     Err(merchant::node::NodeError::Unavailable(down)) => {
@@ -268,7 +268,7 @@ impl Sim {
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
-                    .handle_reply(&envelope.frame, now)
+                    .handle_reply(&envelope.frame, UnixSecs::new(now))
                 {
                     Ok(outcome) => outcome,
                     // Down, it cannot record the broker's answer: lost, as if the frame

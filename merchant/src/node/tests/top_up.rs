@@ -153,7 +153,7 @@ impl Harness {
     fn reply(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
         let out = self
             .node_mut()
-            .handle_reply(frame, now)
+            .handle_reply(frame, UnixSecs::new(now))
             .expect("handle reply");
         self.assert_conserved();
         out
