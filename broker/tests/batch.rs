@@ -5,7 +5,6 @@
 
 mod wire_client;
 
-use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::wire::bodies::BrokerScripResponseX1;
@@ -35,7 +34,7 @@ fn decisions_in_one_batch_see_the_earlier_ones() {
     );
     let garbage = vec![0xff_u8; 7];
     let frames: Vec<&[u8]> = vec![&withdraw, &top_up, &garbage, &a, &b];
-    let results = w.node().handle_batch(&frames, UnixSecs::new(NOW));
+    let results = w.node().handle_batch(&frames, NOW);
     assert_eq!(results.len(), 5);
     let key = w.broker_key();
     let replies: Vec<Option<Vec<u8>>> = results
@@ -73,9 +72,7 @@ fn a_repeat_inside_a_batch_gets_the_first_reply() {
     let second = c.obtain(tx, 700, nonce);
     assert_ne!(first, second, "fresh signatures and seals");
     let len = w.log_len();
-    let results = w
-        .node()
-        .handle_batch(&[&first, &second], UnixSecs::new(NOW));
+    let results = w.node().handle_batch(&[&first, &second], NOW);
     let replies: Vec<Vec<u8>> = results
         .into_iter()
         .map(|r| r.unwrap().reply_frame().to_vec())

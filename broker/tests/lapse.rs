@@ -61,7 +61,7 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
     );
     let reply = w.send(
         &c.obtain(TxId::random(), 100, Nonce::random()),
-        grace_end + 3,
+        UnixSecs::new(grace_end + 3),
     );
     assert_eq!(error_code(&w.broker_key(), &reply), None);
     // Replay agrees.

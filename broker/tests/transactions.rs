@@ -50,32 +50,23 @@ fn obtain(w: &mut World, c: &Client, value: u64) -> Held {
 fn bank_operator_opens_deposits_and_pays_out() {
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node()
-        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
-        .unwrap();
+    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
     let record = w.state().pans.get(&c.pan).unwrap().clone();
     assert_eq!(record.id_commitment, c.id().commitment(Suite::Modern));
     assert_eq!(record.registered, None);
-    w.node()
-        .deposit(&c.pan, amount(5000), UnixSecs::new(NOW))
-        .unwrap();
+    w.node().deposit(&c.pan, amount(5000), NOW).unwrap();
     assert_eq!(bank(&w, &c), 5000);
     assert_eq!(w.state().balance(&Account::External), -5000);
-    w.node()
-        .payout(&c.pan, amount(1500), UnixSecs::new(NOW))
-        .unwrap();
+    w.node().payout(&c.pan, amount(1500), NOW).unwrap();
     assert_eq!(bank(&w, &c), 3500);
     wire_client::assert_conserved(w.state());
     assert_eq!(w.log_len(), 3);
 
     let before = w.state().clone();
     let refusals = [
-        w.node().open_account(&c.pan, &c.secret, UnixSecs::new(NOW)),
-        w.node().open_account(
-            &Pan::new("X1"),
-            &PanSecret::new("short"),
-            UnixSecs::new(NOW),
-        ),
+        w.node().open_account(&c.pan, &c.secret, NOW),
+        w.node()
+            .open_account(&Pan::new("X1"), &PanSecret::new("short"), NOW),
     ];
     assert!(matches!(
         refusals[0],
@@ -86,16 +77,15 @@ fn bank_operator_opens_deposits_and_pays_out() {
         Err(NodeError::Bank(BankError::WeakSecret))
     ));
     assert!(matches!(
-        w.node()
-            .deposit(&Pan::new("nope"), amount(1), UnixSecs::new(NOW)),
+        w.node().deposit(&Pan::new("nope"), amount(1), NOW),
         Err(NodeError::Bank(BankError::PanUnknown(_)))
     ));
     assert!(matches!(
-        w.node().deposit(&c.pan, Amount::ZERO, UnixSecs::new(NOW)),
+        w.node().deposit(&c.pan, Amount::ZERO, NOW),
         Err(NodeError::Bank(BankError::ZeroAmount))
     ));
     assert!(matches!(
-        w.node().payout(&c.pan, amount(3501), UnixSecs::new(NOW)),
+        w.node().payout(&c.pan, amount(3501), NOW),
         Err(NodeError::Bank(BankError::Insufficient { available, .. })) if available == amount(3500)
     ));
     assert_eq!(w.state(), &before);
@@ -108,9 +98,7 @@ fn bank_operator_opens_deposits_and_pays_out() {
 fn the_log_never_holds_the_account_id() {
     let mut w = World::new(Suite::Paper);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node()
-        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
-        .unwrap();
+    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
     let id = c.id();
     let event = w.node.as_ref().unwrap().log().read(1).unwrap().unwrap();
     let bytes = event.encode().unwrap();
@@ -137,9 +125,7 @@ fn registration_in_both_suites() {
     for suite in Suite::ALL {
         let mut w = World::new(suite);
         let c = w.client(0, "GR1601101250000000012300695");
-        w.node()
-            .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
-            .unwrap();
+        w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
         let tx = TxId::random();
         let reply = w.send(&c.registration(tx), NOW);
         let body = c.open_clear::<RegistrationResponseX1>(&reply);
@@ -203,9 +189,7 @@ fn assert_registration_refused(
 fn registration_refusals() {
     let mut w = World::new(Suite::Modern);
     let c = w.client(0, "GR1601101250000000012300695");
-    w.node()
-        .open_account(&c.pan, &c.secret, UnixSecs::new(NOW))
-        .unwrap();
+    w.node().open_account(&c.pan, &c.secret, NOW).unwrap();
     let mut messages = Vec::new();
 
     // PAN unknown (an account number with a typo).
@@ -341,7 +325,7 @@ fn wrong_suite_unknown_peer_and_garbage() {
     // A frame that does not decode at all is refused with no answer (no header to answer
     // under), and changes nothing.
     let len = w.log_len();
-    let handled = w.node().handle(&[1, 2, 3], UnixSecs::new(NOW)).unwrap();
+    let handled = w.node().handle(&[1, 2, 3], NOW).unwrap();
     assert_eq!(handled.reply, None);
     assert_eq!(handled.refusal.map(|r| r.code), Some(ErrorCode::BadFrame));
     assert_eq!(w.log_len(), len);
@@ -420,7 +404,10 @@ fn obtain_broker_scrip_in_both_suites() {
         let (body, held) =
             c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
         assert_eq!(body.scrip.body.producer, w.node().uid());
-        assert_eq!(body.scrip.body.expires, NOW + 30 * DAY);
+        assert_eq!(
+            body.scrip.body.expires,
+            NOW.saturating_add_secs(30 * DAY).get()
+        );
         assert_eq!(bank(&w, &c), 600);
         assert_eq!(w.state().balance(&Account::FloatBroker), 400);
         let row = w.state().live.get(&held.scrip.id()).unwrap();
@@ -623,8 +610,8 @@ fn top_up_refusals() {
     );
     // Scrip not issued by this producer (a merchant's, whatever its certificate).
     let m = fixtures::keypair(suite, 3);
-    let (foreign, foreign_cs) =
-        Mint::new(suite, m.uid(), fixtures::root_key(9)).issue(amount(300), NOW + DAY);
+    let (foreign, foreign_cs) = Mint::new(suite, m.uid(), fixtures::root_key(9))
+        .issue(amount(300), NOW.saturating_add_secs(DAY).get());
     let foreign = Held {
         scrip: foreign,
         cs: foreign_cs,
@@ -643,7 +630,7 @@ fn top_up_refusals() {
     // Expired.
     w.assert_refused(
         &c.top_up(TxId::random(), &b0, 500, n()),
-        NOW + 31 * DAY,
+        NOW.saturating_add_secs(31 * DAY),
         ErrorCode::Expired,
     );
 }
@@ -681,11 +668,14 @@ fn withdraw_of_an_expired_scrip_is_refused() {
     let b0 = obtain(&mut w, &c, 250);
     w.assert_refused(
         &c.withdraw(TxId::random(), &b0),
-        NOW + 30 * DAY + 1,
+        NOW.saturating_add_secs(30 * DAY + 1),
         ErrorCode::Expired,
     );
     // Still live at its last second.
-    let reply = w.send(&c.withdraw(TxId::random(), &b0), NOW + 30 * DAY);
+    let reply = w.send(
+        &c.withdraw(TxId::random(), &b0),
+        NOW.saturating_add_secs(30 * DAY),
+    );
     assert_eq!(error_code(&w.broker_key(), &reply), None);
 }
 
@@ -698,8 +688,8 @@ fn renew_within_grace_and_refused_after() {
         let c = w.client(0, "A-1");
         w.onboard(&c, 1000);
         let e0 = obtain(&mut w, &c, 500);
-        let expired_at = NOW + 30 * DAY;
-        let later = expired_at + 200 * DAY;
+        let expired_at = NOW.saturating_add_secs(30 * DAY);
+        let later = expired_at.saturating_add_secs(200 * DAY);
         let tx = TxId::random();
         let reply = w.send(&c.renew(tx, &e0), later);
         let (_, e1) =
@@ -707,7 +697,10 @@ fn renew_within_grace_and_refused_after() {
         assert_eq!(e1.scrip.value(), amount(500));
         assert_ne!(e1.scrip.id(), e0.scrip.id());
         assert_ne!(e1.scrip.body.cust_id, e0.scrip.body.cust_id);
-        assert_eq!(e1.scrip.body.expires, later + 30 * DAY);
+        assert_eq!(
+            e1.scrip.body.expires,
+            later.saturating_add_secs(30 * DAY).get()
+        );
         assert_eq!(bank(&w, &c), 500, "no money moves");
         assert_eq!(w.state().balance(&Account::FloatBroker), 500);
         let len = w.log_len();
@@ -723,10 +716,10 @@ fn renew_within_grace_and_refused_after() {
         let grace_end = e2.scrip.body.expires + 365 * DAY;
         w.assert_refused(
             &c.renew(TxId::random(), &e2),
-            grace_end + 1,
+            UnixSecs::new(grace_end + 1),
             ErrorCode::GraceOver,
         );
-        let reply = w.send(&c.renew(TxId::random(), &e2), grace_end);
+        let reply = w.send(&c.renew(TxId::random(), &e2), UnixSecs::new(grace_end));
         assert_eq!(
             error_code(&w.broker_key(), &reply),
             None,
@@ -743,7 +736,7 @@ fn renew_refuses_another_owner_and_wrong_secret() {
     w.onboard(&c, 1000);
     w.onboard(&d, 0);
     let e0 = obtain(&mut w, &c, 500);
-    let later = NOW + 40 * DAY;
+    let later = NOW.saturating_add_secs(40 * DAY);
     w.assert_refused(&d.renew(TxId::random(), &e0), later, ErrorCode::NotOwner);
     let wrong = Held {
         cs: shared::CustomerSecret::from_bytes(&[1; 32]),

@@ -41,11 +41,11 @@ fn exchange_authorized_with_change_in_both_suites() {
         let mut p = Parties::new(suite, 500);
         let tx = TxId::random();
         let deadline = notice(&mut p, tx);
-        assert_eq!(deadline, NOW + 600);
+        assert_eq!(deadline, NOW.saturating_add_secs(600).get());
         assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
 
         let request = authorization(&p, tx, 300, 300);
-        let handled = p.w.send_all(&request, NOW + 10);
+        let handled = p.w.send_all(&request, NOW.saturating_add_secs(10));
         let x5 =
             p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
         assert_eq!(x5.decision, Decision::Ok);
@@ -72,7 +72,7 @@ fn exchange_authorized_with_change_in_both_suites() {
 
         // A repeat of step 3 gets the stored decision, byte for byte; nothing appended.
         let len = p.w.log_len();
-        let again = p.w.send_all(&request, NOW + 20);
+        let again = p.w.send_all(&request, NOW.saturating_add_secs(20));
         assert_eq!(again.reply, handled.reply);
         assert_eq!(p.w.log_len(), len);
         // The outbox keeps, for TransactionStatus, every frame of the tx sent to each
@@ -222,7 +222,10 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "closed once");
     assert!(again.deliveries.is_empty());
-    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
+    let handled = p.w.send_all(
+        &authorization(&p, tx, 300, 300),
+        UnixSecs::new(deadline + 5),
+    );
     assert!(handled.deliveries.is_empty(), "C was told once, at expiry");
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
@@ -236,7 +239,10 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     // Past the deadline before the timer ran: a recorded NOK too.
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
-    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 1);
+    let handled = p.w.send_all(
+        &authorization(&p, tx, 300, 300),
+        UnixSecs::new(deadline + 1),
+    );
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     assert!(!x5.decision.is_ok());
@@ -460,7 +466,7 @@ fn purchase_refusals() {
 fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     let mut p = after_exchange();
     assert_eq!(p.bank(&p.m), 300);
-    let refused = p.w.node().payout(&p.m.pan, amount(1), UnixSecs::new(NOW));
+    let refused = p.w.node().payout(&p.m.pan, amount(1), NOW);
     assert!(
         matches!(
             refused,
@@ -473,14 +479,8 @@ fn a_merchant_payout_is_limited_by_its_outstanding_vendor_scrip() {
     let tx = TxId::random();
     p.w.send(&p.c.purchase_initiated(tx, p.m.uid(), 120), NOW);
     p.w.send(&p.m.purchase_completed(tx, p.c.uid(), 120), NOW);
-    assert!(
-        p.w.node()
-            .payout(&p.m.pan, amount(121), UnixSecs::new(NOW))
-            .is_err()
-    );
-    p.w.node()
-        .payout(&p.m.pan, amount(120), UnixSecs::new(NOW))
-        .unwrap();
+    assert!(p.w.node().payout(&p.m.pan, amount(121), NOW).is_err());
+    p.w.node().payout(&p.m.pan, amount(120), NOW).unwrap();
     assert_eq!(p.bank(&p.m), 180);
     wire_client::assert_conserved(p.w.state());
 }

@@ -82,7 +82,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
         let tx = TxId::random();
         let before = p.w.state().accounts.clone();
         let (deadline, authorization) = open_escrow(&mut p, tx, 100);
-        assert_eq!(deadline, NOW + 600);
+        assert_eq!(deadline, NOW.saturating_add_secs(600).get());
 
         // Step 2: B0 held, nothing moved; M reads X2 and C's part, forwarded unchanged.
         assert_eq!(
@@ -116,7 +116,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
 
         // Step 3 → 4: M accepts; B0 spent, change B1 of 400, M paid 100.
         let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
-        let handled = p.w.send_all(&step3, NOW + 10);
+        let handled = p.w.send_all(&step3, NOW.saturating_add_secs(10));
         let decision =
             p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
         assert_eq!(decision.decision, Decision::Ok);
@@ -139,16 +139,19 @@ fn a_top_up_settles_with_change_in_both_suites() {
         assert_eq!(s.live.get(&b1.scrip.id()).unwrap().owner, p.c.uid());
         assert_eq!(s.escrows[&tx].state, EscrowState::Settled);
         assert!(
-            p.w.node().to_resend(UnixSecs::new(NOW)).is_empty(),
+            p.w.node().to_resend(NOW).is_empty(),
             "settled: nothing to re-send"
         );
 
         // Repeats of step 1 and step 3: the stored bytes, nothing appended.
         let len = p.w.log_len();
-        assert_eq!(p.w.send_all(&step3, NOW + 20).reply, handled.reply);
+        assert_eq!(
+            p.w.send_all(&step3, NOW.saturating_add_secs(20)).reply,
+            handled.reply
+        );
         let again = p.w.send_all(
             &p.c.vendor_top_up_request(tx, p.m.key.public(), &p.b0, &p.v0, 100),
-            NOW + 20,
+            NOW.saturating_add_secs(20),
         );
         assert_eq!(
             p.c.open_clear::<AckBody>(again.reply_frame()).deadline,
@@ -200,7 +203,7 @@ fn a_decline_releases_the_escrow_and_tells_both() {
     open_escrow(&mut p, tx, 100);
     let len = p.w.log_len();
     let step3 = p.m.vendor_top_up_accepted(tx, &decline(&p));
-    let handled = p.w.send_all(&step3, NOW + 5);
+    let handled = p.w.send_all(&step3, NOW.saturating_add_secs(5));
     assert_eq!(
         nok_code(&p, &handled),
         (ErrorCode::Declined, ErrorCode::Declined)
@@ -215,17 +218,23 @@ fn a_decline_releases_the_escrow_and_tells_both() {
         EscrowState::Released(_)
     ));
     // A repeat: the same decision bytes; the timer finds nothing to release.
-    assert_eq!(p.w.send_all(&step3, NOW + 6).reply, handled.reply);
+    assert_eq!(
+        p.w.send_all(&step3, NOW.saturating_add_secs(6)).reply,
+        handled.reply
+    );
     assert_eq!(
         p.w.node()
-            .expire(UnixSecs::new(NOW + 10_000))
+            .expire(NOW.saturating_add_secs(10_000))
             .unwrap()
             .events,
         0
     );
     assert_eq!(p.w.log_len(), len + 1);
     // B0 is live again: C withdraws it.
-    let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW + 7);
+    let reply = p.w.send(
+        &p.c.withdraw(TxId::random(), &p.b0),
+        NOW.saturating_add_secs(7),
+    );
     assert_eq!(error_code(&p.w.broker_key(), &reply), None);
     assert_eq!(p.bank(&p.c), 1000);
 }
@@ -296,20 +305,23 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
             frame: to_c[1].clone(),
         }]
     );
-    p.assert_status(tx, deadline + 1, to_c);
+    p.assert_status(tx, UnixSecs::new(deadline + 1), to_c);
     let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "released once");
     assert!(again.deliveries.is_empty(), "C is told once");
 
     // M's accept comes late: the stored NOK, recorded; no second word to C.
     let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
-    let handled = p.w.send_all(&step3, deadline + 5);
+    let handled = p.w.send_all(&step3, UnixSecs::new(deadline + 5));
     assert!(handled.deliveries.is_empty());
     let decision =
         p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
     assert_eq!(decision.decision, Decision::Nok(reason.clone()));
     assert_eq!(p.w.log_len(), len + 2);
-    assert_eq!(p.w.send_all(&step3, deadline + 50).reply, handled.reply);
+    assert_eq!(
+        p.w.send_all(&step3, UnixSecs::new(deadline + 50)).reply,
+        handled.reply
+    );
     assert_eq!(p.w.log_len(), len + 2);
     assert_eq!(p.w.state().accounts, before);
 }
@@ -323,7 +335,7 @@ fn an_accept_after_the_deadline_releases_the_escrow() {
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     let handled = p.w.send_all(
         &p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140)),
-        deadline + 1,
+        UnixSecs::new(deadline + 1),
     );
     assert_eq!(
         nok_code(&p, &handled),
@@ -384,7 +396,7 @@ fn a_held_scrip_is_refused_by_every_other_request() {
         w.state().live.get(&b0.scrip.id()).unwrap().state,
         ScripState::Held {
             tx,
-            until: NOW + 600
+            until: NOW.saturating_add_secs(600).get()
         }
     );
     // The hold's own decision still goes through.
@@ -455,7 +467,7 @@ fn request_refusals() {
     // An expired B0 must be renewed first.
     w.assert_refused(
         &send_x0(&x0(100, 140)),
-        NOW + 31 * 24 * 3600,
+        NOW.saturating_add_secs(31 * 24 * 3600),
         ErrorCode::Expired,
     );
     // TxReused: the same tx with another content, by C or by anyone else, or under
@@ -575,10 +587,7 @@ fn escrows_survive_reopen_with_identical_state() {
         assert_eq!(escrows[&settled].state, EscrowState::Settled);
         assert!(matches!(escrows[&released].state, EscrowState::Released(_)));
         assert_eq!(escrows[&open].state, EscrowState::Open);
-        assert_eq!(
-            p.w.node().to_resend(UnixSecs::new(NOW))[0].frame,
-            authorization
-        );
+        assert_eq!(p.w.node().to_resend(NOW)[0].frame, authorization);
         assert_eq!(
             p.w.node()
                 .expire(UnixSecs::new(deadline + 1))
