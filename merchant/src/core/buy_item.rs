@@ -145,7 +145,7 @@ mod tests {
             kit.customer.uid(),
             Amount::from_minor(1_000),
             TxId::random(),
-            UnixSecs::new(NOW),
+            NOW,
             Vec::new(),
         )
         .unwrap();
@@ -153,8 +153,7 @@ mod tests {
         let tx = TxId::random();
         let frame = kit.purchase(kit.customer, tx, &issued.scrip, &issued.cs, &tea(1));
         let request = open(&frame, kit.merchant, &state, kit.broker.uid()).unwrap();
-        let Outcome::Decided(decision) =
-            decide_request(&state, &config, &request, UnixSecs::new(NOW)).unwrap()
+        let Outcome::Decided(decision) = decide_request(&state, &config, &request, NOW).unwrap()
         else {
             panic!("a new request is decided")
         };
@@ -194,18 +193,17 @@ mod tests {
         assert!(!report.sealed, "6.3 step 5 is signed in the clear");
 
         // Held by an escrow (6.5, 6.7): refused by a purchase and by a renewal (§4).
-        assert!(
-            state
-                .tables
-                .live
-                .hold(&issued.scrip.id(), TxId::random(), NOW + 60)
-        );
-        let refused = decide_request(&state, &config, &request, UnixSecs::new(NOW)).unwrap_err();
+        assert!(state.tables.live.hold(
+            &issued.scrip.id(),
+            TxId::random(),
+            NOW.saturating_add_secs(60).get()
+        ));
+        let refused = decide_request(&state, &config, &request, NOW).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
         let renew = kit.renew(kit.customer, TxId::random(), &issued.scrip, &issued.cs);
         let renew = open(&renew, kit.merchant, &state, kit.broker.uid()).unwrap();
         assert!(matches!(renew, VerifiedRequest::Renew(_)));
-        let refused = decide_request(&state, &config, &renew, UnixSecs::new(NOW)).unwrap_err();
+        let refused = decide_request(&state, &config, &renew, NOW).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
     }
 }

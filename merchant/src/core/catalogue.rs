@@ -193,7 +193,6 @@ mod tests {
     use crate::core::open::{VerifiedRequest, open};
     use crate::core::testkit::{Kit, NOW};
     use crate::core::{Outcome, decide};
-    use shared::UnixSecs;
 
     fn catalogue_request(kit: &Kit, from: &shared::KeyPair) -> Frame {
         let header = Header::new(
@@ -220,9 +219,7 @@ mod tests {
         let VerifiedRequest::Catalogue(query) = &verified else {
             panic!("not a catalogue query: {verified:?}");
         };
-        let Outcome::Answer(draft) =
-            decide(&state, &config, &verified, UnixSecs::new(NOW)).unwrap()
-        else {
+        let Outcome::Answer(draft) = decide(&state, &config, &verified, NOW).unwrap() else {
             panic!("a catalogue request must be a read");
         };
         let sent = draft.seal(kit.merchant, None).unwrap();
@@ -253,7 +250,7 @@ mod tests {
         // A read: the state is not touched (decide takes it by reference and no event is
         // produced), so a second ask is answered afresh.
         assert!(matches!(
-            decide(&state, &config, &verified, UnixSecs::new(NOW)),
+            decide(&state, &config, &verified, NOW),
             Ok(Outcome::Answer(_))
         ));
         assert_eq!(CatalogueRequestX0::LABEL, Label::CatalogueRequest);

@@ -36,12 +36,7 @@ fn a_full_disk_is_answered_unavailable_and_the_merchant_serves_again_once_it_can
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut node, disk) = on_faulty_disk(&kit, &dir);
         let (v0, cs0) = node
-            .issue_vendor_scrip(
-                kit.customer.uid(),
-                amount(2_000),
-                TxId::random(),
-                UnixSecs::new(NOW),
-            )
+            .issue_vendor_scrip(kit.customer.uid(), amount(2_000), TxId::random(), NOW)
             .expect("issue");
         let len = node.log().len().expect("len");
         let tx = TxId::random();
@@ -51,7 +46,7 @@ fn a_full_disk_is_answered_unavailable_and_the_merchant_serves_again_once_it_can
             .expect("encode");
 
         disk.fill_disk();
-        let result = node.handle(&request, UnixSecs::new(NOW));
+        let result = node.handle(&request, NOW);
         let Err(NodeError::Unavailable(Unavailable { reply, .. })) = result else {
             panic!("expected Unavailable, got {result:?}")
         };
@@ -61,19 +56,16 @@ fn a_full_disk_is_answered_unavailable_and_the_merchant_serves_again_once_it_can
         // timer and the operator's issuance are refused alike until the next attempt.
         assert!(node.pending_reports().is_empty());
         assert!(node.pending_broker_requests().is_empty());
-        assert!(matches!(
-            node.lapse(UnixSecs::new(NOW)),
-            Err(NodeError::Unavailable(_))
-        ));
+        assert!(matches!(node.lapse(NOW), Err(NodeError::Unavailable(_))));
         disk.free_space();
         assert!(matches!(
-            node.handle(&request, UnixSecs::new(NOW)),
+            node.handle(&request, NOW),
             Err(NodeError::Unavailable(_))
         ));
 
         // A second later it reopens, rebuilds, and decides the same request once.
         let handled = node
-            .handle(&request, UnixSecs::new(NOW + 1))
+            .handle(&request, NOW.saturating_add_secs(1))
             .expect("served again");
         assert_eq!(handled.refusal, None);
         let (body, _) = open_purchase_reply(&kit, &handled);
