@@ -43,8 +43,8 @@ use shared::{
     UnixSecs, fixtures,
 };
 
-/// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
-pub const NOW: u64 = 1_800_000_000;
+/// The kit's "now" at setup: 2027-01-15, the fixed time of every older test.
+pub const NOW: UnixSecs = UnixSecs::new(1_800_000_000);
 /// The broker's fixture key index.
 pub const BROKER_KEY: usize = 1;
 /// Fixture key indexes of the merchants, in order.
@@ -275,7 +275,7 @@ impl Network {
         for (i, items) in spec.catalogues.iter().enumerate() {
             let index = MERCHANT_KEYS[i];
             let party = Party::new(suite, index, &format!("GR96MERCHANT{i:04}"));
-            broker.open_account(&party.pan, &party.secret, UnixSecs::new(NOW))?;
+            broker.open_account(&party.pan, &party.secret, NOW)?;
             register_merchant(&mut broker, &party)?;
             let config = merchant_config(&party, index, items.clone())?;
             merchants.push(MerchantSlot {
@@ -290,9 +290,9 @@ impl Network {
         let mut customers = Vec::with_capacity(spec.deposits.len());
         for (j, deposit) in spec.deposits.iter().enumerate() {
             let party = Party::new(suite, CUSTOMER_KEYS[j], &format!("GR16CUSTOMER{j:04}"));
-            broker.open_account(&party.pan, &party.secret, UnixSecs::new(NOW))?;
+            broker.open_account(&party.pan, &party.secret, NOW)?;
             if !deposit.is_zero() {
-                broker.deposit(&party.pan, *deposit, UnixSecs::new(NOW))?;
+                broker.deposit(&party.pan, *deposit, NOW)?;
             }
             customers.push(CustomerSlot {
                 party,
@@ -609,7 +609,7 @@ impl Network {
 
     /// One request of wallet `j` to the broker at [`NOW`], its reply taken by the wallet.
     fn answer_at_broker(&mut self, j: usize, frame: &[u8]) -> Result<(), NetworkError> {
-        let handled = self.broker_mut()?.handle(frame, UnixSecs::new(NOW))?;
+        let handled = self.broker_mut()?.handle(frame, NOW)?;
         self.wallet_mut(j)?
             .handle_reply(handled.reply_frame(), NOW)?;
         Ok(())
@@ -739,7 +739,7 @@ pub fn register_merchant(broker: &mut BrokerNode, party: &Party) -> Result<(), N
     let (keys, tx) = (party.keys, TxId::random());
     let broker_key = broker.public_key().clone();
     let request = registration(keys, &broker_key, &party.pan, &party.account_id(), tx)?;
-    let handled = broker.handle(&request, UnixSecs::new(NOW))?;
+    let handled = broker.handle(&request, NOW)?;
     match accept_registration(handled.reply_frame(), keys, &broker_key, tx) {
         Ok(Registration::Registered) => Ok(()),
         other => Err(NetworkError::Refused(format!(

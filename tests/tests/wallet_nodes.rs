@@ -91,7 +91,10 @@ impl World {
 
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
-        let handled = self.broker().handle(frame, UnixSecs::new(NOW)).unwrap();
+        let handled = self
+            .broker()
+            .handle(frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply_frame().to_vec()
@@ -144,7 +147,9 @@ impl World {
     /// A request of the wallet to the broker at `now`, its reply taken by the wallet.
     fn at_broker(&mut self, out: &Outgoing, now: u64) {
         let reply = self.send_broker(&out.frame);
-        self.wallet().handle_reply(&reply, now).unwrap();
+        self.wallet()
+            .handle_reply(&reply, UnixSecs::new(now))
+            .unwrap();
     }
 
     /// 6.1 through the real broker.
@@ -153,7 +158,7 @@ impl World {
             .wallet()
             .obtain_broker_scrip(Amount::from_minor(value), NOW)
             .unwrap();
-        self.at_broker(&out, NOW);
+        self.at_broker(&out, NOW.get());
     }
 
     /// 6.2 step 1 of `w` through the real broker, its reply taken by the wallet: the
@@ -164,7 +169,7 @@ impl World {
             .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
             .unwrap();
-        self.at_broker(&out, NOW);
+        self.at_broker(&out, NOW.get());
         let step2 = self
             .wallet()
             .resend(out.tx, Label::VendorScripRequest)
@@ -212,10 +217,10 @@ impl World {
         };
         let m = self.m.uid();
         let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
-        self.at_broker(&initiated, NOW);
+        self.at_broker(&initiated, NOW.get());
         let handled = self
             .merchant()
-            .handle(&purchase.frame, UnixSecs::new(NOW))
+            .handle(&purchase.frame, UnixSecs::new(NOW.get()))
             .unwrap();
         assert_eq!(handled.refusal, None);
         self.wallet()
@@ -224,7 +229,7 @@ impl World {
         assert_eq!(handled.requests.len(), 1);
         let report_ack = self.send_broker(&handled.requests[0].frame);
         self.merchant()
-            .handle_reply(&report_ack, UnixSecs::new(NOW))
+            .handle_reply(&report_ack, UnixSecs::new(NOW.get()))
             .unwrap();
     }
 
@@ -235,7 +240,7 @@ impl World {
         let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
         let reply = self.send_broker(&out.frame);
         self.wallet()
-            .handle_status(&query, &reply, now)
+            .handle_status(&query, &reply, UnixSecs::new(now))
             .unwrap()
             .into_iter()
             .map(|r| r.map(|_| ()))
@@ -300,7 +305,7 @@ impl World {
             customer: self.customer(),
         };
         let frame = self.m_relay(tx, &x3, &step2, 0);
-        let handled = self.relay_to_broker(&frame, NOW);
+        let handled = self.relay_to_broker(&frame, NOW.get());
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::ExchangeAuthorizationResponse
@@ -308,7 +313,7 @@ impl World {
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, self.customer());
         if lose_change {
-            let results = self.status_from_broker(tx, NOW);
+            let results = self.status_from_broker(tx, NOW.get());
             // The broker's frames to C in this tx: the notice's reply (already taken:
             // step 2 is pending now) and the lost change.
             assert_eq!(results.len(), 2);
@@ -319,7 +324,7 @@ impl World {
             assert!(results[1].is_ok(), "{:?}", results[1]);
             // Asked again: nothing changes.
             let state = self.wallet().state().clone();
-            let results = self.status_from_broker(tx, NOW);
+            let results = self.status_from_broker(tx, NOW.get());
             assert!(matches!(
                 results[1],
                 Err(WalletError::AlreadyReceived { .. })
@@ -334,7 +339,7 @@ impl World {
         let c = self.customer();
         let (v0, cs) = self
             .merchant()
-            .issue_vendor_scrip(c, Amount::from_minor(w), tx, UnixSecs::new(NOW))
+            .issue_vendor_scrip(c, Amount::from_minor(w), tx, UnixSecs::new(NOW.get()))
             .unwrap();
         let x6 = VendorScripResponseX6 {
             re: Re::new(
@@ -399,14 +404,14 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
             .unwrap();
         assert_eq!(x0.body.scrip.value(), Amount::from_minor(600));
         // M's Ack { deadline } to C.
-        let deadline = NOW + 600;
+        let deadline = NOW.saturating_add_secs(600);
         let ah = step1.header.next(Label::Ack, m);
         let ack = AckBody {
             re: Re::new(
                 &step1.header,
                 digest_of_verified(&step1.header, &[&x0.evidence]).unwrap(),
             ),
-            deadline: Some(deadline),
+            deadline: Some(deadline.get()),
         };
         let ack = encoded(ah, vec![sign(w.m.keys, &ah, &ack).unwrap().into()]);
         w.wallet().handle_reply(&ack, NOW).unwrap();
@@ -414,10 +419,10 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         let x2 = VendorWithdrawAuthorizationX2 {
             value: Amount::from_minor(600),
             customer: w.customer(),
-            deadline,
+            deadline: deadline.get(),
         };
         let frame = w.m_relay(step1.header.tx, &x2, &step1, 1);
-        let handled = w.relay_to_broker(&frame, NOW);
+        let handled = w.relay_to_broker(&frame, NOW.get());
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, w.customer());
         let m_bank = w.m_bank();
@@ -455,7 +460,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
             .unwrap();
         let tx = out.tx;
-        let handled = w.relay_to_broker(&out.frame, NOW);
+        let handled = w.relay_to_broker(&out.frame, NOW.get());
         w.wallet().handle_reply(handled.reply_frame(), NOW).unwrap();
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, m);
@@ -488,7 +493,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             scrip_id: x1.vendor_scrip.id(),
         };
         let part = sealed_part(w.m.keys, &h, w.broker_key(), None, &x3, None);
-        let handled = w.relay_to_broker(&encoded(h, vec![part]), NOW);
+        let handled = w.relay_to_broker(&encoded(h, vec![part]), NOW.get());
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::VendorTopUpDecision
@@ -503,7 +508,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let c = w.customer();
         let (v1, cs) = w
             .merchant()
-            .issue_vendor_scrip(c, x2.new_value, tx, UnixSecs::new(NOW))
+            .issue_vendor_scrip(c, x2.new_value, tx, UnixSecs::new(NOW.get()))
             .unwrap();
         let x4 = VendorTopUpResponseX4 {
             scrip: v1.clone(),
@@ -551,19 +556,25 @@ fn an_expired_exchange_ends_through_transaction_status() {
             .unwrap();
         let _lost = w.send_broker(&out.frame);
         assert_eq!(
-            w.broker().expire(UnixSecs::new(NOW + 3600)).unwrap().events,
+            w.broker()
+                .expire(NOW.saturating_add_secs(3600))
+                .unwrap()
+                .events,
             1
         );
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
-        let results = w.status_from_broker(out.tx, NOW + 3600);
+        let results = w.status_from_broker(out.tx, NOW.saturating_add_secs(3600).get());
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(w.broker_scrip(), 1500);
         assert_eq!(w.c_bank(), 3500);
         // B0 is live at the broker too: the wallet can withdraw it.
-        let out = w.wallet().withdraw_broker_scrip(NOW + 3600).unwrap();
-        w.at_broker(&out, NOW + 3600);
+        let out = w
+            .wallet()
+            .withdraw_broker_scrip(NOW.saturating_add_secs(3600))
+            .unwrap();
+        w.at_broker(&out, NOW.saturating_add_secs(3600).get());
         assert_eq!(w.c_bank(), 5000);
         w.wallet().check_tables().unwrap();
     }
@@ -586,7 +597,7 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.2: W = 800.
         let step2 = w.announce_exchange(800);
-        let (at_b, to_c) = w.relay_exchange(&step2, NOW);
+        let (at_b, to_c) = w.relay_exchange(&step2, NOW.get());
         assert_eq!(at_b.deliveries.len(), 1);
         assert_eq!(at_b.deliveries[0].to, c);
         w.wallet()
@@ -608,23 +619,23 @@ fn every_three_party_flow_with_both_real_nodes() {
             .wallet()
             .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
             .unwrap();
-        let at_b = w.relay_to_broker(&out.frame, NOW);
+        let at_b = w.relay_to_broker(&out.frame, NOW.get());
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
         let at_m = w
             .merchant()
-            .handle(&at_b.deliveries[0].frame, UnixSecs::new(NOW))
+            .handle(&at_b.deliveries[0].frame, UnixSecs::new(NOW.get()))
             .unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
-        let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
+        let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW.get());
         assert_eq!(decided.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&decided.deliveries[0].frame, NOW)
             .unwrap();
         let ReplyOutcome::Decided(to_c) = w
             .merchant()
-            .handle_reply(decided.reply_frame(), UnixSecs::new(NOW))
+            .handle_reply(decided.reply_frame(), UnixSecs::new(NOW.get()))
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -638,20 +649,23 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.7: cash in V of 900.
         let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
-        let at_m = w.merchant().handle(&out.frame, UnixSecs::new(NOW)).unwrap();
+        let at_m = w
+            .merchant()
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(at_m.refusal, None);
         w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(at_m.requests.len(), 1);
-        let at_b = w.relay_to_broker(&at_m.requests[0].frame, NOW);
+        let at_b = w.relay_to_broker(&at_m.requests[0].frame, NOW.get());
         assert_eq!(at_b.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
             w.merchant()
-                .handle_reply(at_b.reply_frame(), UnixSecs::new(NOW))
+                .handle_reply(at_b.reply_frame(), UnixSecs::new(NOW.get()))
                 .unwrap(),
             ReplyOutcome::Decided(_)
         ));
@@ -679,7 +693,7 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let start = w.customer_value();
         let step2 = w.announce_exchange(600);
         let tx = step2.tx;
-        let (at_b, _lost) = w.relay_exchange(&step2, NOW);
+        let (at_b, _lost) = w.relay_exchange(&step2, NOW.get());
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
@@ -688,7 +702,7 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
         let handled = w
             .merchant()
-            .handle(&status.frame, UnixSecs::new(NOW))
+            .handle(&status.frame, UnixSecs::new(NOW.get()))
             .unwrap();
         assert_eq!(handled.refusal, None);
         let results = w
@@ -733,7 +747,7 @@ fn a_late_success_of_a_request_given_up_is_taken() {
         assert_eq!(w.wallet().pending().count(), 0);
         let pan = w.net.customers[0].party.pan.clone();
         w.broker()
-            .deposit(&pan, Amount::from_minor(2000), UnixSecs::new(NOW))
+            .deposit(&pan, Amount::from_minor(2000), UnixSecs::new(NOW.get()))
             .unwrap();
         let late = w.send_broker(&out.frame);
         w.wallet().handle_reply(&late, NOW).unwrap();
@@ -765,11 +779,17 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         let mut w = World::new(suite);
         let b = w.broker_ref().uid();
         w.obtain(1500);
-        let later = NOW + 3600;
+        let later = NOW.saturating_add_secs(3600);
         let step2 = w.announce_exchange(1000);
         let tx = step2.tx;
-        assert_eq!(w.broker().expire(UnixSecs::new(later)).unwrap().events, 1);
-        let (_, to_c) = w.relay_exchange(&step2, later);
+        assert_eq!(
+            w.broker()
+                .expire(UnixSecs::new(later.get()))
+                .unwrap()
+                .events,
+            1
+        );
+        let (_, to_c) = w.relay_exchange(&step2, later.get());
         assert!(matches!(
             w.wallet().handle_reply(&to_c[0].frame, later),
             Err(WalletError::Refused { .. })
@@ -778,10 +798,10 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
             .abandon(tx, Label::VendorScripRequest, later)
             .unwrap();
         let out = w.wallet().renew(b, later).unwrap();
-        w.at_broker(&out, later);
+        w.at_broker(&out, later.get());
         let renewed = w.wallet().broker_scrip().unwrap().clone();
         let before = w.wallet().log().len().unwrap();
-        let results = w.status_from_broker(tx, later);
+        let results = w.status_from_broker(tx, later.get());
         // The notice's reply (its request answered long ago), then the NOK: declined.
         assert_eq!(results.len(), 2, "{results:?}");
         assert!(
@@ -822,7 +842,7 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         );
         assert_eq!(w.m_bank(), 0);
 
-        let out = w.wallet().renew(m, grace_end + 2).unwrap();
+        let out = w.wallet().renew(m, UnixSecs::new(grace_end + 2)).unwrap();
         let (tx, label) = (out.tx, out.label);
         let handled = w
             .merchant()
@@ -834,7 +854,7 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         );
         let refused = w
             .wallet()
-            .handle_reply(&handled.reply.unwrap().frame, grace_end + 2);
+            .handle_reply(&handled.reply.unwrap().frame, UnixSecs::new(grace_end + 2));
         assert!(
             matches!(refused, Err(customer_cli::WalletError::Refused { .. })),
             "{refused:?}"
@@ -854,7 +874,9 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
             before,
             "counted once: in the bank, not as scrip"
         );
-        w.wallet().abandon(tx, label, grace_end + 3).unwrap();
+        w.wallet()
+            .abandon(tx, label, UnixSecs::new(grace_end + 3))
+            .unwrap();
         assert_eq!(w.wallet().pending().count(), 0);
         w.wallet().check_tables().unwrap();
         w.net.reopen_wallet(0).unwrap();
@@ -878,10 +900,14 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
         let pan = "GR16NEWCOMER0001";
         let party = Party::new(suite, 3, pan);
         w.broker()
-            .open_account(&party.pan, &party.secret, UnixSecs::new(NOW))
+            .open_account(&party.pan, &party.secret, UnixSecs::new(NOW.get()))
             .unwrap();
         w.broker()
-            .deposit(&party.pan, Amount::from_minor(1000), UnixSecs::new(NOW))
+            .deposit(
+                &party.pan,
+                Amount::from_minor(1000),
+                UnixSecs::new(NOW.get()),
+            )
             .unwrap();
         // Linked with a PANSecret that is not the account's.
         let wrong = Party::with_account(suite, 3, pan, "not the secret of this account");
@@ -988,14 +1014,14 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
 
     // Both within their grace at its last second: held, counted.
     let within = b0.body.expires.min(v0.body.expires) + grace;
-    let done = balance(w.wallet_ref(), within, grace);
+    let done = balance(w.wallet_ref(), UnixSecs::new(within), grace);
     assert_eq!(done.json["total"]["minor"], 1500);
     assert_eq!(done.json["lapsed"], serde_json::json!([]));
     assert_eq!(done.json["broker_scrip"]["value"]["minor"], 450);
 
     // Past both: nothing held, both listed as lapsed, the total 0.00.
     let after = b0.body.expires.max(v0.body.expires) + grace + 1;
-    let done = balance(w.wallet_ref(), after, grace);
+    let done = balance(w.wallet_ref(), UnixSecs::new(after), grace);
     let mut lapsed = vec![
         (broker, "BrokerScrip", &b0, "4.50"),
         (m, "VendorScrip", &v0, "10.50"),
@@ -1070,7 +1096,9 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
         // A saved request (6.8), refused unverified: nothing recorded, still pending.
         let recorded = w.wallet_ref().history().count();
         let out = w.wallet().renew(m, NOW).unwrap();
-        let handled = stranger.handle(&out.frame, UnixSecs::new(NOW)).unwrap();
+        let handled = stranger
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::UnknownPeer)
@@ -1100,7 +1128,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
         let again = w.wallet().resend(out.tx, out.label).unwrap();
         let handled = w
             .merchant()
-            .handle(&again.frame, UnixSecs::new(NOW))
+            .handle(&again.frame, UnixSecs::new(NOW.get()))
             .unwrap();
         w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
@@ -1113,7 +1141,9 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // A query (the catalogue, docs/adr/0009): the same, nothing to record.
         let (query, out) = w.wallet_ref().catalogue_query(m).unwrap();
-        let handled = stranger.handle(&out.frame, UnixSecs::new(NOW)).unwrap();
+        let handled = stranger
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         let listing = w
             .wallet_ref()
             .handle_catalogue(&query, &handled.reply.unwrap().frame);

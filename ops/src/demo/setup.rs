@@ -253,8 +253,8 @@ impl World {
         .zip(customer_keys)
         {
             let path = node_dir(&dir, dirname)?.join("wallet.redb");
-            let mut wallet = Wallet::create(&path, keys.clone(), broker_keys.public(), now())?;
-            wallet.link_account(pan.clone(), secret, now())?;
+            let mut wallet = Wallet::create(&path, keys.clone(), broker_keys.public(), clock())?;
+            wallet.link_account(pan.clone(), secret, clock())?;
             let deliveries = client.subscribe_deliveries(&keys.uid()).await?;
             customers.push(Customer {
                 name,

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use rand::RngExt;
+use shared::TxId;
 use shared::wire::Label;
-use shared::{TxId, UnixSecs};
 
 use super::{
     EXPIRY_JUMP_SECS, Faults, JUMP_SECS, Kind, MAX_FULL_STEPS, Node, Sim, Step, label_of, net,
@@ -43,7 +43,7 @@ impl Sim {
         }
         if self.per_mille(faults.expiry) {
             self.counters.clock_jumps += 1;
-            self.now += EXPIRY_JUMP_SECS;
+            self.now = self.now.saturating_add_secs(EXPIRY_JUMP_SECS);
             self.note(format!(
                 "clock +{EXPIRY_JUMP_SECS} s past every expiry, broker timer"
             ));
@@ -161,7 +161,7 @@ impl Sim {
     pub(super) fn lapse_jump(&mut self) -> Step {
         self.counters.lapse_jumps += 1;
         let jump = self.lapse_jump_secs()?;
-        self.now += jump;
+        self.now = self.now.saturating_add_secs(jump);
         self.note(format!("clock +{jump} s past every renewal grace, timers"));
         self.timer()?;
         for i in 0..self.merchant_uids.len() {
@@ -188,12 +188,7 @@ impl Sim {
     /// commit, the call is its chance to recover (section 10).
     pub(super) fn lapse_timer(&mut self, i: usize) -> Step {
         let now = self.now;
-        match self
-            .network
-            .merchant_mut(i)
-            .map_err(net)?
-            .lapse(UnixSecs::new(now))
-        {
+        match self.network.merchant_mut(i).map_err(net)?.lapse(now) {
             Ok(0) => Ok(()),
             Ok(n) => {
                 let n = n as u64;
@@ -213,7 +208,7 @@ impl Sim {
     /// The clock moves past every open window; the broker's timer runs.
     pub(super) fn jump(&mut self) -> Step {
         self.counters.clock_jumps += 1;
-        self.now += JUMP_SECS;
+        self.now = self.now.saturating_add_secs(JUMP_SECS);
         self.note(format!("clock +{JUMP_SECS} s, broker timer"));
         self.timer()
     }
@@ -223,7 +218,7 @@ impl Sim {
     pub(super) fn timer(&mut self) -> Step {
         let now = self.now;
         let broker = self.network.broker_mut().map_err(net)?;
-        let expired = match broker.expire(UnixSecs::new(now)) {
+        let expired = match broker.expire(now) {
             Ok(expired) => expired,
             // Down (or its commit failed): the timer runs again later (section 10).
             Err(broker::node::NodeError::Unavailable(down)) => {
@@ -232,7 +227,7 @@ impl Sim {
             }
             Err(e) => return Err(format!("expire: {e}")),
         };
-        let resend = broker.to_resend(UnixSecs::new(now));
+        let resend = broker.to_resend(now);
         if expired.events > 0 {
             self.note(format!("expire: {} events", expired.events));
         }

@@ -8,7 +8,7 @@ use merchant::node::ReplyOutcome;
 use rand::RngExt;
 use shared::node::{Handled, Unavailable};
 use shared::wire::Label;
-use shared::{TxId, Uid, UnixSecs};
+use shared::{TxId, Uid};
 
 use super::{
     Delivery, Envelope, FirstHandling, Kind, Node, Sim, Step, When, label_of, net, reply_outcome,
@@ -232,7 +232,7 @@ impl Sim {
                     .network
                     .broker_mut()
                     .map_err(net)?
-                    .handle(&envelope.frame, UnixSecs::new(now))
+                    .handle(&envelope.frame, now)
                 {
                     Ok(handled) => handled,
                     Err(broker::node::NodeError::Unavailable(down)) => {
@@ -249,7 +249,7 @@ impl Sim {
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
-                    .handle(&envelope.frame, UnixSecs::new(now))
+                    .handle(&envelope.frame, now)
                 {
                     Ok(handled) => handled,
                     Err(merchant::node::NodeError::Unavailable(down)) => {
@@ -268,7 +268,7 @@ impl Sim {
                     .network
                     .merchant_mut(i)
                     .map_err(net)?
-                    .handle_reply(&envelope.frame, UnixSecs::new(now))
+                    .handle_reply(&envelope.frame, now)
                 {
                     Ok(outcome) => outcome,
                     // Down, it cannot record the broker's answer: lost, as if the frame
