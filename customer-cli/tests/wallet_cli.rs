@@ -199,10 +199,7 @@ fn register_merchant(
     )
     .unwrap();
     let reply = broker
-        .handle(
-            &Frame::new(h, vec![part]).encode().unwrap(),
-            UnixSecs::new(clock().get()),
-        )
+        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock())
         .unwrap();
     assert_eq!(
         Frame::decode(reply.reply_frame()).unwrap().header.label,

@@ -130,30 +130,27 @@ impl World {
         self.merchant_ref().log().len().unwrap()
     }
 
-    fn send_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
-        let h = self.broker().handle(frame, UnixSecs::new(now)).unwrap();
+    fn send_broker(&mut self, frame: &[u8], now: UnixSecs) -> broker::node::Handled {
+        let h = self.broker().handle(frame, now).unwrap();
         self.assert_conserved();
         h
     }
 
-    fn send_merchant(&mut self, frame: &[u8], now: u64) -> Handled {
-        let h = self.merchant().handle(frame, UnixSecs::new(now)).unwrap();
+    fn send_merchant(&mut self, frame: &[u8], now: UnixSecs) -> Handled {
+        let h = self.merchant().handle(frame, now).unwrap();
         self.assert_conserved();
         h
     }
 
-    fn reply_to_merchant(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
-        let r = self
-            .merchant()
-            .handle_reply(frame, UnixSecs::new(now))
-            .unwrap();
+    fn reply_to_merchant(&mut self, frame: &[u8], now: UnixSecs) -> ReplyOutcome {
+        let r = self.merchant().handle_reply(frame, now).unwrap();
         self.assert_conserved();
         r
     }
 
     /// A request the merchant must refuse with `code`, changing neither its log nor its
     /// tables.
-    fn merchant_refuses(&mut self, frame: &[u8], now: u64, code: ErrorCode) {
+    fn merchant_refuses(&mut self, frame: &[u8], now: UnixSecs, code: ErrorCode) {
         let len = self.merchant_log_len();
         let tables = self.merchant_ref().state().tables.clone();
         let h = self.send_merchant(frame, now);
@@ -192,7 +189,7 @@ impl World {
         };
         let frame = encoded(h, vec![self.part(peer, &h, self.broker_keys(), &x0, None)]);
         let key = peer.keys;
-        let reply = self.send_broker(&frame, NOW.get()).reply_frame().to_vec();
+        let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         let (body, cs) =
             sealed_with_secret::<BrokerScripResponseX1>(&reply, key, self.broker_keys(), |b| {
                 (b.scrip.clone(), b.cs_hash.clone())
@@ -213,7 +210,7 @@ impl World {
             h,
             vec![self.part(&self.c, &h, self.broker_keys(), &x0, None)],
         );
-        let reply = self.send_broker(&frame, NOW.get()).reply_frame().to_vec();
+        let reply = self.send_broker(&frame, NOW).reply_frame().to_vec();
         assert_eq!(label_of(&reply), Label::VendorScripNoticeResponse);
     }
 
@@ -282,7 +279,7 @@ impl World {
             .into();
         let frame = encoded(h, vec![part]);
         let len = self.merchant_log_len();
-        let reply = self.send_merchant(&frame, NOW.get()).reply.unwrap();
+        let reply = self.send_merchant(&frame, NOW).reply.unwrap();
         assert_eq!(
             self.merchant_log_len(),
             len,
@@ -297,7 +294,7 @@ impl World {
     fn exchange_asked(&mut self, tx: TxId, b0: &Held, w: u64) -> (Vec<u8>, Outgoing) {
         self.notice(tx);
         let step2 = self.vendor_scrip_request(tx, b0, w, w);
-        let h = self.send_merchant(&step2, NOW.get());
+        let h = self.send_merchant(&step2, NOW);
         assert!(h.refusal.is_none(), "{:?}", h.refusal);
         assert!(
             h.reply.is_none(),
@@ -314,7 +311,13 @@ impl World {
     /// the merchant acts on it: C is answered (its step 2 in `re`) with an `Error` of
     /// `code`; nothing is issued or owed to the broker and M's float is untouched; C's
     /// repeat of `step2` gets the same stored `Error`.
-    fn assert_exchange_refused(&mut self, step2: &[u8], ask: &Outgoing, now: u64, code: ErrorCode) {
+    fn assert_exchange_refused(
+        &mut self,
+        step2: &[u8],
+        ask: &Outgoing,
+        now: UnixSecs,
+        code: ErrorCode,
+    ) {
         let decided = self.send_broker(&ask.frame, now);
         let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), now) else {
             panic!("the NOK is acted on")
@@ -347,7 +350,7 @@ impl World {
     /// A whole 6.2 in `tx`: C's V0 and its BrokerScrip change B1.
     fn vendor_scrip_with_change(&mut self, tx: TxId, b0: &Held, w: u64) -> (Held, Option<Held>) {
         let (_, ask) = self.exchange_asked(tx, b0, w);
-        let decided = self.send_broker(&ask.frame, NOW.get());
+        let decided = self.send_broker(&ask.frame, NOW);
         let change = decided.deliveries.iter().find_map(|d| {
             let (body, cs) = sealed_with_optional_secret::<ChangeBrokerScripX4>(
                 &d.frame,
@@ -365,8 +368,7 @@ impl World {
                 cs: cs?,
             })
         });
-        let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), NOW.get())
-        else {
+        let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), NOW) else {
             panic!("the decision is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -405,14 +407,14 @@ impl World {
     /// 6.5 steps 1–3: C's request to the broker, the broker's authorization to M, M's
     /// step 3 to the broker. Gives (the authorization, M's step 3, the broker's deadline).
     fn top_up_asked(&mut self, step1: &[u8]) -> (Vec<u8>, Vec<u8>, u64) {
-        let b = self.send_broker(step1, NOW.get());
+        let b = self.send_broker(step1, NOW);
         let ack: AckBody = clear_body(b.reply_frame(), self.broker_keys());
         let deadline = ack.deadline.expect("the escrow's deadline");
         assert_eq!(b.deliveries.len(), 1);
         assert_eq!(b.deliveries[0].to, self.m.uid());
         let auth = b.deliveries[0].frame.clone();
         assert_eq!(label_of(&auth), Label::VendorTopUpAuthorization);
-        let m = self.send_merchant(&auth, NOW.get());
+        let m = self.send_merchant(&auth, NOW);
         assert!(m.refusal.is_none(), "{:?}", m.refusal);
         assert!(m.reply.is_none());
         assert_eq!(m.requests.len(), 1);
@@ -497,7 +499,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(w.merchant_ref().state().tables.books.issued, amount(0));
         // C's repeat meanwhile: Ack { re } pending, nothing appended.
         let len = w.merchant_log_len();
-        let pending = w.send_merchant(&step2, NOW.get()).reply.expect("an Ack");
+        let pending = w.send_merchant(&step2, NOW).reply.expect("an Ack");
         let ack: AckBody = clear_body(&pending.frame, w.m.keys);
         assert_eq!(ack.re.label, Label::VendorScripRequest);
         assert_eq!(ack.deadline, None);
@@ -505,7 +507,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(w.status(tx), TxStatus::Pending);
 
         // The broker decides: change to C with M's undertaking, OK to M.
-        let decided = w.send_broker(&ask.frame, NOW.get());
+        let decided = w.send_broker(&ask.frame, NOW);
         assert_eq!(decided.deliveries.len(), 1);
         assert_eq!(decided.deliveries[0].to, w.c.uid());
         let x4: ChangeBrokerScripX4 =
@@ -514,8 +516,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         assert_eq!(w.bank(&w.m), bank_m.checked_add(amount(700)).unwrap());
         assert_eq!(w.memo(), 700);
 
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW.get())
-        else {
+        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
             panic!("the OK is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -531,7 +532,7 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         // C's repeat now gets the stored X6, byte for byte; TransactionStatus has it too.
         let len = w.merchant_log_len();
         assert_eq!(
-            w.send_merchant(&step2, NOW.get()).reply.unwrap().frame,
+            w.send_merchant(&step2, NOW).reply.unwrap().frame,
             out[0].frame
         );
         assert_eq!(w.merchant_log_len(), len);
@@ -545,13 +546,13 @@ fn exchange_issues_vendor_scrip_after_the_brokers_ok_in_both_suites() {
         // The broker's decision again (a duplicate): discarded, nothing changes.
         let len = w.merchant_log_len();
         assert!(matches!(
-            w.reply_to_merchant(decided.reply_frame(), NOW.get()),
+            w.reply_to_merchant(decided.reply_frame(), NOW),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
 
         // V0 is spendable at the merchant.
-        let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW.get());
+        let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW);
         assert!(bought.refusal.is_none());
     }
 }
@@ -562,7 +563,7 @@ fn a_refused_exchange_is_recorded_and_answered_with_the_reason() {
     let tx = TxId::random();
     // C asks for more than its BrokerScrip holds: the broker's NOK is final.
     let (step2, ask) = w.exchange_asked(tx, &b0, 800);
-    w.assert_exchange_refused(&step2, &ask, NOW.get(), ErrorCode::ExceedsScrip);
+    w.assert_exchange_refused(&step2, &ask, NOW, ErrorCode::ExceedsScrip);
 }
 
 #[test]
@@ -573,30 +574,26 @@ fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
     let tx = TxId::random();
     w.notice(tx);
     let zero = w.vendor_scrip_request(tx, &b0, 0, 0);
-    w.merchant_refuses(&zero, NOW.get(), ErrorCode::AmountOutOfRange);
+    w.merchant_refuses(&zero, NOW, ErrorCode::AmountOutOfRange);
 
     // The same tx with other content while the first request is pending: TxReused.
     let (_, _ask) = w.exchange_asked(tx, &b0, 100);
     let other = w.vendor_scrip_request(tx, &b0, 200, 200);
-    w.merchant_refuses(&other, NOW.get(), ErrorCode::TxReused);
+    w.merchant_refuses(&other, NOW, ErrorCode::TxReused);
 
     // Another customer's request under C's tx: TxReused.
     let x2 = VendorScripRequestX2 { value: amount(100) };
     let h = w.other.header(Label::VendorScripRequest, tx);
     let to_b = sealed_part(w.other.keys, &h, w.broker_keys().public(), None, &x2, None);
     let to_m = w.part(&w.other, &h, w.m.keys, &x2, None);
-    w.merchant_refuses(
-        &encoded(h, vec![to_b, to_m]),
-        NOW.get(),
-        ErrorCode::TxReused,
-    );
+    w.merchant_refuses(&encoded(h, vec![to_b, to_m]), NOW, ErrorCode::TxReused);
 
     // A broker part sealed to someone else than the broker: BadFrame, nothing recorded.
     let h = w.c.header(Label::VendorScripRequest, TxId::random());
     let not_to_b = w.part(&w.c, &h, w.m.keys, &x2, None);
     let to_m = w.part(&w.c, &h, w.m.keys, &x2, None);
     let misaddressed = encoded(h, vec![not_to_b, to_m]);
-    w.merchant_refuses(&misaddressed, NOW.get(), ErrorCode::BadFrame);
+    w.merchant_refuses(&misaddressed, NOW, ErrorCode::BadFrame);
 
     // An unknown customer: UnknownPeer before any cryptography.
     // (Fixture key 4 is no party of the kit's network of one merchant and two customers.)
@@ -604,7 +601,7 @@ fn the_merchant_refuses_what_it_can_check_and_changes_nothing() {
     let h = stranger.header(Label::VendorScripRequest, TxId::random());
     let part = w.part(&stranger, &h, w.m.keys, &x2, None);
     let unknown = encoded(h, vec![part.clone(), part]);
-    w.merchant_refuses(&unknown, NOW.get(), ErrorCode::UnknownPeer);
+    w.merchant_refuses(&unknown, NOW, ErrorCode::UnknownPeer);
 }
 
 #[test]
@@ -613,7 +610,7 @@ fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
     let tx = TxId::random();
     let (step2, ask) = w.exchange_asked(tx, &b0, 400);
     // The broker decides, but the decision is lost; both nodes restart.
-    let first = w.send_broker(&ask.frame, NOW.get());
+    let first = w.send_broker(&ask.frame, NOW);
     w.reopen_merchant();
     w.reopen_broker();
     let again = w.merchant_ref().pending_broker_requests();
@@ -623,15 +620,15 @@ fn a_merchant_reopened_after_asking_asks_again_and_finishes() {
         "the stored request, byte for byte"
     );
     // The broker answers the repeat from its stored decision; nothing is decided twice.
-    let repeat = w.send_broker(&again[0].frame, NOW.get());
+    let repeat = w.send_broker(&again[0].frame, NOW);
     assert_eq!(repeat.reply, first.reply);
     assert_eq!(w.memo(), 400);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(repeat.reply_frame(), NOW.get()) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(repeat.reply_frame(), NOW) else {
         panic!("acted on")
     };
     w.reopen_merchant();
     assert_eq!(
-        w.send_merchant(&step2, NOW.get()).reply.unwrap().frame,
+        w.send_merchant(&step2, NOW).reply.unwrap().frame,
         out[0].frame
     );
     assert_eq!(w.merchant_ref().state().tables.books.issued, amount(400));
@@ -644,21 +641,21 @@ fn a_decision_not_from_the_broker_or_for_no_pending_request_is_discarded() {
     let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let (_, ask) = w.exchange_asked(tx, &b0, 400);
-    let decided = w.send_broker(&ask.frame, NOW.get());
+    let decided = w.send_broker(&ask.frame, NOW);
     // Re-signed by someone else: discarded.
     let frame = Frame::decode(decided.reply_frame()).unwrap();
     let mut forged = frame.clone();
     forged.header.sender = w.c.uid();
     let len = w.merchant_log_len();
     assert!(matches!(
-        w.reply_to_merchant(&forged.encode().unwrap(), NOW.get()),
+        w.reply_to_merchant(&forged.encode().unwrap(), NOW),
         ReplyOutcome::Discarded(_)
     ));
     // Moved to another tx: the signature no longer verifies.
     let mut moved = frame;
     moved.header.tx = TxId::random();
     assert!(matches!(
-        w.reply_to_merchant(&moved.encode().unwrap(), NOW.get()),
+        w.reply_to_merchant(&moved.encode().unwrap(), NOW),
         ReplyOutcome::Discarded(_)
     ));
     assert_eq!(w.merchant_log_len(), len);
@@ -676,7 +673,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         let (bank_m, bank_c) = (w.bank(&w.m), w.bank(&w.c));
         let tx = TxId::random();
         let step1 = w.vendor_withdraw_request(tx, &v0, 600);
-        let h = w.send_merchant(&step1, NOW.get());
+        let h = w.send_merchant(&step1, NOW);
         assert!(h.refusal.is_none(), "{:?}", h.refusal);
         let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.keys);
         let deadline = ack.deadline.expect("a deadline");
@@ -697,36 +694,37 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         );
 
         // Held: every other request on V0 is refused with Held, and changes nothing.
-        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW.get(), ErrorCode::Held);
-        w.merchant_refuses(&w.renew(TxId::random(), &v0), NOW.get(), ErrorCode::Held);
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Held);
+        w.merchant_refuses(&w.renew(TxId::random(), &v0), NOW, ErrorCode::Held);
         w.merchant_refuses(
             &w.vendor_withdraw_request(TxId::random(), &v0, 600),
-            NOW.get(),
+            NOW,
             ErrorCode::Held,
         );
         // C's repeat: the stored Ack, byte for byte.
         let len = w.merchant_log_len();
-        assert_eq!(w.send_merchant(&step1, NOW.get()).reply, h.reply);
+        assert_eq!(w.send_merchant(&step1, NOW).reply, h.reply);
         assert_eq!(w.merchant_log_len(), len);
 
         // The broker decides on the first arrival, before the deadline; the decision is
         // lost, the merchant restarts and repeats after the deadline: the broker answers
         // from its stored decision, and the merchant acts on it then.
         w.reopen_merchant();
-        let decided = w.send_broker(&ask.frame, NOW.saturating_add_secs(1).get());
+        let decided = w.send_broker(&ask.frame, NOW.saturating_add_secs(1));
         assert_eq!(decided.deliveries.len(), 1);
         let result: VendorWithdrawResultX4 =
             sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(result.decision, Decision::Ok);
         let late = w.send_broker(
             &w.merchant_ref().pending_broker_requests()[0].frame.clone(),
-            deadline + 100,
+            UnixSecs::new(deadline + 100),
         );
         assert_eq!(
             late.reply, decided.reply,
             "a repeat after the deadline: the stored decision"
         );
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 100)
+        let ReplyOutcome::Decided(out) =
+            w.reply_to_merchant(decided.reply_frame(), UnixSecs::new(deadline + 100))
         else {
             panic!("acted on")
         };
@@ -738,13 +736,9 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
         assert_eq!(w.memo(), 0);
         // V0 is gone: spent (and nothing is said of a lapse).
-        w.merchant_refuses(
-            &w.purchase(TxId::random(), &v0),
-            NOW.get(),
-            ErrorCode::Spent,
-        );
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
         let reply = w
-            .send_merchant(&w.purchase(TxId::random(), &v0), NOW.get())
+            .send_merchant(&w.purchase(TxId::random(), &v0), NOW)
             .reply
             .unwrap();
         let body: ErrorBody = clear_body(&reply.frame, w.m.keys);
@@ -760,9 +754,9 @@ fn a_refused_withdrawal_releases_v0() {
     let tx = TxId::random();
     // C tells the broker another amount than V0 holds: the broker's NOK(AmountMismatch).
     let step1 = w.vendor_withdraw_request(tx, &v0, 500);
-    let h = w.send_merchant(&step1, NOW.get());
-    let decided = w.send_broker(&h.requests[0].frame, NOW.get());
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW.get()) else {
+    let h = w.send_merchant(&step1, NOW);
+    let decided = w.send_broker(&h.requests[0].frame, NOW);
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("acted on")
     };
     assert!(out.is_empty());
@@ -771,7 +765,7 @@ fn a_refused_withdrawal_releases_v0() {
     assert!(w.merchant_ref().pending_broker_requests().is_empty());
     assert_eq!(w.memo(), 600);
     // V0 is spendable again.
-    let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW.get());
+    let bought = w.send_merchant(&w.purchase(TxId::random(), &v0), NOW);
     assert!(bought.refusal.is_none());
 }
 
@@ -795,12 +789,12 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
     let to_m = w.part(&w.other, &h, w.m.keys, &x0, Some(&v0));
     let to_b = sealed_part(w.other.keys, &h, w.broker_keys().public(), None, &x1, None);
     let frame = encoded(h, vec![to_m, to_b]);
-    w.merchant_refuses(&frame, NOW.get(), ErrorCode::NotOwner);
+    w.merchant_refuses(&frame, NOW, ErrorCode::NotOwner);
     // Expired.
     let late = v0.scrip.body.expires + 1;
     w.merchant_refuses(
         &w.vendor_withdraw_request(TxId::random(), &v0, 600),
-        late,
+        UnixSecs::new(late),
         ErrorCode::Expired,
     );
     // Another scrip's secret (consistent with the body's cs_hash): the Mint's check.
@@ -808,7 +802,7 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
     bad.cs = b0.cs.clone();
     w.merchant_refuses(
         &w.vendor_withdraw_request(TxId::random(), &bad, 600),
-        NOW.get(),
+        NOW,
         ErrorCode::BadCustomerSecret,
     );
     // The parts in the wrong order (broker part first).
@@ -817,11 +811,11 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
         good.header,
         vec![good.parts[1].clone(), good.parts[0].clone()],
     );
-    w.merchant_refuses(&swapped, NOW.get(), ErrorCode::BadFrame);
+    w.merchant_refuses(&swapped, NOW, ErrorCode::BadFrame);
     // The tx of the 6.2 that issued V0, reused for a withdrawal: TxReused.
     w.merchant_refuses(
         &w.vendor_withdraw_request(tx62, &v0, 600),
-        NOW.get(),
+        NOW,
         ErrorCode::TxReused,
     );
 }
@@ -840,10 +834,10 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
         let step1 = w.vendor_top_up_request(tx, &b1, &v0, 200, 500, 500);
         let (auth, step3, _) = w.top_up_asked(&step1);
         // V0 held at the merchant: every other request on it is refused.
-        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW.get(), ErrorCode::Held);
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Held);
         w.merchant_refuses(
             &w.vendor_withdraw_request(TxId::random(), &v0, 300),
-            NOW.get(),
+            NOW,
             ErrorCode::Held,
         );
         // The broker re-sends step 2: the merchant answers with the same step 3.
@@ -854,21 +848,21 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
             .to_resend(NOW.saturating_add_secs(1));
         assert_eq!(resend.len(), 1);
         assert_eq!(resend[0].frame, auth);
-        let again = w.send_merchant(&resend[0].frame, NOW.saturating_add_secs(1).get());
+        let again = w.send_merchant(&resend[0].frame, NOW.saturating_add_secs(1));
         assert_eq!(again.requests[0].frame, step3);
         // Both restart between the messages.
         w.reopen_merchant();
         w.reopen_broker();
         assert_eq!(w.merchant_ref().pending_broker_requests()[0].frame, step3);
 
-        let decided = w.send_broker(&step3, NOW.saturating_add_secs(2).get());
+        let decided = w.send_broker(&step3, NOW.saturating_add_secs(2));
         assert_eq!(label_of(decided.reply_frame()), Label::VendorTopUpDecision);
         let change: ChangeBrokerScripX4 =
             sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(change.outcome, Decision::Ok);
         assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
         let ReplyOutcome::Decided(out) =
-            w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(3).get())
+            w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(3))
         else {
             panic!("the OK is acted on")
         };
@@ -889,17 +883,13 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
         );
         assert_eq!(w.merchant_ref().state().live_value().unwrap(), amount(500));
         // V0 is spent; V1 pays.
-        w.merchant_refuses(
-            &w.purchase(TxId::random(), &v0),
-            NOW.get(),
-            ErrorCode::Spent,
-        );
+        w.merchant_refuses(&w.purchase(TxId::random(), &v0), NOW, ErrorCode::Spent);
         let v1 = Held {
             scrip: x4.scrip,
             cs: cs1,
         };
         assert!(
-            w.send_merchant(&w.purchase(TxId::random(), &v1), NOW.get())
+            w.send_merchant(&w.purchase(TxId::random(), &v1), NOW)
                 .refusal
                 .is_none()
         );
@@ -921,11 +911,11 @@ fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
         ScripState::Live,
         "a decline holds nothing"
     );
-    let decided = w.send_broker(&step3, NOW.get());
+    let decided = w.send_broker(&step3, NOW);
     let change: ChangeBrokerScripX4 =
         sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
     assert!(!change.outcome.is_ok());
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW.get()) else {
+    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW) else {
         panic!("the decision on the decline is recorded")
     };
     assert!(out.is_empty());
@@ -934,7 +924,7 @@ fn a_declined_top_up_holds_nothing_and_the_broker_releases_b0() {
     assert_eq!(w.memo(), 500);
     // B1 is live again at the broker, V0 at the merchant.
     assert!(
-        w.send_merchant(&w.purchase(TxId::random(), &v0), NOW.get())
+        w.send_merchant(&w.purchase(TxId::random(), &v0), NOW)
             .refusal
             .is_none()
     );
@@ -961,8 +951,9 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     assert!(matches!(w.scrip_state(&v0), ScripState::Held { .. }));
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending[0].frame, step3);
-    let decided = w.send_broker(&pending[0].frame, deadline + 5);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 5)
+    let decided = w.send_broker(&pending[0].frame, UnixSecs::new(deadline + 5));
+    let ReplyOutcome::Decided(out) =
+        w.reply_to_merchant(decided.reply_frame(), UnixSecs::new(deadline + 5))
     else {
         panic!("the NOK is acted on")
     };
@@ -981,13 +972,13 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
-    let h = w.send_merchant(&step2, NOW.get());
+    let h = w.send_merchant(&step2, NOW);
     let ask = h.requests[0].clone();
-    let early = w.send_broker(&ask.frame, NOW.get());
+    let early = w.send_broker(&ask.frame, NOW);
     assert_eq!(label_of(early.reply_frame()), Label::Error);
     let len = w.merchant_log_len();
     assert_eq!(
-        w.reply_to_merchant(early.reply_frame(), NOW.get()),
+        w.reply_to_merchant(early.reply_frame(), NOW),
         ReplyOutcome::Discarded(merchant::core::broker_reply::AckError::Unexpected(
             Label::Error
         ))
@@ -996,9 +987,9 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     w.notice(tx);
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending, vec![ask]);
-    let decided = w.send_broker(&pending[0].frame, NOW.saturating_add_secs(1).get());
+    let decided = w.send_broker(&pending[0].frame, NOW.saturating_add_secs(1));
     let ReplyOutcome::Decided(out) =
-        w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(1).get())
+        w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(1))
     else {
         panic!("acted on")
     };
@@ -1014,8 +1005,8 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
     let (step2, ask) = w.exchange_asked(tx, &b0, 250);
     let late =
         NOW.saturating_add_secs(broker::core::Config::new(Suite::Modern).exchange_window_secs + 1);
-    w.broker().expire(UnixSecs::new(late.get())).unwrap();
-    w.assert_exchange_refused(&step2, &ask, late.get(), ErrorCode::DeadlinePassed);
+    w.broker().expire(late).unwrap();
+    w.assert_exchange_refused(&step2, &ask, late, ErrorCode::DeadlinePassed);
 }
 
 /// Lapse (protocol.md section 4): C's VendorScrip, never renewed, outlives its grace
@@ -1061,11 +1052,11 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         assert_eq!(w.merchant_ref().pending_broker_requests(), pending);
 
         // The broker records it; its Ack is lost, the merchant repeats, the same Ack.
-        let acked = w.send_broker(&pending[0].frame, grace_end + 3);
+        let acked = w.send_broker(&pending[0].frame, UnixSecs::new(grace_end + 3));
         assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
         assert_eq!(w.memo(), 0, "M's float: 600 issued, 600 lapsed");
-        let again = w.send_broker(&pending[0].frame, grace_end + 4);
+        let again = w.send_broker(&pending[0].frame, UnixSecs::new(grace_end + 4));
         assert_eq!(again.reply, acked.reply);
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
 
@@ -1080,19 +1071,19 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             frame.encode().unwrap()
         };
         assert!(matches!(
-            w.reply_to_merchant(&forged, grace_end + 5),
+            w.reply_to_merchant(&forged, UnixSecs::new(grace_end + 5)),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
         assert!(matches!(
-            w.reply_to_merchant(acked.reply_frame(), grace_end + 5),
+            w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 5)),
             ReplyOutcome::Recorded
         ));
         assert!(w.merchant_ref().pending_broker_requests().is_empty());
         // A repeat of the Ack answers nothing pending: discarded, nothing written.
         let len = w.merchant_log_len();
         assert!(matches!(
-            w.reply_to_merchant(acked.reply_frame(), grace_end + 6),
+            w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 6)),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
@@ -1108,8 +1099,8 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             ),
             (w.renew(TxId::random(), &v0), UnixSecs::new(grace_end + 10)),
         ] {
-            w.merchant_refuses(&frame, at.get(), ErrorCode::Lapsed);
-            let reply = w.send_merchant(&frame, at.get()).reply.unwrap();
+            w.merchant_refuses(&frame, at, ErrorCode::Lapsed);
+            let reply = w.send_merchant(&frame, at).reply.unwrap();
             let body: ErrorBody = clear_body(&reply.frame, w.m.keys);
             assert!(
                 body.message.contains(
@@ -1158,9 +1149,9 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
         );
 
         for p in &pending {
-            let acked = w.send_broker(&p.frame, grace_end + 2);
+            let acked = w.send_broker(&p.frame, UnixSecs::new(grace_end + 2));
             assert!(matches!(
-                w.reply_to_merchant(acked.reply_frame(), grace_end + 3),
+                w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 3)),
                 ReplyOutcome::Recorded
             ));
         }
@@ -1181,7 +1172,7 @@ fn a_held_vendor_scrip_does_not_lapse() {
     let (mut w, b0) = World::holding(Suite::Paper, 1_000);
     let v0 = w.vendor_scrip(&b0, 600);
     let step1 = w.vendor_withdraw_request(TxId::random(), &v0, 600);
-    assert!(w.send_merchant(&step1, NOW.get()).refusal.is_none());
+    assert!(w.send_merchant(&step1, NOW).refusal.is_none());
     let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
     let len = w.merchant_log_len();
     assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 0);

@@ -101,8 +101,8 @@ impl World {
     }
 
     /// A frame of M to the broker, whose ledger stays conserved.
-    fn relay_to_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
-        let handled = self.broker().handle(frame, UnixSecs::new(now)).unwrap();
+    fn relay_to_broker(&mut self, frame: &[u8], now: UnixSecs) -> broker::node::Handled {
+        let handled = self.broker().handle(frame, now).unwrap();
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled
     }
@@ -145,11 +145,9 @@ impl World {
     }
 
     /// A request of the wallet to the broker at `now`, its reply taken by the wallet.
-    fn at_broker(&mut self, out: &Outgoing, now: u64) {
+    fn at_broker(&mut self, out: &Outgoing, now: UnixSecs) {
         let reply = self.send_broker(&out.frame);
-        self.wallet()
-            .handle_reply(&reply, UnixSecs::new(now))
-            .unwrap();
+        self.wallet().handle_reply(&reply, now).unwrap();
     }
 
     /// 6.1 through the real broker.
@@ -158,7 +156,7 @@ impl World {
             .wallet()
             .obtain_broker_scrip(Amount::from_minor(value), NOW)
             .unwrap();
-        self.at_broker(&out, NOW.get());
+        self.at_broker(&out, NOW);
     }
 
     /// 6.2 step 1 of `w` through the real broker, its reply taken by the wallet: the
@@ -169,7 +167,7 @@ impl World {
             .wallet()
             .obtain_vendor_scrip(m, Amount::from_minor(w), NOW)
             .unwrap();
-        self.at_broker(&out, NOW.get());
+        self.at_broker(&out, NOW);
         let step2 = self
             .wallet()
             .resend(out.tx, Label::VendorScripRequest)
@@ -185,19 +183,16 @@ impl World {
     fn relay_exchange(
         &mut self,
         step2: &Outgoing,
-        now: u64,
+        now: UnixSecs,
     ) -> (broker::node::Handled, Vec<merchant::node::Outgoing>) {
-        let at_m = self
-            .merchant()
-            .handle(&step2.frame, UnixSecs::new(now))
-            .unwrap();
+        let at_m = self.merchant().handle(&step2.frame, now).unwrap();
         assert_eq!(at_m.refusal, None);
         assert!(at_m.reply.is_none(), "M holds its reply until B decides");
         assert_eq!(at_m.requests.len(), 1);
         let at_b = self.relay_to_broker(&at_m.requests[0].frame, now);
         let ReplyOutcome::Decided(to_c) = self
             .merchant()
-            .handle_reply(at_b.reply_frame(), UnixSecs::new(now))
+            .handle_reply(at_b.reply_frame(), now)
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -217,7 +212,7 @@ impl World {
         };
         let m = self.m.uid();
         let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
-        self.at_broker(&initiated, NOW.get());
+        self.at_broker(&initiated, NOW);
         let handled = self
             .merchant()
             .handle(&purchase.frame, UnixSecs::new(NOW.get()))
@@ -235,12 +230,12 @@ impl World {
 
     /// Section 7: the wallet asks the broker for the frames of `tx` and takes the answer
     /// at `now`; each frame's result.
-    fn status_from_broker(&mut self, tx: TxId, now: u64) -> Vec<Result<(), WalletError>> {
+    fn status_from_broker(&mut self, tx: TxId, now: UnixSecs) -> Vec<Result<(), WalletError>> {
         let b = self.broker_ref().uid();
         let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
         let reply = self.send_broker(&out.frame);
         self.wallet()
-            .handle_status(&query, &reply, UnixSecs::new(now))
+            .handle_status(&query, &reply, now)
             .unwrap()
             .into_iter()
             .map(|r| r.map(|_| ()))
@@ -305,7 +300,7 @@ impl World {
             customer: self.customer(),
         };
         let frame = self.m_relay(tx, &x3, &step2, 0);
-        let handled = self.relay_to_broker(&frame, NOW.get());
+        let handled = self.relay_to_broker(&frame, NOW);
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::ExchangeAuthorizationResponse
@@ -313,7 +308,7 @@ impl World {
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, self.customer());
         if lose_change {
-            let results = self.status_from_broker(tx, NOW.get());
+            let results = self.status_from_broker(tx, NOW);
             // The broker's frames to C in this tx: the notice's reply (already taken:
             // step 2 is pending now) and the lost change.
             assert_eq!(results.len(), 2);
@@ -324,7 +319,7 @@ impl World {
             assert!(results[1].is_ok(), "{:?}", results[1]);
             // Asked again: nothing changes.
             let state = self.wallet().state().clone();
-            let results = self.status_from_broker(tx, NOW.get());
+            let results = self.status_from_broker(tx, NOW);
             assert!(matches!(
                 results[1],
                 Err(WalletError::AlreadyReceived { .. })
@@ -422,7 +417,7 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
             deadline: deadline.get(),
         };
         let frame = w.m_relay(step1.header.tx, &x2, &step1, 1);
-        let handled = w.relay_to_broker(&frame, NOW.get());
+        let handled = w.relay_to_broker(&frame, NOW);
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, w.customer());
         let m_bank = w.m_bank();
@@ -460,7 +455,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             .top_up_vendor_scrip(m, Amount::from_minor(250), NOW)
             .unwrap();
         let tx = out.tx;
-        let handled = w.relay_to_broker(&out.frame, NOW.get());
+        let handled = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(handled.reply_frame(), NOW).unwrap();
         assert_eq!(handled.deliveries.len(), 1);
         assert_eq!(handled.deliveries[0].to, m);
@@ -493,7 +488,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
             scrip_id: x1.vendor_scrip.id(),
         };
         let part = sealed_part(w.m.keys, &h, w.broker_key(), None, &x3, None);
-        let handled = w.relay_to_broker(&encoded(h, vec![part]), NOW.get());
+        let handled = w.relay_to_broker(&encoded(h, vec![part]), NOW);
         assert_eq!(
             Frame::decode(handled.reply_frame()).unwrap().header.label,
             Label::VendorTopUpDecision
@@ -563,7 +558,7 @@ fn an_expired_exchange_ends_through_transaction_status() {
             1
         );
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
-        let results = w.status_from_broker(out.tx, NOW.saturating_add_secs(3600).get());
+        let results = w.status_from_broker(out.tx, NOW.saturating_add_secs(3600));
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_eq!(w.wallet().pending().count(), 0);
@@ -574,7 +569,7 @@ fn an_expired_exchange_ends_through_transaction_status() {
             .wallet()
             .withdraw_broker_scrip(NOW.saturating_add_secs(3600))
             .unwrap();
-        w.at_broker(&out, NOW.saturating_add_secs(3600).get());
+        w.at_broker(&out, NOW.saturating_add_secs(3600));
         assert_eq!(w.c_bank(), 5000);
         w.wallet().check_tables().unwrap();
     }
@@ -597,7 +592,7 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.2: W = 800.
         let step2 = w.announce_exchange(800);
-        let (at_b, to_c) = w.relay_exchange(&step2, NOW.get());
+        let (at_b, to_c) = w.relay_exchange(&step2, NOW);
         assert_eq!(at_b.deliveries.len(), 1);
         assert_eq!(at_b.deliveries[0].to, c);
         w.wallet()
@@ -619,7 +614,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .wallet()
             .top_up_vendor_scrip(m, Amount::from_minor(400), NOW)
             .unwrap();
-        let at_b = w.relay_to_broker(&out.frame, NOW.get());
+        let at_b = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
         let at_m = w
@@ -628,7 +623,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
-        let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW.get());
+        let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
         assert_eq!(decided.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&decided.deliveries[0].frame, NOW)
@@ -658,7 +653,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(at_m.requests.len(), 1);
-        let at_b = w.relay_to_broker(&at_m.requests[0].frame, NOW.get());
+        let at_b = w.relay_to_broker(&at_m.requests[0].frame, NOW);
         assert_eq!(at_b.deliveries.len(), 1);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
@@ -693,7 +688,7 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let start = w.customer_value();
         let step2 = w.announce_exchange(600);
         let tx = step2.tx;
-        let (at_b, _lost) = w.relay_exchange(&step2, NOW.get());
+        let (at_b, _lost) = w.relay_exchange(&step2, NOW);
         w.wallet()
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
@@ -782,14 +777,8 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         let later = NOW.saturating_add_secs(3600);
         let step2 = w.announce_exchange(1000);
         let tx = step2.tx;
-        assert_eq!(
-            w.broker()
-                .expire(UnixSecs::new(later.get()))
-                .unwrap()
-                .events,
-            1
-        );
-        let (_, to_c) = w.relay_exchange(&step2, later.get());
+        assert_eq!(w.broker().expire(later).unwrap().events, 1);
+        let (_, to_c) = w.relay_exchange(&step2, later);
         assert!(matches!(
             w.wallet().handle_reply(&to_c[0].frame, later),
             Err(WalletError::Refused { .. })
@@ -798,10 +787,10 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
             .abandon(tx, Label::VendorScripRequest, later)
             .unwrap();
         let out = w.wallet().renew(b, later).unwrap();
-        w.at_broker(&out, later.get());
+        w.at_broker(&out, later);
         let renewed = w.wallet().broker_scrip().unwrap().clone();
         let before = w.wallet().log().len().unwrap();
-        let results = w.status_from_broker(tx, later.get());
+        let results = w.status_from_broker(tx, later);
         // The notice's reply (its request answered long ago), then the NOK: declined.
         assert_eq!(results.len(), 2, "{results:?}");
         assert!(
