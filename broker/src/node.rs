@@ -143,7 +143,7 @@ impl Core for BrokerCore {
             me: self.keys.uid(),
             mint: &self.mint,
             config: &self.config,
-            now: now.get(),
+            now,
         };
         Ok(match decide(&self.state, &ctx, request)? {
             Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
@@ -311,11 +311,11 @@ impl BrokerNode {
         Ok(self.driver.into_parts().0.close()?)
     }
 
-    /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
+    /// Handles one request frame received at `now`: decode, open, decide,
     /// seal, commit; returns the reply and deliveries. A refusal is an `Ok` with a signed
     /// `Error` reply; `Err` is the node's own failure. A batch of one
     /// ([`BrokerNode::handle_batch`]).
-    pub fn handle(&mut self, bytes: &[u8], now: u64) -> Result<Handled, NodeError> {
+    pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
         self.handle_batch(&[bytes], now)
             .pop()
             .unwrap_or_else(|| Err(NodeError::Inconsistent("empty batch result".to_owned())))
@@ -324,9 +324,13 @@ impl BrokerNode {
     /// Handles request frames that arrived together (the actor shell's group commit,
     /// architecture.md "Each node"), one result per frame, in order: the one batch step of
     /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
-    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+    pub fn handle_batch(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, NodeError>> {
         self.driver
-            .handle_batch(frames, UnixSecs::new(now))
+            .handle_batch(frames, now)
             .into_iter()
             .map(|r| r.map_err(NodeError::from))
             .collect()
@@ -347,14 +351,14 @@ impl BrokerNode {
         &mut self,
         pan: &Pan,
         secret: &PanSecret,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<TxId, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+        self.driver.serving(now)?;
         let tx = TxId::random();
         let core = self.driver.core();
         let opening = bank::open_account(&core.state, core.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
-        self.driver.commit_with(UnixSecs::new(now), |core, group| {
+        self.driver.commit_with(now, |core, group| {
             group.append_with(
                 Recorded::attach(vec![opening.event], Vec::new()),
                 &LiveProjection::new(&mut core.state),
@@ -367,27 +371,23 @@ impl BrokerNode {
     }
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
-    pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+    pub fn deposit(&mut self, pan: &Pan, amount: Amount, now: UnixSecs) -> Result<TxId, NodeError> {
+        self.driver.serving(now)?;
         let tx = TxId::random();
         let event = bank::deposit(self.state(), pan, amount, tx, now)?;
-        self.driver.commit(
-            UnixSecs::new(now),
-            Recorded::attach(vec![event], Vec::new()),
-        )?;
+        self.driver
+            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
         Ok(tx)
     }
 
     /// Bank operator: pays `amount` out of `bank:<pan>`, limited to the balance less the
     /// memo `float:vendor` of its merchant (section 5). Returns its tx.
-    pub fn payout(&mut self, pan: &Pan, amount: Amount, now: u64) -> Result<TxId, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+    pub fn payout(&mut self, pan: &Pan, amount: Amount, now: UnixSecs) -> Result<TxId, NodeError> {
+        self.driver.serving(now)?;
         let tx = TxId::random();
         let event = bank::payout(self.state(), pan, amount, tx, now)?;
-        self.driver.commit(
-            UnixSecs::new(now),
-            Recorded::attach(vec![event], Vec::new()),
-        )?;
+        self.driver
+            .commit(now, Recorded::attach(vec![event], Vec::new()))?;
         Ok(tx)
     }
 
@@ -398,8 +398,8 @@ impl BrokerNode {
     /// (`ScripLapsed`, its value back to the owner's bank account). Returns how many events
     /// it appended and the deliveries it sealed and stored, for the shell to publish after
     /// the commit (nothing is returned unless the commit succeeded).
-    pub fn expire(&mut self, now: u64) -> Result<Expired, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+    pub fn expire(&mut self, now: UnixSecs) -> Result<Expired, NodeError> {
+        self.driver.serving(now)?;
         let (state, config) = (self.state(), &self.driver.core().config);
         let mut timed = crate::core::obtain_vendor_scrip::expired(state, self.uid(), now);
         timed.extend(crate::core::top_up_vendor_scrip::expired(
@@ -428,7 +428,7 @@ impl BrokerNode {
             deliveries.extend(sent.iter().cloned().map(Outgoing::from));
             events.extend(Recorded::attach(vec![t.event], sent));
         }
-        self.driver.commit(UnixSecs::new(now), events)?;
+        self.driver.commit(now, events)?;
         Ok(Expired {
             events: count,
             deliveries,
@@ -440,7 +440,7 @@ impl BrokerNode {
     /// by digest). The shell calls it on its timer; nothing is appended. None while the
     /// node is down after a storage fault.
     #[must_use]
-    pub fn to_resend(&self, now: u64) -> Vec<Outgoing> {
+    pub fn to_resend(&self, now: UnixSecs) -> Vec<Outgoing> {
         // Down after a storage fault, the state may hold an escrow the log does not.
         if self.is_down() {
             return Vec::new();

@@ -53,7 +53,7 @@ pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<Expired
     let (tx, rx) = oneshot::channel();
     // A stopped actor drops the call and `tx` with it: the receiver says so.
     addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
-        let _ = tx.send(node.expire(now.get()));
+        let _ = tx.send(node.expire(now));
     })));
     rx.await.ok()
 }
@@ -63,7 +63,7 @@ pub async fn expire(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Result<Expired
 pub async fn to_resend(addr: &Addr<NodeActor<BrokerNode>>) -> Option<Vec<Outgoing>> {
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |node: &mut BrokerNode, now| {
-        let _ = tx.send(node.to_resend(now.get()));
+        let _ = tx.send(node.to_resend(now));
     })));
     rx.await.ok()
 }

@@ -3,6 +3,7 @@
 
 mod wire_client;
 
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{Nonce, ScripId, TxId};
 use shared::wire::bodies::{AckBody, BrokerScripResponseX1, ErrorBody};
@@ -21,19 +22,28 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
         c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
     let grace_end = b0.scrip.body.expires + 365 * DAY;
     assert_eq!(
-        w.node().expire(grace_end).unwrap().events,
+        w.node().expire(UnixSecs::new(grace_end)).unwrap().events,
         0,
         "renewable to the last second"
     );
     let len = w.log_len();
-    assert_eq!(w.node().expire(grace_end + 1).unwrap().events, 1);
+    assert_eq!(
+        w.node()
+            .expire(UnixSecs::new(grace_end + 1))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(w.log_len(), len + 1);
     assert!(w.state().live.is_empty());
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 1000);
     assert_eq!(w.state().balance(&Account::FloatBroker), 0);
     wire_client::assert_conserved(w.state());
     assert_eq!(
-        w.node().expire(grace_end + 2).unwrap().events,
+        w.node()
+            .expire(UnixSecs::new(grace_end + 2))
+            .unwrap()
+            .events,
         0,
         "lapses once"
     );
@@ -51,7 +61,7 @@ fn a_broker_scrip_lapses_after_its_grace_period() {
     );
     let reply = w.send(
         &c.obtain(TxId::random(), 100, Nonce::random()),
-        grace_end + 3,
+        UnixSecs::new(grace_end + 3),
     );
     assert_eq!(error_code(&w.broker_key(), &reply), None);
     // Replay agrees.

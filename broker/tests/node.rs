@@ -7,6 +7,7 @@ mod wire_client;
 use broker::core::State;
 use broker::node::{BrokerNode, NodeError};
 use broker::store::{self, LiveProjection};
+use shared::UnixSecs;
 use shared::events::dump_projection;
 use shared::ids::{Nonce, TxId};
 use shared::wire::Decision;
@@ -34,7 +35,10 @@ fn busy_world(suite: Suite) -> World {
     let reply = w.send(&d.obtain(TxId::random(), 700, Nonce::random()), NOW);
     let (_, e0) =
         d.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
-    w.send(&d.renew(TxId::random(), &e0), NOW + 40 * 24 * 3600);
+    w.send(
+        &d.renew(TxId::random(), &e0),
+        NOW.saturating_add_secs(40 * 24 * 3600),
+    );
     w.send(&c.withdraw(TxId::random(), &b1), NOW);
     w.send(&c.withdraw(TxId::random(), &b1), NOW); // refused: Spent
     w.node()
@@ -56,7 +60,13 @@ fn busy_world(suite: Suite) -> World {
         (change.scrip, change.cs_hash)
     });
     w.send(&c.notice(TxId::random(), m.uid()), NOW);
-    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
+    assert_eq!(
+        w.node()
+            .expire(NOW.saturating_add_secs(601))
+            .unwrap()
+            .events,
+        1
+    );
     let tx = TxId::random();
     w.send(&c.purchase_initiated(tx, m.uid(), 50), NOW);
     w.send(&m.purchase_completed(tx, c.uid(), 50), NOW);
@@ -64,7 +74,7 @@ fn busy_world(suite: Suite) -> World {
     // 6.7: C cashes in VendorScrip of 100 (the broker does not read V0: any scrip will do).
     let step1 = c.vendor_withdraw_request(TxId::random(), m.key.public(), &b2, 100);
     let handled = w.send_all(
-        &m.vendor_withdraw_authorization(&step1, c.uid(), 100, NOW + 60),
+        &m.vendor_withdraw_authorization(&step1, c.uid(), 100, NOW.saturating_add_secs(60).get()),
         NOW,
     );
     assert_eq!(handled.deliveries.len(), 1);
@@ -182,7 +192,10 @@ fn a_repeat_after_reopen_gets_the_stored_bytes_and_appends_nothing() {
     for _ in 0..2 {
         w.reopen();
         // Re-signed and re-sealed, the same content: the same digest, the stored bytes.
-        assert_eq!(w.send(&c.obtain(tx, 60, nonce), NOW + 5), first);
+        assert_eq!(
+            w.send(&c.obtain(tx, 60, nonce), NOW.saturating_add_secs(5)),
+            first
+        );
         assert_eq!(w.log_len(), len);
     }
     // The outbox has the reply for the customer, once.
@@ -402,11 +415,14 @@ fn reopened_between_the_messages_of_multi_party_transactions() {
     assert_eq!(w.send(&c.notice(tx, m.uid()), NOW), notice_reply);
     let step2 = c.vendor_scrip_request(tx, m.key.public(), &b0, 200, 200);
     let request = m.exchange_authorization(&step2, c.uid(), 200);
-    let handled = w.send_all(&request, NOW + 1);
+    let handled = w.send_all(&request, NOW.saturating_add_secs(1));
     assert_eq!(handled.deliveries.len(), 1);
     w.reopen();
     // M did not get the decision: it repeats after the restart and gets the same bytes.
-    assert_eq!(w.send_all(&request, NOW + 2).reply, handled.reply);
+    assert_eq!(
+        w.send_all(&request, NOW.saturating_add_secs(2)).reply,
+        handled.reply
+    );
     // 6.3: initiated, restart, completed.
     let tx = TxId::random();
     w.send(&c.purchase_initiated(tx, m.uid(), 80), NOW);
@@ -418,7 +434,13 @@ fn reopened_between_the_messages_of_multi_party_transactions() {
     let tx = TxId::random();
     w.send(&c.notice(tx, m.uid()), NOW);
     w.reopen();
-    assert_eq!(w.node().expire(NOW + 601).unwrap().events, 1);
+    assert_eq!(
+        w.node()
+            .expire(NOW.saturating_add_secs(601))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(
         w.state().exchanges[&tx].state,
         broker::core::ExchangeState::Expired
@@ -458,13 +480,13 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             .unwrap();
         w.reopen();
         let len = w.log_len();
-        let again = w.node().handle(&step1, NOW + 1).unwrap();
+        let again = w.node().handle(&step1, NOW.saturating_add_secs(1)).unwrap();
         assert_eq!(again.reply, first.reply);
         assert!(again.deliveries.is_empty(), "a repeat sends nothing new");
         assert_eq!(w.log_len(), len);
         // Restart; step 2 was lost: the broker re-sends the stored authorization.
         w.reopen();
-        let resend = w.node().to_resend(NOW + 2);
+        let resend = w.node().to_resend(NOW.saturating_add_secs(2));
         assert_eq!(resend.len(), 1);
         assert_eq!(
             (resend[0].to, &resend[0].frame),
@@ -476,7 +498,7 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         // Restart, step 3 → 4 and 6; restart; M repeats: the stored decision.
         w.reopen();
         let step3 = m.vendor_top_up_accepted(tx, &accept);
-        let decided = w.send_all(&step3, NOW + 3);
+        let decided = w.send_all(&step3, NOW.saturating_add_secs(3));
         assert!(
             m.open_sealed::<VendorTopUpDecisionBody>(decided.reply_frame())
                 .decision
@@ -484,11 +506,14 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
         );
         w.reopen();
         let len = w.log_len();
-        assert_eq!(w.send_all(&step3, NOW + 4).reply, decided.reply);
+        assert_eq!(
+            w.send_all(&step3, NOW.saturating_add_secs(4)).reply,
+            decided.reply
+        );
         assert_eq!(w.log_len(), len);
-        assert!(w.node().to_resend(NOW + 4).is_empty());
+        assert!(w.node().to_resend(NOW.saturating_add_secs(4)).is_empty());
         // C lost its change: TransactionStatus after the restart returns it.
-        let status = w.send(&c.transaction_status(tx), NOW + 5);
+        let status = w.send(&c.transaction_status(tx), NOW.saturating_add_secs(5));
         assert_eq!(
             c.open_clear::<TransactionStatusResponseBody>(&status)
                 .status,
@@ -519,9 +544,15 @@ fn reopened_between_the_messages_of_a_vendor_top_up() {
             .deadline
             .unwrap();
         w.reopen();
-        assert_eq!(w.node().expire(deadline + 1).unwrap().events, 1);
+        assert_eq!(
+            w.node().expire(UnixSecs::new(deadline + 1)).unwrap().events,
+            1
+        );
         w.reopen();
-        let late = w.send_all(&m.vendor_top_up_accepted(tx, &accept), deadline + 2);
+        let late = w.send_all(
+            &m.vendor_top_up_accepted(tx, &accept),
+            UnixSecs::new(deadline + 2),
+        );
         let decision = m
             .open_sealed::<VendorTopUpDecisionBody>(late.reply_frame())
             .decision;

@@ -9,6 +9,7 @@
 mod wire_client;
 
 use broker::node::NodeError;
+use shared::UnixSecs;
 use shared::ids::{Nonce, TxId};
 use shared::node::{UNAVAILABLE_MESSAGE, Unavailable, is_unavailable};
 use shared::wire::Frame;
@@ -17,7 +18,7 @@ use shared::{Amount, ErrorCode, Suite};
 use wire_client::{NOW, World};
 
 /// `handle` of `request` at `now` is `Unavailable`, with the unsigned answer naming it.
-fn assert_unavailable(w: &mut World, request: &[u8], now: u64) {
+fn assert_unavailable(w: &mut World, request: &[u8], now: UnixSecs) {
     let broker = w.broker_key().uid();
     let result = w.node().handle(request, now);
     let Err(NodeError::Unavailable(Unavailable { reply, .. })) = result else {
@@ -53,12 +54,12 @@ fn a_full_disk_is_answered_unavailable_and_the_broker_serves_again_once_it_can_w
         assert_unavailable(&mut w, &request, NOW);
         // Still full at the next attempt: the reopen fails, and the broker stays down.
         disk.fill_disk();
-        assert_unavailable(&mut w, &request, NOW + 1);
+        assert_unavailable(&mut w, &request, NOW.saturating_add_secs(1));
 
         // Space is back: the next attempt reopens the log and the same request (its saved
         // bodies, section 7) is decided as if nothing had happened.
         disk.free_space();
-        let reply = w.send(&request, NOW + 2);
+        let reply = w.send(&request, NOW.saturating_add_secs(2));
         let scrip = c.open_sealed::<BrokerScripResponseX1>(&reply).scrip;
         assert_eq!(scrip.value(), Amount::from_minor(1_000));
         assert_eq!(
@@ -76,14 +77,16 @@ fn a_full_disk_is_answered_unavailable_and_the_broker_serves_again_once_it_can_w
 
         // The operator's calls go the same way.
         disk.fill_disk();
-        let deposit = w.node().deposit(&c.pan, Amount::from_minor(7), NOW + 3);
+        let deposit = w
+            .node()
+            .deposit(&c.pan, Amount::from_minor(7), NOW.saturating_add_secs(3));
         assert!(
             matches!(deposit, Err(NodeError::Unavailable(_))),
             "{deposit:?}"
         );
         disk.free_space();
         w.node()
-            .deposit(&c.pan, Amount::from_minor(7), NOW + 4)
+            .deposit(&c.pan, Amount::from_minor(7), NOW.saturating_add_secs(4))
             .unwrap();
         assert_eq!(w.log_len(), len + 2);
 

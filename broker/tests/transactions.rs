@@ -8,6 +8,7 @@ mod wire_client;
 
 use broker::core::bank::BankError;
 use broker::node::NodeError;
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId};
 use shared::node::ScripState;
@@ -403,7 +404,10 @@ fn obtain_broker_scrip_in_both_suites() {
         let (body, held) =
             c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
         assert_eq!(body.scrip.body.producer, w.node().uid());
-        assert_eq!(body.scrip.body.expires, NOW + 30 * DAY);
+        assert_eq!(
+            body.scrip.body.expires,
+            NOW.saturating_add_secs(30 * DAY).get()
+        );
         assert_eq!(bank(&w, &c), 600);
         assert_eq!(w.state().balance(&Account::FloatBroker), 400);
         let row = w.state().live.get(&held.scrip.id()).unwrap();
@@ -606,8 +610,8 @@ fn top_up_refusals() {
     );
     // Scrip not issued by this producer (a merchant's, whatever its certificate).
     let m = fixtures::keypair(suite, 3);
-    let (foreign, foreign_cs) =
-        Mint::new(suite, m.uid(), fixtures::root_key(9)).issue(amount(300), NOW + DAY);
+    let (foreign, foreign_cs) = Mint::new(suite, m.uid(), fixtures::root_key(9))
+        .issue(amount(300), NOW.saturating_add_secs(DAY).get());
     let foreign = Held {
         scrip: foreign,
         cs: foreign_cs,
@@ -626,7 +630,7 @@ fn top_up_refusals() {
     // Expired.
     w.assert_refused(
         &c.top_up(TxId::random(), &b0, 500, n()),
-        NOW + 31 * DAY,
+        NOW.saturating_add_secs(31 * DAY),
         ErrorCode::Expired,
     );
 }
@@ -664,11 +668,14 @@ fn withdraw_of_an_expired_scrip_is_refused() {
     let b0 = obtain(&mut w, &c, 250);
     w.assert_refused(
         &c.withdraw(TxId::random(), &b0),
-        NOW + 30 * DAY + 1,
+        NOW.saturating_add_secs(30 * DAY + 1),
         ErrorCode::Expired,
     );
     // Still live at its last second.
-    let reply = w.send(&c.withdraw(TxId::random(), &b0), NOW + 30 * DAY);
+    let reply = w.send(
+        &c.withdraw(TxId::random(), &b0),
+        NOW.saturating_add_secs(30 * DAY),
+    );
     assert_eq!(error_code(&w.broker_key(), &reply), None);
 }
 
@@ -681,8 +688,8 @@ fn renew_within_grace_and_refused_after() {
         let c = w.client(0, "A-1");
         w.onboard(&c, 1000);
         let e0 = obtain(&mut w, &c, 500);
-        let expired_at = NOW + 30 * DAY;
-        let later = expired_at + 200 * DAY;
+        let expired_at = NOW.saturating_add_secs(30 * DAY);
+        let later = expired_at.saturating_add_secs(200 * DAY);
         let tx = TxId::random();
         let reply = w.send(&c.renew(tx, &e0), later);
         let (_, e1) =
@@ -690,7 +697,10 @@ fn renew_within_grace_and_refused_after() {
         assert_eq!(e1.scrip.value(), amount(500));
         assert_ne!(e1.scrip.id(), e0.scrip.id());
         assert_ne!(e1.scrip.body.cust_id, e0.scrip.body.cust_id);
-        assert_eq!(e1.scrip.body.expires, later + 30 * DAY);
+        assert_eq!(
+            e1.scrip.body.expires,
+            later.saturating_add_secs(30 * DAY).get()
+        );
         assert_eq!(bank(&w, &c), 500, "no money moves");
         assert_eq!(w.state().balance(&Account::FloatBroker), 500);
         let len = w.log_len();
@@ -706,10 +716,10 @@ fn renew_within_grace_and_refused_after() {
         let grace_end = e2.scrip.body.expires + 365 * DAY;
         w.assert_refused(
             &c.renew(TxId::random(), &e2),
-            grace_end + 1,
+            UnixSecs::new(grace_end + 1),
             ErrorCode::GraceOver,
         );
-        let reply = w.send(&c.renew(TxId::random(), &e2), grace_end);
+        let reply = w.send(&c.renew(TxId::random(), &e2), UnixSecs::new(grace_end));
         assert_eq!(
             error_code(&w.broker_key(), &reply),
             None,
@@ -726,7 +736,7 @@ fn renew_refuses_another_owner_and_wrong_secret() {
     w.onboard(&c, 1000);
     w.onboard(&d, 0);
     let e0 = obtain(&mut w, &c, 500);
-    let later = NOW + 40 * DAY;
+    let later = NOW.saturating_add_secs(40 * DAY);
     w.assert_refused(&d.renew(TxId::random(), &e0), later, ErrorCode::NotOwner);
     let wrong = Held {
         cs: shared::CustomerSecret::from_bytes(&[1; 32]),

@@ -5,6 +5,7 @@
 mod wire_client;
 
 use broker::core::ExchangeState;
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::TxId;
 use shared::suite::OpCount;
@@ -40,11 +41,11 @@ fn exchange_authorized_with_change_in_both_suites() {
         let mut p = Parties::new(suite, 500);
         let tx = TxId::random();
         let deadline = notice(&mut p, tx);
-        assert_eq!(deadline, NOW + 600);
+        assert_eq!(deadline, NOW.saturating_add_secs(600).get());
         assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Open);
 
         let request = authorization(&p, tx, 300, 300);
-        let handled = p.w.send_all(&request, NOW + 10);
+        let handled = p.w.send_all(&request, NOW.saturating_add_secs(10));
         let x5 =
             p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
         assert_eq!(x5.decision, Decision::Ok);
@@ -71,7 +72,7 @@ fn exchange_authorized_with_change_in_both_suites() {
 
         // A repeat of step 3 gets the stored decision, byte for byte; nothing appended.
         let len = p.w.log_len();
-        let again = p.w.send_all(&request, NOW + 20);
+        let again = p.w.send_all(&request, NOW.saturating_add_secs(20));
         assert_eq!(again.reply, handled.reply);
         assert_eq!(p.w.log_len(), len);
         // The outbox keeps, for TransactionStatus, every frame of the tx sent to each
@@ -194,11 +195,11 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
     assert_eq!(
-        p.w.node().expire(deadline).unwrap().events,
+        p.w.node().expire(UnixSecs::new(deadline)).unwrap().events,
         0,
         "not before its deadline"
     );
-    let expired = p.w.node().expire(deadline + 1).unwrap();
+    let expired = p.w.node().expire(UnixSecs::new(deadline + 1)).unwrap();
     assert_eq!(expired.events, 1);
     assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Expired);
     // The timer told C: a NOK(DeadlinePassed) in the outbox, after the notice's reply.
@@ -218,10 +219,13 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
             frame: to_c[1].clone(),
         }]
     );
-    let again = p.w.node().expire(deadline + 2).unwrap();
+    let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "closed once");
     assert!(again.deliveries.is_empty());
-    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 5);
+    let handled = p.w.send_all(
+        &authorization(&p, tx, 300, 300),
+        UnixSecs::new(deadline + 5),
+    );
     assert!(handled.deliveries.is_empty(), "C was told once, at expiry");
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
@@ -235,7 +239,10 @@ fn the_deadline_closes_the_exchange_and_later_requests_get_nok() {
     // Past the deadline before the timer ran: a recorded NOK too.
     let tx = TxId::random();
     let deadline = notice(&mut p, tx);
-    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), deadline + 1);
+    let handled = p.w.send_all(
+        &authorization(&p, tx, 300, 300),
+        UnixSecs::new(deadline + 1),
+    );
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
     assert!(!x5.decision.is_ok());

@@ -6,6 +6,7 @@
 mod wire_client;
 
 use broker::core::{EscrowState, Kind};
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::node::ScripState;
@@ -81,7 +82,7 @@ fn a_top_up_settles_with_change_in_both_suites() {
         let tx = TxId::random();
         let before = p.w.state().accounts.clone();
         let (deadline, authorization) = open_escrow(&mut p, tx, 100);
-        assert_eq!(deadline, NOW + 600);
+        assert_eq!(deadline, NOW.saturating_add_secs(600).get());
 
         // Step 2: B0 held, nothing moved; M reads X2 and C's part, forwarded unchanged.
         assert_eq!(
@@ -102,14 +103,20 @@ fn a_top_up_settles_with_change_in_both_suites() {
         assert_eq!(v0.scrip, p.v0.scrip);
         assert_eq!(v0.cs, p.v0.cs);
         // The broker may re-send step 2 while the deadline has not passed: the same bytes.
-        assert_eq!(p.w.node().to_resend(deadline).len(), 1);
-        assert_eq!(p.w.node().to_resend(deadline)[0].frame, authorization);
-        assert_eq!(p.w.node().to_resend(deadline)[0].to, p.m.uid());
-        assert!(p.w.node().to_resend(deadline + 1).is_empty());
+        assert_eq!(p.w.node().to_resend(UnixSecs::new(deadline)).len(), 1);
+        assert_eq!(
+            p.w.node().to_resend(UnixSecs::new(deadline))[0].frame,
+            authorization
+        );
+        assert_eq!(
+            p.w.node().to_resend(UnixSecs::new(deadline))[0].to,
+            p.m.uid()
+        );
+        assert!(p.w.node().to_resend(UnixSecs::new(deadline + 1)).is_empty());
 
         // Step 3 → 4: M accepts; B0 spent, change B1 of 400, M paid 100.
         let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
-        let handled = p.w.send_all(&step3, NOW + 10);
+        let handled = p.w.send_all(&step3, NOW.saturating_add_secs(10));
         let decision =
             p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
         assert_eq!(decision.decision, Decision::Ok);
@@ -138,10 +145,13 @@ fn a_top_up_settles_with_change_in_both_suites() {
 
         // Repeats of step 1 and step 3: the stored bytes, nothing appended.
         let len = p.w.log_len();
-        assert_eq!(p.w.send_all(&step3, NOW + 20).reply, handled.reply);
+        assert_eq!(
+            p.w.send_all(&step3, NOW.saturating_add_secs(20)).reply,
+            handled.reply
+        );
         let again = p.w.send_all(
             &p.c.vendor_top_up_request(tx, p.m.key.public(), &p.b0, &p.v0, 100),
-            NOW + 20,
+            NOW.saturating_add_secs(20),
         );
         assert_eq!(
             p.c.open_clear::<AckBody>(again.reply_frame()).deadline,
@@ -193,7 +203,7 @@ fn a_decline_releases_the_escrow_and_tells_both() {
     open_escrow(&mut p, tx, 100);
     let len = p.w.log_len();
     let step3 = p.m.vendor_top_up_accepted(tx, &decline(&p));
-    let handled = p.w.send_all(&step3, NOW + 5);
+    let handled = p.w.send_all(&step3, NOW.saturating_add_secs(5));
     assert_eq!(
         nok_code(&p, &handled),
         (ErrorCode::Declined, ErrorCode::Declined)
@@ -208,11 +218,23 @@ fn a_decline_releases_the_escrow_and_tells_both() {
         EscrowState::Released(_)
     ));
     // A repeat: the same decision bytes; the timer finds nothing to release.
-    assert_eq!(p.w.send_all(&step3, NOW + 6).reply, handled.reply);
-    assert_eq!(p.w.node().expire(NOW + 10_000).unwrap().events, 0);
+    assert_eq!(
+        p.w.send_all(&step3, NOW.saturating_add_secs(6)).reply,
+        handled.reply
+    );
+    assert_eq!(
+        p.w.node()
+            .expire(NOW.saturating_add_secs(10_000))
+            .unwrap()
+            .events,
+        0
+    );
     assert_eq!(p.w.log_len(), len + 1);
     // B0 is live again: C withdraws it.
-    let reply = p.w.send(&p.c.withdraw(TxId::random(), &p.b0), NOW + 7);
+    let reply = p.w.send(
+        &p.c.withdraw(TxId::random(), &p.b0),
+        NOW.saturating_add_secs(7),
+    );
     assert_eq!(error_code(&p.w.broker_key(), &reply), None);
     assert_eq!(p.bank(&p.c), 1000);
 }
@@ -249,20 +271,20 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
     let before = p.w.state().accounts.clone();
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     assert_eq!(
-        p.w.node().expire(deadline).unwrap().events,
+        p.w.node().expire(UnixSecs::new(deadline)).unwrap().events,
         0,
         "not before it"
     );
-    assert_eq!(p.w.node().to_resend(deadline).len(), 1);
+    assert_eq!(p.w.node().to_resend(UnixSecs::new(deadline)).len(), 1);
     let len = p.w.log_len();
-    let expired = p.w.node().expire(deadline + 1).unwrap();
+    let expired = p.w.node().expire(UnixSecs::new(deadline + 1)).unwrap();
     assert_eq!(expired.events, 1);
     assert_eq!(p.w.log_len(), len + 1);
     wire_client::assert_conserved(p.w.state());
     assert_eq!(p.w.state().accounts, before);
     assert_eq!(held_state(&p), ScripState::Live);
     assert!(
-        p.w.node().to_resend(deadline).is_empty(),
+        p.w.node().to_resend(UnixSecs::new(deadline)).is_empty(),
         "released: nothing to re-send"
     );
     // C was told: Ack, then a NOK ChangeBrokerScrip.
@@ -283,20 +305,23 @@ fn the_deadline_releases_the_escrow_and_later_answers_get_the_stored_nok() {
             frame: to_c[1].clone(),
         }]
     );
-    p.assert_status(tx, deadline + 1, to_c);
-    let again = p.w.node().expire(deadline + 2).unwrap();
+    p.assert_status(tx, UnixSecs::new(deadline + 1), to_c);
+    let again = p.w.node().expire(UnixSecs::new(deadline + 2)).unwrap();
     assert_eq!(again.events, 0, "released once");
     assert!(again.deliveries.is_empty(), "C is told once");
 
     // M's accept comes late: the stored NOK, recorded; no second word to C.
     let step3 = p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140));
-    let handled = p.w.send_all(&step3, deadline + 5);
+    let handled = p.w.send_all(&step3, UnixSecs::new(deadline + 5));
     assert!(handled.deliveries.is_empty());
     let decision =
         p.m.open_sealed::<VendorTopUpDecisionBody>(handled.reply_frame());
     assert_eq!(decision.decision, Decision::Nok(reason.clone()));
     assert_eq!(p.w.log_len(), len + 2);
-    assert_eq!(p.w.send_all(&step3, deadline + 50).reply, handled.reply);
+    assert_eq!(
+        p.w.send_all(&step3, UnixSecs::new(deadline + 50)).reply,
+        handled.reply
+    );
     assert_eq!(p.w.log_len(), len + 2);
     assert_eq!(p.w.state().accounts, before);
 }
@@ -310,14 +335,20 @@ fn an_accept_after_the_deadline_releases_the_escrow() {
     let (deadline, _) = open_escrow(&mut p, tx, 100);
     let handled = p.w.send_all(
         &p.m.vendor_top_up_accepted(tx, &accept(&p, 100, 140)),
-        deadline + 1,
+        UnixSecs::new(deadline + 1),
     );
     assert_eq!(
         nok_code(&p, &handled),
         (ErrorCode::DeadlinePassed, ErrorCode::DeadlinePassed)
     );
     assert_eq!(held_state(&p), ScripState::Live);
-    assert_eq!(p.w.node().expire(deadline + 2).unwrap().events, 0);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(deadline + 2))
+            .unwrap()
+            .events,
+        0
+    );
 }
 
 /// Section 4: a held B0 is refused with `Held` by every other request, changing nothing;
@@ -365,7 +396,7 @@ fn a_held_scrip_is_refused_by_every_other_request() {
         w.state().live.get(&b0.scrip.id()).unwrap().state,
         ScripState::Held {
             tx,
-            until: NOW + 600
+            until: NOW.saturating_add_secs(600).get()
         }
     );
     // The hold's own decision still goes through.
@@ -436,7 +467,7 @@ fn request_refusals() {
     // An expired B0 must be renewed first.
     w.assert_refused(
         &send_x0(&x0(100, 140)),
-        NOW + 31 * 24 * 3600,
+        NOW.saturating_add_secs(31 * 24 * 3600),
         ErrorCode::Expired,
     );
     // TxReused: the same tx with another content, by C or by anyone else, or under
@@ -557,7 +588,13 @@ fn escrows_survive_reopen_with_identical_state() {
         assert!(matches!(escrows[&released].state, EscrowState::Released(_)));
         assert_eq!(escrows[&open].state, EscrowState::Open);
         assert_eq!(p.w.node().to_resend(NOW)[0].frame, authorization);
-        assert_eq!(p.w.node().expire(deadline + 1).unwrap().events, 1);
+        assert_eq!(
+            p.w.node()
+                .expire(UnixSecs::new(deadline + 1))
+                .unwrap()
+                .events,
+            1
+        );
         let state = p.w.state().clone();
         p.w.reopen();
         assert_eq!(p.w.state(), &state);
@@ -578,13 +615,25 @@ fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
     assert!(grace_end > deadline);
     let bank_before = p.bank(&p.c);
     let len = p.w.log_len();
-    assert_eq!(p.w.node().expire(grace_end + 1).unwrap().events, 1);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 1))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(p.w.log_len(), len + 1);
     assert_eq!(held_state(&p), ScripState::Live, "released, not lapsed");
     assert_eq!(p.bank(&p.c), bank_before);
     wire_client::assert_conserved(p.w.state());
 
-    assert_eq!(p.w.node().expire(grace_end + 2).unwrap().events, 1);
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 2))
+            .unwrap()
+            .events,
+        1
+    );
     assert_eq!(p.w.log_len(), len + 2);
     assert!(p.w.state().live.get(&p.b0.scrip.id()).is_none());
     assert_eq!(p.bank(&p.c), bank_before + 500);
@@ -596,7 +645,14 @@ fn a_held_broker_scrip_does_not_lapse_until_its_escrow_ends() {
         e.tx == lapse && matches!(e.kind.kind, Kind::ScripLapsed { .. })
     });
     assert!(lapsed, "the lapse of scrip X is tx X");
-    assert_eq!(p.w.node().expire(grace_end + 3).unwrap().events, 0, "once");
+    assert_eq!(
+        p.w.node()
+            .expire(UnixSecs::new(grace_end + 3))
+            .unwrap()
+            .events,
+        0,
+        "once"
+    );
 
     let state = p.w.state().clone();
     p.w.reopen();

@@ -4,6 +4,7 @@
 mod wire_client;
 
 use broker::core::WithdrawalState;
+use shared::UnixSecs;
 use shared::events::Account;
 use shared::ids::TxId;
 use shared::wire::Decision;
@@ -11,7 +12,7 @@ use shared::wire::bodies::{VendorWithdrawResponseX3, VendorWithdrawResultX4};
 use shared::{Amount, ErrorCode, Mint, Suite, fixtures};
 use wire_client::{Client, Held, NOW, World};
 
-const DEADLINE: u64 = NOW + 300;
+const DEADLINE: u64 = NOW.get() + 300;
 
 struct Parties {
     w: World,
@@ -28,8 +29,8 @@ fn parties(suite: Suite, m_bank: u64) -> Parties {
     let m = w.client(2, "M-1");
     w.onboard(&c, 0);
     w.onboard(&m, m_bank);
-    let (scrip, cs) =
-        Mint::new(suite, m.uid(), fixtures::root_key(5)).issue(Amount::from_minor(200), NOW + 1000);
+    let (scrip, cs) = Mint::new(suite, m.uid(), fixtures::root_key(5))
+        .issue(Amount::from_minor(200), NOW.saturating_add_secs(1000).get());
     Parties {
         w,
         c,
@@ -79,7 +80,10 @@ fn vendor_scrip_redeemed_in_both_suites() {
             WithdrawalState::Redeemed
         );
         // M repeats, even after the deadline: the stored decision, byte for byte.
-        assert_eq!(p.w.send_all(&frame, DEADLINE + 100).reply, handled.reply);
+        assert_eq!(
+            p.w.send_all(&frame, UnixSecs::new(DEADLINE + 100)).reply,
+            handled.reply
+        );
         assert_eq!(p.w.log_len(), len + 2);
     }
 }
@@ -88,7 +92,13 @@ fn vendor_scrip_redeemed_in_both_suites() {
 #[test]
 fn refused_withdrawals_are_recorded() {
     let cases = [
-        (200, 200, 1000, DEADLINE + 1, ErrorCode::DeadlinePassed),
+        (
+            200,
+            200,
+            1000,
+            UnixSecs::new(DEADLINE + 1),
+            ErrorCode::DeadlinePassed,
+        ),
         (200, 199, 1000, NOW, ErrorCode::AmountMismatch),
         (200, 200, 199, NOW, ErrorCode::MerchantBalanceTooLow),
     ];

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subject, Subjects};
 use shared::node::is_unavailable;
 use shared::runtime::Backoff;
@@ -125,7 +126,7 @@ impl<B: Bus> Client<B> {
         &self,
         wallet: &mut Wallet,
         out: Outgoing,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<HistoryEntry, ClientError> {
         let mut saved = Saved {
             wallet,
@@ -247,7 +248,7 @@ enum Answer<T> {
 struct Saved<'a> {
     wallet: &'a mut Wallet,
     out: &'a Outgoing,
-    now: u64,
+    now: UnixSecs,
 }
 
 impl Attempt for Saved<'_> {

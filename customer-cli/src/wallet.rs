@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use shared::UnixSecs;
 use shared::events::{Event, EventLog, LogIdentity, NewEvent, ProjectionDump};
 use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
@@ -74,7 +75,7 @@ impl Wallet {
         path: impl AsRef<Path>,
         keys: KeyPair,
         broker_key: &PublicKey,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Wallet, WalletError> {
         if broker_key.suite() != keys.suite() {
             return Err(WalletError::WrongSuite {
@@ -96,7 +97,7 @@ impl Wallet {
             broker_key: broker_key.spki_der().to_vec(),
         };
         wallet.commit(NewEvent::new(
-            shared::UnixSecs::new(now).to_millis(),
+            now.to_millis(),
             LOCAL_TX,
             WalletEvent::WalletCreated { identity },
         ))?;
@@ -229,7 +230,7 @@ impl Wallet {
         &mut self,
         pan: Pan,
         secret: &PanSecret,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<(), WalletError> {
         let suite = self.keys.suite();
         let id = AccountId::derive(suite, secret, &pan);
@@ -239,7 +240,7 @@ impl Wallet {
             pan,
         };
         self.commit(NewEvent::new(
-            shared::UnixSecs::new(now).to_millis(),
+            now.to_millis(),
             LOCAL_TX,
             WalletEvent::AccountLinked { account },
         ))?;
@@ -314,7 +315,7 @@ impl Wallet {
     fn save(
         &mut self,
         requests: Vec<SavedRequest>,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Vec<Outgoing>, WalletError> {
         let outgoing = requests
             .iter()
@@ -324,7 +325,7 @@ impl Wallet {
             .into_iter()
             .map(|request| {
                 NewEvent::new(
-                    shared::UnixSecs::new(now).to_millis(),
+                    now.to_millis(),
                     request.tx(),
                     WalletEvent::RequestSaved { request },
                 )
@@ -338,7 +339,7 @@ impl Wallet {
     /// saved, then its frame handed out.
     fn start(
         &mut self,
-        now: u64,
+        now: UnixSecs,
         build: impl FnOnce(&WalletState, TxId) -> Result<SavedRequest, WalletError>,
     ) -> Result<Outgoing, WalletError> {
         let request = build(&self.state, TxId::random())?;
@@ -348,12 +349,16 @@ impl Wallet {
     }
 
     /// 6.0 step 1: registers the wallet's key for the linked account.
-    pub fn register(&mut self, now: u64) -> Result<Outgoing, WalletError> {
+    pub fn register(&mut self, now: UnixSecs) -> Result<Outgoing, WalletError> {
         self.start(now, core::register::request)
     }
 
     /// 6.0b step 1: asks the broker for `target`'s key.
-    pub fn request_public_key(&mut self, target: Uid, now: u64) -> Result<Outgoing, WalletError> {
+    pub fn request_public_key(
+        &mut self,
+        target: Uid,
+        now: UnixSecs,
+    ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::public_key::request(state, tx, target, Nonce::random())
         })
@@ -363,7 +368,7 @@ impl Wallet {
     pub fn obtain_broker_scrip(
         &mut self,
         value: Amount,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::obtain_broker_scrip::request(state, tx, value, Nonce::random())
@@ -374,7 +379,7 @@ impl Wallet {
     pub fn top_up_broker_scrip(
         &mut self,
         new_value: Amount,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::top_up_broker_scrip::request(state, tx, new_value, Nonce::random())
@@ -382,12 +387,12 @@ impl Wallet {
     }
 
     /// 6.6 step 1: asks to cash in the BrokerScrip.
-    pub fn withdraw_broker_scrip(&mut self, now: u64) -> Result<Outgoing, WalletError> {
+    pub fn withdraw_broker_scrip(&mut self, now: UnixSecs) -> Result<Outgoing, WalletError> {
         self.start(now, core::withdraw_broker_scrip::request)
     }
 
     /// 6.8 step 1: asks `producer` to renew the scrip held of it.
-    pub fn renew(&mut self, producer: Uid, now: u64) -> Result<Outgoing, WalletError> {
+    pub fn renew(&mut self, producer: Uid, now: UnixSecs) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| core::renew::request(state, tx, producer))
     }
 
@@ -398,7 +403,7 @@ impl Wallet {
         &mut self,
         merchant: Uid,
         value: Amount,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::obtain_vendor_scrip::request(state, tx, merchant, value)
@@ -412,7 +417,7 @@ impl Wallet {
         &mut self,
         merchant: Uid,
         order: OrderInfo,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<(Outgoing, Outgoing), WalletError> {
         let (initiated, purchase) =
             core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
@@ -429,7 +434,7 @@ impl Wallet {
         &mut self,
         merchant: Uid,
         top_up: Amount,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::top_up_vendor_scrip::request(state, tx, merchant, top_up)
@@ -440,7 +445,7 @@ impl Wallet {
     pub fn withdraw_vendor_scrip(
         &mut self,
         merchant: Uid,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Outgoing, WalletError> {
         self.start(now, |state, tx| {
             core::withdraw_vendor_scrip::request(state, tx, merchant)
@@ -473,7 +478,7 @@ impl Wallet {
         &mut self,
         query: &SavedRequest,
         bytes: &[u8],
-        now: u64,
+        now: UnixSecs,
     ) -> Result<Vec<Result<HistoryEntry, WalletError>>, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
         let (frames, omitted) =
@@ -526,7 +531,7 @@ impl Wallet {
     /// succeeded, and its outcome must be fetched by repeating it. A request given up is
     /// no longer repeated and frees its scrip, but a late success of a copy of it still on
     /// the network is taken (`PendingStatus::Abandoned`).
-    pub fn abandon(&mut self, tx: TxId, label: Label, now: u64) -> Result<(), WalletError> {
+    pub fn abandon(&mut self, tx: TxId, label: Label, now: UnixSecs) -> Result<(), WalletError> {
         let pending = self
             .state
             .pending
@@ -537,7 +542,7 @@ impl Wallet {
             return Err(WalletError::NotRefused { tx, label });
         }
         self.commit(NewEvent::new(
-            shared::UnixSecs::new(now).to_millis(),
+            now.to_millis(),
             tx,
             WalletEvent::RequestAbandoned { label },
         ))?;
@@ -550,7 +555,11 @@ impl Wallet {
     /// recorded is [`WalletError::AlreadyReceived`] and changes nothing. Returns the history
     /// line of the outcome. An `Error` reply is recorded as the request's status and
     /// returned as [`WalletError::Refused`]; any other error changes nothing.
-    pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<HistoryEntry, WalletError> {
+    pub fn handle_reply(
+        &mut self,
+        bytes: &[u8],
+        now: UnixSecs,
+    ) -> Result<HistoryEntry, WalletError> {
         let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
         match core::decide_reply(&self.state, &frame, &self.keys, now)? {
             ReplyOutcome::Completed(event) => {

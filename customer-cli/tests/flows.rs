@@ -6,6 +6,7 @@ mod support;
 
 use customer_cli::WalletError;
 use customer_cli::core::{HistoryKind, PendingStatus};
+use shared::UnixSecs;
 use shared::wire::Label;
 use shared::wire::bodies::{BrokerScripWithdrawResponseX1, PublicKeyResponseX1, RenewResponseX1};
 use shared::{Amount, ErrorCode, Suite};
@@ -17,7 +18,7 @@ use support::*;
 fn registration_in_both_suites() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
-        let out = s.wallet.register(NOW).unwrap();
+        let out = s.wallet.register(UnixSecs::new(NOW)).unwrap();
         assert_eq!(out.label, Label::RegistrationRequest);
         assert_eq!(out.to, s.broker.keys.uid());
         let req = open_registration(&s.broker, &s.id, &out.frame);
@@ -32,7 +33,7 @@ fn registration_in_both_suites() {
                 info: "welcome".into(),
             },
         );
-        let done = s.wallet.handle_reply(&reply, NOW).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::Registered {
@@ -43,7 +44,7 @@ fn registration_in_both_suites() {
         assert_eq!(s.wallet.pending().count(), 0);
         // Registered once: a second registration is refused locally.
         assert!(matches!(
-            s.wallet.register(NOW),
+            s.wallet.register(UnixSecs::new(NOW)),
             Err(WalletError::AlreadyRegistered { .. })
         ));
     }
@@ -57,7 +58,10 @@ fn public_key_request_caches_the_key() {
         let mut s = Setup::new(suite);
         let target = s.merchant.keys.uid();
         assert_eq!(s.wallet.state().key_of(target), None);
-        let out = s.wallet.request_public_key(target, NOW).unwrap();
+        let out = s
+            .wallet
+            .request_public_key(target, UnixSecs::new(NOW))
+            .unwrap();
         let req = open_public_key(&out.frame, customer_keys(suite));
         assert_eq!(req.body.target, target);
         assert_eq!(part_kinds(&req.frame), ["Signed"]);
@@ -72,7 +76,7 @@ fn public_key_request_caches_the_key() {
             },
             None,
         );
-        let done = s.wallet.handle_reply(&reply, NOW).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(done.what, HistoryKind::PeerKey { uid: target });
         assert_eq!(
             s.wallet.state().key_of(target).as_ref(),
@@ -90,13 +94,13 @@ fn obtain_broker_scrip_in_both_suites() {
         s.register();
         let out = s
             .wallet
-            .obtain_broker_scrip(Amount::from_minor(1500), NOW)
+            .obtain_broker_scrip(Amount::from_minor(1500), UnixSecs::new(NOW))
             .unwrap();
         let req = open_obtain(&s.broker, &s.id, &out.frame);
         assert_eq!(req.body.value, Amount::from_minor(1500));
         let (scrip, cs) = s.broker.issue(1500, NOW);
         let reply = reply_scrip(s.broker.keys, &req, &scrip, &cs, Some(req.body.nonce));
-        let done = s.wallet.handle_reply(&reply, NOW).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::BrokerScripObtained {
@@ -109,7 +113,8 @@ fn obtain_broker_scrip_in_both_suites() {
         assert_eq!(s.wallet.customer_secret(s.broker.keys.uid()).unwrap(), cs);
         // Section 4: one live BrokerScrip; the next purchase of one is a top-up.
         assert!(matches!(
-            s.wallet.obtain_broker_scrip(Amount::from_minor(1), NOW),
+            s.wallet
+                .obtain_broker_scrip(Amount::from_minor(1), UnixSecs::new(NOW)),
             Err(WalletError::BrokerScripLive { .. })
         ));
     }
@@ -124,12 +129,13 @@ fn top_up_broker_scrip_in_both_suites() {
         s.register();
         let (b0, cs0) = s.obtain(1000);
         assert!(matches!(
-            s.wallet.top_up_broker_scrip(Amount::from_minor(1000), NOW),
+            s.wallet
+                .top_up_broker_scrip(Amount::from_minor(1000), UnixSecs::new(NOW)),
             Err(WalletError::TopUpNotLarger { .. })
         ));
         let out = s
             .wallet
-            .top_up_broker_scrip(Amount::from_minor(2500), NOW)
+            .top_up_broker_scrip(Amount::from_minor(2500), UnixSecs::new(NOW))
             .unwrap();
         let req = open_top_up(&s.broker, &s.id, &out.frame);
         assert_eq!(req.body.scrip, b0);
@@ -137,12 +143,12 @@ fn top_up_broker_scrip_in_both_suites() {
         assert_eq!(req.body.new_value, Amount::from_minor(2500));
         // B0 is presented by a pending request: nothing else may present it meanwhile.
         assert!(matches!(
-            s.wallet.withdraw_broker_scrip(NOW),
+            s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)),
             Err(WalletError::ScripBusy { .. })
         ));
         let (b1, cs1) = s.broker.issue(2500, NOW);
         let reply = reply_scrip(s.broker.keys, &req, &b1, &cs1, Some(req.body.nonce));
-        let done = s.wallet.handle_reply(&reply, NOW).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::BrokerScripToppedUp {
@@ -162,7 +168,7 @@ fn withdraw_broker_scrip_in_both_suites() {
         let mut s = Setup::new(suite);
         s.register();
         let (b0, cs0) = s.obtain(700);
-        let out = s.wallet.withdraw_broker_scrip(NOW).unwrap();
+        let out = s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)).unwrap();
         let req = open_withdraw(&s.broker, &s.id, &out.frame);
         assert_eq!(req.body.scrip, b0);
         assert_eq!(req.secret.as_ref(), Some(&cs0));
@@ -175,7 +181,7 @@ fn withdraw_broker_scrip_in_both_suites() {
                 value: Amount::from_minor(700),
             },
         );
-        let done = s.wallet.handle_reply(&reply, NOW).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::BrokerScripWithdrawn {
@@ -184,7 +190,7 @@ fn withdraw_broker_scrip_in_both_suites() {
         );
         assert!(s.wallet.broker_scrip().is_none());
         assert!(matches!(
-            s.wallet.withdraw_broker_scrip(NOW),
+            s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)),
             Err(WalletError::NoScrip { .. })
         ));
     }
@@ -198,7 +204,10 @@ fn renew_broker_scrip_in_both_suites() {
         s.register();
         let (e0, _) = s.obtain(900);
         let later = NOW + LIFETIME + 10; // E0 has expired.
-        let out = s.wallet.renew(s.broker.keys.uid(), later).unwrap();
+        let out = s
+            .wallet
+            .renew(s.broker.keys.uid(), UnixSecs::new(later))
+            .unwrap();
         let req = open_renew(&s.broker, &out.frame, later);
         assert_eq!(req.body.scrip, e0);
         let (e1, cs1) = s.broker.issue(900, later);
@@ -212,7 +221,7 @@ fn renew_broker_scrip_in_both_suites() {
             },
             Some((e1.id(), &cs1)),
         );
-        let done = s.wallet.handle_reply(&reply, later).unwrap();
+        let done = s.wallet.handle_reply(&reply, UnixSecs::new(later)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::ScripRenewed {
@@ -234,11 +243,11 @@ fn renewal_of_a_scrip_not_held_saves_nothing() {
     let mut s = Setup::new(suite);
     let before = s.snapshot();
     assert!(matches!(
-        s.wallet.renew(s.merchant.keys.uid(), NOW),
+        s.wallet.renew(s.merchant.keys.uid(), UnixSecs::new(NOW)),
         Err(WalletError::NoScrip { .. })
     ));
     assert!(matches!(
-        s.wallet.renew(s.broker.keys.uid(), NOW),
+        s.wallet.renew(s.broker.keys.uid(), UnixSecs::new(NOW)),
         Err(WalletError::NoScrip { .. })
     ));
     assert_eq!(s.snapshot(), before);
@@ -253,7 +262,7 @@ fn error_reply_is_typed_and_the_request_can_be_repeated() {
         s.register();
         let out = s
             .wallet
-            .obtain_broker_scrip(Amount::from_minor(5000), NOW)
+            .obtain_broker_scrip(Amount::from_minor(5000), UnixSecs::new(NOW))
             .unwrap();
         let req = open_obtain(&s.broker, &s.id, &out.frame);
         let (state_before, len_before) = s.snapshot();
@@ -261,7 +270,7 @@ fn error_reply_is_typed_and_the_request_can_be_repeated() {
             .wallet
             .handle_reply(
                 &reply_error(s.broker.keys, &req, ErrorCode::InsufficientFunds),
-                NOW,
+                UnixSecs::new(NOW),
             )
             .unwrap_err();
         assert_eq!(err.refused_code(), Some(ErrorCode::InsufficientFunds));
@@ -292,7 +301,7 @@ fn error_reply_is_typed_and_the_request_can_be_repeated() {
         assert_eq!(req2.body, req.body);
         let (scrip, cs) = s.broker.issue(5000, NOW);
         let reply = reply_scrip(s.broker.keys, &req2, &scrip, &cs, Some(req2.body.nonce));
-        s.wallet.handle_reply(&reply, NOW).unwrap();
+        s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, scrip);
     }
 }
@@ -312,12 +321,12 @@ fn only_a_refused_request_can_be_abandoned() {
         .link_account(
             shared::Pan::new(PAN),
             &shared::PanSecret::new("not the account's secret"),
-            NOW,
+            UnixSecs::new(NOW),
         )
         .unwrap();
-    let out = s.wallet.register(NOW).unwrap();
+    let out = s.wallet.register(UnixSecs::new(NOW)).unwrap();
     assert!(matches!(
-        s.wallet.abandon(out.tx, out.label, NOW),
+        s.wallet.abandon(out.tx, out.label, UnixSecs::new(NOW)),
         Err(WalletError::NotRefused { .. })
     ));
     let req = open_registration(&s.broker, &wrong, &out.frame);
@@ -325,11 +334,13 @@ fn only_a_refused_request_can_be_abandoned() {
         .wallet
         .handle_reply(
             &reply_error(s.broker.keys, &req, ErrorCode::RegistrationRefused),
-            NOW,
+            UnixSecs::new(NOW),
         )
         .unwrap_err();
     assert_eq!(err.refused_code(), Some(ErrorCode::RegistrationRefused));
-    s.wallet.abandon(out.tx, out.label, NOW).unwrap();
+    s.wallet
+        .abandon(out.tx, out.label, UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(s.wallet.pending().count(), 0);
     let kinds: Vec<_> = s.wallet.history().map(|h| h.what.clone()).collect();
     assert_eq!(
@@ -350,7 +361,7 @@ fn only_a_refused_request_can_be_abandoned() {
         .link_account(
             shared::Pan::new(PAN),
             &shared::PanSecret::new(PAN_SECRET),
-            NOW,
+            UnixSecs::new(NOW),
         )
         .unwrap();
     s.register();
@@ -365,13 +376,15 @@ fn a_scrip_that_arrives_expired_is_kept() {
     s.register();
     let out = s
         .wallet
-        .obtain_broker_scrip(Amount::from_minor(40), NOW)
+        .obtain_broker_scrip(Amount::from_minor(40), UnixSecs::new(NOW))
         .unwrap();
     let req = open_obtain(&s.broker, &s.id, &out.frame);
     let (old, cs) = s.broker.issue(40, NOW - 2 * LIFETIME);
     assert!(old.body.is_expired_at(NOW));
     let reply = reply_scrip(s.broker.keys, &req, &old, &cs, Some(req.body.nonce));
-    s.wallet.handle_reply(&reply, NOW).unwrap();
+    s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
     assert_eq!(s.wallet.broker_scrip().unwrap().scrip, old);
-    s.wallet.renew(s.broker.keys.uid(), NOW).unwrap();
+    s.wallet
+        .renew(s.broker.keys.uid(), UnixSecs::new(NOW))
+        .unwrap();
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use customer_cli::WalletError;
+use shared::UnixSecs;
 use shared::wire::bodies::{
     BrokerScripResponseX1, BrokerScripWithdrawResponseX1, ErrorBody, PublicKeyResponseX1,
     RegistrationResponseX1, RenewResponseX1,
@@ -19,7 +20,7 @@ fn refused(s: &mut Setup, reply: &[u8], now: u64) -> WalletError {
     let before = s.snapshot();
     let err = s
         .wallet
-        .handle_reply(reply, now)
+        .handle_reply(reply, UnixSecs::new(now))
         .expect_err("the reply must be refused");
     assert_eq!(
         s.snapshot(),
@@ -43,7 +44,7 @@ fn pending_obtain(
     s.register();
     let out = s
         .wallet
-        .obtain_broker_scrip(Amount::from_minor(1500), NOW)
+        .obtain_broker_scrip(Amount::from_minor(1500), UnixSecs::new(NOW))
         .expect("6.1 starts");
     let req = open_obtain(&s.broker, &s.id, &out.frame);
     let (scrip, cs) = s.broker.issue(1500, NOW);
@@ -206,7 +207,7 @@ fn tampered_broker_scrip_responses_are_refused() {
 
         // The genuine reply still completes the request; repeated, it is discarded.
         let genuine = reply_scrip(broker, &req, &scrip, &cs, Some(req.body.nonce));
-        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        s.wallet.handle_reply(&genuine, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, scrip);
         let e = refused(&mut s, &genuine, NOW);
         assert!(matches!(e, WalletError::NoPendingRequest { .. }));
@@ -223,12 +224,12 @@ fn a_signed_reply_body_moved_to_another_tx_is_refused() {
         // Two pending requests: 6.0b for the merchant's key, and 6.1.
         let out_a = s
             .wallet
-            .request_public_key(s.merchant.keys.uid(), NOW)
+            .request_public_key(s.merchant.keys.uid(), UnixSecs::new(NOW))
             .unwrap();
         let req_a = open_public_key(&out_a.frame, customer_keys(suite));
         let out_b = s
             .wallet
-            .obtain_broker_scrip(Amount::from_minor(10), NOW)
+            .obtain_broker_scrip(Amount::from_minor(10), UnixSecs::new(NOW))
             .unwrap();
         let req_b = open_obtain(&s.broker, &s.id, &out_b.frame);
         let (scrip, cs) = s.broker.issue(10, NOW);
@@ -339,7 +340,7 @@ fn registration_and_public_key_replies_are_checked() {
     for suite in Suite::ALL {
         let mut s = Setup::new(suite);
         let bk = s.broker.keys;
-        let out = s.wallet.register(NOW).unwrap();
+        let out = s.wallet.register(UnixSecs::new(NOW)).unwrap();
         let req = open_registration(&s.broker, &s.id, &out.frame);
         let wrong_uid = RegistrationResponseX1 {
             re: req.re.clone(),
@@ -358,12 +359,15 @@ fn registration_and_public_key_replies_are_checked() {
                         ..wrong_uid
                     },
                 ),
-                NOW,
+                UnixSecs::new(NOW),
             )
             .unwrap();
 
         let target = s.merchant.keys.uid();
-        let out = s.wallet.request_public_key(target, NOW).unwrap();
+        let out = s
+            .wallet
+            .request_public_key(target, UnixSecs::new(NOW))
+            .unwrap();
         let req = open_public_key(&out.frame, customer_keys(suite));
         let good = PublicKeyResponseX1 {
             re: req.re.clone(),
@@ -408,7 +412,10 @@ fn registration_and_public_key_replies_are_checked() {
         );
         assert!(matches!(e, WalletError::NonceMismatch));
         s.wallet
-            .handle_reply(&reply_sealed(bk, &req.frame, &good, None), NOW)
+            .handle_reply(
+                &reply_sealed(bk, &req.frame, &good, None),
+                UnixSecs::new(NOW),
+            )
             .unwrap();
     }
 }
@@ -425,7 +432,7 @@ fn values_of_top_up_withdraw_and_renew_replies_are_checked() {
         // 6.4: B1 must be of W_new.
         let out = s
             .wallet
-            .top_up_broker_scrip(Amount::from_minor(3000), NOW)
+            .top_up_broker_scrip(Amount::from_minor(3000), UnixSecs::new(NOW))
             .unwrap();
         let req = open_top_up(&s.broker, &s.id, &out.frame);
         let (short, short_cs) = s.broker.issue(2999, NOW);
@@ -444,13 +451,13 @@ fn values_of_top_up_withdraw_and_renew_replies_are_checked() {
         s.wallet
             .handle_reply(
                 &reply_scrip(broker, &req, &b1, &cs1, Some(req.body.nonce)),
-                NOW,
+                UnixSecs::new(NOW),
             )
             .unwrap();
 
         // 6.8: E1 keeps E0's value.
         let later = NOW + LIFETIME + 1;
-        let out = s.wallet.renew(broker.uid(), later).unwrap();
+        let out = s.wallet.renew(broker.uid(), UnixSecs::new(later)).unwrap();
         let req = open_renew(&s.broker, &out.frame, later);
         let (more, more_cs) = s.broker.issue(3001, later);
         let body = RenewResponseX1 {
@@ -477,12 +484,15 @@ fn values_of_top_up_withdraw_and_renew_replies_are_checked() {
         s.wallet
             .handle_reply(
                 &reply_sealed(broker, &req.frame, &body, Some((e1.id(), &e1_cs))),
-                later,
+                UnixSecs::new(later),
             )
             .unwrap();
 
         // 6.6: the credited value must be the scrip's.
-        let out = s.wallet.withdraw_broker_scrip(later).unwrap();
+        let out = s
+            .wallet
+            .withdraw_broker_scrip(UnixSecs::new(later))
+            .unwrap();
         let req = open_withdraw(&s.broker, &s.id, &out.frame);
         let body = BrokerScripWithdrawResponseX1 {
             re: req.re.clone(),
@@ -496,7 +506,10 @@ fn values_of_top_up_withdraw_and_renew_replies_are_checked() {
             ..body
         };
         s.wallet
-            .handle_reply(&reply_clear(broker, &req.frame, &body), later)
+            .handle_reply(
+                &reply_clear(broker, &req.frame, &body),
+                UnixSecs::new(later),
+            )
             .unwrap();
         assert!(s.wallet.broker_scrip().is_none());
     }
@@ -516,7 +529,7 @@ fn every_flipped_byte_of_a_reply_is_refused() {
             bytes[i] ^= 0x01;
             refused(&mut s, &bytes, NOW);
         }
-        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        s.wallet.handle_reply(&genuine, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, scrip);
     }
 }

@@ -6,6 +6,7 @@ mod support;
 
 use customer_cli::store::WalletProjection;
 use customer_cli::{Wallet, WalletError};
+use shared::UnixSecs;
 use shared::events::{LogError, dump_projection};
 use shared::{AccountId, Amount, Pan, PanSecret, Suite};
 use support::*;
@@ -21,7 +22,7 @@ fn busy_wallet(suite: Suite) -> Setup {
     s.register();
     let out = s
         .wallet
-        .request_public_key(s.merchant.keys.uid(), NOW)
+        .request_public_key(s.merchant.keys.uid(), UnixSecs::new(NOW))
         .expect("6.0b starts");
     let req = open_public_key(&out.frame, customer_keys(suite));
     let reply = reply_sealed(
@@ -35,10 +36,12 @@ fn busy_wallet(suite: Suite) -> Setup {
         },
         None,
     );
-    s.wallet.handle_reply(&reply, NOW).expect("6.0b completes");
+    s.wallet
+        .handle_reply(&reply, UnixSecs::new(NOW))
+        .expect("6.0b completes");
     s.obtain(1200);
     s.wallet
-        .top_up_broker_scrip(Amount::from_minor(2000), NOW)
+        .top_up_broker_scrip(Amount::from_minor(2000), UnixSecs::new(NOW))
         .expect("6.4 starts");
     s
 }
@@ -92,7 +95,7 @@ fn no_secret_is_in_the_file_in_the_clear() {
         s.wallet
             .handle_reply(
                 &reply_scrip(s.broker.keys, &req, &b1, &cs1, Some(req.body.nonce)),
-                NOW,
+                UnixSecs::new(NOW),
             )
             .unwrap();
         let path = s.path.clone();
@@ -142,7 +145,7 @@ fn retry_after_restart_sends_the_same_bodies() {
             &cs1,
             Some(seen_first.body.nonce),
         );
-        s.wallet.handle_reply(&reply, NOW).unwrap();
+        s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
         assert_eq!(s.wallet.pending().count(), 0);
         assert!(matches!(
@@ -168,7 +171,12 @@ fn the_file_opens_only_with_its_key_and_suite() {
         Err(WalletError::Log(LogError::IdentityMismatch { .. }))
     ));
     assert!(matches!(
-        Wallet::create(&path, customer_keys(Suite::Paper).clone(), &broker, NOW),
+        Wallet::create(
+            &path,
+            customer_keys(Suite::Paper).clone(),
+            &broker,
+            UnixSecs::new(NOW)
+        ),
         Err(WalletError::AlreadyAWallet { .. })
     ));
     assert!(matches!(
@@ -183,7 +191,7 @@ fn the_file_opens_only_with_its_key_and_suite() {
             s.dir.path().join("mixed.redb"),
             customer_keys(Suite::Paper).clone(),
             customer_keys(Suite::Modern).public(),
-            NOW
+            UnixSecs::new(NOW)
         ),
         Err(WalletError::WrongSuite { .. })
     ));
@@ -306,7 +314,7 @@ fn a_wallet_file_of_tables_format_0_is_rebuilt_at_open_and_goes_on() {
     let tx = wallet.pending().next().unwrap().request.tx();
     let (v1, cs) = m2.issue(650, NOW);
     let response = vendor_top_up_response(m2.keys, tx, &v1, &cs);
-    wallet.handle_reply(&response, NOW).unwrap();
+    wallet.handle_reply(&response, UnixSecs::new(NOW)).unwrap();
     assert_eq!(wallet.pending().count(), 2);
     assert_eq!(wallet.scrip(m2.keys.uid()).unwrap().scrip, v1);
     drop(wallet);

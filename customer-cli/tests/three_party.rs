@@ -10,6 +10,7 @@ mod support;
 
 use customer_cli::WalletError;
 use customer_cli::core::{HistoryKind, NextStep, PendingStatus};
+use shared::UnixSecs;
 use shared::wire::Label;
 use shared::wire::bodies::{
     AckBody, OrderId, OrderInfo, PurchaseInitiatedX0, PurchaseRequestX1, PurchaseResponseX2,
@@ -42,7 +43,7 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
             assert_eq!(ex.frame.header.sender, s.wallet.uid());
             // B0 is committed: no top-up, withdrawal or second exchange while it is.
             assert!(matches!(
-                s.wallet.withdraw_broker_scrip(NOW),
+                s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)),
                 Err(WalletError::ScripBusy { scrip_id, .. }) if scrip_id == b0.id()
             ));
             let (change, b1) = s.change_delivery(&ex);
@@ -57,7 +58,7 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
                 p.next_steps(broker),
                 [NextStep::AskStatus(broker), NextStep::Resend]
             );
-            s.wallet.handle_reply(&first, NOW).unwrap();
+            s.wallet.handle_reply(&first, UnixSecs::new(NOW)).unwrap();
             assert_eq!(s.wallet.pending().count(), 1, "one of two messages in");
             let mut s = s.reopen();
             // After a restart the wallet knows what it still lacks.
@@ -68,7 +69,7 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
                 NextStep::AskStatus(broker)
             };
             assert_eq!(p.next_steps(broker), [owed]);
-            s.wallet.handle_reply(&second, NOW).unwrap();
+            s.wallet.handle_reply(&second, UnixSecs::new(NOW)).unwrap();
             assert_eq!(s.wallet.pending().count(), 0);
             let (b1, _) = b1.unwrap();
             assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
@@ -93,7 +94,7 @@ fn obtain_vendor_scrip_in_both_orders_and_suites() {
             // Section 4: one VendorScrip per merchant; the next exchange is refused locally.
             assert!(matches!(
                 s.wallet
-                    .obtain_vendor_scrip(merchant, Amount::from_minor(1), NOW),
+                    .obtain_vendor_scrip(merchant, Amount::from_minor(1), UnixSecs::new(NOW)),
                 Err(WalletError::VendorScripLive { .. })
             ));
         }
@@ -119,22 +120,23 @@ fn an_exchange_that_cannot_be_paid_saves_nothing() {
     let before = s.snapshot();
     assert!(matches!(
         s.wallet
-            .obtain_vendor_scrip(merchant, Amount::from_minor(5), NOW),
+            .obtain_vendor_scrip(merchant, Amount::from_minor(5), UnixSecs::new(NOW)),
         Err(WalletError::NoScrip { .. })
     ));
     s.obtain(100);
     assert!(matches!(
-        s.wallet.obtain_vendor_scrip(merchant, Amount::from_minor(5), NOW),
+        s.wallet.obtain_vendor_scrip(merchant, Amount::from_minor(5), UnixSecs::new(NOW)),
         Err(WalletError::UnknownPeer { uid }) if uid == merchant
     ));
     s.learn_merchant();
     assert!(matches!(
         s.wallet
-            .obtain_vendor_scrip(merchant, Amount::from_minor(101), NOW),
+            .obtain_vendor_scrip(merchant, Amount::from_minor(101), UnixSecs::new(NOW)),
         Err(WalletError::InsufficientScrip { .. })
     ));
     assert!(matches!(
-        s.wallet.obtain_vendor_scrip(merchant, Amount::ZERO, NOW),
+        s.wallet
+            .obtain_vendor_scrip(merchant, Amount::ZERO, UnixSecs::new(NOW)),
         Err(WalletError::ZeroValue)
     ));
     assert_ne!(s.snapshot(), before, "only 6.1 and 6.0b changed the wallet");
@@ -174,7 +176,10 @@ fn buy_parts(
     Option<shared::Scrip>,
 ) {
     let merchant = s.merchant.keys.uid();
-    let (initiated, purchase) = s.wallet.buy_item(merchant, order.clone(), NOW).unwrap();
+    let (initiated, purchase) = s
+        .wallet
+        .buy_item(merchant, order.clone(), UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(initiated.label, Label::PurchaseInitiated);
     assert_eq!(initiated.to, s.broker.keys.uid());
     assert_eq!(purchase.label, Label::PurchaseRequest);
@@ -259,7 +264,10 @@ fn the_step_1_ack_is_unsigned_from_the_broker_and_names_the_request() {
     let mut s = Setup::new(Suite::Modern);
     s.exchange(1500, 1050);
     let merchant = s.merchant.keys.uid();
-    let (initiated, _) = s.wallet.buy_item(merchant, tea(1), NOW).unwrap();
+    let (initiated, _) = s
+        .wallet
+        .buy_item(merchant, tea(1), UnixSecs::new(NOW))
+        .unwrap();
     let f1 = shared::wire::Frame::decode(&initiated.frame).unwrap();
     let customer = customer_keys(Suite::Modern);
     let x0 = f1
@@ -301,7 +309,10 @@ fn the_step_1_ack_is_unsigned_from_the_broker_and_names_the_request() {
     assert!(matches!(refused(&mut s, &wrong), WalletError::ReMismatch));
     let done = s
         .wallet
-        .handle_reply(&reply_unsigned_ack(s.broker.keys, &f1, &ack), NOW)
+        .handle_reply(
+            &reply_unsigned_ack(s.broker.keys, &f1, &ack),
+            UnixSecs::new(NOW),
+        )
         .unwrap();
     assert_eq!(
         done.what,
@@ -323,10 +334,10 @@ fn buy_item_with_and_without_change_in_both_suites() {
         let (ack, response, v1) = buy(&mut s, &order);
         // While the purchase is pending V0 is committed to it.
         assert!(matches!(
-            s.wallet.withdraw_vendor_scrip(merchant, NOW),
+            s.wallet.withdraw_vendor_scrip(merchant, UnixSecs::new(NOW)),
             Err(WalletError::ScripBusy { scrip_id, .. }) if scrip_id == v0.id()
         ));
-        let done = s.wallet.handle_reply(&ack, NOW).unwrap();
+        let done = s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::Step {
@@ -334,7 +345,10 @@ fn buy_item_with_and_without_change_in_both_suites() {
             }
         );
         let mut s = s.reopen();
-        let done = s.wallet.handle_reply(&response, NOW).unwrap();
+        let done = s
+            .wallet
+            .handle_reply(&response, UnixSecs::new(NOW))
+            .unwrap();
         assert_eq!(
             done.what,
             HistoryKind::ItemBought {
@@ -350,14 +364,16 @@ fn buy_item_with_and_without_change_in_both_suites() {
         // The rest exactly: five teas = 750, no change, V1 gone.
         let (ack, response, none) = buy(&mut s, &tea(5));
         assert!(none.is_none());
-        s.wallet.handle_reply(&response, NOW).unwrap();
-        s.wallet.handle_reply(&ack, NOW).unwrap();
+        s.wallet
+            .handle_reply(&response, UnixSecs::new(NOW))
+            .unwrap();
+        s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.scrip(merchant), None);
         assert_eq!(s.wallet.pending().count(), 0);
         s.wallet.check_tables().unwrap();
         // Nothing left to pay with.
         assert!(matches!(
-            s.wallet.buy_item(merchant, tea(1), NOW),
+            s.wallet.buy_item(merchant, tea(1), UnixSecs::new(NOW)),
             Err(WalletError::NoScrip { .. })
         ));
     }
@@ -370,7 +386,8 @@ fn an_order_above_the_scrip_saves_nothing() {
     s.exchange(1000, 300);
     let before = s.snapshot();
     assert!(matches!(
-        s.wallet.buy_item(s.merchant.keys.uid(), tea(3), NOW),
+        s.wallet
+            .buy_item(s.merchant.keys.uid(), tea(3), UnixSecs::new(NOW)),
         Err(WalletError::InsufficientScrip { .. })
     ));
     assert_eq!(s.snapshot(), before);
@@ -380,7 +397,10 @@ fn an_order_above_the_scrip_saves_nothing() {
 /// (IdProof, X1 = W, UID_M); M's Ack with its deadline.
 fn withdraw(s: &mut Setup) -> (shared::wire::Frame, Vec<u8>) {
     let merchant = s.merchant.keys.uid();
-    let out = s.wallet.withdraw_vendor_scrip(merchant, NOW).unwrap();
+    let out = s
+        .wallet
+        .withdraw_vendor_scrip(merchant, UnixSecs::new(NOW))
+        .unwrap();
     assert_eq!(out.to, merchant);
     let frame = shared::wire::Frame::decode(&out.frame).unwrap();
     assert_eq!(frame.parts.len(), 2);
@@ -437,7 +457,7 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
         let (v0, _) = s.exchange(1200, 800);
         let merchant = s.merchant.keys.uid();
         let (frame, ack) = withdraw(&mut s);
-        s.wallet.handle_reply(&ack, NOW).unwrap();
+        s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
         // The Ack keeps the request open: V0 stays committed; the broker's result is owed.
         assert_eq!(s.wallet.pending().count(), 1);
         assert_eq!(s.next_steps(), [NextStep::AskStatus(s.broker.keys.uid())]);
@@ -451,7 +471,7 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
             Decision::nok(ErrorCode::InsufficientFunds, "M cannot pay"),
         );
         let mut s = s.reopen();
-        let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+        let done = s.wallet.handle_reply(&nok, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::VendorWithdrawDecided {
@@ -465,12 +485,12 @@ fn withdraw_vendor_scrip_nok_then_ok_in_both_suites() {
         // Again, OK this time; the result before M's Ack.
         let (frame, ack) = withdraw(&mut s);
         let ok = result(&s, frame.header.tx, Decision::Ok);
-        s.wallet.handle_reply(&ok, NOW).unwrap();
+        s.wallet.handle_reply(&ok, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.scrip(merchant), None);
         // The late Ack finds nothing pending and changes nothing.
         let before = s.snapshot();
         assert!(matches!(
-            s.wallet.handle_reply(&ack, NOW),
+            s.wallet.handle_reply(&ack, UnixSecs::new(NOW)),
             Err(WalletError::NoPendingRequest { .. })
         ));
         assert_eq!(s.snapshot(), before);
@@ -485,7 +505,7 @@ fn refused(s: &mut Setup, bytes: &[u8]) -> WalletError {
     let before = s.snapshot();
     let err = s
         .wallet
-        .handle_reply(bytes, NOW)
+        .handle_reply(bytes, UnixSecs::new(NOW))
         .expect_err("the message must be refused");
     assert_eq!(
         s.snapshot(),
@@ -700,7 +720,7 @@ fn tampered_change_deliveries_are_refused() {
 
         // The genuine one applies; the same delivery again changes nothing.
         let genuine = genuine.bytes();
-        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        s.wallet.handle_reply(&genuine, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
         let e = refused(&mut s, &genuine);
         assert!(matches!(
@@ -737,7 +757,7 @@ fn tampered_change_deliveries_are_refused() {
             refused(&mut s, &by_broker),
             WalletError::UnexpectedSender { .. }
         ));
-        s.wallet.handle_reply(&reply, NOW).unwrap();
+        s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.scrip(m).unwrap().scrip, v0);
         // Both in: the exchange is over; either message again finds nothing pending.
         assert!(matches!(
@@ -769,7 +789,7 @@ fn a_nok_exchange_leaves_b0_live() {
         )
         .bytes();
         let mut s = s.reopen();
-        let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+        let done = s.wallet.handle_reply(&nok, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             done.what,
             HistoryKind::ExchangeSettled {
@@ -787,7 +807,7 @@ fn a_nok_exchange_leaves_b0_live() {
             WalletError::NoPendingRequest { .. }
         ));
         // B0 is free again: a withdrawal of it can start.
-        s.wallet.withdraw_broker_scrip(NOW).unwrap();
+        s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)).unwrap();
     }
 }
 
@@ -850,7 +870,7 @@ fn tampered_purchase_responses_are_refused() {
             refused(&mut s, &send(&re, true)),
             WalletError::ReMismatch
         ));
-        s.wallet.handle_reply(&r.bytes, NOW).unwrap();
+        s.wallet.handle_reply(&r.bytes, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.scrip(m.uid()).unwrap().scrip, v1);
         // Done: only step 1 (not yet acknowledged) is pending in the tx now.
         assert!(matches!(
@@ -892,7 +912,7 @@ fn tampered_withdraw_messages_are_refused() {
             refused(&mut s, &no_deadline),
             WalletError::MissingDeadline
         ));
-        s.wallet.handle_reply(&ack, NOW).unwrap();
+        s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
         assert!(matches!(
             refused(&mut s, &ack),
             WalletError::AlreadyReceived {
@@ -931,7 +951,7 @@ fn tampered_withdraw_messages_are_refused() {
             WalletError::UnexpectedSender { .. }
         ));
         let ok = result(&s, tx, Decision::Ok);
-        s.wallet.handle_reply(&ok, NOW).unwrap();
+        s.wallet.handle_reply(&ok, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.scrip(s.merchant.keys.uid()), None);
         assert!(matches!(
             refused(&mut s, &ok),
@@ -948,7 +968,7 @@ fn top_up(s: &mut Setup, w_v: u64) -> (shared::wire::Frame, Vec<u8>) {
     let merchant = s.merchant.keys.uid();
     let out = s
         .wallet
-        .top_up_vendor_scrip(merchant, Amount::from_minor(w_v), NOW)
+        .top_up_vendor_scrip(merchant, Amount::from_minor(w_v), UnixSecs::new(NOW))
         .unwrap();
     assert_eq!(out.to, s.broker.keys.uid());
     let frame = shared::wire::Frame::decode(&out.frame).unwrap();
@@ -1042,14 +1062,14 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             let tx = frame.header.tx;
             // Both scrip are committed to the top-up.
             assert!(matches!(
-                s.wallet.withdraw_vendor_scrip(m, NOW),
+                s.wallet.withdraw_vendor_scrip(m, UnixSecs::new(NOW)),
                 Err(WalletError::ScripBusy { .. })
             ));
             assert!(matches!(
-                s.wallet.withdraw_broker_scrip(NOW),
+                s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)),
                 Err(WalletError::ScripBusy { .. })
             ));
-            s.wallet.handle_reply(&ack, NOW).unwrap();
+            s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
             let (b1, b1_cs) = s.broker.issue(750, NOW);
             let x3 = shared::wire::bodies::VendorTopUpAcceptedX3::Accept {
                 customer: me,
@@ -1071,7 +1091,7 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             } else {
                 (&response, &change)
             };
-            s.wallet.handle_reply(first, NOW).unwrap();
+            s.wallet.handle_reply(first, UnixSecs::new(NOW)).unwrap();
             let mut s = s.reopen();
             assert_eq!(s.wallet.pending().count(), 1);
             let owed = if change_first {
@@ -1084,7 +1104,7 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
                 refused(&mut s, first),
                 WalletError::AlreadyReceived { .. }
             ));
-            s.wallet.handle_reply(second, NOW).unwrap();
+            s.wallet.handle_reply(second, UnixSecs::new(NOW)).unwrap();
             assert_eq!(s.wallet.pending().count(), 0);
             assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
             assert_eq!(s.wallet.scrip(m).unwrap().scrip, v1);
@@ -1093,7 +1113,7 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
 
             // A declined top-up: the NOK ends it, B1 and V1 are live and free again.
             let (frame, ack) = top_up(&mut s, 100);
-            s.wallet.handle_reply(&ack, NOW).unwrap();
+            s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
             let nok = ChangeMsg::nok(
                 s.broker.keys,
                 frame.header.tx,
@@ -1101,7 +1121,7 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
                 "the merchant declined",
             )
             .bytes();
-            let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+            let done = s.wallet.handle_reply(&nok, UnixSecs::new(NOW)).unwrap();
             assert!(matches!(
                 done.what,
                 HistoryKind::VendorTopUpSettled { ok: false, .. }
@@ -1109,7 +1129,9 @@ fn top_up_vendor_scrip_in_both_orders_and_suites() {
             assert_eq!(s.wallet.pending().count(), 0);
             assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b1);
             assert_eq!(s.wallet.scrip(m).unwrap().scrip, v1);
-            s.wallet.withdraw_vendor_scrip(m, NOW).unwrap();
+            s.wallet
+                .withdraw_vendor_scrip(m, UnixSecs::new(NOW))
+                .unwrap();
             s.wallet.check_tables().unwrap();
         }
     }
@@ -1139,7 +1161,7 @@ fn tampered_top_up_messages_are_refused() {
         refused(&mut s, &no_deadline),
         WalletError::MissingDeadline
     ));
-    s.wallet.handle_reply(&ack, NOW).unwrap();
+    s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
     let (b1, b1_cs) = s.broker.issue(750, NOW);
     let accept = |top_up: u64, new_value: u64, scrip_id, customer| {
         shared::wire::bodies::VendorTopUpAcceptedX3::Accept {
@@ -1256,7 +1278,7 @@ fn transaction_status_recovers_lost_deliveries() {
         // The notice and its reply, kept as the broker's outbox would.
         let out = s
             .wallet
-            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), UnixSecs::new(NOW))
             .unwrap();
         let tx = out.tx;
         let ex = {
@@ -1276,7 +1298,9 @@ fn transaction_status_recovers_lost_deliveries() {
                     deadline: NOW + 300,
                 },
             );
-            s.wallet.handle_reply(&notice_reply, NOW).unwrap();
+            s.wallet
+                .handle_reply(&notice_reply, UnixSecs::new(NOW))
+                .unwrap();
             let step2 = s.wallet.resend(tx, Label::VendorScripRequest).unwrap();
             (
                 notice_reply,
@@ -1296,7 +1320,7 @@ fn transaction_status_recovers_lost_deliveries() {
             .handle_status(
                 &query,
                 &status_reply(s.broker.keys, &query, &q_out, None),
-                NOW,
+                UnixSecs::new(NOW),
             )
             .unwrap();
         assert!(results.is_empty());
@@ -1314,7 +1338,10 @@ fn transaction_status_recovers_lost_deliveries() {
             f.header.sender = b;
             f.encode().unwrap()
         };
-        let e = s.wallet.handle_status(&query, &forged, NOW).unwrap_err();
+        let e = s
+            .wallet
+            .handle_status(&query, &forged, UnixSecs::new(NOW))
+            .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1324,7 +1351,8 @@ fn transaction_status_recovers_lost_deliveries() {
         );
         let wrong_node = status_reply(s.merchant.keys, &query, &q_out, Some(vec![change.clone()]));
         assert!(matches!(
-            s.wallet.handle_status(&query, &wrong_node, NOW),
+            s.wallet
+                .handle_status(&query, &wrong_node, UnixSecs::new(NOW)),
             Err(WalletError::UnexpectedSender { .. })
         ));
         assert_eq!(s.snapshot(), before);
@@ -1333,7 +1361,10 @@ fn transaction_status_recovers_lost_deliveries() {
         // delivers the change, and says that it is incomplete.
         let partial =
             status_reply_omitting(s.broker.keys, &query, &q_out, Some(vec![change.clone()]), 1);
-        let results = s.wallet.handle_status(&query, &partial, NOW).unwrap();
+        let results = s
+            .wallet
+            .handle_status(&query, &partial, UnixSecs::new(NOW))
+            .unwrap();
         assert_eq!(results.len(), 2);
         assert!(results[0].is_ok());
         assert!(matches!(
@@ -1349,7 +1380,10 @@ fn transaction_status_recovers_lost_deliveries() {
             &q_out,
             Some(vec![notice_reply.clone(), change.clone()]),
         );
-        let results = s.wallet.handle_status(&query, &b_answer, NOW).unwrap();
+        let results = s
+            .wallet
+            .handle_status(&query, &b_answer, UnixSecs::new(NOW))
+            .unwrap();
         assert!(matches!(
             results[0],
             Err(WalletError::UnexpectedLabel { .. })
@@ -1366,11 +1400,15 @@ fn transaction_status_recovers_lost_deliveries() {
         // An answer to another query (B's) does not pass for M's.
         let before = s.snapshot();
         assert!(matches!(
-            s.wallet.handle_status(&m_query, &b_answer, NOW),
+            s.wallet
+                .handle_status(&m_query, &b_answer, UnixSecs::new(NOW)),
             Err(WalletError::UnexpectedSender { .. })
         ));
         assert_eq!(s.snapshot(), before);
-        let results = s.wallet.handle_status(&m_query, &m_answer, NOW).unwrap();
+        let results = s
+            .wallet
+            .handle_status(&m_query, &m_answer, UnixSecs::new(NOW))
+            .unwrap();
         assert!(results[0].is_ok());
         assert_eq!(s.wallet.pending().count(), 0);
         assert_eq!(s.wallet.scrip(m).unwrap().scrip, v0);
@@ -1390,7 +1428,7 @@ fn tampered_notice_replies_are_refused() {
         let m = s.merchant.keys.uid();
         let out = s
             .wallet
-            .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
+            .obtain_vendor_scrip(m, Amount::from_minor(1000), UnixSecs::new(NOW))
             .unwrap();
         let frame = shared::wire::Frame::decode(&out.frame).unwrap();
         let x0 = frame
@@ -1435,7 +1473,7 @@ fn tampered_notice_replies_are_refused() {
             WalletError::UnexpectedSender { .. }
         ));
         let genuine = reply_clear(s.broker.keys, &frame, &body(re));
-        s.wallet.handle_reply(&genuine, NOW).unwrap();
+        s.wallet.handle_reply(&genuine, UnixSecs::new(NOW)).unwrap();
         assert_eq!(
             s.wallet.pending().next().unwrap().request.label(),
             Label::VendorScripRequest
@@ -1490,7 +1528,10 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
             &ex.frame,
             &shared::wire::bodies::ErrorBody::new(ex.re.clone(), ErrorCode::Spent, "NOK"),
         );
-        let e = s.wallet.handle_reply(&error, NOW).unwrap_err();
+        let e = s
+            .wallet
+            .handle_reply(&error, UnixSecs::new(NOW))
+            .unwrap_err();
         assert_eq!(e.refused_code(), Some(ErrorCode::Spent));
         assert!(matches!(
             s.wallet.pending().next().unwrap().status,
@@ -1499,11 +1540,11 @@ fn a_pending_ack_and_a_relayed_refusal_from_the_merchant() {
         assert_eq!(s.next_steps(), [NextStep::Decide]);
         // B0 stays committed until the broker's own decision arrives.
         assert!(matches!(
-            s.wallet.withdraw_broker_scrip(NOW),
+            s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)),
             Err(WalletError::ScripBusy { .. })
         ));
         let nok = ChangeMsg::nok(s.broker.keys, tx, ErrorCode::Spent, "B0 spent").bytes();
-        s.wallet.handle_reply(&nok, NOW).unwrap();
+        s.wallet.handle_reply(&nok, UnixSecs::new(NOW)).unwrap();
         assert_eq!(s.wallet.pending().count(), 0);
         assert_eq!(s.wallet.broker_scrip().unwrap().scrip, b0);
     }
@@ -1519,7 +1560,11 @@ fn a_nok_before_step_2_ends_the_notice() {
         let b0 = s.holding_broker_scrip(1500);
         let out = s
             .wallet
-            .obtain_vendor_scrip(s.merchant.keys.uid(), Amount::from_minor(1000), NOW)
+            .obtain_vendor_scrip(
+                s.merchant.keys.uid(),
+                Amount::from_minor(1000),
+                UnixSecs::new(NOW),
+            )
             .unwrap();
         let tx = out.tx;
         let (b1, b1_cs) = s.broker.issue(500, NOW);
@@ -1530,7 +1575,7 @@ fn a_nok_before_step_2_ends_the_notice() {
         ));
         let nok = ChangeMsg::nok(s.broker.keys, tx, ErrorCode::Expired, "expired").bytes();
         let mut s = s.reopen();
-        let done = s.wallet.handle_reply(&nok, NOW).unwrap();
+        let done = s.wallet.handle_reply(&nok, UnixSecs::new(NOW)).unwrap();
         assert!(matches!(
             done.what,
             HistoryKind::ExchangeSettled { ok: false, .. }
@@ -1541,6 +1586,6 @@ fn a_nok_before_step_2_ends_the_notice() {
             refused(&mut s, &nok),
             WalletError::NoPendingRequest { .. }
         ));
-        s.wallet.withdraw_broker_scrip(NOW).unwrap();
+        s.wallet.withdraw_broker_scrip(UnixSecs::new(NOW)).unwrap();
     }
 }

@@ -199,7 +199,7 @@ fn register_merchant(
     )
     .unwrap();
     let reply = broker
-        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock().get())
+        .handle(&Frame::new(h, vec![part]).encode().unwrap(), clock())
         .unwrap();
     assert_eq!(
         Frame::decode(reply.reply_frame()).unwrap().header.label,
@@ -262,14 +262,22 @@ impl World {
         )
         .unwrap();
         let now = clock().get();
-        node.open_account(&Pan::new(PAN), &PanSecret::new(PAN_SECRET), now)
-            .unwrap();
-        node.deposit(&Pan::new(PAN), Amount::from_minor(DEPOSIT), now)
-            .unwrap();
+        node.open_account(
+            &Pan::new(PAN),
+            &PanSecret::new(PAN_SECRET),
+            UnixSecs::new(now),
+        )
+        .unwrap();
+        node.deposit(
+            &Pan::new(PAN),
+            Amount::from_minor(DEPOSIT),
+            UnixSecs::new(now),
+        )
+        .unwrap();
         node.open_account(
             &Pan::new(MERCHANT_PAN),
             &PanSecret::new(MERCHANT_SECRET),
-            now,
+            UnixSecs::new(now),
         )
         .unwrap();
         register_merchant(suite, &mut node, broker_keys.public(), &merchant_keys);

@@ -145,17 +145,15 @@ impl Core for MerchantCore {
         request: &VerifiedRequest,
         now: UnixSecs,
     ) -> Result<DriverOutcome<Kind>, Refusal> {
-        Ok(
-            match decide(&self.state, &self.config, request, now.get())? {
-                Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
-                Outcome::Decided(decision) => DriverOutcome::Decided(decision),
-                Outcome::Answer(draft) => DriverOutcome::Decided(Box::new(Decision {
-                    events: Vec::new(),
-                    reply: Some(draft),
-                    deliveries: Vec::new(),
-                })),
-            },
-        )
+        Ok(match decide(&self.state, &self.config, request, now)? {
+            Outcome::Repeat(frame) => DriverOutcome::Repeat(frame),
+            Outcome::Decided(decision) => DriverOutcome::Decided(decision),
+            Outcome::Answer(draft) => DriverOutcome::Decided(Box::new(Decision {
+                events: Vec::new(),
+                reply: Some(draft),
+                deliveries: Vec::new(),
+            })),
+        })
     }
 
     fn recipient(&self, to: &Uid) -> Option<&PublicKey> {
@@ -255,8 +253,8 @@ impl MerchantNode {
     ///
     /// # Errors
     /// [`NodeError::Unavailable`] while the node cannot recover.
-    pub fn ready(&mut self, now: u64) -> Result<(), NodeError> {
-        Ok(self.driver.serving(UnixSecs::new(now))?)
+    pub fn ready(&mut self, now: UnixSecs) -> Result<(), NodeError> {
+        Ok(self.driver.serving(now)?)
     }
 
     /// The current state.
@@ -294,11 +292,11 @@ impl MerchantNode {
         }
     }
 
-    /// Handles one request frame received at `now` (unix seconds): decode, open, decide,
+    /// Handles one request frame received at `now`: decode, open, decide,
     /// seal, commit, then return the reply and deliveries. A refused request changes
     /// nothing and is answered with a signed `Error`. A batch of one
     /// ([`MerchantNode::handle_batch`]).
-    pub fn handle(&mut self, bytes: &[u8], now: u64) -> Result<Handled, NodeError> {
+    pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
         self.handle_batch(&[bytes], now)
             .pop()
             .unwrap_or(Err(NodeError::Log(LogError::GroupFailed)))
@@ -307,9 +305,13 @@ impl MerchantNode {
     /// Handles request frames that arrived together (the actor shell's group commit,
     /// architecture.md "Each node"), one result per frame, in order: the one batch step of
     /// every node (`shared::node::Driver::handle_batch`, docs/adr/0013).
-    pub fn handle_batch(&mut self, frames: &[&[u8]], now: u64) -> Vec<Result<Handled, NodeError>> {
+    pub fn handle_batch(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, NodeError>> {
         self.driver
-            .handle_batch(frames, UnixSecs::new(now))
+            .handle_batch(frames, now)
             .into_iter()
             .map(|r| r.map_err(NodeError::from))
             .collect()
@@ -363,12 +365,12 @@ impl MerchantNode {
     /// its signed `ScripLapsedNotice` to the broker, which
     /// [`pending_broker_requests`](Self::pending_broker_requests) then gives to send until
     /// the broker's `Ack`. Returns how many lapsed (0: nothing written).
-    pub fn lapse(&mut self, now: u64) -> Result<usize, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+    pub fn lapse(&mut self, now: UnixSecs) -> Result<usize, NodeError> {
+        self.driver.serving(now)?;
         let decision = lapsed(self.state(), self.config(), now).map_err(DraftError::from)?;
         let lapsed = decision.events.len();
         if lapsed > 0 {
-            self.driver.commit_decision(UnixSecs::new(now), decision)?;
+            self.driver.commit_decision(now, decision)?;
         }
         Ok(lapsed)
     }
@@ -382,9 +384,9 @@ impl MerchantNode {
         owner: Uid,
         value: Amount,
         tx: TxId,
-        now: u64,
+        now: UnixSecs,
     ) -> Result<(Scrip, CustomerSecret), NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+        self.driver.serving(now)?;
         let issued = issue_vendor_scrip(
             self.state(),
             self.config(),
@@ -395,10 +397,8 @@ impl MerchantNode {
             Vec::new(),
         )
         .map_err(NodeError::Refused)?;
-        self.driver.commit(
-            UnixSecs::new(now),
-            Recorded::attach(vec![issued.event], Vec::new()),
-        )?;
+        self.driver
+            .commit(now, Recorded::attach(vec![issued.event], Vec::new()))?;
         Ok((issued.scrip, issued.cs))
     }
 
@@ -420,8 +420,8 @@ impl MerchantNode {
     /// `Ack`, or the decision of 6.2, 6.5 or 6.7 (see `core::decide_reply`). A valid reply
     /// to a pending request is acted on and recorded in one commit with the frames it
     /// sends; anything else is discarded and changes nothing.
-    pub fn handle_reply(&mut self, bytes: &[u8], now: u64) -> Result<ReplyOutcome, NodeError> {
-        self.driver.serving(UnixSecs::new(now))?;
+    pub fn handle_reply(&mut self, bytes: &[u8], now: UnixSecs) -> Result<ReplyOutcome, NodeError> {
+        self.driver.serving(now)?;
         let core = self.driver.core();
         let broker = core
             .state
@@ -435,14 +435,12 @@ impl MerchantNode {
         match decided {
             Err(e) => Ok(ReplyOutcome::Discarded(e)),
             Ok(ReplyDecision::Acknowledged(event)) => {
-                self.driver.commit(
-                    UnixSecs::new(now),
-                    Recorded::attach(vec![*event], Vec::new()),
-                )?;
+                self.driver
+                    .commit(now, Recorded::attach(vec![*event], Vec::new()))?;
                 Ok(ReplyOutcome::Recorded)
             }
             Ok(ReplyDecision::Decided(decision)) => {
-                let handled = self.driver.commit_decision(UnixSecs::new(now), *decision)?;
+                let handled = self.driver.commit_decision(now, *decision)?;
                 Ok(ReplyOutcome::Decided(
                     handled
                         .reply

@@ -227,7 +227,7 @@ async fn lapse_loop(addr: Addr<NodeActor<Shelled>>) {
 pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        let lapsed = match s.node.lapse(now.get()) {
+        let lapsed = match s.node.lapse(now) {
             Ok(0) => 0,
             Ok(n) => {
                 tracing::info!(
@@ -340,7 +340,7 @@ async fn report_round<B: Bus>(
     // A stopped actor drops the call, and with it `tx`: the receiver then says so.
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
         // A node down after a storage fault recovers here too, not only on a request.
-        let down = s.node.ready(now.get()).is_err();
+        let down = s.node.ready(now).is_err();
         let mut pending = s.node.pending_reports();
         pending.extend(s.node.pending_broker_requests());
         let _ = tx.send((down, pending));
@@ -398,7 +398,7 @@ async fn send_report<B: Bus>(
     };
     let (tx, rx) = oneshot::channel();
     addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        let _ = tx.send(s.node.handle_reply(&reply, now.get()));
+        let _ = tx.send(s.node.handle_reply(&reply, now));
     })));
     match rx.await.map_err(|_| ReportError::Stopped)? {
         Ok(ReplyOutcome::Recorded) => {

@@ -226,7 +226,7 @@ fn on_stopped_broker(
     let config = BrokerConfig::load(&args, &|name| std::env::var(name).ok())
         .context("reading the broker's configuration")?;
     let mut node = broker::daemon::open_node(&config).context("opening the stopped broker")?;
-    let now = shared::runtime::system_clock().get();
+    let now = shared::runtime::system_clock();
     let refused = |e: broker::node::NodeError| -> anyhow::Error {
         match e {
             broker::node::NodeError::Bank(bank) => AdminError::Refused {

@@ -16,7 +16,7 @@ use ops::reconcile::{Check, Mismatch, Report, reconcile};
 use shared::events::{Event, EventLog, LogIdentity, NewEvent};
 use shared::node::Recorded;
 use shared::wire::bodies::{OrderId, OrderInfo, Receipt};
-use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid, UnixMillis};
+use shared::{Amount, CustId, ScripBody, ScripId, Suite, TxId, Uid, UnixMillis, UnixSecs};
 
 mod common;
 
@@ -412,7 +412,7 @@ fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck()
         .map(|(id, record)| (*id, record.body.value))
         .collect();
     assert!(!live.is_empty(), "the demo leaves BrokerScrip held");
-    let far = 4_000_000_000;
+    let far = UnixSecs::new(4_000_000_000);
     assert_eq!(
         node.expire(far).unwrap().events,
         live.len(),
@@ -433,7 +433,7 @@ fn a_wallet_still_holding_a_scrip_the_broker_paid_back_is_in_flight_then_stuck()
     let mut node = open_broker(&log);
     let (pan, _) = node.state().pans.iter().next().unwrap();
     let pan = pan.clone();
-    node.deposit(&pan, Amount::from_minor(1), far + 7200)
+    node.deposit(&pan, Amount::from_minor(1), far.saturating_add_secs(7200))
         .unwrap();
     node.close().unwrap();
     let report = reconcile(&broker, &merchants(&data), &wallets(&data)).unwrap();

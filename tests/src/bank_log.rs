@@ -21,7 +21,7 @@ use broker::store::{LiveProjection, write_account_id};
 use shared::events::{EventLog, LogError, LogIdentity};
 use shared::ids::{AccountId, Pan, PanSecret};
 use shared::node::Recorded;
-use shared::{Amount, Suite, TxId};
+use shared::{Amount, Suite, TxId, UnixSecs};
 
 /// Decisions per durable commit.
 pub const BATCH: u64 = 10_000;
@@ -77,7 +77,7 @@ pub fn build(path: &Path, suite: Suite, events: u64) -> Result<(), BuildError> {
         let end = events.min(seq + BATCH);
         while seq < end {
             seq += 1;
-            let now = START + seq;
+            let now = UnixSecs::new(START + seq);
             let tx = TxId::random();
             let refused = |e: bank::BankError| BuildError::Refused {
                 seq,

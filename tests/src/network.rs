@@ -39,11 +39,12 @@ use shared::events::{EventLog, LogIdentity};
 use shared::node::{TxKind, lapse_tx};
 use shared::wire::{Header, Label, WireError};
 use shared::{
-    AccountId, Amount, IdSource, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid, fixtures,
+    AccountId, Amount, IdSource, KeyPair, Mint, Pan, PanSecret, ScripId, Suite, TxId, Uid,
+    UnixSecs, fixtures,
 };
 
-/// The kit's "now" at setup: 2027-01-15 (unix seconds), the fixed time of every older test.
-pub const NOW: u64 = 1_800_000_000;
+/// The kit's "now" at setup: 2027-01-15, the fixed time of every older test.
+pub const NOW: UnixSecs = UnixSecs::new(1_800_000_000);
 /// The broker's fixture key index.
 pub const BROKER_KEY: usize = 1;
 /// Fixture key indexes of the merchants, in order.

@@ -15,6 +15,7 @@ use customer_cli::Wallet;
 use customer_cli::client::Client;
 use customer_cli::core::HistoryKind;
 use ops::admin::{AdminClient, AdminError};
+use shared::UnixSecs;
 use shared::bus::{MemoryBus, Subjects};
 use shared::events::Account;
 use shared::wire::bodies::{AdminOp, AdminResult};
@@ -216,10 +217,12 @@ async fn run(suite: Suite) {
         dir.path().join("wallet.redb"),
         fixtures::keypair(suite, CUSTOMER).clone(),
         fixtures::keypair(suite, BROKER).public(),
-        NOW,
+        UnixSecs::new(NOW),
     )
     .unwrap();
-    wallet.link_account(pan.clone(), &secret, NOW).unwrap();
+    wallet
+        .link_account(pan.clone(), &secret, UnixSecs::new(NOW))
+        .unwrap();
     let client = Client::new(
         bus.clone(),
         subjects.clone(),
@@ -227,8 +230,11 @@ async fn run(suite: Suite) {
         TIMEOUT,
         3,
     );
-    let out = wallet.register(NOW).unwrap();
-    let done = client.send(&mut wallet, out, NOW).await.unwrap();
+    let out = wallet.register(UnixSecs::new(NOW)).unwrap();
+    let done = client
+        .send(&mut wallet, out, UnixSecs::new(NOW))
+        .await
+        .unwrap();
     assert_eq!(
         done.what,
         HistoryKind::Registered {

@@ -30,6 +30,7 @@ use peerscrip_tests::deployment::{OnNats, Transport as _};
 use peerscrip_tests::export_stream::{ExportStream, assert_linked, log_rows, node_subject};
 use peerscrip_tests::processes::{Daemon, PATIENCE};
 use peerscrip_tests::site::Site;
+use shared::UnixSecs;
 use shared::bus::{NatsBus, Subjects};
 use shared::events::Account;
 use shared::wire::bodies::{OrderId, OrderInfo};
@@ -100,11 +101,20 @@ impl Deployment {
         std::fs::create_dir_all(d.broker_dir()).unwrap();
         let mut node = d.open_broker();
         let now = system_clock();
-        node.open_account(&Pan::new(PAN_C), &PanSecret::new(SECRET_C), now)
+        node.open_account(
+            &Pan::new(PAN_C),
+            &PanSecret::new(SECRET_C),
+            UnixSecs::new(now),
+        )
+        .unwrap();
+        node.open_account(
+            &Pan::new(PAN_M),
+            &PanSecret::new(SECRET_M),
+            UnixSecs::new(now),
+        )
+        .unwrap();
+        node.deposit(&Pan::new(PAN_C), amount(10_000), UnixSecs::new(now))
             .unwrap();
-        node.open_account(&Pan::new(PAN_M), &PanSecret::new(SECRET_M), now)
-            .unwrap();
-        node.deposit(&Pan::new(PAN_C), amount(10_000), now).unwrap();
         node.close().unwrap();
         d
     }
@@ -210,11 +220,15 @@ impl Deployment {
                 &path,
                 self.customer_keys.clone(),
                 self.broker_keys.public(),
-                system_clock(),
+                UnixSecs::new(system_clock()),
             )
             .unwrap();
-            w.link_account(Pan::new(PAN_C), &PanSecret::new(SECRET_C), system_clock())
-                .unwrap();
+            w.link_account(
+                Pan::new(PAN_C),
+                &PanSecret::new(SECRET_C),
+                UnixSecs::new(system_clock()),
+            )
+            .unwrap();
             w
         };
         let nats = OnNats { url: server.url() };
@@ -239,7 +253,7 @@ async fn send_until_served(
     let start = Instant::now();
     let mut out = out;
     loop {
-        match client.send(w, out, system_clock()).await {
+        match client.send(w, out, UnixSecs::new(system_clock())).await {
             Ok(done) => return done,
             Err(ClientError::NoReply { .. }) if start.elapsed() < PATIENCE => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -260,11 +274,13 @@ async fn register_and_get_vendor_scrip(d: &Deployment, w: &mut Wallet, client: &
 /// 6.0 and 6.1 of 10.00 of BrokerScrip: the tx of 6.1.
 async fn register_and_buy_broker_scrip(w: &mut Wallet, client: &Client<NatsBus>) -> shared::TxId {
     let now = system_clock();
-    let register = w.register(now).unwrap();
-    client.send(w, register, now).await.unwrap();
-    let obtain = w.obtain_broker_scrip(amount(1_000), now).unwrap();
+    let register = w.register(UnixSecs::new(now)).unwrap();
+    client.send(w, register, UnixSecs::new(now)).await.unwrap();
+    let obtain = w
+        .obtain_broker_scrip(amount(1_000), UnixSecs::new(now))
+        .unwrap();
     let tx = obtain.tx;
-    client.send(w, obtain, now).await.unwrap();
+    client.send(w, obtain, UnixSecs::new(now)).await.unwrap();
     tx
 }
 
@@ -272,11 +288,13 @@ async fn register_and_buy_broker_scrip(w: &mut Wallet, client: &Client<NatsBus>)
 async fn register_and_get_broker_scrip(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) {
     let now = system_clock();
     for out in [
-        w.register(now).unwrap(),
-        w.request_public_key(d.merchant_keys.uid(), now).unwrap(),
-        w.obtain_broker_scrip(amount(1_000), now).unwrap(),
+        w.register(UnixSecs::new(now)).unwrap(),
+        w.request_public_key(d.merchant_keys.uid(), UnixSecs::new(now))
+            .unwrap(),
+        w.obtain_broker_scrip(amount(1_000), UnixSecs::new(now))
+            .unwrap(),
     ] {
-        client.send(w, out, now).await.unwrap();
+        client.send(w, out, UnixSecs::new(now)).await.unwrap();
     }
 }
 
@@ -315,10 +333,10 @@ async fn exchange_for_vendor_scrip(
         .await
         .unwrap();
     let out = w
-        .obtain_vendor_scrip(d.merchant_keys.uid(), amount(1_000), now)
+        .obtain_vendor_scrip(d.merchant_keys.uid(), amount(1_000), UnixSecs::new(now))
         .unwrap();
     let tx = out.tx;
-    client.send(w, out, now).await.unwrap();
+    client.send(w, out, UnixSecs::new(now)).await.unwrap();
     for moment in [Moment::BeforeStep2, Moment::AfterStep2] {
         if at(moment) == Then::SendStep2Again || moment == Moment::BeforeStep2 {
             let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
@@ -328,7 +346,8 @@ async fn exchange_for_vendor_scrip(
     let got = collect_deliveries(&mut deliveries, 2, wait).await;
     assert_eq!(got.len(), 2, "the broker's change and the merchant's V0");
     for frame in &got {
-        w.handle_reply(frame, system_clock()).unwrap();
+        w.handle_reply(frame, UnixSecs::new(system_clock()))
+            .unwrap();
     }
     assert_eq!(
         w.scrip(d.merchant_keys.uid()).unwrap().scrip.value(),
@@ -346,7 +365,7 @@ fn order_tea(d: &Deployment, w: &mut Wallet) -> (Outgoing, Outgoing) {
         quantity: 1,
         order_id: OrderId::random(),
     };
-    w.buy_item(d.merchant_keys.uid(), order, system_clock())
+    w.buy_item(d.merchant_keys.uid(), order, UnixSecs::new(system_clock()))
         .unwrap()
 }
 
@@ -354,8 +373,14 @@ fn order_tea(d: &Deployment, w: &mut Wallet) -> (Outgoing, Outgoing) {
 async fn buy_tea(d: &Deployment, w: &mut Wallet, client: &Client<NatsBus>) -> shared::TxId {
     let (initiated, purchase) = order_tea(d, w);
     let tx = initiated.tx;
-    client.send(w, initiated, system_clock()).await.unwrap();
-    client.send(w, purchase, system_clock()).await.unwrap();
+    client
+        .send(w, initiated, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
+    client
+        .send(w, purchase, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
     tx
 }
 
@@ -381,7 +406,8 @@ async fn nok_by_the_deadline(
 ) {
     let got = collect_deliveries(deliveries, 1, TIMEOUT).await;
     assert_eq!(got.len(), 1, "the broker's NOK by the deadline");
-    w.handle_reply(&got[0], system_clock()).unwrap();
+    w.handle_reply(&got[0], UnixSecs::new(system_clock()))
+        .unwrap();
     assert_eq!(w.pending().count(), 0, "tx {tx} ended");
 }
 
@@ -495,7 +521,7 @@ async fn the_broker_killed_in_the_middle_of_a_purchase_restarts_and_the_purchase
 
     let (initiated, purchase) = order_tea(&d, &mut w);
     client
-        .send(&mut w, initiated, system_clock())
+        .send(&mut w, initiated, UnixSecs::new(system_clock()))
         .await
         .unwrap();
     broker.kill();
@@ -746,9 +772,12 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
 
     // Both still serve: a read at the broker, answered.
     let out = w
-        .request_public_key(d.merchant_keys.uid(), system_clock())
+        .request_public_key(d.merchant_keys.uid(), UnixSecs::new(system_clock()))
         .unwrap();
-    client.send(&mut w, out, system_clock()).await.unwrap();
+    client
+        .send(&mut w, out, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
     assert!(broker.is_running() && merchant.is_running());
     assert_eq!(merchant.terminate().code(), Some(0));
     assert_eq!(broker.terminate().code(), Some(0));
@@ -911,8 +940,13 @@ async fn top_up_with_the_merchant_away(
     mut merchant: Daemon,
 ) -> (<NatsBus as shared::bus::Bus>::Subscription, shared::TxId) {
     register_and_get_vendor_scrip(d, w, client).await;
-    let out = w.obtain_broker_scrip(amount(500), system_clock()).unwrap();
-    client.send(w, out, system_clock()).await.unwrap();
+    let out = w
+        .obtain_broker_scrip(amount(500), UnixSecs::new(system_clock()))
+        .unwrap();
+    client
+        .send(w, out, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
     assert!(merchant.terminate().success());
 
     let deliveries = client
@@ -920,10 +954,17 @@ async fn top_up_with_the_merchant_away(
         .await
         .unwrap();
     let out = w
-        .top_up_vendor_scrip(d.merchant_keys.uid(), amount(200), system_clock())
+        .top_up_vendor_scrip(
+            d.merchant_keys.uid(),
+            amount(200),
+            UnixSecs::new(system_clock()),
+        )
         .unwrap();
     let tx = out.tx;
-    client.send(w, out, system_clock()).await.unwrap();
+    client
+        .send(w, out, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
     (deliveries, tx)
 }
 
@@ -975,7 +1016,8 @@ async fn a_vendor_top_up_interrupted_by_a_broker_kill_completes_soon_after_the_r
     let got = collect_deliveries(&mut deliveries, 2, within).await;
     assert_eq!(got.len(), 2, "the merchant's V1 and the broker's change");
     for frame in &got {
-        w.handle_reply(frame, system_clock()).unwrap();
+        w.handle_reply(frame, UnixSecs::new(system_clock()))
+            .unwrap();
     }
     assert_eq!(w.pending().count(), 0, "tx {tx} ended");
     assert_eq!(w.broker_scrip().unwrap().scrip.value(), amount(300));
@@ -1084,11 +1126,14 @@ async fn a_broker_on_a_full_disk_answers_unavailable_and_serves_again_once_space
     let mut broker = d.broker(&server);
     let (mut w, client) = d.customer(&server).await;
     for out in [
-        w.register(system_clock()).unwrap(),
-        w.obtain_broker_scrip(amount(1_000), system_clock())
+        w.register(UnixSecs::new(system_clock())).unwrap(),
+        w.obtain_broker_scrip(amount(1_000), UnixSecs::new(system_clock()))
             .unwrap(),
     ] {
-        client.send(&mut w, out, system_clock()).await.unwrap();
+        client
+            .send(&mut w, out, UnixSecs::new(system_clock()))
+            .await
+            .unwrap();
     }
 
     disk.fill();
@@ -1096,13 +1141,17 @@ async fn a_broker_on_a_full_disk_answers_unavailable_and_serves_again_once_space
     let refused = loop {
         assert!(served < 500, "the full disk never refused a commit");
         let out = if w.broker_scrip().is_some() {
-            w.withdraw_broker_scrip(system_clock()).unwrap()
+            w.withdraw_broker_scrip(UnixSecs::new(system_clock()))
+                .unwrap()
         } else {
-            w.obtain_broker_scrip(amount(1_000), system_clock())
+            w.obtain_broker_scrip(amount(1_000), UnixSecs::new(system_clock()))
                 .unwrap()
         };
         let (tx, label) = (out.tx, out.label);
-        match client.send(&mut w, out, system_clock()).await {
+        match client
+            .send(&mut w, out, UnixSecs::new(system_clock()))
+            .await
+        {
             Ok(_) => served += 1,
             Err(ClientError::Unavailable { .. }) => break (tx, label),
             Err(e) => panic!("{label:?} of tx {tx}: {e}"),
@@ -1116,7 +1165,10 @@ async fn a_broker_on_a_full_disk_answers_unavailable_and_serves_again_once_space
     let start = Instant::now();
     loop {
         let out = w.resend(refused.0, refused.1).unwrap();
-        match client.send(&mut w, out, system_clock()).await {
+        match client
+            .send(&mut w, out, UnixSecs::new(system_clock()))
+            .await
+        {
             Ok(_) => break,
             Err(ClientError::Unavailable { .. }) if start.elapsed() < PATIENCE => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1163,10 +1215,17 @@ async fn a_merchant_offline_during_an_exchange_is_ended_by_the_brokers_deadline(
         .await
         .unwrap();
     let out = w
-        .obtain_vendor_scrip(d.merchant_keys.uid(), amount(400), system_clock())
+        .obtain_vendor_scrip(
+            d.merchant_keys.uid(),
+            amount(400),
+            UnixSecs::new(system_clock()),
+        )
         .unwrap();
     let tx = out.tx;
-    client.send(&mut w, out, system_clock()).await.unwrap();
+    client
+        .send(&mut w, out, UnixSecs::new(system_clock()))
+        .await
+        .unwrap();
     let step2 = w.resend(tx, Label::VendorScripRequest).unwrap();
     client.publish(&step2).await.unwrap();
     nok_by_the_deadline(&mut w, &mut deliveries, tx).await;
@@ -1264,9 +1323,14 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     );
 
     let now = system_clock();
-    let top_up = w.top_up_broker_scrip(amount(1_500), now).unwrap();
+    let top_up = w
+        .top_up_broker_scrip(amount(1_500), UnixSecs::new(now))
+        .unwrap();
     let killed_tx = top_up.tx;
-    client.send(&mut w, top_up, now).await.unwrap();
+    client
+        .send(&mut w, top_up, UnixSecs::new(now))
+        .await
+        .unwrap();
     broker.kill();
     tokio::time::sleep(SHORT_WINDOW * 2).await;
 
@@ -1279,7 +1343,7 @@ async fn the_brokers_export_stream_holds_every_event_once_in_order_across_a_sigk
     );
     wait_exported(&stream, &subject, killed_tx).await;
     let now = system_clock();
-    let withdraw = w.withdraw_broker_scrip(now).unwrap();
+    let withdraw = w.withdraw_broker_scrip(UnixSecs::new(now)).unwrap();
     let last_tx = withdraw.tx;
     send_until_served(&client, &mut w, withdraw).await;
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());

@@ -47,7 +47,7 @@ use shared::wire::{Decision, Frame, Label, sign};
 use shared::{Amount, CustomerSecret, ErrorCode, Nonce, Scrip, Suite, TxId};
 
 fn clock() -> shared::UnixSecs {
-    shared::UnixSecs::new(NOW)
+    NOW
 }
 
 fn amount(minor: u64) -> Amount {
@@ -437,7 +437,7 @@ async fn a_request_nobody_answers_stays_pending_and_completes_later() {
 /// The clock of a node started after the renewal grace of a scrip issued at [`NOW`] ended
 /// (30 days of life, one year of grace: section 4 defaults).
 fn after_grace() -> shared::UnixSecs {
-    shared::UnixSecs::new(NOW + (30 + 365) * 24 * 3600 + 1)
+    NOW.saturating_add_secs((30 + 365) * 24 * 3600 + 1)
 }
 
 /// The broker's timer in the shell (sections 4 and 7): a BrokerScrip bought from a running
@@ -654,7 +654,7 @@ async fn the_wallet_obtains_vendor_scrip_and_buys_through_the_running_nodes() {
 
 /// The running broker's clock in [`an_expired_exchange_reaches_the_wallet_on_its_peer_subject`]:
 /// moved by the test past the exchange's deadline (no test waits on time).
-static MOVABLE_NOW: AtomicU64 = AtomicU64::new(NOW);
+static MOVABLE_NOW: AtomicU64 = AtomicU64::new(NOW.get());
 
 fn movable_clock() -> shared::UnixSecs {
     shared::UnixSecs::new(MOVABLE_NOW.load(Ordering::SeqCst))
@@ -683,8 +683,8 @@ async fn an_expired_exchange_reaches_the_wallet_on_its_peer_subject() {
             .is_empty()
     );
 
-    let late = NOW + 24 * 3600;
-    MOVABLE_NOW.store(late, Ordering::SeqCst);
+    let late = NOW.saturating_add_secs(24 * 3600);
+    MOVABLE_NOW.store(late.get(), Ordering::SeqCst);
     d.tick_broker().await.unwrap();
     let got = collect_deliveries(&mut deliveries, 1, TIMEOUT).await;
     assert_eq!(got.len(), 1, "the NOK ChangeBrokerScrip");

@@ -16,6 +16,7 @@ use peerscrip_tests::frames::{
 use peerscrip_tests::invariants;
 use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
+use shared::UnixSecs;
 use shared::ids::Nonce;
 use shared::node::{LiveRecord, ScripState};
 use shared::wire::bodies::{
@@ -129,19 +130,19 @@ impl World {
         self.merchant_ref().log().len().unwrap()
     }
 
-    fn send_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
+    fn send_broker(&mut self, frame: &[u8], now: UnixSecs) -> broker::node::Handled {
         let h = self.broker().handle(frame, now).unwrap();
         self.assert_conserved();
         h
     }
 
-    fn send_merchant(&mut self, frame: &[u8], now: u64) -> Handled {
+    fn send_merchant(&mut self, frame: &[u8], now: UnixSecs) -> Handled {
         let h = self.merchant().handle(frame, now).unwrap();
         self.assert_conserved();
         h
     }
 
-    fn reply_to_merchant(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
+    fn reply_to_merchant(&mut self, frame: &[u8], now: UnixSecs) -> ReplyOutcome {
         let r = self.merchant().handle_reply(frame, now).unwrap();
         self.assert_conserved();
         r
@@ -149,7 +150,7 @@ impl World {
 
     /// A request the merchant must refuse with `code`, changing neither its log nor its
     /// tables.
-    fn merchant_refuses(&mut self, frame: &[u8], now: u64, code: ErrorCode) {
+    fn merchant_refuses(&mut self, frame: &[u8], now: UnixSecs, code: ErrorCode) {
         let len = self.merchant_log_len();
         let tables = self.merchant_ref().state().tables.clone();
         let h = self.send_merchant(frame, now);
@@ -310,7 +311,13 @@ impl World {
     /// the merchant acts on it: C is answered (its step 2 in `re`) with an `Error` of
     /// `code`; nothing is issued or owed to the broker and M's float is untouched; C's
     /// repeat of `step2` gets the same stored `Error`.
-    fn assert_exchange_refused(&mut self, step2: &[u8], ask: &Outgoing, now: u64, code: ErrorCode) {
+    fn assert_exchange_refused(
+        &mut self,
+        step2: &[u8],
+        ask: &Outgoing,
+        now: UnixSecs,
+        code: ErrorCode,
+    ) {
         let decided = self.send_broker(&ask.frame, now);
         let ReplyOutcome::Decided(out) = self.reply_to_merchant(decided.reply_frame(), now) else {
             panic!("the NOK is acted on")
@@ -670,7 +677,7 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         assert!(h.refusal.is_none(), "{:?}", h.refusal);
         let ack: AckBody = clear_body(&h.reply.as_ref().unwrap().frame, w.m.keys);
         let deadline = ack.deadline.expect("a deadline");
-        assert!(deadline > NOW);
+        assert!(deadline > NOW.get());
         assert_eq!(h.requests.len(), 1);
         let ask = h.requests[0].clone();
         assert_eq!(label_of(&ask.frame), Label::VendorWithdrawAuthorization);
@@ -703,20 +710,21 @@ fn withdrawal_holds_v0_and_spends_it_on_the_brokers_ok() {
         // lost, the merchant restarts and repeats after the deadline: the broker answers
         // from its stored decision, and the merchant acts on it then.
         w.reopen_merchant();
-        let decided = w.send_broker(&ask.frame, NOW + 1);
+        let decided = w.send_broker(&ask.frame, NOW.saturating_add_secs(1));
         assert_eq!(decided.deliveries.len(), 1);
         let result: VendorWithdrawResultX4 =
             sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(result.decision, Decision::Ok);
         let late = w.send_broker(
             &w.merchant_ref().pending_broker_requests()[0].frame.clone(),
-            deadline + 100,
+            UnixSecs::new(deadline + 100),
         );
         assert_eq!(
             late.reply, decided.reply,
             "a repeat after the deadline: the stored decision"
         );
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 100)
+        let ReplyOutcome::Decided(out) =
+            w.reply_to_merchant(decided.reply_frame(), UnixSecs::new(deadline + 100))
         else {
             panic!("acted on")
         };
@@ -786,7 +794,7 @@ fn withdrawal_refusals_at_the_merchant_change_nothing() {
     let late = v0.scrip.body.expires + 1;
     w.merchant_refuses(
         &w.vendor_withdraw_request(TxId::random(), &v0, 600),
-        late,
+        UnixSecs::new(late),
         ErrorCode::Expired,
     );
     // Another scrip's secret (consistent with the body's cs_hash): the Mint's check.
@@ -833,23 +841,29 @@ fn top_up_end_to_end_issues_v1_after_the_brokers_ok() {
             ErrorCode::Held,
         );
         // The broker re-sends step 2: the merchant answers with the same step 3.
-        let resend = w.net.broker().unwrap().to_resend(NOW + 1);
+        let resend = w
+            .net
+            .broker()
+            .unwrap()
+            .to_resend(NOW.saturating_add_secs(1));
         assert_eq!(resend.len(), 1);
         assert_eq!(resend[0].frame, auth);
-        let again = w.send_merchant(&resend[0].frame, NOW + 1);
+        let again = w.send_merchant(&resend[0].frame, NOW.saturating_add_secs(1));
         assert_eq!(again.requests[0].frame, step3);
         // Both restart between the messages.
         w.reopen_merchant();
         w.reopen_broker();
         assert_eq!(w.merchant_ref().pending_broker_requests()[0].frame, step3);
 
-        let decided = w.send_broker(&step3, NOW + 2);
+        let decided = w.send_broker(&step3, NOW.saturating_add_secs(2));
         assert_eq!(label_of(decided.reply_frame()), Label::VendorTopUpDecision);
         let change: ChangeBrokerScripX4 =
             sealed_body(&decided.deliveries[0].frame, w.c.keys, w.broker_keys());
         assert_eq!(change.outcome, Decision::Ok);
         assert_eq!(change.change.map(|c| c.scrip.value()), Some(amount(500)));
-        let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW + 3) else {
+        let ReplyOutcome::Decided(out) =
+            w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(3))
+        else {
             panic!("the OK is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -924,15 +938,22 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     let step1 = w.vendor_top_up_request(tx, &b1.expect("change"), &v0, 200, 500, 500);
     let (_, step3, deadline) = w.top_up_asked(&step1);
     // The step 3 is lost; the broker's deadline passes and it releases its escrow.
-    assert_eq!(w.broker().expire(deadline + 1).unwrap().events, 1);
+    assert_eq!(
+        w.broker()
+            .expire(UnixSecs::new(deadline + 1))
+            .unwrap()
+            .events,
+        1
+    );
     w.assert_conserved();
     // The merchant has not released V0 on its own; it repeats step 3 after a restart.
     w.reopen_merchant();
     assert!(matches!(w.scrip_state(&v0), ScripState::Held { .. }));
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending[0].frame, step3);
-    let decided = w.send_broker(&pending[0].frame, deadline + 5);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), deadline + 5)
+    let decided = w.send_broker(&pending[0].frame, UnixSecs::new(deadline + 5));
+    let ReplyOutcome::Decided(out) =
+        w.reply_to_merchant(decided.reply_frame(), UnixSecs::new(deadline + 5))
     else {
         panic!("the NOK is acted on")
     };
@@ -966,8 +987,10 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     w.notice(tx);
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending, vec![ask]);
-    let decided = w.send_broker(&pending[0].frame, NOW + 1);
-    let ReplyOutcome::Decided(out) = w.reply_to_merchant(decided.reply_frame(), NOW + 1) else {
+    let decided = w.send_broker(&pending[0].frame, NOW.saturating_add_secs(1));
+    let ReplyOutcome::Decided(out) =
+        w.reply_to_merchant(decided.reply_frame(), NOW.saturating_add_secs(1))
+    else {
         panic!("acted on")
     };
     assert_eq!(w.open_x6(&out[0].frame).1.scrip.value(), amount(250));
@@ -980,7 +1003,8 @@ fn an_exchange_past_the_brokers_deadline_is_refused_and_nothing_issued() {
     let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
     let (step2, ask) = w.exchange_asked(tx, &b0, 250);
-    let late = NOW + broker::core::Config::new(Suite::Modern).exchange_window_secs + 1;
+    let late =
+        NOW.saturating_add_secs(broker::core::Config::new(Suite::Modern).exchange_window_secs + 1);
     w.broker().expire(late).unwrap();
     w.assert_exchange_refused(&step2, &ask, late, ErrorCode::DeadlinePassed);
 }
@@ -1000,12 +1024,12 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
         assert_eq!(
-            w.merchant().lapse(grace_end).unwrap(),
+            w.merchant().lapse(UnixSecs::new(grace_end)).unwrap(),
             0,
             "renewable to the last second"
         );
         let len = w.merchant_log_len();
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 1);
         assert_eq!(w.merchant_log_len(), len + 1);
         let books = w.merchant_ref().state().tables.books;
         assert_eq!(books.withdrawn, amount(600));
@@ -1023,16 +1047,16 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             (w.c.uid(), amount(600), v0.scrip.body.expires)
         );
         // Once only, and the notice survives a restart, byte for byte.
-        assert_eq!(w.merchant().lapse(grace_end + 2).unwrap(), 0);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 2)).unwrap(), 0);
         w.reopen_merchant();
         assert_eq!(w.merchant_ref().pending_broker_requests(), pending);
 
         // The broker records it; its Ack is lost, the merchant repeats, the same Ack.
-        let acked = w.send_broker(&pending[0].frame, grace_end + 3);
+        let acked = w.send_broker(&pending[0].frame, UnixSecs::new(grace_end + 3));
         assert_eq!(w.bank(&w.m), bank_m.checked_sub(amount(600)).unwrap());
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
         assert_eq!(w.memo(), 0, "M's float: 600 issued, 600 lapsed");
-        let again = w.send_broker(&pending[0].frame, grace_end + 4);
+        let again = w.send_broker(&pending[0].frame, UnixSecs::new(grace_end + 4));
         assert_eq!(again.reply, acked.reply);
         assert_eq!(w.bank(&w.c), bank_c.checked_add(amount(600)).unwrap());
 
@@ -1047,19 +1071,19 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
             frame.encode().unwrap()
         };
         assert!(matches!(
-            w.reply_to_merchant(&forged, grace_end + 5),
+            w.reply_to_merchant(&forged, UnixSecs::new(grace_end + 5)),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
         assert!(matches!(
-            w.reply_to_merchant(acked.reply_frame(), grace_end + 5),
+            w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 5)),
             ReplyOutcome::Recorded
         ));
         assert!(w.merchant_ref().pending_broker_requests().is_empty());
         // A repeat of the Ack answers nothing pending: discarded, nothing written.
         let len = w.merchant_log_len();
         assert!(matches!(
-            w.reply_to_merchant(acked.reply_frame(), grace_end + 6),
+            w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 6)),
             ReplyOutcome::Discarded(_)
         ));
         assert_eq!(w.merchant_log_len(), len);
@@ -1069,8 +1093,11 @@ fn an_unrenewed_vendor_scrip_lapses_once_and_its_value_goes_back_to_its_owner() 
         // `Lapsed`, where anyone else would have got Spent, Expired or GraceOver.
         for (frame, at) in [
             (w.purchase(TxId::random(), &v0), NOW),
-            (w.purchase(TxId::random(), &v0), grace_end + 10),
-            (w.renew(TxId::random(), &v0), grace_end + 10),
+            (
+                w.purchase(TxId::random(), &v0),
+                UnixSecs::new(grace_end + 10),
+            ),
+            (w.renew(TxId::random(), &v0), UnixSecs::new(grace_end + 10)),
         ] {
             w.merchant_refuses(&frame, at, ErrorCode::Lapsed);
             let reply = w.send_merchant(&frame, at).reply.unwrap();
@@ -1103,7 +1130,7 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
         let grace_end = v0.scrip.body.expires.max(v1.scrip.body.expires)
             + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 2);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 2);
         w.reopen_merchant();
         let pending = w.merchant_ref().pending_broker_requests();
         let mut txs: Vec<TxId> = pending
@@ -1122,9 +1149,9 @@ fn scrip_lapsing_together_are_each_reported_and_paid_back() {
         );
 
         for p in &pending {
-            let acked = w.send_broker(&p.frame, grace_end + 2);
+            let acked = w.send_broker(&p.frame, UnixSecs::new(grace_end + 2));
             assert!(matches!(
-                w.reply_to_merchant(acked.reply_frame(), grace_end + 3),
+                w.reply_to_merchant(acked.reply_frame(), UnixSecs::new(grace_end + 3)),
                 ReplyOutcome::Recorded
             ));
         }
@@ -1148,7 +1175,7 @@ fn a_held_vendor_scrip_does_not_lapse() {
     assert!(w.send_merchant(&step1, NOW).refusal.is_none());
     let grace_end = v0.scrip.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
     let len = w.merchant_log_len();
-    assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 0);
+    assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 0);
     assert_eq!(w.merchant_log_len(), len);
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending.len(), 1);

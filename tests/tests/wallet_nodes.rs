@@ -22,6 +22,7 @@ use merchant::node::{MerchantNode, ReplyOutcome};
 use peerscrip_tests::frames::{encoded, sealed_part};
 use peerscrip_tests::network::{NOW, Party, broker_keys};
 use peerscrip_tests::{Network, NetworkSpec};
+use shared::UnixSecs;
 use shared::wire::bodies::{
     AckBody, ExchangeAuthorizationRequestX3, OrderId, OrderInfo, VendorScripRequestX2,
     VendorScripResponseX6, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX0,
@@ -90,14 +91,17 @@ impl World {
 
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
-        let handled = self.broker().handle(frame, NOW).unwrap();
+        let handled = self
+            .broker()
+            .handle(frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply_frame().to_vec()
     }
 
     /// A frame of M to the broker, whose ledger stays conserved.
-    fn relay_to_broker(&mut self, frame: &[u8], now: u64) -> broker::node::Handled {
+    fn relay_to_broker(&mut self, frame: &[u8], now: UnixSecs) -> broker::node::Handled {
         let handled = self.broker().handle(frame, now).unwrap();
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled
@@ -141,7 +145,7 @@ impl World {
     }
 
     /// A request of the wallet to the broker at `now`, its reply taken by the wallet.
-    fn at_broker(&mut self, out: &Outgoing, now: u64) {
+    fn at_broker(&mut self, out: &Outgoing, now: UnixSecs) {
         let reply = self.send_broker(&out.frame);
         self.wallet().handle_reply(&reply, now).unwrap();
     }
@@ -179,7 +183,7 @@ impl World {
     fn relay_exchange(
         &mut self,
         step2: &Outgoing,
-        now: u64,
+        now: UnixSecs,
     ) -> (broker::node::Handled, Vec<merchant::node::Outgoing>) {
         let at_m = self.merchant().handle(&step2.frame, now).unwrap();
         assert_eq!(at_m.refusal, None);
@@ -209,19 +213,24 @@ impl World {
         let m = self.m.uid();
         let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
         self.at_broker(&initiated, NOW);
-        let handled = self.merchant().handle(&purchase.frame, NOW).unwrap();
+        let handled = self
+            .merchant()
+            .handle(&purchase.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(handled.refusal, None);
         self.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(handled.requests.len(), 1);
         let report_ack = self.send_broker(&handled.requests[0].frame);
-        self.merchant().handle_reply(&report_ack, NOW).unwrap();
+        self.merchant()
+            .handle_reply(&report_ack, UnixSecs::new(NOW.get()))
+            .unwrap();
     }
 
     /// Section 7: the wallet asks the broker for the frames of `tx` and takes the answer
     /// at `now`; each frame's result.
-    fn status_from_broker(&mut self, tx: TxId, now: u64) -> Vec<Result<(), WalletError>> {
+    fn status_from_broker(&mut self, tx: TxId, now: UnixSecs) -> Vec<Result<(), WalletError>> {
         let b = self.broker_ref().uid();
         let (query, out) = self.wallet().transaction_status(tx, b).unwrap();
         let reply = self.send_broker(&out.frame);
@@ -325,7 +334,7 @@ impl World {
         let c = self.customer();
         let (v0, cs) = self
             .merchant()
-            .issue_vendor_scrip(c, Amount::from_minor(w), tx, NOW)
+            .issue_vendor_scrip(c, Amount::from_minor(w), tx, UnixSecs::new(NOW.get()))
             .unwrap();
         let x6 = VendorScripResponseX6 {
             re: Re::new(
@@ -390,14 +399,14 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
             .unwrap();
         assert_eq!(x0.body.scrip.value(), Amount::from_minor(600));
         // M's Ack { deadline } to C.
-        let deadline = NOW + 600;
+        let deadline = NOW.saturating_add_secs(600);
         let ah = step1.header.next(Label::Ack, m);
         let ack = AckBody {
             re: Re::new(
                 &step1.header,
                 digest_of_verified(&step1.header, &[&x0.evidence]).unwrap(),
             ),
-            deadline: Some(deadline),
+            deadline: Some(deadline.get()),
         };
         let ack = encoded(ah, vec![sign(w.m.keys, &ah, &ack).unwrap().into()]);
         w.wallet().handle_reply(&ack, NOW).unwrap();
@@ -405,7 +414,7 @@ fn withdraw_vendor_scrip_against_the_real_broker() {
         let x2 = VendorWithdrawAuthorizationX2 {
             value: Amount::from_minor(600),
             customer: w.customer(),
-            deadline,
+            deadline: deadline.get(),
         };
         let frame = w.m_relay(step1.header.tx, &x2, &step1, 1);
         let handled = w.relay_to_broker(&frame, NOW);
@@ -494,7 +503,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let c = w.customer();
         let (v1, cs) = w
             .merchant()
-            .issue_vendor_scrip(c, x2.new_value, tx, NOW)
+            .issue_vendor_scrip(c, x2.new_value, tx, UnixSecs::new(NOW.get()))
             .unwrap();
         let x4 = VendorTopUpResponseX4 {
             scrip: v1.clone(),
@@ -541,17 +550,26 @@ fn an_expired_exchange_ends_through_transaction_status() {
             .obtain_vendor_scrip(m, Amount::from_minor(1000), NOW)
             .unwrap();
         let _lost = w.send_broker(&out.frame);
-        assert_eq!(w.broker().expire(NOW + 3600).unwrap().events, 1);
+        assert_eq!(
+            w.broker()
+                .expire(NOW.saturating_add_secs(3600))
+                .unwrap()
+                .events,
+            1
+        );
         assert_eq!(w.broker().state().check_conserved(), Ok(()));
-        let results = w.status_from_broker(out.tx, NOW + 3600);
+        let results = w.status_from_broker(out.tx, NOW.saturating_add_secs(3600));
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_eq!(w.wallet().pending().count(), 0);
         assert_eq!(w.broker_scrip(), 1500);
         assert_eq!(w.c_bank(), 3500);
         // B0 is live at the broker too: the wallet can withdraw it.
-        let out = w.wallet().withdraw_broker_scrip(NOW + 3600).unwrap();
-        w.at_broker(&out, NOW + 3600);
+        let out = w
+            .wallet()
+            .withdraw_broker_scrip(NOW.saturating_add_secs(3600))
+            .unwrap();
+        w.at_broker(&out, NOW.saturating_add_secs(3600));
         assert_eq!(w.c_bank(), 5000);
         w.wallet().check_tables().unwrap();
     }
@@ -599,7 +617,10 @@ fn every_three_party_flow_with_both_real_nodes() {
         let at_b = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
-        let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
+        let at_m = w
+            .merchant()
+            .handle(&at_b.deliveries[0].frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
         let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
@@ -609,7 +630,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .unwrap();
         let ReplyOutcome::Decided(to_c) = w
             .merchant()
-            .handle_reply(decided.reply_frame(), NOW)
+            .handle_reply(decided.reply_frame(), UnixSecs::new(NOW.get()))
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -623,7 +644,10 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.7: cash in V of 900.
         let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
-        let at_m = w.merchant().handle(&out.frame, NOW).unwrap();
+        let at_m = w
+            .merchant()
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(at_m.refusal, None);
         w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
@@ -635,7 +659,9 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
-            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap(),
+            w.merchant()
+                .handle_reply(at_b.reply_frame(), UnixSecs::new(NOW.get()))
+                .unwrap(),
             ReplyOutcome::Decided(_)
         ));
         assert_eq!(w.wallet().scrip(m), None);
@@ -669,7 +695,10 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let pending = w.wallet().pending().next().unwrap();
         assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
         let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
-        let handled = w.merchant().handle(&status.frame, NOW).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&status.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(handled.refusal, None);
         let results = w
             .wallet()
@@ -713,7 +742,7 @@ fn a_late_success_of_a_request_given_up_is_taken() {
         assert_eq!(w.wallet().pending().count(), 0);
         let pan = w.net.customers[0].party.pan.clone();
         w.broker()
-            .deposit(&pan, Amount::from_minor(2000), NOW)
+            .deposit(&pan, Amount::from_minor(2000), UnixSecs::new(NOW.get()))
             .unwrap();
         let late = w.send_broker(&out.frame);
         w.wallet().handle_reply(&late, NOW).unwrap();
@@ -745,7 +774,7 @@ fn a_late_nok_of_a_request_given_up_changes_nothing() {
         let mut w = World::new(suite);
         let b = w.broker_ref().uid();
         w.obtain(1500);
-        let later = NOW + 3600;
+        let later = NOW.saturating_add_secs(3600);
         let step2 = w.announce_exchange(1000);
         let tx = step2.tx;
         assert_eq!(w.broker().expire(later).unwrap().events, 1);
@@ -789,10 +818,12 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         let v0 = w.wallet().scrip(m).unwrap().scrip.clone();
         let grace_end = v0.body.expires + merchant::core::DEFAULT_RENEWAL_GRACE_SECS;
 
-        assert_eq!(w.merchant().lapse(grace_end + 1).unwrap(), 1);
+        assert_eq!(w.merchant().lapse(UnixSecs::new(grace_end + 1)).unwrap(), 1);
         let notice = w.merchant().pending_broker_requests().remove(0);
         let ack = w.send_broker(&notice.frame);
-        w.merchant().handle_reply(&ack, grace_end + 1).unwrap();
+        w.merchant()
+            .handle_reply(&ack, UnixSecs::new(grace_end + 1))
+            .unwrap();
         assert_eq!(
             w.c_bank(),
             3500 + 1050,
@@ -800,16 +831,19 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
         );
         assert_eq!(w.m_bank(), 0);
 
-        let out = w.wallet().renew(m, grace_end + 2).unwrap();
+        let out = w.wallet().renew(m, UnixSecs::new(grace_end + 2)).unwrap();
         let (tx, label) = (out.tx, out.label);
-        let handled = w.merchant().handle(&out.frame, grace_end + 2).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&out.frame, UnixSecs::new(grace_end + 2))
+            .unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::Lapsed)
         );
         let refused = w
             .wallet()
-            .handle_reply(&handled.reply.unwrap().frame, grace_end + 2);
+            .handle_reply(&handled.reply.unwrap().frame, UnixSecs::new(grace_end + 2));
         assert!(
             matches!(refused, Err(customer_cli::WalletError::Refused { .. })),
             "{refused:?}"
@@ -829,7 +863,9 @@ fn a_lapsed_vendor_scrip_is_dropped_by_the_wallet_at_its_next_contact() {
             before,
             "counted once: in the bank, not as scrip"
         );
-        w.wallet().abandon(tx, label, grace_end + 3).unwrap();
+        w.wallet()
+            .abandon(tx, label, UnixSecs::new(grace_end + 3))
+            .unwrap();
         assert_eq!(w.wallet().pending().count(), 0);
         w.wallet().check_tables().unwrap();
         w.net.reopen_wallet(0).unwrap();
@@ -853,10 +889,14 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
         let pan = "GR16NEWCOMER0001";
         let party = Party::new(suite, 3, pan);
         w.broker()
-            .open_account(&party.pan, &party.secret, NOW)
+            .open_account(&party.pan, &party.secret, UnixSecs::new(NOW.get()))
             .unwrap();
         w.broker()
-            .deposit(&party.pan, Amount::from_minor(1000), NOW)
+            .deposit(
+                &party.pan,
+                Amount::from_minor(1000),
+                UnixSecs::new(NOW.get()),
+            )
             .unwrap();
         // Linked with a PANSecret that is not the account's.
         let wrong = Party::with_account(suite, 3, pan, "not the secret of this account");
@@ -963,14 +1003,14 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
 
     // Both within their grace at its last second: held, counted.
     let within = b0.body.expires.min(v0.body.expires) + grace;
-    let done = balance(w.wallet_ref(), within, grace);
+    let done = balance(w.wallet_ref(), UnixSecs::new(within), grace);
     assert_eq!(done.json["total"]["minor"], 1500);
     assert_eq!(done.json["lapsed"], serde_json::json!([]));
     assert_eq!(done.json["broker_scrip"]["value"]["minor"], 450);
 
     // Past both: nothing held, both listed as lapsed, the total 0.00.
     let after = b0.body.expires.max(v0.body.expires) + grace + 1;
-    let done = balance(w.wallet_ref(), after, grace);
+    let done = balance(w.wallet_ref(), UnixSecs::new(after), grace);
     let mut lapsed = vec![
         (broker, "BrokerScrip", &b0, "4.50"),
         (m, "VendorScrip", &v0, "10.50"),
@@ -1045,7 +1085,9 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
         // A saved request (6.8), refused unverified: nothing recorded, still pending.
         let recorded = w.wallet_ref().history().count();
         let out = w.wallet().renew(m, NOW).unwrap();
-        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        let handled = stranger
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::UnknownPeer)
@@ -1073,7 +1115,10 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // Sent again, to the merchant that knows the key: decided (renewed).
         let again = w.wallet().resend(out.tx, out.label).unwrap();
-        let handled = w.merchant().handle(&again.frame, NOW).unwrap();
+        let handled = w
+            .merchant()
+            .handle(&again.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
@@ -1085,7 +1130,9 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // A query (the catalogue, docs/adr/0009): the same, nothing to record.
         let (query, out) = w.wallet_ref().catalogue_query(m).unwrap();
-        let handled = stranger.handle(&out.frame, NOW).unwrap();
+        let handled = stranger
+            .handle(&out.frame, UnixSecs::new(NOW.get()))
+            .unwrap();
         let listing = w
             .wallet_ref()
             .handle_catalogue(&query, &handled.reply.unwrap().frame);

@@ -7,7 +7,7 @@
 
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::{AccountId, Pan, PanSecret, TxId};
-use shared::{Amount, Suite};
+use shared::{Amount, Suite, UnixSecs};
 
 use super::{Kind, State};
 
@@ -76,7 +76,7 @@ pub fn open_account(
     pan: &Pan,
     secret: &PanSecret,
     tx: TxId,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<AccountOpening, BankError> {
     if secret.expose().len() < MIN_PAN_SECRET_BYTES {
         return Err(BankError::WeakSecret);
@@ -94,13 +94,13 @@ pub fn open_account_with_id(
     pan: &Pan,
     id: &AccountId,
     tx: TxId,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<NewEvent<Kind>, BankError> {
     if state.pans.contains_key(pan) {
         return Err(BankError::PanExists(pan.clone()));
     }
     Ok(NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         tx,
         Kind::AccountOpened {
             pan: pan.clone(),
@@ -115,7 +115,7 @@ pub fn deposit(
     pan: &Pan,
     amount: Amount,
     tx: TxId,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<NewEvent<Kind>, BankError> {
     existing(state, pan, amount)?;
     state
@@ -123,7 +123,7 @@ pub fn deposit(
         .checked_add(amount)
         .map_err(|_| BankError::Overflow)?;
     Ok(NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         tx,
         Kind::Deposited {
             pan: pan.clone(),
@@ -144,7 +144,7 @@ pub fn payout(
     pan: &Pan,
     amount: Amount,
     tx: TxId,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<NewEvent<Kind>, BankError> {
     existing(state, pan, amount)?;
     let available = available_for_payout(state, pan);
@@ -155,7 +155,7 @@ pub fn payout(
         });
     }
     Ok(NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         tx,
         Kind::PaidOut {
             pan: pan.clone(),

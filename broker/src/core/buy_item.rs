@@ -43,7 +43,7 @@ pub(super) fn initiated(
         ));
     }
     let opened = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         tx,
         Kind::PurchaseOpened {
             customer,
@@ -90,7 +90,7 @@ pub(super) fn completed(
         recorded(state, ctx, tx, x.customer, merchant, x.value)
     } else {
         vec![NewEvent::new(
-            shared::UnixSecs::new(ctx.now).to_millis(),
+            ctx.now.to_millis(),
             tx,
             Kind::PurchaseUnmatched {
                 customer: x.customer,
@@ -124,7 +124,7 @@ fn recorded(
 ) -> Vec<NewEvent<Kind>> {
     let mut events = vec![
         NewEvent::new(
-            shared::UnixSecs::new(ctx.now).to_millis(),
+            ctx.now.to_millis(),
             tx,
             Kind::PurchaseRecorded {
                 customer,

@@ -10,29 +10,32 @@
 //!   refuses a notice of a scrip it already recorded as lapsed (`Spent`), one whose owner is
 //!   not registered, and one that M's bank balance cannot pay (`MerchantBalanceTooLow`).
 
-use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
 use shared::node::{Draft, Refusal, ScripState, TxKind, lapse_tx};
 use shared::wire::bodies::{AckBody, Re, ScripLapsedNoticeBody};
+use shared::{ErrorCode, UnixSecs};
 
-use super::{Config, Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, sender_peer};
+use super::{
+    Config, Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, passed, sender_peer,
+};
 
 /// `ScripLapsed` for every live BrokerScrip whose grace period ended before `now`. Each is
 /// its own tx, named by the scrip id, so an auditor finds the lapse of scrip X under tx X.
 #[must_use]
-pub fn lapsed(state: &State, config: &Config, now: u64) -> Vec<NewEvent<Kind>> {
+pub fn lapsed(state: &State, config: &Config, now: UnixSecs) -> Vec<NewEvent<Kind>> {
     state
         .live
         .iter()
         .filter(|(_, r)| {
-            r.state == ScripState::Live && now > r.body.expires.saturating_add(config.grace_secs)
+            r.state == ScripState::Live
+                && passed(now, r.body.expires.saturating_add(config.grace_secs))
         })
         .filter_map(|(id, r)| {
             let pan = &state.peers.get(&r.owner)?.pan;
             let value = r.body.value;
             Some(
                 NewEvent::new(
-                    shared::UnixSecs::new(now).to_millis(),
+                    now.to_millis(),
                     lapse_tx(*id),
                     Kind::ScripLapsed {
                         owner: r.owner,
@@ -87,7 +90,7 @@ pub(super) fn notice(
     }
     let mut events = vec![
         NewEvent::new(
-            shared::UnixSecs::new(ctx.now).to_millis(),
+            ctx.now.to_millis(),
             tx,
             Kind::VendorScripLapsed {
                 merchant,

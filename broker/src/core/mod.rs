@@ -17,7 +17,7 @@
 //!
 //! The bank operator's API ([`bank`]) decides account openings, deposits and payouts the
 //! same way, called directly on a stopped broker's file or sent over the bus by the
-//! operator ([`admin`], ADR 0010). `now` is an argument everywhere (unix seconds); no clock is read here.
+//! operator ([`admin`], ADR 0010). `now` is an argument everywhere (a `UnixSecs`); no clock is read here.
 
 pub mod admin;
 pub mod bank;
@@ -46,7 +46,7 @@ use shared::ErrorCode;
 use shared::events::{Evidence, NewEvent};
 use shared::ids::{AccountId, Pan, Uid};
 use shared::node::{Draft, Lookup, Refusal, ReplyKey};
-use shared::{Mint, Suite};
+use shared::{Mint, Suite, UnixSecs};
 
 pub use events::{BrokerEvent, Kind};
 pub use machine::{EscrowState, ExchangeState, WithdrawalState};
@@ -129,17 +129,31 @@ pub struct Ctx<'a> {
     pub mint: &'a Mint,
     /// Policy.
     pub config: &'a Config,
-    /// Unix seconds.
-    pub now: u64,
+    /// The instant the request is decided at.
+    pub now: UnixSecs,
 }
 
 impl Ctx<'_> {
-    /// The expiry of a scrip issued now.
+    /// The expiry of a scrip issued now (protocol.md section 4), in the bare seconds a
+    /// `ScripBody` carries.
     pub fn expiry(&self) -> Result<u64, Refusal> {
-        self.now
-            .checked_add(self.config.scrip_lifetime_secs)
-            .ok_or_else(|| Refusal::new(ErrorCode::Internal, "expiry out of range"))
+        self.after(self.config.scrip_lifetime_secs, "expiry out of range")
     }
+
+    /// `secs` after now, in the bare seconds a stored deadline or expiry keeps; refused
+    /// with `what` rather than wrapped (protocol.md sections 4 and 7).
+    pub(crate) fn after(&self, secs: u64, what: &'static str) -> Result<u64, Refusal> {
+        self.now
+            .checked_add_secs(secs)
+            .map(UnixSecs::get)
+            .ok_or_else(|| Refusal::new(ErrorCode::Internal, what))
+    }
+}
+
+/// Whether a stored deadline (bare unix seconds) has passed at `now`: a deadline is still
+/// open during its own second (protocol.md section 7).
+pub(crate) fn passed(now: UnixSecs, deadline: u64) -> bool {
+    now > UnixSecs::new(deadline)
 }
 
 /// What `decide` returns for a new request: the events to append, the reply, and the
@@ -220,13 +234,7 @@ fn memo_alarm(
     value: shared::Amount,
 ) -> Option<NewEvent<Kind>> {
     let memo = state.memo(&merchant) - i128::from(value.minor());
-    (memo < 0).then(|| {
-        NewEvent::new(
-            shared::UnixSecs::new(ctx.now).to_millis(),
-            tx,
-            Kind::MemoAlarm { merchant, memo },
-        )
-    })
+    (memo < 0).then(|| NewEvent::new(ctx.now.to_millis(), tx, Kind::MemoAlarm { merchant, memo }))
 }
 
 /// Section 4's validation of a BrokerScrip `scrip` presented by `presenter` with `cs`
@@ -242,7 +250,14 @@ fn check_presented(
 ) -> Result<(), Refusal> {
     state
         .live
-        .check_spendable(scrip, cs.expose(), presenter, ctx.now, expiry, ctx.mint)
+        .check_spendable(
+            scrip,
+            cs.expose(),
+            presenter,
+            ctx.now.get(),
+            expiry,
+            ctx.mint,
+        )
         .map(drop)
         .map_err(|e| e.refusal(scrip.id(), &state.bindings))
 }

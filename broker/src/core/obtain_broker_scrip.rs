@@ -57,7 +57,7 @@ pub(super) fn decide(
     }
     let (scrip, cs) = ctx.mint.issue(x.value, ctx.expiry()?);
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::BrokerScripIssued {
             customer,

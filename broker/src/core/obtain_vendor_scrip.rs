@@ -15,7 +15,6 @@
 //! the exchange expired sends C nothing more.
 
 use shared::ErrorCode;
-use shared::ExpiryRule;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::Pan;
 use shared::machine::Machine;
@@ -25,11 +24,14 @@ use shared::wire::bodies::{
     VendorScripNoticeX0,
 };
 use shared::wire::{Decision as Verdict, Reason, ScripWithSecret, Undertaking};
+use shared::{ExpiryRule, UnixSecs};
 
 use super::machine::{ExchangeState, ExchangeStep};
 use super::request::ExchangeAuthorization;
 use super::state::Exchange;
-use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
+use super::{
+    Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, passed, sender_peer,
+};
 
 /// Step 1: C announces an exchange with M. Refused if M is not registered, or if the tx
 /// already has an exchange (a repeat of the same notice got its stored reply before this).
@@ -53,12 +55,9 @@ pub(super) fn notice(
     }
     ExchangeState::transition(state.exchange_state(&v.header.tx), &ExchangeStep::Opened)
         .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has an exchange"))?;
-    let deadline = ctx
-        .now
-        .checked_add(ctx.config.exchange_window_secs)
-        .ok_or_else(|| Refusal::new(ErrorCode::Internal, "deadline out of range"))?;
+    let deadline = ctx.after(ctx.config.exchange_window_secs, "deadline out of range")?;
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::ExchangeOpened {
             customer,
@@ -123,7 +122,7 @@ fn check(
     x: &ExchangeAuthorization,
     exchange: &Exchange,
 ) -> Result<(), Reason> {
-    if !exchange.state.allows(&ExchangeStep::Authorized) || ctx.now > exchange.deadline {
+    if !exchange.state.allows(&ExchangeStep::Authorized) || passed(ctx.now, exchange.deadline) {
         return Err(Reason::new(
             ErrorCode::DeadlinePassed,
             "the exchange closed at its deadline",
@@ -170,10 +169,13 @@ fn authorized(
     // `check` established b0 ≥ value, so the difference cannot fail; zero means no change.
     let change_value = b0.value().checked_sub(value).unwrap_or_default();
     // The change is a new scrip with a fresh lifetime, like every issue.
-    let expires = ctx.now.saturating_add(ctx.config.scrip_lifetime_secs);
+    let expires = ctx
+        .now
+        .saturating_add_secs(ctx.config.scrip_lifetime_secs)
+        .get();
     let change = (!change_value.is_zero()).then(|| ctx.mint.issue(change_value, expires));
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::ExchangeAuthorized {
             customer,
@@ -231,7 +233,7 @@ fn refused(
     tell_customer: bool,
 ) -> Decision {
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::ExchangeRefused {
             customer: x.x3.customer,
@@ -295,14 +297,14 @@ pub struct Timed {
 /// broker's timer appends (section 7: the broker enforces every deadline), each with its
 /// NOK(`DeadlinePassed`) to C as `ChangeBrokerScrip` (protocol.md 6.2 step 5).
 #[must_use]
-pub fn expired(state: &State, me: shared::ids::Uid, now: u64) -> Vec<Timed> {
+pub fn expired(state: &State, me: shared::ids::Uid, now: UnixSecs) -> Vec<Timed> {
     state
         .exchanges
         .iter()
-        .filter(|(_, e)| e.state.allows(&ExchangeStep::Expired) && now > e.deadline)
+        .filter(|(_, e)| e.state.allows(&ExchangeStep::Expired) && passed(now, e.deadline))
         .map(|(tx, e)| Timed {
             event: NewEvent::new(
-                shared::UnixSecs::new(now).to_millis(),
+                now.to_millis(),
                 *tx,
                 Kind::ExchangeExpired {
                     customer: e.customer,

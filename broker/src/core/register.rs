@@ -45,7 +45,7 @@ pub(super) fn decide(
         _ => return Err(Refusal::new(ErrorCode::RegistrationRefused, REFUSED)),
     }
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::PeerRegistered {
             uid,

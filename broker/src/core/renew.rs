@@ -36,7 +36,7 @@ pub(super) fn decide(
     )?;
     let (scrip, new_cs) = ctx.mint.issue(x.scrip.value(), ctx.expiry()?);
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::ScripRenewed {
             customer,

@@ -46,7 +46,7 @@ pub(super) fn decide(
     }
     let (scrip, new_cs) = ctx.mint.issue(x.new_value, ctx.expiry()?);
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::BrokerScripToppedUp {
             customer,

@@ -31,7 +31,6 @@
 //!   recorded.
 
 use shared::ErrorCode;
-use shared::ExpiryRule;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::{TxId, Uid};
 use shared::machine::Machine;
@@ -43,12 +42,15 @@ use shared::wire::bodies::{
 use shared::wire::{
     Decision as Verdict, Frame, Label, Part, Reason, ScripWithSecret, SignedEvidence, Undertaking,
 };
+use shared::{ExpiryRule, UnixSecs};
 
 use super::machine::{EscrowState, EscrowStep};
 use super::obtain_vendor_scrip::{Timed, nok_to_customer};
 use super::request::VendorTopUp;
 use super::state::Escrow;
-use super::{Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, sender_peer};
+use super::{
+    Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, passed, sender_peer,
+};
 
 /// Steps 1 and 2: C's request; the escrow opens (see the module doc).
 pub(super) fn request(
@@ -104,12 +106,9 @@ pub(super) fn request(
             "the top-up exceeds the BrokerScrip",
         ));
     }
-    let deadline = ctx
-        .now
-        .checked_add(ctx.config.escrow_window_secs)
-        .ok_or_else(|| Refusal::new(ErrorCode::Internal, "deadline out of range"))?;
+    let deadline = ctx.after(ctx.config.escrow_window_secs, "deadline out of range")?;
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         tx,
         Kind::EscrowOpened {
             customer,
@@ -181,7 +180,7 @@ pub(super) fn accepted(
         };
     }
     let refuse = |code, message: String| Err(Reason::new(code, message));
-    let verdict = if ctx.now > escrow.deadline {
+    let verdict = if passed(ctx.now, escrow.deadline) {
         refuse(
             ErrorCode::DeadlinePassed,
             "the escrow's deadline passed".to_owned(),
@@ -229,7 +228,7 @@ fn settle(
     let expires = ctx.expiry()?;
     let change = (!change_value.is_zero()).then(|| ctx.mint.issue(change_value, expires));
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         tx,
         Kind::VendorTopUpSettled {
             customer: escrow.customer,
@@ -295,7 +294,7 @@ fn release(ctx: &Ctx<'_>, v: &Verified, escrow: &Escrow, reason: Reason) -> Deci
 /// C was told when the escrow was released.
 fn late(ctx: &Ctx<'_>, v: &Verified, escrow: &Escrow, reason: Reason) -> Decision {
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::VendorTopUpRefused {
             customer: escrow.customer,
@@ -319,9 +318,9 @@ fn nok_reply(ctx: &Ctx<'_>, v: &Verified, reason: Reason) -> Draft {
     Draft::reply(ctx.me, &v.header, &v.digest, &reply).sealed_with(Vec::new())
 }
 
-fn released_event(now: u64, tx: TxId, escrow: &Escrow, reason: Reason) -> NewEvent<Kind> {
+fn released_event(now: UnixSecs, tx: TxId, escrow: &Escrow, reason: Reason) -> NewEvent<Kind> {
     NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         tx,
         Kind::EscrowReleased {
             customer: escrow.customer,
@@ -336,11 +335,11 @@ fn released_event(now: u64, tx: TxId, escrow: &Escrow, reason: Reason) -> NewEve
 /// before `now`, each with its NOK to C: what the broker's timer appends (section 7: the
 /// broker enforces every deadline; `B0` is `Live` again, nothing moved).
 #[must_use]
-pub fn expired(state: &State, me: Uid, now: u64) -> Vec<Timed> {
+pub fn expired(state: &State, me: Uid, now: UnixSecs) -> Vec<Timed> {
     state
         .escrows
         .iter()
-        .filter(|(_, e)| !e.state.is_final() && now > e.deadline)
+        .filter(|(_, e)| !e.state.is_final() && passed(now, e.deadline))
         .map(|(tx, e)| {
             let reason = Reason::new(
                 ErrorCode::DeadlinePassed,
@@ -358,11 +357,11 @@ pub fn expired(state: &State, me: Uid, now: u64) -> Vec<Timed> {
 /// of every open escrow whose deadline has not passed, as stored in the outbox (the same
 /// bytes, so M answers a repeat by digest), with their recipient.
 #[must_use]
-pub fn to_resend(state: &State, now: u64) -> Vec<(Uid, Vec<u8>)> {
+pub fn to_resend(state: &State, now: UnixSecs) -> Vec<(Uid, Vec<u8>)> {
     state
         .escrows
         .iter()
-        .filter(|(_, e)| !e.state.is_final() && now <= e.deadline)
+        .filter(|(_, e)| !e.state.is_final() && !passed(now, e.deadline))
         .flat_map(|(tx, e)| {
             state
                 .outbox

@@ -27,7 +27,7 @@ pub(super) fn decide(
     check_presented(state, ctx, &x.scrip, cs, customer, ExpiryRule::Strict)?;
     let value = x.scrip.value();
     let event = NewEvent::new(
-        shared::UnixSecs::new(ctx.now).to_millis(),
+        ctx.now.to_millis(),
         v.header.tx,
         Kind::BrokerScripWithdrawn {
             customer,

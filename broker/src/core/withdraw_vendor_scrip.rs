@@ -21,7 +21,7 @@ use shared::wire::bodies::{
 use shared::wire::{Decision as Verdict, Reason};
 
 use super::machine::{WithdrawalState, WithdrawalStep};
-use super::{Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, sender_peer};
+use super::{Ctx, Decision, Kind, State, Verified, evidence_of, memo_alarm, passed, sender_peer};
 
 pub(super) fn decide(
     state: &State,
@@ -66,7 +66,7 @@ pub(super) fn decide(
     let mut events = vec![
         match &verdict {
             Verdict::Ok => NewEvent::new(
-                shared::UnixSecs::new(ctx.now).to_millis(),
+                ctx.now.to_millis(),
                 tx,
                 Kind::VendorScripRedeemed {
                     customer,
@@ -83,7 +83,7 @@ pub(super) fn decide(
                 value,
             )]),
             Verdict::Nok(reason) => NewEvent::new(
-                shared::UnixSecs::new(ctx.now).to_millis(),
+                ctx.now.to_millis(),
                 tx,
                 Kind::VendorWithdrawRefused {
                     customer,
@@ -133,7 +133,7 @@ fn check(
     merchant_pan: &shared::ids::Pan,
 ) -> Verdict {
     let refuse = |code, message: &str| Verdict::Nok(Reason::new(code, message));
-    if ctx.now > x2.deadline {
+    if passed(ctx.now, x2.deadline) {
         return refuse(
             ErrorCode::DeadlinePassed,
             "the withdrawal's deadline passed",

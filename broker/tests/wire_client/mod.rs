@@ -11,6 +11,7 @@
 
 use broker::core::{Config, State};
 use broker::node::{BrokerNode, Handled};
+use shared::UnixSecs;
 use shared::events::Evidence;
 use shared::ids::{AccountId, Nonce, Pan, PanSecret, TxId, Uid};
 use shared::node::Recorded;
@@ -27,7 +28,7 @@ use shared::wire::{
 use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, PublicKey, Scrip, Suite, fixtures};
 
 /// A fixed "now": 2027-01-15.
-pub const NOW: u64 = 1_800_000_000;
+pub const NOW: UnixSecs = UnixSecs::new(1_800_000_000);
 
 /// A customer's scrip and its secret, as a wallet keeps them.
 #[derive(Clone, Debug)]
@@ -345,7 +346,10 @@ impl Client {
     /// A VendorScrip of `value` issued by this peer as merchant (its own Mint), for 6.5.
     pub fn issue_vendor_scrip(&self, value: u64) -> Held {
         let mint = shared::Mint::new(self.suite, self.uid(), fixtures::root_key(7));
-        let (scrip, cs) = mint.issue(Amount::from_minor(value), NOW + 30 * 24 * 3600);
+        let (scrip, cs) = mint.issue(
+            Amount::from_minor(value),
+            NOW.saturating_add_secs(30 * 24 * 3600).get(),
+        );
         Held { scrip, cs }
     }
 
@@ -436,7 +440,7 @@ impl Client {
             scrip_id,
             owner,
             value: Amount::from_minor(value),
-            expires: NOW,
+            expires: NOW.get(),
         };
         let part: Part = sign(self.key, &h, &body).unwrap().into();
         Frame::new(h, vec![part]).encode().unwrap()
@@ -620,14 +624,14 @@ impl World {
     }
 
     /// Sends a request; returns the reply bytes. Deliveries must be none.
-    pub fn send(&mut self, frame: &[u8], now: u64) -> Vec<u8> {
+    pub fn send(&mut self, frame: &[u8], now: UnixSecs) -> Vec<u8> {
         let handled = self.send_all(frame, now);
         assert!(handled.deliveries.is_empty() && handled.requests.is_empty());
         handled.reply_frame().to_vec()
     }
 
     /// Sends a request; returns the reply and the deliveries.
-    pub fn send_all(&mut self, frame: &[u8], now: u64) -> Handled {
+    pub fn send_all(&mut self, frame: &[u8], now: UnixSecs) -> Handled {
         let handled = self.node().handle(frame, now).unwrap();
         assert_conserved(self.state());
         handled
@@ -635,7 +639,7 @@ impl World {
 
     /// Sends a request that must be refused with `code`, changing neither the state nor
     /// the log.
-    pub fn assert_refused(&mut self, frame: &[u8], now: u64, code: ErrorCode) {
+    pub fn assert_refused(&mut self, frame: &[u8], now: UnixSecs, code: ErrorCode) {
         let before = self.state().clone();
         let len = self.log_len();
         let reply = self.send(frame, now);
@@ -645,7 +649,12 @@ impl World {
     }
 
     /// Section 7: what the broker answers `who`'s `TransactionStatus` of `tx` at `now`.
-    pub fn status(&mut self, who: &Client, tx: TxId, now: u64) -> shared::wire::bodies::TxStatus {
+    pub fn status(
+        &mut self,
+        who: &Client,
+        tx: TxId,
+        now: UnixSecs,
+    ) -> shared::wire::bodies::TxStatus {
         let reply = self.send(&who.transaction_status(tx), now);
         who.open_clear::<shared::wire::bodies::TransactionStatusResponseBody>(&reply)
             .status
@@ -743,7 +752,7 @@ impl Parties {
 
     /// Asserts that C's `TransactionStatus` of `tx` at `now` answers exactly `frames`
     /// (section 7).
-    pub fn assert_status(&mut self, tx: TxId, now: u64, frames: Vec<Vec<u8>>) {
+    pub fn assert_status(&mut self, tx: TxId, now: UnixSecs, frames: Vec<Vec<u8>>) {
         assert_eq!(
             self.w.status(&self.c, tx, now),
             shared::wire::bodies::TxStatus::Frames { frames, omitted: 0 }

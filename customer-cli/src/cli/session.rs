@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt as _;
 use shared::bus::{BusError, NatsBus, NatsOptions, NatsSubscription};
 use shared::wire::Label;
-use shared::{KeyPair, TxId, Uid};
+use shared::{KeyPair, TxId, Uid, UnixSecs};
 
 use super::config::{ATTEMPTS, Settings, WalletDir, redact_url};
 use super::exit::CliError;
@@ -30,12 +30,14 @@ use crate::client::{Client, ClientError};
 use crate::core::{HistoryEntry, NextStep, PendingStatus};
 use crate::{Outgoing, Wallet, WalletError};
 
-/// The wall clock, unix seconds (the wallet's core takes `now` as an argument).
+/// The wall clock (the wallet's core takes `now` as an argument).
 #[must_use]
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+pub fn now() -> UnixSecs {
+    UnixSecs::new(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 /// Reads and decrypts the wallet's private key. A wrong passphrase is a usage error that

@@ -17,6 +17,8 @@
 //! Nothing here changes the state: this is a view, and `now` is an argument (no clock is
 //! read in the core).
 
+use shared::UnixSecs;
+
 use super::events::OwnedScrip;
 use super::state::WalletState;
 
@@ -43,11 +45,11 @@ pub struct Holdings<'a> {
 
 /// Splits the scrip of `state` at `now` under a renewal grace of `grace_secs`.
 #[must_use]
-pub fn holdings(state: &WalletState, now: u64, grace_secs: u64) -> Holdings<'_> {
+pub fn holdings(state: &WalletState, now: UnixSecs, grace_secs: u64) -> Holdings<'_> {
     let mut out = Holdings::default();
     for owned in state.scrip.values() {
         let presented = state.pending_with_scrip(owned.scrip.id()).is_some();
-        if !presented && now > grace_end(owned, grace_secs) {
+        if !presented && now > UnixSecs::new(grace_end(owned, grace_secs)) {
             out.lapsed.push(owned);
         } else {
             out.held.push(owned);
@@ -83,10 +85,10 @@ mod tests {
         let scrip = owned(&mint, me, 1_000);
         state.scrip.insert(producer.uid(), scrip.clone());
         assert_eq!(grace_end(&scrip, 100), 1_100);
-        let at_end = holdings(&state, 1_100, 100);
+        let at_end = holdings(&state, UnixSecs::new(1_100), 100);
         assert_eq!(at_end.held, vec![&scrip]);
         assert!(at_end.lapsed.is_empty());
-        let after = holdings(&state, 1_101, 100);
+        let after = holdings(&state, UnixSecs::new(1_101), 100);
         assert!(after.held.is_empty());
         assert_eq!(after.lapsed, vec![&scrip]);
         assert_eq!(
@@ -114,14 +116,17 @@ mod tests {
         };
         let scrip = owned(&mint, me, 1_000);
         state.scrip.insert(broker.uid(), scrip.clone());
-        assert_eq!(holdings(&state, 2_000, 100).lapsed, vec![&scrip]);
+        assert_eq!(
+            holdings(&state, UnixSecs::new(2_000), 100).lapsed,
+            vec![&scrip]
+        );
         let tx = TxId([2; 16]);
         let request = crate::core::renew::request(&state, tx, broker.uid()).unwrap();
         state.pending.insert(
             (tx, request.label()),
             crate::core::Pending::new(request, shared::UnixMillis::EPOCH),
         );
-        let split = holdings(&state, 2_000, 100);
+        let split = holdings(&state, UnixSecs::new(2_000), 100);
         assert_eq!(split.held, vec![&scrip]);
         assert!(split.lapsed.is_empty());
     }

@@ -61,6 +61,7 @@ pub use reply::{Decided, Incoming};
 pub use request::{Expect, RenderInputs, SavedInner, SavedPart, SavedRequest, render};
 pub use state::{ApplyError, NextStep, Pending, PendingKey, PendingStatus, Row, WalletState};
 
+use shared::UnixSecs;
 use shared::events::NewEvent;
 use shared::wire::{Frame, Header, Label, LabelKind};
 use shared::{KeyPair, ScripId, TxId, Uid};
@@ -155,7 +156,7 @@ pub fn decide_reply(
     state: &WalletState,
     frame: &Frame,
     keys: &KeyPair,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<ReplyOutcome, WalletError> {
     let incoming = |pending| Incoming {
         state,
@@ -315,7 +316,7 @@ fn awaiting(state: &WalletState, frame: &Frame, keys: &KeyPair) -> Option<Wallet
         pending,
         frame,
         keys,
-        now: 0,
+        now: UnixSecs::EPOCH,
     };
     Some(match ack.any::<shared::wire::bodies::AckBody>() {
         Ok(_) => WalletError::AwaitingDecision {

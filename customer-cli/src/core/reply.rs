@@ -9,6 +9,7 @@
 //! answers, whose methods verify it as its flow expects (sealed, in the clear, a delivery),
 //! take the new scrip it brings, and make the one event that records the outcome.
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::wire::bodies::{AckBody, ErrorBody};
 use shared::wire::{
@@ -134,7 +135,7 @@ pub struct Incoming<'a> {
     /// The wallet's key pair.
     pub keys: &'a KeyPair,
     /// Unix seconds.
-    pub now: u64,
+    pub now: UnixSecs,
 }
 
 impl<'a> Incoming<'a> {
@@ -390,8 +391,7 @@ impl<'a> Incoming<'a> {
     /// The event that records the outcome, with `evidence`.
     #[must_use]
     pub fn record_all(&self, kind: WalletEvent, evidence: Vec<Evidence>) -> NewEvent<WalletEvent> {
-        NewEvent::new(shared::UnixSecs::new(self.now).to_millis(), self.tx(), kind)
-            .with_evidence(evidence)
+        NewEvent::new(self.now.to_millis(), self.tx(), kind).with_evidence(evidence)
     }
 }
 
@@ -432,7 +432,7 @@ pub fn read_answer<B: Reply>(
         pending: &pending,
         frame,
         keys,
-        now: 0,
+        now: UnixSecs::EPOCH,
     };
     answer.check_sender(query.to)?;
     if header.label == Label::Error {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use customer_cli::Wallet;
 use customer_cli::core::WalletState;
+use shared::UnixSecs;
 use shared::fixtures;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0, ErrorBody, PresentsScrip,
@@ -86,12 +87,14 @@ impl Setup {
             &path,
             customer_keys(suite).clone(),
             broker.keys.public(),
-            NOW,
+            UnixSecs::new(NOW),
         )
         .unwrap();
         let pan = Pan::new(PAN);
         let secret = PanSecret::new(PAN_SECRET);
-        wallet.link_account(pan.clone(), &secret, NOW).unwrap();
+        wallet
+            .link_account(pan.clone(), &secret, UnixSecs::new(NOW))
+            .unwrap();
         Setup {
             suite,
             id: AccountId::derive(suite, &secret, &pan),
@@ -130,7 +133,7 @@ impl Setup {
 
     /// Registers the wallet (6.0) through the stand-in broker.
     pub fn register(&mut self) {
-        let out = self.wallet.register(NOW).unwrap();
+        let out = self.wallet.register(UnixSecs::new(NOW)).unwrap();
         let req = open_registration(&self.broker, &self.id, &out.frame);
         let reply = reply_clear(
             self.broker.keys,
@@ -141,19 +144,23 @@ impl Setup {
                 info: "registered".into(),
             },
         );
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet
+            .handle_reply(&reply, UnixSecs::new(NOW))
+            .unwrap();
     }
 
     /// Obtains a BrokerScrip of `value` (6.1) through the stand-in broker; returns its CS.
     pub fn obtain(&mut self, value: u64) -> (Scrip, CustomerSecret) {
         let out = self
             .wallet
-            .obtain_broker_scrip(Amount::from_minor(value), NOW)
+            .obtain_broker_scrip(Amount::from_minor(value), UnixSecs::new(NOW))
             .unwrap();
         let req = open_obtain(&self.broker, &self.id, &out.frame);
         let (scrip, cs) = self.broker.issue(value, NOW);
         let reply = reply_scrip(self.broker.keys, &req, &scrip, &cs, Some(req.body.nonce));
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet
+            .handle_reply(&reply, UnixSecs::new(NOW))
+            .unwrap();
         (scrip, cs)
     }
 }
@@ -483,7 +490,10 @@ impl Setup {
     /// Caches the merchant's key (6.0b) through the stand-in broker.
     pub fn learn_merchant(&mut self) {
         let target = self.merchant.keys.uid();
-        let out = self.wallet.request_public_key(target, NOW).unwrap();
+        let out = self
+            .wallet
+            .request_public_key(target, UnixSecs::new(NOW))
+            .unwrap();
         let req = open_public_key(&out.frame, customer_keys(self.suite));
         let reply = reply_sealed(
             self.broker.keys,
@@ -496,14 +506,20 @@ impl Setup {
             },
             None,
         );
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet
+            .handle_reply(&reply, UnixSecs::new(NOW))
+            .unwrap();
     }
 
     /// 6.2 steps 1 and 2: the notice answered, step 2 rendered and opened by B and M.
     pub fn start_exchange(&mut self, w: u64) -> OpenedExchange {
         let out = self
             .wallet
-            .obtain_vendor_scrip(self.merchant.keys.uid(), Amount::from_minor(w), NOW)
+            .obtain_vendor_scrip(
+                self.merchant.keys.uid(),
+                Amount::from_minor(w),
+                UnixSecs::new(NOW),
+            )
             .unwrap();
         let (req, _) = open_with_id::<shared::wire::bodies::VendorScripNoticeX0>(
             &self.broker,
@@ -518,7 +534,9 @@ impl Setup {
                 deadline: NOW + 300,
             },
         );
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet
+            .handle_reply(&reply, UnixSecs::new(NOW))
+            .unwrap();
         let step2 = self
             .wallet
             .resend(out.tx, Label::VendorScripRequest)
@@ -591,9 +609,13 @@ impl Setup {
     pub fn exchange(&mut self, b0: u64, w: u64) -> (Scrip, CustomerSecret) {
         let (_, ex) = self.pending_exchange(b0, w);
         let (change, _) = self.change_delivery(&ex);
-        self.wallet.handle_reply(&change, NOW).unwrap();
+        self.wallet
+            .handle_reply(&change, UnixSecs::new(NOW))
+            .unwrap();
         let (reply, v0, cs) = self.vendor_scrip_response(&ex);
-        self.wallet.handle_reply(&reply, NOW).unwrap();
+        self.wallet
+            .handle_reply(&reply, UnixSecs::new(NOW))
+            .unwrap();
         (v0, cs)
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! Value is conserved at the merchant: V0.value = W_P + V1.value (asserted in `apply`).
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{PurchaseRequestX1, PurchaseResponseX2, Re, Receipt, ScripWithSecret};
@@ -28,7 +29,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &Presented<PurchaseRequestX1>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, Refusal> {
     let header = &request.header;
     let customer = customer_bound(state, config, header, TxKind::BuyItem)?;
@@ -65,10 +66,10 @@ pub fn decide(
     let receipt = Receipt {
         order_id: body.order.order_id,
         paid,
-        issued_at: now,
+        issued_at: now.get(),
     };
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         header.tx,
         Kind::PurchaseMade {
             customer,
@@ -192,12 +193,11 @@ mod tests {
         assert!(!report.sealed, "6.3 step 5 is signed in the clear");
 
         // Held by an escrow (6.5, 6.7): refused by a purchase and by a renewal (§4).
-        assert!(
-            state
-                .tables
-                .live
-                .hold(&issued.scrip.id(), TxId::random(), NOW + 60)
-        );
+        assert!(state.tables.live.hold(
+            &issued.scrip.id(),
+            TxId::random(),
+            NOW.saturating_add_secs(60).get()
+        ));
         let refused = decide_request(&state, &config, &request, NOW).unwrap_err();
         assert_eq!(refused.code, ErrorCode::Held);
         let renew = kit.renew(kit.customer, TxId::random(), &issued.scrip, &issued.cs);

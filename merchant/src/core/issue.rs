@@ -7,6 +7,7 @@
 //! event are written once. The CustomerSecret is returned for the caller to seal to the
 //! owner; the event keeps only the body (section 8).
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::node::Refusal;
 use shared::{Amount, CustomerSecret, ErrorCode, Scrip, TxId, Uid};
@@ -37,7 +38,7 @@ pub fn issue_vendor_scrip(
     owner: Uid,
     value: Amount,
     tx: TxId,
-    now: u64,
+    now: UnixSecs,
     evidence: Vec<Evidence>,
 ) -> Result<Issued, Refusal> {
     if value.is_zero() {
@@ -54,7 +55,7 @@ pub fn issue_vendor_scrip(
     })?;
     let (scrip, cs) = config.mint.issue(value, config.expiry_from(now));
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         tx,
         Kind::VendorScripIssued {
             scrip: scrip.body,

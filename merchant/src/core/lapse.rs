@@ -16,6 +16,7 @@
 //! - In the merchant's books the lapsed value counts as withdrawn: like a 6.7 withdrawal,
 //!   it leaves the merchant's account for the owner's through the broker.
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, ScripState};
 use shared::wire::bodies::{AckBody, Body, ScripLapsedNoticeBody};
@@ -70,7 +71,7 @@ pub fn notice_digest(
 ///
 /// # Errors
 /// A notice whose digest cannot be computed (an encoding failure: nothing is decided).
-pub fn lapsed(state: &State, config: &Config, now: u64) -> Result<Decision, WireError> {
+pub fn lapsed(state: &State, config: &Config, now: UnixSecs) -> Result<Decision, WireError> {
     let me = config.me();
     let mut decision = Decision {
         events: Vec::new(),
@@ -82,14 +83,14 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Result<Decision, Wire
             .body
             .expires
             .saturating_add(config.renewal_grace_secs);
-        if record.state != ScripState::Live || now <= grace_end {
+        if record.state != ScripState::Live || !super::passed(now, grace_end) {
             continue;
         }
         let body = notice_body(&record.body, record.owner);
         let tx = lapse_tx(&record.body);
         let digest = notice_digest(config.mint.suite(), me, &body)?;
         decision.events.push(NewEvent::new(
-            shared::UnixSecs::new(now).to_millis(),
+            now.to_millis(),
             tx,
             Kind::ScripLapsed {
                 owner: record.owner,
@@ -115,7 +116,11 @@ pub fn lapsed(state: &State, config: &Config, now: u64) -> Result<Decision, Wire
 ///
 /// # Errors
 /// [`AckError`]: not from the broker, not a valid signed `Ack`, or no pending notice.
-pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<Kind>, AckError> {
+pub fn acknowledge(
+    reply: &Ack<'_>,
+    state: &State,
+    now: UnixSecs,
+) -> Result<NewEvent<Kind>, AckError> {
     let tx = reply.frame.header.tx;
     let part = reply.part()?;
     let Some(Awaiting::Lapse { digest, .. }) = state.tables.awaiting.get(&tx) else {
@@ -123,10 +128,6 @@ pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<
     };
     let ack = part.verify_signed::<AckBody>(reply.broker)?;
     reply.answers(&ack.body.re, Label::ScripLapsedNotice, digest)?;
-    Ok(NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
-        tx,
-        Kind::LapseReported,
-    )
-    .with_evidence(vec![Evidence::from(&ack.evidence)]))
+    Ok(NewEvent::new(now.to_millis(), tx, Kind::LapseReported)
+        .with_evidence(vec![Evidence::from(&ack.evidence)]))
 }

@@ -1,5 +1,5 @@
 //! The merchant's sans-IO core (docs/adr/0006): plain functions, no I/O, no
-//! clock (`now`, unix seconds, is an argument everywhere).
+//! clock (`now`, a `UnixSecs`, is an argument everywhere).
 //!
 //! Every incoming request goes through three steps:
 //! - [`open::open`]: decrypt and verify the frame into a [`open::VerifiedRequest`];
@@ -48,6 +48,7 @@ pub mod withdraw_vendor_scrip;
 #[cfg(test)]
 pub(crate) mod testkit;
 
+use shared::UnixSecs;
 use shared::events::NewEvent;
 use shared::ids::{AccountId, Pan};
 use shared::node::{Draft, LiveRecord, Lookup, Refusal, ReplyKey};
@@ -122,11 +123,18 @@ impl Config {
         self.mint.producer()
     }
 
-    /// The expiry of scrip issued at `now`.
+    /// The expiry of scrip issued at `now`, in the bare seconds a `ScripBody` carries
+    /// (protocol.md section 4).
     #[must_use]
-    pub fn expiry_from(&self, now: u64) -> u64 {
-        now.saturating_add(self.scrip_lifetime_secs)
+    pub fn expiry_from(&self, now: UnixSecs) -> u64 {
+        now.saturating_add_secs(self.scrip_lifetime_secs).get()
     }
+}
+
+/// Whether a stored deadline or grace end (bare unix seconds) has passed at `now`: it is
+/// still open during its own second (protocol.md sections 4 and 7).
+pub(crate) fn passed(now: UnixSecs, deadline: u64) -> bool {
+    now > UnixSecs::new(deadline)
 }
 
 /// What `decide` gives for a new request: the events to append, the reply (`None` when it
@@ -170,7 +178,7 @@ pub fn decide_reply(
     frame: &Frame,
     me: &KeyPair,
     broker: &PublicKey,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<ReplyDecision, broker_reply::AckError> {
     use broker_reply::open_broker_reply;
     let decided = match frame.header.label {
@@ -231,7 +239,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &VerifiedRequest,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Outcome, Refusal> {
     match state
         .tables
@@ -286,12 +294,19 @@ fn check_presented<'s>(
     scrip: &Scrip,
     cs: &shared::CustomerSecret,
     presenter: Uid,
-    now: u64,
+    now: UnixSecs,
     expiry: ExpiryRule,
 ) -> Result<&'s LiveRecord, Refusal> {
     state
         .tables
         .live
-        .check_spendable(scrip, cs.expose(), presenter, now, expiry, &config.mint)
+        .check_spendable(
+            scrip,
+            cs.expose(),
+            presenter,
+            now.get(),
+            expiry,
+            &config.mint,
+        )
         .map_err(|e| e.refusal(scrip.id(), &state.tables.bindings))
 }

@@ -23,6 +23,7 @@
 //! `W` agrees in `X1` and `X3`, and everything about B0, is the broker's check (step 4).
 
 use shared::ErrorCode;
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
@@ -48,7 +49,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &ExchangeRequest,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Outcome, Refusal> {
     let header = &request.header;
     let customer = customer_bound(state, config, header, TxKind::ObtainVendorScrip)?;
@@ -88,7 +89,7 @@ pub fn decide(
         )
     })?;
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         header.tx,
         Kind::ExchangeRequested {
             customer,
@@ -116,7 +117,7 @@ pub fn decided(
     state: &State,
     config: &Config,
     reply: &BrokerReply<ExchangeAuthorizationResponseX5>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, AckError> {
     let tx = reply.header.tx;
     let step = match &reply.body.decision {
@@ -161,7 +162,7 @@ pub fn decided(
         }
         Verdict::Nok(reason) => {
             let event = NewEvent::new(
-                shared::UnixSecs::new(now).to_millis(),
+                now.to_millis(),
                 tx,
                 Kind::ExchangeRefused {
                     reason: reason.clone(),

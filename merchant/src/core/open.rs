@@ -467,7 +467,10 @@ mod tests {
         for suite in Suite::ALL {
             let kit = Kit::new(suite);
             let state = kit.state();
-            let (scrip, cs) = kit.mint().issue(Amount::from_minor(1_000), NOW + 100);
+            let (scrip, cs) = kit.mint().issue(
+                Amount::from_minor(1_000),
+                NOW.saturating_add_secs(100).get(),
+            );
             let order = tea(2);
             let tx = TxId::random();
             let frame = kit.purchase(kit.customer, tx, &scrip, &cs, &order);
@@ -507,7 +510,10 @@ mod tests {
     fn checks_suite_and_sender_before_any_cryptography() {
         let kit = Kit::new(Suite::Modern);
         let state = kit.state();
-        let (scrip, cs) = kit.mint().issue(Amount::from_minor(1_000), NOW + 100);
+        let (scrip, cs) = kit.mint().issue(
+            Amount::from_minor(1_000),
+            NOW.saturating_add_secs(100).get(),
+        );
         let mut frame = kit.purchase(kit.customer, TxId::random(), &scrip, &cs, &tea(1));
         frame.header.suite = Suite::Paper;
         assert_eq!(
@@ -544,7 +550,10 @@ mod tests {
         for suite in Suite::ALL {
             let kit = Kit::new(suite);
             let state = kit.state();
-            let (scrip, cs) = kit.mint().issue(Amount::from_minor(1_000), NOW + 100);
+            let (scrip, cs) = kit.mint().issue(
+                Amount::from_minor(1_000),
+                NOW.saturating_add_secs(100).get(),
+            );
             let tx = TxId::random();
             let good = kit.purchase(kit.customer, tx, &scrip, &cs, &tea(1));
 
@@ -584,7 +593,7 @@ mod tests {
             );
 
             // A secret that does not hash to the body's cs_hash.
-            let (_, other_cs) = kit.mint().issue(Amount::from_minor(1), NOW);
+            let (_, other_cs) = kit.mint().issue(Amount::from_minor(1), NOW.get());
             let header = good.header;
             let signed = sign(kit.customer, &header, &body).unwrap();
             let part = seal(

@@ -13,6 +13,7 @@
 //! one. A wallet may renew a scrip that is about to expire without waiting for it to.
 
 use shared::ExpiryRule;
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::node::{Draft, Refusal, TxKind};
 use shared::wire::bodies::{Re, RenewRequestX0, RenewResponseX1};
@@ -28,7 +29,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &Presented<RenewRequestX0>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, Refusal> {
     let header = &request.header;
     let owner = customer_bound(state, config, header, TxKind::Renew)?;
@@ -48,7 +49,7 @@ pub fn decide(
         .mint
         .issue(record.body.value, config.expiry_from(now));
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         header.tx,
         Kind::ScripRenewed {
             owner,

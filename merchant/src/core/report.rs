@@ -8,6 +8,7 @@
 //! protocol.md section 7) until the broker's `Ack` (unsigned, ADR 0008) answers it; only then does the
 //! event `PurchaseReported` take it out of the list of reports owed.
 
+use shared::UnixSecs;
 use shared::events::NewEvent;
 use shared::node::Draft;
 use shared::wire::bodies::{Body, PurchaseCompletedX3};
@@ -86,7 +87,11 @@ pub fn pending_reports(state: &State, broker: Uid) -> Vec<(TxId, Vec<u8>)> {
 /// Checks the broker's reply `frame` to a report and gives the event that takes the report
 /// out of the list owed (`PurchaseReported`). A reply whose `re` does not match the
 /// report's request (sender, label and digest) is discarded (protocol.md section 3).
-pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<Kind>, AckError> {
+pub fn acknowledge(
+    reply: &Ack<'_>,
+    state: &State,
+    now: UnixSecs,
+) -> Result<NewEvent<Kind>, AckError> {
     let tx = reply.frame.header.tx;
     // Unsigned (ADR 0008): the broker signs nothing per purchase; the `re` checked below
     // (over the report's exact header and body) is what binds it to this report.
@@ -99,9 +104,5 @@ pub fn acknowledge(reply: &Ack<'_>, state: &State, now: u64) -> Result<NewEvent<
     let me = reply.me;
     let expected = report_digest(me.suite(), tx, me.uid(), report)?;
     reply.answers(&ack.re, Label::PurchaseCompleted, &expected)?;
-    Ok(NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
-        tx,
-        Kind::PurchaseReported,
-    ))
+    Ok(NewEvent::new(now.to_millis(), tx, Kind::PurchaseReported))
 }

@@ -6,14 +6,14 @@ use shared::fixtures;
 use shared::ids::{AccountId, Pan, PanSecret};
 use shared::wire::bodies::{Body, OrderId, OrderInfo, PurchaseRequestX1, RenewRequestX0};
 use shared::wire::{Frame, Header, Part, seal, secret_inner, sign};
-use shared::{Amount, CustomerSecret, KeyPair, Mint, PublicKey, Scrip, Suite, TxId};
+use shared::{Amount, CustomerSecret, KeyPair, Mint, PublicKey, Scrip, Suite, TxId, UnixSecs};
 
 use super::Config;
 use super::catalogue::{Catalogue, Item};
 use super::state::State;
 
-/// A time well before every expiry the tests use, unix seconds.
-pub const NOW: u64 = 1_800_000_000;
+/// A time well before every expiry the tests use.
+pub const NOW: UnixSecs = UnixSecs::new(1_800_000_000);
 
 /// The parties, in one suite. Fixture key indexes: broker 0, merchant 1, customer 2,
 /// another registered customer 3, an unknown peer 4, another merchant 5.

@@ -24,6 +24,7 @@
 //! (`X4 = V1, CS_V1`) to C; on NOK it releases V0 (`VendorEscrowReleased`). The decision's
 //! `re` digest is compared exactly: step 3 carries only the merchant's own body.
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::machine::Machine;
 use shared::node::{Answered, Draft, Refusal, ReplyKey, TxKind};
@@ -60,7 +61,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     auth: &TopUpAuthorization,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, Refusal> {
     let tx = auth.header.tx;
     let customer = auth.x2.customer;
@@ -118,8 +119,7 @@ pub fn decide(
             (x3, kind)
         }
     };
-    let event =
-        NewEvent::new(shared::UnixSecs::new(now).to_millis(), tx, kind).with_evidence(evidence);
+    let event = NewEvent::new(now.to_millis(), tx, kind).with_evidence(evidence);
     let mut step3 =
         Draft::delivery(config.mint.suite(), tx, me, config.broker, &x3).sealed_with(Vec::new());
     // Stored as the answer to the broker's step 2, so its repeat gets these bytes again.
@@ -143,9 +143,9 @@ fn check(
     state: &State,
     config: &Config,
     auth: &TopUpAuthorization,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<shared::ScripId, Reason> {
-    if now > auth.x2.deadline {
+    if super::passed(now, auth.x2.deadline) {
         return Err(Reason::new(
             ErrorCode::DeadlinePassed,
             "the broker's escrow deadline has passed",
@@ -194,7 +194,7 @@ pub fn decided(
     state: &State,
     config: &Config,
     reply: &BrokerReply<VendorTopUpDecisionBody>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, AckError> {
     let tx = reply.header.tx;
     let Some(Awaiting::TopUp {
@@ -221,12 +221,8 @@ pub fn decided(
     let evidence = vec![Evidence::from(&reply.evidence)];
     let (TopUpStep::ToppedUp { spent: held } | TopUpStep::Released { scrip: held }) = step else {
         // Declined: nothing was held and nothing is issued; the tx is closed.
-        let event = NewEvent::new(
-            shared::UnixSecs::new(now).to_millis(),
-            tx,
-            Kind::VendorTopUpClosed,
-        )
-        .with_evidence(evidence);
+        let event =
+            NewEvent::new(now.to_millis(), tx, Kind::VendorTopUpClosed).with_evidence(evidence);
         return Ok(Decision {
             events: vec![event],
             reply: None,
@@ -242,7 +238,7 @@ pub fn decided(
         Verdict::Ok => {
             let (v1, cs) = config.mint.issue(*new_value, config.expiry_from(now));
             let event = NewEvent::new(
-                shared::UnixSecs::new(now).to_millis(),
+                now.to_millis(),
                 tx,
                 Kind::VendorScripToppedUp {
                     customer: *customer,
@@ -265,7 +261,7 @@ pub fn decided(
         }
         Verdict::Nok(reason) => {
             let event = NewEvent::new(
-                shared::UnixSecs::new(now).to_millis(),
+                now.to_millis(),
                 tx,
                 Kind::VendorEscrowReleased {
                     scrip_id: held,

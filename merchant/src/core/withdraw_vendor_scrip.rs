@@ -15,6 +15,7 @@
 //! even after the deadline (the broker answers a repeat from its stored decision); it never
 //! releases V0 on its own timer, so a lost OK cannot pay the customer twice (section 7).
 
+use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::machine::Machine;
 use shared::node::{Draft, Refusal, TxKind};
@@ -36,7 +37,7 @@ pub fn decide(
     state: &State,
     config: &Config,
     request: &WithdrawRequest,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, Refusal> {
     let presented = &request.presented;
     let header = &presented.header;
@@ -59,9 +60,9 @@ pub fn decide(
     )
     .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has a withdrawal"))?;
     let value = record.body.value;
-    let deadline = now.saturating_add(config.escrow_window_secs);
+    let deadline = now.saturating_add_secs(config.escrow_window_secs).get();
     let event = NewEvent::new(
-        shared::UnixSecs::new(now).to_millis(),
+        now.to_millis(),
         header.tx,
         Kind::VendorEscrowOpened {
             customer,
@@ -94,7 +95,7 @@ pub fn decide(
 pub fn decided(
     state: &State,
     reply: &BrokerReply<VendorWithdrawResponseX3>,
-    now: u64,
+    now: UnixSecs,
 ) -> Result<Decision, AckError> {
     let tx = reply.header.tx;
     let Some(Awaiting::Withdraw {
@@ -129,7 +130,7 @@ pub fn decided(
             reason: reason.clone(),
         },
     };
-    let event = NewEvent::new(shared::UnixSecs::new(now).to_millis(), tx, kind)
+    let event = NewEvent::new(now.to_millis(), tx, kind)
         .with_evidence(vec![Evidence::from(&reply.evidence)]);
     Ok(Decision {
         events: vec![event],

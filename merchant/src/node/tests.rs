@@ -3,13 +3,13 @@
 //! applies (exact code, and the log and tables unchanged), repeats, reports to the broker,
 //! and reopen + replay equality.
 
-use shared::ErrorCode;
 use shared::events::ProjectionDump;
 use shared::wire::bodies::{
     AckBody, OrderInfo, PurchaseCompletedX3, PurchaseResponseX2, Re, RenewResponseX1,
 };
 use shared::wire::{Frame, Header, Label, sign};
 use shared::{Amount, CustomerSecret, KeyPair, Scrip, Suite, TxId};
+use shared::{ErrorCode, UnixSecs};
 use tempfile::TempDir;
 
 use super::{Handled, MerchantNode, ReplyOutcome};
@@ -63,7 +63,7 @@ impl Harness {
     }
 
     /// Handles `frame` and checks the invariants after it.
-    fn handle(&mut self, frame: &Frame, now: u64) -> Handled {
+    fn handle(&mut self, frame: &Frame, now: UnixSecs) -> Handled {
         let bytes = frame.encode().expect("encode");
         let handled = self.node_mut().handle(&bytes, now).expect("handle");
         self.assert_conserved();
@@ -83,7 +83,7 @@ impl Harness {
 
     /// Handles `frame`, expects the refusal `code`, a signed `Error` reply carrying it, and
     /// no change at all.
-    fn refused(&mut self, frame: &Frame, now: u64, code: ErrorCode) {
+    fn refused(&mut self, frame: &Frame, now: UnixSecs, code: ErrorCode) {
         let before = self.snapshot();
         let tables = self.node().state().tables.clone();
         let handled = self.handle(frame, now);
@@ -270,14 +270,14 @@ fn purchase_with_change_in_both_suites() {
         let order = tea(2);
         let tx = TxId::random();
         let frame = h.kit.purchase(h.kit.customer, tx, &v0, &cs0, &order);
-        let handled = h.handle(&frame, NOW + 10);
+        let handled = h.handle(&frame, NOW.saturating_add_secs(10));
         assert_eq!(handled.refusal, None);
 
         let (body, cs1) = open_purchase_reply(&h.kit, &handled);
         assert_eq!(body.order, order);
         assert_eq!(body.receipt.paid, amount(900));
         assert_eq!(body.receipt.order_id, order.order_id);
-        assert_eq!(body.receipt.issued_at, NOW + 10);
+        assert_eq!(body.receipt.issued_at, NOW.saturating_add_secs(10).get());
         assert_eq!(body.re.sender, h.kit.customer.uid());
         assert_eq!(body.re.label, Label::PurchaseRequest);
         let v1 = body.change.expect("change").scrip;
@@ -286,11 +286,12 @@ fn purchase_with_change_in_both_suites() {
         assert_ne!(v1.id(), v0.id());
         assert_eq!(
             v1.body.expires,
-            NOW + 10 + crate::core::DEFAULT_SCRIP_LIFETIME_SECS
+            NOW.saturating_add_secs(10 + crate::core::DEFAULT_SCRIP_LIFETIME_SECS)
+                .get()
         );
         h.kit
             .mint()
-            .validate(&v1, cs1.expose(), NOW, shared::ExpiryRule::Strict)
+            .validate(&v1, cs1.expose(), NOW.get(), shared::ExpiryRule::Strict)
             .expect("the change is valid scrip of this merchant");
 
         let (report, x3) = open_report(&h.kit, &handled);
@@ -319,12 +320,12 @@ fn purchase_with_change_in_both_suites() {
         let frame = h
             .kit
             .purchase(h.kit.customer, TxId::random(), &v1, &cs1, &mug_and_more);
-        h.refused(&frame, NOW + 20, ErrorCode::ExceedsScrip);
+        h.refused(&frame, NOW.saturating_add_secs(20), ErrorCode::ExceedsScrip);
         // The change pays for the next purchase, whose change pays again.
         let frame = h
             .kit
             .purchase(h.kit.customer, TxId::random(), &v1, &cs1, &tea(2));
-        let handled = h.handle(&frame, NOW + 20);
+        let handled = h.handle(&frame, NOW.saturating_add_secs(20));
         let (body, _) = open_purchase_reply(&h.kit, &handled);
         assert_eq!(body.change.map(|c| c.scrip.value()), Some(amount(200)));
         assert_eq!(h.node().state().tables.books.paid, amount(1_800));
@@ -359,10 +360,10 @@ fn a_repeated_request_gets_the_stored_reply_and_appends_nothing() {
     let after = h.snapshot();
 
     // The same bytes again, and a retry re-signed and re-sealed: same reply bytes.
-    let again = h.handle(&frame, NOW + 5);
+    let again = h.handle(&frame, NOW.saturating_add_secs(5));
     let retry = h.kit.purchase(h.kit.customer, tx, &v0, &cs0, &order);
     assert_ne!(retry, frame);
-    let retried = h.handle(&retry, NOW + 50);
+    let retried = h.handle(&retry, NOW.saturating_add_secs(50));
     for repeat in [&again, &retried] {
         assert_eq!(repeat.reply, first.reply);
         assert_eq!(repeat.refusal, None);
@@ -414,7 +415,9 @@ fn every_refusal_of_a_purchase_changes_nothing() {
         let tx = TxId::random;
 
         // Scrip not issued by this producer.
-        let (foreign, foreign_cs) = kit.other_mint().issue(amount(1_000), NOW + 100);
+        let (foreign, foreign_cs) = kit
+            .other_mint()
+            .issue(amount(1_000), NOW.saturating_add_secs(100).get());
         h.refused(
             &kit.purchase(kit.customer, tx(), &foreign, &foreign_cs, &tea(1)),
             NOW,
@@ -436,7 +439,9 @@ fn every_refusal_of_a_purchase_changes_nothing() {
             ErrorCode::BadCertificate,
         );
         // Wrong customer secret (consistent with the body's cs_hash, not the scrip's).
-        let (_, wrong_cs) = kit.mint().issue(amount(1), NOW + 100);
+        let (_, wrong_cs) = kit
+            .mint()
+            .issue(amount(1), NOW.saturating_add_secs(100).get());
         h.refused(
             &kit.purchase(kit.customer, tx(), &v0, &wrong_cs, &tea(1)),
             NOW,
@@ -449,7 +454,9 @@ fn every_refusal_of_a_purchase_changes_nothing() {
             ErrorCode::NotOwner,
         );
         // A certified scrip of this merchant that was never issued (not in the table).
-        let (never, never_cs) = kit.mint().issue(amount(1_000), NOW + 100);
+        let (never, never_cs) = kit
+            .mint()
+            .issue(amount(1_000), NOW.saturating_add_secs(100).get());
         h.refused(
             &kit.purchase(kit.customer, tx(), &never, &never_cs, &tea(1)),
             NOW,
@@ -459,7 +466,7 @@ fn every_refusal_of_a_purchase_changes_nothing() {
         let late = v0.body.expires + 1;
         h.refused(
             &kit.purchase(kit.customer, tx(), &v0, &cs0, &tea(1)),
-            late,
+            UnixSecs::new(late),
             ErrorCode::Expired,
         );
         // Price × quantity not matching the catalogue.
@@ -547,20 +554,20 @@ fn renewal_within_grace_early_and_refused_after_grace() {
         let after_grace = e0.body.expires + grace + 1;
         h.refused(
             &kit.renew(kit.customer, TxId::random(), &e0, &cs0),
-            after_grace,
+            UnixSecs::new(after_grace),
             ErrorCode::GraceOver,
         );
         // Not the owner.
         h.refused(
             &kit.renew(kit.other, TxId::random(), &e0, &cs0),
-            e0.body.expires + 1,
+            UnixSecs::new(e0.body.expires + 1),
             ErrorCode::NotOwner,
         );
         // Expired, on the last second of grace: renewed, same value, new ids and expiry.
         let at = e0.body.expires + grace;
         let tx = TxId::random();
         let frame = kit.renew(kit.customer, tx, &e0, &cs0);
-        let handled = h.handle(&frame, at);
+        let handled = h.handle(&frame, UnixSecs::new(at));
         assert_eq!(handled.refusal, None);
         assert!(handled.deliveries.is_empty() && handled.requests.is_empty());
         let (body, cs1) = open_renew_reply(&kit, &handled);
@@ -583,24 +590,24 @@ fn renewal_within_grace_early_and_refused_after_grace() {
         );
 
         // A repeat gets the same bytes; E0 is spent for any new renewal.
-        let again = h.handle(&frame, at + 1);
+        let again = h.handle(&frame, UnixSecs::new(at + 1));
         assert_eq!(again.reply, handled.reply);
         h.refused(
             &kit.renew(kit.customer, TxId::random(), &e0, &cs0),
-            at,
+            UnixSecs::new(at),
             ErrorCode::Spent,
         );
 
         // An unexpired scrip is renewed too (documented in core::renew).
         let frame = kit.renew(kit.customer, TxId::random(), &e1, &cs1);
-        let handled = h.handle(&frame, at + 1);
+        let handled = h.handle(&frame, UnixSecs::new(at + 1));
         let (body, cs2) = open_renew_reply(&kit, &handled);
         assert_eq!(body.scrip.value(), amount(700));
 
         // The renewed scrip pays.
         let handled = h.handle(
             &kit.purchase(kit.customer, TxId::random(), &body.scrip, &cs2, &tea(1)),
-            at + 2,
+            UnixSecs::new(at + 2),
         );
         assert_eq!(handled.refusal, None);
         assert_eq!(h.node().state().tables.books.paid, amount(450));
@@ -721,7 +728,7 @@ fn reopen_and_replay_give_the_live_state_and_tables() {
         let purchase = kit.purchase(kit.customer, tx, &v0, &cs0, &tea(1));
         let first = h.handle(&purchase, NOW);
         let renewal = kit.renew(kit.other, TxId::random(), &w0, &ws0);
-        let renewed = h.handle(&renewal, w0.body.expires + 10);
+        let renewed = h.handle(&renewal, UnixSecs::new(w0.body.expires + 10));
         assert_eq!(renewed.refusal, None);
 
         let live_state = h.node().state().tables.clone();
@@ -744,9 +751,9 @@ fn reopen_and_replay_give_the_live_state_and_tables() {
         h.reopen();
         assert_eq!(h.node().state().tables, live_state);
         assert_eq!(h.snapshot(), live_rows);
-        let again = h.handle(&purchase, NOW + 1);
+        let again = h.handle(&purchase, NOW.saturating_add_secs(1));
         assert_eq!(again.reply, first.reply);
-        let again = h.handle(&renewal, w0.body.expires + 11);
+        let again = h.handle(&renewal, UnixSecs::new(w0.body.expires + 11));
         assert_eq!(again.reply, renewed.reply);
         assert_eq!(h.snapshot(), live_rows);
     }

@@ -36,7 +36,7 @@ use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, PublicKey, Scrip, TxId}
 use tokio::sync::oneshot;
 
 use super::checks::Check;
-use super::setup::{TIMEOUT, World, now};
+use super::setup::{TIMEOUT, World, clock, now};
 use super::steps::{Kind, Step};
 
 /// A node's state and the length of its log, read between two batches.
@@ -393,7 +393,7 @@ pub async fn replayed(
     let after = broker_view(w).await?;
     let cust = &mut w.customers[c];
     let wallet_before = (cust.wallet.state().clone(), cust.wallet.log().len()?);
-    let fed = cust.wallet.handle_reply(&again, now());
+    let fed = cust.wallet.handle_reply(&again, clock());
     let wallet_after = (cust.wallet.state().clone(), cust.wallet.log().len()?);
     let bank = after.state.bank_balance(&cust.pan);
     let checks = vec![
@@ -451,9 +451,9 @@ pub async fn expired(w: &mut World, c: usize) -> anyhow::Result<Step> {
         .broker_scrip()
         .map(|b| (b.scrip.id(), b.scrip.value(), b.scrip.body.expires))
         .with_context(|| format!("{} holds no BrokerScrip", cust.name))?;
-    let out = cust.wallet.withdraw_broker_scrip(now())?;
+    let out = cust.wallet.withdraw_broker_scrip(clock())?;
     let (tx, label) = (out.tx, out.label);
-    let result = w.client.send(&mut cust.wallet, out, now()).await;
+    let result = w.client.send(&mut cust.wallet, out, clock()).await;
     let (answer, refused) = match result {
         Ok(_) => (Answer::Accepted(Label::BrokerScripWithdrawResponse), false),
         Err(ClientError::Wallet(WalletError::Refused {
@@ -474,7 +474,7 @@ pub async fn expired(w: &mut World, c: usize) -> anyhow::Result<Step> {
         }
     };
     if refused {
-        cust.wallet.abandon(tx, label, now())?;
+        cust.wallet.abandon(tx, label, clock())?;
     }
     let after = broker_view(w).await?;
     let cust = &w.customers[c];

@@ -138,7 +138,7 @@ fn register_merchant(
 ) -> anyhow::Result<()> {
     use merchant::core::register::{Registration, accept_registration, registration};
     let tx = TxId::random();
-    let handled = broker.handle(&registration(keys, broker_key, pan, id, tx)?, now())?;
+    let handled = broker.handle(&registration(keys, broker_key, pan, id, tx)?, clock())?;
     match accept_registration(handled.reply_frame(), keys, broker_key, tx)? {
         Registration::Registered => Ok(()),
         Registration::AlreadyRegistered => bail!("the merchant's key was registered before"),
@@ -181,10 +181,10 @@ impl World {
         let tea = (Pan::new(TEA_PAN), PanSecret::generate());
         let book = (Pan::new(BOOK_PAN), PanSecret::generate());
         for (pan, secret) in [&alice, &bob, &tea, &book] {
-            broker.open_account(pan, secret, now())?;
+            broker.open_account(pan, secret, clock())?;
         }
-        broker.deposit(&alice.0, Amount::from_minor(ALICE_DEPOSIT), now())?;
-        broker.deposit(&bob.0, Amount::from_minor(BOB_DEPOSIT), now())?;
+        broker.deposit(&alice.0, Amount::from_minor(ALICE_DEPOSIT), clock())?;
+        broker.deposit(&bob.0, Amount::from_minor(BOB_DEPOSIT), clock())?;
 
         let customer_keys = [KeyPair::generate(suite)?, KeyPair::generate(suite)?];
         let mut merchants_cfg = Vec::new();
@@ -253,8 +253,8 @@ impl World {
         .zip(customer_keys)
         {
             let path = node_dir(&dir, dirname)?.join("wallet.redb");
-            let mut wallet = Wallet::create(&path, keys.clone(), broker_keys.public(), now())?;
-            wallet.link_account(pan.clone(), secret, now())?;
+            let mut wallet = Wallet::create(&path, keys.clone(), broker_keys.public(), clock())?;
+            wallet.link_account(pan.clone(), secret, clock())?;
             let deliveries = client.subscribe_deliveries(&keys.uid()).await?;
             customers.push(Customer {
                 name,

@@ -16,7 +16,7 @@ use super::DemoError;
 use super::checks::Check;
 use super::print::Printer;
 use super::protections;
-use super::setup::{self, BROKER_SCRIP_LIFETIME_SECS, TIMEOUT, World, now};
+use super::setup::{self, BROKER_SCRIP_LIFETIME_SECS, TIMEOUT, World, clock, now};
 
 /// What a step shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ async fn take_deliveries(w: &mut World, c: usize, n: usize, what: &str) -> anyho
     }
     for frame in &got {
         cust.wallet
-            .handle_reply(frame, now())
+            .handle_reply(frame, clock())
             .with_context(|| format!("{what}: {} handling a delivery", cust.name))?;
     }
     if cust.wallet.pending().count() != 0 {
@@ -131,7 +131,7 @@ async fn send(
     let cust = &mut w.customers[c];
     let done = w
         .client
-        .send(&mut cust.wallet, out, now())
+        .send(&mut cust.wallet, out, clock())
         .await
         .with_context(|| format!("{what} ({})", cust.name))?;
     Ok(done.what)
@@ -152,7 +152,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
             .to_owned(),
     ];
     for c in [alice, bob] {
-        let req = w.customers[c].wallet.register(now())?;
+        let req = w.customers[c].wallet.register(clock())?;
         send(w, c, req, "6.0 registration").await?;
         let cust = &w.customers[c];
         lines.push(format!(
@@ -168,7 +168,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
     let mut lines = Vec::new();
     for (c, m) in [(alice, tea), (alice, books), (bob, books)] {
         let uid = w.merchant_uid(m);
-        let req = w.customers[c].wallet.request_public_key(uid, now())?;
+        let req = w.customers[c].wallet.request_public_key(uid, clock())?;
         send(w, c, req, "6.0b public key").await?;
         lines.push(format!(
             "{} fetched the {}'s public key from the broker",
@@ -182,7 +182,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
     for (c, value) in [(alice, 4_000), (bob, 2_000)] {
         let req = w.customers[c]
             .wallet
-            .obtain_broker_scrip(amt(value), now())?;
+            .obtain_broker_scrip(amt(value), clock())?;
         send(w, c, req, "6.1 obtain BrokerScrip").await?;
         lines.push(format!(
             "the broker debited {} from {}'s bank account and issued BrokerScrip {}",
@@ -205,7 +205,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
             .unwrap_or(Amount::ZERO);
         let req = w.customers[c]
             .wallet
-            .obtain_vendor_scrip(uid, amt(value), now())?;
+            .obtain_vendor_scrip(uid, amt(value), clock())?;
         let tx = req.tx;
         send(w, c, req, "6.2 step 1").await?;
         let step2 = w.customers[c]
@@ -254,7 +254,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
             quantity,
             order_id: OrderId::random(),
         };
-        let (initiated, purchase) = w.customers[c].wallet.buy_item(uid, order, now())?;
+        let (initiated, purchase) = w.customers[c].wallet.buy_item(uid, order, clock())?;
         send(w, c, initiated, "6.3 step 1 (announce to the broker)").await?;
         send(w, c, purchase, "6.3 step 2 (pay the merchant)").await?;
         merchant::shell::send_reports(&w.merchants[m].running.addr, &w.bus, &w.subjects, TIMEOUT)
@@ -289,7 +289,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
     // 6.4: BrokerScrip topped up from the bank.
     let req = w.customers[alice]
         .wallet
-        .top_up_broker_scrip(amt(3_500), now())?;
+        .top_up_broker_scrip(amt(3_500), clock())?;
     send(w, alice, req, "6.4 top up BrokerScrip").await?;
     emit(
         out,
@@ -308,7 +308,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
     let uid = w.merchant_uid(tea);
     let req = w.customers[alice]
         .wallet
-        .top_up_vendor_scrip(uid, amt(500), now())?;
+        .top_up_vendor_scrip(uid, amt(500), clock())?;
     send(w, alice, req, "6.5 step 1").await?;
     take_deliveries(w, alice, 2, "6.5 (broker's decision and new VendorScrip)").await?;
     emit(
@@ -332,7 +332,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
         .broker_scrip()
         .map(|b| b.scrip.value())
         .unwrap_or(Amount::ZERO);
-    let req = w.customers[alice].wallet.withdraw_broker_scrip(now())?;
+    let req = w.customers[alice].wallet.withdraw_broker_scrip(clock())?;
     let request = req.frame.clone();
     let reply = w
         .bus
@@ -341,7 +341,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
         .context("6.6 withdraw BrokerScrip: no reply")?;
     w.customers[alice]
         .wallet
-        .handle_reply(&reply, now())
+        .handle_reply(&reply, clock())
         .context("6.6 withdraw BrokerScrip (alice)")?;
     emit(
         out,
@@ -364,7 +364,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
         .unwrap_or(Amount::ZERO);
     let req = w.customers[alice]
         .wallet
-        .withdraw_vendor_scrip(uid, now())?;
+        .withdraw_vendor_scrip(uid, clock())?;
     send(w, alice, req, "6.7 step 1").await?;
     take_deliveries(w, alice, 1, "6.7 (the broker's result)").await?;
     emit(
@@ -392,7 +392,7 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
         .context("6.8: bob holds no BrokerScrip")?;
     setup::advance(BROKER_SCRIP_LIFETIME_SECS + 600);
     emit(out, protections::expired(w, bob).await?)?;
-    let req = w.customers[bob].wallet.renew(bkey, now())?;
+    let req = w.customers[bob].wallet.renew(bkey, clock())?;
     send(w, bob, req, "6.8 renew").await?;
     let after = w.customers[bob]
         .wallet

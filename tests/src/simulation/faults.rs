@@ -43,7 +43,7 @@ impl Sim {
         }
         if self.per_mille(faults.expiry) {
             self.counters.clock_jumps += 1;
-            self.now += EXPIRY_JUMP_SECS;
+            self.now = self.now.saturating_add_secs(EXPIRY_JUMP_SECS);
             self.note(format!(
                 "clock +{EXPIRY_JUMP_SECS} s past every expiry, broker timer"
             ));
@@ -161,7 +161,7 @@ impl Sim {
     pub(super) fn lapse_jump(&mut self) -> Step {
         self.counters.lapse_jumps += 1;
         let jump = self.lapse_jump_secs()?;
-        self.now += jump;
+        self.now = self.now.saturating_add_secs(jump);
         self.note(format!("clock +{jump} s past every renewal grace, timers"));
         self.timer()?;
         for i in 0..self.merchant_uids.len() {
@@ -208,7 +208,7 @@ impl Sim {
     /// The clock moves past every open window; the broker's timer runs.
     pub(super) fn jump(&mut self) -> Step {
         self.counters.clock_jumps += 1;
-        self.now += JUMP_SECS;
+        self.now = self.now.saturating_add_secs(JUMP_SECS);
         self.note(format!("clock +{JUMP_SECS} s, broker timer"));
         self.timer()
     }

@@ -508,7 +508,7 @@ struct Sim {
     /// Each transaction started, numbered in the order it was started.
     tx_order: BTreeMap<TxId, u64>,
     next_id: u64,
-    now: u64,
+    now: shared::UnixSecs,
     step: u64,
     trace: VecDeque<String>,
     counters: Counters,
@@ -566,7 +566,7 @@ impl Sim {
             quiet: false,
             tx_order: BTreeMap::new(),
             next_id: 0,
-            now: crate::network::NOW + 1,
+            now: crate::network::NOW.saturating_add_secs(1),
             step: 0,
             trace: VecDeque::new(),
             counters: Counters::default(),
@@ -599,7 +599,7 @@ impl Sim {
         self.trace.push_back(format!(
             "[{} t+{}] {line}",
             self.step,
-            self.now - crate::network::NOW
+            self.now.secs_since(crate::network::NOW)
         ));
     }
 
@@ -672,7 +672,7 @@ impl Sim {
                 return Err("the run did not end".into());
             }
             if let Some(faults) = self.faults() {
-                self.now += self.rng.random_range(0..3);
+                self.now = self.now.saturating_add_secs(self.rng.random_range(0..3));
                 self.free_disks(false)?;
                 self.strike(faults)?;
             }
@@ -696,7 +696,7 @@ impl Sim {
             // Space is back everywhere, and a second passes: the timers (the next call of
             // every down node) reopen the logs (section 10).
             self.free_disks(true)?;
-            self.now += shared::node::RETRY_AFTER_SECS;
+            self.now = self.now.saturating_add_secs(shared::node::RETRY_AFTER_SECS);
             self.timer()?;
             for i in 0..self.merchant_uids.len() {
                 self.lapse_timer(i)?;

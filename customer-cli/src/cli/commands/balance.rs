@@ -9,6 +9,7 @@
 
 use serde_json::json;
 use shared::Amount;
+use shared::UnixSecs;
 
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json};
@@ -18,7 +19,7 @@ use crate::core::lapse::{grace_end, holdings};
 /// What the wallet holds at `now` (unix seconds) under a renewal grace of `grace_secs`,
 /// what has lapsed, and what is pending.
 #[must_use]
-pub fn balance(wallet: &Wallet, now: u64, grace_secs: u64) -> Done {
+pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
     let state = wallet.state();
     let broker = state.broker();
     let split = holdings(state, now, grace_secs);

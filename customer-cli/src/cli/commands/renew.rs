@@ -29,7 +29,7 @@ pub async fn run(session: &mut Session, producer: Option<Uid>) -> Result<Done, C
                 .state()
                 .scrip
                 .values()
-                .filter(|s| s.scrip.body.expires <= t)
+                .filter(|s| shared::UnixSecs::new(s.scrip.body.expires) <= t)
                 .map(crate::core::OwnedScrip::producer)
                 .collect()
         }

@@ -64,7 +64,9 @@ fn a_full_disk_is_answered_unavailable_and_the_merchant_serves_again_once_it_can
         ));
 
         // A second later it reopens, rebuilds, and decides the same request once.
-        let handled = node.handle(&request, NOW + 1).expect("served again");
+        let handled = node
+            .handle(&request, NOW.saturating_add_secs(1))
+            .expect("served again");
         assert_eq!(handled.refusal, None);
         let (body, _) = open_purchase_reply(&kit, &handled);
         assert_eq!(body.receipt.paid, amount(900));

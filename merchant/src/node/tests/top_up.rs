@@ -44,7 +44,7 @@ impl<'a> Auth<'a> {
             x1_new_value: new_value,
             x2_new_value: new_value,
             top_up,
-            deadline: NOW + 600,
+            deadline: NOW.saturating_add_secs(600).get(),
             customer,
         }
     }
@@ -150,7 +150,7 @@ impl Harness {
         handled.requests[0].frame.clone()
     }
 
-    fn reply(&mut self, frame: &[u8], now: u64) -> ReplyOutcome {
+    fn reply(&mut self, frame: &[u8], now: UnixSecs) -> ReplyOutcome {
         let out = self
             .node_mut()
             .handle_reply(frame, now)
@@ -192,7 +192,7 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
             h.state_of(&v0),
             Some(ScripState::Held {
                 tx,
-                until: NOW + 600
+                until: NOW.saturating_add_secs(600).get()
             })
         );
         let pending = h.node().pending_broker_requests();
@@ -233,7 +233,7 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
 
         // OK: V0 spent, V1 of W_V1 delivered to C with its secret.
         let ok = decision(&kit, &s3, digest, Decision::Ok);
-        let ReplyOutcome::Decided(out) = h.reply(&ok, NOW + 5) else {
+        let ReplyOutcome::Decided(out) = h.reply(&ok, NOW.saturating_add_secs(5)) else {
             panic!("the OK is acted on")
         };
         assert_eq!(out.len(), 1);
@@ -256,12 +256,18 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
         assert_eq!(h.node().state().tables.books.issued, amount(650));
         assert!(h.node().pending_broker_requests().is_empty());
         // The same decision again: discarded.
-        assert!(matches!(h.reply(&ok, NOW + 6), ReplyOutcome::Discarded(_)));
+        assert!(matches!(
+            h.reply(&ok, NOW.saturating_add_secs(6)),
+            ReplyOutcome::Discarded(_)
+        ));
 
         // C asks for the frames of the tx: the delivery, recoverable.
         let sh = Header::new(suite, Label::TransactionStatus, tx, kit.customer.uid());
         let signed = sign(kit.customer, &sh, &TransactionStatusBody { tx }).expect("sign");
-        let status = h.handle(&Frame::new(sh, vec![signed.into()]), NOW + 7);
+        let status = h.handle(
+            &Frame::new(sh, vec![signed.into()]),
+            NOW.saturating_add_secs(7),
+        );
         let body = Frame::decode(&status.reply.expect("reply").frame)
             .expect("decode")
             .part(0)
@@ -285,7 +291,7 @@ fn accepted_top_up_holds_v0_and_issues_v1_on_the_brokers_ok() {
         );
         let paid = h.handle(
             &kit.purchase(kit.customer, TxId::random(), &x4.scrip, &cs1, &tea(1)),
-            NOW + 8,
+            NOW.saturating_add_secs(8),
         );
         assert_eq!(paid.refusal, None);
         assert_replay_equal(&h);
@@ -310,7 +316,7 @@ fn a_nok_releases_v0() {
         digest,
         Decision::nok(ErrorCode::DeadlinePassed, "expired"),
     );
-    let ReplyOutcome::Decided(out) = h.reply(&nok, NOW + 700) else {
+    let ReplyOutcome::Decided(out) = h.reply(&nok, NOW.saturating_add_secs(700)) else {
         panic!("the NOK is acted on")
     };
     assert!(out.is_empty());
@@ -357,7 +363,7 @@ fn every_failed_check_is_a_decline_that_holds_nothing() {
         ErrorCode::AmountOutOfRange,
     ));
     let mut a = Auth::new(TxId::random(), &live, &live_cs, kit.customer, 10);
-    a.deadline = NOW - 1;
+    a.deadline = NOW.saturating_sub_secs(1).get();
     cases.push((a, ErrorCode::DeadlinePassed));
     // C's scrip presented by the other customer (who signs X1 and whom X2 names).
     cases.push((
@@ -416,7 +422,7 @@ fn every_failed_check_is_a_decline_that_holds_nothing() {
     let late = live.body.expires + 1;
     let mut a = Auth::new(TxId::random(), &live, &live_cs, kit.customer, 10);
     a.deadline = late + 10;
-    let handled = h.handle(&authorization(&kit, &a), late);
+    let handled = h.handle(&authorization(&kit, &a), UnixSecs::new(late));
     let (_, x3, _) = read_step3(&kit, &handled.requests[0].frame);
     assert!(
         matches!(x3, VendorTopUpAcceptedX3::Decline { ref reason, .. } if reason.starts_with("Expired"))
