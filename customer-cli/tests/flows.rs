@@ -380,7 +380,7 @@ fn a_scrip_that_arrives_expired_is_kept() {
         .unwrap();
     let req = open_obtain(&s.broker, &s.id, &out.frame);
     let (old, cs) = s.broker.issue(40, NOW - 2 * LIFETIME);
-    assert!(old.body.is_expired_at(NOW));
+    assert!(old.body.is_expired_at(shared::UnixSecs::new(NOW)));
     let reply = reply_scrip(s.broker.keys, &req, &old, &cs, Some(req.body.nonce));
     s.wallet.handle_reply(&reply, UnixSecs::new(NOW)).unwrap();
     assert_eq!(s.wallet.broker_scrip().unwrap().scrip, old);

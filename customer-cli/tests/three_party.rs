@@ -215,7 +215,12 @@ fn buy_parts(
     let cs = opened.secret(x1.body.scrip.id(), &x1.body.cs_hash).unwrap();
     s.merchant
         .mint
-        .validate(&x1.body.scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
+        .validate(
+            &x1.body.scrip,
+            cs.expose(),
+            shared::UnixSecs::new(NOW),
+            shared::ExpiryRule::Strict,
+        )
         .unwrap();
     assert_eq!(x1.body.order, *order);
     let paid = order.total().unwrap();
@@ -412,7 +417,12 @@ fn withdraw(s: &mut Setup) -> (shared::wire::Frame, Vec<u8>) {
     let cs = to_m.secret(x0.body.scrip.id(), &x0.body.cs_hash).unwrap();
     s.merchant
         .mint
-        .validate(&x0.body.scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
+        .validate(
+            &x0.body.scrip,
+            cs.expose(),
+            shared::UnixSecs::new(NOW),
+            shared::ExpiryRule::Strict,
+        )
         .unwrap();
     let to_b = frame.part(1).unwrap().open_sealed(s.broker.keys).unwrap();
     to_b.verify_id_proof(customer.public(), &s.id).unwrap();
@@ -987,7 +997,7 @@ fn top_up(s: &mut Setup, w_v: u64) -> (shared::wire::Frame, Vec<u8>) {
         .validate(
             &x0.body.broker_scrip,
             b_cs.expose(),
-            NOW,
+            shared::UnixSecs::new(NOW),
             shared::ExpiryRule::Strict,
         )
         .unwrap();
@@ -1003,7 +1013,7 @@ fn top_up(s: &mut Setup, w_v: u64) -> (shared::wire::Frame, Vec<u8>) {
         .validate(
             &x1.body.vendor_scrip,
             v_cs.expose(),
-            NOW,
+            shared::UnixSecs::new(NOW),
             shared::ExpiryRule::Strict,
         )
         .unwrap();

@@ -15,7 +15,7 @@ use shared::events::Account;
 use shared::{Amount, Suite};
 
 fn clock() -> shared::UnixSecs {
-    shared::UnixSecs::new(NOW.get())
+    NOW
 }
 
 #[actix_rt::test]

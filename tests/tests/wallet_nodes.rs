@@ -91,10 +91,7 @@ impl World {
 
     /// A request to the broker that must get a reply and no delivery.
     fn send_broker(&mut self, frame: &[u8]) -> Vec<u8> {
-        let handled = self
-            .broker()
-            .handle(frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = self.broker().handle(frame, NOW).unwrap();
         assert!(handled.deliveries.is_empty());
         assert_eq!(self.broker().state().check_conserved(), Ok(()));
         handled.reply_frame().to_vec()
@@ -213,19 +210,14 @@ impl World {
         let m = self.m.uid();
         let (initiated, purchase) = self.wallet().buy_item(m, order, NOW).unwrap();
         self.at_broker(&initiated, NOW);
-        let handled = self
-            .merchant()
-            .handle(&purchase.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = self.merchant().handle(&purchase.frame, NOW).unwrap();
         assert_eq!(handled.refusal, None);
         self.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
         assert_eq!(handled.requests.len(), 1);
         let report_ack = self.send_broker(&handled.requests[0].frame);
-        self.merchant()
-            .handle_reply(&report_ack, UnixSecs::new(NOW.get()))
-            .unwrap();
+        self.merchant().handle_reply(&report_ack, NOW).unwrap();
     }
 
     /// Section 7: the wallet asks the broker for the frames of `tx` and takes the answer
@@ -334,7 +326,7 @@ impl World {
         let c = self.customer();
         let (v0, cs) = self
             .merchant()
-            .issue_vendor_scrip(c, Amount::from_minor(w), tx, UnixSecs::new(NOW.get()))
+            .issue_vendor_scrip(c, Amount::from_minor(w), tx, NOW)
             .unwrap();
         let x6 = VendorScripResponseX6 {
             re: Re::new(
@@ -503,7 +495,7 @@ fn top_up_vendor_scrip_against_the_real_broker() {
         let c = w.customer();
         let (v1, cs) = w
             .merchant()
-            .issue_vendor_scrip(c, x2.new_value, tx, UnixSecs::new(NOW.get()))
+            .issue_vendor_scrip(c, x2.new_value, tx, NOW)
             .unwrap();
         let x4 = VendorTopUpResponseX4 {
             scrip: v1.clone(),
@@ -617,10 +609,7 @@ fn every_three_party_flow_with_both_real_nodes() {
         let at_b = w.relay_to_broker(&out.frame, NOW);
         w.wallet().handle_reply(at_b.reply_frame(), NOW).unwrap();
         assert_eq!(at_b.deliveries.len(), 1);
-        let at_m = w
-            .merchant()
-            .handle(&at_b.deliveries[0].frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let at_m = w.merchant().handle(&at_b.deliveries[0].frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         assert_eq!(at_m.requests.len(), 1);
         let decided = w.relay_to_broker(&at_m.requests[0].frame, NOW);
@@ -630,7 +619,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .unwrap();
         let ReplyOutcome::Decided(to_c) = w
             .merchant()
-            .handle_reply(decided.reply_frame(), UnixSecs::new(NOW.get()))
+            .handle_reply(decided.reply_frame(), NOW)
             .unwrap()
         else {
             panic!("M acts on B's decision")
@@ -644,10 +633,7 @@ fn every_three_party_flow_with_both_real_nodes() {
 
         // 6.7: cash in V of 900.
         let out = w.wallet().withdraw_vendor_scrip(m, NOW).unwrap();
-        let at_m = w
-            .merchant()
-            .handle(&out.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let at_m = w.merchant().handle(&out.frame, NOW).unwrap();
         assert_eq!(at_m.refusal, None);
         w.wallet()
             .handle_reply(&at_m.reply.unwrap().frame, NOW)
@@ -659,9 +645,7 @@ fn every_three_party_flow_with_both_real_nodes() {
             .handle_reply(&at_b.deliveries[0].frame, NOW)
             .unwrap();
         assert!(matches!(
-            w.merchant()
-                .handle_reply(at_b.reply_frame(), UnixSecs::new(NOW.get()))
-                .unwrap(),
+            w.merchant().handle_reply(at_b.reply_frame(), NOW).unwrap(),
             ReplyOutcome::Decided(_)
         ));
         assert_eq!(w.wallet().scrip(m), None);
@@ -695,10 +679,7 @@ fn a_lost_vendor_scrip_is_recovered_from_the_real_merchant() {
         let pending = w.wallet().pending().next().unwrap();
         assert_eq!(pending.next_steps(b), [NextStep::AskStatus(m)]);
         let (query, status) = w.wallet().transaction_status(tx, m).unwrap();
-        let handled = w
-            .merchant()
-            .handle(&status.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = w.merchant().handle(&status.frame, NOW).unwrap();
         assert_eq!(handled.refusal, None);
         let results = w
             .wallet()
@@ -742,7 +723,7 @@ fn a_late_success_of_a_request_given_up_is_taken() {
         assert_eq!(w.wallet().pending().count(), 0);
         let pan = w.net.customers[0].party.pan.clone();
         w.broker()
-            .deposit(&pan, Amount::from_minor(2000), UnixSecs::new(NOW.get()))
+            .deposit(&pan, Amount::from_minor(2000), NOW)
             .unwrap();
         let late = w.send_broker(&out.frame);
         w.wallet().handle_reply(&late, NOW).unwrap();
@@ -889,14 +870,10 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
         let pan = "GR16NEWCOMER0001";
         let party = Party::new(suite, 3, pan);
         w.broker()
-            .open_account(&party.pan, &party.secret, UnixSecs::new(NOW.get()))
+            .open_account(&party.pan, &party.secret, NOW)
             .unwrap();
         w.broker()
-            .deposit(
-                &party.pan,
-                Amount::from_minor(1000),
-                UnixSecs::new(NOW.get()),
-            )
+            .deposit(&party.pan, Amount::from_minor(1000), NOW)
             .unwrap();
         // Linked with a PANSecret that is not the account's.
         let wrong = Party::with_account(suite, 3, pan, "not the secret of this account");
@@ -1085,9 +1062,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
         // A saved request (6.8), refused unverified: nothing recorded, still pending.
         let recorded = w.wallet_ref().history().count();
         let out = w.wallet().renew(m, NOW).unwrap();
-        let handled = stranger
-            .handle(&out.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = stranger.handle(&out.frame, NOW).unwrap();
         assert_eq!(
             handled.refusal.as_ref().map(|r| r.code),
             Some(shared::ErrorCode::UnknownPeer)
@@ -1115,10 +1090,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // Sent again, to the merchant that knows the key: decided (renewed).
         let again = w.wallet().resend(out.tx, out.label).unwrap();
-        let handled = w
-            .merchant()
-            .handle(&again.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = w.merchant().handle(&again.frame, NOW).unwrap();
         w.wallet()
             .handle_reply(&handled.reply.unwrap().frame, NOW)
             .unwrap();
@@ -1130,9 +1102,7 @@ fn a_request_the_merchant_could_not_verify_stays_pending_and_is_decided_when_sen
 
         // A query (the catalogue, docs/adr/0009): the same, nothing to record.
         let (query, out) = w.wallet_ref().catalogue_query(m).unwrap();
-        let handled = stranger
-            .handle(&out.frame, UnixSecs::new(NOW.get()))
-            .unwrap();
+        let handled = stranger.handle(&out.frame, NOW).unwrap();
         let listing = w
             .wallet_ref()
             .handle_catalogue(&query, &handled.reply.unwrap().frame);

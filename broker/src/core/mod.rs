@@ -250,14 +250,7 @@ fn check_presented(
 ) -> Result<(), Refusal> {
     state
         .live
-        .check_spendable(
-            scrip,
-            cs.expose(),
-            presenter,
-            ctx.now.get(),
-            expiry,
-            ctx.mint,
-        )
+        .check_spendable(scrip, cs.expose(), presenter, ctx.now, expiry, ctx.mint)
         .map(drop)
         .map_err(|e| e.refusal(scrip.id(), &state.bindings))
 }

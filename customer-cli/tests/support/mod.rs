@@ -274,7 +274,12 @@ fn open_presenting<B: PresentsScrip>(
     let cs = opened.secret(scrip.id(), cs_hash).unwrap();
     broker
         .mint
-        .validate(scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
+        .validate(
+            scrip,
+            cs.expose(),
+            shared::UnixSecs::new(NOW),
+            shared::ExpiryRule::Strict,
+        )
         .unwrap();
     req.secret = Some(cs);
     req
@@ -293,7 +298,7 @@ pub fn open_renew(producer: &Producer, bytes: &[u8], now: u64) -> Opened1<RenewR
         .validate(
             &v.body.scrip,
             cs.expose(),
-            now,
+            shared::UnixSecs::new(now),
             shared::ExpiryRule::Renewal {
                 grace_secs: 365 * 24 * 3600,
             },
@@ -471,7 +476,12 @@ pub fn open_exchange(
     let cs = to_b.secret(x1.body.scrip.id(), &x1.body.cs_hash).unwrap();
     broker
         .mint
-        .validate(&x1.body.scrip, cs.expose(), NOW, shared::ExpiryRule::Strict)
+        .validate(
+            &x1.body.scrip,
+            cs.expose(),
+            shared::UnixSecs::new(NOW),
+            shared::ExpiryRule::Strict,
+        )
         .unwrap();
     let to_m = frame.part(1).unwrap().open_sealed(merchant.keys).unwrap();
     let x2 = to_m

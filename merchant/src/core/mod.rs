@@ -300,13 +300,6 @@ fn check_presented<'s>(
     state
         .tables
         .live
-        .check_spendable(
-            scrip,
-            cs.expose(),
-            presenter,
-            now.get(),
-            expiry,
-            &config.mint,
-        )
+        .check_spendable(scrip, cs.expose(), presenter, now, expiry, &config.mint)
         .map_err(|e| e.refusal(scrip.id(), &state.tables.bindings))
 }

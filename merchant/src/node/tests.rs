@@ -291,7 +291,7 @@ fn purchase_with_change_in_both_suites() {
         );
         h.kit
             .mint()
-            .validate(&v1, cs1.expose(), NOW.get(), shared::ExpiryRule::Strict)
+            .validate(&v1, cs1.expose(), NOW, shared::ExpiryRule::Strict)
             .expect("the change is valid scrip of this merchant");
 
         let (report, x3) = open_report(&h.kit, &handled);
@@ -580,7 +580,12 @@ fn renewal_within_grace_early_and_refused_after_grace() {
             at + crate::core::DEFAULT_SCRIP_LIFETIME_SECS
         );
         kit.mint()
-            .validate(&e1, cs1.expose(), at, shared::ExpiryRule::Strict)
+            .validate(
+                &e1,
+                cs1.expose(),
+                shared::UnixSecs::new(at),
+                shared::ExpiryRule::Strict,
+            )
             .expect("E1 is valid");
         let t = &h.node().state().tables;
         assert!(t.live.get(&e0.id()).is_none());

@@ -245,7 +245,7 @@ impl LiveScrip {
         scrip: &Scrip,
         presented_cs: &[u8],
         presenter: Uid,
-        now: u64,
+        now: crate::time::UnixSecs,
         expiry: ExpiryRule,
         mint: &Mint,
     ) -> Result<&LiveRecord, ScripCheckError> {
@@ -311,7 +311,14 @@ mod tests {
         let owner = Uid([1; 16]);
         let (m, t, scrip, cs) = table_with(owner);
         let row = t
-            .check_spendable(&scrip, &cs, owner, NOW, ExpiryRule::Strict, &m)
+            .check_spendable(
+                &scrip,
+                &cs,
+                owner,
+                crate::time::UnixSecs::new(NOW),
+                ExpiryRule::Strict,
+                &m,
+            )
             .unwrap();
         assert_eq!(row.owner, owner);
         assert_eq!(t.owned_by(&owner).collect::<Vec<_>>(), vec![&scrip.id()]);
@@ -323,9 +330,16 @@ mod tests {
         let owner = Uid([1; 16]);
         let (m, mut t, scrip, cs) = table_with(owner);
         let check = |t: &LiveScrip, s: &Scrip, cs: &[u8], who: Uid, now: u64| {
-            t.check_spendable(s, cs, who, now, ExpiryRule::Strict, &m)
-                .map(|_| ())
-                .map_err(ScripCheckError::code)
+            t.check_spendable(
+                s,
+                cs,
+                who,
+                crate::time::UnixSecs::new(now),
+                ExpiryRule::Strict,
+                &m,
+            )
+            .map(|_| ())
+            .map_err(ScripCheckError::code)
         };
         assert_eq!(
             check(&t, &scrip, &cs, Uid([2; 16]), NOW),
@@ -392,13 +406,27 @@ mod tests {
         let (m, t, scrip, cs) = table_with(owner);
         let renewal = ExpiryRule::Renewal { grace_secs: 100 };
         assert!(
-            t.check_spendable(&scrip, &cs, owner, EXPIRES + 100, renewal, &m)
-                .is_ok()
+            t.check_spendable(
+                &scrip,
+                &cs,
+                owner,
+                crate::time::UnixSecs::new(EXPIRES + 100),
+                renewal,
+                &m
+            )
+            .is_ok()
         );
         assert_eq!(
-            t.check_spendable(&scrip, &cs, owner, EXPIRES + 101, renewal, &m)
-                .map_err(ScripCheckError::code)
-                .map(|_| ()),
+            t.check_spendable(
+                &scrip,
+                &cs,
+                owner,
+                crate::time::UnixSecs::new(EXPIRES + 101),
+                renewal,
+                &m
+            )
+            .map_err(ScripCheckError::code)
+            .map(|_| ()),
             Err(ErrorCode::GraceOver)
         );
     }

@@ -16,6 +16,7 @@ use crate::error::ErrorCode;
 use crate::ids::{CustId, IdSource, ScripId, Uid};
 use crate::scrip::{CustomerSecret, RootKey, Scrip, ScripBody};
 use crate::suite::Suite;
+use crate::time::UnixSecs;
 
 /// Why the Mint refused a scrip (protocol.md section 4). The checks run in the order of
 /// the variants and the first failure is reported.
@@ -187,7 +188,7 @@ impl Mint {
         &self,
         scrip: &Scrip,
         presented_cs: &[u8],
-        now: u64,
+        now: UnixSecs,
         expiry: ExpiryRule,
     ) -> Result<(), ScripError> {
         let body = &scrip.body;
@@ -208,14 +209,14 @@ impl Mint {
 /// The expiry half of validation (protocol.md sections 4 and 6.8). A scrip is valid up to
 /// and including its `expires` second; renewal stays open up to and including
 /// `expires + grace` (saturating: a grace that overflows never ends).
-fn check_expiry(body: &ScripBody, now: u64, expiry: ExpiryRule) -> Result<(), ScripError> {
+fn check_expiry(body: &ScripBody, now: UnixSecs, expiry: ExpiryRule) -> Result<(), ScripError> {
     if !body.is_expired_at(now) {
         return Ok(());
     }
     match expiry {
         ExpiryRule::Strict => Err(ScripError::Expired),
         ExpiryRule::Renewal { grace_secs } => {
-            if now > body.expires.saturating_add(grace_secs) {
+            if now.get() > body.expires.saturating_add(grace_secs) {
                 Err(ScripError::GraceOver)
             } else {
                 Ok(())
@@ -311,7 +312,12 @@ mod tests {
             assert_eq!(cs.expose().len(), suite.hash_len());
             for now in [0, EXPIRES - 1, EXPIRES] {
                 assert_eq!(
-                    m.validate(&scrip, cs.expose(), now, ExpiryRule::Strict),
+                    m.validate(
+                        &scrip,
+                        cs.expose(),
+                        crate::time::UnixSecs::new(now),
+                        ExpiryRule::Strict
+                    ),
                     Ok(())
                 );
             }
@@ -334,53 +340,107 @@ mod tests {
             let mut bad_cert = scrip.clone();
             bad_cert.certificate[0] ^= 1;
             assert_eq!(
-                m.validate(&bad_cert, cs, now, ExpiryRule::Strict),
+                m.validate(
+                    &bad_cert,
+                    cs,
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::BadCertificate)
             );
             let mut short_cert = scrip.clone();
             short_cert.certificate.pop();
             assert_eq!(
-                m.validate(&short_cert, cs, now, ExpiryRule::Strict),
+                m.validate(
+                    &short_cert,
+                    cs,
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::BadCertificate)
             );
             // Another producer's root key under the same UID: the certificate fails.
             let impostor = Mint::new(suite, m.producer(), fixtures::root_key(2));
             assert_eq!(
-                impostor.validate(&scrip, cs, now, ExpiryRule::Strict),
+                impostor.validate(
+                    &scrip,
+                    cs,
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::BadCertificate)
             );
 
             let mut wrong_cs = cs.to_vec();
             wrong_cs[3] ^= 0x80;
             assert_eq!(
-                m.validate(&scrip, &wrong_cs, now, ExpiryRule::Strict),
+                m.validate(
+                    &scrip,
+                    &wrong_cs,
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::BadCustomerSecret)
             );
             assert_eq!(
-                m.validate(&scrip, &cs[1..], now, ExpiryRule::Strict),
+                m.validate(
+                    &scrip,
+                    &cs[1..],
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::BadCustomerSecret)
             );
 
             let other_producer = Mint::new(suite, Uid([0xbb; 16]), fixtures::root_key(1));
             assert_eq!(
-                other_producer.validate(&scrip, cs, now, ExpiryRule::Strict),
+                other_producer.validate(
+                    &scrip,
+                    cs,
+                    crate::time::UnixSecs::new(now),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::WrongProducer)
             );
 
             let late = EXPIRES + 1;
             assert_eq!(
-                m.validate(&scrip, cs, late, ExpiryRule::Strict),
+                m.validate(
+                    &scrip,
+                    cs,
+                    crate::time::UnixSecs::new(late),
+                    ExpiryRule::Strict
+                ),
                 Err(ScripError::Expired)
             );
             let renewal = ExpiryRule::Renewal { grace_secs: GRACE };
-            assert_eq!(m.validate(&scrip, cs, late, renewal), Ok(()));
-            assert_eq!(m.validate(&scrip, cs, EXPIRES + GRACE, renewal), Ok(()));
             assert_eq!(
-                m.validate(&scrip, cs, EXPIRES + GRACE + 1, renewal),
+                m.validate(&scrip, cs, crate::time::UnixSecs::new(late), renewal),
+                Ok(())
+            );
+            assert_eq!(
+                m.validate(
+                    &scrip,
+                    cs,
+                    crate::time::UnixSecs::new(EXPIRES + GRACE),
+                    renewal
+                ),
+                Ok(())
+            );
+            assert_eq!(
+                m.validate(
+                    &scrip,
+                    cs,
+                    crate::time::UnixSecs::new(EXPIRES + GRACE + 1),
+                    renewal
+                ),
                 Err(ScripError::GraceOver)
             );
             // Renewal of an unexpired scrip passes the Mint (early renewal is node policy).
-            assert_eq!(m.validate(&scrip, cs, now, renewal), Ok(()));
+            assert_eq!(
+                m.validate(&scrip, cs, crate::time::UnixSecs::new(now), renewal),
+                Ok(())
+            );
         }
     }
 
@@ -391,18 +451,33 @@ mod tests {
         let (scrip, _) = m.issue(Amount::from_minor(1), EXPIRES);
         let late = EXPIRES + 1;
         assert_eq!(
-            m.validate(&scrip, b"wrong", late, ExpiryRule::Strict),
+            m.validate(
+                &scrip,
+                b"wrong",
+                crate::time::UnixSecs::new(late),
+                ExpiryRule::Strict
+            ),
             Err(ScripError::BadCustomerSecret)
         );
         let mut bad = scrip.clone();
         bad.certificate[0] ^= 1;
         assert_eq!(
-            m.validate(&bad, b"wrong", late, ExpiryRule::Strict),
+            m.validate(
+                &bad,
+                b"wrong",
+                crate::time::UnixSecs::new(late),
+                ExpiryRule::Strict
+            ),
             Err(ScripError::BadCertificate)
         );
         bad.body.producer = Uid([0; 16]);
         assert_eq!(
-            m.validate(&bad, b"wrong", late, ExpiryRule::Strict),
+            m.validate(
+                &bad,
+                b"wrong",
+                crate::time::UnixSecs::new(late),
+                ExpiryRule::Strict
+            ),
             Err(ScripError::WrongProducer)
         );
     }
@@ -415,13 +490,18 @@ mod tests {
             m.validate(
                 &scrip,
                 cs.expose(),
-                u64::MAX,
+                crate::time::UnixSecs::new(u64::MAX),
                 ExpiryRule::Renewal { grace_secs: 10 }
             ),
             Ok(())
         );
         assert_eq!(
-            m.validate(&scrip, cs.expose(), u64::MAX, ExpiryRule::Strict),
+            m.validate(
+                &scrip,
+                cs.expose(),
+                crate::time::UnixSecs::new(u64::MAX),
+                ExpiryRule::Strict
+            ),
             Err(ScripError::Expired)
         );
     }
@@ -472,7 +552,7 @@ mod tests {
             prop_assert_ne!(bad.body, scrip.body);
             // A changed cust_id changes the secret too, but the certificate fails first.
             prop_assert_eq!(
-                m.validate(&bad, cs.expose(), 0, ExpiryRule::Renewal { grace_secs: u64::MAX }),
+                m.validate(&bad, cs.expose(), crate::time::UnixSecs::new(0), ExpiryRule::Renewal { grace_secs: u64::MAX }),
                 Err(ScripError::BadCertificate)
             );
         }

@@ -51,11 +51,11 @@ impl ScripBody {
         out
     }
 
-    /// Whether the scrip has expired at `now` (unix seconds): it is valid up to and
-    /// including its `expires` second.
+    /// Whether the scrip has expired at `now`: it is valid up to and including its
+    /// `expires` second (section 4).
     #[must_use]
-    pub fn is_expired_at(&self, now: u64) -> bool {
-        now > self.expires
+    pub fn is_expired_at(&self, now: crate::time::UnixSecs) -> bool {
+        now.get() > self.expires
     }
 }
 
@@ -102,7 +102,7 @@ mod tests {
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000000000004d2000102030405060708090a0b0c0d0e0f\
              101112131415161718191a1b1c1d1e1f000000006955b900"
         );
-        assert!(!body.is_expired_at(1_767_225_600));
-        assert!(body.is_expired_at(1_767_225_601));
+        assert!(!body.is_expired_at(crate::time::UnixSecs::new(1_767_225_600)));
+        assert!(body.is_expired_at(crate::time::UnixSecs::new(1_767_225_601)));
     }
 }
