@@ -316,9 +316,7 @@ impl BrokerNode {
     /// `Error` reply; `Err` is the node's own failure. A batch of one
     /// ([`BrokerNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
-        self.handle_batch(&[bytes], now)
-            .pop()
-            .unwrap_or_else(|| Err(NodeError::Inconsistent("empty batch result".to_owned())))
+        self.driver.handle_as(bytes, now)
     }
 
     /// Handles request frames that arrived together (the actor shell's group commit,
@@ -329,11 +327,7 @@ impl BrokerNode {
         frames: &[&[u8]],
         now: UnixSecs,
     ) -> Vec<Result<Handled, NodeError>> {
-        self.driver
-            .handle_batch(frames, now)
-            .into_iter()
-            .map(|r| r.map_err(NodeError::from))
-            .collect()
+        self.driver.handle_batch_as(frames, now)
     }
 
     /// [`BrokerNode::handle_batch`] in the driver's terms, for the actor shell

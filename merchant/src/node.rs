@@ -297,9 +297,7 @@ impl MerchantNode {
     /// nothing and is answered with a signed `Error`. A batch of one
     /// ([`MerchantNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
-        self.handle_batch(&[bytes], now)
-            .pop()
-            .unwrap_or(Err(NodeError::Log(LogError::GroupFailed)))
+        self.driver.handle_as(bytes, now)
     }
 
     /// Handles request frames that arrived together (the actor shell's group commit,
@@ -310,11 +308,7 @@ impl MerchantNode {
         frames: &[&[u8]],
         now: UnixSecs,
     ) -> Vec<Result<Handled, NodeError>> {
-        self.driver
-            .handle_batch(frames, now)
-            .into_iter()
-            .map(|r| r.map_err(NodeError::from))
-            .collect()
+        self.driver.handle_batch_as(frames, now)
     }
 
     /// [`MerchantNode::handle_batch`] in the driver's terms, for the actor shell

@@ -378,6 +378,36 @@ impl<C: Core> Driver<C> {
             .collect()
     }
 
+    /// [`Driver::handle_batch`] with each failure in the node's own error type (what the
+    /// nodes' `handle_batch` returns).
+    pub fn handle_batch_as<E: From<Unserved>>(
+        &mut self,
+        frames: &[&[u8]],
+        now: UnixSecs,
+    ) -> Vec<Result<Handled, E>> {
+        self.handle_batch(frames, now)
+            .into_iter()
+            .map(|r| r.map_err(E::from))
+            .collect()
+    }
+
+    /// One frame, as a batch of one ([`Driver::handle_batch_as`]).
+    pub fn handle_as<E: From<Unserved>>(
+        &mut self,
+        bytes: &[u8],
+        now: UnixSecs,
+    ) -> Result<Handled, E> {
+        // `handle_batch` gives one result per frame; the fallback is never taken.
+        self.handle_batch_as(&[bytes], now)
+            .pop()
+            .unwrap_or_else(|| {
+                Err(E::from(Unserved::Unavailable(Unavailable {
+                    reason: "no result for the frame".to_owned(),
+                    reply: None,
+                })))
+            })
+    }
+
     /// Seals the decision's reply and other frames: what is sent, typed, and the frames
     /// stored in its events (ADR 0006). A decision without events (a read) is sealed the
     /// same way and stores nothing.
