@@ -112,6 +112,8 @@ pub struct MerchantFile {
     pub log: LogFile,
     /// `[merchant]`.
     pub merchant: MerchantSection,
+    /// `[quotas]` (protocol.md section 10).
+    pub quotas: shared::node::Quotas,
 }
 
 /// The resolved configuration.
@@ -139,6 +141,8 @@ pub struct MerchantConfig {
     pub escrow_window_secs: u64,
     /// How long to wait for the broker.
     pub request_timeout: Duration,
+    /// What one peer may make the merchant spend and hold (section 10).
+    pub quotas: shared::node::Quotas,
 }
 
 impl MerchantConfig {
@@ -271,6 +275,7 @@ impl MerchantConfig {
                 m.request_timeout_secs,
                 DEFAULT_REQUEST_TIMEOUT_SECS,
             )?),
+            quotas: shared::daemon::quotas::resolve(file.quotas, secret_env)?,
             node,
         })
     }
@@ -319,7 +324,8 @@ impl MerchantConfig {
             self.grace_secs,
             self.escrow_window_secs,
             self.request_timeout.as_secs(),
-        ) + &n.describe_export()
+        ) + &shared::daemon::quotas::describe(&self.quotas)
+            + &n.describe_export()
     }
 }
 
