@@ -284,7 +284,7 @@ pub fn write(
         }
     }
     let credentials = out.join("credentials");
-    fs::create_dir_all(&credentials)
+    shared::private_dir::create_dir(&credentials)
         .with_context(|| format!("creating {}", credentials.display()))?;
     let config = out.join("nats-server.conf");
     write_new(

@@ -1,19 +1,18 @@
 //! Where a wallet lives and how it connects: the wallet directory, its files, and its
 //! `config.toml` (architecture.md "Binaries and the user's path").
 //!
-//! The directory (`--wallet-dir`, else `$PEERSCRIP_WALLET_DIR`, else `~/.peerscrip`) holds
-//! the encrypted private key `key.pem` (mode 0600), `key.pub.pem`, the pinned broker key
+//! The directory (`--wallet-dir`, else `$PEERSCRIP_WALLET_DIR`, else `~/.peerscrip`, mode
+//! 0700) holds the encrypted private key `key.pem`, `key.pub.pem`, the pinned broker key
 //! `broker.pub.pem`, the wallet's redb log `wallet.redb` and `config.toml`, which `init`
-//! writes (mode 0600) and every later command reads. A flag beats the config file, which
+//! writes and every later command reads; every file mode 0600 (`shared::private_dir`). A flag beats the config file, which
 //! beats the default. The customer's NATS user (architecture.md "Transport": one credential
 //! per node; `peerscrip-ops nats-config` writes them) is named in the config with the file
 //! holding its password (first line), or a `.creds` file; the password itself is read only
 //! when connecting and never written to the config or shown. A URL is only ever shown with
 //! any userinfo removed ([`redact_url`]).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,6 +87,18 @@ impl WalletDir {
     #[must_use]
     pub fn config(&self) -> PathBuf {
         self.root.join("config.toml")
+    }
+
+    /// Makes the directory private again if it is not (protocol.md appendix E: it holds
+    /// the wallet's key and log), with a warning on stderr for each file or directory
+    /// tightened: a wallet made by an earlier version, or copied, under umask 022.
+    pub fn make_private(&self) -> Result<(), CliError> {
+        let tightened = shared::private_dir::tighten(&self.root)
+            .map_err(|e| CliError::Usage(format!("the wallet directory: {e}")))?;
+        for t in tightened {
+            super::output::warn(&format!("{t}; tightened to its owner only"));
+        }
+        Ok(())
     }
 
     /// Reads the configuration; a missing file means the wallet was never initialised.
@@ -304,13 +315,10 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// Writes a new file with `mode`, refusing to overwrite one, and syncs it.
-pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CliError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
+/// Writes a new file of the wallet directory, mode 0600 like every file in it
+/// (`shared::private_dir`), refusing to overwrite one, and syncs it.
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    let mut file = shared::private_dir::create_new_file(path)
         .map_err(|e| CliError::Usage(format!("creating {}: {e}", path.display())))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())

@@ -255,6 +255,7 @@ pub fn run(cli: Cli) -> u8 {
 fn settings_of(cli: &Cli) -> Result<(WalletDir, Settings), CliError> {
     let dir = WalletDir::resolve(cli.wallet_dir.as_deref())?;
     let config = dir.read_config()?;
+    dir.make_private()?;
     let settings = Settings::resolve(
         &config,
         cli.suite,
@@ -262,6 +263,7 @@ fn settings_of(cli: &Cli) -> Result<(WalletDir, Settings), CliError> {
         cli.timeout,
         &cli.credential_flags(),
     )?;
+    output::warn_of_suite(settings.suite);
     Ok((dir, settings))
 }
 
