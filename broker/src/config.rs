@@ -231,6 +231,7 @@ impl BrokerConfig {
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         ) + &n.describe_export()
+            + &n.describe_nats_tls()
     }
 }
 

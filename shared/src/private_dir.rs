@@ -330,7 +330,11 @@ mod tests {
                 (PathBuf::from("peers/a.pem"), 0o666, 0o600),
             ]
         );
-        assert!(tightened[0].to_string().ends_with("was mode 0755, readable by others: now 0700"));
+        assert!(
+            tightened[0]
+                .to_string()
+                .ends_with("was mode 0755, readable by others: now 0700")
+        );
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("broker.redb")), 0o600);
         assert_eq!(mode(&dir.join("peers/a.pem")), 0o600);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::Suite;
-use shared::bus::Subjects;
+use shared::bus::{ClientCert, NatsTls, Subjects};
 
 use super::exit::CliError;
 
@@ -137,6 +137,13 @@ pub struct ConfigFile {
     pub nats_password_file: Option<PathBuf>,
     /// A `.creds` file (JWT and NKey seed) instead of a user and password.
     pub nats_creds_file: Option<PathBuf>,
+    /// The PEM file of the CA that signed the NATS server's certificate: with it, TLS is
+    /// required (README "Running on a network you do not trust").
+    pub nats_ca_file: Option<PathBuf>,
+    /// The wallet's TLS client certificate (PEM), for a server that verifies clients.
+    pub nats_client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub nats_client_key: Option<PathBuf>,
     /// How long after its expiry a scrip stays renewable, seconds: the deployment's
     /// renewal grace (the producers' `grace_secs`; protocol.md section 4, default one
     /// year). The producers do not tell the wallet, so it is configured here; past it the
@@ -164,6 +171,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// How the wallet authenticates to NATS (`None`: anonymously).
     pub credentials: Option<Credentials>,
+    /// TLS to NATS, required when set.
+    pub tls: Option<NatsTls>,
     /// The renewal grace, seconds (see [`ConfigFile::renewal_grace_secs`]).
     pub renewal_grace_secs: u64,
 }
@@ -182,7 +191,7 @@ pub enum Credentials {
     CredsFile(PathBuf),
 }
 
-/// The NATS credential flags of a command (they override the config).
+/// The NATS credential and TLS flags of a command (they override the config).
 #[derive(Clone, Debug, Default)]
 pub struct CredentialFlags<'a> {
     /// `--nats-user`.
@@ -191,6 +200,47 @@ pub struct CredentialFlags<'a> {
     pub password_file: Option<&'a Path>,
     /// `--nats-creds-file`.
     pub creds_file: Option<&'a Path>,
+    /// `--nats-ca-file`.
+    pub ca_file: Option<&'a Path>,
+    /// `--nats-client-cert`.
+    pub client_cert: Option<&'a Path>,
+    /// `--nats-client-key`.
+    pub client_key: Option<&'a Path>,
+}
+
+/// TLS to NATS, the flags over the config: set (and so required) when a CA file or a
+/// client certificate is given; a client certificate comes with its key.
+pub fn resolve_tls(
+    config: &ConfigFile,
+    flags: &CredentialFlags<'_>,
+) -> Result<Option<NatsTls>, CliError> {
+    let ca_file = flags.ca_file.or(config.nats_ca_file.as_deref());
+    let cert = flags.client_cert.or(config.nats_client_cert.as_deref());
+    let key = flags.client_key.or(config.nats_client_key.as_deref());
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "a NATS client certificate needs its key (--nats-client-key)".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CliError::Usage(
+                "a NATS client key needs its certificate (--nats-client-cert)".to_owned(),
+            ));
+        }
+    };
+    if ca_file.is_none() && client_cert.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(NatsTls {
+        ca_file: ca_file.map(Path::to_path_buf),
+        client_cert,
+    }))
 }
 
 impl Credentials {
@@ -273,6 +323,7 @@ impl Settings {
             subjects,
             timeout,
             credentials: Credentials::resolve(config, credentials)?,
+            tls: resolve_tls(config, credentials)?,
             renewal_grace_secs,
         })
     }

@@ -320,6 +320,7 @@ impl MerchantConfig {
             self.escrow_window_secs,
             self.request_timeout.as_secs(),
         ) + &n.describe_export()
+            + &n.describe_nats_tls()
     }
 }
 

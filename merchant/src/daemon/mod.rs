@@ -190,12 +190,12 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
             match outcome {
                 Ok(done) => {
                     let record = format!("{}\n", broker.uid());
-                    shared::private_dir::replace_file(&marker, record.as_bytes()).map_err(|source| {
-                        DaemonError::Record {
+                    shared::private_dir::replace_file(&marker, record.as_bytes()).map_err(
+                        |source| DaemonError::Record {
                             path: marker.clone(),
                             source,
-                        }
-                    })?;
+                        },
+                    )?;
                     match done {
                         Registration::Registered => {
                             tracing::info!("registered the merchant's key at the broker (6.0)");

@@ -14,7 +14,7 @@ use shared::{KeyPair, PublicKey, Suite};
 
 use crate::Wallet;
 use crate::cli::Cli;
-use crate::cli::config::{ConfigFile, Credentials, WalletDir, write_new};
+use crate::cli::config::{ConfigFile, Credentials, WalletDir, resolve_tls, write_new};
 use crate::cli::exit::CliError;
 use crate::cli::output::{Done, warn_of_suite};
 use crate::cli::secret_input;
@@ -44,6 +44,7 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
     })?;
     // Checked before anything is written; kept as paths (the password is never copied).
     let credentials = Credentials::resolve(&ConfigFile::default(), &cli.credential_flags())?;
+    let tls = resolve_tls(&ConfigFile::default(), &cli.credential_flags())?;
     let passphrase = secret_input::passphrase(cli.passphrase_file.as_deref(), true)?;
 
     create_private_dir(dir.root())?;
@@ -81,6 +82,13 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
         }
         Some(Credentials::CredsFile(path)) => config.nats_creds_file = Some(absolute(&path)?),
         None => {}
+    }
+    if let Some(tls) = tls {
+        config.nats_ca_file = tls.ca_file.as_deref().map(absolute).transpose()?;
+        if let Some(client) = tls.client_cert {
+            config.nats_client_cert = Some(absolute(&client.cert)?);
+            config.nats_client_key = Some(absolute(&client.key)?);
+        }
     }
     write_new(&dir.config(), config.to_toml()?.as_bytes())?;
 
