@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
+use shared::bus::{BusError, NatsBus, NatsCredentials, NatsOptions, Subjects};
 use shared::ids::{Pan, PanSecret};
 use shared::wire::bodies::{AdminOp, AdminResult};
 use shared::{Amount, KeyPair, PublicKey, Suite};
@@ -25,7 +25,8 @@ pub const EXIT_REFUSED: u8 = 5;
 pub const EXIT_UNREACHABLE: u8 = 6;
 
 /// The exit codes of `bank` and `peers`, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config or answer); \
+pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config, NATS \
+credential or TLS, or answer); \
 2 bad arguments; 5 refused by the broker (nothing changed); 6 the broker did not answer \
 (repeat the command).";
 
@@ -422,6 +423,9 @@ fn print(result: &AdminResult, json: bool) {
 pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
     err.downcast_ref::<AdminError>().map(|e| match e {
         AdminError::Refused { .. } => EXIT_REFUSED,
+        // The server answered but the configuration cannot be used with it: repeating the
+        // command will not help, fixing the configuration will.
+        AdminError::NoServer(BusError::Tls(_) | BusError::Credentials(_)) => 1,
         AdminError::Unreachable { .. } | AdminError::NoServer(_) => EXIT_UNREACHABLE,
         AdminError::BadAnswer(_) | AdminError::Build(_) => 1,
     })

@@ -286,6 +286,17 @@ pub struct NatsConfigArgs {
     /// The export subject prefix the daemons use (`export_subject_prefix`).
     #[arg(long, default_value = shared::export::DEFAULT_SUBJECT_PREFIX)]
     pub export_subject_prefix: String,
+    /// The server's TLS certificate (PEM): the configuration then requires TLS of every
+    /// client (its `tls {}` block); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA of the clients' certificates: every client must then present one signed by
+    /// it (`verify: true`); needs --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Arguments of `peerscrip-ops demo`.
@@ -360,21 +371,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::NatsConfig(args) => {
             let subjects = shared::bus::Subjects::new(args.prefix)?;
-            let written = crate::nats_config::write(
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::nats_config::ServerTls::new(
+                    cert,
+                    key,
+                    args.tls_client_ca.as_deref(),
+                )?),
+                _ => None,
+            };
+            let written = crate::nats_config::write_with_tls(
                 &args.out,
                 &subjects,
                 args.suite,
                 &args.broker,
-                &args.merchants,
-                &args.customers,
+                (&args.merchants, &args.customers),
                 args.export_stream
                     .map(|stream| {
                         crate::nats_config::ExportGrant::new(stream, args.export_subject_prefix)
                     })
                     .transpose()?
                     .as_ref(),
+                tls.as_ref(),
             )?;
-            println!("wrote {} (server configuration)", written.config.display());
+            let requiring = if tls.is_some() { ", TLS required" } else { "" };
+            println!(
+                "wrote {} (server configuration{requiring})",
+                written.config.display()
+            );
             for (name, path) in written.passwords {
                 println!("wrote {} (password of {name})", path.display());
             }

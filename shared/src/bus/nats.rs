@@ -100,22 +100,47 @@ impl NatsTls {
     }
 }
 
-/// A connection failure in [`BusError`] terms: a TLS failure becomes [`BusError::Tls`]
-/// with what to configure, since async-nats's own text (e.g. "invalid peer certificate:
-/// UnknownIssuer") does not say which setting would fix it.
-fn connect_error(e: async_nats::ConnectError, tls: Option<&NatsTls>) -> BusError {
-    use async_nats::ConnectErrorKind;
-    if e.kind() != ConnectErrorKind::Tls {
-        return BusError::Connect(e);
+/// The TLS failure `e` is, if it is one: async-nats's own `Tls` kind (its configuration:
+/// `None` inside), or the handshake's failure, which it reports as an I/O error wrapping
+/// rustls's error (a certificate that does not verify, an alert from the server).
+fn tls_failure(e: &async_nats::ConnectError) -> Option<Option<&async_nats::rustls::Error>> {
+    use std::error::Error as _;
+    let handshake = e
+        .source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<async_nats::rustls::Error>());
+    match handshake {
+        Some(rustls) => Some(Some(rustls)),
+        None => (e.kind() == async_nats::ConnectErrorKind::Tls).then_some(None),
     }
-    let hint = match tls.and_then(|t| t.ca_file.as_ref()) {
-        Some(ca) => format!(
+}
+
+/// A connection failure in [`BusError`] terms: a TLS failure becomes [`BusError::Tls`]
+/// with what to configure, since the TLS library's own text (e.g. "invalid peer
+/// certificate: UnknownIssuer") does not say which setting would fix it.
+fn connect_error(e: async_nats::ConnectError, tls: Option<&NatsTls>) -> BusError {
+    let Some(failure) = tls_failure(&e) else {
+        return BusError::Connect(e);
+    };
+    let hint = match (failure, tls.and_then(|t| t.ca_file.as_ref())) {
+        // The server ended the handshake: it did not take our certificate, or wanted one.
+        (Some(async_nats::rustls::Error::AlertReceived(_)), _) => {
+            "the server refused the handshake: it may require a client certificate signed by \
+             a CA it trusts (nats.client_cert and nats.client_key, --nats-client-cert and \
+             --nats-client-key)"
+                .to_owned()
+        }
+        (Some(_), Some(ca)) => format!(
             "check that the server's certificate is signed by the CA in {} and names the \
              URL's host",
             ca.display()
         ),
-        None => "the server's certificate must verify: configure the CA that signed it \
-                 (nats.ca_file, --nats-ca-file)"
+        (Some(_), None) => "the server's certificate must verify: configure the CA that \
+                            signed it (nats.ca_file, --nats-ca-file)"
+            .to_owned(),
+        (None, _) => "check the TLS settings (nats.ca_file, nats.client_cert, \
+                      nats.client_key)"
             .to_owned(),
     };
     BusError::Tls(format!("{e}; {hint}"))
