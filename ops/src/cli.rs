@@ -462,6 +462,43 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The modern suite is the default of every command that takes one (the paper suite
+    /// only when asked for: README "Running on a network you do not trust").
+    #[test]
+    fn the_modern_suite_is_the_default() {
+        let parse = |args: &[&str]| Cli::try_parse_checked(args).unwrap().command;
+        let Command::Keygen(keygen) = parse(&["peerscrip-ops", "keygen", "--out", "k"]) else {
+            panic!("not keygen");
+        };
+        assert_eq!(keygen.suite, Suite::Modern);
+        let Command::Demo(demo) = parse(&["peerscrip-ops", "demo"]) else {
+            panic!("not demo");
+        };
+        assert_eq!(demo.suite, Suite::Modern);
+        let Command::NatsConfig(config) = parse(&[
+            "peerscrip-ops",
+            "nats-config",
+            "--out",
+            "o",
+            "--broker",
+            "b.pem",
+        ]) else {
+            panic!("not nats-config");
+        };
+        assert_eq!(config.suite, Suite::Modern);
+        let Command::Peers { connection } = parse(&[
+            "peerscrip-ops",
+            "peers",
+            "--operator-key",
+            "o.pem",
+            "--broker-key",
+            "b.pem",
+        ]) else {
+            panic!("not peers");
+        };
+        assert_eq!(connection.suite, Suite::Modern);
+    }
+
     /// `bank`'s flags (`--json`, the connection, TLS) are taken before or after its
     /// subcommand; the keys a running broker needs are still required, by name.
     #[test]

@@ -639,6 +639,29 @@ mod tests {
         assert!(s.key_passphrase.is_none() && s.nats_credentials.is_none());
     }
 
+    /// The modern suite unless the paper suite is asked for (README "Running on a network
+    /// you do not trust").
+    #[test]
+    fn the_modern_suite_is_the_default() {
+        let mut f = file("modern");
+        f.node.suite = None;
+        let s = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap();
+        assert_eq!(s.suite, Suite::Modern);
+        assert_eq!(Suite::default(), Suite::Modern);
+        assert_eq!(Suite::Modern.open_network_warning(), None);
+        let warning = Suite::Paper.open_network_warning().unwrap();
+        for needle in [
+            "RUSTSEC-2023-0071",
+            "Marvin",
+            "RSA-1024",
+            "SHA-1",
+            "PKCS#1 v1.5",
+        ] {
+            assert!(warning.contains(needle), "{needle}: {warning}");
+        }
+        assert!(!warning.contains('\n'));
+    }
+
     #[test]
     fn a_url_is_shown_without_its_credential() {
         assert_eq!(
