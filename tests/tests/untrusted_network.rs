@@ -452,6 +452,31 @@ fn under_umask_022_every_data_directory_and_file_is_private_and_the_paper_suite_
     let _ = init.ok();
     let shop = world.wallet(&["balance"]);
     let _ = shop.ok();
+    // A client that requires TLS of a server without it is refused, saying so.
+    let ca = site.path("secrets/some-ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    let operator_key = site.key("operator");
+    let operator = [
+        "peers",
+        "--json",
+        "--nats-url",
+        &world.nats_url,
+        "--suite",
+        "paper",
+        "--operator-key",
+        path_str(&operator_key),
+        "--broker-key",
+        path_str(&broker_key),
+        "--nats-ca-file",
+        path_str(&ca),
+    ];
+    let plain = site.ops(&operator);
+    assert_eq!(plain.code, 1, "{plain:?}");
+    assert!(
+        plain.stderr.contains("the server does not speak TLS"),
+        "{plain:?}"
+    );
+
     assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
 

@@ -131,6 +131,12 @@ fn connect_error(e: async_nats::ConnectError, tls: Option<&NatsTls>) -> BusError
              --nats-client-key)"
                 .to_owned()
         }
+        // What came back was not TLS: a server without TLS answered in plain text.
+        (Some(async_nats::rustls::Error::InvalidMessage(_)), _) => {
+            "the server does not speak TLS: enable it there (its tls {} block, `peerscrip-ops \
+             nats-config --tls-cert`) or remove the client's TLS settings"
+                .to_owned()
+        }
         (Some(_), Some(ca)) => format!(
             "check that the server's certificate is signed by the CA in {} and names the \
              URL's host",
