@@ -398,6 +398,44 @@ mod tests {
         assert_eq!(redact_url("tok@h:4222"), "h:4222");
     }
 
+    /// TLS: none unless a CA file or a client certificate is configured; the config's,
+    /// or a flag's over it; a certificate without its key refused.
+    #[test]
+    fn tls_is_required_when_a_ca_or_client_certificate_is_configured() {
+        let none = resolve_tls(&ConfigFile::default(), &CredentialFlags::default()).unwrap();
+        assert_eq!(none, None);
+        let config: ConfigFile = toml::from_str(
+            "nats_ca_file = \"/w/ca.pem\"\nnats_client_cert = \"/w/c.pem\"\n\
+             nats_client_key = \"/w/c.key\"",
+        )
+        .unwrap();
+        let tls = resolve_tls(&config, &CredentialFlags::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/w/ca.pem")));
+        assert_eq!(
+            tls.client_cert,
+            Some(ClientCert {
+                cert: PathBuf::from("/w/c.pem"),
+                key: PathBuf::from("/w/c.key"),
+            })
+        );
+        let flags = CredentialFlags {
+            ca_file: Some(Path::new("other.pem")),
+            ..CredentialFlags::default()
+        };
+        let tls = resolve_tls(&config, &flags).unwrap().unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("other.pem")));
+        let half = CredentialFlags {
+            client_cert: Some(Path::new("c.pem")),
+            ..CredentialFlags::default()
+        };
+        let e = resolve_tls(&ConfigFile::default(), &half).unwrap_err();
+        assert!(e.to_string().contains("--nats-client-key"), "{e}");
+        let s = Settings::resolve(&config, None, None, None, &CredentialFlags::default()).unwrap();
+        assert!(s.tls.is_some());
+    }
+
     #[test]
     fn flags_beat_the_config_which_beats_the_defaults() {
         let config = ConfigFile {

@@ -403,3 +403,33 @@ impl Stream for NatsSubscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A TLS file that cannot be read is named, with its role, before any connection is
+    /// tried (so the message is not a handshake failure): the server here does not exist.
+    #[tokio::test]
+    async fn an_unreadable_tls_file_is_named_before_connecting() {
+        let missing = PathBuf::from("/nonexistent/peerscrip/ca.pem");
+        let options = NatsOptions {
+            tls: Some(NatsTls {
+                ca_file: Some(missing.clone()),
+                client_cert: None,
+            }),
+            ..NatsOptions::default()
+        };
+        let Err(e) = NatsBus::client("nats://127.0.0.1:1", &options).await else {
+            panic!("connected without a server");
+        };
+        assert!(matches!(e, BusError::Tls(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("TLS to the NATS server failed: cannot read the CA file /nonexistent/peerscrip/ca.pem"),
+            "{e}"
+        );
+    }
+}
