@@ -326,6 +326,7 @@ impl MerchantConfig {
             self.request_timeout.as_secs(),
         ) + &shared::daemon::quotas::describe(&self.quotas)
             + &n.describe_export()
+            + &n.describe_nats_tls()
     }
 }
 
