@@ -18,8 +18,8 @@ use std::path::Path;
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Unavailable,
-    Unserved,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Sender,
+    Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
 use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSecs};
@@ -125,10 +125,16 @@ impl Core for BrokerCore {
         self.config.quotas
     }
 
-    /// Registered peers and the operator; a registrant is new by definition.
-    fn knows(&self, sender: &Uid) -> bool {
-        self.state.peers.contains_key(sender)
-            || self.operator.as_ref().is_some_and(|k| k.uid() == *sender)
+    /// The operator is trusted; registered peers have a rate; a registrant is new by
+    /// definition.
+    fn sender(&self, sender: &Uid) -> Sender {
+        if self.operator.as_ref().is_some_and(|k| k.uid() == *sender) {
+            Sender::Trusted
+        } else if self.state.peers.contains_key(sender) {
+            Sender::Peer
+        } else {
+            Sender::Stranger
+        }
     }
 
     fn open(&self, frame: &Frame) -> Result<Verified, Refusal> {

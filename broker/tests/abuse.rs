@@ -184,7 +184,7 @@ fn senders_the_broker_does_not_know_share_one_budget() {
 }
 
 #[test]
-fn a_customers_unmatched_announcements_are_capped() {
+fn unmatched_announcements_and_reports_are_capped_per_peer() {
     let mut p = Parties::new(Suite::Modern, 500);
     p.w.config.quotas.open_purchases = 3;
     p.w.reopen();
@@ -217,6 +217,23 @@ fn a_customers_unmatched_announcements_are_capped() {
     let later = NOW.saturating_add_secs(PURCHASE_WINDOW_SECS + 1);
     let reply = p.w.send(&announce(&p), later);
     assert_eq!(Frame::decode(&reply).unwrap().header.label, Label::Ack);
+
+    // Reports ahead of any announcement are held too: capped per merchant.
+    let report = |p: &Parties| {
+        p.m.purchase_completed(TxId::random(), p.c.uid(), 1_000_000_000)
+    };
+    for _ in 0..3 {
+        let reply = p.w.send(&report(&p), later);
+        assert_eq!(Frame::decode(&reply).unwrap().header.label, Label::Ack);
+    }
+    let len = p.w.log_len();
+    let over = report(&p);
+    let reply = p.w.send(&over, later);
+    assert_eq!(
+        unsigned(&p.w, &over, &reply).error_code(),
+        Some(ErrorCode::TooManyRequests)
+    );
+    assert_eq!(p.w.log_len(), len);
 }
 
 #[test]

@@ -17,8 +17,8 @@ use std::path::Path;
 
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Unavailable,
-    Unserved,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Sender,
+    Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header};
 use shared::{
@@ -133,9 +133,16 @@ impl Core for MerchantCore {
         self.config.quotas
     }
 
-    /// Its customers whose keys it holds (6.0b), and the broker.
-    fn knows(&self, sender: &Uid) -> bool {
-        self.state.peer_key(sender).is_some()
+    /// The pinned broker is trusted (it relays its customers' 6.5 requests, each within
+    /// their quotas at the broker); customers whose keys it holds (6.0b) have a rate.
+    fn sender(&self, sender: &Uid) -> Sender {
+        if *sender == self.config.broker {
+            Sender::Trusted
+        } else if self.state.peer_key(sender).is_some() {
+            Sender::Peer
+        } else {
+            Sender::Stranger
+        }
     }
 
     fn open(&self, frame: &Frame) -> Result<VerifiedRequest, Refusal> {

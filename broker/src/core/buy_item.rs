@@ -87,6 +87,10 @@ pub(super) fn completed(
             "this tx already has a completed purchase",
         ));
     }
+    // A report ahead of its announcement is held too: capped per merchant (section 10).
+    if existing.is_none() {
+        ctx.within_quota(state, OpenKind::Purchase, merchant)?;
+    }
     let matched = existing
         .is_some_and(|p| p.customer == x.customer && p.initiated == Some(x.value) && !p.recorded);
     let events = if matched {

@@ -404,8 +404,10 @@ impl State {
         Ok(touched)
     }
 
-    /// What `tx` holds open against its customer's caps (section 10): an exchange with no
-    /// decision, an escrow holding `B0`, an announcement no `PurchaseCompleted` matched.
+    /// What `tx` holds open against its peer's caps (section 10): an exchange with no
+    /// decision, an escrow holding `B0` (the customer's), an announcement no
+    /// `PurchaseCompleted` matched (the customer's), a report no announcement matched (the
+    /// merchant's).
     fn open_in(&self, tx: &TxId) -> Option<(OpenKind, Uid)> {
         if let Some(e) = self.exchanges.get(tx) {
             return (e.state == ExchangeState::Open).then_some((OpenKind::Exchange, e.customer));
@@ -414,7 +416,12 @@ impl State {
             return (e.state == EscrowState::Open).then_some((OpenKind::Escrow, e.customer));
         }
         let p = self.purchases.get(tx)?;
-        (p.initiated.is_some() && !p.recorded).then_some((OpenKind::Purchase, p.customer))
+        match (p.initiated, p.completed) {
+            _ if p.recorded => None,
+            (Some(_), _) => Some((OpenKind::Purchase, p.customer)),
+            (None, Some(_)) => Some((OpenKind::Purchase, p.merchant)),
+            (None, None) => None,
+        }
     }
 
     fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {

@@ -46,7 +46,7 @@ use crate::wire::{Frame, Header};
 
 use super::{
     Availability, Decision, Draft, DraftError, Handled, Outcome, Outgoing, Quotas, RateLimiter,
-    Recorded, Refusal, SentFrame, Unavailable, too_many_requests, unavailable_batch,
+    Recorded, Refusal, Sender, SentFrame, Unavailable, too_many_requests, unavailable_batch,
     unsigned_error,
 };
 
@@ -71,9 +71,10 @@ pub trait Core: Send + Sync {
     /// private-key operation; the caps on open transactions are the core's, in `decide`.
     fn quotas(&self) -> Quotas;
 
-    /// Whether the node knows `sender`'s key: a frame of a sender it does not know counts
-    /// against the one budget all such senders share (section 10, "Cheap checks first").
-    fn knows(&self, sender: &Uid) -> bool;
+    /// Who `sender` is to the node, for its rate: a frame of a sender it does not know
+    /// counts against the one budget all such senders share (section 10, "Cheap checks
+    /// first"); a party it trusts by configuration has no rate.
+    fn sender(&self, sender: &Uid) -> Sender;
 
     /// Verifies a decoded frame into a request (decryption, signatures, the frame's own
     /// checks), against the state before the batch. Runs in parallel: no state change.
@@ -319,7 +320,7 @@ impl<C: Core> Driver<C> {
                     if header.suite == self.core.suite()
                         && !self.rate.admit(
                             header.sender,
-                            self.core.knows(&header.sender),
+                            self.core.sender(&header.sender),
                             now,
                         ) =>
                 {

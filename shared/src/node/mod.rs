@@ -70,8 +70,8 @@ pub use driver::{Core, Driver, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
 pub use quota::{
-    OpenKind, OpenTxs, PURCHASE_WINDOW_SECS, Quotas, RateLimiter, TOO_MANY_REQUESTS_MESSAGE,
-    too_many_requests,
+    OpenKind, OpenTxs, PURCHASE_WINDOW_SECS, Quotas, RateLimiter, Sender,
+    TOO_MANY_REQUESTS_MESSAGE, too_many_requests,
 };
 pub use refusal::{Refusal, is_repeat_later, unsigned_error, unsigned_error_in, unsigned_error_of};
 pub use replies::{Lookup, Replies, ReplyKey, StoredReply};

@@ -48,7 +48,8 @@ pub struct Quotas {
     /// 6.5 and 6.7 escrows one customer may have open.
     pub open_escrows: u32,
     /// 6.3 announcements (`PurchaseInitiated`) one customer may have unmatched at the
-    /// broker, made within the last [`PURCHASE_WINDOW_SECS`].
+    /// broker, made within the last [`PURCHASE_WINDOW_SECS`]; and reports
+    /// (`PurchaseCompleted`) one merchant may have there ahead of their announcements.
     pub open_purchases: u32,
 }
 
@@ -122,6 +123,19 @@ impl Bucket {
     }
 }
 
+/// Who a frame's sender is to the node, for its rate (section 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// A key the node does not know yet: shares the strangers' budget.
+    Stranger,
+    /// A registered peer whose key it knows: its own bucket.
+    Peer,
+    /// A party the node trusts by configuration (a merchant's pinned broker, the broker's
+    /// operator): no rate. The broker relays its customers' 6.5 requests to a merchant at
+    /// whatever rate they come, each already within its customer's quotas.
+    Trusted,
+}
+
 /// How many idle buckets a [`RateLimiter`] keeps before it forgets the full ones.
 const PRUNE_ABOVE: usize = 4096;
 
@@ -145,11 +159,14 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one request of `sender` (`known`: whether the node knows its key) at `now`;
-    /// `false` when it is over its rate and must be refused before any work.
-    pub fn admit(&mut self, sender: Uid, known: bool, now: UnixSecs) -> bool {
+    /// Takes one request of `sender` (who it is to the node: `kind`) at `now`; `false`
+    /// when it is over its rate and must be refused before any work.
+    pub fn admit(&mut self, sender: Uid, kind: Sender, now: UnixSecs) -> bool {
         let q = self.quotas;
-        if !known {
+        if kind == Sender::Trusted {
+            return true;
+        }
+        if kind == Sender::Stranger {
             return self
                 .strangers
                 .get_or_insert_with(|| Bucket::full(q.strangers_burst, now))
@@ -294,20 +311,22 @@ mod tests {
         };
         let mut limiter = RateLimiter::new(quotas);
         let t = UnixSecs::new(1_000);
-        let admitted = (0..10).filter(|_| limiter.admit(uid(1), true, t)).count();
+        let admitted = (0..10)
+            .filter(|_| limiter.admit(uid(1), Sender::Peer, t))
+            .count();
         assert_eq!(admitted, 3, "the burst");
         assert!(
-            limiter.admit(uid(2), true, t),
+            limiter.admit(uid(2), Sender::Peer, t),
             "another sender has its own bucket"
         );
         let next = UnixSecs::new(1_001);
         let admitted = (0..10)
-            .filter(|_| limiter.admit(uid(1), true, next))
+            .filter(|_| limiter.admit(uid(1), Sender::Peer, next))
             .count();
         assert_eq!(admitted, 2, "one second's rate");
         let later = UnixSecs::new(1_100);
         let admitted = (0..10)
-            .filter(|_| limiter.admit(uid(1), true, later))
+            .filter(|_| limiter.admit(uid(1), Sender::Peer, later))
             .count();
         assert_eq!(admitted, 3, "refilled to the burst, never above it");
     }
@@ -321,14 +340,21 @@ mod tests {
         };
         let mut limiter = RateLimiter::new(quotas);
         let t = UnixSecs::new(5);
-        assert!(limiter.admit(uid(1), false, t));
-        assert!(limiter.admit(uid(2), false, t));
-        assert!(!limiter.admit(uid(3), false, t), "a new UID does not help");
+        assert!(limiter.admit(uid(1), Sender::Stranger, t));
+        assert!(limiter.admit(uid(2), Sender::Stranger, t));
         assert!(
-            limiter.admit(uid(1), true, t),
+            !limiter.admit(uid(3), Sender::Stranger, t),
+            "a new UID does not help"
+        );
+        assert!(
+            limiter.admit(uid(1), Sender::Peer, t),
             "known senders are not strangers"
         );
-        assert!(limiter.admit(uid(4), false, UnixSecs::new(6)));
+        assert!(limiter.admit(uid(4), Sender::Stranger, UnixSecs::new(6)));
+        assert!(
+            (0..1_000).all(|_| limiter.admit(uid(5), Sender::Trusted, t)),
+            "no rate for a trusted party"
+        );
     }
 
     #[test]
@@ -338,9 +364,9 @@ mod tests {
         for n in 0..=u16::try_from(PRUNE_ABOVE).unwrap() {
             let mut id = [0; 16];
             id[..2].copy_from_slice(&n.to_be_bytes());
-            limiter.admit(Uid(id), true, t);
+            limiter.admit(Uid(id), Sender::Peer, t);
         }
-        limiter.admit(uid(200), true, UnixSecs::new(100));
+        limiter.admit(uid(200), Sender::Peer, UnixSecs::new(100));
         assert!(limiter.known.len() <= 2, "{}", limiter.known.len());
     }
 
