@@ -110,6 +110,8 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         subjects.clone(),
         system_clock,
         config.expire_every,
+        // On a shared network anyone may forge a reply subject (protocol.md section 3).
+        true,
     )
     .await?;
     tracing::info!(subject = %subjects.broker(), "broker serving");

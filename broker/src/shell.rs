@@ -225,11 +225,13 @@ pub async fn serve<B: Bus>(
     subjects: Subjects,
     clock: Clock,
 ) -> Result<Running, BusError> {
-    serve_every(node, bus, subjects, clock, EXPIRE_EVERY).await
+    serve_every(node, bus, subjects, clock, EXPIRE_EVERY, false).await
 }
 
 /// [`serve`] with the timer ticking every `every` instead of [`EXPIRE_EVERY`]: a deadline
-/// is enforced at most `every` after it passes (the daemon's `expire_every_secs`).
+/// is enforced at most `every` after it passes (the daemon's `expire_every_secs`); with
+/// `bound_replies` (the daemon, on a shared network) a request is answered only on its
+/// sender's inbox (protocol.md section 3, `shared::runtime::Screen`).
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -239,6 +241,7 @@ pub async fn serve_every<B: Bus>(
     subjects: Subjects,
     clock: Clock,
     every: Duration,
+    bound_replies: bool,
 ) -> Result<Running, BusError> {
     let addr = runtime::start(node, clock);
     let subject = subjects.broker();
@@ -249,7 +252,10 @@ pub async fn serve_every<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped),
-        None,
+        runtime::Screen {
+            bound_replies,
+            ..runtime::Screen::default()
+        },
     )
     .await?;
     let timer = tokio::spawn(timer(addr.clone(), bus, subjects, every));
