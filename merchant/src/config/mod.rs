@@ -76,6 +76,10 @@ pub struct MerchantArgs {
     /// [file: merchant.key_lookups; default 4].
     #[arg(long, env = "PEERSCRIP_KEY_LOOKUPS")]
     pub key_lookups: Option<u64>,
+    /// Key lookups of unknown senders started per second
+    /// [file: merchant.key_lookups_per_sec; default 20].
+    #[arg(long, env = "PEERSCRIP_KEY_LOOKUPS_PER_SEC")]
+    pub key_lookups_per_sec: Option<u64>,
     /// Unknown senders that may wait for a key lookup; a frame of another is dropped
     /// [file: merchant.key_lookup_queue; default 64].
     #[arg(long, env = "PEERSCRIP_KEY_LOOKUP_QUEUE")]
@@ -113,6 +117,8 @@ pub struct MerchantSection {
     pub request_timeout_secs: Option<u64>,
     /// See [`MerchantArgs::key_lookups`].
     pub key_lookups: Option<u64>,
+    /// See [`MerchantArgs::key_lookups_per_sec`].
+    pub key_lookups_per_sec: Option<u64>,
     /// See [`MerchantArgs::key_lookup_queue`].
     pub key_lookup_queue: Option<u64>,
     /// See [`MerchantArgs::unknown_peer_secs`].
@@ -314,7 +320,7 @@ impl MerchantConfig {
              log_level = {}\nbroker_key = {}\nbroker_uid = {}\ncatalogue = {} ({} items)\n\
              pan = {}\npan_secret = set\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
              escrow_window_secs = {}\nrequest_timeout_secs = {}\nkey_lookups = {}\n\
-             key_lookup_queue = {}\nunknown_peer_secs = {}\n",
+             key_lookups_per_sec = {}\nkey_lookup_queue = {}\nunknown_peer_secs = {}\n",
             n.suite,
             n.data_dir.display(),
             n.key.display(),
@@ -343,6 +349,7 @@ impl MerchantConfig {
             self.escrow_window_secs,
             self.request_timeout.as_secs(),
             self.lookups.concurrent,
+            self.lookups.per_sec,
             self.lookups.queue,
             self.lookups.unknown_for.as_secs(),
         ) + &n.describe_export()
@@ -368,6 +375,18 @@ fn lookup_limits(args: &MerchantArgs, m: &MerchantSection) -> Result<LookupLimit
             m.key_lookups,
             defaults.concurrent,
         )?,
+        per_sec: u32::try_from(count(
+            "merchant.key_lookups_per_sec (--key-lookups-per-sec)",
+            args.key_lookups_per_sec,
+            m.key_lookups_per_sec,
+            defaults.per_sec as usize,
+        )?)
+        .map_err(|e| {
+            ConfigError::invalid(
+                "merchant.key_lookups_per_sec (--key-lookups-per-sec)",
+                e.to_string(),
+            )
+        })?,
         queue: count(
             "merchant.key_lookup_queue (--key-lookup-queue)",
             args.key_lookup_queue,
@@ -435,6 +454,8 @@ mod tests {
             "3",
             "--key-lookups",
             "2",
+            "--key-lookups-per-sec",
+            "7",
             "--key-lookup-queue",
             "9",
             "--unknown-peer-secs",
@@ -451,6 +472,7 @@ mod tests {
             c.lookups,
             LookupLimits {
                 concurrent: 2,
+                per_sec: 7,
                 queue: 9,
                 unknown_for: Duration::from_secs(5),
                 timeout: Duration::from_secs(3),

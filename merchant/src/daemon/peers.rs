@@ -9,12 +9,14 @@
 //! Made-up senders cost a lookup each (an RSA signature at both ends), so lookups are
 //! bounded apart from the serving path (protocol.md section 10, [`LookupLimits`]): a frame
 //! from a known peer goes straight to the node and never waits behind a lookup; lookups
-//! run at most [`LookupLimits::concurrent`] at a time, at most [`LookupLimits::queue`]
-//! senders wait for one (a frame beyond that is dropped, no reply: its sender's signature
-//! cannot be checked, section 3), frames of a sender whose lookup is under way wait for
-//! that one lookup; and a UID the broker says it does not know is remembered as unknown
-//! for [`LookupLimits::unknown_for`] (at most [`MAX_UNKNOWN`] of them), its frames
-//! dropped without asking again.
+//! share one budget, at most [`LookupLimits::concurrent`] at a time and
+//! [`LookupLimits::per_sec`] a second (what a flood can make both nodes spend on them); at
+//! most [`LookupLimits::queue`] senders wait for one (a frame beyond that is dropped, no
+//! reply: its sender's signature cannot be checked, section 3); frames of a sender whose
+//! lookup is under way wait for that one lookup (at most [`MAX_WAITING`] of them); and a
+//! UID the broker says it does not know is remembered as unknown for
+//! [`LookupLimits::unknown_for`] (at most [`MAX_UNKNOWN`] of them), its frames dropped
+//! without asking again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -94,14 +96,18 @@ fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
 
 /// The most UIDs remembered as unknown; beyond it the oldest are forgotten.
 pub const MAX_UNKNOWN: usize = 4096;
+/// The most frames of one unknown sender waiting for its key lookup; more are dropped.
+pub const MAX_WAITING: usize = 8;
 
 /// The bounds on key lookups (protocol.md section 10; the merchant's `key_lookups`,
 /// `key_lookup_queue` and `unknown_peer_secs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LookupLimits {
-    /// Lookups under way at once: the broker's and the merchant's private-key time a flood
-    /// of made-up senders can take.
+    /// Lookups under way at once.
     pub concurrent: usize,
+    /// Lookups started per second: the broker's and the merchant's private-key time a
+    /// flood of made-up senders can take.
+    pub per_sec: u32,
     /// Senders waiting for a lookup, those under way included; a frame of another unknown
     /// sender beyond it is dropped.
     pub queue: usize,
@@ -118,6 +124,7 @@ impl Default for LookupLimits {
     fn default() -> Self {
         LookupLimits {
             concurrent: 4,
+            per_sec: 20,
             queue: 64,
             unknown_for: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
@@ -136,11 +143,13 @@ struct Learner<B> {
     known: Mutex<BTreeSet<Uid>>,
     /// UIDs the broker did not give a key for, and when.
     unknown: Mutex<BTreeMap<Uid, Instant>>,
-    /// The lookups waiting or under way, each with what its frames wait for: `Some(serve)`
-    /// once it ended.
-    pending: Mutex<BTreeMap<Uid, watch::Receiver<Option<bool>>>>,
+    /// The lookups waiting or under way, each with what its frames wait for (`Some(serve)`
+    /// once it ended) and how many frames wait.
+    pending: Mutex<BTreeMap<Uid, (watch::Receiver<Option<bool>>, usize)>>,
     /// One permit per lookup under way.
     budget: Semaphore,
+    /// When the next lookup may start (`per_sec`).
+    next_start: Mutex<Instant>,
 }
 
 /// The gateway's [`Prepare`] step of the merchant daemon (see the module doc): knows the
@@ -168,6 +177,7 @@ pub fn prepare<B: Bus>(
         unknown: Mutex::new(BTreeMap::new()),
         pending: Mutex::new(BTreeMap::new()),
         budget: Semaphore::new(limits.concurrent.max(1)),
+        next_start: Mutex::new(Instant::now()),
     });
     Arc::new(move |addr, bytes| learner.admit(addr, bytes))
 }
@@ -192,7 +202,12 @@ impl<B: Bus> Learner<B> {
         let Ok(mut pending) = self.pending.lock() else {
             return Admission::Drop;
         };
-        let ended = if let Some(ended) = pending.get(&sender) {
+        let ended = if let Some((ended, waiting)) = pending.get_mut(&sender) {
+            if *waiting >= MAX_WAITING {
+                tracing::debug!(peer = %sender, "dropped: too many frames wait for the sender's key");
+                return Admission::Drop;
+            }
+            *waiting += 1;
             ended.clone()
         } else {
             if pending.len() >= self.limits.queue {
@@ -200,7 +215,7 @@ impl<B: Bus> Learner<B> {
                 return Admission::Drop;
             }
             let (end, ended) = watch::channel(None);
-            pending.insert(sender, ended.clone());
+            pending.insert(sender, (ended.clone(), 1));
             tokio::spawn(self.clone().lookup(sender, addr.clone(), end));
             ended
         };
@@ -225,7 +240,10 @@ impl<B: Bus> Learner<B> {
         end: watch::Sender<Option<bool>>,
     ) {
         let serve = match self.budget.acquire().await {
-            Ok(_permit) => self.fetch(sender, &addr).await,
+            Ok(_permit) => {
+                tokio::time::sleep_until(self.start_slot().into()).await;
+                self.fetch(sender, &addr).await
+            }
             // The semaphore is never closed; if it were, nothing could be learned.
             Err(_) => false,
         };
@@ -280,6 +298,19 @@ impl<B: Bus> Learner<B> {
 }
 
 impl<B> Learner<B> {
+    /// When the lookup asking now may start: lookups start at most `per_sec` a second,
+    /// each at the first free slot (now, when the budget is unused).
+    fn start_slot(&self) -> Instant {
+        let gap = Duration::from_secs(1) / self.limits.per_sec.max(1);
+        let now = Instant::now();
+        // A poisoned lock only means another task panicked mid-update: start now.
+        self.next_start.lock().map_or(now, |mut next| {
+            let slot = (*next).max(now);
+            *next = slot + gap;
+            slot
+        })
+    }
+
     fn is_known(&self, uid: &Uid) -> bool {
         // A poisoned lock only means another task panicked while inserting: ask again.
         self.known.lock().is_ok_and(|known| known.contains(uid))

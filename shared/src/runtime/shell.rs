@@ -248,16 +248,17 @@ impl<N: ServeNode> NodeActor<N> {
 
 /// The span every log line about one frame is recorded in (architecture.md "Each node":
 /// every line of a transaction carries its tx id): `frame{tx=… label=… sender=…}` read
-/// from the frame's header, or `frame{tx="undecodable"}` when the bytes are not a frame.
-/// Only header fields, which travel in the clear (protocol.md section 3), never a body.
+/// from the frame's header, or `frame{tx="undecodable"}` when the bytes do not start with
+/// a header. Only header fields, which travel in the clear (protocol.md section 3), never a
+/// body; only the header is decoded, so a span costs a flood of frames little.
 #[must_use]
 pub fn frame_span(bytes: &[u8]) -> tracing::Span {
-    match crate::wire::Frame::decode(bytes) {
-        Ok(frame) => tracing::info_span!(
+    match crate::wire::Frame::header_of(bytes) {
+        Ok(header) => tracing::info_span!(
             "frame",
-            tx = %frame.header.tx,
-            label = %frame.header.label,
-            sender = %frame.header.sender,
+            tx = %header.tx,
+            label = %header.label,
+            sender = %header.sender,
         ),
         Err(_) => tracing::info_span!("frame", tx = "undecodable", size = bytes.len()),
     }
