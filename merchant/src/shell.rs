@@ -403,7 +403,7 @@ async fn report_loop<B: Bus>(
                 Ok(answered) => r.outcome(key, answered),
                 Err(ReportError::Stopped) => return,
             },
-            () = tokio::time::sleep_until(next.into()) => {
+            () = tokio::time::sleep_until(next) => {
                 let Ok((is_down, pending)) = read_pending(&r.addr).await else {
                     return;
                 };

@@ -132,6 +132,9 @@ impl Default for LookupLimits {
     }
 }
 
+/// A lookup's end, `Some(serve)` once it ended, and how many frames wait for it.
+type Waiting = (watch::Receiver<Option<bool>>, usize);
+
 /// What [`prepare`] needs.
 struct Learner<B> {
     bus: B,
@@ -145,7 +148,7 @@ struct Learner<B> {
     unknown: Mutex<BTreeMap<Uid, Instant>>,
     /// The lookups waiting or under way, each with what its frames wait for (`Some(serve)`
     /// once it ended) and how many frames wait.
-    pending: Mutex<BTreeMap<Uid, (watch::Receiver<Option<bool>>, usize)>>,
+    pending: Mutex<BTreeMap<Uid, Waiting>>,
     /// One permit per lookup under way.
     budget: Semaphore,
     /// When the next lookup may start (`per_sec`).
