@@ -344,6 +344,10 @@ async fn a_request_whose_reply_subject_is_another_peers_inbox_is_answered_by_no_
     );
     assert_eq!(merchant.terminate().code(), Some(0), "{}", merchant.log());
     assert_eq!(broker.terminate().code(), Some(0), "{}", broker.log());
+    // Each counted the one it dropped, and says so at its stop.
+    for daemon in [&merchant, &broker] {
+        assert_eq!(daemon.count("foreign_reply=1"), 1, "{}", daemon.log());
+    }
     assert_eq!(h.log_lengths(), before, "no log changed");
     assert!(
         !h.open_broker()

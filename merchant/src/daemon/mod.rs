@@ -224,6 +224,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         prepare: Some(prepare),
         ..Screen::default()
     };
+    let dropped = screen.dropped.clone();
     let running = crate::shell::serve_with(
         node,
         bus.clone(),
@@ -253,6 +254,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
 
     let signal = (&mut shutdown).await;
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
+    dropped.report();
     let node = running.shutdown().await;
     if let Err(e) = bus.flush().await {
         tracing::warn!(error = %e, "the last replies may not have reached the server");

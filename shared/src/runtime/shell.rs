@@ -409,6 +409,19 @@ pub struct Dropped {
 }
 
 impl Dropped {
+    /// Logs the counts (a daemon's at its stop), if any frame was dropped.
+    pub fn report(&self) {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let (foreign_reply, by_prepare) = (load(&self.foreign_reply), load(&self.by_prepare));
+        if foreign_reply + by_prepare > 0 {
+            tracing::info!(
+                foreign_reply,
+                by_prepare,
+                "frames the gateway dropped unread: a reply subject not the sender's inbox, or refused before the node (protocol.md sections 3 and 10)"
+            );
+        }
+    }
+
     /// Counts one more in `counter`; returns the new count.
     fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
