@@ -82,6 +82,8 @@ pub struct BrokerFile {
     pub log: LogFile,
     /// `[broker]`.
     pub broker: BrokerSection,
+    /// `[quotas]` (protocol.md section 10).
+    pub quotas: shared::node::Quotas,
 }
 
 /// The resolved configuration.
@@ -172,6 +174,7 @@ impl BrokerConfig {
                 section.escrow_window_secs,
                 defaults.escrow_window_secs,
             )?,
+            quotas: shared::daemon::quotas::resolve(file.quotas, secret_env)?,
         };
         let expire_every = std::time::Duration::from_secs(positive_secs(
             "broker.expire_every_secs (--expire-every-secs)",
@@ -230,7 +233,8 @@ impl BrokerConfig {
             self.operator_key
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
-        ) + &n.describe_export()
+        ) + &shared::daemon::quotas::describe(&c.quotas)
+            + &n.describe_export()
     }
 }
 

@@ -18,7 +18,8 @@ use std::path::Path;
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Unavailable,
+    Unserved,
 };
 use shared::wire::{Frame, Header};
 use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSecs};
@@ -118,6 +119,16 @@ impl Core for BrokerCore {
 
     fn suite(&self) -> Suite {
         self.config.suite
+    }
+
+    fn quotas(&self) -> Quotas {
+        self.config.quotas
+    }
+
+    /// Registered peers and the operator; a registrant is new by definition.
+    fn knows(&self, sender: &Uid) -> bool {
+        self.state.peers.contains_key(sender)
+            || self.operator.as_ref().is_some_and(|k| k.uid() == *sender)
     }
 
     fn open(&self, frame: &Frame) -> Result<Verified, Refusal> {

@@ -24,9 +24,10 @@ fn one_scrip_many_spends_exactly_one_succeeds() {
     let (_, b0) =
         c.open_scrip::<BrokerScripResponseX1>(&reply, |b| (b.scrip.clone(), b.cs_hash.clone()));
 
-    // 160 requests, 40 of each kind, each in its own tx; exchanges announced first.
+    // 120 requests, 30 of each kind, each in its own tx; exchanges announced first (fewer
+    // than a customer's default cap of open exchanges, section 10).
     let mut requests: Vec<(&str, Vec<u8>)> = Vec::new();
-    for i in 0..40u64 {
+    for i in 0..30u64 {
         requests.push(("withdraw", c.withdraw(TxId::random(), &b0)));
         requests.push((
             "top-up",

@@ -105,20 +105,42 @@ fn exchange_of_the_whole_scrip_has_no_change() {
 }
 
 #[test]
-fn no_open_exchange_is_an_error_that_records_nothing() {
+fn no_open_exchange_is_a_recorded_refusal() {
     let mut p = Parties::new(Suite::Modern, 500);
     let tx = TxId::random();
-    p.w.assert_refused(
-        &authorization(&p, tx, 300, 300),
-        NOW,
-        ErrorCode::NoOpenExchange,
-    );
-    // The notice arrives late; M's repeat then succeeds.
-    notice(&mut p, tx);
-    let handled = p.w.send_all(&authorization(&p, tx, 300, 300), NOW);
+    let before = p.w.state().accounts.clone();
+    let len = p.w.log_len();
+    // M asks with no exchange announced (6.2 step 4, section 10): a recorded NOK that M
+    // closes on, not an `Error` it would repeat for ever.
+    let request = authorization(&p, tx, 300, 300);
+    let handled = p.w.send_all(&request, NOW);
+    assert_nok_recorded(&p, &handled, tx, ErrorCode::NoOpenExchange);
+    assert_eq!(p.w.log_len(), len + 1, "the refusal is recorded");
+    assert_eq!(p.w.state().accounts, before, "no money moved");
+    assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
+    // A repeat gets the stored decision; nothing appended.
+    assert_eq!(p.w.send_all(&request, NOW).reply, handled.reply);
+    assert_eq!(p.w.log_len(), len + 1);
+    // A notice that comes after the decision cannot reopen the tx.
+    p.w.assert_refused(&p.c.notice(tx, p.m.uid()), NOW, ErrorCode::TxReused);
+    wire_client::assert_conserved(p.w.state());
+}
+
+/// The NOK of `code` in `handled` (M's `ExchangeAuthorizationResponse`), told to C as a
+/// `ChangeBrokerScrip` with no change, the exchange refused.
+fn assert_nok_recorded(p: &Parties, handled: &shared::node::Handled, tx: TxId, code: ErrorCode) {
     let x5 =
         p.m.open_sealed::<ExchangeAuthorizationResponseX5>(handled.reply_frame());
-    assert_eq!(x5.decision, Decision::Ok);
+    let Decision::Nok(reason) = x5.decision else {
+        panic!("expected NOK")
+    };
+    assert_eq!(reason.error_code(), Some(code));
+    assert_eq!(handled.deliveries.len(), 1);
+    assert_eq!(handled.deliveries[0].to, p.c.uid());
+    let x4 =
+        p.c.open_sealed::<ChangeBrokerScripX4>(&handled.deliveries[0].frame);
+    assert_eq!((x4.outcome, x4.change), (Decision::Nok(reason), None));
+    assert_eq!(p.w.state().exchanges[&tx].state, ExchangeState::Refused);
 }
 
 /// A failed check of step 4 is a final, recorded NOK: the exchange closes, B0 stays live,
@@ -265,13 +287,19 @@ fn another_relay_or_another_customer_is_refused() {
     // Another merchant relays C's part.
     let relayed = other.exchange_authorization(&step2, p.c.uid(), 300);
     p.w.assert_refused(&relayed, NOW, ErrorCode::TxReused);
-    // M names another customer than the one whose part it forwards.
+    // M names another customer than the one whose part it forwards: not a party of the
+    // tx the notice bound.
     let lie = p.m.exchange_authorization(&step2, other.uid(), 300);
-    p.w.assert_refused(&lie, NOW, ErrorCode::BadFrame);
-    // M forwards a part of another label (C's notice) in place of C's step 2.
+    p.w.assert_refused(&lie, NOW, ErrorCode::TxReused);
+    // M forwards a part of another label (C's notice) in place of C's step 2: M's own part
+    // verified, so the refusal is a recorded NOK that closes the exchange (6.2 step 4).
+    let len = p.w.log_len();
     let fake =
         p.m.exchange_authorization(&p.c.notice(tx, p.m.uid()), p.c.uid(), 300);
-    p.w.assert_refused(&fake, NOW, ErrorCode::BadFrame);
+    let handled = p.w.send_all(&fake, NOW);
+    assert_nok_recorded(&p, &handled, tx, ErrorCode::BadFrame);
+    assert_eq!(p.w.log_len(), len + 1);
+    assert!(p.w.state().live.get(&p.b0.scrip.id()).is_some());
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! - A node that cannot write its log answers the unsigned `Error { Unavailable }`
 //!   (protocol.md section 10): no decision, only "repeat". The client sends the same
 //!   request again after a growing pause ([`UNAVAILABLE_PAUSE`] first), like a lost reply.
+//!   So it does on the unsigned `Error { TooManyRequests }` of a node's quota.
 //! - So does an `Error` whose `re` names the request with an empty digest: the node could
 //!   not verify it (e.g. `UnknownPeer`, a merchant that cannot learn the customer's key
 //!   while the broker is unreachable; protocol.md section 3: "repeat or give up").
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subject, Subjects};
-use shared::node::is_unavailable;
+use shared::node::{is_repeat_later, is_unavailable};
 use shared::runtime::Backoff;
 use shared::wire::Label;
 use shared::{TxId, Uid};
@@ -58,6 +59,20 @@ pub enum ClientError {
         "{label:?} of tx {tx}: the node cannot write its log now (Unavailable) after {attempts} attempts"
     )]
     Unavailable {
+        /// The transaction.
+        tx: TxId,
+        /// The request's label.
+        label: Label,
+        /// How many times it was sent.
+        attempts: u32,
+    },
+    /// The node answered `TooManyRequests` to every attempt: this wallet is over one of its
+    /// quotas (protocol.md section 10). Nothing was recorded; the request is still pending
+    /// in the wallet: repeat it later.
+    #[error(
+        "{label:?} of tx {tx}: the node refused it as over its quota (TooManyRequests) after {attempts} attempts"
+    )]
+    OverQuota {
         /// The transaction.
         tx: TxId,
         /// The request's label.
@@ -163,11 +178,20 @@ impl<B: Bus> Client<B> {
         loop {
             let frame = attempts.frame(attempt)?;
             let (failed, pause) = match self.bus.request(&subject, frame, self.timeout).await {
-                Ok(reply) if is_unavailable(&reply, out.to, out.tx) => {
-                    let e = ClientError::Unavailable {
-                        tx: out.tx,
-                        label: out.label,
-                        attempts: attempt,
+                Ok(reply) if is_repeat_later(&reply, out.to, out.tx) => {
+                    let (tx, label, attempts) = (out.tx, out.label, attempt);
+                    let e = if is_unavailable(&reply, out.to, out.tx) {
+                        ClientError::Unavailable {
+                            tx,
+                            label,
+                            attempts,
+                        }
+                    } else {
+                        ClientError::OverQuota {
+                            tx,
+                            label,
+                            attempts,
+                        }
                     };
                     (e, true)
                 }

@@ -17,7 +17,8 @@ use std::path::Path;
 
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Recorded, Refusal, Unavailable, Unserved,
+    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Unavailable,
+    Unserved,
 };
 use shared::wire::{Frame, Header};
 use shared::{
@@ -126,6 +127,15 @@ impl Core for MerchantCore {
 
     fn suite(&self) -> Suite {
         self.keys.suite()
+    }
+
+    fn quotas(&self) -> Quotas {
+        self.config.quotas
+    }
+
+    /// Its customers whose keys it holds (6.0b), and the broker.
+    fn knows(&self, sender: &Uid) -> bool {
+        self.state.peer_key(sender).is_some()
     }
 
     fn open(&self, frame: &Frame) -> Result<VerifiedRequest, Refusal> {

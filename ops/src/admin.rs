@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use shared::bus::{Bus, BusError, Subjects};
 use shared::ids::{PanSecret, TxId};
+use shared::node::unsigned_error_in;
 use shared::wire::bodies::{
     AdminOp, AdminRequestX0, AdminResponseX1, AdminResult, Body, ErrorBody,
 };
@@ -165,10 +166,16 @@ impl<B: Bus> AdminClient<B> {
                 (x.re, Ok(x.result))
             }
             Label::Error => {
-                let x = part
-                    .verify_signed::<ErrorBody>(&self.broker)
-                    .map_err(|e| bad(&e))?
-                    .body;
+                // Unsigned when the broker could not verify the request or it was over a
+                // quota (protocol.md section 3): still this request's refusal to show.
+                let x = match unsigned_error_in(&frame, self.broker.uid(), request.tx) {
+                    Some(body) => body,
+                    None => {
+                        part.verify_signed::<ErrorBody>(&self.broker)
+                            .map_err(|e| bad(&e))?
+                            .body
+                    }
+                };
                 let code = x.error_code().unwrap_or(ErrorCode::Internal);
                 let refused = AdminError::Refused {
                     code,

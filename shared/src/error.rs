@@ -133,6 +133,9 @@ error_codes! {
     /// The node cannot write its log (a full disk, an I/O error): nothing was decided or
     /// written; repeat the request later. Sent unsigned (§3, §10).
     Unavailable = 37,
+    /// The sender is over one of the node's quotas (requests per second, open transactions
+    /// of a kind): nothing was recorded; repeat it later. Sent unsigned (§3, §10).
+    TooManyRequests = 38,
 }
 
 impl fmt::Display for ErrorCode {
@@ -166,6 +169,8 @@ mod tests {
         assert_eq!(ErrorCode::Declined.code(), 32);
         assert_eq!(ErrorCode::Lapsed.code(), 35);
         assert_eq!(ErrorCode::RegistrationRefused.code(), 36);
+        assert_eq!(ErrorCode::Unavailable.code(), 37);
+        assert_eq!(ErrorCode::TooManyRequests.code(), 38);
         assert_eq!(ErrorCode::Held.to_string(), "Held (19)");
     }
 }

@@ -37,6 +37,20 @@ pub fn clear_body<B: Body>(frame: &[u8], signer: &KeyPair) -> B {
         .body
 }
 
+/// The body of the `Error` `frame` from `signer`: unsigned when `signer` could not verify
+/// the request or refused it by a quota (protocol.md section 3), else signed by it.
+///
+/// # Panics
+/// When the frame is neither.
+#[must_use]
+pub fn error_body(frame: &[u8], signer: &KeyPair) -> shared::wire::bodies::ErrorBody {
+    let decoded = Frame::decode(frame).expect("a frame");
+    match shared::node::unsigned_error_in(&decoded, signer.uid(), decoded.header.tx) {
+        Some(body) => body,
+        None => clear_body(frame, signer),
+    }
+}
+
 /// The body of `frame`'s first part, sealed to `me` and signed by `signer`.
 ///
 /// # Panics

@@ -11,7 +11,7 @@ use broker::node::BrokerNode;
 use merchant::core::catalogue::Item;
 use merchant::node::{Handled, MerchantNode, Outgoing, ReplyOutcome};
 use peerscrip_tests::frames::{
-    clear_body, encoded, label_of, presenting, sealed_body, sealed_part,
+    clear_body, encoded, error_body, label_of, presenting, sealed_body, sealed_part,
 };
 use peerscrip_tests::invariants;
 use peerscrip_tests::network::{NOW, Party, broker_keys};
@@ -156,8 +156,8 @@ impl World {
         let h = self.send_merchant(frame, now);
         let refusal = h.refusal.expect("a refusal");
         assert_eq!(refusal.code, code, "{}", refusal.message);
-        let reply = h.reply.expect("a signed Error");
-        let body: ErrorBody = clear_body(&reply.frame, self.m.keys);
+        let reply = h.reply.expect("an Error");
+        let body = error_body(&reply.frame, self.m.keys);
         assert_eq!(body.error_code(), Some(code));
         assert!(h.deliveries.is_empty() && h.requests.is_empty());
         assert_eq!(self.merchant_log_len(), len, "a refusal appended an event");
@@ -964,27 +964,30 @@ fn a_step3_after_the_brokers_deadline_gets_the_stored_nok_and_the_merchant_relea
     assert_eq!(w.memo(), 300);
 }
 
-/// C's notice is still on its way when M's request reaches the broker: the broker's
-/// `Error { NoOpenExchange }` is no decision, the merchant discards it and keeps asking;
-/// once the notice is in, its repeat is decided.
+/// An `Error` from the broker (here its unsigned `TooManyRequests`, protocol.md section
+/// 10) is no decision: the merchant discards it, records nothing and asks again.
 #[test]
 fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
     let (mut w, b0) = World::holding(Suite::Modern, 1_000);
     let tx = TxId::random();
-    let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
-    let h = w.send_merchant(&step2, NOW);
-    let ask = h.requests[0].clone();
-    let early = w.send_broker(&ask.frame, NOW);
-    assert_eq!(label_of(early.reply_frame()), Label::Error);
+    let (_, ask) = w.exchange_asked(tx, &b0, 250);
+    let header = shared::wire::Frame::header_of(&ask.frame).unwrap();
+    let over = shared::node::unsigned_error(
+        Suite::Modern,
+        w.broker_keys().uid(),
+        &header,
+        &[],
+        &shared::node::too_many_requests(),
+    )
+    .unwrap();
     let len = w.merchant_log_len();
     assert_eq!(
-        w.reply_to_merchant(early.reply_frame(), NOW),
+        w.reply_to_merchant(&over, NOW),
         ReplyOutcome::Discarded(merchant::core::broker_reply::AckError::Unexpected(
             Label::Error
         ))
     );
     assert_eq!(w.merchant_log_len(), len);
-    w.notice(tx);
     let pending = w.merchant_ref().pending_broker_requests();
     assert_eq!(pending, vec![ask]);
     let decided = w.send_broker(&pending[0].frame, NOW.saturating_add_secs(1));
@@ -994,6 +997,19 @@ fn an_error_from_the_broker_is_no_decision_and_the_merchant_asks_again() {
         panic!("acted on")
     };
     assert_eq!(w.open_x6(&out[0].frame).1.scrip.value(), amount(250));
+}
+
+/// A request for an exchange C never announced (6.2 step 4) gets the broker's recorded
+/// NOK, which the merchant closes on: C is answered `NoOpenExchange`, nothing is issued
+/// and nothing is asked again (section 10: every request for a decision gets one).
+#[test]
+fn an_exchange_never_announced_is_refused_and_the_merchant_closes_it() {
+    let (mut w, b0) = World::holding(Suite::Modern, 1_000);
+    let tx = TxId::random();
+    let step2 = w.vendor_scrip_request(tx, &b0, 250, 250);
+    let h = w.send_merchant(&step2, NOW);
+    let ask = h.requests[0].clone();
+    w.assert_exchange_refused(&step2, &ask, NOW, ErrorCode::NoOpenExchange);
 }
 
 /// The broker closes an exchange at its deadline; the merchant's late request gets the

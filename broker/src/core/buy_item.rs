@@ -16,7 +16,7 @@
 
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::Uid;
-use shared::node::{Draft, Refusal, TxKind};
+use shared::node::{Draft, OpenKind, Refusal, TxKind};
 use shared::wire::bodies::{AckBody, PurchaseCompletedX3, PurchaseInitiatedX0, Re};
 use shared::{Amount, ErrorCode};
 
@@ -41,6 +41,9 @@ pub(super) fn initiated(
             ErrorCode::TxReused,
             "this tx already has a purchase",
         ));
+    }
+    if existing.is_none() {
+        ctx.within_quota(state, OpenKind::Purchase, customer)?;
     }
     let opened = NewEvent::new(
         ctx.now.to_millis(),

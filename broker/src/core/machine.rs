@@ -8,6 +8,7 @@
 //! 6.2  ExchangeOpened → Open ─┬─ ExchangeAuthorized → Authorized
 //!                             ├─ ExchangeRefused    → Refused
 //!                             └─ ExchangeExpired    → Expired ── ExchangeRefused → Expired
+//!      ExchangeRefused → Refused   (M asked with no exchange announced, 6.2 step 4)
 //! 6.5  EscrowOpened   → Open ─┬─ VendorTopUpSettled → Settled
 //!                             └─ EscrowReleased     → Released ── VendorTopUpRefused → Released
 //! 6.7  VendorScripRedeemed → Redeemed,  VendorWithdrawRefused → Refused
@@ -77,6 +78,8 @@ impl Machine for ExchangeState {
         use ExchangeStep as E;
         match (from, step) {
             (None, E::Opened) => Some(S::Open),
+            // M asked with no exchange announced: refused and recorded (6.2 step 4).
+            (None, E::Refused) => Some(S::Refused),
             (Some(S::Open), E::Authorized) => Some(S::Authorized),
             (Some(S::Open), E::Refused) => Some(S::Refused),
             (Some(S::Open), E::Expired) | (Some(S::Expired), E::Refused) => Some(S::Expired),
@@ -283,9 +286,11 @@ mod tests {
             assert_eq!(exchange(Some(decided), E::Opened), None, "{decided:?}");
         }
         assert_eq!(exchange(Some(S::Authorized), E::Refused), None);
-        for step in [E::Authorized, E::Refused, E::Expired] {
+        for step in [E::Authorized, E::Expired] {
             assert_eq!(exchange(None, step), None, "{step:?}");
         }
+        // M asked with no exchange announced: the recorded NOK of 6.2 step 4.
+        assert_eq!(exchange(None, E::Refused), Some(S::Refused));
         let err = ExchangeState::transition(Some(&S::Refused), &E::Authorized).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use shared::ErrorCode;
 use shared::events::{Evidence, NewEvent};
 use shared::ids::{AccountId, Pan, Uid};
-use shared::node::{Draft, Lookup, Refusal, ReplyKey};
+use shared::node::{Draft, Lookup, OpenKind, Quotas, Refusal, ReplyKey};
 use shared::{Mint, Suite, UnixSecs};
 
 pub use events::{BrokerEvent, Kind};
@@ -75,6 +75,8 @@ pub struct Config {
     /// How long the broker holds `B0` for a VendorScrip top-up (6.5 step 2) waiting for
     /// M's answer, seconds (default ten minutes): the deadline of `EscrowOpened`.
     pub escrow_window_secs: u64,
+    /// What one peer may make the broker spend and hold (section 10).
+    pub quotas: Quotas,
 }
 
 impl Config {
@@ -87,6 +89,7 @@ impl Config {
             grace_secs: 365 * DAY,
             exchange_window_secs: 600,
             escrow_window_secs: 600,
+            quotas: Quotas::DEFAULT,
         }
     }
 }
@@ -138,6 +141,17 @@ impl Ctx<'_> {
     /// `ScripBody` carries.
     pub fn expiry(&self) -> Result<u64, Refusal> {
         self.after(self.config.scrip_lifetime_secs, "expiry out of range")
+    }
+
+    /// Refuses a new `kind` transaction of `peer` at its cap of open ones (section 10:
+    /// `TooManyRequests`, sent unsigned, nothing recorded).
+    pub(crate) fn within_quota(
+        &self,
+        state: &State,
+        kind: OpenKind,
+        peer: Uid,
+    ) -> Result<(), Refusal> {
+        state.open.within(&self.config.quotas, kind, peer, self.now)
     }
 
     /// `secs` after now, in the bare seconds a stored deadline or expiry keeps; refused

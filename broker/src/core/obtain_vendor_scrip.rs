@@ -3,9 +3,11 @@
 //!
 //! The broker is the decision point (section 7). Its decision on M's request is final and
 //! recorded either way: `ExchangeAuthorized` (B0 spent, change B1 to C, `float:broker −W,
-//! bank:M +W`, memo `float:vendor:M +W`) or `ExchangeRefused` with the reason. The one
-//! exception is a missing open exchange, answered `Error { NoOpenExchange }` with nothing
-//! recorded, because C's notice may still be on its way. At the deadline with no decision the
+//! bank:M +W`, memo `float:vendor:M +W`) or `ExchangeRefused` with the reason, also for a
+//! missing open exchange (`NoOpenExchange`) and for C's forwarded part that does not open
+//! or verify once M's own part did (`BadFrame`): an honest C sends step 2 only after the
+//! notice's reply, and M, who may not undo on its own timer, must get a decision to close
+//! on (6.2 step 4, section 10). At the deadline with no decision the
 //! broker closes the exchange (`ExchangeExpired`, [`expired`]); a request arriving after it
 //! gets a recorded NOK.
 //!
@@ -18,7 +20,7 @@ use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::Pan;
 use shared::machine::Machine;
-use shared::node::{Draft, Refusal, TxKind};
+use shared::node::{Draft, OpenKind, Refusal, TxKind};
 use shared::wire::bodies::{
     ChangeBrokerScripX4, ExchangeAuthorizationResponseX5, Re, VendorScripNoticeResponseX0,
     VendorScripNoticeX0,
@@ -27,7 +29,7 @@ use shared::wire::{Decision as Verdict, Reason, ScripWithSecret, Undertaking};
 use shared::{ExpiryRule, UnixSecs};
 
 use super::machine::{ExchangeState, ExchangeStep};
-use super::request::ExchangeAuthorization;
+use super::request::{CustomerPart, ExchangeAuthorization};
 use super::state::Exchange;
 use super::{
     Ctx, Decision, Kind, State, Verified, check_presented, evidence_of, passed, sender_peer,
@@ -55,6 +57,7 @@ pub(super) fn notice(
     }
     ExchangeState::transition(state.exchange_state(&v.header.tx), &ExchangeStep::Opened)
         .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has an exchange"))?;
+    ctx.within_quota(state, OpenKind::Exchange, customer)?;
     let deadline = ctx.after(ctx.config.exchange_window_secs, "deadline out of range")?;
     let event = NewEvent::new(
         ctx.now.to_millis(),
@@ -90,12 +93,16 @@ pub(super) fn authorize(
     state
         .bindings
         .check(&tx, TxKind::ObtainVendorScrip, &[merchant, customer])?;
-    let exchange = state.exchanges.get(&tx).ok_or_else(|| {
-        Refusal::new(
+    let Some(exchange) = state.exchanges.get(&tx) else {
+        // Recorded (6.2 step 4): an honest C sends step 2 only after the notice's reply,
+        // so M must get a decision to close on, not an `Error` to repeat for ever.
+        let reason = Reason::new(
             ErrorCode::NoOpenExchange,
-            "no exchange was announced for this tx (yet)",
-        )
-    })?;
+            "no exchange was announced for this tx",
+        );
+        let tell_customer = state.peers.contains_key(&customer);
+        return Ok(refused(ctx, v, x, reason, tell_customer));
+    };
     if exchange.merchant != merchant || exchange.customer != customer {
         return Err(Refusal::new(
             ErrorCode::NotAParty,
@@ -103,8 +110,9 @@ pub(super) fn authorize(
         ));
     }
     let merchant_pan = &sender_peer(state, v)?.pan;
-    let Err(reason) = check(state, ctx, x, exchange) else {
-        return Ok(authorized(ctx, v, x, merchant_pan));
+    let reason = match check(state, ctx, x, exchange) {
+        Ok(part) => return Ok(authorized(ctx, v, x, part, merchant_pan)),
+        Err(reason) => reason,
     };
     // A decided exchange's request got its stored reply before this (section 7); one that
     // expired answers M's first request with a recorded NOK and stays expired.
@@ -116,19 +124,21 @@ pub(super) fn authorize(
 
 /// Every check of step 4 whose failure is a final, recorded NOK: first that the exchange
 /// may still be authorized (open, its deadline not passed).
-fn check(
+fn check<'a>(
     state: &State,
     ctx: &Ctx<'_>,
-    x: &ExchangeAuthorization,
+    x: &'a ExchangeAuthorization,
     exchange: &Exchange,
-) -> Result<(), Reason> {
+) -> Result<&'a CustomerPart, Reason> {
     if !exchange.state.allows(&ExchangeStep::Authorized) || passed(ctx.now, exchange.deadline) {
         return Err(Reason::new(
             ErrorCode::DeadlinePassed,
             "the exchange closed at its deadline",
         ));
     }
-    if x.x1.value != x.x3.value {
+    let part = x.customer_part.as_ref().map_err(Clone::clone)?;
+    let CustomerPart { x1, cs } = part;
+    if x1.value != x.x3.value {
         return Err(Reason::new(
             ErrorCode::AmountMismatch,
             "the customer's and the merchant's amounts differ",
@@ -140,32 +150,26 @@ fn check(
             "an exchange must have a value",
         ));
     }
-    check_presented(
-        state,
-        ctx,
-        &x.x1.scrip,
-        &x.cs,
-        x.x3.customer,
-        ExpiryRule::Strict,
-    )
-    .map_err(|r| Reason::new(r.code, r.message))?;
-    if x.x1.scrip.value() < x.x3.value {
+    check_presented(state, ctx, &x1.scrip, cs, x.x3.customer, ExpiryRule::Strict)
+        .map_err(|r| Reason::new(r.code, r.message))?;
+    if x1.scrip.value() < x.x3.value {
         return Err(Reason::new(
             ErrorCode::ExceedsScrip,
             "the amount exceeds the BrokerScrip",
         ));
     }
-    Ok(())
+    Ok(part)
 }
 
 fn authorized(
     ctx: &Ctx<'_>,
     v: &Verified,
     x: &ExchangeAuthorization,
+    part: &CustomerPart,
     merchant_pan: &Pan,
 ) -> Decision {
     let (merchant, customer, value) = (v.header.sender, x.x3.customer, x.x3.value);
-    let b0 = &x.x1.scrip;
+    let b0 = &part.x1.scrip;
     // `check` established b0 ≥ value, so the difference cannot fail; zero means no change.
     let change_value = b0.value().checked_sub(value).unwrap_or_default();
     // The change is a new scrip with a fresh lifetime, like every issue.

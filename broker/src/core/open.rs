@@ -25,11 +25,13 @@ use shared::wire::bodies::{
     TransactionStatusBody, VendorScripNoticeX0, VendorScripRequestX1, VendorTopUpAcceptedX3,
     VendorTopUpRequestX0, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
-use shared::wire::{Body, Frame, Label, Opened, Part, WireError};
+use shared::wire::{Body, Frame, Label, Opened, Part, Reason, WireError};
 use shared::{CustomerSecret, KeyPair, PublicKey};
 
 use super::AccountIds;
-use super::request::{ExchangeAuthorization, Request, VendorTopUp, Verified, finish, single_part};
+use super::request::{
+    CustomerPart, ExchangeAuthorization, Request, VendorTopUp, Verified, finish, single_part,
+};
 use super::state::{Peer, State};
 
 /// Opens and verifies `frame` for the broker `me` (see the module doc); `operator` is the
@@ -181,12 +183,22 @@ fn signed_by_account<B: Body>(
     Ok(verified)
 }
 
-/// A merchant's relay (6.2 step 3, 6.7 step 2), verified: M's own signed body (with M's
-/// IdProof) and the customer's forwarded body (with the customer's IdProof), and the opened
-/// forwarded part for any secret it carries.
+/// A merchant's relay (6.2 step 3, 6.7 step 2): M's own signed body (with M's IdProof),
+/// verified, and the customer's forwarded body (with the customer's IdProof) with the
+/// opened forwarded part for any secret it carries, or why that part did not verify.
+///
+/// Once M's own part verified, a customer part that does not is no reason to leave M
+/// without a decision (protocol.md 6.2 step 4, section 10): M may not undo on its own
+/// timer, so it would repeat its request for ever. The broker refuses it with a recorded
+/// NOK instead, and `forwarded` carries the reason to `decide`.
 struct Relay<Own, Fwd> {
     own: shared::wire::Verified<Own>,
-    forwarded: shared::wire::Verified<Fwd>,
+    forwarded: Result<Forwarded<Fwd>, Reason>,
+}
+
+/// The customer's forwarded part of a relay, verified and opened.
+struct Forwarded<Fwd> {
+    body: shared::wire::Verified<Fwd>,
     opened: Opened,
 }
 
@@ -194,7 +206,8 @@ struct Relay<Own, Fwd> {
 /// broker part forwarded unchanged. The forwarded part must come from the customer that
 /// `customer_of` reads from M's verified body, under `origin_label` of this tx (the frame
 /// checks the tx), and is verified against that origin header, not M's (protocol.md
-/// section 3, "Forwarded parts").
+/// section 3, "Forwarded parts"). A failure of M's part is the frame's refusal; a failure
+/// of the customer's is [`Relay::forwarded`]'s reason.
 fn open_relay<Own: Body, Fwd: Body>(
     frame: &Frame,
     me: &KeyPair,
@@ -204,6 +217,21 @@ fn open_relay<Own: Body, Fwd: Body>(
     customer_of: impl Fn(&Own) -> Uid,
 ) -> Result<Relay<Own, Fwd>, Refusal> {
     let (own, _) = open_own_of_two::<Own>(frame, me, state, ids)?;
+    let customer_uid = customer_of(&own.body);
+    let forwarded = open_forwarded::<Fwd>(frame, me, state, ids, origin_label, customer_uid)
+        .map_err(|r| Reason::new(r.code, r.message));
+    Ok(Relay { own, forwarded })
+}
+
+/// The customer's forwarded part of a relay (see [`open_relay`]).
+fn open_forwarded<Fwd: Body>(
+    frame: &Frame,
+    me: &KeyPair,
+    state: &State,
+    ids: &AccountIds,
+    origin_label: Label,
+    customer_uid: Uid,
+) -> Result<Forwarded<Fwd>, Refusal> {
     let relayed = frame.part(1)?;
     if !relayed.forwarded {
         return Err(WireError::WrongPartKind {
@@ -212,7 +240,6 @@ fn open_relay<Own: Body, Fwd: Body>(
         }
         .into());
     }
-    let customer_uid = customer_of(&own.body);
     let origin = relayed.header;
     if origin.label != origin_label || origin.sender != customer_uid {
         return Err(Refusal::from(WireError::LabelMismatch {
@@ -227,15 +254,12 @@ fn open_relay<Own: Body, Fwd: Body>(
         )
     })?;
     let opened = relayed.open_sealed(me)?;
-    let forwarded = signed_by_account::<Fwd>(&opened, customer, ids)?;
-    Ok(Relay {
-        own,
-        forwarded,
-        opened,
-    })
+    let body = signed_by_account::<Fwd>(&opened, customer, ids)?;
+    Ok(Forwarded { body, opened })
 }
 
-/// 6.2 step 3: M's `X3` and C's forwarded `VendorScripRequest` part with `CS_B0`.
+/// 6.2 step 3: M's `X3` and C's forwarded `VendorScripRequest` part with `CS_B0` (or why
+/// it did not verify: refused with a recorded NOK, 6.2 step 4).
 fn open_exchange_authorization(
     frame: &Frame,
     me: &KeyPair,
@@ -250,17 +274,29 @@ fn open_exchange_authorization(
         Label::VendorScripRequest,
         |x3| x3.customer,
     )?;
-    let (x3, x1) = (relay.own, relay.forwarded);
-    let cs = relay.opened.secret(x1.body.scrip.id(), &x1.body.cs_hash)?;
-    let x3_evidence = x3.evidence.clone();
+    let x3 = relay.own;
+    let mut evidence = vec![x3.evidence.clone()];
+    let customer_part = relay.forwarded.and_then(|f| {
+        let cs = f
+            .opened
+            .secret(f.body.body.scrip.id(), &f.body.body.cs_hash)
+            .map_err(|e| {
+                let r = Refusal::from(e);
+                Reason::new(r.code, r.message)
+            })?;
+        evidence.push(f.body.evidence);
+        Ok(CustomerPart {
+            x1: f.body.body,
+            cs,
+        })
+    });
     finish(
         frame.header,
-        vec![x3.evidence, x1.evidence],
+        evidence,
         Request::ExchangeAuthorization(Box::new(ExchangeAuthorization {
             x3: x3.body,
-            x3_evidence,
-            x1: x1.body,
-            cs,
+            x3_evidence: x3.evidence,
+            customer_part,
         })),
     )
 }
@@ -300,7 +336,8 @@ fn open_vendor_top_up(
     )
 }
 
-/// 6.7 step 2: M's `X2` and C's forwarded `VendorWithdrawRequest` part `X1`.
+/// 6.7 step 2: M's `X2` and C's forwarded `VendorWithdrawRequest` part `X1` (or why it
+/// did not verify: refused with a recorded NOK, 6.7 step 3).
 fn open_vendor_withdraw_authorization(
     frame: &Frame,
     me: &KeyPair,
@@ -315,14 +352,16 @@ fn open_vendor_withdraw_authorization(
         Label::VendorWithdrawRequest,
         |x2| x2.customer,
     )?;
-    let (x2, x1) = (relay.own, relay.forwarded);
+    let x2 = relay.own;
+    let mut evidence = vec![x2.evidence];
+    let x1 = relay.forwarded.map(|f| {
+        evidence.push(f.body.evidence);
+        f.body.body
+    });
     finish(
         frame.header,
-        vec![x2.evidence, x1.evidence],
-        Request::VendorWithdrawAuthorization {
-            x2: x2.body,
-            x1: x1.body,
-        },
+        evidence,
+        Request::VendorWithdrawAuthorization { x2: x2.body, x1 },
     )
 }
 

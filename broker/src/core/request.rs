@@ -13,7 +13,7 @@ use shared::wire::bodies::{
     VendorScripRequestX1, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
     VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
-use shared::wire::{Frame, Header, Part, SignedEvidence, WireError, digest_of_verified};
+use shared::wire::{Frame, Header, Part, Reason, SignedEvidence, WireError, digest_of_verified};
 use shared::{CustomerSecret, PublicKey};
 
 /// A request whose every signature, seal and IdProof has been verified; a registration's
@@ -97,8 +97,9 @@ pub enum Request {
     VendorWithdrawAuthorization {
         /// `X2 = W, UID_C, deadline`, signed by M (the sender).
         x2: VendorWithdrawAuthorizationX2,
-        /// `X1 = W, UID_M`, signed by C.
-        x1: VendorWithdrawRequestX1,
+        /// `X1 = W, UID_M`, signed by C, or why C's forwarded part did not open or verify
+        /// (refused with a recorded NOK once M's own part verified, 6.7 step 3).
+        x1: Result<VendorWithdrawRequestX1, Reason>,
     },
 }
 
@@ -122,6 +123,14 @@ pub struct ExchangeAuthorization {
     pub x3: ExchangeAuthorizationRequestX3,
     /// `X3`'s evidence: the undertaking C receives in `ChangeBrokerScrip`.
     pub x3_evidence: SignedEvidence,
+    /// C's forwarded part, or why it did not open or verify (refused with a recorded NOK
+    /// once M's own part verified, protocol.md 6.2 step 4).
+    pub customer_part: Result<CustomerPart, Reason>,
+}
+
+/// C's forwarded part of 6.2 step 3, verified.
+#[derive(Debug)]
+pub struct CustomerPart {
     /// `X1 = B0, CS_B0, W`, signed by C.
     pub x1: VendorScripRequestX1,
     /// `CS_B0`.

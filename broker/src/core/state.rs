@@ -15,7 +15,8 @@ use shared::events::{Account, Direction, Posting};
 use shared::ids::{Pan, ScripId, TxId, Uid};
 use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
-    LiveScrip, Outbox, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
+    LiveScrip, OpenKind, OpenTxs, Outbox, PURCHASE_WINDOW_SECS, Replies, ReplyKey, TxBinding,
+    TxBindings, TxKind, record_sent,
 };
 use shared::{Amount, PublicKey, Suite};
 
@@ -134,6 +135,9 @@ pub struct State {
     pub bindings: TxBindings,
     /// Every frame sent, by tx and recipient (section 7).
     pub outbox: Outbox,
+    /// The transactions each customer has open, by kind (section 10's caps): derived from
+    /// the tables above by the fold, so replay rebuilds it.
+    pub open: OpenTxs,
     /// The first event [`State::apply`] could not fold, after which it folds nothing.
     halt: Halt,
 }
@@ -208,6 +212,7 @@ impl State {
             replies: Replies::new(),
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
+            open: OpenTxs::default(),
             halt: Halt::default(),
         }
     }
@@ -347,6 +352,7 @@ impl State {
         let moved = self
             .transition(&tx, kind)
             .map_err(|e| e.at(event.seq, tx))?;
+        let was_open = self.open_in(&tx);
         let mut touched = Touched::default();
         for p in &event.postings {
             post(&mut self.accounts, p);
@@ -381,7 +387,34 @@ impl State {
                 touched.replies.insert(a.key);
             }
         }
+        let is_open = self.open_in(&tx);
+        if was_open != is_open {
+            if let Some((kind, customer)) = was_open {
+                self.open.close(kind, customer, &tx);
+            }
+            if let Some((kind, customer)) = is_open {
+                let at = event.time.to_secs();
+                if kind == OpenKind::Purchase {
+                    let before = at.saturating_sub_secs(PURCHASE_WINDOW_SECS);
+                    self.open.forget_before(kind, customer, before);
+                }
+                self.open.open(kind, customer, tx, at);
+            }
+        }
         Ok(touched)
+    }
+
+    /// What `tx` holds open against its customer's caps (section 10): an exchange with no
+    /// decision, an escrow holding `B0`, an announcement no `PurchaseCompleted` matched.
+    fn open_in(&self, tx: &TxId) -> Option<(OpenKind, Uid)> {
+        if let Some(e) = self.exchanges.get(tx) {
+            return (e.state == ExchangeState::Open).then_some((OpenKind::Exchange, e.customer));
+        }
+        if let Some(e) = self.escrows.get(tx) {
+            return (e.state == EscrowState::Open).then_some((OpenKind::Escrow, e.customer));
+        }
+        let p = self.purchases.get(tx)?;
+        (p.initiated.is_some() && !p.recorded).then_some((OpenKind::Purchase, p.customer))
     }
 
     fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {
@@ -473,7 +506,19 @@ impl State {
                     touched.scrip.insert(body.scrip_id);
                 }
             }
-            Kind::ExchangeRefused { .. } | Kind::ExchangeExpired { .. } => {}
+            // Binds the tx when no notice did (a refusal with no exchange, 6.2 step 4).
+            Kind::ExchangeRefused {
+                customer, merchant, ..
+            } => {
+                self.bind_with(
+                    tx,
+                    TxKind::ObtainVendorScrip,
+                    *customer,
+                    vec![*merchant],
+                    touched,
+                );
+            }
+            Kind::ExchangeExpired { .. } => {}
             Kind::PurchaseOpened {
                 customer,
                 merchant,
@@ -647,6 +692,16 @@ impl Row for Exchange {
                 deadline,
                 state,
             }),
+            // Refused with no exchange announced (6.2 step 4): never open, so no deadline;
+            // the row keeps the tx from opening later.
+            Kind::ExchangeRefused {
+                customer, merchant, ..
+            } => Some(Exchange {
+                customer,
+                merchant,
+                deadline: 0,
+                state,
+            }),
             _ => None,
         }
     }
@@ -806,6 +861,31 @@ mod tests {
         }
     }
 
+    /// A refusal with no exchange announced (6.2 step 4) makes a refused row and binds the
+    /// tx, so the notice cannot open it later; it holds nothing open.
+    #[test]
+    fn a_refusal_without_a_notice_closes_the_tx() {
+        let mut s = State::new(Suite::Modern);
+        let touched = s.try_apply(&event(1, TX, refused())).unwrap();
+        assert!(touched.exchanges.contains(&TX) && touched.bindings.contains(&TX));
+        assert_eq!(s.exchange_state(&TX), Some(&ExchangeState::Refused));
+        assert!(
+            s.try_apply(&event(2, TX, opened())).is_err(),
+            "too late to open"
+        );
+        assert_eq!(s.open, OpenTxs::default());
+    }
+
+    /// The customer's open exchanges follow the fold: opened counts, decided does not.
+    #[test]
+    fn open_exchanges_are_counted_until_decided() {
+        let mut s = State::new(Suite::Modern);
+        s.try_apply(&event(1, TX, opened())).unwrap();
+        assert_eq!(s.open.count(OpenKind::Exchange, C, None), 1);
+        s.try_apply(&event(2, TX, expired())).unwrap();
+        assert_eq!(s.open.count(OpenKind::Exchange, C, None), 0);
+    }
+
     /// The fold moves an exchange through its machine: expired, then the late request's
     /// recorded NOK, which leaves it expired.
     #[test]
@@ -829,9 +909,9 @@ mod tests {
     fn the_fold_refuses_an_event_out_of_order() {
         let mut s = State::new(Suite::Modern);
         let before = s.clone();
-        let illegal = s.try_apply(&event(1, TX, refused())).unwrap_err();
+        let illegal = s.try_apply(&event(1, TX, expired())).unwrap_err();
         assert_eq!((illegal.seq, illegal.tx), (1, TX));
-        assert_eq!(illegal.transition.step, "ExchangeRefused");
+        assert_eq!(illegal.transition.step, "ExchangeExpired");
         assert_eq!(illegal.transition.from, None);
         assert_eq!(s, before, "nothing folded");
         s.try_apply(&event(1, TX, opened())).unwrap();
@@ -855,7 +935,7 @@ mod tests {
     #[test]
     fn apply_halts_at_the_first_event_out_of_order() {
         let mut s = State::new(Suite::Modern);
-        s.apply(&event(1, TX, refused()));
+        s.apply(&event(1, TX, expired()));
         assert_eq!(s.halted().map(|e| e.seq), Some(1));
         assert_eq!(s.apply(&event(2, TX, opened())), Touched::default());
         assert!(s.exchanges.is_empty());

@@ -34,7 +34,7 @@ use shared::ErrorCode;
 use shared::events::{Account, NewEvent, Posting};
 use shared::ids::{TxId, Uid};
 use shared::machine::Machine;
-use shared::node::{Draft, Refusal, TxKind};
+use shared::node::{Draft, OpenKind, Refusal, TxKind};
 use shared::wire::bodies::{
     AckBody, ChangeBrokerScripX5, Re, VendorTopUpAcceptedX3, VendorTopUpAuthorizationX2,
     VendorTopUpDecisionBody,
@@ -80,6 +80,7 @@ pub(super) fn request(
     }
     EscrowState::transition(state.escrow_state(&tx), &EscrowStep::Opened)
         .map_err(|_| Refusal::new(ErrorCode::TxReused, "this tx already has an escrow"))?;
+    ctx.within_quota(state, OpenKind::Escrow, customer)?;
     if x0.top_up.is_zero() {
         return Err(Refusal::new(
             ErrorCode::AmountOutOfRange,

@@ -6,7 +6,9 @@
 //! either way: `VendorScripRedeemed` (`bank:M −W, bank:C +W`, memo `float:vendor:M −W`) or
 //! `VendorWithdrawRefused` with the reason (deadline in `X2` passed, amounts differ, or
 //! `bank:M < W`). A repeat of M's request gets the stored decision, also after the
-//! deadline; a first arrival after the deadline is refused. Only the merchant C named in
+//! deadline; a first arrival after the deadline is refused. C's forwarded part that does
+//! not open or verify, once M's own part did, is a recorded NOK too (6.7 step 3, section
+//! 10: M may not undo on its own timer). Only the merchant C named in
 //! its signed `X1` may relay C's part (and so bind C's tx): anyone else gets `NotAParty`
 //! with nothing recorded.
 
@@ -28,30 +30,37 @@ pub(super) fn decide(
     ctx: &Ctx<'_>,
     v: &Verified,
     x2: &VendorWithdrawAuthorizationX2,
-    x1: &VendorWithdrawRequestX1,
+    x1: &Result<VendorWithdrawRequestX1, Reason>,
 ) -> Result<Decision, Refusal> {
     let merchant = v.header.sender;
     let customer = x2.customer;
     let tx = v.header.tx;
+    let named = x1.as_ref().map_or(merchant, |x1| x1.merchant);
     state.bindings.check(
         &tx,
         TxKind::WithdrawVendorScrip,
-        &[merchant, customer, x1.merchant],
+        &[merchant, customer, named],
     )?;
-    if x1.merchant != merchant {
+    if named != merchant {
         return Err(Refusal::new(
             ErrorCode::NotAParty,
             "the customer named another merchant to relay this withdrawal",
         ));
     }
     let merchant_pan = &sender_peer(state, v)?.pan;
-    let customer_pan = &state
-        .peers
-        .get(&customer)
-        .ok_or_else(|| Refusal::new(ErrorCode::UnknownPeer, "the customer is not registered"))?
-        .pan;
+    // C's part verified under C's registered key, so C is registered whenever it did.
+    let customer_pan = state.peers.get(&customer).map(|peer| &peer.pan);
     let value = x2.value;
-    let verdict = check(state, ctx, x2, x1, merchant_pan);
+    let verdict = match (x1, customer_pan) {
+        (Ok(x1), Some(_)) => check(state, ctx, x2, x1, merchant_pan),
+        (Ok(_), None) => Verdict::Nok(Reason::new(
+            ErrorCode::UnknownPeer,
+            "the customer is not registered",
+        )),
+        // A customer part that did not verify is refused with a recorded NOK (6.7 step 3,
+        // section 10): M may not undo on its own timer and must get a decision.
+        (Err(reason), _) => Verdict::Nok(reason.clone()),
+    };
     let step = if verdict.is_ok() {
         WithdrawalStep::Redeemed
     } else {
@@ -64,8 +73,8 @@ pub(super) fn decide(
         )
     })?;
     let mut events = vec![
-        match &verdict {
-            Verdict::Ok => NewEvent::new(
+        match (&verdict, customer_pan) {
+            (Verdict::Ok, Some(customer_pan)) => NewEvent::new(
                 ctx.now.to_millis(),
                 tx,
                 Kind::VendorScripRedeemed {
@@ -82,7 +91,7 @@ pub(super) fn decide(
                 Account::FloatVendor(merchant),
                 value,
             )]),
-            Verdict::Nok(reason) => NewEvent::new(
+            (Verdict::Nok(reason), _) => NewEvent::new(
                 ctx.now.to_millis(),
                 tx,
                 Kind::VendorWithdrawRefused {
@@ -92,6 +101,13 @@ pub(super) fn decide(
                     reason: reason.clone(),
                 },
             ),
+            // `verdict` is a NOK whenever C is not registered.
+            (Verdict::Ok, None) => {
+                return Err(Refusal::new(
+                    ErrorCode::Internal,
+                    "an OK for an unregistered customer",
+                ));
+            }
         }
         .with_evidence(evidence_of(v)),
     ];
@@ -117,10 +133,14 @@ pub(super) fn decide(
     Ok(Decision {
         events,
         reply: Draft::reply(ctx.me, &v.header, &v.digest, &reply).sealed_with(Vec::new()),
-        deliveries: vec![
-            Draft::delivery(ctx.config.suite, tx, ctx.me, customer, &result)
-                .sealed_with(Vec::new()),
-        ],
+        // C hears the result if it is a peer the broker can seal to.
+        deliveries: customer_pan
+            .map(|_| {
+                Draft::delivery(ctx.config.suite, tx, ctx.me, customer, &result)
+                    .sealed_with(Vec::new())
+            })
+            .into_iter()
+            .collect(),
     })
 }
 

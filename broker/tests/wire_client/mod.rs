@@ -514,12 +514,16 @@ impl Client {
     }
 }
 
-/// The code of an `Error` reply (verified with the broker's key), or `None` if the reply is
-/// not an `Error`.
+/// The code of an `Error` reply (verified with the broker's key, or unsigned for a frame
+/// the broker could not verify or a quota's refusal), or `None` if the reply is not an
+/// `Error`.
 pub fn error_code(broker: &PublicKey, reply: &[u8]) -> Option<ErrorCode> {
     let frame = Frame::decode(reply).unwrap();
     if frame.header.label != Label::Error {
         return None;
+    }
+    if let Some(body) = shared::node::unsigned_error_in(&frame, broker.uid(), frame.header.tx) {
+        return body.error_code();
     }
     let body = frame
         .part(0)

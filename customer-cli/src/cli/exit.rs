@@ -240,10 +240,16 @@ impl CliError {
         let tx_if_saved = saved.then_some(tx);
         match e {
             ClientError::NoReply { last, .. } => CliError::from_bus(&last, what, tx_if_saved),
-            ClientError::Unavailable { .. } => {
-                let message = format!(
-                    "{what} cannot write its log now (Unavailable, docs/protocol.md section 10)"
-                );
+            e @ (ClientError::Unavailable { .. } | ClientError::OverQuota { .. }) => {
+                let message = if matches!(e, ClientError::Unavailable { .. }) {
+                    format!(
+                        "{what} cannot write its log now (Unavailable, docs/protocol.md section 10)"
+                    )
+                } else {
+                    format!(
+                        "{what} refused it as over its quota; try again later (TooManyRequests, docs/protocol.md section 10)"
+                    )
+                };
                 match tx_if_saved {
                     Some(tx) => CliError::Pending { tx, message },
                     None => CliError::Unreachable { message, tx: None },

@@ -11,6 +11,7 @@
 
 use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
+use shared::node::unsigned_error_in;
 use shared::wire::bodies::{AckBody, ErrorBody};
 use shared::wire::{
     Body, Frame, Header, Label, Opened, Part, PartRef, Re, Reply, ScripWithSecret, SignedEvidence,
@@ -281,6 +282,26 @@ impl<'a> Incoming<'a> {
         }
     }
 
+    /// An unsigned `Error` from the node asked (protocol.md section 3: a refusal of a
+    /// request the node could not verify, or over one of its quotas, section 10): never a
+    /// decision, so [`WalletError::NotVerified`], recording nothing. `Ok` when the frame is
+    /// not one (a signed `Error` goes on to be verified).
+    fn unsigned_error(&self) -> Result<(), WalletError> {
+        let tx = self.pending.request.tx();
+        let Some(body) = unsigned_error_in(self.frame, self.pending.request.to, tx) else {
+            return Ok(());
+        };
+        let label = self.pending.request.label();
+        if body.re.sender != self.keys.uid() || body.re.label != label {
+            return Err(WalletError::ReMismatch);
+        }
+        Err(WalletError::NotVerified {
+            label,
+            code: body.code,
+            message: body.message,
+        })
+    }
+
     /// An `Error` body verified, checked: [`WalletError::NotVerified`] when it names the
     /// request with an empty digest (the node could not verify the request, protocol.md
     /// section 3: no refusal of it, only "repeat"), else its `re` must name the request.
@@ -304,6 +325,7 @@ impl<'a> Incoming<'a> {
     /// `Error` to a request the node could not verify is [`WalletError::NotVerified`] and
     /// records nothing.
     pub fn refusal(&self) -> Result<(NewEvent<WalletEvent>, WalletError), WalletError> {
+        self.unsigned_error()?;
         let verified = self.error(self.signed_any::<ErrorBody>()?)?;
         let label = self.pending.request.label();
         let event = self.record(
@@ -436,6 +458,7 @@ pub fn read_answer<B: Reply>(
     };
     answer.check_sender(query.to)?;
     if header.label == Label::Error {
+        answer.unsigned_error()?;
         let verified = answer.error(answer.signed_clear::<ErrorBody>()?)?;
         return Err(refused(query.label(), verified.body));
     }

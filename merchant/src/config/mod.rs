@@ -137,6 +137,8 @@ pub struct MerchantFile {
     pub log: LogFile,
     /// `[merchant]`.
     pub merchant: MerchantSection,
+    /// `[quotas]` (protocol.md section 10).
+    pub quotas: shared::node::Quotas,
 }
 
 /// The resolved configuration.
@@ -166,6 +168,8 @@ pub struct MerchantConfig {
     pub request_timeout: Duration,
     /// The bounds on key lookups of unknown senders (protocol.md section 10).
     pub lookups: LookupLimits,
+    /// What one peer may make the merchant spend and hold (section 10).
+    pub quotas: shared::node::Quotas,
 }
 
 impl MerchantConfig {
@@ -299,6 +303,7 @@ impl MerchantConfig {
                 DEFAULT_REQUEST_TIMEOUT_SECS,
             )?),
             lookups: lookup_limits(args, m)?,
+            quotas: shared::daemon::quotas::resolve(file.quotas, secret_env)?,
             node,
         })
     }
@@ -352,7 +357,8 @@ impl MerchantConfig {
             self.lookups.per_sec,
             self.lookups.queue,
             self.lookups.unknown_for.as_secs(),
-        ) + &n.describe_export()
+        ) + &shared::daemon::quotas::describe(&self.quotas)
+            + &n.describe_export()
     }
 }
 

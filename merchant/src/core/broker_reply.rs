@@ -12,6 +12,7 @@
 //! and the matching `UID_C` and `W` stand for it. Anything else is discarded and changes
 //! nothing: the merchant keeps repeating its request until a valid decision arrives.
 
+use shared::node::unsigned_error_in;
 use shared::wire::bodies::{ErrorBody, Re, Reply};
 use shared::wire::{Frame, Header, Label, PartRef, SignedEvidence, WireError};
 use shared::{ErrorCode, KeyPair, PublicKey, TxId, Uid};
@@ -147,6 +148,16 @@ pub enum AnswerError {
     /// A verified reply that does not answer this request.
     #[error("the broker's reply does not answer the request: {0}")]
     Mismatch(&'static str),
+    /// The broker's unsigned `Error` (protocol.md section 3: it could not verify the
+    /// request, could not write its log, or the merchant is over a quota): no decision,
+    /// only "repeat later".
+    #[error("the broker asked to repeat later: {code}: {message}")]
+    RepeatLater {
+        /// The error code's name (or number, if unknown to this build).
+        code: String,
+        /// The broker's message.
+        message: String,
+    },
 }
 
 /// `reply` decoded, from the broker and in `tx`: the answer to one of the merchant's own
@@ -164,15 +175,24 @@ pub(super) fn broker_answer(
 }
 
 /// The broker's signed `Error` as an [`AnswerError::Refused`] (its code's name, or number
-/// if this build does not know it, and message).
+/// if this build does not know it, and message); its unsigned one as
+/// [`AnswerError::RepeatLater`].
 pub(super) fn refusal(frame: &Frame, broker: &PublicKey) -> Result<AnswerError, AnswerError> {
     if frame.header.label != Label::Error {
         return Err(AnswerError::Mismatch("an unexpected label"));
     }
+    let name = |code: u16| {
+        ErrorCode::from_code(code).map_or_else(|| format!("code {code}"), |c| c.name().to_owned())
+    };
+    if let Some(body) = unsigned_error_in(frame, broker.uid(), frame.header.tx) {
+        return Ok(AnswerError::RepeatLater {
+            code: name(body.code),
+            message: body.message,
+        });
+    }
     let body = frame.part(0)?.verify_signed::<ErrorBody>(broker)?.body;
     Ok(AnswerError::Refused {
-        code: ErrorCode::from_code(body.code)
-            .map_or_else(|| format!("code {}", body.code), |c| c.name().to_owned()),
+        code: name(body.code),
         message: body.message,
     })
 }

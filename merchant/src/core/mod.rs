@@ -51,7 +51,7 @@ pub(crate) mod testkit;
 use shared::UnixSecs;
 use shared::events::NewEvent;
 use shared::ids::{AccountId, Pan};
-use shared::node::{Draft, LiveRecord, Lookup, Refusal, ReplyKey};
+use shared::node::{Draft, LiveRecord, Lookup, Quotas, Refusal, ReplyKey};
 use shared::wire::bodies::{
     ExchangeAuthorizationResponseX5, VendorTopUpDecisionBody, VendorWithdrawResponseX3,
 };
@@ -93,6 +93,8 @@ pub struct Config {
     pub account_id: AccountId,
     /// The deadline of a 6.7 escrow, seconds after the request (default ten minutes).
     pub escrow_window_secs: u64,
+    /// What one peer may make the merchant spend and hold (section 10).
+    pub quotas: Quotas,
 }
 
 impl Config {
@@ -114,6 +116,7 @@ impl Config {
             pan,
             account_id,
             escrow_window_secs: DEFAULT_ESCROW_WINDOW_SECS,
+            quotas: Quotas::DEFAULT,
         }
     }
 

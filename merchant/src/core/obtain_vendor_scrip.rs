@@ -26,7 +26,7 @@ use shared::ErrorCode;
 use shared::UnixSecs;
 use shared::events::{Evidence, NewEvent};
 use shared::machine::Machine;
-use shared::node::{Draft, Refusal, TxKind};
+use shared::node::{Draft, OpenKind, Refusal, TxKind};
 use shared::wire::bodies::{
     AckBody, ErrorBody, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5, Re,
     VendorScripResponseX6,
@@ -75,6 +75,10 @@ pub fn decide(
             )),
         };
     }
+    // Section 10: the customer's open exchanges are capped before anything is recorded.
+    state
+        .open
+        .within(&config.quotas, OpenKind::Exchange, customer, now)?;
     let value = request.body.value;
     if value.is_zero() {
         return Err(Refusal::new(

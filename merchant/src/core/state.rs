@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use shared::events::Event;
 use shared::machine::{Halt, IllegalEvent, Machine, TransitionError};
 use shared::node::{
-    LiveScrip, Outbox, Recorded, Replies, ReplyKey, TxBinding, TxBindings, TxKind, record_sent,
+    LiveScrip, OpenKind, OpenTxs, Outbox, Recorded, Replies, ReplyKey, TxBinding, TxBindings,
+    TxKind, record_sent,
 };
 use shared::wire::Label;
 use shared::wire::bodies::{OrderInfo, Receipt};
@@ -193,6 +194,10 @@ pub struct State {
     peers: BTreeMap<Uid, PublicKey>,
     /// The projection.
     pub tables: Tables,
+    /// The requests each customer has open with the broker through this merchant, by kind
+    /// (section 10's caps): derived from `tables.awaiting` by the fold, so replay rebuilds
+    /// it.
+    pub open: OpenTxs,
     /// The first event [`State::apply`] could not fold, after which it folds nothing.
     halt: Halt,
 }
@@ -422,6 +427,7 @@ impl State {
         let moved = self
             .transition(&tx, kind)
             .map_err(|e| e.at(event.seq, tx))?;
+        let was_open = self.open_in(&tx);
         let mut touched = Touched::default();
         let t = &mut self.tables;
         match kind {
@@ -613,7 +619,28 @@ impl State {
                 touched.replies.push(answered.key);
             }
         }
+        let is_open = self.open_in(&tx);
+        if was_open != is_open {
+            if let Some((kind, customer)) = was_open {
+                self.open.close(kind, customer, &tx);
+            }
+            if let Some((kind, customer)) = is_open {
+                self.open.open(kind, customer, tx, event.time.to_secs());
+            }
+        }
         Ok(touched)
+    }
+
+    /// What `tx` holds open against its customer's caps (section 10): a request to the
+    /// broker of 6.2 (an exchange), 6.5 or 6.7 (an escrow) awaiting its decision.
+    fn open_in(&self, tx: &TxId) -> Option<(OpenKind, Uid)> {
+        match self.tables.awaiting.get(tx)? {
+            Awaiting::Exchange { customer, .. } => Some((OpenKind::Exchange, *customer)),
+            Awaiting::TopUp { customer, .. } | Awaiting::Withdraw { customer, .. } => {
+                Some((OpenKind::Escrow, *customer))
+            }
+            Awaiting::Lapse { .. } => None,
+        }
     }
 }
 

@@ -129,6 +129,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     core.scrip_lifetime_secs = config.scrip_lifetime_secs;
     core.renewal_grace_secs = config.grace_secs;
     core.escrow_window_secs = config.escrow_window_secs;
+    core.quotas = config.quotas;
     let stored = peers::load_stored(&settings.data_dir, suite)?;
     let known: Vec<Uid> = stored.iter().map(PublicKey::uid).collect();
     let path = config.log_path();

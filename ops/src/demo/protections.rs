@@ -29,6 +29,7 @@ use customer_cli::client::ClientError;
 use merchant::core::state::Tables;
 use merchant::shell::Shelled;
 use shared::bus::Bus as _;
+use shared::node::unsigned_error_in;
 use shared::runtime::Call;
 use shared::wire::bodies::{ErrorBody, OrderId, OrderInfo, PurchaseRequestX1};
 use shared::wire::{Frame, Header, Label, seal, secret_inner, sign};
@@ -98,7 +99,8 @@ async fn merchant_view(w: &World, m: usize) -> anyhow::Result<View<Tables>> {
 /// What a node answered a request, as the demo reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A signed `Error` (section 3): its code (`None` if this build does not know the
+    /// An `Error` (section 3), signed or, for a frame the node could not verify, not: its
+    /// code (`None` if this build does not know the
     /// number) and message.
     Refused {
         /// The code.
@@ -124,6 +126,15 @@ impl Answer {
         };
         if frame.header.label != Label::Error {
             return Answer::Accepted(frame.header.label);
+        }
+        // Unsigned: a refusal of a frame the node could not verify (protocol.md section
+        // 3), which costs the node no signature.
+        if let Some(body) = unsigned_error_in(&frame, signer.uid(), frame.header.tx) {
+            return Answer::Refused {
+                code: body.error_code(),
+                number: body.code,
+                message: body.message,
+            };
         }
         match frame
             .part(0)

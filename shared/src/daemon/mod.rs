@@ -14,6 +14,7 @@ pub mod export;
 pub mod identity;
 pub mod keys;
 pub mod logging;
+pub mod quotas;
 pub mod signal;
 
 pub use config::{

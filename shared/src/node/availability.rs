@@ -14,10 +14,9 @@ use crate::error::ErrorCode;
 use crate::ids::{TxId, Uid};
 use crate::suite::Suite;
 use crate::time::UnixSecs;
-use crate::wire::bodies::{ErrorBody, Re};
-use crate::wire::{Frame, Label};
+use crate::wire::Frame;
 
-use super::Draft;
+use super::{Refusal, unsigned_error, unsigned_error_of};
 
 /// The least time between two attempts to recover after a storage fault.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -163,13 +162,8 @@ pub fn unavailable_reply(suite: Suite, me: Uid, bytes: &[u8]) -> Option<Vec<u8>>
     if request.suite != suite {
         return None;
     }
-    let body = ErrorBody::new(
-        Re::new(&request, Vec::new()),
-        ErrorCode::Unavailable,
-        UNAVAILABLE_MESSAGE,
-    );
-    let draft = Draft::delivery(suite, request.tx, me, request.sender, &body).unsigned();
-    draft.seal_unsigned().ok().map(|sent| sent.frame)
+    let refusal = Refusal::new(ErrorCode::Unavailable, UNAVAILABLE_MESSAGE);
+    unsigned_error(suite, me, &request, &[], &refusal)
 }
 
 /// Whether `bytes` are the unsigned `Error { Unavailable }` of the node `from` in `tx`: a
@@ -177,27 +171,17 @@ pub fn unavailable_reply(suite: Suite, me: Uid, bytes: &[u8]) -> Option<Vec<u8>>
 /// protocol.md section 10). Anything else, a signed `Error` included, is not.
 #[must_use]
 pub fn is_unavailable(bytes: &[u8], from: Uid, tx: TxId) -> bool {
-    let Ok(frame) = Frame::decode(bytes) else {
-        return false;
-    };
-    if frame.header.label != Label::Error
-        || frame.header.sender != from
-        || frame.header.tx != tx
-        || frame.parts.len() != 1
-    {
-        return false;
-    }
-    frame
-        .part(0)
-        .and_then(|part| part.unsigned::<ErrorBody>())
-        .is_ok_and(|body| body.error_code() == Some(ErrorCode::Unavailable))
+    unsigned_error_of(bytes, from, tx)
+        .is_some_and(|body| body.error_code() == Some(ErrorCode::Unavailable))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::wire::Header;
+    use crate::ids::TxId;
+    use crate::wire::bodies::{ErrorBody, Re};
+    use crate::wire::{Header, Label};
 
     #[test]
     fn down_answers_unavailable_and_tries_to_recover_once_a_second() {

@@ -6,6 +6,8 @@
 //! commit, the other inline; one calls a failure "inconsistent", the other "broken". Here
 //! it is written once:
 //!
+//! 0. cheap checks first (section 10): a sender over its request rate ([`RateLimiter`],
+//!    from [`Core::quotas`]) is refused `TooManyRequests` from the frame's header alone;
 //! 1. decode and [`Core::open`] every frame of the batch in parallel (RSA unwrap and
 //!    signature checks, the slow part) against the state before the batch. Sound because
 //!    no frame of a batch can depend on another's effect: a party sends its next request
@@ -17,6 +19,8 @@
 //! 3. one durable commit for the whole batch, then [`Core::committed`]; then the refusals,
 //!    which change nothing and are not stored, are signed in parallel. Only then are the
 //!    results returned (section 6: the state change commits before the reply leaves);
+//!    a refusal of a frame that did not open or verify, and a quota's, is an unsigned
+//!    `Error` instead, which costs no private-key operation (section 3);
 //! 4. one failure path: if any append or the commit fails, nothing of the batch was
 //!    written, every frame is answered with the unsigned `Error { Unavailable }` (refusals
 //!    too, since they may have depended on an uncommitted decision), and the node is down
@@ -32,6 +36,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::ErrorCode;
 use crate::events::{EventLog, Group, LogError, NewEvent};
 use crate::ids::Uid;
 use crate::suite::{KeyPair, PublicKey, Suite};
@@ -40,8 +45,9 @@ use crate::wire::bodies::{ErrorBody, Re};
 use crate::wire::{Frame, Header};
 
 use super::{
-    Availability, Decision, Draft, DraftError, Handled, Outcome, Outgoing, Recorded, Refusal,
-    SentFrame, Unavailable, unavailable_batch,
+    Availability, Decision, Draft, DraftError, Handled, Outcome, Outgoing, Quotas, RateLimiter,
+    Recorded, Refusal, SentFrame, Unavailable, too_many_requests, unavailable_batch,
+    unsigned_error,
 };
 
 /// A node's sans-IO core as the [`Driver`] runs it: its state, keys and configuration,
@@ -60,6 +66,14 @@ pub trait Core: Send + Sync {
     /// The suite the node answers in (refusals included, so a `WrongSuite` frame is
     /// answered too).
     fn suite(&self) -> Suite;
+
+    /// The node's quotas (section 10): the driver enforces their rate before any
+    /// private-key operation; the caps on open transactions are the core's, in `decide`.
+    fn quotas(&self) -> Quotas;
+
+    /// Whether the node knows `sender`'s key: a frame of a sender it does not know counts
+    /// against the one budget all such senders share (section 10, "Cheap checks first").
+    fn knows(&self, sender: &Uid) -> bool;
 
     /// Verifies a decoded frame into a request (decryption, signatures, the frame's own
     /// checks), against the state before the batch. Runs in parallel: no state change.
@@ -114,6 +128,12 @@ pub trait Core: Send + Sync {
     fn load(&mut self, log: &EventLog<Recorded<Self::Kind>>) -> Result<(), Self::LoadError>;
 }
 
+/// A frame of a batch after the rate check: opened, or refused from its header.
+enum Admission<'a> {
+    Open(&'a [u8]),
+    OverQuota(Header),
+}
+
 /// Why the driver did not serve one frame (see [`Driver::handle_batch`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Unserved {
@@ -134,6 +154,8 @@ pub struct Driver<C: Core> {
     /// (section 10): meanwhile the state may hold decisions the log does not, so nothing
     /// is served from it.
     availability: Availability,
+    /// Each sender's request rate (section 10), checked before a frame is opened.
+    rate: RateLimiter,
 }
 
 impl<C: Core> std::fmt::Debug for Driver<C> {
@@ -153,10 +175,12 @@ impl<C: Core> Driver<C> {
     /// [`Core::load`]'s.
     pub fn new(log: EventLog<Recorded<C::Kind>>, mut core: C) -> Result<Driver<C>, C::LoadError> {
         core.load(&log)?;
+        let rate = RateLimiter::new(core.quotas());
         Ok(Driver {
             log,
             core,
             availability: Availability::default(),
+            rate,
         })
     }
 
@@ -286,11 +310,32 @@ impl<C: Core> Driver<C> {
         if let Err(down) = self.serving(now) {
             return self.unavailable(frames, &down.reason);
         }
+        // Cheap checks first (section 10): a sender over its rate is refused from the
+        // header alone, before any private-key operation.
+        let admitted: Vec<Admission> = frames
+            .iter()
+            .map(|bytes| match Frame::header_of(bytes) {
+                Ok(header)
+                    if header.suite == self.core.suite()
+                        && !self.rate.admit(
+                            header.sender,
+                            self.core.knows(&header.sender),
+                            now,
+                        ) =>
+                {
+                    Admission::OverQuota(header)
+                }
+                _ => Admission::Open(bytes),
+            })
+            .collect();
         let opened = {
             let core = &self.core;
-            crate::runtime::parallel_map(frames, |bytes| {
-                let frame = Frame::decode(bytes).map_err(Refusal::from)?;
-                Ok(core.open(&frame).map_err(|r| (frame.header, r)))
+            crate::runtime::parallel_map(&admitted, |admission| match admission {
+                Admission::OverQuota(header) => Ok(Err((*header, too_many_requests()))),
+                Admission::Open(bytes) => {
+                    let frame = Frame::decode(bytes).map_err(Refusal::from)?;
+                    Ok(core.open(&frame).map_err(|r| (frame.header, r)))
+                }
             })
         };
         let mut group = match self.log.begin_group() {
@@ -314,15 +359,19 @@ impl<C: Core> Driver<C> {
                     })));
                     continue;
                 }
+                // Not verified, or over the rate: unsigned (section 3).
                 Ok(Err((header, refusal))) => {
-                    refusals.push((results.len(), header, Vec::new(), refusal));
-                    results.push(None);
+                    results.push(Some(Ok(self.refuse_unsigned(&header, &[], refusal))));
                     continue;
                 }
                 Ok(Ok(request)) => request,
             };
             let header = C::header(&request);
             let result = match self.core.decide(&request, now) {
+                // A cap on open transactions: unsigned, like the rate's (section 3).
+                Err(refusal) if refusal.code == ErrorCode::TooManyRequests => {
+                    Ok(self.refuse_unsigned(header, C::digest(&request), refusal))
+                }
                 Err(refusal) => {
                     refusals.push((
                         results.len(),
@@ -450,6 +499,27 @@ impl<C: Core> Driver<C> {
             refusal: Some(refusal.clone()),
             ..Handled::default()
         })
+    }
+
+    /// The unsigned `Error` answering the request with `header` (protocol.md section 3: a
+    /// frame that did not verify, or one over a quota, costs the node no private-key
+    /// operation). Not stored.
+    fn refuse_unsigned(&self, header: &Header, digest: &[u8], refusal: Refusal) -> Handled {
+        let reply = unsigned_error(
+            self.core.suite(),
+            self.core.keys().uid(),
+            header,
+            digest,
+            &refusal,
+        );
+        Handled {
+            reply: reply.map(|frame| Outgoing {
+                to: header.sender,
+                frame,
+            }),
+            refusal: Some(refusal),
+            ..Handled::default()
+        }
     }
 
     /// Every frame of a batch the node could not serve, answered with the unsigned

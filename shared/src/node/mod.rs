@@ -25,6 +25,9 @@
 //!   ([`Handled`]: reply, deliveries, requests of the node's own) (docs/adr/0013).
 //! - [`Availability`]: whether a node serves or is down after a storage fault, and the
 //!   unsigned `Error { Unavailable }` it answers meanwhile ([`Unavailable`], section 10).
+//! - [`Quotas`]: what one peer may make a node spend and hold (section 10): a request rate
+//!   ([`RateLimiter`], in the driver) and caps on its open transactions ([`OpenTxs`], in
+//!   each core's state), refused `TooManyRequests` unsigned ([`unsigned_error`]).
 //!
 //! # How a node core uses them (the shape of every core, ADR 0006)
 //!
@@ -51,6 +54,7 @@ mod draft;
 mod driver;
 mod live_scrip;
 mod outbox;
+mod quota;
 mod refusal;
 mod replies;
 
@@ -65,5 +69,9 @@ pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
 pub use driver::{Core, Driver, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
-pub use refusal::Refusal;
+pub use quota::{
+    OpenKind, OpenTxs, PURCHASE_WINDOW_SECS, Quotas, RateLimiter, TOO_MANY_REQUESTS_MESSAGE,
+    too_many_requests,
+};
+pub use refusal::{Refusal, is_repeat_later, unsigned_error, unsigned_error_in, unsigned_error_of};
 pub use replies::{Lookup, Replies, ReplyKey, StoredReply};

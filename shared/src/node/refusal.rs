@@ -1,8 +1,13 @@
 //! [`Refusal`]: why a node did not act on a request (protocol.md section 3, `Error`).
 
 use crate::error::ErrorCode;
+use crate::ids::{TxId, Uid};
 use crate::scrip::ScripError;
-use crate::wire::WireError;
+use crate::suite::Suite;
+use crate::wire::bodies::{ErrorBody, Re};
+use crate::wire::{Frame, Header, Label, WireError};
+
+use super::Draft;
 
 /// A refused request: the stable code a peer sees in its signed `Error { re, code, message }`
 /// and a human-readable message. A refusal changes no state (protocol.md section 6: "all
@@ -32,6 +37,66 @@ impl Refusal {
             message: message.into(),
         }
     }
+}
+
+/// The unsigned `Error { re, code, message }` of `me` answering `request` (protocol.md
+/// section 3): one `Part::Clear`, no private-key operation. For a frame that did not
+/// verify (`digest` empty) and for a quota's refusal (section 10), where a signature would
+/// let anyone spend the node's private-key time. It tells the requester only "repeat or
+/// give up", never a decision.
+#[must_use]
+pub fn unsigned_error(
+    suite: Suite,
+    me: Uid,
+    request: &Header,
+    digest: &[u8],
+    refusal: &Refusal,
+) -> Option<Vec<u8>> {
+    let body = ErrorBody::new(
+        Re::new(request, digest.to_vec()),
+        refusal.code,
+        refusal.message.clone(),
+    );
+    let draft = Draft::delivery(suite, request.tx, me, request.sender, &body).unsigned();
+    draft.seal_unsigned().ok().map(|sent| sent.frame)
+}
+
+/// The body of `bytes` if they are an unsigned `Error` of the node `from` in `tx`
+/// (protocol.md section 3): no decision, only "repeat or give up". A signed `Error`, or
+/// anything else, is `None`.
+#[must_use]
+pub fn unsigned_error_of(bytes: &[u8], from: Uid, tx: TxId) -> Option<ErrorBody> {
+    let frame = Frame::decode(bytes).ok()?;
+    unsigned_error_in(&frame, from, tx)
+}
+
+/// [`unsigned_error_of`] of a decoded frame.
+#[must_use]
+pub fn unsigned_error_in(frame: &Frame, from: Uid, tx: TxId) -> Option<ErrorBody> {
+    if frame.header.label != Label::Error
+        || frame.header.sender != from
+        || frame.header.tx != tx
+        || frame.parts.len() != 1
+    {
+        return None;
+    }
+    frame
+        .part(0)
+        .and_then(|part| part.unsigned::<ErrorBody>())
+        .ok()
+}
+
+/// Whether `bytes` are an unsigned `Error` of `from` in `tx` that asks the requester to
+/// repeat later: `Unavailable` (a storage fault) or `TooManyRequests` (a quota), protocol.md
+/// section 10. Anything else, a signed `Error` included, is not.
+#[must_use]
+pub fn is_repeat_later(bytes: &[u8], from: Uid, tx: TxId) -> bool {
+    unsigned_error_of(bytes, from, tx).is_some_and(|body| {
+        matches!(
+            body.error_code(),
+            Some(ErrorCode::Unavailable | ErrorCode::TooManyRequests)
+        )
+    })
 }
 
 impl From<WireError> for Refusal {
