@@ -235,6 +235,7 @@ impl BrokerConfig {
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         ) + &shared::daemon::quotas::describe(&c.quotas)
             + &n.describe_export()
+            + &n.describe_nats_tls()
     }
 }
 

@@ -41,6 +41,10 @@ pub enum DaemonError {
     /// The data directory belongs to another suite, key or kind of node.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The data directory cannot be made private (protocol.md appendix E): a file, a shared
+    /// directory, or another user's.
+    #[error("the data directory cannot be made private: {0}")]
+    DataDir(#[from] shared::private_dir::PrivateDirError),
     /// The broker's file could not be opened or verified (a corrupted log, another suite,
     /// held by another process).
     #[error("cannot open the broker's log {path}: {source}")]
@@ -77,6 +81,7 @@ pub enum DaemonError {
 pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     let shutdown = shared::daemon::shutdown_signal().map_err(DaemonError::Signal)?;
     let node_settings = &config.node;
+    shared::daemon::warn_of_suite(node_settings.suite);
     let node = open_node(&config)?;
     let uid = node.uid();
     let path = config.log_path();
@@ -157,7 +162,8 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     Ok(signal)
 }
 
-/// Opens the broker's node as configured, with every start-up check of [`run`]: the key
+/// Opens the broker's node as configured, with every start-up check of [`run`]: the data
+/// directory made private (mode 0700, tightened with a warning when wider), the key
 /// file, the data directory's identity (suite, UID), the root key, and the log's chain and
 /// tables. What the operator's tools use on a stopped broker's data directory too
 /// (`peerscrip-ops bank --stopped-broker`): the log's exclusive lock refuses to open the
@@ -167,6 +173,7 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
 /// The first check that fails ([`DaemonError`]).
 pub fn open_node(config: &BrokerConfig) -> Result<BrokerNode, DaemonError> {
     let settings = &config.node;
+    shared::daemon::prepare_data_dir(&settings.data_dir)?;
     let keys = shared::daemon::load_key_pair(
         settings.suite,
         &settings.key,

@@ -605,12 +605,17 @@ async fn journey(suite: Suite) {
     assert_eq!(balance["registered"], true);
 
     // Human output: lines a person reads, no JSON, nothing on stderr (not a terminal, so
-    // no progress line either).
+    // no progress line either) but the paper suite's warning, in that suite.
     let human = c.run_human(&["balance"]).await;
     assert_eq!(human.code, 0, "{human:?}");
     assert!(human.stdout.starts_with("BrokerScrip"), "{human:?}");
     assert!(human.stdout.contains("25.00"), "{human:?}");
-    assert!(human.stderr.is_empty(), "{human:?}");
+    let warning = c
+        .suite
+        .open_network_warning()
+        .map(|w| format!("peerscrip: warning: {w}\n"))
+        .unwrap_or_default();
+    assert_eq!(human.stderr, warning, "{human:?}");
     let shop = c.run_human(&["shop", &m]).await;
     assert!(shop.stdout.contains("Green tea, 100 g"), "{shop:?}");
     assert!(shop.stdout.contains("4.50"), "{shop:?}");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
+use shared::bus::{BusError, NatsBus, NatsCredentials, NatsOptions, Subjects};
 use shared::ids::{Pan, PanSecret};
 use shared::wire::bodies::{AdminOp, AdminResult};
 use shared::{Amount, KeyPair, PublicKey, Suite};
@@ -25,61 +25,93 @@ pub const EXIT_REFUSED: u8 = 5;
 pub const EXIT_UNREACHABLE: u8 = 6;
 
 /// The exit codes of `bank` and `peers`, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config or answer); \
+pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config, NATS \
+credential or TLS, or answer); \
 2 bad arguments; 5 refused by the broker (nothing changed); 6 the broker did not answer \
 (repeat the command).";
 
 /// How to reach the broker as its operator: over NATS (a running broker), or on the data
-/// directory of a stopped one (`--stopped-broker`).
+/// directory of a stopped one (`--stopped-broker`). Every flag is global: it may come
+/// before or after the `bank` subcommand (`bank deposit … --json`).
 #[derive(Debug, clap::Args)]
 pub struct Connection {
     /// Work on the data directory of a stopped broker, with its own configuration file
     /// (its key, data directory and suite), instead of sending requests to a running one.
     /// Refused while the broker runs (it holds its log's lock).
-    #[arg(long, conflicts_with_all = ["operator_key", "broker_key", "nats_user"])]
+    #[arg(long, global = true, conflicts_with_all = ["operator_key", "broker_key", "nats_user"])]
     pub stopped_broker: Option<PathBuf>,
     /// The NATS server.
     #[arg(
         long,
+        global = true,
         env = "PEERSCRIP_NATS_URL",
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats_url: String,
     /// The NATS user (see `nats-config`); anonymous without it.
-    #[arg(long, env = "PEERSCRIP_NATS_USER")]
+    #[arg(long, global = true, env = "PEERSCRIP_NATS_USER")]
     pub nats_user: Option<String>,
     /// The file holding the NATS user's password (first line).
-    #[arg(long, env = "PEERSCRIP_NATS_PASSWORD_FILE", requires = "nats_user")]
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_PASSWORD_FILE",
+        requires = "nats_user"
+    )]
     pub nats_password_file: Option<PathBuf>,
     /// Subject prefix of the deployment.
-    #[arg(long, default_value = shared::bus::DEFAULT_PREFIX)]
+    #[arg(long, global = true, default_value = shared::bus::DEFAULT_PREFIX)]
     pub prefix: String,
     /// Cryptographic suite of the deployment.
-    #[arg(long, default_value_t = Suite::Modern)]
+    #[arg(long, global = true, default_value_t = Suite::Modern)]
     pub suite: Suite,
-    /// The operator's private key (PKCS#8 PEM; its public key is configured on the broker).
-    #[arg(
-        long,
-        env = "PEERSCRIP_OPERATOR_KEY",
-        required_unless_present = "stopped_broker"
-    )]
+    /// The operator's private key (PKCS#8 PEM; its public key is configured on the broker);
+    /// required unless --stopped-broker ([`Connection::check`]).
+    #[arg(long, global = true, env = "PEERSCRIP_OPERATOR_KEY")]
     pub operator_key: Option<PathBuf>,
     /// The passphrase of an encrypted operator key (first line of the file).
-    #[arg(long, env = "PEERSCRIP_PASSPHRASE_FILE")]
+    #[arg(long, global = true, env = "PEERSCRIP_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// The broker's public key (PEM), pinned: answers signed by any other key are refused.
-    #[arg(
-        long,
-        env = "PEERSCRIP_BROKER_KEY",
-        required_unless_present = "stopped_broker"
-    )]
+    /// The broker's public key (PEM), pinned: answers signed by any other key are refused;
+    /// required unless --stopped-broker.
+    #[arg(long, global = true, env = "PEERSCRIP_BROKER_KEY")]
     pub broker_key: Option<PathBuf>,
     /// Seconds to wait for each attempt.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, global = true, default_value_t = 10)]
     pub timeout: u64,
     /// Print the result as one JSON object instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
+    /// TLS to NATS.
+    #[command(flatten)]
+    pub tls: crate::cli::NatsTlsArgs,
+}
+
+impl Connection {
+    /// The flags a running broker needs, checked after parsing: clap cannot require a
+    /// global flag (it would refuse it on the other side of the subcommand).
+    ///
+    /// # Errors
+    /// The missing flags, for a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        if self.stopped_broker.is_some() {
+            return Ok(());
+        }
+        let missing: Vec<&str> = [
+            ("--operator-key", self.operator_key.is_none()),
+            ("--broker-key", self.broker_key.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, missing)| missing.then_some(flag))
+        .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the following required arguments were not provided: {} (or --stopped-broker)",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// What `bank` does.
@@ -326,6 +358,7 @@ fn over_nats(
         name: Some("peerscrip-ops".into()),
         connection_timeout: Some(Duration::from_secs(connection.timeout)),
         credentials,
+        tls: connection.tls.tls(),
     };
     let timeout = Duration::from_secs(connection.timeout);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -390,6 +423,9 @@ fn print(result: &AdminResult, json: bool) {
 pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
     err.downcast_ref::<AdminError>().map(|e| match e {
         AdminError::Refused { .. } => EXIT_REFUSED,
+        // The server answered but the configuration cannot be used with it: repeating the
+        // command will not help, fixing the configuration will.
+        AdminError::NoServer(BusError::Tls(_) | BusError::Credentials(_)) => 1,
         AdminError::Unreachable { .. } | AdminError::NoServer(_) => EXIT_UNREACHABLE,
         AdminError::BadAnswer(_) | AdminError::Build(_) => 1,
     })

@@ -13,6 +13,37 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The process's arguments, parsed and checked ([`Cli::try_parse_checked`]); on a usage
+    /// error, clap's message and exit code 2.
+    #[must_use]
+    pub fn parse_checked() -> Cli {
+        Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args`, then checks what clap cannot (the flags a running broker needs,
+    /// which are global and so cannot be `required`).
+    ///
+    /// # Errors
+    /// A usage error.
+    pub fn try_parse_checked<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory as _;
+        let cli = Cli::try_parse_from(args)?;
+        let connection = match &cli.command {
+            Command::Bank { connection, .. } | Command::Peers { connection } => connection,
+            _ => return Ok(cli),
+        };
+        connection.check().map_err(|missing| {
+            Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, missing)
+        })?;
+        Ok(cli)
+    }
+}
+
 /// What `peerscrip-ops` can do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -139,6 +170,59 @@ pub enum DisputeCommand {
     },
 }
 
+/// TLS to NATS for every command that connects (`bank`, `peers`, `export`): the
+/// daemons' and the wallet's settings under the same names. Global, so a flag may come
+/// before or after a subcommand.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct NatsTlsArgs {
+    /// The PEM file of the CA that signed the NATS server's certificate: TLS is then
+    /// required.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub nats_ca_file: Option<PathBuf>,
+    /// A TLS client certificate (PEM), for a server that verifies its clients; TLS is then
+    /// required.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "nats_client_key"
+    )]
+    pub nats_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --nats-client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "nats_client_cert"
+    )]
+    pub nats_client_key: Option<PathBuf>,
+}
+
+impl NatsTlsArgs {
+    /// The TLS the flags ask for; `None` when none is given.
+    #[must_use]
+    pub fn tls(&self) -> Option<shared::bus::NatsTls> {
+        let client_cert = match (&self.nats_client_cert, &self.nats_client_key) {
+            (Some(cert), Some(key)) => Some(shared::bus::ClientCert {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        (self.nats_ca_file.is_some() || client_cert.is_some()).then(|| shared::bus::NatsTls {
+            ca_file: self.nats_ca_file.clone(),
+            client_cert,
+        })
+    }
+}
+
 /// Arguments of `peerscrip-ops export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -153,6 +237,9 @@ pub struct ExportArgs {
     /// The file holding the NATS user's password (first line).
     #[arg(long, env = "PEERSCRIP_NATS_PASSWORD_FILE", requires = "nats_user")]
     pub nats_password_file: Option<PathBuf>,
+    /// TLS to NATS.
+    #[command(flatten)]
+    pub tls: NatsTlsArgs,
     /// The JetStream stream; created on `<subject prefix>.>` if missing.
     #[arg(long)]
     pub stream: String,
@@ -199,6 +286,17 @@ pub struct NatsConfigArgs {
     /// The export subject prefix the daemons use (`export_subject_prefix`).
     #[arg(long, default_value = shared::export::DEFAULT_SUBJECT_PREFIX)]
     pub export_subject_prefix: String,
+    /// The server's TLS certificate (PEM): the configuration then requires TLS of every
+    /// client (its `tls {}` block); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA of the clients' certificates: every client must then present one signed by
+    /// it (`verify: true`); needs --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Arguments of `peerscrip-ops demo`.
@@ -273,21 +371,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::NatsConfig(args) => {
             let subjects = shared::bus::Subjects::new(args.prefix)?;
-            let written = crate::nats_config::write(
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::nats_config::ServerTls::new(
+                    cert,
+                    key,
+                    args.tls_client_ca.as_deref(),
+                )?),
+                _ => None,
+            };
+            let written = crate::nats_config::write_with_tls(
                 &args.out,
                 &subjects,
                 args.suite,
                 &args.broker,
-                &args.merchants,
-                &args.customers,
+                (&args.merchants, &args.customers),
                 args.export_stream
                     .map(|stream| {
                         crate::nats_config::ExportGrant::new(stream, args.export_subject_prefix)
                     })
                     .transpose()?
                     .as_ref(),
+                tls.as_ref(),
             )?;
-            println!("wrote {} (server configuration)", written.config.display());
+            let requiring = if tls.is_some() { ", TLS required" } else { "" };
+            println!(
+                "wrote {} (server configuration{requiring})",
+                written.config.display()
+            );
             for (name, path) in written.passwords {
                 println!("wrote {} (password of {name})", path.display());
             }
@@ -336,5 +446,135 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(finding) => Err(crate::audit::Failed(finding.clone()).into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The modern suite is the default of every command that takes one (the paper suite
+    /// only when asked for: README "Running on a network you do not trust").
+    #[test]
+    fn the_modern_suite_is_the_default() {
+        let parse = |args: &[&str]| Cli::try_parse_checked(args).unwrap().command;
+        let Command::Keygen(keygen) = parse(&["peerscrip-ops", "keygen", "--out", "k"]) else {
+            panic!("not keygen");
+        };
+        assert_eq!(keygen.suite, Suite::Modern);
+        let Command::Demo(demo) = parse(&["peerscrip-ops", "demo"]) else {
+            panic!("not demo");
+        };
+        assert_eq!(demo.suite, Suite::Modern);
+        let Command::NatsConfig(config) = parse(&[
+            "peerscrip-ops",
+            "nats-config",
+            "--out",
+            "o",
+            "--broker",
+            "b.pem",
+        ]) else {
+            panic!("not nats-config");
+        };
+        assert_eq!(config.suite, Suite::Modern);
+        let Command::Peers { connection } = parse(&[
+            "peerscrip-ops",
+            "peers",
+            "--operator-key",
+            "o.pem",
+            "--broker-key",
+            "b.pem",
+        ]) else {
+            panic!("not peers");
+        };
+        assert_eq!(connection.suite, Suite::Modern);
+    }
+
+    /// `bank`'s flags (`--json`, the connection, TLS) are taken before or after its
+    /// subcommand; the keys a running broker needs are still required, by name.
+    #[test]
+    fn bank_flags_may_follow_the_subcommand() {
+        let flags = [
+            "--json",
+            "--operator-key",
+            "op.pem",
+            "--broker-key",
+            "broker.pem",
+            "--nats-ca-file",
+            "ca.pem",
+        ];
+        let before = [
+            &["peerscrip-ops", "bank"][..],
+            &flags,
+            &["balance", "--pan", "P"],
+        ]
+        .concat();
+        let after = [
+            &["peerscrip-ops", "bank", "balance", "--pan", "P"][..],
+            &flags,
+        ]
+        .concat();
+        for args in [before, after] {
+            let cli = Cli::try_parse_checked(&args).unwrap();
+            let Command::Bank {
+                connection,
+                command: crate::bank::BankCommand::Balance { pan },
+            } = cli.command
+            else {
+                panic!("not a bank balance: {args:?}");
+            };
+            assert!(connection.json, "{args:?}");
+            assert_eq!(pan, "P");
+            assert_eq!(connection.operator_key, Some(PathBuf::from("op.pem")));
+            let tls = connection.tls.tls().unwrap();
+            assert_eq!(tls.ca_file, Some(PathBuf::from("ca.pem")));
+            assert_eq!(tls.client_cert, None);
+        }
+        let e =
+            Cli::try_parse_checked(["peerscrip-ops", "bank", "balance", "--pan", "P", "--json"])
+                .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(
+            e.to_string().contains("--operator-key, --broker-key"),
+            "{e}"
+        );
+        let e = Cli::try_parse_checked(["peerscrip-ops", "peers", "--broker-key", "b.pem"])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--operator-key (or --stopped-broker)"),
+            "{e}"
+        );
+        // A stopped broker needs neither.
+        Cli::try_parse_checked([
+            "peerscrip-ops",
+            "bank",
+            "balance",
+            "--pan",
+            "P",
+            "--stopped-broker",
+            "b.toml",
+        ])
+        .unwrap();
+        // A client certificate comes with its key.
+        let e = Cli::try_parse_checked([
+            "peerscrip-ops",
+            "peers",
+            "--stopped-broker",
+            "b.toml",
+            "--nats-client-cert",
+            "c.pem",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 }

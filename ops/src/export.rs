@@ -53,6 +53,8 @@ pub struct Options {
     pub nats_url: String,
     /// A user and password, if the server asks for them.
     pub credentials: Option<(String, zeroize::Zeroizing<String>)>,
+    /// TLS to NATS, required when set.
+    pub tls: Option<shared::bus::NatsTls>,
     /// The JetStream stream; created (on `<prefix>.>`) if missing.
     pub stream: String,
     /// The subject prefix.
@@ -107,9 +109,9 @@ pub enum ExportError {
     /// `node.toml` could not be read, or records another kind of node than the log.
     #[error("the data directory's identity: {0}")]
     Identity(String),
-    /// Connecting to NATS failed.
+    /// Connecting to NATS failed (the server, the credential or TLS).
     #[error("connecting to NATS: {0}")]
-    Connect(#[source] async_nats::ConnectError),
+    Connect(#[source] shared::bus::BusError),
     /// The stream refused, or disagrees with the log (`shared::export`).
     #[error(transparent)]
     Stream(#[from] shared::export::ExportError),
@@ -180,12 +182,18 @@ pub async fn export(options: &Options) -> Result<Summary, ExportError> {
     }
     let uid = node_uid(options.uid, &path, &node_kind)?;
 
-    let mut connect = async_nats::ConnectOptions::new().name("peerscrip-ops export");
-    if let Some((user, password)) = &options.credentials {
-        connect = connect.user_and_password(user.clone(), password.to_string());
-    }
-    let client = connect
-        .connect(options.nats_url.as_str())
+    let connect = shared::bus::NatsOptions {
+        name: Some("peerscrip-ops export".to_owned()),
+        credentials: options.credentials.as_ref().map(|(user, password)| {
+            shared::bus::NatsCredentials::UserPassword {
+                user: user.clone(),
+                password: shared::SecretBytes::from_slice(password.as_bytes()),
+            }
+        }),
+        tls: options.tls.clone(),
+        ..shared::bus::NatsOptions::default()
+    };
+    let client = shared::bus::NatsBus::client(&options.nats_url, &connect)
         .await
         .map_err(ExportError::Connect)?;
     let mut exporter = Exporter::open(client, &options.stream, &prefix, &node_kind, &uid).await?;
@@ -241,6 +249,7 @@ pub fn run(args: crate::cli::ExportArgs) -> anyhow::Result<()> {
         target: args.target,
         nats_url: args.nats_url,
         credentials,
+        tls: args.tls.tls(),
         stream: args.stream,
         subject_prefix: args.subject_prefix,
         uid: args.uid,

@@ -101,7 +101,8 @@ pub fn generate(
         .context("encoding the private key")?;
     let public_pem = keys.public().to_pem().context("encoding the public key")?;
 
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Private like a node's data directory: it holds a private key (shared::private_dir).
+    shared::private_dir::create_dir(out).with_context(|| format!("creating {}", out.display()))?;
     write_new(&private_key, private_pem.as_bytes(), 0o600)?;
     write_new(&public_key, public_pem.as_bytes(), 0o644)?;
     Ok(Generated {

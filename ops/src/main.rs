@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = ops::cli::Cli::parse();
+    let cli = ops::cli::Cli::parse_checked();
     match ops::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -251,6 +251,64 @@ pub struct Written {
     pub passwords: Vec<(String, PathBuf)>,
 }
 
+/// The server's side of TLS (README "Running on a network you do not trust"): its
+/// certificate and key, and optionally the CA whose certificates it requires of every
+/// client. With it the server refuses a client that does not speak TLS, so the NATS
+/// passwords never cross the network in the clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    /// The server's certificate (chain), PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// The CA of the clients' certificates: with it every client must present one
+    /// (`verify: true`).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// The files made absolute (nats-server resolves a relative path against its own
+    /// working directory, not the configuration's), each checked readable, since a server
+    /// that cannot read them does not start.
+    pub fn new(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<ServerTls> {
+        let absolute = |path: &Path| -> anyhow::Result<PathBuf> {
+            fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+            let path = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            if path.to_str().is_none_or(|p| p.contains(['"', '\\', '\n'])) {
+                bail!(
+                    "{} cannot be written into the server configuration (a quote, backslash, \
+                     line break or non-UTF-8 byte in the path)",
+                    path.display()
+                );
+            }
+            Ok(path)
+        };
+        Ok(ServerTls {
+            cert: absolute(cert)?,
+            key: absolute(key)?,
+            client_ca: client_ca.map(absolute).transpose()?,
+        })
+    }
+
+    /// The server configuration's `tls {}` block.
+    #[must_use]
+    pub fn section(&self) -> String {
+        let mut text = format!(
+            "# TLS required of every client (README \"Running on a network you do not trust\").\n\
+             tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n",
+            self.cert.display(),
+            self.key.display()
+        );
+        if let Some(ca) = &self.client_ca {
+            // Infallible: writing to a String.
+            let _ = writeln!(text, "  ca_file: \"{}\"\n  verify: true", ca.display());
+        }
+        text.push_str("}\n");
+        text
+    }
+}
+
 /// Reads the public keys, generates a password per node and writes `nats-server.conf` and
 /// `credentials/<name>.password` into `out` (mode 0600; existing files are not overwritten).
 pub fn write(
@@ -261,6 +319,27 @@ pub fn write(
     merchants: &[Named],
     customers: &[Named],
     export: Option<&ExportGrant>,
+) -> anyhow::Result<Written> {
+    write_with_tls(
+        out,
+        subjects,
+        suite,
+        broker,
+        (merchants, customers),
+        export,
+        None,
+    )
+}
+
+/// [`write`], the server configuration also requiring TLS when `tls` is given.
+pub fn write_with_tls(
+    out: &Path,
+    subjects: &Subjects,
+    suite: Suite,
+    broker: &Path,
+    (merchants, customers): (&[Named], &[Named]),
+    export: Option<&ExportGrant>,
+    tls: Option<&ServerTls>,
 ) -> anyhow::Result<Written> {
     let mut users = vec![NatsUser::new(
         "broker",
@@ -284,14 +363,14 @@ pub fn write(
         }
     }
     let credentials = out.join("credentials");
-    fs::create_dir_all(&credentials)
+    shared::private_dir::create_dir(&credentials)
         .with_context(|| format!("creating {}", credentials.display()))?;
     let config = out.join("nats-server.conf");
-    write_new(
-        &config,
-        server_config_with_export(subjects, &users, export).as_bytes(),
-        0o600,
-    )?;
+    let mut text = server_config_with_export(subjects, &users, export);
+    if let Some(tls) = tls {
+        text.push_str(&tls.section());
+    }
+    write_new(&config, text.as_bytes(), 0o600)?;
     let mut passwords = Vec::with_capacity(users.len());
     for user in &users {
         let path = credentials.join(format!("{}.password", user.name));
@@ -363,6 +442,27 @@ mod tests {
             );
         }
         assert!(ExportGrant::new("AUDIT".into(), "bad prefix".into()).is_err());
+    }
+
+    #[test]
+    fn the_tls_section_names_absolute_files_and_verifies_clients_only_with_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["server.pem", "server.key", "ca.pem"] {
+            fs::write(dir.path().join(f), b"pem").unwrap();
+        }
+        let p = |f: &str| dir.path().join(f);
+        let tls = ServerTls::new(&p("server.pem"), &p("server.key"), None).unwrap();
+        let text = tls.section();
+        assert!(
+            text.contains(&format!("cert_file: \"{}\"", p("server.pem").display())),
+            "{text}"
+        );
+        assert!(text.contains("key_file: "), "{text}");
+        assert!(!text.contains("verify"), "{text}");
+        let tls = ServerTls::new(&p("server.pem"), &p("server.key"), Some(&p("ca.pem"))).unwrap();
+        assert!(tls.section().contains("verify: true"));
+        let e = ServerTls::new(&p("missing.pem"), &p("server.key"), None).unwrap_err();
+        assert!(format!("{e:#}").contains("missing.pem"), "{e:#}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod ids;
 pub mod machine;
 pub mod node;
 #[cfg(feature = "io")]
+pub mod private_dir;
+#[cfg(feature = "io")]
 pub mod runtime;
 pub mod scrip;
 pub mod secret;

@@ -333,6 +333,11 @@ fn answers_nats(port: u16, name: &str) -> bool {
         if !line.starts_with("INFO ") || !line.contains(&format!("\"server_name\":\"{name}\"")) {
             return Ok(false);
         }
+        // A server that requires TLS now waits for a TLS handshake, not for CONNECT: its
+        // INFO, naming it, is its answer (the harness speaks no TLS).
+        if line.contains("\"tls_required\":true") {
+            return Ok(true);
+        }
         writer.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")?;
         line.clear();
         reader.read_line(&mut line)?;

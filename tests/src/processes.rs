@@ -30,6 +30,35 @@ pub fn clean_command(binary: &Path) -> Command {
     command
 }
 
+/// `command` run under the file mode mask `umask` (e.g. `"022"`, what a shell gives by
+/// default), through `/bin/sh`, which sets it and then `exec`s the command in its own
+/// process: the umask is per process, so the test's own is untouched, and the process id
+/// (signals, exit code) stays the command's. Its environment and working directory are
+/// kept.
+///
+/// # Panics
+/// Never; the shell reports a failed `exec` as the command's failure.
+#[must_use]
+pub fn under_umask(command: &Command, umask: &str) -> Command {
+    let mut wrapped = Command::new("/bin/sh");
+    wrapped.env_clear();
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(command.get_program())
+        .args(command.get_args());
+    wrapped
+}
+
 /// A running daemon process, its standard error collected line by line.
 pub struct Daemon {
     name: &'static str,

@@ -1,25 +1,24 @@
 //! Where a wallet lives and how it connects: the wallet directory, its files, and its
 //! `config.toml` (architecture.md "Binaries and the user's path").
 //!
-//! The directory (`--wallet-dir`, else `$PEERSCRIP_WALLET_DIR`, else `~/.peerscrip`) holds
-//! the encrypted private key `key.pem` (mode 0600), `key.pub.pem`, the pinned broker key
+//! The directory (`--wallet-dir`, else `$PEERSCRIP_WALLET_DIR`, else `~/.peerscrip`, mode
+//! 0700) holds the encrypted private key `key.pem`, `key.pub.pem`, the pinned broker key
 //! `broker.pub.pem`, the wallet's redb log `wallet.redb` and `config.toml`, which `init`
-//! writes (mode 0600) and every later command reads. A flag beats the config file, which
+//! writes and every later command reads; every file mode 0600 (`shared::private_dir`). A flag beats the config file, which
 //! beats the default. The customer's NATS user (architecture.md "Transport": one credential
 //! per node; `peerscrip-ops nats-config` writes them) is named in the config with the file
 //! holding its password (first line), or a `.creds` file; the password itself is read only
 //! when connecting and never written to the config or shown. A URL is only ever shown with
 //! any userinfo removed ([`redact_url`]).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared::Suite;
-use shared::bus::Subjects;
+use shared::bus::{ClientCert, NatsTls, Subjects};
 
 use super::exit::CliError;
 
@@ -90,6 +89,18 @@ impl WalletDir {
         self.root.join("config.toml")
     }
 
+    /// Makes the directory private again if it is not (protocol.md appendix E: it holds
+    /// the wallet's key and log), with a warning on stderr for each file or directory
+    /// tightened: a wallet made by an earlier version, or copied, under umask 022.
+    pub fn make_private(&self) -> Result<(), CliError> {
+        let tightened = shared::private_dir::tighten(&self.root)
+            .map_err(|e| CliError::Usage(format!("the wallet directory: {e}")))?;
+        for t in tightened {
+            super::output::warn(&format!("{t}; tightened to its owner only"));
+        }
+        Ok(())
+    }
+
     /// Reads the configuration; a missing file means the wallet was never initialised.
     pub fn read_config(&self) -> Result<ConfigFile, CliError> {
         let path = self.config();
@@ -126,6 +137,13 @@ pub struct ConfigFile {
     pub nats_password_file: Option<PathBuf>,
     /// A `.creds` file (JWT and NKey seed) instead of a user and password.
     pub nats_creds_file: Option<PathBuf>,
+    /// The PEM file of the CA that signed the NATS server's certificate: with it, TLS is
+    /// required (README "Running on a network you do not trust").
+    pub nats_ca_file: Option<PathBuf>,
+    /// The wallet's TLS client certificate (PEM), for a server that verifies clients.
+    pub nats_client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub nats_client_key: Option<PathBuf>,
     /// How long after its expiry a scrip stays renewable, seconds: the deployment's
     /// renewal grace (the producers' `grace_secs`; protocol.md section 4, default one
     /// year). The producers do not tell the wallet, so it is configured here; past it the
@@ -153,6 +171,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// How the wallet authenticates to NATS (`None`: anonymously).
     pub credentials: Option<Credentials>,
+    /// TLS to NATS, required when set.
+    pub tls: Option<NatsTls>,
     /// The renewal grace, seconds (see [`ConfigFile::renewal_grace_secs`]).
     pub renewal_grace_secs: u64,
 }
@@ -171,7 +191,7 @@ pub enum Credentials {
     CredsFile(PathBuf),
 }
 
-/// The NATS credential flags of a command (they override the config).
+/// The NATS credential and TLS flags of a command (they override the config).
 #[derive(Clone, Debug, Default)]
 pub struct CredentialFlags<'a> {
     /// `--nats-user`.
@@ -180,6 +200,47 @@ pub struct CredentialFlags<'a> {
     pub password_file: Option<&'a Path>,
     /// `--nats-creds-file`.
     pub creds_file: Option<&'a Path>,
+    /// `--nats-ca-file`.
+    pub ca_file: Option<&'a Path>,
+    /// `--nats-client-cert`.
+    pub client_cert: Option<&'a Path>,
+    /// `--nats-client-key`.
+    pub client_key: Option<&'a Path>,
+}
+
+/// TLS to NATS, the flags over the config: set (and so required) when a CA file or a
+/// client certificate is given; a client certificate comes with its key.
+pub fn resolve_tls(
+    config: &ConfigFile,
+    flags: &CredentialFlags<'_>,
+) -> Result<Option<NatsTls>, CliError> {
+    let ca_file = flags.ca_file.or(config.nats_ca_file.as_deref());
+    let cert = flags.client_cert.or(config.nats_client_cert.as_deref());
+    let key = flags.client_key.or(config.nats_client_key.as_deref());
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "a NATS client certificate needs its key (--nats-client-key)".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CliError::Usage(
+                "a NATS client key needs its certificate (--nats-client-cert)".to_owned(),
+            ));
+        }
+    };
+    if ca_file.is_none() && client_cert.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(NatsTls {
+        ca_file: ca_file.map(Path::to_path_buf),
+        client_cert,
+    }))
 }
 
 impl Credentials {
@@ -262,6 +323,7 @@ impl Settings {
             subjects,
             timeout,
             credentials: Credentials::resolve(config, credentials)?,
+            tls: resolve_tls(config, credentials)?,
             renewal_grace_secs,
         })
     }
@@ -304,13 +366,10 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// Writes a new file with `mode`, refusing to overwrite one, and syncs it.
-pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CliError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
+/// Writes a new file of the wallet directory, mode 0600 like every file in it
+/// (`shared::private_dir`), refusing to overwrite one, and syncs it.
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    let mut file = shared::private_dir::create_new_file(path)
         .map_err(|e| CliError::Usage(format!("creating {}: {e}", path.display())))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
@@ -337,6 +396,44 @@ mod tests {
         assert_eq!(redact_url("nats://alice:pw@h:4222"), "nats://h:4222");
         assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
         assert_eq!(redact_url("tok@h:4222"), "h:4222");
+    }
+
+    /// TLS: none unless a CA file or a client certificate is configured; the config's,
+    /// or a flag's over it; a certificate without its key refused.
+    #[test]
+    fn tls_is_required_when_a_ca_or_client_certificate_is_configured() {
+        let none = resolve_tls(&ConfigFile::default(), &CredentialFlags::default()).unwrap();
+        assert_eq!(none, None);
+        let config: ConfigFile = toml::from_str(
+            "nats_ca_file = \"/w/ca.pem\"\nnats_client_cert = \"/w/c.pem\"\n\
+             nats_client_key = \"/w/c.key\"",
+        )
+        .unwrap();
+        let tls = resolve_tls(&config, &CredentialFlags::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/w/ca.pem")));
+        assert_eq!(
+            tls.client_cert,
+            Some(ClientCert {
+                cert: PathBuf::from("/w/c.pem"),
+                key: PathBuf::from("/w/c.key"),
+            })
+        );
+        let flags = CredentialFlags {
+            ca_file: Some(Path::new("other.pem")),
+            ..CredentialFlags::default()
+        };
+        let tls = resolve_tls(&config, &flags).unwrap().unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("other.pem")));
+        let half = CredentialFlags {
+            client_cert: Some(Path::new("c.pem")),
+            ..CredentialFlags::default()
+        };
+        let e = resolve_tls(&ConfigFile::default(), &half).unwrap_err();
+        assert!(e.to_string().contains("--nats-client-key"), "{e}");
+        let s = Settings::resolve(&config, None, None, None, &CredentialFlags::default()).unwrap();
+        assert!(s.tls.is_some());
     }
 
     #[test]

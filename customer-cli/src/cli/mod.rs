@@ -67,6 +67,31 @@ pub struct Cli {
     /// A NATS `.creds` file instead of a user and password.
     #[arg(long, global = true, value_name = "FILE")]
     pub nats_creds_file: Option<PathBuf>,
+    /// The PEM file of the CA that signed the NATS server's certificate: TLS is then
+    /// required (overrides config.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub nats_ca_file: Option<PathBuf>,
+    /// The wallet's TLS client certificate (PEM), for a server that verifies its clients.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub nats_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --nats-client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "PEERSCRIP_NATS_CLIENT_KEY",
+        value_name = "FILE"
+    )]
+    pub nats_client_key: Option<PathBuf>,
     /// The cryptographic suite (paper or modern); fixed at init.
     #[arg(long, global = true, value_name = "SUITE")]
     pub suite: Option<Suite>,
@@ -93,6 +118,9 @@ impl Cli {
             user: self.nats_user.as_deref(),
             password_file: self.nats_password_file.as_deref(),
             creds_file: self.nats_creds_file.as_deref(),
+            ca_file: self.nats_ca_file.as_deref(),
+            client_cert: self.nats_client_cert.as_deref(),
+            client_key: self.nats_client_key.as_deref(),
         }
     }
 }
@@ -255,6 +283,7 @@ pub fn run(cli: Cli) -> u8 {
 fn settings_of(cli: &Cli) -> Result<(WalletDir, Settings), CliError> {
     let dir = WalletDir::resolve(cli.wallet_dir.as_deref())?;
     let config = dir.read_config()?;
+    dir.make_private()?;
     let settings = Settings::resolve(
         &config,
         cli.suite,
@@ -262,6 +291,7 @@ fn settings_of(cli: &Cli) -> Result<(WalletDir, Settings), CliError> {
         cli.timeout,
         &cli.credential_flags(),
     )?;
+    output::warn_of_suite(settings.suite);
     Ok((dir, settings))
 }
 

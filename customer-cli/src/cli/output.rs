@@ -71,6 +71,20 @@ impl Drop for Progress {
     }
 }
 
+/// A warning on stderr, one line, whatever the output format: it must reach the person at
+/// the terminal without spoiling the JSON document on stdout.
+pub fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr(), "peerscrip: warning: {message}");
+}
+
+/// The suite's warning for an open network (`Suite::open_network_warning`: the paper
+/// suite's), once per command that uses the wallet.
+pub fn warn_of_suite(suite: shared::Suite) {
+    if let Some(warning) = suite.open_network_warning() {
+        warn(warning);
+    }
+}
+
 /// Prints `result` as the command's output and returns the exit code: human lines to
 /// stdout (errors to stderr), or one JSON document to stdout.
 pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {

@@ -158,6 +158,7 @@ async fn link(
         name: Some("peerscrip".to_owned()),
         connection_timeout: Some(settings.timeout),
         credentials,
+        tls: settings.tls.clone(),
     };
     let bus = NatsBus::connect(&settings.nats_url, options)
         .await
@@ -176,13 +177,13 @@ async fn link(
     Ok((client, deliveries))
 }
 
-/// Why the first connection failed, as the command's error: credentials the server (or the
-/// wallet) could not use are a configuration error; anything else is unreachable.
+/// Why the first connection failed, as the command's error: credentials or TLS the server
+/// (or the wallet) could not use are a configuration error; anything else is unreachable.
 fn connect_error(e: &BusError, url: &str) -> CliError {
     use async_nats::ConnectErrorKind;
     let url = redact_url(url);
     match e {
-        BusError::Credentials(_) => CliError::Usage(e.to_string()),
+        BusError::Credentials(_) | BusError::Tls(_) => CliError::Usage(e.to_string()),
         BusError::Connect(c)
             if matches!(
                 c.kind(),

@@ -359,6 +359,7 @@ impl MerchantConfig {
             self.lookups.unknown_for.as_secs(),
         ) + &shared::daemon::quotas::describe(&self.quotas)
             + &n.describe_export()
+            + &n.describe_nats_tls()
     }
 }
 

@@ -56,6 +56,10 @@ pub enum DaemonError {
     /// The data directory belongs to another suite, key or kind of node.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The data directory cannot be made private (protocol.md appendix E): a file, a shared
+    /// directory, or another user's.
+    #[error("the data directory cannot be made private: {0}")]
+    DataDir(#[from] shared::private_dir::PrivateDirError),
     /// The pinned broker key could not be used.
     #[error("broker key {path}: {reason}")]
     BrokerKey {
@@ -107,6 +111,8 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     tokio::pin!(shutdown);
     let settings = &config.node;
     let suite = settings.suite;
+    shared::daemon::warn_of_suite(suite);
+    shared::daemon::prepare_data_dir(&settings.data_dir)?;
     let keys =
         shared::daemon::load_key_pair(suite, &settings.key, settings.key_passphrase.as_ref())?;
     let uid = keys.uid();
@@ -185,12 +191,13 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
             };
             match outcome {
                 Ok(done) => {
-                    std::fs::write(&marker, format!("{}\n", broker.uid())).map_err(|source| {
-                        DaemonError::Record {
+                    let record = format!("{}\n", broker.uid());
+                    shared::private_dir::replace_file(&marker, record.as_bytes()).map_err(
+                        |source| DaemonError::Record {
                             path: marker.clone(),
                             source,
-                        }
-                    })?;
+                        },
+                    )?;
                     match done {
                         Registration::Registered => {
                             tracing::info!("registered the merchant's key at the broker (6.0)");

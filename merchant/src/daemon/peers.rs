@@ -84,14 +84,13 @@ pub fn load_stored(data_dir: &Path, suite: Suite) -> Result<Vec<PublicKey>, Peer
 }
 
 /// Writes `key` to `data_dir/peers/<uid>.pub.pem` (through a temporary file and a rename,
-/// so a crash leaves no half-written key).
+/// so a crash leaves no half-written key), private like the rest of the data directory
+/// (`shared::private_dir`: who the merchant deals with is nobody else's business).
 fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    shared::private_dir::create_dir(dir).map_err(|e| e.to_string())?;
     let pem = key.to_pem().map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.pub.pem", key.uid()));
-    let tmp = dir.join(format!("{}.pub.pem.tmp", key.uid()));
-    std::fs::write(&tmp, pem.as_bytes()).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+    shared::private_dir::replace_file(&path, pem.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The most UIDs remembered as unknown; beyond it the oldest are forgotten.

@@ -43,7 +43,8 @@ pub const NODE_FILES: [(&str, &str); 5] = [
 /// other error if `dir` cannot be created or read.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        shared::private_dir::create_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         return Ok(());
     }
     let mut entries: Vec<String> = std::fs::read_dir(dir)

@@ -123,7 +123,7 @@ pub struct World {
 
 fn node_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = root.join(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    shared::private_dir::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
 

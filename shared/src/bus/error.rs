@@ -40,6 +40,12 @@ pub enum BusError {
     /// password that is not UTF-8). The message names the file, never a secret.
     #[error("unusable NATS credentials: {0}")]
     Credentials(String),
+    /// TLS to the NATS server failed: a configured certificate or key file cannot be
+    /// read, the server's certificate does not verify against the configured CA, or one
+    /// side requires TLS and the other does not offer it. The message says which, and
+    /// which setting to fix.
+    #[error("TLS to the NATS server failed: {0}")]
+    Tls(String),
     /// Any other failure reported by the transport client (subscribe, flush, publish).
     #[error("transport failure: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -25,7 +25,10 @@ pub mod subject;
 
 pub use error::BusError;
 pub use memory::{MemoryBus, MemorySubscription};
-pub use nats::{NatsBus, NatsCredentials, NatsOptions, NatsSubscription, ROUND_TRIP_TIMEOUT};
+pub use nats::{
+    ClientCert, NatsBus, NatsCredentials, NatsOptions, NatsSubscription, NatsTls,
+    ROUND_TRIP_TIMEOUT,
+};
 pub use subject::{DEFAULT_PREFIX, InboxPrefix, Subject, SubjectError, Subjects};
 
 /// The largest frame, in bytes, that the bus sends or hands over (protocol.md section 3,

@@ -40,6 +40,116 @@ pub struct NatsOptions {
     /// How the client authenticates (one credential per node, architecture.md
     /// "Transport"); `None` connects without credentials.
     pub credentials: Option<NatsCredentials>,
+    /// TLS to the server, required when set; `None` takes TLS only if the server asks
+    /// for it (or the URL says `tls://`), verified against the system's roots.
+    pub tls: Option<NatsTls>,
+}
+
+/// TLS to the NATS server (README "Running on a network you do not trust"): frames are
+/// sealed end to end, but without TLS the NATS passwords cross the network in the clear
+/// and anyone on the path sees who talks to whom. With this set the client refuses a server
+/// that does not speak TLS, and checks the server's certificate against `ca_file`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    /// The PEM file of the CA certificate(s) the server's certificate must chain to;
+    /// `None` uses the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The client's own certificate, for a server that verifies its clients
+    /// (`verify: true` in its `tls {}` block).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate and its private key, both PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate (chain).
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1 PEM), readable by the node only.
+    pub key: PathBuf,
+}
+
+impl NatsTls {
+    /// The files this configuration names, each with the setting that names it.
+    fn files(&self) -> Vec<(&'static str, &PathBuf)> {
+        let mut files = Vec::new();
+        if let Some(ca) = &self.ca_file {
+            files.push(("CA file", ca));
+        }
+        if let Some(client) = &self.client_cert {
+            files.push(("client certificate", &client.cert));
+            files.push(("client key", &client.key));
+        }
+        files
+    }
+
+    /// `connect` set up to require TLS with these files, each checked readable first so
+    /// that a typo names its file instead of surfacing as a handshake failure.
+    fn apply(&self, mut connect: ConnectOptions) -> Result<ConnectOptions, BusError> {
+        for (what, path) in self.files() {
+            std::fs::File::open(path).map_err(|e| {
+                BusError::Tls(format!("cannot read the {what} {}: {e}", path.display()))
+            })?;
+        }
+        if let Some(ca) = &self.ca_file {
+            connect = connect.add_root_certificates(ca.clone());
+        }
+        if let Some(client) = &self.client_cert {
+            connect = connect.add_client_certificate(client.cert.clone(), client.key.clone());
+        }
+        Ok(connect.require_tls(true))
+    }
+}
+
+/// The TLS failure `e` is, if it is one: async-nats's own `Tls` kind (its configuration:
+/// `None` inside), or the handshake's failure, which it reports as an I/O error wrapping
+/// rustls's error (a certificate that does not verify, an alert from the server).
+fn tls_failure(e: &async_nats::ConnectError) -> Option<Option<&async_nats::rustls::Error>> {
+    use std::error::Error as _;
+    let handshake = e
+        .source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<async_nats::rustls::Error>());
+    match handshake {
+        Some(rustls) => Some(Some(rustls)),
+        None => (e.kind() == async_nats::ConnectErrorKind::Tls).then_some(None),
+    }
+}
+
+/// A connection failure in [`BusError`] terms: a TLS failure becomes [`BusError::Tls`]
+/// with what to configure, since the TLS library's own text (e.g. "invalid peer
+/// certificate: UnknownIssuer") does not say which setting would fix it.
+fn connect_error(e: async_nats::ConnectError, tls: Option<&NatsTls>) -> BusError {
+    let Some(failure) = tls_failure(&e) else {
+        return BusError::Connect(e);
+    };
+    let hint = match (failure, tls.and_then(|t| t.ca_file.as_ref())) {
+        // The server ended the handshake: it did not take our certificate, or wanted one.
+        (Some(async_nats::rustls::Error::AlertReceived(_)), _) => {
+            "the server refused the handshake: it may require a client certificate signed by \
+             a CA it trusts (nats.client_cert and nats.client_key, --nats-client-cert and \
+             --nats-client-key)"
+                .to_owned()
+        }
+        // What came back was not TLS: a server without TLS answered in plain text.
+        (Some(async_nats::rustls::Error::InvalidMessage(_)), _) => {
+            "the server does not speak TLS: enable it there (its tls {} block, `peerscrip-ops \
+             nats-config --tls-cert`) or remove the client's TLS settings"
+                .to_owned()
+        }
+        (Some(_), Some(ca)) => format!(
+            "check that the server's certificate is signed by the CA in {} and names the \
+             URL's host",
+            ca.display()
+        ),
+        (Some(_), None) => "the server's certificate must verify: configure the CA that \
+                            signed it (nats.ca_file, --nats-ca-file)"
+            .to_owned(),
+        (None, _) => "check the TLS settings (nats.ca_file, nats.client_cert, \
+                      nats.client_key)"
+            .to_owned(),
+    };
+    BusError::Tls(format!("{e}; {hint}"))
 }
 
 /// A NATS credential. The password never reaches a log: `Debug` shows only the user.
@@ -110,7 +220,7 @@ impl NatsBus {
     ///
     /// # Errors
     /// [`BusError::Connect`] when the first connection fails, [`BusError::Credentials`]
-    /// when the credential cannot be used.
+    /// when the credential cannot be used, [`BusError::Tls`] when TLS fails.
     pub async fn client(url: &str, options: &NatsOptions) -> Result<Client, BusError> {
         let mut connect = ConnectOptions::new();
         if let Some(prefix) = &options.inbox_prefix {
@@ -135,7 +245,13 @@ impl NatsBus {
                 })?;
             }
         }
-        connect.connect(url).await.map_err(BusError::Connect)
+        if let Some(tls) = &options.tls {
+            connect = tls.apply(connect)?;
+        }
+        connect
+            .connect(url)
+            .await
+            .map_err(|e| connect_error(e, options.tls.as_ref()))
     }
 }
 
@@ -285,5 +401,35 @@ impl Stream for NatsSubscription {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A TLS file that cannot be read is named, with its role, before any connection is
+    /// tried (so the message is not a handshake failure): the server here does not exist.
+    #[tokio::test]
+    async fn an_unreadable_tls_file_is_named_before_connecting() {
+        let missing = PathBuf::from("/nonexistent/peerscrip/ca.pem");
+        let options = NatsOptions {
+            tls: Some(NatsTls {
+                ca_file: Some(missing.clone()),
+                client_cert: None,
+            }),
+            ..NatsOptions::default()
+        };
+        let Err(e) = NatsBus::client("nats://127.0.0.1:1", &options).await else {
+            panic!("connected without a server");
+        };
+        assert!(matches!(e, BusError::Tls(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("TLS to the NATS server failed: cannot read the CA file /nonexistent/peerscrip/ca.pem"),
+            "{e}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The settings every daemon has: where NATS is and how to authenticate, the
+//! The settings every daemon has: where NATS is, how to authenticate and whether to
+//! require TLS, the
 //! data directory, the suite, the key files, the subject prefix and the logs. Each comes
 //! from the TOML file given by `--config`, then an environment variable, then a flag; the
 //! later one wins (file < env < flag; clap's `env` feature merges the last two). Secrets
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 use super::export::ExportSettings;
 use super::keys::{KeyFileError, read_secret_line};
 pub use super::logging::LogFormat;
-use crate::bus::{NatsCredentials, NatsOptions, Subjects};
+use crate::bus::{ClientCert, NatsCredentials, NatsOptions, NatsTls, Subjects};
 use crate::secret::SecretBytes;
 use crate::suite::Suite;
 
@@ -106,6 +107,18 @@ pub struct CommonArgs {
     /// [file: nats.creds].
     #[arg(long, env = "PEERSCRIP_NATS_CREDS")]
     pub nats_creds: Option<PathBuf>,
+    /// PEM file of the CA that signed the NATS server's certificate; with it the node
+    /// requires TLS [file: nats.ca_file; unset: TLS only if the server asks, checked against
+    /// the system's roots].
+    #[arg(long, env = "PEERSCRIP_NATS_CA_FILE")]
+    pub nats_ca_file: Option<PathBuf>,
+    /// The node's TLS client certificate (PEM), for a server that verifies clients; needs
+    /// --nats-client-key; requires TLS [file: nats.client_cert].
+    #[arg(long, env = "PEERSCRIP_NATS_CLIENT_CERT")]
+    pub nats_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --nats-client-cert [file: nats.client_key].
+    #[arg(long, env = "PEERSCRIP_NATS_CLIENT_KEY")]
+    pub nats_client_key: Option<PathBuf>,
     /// The node's data directory (its redb log, root key and identity record)
     /// [file: node.data_dir].
     #[arg(long, env = "PEERSCRIP_DATA_DIR")]
@@ -180,6 +193,12 @@ pub struct NatsFile {
     pub password_file: Option<PathBuf>,
     /// Credentials file.
     pub creds: Option<PathBuf>,
+    /// The CA file of the server's certificate (TLS required).
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate (TLS required).
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's key.
+    pub client_key: Option<PathBuf>,
 }
 
 /// The `[log]` section of a daemon's file.
@@ -224,6 +243,8 @@ pub struct NodeSettings {
     pub nats_url: String,
     /// The NATS credential, if any (the password redacted in `Debug`).
     pub nats_credentials: Option<NatsCredentials>,
+    /// TLS to NATS, required when set.
+    pub nats_tls: Option<NatsTls>,
     /// The log format.
     pub log_format: LogFormat,
     /// The log level, if configured (else `RUST_LOG`).
@@ -240,8 +261,24 @@ impl NodeSettings {
         NatsOptions {
             name: Some(name.to_owned()),
             credentials: self.nats_credentials.clone(),
+            tls: self.nats_tls.clone(),
             ..NatsOptions::default()
         }
+    }
+
+    /// The TLS lines of `--check-config`: `nats_tls` (`required` or `none`) and the files.
+    #[must_use]
+    pub fn describe_nats_tls(&self) -> String {
+        let Some(tls) = &self.nats_tls else {
+            return "nats_tls = none\n".to_owned();
+        };
+        let shown =
+            |p: Option<&PathBuf>| p.map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+        format!(
+            "nats_tls = required\nnats_ca_file = {}\nnats_client_cert = {}\n",
+            shown(tls.ca_file.as_ref()),
+            shown(tls.client_cert.as_ref().map(|c| &c.cert)),
+        )
     }
 
     /// The export's lines of `--check-config`: `export_stream` and, when set,
@@ -384,6 +421,7 @@ pub fn resolve_common(
         .or_else(|| file.nats.url.clone())
         .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned());
     let nats_credentials = nats_credentials(args, file, secret_env)?;
+    let nats_tls = nats_tls(args, file)?;
     let log_format = match (&args.log_format, &file.log.format) {
         (Some(format), _) => *format,
         (None, Some(text)) => text.parse().map_err(|e| {
@@ -409,6 +447,7 @@ pub fn resolve_common(
         subjects,
         nats_url,
         nats_credentials,
+        nats_tls,
         log_format,
         log_level,
         export,
@@ -500,6 +539,48 @@ fn nats_credentials(
     }
 }
 
+/// TLS to NATS: set (and so required) when a CA file or a client certificate is
+/// configured; a client certificate comes with its key.
+fn nats_tls(args: &CommonArgs, file: &CommonFile) -> Result<Option<NatsTls>, ConfigError> {
+    let base = &file.base;
+    let ca_file = path_setting(args.nats_ca_file.as_ref(), file.nats.ca_file.as_ref(), base);
+    let cert = path_setting(
+        args.nats_client_cert.as_ref(),
+        file.nats.client_cert.as_ref(),
+        base,
+    );
+    let key = path_setting(
+        args.nats_client_key.as_ref(),
+        file.nats.client_key.as_ref(),
+        base,
+    );
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                field: "nats.client_key (for nats.client_cert)",
+                flag: "--nats-client-key",
+                env: "PEERSCRIP_NATS_CLIENT_KEY",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                field: "nats.client_cert (for nats.client_key)",
+                flag: "--nats-client-cert",
+                env: "PEERSCRIP_NATS_CLIENT_CERT",
+            });
+        }
+    };
+    if ca_file.is_none() && client_cert.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(NatsTls {
+        ca_file,
+        client_cert,
+    }))
+}
+
 /// A number of seconds that must be above zero: `flag` over `file` over `default`.
 ///
 /// # Errors
@@ -556,6 +637,29 @@ mod tests {
         assert_eq!(s.nats_url, "nats://file:4222");
         assert_eq!(s.log_format, LogFormat::Human);
         assert!(s.key_passphrase.is_none() && s.nats_credentials.is_none());
+    }
+
+    /// The modern suite unless the paper suite is asked for (README "Running on a network
+    /// you do not trust").
+    #[test]
+    fn the_modern_suite_is_the_default() {
+        let mut f = file("modern");
+        f.node.suite = None;
+        let s = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap();
+        assert_eq!(s.suite, Suite::Modern);
+        assert_eq!(Suite::default(), Suite::Modern);
+        assert_eq!(Suite::Modern.open_network_warning(), None);
+        let warning = Suite::Paper.open_network_warning().unwrap();
+        for needle in [
+            "RUSTSEC-2023-0071",
+            "Marvin",
+            "RSA-1024",
+            "SHA-1",
+            "PKCS#1 v1.5",
+        ] {
+            assert!(warning.contains(needle), "{needle}: {warning}");
+        }
+        assert!(!warning.contains('\n'));
     }
 
     #[test]
@@ -658,6 +762,51 @@ mod tests {
         f.node.export_subject_prefix = Some("x".to_owned());
         let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
         assert!(e.to_string().contains("set node.export_stream too"), "{e}");
+    }
+
+    /// TLS: off unless configured; a CA file from the file, relative to it, required; a
+    /// client certificate without its key refused by name; a flag wins.
+    #[test]
+    fn nats_tls_is_required_when_a_ca_or_client_certificate_is_configured() {
+        let s = resolve_common(&CommonArgs::default(), &file("modern"), &no_env).unwrap();
+        assert_eq!(s.nats_tls, None);
+        assert_eq!(s.describe_nats_tls(), "nats_tls = none\n");
+        assert!(s.nats_options("n").tls.is_none());
+        let mut f = file("modern");
+        f.nats.ca_file = Some("tls/ca.pem".into());
+        let s = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap();
+        let tls = s.nats_tls.clone().unwrap();
+        assert_eq!(
+            tls.ca_file,
+            Some(PathBuf::from("/etc/peerscrip/tls/ca.pem"))
+        );
+        assert_eq!(tls.client_cert, None);
+        assert_eq!(s.nats_options("n").tls, Some(tls));
+        assert!(s.describe_nats_tls().starts_with("nats_tls = required\n"));
+        f.nats.client_cert = Some("tls/node.pem".into());
+        let e = resolve_common(&CommonArgs::default(), &f, &no_env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nats.client_key (for nats.client_cert) is required: set it in the configuration \
+             file, with --nats-client-key or with PEERSCRIP_NATS_CLIENT_KEY"
+        );
+        let args = CommonArgs {
+            nats_client_key: Some("flag.key".into()),
+            nats_ca_file: Some("flag-ca.pem".into()),
+            ..CommonArgs::default()
+        };
+        let tls = resolve_common(&args, &f, &no_env)
+            .unwrap()
+            .nats_tls
+            .unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("flag-ca.pem")));
+        assert_eq!(
+            tls.client_cert,
+            Some(ClientCert {
+                cert: PathBuf::from("/etc/peerscrip/tls/node.pem"),
+                key: PathBuf::from("flag.key"),
+            })
+        );
     }
 
     #[test]

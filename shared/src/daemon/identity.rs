@@ -7,7 +7,7 @@
 //! and kind too (`events::LogIdentity`); this file adds the UID and answers before the log
 //! is opened.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +90,8 @@ struct Stored {
 
 impl NodeIdentity {
     /// Checks `dir`'s recorded identity against `self`, or records `self` there when the
-    /// directory has none yet (its first start). The directory is created if missing.
+    /// directory has none yet (its first start). The directory is created if missing, mode
+    /// 0700, and the record mode 0600 (`crate::private_dir`).
     ///
     /// # Errors
     /// A mismatch of suite, UID or kind, or an unreadable, malformed or unwritable file.
@@ -106,17 +107,14 @@ impl NodeIdentity {
                 self.check(dir, &recorded)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
+                crate::private_dir::create_dir(dir).map_err(|e| file_error(e.to_string()))?;
                 let stored = Stored {
                     kind: self.kind.clone(),
                     suite: self.suite.name().to_owned(),
                     uid: self.uid.to_string(),
                 };
                 let text = toml::to_string(&stored).map_err(|e| file_error(e.to_string()))?;
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
+                let mut file = crate::private_dir::create_new_file(&path)
                     .map_err(|e| file_error(e.to_string()))?;
                 file.write_all(text.as_bytes())
                     .and_then(|()| file.sync_all())

@@ -5,9 +5,8 @@
 //!
 //! Every error names the file and never holds a byte of a secret.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -125,12 +124,7 @@ pub fn load_or_create_root_key(path: &Path) -> Result<RootKey, KeyFileError> {
                 path: path.to_owned(),
                 source,
             };
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(write)?;
+            let mut file = crate::private_dir::create_new_file(path).map_err(write)?;
             file.write_all(key.expose())
                 .and_then(|()| file.sync_all())
                 .map_err(write)?;

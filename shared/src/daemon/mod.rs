@@ -16,6 +16,7 @@ pub mod keys;
 pub mod logging;
 pub mod quotas;
 pub mod signal;
+pub mod start;
 
 pub use config::{
     CommonArgs, CommonFile, ConfigError, LogFormat, NodeSettings, read_toml, resolve_common,
@@ -24,3 +25,4 @@ pub use identity::{IdentityError, NodeIdentity};
 pub use keys::{KeyFileError, load_key_pair, load_or_create_root_key, read_secret_line};
 pub use logging::init as init_logging;
 pub use signal::{Shutdown, shutdown_signal};
+pub use start::{prepare_data_dir, warn_of_suite};

@@ -82,11 +82,17 @@ impl<K> fmt::Debug for EventLog<K> {
 
 impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// Opens the log at `path`, creating the file when it is missing or empty. An existing
-    /// file must record `identity` and this build's schema version.
+    /// file must record `identity` and this build's schema version. A new file is created
+    /// mode 0600 whatever the umask ([`crate::private_dir`], protocol.md appendix E): a
+    /// node's log holds its ledger, and the broker's the PAN → account table.
     pub fn open(path: impl AsRef<Path>, identity: LogIdentity) -> Result<Self, LogError> {
         let path = path.as_ref().to_owned();
         let file = path.clone();
-        Self::open_with(path, Arc::new(move || builder().create(&file)), identity)
+        let opener: Opener = Arc::new(move || {
+            crate::private_dir::create_if_missing(&file)?;
+            builder().create(&file)
+        });
+        Self::open_with(path, opener, identity)
     }
 
     /// [`EventLog::open`] on the storage `backend` makes, called again at each

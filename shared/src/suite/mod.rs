@@ -41,6 +41,12 @@ pub enum Suite {
     Modern,
 }
 
+/// The paper suite's warning ([`Suite::open_network_warning`]).
+pub const PAPER_SUITE_WARNING: &str = "this deployment uses the paper suite: RSA-1024 keys, \
+    SHA-1 signatures and PKCS#1 v1.5 key wrapping, open to the Marvin timing attack \
+    (RUSTSEC-2023-0071, no patched rsa version); for study only, not for a network you do not \
+    trust: use the modern suite";
+
 /// A suite name or code that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown suite {0:?}: expected \"paper\" or \"modern\"")]
@@ -74,6 +80,20 @@ impl Suite {
         match self {
             Suite::Paper => "paper",
             Suite::Modern => "modern",
+        }
+    }
+
+    /// What a program serving or using this suite over a network should warn of at start,
+    /// in one line; `None` for the modern suite. The paper suite is the paper's 1990s
+    /// cryptography, kept for fidelity and study: RSA-1024 keys, SHA-1 signatures and
+    /// PKCS#1 v1.5 key wrapping, which the broker undoes on strangers' registration frames
+    /// before it knows who sent them, the very oracle the Marvin timing attack measures
+    /// (RUSTSEC-2023-0071 in the `rsa` crate, with no patched version).
+    #[must_use]
+    pub const fn open_network_warning(self) -> Option<&'static str> {
+        match self {
+            Suite::Paper => Some(PAPER_SUITE_WARNING),
+            Suite::Modern => None,
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! The key pair is generated here (`KeyPair::generate`, the suite's size) and its private
 //! key written as `ENCRYPTED PRIVATE KEY` PKCS#8 (PBES2: scrypt, AES-256-CBC) under the
-//! customer's passphrase, mode 0600; the broker's public key is checked for the suite,
+//! customer's passphrase; the broker's public key is checked for the suite,
 //! copied into the wallet directory and pinned in the wallet's first event. Its UID, the
 //! SHA-256 prefix of its SubjectPublicKeyInfo, is printed so the customer can compare it
 //! with the one the broker's operator publishes.
@@ -14,9 +14,9 @@ use shared::{KeyPair, PublicKey, Suite};
 
 use crate::Wallet;
 use crate::cli::Cli;
-use crate::cli::config::{ConfigFile, Credentials, WalletDir, write_new};
+use crate::cli::config::{ConfigFile, Credentials, WalletDir, resolve_tls, write_new};
 use crate::cli::exit::CliError;
-use crate::cli::output::Done;
+use crate::cli::output::{Done, warn_of_suite};
 use crate::cli::secret_input;
 use crate::cli::session::now;
 
@@ -24,6 +24,7 @@ use crate::cli::session::now;
 pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
     let dir = WalletDir::resolve(cli.wallet_dir.as_deref())?;
     let suite = cli.suite.unwrap_or(Suite::Modern);
+    warn_of_suite(suite);
     for existing in [dir.config(), dir.wallet(), dir.key()] {
         if existing.exists() {
             return Err(CliError::Usage(format!(
@@ -43,6 +44,7 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
     })?;
     // Checked before anything is written; kept as paths (the password is never copied).
     let credentials = Credentials::resolve(&ConfigFile::default(), &cli.credential_flags())?;
+    let tls = resolve_tls(&ConfigFile::default(), &cli.credential_flags())?;
     let passphrase = secret_input::passphrase(cli.passphrase_file.as_deref(), true)?;
 
     create_private_dir(dir.root())?;
@@ -55,9 +57,9 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
         .public()
         .to_pem()
         .map_err(|e| CliError::Failed(format!("encoding the public key: {e}")))?;
-    write_new(&dir.key(), private_pem.as_bytes(), 0o600)?;
-    write_new(&dir.public_key(), public_pem.as_bytes(), 0o644)?;
-    write_new(&dir.broker_key(), broker_pem.as_bytes(), 0o644)?;
+    write_new(&dir.key(), private_pem.as_bytes())?;
+    write_new(&dir.public_key(), public_pem.as_bytes())?;
+    write_new(&dir.broker_key(), broker_pem.as_bytes())?;
     let uid = keys.uid();
     let wallet = Wallet::create(dir.wallet(), keys, &broker, now())?;
     drop(wallet);
@@ -81,7 +83,14 @@ pub fn run(cli: &Cli, broker_key: &Path) -> Result<Done, CliError> {
         Some(Credentials::CredsFile(path)) => config.nats_creds_file = Some(absolute(&path)?),
         None => {}
     }
-    write_new(&dir.config(), config.to_toml()?.as_bytes(), 0o600)?;
+    if let Some(tls) = tls {
+        config.nats_ca_file = tls.ca_file.as_deref().map(absolute).transpose()?;
+        if let Some(client) = tls.client_cert {
+            config.nats_client_cert = Some(absolute(&client.cert)?);
+            config.nats_client_key = Some(absolute(&client.key)?);
+        }
+    }
+    write_new(&dir.config(), config.to_toml()?.as_bytes())?;
 
     let lines = vec![
         format!(
@@ -117,12 +126,13 @@ fn absolute(path: &Path) -> Result<std::path::PathBuf, CliError> {
     std::path::absolute(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
-/// Creates the wallet directory, readable by its owner only.
+/// Creates the wallet directory, readable by its owner only (an existing one, made by
+/// hand, tightened with a warning: `shared::private_dir`).
 fn create_private_dir(path: &Path) -> Result<(), CliError> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|e| CliError::Usage(format!("creating {}: {e}", path.display())))
+    let tightened = shared::private_dir::prepare(path)
+        .map_err(|e| CliError::Usage(format!("the wallet directory: {e}")))?;
+    for t in tightened {
+        crate::cli::output::warn(&format!("{t}; tightened to its owner only"));
+    }
+    Ok(())
 }
