@@ -27,7 +27,7 @@
 use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
 use shared::daemon::export::{self, NodeLog};
 use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
-use shared::runtime::system_clock;
+use shared::runtime::{Screen, system_clock};
 
 use crate::config::BrokerConfig;
 use crate::node::{BrokerNode, NODE_KIND, NodeError, event_name};
@@ -109,12 +109,19 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         ..options.clone()
     };
     let bus = NatsBus::connect(&node_settings.nats_url, options).await?;
+    let screen = Screen {
+        // On a shared network anyone may forge a reply subject (protocol.md section 3).
+        bound_replies: true,
+        ..Screen::default()
+    };
+    let dropped = screen.dropped.clone();
     let running = crate::shell::serve_every(
         node,
         bus.clone(),
         subjects.clone(),
         system_clock,
         config.expire_every,
+        screen,
     )
     .await?;
     tracing::info!(subject = %subjects.broker(), "broker serving");
@@ -137,6 +144,7 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
 
     let signal = shutdown.await;
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
+    dropped.report();
     let node = running.shutdown().await;
     if let Err(e) = bus.flush().await {
         tracing::warn!(error = %e, "the last replies may not have reached the server");

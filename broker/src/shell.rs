@@ -225,11 +225,21 @@ pub async fn serve<B: Bus>(
     subjects: Subjects,
     clock: Clock,
 ) -> Result<Running, BusError> {
-    serve_every(node, bus, subjects, clock, EXPIRE_EVERY).await
+    serve_every(
+        node,
+        bus,
+        subjects,
+        clock,
+        EXPIRE_EVERY,
+        runtime::Screen::default(),
+    )
+    .await
 }
 
 /// [`serve`] with the timer ticking every `every` instead of [`EXPIRE_EVERY`]: a deadline
-/// is enforced at most `every` after it passes (the daemon's `expire_every_secs`).
+/// is enforced at most `every` after it passes (the daemon's `expire_every_secs`); the
+/// gateway screens each frame with `screen` (the daemon's, on a shared network: a request
+/// is answered only on its sender's inbox, protocol.md section 3).
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -239,6 +249,7 @@ pub async fn serve_every<B: Bus>(
     subjects: Subjects,
     clock: Clock,
     every: Duration,
+    screen: runtime::Screen<BrokerNode>,
 ) -> Result<Running, BusError> {
     let addr = runtime::start(node, clock);
     let subject = subjects.broker();
@@ -249,7 +260,7 @@ pub async fn serve_every<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped),
-        None,
+        screen,
     )
     .await?;
     let timer = tokio::spawn(timer(addr.clone(), bus, subjects, every));

@@ -8,13 +8,16 @@
 //! - The reporter ([`serve`] starts it) sends them to `Subjects::broker()` with a timeout
 //!   and feeds each answer to `MerchantNode::handle_reply` on the node actor, which
 //!   records the `Ack` (`PurchaseReported`) or acts on the decision; the frames a decision
-//!   sends to the customer are published to the customer's peer subject. At start, after
-//!   a lapse, and while something stays unanswered (after a pause growing from
-//!   [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`]), it sends everything pending in the node's
-//!   state instead (`MerchantNode::pending_reports`,
-//!   `MerchantNode::pending_broker_requests`): the same frames, so the broker answers a
-//!   repeat with its stored answer (protocol.md section 7), and a restarted merchant
-//!   resumes its open work at once.
+//!   sends to the customer are published to the customer's peer subject. Each request goes
+//!   in a task of its own, at most [`REPORT_CONCURRENCY`] at once, so one the broker does
+//!   not answer delays no other (protocol.md section 10); an unanswered one is sent again
+//!   after its own pause growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`], read
+//!   again from the node's state (`MerchantNode::pending_reports`,
+//!   `MerchantNode::pending_broker_requests`), so a request decided meanwhile is never
+//!   sent again. The same frames each time, so the broker answers a repeat with its
+//!   stored answer (protocol.md section 7); at start, after a lapse and every
+//!   [`REPORT_RETRY`] it reads everything pending, so a restarted merchant resumes its
+//!   open work at once.
 //! - The lapse timer ([`lapse`], every [`LAPSE_EVERY`]) removes VendorScrip past its
 //!   renewal grace with its notice to the broker (protocol.md section 4), which the
 //!   reporter sends like any request awaiting the broker.
@@ -23,14 +26,19 @@
 //!   reopens its log and rebuilds its state before it serves again, so the requester's
 //!   retry with the same bodies is safe.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use bytes::Bytes;
+use shared::TxId;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Prepare, ServeNode, Served};
-use tokio::sync::{mpsc, oneshot};
+use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Screen, ServeNode, Served};
+use shared::wire::{Frame, Label};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
@@ -146,7 +154,7 @@ async fn stop_signal(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 /// Starts `node` in its actor (on the current actix arbiter), its gateways on
 /// `subjects.merchant(uid)` and `subjects.peer(uid)` (active when this returns) and its
-/// reporter. [`serve_with`] without a [`Prepare`] step.
+/// reporter. [`serve_with`] with no [`Screen`].
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -157,11 +165,13 @@ pub async fn serve<B: Bus>(
     clock: Clock,
     timeout: Duration,
 ) -> Result<Running, BusError> {
-    serve_with(node, bus, subjects, clock, timeout, None).await
+    serve_with(node, bus, subjects, clock, timeout, Screen::default()).await
 }
 
-/// [`serve`], with `prepare` run on every request to `subjects.merchant(uid)` before the
-/// node gets it (the daemon's 6.0b fetch of an unknown customer's key, `merchant::daemon`).
+/// [`serve`], with `screen` on every request to `subjects.merchant(uid)` before the node
+/// gets it (the daemon's: replies bound to the sender's inbox, and the 6.0b fetch of an
+/// unknown customer's key, `merchant::daemon`); the gateway on the peer subject binds
+/// replies as `screen` does.
 ///
 /// # Errors
 /// As `Bus::subscribe`.
@@ -171,20 +181,24 @@ pub async fn serve_with<B: Bus>(
     subjects: Subjects,
     clock: Clock,
     timeout: Duration,
-    prepare: Option<Prepare<Shelled>>,
+    screen: Screen<Shelled>,
 ) -> Result<Running, BusError> {
     let me = node.config().me();
     let subject = subjects.merchant(&me);
     let (reporter, wake) = mpsc::unbounded_channel();
     let addr = runtime::start(Shelled { node, reporter }, clock);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivery_screen = Screen {
+        bound_replies: screen.bound_replies,
+        ..Screen::default()
+    };
     let gateway = runtime::gateway_until(
         bus.clone(),
         &subject,
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped.clone()),
-        prepare,
+        screen,
     )
     .await?;
     let deliveries = runtime::gateway_until(
@@ -193,7 +207,7 @@ pub async fn serve_with<B: Bus>(
         subjects.clone(),
         addr.clone(),
         stop_signal(stopped),
-        None,
+        delivery_screen,
     )
     .await?;
     let reporter = tokio::spawn(report_loop(addr.clone(), bus, subjects, timeout, wake));
@@ -247,11 +261,110 @@ pub async fn lapse(addr: &Addr<NodeActor<Shelled>>) -> Option<usize> {
     rx.await.ok()
 }
 
-/// The reporter (see the module doc): at start, every request pending in the node's
-/// state; when a batch commits requests of the merchant's, those; while some stay
-/// unanswered, everything pending again after a pause growing from [`REPORT_RETRY_FIRST`]
-/// to [`REPORT_RETRY`]; with nothing owed, everything pending every [`REPORT_RETRY`]. Runs
-/// until the actor stops.
+/// Requests of the merchant's to the broker the reporter has under way at once
+/// (protocol.md section 10: re-sends in parallel, bounded).
+pub const REPORT_CONCURRENCY: usize = 8;
+
+/// One request of the merchant's to the broker: its tx and label (a tx holds at most one
+/// request of a label awaiting the broker).
+type Key = (TxId, Label);
+
+fn key_of(frame: &[u8]) -> Option<Key> {
+    Frame::header_of(frame).ok().map(|h| (h.tx, h.label))
+}
+
+/// What the reporter knows of the requests it sends (see [`report_loop`]).
+struct Reporter<B> {
+    addr: Addr<NodeActor<Shelled>>,
+    bus: B,
+    subjects: Subjects,
+    timeout: Duration,
+    /// One permit per request under way.
+    budget: Arc<Semaphore>,
+    /// Sent and not yet answered or timed out: never sent twice at once.
+    in_flight: HashSet<Key>,
+    /// Requests that went unanswered: when each is due again, and its own backoff.
+    retries: HashMap<Key, (Instant, Backoff)>,
+    outcomes: mpsc::UnboundedSender<(Key, Result<bool, ReportError>)>,
+}
+
+impl<B: Bus> Reporter<B> {
+    /// Sends `request` in a task of its own (within the budget) unless it is under way; its
+    /// outcome comes back on `outcomes`.
+    fn send(&mut self, request: Outgoing) {
+        let Some(key) = key_of(&request.frame) else {
+            tracing::error!("a request of the merchant's has no readable header; not sent");
+            return;
+        };
+        if !self.in_flight.insert(key) {
+            return;
+        }
+        let (addr, bus, subjects) = (self.addr.clone(), self.bus.clone(), self.subjects.clone());
+        let (budget, outcomes, timeout) =
+            (self.budget.clone(), self.outcomes.clone(), self.timeout);
+        let span = runtime::frame_span(&request.frame);
+        tokio::spawn(
+            async move {
+                // The semaphore is never closed.
+                let Ok(_permit) = budget.acquire_owned().await else {
+                    return;
+                };
+                let outcome = send_report(&addr, &bus, &subjects, timeout, request).await;
+                let _ = outcomes.send((key, outcome));
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Whether the pending request `key` is to be sent now: not under way, and either
+    /// never sent by this reporter or its pause over.
+    fn due(&self, key: &Key, now: Instant) -> bool {
+        !self.in_flight.contains(key) && self.retries.get(key).is_none_or(|(at, _)| *at <= now)
+    }
+
+    /// When the next unanswered request not under way is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.retries
+            .iter()
+            .filter(|(key, _)| !self.in_flight.contains(key))
+            .map(|(_, (at, _))| *at)
+            .min()
+    }
+
+    /// Records the outcome of one send: answered (the broker's decision or `Ack` recorded:
+    /// forgotten, never sent again) or not (due again after its own growing pause).
+    fn outcome(&mut self, key: Key, answered: bool) {
+        self.in_flight.remove(&key);
+        if answered {
+            self.retries.remove(&key);
+        } else {
+            let (at, backoff) = self.retries.entry(key).or_insert_with(|| {
+                (
+                    Instant::now(),
+                    Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY),
+                )
+            });
+            *at = Instant::now() + backoff.pause();
+        }
+    }
+
+    /// Forgets the retries of requests no longer pending in the node's state (decided):
+    /// a decided request is never sent again.
+    fn keep_only(&mut self, pending: &HashSet<Key>) {
+        let in_flight = &self.in_flight;
+        self.retries
+            .retain(|key, _| pending.contains(key) || in_flight.contains(key));
+    }
+}
+
+/// The reporter (see the module doc), off the serving path: each request to the broker is
+/// sent in a task of its own, at most [`REPORT_CONCURRENCY`] at once, so one the broker
+/// does not answer holds up no other; a request a batch just committed is sent at once;
+/// an unanswered one again after its own pause growing from [`REPORT_RETRY_FIRST`] to
+/// [`REPORT_RETRY`], each time read again from the node's state, so that one decided
+/// meanwhile is never sent again; everything pending at start, after a lapse, and every
+/// [`REPORT_RETRY`] (a node down after a storage fault: again after a growing pause, which
+/// also lets it recover). Runs until the actor stops.
 async fn report_loop<B: Bus>(
     addr: Addr<NodeActor<Shelled>>,
     bus: B,
@@ -259,50 +372,58 @@ async fn report_loop<B: Bus>(
     timeout: Duration,
     mut wake: mpsc::UnboundedReceiver<Wake>,
 ) {
-    let mut backoff = Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY);
-    // `None`: everything pending in the node's state.
-    let mut next: Option<Vec<Outgoing>> = None;
+    let (outcomes, mut outcome) = mpsc::unbounded_channel();
+    let mut r = Reporter {
+        addr,
+        bus,
+        subjects,
+        timeout,
+        budget: Arc::new(Semaphore::new(REPORT_CONCURRENCY)),
+        in_flight: HashSet::new(),
+        retries: HashMap::new(),
+        outcomes,
+    };
+    let mut down = Backoff::new(REPORT_RETRY_FIRST, REPORT_RETRY);
+    // When to read everything pending in the node's state: at once at start.
+    let mut read_at = Instant::now();
     loop {
-        let round = match next.take() {
-            None => report_round(&addr, &bus, &subjects, timeout).await,
-            Some(requests) => send_round(&addr, &bus, &subjects, timeout, requests).await,
-        };
-        let (wait, owed) = match round {
-            Ok(round) if round.down || round.answered < round.sent => (backoff.pause(), true),
-            Ok(_) => {
-                backoff.reset();
-                (REPORT_RETRY, false)
-            }
-            Err(ReportError::Stopped) => return,
-        };
-        match tokio::time::timeout(wait, wake.recv()).await {
-            // The actor, which holds the sender, is gone.
-            Ok(None) => return,
-            // Fresh requests, unless older ones are owed: then everything pending.
-            Ok(Some(Wake::Send(mut requests))) if !owed => {
-                let mut all = false;
-                while let Ok(more) = wake.try_recv() {
-                    match more {
-                        Wake::Send(mut more) => requests.append(&mut more),
-                        Wake::Pending => all = true,
+        let next = r.next_due().map_or(read_at, |due| due.min(read_at));
+        tokio::select! {
+            woken = wake.recv() => match woken {
+                // The actor, which holds the sender, is gone.
+                None => return,
+                Some(Wake::Send(requests)) => {
+                    for request in requests {
+                        r.send(request);
                     }
                 }
-                next = (!all).then_some(requests);
+                Some(Wake::Pending) => read_at = Instant::now(),
+            },
+            Some((key, result)) = outcome.recv() => match result {
+                Ok(answered) => r.outcome(key, answered),
+                Err(ReportError::Stopped) => return,
+            },
+            () = tokio::time::sleep_until(next) => {
+                let Ok((is_down, pending)) = read_pending(&r.addr).await else {
+                    return;
+                };
+                let keys: HashSet<Key> = pending.iter().filter_map(|o| key_of(&o.frame)).collect();
+                r.keep_only(&keys);
+                let now = Instant::now();
+                for request in pending {
+                    if key_of(&request.frame).is_some_and(|key| r.due(&key, now)) {
+                        r.send(request);
+                    }
+                }
+                read_at = now + if is_down {
+                    down.pause()
+                } else {
+                    down.reset();
+                    REPORT_RETRY
+                };
             }
-            Ok(Some(_)) | Err(_) => next = None,
         }
     }
-}
-
-/// What one round of the reporter did.
-#[derive(Clone, Copy, Debug)]
-struct Round {
-    /// The node is down after a storage fault (nothing was sent): try again soon.
-    down: bool,
-    /// Reports and requests sent.
-    sent: usize,
-    /// Of those, answered and recorded.
-    answered: usize,
 }
 
 /// The merchant's actor is gone.
@@ -313,7 +434,25 @@ pub enum ReportError {
     Stopped,
 }
 
-/// One round of the reporter, now: every pending report to the broker, each answer recorded
+/// Everything pending in the node's state now (reports and requests awaiting the broker's
+/// decision), and whether the node is down after a storage fault (it tries to recover
+/// first, so a round also lets a down node recover).
+async fn read_pending(
+    addr: &Addr<NodeActor<Shelled>>,
+) -> Result<(bool, Vec<Outgoing>), ReportError> {
+    let (tx, rx) = oneshot::channel();
+    // A stopped actor drops the call, and with it `tx`: the receiver then says so.
+    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+        let down = s.node.ready(now).is_err();
+        let mut pending = s.node.pending_reports();
+        pending.extend(s.node.pending_broker_requests());
+        let _ = tx.send((down, pending));
+    })));
+    rx.await.map_err(|_| ReportError::Stopped)
+}
+
+/// One round now, beside the background reporter: every pending report and request to the
+/// broker, sent in parallel (at most [`REPORT_CONCURRENCY`] at once), each answer recorded
 /// through the node actor. Returns how many this round recorded. When it returns, every
 /// report pending at its start that the broker answered is recorded (by this round, or by
 /// the background reporter that sent the same report first).
@@ -326,55 +465,31 @@ pub async fn send_reports<B: Bus>(
     subjects: &Subjects,
     timeout: Duration,
 ) -> Result<usize, ReportError> {
-    Ok(report_round(addr, bus, subjects, timeout).await?.answered)
-}
-
-/// [`send_reports`], telling also how many were sent.
-async fn report_round<B: Bus>(
-    addr: &Addr<NodeActor<Shelled>>,
-    bus: &B,
-    subjects: &Subjects,
-    timeout: Duration,
-) -> Result<Round, ReportError> {
-    let (tx, rx) = oneshot::channel();
-    // A stopped actor drops the call, and with it `tx`: the receiver then says so.
-    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        // A node down after a storage fault recovers here too, not only on a request.
-        let down = s.node.ready(now).is_err();
-        let mut pending = s.node.pending_reports();
-        pending.extend(s.node.pending_broker_requests());
-        let _ = tx.send((down, pending));
-    })));
-    let (down, pending) = rx.await.map_err(|_| ReportError::Stopped)?;
-    let mut round = send_round(addr, bus, subjects, timeout, pending).await?;
-    round.down = down;
-    Ok(round)
-}
-
-/// Sends `requests` to the broker one after another, each answer recorded through the
-/// node actor.
-async fn send_round<B: Bus>(
-    addr: &Addr<NodeActor<Shelled>>,
-    bus: &B,
-    subjects: &Subjects,
-    timeout: Duration,
-    requests: Vec<Outgoing>,
-) -> Result<Round, ReportError> {
-    let mut round = Round {
-        down: false,
-        sent: requests.len(),
-        answered: 0,
-    };
-    for request in requests {
+    let (_, pending) = read_pending(addr).await?;
+    let budget = Arc::new(Semaphore::new(REPORT_CONCURRENCY));
+    let mut sends = tokio::task::JoinSet::new();
+    for request in pending {
+        let (addr, bus, subjects, budget) =
+            (addr.clone(), bus.clone(), subjects.clone(), budget.clone());
         let span = runtime::frame_span(&request.frame);
-        if send_report(addr, bus, subjects, timeout, request)
-            .instrument(span)
-            .await?
-        {
-            round.answered += 1;
+        sends.spawn(
+            async move {
+                let _permit = budget.acquire_owned().await.ok();
+                send_report(&addr, &bus, &subjects, timeout, request).await
+            }
+            .instrument(span),
+        );
+    }
+    let mut answered = 0;
+    while let Some(joined) = sends.join_next().await {
+        match joined {
+            Ok(Ok(true)) => answered += 1,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "a report's task failed"),
         }
     }
-    Ok(round)
+    Ok(answered)
 }
 
 /// Sends one pending report (or request awaiting the broker's decision) and records its

@@ -689,8 +689,9 @@ fn heads(d: &Deployment) -> (Head, Head) {
 
 /// Garbage, an oversized frame and replays of real requests, published by a raw NATS
 /// client to the broker's and the merchant's subjects: each gets an error reply, the
-/// stored reply (a replay) or nothing; both daemons stay up and serve the next request;
-/// neither log changes.
+/// stored reply (a replay on the customer's inbox) or nothing (a replay on another inbox:
+/// a node answers only on its sender's, protocol.md section 3); both daemons stay up and
+/// serve the next request; neither log changes.
 #[actix_rt::test]
 async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_stay_up() {
     let server = NatsServer::start().expect("start nats-server");
@@ -739,6 +740,12 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
         let raw = raw.clone();
         async move { tokio::time::timeout(patience, raw.request(subject, payload)).await }
     };
+    // The replayer with the customer's inbox prefix (no permissions on this server).
+    let as_customer = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(Subjects::default().inbox_prefix(&customer).as_str())
+        .connect(server.url())
+        .await
+        .unwrap();
     // Long enough for a node that answers to answer; a frame with no answer costs this.
     let no_answer = Duration::from_secs(1);
     for subject in [broker_subject.as_str(), merchant_subject.as_str()] {
@@ -758,15 +765,25 @@ async fn garbage_oversized_and_replayed_frames_change_no_log_and_the_daemons_sta
             }
         }
     }
-    // A replay is answered with the stored reply, and appends nothing.
+    // A replay is answered with the stored reply on the customer's inbox, on no other,
+    // and appends nothing.
     for (subject, replay, answer) in [
         (&broker_subject, broker_replay, Label::BrokerScripResponse),
         (&merchant_subject, merchant_replay, Label::PurchaseResponse),
     ] {
-        let reply = ask(subject.as_str().to_owned(), replay, TIMEOUT)
-            .await
-            .unwrap()
-            .unwrap();
+        assert!(
+            ask(subject.as_str().to_owned(), replay.clone(), no_answer)
+                .await
+                .is_err(),
+            "{subject}: no answer on another inbox"
+        );
+        let reply = tokio::time::timeout(
+            TIMEOUT,
+            as_customer.request(subject.as_str().to_owned(), replay),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(Frame::decode(&reply.payload).unwrap().header.label, answer);
     }
 

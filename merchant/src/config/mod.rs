@@ -24,6 +24,7 @@ use crate::core::catalogue::Catalogue;
 use crate::core::{
     DEFAULT_ESCROW_WINDOW_SECS, DEFAULT_RENEWAL_GRACE_SECS, DEFAULT_SCRIP_LIFETIME_SECS,
 };
+use crate::daemon::peers::LookupLimits;
 
 /// The environment variable holding the merchant's PANSecret (or use `pan_secret_file`).
 pub const ENV_PAN_SECRET: &str = "PEERSCRIP_PAN_SECRET";
@@ -71,6 +72,22 @@ pub struct MerchantArgs {
     /// [file: merchant.request_timeout_secs; default 10].
     #[arg(long, env = "PEERSCRIP_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Key lookups of unknown senders (6.0b) under way at once
+    /// [file: merchant.key_lookups; default 4].
+    #[arg(long, env = "PEERSCRIP_KEY_LOOKUPS")]
+    pub key_lookups: Option<u64>,
+    /// Key lookups of unknown senders started per second
+    /// [file: merchant.key_lookups_per_sec; default 20].
+    #[arg(long, env = "PEERSCRIP_KEY_LOOKUPS_PER_SEC")]
+    pub key_lookups_per_sec: Option<u64>,
+    /// Unknown senders that may wait for a key lookup; a frame of another is dropped
+    /// [file: merchant.key_lookup_queue; default 64].
+    #[arg(long, env = "PEERSCRIP_KEY_LOOKUP_QUEUE")]
+    pub key_lookup_queue: Option<u64>,
+    /// How long a sender the broker does not know is remembered as unknown, seconds
+    /// [file: merchant.unknown_peer_secs; default 60].
+    #[arg(long, env = "PEERSCRIP_UNKNOWN_PEER_SECS")]
+    pub unknown_peer_secs: Option<u64>,
     /// Print the resolved configuration (no secrets) and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -98,6 +115,14 @@ pub struct MerchantSection {
     pub escrow_window_secs: Option<u64>,
     /// See [`MerchantArgs::request_timeout_secs`].
     pub request_timeout_secs: Option<u64>,
+    /// See [`MerchantArgs::key_lookups`].
+    pub key_lookups: Option<u64>,
+    /// See [`MerchantArgs::key_lookups_per_sec`].
+    pub key_lookups_per_sec: Option<u64>,
+    /// See [`MerchantArgs::key_lookup_queue`].
+    pub key_lookup_queue: Option<u64>,
+    /// See [`MerchantArgs::unknown_peer_secs`].
+    pub unknown_peer_secs: Option<u64>,
 }
 
 /// The merchant's configuration file.
@@ -141,6 +166,8 @@ pub struct MerchantConfig {
     pub escrow_window_secs: u64,
     /// How long to wait for the broker.
     pub request_timeout: Duration,
+    /// The bounds on key lookups of unknown senders (protocol.md section 10).
+    pub lookups: LookupLimits,
     /// What one peer may make the merchant spend and hold (section 10).
     pub quotas: shared::node::Quotas,
 }
@@ -275,6 +302,7 @@ impl MerchantConfig {
                 m.request_timeout_secs,
                 DEFAULT_REQUEST_TIMEOUT_SECS,
             )?),
+            lookups: lookup_limits(args, m)?,
             quotas: shared::daemon::quotas::resolve(file.quotas, secret_env)?,
             node,
         })
@@ -296,7 +324,8 @@ impl MerchantConfig {
              subject_prefix = {}\nnats_url = {}\nnats_credentials = {}\nlog_format = {}\n\
              log_level = {}\nbroker_key = {}\nbroker_uid = {}\ncatalogue = {} ({} items)\n\
              pan = {}\npan_secret = set\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
-             escrow_window_secs = {}\nrequest_timeout_secs = {}\n",
+             escrow_window_secs = {}\nrequest_timeout_secs = {}\nkey_lookups = {}\n\
+             key_lookups_per_sec = {}\nkey_lookup_queue = {}\nunknown_peer_secs = {}\n",
             n.suite,
             n.data_dir.display(),
             n.key.display(),
@@ -324,10 +353,66 @@ impl MerchantConfig {
             self.grace_secs,
             self.escrow_window_secs,
             self.request_timeout.as_secs(),
+            self.lookups.concurrent,
+            self.lookups.per_sec,
+            self.lookups.queue,
+            self.lookups.unknown_for.as_secs(),
         ) + &shared::daemon::quotas::describe(&self.quotas)
             + &n.describe_export()
             + &n.describe_nats_tls()
     }
+}
+
+/// The key lookups' bounds: flag over file over [`LookupLimits::default`], each at least
+/// 1; a lookup waits as long as any request to the broker (`request_timeout_secs`).
+fn lookup_limits(args: &MerchantArgs, m: &MerchantSection) -> Result<LookupLimits, ConfigError> {
+    let defaults = LookupLimits::default();
+    let count = |field: &str, flag: Option<u64>, file: Option<u64>, default: usize| {
+        let value = flag.or(file).map_or(Ok(default), usize::try_from);
+        match value {
+            Ok(0) => Err(ConfigError::invalid(field, "must be at least 1")),
+            Ok(n) => Ok(n),
+            Err(e) => Err(ConfigError::invalid(field, e.to_string())),
+        }
+    };
+    Ok(LookupLimits {
+        concurrent: count(
+            "merchant.key_lookups (--key-lookups)",
+            args.key_lookups,
+            m.key_lookups,
+            defaults.concurrent,
+        )?,
+        per_sec: u32::try_from(count(
+            "merchant.key_lookups_per_sec (--key-lookups-per-sec)",
+            args.key_lookups_per_sec,
+            m.key_lookups_per_sec,
+            defaults.per_sec as usize,
+        )?)
+        .map_err(|e| {
+            ConfigError::invalid(
+                "merchant.key_lookups_per_sec (--key-lookups-per-sec)",
+                e.to_string(),
+            )
+        })?,
+        queue: count(
+            "merchant.key_lookup_queue (--key-lookup-queue)",
+            args.key_lookup_queue,
+            m.key_lookup_queue,
+            defaults.queue,
+        )?,
+        unknown_for: Duration::from_secs(positive_secs(
+            "merchant.unknown_peer_secs (--unknown-peer-secs)",
+            args.unknown_peer_secs,
+            m.unknown_peer_secs,
+            defaults.unknown_for.as_secs(),
+        )?),
+        timeout: Duration::from_secs(positive_secs(
+            "merchant.request_timeout_secs (--request-timeout-secs)",
+            args.request_timeout_secs,
+            m.request_timeout_secs,
+            DEFAULT_REQUEST_TIMEOUT_SECS,
+        )?),
+    })
 }
 
 #[cfg(test)]
@@ -359,6 +444,7 @@ mod tests {
         assert!(c.catalogue.get("tea").is_some());
         assert_eq!(c.pan_secret, PanSecret::new("merchant secret"));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
+        assert_eq!(c.lookups, LookupLimits::default());
         let shown = format!("{c:?}{}", c.describe());
         assert!(!shown.contains("merchant secret"), "{shown}");
     }
@@ -373,6 +459,14 @@ mod tests {
             "GR000",
             "--request-timeout-secs",
             "3",
+            "--key-lookups",
+            "2",
+            "--key-lookups-per-sec",
+            "7",
+            "--key-lookup-queue",
+            "9",
+            "--unknown-peer-secs",
+            "5",
             "--broker-uid",
             "000102030405060708090a0b0c0d0e0f",
         ])
@@ -381,6 +475,16 @@ mod tests {
         assert_eq!(c.node.suite, Suite::Paper);
         assert_eq!(c.pan, Pan::new("GR000"));
         assert_eq!(c.request_timeout, Duration::from_secs(3));
+        assert_eq!(
+            c.lookups,
+            LookupLimits {
+                concurrent: 2,
+                per_sec: 7,
+                queue: 9,
+                unknown_for: Duration::from_secs(5),
+                timeout: Duration::from_secs(3),
+            }
+        );
         assert_eq!(
             c.broker_uid.unwrap().to_string(),
             "000102030405060708090a0b0c0d0e0f"
@@ -417,6 +521,14 @@ mod tests {
         let e = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap_err();
         assert!(
             e.to_string().starts_with("merchant.request_timeout_secs"),
+            "{e}"
+        );
+        let mut file = example();
+        file.merchant.key_lookup_queue = Some(0);
+        let e = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("merchant.key_lookup_queue (--key-lookup-queue)"),
             "{e}"
         );
     }

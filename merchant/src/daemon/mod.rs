@@ -3,7 +3,8 @@
 //! its key at the broker on the first start (6.0, [`broker_client`]), and serves
 //! `<prefix>.merchant.<uid>` and its peer subject through `merchant::shell` until SIGINT
 //! or SIGTERM, then stops gracefully. A customer it has not met is learned from the
-//! broker by 6.0b before its first frame reaches the node ([`peers`]).
+//! broker by 6.0b before its first frame reaches the node, within bounded lookups
+//! ([`peers`]); a request is answered only on its sender's inbox (protocol.md section 3).
 //!
 //! Start-up refuses, with a message naming what to fix: a data directory of another suite
 //! or key (`shared::daemon::identity`), a log whose chain does not verify or whose tables
@@ -31,7 +32,7 @@ use shared::daemon::export::{self, NodeLog};
 use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
 use shared::events::EventLog;
 use shared::node::Recorded;
-use shared::runtime::system_clock;
+use shared::runtime::{Screen, system_clock};
 use shared::{AccountId, Mint, PublicKey, Uid};
 
 use crate::config::MerchantConfig;
@@ -221,17 +222,24 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         subjects.clone(),
         keys,
         broker,
-        config.request_timeout,
         &settings.data_dir,
         known,
+        config.lookups,
     );
+    let screen = Screen {
+        // On a shared network anyone may forge a reply subject (protocol.md section 3).
+        bound_replies: true,
+        prepare: Some(prepare),
+        ..Screen::default()
+    };
+    let dropped = screen.dropped.clone();
     let running = crate::shell::serve_with(
         node,
         bus.clone(),
         subjects.clone(),
         system_clock,
         config.request_timeout,
-        Some(prepare),
+        screen,
     )
     .await?;
     tracing::info!(subject = %subjects.merchant(&uid), "merchant serving");
@@ -254,6 +262,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
 
     let signal = (&mut shutdown).await;
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
+    dropped.report();
     let node = running.shutdown().await;
     if let Err(e) = bus.flush().await {
         tracing::warn!(error = %e, "the last replies may not have reached the server");

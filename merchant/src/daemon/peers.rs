@@ -1,20 +1,35 @@
 //! The customers' public keys the merchant daemon learns (protocol.md section 6.0b: a
 //! peer's key arrives only from the broker, whose signature certifies it). The first frame
 //! from an unknown sender makes the daemon ask the broker for the sender's key before the
-//! node sees the frame ([`prepare`], run by the gateway in arrival order); the key is
-//! handed to the node by a `Call` queued before the frame, and kept in
-//! `<data dir>/peers/<uid>.pub.pem` so that it is known after a restart (the node's log
-//! holds no keys; a 6.5 authorization relayed by the broker needs the customer's key too).
+//! node sees the frame ([`prepare`], the gateway's screen); the key is handed to the node
+//! by a `Call` queued before the frame, and kept in `<data dir>/peers/<uid>.pub.pem` so
+//! that it is known after a restart (the node's log holds no keys; a 6.5 authorization
+//! relayed by the broker needs the customer's key too).
+//!
+//! Made-up senders cost a lookup each (an RSA signature at both ends), so lookups are
+//! bounded apart from the serving path (protocol.md section 10, [`LookupLimits`]): a frame
+//! from a known peer goes straight to the node and never waits behind a lookup; lookups
+//! share one budget, at most [`LookupLimits::concurrent`] at a time and
+//! [`LookupLimits::per_sec`] a second (what a flood can make both nodes spend on them); at
+//! most [`LookupLimits::queue`] senders wait for one (a frame beyond that is dropped, no
+//! reply: its sender's signature cannot be checked, section 3); frames of a sender whose
+//! lookup is under way wait for that one lookup (at most [`MAX_WAITING`] of them); and a
+//! UID the broker says it does not know is remembered as unknown for
+//! [`LookupLimits::unknown_for`] (at most [`MAX_UNKNOWN`] of them), its frames dropped
+//! without asking again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix::Addr;
+use bytes::Bytes;
 use shared::bus::{Bus, Subjects};
-use shared::runtime::{Call, Prepare};
+use shared::runtime::{Admission, Call, NodeActor, Prepare};
 use shared::wire::Frame;
 use shared::{KeyPair, PublicKey, Suite, Uid};
+use tokio::sync::{Semaphore, watch};
 
 use super::broker_client::{BrokerClientError, fetch_public_key};
 use crate::shell::Shelled;
@@ -78,12 +93,46 @@ fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
     shared::private_dir::replace_file(&path, pem.as_bytes()).map_err(|e| e.to_string())
 }
 
-/// How long a UID the broker could not give a key for is not asked about again: frames
-/// from made-up senders must not turn into a stream of requests to the broker, each
-/// holding up the merchant's gateway.
-pub const UNKNOWN_FOR: Duration = Duration::from_secs(60);
 /// The most UIDs remembered as unknown; beyond it the oldest are forgotten.
 pub const MAX_UNKNOWN: usize = 4096;
+/// The most frames of one unknown sender waiting for its key lookup; more are dropped.
+pub const MAX_WAITING: usize = 8;
+
+/// The bounds on key lookups (protocol.md section 10; the merchant's `key_lookups`,
+/// `key_lookup_queue` and `unknown_peer_secs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LookupLimits {
+    /// Lookups under way at once.
+    pub concurrent: usize,
+    /// Lookups started per second: the broker's and the merchant's private-key time a
+    /// flood of made-up senders can take.
+    pub per_sec: u32,
+    /// Senders waiting for a lookup, those under way included; a frame of another unknown
+    /// sender beyond it is dropped.
+    pub queue: usize,
+    /// How long a UID the broker could not give a key for is not asked about again: frames
+    /// from made-up senders must not turn into a stream of requests to the broker.
+    pub unknown_for: Duration,
+    /// How long one lookup waits for the broker's answer.
+    pub timeout: Duration,
+}
+
+impl Default for LookupLimits {
+    /// A few lookups at once and a queue far above the new customers an honest market sees
+    /// at one moment; a minute of remembering.
+    fn default() -> Self {
+        LookupLimits {
+            concurrent: 4,
+            per_sec: 20,
+            queue: 64,
+            unknown_for: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A lookup's end, `Some(serve)` once it ended, and how many frames wait for it.
+type Waiting = (watch::Receiver<Option<bool>>, usize);
 
 /// What [`prepare`] needs.
 struct Learner<B> {
@@ -91,11 +140,18 @@ struct Learner<B> {
     subjects: Subjects,
     keys: KeyPair,
     broker: PublicKey,
-    timeout: Duration,
     dir: PathBuf,
+    limits: LookupLimits,
     known: Mutex<BTreeSet<Uid>>,
     /// UIDs the broker did not give a key for, and when.
     unknown: Mutex<BTreeMap<Uid, Instant>>,
+    /// The lookups waiting or under way, each with what its frames wait for (`Some(serve)`
+    /// once it ended) and how many frames wait.
+    pending: Mutex<BTreeMap<Uid, Waiting>>,
+    /// One permit per lookup under way.
+    budget: Semaphore,
+    /// When the next lookup may start (`per_sec`).
+    next_start: Mutex<Instant>,
 }
 
 /// The gateway's [`Prepare`] step of the merchant daemon (see the module doc): knows the
@@ -105,9 +161,9 @@ pub fn prepare<B: Bus>(
     subjects: Subjects,
     keys: KeyPair,
     broker: PublicKey,
-    timeout: Duration,
     data_dir: &Path,
     known: impl IntoIterator<Item = Uid>,
+    limits: LookupLimits,
 ) -> Prepare<Shelled> {
     let mut set: BTreeSet<Uid> = known.into_iter().collect();
     set.insert(broker.uid());
@@ -117,80 +173,167 @@ pub fn prepare<B: Bus>(
         subjects,
         keys,
         broker,
-        timeout,
         dir: data_dir.join(PEERS_DIR),
+        limits,
         known: Mutex::new(set),
         unknown: Mutex::new(BTreeMap::new()),
+        pending: Mutex::new(BTreeMap::new()),
+        budget: Semaphore::new(limits.concurrent.max(1)),
+        next_start: Mutex::new(Instant::now()),
     });
-    Arc::new(move |addr, bytes| {
-        let learner = learner.clone();
-        Box::pin(async move {
-            // A frame that does not decode is the node's to refuse; nothing to learn.
-            let Ok(frame) = Frame::decode(&bytes) else {
-                return;
-            };
-            let sender = frame.header.sender;
-            if learner.is_known(&sender) || learner.recently_unknown(&sender) {
-                return;
+    Arc::new(move |addr, bytes| learner.admit(addr, bytes))
+}
+
+impl<B: Bus> Learner<B> {
+    /// Whether the frame `bytes` goes to the node now, after its sender's key lookup, or
+    /// not at all (see the module doc). Never waits.
+    fn admit(self: &Arc<Self>, addr: &Addr<NodeActor<Shelled>>, bytes: &Bytes) -> Admission {
+        // A frame with no readable header is the node's to refuse; nothing to learn.
+        let Ok(header) = Frame::header_of(bytes) else {
+            return Admission::Serve;
+        };
+        let sender = header.sender;
+        if self.is_known(&sender) {
+            return Admission::Serve;
+        }
+        if self.recently_unknown(&sender) {
+            tracing::debug!(peer = %sender, "dropped: the broker does not know the sender");
+            return Admission::Drop;
+        }
+        // A poisoned lock only means another task panicked mid-insert: refuse for now.
+        let Ok(mut pending) = self.pending.lock() else {
+            return Admission::Drop;
+        };
+        let ended = if let Some((ended, waiting)) = pending.get_mut(&sender) {
+            if *waiting >= MAX_WAITING {
+                tracing::debug!(peer = %sender, "dropped: too many frames wait for the sender's key");
+                return Admission::Drop;
             }
-            match fetch_public_key(
-                &learner.bus,
-                &learner.subjects,
-                &learner.keys,
-                &learner.broker,
-                sender,
-                learner.timeout,
-            )
-            .await
-            {
-                Ok(key) => {
-                    if let Err(e) = store(&learner.dir, &key) {
-                        tracing::warn!(error = %e, "the sender's key could not be stored; it is fetched again after a restart");
-                    }
-                    if let Ok(mut known) = learner.known.lock() {
-                        known.insert(sender);
-                    }
-                    tracing::info!(peer = %sender, "learned a customer's key from the broker (6.0b)");
-                    addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
-                        s.node.add_peer(key);
-                    })));
-                }
-                // An unreachable broker says nothing of the sender: it is asked again with
-                // the sender's next frame (its retry with the same bodies, protocol.md
-                // section 7), so a broker restarting does not lock a customer out for
-                // `UNKNOWN_FOR`. Only an answer (a refusal, a bad reply) is remembered.
-                Err(e @ BrokerClientError::Bus(_)) => {
-                    tracing::warn!(error = %e, peer = %sender, "the broker is unreachable, so the sender's key could not be learned; the node refuses the frame and asks again with the next");
-                }
-                Err(e) => {
-                    learner.remember_unknown(sender);
-                    tracing::warn!(error = %e, peer = %sender, "the sender's key could not be learned; the node refuses the frame");
-                }
+            *waiting += 1;
+            ended.clone()
+        } else {
+            if pending.len() >= self.limits.queue {
+                tracing::debug!(peer = %sender, "dropped: the key lookups' queue is full");
+                return Admission::Drop;
             }
-        })
-    })
+            let (end, ended) = watch::channel(None);
+            pending.insert(sender, (ended.clone(), 1));
+            tokio::spawn(self.clone().lookup(sender, addr.clone(), end));
+            ended
+        };
+        drop(pending);
+        Admission::After(Box::pin(async move {
+            let mut ended = ended;
+            ended
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|serve| *serve)
+                .unwrap_or(false)
+        }))
+    }
+
+    /// Asks the broker for `sender`'s key within the budget, hands a key it gives to the
+    /// node (before any frame waiting for it) and says on `end` whether those frames go on.
+    async fn lookup(
+        self: Arc<Self>,
+        sender: Uid,
+        addr: Addr<NodeActor<Shelled>>,
+        end: watch::Sender<Option<bool>>,
+    ) {
+        let serve = match self.budget.acquire().await {
+            Ok(_permit) => {
+                tokio::time::sleep_until(self.start_slot().into()).await;
+                self.fetch(sender, &addr).await
+            }
+            // The semaphore is never closed; if it were, nothing could be learned.
+            Err(_) => false,
+        };
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&sender);
+        }
+        let _ = end.send(Some(serve));
+    }
+
+    /// One 6.0b lookup of `sender`; whether its frames go on to the node.
+    async fn fetch(&self, sender: Uid, addr: &Addr<NodeActor<Shelled>>) -> bool {
+        match fetch_public_key(
+            &self.bus,
+            &self.subjects,
+            &self.keys,
+            &self.broker,
+            sender,
+            self.limits.timeout,
+        )
+        .await
+        {
+            Ok(key) => {
+                if let Err(e) = store(&self.dir, &key) {
+                    tracing::warn!(error = %e, "the sender's key could not be stored; it is fetched again after a restart");
+                }
+                tracing::info!(peer = %sender, "learned a customer's key from the broker (6.0b)");
+                // The call is queued before the sender counts as known, so that no frame of
+                // its reaches the node before its key does.
+                addr.do_send(Call(Box::new(move |s: &mut Shelled, _now| {
+                    s.node.add_peer(key);
+                })));
+                if let Ok(mut known) = self.known.lock() {
+                    known.insert(sender);
+                }
+                true
+            }
+            // An unreachable broker says nothing of the sender: the node refuses the frame
+            // and the sender's next frame (its retry with the same bodies, protocol.md
+            // section 7) asks again, so a broker restarting does not lock a customer out
+            // for `unknown_for`. Only an answer (a refusal, a bad reply) is remembered.
+            Err(e @ BrokerClientError::Bus(_)) => {
+                tracing::warn!(error = %e, peer = %sender, "the broker is unreachable, so the sender's key could not be learned; the node refuses the frame and asks again with the next");
+                true
+            }
+            Err(e) => {
+                self.remember_unknown(sender);
+                tracing::info!(error = %e, peer = %sender, "the sender's key could not be learned; its frames are dropped for a while");
+                false
+            }
+        }
+    }
 }
 
 impl<B> Learner<B> {
+    /// When the lookup asking now may start: lookups start at most `per_sec` a second,
+    /// each at the first free slot (now, when the budget is unused).
+    fn start_slot(&self) -> Instant {
+        let gap = Duration::from_secs(1) / self.limits.per_sec.max(1);
+        let now = Instant::now();
+        // A poisoned lock only means another task panicked mid-update: start now.
+        self.next_start.lock().map_or(now, |mut next| {
+            let slot = (*next).max(now);
+            *next = slot + gap;
+            slot
+        })
+    }
+
     fn is_known(&self, uid: &Uid) -> bool {
         // A poisoned lock only means another task panicked while inserting: ask again.
         self.known.lock().is_ok_and(|known| known.contains(uid))
     }
 
-    /// Whether the broker had no key for `uid` less than [`UNKNOWN_FOR`] ago.
+    /// Whether the broker had no key for `uid` less than `unknown_for` ago.
     fn recently_unknown(&self, uid: &Uid) -> bool {
+        let unknown_for = self.limits.unknown_for;
         self.unknown.lock().is_ok_and(|unknown| {
             unknown
                 .get(uid)
-                .is_some_and(|at| at.elapsed() < UNKNOWN_FOR)
+                .is_some_and(|at| at.elapsed() < unknown_for)
         })
     }
 
     /// Remembers that the broker had no key for `uid` (a registered customer is learned
-    /// again after [`UNKNOWN_FOR`]), keeping at most [`MAX_UNKNOWN`] entries.
+    /// again after `unknown_for`), keeping at most [`MAX_UNKNOWN`] entries.
     fn remember_unknown(&self, uid: Uid) {
+        let unknown_for = self.limits.unknown_for;
         if let Ok(mut unknown) = self.unknown.lock() {
-            unknown.retain(|_, at| at.elapsed() < UNKNOWN_FOR);
+            unknown.retain(|_, at| at.elapsed() < unknown_for);
             while unknown.len() >= MAX_UNKNOWN {
                 let oldest = unknown
                     .iter()

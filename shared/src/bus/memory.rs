@@ -65,11 +65,19 @@ impl MemoryBus {
     /// as a NATS client's.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_inbox_of(&Uid::random())
+    }
+
+    /// A new, empty bus whose reply inboxes live under `_INBOX.<uid>`: requests on it
+    /// carry `uid`'s reply subjects, as a NATS connection of that peer's does (a test of a
+    /// gateway that answers only on its sender's inbox, protocol.md section 3).
+    #[must_use]
+    pub fn with_inbox_of(uid: &Uid) -> Self {
         MemoryBus {
             router: Arc::new(Mutex::new(Router {
                 routes: HashMap::new(),
                 next_id: 0,
-                inbox: InboxPrefix::for_uid(&Uid::random()),
+                inbox: InboxPrefix::for_uid(uid),
             })),
         }
     }

@@ -13,8 +13,9 @@ pub mod shell;
 pub use backoff::Backoff;
 
 pub use shell::{
-    Batched, Call, CallFn, Clock, MAX_BATCH, NodeActor, Prepare, ServeNode, Served, Stop, Submit,
-    frame_span, gateway, gateway_until, served, start, system_clock, unavailable,
+    Admission, Batched, Call, CallFn, Clock, Dropped, MAX_BATCH, NodeActor, Prepare, Screen,
+    ServeNode, Served, Stop, Submit, frame_span, gateway, gateway_until, reply_is_senders, served,
+    start, system_clock, unavailable,
 };
 
 /// `f` over every item, on up to [`std::thread::available_parallelism`] scoped threads,

@@ -248,16 +248,17 @@ impl<N: ServeNode> NodeActor<N> {
 
 /// The span every log line about one frame is recorded in (architecture.md "Each node":
 /// every line of a transaction carries its tx id): `frame{tx=… label=… sender=…}` read
-/// from the frame's header, or `frame{tx="undecodable"}` when the bytes are not a frame.
-/// Only header fields, which travel in the clear (protocol.md section 3), never a body.
+/// from the frame's header, or `frame{tx="undecodable"}` when the bytes do not start with
+/// a header. Only header fields, which travel in the clear (protocol.md section 3), never a
+/// body; only the header is decoded, so a span costs a flood of frames little.
 #[must_use]
 pub fn frame_span(bytes: &[u8]) -> tracing::Span {
-    match crate::wire::Frame::decode(bytes) {
-        Ok(frame) => tracing::info_span!(
+    match crate::wire::Frame::header_of(bytes) {
+        Ok(header) => tracing::info_span!(
             "frame",
-            tx = %frame.header.tx,
-            label = %frame.header.label,
-            sender = %frame.header.sender,
+            tx = %header.tx,
+            label = %header.label,
+            sender = %header.sender,
         ),
         Err(_) => tracing::info_span!("frame", tx = "undecodable", size = bytes.len()),
     }
@@ -309,7 +310,8 @@ pub fn unavailable(frame: &[u8], down: crate::node::Unavailable) -> Served {
 /// aborted or the bus closes: a request is answered on its reply subject, a one-way
 /// delivery (e.g. the broker's 6.5 step 2 on a merchant's peer subject) is handed to the
 /// node the same way and not answered. The deliveries a decision makes go to
-/// `subjects.peer(recipient)`. [`gateway_until`] with a stop that never comes.
+/// `subjects.peer(recipient)`. [`gateway_until`] with a stop that never comes and no
+/// [`Screen`].
 ///
 /// # Errors
 /// As [`Bus::subscribe`].
@@ -319,22 +321,136 @@ pub async fn gateway<B: Bus, N: ServeNode>(
     subjects: Subjects,
     addr: Addr<NodeActor<N>>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
-    gateway_until(bus, subject, subjects, addr, std::future::pending(), None).await
+    gateway_until(
+        bus,
+        subject,
+        subjects,
+        addr,
+        std::future::pending(),
+        Screen::default(),
+    )
+    .await
 }
 
-/// What a gateway does with a frame before the node gets it, in arrival order: it may send
-/// the node a [`Call`] on `addr`, which the node then runs before the frame (a merchant
+/// What a [`Prepare`] step decides about a frame before the node gets it.
+pub enum Admission {
+    /// Hand the frame to the node now (a frame from a known peer: it never waits behind
+    /// anything, protocol.md section 10).
+    Serve,
+    /// Hand the frame to the node once this completes with `true`, and drop it on `false`
+    /// (the merchant daemon's key lookup, protocol.md section 10). The gateway takes the
+    /// next frames meanwhile; a [`Call`] the future sends on the actor runs before the frame.
+    After(futures::future::BoxFuture<'static, bool>),
+    /// Drop the frame: no answer, nothing processed (a bounded queue is full).
+    Drop,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Admission::Serve => "Serve",
+            Admission::After(_) => "After",
+            Admission::Drop => "Drop",
+        })
+    }
+}
+
+/// What a gateway does with a frame before the node gets it, in arrival order and without
+/// waiting: it says whether and when the frame goes on ([`Admission`]); it may send the
+/// node a [`Call`] on the actor, which the node then runs before the frame (a merchant
 /// daemon learns an unknown sender's key from the broker by 6.0b and hands it to its node).
-pub type Prepare<N> = std::sync::Arc<
-    dyn Fn(Addr<NodeActor<N>>, Bytes) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
->;
+pub type Prepare<N> =
+    std::sync::Arc<dyn Fn(&Addr<NodeActor<N>>, &Bytes) -> Admission + Send + Sync>;
+
+/// How a gateway screens each frame before any cryptography (protocol.md sections 3 and
+/// 10). The default screens nothing: every frame goes to the node, every request is
+/// answered on its reply subject (an in-process bus, where every party shares one inbox
+/// namespace and nobody is hostile).
+pub struct Screen<N: ServeNode> {
+    /// Answer a request only if its reply subject is under its sender's inbox prefix,
+    /// `_INBOX.<sender uid>.` (protocol.md section 3, appendix B): any other request is
+    /// dropped before the node sees it, so a forged reply subject cannot turn the node's
+    /// answers onto a third party. A frame with no reply subject is not affected. On for a
+    /// node on a shared network (the daemons).
+    pub bound_replies: bool,
+    /// The [`Prepare`] step, if any.
+    pub prepare: Option<Prepare<N>>,
+    /// Counts what the screen dropped (shared with whoever reports it).
+    pub dropped: std::sync::Arc<Dropped>,
+}
+
+impl<N: ServeNode> Default for Screen<N> {
+    fn default() -> Self {
+        Screen {
+            bound_replies: false,
+            prepare: None,
+            dropped: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl<N: ServeNode> std::fmt::Debug for Screen<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screen")
+            .field("bound_replies", &self.bound_replies)
+            .field("prepare", &self.prepare.is_some())
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+/// The frames a gateway's [`Screen`] dropped, by reason.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    /// Requests whose reply subject was not under their sender's inbox.
+    pub foreign_reply: std::sync::atomic::AtomicU64,
+    /// Frames the [`Prepare`] step dropped (e.g. the key lookups' queue was full).
+    pub by_prepare: std::sync::atomic::AtomicU64,
+}
+
+impl Dropped {
+    /// Logs the counts (a daemon's at its stop), if any frame was dropped.
+    pub fn report(&self) {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let (foreign_reply, by_prepare) = (load(&self.foreign_reply), load(&self.by_prepare));
+        if foreign_reply + by_prepare > 0 {
+            tracing::info!(
+                foreign_reply,
+                by_prepare,
+                "frames the gateway dropped unread: a reply subject not the sender's inbox, or refused before the node (protocol.md sections 3 and 10)"
+            );
+        }
+    }
+
+    /// Counts one more in `counter`; returns the new count.
+    fn count(counter: &std::sync::atomic::AtomicU64) -> u64 {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+}
+
+/// Whether `reply` is a subject under the inbox prefix of the sender `frame` names
+/// (protocol.md section 3): `_INBOX.<sender uid>.` and at least one token more. Bytes
+/// with no readable header name no sender and so have no inbox.
+#[must_use]
+pub fn reply_is_senders(reply: &Subject, frame: &[u8]) -> bool {
+    let Ok(header) = crate::wire::Frame::header_of(frame) else {
+        return false;
+    };
+    let inbox = crate::bus::InboxPrefix::for_uid(&header.sender);
+    reply
+        .as_str()
+        .strip_prefix(inbox.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|token| !token.is_empty())
+}
 
 /// [`gateway`] with a graceful stop (a daemon's SIGTERM): when `stop` completes the task
 /// drops the subscription (unsubscribes: no new request is taken), then waits until every
 /// frame already handed to the node has been answered (its deliveries and reply
 /// published), and ends. Aborting the task instead stops at once; the answers already
-/// under way are still sent (each runs in a task of its own). `prepare`, if any, runs on
-/// each frame before it is handed to the node ([`Prepare`]).
+/// under way are still sent (each runs in a task of its own). `screen` decides, for each
+/// frame in arrival order and without waiting, whether it goes to the node now, later or
+/// never ([`Screen`]).
 ///
 /// # Errors
 /// As [`Bus::subscribe`].
@@ -344,7 +460,7 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
     subjects: Subjects,
     addr: Addr<NodeActor<N>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-    prepare: Option<Prepare<N>>,
+    screen: Screen<N>,
 ) -> Result<tokio::task::JoinHandle<()>, BusError> {
     let mut subscription = bus.subscribe(subject).await?;
     Ok(tokio::spawn(async move {
@@ -362,50 +478,99 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                 },
             };
             let span = frame_span(incoming.payload());
-            if let Some(prepare) = &prepare {
-                prepare(addr.clone(), incoming.payload().clone())
-                    .instrument(span.clone())
-                    .await;
+            if screen.bound_replies
+                && let Some(reply) = incoming.reply()
+                && !reply_is_senders(reply, incoming.payload())
+            {
+                let dropped = Dropped::count(&screen.dropped.foreign_reply);
+                span.in_scope(|| {
+                    tracing::debug!(
+                        reply = %reply,
+                        dropped,
+                        "dropped a request whose reply subject is not its sender's inbox (protocol.md section 3)"
+                    );
+                });
+                continue;
             }
-            let (done, result) = oneshot::channel();
-            addr.do_send(Submit {
-                frame: incoming.payload().clone(),
-                done,
+            let admission = screen.prepare.as_ref().map_or(Admission::Serve, |prepare| {
+                span.in_scope(|| prepare(&addr, incoming.payload()))
             });
-            let bus = bus.clone();
-            let subjects = subjects.clone();
             let guard = in_flight.clone();
-            tokio::spawn(
-                async move {
-                    let _guard = guard;
-                    let Ok(served) = result.await else {
-                        tracing::warn!("the node answered nothing (it failed or stopped)");
-                        return;
-                    };
-                    for (to, frame) in served.deliveries {
-                        if let Err(e) = bus.publish(&subjects.peer(&to), frame).await {
-                            tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
-                        }
-                    }
-                    // A delivery (no reply subject) is handled the same way; its answer, if the
-                    // node makes one, is not sent back on the bus.
-                    match served.reply {
-                        Some(reply) if incoming.reply().is_some() => {
-                            match incoming.respond(reply).await {
-                                Ok(()) => tracing::debug!("answered"),
-                                Err(e) => tracing::warn!(error = %e, "a reply could not be sent"),
+            let (bus, subjects, addr) = (bus.clone(), subjects.clone(), addr.clone());
+            match admission {
+                Admission::Serve => {
+                    // Handed over here, in arrival order; only the answer waits in a task.
+                    let result = submit(&addr, &incoming);
+                    tokio::spawn(answer(bus, subjects, incoming, result, guard).instrument(span));
+                }
+                Admission::After(ready) => {
+                    tokio::spawn(
+                        async move {
+                            if ready.await {
+                                let result = submit(&addr, &incoming);
+                                answer(bus, subjects, incoming, result, guard).await;
+                            } else {
+                                tracing::debug!("dropped by the gateway's prepare step");
                             }
                         }
-                        _ => tracing::debug!("handled without a reply"),
-                    }
+                        .instrument(span),
+                    );
                 }
-                .instrument(span),
-            );
+                Admission::Drop => {
+                    let dropped = Dropped::count(&screen.dropped.by_prepare);
+                    span.in_scope(|| {
+                        tracing::debug!(dropped, "dropped by the gateway's prepare step");
+                    });
+                }
+            }
         }
         drop(subscription);
         drop(in_flight);
         let _ = drained.recv().await;
     }))
+}
+
+/// Hands `incoming` to the node actor; its [`Served`] arrives on the receiver.
+fn submit<B: Bus, N: ServeNode>(
+    addr: &Addr<NodeActor<N>>,
+    incoming: &crate::bus::Incoming<B>,
+) -> oneshot::Receiver<Served> {
+    let (done, result) = oneshot::channel();
+    addr.do_send(Submit {
+        frame: incoming.payload().clone(),
+        done,
+    });
+    result
+}
+
+/// Publishes what the node made of `incoming` once it committed: the deliveries to their
+/// recipients' peer subjects, then the reply on the request's reply subject. `_guard`
+/// keeps the gateway's graceful stop waiting until this is done.
+async fn answer<B: Bus>(
+    bus: B,
+    subjects: Subjects,
+    incoming: crate::bus::Incoming<B>,
+    result: oneshot::Receiver<Served>,
+    _guard: tokio::sync::mpsc::Sender<()>,
+) {
+    let Ok(served) = result.await else {
+        tracing::warn!("the node answered nothing (it failed or stopped)");
+        return;
+    };
+    for (to, frame) in served.deliveries {
+        if let Err(e) = bus.publish(&subjects.peer(&to), frame).await {
+            tracing::warn!(error = %e, recipient = %to, "a delivery could not be published");
+        }
+    }
+    // A delivery (no reply subject) is handled the same way; its answer, if the node makes
+    // one, is not sent back on the bus.
+    match served.reply {
+        Some(reply) if incoming.reply().is_some() => match incoming.respond(reply).await {
+            Ok(()) => tracing::debug!("answered"),
+            Err(e) => tracing::warn!(error = %e, "a reply could not be sent"),
+        },
+        _ => tracing::debug!("handled without a reply"),
+    }
 }
 
 #[cfg(test)]
@@ -562,7 +727,7 @@ mod tests {
             async move {
                 let _ = stopped.await;
             },
-            None,
+            Screen::default(),
         )
         .await
         .unwrap();
@@ -612,11 +777,11 @@ mod tests {
         let subjects = Subjects::default();
         let addr = start(node, clock);
         let prepare: Prepare<Echo> = std::sync::Arc::new(|addr, frame| {
-            Box::pin(async move {
-                addr.do_send(Call(Box::new(move |n: &mut Echo, _| {
-                    n.calls.push(n.batches.len() * 100 + frame.len());
-                })));
-            })
+            let len = frame.len();
+            addr.do_send(Call(Box::new(move |n: &mut Echo, _| {
+                n.calls.push(n.batches.len() * 100 + len);
+            })));
+            Admission::Serve
         });
         let gateway = gateway_until(
             bus.clone(),
@@ -624,7 +789,10 @@ mod tests {
             subjects.clone(),
             addr.clone(),
             std::future::pending(),
-            Some(prepare),
+            Screen {
+                prepare: Some(prepare),
+                ..Screen::default()
+            },
         )
         .await
         .unwrap();
@@ -643,5 +811,170 @@ mod tests {
         let node = rx.await.unwrap();
         assert_eq!(node.calls, [2, 104], "each call ran before its own frame");
         assert_eq!(node.batches, [1, 1]);
+    }
+
+    /// A frame with a header naming `sender`, for the screens that read it.
+    fn frame_from(sender: Uid, tag: u8) -> Bytes {
+        let header = crate::wire::Header::new(
+            crate::Suite::Modern,
+            crate::wire::Label::Error,
+            crate::ids::TxId([tag; 16]),
+            sender,
+        );
+        Bytes::from(
+            crate::wire::Frame::new(header, Vec::new())
+                .encode()
+                .unwrap(),
+        )
+    }
+
+    /// protocol.md section 3: with bound replies, a request is answered only on its
+    /// sender's inbox. Bob's frame sent with a reply subject under alice's inbox (the
+    /// bus's inboxes are alice's) is dropped unanswered and never reaches the node, and
+    /// counted; alice's own request is answered.
+    #[actix_rt::test]
+    async fn a_request_whose_reply_subject_is_not_its_senders_inbox_is_dropped() {
+        let (mut node, _, _) = echo();
+        node.hold = None;
+        let alice = Uid::random();
+        let bob = Uid::random();
+        let bus = MemoryBus::with_inbox_of(&alice);
+        let subjects = Subjects::default();
+        let addr = start(node, clock);
+        let screen = Screen {
+            bound_replies: true,
+            ..Screen::default()
+        };
+        let dropped = screen.dropped.clone();
+        let gateway = gateway_until(
+            bus.clone(),
+            &subjects.broker(),
+            subjects.clone(),
+            addr.clone(),
+            std::future::pending(),
+            screen,
+        )
+        .await
+        .unwrap();
+        let patience = std::time::Duration::from_millis(300);
+        let forged = bus
+            .request(&subjects.broker(), frame_from(bob, 1), patience)
+            .await;
+        assert!(matches!(forged, Err(BusError::Timeout)), "{forged:?}");
+        let honest = frame_from(alice, 2);
+        let answer = bus
+            .request(&subjects.broker(), honest.clone(), patience * 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.as_ref(),
+            honest.iter().rev().copied().collect::<Vec<u8>>()
+        );
+        // Garbage names no sender, so no inbox is its sender's.
+        let garbage = bus
+            .request(&subjects.broker(), Bytes::from_static(b"junk"), patience)
+            .await;
+        assert!(matches!(garbage, Err(BusError::Timeout)), "{garbage:?}");
+        gateway.abort();
+        let (tx, rx) = oneshot::channel();
+        addr.send(Stop(tx)).await.unwrap();
+        let node = rx.await.unwrap();
+        assert_eq!(node.batches, [1], "only alice's frame reached the node");
+        assert_eq!(
+            dropped
+                .foreign_reply
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+    }
+
+    #[test]
+    fn a_reply_subject_is_the_senders_only_below_its_inbox() {
+        let alice = Uid::random();
+        let frame = frame_from(alice, 0);
+        let inbox = crate::bus::InboxPrefix::for_uid(&alice);
+        assert!(reply_is_senders(&inbox.inbox(7), &frame));
+        let other = crate::bus::InboxPrefix::for_uid(&Uid::random());
+        assert!(!reply_is_senders(&other.inbox(7), &frame));
+        // Not a prefix of a longer token, and not the bare prefix.
+        let longer = Subject::from_transport(format!("{}0.1", inbox.as_str()));
+        assert!(!reply_is_senders(&longer, &frame));
+        let bare = Subject::from_transport(format!("{}.", inbox.as_str()));
+        assert!(!reply_is_senders(&bare, &frame));
+        assert!(!reply_is_senders(&inbox.inbox(7), b"junk"));
+    }
+
+    /// protocol.md section 10: a frame whose prepare step waits (a key lookup) does not
+    /// hold up the frames behind it; it goes on once its wait ends, and one the step
+    /// refuses never reaches the node.
+    #[actix_rt::test]
+    async fn a_waiting_frame_does_not_hold_up_the_frames_behind_it() {
+        let (mut node, _, _) = echo();
+        node.hold = None;
+        let bus = MemoryBus::new();
+        let subjects = Subjects::default();
+        let addr = start(node, clock);
+        let (release, released) = futures::channel::oneshot::channel::<bool>();
+        let released = std::sync::Mutex::new(Some(released));
+        let prepare: Prepare<Echo> = std::sync::Arc::new(move |_, frame| match frame.as_ref() {
+            b"slow" => match released.lock().unwrap().take() {
+                Some(wait) => {
+                    Admission::After(Box::pin(async move { wait.await.unwrap_or(false) }))
+                }
+                None => Admission::Drop,
+            },
+            b"drop" => Admission::Drop,
+            _ => Admission::Serve,
+        });
+        let screen = Screen {
+            prepare: Some(prepare),
+            ..Screen::default()
+        };
+        let dropped = screen.dropped.clone();
+        let gateway = gateway_until(
+            bus.clone(),
+            &subjects.broker(),
+            subjects.clone(),
+            addr.clone(),
+            std::future::pending(),
+            screen,
+        )
+        .await
+        .unwrap();
+        let patience = std::time::Duration::from_secs(60);
+        let slow = {
+            let (bus, subject) = (bus.clone(), subjects.broker());
+            tokio::spawn(async move {
+                bus.request(&subject, Bytes::from_static(b"slow"), patience)
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let fast = bus
+            .request(&subjects.broker(), Bytes::from_static(b"fast"), patience)
+            .await
+            .unwrap();
+        assert_eq!(fast.as_ref(), b"tsaf");
+        assert!(!slow.is_finished(), "the slow frame still waits");
+        let refused = bus
+            .request(
+                &subjects.broker(),
+                Bytes::from_static(b"drop"),
+                std::time::Duration::from_millis(200),
+            )
+            .await;
+        assert!(matches!(refused, Err(BusError::Timeout)), "{refused:?}");
+        release.send(true).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap().as_ref(), b"wols");
+        gateway.abort();
+        let (tx, rx) = oneshot::channel();
+        addr.send(Stop(tx)).await.unwrap();
+        assert_eq!(rx.await.unwrap().batches, [1, 1]);
+        assert_eq!(
+            dropped
+                .by_prepare
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
     }
 }
