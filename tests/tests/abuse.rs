@@ -42,6 +42,7 @@ use peerscrip_tests::frames::{clear_body, encoded};
 use peerscrip_tests::processes::Daemon;
 use peerscrip_tests::site::Site;
 use shared::bus::{InboxPrefix, NatsBus, NatsCredentials, NatsOptions, Subjects};
+use shared::events::Account;
 use shared::export::Row;
 use shared::wire::bodies::{
     ErrorBody, OrderId, OrderInfo, PublicKeyRequestX0, PurchaseInitiatedX0, RegistrationRequestX0,
@@ -66,6 +67,10 @@ const PAN_OPEN: &str = "GR1601101250000000044400444";
 /// The PAN of `ops/deploy/merchant.toml`.
 const PAN_M: &str = "GR9608100010000001234567890";
 const SECRET_M: &str = "merchant account secret for tests";
+/// What the bank pays into the honest customer's account (1,000.00), in minor units.
+const PAID_IN_MINOR: u64 = 100_000;
+/// The same as the broker's ledger counts it.
+const PAID_IN: i128 = PAID_IN_MINOR as i128;
 /// The tea of `ops/deploy/catalogue.toml`.
 const TEA_PRICE: u64 = 450;
 /// How long the wallet waits for one reply.
@@ -85,6 +90,11 @@ fn amount(minor: u64) -> Amount {
 fn now() -> UnixSecs {
     shared::runtime::system_clock()
 }
+
+/// One test at a time in this binary: each measures a latency ratio on the machine's
+/// cores, and another test's daemons and flood running beside it would be part of what it
+/// measures.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The quotas of section 10 the daemons are started with (environment variables, so a
 /// test's value overrides the file's; protocol.md section 10 names them).
@@ -106,7 +116,7 @@ impl Default for Quotas {
             burst: 10_000,
             open_exchanges: 4,
             open_escrows: 4,
-            open_purchases: 16,
+            open_purchases: 32,
         }
     }
 }
@@ -235,7 +245,7 @@ impl World {
             node.open_account(&Pan::new(pan), &PanSecret::new(secret), now())
                 .unwrap();
         }
-        node.deposit(&Pan::new(PAN_C), amount(100_000), now())
+        node.deposit(&Pan::new(PAN_C), amount(PAID_IN_MINOR), now())
             .unwrap();
         node.close().unwrap();
     }
@@ -404,7 +414,20 @@ impl World {
     /// honest customer's, and it owes the broker nothing it would send again.
     fn books_add_up(&self, honest: &Honest) {
         let broker = self.open_broker();
-        assert_eq!(broker.state().check_conserved(), Ok(()));
+        let state = broker.state();
+        assert_eq!(state.check_conserved(), Ok(()));
+        let bank = |pan: &str| state.balance(&Account::Bank(Pan::new(pan)));
+        assert_eq!(bank(PAN_A), 0, "the attacker moved no money");
+        assert_eq!(
+            bank(PAN_C) + bank(PAN_M) + state.balance(&Account::FloatBroker),
+            PAID_IN,
+            "what the bank paid in is in the two accounts and the BrokerScrip"
+        );
+        let broker_scrip = honest
+            .wallet
+            .broker_scrip()
+            .map_or(0, |s| i128::from(s.scrip.value().minor()));
+        assert_eq!(state.balance(&Account::FloatBroker), broker_scrip);
         broker.close().unwrap();
         let merchant = self.open_merchant();
         assert_eq!(
@@ -553,6 +576,7 @@ fn assert_within_bound(what: &str, latency: &Latency) {
 #[actix_rt::test]
 #[ignore = "needs section 10 quotas and 6.2 step 4's recorded refusal"]
 async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_per_customer() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let quotas = Quotas::default();
     let mut world = World::start(quotas);
     let mut honest = world.honest().await;
@@ -674,8 +698,9 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
         "{most} exchanges of one customer open at once, over the cap {}",
         quotas.open_exchanges
     );
-    // The merchant's log grew by the request and its decision per exchange it took.
-    assert_eq!(rows_of(&merchant_rows, &tx_names).len(), 2 * taken.len());
+    // The merchant's log grew by the request and its decision per exchange it took, no
+    // more (section 10: at most one event per accepted request).
+    assert!(rows_of(&merchant_rows, &tx_names).len() <= 2 * taken.len());
     println!(
         "{sent} requests: {} taken and decided, {} refused by the quota, at most {most} open",
         taken.len(),
@@ -696,6 +721,7 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
 #[actix_rt::test]
 #[ignore = "needs section 3's unsigned refusals of frames that did not verify"]
 async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchases_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut world = World::start(Quotas::default());
     let mut honest = world.honest().await;
     let attacker = world.attacker().await;
@@ -818,6 +844,7 @@ fn junk_registration(
 #[actix_rt::test]
 #[ignore = "needs section 10 quotas"]
 async fn announced_purchases_never_completed_are_capped_per_customer() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let quotas = Quotas::default();
     let mut world = World::start(quotas);
     let mut honest = world.honest().await;
@@ -918,9 +945,11 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
 #[actix_rt::test]
 #[ignore = "needs section 10 quotas"]
 async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purchases_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    // Far above the honest customer's pace, far below the attacker's.
     let quotas = Quotas {
-        requests_per_sec: 20,
-        burst: 40,
+        requests_per_sec: 50,
+        burst: 100,
         ..Quotas::default()
     };
     let mut world = World::start(quotas);
@@ -976,6 +1005,11 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
         quotas.requests_per_sec
     );
     assert!(refused > 0, "the rate was reached");
+    let tx_names: BTreeSet<String> = txs.iter().map(ToString::to_string).collect();
+    assert!(
+        rows_of(&world.broker_rows(), &tx_names).is_empty(),
+        "a read recorded nothing"
+    );
     println!("400 requests in {elapsed:?}: {served} served, {refused} refused by the rate");
     world.books_add_up(&honest);
     assert_within_bound("purchase", &latency);
@@ -988,6 +1022,7 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
 /// no account number apart; nothing is recorded.
 #[actix_rt::test]
 async fn registration_with_a_throwaway_key_tells_no_account_number_apart() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut world = World::start(Quotas::default());
     let honest = world.honest().await;
     let attacker = world.attacker().await;
