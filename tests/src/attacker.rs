@@ -26,13 +26,13 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
-use shared::bus::{InboxPrefix, Subject, Subjects};
+use shared::bus::{Bus, InboxPrefix, Subject, Subjects};
 use shared::node::Draft;
 use shared::wire::bodies::{
     Body, ErrorBody, RegistrationRequestX0, VendorScripRequestX1, VendorScripRequestX2,
 };
-use shared::wire::{Frame, Header, Label, Part, public_key_inner, seal, sign};
-use shared::{AccountId, Amount, KeyPair, Mint, Pan, PublicKey, Suite, TxId, Uid};
+use shared::wire::{Frame, Header, Label, Part, id_proof, public_key_inner, seal, sign};
+use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, PublicKey, Suite, TxId, Uid};
 
 use crate::frames::{encoded, sealed_part};
 
@@ -144,9 +144,7 @@ impl Answer {
 /// its own user, and the broker's public key (which every peer pins, section 1).
 pub struct Attacker {
     nats: async_nats::Client,
-    keys: KeyPair,
-    id: AccountId,
-    broker: PublicKey,
+    forger: Forger,
     subjects: Subjects,
     inbox: InboxPrefix,
     next_inbox: AtomicU64,
@@ -200,9 +198,7 @@ impl Attacker {
         nats.flush().await.expect("the subscriptions are active");
         Attacker {
             nats,
-            keys,
-            id,
-            broker,
+            forger: Forger { keys, id, broker },
             subjects,
             inbox,
             next_inbox: AtomicU64::new(0),
@@ -213,7 +209,13 @@ impl Attacker {
     /// The attacker's UID.
     #[must_use]
     pub fn uid(&self) -> Uid {
-        self.keys.uid()
+        self.forger.uid()
+    }
+
+    /// What makes the attacker's frames: its keys and account.
+    #[must_use]
+    pub fn forge(&self) -> &Forger {
+        &self.forger
     }
 
     /// The subjects of the deployment.
@@ -286,19 +288,49 @@ impl Attacker {
         }
     }
 
-    /// A flood of `frames` to `subject`, started now (see [`Flood`]).
+    /// A flood of `frames` to `subject`, each with a reply inbox of the attacker's (so the
+    /// node answers, and the answers are collected), started now (see [`Flood`]).
     #[must_use]
     pub fn flood(&self, subject: &Subject, frames: Vec<Bytes>, pace: Pace) -> Flood {
-        Flood::start(
-            self.nats.clone(),
-            self.inbox.clone(),
-            subject.clone(),
-            frames,
-            pace,
-        )
+        let sink = NatsSink {
+            nats: self.nats.clone(),
+            inbox: self.inbox.clone(),
+            subject: subject.clone(),
+            // Reply inboxes of the flood, apart from the attacker's single sends.
+            token: 1 << 40,
+        };
+        Flood::start(sink, frames, pace)
+    }
+}
+
+/// The attacker's frames: built with its real keys and account ID as the wallet builds
+/// its own (`shared::node::Draft`, [`crate::frames`]), with the bodies it chooses. Apart
+/// from any transport, so that a flood is prepared before it is sent, and an in-process
+/// bench sends the same frames on the memory bus.
+pub struct Forger {
+    keys: KeyPair,
+    id: AccountId,
+    broker: PublicKey,
+}
+
+impl Forger {
+    /// The forger of the customer with `keys` and account `id`, pinning `broker`.
+    #[must_use]
+    pub fn new(keys: KeyPair, id: AccountId, broker: PublicKey) -> Forger {
+        Forger { keys, id, broker }
     }
 
-    // ---- frames --------------------------------------------------------------------
+    /// The customer's UID.
+    #[must_use]
+    pub fn uid(&self) -> Uid {
+        self.keys.uid()
+    }
+
+    /// The customer's keys.
+    #[must_use]
+    pub fn keys(&self) -> &KeyPair {
+        &self.keys
+    }
 
     /// The attacker's validly signed frame of `body` in `tx` to `to`, in the clear (as the
     /// wallet signs 6.3 step 1, `TransactionStatus`, …; `shared::node::Draft`).
@@ -367,32 +399,42 @@ impl Attacker {
         )
     }
 
-    /// A junk registration (6.0): a throwaway key's `RegistrationRequest` sealed to the
-    /// broker, for an account number that does not exist and an `IdProof` of nothing, so
-    /// that the broker must spend a decryption to find out.
+    /// A junk registration (6.0) from a throwaway key, `key`, that never verifies: sealed
+    /// to the broker, so that it must spend a decryption on it, either with random bytes
+    /// where the wrapped session key should be (`bytes_only`), or properly sealed with the
+    /// public key of `other` inside, which did not sign it (a guessed `IdProof` for an
+    /// existing account beside).
     ///
     /// # Panics
-    /// When the throwaway key cannot sign or seal.
+    /// When `key` cannot sign or the part cannot be sealed.
     #[must_use]
-    pub fn junk_registration(&self, rng: &mut StdRng, throwaway: &KeyPair) -> Bytes {
+    pub fn junk_registration(
+        &self,
+        rng: &mut StdRng,
+        key: &KeyPair,
+        other: &KeyPair,
+        bytes_only: bool,
+    ) -> Bytes {
         let tx = TxId(rng.random());
-        let header = Header::new(
-            throwaway.suite(),
-            Label::RegistrationRequest,
-            tx,
-            throwaway.uid(),
-        );
-        let x0 = RegistrationRequestX0 {
-            pan: Pan::new(format!("JUNK{:016x}", rng.random::<u64>())),
+        let header = Header::new(key.suite(), Label::RegistrationRequest, tx, key.uid());
+        let part = if bytes_only {
+            Part::Sealed {
+                to: self.broker.uid(),
+                wrapped_key: random_bytes(rng, 128),
+                ciphertext: random_bytes(rng, 200),
+            }
+        } else {
+            let pan = Pan::new(format!("JUNK{:016x}", rng.random::<u64>()));
+            let guessed = AccountId::derive(key.suite(), &PanSecret::new("a guess"), &pan);
+            let inners = vec![
+                sign(key, &header, &RegistrationRequestX0 { pan })
+                    .expect("a signature")
+                    .into(),
+                id_proof(key, &header, &guessed).expect("an IdProof"),
+                public_key_inner(other.public()),
+            ];
+            seal(&header, &self.broker, &inners).expect("a sealed part")
         };
-        let inners = vec![
-            sign(throwaway, &header, &x0).expect("a signature").into(),
-            shared::wire::Inner::IdProof {
-                sig: random_bytes(rng, 128),
-            },
-            public_key_inner(throwaway.public()),
-        ];
-        let part = seal(&header, &self.broker, &inners).expect("a sealed part");
         Bytes::from(encoded(header, vec![part]))
     }
 }
@@ -468,22 +510,68 @@ pub struct Pace {
     pub max: usize,
 }
 
-/// A running flood: a task publishing prepared frames to one subject, each with a reply
-/// inbox of the attacker's (so that the node answers, and the answers are collected).
+/// A running flood: a task sending prepared frames into a [`Sink`] at a [`Pace`].
 pub struct Flood {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Where a [`Flood`]'s frames go.
+pub trait Sink: Send + 'static {
+    /// Sends one frame; `false` when the transport is gone (the flood ends).
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = bool> + Send;
+    /// Waits until what was sent left (after each burst).
+    fn flush(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// The attacker's NATS connection: each frame with a reply inbox of its own.
+struct NatsSink {
+    nats: async_nats::Client,
+    inbox: InboxPrefix,
+    subject: Subject,
+    token: u64,
+}
+
+impl Sink for NatsSink {
+    async fn send(&mut self, frame: Bytes) -> bool {
+        self.token += 1;
+        let reply = self.inbox.inbox(self.token).to_string();
+        self.nats
+            .publish_with_reply(self.subject.to_string(), reply, frame)
+            .await
+            .is_ok()
+    }
+
+    async fn flush(&mut self) {
+        let _ = self.nats.flush().await;
+    }
+}
+
+/// Any [`Bus`] (the in-process memory bus of a bench): each frame published to `subject`
+/// with no reply subject, which a node processes the same way (appendix B) and does not
+/// answer.
+pub struct BusSink<B: Bus> {
+    /// The bus.
+    pub bus: B,
+    /// Where the frames go.
+    pub subject: Subject,
+}
+
+impl<B: Bus + 'static> Sink for BusSink<B> {
+    async fn send(&mut self, frame: Bytes) -> bool {
+        self.bus.publish(&self.subject, frame).await.is_ok()
+    }
+
+    async fn flush(&mut self) {
+        let _ = self.bus.flush().await;
+    }
+}
+
 impl Flood {
-    fn start(
-        nats: async_nats::Client,
-        inbox: InboxPrefix,
-        subject: Subject,
-        frames: Vec<Bytes>,
-        pace: Pace,
-    ) -> Flood {
+    /// Starts sending `frames` into `sink` at `pace`, on a task of its own.
+    #[must_use]
+    pub fn start(mut sink: impl Sink, frames: Vec<Bytes>, pace: Pace) -> Flood {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicUsize::new(0));
         let (stopping, counting) = (stop.clone(), sent.clone());
@@ -492,26 +580,18 @@ impl Flood {
                 return;
             }
             let mut next = 0usize;
-            // Reply inboxes of the flood, apart from the attacker's single sends.
-            let mut token = 1u64 << 40;
             while !stopping.load(Ordering::Relaxed) && counting.load(Ordering::Relaxed) < pace.max {
                 for _ in 0..pace.batch {
                     let frame = frames[next % frames.len()].clone();
                     next += 1;
-                    token += 1;
-                    let reply = inbox.inbox(token).to_string();
-                    if nats
-                        .publish_with_reply(subject.to_string(), reply, frame)
-                        .await
-                        .is_err()
-                    {
+                    if !sink.send(frame).await {
                         return;
                     }
                     if counting.fetch_add(1, Ordering::Relaxed) + 1 >= pace.max {
                         break;
                     }
                 }
-                let _ = nats.flush().await;
+                sink.flush().await;
                 tokio::time::sleep(pace.every).await;
             }
         });

@@ -587,7 +587,7 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
     let mut txs = BTreeSet::new();
     let frames: Vec<Bytes> = (0..200)
         .map(|i| {
-            let (tx, frame) = attacker.vendor_scrip_request(
+            let (tx, frame) = attacker.forge().vendor_scrip_request(
                 &mut rng,
                 keys(MERCHANT).public(),
                 amount(1_000_000),
@@ -739,14 +739,16 @@ async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchase
                     target: keys(MERCHANT).uid(),
                     nonce: Nonce(rand_id(&mut rng)),
                 };
-                let signed = attacker.signed(tx, keys(BROKER).uid(), &body);
+                let signed = attacker.forge().signed(tx, keys(BROKER).uid(), &body);
                 bit_flipped(&mut rng, &signed)
             }
             2 => random_sender(&mut rng, keys(ATTACKER)),
             _ => {
                 let key = &throwaways[i % throwaways.len()];
                 let other = &throwaways[(i + 1) % throwaways.len()];
-                junk_registration(&mut rng, key, other, i % 8 == 3)
+                attacker
+                    .forge()
+                    .junk_registration(&mut rng, key, other, i % 8 == 3)
             }
         };
         frames.push(frame);
@@ -803,37 +805,6 @@ fn rand_id(rng: &mut rand::rngs::StdRng) -> [u8; 16] {
     rng.random()
 }
 
-/// A junk registration of `key`: sealed to the broker (it must spend a decryption on it),
-/// but `bytes_only` random bytes where the sealed part's key should be, or else properly
-/// sealed with the public key of `other` inside, which did not sign it.
-fn junk_registration(
-    rng: &mut rand::rngs::StdRng,
-    key: &KeyPair,
-    other: &KeyPair,
-    bytes_only: bool,
-) -> Bytes {
-    let tx = TxId(rand_id(rng));
-    let header = Header::new(SUITE, Label::RegistrationRequest, tx, key.uid());
-    let part = if bytes_only {
-        shared::wire::Part::Sealed {
-            to: keys(BROKER).uid(),
-            wrapped_key: peerscrip_tests::attacker::random_bytes(rng, 128),
-            ciphertext: peerscrip_tests::attacker::random_bytes(rng, 200),
-        }
-    } else {
-        let pan = Pan::new(PAN_C);
-        let x0 = RegistrationRequestX0 { pan: pan.clone() };
-        let guessed = AccountId::derive(SUITE, &PanSecret::new("a guess"), &pan);
-        let inners = vec![
-            sign(key, &header, &x0).unwrap().into(),
-            id_proof(key, &header, &guessed).unwrap(),
-            public_key_inner(other.public()),
-        ];
-        seal(&header, keys_of_broker(), &inners).unwrap()
-    };
-    Bytes::from(encoded(header, vec![part]))
-}
-
 /// Point 4 of the attacks: 300 validly signed `PurchaseInitiated` (6.3 step 1) of
 /// 10,000,000.00 each from the attacker, never followed by a purchase, while the honest
 /// customer buys teas. Per 6.3 and section 10: at most `quotas.open_purchases` are acked
@@ -861,7 +832,7 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
                 merchant: keys(MERCHANT).uid(),
                 value: amount(1_000_000_000),
             };
-            attacker.signed(tx, keys(BROKER).uid(), &body)
+            attacker.forge().signed(tx, keys(BROKER).uid(), &body)
         })
         .collect();
     let pace = Pace {
@@ -963,7 +934,9 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
         .map(|_| {
             let tx = TxId(rand_id(&mut rng));
             txs.insert(tx);
-            attacker.signed(tx, keys(BROKER).uid(), &TransactionStatusBody { tx })
+            attacker
+                .forge()
+                .signed(tx, keys(BROKER).uid(), &TransactionStatusBody { tx })
         })
         .collect();
     let pace = Pace {
