@@ -571,8 +571,9 @@ fn assert_within_bound(what: &str, latency: &Latency) {
 /// `ExchangeRefused`, which the merchant records and closes on, so nothing is left to send
 /// again); at most `quotas.open_exchanges` of the customer's are open at the merchant at
 /// once, the excess refused with the unsigned `TooManyRequests` before anything is
-/// recorded; the merchant's log grows by exactly two events (the request and its decision)
-/// per exchange it took; and the honest top-up stays within 2× its unloaded time.
+/// recorded; the merchant's log grows by at most two events (the request and its decision)
+/// per exchange it took, and it owes the broker nothing afterwards (it stopped sending
+/// them); and the honest top-up stays within 2× its unloaded time.
 #[actix_rt::test]
 #[ignore = "needs section 10 quotas and 6.2 step 4's recorded refusal"]
 async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_per_customer() {
