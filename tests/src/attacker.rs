@@ -512,6 +512,11 @@ pub struct Pace {
 
 /// A running flood: a task sending prepared frames into a [`Sink`] at a [`Pace`].
 pub struct Flood {
+    /// One sending task, its stop flag and its count, per flood joined by [`Flood::and`].
+    senders: Vec<Sender>,
+}
+
+struct Sender {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -595,34 +600,53 @@ impl Flood {
                 tokio::time::sleep(pace.every).await;
             }
         });
-        Flood { stop, sent, task }
+        Flood {
+            senders: vec![Sender { stop, sent, task }],
+        }
+    }
+
+    /// This flood and `other` as one, run at once (e.g. from two connections of the
+    /// attacker's, each frame sent from the one whose inbox is its sender's).
+    #[must_use]
+    pub fn and(mut self, other: Flood) -> Flood {
+        self.senders.extend(other.senders);
+        self
     }
 
     /// How many frames it has sent so far.
     #[must_use]
     pub fn sent(&self) -> usize {
-        self.sent.load(Ordering::Relaxed)
+        self.senders
+            .iter()
+            .map(|s| s.sent.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Waits until it has sent at least `n` frames (or ended).
     pub async fn until_sent(&self, n: usize) {
-        while self.sent() < n && !self.task.is_finished() {
+        while self.sent() < n && !self.is_finished() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
-    /// Whether it has ended by itself (sent its `max`, or lost its connection).
+    /// Whether it has ended by itself (every sender sent its `max`, or lost its
+    /// connection).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.senders.iter().all(|s| s.task.is_finished())
     }
 
     /// Stops it; returns how many frames it sent.
     pub async fn stop(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        let sent = self.sent.clone();
-        let _ = self.task.await;
-        sent.load(Ordering::Relaxed)
+        let mut sent = 0;
+        for s in &self.senders {
+            s.stop.store(true, Ordering::Relaxed);
+        }
+        for s in self.senders {
+            let _ = s.task.await;
+            sent += s.sent.load(Ordering::Relaxed);
+        }
+        sent
     }
 }
 

@@ -150,6 +150,10 @@ impl Quotas {
 struct World {
     site: Site,
     server: NatsServer,
+    /// A key nobody registered, whose holder the operator gave a NATS user as to any new
+    /// customer (a registration's answer goes to its sender's inbox only, protocol.md
+    /// section 3): the attacker's throwaway.
+    throwaway: KeyPair,
     users: BTreeMap<&'static str, NatsUser>,
     quotas: Quotas,
     broker: Option<Daemon>,
@@ -182,14 +186,16 @@ impl World {
         write_keys(&site, "broker", keys(BROKER));
         write_keys(&site, "merchant", keys(MERCHANT));
         let subjects = Subjects::default();
+        let throwaway = throwaway_key(SUITE);
         let users: BTreeMap<&'static str, NatsUser> = [
-            ("broker", Role::Broker, BROKER),
-            ("merchant", Role::Merchant, MERCHANT),
-            ("honest", Role::Customer, HONEST),
-            ("attacker", Role::Customer, ATTACKER),
+            ("broker", Role::Broker, keys(BROKER).uid()),
+            ("merchant", Role::Merchant, keys(MERCHANT).uid()),
+            ("honest", Role::Customer, keys(HONEST).uid()),
+            ("attacker", Role::Customer, keys(ATTACKER).uid()),
+            ("throwaway", Role::Customer, throwaway.uid()),
         ]
         .into_iter()
-        .map(|(name, role, i)| (name, NatsUser::new(name, role, keys(i).uid()).unwrap()))
+        .map(|(name, role, uid)| (name, NatsUser::new(name, role, uid).unwrap()))
         .collect();
         let all: Vec<NatsUser> = users
             .values()
@@ -205,6 +211,7 @@ impl World {
         let mut world = World {
             site,
             server,
+            throwaway,
             users,
             quotas,
             broker: None,
@@ -405,6 +412,20 @@ impl World {
             &self.login("attacker"),
             keys(ATTACKER).clone(),
             id,
+            keys(BROKER).public().clone(),
+        )
+        .await
+    }
+
+    /// The attacker on the throwaway key's own NATS user (see [`World::throwaway`]),
+    /// proving an account ID it guessed.
+    async fn throwaway(&self) -> Attacker {
+        let guessed = AccountId::derive(SUITE, &PanSecret::new("a guess"), &Pan::new(PAN_C));
+        Attacker::connect(
+            &self.server.url(),
+            &self.login("throwaway"),
+            self.throwaway.clone(),
+            guessed,
             keys(BROKER).public().clone(),
         )
         .await
@@ -713,8 +734,9 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
 
 /// Point 3 of the attacks: 3,000 junk frames at the broker — random garbage, the attacker's
 /// own signed frames with one bit flipped, frames naming random senders, and junk
-/// registrations (a sealed part the broker must try to open, with a key that does not
-/// sign it, or bytes that are no key at all) — while the honest customer buys teas. Per
+/// registrations from a throwaway key (a sealed part the broker must try to open, with a
+/// key inside that did not sign it, or bytes that are no key at all) — while the honest
+/// customer buys teas. Per
 /// section 3: the refusal of a frame that did not verify is unsigned (one `Part::Clear`
 /// `Error`, its `re` with an empty digest), so junk costs the broker no signature; the
 /// broker records nothing of it; and the honest purchase stays within 2× its unloaded
@@ -726,13 +748,16 @@ async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchase
     let mut world = World::start(Quotas::default());
     let mut honest = world.honest().await;
     let attacker = world.attacker().await;
+    // Junk registrations come from the throwaway key's own connection, where their
+    // answers can come back (a node answers only on its sender's inbox, section 3).
+    let registrant = world.throwaway().await;
     let broker_subject = attacker.subjects().broker();
 
     let mut rng = seeded(3);
-    let throwaways: Vec<KeyPair> = (0..4).map(|_| throwaway_key(SUITE)).collect();
-    let mut frames: Vec<Bytes> = Vec::with_capacity(3_000);
-    for i in 0..3_000 {
-        let frame = match i % 4 {
+    let others: Vec<KeyPair> = (0..2).map(|_| throwaway_key(SUITE)).collect();
+    let mut frames: Vec<Bytes> = Vec::with_capacity(2_250);
+    for i in 0..2_250 {
+        let frame = match i % 3 {
             0 => garbage(&mut rng, 512),
             1 => {
                 let tx = TxId(rand_id(&mut rng));
@@ -743,41 +768,52 @@ async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchase
                 let signed = attacker.forge().signed(tx, keys(BROKER).uid(), &body);
                 bit_flipped(&mut rng, &signed)
             }
-            2 => random_sender(&mut rng, keys(ATTACKER)),
-            _ => {
-                let key = &throwaways[i % throwaways.len()];
-                let other = &throwaways[(i + 1) % throwaways.len()];
-                attacker
-                    .forge()
-                    .junk_registration(&mut rng, key, other, i % 8 == 3)
-            }
+            _ => random_sender(&mut rng, keys(ATTACKER)),
         };
         frames.push(frame);
     }
+    let registrations: Vec<Bytes> = (0..750)
+        .map(|i| {
+            registrant.forge().junk_registration(
+                &mut rng,
+                &world.throwaway,
+                &others[i % others.len()],
+                i % 2 == 0,
+            )
+        })
+        .collect();
     let junk_txs: BTreeSet<String> = frames
         .iter()
+        .chain(&registrations)
         .filter_map(|f| shared::wire::Frame::header_of(f).ok())
         .map(|h| h.tx.to_string())
         .collect();
-    let pace = Pace {
-        batch: 100,
+    let pace = |batch, max| Pace {
+        batch,
         every: Duration::from_millis(20),
-        max: frames.len(),
+        max,
     };
     let latency = ratio(
         "purchase under junk at the broker",
         K,
         async || honest.buy_tea().await,
-        || attacker.flood(&broker_subject, frames, pace),
+        || {
+            let junk = pace(75, frames.len());
+            let registering = pace(25, registrations.len());
+            attacker
+                .flood(&broker_subject, frames, junk)
+                .and(registrant.flood(&broker_subject, registrations, registering))
+        },
         200,
     )
     .await;
-    let caught = attacker
-        .wait_for(|_| false, Duration::from_secs(3), PATIENCE)
-        .await;
+    let quiet = Duration::from_secs(3);
+    let mut caught = attacker.wait_for(|_| false, quiet, PATIENCE).await;
+    caught.extend(registrant.wait_for(|_| false, quiet, PATIENCE).await);
     world.stop();
 
     let answered = answers(&caught);
+    assert!(!answered.is_empty(), "the broker answered none of the junk");
     let signed: Vec<&Answer> = answered.iter().filter(|a| a.is_signed()).collect();
     assert!(
         signed.is_empty(),
@@ -999,9 +1035,9 @@ async fn registration_with_a_throwaway_key_tells_no_account_number_apart() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let mut world = World::start(Quotas::default());
     let honest = world.honest().await;
-    let attacker = world.attacker().await;
+    let attacker = world.throwaway().await;
     let broker_subject = attacker.subjects().broker();
-    let throwaway = throwaway_key(SUITE);
+    let throwaway = world.throwaway.clone();
 
     let mut refusals = Vec::new();
     for pan in [PAN_C, PAN_OPEN, "GR1601101250000000099900999"] {
