@@ -724,3 +724,145 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times.get(times.len() / 2).copied().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::bus::MemoryBus;
+    use shared::node::Draft;
+    use shared::wire::bodies::{AckBody, Re, TransactionStatusBody};
+    use shared::{ErrorCode, fixtures};
+
+    use super::*;
+
+    const SUITE: Suite = Suite::Paper;
+
+    fn request() -> Header {
+        let c = fixtures::keypair(SUITE, 0);
+        Header::new(SUITE, Label::TransactionStatus, TxId([7; 16]), c.uid())
+    }
+
+    /// The shapes a test asserts on, read from frames as the nodes build them.
+    #[test]
+    fn answers_read_as_the_nodes_send_them() {
+        let b = fixtures::keypair(SUITE, 1);
+        let h = request();
+        let error =
+            |digest: &[u8]| ErrorBody::new(Re::new(&h, digest.to_vec()), ErrorCode::BadFrame, "no");
+        let unsigned = Draft::reply(b.uid(), &h, b"", &error(b""))
+            .unsigned()
+            .seal_unsigned()
+            .expect("an unsigned error");
+        assert_eq!(
+            Answer::of(&unsigned.frame),
+            Answer::Unsigned {
+                code: ErrorCode::BadFrame.code(),
+                tx: h.tx,
+                empty_digest: true
+            }
+        );
+        let signed = Draft::reply(b.uid(), &h, b"d", &error(b"d"))
+            .seal(b, None)
+            .expect("a signed error");
+        let read = Answer::of(&signed.frame);
+        assert_eq!(
+            read,
+            Answer::Signed {
+                label: Label::Error,
+                tx: h.tx,
+                code: Some(ErrorCode::BadFrame.code())
+            }
+        );
+        assert!(read.is_signed() && !read.is_too_many());
+        let ack = AckBody {
+            re: Re::new(&h, Vec::new()),
+            deadline: None,
+        };
+        let ack = Draft::reply(b.uid(), &h, b"", &ack)
+            .unsigned()
+            .seal_unsigned()
+            .expect("an unsigned ack");
+        assert_eq!(Answer::of(&ack.frame), Answer::UnsignedAck { tx: h.tx });
+        assert_eq!(Answer::of(b"\x00\xffnot a frame"), Answer::NotAFrame);
+        let too_many = ErrorBody {
+            re: Re::new(&h, Vec::new()),
+            code: TOO_MANY_REQUESTS,
+            message: String::new(),
+        };
+        let too_many = Draft::reply(b.uid(), &h, b"", &too_many)
+            .unsigned()
+            .seal_unsigned()
+            .expect("an unsigned error");
+        assert!(Answer::of(&too_many.frame).is_too_many());
+    }
+
+    /// A flipped frame differs from its original in exactly one bit, past the header.
+    #[test]
+    fn a_bit_flip_changes_one_bit_of_the_signature_end() {
+        let c = fixtures::keypair(SUITE, 0);
+        let forger = Forger::new(
+            c.clone(),
+            AccountId::derive(SUITE, &PanSecret::new("s"), &Pan::new("P")),
+            fixtures::keypair(SUITE, 1).public().clone(),
+        );
+        let tx = TxId([3; 16]);
+        let frame = forger.signed(tx, Uid([1; 16]), &TransactionStatusBody { tx });
+        let mut rng = seeded(9);
+        for _ in 0..20 {
+            let flipped = bit_flipped(&mut rng, &frame);
+            assert_eq!(flipped.len(), frame.len());
+            let bits: u32 = frame
+                .iter()
+                .zip(flipped.iter())
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            assert_eq!(bits, 1);
+            let at = frame.iter().zip(flipped.iter()).position(|(a, b)| a != b);
+            assert!(at.is_some_and(|i| i >= frame.len() - frame.len() / 3));
+        }
+    }
+
+    /// A flood sends exactly its `max`, cycling through its frames, and two joined floods
+    /// count together and stop together.
+    #[tokio::test]
+    async fn a_flood_sends_its_max_and_joined_floods_stop_together() {
+        let bus = MemoryBus::default();
+        let subject = Subjects::default().broker();
+        let mut sub = bus.subscribe(&subject).await.expect("subscribe");
+        let frames = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        let sink = || BusSink {
+            bus: bus.clone(),
+            subject: subject.clone(),
+        };
+        let pace = Pace {
+            batch: 3,
+            every: Duration::from_millis(1),
+            max: 7,
+        };
+        let flood = Flood::start(sink(), frames.clone(), pace);
+        while !flood.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(flood.stop().await, 7);
+        let mut got = Vec::new();
+        for _ in 0..7 {
+            got.push(sub.next().await.expect("a frame").payload().clone());
+        }
+        assert_eq!(
+            got[..3],
+            [frames[0].clone(), frames[1].clone(), frames[0].clone()]
+        );
+
+        let endless = Pace {
+            max: usize::MAX,
+            ..pace
+        };
+        let both = Flood::start(sink(), frames.clone(), endless).and(Flood::start(
+            sink(),
+            frames,
+            endless,
+        ));
+        both.until_sent(20).await;
+        assert!(!both.is_finished());
+        assert!(both.stop().await >= 20);
+    }
+}
