@@ -29,7 +29,8 @@ use rand::{RngExt as _, SeedableRng as _};
 use shared::bus::{Bus, InboxPrefix, Subject, Subjects};
 use shared::node::Draft;
 use shared::wire::bodies::{
-    Body, ErrorBody, RegistrationRequestX0, VendorScripRequestX1, VendorScripRequestX2,
+    Body, ErrorBody, RegistrationRequestX0, VendorScripNoticeX0, VendorScripRequestX1,
+    VendorScripRequestX2,
 };
 use shared::wire::{Frame, Header, Label, Part, id_proof, public_key_inner, seal, sign};
 use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, PublicKey, Suite, TxId, Uid};
@@ -397,6 +398,21 @@ impl Forger {
             tx,
             Bytes::from(encoded(header, vec![broker_part, merchant_part])),
         )
+    }
+
+    /// 6.2 step 1 on a fresh tx: the attacker's `VendorScripNotice` for `merchant`, sealed
+    /// to the broker with its IdProof, valid in every respect (the broker opens an exchange
+    /// for it; the attacker never follows it with step 2).
+    ///
+    /// # Panics
+    /// When the key cannot sign or seal.
+    #[must_use]
+    pub fn vendor_scrip_notice(&self, rng: &mut StdRng, merchant: Uid) -> (TxId, Bytes) {
+        let tx = TxId(rng.random());
+        let header = Header::new(self.keys.suite(), Label::VendorScripNotice, tx, self.uid());
+        let x0 = VendorScripNoticeX0 { merchant };
+        let part = sealed_part(&self.keys, &header, &self.broker, Some(&self.id), &x0, None);
+        (tx, Bytes::from(encoded(header, vec![part])))
     }
 
     /// A junk registration (6.0) from a throwaway key, `key`, that never verifies: sealed
