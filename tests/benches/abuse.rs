@@ -17,9 +17,9 @@
 //!
 //! The same attacks as `tests/tests/abuse.rs`: junk at the broker (garbage, bit-flipped
 //! signed frames, made-up senders, junk registrations), validly signed 6.3 announcements
-//! never completed, a request-rate flood of `TransactionStatus`, and 6.2 step 2 with no
-//! notice at the merchant. `PEERSCRIP_BENCH_K=N` changes how many operations each median
-//! is of (default 9).
+//! never completed, 6.2 notices never followed, a request-rate flood of
+//! `TransactionStatus`, and 6.2 step 2 with no notice at the merchant.
+//! `PEERSCRIP_BENCH_K=N` changes how many operations each median is of (default 9).
 
 use std::time::Duration;
 
@@ -107,6 +107,12 @@ async fn run(k: usize) {
             Op::Buy,
             broker.clone(),
             announcements(&forger, merchant.uid()),
+        ),
+        (
+            "300 VendorScripNotice never followed",
+            Op::Buy,
+            broker.clone(),
+            notices(&forger, merchant.uid()),
         ),
         (
             "400 signed TransactionStatus",
@@ -274,6 +280,14 @@ fn announcements(forger: &Forger, merchant: shared::Uid) -> Vec<Bytes> {
             };
             forger.signed(TxId(rng.random()), broker_keys(SUITE).uid(), &body)
         })
+        .collect()
+}
+
+/// 6.2 step 1 on 300 fresh txs, never followed by step 2.
+fn notices(forger: &Forger, merchant: shared::Uid) -> Vec<Bytes> {
+    let mut rng = seeded(2);
+    (0..300)
+        .map(|_| forger.vendor_scrip_notice(&mut rng, merchant).1)
         .collect()
 }
 
