@@ -283,8 +283,12 @@ impl World {
         ));
     }
 
-    /// SIGTERM to both daemons (the merchant first): each exits 0.
-    fn stop(&mut self) {
+    /// SIGTERM to both daemons (the merchant first, once the broker acknowledged the
+    /// reports of the honest customer's purchases, 6.3 step 5): each exits 0.
+    fn stop(&mut self, honest: &Honest) {
+        if let Some(merchant) = self.merchant.as_mut() {
+            merchant.wait_for("the broker acknowledged the report", honest.bought);
+        }
         for daemon in [self.merchant.take(), self.broker.take()]
             .into_iter()
             .flatten()
@@ -379,7 +383,11 @@ impl World {
         let client = self.client(who, own).await;
         let out = wallet.register(now()).unwrap();
         client.send(&mut wallet, out, now()).await.unwrap();
-        Honest { wallet, client }
+        Honest {
+            wallet,
+            client,
+            bought: 0,
+        }
     }
 
     /// The honest customer, registered, holding 800.00 of the merchant's VendorScrip and
@@ -472,6 +480,8 @@ fn keys_of_broker() -> &'static shared::PublicKey {
 struct Honest {
     wallet: Wallet,
     client: Client<NatsBus>,
+    /// How many teas it bought (the reports the merchant owes the broker).
+    bought: usize,
 }
 
 impl Honest {
@@ -536,6 +546,7 @@ impl Honest {
             .send(&mut self.wallet, purchase, now())
             .await
             .unwrap();
+        self.bought += 1;
     }
 
     /// 6.5: a top-up of 0.01 of the merchant's VendorScrip from BrokerScrip, the broker's
@@ -655,7 +666,7 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
     };
     let caught = attacker.wait_for(settled, PATIENCE, PATIENCE).await;
     let answered = answers(&caught);
-    world.stop();
+    world.stop(&honest);
 
     let tx_names: BTreeSet<String> = txs.iter().map(ToString::to_string).collect();
     let merchant_rows = world.merchant_rows();
@@ -779,7 +790,7 @@ async fn exchange_notices_never_followed_are_capped_per_customer_at_the_broker()
         txs.iter().all(|tx| answered.contains(tx))
     };
     let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
-    world.stop();
+    world.stop(&honest);
 
     let answered = answers(&caught);
     let opened: BTreeSet<String> = answered
@@ -907,7 +918,7 @@ async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchase
     let quiet = Duration::from_secs(3);
     let mut caught = attacker.wait_for(|_| false, quiet, PATIENCE).await;
     caught.extend(registrant.wait_for(|_| false, quiet, PATIENCE).await);
-    world.stop();
+    world.stop(&honest);
 
     let answered = answers(&caught);
     assert!(!answered.is_empty(), "the broker answered none of the junk");
@@ -987,7 +998,7 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
         txs.iter().all(|tx| answered.contains(tx))
     };
     let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
-    world.stop();
+    world.stop(&honest);
 
     let answered = answers(&caught);
     let acked: BTreeSet<TxId> = answered
@@ -1093,7 +1104,7 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
     };
     let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
     let elapsed = started.elapsed();
-    world.stop();
+    world.stop(&honest);
 
     let answered = answers(&caught);
     let served = answered.iter().filter(|a| a.is_signed()).count();
@@ -1171,7 +1182,7 @@ async fn registration_with_a_throwaway_key_tells_no_account_number_apart() {
         refusals.iter().all(|r| r == &refusals[0]),
         "one code and one message for every account number: {refusals:?}"
     );
-    world.stop();
+    world.stop(&honest);
     let node = world.open_broker();
     let throwaway_known = node.state().peers.contains_key(&throwaway.uid());
     node.close().unwrap();
