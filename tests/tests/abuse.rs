@@ -76,7 +76,7 @@ const TEA_PRICE: u64 = 450;
 /// How long the wallet waits for one reply.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// How many honest operations each median is of.
-const K: usize = 7;
+const K: usize = 11;
 /// Section 10's bound: the honest operation under attack within this many times its
 /// unloaded time.
 const BOUND: f64 = 2.0;
