@@ -8,12 +8,14 @@
 //!
 //! Section 10 bounds what such a peer can make a node spend while honest peers are served.
 //! The bound a test asserts is a *ratio*, never an absolute time: [`ratio`] times an honest
-//! operation K times with no attack, then K times while a [`Flood`] runs, in the same test
-//! on the same machine, and returns both medians and their quotient.
+//! operation K times with no attack, then at least K times and for as long as a [`Flood`]
+//! lasts, in the same test on the same machine, and returns both medians and their
+//! quotient.
 //!
-//! The frames a flood sends are built before it starts ([`Attacker`]'s builders), so the
-//! attacker's own signing is not part of the load the honest peer meets: what is measured
-//! is what the frames cost the node.
+//! The frames a flood sends are built before it starts ([`Forger`]), so the attacker's own
+//! signing is not part of the load the honest peer meets: what is measured is what the
+//! frames cost the node. A flood goes into any [`Sink`]: the attacker's NATS connection, or
+//! a [`Bus`] (the in-process bench, `tests/benches/abuse.rs`).
 //!
 //! Every function here panics when the transport fails: this is a test kit, and the panic
 //! is the test's failure message.
@@ -44,12 +46,21 @@ pub const TOO_MANY_REQUESTS: u16 = 38;
 
 /// The NATS user an attacker connects as: its own, as the deployment's generated
 /// configuration gives every registered customer (the attacker *is* one).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NatsLogin {
     /// The user name.
     pub user: String,
     /// Its password.
     pub password: String,
+}
+
+impl std::fmt::Debug for NatsLogin {
+    /// The user only: a password never reaches a test's output (as `NatsCredentials`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsLogin")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One answer that came back to the attacker: where it arrived and its bytes.
