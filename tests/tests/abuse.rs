@@ -11,6 +11,10 @@
 //!   recorded;
 //! - every attacked transaction a node took ends with a recorded decision.
 //!
+//! Also, in every test, the books add up when the daemons have stopped: the broker's
+//! ledger is conserved, what the bank paid in is in the accounts and the BrokerScrip, the
+//! attacker moved no money, and the merchant owes the broker nothing it would send again.
+//!
 //! Point 5 of the attacks (registration as an account-number oracle) is asserted here as
 //! the attacker does it, with a throwaway key over NATS; the wallet's side of the same
 //! refusal is `tests/tests/journey.rs`
@@ -96,8 +100,10 @@ fn now() -> UnixSecs {
 /// measures.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The quotas of section 10 the daemons are started with (environment variables, so a
-/// test's value overrides the file's; protocol.md section 10 names them).
+/// The quotas of section 10 the daemons are started with: the `[quotas]` keys of both
+/// daemons' configuration (`requests_per_sec`, `burst`, `open_exchanges`, `open_escrows`,
+/// `open_purchases`), given as their `PEERSCRIP_QUOTA_*` variables, which override the
+/// file.
 #[derive(Clone, Copy, Debug)]
 struct Quotas {
     requests_per_sec: u32,
