@@ -114,12 +114,13 @@ struct Quotas {
 }
 
 impl Default for Quotas {
-    /// Small, so a test reaches each cap with a few hundred frames; the rate far above
-    /// what any test sends unless it floods the rate on purpose.
+    /// The caps small, so a test reaches each with a few hundred frames; the rate the
+    /// deployment's default (100 a second, 400 at once: a flood of a few hundred frames
+    /// passes it, so what a test measures is the cap, not the rate).
     fn default() -> Quotas {
         Quotas {
-            requests_per_sec: 10_000,
-            burst: 10_000,
+            requests_per_sec: 100,
+            burst: 400,
             open_exchanges: 4,
             open_escrows: 4,
             open_purchases: 32,
@@ -614,7 +615,7 @@ fn assert_within_bound(what: &str, latency: &Latency) {
 /// per exchange it took, and it owes the broker nothing afterwards (it stopped sending
 /// them); and the honest top-up stays within 2× its unloaded time.
 #[actix_rt::test]
-#[ignore = "needs section 10 quotas and 6.2 step 4's recorded refusal"]
+#[ignore = "section 10: the open-exchange cap is checked after the merchant opens the frame (a private-key operation each); the honest 6.5 is 2.6-2.9x slower"]
 async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_per_customer() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let quotas = Quotas::default();
@@ -775,7 +776,7 @@ async fn exchanges_with_no_notice_all_end_in_a_recorded_decision_and_are_capped_
 /// 2× its unloaded time. The open ones end at their deadline (`ExchangeExpired`), as
 /// `tests/tests/daemons.rs` shows for an exchange the merchant never asks about.
 #[actix_rt::test]
-#[ignore = "needs section 10 quotas"]
+#[ignore = "section 10: the open-exchange cap is checked after the broker opens the notice (a private-key operation each); the honest purchase is 1.5-2.3x slower"]
 async fn exchange_notices_never_followed_are_capped_per_customer_at_the_broker() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let quotas = Quotas::default();
@@ -873,7 +874,6 @@ async fn exchange_notices_never_followed_are_capped_per_customer_at_the_broker()
 /// broker records nothing of it; and the honest purchase stays within 2× its unloaded
 /// time.
 #[actix_rt::test]
-#[ignore = "needs section 3's unsigned refusals of frames that did not verify"]
 async fn junk_at_the_broker_gets_only_unsigned_answers_and_costs_honest_purchases_nothing() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let mut world = World::start(Quotas::default());
@@ -981,7 +981,6 @@ fn rand_id(rng: &mut rand::rngs::StdRng) -> [u8; 16] {
 /// its log grows by at most the quota; and the honest purchase stays within 2× its
 /// unloaded time.
 #[actix_rt::test]
-#[ignore = "needs section 10 quotas"]
 async fn announced_purchases_never_completed_are_capped_per_customer() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let quotas = Quotas::default();
@@ -1082,7 +1081,6 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
 /// private-key operation; the honest purchase stays within 2× its unloaded time (its own
 /// bucket is untouched).
 #[actix_rt::test]
-#[ignore = "needs section 10 quotas"]
 async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purchases_nothing() {
     let _alone = ONE_AT_A_TIME.lock().await;
     // Far above the honest customer's pace, far below the attacker's.
