@@ -18,10 +18,10 @@ use std::path::Path;
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Sender,
-    Unavailable, Unserved,
+    Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas, Recorded, Refusal,
+    Sender, Unavailable, Unserved,
 };
-use shared::wire::{Frame, Header};
+use shared::wire::{Frame, Header, Label};
 use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSecs};
 
 use crate::core::bank::{self, BankError};
@@ -123,6 +123,22 @@ impl Core for BrokerCore {
 
     fn quotas(&self) -> Quotas {
         self.config.quotas
+    }
+
+    /// The caps of section 10 on the requests that open a transaction: a notice (6.2), a
+    /// top-up's escrow (6.5), an announcement or a report ahead of it (6.3).
+    fn admits(&self, header: &Header, now: UnixSecs) -> Result<(), Refusal> {
+        let kind = match header.label {
+            Label::VendorScripNotice => OpenKind::Exchange,
+            Label::VendorTopUpRequest => OpenKind::Escrow,
+            Label::PurchaseInitiated | Label::PurchaseCompleted => OpenKind::Purchase,
+            _ => return Ok(()),
+        };
+        if self.state.bindings.get(&header.tx).is_some() {
+            return Ok(());
+        }
+        let quotas = &self.config.quotas;
+        self.state.open.within(quotas, kind, header.sender, now)
     }
 
     /// The operator is trusted; registered peers have a rate; a registrant is new by

@@ -254,6 +254,16 @@ fn a_customers_open_exchanges_are_capped_until_one_closes() {
         Some(ErrorCode::TooManyRequests)
     );
     assert_eq!(p.w.log_len(), len);
+    // Refused from the header, before the frame is opened: one that would not even open
+    // gets the same answer, and costs the broker no decryption.
+    let mut broken = p.c.notice(TxId::random(), p.m.uid());
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    let reply = p.w.send(&broken, NOW);
+    assert_eq!(
+        unsigned(&p.w, &broken, &reply).error_code(),
+        Some(ErrorCode::TooManyRequests)
+    );
     // Past their deadline the broker closes them (`ExchangeExpired`): room again.
     let deadline = NOW.saturating_add_secs(p.w.config.exchange_window_secs + 1);
     p.w.node().expire(deadline).unwrap();

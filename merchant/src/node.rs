@@ -17,10 +17,10 @@ use std::path::Path;
 
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Core, DraftError, Driver, Outcome as DriverOutcome, Quotas, Recorded, Refusal, Sender,
-    Unavailable, Unserved,
+    Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas, Recorded, Refusal,
+    Sender, Unavailable, Unserved,
 };
-use shared::wire::{Frame, Header};
+use shared::wire::{Frame, Header, Label};
 use shared::{
     Amount, CustomerSecret, IdSource, KeyPair, PublicKey, Scrip, Suite, TxId, Uid, UnixSecs,
 };
@@ -131,6 +131,18 @@ impl Core for MerchantCore {
 
     fn quotas(&self) -> Quotas {
         self.config.quotas
+    }
+
+    /// The cap of section 10 on a customer's 6.2 exchanges (a 6.7 withdrawal holds the
+    /// customer's one live VendorScrip, so it is bounded already).
+    fn admits(&self, header: &Header, now: UnixSecs) -> Result<(), Refusal> {
+        if header.label != Label::VendorScripRequest
+            || self.state.tables.bindings.get(&header.tx).is_some()
+        {
+            return Ok(());
+        }
+        let quotas = &self.config.quotas;
+        (self.state.open).within(quotas, OpenKind::Exchange, header.sender, now)
     }
 
     /// The pinned broker is trusted (it relays its customers' 6.5 requests, each within

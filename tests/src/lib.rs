@@ -7,9 +7,11 @@
 //! that builds a whole network of nodes on temporary files ([`network`]) and the
 //! deployment fixture that serves it on a bus ([`deployment`]), frames read and built by
 //! hand ([`frames`]), the invariants every test of the network checks ([`invariants`]) and
-//! the seeded fault-injecting simulator ([`simulation`]). All compiled into the library so
-//! any test binary can reuse them.
+//! the seeded fault-injecting simulator ([`simulation`]), and the hostile registered
+//! customer of protocol.md section 10 with its floods and latency ratios ([`attacker`]).
+//! All compiled into the library so any test binary can reuse them.
 
+pub mod attacker;
 pub mod bank_log;
 pub mod binaries;
 pub mod bus_conformance;

@@ -7,7 +7,8 @@
 //! it is written once:
 //!
 //! 0. cheap checks first (section 10): a sender over its request rate ([`RateLimiter`],
-//!    from [`Core::quotas`]) is refused `TooManyRequests` from the frame's header alone;
+//!    from [`Core::quotas`]) or its cap of open transactions ([`Core::admits`]) is refused
+//!    `TooManyRequests` from the frame's header alone;
 //! 1. decode and [`Core::open`] every frame of the batch in parallel (RSA unwrap and
 //!    signature checks, the slow part) against the state before the batch. Sound because
 //!    no frame of a batch can depend on another's effect: a party sends its next request
@@ -70,6 +71,19 @@ pub trait Core: Send + Sync {
     /// The node's quotas (section 10): the driver enforces their rate before any
     /// private-key operation; the caps on open transactions are the core's, in `decide`.
     fn quotas(&self) -> Quotas;
+
+    /// Refuses, from the frame's header alone and before any private-key operation, a
+    /// request that would open a transaction its sender has no room for (section 10: the
+    /// caps on open transactions, `TooManyRequests`). `decide` checks the same caps again
+    /// against the decisions earlier in the batch; this check only spares the node the
+    /// work of opening a frame it would refuse. A frame of a tx the node already holds (a
+    /// repeat, a later step) passes: `decide` judges it.
+    ///
+    /// # Errors
+    /// The quota's refusal.
+    fn admits(&self, _header: &Header, _now: UnixSecs) -> Result<(), Refusal> {
+        Ok(())
+    }
 
     /// Who `sender` is to the node, for its rate: a frame of a sender it does not know
     /// counts against the one budget all such senders share (section 10, "Cheap checks
@@ -318,11 +332,11 @@ impl<C: Core> Driver<C> {
             .map(|bytes| match Frame::header_of(bytes) {
                 Ok(header)
                     if header.suite == self.core.suite()
-                        && !self.rate.admit(
+                        && (!self.rate.admit(
                             header.sender,
                             self.core.sender(&header.sender),
                             now,
-                        ) =>
+                        ) || self.core.admits(&header, now).is_err()) =>
                 {
                     Admission::OverQuota(header)
                 }
