@@ -42,5 +42,5 @@ pub use error::ErrorCode;
 pub use ids::{AccountId, CustId, IdSource, Nonce, Pan, PanSecret, ScripId, TxId, Uid};
 pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};
 pub use secret::SecretBytes;
-pub use suite::{CryptoError, KeyPair, PublicKey, SessionKey, Suite};
+pub use suite::{CryptoError, KeyPair, PublicKey, RsaBackend, SessionKey, Suite};
 pub use time::{UnixMillis, UnixSecs};

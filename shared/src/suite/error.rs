@@ -7,7 +7,7 @@
 //! bytes: the texts are fixed or come from ASN.1 parsers that report positions and tags.
 
 use crate::error::ErrorCode;
-use crate::suite::Suite;
+use crate::suite::{RsaBackend, Suite};
 
 /// A failure of a cryptographic primitive (protocol.md section 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +73,16 @@ pub enum CryptoError {
     /// (§2, §3). Deliberately one variant for all of them.
     #[error("sealed part could not be opened")]
     Open,
+    /// An RSA operation was asked of a backend that does not serve the suite in this
+    /// build (aws-lc-rs never serves `paper`, and serves `modern` only with the `aws-lc`
+    /// feature; docs/adr/0014); a local programming error, never a peer's.
+    #[error("the {backend} RSA backend does not serve the {suite} suite in this build")]
+    Backend {
+        /// The backend asked.
+        backend: RsaBackend,
+        /// The suite of the key.
+        suite: Suite,
+    },
 }
 
 fn allowed_bits_text(suite: Suite) -> &'static str {
@@ -108,7 +118,8 @@ impl From<&CryptoError> for ErrorCode {
             | CryptoError::Sign
             | CryptoError::Wrap
             | CryptoError::SessionKeyLength { .. }
-            | CryptoError::Seal => ErrorCode::Internal,
+            | CryptoError::Seal
+            | CryptoError::Backend { .. } => ErrorCode::Internal,
         }
     }
 }

@@ -8,14 +8,26 @@
 //! `modern` 2048 or 3072 (section 2, "RSA-2048 (configurable 3072)").
 //!
 //! Signing and verifying live in `sign.rs`, key wrapping in `wrap.rs`.
+//!
+//! **Backends.** Parsing, the key file formats and generation are always the `rsa` and
+//! `pkcs8` crates'. With the `aws-lc` feature, a modern key is also parsed once by
+//! aws-lc-rs, from the same DER, for the operations of `sign.rs` and `wrap.rs`
+//! (docs/adr/0014); a key that either backend refuses does not load.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+#[cfg(feature = "aws-lc")]
+use std::sync::Arc;
 
 use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
 use crate::ids::Uid;
+#[cfg(feature = "aws-lc")]
+use crate::suite::RsaBackend;
+#[cfg(feature = "aws-lc")]
+use crate::suite::awslc::{AwsLcPrivate, AwsLcPublic};
 use crate::suite::{CryptoError, Suite};
 
 /// PEM label of an unencrypted PKCS#8 private key.
@@ -60,14 +72,34 @@ fn modulus_bits(key: &rsa::PublicKey) -> usize {
 
 /// A public key of a suite, with its SPKI DER and UID computed once.
 ///
-/// Equality compares suite and key. `Debug` shows the suite and the UID, which are public
-/// and short; the modulus would only clutter logs.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// Equality compares suite and key (its canonical SPKI DER). `Debug` shows the suite and
+/// the UID, which are public and short; the modulus would only clutter logs.
+#[derive(Clone)]
 pub struct PublicKey {
     suite: Suite,
     key: rsa::PublicKey,
     spki_der: Vec<u8>,
     uid: Uid,
+    /// The same key parsed by aws-lc-rs: `Some` exactly when the suite's backend is
+    /// aws-lc ([`Suite::rsa_backend`]). Shared, since keys are cloned into directories.
+    #[cfg(feature = "aws-lc")]
+    aws_lc: Option<Arc<AwsLcPublic>>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        // The SPKI DER is canonical (checked at load), so equal DER is an equal key.
+        self.suite == other.suite && self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl Hash for PublicKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Hash::hash(&self.suite, state);
+        self.spki_der.hash(state);
+    }
 }
 
 impl PublicKey {
@@ -80,11 +112,18 @@ impl PublicKey {
             .as_bytes()
             .to_vec();
         let uid = Uid::from_spki_der(&spki_der);
+        #[cfg(feature = "aws-lc")]
+        let aws_lc = match suite.rsa_backend() {
+            RsaBackend::AwsLc => Some(Arc::new(AwsLcPublic::from_spki_der(&spki_der)?)),
+            RsaBackend::RustCrypto => None,
+        };
         Ok(PublicKey {
             suite,
             key,
             spki_der,
             uid,
+            #[cfg(feature = "aws-lc")]
+            aws_lc,
         })
     }
 
@@ -148,6 +187,16 @@ impl PublicKey {
     pub(super) fn rsa(&self) -> &rsa::PublicKey {
         &self.key
     }
+
+    /// The key as aws-lc-rs holds it, for `sign.rs` and `wrap.rs`; `Backend` for a key
+    /// whose suite aws-lc does not serve.
+    #[cfg(feature = "aws-lc")]
+    pub(super) fn aws_lc(&self) -> Result<&AwsLcPublic, CryptoError> {
+        self.aws_lc.as_deref().ok_or(CryptoError::Backend {
+            backend: RsaBackend::AwsLc,
+            suite: self.suite,
+        })
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -168,6 +217,10 @@ impl fmt::Debug for PublicKey {
 pub struct KeyPair {
     private: rsa::PrivateKey,
     public: PublicKey,
+    /// The same private key parsed by aws-lc-rs: `Some` exactly when the suite's backend
+    /// is aws-lc ([`Suite::rsa_backend`]). aws-lc frees it zeroized.
+    #[cfg(feature = "aws-lc")]
+    aws_lc: Option<Arc<AwsLcPrivate>>,
 }
 
 impl KeyPair {
@@ -183,12 +236,44 @@ impl KeyPair {
         suite.check_key_bits(bits)?;
         let private =
             rsa::PrivateKey::new(&mut rand::rng(), bits).map_err(|_| CryptoError::KeyGen)?;
-        KeyPair::from_rsa(suite, private)
+        KeyPair::from_rsa(suite, private, None)
     }
 
-    fn from_rsa(suite: Suite, private: rsa::PrivateKey) -> Result<KeyPair, CryptoError> {
+    /// A key pair from an `rsa` key and, when it was read from a key file, the PKCS#8 DER
+    /// it was read from: aws-lc parses those very bytes; a generated key is encoded to
+    /// PKCS#8 first.
+    fn from_rsa(
+        suite: Suite,
+        private: rsa::PrivateKey,
+        pkcs8_der: Option<&[u8]>,
+    ) -> Result<KeyPair, CryptoError> {
         let public = PublicKey::from_rsa(suite, private.to_public_key())?;
-        Ok(KeyPair { private, public })
+        #[cfg(feature = "aws-lc")]
+        let aws_lc = match suite.rsa_backend() {
+            RsaBackend::AwsLc => {
+                let encoded;
+                let der = match pkcs8_der {
+                    Some(der) => der,
+                    None => {
+                        encoded = private.to_pkcs8_der().map_err(|_| CryptoError::Encode)?;
+                        encoded.as_bytes()
+                    }
+                };
+                Some(Arc::new(AwsLcPrivate::from_pkcs8_der(
+                    der,
+                    public.spki_der(),
+                )?))
+            }
+            RsaBackend::RustCrypto => None,
+        };
+        #[cfg(not(feature = "aws-lc"))]
+        let _ = pkcs8_der;
+        Ok(KeyPair {
+            private,
+            public,
+            #[cfg(feature = "aws-lc")]
+            aws_lc,
+        })
     }
 
     /// Reads a PKCS#8 private key PEM: `-----BEGIN PRIVATE KEY-----` with
@@ -205,9 +290,10 @@ impl KeyPair {
         passphrase: Option<&[u8]>,
     ) -> Result<KeyPair, CryptoError> {
         let (label, doc) = pkcs8::SecretDocument::from_pem(pem).map_err(pem_error)?;
-        let private = match (label, passphrase) {
+        let (private, der) = match (label, passphrase) {
             (PEM_PRIVATE, None) => {
-                rsa::PrivateKey::from_pkcs8_der(doc.as_bytes()).map_err(pem_error)?
+                let private = rsa::PrivateKey::from_pkcs8_der(doc.as_bytes()).map_err(pem_error)?;
+                (private, doc)
             }
             (PEM_PRIVATE, Some(_)) => return Err(CryptoError::NotEncrypted),
             (PEM_ENCRYPTED, None) => return Err(CryptoError::PassphraseRequired),
@@ -220,8 +306,9 @@ impl KeyPair {
                 let plain = info
                     .decrypt(passphrase)
                     .map_err(|_| CryptoError::WrongPassphrase)?;
-                rsa::PrivateKey::from_pkcs8_der(plain.as_bytes())
-                    .map_err(|_| CryptoError::WrongPassphrase)?
+                let private = rsa::PrivateKey::from_pkcs8_der(plain.as_bytes())
+                    .map_err(|_| CryptoError::WrongPassphrase)?;
+                (private, plain)
             }
             (other, _) => {
                 return Err(CryptoError::Pem(format!(
@@ -229,7 +316,7 @@ impl KeyPair {
                 )));
             }
         };
-        KeyPair::from_rsa(suite, private)
+        KeyPair::from_rsa(suite, private, Some(der.as_bytes()))
     }
 
     /// Writes the private key as PKCS#8 PEM with LF line endings: unencrypted with
@@ -269,6 +356,16 @@ impl KeyPair {
     /// The underlying `rsa` private key, for `sign.rs` and `wrap.rs`.
     pub(super) fn rsa(&self) -> &rsa::PrivateKey {
         &self.private
+    }
+
+    /// The key as aws-lc-rs holds it, for `sign.rs` and `wrap.rs`; `Backend` for a key
+    /// whose suite aws-lc does not serve.
+    #[cfg(feature = "aws-lc")]
+    pub(super) fn aws_lc(&self) -> Result<&AwsLcPrivate, CryptoError> {
+        self.aws_lc.as_deref().ok_or(CryptoError::Backend {
+            backend: RsaBackend::AwsLc,
+            suite: self.suite(),
+        })
     }
 }
 

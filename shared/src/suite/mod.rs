@@ -6,7 +6,8 @@
 //! HMAC-SHA256. Callers never name an algorithm: they ask the suite.
 //!
 //! Submodules, one concept each: `error` ([`CryptoError`]), `keys` ([`KeyPair`],
-//! [`PublicKey`], size rules, PEM), `sign` (`Sign_K`), `wrap` ([`SessionKey`],
+//! [`PublicKey`], size rules, PEM), `backend` ([`RsaBackend`]: `rsa` or aws-lc-rs, and
+//! `awslc`, the latter's side), `sign` (`Sign_K`), `wrap` ([`SessionKey`],
 //! `PKEnc_K`), `envelope` (`Enc_k`: [`Suite::seal`], [`Suite::open`]), `mac` (scrip
 //! certificates and CustomerSecrets: [`Suite::scrip_certificate`],
 //! [`Suite::customer_secret`]), `op_count` ([`OpCount`]: the RSA operations a thread did).
@@ -18,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "aws-lc")]
+mod awslc;
+mod backend;
 mod envelope;
 mod error;
 mod keys;
@@ -26,6 +30,7 @@ mod op_count;
 mod sign;
 mod wrap;
 
+pub use backend::RsaBackend;
 pub use error::CryptoError;
 pub use keys::{KeyPair, PublicKey};
 pub use op_count::OpCount;

@@ -7,26 +7,48 @@
 //!
 //! Every verification failure is the one variant `BadSignature`, whatever the cause
 //! (length, padding, mismatch): the sender learns nothing about which check failed.
+//!
+//! The modern suite runs on the backend [`Suite::rsa_backend`] names (aws-lc-rs by
+//! default, docs/adr/0014); `sign_with` and `verify_with` choose one, for the tests that
+//! prove the two interoperate and for the benchmark that compares them.
 
 use sha1::Sha1;
 use sha2::Sha256;
 
 use super::op_count::count;
-use crate::suite::{CryptoError, KeyPair, PublicKey, Suite};
+use crate::suite::{CryptoError, KeyPair, PublicKey, RsaBackend, Suite};
 
 impl KeyPair {
     /// Signs `msg` with the suite's scheme: PKCS#1 v1.5 SHA-1 (paper) or PSS SHA-256 with
     /// a 32-byte salt (modern). The private operation is blinded. Slow (milliseconds):
     /// keep it off an actor's thread.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.sign_with(self.suite().rsa_backend(), msg)
+    }
+
+    /// [`KeyPair::sign`] on a chosen backend; `Backend` if it does not serve the key's
+    /// suite in this build ([`RsaBackend::serves`]).
+    pub fn sign_with(&self, backend: RsaBackend, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        backend.check(self.suite())?;
         count(|n| n.sign += 1);
-        let mut rng = rand::rng();
-        let key = self.rsa();
-        match self.suite() {
-            Suite::Paper => key.pkcs1v15_sign_with_rng::<Sha1, _>(&mut rng, msg),
-            Suite::Modern => key.pss_sign_with_rng::<Sha256, _>(&mut rng, msg),
+        match backend {
+            RsaBackend::RustCrypto => {
+                let mut rng = rand::rng();
+                let key = self.rsa();
+                match self.suite() {
+                    Suite::Paper => key.pkcs1v15_sign_with_rng::<Sha1, _>(&mut rng, msg),
+                    Suite::Modern => key.pss_sign_with_rng::<Sha256, _>(&mut rng, msg),
+                }
+                .map_err(|_| CryptoError::Sign)
+            }
+            #[cfg(feature = "aws-lc")]
+            RsaBackend::AwsLc => self.aws_lc()?.sign(msg),
+            #[cfg(not(feature = "aws-lc"))]
+            RsaBackend::AwsLc => Err(CryptoError::Backend {
+                backend,
+                suite: self.suite(),
+            }),
         }
-        .map_err(|_| CryptoError::Sign)
     }
 }
 
@@ -34,13 +56,36 @@ impl PublicKey {
     /// Verifies `sig` over `msg` with the suite's scheme (see [`KeyPair::sign`]); any
     /// failure is `BadSignature` (protocol.md section 3: one error class, no oracle).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+        self.verify_with(self.suite().rsa_backend(), msg, sig)
+    }
+
+    /// [`PublicKey::verify`] on a chosen backend; `Backend` if it does not serve the key's
+    /// suite in this build ([`RsaBackend::serves`]).
+    pub fn verify_with(
+        &self,
+        backend: RsaBackend,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), CryptoError> {
+        backend.check(self.suite())?;
         count(|n| n.verify += 1);
-        let key = self.rsa();
-        match self.suite() {
-            Suite::Paper => key.pkcs1v15_verify::<Sha1>(msg, sig),
-            Suite::Modern => key.pss_verify::<Sha256>(msg, sig),
+        match backend {
+            RsaBackend::RustCrypto => {
+                let key = self.rsa();
+                match self.suite() {
+                    Suite::Paper => key.pkcs1v15_verify::<Sha1>(msg, sig),
+                    Suite::Modern => key.pss_verify::<Sha256>(msg, sig),
+                }
+                .map_err(|_| CryptoError::BadSignature)
+            }
+            #[cfg(feature = "aws-lc")]
+            RsaBackend::AwsLc => self.aws_lc()?.verify(msg, sig),
+            #[cfg(not(feature = "aws-lc"))]
+            RsaBackend::AwsLc => Err(CryptoError::Backend {
+                backend,
+                suite: self.suite(),
+            }),
         }
-        .map_err(|_| CryptoError::BadSignature)
     }
 }
 

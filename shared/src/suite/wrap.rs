@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use super::op_count::count;
 use crate::secret::SecretBytes;
-use crate::suite::{CryptoError, KeyPair, PublicKey, Suite};
+use crate::suite::{CryptoError, KeyPair, PublicKey, RsaBackend, Suite};
 
 impl Suite {
     /// Length of a session key: 24 bytes (AES-192, paper), 32 (AES-256, modern).
@@ -88,14 +88,36 @@ impl PublicKey {
     /// `PKEnc_K(k)`: wraps `key` for the holder of this public key, with PKCS#1 v1.5
     /// (paper) or OAEP SHA-256 (modern). Randomized: two wraps of one key differ.
     pub fn wrap_key(&self, key: &SessionKey) -> Result<Vec<u8>, CryptoError> {
+        self.wrap_key_with(self.suite().rsa_backend(), key)
+    }
+
+    /// [`PublicKey::wrap_key`] on a chosen backend (docs/adr/0014); `Backend` if it does
+    /// not serve the key's suite in this build ([`RsaBackend::serves`]).
+    pub fn wrap_key_with(
+        &self,
+        backend: RsaBackend,
+        key: &SessionKey,
+    ) -> Result<Vec<u8>, CryptoError> {
+        backend.check(self.suite())?;
         count(|n| n.wrap += 1);
-        let mut rng = rand::rng();
-        let rsa = self.rsa();
-        match self.suite() {
-            Suite::Paper => rsa.pkcs1v15_encrypt_with_rng(&mut rng, key.expose()),
-            Suite::Modern => rsa.oaep_encrypt_with_rng::<Sha256, _>(&mut rng, key.expose()),
+        match backend {
+            RsaBackend::RustCrypto => {
+                let mut rng = rand::rng();
+                let rsa = self.rsa();
+                match self.suite() {
+                    Suite::Paper => rsa.pkcs1v15_encrypt_with_rng(&mut rng, key.expose()),
+                    Suite::Modern => rsa.oaep_encrypt_with_rng::<Sha256, _>(&mut rng, key.expose()),
+                }
+                .map_err(|_| CryptoError::Wrap)
+            }
+            #[cfg(feature = "aws-lc")]
+            RsaBackend::AwsLc => self.aws_lc()?.wrap(key.expose()),
+            #[cfg(not(feature = "aws-lc"))]
+            RsaBackend::AwsLc => Err(CryptoError::Backend {
+                backend,
+                suite: self.suite(),
+            }),
         }
-        .map_err(|_| CryptoError::Wrap)
     }
 }
 
@@ -106,16 +128,35 @@ impl KeyPair {
     /// documentation: the key is authenticated by the inner signature that follows).
     /// A result of the wrong length for the suite is `Unwrap` in both suites.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<SessionKey, CryptoError> {
-        count(|n| n.unwrap += 1);
-        let mut rng = rand::rng();
-        let rsa = self.rsa();
+        self.unwrap_key_with(self.suite().rsa_backend(), wrapped)
+    }
+
+    /// [`KeyPair::unwrap_key`] on a chosen backend (docs/adr/0014); `Backend` if it does
+    /// not serve the key's suite in this build ([`RsaBackend::serves`]).
+    pub fn unwrap_key_with(
+        &self,
+        backend: RsaBackend,
+        wrapped: &[u8],
+    ) -> Result<SessionKey, CryptoError> {
         let suite = self.suite();
-        let key = match suite {
-            Suite::Paper => rsa.pkcs1v15_decrypt_with_rng(&mut rng, wrapped),
-            Suite::Modern => rsa.oaep_decrypt_with_rng::<Sha256, _>(&mut rng, wrapped),
-        }
-        .map(SecretBytes::new)
-        .map_err(|_| CryptoError::Unwrap)?;
+        backend.check(suite)?;
+        count(|n| n.unwrap += 1);
+        let key = match backend {
+            RsaBackend::RustCrypto => {
+                let mut rng = rand::rng();
+                let rsa = self.rsa();
+                match suite {
+                    Suite::Paper => rsa.pkcs1v15_decrypt_with_rng(&mut rng, wrapped),
+                    Suite::Modern => rsa.oaep_decrypt_with_rng::<Sha256, _>(&mut rng, wrapped),
+                }
+                .map(SecretBytes::new)
+                .map_err(|_| CryptoError::Unwrap)?
+            }
+            #[cfg(feature = "aws-lc")]
+            RsaBackend::AwsLc => self.aws_lc()?.unwrap(wrapped)?,
+            #[cfg(not(feature = "aws-lc"))]
+            RsaBackend::AwsLc => return Err(CryptoError::Backend { backend, suite }),
+        };
         if key.len() != suite.session_key_len() {
             return Err(CryptoError::Unwrap);
         }
