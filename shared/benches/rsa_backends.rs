@@ -27,10 +27,12 @@ const MESSAGE: &[u8] = b"a SigInput of a typical frame: tag, header and a body o
 /// The four operations, in the order they are measured and reported.
 const OPS: [&str; 4] = ["sign", "verify", "wrap", "unwrap"];
 
-/// Total time and iterations per (operation, backend), from every criterion call: the
+/// Total time and iterations per (operation, backend name), from every criterion call: the
 /// means of the closing table.
-static TOTALS: Mutex<BTreeMap<(&'static str, RsaBackend), (Duration, u64)>> =
-    Mutex::new(BTreeMap::new());
+static TOTALS: Mutex<BTreeMap<Key, (Duration, u64)>> = Mutex::new(BTreeMap::new());
+
+/// (operation, backend name).
+type Key = (&'static str, &'static str);
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -99,7 +101,9 @@ fn measure(key: &KeyPair, op: &'static str, backend: RsaBackend, iters: u64) -> 
     }
     let took = start.elapsed();
     let mut totals = TOTALS.lock().expect("no measurement panicked");
-    let entry = totals.entry((op, backend)).or_insert((Duration::ZERO, 0));
+    let entry = totals
+        .entry((op, backend.name()))
+        .or_insert((Duration::ZERO, 0));
     entry.0 += took;
     entry.1 += iters;
     took
@@ -110,7 +114,7 @@ fn report(bits: usize, backends: &[RsaBackend]) {
     let totals = TOTALS.lock().expect("no measurement panicked");
     let mean = |op: &'static str, backend: RsaBackend| -> Option<f64> {
         totals
-            .get(&(op, backend))
+            .get(&(op, backend.name()))
             .filter(|(_, n)| *n > 0)
             .map(|(t, n)| t.as_secs_f64() * 1e6 / *n as f64)
     };
