@@ -32,3 +32,5 @@ echo "==> the protocol logic and the node cores build without any I/O crate (--n
 cargo clippy -p shared -p broker -p merchant --no-default-features --lib --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> shared's tests on the pure-Rust RSA backend (without aws-lc, docs/adr/0014)"
+cargo test -p shared --no-default-features --features io --locked
