@@ -5,7 +5,8 @@
 //! and unwrap, each on the `rsa` crate and on aws-lc-rs, with the same 2048-bit fixture key
 //! (the modern suite's default size, protocol.md section 2) in the same run, measured by
 //! criterion; then, for each operation, the two means and their ratio aws-lc / rsa (below
-//! 1: aws-lc is faster), which reads without knowing the machine. What the choice of
+//! 1: aws-lc is faster), which reads without knowing the machine; and the cost of loading a
+//! public key, which with the feature both backends parse. What the choice of
 //! backend rests on, and what `peerscrip-ops bench` reports next to the nodes' bounds.
 //!
 //! `PEERSCRIP_BENCH_BITS=3072` measures the 3072-bit modern key instead. Built without
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use shared::fixtures;
-use shared::{KeyPair, RsaBackend, SessionKey, Suite};
+use shared::{KeyPair, PublicKey, RsaBackend, SessionKey, Suite};
 
 const KEY_3072: &str = include_str!("../testdata/keys/modern3072-0.pem");
 const MESSAGE: &[u8] = b"a SigInput of a typical frame: tag, header and a body of about this size";
@@ -71,6 +72,22 @@ fn main() {
             });
         }
     }
+    // Loading a public key is not per backend: with the feature both parse it (keys.rs).
+    let spki = key.public().spki_der().to_vec();
+    group.bench_function("load public key", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                drop(black_box(PublicKey::from_spki_der(
+                    Suite::Modern,
+                    black_box(&spki),
+                )));
+            }
+            let took = start.elapsed();
+            add(("load", "this build"), took, iters);
+            took
+        });
+    });
     group.finish();
     criterion.final_summary();
     report(bits, &backends);
@@ -100,24 +117,27 @@ fn measure(key: &KeyPair, op: &'static str, backend: RsaBackend, iters: u64) -> 
         }
     }
     let took = start.elapsed();
+    add((op, backend.name()), took, iters);
+    took
+}
+
+fn add(key: Key, took: Duration, iters: u64) {
     let mut totals = TOTALS.lock().expect("no measurement panicked");
-    let entry = totals
-        .entry((op, backend.name()))
-        .or_insert((Duration::ZERO, 0));
+    let entry = totals.entry(key).or_insert((Duration::ZERO, 0));
     entry.0 += took;
     entry.1 += iters;
-    took
 }
 
 /// The closing table: each operation's mean on each backend and the ratio aws-lc / rsa.
 fn report(bits: usize, backends: &[RsaBackend]) {
     let totals = TOTALS.lock().expect("no measurement panicked");
-    let mean = |op: &'static str, backend: RsaBackend| -> Option<f64> {
+    let mean_of = |key: Key| -> Option<f64> {
         totals
-            .get(&(op, backend.name()))
+            .get(&key)
             .filter(|(_, n)| *n > 0)
             .map(|(t, n)| t.as_secs_f64() * 1e6 / *n as f64)
     };
+    let mean = |op: &'static str, backend: RsaBackend| mean_of((op, backend.name()));
     println!();
     println!("modern suite, RSA-{bits}, mean per operation (same run, same key):");
     println!(
@@ -138,6 +158,16 @@ fn report(bits: usize, backends: &[RsaBackend]) {
             "{op:<8} {:>12} {:>12} {ratio:>14} {speedup:>10}",
             cell(rsa),
             cell(aws)
+        );
+    }
+    if let Some(load) = mean_of(("load", "this build")) {
+        println!(
+            "load a public key (SPKI DER, parsed by rsa{}): {load:.1} µs",
+            if backends.contains(&RsaBackend::AwsLc) {
+                " and by aws-lc"
+            } else {
+                ""
+            }
         );
     }
     if !backends.contains(&RsaBackend::AwsLc) {
