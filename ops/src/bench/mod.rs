@@ -27,22 +27,6 @@ use shared::{KeyPair, Suite};
 
 use figures::{Figure, Report};
 
-/// The ratio of the broker's 6.3 throughput at batch 256 to its bound it must reach (in
-/// process, durable).
-pub const BROKER_TARGET: f64 = 0.8;
-/// The ratio of events/s at 64 concurrent requests to one at a time group commit must
-/// reach.
-pub const GROUP_COMMIT_TARGET: f64 = 20.0;
-/// The batch sizes of the broker's 6.3 figures (the shell's largest batch is
-/// `shared::runtime::MAX_BATCH`, 256).
-pub const BATCHES: [usize; 3] = [1, 16, 256];
-/// The numbers of concurrent requests of the group commit figures.
-pub const CONCURRENT: [usize; 3] = [1, 8, 64];
-/// The batch whose ratio has a target.
-const TARGET_BATCH: usize = 256;
-/// The concurrency whose ratio has a target.
-const TARGET_CONCURRENT: usize = 64;
-
 /// Why the bench could not measure.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -134,10 +118,13 @@ pub struct Options {
 struct Scale {
     /// How long each primitive is timed.
     primitive: Duration,
-    /// Purchases recorded at each of [`BATCHES`].
+    /// Purchases recorded at each of [`broker::BATCHES`].
     broker: [usize; 3],
-    /// Purchases recorded at each of [`CONCURRENT`] (two frames, two events each).
+    /// Purchases recorded at each of [`group_commit::CONCURRENT`] (two frames, two events
+    /// each).
     group: [usize; 3],
+    /// The parts each measurement is recorded in, taking turns with the other sizes.
+    rounds: usize,
 }
 
 impl Scale {
@@ -147,16 +134,19 @@ impl Scale {
                 primitive: Duration::from_millis(20),
                 broker: [n; 3],
                 group: [n; 3],
+                rounds: 2,
             },
             (None, true) => Scale {
-                primitive: Duration::from_millis(250),
-                broker: [16, 128, 512],
-                group: [16, 64, 256],
+                primitive: Duration::from_millis(500),
+                broker: [32, 256, 1024],
+                group: [32, 128, 512],
+                rounds: 4,
             },
             (None, false) => Scale {
-                primitive: Duration::from_secs(1),
-                broker: [64, 512, 2048],
-                group: [64, 256, 1024],
+                primitive: Duration::from_secs(2),
+                broker: [128, 1024, 4096],
+                group: [128, 512, 2048],
+                rounds: 8,
             },
         }
     }
@@ -244,42 +234,28 @@ async fn measure_suite(
     progress.say(&format!("{suite}: the broker, a merchant's float by 6.2"));
     let float = u64::try_from(scale.purchases()).unwrap_or(u64::MAX);
     let mut site = setup::build(suite, float.max(1)).await?;
-    for (batch, purchases) in BATCHES.into_iter().zip(scale.broker) {
-        progress.say(&format!(
-            "{suite}: broker 6.3, {purchases} purchases in batches of {batch}"
-        ));
-        let frames = broker::purchase_frames(&site, purchases)?;
-        let recorded = broker::record(&mut site, &frames, batch)?;
-        let per_sec = purchases as f64 / recorded.elapsed.as_secs_f64();
-        figures.push(Figure::bounded(
-            format!("{suite} broker 6.3 batch {batch}"),
-            per_sec,
-            "purchases/s",
-            broker_bound,
-            (batch == TARGET_BATCH).then_some(BROKER_TARGET),
-        ));
-    }
-    let mut one_at_a_time = None;
-    for (concurrent, purchases) in CONCURRENT.into_iter().zip(scale.group) {
-        progress.say(&format!(
-            "{suite}: group commit, {} frames {concurrent} at a time",
-            purchases * 2
-        ));
-        let rate = group_commit::events_per_sec(&mut site, purchases, concurrent)?;
-        let name = format!("{suite} group commit {concurrent} concurrent");
-        figures.push(match one_at_a_time {
-            None => {
-                one_at_a_time = Some(rate);
-                Figure::plain(name, rate, "events/s")
-            }
-            Some(base) => Figure::bounded(
-                name,
-                rate,
-                "events/s",
-                base,
-                (concurrent == TARGET_CONCURRENT).then_some(GROUP_COMMIT_TARGET),
-            ),
-        });
-    }
+    progress.say(&format!(
+        "{suite}: broker 6.3, {:?} purchases in batches of {:?}",
+        scale.broker,
+        broker::BATCHES
+    ));
+    figures.extend(broker::figures(
+        &mut site,
+        suite,
+        scale.broker,
+        broker_bound,
+        scale.rounds,
+    )?);
+    progress.say(&format!(
+        "{suite}: group commit, {:?} purchases' frames {:?} at a time",
+        scale.group,
+        group_commit::CONCURRENT
+    ));
+    figures.extend(group_commit::figures(
+        &mut site,
+        suite,
+        scale.group,
+        scale.rounds,
+    )?);
     Ok(figures)
 }
