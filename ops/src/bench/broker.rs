@@ -28,8 +28,9 @@ pub const BATCHES: [usize; 3] = [1, 16, 256];
 /// The batch whose ratio has a target.
 const TARGET_BATCH: usize = 256;
 
-/// The value of each purchase: one minor unit, so the float covers every purchase.
-const PRICE: u64 = 1;
+/// The value of each purchase (minor units): the setup's float must cover every purchase
+/// of the run, or the broker would add a `MemoAlarm` to each purchase past it.
+pub const PRICE: u64 = 1;
 
 /// One frame signed in the clear by `key`, as 6.3 steps 1 and 5 are sent.
 fn clear_frame<B: Body>(
@@ -121,7 +122,11 @@ pub fn record(site: &mut Site, frames: &[Vec<u8>], batch: usize) -> Result<Recor
 /// whole batches (so every part's batches are full but the last) of whole purchases (an
 /// even number: each purchase's two frames in one part).
 fn part_len(len: usize, batch: usize, rounds: usize) -> usize {
-    let unit = if batch.is_multiple_of(2) { batch } else { batch * 2 };
+    let unit = if batch.is_multiple_of(2) {
+        batch
+    } else {
+        batch * 2
+    };
     let unit = unit.max(2);
     (len.div_ceil(rounds.max(1)).div_ceil(unit) * unit).max(unit)
 }

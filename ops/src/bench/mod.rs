@@ -132,8 +132,9 @@ impl Scale {
         match (options.frames, options.quick) {
             (Some(n), _) => Scale {
                 primitive: Duration::from_millis(20),
-                broker: [n; 3],
-                group: [n; 3],
+                // At least one purchase each, so that every figure is a rate of something.
+                broker: [n.max(1); 3],
+                group: [n.max(1); 3],
                 rounds: 2,
             },
             (None, true) => Scale {
@@ -232,8 +233,9 @@ async fn measure_suite(
     ));
 
     progress.say(&format!("{suite}: the broker, a merchant's float by 6.2"));
-    let float = u64::try_from(scale.purchases()).unwrap_or(u64::MAX);
-    let mut site = setup::build(suite, float.max(1)).await?;
+    let purchases = u64::try_from(scale.purchases()).unwrap_or(u64::MAX);
+    let float = purchases.saturating_mul(broker::PRICE);
+    let mut site = setup::build(suite, float).await?;
     progress.say(&format!(
         "{suite}: broker 6.3, {:?} purchases in batches of {:?}",
         scale.broker,

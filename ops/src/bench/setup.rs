@@ -34,16 +34,17 @@ const MERCHANT_PAN: &str = "GR9608100010000001234567890";
 
 /// The broker under measurement and the peers whose frames it records.
 pub struct Site {
-    /// Keeps the files until the end of the run.
-    _dir: tempfile::TempDir,
     /// The broker.
     pub broker: BrokerNode,
     /// The registered customer.
     pub customer: KeyPair,
-    /// The registered merchant, with a float of [`Site::float`].
+    /// The registered merchant, whose float is [`Site::float`].
     pub merchant: KeyPair,
     /// The merchant's float at the broker after setup (minor units).
     pub float: i128,
+    /// Keeps the files until the end of the run; last, so that it is removed after the
+    /// broker has closed its file (fields drop in order).
+    _dir: tempfile::TempDir,
 }
 
 /// Quotas that let one customer and one merchant send every frame of the run at one
@@ -190,10 +191,10 @@ pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
         )));
     }
     Ok(Site {
-        _dir: dir,
         broker,
         customer: customer_keys,
         merchant: merchant_keys,
         float,
+        _dir: dir,
     })
 }
