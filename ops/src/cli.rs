@@ -129,6 +129,30 @@ pub enum Command {
         #[command(flatten)]
         connection: crate::bank::Connection,
     },
+    /// Measure on this machine, in one run: each suite's RSA primitives, the nodes'
+    /// bounds computed from them (protocol.md 6.3), the broker recording 6.3 in process
+    /// (durable, batches of 1, 16, 256) and group commit (events/s at 1, 8, 64 requests
+    /// together); each figure with its ratio to its bound and the target it must reach.
+    Bench(BenchArgs),
+}
+
+/// Arguments of `peerscrip-ops bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Fewer frames and shorter timings: about a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print one JSON document (every figure's name, value, unit, bound, ratio, target,
+    /// met) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The suites to measure.
+    #[arg(long, value_enum, default_value_t = crate::bench::Suites::Both)]
+    pub suite: crate::bench::Suites,
+    /// Every measurement of this many purchases, the primitives timed briefly: checks the
+    /// command, not the machine (its tests).
+    #[arg(long, hide = true)]
+    pub frames: Option<usize>,
 }
 
 /// The two halves of `peerscrip-ops dispute`.
@@ -409,6 +433,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
         Command::Export(args) => crate::export::run(args),
+        Command::Bench(args) => crate::bench::run(&crate::bench::Options {
+            quick: args.quick,
+            json: args.json,
+            suites: args.suite,
+            frames: args.frames,
+        }),
         Command::Dispute { command } => crate::dispute::run(&command),
         Command::Reconcile {
             broker,

@@ -2,12 +2,13 @@
 //! binary runs. Today: `keygen`, `demo`, `nats-config`, the operator's `bank` and `peers` against a
 //! running broker (`admin`, the client; `bank`, the commands), `audit` of a broker's,
 //! merchant's or wallet's log, `reconcile` of the parties' logs with each other, `dispute`
-//! bundles and their offline verification, and `export` of a log to JetStream; one module
-//! each.
+//! bundles and their offline verification, and `export` of a log to JetStream, and `bench`, the
+//! performance figures against their bounds; one module each.
 
 pub mod admin;
 pub mod audit;
 pub mod bank;
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod dispute;

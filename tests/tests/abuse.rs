@@ -596,6 +596,39 @@ fn rows_of<'a>(rows: &'a [Row], txs: &BTreeSet<String>) -> Vec<&'a Row> {
     rows.iter().filter(|r| txs.contains(&r.tx)).collect()
 }
 
+/// Floods the broker with `frames` (one tx each, `txs`), `batch` every 50 ms, while the
+/// honest customer buys tea, then waits until every tx of the flood got its answer: the
+/// purchase's latency under the flood against without it (`what`), and what the attacker
+/// caught.
+async fn flood_the_broker_while_buying(
+    honest: &mut Honest,
+    attacker: &Attacker,
+    what: &str,
+    (frames, txs): (Vec<Bytes>, &BTreeSet<TxId>),
+    batch: usize,
+) -> (Latency, Vec<Caught>) {
+    let broker_subject = attacker.subjects().broker();
+    let pace = Pace {
+        batch,
+        every: Duration::from_millis(50),
+        max: frames.len(),
+    };
+    let latency = ratio(
+        what,
+        K,
+        async || honest.buy_tea().await,
+        || attacker.flood(&broker_subject, frames, pace),
+        batch,
+    )
+    .await;
+    let all_answered = |caught: &[Caught]| {
+        let answered: BTreeSet<TxId> = answers(caught).iter().filter_map(tx_of).collect();
+        txs.iter().all(|tx| answered.contains(tx))
+    };
+    let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
+    (latency, caught)
+}
+
 fn assert_within_bound(what: &str, latency: &Latency) {
     assert!(
         latency.ratio <= BOUND,
@@ -781,7 +814,6 @@ async fn exchange_notices_never_followed_are_capped_per_customer_at_the_broker()
     let mut world = World::start(quotas);
     let mut honest = world.honest().await;
     let attacker = world.attacker().await;
-    let broker_subject = attacker.subjects().broker();
 
     let mut rng = seeded(2);
     let mut txs = BTreeSet::new();
@@ -794,24 +826,14 @@ async fn exchange_notices_never_followed_are_capped_per_customer_at_the_broker()
             frame
         })
         .collect();
-    let pace = Pace {
-        batch: 30,
-        every: Duration::from_millis(50),
-        max: frames.len(),
-    };
-    let latency = ratio(
+    let (latency, caught) = flood_the_broker_while_buying(
+        &mut honest,
+        &attacker,
         "purchase under VendorScripNotices never followed",
-        K,
-        async || honest.buy_tea().await,
-        || attacker.flood(&broker_subject, frames, pace),
+        (frames, &txs),
         30,
     )
     .await;
-    let all_answered = |caught: &[Caught]| {
-        let answered: BTreeSet<TxId> = answers(caught).iter().filter_map(tx_of).collect();
-        txs.iter().all(|tx| answered.contains(tx))
-    };
-    let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
     world.stop(&honest);
 
     let answered = answers(&caught);
@@ -985,7 +1007,6 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
     let mut world = World::start(quotas);
     let mut honest = world.honest().await;
     let attacker = world.attacker().await;
-    let broker_subject = attacker.subjects().broker();
 
     let mut rng = seeded(4);
     let mut txs = BTreeSet::new();
@@ -1000,24 +1021,14 @@ async fn announced_purchases_never_completed_are_capped_per_customer() {
             attacker.forge().signed(tx, keys(BROKER).uid(), &body)
         })
         .collect();
-    let pace = Pace {
-        batch: 30,
-        every: Duration::from_millis(50),
-        max: frames.len(),
-    };
-    let latency = ratio(
+    let (latency, caught) = flood_the_broker_while_buying(
+        &mut honest,
+        &attacker,
         "purchase under unmatched PurchaseInitiated",
-        K,
-        async || honest.buy_tea().await,
-        || attacker.flood(&broker_subject, frames, pace),
+        (frames, &txs),
         30,
     )
     .await;
-    let all_answered = |caught: &[Caught]| {
-        let answered: BTreeSet<TxId> = answers(caught).iter().filter_map(tx_of).collect();
-        txs.iter().all(|tx| answered.contains(tx))
-    };
-    let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
     world.stop(&honest);
 
     let answered = answers(&caught);
@@ -1090,7 +1101,6 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
     let mut world = World::start(quotas);
     let mut honest = world.honest().await;
     let attacker = world.attacker().await;
-    let broker_subject = attacker.subjects().broker();
 
     let mut rng = seeded(5);
     let mut txs = BTreeSet::new();
@@ -1103,25 +1113,15 @@ async fn a_request_flood_over_the_rate_is_refused_unsigned_and_costs_honest_purc
                 .signed(tx, keys(BROKER).uid(), &TransactionStatusBody { tx })
         })
         .collect();
-    let pace = Pace {
-        batch: 50,
-        every: Duration::from_millis(50),
-        max: frames.len(),
-    };
     let started = std::time::Instant::now();
-    let latency = ratio(
+    let (latency, caught) = flood_the_broker_while_buying(
+        &mut honest,
+        &attacker,
         "purchase under a TransactionStatus flood",
-        K,
-        async || honest.buy_tea().await,
-        || attacker.flood(&broker_subject, frames, pace),
+        (frames, &txs),
         50,
     )
     .await;
-    let all_answered = |caught: &[Caught]| {
-        let answered: BTreeSet<TxId> = answers(caught).iter().filter_map(tx_of).collect();
-        txs.iter().all(|tx| answered.contains(tx))
-    };
-    let caught = attacker.wait_for(all_answered, PATIENCE, PATIENCE).await;
     let elapsed = started.elapsed();
     world.stop(&honest);
 

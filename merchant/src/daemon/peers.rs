@@ -11,12 +11,13 @@
 //! from a known peer goes straight to the node and never waits behind a lookup; lookups
 //! share one budget, at most [`LookupLimits::concurrent`] at a time and
 //! [`LookupLimits::per_sec`] a second (what a flood can make both nodes spend on them); at
-//! most [`LookupLimits::queue`] senders wait for one (a frame beyond that is dropped, no
-//! reply: its sender's signature cannot be checked, section 3); frames of a sender whose
-//! lookup is under way wait for that one lookup (at most [`MAX_WAITING`] of them); and a
-//! UID the broker says it does not know is remembered as unknown for
-//! [`LookupLimits::unknown_for`] (at most [`MAX_UNKNOWN`] of them), its frames dropped
-//! without asking again.
+//! most [`LookupLimits::queue`] senders wait for one (a frame beyond that is answered
+//! with the unsigned `Error { TooManyRequests }`: its sender's signature cannot be checked,
+//! so a signed answer would cost what the bound saves, section 3); frames of a sender whose
+//! lookup is under way wait for that one lookup (at most [`MAX_WAITING`] of them, the rest
+//! answered the same way); and a UID the broker says it does not know is remembered as
+//! unknown for [`LookupLimits::unknown_for`] (at most [`MAX_UNKNOWN`] of them), its frames
+//! answered with the unsigned `Error { UnknownPeer }` without asking again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,9 +26,11 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use bytes::Bytes;
+use shared::ErrorCode;
 use shared::bus::{Bus, Subjects};
+use shared::node::{Refusal, TOO_MANY_REQUESTS_MESSAGE, unsigned_error};
 use shared::runtime::{Admission, Call, NodeActor, Prepare};
-use shared::wire::Frame;
+use shared::wire::{Frame, Header};
 use shared::{KeyPair, PublicKey, Suite, Uid};
 use tokio::sync::{Semaphore, watch};
 
@@ -197,8 +200,12 @@ impl<B: Bus> Learner<B> {
             return Admission::Serve;
         }
         if self.recently_unknown(&sender) {
-            tracing::debug!(peer = %sender, "dropped: the broker does not know the sender");
-            return Admission::Drop;
+            tracing::debug!(peer = %sender, "refused: the broker does not know the sender");
+            return self.refuse(
+                &header,
+                ErrorCode::UnknownPeer,
+                "the sender is not a registered peer",
+            );
         }
         // A poisoned lock only means another task panicked mid-insert: refuse for now.
         let Ok(mut pending) = self.pending.lock() else {
@@ -206,15 +213,23 @@ impl<B: Bus> Learner<B> {
         };
         let ended = if let Some((ended, waiting)) = pending.get_mut(&sender) {
             if *waiting >= MAX_WAITING {
-                tracing::debug!(peer = %sender, "dropped: too many frames wait for the sender's key");
-                return Admission::Drop;
+                tracing::debug!(peer = %sender, "refused: too many frames wait for the sender's key");
+                return self.refuse(
+                    &header,
+                    ErrorCode::TooManyRequests,
+                    TOO_MANY_REQUESTS_MESSAGE,
+                );
             }
             *waiting += 1;
             ended.clone()
         } else {
             if pending.len() >= self.limits.queue {
-                tracing::debug!(peer = %sender, "dropped: the key lookups' queue is full");
-                return Admission::Drop;
+                tracing::debug!(peer = %sender, "refused: the key lookups' queue is full");
+                return self.refuse(
+                    &header,
+                    ErrorCode::TooManyRequests,
+                    TOO_MANY_REQUESTS_MESSAGE,
+                );
             }
             let (end, ended) = watch::channel(None);
             pending.insert(sender, (ended.clone(), 1));
@@ -231,6 +246,16 @@ impl<B: Bus> Learner<B> {
                 .and_then(|serve| *serve)
                 .unwrap_or(false)
         }))
+    }
+
+    /// The unsigned `Error { code }` answering the request under `header` (protocol.md
+    /// section 3: a frame this node cannot verify costs it no signature).
+    fn refuse(&self, header: &Header, code: ErrorCode, message: &str) -> Admission {
+        let refusal = Refusal::new(code, message);
+        unsigned_error(self.keys.suite(), self.keys.uid(), header, &[], &refusal)
+            .map_or(Admission::Drop, |bytes| {
+                Admission::Refuse(Bytes::from(bytes))
+            })
     }
 
     /// Asks the broker for `sender`'s key within the budget, hands a key it gives to the

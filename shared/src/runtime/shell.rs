@@ -341,8 +341,13 @@ pub enum Admission {
     /// (the merchant daemon's key lookup, protocol.md section 10). The gateway takes the
     /// next frames meanwhile; a [`Call`] the future sends on the actor runs before the frame.
     After(futures::future::BoxFuture<'static, bool>),
-    /// Drop the frame: no answer, nothing processed (a bounded queue is full).
+    /// Drop the frame: no answer, nothing processed.
     Drop,
+    /// Answer the request with these bytes, an unsigned `Error` (protocol.md section 3:
+    /// it costs no private-key operation), and do not hand the frame to the node: a sender
+    /// the broker does not know (`UnknownPeer`), a full queue of key lookups
+    /// (`TooManyRequests`). A frame with no reply subject is dropped.
+    Refuse(Bytes),
 }
 
 impl std::fmt::Debug for Admission {
@@ -351,6 +356,7 @@ impl std::fmt::Debug for Admission {
             Admission::Serve => "Serve",
             Admission::After(_) => "After",
             Admission::Drop => "Drop",
+            Admission::Refuse(_) => "Refuse",
         })
     }
 }
@@ -515,6 +521,20 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                         }
                         .instrument(span),
                     );
+                }
+                Admission::Refuse(refusal) => {
+                    let dropped = Dropped::count(&screen.dropped.by_prepare);
+                    span.in_scope(|| {
+                        tracing::debug!(dropped, "refused unsigned by the gateway's prepare step");
+                    });
+                    if incoming.reply().is_some() {
+                        tokio::spawn(async move {
+                            if let Err(e) = incoming.respond(refusal).await {
+                                tracing::debug!(error = %e, "the refusal was not sent");
+                            }
+                            drop(guard);
+                        });
+                    }
                 }
                 Admission::Drop => {
                     let dropped = Dropped::count(&screen.dropped.by_prepare);
@@ -906,7 +926,7 @@ mod tests {
 
     /// protocol.md section 10: a frame whose prepare step waits (a key lookup) does not
     /// hold up the frames behind it; it goes on once its wait ends, and one the step
-    /// refuses never reaches the node.
+    /// drops or answers itself never reaches the node.
     #[actix_rt::test]
     async fn a_waiting_frame_does_not_hold_up_the_frames_behind_it() {
         let (mut node, _, _) = echo();
@@ -924,6 +944,7 @@ mod tests {
                 None => Admission::Drop,
             },
             b"drop" => Admission::Drop,
+            b"refuse" => Admission::Refuse(Bytes::from_static(b"refused")),
             _ => Admission::Serve,
         });
         let screen = Screen {
@@ -964,6 +985,12 @@ mod tests {
             )
             .await;
         assert!(matches!(refused, Err(BusError::Timeout)), "{refused:?}");
+        // A refusal the step answers itself (an unsigned `Error`) never reaches the node.
+        let answered = bus
+            .request(&subjects.broker(), Bytes::from_static(b"refuse"), patience)
+            .await
+            .unwrap();
+        assert_eq!(answered.as_ref(), b"refused");
         release.send(true).unwrap();
         assert_eq!(slow.await.unwrap().unwrap().as_ref(), b"wols");
         gateway.abort();
@@ -974,7 +1001,7 @@ mod tests {
             dropped
                 .by_prepare
                 .load(std::sync::atomic::Ordering::Relaxed),
-            1
+            2
         );
     }
 }

@@ -1,0 +1,157 @@
+//! `peerscrip-ops bench` end to end, tiny: every measurement of a few purchases (the hidden
+//! `--frames`), so that the test checks the command and its report, never the machine's
+//! speed (no figure is compared with a time).
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn ops(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(args)
+        .output()
+        .expect("run peerscrip-ops");
+    assert!(
+        out.status.success(),
+        "peerscrip-ops {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The figures every suite's run must list.
+fn expected_names(suite: &str) -> Vec<String> {
+    let mut names: Vec<String> = ["sign", "verify", "wrap", "unwrap"]
+        .iter()
+        .map(|op| format!("{suite} {op}"))
+        .collect();
+    names.push(format!("{suite} broker 6.3 bound"));
+    names.push(format!("{suite} merchant 6.3 bound"));
+    for batch in [1, 16, 256] {
+        names.push(format!("{suite} broker 6.3 batch {batch}"));
+    }
+    for n in [1, 8, 64] {
+        names.push(format!("{suite} group commit {n} concurrent"));
+    }
+    names
+}
+
+fn number(figure: &Value, key: &str) -> Option<f64> {
+    let v = &figure[key];
+    if v.is_null() {
+        None
+    } else {
+        Some(
+            v.as_f64()
+                .unwrap_or_else(|| panic!("{key} is not a number: {figure}")),
+        )
+    }
+}
+
+/// `--json` prints one document: the suites, and every figure with exactly the keys
+/// name, value, unit, bound, ratio, target and met; every value positive, every ratio its
+/// value over its bound, `met` whether the ratio reached the target; the broker's figures
+/// measured against the bound computed from the verify rate of the same run, and the
+/// group commit against one request at a time.
+#[test]
+fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
+    let out = ops(&["bench", "--json", "--frames", "3", "--suite", "both"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["suites"], serde_json::json!(["paper", "modern"]));
+    assert_eq!(doc["quick"], Value::Bool(false));
+    let figures = doc["figures"].as_array().expect("a list of figures");
+    let names: Vec<&str> = figures
+        .iter()
+        .map(|f| f["name"].as_str().expect("a name"))
+        .collect();
+    let mut expected = vec!["cores".to_owned()];
+    expected.extend(expected_names("paper"));
+    expected.extend(expected_names("modern"));
+    assert_eq!(names, expected);
+
+    let by_name = |name: &str| {
+        figures
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no figure {name}"))
+    };
+    for f in figures {
+        let mut keys: Vec<&String> = f.as_object().expect("an object").keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["bound", "met", "name", "ratio", "target", "unit", "value"],
+            "{f}"
+        );
+        assert!(f["unit"].as_str().is_some_and(|u| !u.is_empty()), "{f}");
+        let value = number(f, "value").expect("a value");
+        assert!(value.is_finite() && value > 0.0, "{f}");
+        match (number(f, "bound"), number(f, "ratio")) {
+            (Some(bound), Some(ratio)) => {
+                assert!(bound > 0.0, "{f}");
+                assert!((ratio - value / bound).abs() <= 1e-9 * ratio.abs(), "{f}");
+                match number(f, "target") {
+                    Some(target) => assert_eq!(f["met"], Value::Bool(ratio >= target), "{f}"),
+                    None => assert!(f["met"].is_null(), "{f}"),
+                }
+            }
+            (None, None) => assert!(f["target"].is_null() && f["met"].is_null(), "{f}"),
+            _ => panic!("a bound without a ratio or the reverse: {f}"),
+        }
+    }
+    let cores = number(by_name("cores"), "value").expect("cores");
+    for suite in ["paper", "modern"] {
+        let verify = number(by_name(&format!("{suite} verify")), "value").expect("verify");
+        let bound = number(by_name(&format!("{suite} broker 6.3 bound")), "value").expect("bound");
+        assert!(
+            (bound - cores * verify / 2.0).abs() <= 1e-9 * bound,
+            "{suite}"
+        );
+        for batch in [1, 16, 256] {
+            let f = by_name(&format!("{suite} broker 6.3 batch {batch}"));
+            assert_eq!(number(f, "bound"), Some(bound), "{f}");
+            assert_eq!(f["unit"], "purchases/s");
+        }
+        assert_eq!(
+            number(by_name(&format!("{suite} broker 6.3 batch 256")), "target"),
+            Some(0.8)
+        );
+        let one = number(
+            by_name(&format!("{suite} group commit 1 concurrent")),
+            "value",
+        );
+        for n in [8, 64] {
+            let f = by_name(&format!("{suite} group commit {n} concurrent"));
+            assert_eq!(number(f, "bound"), one, "{f}");
+            assert_eq!(f["unit"], "events/s");
+        }
+        assert_eq!(
+            number(
+                by_name(&format!("{suite} group commit 64 concurrent")),
+                "target"
+            ),
+            Some(20.0)
+        );
+    }
+}
+
+/// Without `--json`, a table: a header naming the columns, then one line per figure.
+#[test]
+fn the_table_has_a_line_per_figure() {
+    let out = ops(&["bench", "--frames", "2", "--suite", "paper"]);
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["name", "value", "unit", "bound", "ratio", "target", "met"]
+    );
+    assert_eq!(lines.len(), 1 + 1 + expected_names("paper").len(), "{text}");
+    assert!(lines[1].starts_with("cores"), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("paper broker 6.3 batch 256")),
+        "{text}"
+    );
+}
