@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use shared::{RsaBackend, Suite};
 
 fn ops(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
@@ -19,12 +20,24 @@ fn ops(args: &[&str]) -> Output {
     out
 }
 
+const OPS: [&str; 4] = ["sign", "verify", "wrap", "unwrap"];
+
+/// The backends beside the suite's own that the run measures the primitives on: `rsa` for
+/// the modern suite when it runs on aws-lc (docs/adr/0014).
+fn other_backends(suite: &str) -> Vec<RsaBackend> {
+    let suite: Suite = suite.parse().expect("a suite");
+    RsaBackend::ALL
+        .into_iter()
+        .filter(|&b| b != suite.rsa_backend() && b.serves(suite))
+        .collect()
+}
+
 /// The figures every suite's run must list.
 fn expected_names(suite: &str) -> Vec<String> {
-    let mut names: Vec<String> = ["sign", "verify", "wrap", "unwrap"]
-        .iter()
-        .map(|op| format!("{suite} {op}"))
-        .collect();
+    let mut names: Vec<String> = OPS.iter().map(|op| format!("{suite} {op}")).collect();
+    for backend in other_backends(suite) {
+        names.extend(OPS.iter().map(|op| format!("{suite} {op} on {backend}")));
+    }
     names.push(format!("{suite} broker 6.3 bound"));
     names.push(format!("{suite} merchant 6.3 bound"));
     for batch in [1, 16, 256] {
@@ -101,6 +114,15 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
     }
     let cores = number(by_name("cores"), "value").expect("cores");
     for suite in ["paper", "modern"] {
+        // Each primitive on another backend is measured against the suite's own.
+        for backend in other_backends(suite) {
+            for op in OPS {
+                let own = number(by_name(&format!("{suite} {op}")), "value");
+                let f = by_name(&format!("{suite} {op} on {backend}"));
+                assert_eq!(number(f, "bound"), own, "{f}");
+                assert_eq!(f["unit"], "ops/s");
+            }
+        }
         let verify = number(by_name(&format!("{suite} verify")), "value").expect("verify");
         let bound = number(by_name(&format!("{suite} broker 6.3 bound")), "value").expect("bound");
         assert!(

@@ -23,7 +23,7 @@ pub mod setup;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use shared::{KeyPair, Suite};
+use shared::{KeyPair, RsaBackend, Suite};
 
 use figures::{Figure, Report};
 
@@ -219,6 +219,30 @@ async fn measure_suite(
         ("unwrap", rates.unwrap),
     ] {
         figures.push(Figure::plain(format!("{suite} {op}"), rate, "ops/s"));
+    }
+    // The other backends that serve the suite in this build (`rsa` beside aws-lc for the
+    // modern suite), each primitive's rate with the suite's own as its bound: the ratio is
+    // then the time on the suite's backend over the time on this one (docs/adr/0014).
+    for backend in RsaBackend::ALL {
+        if backend == suite.rsa_backend() || !backend.serves(suite) {
+            continue;
+        }
+        progress.say(&format!("{suite}: the primitives on {backend}"));
+        let other = primitives::measure_on(&keys, backend, scale.primitive)?;
+        for (op, rate, own) in [
+            ("sign", other.sign, rates.sign),
+            ("verify", other.verify, rates.verify),
+            ("wrap", other.wrap, rates.wrap),
+            ("unwrap", other.unwrap, rates.unwrap),
+        ] {
+            figures.push(Figure::bounded(
+                format!("{suite} {op} on {backend}"),
+                rate,
+                "ops/s",
+                own,
+                None,
+            ));
+        }
     }
     let broker_bound = rates.broker_bound(cores);
     figures.push(Figure::plain(

@@ -4,11 +4,15 @@
 //! merchant's `PurchaseCompleted`), the merchant one unwrap and one verification of the
 //! customer's sealed request, two signatures (its response and its report) and one wrap
 //! (sealing the response).
+//!
+//! The primitives run on the backend the build gives the suite (`Suite::rsa_backend`:
+//! aws-lc-rs for the modern suite by default, docs/adr/0014); [`measure_on`] times them on
+//! another, so that the report shows both backends side by side.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use shared::{KeyPair, SessionKey, Suite};
+use shared::{KeyPair, RsaBackend, SessionKey, Suite};
 
 use super::BenchError;
 
@@ -59,32 +63,46 @@ fn rate(
 }
 
 /// Measures the four primitives with `keys` (a key of `suite`'s size), each for about
-/// `each` on the calling thread.
+/// `each` on the calling thread, on the suite's backend in this build.
 ///
 /// # Errors
 /// A primitive that failed ([`BenchError::Crypto`]).
 pub fn measure(keys: &KeyPair, each: Duration) -> Result<Rates, BenchError> {
+    measure_on(keys, keys.suite().rsa_backend(), each)
+}
+
+/// [`measure`] on `backend`, which must serve the key's suite in this build
+/// ([`RsaBackend::serves`]; else [`BenchError::Crypto`] with `Backend`).
+///
+/// # Errors
+/// A primitive that failed ([`BenchError::Crypto`]).
+pub fn measure_on(
+    keys: &KeyPair,
+    backend: RsaBackend,
+    each: Duration,
+) -> Result<Rates, BenchError> {
     let suite: Suite = keys.suite();
     // A message the size of a typical signature input (a header and a small body).
     let msg = [0x5a_u8; 160];
-    let sig = keys.sign(&msg)?;
+    let sig = keys.sign_with(backend, &msg)?;
     let key = SessionKey::generate(suite);
-    let wrapped = keys.public().wrap_key(&key)?;
+    let wrapped = keys.public().wrap_key_with(backend, &key)?;
     Ok(Rates {
         sign: rate(each, || {
-            black_box(keys.sign(black_box(&msg))?);
+            black_box(keys.sign_with(backend, black_box(&msg))?);
             Ok(())
         })?,
         verify: rate(each, || {
-            keys.public().verify(black_box(&msg), black_box(&sig))?;
+            keys.public()
+                .verify_with(backend, black_box(&msg), black_box(&sig))?;
             Ok(())
         })?,
         wrap: rate(each, || {
-            black_box(keys.public().wrap_key(black_box(&key))?);
+            black_box(keys.public().wrap_key_with(backend, black_box(&key))?);
             Ok(())
         })?,
         unwrap: rate(each, || {
-            black_box(keys.unwrap_key(black_box(&wrapped))?);
+            black_box(keys.unwrap_key_with(backend, black_box(&wrapped))?);
             Ok(())
         })?,
     })
