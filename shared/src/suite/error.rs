@@ -22,7 +22,8 @@ pub enum CryptoError {
         bits: usize,
     },
     /// A PEM or DER key could not be parsed (bad label, bad ASN.1, not RSA, or a modulus
-    /// the `rsa` crate refuses outright, e.g. under 1024 bits).
+    /// the `rsa` crate refuses outright, e.g. under 1024 bits), or, with the `aws-lc`
+    /// feature, a modern key that aws-lc-rs refuses or reads differently (docs/adr/0014).
     #[error("key could not be decoded: {0}")]
     Pem(String),
     /// The private key PEM is encrypted and no passphrase was given.
