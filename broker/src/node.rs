@@ -5,7 +5,8 @@
 //! The order is the protocol's (sections 6 and 7): every check happens before any state
 //! change; the events, the projection rows, the stored reply and the outbox frames commit
 //! in one redb write transaction before the reply is returned; a refusal changes nothing
-//! and is answered with a signed `Error` that is not stored.
+//! and is answered with an `Error` that is not stored (signed, or unsigned for a frame
+//! that did not verify or a quota's refusal, section 3).
 //!
 //! The timer ([`BrokerNode::expire`]) follows the same order: it seals the deliveries of
 //! the events it decides (the NOK `ChangeBrokerScrip` of an expired 6.2 exchange or a
@@ -345,8 +346,9 @@ impl BrokerNode {
     }
 
     /// Handles one request frame received at `now`: decode, open, decide,
-    /// seal, commit; returns the reply and deliveries. A refusal is an `Ok` with a signed
-    /// `Error` reply; `Err` is the node's own failure. A batch of one
+    /// seal, commit; returns the reply and deliveries. A refusal is an `Ok` with an `Error`
+    /// reply (signed, or unsigned for a frame that did not verify or a quota's refusal,
+    /// protocol.md section 3); `Err` is the node's own failure. A batch of one
     /// ([`BrokerNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
         self.driver.handle_as(bytes, now)

@@ -323,7 +323,8 @@ impl MerchantNode {
 
     /// Handles one request frame received at `now`: decode, open, decide,
     /// seal, commit, then return the reply and deliveries. A refused request changes
-    /// nothing and is answered with a signed `Error`. A batch of one
+    /// nothing and is answered with an `Error` (signed, or unsigned for a frame that did
+    /// not verify or a quota's refusal, protocol.md section 3). A batch of one
     /// ([`MerchantNode::handle_batch`]).
     pub fn handle(&mut self, bytes: &[u8], now: UnixSecs) -> Result<Handled, NodeError> {
         self.driver.handle_as(bytes, now)

@@ -7,7 +7,12 @@
 //! cryptography (every request but registration); `BadFrame` for any failure to open,
 //! decode or verify, one class with one message (no oracle, section 3); `BadIdProof` when
 //! the IdProof does not prove the account's ID for this tx and label (so an IdProof
-//! replayed from another tx fails too).
+//! replayed from another tx fails too). Each of these is answered with an unsigned `Error`
+//! (section 3: the request did not verify), by the driver.
+//!
+//! A merchant's relay (6.2 step 3, 6.7 step 2) whose own part verified is not refused here
+//! when the customer's forwarded part does not: the reason goes to `decide`, which records
+//! a NOK (6.2 step 4, 6.7 step 3; section 10: every request for a decision gets one).
 //!
 //! A registration (6.0) is the exception to the last: once its `X0` signature verified,
 //! an unknown PAN or an IdProof that does not prove the PAN's ID is not refused here but

@@ -31,7 +31,8 @@ impl From<SentFrame> for Outgoing {
 /// What handling one request frame produced, typed by where each frame goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Handled {
-    /// The answer on the request's reply subject (a signed `Error` for a refusal); `None`
+    /// The answer on the request's reply subject (an `Error` for a refusal, unsigned for a
+    /// frame that did not verify or a quota's, protocol.md section 3); `None`
     /// for a frame too broken to answer (no readable header), for a request whose answer
     /// waits for the broker's decision (6.2 step 3), and for a delivery (6.5 step 2, which
     /// the merchant answers with a request of its own, in `requests`).

@@ -316,7 +316,8 @@ impl<C: Core> Driver<C> {
 
     /// Handles request frames that arrived together, one result per frame, in order (see
     /// the module doc for the order and the failure path). A refusal is an `Ok` with the
-    /// signed `Error` as its reply and [`Handled::refusal`] set.
+    /// `Error` as its reply (signed, or unsigned for a frame that did not verify or a
+    /// quota's refusal) and [`Handled::refusal`] set.
     pub fn handle_batch(
         &mut self,
         frames: &[&[u8]],
@@ -492,9 +493,9 @@ impl<C: Core> Driver<C> {
         Ok((handled, sent))
     }
 
-    /// The signed `Error` answering the request with `header` (and `digest`, empty when
-    /// the request could not be verified), in the node's own suite (protocol.md section
-    /// 3). Not stored: a refusal changes nothing, so a repeat is decided again.
+    /// The signed `Error` answering the verified request with `header` and `digest`, in
+    /// the node's own suite (protocol.md section 3). Not stored: a refusal changes
+    /// nothing, so a repeat is decided again.
     fn refuse(
         &self,
         header: &Header,
