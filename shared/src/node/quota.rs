@@ -136,7 +136,7 @@ pub enum Sender {
     Trusted,
 }
 
-/// How many idle buckets a [`RateLimiter`] keeps before it forgets the full ones.
+/// How many buckets a [`RateLimiter`] keeps at least before it forgets the full ones.
 const PRUNE_ABOVE: usize = 4096;
 
 /// The request rate of each sender (see the module doc): one bucket per known sender, one
@@ -146,6 +146,10 @@ pub struct RateLimiter {
     quotas: Quotas,
     known: HashMap<Uid, Bucket>,
     strangers: Option<Bucket>,
+    /// The size at which the full buckets are next forgotten: twice what the last pruning
+    /// kept (at least [`PRUNE_ABOVE`]), so that many senders active at once cost a
+    /// pruning now and then, not a scan of the map per request.
+    prune_at: usize,
 }
 
 impl RateLimiter {
@@ -156,6 +160,7 @@ impl RateLimiter {
             quotas,
             known: HashMap::new(),
             strangers: None,
+            prune_at: PRUNE_ABOVE,
         }
     }
 
@@ -172,13 +177,14 @@ impl RateLimiter {
                 .get_or_insert_with(|| Bucket::full(q.strangers_burst, now))
                 .take(q.strangers_per_sec, q.strangers_burst, now);
         }
-        if self.known.len() > PRUNE_ABOVE {
+        if self.known.len() > self.prune_at {
             // A full bucket is the same as none: forget those, so the map holds only the
             // senders active in the last `burst / rate` seconds.
             self.known.retain(|_, b| {
                 b.refill(q.requests_per_sec, q.burst, now);
                 b.tokens < u64::from(q.burst)
             });
+            self.prune_at = self.known.len().saturating_mul(2).max(PRUNE_ABOVE);
         }
         self.known
             .entry(sender)
@@ -368,6 +374,23 @@ mod tests {
         }
         limiter.admit(uid(200), Sender::Peer, UnixSecs::new(100));
         assert!(limiter.known.len() <= 2, "{}", limiter.known.len());
+    }
+
+    /// Many senders active at once are kept, and the map is scanned again only once it
+    /// has doubled: a pruning now and then, not one per request.
+    #[test]
+    fn many_active_senders_are_pruned_now_and_then() {
+        let mut limiter = RateLimiter::new(Quotas::default());
+        let t = UnixSecs::new(10);
+        let active = PRUNE_ABOVE * 3;
+        for n in 0..u32::try_from(active).unwrap() {
+            let mut id = [0; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            assert!(limiter.admit(Uid(id), Sender::Peer, t));
+        }
+        assert_eq!(limiter.known.len(), active, "no active sender is forgotten");
+        // The last pruning kept everyone and moved the next one past the map's size.
+        assert!(limiter.prune_at >= active, "{}", limiter.prune_at);
     }
 
     #[test]
