@@ -29,7 +29,8 @@ use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
 use crate::core::request::{AdminRequest, Verified};
 use crate::core::{
-    AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, decide, open as open_frame,
+    AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, Touched, decide,
+    open as open_frame,
 };
 use crate::store::{self, LiveProjection};
 
@@ -107,6 +108,9 @@ pub struct BrokerCore {
     /// in-memory secrets table only once the commit (which wrote them to the file)
     /// succeeded.
     opened: Vec<(Pan, AccountId)>,
+    /// The projection rows the batch being committed touched, written once each by
+    /// [`Core::flush`] just before its commit.
+    staged: Touched,
 }
 
 impl Core for BrokerCore {
@@ -218,7 +222,7 @@ impl Core for BrokerCore {
         };
         group.append_with(
             events,
-            &LiveProjection::new(&mut self.state),
+            &LiveProjection::staging(&mut self.state, &mut self.staged),
             |txn, _| match &opening {
                 Some((pan, id)) => store::write_account_id(txn, pan, id),
                 None => Ok(()),
@@ -226,6 +230,11 @@ impl Core for BrokerCore {
         )?;
         self.opened.extend(opening);
         Ok(())
+    }
+
+    fn flush(&mut self, group: &mut Group<'_, Recorded<Kind>>) -> Result<(), LogError> {
+        let staged = std::mem::take(&mut self.staged);
+        group.write_projection(|txn| store::write_rows(txn, &self.state, &staged))
     }
 
     fn committed(&mut self) {
@@ -236,6 +245,7 @@ impl Core for BrokerCore {
 
     fn load(&mut self, log: &EventLog<Recorded<Kind>>) -> Result<(), NodeError> {
         self.opened.clear();
+        self.staged = Touched::default();
         (self.state, self.ids) = load(log, &self.config)?;
         Ok(())
     }
@@ -285,6 +295,7 @@ impl BrokerNode {
             config,
             operator: None,
             opened: Vec::new(),
+            staged: Touched::default(),
         };
         Ok(BrokerNode {
             driver: Driver::new(log, core)?,

@@ -82,14 +82,28 @@ fn enc<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ProjectionError> {
 /// The projection that folds appended (or replayed) events into a state and its tables.
 pub struct LiveProjection<'a> {
     state: RefCell<&'a mut State>,
+    /// Where the rows each event touched go when they are written later, once per batch
+    /// ([`write_rows`] at the group's flush); `None`: written at each event.
+    staged: Option<RefCell<&'a mut Touched>>,
 }
 
 impl<'a> LiveProjection<'a> {
-    /// Folds into `state`. If the append fails, `state` may be ahead of the file: the caller
-    /// rebuilds it from the log.
+    /// Folds into `state` and writes each event's rows as it goes. If the append fails,
+    /// `state` may be ahead of the file: the caller rebuilds it from the log.
     pub fn new(state: &'a mut State) -> LiveProjection<'a> {
         LiveProjection {
             state: RefCell::new(state),
+            staged: None,
+        }
+    }
+
+    /// Folds into `state` and adds the rows each event touched to `staged`, writing none:
+    /// the node writes them once per batch with [`write_rows`], in the same group commit,
+    /// so the tables still change in the commit of the events that justify them.
+    pub fn staging(state: &'a mut State, staged: &'a mut Touched) -> LiveProjection<'a> {
+        LiveProjection {
+            state: RefCell::new(state),
+            staged: Some(RefCell::new(staged)),
         }
     }
 }
@@ -110,14 +124,25 @@ impl Projection<Recorded<Kind>> for LiveProjection<'_> {
         state
             .check_touched(&touched)
             .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
-        write_touched(txn, &state, &touched)
+        match &self.staged {
+            Some(staged) => {
+                staged.borrow_mut().merge(touched);
+                Ok(())
+            }
+            None => write_rows(txn, &state, &touched),
+        }
     }
 }
 
 /// One table's rows keyed by encoded key: `Some(value)` to write, `None` to delete.
 type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-fn write_touched(
+/// Writes the rows of `touched` as `state` holds them now (deleting those it no longer
+/// holds): after an event, or once for a whole batch's staged keys.
+///
+/// # Errors
+/// The table writes'.
+pub fn write_rows(
     txn: &WriteTransaction,
     state: &State,
     touched: &Touched,

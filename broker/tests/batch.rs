@@ -5,6 +5,8 @@
 
 mod wire_client;
 
+use broker::core::State;
+use broker::store::{self, LiveProjection};
 use shared::events::Account;
 use shared::ids::{Nonce, TxId};
 use shared::wire::bodies::BrokerScripResponseX1;
@@ -81,5 +83,48 @@ fn a_repeat_inside_a_batch_gets_the_first_reply() {
     assert_eq!(replies[0], replies[1]);
     assert_eq!(w.log_len(), len + 1, "decided once");
     assert_eq!(w.state().balance(&Account::Bank(c.pan.clone())), 9_300);
+    wire_client::assert_conserved(w.state());
+}
+
+/// The projection rows a batch touches are written once, at its commit, as the state
+/// stands after the whole batch: a purchase's two steps in one batch (its row, its binding
+/// and the merchant's memo touched by both), one more purchase's first step, and a repeat.
+/// The tables on disk then equal the state's rows, and a reopen (a replay of the log)
+/// gives the same state and tables.
+#[test]
+fn rows_touched_twice_in_a_batch_hold_the_batchs_last_value() {
+    let mut p = wire_client::Parties::new(Suite::Paper, 500);
+    let wire_client::Parties { w, c, m, .. } = &mut p;
+    let (one, two) = (TxId::random(), TxId::random());
+    let initiated = c.purchase_initiated(one, m.uid(), 30);
+    let completed = m.purchase_completed(one, c.uid(), 30);
+    let again = c.purchase_initiated(one, m.uid(), 30);
+    let other = c.purchase_initiated(two, m.uid(), 20);
+    let len = w.log_len();
+    let results = w
+        .node()
+        .handle_batch(&[&initiated, &completed, &again, &other], NOW);
+    for result in results {
+        let handled = result.unwrap();
+        assert!(handled.refusal.is_none(), "{:?}", handled.refusal);
+    }
+    // Opened, recorded against the float (with its alarm: M has none), opened.
+    assert!(w.log_len() > len + 2);
+    let purchase = &w.state().purchases[&one];
+    assert!(purchase.recorded);
+    assert!(!w.state().purchases[&two].recorded);
+
+    let tables = |w: &mut World| {
+        w.node()
+            .log()
+            .dump_projection(&LiveProjection::new(&mut State::new(Suite::Paper)))
+            .unwrap()
+    };
+    let on_disk = tables(w);
+    assert_eq!(on_disk, store::render(w.state()).unwrap());
+    let state = w.state().clone();
+    w.reopen();
+    assert_eq!(w.state(), &state, "replay gives the same state");
+    assert_eq!(tables(w), on_disk, "and the same tables");
     wire_client::assert_conserved(w.state());
 }

@@ -31,9 +31,9 @@ use crate::core::issue::issue_vendor_scrip;
 use crate::core::lapse::lapsed;
 use crate::core::open::{VerifiedRequest, open};
 use crate::core::report::pending_reports;
-use crate::core::state::State;
+use crate::core::state::{State, Touched};
 use crate::core::{Config, Decision, Outcome, ReplyDecision, decide, decide_reply};
-use crate::store::{Mirror, rows_of};
+use crate::store::{Mirror, rows_of, write_rows};
 
 /// The node kind recorded in a merchant's log file.
 pub const NODE_KIND: &str = "merchant";
@@ -114,6 +114,9 @@ pub struct MerchantCore {
     state: State,
     keys: KeyPair,
     config: Config,
+    /// The projection rows the batch being committed touched, written once each by
+    /// [`Core::flush`] just before its commit.
+    staged: Touched,
 }
 
 impl Core for MerchantCore {
@@ -195,13 +198,23 @@ impl Core for MerchantCore {
         events: Vec<NewEvent<Recorded<Kind>>>,
         _request: Option<&VerifiedRequest>,
     ) -> Result<(), LogError> {
-        let mirror = Mirror::new(std::mem::take(&mut self.state));
+        let mirror = Mirror::staging(
+            std::mem::take(&mut self.state),
+            std::mem::take(&mut self.staged),
+        );
         let appended = group.append(events, &mirror);
-        self.state = mirror.into_state();
+        (self.state, self.staged) = mirror.into_parts();
         appended.map(drop)
     }
 
+    fn flush(&mut self, group: &mut Group<'_, Recorded<Kind>>) -> Result<(), LogError> {
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.dedup();
+        group.write_projection(|txn| write_rows(txn, &self.state, &staged))
+    }
+
     fn load(&mut self, log: &EventLog<Recorded<Kind>>) -> Result<(), NodeError> {
+        self.staged = Touched::default();
         self.state = load(log, State::with_peers(self.state.peer_keys().cloned()))?;
         Ok(())
     }
@@ -244,6 +257,7 @@ impl MerchantNode {
             state: State::with_peers(peers),
             keys,
             config,
+            staged: Touched::default(),
         };
         Ok(MerchantNode {
             driver: Driver::new(log, core)?,

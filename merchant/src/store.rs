@@ -22,7 +22,7 @@ use shared::node::{Recorded, ReplyKey};
 use shared::{TxId, Uid};
 
 use crate::core::events::Kind;
-use crate::core::state::{State, Tables, Touched};
+use crate::core::state::{State, Touched};
 
 type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -55,15 +55,30 @@ const TABLES: [Table; 8] = [
 #[derive(Debug)]
 pub struct Mirror {
     state: RefCell<State>,
+    /// The rows the events touched, when they are written later, once per batch
+    /// ([`write_rows`] at the group's flush); `None`: written at each event.
+    staged: Option<RefCell<Touched>>,
 }
 
 impl Mirror {
     /// A mirror that continues from `state` (live appends) or from an empty state with the
-    /// same peers (replay).
+    /// same peers (replay), writing each event's rows as it goes.
     #[must_use]
     pub fn new(state: State) -> Mirror {
         Mirror {
             state: RefCell::new(state),
+            staged: None,
+        }
+    }
+
+    /// A mirror that continues from `state` and adds the rows each event touched to
+    /// `staged`, writing none: the node writes them once per batch with [`write_rows`],
+    /// in the same group commit.
+    #[must_use]
+    pub fn staging(state: State, staged: Touched) -> Mirror {
+        Mirror {
+            state: RefCell::new(state),
+            staged: Some(RefCell::new(staged)),
         }
     }
 
@@ -71,6 +86,16 @@ impl Mirror {
     #[must_use]
     pub fn into_state(self) -> State {
         self.state.into_inner()
+    }
+
+    /// The state after the events folded so far, and the rows staged (none unless
+    /// [`Mirror::staging`]).
+    #[must_use]
+    pub fn into_parts(self) -> (State, Touched) {
+        (
+            self.state.into_inner(),
+            self.staged.map(RefCell::into_inner).unwrap_or_default(),
+        )
     }
 }
 
@@ -94,52 +119,78 @@ impl Projection<Recorded<Kind>> for Mirror {
         state
             .check_books()
             .map_err(|e| ProjectionError::Invariant(format!("after event {}: {e}", event.seq)))?;
-        write_touched(txn, &state.tables, &touched)
+        match &self.staged {
+            Some(staged) => {
+                staged.borrow_mut().merge(touched);
+                Ok(())
+            }
+            None => write_rows(txn, &state, &touched),
+        }
     }
 }
 
-/// Writes the new value of every row in `touched` (or removes it when it is gone).
-fn write_touched(
+/// Writes the new value of every row in `touched` as `state` holds it now (or removes it
+/// when it is gone): after an event, or once for a whole batch's staged rows. Only the
+/// tables with a touched row are opened.
+///
+/// # Errors
+/// The table writes'.
+pub fn write_rows(
     txn: &WriteTransaction,
-    t: &Tables,
+    state: &State,
     touched: &Touched,
 ) -> Result<(), ProjectionError> {
-    let mut live = txn.open_table(LIVE)?;
-    for id in &touched.live {
-        put(&mut live, id.as_bytes(), t.live.get(id))?;
+    let t = &state.tables;
+    if !touched.live.is_empty() {
+        let mut live = txn.open_table(LIVE)?;
+        for id in &touched.live {
+            put(&mut live, id.as_bytes(), t.live.get(id))?;
+        }
     }
-    let mut replies = txn.open_table(REPLIES)?;
-    for key in &touched.replies {
-        put(&mut replies, &reply_key(key), t.replies.get(key))?;
+    if !touched.replies.is_empty() {
+        let mut replies = txn.open_table(REPLIES)?;
+        for key in &touched.replies {
+            put(&mut replies, &reply_key(key), t.replies.get(key))?;
+        }
     }
-    let mut bindings = txn.open_table(BINDINGS)?;
-    for tx in &touched.bindings {
-        put(&mut bindings, tx.as_bytes(), t.bindings.get(tx))?;
+    if !touched.bindings.is_empty() {
+        let mut bindings = txn.open_table(BINDINGS)?;
+        for tx in &touched.bindings {
+            put(&mut bindings, tx.as_bytes(), t.bindings.get(tx))?;
+        }
     }
-    let mut outbox = txn.open_table(OUTBOX)?;
-    for (tx, to) in &touched.outbox {
-        let frames = t.outbox.frames(tx, to);
-        put(
-            &mut outbox,
-            &outbox_key(tx, to),
-            (!frames.is_empty()).then_some(&frames),
-        )?;
+    if !touched.outbox.is_empty() {
+        let mut outbox = txn.open_table(OUTBOX)?;
+        for (tx, to) in &touched.outbox {
+            let frames = t.outbox.frames(tx, to);
+            put(
+                &mut outbox,
+                &outbox_key(tx, to),
+                (!frames.is_empty()).then_some(&frames),
+            )?;
+        }
     }
-    let mut orders = txn.open_table(ORDERS)?;
-    for tx in &touched.orders {
-        put(&mut orders, tx.as_bytes(), t.orders.get(tx))?;
+    if !touched.orders.is_empty() {
+        let mut orders = txn.open_table(ORDERS)?;
+        for tx in &touched.orders {
+            put(&mut orders, tx.as_bytes(), t.orders.get(tx))?;
+        }
     }
-    let mut unreported = txn.open_table(UNREPORTED)?;
-    for tx in &touched.unreported {
-        put(&mut unreported, tx.as_bytes(), t.unreported.get(tx))?;
+    if !touched.unreported.is_empty() {
+        let mut unreported = txn.open_table(UNREPORTED)?;
+        for tx in &touched.unreported {
+            put(&mut unreported, tx.as_bytes(), t.unreported.get(tx))?;
+        }
     }
     if touched.books {
         let mut books = txn.open_table(BOOKS)?;
         put(&mut books, BOOKS_KEY, Some(&t.books))?;
     }
-    let mut awaiting = txn.open_table(AWAITING)?;
-    for tx in &touched.awaiting {
-        put(&mut awaiting, tx.as_bytes(), t.awaiting.get(tx))?;
+    if !touched.awaiting.is_empty() {
+        let mut awaiting = txn.open_table(AWAITING)?;
+        for tx in &touched.awaiting {
+            put(&mut awaiting, tx.as_bytes(), t.awaiting.get(tx))?;
+        }
     }
     Ok(())
 }

@@ -174,6 +174,40 @@ pub struct Touched {
     pub bindings: BTreeSet<TxId>,
 }
 
+impl Touched {
+    /// Adds every key of `other`: what a batch of events touched in all, each row once.
+    pub fn merge(&mut self, other: Touched) {
+        let Touched {
+            accounts,
+            memos,
+            pans,
+            peers,
+            scrip,
+            exchanges,
+            purchases,
+            withdrawals,
+            escrows,
+            vendor_lapsed,
+            replies,
+            outbox,
+            bindings,
+        } = other;
+        self.accounts.extend(accounts);
+        self.memos.extend(memos);
+        self.pans.extend(pans);
+        self.peers.extend(peers);
+        self.scrip.extend(scrip);
+        self.exchanges.extend(exchanges);
+        self.purchases.extend(purchases);
+        self.withdrawals.extend(withdrawals);
+        self.escrows.extend(escrows);
+        self.vendor_lapsed.extend(vendor_lapsed);
+        self.replies.extend(replies);
+        self.outbox.extend(outbox);
+        self.bindings.extend(bindings);
+    }
+}
+
 /// A broken invariant of section 5, found by [`State::check_conserved`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {

@@ -185,6 +185,45 @@ pub struct Touched {
     pub awaiting: Vec<TxId>,
 }
 
+impl Touched {
+    /// Adds every row of `other`: what a batch of events touched in all.
+    pub fn merge(&mut self, other: Touched) {
+        let Touched {
+            live,
+            replies,
+            bindings,
+            outbox,
+            orders,
+            unreported,
+            books,
+            awaiting,
+        } = other;
+        self.live.extend(live);
+        self.replies.extend(replies);
+        self.bindings.extend(bindings);
+        self.outbox.extend(outbox);
+        self.orders.extend(orders);
+        self.unreported.extend(unreported);
+        self.books |= books;
+        self.awaiting.extend(awaiting);
+    }
+
+    /// Each row once (rows several events of a batch touched are written once).
+    pub fn dedup(&mut self) {
+        fn once<T: Ord>(rows: &mut Vec<T>) {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        once(&mut self.live);
+        once(&mut self.replies);
+        once(&mut self.bindings);
+        once(&mut self.outbox);
+        once(&mut self.orders);
+        once(&mut self.unreported);
+        once(&mut self.awaiting);
+    }
+}
+
 /// The merchant's state.
 #[derive(Clone, Debug, Default)]
 pub struct State {

@@ -253,7 +253,12 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
             check_postings(index, event)?;
         }
         let txn = self.db()?.begin_write()?;
-        match write_batch(&txn, events, projection, side_writes) {
+        let written = read_head_of(&txn).and_then(|mut head| {
+            let stored = write_batch(&txn, &mut head, events, projection, side_writes)?;
+            write_head_of(&txn, head)?;
+            Ok(stored)
+        });
+        match written {
             Ok(stored) => {
                 txn.commit()?;
                 Ok(stored)
@@ -274,6 +279,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     pub fn begin_group(&self) -> Result<Group<'_, K>, LogError> {
         Ok(Group {
             txn: Some(self.db()?.begin_write()?),
+            head: None,
             failed: false,
             appended: 0,
             _log: PhantomData,
@@ -469,6 +475,10 @@ fn chain_error(b: chain::Break) -> LogError {
 /// the write transaction: nothing of the group is written.
 pub struct Group<'log, K> {
     txn: Option<WriteTransaction>,
+    /// The last seq and chain hash the group has written, read from `meta` at the first
+    /// append and written back once, at the commit: a batch's appends open `meta` once
+    /// instead of once each.
+    head: Option<Head>,
     failed: bool,
     appended: u64,
     _log: PhantomData<&'log EventLog<K>>,
@@ -518,7 +528,11 @@ impl<K: Serialize> Group<'_, K> {
                 check_postings(index, event)?;
             }
             let txn = self.txn.as_ref().ok_or(LogError::GroupFailed)?;
-            write_batch(txn, events, projection, side_writes)
+            let head = match &mut self.head {
+                Some(head) => head,
+                empty => empty.insert(read_head_of(txn)?),
+            };
+            write_batch(txn, head, events, projection, side_writes)
         });
         match result {
             Ok(stored) => {
@@ -532,6 +546,33 @@ impl<K: Serialize> Group<'_, K> {
                 Err(e)
             }
         }
+    }
+
+    /// Writes to the projection tables in the group's transaction, outside any append:
+    /// the rows a node staged over the batch's appends, written once each just before
+    /// the commit (`shared::node::driver::Core::flush`). A failure poisons the group, as an
+    /// append's does. Like an append's side writes, they must not touch the log's own
+    /// tables.
+    ///
+    /// # Errors
+    /// [`LogError::Projection`] (at the group's last seq) with what `write` returned;
+    /// [`LogError::GroupFailed`] after an earlier failure.
+    pub fn write_projection<F>(&mut self, write: F) -> Result<(), LogError>
+    where
+        F: FnOnce(&WriteTransaction) -> Result<(), ProjectionError>,
+    {
+        if self.failed {
+            return Err(LogError::GroupFailed);
+        }
+        let seq = self.head.map_or(0, |(seq, _)| seq);
+        let result = match self.txn.as_ref() {
+            Some(txn) => write(txn).map_err(|source| LogError::Projection { seq, source }),
+            None => Err(LogError::GroupFailed),
+        };
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 
     /// How many events the group holds so far.
@@ -552,6 +593,12 @@ impl<K: Serialize> Group<'_, K> {
             abort(txn);
             return Ok(());
         }
+        if let Some(head) = self.head
+            && let Err(e) = write_head_of(&txn, head)
+        {
+            abort(txn);
+            return Err(e);
+        }
         txn.commit()?;
         Ok(())
     }
@@ -566,8 +613,31 @@ impl<K> Drop for Group<'_, K> {
 }
 
 /// Inserts, chains and projects a checked batch inside `txn`; the caller commits or aborts.
+/// The last seq written and its chain hash: `(0, GENESIS_PREV_HASH)` before the first event.
+type Head = (u64, ChainHash);
+
+/// The head `meta` records, as [`write_batch`] continues from it.
+fn read_head_of(txn: &WriteTransaction) -> Result<Head, LogError> {
+    let meta_table = txn.open_table(META)?;
+    Ok(meta::read_head(&meta_table)?.unwrap_or((0, GENESIS_PREV_HASH)))
+}
+
+/// Records `head` in `meta` (nothing while the log is empty).
+fn write_head_of(txn: &WriteTransaction, (seq, hash): Head) -> Result<(), LogError> {
+    if seq == 0 {
+        return Ok(());
+    }
+    let mut meta_table = txn.open_table(META)?;
+    meta::write_head(&mut meta_table, seq, &hash)?;
+    Ok(())
+}
+
+/// Writes `events` after `head` (and moves it past them), then folds them into
+/// `projection` and runs `side_writes`; the caller records the head in `meta` before the
+/// commit.
 fn write_batch<K, P, F>(
     txn: &WriteTransaction,
+    head: &mut Head,
     events: Vec<NewEvent<K>>,
     projection: &P,
     side_writes: F,
@@ -577,8 +647,7 @@ where
     P: Projection<K> + ?Sized,
     F: FnOnce(&WriteTransaction, &[Event<K>]) -> Result<(), ProjectionError>,
 {
-    let mut meta_table = txn.open_table(META)?;
-    let (mut seq, mut prev_hash) = meta::read_head(&meta_table)?.unwrap_or((0, GENESIS_PREV_HASH));
+    let (mut seq, mut prev_hash) = *head;
     let mut stored = Vec::with_capacity(events.len());
     {
         let mut table = txn.open_table(EVENTS)?;
@@ -599,8 +668,7 @@ where
             stored.push(event);
         }
     }
-    meta::write_head(&mut meta_table, seq, &prev_hash)?;
-    drop(meta_table);
+    *head = (seq, prev_hash);
     for event in &stored {
         projection
             .apply(txn, event)

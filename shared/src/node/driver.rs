@@ -131,6 +131,19 @@ pub trait Core: Send + Sync {
         request: Option<&Self::Request>,
     ) -> Result<(), LogError>;
 
+    /// Writes the projection rows the group's appends changed, once each, just before it
+    /// commits: a row that several decisions of a batch touch (a purchase's two steps, a
+    /// merchant's float) is written once, and each table is opened once per batch rather
+    /// than once per decision (architecture.md, "Where the time goes"). Nothing by default,
+    /// for a core whose [`Core::append`] writes its rows as it goes. What it staged is
+    /// dropped by [`Core::load`] when the group fails.
+    ///
+    /// # Errors
+    /// The log's; the group is then given up and nothing of the batch is written.
+    fn flush(&mut self, _group: &mut Group<'_, Recorded<Self::Kind>>) -> Result<(), LogError> {
+        Ok(())
+    }
+
     /// The batch's group committed: what waited for it takes effect (the broker's new
     /// account IDs join its secrets table in memory).
     fn committed(&mut self) {}
@@ -266,10 +279,12 @@ impl<C: Core> Driver<C> {
     ) -> Result<(), Unavailable> {
         self.serving(now)?;
         let committed = match self.log.begin_group() {
-            Ok(mut group) => match write(&mut self.core, &mut group) {
-                Ok(()) => group.commit(),
-                Err(e) => Err(e),
-            },
+            Ok(mut group) => {
+                match write(&mut self.core, &mut group).and_then(|()| self.core.flush(&mut group)) {
+                    Ok(()) => group.commit(),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         match committed {
@@ -420,7 +435,7 @@ impl<C: Core> Driver<C> {
                 drop(group);
                 Err(e)
             }
-            None => group.commit(),
+            None => self.core.flush(&mut group).and_then(|()| group.commit()),
         };
         if let Err(e) = committed {
             // A storage fault or a broken invariant (section 5): nothing was written.

@@ -18,32 +18,20 @@ pub use shell::{
     start, system_clock, unavailable,
 };
 
-/// `f` over every item, on up to [`std::thread::available_parallelism`] scoped threads,
-/// results in input order. CPU-bound work only (it blocks the calling thread until all are
-/// done): the shell calls it from the blocking pool, never from an actor thread.
+/// `f` over every item on rayon's pool of worker threads (one per core, started once for
+/// the process), results in input order. CPU-bound work only (it blocks the calling thread
+/// until all are done): the shell calls it from the blocking pool, never from an actor
+/// thread. A pool rather than threads started per batch: a batch of one paid for starting
+/// them (and for reading the machine's CPU quota) with every request, and a pool balances
+/// uneven items by work stealing where fixed chunks wait for the slowest. A panic in `f` is
+/// a bug in the core and propagates as the caller's panic.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(items.len());
-    if workers <= 1 {
+    use rayon::prelude::*;
+    if items.len() <= 1 {
         return items.iter().map(&f).collect();
     }
-    let chunk = items.len().div_ceil(workers);
     let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(results) => results,
-                // A panic in `f` is a bug in the core: propagate it as the caller's panic.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    items.par_iter().map(f).collect()
 }
 
 #[cfg(test)]

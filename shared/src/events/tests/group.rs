@@ -70,3 +70,71 @@ fn a_failed_append_poisons_the_whole_group() {
     log.append(vec![deposit(6, 3)], &Ledger).unwrap();
     assert_eq!(log.len().unwrap(), 2);
 }
+
+#[test]
+fn a_group_records_its_head_once_at_the_commit() {
+    let (_dir, _path, log) = temp_log();
+    log.append(vec![deposit(1, 1_000)], &Ledger).unwrap();
+    let before = log.head().unwrap();
+    let mut group = log.begin_group().unwrap();
+    let mut last = None;
+    for n in 2..=5 {
+        last = group.append(vec![deposit(n, 10)], &Ledger).unwrap().pop();
+    }
+    // Nothing is visible before the commit, the head included.
+    assert_eq!(log.head().unwrap(), before);
+    group.commit().unwrap();
+    let last = last.unwrap();
+    assert_eq!(
+        log.head().unwrap(),
+        Some((5, last.chain_hash().unwrap())),
+        "meta's head is the group's last event"
+    );
+    log.verify_chain().unwrap();
+    // The next append (a group or not) continues the chain from it.
+    let next = log.append(vec![deposit(6, 1)], &Ledger).unwrap();
+    assert_eq!(next[0].seq, 6);
+    assert_eq!(next[0].prev_hash, last.chain_hash().unwrap());
+}
+
+#[test]
+fn projection_writes_of_a_group_commit_with_it_and_a_failed_one_poisons_it() {
+    use crate::events::ProjectionError;
+    use redb::{ReadableDatabase as _, TableDefinition};
+    const STAGED: TableDefinition<'static, u64, u64> = TableDefinition::new("staged");
+
+    let (_dir, _path, log) = temp_log();
+    let mut group = log.begin_group().unwrap();
+    group.append(vec![deposit(1, 500)], &Ledger).unwrap();
+    group
+        .write_projection(|txn| {
+            txn.open_table(STAGED)?.insert(1, 500)?;
+            Ok(())
+        })
+        .unwrap();
+    group.commit().unwrap();
+    let read = log.db().unwrap().begin_read().unwrap();
+    let table = read.open_table(STAGED).unwrap();
+    assert_eq!(table.get(1).unwrap().map(|v| v.value()), Some(500));
+    drop((table, read));
+
+    let before = log.head().unwrap();
+    let mut group = log.begin_group().unwrap();
+    group.append(vec![deposit(2, 7)], &Ledger).unwrap();
+    let failed = group.write_projection(|_| Err(ProjectionError::Invariant("no".into())));
+    assert!(
+        matches!(failed, Err(LogError::Projection { seq: 2, .. })),
+        "{failed:?}"
+    );
+    assert!(matches!(
+        group.write_projection(|_| Ok(())),
+        Err(LogError::GroupFailed)
+    ));
+    assert!(matches!(group.commit(), Err(LogError::GroupFailed)));
+    assert_eq!(
+        log.head().unwrap(),
+        before,
+        "nothing of the group is written"
+    );
+    assert_eq!(log.len().unwrap(), 1);
+}
