@@ -490,6 +490,56 @@ impl MerchantNode {
             }
         }
     }
+
+    /// [`MerchantNode::handle_reply`] for replies that arrived together, one result each,
+    /// in order: the broker's `Ack`s of reports are recorded in one commit (the reporter
+    /// sends reports in parallel, and a commit each would cost the merchant an fsync per
+    /// purchase on top of the sale's), then each decision of 6.2, 6.5 or 6.7 is acted on
+    /// in a commit of its own with the frames it seals, as `handle_reply` does. A failed
+    /// commit of the `Ack`s leaves each of them `Unavailable` and nothing of them written.
+    pub fn handle_replies<R: AsRef<[u8]>>(
+        &mut self,
+        replies: &[R],
+        now: UnixSecs,
+    ) -> Vec<Result<ReplyOutcome, NodeError>> {
+        if let Err(down) = self.driver.serving(now) {
+            return replies.iter().map(|_| Err(down.clone().into())).collect();
+        }
+        // `None`: not an `Ack` of a report, answered one by one below.
+        let mut acked: Vec<Option<Result<ReplyOutcome, NodeError>>> =
+            replies.iter().map(|_| None).collect();
+        let committed = self.driver.commit_with(now, |core, group| {
+            for (bytes, slot) in replies.iter().zip(acked.iter_mut()) {
+                let Some(broker) = core.state.peer_key(&core.config.broker) else {
+                    *slot = Some(Err(NodeError::NoBrokerKey));
+                    continue;
+                };
+                let decided = Frame::decode(bytes.as_ref())
+                    .map_err(AckError::from)
+                    .and_then(|frame| {
+                        decide_reply(&core.state, &core.config, &frame, &core.keys, broker, now)
+                    });
+                match decided {
+                    Err(e) => *slot = Some(Ok(ReplyOutcome::Discarded(e))),
+                    Ok(ReplyDecision::Acknowledged(event)) => {
+                        core.append(group, Recorded::attach(vec![*event], Vec::new()), None)?;
+                        *slot = Some(Ok(ReplyOutcome::Recorded));
+                    }
+                    Ok(ReplyDecision::Decided(_)) => {}
+                }
+            }
+            Ok(())
+        });
+        replies
+            .iter()
+            .zip(acked)
+            .map(|(bytes, slot)| match (slot, &committed) {
+                (None, _) => self.handle_reply(bytes.as_ref(), now),
+                (Some(Ok(ReplyOutcome::Recorded)), Err(down)) => Err(down.clone().into()),
+                (Some(result), _) => result,
+            })
+            .collect()
+    }
 }
 
 fn diverged() -> NodeError {

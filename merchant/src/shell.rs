@@ -6,8 +6,9 @@
 //!   6.5 step 3 and 6.7 step 2) want the broker's answer, so they go to the reporter, not
 //!   to a peer subject.
 //! - The reporter ([`serve`] starts it) sends them to `Subjects::broker()` with a timeout
-//!   and feeds each answer to `MerchantNode::handle_reply` on the node actor, which
-//!   records the `Ack` (`PurchaseReported`) or acts on the decision; the frames a decision
+//!   and feeds the answers to `MerchantNode::handle_replies` on the node actor, those
+//!   that arrive together in one call, which records the `Ack`s (`PurchaseReported`) in
+//!   one commit or acts on a decision in a commit of its own; the frames a decision
 //!   sends to the customer are published to the customer's peer subject. Each request goes
 //!   in a task of its own, at most [`REPORT_CONCURRENCY`] at once, so one the broker does
 //!   not answer delays no other (protocol.md section 10); an unanswered one is sent again
@@ -41,7 +42,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::node::{MerchantNode, Outgoing, ReplyOutcome};
+use crate::node::{MerchantNode, NodeError, Outgoing, ReplyOutcome};
 
 /// The longest pause of the reporter before it sends unanswered reports again.
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
@@ -276,6 +277,7 @@ fn key_of(frame: &[u8]) -> Option<Key> {
 /// What the reporter knows of the requests it sends (see [`report_loop`]).
 struct Reporter<B> {
     addr: Addr<NodeActor<Shelled>>,
+    recorder: Recorder,
     bus: B,
     subjects: Subjects,
     timeout: Duration,
@@ -299,7 +301,11 @@ impl<B: Bus> Reporter<B> {
         if !self.in_flight.insert(key) {
             return;
         }
-        let (addr, bus, subjects) = (self.addr.clone(), self.bus.clone(), self.subjects.clone());
+        let (recorder, bus, subjects) = (
+            self.recorder.clone(),
+            self.bus.clone(),
+            self.subjects.clone(),
+        );
         let (budget, outcomes, timeout) =
             (self.budget.clone(), self.outcomes.clone(), self.timeout);
         let span = runtime::frame_span(&request.frame);
@@ -309,7 +315,7 @@ impl<B: Bus> Reporter<B> {
                 let Ok(_permit) = budget.acquire_owned().await else {
                     return;
                 };
-                let outcome = send_report(&addr, &bus, &subjects, timeout, request).await;
+                let outcome = send_report(&recorder, &bus, &subjects, timeout, request).await;
                 let _ = outcomes.send((key, outcome));
             }
             .instrument(span),
@@ -374,6 +380,7 @@ async fn report_loop<B: Bus>(
 ) {
     let (outcomes, mut outcome) = mpsc::unbounded_channel();
     let mut r = Reporter {
+        recorder: Recorder::start(addr.clone()),
         addr,
         bus,
         subjects,
@@ -434,6 +441,61 @@ pub enum ReportError {
     Stopped,
 }
 
+/// One answer of the broker's to record, and where its outcome goes.
+type Answer = (Bytes, oneshot::Sender<Result<ReplyOutcome, NodeError>>);
+
+/// Records the broker's answers through the node actor, those that arrive while the actor
+/// records earlier ones in one call (`MerchantNode::handle_replies`: their `Ack`s in one
+/// commit), so that reports answered in parallel do not cost the merchant a commit each.
+#[derive(Clone, Debug)]
+struct Recorder {
+    answers: mpsc::UnboundedSender<Answer>,
+}
+
+impl Recorder {
+    /// A recorder for the node behind `addr`; its task ends with the last clone.
+    fn start(addr: Addr<NodeActor<Shelled>>) -> Recorder {
+        let (answers, queue) = mpsc::unbounded_channel();
+        tokio::spawn(record_loop(addr, queue));
+        Recorder { answers }
+    }
+
+    /// Records `reply` and returns what became of it.
+    async fn record(&self, reply: Bytes) -> Result<Result<ReplyOutcome, NodeError>, ReportError> {
+        let (outcome, rx) = oneshot::channel();
+        self.answers
+            .send((reply, outcome))
+            .map_err(|_| ReportError::Stopped)?;
+        rx.await.map_err(|_| ReportError::Stopped)
+    }
+}
+
+/// Hands the actor every answer queued (up to a batch of `runtime::MAX_BATCH`) in one call,
+/// then the next; returns when every [`Recorder`] is gone or the actor is (the waiting
+/// senders are then dropped, which they read as [`ReportError::Stopped`]).
+async fn record_loop(addr: Addr<NodeActor<Shelled>>, mut queue: mpsc::UnboundedReceiver<Answer>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < runtime::MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (replies, waiting): (Vec<Bytes>, Vec<_>) = batch.into_iter().unzip();
+        let (tx, rx) = oneshot::channel();
+        addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
+            let _ = tx.send(s.node.handle_replies(&replies, now));
+        })));
+        let Ok(outcomes) = rx.await else {
+            return;
+        };
+        for (waiter, outcome) in waiting.into_iter().zip(outcomes) {
+            let _ = waiter.send(outcome);
+        }
+    }
+}
+
 /// Everything pending in the node's state now (reports and requests awaiting the broker's
 /// decision), and whether the node is down after a storage fault (it tries to recover
 /// first, so a round also lets a down node recover).
@@ -467,15 +529,20 @@ pub async fn send_reports<B: Bus>(
 ) -> Result<usize, ReportError> {
     let (_, pending) = read_pending(addr).await?;
     let budget = Arc::new(Semaphore::new(REPORT_CONCURRENCY));
+    let recorder = Recorder::start(addr.clone());
     let mut sends = tokio::task::JoinSet::new();
     for request in pending {
-        let (addr, bus, subjects, budget) =
-            (addr.clone(), bus.clone(), subjects.clone(), budget.clone());
+        let (recorder, bus, subjects, budget) = (
+            recorder.clone(),
+            bus.clone(),
+            subjects.clone(),
+            budget.clone(),
+        );
         let span = runtime::frame_span(&request.frame);
         sends.spawn(
             async move {
                 let _permit = budget.acquire_owned().await.ok();
-                send_report(&addr, &bus, &subjects, timeout, request).await
+                send_report(&recorder, &bus, &subjects, timeout, request).await
             }
             .instrument(span),
         );
@@ -493,9 +560,9 @@ pub async fn send_reports<B: Bus>(
 }
 
 /// Sends one pending report (or request awaiting the broker's decision) and records its
-/// answer through the node actor. `Ok(true)` if an answer was recorded.
+/// answer through the node actor ([`Recorder`]). `Ok(true)` if an answer was recorded.
 async fn send_report<B: Bus>(
-    addr: &Addr<NodeActor<Shelled>>,
+    recorder: &Recorder,
     bus: &B,
     subjects: &Subjects,
     timeout: Duration,
@@ -511,11 +578,7 @@ async fn send_report<B: Bus>(
             return Ok(false);
         }
     };
-    let (tx, rx) = oneshot::channel();
-    addr.do_send(Call(Box::new(move |s: &mut Shelled, now| {
-        let _ = tx.send(s.node.handle_reply(&reply, now));
-    })));
-    match rx.await.map_err(|_| ReportError::Stopped)? {
+    match recorder.record(reply).await? {
         Ok(ReplyOutcome::Recorded) => {
             tracing::info!("the broker acknowledged the report");
             Ok(true)

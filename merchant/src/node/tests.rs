@@ -858,3 +858,51 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
 
 mod storage_faults;
 mod top_up;
+
+/// The broker's answers that arrive together are recorded in one call: every `Ack` of a
+/// pending report in one commit, in order (so an `Ack` repeated in the same batch finds
+/// its report already acknowledged), anything else discarded as `handle_reply` would.
+#[test]
+fn acks_that_arrive_together_are_recorded_together() {
+    let mut h = Harness::new(Suite::Paper);
+    let kit = Kit::new(Suite::Paper);
+    let (v0, cs0) = h.issue_to(kit.customer, 1_000);
+    let (w0, ws0) = h.issue_to(kit.other, 1_000);
+    let (one, two) = (TxId::random(), TxId::random());
+    h.handle(&kit.purchase(kit.customer, one, &v0, &cs0, &tea(1)), NOW);
+    let second = h.handle(&kit.purchase(kit.other, two, &w0, &ws0, &tea(2)), NOW);
+    assert_eq!(second.refusal, None);
+    assert_eq!(h.node().pending_reports().len(), 2);
+    let acks: Vec<Vec<u8>> = [one, two]
+        .iter()
+        .map(|tx| {
+            let owed = h.node().state().tables.unreported[tx];
+            let digest = report_digest(kit.suite, *tx, kit.merchant.uid(), &owed).expect("digest");
+            ack(&kit, *tx, digest, kit.broker)
+        })
+        .collect();
+    let stranger = ack(&kit, TxId::random(), vec![0; 32], kit.broker);
+    let len = h.node().log().len().expect("len");
+
+    let outcomes: Vec<ReplyOutcome> = h
+        .node_mut()
+        .handle_replies(&[&acks[0], &stranger, &acks[1], &acks[0]], NOW)
+        .into_iter()
+        .map(|r| r.expect("handled"))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ReplyOutcome::Recorded,
+            ReplyOutcome::Discarded(AckError::NotPending),
+            ReplyOutcome::Recorded,
+            ReplyOutcome::Discarded(AckError::NotPending),
+        ]
+    );
+    assert_eq!(h.node().log().len().expect("len"), len + 2);
+    assert!(h.node().pending_reports().is_empty());
+    h.assert_conserved();
+    let live = h.snapshot();
+    h.reopen();
+    assert_eq!(h.snapshot(), live, "replay gives the same state and tables");
+}
