@@ -46,6 +46,7 @@ fn expected_names(suite: &str) -> Vec<String> {
     }
     names.push(format!("{suite} broker 6.3 shell 64 in flight"));
     names.push(format!("{suite} merchant 6.3 batch 256"));
+    names.push(format!("{suite} merchant 6.3 shell 64 in flight"));
     names.push(format!("{suite} broker 6.2"));
     for n in [1, 8, 64] {
         names.push(format!("{suite} group commit {n} concurrent"));
@@ -186,6 +187,9 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
         let f = by_name(&format!("{suite} merchant 6.3 batch 256"));
         assert_eq!(number(f, "bound"), merchant_bound, "{f}");
         assert_eq!(number(f, "target"), Some(0.8), "{f}");
+        assert_eq!(f["unit"], "purchases/s");
+        let f = by_name(&format!("{suite} merchant 6.3 shell 64 in flight"));
+        assert_eq!(number(f, "bound"), merchant_bound, "{f}");
         assert_eq!(f["unit"], "purchases/s");
         let f = by_name(&format!("{suite} broker 6.2"));
         let exchange_bound = number(by_name(&format!("{suite} broker 6.2 bound")), "value");

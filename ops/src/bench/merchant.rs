@@ -17,9 +17,11 @@
 //!
 //! Every request must be answered with a `PurchaseResponse` (not an `Error`) and recorded
 //! as one event (`PurchaseMade`), and the merchant's books (`issued = live + paid +
-//! withdrawn`) must hold after the run, else it fails. The `PurchaseCompleted` reports the
-//! merchant owes the broker (step 5) are stored with each purchase and not sent: the
-//! broker's side of 6.3 is measured on its own ([`super::broker`]).
+//! withdrawn`) must hold after the run, else it fails. Each purchase's step 1 is recorded
+//! at the broker beforehand ([`record_initiated`]); the `PurchaseCompleted` reports the
+//! merchant owes the broker (step 5) are stored with each purchase and sent later, by the
+//! merchant's shell ([`super::merchant_shell`]): the broker's side of 6.3 is measured on
+//! its own ([`super::broker`]).
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,7 @@ use shared::wire::{Frame, Header, Label, Part, seal, secret_inner, sign};
 use shared::{Amount, CustomerSecret, Scrip, TxId};
 
 use super::BenchError;
+use super::broker;
 use super::figures::Figure;
 use super::setup::{ITEM, ITEM_NAME, Site};
 
@@ -69,34 +72,49 @@ pub fn issue_scrip(
 pub fn request_frames(
     site: &Site,
     scrip: &[(Scrip, CustomerSecret)],
-) -> Result<Vec<Vec<u8>>, BenchError> {
+) -> Result<Vec<(TxId, Vec<u8>)>, BenchError> {
     let customer = &site.customer;
     let suite = customer.suite();
     let to = site.merchant.public();
-    parallel_map(scrip, |(scrip, cs)| -> Result<Vec<u8>, BenchError> {
-        let header = Header::new(
-            suite,
-            Label::PurchaseRequest,
-            TxId::random(),
-            customer.uid(),
-        );
-        let body = PurchaseRequestX1 {
-            scrip: scrip.clone(),
-            cs_hash: cs.cs_hash(suite),
-            order: OrderInfo {
-                item_id: ITEM.into(),
-                name: ITEM_NAME.into(),
-                unit_price: Amount::from_minor(super::broker::PRICE),
-                quantity: 1,
-                order_id: OrderId::random(),
-            },
-        };
-        let signed = sign(customer, &header, &body)?;
-        let part: Part = seal(&header, to, &[signed.into(), secret_inner(scrip.id(), cs)])?;
-        Ok(Frame::new(header, vec![part]).encode()?)
-    })
+    parallel_map(
+        scrip,
+        |(scrip, cs)| -> Result<(TxId, Vec<u8>), BenchError> {
+            let tx = TxId::random();
+            let header = Header::new(suite, Label::PurchaseRequest, tx, customer.uid());
+            let body = PurchaseRequestX1 {
+                scrip: scrip.clone(),
+                cs_hash: cs.cs_hash(suite),
+                order: OrderInfo {
+                    item_id: ITEM.into(),
+                    name: ITEM_NAME.into(),
+                    unit_price: Amount::from_minor(super::broker::PRICE),
+                    quantity: 1,
+                    order_id: OrderId::random(),
+                },
+            };
+            let signed = sign(customer, &header, &body)?;
+            let part: Part = seal(&header, to, &[signed.into(), secret_inner(scrip.id(), cs)])?;
+            Ok((tx, Frame::new(header, vec![part]).encode()?))
+        },
+    )
     .into_iter()
     .collect()
+}
+
+/// Records at the site's broker step 1 (`PurchaseInitiated`) of each of `requests`, as
+/// the customer sends it before paying (6.3 step 1; not timed): the merchant's reports of
+/// these purchases, when its shell sends them ([`super::merchant_shell`]), then match, as
+/// an honest customer's do, and the broker records each against the float.
+///
+/// # Errors
+/// As [`broker::record`].
+pub fn record_initiated(site: &mut Site, requests: &[(TxId, Vec<u8>)]) -> Result<(), BenchError> {
+    let initiated = requests
+        .iter()
+        .map(|(tx, _)| broker::initiated_frame(site, *tx))
+        .collect::<Result<Vec<_>, _>>()?;
+    broker::record(site, &initiated, BATCH)?;
+    Ok(())
 }
 
 /// Checks that `reply` is the merchant's `PurchaseResponse`.
@@ -147,7 +165,9 @@ pub fn figure(
     bound: f64,
 ) -> Result<Figure, BenchError> {
     let scrip = issue_scrip(site, purchases)?;
-    let frames = request_frames(site, &scrip)?;
+    let requests = request_frames(site, &scrip)?;
+    record_initiated(site, &requests)?;
+    let frames: Vec<Vec<u8>> = requests.into_iter().map(|(_, frame)| frame).collect();
     let now = system_clock();
     let node = &mut site.merchant_node;
     let before = node.log().len()?;
@@ -158,7 +178,13 @@ pub fn figure(
         let results = node.handle_batch(&refs, now);
         elapsed += start.elapsed();
         for result in results {
-            check_response(result?.reply_frame())?;
+            let handled = result?;
+            if let Some(refusal) = handled.refusal {
+                return Err(BenchError::Setup(format!(
+                    "the merchant refused a purchase: {refusal:?}"
+                )));
+            }
+            check_response(handled.reply_frame())?;
         }
     }
     check_recorded(node, before, purchases)?;

@@ -12,6 +12,8 @@
 //! - [`shell`]: 6.3 recorded by the broker in its actor shell on the in-memory bus, 64
 //!   requests in flight;
 //! - [`merchant`]: 6.3 sold by `MerchantNode::handle_batch`, a batch of 256 a commit;
+//! - [`merchant_shell`]: the same through the merchant's actor shell beside the broker's,
+//!   64 requests in flight;
 //! - [`exchange`]: 6.2 step 3 decided by `BrokerNode::handle_batch`, against the
 //!   broker's crypto in 6.2;
 //! - [`group_commit`]: events/s at 1, 8 and 64 requests together;
@@ -29,6 +31,7 @@ pub mod fill;
 pub mod group_commit;
 pub mod log_size;
 pub mod merchant;
+pub mod merchant_shell;
 pub mod nats;
 pub mod primitives;
 pub mod setup;
@@ -144,6 +147,8 @@ struct Scale {
     shell: usize,
     /// Purchases sold by the merchant's node ([`merchant`]).
     merchant: usize,
+    /// Purchases sold through the merchant's shell ([`merchant_shell`]).
+    merchant_shell: usize,
     /// Exchanges (6.2) decided by the broker's node ([`exchange`]): a customer each.
     exchanges: usize,
     /// Purchases recorded at each of [`group_commit::CONCURRENT`] (two frames, two events
@@ -169,6 +174,7 @@ impl Scale {
                 shell: n.max(1),
                 merchant: n.max(1),
                 exchanges: n.max(1),
+                merchant_shell: n.max(1),
                 group: [n.max(1); 3],
                 log_events: 2_000,
                 log_purchases: n.max(1),
@@ -181,6 +187,7 @@ impl Scale {
                 shell: 1024,
                 merchant: 512,
                 exchanges: 128,
+                merchant_shell: 256,
                 group: [32, 128, 512],
                 log_events: 200_000,
                 log_purchases: 1024,
@@ -193,6 +200,7 @@ impl Scale {
                 shell: 4096,
                 merchant: 2048,
                 exchanges: 512,
+                merchant_shell: 1024,
                 group: [128, 512, 2048],
                 log_events: 1_000_000,
                 log_purchases: 4096,
@@ -204,7 +212,10 @@ impl Scale {
 
     /// Every purchase of one suite's run: the merchant's float must cover them all.
     fn purchases(&self) -> usize {
-        self.broker.iter().chain(&self.group).sum::<usize>() + self.shell
+        self.broker.iter().chain(&self.group).sum::<usize>()
+            + self.shell
+            + self.merchant
+            + self.merchant_shell
     }
 }
 
@@ -345,6 +356,19 @@ async fn measure_suite(
         scale.merchant,
         rates.merchant_bound(cores),
     )?);
+    progress.say(&format!(
+        "{suite}: merchant 6.3 in its shell, {} purchases, {} in flight",
+        scale.merchant_shell,
+        merchant_shell::IN_FLIGHT
+    ));
+    let (mut site, figure) = merchant_shell::figure(
+        site,
+        suite,
+        scale.merchant_shell,
+        rates.merchant_bound(cores),
+    )
+    .await?;
+    figures.push(figure);
     progress.say(&format!(
         "{suite}: broker 6.2, {} exchanges (a customer each) in batches of up to {}",
         scale.exchanges,

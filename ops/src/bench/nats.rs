@@ -30,13 +30,14 @@ use customer_cli::core::HistoryKind;
 use shared::Amount;
 use shared::Suite;
 use shared::bus::{NatsBus, NatsOptions};
-use shared::runtime::{Call, system_clock};
+use shared::runtime::system_clock;
 use shared::wire::bodies::{OrderId, OrderInfo};
 
 use super::BenchError;
 use super::broker::PRICE;
 use super::figures::Figure;
 use super::setup::{self, Buses, ITEM, ITEM_NAME};
+use super::shell;
 
 /// The p50 a purchase must stay within in the paper suite (ms).
 pub const P50_PAPER_MS: f64 = 5.0;
@@ -157,19 +158,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The broker's log length, read on its actor between batches; `None` if it is gone.
-async fn broker_events(
-    running: &::broker::shell::Running,
-) -> Option<Result<u64, shared::events::LogError>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    running.addr.do_send(Call(Box::new(
-        move |node: &mut ::broker::node::BrokerNode, _| {
-            let _ = tx.send(node.log().len());
-        },
-    )));
-    rx.await.ok()
-}
-
 /// The p50 and p99 figures of `suite` from `purchases` purchases (after [`WARMUP`]); `None`
 /// when no `nats-server` is installed (said on stderr).
 ///
@@ -205,7 +193,7 @@ pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure
     let mut site = setup::establish(suite, float, 0, buses).await?;
     let merchant = site.merchant.uid();
     let gone = || BenchError::Setup("the broker's actor is gone".into());
-    let before = broker_events(&site.broker_shell).await.ok_or_else(gone)??;
+    let before = shell::broker_log_len(&site.broker_shell).await?;
     let mut latencies = Vec::with_capacity(purchases);
     for i in 0..total {
         let order = OrderInfo {
@@ -242,7 +230,7 @@ pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure
     let expected = 2 * total as u64;
     let waiting = Instant::now();
     let events = loop {
-        let events = broker_events(&site.broker_shell).await.ok_or_else(gone)?? - before;
+        let events = shell::broker_log_len(&site.broker_shell).await? - before;
         if events >= expected || waiting.elapsed() > WAIT {
             break events;
         }

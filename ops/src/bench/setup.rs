@@ -116,10 +116,10 @@ pub const ITEM: &str = "tea";
 /// Its name in the catalogue (an order names it, 6.3).
 pub const ITEM_NAME: &str = "Green tea";
 
-/// Quotas that let one customer and one merchant send every frame of the run at one
-/// `now`: the bench sends thousands of frames from the same two senders within a second,
-/// far beyond the per-sender rate and open-purchase cap of protocol.md section 10, which
-/// would otherwise refuse them (`TooManyRequests`) and measure the refusal instead of the
+/// Quotas, the broker's and the merchant's, that let one customer and one merchant send
+/// every frame of the run at one `now`: the bench sends thousands of frames from the same
+/// two senders within a second, far beyond the per-sender rate and open-purchase cap of
+/// protocol.md section 10, which would otherwise refuse them (`TooManyRequests`) and measure the refusal instead of the
 /// purchase. The caps themselves are checked on every frame all the same, so their cost is
 /// in the figures.
 fn unbounded_quotas() -> Quotas {
@@ -279,7 +279,7 @@ pub async fn establish<B: Bus>(
         Err(e) => return Err(setup_error(format!("the merchant's registration: {e}"))),
     }
 
-    let merchant_config = MerchantConfig::new(
+    let mut merchant_config = MerchantConfig::new(
         Mint::new(suite, merchant_keys.uid(), RootKey::generate()),
         Catalogue::new(vec![Item::new(
             ITEM,
@@ -290,6 +290,7 @@ pub async fn establish<B: Bus>(
         merchant.0.clone(),
         merchant_id,
     );
+    merchant_config.quotas = unbounded_quotas();
     let merchant_node = MerchantNode::open(
         dir.path().join("merchant.redb"),
         merchant_keys.clone(),

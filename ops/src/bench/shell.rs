@@ -13,10 +13,11 @@
 
 use std::time::{Duration, Instant};
 
+use ::broker::node::BrokerNode;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use shared::bus::{Bus as _, MemoryBus, Subjects};
-use shared::runtime::system_clock;
+use shared::runtime::{Call, system_clock};
 use shared::wire::{Frame, Label};
 
 use super::BenchError;
@@ -30,6 +31,22 @@ pub const TARGET: f64 = 0.6;
 pub const IN_FLIGHT: usize = 64;
 /// How long a request may wait for its reply before the run fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The broker's log length, read on its actor between batches.
+///
+/// # Errors
+/// The log's; [`BenchError::Setup`] if the actor is gone.
+pub async fn broker_log_len(running: &::broker::shell::Running) -> Result<u64, BenchError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    running
+        .addr
+        .do_send(Call(Box::new(move |node: &mut BrokerNode, _| {
+            let _ = tx.send(node.log().len());
+        })));
+    Ok(rx
+        .await
+        .map_err(|_| BenchError::Setup("the broker's actor is gone".into()))??)
+}
 
 /// Sends `frame` to the broker and checks that its reply is an `Ack`.
 async fn acknowledged(
