@@ -22,7 +22,8 @@
 //! - [`nats`]: one purchase end to end over a real `nats-server`, p50 and p99;
 //! - [`figures`]: the figures, as a table or one JSON document.
 //!
-//! Only the node's own work is timed: the peers' frames are signed beforehand.
+//! In process, only the node's own work is timed: the peers' frames are signed and sealed
+//! beforehand. End to end over `nats-server`, everything a purchase takes is.
 
 pub mod broker;
 pub mod exchange;

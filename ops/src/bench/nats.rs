@@ -22,7 +22,7 @@
 use std::fs::OpenOptions;
 use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ pub struct NatsServer {
 
 impl NatsServer {
     /// The installed binary: the first executable `nats-server` on `PATH`, then in
-    /// [`FALLBACK_DIRS`]; `None` if there is none.
+    /// `/usr/sbin`, `/usr/local/sbin`, `/usr/local/bin`; `None` if there is none.
     #[must_use]
     pub fn locate() -> Option<PathBuf> {
         use std::os::unix::fs::PermissionsExt as _;
@@ -79,8 +79,8 @@ impl NatsServer {
     /// its own, and waits until it sends its `INFO` line.
     ///
     /// # Errors
-    /// [`BenchError::Nats`]: it could not start, or did not answer within [`WAIT`].
-    pub fn start(binary: &PathBuf) -> Result<NatsServer, BenchError> {
+    /// [`BenchError::Nats`]: it could not start, or did not answer in 30 s.
+    pub fn start(binary: &Path) -> Result<NatsServer, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("peerscrip-bench-nats-")
             .tempdir()?;
