@@ -9,16 +9,19 @@
 //!
 //! Each purchase's step 1 (`PurchaseInitiated`) is recorded at the broker beforehand (not
 //! timed), so that the reports the broker receives match, as an honest customer's do. The
-//! time is until the last customer has its answer; the run then waits (untimed) until the
-//! broker has recorded every report, and fails if a request was not answered with a
+//! reports of the node figure before ([`merchant::figure`]), which the reporter sends at
+//! start, are settled before the timing. The time is until the last customer has its
+//! answer; the run then waits (untimed) until the broker has recorded every report and the
+//! merchant its `Ack`, and fails if a request was not answered with a
 //! `PurchaseResponse`, a purchase not recorded at either node, or a book does not hold.
 
 use std::time::{Duration, Instant};
 
+use ::merchant::shell::Shelled;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use shared::bus::{Bus as _, MemoryBus, Subjects};
-use shared::runtime::system_clock;
+use shared::runtime::{Call, system_clock};
 
 use super::BenchError;
 use super::figures::Figure;
@@ -30,6 +33,37 @@ use super::shell::broker_log_len;
 pub const IN_FLIGHT: usize = 64;
 /// How long a request may wait for its answer, and the reports to reach the broker.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many reports the merchant still owes the broker, read on its actor between batches.
+async fn owed_reports(running: &::merchant::shell::Running) -> Result<usize, BenchError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    running
+        .addr
+        .do_send(Call(Box::new(move |shelled: &mut Shelled, _| {
+            let _ = tx.send(shelled.node.pending_reports().len());
+        })));
+    rx.await
+        .map_err(|_| BenchError::Setup("the merchant's actor is gone".into()))
+}
+
+/// Waits until the broker's log holds `events` events and the merchant owes no report, or
+/// [`TIMEOUT`] has passed; whether they did.
+async fn settle(
+    broker: &::broker::shell::Running,
+    merchant: &::merchant::shell::Running,
+    events: u64,
+) -> Result<bool, BenchError> {
+    let waiting = Instant::now();
+    loop {
+        if broker_log_len(broker).await? >= events && owed_reports(merchant).await? == 0 {
+            return Ok(true);
+        }
+        if waiting.elapsed() > TIMEOUT {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// The figure of `suite`: `purchases` purchases through the merchant's shell, in
 /// purchases/s against `bound` (the merchant's bound of the same run). The site's nodes
@@ -67,6 +101,14 @@ pub async fn figure(
         TIMEOUT,
     )
     .await?;
+    // The node figure's reports, sent by the reporter at start, settled before the timing
+    // so that their sending and `Ack`s do not weigh on it.
+    let owed = owed as u64;
+    if !settle(&broker_shell, &merchant_shell, broker_before + owed).await? {
+        return Err(BenchError::Setup(format!(
+            "the merchant's {owed} earlier reports were not all recorded within {TIMEOUT:?}"
+        )));
+    }
     let start = Instant::now();
     let answered: Vec<Result<(), BenchError>> = futures::stream::iter(&requests)
         .map(|(_, frame)| {
@@ -82,16 +124,12 @@ pub async fn figure(
         .collect()
         .await;
     let elapsed = start.elapsed();
-    // Every report recorded at the broker (one `PurchaseRecorded` each), or the deadline.
-    let expected = (purchases + owed) as u64;
-    let waiting = Instant::now();
-    let reported = loop {
-        let events = broker_log_len(&broker_shell).await? - broker_before;
-        if events >= expected || waiting.elapsed() > TIMEOUT {
-            break events;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Every report recorded at the broker (one `PurchaseRecorded` each) and acknowledged at
+    // the merchant, or the deadline.
+    let expected = purchases as u64 + owed;
+    // A timeout here is reported by the checks below, once the nodes are back.
+    settle(&broker_shell, &merchant_shell, broker_before + expected).await?;
+    let reported = broker_log_len(&broker_shell).await? - broker_before;
     let gone = |who: &str| BenchError::Setup(format!("the {who}'s actor is gone"));
     let merchant_node = merchant_shell
         .stop()
