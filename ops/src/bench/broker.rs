@@ -44,6 +44,23 @@ fn clear_frame<B: Body>(
     Ok(Frame::new(header, vec![part]).encode()?)
 }
 
+/// Step 1 (`PurchaseInitiated`) of the site's customer for `tx`, as it tells the broker
+/// before it pays the merchant.
+///
+/// # Errors
+/// The frame could not be signed or encoded.
+pub fn initiated_frame(site: &Site, tx: TxId) -> Result<Vec<u8>, BenchError> {
+    clear_frame(
+        &site.customer,
+        Label::PurchaseInitiated,
+        tx,
+        &PurchaseInitiatedX0 {
+            merchant: site.merchant.uid(),
+            value: Amount::from_minor(PRICE),
+        },
+    )
+}
+
 /// The frames of `purchases` fresh purchases, step 1 then step 5 of each, signed on every
 /// core (the signing is the peers' work, not the broker's, and is not timed).
 ///
@@ -53,15 +70,7 @@ pub fn purchase_frames(site: &Site, purchases: usize) -> Result<Vec<Vec<u8>>, Be
     let txs: Vec<TxId> = (0..purchases).map(|_| TxId::random()).collect();
     let value = Amount::from_minor(PRICE);
     let pairs = parallel_map(&txs, |tx| -> Result<[Vec<u8>; 2], BenchError> {
-        let initiated = clear_frame(
-            &site.customer,
-            Label::PurchaseInitiated,
-            *tx,
-            &PurchaseInitiatedX0 {
-                merchant: site.merchant.uid(),
-                value,
-            },
-        )?;
+        let initiated = initiated_frame(site, *tx)?;
         let completed = clear_frame(
             &site.merchant,
             Label::PurchaseCompleted,

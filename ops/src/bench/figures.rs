@@ -7,6 +7,16 @@ use std::io::Write;
 
 use serde::Serialize;
 
+/// Which way a figure's ratio is good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// A throughput: met when its ratio reaches the target (`ratio >= target`).
+    Higher,
+    /// A latency: met when its ratio stays within the target (`ratio <= target`).
+    Lower,
+}
+
 /// One measured figure.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
@@ -21,10 +31,14 @@ pub struct Figure {
     pub bound: Option<f64>,
     /// `value / bound`, when there is a bound.
     pub ratio: Option<f64>,
-    /// The ratio the figure must reach (issue's targets), when it has one.
+    /// The ratio the figure must reach, or for a latency stay within (the performance
+    /// targets), when it has one.
     pub target: Option<f64>,
-    /// Whether `ratio >= target`, when there is a target.
+    /// Whether the ratio met the target (`>=` it, or `<=` it for [`Better::Lower`]), when
+    /// there is a target.
     pub met: Option<bool>,
+    /// Which way the ratio is good.
+    pub better: Better,
 }
 
 impl Figure {
@@ -39,6 +53,7 @@ impl Figure {
             ratio: None,
             target: None,
             met: None,
+            better: Better::Higher,
         }
     }
 
@@ -60,6 +75,24 @@ impl Figure {
             ratio: Some(ratio),
             target,
             met: target.map(|t| ratio >= t),
+            better: Better::Higher,
+        }
+    }
+
+    /// A figure where lower is better (a latency), measured against `limit`: its ratio
+    /// is `value / limit`, its target 1, met when the value stays within the limit.
+    #[must_use]
+    pub fn at_most(name: impl Into<String>, value: f64, unit: &'static str, limit: f64) -> Figure {
+        let ratio = value / limit;
+        Figure {
+            name: name.into(),
+            value,
+            unit,
+            bound: Some(limit),
+            ratio: Some(ratio),
+            target: Some(1.0),
+            met: Some(ratio <= 1.0),
+            better: Better::Lower,
         }
     }
 }
@@ -88,6 +121,14 @@ fn number(x: f64) -> String {
 
 fn optional(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), number)
+}
+
+/// The target column: `<=` before a latency's.
+fn target(f: &Figure) -> String {
+    match (f.target, f.better) {
+        (Some(t), Better::Lower) => format!("<={}", number(t)),
+        (t, _) => optional(t),
+    }
 }
 
 /// Writes the report as a table: name, value, unit, bound, ratio, target, met.
@@ -121,7 +162,7 @@ pub fn write_table<W: Write>(out: &mut W, report: &Report) -> std::io::Result<()
             f.unit,
             optional(f.bound),
             optional(f.ratio),
-            optional(f.target),
+            target(f),
         )?;
     }
     Ok(())
@@ -151,6 +192,17 @@ mod tests {
         assert_eq!(f.met, Some(false));
         let f = Figure::bounded("x", 79.0, "purchases/s", 100.0, None);
         assert_eq!(f.met, None);
+    }
+
+    #[test]
+    fn a_latency_meets_its_limit_when_it_stays_within_it() {
+        let f = Figure::at_most("p50", 4.0, "ms", 5.0);
+        assert_eq!(
+            (f.ratio, f.target, f.met),
+            (Some(0.8), Some(1.0), Some(true))
+        );
+        assert_eq!(f.better, Better::Lower);
+        assert_eq!(Figure::at_most("p50", 6.0, "ms", 5.0).met, Some(false));
     }
 
     #[test]

@@ -9,16 +9,34 @@
 //! - [`setup`]: the broker under measurement, durable in a temporary directory, with a
 //!   merchant whose float a real 6.2 exchange paid;
 //! - [`broker`]: 6.3 recorded by `BrokerNode::handle_batch` at batch sizes 1, 16, 256;
+//! - [`shell`]: 6.3 recorded by the broker in its actor shell on the in-memory bus, 64
+//!   requests in flight;
+//! - [`merchant`]: 6.3 sold by `MerchantNode::handle_batch`, a batch of 256 a commit;
+//! - [`merchant_shell`]: the same through the merchant's actor shell beside the broker's,
+//!   64 requests in flight;
+//! - [`exchange`]: 6.2 step 3 decided by `BrokerNode::handle_batch`, against the
+//!   broker's crypto in 6.2;
 //! - [`group_commit`]: events/s at 1, 8 and 64 requests together;
+//! - [`log_size`]: the broker's 6.3 at batch 256 with an empty log and with a million
+//!   events already in it ([`fill`] builds that log);
+//! - [`nats`]: one purchase end to end over a real `nats-server`, p50 and p99;
 //! - [`figures`]: the figures, as a table or one JSON document.
 //!
-//! Only the node's own work is timed: the peers' frames are signed beforehand.
+//! In process, only the node's own work is timed: the peers' frames are signed and sealed
+//! beforehand. End to end over `nats-server`, everything a purchase takes is.
 
 pub mod broker;
+pub mod exchange;
 pub mod figures;
+pub mod fill;
 pub mod group_commit;
+pub mod log_size;
+pub mod merchant;
+pub mod merchant_shell;
+pub mod nats;
 pub mod primitives;
 pub mod setup;
+pub mod shell;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
@@ -41,10 +59,10 @@ pub enum BenchError {
     Broker(#[from] ::broker::node::NodeError),
     /// The merchant's node failed (setup).
     #[error("merchant: {0}")]
-    Merchant(#[from] merchant::node::NodeError),
+    Merchant(#[from] ::merchant::node::NodeError),
     /// The merchant's catalogue was refused (setup).
     #[error("catalogue: {0}")]
-    Catalogue(#[from] merchant::core::catalogue::CatalogueError),
+    Catalogue(#[from] ::merchant::core::catalogue::CatalogueError),
     /// The customer's wallet failed (setup).
     #[error("wallet: {0}")]
     Wallet(#[from] customer_cli::WalletError),
@@ -72,6 +90,12 @@ pub enum BenchError {
         /// What the log grew by.
         events: u64,
     },
+    /// The large log could not be built.
+    #[error("filling the log: {0}")]
+    Fill(#[from] fill::BuildError),
+    /// The bench's `nats-server` did not start.
+    #[error("nats-server: {0}")]
+    Nats(String),
     /// The broker's books did not hold after a run (section 5).
     #[error("the broker's books after the run: {0}")]
     Ledger(String),
@@ -120,9 +144,23 @@ struct Scale {
     primitive: Duration,
     /// Purchases recorded at each of [`broker::BATCHES`].
     broker: [usize; 3],
+    /// Purchases recorded through the broker's actor shell ([`shell`]).
+    shell: usize,
+    /// Purchases sold by the merchant's node ([`merchant`]).
+    merchant: usize,
+    /// Purchases sold through the merchant's shell ([`merchant_shell`]).
+    merchant_shell: usize,
+    /// Exchanges (6.2) decided by the broker's node ([`exchange`]): a customer each.
+    exchanges: usize,
     /// Purchases recorded at each of [`group_commit::CONCURRENT`] (two frames, two events
     /// each).
     group: [usize; 3],
+    /// Events already in the full log of [`log_size`].
+    log_events: u64,
+    /// Purchases recorded on each of [`log_size`]'s two brokers.
+    log_purchases: usize,
+    /// Purchases end to end over `nats-server` ([`nats`]), after its warm-up.
+    nats: usize,
     /// The parts each measurement is recorded in, taking turns with the other sizes.
     rounds: usize,
 }
@@ -134,19 +172,40 @@ impl Scale {
                 primitive: Duration::from_millis(20),
                 // At least one purchase each, so that every figure is a rate of something.
                 broker: [n.max(1); 3],
+                shell: n.max(1),
+                merchant: n.max(1),
+                exchanges: n.max(1),
+                merchant_shell: n.max(1),
                 group: [n.max(1); 3],
+                log_events: 2_000,
+                log_purchases: n.max(1),
+                nats: n.max(1),
                 rounds: 2,
             },
             (None, true) => Scale {
                 primitive: Duration::from_millis(500),
                 broker: [32, 256, 1024],
+                shell: 1024,
+                merchant: 512,
+                exchanges: 128,
+                merchant_shell: 256,
                 group: [32, 128, 512],
+                log_events: 200_000,
+                log_purchases: 1024,
+                nats: 200,
                 rounds: 4,
             },
             (None, false) => Scale {
                 primitive: Duration::from_secs(2),
                 broker: [128, 1024, 4096],
+                shell: 4096,
+                merchant: 2048,
+                exchanges: 512,
+                merchant_shell: 1024,
                 group: [128, 512, 2048],
+                log_events: 1_000_000,
+                log_purchases: 4096,
+                nats: 1000,
                 rounds: 8,
             },
         }
@@ -154,7 +213,10 @@ impl Scale {
 
     /// Every purchase of one suite's run: the merchant's float must cover them all.
     fn purchases(&self) -> usize {
-        self.broker.iter().chain(&self.group).sum()
+        self.broker.iter().chain(&self.group).sum::<usize>()
+            + self.shell
+            + self.merchant
+            + self.merchant_shell
     }
 }
 
@@ -255,11 +317,16 @@ async fn measure_suite(
         rates.merchant_bound(cores),
         "purchases/s",
     ));
+    figures.push(Figure::plain(
+        format!("{suite} broker 6.2 bound"),
+        rates.exchange_bound(cores),
+        "exchanges/s",
+    ));
 
     progress.say(&format!("{suite}: the broker, a merchant's float by 6.2"));
     let purchases = u64::try_from(scale.purchases()).unwrap_or(u64::MAX);
     let float = purchases.saturating_mul(broker::PRICE);
-    let mut site = setup::build(suite, float).await?;
+    let mut site = setup::build(suite, float, 0).await?;
     progress.say(&format!(
         "{suite}: broker 6.3, {:?} purchases in batches of {:?}",
         scale.broker,
@@ -273,6 +340,48 @@ async fn measure_suite(
         scale.rounds,
     )?);
     progress.say(&format!(
+        "{suite}: broker 6.3 in its shell, {} purchases, {} in flight",
+        scale.shell,
+        shell::IN_FLIGHT
+    ));
+    let (mut site, figure) = shell::figure(site, suite, scale.shell, broker_bound).await?;
+    figures.push(figure);
+    progress.say(&format!(
+        "{suite}: merchant 6.3, {} purchases in batches of {}",
+        scale.merchant,
+        merchant::BATCH
+    ));
+    figures.push(merchant::figure(
+        &mut site,
+        suite,
+        scale.merchant,
+        rates.merchant_bound(cores),
+    )?);
+    progress.say(&format!(
+        "{suite}: merchant 6.3 in its shell, {} purchases, {} in flight",
+        scale.merchant_shell,
+        merchant_shell::IN_FLIGHT
+    ));
+    let (mut site, figure) = merchant_shell::figure(
+        site,
+        suite,
+        scale.merchant_shell,
+        rates.merchant_bound(cores),
+    )
+    .await?;
+    figures.push(figure);
+    progress.say(&format!(
+        "{suite}: broker 6.2, {} exchanges (a customer each) in batches of up to {}",
+        scale.exchanges,
+        exchange::BATCH
+    ));
+    figures.push(exchange::figure(
+        &mut site,
+        suite,
+        scale.exchanges,
+        rates.exchange_bound(cores),
+    )?);
+    progress.say(&format!(
         "{suite}: group commit, {:?} purchases' frames {:?} at a time",
         scale.group,
         group_commit::CONCURRENT
@@ -283,5 +392,20 @@ async fn measure_suite(
         scale.group,
         scale.rounds,
     )?);
+    drop(site);
+    progress.say(&format!(
+        "{suite}: broker 6.3 with an empty log and with {} events in it ({} purchases each)",
+        scale.log_events, scale.log_purchases
+    ));
+    figures.extend(
+        log_size::figures(suite, scale.log_events, scale.log_purchases, scale.rounds).await?,
+    );
+    progress.say(&format!(
+        "{suite}: {} purchases end to end over nats-server",
+        scale.nats
+    ));
+    if let Some(latency) = nats::figures(suite, scale.nats).await? {
+        figures.extend(latency);
+    }
     Ok(figures)
 }

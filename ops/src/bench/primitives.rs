@@ -37,6 +37,17 @@ impl Rates {
         cores as f64 * self.verify / 2.0
     }
 
+    /// The broker's bound in 6.2, exchanges/s: every core doing, for each exchange's step 3
+    /// (the merchant's relay), the two unwraps of M's and C's sealed parts, the four
+    /// verifications of their signatures and `IdProof`s, and the signature and wrap of
+    /// each of its two answers (the response to M, the `ChangeBrokerScrip` to C).
+    #[must_use]
+    pub fn exchange_bound(&self, cores: usize) -> f64 {
+        let per_exchange =
+            2.0 / self.unwrap + 4.0 / self.verify + 2.0 / self.sign + 2.0 / self.wrap;
+        cores as f64 / per_exchange
+    }
+
     /// The merchant's bound in 6.3, purchases/s: every core doing, for each purchase, the
     /// unwrap and verification of the request (step 2), the signatures of the response
     /// (step 4) and of the report (step 5) and the wrap that seals the response.
@@ -123,5 +134,7 @@ mod tests {
         assert!((r.broker_bound(2) - 1000.0).abs() < 1e-9);
         // 1/100 + 1/1000 + 2/100 + 1/1000 = 0.032 s a purchase on one core.
         assert!((r.merchant_bound(2) - 2.0 / 0.032).abs() < 1e-9);
+        // 2/100 + 4/1000 + 2/100 + 2/1000 = 0.046 s an exchange on one core.
+        assert!((r.exchange_bound(2) - 2.0 / 0.046).abs() < 1e-9);
     }
 }

@@ -19,7 +19,7 @@ use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, Item};
 use merchant::core::register::{Registration, accept_registration, registration};
 use merchant::node::MerchantNode;
-use shared::bus::{MemoryBus, Subjects};
+use shared::bus::{Bus, MemoryBus, Subjects};
 use shared::node::Quotas;
 use shared::runtime::system_clock;
 use shared::wire::Label;
@@ -42,15 +42,84 @@ pub struct Site {
     pub merchant: KeyPair,
     /// The merchant's float at the broker after setup (minor units).
     pub float: i128,
+    /// The merchant's node (its catalogue sells [`ITEM`] at [`super::broker::PRICE`]),
+    /// which knows the customer's key.
+    pub merchant_node: MerchantNode,
     /// Keeps the files until the end of the run; last, so that it is removed after the
-    /// broker has closed its file (fields drop in order).
-    _dir: tempfile::TempDir,
+    /// nodes have closed their files (fields drop in order).
+    dir: tempfile::TempDir,
 }
 
-/// Quotas that let one customer and one merchant send every frame of the run at one
-/// `now`: the bench sends thousands of frames from the same two senders within a second,
-/// far beyond the per-sender rate and open-purchase cap of protocol.md section 10, which
-/// would otherwise refuse them (`TooManyRequests`) and measure the refusal instead of the
+/// A [`Site`] whose nodes were taken out to run in their actor shells
+/// ([`Site::into_nodes`]), to be put back ([`Parts::with_nodes`]).
+pub struct Parts {
+    customer: KeyPair,
+    merchant: KeyPair,
+    float: i128,
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// The nodes, and the rest to put them back into.
+    #[must_use]
+    pub fn into_nodes(self) -> (BrokerNode, MerchantNode, Parts) {
+        let Site {
+            broker,
+            customer,
+            merchant,
+            float,
+            merchant_node,
+            dir,
+        } = self;
+        (
+            broker,
+            merchant_node,
+            Parts {
+                customer,
+                merchant,
+                float,
+                dir,
+            },
+        )
+    }
+
+    /// The temporary directory of the site's files.
+    #[must_use]
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Parts {
+    /// The site again, with its nodes back.
+    #[must_use]
+    pub fn with_nodes(self, broker: BrokerNode, merchant_node: MerchantNode) -> Site {
+        let Parts {
+            customer,
+            merchant,
+            float,
+            dir,
+        } = self;
+        Site {
+            broker,
+            customer,
+            merchant,
+            float,
+            merchant_node,
+            dir,
+        }
+    }
+}
+
+/// The item the merchant sells, at [`super::broker::PRICE`].
+pub const ITEM: &str = "tea";
+/// Its name in the catalogue (an order names it, 6.3).
+pub const ITEM_NAME: &str = "Green tea";
+
+/// Quotas, the broker's and the merchant's, that let one customer and one merchant send
+/// every frame of the run at one `now`: the bench sends thousands of frames from the same
+/// two senders within a second, far beyond the per-sender rate and open-purchase cap of
+/// protocol.md section 10, which would otherwise refuse them (`TooManyRequests`) and measure the refusal instead of the
 /// purchase. The caps themselves are checked on every frame all the same, so their cost is
 /// in the figures.
 fn unbounded_quotas() -> Quotas {
@@ -66,13 +135,102 @@ fn setup_error(what: impl Into<String>) -> BenchError {
     BenchError::Setup(what.into())
 }
 
-/// Builds the site of `suite`: a float of `float` minor units for the merchant.
+/// The buses of one site's parties: the broker's, the merchant's and the customer's (one
+/// connection each on NATS, as deployed; clones of one router in memory).
+#[derive(Clone, Debug)]
+pub struct Buses<B> {
+    /// The broker's.
+    pub broker: B,
+    /// The merchant's.
+    pub merchant: B,
+    /// The customer's.
+    pub customer: B,
+}
+
+impl Buses<MemoryBus> {
+    /// One in-memory bus for all three.
+    #[must_use]
+    pub fn memory() -> Buses<MemoryBus> {
+        let bus = MemoryBus::new();
+        Buses {
+            broker: bus.clone(),
+            merchant: bus.clone(),
+            customer: bus,
+        }
+    }
+}
+
+/// A site whose broker and merchant serve in their actor shells, with the customer's
+/// wallet holding VendorScrip of the whole float and its long-lived client.
+pub struct Established<B: Bus> {
+    /// The broker's shell.
+    pub broker_shell: broker::shell::Running,
+    /// The merchant's shell.
+    pub merchant_shell: merchant::shell::Running,
+    /// The customer's wallet.
+    pub wallet: Wallet,
+    /// The customer's client on its bus.
+    pub client: Client<B>,
+    /// The customer's keys.
+    pub customer: KeyPair,
+    /// The merchant's keys.
+    pub merchant: KeyPair,
+    /// The float exchanged in 6.2 (minor units).
+    pub value: Amount,
+    /// The files (last: removed after the nodes have closed them).
+    pub dir: tempfile::TempDir,
+}
+
+/// Builds the site of `suite`: a float of `float` minor units for the merchant, on a
+/// broker log that already holds `prefill` events of the bank operator's
+/// ([`super::fill`]; none when 0); the nodes are handed back out of their shells.
 ///
 /// # Errors
 /// Any step of setup that failed, named.
-pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
+pub async fn build(suite: Suite, float: u64, prefill: u64) -> Result<Site, BenchError> {
+    let site = establish(suite, float, prefill, Buses::memory()).await?;
+    let merchant_node = site
+        .merchant_shell
+        .stop()
+        .await
+        .ok_or_else(|| setup_error("the merchant's actor is gone"))?;
+    let broker = site
+        .broker_shell
+        .stop()
+        .await
+        .ok_or_else(|| setup_error("the broker's actor is gone"))?;
+    let float = broker.state().memo(&site.merchant.uid());
+    if float != i128::from(site.value.minor()) {
+        return Err(setup_error(format!(
+            "the merchant's float is {float}, not the {} exchanged",
+            site.value
+        )));
+    }
+    drop(site.wallet);
+    Ok(Site {
+        broker,
+        customer: site.customer,
+        merchant: site.merchant,
+        float,
+        merchant_node,
+        dir: site.dir,
+    })
+}
+
+/// Builds the site of `suite` on `buses` as [`build`] does, and leaves it serving.
+///
+/// # Errors
+/// Any step of setup that failed, named.
+pub async fn establish<B: Bus>(
+    suite: Suite,
+    float: u64,
+    prefill: u64,
+    buses: Buses<B>,
+) -> Result<Established<B>, BenchError> {
     let dir = tempfile::tempdir()?;
-    let bus = MemoryBus::new();
+    if prefill > 0 {
+        super::fill::build(&dir.path().join("broker.redb"), suite, prefill)?;
+    }
     let subjects = Subjects::default();
     let now = system_clock();
     let broker_keys = KeyPair::generate(suite)?;
@@ -121,13 +279,18 @@ pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
         Err(e) => return Err(setup_error(format!("the merchant's registration: {e}"))),
     }
 
-    let merchant_config = MerchantConfig::new(
+    let mut merchant_config = MerchantConfig::new(
         Mint::new(suite, merchant_keys.uid(), RootKey::generate()),
-        Catalogue::new(vec![Item::new("tea", "Green tea", Amount::from_minor(1))])?,
+        Catalogue::new(vec![Item::new(
+            ITEM,
+            ITEM_NAME,
+            Amount::from_minor(super::broker::PRICE),
+        )])?,
         broker_keys.uid(),
         merchant.0.clone(),
         merchant_id,
     );
+    merchant_config.quotas = unbounded_quotas();
     let merchant_node = MerchantNode::open(
         dir.path().join("merchant.redb"),
         merchant_keys.clone(),
@@ -135,17 +298,17 @@ pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
         [broker_keys.public().clone(), customer_keys.public().clone()],
     )?;
     let broker_shell =
-        broker::shell::serve(broker, bus.clone(), subjects.clone(), system_clock).await?;
+        broker::shell::serve(broker, buses.broker, subjects.clone(), system_clock).await?;
     let merchant_shell = merchant::shell::serve(
         merchant_node,
-        bus.clone(),
+        buses.merchant,
         subjects.clone(),
         system_clock,
         TIMEOUT,
     )
     .await?;
 
-    let client = Client::new(bus, subjects, broker_keys.uid(), TIMEOUT, 3);
+    let client = Client::new(buses.customer, subjects, broker_keys.uid(), TIMEOUT, 3);
     let mut wallet = Wallet::create(
         dir.path().join("wallet.redb"),
         customer_keys.clone(),
@@ -167,7 +330,7 @@ pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
     client.send(&mut wallet, out, system_clock()).await?;
     let step2 = wallet.resend(tx, Label::VendorScripRequest)?;
     client.publish(&step2).await?;
-    let got = collect_deliveries::<MemoryBus, _>(&mut deliveries, 2, TIMEOUT).await;
+    let got = collect_deliveries::<B, _>(&mut deliveries, 2, TIMEOUT).await;
     for frame in &got {
         wallet.handle_reply(frame, system_clock())?;
     }
@@ -175,26 +338,14 @@ pub async fn build(suite: Suite, float: u64) -> Result<Site, BenchError> {
         return Err(setup_error("the 6.2 exchange did not complete"));
     }
 
-    let merchant_node = merchant_shell
-        .stop()
-        .await
-        .ok_or_else(|| setup_error("the merchant's actor is gone"))?;
-    let broker = broker_shell
-        .stop()
-        .await
-        .ok_or_else(|| setup_error("the broker's actor is gone"))?;
-    drop(merchant_node);
-    let float = broker.state().memo(&merchant_keys.uid());
-    if float != i128::from(value.minor()) {
-        return Err(setup_error(format!(
-            "the merchant's float is {float}, not the {value} exchanged"
-        )));
-    }
-    Ok(Site {
-        broker,
+    Ok(Established {
+        broker_shell,
+        merchant_shell,
+        wallet,
+        client,
         customer: customer_keys,
         merchant: merchant_keys,
-        float,
-        _dir: dir,
+        value,
+        dir,
     })
 }

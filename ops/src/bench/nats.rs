@@ -1,0 +1,279 @@
+//! One purchase end to end over a real `nats-server`: the latency the customer sees of 6.3
+//! (step 1 to the broker and its `Ack`, step 2 to the merchant and its `PurchaseResponse`,
+//! each saved in the wallet before it is sent and its answer recorded after), p50 and p99,
+//! the broker and the merchant in their actor shells and the customer's long-lived client,
+//! each on its own connection to a `nats-server` the bench starts on a free port of
+//! 127.0.0.1 with a store directory of its own ([`NatsServer`]), as deployed
+//! (architecture.md "Transport").
+//!
+//! The customer's wallet pays each purchase with the change of the last (protocol.md 6.3:
+//! `V1 = V0 − W_P`), from VendorScrip of the whole run obtained by a real 6.2 exchange at
+//! setup. The first [`WARMUP`] purchases are not counted (connections, caches). Every
+//! purchase must be recorded by the wallet as bought, and by the broker (its
+//! `PurchaseOpened` and, once the merchant's reporter has sent step 5, `PurchaseRecorded`)
+//! with its books holding, else the run fails.
+//!
+//! The limits are absolute, not a bound of the machine: p50 within [`P50_PAPER_MS`] or
+//! [`P50_MODERN_MS`], p99 within [`P99_OVER_P50`] times the p50 of the same run.
+//!
+//! Without a `nats-server` on `PATH` or in the usual sbin directories the two figures are
+//! skipped with a line on stderr, not failed: the rest of the bench needs no server.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead as _, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use customer_cli::core::HistoryKind;
+use shared::Amount;
+use shared::Suite;
+use shared::bus::{NatsBus, NatsOptions};
+use shared::runtime::system_clock;
+use shared::wire::bodies::{OrderId, OrderInfo};
+
+use super::BenchError;
+use super::broker::PRICE;
+use super::figures::Figure;
+use super::setup::{self, Buses, ITEM, ITEM_NAME};
+use super::shell;
+
+/// The p50 a purchase must stay within in the paper suite (ms).
+pub const P50_PAPER_MS: f64 = 5.0;
+/// The same in the modern suite (ms).
+pub const P50_MODERN_MS: f64 = 8.0;
+/// The p99 must stay within this many times the p50.
+pub const P99_OVER_P50: f64 = 3.0;
+/// Purchases before the counted ones.
+pub const WARMUP: usize = 5;
+/// How long the server may take to accept connections, and the reports to arrive.
+const WAIT: Duration = Duration::from_secs(30);
+/// Where `nats-server` is looked for after `PATH` (sbin is often not on a user's `PATH`).
+const FALLBACK_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
+
+/// A `nats-server` of the bench's own, killed (and reaped) on drop.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    /// The store directory and the server's log; after `child`, so removed once it is dead.
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// The installed binary: the first executable `nats-server` on `PATH`, then in
+    /// `/usr/sbin`, `/usr/local/sbin`, `/usr/local/bin`; `None` if there is none.
+    #[must_use]
+    pub fn locate() -> Option<PathBuf> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
+        dirs.extend(FALLBACK_DIRS.iter().map(PathBuf::from));
+        dirs.into_iter().map(|d| d.join("nats-server")).find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    }
+
+    /// Starts `binary` on a free port of 127.0.0.1 with JetStream in a store directory of
+    /// its own, and waits until it sends its `INFO` line.
+    ///
+    /// # Errors
+    /// [`BenchError::Nats`]: it could not start, or did not answer in 30 s.
+    pub fn start(binary: &Path) -> Result<NatsServer, BenchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("peerscrip-bench-nats-")
+            .tempdir()?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))?;
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path().join("store"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let mut server = NatsServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while !server.answers() {
+            if let Some(status) = server.child.try_wait()? {
+                return Err(BenchError::Nats(format!(
+                    "nats-server exited at start ({status}); see its log in {}",
+                    server._dir.path().display()
+                )));
+            }
+            if started.elapsed() > WAIT {
+                return Err(BenchError::Nats(format!(
+                    "nats-server did not answer on port {port} within {WAIT:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the server sends its `INFO` line on a new connection.
+    fn answers(&self) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+            return false;
+        };
+        if stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .is_err()
+        {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO ")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        // Both fail only if the process is already gone, which is the goal.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The p-th percentile (nearest rank) of sorted `xs`, which is not empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The p50 and p99 figures of `suite` from `purchases` purchases (after [`WARMUP`]); `None`
+/// when no `nats-server` is installed (said on stderr).
+///
+/// # Errors
+/// The server, setup, a purchase that failed or was not recorded, the books after.
+pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure>>, BenchError> {
+    let Some(binary) = NatsServer::locate() else {
+        eprintln!(
+            "bench: nats-server is not installed (looked on PATH and in {}); skipping the \
+             end-to-end figures ({suite} purchase over nats p50, p99)",
+            FALLBACK_DIRS.join(", ")
+        );
+        return Ok(None);
+    };
+    let server = NatsServer::start(&binary)?;
+    let connect = |name: &str| {
+        let options = NatsOptions {
+            name: Some(format!("bench-{name}")),
+            ..NatsOptions::default()
+        };
+        let url = server.url();
+        async move { NatsBus::connect(&url, options).await }
+    };
+    let buses = Buses {
+        broker: connect("broker").await?,
+        merchant: connect("merchant").await?,
+        customer: connect("customer").await?,
+    };
+    let total = WARMUP + purchases;
+    let float = u64::try_from(total)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(PRICE);
+    let mut site = setup::establish(suite, float, 0, buses).await?;
+    let merchant = site.merchant.uid();
+    let gone = || BenchError::Setup("the broker's actor is gone".into());
+    let before = shell::broker_log_len(&site.broker_shell).await?;
+    let mut latencies = Vec::with_capacity(purchases);
+    for i in 0..total {
+        let order = OrderInfo {
+            item_id: ITEM.into(),
+            name: ITEM_NAME.into(),
+            unit_price: Amount::from_minor(PRICE),
+            quantity: 1,
+            order_id: OrderId::random(),
+        };
+        let start = Instant::now();
+        let (initiated, request) = site.wallet.buy_item(merchant, order, system_clock())?;
+        site.client
+            .send(&mut site.wallet, initiated, system_clock())
+            .await?;
+        let entry = site
+            .client
+            .send(&mut site.wallet, request, system_clock())
+            .await?;
+        let elapsed = start.elapsed();
+        match entry.what {
+            HistoryKind::ItemBought { paid, .. } if paid == Amount::from_minor(PRICE) => {}
+            other => {
+                return Err(BenchError::Setup(format!(
+                    "a purchase over nats recorded {other:?}"
+                )));
+            }
+        }
+        if i >= WARMUP {
+            latencies.push(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+    // Each purchase is two events at the broker: step 1's, and step 5's once the
+    // merchant's reporter has sent it.
+    let expected = 2 * total as u64;
+    let waiting = Instant::now();
+    let events = loop {
+        let events = shell::broker_log_len(&site.broker_shell).await? - before;
+        if events >= expected || waiting.elapsed() > WAIT {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let merchant_node = site.merchant_shell.stop().await;
+    let broker = site.broker_shell.stop().await.ok_or_else(gone)?;
+    drop(merchant_node);
+    if events != expected {
+        return Err(BenchError::NotRecorded { expected, events });
+    }
+    if let Err(e) = broker.state().check_conserved() {
+        return Err(BenchError::Ledger(e.to_string()));
+    }
+    drop(broker);
+    drop(server);
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    let limit = match suite {
+        Suite::Paper => P50_PAPER_MS,
+        Suite::Modern => P50_MODERN_MS,
+    };
+    Ok(Some(vec![
+        Figure::at_most(format!("{suite} purchase over nats p50"), p50, "ms", limit),
+        Figure::at_most(
+            format!("{suite} purchase over nats p99"),
+            p99,
+            "ms",
+            P99_OVER_P50 * p50,
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_percentiles_are_nearest_rank() {
+        let xs: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!((percentile(&xs, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile(&xs, 99.0) - 99.0).abs() < 1e-9);
+        assert!((percentile(&[7.0], 99.0) - 7.0).abs() < 1e-9);
+        assert!((percentile(&[1.0, 2.0, 3.0], 50.0) - 2.0).abs() < 1e-9);
+    }
+}

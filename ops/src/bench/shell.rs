@@ -1,0 +1,125 @@
+//! The broker recording 6.3 in its actor shell: `broker::shell::serve` on a `MemoryBus`,
+//! the purchases' frames (signed beforehand, [`broker::purchase_frames`]) sent as requests
+//! on the broker's subject with [`IN_FLIGHT`] outstanding, each awaiting its reply. What
+//! this adds to the node's figure ([`broker`]) is the shell's own work: the gateway, the
+//! actor's queue and its batching (up to `shared::runtime::MAX_BATCH` frames a commit), the
+//! replies on the bus (architecture.md "Each node").
+//!
+//! Each purchase sends step 1 (`PurchaseInitiated`) and, once it is acknowledged, step 5
+//! (`PurchaseCompleted`), as the customer and the merchant do (protocol.md 6.3); the
+//! purchases run [`IN_FLIGHT`] at a time, so that as many requests are outstanding. Every
+//! reply must be the broker's `Ack`, and once the shell is stopped the log must have grown
+//! by one event a frame and the books must hold, else the run fails.
+
+use std::time::{Duration, Instant};
+
+use ::broker::node::BrokerNode;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use shared::bus::{Bus as _, MemoryBus, Subjects};
+use shared::runtime::{Call, system_clock};
+use shared::wire::{Frame, Label};
+
+use super::BenchError;
+use super::broker;
+use super::figures::Figure;
+use super::setup::Site;
+
+/// The ratio of the broker's 6.3 throughput through its shell to its bound it must reach.
+pub const TARGET: f64 = 0.6;
+/// Requests outstanding at once.
+pub const IN_FLIGHT: usize = 64;
+/// How long a request may wait for its reply before the run fails.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The broker's log length, read on its actor between batches.
+///
+/// # Errors
+/// The log's; [`BenchError::Setup`] if the actor is gone.
+pub async fn broker_log_len(running: &::broker::shell::Running) -> Result<u64, BenchError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    running
+        .addr
+        .do_send(Call(Box::new(move |node: &mut BrokerNode, _| {
+            let _ = tx.send(node.log().len());
+        })));
+    Ok(rx
+        .await
+        .map_err(|_| BenchError::Setup("the broker's actor is gone".into()))??)
+}
+
+/// Sends `frame` to the broker and checks that its reply is an `Ack`.
+async fn acknowledged(
+    bus: &MemoryBus,
+    subjects: &Subjects,
+    frame: &[u8],
+) -> Result<(), BenchError> {
+    let reply = bus
+        .request(&subjects.broker(), Bytes::copy_from_slice(frame), TIMEOUT)
+        .await?;
+    let label = Frame::header_of(&reply)?.label;
+    if label == Label::Ack {
+        Ok(())
+    } else {
+        Err(BenchError::Setup(format!(
+            "the broker's shell answered a purchase with {label:?}, not Ack"
+        )))
+    }
+}
+
+/// The figure of `suite`: `purchases` purchases through the broker's shell, in
+/// purchases/s against `bound` (the broker's bound of the same run). The site's broker is
+/// started in its shell, and put back into the site when it stops.
+///
+/// # Errors
+/// As [`broker::purchase_frames`]; a request not acknowledged; the log or the books after.
+pub async fn figure(
+    site: Site,
+    suite: shared::Suite,
+    purchases: usize,
+    bound: f64,
+) -> Result<(Site, Figure), BenchError> {
+    let frames = broker::purchase_frames(&site, purchases)?;
+    let bus = MemoryBus::new();
+    let subjects = Subjects::default();
+    let (node, merchant_node, parts) = site.into_nodes();
+    let before = node.log().len()?;
+    let running = ::broker::shell::serve(node, bus.clone(), subjects.clone(), system_clock).await?;
+    let start = Instant::now();
+    let sent: Vec<Result<(), BenchError>> = futures::stream::iter(frames.chunks(2))
+        .map(|purchase| {
+            let (bus, subjects) = (&bus, &subjects);
+            async move {
+                for frame in purchase {
+                    acknowledged(bus, subjects, frame).await?;
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let elapsed = start.elapsed();
+    let node = running
+        .stop()
+        .await
+        .ok_or_else(|| BenchError::Setup("the broker's actor is gone".into()))?;
+    let site = parts.with_nodes(node, merchant_node);
+    sent.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let events = site.broker.log().len()? - before;
+    let expected = frames.len() as u64;
+    if events != expected {
+        return Err(BenchError::NotRecorded { expected, events });
+    }
+    if let Err(e) = site.broker.state().check_conserved() {
+        return Err(BenchError::Ledger(e.to_string()));
+    }
+    let figure = Figure::bounded(
+        format!("{suite} broker 6.3 shell {IN_FLIGHT} in flight"),
+        purchases as f64 / elapsed.as_secs_f64(),
+        "purchases/s",
+        bound,
+        Some(TARGET),
+    );
+    Ok((site, figure))
+}
