@@ -53,7 +53,7 @@ fn expected_names(suite: &str) -> Vec<String> {
     }
     names.push(format!("{suite} broker 6.3 batch 256 empty log"));
     names.push(format!(
-        "{suite} broker 6.3 batch 256 log of {LOG_EVENTS} events"
+        "{suite} broker 6.3 batch 256 log of {LOG_EVENTS} bank events"
     ));
     // Skipped, with a line on stderr, where no nats-server is installed.
     if nats_installed() {
@@ -204,7 +204,7 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
             "value",
         );
         let f = by_name(&format!(
-            "{suite} broker 6.3 batch 256 log of {LOG_EVENTS} events"
+            "{suite} broker 6.3 batch 256 log of {LOG_EVENTS} bank events"
         ));
         assert_eq!(number(f, "bound"), empty, "{f}");
         assert_eq!(number(f, "target"), Some(0.9), "{f}");

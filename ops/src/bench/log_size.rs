@@ -11,6 +11,12 @@
 //! appended through its group commit ([`super::fill`]), a genuine broker log the node opens,
 //! replays and checks as it would its own. The two brokers take turns part by part, so that
 //! a drifting disk weighs on both alike.
+//!
+//! What it measures is the cost of the log's own length (the `events` tree, the fold at
+//! open, the ledger check): the bank operator's events leave the tables a purchase writes
+//! (purchases, bindings, stored replies) empty, so a broker whose history is a million
+//! purchases also pays for those tables' depth, which grows with them (architecture.md,
+//! "Where the time goes"); the figure's name says "bank events" for that reason.
 
 use super::BenchError;
 use super::broker::{self, Recorded};
@@ -69,7 +75,7 @@ pub async fn figures(
             "purchases/s",
         ),
         Figure::bounded(
-            format!("{suite} broker 6.3 batch {BATCH} log of {events} events"),
+            format!("{suite} broker 6.3 batch {BATCH} log of {events} bank events"),
             full_rate,
             "purchases/s",
             empty_rate,
