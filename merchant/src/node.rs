@@ -505,11 +505,15 @@ impl MerchantNode {
         if let Err(down) = self.driver.serving(now) {
             return replies.iter().map(|_| Err(down.clone().into())).collect();
         }
-        // `None`: not an `Ack` of a report, answered one by one below.
+        // `None`: not an `Ack` of a report, handled one by one below.
         let mut acked: Vec<Option<Result<ReplyOutcome, NodeError>>> =
             replies.iter().map(|_| None).collect();
         let committed = self.driver.commit_with(now, |core, group| {
             for (bytes, slot) in replies.iter().zip(acked.iter_mut()) {
+                // A decision is opened (a private-key operation) and decided once, below.
+                if !Frame::header_of(bytes.as_ref()).is_ok_and(|h| h.label == Label::Ack) {
+                    continue;
+                }
                 let Some(broker) = core.state.peer_key(&core.config.broker) else {
                     *slot = Some(Err(NodeError::NoBrokerKey));
                     continue;
@@ -525,6 +529,7 @@ impl MerchantNode {
                         core.append(group, Recorded::attach(vec![*event], Vec::new()), None)?;
                         *slot = Some(Ok(ReplyOutcome::Recorded));
                     }
+                    // Not reached for an `Ack`; decided again below if it were.
                     Ok(ReplyDecision::Decided(_)) => {}
                 }
             }
