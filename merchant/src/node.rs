@@ -459,91 +459,90 @@ impl MerchantNode {
     /// to a pending request is acted on and recorded in one commit with the frames it
     /// sends; anything else is discarded and changes nothing.
     pub fn handle_reply(&mut self, bytes: &[u8], now: UnixSecs) -> Result<ReplyOutcome, NodeError> {
-        self.driver.serving(now)?;
-        let core = self.driver.core();
-        let broker = core
-            .state
-            .peer_key(&core.config.broker)
-            .ok_or(NodeError::NoBrokerKey)?;
-        let decided = Frame::decode(bytes)
-            .map_err(AckError::from)
-            .and_then(|frame| {
-                decide_reply(&core.state, &core.config, &frame, &core.keys, broker, now)
-            });
-        match decided {
-            Err(e) => Ok(ReplyOutcome::Discarded(e)),
-            Ok(ReplyDecision::Acknowledged(event)) => {
-                self.driver
-                    .commit(now, Recorded::attach(vec![*event], Vec::new()))?;
-                Ok(ReplyOutcome::Recorded)
-            }
-            Ok(ReplyDecision::Decided(decision)) => {
-                let handled = self.driver.commit_decision(now, *decision)?;
-                Ok(ReplyOutcome::Decided(
-                    handled
-                        .reply
-                        .into_iter()
-                        .chain(handled.deliveries)
-                        .chain(handled.requests)
-                        .collect(),
-                ))
-            }
-        }
+        self.handle_replies(&[bytes], now)
+            .pop()
+            .unwrap_or(Ok(ReplyOutcome::Discarded(AckError::NotPending)))
     }
 
     /// [`MerchantNode::handle_reply`] for replies that arrived together, one result each,
-    /// in order: the broker's `Ack`s of reports are recorded in one commit (the reporter
-    /// sends reports in parallel, and a commit each would cost the merchant an fsync per
-    /// purchase on top of the sale's), then each decision of 6.2, 6.5 or 6.7 is acted on
-    /// in a commit of its own with the frames it seals, as `handle_reply` does. A failed
-    /// commit of the `Ack`s leaves each of them `Unavailable` and nothing of them written.
+    /// in order, all recorded in one commit (`Driver::commit_decisions`): each `Ack` of a
+    /// report and each decision of 6.2, 6.5 or 6.7, acted on with the frames it seals. The
+    /// reporter sends requests to the broker in parallel, and a commit per answer would cost
+    /// the merchant an fsync per purchase on top of the sale's. A reply that matches no
+    /// pending request is discarded and changes nothing; a failed commit leaves every reply
+    /// of the batch `Unavailable` and nothing of them written.
     pub fn handle_replies<R: AsRef<[u8]>>(
         &mut self,
         replies: &[R],
         now: UnixSecs,
     ) -> Vec<Result<ReplyOutcome, NodeError>> {
-        if let Err(down) = self.driver.serving(now) {
-            return replies.iter().map(|_| Err(down.clone().into())).collect();
-        }
-        // `None`: not an `Ack` of a report, handled one by one below.
-        let mut acked: Vec<Option<Result<ReplyOutcome, NodeError>>> =
+        // What became of each reply that was not acted on: discarded, or no broker key.
+        let mut not_acted: Vec<Option<Result<ReplyOutcome, NodeError>>> =
             replies.iter().map(|_| None).collect();
-        let committed = self.driver.commit_with(now, |core, group| {
-            for (bytes, slot) in replies.iter().zip(acked.iter_mut()) {
-                // A decision is opened (a private-key operation) and decided once, below.
-                if !Frame::header_of(bytes.as_ref()).is_ok_and(|h| h.label == Label::Ack) {
-                    continue;
+        // Which of the replies acted on are `Ack`s (recorded, nothing sent).
+        let mut acks = vec![false; replies.len()];
+        let mut index = 0;
+        let committed = self.driver.commit_decisions(now, replies, |core, bytes| {
+            let (slot, is_ack) = (&mut not_acted[index], &mut acks[index]);
+            index += 1;
+            let Some(broker) = core.state.peer_key(&core.config.broker) else {
+                *slot = Some(Err(NodeError::NoBrokerKey));
+                return None;
+            };
+            let decided = Frame::decode(bytes.as_ref())
+                .map_err(AckError::from)
+                .and_then(|frame| {
+                    decide_reply(&core.state, &core.config, &frame, &core.keys, broker, now)
+                });
+            match decided {
+                Err(e) => {
+                    *slot = Some(Ok(ReplyOutcome::Discarded(e)));
+                    None
                 }
-                let Some(broker) = core.state.peer_key(&core.config.broker) else {
-                    *slot = Some(Err(NodeError::NoBrokerKey));
-                    continue;
-                };
-                let decided = Frame::decode(bytes.as_ref())
-                    .map_err(AckError::from)
-                    .and_then(|frame| {
-                        decide_reply(&core.state, &core.config, &frame, &core.keys, broker, now)
-                    });
-                match decided {
-                    Err(e) => *slot = Some(Ok(ReplyOutcome::Discarded(e))),
-                    Ok(ReplyDecision::Acknowledged(event)) => {
-                        core.append(group, Recorded::attach(vec![*event], Vec::new()), None)?;
-                        *slot = Some(Ok(ReplyOutcome::Recorded));
-                    }
-                    // Not reached for an `Ack`; decided again below if it were.
-                    Ok(ReplyDecision::Decided(_)) => {}
+                Ok(ReplyDecision::Acknowledged(event)) => {
+                    *is_ack = true;
+                    Some(Decision {
+                        events: vec![*event],
+                        reply: None,
+                        deliveries: Vec::new(),
+                    })
                 }
+                Ok(ReplyDecision::Decided(decision)) => Some(*decision),
             }
-            Ok(())
         });
-        replies
-            .iter()
-            .zip(acked)
-            .map(|(bytes, slot)| match (slot, &committed) {
-                (None, _) => self.handle_reply(bytes.as_ref(), now),
-                (Some(Ok(ReplyOutcome::Recorded)), Err(down)) => Err(down.clone().into()),
-                (Some(result), _) => result,
-            })
-            .collect()
+        match committed {
+            // Nothing of the batch was written: each reply acted on fails alike.
+            Err(e) => not_acted
+                .into_iter()
+                .map(|slot| {
+                    slot.unwrap_or_else(|| {
+                        Err(match &e {
+                            Unserved::Unavailable(down) => NodeError::Unavailable(down.clone()),
+                            Unserved::Draft(draft) => NodeError::Draft(draft.clone()),
+                        })
+                    })
+                })
+                .collect(),
+            Ok(handled) => handled
+                .into_iter()
+                .zip(not_acted)
+                .zip(acks)
+                .map(|((acted, slot), is_ack)| match (acted, slot) {
+                    (_, Some(result)) => result,
+                    (Some(_), None) if is_ack => Ok(ReplyOutcome::Recorded),
+                    (Some(handled), None) => Ok(ReplyOutcome::Decided(
+                        handled
+                            .reply
+                            .into_iter()
+                            .chain(handled.deliveries)
+                            .chain(handled.requests)
+                            .collect(),
+                    )),
+                    // `decide` gives a decision or fills the slot: not reached.
+                    (None, None) => Ok(ReplyOutcome::Discarded(AckError::NotPending)),
+                })
+                .collect(),
+        }
     }
 }
 

@@ -6,11 +6,10 @@
 //!   6.5 step 3 and 6.7 step 2) want the broker's answer, so they go to the reporter, not
 //!   to a peer subject.
 //! - The reporter ([`serve`] starts it) sends them to `Subjects::broker()` with a timeout
-//!   and feeds the answers to the node actor: the `Ack`s that arrive together in one call
-//!   (`MerchantNode::handle_replies`), recorded (`PurchaseReported`) in one commit; each
-//!   decision in a call of its own (`MerchantNode::handle_reply`), acted on in a commit of
-//!   its own. The frames a decision sends to the customer are published to the
-//!   customer's peer subject. Each request goes
+//!   and feeds the answers that arrive together to `MerchantNode::handle_replies` on the
+//!   node actor, in one call and one commit: it records each `Ack` (`PurchaseReported`)
+//!   and acts on each decision. The frames a decision sends to the customer are published
+//!   to the customer's peer subject. Each request goes
 //!   in a task of its own, at most [`REPORT_CONCURRENCY`] at once, so one the broker does
 //!   not answer delays no other (protocol.md section 10); an unanswered one is sent again
 //!   after its own pause growing from [`REPORT_RETRY_FIRST`] to [`REPORT_RETRY`], read
@@ -442,52 +441,40 @@ pub enum ReportError {
     Stopped,
 }
 
-/// One `Ack` of the broker's to record, and where its outcome goes.
+/// One answer of the broker's to record, and where its outcome goes.
 type Answer = (Bytes, oneshot::Sender<Result<ReplyOutcome, NodeError>>);
 
-/// Records the broker's answers through the node actor. The `Ack`s of reports that arrive
-/// while the actor records earlier ones go in one call (`MerchantNode::handle_replies`: one
-/// commit), so that reports answered in parallel do not cost the merchant a commit each.
-/// Every other answer (a decision of 6.2, 6.5 or 6.7, which seals frames and commits on its
-/// own) goes straight to the actor in a call of its own, queued with the customers'
-/// requests in arrival order as before: a decision waits behind no `Ack`, and a batch of
-/// decisions never holds the node for all of their commits at once.
+/// Records the broker's answers through the node actor: those that arrive while the actor
+/// records earlier ones go in one call and one commit (`MerchantNode::handle_replies`), so
+/// that requests answered in parallel do not cost the merchant a commit each, and a flood
+/// of them holds the node for one commit rather than one each.
 #[derive(Clone, Debug)]
 struct Recorder {
-    addr: Addr<NodeActor<Shelled>>,
-    acks: mpsc::UnboundedSender<Answer>,
+    answers: mpsc::UnboundedSender<Answer>,
 }
 
 impl Recorder {
     /// A recorder for the node behind `addr`; its task ends with the last clone.
     fn start(addr: Addr<NodeActor<Shelled>>) -> Recorder {
-        let (acks, queue) = mpsc::unbounded_channel();
-        tokio::spawn(record_acks(addr.clone(), queue));
-        Recorder { addr, acks }
+        let (answers, queue) = mpsc::unbounded_channel();
+        tokio::spawn(record_loop(addr, queue));
+        Recorder { answers }
     }
 
     /// Records `reply` and returns what became of it.
     async fn record(&self, reply: Bytes) -> Result<Result<ReplyOutcome, NodeError>, ReportError> {
         let (outcome, rx) = oneshot::channel();
-        if Frame::header_of(&reply).is_ok_and(|h| h.label == Label::Ack) {
-            self.acks
-                .send((reply, outcome))
-                .map_err(|_| ReportError::Stopped)?;
-        } else {
-            // A stopped actor drops the call, and with it `outcome`: the receiver says so.
-            self.addr
-                .do_send(Call(Box::new(move |s: &mut Shelled, now| {
-                    let _ = outcome.send(s.node.handle_reply(&reply, now));
-                })));
-        }
+        self.answers
+            .send((reply, outcome))
+            .map_err(|_| ReportError::Stopped)?;
         rx.await.map_err(|_| ReportError::Stopped)
     }
 }
 
-/// Hands the actor every `Ack` queued (up to `runtime::MAX_BATCH`) in one call, then the
+/// Hands the actor every answer queued (up to `runtime::MAX_BATCH`) in one call, then the
 /// next; returns when every [`Recorder`] is gone or the actor is (the waiting senders are
 /// then dropped, which they read as [`ReportError::Stopped`]).
-async fn record_acks(addr: Addr<NodeActor<Shelled>>, mut queue: mpsc::UnboundedReceiver<Answer>) {
+async fn record_loop(addr: Addr<NodeActor<Shelled>>, mut queue: mpsc::UnboundedReceiver<Answer>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < runtime::MAX_BATCH {

@@ -329,6 +329,60 @@ impl<C: Core> Driver<C> {
         Ok(handled)
     }
 
+    /// Several of the node's own decisions in one commit (the merchant acting on the
+    /// broker's answers that arrived together): `decide` is called for each item in order,
+    /// on the core as the earlier ones left it (their events folded), and gives its
+    /// decision or `None` (nothing to record for it); each decision's drafts are sealed and
+    /// its events appended with them, as [`Driver::commit_decision`] does for one. One
+    /// result per item, `None` where `decide` gave none; on any failure nothing of them is
+    /// written and the node is down until its state is rebuilt from the log
+    /// ([`Driver::serving`]).
+    ///
+    /// # Errors
+    /// A seal's or the commit's.
+    pub fn commit_decisions<T>(
+        &mut self,
+        now: UnixSecs,
+        items: &[T],
+        mut decide: impl FnMut(&C, &T) -> Option<Decision<C::Kind>>,
+    ) -> Result<Vec<Option<Handled>>, Unserved> {
+        self.serving(now)?;
+        let mut group = match self.log.begin_group() {
+            Ok(group) => group,
+            Err(e) => return Err(self.availability.fault(e, now).into()),
+        };
+        let mut handled = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(decision) = decide(&self.core, item) else {
+                handled.push(None);
+                continue;
+            };
+            let (done, sent) = match self.seal_decision(&decision) {
+                Ok(sealed) => sealed,
+                // Nothing is written, but the earlier decisions are folded into the state:
+                // down until it is rebuilt from the log.
+                Err(e) => {
+                    drop(group);
+                    self.availability.fault(&e, now);
+                    return Err(e.into());
+                }
+            };
+            let events = Recorded::attach(decision.events, sent);
+            if let Err(e) = self.core.append(&mut group, events, None) {
+                drop(group);
+                return Err(self.availability.fault(e, now).into());
+            }
+            handled.push(Some(done));
+        }
+        match self.core.flush(&mut group).and_then(|()| group.commit()) {
+            Ok(()) => {
+                self.core.committed();
+                Ok(handled)
+            }
+            Err(e) => Err(self.availability.fault(e, now).into()),
+        }
+    }
+
     /// Handles request frames that arrived together, one result per frame, in order (see
     /// the module doc for the order and the failure path). A refusal is an `Ok` with the
     /// `Error` as its reply (signed, or unsigned for a frame that did not verify or a
