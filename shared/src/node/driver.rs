@@ -335,8 +335,8 @@ impl<C: Core> Driver<C> {
     /// decision or `None` (nothing to record for it); each decision's drafts are sealed and
     /// its events appended with them, as [`Driver::commit_decision`] does for one. One
     /// result per item, `None` where `decide` gave none; on any failure nothing of them is
-    /// written and the node is down until its state is rebuilt from the log
-    /// ([`Driver::serving`]).
+    /// written: a seal's leaves the state rebuilt from the log, a storage fault leaves the
+    /// node down until it is ([`Driver::serving`]).
     ///
     /// # Errors
     /// A seal's or the commit's.
@@ -359,11 +359,14 @@ impl<C: Core> Driver<C> {
             };
             let (done, sent) = match self.seal_decision(&decision) {
                 Ok(sealed) => sealed,
-                // Nothing is written, but the earlier decisions are folded into the state:
-                // down until it is rebuilt from the log.
                 Err(e) => {
+                    // Nothing is written. The earlier decisions of the group are folded
+                    // into the state, which is rebuilt from the log (down if it cannot be).
+                    let folded = group.appended() > 0;
                     drop(group);
-                    self.availability.fault(&e, now);
+                    if folded && let Err(reload) = self.core.load(&self.log) {
+                        self.availability.fault(reload, now);
+                    }
                     return Err(e.into());
                 }
             };
