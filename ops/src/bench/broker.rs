@@ -116,15 +116,26 @@ pub fn record(site: &mut Site, frames: &[Vec<u8>], batch: usize) -> Result<Recor
             result?;
         }
     }
+    let events = check_recorded(site, before, frames.len())?;
+    Ok(Recorded { events, elapsed })
+}
+
+/// Checks that the broker's log grew by one event for each of `frames` since it held
+/// `before` events, and that its books hold (section 5): a figure is of 6.3 recorded, not
+/// of refusals. Returns the events appended.
+///
+/// # Errors
+/// [`BenchError::NotRecorded`], [`BenchError::Ledger`], or the log's.
+pub fn check_recorded(site: &Site, before: u64, frames: usize) -> Result<u64, BenchError> {
     let events = site.broker.log().len()? - before;
-    let expected = frames.len() as u64;
+    let expected = frames as u64;
     if events != expected {
         return Err(BenchError::NotRecorded { expected, events });
     }
     if let Err(e) = site.broker.state().check_conserved() {
         return Err(BenchError::Ledger(e.to_string()));
     }
-    Ok(Recorded { events, elapsed })
+    Ok(events)
 }
 
 /// The frames in each of the `rounds` parts of `len` frames recorded `batch` at a time:

@@ -106,14 +106,7 @@ pub async fn figure(
         .ok_or_else(|| BenchError::Setup("the broker's actor is gone".into()))?;
     let site = parts.with_nodes(node, merchant_node);
     sent.into_iter().collect::<Result<Vec<()>, _>>()?;
-    let events = site.broker.log().len()? - before;
-    let expected = frames.len() as u64;
-    if events != expected {
-        return Err(BenchError::NotRecorded { expected, events });
-    }
-    if let Err(e) = site.broker.state().check_conserved() {
-        return Err(BenchError::Ledger(e.to_string()));
-    }
+    broker::check_recorded(&site, before, frames.len())?;
     let figure = Figure::bounded(
         format!("{suite} broker 6.3 shell {IN_FLIGHT} in flight"),
         purchases as f64 / elapsed.as_secs_f64(),
