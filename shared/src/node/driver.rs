@@ -548,16 +548,24 @@ impl<C: Core> Driver<C> {
     /// Seals the decision's reply and other frames: what is sent, typed, and the frames
     /// stored in its events (ADR 0006). A decision without events (a read) is sealed the
     /// same way and stores nothing.
+    ///
+    /// A decision with more than one signed frame has them signed and sealed on every core
+    /// (ADR 0013): the merchant's sale signs its reply and its report to the broker, the
+    /// broker's 6.2 authorization its answers to the merchant and the customer, and this is
+    /// the serial part of a batch (each decision is sealed before the next is decided).
     fn seal_decision(
         &self,
         decision: &Decision<C::Kind>,
     ) -> Result<(Handled, Vec<SentFrame>), DraftError> {
-        let sent = decision
-            .reply
-            .iter()
-            .chain(&decision.deliveries)
-            .map(|draft| self.seal(draft))
-            .collect::<Result<Vec<_>, _>>()?;
+        let drafts: Vec<&Draft> = decision.reply.iter().chain(&decision.deliveries).collect();
+        let signed = drafts.iter().filter(|draft| !draft.unsigned).count();
+        let sent = if signed > 1 {
+            crate::runtime::parallel_map(&drafts, |draft| self.seal(draft))
+        } else {
+            drafts.iter().map(|draft| self.seal(draft)).collect()
+        }
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
         let handled = Handled::of(
             sent.iter().cloned().map(Outgoing::from),
             decision.reply.is_some(),
