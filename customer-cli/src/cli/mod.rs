@@ -128,9 +128,9 @@ impl Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a wallet: a new key pair (its private key encrypted with a passphrase), the
-    /// wallet file, and the broker's key pinned (compare the UID printed with the
-    /// broker operator's).
+    /// Create a wallet: a new key pair (its private key encrypted with a passphrase of 8
+    /// characters or more), the wallet file, and the broker's key pinned (compare the UID
+    /// printed with the broker operator's).
     Init {
         /// The broker's public key (PEM), obtained out of band.
         #[arg(long, value_name = "PEM")]
