@@ -15,7 +15,8 @@
 //! - no server at the URL: exit 4; the key file is `ENCRYPTED PRIVATE KEY` and a wrong
 //!   passphrase fails clearly (exit 2) without echoing it.
 //! - a new passphrase of fewer than 8 characters is refused (exit 2) before anything is
-//!   written, 8 are enough, and unlocking is not held to it.
+//!   written, 8 are enough, and unlocking is not held to it; `completions` needs no
+//!   wallet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use shared::UnixSecs;
@@ -848,6 +849,28 @@ async fn a_new_passphrase_shorter_than_8_characters_is_refused_and_8_are_enough(
     let message = refused.json()["message"].as_str().unwrap().to_owned();
     assert!(message.contains("wrong passphrase"), "{message}");
     assert!(!message.contains("too short"), "{message}");
+}
+
+#[actix_rt::test]
+async fn completions_are_printed_without_a_wallet_and_an_unknown_shell_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Customer::new(Suite::Modern, tmp.path(), "nats://127.0.0.1:1");
+    let bash = c.run_human(&["completions", "bash"]).await;
+    assert_eq!(bash.code, 0, "{bash:?}");
+    assert!(bash.stdout.contains("peerscrip"), "{bash:?}");
+    for word in ["vendor-scrip", "top-up", "--passphrase-file"] {
+        assert!(bash.stdout.contains(word), "no {word} in the bash script");
+    }
+    assert!(bash.stderr.is_empty(), "{bash:?}");
+    assert!(!c.dir.exists(), "completions made a wallet directory");
+
+    let unknown = c.run_human(&["completions", "tcsh"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stdout.is_empty(), "{unknown:?}");
+    assert!(unknown.stderr.contains("tcsh"), "{unknown:?}");
+    let unknown = c.run(&["completions", "tcsh"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert_eq!(unknown.json()["error"], "usage", "{unknown:?}");
 }
 
 /// The customer's NATS user and password file are kept in its config (the password itself
