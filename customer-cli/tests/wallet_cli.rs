@@ -14,6 +14,9 @@
 //!   the customer paid once each time;
 //! - no server at the URL: exit 4; the key file is `ENCRYPTED PRIVATE KEY` and a wrong
 //!   passphrase fails clearly (exit 2) without echoing it.
+//! - a new passphrase of fewer than 8 characters is refused (exit 2) before anything is
+//!   written, 8 are enough, and unlocking is not held to it; `completions` needs no
+//!   wallet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use shared::UnixSecs;
@@ -771,6 +774,103 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
     assert!(stderr.contains("wrong passphrase"), "{stderr}");
     assert!(!stderr.contains("not the passphrase"));
     c.assert_no_secret_printed();
+}
+
+/// The refusal of a new passphrase of fewer than 8 characters, word for word.
+const SHORT_PASSPHRASE: &str =
+    "the new passphrase is too short: it needs at least 8 characters; nothing was written";
+
+/// A broker public key (PEM) in `dir`, for `init`.
+fn broker_pem_in(dir: &Path) -> PathBuf {
+    let path = dir.join("broker.pub.pem");
+    std::fs::write(
+        &path,
+        fixtures::keypair(Suite::Modern, 1)
+            .public()
+            .to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+#[actix_rt::test]
+async fn a_new_passphrase_shorter_than_8_characters_is_refused_and_8_are_enough() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = broker_pem_in(tmp.path());
+    let mut c = Customer::new(Suite::Modern, tmp.path(), "nats://127.0.0.1:1");
+    let init = ["init", "--broker-key", broker_pem.to_str().unwrap()];
+
+    // Seven characters from the file: refused before anything is written.
+    let short = tmp.path().join("short");
+    std::fs::write(&short, "seven c\n").unwrap();
+    c.passphrase_file = short;
+    let refused = c.run(&init).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let doc = refused.json();
+    assert_eq!(doc["error"], "usage", "{refused:?}");
+    assert_eq!(doc["message"], SHORT_PASSPHRASE, "{refused:?}");
+    assert!(!c.dir.exists(), "the wallet directory was created");
+    assert!(!refused.stdout.contains("seven c") && !refused.stderr.contains("seven c"));
+
+    // Seven characters of two bytes each (fourteen bytes), from the environment, with
+    // human output: the message on stderr, and still nothing written.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_peerscrip"))
+        .args(init)
+        .arg("--wallet-dir")
+        .arg(&c.dir)
+        .env("PEERSCRIP_PASSPHRASE", "ééééééé")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim_end(), format!("peerscrip: {SHORT_PASSPHRASE}"));
+    assert!(!c.dir.exists(), "the wallet directory was created");
+
+    // Eight characters (one of them two bytes long) are enough, and open the wallet after.
+    let eight = "eight-çh";
+    let enough = tmp.path().join("enough");
+    std::fs::write(&enough, format!("{eight}\n")).unwrap();
+    c.passphrase_file = enough;
+    c.run(&init).await.ok();
+    let pem = std::fs::read_to_string(c.dir.join("key.pem")).unwrap();
+    assert!(KeyPair::from_pkcs8_pem(Suite::Modern, &pem, Some(eight.as_bytes())).is_ok());
+    c.run(&["balance"]).await.ok();
+
+    // Unlocking is never held to the rule: a short wrong passphrase is just wrong.
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "seven c\n").unwrap();
+    c.passphrase_file = wrong;
+    let refused = c.run(&["balance"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let message = refused.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("wrong passphrase"), "{message}");
+    assert!(!message.contains("too short"), "{message}");
+}
+
+#[actix_rt::test]
+async fn completions_are_printed_without_a_wallet_and_an_unknown_shell_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Customer::new(Suite::Modern, tmp.path(), "nats://127.0.0.1:1");
+    let bash = c.run_human(&["completions", "bash"]).await;
+    assert_eq!(bash.code, 0, "{bash:?}");
+    assert!(bash.stdout.contains("peerscrip"), "{bash:?}");
+    for word in ["vendor-scrip", "top-up", "--passphrase-file"] {
+        assert!(bash.stdout.contains(word), "no {word} in the bash script");
+    }
+    assert!(bash.stderr.is_empty(), "{bash:?}");
+    assert!(!c.dir.exists(), "completions made a wallet directory");
+
+    let unknown = c.run_human(&["completions", "tcsh"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stdout.is_empty(), "{unknown:?}");
+    assert!(unknown.stderr.contains("tcsh"), "{unknown:?}");
+    let unknown = c.run(&["completions", "tcsh"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert_eq!(unknown.json()["error"], "usage", "{unknown:?}");
 }
 
 /// The customer's NATS user and password file are kept in its config (the password itself

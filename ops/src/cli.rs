@@ -49,18 +49,25 @@ impl Cli {
 pub enum Command {
     /// Generate an RSA key pair for a node or wallet, write it as PEM and print its UID.
     Keygen(KeygenArgs),
-    /// Run every transaction of protocol.md section 6 among a broker, two merchants and two
-    /// customers in this process (in-memory bus, real crypto, real redb files), show the
-    /// protections refusing a spent scrip, a wrong CustomerSecret, an order above the scrip,
-    /// a replayed request and an expired scrip, then replay every log, check conservation
-    /// and reconcile the logs with each other. Exits 0 only if all of it held.
+    /// Run every transaction among a broker, two merchants and two customers, in this
+    /// process, and check that every protection and every log holds.
+    ///
+    /// Every transaction of protocol.md section 6 (in-memory bus, real crypto, real redb
+    /// files); then the protections refusing a spent scrip, a wrong CustomerSecret, an order
+    /// above the scrip, a replayed request and an expired scrip; then every log replayed,
+    /// conservation checked and the logs reconciled with each other. Exits 0 only if all of
+    /// it held.
     #[command(after_help = crate::demo::EXIT_CODES)]
     Demo(DemoArgs),
-    /// Write the NATS server configuration of a deployment: one user per node with a fresh
-    /// password, each allowed only its own subjects (architecture.md "Transport").
+    /// Write the NATS server configuration of a deployment: one user per node.
+    ///
+    /// One user per node with a fresh password, each allowed only its own subjects
+    /// (architecture.md "Transport").
     NatsConfig(NatsConfigArgs),
-    /// The bank operator's commands against a running broker: open an account, deposit,
-    /// pay out, show a balance (a signed, sealed administration request, ADR 0010).
+    /// The bank operator's commands against a running broker.
+    ///
+    /// Open an account, deposit, pay out, show a balance (a signed, sealed administration
+    /// request, ADR 0010).
     #[command(after_help = crate::bank::EXIT_CODES)]
     Bank {
         #[command(flatten)]
@@ -68,12 +75,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::bank::BankCommand,
     },
-    /// Audit one node's log, reading only the log and public keys: hash chain, postings,
-    /// every signature kept as evidence, the ledger after every event, and the stored
-    /// tables against a replay, and the named invariants of protocol.md sections 4–7
-    /// (scrip issued once, spent once, live spend, change, deadline, stored reply). A
-    /// broker's, merchant's or wallet's log (or data directory). A progress bar on stderr
-    /// for a long log. Exit 0 if all hold, 3 naming the first failing event.
+    /// Audit one node's log, reading only the log and public keys.
+    ///
+    /// Hash chain, postings, every signature kept as evidence, the ledger after every
+    /// event, and the stored tables against a replay, and the named invariants of
+    /// protocol.md sections 4–7 (scrip issued once, spent once, live spend, change,
+    /// deadline, stored reply). A broker's, merchant's or wallet's log (or data directory).
+    /// A progress bar on stderr for a long log. Exit 0 if all hold, 3 naming the first
+    /// failing event.
     Audit {
         /// The log file, or the node's data directory.
         target: PathBuf,
@@ -89,8 +98,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Reconcile the logs of a broker, its merchants and customer wallets with each other:
-    /// each merchant's float, every exchange, purchase, top-up and withdrawal on both
+    /// Reconcile the logs of a broker, its merchants and customer wallets with each other.
+    ///
+    /// Each merchant's float, every exchange, purchase, top-up and withdrawal on both
     /// sides, and each wallet's history. Exit 0 if all agree, 3 listing every mismatch.
     #[command(after_help = crate::reconcile::EXIT_CODES)]
     Reconcile {
@@ -111,17 +121,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Settle a dispute about one transaction: bundle every event of it from the parties'
-    /// logs with its evidence and key chain, or verify a bundle offline and say what each
-    /// party signed and did, and the verdict.
+    /// Settle a dispute about one transaction.
+    ///
+    /// Bundle every event of it from the parties' logs with its evidence and key chain, or
+    /// verify a bundle offline and say what each party signed and did, and the verdict.
     #[command(after_help = crate::dispute::EXIT_CODES)]
     Dispute {
         #[command(subcommand)]
         command: DisputeCommand,
     },
-    /// Publish every event of a node's log to a JetStream stream, in seq order, one message
-    /// per event (its stored bytes), resuming after the last one the stream holds for the
-    /// node: no gap and no duplicate across restarts. With --follow, keep polling the log.
+    /// Publish every event of a node's log to a JetStream stream.
+    ///
+    /// In seq order, one message per event (its stored bytes), resuming after the last one
+    /// the stream holds for the node: no gap and no duplicate across restarts. With
+    /// --follow, keep polling the log.
     Export(ExportArgs),
     /// The broker operator's list of registered peers (UID and account, redacted).
     #[command(after_help = crate::bank::EXIT_CODES)]
@@ -129,11 +142,33 @@ pub enum Command {
         #[command(flatten)]
         connection: crate::bank::Connection,
     },
-    /// Measure on this machine, in one run: each suite's RSA primitives, the nodes'
-    /// bounds computed from them (protocol.md 6.3), the broker recording 6.3 in process
-    /// (durable, batches of 1, 16, 256) and group commit (events/s at 1, 8, 64 requests
-    /// together); each figure with its ratio to its bound and the target it must reach.
+    /// Measure the performance figures on this machine against their bounds.
+    ///
+    /// In one run: each suite's RSA primitives, the nodes' bounds computed from them
+    /// (protocol.md 6.3), the broker recording 6.3 in process (durable, batches of 1, 16,
+    /// 256) and group commit (events/s at 1, 8, 64 requests together); each figure with its
+    /// ratio to its bound and the target it must reach.
     Bench(BenchArgs),
+    /// Print the shell completion script of `peerscrip-ops` on stdout.
+    ///
+    /// E.g. `peerscrip-ops completions bash >
+    /// ~/.local/share/bash-completion/completions/peerscrip-ops`. The wallet's is `peerscrip
+    /// completions SHELL`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of peerscrip, peerscrip-ops, peerscrip-broker and
+    /// peerscrip-merchant.
+    ///
+    /// One page per binary and one per subcommand (peerscrip-ops-bench.1,
+    /// peerscrip-vendor-scrip-buy.1) into --out; each file written is printed.
+    Man {
+        /// The directory (created if missing; pages already there are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Arguments of `peerscrip-ops bench`.
@@ -440,6 +475,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             frames: args.frames,
         }),
         Command::Dispute { command } => crate::dispute::run(&command),
+        Command::Completions { shell } => crate::completions::print(shell),
+        Command::Man { out } => {
+            for page in crate::man::write_all(&out)? {
+                println!("wrote {}", page.display());
+            }
+            Ok(())
+        }
         Command::Reconcile {
             broker,
             merchants,

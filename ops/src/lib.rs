@@ -2,17 +2,20 @@
 //! binary runs. Today: `keygen`, `demo`, `nats-config`, the operator's `bank` and `peers` against a
 //! running broker (`admin`, the client; `bank`, the commands), `audit` of a broker's,
 //! merchant's or wallet's log, `reconcile` of the parties' logs with each other, `dispute`
-//! bundles and their offline verification, and `export` of a log to JetStream, and `bench`, the
-//! performance figures against their bounds; one module each.
+//! bundles and their offline verification, `export` of a log to JetStream, `bench`, the
+//! performance figures against their bounds, and the shell `completions` and `man` pages
+//! of the binaries; one module each.
 
 pub mod admin;
 pub mod audit;
 pub mod bank;
 pub mod bench;
 pub mod cli;
+pub mod completions;
 pub mod demo;
 pub mod dispute;
 pub mod export;
 pub mod keygen;
+pub mod man;
 pub mod nats_config;
 pub mod reconcile;

@@ -128,9 +128,9 @@ impl Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a wallet: a new key pair (its private key encrypted with a passphrase), the
-    /// wallet file, and the broker's key pinned (compare the UID printed with the
-    /// broker operator's).
+    /// Create a wallet: a new key pair (its private key encrypted with a passphrase of 8
+    /// characters or more), the wallet file, and the broker's key pinned (compare the UID
+    /// printed with the broker operator's).
     Init {
         /// The broker's public key (PEM), obtained out of band.
         #[arg(long, value_name = "PEM")]
@@ -181,6 +181,15 @@ pub enum Command {
     Status {
         /// The transaction id.
         tx: TxId,
+    },
+    /// Print the shell completion script of `peerscrip` on stdout.
+    ///
+    /// E.g. `peerscrip completions bash > ~/.local/share/bash-completion/completions/peerscrip`.
+    /// Needs no wallet; --json does not apply.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -269,6 +278,13 @@ where
 #[must_use]
 pub fn run(cli: Cli) -> u8 {
     let json = cli.json;
+    // No wallet, no runtime and no JSON: the script alone goes to stdout.
+    if let Command::Completions { shell } = cli.command {
+        return match commands::completions::print(shell) {
+            Ok(()) => 0,
+            Err(e) => output::emit(Err(e), json),
+        };
+    }
     let result = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -359,9 +375,10 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         } => commands::shop::buy(&mut session, merchant, &item, qty).await,
         Command::Renew { producer } => commands::renew::run(&mut session, producer).await,
         Command::Status { tx } => commands::status::run(&mut session, tx).await,
-        Command::Init { .. } | Command::Balance | Command::History => {
-            Err(CliError::Failed("dispatched twice".to_owned()))
-        }
+        Command::Init { .. }
+        | Command::Balance
+        | Command::History
+        | Command::Completions { .. } => Err(CliError::Failed("dispatched twice".to_owned())),
     };
     session.progress.finish();
     result.map(|done| with_resumed(done, &resumed, None))

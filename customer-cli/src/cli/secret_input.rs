@@ -16,6 +16,11 @@ use super::exit::CliError;
 pub const PASSPHRASE_ENV: &str = "PEERSCRIP_PASSPHRASE";
 /// The environment variable holding the PANSecret.
 pub const PAN_SECRET_ENV: &str = "PEERSCRIP_PAN_SECRET";
+/// The fewest characters a new passphrase may have: the key file is only as strong as
+/// its passphrase against a guesser who copied it, and a few characters fall to scrypt
+/// guessing at once. Only a new passphrase is held to it, so a wallet made before keeps
+/// opening.
+pub const MIN_NEW_PASSPHRASE_CHARS: usize = 8;
 
 /// The first line of `path`, without its line ending (also the NATS password file's
 /// format, as `peerscrip-ops nats-config` writes it).
@@ -57,8 +62,18 @@ fn prompt(question: &str, how: &str) -> Result<Zeroizing<String>, CliError> {
 }
 
 /// The key file's passphrase: `--passphrase-file`, else `$PEERSCRIP_PASSPHRASE`, else a
-/// prompt (twice when `confirm`, for a new key).
+/// prompt (twice when `confirm`, for a new key). A new one (`confirm`) is refused when it
+/// is shorter than [`MIN_NEW_PASSPHRASE_CHARS`]; an existing key's is taken as it is.
 pub fn passphrase(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    let given = given_passphrase(file, confirm)?;
+    if confirm {
+        check_new_passphrase(&given)?;
+    }
+    Ok(given)
+}
+
+/// The passphrase from wherever it comes (see [`passphrase`]).
+fn given_passphrase(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>, CliError> {
     if let Some(path) = file {
         return first_line(path, "passphrase");
     }
@@ -76,6 +91,29 @@ pub fn passphrase(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String
     Ok(first)
 }
 
+/// Refuses a new passphrase of fewer than [`MIN_NEW_PASSPHRASE_CHARS`] characters
+/// (characters, not bytes: "ééé" is three). A usage error like a bad argument (exit 2),
+/// since nothing was sent or written; its message says neither the passphrase nor its
+/// length.
+///
+/// # Errors
+/// [`CliError::Usage`] with [`short_passphrase_message`].
+pub fn check_new_passphrase(passphrase: &str) -> Result<(), CliError> {
+    if passphrase.chars().count() < MIN_NEW_PASSPHRASE_CHARS {
+        return Err(CliError::Usage(short_passphrase_message()));
+    }
+    Ok(())
+}
+
+/// The message of a new passphrase refused as too short.
+#[must_use]
+pub fn short_passphrase_message() -> String {
+    format!(
+        "the new passphrase is too short: it needs at least {MIN_NEW_PASSPHRASE_CHARS} \
+         characters; nothing was written"
+    )
+}
+
 /// The PANSecret of the account being linked: `--pan-secret-file`, else
 /// `$PEERSCRIP_PAN_SECRET`, else a prompt.
 pub fn pan_secret(file: Option<&Path>) -> Result<PanSecret, CliError> {
@@ -90,4 +128,23 @@ pub fn pan_secret(file: Option<&Path>) -> Result<PanSecret, CliError> {
         },
     };
     Ok(PanSecret::new(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_passphrase_is_counted_in_characters() {
+        assert!(check_new_passphrase("1234567").is_err());
+        assert!(check_new_passphrase("12345678").is_ok());
+        // Seven characters of two bytes each: fourteen bytes, still too short.
+        let seven = "ééééééé";
+        assert_eq!(seven.len(), 14);
+        let refused = check_new_passphrase(seven).unwrap_err();
+        assert_eq!(refused.exit_code(), 2);
+        assert_eq!(refused.to_string(), short_passphrase_message());
+        assert!(!refused.to_string().contains(seven));
+        assert!(check_new_passphrase("éééééééé").is_ok());
+    }
 }

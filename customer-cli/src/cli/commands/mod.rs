@@ -2,6 +2,7 @@
 
 pub mod balance;
 pub mod broker_scrip;
+pub mod completions;
 pub mod history;
 pub mod init;
 pub mod register;

@@ -1,0 +1,35 @@
+//! `peerscrip-ops completions SHELL`: the shell's completion script of `peerscrip-ops`,
+//! generated from the same clap definitions that parse its command line, so that it never
+//! lags behind them. (The wallet prints its own: `peerscrip completions SHELL`.)
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use clap::CommandFactory as _;
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+
+/// The completion script of `peerscrip-ops` for `shell`.
+#[must_use]
+pub fn script(shell: Shell) -> Vec<u8> {
+    let mut command = Cli::command();
+    let name = command.get_name().to_owned();
+    // Into memory first: clap_complete panics when its writer fails, and stdout may be a
+    // closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, name, &mut script);
+    script
+}
+
+/// Prints the completion script of `peerscrip-ops` for `shell` on stdout.
+///
+/// # Errors
+/// Stdout could not be written.
+pub fn print(shell: Shell) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&script(shell))
+        .and_then(|()| stdout.flush())
+        .context("writing the completion script")
+}
