@@ -5,21 +5,15 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
 
-/// The completion script of `peerscrip-ops` for `shell`.
+/// The completion script of `peerscrip-ops` for `shell` (the wallet's generator, over
+/// this tool's command line).
 #[must_use]
 pub fn script(shell: Shell) -> Vec<u8> {
-    let mut command = Cli::command();
-    let name = command.get_name().to_owned();
-    // Into memory first: clap_complete panics when its writer fails, and stdout may be a
-    // closed pipe.
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, name, &mut script);
-    script
+    customer_cli::cli::commands::completions::script_of::<Cli>(shell)
 }
 
 /// Prints the completion script of `peerscrip-ops` for `shell` on stdout.

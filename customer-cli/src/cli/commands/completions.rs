@@ -1,9 +1,10 @@
 //! `peerscrip completions SHELL`: the shell's completion script, generated from the same
 //! clap definitions that parse the command line, so that it never lags behind them.
+//! [`script_of`] is also `peerscrip-ops completions`'s.
 
 use std::io::Write as _;
 
-use clap::CommandFactory as _;
+use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
@@ -12,7 +13,13 @@ use crate::cli::exit::CliError;
 /// The completion script of `peerscrip` for `shell`.
 #[must_use]
 pub fn script(shell: Shell) -> Vec<u8> {
-    let mut command = Cli::command();
+    script_of::<Cli>(shell)
+}
+
+/// The completion script for `shell` of the command line `C` parses, under its own name.
+#[must_use]
+pub fn script_of<C: CommandFactory>(shell: Shell) -> Vec<u8> {
+    let mut command = C::command();
     let name = command.get_name().to_owned();
     // Into memory first: clap_complete panics when its writer fails, and stdout may be a
     // closed pipe.
