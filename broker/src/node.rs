@@ -286,6 +286,7 @@ impl BrokerNode {
         root: RootKey,
         config: Config,
     ) -> Result<BrokerNode, NodeError> {
+        store::settle_layout(&log, config.suite)?;
         let mint = Mint::new(config.suite, keys.uid(), root);
         let core = BrokerCore {
             state: State::new(config.suite),

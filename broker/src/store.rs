@@ -2,7 +2,9 @@
 //! "Storage").
 //!
 //! Projection tables mirror [`State`] row by row: key and value are the postcard encodings
-//! of the state's key and value. [`LiveProjection`] folds each appended event into the
+//! of the state's key and value, except that a transaction's rows (exchanges, purchases,
+//! withdrawals, escrows, replies, outbox, bindings) are keyed first by the seq of the
+//! transaction's first event ([`tx_row_key`]), so that new rows are appended in log order. [`LiveProjection`] folds each appended event into the
 //! in-memory state with [`State::apply`] and rewrites exactly the rows it touched, inside
 //! the log's write transaction, so the tables change in the same commit as the events.
 //! [`render`] writes the whole state as rows, for comparing it with the tables byte for byte
@@ -19,8 +21,11 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTra
 use serde::Serialize;
 
 use shared::SecretBytes;
-use shared::events::{Projection, ProjectionDump, ProjectionError, ProjectionTable};
-use shared::ids::{AccountId, Pan};
+use shared::Suite;
+use shared::events::{
+    EventLog, LogError, Projection, ProjectionDump, ProjectionError, ProjectionTable,
+};
+use shared::ids::{AccountId, Pan, TxId};
 use shared::node::Recorded;
 
 use crate::core::{AccountIds, BrokerEvent, Kind, State, Touched};
@@ -37,24 +42,33 @@ pub static PANS: Rows = TableDefinition::new("broker_pans");
 pub static PEERS: Rows = TableDefinition::new("broker_peers");
 /// ScripId → [`shared::node::LiveRecord`].
 pub static LIVE_SCRIP: Rows = TableDefinition::new("broker_live_scrip");
-/// TxId → [`crate::core::Exchange`] (6.2).
+/// (first seq, TxId) → [`crate::core::Exchange`] (6.2).
 pub static EXCHANGES: Rows = TableDefinition::new("broker_exchanges");
-/// TxId → [`crate::core::Purchase`] (6.3).
+/// (first seq, TxId) → [`crate::core::Purchase`] (6.3).
 pub static PURCHASES: Rows = TableDefinition::new("broker_purchases");
-/// TxId → [`crate::core::Withdrawal`] (6.7).
+/// (first seq, TxId) → [`crate::core::Withdrawal`] (6.7).
 pub static WITHDRAWALS: Rows = TableDefinition::new("broker_withdrawals");
-/// TxId → [`crate::core::Escrow`] (6.5).
+/// (first seq, TxId) → [`crate::core::Escrow`] (6.5).
 pub static ESCROWS: Rows = TableDefinition::new("broker_escrows");
 /// (merchant, scrip id) → `()`: VendorScrip whose lapse was recorded (section 4).
 pub static VENDOR_LAPSED: Rows = TableDefinition::new("broker_vendor_lapsed");
-/// (sender, tx, label) → [`shared::node::StoredReply`].
+/// (first seq of tx, (sender, tx, label)) → [`shared::node::StoredReply`].
 pub static REPLIES: Rows = TableDefinition::new("broker_replies");
-/// (tx, recipient) → the frames sent, in order.
+/// (first seq of tx, (tx, recipient)) → the frames sent, in order.
 pub static OUTBOX: Rows = TableDefinition::new("broker_outbox");
-/// TxId → [`shared::node::TxBinding`].
+/// (first seq, TxId) → [`shared::node::TxBinding`].
 pub static BINDINGS: Rows = TableDefinition::new("broker_bindings");
 /// PAN → ID: the secrets table (not a projection, see the module doc).
 pub static ACCOUNT_IDS: Rows = TableDefinition::new("broker_account_ids");
+/// `projection` → the layout of the projection tables (u32 big-endian): not a projection,
+/// written with the tables' rebuild ([`settle_layout`]).
+pub static LAYOUT: Rows = TableDefinition::new("broker_layout");
+const LAYOUT_KEY: &[u8] = b"projection";
+
+/// The layout of the projection tables this code writes and compares: 2 since a
+/// transaction's rows are keyed by the seq of its first event ([`tx_row_key`]). A file with
+/// no record has layout 1 (those rows keyed by their TxId), or no tables yet.
+pub const PROJECTION_LAYOUT: u32 = 2;
 
 /// Every projection table, in a fixed order.
 fn tables() -> Vec<&'static dyn ProjectionTable> {
@@ -77,6 +91,28 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
 
 fn enc<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ProjectionError> {
     postcard::to_allocvec(value).map_err(|e| ProjectionError::Other(Box::new(e)))
+}
+
+/// The key of a row of transaction `tx`: the seq of its first event, 8 bytes big-endian
+/// (so that redb's byte order is the log's), then `key` in postcard. A batch's new rows
+/// then land at the end of each table, on a few pages, where keys drawn at random (a
+/// TxId, a sender's UID) would each dirty a page of their own once the table outgrows a
+/// batch, making every commit cost more the more transactions the broker has recorded.
+/// A row's tx always has a first event: the rows are folded from the tx's own events.
+///
+/// # Errors
+/// [`ProjectionError::Invariant`] for a row of a tx the state has no event of.
+pub fn tx_row_key<K: Serialize + ?Sized>(
+    state: &State,
+    tx: &TxId,
+    key: &K,
+) -> Result<Vec<u8>, ProjectionError> {
+    let seq = state.first_seq.get(tx).ok_or_else(|| {
+        ProjectionError::Invariant(format!("a row of tx {tx}, which has no event"))
+    })?;
+    let mut bytes = seq.to_be_bytes().to_vec();
+    bytes.extend(enc(key)?);
+    Ok(bytes)
 }
 
 /// The projection that folds appended (or replayed) events into a state and its tables.
@@ -175,19 +211,31 @@ pub fn write_rows(
     }
     changes.push((&LIVE_SCRIP, std::mem::take(&mut c)));
     for k in &touched.exchanges {
-        c.insert(enc(k)?, state.exchanges.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, k, k)?,
+            state.exchanges.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&EXCHANGES, std::mem::take(&mut c)));
     for k in &touched.purchases {
-        c.insert(enc(k)?, state.purchases.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, k, k)?,
+            state.purchases.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&PURCHASES, std::mem::take(&mut c)));
     for k in &touched.withdrawals {
-        c.insert(enc(k)?, state.withdrawals.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, k, k)?,
+            state.withdrawals.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&WITHDRAWALS, std::mem::take(&mut c)));
     for k in &touched.escrows {
-        c.insert(enc(k)?, state.escrows.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, k, k)?,
+            state.escrows.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&ESCROWS, std::mem::take(&mut c)));
     for k in &touched.vendor_lapsed {
@@ -200,7 +248,10 @@ pub fn write_rows(
     }
     changes.push((&VENDOR_LAPSED, std::mem::take(&mut c)));
     for k in &touched.replies {
-        c.insert(enc(k)?, state.replies.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, &k.tx, k)?,
+            state.replies.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&REPLIES, std::mem::take(&mut c)));
     for (tx, to) in &touched.outbox {
@@ -210,11 +261,14 @@ pub fn write_rows(
         } else {
             Some(enc(frames)?)
         };
-        c.insert(enc(&(tx, to))?, value);
+        c.insert(tx_row_key(state, tx, &(tx, to))?, value);
     }
     changes.push((&OUTBOX, std::mem::take(&mut c)));
     for k in &touched.bindings {
-        c.insert(enc(k)?, state.bindings.get(k).map(enc).transpose()?);
+        c.insert(
+            tx_row_key(state, k, k)?,
+            state.bindings.get(k).map(enc).transpose()?,
+        );
     }
     changes.push((&BINDINGS, c));
 
@@ -242,105 +296,161 @@ pub fn write_rows(
 /// whose replay met an event that is no legal move ([`State::halted`]) has no rows that
 /// the log justifies: refused with that event.
 pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
-    fn rows<K: Serialize, V: Serialize + ?Sized>(
+    /// The rows of one table, sorted by encoded key as redb holds them.
+    fn put(
         out: &mut ProjectionDump,
         def: &Rows,
-        items: impl Iterator<Item = (K, Box<V>)>,
+        rows: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), ProjectionError>>,
     ) -> Result<(), ProjectionError> {
-        let mut sorted = BTreeMap::new();
-        for (k, v) in items {
-            sorted.insert(enc(&k)?, enc(&*v)?);
-        }
+        let sorted = rows.collect::<Result<BTreeMap<_, _>, _>>()?;
         out.insert(
             redb::TableHandle::name(def).to_owned(),
             sorted.into_iter().collect(),
         );
         Ok(())
     }
+    /// A row keyed by the state's key.
+    fn row<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        key: &K,
+        value: &V,
+    ) -> Result<(Vec<u8>, Vec<u8>), ProjectionError> {
+        Ok((enc(key)?, enc(value)?))
+    }
+    /// A row of transaction `tx` ([`tx_row_key`]).
+    fn tx_row<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        state: &State,
+        tx: &TxId,
+        key: &K,
+        value: &V,
+    ) -> Result<(Vec<u8>, Vec<u8>), ProjectionError> {
+        Ok((tx_row_key(state, tx, key)?, enc(value)?))
+    }
     if let Some(illegal) = state.halted() {
         return Err(ProjectionError::Invariant(illegal.to_string()));
     }
     let mut out = ProjectionDump::new();
-    rows(
+    put(
         &mut out,
         &ACCOUNTS,
-        state.accounts.iter().map(|(k, v)| (k, Box::new(*v))),
+        state.accounts.iter().map(|(k, v)| row(k, v)),
     )?;
-    rows(
-        &mut out,
-        &MEMOS,
-        state.memos.iter().map(|(k, v)| (k, Box::new(*v))),
-    )?;
-    rows(
-        &mut out,
-        &PANS,
-        state.pans.iter().map(|(k, v)| (k, Box::new(v.clone()))),
-    )?;
-    rows(
+    put(&mut out, &MEMOS, state.memos.iter().map(|(k, v)| row(k, v)))?;
+    put(&mut out, &PANS, state.pans.iter().map(|(k, v)| row(k, v)))?;
+    put(
         &mut out,
         &PEERS,
-        state.peers.iter().map(|(k, p)| {
-            (
-                k,
-                Box::new((p.public_key.spki_der().to_vec(), p.pan.clone())),
-            )
-        }),
+        state
+            .peers
+            .iter()
+            .map(|(k, p)| row(k, &(p.public_key.spki_der().to_vec(), p.pan.clone()))),
     )?;
-    rows(
+    put(
         &mut out,
         &LIVE_SCRIP,
-        state.live.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+        state.live.iter().map(|(k, v)| row(k, v)),
     )?;
-    rows(
-        &mut out,
-        &EXCHANGES,
-        state
-            .exchanges
-            .iter()
-            .map(|(k, v)| (k, Box::new(v.clone()))),
-    )?;
-    rows(
+    put(
         &mut out,
         &VENDOR_LAPSED,
-        state.vendor_lapsed.iter().map(|k| (k, Box::new(()))),
+        state.vendor_lapsed.iter().map(|k| row(k, &())),
     )?;
-    rows(
+    put(
+        &mut out,
+        &EXCHANGES,
+        state.exchanges.iter().map(|(k, v)| tx_row(state, k, k, v)),
+    )?;
+    put(
         &mut out,
         &WITHDRAWALS,
         state
             .withdrawals
             .iter()
-            .map(|(k, v)| (k, Box::new(v.clone()))),
+            .map(|(k, v)| tx_row(state, k, k, v)),
     )?;
-    rows(
+    put(
         &mut out,
         &ESCROWS,
-        state.escrows.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+        state.escrows.iter().map(|(k, v)| tx_row(state, k, k, v)),
     )?;
-    rows(
+    put(
         &mut out,
         &PURCHASES,
-        state
-            .purchases
-            .iter()
-            .map(|(k, v)| (k, Box::new(v.clone()))),
+        state.purchases.iter().map(|(k, v)| tx_row(state, k, k, v)),
     )?;
-    rows(
+    put(
         &mut out,
         &REPLIES,
-        state.replies.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+        state
+            .replies
+            .iter()
+            .map(|(k, v)| tx_row(state, &k.tx, k, v)),
     )?;
-    rows(
+    put(
         &mut out,
         &OUTBOX,
-        state.outbox.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+        state.outbox.iter().map(|(k, v)| tx_row(state, &k.0, k, v)),
     )?;
-    rows(
+    put(
         &mut out,
         &BINDINGS,
-        state.bindings.iter().map(|(k, v)| (k, Box::new(v.clone()))),
+        state.bindings.iter().map(|(k, v)| tx_row(state, k, k, v)),
     )?;
     Ok(out)
+}
+
+/// Records that the projection tables have [`PROJECTION_LAYOUT`] (with their rebuild, or
+/// in the first commit of a file built without the node, such as the bench's).
+///
+/// # Errors
+/// The table write's.
+pub fn write_layout(txn: &WriteTransaction) -> Result<(), ProjectionError> {
+    let mut table = txn.open_table(LAYOUT)?;
+    table.insert(LAYOUT_KEY, PROJECTION_LAYOUT.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+/// The layout `txn`'s file records for its projection tables (1 when it records none).
+///
+/// # Errors
+/// The table read's.
+pub fn read_layout(txn: &ReadTransaction) -> Result<u32, ProjectionError> {
+    let table = match txn.open_table(LAYOUT) {
+        Ok(table) => table,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(1),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(table
+        .get(LAYOUT_KEY)?
+        .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+        .map_or(1, u32::from_be_bytes))
+}
+
+/// Brings a file's projection tables to [`PROJECTION_LAYOUT`] before the node checks them
+/// against its replayed log: a file of another layout (written by an earlier version, or
+/// new) has its tables rebuilt from the log (protocol.md section 8: they are the log's
+/// projection, so the log alone rebuilds them) and the layout recorded, in one write
+/// transaction. A file that records the current layout is left as it is, so tables that
+/// disagree with their log are still found and refused at open. Returns whether it rebuilt.
+///
+/// # Errors
+/// The log's: the chain did not verify, or an event did not fold.
+pub fn settle_layout(log: &EventLog<Recorded<Kind>>, suite: Suite) -> Result<bool, LogError> {
+    let layout = read_layout(&log.begin_read()?)
+        .map_err(|source| LogError::Projection { seq: 0, source })?;
+    if layout == PROJECTION_LAYOUT {
+        return Ok(false);
+    }
+    let report =
+        log.rebuild_projection_with(&LiveProjection::new(&mut State::new(suite)), write_layout)?;
+    if report.events > 0 {
+        tracing::info!(
+            events = report.events,
+            from = layout,
+            to = PROJECTION_LAYOUT,
+            "rebuilt the projection tables from the log in the current layout"
+        );
+    }
+    Ok(true)
 }
 
 /// Writes the ID of `pan` to the secrets table, inside the commit of its `AccountOpened`.

@@ -230,6 +230,89 @@ fn a_file_whose_tables_disagree_with_its_log_is_refused() {
     );
 }
 
+/// The tables of a transaction's rows, keyed by the seq of its first event (layout 2).
+const TX_TABLES: [redb::TableDefinition<'static, &'static [u8], &'static [u8]>; 7] = [
+    store::EXCHANGES,
+    store::PURCHASES,
+    store::WITHDRAWALS,
+    store::ESCROWS,
+    store::REPLIES,
+    store::OUTBOX,
+    store::BINDINGS,
+];
+
+#[test]
+fn a_transactions_rows_are_keyed_by_its_first_event_in_log_order() {
+    let mut w = busy_world(Suite::Paper);
+    let state = w.state().clone();
+    let rows = w
+        .node()
+        .log()
+        .dump_projection(&LiveProjection::new(&mut State::new(Suite::Paper)))
+        .unwrap();
+    let bindings = &rows["broker_bindings"];
+    assert_eq!(bindings.len(), state.bindings.iter().count());
+    for (key, _) in bindings {
+        let (seq, tx) = key.split_first_chunk::<8>().unwrap();
+        let tx: TxId = postcard::from_bytes(tx).unwrap();
+        assert_eq!(u64::from_be_bytes(*seq), state.first_seq[&tx]);
+    }
+    // redb's order is the log's: the seqs never go down.
+    let seqs: Vec<&[u8]> = bindings.iter().map(|(k, _)| &k[..8]).collect();
+    assert!(seqs.windows(2).all(|p| p[0] <= p[1]));
+}
+
+#[test]
+fn a_file_of_the_earlier_layout_has_its_tables_rebuilt_at_open() {
+    let mut w = busy_world(Suite::Paper);
+    let state = w.state().clone();
+    let tables = |w: &mut World| {
+        w.node()
+            .log()
+            .dump_projection(&LiveProjection::new(&mut State::new(Suite::Paper)))
+            .unwrap()
+    };
+    let live = tables(&mut w);
+    w.node.take().unwrap().close().unwrap();
+    // Layout 1: the same rows keyed by the state's key alone, and no record of a layout.
+    {
+        let db = redb::Database::open(w.path()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            use redb::ReadableTable as _;
+            for def in TX_TABLES {
+                let mut t = txn.open_table(def).unwrap();
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = t
+                    .iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (k.value()[8..].to_vec(), v.value().to_vec())
+                    })
+                    .collect();
+                t.retain(|_, _| false).unwrap();
+                for (k, v) in rows {
+                    t.insert(k.as_slice(), v.as_slice()).unwrap();
+                }
+            }
+        }
+        assert!(txn.delete_table(store::LAYOUT).unwrap());
+        txn.commit().unwrap();
+    }
+    w.reopen();
+    assert_eq!(w.state(), &state, "the same state");
+    assert_eq!(
+        tables(&mut w),
+        live,
+        "the tables rebuilt in the current layout"
+    );
+    let layout = store::read_layout(&w.node().log().begin_read().unwrap()).unwrap();
+    assert_eq!(layout, store::PROJECTION_LAYOUT);
+    // And it goes on working.
+    let e = w.client(4, "C-1");
+    w.onboard(&e, 50);
+}
+
 #[test]
 fn a_secret_record_that_does_not_match_its_commitment_is_refused() {
     let mut w = World::new(Suite::Modern);

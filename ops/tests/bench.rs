@@ -55,6 +55,10 @@ fn expected_names(suite: &str) -> Vec<String> {
     names.push(format!(
         "{suite} broker 6.3 batch 256 log of {LOG_EVENTS} bank events"
     ));
+    // At `--frames N`, the purchase history is N purchases.
+    names.push(format!(
+        "{suite} broker 6.3 batch 256 after {FRAMES} purchases"
+    ));
     // Skipped, with a line on stderr, where no nats-server is installed.
     if nats_installed() {
         names.push(format!("{suite} purchase over nats p50"));
@@ -62,6 +66,9 @@ fn expected_names(suite: &str) -> Vec<String> {
     }
     names
 }
+
+/// The purchases of each measurement of the JSON run (`--frames`).
+const FRAMES: usize = 3;
 
 /// The events already in the full log of the cost-against-log-size figure at `--frames`.
 const LOG_EVENTS: u64 = 2_000;
@@ -92,7 +99,8 @@ fn number(figure: &Value, key: &str) -> Option<f64> {
 /// over nats-server (when it is installed) against their limits.
 #[test]
 fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
-    let out = ops(&["bench", "--json", "--frames", "3", "--suite", "both"]);
+    let frames = FRAMES.to_string();
+    let out = ops(&["bench", "--json", "--frames", &frames, "--suite", "both"]);
     if !nats_installed() {
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("nats-server is not installed"),

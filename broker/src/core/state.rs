@@ -9,7 +9,7 @@
 //! is a legal move of its transaction; one that is not is refused whole
 //! ([`IllegalEvent`]), never folded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shared::events::{Account, Direction, Posting};
 use shared::ids::{Pan, ScripId, TxId, Uid};
@@ -138,6 +138,12 @@ pub struct State {
     /// The transactions each customer has open, by kind (section 10's caps): derived from
     /// the tables above by the fold, so replay rebuilds it.
     pub open: OpenTxs,
+    /// The seq of each transaction's first event. The store keys a transaction's rows by it
+    /// (`store::tx_row_key`), so that a batch's new rows go to the end of each table in log
+    /// order instead of to random places of it: a random key (a TxId, a sender's UID) costs
+    /// the commit one page per row once a table outgrows a batch, and made the broker slower
+    /// the more purchases it had recorded (architecture.md, "Where the time goes").
+    pub first_seq: HashMap<TxId, u64>,
     /// The first event [`State::apply`] could not fold, after which it folds nothing.
     halt: Halt,
 }
@@ -247,6 +253,7 @@ impl State {
             bindings: TxBindings::new(),
             outbox: Outbox::new(),
             open: OpenTxs::default(),
+            first_seq: HashMap::new(),
             halt: Halt::default(),
         }
     }
@@ -386,6 +393,7 @@ impl State {
         let moved = self
             .transition(&tx, kind)
             .map_err(|e| e.at(event.seq, tx))?;
+        self.first_seq.entry(tx).or_insert(event.seq);
         let was_open = self.open_in(&tx);
         let mut touched = Touched::default();
         for p in &event.postings {

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use broker::core::{Kind, State, bank};
 use broker::node::NODE_KIND;
-use broker::store::{LiveProjection, write_account_id};
+use broker::store::{LiveProjection, write_account_id, write_layout};
 use shared::events::{EventLog, LogError, LogIdentity};
 use shared::ids::{AccountId, Pan, PanSecret};
 use shared::node::Recorded;
@@ -94,7 +94,14 @@ pub fn build(path: &Path, suite: Suite, events: u64) -> Result<(), BuildError> {
                 group.append_with(
                     Recorded::attach(vec![event], Vec::new()),
                     &LiveProjection::new(&mut state),
-                    |txn, _| write_account_id(txn, &pan, &id),
+                    // The first commit records the tables' layout, as the node does, so
+                    // that opening the log does not rebuild them.
+                    |txn, _| {
+                        if seq == 1 {
+                            write_layout(txn)?;
+                        }
+                        write_account_id(txn, &pan, &id)
+                    },
                 )?;
                 continue;
             }

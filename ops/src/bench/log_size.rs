@@ -12,11 +12,13 @@
 //! replays and checks as it would its own. The two brokers take turns part by part, so that
 //! a drifting disk weighs on both alike.
 //!
-//! What it measures is the cost of the log's own length (the `events` tree, the fold at
-//! open, the ledger check): the bank operator's events leave the tables a purchase writes
-//! (purchases, bindings, stored replies) empty, so a broker whose history is a million
-//! purchases also pays for those tables' depth, which grows with them (architecture.md,
-//! "Where the time goes"); the figure's name says "bank events" for that reason.
+//! That measures the cost of the log's own length (the `events` tree, the fold at open, the
+//! ledger check): the bank operator's events leave the tables a purchase writes
+//! (purchases, bindings, stored replies) empty; the figure's name says "bank events" for
+//! that reason. [`history`] measures those tables: one broker records many purchases in a
+//! row, and the rate of the last of them is compared with the rate of the first, when the
+//! tables were empty. Signing the frames is what limits how many (each purchase is two
+//! signatures of the site's customer and merchant): tens of thousands, not a million.
 
 use super::BenchError;
 use super::broker::{self, Recorded};
@@ -82,4 +84,38 @@ pub async fn figures(
             Some(TARGET),
         ),
     ])
+}
+
+/// The figure of `suite`'s purchase history: `purchases` purchases recorded one after the
+/// other at batch 256 on one broker, the rate of the last `window` of them against the rate
+/// of the first `window` (the bound), when the tables a purchase writes were still empty.
+///
+/// # Errors
+/// As [`setup::build`], [`broker::purchase_frames`] and [`broker::record`].
+pub async fn history(
+    suite: shared::Suite,
+    purchases: usize,
+    window: usize,
+) -> Result<Figure, BenchError> {
+    let float = u64::try_from(purchases)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(broker::PRICE);
+    let mut site = setup::build(suite, float, 0).await?;
+    let frames = broker::purchase_frames(&site, purchases)?;
+    // Whole batches of whole purchases (two frames each) in a window.
+    let window_frames = (window.max(1) * 2).div_ceil(BATCH) * BATCH;
+    let mut rates = Vec::new();
+    for chunk in frames.chunks(window_frames) {
+        let r = broker::record(&mut site, chunk, BATCH)?;
+        rates.push((chunk.len() / 2) as f64 / r.elapsed.as_secs_f64());
+    }
+    let first = rates.first().copied().unwrap_or(0.0);
+    let last = rates.last().copied().unwrap_or(0.0);
+    Ok(Figure::bounded(
+        format!("{suite} broker 6.3 batch {BATCH} after {purchases} purchases"),
+        last,
+        "purchases/s",
+        first,
+        Some(TARGET),
+    ))
 }

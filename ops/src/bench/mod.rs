@@ -18,7 +18,8 @@
 //!   broker's crypto in 6.2;
 //! - [`group_commit`]: events/s at 1, 8 and 64 requests together;
 //! - [`log_size`]: the broker's 6.3 at batch 256 with an empty log and with a million
-//!   events already in it ([`fill`] builds that log);
+//!   events already in it ([`fill`] builds that log), and after tens of thousands of
+//!   purchases against its first ones;
 //! - [`nats`]: one purchase end to end over a real `nats-server`, p50 and p99;
 //! - [`figures`]: the figures, as a table or one JSON document.
 //!
@@ -159,6 +160,8 @@ struct Scale {
     log_events: u64,
     /// Purchases recorded on each of [`log_size`]'s two brokers.
     log_purchases: usize,
+    /// Purchases recorded one after the other by [`log_size::history`], and its window.
+    history: (usize, usize),
     /// Purchases end to end over `nats-server` ([`nats`]), after its warm-up.
     nats: usize,
     /// The parts each measurement is recorded in, taking turns with the other sizes.
@@ -179,6 +182,7 @@ impl Scale {
                 group: [n.max(1); 3],
                 log_events: 2_000,
                 log_purchases: n.max(1),
+                history: (n.max(2), n.max(2) / 2),
                 nats: n.max(1),
                 rounds: 2,
             },
@@ -192,6 +196,7 @@ impl Scale {
                 group: [32, 128, 512],
                 log_events: 200_000,
                 log_purchases: 1024,
+                history: (8192, 1024),
                 nats: 200,
                 rounds: 4,
             },
@@ -205,6 +210,7 @@ impl Scale {
                 group: [128, 512, 2048],
                 log_events: 1_000_000,
                 log_purchases: 4096,
+                history: (32_768, 4096),
                 nats: 1000,
                 rounds: 8,
             },
@@ -400,6 +406,11 @@ async fn measure_suite(
     figures.extend(
         log_size::figures(suite, scale.log_events, scale.log_purchases, scale.rounds).await?,
     );
+    let (purchases, window) = scale.history;
+    progress.say(&format!(
+        "{suite}: broker 6.3, the last {window} of {purchases} purchases against the first"
+    ));
+    figures.push(log_size::history(suite, purchases, window).await?);
     progress.say(&format!(
         "{suite}: {} purchases end to end over nats-server",
         scale.nats

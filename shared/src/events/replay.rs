@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use crate::events::chain::ChainReport;
 use crate::events::error::LogError;
 use crate::events::log::{EventLog, VerifiedRows, abort, check_reserved};
-use crate::events::projection::Projection;
+use crate::events::projection::{Projection, ProjectionError};
 
 /// Events folded per commit by [`EventLog::replay_into`].
 pub const REPLAY_BATCH: u64 = 4096;
@@ -31,6 +31,22 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         &self,
         projection: &P,
     ) -> Result<ChainReport, LogError> {
+        self.rebuild_projection_with(projection, |_| Ok(()))
+    }
+
+    /// [`EventLog::rebuild_projection`], plus `side_writes` in the same write transaction
+    /// once the tables are rebuilt (a node recording which layout its tables now have, so
+    /// that the rebuild and the record of it commit together). Like an append's side
+    /// writes, they must not touch the log's own tables.
+    pub fn rebuild_projection_with<P, F>(
+        &self,
+        projection: &P,
+        side_writes: F,
+    ) -> Result<ChainReport, LogError>
+    where
+        P: Projection<K> + ?Sized,
+        F: FnOnce(&WriteTransaction) -> Result<(), ProjectionError>,
+    {
         check_reserved(projection)?;
         let db = self.db()?;
         let txn = db.begin_write()?;
@@ -44,7 +60,12 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
                 while let Some(event) = rows.next_event()? {
                     apply(&txn, projection, &event)?;
                 }
-                rows.finish()
+                let report = rows.finish()?;
+                side_writes(&txn).map_err(|source| LogError::Projection {
+                    seq: report.events,
+                    source,
+                })?;
+                Ok(report)
             });
         match result {
             Ok(report) => {
