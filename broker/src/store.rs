@@ -4,9 +4,10 @@
 //! Projection tables mirror [`State`] row by row: key and value are the postcard encodings
 //! of the state's key and value, except that a transaction's rows (exchanges, purchases,
 //! withdrawals, escrows, replies, outbox, bindings) are keyed first by the seq of the
-//! transaction's first event ([`tx_row_key`]), so that new rows are appended in log order. [`LiveProjection`] folds each appended event into the
-//! in-memory state with [`State::apply`] and rewrites exactly the rows it touched, inside
-//! the log's write transaction, so the tables change in the same commit as the events.
+//! transaction's first event ([`tx_row_key`], docs/adr/0015), so that new rows are
+//! appended in log order. [`LiveProjection`] folds each appended event into the in-memory
+//! state with [`State::apply`] and rewrites exactly the rows it touched, inside the log's
+//! write transaction, so the tables change in the same commit as the events.
 //! [`render`] writes the whole state as rows, for comparing it with the tables byte for byte
 //! (at reopen and in tests).
 //!
