@@ -880,11 +880,14 @@ async fn a_data_dir_of_another_suite_or_key_and_an_altered_log_are_refused() {
         refused.log()
     );
 
-    // A file damaged outside redb (16 bytes inverted at offset 8192, in a page of the
-    // committed data): refused at open by redb's integrity check, exit 1, never a panic.
+    // A file damaged outside redb (16 bytes inverted at the start of every 4 KiB page
+    // after the header's, so that pages of the committed data are among them, wherever
+    // redb put them): refused at open by redb's integrity check, exit 1, never a panic.
     let mut damaged = log.clone();
-    for b in &mut damaged[8192..8208] {
-        *b = !*b;
+    for page in damaged.chunks_mut(4096).skip(2) {
+        for b in page.iter_mut().take(16) {
+            *b = !*b;
+        }
     }
     std::fs::write(d.broker_log(), &damaged).unwrap();
     let refused = refused_broker(&d, &server, SUITE, &d.site.key("broker"));
