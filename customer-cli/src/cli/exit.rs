@@ -142,6 +142,20 @@ impl CliError {
         }
     }
 
+    /// The next step, when there is one obvious to the user: a scrip refused as `Expired`
+    /// is not lost, it is renewed (protocol.md 6.8), which the wallet does with `peerscrip
+    /// renew` (every expired scrip it holds, or one producer's).
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            CliError::Refused { code, .. } if *code == ErrorCode::Expired.code() => Some(
+                "the scrip has expired; `peerscrip renew` exchanges expired scrip for fresh \
+                 scrip of the same producer (6.8)",
+            ),
+            _ => None,
+        }
+    }
+
     /// The error as one JSON document (`--json`).
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
@@ -157,6 +171,9 @@ impl CliError {
         if let CliError::Refused { code, name, .. } = self {
             doc["code"] = (*code).into();
             doc["code_name"] = (*name).into();
+        }
+        if let Some(hint) = self.hint() {
+            doc["hint"] = hint.into();
         }
         doc
     }
@@ -364,6 +381,29 @@ mod tests {
         let doc = e.to_json();
         assert_eq!(doc["code_name"], "InsufficientFunds");
         assert_eq!(doc["tx"], tx.to_string());
+    }
+
+    #[test]
+    fn an_expired_refusal_suggests_renew_and_no_other_does() {
+        let refused = |code: ErrorCode| {
+            CliError::from_wallet(
+                WalletError::Refused {
+                    label: Label::PurchaseRequest,
+                    error_code: Some(code),
+                    code: code.code(),
+                    message: "refused".into(),
+                },
+                Some(TxId([7; 16])),
+            )
+        };
+        let expired = refused(ErrorCode::Expired);
+        let hint = expired.hint().unwrap();
+        assert!(hint.contains("`peerscrip renew`"), "{hint}");
+        assert_eq!(expired.to_json()["hint"], hint);
+        assert_eq!(expired.exit_code(), 3);
+        let spent = refused(ErrorCode::Spent);
+        assert_eq!(spent.hint(), None);
+        assert!(spent.to_json().get("hint").is_none());
     }
 
     #[test]

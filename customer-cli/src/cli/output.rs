@@ -104,7 +104,11 @@ pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {
             0
         }
         (Err(e), false) => {
-            let _ = writeln!(std::io::stderr(), "peerscrip: {e}");
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "peerscrip: {e}");
+            if let Some(hint) = e.hint() {
+                let _ = writeln!(err, "hint: {hint}");
+            }
             e.exit_code()
         }
         (Err(e), true) => {
