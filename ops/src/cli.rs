@@ -365,8 +365,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = Suite::Modern)]
     pub suite: Suite,
     /// Keep the nodes' redb files here (`broker/`, `merchant-<name>/`,
-    /// `customer-<name>/`) instead of a temporary directory. It must be new or empty: a
-    /// directory holding a previous run is verified (every log's hash chain) and refused.
+    /// `customer-<name>/`), and their public keys in `keys/<node>.pem` (for `audit --keys`),
+    /// instead of a temporary directory. It must be new or empty: a directory holding a
+    /// previous run is verified (every log's hash chain) and refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Print the steps, final balances and outcome as one JSON document at the end instead

@@ -391,6 +391,52 @@ fn a_data_dir_in_use_is_refused_with_its_own_exit_code() {
     assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 1);
 }
 
+/// The demo's `--data-dir` holds each node's public key (`keys/<node>.pem`), so that a
+/// merchant's log, which holds no key, can be audited as the README shows: the broker's
+/// key pinned from `keys/`, the customers' from the broker's log.
+#[test]
+fn the_readme_merchant_audit_runs_on_the_demos_data_dir() {
+    let (doc, dir) = run_demo("modern");
+    let keys = dir.path().join("keys");
+    let mut pems: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pems.sort();
+    assert_eq!(
+        pems,
+        [
+            "broker.pem",
+            "customer-alice.pem",
+            "customer-bob.pem",
+            "merchant-books.pem",
+            "merchant-tea.pem"
+        ]
+    );
+    let broker_pem = std::fs::read_to_string(keys.join("broker.pem")).unwrap();
+    assert!(
+        broker_pem.starts_with("-----BEGIN PUBLIC KEY-----"),
+        "{broker_pem}"
+    );
+    assert!(!broker_pem.contains("PRIVATE"));
+    let audit = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .arg("audit")
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--broker-log")
+        .arg(dir.path().join("broker"))
+        .arg(dir.path().join("merchant-tea"))
+        .output()
+        .unwrap();
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
+    assert!(
+        stdout(&audit).contains("OK: chain, postings,"),
+        "{}",
+        stdout(&audit)
+    );
+    assert_eq!(doc["ok"], true);
+}
+
 /// Bad arguments are clap's usage error, exit 2, distinct from a failed check; `--help`
 /// documents every code.
 #[test]

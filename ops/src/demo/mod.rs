@@ -40,8 +40,9 @@ use checks::Check;
 pub struct Options {
     /// The deployment's suite.
     pub suite: Suite,
-    /// Where the redb files go (`broker/`, `merchant-<name>/`, `customer-<name>/`); a
-    /// temporary directory, removed at the end, when `None`.
+    /// Where the redb files go (`broker/`, `merchant-<name>/`, `customer-<name>/`), with
+    /// the nodes' public keys (`keys/`); a temporary directory, removed at the end, when
+    /// `None`.
     pub data_dir: Option<PathBuf>,
     /// One JSON document at the end instead of text step by step.
     pub json: bool,

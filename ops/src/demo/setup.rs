@@ -127,6 +127,22 @@ fn node_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The directory of `--data-dir` where the run's public keys go, one `<node>.pem` each:
+/// what `peerscrip-ops audit --keys` pins to audit a merchant's log, which holds no key
+/// (README, "Audit a log").
+pub const KEYS_DIR: &str = "keys";
+
+/// Writes each node's public key as PEM into [`KEYS_DIR`] under `root`.
+fn write_public_keys(root: &Path, keys: &[(&str, &shared::PublicKey)]) -> anyhow::Result<()> {
+    let dir = node_dir(root, KEYS_DIR)?;
+    for (name, key) in keys {
+        let path = dir.join(format!("{name}.pem"));
+        let pem = key.to_pem().context("encoding a public key")?;
+        std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The merchant registers its key for its account (6.0) at the broker before it serves,
 /// proving the account with its IdProof (protocol.md 6.2 step 3).
 fn register_merchant(
@@ -264,6 +280,22 @@ impl World {
                 wallet,
                 deliveries,
             });
+        }
+        if options.data_dir.is_some() {
+            let mut public = vec![("broker", broker_keys.public())];
+            public.extend(
+                merchants
+                    .iter()
+                    .zip(["merchant-tea", "merchant-books"])
+                    .map(|(m, name)| (name, m.keys.public())),
+            );
+            public.extend(
+                customers
+                    .iter()
+                    .zip(["customer-alice", "customer-bob"])
+                    .map(|(c, name)| (name, c.keys.public())),
+            );
+            write_public_keys(&dir, &public)?;
         }
         let accounts = vec![
             ("alice", alice.0.clone()),
