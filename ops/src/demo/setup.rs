@@ -132,11 +132,19 @@ fn node_dir(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// (README, "Audit a log").
 pub const KEYS_DIR: &str = "keys";
 
-/// Writes each node's public key as PEM into [`KEYS_DIR`] under `root`.
-fn write_public_keys(root: &Path, keys: &[(&str, &shared::PublicKey)]) -> anyhow::Result<()> {
+/// Writes each node's public key as PEM into [`KEYS_DIR`] under `root`, named for the
+/// directory of the node's log (`broker.pem`, `merchant-tea.pem`, …).
+fn write_public_keys<'a>(
+    root: &Path,
+    nodes: impl Iterator<Item = (&'a PathBuf, &'a shared::PublicKey)>,
+) -> anyhow::Result<()> {
     let dir = node_dir(root, KEYS_DIR)?;
-    for (name, key) in keys {
-        let path = dir.join(format!("{name}.pem"));
+    for (log, key) in nodes {
+        let name = log
+            .parent()
+            .and_then(Path::file_name)
+            .with_context(|| format!("the node directory of {}", log.display()))?;
+        let path = dir.join(name).with_extension("pem");
         let pem = key.to_pem().context("encoding a public key")?;
         std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -282,20 +290,10 @@ impl World {
             });
         }
         if options.data_dir.is_some() {
-            let mut public = vec![("broker", broker_keys.public())];
-            public.extend(
-                merchants
-                    .iter()
-                    .zip(["merchant-tea", "merchant-books"])
-                    .map(|(m, name)| (name, m.keys.public())),
-            );
-            public.extend(
-                customers
-                    .iter()
-                    .zip(["customer-alice", "customer-bob"])
-                    .map(|(c, name)| (name, c.keys.public())),
-            );
-            write_public_keys(&dir, &public)?;
+            let nodes = std::iter::once((&broker_path, broker_keys.public()))
+                .chain(merchants.iter().map(|m| (&m.path, m.keys.public())))
+                .chain(customers.iter().map(|c| (&c.path, c.keys.public())));
+            write_public_keys(&dir, nodes)?;
         }
         let accounts = vec![
             ("alice", alice.0.clone()),
