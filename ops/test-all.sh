@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh Debian machine with only Rust: installs what is missing
-# (nats-server and openssl from the OS packages, rustfmt and clippy from rustup), then runs
+# (nats-server, openssl and promtool, Debian's prometheus package, from the OS packages;
+# rustfmt and clippy from rustup), then runs
 # the format check, clippy with -D warnings, and every test of the workspace.
 # README.md gives this command; .ci/run runs exactly it.
 set -euo pipefail
@@ -9,6 +10,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# `promtool check metrics` checks the daemons' /metrics (tests/tests/operate.rs).
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from the OS packages"
   sudo=""

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use shared::daemon::config::{
-    CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
-    path_setting, positive_secs, read_toml, redacted_url, resolve_common,
+    AdminFile, CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings,
+    base_of, path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 
 use crate::core::Config;
@@ -80,6 +80,8 @@ pub struct BrokerFile {
     pub nats: NatsFile,
     /// `[log]`.
     pub log: LogFile,
+    /// `[admin]`: the admin listener (README "Operate it").
+    pub admin: AdminFile,
     /// `[broker]`.
     pub broker: BrokerSection,
     /// `[quotas]` (protocol.md section 10).
@@ -138,6 +140,7 @@ impl BrokerConfig {
             node: file.node,
             nats: file.nats,
             log: file.log,
+            admin: file.admin,
             base,
         };
         let operator_key = path_setting(
@@ -235,6 +238,7 @@ impl BrokerConfig {
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         ) + &shared::daemon::quotas::describe(&c.quotas)
             + &n.describe_export()
+            + &n.describe_admin()
             + &n.describe_nats_tls()
     }
 }

@@ -20,13 +20,18 @@
 //! bus is flushed, the export catches up, and the file is closed
 //! (`shell::Running::shutdown`).
 //!
+//! With `[admin] listen` set, the admin listener (`shared::daemon::admin`) serves
+//! `/metrics`, `/healthz`, `/readyz` and the live view `/status` from the start; under
+//! systemd the daemon says READY=1 once it serves and STOPPING=1 at the stop
+//! (`shared::daemon::notify`).
+//!
 //! Reconnection is async-nats's: the client reconnects without limit and re-subscribes,
 //! so the daemon outlives a NATS restart; a request that got no reply meanwhile is retried
 //! by its sender with the same bodies and answered from the stored reply (section 7).
 
 use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
 use shared::daemon::export::{self, NodeLog};
-use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
+use shared::daemon::{Admin, AdminError, IdentityError, KeyFileError, NodeIdentity, Shutdown};
 use shared::runtime::{Screen, system_clock};
 
 use crate::config::BrokerConfig;
@@ -71,6 +76,9 @@ pub enum DaemonError {
     /// The log could not be closed after the stop.
     #[error("closing the broker's log: {0}")]
     Close(#[source] NodeError),
+    /// The admin listener could not start.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// Runs the broker until SIGINT or SIGTERM (see the module doc). Must run inside an actix
@@ -82,6 +90,11 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     let shutdown = shared::daemon::shutdown_signal().map_err(DaemonError::Signal)?;
     let node_settings = &config.node;
     shared::daemon::warn_of_suite(node_settings.suite);
+    // First, so that /healthz answers (and /readyz says "starting") while the log replays.
+    let admin = match &node_settings.admin {
+        Some(settings) => Some(Admin::start(settings).await?),
+        None => None,
+    };
     let node = open_node(&config)?;
     let uid = node.uid();
     let path = config.log_path();
@@ -124,7 +137,6 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         screen,
     )
     .await?;
-    tracing::info!(subject = %subjects.broker(), "broker serving");
     let export = node_settings.export.clone().map(|settings| {
         export::spawn(
             running.addr.clone(),
@@ -141,8 +153,18 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
             },
         )
     });
+    if let Some(admin) = &admin {
+        admin.attach(
+            running.addr.clone(),
+            bus.clone(),
+            export.as_ref().map(export::ExportTask::lag),
+        );
+    }
+    tracing::info!(subject = %subjects.broker(), "broker serving");
+    shared::daemon::notify::ready("serving");
 
     let signal = shutdown.await;
+    shared::daemon::notify::stopping();
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
     dropped.report();
     let node = running.shutdown().await;
@@ -158,6 +180,9 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         tracing::info!(head, "broker stopped; log closed");
     } else {
         tracing::warn!("the broker's actor had already stopped");
+    }
+    if let Some(admin) = admin {
+        admin.stop().await;
     }
     Ok(signal)
 }

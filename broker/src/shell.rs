@@ -23,11 +23,68 @@ use actix::Addr;
 use bytes::Bytes;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Backoff, Call, Clock, NodeActor, ServeNode, Served};
+use shared::runtime::{self, Backoff, Call, Clock, Gauge, NodeActor, Observe, ServeNode, Served};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::core::status::{self, BrokerStatus};
 use crate::node::{BrokerNode, Expired, NodeError, Outgoing};
+
+impl Observe for BrokerNode {
+    type Status = BrokerStatus;
+
+    fn serving(&self) -> bool {
+        !self.is_down()
+    }
+
+    fn head(&self) -> u64 {
+        self.log().head().ok().flatten().map_or(0, |(seq, _)| seq)
+    }
+
+    fn status(&self, now: UnixSecs) -> BrokerStatus {
+        status::status(
+            self.state(),
+            &self.uid(),
+            now.get(),
+            Observe::head(self),
+            Observe::serving(self),
+        )
+    }
+
+    fn gauges(s: &BrokerStatus) -> Vec<Gauge> {
+        use shared::runtime::observe::{self as o, count, minor};
+        let live = s.live_scrip.count.saturating_sub(s.live_scrip.held);
+        vec![
+            Gauge::labelled(
+                o::OPEN_TRANSACTIONS,
+                ("kind", "exchange"),
+                count(s.exchanges.total),
+            ),
+            Gauge::labelled(
+                o::OPEN_TRANSACTIONS,
+                ("kind", "escrow"),
+                count(s.escrows.total),
+            ),
+            Gauge::labelled(
+                o::FLOAT,
+                ("account", "broker"),
+                minor(s.accounts.float_broker),
+            ),
+            Gauge::labelled(
+                o::FLOAT,
+                ("account", "vendor"),
+                minor(s.accounts.float_vendor_total),
+            ),
+            Gauge::labelled(o::LIVE_SCRIP, ("state", "live"), count(live)),
+            Gauge::labelled(o::LIVE_SCRIP, ("state", "held"), count(s.live_scrip.held)),
+            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value)),
+            Gauge::labelled(o::PEERS, ("kind", "merchant"), count(s.peers.merchants)),
+            Gauge::labelled(o::PEERS, ("kind", "customer"), count(s.peers.customers)),
+            Gauge::new(o::BANK_ACCOUNTS, count(s.accounts.bank_accounts)),
+            Gauge::new(o::BANK_BALANCE, minor(s.accounts.bank_total)),
+        ]
+    }
+}
 
 /// How often the running broker runs its timer ([`expire`]).
 pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);

@@ -36,12 +36,15 @@ use bytes::Bytes;
 use shared::TxId;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Backoff, Call, Clock, NodeActor, Screen, ServeNode, Served};
+use shared::runtime::{
+    self, Backoff, Call, Clock, Gauge, NodeActor, Observe, Screen, ServeNode, Served,
+};
 use shared::wire::{Frame, Label};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::core::status::{self, MerchantStatus};
 use crate::node::{MerchantNode, NodeError, Outgoing, ReplyOutcome};
 
 /// The longest pause of the reporter before it sends unanswered reports again.
@@ -69,6 +72,51 @@ enum Wake {
     Send(Vec<Outgoing>),
     /// New work is pending in the node's state (a lapse notice): send everything pending.
     Pending,
+}
+
+impl Observe for Shelled {
+    type Status = MerchantStatus;
+
+    fn serving(&self) -> bool {
+        !self.node.is_down()
+    }
+
+    fn head(&self) -> u64 {
+        self.node
+            .log()
+            .head()
+            .ok()
+            .flatten()
+            .map_or(0, |(seq, _)| seq)
+    }
+
+    fn status(&self, now: UnixSecs) -> MerchantStatus {
+        status::status(
+            self.node.state(),
+            self.node.config(),
+            now.get(),
+            Observe::head(self),
+            Observe::serving(self),
+        )
+    }
+
+    fn gauges(s: &MerchantStatus) -> Vec<Gauge> {
+        use shared::runtime::observe::{self as o, count, minor};
+        let live = s.live_scrip.count.saturating_sub(s.live_scrip.held);
+        let open = |kind, n| Gauge::labelled(o::OPEN_TRANSACTIONS, ("kind", kind), count(n));
+        vec![
+            open("report", s.pending.reports),
+            open("exchange", s.pending.exchanges),
+            open("top_up", s.pending.top_ups),
+            open("withdrawal", s.pending.withdrawals),
+            open("lapse", s.pending.lapses),
+            Gauge::labelled(o::LIVE_SCRIP, ("state", "live"), count(live)),
+            Gauge::labelled(o::LIVE_SCRIP, ("state", "held"), count(s.live_scrip.held)),
+            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value)),
+            Gauge::new(o::SALES, count(s.sales)),
+            Gauge::new(o::SALES_VALUE, minor(s.books.paid.into())),
+        ]
+    }
 }
 
 impl ServeNode for Shelled {

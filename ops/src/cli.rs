@@ -75,6 +75,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::bank::BankCommand,
     },
+    /// A running node's live view, from its admin listener.
+    ///
+    /// The broker's accounts, floats, live scrip, open exchanges and escrows and peers, or a
+    /// merchant's sales, orders, live VendorScrip and what it owes the broker, read from
+    /// `/status` on the daemon's `[admin] listen` address while it serves. Exit 3 when the
+    /// token is refused, 4 when nothing answers, 5 when the node does not answer in time.
+    Status(crate::status::StatusArgs),
     /// Audit one node's log, reading only the log and public keys.
     ///
     /// Hash chain, postings, every signature kept as evidence, the ledger after every
@@ -393,6 +400,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(code) = crate::dispute::exit_code(err) {
         return code;
     }
+    if let Some(e) = err.downcast_ref::<crate::status::StatusError>() {
+        return e.exit_code();
+    }
     if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
         return crate::reconcile::EXIT_MISMATCH;
     }
@@ -469,6 +479,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::bank::run_bank(&connection, &command),
         Command::Peers { connection } => crate::bank::run_peers(&connection),
         Command::Export(args) => crate::export::run(args),
+        Command::Status(args) => Ok(crate::status::run(&args)?),
         Command::Bench(args) => crate::bench::run(&crate::bench::Options {
             quick: args.quick,
             json: args.json,

@@ -3,8 +3,8 @@
 //! running broker (`admin`, the client; `bank`, the commands), `audit` of a broker's,
 //! merchant's or wallet's log, `reconcile` of the parties' logs with each other, `dispute`
 //! bundles and their offline verification, `export` of a log to JetStream, `bench`, the
-//! performance figures against their bounds, and the shell `completions` and `man` pages
-//! of the binaries; one module each.
+//! performance figures against their bounds, `status`, a running node's live view, and the
+//! shell `completions` and `man` pages of the binaries; one module each.
 
 pub mod admin;
 pub mod audit;
@@ -19,3 +19,4 @@ pub mod keygen;
 pub mod man;
 pub mod nats_config;
 pub mod reconcile;
+pub mod status;

@@ -110,6 +110,35 @@ impl fmt::Display for Amount {
     }
 }
 
+/// A ledger balance or a sum of amounts (protocol.md section 5), shown in [`Amount`]'s
+/// notation: signed, because `external` is negative by the money that entered, and wider,
+/// because a sum of `u64` amounts can exceed one (`-100.00`, `25.00`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Balance(pub i128);
+
+impl Balance {
+    /// An unsigned sum (a total of balances that are never negative).
+    #[must_use]
+    pub fn of_sum(minor: u128) -> Balance {
+        Balance(i128::try_from(minor).unwrap_or(i128::MAX))
+    }
+}
+
+impl fmt::Display for Balance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let per = u128::from(MINOR_PER_MAJOR);
+        write!(
+            f,
+            "{sign}{}.{:0width$}",
+            abs / per,
+            abs % per,
+            width = FRACTION_DIGITS
+        )
+    }
+}
+
 impl FromStr for Amount {
     type Err = AmountError;
 
@@ -153,6 +182,25 @@ impl FromStr for Amount {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn balances_show_in_the_amounts_notation_with_a_sign() {
+        assert_eq!(Balance(-10_000).to_string(), "-100.00");
+        assert_eq!(Balance(-5).to_string(), "-0.05");
+        assert_eq!(Balance(0).to_string(), "0.00");
+        assert_eq!(Balance(2_507).to_string(), "25.07");
+        assert_eq!(
+            Balance::of_sum(u128::from(u64::MAX) * 3).to_string(),
+            "553402322211286548.45"
+        );
+        assert_eq!(
+            Balance(i128::MIN).to_string(),
+            "-1701411834604692317316873037158841057.28"
+        );
+        proptest!(|(minor: u64)| {
+            prop_assert_eq!(Balance(i128::from(minor)).to_string(), Amount::from_minor(minor).to_string());
+        });
+    }
 
     #[test]
     fn parses_and_displays_the_usual_forms() {

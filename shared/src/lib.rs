@@ -35,7 +35,7 @@ pub mod time;
 pub mod variant;
 pub mod wire;
 
-pub use amount::{Amount, AmountError};
+pub use amount::{Amount, AmountError, Balance};
 #[cfg(feature = "io")]
 pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
 pub use error::ErrorCode;

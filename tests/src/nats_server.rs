@@ -164,7 +164,21 @@ impl NatsServer {
     /// As [`NatsServer::start`]; [`HarnessError::Exited`] if another process took the port
     /// in between.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.stop();
+        self.start_again()
+    }
+
+    /// Kills the server and leaves it down (its port and store kept for
+    /// [`NatsServer::start_again`]): what the nodes see while NATS is away.
+    pub fn stop(&mut self) {
         self.kill();
+    }
+
+    /// Starts a [`NatsServer::stop`]ped server again on its port, store and configuration.
+    ///
+    /// # Errors
+    /// As [`NatsServer::restart`].
+    pub fn start_again(&mut self) -> Result<(), HarnessError> {
         self.spawn_and_wait()
     }
 

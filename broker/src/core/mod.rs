@@ -25,6 +25,7 @@ pub mod events;
 pub mod open;
 pub mod request;
 pub mod state;
+pub mod status;
 
 mod buy_item;
 pub mod lapse;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::daemon::config::{
-    CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings, base_of,
-    path_setting, positive_secs, read_toml, redacted_url, resolve_common,
+    AdminFile, CommonArgs, CommonFile, ConfigError, LogFile, NatsFile, NodeFile, NodeSettings,
+    base_of, path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 use shared::daemon::read_secret_line;
 use shared::{Pan, PanSecret, Uid};
@@ -135,6 +135,8 @@ pub struct MerchantFile {
     pub nats: NatsFile,
     /// `[log]`.
     pub log: LogFile,
+    /// `[admin]`: the admin listener (README "Operate it").
+    pub admin: AdminFile,
     /// `[merchant]`.
     pub merchant: MerchantSection,
     /// `[quotas]` (protocol.md section 10).
@@ -209,6 +211,7 @@ impl MerchantConfig {
             node: file.node.clone(),
             nats: file.nats.clone(),
             log: file.log.clone(),
+            admin: file.admin.clone(),
             base: base.clone(),
         };
         let node = resolve_common(&args.common, &common, secret_env)?;
@@ -359,6 +362,7 @@ impl MerchantConfig {
             self.lookups.unknown_for.as_secs(),
         ) + &shared::daemon::quotas::describe(&self.quotas)
             + &n.describe_export()
+            + &n.describe_admin()
             + &n.describe_nats_tls()
     }
 }

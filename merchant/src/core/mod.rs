@@ -41,6 +41,7 @@ pub mod register;
 pub mod renew;
 pub mod report;
 pub mod state;
+pub mod status;
 pub mod top_up_vendor_scrip;
 pub mod transaction_status;
 pub mod withdraw_vendor_scrip;

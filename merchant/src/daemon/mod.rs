@@ -12,7 +12,8 @@
 //! passphrase, a broker key that is not the configured UID, a catalogue that breaks its
 //! rules, and a registration the broker refuses (e.g. its account is not open).
 //!
-//! The `export_stream` option and its export task are the broker's (`broker::daemon`,
+//! The `export_stream` option and its export task, the admin listener and the systemd
+//! notifications are the broker's (`broker::daemon`,
 //! `shared::daemon::export`).
 //!
 //! Shutdown and reconnection are the broker's (`broker::daemon`): the gateways
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
 use shared::daemon::export::{self, NodeLog};
-use shared::daemon::{IdentityError, KeyFileError, NodeIdentity, Shutdown};
+use shared::daemon::{Admin, AdminError, IdentityError, KeyFileError, NodeIdentity, Shutdown};
 use shared::events::EventLog;
 use shared::node::Recorded;
 use shared::runtime::{Screen, system_clock};
@@ -99,6 +100,9 @@ pub enum DaemonError {
     /// The log could not be closed after the stop.
     #[error("closing the merchant's log: {0}")]
     Close(#[source] NodeError),
+    /// The admin listener could not start.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// Runs the merchant until SIGINT or SIGTERM (see the module doc). Must run inside an
@@ -112,6 +116,12 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     let settings = &config.node;
     let suite = settings.suite;
     shared::daemon::warn_of_suite(suite);
+    // First, so that /healthz answers (and /readyz says "starting") while the log replays
+    // and the merchant registers.
+    let admin = match &settings.admin {
+        Some(admin) => Some(Admin::start(admin).await?),
+        None => None,
+    };
     shared::daemon::prepare_data_dir(&settings.data_dir)?;
     let keys =
         shared::daemon::load_key_pair(suite, &settings.key, settings.key_passphrase.as_ref())?;
@@ -242,7 +252,6 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         screen,
     )
     .await?;
-    tracing::info!(subject = %subjects.merchant(&uid), "merchant serving");
     let export = settings.export.clone().map(|export_settings| {
         export::spawn(
             running.addr.clone(),
@@ -259,8 +268,18 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
             },
         )
     });
+    if let Some(admin) = &admin {
+        admin.attach(
+            running.addr.clone(),
+            bus.clone(),
+            export.as_ref().map(export::ExportTask::lag),
+        );
+    }
+    tracing::info!(subject = %subjects.merchant(&uid), "merchant serving");
+    shared::daemon::notify::ready("serving");
 
     let signal = (&mut shutdown).await;
+    shared::daemon::notify::stopping();
     tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
     dropped.report();
     let node = running.shutdown().await;
@@ -276,6 +295,9 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         tracing::info!(head, "merchant stopped; log closed");
     } else {
         tracing::warn!("the merchant's actor had already stopped");
+    }
+    if let Some(admin) = admin {
+        admin.stop().await;
     }
     Ok(signal)
 }

@@ -96,6 +96,12 @@ fn store(dir: &Path, key: &PublicKey) -> Result<(), String> {
     shared::private_dir::replace_file(&path, pem.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// Sets the key-lookup gauge to `n` senders waiting (`/metrics`, README "Operate it").
+fn lookups_queued(n: usize) {
+    use shared::runtime::observe;
+    observe::Gauge::new(observe::KEY_LOOKUPS, observe::count(n)).set();
+}
+
 /// The most UIDs remembered as unknown; beyond it the oldest are forgotten.
 pub const MAX_UNKNOWN: usize = 4096;
 /// The most frames of one unknown sender waiting for its key lookup; more are dropped.
@@ -233,6 +239,7 @@ impl<B: Bus> Learner<B> {
             }
             let (end, ended) = watch::channel(None);
             pending.insert(sender, (ended.clone(), 1));
+            lookups_queued(pending.len());
             tokio::spawn(self.clone().lookup(sender, addr.clone(), end));
             ended
         };
@@ -276,6 +283,7 @@ impl<B: Bus> Learner<B> {
         };
         if let Ok(mut pending) = self.pending.lock() {
             pending.remove(&sender);
+            lookups_queued(pending.len());
         }
         let _ = end.send(Some(serve));
     }

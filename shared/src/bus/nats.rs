@@ -194,6 +194,12 @@ impl fmt::Debug for NatsBus {
 }
 
 impl NatsBus {
+    /// Whether the connection is up now (`/readyz`; `false` while the client reconnects).
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Connects to the server(s) at `url` (e.g. `nats://127.0.0.1:4222`). Fails at once if
     /// no server answers; once connected, the client reconnects by itself.
     ///
@@ -248,10 +254,49 @@ impl NatsBus {
         if let Some(tls) = &options.tls {
             connect = tls.apply(connect)?;
         }
+        let name = options.name.clone().unwrap_or_default();
+        connect = connect
+            .event_callback(move |event| log_event(name.clone(), event))
+            .reconnect_delay_callback(reconnect_delay);
         connect
             .connect(url)
             .await
             .map_err(|e| connect_error(e, options.tls.as_ref()))
+    }
+}
+
+/// The longest pause between two reconnection attempts (async-nats's own default).
+pub const RECONNECT_MAX: Duration = Duration::from_secs(4);
+
+/// The pause before reconnection attempt `attempts` (0 ms for the first, then doubling
+/// from 2 ms up to [`RECONNECT_MAX`], as async-nats does by default), logged at `warn`
+/// (README "Operate it": an operator sees every retry while NATS is away).
+fn reconnect_delay(attempts: usize) -> Duration {
+    let delay = match attempts {
+        0 | 1 => Duration::ZERO,
+        n => {
+            let exp = u32::try_from(n - 1).unwrap_or(u32::MAX);
+            Duration::from_millis(2_u64.saturating_pow(exp)).min(RECONNECT_MAX)
+        }
+    };
+    tracing::warn!(
+        attempt = attempts,
+        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        "reconnecting to NATS"
+    );
+    delay
+}
+
+/// Logs what happens to the connection named `name`: a lost connection and the server's
+/// or client's errors at `warn`, a (re)connection at `info`.
+async fn log_event(name: String, event: async_nats::Event) {
+    use async_nats::Event;
+    match event {
+        Event::Connected => tracing::info!(connection = %name, "connected to NATS"),
+        Event::Disconnected => {
+            tracing::warn!(connection = %name, "lost the NATS connection; reconnecting");
+        }
+        other => tracing::warn!(connection = %name, event = %other, "NATS"),
     }
 }
 

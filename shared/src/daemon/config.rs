@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::admin::AdminSettings;
 use super::export::ExportSettings;
 use super::keys::{KeyFileError, read_secret_line};
 pub use super::logging::LogFormat;
@@ -157,6 +158,15 @@ pub struct CommonArgs {
     /// info].
     #[arg(long, env = "PEERSCRIP_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Serve /metrics, /healthz, /readyz and /status over HTTP on this address, e.g.
+    /// 127.0.0.1:9464; an address beyond loopback needs --admin-token-file
+    /// [file: admin.listen; unset: no admin listener].
+    #[arg(long, env = "PEERSCRIP_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// File whose first line is the bearer token /metrics and /status require (at least
+    /// 32 characters, e.g. `openssl rand -hex 32`) [file: admin.token_file].
+    #[arg(long, env = "PEERSCRIP_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// The `[node]` section of a daemon's file.
@@ -211,6 +221,16 @@ pub struct LogFile {
     pub level: Option<String>,
 }
 
+/// The `[admin]` section of a daemon's file (`super::admin`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminFile {
+    /// The listener's address.
+    pub listen: Option<String>,
+    /// The bearer token's file.
+    pub token_file: Option<PathBuf>,
+}
+
 /// The common sections of a daemon's file, as read.
 #[derive(Clone, Debug, Default)]
 pub struct CommonFile {
@@ -220,6 +240,8 @@ pub struct CommonFile {
     pub nats: NatsFile,
     /// `[log]`.
     pub log: LogFile,
+    /// `[admin]`.
+    pub admin: AdminFile,
     /// The directory relative paths of the file are resolved against.
     pub base: PathBuf,
 }
@@ -251,6 +273,8 @@ pub struct NodeSettings {
     pub log_level: Option<String>,
     /// The live event export, if configured.
     pub export: Option<ExportSettings>,
+    /// The admin listener, if configured.
+    pub admin: Option<AdminSettings>,
 }
 
 impl NodeSettings {
@@ -279,6 +303,20 @@ impl NodeSettings {
             shown(tls.ca_file.as_ref()),
             shown(tls.client_cert.as_ref().map(|c| &c.cert)),
         )
+    }
+
+    /// The admin listener's lines of `--check-config`: `admin_listen` and whether a
+    /// token is set (never the token).
+    #[must_use]
+    pub fn describe_admin(&self) -> String {
+        match &self.admin {
+            None => "admin_listen = none\n".to_owned(),
+            Some(admin) => format!(
+                "admin_listen = {}\nadmin_token = {}\n",
+                admin.listen,
+                if admin.token.is_some() { "set" } else { "none" }
+            ),
+        }
     }
 
     /// The export's lines of `--check-config`: `export_stream` and, when set,
@@ -433,6 +471,7 @@ pub fn resolve_common(
         (None, None) => LogFormat::Human,
     };
     let export = export_settings(args, file)?;
+    let admin = admin_settings(args, file)?;
     let log_level = args.log_level.clone().or_else(|| file.log.level.clone());
     if let Some(level) = &log_level {
         super::logging::filter(Some(level))
@@ -451,7 +490,71 @@ pub fn resolve_common(
         log_format,
         log_level,
         export,
+        admin,
     })
+}
+
+/// The admin listener: an address, loopback unless a bearer token is configured (module
+/// `super::admin`: the ledger's totals are nobody else's business).
+fn admin_settings(
+    args: &CommonArgs,
+    file: &CommonFile,
+) -> Result<Option<AdminSettings>, ConfigError> {
+    const LISTEN: &str = "admin.listen (--admin-listen, PEERSCRIP_ADMIN_LISTEN)";
+    const TOKEN: &str = "admin.token_file (--admin-token-file, PEERSCRIP_ADMIN_TOKEN_FILE)";
+    let token_file = path_setting(
+        args.admin_token_file.as_ref(),
+        file.admin.token_file.as_ref(),
+        &file.base,
+    );
+    let Some(text) = args
+        .admin_listen
+        .clone()
+        .or_else(|| file.admin.listen.clone())
+    else {
+        return match token_file {
+            None => Ok(None),
+            Some(_) => Err(ConfigError::invalid(
+                TOKEN,
+                "set admin.listen too: the token guards the admin listener",
+            )),
+        };
+    };
+    let listen: std::net::SocketAddr = text.parse().map_err(|_| {
+        ConfigError::invalid(
+            LISTEN,
+            format!("{text:?} is not an IP address with a port, e.g. 127.0.0.1:9464"),
+        )
+    })?;
+    let token = match token_file {
+        None => None,
+        Some(path) => {
+            let token = read_secret_line(&path)?;
+            if token.len() < super::admin::MIN_TOKEN_BYTES {
+                return Err(ConfigError::invalid(
+                    TOKEN,
+                    format!(
+                        "the token in {} is shorter than {} characters; make one with \
+                         `openssl rand -hex 32`",
+                        path.display(),
+                        super::admin::MIN_TOKEN_BYTES
+                    ),
+                ));
+            }
+            Some(token)
+        }
+    };
+    if !listen.ip().is_loopback() && token.is_none() {
+        return Err(ConfigError::invalid(
+            LISTEN,
+            format!(
+                "{listen} is reachable beyond this machine: set admin.token_file \
+                 (--admin-token-file) so that /metrics and /status need a bearer token, \
+                 or listen on 127.0.0.1"
+            ),
+        ));
+    }
+    Ok(Some(AdminSettings { listen, token }))
 }
 
 /// The live event export: a stream name (JetStream's rules), and a subject prefix (the
@@ -622,8 +725,119 @@ mod tests {
                 ..NatsFile::default()
             },
             log: LogFile::default(),
+            admin: AdminFile::default(),
             base: PathBuf::from("/etc/peerscrip"),
         }
+    }
+
+    fn with_admin(listen: Option<&str>, token_file: Option<PathBuf>) -> CommonFile {
+        CommonFile {
+            admin: AdminFile {
+                listen: listen.map(str::to_owned),
+                token_file,
+            },
+            ..file("modern")
+        }
+    }
+
+    #[test]
+    fn the_admin_listener_is_off_unless_configured_and_loopback_needs_no_token() {
+        let s = resolve_common(&CommonArgs::default(), &file("modern"), &no_env).unwrap();
+        assert!(s.admin.is_none());
+        assert_eq!(s.describe_admin(), "admin_listen = none\n");
+        let s = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(Some("127.0.0.1:9464"), None),
+            &no_env,
+        )
+        .unwrap();
+        let admin = s.admin.as_ref().unwrap();
+        assert_eq!(admin.listen, "127.0.0.1:9464".parse().unwrap());
+        assert!(admin.token.is_none());
+        assert_eq!(
+            s.describe_admin(),
+            "admin_listen = 127.0.0.1:9464\nadmin_token = none\n"
+        );
+        // The flag wins over the file.
+        let args = CommonArgs {
+            admin_listen: Some("[::1]:9000".to_owned()),
+            ..CommonArgs::default()
+        };
+        let s = resolve_common(&args, &with_admin(Some("127.0.0.1:9464"), None), &no_env).unwrap();
+        assert_eq!(s.admin.unwrap().listen, "[::1]:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn an_admin_listener_beyond_loopback_needs_a_long_enough_token() {
+        let err = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(Some("0.0.0.0:9464"), None),
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "admin.listen (--admin-listen, PEERSCRIP_ADMIN_LISTEN): 0.0.0.0:9464 is reachable \
+             beyond this machine: set admin.token_file (--admin-token-file) so that /metrics \
+             and /status need a bearer token, or listen on 127.0.0.1"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "0123456789\n").unwrap();
+        let err = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(Some("0.0.0.0:9464"), Some(short.clone())),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "admin.token_file (--admin-token-file, PEERSCRIP_ADMIN_TOKEN_FILE): the token in"
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("0123456789"), "{err}");
+        let good = dir.path().join("token");
+        let token = "f".repeat(64);
+        std::fs::write(&good, format!("{token}\n")).unwrap();
+        let s = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(Some("0.0.0.0:9464"), Some(good.clone())),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            s.admin.as_ref().unwrap().token.as_ref().unwrap().expose(),
+            token.as_bytes()
+        );
+        assert_eq!(
+            s.describe_admin(),
+            "admin_listen = 0.0.0.0:9464\nadmin_token = set\n"
+        );
+        assert!(!format!("{s:?}").contains(&token));
+        // A token without a listener is a mistake, not a no-op.
+        let err = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(None, Some(good)),
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "admin.token_file (--admin-token-file, PEERSCRIP_ADMIN_TOKEN_FILE): set admin.listen \
+             too: the token guards the admin listener"
+        );
+        let err = resolve_common(
+            &CommonArgs::default(),
+            &with_admin(Some("localhost"), None),
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "admin.listen (--admin-listen, PEERSCRIP_ADMIN_LISTEN): \"localhost\" is not an IP \
+             address with a port, e.g. 127.0.0.1:9464"
+        );
     }
 
     #[test]

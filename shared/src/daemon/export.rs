@@ -26,6 +26,8 @@
 //! ([`ExportTask::finish`]): the events of the last batches are published before the file
 //! is closed (bounded by [`FINISH_WITHIN`]; what is left goes out after the next start).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::Addr;
@@ -204,6 +206,7 @@ pub struct Target {
 pub struct ExportTask {
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<Option<Exporter>>,
+    exported: Arc<AtomicU64>,
 }
 
 /// Starts the export of the node in `addr` to `target` (module doc).
@@ -214,11 +217,25 @@ where
 {
     let (stop, stopped) = watch::channel(false);
     let source = ActorLog { addr, view };
-    let handle = tokio::spawn(run(source, target, stopped));
-    ExportTask { stop, handle }
+    let exported = Arc::new(AtomicU64::new(0));
+    let handle = tokio::spawn(run(source, target, stopped, exported.clone()));
+    ExportTask {
+        stop,
+        handle,
+        exported,
+    }
 }
 
 impl ExportTask {
+    /// How far behind a log whose last event is `head` the export is: the events it has
+    /// not published yet (the admin listener's `peerscrip_export_lag_events`). Grows while
+    /// JetStream is away, and for good once the export stopped on a disagreement.
+    #[must_use]
+    pub fn lag(&self) -> Arc<dyn Fn(u64) -> Option<u64> + Send + Sync> {
+        let exported = self.exported.clone();
+        Arc::new(move |head| Some(head.saturating_sub(exported.load(Ordering::Relaxed))))
+    }
+
     /// The graceful stop (module doc): the task ends after its current pass, then the
     /// events it has not exported yet are published from `log` (the node the actor handed
     /// back), within [`FINISH_WITHIN`]. Never fails the daemon's stop: what is not exported
@@ -268,6 +285,7 @@ async fn run<N, K>(
     mut source: ActorLog<N, K>,
     target: Target,
     mut stopped: watch::Receiver<bool>,
+    exported: Arc<AtomicU64>,
 ) -> Option<Exporter>
 where
     N: ServeNode,
@@ -283,6 +301,9 @@ where
         let wait = match pass(&mut client, &mut exporter, &mut source, &target).await {
             Ok(_) => {
                 retry.reset();
+                if let Some(exporter) = &exporter {
+                    exported.store(exporter.summary().last, Ordering::Relaxed);
+                }
                 POLL
             }
             Err(TaskError::Stopped) => return exporter,

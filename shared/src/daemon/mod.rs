@@ -2,22 +2,26 @@
 //! (architecture.md "Binaries and the user's path"): the parts of their configuration that
 //! are the same for every node (NATS, data directory, suite, key, subjects, logs), the key
 //! files, the record of a data directory's identity, the log output, the shutdown
-//! signal and the live event export (`export_stream`). Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
+//! signal, the live event export (`export_stream`), the admin listener (`/metrics`,
+//! `/healthz`, `/readyz`, `/status`) and systemd's readiness notification. Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
 //! and `merchant::config`/`merchant::daemon`.
 //!
 //! Behind the `daemon` feature, so that the wallet and the tests do not pull in clap, TOML
 //! and the log subscriber.
 
+pub mod admin;
 pub mod config;
 pub mod exit;
 pub mod export;
 pub mod identity;
 pub mod keys;
 pub mod logging;
+pub mod notify;
 pub mod quotas;
 pub mod signal;
 pub mod start;
 
+pub use admin::{Admin, AdminError, AdminSettings};
 pub use config::{
     CommonArgs, CommonFile, ConfigError, LogFormat, NodeSettings, read_toml, resolve_common,
 };

@@ -260,7 +260,9 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         });
         match written {
             Ok(stored) => {
+                let started = std::time::Instant::now();
                 txn.commit()?;
+                crate::runtime::observe::commit(started.elapsed());
                 Ok(stored)
             }
             Err(e) => {
@@ -599,7 +601,9 @@ impl<K: Serialize> Group<'_, K> {
             abort(txn);
             return Err(e);
         }
+        let started = std::time::Instant::now();
         txn.commit()?;
+        crate::runtime::observe::commit(started.elapsed());
         Ok(())
     }
 }

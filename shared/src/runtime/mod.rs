@@ -5,12 +5,16 @@
 //!   frames of a batch (RSA unwrap, signature checks) on every core;
 //! - [`shell`]: the node actor, its group-commit batching on the blocking pool, and the
 //!   gateway that connects it to a bus subject;
-//! - [`backoff`]: the growing pause between re-sends of open work.
+//! - [`backoff`]: the growing pause between re-sends of open work;
+//! - [`observe`]: what the shell tells the operator: a log line per request, the metrics'
+//!   names and records, and [`Observe`], a node's live view.
 
 pub mod backoff;
+pub mod observe;
 pub mod shell;
 
 pub use backoff::Backoff;
+pub use observe::{Gauge, Observe, RequestOutcome};
 
 pub use shell::{
     Admission, Batched, Call, CallFn, Clock, Dropped, MAX_BATCH, NodeActor, Prepare, Screen,

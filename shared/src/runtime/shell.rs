@@ -46,6 +46,8 @@ use crate::ids::Uid;
 use crate::node::{Handled, Unserved};
 use crate::time::UnixSecs;
 
+use super::observe::{self, RequestOutcome};
+
 /// What one frame of a batch produced, ready for the bus.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Served {
@@ -55,6 +57,9 @@ pub struct Served {
     pub reply: Option<Bytes>,
     /// One-way frames to other parties' peer subjects.
     pub deliveries: Vec<(Uid, Bytes)>,
+    /// What became of the request, for the gateway's log line and metrics
+    /// ([`observe::answered`]).
+    pub outcome: RequestOutcome,
 }
 
 /// A node the shell can run: a sans-IO core with its log (see the module doc).
@@ -223,8 +228,10 @@ impl<N: ServeNode> NodeActor<N> {
                 }
                 let (frames, dones): (Vec<Bytes>, Vec<_>) = batch.into_iter().unzip();
                 let job = tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
                     let refs: Vec<&[u8]> = frames.iter().map(AsRef::as_ref).collect();
                     let served = node.serve_batch(&refs, now);
+                    observe::batch(refs.len(), started.elapsed());
                     (node, served)
                 });
                 ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| match joined {
@@ -280,13 +287,19 @@ pub fn served(result: Result<Handled, Unserved>, frame: &[u8]) -> Served {
                 .into_iter()
                 .map(|d| (d.to, Bytes::from(d.frame)))
                 .collect(),
+            outcome: handled.refusal.map_or(RequestOutcome::Answered, |r| {
+                RequestOutcome::Refused(r.code)
+            }),
         },
         Err(Unserved::Unavailable(down)) => unavailable(frame, down),
         Err(e @ Unserved::Draft(_)) => {
             frame_span(frame).in_scope(|| {
                 tracing::warn!(error = %e, "request not served");
             });
-            Served::default()
+            Served {
+                outcome: RequestOutcome::Unanswered,
+                ..Served::default()
+            }
         }
     }
 }
@@ -302,6 +315,7 @@ pub fn unavailable(frame: &[u8], down: crate::node::Unavailable) -> Served {
     Served {
         reply: down.reply.map(Bytes::from),
         deliveries: Vec::new(),
+        outcome: RequestOutcome::Unavailable,
     }
 }
 
@@ -483,12 +497,14 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                     None => break,
                 },
             };
+            let arrived = Arrived::now(incoming.payload());
             let span = frame_span(incoming.payload());
             if screen.bound_replies
                 && let Some(reply) = incoming.reply()
                 && !reply_is_senders(reply, incoming.payload())
             {
                 let dropped = Dropped::count(&screen.dropped.foreign_reply);
+                observe::screened("foreign_reply");
                 span.in_scope(|| {
                     tracing::debug!(
                         reply = %reply,
@@ -507,14 +523,16 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                 Admission::Serve => {
                     // Handed over here, in arrival order; only the answer waits in a task.
                     let result = submit(&addr, &incoming);
-                    tokio::spawn(answer(bus, subjects, incoming, result, guard).instrument(span));
+                    tokio::spawn(
+                        answer(bus, subjects, incoming, arrived, result, guard).instrument(span),
+                    );
                 }
                 Admission::After(ready) => {
                     tokio::spawn(
                         async move {
                             if ready.await {
                                 let result = submit(&addr, &incoming);
-                                answer(bus, subjects, incoming, result, guard).await;
+                                answer(bus, subjects, incoming, arrived, result, guard).await;
                             } else {
                                 tracing::debug!("dropped by the gateway's prepare step");
                             }
@@ -524,6 +542,7 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                 }
                 Admission::Refuse(refusal) => {
                     let dropped = Dropped::count(&screen.dropped.by_prepare);
+                    observe::screened("prepare");
                     span.in_scope(|| {
                         tracing::debug!(dropped, "refused unsigned by the gateway's prepare step");
                     });
@@ -538,6 +557,7 @@ pub async fn gateway_until<B: Bus, N: ServeNode>(
                 }
                 Admission::Drop => {
                     let dropped = Dropped::count(&screen.dropped.by_prepare);
+                    observe::screened("prepare");
                     span.in_scope(|| {
                         tracing::debug!(dropped, "dropped by the gateway's prepare step");
                     });
@@ -563,13 +583,31 @@ fn submit<B: Bus, N: ServeNode>(
     result
 }
 
+/// When and as what a frame arrived at the gateway: the start of its request's latency
+/// and its metrics label ([`observe::answered`]).
+struct Arrived {
+    at: std::time::Instant,
+    label: &'static str,
+}
+
+impl Arrived {
+    fn now(frame: &[u8]) -> Arrived {
+        Arrived {
+            at: std::time::Instant::now(),
+            label: observe::label_of(frame),
+        }
+    }
+}
+
 /// Publishes what the node made of `incoming` once it committed: the deliveries to their
-/// recipients' peer subjects, then the reply on the request's reply subject. `_guard`
-/// keeps the gateway's graceful stop waiting until this is done.
+/// recipients' peer subjects, then the reply on the request's reply subject, then records
+/// the request's outcome and latency since `arrived` (its `info` line and metrics).
+/// `_guard` keeps the gateway's graceful stop waiting until this is done.
 async fn answer<B: Bus>(
     bus: B,
     subjects: Subjects,
     incoming: crate::bus::Incoming<B>,
+    arrived: Arrived,
     result: oneshot::Receiver<Served>,
     _guard: tokio::sync::mpsc::Sender<()>,
 ) {
@@ -585,12 +623,14 @@ async fn answer<B: Bus>(
     // A delivery (no reply subject) is handled the same way; its answer, if the node makes
     // one, is not sent back on the bus.
     match served.reply {
-        Some(reply) if incoming.reply().is_some() => match incoming.respond(reply).await {
-            Ok(()) => tracing::debug!("answered"),
-            Err(e) => tracing::warn!(error = %e, "a reply could not be sent"),
-        },
+        Some(reply) if incoming.reply().is_some() => {
+            if let Err(e) = incoming.respond(reply).await {
+                tracing::warn!(error = %e, "a reply could not be sent");
+            }
+        }
         _ => tracing::debug!("handled without a reply"),
     }
+    observe::answered(arrived.label, served.outcome, arrived.at.elapsed());
 }
 
 #[cfg(test)]
@@ -629,6 +669,7 @@ mod tests {
                 .map(|f| Served {
                     reply: Some(Bytes::from(f.iter().rev().copied().collect::<Vec<u8>>())),
                     deliveries: vec![(self.peer, Bytes::copy_from_slice(f))],
+                    ..Served::default()
                 })
                 .collect()
         }

@@ -1,0 +1,391 @@
+//! `peerscrip-ops status URL`: a running node's live view (README "Operate it"), read
+//! from its admin listener's `/status` (`shared::daemon::admin`) and printed for a person,
+//! or as the node's JSON document with `--json`. The view is the broker's
+//! (`broker::core::status`) or a merchant's (`merchant::core::status`); which one is told
+//! by its fields.
+//!
+//! Exit codes follow the table of `peerscrip-ops --help`: 3 when the listener refuses the
+//! token, 4 when nothing answers at the URL, 5 when the node does not answer in time.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use broker::core::status::BrokerStatus;
+use merchant::core::status::MerchantStatus;
+use shared::{Amount, Balance, UnixSecs};
+
+/// Arguments of `peerscrip-ops status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The daemon's admin listener, e.g. http://127.0.0.1:9464 (its `[admin] listen`).
+    pub url: String,
+    /// File whose first line is the listener's bearer token (its `[admin] token_file`).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// How long to wait for the answer, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+    /// Print the node's JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the view could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The URL or the token file cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// Nothing answers at the URL.
+    #[error("nothing answers at {url}: {reason}")]
+    Unreachable {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The listener refused the token (or wants one).
+    #[error("{url} refused the request: a valid bearer token is required (--token-file)")]
+    Unauthorized {
+        /// The URL asked.
+        url: String,
+    },
+    /// The node did not answer in time (the listener's 503, or no answer at all).
+    #[error("{url}: the node did not answer in time: {reason}")]
+    TimedOut {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The answer is not a node's live view.
+    #[error("{url}: not a peerscrip node's status: {reason}")]
+    Malformed {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StatusError {
+    /// The exit code (`peerscrip-ops --help`).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StatusError::Usage(_) => 2,
+            StatusError::Unauthorized { .. } => 3,
+            StatusError::Unreachable { .. } => 4,
+            StatusError::TimedOut { .. } => 5,
+            StatusError::Malformed { .. } => 1,
+        }
+    }
+}
+
+/// A node's live view: a merchant's has its books, a broker's its accounts.
+#[derive(Debug)]
+pub enum NodeStatus {
+    /// A merchant's.
+    Merchant(MerchantStatus),
+    /// The broker's.
+    Broker(BrokerStatus),
+}
+
+impl NodeStatus {
+    /// The view in `document`, told apart by its fields (serde's untagged enums cannot hold
+    /// the broker's 128-bit balances).
+    ///
+    /// # Errors
+    /// Why `document` is neither view.
+    pub fn from_document(document: serde_json::Value) -> Result<NodeStatus, String> {
+        if document.get("books").is_some() {
+            serde_json::from_value(document).map(NodeStatus::Merchant)
+        } else if document.get("accounts").is_some() {
+            serde_json::from_value(document).map(NodeStatus::Broker)
+        } else {
+            return Err("neither a broker's nor a merchant's view".to_owned());
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs `peerscrip-ops status`.
+///
+/// # Errors
+/// [`StatusError`].
+pub fn run(args: &StatusArgs) -> Result<(), StatusError> {
+    let token = match &args.token_file {
+        None => None,
+        Some(path) => Some(
+            shared::daemon::read_secret_line(path)
+                .map_err(|e| StatusError::Usage(e.to_string()))?,
+        ),
+    };
+    let document = fetch(
+        &args.url,
+        token.as_ref().map(shared::secret::SecretBytes::expose),
+        Duration::from_secs(args.timeout_secs.max(1)),
+    )?;
+    if args.json {
+        println!("{document}");
+        return Ok(());
+    }
+    let view = NodeStatus::from_document(document).map_err(|reason| StatusError::Malformed {
+        url: args.url.clone(),
+        reason,
+    })?;
+    print!("{}", render(&view, shared::runtime::system_clock()));
+    Ok(())
+}
+
+/// `GET <url>/status` with the bearer token, if any: the JSON document.
+///
+/// # Errors
+/// [`StatusError`].
+pub fn fetch(
+    url: &str,
+    token: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<serde_json::Value, StatusError> {
+    let base = url.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(StatusError::Usage(format!(
+            "{url:?} is not an http:// or https:// URL"
+        )));
+    }
+    let address = format!("{base}/status");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&address);
+    if let Some(token) = token {
+        let token = std::str::from_utf8(token)
+            .map_err(|_| StatusError::Usage("the token is not UTF-8".to_owned()))?;
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.call().map_err(|e| match e {
+        ureq::Error::Timeout(_) => StatusError::TimedOut {
+            url: address.clone(),
+            reason: e.to_string(),
+        },
+        ureq::Error::BadUri(_) => StatusError::Usage(format!("{url:?}: {e}")),
+        other => StatusError::Unreachable {
+            url: address.clone(),
+            reason: other.to_string(),
+        },
+    })?;
+    match response.status().as_u16() {
+        200 => {}
+        401 => return Err(StatusError::Unauthorized { url: address }),
+        503 => {
+            let reason = response
+                .body_mut()
+                .read_to_string()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            return Err(StatusError::TimedOut {
+                url: address,
+                reason,
+            });
+        }
+        other => {
+            return Err(StatusError::Malformed {
+                url: address,
+                reason: format!("HTTP {other}"),
+            });
+        }
+    }
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| StatusError::Malformed {
+            url: address.clone(),
+            reason: e.to_string(),
+        })?;
+    serde_json::from_str(&text).map_err(|e| StatusError::Malformed {
+        url: address,
+        reason: e.to_string(),
+    })
+}
+
+/// The view for a person, times relative to `now`.
+#[must_use]
+pub fn render(view: &NodeStatus, now: UnixSecs) -> String {
+    match view {
+        NodeStatus::Broker(b) => render_broker(b, now),
+        NodeStatus::Merchant(m) => render_merchant(m),
+    }
+}
+
+fn serving(serving: bool) -> &'static str {
+    if serving {
+        "serving"
+    } else {
+        "NOT SERVING (cannot write its log)"
+    }
+}
+
+/// `2026-12-07 20:19:13 UTC (in 4m 10s)` or `(… ago)`.
+fn deadline(at: u64, now: UnixSecs) -> String {
+    let at = UnixSecs::new(at);
+    let relative = if at >= now {
+        format!("in {}", span(at.secs_since(now)))
+    } else {
+        format!("{} ago", span(now.secs_since(at)))
+    };
+    format!("{} ({relative})", at.utc())
+}
+
+/// `1h 2m`, `4m 10s`, `12s`.
+fn span(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m"),
+    }
+}
+
+fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
+    let mut out = String::new();
+    let a = &b.accounts;
+    let _ = writeln!(
+        out,
+        "broker {}  {}  {}, log at event {}, read {}",
+        b.uid,
+        b.suite,
+        serving(b.serving),
+        b.head,
+        UnixSecs::new(b.at).utc()
+    );
+    let _ = writeln!(
+        out,
+        "bank accounts  {} holding {}; external {}",
+        a.bank_accounts,
+        Balance::of_sum(a.bank_total),
+        Balance(a.external)
+    );
+    let _ = writeln!(
+        out,
+        "float:broker   {} in {} live BrokerScrip ({} held)",
+        Balance::of_sum(a.float_broker),
+        b.live_scrip.count,
+        b.live_scrip.held
+    );
+    let _ = writeln!(
+        out,
+        "peers          {} registered: {} merchants, {} customers",
+        b.peers.total, b.peers.merchants, b.peers.customers
+    );
+    let _ = writeln!(
+        out,
+        "merchants      {} with a float, {} in all",
+        b.floats.total,
+        Balance::of_sum(a.float_vendor_total)
+    );
+    for f in &b.floats.rows {
+        let _ = writeln!(
+            out,
+            "  {}  float:vendor {}  memo {}",
+            f.merchant,
+            Balance(f.float),
+            Balance(f.memo)
+        );
+    }
+    more(&mut out, b.floats.total, b.floats.rows.len());
+    let _ = writeln!(out, "open exchanges {} (6.2)", b.exchanges.total);
+    for e in &b.exchanges.rows {
+        let _ = writeln!(
+            out,
+            "  tx {}  customer {}  merchant {}  closes {}",
+            e.tx,
+            e.customer,
+            e.merchant,
+            deadline(e.deadline, now)
+        );
+    }
+    more(&mut out, b.exchanges.total, b.exchanges.rows.len());
+    let _ = writeln!(out, "open escrows   {} (6.5)", b.escrows.total);
+    for e in &b.escrows.rows {
+        let _ = writeln!(
+            out,
+            "  tx {}  customer {}  merchant {}  top-up {}  released {}",
+            e.tx,
+            e.customer,
+            e.merchant,
+            Amount::from_minor(e.top_up),
+            deadline(e.deadline, now)
+        );
+    }
+    more(&mut out, b.escrows.total, b.escrows.rows.len());
+    out
+}
+
+fn more(out: &mut String, total: usize, shown: usize) {
+    if total > shown {
+        let _ = writeln!(
+            out,
+            "  … and {} more (--json lists the first {shown})",
+            total - shown
+        );
+    }
+}
+
+fn render_merchant(m: &MerchantStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "merchant {}  {}  {}, log at event {}, read {}",
+        m.uid,
+        m.suite,
+        serving(m.serving),
+        m.head,
+        UnixSecs::new(m.at).utc()
+    );
+    let _ = writeln!(out, "broker         {}", m.broker);
+    let _ = writeln!(
+        out,
+        "VendorScrip    issued {}, paid for goods {}, withdrawn or lapsed {}",
+        Amount::from_minor(m.books.issued),
+        Amount::from_minor(m.books.paid),
+        Amount::from_minor(m.books.withdrawn)
+    );
+    let _ = writeln!(
+        out,
+        "live scrip     {} worth {} ({} held, {} due to lapse)",
+        m.live_scrip.count,
+        Balance::of_sum(m.live_scrip.value),
+        m.live_scrip.held,
+        m.live_scrip.due_to_lapse
+    );
+    let p = &m.pending;
+    let _ = writeln!(
+        out,
+        "owed to broker {} reports worth {}; awaiting it: {} exchanges, {} top-ups, {} withdrawals, {} lapse notices",
+        p.reports,
+        Balance::of_sum(p.reports_value),
+        p.exchanges,
+        p.top_ups,
+        p.withdrawals,
+        p.lapses
+    );
+    let _ = writeln!(out, "sales          {}", m.sales);
+    for o in &m.orders {
+        let _ = writeln!(
+            out,
+            "  {}  {} × {}  paid {}  customer {}  tx {}",
+            UnixSecs::new(o.at).utc(),
+            o.quantity,
+            o.item_id,
+            Amount::from_minor(o.paid),
+            o.customer,
+            o.tx
+        );
+    }
+    more(&mut out, m.sales, m.orders.len());
+    out
+}
