@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use shared::Amount;
+use shared::{Amount, UnixSecs};
 
 use super::exit::CliError;
 
@@ -119,7 +119,142 @@ pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {
 }
 
 /// An amount for JSON: its decimal text (`"12.34"`, never a float) and its minor units.
+/// The one amount format of every `--json` document of both binaries (`peerscrip` and
+/// `peerscrip-ops`): a script reads `minor` (an integer, exact) and shows `value`.
 #[must_use]
 pub fn amount_json(amount: Amount) -> Value {
     serde_json::json!({ "value": amount.to_string(), "minor": amount.minor() })
+}
+
+/// A signed balance in minor units (a ledger account, which may be below zero: the
+/// broker's float, protocol.md section 5) as `-12.34`.
+#[must_use]
+pub fn signed_amount_text(minor: i128) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let shown = u64::try_from(abs).map_or_else(
+        |_| format!("{}.{:02}", abs / 100, abs % 100),
+        |m| Amount::from_minor(m).to_string(),
+    );
+    format!("{sign}{shown}")
+}
+
+/// A signed balance for JSON, in the format of [`amount_json`]: `{"value": "-12.34",
+/// "minor": -1234}` (`minor` as text only past what a JSON integer holds, which no sum of
+/// `u64` amounts a log can hold reaches).
+#[must_use]
+pub fn signed_amount_json(minor: i128) -> Value {
+    let exact = i64::try_from(minor).map_or_else(|_| Value::String(minor.to_string()), Value::from);
+    serde_json::json!({ "value": signed_amount_text(minor), "minor": exact })
+}
+
+/// An instant as RFC 3339 in UTC, `2026-12-07T20:19:13Z`: the text form of every time in
+/// `--json` (the same calendar as [`UnixSecs::utc`], which people read).
+#[must_use]
+pub fn rfc3339(t: UnixSecs) -> String {
+    let utc = t.utc();
+    let bare = utc.strip_suffix(" UTC").unwrap_or(&utc);
+    format!("{}Z", bare.replacen(' ', "T", 1))
+}
+
+/// A time for JSON: `{"unix": 1796674753, "rfc3339": "2026-12-07T20:19:13Z"}`.
+#[must_use]
+pub fn time_json(t: UnixSecs) -> Value {
+    serde_json::json!({ "unix": t.get(), "rfc3339": rfc3339(t) })
+}
+
+/// An expiry or deadline for JSON: [`time_json`] with `"relative"`, "expires in 3h 12m"
+/// or "expired 5m ago" as of `now`.
+#[must_use]
+pub fn expiry_json(t: UnixSecs, now: UnixSecs) -> Value {
+    let mut doc = time_json(t);
+    doc["relative"] = relative(t, now).into();
+    doc
+}
+
+/// An expiry or deadline for people: `2026-12-07 20:19:13 UTC (expires in 3h 12m)`.
+#[must_use]
+pub fn expiry_text(t: UnixSecs, now: UnixSecs) -> String {
+    format!("{} ({})", t.utc(), relative(t, now))
+}
+
+/// "expires in 3h 12m" when `t` is after `now`, else "expired 5m ago" (an expiry that is
+/// `now` has passed: a scrip is live while `now < expires`, protocol.md section 4).
+#[must_use]
+pub fn relative(t: UnixSecs, now: UnixSecs) -> String {
+    if t > now {
+        format!("expires in {}", span(t.secs_since(now)))
+    } else {
+        format!("expired {} ago", span(now.secs_since(t)))
+    }
+}
+
+/// A length of time in its two largest units: `45s`, `5m`, `12m 5s`, `3h 12m`, `2d 3h`,
+/// `1y 4d` (a year of 365 days; the calendar date beside it is exact).
+fn span(secs: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (365 * 86_400, "y"),
+        (86_400, "d"),
+        (3_600, "h"),
+        (60, "m"),
+        (1, "s"),
+    ];
+    let Some(first) = UNITS.iter().position(|(size, _)| secs >= *size) else {
+        return "0s".to_owned();
+    };
+    let (size, unit) = UNITS[first];
+    let mut text = format!("{}{unit}", secs / size);
+    let rest = secs % size;
+    if let Some((next, next_unit)) = UNITS.get(first + 1) {
+        let n = rest / next;
+        if n > 0 {
+            text.push_str(&format!(" {n}{next_unit}"));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_have_one_json_format_signed_or_not() {
+        assert_eq!(
+            amount_json(Amount::from_minor(550)),
+            serde_json::json!({"value": "5.50", "minor": 550})
+        );
+        assert_eq!(
+            signed_amount_json(-1234),
+            serde_json::json!({"value": "-12.34", "minor": -1234})
+        );
+        assert_eq!(signed_amount_text(5), "0.05");
+        assert_eq!(signed_amount_text(-5), "-0.05");
+    }
+
+    #[test]
+    fn times_are_utc_dates_with_a_relative_form() {
+        let t = UnixSecs::new(1_796_674_753);
+        assert_eq!(t.utc(), "2026-12-07 20:19:13 UTC");
+        assert_eq!(rfc3339(t), "2026-12-07T20:19:13Z");
+        assert_eq!(
+            time_json(t),
+            serde_json::json!({"unix": 1_796_674_753_u64, "rfc3339": "2026-12-07T20:19:13Z"})
+        );
+        let before = t.saturating_sub_secs(3 * 3600 + 12 * 60 + 7);
+        assert_eq!(relative(t, before), "expires in 3h 12m");
+        assert_eq!(
+            expiry_text(t, before),
+            "2026-12-07 20:19:13 UTC (expires in 3h 12m)"
+        );
+        assert_eq!(relative(t, t.saturating_add_secs(300)), "expired 5m ago");
+        assert_eq!(relative(t, t), "expired 0s ago");
+        assert_eq!(
+            expiry_json(t, t.saturating_add_secs(45))["relative"],
+            "expired 45s ago"
+        );
+        assert_eq!(span(12 * 60 + 5), "12m 5s");
+        assert_eq!(span(2 * 86_400 + 3 * 3600 + 59), "2d 3h");
+        assert_eq!(span(366 * 86_400), "1y 1d");
+    }
 }
