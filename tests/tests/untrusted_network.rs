@@ -284,7 +284,7 @@ fn the_whole_flow_runs_over_tls_and_a_client_without_the_ca_is_refused() {
             &tls,
         )
         .ok();
-    assert_eq!(deposit["balance"], "100.00");
+    assert_eq!(deposit["balance"]["value"], "100.00");
 
     // The merchant, TLS from the environment.
     let mut command = site.merchant_command("merchant", &world.nats_url);
@@ -339,9 +339,12 @@ fn the_whole_flow_runs_over_tls_and_a_client_without_the_ca_is_refused() {
         (c, m)
     };
     let (c, m) = books();
-    assert_eq!(c["balance"], "60.00", "{c}");
+    assert_eq!(c["balance"]["value"], "60.00", "{c}");
     assert_eq!(
-        (m["balance"].as_str(), m["available"].as_str()),
+        (
+            m["balance"]["value"].as_str(),
+            m["available"]["value"].as_str()
+        ),
         (Some("15.00"), Some("9.00"))
     );
     let balance = world.wallet(&["balance"]).ok();
