@@ -55,6 +55,7 @@ impl Node for Merchant {
 
     const NODE_KIND: &'static str = merchant::node::NODE_KIND;
     const KEEPS_ACCOUNTS: bool = false;
+    const BRINGS_KEYS: bool = false;
 
     fn kind_name(kind: &Recorded<Kind>) -> String {
         kind.kind.name().to_owned()
