@@ -656,10 +656,56 @@ async fn journey(suite: Suite) {
     let shop = c.run_human(&["shop", &m]).await;
     assert!(shop.stdout.contains("Green tea, 100 g"), "{shop:?}");
     assert!(shop.stdout.contains("4.50"), "{shop:?}");
+    // Times: the expiry as a UTC date and how far off it is, in words and in JSON
+    // (unix seconds, RFC 3339, relative); every history line to the second.
+    let first = human.stdout.lines().next().unwrap();
+    assert!(
+        first.contains(" UTC (expires in ") && first.ends_with(')'),
+        "{human:?}"
+    );
+    let expires = &balance["broker_scrip"]["expires"];
+    time_of(expires, expires["unix"].as_u64().unwrap());
+    assert!(
+        expires["relative"]
+            .as_str()
+            .unwrap()
+            .starts_with("expires in "),
+        "{expires}"
+    );
+    for entry in history["entries"].as_array().unwrap() {
+        let time = &entry["time"];
+        let unix = time["unix"].as_u64().unwrap();
+        let utc = UnixSecs::new(unix).utc();
+        assert_eq!(
+            time,
+            &serde_json::json!({
+                "unix": unix,
+                "rfc3339": format!("{}T{}Z", &utc[..10], &utc[11..19]),
+            })
+        );
+    }
+    let renewed_line = line(&history["entries"], "scrip_renewed");
+    time_of(
+        &renewed_line["expires"],
+        renewed_line["expires"]["unix"].as_u64().unwrap(),
+    );
+    let human_history = c.run_human(&["history"]).await;
+    assert!(
+        human_history
+            .stdout
+            .lines()
+            .all(|l| l.get(19..24) == Some(" UTC ")),
+        "every line starts with its UTC date: {human_history:?}"
+    );
+    // One table of exit codes, the one `peerscrip-ops --help` shows too.
     let help = c.run_human(&["--help"]).await;
     assert_eq!(help.code, 0);
-    assert!(help.stdout.contains("Exit codes:"), "{help:?}");
-    assert!(help.stdout.contains("5  timed out"), "{help:?}");
+    assert!(
+        help.stdout
+            .contains(&customer_cli::cli::exit::exit_codes_help()),
+        "{help:?}"
+    );
+    assert!(help.stdout.contains("\n  5  timed out"), "{help:?}");
 
     c.assert_no_secret_printed();
     // 100.00 − 40.00 + 11.00 withdrawn − 5.00 topped up = 66.00 in the customer's bank;
@@ -807,6 +853,104 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("wrong passphrase"), "{stderr}");
     assert!(!stderr.contains("not the passphrase"));
+    c.assert_no_secret_printed();
+}
+
+/// Every command of `peerscrip` ends by the one table (`peerscrip --help`) and prints one
+/// JSON document with `--json`, before or after the subcommand: with no NATS server, each
+/// command that needs the network exits 4 with the error document (`ok`, `error`,
+/// `exit_code`, `message`); a bad amount is a usage error (2) in the same document; the
+/// local commands answer with their documents; `completions` prints its script, `--json`
+/// or not.
+#[actix_rt::test]
+async fn every_command_exits_by_the_table_and_prints_one_json_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = tmp.path().join("broker.pub.pem");
+    std::fs::write(
+        &broker_pem,
+        fixtures::keypair(Suite::Paper, 1)
+            .public()
+            .to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Customer::new(
+        Suite::Paper,
+        tmp.path(),
+        &format!("nats://127.0.0.1:{port}"),
+    );
+    let init = c
+        .run(&[
+            "init",
+            "--broker-key",
+            broker_pem.to_str().unwrap(),
+            "--suite",
+            "paper",
+        ])
+        .await
+        .ok();
+    assert_eq!(init["ok"], true);
+    let secret = tmp.path().join("pan.secret");
+    std::fs::write(&secret, format!("{PAN_SECRET}\n")).unwrap();
+    let merchant = fixtures::keypair(Suite::Paper, 2).uid().to_string();
+    let tx = TxId([7; 16]).to_string();
+    let network: [&[&str]; 12] = [
+        &[
+            "register",
+            "--pan",
+            PAN,
+            "--pan-secret-file",
+            secret.to_str().unwrap(),
+        ],
+        &["broker-scrip", "buy", "1.00"],
+        &["broker-scrip", "top-up", "1.00"],
+        &["broker-scrip", "withdraw"],
+        &["vendor-scrip", "buy", &merchant, "1.00"],
+        &["vendor-scrip", "top-up", &merchant, "1.00"],
+        &["vendor-scrip", "withdraw", &merchant],
+        &["shop", &merchant],
+        &["buy", &merchant, "tea"],
+        &["renew"],
+        &["renew", &merchant],
+        &["status", &tx],
+    ];
+    for args in network {
+        let run = c.run(&[args, &["--timeout", "1s"]].concat()).await;
+        assert_eq!(run.code, 4, "{args:?}: {run:?}");
+        let doc = run.json();
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["error"], "unreachable", "{args:?}");
+        assert_eq!(doc["exit_code"], 4, "{args:?}");
+        assert!(doc["message"].is_string(), "{args:?}: {doc}");
+    }
+    // A usage error, `--json` before the subcommand: the same document, exit 2.
+    let mut before = c.command(&[]);
+    before.args(["--json", "broker-scrip", "buy", "1.234"]);
+    let usage = c.exec(before).await;
+    assert_eq!(usage.code, 2, "{usage:?}");
+    let doc = usage.json();
+    assert_eq!(
+        (&doc["ok"], &doc["error"], &doc["exit_code"]),
+        (&Value::Bool(false), &Value::from("usage"), &Value::from(2))
+    );
+    // The local commands, `--json` after (the harness) or before the subcommand: the same
+    // document.
+    let after = c.run(&["balance"]).await.ok();
+    let mut first = c.command(&[]);
+    first.args(["--json", "balance"]);
+    assert_eq!(c.exec(first).await.ok(), after);
+    assert_eq!(minor(&after["total"]), 0);
+    let history = c.run(&["history"]).await.ok();
+    assert_eq!(history["entries"], serde_json::json!([]));
+    // `completions` writes its script whatever the flags.
+    let script = c.run(&["completions", "bash"]).await;
+    assert_eq!(script.code, 0, "{script:?}");
+    assert!(script.stdout.contains("peerscrip"), "{script:?}");
     c.assert_no_secret_printed();
 }
 

@@ -28,7 +28,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
     let broker_scrip = split.held.iter().copied().find(is_broker);
     match broker_scrip {
         Some(b) => lines.push(format!(
-            "BrokerScrip            {:>12}  expires {}",
+            "BrokerScrip            {:>12}  {}",
             b.scrip.value().to_string(),
             expiry_text(UnixSecs::new(b.scrip.body.expires), now)
         )),
@@ -42,7 +42,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         .collect();
     for v in &vendor {
         lines.push(format!(
-            "VendorScrip {}  {:>12}  expires {}",
+            "VendorScrip {}  {:>12}  {}",
             v.producer(),
             v.scrip.value().to_string(),
             expiry_text(UnixSecs::new(v.scrip.body.expires), now)

@@ -28,7 +28,7 @@ pub fn describe(kind: &HistoryKind) -> String {
             value,
             expires,
         } => format!(
-            "renewed the scrip {value} of {producer}: now expires at {}",
+            "renewed the scrip {value} of {producer}: new expiry {}",
             expiry_text(UnixSecs::new(*expires), now())
         ),
         HistoryKind::Refused { label, code } => {
