@@ -289,13 +289,19 @@ fn before(t: &Tables, ids: &mut ScripIds, event: &MerchantEvent) -> Result<(), F
             ids.spend(scrip.scrip_id)?;
             spendable(t, scrip, *owner)?;
             if event.time.to_secs().get() <= scrip.expires {
+                let expires = shared::UnixSecs::new(scrip.expires);
                 return Err(Failure::new(
                     Check::LiveSpend,
                     format!(
                         "scrip {} lapsing after its expiry {}",
-                        scrip.scrip_id, scrip.expires
+                        scrip.scrip_id,
+                        expires.utc()
                     ),
-                    format!("lapsed at {}", event.time.to_secs()),
+                    format!(
+                        "lapsed at {}, while the scrip {}",
+                        event.time.utc(),
+                        customer_cli::cli::output::relative(expires, event.time.to_secs())
+                    ),
                 ));
             }
             bound(t, tx, TxKind::Lapse)?;
