@@ -87,6 +87,24 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
     assert_eq!(json["ok"], true);
     let out = ops(d, &["peers", "--stopped-broker", "broker.toml"]);
     assert!(text(&out).contains("0 registered peers"), "{}", text(&out));
+    let out = ops(d, &["peers", "--stopped-broker", "broker.toml", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, serde_json::json!({"ok": true, "peers": []}));
+    // A refusal with `--json`: the error document on stdout, exit 3.
+    let out = bank(d, &["--json", "payout", "--pan", PAN, "--amount", "60.00"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&json["ok"], &json["error"]),
+        (&false.into(), &"refused".into())
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("InsufficientFunds"),
+        "{json}"
+    );
 
     // A broker that runs holds its log: the tool is refused and changes nothing.
     {

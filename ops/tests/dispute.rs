@@ -98,8 +98,14 @@ fn bundle_without_logs(dir: &Path) -> (PathBuf, PathBuf, String) {
         data.join("customer-alice").as_os_str(),
         "--out".as_ref(),
         key.as_os_str(),
+        "--json".as_ref(),
     ]);
     assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"ok": true, "out": key.to_str().unwrap()})
+    );
     std::fs::remove_dir_all(&data).unwrap();
     (bundle, key, tx)
 }
