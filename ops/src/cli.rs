@@ -85,7 +85,8 @@ pub enum Command {
     /// protocol.md sections 4–7 (scrip issued once, spent once, live spend, change,
     /// deadline, stored reply). A broker's, merchant's or wallet's log (or data directory).
     /// A progress bar on stderr for a long log. Exit 0 if all hold, 3 naming the first
-    /// failing event.
+    /// failing event, 2 naming a key the log needs and no option gave (a merchant's log
+    /// brings none).
     #[command(after_help = exit_codes_help())]
     Audit {
         /// The log file, or the node's data directory.

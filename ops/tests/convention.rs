@@ -143,7 +143,11 @@ fn json_goes_before_or_after_the_subcommand_and_usage_errors_exit_2() {
         usage["message"].as_str().unwrap().contains("--bogus"),
         "{usage}"
     );
-    failed_as(&ops(&["--json", "audit"]), Exit::Usage);
+    let missing = failed_as(&ops(&["--json", "audit"]), Exit::Usage);
+    assert_eq!(
+        missing["message"],
+        "the following required arguments were not provided: <TARGET>"
+    );
     let out = ops(&["audit"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());

@@ -81,7 +81,8 @@ impl Exit {
             }
             Exit::Usage => {
                 "usage or configuration: bad arguments, no wallet, wrong passphrase, NATS \
-                 credentials or TLS refused, `demo --data-dir` not empty; nothing was done"
+                 credentials or TLS refused, `demo --data-dir` not empty, a key `audit` needs \
+                 and was not given; nothing was done"
             }
             Exit::Refused => {
                 "refused: by the node (its signed Error) or the wallet's own checks, nothing \
@@ -135,16 +136,24 @@ pub fn error_json(exit: Exit, message: &str) -> serde_json::Value {
     })
 }
 
-/// The first line of clap's message for a usage error, for the `--json` error document.
+/// Clap's message for a usage error, for the `--json` error document: its first
+/// paragraph on one line (what is wrong, with the arguments it names), without the usage
+/// and help lines that follow.
 #[must_use]
 pub fn usage_message(e: &clap::Error) -> String {
     let rendered = e.to_string();
-    rendered
+    let message: Vec<&str> = rendered
         .lines()
-        .next()
-        .unwrap_or("bad arguments")
-        .trim_start_matches("error: ")
-        .to_owned()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.trim_start_matches("error: ");
+    if message.is_empty() {
+        "bad arguments".to_owned()
+    } else {
+        message.to_owned()
+    }
 }
 
 /// Why a command did not succeed (see the module doc for the codes).
