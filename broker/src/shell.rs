@@ -72,8 +72,8 @@ impl Observe for BrokerNode {
             ),
             Gauge::labelled(
                 o::FLOAT,
-                ("account", "vendor"),
-                minor(s.accounts.float_vendor_total.minor),
+                ("account", "vendor_memo"),
+                minor(s.accounts.vendor_memo_total.minor),
             ),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "live"), count(live)),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "held"), count(s.live_scrip.held)),

@@ -272,15 +272,11 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
     );
     let _ = writeln!(
         out,
-        "merchants      {} with a float, {} in all",
-        b.floats.total, a.float_vendor_total.value
+        "vendor memos   {} owed in VendorScrip by {} merchants",
+        a.vendor_memo_total.value, b.floats.total
     );
     for f in &b.floats.rows {
-        let _ = writeln!(
-            out,
-            "  {}  float:vendor {}  memo {}",
-            f.merchant, f.float.value, f.memo.value
-        );
+        let _ = writeln!(out, "  {}  memo float:vendor {}", f.merchant, f.memo.value);
     }
     more(&mut out, b.floats.total, b.floats.rows.len());
     let _ = writeln!(out, "open exchanges {} (6.2)", b.exchanges.total);

@@ -294,6 +294,7 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
         b["floats"]["rows"][0]["memo"], m["live_scrip"]["value"],
         "the broker's memo of the merchant's float is its live VendorScrip"
     );
+    assert_eq!(a["vendor_memo_total"], m["live_scrip"]["value"]);
     assert_eq!(b["peers"]["total"], 2);
     assert_eq!(b["peers"]["merchants"], 1);
     assert_eq!(b["exchanges"]["total"], 0);
@@ -339,6 +340,10 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     assert_eq!(
         b_sample(r#"peerscrip_float_minor{account="broker"}"#),
         2_500.0
+    );
+    assert_eq!(
+        b_sample(r#"peerscrip_float_minor{account="vendor_memo"}"#),
+        600.0
     );
     assert_eq!(b_sample(r#"peerscrip_peers{kind="merchant"}"#), 1.0);
     assert_eq!(b_sample(r#"peerscrip_peers{kind="customer"}"#), 1.0);

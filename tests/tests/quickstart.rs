@@ -43,6 +43,11 @@ fn the_quickstart_buys_an_item_and_the_books_add_up() {
         "total                         31.00",
         "bank account GR9608100010000001234567890: balance 15.00, available for payout 9.00",
         "OK: chain, postings,",
+        // The live views: the broker's float and accounts, the merchant's sale.
+        "float:broker   25.00 in 1 live BrokerScrip (0 held)",
+        "bank accounts  2 holding 75.00; external -100.00",
+        "live scrip     1 worth 6.00 (0 held, 0 due to lapse)",
+        "sales          1",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

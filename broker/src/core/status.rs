@@ -8,8 +8,6 @@
 //! the merchants by UID), with how many there are in all. Account numbers (PANs) are not
 //! shown: the view is for watching the float, not for reading the bank's ledger.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use shared::events::Account;
 use shared::node::ScripState;
@@ -37,7 +35,7 @@ pub struct BrokerStatus {
     pub accounts: Accounts,
     /// BrokerScrip in the live table (section 4).
     pub live_scrip: LiveScripView,
-    /// Each merchant's `float:vendor` and memo (section 5), by UID.
+    /// Each merchant's `memo float:vendor:<M>` (section 5), by UID.
     pub floats: Listed<MerchantFloat>,
     /// Open exchanges of 6.2, earliest deadline first.
     pub exchanges: Listed<OpenExchange>,
@@ -56,8 +54,9 @@ pub struct Accounts {
     pub bank_total: Money,
     /// `float:broker`: the value of all live BrokerScrip.
     pub float_broker: Money,
-    /// Every `float:vendor:<M>`, summed.
-    pub float_vendor_total: Money,
+    /// Every merchant's `memo float:vendor:<M>`, summed: the VendorScrip the broker has
+    /// paid for and that is neither spent nor withdrawn (outside the zero sum, section 5).
+    pub vendor_memo_total: Money,
     /// `external`: minus the money that entered through the bank.
     pub external: Money,
 }
@@ -96,15 +95,13 @@ impl<T> Listed<T> {
     }
 }
 
-/// One merchant's float and memo.
+/// One merchant's memo.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantFloat {
     /// `UID_M`.
     pub merchant: String,
-    /// `float:vendor:<M>`: what the broker paid M for VendorScrip not yet spent nor
-    /// withdrawn.
-    pub float: Money,
-    /// `memo float:vendor:<M>` (section 5).
+    /// `memo float:vendor:<M>` (section 5): what the broker paid M for VendorScrip not
+    /// yet spent nor withdrawn.
     pub memo: Money,
 }
 
@@ -141,18 +138,11 @@ pub struct OpenEscrow {
 pub struct Peers {
     /// Registered peers in all.
     pub total: usize,
-    /// Those the broker knows as merchants: each has a vendor float or memo, opened by the
-    /// first VendorScrip it was paid for.
+    /// Those the broker knows as merchants: each has a vendor memo, opened by the first
+    /// VendorScrip it was paid for.
     pub merchants: usize,
     /// The rest: customers, and merchants that have not sold yet.
     pub customers: usize,
-}
-
-/// A merchant's float and memo as the fold sums them.
-#[derive(Default)]
-struct Float {
-    float: i128,
-    memo: i128,
 }
 
 /// The view of `state` at `now` (see the module doc).
@@ -160,8 +150,7 @@ struct Float {
 pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> BrokerStatus {
     let now = UnixSecs::new(now);
     let (mut bank_accounts, mut bank_total, mut float_broker) = (0, 0_i128, 0_i128);
-    let (mut float_vendor_total, mut external) = (0_i128, 0_i128);
-    let mut floats = BTreeMap::<Uid, Float>::new();
+    let mut external = 0_i128;
     for (account, balance) in &state.accounts {
         match account {
             Account::Bank(_) => {
@@ -169,20 +158,19 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
                 bank_total = bank_total.saturating_add(*balance);
             }
             Account::FloatBroker => float_broker = *balance,
-            Account::FloatVendor(merchant) => {
-                float_vendor_total = float_vendor_total.saturating_add(*balance);
-                floats.entry(*merchant).or_default().float = *balance;
-            }
+            // A memo account only (section 5): never posted to the zero sum.
+            Account::FloatVendor(_) => {}
             Account::External => external = *balance,
         }
     }
-    for (merchant, memo) in &state.memos {
-        floats.entry(*merchant).or_default().memo = *memo;
-    }
+    let vendor_memo_total = state
+        .memos
+        .values()
+        .fold(0_i128, |sum, memo| sum.saturating_add(*memo));
     let merchants = state
         .peers
         .keys()
-        .filter(|uid| floats.contains_key(uid))
+        .filter(|uid| state.memos.contains_key(uid))
         .count();
     let held = state
         .live
@@ -212,7 +200,7 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
             bank_accounts,
             bank_total: money(bank_total),
             float_broker: money(float_broker),
-            float_vendor_total: money(float_vendor_total),
+            vendor_memo_total: money(vendor_memo_total),
             external: money(external),
         },
         live_scrip: LiveScripView {
@@ -220,10 +208,9 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
             held,
             value: Money::from(Balance::of_sum(state.live.value())),
         },
-        floats: Listed::of(floats.into_iter().map(|(merchant, f)| MerchantFloat {
+        floats: Listed::of(state.memos.iter().map(|(merchant, memo)| MerchantFloat {
             merchant: merchant.to_string(),
-            float: money(f.float),
-            memo: money(f.memo),
+            memo: money(*memo),
         })),
         exchanges: Listed::of(exchanges.into_iter().map(|(tx, e)| OpenExchange {
             tx: tx.to_string(),
@@ -243,5 +230,79 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
             merchants,
             customers: state.peers.len() - merchants,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::ids::{Pan, TxId};
+    use shared::{Suite, Uid};
+
+    use super::*;
+    use crate::core::state::Exchange;
+
+    fn exchange(deadline: u64, state: ExchangeState) -> Exchange {
+        Exchange {
+            customer: Uid([1; 16]),
+            merchant: Uid([2; 16]),
+            deadline,
+            state,
+        }
+    }
+
+    #[test]
+    fn the_view_sums_the_accounts_and_lists_open_exchanges_earliest_first_within_its_bound() {
+        let mut state = State::new(Suite::Paper);
+        state
+            .accounts
+            .insert(Account::Bank(Pan::new("GR01")), 6_000);
+        state
+            .accounts
+            .insert(Account::Bank(Pan::new("GR02")), 1_500);
+        state.accounts.insert(Account::FloatBroker, 2_500);
+        state.accounts.insert(Account::External, -10_000);
+        state.memos.insert(Uid([2; 16]), 600);
+        state.memos.insert(Uid([3; 16]), 0);
+        let now = 1_796_674_753;
+        let open = MAX_LISTED + 50;
+        for i in 0..open as u64 {
+            // Deadlines in reverse order of insertion, all after `now`.
+            state.exchanges.insert(
+                TxId::random(),
+                exchange(now + 1_000 - i, ExchangeState::Open),
+            );
+        }
+        state
+            .exchanges
+            .insert(TxId::random(), exchange(now, ExchangeState::Authorized));
+
+        let view = status(&state, &Uid([9; 16]), now, 42, true);
+        assert_eq!(view.head, 42);
+        assert_eq!(view.at, Moment::at(UnixSecs::new(now)));
+        assert_eq!(view.accounts.bank_accounts, 2);
+        assert_eq!(view.accounts.bank_total, Money::from(Balance(7_500)));
+        assert_eq!(view.accounts.float_broker.value, "25.00");
+        assert_eq!(view.accounts.external.value, "-100.00");
+        assert_eq!(view.accounts.vendor_memo_total.minor, 600);
+        assert_eq!(view.floats.total, 2);
+        // Only the authorized one is not open; the list keeps the earliest deadlines.
+        assert_eq!(view.exchanges.total, open);
+        assert_eq!(view.exchanges.rows.len(), MAX_LISTED);
+        let deadlines: Vec<u64> = view
+            .exchanges
+            .rows
+            .iter()
+            .map(|e| e.deadline.unix)
+            .collect();
+        let mut sorted = deadlines.clone();
+        sorted.sort_unstable();
+        assert_eq!(deadlines, sorted);
+        assert_eq!(deadlines[0], now + 1_000 - (open as u64 - 1));
+        assert_eq!(
+            view.exchanges.rows[0].deadline.relative.as_deref(),
+            Some("expires in 14m 11s")
+        );
+        assert_eq!(view.escrows.total, 0);
+        assert!(view.escrows.rows.is_empty());
     }
 }

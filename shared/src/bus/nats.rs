@@ -255,9 +255,10 @@ impl NatsBus {
             connect = tls.apply(connect)?;
         }
         let name = options.name.clone().unwrap_or_default();
+        let retrying = name.clone();
         connect = connect
             .event_callback(move |event| log_event(name.clone(), event))
-            .reconnect_delay_callback(reconnect_delay);
+            .reconnect_delay_callback(move |attempts| reconnect_delay(&retrying, attempts));
         connect
             .connect(url)
             .await
@@ -271,7 +272,7 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(4);
 /// The pause before reconnection attempt `attempts` (0 ms for the first, then doubling
 /// from 2 ms up to [`RECONNECT_MAX`], as async-nats does by default), logged at `warn`
 /// (README "Operate it": an operator sees every retry while NATS is away).
-fn reconnect_delay(attempts: usize) -> Duration {
+fn reconnect_delay(connection: &str, attempts: usize) -> Duration {
     let delay = match attempts {
         0 | 1 => Duration::ZERO,
         n => {
@@ -280,6 +281,7 @@ fn reconnect_delay(attempts: usize) -> Duration {
         }
     };
     tracing::warn!(
+        connection,
         attempt = attempts,
         delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
         "reconnecting to NATS"
@@ -288,7 +290,8 @@ fn reconnect_delay(attempts: usize) -> Duration {
 }
 
 /// Logs what happens to the connection named `name`: a lost connection and the server's
-/// or client's errors at `warn`, a (re)connection at `info`.
+/// errors at `warn`, a (re)connection at `info`. The client's own errors are the failed
+/// attempts [`reconnect_delay`] already reports, one per retry: `debug`.
 async fn log_event(name: String, event: async_nats::Event) {
     use async_nats::Event;
     match event {
@@ -296,6 +299,7 @@ async fn log_event(name: String, event: async_nats::Event) {
         Event::Disconnected => {
             tracing::warn!(connection = %name, "lost the NATS connection; reconnecting");
         }
+        Event::ClientError(e) => tracing::debug!(connection = %name, error = %e, "NATS client"),
         other => tracing::warn!(connection = %name, event = %other, "NATS"),
     }
 }

@@ -67,7 +67,8 @@ pub const KEY_LOOKUPS: &str = "peerscrip_key_lookups_queued";
 /// A node's open transactions, by `kind` (the broker's exchanges and escrows; the
 /// merchant's requests awaiting the broker and its unacknowledged reports).
 pub const OPEN_TRANSACTIONS: &str = "peerscrip_open_transactions";
-/// The broker's floats (section 5), by `account` (`broker`, `vendor` summed), minor units.
+/// The broker's floats (section 5), by `account`: `broker` (`float:broker`) and
+/// `vendor_memo` (every `memo float:vendor:<M>` summed), minor units.
 pub const FLOAT: &str = "peerscrip_float_minor";
 /// Scrip in the node's live table (section 4), by `state` (`live`, `held`).
 pub const LIVE_SCRIP: &str = "peerscrip_live_scrip";
