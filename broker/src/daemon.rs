@@ -154,9 +154,10 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         )
     });
     if let Some(admin) = &admin {
+        let nats = bus.clone();
         admin.attach(
             running.addr.clone(),
-            bus.clone(),
+            std::sync::Arc::new(move || nats.is_connected()),
             export.as_ref().map(export::ExportTask::lag),
         );
     }

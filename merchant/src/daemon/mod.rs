@@ -269,9 +269,10 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         )
     });
     if let Some(admin) = &admin {
+        let nats = bus.clone();
         admin.attach(
             running.addr.clone(),
-            bus.clone(),
+            std::sync::Arc::new(move || nats.is_connected()),
             export.as_ref().map(export::ExportTask::lag),
         );
     }

@@ -37,7 +37,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::bus::NatsBus;
 use crate::runtime::observe::{self, Gauge, Observe};
 use crate::runtime::{Call, NodeActor};
 use crate::secret::SecretBytes;
@@ -120,11 +119,18 @@ trait Inspect: Send + Sync {
     fn status(&self) -> BoxFuture<'_, Option<serde_json::Value>>;
 }
 
+/// Whether the node's NATS connection is up now (`NatsBus::is_connected`).
+pub type Connected = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How many events up to a head seq the live export has not published yet
+/// (`export::ExportTask::lag`).
+pub type ExportLag = Arc<dyn Fn(u64) -> Option<u64> + Send + Sync>;
+
 /// The running node as the listener sees it: its actor and its NATS connection.
 struct Inspector<N: Observe> {
     addr: Addr<NodeActor<N>>,
-    bus: NatsBus,
-    export_lag: Option<Arc<dyn Fn(u64) -> Option<u64> + Send + Sync>>,
+    connected: Connected,
+    export_lag: Option<ExportLag>,
 }
 
 impl<N: Observe> Inspector<N> {
@@ -165,7 +171,7 @@ impl<N: Observe> Inspect for Inspector<N> {
                 Some(false) => "cannot write its log",
                 None => "not answering",
             };
-            let nats = if self.bus.is_connected() {
+            let nats = if (self.connected)() {
                 "connected"
             } else {
                 "disconnected"
@@ -182,7 +188,7 @@ impl<N: Observe> Inspect for Inspector<N> {
         Box::pin(async move {
             observe::Gauge::new(
                 observe::NATS_CONNECTED,
-                if self.bus.is_connected() { 1.0 } else { 0.0 },
+                if (self.connected)() { 1.0 } else { 0.0 },
             )
             .set();
             let read = self
@@ -306,18 +312,18 @@ impl Admin {
         self.listen
     }
 
-    /// Hands the listener the node now serving in `addr`, on `bus`. `export_lag`, when the
-    /// node exports its log, says how many events up to a head seq the export has not
-    /// published yet. Only the first call counts.
+    /// Hands the listener the node now serving in `addr` on the NATS connection
+    /// `connected` tells of, and, when the node exports its log, its export's lag. Only the
+    /// first call counts.
     pub fn attach<N: Observe>(
         &self,
         addr: Addr<NodeActor<N>>,
-        bus: NatsBus,
-        export_lag: Option<Arc<dyn Fn(u64) -> Option<u64> + Send + Sync>>,
+        connected: Connected,
+        export_lag: Option<ExportLag>,
     ) {
         let inspector: Arc<dyn Inspect> = Arc::new(Inspector {
             addr,
-            bus,
+            connected,
             export_lag,
         });
         let _ = self.node.set(inspector);
@@ -427,5 +433,177 @@ async fn status(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             "the node did not answer in time\n",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The listener in front of a stand-in node whose log and NATS connection the test
+    //! switches: what each endpoint answers before the node is attached, while it serves,
+    //! when it cannot write its log or NATS is away, and after its actor stopped; and that
+    //! the token guards the scrape and the view, and only them.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::runtime::{ServeNode, Served, Stop};
+    use crate::time::UnixSecs;
+
+    const TOKEN: &str = "a-token-of-at-least-32-characters-for-tests";
+
+    struct Probe {
+        serving: Arc<AtomicBool>,
+    }
+
+    impl ServeNode for Probe {
+        fn serve_batch(&mut self, frames: &[&[u8]], _: UnixSecs) -> Vec<Served> {
+            frames.iter().map(|_| Served::default()).collect()
+        }
+    }
+
+    #[derive(Serialize)]
+    struct View {
+        head: u64,
+        at: u64,
+    }
+
+    impl Observe for Probe {
+        type Status = View;
+
+        fn serving(&self) -> bool {
+            self.serving.load(Ordering::Relaxed)
+        }
+
+        fn head(&self) -> u64 {
+            7
+        }
+
+        fn status(&self, now: UnixSecs) -> View {
+            View {
+                head: 7,
+                at: now.get(),
+            }
+        }
+
+        fn gauges(_: &View) -> Vec<Gauge> {
+            vec![Gauge::new(observe::SALES, 3.0)]
+        }
+    }
+
+    /// `GET path` over a plain connection: the status code and the body.
+    async fn get(at: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap();
+        (code, body)
+    }
+
+    fn json(body: &str) -> serde_json::Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn the_probes_follow_the_node_and_its_connection_and_the_token_guards_the_ledger() {
+        let settings = AdminSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token: Some(SecretBytes::from_slice(TOKEN.as_bytes())),
+        };
+        let admin = Admin::start(&settings).await.unwrap();
+        let at = admin.local_addr();
+
+        // Before the node is attached: alive, not ready, no view.
+        assert_eq!(get(at, "/healthz", None).await, (200, "ok\n".to_owned()));
+        let (code, body) = get(at, "/readyz", None).await;
+        assert_eq!(code, 503);
+        assert_eq!(
+            json(&body),
+            serde_json::json!({"ready": false, "node": "starting", "nats": "starting"})
+        );
+        assert_eq!(get(at, "/status", Some(TOKEN)).await.0, 503);
+
+        let serving = Arc::new(AtomicBool::new(true));
+        let connected = Arc::new(AtomicBool::new(true));
+        let addr = crate::runtime::start(
+            Probe {
+                serving: serving.clone(),
+            },
+            || UnixSecs::new(42),
+        );
+        let up = connected.clone();
+        admin.attach(
+            addr.clone(),
+            Arc::new(move || up.load(Ordering::Relaxed)),
+            None,
+        );
+        let (code, body) = get(at, "/readyz", None).await;
+        assert_eq!(
+            (code, json(&body)),
+            (
+                200,
+                serde_json::json!({"ready": true, "node": "serving", "nats": "connected"})
+            )
+        );
+
+        // The log cannot be written: not ready, and said why.
+        serving.store(false, Ordering::Relaxed);
+        let (code, body) = get(at, "/readyz", None).await;
+        assert_eq!(code, 503);
+        assert_eq!(json(&body)["node"], "cannot write its log");
+        assert_eq!(json(&body)["nats"], "connected");
+        serving.store(true, Ordering::Relaxed);
+        connected.store(false, Ordering::Relaxed);
+        let (code, body) = get(at, "/readyz", None).await;
+        assert_eq!(code, 503);
+        assert_eq!(json(&body)["nats"], "disconnected");
+        connected.store(true, Ordering::Relaxed);
+        assert_eq!(get(at, "/readyz", None).await.0, 200);
+
+        // The token: required for the scrape and the view, compared whole.
+        for path in ["/metrics", "/status"] {
+            assert_eq!(get(at, path, None).await.0, 401, "{path}");
+            assert_eq!(get(at, path, Some("a-token")).await.0, 401, "{path}");
+            let longer = format!("{TOKEN}x");
+            assert_eq!(get(at, path, Some(&longer)).await.0, 401, "{path}");
+        }
+        let (code, body) = get(at, "/status", Some(TOKEN)).await;
+        assert_eq!(
+            (code, json(&body)),
+            (200, serde_json::json!({"head": 7, "at": 42}))
+        );
+        serving.store(false, Ordering::Relaxed);
+        let (code, scrape) = get(at, "/metrics", Some(TOKEN)).await;
+        assert_eq!(code, 200);
+        for line in [
+            "peerscrip_sales 3",
+            "peerscrip_log_head_seq 7",
+            "peerscrip_serving 0",
+            "peerscrip_nats_connected 1",
+            "# HELP peerscrip_sales Sales the merchant recorded",
+        ] {
+            assert!(
+                scrape.lines().any(|l| l.starts_with(line)),
+                "{line}:\n{scrape}"
+            );
+        }
+
+        // The node's actor stopped: the liveness probe fails.
+        let (tx, rx) = oneshot::channel();
+        addr.do_send(Stop(tx));
+        let _ = rx.await;
+        assert_eq!(get(at, "/healthz", None).await.0, 503);
+        admin.stop().await;
+        assert!(tokio::net::TcpStream::connect(at).await.is_err());
     }
 }

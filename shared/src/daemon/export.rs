@@ -231,7 +231,7 @@ impl ExportTask {
     /// not published yet (the admin listener's `peerscrip_export_lag_events`). Grows while
     /// JetStream is away, and for good once the export stopped on a disagreement.
     #[must_use]
-    pub fn lag(&self) -> Arc<dyn Fn(u64) -> Option<u64> + Send + Sync> {
+    pub fn lag(&self) -> super::admin::ExportLag {
         let exported = self.exported.clone();
         Arc::new(move |head| Some(head.saturating_sub(exported.load(Ordering::Relaxed))))
     }
