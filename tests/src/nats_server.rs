@@ -182,8 +182,26 @@ impl NatsServer {
         self.spawn_and_wait()
     }
 
+    /// [`NatsServer::start_with_config`] with another `nats-server` binary (the cluster's,
+    /// [`crate::nats_cluster`]).
+    ///
+    /// # Errors
+    /// As [`NatsServer::start`].
+    pub fn start_binary_with_config(
+        binary: &Path,
+        config_text: &str,
+    ) -> Result<NatsServer, HarnessError> {
+        NatsServer::launch_binary(binary.to_owned(), Some(config_text))
+    }
+
     fn launch(config_text: Option<&str>) -> Result<NatsServer, HarnessError> {
-        let binary = locate(search_dirs())?;
+        NatsServer::launch_binary(locate(search_dirs())?, config_text)
+    }
+
+    fn launch_binary(
+        binary: PathBuf,
+        config_text: Option<&str>,
+    ) -> Result<NatsServer, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("peerscrip-nats-")
             .tempdir()
@@ -323,7 +341,10 @@ pub(crate) fn locate(dirs: impl IntoIterator<Item = PathBuf>) -> Result<PathBuf,
 }
 
 /// A port that was free a moment ago (the OS picks it for a bind to port 0).
-fn free_port() -> Result<u16, HarnessError> {
+///
+/// # Errors
+/// [`HarnessError::Io`] when no port can be bound.
+pub fn free_port() -> Result<u16, HarnessError> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("finding a free port"))?;
     Ok(listener
