@@ -178,7 +178,8 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     let mut command = world.site.broker_command(&world.nats_url);
     command
         .args(["--admin-listen", "127.0.0.1:0", "--admin-token-file"])
-        .arg(world.token_file());
+        .arg(world.token_file())
+        .args(["--export-stream", "PEERSCRIP_OPERATED"]);
     let mut broker = Daemon::start("peerscrip-broker", command, "broker serving");
     let broker_url = admin_url(&broker);
     let secret_m = world.site.path("secrets/merchant.pansecret");
@@ -307,9 +308,21 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
         -signed(&a["external"])
     );
 
-    // The scrapes: well-formed, and counting what happened.
-    let (code, broker_scrape) = get(&format!("{broker_url}/metrics"), Some(TOKEN));
-    assert_eq!(code, 200);
+    // The scrapes: well-formed, and counting what happened; the live export has caught up
+    // with the log (it polls the node, so this may take a moment).
+    let start = Instant::now();
+    let broker_scrape = loop {
+        let (code, scrape) = get(&format!("{broker_url}/metrics"), Some(TOKEN));
+        assert_eq!(code, 200);
+        if sample(&scrape, "peerscrip_export_lag_events") == Some(0.0) {
+            break scrape;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the export never caught up:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_promtool_accepts(&broker_scrape);
     let (code, merchant_scrape) = get(&format!("{merchant_url}/metrics"), None);
     assert_eq!(code, 200);
