@@ -155,6 +155,8 @@ pub enum Command {
     /// in (6.7).
     #[command(subcommand)]
     VendorScrip(VendorScripCommand),
+    /// The merchants that registered a name at the broker: UID and name (docs/adr/0016).
+    Merchants,
     /// A merchant's catalogue (its signed listing).
     Shop {
         /// The merchant's UID.
@@ -367,6 +369,7 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         } => commands::register::run(&mut session, pan, pan_secret_file.as_deref()).await,
         Command::BrokerScrip(c) => commands::broker_scrip::run(&mut session, c).await,
         Command::VendorScrip(c) => commands::vendor_scrip::run(&mut session, c).await,
+        Command::Merchants => commands::merchants::run(&mut session).await,
         Command::Shop { merchant } => commands::shop::shop(&mut session, merchant).await,
         Command::Buy {
             merchant,

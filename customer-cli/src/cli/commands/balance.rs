@@ -11,6 +11,7 @@ use serde_json::json;
 use shared::Amount;
 use shared::UnixSecs;
 
+use super::merchants::{label, name_json};
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json};
 use crate::core::OwnedScrip;
@@ -43,7 +44,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
     for v in &vendor {
         lines.push(format!(
             "VendorScrip {}  {:>12}  expires {}",
-            v.producer(),
+            label(state, v.producer()),
             v.scrip.value().to_string(),
             v.scrip.body.expires
         ));
@@ -98,6 +99,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         })),
         "vendor_scrip": vendor.iter().map(|v| json!({
             "merchant": v.producer().to_string(),
+            "merchant_name": name_json(state, v.producer()),
             "value": amount_json(v.scrip.value()),
             "expires": v.scrip.body.expires,
         })).collect::<Vec<_>>(),
