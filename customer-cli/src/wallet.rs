@@ -539,8 +539,9 @@ impl Wallet {
     }
 
     /// Records the merchants' names the wallet did not know, or knew under another name
-    /// (docs/adr/0016), in one commit: every later output names those merchants. Names
-    /// seen again append nothing.
+    /// (docs/adr/0016), in one commit under [`LOCAL_TX`] (a name belongs to no protocol
+    /// transaction): every later output names those merchants. Names seen again append
+    /// nothing.
     pub fn remember_names<'a>(
         &mut self,
         learned: impl IntoIterator<Item = (&'a Uid, &'a shared::wire::bodies::MerchantName)>,
@@ -549,7 +550,7 @@ impl Wallet {
         let events: Vec<NewEvent<WalletEvent>> =
             core::directory::changed_names(&self.state, learned)
                 .into_iter()
-                .map(|e| NewEvent::new(now.to_millis(), TxId::random(), e))
+                .map(|e| NewEvent::new(now.to_millis(), LOCAL_TX, e))
                 .collect();
         if events.is_empty() {
             return Ok(());

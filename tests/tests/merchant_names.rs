@@ -5,7 +5,8 @@
 //! the merchant registers its name at the broker after its start → `peerscrip merchants
 //! --json` lists (UID, name) → `shop` names the merchant (its signed catalogue carries the
 //! name) → a `vendor-scrip buy` and a `buy` name it, in `--json` and in human output →
-//! `balance` and `history` name it → a restart with the same name sends nothing again.
+//! `balance` and `history` name it → a restart with the same name sends nothing again →
+//! the broker's and the wallet's logs audit clean.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -184,4 +185,15 @@ fn a_named_merchant_is_listed_and_every_wallet_output_names_it() {
 
     merchant.terminate();
     broker.terminate();
+
+    // The logs with the names in them audit clean: the broker's (MerchantNamed folded into
+    // broker_names) and the wallet's (its remembered names in wallet_names).
+    for (dir, node) in [
+        (world.site.data("broker"), "broker"),
+        (world.site.path("alice"), "wallet"),
+    ] {
+        let audit = world.site.ops(&["audit", "--json", path_str(&dir)]).ok();
+        assert_eq!(audit["node"], node, "{audit}");
+        assert_eq!(audit["finding"], Value::Null, "{audit}");
+    }
 }
