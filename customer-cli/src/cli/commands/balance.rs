@@ -66,7 +66,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         lines.push(format!(
             "lapsed: {} of {}  {}  grace ended at {}: its value went back to {account}",
             kind(l),
-            l.producer(),
+            label(state, l.producer()),
             l.scrip.value(),
             grace_end(l, grace_secs)
         ));
@@ -107,6 +107,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         "lapsed": split.lapsed.iter().map(|l| json!({
             "kind": kind(l),
             "producer": l.producer().to_string(),
+            "merchant_name": name_json(state, l.producer()),
             "value": amount_json(l.scrip.value()),
             "expires": l.scrip.body.expires,
             "renewable_until": grace_end(l, grace_secs),

@@ -127,12 +127,17 @@ pub fn named_line(state: &WalletState, line: &str) -> String {
     out
 }
 
-/// Adds `merchant_name` beside a document's `merchant` UID, when it has one.
+/// Adds `merchant_name` beside a document's `merchant` UID (the name, or `null`), or
+/// beside its `producer` UID when that producer is a merchant the wallet knows by name (a
+/// renewal's or a lapse's; the broker, the other producer, has no name).
 pub fn name_in_json(state: &WalletState, doc: &mut Value) {
-    let merchant = doc
-        .get("merchant")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<Uid>().ok());
+    let uid_at = |key: &str| {
+        doc.get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Uid>().ok())
+    };
+    let merchant = uid_at("merchant")
+        .or_else(|| uid_at("producer").filter(|producer| state.names.contains_key(producer)));
     if let (Some(merchant), Value::Object(map)) = (merchant, doc) {
         map.insert("merchant_name".to_owned(), name_json(state, merchant));
     }
@@ -180,6 +185,13 @@ mod tests {
         name_in_json(&state, &mut doc);
         assert_eq!(doc["merchant_name"], Value::Null);
         let mut doc = json!({"value": 1});
+        name_in_json(&state, &mut doc);
+        assert!(doc.get("merchant_name").is_none());
+        // A producer is named only when it is a merchant the wallet knows by name.
+        let mut doc = json!({"producer": named.to_string()});
+        name_in_json(&state, &mut doc);
+        assert_eq!(doc["merchant_name"], "Green Tea House");
+        let mut doc = json!({"producer": unnamed.to_string()});
         name_in_json(&state, &mut doc);
         assert!(doc.get("merchant_name").is_none());
     }
