@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::Amount;
 use shared::UnixSecs;
 
-use super::merchants::{label, name_json};
+use super::merchants::{label, name_in_json, name_json};
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json};
 use crate::core::OwnedScrip;
@@ -104,15 +104,18 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
             "expires": v.scrip.body.expires,
         })).collect::<Vec<_>>(),
         "total": total.ok().map(amount_json),
-        "lapsed": split.lapsed.iter().map(|l| json!({
-            "kind": kind(l),
-            "producer": l.producer().to_string(),
-            "merchant_name": name_json(state, l.producer()),
-            "value": amount_json(l.scrip.value()),
-            "expires": l.scrip.body.expires,
-            "renewable_until": grace_end(l, grace_secs),
-            "returned_to": account,
-        })).collect::<Vec<_>>(),
+        "lapsed": split.lapsed.iter().map(|l| {
+            let mut doc = json!({
+                "kind": kind(l),
+                "producer": l.producer().to_string(),
+                "value": amount_json(l.scrip.value()),
+                "expires": l.scrip.body.expires,
+                "renewable_until": grace_end(l, grace_secs),
+                "returned_to": account,
+            });
+            name_in_json(state, &mut doc);
+            doc
+        }).collect::<Vec<_>>(),
         "renewal_grace_secs": grace_secs,
         "pending": pending.iter().map(|p| json!({
             "tx": p.request.tx().to_string(),
