@@ -68,20 +68,20 @@ impl Observe for BrokerNode {
             Gauge::labelled(
                 o::FLOAT,
                 ("account", "broker"),
-                minor(s.accounts.float_broker),
+                minor(s.accounts.float_broker.minor),
             ),
             Gauge::labelled(
                 o::FLOAT,
                 ("account", "vendor"),
-                minor(s.accounts.float_vendor_total),
+                minor(s.accounts.float_vendor_total.minor),
             ),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "live"), count(live)),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "held"), count(s.live_scrip.held)),
-            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value)),
+            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value.minor)),
             Gauge::labelled(o::PEERS, ("kind", "merchant"), count(s.peers.merchants)),
             Gauge::labelled(o::PEERS, ("kind", "customer"), count(s.peers.customers)),
             Gauge::new(o::BANK_ACCOUNTS, count(s.accounts.bank_accounts)),
-            Gauge::new(o::BANK_BALANCE, minor(s.accounts.bank_total)),
+            Gauge::new(o::BANK_BALANCE, minor(s.accounts.bank_total.minor)),
         ]
     }
 }

@@ -29,6 +29,7 @@ use merchant::core::Config as MerchantConfig;
 use merchant::core::catalogue::{Catalogue, Item};
 use merchant::node::MerchantNode;
 use peerscrip_tests::NatsServer;
+use peerscrip_tests::processes::timeless;
 use serde_json::Value;
 use shared::bus::{NatsBus, NatsCredentials, NatsOptions, Subjects};
 use shared::events::Account;
@@ -412,6 +413,40 @@ async fn connect_as(
     .unwrap()
 }
 
+/// A time of a `--json` document, checked: its unix seconds, the same second in RFC 3339
+/// UTC, and (an expiry or deadline) its relative form; returned as found, so that a whole
+/// document can be compared.
+fn time_of(doc: &Value, unix: u64) -> Value {
+    assert_eq!(doc["unix"], unix, "{doc}");
+    let rfc3339 = doc["rfc3339"].as_str().unwrap();
+    let utc = UnixSecs::new(unix).utc();
+    assert_eq!(
+        rfc3339,
+        format!("{}T{}Z", &utc[..10], &utc[11..19]),
+        "{doc}"
+    );
+    let relative = doc["relative"].as_str().unwrap();
+    assert!(
+        relative.starts_with("expires in ")
+            || (relative.starts_with("expired ") && relative.ends_with(" ago")),
+        "{doc}"
+    );
+    doc.clone()
+}
+
+/// A human line without the relative form of a time (` (expires in 3h 12m)`, ` (expired
+/// 5m ago)`), which depends on when the command ran.
+fn without_relative(line: &str) -> String {
+    for open in [" (expires in ", " (expired "] {
+        if let Some(at) = line.find(open)
+            && let Some(len) = line[at..].find(')')
+        {
+            return format!("{}{}", &line[..at], &line[at + len + 1..]);
+        }
+    }
+    line.to_owned()
+}
+
 /// The minor units of an amount in a JSON document (`{"value": "12.34", "minor": 1234}`),
 /// checking the two agree.
 fn minor(v: &Value) -> u64 {
@@ -555,8 +590,11 @@ async fn journey(suite: Suite) {
             .contains("coffee")
     );
     let after = c.run(&["balance"]).await.ok();
-    assert_eq!(before, after);
-    assert_eq!(history_before, c.run(&["history"]).await.ok());
+    assert_eq!(timeless(&before), timeless(&after));
+    assert_eq!(
+        timeless(&history_before),
+        timeless(&c.run(&["history"]).await.ok())
+    );
 
     let top_up = c.run(&["vendor-scrip", "top-up", &m, "5.00"]).await.ok();
     let topped = line(&top_up["recorded"], "vendor_scrip_topped_up").clone();
@@ -622,10 +660,56 @@ async fn journey(suite: Suite) {
     let shop = c.run_human(&["shop", &m]).await;
     assert!(shop.stdout.contains("Green tea, 100 g"), "{shop:?}");
     assert!(shop.stdout.contains("4.50"), "{shop:?}");
+    // Times: the expiry as a UTC date and how far off it is, in words and in JSON
+    // (unix seconds, RFC 3339, relative); every history line to the second.
+    let first = human.stdout.lines().next().unwrap();
+    assert!(
+        first.contains(" UTC (expires in ") && first.ends_with(')'),
+        "{human:?}"
+    );
+    let expires = &balance["broker_scrip"]["expires"];
+    time_of(expires, expires["unix"].as_u64().unwrap());
+    assert!(
+        expires["relative"]
+            .as_str()
+            .unwrap()
+            .starts_with("expires in "),
+        "{expires}"
+    );
+    for entry in history["entries"].as_array().unwrap() {
+        let time = &entry["time"];
+        let unix = time["unix"].as_u64().unwrap();
+        let utc = UnixSecs::new(unix).utc();
+        assert_eq!(
+            time,
+            &serde_json::json!({
+                "unix": unix,
+                "rfc3339": format!("{}T{}Z", &utc[..10], &utc[11..19]),
+            })
+        );
+    }
+    let renewed_line = line(&history["entries"], "scrip_renewed");
+    time_of(
+        &renewed_line["expires"],
+        renewed_line["expires"]["unix"].as_u64().unwrap(),
+    );
+    let human_history = c.run_human(&["history"]).await;
+    assert!(
+        human_history
+            .stdout
+            .lines()
+            .all(|l| l.get(19..24) == Some(" UTC ")),
+        "every line starts with its UTC date: {human_history:?}"
+    );
+    // One table of exit codes, the one `peerscrip-ops --help` shows too.
     let help = c.run_human(&["--help"]).await;
     assert_eq!(help.code, 0);
-    assert!(help.stdout.contains("Exit codes:"), "{help:?}");
-    assert!(help.stdout.contains("5  timed out"), "{help:?}");
+    assert!(
+        help.stdout
+            .contains(&customer_cli::cli::exit::exit_codes_help()),
+        "{help:?}"
+    );
+    assert!(help.stdout.contains("\n  5  timed out"), "{help:?}");
 
     c.assert_no_secret_printed();
     // 100.00 − 40.00 + 11.00 withdrawn − 5.00 topped up = 66.00 in the customer's bank;
@@ -773,6 +857,104 @@ async fn no_server_is_unreachable_and_a_wrong_passphrase_is_refused_clearly() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("wrong passphrase"), "{stderr}");
     assert!(!stderr.contains("not the passphrase"));
+    c.assert_no_secret_printed();
+}
+
+/// Every command of `peerscrip` ends by the one table (`peerscrip --help`) and prints one
+/// JSON document with `--json`, before or after the subcommand: with no NATS server, each
+/// command that needs the network exits 4 with the error document (`ok`, `error`,
+/// `exit_code`, `message`); a bad amount is a usage error (2) in the same document; the
+/// local commands answer with their documents; `completions` prints its script, `--json`
+/// or not.
+#[actix_rt::test]
+async fn every_command_exits_by_the_table_and_prints_one_json_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker_pem = tmp.path().join("broker.pub.pem");
+    std::fs::write(
+        &broker_pem,
+        fixtures::keypair(Suite::Paper, 1)
+            .public()
+            .to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Customer::new(
+        Suite::Paper,
+        tmp.path(),
+        &format!("nats://127.0.0.1:{port}"),
+    );
+    let init = c
+        .run(&[
+            "init",
+            "--broker-key",
+            broker_pem.to_str().unwrap(),
+            "--suite",
+            "paper",
+        ])
+        .await
+        .ok();
+    assert_eq!(init["ok"], true);
+    let secret = tmp.path().join("pan.secret");
+    std::fs::write(&secret, format!("{PAN_SECRET}\n")).unwrap();
+    let merchant = fixtures::keypair(Suite::Paper, 2).uid().to_string();
+    let tx = TxId([7; 16]).to_string();
+    let network: [&[&str]; 12] = [
+        &[
+            "register",
+            "--pan",
+            PAN,
+            "--pan-secret-file",
+            secret.to_str().unwrap(),
+        ],
+        &["broker-scrip", "buy", "1.00"],
+        &["broker-scrip", "top-up", "1.00"],
+        &["broker-scrip", "withdraw"],
+        &["vendor-scrip", "buy", &merchant, "1.00"],
+        &["vendor-scrip", "top-up", &merchant, "1.00"],
+        &["vendor-scrip", "withdraw", &merchant],
+        &["shop", &merchant],
+        &["buy", &merchant, "tea"],
+        &["renew"],
+        &["renew", &merchant],
+        &["status", &tx],
+    ];
+    for args in network {
+        let run = c.run(&[args, &["--timeout", "1s"]].concat()).await;
+        assert_eq!(run.code, 4, "{args:?}: {run:?}");
+        let doc = run.json();
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["error"], "unreachable", "{args:?}");
+        assert_eq!(doc["exit_code"], 4, "{args:?}");
+        assert!(doc["message"].is_string(), "{args:?}: {doc}");
+    }
+    // A usage error, `--json` before the subcommand: the same document, exit 2.
+    let mut before = c.command(&[]);
+    before.args(["--json", "broker-scrip", "buy", "1.234"]);
+    let usage = c.exec(before).await;
+    assert_eq!(usage.code, 2, "{usage:?}");
+    let doc = usage.json();
+    assert_eq!(
+        (&doc["ok"], &doc["error"], &doc["exit_code"]),
+        (&Value::Bool(false), &Value::from("usage"), &Value::from(2))
+    );
+    // The local commands, `--json` after (the harness) or before the subcommand: the same
+    // document.
+    let after = c.run(&["balance"]).await.ok();
+    let mut first = c.command(&[]);
+    first.args(["--json", "balance"]);
+    assert_eq!(timeless(&c.exec(first).await.ok()), timeless(&after));
+    assert_eq!(minor(&after["total"]), 0);
+    let history = c.run(&["history"]).await.ok();
+    assert_eq!(history["entries"], serde_json::json!([]));
+    // `completions` writes its script whatever the flags.
+    let script = c.run(&["completions", "bash"]).await;
+    assert_eq!(script.code, 0, "{script:?}");
+    assert!(script.stdout.contains("peerscrip"), "{script:?}");
     c.assert_no_secret_printed();
 }
 
@@ -989,7 +1171,7 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     assert_eq!(lapsed.len(), 2, "{shown}");
     let mut lines = vec!["BrokerScrip            none".to_owned()];
     for (entry, (producer, kind, value, minor)) in lapsed.iter().zip(&expected) {
-        let expires = entry["expires"].as_u64().unwrap();
+        let expires = entry["expires"]["unix"].as_u64().unwrap();
         let lifetime = broker::core::Config::new(suite).scrip_lifetime_secs;
         assert!(
             (issued_from + lifetime..=issued_to + lifetime).contains(&expires),
@@ -1001,15 +1183,15 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
                 "kind": kind,
                 "producer": producer,
                 "value": {"value": value, "minor": minor},
-                "expires": expires,
-                "renewable_until": expires + grace,
+                "expires": time_of(&entry["expires"], expires),
+                "renewable_until": time_of(&entry["renewable_until"], expires + grace),
                 "returned_to": "the bank account …0695",
             })
         );
         lines.push(format!(
             "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
              to the bank account …0695",
-            expires + grace
+            UnixSecs::new(expires + grace).utc()
         ));
     }
     lines.push(format!("total                  {:>12}", "0.00"));
@@ -1019,7 +1201,14 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     assert_eq!(shown["renewal_grace_secs"], grace);
     let human = c.run_human(&["balance"]).await;
     assert_eq!(human.code, 0, "{human:?}");
-    assert_eq!(human.stdout.lines().collect::<Vec<_>>(), lines);
+    assert_eq!(
+        human
+            .stdout
+            .lines()
+            .map(without_relative)
+            .collect::<Vec<_>>(),
+        lines
+    );
 
     // renew asks both producers; each says Lapsed, and renew goes on to the next.
     let renew = c.run(&["renew"]).await.ok();
@@ -1040,7 +1229,7 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
     for entry in &mut got {
         let entry = entry.as_object_mut().unwrap();
         assert!(entry.remove("tx").unwrap().is_string());
-        assert!(entry.remove("time_ms").unwrap().is_u64());
+        assert!(entry.remove("time").unwrap()["unix"].is_u64());
     }
     assert_eq!(got, reported, "{renew}");
     let after = c.run(&["balance"]).await.ok();
@@ -1062,7 +1251,8 @@ async fn lapsed_scrip_is_shown_apart_and_renew_goes_on_after_each_lapse() {
 
 /// One command at a time per wallet: while another handle holds the wallet file, a command
 /// waits (it does not fail at once), and runs as soon as the file is released; a holder
-/// that keeps it for the whole `--timeout` makes it exit 6, saying why, with nothing done.
+/// that keeps it for the whole `--timeout` makes it exit 5 (timed out), saying why, with
+/// nothing done.
 #[actix_rt::test]
 async fn a_command_waits_for_a_wallet_in_use_and_gives_up_after_its_timeout() {
     let suite = Suite::Paper;
@@ -1107,18 +1297,18 @@ async fn a_command_waits_for_a_wallet_in_use_and_gives_up_after_its_timeout() {
     );
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 
-    // Held for longer than the command's 1 s timeout: exit 6, nothing done.
+    // Held for longer than the command's 1 s timeout: exit 5, nothing done.
     let held = hold(&keys);
     let len = held.log().len().unwrap();
     let started = std::time::Instant::now();
     let busy = c.run(&["balance", "--timeout", "1s"]).await;
     let elapsed = started.elapsed();
-    assert_eq!(busy.code, 6, "{busy:?}");
+    assert_eq!(busy.code, 5, "{busy:?}");
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     let doc = busy.json();
     assert_eq!(doc["ok"], false);
-    assert_eq!(doc["error"], "wallet_busy");
-    assert_eq!(doc["exit_code"], 6);
+    assert_eq!(doc["error"], "timed_out");
+    assert_eq!(doc["exit_code"], 5);
     assert!(
         doc["message"]
             .as_str()
@@ -1127,7 +1317,7 @@ async fn a_command_waits_for_a_wallet_in_use_and_gives_up_after_its_timeout() {
         "{doc}"
     );
     let human = c.run_human(&["balance", "--timeout", "250ms"]).await;
-    assert_eq!(human.code, 6, "{human:?}");
+    assert_eq!(human.code, 5, "{human:?}");
     assert!(
         human
             .stderr

@@ -112,9 +112,9 @@ impl Observe for Shelled {
             open("lapse", s.pending.lapses),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "live"), count(live)),
             Gauge::labelled(o::LIVE_SCRIP, ("state", "held"), count(s.live_scrip.held)),
-            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value)),
+            Gauge::new(o::LIVE_SCRIP_VALUE, minor(s.live_scrip.value.minor)),
             Gauge::new(o::SALES, count(s.sales)),
-            Gauge::new(o::SALES_VALUE, minor(s.books.paid.into())),
+            Gauge::new(o::SALES_VALUE, minor(s.books.paid.minor)),
         ]
     }
 }

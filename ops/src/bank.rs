@@ -16,19 +16,11 @@ use shared::wire::bodies::{AdminOp, AdminResult};
 use shared::{Amount, KeyPair, PublicKey, Suite};
 use zeroize::Zeroizing;
 
+use customer_cli::cli::exit::Exit;
+use customer_cli::cli::output::amount_json;
+
 use crate::admin::{AdminClient, AdminError};
 use crate::keygen::{read_passphrase, write_new};
-
-/// Exit code: the broker refused the request (nothing changed).
-pub const EXIT_REFUSED: u8 = 5;
-/// Exit code: the broker did not answer (a write may have happened: repeat it).
-pub const EXIT_UNREACHABLE: u8 = 6;
-
-/// The exit codes of `bank` and `peers`, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 could not run (bad key, config, NATS \
-credential or TLS, or answer); \
-2 bad arguments; 5 refused by the broker (nothing changed); 6 the broker did not answer \
-(repeat the command).";
 
 /// How to reach the broker as its operator: over NATS (a running broker), or on the data
 /// directory of a stopped one (`--stopped-broker`). Every flag is global: it may come
@@ -79,9 +71,6 @@ pub struct Connection {
     /// Seconds to wait for each attempt.
     #[arg(long, global = true, default_value_t = 10)]
     pub timeout: u64,
-    /// Print the result as one JSON object instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
     /// TLS to NATS.
     #[command(flatten)]
     pub tls: crate::cli::NatsTlsArgs,
@@ -156,8 +145,8 @@ pub enum BankCommand {
     },
 }
 
-/// Runs `bank <command>`.
-pub fn run_bank(connection: &Connection, command: &BankCommand) -> anyhow::Result<()> {
+/// Runs `bank <command>`, printing its result as text or (`json`) one JSON object.
+pub fn run_bank(connection: &Connection, command: &BankCommand, json: bool) -> anyhow::Result<()> {
     let (op, secret) = match command {
         BankCommand::OpenAccount {
             pan,
@@ -195,12 +184,12 @@ pub fn run_bank(connection: &Connection, command: &BankCommand) -> anyhow::Resul
         write_new(out, secret.expose(), 0o600)?;
     }
     let result = call(connection, op, secret.as_ref().map(|(s, _)| s))?;
-    print(&result, connection.json);
+    print(&result, json);
     Ok(())
 }
 
 /// Runs `peers`: every registered peer, page by page.
-pub fn run_peers(connection: &Connection) -> anyhow::Result<()> {
+pub fn run_peers(connection: &Connection, json: bool) -> anyhow::Result<()> {
     let mut after = None;
     let mut all = Vec::new();
     loop {
@@ -215,12 +204,12 @@ pub fn run_peers(connection: &Connection) -> anyhow::Result<()> {
             other => anyhow::bail!("unexpected answer to a peer list: {other:?}"),
         }
     }
-    if connection.json {
+    if json {
         let peers: Vec<_> = all
             .iter()
             .map(|p| serde_json::json!({ "uid": p.uid.to_string(), "account": p.pan.redacted() }))
             .collect();
-        println!("{}", serde_json::json!({ "peers": peers }));
+        println!("{}", serde_json::json!({ "ok": true, "peers": peers }));
     } else {
         println!("{} registered peers", all.len());
         for p in &all {
@@ -377,21 +366,22 @@ fn over_nats(
 fn print(result: &AdminResult, json: bool) {
     let value = match result {
         AdminResult::AccountOpened { pan } => {
-            serde_json::json!({ "result": "account_opened", "pan": pan.as_str() })
+            serde_json::json!({ "ok": true, "result": "account_opened", "pan": pan.as_str() })
         }
-        AdminResult::Moved { pan, balance } => {
-            serde_json::json!({ "result": "recorded", "pan": pan.as_str(), "balance": balance.to_string() })
-        }
+        AdminResult::Moved { pan, balance } => serde_json::json!({
+            "ok": true, "result": "recorded", "pan": pan.as_str(),
+            "balance": amount_json(*balance),
+        }),
         AdminResult::Balance {
             pan,
             balance,
             available,
         } => serde_json::json!({
-            "result": "balance", "pan": pan.as_str(),
-            "balance": balance.to_string(), "available": available.to_string(),
+            "ok": true, "result": "balance", "pan": pan.as_str(),
+            "balance": amount_json(*balance), "available": amount_json(*available),
         }),
         AdminResult::Peers { peers, .. } => {
-            serde_json::json!({ "result": "peers", "count": peers.len() })
+            serde_json::json!({ "ok": true, "result": "peers", "count": peers.len() })
         }
     };
     if json {
@@ -418,15 +408,24 @@ fn print(result: &AdminResult, json: bool) {
     }
 }
 
-/// The exit code of a failed `bank` or `peers` command.
+/// The row of the exit-code table (`customer_cli::cli::exit::Exit`) of a failed `bank` or
+/// `peers` command.
 #[must_use]
-pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
-    err.downcast_ref::<AdminError>().map(|e| match e {
-        AdminError::Refused { .. } => EXIT_REFUSED,
+pub fn exit_of(e: &AdminError) -> Exit {
+    match e {
+        AdminError::Refused { .. } => Exit::Refused,
         // The server answered but the configuration cannot be used with it: repeating the
         // command will not help, fixing the configuration will.
-        AdminError::NoServer(BusError::Tls(_) | BusError::Credentials(_)) => 1,
-        AdminError::Unreachable { .. } | AdminError::NoServer(_) => EXIT_UNREACHABLE,
-        AdminError::BadAnswer(_) | AdminError::Build(_) => 1,
-    })
+        AdminError::NoServer(BusError::Tls(_) | BusError::Credentials(_)) => Exit::Usage,
+        // Nothing was sent, or no broker serves the subject: nothing happened.
+        AdminError::NoServer(_)
+        | AdminError::Unreachable {
+            source: BusError::NoResponders,
+            ..
+        } => Exit::Unreachable,
+        // Sent, and no answer came: a deposit or payout may have been recorded; the same
+        // command again is answered from the broker's stored reply (protocol.md section 7).
+        AdminError::Unreachable { .. } => Exit::TimedOut,
+        AdminError::BadAnswer(_) | AdminError::Build(_) => Exit::Failed,
+    }
 }

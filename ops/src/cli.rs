@@ -1,26 +1,27 @@
-//! Command-line interface of `peerscrip-ops` (clap derive), and its exit codes.
+//! Command-line interface of `peerscrip-ops` (clap derive), and its exit codes: the
+//! table both binaries share (`customer_cli::cli::exit::Exit`), onto which
+//! [`exit_code`] maps every error of every subcommand.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use customer_cli::cli::exit::{Exit, exit_codes_help};
 use shared::Suite;
 
 /// The peerscrip operator's tool.
 #[derive(Debug, Parser)]
-#[command(name = "peerscrip-ops", version, about)]
+#[command(name = "peerscrip-ops", version, about, after_help = exit_codes_help())]
 pub struct Cli {
+    /// Print one JSON document on stdout instead of text, errors included (every command
+    /// but `completions` and `man`, which write scripts and pages); before or after the
+    /// subcommand.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
-    /// The process's arguments, parsed and checked ([`Cli::try_parse_checked`]); on a usage
-    /// error, clap's message and exit code 2.
-    #[must_use]
-    pub fn parse_checked() -> Cli {
-        Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit())
-    }
-
     /// Parses `args`, then checks what clap cannot (the flags a running broker needs,
     /// which are global and so cannot be `required`).
     ///
@@ -48,6 +49,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate an RSA key pair for a node or wallet, write it as PEM and print its UID.
+    #[command(after_help = exit_codes_help())]
     Keygen(KeygenArgs),
     /// Run every transaction among a broker, two merchants and two customers, in this
     /// process, and check that every protection and every log holds.
@@ -57,18 +59,19 @@ pub enum Command {
     /// above the scrip, a replayed request and an expired scrip; then every log replayed,
     /// conservation checked and the logs reconciled with each other. Exits 0 only if all of
     /// it held.
-    #[command(after_help = crate::demo::EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Demo(DemoArgs),
     /// Write the NATS server configuration of a deployment: one user per node.
     ///
     /// One user per node with a fresh password, each allowed only its own subjects
     /// (architecture.md "Transport").
+    #[command(after_help = exit_codes_help())]
     NatsConfig(NatsConfigArgs),
     /// The bank operator's commands against a running broker.
     ///
     /// Open an account, deposit, pay out, show a balance (a signed, sealed administration
     /// request, ADR 0010).
-    #[command(after_help = crate::bank::EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Bank {
         #[command(flatten)]
         connection: crate::bank::Connection,
@@ -81,6 +84,7 @@ pub enum Command {
     /// merchant's sales, orders, live VendorScrip and what it owes the broker, read from
     /// `/status` on the daemon's `[admin] listen` address while it serves. Exit 3 when the
     /// token is refused, 4 when nothing answers, 5 when the node does not answer in time.
+    #[command(after_help = exit_codes_help())]
     Status(crate::status::StatusArgs),
     /// Audit one node's log, reading only the log and public keys.
     ///
@@ -89,7 +93,9 @@ pub enum Command {
     /// protocol.md sections 4–7 (scrip issued once, spent once, live spend, change,
     /// deadline, stored reply). A broker's, merchant's or wallet's log (or data directory).
     /// A progress bar on stderr for a long log. Exit 0 if all hold, 3 naming the first
-    /// failing event.
+    /// failing event, 2 naming a key the log needs and no option gave (a merchant's log
+    /// brings none).
+    #[command(after_help = exit_codes_help())]
     Audit {
         /// The log file, or the node's data directory.
         target: PathBuf,
@@ -101,15 +107,12 @@ pub enum Command {
         /// e.g. the customers' for a merchant's log (its chain must verify).
         #[arg(long)]
         broker_log: Option<PathBuf>,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Reconcile the logs of a broker, its merchants and customer wallets with each other.
     ///
     /// Each merchant's float, every exchange, purchase, top-up and withdrawal on both
     /// sides, and each wallet's history. Exit 0 if all agree, 3 listing every mismatch.
-    #[command(after_help = crate::reconcile::EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Reconcile {
         /// The broker's log file or data directory.
         broker: PathBuf,
@@ -124,15 +127,12 @@ pub enum Command {
         /// against the logs' last event, before it is a `stuck` mismatch.
         #[arg(long, value_name = "SECS", default_value_t = crate::reconcile::DEFAULT_MAX_AGE_SECS)]
         max_age_secs: u64,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Settle a dispute about one transaction.
     ///
     /// Bundle every event of it from the parties' logs with its evidence and key chain, or
     /// verify a bundle offline and say what each party signed and did, and the verdict.
-    #[command(after_help = crate::dispute::EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Dispute {
         #[command(subcommand)]
         command: DisputeCommand,
@@ -142,9 +142,10 @@ pub enum Command {
     /// In seq order, one message per event (its stored bytes), resuming after the last one
     /// the stream holds for the node: no gap and no duplicate across restarts. With
     /// --follow, keep polling the log.
+    #[command(after_help = exit_codes_help())]
     Export(ExportArgs),
     /// The broker operator's list of registered peers (UID and account, redacted).
-    #[command(after_help = crate::bank::EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Peers {
         #[command(flatten)]
         connection: crate::bank::Connection,
@@ -155,12 +156,13 @@ pub enum Command {
     /// (protocol.md 6.3), the broker recording 6.3 in process (durable, batches of 1, 16,
     /// 256) and group commit (events/s at 1, 8, 64 requests together); each figure with its
     /// ratio to its bound and the target it must reach.
+    #[command(after_help = exit_codes_help())]
     Bench(BenchArgs),
     /// Print the shell completion script of `peerscrip-ops` on stdout.
     ///
     /// E.g. `peerscrip-ops completions bash >
     /// ~/.local/share/bash-completion/completions/peerscrip-ops`. The wallet's is `peerscrip
-    /// completions SHELL`.
+    /// completions SHELL`. --json does not apply: the output is the script.
     Completions {
         /// The shell.
         #[arg(value_enum)]
@@ -170,7 +172,8 @@ pub enum Command {
     /// peerscrip-merchant.
     ///
     /// One page per binary and one per subcommand (peerscrip-ops-bench.1,
-    /// peerscrip-vendor-scrip-buy.1) into --out; each file written is printed.
+    /// peerscrip-vendor-scrip-buy.1) into --out; each file written is printed. --json does
+    /// not apply: the output is the pages.
     Man {
         /// The directory (created if missing; pages already there are replaced).
         #[arg(long, value_name = "DIR")]
@@ -181,13 +184,10 @@ pub enum Command {
 /// Arguments of `peerscrip-ops bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Fewer frames and shorter timings: about a minute.
+    /// Fewer frames and shorter timings: about a minute. (`--json`: one document, every
+    /// figure's name, value, unit, bound, ratio, target, met, instead of a table.)
     #[arg(long)]
     pub quick: bool,
-    /// Print one JSON document (every figure's name, value, unit, bound, ratio, target,
-    /// met) instead of a table.
-    #[arg(long)]
-    pub json: bool,
     /// The suites to measure.
     #[arg(long, value_enum, default_value_t = crate::bench::Suites::Both)]
     pub suite: crate::bench::Suites,
@@ -377,36 +377,120 @@ pub struct DemoArgs {
     /// previous run is verified (every log's hash chain) and refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print the steps, final balances and outcome as one JSON document at the end instead
-    /// of text step by step.
-    #[arg(long)]
-    pub json: bool,
 }
 
-/// Exit code: the command could not run (any error other than those below).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: bad arguments (clap's usage error).
-pub const EXIT_USAGE: u8 = 2;
-/// The exit code for an error of [`run`]: a demo failure's own code, else
-/// [`EXIT_FAILURE`].
+/// The first error of type `T` in `err`'s chain (a typed error may come wrapped in
+/// context).
+fn find<T: std::error::Error + Send + Sync + 'static>(err: &anyhow::Error) -> Option<&T> {
+    err.downcast_ref::<T>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<T>()))
+}
+
+/// The row of the exit-code table ([`Exit`], the same for `peerscrip` and every
+/// `peerscrip-ops` command) for an error of [`run`]: refused (a node's refusal, or a check
+/// of the logs that did not hold), unreachable, timed out, usage or configuration, and
+/// [`Exit::Failed`] for anything else.
+#[must_use]
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    if let Some(e) = find::<crate::admin::AdminError>(err) {
+        return crate::bank::exit_of(e);
+    }
+    if let Some(e) = find::<crate::export::ExportError>(err) {
+        return crate::export::exit_of(e);
+    }
+    if let Some(e) = find::<crate::demo::DemoError>(err) {
+        return e.exit();
+    }
+    if let Some(crate::audit::AuditError::MissingKey { .. }) = find(err) {
+        return Exit::Usage;
+    }
+    if let Some(e) = find::<crate::status::StatusError>(err) {
+        return e.exit();
+    }
+    if find::<crate::audit::Failed>(err).is_some()
+        || find::<crate::reconcile::Disagreed>(err).is_some()
+        || find::<crate::dispute::BundleError>(err).is_some()
+        || find::<crate::dispute::Contradicted>(err).is_some()
+    {
+        return Exit::Refused;
+    }
+    Exit::Failed
+}
+
+/// The process exit code for an error of [`run`] ([`exit_of`]).
 #[must_use]
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if let Some(code) = crate::bank::exit_code(err) {
-        return code;
+    exit_of(err).code()
+}
+
+/// Whether a failed command already printed its `--json` document (a report whose `ok`
+/// is false: an audit finding, reconcile mismatches, a contradicted dispute), so that no
+/// second document follows it on stdout. The demo prints its document whatever the
+/// outcome ([`main_with`]).
+#[must_use]
+pub fn reported_in_json(err: &anyhow::Error) -> bool {
+    find::<crate::audit::Failed>(err).is_some()
+        || find::<crate::reconcile::Disagreed>(err).is_some()
+        || find::<crate::dispute::Contradicted>(err).is_some()
+}
+
+/// The `--json` error document of a failed command: the keys of the wallet's
+/// (`customer_cli::cli::exit::error_json`), its message the whole chain on one line.
+#[must_use]
+pub fn error_json(err: &anyhow::Error) -> serde_json::Value {
+    customer_cli::cli::exit::error_json(exit_of(err), &shared::daemon::exit::describe(err.as_ref()))
+}
+
+/// Parses the process's arguments and runs the command; returns the exit code. Errors go
+/// to stderr as one line, or with `--json` as one document on stdout ([`error_json`]); a
+/// usage error is clap's message (exit 2), or that document when `--json` is among the
+/// arguments (help and version print as usual, exit 0).
+#[must_use]
+pub fn main_with<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_checked(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let informational = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if informational {
+                let _ = e.print();
+                return Exit::Done.code();
+            }
+            if args.iter().any(|a| a == "--json") {
+                let message = customer_cli::cli::exit::usage_message(&e);
+                println!(
+                    "{}",
+                    customer_cli::cli::exit::error_json(Exit::Usage, &message)
+                );
+            } else {
+                let _ = e.print();
+            }
+            return Exit::Usage.code();
+        }
+    };
+    let json = cli.json;
+    let demo = matches!(cli.command, Command::Demo(_));
+    match run(cli) {
+        Ok(()) => Exit::Done.code(),
+        Err(err) => {
+            if json && !demo && !reported_in_json(&err) {
+                println!("{}", error_json(&err));
+            } else {
+                // The whole chain on one line, each cause once (many messages already
+                // carry their cause); no secret is ever part of it.
+                let line = shared::daemon::exit::describe(err.as_ref());
+                eprintln!("peerscrip-ops: error: {line}");
+            }
+            exit_code(&err)
+        }
     }
-    if err.downcast_ref::<crate::audit::Failed>().is_some() {
-        return crate::audit::EXIT_FINDING;
-    }
-    if let Some(code) = crate::dispute::exit_code(err) {
-        return code;
-    }
-    if let Some(e) = err.downcast_ref::<crate::status::StatusError>() {
-        return e.exit_code();
-    }
-    if err.downcast_ref::<crate::reconcile::Disagreed>().is_some() {
-        return crate::reconcile::EXIT_MISMATCH;
-    }
-    crate::demo::exit_code(err)
 }
 
 /// Arguments of `peerscrip-ops keygen`.
@@ -425,19 +509,17 @@ pub struct KeygenArgs {
     /// Modulus size for the `modern` suite: 2048 (default) or 3072. `paper` is always 1024.
     #[arg(long)]
     pub bits: Option<usize>,
-    /// Print the result as one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
     match cli.command {
-        Command::Keygen(args) => crate::keygen::run(&args),
+        Command::Keygen(args) => crate::keygen::run(&args, json),
         Command::Demo(args) => crate::demo::run(&crate::demo::Options {
             suite: args.suite,
             data_dir: args.data_dir,
-            json: args.json,
+            json,
         }),
         Command::NatsConfig(args) => {
             let subjects = shared::bus::Subjects::new(args.prefix)?;
@@ -463,6 +545,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_ref(),
                 tls.as_ref(),
             )?;
+            if json {
+                let passwords: Vec<_> = written
+                    .passwords
+                    .iter()
+                    .map(|(name, path)| {
+                        serde_json::json!({"name": name, "file": path.display().to_string()})
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true,
+                        "config": written.config.display().to_string(),
+                        "tls": tls.is_some(),
+                        "passwords": passwords,
+                    })
+                );
+                return Ok(());
+            }
             let requiring = if tls.is_some() { ", TLS required" } else { "" };
             println!(
                 "wrote {} (server configuration{requiring})",
@@ -476,17 +577,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bank {
             connection,
             command,
-        } => crate::bank::run_bank(&connection, &command),
-        Command::Peers { connection } => crate::bank::run_peers(&connection),
-        Command::Export(args) => crate::export::run(args),
-        Command::Status(args) => Ok(crate::status::run(&args)?),
+        } => crate::bank::run_bank(&connection, &command, json),
+        Command::Peers { connection } => crate::bank::run_peers(&connection, json),
+        Command::Export(args) => crate::export::run(args, json),
+        Command::Status(args) => Ok(crate::status::run(&args, json)?),
         Command::Bench(args) => crate::bench::run(&crate::bench::Options {
             quick: args.quick,
-            json: args.json,
+            json,
             suites: args.suite,
             frames: args.frames,
         }),
-        Command::Dispute { command } => crate::dispute::run(&command),
+        Command::Dispute { command } => crate::dispute::run(&command, json),
         Command::Completions { shell } => crate::completions::print(shell),
         Command::Man { out } => {
             for page in crate::man::write_all(&out)? {
@@ -499,7 +600,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             merchants,
             wallets,
             max_age_secs,
-            json,
         } => {
             let options = crate::reconcile::Options { max_age_secs };
             let report = crate::reconcile::reconcile_with(&broker, &merchants, &wallets, options)?;
@@ -514,7 +614,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             keys,
             broker_log,
-            json,
         } => {
             // The progress bar goes to stderr, and never with --json.
             let options = crate::audit::Options {
@@ -616,7 +715,7 @@ mod tests {
             else {
                 panic!("not a bank balance: {args:?}");
             };
-            assert!(connection.json, "{args:?}");
+            assert!(cli.json, "{args:?}");
             assert_eq!(pan, "P");
             assert_eq!(connection.operator_key, Some(PathBuf::from("op.pem")));
             let tls = connection.tls.tls().unwrap();

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use customer_cli::cli::exit::Exit;
 use shared::Uid;
 use shared::daemon::NodeIdentity;
 use shared::events::{EventLog, LogError};
@@ -65,6 +66,8 @@ pub struct Options {
     pub follow: bool,
     /// How often `follow` polls.
     pub poll: Duration,
+    /// Each chunk published as one JSON object on its own line instead of text.
+    pub json: bool,
 }
 
 /// Why an export stopped.
@@ -115,6 +118,30 @@ pub enum ExportError {
     /// The stream refused, or disagrees with the log (`shared::export`).
     #[error(transparent)]
     Stream(#[from] shared::export::ExportError),
+}
+
+/// The row of the exit-code table (`customer_cli::cli::exit::Exit`) of an export error:
+/// a bad argument or configuration (the prefix, which log, the UID, the NATS credential
+/// or TLS), the server or JetStream unreachable, a stream that disagrees with the log
+/// (refused: a check did not hold), or failed (the log cannot be read).
+#[must_use]
+pub fn exit_of(e: &ExportError) -> Exit {
+    use shared::bus::BusError;
+    match e {
+        ExportError::Prefix(_)
+        | ExportError::NoLog { .. }
+        | ExportError::NoUid { .. }
+        | ExportError::Unsupported { .. }
+        | ExportError::Connect(BusError::Tls(_) | BusError::Credentials(_)) => Exit::Usage,
+        // The server or JetStream did not answer, or refused an operation: worth another
+        // run once it serves (`shared::export::ExportError::is_transient`).
+        ExportError::Connect(_) | ExportError::Stream(shared::export::ExportError::Nats { .. }) => {
+            Exit::Unreachable
+        }
+        // The stream and the log disagree: no retry changes it.
+        ExportError::Stream(_) => Exit::Refused,
+        ExportError::Log { .. } | ExportError::Identity(_) => Exit::Failed,
+    }
 }
 
 /// The log file of `target`: the file itself, or the one node log inside a data directory.
@@ -229,18 +256,30 @@ pub async fn export(options: &Options) -> Result<Summary, ExportError> {
         }
         let first = exporter.next();
         exporter.publish(rows).await?;
-        println!(
-            "exported seq {first}..={} to stream {} subject {}",
-            exporter.summary().last,
-            exporter.stream(),
-            exporter.subject(),
-        );
+        if options.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "exported": {"first": first, "last": exporter.summary().last},
+                    "stream": exporter.stream(),
+                    "subject": exporter.subject(),
+                })
+            );
+        } else {
+            println!(
+                "exported seq {first}..={} to stream {} subject {}",
+                exporter.summary().last,
+                exporter.stream(),
+                exporter.subject(),
+            );
+        }
     }
 }
 
 /// `peerscrip-ops export` (the arguments of `cli::ExportArgs`): runs [`export`] on a
-/// runtime of its own and prints what it did.
-pub fn run(args: crate::cli::ExportArgs) -> anyhow::Result<()> {
+/// runtime of its own and prints what it did: text, or (`json`) one JSON object per chunk
+/// published and the summary last (JSON Lines: `--follow` runs until killed).
+pub fn run(args: crate::cli::ExportArgs, json: bool) -> anyhow::Result<()> {
     let credentials = match (args.nats_user, &args.nats_password_file) {
         (Some(user), Some(file)) => Some((user, crate::keygen::read_passphrase(file)?)),
         _ => None,
@@ -255,11 +294,27 @@ pub fn run(args: crate::cli::ExportArgs) -> anyhow::Result<()> {
         uid: args.uid,
         follow: args.follow,
         poll: Duration::from_millis(args.poll_ms),
+        json,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let summary = runtime.block_on(export(&options))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": true,
+                "stream": options.stream,
+                "subject": summary.subject,
+                "published": summary.published,
+                "duplicates": summary.duplicates,
+                "last": summary.last,
+                "resumed_after": summary.resumed_after,
+            })
+        );
+        return Ok(());
+    }
     let before = match summary.resumed_after {
         0 => "none of them".to_owned(),
         seq => format!("up to seq {seq}"),

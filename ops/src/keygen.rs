@@ -35,8 +35,8 @@ pub struct Generated {
     pub encrypted: bool,
 }
 
-/// Runs `keygen` and prints its result.
-pub fn run(args: &KeygenArgs) -> anyhow::Result<()> {
+/// Runs `keygen` and prints its result, as text or (`json`) one JSON object.
+pub fn run(args: &KeygenArgs, json: bool) -> anyhow::Result<()> {
     let passphrase = match &args.passphrase_file {
         Some(path) => Some(read_passphrase(path)?),
         None => None,
@@ -47,10 +47,11 @@ pub fn run(args: &KeygenArgs) -> anyhow::Result<()> {
         &args.out,
         passphrase.as_ref().map(|p| p.as_bytes()),
     )?;
-    if args.json {
+    if json {
         println!(
             "{}",
             serde_json::json!({
+                "ok": true,
                 "uid": generated.uid.to_string(),
                 "suite": generated.suite.name(),
                 "private_key": generated.private_key,

@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use broker::core::status::BrokerStatus;
+use customer_cli::cli::exit::Exit;
+use customer_cli::cli::output::expiry_text;
 use merchant::core::status::MerchantStatus;
-use shared::{Amount, Balance, UnixSecs};
+use shared::{Moment, UnixSecs};
 
 /// Arguments of `peerscrip-ops status`.
 #[derive(Debug, clap::Args)]
@@ -26,9 +28,6 @@ pub struct StatusArgs {
     /// How long to wait for the answer, in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
-    /// Print the node's JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Why the view could not be shown.
@@ -70,15 +69,15 @@ pub enum StatusError {
 }
 
 impl StatusError {
-    /// The exit code (`peerscrip-ops --help`).
+    /// Its row of the exit-code table (`peerscrip-ops --help`).
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            StatusError::Usage(_) => 2,
-            StatusError::Unauthorized { .. } => 3,
-            StatusError::Unreachable { .. } => 4,
-            StatusError::TimedOut { .. } => 5,
-            StatusError::Malformed { .. } => 1,
+            StatusError::Usage(_) => Exit::Usage,
+            StatusError::Unauthorized { .. } => Exit::Refused,
+            StatusError::Unreachable { .. } => Exit::Unreachable,
+            StatusError::TimedOut { .. } => Exit::TimedOut,
+            StatusError::Malformed { .. } => Exit::Failed,
         }
     }
 }
@@ -114,7 +113,7 @@ impl NodeStatus {
 ///
 /// # Errors
 /// [`StatusError`].
-pub fn run(args: &StatusArgs) -> Result<(), StatusError> {
+pub fn run(args: &StatusArgs, json: bool) -> Result<(), StatusError> {
     let token = match &args.token_file {
         None => None,
         Some(path) => Some(
@@ -127,7 +126,12 @@ pub fn run(args: &StatusArgs) -> Result<(), StatusError> {
         token.as_ref().map(shared::secret::SecretBytes::expose),
         Duration::from_secs(args.timeout_secs.max(1)),
     )?;
-    if args.json {
+    if json {
+        // The node's document, marked like every other `--json` result.
+        let mut document = document;
+        if let Some(fields) = document.as_object_mut() {
+            fields.insert("ok".to_owned(), serde_json::Value::Bool(true));
+        }
         println!("{document}");
         return Ok(());
     }
@@ -229,25 +233,14 @@ fn serving(serving: bool) -> &'static str {
     }
 }
 
-/// `2026-12-07 20:19:13 UTC (in 4m 10s)` or `(… ago)`.
-fn deadline(at: u64, now: UnixSecs) -> String {
-    let at = UnixSecs::new(at);
-    let relative = if at >= now {
-        format!("in {}", span(at.secs_since(now)))
-    } else {
-        format!("{} ago", span(now.secs_since(at)))
-    };
-    format!("{} ({relative})", at.utc())
+/// A deadline for people, as of `now`: `2026-12-07 20:19:13 UTC (expires in 4m 10s)`.
+fn deadline(at: &Moment, now: UnixSecs) -> String {
+    expiry_text(UnixSecs::new(at.unix), now)
 }
 
-/// `1h 2m`, `4m 10s`, `12s`.
-fn span(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m {s}s"),
-        _ => format!("{h}h {m}m"),
-    }
+/// An instant for people: `2026-12-07 20:19:13 UTC`.
+fn when(at: &Moment) -> String {
+    UnixSecs::new(at.unix).utc()
 }
 
 fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
@@ -260,21 +253,17 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
         b.suite,
         serving(b.serving),
         b.head,
-        UnixSecs::new(b.at).utc()
+        when(&b.at)
     );
     let _ = writeln!(
         out,
         "bank accounts  {} holding {}; external {}",
-        a.bank_accounts,
-        Balance::of_sum(a.bank_total),
-        Balance(a.external)
+        a.bank_accounts, a.bank_total.value, a.external.value
     );
     let _ = writeln!(
         out,
         "float:broker   {} in {} live BrokerScrip ({} held)",
-        Balance::of_sum(a.float_broker),
-        b.live_scrip.count,
-        b.live_scrip.held
+        a.float_broker.value, b.live_scrip.count, b.live_scrip.held
     );
     let _ = writeln!(
         out,
@@ -284,16 +273,13 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
     let _ = writeln!(
         out,
         "merchants      {} with a float, {} in all",
-        b.floats.total,
-        Balance::of_sum(a.float_vendor_total)
+        b.floats.total, a.float_vendor_total.value
     );
     for f in &b.floats.rows {
         let _ = writeln!(
             out,
             "  {}  float:vendor {}  memo {}",
-            f.merchant,
-            Balance(f.float),
-            Balance(f.memo)
+            f.merchant, f.float.value, f.memo.value
         );
     }
     more(&mut out, b.floats.total, b.floats.rows.len());
@@ -305,7 +291,7 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
             e.tx,
             e.customer,
             e.merchant,
-            deadline(e.deadline, now)
+            deadline(&e.deadline, now)
         );
     }
     more(&mut out, b.exchanges.total, b.exchanges.rows.len());
@@ -317,8 +303,8 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
             e.tx,
             e.customer,
             e.merchant,
-            Amount::from_minor(e.top_up),
-            deadline(e.deadline, now)
+            e.top_up.value,
+            deadline(&e.deadline, now)
         );
     }
     more(&mut out, b.escrows.total, b.escrows.rows.len());
@@ -344,44 +330,34 @@ fn render_merchant(m: &MerchantStatus) -> String {
         m.suite,
         serving(m.serving),
         m.head,
-        UnixSecs::new(m.at).utc()
+        when(&m.at)
     );
     let _ = writeln!(out, "broker         {}", m.broker);
     let _ = writeln!(
         out,
         "VendorScrip    issued {}, paid for goods {}, withdrawn or lapsed {}",
-        Amount::from_minor(m.books.issued),
-        Amount::from_minor(m.books.paid),
-        Amount::from_minor(m.books.withdrawn)
+        m.books.issued.value, m.books.paid.value, m.books.withdrawn.value
     );
     let _ = writeln!(
         out,
         "live scrip     {} worth {} ({} held, {} due to lapse)",
-        m.live_scrip.count,
-        Balance::of_sum(m.live_scrip.value),
-        m.live_scrip.held,
-        m.live_scrip.due_to_lapse
+        m.live_scrip.count, m.live_scrip.value.value, m.live_scrip.held, m.live_scrip.due_to_lapse
     );
     let p = &m.pending;
     let _ = writeln!(
         out,
         "owed to broker {} reports worth {}; awaiting it: {} exchanges, {} top-ups, {} withdrawals, {} lapse notices",
-        p.reports,
-        Balance::of_sum(p.reports_value),
-        p.exchanges,
-        p.top_ups,
-        p.withdrawals,
-        p.lapses
+        p.reports, p.reports_value.value, p.exchanges, p.top_ups, p.withdrawals, p.lapses
     );
     let _ = writeln!(out, "sales          {}", m.sales);
     for o in &m.orders {
         let _ = writeln!(
             out,
             "  {}  {} × {}  paid {}  customer {}  tx {}",
-            UnixSecs::new(o.at).utc(),
+            when(&o.at),
             o.quantity,
             o.item_id,
-            Amount::from_minor(o.paid),
+            o.paid.value,
             o.customer,
             o.tx
         );

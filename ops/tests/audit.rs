@@ -149,6 +149,7 @@ fn each_named_invariant_is_named_in_a_broker_log() {
         rechain_without_tables(changed, &path);
         let f = finding(&path);
         assert_eq!((f.seq, f.check), (seq, check), "{name}: {f}");
+        f
     };
     let withdrawn = index(&|k| matches!(k, Kind::BrokerScripWithdrawn { .. }));
     let authorized = index(&|k| {
@@ -195,10 +196,25 @@ fn each_named_invariant_is_named_in_a_broker_log() {
 
     // An exchange opened and never decided, in a log that ends past its deadline.
     let mut open = all[..=opened].to_vec();
-    if let Kind::ExchangeOpened { deadline, .. } = &all[opened].kind.kind {
-        open[opened].time = shared::UnixSecs::new(deadline + 1).to_millis();
-    }
-    named("open", open, all[opened].seq, Check::Deadline);
+    let Kind::ExchangeOpened { deadline, .. } = &all[opened].kind.kind else {
+        panic!("not the exchange's opening");
+    };
+    let deadline = shared::UnixSecs::new(*deadline);
+    open[opened].time = deadline.saturating_add_secs(1).to_millis();
+    let f = named("open", open, all[opened].seq, Check::Deadline);
+    // Its times as UTC dates, how late as the relative form.
+    assert!(
+        f.expected
+            .ends_with(&format!("open within its deadline {}", deadline.utc())),
+        "{f}"
+    );
+    assert!(
+        f.found.ends_with(&format!(
+            "{} (the deadline expired 1s ago)",
+            deadline.saturating_add_secs(1).utc()
+        )),
+        "{f}"
+    );
 
     // An exchange authorized twice: the second decision cannot follow the first (the
     // broker's own transition function, 6.2 step 4), named before its spend is.

@@ -1,12 +1,12 @@
 //! `peerscrip-ops audit` on a real merchant log (the demo's tea shop: an exchange, a
 //! purchase with change, a top-up, a withdrawal), and on copies tampered in each way an
-//! auditor must catch: an altered event (chain), a forged signature, an unpinned
-//! signer (evidence), a posting in a merchant's event (postings), a changed owner or scrip
+//! auditor must catch: an altered event (chain), a forged signature (evidence), a posting in a merchant's event (postings), a changed owner or scrip
 //! id, a deleted event, a swapped pair, a late spend (live-spend), a changed amount
 //! (change), a reissued id (scrip-issued-once), a purchase recorded twice (spent-once), a
 //! misfiled stored reply (stored-reply), an escrow left open past its deadline (deadline),
 //! an exchange issued twice and a top-up settled with no escrow (transition), and a changed
-//! projection row (replay). Each is named by its exact event and check.
+//! projection row (replay). Each is named by its exact event and check. A key the audit
+//! was not given (a merchant's log brings none) is no finding: the audit stops naming it.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -19,7 +19,7 @@ use merchant::core::events::Kind;
 use merchant::core::state::State;
 use merchant::node::NODE_KIND;
 use merchant::store::Mirror;
-use ops::audit::{Check, audit};
+use ops::audit::{AuditError, Check, audit};
 use shared::events::{Account, Posting};
 use shared::node::Recorded;
 use shared::{Amount, ScripId, Uid};
@@ -64,12 +64,19 @@ fn the_demo_merchant_log_passes_and_each_tampering_is_named() {
     let purchase = seq_of(&all, "PurchaseMade");
     let at = |seq: u64| usize::try_from(seq - 1).unwrap();
 
-    // Without the customers' and the broker's keys nothing a merchant kept verifies: the
-    // first event's evidence is named, and the message says how to pin them.
-    let report = audit(&original, None).unwrap();
-    let f = report.finding.unwrap();
-    assert_eq!((f.seq, f.check), (1, Check::Evidence), "{f}");
-    assert!(f.found.contains("--keys"), "{f}");
+    // Without the customers' and the broker's keys nothing a merchant kept can be checked:
+    // no finding, but the key the first evidence needs, named, with how to give it.
+    let Err(AuditError::MissingKey { seq, kind, uid, .. }) = audit(&original, None) else {
+        panic!("a missing key is not a finding");
+    };
+    assert_eq!(seq, 1);
+    assert!(kind.starts_with("customer (signer of its "), "{kind}");
+    assert!(
+        std::fs::read_dir(&keys)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy() == format!("{uid}.pub.pem")),
+        "{uid} is one of the pinned keys"
+    );
 
     // An altered event: the chain names it.
     let path = dir.path().join("altered.redb");
@@ -304,17 +311,57 @@ fn the_command_audits_a_merchant_directory() {
         "{error}"
     );
 
-    // Without them the first event's evidence is named.
+    // Without the customers' keys the audit names the first one it needs, by kind and
+    // UID, and the file it looked for; exit 2 (the audit's configuration), no finding.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
-        .arg("audit")
+        .args(["audit", "--keys"])
+        .arg(&broker_key)
         .arg(run.join("merchant-books"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let error = String::from_utf8(out.stderr).unwrap();
     assert!(
-        text.contains("FAILED: event 1 (ExchangeRequested)"),
-        "{text}"
+        error.contains("merchant-books/merchant.redb needs the public key of the customer"),
+        "{error}"
     );
-    assert!(text.contains("evidence check failed"), "{text}");
+    assert!(error.contains("(event 1)"), "{error}");
+    assert!(error.contains("merchant-books/peers/"), "{error}");
+    assert!(!error.contains("evidence check failed"), "{error}");
+
+    // Without the broker's: named as the broker's, in the `--json` error document.
+    let customers = dir.path().join("customers-only");
+    std::fs::create_dir_all(&customers).unwrap();
+    let broker_pem = std::fs::read(broker_key.join("broker.pub.pem")).unwrap();
+    for entry in std::fs::read_dir(&keys).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::read(&path).unwrap() != broker_pem {
+            std::fs::copy(&path, customers.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let broker_uid = shared::PublicKey::from_pem(
+        shared::Suite::Modern,
+        std::str::from_utf8(&broker_pem).unwrap(),
+    )
+    .unwrap()
+    .uid();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"))
+        .args(["audit", "--keys"])
+        .arg(&customers)
+        .arg(run.join("merchant-books"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"], "usage");
+    assert_eq!(doc["exit_code"], 2);
+    let message = doc["message"].as_str().unwrap();
+    assert!(
+        message.contains("the public key of the broker (signer of its "),
+        "{message}"
+    );
+    assert!(message.contains(&format!("UID {broker_uid}")), "{message}");
 }

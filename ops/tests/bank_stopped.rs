@@ -62,9 +62,9 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(&format!("bank account {PAN} now holds 50.00")));
 
-    // Refusals: exit 5, nothing written.
+    // Refusals: exit 3, nothing written.
     let out = bank(d, &["payout", "--pan", PAN, "--amount", "60.00"]);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("InsufficientFunds"), "{}", text(&out));
     let out = bank(
         d,
@@ -76,15 +76,35 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
             "again.pansecret",
         ],
     );
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 
     let out = bank(d, &["--json", "balance", "--pan", PAN]);
     assert!(out.status.success(), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["balance"], "50.00");
-    assert_eq!(json["available"], "50.00");
+    let fifty = serde_json::json!({"value": "50.00", "minor": 5000});
+    assert_eq!(json["balance"], fifty);
+    assert_eq!(json["available"], fifty);
+    assert_eq!(json["ok"], true);
     let out = ops(d, &["peers", "--stopped-broker", "broker.toml"]);
     assert!(text(&out).contains("0 registered peers"), "{}", text(&out));
+    let out = ops(d, &["peers", "--stopped-broker", "broker.toml", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, serde_json::json!({"ok": true, "peers": []}));
+    // A refusal with `--json`: the error document on stdout, exit 3.
+    let out = bank(d, &["--json", "payout", "--pan", PAN, "--amount", "60.00"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&json["ok"], &json["error"]),
+        (&false.into(), &"refused".into())
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("InsufficientFunds"),
+        "{json}"
+    );
 
     // A broker that runs holds its log: the tool is refused and changes nothing.
     {
@@ -105,7 +125,7 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
         );
     }
 
-    // Over NATS with no server there: exit 6 (the broker did not answer; nothing sent).
+    // Over NATS with no server there: exit 4, unreachable (nothing sent).
     assert!(
         ops(d, &["keygen", "--suite", "paper", "--out", "keys/operator"])
             .status
@@ -130,7 +150,7 @@ fn the_bank_works_on_a_stopped_brokers_data_dir() {
             PAN,
         ],
     );
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains("cannot reach the NATS server"),
         "{}",

@@ -15,7 +15,8 @@ use serde_json::Value;
 /// The exit codes `peerscrip-ops demo --help` documents.
 const EXIT_USAGE: i32 = 2;
 const EXIT_CHECK_FAILED: i32 = 3;
-const EXIT_DATA_DIR_IN_USE: i32 = 4;
+/// A `--data-dir` that is not empty is a bad argument (usage), nothing written.
+const EXIT_DATA_DIR_IN_USE: i32 = 2;
 
 fn demo(args: &[&str], data_dir: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
@@ -150,7 +151,10 @@ fn check(suite: &str) {
     // Final balances: the sum of the broker's accounts is zero; the money that entered
     // (150.00) is where the ten transactions left it, the refusals moved nothing.
     let balances = &report["balances"];
-    assert_eq!(balances["sum_of_accounts"], "0.00");
+    assert_eq!(
+        balances["sum_of_accounts"],
+        serde_json::json!({"value": "0.00", "minor": 0})
+    );
     let bank: Vec<(&str, &str)> = balances["bank"]
         .as_array()
         .unwrap()
@@ -158,7 +162,7 @@ fn check(suite: &str) {
         .map(|b| {
             (
                 b["holder"].as_str().unwrap(),
-                b["balance"].as_str().unwrap(),
+                b["balance"]["value"].as_str().unwrap(),
             )
         })
         .collect();
@@ -171,7 +175,10 @@ fn check(suite: &str) {
             ("book shop", "10.00")
         ]
     );
-    assert_eq!(balances["float_broker"], "10.00");
+    assert_eq!(
+        balances["float_broker"],
+        serde_json::json!({"value": "10.00", "minor": 1000})
+    );
     for v in balances["float_vendor"].as_array().unwrap() {
         assert_eq!(v["memo"], v["live_vendor_scrip"], "{v}");
     }
@@ -350,16 +357,17 @@ fn a_tampered_log_from_a_previous_run_fails_the_demo_naming_the_check() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], EXIT_CHECK_FAILED);
+    assert_eq!(doc["error"], "refused");
     assert!(
-        doc["error"].as_str().unwrap().starts_with(expected),
+        doc["message"].as_str().unwrap().starts_with(expected),
         "{doc}"
     );
     assert_eq!(doc["steps"], Value::Array(Vec::new()));
     assert!(contents(dir.path()) == before, "nothing was written");
 }
 
-/// An intact previous run in `--data-dir`: verified, then refused with exit 4 (the demo
-/// never reuses or overwrites files); other files likewise.
+/// An intact previous run in `--data-dir`: verified, then refused with exit 2, a bad
+/// argument (the demo never reuses or overwrites files); other files likewise.
 #[test]
 fn a_data_dir_in_use_is_refused_with_its_own_exit_code() {
     let (_, dir) = run_demo("paper");
@@ -447,11 +455,14 @@ fn usage_errors_have_their_own_exit_code_and_help_documents_the_codes() {
     assert!(out.status.success());
     let help = stdout(&out);
     for code in [
-        "  0  every transaction completed and every check held",
-        "  1  the demo could not run",
-        "  2  usage error",
-        "  3  a check failed",
-        "  4  --data-dir is not empty",
+        "  0  done (every check held)",
+        "  1  failed: could not run",
+        "  2  usage or configuration: bad arguments",
+        "`demo --data-dir` not empty",
+        "  3  refused: ",
+        "a demo check",
+        "  4  unreachable",
+        "  5  timed out",
     ] {
         assert!(help.contains(code), "{code:?} not in:\n{help}");
     }

@@ -35,6 +35,31 @@ fn demo(dir: &Path) -> (PathBuf, String) {
         .into_iter()
         .find(|line| line.kinds == ["PurchaseMade", "PurchaseReported"])
         .unwrap();
+    // `dispute txs --json`: the same list, each tx's time as `{"unix", "rfc3339"}`.
+    let out = ops(&[
+        "dispute".as_ref(),
+        "txs".as_ref(),
+        data.join("merchant-tea").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    let listed = doc["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tx"] == purchase.tx.to_string().as_str())
+        .unwrap();
+    assert_eq!(
+        listed["kinds"],
+        serde_json::json!(["PurchaseMade", "PurchaseReported"])
+    );
+    assert_eq!(listed["time"]["unix"], purchase.time.to_secs().get());
+    assert!(
+        listed["time"]["rfc3339"].as_str().unwrap().ends_with('Z'),
+        "{listed}"
+    );
     (data, purchase.tx.to_string())
 }
 
@@ -54,20 +79,33 @@ fn bundle_without_logs(dir: &Path) -> (PathBuf, PathBuf, String) {
         data.join("customer-alice").as_os_str(),
         "--out".as_ref(),
         bundle.as_os_str(),
+        "--json".as_ref(),
     ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&doc["ok"], &doc["tx"]),
+        (&true.into(), &tx.as_str().into())
+    );
+    assert_eq!(doc["keys"], 2);
     let out = ops(&[
         "dispute".as_ref(),
         "pinned-key".as_ref(),
         data.join("customer-alice").as_os_str(),
         "--out".as_ref(),
         key.as_os_str(),
+        "--json".as_ref(),
     ]);
     assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"ok": true, "out": key.to_str().unwrap()})
+    );
     std::fs::remove_dir_all(&data).unwrap();
     (bundle, key, tx)
 }
@@ -153,6 +191,43 @@ fn the_demo_purchase_bundle_verifies_without_the_logs() {
         text.contains("verdict: consistent: every signed statement and every log agree"),
         "{text}"
     );
+
+    // `--json`, after the subcommand: one document, the amounts of every claim as
+    // `{"value", "minor"}`, each log's event time as `{"unix", "rfc3339"}`.
+    let out = ops(&[
+        "dispute".as_ref(),
+        "verify".as_ref(),
+        bundle_path.as_os_str(),
+        "--broker-key".as_ref(),
+        key_path.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["verdict"], "consistent");
+    assert_eq!(doc["tx"], tx.as_str());
+    assert_eq!(doc["signatures"], 6);
+    let statements = doc["statements"].as_array().unwrap();
+    let paid: Vec<&serde_json::Value> = statements
+        .iter()
+        .flat_map(|s| s["claims"].as_array().unwrap())
+        .filter(|c| c["topic"] == "the amount paid")
+        .map(|c| &c["value"])
+        .collect();
+    assert!(!paid.is_empty(), "{doc}");
+    for value in paid {
+        assert_eq!(value, &serde_json::json!({"value": "9.00", "minor": 900}));
+    }
+    for s in statements.iter().filter(|s| s["signed"] == false) {
+        let unix = s["time"]["unix"].as_u64().unwrap();
+        let utc = shared::UnixSecs::new(unix).utc();
+        assert_eq!(
+            s["time"]["rfc3339"],
+            format!("{}T{}Z", &utc[..10], &utc[11..19]),
+            "{s}"
+        );
+    }
 }
 
 #[test]
@@ -334,11 +409,57 @@ fn a_flipped_byte_or_a_forged_part_fails_with_its_reason() {
         "--broker-key".as_ref(),
         key_path.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("verdict: CONTRADICTED"), "{text}");
     assert!(text.contains("on the amount paid:"), "{text}");
     assert!(text.contains("(8.00) contradicts"), "{text}");
+
+    // With `--json` (before the subcommand): each failure one document on stdout, exit 3
+    // (refused: a check did not hold), the contradicted one with its verdict.
+    for (file, verdict) in [(&damaged, None), (&contradicted, Some("contradicted"))] {
+        let out = ops(&[
+            "--json".as_ref(),
+            "dispute".as_ref(),
+            "verify".as_ref(),
+            file.as_os_str(),
+            "--broker-key".as_ref(),
+            key_path.as_os_str(),
+        ]);
+        assert_eq!(out.status.code(), Some(3));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], false, "{doc}");
+        assert_eq!(doc["error"], "refused", "{doc}");
+        assert_eq!(doc["exit_code"], 3, "{doc}");
+        assert!(doc["message"].is_string(), "{doc}");
+        assert_eq!(
+            doc.get("verdict").and_then(|v| v.as_str()),
+            verdict,
+            "{doc}"
+        );
+    }
+    let contradicted_doc: serde_json::Value = serde_json::from_slice(
+        &ops(&[
+            "dispute".as_ref(),
+            "verify".as_ref(),
+            contradicted.as_os_str(),
+            "--broker-key".as_ref(),
+            key_path.as_os_str(),
+            "--json".as_ref(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let c = &contradicted_doc["contradictions"][0];
+    assert_eq!(c["topic"], "the amount paid");
+    let claims = &contradicted_doc["statements"][c["second"].as_u64().unwrap() as usize]["claims"];
+    assert!(
+        claims
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"topic": "the amount paid", "value": {"value": "8.00", "minor": 800}})),
+        "{claims}"
+    );
 }
 
 #[test]

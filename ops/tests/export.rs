@@ -56,10 +56,12 @@ fn run_ok(mut command: Command) -> Output {
     out
 }
 
-/// Runs `command`, which must refuse (exit 1): its standard error, which says why.
-fn refused(mut command: Command) -> String {
+/// Runs `command`, which must stop with exit `code` (the table of `--help`: 2 a bad
+/// argument, 3 a stream that disagrees with the log, 1 a log it cannot read): its standard
+/// error, which says why.
+fn refused(mut command: Command, code: i32) -> String {
     let out = command.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{command:?}");
+    assert_eq!(out.status.code(), Some(code), "{command:?}");
     String::from_utf8(out.stderr).unwrap()
 }
 
@@ -139,7 +141,7 @@ async fn the_demos_broker_log_is_exported_once_in_order_with_its_headers() {
     let uid = Uid::random();
 
     // The demo's directory records no node.toml: without --uid the export is refused.
-    let stderr = refused(export_command(&broker_dir, &server.url(), &[]));
+    let stderr = refused(export_command(&broker_dir, &server.url(), &[]), 2);
     assert!(
         stderr.contains("(no node.toml): give it with --uid"),
         "{stderr}"
@@ -173,6 +175,47 @@ async fn the_demos_broker_log_is_exported_once_in_order_with_its_headers() {
         "{text}"
     );
     assert_exported_once(&stream, &uid, &log).await;
+    // `--json` (before the subcommand): the summary as one document.
+    let mut json = Command::new(env!("CARGO_BIN_EXE_peerscrip-ops"));
+    json.arg("--json")
+        .arg("export")
+        .arg(&broker_dir)
+        .args(["--nats-url", &server.url(), "--stream", STREAM])
+        .args(["--uid", &uid.to_string()]);
+    let out = run_ok(json);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "ok": true,
+            "stream": STREAM,
+            "subject": subject(&uid),
+            "published": 0,
+            "duplicates": 0,
+            "last": events.len(),
+            "resumed_after": events.len(),
+        })
+    );
+    // No server: unreachable, exit 4, the error as one document with `--json`.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = exporter(
+        &broker_dir,
+        &format!("nats://127.0.0.1:{port}"),
+        &uid,
+        &["--json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&doc["ok"], &doc["error"]),
+        (&false.into(), &"unreachable".into())
+    );
 }
 
 #[tokio::test]
@@ -290,7 +333,7 @@ async fn a_stream_holding_another_history_of_the_node_is_refused_and_left_unchan
             format!("the stream holds {subject} up to seq 200, the log only up to 100"),
         ),
     ] {
-        let stderr = refused(exporter(log, &server.url(), &uid, &[]));
+        let stderr = refused(exporter(log, &server.url(), &uid, &[]), 3);
         assert!(stderr.contains(&message), "{stderr}");
         assert_exported_once(&stream, &uid, &exported).await;
     }
@@ -344,7 +387,7 @@ async fn a_subject_with_a_doubled_or_foreign_message_is_refused_and_left_unchang
             ),
         ),
     ] {
-        let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
+        let stderr = refused(exporter(&log, &server.url(), &uid, &[]), 3);
         assert!(stderr.contains(&message), "{stderr}");
         assert_eq!(
             stream.count(&subject(&uid)).await,
@@ -366,7 +409,7 @@ async fn an_event_that_does_not_link_to_the_one_before_stops_the_export_before_i
     let stream = ExportStream::on(&server, STREAM).await;
     let uid = Uid::random();
 
-    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]), 3);
     assert!(
         stderr.contains(
             "the log's event 30 does not link to the exported event before it (prev_hash)"
@@ -398,7 +441,7 @@ async fn a_following_exporter_waits_while_the_log_is_locked_and_exports_once_it_
     )
     .unwrap();
     // Without --follow a locked log is an error, naming the lock.
-    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]), 1);
     assert!(
         stderr.contains(&format!(
             "event log {} is locked by another handle or process",
@@ -446,7 +489,7 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
         .await
         .unwrap();
 
-    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]), 3);
     assert!(
         stderr.contains(&format!(
             "publishing on {}: event 1 was dropped as a duplicate of stream message 1 on \
@@ -458,7 +501,7 @@ async fn an_event_dropped_as_a_duplicate_of_another_message_stops_the_export() {
     // The events published behind it in the same window were stored: the subject lacks
     // event 1, and the next start says so instead of extending it.
     assert_eq!(stream.count(&subject(&uid)).await, 19);
-    let stderr = refused(exporter(&log, &server.url(), &uid, &[]));
+    let stderr = refused(exporter(&log, &server.url(), &uid, &[]), 3);
     assert!(
         stderr.contains(&format!(
             "{} holds 19 messages but its last is seq 20: events are missing or doubled",
@@ -482,7 +525,7 @@ async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_re
     let stream = ExportStream::on(&server, STREAM).await;
     let export = |extra: &[&str]| export_command(&data, &server.url(), extra);
 
-    let stderr = refused(export(&["--subject", "peerscrip.*"]));
+    let stderr = refused(export(&["--subject", "peerscrip.*"]), 2);
     assert!(
         stderr.contains("--subject: subject prefix \"peerscrip.*\" contains a wildcard"),
         "{stderr}"
@@ -496,7 +539,7 @@ async fn the_uid_comes_from_the_data_directorys_node_toml_and_a_bad_prefix_is_re
     }
     .check_or_record(&data)
     .unwrap();
-    let stderr = refused(export(&[]));
+    let stderr = refused(export(&[]), 1);
     assert!(
         stderr.contains("records a merchant, the log is a broker's"),
         "{stderr}"

@@ -524,8 +524,21 @@ fn vendor_scrip_issued_without_authorization_is_named() {
             ("-".to_owned(), "float-vendor".to_owned()),
         ]
     );
-    assert_eq!(json["merchants"][1]["live"], "56.80");
-    assert_eq!(json["merchants"][1]["memo"], "6.80");
+    assert_eq!(
+        json["merchants"][1]["live"],
+        serde_json::json!({"value": "56.80", "minor": 5680})
+    );
+    assert_eq!(
+        json["merchants"][1]["memo"],
+        serde_json::json!({"value": "6.80", "minor": 680})
+    );
+    // The mismatches are the command's failure: the keys of every `--json` error.
+    assert_eq!(json["error"], "refused");
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(json["message"], "reconcile: 2 mismatch(es)");
+    let as_of = &json["as_of"];
+    assert!(as_of["unix"].is_u64(), "{as_of}");
+    assert!(as_of["rfc3339"].as_str().unwrap().ends_with('Z'), "{as_of}");
 }
 
 /// A merchant's log given as the broker's is refused by name, reading nothing further.

@@ -139,6 +139,61 @@ impl fmt::Display for Balance {
     }
 }
 
+/// An amount or a balance in the one amount format of every JSON document of the tools
+/// and the daemons' live view (README "Exit codes and `--json`"): its decimal text, never
+/// a float, and its minor units, an exact integer: `{"value": "-12.34", "minor": -1234}`.
+/// `minor` is written as text only past what a JSON integer holds (an `i64`), which no
+/// sum of the amounts a log holds reaches.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Money {
+    /// `Balance`'s notation.
+    pub value: String,
+    /// Minor units.
+    #[serde(with = "minor_json")]
+    pub minor: i128,
+}
+
+impl From<Amount> for Money {
+    fn from(amount: Amount) -> Money {
+        Money::from(Balance(i128::from(amount.minor())))
+    }
+}
+
+impl From<Balance> for Money {
+    fn from(balance: Balance) -> Money {
+        Money {
+            value: balance.to_string(),
+            minor: balance.0,
+        }
+    }
+}
+
+/// `Money::minor`: an integer within `i64`, text beyond.
+mod minor_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(minor: &i128, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*minor) {
+            Ok(n) => s.serialize_i64(n),
+            Err(_) => s.serialize_str(&minor.to_string()),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Minor {
+        Int(i64),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        match Minor::deserialize(d)? {
+            Minor::Int(n) => Ok(i128::from(n)),
+            Minor::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 impl FromStr for Amount {
     type Err = AmountError;
 
@@ -182,6 +237,30 @@ impl FromStr for Amount {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn money_is_text_and_exact_minor_units_in_json() {
+        let money = Money::from(Amount::from_minor(550));
+        assert_eq!(money.value, "5.50");
+        let text = to_json(&money);
+        assert_eq!(text, r#"{"value":"5.50","minor":550}"#);
+        let negative = Money::from(Balance(-1234));
+        assert_eq!(to_json(&negative), r#"{"value":"-12.34","minor":-1234}"#);
+        let huge = Money::from(Balance::of_sum(u128::from(u64::MAX) * 3));
+        let text = to_json(&huge);
+        assert_eq!(
+            text,
+            r#"{"value":"553402322211286548.45","minor":"55340232221128654845"}"#
+        );
+        for m in [money, negative, huge] {
+            let back: Money = serde_json::from_str(&to_json(&m)).unwrap();
+            assert_eq!(back, m);
+        }
+    }
+
+    fn to_json(m: &Money) -> String {
+        serde_json::to_string(m).unwrap()
+    }
 
     #[test]
     fn balances_show_in_the_amounts_notation_with_a_sign() {

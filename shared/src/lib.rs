@@ -35,7 +35,7 @@ pub mod time;
 pub mod variant;
 pub mod wire;
 
-pub use amount::{Amount, AmountError, Balance};
+pub use amount::{Amount, AmountError, Balance, Money};
 #[cfg(feature = "io")]
 pub use bus::{Bus, BusError, MemoryBus, NatsBus, Subjects};
 pub use error::ErrorCode;
@@ -43,4 +43,4 @@ pub use ids::{AccountId, CustId, IdSource, Nonce, Pan, PanSecret, ScripId, TxId,
 pub use scrip::{CustomerSecret, ExpiryRule, Mint, RootKey, Scrip, ScripBody, ScripError};
 pub use secret::SecretBytes;
 pub use suite::{CryptoError, KeyPair, PublicKey, RsaBackend, SessionKey, Suite};
-pub use time::{UnixMillis, UnixSecs};
+pub use time::{Moment, UnixMillis, UnixSecs};

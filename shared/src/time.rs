@@ -92,6 +92,88 @@ impl UnixSecs {
     pub fn utc(self) -> String {
         utc(self.0)
     }
+
+    /// RFC 3339 in UTC, `2026-12-07T20:19:13Z`: the text form of every time in a JSON
+    /// document (the calendar of [`UnixSecs::utc`], which people read).
+    #[must_use]
+    pub fn rfc3339(self) -> String {
+        let utc = self.utc();
+        let bare = utc.strip_suffix(" UTC").unwrap_or(&utc);
+        format!("{}Z", bare.replacen(' ', "T", 1))
+    }
+
+    /// "expires in 3h 12m" when `self` is after `now`, else "expired 5m ago" (an expiry
+    /// that is `now` has passed: a scrip is live while `now < expires`, protocol.md
+    /// section 4).
+    #[must_use]
+    pub fn relative_to(self, now: UnixSecs) -> String {
+        if self > now {
+            format!("expires in {}", span(self.secs_since(now)))
+        } else {
+            format!("expired {} ago", span(now.secs_since(self)))
+        }
+    }
+}
+
+/// A time in the one time format of every JSON document of the tools and the daemons'
+/// live view (README "Exit codes and `--json`"): `{"unix": 1796674753, "rfc3339":
+/// "2026-12-07T20:19:13Z"}`, and for an expiry or a deadline `"relative": "expires in
+/// 3h 12m"` as of the document's time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moment {
+    /// Unix seconds.
+    pub unix: u64,
+    /// [`UnixSecs::rfc3339`].
+    pub rfc3339: String,
+    /// [`UnixSecs::relative_to`] the document's time, for an expiry or a deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<String>,
+}
+
+impl Moment {
+    /// An instant.
+    #[must_use]
+    pub fn at(t: UnixSecs) -> Moment {
+        Moment {
+            unix: t.get(),
+            rfc3339: t.rfc3339(),
+            relative: None,
+        }
+    }
+
+    /// An expiry or a deadline, as of `now`.
+    #[must_use]
+    pub fn expiry(t: UnixSecs, now: UnixSecs) -> Moment {
+        Moment {
+            relative: Some(t.relative_to(now)),
+            ..Moment::at(t)
+        }
+    }
+}
+
+/// A length of time in its two largest units: `45s`, `5m`, `12m 5s`, `3h 12m`, `2d 3h`,
+/// `1y 4d` (a year of 365 days; the calendar date beside it is exact).
+fn span(secs: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (365 * 86_400, "y"),
+        (86_400, "d"),
+        (3_600, "h"),
+        (60, "m"),
+        (1, "s"),
+    ];
+    let Some(first) = UNITS.iter().position(|(size, _)| secs >= *size) else {
+        return "0s".to_owned();
+    };
+    let (size, unit) = UNITS[first];
+    let mut text = format!("{}{unit}", secs / size);
+    let rest = secs % size;
+    if let Some((next, next_unit)) = UNITS.get(first + 1) {
+        let n = rest / next;
+        if n > 0 {
+            text.push_str(&format!(" {n}{next_unit}"));
+        }
+    }
+    text
 }
 
 impl UnixMillis {
@@ -168,6 +250,27 @@ fn utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_show_their_two_largest_units() {
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(300), "5m");
+        assert_eq!(span(12 * 60 + 5), "12m 5s");
+        assert_eq!(span(2 * 86_400 + 3 * 3600 + 59), "2d 3h");
+        assert_eq!(span(366 * 86_400), "1y 1d");
+    }
+
+    #[test]
+    fn moments_carry_both_forms_and_an_expiry_its_relative_one() {
+        let t = UnixSecs::new(1_796_674_753);
+        assert_eq!(t.rfc3339(), "2026-12-07T20:19:13Z");
+        assert_eq!(Moment::at(t).relative, None);
+        let m = Moment::expiry(t, t.saturating_sub_secs(3 * 3600 + 12 * 60 + 7));
+        assert_eq!(m.unix, 1_796_674_753);
+        assert_eq!(m.relative.as_deref(), Some("expires in 3h 12m"));
+        assert_eq!(t.relative_to(t.saturating_add_secs(300)), "expired 5m ago");
+    }
 
     #[test]
     fn encodings_are_the_bare_u64() {

@@ -336,6 +336,22 @@ pub fn minor(v: &serde_json::Value) -> u64 {
     m
 }
 
+/// `doc` without the relative forms of its times (`"relative": "expires in 3h 12m"`,
+/// every `--json` document's expiries and deadlines), which depend on when the command
+/// ran: two documents of the same state compare equal this way.
+#[must_use]
+pub fn timeless(doc: &serde_json::Value) -> serde_json::Value {
+    match doc {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| key.as_str() != "relative")
+            .map(|(key, value)| (key.clone(), timeless(value)))
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().map(timeless).collect(),
+        other => other.clone(),
+    }
+}
+
 /// The `kind` of each entry of `entries`, a JSON array of a wallet's history.
 ///
 /// # Panics

@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use peerscrip_tests::NatsServer;
-use peerscrip_tests::processes::{Daemon, Run, kinds, minor};
+use peerscrip_tests::processes::{Daemon, Run, kinds, minor, timeless};
 use peerscrip_tests::site::{Site, path_str};
 use serde_json::Value;
 use shared::Suite;
@@ -185,7 +185,7 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     }
     let deposit = world.bank(&["deposit", "--pan", PAN_C, "--amount", "100.00"]);
     assert_eq!(deposit["result"], "recorded");
-    assert_eq!(deposit["balance"], "100.00");
+    assert_eq!(deposit["balance"]["value"], "100.00");
 
     // The merchant registers its key for its account on its first start (6.0).
     let mut merchant = world.merchant();
@@ -240,7 +240,10 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
             .contains("coffee"),
         "{unknown:?}"
     );
-    assert_eq!(world.wallet(&["balance"]).ok(), before);
+    assert_eq!(
+        timeless(&world.wallet(&["balance"]).ok()),
+        timeless(&before)
+    );
 
     // 6.5: 5.00 more of VendorScrip, paid with BrokerScrip.
     let top_up = world
@@ -307,12 +310,18 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     // merchant's 15.00 + 5.00 − 11.00 = 9.00, all of it payable (no VendorScrip out).
     let c = world.bank(&["balance", "--pan", PAN_C]);
     assert_eq!(
-        (c["balance"].as_str(), c["available"].as_str()),
+        (
+            c["balance"]["value"].as_str(),
+            c["available"]["value"].as_str()
+        ),
         (Some("91.00"), Some("91.00"))
     );
     let m = world.bank(&["balance", "--pan", PAN_M]);
     assert_eq!(
-        (m["balance"].as_str(), m["available"].as_str()),
+        (
+            m["balance"]["value"].as_str(),
+            m["available"]["value"].as_str()
+        ),
         (Some("9.00"), Some("9.00"))
     );
 
@@ -328,8 +337,8 @@ fn the_whole_protocol_runs_through_the_binaries_and_every_json_output_adds_up() 
     assert_eq!(audit["node"], "broker");
     assert_eq!(audit["finding"], Value::Null);
     let balances = &audit["balances"];
-    assert_eq!(balances[format!("bank:{PAN_C}")], "9100", "{audit}");
-    assert_eq!(balances[format!("bank:{PAN_M}")], "900", "{audit}");
+    assert_eq!(balances[format!("bank:{PAN_C}")]["minor"], 9100, "{audit}");
+    assert_eq!(balances[format!("bank:{PAN_M}")]["minor"], 900, "{audit}");
     world.assert_no_secret_printed();
 }
 
@@ -388,7 +397,7 @@ fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers
         // The broker changed nothing: no peer, the account's money untouched.
         assert_eq!(world.peers(), Vec::<Value>::new());
         let balance = world.bank(&["balance", "--pan", PAN_C]);
-        assert_eq!(balance["balance"], "100.00", "{balance}");
+        assert_eq!(balance["balance"]["value"], "100.00", "{balance}");
     }
     assert_eq!(
         messages[0], messages[1],
@@ -404,7 +413,7 @@ fn a_refused_registration_leaves_nothing_pending_and_the_corrected_one_registers
     let bought = world.wallet(&["broker-scrip", "buy", "40.00"]).ok();
     assert_eq!(minor(&bought["value"]), 4_000);
     let balance = world.bank(&["balance", "--pan", PAN_C]);
-    assert_eq!(balance["balance"], "60.00", "{balance}");
+    assert_eq!(balance["balance"]["value"], "60.00", "{balance}");
     let held = world.wallet(&["balance"]).ok();
     assert_eq!(
         minor(&held["total"]),

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use peerscrip_tests::NatsServer;
 use peerscrip_tests::binaries::built;
-use peerscrip_tests::processes::{Daemon, Run, clean_command};
+use peerscrip_tests::processes::{Daemon, Run, clean_command, minor};
 use peerscrip_tests::site::{Site, path_str};
 use serde_json::Value;
 use shared::Suite;
@@ -104,7 +104,7 @@ fn a_named_merchant_is_listed_and_every_wallet_output_names_it() {
         "bank",
         &["deposit", "--pan", PAN_C, "--amount", "50.00"],
     );
-    assert_eq!(deposit["balance"], "50.00");
+    assert_eq!(minor(&deposit["balance"]), 5_000);
 
     // The merchant registers (6.0), then its name, off its serving path.
     let mut merchant = world.merchant();

@@ -256,25 +256,38 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     assert_eq!(m["sales"], 1);
     assert_eq!(
         m["books"],
-        serde_json::json!({"issued": 1500, "paid": 900, "withdrawn": 0})
+        serde_json::json!({
+            "issued": {"value": "15.00", "minor": 1500},
+            "paid": {"value": "9.00", "minor": 900},
+            "withdrawn": {"value": "0.00", "minor": 0},
+        })
     );
     assert_eq!(m["live_scrip"]["count"], 1);
-    assert_eq!(m["live_scrip"]["value"], 600);
+    assert_eq!(minor(&m["live_scrip"]["value"]), 600);
     assert_eq!(m["orders"][0]["item_id"], "tea");
     assert_eq!(m["orders"][0]["quantity"], 2);
-    assert_eq!(m["orders"][0]["paid"], 900);
+    assert_eq!(minor(&m["orders"][0]["paid"]), 900);
+    assert!(
+        m["orders"][0]["at"]["rfc3339"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 
     // The broker's: 100.00 entered; 60.00 left in the customer's account and 15.00 paid to
     // the merchant's; 25.00 of live BrokerScrip (the change of 6.2); the merchant's memo
     // is what it still owes in VendorScrip, 6.00.
     let b = status_until(&broker_url, Some(TOKEN), |_| true);
     let a = &b["accounts"];
-    assert_eq!(a["external"], -10_000);
+    assert_eq!(
+        a["external"],
+        serde_json::json!({"value": "-100.00", "minor": -10_000})
+    );
     assert_eq!(a["bank_accounts"], 2);
-    assert_eq!(a["bank_total"], 7_500);
-    assert_eq!(a["float_broker"], 2_500);
+    assert_eq!(minor(&a["bank_total"]), 7_500);
+    assert_eq!(minor(&a["float_broker"]), 2_500);
     assert_eq!(b["live_scrip"]["count"], 1);
-    assert_eq!(b["live_scrip"]["value"], 2_500);
+    assert_eq!(minor(&b["live_scrip"]["value"]), 2_500);
     assert_eq!(b["floats"]["total"], 1);
     assert_eq!(b["floats"]["rows"][0]["merchant"], merchant_uid.as_str());
     assert_eq!(
@@ -287,9 +300,10 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     assert_eq!(b["escrows"]["total"], 0);
     // Conservation, as the view shows it: what entered is in the bank accounts and the
     // float, nothing more, nothing less.
+    let signed = |v: &Value| v["minor"].as_i64().unwrap();
     assert_eq!(
-        a["bank_total"].as_i64().unwrap() + a["float_broker"].as_i64().unwrap(),
-        -a["external"].as_i64().unwrap()
+        signed(&a["bank_total"]) + signed(&a["float_broker"]),
+        -signed(&a["external"])
     );
 
     // The scrapes: well-formed, and counting what happened.

@@ -967,6 +967,7 @@ fn a_refused_registration_ends_and_the_corrected_one_registers() {
 #[test]
 fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
     use customer_cli::cli::commands::balance::balance;
+    use customer_cli::cli::output::{expiry_json, expiry_text};
 
     let mut w = World::exchanged(Suite::Paper);
     let m = w.m.uid();
@@ -1000,8 +1001,11 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
                 "kind": kind,
                 "producer": producer.to_string(),
                 "value": {"value": value, "minor": scrip.value().minor()},
-                "expires": scrip.body.expires,
-                "renewable_until": scrip.body.expires + grace,
+                "expires": expiry_json(UnixSecs::new(scrip.body.expires), UnixSecs::new(after)),
+                "renewable_until": expiry_json(
+                    UnixSecs::new(scrip.body.expires + grace),
+                    UnixSecs::new(after)
+                ),
                 "returned_to": format!("the bank account {pan}"),
             })
         })
@@ -1019,7 +1023,10 @@ fn the_balance_shows_lapsed_scrip_apart_and_out_of_the_total() {
         expected_lines.push(format!(
             "lapsed: {kind} of {producer}  {value}  grace ended at {}: its value went back \
              to the bank account {pan}",
-            scrip.body.expires + grace
+            expiry_text(
+                UnixSecs::new(scrip.body.expires + grace),
+                UnixSecs::new(after)
+            )
         ));
     }
     expected_lines.push(format!("total                  {:>12}", "0.00"));

@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shared::Uid;
 use shared::events::Account;
 use shared::node::ScripState;
+use shared::{Balance, Moment, Money, Uid, UnixSecs};
 
 use super::{EscrowState, ExchangeState, State};
 
@@ -27,8 +27,8 @@ pub struct BrokerStatus {
     pub uid: String,
     /// The deployment's suite.
     pub suite: String,
-    /// When the view was taken, unix seconds.
-    pub at: u64,
+    /// When the view was taken.
+    pub at: Moment,
     /// The seq of the last event in the log.
     pub head: u64,
     /// Whether the broker serves (`false` while it cannot write its log, section 10).
@@ -53,13 +53,13 @@ pub struct Accounts {
     /// Bank accounts opened (`bank:<PAN>`).
     pub bank_accounts: usize,
     /// Their balances, summed.
-    pub bank_total: u128,
+    pub bank_total: Money,
     /// `float:broker`: the value of all live BrokerScrip.
-    pub float_broker: u128,
+    pub float_broker: Money,
     /// Every `float:vendor:<M>`, summed.
-    pub float_vendor_total: u128,
+    pub float_vendor_total: Money,
     /// `external`: minus the money that entered through the bank.
-    pub external: i128,
+    pub external: Money,
 }
 
 /// The live table's size and value.
@@ -69,8 +69,8 @@ pub struct LiveScripView {
     pub count: usize,
     /// Of which held by an escrow (6.5).
     pub held: usize,
-    /// Their value, minor units (equals `float:broker`).
-    pub value: u128,
+    /// Their value (equals `float:broker`).
+    pub value: Money,
 }
 
 /// A bounded list: its first rows and how many there are in all.
@@ -94,11 +94,6 @@ impl<T> Listed<T> {
         }
         Listed { total, rows: kept }
     }
-
-    fn sorted_by_key<K: Ord>(mut all: Vec<T>, key: impl Fn(&T) -> K) -> Listed<T> {
-        all.sort_by_key(key);
-        Listed::of(all)
-    }
 }
 
 /// One merchant's float and memo.
@@ -108,9 +103,9 @@ pub struct MerchantFloat {
     pub merchant: String,
     /// `float:vendor:<M>`: what the broker paid M for VendorScrip not yet spent nor
     /// withdrawn.
-    pub float: i128,
+    pub float: Money,
     /// `memo float:vendor:<M>` (section 5).
-    pub memo: i128,
+    pub memo: Money,
 }
 
 /// An exchange of 6.2 waiting for its decision.
@@ -122,8 +117,8 @@ pub struct OpenExchange {
     pub customer: String,
     /// `UID_M`.
     pub merchant: String,
-    /// Unix seconds; the timer closes it then.
-    pub deadline: u64,
+    /// The timer closes it then.
+    pub deadline: Moment,
 }
 
 /// An escrow of 6.5 holding a BrokerScrip.
@@ -135,10 +130,10 @@ pub struct OpenEscrow {
     pub customer: String,
     /// `UID_M`.
     pub merchant: String,
-    /// `W_V`, minor units.
-    pub top_up: u64,
-    /// Unix seconds; the timer releases it then.
-    pub deadline: u64,
+    /// `W_V`.
+    pub top_up: Money,
+    /// The timer releases it then.
+    pub deadline: Moment,
 }
 
 /// The registered peers by kind.
@@ -153,44 +148,36 @@ pub struct Peers {
     pub customers: usize,
 }
 
-/// The row of `merchant` in `floats`, zero until filled.
-fn float_row(floats: &mut BTreeMap<Uid, MerchantFloat>, merchant: Uid) -> &mut MerchantFloat {
-    floats.entry(merchant).or_insert_with(|| MerchantFloat {
-        merchant: merchant.to_string(),
-        float: 0,
-        memo: 0,
-    })
+/// A merchant's float and memo as the fold sums them.
+#[derive(Default)]
+struct Float {
+    float: i128,
+    memo: i128,
 }
 
 /// The view of `state` at `now` (see the module doc).
 #[must_use]
 pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> BrokerStatus {
-    let mut accounts = Accounts {
-        bank_accounts: 0,
-        bank_total: 0,
-        float_broker: 0,
-        float_vendor_total: 0,
-        external: 0,
-    };
-    let mut floats = BTreeMap::<Uid, MerchantFloat>::new();
+    let now = UnixSecs::new(now);
+    let (mut bank_accounts, mut bank_total, mut float_broker) = (0, 0_i128, 0_i128);
+    let (mut float_vendor_total, mut external) = (0_i128, 0_i128);
+    let mut floats = BTreeMap::<Uid, Float>::new();
     for (account, balance) in &state.accounts {
-        // Every account but `external` is never negative (section 5).
-        let positive = u128::try_from(*balance).unwrap_or(0);
         match account {
             Account::Bank(_) => {
-                accounts.bank_accounts += 1;
-                accounts.bank_total = accounts.bank_total.saturating_add(positive);
+                bank_accounts += 1;
+                bank_total = bank_total.saturating_add(*balance);
             }
-            Account::FloatBroker => accounts.float_broker = positive,
+            Account::FloatBroker => float_broker = *balance,
             Account::FloatVendor(merchant) => {
-                accounts.float_vendor_total = accounts.float_vendor_total.saturating_add(positive);
-                float_row(&mut floats, *merchant).float = *balance;
+                float_vendor_total = float_vendor_total.saturating_add(*balance);
+                floats.entry(*merchant).or_default().float = *balance;
             }
-            Account::External => accounts.external = *balance,
+            Account::External => external = *balance,
         }
     }
     for (merchant, memo) in &state.memos {
-        float_row(&mut floats, *merchant).memo = *memo;
+        floats.entry(*merchant).or_default().memo = *memo;
     }
     let merchants = state
         .peers
@@ -202,44 +189,55 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
         .iter()
         .filter(|(_, record)| matches!(record.state, ScripState::Held { .. }))
         .count();
-    let exchanges = state
+    let mut exchanges: Vec<_> = state
         .exchanges
         .iter()
         .filter(|(_, e)| e.state == ExchangeState::Open)
-        .map(|(tx, e)| OpenExchange {
-            tx: tx.to_string(),
-            customer: e.customer.to_string(),
-            merchant: e.merchant.to_string(),
-            deadline: e.deadline,
-        })
         .collect();
-    let escrows = state
+    exchanges.sort_by_key(|(tx, e)| (e.deadline, **tx));
+    let mut escrows: Vec<_> = state
         .escrows
         .iter()
         .filter(|(_, e)| e.state == EscrowState::Open)
-        .map(|(tx, e)| OpenEscrow {
-            tx: tx.to_string(),
-            customer: e.customer.to_string(),
-            merchant: e.merchant.to_string(),
-            top_up: e.top_up.minor(),
-            deadline: e.deadline,
-        })
         .collect();
+    escrows.sort_by_key(|(tx, e)| (e.deadline, **tx));
+    let money = |minor: i128| Money::from(Balance(minor));
     BrokerStatus {
         uid: uid.to_string(),
         suite: state.suite.to_string(),
-        at: now,
+        at: Moment::at(now),
         head,
         serving,
-        accounts,
+        accounts: Accounts {
+            bank_accounts,
+            bank_total: money(bank_total),
+            float_broker: money(float_broker),
+            float_vendor_total: money(float_vendor_total),
+            external: money(external),
+        },
         live_scrip: LiveScripView {
             count: state.live.len(),
             held,
-            value: state.live.value(),
+            value: Money::from(Balance::of_sum(state.live.value())),
         },
-        floats: Listed::of(floats.into_values()),
-        exchanges: Listed::sorted_by_key(exchanges, |e: &OpenExchange| e.deadline),
-        escrows: Listed::sorted_by_key(escrows, |e: &OpenEscrow| e.deadline),
+        floats: Listed::of(floats.into_iter().map(|(merchant, f)| MerchantFloat {
+            merchant: merchant.to_string(),
+            float: money(f.float),
+            memo: money(f.memo),
+        })),
+        exchanges: Listed::of(exchanges.into_iter().map(|(tx, e)| OpenExchange {
+            tx: tx.to_string(),
+            customer: e.customer.to_string(),
+            merchant: e.merchant.to_string(),
+            deadline: Moment::expiry(UnixSecs::new(e.deadline), now),
+        })),
+        escrows: Listed::of(escrows.into_iter().map(|(tx, e)| OpenEscrow {
+            tx: tx.to_string(),
+            customer: e.customer.to_string(),
+            merchant: e.merchant.to_string(),
+            top_up: Money::from(e.top_up),
+            deadline: Moment::expiry(UnixSecs::new(e.deadline), now),
+        })),
         peers: Peers {
             total: state.peers.len(),
             merchants,

@@ -1,15 +1,8 @@
-//! How a `peerscrip` command ends: its exit code and the typed error behind a non-zero one
-//! (codes that tell refused, unreachable and timed out apart, for scripts).
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | done |
-//! | 1 | failed otherwise (the wallet file, a reply that did not verify, a bug) |
-//! | 2 | usage or configuration (bad arguments, no wallet, wrong passphrase, NATS credentials refused) |
-//! | 3 | refused: the node's signed `Error` (protocol.md section 3), or the wallet's own check before anything was sent; nothing changed |
-//! | 4 | unreachable: no NATS server, no node serving the subject, or the connection failed during a query |
-//! | 5 | timed out: the deadline passed with the transaction still pending in the wallet (no answer, or the connection failed after it was sent; the node answered `Unavailable`: it cannot write its log now, protocol.md section 10; or it could not verify the request yet, an `Error` with an empty digest, section 3); `peerscrip status <tx>` (or the next command) finishes it |
-//! | 6 | wallet busy: another `peerscrip` command had the wallet open for the whole `--timeout`; nothing was done |
+//! How a command of `peerscrip` or `peerscrip-ops` ends: one table of exit codes for both
+//! binaries ([`Exit`], shown by `--help` from [`exit_codes_help`] and stated once in the
+//! README), and the wallet's typed error behind a non-zero one (codes that tell refused,
+//! unreachable and timed out apart, for scripts). `peerscrip-ops` maps its own errors onto
+//! the same table (`ops::cli::exit_code`).
 //!
 //! No variant carries a secret: messages are built from typed errors that hold none
 //! (`WalletError`, `CryptoError`, `BusError`), and from paths and UIDs.
@@ -21,20 +14,147 @@ use shared::{ErrorCode, TxId};
 use crate::WalletError;
 use crate::client::ClientError;
 
-/// The table of exit codes, as `--help` shows it.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  done
-  1  failed otherwise (wallet file, a reply that did not verify)
-  2  usage or configuration error (bad arguments, no wallet, wrong passphrase,
-     NATS credentials refused)
-  3  refused: by the node (its signed Error) or by the wallet's own checks; nothing changed
-  4  unreachable: no NATS server at the URL, or no node serving the subject
-  5  timed out (no answer, the node cannot write its log now, or it could not verify the
-     request yet): the transaction is still pending in the wallet; run
-     `peerscrip status <tx>`
-  6  wallet busy: another peerscrip command kept the wallet open for the whole --timeout;
-     nothing was done: run the command again when the other one has finished";
+/// The exit codes of every command of both binaries: a script tells what happened from
+/// the code alone, whichever tool it ran. Clap's own usage errors exit [`Exit::Usage`]
+/// too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// 0: the command did what it was asked, every check held.
+    Done,
+    /// 1: it could not run, or failed in a way none of the others name.
+    Failed,
+    /// 2: bad arguments or configuration; nothing was done.
+    Usage,
+    /// 3: refused by a node or the wallet's own checks, or a check did not hold.
+    Refused,
+    /// 4: the NATS server or the node could not be reached.
+    Unreachable,
+    /// 5: no answer in time: pending, or a wait that ran out.
+    TimedOut,
+}
+
+impl Exit {
+    /// Every code, in order: the rows of the table.
+    pub const ALL: [Exit; 6] = [
+        Exit::Done,
+        Exit::Failed,
+        Exit::Usage,
+        Exit::Refused,
+        Exit::Unreachable,
+        Exit::TimedOut,
+    ];
+
+    /// The process exit code.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Refused => 3,
+            Exit::Unreachable => 4,
+            Exit::TimedOut => 5,
+        }
+    }
+
+    /// Its name in a `--json` error document (`"error"`).
+    #[must_use]
+    pub const fn kind(self) -> &'static str {
+        match self {
+            Exit::Done => "done",
+            Exit::Failed => "failed",
+            Exit::Usage => "usage",
+            Exit::Refused => "refused",
+            Exit::Unreachable => "unreachable",
+            Exit::TimedOut => "timed_out",
+        }
+    }
+
+    /// What it means, for `--help` and the README (one row of the table each).
+    #[must_use]
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Exit::Done => "done (every check held)",
+            Exit::Failed => {
+                "failed: could not run (a file, a key, a log that cannot be read, a reply \
+                 that did not verify, I/O)"
+            }
+            Exit::Usage => {
+                "usage or configuration: bad arguments, no wallet, wrong passphrase, NATS \
+                 credentials or TLS refused, `demo --data-dir` not empty, a key `audit` needs \
+                 and was not given; nothing was done"
+            }
+            Exit::Refused => {
+                "refused: by the node (its signed Error) or the wallet's own checks, nothing \
+                 changed; or a check did not hold: an audit finding, a reconcile mismatch, \
+                 a dispute bundle that does not verify or whose statements contradict, a \
+                 demo check, an export stream that disagrees with the log"
+            }
+            Exit::Unreachable => {
+                "unreachable: no NATS server at the URL, or no node serving the subject"
+            }
+            Exit::TimedOut => {
+                "timed out: no answer in time; a wallet transaction stays pending (run \
+                 `peerscrip status <tx>`), a bank request may be repeated as it was; or \
+                 another peerscrip command kept the wallet busy for the whole --timeout \
+                 (nothing was done)"
+            }
+        }
+    }
+}
+
+/// The table of exit codes as `--help` shows it (`after_help` of both binaries and of the
+/// `peerscrip-ops` subcommands), generated from [`Exit`] so that it cannot drift from the
+/// codes.
+#[must_use]
+pub fn exit_codes_help() -> String {
+    let mut text =
+        String::from("Exit codes (the same for peerscrip and every peerscrip-ops command):");
+    for exit in Exit::ALL {
+        text.push_str(&format!("\n  {}  {}", exit.code(), exit.meaning()));
+    }
+    text.push_str(
+        "\n--json: one JSON document on stdout, errors included ({\"ok\": false, \"error\", \
+         \"exit_code\", \"message\"}); amounts as {\"value\": \"12.34\", \"minor\": 1234}, \
+         times as {\"unix\", \"rfc3339\"} (and \"relative\" for an expiry or deadline). \
+         `completions` and `man` write scripts and pages, not results: --json does not \
+         apply to them.",
+    );
+    text
+}
+
+/// The error document of `--json`: the same keys for every command of both binaries
+/// (`ok`, `error` the code's kind, `exit_code`, `message`); callers add what they know
+/// (`tx`, `code`, `hint`).
+#[must_use]
+pub fn error_json(exit: Exit, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "error": exit.kind(),
+        "exit_code": exit.code(),
+        "message": message,
+    })
+}
+
+/// Clap's message for a usage error, for the `--json` error document: its first
+/// paragraph on one line (what is wrong, with the arguments it names), without the usage
+/// and help lines that follow.
+#[must_use]
+pub fn usage_message(e: &clap::Error) -> String {
+    let rendered = e.to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.trim_start_matches("error: ");
+    if message.is_empty() {
+        "bad arguments".to_owned()
+    } else {
+        message.to_owned()
+    }
+}
 
 /// Why a command did not succeed (see the module doc for the codes).
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +205,7 @@ pub enum CliError {
         message: String,
     },
     /// Another `peerscrip` command kept the wallet file open (its lock) for the whole
-    /// wait; nothing was done; exit 6.
+    /// wait; nothing was done; exit 5 (timed out: the wait for the wallet ran out).
     #[error(
         "the wallet is in use by another peerscrip command; waited {}s for it: nothing was \
          done, run this command again when the other one has finished (or wait longer with \
@@ -102,32 +222,30 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code (see the module doc).
+    /// Its row of the table ([`Exit`]).
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            CliError::Failed(_) => 1,
-            CliError::Usage(_) => 2,
-            CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => 3,
-            CliError::Unreachable { .. } => 4,
-            CliError::Pending { .. } => 5,
-            CliError::WalletBusy { .. } => 6,
+            CliError::Failed(_) => Exit::Failed,
+            CliError::Usage(_) => Exit::Usage,
+            CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => {
+                Exit::Refused
+            }
+            CliError::Unreachable { .. } => Exit::Unreachable,
+            CliError::Pending { .. } | CliError::WalletBusy { .. } => Exit::TimedOut,
         }
     }
 
-    /// The short kind of the error, for `--json`.
+    /// The process exit code ([`Exit::code`]).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
+    }
+
+    /// The short kind of the error, for `--json` ([`Exit::kind`]).
     #[must_use]
     pub fn kind(&self) -> &'static str {
-        match self {
-            CliError::Failed(_) => "failed",
-            CliError::Usage(_) => "usage",
-            CliError::Refused { .. } | CliError::Declined { .. } | CliError::WalletRefused(_) => {
-                "refused"
-            }
-            CliError::Unreachable { .. } => "unreachable",
-            CliError::Pending { .. } => "timed_out",
-            CliError::WalletBusy { .. } => "wallet_busy",
-        }
+        self.exit().kind()
     }
 
     /// The transaction the error concerns, if any.
@@ -159,12 +277,7 @@ impl CliError {
     /// The error as one JSON document (`--json`).
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
-        let mut doc = serde_json::json!({
-            "ok": false,
-            "error": self.kind(),
-            "exit_code": self.exit_code(),
-            "message": self.to_string(),
-        });
+        let mut doc = error_json(self.exit(), &self.to_string());
         if let Some(tx) = self.tx() {
             doc["tx"] = tx.to_string().into();
         }
@@ -352,8 +465,8 @@ mod tests {
                 CliError::WalletBusy {
                     waited: std::time::Duration::from_secs(2),
                 },
-                6,
-                "wallet_busy",
+                5,
+                "timed_out",
             ),
         ];
         for (e, code, kind) in cases {
@@ -363,6 +476,29 @@ mod tests {
             assert_eq!(doc["error"], kind);
             assert_eq!(doc["exit_code"], code);
         }
+    }
+
+    /// One row per code, 0 to 5 in order, each in the help text once; the kinds are
+    /// distinct (a script may switch on either).
+    #[test]
+    fn the_table_is_the_codes_in_order_and_the_help_states_each_once() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+        let kinds: std::collections::BTreeSet<_> = Exit::ALL.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds.len(), Exit::ALL.len());
+        let help = exit_codes_help();
+        for exit in Exit::ALL {
+            let row = format!("\n  {}  {}", exit.code(), exit.meaning());
+            assert_eq!(help.matches(&row).count(), 1, "{help}");
+        }
+        let busy = CliError::WalletBusy {
+            waited: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(busy.exit(), Exit::TimedOut);
+        assert!(
+            busy.to_string().starts_with("the wallet is in use"),
+            "{busy}"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use shared::{Amount, Suite, TxId, Uid};
 
 use config::{Settings, WalletDir, parse_timeout};
-use exit::{CliError, EXIT_CODES_HELP};
+use exit::{CliError, exit_codes_help};
 use output::{Done, Progress};
 use session::{Resumed, Session};
 
@@ -38,7 +38,7 @@ use session::{Resumed, Session};
         prints one JSON document on stdout. A command interrupted or timed out leaves its \
         transaction pending in the wallet: `peerscrip status <tx>`, or the next command, \
         finishes it without paying twice.",
-    after_help = EXIT_CODES_HELP
+    after_help = exit_codes_help()
 )]
 pub struct Cli {
     /// The wallet directory (key, wallet file, config.toml); default ~/.peerscrip.
@@ -260,17 +260,14 @@ where
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
             );
             if json && !informational {
-                let rendered = e.to_string();
-                let message = rendered
-                    .lines()
-                    .next()
-                    .unwrap_or("bad arguments")
-                    .trim_start_matches("error: ")
-                    .to_owned();
-                output::emit(Err(CliError::Usage(message)), true)
+                output::emit(Err(CliError::Usage(exit::usage_message(&e))), true)
             } else {
                 let _ = e.print();
-                if informational { 0 } else { 2 }
+                if informational {
+                    exit::Exit::Done.code()
+                } else {
+                    exit::Exit::Usage.code()
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use shared::Amount;
+use shared::{Amount, UnixSecs};
 
 use super::exit::CliError;
 
@@ -119,7 +119,109 @@ pub fn emit(result: Result<Done, CliError>, json: bool) -> u8 {
 }
 
 /// An amount for JSON: its decimal text (`"12.34"`, never a float) and its minor units.
+/// The one amount format of every `--json` document of both binaries (`peerscrip` and
+/// `peerscrip-ops`) and of the daemons' live view ([`shared::Money`]): a script reads
+/// `minor` (an integer, exact) and shows `value`.
 #[must_use]
 pub fn amount_json(amount: Amount) -> Value {
-    serde_json::json!({ "value": amount.to_string(), "minor": amount.minor() })
+    money_json(shared::Money::from(amount))
+}
+
+/// A signed balance in minor units (a ledger account, which may be below zero: the
+/// broker's float, protocol.md section 5) as `-12.34` ([`shared::Balance`]).
+#[must_use]
+pub fn signed_amount_text(minor: i128) -> String {
+    shared::Balance(minor).to_string()
+}
+
+/// A signed balance for JSON, in the format of [`amount_json`]: `{"value": "-12.34",
+/// "minor": -1234}`.
+#[must_use]
+pub fn signed_amount_json(minor: i128) -> Value {
+    money_json(shared::Money::from(shared::Balance(minor)))
+}
+
+fn money_json(money: shared::Money) -> Value {
+    // A struct of a string and an integer (or its text) always converts.
+    serde_json::to_value(money).unwrap_or(Value::Null)
+}
+
+/// An instant as RFC 3339 in UTC, `2026-12-07T20:19:13Z` ([`UnixSecs::rfc3339`]).
+#[must_use]
+pub fn rfc3339(t: UnixSecs) -> String {
+    t.rfc3339()
+}
+
+/// A time for JSON: `{"unix": 1796674753, "rfc3339": "2026-12-07T20:19:13Z"}`
+/// ([`shared::Moment`]).
+#[must_use]
+pub fn time_json(t: UnixSecs) -> Value {
+    moment_json(&shared::Moment::at(t))
+}
+
+/// An expiry or deadline for JSON: [`time_json`] with `"relative"`, "expires in 3h 12m"
+/// or "expired 5m ago" as of `now`.
+#[must_use]
+pub fn expiry_json(t: UnixSecs, now: UnixSecs) -> Value {
+    moment_json(&shared::Moment::expiry(t, now))
+}
+
+fn moment_json(moment: &shared::Moment) -> Value {
+    // A struct of integers and strings always converts.
+    serde_json::to_value(moment).unwrap_or(Value::Null)
+}
+
+/// An expiry or deadline for people: `2026-12-07 20:19:13 UTC (expires in 3h 12m)`.
+#[must_use]
+pub fn expiry_text(t: UnixSecs, now: UnixSecs) -> String {
+    format!("{} ({})", t.utc(), t.relative_to(now))
+}
+
+/// "expires in 3h 12m" when `t` is after `now`, else "expired 5m ago"
+/// ([`UnixSecs::relative_to`]).
+#[must_use]
+pub fn relative(t: UnixSecs, now: UnixSecs) -> String {
+    t.relative_to(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_have_one_json_format_signed_or_not() {
+        assert_eq!(
+            amount_json(Amount::from_minor(550)),
+            serde_json::json!({"value": "5.50", "minor": 550})
+        );
+        assert_eq!(
+            signed_amount_json(-1234),
+            serde_json::json!({"value": "-12.34", "minor": -1234})
+        );
+        assert_eq!(signed_amount_text(5), "0.05");
+        assert_eq!(signed_amount_text(-5), "-0.05");
+    }
+
+    #[test]
+    fn times_are_utc_dates_with_a_relative_form() {
+        let t = UnixSecs::new(1_796_674_753);
+        assert_eq!(t.utc(), "2026-12-07 20:19:13 UTC");
+        assert_eq!(rfc3339(t), "2026-12-07T20:19:13Z");
+        assert_eq!(
+            time_json(t),
+            serde_json::json!({"unix": 1_796_674_753_u64, "rfc3339": "2026-12-07T20:19:13Z"})
+        );
+        let before = t.saturating_sub_secs(3 * 3600 + 12 * 60 + 7);
+        assert_eq!(relative(t, before), "expires in 3h 12m");
+        assert_eq!(
+            expiry_text(t, before),
+            "2026-12-07 20:19:13 UTC (expires in 3h 12m)"
+        );
+        assert_eq!(relative(t, t.saturating_add_secs(300)), "expired 5m ago");
+        assert_eq!(relative(t, t), "expired 0s ago");
+        assert_eq!(
+            expiry_json(t, t.saturating_add_secs(45))["relative"],
+            "expired 45s ago"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::node::ScripState;
+use shared::{Balance, Moment, Money, UnixSecs};
 
 use super::state::Awaiting;
 use super::{Config, State};
@@ -22,8 +23,8 @@ pub struct MerchantStatus {
     pub broker: String,
     /// The deployment's suite.
     pub suite: String,
-    /// When the view was taken, unix seconds.
-    pub at: u64,
+    /// When the view was taken.
+    pub at: Moment,
     /// The seq of the last event in the log.
     pub head: u64,
     /// Whether the merchant serves (`false` while it cannot write its log, section 10).
@@ -40,15 +41,15 @@ pub struct MerchantStatus {
     pub pending: PendingView,
 }
 
-/// The VendorScrip books, minor units.
+/// The VendorScrip books.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BooksView {
     /// Value issued (6.2, 6.5).
-    pub issued: u64,
+    pub issued: Money,
     /// Value paid for goods (6.3).
-    pub paid: u64,
+    pub paid: Money,
     /// Value withdrawn (6.7) or lapsed (section 4).
-    pub withdrawn: u64,
+    pub withdrawn: Money,
 }
 
 /// One recorded order.
@@ -62,10 +63,10 @@ pub struct OrderView {
     pub item_id: String,
     /// How many.
     pub quantity: u64,
-    /// `W_P`, minor units.
-    pub paid: u64,
-    /// When it was recorded, unix seconds.
-    pub at: u64,
+    /// `W_P`.
+    pub paid: Money,
+    /// When it was recorded.
+    pub at: Moment,
 }
 
 /// The live VendorScrip.
@@ -75,8 +76,8 @@ pub struct LiveView {
     pub count: usize,
     /// Of which held by an escrow (6.5, 6.7).
     pub held: usize,
-    /// Their value, minor units.
-    pub value: u128,
+    /// Their value.
+    pub value: Money,
     /// Live, unheld scrip whose renewal grace has ended: the next run of the timer lapses
     /// them back to their owners' bank accounts (section 4).
     pub due_to_lapse: usize,
@@ -87,8 +88,8 @@ pub struct LiveView {
 pub struct PendingView {
     /// `PurchaseCompleted` reports not yet acknowledged (6.3 step 5).
     pub reports: usize,
-    /// Their value, minor units.
-    pub reports_value: u128,
+    /// Their value.
+    pub reports_value: Money,
     /// 6.2 exchanges awaiting the broker's authorization.
     pub exchanges: usize,
     /// 6.5 top-ups awaiting the broker's settlement.
@@ -109,24 +110,29 @@ pub fn status(
     serving: bool,
 ) -> MerchantStatus {
     let t = &state.tables;
-    let mut orders: Vec<OrderView> = t
-        .orders
-        .iter()
+    let mut orders: Vec<_> = t.orders.iter().collect();
+    orders.sort_by(|(a_tx, a), (b_tx, b)| {
+        b.receipt
+            .issued_at
+            .cmp(&a.receipt.issued_at)
+            .then_with(|| a_tx.cmp(b_tx))
+    });
+    let orders = orders
+        .into_iter()
+        .take(MAX_LISTED)
         .map(|(tx, o)| OrderView {
             tx: tx.to_string(),
             customer: o.customer.to_string(),
             item_id: o.order.item_id.clone(),
             quantity: o.order.quantity,
-            paid: o.receipt.paid.minor(),
-            at: o.receipt.issued_at,
+            paid: Money::from(o.receipt.paid),
+            at: Moment::at(UnixSecs::new(o.receipt.issued_at)),
         })
         .collect();
-    orders.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.tx.cmp(&b.tx)));
-    orders.truncate(MAX_LISTED);
     let mut live = LiveView {
         count: t.live.len(),
         held: 0,
-        value: t.live.value(),
+        value: Money::from(Balance::of_sum(t.live.value())),
         due_to_lapse: 0,
     };
     for (_, record) in t.live.iter() {
@@ -146,11 +152,12 @@ pub fn status(
     }
     let mut pending = PendingView {
         reports: t.unreported.len(),
-        reports_value: t
-            .unreported
-            .values()
-            .map(|u| u128::from(u.value.minor()))
-            .sum(),
+        reports_value: Money::from(Balance::of_sum(
+            t.unreported
+                .values()
+                .map(|u| u128::from(u.value.minor()))
+                .sum(),
+        )),
         exchanges: 0,
         top_ups: 0,
         withdrawals: 0,
@@ -168,13 +175,13 @@ pub fn status(
         uid: config.mint.producer().to_string(),
         broker: config.broker.to_string(),
         suite: config.mint.suite().to_string(),
-        at: now,
+        at: Moment::at(UnixSecs::new(now)),
         head,
         serving,
         books: BooksView {
-            issued: t.books.issued.minor(),
-            paid: t.books.paid.minor(),
-            withdrawn: t.books.withdrawn.minor(),
+            issued: Money::from(t.books.issued),
+            paid: Money::from(t.books.paid),
+            withdrawn: Money::from(t.books.withdrawn),
         },
         sales: t.orders.len(),
         orders,

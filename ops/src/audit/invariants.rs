@@ -18,10 +18,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use customer_cli::cli::output::relative;
 use shared::machine::TransitionError;
 use shared::node::{ReplyKey, SentFrame};
 use shared::wire::{Frame, LabelKind};
-use shared::{ScripBody, ScripId, TxId, UnixMillis};
+use shared::{ScripBody, ScripId, TxId, UnixMillis, UnixSecs};
 
 use super::Check;
 use super::walk::{Failure, Named};
@@ -64,15 +65,21 @@ impl ScripIds {
 /// `LiveSpend`, in part: `body` has not expired at `time` (an event's time). A scrip is
 /// valid up to and including its `expires` second (`shared::scrip`).
 pub(super) fn unexpired(body: &ScripBody, time: UnixMillis) -> Result<(), Failure> {
-    let now = time.to_secs().get();
-    if now > body.expires {
+    let now = time.to_secs();
+    let expires = UnixSecs::new(body.expires);
+    if now > expires {
         return Err(Failure::new(
             Check::LiveSpend,
             format!(
                 "scrip {} spent unexpired (it expires at {})",
-                body.scrip_id, body.expires
+                body.scrip_id,
+                expires.utc()
             ),
-            format!("spent at {now}"),
+            format!(
+                "spent at {} (the scrip {})",
+                now.utc(),
+                relative(expires, now)
+            ),
         ));
     }
     Ok(())
@@ -101,17 +108,26 @@ impl Deadlines {
     /// deadline (section 7: the broker's stored decision answers a late repeat), so this is
     /// judged only at the end; the finding names the event that opened it.
     pub fn check(&self, last: UnixMillis) -> Result<(), (Named, Failure)> {
-        let now = last.to_secs().get();
-        match self.open.values().find(|(deadline, _)| now > *deadline) {
+        let now = last.to_secs();
+        match self
+            .open
+            .values()
+            .find(|(deadline, _)| now.get() > *deadline)
+        {
             Some((deadline, named)) => Err((
                 named.clone(),
                 Failure::new(
                     Check::Deadline,
                     format!(
-                        "tx {} closed, or open within its deadline {deadline}",
-                        named.tx
+                        "tx {} closed, or open within its deadline {}",
+                        named.tx,
+                        UnixSecs::new(*deadline).utc()
                     ),
-                    format!("still open at the log's last event, {now}"),
+                    format!(
+                        "still open at the log's last event, {} (the deadline {})",
+                        now.utc(),
+                        relative(UnixSecs::new(*deadline), now)
+                    ),
                 ),
             )),
             None => Ok(()),

@@ -55,6 +55,7 @@ impl Node for Merchant {
 
     const NODE_KIND: &'static str = merchant::node::NODE_KIND;
     const KEEPS_ACCOUNTS: bool = false;
+    const BRINGS_KEYS: bool = false;
 
     fn kind_name(kind: &Recorded<Kind>) -> String {
         kind.kind.name().to_owned()
@@ -288,13 +289,19 @@ fn before(t: &Tables, ids: &mut ScripIds, event: &MerchantEvent) -> Result<(), F
             ids.spend(scrip.scrip_id)?;
             spendable(t, scrip, *owner)?;
             if event.time.to_secs().get() <= scrip.expires {
+                let expires = shared::UnixSecs::new(scrip.expires);
                 return Err(Failure::new(
                     Check::LiveSpend,
                     format!(
                         "scrip {} lapsing after its expiry {}",
-                        scrip.scrip_id, scrip.expires
+                        scrip.scrip_id,
+                        expires.utc()
                     ),
-                    format!("lapsed at {}", event.time.to_secs()),
+                    format!(
+                        "lapsed at {}, while the scrip {}",
+                        event.time.utc(),
+                        customer_cli::cli::output::relative(expires, event.time.to_secs())
+                    ),
                 ));
             }
             bound(t, tx, TxKind::Lapse)?;

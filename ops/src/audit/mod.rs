@@ -51,8 +51,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use customer_cli::cli::exit::Exit;
+use customer_cli::cli::output::{signed_amount_json, signed_amount_text};
 use shared::events::{EventLog, LogError};
-use shared::{PublicKey, Suite, TxId};
+use shared::{PublicKey, Suite, TxId, Uid};
 
 /// Which check found a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +197,32 @@ pub enum AuditError {
         /// Why.
         reason: String,
     },
+    /// Evidence in a log that brings no keys (a merchant's, protocol.md section 8) is
+    /// signed by a key the auditor did not give: the audit cannot check that signature,
+    /// which says nothing about the log, so it stops and names the key (exit 2, the
+    /// auditor's configuration) instead of failing the `evidence` check.
+    #[error(
+        "the {node} log {} needs the public key of the {kind}, UID {uid} (event {seq}), to \
+         verify its evidence: no *.pem given with --keys has that UID, no --broker-log \
+         registered it, and there is no {}; add that public key to the --keys directory \
+         (any file name ending .pem), or give --broker-log for a customer's",
+        path.display(),
+        file.display()
+    )]
+    MissingKey {
+        /// The log.
+        path: PathBuf,
+        /// Its node kind.
+        node: String,
+        /// The event whose evidence needs the key.
+        seq: u64,
+        /// Whose key: the signer's role and the label it signed.
+        kind: String,
+        /// The signer's UID.
+        uid: Uid,
+        /// The file a merchant daemon would keep that key in, beside its log.
+        file: PathBuf,
+    },
     /// The replayed state could not be encoded as tables (a bug, not the log's content).
     #[error("encoding the replayed tables: {0}")]
     Render(String),
@@ -333,13 +361,11 @@ pub fn audit_with(target: &Path, options: &Options) -> Result<Report, AuditError
     }
 }
 
-/// The error an audit with a finding ends the command with (exit code [`EXIT_FINDING`]).
+/// The error an audit with a finding ends the command with (exit 3, refused: a check did
+/// not hold; `customer_cli::cli::exit::Exit`).
 #[derive(Debug, thiserror::Error)]
 #[error("audit failed: {0}")]
 pub struct Failed(pub Finding);
-
-/// Exit code: a check failed (the finding is printed).
-pub const EXIT_FINDING: u8 = 3;
 
 /// Prints `report` as text or one JSON object.
 pub fn print(report: &Report, json: bool) {
@@ -354,20 +380,26 @@ pub fn print(report: &Report, json: bool) {
                 "found": f.found,
             })
         });
-        println!(
-            "{}",
-            serde_json::json!({
-                "path": report.path,
-                "node": report.node,
-                "suite": report.suite.name(),
-                "ok": report.ok(),
-                "events": report.events,
-                "by_kind": report.by_kind,
-                "signatures": report.signatures,
-                "balances": report.balances.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
-                "finding": finding,
-            })
-        );
+        let mut doc = serde_json::json!({
+            "path": report.path.display().to_string(),
+            "node": report.node,
+            "suite": report.suite.name(),
+            "ok": report.ok(),
+            "events": report.events,
+            "by_kind": report.by_kind,
+            "signatures": report.signatures,
+            "balances": report.balances.iter().map(|(k, v)| (k.clone(), signed_amount_json(*v))).collect::<BTreeMap<_, _>>(),
+            "finding": finding,
+        });
+        // A finding is the command's failure: the keys every `--json` error has.
+        if let Some(f) = &report.finding {
+            let error =
+                customer_cli::cli::exit::error_json(Exit::Refused, &format!("audit failed: {f}"));
+            if let (Some(doc), serde_json::Value::Object(error)) = (doc.as_object_mut(), error) {
+                doc.extend(error);
+            }
+        }
+        println!("{doc}");
         return;
     }
     println!(
@@ -397,7 +429,5 @@ pub fn print(report: &Report, json: bool) {
 
 /// A balance in minor units as `-12.34` (the audit's and the reconcile's reports).
 pub(crate) fn signed_amount(minor: i128) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    signed_amount_text(minor)
 }

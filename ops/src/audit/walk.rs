@@ -82,6 +82,13 @@ pub(super) trait Node {
     /// section 5); a merchant's or a wallet's event with a posting or memo is refused.
     const KEEPS_ACCOUNTS: bool;
 
+    /// Whether its log brings the keys its evidence is signed with (the broker's
+    /// registrations, a wallet's pinned broker key and 6.0b answers). A merchant's brings
+    /// none: every key comes from the auditor (`--keys`, `--broker-log`, `peers/`), so a
+    /// signer without a key there is the audit's configuration, told as
+    /// [`AuditError::MissingKey`], not a failed `evidence` check of the log.
+    const BRINGS_KEYS: bool = true;
+
     /// An event kind's name, as the finding and the counts name it.
     fn kind_name(kind: &Self::Kind) -> String;
 
@@ -166,7 +173,14 @@ pub(super) fn walk<N: Node>(
     progress.start(log.len().map_err(read_error)?);
     let outcome = check_events(&log, &mut node, pinned, &mut report, progress);
     progress.finish();
-    if let Some(finding) = outcome.map_err(read_error)? {
+    let outcome = match outcome {
+        Ok(finding) => finding,
+        Err(Stop::Log(e)) => return Err(read_error(e)),
+        Err(Stop::MissingKey { seq, kind, signer }) => {
+            return Err(missing_key(path, N::NODE_KIND, seq, &kind, signer));
+        }
+    };
+    if let Some(finding) = outcome {
         report.finding = Some(finding);
         return Ok(report);
     }
@@ -188,6 +202,59 @@ pub(super) fn walk<N: Node>(
     Ok(report)
 }
 
+/// Why the walk over the events stopped short of a finding.
+enum Stop {
+    /// The log could not be read.
+    Log(LogError),
+    /// Evidence of event `seq`, of a log that brings no keys, is signed by `signer`, whose
+    /// key the auditor did not give; `kind` is the signer's role by the label it signed.
+    MissingKey {
+        /// The event.
+        seq: u64,
+        /// The signer's role and the label it signed.
+        kind: String,
+        /// The signer.
+        signer: Uid,
+    },
+}
+
+impl From<LogError> for Stop {
+    fn from(e: LogError) -> Stop {
+        Stop::Log(e)
+    }
+}
+
+/// The signer of the first evidence whose key is not in `keys`, with its role as the label
+/// it signed tells it (protocol.md section 6: who sends what).
+fn unknown_signer(evidence: &[Evidence], keys: &KeyRing) -> Option<(String, Uid)> {
+    let evidence = evidence.iter().find(|e| !keys.contains_key(&e.signer))?;
+    let kind = match Header::from_bytes(&evidence.header) {
+        Ok(header) => {
+            let role = crate::dispute::words::sender_role(header.label).unwrap_or("broker");
+            format!("{role} (signer of its {})", header.label)
+        }
+        Err(_) => "peer".to_owned(),
+    };
+    Some((kind, evidence.signer))
+}
+
+/// [`AuditError::MissingKey`] for the log at `path`: which key, and where it was looked
+/// for (every `*.pem` under `--keys`, `--broker-log`'s registrations, and a merchant data
+/// directory's `peers/<uid>.pub.pem`).
+fn missing_key(path: &Path, node: &str, seq: u64, kind: &str, signer: Uid) -> AuditError {
+    let peers = path
+        .parent()
+        .map(|dir| dir.join("peers").join(format!("{signer}.pub.pem")));
+    AuditError::MissingKey {
+        path: path.to_owned(),
+        node: node.to_owned(),
+        seq,
+        kind: kind.to_owned(),
+        uid: signer,
+        file: peers.unwrap_or_else(|| format!("peers/{signer}.pub.pem").into()),
+    }
+}
+
 /// The chain, then every event, then the whole-log checks: the first finding, if any.
 fn check_events<N: Node>(
     log: &EventLog<N::Kind>,
@@ -195,7 +262,7 @@ fn check_events<N: Node>(
     pinned: &[PublicKey],
     report: &mut Report,
     progress: &dyn Progress,
-) -> Result<Option<Finding>, LogError> {
+) -> Result<Option<Finding>, Stop> {
     if let Err(e) = log.verify_chain() {
         return match e {
             LogError::Chain { seq, reason } => Ok(Some(Finding {
@@ -206,7 +273,7 @@ fn check_events<N: Node>(
                 expected: "an unaltered event linked to its neighbours".to_owned(),
                 found: reason.to_string(),
             })),
-            other => Err(other),
+            other => Err(other.into()),
         };
     }
     let mut keys: KeyRing = pinned.iter().map(|k| (k.uid(), k.clone())).collect();
@@ -221,6 +288,15 @@ fn check_events<N: Node>(
         report.events += 1;
         *report.by_kind.entry(named.kind.clone()).or_insert(0) += 1;
         report.signatures += event.evidence.len() as u64;
+        if !N::BRINGS_KEYS
+            && let Some((kind, signer)) = unknown_signer(&event.evidence, &keys)
+        {
+            return Err(Stop::MissingKey {
+                seq: event.seq,
+                kind,
+                signer,
+            });
+        }
         let checked = check_postings::<N>(&event)
             .and_then(|()| node.keys_before_evidence(&event, &mut keys))
             .and_then(|()| verify_evidence(&event.evidence, &keys))

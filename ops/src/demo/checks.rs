@@ -409,7 +409,7 @@ mod tests {
             "check failed: broker accounts sum to zero, none negative \
              (accounts sum to 50, not zero)"
         );
-        assert_eq!(err.exit_code(), crate::demo::EXIT_CHECK_FAILED);
+        assert_eq!(err.exit(), customer_cli::cli::exit::Exit::Refused);
     }
 
     /// A negative bank account, a float:broker without live scrip behind it, and a memo

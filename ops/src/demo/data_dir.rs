@@ -137,7 +137,7 @@ mod tests {
         std::fs::write(tmp.path().join("notes.txt"), b"mine").unwrap();
         let err = prepare(tmp.path()).unwrap_err();
         let demo = err.downcast_ref::<DemoError>().unwrap();
-        assert_eq!(demo.exit_code(), crate::demo::EXIT_DATA_DIR_IN_USE);
+        assert_eq!(demo.exit(), customer_cli::cli::exit::Exit::Usage);
         assert!(err.to_string().contains("it holds notes.txt;"), "{err}");
         assert_eq!(
             std::fs::read(tmp.path().join("notes.txt")).unwrap(),

@@ -16,8 +16,8 @@
 //! - [`checks`]: what each protection asserts and, after the nodes stop, every log's chain,
 //!   replay equality and conservation (section 5).
 //!
-//! The demo fails with [`DemoError`] (its exit code, documented in `--help`, says which
-//! way) unless every transaction completed and every check held. Expiry (6.8) is shown with
+//! The demo fails with [`DemoError`] (its exit code, from the table of `--help`, says
+//! which way) unless every transaction completed and every check held. Expiry (6.8) is shown with
 //! a short configured broker scrip lifetime and the shared clock moved forward, never by
 //! waiting.
 
@@ -31,6 +31,7 @@ pub mod steps;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use customer_cli::cli::exit::Exit;
 use shared::Suite;
 
 use checks::Check;
@@ -48,30 +49,12 @@ pub struct Options {
     pub json: bool,
 }
 
-/// Exit code of `demo`: a check did not hold (the message names it).
-pub const EXIT_CHECK_FAILED: u8 = 3;
-/// Exit code of `demo`: `--data-dir` is not empty.
-pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
-
-/// The exit codes of `peerscrip-ops demo`, shown by `--help` (keep in step with the
-/// constants above and the README).
-pub const EXIT_CODES: &str = "\
-Exit status:
-  0  every transaction completed and every check held
-  1  the demo could not run (a node did not start, a transaction did not complete, I/O)
-  2  usage error (bad arguments)
-  3  a check failed: a protection did not refuse as shown, a final check (log chain,
-     replay, conservation, reconcile) did not hold, or a previous run's log in --data-dir
-     does not verify; the message names each failed check
-  4  --data-dir is not empty (a previous run whose logs verify, or other files); nothing
-     was written";
-
-/// The exit code of an error of [`run`]: a [`DemoError`]'s own, else 1 (the demo could not
-/// run).
+/// The row of the exit-code table (`customer_cli::cli::exit::Exit`, `--help`) of an error
+/// of [`run`]: a [`DemoError`]'s own, else failed (the demo could not run).
 #[must_use]
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub fn exit_of(err: &anyhow::Error) -> Exit {
     err.downcast_ref::<DemoError>()
-        .map_or(1, DemoError::exit_code)
+        .map_or(Exit::Failed, DemoError::exit)
 }
 
 /// How the demo fails other than by not being able to run at all (which is any other
@@ -80,10 +63,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 pub enum DemoError {
     /// Checks did not hold: a protection that did not refuse as shown, a final check
     /// (chain, replay, conservation), or a previous run's log in `--data-dir` that does not
-    /// verify. Exit code [`EXIT_CHECK_FAILED`].
+    /// verify. Exit 3, refused: a check did not hold.
     ChecksFailed(Vec<Check>),
-    /// `--data-dir` is not empty; nothing was written. Exit code
-    /// [`EXIT_DATA_DIR_IN_USE`].
+    /// `--data-dir` is not empty; nothing was written. Exit 2: a bad argument.
     DataDirInUse {
         /// The directory.
         dir: PathBuf,
@@ -93,12 +75,12 @@ pub enum DemoError {
 }
 
 impl DemoError {
-    /// The process exit code of this failure (`peerscrip-ops demo --help`).
+    /// The row of the exit-code table of this failure (`peerscrip-ops demo --help`).
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            DemoError::ChecksFailed(_) => EXIT_CHECK_FAILED,
-            DemoError::DataDirInUse { .. } => EXIT_DATA_DIR_IN_USE,
+            DemoError::ChecksFailed(_) => Exit::Refused,
+            DemoError::DataDirInUse { .. } => Exit::Usage,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! How the demo reads. Text (the default) is printed step by step, each step flushed the
 //! moment it completes, so a person watching sees the run progress; `--json` prints one
 //! JSON document at the end, whatever the outcome (the steps done, the balances and checks
-//! if the run got that far, and `ok`, `exit_code`, `error`), so a program reads one value.
-//! Amounts as `12.34`, PANs redacted, never a secret (no PANSecret, CustomerSecret or key
+//! if the run got that far, and `ok`; on a failure `error`, `exit_code` and `message` as
+//! in every `--json` error document), so a program reads one value. Amounts as `12.34` in
+//! text, `{"value": "12.34", "minor": 1234}` in JSON; PANs redacted, never a secret (no PANSecret, CustomerSecret or key
 //! is ever part of a [`Step`] or [`Checks`]).
 
 use std::io::Write;
 
+use customer_cli::cli::output::{amount_json, signed_amount_json, signed_amount_text};
 use serde_json::{Value, json};
 use shared::{Amount, Suite};
 
@@ -111,13 +113,12 @@ impl<W: Write> Printer<W> {
     }
 
     fn document(&self, result: &anyhow::Result<()>) -> Value {
-        let mut doc = json!({
-            "suite": self.suite.to_string(),
-            "steps": self.steps.iter().map(step_json).collect::<Vec<_>>(),
-            "ok": result.is_ok(),
-            "exit_code": result.as_ref().map_or_else(super::exit_code, |()| 0),
-            "error": result.as_ref().err().map(|e| format!("{e:#}")),
-        });
+        let mut doc = match result {
+            Ok(()) => json!({"ok": true, "exit_code": 0}),
+            Err(e) => customer_cli::cli::exit::error_json(super::exit_of(e), &format!("{e:#}")),
+        };
+        doc["suite"] = self.suite.to_string().into();
+        doc["steps"] = self.steps.iter().map(step_json).collect::<Vec<_>>().into();
         if let (Some(c), Some(map)) = (&self.checks, doc.as_object_mut()) {
             map.insert("balances".into(), balances_json(c));
             map.insert(
@@ -133,11 +134,7 @@ impl<W: Write> Printer<W> {
 
 /// A signed ledger balance as `12.34` (`-12.34` below zero).
 fn money(minor: i128) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    let shown =
-        u64::try_from(abs).map_or_else(|_| abs.to_string(), |m| Amount::from_minor(m).to_string());
-    format!("{sign}{shown}")
+    signed_amount_text(minor)
 }
 
 /// `[ok] name` or `[FAILED] name (detail)`.
@@ -200,13 +197,14 @@ fn step_json(s: &Step) -> Value {
 fn balances_json(c: &Checks) -> Value {
     json!({
         "bank": c.bank.iter().map(|(n, p, b)| json!({
-            "holder": n, "pan": p, "balance": money(*b),
+            "holder": n, "pan": p, "balance": signed_amount_json(*b),
         })).collect::<Vec<_>>(),
-        "float_broker": money(c.float_broker),
+        "float_broker": signed_amount_json(c.float_broker),
         "float_vendor": c.float_vendor.iter().map(|(n, m, l)| json!({
-            "merchant": n, "memo": money(*m), "live_vendor_scrip": Amount::from_minor(*l).to_string(),
+            "merchant": n, "memo": signed_amount_json(*m),
+            "live_vendor_scrip": amount_json(Amount::from_minor(*l)),
         })).collect::<Vec<_>>(),
-        "sum_of_accounts": money(c.broker_sum),
+        "sum_of_accounts": signed_amount_json(c.broker_sum),
     })
 }
 
@@ -267,8 +265,9 @@ mod tests {
         assert_eq!(doc["suite"], "modern");
         assert_eq!(doc["ok"], false);
         assert_eq!(doc["exit_code"], 3);
+        assert_eq!(doc["error"], "refused");
         assert_eq!(
-            doc["error"],
+            doc["message"],
             "check failed: refused with Spent (it was accepted)"
         );
         assert_eq!(doc["steps"][0]["id"], "6.3-spent");

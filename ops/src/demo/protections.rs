@@ -37,7 +37,9 @@ use shared::{Amount, CustomerSecret, ErrorCode, KeyPair, PublicKey, Scrip, TxId}
 use tokio::sync::oneshot;
 
 use super::checks::Check;
-use super::setup::{TIMEOUT, World, clock, now};
+use customer_cli::cli::output::relative;
+
+use super::setup::{TIMEOUT, World, clock};
 use super::steps::{Kind, Step};
 
 /// A node's state and the length of its log, read between two batches.
@@ -508,11 +510,12 @@ pub async fn expired(w: &mut World, c: usize) -> anyhow::Result<Step> {
         kind: Kind::Refusal(ErrorCode::Expired),
         lines: vec![
             format!(
-                "{} tries to cash in his BrokerScrip {}, expired at {} (the clock is at {})",
+                "{} tries to cash in his BrokerScrip {}, expired at {} (the clock is at {}: {})",
                 cust.name,
                 held.1,
-                held.2,
-                now()
+                shared::UnixSecs::new(held.2).utc(),
+                clock().utc(),
+                relative(shared::UnixSecs::new(held.2), clock())
             ),
             answer.describe("broker"),
             format!(

@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
+use customer_cli::cli::output::{expiry_text, relative};
 use customer_cli::client::collect_deliveries;
 use shared::bus::Bus as _;
 use shared::wire::Label;
@@ -16,7 +17,7 @@ use super::DemoError;
 use super::checks::Check;
 use super::print::Printer;
 use super::protections;
-use super::setup::{self, BROKER_SCRIP_LIFETIME_SECS, TIMEOUT, World, clock, now};
+use super::setup::{self, BROKER_SCRIP_LIFETIME_SECS, TIMEOUT, World, clock};
 
 /// What a step shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,13 +407,17 @@ pub async fn run_all<W: Write>(w: &mut World, out: &mut Printer<W>) -> anyhow::R
             "Renew expired scrip",
             vec![
                 format!(
-                    "bob's BrokerScrip {} expired at {} (lifetime {} s); the clock moved to {}",
+                    "bob's BrokerScrip {} expired at {} (lifetime {} s); the clock moved to {}: {}",
                     before.0,
-                    before.1,
+                    shared::UnixSecs::new(before.1).utc(),
                     BROKER_SCRIP_LIFETIME_SECS,
-                    now()
+                    clock().utc(),
+                    relative(shared::UnixSecs::new(before.1), clock())
                 ),
-                format!("the broker renewed it: same value, new expiry {after}"),
+                format!(
+                    "the broker renewed it: same value, new expiry {}",
+                    expiry_text(shared::UnixSecs::new(after), clock())
+                ),
                 holdings(w, bob),
             ],
         ),

@@ -36,6 +36,7 @@ use shared::variant::variant_name;
 use shared::wire::{Frame, Header};
 use shared::{Suite, TxId, Uid};
 
+use customer_cli::cli::output::time_json;
 pub use verify::verify;
 
 /// The first bytes of every bundle.
@@ -46,9 +47,6 @@ pub const FORMAT: u16 = 1;
 
 /// Length of the SHA-256 trailer.
 const DIGEST_LEN: usize = 32;
-
-/// Exit code: the bundle does not verify (the reason is printed).
-pub const EXIT_INVALID: u8 = 3;
 
 /// Which node's log an event comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -594,42 +592,35 @@ fn header_of(bytes: &[u8]) -> Result<Header, String> {
     Header::from_bytes(bytes).map_err(|e| e.to_string())
 }
 
-/// Exit code: the bundle verifies but a statement contradicts another.
-pub const EXIT_CONTRADICTED: u8 = 4;
-
-/// The exit codes of `peerscrip-ops dispute`, shown by `--help`.
-pub const EXIT_CODES: &str = "\
-Exit status:
-  0  bundle: written; verify: every signature and key holds and every statement agrees
-  1  the command could not run (a log or file could not be read or written)
-  2  usage error (bad arguments)
-  3  verify: the bundle does not verify (the reason is printed)
-  4  verify: the bundle verifies, and a signed statement contradicts another";
-
-/// A bundle that verified, with contradictions (exit [`EXIT_CONTRADICTED`]).
+/// A bundle that verified, with contradictions. Like a bundle that does not verify
+/// ([`BundleError`]), exit 3 (refused: a check did not hold; `customer_cli::cli::exit::Exit`);
+/// the verdict, in text or `--json`, tells the two apart.
 #[derive(Debug, thiserror::Error)]
 #[error("the bundle verifies; {0} statement(s) contradict it")]
 pub struct Contradicted(pub usize);
 
-/// The exit code of a `dispute` error, if it is one.
-#[must_use]
-pub fn exit_code(err: &anyhow::Error) -> Option<u8> {
-    if err.downcast_ref::<BundleError>().is_some() {
-        Some(EXIT_INVALID)
-    } else if err.downcast_ref::<Contradicted>().is_some() {
-        Some(EXIT_CONTRADICTED)
-    } else {
-        None
-    }
-}
-
-/// Runs `peerscrip-ops dispute …`.
-pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
+/// Runs `peerscrip-ops dispute …`, printing its result as text or (`json`) one JSON
+/// object.
+pub fn run(command: &crate::cli::DisputeCommand, json: bool) -> anyhow::Result<()> {
     use anyhow::Context as _;
     match command {
         crate::cli::DisputeCommand::Bundle { tx, logs, out } => {
             let bundle = collect(*tx, logs)?;
             write(&bundle, out)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true,
+                        "out": out.display().to_string(),
+                        "tx": tx.to_string(),
+                        "events": bundle.records.len(),
+                        "keys": bundle.keys.len(),
+                        "broker": bundle.broker.to_string(),
+                    })
+                );
+                return Ok(());
+            }
             println!(
                 "wrote {}: {} events of tx {tx}, {} keys certified by broker {}",
                 out.display(),
@@ -640,7 +631,29 @@ pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
             Ok(())
         }
         crate::cli::DisputeCommand::Txs { log } => {
-            for line in transactions(log)? {
+            let lines = transactions(log)?;
+            if json {
+                let txs: Vec<_> = lines
+                    .iter()
+                    .map(|line| {
+                        serde_json::json!({
+                            "tx": line.tx.to_string(),
+                            "time": time_json(line.time.to_secs()),
+                            "kinds": line.kinds,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true,
+                        "log": log_path(log).display().to_string(),
+                        "txs": txs,
+                    })
+                );
+                return Ok(());
+            }
+            for line in lines {
                 println!(
                     "{}  {}  {}",
                     line.tx,
@@ -660,7 +673,14 @@ pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", out.display()))?;
             file.write_all(pem.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote {} (the broker key the wallet pins)", out.display());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "out": out.display().to_string()})
+                );
+            } else {
+                println!("wrote {} (the broker key the wallet pins)", out.display());
+            }
             Ok(())
         }
         crate::cli::DisputeCommand::Verify { bundle, broker_key } => {
@@ -670,7 +690,11 @@ pub fn run(command: &crate::cli::DisputeCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", broker_key.display()))?;
             let bundle = Bundle::from_file_bytes(&bytes)?;
             let account = words::tell(verify(&bundle, &pem)?);
-            words::print(&account);
+            if json {
+                println!("{}", words::to_json(&account));
+            } else {
+                words::print(&account);
+            }
             if account.consistent() {
                 Ok(())
             } else {

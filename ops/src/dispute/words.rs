@@ -205,7 +205,7 @@ impl Account {
 }
 
 /// The role a label's sender plays (section 6).
-fn sender_role(label: Label) -> Option<&'static str> {
+pub(crate) fn sender_role(label: Label) -> Option<&'static str> {
     use Label as L;
     match label {
         L::PurchaseInitiated
@@ -1159,6 +1159,86 @@ fn logged_statement(event: &Decoded) -> (String, Vec<Claim>, String) {
             (text, claims, name)
         }
     }
+}
+
+/// A claim's value for JSON: an amount in the format of every `--json` document
+/// (`{"value": "9.00", "minor": 900}`), a party's UID, an order id, or yes/no.
+fn value_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Amount(a) => customer_cli::cli::output::amount_json(*a),
+        Value::Party(u) => u.to_string().into(),
+        Value::Order(o) => o.to_string().into(),
+        Value::Yes(yes) => (*yes).into(),
+    }
+}
+
+/// `account` as one JSON object (`dispute verify --json`): what [`print`] says, with the
+/// parties by UID and role, each statement's claims, the contradictions by the indexes of
+/// their statements, and the verdict; a contradicted one carries the keys of every `--json`
+/// error (`ok: false`, `error`, `exit_code`, `message`).
+#[must_use]
+pub fn to_json(account: &Account) -> serde_json::Value {
+    let v = &account.verified;
+    let statements: Vec<_> = account
+        .statements
+        .iter()
+        .map(|s| {
+            let (signed, node, seq, time) = match &s.source {
+                Source::Signed { kept_by, seq, .. } => (true, account.name(kept_by), *seq, None),
+                Source::Logged {
+                    seq, time, node, ..
+                } => (
+                    false,
+                    node.kind().to_owned(),
+                    *seq,
+                    Some(customer_cli::cli::output::time_json(time.to_secs())),
+                ),
+            };
+            serde_json::json!({
+                "party": s.party.to_string(),
+                "name": account.name(&s.party),
+                "signed": signed,
+                "source": account.source(s),
+                "log": node,
+                "seq": seq,
+                "time": time,
+                "text": s.text,
+                "claims": s.claims.iter().map(|(topic, value)| serde_json::json!({
+                    "topic": topic.to_string(), "value": value_json(value),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let contradictions: Vec<_> = account
+        .contradictions
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "topic": c.topic.to_string(), "first": c.first, "second": c.second,
+            })
+        })
+        .collect();
+    let mut doc = serde_json::json!({
+        "ok": account.consistent(),
+        "tx": v.bundle.tx.to_string(),
+        "suite": v.bundle.suite.name(),
+        "broker": v.bundle.broker.to_string(),
+        "events": v.records.len(),
+        "signatures": v.signatures,
+        "verdict": if account.consistent() { "consistent" } else { "contradicted" },
+        "statements": statements,
+        "contradictions": contradictions,
+    });
+    if !account.consistent() {
+        let message = super::Contradicted(account.contradictions.len()).to_string();
+        if let (Some(doc), serde_json::Value::Object(error)) = (
+            doc.as_object_mut(),
+            customer_cli::cli::exit::error_json(customer_cli::cli::exit::Exit::Refused, &message),
+        ) {
+            doc.extend(error);
+        }
+    }
+    doc
 }
 
 /// Prints `account`: the checks that held, each party's statements with every UID named by

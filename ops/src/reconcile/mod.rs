@@ -75,9 +75,6 @@ use with_wallet::reconcile_wallet;
 /// customer-cli/src/cli/config.rs).
 pub const WALLET_FILE: &str = "wallet.redb";
 
-/// Exit code: a mismatch was found (they are listed).
-pub const EXIT_MISMATCH: u8 = 3;
-
 /// How long something may stay in flight before it is [`Check::Stuck`], by default: an
 /// hour, against the protocol's deadlines of minutes (6.2, 6.5, 6.7) and the nodes' retry
 /// intervals of seconds.
@@ -97,15 +94,6 @@ impl Default for Options {
         }
     }
 }
-
-/// The exit codes of `peerscrip-ops reconcile`, shown by `--help`.
-pub const EXIT_CODES: &str = "\
-Exit status:
-  0  every check held (in-flight transactions are listed, not counted)
-  1  the command could not run (a log missing, locked, of another kind, or its chain broken)
-  2  usage error (bad arguments)
-  3  a mismatch: each is listed with its tx and check (also something in flight for longer
-     than --max-age-secs: stuck)";
 
 /// Which cross-party check found a mismatch (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -331,7 +319,8 @@ pub enum ReconcileError {
     },
 }
 
-/// The error a reconciliation with mismatches ends the command with ([`EXIT_MISMATCH`]).
+/// The error a reconciliation with mismatches ends the command with (exit 3, refused: a
+/// check did not hold; `customer_cli::cli::exit::Exit`).
 #[derive(Debug, thiserror::Error)]
 #[error("reconcile: {} mismatch(es)", .0)]
 pub struct Disagreed(pub usize);

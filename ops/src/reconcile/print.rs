@@ -1,4 +1,8 @@
-//! The report of `peerscrip-ops reconcile`, as text or one JSON object.
+//! The report of `peerscrip-ops reconcile`, as text or one JSON object (amounts and times
+//! in the format of every `--json` document, `customer_cli::cli::output`).
+
+use customer_cli::cli::exit::Exit;
+use customer_cli::cli::output::{signed_amount_json, time_json};
 
 use super::*;
 
@@ -26,8 +30,8 @@ pub fn print(report: &Report, json: bool) {
                     "tx": f.tx.to_string(),
                     "merchant": f.merchant.to_string(),
                     "what": f.what,
-                    "amount": signed_amount(f.amount),
-                    "since_ms": f.since,
+                    "amount": signed_amount_json(f.amount),
+                    "since": time_json(f.since.to_secs()),
                 })
             })
             .collect();
@@ -36,11 +40,11 @@ pub fn print(report: &Report, json: bool) {
             .iter()
             .map(|m| {
                 serde_json::json!({
-                    "path": m.path,
+                    "path": m.path.display().to_string(),
                     "uid": m.uid.to_string(),
-                    "memo": signed_amount(m.memo),
-                    "live": signed_amount(m.live),
-                    "in_flight": signed_amount(m.in_flight),
+                    "memo": signed_amount_json(m.memo),
+                    "live": signed_amount_json(m.live),
+                    "in_flight": signed_amount_json(m.in_flight),
                 })
             })
             .collect();
@@ -49,26 +53,34 @@ pub fn print(report: &Report, json: bool) {
             .iter()
             .map(|w| {
                 serde_json::json!({
-                    "path": w.path,
+                    "path": w.path.display().to_string(),
                     "uid": w.uid.to_string(),
                     "compared": w.compared,
                     "skipped": w.skipped,
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "broker": report.broker,
-                "ok": report.ok(),
-                "matched": report.matched,
-                "as_of_ms": report.as_of,
-                "merchants": merchants,
-                "wallets": wallets,
-                "in_flight": in_flight,
-                "mismatches": mismatches,
-            })
-        );
+        let mut doc = serde_json::json!({
+            "broker": report.broker.display().to_string(),
+            "ok": report.ok(),
+            "matched": report.matched,
+            "as_of": time_json(report.as_of.to_secs()),
+            "merchants": merchants,
+            "wallets": wallets,
+            "in_flight": in_flight,
+            "mismatches": mismatches,
+        });
+        // Mismatches are the command's failure: the keys every `--json` error has.
+        if !report.ok() {
+            let message = format!("reconcile: {} mismatch(es)", report.mismatches.len());
+            if let (Some(doc), serde_json::Value::Object(error)) = (
+                doc.as_object_mut(),
+                customer_cli::cli::exit::error_json(Exit::Refused, &message),
+            ) {
+                doc.extend(error);
+            }
+        }
+        println!("{doc}");
         return;
     }
     println!("broker log {}", report.broker.display());

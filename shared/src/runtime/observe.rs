@@ -221,7 +221,7 @@ pub fn count(n: usize) -> f64 {
 /// An amount in minor units as a gauge's value (see [`Gauge::value`]).
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
-pub fn minor(n: u128) -> f64 {
+pub fn minor(n: i128) -> f64 {
     n as f64
 }
 

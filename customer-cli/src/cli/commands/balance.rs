@@ -13,7 +13,7 @@ use shared::UnixSecs;
 
 use super::merchants::{label, name_in_json, name_json};
 use crate::Wallet;
-use crate::cli::output::{Done, amount_json};
+use crate::cli::output::{Done, amount_json, expiry_json, expiry_text};
 use crate::core::OwnedScrip;
 use crate::core::lapse::{grace_end, holdings};
 
@@ -29,9 +29,9 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
     let broker_scrip = split.held.iter().copied().find(is_broker);
     match broker_scrip {
         Some(b) => lines.push(format!(
-            "BrokerScrip            {:>12}  expires {}",
+            "BrokerScrip            {:>12}  {}",
             b.scrip.value().to_string(),
-            b.scrip.body.expires
+            expiry_text(UnixSecs::new(b.scrip.body.expires), now)
         )),
         None => lines.push("BrokerScrip            none".to_owned()),
     }
@@ -43,10 +43,10 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         .collect();
     for v in &vendor {
         lines.push(format!(
-            "VendorScrip {}  {:>12}  expires {}",
+            "VendorScrip {}  {:>12}  {}",
             label(state, v.producer()),
             v.scrip.value().to_string(),
-            v.scrip.body.expires
+            expiry_text(UnixSecs::new(v.scrip.body.expires), now)
         ));
     }
     // Where a lapsed scrip's value went: the owner's bank account (section 4), the one the
@@ -68,7 +68,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
             kind(l),
             label(state, l.producer()),
             l.scrip.value(),
-            grace_end(l, grace_secs)
+            expiry_text(UnixSecs::new(grace_end(l, grace_secs)), now)
         ));
     }
     // Checked: values are u64 minor units; an overflow is shown as such, never wrapped.
@@ -95,13 +95,13 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         "registered": state.registered.is_some(),
         "broker_scrip": broker_scrip.map(|b| json!({
             "value": amount_json(b.scrip.value()),
-            "expires": b.scrip.body.expires,
+            "expires": expiry_json(UnixSecs::new(b.scrip.body.expires), now),
         })),
         "vendor_scrip": vendor.iter().map(|v| json!({
             "merchant": v.producer().to_string(),
             "merchant_name": name_json(state, v.producer()),
             "value": amount_json(v.scrip.value()),
-            "expires": v.scrip.body.expires,
+            "expires": expiry_json(UnixSecs::new(v.scrip.body.expires), now),
         })).collect::<Vec<_>>(),
         "total": total.ok().map(amount_json),
         "lapsed": split.lapsed.iter().map(|l| {
@@ -109,8 +109,8 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
                 "kind": kind(l),
                 "producer": l.producer().to_string(),
                 "value": amount_json(l.scrip.value()),
-                "expires": l.scrip.body.expires,
-                "renewable_until": grace_end(l, grace_secs),
+                "expires": expiry_json(UnixSecs::new(l.scrip.body.expires), now),
+                "renewable_until": expiry_json(UnixSecs::new(grace_end(l, grace_secs)), now),
                 "returned_to": account,
             });
             name_in_json(state, &mut doc);

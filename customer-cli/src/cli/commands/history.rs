@@ -2,10 +2,12 @@
 //! that records one prints.
 
 use serde_json::{Value, json};
+use shared::UnixSecs;
 use shared::variant::variant_name;
 
 use crate::Wallet;
-use crate::cli::output::{Done, amount_json};
+use crate::cli::output::{Done, amount_json, expiry_json, expiry_text, time_json};
+use crate::cli::session::now;
 use crate::core::{HistoryEntry, HistoryKind};
 
 /// One history line in words (no secret: values, UIDs and labels only).
@@ -25,7 +27,10 @@ pub fn describe(kind: &HistoryKind) -> String {
             producer,
             value,
             expires,
-        } => format!("renewed the scrip {value} of {producer}: now expires at {expires}"),
+        } => format!(
+            "renewed the scrip {value} of {producer}: new expiry {}",
+            expiry_text(UnixSecs::new(*expires), now())
+        ),
         HistoryKind::Refused { label, code } => {
             let name = shared::ErrorCode::from_code(*code).map_or("unknown code", |c| c.name());
             format!("{label} refused: {name} ({code})")
@@ -91,8 +96,9 @@ pub fn describe(kind: &HistoryKind) -> String {
     }
 }
 
-/// One history line as JSON: `kind` (its variant's name in snake case), the tx, the time,
-/// and the fields of its kind (amounts as decimal text and minor units).
+/// One history line as JSON: `kind` (its variant's name in snake case), the tx, the time
+/// (`{"unix", "rfc3339"}`, to the second), and the fields of its kind (amounts as decimal
+/// text and minor units, an expiry with its relative form as of now).
 #[must_use]
 pub fn entry_json(entry: &HistoryEntry) -> Value {
     let mut doc = match &entry.what {
@@ -111,7 +117,8 @@ pub fn entry_json(entry: &HistoryEntry) -> Value {
             value,
             expires,
         } => json!({
-            "producer": producer.to_string(), "value": amount_json(*value), "expires": expires
+            "producer": producer.to_string(), "value": amount_json(*value),
+            "expires": expiry_json(UnixSecs::new(*expires), now())
         }),
         HistoryKind::Refused { label, code } => json!({"label": label.name(), "code": code}),
         HistoryKind::Abandoned { label } | HistoryKind::Step { label } => {
@@ -163,7 +170,7 @@ pub fn entry_json(entry: &HistoryEntry) -> Value {
     };
     doc["kind"] = snake_case(&variant_name(&entry.what)).into();
     doc["tx"] = entry.tx.to_string().into();
-    doc["time_ms"] = entry.time.get().into();
+    doc["time"] = time_json(entry.time.to_secs());
     doc
 }
 
@@ -186,7 +193,7 @@ pub fn history(wallet: &Wallet) -> Done {
     let state = wallet.state();
     let mut lines: Vec<String> = entries
         .iter()
-        .map(|e| format!("{}  tx {}  {}", e.time.to_secs(), e.tx, describe(&e.what)))
+        .map(|e| format!("{}  tx {}  {}", e.time.utc(), e.tx, describe(&e.what)))
         .map(|line| super::merchants::named_line(state, &line))
         .collect();
     if lines.is_empty() {
@@ -300,12 +307,20 @@ mod tests {
         for (what, kind) in kinds {
             let entry = HistoryEntry {
                 tx: TxId([2; 16]),
-                time: shared::UnixMillis::new(7),
+                time: shared::UnixMillis::new(7_500),
                 what,
             };
             let doc = entry_json(&entry);
             assert_eq!(doc["kind"], kind);
-            assert_eq!(doc["time_ms"], 7);
+            assert_eq!(
+                doc["time"],
+                json!({"unix": 7, "rfc3339": "1970-01-01T00:00:07Z"})
+            );
+            if kind == "scrip_renewed" {
+                assert_eq!(doc["expires"]["unix"], 9);
+                let relative = doc["expires"]["relative"].as_str().unwrap_or_default();
+                assert!(relative.starts_with("expired "), "{relative}");
+            }
         }
     }
 }
