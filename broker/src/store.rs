@@ -41,6 +41,10 @@ pub static MEMOS: Rows = TableDefinition::new("broker_memos");
 pub static PANS: Rows = TableDefinition::new("broker_pans");
 /// UID → (SPKI DER, PAN).
 pub static PEERS: Rows = TableDefinition::new("broker_peers");
+/// UID → [`crate::core::Naming`]: the names peers gave themselves (docs/adr/0016). A file
+/// written before this table has no `MerchantNamed` event, so its missing table is the
+/// empty projection it should be: no layout change.
+pub static NAMES: Rows = TableDefinition::new("broker_names");
 /// ScripId → [`shared::node::LiveRecord`].
 pub static LIVE_SCRIP: Rows = TableDefinition::new("broker_live_scrip");
 /// (first seq, TxId) → [`crate::core::Exchange`] (6.2).
@@ -78,6 +82,7 @@ fn tables() -> Vec<&'static dyn ProjectionTable> {
         &MEMOS,
         &PANS,
         &PEERS,
+        &NAMES,
         &LIVE_SCRIP,
         &EXCHANGES,
         &PURCHASES,
@@ -207,6 +212,10 @@ pub fn write_rows(
         c.insert(enc(k)?, value);
     }
     changes.push((&PEERS, std::mem::take(&mut c)));
+    for k in &touched.names {
+        c.insert(enc(k)?, state.names.get(k).map(enc).transpose()?);
+    }
+    changes.push((&NAMES, std::mem::take(&mut c)));
     for k in &touched.scrip {
         c.insert(enc(k)?, state.live.get(k).map(enc).transpose()?);
     }
@@ -345,6 +354,7 @@ pub fn render(state: &State) -> Result<ProjectionDump, ProjectionError> {
             .iter()
             .map(|(k, p)| row(k, &(p.public_key.spki_der().to_vec(), p.pan.clone()))),
     )?;
+    put(&mut out, &NAMES, state.names.iter().map(|(k, v)| row(k, v)))?;
     put(
         &mut out,
         &LIVE_SCRIP,

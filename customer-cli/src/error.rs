@@ -270,6 +270,10 @@ pub enum WalletError {
         /// The request.
         label: Label,
     },
+    /// The broker's directory page (docs/adr/0016) is not in UID order after the cursor
+    /// asked: not the page requested.
+    #[error("the broker's merchant directory is not in UID order after the cursor")]
+    DirectoryOutOfOrder,
     /// The reply's `OI` or receipt is not the order the wallet sent (6.3 step 4).
     #[error("the reply's order or receipt is not the order sent")]
     OrderMismatch,

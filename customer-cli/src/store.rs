@@ -13,6 +13,7 @@
 //! | `wallet_scrip` | producer UID | [`OwnedScrip`](crate::core::OwnedScrip) (CS sealed) |
 //! | `wallet_pending` | tx ‖ label code | [`Pending`](crate::core::Pending) |
 //! | `wallet_history` | seq (u64 BE) | [`HistoryEntry`](crate::core::HistoryEntry) |
+//! | `wallet_names` | merchant UID | [`MerchantName`](shared::wire::bodies::MerchantName) (docs/adr/0016) |
 //!
 //! The tables are versioned apart from the log (whose own schema version,
 //! `shared::events::SCHEMA_VERSION`, covers the events and is unchanged): a change of a row's
@@ -39,6 +40,9 @@ pub const SCRIP: BytesTable = TableDefinition::new("wallet_scrip");
 pub const PENDING: BytesTable = TableDefinition::new("wallet_pending");
 /// The history.
 pub const HISTORY: BytesTable = TableDefinition::new("wallet_history");
+/// Merchants' names (docs/adr/0016). A wallet written before it has no `MerchantNamed`
+/// event, and its missing table reads as the empty one it should be: no format change.
+pub const NAMES: BytesTable = TableDefinition::new("wallet_names");
 
 /// The layout of the tables this build writes, kept in `wallet_profile` under
 /// `tables_format` from the wallet's creation on:
@@ -110,6 +114,7 @@ fn row_bytes(state: &WalletState, row: Row) -> Result<RowBytes, postcard::Error>
             seq.to_be_bytes().to_vec(),
             enc(state.history.get(&seq))?,
         ),
+        Row::Name(uid) => (NAMES, uid.as_bytes().to_vec(), enc(state.names.get(&uid))?),
     };
     Ok(RowBytes { table, key, value })
 }
@@ -121,13 +126,14 @@ fn all_rows(state: &WalletState) -> Vec<Row> {
     rows.extend(state.scrip.keys().map(|u| Row::Scrip(*u)));
     rows.extend(state.pending.keys().map(|(t, l)| Row::Pending(*t, *l)));
     rows.extend(state.history.keys().map(|s| Row::History(*s)));
+    rows.extend(state.names.keys().map(|u| Row::Name(*u)));
     rows
 }
 
 /// The tables `state` projects to, as [`shared::events::dump_projection`] reads them.
 pub fn expected_dump(state: &WalletState) -> Result<ProjectionDump, postcard::Error> {
     let mut dump = ProjectionDump::new();
-    for table in [PROFILE, PEERS, SCRIP, PENDING, HISTORY] {
+    for table in [PROFILE, PEERS, SCRIP, PENDING, HISTORY, NAMES] {
         dump.insert(redb::TableHandle::name(&table).to_owned(), Rows::new());
     }
     for row in all_rows(state) {
@@ -174,7 +180,7 @@ impl WalletProjection {
 
 impl Projection<WalletEvent> for WalletProjection {
     fn tables(&self) -> Vec<&dyn ProjectionTable> {
-        vec![&PROFILE, &PEERS, &SCRIP, &PENDING, &HISTORY]
+        vec![&PROFILE, &PEERS, &SCRIP, &PENDING, &HISTORY, &NAMES]
     }
 
     fn apply(

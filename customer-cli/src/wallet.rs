@@ -511,6 +511,59 @@ impl Wallet {
         core::catalogue::listing_of(&self.state, &self.keys, query, &frame)
     }
 
+    /// The directory query to the broker (docs/adr/0016): the page of named merchants
+    /// after `after`. Read-only, nothing is saved; keep the query to check the answer with
+    /// [`Wallet::handle_directory`].
+    pub fn directory_query(
+        &self,
+        after: Option<Uid>,
+    ) -> Result<(SavedRequest, Outgoing), WalletError> {
+        let query = core::directory::request(&self.state, TxId::random(), after, Nonce::random())?;
+        let outgoing = self.outgoing(&query)?;
+        Ok((query, outgoing))
+    }
+
+    /// Checks the broker's answer to a [`Wallet::directory_query`] of `after`, and
+    /// remembers the names it brings ([`Wallet::remember_names`]).
+    pub fn handle_directory(
+        &mut self,
+        query: &SavedRequest,
+        after: Option<Uid>,
+        bytes: &[u8],
+        now: UnixSecs,
+    ) -> Result<core::directory::Page, WalletError> {
+        let frame = Frame::decode(bytes).map_err(WalletError::Decode)?;
+        let page = core::directory::page_of(&self.state, &self.keys, query, after, &frame)?;
+        self.remember_names(page.merchants.iter().map(|(u, n)| (u, n)), now)?;
+        Ok(page)
+    }
+
+    /// Records the merchants' names the wallet did not know, or knew under another name
+    /// (docs/adr/0016), in one commit under [`LOCAL_TX`] (a name belongs to no protocol
+    /// transaction): every later output names those merchants. Names seen again append
+    /// nothing.
+    pub fn remember_names<'a>(
+        &mut self,
+        learned: impl IntoIterator<Item = (&'a Uid, &'a shared::wire::bodies::MerchantName)>,
+        now: UnixSecs,
+    ) -> Result<(), WalletError> {
+        let events: Vec<NewEvent<WalletEvent>> =
+            core::directory::changed_names(&self.state, learned)
+                .into_iter()
+                .map(|e| NewEvent::new(now.to_millis(), LOCAL_TX, e))
+                .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.commit_all(events)
+    }
+
+    /// The name the wallet knows `merchant` by (docs/adr/0016), if any.
+    #[must_use]
+    pub fn merchant_name(&self, merchant: Uid) -> Option<&shared::wire::bodies::MerchantName> {
+        self.state.names.get(&merchant)
+    }
+
     /// The frame of a pending request again, for a retry (also after a restart): the saved
     /// bodies byte for byte, fresh signatures and seals, so the same request digest
     /// (protocol.md section 7). Changes nothing. A request whose presented scrip is already

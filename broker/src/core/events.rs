@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared::ids::{Pan, ScripId, Uid};
 use shared::node::Recorded;
 use shared::wire::Reason;
+use shared::wire::bodies::MerchantName;
 use shared::{Amount, ScripBody};
 
 /// What happened at the broker. Stored as [`Recorded`]`<Kind>` (with the frames sent).
@@ -251,6 +252,14 @@ pub enum Kind {
         merchant: Uid,
         /// The escrow's reason.
         reason: Reason,
+    },
+    /// Extension (docs/adr/0016): a registered peer named itself; it is listed to
+    /// customers under this name until it names itself again. Nothing moves.
+    MerchantNamed {
+        /// `UID_M`.
+        merchant: Uid,
+        /// The name, validated when its body was decoded.
+        name: MerchantName,
     },
 }
 

@@ -30,6 +30,7 @@ pub mod status;
 mod buy_item;
 pub mod lapse;
 pub mod machine;
+pub mod names;
 mod obtain_broker_scrip;
 pub mod obtain_vendor_scrip;
 mod public_key;
@@ -55,7 +56,7 @@ pub use open::open;
 pub use register::REFUSED as REGISTRATION_REFUSED;
 pub use request::{AdminRequest, ExchangeAuthorization, Request, VendorTopUp, Verified};
 pub use state::{
-    Escrow, Exchange, LedgerError, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
+    Escrow, Exchange, LedgerError, Naming, PanRecord, Peer, Purchase, State, Touched, Withdrawal,
 };
 
 /// Seconds in a day.
@@ -230,6 +231,8 @@ pub fn decide(state: &State, ctx: &Ctx<'_>, v: &Verified) -> Result<Outcome, Ref
             withdraw_vendor_scrip::decide(state, ctx, v, x2, x1)?
         }
         Request::Admin(request) => admin::decide(state, ctx, v, request)?,
+        Request::MerchantProfile(x) => names::profile(state, ctx, v, x)?,
+        Request::MerchantDirectory(x) => names::directory(state, ctx, v, x)?,
     };
     Ok(Outcome::Decided(Box::new(decision)))
 }

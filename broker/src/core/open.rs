@@ -25,10 +25,11 @@ use shared::ids::{AccountId, Pan, Uid};
 use shared::node::Refusal;
 use shared::wire::bodies::{
     BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
-    ExchangeAuthorizationRequestX3, PresentsScrip, PublicKeyRequestX0, PurchaseCompletedX3,
-    PurchaseInitiatedX0, RegistrationRequestX0, RenewRequestX0, ScripLapsedNoticeBody,
-    TransactionStatusBody, VendorScripNoticeX0, VendorScripRequestX1, VendorTopUpAcceptedX3,
-    VendorTopUpRequestX0, VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
+    ExchangeAuthorizationRequestX3, MerchantDirectoryRequestX0, MerchantProfileX0, PresentsScrip,
+    PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0, RegistrationRequestX0,
+    RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody, VendorScripNoticeX0,
+    VendorScripRequestX1, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
+    VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
 };
 use shared::wire::{Body, Frame, Label, Opened, Part, Reason, WireError};
 use shared::{CustomerSecret, KeyPair, PublicKey};
@@ -138,6 +139,14 @@ pub fn open(
         Label::TransactionStatus => {
             let x = single_part(frame)?.verify_signed::<TransactionStatusBody>(key)?;
             finish(header, vec![x.evidence], Request::TransactionStatus(x.body))
+        }
+        Label::MerchantProfile => {
+            let x = single_part(frame)?.verify_signed::<MerchantProfileX0>(key)?;
+            finish(header, vec![x.evidence], Request::MerchantProfile(x.body))
+        }
+        Label::MerchantDirectoryRequest => {
+            let x = single_part(frame)?.verify_signed::<MerchantDirectoryRequestX0>(key)?;
+            finish(header, vec![x.evidence], Request::MerchantDirectory(x.body))
         }
         other => Err(not_served(other)),
     }

@@ -8,10 +8,11 @@ use shared::ids::{AccountId, Pan};
 use shared::node::Refusal;
 use shared::wire::bodies::{
     AdminOp, BrokerScripRequestX0, BrokerScripTopUpX0, BrokerScripWithdrawX0,
-    ExchangeAuthorizationRequestX3, PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0,
-    RenewRequestX0, ScripLapsedNoticeBody, TransactionStatusBody, VendorScripNoticeX0,
-    VendorScripRequestX1, VendorTopUpAcceptedX3, VendorTopUpRequestX0,
-    VendorWithdrawAuthorizationX2, VendorWithdrawRequestX1,
+    ExchangeAuthorizationRequestX3, MerchantDirectoryRequestX0, MerchantProfileX0,
+    PublicKeyRequestX0, PurchaseCompletedX3, PurchaseInitiatedX0, RenewRequestX0,
+    ScripLapsedNoticeBody, TransactionStatusBody, VendorScripNoticeX0, VendorScripRequestX1,
+    VendorTopUpAcceptedX3, VendorTopUpRequestX0, VendorWithdrawAuthorizationX2,
+    VendorWithdrawRequestX1,
 };
 use shared::wire::{Frame, Header, Part, Reason, SignedEvidence, WireError, digest_of_verified};
 use shared::{CustomerSecret, PublicKey};
@@ -92,6 +93,10 @@ pub enum Request {
     },
     /// The operator's administration request (ADR 0010), from the configured operator key.
     Admin(AdminRequest),
+    /// A registered peer names itself (docs/adr/0016), signed in the clear.
+    MerchantProfile(MerchantProfileX0),
+    /// A registered peer lists the named merchants (docs/adr/0016), signed in the clear.
+    MerchantDirectory(MerchantDirectoryRequestX0),
     /// 6.7 step 2: M's `X2` (M's IdProof verified) and C's forwarded `X1` (C's IdProof
     /// verified against C's origin header).
     VendorWithdrawAuthorization {

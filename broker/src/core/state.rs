@@ -18,6 +18,7 @@ use shared::node::{
     LiveScrip, OpenKind, OpenTxs, Outbox, PURCHASE_WINDOW_SECS, Replies, ReplyKey, TxBinding,
     TxBindings, TxKind, record_sent,
 };
+use shared::wire::bodies::MerchantName;
 use shared::{Amount, PublicKey, Suite};
 
 use super::events::{BrokerEvent, Kind};
@@ -41,6 +42,16 @@ pub struct Peer {
     pub public_key: PublicKey,
     /// Its bank account.
     pub pan: Pan,
+}
+
+/// A registered peer's display name (docs/adr/0016) and when it was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Naming {
+    /// The name.
+    pub name: MerchantName,
+    /// Unix seconds of its `MerchantNamed` event: the next change waits
+    /// `NAME_CHANGE_INTERVAL_SECS` after it (section 10: the log's growth is bounded).
+    pub at: u64,
 }
 
 /// An exchange of 6.2, by tx.
@@ -117,6 +128,8 @@ pub struct State {
     pub pans: BTreeMap<Pan, PanRecord>,
     /// Registered peers by UID.
     pub peers: BTreeMap<Uid, Peer>,
+    /// The names registered peers gave themselves (docs/adr/0016), by UID.
+    pub names: BTreeMap<Uid, Naming>,
     /// Live BrokerScrip (section 4).
     pub live: LiveScrip,
     /// Exchanges of 6.2, by tx.
@@ -160,6 +173,8 @@ pub struct Touched {
     pub pans: BTreeSet<Pan>,
     /// Peers.
     pub peers: BTreeSet<Uid>,
+    /// Names.
+    pub names: BTreeSet<Uid>,
     /// Live scrip rows (issued, spent, held or released).
     pub scrip: BTreeSet<ScripId>,
     /// Exchanges.
@@ -188,6 +203,7 @@ impl Touched {
             memos,
             pans,
             peers,
+            names,
             scrip,
             exchanges,
             purchases,
@@ -202,6 +218,7 @@ impl Touched {
         self.memos.extend(memos);
         self.pans.extend(pans);
         self.peers.extend(peers);
+        self.names.extend(names);
         self.scrip.extend(scrip);
         self.exchanges.extend(exchanges);
         self.purchases.extend(purchases);
@@ -243,6 +260,7 @@ impl State {
             memos: BTreeMap::new(),
             pans: BTreeMap::new(),
             peers: BTreeMap::new(),
+            names: BTreeMap::new(),
             live: LiveScrip::new(),
             exchanges: BTreeMap::new(),
             purchases: BTreeMap::new(),
@@ -406,7 +424,7 @@ impl State {
                 touched.memos.insert(*uid);
             }
         }
-        self.apply_kind(tx, kind, &mut touched);
+        self.apply_kind(tx, event.time, kind, &mut touched);
         match moved {
             Some(Moved::Exchange(s)) => {
                 enter(&mut self.exchanges, &mut touched.exchanges, tx, kind, s)
@@ -466,7 +484,13 @@ impl State {
         }
     }
 
-    fn apply_kind(&mut self, tx: TxId, kind: &Kind, touched: &mut Touched) {
+    fn apply_kind(
+        &mut self,
+        tx: TxId,
+        time: shared::UnixMillis,
+        kind: &Kind,
+        touched: &mut Touched,
+    ) {
         match kind {
             Kind::AccountOpened { pan, id_commitment } => {
                 self.pans.insert(
@@ -642,6 +666,16 @@ impl State {
                 touched.scrip.insert(*scrip);
             }
             Kind::VendorTopUpRefused { .. } => {}
+            Kind::MerchantNamed { merchant, name } => {
+                self.names.insert(
+                    *merchant,
+                    Naming {
+                        name: name.clone(),
+                        at: time.to_secs().get(),
+                    },
+                );
+                touched.names.insert(*merchant);
+            }
             Kind::ScripLapsed {
                 owner, scrip_id, ..
             } => {

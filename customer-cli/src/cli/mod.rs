@@ -155,6 +155,8 @@ pub enum Command {
     /// in (6.7).
     #[command(subcommand)]
     VendorScrip(VendorScripCommand),
+    /// The merchants that registered a name at the broker: UID and name (docs/adr/0016).
+    Merchants,
     /// A merchant's catalogue (its signed listing).
     Shop {
         /// The merchant's UID.
@@ -347,7 +349,7 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
             Command::Balance => commands::balance::balance(&wallet, session::now(), grace_secs),
             _ => commands::history::history(&wallet),
         };
-        return Ok(with_resumed(done, &resumed, note));
+        return Ok(with_resumed(done, wallet.state(), &resumed, note));
     }
     let mut session = Session::connect(wallet, settings, Progress::new(cli.json))
         .await
@@ -364,6 +366,7 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         } => commands::register::run(&mut session, pan, pan_secret_file.as_deref()).await,
         Command::BrokerScrip(c) => commands::broker_scrip::run(&mut session, c).await,
         Command::VendorScrip(c) => commands::vendor_scrip::run(&mut session, c).await,
+        Command::Merchants => commands::merchants::run(&mut session).await,
         Command::Shop { merchant } => commands::shop::shop(&mut session, merchant).await,
         Command::Buy {
             merchant,
@@ -378,11 +381,17 @@ async fn dispatch(cli: Cli) -> Result<Done, CliError> {
         | Command::Completions { .. } => Err(CliError::Failed("dispatched twice".to_owned())),
     };
     session.progress.finish();
-    result.map(|done| with_resumed(done, &resumed, None))
+    result.map(|done| with_resumed(done, session.wallet.state(), &resumed, None))
 }
 
-/// Adds what resuming earlier transactions did to a command's output.
-fn with_resumed(mut done: Done, resumed: &[Resumed], note: Option<String>) -> Done {
+/// Adds what resuming earlier transactions did to a command's output, each merchant named
+/// as every output names it (docs/adr/0016).
+fn with_resumed(
+    mut done: Done,
+    state: &crate::core::WalletState,
+    resumed: &[Resumed],
+    note: Option<String>,
+) -> Done {
     if resumed.is_empty() && note.is_none() {
         return done;
     }
@@ -394,7 +403,10 @@ fn with_resumed(mut done: Done, resumed: &[Resumed], note: Option<String>) -> Do
             format!("resumed tx {}: finished", r.tx)
         });
         for entry in &r.recorded {
-            lines.push(format!("  {}", commands::history::describe(&entry.what)));
+            lines.push(commands::merchants::named_line(
+                state,
+                &format!("  {}", commands::history::describe(&entry.what)),
+            ));
         }
     }
     if let Some(note) = &note {
@@ -412,7 +424,11 @@ fn with_resumed(mut done: Done, resumed: &[Resumed], note: Option<String>) -> Do
                         serde_json::json!({
                             "tx": r.tx.to_string(),
                             "pending": r.still_pending,
-                            "recorded": r.recorded.iter().map(commands::history::entry_json).collect::<Vec<_>>(),
+                            "recorded": r.recorded.iter().map(|e| {
+                                let mut doc = commands::history::entry_json(e);
+                                commands::merchants::name_in_json(state, &mut doc);
+                                doc
+                            }).collect::<Vec<_>>(),
                         })
                     })
                     .collect(),

@@ -28,6 +28,8 @@ pub struct Listing {
     pub items: Vec<CatalogueItem>,
     /// How many more items the merchant has than fit its answer.
     pub omitted: u32,
+    /// The merchant's name, signed with the listing (docs/adr/0016), if it has one.
+    pub name: Option<shared::wire::bodies::MerchantName>,
 }
 
 impl Listing {
@@ -74,5 +76,6 @@ pub fn listing_of(
         merchant: query.to,
         items: verified.body.items,
         omitted: verified.body.omitted,
+        name: verified.body.name,
     })
 }

@@ -219,6 +219,15 @@ pub enum WalletEvent {
         /// The broker's decision (always a NOK).
         outcome: Outcome,
     },
+    /// Merchants by name (docs/adr/0016): a merchant's display name as the wallet last
+    /// learned it, from the broker's signed directory or the merchant's signed catalogue;
+    /// every output that names the merchant shows it. Recorded only when it changed.
+    MerchantNamed {
+        /// `UID_M`.
+        uid: Uid,
+        /// Its name.
+        name: shared::wire::bodies::MerchantName,
+    },
 }
 
 /// A broker's decision `R` as the wallet records it (section 6: OK or NOK with a reason).
@@ -263,7 +272,8 @@ impl WalletEvent {
         match self {
             WalletEvent::WalletCreated { .. }
             | WalletEvent::AccountLinked { .. }
-            | WalletEvent::RequestSaved { .. } => None,
+            | WalletEvent::RequestSaved { .. }
+            | WalletEvent::MerchantNamed { .. } => None,
             WalletEvent::RequestRefused { label, .. } | WalletEvent::RequestAbandoned { label } => {
                 Some(*label)
             }
@@ -300,7 +310,8 @@ impl WalletEvent {
             | WalletEvent::AccountLinked { .. }
             | WalletEvent::RequestSaved { .. }
             | WalletEvent::RequestRefused { .. }
-            | WalletEvent::RequestAbandoned { .. } => None,
+            | WalletEvent::RequestAbandoned { .. }
+            | WalletEvent::MerchantNamed { .. } => None,
             WalletEvent::Registered { .. }
             | WalletEvent::PeerKeyCached { .. }
             | WalletEvent::BrokerScripObtained { .. }

@@ -36,6 +36,7 @@
 pub mod buy_item;
 pub mod catalogue;
 pub mod change;
+pub mod directory;
 pub mod events;
 pub mod flow;
 pub mod lapse;
@@ -230,7 +231,7 @@ fn accept_reply(reply: &Incoming<'_>) -> Decided {
         Expect::VendorTopUp { .. } => {
             reply.ack(|deadline| WalletEvent::VendorTopUpAcked { deadline })
         }
-        Expect::TransactionStatus { .. } | Expect::Catalogue { .. } => {
+        Expect::TransactionStatus { .. } | Expect::Catalogue { .. } | Expect::MerchantDirectory => {
             Err(WalletError::UnexpectedLabel {
                 request: reply.pending.request.label(),
                 reply: reply.frame.header.label,

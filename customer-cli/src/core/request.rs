@@ -224,6 +224,9 @@ pub enum Expect {
         /// `UID_M`.
         merchant: Uid,
     },
+    /// `MerchantDirectoryRequest` to the broker (docs/adr/0016): read-only, never saved;
+    /// the answer is the broker's signed page of named merchants.
+    MerchantDirectory,
 }
 
 impl Expect {
@@ -250,7 +253,8 @@ impl Expect {
             | Expect::ObtainBrokerScrip { .. }
             | Expect::PurchaseInitiated { .. }
             | Expect::TransactionStatus { .. }
-            | Expect::Catalogue { .. } => None,
+            | Expect::Catalogue { .. }
+            | Expect::MerchantDirectory => None,
         }
     }
 }

@@ -169,6 +169,8 @@ pub enum Row {
     Pending(TxId, Label),
     /// A history line, by event seq.
     History(u64),
+    /// A merchant's name (docs/adr/0016).
+    Name(Uid),
 }
 
 /// The wallet's state (see the module doc).
@@ -182,6 +184,8 @@ pub struct WalletState {
     pub registered: Option<Uid>,
     /// Peer keys obtained by 6.0b, SPKI DER.
     pub peers: BTreeMap<Uid, Vec<u8>>,
+    /// Merchants' names as last learned (docs/adr/0016).
+    pub names: BTreeMap<Uid, shared::wire::bodies::MerchantName>,
     /// The scrip held, by producer: at most one BrokerScrip and one VendorScrip per merchant
     /// (protocol.md section 4).
     pub scrip: BTreeMap<Uid, OwnedScrip>,
@@ -359,6 +363,11 @@ impl WalletState {
                 self.peers.insert(*uid, spki_der.clone());
                 rows.push(Row::Peer(*uid));
                 Some(history(HistoryKind::PeerKey { uid: *uid }))
+            }
+            WalletEvent::MerchantNamed { uid, name } => {
+                self.names.insert(*uid, name.clone());
+                rows.push(Row::Name(*uid));
+                None
             }
             WalletEvent::BrokerScripObtained { scrip } => {
                 let producer = scrip.producer();

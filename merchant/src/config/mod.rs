@@ -18,6 +18,7 @@ use shared::daemon::config::{
     base_of, path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 use shared::daemon::read_secret_line;
+use shared::wire::bodies::MerchantName;
 use shared::{Pan, PanSecret, Uid};
 
 use crate::core::catalogue::Catalogue;
@@ -47,6 +48,10 @@ pub struct MerchantArgs {
     /// The broker's UID, checked against its key when given [file: merchant.broker_uid].
     #[arg(long, env = "PEERSCRIP_BROKER_UID")]
     pub broker_uid: Option<Uid>,
+    /// The merchant's display name, shown to customers (1-64 characters, no control
+    /// characters; docs/adr/0016) [file: merchant.name; default none: the UID is shown].
+    #[arg(long, env = "PEERSCRIP_MERCHANT_NAME")]
+    pub name: Option<String>,
     /// The catalogue file (TOML) [file: merchant.catalogue].
     #[arg(long, env = "PEERSCRIP_CATALOGUE")]
     pub catalogue: Option<PathBuf>,
@@ -101,6 +106,8 @@ pub struct MerchantSection {
     pub broker_key: Option<PathBuf>,
     /// See [`MerchantArgs::broker_uid`].
     pub broker_uid: Option<String>,
+    /// See [`MerchantArgs::name`].
+    pub name: Option<String>,
     /// See [`MerchantArgs::catalogue`].
     pub catalogue: Option<PathBuf>,
     /// See [`MerchantArgs::pan`].
@@ -152,6 +159,8 @@ pub struct MerchantConfig {
     pub broker_key: PathBuf,
     /// The broker's UID to check the key against, if configured.
     pub broker_uid: Option<Uid>,
+    /// The display name (docs/adr/0016), if configured.
+    pub name: Option<MerchantName>,
     /// The catalogue file it was read from.
     pub catalogue_file: PathBuf,
     /// The catalogue.
@@ -228,6 +237,13 @@ impl MerchantConfig {
             })?),
             (None, None) => None,
         };
+        let name = args
+            .name
+            .as_deref()
+            .or(m.name.as_deref())
+            .map(MerchantName::new)
+            .transpose()
+            .map_err(|e| ConfigError::invalid("merchant.name (--name)", e.to_string()))?;
         let catalogue_file = path_setting(args.catalogue.as_ref(), m.catalogue.as_ref(), &base)
             .ok_or(ConfigError::Missing {
                 field: "merchant.catalogue",
@@ -277,6 +293,7 @@ impl MerchantConfig {
         Ok(MerchantConfig {
             broker_key,
             broker_uid,
+            name,
             catalogue_file,
             catalogue,
             pan: Pan::new(pan),
@@ -325,7 +342,8 @@ impl MerchantConfig {
         format!(
             "suite = {}\ndata_dir = {}\nkey = {}\nkey_passphrase = {}\nroot_key = {}\n\
              subject_prefix = {}\nnats_url = {}\nnats_credentials = {}\nlog_format = {}\n\
-             log_level = {}\nbroker_key = {}\nbroker_uid = {}\ncatalogue = {} ({} items)\n\
+             log_level = {}\nbroker_key = {}\nbroker_uid = {}\nname = {}\n\
+             catalogue = {} ({} items)\n\
              pan = {}\npan_secret = set\nscrip_lifetime_secs = {}\ngrace_secs = {}\n\
              escrow_window_secs = {}\nrequest_timeout_secs = {}\nkey_lookups = {}\n\
              key_lookups_per_sec = {}\nkey_lookup_queue = {}\nunknown_peer_secs = {}\n",
@@ -349,6 +367,10 @@ impl MerchantConfig {
             self.broker_key.display(),
             self.broker_uid
                 .map_or_else(|| "(from the key)".to_owned(), |u| u.to_string()),
+            self.name.as_ref().map_or_else(
+                || "none (customers see the UID)".to_owned(),
+                |n| format!("{:?}", n.as_str())
+            ),
             self.catalogue_file.display(),
             self.catalogue.items().count(),
             self.pan.redacted(),
@@ -449,6 +471,12 @@ mod tests {
         assert_eq!(c.pan_secret, PanSecret::new("merchant secret"));
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.lookups, LookupLimits::default());
+        assert_eq!(c.name, Some(MerchantName::new("Green Tea House").unwrap()));
+        assert!(
+            c.describe().contains("\nname = \"Green Tea House\"\n"),
+            "{}",
+            c.describe()
+        );
         let shown = format!("{c:?}{}", c.describe());
         assert!(!shown.contains("merchant secret"), "{shown}");
     }
@@ -535,5 +563,39 @@ mod tests {
                 .starts_with("merchant.key_lookup_queue (--key-lookup-queue)"),
             "{e}"
         );
+    }
+
+    /// The name (docs/adr/0016): flag over file, trimmed; absent means none (the wallet
+    /// shows the UID); an invalid one is refused at load with the field and the reason.
+    #[test]
+    fn the_name_is_optional_trimmed_and_validated() {
+        let args =
+            MerchantArgs::try_parse_from(["peerscrip-merchant", "--name", "  Tea Two "]).unwrap();
+        let c = MerchantConfig::resolve(&args, example(), deploy(), &secret_env).unwrap();
+        assert_eq!(c.name.unwrap().as_str(), "Tea Two");
+
+        let args = MerchantArgs::try_parse_from(["peerscrip-merchant"]).unwrap();
+        let mut file = example();
+        file.merchant.name = None;
+        let c = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap();
+        assert_eq!(c.name, None);
+        assert!(
+            c.describe()
+                .contains("\nname = none (customers see the UID)\n")
+        );
+
+        for (bad, reason) in [
+            ("   ", "the name is empty"),
+            (
+                "Tea\u{1b}[31m",
+                "the name holds a control character ('\\u{1b}')",
+            ),
+            (&*"x".repeat(65), "the name has 65 characters, more than 64"),
+        ] {
+            let mut file = example();
+            file.merchant.name = Some(bad.to_owned());
+            let e = MerchantConfig::resolve(&args, file, deploy(), &secret_env).unwrap_err();
+            assert_eq!(e.to_string(), format!("merchant.name (--name): {reason}"));
+        }
     }
 }

@@ -169,8 +169,8 @@ impl Catalogue {
 }
 
 /// The answer to a `CatalogueRequest` (docs/adr/0009): every item in id order, or the
-/// first that fit one frame with the count of the rest; a reply that is signed and sent,
-/// never stored.
+/// first that fit one frame with the count of the rest, and the merchant's name
+/// (docs/adr/0016); a reply that is signed and sent, never stored.
 #[must_use]
 pub fn answer(config: &Config, query: &CatalogueQuery) -> Draft {
     let items = config.catalogue.items().map(|item| CatalogueItem {
@@ -178,7 +178,11 @@ pub fn answer(config: &Config, query: &CatalogueQuery) -> Draft {
         name: item.name.clone(),
         unit_price: item.unit_price,
     });
-    let body = CatalogueResponseX1::listing(Re::new(&query.header, query.digest.clone()), items);
+    let body = CatalogueResponseX1::named_listing(
+        Re::new(&query.header, query.digest.clone()),
+        config.name.clone(),
+        items,
+    );
     Draft::reply(config.me(), &query.header, &query.digest, &body)
 }
 
@@ -212,7 +216,8 @@ mod tests {
     #[test]
     fn a_catalogue_request_is_answered_with_the_signed_listing_and_changes_nothing() {
         let kit = Kit::new(Suite::Paper);
-        let config = kit.config();
+        let mut config = kit.config();
+        config.name = Some(shared::wire::bodies::MerchantName::new("Green Tea House").unwrap());
         let state = kit.state();
         let frame = catalogue_request(&kit, kit.customer);
         let verified = open(&frame, kit.merchant, &state, kit.broker.uid()).unwrap();
@@ -235,6 +240,7 @@ mod tests {
             .body;
         assert_eq!(body.re, Re::new(&frame.header, query.digest.clone()));
         assert_eq!(body.omitted, 0);
+        assert_eq!(body.name, config.name);
         let listed: Vec<(String, String, Amount)> = body
             .items
             .into_iter()

@@ -36,6 +36,7 @@ pub mod lapse;
 pub mod machine;
 pub mod obtain_vendor_scrip;
 pub mod open;
+pub mod profile;
 pub mod public_key;
 pub mod register;
 pub mod renew;
@@ -80,6 +81,9 @@ pub struct Config {
     pub mint: Mint,
     /// What it sells (6.3).
     pub catalogue: Catalogue,
+    /// Its display name (docs/adr/0016), signed into every catalogue answer; `None` when
+    /// the operator configured none (customers then see its UID).
+    pub name: Option<shared::wire::bodies::MerchantName>,
     /// The broker's UID, pinned out of band (section 1): where `PurchaseCompleted` goes.
     pub broker: Uid,
     /// Lifetime of issued scrip, seconds (section 4, default 30 days).
@@ -111,6 +115,7 @@ impl Config {
         Config {
             mint,
             catalogue,
+            name: None,
             broker,
             scrip_lifetime_secs: DEFAULT_SCRIP_LIFETIME_SECS,
             renewal_grace_secs: DEFAULT_RENEWAL_GRACE_SECS,

@@ -1,6 +1,6 @@
 //! The merchant daemon's own requests to its broker outside any customer's transaction:
-//! its registration (6.0) on the first start, and the public key of a customer it has not
-//! met (6.0b). The frames and the checks of the answers are the core's
+//! its registration (6.0) on the first start, its display name (docs/adr/0016) when it
+//! changed, and the public key of a customer it has not met (6.0b). The frames and the checks of the answers are the core's
 //! (`core::register`, `core::public_key`); this is the IO: send, wait, hand the answer
 //! back.
 
@@ -11,6 +11,7 @@ use shared::bus::{Bus, BusError, Subjects};
 use shared::{AccountId, KeyPair, Nonce, Pan, PublicKey, TxId, Uid};
 
 use crate::core::broker_reply::AnswerError;
+use crate::core::profile::{accept_profile, profile_request};
 use crate::core::public_key::{accept_public_key, public_key_request};
 pub use crate::core::register::Registration;
 use crate::core::register::{accept_registration, registration};
@@ -50,6 +51,28 @@ pub async fn register<B: Bus>(
         .request(&subjects.broker(), Bytes::from(frame), timeout)
         .await?;
     Ok(accept_registration(&reply, keys, broker, tx)?)
+}
+
+/// Registers the merchant's display name at the broker (docs/adr/0016,
+/// `core::profile`).
+///
+/// # Errors
+/// [`BrokerClientError`]: unreachable, refused, asked to repeat later, or a reply that
+/// does not verify or does not answer.
+pub async fn name_merchant<B: Bus>(
+    bus: &B,
+    subjects: &Subjects,
+    keys: &KeyPair,
+    broker: &PublicKey,
+    name: &shared::wire::bodies::MerchantName,
+    timeout: Duration,
+) -> Result<(), BrokerClientError> {
+    let tx = TxId::random();
+    let (frame, digest) = profile_request(keys, name, tx).map_err(AnswerError::from)?;
+    let reply = bus
+        .request(&subjects.broker(), Bytes::from(frame), timeout)
+        .await?;
+    Ok(accept_profile(&reply, keys, broker, tx, &digest)?)
 }
 
 /// The public key of `target` from the broker (6.0b, `core::public_key`).

@@ -45,6 +45,12 @@ use broker_client::{BrokerClientError, Registration};
 
 /// The file in the data directory that records the broker UID the merchant registered at.
 pub const REGISTERED_FILE: &str = "registered";
+/// The file in the data directory that records the broker UID and the name the broker
+/// last acknowledged (docs/adr/0016): the name is sent again only when it changed.
+pub const NAMED_FILE: &str = "named";
+/// How long the merchant waits before sending its name again after the broker asked it to
+/// repeat later (a name changed within the broker's interval, or a quota).
+pub const NAME_RETRY_LATER: Duration = Duration::from_secs(60);
 /// How long the merchant waits before asking an unreachable broker again at start.
 pub const REGISTER_RETRY: Duration = Duration::from_secs(1);
 
@@ -146,6 +152,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
     core.renewal_grace_secs = config.grace_secs;
     core.escrow_window_secs = config.escrow_window_secs;
     core.quotas = config.quotas;
+    core.name = config.name.clone();
     let stored = peers::load_stored(&settings.data_dir, suite)?;
     let known: Vec<Uid> = stored.iter().map(PublicKey::uid).collect();
     let path = config.log_path();
@@ -224,6 +231,55 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
                 }
                 Err(e) => return Err(DaemonError::Registration(e)),
             }
+        }
+    }
+
+    if let Some(name) = config.name.clone() {
+        let named = Named {
+            marker: settings.data_dir.join(NAMED_FILE),
+            record: format!("{}\n{}\n", broker.uid(), name.as_str()),
+        };
+        if !named.is_recorded() {
+            let (bus, subjects, keys, broker) =
+                (bus.clone(), subjects.clone(), keys.clone(), broker.clone());
+            let timeout = config.request_timeout;
+            // Off the serving path: customers are served meanwhile, and a broker that stays
+            // away only delays the listing (never the shop).
+            tokio::spawn(async move {
+                loop {
+                    match broker_client::name_merchant(
+                        &bus, &subjects, &keys, &broker, &name, timeout,
+                    )
+                    .await
+                    {
+                        Ok(()) => {
+                            match named.record() {
+                                Ok(()) => {
+                                    tracing::info!(name = %name, "the broker lists the merchant under its name")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "the broker acknowledged the name but it could not be recorded; it is sent again at the next start")
+                                }
+                            }
+                            return;
+                        }
+                        Err(BrokerClientError::Bus(e)) => {
+                            tracing::warn!(error = %e, "the broker is not reachable; sending the merchant's name again shortly");
+                            tokio::time::sleep(REGISTER_RETRY).await;
+                        }
+                        Err(BrokerClientError::Answer(
+                            e @ crate::core::broker_reply::AnswerError::RepeatLater { .. },
+                        )) => {
+                            tracing::warn!(error = %e, "sending the merchant's name again later");
+                            tokio::time::sleep(NAME_RETRY_LATER).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the broker did not accept the merchant's name; customers see its UID");
+                            return;
+                        }
+                    }
+                }
+            });
         }
     }
 
@@ -329,6 +385,25 @@ fn broker_key(
         )));
     }
     Ok(key)
+}
+
+/// The record of the name the broker last acknowledged ([`NAMED_FILE`]): the broker's UID
+/// and the name, one a line.
+struct Named {
+    marker: PathBuf,
+    record: String,
+}
+
+impl Named {
+    /// Whether the marker records this broker and this name.
+    fn is_recorded(&self) -> bool {
+        std::fs::read_to_string(&self.marker).is_ok_and(|text| text == self.record)
+    }
+
+    /// Records them, replacing the file whole (a crash leaves the old record or the new).
+    fn record(&self) -> Result<(), std::io::Error> {
+        shared::private_dir::replace_file(&self.marker, self.record.as_bytes())
+    }
 }
 
 /// Whether `marker` records a registration at `broker`.

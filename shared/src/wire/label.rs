@@ -1,4 +1,5 @@
-//! Message labels (protocol.md section 6, plus the catalogue extension of docs/adr/0009):
+//! Message labels (protocol.md section 6, plus the extensions: the catalogue query of
+//! docs/adr/0009, the operator's administration of 0010, merchants by name of 0016):
 //! the paper's `C_i` as an enum, with the stable
 //! `label` byte of `HeaderBytes` (section 3) and the kind of each message (request and its
 //! reply label, reply, or delivery).
@@ -160,6 +161,12 @@ labels! {
     AdminRequest = 39 => Request { reply: Label::AdminResponse },
     /// The broker's answer to an administration request.
     AdminResponse = 40 => Reply,
+    /// Extension (docs/adr/0016): M registers its display name at the broker; answered `Ack`.
+    MerchantProfile = 41 => Request { reply: Label::Ack },
+    /// Extension (docs/adr/0016): a peer asks the broker for the named merchants, read-only.
+    MerchantDirectoryRequest = 42 => Request { reply: Label::MerchantDirectoryResponse },
+    /// Extension (docs/adr/0016): the broker's signed page of (UID, name).
+    MerchantDirectoryResponse = 43 => Reply,
 }
 
 impl Label {
@@ -220,8 +227,21 @@ mod tests {
         assert_eq!(Label::CatalogueResponse.code(), 38);
         assert_eq!(Label::AdminRequest.code(), 39);
         assert_eq!(Label::AdminResponse.code(), 40);
+        assert_eq!(Label::MerchantProfile.code(), 41);
+        assert_eq!(Label::MerchantDirectoryRequest.code(), 42);
+        assert_eq!(Label::MerchantDirectoryResponse.code(), 43);
+        assert_eq!(
+            Label::MerchantProfile.kind(),
+            LabelKind::Request { reply: Label::Ack }
+        );
+        assert_eq!(
+            Label::MerchantDirectoryRequest.kind(),
+            LabelKind::Request {
+                reply: Label::MerchantDirectoryResponse
+            }
+        );
         assert_eq!(Label::from_code(0), Err(UnknownLabel(0)));
-        assert_eq!(Label::from_code(41), Err(UnknownLabel(41)));
+        assert_eq!(Label::from_code(44), Err(UnknownLabel(44)));
         assert_eq!(Label::from_code(255), Err(UnknownLabel(255)));
     }
 
@@ -265,7 +285,7 @@ mod tests {
             .filter(|l| l.kind() == LabelKind::Request { reply: Label::Ack })
             .map(|l| l.code())
             .collect();
-        assert_eq!(acked, [14, 17, 19, 26, 36]);
+        assert_eq!(acked, [14, 17, 19, 26, 36, 41]);
     }
 
     #[test]
@@ -291,7 +311,7 @@ mod tests {
             assert_eq!(postcard::from_bytes::<Label>(&bytes).unwrap(), label);
         }
         assert!(postcard::from_bytes::<Label>(&[0]).is_err());
-        assert!(postcard::from_bytes::<Label>(&[41]).is_err());
+        assert!(postcard::from_bytes::<Label>(&[44]).is_err());
     }
 
     #[test]

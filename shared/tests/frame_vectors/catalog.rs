@@ -1,4 +1,4 @@
-//! The vectors: one frame of every label (codes 1 to 40), laid out as the parties' code
+//! The vectors: one frame of every label (codes 1 to 43), laid out as the parties' code
 //! builds it (docs/protocol.md section 6 and appendix A), in the order of the
 //! transactions. Every body is built from its typed struct here, so a change to a body's
 //! fields or encoding changes the bytes and fails the comparison with the stored file.
@@ -86,6 +86,7 @@ impl<'w> Catalog<'w> {
         c.renew();
         c.control();
         c.extensions();
+        c.names();
         c.specs
     }
 
@@ -949,7 +950,8 @@ impl<'w> Catalog<'w> {
         );
     }
 
-    /// The catalogue query (docs/adr/0009) and the operator's administration (0010).
+    /// The catalogue query (docs/adr/0009), the operator's administration (0010) and
+    /// merchants by name (0016).
     fn extensions(&mut self) {
         let t = tx(0x0c);
         let query = CatalogueRequestX0 {
@@ -968,8 +970,9 @@ impl<'w> Catalog<'w> {
             ("tea-1", "Green tea, 100 g", 450),
             ("book-7", "A book", 1_299),
         ];
-        let listing = CatalogueResponseX1::listing(
+        let listing = CatalogueResponseX1::named_listing(
             self.re("CatalogueRequest"),
+            Some(merchant_name()),
             items.iter().map(|(id, name, price)| CatalogueItem {
                 id: (*id).to_owned(),
                 name: (*name).to_owned(),
@@ -1024,4 +1027,58 @@ impl<'w> Catalog<'w> {
             None,
         );
     }
+
+    /// Merchants by name (docs/adr/0016): the merchant registers its name at the broker,
+    /// and the customer lists the named merchants.
+    fn names(&mut self) {
+        let t = tx(0x0e);
+        let profile = MerchantProfileX0 {
+            name: merchant_name(),
+        };
+        self.push(
+            "MerchantProfile",
+            "docs/adr/0016, M → B, request (answered Ack)",
+            Label::MerchantProfile,
+            t,
+            (Merchant, Broker),
+            vec![signed("MerchantProfileX0", &profile)],
+            None,
+        );
+        let t = tx(0x0f);
+        let ask = MerchantDirectoryRequestX0 {
+            after: None,
+            nonce: Nonce([0x4d; 16]),
+        };
+        self.push(
+            "MerchantDirectoryRequest",
+            "docs/adr/0016, C → B, request",
+            Label::MerchantDirectoryRequest,
+            t,
+            (Customer, Broker),
+            vec![signed("MerchantDirectoryRequestX0", &ask)],
+            None,
+        );
+        let page = MerchantDirectoryResponseX1 {
+            re: self.re("MerchantDirectoryRequest"),
+            merchants: vec![MerchantEntry {
+                uid: self.world.uid(Merchant),
+                name: merchant_name(),
+            }],
+            more: false,
+        };
+        self.push(
+            "MerchantDirectoryResponse",
+            "docs/adr/0016, B → C, reply",
+            Label::MerchantDirectoryResponse,
+            t,
+            (Broker, Customer),
+            vec![signed("MerchantDirectoryResponseX1", &page)],
+            None,
+        );
+    }
+}
+
+/// The merchant's display name in every vector that carries it.
+fn merchant_name() -> MerchantName {
+    MerchantName::new("Green Tea House").expect("a valid name")
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use shared::Amount;
 use shared::UnixSecs;
 
+use super::merchants::{label, name_in_json, name_json};
 use crate::Wallet;
 use crate::cli::output::{Done, amount_json, expiry_json, expiry_text};
 use crate::core::OwnedScrip;
@@ -43,7 +44,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
     for v in &vendor {
         lines.push(format!(
             "VendorScrip {}  {:>12}  {}",
-            v.producer(),
+            label(state, v.producer()),
             v.scrip.value().to_string(),
             expiry_text(UnixSecs::new(v.scrip.body.expires), now)
         ));
@@ -65,7 +66,7 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         lines.push(format!(
             "lapsed: {} of {}  {}  grace ended at {}: its value went back to {account}",
             kind(l),
-            l.producer(),
+            label(state, l.producer()),
             l.scrip.value(),
             expiry_text(UnixSecs::new(grace_end(l, grace_secs)), now)
         ));
@@ -98,18 +99,23 @@ pub fn balance(wallet: &Wallet, now: UnixSecs, grace_secs: u64) -> Done {
         })),
         "vendor_scrip": vendor.iter().map(|v| json!({
             "merchant": v.producer().to_string(),
+            "merchant_name": name_json(state, v.producer()),
             "value": amount_json(v.scrip.value()),
             "expires": expiry_json(UnixSecs::new(v.scrip.body.expires), now),
         })).collect::<Vec<_>>(),
         "total": total.ok().map(amount_json),
-        "lapsed": split.lapsed.iter().map(|l| json!({
-            "kind": kind(l),
-            "producer": l.producer().to_string(),
-            "value": amount_json(l.scrip.value()),
-            "expires": expiry_json(UnixSecs::new(l.scrip.body.expires), now),
-            "renewable_until": expiry_json(UnixSecs::new(grace_end(l, grace_secs)), now),
-            "returned_to": account,
-        })).collect::<Vec<_>>(),
+        "lapsed": split.lapsed.iter().map(|l| {
+            let mut doc = json!({
+                "kind": kind(l),
+                "producer": l.producer().to_string(),
+                "value": amount_json(l.scrip.value()),
+                "expires": expiry_json(UnixSecs::new(l.scrip.body.expires), now),
+                "renewable_until": expiry_json(UnixSecs::new(grace_end(l, grace_secs)), now),
+                "returned_to": account,
+            });
+            name_in_json(state, &mut doc);
+            doc
+        }).collect::<Vec<_>>(),
         "renewal_grace_secs": grace_secs,
         "pending": pending.iter().map(|p| json!({
             "tx": p.request.tx().to_string(),

@@ -190,9 +190,11 @@ fn snake_case(name: &str) -> String {
 #[must_use]
 pub fn history(wallet: &Wallet) -> Done {
     let entries: Vec<&HistoryEntry> = wallet.history().collect();
+    let state = wallet.state();
     let mut lines: Vec<String> = entries
         .iter()
         .map(|e| format!("{}  tx {}  {}", e.time.utc(), e.tx, describe(&e.what)))
+        .map(|line| super::merchants::named_line(state, &line))
         .collect();
     if lines.is_empty() {
         lines.push("no history yet".to_owned());
@@ -201,7 +203,11 @@ pub fn history(wallet: &Wallet) -> Done {
         lines,
         json!({
             "command": "history",
-            "entries": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "entries": entries.iter().map(|e| {
+                let mut doc = entry_json(e);
+                super::merchants::name_in_json(state, &mut doc);
+                doc
+            }).collect::<Vec<_>>(),
         }),
     )
 }

@@ -5,6 +5,7 @@ pub mod broker_scrip;
 pub mod completions;
 pub mod history;
 pub mod init;
+pub mod merchants;
 pub mod register;
 pub mod renew;
 pub mod shop;

@@ -13,6 +13,7 @@ use serde_json::json;
 use shared::{ErrorCode, Uid};
 
 use super::history::{describe, entry_json};
+use super::merchants::{name_in_json, named_line};
 use crate::cli::exit::CliError;
 use crate::cli::output::Done;
 use crate::cli::session::{Session, now};
@@ -53,16 +54,22 @@ pub async fn run(session: &mut Session, producer: Option<Uid>) -> Result<Done, C
             Err(e) => return Err(e),
         }
     }
+    let state = session.wallet.state();
+    let named = |e: &HistoryEntry| {
+        let mut doc = entry_json(e);
+        name_in_json(state, &mut doc);
+        doc
+    };
     Ok(Done::new(
         renewed
             .iter()
             .chain(&lapsed)
-            .map(|e| describe(&e.what))
+            .map(|e| named_line(state, &describe(&e.what)))
             .collect(),
         json!({
             "command": "renew",
-            "renewed": renewed.iter().map(entry_json).collect::<Vec<_>>(),
-            "lapsed": lapsed.iter().map(entry_json).collect::<Vec<_>>(),
+            "renewed": renewed.iter().map(named).collect::<Vec<_>>(),
+            "lapsed": lapsed.iter().map(named).collect::<Vec<_>>(),
         }),
     ))
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use shared::Uid;
 use shared::wire::bodies::{OrderId, OrderInfo};
 
+use super::merchants::{label, name_json};
 use crate::cli::exit::CliError;
 use crate::cli::output::{Done, amount_json};
 use crate::cli::session::{Session, now};
@@ -18,7 +19,8 @@ use crate::core::HistoryKind;
 use crate::core::catalogue::Listing;
 
 /// Fetches and verifies `merchant`'s catalogue (its key fetched from the broker first if
-/// the wallet lacks it).
+/// the wallet lacks it), and remembers the name the merchant signed into it
+/// (docs/adr/0016).
 pub async fn listing(session: &mut Session, merchant: Uid) -> Result<Listing, CliError> {
     session.ensure_peer_key(merchant).await?;
     session
@@ -30,16 +32,26 @@ pub async fn listing(session: &mut Session, merchant: Uid) -> Result<Listing, Cl
         .ask(&out)
         .await
         .map_err(|e| CliError::from_client(e, "the merchant", out.tx, false))?;
-    session
+    let listing = session
         .wallet
         .handle_catalogue(&query, &answer)
-        .map_err(|e| CliError::from_wallet(e, Some(out.tx)))
+        .map_err(|e| CliError::from_wallet(e, Some(out.tx)))?;
+    if let Some(name) = &listing.name {
+        session
+            .wallet
+            .remember_names([(&merchant, name)], now())
+            .map_err(|e| CliError::from_wallet(e, None))?;
+    }
+    Ok(listing)
 }
 
 /// `shop`: the catalogue.
 pub async fn shop(session: &mut Session, merchant: Uid) -> Result<Done, CliError> {
     let listing = listing(session, merchant).await?;
-    let mut lines = vec![format!("catalogue of {merchant}:")];
+    let mut lines = vec![format!(
+        "catalogue of {}:",
+        label(session.wallet.state(), merchant)
+    )];
     for item in &listing.items {
         lines.push(format!(
             "  {:<16} {:<32} {:>10}",
@@ -62,6 +74,7 @@ pub async fn shop(session: &mut Session, merchant: Uid) -> Result<Done, CliError
         json!({
             "command": "shop",
             "merchant": merchant.to_string(),
+            "merchant_name": name_json(session.wallet.state(), merchant),
             "items": listing.items.iter().map(|i| json!({
                 "id": i.id, "name": i.name, "unit_price": amount_json(i.unit_price),
             })).collect::<Vec<_>>(),
@@ -108,15 +121,17 @@ pub async fn buy(
             entry.what
         )));
     };
+    let shown = label(session.wallet.state(), merchant);
     Ok(Done::new(
         vec![
-            format!("bought {quantity} × {name} at {unit_price} from {merchant} for {paid}"),
+            format!("bought {quantity} × {name} at {unit_price} from {shown} for {paid}"),
             format!("change: VendorScrip {change} (tx {tx})"),
         ],
         json!({
             "command": "buy",
             "tx": tx.to_string(),
             "merchant": merchant.to_string(),
+            "merchant_name": name_json(session.wallet.state(), merchant),
             "item": item_id,
             "name": name,
             "quantity": quantity,

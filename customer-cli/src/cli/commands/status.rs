@@ -6,6 +6,7 @@ use serde_json::json;
 use shared::TxId;
 
 use super::history::{describe, entry_json};
+use super::merchants::{name_in_json, named_line};
 use crate::cli::exit::CliError;
 use crate::cli::output::Done;
 use crate::cli::session::Session;
@@ -28,15 +29,24 @@ pub async fn run(session: &mut Session, tx: TxId) -> Result<Done, CliError> {
         .filter(|e| e.tx == tx)
         .cloned()
         .collect();
+    let state = session.wallet.state();
     let mut lines = vec![format!("tx {tx}: finished")];
-    lines.extend(entries.iter().map(|e| format!("  {}", describe(&e.what))));
+    lines.extend(
+        entries
+            .iter()
+            .map(|e| named_line(state, &format!("  {}", describe(&e.what)))),
+    );
     Ok(Done::new(
         lines,
         json!({
             "command": "status",
             "tx": tx.to_string(),
             "pending": false,
-            "history": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            "history": entries.iter().map(|e| {
+                let mut doc = entry_json(e);
+                name_in_json(state, &mut doc);
+                doc
+            }).collect::<Vec<_>>(),
         }),
     ))
 }

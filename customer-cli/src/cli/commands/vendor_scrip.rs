@@ -9,6 +9,7 @@ use shared::wire::Label;
 use shared::{Amount, TxId, Uid};
 
 use super::history::{describe, entry_json};
+use super::merchants::{label, name_in_json, name_json, named_line};
 use crate::cli::VendorScripCommand;
 use crate::cli::exit::CliError;
 use crate::cli::output::{Done, amount_json};
@@ -60,16 +61,31 @@ fn held(session: &Session, merchant: Uid) -> Result<Amount, CliError> {
 }
 
 /// The result of a three-party transaction: its lines and document.
-fn done(command: &str, tx: TxId, merchant: Uid, recorded: &[HistoryEntry]) -> Done {
-    let mut lines: Vec<String> = recorded.iter().map(|e| describe(&e.what)).collect();
-    lines.push(format!("tx {tx}"));
+fn done(
+    session: &Session,
+    command: &str,
+    tx: TxId,
+    merchant: Uid,
+    recorded: &[HistoryEntry],
+) -> Done {
+    let state = session.wallet.state();
+    let mut lines: Vec<String> = recorded
+        .iter()
+        .map(|e| named_line(state, &describe(&e.what)))
+        .collect();
+    lines.push(format!("tx {tx} with {}", label(state, merchant)));
     Done::new(
         lines,
         json!({
             "command": command,
             "tx": tx.to_string(),
             "merchant": merchant.to_string(),
-            "recorded": recorded.iter().map(entry_json).collect::<Vec<_>>(),
+            "merchant_name": name_json(state, merchant),
+            "recorded": recorded.iter().map(|e| {
+                let mut doc = entry_json(e);
+                name_in_json(state, &mut doc);
+                doc
+            }).collect::<Vec<_>>(),
         }),
     )
 }
@@ -97,7 +113,7 @@ pub async fn run(session: &mut Session, command: VendorScripCommand) -> Result<D
                 .map_err(|e| CliError::from_bus(&e, "6.2 step 2", Some(tx)))?;
             let recorded = outcome(session, tx).await?;
             declined(tx, &recorded)?;
-            let mut d = done("vendor-scrip buy", tx, merchant, &recorded);
+            let mut d = done(session, "vendor-scrip buy", tx, merchant, &recorded);
             d.json["value"] = amount_json(amount);
             Ok(d)
         }
@@ -114,7 +130,7 @@ pub async fn run(session: &mut Session, command: VendorScripCommand) -> Result<D
             ];
             recorded.extend(outcome(session, tx).await?);
             declined(tx, &recorded)?;
-            let mut d = done("vendor-scrip top-up", tx, merchant, &recorded);
+            let mut d = done(session, "vendor-scrip top-up", tx, merchant, &recorded);
             d.json["added"] = amount_json(amount);
             Ok(d)
         }
@@ -136,7 +152,7 @@ pub async fn run(session: &mut Session, command: VendorScripCommand) -> Result<D
             ];
             recorded.extend(outcome(session, tx).await?);
             declined(tx, &recorded)?;
-            let mut d = done("vendor-scrip withdraw", tx, merchant, &recorded);
+            let mut d = done(session, "vendor-scrip withdraw", tx, merchant, &recorded);
             d.json["value"] = amount_json(value);
             Ok(d)
         }

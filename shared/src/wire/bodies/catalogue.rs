@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Re, body, reply};
+use super::{MerchantName, Re, body, reply};
 use crate::amount::Amount;
 use crate::ids::Nonce;
 use crate::wire::MAX_FRAME_LEN;
@@ -45,7 +45,7 @@ pub struct CatalogueItem {
 }
 
 /// `CatalogueResponse` (label 38), M → C, signed in the clear by the merchant:
-/// `X1 = re, items, omitted`.
+/// `X1 = re, items, omitted, name`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogueResponseX1 {
     /// The request answered.
@@ -57,6 +57,10 @@ pub struct CatalogueResponseX1 {
     /// most [`MAX_CATALOGUE_ITEMS`] items and 64 KiB): the customer sees the listing is
     /// partial instead of guessing.
     pub omitted: u32,
+    /// The merchant's display name (docs/adr/0016), signed with its prices so a customer
+    /// who asks the merchant itself learns it from the merchant's key; `None` when the
+    /// merchant has none configured.
+    pub name: Option<MerchantName>,
 }
 reply!(CatalogueResponseX1 => CatalogueResponse);
 
@@ -65,7 +69,21 @@ impl CatalogueResponseX1 {
     /// fit one frame, at most [`MAX_CATALOGUE_ITEMS`], and the count of the rest.
     #[must_use]
     pub fn listing(re: Re, items: impl IntoIterator<Item = CatalogueItem>) -> CatalogueResponseX1 {
-        let budget = MAX_FRAME_LEN.saturating_sub(CATALOGUE_RESPONSE_RESERVE);
+        CatalogueResponseX1::named_listing(re, None, items)
+    }
+
+    /// [`CatalogueResponseX1::listing`] of a merchant called `name` (docs/adr/0016): the
+    /// name's bytes come out of the items' budget.
+    #[must_use]
+    pub fn named_listing(
+        re: Re,
+        name: Option<MerchantName>,
+        items: impl IntoIterator<Item = CatalogueItem>,
+    ) -> CatalogueResponseX1 {
+        let name_cost = encode(&name).map_or(0, |b| b.len());
+        let budget = MAX_FRAME_LEN
+            .saturating_sub(CATALOGUE_RESPONSE_RESERVE)
+            .saturating_sub(name_cost);
         let mut used = 0usize;
         let mut kept = Vec::new();
         let mut omitted = 0u32;
@@ -86,6 +104,7 @@ impl CatalogueResponseX1 {
             re,
             items: kept,
             omitted,
+            name,
         }
     }
 }
@@ -163,6 +182,25 @@ mod tests {
         assert_eq!(
             CatalogueResponseX1::from_bytes(&bytes).unwrap().items.len(),
             MAX_CATALOGUE_ITEMS
+        );
+    }
+
+    /// The merchant's name (docs/adr/0016) travels in the signed listing and its bytes come
+    /// out of the items' budget, so a named listing still fits one frame.
+    #[test]
+    fn a_named_listing_carries_the_name_and_still_fits_one_frame() {
+        let name =
+            MerchantName::new(&"\u{10348}".repeat(crate::wire::bodies::MAX_NAME_CHARS)).unwrap();
+        let response = CatalogueResponseX1::named_listing(
+            re(),
+            Some(name.clone()),
+            (0..40).map(|i| item(i, 2048)),
+        );
+        assert_eq!(response.name.as_ref(), Some(&name));
+        assert!(response.to_bytes().len() <= MAX_FRAME_LEN - CATALOGUE_RESPONSE_RESERVE);
+        assert_eq!(
+            CatalogueResponseX1::from_bytes(&response.to_bytes()).unwrap(),
+            response
         );
     }
 }

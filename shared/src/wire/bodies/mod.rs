@@ -1,7 +1,8 @@
 //! Every signed body `X_i` of protocol.md section 6 as a typed struct, plus the bodies of
 //! the control messages (`Ack`, `Error`, `TransactionStatus`, `ScripLapsedNotice`), the
-//! operator's administration messages (`admin`, an extension) and the catalogue query
-//! (`catalogue`, an extension, docs/adr/0009).
+//! operator's administration messages (`admin`, an extension), the catalogue query
+//! (`catalogue`, an extension, docs/adr/0009) and merchants by name (`directory`, an
+//! extension, docs/adr/0016).
 //!
 //! A body is the postcard encoding of its struct, fields in the order section 6 lists them
 //! (protocol.md section 3); amounts, UIDs and scrip ids are their own types. Each struct is
@@ -15,6 +16,7 @@ mod admin;
 mod broker_scrip;
 mod catalogue;
 mod control;
+mod directory;
 mod exchange;
 mod purchase;
 mod registration;
@@ -39,6 +41,10 @@ pub use catalogue::{
 pub use control::{
     AckBody, ErrorBody, MAX_STORED_FRAMES, STATUS_RESPONSE_RESERVE, ScripLapsedNoticeBody,
     TransactionStatusBody, TransactionStatusResponseBody, TxStatus,
+};
+pub use directory::{
+    MAX_LISTED_MERCHANTS, MAX_NAME_CHARS, MerchantDirectoryRequestX0, MerchantDirectoryResponseX1,
+    MerchantEntry, MerchantName, MerchantProfileX0, NameError,
 };
 pub use exchange::{
     ChangeBrokerScripX4, ExchangeAuthorizationRequestX3, ExchangeAuthorizationResponseX5,
