@@ -272,11 +272,19 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
     );
     let _ = writeln!(
         out,
-        "vendor memos   {} owed in VendorScrip by {} merchants",
-        a.vendor_memo_total.value, b.floats.total
+        "merchants      {} known; {} of their VendorScrip outstanding (vendor memos)",
+        b.floats.total, a.vendor_memo_total.value
     );
     for f in &b.floats.rows {
-        let _ = writeln!(out, "  {}  memo float:vendor {}", f.merchant, f.memo.value);
+        let name = f
+            .name
+            .as_deref()
+            .map_or_else(String::new, |n| format!("{n}  "));
+        let _ = writeln!(
+            out,
+            "  {}  {name}memo float:vendor {}",
+            f.merchant, f.memo.value
+        );
     }
     more(&mut out, b.floats.total, b.floats.rows.len());
     let _ = writeln!(out, "open exchanges {} (6.2)", b.exchanges.total);
@@ -321,8 +329,11 @@ fn render_merchant(m: &MerchantStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "merchant {}  {}  {}, log at event {}, read {}",
+        "merchant {}{}  {}  {}, log at event {}, read {}",
         m.uid,
+        m.name
+            .as_deref()
+            .map_or_else(String::new, |n| format!("  {n}")),
         m.suite,
         serving(m.serving),
         m.head,

@@ -253,6 +253,10 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     // The merchant's view, once its report of the sale is acknowledged (6.3 step 5).
     let m = status_until(&merchant_url, None, |m| m["pending"]["reports"] == 0);
     assert_eq!(m["uid"], merchant_uid.as_str());
+    assert_eq!(
+        m["name"], "Green Tea House",
+        "ops/deploy/merchant.toml's name"
+    );
     assert_eq!(m["serving"], true);
     assert_eq!(m["sales"], 1);
     assert_eq!(
@@ -291,6 +295,7 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     assert_eq!(minor(&b["live_scrip"]["value"]), 2_500);
     assert_eq!(b["floats"]["total"], 1);
     assert_eq!(b["floats"]["rows"][0]["merchant"], merchant_uid.as_str());
+    assert_eq!(b["floats"]["rows"][0]["name"], m["name"]);
     assert_eq!(
         b["floats"]["rows"][0]["memo"], m["live_scrip"]["value"],
         "the broker's memo of the merchant's float is its live VendorScrip"

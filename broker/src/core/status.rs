@@ -35,7 +35,8 @@ pub struct BrokerStatus {
     pub accounts: Accounts,
     /// BrokerScrip in the live table (section 4).
     pub live_scrip: LiveScripView,
-    /// Each merchant's `memo float:vendor:<M>` (section 5), by UID.
+    /// Each merchant's name (docs/adr/0016) and `memo float:vendor:<M>` (section 5), by
+    /// UID.
     pub floats: Listed<MerchantFloat>,
     /// Open exchanges of 6.2, earliest deadline first.
     pub exchanges: Listed<OpenExchange>,
@@ -95,11 +96,13 @@ impl<T> Listed<T> {
     }
 }
 
-/// One merchant's memo.
+/// One merchant's name and memo.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantFloat {
     /// `UID_M`.
     pub merchant: String,
+    /// The name it registered (docs/adr/0016), if any.
+    pub name: Option<String>,
     /// `memo float:vendor:<M>` (section 5): what the broker paid M for VendorScrip not
     /// yet spent nor withdrawn.
     pub memo: Money,
@@ -138,8 +141,8 @@ pub struct OpenEscrow {
 pub struct Peers {
     /// Registered peers in all.
     pub total: usize,
-    /// Those the broker knows as merchants: each has a vendor memo, opened by the first
-    /// VendorScrip it was paid for.
+    /// Those the broker knows as merchants: each registered a name (docs/adr/0016) or has
+    /// a vendor memo, opened by the first VendorScrip it was paid for.
     pub merchants: usize,
     /// The rest: customers, and merchants that have not sold yet.
     pub customers: usize,
@@ -167,11 +170,9 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
         .memos
         .values()
         .fold(0_i128, |sum, memo| sum.saturating_add(*memo));
-    let merchants = state
-        .peers
-        .keys()
-        .filter(|uid| state.memos.contains_key(uid))
-        .count();
+    let known: std::collections::BTreeSet<&Uid> =
+        state.memos.keys().chain(state.names.keys()).collect();
+    let merchants = state.peers.keys().filter(|uid| known.contains(uid)).count();
     let held = state
         .live
         .iter()
@@ -208,9 +209,15 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
             held,
             value: Money::from(Balance::of_sum(state.live.value())),
         },
-        floats: Listed::of(state.memos.iter().map(|(merchant, memo)| MerchantFloat {
-            merchant: merchant.to_string(),
-            memo: money(*memo),
+        floats: Listed::of(known.into_iter().map(|merchant| {
+            MerchantFloat {
+                merchant: merchant.to_string(),
+                name: state
+                    .names
+                    .get(merchant)
+                    .map(|n| n.name.as_str().to_owned()),
+                memo: money(state.memos.get(merchant).copied().unwrap_or(0)),
+            }
         })),
         exchanges: Listed::of(exchanges.into_iter().map(|(tx, e)| OpenExchange {
             tx: tx.to_string(),

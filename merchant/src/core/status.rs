@@ -19,6 +19,8 @@ pub const MAX_LISTED: usize = 20;
 pub struct MerchantStatus {
     /// The merchant's UID.
     pub uid: String,
+    /// Its display name (docs/adr/0016), if configured.
+    pub name: Option<String>,
     /// The broker it serves under.
     pub broker: String,
     /// The deployment's suite.
@@ -173,6 +175,7 @@ pub fn status(
     }
     MerchantStatus {
         uid: config.mint.producer().to_string(),
+        name: config.name.as_ref().map(|n| n.as_str().to_owned()),
         broker: config.broker.to_string(),
         suite: config.mint.suite().to_string(),
         at: Moment::at(UnixSecs::new(now)),
