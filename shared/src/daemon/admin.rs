@@ -103,6 +103,7 @@ fn recorder() -> &'static PrometheusHandle {
             );
         }
         observe::describe();
+        observe::enable();
         handle
     })
 }

@@ -12,6 +12,7 @@
 //! an amount: a hostile peer must not grow the exporter's memory (protocol.md section 10),
 //! and the per-peer detail is the live view's and the log's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::ErrorCode;
@@ -128,6 +129,20 @@ impl std::fmt::Display for RequestOutcome {
     }
 }
 
+/// Whether a recorder was installed ([`enable`]): until then the shell records nothing,
+/// so a node without an exporter (the tests, the demo, the benchmarks) pays one load per
+/// request instead of building the facade's keys for a recorder that drops them.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns recording on: the daemon's exporter calls it once its recorder is installed.
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// The `label` of `frame`'s request: its header's label, or `unreadable`.
 #[must_use]
 pub fn label_of(frame: &[u8]) -> &'static str {
@@ -137,20 +152,26 @@ pub fn label_of(frame: &[u8]) -> &'static str {
 /// Records one answered request: the counters, the latency, and the `info` line of README
 /// "Operate it" (inside the frame's span, which carries its tx, label and sender).
 pub fn answered(label: &'static str, outcome: RequestOutcome, elapsed: Duration) {
-    metrics::counter!(REQUESTS, "label" => label, "outcome" => outcome.name()).increment(1);
-    metrics::histogram!(REQUEST_SECONDS, "label" => label).record(elapsed.as_secs_f64());
     let ms = elapsed.as_secs_f64() * 1000.0;
     match outcome.code() {
-        Some(code) => {
-            metrics::counter!(REFUSALS, "code" => code.name()).increment(1);
-            tracing::info!(%outcome, code = %code.name(), ms, "request");
-        }
+        Some(code) => tracing::info!(%outcome, code = %code.name(), ms, "request"),
         None => tracing::info!(%outcome, ms, "request"),
+    }
+    if !enabled() {
+        return;
+    }
+    metrics::counter!(REQUESTS, "label" => label, "outcome" => outcome.name()).increment(1);
+    metrics::histogram!(REQUEST_SECONDS, "label" => label).record(elapsed.as_secs_f64());
+    if let Some(code) = outcome.code() {
+        metrics::counter!(REFUSALS, "code" => code.name()).increment(1);
     }
 }
 
 /// Records a batch the node served: its size and how long it took.
 pub fn batch(frames: usize, elapsed: Duration) {
+    if !enabled() {
+        return;
+    }
     // A batch holds at most `MAX_BATCH` frames: exact in an f64.
     #[allow(clippy::cast_precision_loss)]
     metrics::histogram!(BATCH_FRAMES).record(frames as f64);
@@ -159,11 +180,17 @@ pub fn batch(frames: usize, elapsed: Duration) {
 
 /// Records one durable commit's latency.
 pub fn commit(elapsed: Duration) {
+    if !enabled() {
+        return;
+    }
     metrics::histogram!(COMMIT_SECONDS).record(elapsed.as_secs_f64());
 }
 
 /// Records a frame the gateway's screen kept from the node, for `reason`.
 pub fn screened(reason: &'static str) {
+    if !enabled() {
+        return;
+    }
     metrics::counter!(SCREENED, "reason" => reason).increment(1);
 }
 
