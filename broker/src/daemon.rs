@@ -154,12 +154,7 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         )
     });
     if let Some(admin) = &admin {
-        let nats = bus.clone();
-        admin.attach(
-            running.addr.clone(),
-            std::sync::Arc::new(move || nats.is_connected()),
-            export.as_ref().map(export::ExportTask::lag),
-        );
+        admin.attach_daemon(running.addr.clone(), &bus, export.as_ref());
     }
     tracing::info!(subject = %subjects.broker(), "broker serving");
     shared::daemon::notify::ready("serving");

@@ -325,12 +325,7 @@ pub async fn run(config: MerchantConfig) -> Result<Shutdown, DaemonError> {
         )
     });
     if let Some(admin) = &admin {
-        let nats = bus.clone();
-        admin.attach(
-            running.addr.clone(),
-            std::sync::Arc::new(move || nats.is_connected()),
-            export.as_ref().map(export::ExportTask::lag),
-        );
+        admin.attach_daemon(running.addr.clone(), &bus, export.as_ref());
     }
     tracing::info!(subject = %subjects.merchant(&uid), "merchant serving");
     shared::daemon::notify::ready("serving");

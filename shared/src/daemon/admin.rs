@@ -330,6 +330,22 @@ impl Admin {
         let _ = self.node.set(inspector);
     }
 
+    /// [`Admin::attach`] for a daemon: its node in `addr` on `bus`, with `export`'s lag
+    /// when it exports its log.
+    pub fn attach_daemon<N: Observe>(
+        &self,
+        addr: Addr<NodeActor<N>>,
+        bus: &crate::bus::NatsBus,
+        export: Option<&super::export::ExportTask>,
+    ) {
+        let nats = bus.clone();
+        self.attach(
+            addr,
+            Arc::new(move || nats.is_connected()),
+            export.map(super::export::ExportTask::lag),
+        );
+    }
+
     /// Stops the listener (the daemon's stop): answers what it took, takes nothing more.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
