@@ -243,6 +243,9 @@ fn when(at: &Moment) -> String {
     UnixSecs::new(at.unix).utc()
 }
 
+/// The peers the text lists (all of the view's are in `--json`).
+const SHOWN_PEERS: usize = 10;
+
 fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
     let mut out = String::new();
     let a = &b.accounts;
@@ -270,6 +273,21 @@ fn render_broker(b: &BrokerStatus, now: UnixSecs) -> String {
         "peers          {} registered: {} merchants, {} customers",
         b.peers.total, b.peers.merchants, b.peers.customers
     );
+    for p in b.peers.rows.iter().take(SHOWN_PEERS) {
+        let name = p
+            .name
+            .as_deref()
+            .map_or_else(String::new, |n| format!("  {n}"));
+        let _ = writeln!(out, "  {}  {}{name}", p.uid, p.kind);
+    }
+    if b.peers.total > SHOWN_PEERS.min(b.peers.rows.len()) {
+        let _ = writeln!(
+            out,
+            "  … and {} more (--json lists the first {})",
+            b.peers.total - SHOWN_PEERS.min(b.peers.rows.len()),
+            b.peers.rows.len()
+        );
+    }
     let _ = writeln!(
         out,
         "merchants      {} known; {} of their VendorScrip outstanding (vendor memos)",

@@ -303,6 +303,15 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     assert_eq!(a["vendor_memo_total"], m["live_scrip"]["value"]);
     assert_eq!(b["peers"]["total"], 2);
     assert_eq!(b["peers"]["merchants"], 1);
+    let merchant_row = b["peers"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["uid"] == merchant_uid.as_str())
+        .unwrap();
+    assert_eq!(merchant_row["kind"], "merchant");
+    assert_eq!(merchant_row["name"], "Green Tea House");
+    assert_eq!(b["peers"]["rows"].as_array().unwrap().len(), 2);
     assert_eq!(b["exchanges"]["total"], 0);
     assert_eq!(b["escrows"]["total"], 0);
     // Conservation, as the view shows it: what entered is in the bank accounts and the

@@ -49,6 +49,7 @@ fn the_quickstart_buys_an_item_and_the_books_add_up() {
         "live scrip     1 worth 6.00 (0 held, 0 due to lapse)",
         "sales          1",
         "  Green Tea House  memo float:vendor 6.00",
+        "  merchant  Green Tea House",
         "  Green Tea House  modern  serving",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");

@@ -141,11 +141,24 @@ pub struct OpenEscrow {
 pub struct Peers {
     /// Registered peers in all.
     pub total: usize,
+    /// The first [`MAX_LISTED`] by UID, each with its kind.
+    pub rows: Vec<PeerRow>,
     /// Those the broker knows as merchants: each registered a name (docs/adr/0016) or has
     /// a vendor memo, opened by the first VendorScrip it was paid for.
     pub merchants: usize,
     /// The rest: customers, and merchants that have not sold yet.
     pub customers: usize,
+}
+
+/// A registered peer (6.0) and what the broker knows it as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRow {
+    /// Its UID.
+    pub uid: String,
+    /// `merchant` (a registered name or a vendor memo) or `customer`.
+    pub kind: String,
+    /// The name it registered (docs/adr/0016), if any.
+    pub name: Option<String>,
 }
 
 /// The view of `state` at `now` (see the module doc).
@@ -209,14 +222,14 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
             held,
             value: Money::from(Balance::of_sum(state.live.value())),
         },
-        floats: Listed::of(known.into_iter().map(|merchant| {
+        floats: Listed::of(known.iter().map(|merchant| {
             MerchantFloat {
                 merchant: merchant.to_string(),
                 name: state
                     .names
-                    .get(merchant)
+                    .get(*merchant)
                     .map(|n| n.name.as_str().to_owned()),
-                memo: money(state.memos.get(merchant).copied().unwrap_or(0)),
+                memo: money(state.memos.get(*merchant).copied().unwrap_or(0)),
             }
         })),
         exchanges: Listed::of(exchanges.into_iter().map(|(tx, e)| OpenExchange {
@@ -234,6 +247,21 @@ pub fn status(state: &State, uid: &Uid, now: u64, head: u64, serving: bool) -> B
         })),
         peers: Peers {
             total: state.peers.len(),
+            rows: state
+                .peers
+                .keys()
+                .take(MAX_LISTED)
+                .map(|uid| PeerRow {
+                    uid: uid.to_string(),
+                    kind: if known.contains(uid) {
+                        "merchant"
+                    } else {
+                        "customer"
+                    }
+                    .to_owned(),
+                    name: state.names.get(uid).map(|n| n.name.as_str().to_owned()),
+                })
+                .collect(),
             merchants,
             customers: state.peers.len() - merchants,
         },
