@@ -600,6 +600,26 @@ impl World {
         self.node.as_ref().unwrap().state()
     }
 
+    /// Replays the log into a fresh file (protocol.md section 8): the state is the live
+    /// one and the tables are `live`, the live node's.
+    pub fn assert_replay_matches(&self, live: &shared::events::ProjectionDump) {
+        use broker::store::LiveProjection;
+        let scratch = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(scratch.path().join("replay.redb")).unwrap();
+        let mut replayed = State::new(self.suite);
+        self.node
+            .as_ref()
+            .unwrap()
+            .log()
+            .replay_into(&LiveProjection::new(&mut replayed), &db)
+            .unwrap();
+        assert_eq!(&replayed, self.state());
+        let rebuilt =
+            shared::events::dump_projection(&db, &LiveProjection::new(&mut State::new(self.suite)))
+                .unwrap();
+        assert_eq!(&rebuilt, live);
+    }
+
     pub fn broker_key(&self) -> PublicKey {
         fixtures::keypair(self.suite, BROKER_KEY).public().clone()
     }
