@@ -201,6 +201,19 @@ impl Site {
         command
     }
 
+    /// `peerscrip --json <args>` on the wallet `who` (the directory `<who>`, unlocked with
+    /// the passphrase in `secrets/<who>.passphrase`) reaching the nodes at `nats_url`, run
+    /// and recorded ([`Site::record`]).
+    pub fn wallet(&self, who: &str, nats_url: &str, args: &[&str]) -> Run {
+        let mut command = Site::wallet_command(
+            &self.path(who),
+            &self.path(&format!("secrets/{who}.passphrase")),
+            nats_url,
+        );
+        command.args(args);
+        self.record(Run::of(command))
+    }
+
     /// The customer's `peerscrip --json` on the wallet directory `wallet` unlocked with
     /// `passphrase_file`, reaching the nodes at `nats_url`. Its command follows.
     #[must_use]

@@ -89,13 +89,7 @@ impl World {
 
     /// `peerscrip --json <global flags> <args>`: the customer's wallet.
     fn wallet(&self, args: &[&str]) -> Run {
-        let mut command = Site::wallet_command(
-            &self.site.path("alice"),
-            &self.site.path("secrets/alice.passphrase"),
-            &self.nats_url,
-        );
-        command.args(args);
-        self.site.record(Run::of(command))
+        self.site.wallet("alice", &self.nats_url, args)
     }
 
     /// `peerscrip init`: a new wallet pinning the broker's key.

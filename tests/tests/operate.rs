@@ -136,13 +136,7 @@ struct World {
 impl World {
     /// `peerscrip --json …` on `who`'s wallet.
     fn wallet_of(&self, who: &str, args: &[&str]) -> Run {
-        let mut command = Site::wallet_command(
-            &self.site.path(who),
-            &self.site.path("secrets/wallet.passphrase"),
-            &self.nats_url,
-        );
-        command.args(args);
-        self.site.record(Run::of(command))
+        self.site.wallet(who, &self.nats_url, args)
     }
 
     /// `peerscrip --json …` on alice's wallet.
@@ -162,11 +156,13 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
         site: Site::new(SUITE),
         nats_url: server.url(),
     };
-    std::fs::write(
-        world.site.path("secrets/wallet.passphrase"),
-        format!("{PASSPHRASE}\n"),
-    )
-    .unwrap();
+    for who in ["alice", "bob"] {
+        std::fs::write(
+            world.site.path(&format!("secrets/{who}.passphrase")),
+            format!("{PASSPHRASE}\n"),
+        )
+        .unwrap();
+    }
     std::fs::write(world.token_file(), format!("{TOKEN}\n")).unwrap();
     let _ = world.site.keygen("broker");
     let _ = world.site.keygen("operator");
