@@ -13,6 +13,9 @@ use shared::daemon::config::{
     base_of, path_setting, positive_secs, read_toml, redacted_url, resolve_common,
 };
 
+use shared::daemon::export::is_stream_name;
+use shared::daemon::ha::{DEFAULT_LEASE_TTL, HaSettings, MAX_LEASE_TTL, MIN_LEASE_TTL};
+
 use crate::core::Config;
 
 /// `peerscrip-broker`: the broker daemon on NATS.
@@ -47,9 +50,42 @@ pub struct BrokerArgs {
     /// unset: no administration over the bus].
     #[arg(long, env = "PEERSCRIP_OPERATOR_PUBLIC_KEY")]
     pub operator_key: Option<PathBuf>,
+    /// Run highly available on a JetStream cluster (docs/adr/0017): the log is replicated
+    /// to a stream before any reply leaves, and only the holder of the lease serves
+    /// [file: ha.enabled; default off].
+    #[arg(long, env = "PEERSCRIP_HA")]
+    pub ha: bool,
+    /// This broker's name in the lease and the logs [file: ha.instance; default
+    /// `<host>:<pid>`].
+    #[arg(long, env = "PEERSCRIP_HA_INSTANCE")]
+    pub ha_instance: Option<String>,
+    /// How long the lease lives without a renewal, seconds: how long the deployment may be
+    /// without a broker after the holder dies [file: ha.lease_ttl_secs; default 10].
+    #[arg(long, env = "PEERSCRIP_HA_LEASE_TTL_SECS")]
+    pub ha_lease_ttl_secs: Option<u64>,
     /// Print the resolved configuration (no secrets) and exit.
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// The `[ha]` section of the file (docs/adr/0017; `ops/deploy/ha/`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HaFile {
+    /// See [`BrokerArgs::ha`].
+    pub enabled: Option<bool>,
+    /// The stream of the replicated log [default `PEERSCRIP_BROKER_LOG`].
+    pub stream: Option<String>,
+    /// The subject prefix of the replicated log [default `peerscrip.ha`].
+    pub subject_prefix: Option<String>,
+    /// The lease's KV bucket [default `peerscrip_lease`].
+    pub bucket: Option<String>,
+    /// See [`BrokerArgs::ha_lease_ttl_secs`].
+    pub lease_ttl_secs: Option<u64>,
+    /// The replicas of the stream and the bucket [default 3].
+    pub replicas: Option<usize>,
+    /// See [`BrokerArgs::ha_instance`].
+    pub instance: Option<String>,
 }
 
 /// The `[broker]` section of the file.
@@ -86,6 +122,8 @@ pub struct BrokerFile {
     pub broker: BrokerSection,
     /// `[quotas]` (protocol.md section 10).
     pub quotas: shared::node::Quotas,
+    /// `[ha]`: high availability (docs/adr/0017).
+    pub ha: HaFile,
 }
 
 /// The resolved configuration.
@@ -99,6 +137,8 @@ pub struct BrokerConfig {
     pub operator_key: Option<PathBuf>,
     /// How often the timer enforces deadlines (`shell::serve_every`).
     pub expire_every: std::time::Duration,
+    /// High availability, when on (`crate::ha`).
+    pub ha: Option<HaSettings>,
 }
 
 /// The broker's redb file inside its data directory.
@@ -185,11 +225,20 @@ impl BrokerConfig {
             file.broker.expire_every_secs,
             crate::shell::EXPIRE_EVERY.as_secs(),
         )?);
+        let ha = resolve_ha(args, file.ha)?;
+        if ha.is_some() && node.export.is_some() {
+            return Err(ConfigError::invalid(
+                "node.export_stream (--export-stream)",
+                "not with [ha]: the replicated log's stream is the log's JetStream copy \
+                 (docs/adr/0017)",
+            ));
+        }
         Ok(BrokerConfig {
             node,
             core,
             operator_key,
             expire_every,
+            ha,
         })
     }
 
@@ -240,7 +289,100 @@ impl BrokerConfig {
             + &n.describe_export()
             + &n.describe_admin()
             + &n.describe_nats_tls()
+            + &self.describe_ha()
     }
+
+    /// The `[ha]` lines of `--check-config`.
+    fn describe_ha(&self) -> String {
+        match &self.ha {
+            None => "ha = off\n".to_owned(),
+            Some(ha) => format!(
+                "ha = on\nha.stream = {}\nha.subject_prefix = {}\nha.bucket = {}\n\
+                 ha.lease_ttl_secs = {}\nha.replicas = {}\nha.instance = {}\n",
+                ha.stream,
+                ha.subject_prefix,
+                ha.bucket,
+                ha.lease_ttl.as_secs(),
+                ha.replicas,
+                ha.instance
+            ),
+        }
+    }
+}
+
+/// The `[ha]` settings: off unless `--ha` or `ha.enabled`; each name checked by the
+/// server's rules, the TTL within [`MIN_LEASE_TTL`]..=[`MAX_LEASE_TTL`] (the stream's
+/// duplicate window outlasts any lease), an odd number of replicas up to 5.
+fn resolve_ha(args: &BrokerArgs, file: HaFile) -> Result<Option<HaSettings>, ConfigError> {
+    if !(args.ha || file.enabled == Some(true)) {
+        return Ok(None);
+    }
+    let instance = args
+        .ha_instance
+        .clone()
+        .or(file.instance)
+        .unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default();
+            format!("{host}:{}", std::process::id())
+        });
+    let mut ha = HaSettings::with_defaults(instance);
+    if let Some(stream) = file.stream {
+        if !is_stream_name(&stream) {
+            return Err(ConfigError::invalid(
+                "ha.stream",
+                "not a JetStream stream name (no whitespace, '.', '*', '>', '/' or '\\')",
+            ));
+        }
+        ha.stream = stream;
+    }
+    if let Some(bucket) = file.bucket {
+        let valid = !bucket.is_empty()
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(ConfigError::invalid(
+                "ha.bucket",
+                "a KV bucket name is letters, digits, '_' and '-'",
+            ));
+        }
+        ha.bucket = bucket;
+    }
+    if let Some(prefix) = file.subject_prefix {
+        ha.subject_prefix = shared::bus::Subjects::new(&prefix)
+            .map_err(|e| ConfigError::invalid("ha.subject_prefix", e.to_string()))?
+            .prefix()
+            .to_owned();
+    }
+    let ttl = std::time::Duration::from_secs(positive_secs(
+        "ha.lease_ttl_secs (--ha-lease-ttl-secs)",
+        args.ha_lease_ttl_secs,
+        file.lease_ttl_secs,
+        DEFAULT_LEASE_TTL.as_secs(),
+    )?);
+    if !(MIN_LEASE_TTL..=MAX_LEASE_TTL).contains(&ttl) {
+        return Err(ConfigError::invalid(
+            "ha.lease_ttl_secs (--ha-lease-ttl-secs)",
+            format!(
+                "must be {} to {} seconds",
+                MIN_LEASE_TTL.as_secs(),
+                MAX_LEASE_TTL.as_secs()
+            ),
+        ));
+    }
+    ha.lease_ttl = ttl;
+    if let Some(replicas) = file.replicas {
+        if !matches!(replicas, 1 | 3 | 5) {
+            return Err(ConfigError::invalid(
+                "ha.replicas",
+                "must be 1, 3 or 5 (a quorum of 3 survives one server, of 5 two)",
+            ));
+        }
+        ha.replicas = replicas;
+    }
+    Ok(Some(ha))
 }
 
 #[cfg(test)]
@@ -336,6 +478,74 @@ mod tests {
         assert!(e.to_string().contains("rot13"), "{e}");
         let e = toml::from_str::<BrokerFile>("[broker]\ngrace = 5\n").unwrap_err();
         assert!(e.to_string().contains("grace"), "{e}");
+    }
+
+    /// `[ha]`: off by default; on with its defaults; each value checked, naming its field;
+    /// never with a live export beside it.
+    #[test]
+    fn high_availability_is_configured_and_checked() {
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
+        assert_eq!(c.ha, None);
+        assert!(c.describe().contains("ha = off\n"));
+
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker", "--ha", "--ha-instance", "b1"])
+            .unwrap();
+        let c = BrokerConfig::resolve(&args, parse_file(FILE), "/srv".into(), &no_env).unwrap();
+        assert_eq!(
+            c.ha,
+            Some(HaSettings::with_defaults("b1".to_owned())),
+            "the defaults"
+        );
+        let file = format!(
+            "{FILE}[ha]\nenabled = true\nstream = \"LOG\"\nbucket = \"lease-1\"\n\
+             lease_ttl_secs = 5\nreplicas = 5\nsubject_prefix = \"acme.ha\"\n"
+        );
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let ha = BrokerConfig::resolve(&args, parse_file(&file), "/srv".into(), &no_env)
+            .unwrap()
+            .ha
+            .unwrap();
+        assert_eq!(
+            (
+                ha.stream.as_str(),
+                ha.bucket.as_str(),
+                ha.subject_prefix.as_str()
+            ),
+            ("LOG", "lease-1", "acme.ha")
+        );
+        assert_eq!((ha.lease_ttl.as_secs(), ha.replicas), (5, 5));
+
+        let refused = |extra: &str, flags: &[&str]| {
+            let args =
+                BrokerArgs::try_parse_from([&["peerscrip-broker", "--ha"][..], flags].concat())
+                    .unwrap();
+            let file = format!("{FILE}{extra}");
+            BrokerConfig::resolve(&args, parse_file(&file), "/srv".into(), &no_env)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused("", &["--ha-lease-ttl-secs", "1"]),
+            "ha.lease_ttl_secs (--ha-lease-ttl-secs): must be 2 to 60 seconds"
+        );
+        assert_eq!(
+            refused("[ha]\nreplicas = 2\n", &[]),
+            "ha.replicas: must be 1, 3 or 5 (a quorum of 3 survives one server, of 5 two)"
+        );
+        assert_eq!(
+            refused("[ha]\nstream = \"a.b\"\n", &[]),
+            "ha.stream: not a JetStream stream name (no whitespace, '.', '*', '>', '/' or '\\')"
+        );
+        assert_eq!(
+            refused("[ha]\nbucket = \"a b\"\n", &[]),
+            "ha.bucket: a KV bucket name is letters, digits, '_' and '-'"
+        );
+        assert_eq!(
+            refused("", &["--export-stream", "EXPORT"]),
+            "node.export_stream (--export-stream): not with [ha]: the replicated log's stream \
+             is the log's JetStream copy (docs/adr/0017)"
+        );
     }
 
     #[test]

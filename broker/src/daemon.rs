@@ -29,9 +29,10 @@
 //! so the daemon outlives a NATS restart; a request that got no reply meanwhile is retried
 //! by its sender with the same bodies and answered from the stored reply (section 7).
 
-use shared::bus::{Bus, BusError, NatsBus, NatsOptions};
+use shared::bus::{Bus, BusError, NatsBus};
 use shared::daemon::export::{self, NodeLog};
 use shared::daemon::{Admin, AdminError, IdentityError, KeyFileError, NodeIdentity, Shutdown};
+use shared::ids::Uid;
 use shared::runtime::{Screen, system_clock};
 
 use crate::config::BrokerConfig;
@@ -79,6 +80,13 @@ pub enum DaemonError {
     /// The admin listener could not start.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// High availability could not go on (docs/adr/0017).
+    #[error("high availability: {0}")]
+    Ha(String),
+    /// The replicated log holds what this file cannot follow: another deployment's
+    /// history, a damaged message (docs/adr/0017). The file is not changed.
+    #[error("following the replicated log: {0}")]
+    Follow(#[source] NodeError),
 }
 
 /// Runs the broker until SIGINT or SIGTERM (see the module doc). Must run inside an actix
@@ -95,12 +103,40 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
         Some(settings) => Some(Admin::start(settings).await?),
         None => None,
     };
-    let node = open_node(&config)?;
-    let uid = node.uid();
-    let path = config.log_path();
+    let stopped = match &config.ha {
+        Some(ha) => crate::ha::run(&config, ha, admin.as_ref(), shutdown).await,
+        None => run_alone(&config, admin.as_ref(), shutdown).await,
+    };
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
+    stopped
+}
+
+/// The single-process mode: the broker serves from its own file until the signal.
+async fn run_alone(
+    config: &BrokerConfig,
+    admin: Option<&Admin>,
+    shutdown: impl std::future::Future<Output = Shutdown>,
+) -> Result<Shutdown, DaemonError> {
+    let node = open_serving_node(config)?;
+    let bus = connect(config, node.uid()).await?;
+    let serving = Serving::start(node, config, &bus, admin).await?;
+    let signal = shutdown.await;
+    serving.finish(&bus, signal).await?;
+    Ok(signal)
+}
+
+/// The broker's node opened as [`open_node`] does, with the operator's key if one is
+/// configured, and its head logged.
+///
+/// # Errors
+/// As [`open_node`]; [`DaemonError::OperatorKey`].
+pub(crate) fn open_serving_node(config: &BrokerConfig) -> Result<BrokerNode, DaemonError> {
+    let node = open_node(config)?;
     let node = match &config.operator_key {
         Some(path) => {
-            let operator = operator_key(path, node_settings.suite)?;
+            let operator = operator_key(path, config.node.suite)?;
             tracing::info!(operator = %operator.uid(), "serving the operator's administration requests");
             node.with_operator(operator)
         }
@@ -108,68 +144,128 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     };
     let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
     tracing::info!(
-        %uid,
-        suite = %node_settings.suite,
-        log = %path.display(),
+        uid = %node.uid(),
+        suite = %config.node.suite,
+        log = %config.log_path().display(),
         head,
         "broker log verified and replayed"
     );
-    let subjects = node_settings.subjects.clone();
-    let mut options = node_settings.nats_options("peerscrip-broker");
-    options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
-    let export_options = NatsOptions {
-        name: Some("peerscrip-broker export".to_owned()),
-        ..options.clone()
-    };
-    let bus = NatsBus::connect(&node_settings.nats_url, options).await?;
-    let screen = Screen {
-        // On a shared network anyone may forge a reply subject (protocol.md section 3).
-        bound_replies: true,
-        ..Screen::default()
-    };
-    let dropped = screen.dropped.clone();
-    let running = crate::shell::serve_every(
-        node,
-        bus.clone(),
-        subjects.clone(),
-        system_clock,
-        config.expire_every,
-        screen,
-    )
-    .await?;
-    let export = node_settings.export.clone().map(|settings| {
-        export::spawn(
-            running.addr.clone(),
-            NodeLog {
-                log: BrokerNode::log,
-                name: event_name,
-            },
-            export::Target {
-                settings,
-                nats_url: node_settings.nats_url.clone(),
-                options: export_options,
-                node_kind: NODE_KIND,
-                uid,
-            },
-        )
-    });
-    if let Some(admin) = &admin {
-        admin.attach_daemon(running.addr.clone(), &bus, export.as_ref());
-    }
-    tracing::info!(subject = %subjects.broker(), "broker serving");
-    shared::daemon::notify::ready("serving");
+    Ok(node)
+}
 
-    let signal = shutdown.await;
-    shared::daemon::notify::stopping();
-    tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
-    dropped.report();
-    let node = running.shutdown().await;
-    if let Err(e) = bus.flush().await {
-        tracing::warn!(error = %e, "the last replies may not have reached the server");
+/// The NATS connection the broker serves on, its inbox under its UID.
+///
+/// # Errors
+/// [`DaemonError::Bus`] if NATS cannot be reached.
+pub(crate) async fn connect(config: &BrokerConfig, uid: Uid) -> Result<NatsBus, DaemonError> {
+    let settings = &config.node;
+    let mut options = settings.nats_options("peerscrip-broker");
+    options.inbox_prefix = Some(settings.subjects.inbox_prefix(&uid));
+    Ok(NatsBus::connect(&settings.nats_url, options).await?)
+}
+
+/// A broker serving: its actor, gateway and timer, and its export task if configured.
+pub(crate) struct Serving {
+    running: crate::shell::Running,
+    export: Option<export::ExportTask>,
+    dropped: std::sync::Arc<shared::runtime::Dropped>,
+}
+
+impl Serving {
+    /// Serves `node` on `bus`: the gateway (screening reply subjects, protocol.md section
+    /// 3), the timer, the export task; attaches the admin listener and tells systemd.
+    ///
+    /// # Errors
+    /// [`DaemonError::Bus`] if the subscription fails.
+    pub(crate) async fn start(
+        node: BrokerNode,
+        config: &BrokerConfig,
+        bus: &NatsBus,
+        admin: Option<&Admin>,
+    ) -> Result<Serving, DaemonError> {
+        let settings = &config.node;
+        let uid = node.uid();
+        let subjects = settings.subjects.clone();
+        let screen = Screen {
+            // On a shared network anyone may forge a reply subject (protocol.md section 3).
+            bound_replies: true,
+            ..Screen::default()
+        };
+        let dropped = screen.dropped.clone();
+        let running = crate::shell::serve_every(
+            node,
+            bus.clone(),
+            subjects.clone(),
+            system_clock,
+            config.expire_every,
+            screen,
+        )
+        .await?;
+        let mut export_options = settings.nats_options("peerscrip-broker export");
+        export_options.inbox_prefix = Some(subjects.inbox_prefix(&uid));
+        let export = settings.export.clone().map(|export_settings| {
+            export::spawn(
+                running.addr.clone(),
+                NodeLog {
+                    log: BrokerNode::log,
+                    name: event_name,
+                },
+                export::Target {
+                    settings: export_settings,
+                    nats_url: settings.nats_url.clone(),
+                    options: export_options,
+                    node_kind: NODE_KIND,
+                    uid,
+                },
+            )
+        });
+        if let Some(admin) = admin {
+            admin.attach_daemon(running.addr.clone(), bus, export.as_ref());
+        }
+        tracing::info!(subject = %subjects.broker(), "broker serving");
+        shared::daemon::notify::ready("serving");
+        Ok(Serving {
+            running,
+            export,
+            dropped,
+        })
     }
-    if let (Some(export), Some(node)) = (export, &node) {
-        export.finish(node.log(), event_name).await;
+
+    /// The graceful stop on `signal`: no new request, those taken answered, the bus
+    /// flushed, the export caught up, the file closed (see the module doc).
+    ///
+    /// # Errors
+    /// [`DaemonError::Close`] if the log does not close cleanly.
+    pub(crate) async fn finish(self, bus: &NatsBus, signal: Shutdown) -> Result<(), DaemonError> {
+        shared::daemon::notify::stopping();
+        tracing::info!(%signal, "stopping: no new requests, finishing those in flight");
+        self.dropped.report();
+        let node = self.running.shutdown().await;
+        if let Err(e) = bus.flush().await {
+            tracing::warn!(error = %e, "the last replies may not have reached the server");
+        }
+        if let (Some(export), Some(node)) = (self.export, &node) {
+            export.finish(node.log(), event_name).await;
+        }
+        close(node)
     }
+
+    /// Stops serving at once (an HA broker that lost the lease, docs/adr/0017): the
+    /// gateway and the timer are aborted, the requests already queued are answered (each
+    /// batch's commit fails once the replica is fenced: `Unavailable`), and the node comes
+    /// back, to be closed and replaced from the replicated log.
+    /// There is no export to stop: HA refuses `export_stream` (the replicated log is the
+    /// JetStream copy, and an export could publish a tail the replica refused).
+    pub(crate) async fn abandon(self) -> Option<BrokerNode> {
+        self.running.stop().await
+    }
+}
+
+/// Closes the node's file, reporting its head.
+///
+/// # Errors
+/// [`DaemonError::Close`].
+pub(crate) fn close(node: Option<BrokerNode>) -> Result<(), DaemonError> {
     if let Some(node) = node {
         let head = node.log().head().ok().flatten().map_or(0, |(seq, _)| seq);
         node.close().map_err(DaemonError::Close)?;
@@ -177,10 +273,7 @@ pub async fn run(config: BrokerConfig) -> Result<Shutdown, DaemonError> {
     } else {
         tracing::warn!("the broker's actor had already stopped");
     }
-    if let Some(admin) = admin {
-        admin.stop().await;
-    }
-    Ok(signal)
+    Ok(())
 }
 
 /// Opens the broker's node as configured, with every start-up check of [`run`]: the data

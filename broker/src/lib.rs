@@ -13,6 +13,8 @@
 //!   commit on the blocking pool, gateway on `Subjects::broker()`).
 //! - [`config`] and [`daemon`]: the `peerscrip-broker` daemon on NATS (its settings from
 //!   file, environment and flags; start-up checks, serving, graceful stop).
+//! - [`ha`]: the daemon's high-availability mode on a JetStream cluster (docs/adr/0017):
+//!   one fenced writer, a replicated log, hot standbys.
 //!
 //! Only [`core`] builds without the feature `io` (on by default): the compiler keeps the
 //! protocol logic free of files, sockets and clocks, as docs/adr/0006 requires.
@@ -22,6 +24,8 @@ pub mod config;
 pub mod core;
 #[cfg(feature = "io")]
 pub mod daemon;
+#[cfg(feature = "io")]
+pub mod ha;
 #[cfg(feature = "io")]
 pub mod node;
 #[cfg(feature = "io")]

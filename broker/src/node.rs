@@ -16,7 +16,10 @@
 
 use std::path::Path;
 
-use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
+use shared::events::{
+    Event, EventLog, GENESIS_PREV_HASH, Group, LogError, LogIdentity, NewEvent, ProjectionError,
+    ReplicaRow, SharedReplica, chain::hash_bytes,
+};
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
     Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas, Recorded, Refusal,
@@ -28,6 +31,7 @@ use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSec
 use crate::core::bank::{self, BankError};
 use crate::core::obtain_vendor_scrip::Timed;
 use crate::core::request::{AdminRequest, Verified};
+use crate::core::sealed_id::{self, SealedIdError};
 use crate::core::{
     AccountIds, Config, Ctx, Decision, Kind, Outcome, Request, State, Touched, decide,
     open as open_frame,
@@ -83,6 +87,15 @@ pub enum NodeError {
     /// record with its commitment: the node refuses to serve.
     #[error("inconsistent broker file: {0}")]
     Inconsistent(String),
+    /// An event of the replicated log does not continue this file's log (docs/adr/0017):
+    /// another history, a damaged message, a sealed ID that does not open.
+    #[error("event {seq} of the replicated log: {reason}")]
+    Replicated {
+        /// Its seq.
+        seq: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl From<Unserved> for NodeError {
@@ -220,7 +233,7 @@ impl Core for BrokerCore {
             }
             _ => None,
         };
-        group.append_with(
+        let stored = group.append_with(
             events,
             &LiveProjection::staging(&mut self.state, &mut self.staged),
             |txn, _| match &opening {
@@ -228,6 +241,9 @@ impl Core for BrokerCore {
                 None => Ok(()),
             },
         )?;
+        if let Some((pan, id)) = &opening {
+            annex_opening(group, &stored, self.keys.public(), pan, id)?;
+        }
         self.opened.extend(opening);
         Ok(())
     }
@@ -400,15 +416,123 @@ impl BrokerNode {
         let opening = bank::open_account(&core.state, core.config.suite, pan, secret, tx, now)?;
         let id = opening.id;
         self.driver.commit_with(now, |core, group| {
-            group.append_with(
+            let stored = group.append_with(
                 Recorded::attach(vec![opening.event], Vec::new()),
                 &LiveProjection::new(&mut core.state),
                 |txn, _| store::write_account_id(txn, pan, &id),
             )?;
+            annex_opening(group, &stored, core.keys.public(), pan, &id)?;
             core.opened.push((pan.clone(), id));
             Ok(())
         })?;
         Ok(tx)
+    }
+
+    /// Attaches `replica` to the log (the broker's HA mode, docs/adr/0017): every later
+    /// commit reaches the replicated log before it returns, so before any reply of its
+    /// batch leaves; once the replica is fenced the node serves nothing more (it answers
+    /// `Unavailable`) and its daemon steps down.
+    pub fn set_replica(&mut self, replica: Option<SharedReplica>) {
+        self.driver.set_replica(replica);
+    }
+
+    /// `rows` of this file's log, each `AccountOpened` with its sealed ID as its annex
+    /// (from the secrets table): what a new holder of the lease publishes of a tail the
+    /// replicated log lacks (docs/adr/0017).
+    ///
+    /// # Errors
+    /// [`NodeError::Replicated`] for a row that does not decode, an account without its
+    /// ID, or a seal that fails.
+    pub fn annexed(&self, mut rows: Vec<ReplicaRow>) -> Result<Vec<ReplicaRow>, NodeError> {
+        let core = self.driver.core();
+        for row in &mut rows {
+            let refuse = |reason: String| NodeError::Replicated {
+                seq: row.seq,
+                reason,
+            };
+            let event = Event::<Recorded<Kind>>::decode(&row.bytes)
+                .map_err(|e| refuse(format!("does not decode: {e}")))?;
+            if let Kind::AccountOpened { pan, .. } = &event.kind.kind {
+                let id = core
+                    .ids
+                    .get(pan)
+                    .ok_or_else(|| refuse(format!("no secret record for account {pan:?}")))?;
+                let annex = sealed_id::seal(core.keys.public(), pan, id)
+                    .map_err(|e| refuse(e.to_string()))?;
+                row.annex = Some(annex);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Appends events that the deployment's serving broker committed, as its replicated
+    /// log holds them (docs/adr/0017): a standby's tail, in one commit. Each row must be
+    /// the event right after this log's head, in the canonical encoding of the event it
+    /// decodes to, so the log numbers and chains it again to the same bytes; the fold and
+    /// the projection are the live ones. An `AccountOpened` brings its sealed ID as its
+    /// annex ([`sealed_id`]), opened, checked against the event's commitment and written
+    /// to the secrets table in the same commit. Returns the new head.
+    ///
+    /// # Errors
+    /// [`NodeError::Replicated`] for a row that does not continue the log, before
+    /// anything is written; as a commit otherwise.
+    pub fn follow(&mut self, rows: &[ReplicaRow], now: UnixSecs) -> Result<u64, NodeError> {
+        let (mut head, mut hash) = self.log().head()?.unwrap_or((0, GENESIS_PREV_HASH));
+        let core = self.driver.core();
+        let (keys, suite) = (&core.keys, core.config.suite);
+        let mut events = Vec::with_capacity(rows.len());
+        let mut openings = Vec::new();
+        for row in rows {
+            let refuse = |reason: String| NodeError::Replicated {
+                seq: row.seq,
+                reason,
+            };
+            let event = Event::<Recorded<Kind>>::decode(&row.bytes)
+                .map_err(|e| refuse(format!("does not decode: {e}")))?;
+            if row.seq != head + 1 || event.seq != row.seq {
+                return Err(refuse(format!(
+                    "holds event {}, and the log's next is {}",
+                    event.seq,
+                    head + 1
+                )));
+            }
+            if event.prev_hash != hash {
+                return Err(refuse(
+                    "does not link to the log's last event: another history".to_owned(),
+                ));
+            }
+            if event.encode().ok().as_deref() != Some(row.bytes.as_slice()) {
+                return Err(refuse("is not in its canonical encoding".to_owned()));
+            }
+            if let Kind::AccountOpened { pan, id_commitment } = &event.kind.kind {
+                let annex = row
+                    .annex
+                    .as_deref()
+                    .ok_or_else(|| refuse(format!("opens {pan:?} without its sealed ID")))?;
+                let id = sealed_id::open(keys, suite, pan, id_commitment, annex)
+                    .map_err(|e| refuse(e.to_string()))?;
+                openings.push((pan.clone(), id));
+            }
+            (head, hash) = (row.seq, hash_bytes(&row.bytes));
+            events.push(event.into_new());
+        }
+        if events.is_empty() {
+            return Ok(head);
+        }
+        self.driver.commit_with(now, |core, group| {
+            group.append_with(
+                events,
+                &LiveProjection::staging(&mut core.state, &mut core.staged),
+                |txn, _| {
+                    openings
+                        .iter()
+                        .try_for_each(|(pan, id)| store::write_account_id(txn, pan, id))
+                },
+            )?;
+            core.opened.extend(openings);
+            Ok(())
+        })?;
+        Ok(head)
     }
 
     /// Bank operator: deposits `amount` into `bank:<pan>` (section 5). Returns its tx.
@@ -491,6 +615,30 @@ impl BrokerNode {
             .map(|(to, frame)| Outgoing { to, frame })
             .collect()
     }
+}
+
+/// Attaches the sealed ID of an account opening to its `AccountOpened` among `stored`,
+/// when the group goes to a replica (docs/adr/0017; [`sealed_id`]).
+fn annex_opening(
+    group: &mut Group<'_, Recorded<Kind>>,
+    stored: &[Event<Recorded<Kind>>],
+    broker: &PublicKey,
+    pan: &Pan,
+    id: &AccountId,
+) -> Result<(), LogError> {
+    if !group.is_replicated() {
+        return Ok(());
+    }
+    let Some(event) = stored
+        .iter()
+        .find(|e| matches!(&e.kind.kind, Kind::AccountOpened { pan: p, .. } if p == pan))
+    else {
+        return Ok(());
+    };
+    let annex = sealed_id::seal(broker, pan, id)
+        .map_err(|e: SealedIdError| LogError::SideTables(ProjectionError::Other(Box::new(e))))?;
+    group.annex(event.seq, annex);
+    Ok(())
 }
 
 /// The state and the secrets table of `log`: the state rebuilt by replay, checked against

@@ -9,33 +9,10 @@
 mod wire_client;
 
 use broker::node::NodeError;
-use shared::UnixSecs;
 use shared::ids::{Nonce, TxId};
-use shared::node::{UNAVAILABLE_MESSAGE, Unavailable, is_unavailable};
-use shared::wire::Frame;
-use shared::wire::bodies::{BrokerScripResponseX1, ErrorBody, Re};
-use shared::{Amount, ErrorCode, Suite};
+use shared::wire::bodies::BrokerScripResponseX1;
+use shared::{Amount, Suite};
 use wire_client::{NOW, World};
-
-/// `handle` of `request` at `now` is `Unavailable`, with the unsigned answer naming it.
-fn assert_unavailable(w: &mut World, request: &[u8], now: UnixSecs) {
-    let broker = w.broker_key().uid();
-    let result = w.node().handle(request, now);
-    let Err(NodeError::Unavailable(Unavailable { reply, .. })) = result else {
-        panic!("expected Unavailable, got {result:?}")
-    };
-    let reply = reply.expect("an answer to a request with a header");
-    let header = Frame::decode(request).unwrap().header;
-    assert!(is_unavailable(&reply, broker, header.tx));
-    let frame = Frame::decode(&reply).unwrap();
-    let body: ErrorBody = frame.part(0).unwrap().unsigned().unwrap();
-    assert_eq!(body.error_code(), Some(ErrorCode::Unavailable));
-    assert_eq!(body.re, Re::new(&header, Vec::new()));
-    assert_eq!(
-        body.message, UNAVAILABLE_MESSAGE,
-        "no detail of the fault leaves"
-    );
-}
 
 #[test]
 fn a_full_disk_is_answered_unavailable_and_the_broker_serves_again_once_it_can_write() {
@@ -48,13 +25,13 @@ fn a_full_disk_is_answered_unavailable_and_the_broker_serves_again_once_it_can_w
         // The disk is full: the request is answered Unavailable and nothing is written.
         disk.fill_disk();
         let request = c.obtain(TxId::random(), 1_000, Nonce::random());
-        assert_unavailable(&mut w, &request, NOW);
+        w.assert_unavailable(&request, NOW);
         // Down for the rest of this second, even with space back: no write is tried.
         disk.free_space();
-        assert_unavailable(&mut w, &request, NOW);
+        w.assert_unavailable(&request, NOW);
         // Still full at the next attempt: the reopen fails, and the broker stays down.
         disk.fill_disk();
-        assert_unavailable(&mut w, &request, NOW.saturating_add_secs(1));
+        w.assert_unavailable(&request, NOW.saturating_add_secs(1));
 
         // Space is back: the next attempt reopens the log and the same request (its saved
         // bodies, section 7) is decided as if nothing had happened.

@@ -89,4 +89,15 @@ impl NatsCluster {
         }
         Ok(NatsCluster { servers })
     }
+
+    /// Every server's client URL, comma-separated: what a node of the cluster is given
+    /// (`--nats-url`), so that it starts on any server that answers.
+    #[must_use]
+    pub fn url(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }

@@ -193,6 +193,18 @@ impl Daemon {
         self.wait_exit()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process.
+    ///
+    /// # Panics
+    /// When the signal cannot be sent.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// SIGKILL: no shutdown at all.
     ///
     /// # Panics

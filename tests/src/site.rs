@@ -189,6 +189,34 @@ impl Site {
         )
     }
 
+    /// A broker of a highly available deployment (docs/adr/0017): the daemon of
+    /// [`Site::broker_command`] on its own data directory `data/<who>`, with the one key and
+    /// the one root key of the deployment's brokers, `--ha` as instance `who` with a lease
+    /// of `lease_ttl_secs`.
+    #[must_use]
+    pub fn ha_broker_command(&self, nats_url: &str, who: &str, lease_ttl_secs: u64) -> Command {
+        let data = self.data(who);
+        let key = self.key("broker");
+        let mut command = daemon_command(
+            "peerscrip-broker",
+            "broker.toml",
+            (self.suite, &data, &key),
+            nats_url,
+        );
+        let operator = self.public_key("operator");
+        if operator.exists() {
+            command.arg("--operator-key").arg(operator);
+        }
+        // One root key for the deployment's brokers (created by the first to start), as an
+        // operator copies it to each (ops/deploy/ha/README.md).
+        command
+            .arg("--root-key")
+            .arg(self.path("secrets/broker.root.key"))
+            .args(["--ha", "--ha-instance", who, "--ha-lease-ttl-secs"])
+            .arg(lease_ttl_secs.to_string());
+        command
+    }
+
     /// The merchant daemon `who` on `data/<who>` with `keys/<who>`, its configuration
     /// `ops/deploy/merchant.toml` (its catalogue and PAN), pinning `keys/broker`, serving
     /// on `nats_url`. Flags may follow (its PANSecret, at least).

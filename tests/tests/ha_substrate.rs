@@ -110,6 +110,10 @@ async fn a_deposed_writer_cannot_extend_the_log_and_acknowledged_appends_survive
     // refused, and its event is not in the log.
     assert_eq!(append_eventually(&js, 0, "e1").await, 1);
     assert_eq!(append(&js, 1, "e2").await, Ok(2));
+    // A retried append (same Nats-Msg-Id, same expected sequence) is acknowledged as the
+    // duplicate it is, not refused for the sequence it now follows: the replica retries a
+    // batch whose acknowledgements it did not get (shared::daemon::ha::replica).
+    assert_eq!(append(&js, 1, "e2").await, Ok(2));
     let deposed = append(&js, 1, "stale").await;
     assert!(
         deposed

@@ -24,6 +24,7 @@ pub mod bank;
 pub mod events;
 pub mod open;
 pub mod request;
+pub mod sealed_id;
 pub mod state;
 pub mod status;
 

@@ -620,6 +620,29 @@ impl World {
         assert_eq!(&rebuilt, live);
     }
 
+    /// `handle` of `request` at `now` is `Unavailable` (protocol.md section 10), with the
+    /// unsigned answer naming it and no detail of the fault.
+    pub fn assert_unavailable(&mut self, request: &[u8], now: UnixSecs) {
+        use broker::node::NodeError;
+        use shared::node::{UNAVAILABLE_MESSAGE, Unavailable, is_unavailable};
+        let broker = self.broker_key().uid();
+        let result = self.node().handle(request, now);
+        let Err(NodeError::Unavailable(Unavailable { reply, .. })) = result else {
+            panic!("expected Unavailable, got {result:?}")
+        };
+        let reply = reply.expect("an answer to a request with a header");
+        let header = Frame::decode(request).unwrap().header;
+        assert!(is_unavailable(&reply, broker, header.tx));
+        let frame = Frame::decode(&reply).unwrap();
+        let body: ErrorBody = frame.part(0).unwrap().unsigned().unwrap();
+        assert_eq!(body.error_code(), Some(ErrorCode::Unavailable));
+        assert_eq!(body.re, shared::wire::bodies::Re::new(&header, Vec::new()));
+        assert_eq!(
+            body.message, UNAVAILABLE_MESSAGE,
+            "no detail of the fault leaves"
+        );
+    }
+
     pub fn broker_key(&self) -> PublicKey {
         fixtures::keypair(self.suite, BROKER_KEY).public().clone()
     }

@@ -260,10 +260,26 @@ impl NatsBus {
             .event_callback(move |event| log_event(name.clone(), event))
             .reconnect_delay_callback(move |attempts| reconnect_delay(&retrying, attempts));
         connect
-            .connect(url)
+            .connect(servers(url)?)
             .await
             .map_err(|e| connect_error(e, options.tls.as_ref()))
     }
+}
+
+/// The servers of `url`: one URL, or several separated by commas (the servers of a
+/// cluster, docs/adr/0017): the client connects to any that answers and learns the others
+/// from the cluster.
+fn servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    url.split(',')
+        .map(|one| {
+            one.trim().parse::<async_nats::ServerAddr>().map_err(|e| {
+                BusError::Connect(async_nats::ConnectError::with_source(
+                    async_nats::ConnectErrorKind::ServerParse,
+                    e,
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The longest pause between two reconnection attempts (async-nats's own default).

@@ -8,7 +8,8 @@
 //!   the daemon when it fails);
 //! - `/readyz`: 200 when the node serves (its log writable, protocol.md section 10) and its
 //!   NATS connection is up, 503 with the failing checks otherwise (a load balancer's or an
-//!   operator's readiness probe; not ready while the daemon starts);
+//!   operator's readiness probe; not ready while the daemon starts, nor while an HA
+//!   broker stands by without the lease, docs/adr/0017);
 //! - `/status`: the node's live view as JSON (`Observe::status`), what
 //!   `peerscrip-ops status` prints.
 //!
@@ -23,7 +24,7 @@
 //! [`NODE_TIMEOUT`]: a wedged node makes the probes fail, never hang.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use actix::Addr;
@@ -154,9 +155,9 @@ impl<N: Observe> Inspector<N> {
 struct Checks {
     /// Whether every check passed.
     ready: bool,
-    /// `serving`, `cannot write its log`, `not answering` or `starting`.
+    /// `serving`, `cannot write its log`, `not answering`, `starting` or `standby`.
     node: &'static str,
-    /// `connected`, `disconnected` or `starting`.
+    /// `connected`, `disconnected`, `starting` or `standby`.
     nats: &'static str,
 }
 
@@ -226,9 +227,56 @@ impl<N: Observe> Inspect for Inspector<N> {
     }
 }
 
+/// What the listener sees of the node: nothing yet (`starting`), a standby of an HA
+/// deployment (`standby`, docs/adr/0017), or the node serving in its actor.
+#[derive(Clone, Default)]
+enum Slot {
+    #[default]
+    Starting,
+    Standby,
+    Attached(Arc<dyn Inspect>),
+}
+
+/// The listener's [`Slot`], swapped as the node starts, stands by or serves.
+#[derive(Clone, Default)]
+struct NodeSlot(Arc<RwLock<Slot>>);
+
+impl std::fmt::Debug for NodeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.get() {
+            Slot::Starting => "starting",
+            Slot::Standby => "standby",
+            Slot::Attached(_) => "attached",
+        })
+    }
+}
+
+impl NodeSlot {
+    fn get(&self) -> Slot {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn attached(&self) -> Option<Arc<dyn Inspect>> {
+        match self.get() {
+            Slot::Attached(node) => Some(node),
+            Slot::Starting | Slot::Standby => None,
+        }
+    }
+
+    fn set(&self, slot: Slot) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = slot;
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
-    node: Arc<OnceLock<Arc<dyn Inspect>>>,
+    node: NodeSlot,
     token: Option<Arc<SecretBytes>>,
     metrics: &'static PrometheusHandle,
 }
@@ -236,7 +284,7 @@ struct Shared {
 /// The running admin listener.
 #[derive(Debug)]
 pub struct Admin {
-    node: Arc<OnceLock<Arc<dyn Inspect>>>,
+    node: NodeSlot,
     listen: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -266,7 +314,7 @@ impl Admin {
             listen: settings.listen,
             source,
         })?;
-        let node = Arc::new(OnceLock::new());
+        let node = NodeSlot::default();
         let shared = Shared {
             node: node.clone(),
             token: settings.token.clone().map(Arc::new),
@@ -314,8 +362,8 @@ impl Admin {
     }
 
     /// Hands the listener the node now serving in `addr` on the NATS connection
-    /// `connected` tells of, and, when the node exports its log, its export's lag. Only the
-    /// first call counts.
+    /// `connected` tells of, and, when the node exports its log, its export's lag. A later
+    /// call replaces it (an HA broker serves in a new actor each time it takes the lease).
     pub fn attach<N: Observe>(
         &self,
         addr: Addr<NodeActor<N>>,
@@ -327,7 +375,13 @@ impl Admin {
             connected,
             export_lag,
         });
-        let _ = self.node.set(inspector);
+        self.node.set(Slot::Attached(inspector));
+    }
+
+    /// The node stands by (an HA deployment's broker without the lease, docs/adr/0017):
+    /// `/healthz` 200, `/readyz` 503 with `"node": "standby"`, `/status` 503.
+    pub fn standby(&self) {
+        self.node.set(Slot::Standby);
     }
 
     /// [`Admin::attach`] for a daemon: its node in `addr` on `bus`, with `export`'s lag
@@ -393,7 +447,7 @@ async fn metrics_page(State(shared): State<Shared>, headers: HeaderMap) -> Respo
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    if let Some(node) = shared.node.get()
+    if let Some(node) = shared.node.attached()
         && !node.refresh().await
     {
         tracing::warn!("scrape: the node did not answer in time; its gauges are stale");
@@ -409,7 +463,7 @@ async fn metrics_page(State(shared): State<Shared>, headers: HeaderMap) -> Respo
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {
-    match shared.node.get() {
+    match shared.node.attached() {
         Some(node) if !node.alive() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the node actor has stopped\n",
@@ -421,11 +475,16 @@ async fn healthz(State(shared): State<Shared>) -> Response {
 
 async fn readyz(State(shared): State<Shared>) -> Response {
     let checks = match shared.node.get() {
-        Some(node) => node.checks().await,
-        None => Checks {
+        Slot::Attached(node) => node.checks().await,
+        Slot::Starting => Checks {
             ready: false,
             node: "starting",
             nats: "starting",
+        },
+        Slot::Standby => Checks {
+            ready: false,
+            node: "standby",
+            nats: "standby",
         },
     };
     let code = if checks.ready {
@@ -440,8 +499,18 @@ async fn status(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    let Some(node) = shared.node.get() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the node is starting\n").into_response();
+    let node = match shared.node.get() {
+        Slot::Attached(node) => node,
+        Slot::Starting => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "the node is starting\n").into_response();
+        }
+        Slot::Standby => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node stands by: another holds the lease\n",
+            )
+                .into_response();
+        }
     };
     match node.status().await {
         Some(view) => axum::Json(view).into_response(),
@@ -549,6 +618,23 @@ mod tests {
             serde_json::json!({"ready": false, "node": "starting", "nats": "starting"})
         );
         assert_eq!(get(at, "/status", Some(TOKEN)).await.0, 503);
+
+        // An HA standby: alive, not ready, and it says why.
+        admin.standby();
+        assert_eq!(get(at, "/healthz", None).await, (200, "ok\n".to_owned()));
+        let (code, body) = get(at, "/readyz", None).await;
+        assert_eq!(code, 503);
+        assert_eq!(
+            json(&body),
+            serde_json::json!({"ready": false, "node": "standby", "nats": "standby"})
+        );
+        assert_eq!(
+            get(at, "/status", Some(TOKEN)).await,
+            (
+                503,
+                "the node stands by: another holds the lease\n".to_owned()
+            )
+        );
 
         let serving = Arc::new(AtomicBool::new(true));
         let connected = Arc::new(AtomicBool::new(true));

@@ -3,7 +3,9 @@
 //! are the same for every node (NATS, data directory, suite, key, subjects, logs), the key
 //! files, the record of a data directory's identity, the log output, the shutdown
 //! signal, the live event export (`export_stream`), the admin listener (`/metrics`,
-//! `/healthz`, `/readyz`, `/status`) and systemd's readiness notification. Each node's own settings and its `run` live in `broker::config`/`broker::daemon`
+//! `/healthz`, `/readyz`, `/status`), systemd's readiness notification, and the parts of
+//! high availability on a JetStream cluster (`ha`, docs/adr/0017). Each node's own
+//! settings and its `run` live in `broker::config`/`broker::daemon`
 //! and `merchant::config`/`merchant::daemon`.
 //!
 //! Behind the `daemon` feature, so that the wallet and the tests do not pull in clap, TOML
@@ -13,6 +15,7 @@ pub mod admin;
 pub mod config;
 pub mod exit;
 pub mod export;
+pub mod ha;
 pub mod identity;
 pub mod keys;
 pub mod logging;

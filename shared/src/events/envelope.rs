@@ -126,6 +126,23 @@ pub struct Event<K> {
     pub kind: K,
 }
 
+impl<K> Event<K> {
+    /// The event as its writer proposed it, without its place in the chain: what a copy
+    /// of the log appends to its own (a standby broker following the replicated log,
+    /// docs/adr/0017), which numbers and chains it again to the same bytes.
+    #[must_use]
+    pub fn into_new(self) -> NewEvent<K> {
+        NewEvent {
+            time: self.time,
+            tx: self.tx,
+            postings: self.postings,
+            memos: self.memos,
+            evidence: self.evidence,
+            kind: self.kind,
+        }
+    }
+}
+
 impl<K: Serialize> Event<K> {
     /// The event's postcard encoding: what the log stores and what the chain hash covers.
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {

@@ -143,6 +143,10 @@ pub enum LogError {
     /// The log holds `u64::MAX` events and cannot number another.
     #[error("event log sequence numbers exhausted")]
     SeqExhausted,
+    /// The log's replica did not take a commit (which is then on this file only, answered
+    /// to nobody), or is fenced and refuses more (docs/adr/0017).
+    #[error(transparent)]
+    Replica(crate::events::replica::ReplicaError),
 }
 
 macro_rules! redb_into_log_error {

@@ -45,6 +45,7 @@ use crate::events::identity::LogIdentity;
 use crate::events::meta::{self, EVENTS, META, RESERVED_TABLES, SCHEMA_VERSION};
 use crate::events::posting::{self, PostingError};
 use crate::events::projection::{Projection, ProjectionDump, ProjectionError, dump_projection};
+use crate::events::replica::{ReplicaRow, SharedReplica};
 use crate::ids::TxId;
 
 /// A node's event log over events of kind `K` (see the module doc).
@@ -58,6 +59,8 @@ pub struct EventLog<K> {
     opener: Opener,
     path: PathBuf,
     identity: LogIdentity,
+    /// Where every group commit is replicated before it returns (docs/adr/0017).
+    replica: Option<SharedReplica>,
     _kind: PhantomData<fn(K) -> K>,
 }
 
@@ -127,6 +130,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
             opener,
             path,
             identity,
+            replica: None,
             _kind: PhantomData,
         })
     }
@@ -194,6 +198,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
             opener,
             path,
             identity,
+            replica: None,
             _kind: PhantomData,
         })
     }
@@ -248,28 +253,23 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        check_reserved(projection)?;
-        for (index, event) in events.iter().enumerate() {
-            check_postings(index, event)?;
-        }
-        let txn = self.db()?.begin_write()?;
-        let written = read_head_of(&txn).and_then(|mut head| {
-            let stored = write_batch(&txn, &mut head, events, projection, side_writes)?;
-            write_head_of(&txn, head)?;
-            Ok(stored)
-        });
-        match written {
-            Ok(stored) => {
-                let started = std::time::Instant::now();
-                txn.commit()?;
-                crate::runtime::observe::commit(started.elapsed());
-                Ok(stored)
-            }
-            Err(e) => {
-                abort(txn);
-                Err(e)
-            }
-        }
+        let mut group = self.begin_group()?;
+        let stored = group.append_with(events, projection, side_writes)?;
+        group.commit()?;
+        Ok(stored)
+    }
+
+    /// Attaches `replica`: from now on every commit is replicated before it returns, and
+    /// no group begins once the replica is fenced (docs/adr/0017,
+    /// [`crate::events::replica`]). `None` detaches it.
+    pub fn set_replica(&mut self, replica: Option<SharedReplica>) {
+        self.replica = replica;
+    }
+
+    /// Whether a replica is attached.
+    #[must_use]
+    pub fn is_replicated(&self) -> bool {
+        self.replica.is_some()
     }
 
     /// Begins a group commit (architecture.md "Each node", group commit): several
@@ -279,11 +279,16 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
     /// [`Group::commit`] returned `Ok`; if an append or the commit fails, nothing of the
     /// group is written and the caller must rebuild its in-memory state from the log.
     pub fn begin_group(&self) -> Result<Group<'_, K>, LogError> {
+        if let Some(replica) = &self.replica {
+            replica.writable().map_err(LogError::Replica)?;
+        }
         Ok(Group {
             txn: Some(self.db()?.begin_write()?),
             head: None,
             failed: false,
             appended: 0,
+            replica: self.replica.clone(),
+            rows: Vec::new(),
             _log: PhantomData,
         })
     }
@@ -483,6 +488,9 @@ pub struct Group<'log, K> {
     head: Option<Head>,
     failed: bool,
     appended: u64,
+    /// The log's replica, if any, and the rows it will be given at the commit.
+    replica: Option<SharedReplica>,
+    rows: Vec<ReplicaRow>,
     _log: PhantomData<&'log EventLog<K>>,
 }
 
@@ -534,7 +542,8 @@ impl<K: Serialize> Group<'_, K> {
                 Some(head) => head,
                 empty => empty.insert(read_head_of(txn)?),
             };
-            write_batch(txn, head, events, projection, side_writes)
+            let rows = self.replica.is_some().then_some(&mut self.rows);
+            write_batch(txn, head, events, projection, side_writes, rows)
         });
         match result {
             Ok(stored) => {
@@ -583,6 +592,22 @@ impl<K: Serialize> Group<'_, K> {
         self.appended
     }
 
+    /// Whether the group's events go to a replica: only then is an [`Group::annex`] kept,
+    /// so a node builds one only when this says so.
+    #[must_use]
+    pub fn is_replicated(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// Attaches `annex` to the group's event `seq`, to travel to the replica beside it
+    /// ([`crate::events::replica`], "Annexes"). Without a replica, or for a seq the group
+    /// did not write, nothing happens.
+    pub fn annex(&mut self, seq: u64, annex: Vec<u8>) {
+        if let Some(row) = self.rows.iter_mut().find(|row| row.seq == seq) {
+            row.annex = Some(annex);
+        }
+    }
+
     /// Commits every append of the group durably in one write transaction. Refuses (and
     /// aborts) a group one of whose appends failed.
     pub fn commit(mut self) -> Result<(), LogError> {
@@ -604,7 +629,10 @@ impl<K: Serialize> Group<'_, K> {
         let started = std::time::Instant::now();
         txn.commit()?;
         crate::runtime::observe::commit(started.elapsed());
-        Ok(())
+        match &self.replica {
+            Some(replica) => replica.replicate(&self.rows).map_err(LogError::Replica),
+            None => Ok(()),
+        }
     }
 }
 
@@ -645,6 +673,7 @@ fn write_batch<K, P, F>(
     events: Vec<NewEvent<K>>,
     projection: &P,
     side_writes: F,
+    mut rows: Option<&mut Vec<ReplicaRow>>,
 ) -> Result<Vec<Event<K>>, LogError>
 where
     K: Serialize,
@@ -667,6 +696,13 @@ where
                 return Err(LogError::Chain {
                     seq,
                     reason: chain::ChainBreak::BeyondHead,
+                });
+            }
+            if let Some(rows) = rows.as_deref_mut() {
+                rows.push(ReplicaRow {
+                    seq,
+                    bytes,
+                    annex: None,
                 });
             }
             stored.push(event);

@@ -17,6 +17,8 @@
 //! - [`projection`]: the [`Projection`] a node implements to fold events into its tables.
 //! - [`replay`]: rebuilding the projection tables from the log alone, in the live file or a
 //!   fresh one, to compare them byte for byte.
+//! - [`replica`]: the [`Replica`] every group commit reaches before it returns, when one
+//!   is attached (the broker's high-availability mode, docs/adr/0017).
 //! - `faults` (feature `fixtures`): a storage backend that fails on demand, for the tests
 //!   of section 10's storage faults.
 //!
@@ -39,6 +41,7 @@ pub mod posting;
 pub mod projection;
 #[cfg(feature = "io")]
 pub mod replay;
+pub mod replica;
 
 // The tests need the log; the crate's tests always build with `io` (its dev-dependency
 // on itself enables `daemon`, which needs it).
@@ -63,3 +66,4 @@ pub use projection::{
 };
 #[cfg(feature = "io")]
 pub use replay::REPLAY_BATCH;
+pub use replica::{Replica, ReplicaError, ReplicaRow, SharedReplica};

@@ -38,7 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
-use crate::events::{EventLog, Group, LogError, NewEvent};
+use crate::events::{EventLog, Group, LogError, NewEvent, SharedReplica};
 use crate::ids::Uid;
 use crate::suite::{KeyPair, PublicKey, Suite};
 use crate::time::UnixSecs;
@@ -233,6 +233,12 @@ impl<C: Core> Driver<C> {
     #[must_use]
     pub fn into_parts(self) -> (EventLog<Recorded<C::Kind>>, C) {
         (self.log, self.core)
+    }
+
+    /// Attaches `replica` to the log (docs/adr/0017): every later commit is replicated
+    /// before it returns, and none begins once the replica is fenced. `None` detaches it.
+    pub fn set_replica(&mut self, replica: Option<SharedReplica>) {
+        self.log.set_replica(replica);
     }
 
     /// Whether the node is down after a storage fault (section 10): until a call at or

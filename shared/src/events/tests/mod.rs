@@ -6,4 +6,5 @@ mod fixture;
 mod group;
 mod open;
 mod props;
+mod replica;
 mod tamper;
