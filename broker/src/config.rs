@@ -570,4 +570,34 @@ mod tests {
         let file: BrokerFile = read_toml(&path).unwrap();
         assert!(file.node.data_dir.is_some());
     }
+
+    /// `ops/deploy/ha/`: two brokers of one deployment, one root key, their own data
+    /// directories, the three servers (docs/adr/0017).
+    #[test]
+    fn the_examples_of_the_highly_available_deployment_resolve() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ops/deploy/ha");
+        let args = BrokerArgs::try_parse_from(["peerscrip-broker"]).unwrap();
+        let resolved: Vec<BrokerConfig> = ["broker-a.toml", "broker-b.toml"]
+            .iter()
+            .map(|name| {
+                let file: BrokerFile = read_toml(&dir.join(name)).unwrap();
+                BrokerConfig::resolve(&args, file, dir.clone(), &no_env).unwrap()
+            })
+            .collect();
+        let (a, b) = (&resolved[0], &resolved[1]);
+        let (ha_a, ha_b) = (a.ha.as_ref().unwrap(), b.ha.as_ref().unwrap());
+        assert_eq!(
+            (ha_a.instance.as_str(), ha_b.instance.as_str()),
+            ("broker-a", "broker-b")
+        );
+        assert_eq!(ha_a.lease_ttl, DEFAULT_LEASE_TTL);
+        assert_eq!(
+            (ha_a.stream.as_str(), ha_a.bucket.as_str()),
+            (ha_b.stream.as_str(), ha_b.bucket.as_str())
+        );
+        assert_ne!(a.node.data_dir, b.node.data_dir);
+        assert_eq!(a.node.root_key, b.node.root_key);
+        assert_eq!(a.node.key, b.node.key);
+        assert_eq!(a.node.nats_url.split(',').count(), 3);
+    }
 }

@@ -29,7 +29,6 @@ use futures::{FutureExt, StreamExt};
 use shared::daemon::ha::{self, Fence, HaError, HaSettings, Lease, LeaseKeeper, ReplicatedLog};
 use shared::daemon::ha::{StreamReplica, stream::QUIET};
 use shared::daemon::{Admin, Shutdown};
-use shared::events::chain::hash_bytes;
 use shared::events::{Replica, ReplicaRow};
 use shared::ids::Uid;
 use shared::runtime::system_clock;
@@ -79,7 +78,7 @@ pub async fn run(
                 return Ok(signal);
             }
             Round::Again(node) => {
-                close(Some(node))?;
+                close(node)?;
                 continue;
             }
             Round::Lead(node, keeper) => (node, keeper),
@@ -110,8 +109,9 @@ pub async fn run(
 enum Round {
     /// The lease is this broker's and the file holds the whole stream.
     Lead(BrokerNode, LeaseKeeper),
-    /// The file was set aside or the stream could not be read: start again.
-    Again(BrokerNode),
+    /// The stream could not be read (the node, to close), or the file was set aside
+    /// (`None`): start again.
+    Again(Option<BrokerNode>),
     /// The signal came.
     Stopped(BrokerNode, Shutdown),
 }
@@ -124,7 +124,8 @@ enum Round {
 /// [`DaemonError::Key`] if the root key cannot be read.
 fn root_check(config: &BrokerConfig) -> Result<String, DaemonError> {
     let root = shared::daemon::load_or_create_root_key(&config.node.root_key)?;
-    let digest = hash_bytes(&[b"peerscrip/v1/root-key-check\0".as_slice(), root.expose()].concat());
+    // SHA-256 over the parts, so that no copy of the key is made to hash it.
+    let digest = shared::Suite::Modern.hash(&[b"peerscrip/v1/root-key-check", root.expose()]);
     Ok(hex::encode(&digest[..16]))
 }
 
@@ -171,26 +172,26 @@ async fn round(
     let head = head_of(&node);
     let last = match log.last().await {
         Ok(last) => last,
-        Err(e) => return again(node, &e).await,
+        Err(e) => return again_or_stop(node, &e).await,
     };
     match agreement(&node, log, head.min(last)).await {
         Ok(true) => {}
         Ok(false) => return set_aside(node, config, head, "it disagrees with the replicated log"),
-        Err(e) => return again(node, &e).await,
+        Err(e) => return again_or_stop(node, &e).await,
     }
     if head > last {
         // Ahead of the stream: this tail is served only by the holder, once published.
         return match lease.try_take(fence.clone()).await {
             Ok(Some(keeper)) => lead(node, log, keeper, fence, settings).await,
             Ok(None) => set_aside(node, config, head, "another broker holds the lease"),
-            Err(e) => again(node, &e).await,
+            Err(e) => again_or_stop(node, &e).await,
         };
     }
     tracing::info!(head, last, instance = %settings.instance, "standing by: following the replicated log");
     let mut node = node;
     let mut rows = match log.rows_from(head_of(&node) + 1).await {
         Ok(rows) => Box::pin(rows),
-        Err(e) => return again(node, &e).await,
+        Err(e) => return again_or_stop(node, &e).await,
     };
     let mut campaign = tokio::time::interval(settings.renew_every());
     campaign.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -200,7 +201,7 @@ async fn round(
             row = rows.next() => {
                 let first = match row {
                     Some(Ok(row)) => row,
-                    Some(Err(e)) => return again(node, &e).await,
+                    Some(Err(e)) => return again_or_stop(node, &e).await,
                     None => return again(node, &"the stream's consumer ended").await,
                 };
                 let mut batch = vec![first];
@@ -241,13 +242,13 @@ async fn lead(
     ));
     let last = match log.last().await {
         Ok(last) => last,
-        Err(e) => return again(node, &e).await,
+        Err(e) => return again_or_stop(node, &e).await,
     };
     let head = head_of(&node);
     if head < last {
         let mut rows = match log.rows_from(head + 1).await {
             Ok(rows) => Box::pin(rows),
-            Err(e) => return again(node, &e).await,
+            Err(e) => return again_or_stop(node, &e).await,
         };
         while head_of(&node) < last {
             let mut batch = Vec::new();
@@ -255,7 +256,7 @@ async fn lead(
                 match tokio::time::timeout(QUIET.max(settings.request_timeout()), rows.next()).await
                 {
                     Ok(Some(Ok(row))) => batch.push(row),
-                    Ok(Some(Err(e))) => return again(node, &e).await,
+                    Ok(Some(Err(e))) => return again_or_stop(node, &e).await,
                     Ok(None) | Err(_) => {
                         return again(node, &"the stream did not deliver its end in time").await;
                     }
@@ -363,14 +364,29 @@ fn set_aside(
             aside.display()
         ))
     })?;
-    Ok(Round::Again(open_serving_node(config)?))
+    Ok(Round::Again(None))
 }
 
-/// Logs why the round ends early and waits [`RETRY`] before the next.
+/// Logs why the round ends early and waits [`RETRY`] before the next: the cluster did
+/// not answer. A stream that holds what this broker must not follow
+/// ([`HaError::Stream`]: another root key, a gap, a foreign message) ends the daemon
+/// instead, with the reason: retrying would not change it.
 async fn again(node: BrokerNode, why: &dyn std::fmt::Display) -> Result<Round, DaemonError> {
     tracing::warn!(reason = %why, "the replicated log could not be read; starting again");
     tokio::time::sleep(RETRY).await;
-    Ok(Round::Again(node))
+    Ok(Round::Again(Some(node)))
+}
+
+/// [`again`] for a cluster that did not answer, the end for a stream this broker must
+/// not follow (see [`again`]).
+async fn again_or_stop(node: BrokerNode, e: &HaError) -> Result<Round, DaemonError> {
+    match e {
+        HaError::Stream { .. } => {
+            close(Some(node))?;
+            Err(DaemonError::Ha(e.to_string()))
+        }
+        HaError::Nats { .. } => again(node, e).await,
+    }
 }
 
 /// Appends `rows` to the node's file on the blocking pool ([`BrokerNode::follow`]).

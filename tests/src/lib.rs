@@ -2,7 +2,9 @@
 //! harness ([`nats_server`]) and the event export's stream read back from it
 //! ([`export_stream`]), a large broker log built fast ([`bank_log`]), the workspace's
 //! binaries built for the tests ([`binaries`]), run as processes ([`processes`]) in a
-//! deployment laid out as an operator lays it out ([`site`]), the bus
+//! deployment laid out as an operator lays it out ([`site`]) and read through their admin
+//! listeners ([`admin_http`]), the three-server cluster of high availability
+//! ([`nats_cluster`]), the bus
 //! conformance suite ([`bus_conformance`]), the test kit
 //! that builds a whole network of nodes on temporary files ([`network`]) and the
 //! deployment fixture that serves it on a bus ([`deployment`]), frames read and built by
@@ -11,6 +13,7 @@
 //! customer of protocol.md section 10 with its floods and latency ratios ([`attacker`]).
 //! All compiled into the library so any test binary can reuse them.
 
+pub mod admin_http;
 pub mod attacker;
 pub mod bank_log;
 pub mod binaries;

@@ -33,6 +33,12 @@ pub fn default_binary() -> PathBuf {
         .join("nats-server")
 }
 
+/// The cluster's `nats-server`: [`BINARY_ENV`] if set, else [`default_binary`].
+#[must_use]
+pub fn binary() -> PathBuf {
+    std::env::var_os(BINARY_ENV).map_or_else(default_binary, PathBuf::from)
+}
+
 /// Why the cluster could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -61,7 +67,7 @@ impl NatsCluster {
     /// # Errors
     /// [`ClusterError`].
     pub fn start() -> Result<NatsCluster, ClusterError> {
-        let binary = std::env::var_os(BINARY_ENV).map_or_else(default_binary, PathBuf::from);
+        let binary = binary();
         if !binary.is_file() {
             return Err(ClusterError::NotInstalled(binary));
         }

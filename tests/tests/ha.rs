@@ -4,9 +4,11 @@
 //! `peerscrip-broker --ha` processes with one key, the operator's `peerscrip-ops`, and
 //! customers' `peerscrip` wallets, all given the three servers' URLs.
 //!
-//! - **Takeover**: the leader is SIGKILLed while wallets transact; the standby serves;
-//!   every transaction a wallet saw acknowledged is in the new leader's log, every pending
-//!   one finishes, the logs audit clean, and value is conserved to the minor unit. A third broker started on an empty data directory then
+//! - **Takeover**: the leader is SIGKILLed while wallets transact with it and with a
+//!   merchant daemon (6.3, 6.4, 6.5); the standby serves; every transaction a wallet saw
+//!   acknowledged is in the new leader's log, every pending one finishes, the merchant's
+//!   reports arrive, the logs audit clean, reconcile finds nothing in flight and no
+//!   mismatch, and value is conserved to the minor unit. A third broker started on an empty data directory then
 //!   catches up from the stream: its events and tables equal the leader's.
 //! - **Fencing**: the leader is SIGSTOPped past its lease; the standby takes over and
 //!   serves a request that the frozen leader also holds, undelivered; on SIGCONT the old
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use broker::core::{Kind, State};
 use broker::store::LiveProjection;
+use peerscrip_tests::admin_http::{admin_url, status_until};
 use peerscrip_tests::nats_cluster::NatsCluster;
 use peerscrip_tests::processes::{Daemon, PATIENCE, Run, minor};
 use peerscrip_tests::site::{Site, path_str};
@@ -37,6 +40,8 @@ const SUITE: Suite = Suite::Paper;
 /// The lease TTL of the tests' brokers, seconds: short, so that a takeover is quick.
 const LEASE_TTL_SECS: u64 = 3;
 const DEPOSIT: u64 = 10_000;
+/// The PAN of `ops/deploy/merchant.toml`.
+const PAN_M: &str = "GR9608100010000001234567890";
 const PASSPHRASE: &str = "an available wallet's passphrase";
 /// The log line of a broker that took the lease and serves.
 const LEADING: &str = "holding the lease: serving";
@@ -153,13 +158,36 @@ impl Ha {
     }
 
     /// The books after everything settled ([`Ha::settle`]: nothing pending in any wallet),
-    /// checked on the stopped broker's data directory `who`: its log and every wallet's
-    /// audit clean; each customer's bank balance and BrokerScrip add up to its deposit, and
-    /// the float to the BrokerScrip the wallets hold.
-    fn check_books(&self, who: &str) {
+    /// checked on the stopped broker's data directory `who` (and the stopped merchant's,
+    /// if there is one): the logs audit clean; `peerscrip-ops reconcile` of the broker,
+    /// the merchant and every wallet agrees, with nothing in flight; each customer's bank
+    /// balance, scrip and what it paid for items add up to its deposit; the broker's float
+    /// is the BrokerScrip the wallets hold.
+    fn check_books(&self, who: &str, merchant: Option<&str>) {
         let dir = self.site.data(who);
         let audit = self.site.ops(&["audit", "--json", path_str(&dir)]).ok();
         assert!(audit["finding"].is_null(), "{audit}");
+        if let Some(merchant) = merchant {
+            let mut args = vec!["reconcile".to_owned(), "--json".to_owned()];
+            args.push(path_str(&dir).to_owned());
+            args.push(path_str(&self.site.data(merchant)).to_owned());
+            for w in &self.wallets {
+                args.push("--wallet".to_owned());
+                args.push(path_str(&self.site.path(&w.name)).to_owned());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let reconciled = self.site.ops(&args).ok();
+            assert_eq!(
+                reconciled["in_flight"],
+                serde_json::json!([]),
+                "{reconciled}"
+            );
+            assert_eq!(
+                reconciled["mismatches"],
+                serde_json::json!([]),
+                "{reconciled}"
+            );
+        }
         let balances = &audit["balances"];
         let mut float = 0;
         for w in &self.wallets {
@@ -168,15 +196,27 @@ impl Ha {
                 .ops(&["audit", "--json", path_str(&self.site.path(&w.name))])
                 .ok();
             assert!(wallet["finding"].is_null(), "{wallet}");
-            let held = wallet["balances"].get("scrip:broker").map_or(0, minor);
+            let held: u64 = wallet["balances"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(minor)
+                .sum();
+            let paid: u64 = self.wallet(w, &["history"]).ok()["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == "item_bought")
+                .map(|e| minor(&e["paid"]))
+                .sum();
             let bank = minor(&balances[format!("bank:{}", w.pan)]);
             assert_eq!(
-                bank + held,
+                bank + held + paid,
                 DEPOSIT,
-                "{}: bank {bank} + BrokerScrip {held} = its deposit",
+                "{}: bank {bank} + scrip {held} + paid for items {paid} = its deposit",
                 w.name
             );
-            float += held;
+            float += wallet["balances"].get("scrip:broker").map_or(0, minor);
         }
         assert_eq!(minor(&balances["float:broker"]), float, "{audit}");
     }
@@ -219,45 +259,83 @@ fn acknowledged(run: &Run) -> Option<String> {
     })
 }
 
+/// `ops/deploy/ha/nats-*.conf` are valid for the cluster's server version.
+#[test]
+fn the_example_cluster_configurations_are_valid() {
+    let binary = peerscrip_tests::nats_cluster::binary();
+    for i in 1..=3 {
+        let conf =
+            peerscrip_tests::binaries::workspace().join(format!("ops/deploy/ha/nats-{i}.conf"));
+        let out = std::process::Command::new(&binary)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .expect("run nats-server -t (ops/test-all.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            conf.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn the_standby_takes_over_from_a_killed_leader_losing_nothing_acknowledged() {
     let ha = Ha::new(3);
+    let merchant_uid = ha.site.keygen("merchant")["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut a = ha.broker("broker-a");
     a.wait_for(LEADING, 1);
     let mut b = ha.broker("broker-b");
     b.wait_for(STANDING_BY, 1);
+    let secret_m = ha.site.path("secrets/merchant.pansecret");
+    ha.site.open_account(&ha.url, PAN_M, &secret_m);
+    let mut command = ha.site.merchant_command("merchant", &ha.url);
+    command
+        .arg("--pan-secret-file")
+        .arg(&secret_m)
+        .args(["--admin-listen", "127.0.0.1:0"]);
+    let mut merchant = Daemon::start("peerscrip-merchant", command, "merchant serving");
+    let merchant_url = admin_url(&merchant);
     ha.onboard();
+    for w in &ha.wallets {
+        let _ = ha
+            .wallet(w, &["vendor-scrip", "buy", &merchant_uid, "15.00"])
+            .ok();
+    }
 
-    // The wallets transact, one thread each; the leader is killed once every wallet has
-    // had a few commands acknowledged.
-    let started = std::sync::atomic::AtomicUsize::new(0);
+    // The wallets transact, one thread each: BrokerScrip top-ups (6.4), items bought with
+    // change (6.3: the broker records the purchase, the merchant reports it) and
+    // VendorScrip top-ups (6.5: an escrow at the broker, the merchant's authorization).
+    // The leader is killed once every wallet has had a few commands answered.
+    let answered = std::sync::atomic::AtomicUsize::new(0);
     let acked: Vec<BTreeSet<String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = ha
             .wallets
             .iter()
             .map(|w| {
-                let started = &started;
-                let ha = &ha;
+                let (answered, ha, m) = (&answered, &ha, merchant_uid.as_str());
                 scope.spawn(move || {
                     let mut acked = BTreeSet::new();
-                    for round in 0..8 {
-                        let args: &[&str] = if round % 2 == 0 {
-                            &["broker-scrip", "top-up", "1.00"]
-                        } else {
-                            &["broker-scrip", "withdraw"]
+                    for round in 0..9 {
+                        let args: Vec<&str> = match round % 3 {
+                            0 => vec!["buy", m, "tea"],
+                            1 => vec!["vendor-scrip", "top-up", m, "5.00"],
+                            _ => vec!["broker-scrip", "top-up", "1.00"],
                         };
-                        let run = ha.wallet(w, args);
-                        if round % 2 == 1 && run.code == 0 {
-                            let _ = ha.wallet(w, &["broker-scrip", "buy", "40.00"]);
-                        }
-                        acked.extend(acknowledged(&run));
-                        started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        acked.extend(acknowledged(&ha.wallet(w, &args)));
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     acked
                 })
             })
             .collect();
-        while started.load(std::sync::atomic::Ordering::SeqCst) < ha.wallets.len() * 2 {
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < ha.wallets.len() * 3 {
             std::thread::sleep(Duration::from_millis(20));
         }
         a.kill();
@@ -272,24 +350,23 @@ fn the_standby_takes_over_from_a_killed_leader_losing_nothing_acknowledged() {
     for w in &ha.wallets {
         ha.settle(w);
     }
-    // Every wallet can transact through the new leader.
+    // Every wallet can transact through the new leader; the merchant's reports of its
+    // sales all reach it.
     for w in &ha.wallets {
         let _ = ha.wallet(w, &["broker-scrip", "top-up", "2.00"]).ok();
     }
+    let _ = status_until(&merchant_url, None, |m| m["pending"]["reports"] == 0);
+    assert!(merchant.terminate().success());
 
-    // A third broker on an empty data directory catches up from the stream.
+    // A third broker on an empty data directory catches up from the stream; with the
+    // leader stopped, it takes the lease after reading the whole stream.
     let mut c = ha.broker("broker-c");
     c.wait_for(STANDING_BY, 1);
-    let b_head = {
-        b.terminate();
-        contents(&ha.site.data("broker-b")).0.len()
-    };
-    // With the leader stopped, the third takes the lease after reading the whole stream.
+    assert!(b.terminate().success());
     c.wait_for(LEADING, 1);
     assert!(c.terminate().success());
     let (b_events, b_tables) = contents(&ha.site.data("broker-b"));
     let (c_events, c_tables) = contents(&ha.site.data("broker-c"));
-    assert_eq!(b_events.len(), b_head);
     assert_eq!(c_events, b_events, "the stream's copy is the leader's log");
     assert_eq!(c_tables, b_tables, "and its tables the leader's");
 
@@ -303,7 +380,7 @@ fn the_standby_takes_over_from_a_killed_leader_losing_nothing_acknowledged() {
             w.name
         );
     }
-    ha.check_books("broker-b");
+    ha.check_books("broker-b", Some("merchant"));
 }
 
 #[test]
@@ -342,7 +419,7 @@ fn a_frozen_leader_is_fenced_and_appends_nothing_after_the_standby_took_over() {
         "A wrote nothing the stream lacks:\n{}",
         a.log()
     );
-    ha.check_books("broker-b");
+    ha.check_books("broker-b", None);
 }
 
 #[test]
@@ -389,5 +466,5 @@ fn losing_one_server_of_three_is_survived_and_losing_two_only_pauses_the_broker(
     assert!(a.terminate().success());
     let logged = logged_txs(&ha.site.data("broker-a"));
     assert!(acked.is_subset(&logged), "{acked:?} not all in the log");
-    ha.check_books("broker-a");
+    ha.check_books("broker-a", None);
 }

@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use peerscrip_tests::NatsServer;
+use peerscrip_tests::admin_http::{admin_url, get, readyz_until, status_until};
 use peerscrip_tests::binaries::built;
 use peerscrip_tests::processes::{Daemon, PATIENCE, Run, clean_command, minor};
 use peerscrip_tests::site::{Site, path_str};
@@ -28,36 +29,6 @@ const PAN_C: &str = "GR1601101250000000012300695";
 const PAN_M: &str = "GR9608100010000001234567890";
 const PASSPHRASE: &str = "the operated wallet's passphrase";
 const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
-
-/// `GET url` with an optional bearer token: the status code and the body.
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.get(url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let mut response = request.call().unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
-}
-
-/// The admin address a daemon logged: `http://127.0.0.1:<port>`.
-fn admin_url(daemon: &Daemon) -> String {
-    let log = daemon.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("admin endpoints listening"))
-        .unwrap_or_else(|| panic!("no admin line in:\n{log}"));
-    let address = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("listen="))
-        .unwrap();
-    format!("http://{address}")
-}
 
 /// The value of the sample `series` (its name and labels, as rendered) in a scrape.
 fn sample(scrape: &str, series: &str) -> Option<f64> {
@@ -91,34 +62,6 @@ fn assert_promtool_accepts(scrape: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Polls `url`'s `/status` until `done` holds of it, within [`PATIENCE`].
-fn status_until(url: &str, token: Option<&str>, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let (code, body) = get(&format!("{url}/status"), token);
-        assert_eq!(code, 200, "{body}");
-        let doc: Value = serde_json::from_str(&body).unwrap();
-        if done(&doc) {
-            return doc;
-        }
-        assert!(start.elapsed() < PATIENCE, "never reached: {doc}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls `url`'s `/readyz` until its status code is `code`, within [`PATIENCE`]: the body.
-fn readyz_until(url: &str, code: u16) -> Value {
-    let start = Instant::now();
-    loop {
-        let (got, body) = get(&format!("{url}/readyz"), None);
-        if got == code {
-            return serde_json::from_str(&body).unwrap();
-        }
-        assert!(start.elapsed() < PATIENCE, "/readyz stayed {got}: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `peerscrip-ops status URL …`.
