@@ -8,44 +8,18 @@
 
 mod wire_client;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use broker::core::events::Kind;
 use broker::node::NodeError;
 use broker::store::LiveProjection;
 use shared::Suite;
-use shared::events::{Event, Replica, ReplicaError, ReplicaRow};
+use shared::events::{Event, ReplicaRow};
+use shared::fixtures::RecordingReplica as Recording;
 use shared::ids::{Nonce, TxId};
 use shared::node::Recorded;
 use shared::wire::bodies::BrokerScripResponseX1;
 use wire_client::{NOW, World, assert_conserved, error_code};
-
-/// A replica that keeps what it is given, and refuses once told to (then for good).
-#[derive(Default)]
-struct Recording {
-    rows: Mutex<Vec<ReplicaRow>>,
-    refuse: Mutex<bool>,
-    fenced: Mutex<Option<String>>,
-}
-
-impl Replica for Recording {
-    fn writable(&self) -> Result<(), ReplicaError> {
-        match &*self.fenced.lock().unwrap() {
-            Some(reason) => Err(ReplicaError(reason.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn replicate(&self, rows: &[ReplicaRow]) -> Result<(), ReplicaError> {
-        self.writable()?;
-        if *self.refuse.lock().unwrap() {
-            *self.fenced.lock().unwrap() = Some("the lease lapsed".to_owned());
-            return Err(ReplicaError("the lease lapsed".to_owned()));
-        }
-        self.rows.lock().unwrap().extend_from_slice(rows);
-        Ok(())
-    }
-}
 
 /// A leader whose log goes to a [`Recording`] from its first event, with two customers
 /// onboarded (account openings among them) and one holding BrokerScrip.
@@ -73,7 +47,7 @@ fn kind(row: &ReplicaRow) -> Kind {
 fn a_standby_following_the_replica_has_the_leaders_tables_and_secrets_and_serves_its_customers() {
     for suite in Suite::ALL {
         let (leader, replica) = leader(suite);
-        let rows = replica.rows.lock().unwrap().clone();
+        let rows = replica.rows();
         assert_eq!(
             rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
             (1..=leader.log_len()).collect::<Vec<_>>(),
@@ -127,7 +101,7 @@ fn a_standby_following_the_replica_has_the_leaders_tables_and_secrets_and_serves
 fn a_row_that_does_not_continue_the_log_is_refused_and_nothing_is_written() {
     let suite = Suite::Modern;
     let (_leader, replica) = leader(suite);
-    let rows = replica.rows.lock().unwrap().clone();
+    let rows = replica.rows();
     let mut standby = World::new(suite);
     standby.node().follow(&rows[..1], NOW).unwrap();
 
@@ -147,7 +121,7 @@ fn a_row_that_does_not_continue_the_log_is_refused_and_nothing_is_written() {
     );
     // Another history: the same seq from another leader.
     let (_other, other_replica) = leader(suite);
-    let other = other_replica.rows.lock().unwrap().clone();
+    let other = other_replica.rows();
     assert_eq!(
         refused(&mut standby, &other[1..2]),
         (
@@ -187,13 +161,13 @@ fn a_fenced_replica_leaves_the_leader_answering_unavailable_with_nothing_more_re
     for suite in Suite::ALL {
         let (mut leader, replica) = leader(suite);
         let d = leader.client(3, "D-1");
-        let replicated = replica.rows.lock().unwrap().len();
-        *replica.refuse.lock().unwrap() = true;
+        let replicated = replica.rows().len();
+        replica.refuse_with(Some("the lease lapsed"));
         let request = d.obtain(TxId::random(), 200, Nonce::random());
         leader.assert_unavailable(&request, NOW);
         // Fenced for good: later requests, even a second later, are not served.
-        *replica.refuse.lock().unwrap() = false;
+        replica.refuse_with(None);
         leader.assert_unavailable(&request, NOW.saturating_add_secs(5));
-        assert_eq!(replica.rows.lock().unwrap().len(), replicated);
+        assert_eq!(replica.rows().len(), replicated);
     }
 }

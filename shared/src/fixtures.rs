@@ -1,4 +1,5 @@
-//! Test fixtures: RSA key pairs and root keys for tests across the workspace.
+//! Test fixtures: RSA key pairs and root keys for tests across the workspace, and a
+//! replica that records what a log commits ([`RecordingReplica`]).
 //!
 //! **TEST ONLY: these private keys are public** (they are checked in under
 //! `shared/testdata/keys/`); never use them outside tests. This module is compiled only
@@ -147,6 +148,59 @@ impl<K> crate::events::Projection<K> for NoTables {
         _: &redb::WriteTransaction,
         _: &crate::events::Event<K>,
     ) -> Result<(), crate::events::ProjectionError> {
+        Ok(())
+    }
+}
+
+/// A [`Replica`](crate::events::Replica) that keeps every row it is given, in memory, and
+/// refuses once told to ([`RecordingReplica::refuse_with`]), then for good, as a fenced
+/// replica does (docs/adr/0017): the stand-in for the replicated log in the tests of the
+/// log's replica hook and of a broker following it.
+#[derive(Debug, Default)]
+pub struct RecordingReplica {
+    rows: std::sync::Mutex<Vec<crate::events::ReplicaRow>>,
+    refusal: std::sync::Mutex<Option<String>>,
+    fenced: std::sync::Mutex<Option<String>>,
+}
+
+impl RecordingReplica {
+    /// Every row taken so far, in order.
+    ///
+    /// # Panics
+    /// If a test thread panicked while holding the lock.
+    #[must_use]
+    pub fn rows(&self) -> Vec<crate::events::ReplicaRow> {
+        self.rows.lock().expect("the rows").clone()
+    }
+
+    /// From now on, refuses the next commit with `reason`, and then everything (fenced);
+    /// `None` lifts the refusal of commits not yet refused (a fence stays).
+    ///
+    /// # Panics
+    /// If a test thread panicked while holding the lock.
+    pub fn refuse_with(&self, reason: Option<&str>) {
+        *self.refusal.lock().expect("the refusal") = reason.map(str::to_owned);
+    }
+}
+
+impl crate::events::Replica for RecordingReplica {
+    fn writable(&self) -> Result<(), crate::events::ReplicaError> {
+        match &*self.fenced.lock().expect("the fence") {
+            Some(reason) => Err(crate::events::ReplicaError(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn replicate(
+        &self,
+        rows: &[crate::events::ReplicaRow],
+    ) -> Result<(), crate::events::ReplicaError> {
+        self.writable()?;
+        if let Some(reason) = self.refusal.lock().expect("the refusal").clone() {
+            *self.fenced.lock().expect("the fence") = Some(reason.clone());
+            return Err(crate::events::ReplicaError(reason));
+        }
+        self.rows.lock().expect("the rows").extend_from_slice(rows);
         Ok(())
     }
 }

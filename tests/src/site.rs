@@ -19,7 +19,7 @@ use serde_json::Value;
 use shared::Suite;
 
 use crate::binaries::{built, workspace};
-use crate::processes::{Run, clean_command};
+use crate::processes::{Daemon, Run, clean_command};
 
 /// The bound on one `peerscrip-ops` run: far beyond what it takes, so that only a hung
 /// process reaches it.
@@ -227,6 +227,22 @@ impl Site {
         let mut command = daemon_command("peerscrip-merchant", "merchant.toml", node, nats_url);
         command.arg("--broker-key").arg(self.public_key("broker"));
         command
+    }
+
+    /// The merchant daemon of [`Site::merchant_command`], its PANSecret read from
+    /// `pan_secret`, its admin listener on a free loopback port
+    /// ([`crate::admin_http::admin_url`] finds it), started: it serves when this returns.
+    ///
+    /// # Panics
+    /// As [`Daemon::start`].
+    #[must_use]
+    pub fn start_merchant(&self, who: &str, nats_url: &str, pan_secret: &Path) -> Daemon {
+        let mut command = self.merchant_command(who, nats_url);
+        command
+            .arg("--pan-secret-file")
+            .arg(pan_secret)
+            .args(["--admin-listen", "127.0.0.1:0"]);
+        Daemon::start("peerscrip-merchant", command, "merchant serving")
     }
 
     /// `peerscrip --json <args>` on the wallet `who` (the directory `<who>`, unlocked with

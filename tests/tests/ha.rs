@@ -295,12 +295,7 @@ fn the_standby_takes_over_from_a_killed_leader_losing_nothing_acknowledged() {
     b.wait_for(STANDING_BY, 1);
     let secret_m = ha.site.path("secrets/merchant.pansecret");
     ha.site.open_account(&ha.url, PAN_M, &secret_m);
-    let mut command = ha.site.merchant_command("merchant", &ha.url);
-    command
-        .arg("--pan-secret-file")
-        .arg(&secret_m)
-        .args(["--admin-listen", "127.0.0.1:0"]);
-    let mut merchant = Daemon::start("peerscrip-merchant", command, "merchant serving");
+    let mut merchant = ha.site.start_merchant("merchant", &ha.url, &secret_m);
     let merchant_url = admin_url(&merchant);
     ha.onboard();
     for w in &ha.wallets {

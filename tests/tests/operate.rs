@@ -128,12 +128,9 @@ fn an_operator_scrapes_probes_and_reads_the_live_view_of_both_daemons() {
     }
     let deposit = ["deposit", "--pan", PAN_C, "--amount", "100.00"];
     let _ = world.site.operator(&world.nats_url, "bank", &deposit);
-    let mut command = world.site.merchant_command("merchant", &world.nats_url);
-    command
-        .arg("--pan-secret-file")
-        .arg(&secret_m)
-        .args(["--admin-listen", "127.0.0.1:0"]);
-    let mut merchant = Daemon::start("peerscrip-merchant", command, "merchant serving");
+    let mut merchant = world
+        .site
+        .start_merchant("merchant", &world.nats_url, &secret_m);
     let merchant_url = admin_url(&merchant);
 
     // The customer: registered, 40.00 of BrokerScrip, 15.00 of VendorScrip, two teas for

@@ -2,37 +2,11 @@
 //! it, in order, with the stored bytes and the annexes; a failure fails the commit and
 //! fences the log.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::fixture::{Ledger, deposit, temp_log};
-use crate::events::{LogError, Replica, ReplicaError, ReplicaRow};
-
-/// A replica that keeps what it is given, and refuses once told to (then for good).
-#[derive(Default)]
-struct Recording {
-    rows: Mutex<Vec<ReplicaRow>>,
-    refuse: Mutex<bool>,
-    fenced: Mutex<Option<String>>,
-}
-
-impl Replica for Recording {
-    fn writable(&self) -> Result<(), ReplicaError> {
-        match &*self.fenced.lock().unwrap() {
-            Some(reason) => Err(ReplicaError(reason.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn replicate(&self, rows: &[ReplicaRow]) -> Result<(), ReplicaError> {
-        self.writable()?;
-        if *self.refuse.lock().unwrap() {
-            *self.fenced.lock().unwrap() = Some("wrong last sequence".to_owned());
-            return Err(ReplicaError("wrong last sequence".to_owned()));
-        }
-        self.rows.lock().unwrap().extend_from_slice(rows);
-        Ok(())
-    }
-}
+use crate::events::{LogError, ReplicaError};
+use crate::fixtures::RecordingReplica as Recording;
 
 #[test]
 fn every_commit_reaches_the_replica_with_its_stored_bytes_and_annexes() {
@@ -51,7 +25,7 @@ fn every_commit_reaches_the_replica_with_its_stored_bytes_and_annexes() {
     group.annex(99, b"not in this group".to_vec());
     group.commit().unwrap();
 
-    let rows = replica.rows.lock().unwrap().clone();
+    let rows = replica.rows();
     let stored: Vec<(u64, Vec<u8>)> = log
         .stored_from(2)
         .unwrap()
@@ -76,7 +50,7 @@ fn a_refused_commit_fails_and_the_log_begins_no_group_after_it() {
     let replica = Arc::new(Recording::default());
     log.set_replica(Some(replica.clone()));
     log.append(vec![deposit(1, 1_000)], &Ledger).unwrap();
-    *replica.refuse.lock().unwrap() = true;
+    replica.refuse_with(Some("wrong last sequence"));
 
     let refused = log.append(vec![deposit(2, 5)], &Ledger);
     assert!(
@@ -86,7 +60,7 @@ fn a_refused_commit_fails_and_the_log_begins_no_group_after_it() {
     // The local commit had happened: the file holds the event the replica lacks, which
     // nobody was answered for (the daemon replaces that tail from the replicated log).
     assert_eq!(log.len().unwrap(), 2);
-    assert_eq!(replica.rows.lock().unwrap().len(), 1);
+    assert_eq!(replica.rows().len(), 1);
     // Fenced: no group begins, nothing more is written.
     assert!(matches!(
         log.begin_group(),
