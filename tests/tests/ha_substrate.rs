@@ -1,4 +1,4 @@
-//! What the highly available broker (docs/adr/0016) relies on, checked on a real
+//! What the highly available broker (docs/adr/0017) relies on, checked on a real
 //! three-server JetStream cluster (`peerscrip_tests::nats_cluster`) before any broker code
 //! leans on it:
 //!
@@ -11,6 +11,9 @@
 //! - **The lease.** A key in a three-replica KV bucket whose entries live `TTL`: one holder
 //!   creates it, renews it by revision; a competitor can neither create it nor update it
 //!   with a stale revision while it is renewed, and takes it once it lapses.
+//! - **The replica on it** (`shared::daemon::ha::StreamReplica`): a batch is taken once
+//!   even when published again; another writer's different event of a seq already taken
+//!   is refused, not taken for a duplicate, and fences that writer for good.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -203,4 +206,92 @@ async fn the_lease_has_one_holder_at_a_time_and_passes_on_when_it_lapses() {
     // follower and lag: only a write's answer says who holds the lease.)
     let renewed = bucket.update("broker", Bytes::from("b"), taken).await;
     assert!(renewed.is_ok_and(|r| r > taken));
+}
+
+/// `rows` through `replica`, on a blocking thread as the shell commits.
+async fn replicate(
+    replica: &std::sync::Arc<shared::daemon::ha::StreamReplica>,
+    rows: Vec<shared::events::ReplicaRow>,
+) -> Result<(), shared::events::ReplicaError> {
+    use shared::events::Replica as _;
+    let replica = replica.clone();
+    tokio::task::spawn_blocking(move || replica.replicate(&rows))
+        .await
+        .unwrap()
+}
+
+fn row(seq: u64, bytes: &str) -> shared::events::ReplicaRow {
+    shared::events::ReplicaRow {
+        seq,
+        bytes: bytes.as_bytes().to_vec(),
+        annex: None,
+    }
+}
+
+#[tokio::test]
+async fn the_replica_takes_a_batch_once_and_fences_a_second_writer() {
+    use shared::daemon::ha::{self, Fence, HaSettings, StreamReplica};
+    use shared::events::Replica as _;
+    use std::sync::Arc;
+
+    let cluster = NatsCluster::start().expect("start the cluster");
+    let uid = shared::fixtures::keypair(shared::Suite::Paper, 0).uid();
+    let options = shared::bus::NatsOptions::default();
+    let writer = |name: &str| {
+        let mut settings = HaSettings::with_defaults(name.to_owned());
+        settings.lease_ttl = Duration::from_secs(10);
+        // Each its own lease bucket: the second writer believes it holds the lease, as a
+        // deposed holder that has not noticed yet does. One stream for both.
+        settings.bucket = format!("lease-{name}");
+        settings
+    };
+    let open = |settings: HaSettings| {
+        let (url, options) = (cluster.url(), options.clone());
+        async move {
+            let start = Instant::now();
+            loop {
+                match ha::open(&url, &options, &settings, "broker", uid, "check".to_owned()).await {
+                    Ok(opened) => return opened,
+                    Err(e) => assert!(start.elapsed() < PATIENCE, "no cluster: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let lead = |(log, lease): (ha::ReplicatedLog, ha::Lease)| async move {
+        let fence = Arc::new(Fence::default());
+        let keeper = lease.try_take(fence.clone()).await.unwrap().unwrap();
+        let replica = Arc::new(StreamReplica::spawn(
+            log.clone(),
+            fence.clone(),
+            keeper.validity(),
+            Duration::from_secs(2),
+        ));
+        (log, keeper, fence, replica)
+    };
+    let (log, _keeper, fence, first) = lead(open(writer("first")).await).await;
+    let (_, _second_keeper, second_fence, second) = lead(open(writer("second")).await).await;
+
+    replicate(&first, vec![row(1, "e1"), row(2, "e2")])
+        .await
+        .unwrap();
+    // The same batch again (a retry whose acknowledgements were lost): taken once.
+    replicate(&first, vec![row(2, "e2")]).await.unwrap();
+    assert_eq!(log.last().await.unwrap(), 2);
+
+    // The second writer's own event 2: refused, and it is fenced for good.
+    let refused = replicate(&second, vec![row(2, "other")]).await.unwrap_err();
+    assert!(refused.0.contains("wrong last sequence"), "{refused}");
+    assert!(second.writable().is_err());
+    assert!(second_fence.reason().is_some());
+    assert_eq!(log.last().await.unwrap(), 2);
+    assert_eq!(
+        log.payload(2).await.unwrap().as_deref(),
+        Some(b"e2".as_slice())
+    );
+
+    // The first goes on.
+    assert!(fence.reason().is_none());
+    replicate(&first, vec![row(3, "e3")]).await.unwrap();
+    assert_eq!(log.last().await.unwrap(), 3);
 }

@@ -609,7 +609,10 @@ impl<K: Serialize> Group<'_, K> {
     }
 
     /// Commits every append of the group durably in one write transaction. Refuses (and
-    /// aborts) a group one of whose appends failed.
+    /// aborts) a group one of whose appends failed. With a replica attached, returns only
+    /// once the replica took the group's events too; if it did not
+    /// ([`LogError::Replica`]), the file holds them but the log is fenced: see
+    /// [`crate::events::replica`].
     pub fn commit(mut self) -> Result<(), LogError> {
         let txn = self.txn.take().ok_or(LogError::GroupFailed)?;
         if self.failed {
