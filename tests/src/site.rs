@@ -191,10 +191,24 @@ impl Site {
 
     /// A broker of a highly available deployment (docs/adr/0017): the daemon of
     /// [`Site::broker_command`] on its own data directory `data/<who>`, with the one key and
-    /// the one root key of the deployment's brokers, `--ha` as instance `who` with a lease
-    /// of `lease_ttl_secs`.
+    /// the one root key (`secrets/broker.root.key`, created by the first to start, as an
+    /// operator copies it to each: README "Run it highly available") of the deployment's
+    /// brokers, `--ha` as instance `who` with a lease of `lease_ttl_secs`.
     #[must_use]
     pub fn ha_broker_command(&self, nats_url: &str, who: &str, lease_ttl_secs: u64) -> Command {
+        let root = self.path("secrets/broker.root.key");
+        self.ha_broker_command_with_root(nats_url, who, lease_ttl_secs, &root)
+    }
+
+    /// [`Site::ha_broker_command`] with the root key `root`.
+    #[must_use]
+    pub fn ha_broker_command_with_root(
+        &self,
+        nats_url: &str,
+        who: &str,
+        lease_ttl_secs: u64,
+        root: &Path,
+    ) -> Command {
         let data = self.data(who);
         let key = self.key("broker");
         let mut command = daemon_command(
@@ -207,11 +221,9 @@ impl Site {
         if operator.exists() {
             command.arg("--operator-key").arg(operator);
         }
-        // One root key for the deployment's brokers (created by the first to start), as an
-        // operator copies it to each (ops/deploy/ha/README.md).
         command
             .arg("--root-key")
-            .arg(self.path("secrets/broker.root.key"))
+            .arg(root)
             .args(["--ha", "--ha-instance", who, "--ha-lease-ttl-secs"])
             .arg(lease_ttl_secs.to_string());
         command

@@ -16,6 +16,8 @@
 //!   the new leader's.
 //! - **Quorum**: with one server of three down the broker goes on serving; with two down
 //!   it acknowledges nothing; with one back it serves again, losing nothing.
+//! - **One root key**: a broker given another root key than the deployment's (whose scrip
+//!   certificates the others would refuse) does not follow the log: it stops, saying why.
 //!
 //! Nothing asserts on a duration: every wait is bounded by [`PATIENCE`]. The takeover
 //! time is printed (`--nocapture`), the figure of the README.
@@ -461,5 +463,31 @@ fn losing_one_server_of_three_is_survived_and_losing_two_only_pauses_the_broker(
     assert!(a.terminate().success());
     let logged = logged_txs(&ha.site.data("broker-a"));
     assert!(acked.is_subset(&logged), "{acked:?} not all in the log");
+    ha.check_books("broker-a", None);
+}
+
+#[test]
+fn a_broker_with_another_root_key_refuses_to_follow_the_deployments_log() {
+    let ha = Ha::new(1);
+    let mut a = ha.broker("broker-a");
+    a.wait_for(LEADING, 1);
+    ha.onboard();
+    let other_root = ha.site.path("secrets/another.root.key");
+    let command =
+        ha.site
+            .ha_broker_command_with_root(&ha.url, "broker-b", LEASE_TTL_SECS, &other_root);
+    let mut b = Daemon::spawn("peerscrip-broker", command);
+    let status = b.wait_exit();
+    assert!(!status.success(), "{}", b.log());
+    assert!(
+        b.log()
+            .contains("every node of a deployment must have the same key pair and root key"),
+        "{}",
+        b.log()
+    );
+    // Nothing of it reached the stream: the leader serves on, its log audits clean.
+    let w = &ha.wallets[0];
+    let _ = ha.wallet(w, &["broker-scrip", "top-up", "1.00"]).ok();
+    assert!(a.terminate().success());
     ha.check_books("broker-a", None);
 }
