@@ -13,7 +13,9 @@
 //!   with a stale revision while it is renewed, and takes it once it lapses.
 //! - **The replica on it** (`shared::daemon::ha::StreamReplica`): a batch is taken once
 //!   even when published again; another writer's different event of a seq already taken
-//!   is refused, not taken for a duplicate, and fences that writer for good.
+//!   is refused, not taken for a duplicate, and fences that writer for good; a batch of
+//!   256 events is taken pipelined (the stream-wide expected sequence: the per-subject one
+//!   refuses an append while another is in flight on a clustered stream).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -290,8 +292,15 @@ async fn the_replica_takes_a_batch_once_and_fences_a_second_writer() {
         Some(b"e2".as_slice())
     );
 
-    // The first goes on.
+    // The first goes on, a large batch pipelined: every event acknowledged at once, none
+    // refused for the one in flight before it.
     assert!(fence.reason().is_none());
-    replicate(&first, vec![row(3, "e3")]).await.unwrap();
-    assert_eq!(log.last().await.unwrap(), 3);
+    let batch: Vec<_> = (3..=258).map(|seq| row(seq, &format!("e{seq}"))).collect();
+    replicate(&first, batch).await.unwrap();
+    assert_eq!(log.last().await.unwrap(), 258);
+    assert_eq!(
+        log.payload(200).await.unwrap().as_deref(),
+        Some(b"e200".as_slice())
+    );
+    assert!(fence.reason().is_none());
 }

@@ -5,15 +5,18 @@
 //!
 //! # Retries and fencing
 //!
-//! A publish that is not acknowledged (a timeout, no quorum, a lost connection) is tried
-//! again, the whole batch, with a growing pause, for as long as the lease is valid
-//! ([`Validity`]): the server stores each event once (`Nats-Msg-Id`) and in order (the
-//! expected last sequence). So a node that lost a server of three goes on, and one that
-//! lost two stops answering until a server returns or its lease lapses. Two answers end
-//! it for good, and fence the node ([`Fence`]): the lease lapsed before the batch was
-//! taken, or the server refused an append with "wrong last sequence" (another writer
-//! extended the log). The node then steps down; the batch, committed to its own file
-//! only, was answered to nobody.
+//! When an attempt does not end with every acknowledgement (a timeout, no quorum, a lost
+//! connection, or a refusal of one publish that makes those behind it fail their expected
+//! sequence), the replica asks the stream where it ends and reads back what it holds at
+//! the batch's seqs. An event the stream holds byte for byte is taken (the server stores
+//! each once: `Nats-Msg-Id`); the rest is published again, with a growing pause, for as
+//! long as the lease is valid ([`Validity`]). So a node that lost a server of three goes
+//! on, and one that lost two stops answering until a server returns or its lease lapses.
+//! Two findings end it for good and fence the node ([`Fence`]): the lease lapsed before the
+//! batch was taken, or the stream holds *another* event at one of the batch's seqs
+//! (another writer extended the log). The node then steps down; the batch, committed to
+//! its own file only, was answered to nobody. A "wrong last sequence" alone proves
+//! neither: in a pipeline it follows any failed publish before it.
 //!
 //! # Blocking
 //!
@@ -24,7 +27,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishErrorKind;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -130,16 +132,8 @@ async fn publish_jobs(
     }
 }
 
-/// What one attempt at a batch came to, when it did not take.
-enum Attempt {
-    /// Worth trying again while the lease holds.
-    Retry(String),
-    /// Never worth trying again: the node is fenced.
-    Refused(String),
-}
-
-/// Publishes `rows` until they are taken, the lease lapses or the server refuses them
-/// (see the module doc).
+/// Publishes `rows` until they are taken, the lease lapses or the stream holds another
+/// event at one of their seqs (see the module doc).
 async fn publish_batch(
     log: &ReplicatedLog,
     rows: &[ReplicaRow],
@@ -148,6 +142,7 @@ async fn publish_batch(
     timeout: Duration,
 ) -> Result<(), ReplicaError> {
     let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+    let mut pending = rows;
     loop {
         if let Some(reason) = fence.reason() {
             return Err(ReplicaError(reason));
@@ -157,24 +152,34 @@ async fn publish_batch(
                 "the lease lapsed before the commit was replicated".to_owned(),
             ));
         }
-        match attempt(log, rows, timeout).await {
-            Ok(()) => return Ok(()),
-            Err(Attempt::Refused(reason)) => return Err(ReplicaError(reason)),
-            Err(Attempt::Retry(reason)) => {
-                let first = rows.first().map_or(0, |r| r.seq);
-                tracing::warn!(%reason, first, events = rows.len(), "the replicated log did not take a commit; trying again");
-                tokio::time::sleep(backoff.pause()).await;
+        let Err(reason) = attempt(log, pending, timeout).await else {
+            return Ok(());
+        };
+        // What of the batch is in the stream now, and is it ours?
+        match taken(log, pending).await {
+            Ok(Taken::All) => return Ok(()),
+            Ok(Taken::Upto(count)) => pending = &pending[count..],
+            Ok(Taken::Other(seq)) => {
+                return Err(ReplicaError(format!(
+                    "another writer extended the replicated log: it holds another event {seq} \
+                     ({reason})"
+                )));
             }
+            Err(e) => tracing::debug!(error = %e, "could not read the stream back"),
         }
+        let first = pending.first().map_or(0, |r| r.seq);
+        tracing::warn!(%reason, first, events = pending.len(), "the replicated log did not take a commit; trying again");
+        tokio::time::sleep(backoff.pause()).await;
     }
 }
 
-/// Publishes every row, pipelined, then waits for each acknowledgement in order.
+/// Publishes every row, pipelined, then waits for each acknowledgement in order; the
+/// first failure, if any.
 async fn attempt(
     log: &ReplicatedLog,
     rows: &[ReplicaRow],
     timeout: Duration,
-) -> Result<(), Attempt> {
+) -> Result<(), String> {
     let js = log.context();
     let mut acks = Vec::with_capacity(rows.len());
     for row in rows {
@@ -182,31 +187,45 @@ async fn attempt(
         let ack = js
             .publish_with_headers(log.subject().to_owned(), headers, payload)
             .await
-            .map_err(|e| classify(e.kind(), &e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         acks.push((row.seq, ack));
     }
     for (seq, ack) in acks {
         let ack = tokio::time::timeout(timeout, ack)
             .await
-            .map_err(|_| {
-                Attempt::Retry(format!("no acknowledgement of event {seq} in {timeout:?}"))
-            })?
-            .map_err(|e| classify(e.kind(), &e.to_string()))?;
+            .map_err(|_| format!("no acknowledgement of event {seq} in {timeout:?}"))?
+            .map_err(|e| e.to_string())?;
         if ack.sequence != seq {
-            return Err(Attempt::Refused(format!(
-                "the stream stored event {seq} as message {}: it is not this log's alone",
-                ack.sequence
-            )));
+            // Not this log's stream alone: what it holds at `seq` decides (`taken`).
+            return Err(format!("event {seq} stored as message {}", ack.sequence));
         }
     }
     Ok(())
 }
 
-fn classify(kind: PublishErrorKind, message: &str) -> Attempt {
-    match kind {
-        PublishErrorKind::WrongLastSequence => Attempt::Refused(format!(
-            "another writer extended the replicated log ({message})"
-        )),
-        _ => Attempt::Retry(message.to_owned()),
+/// How much of a batch the stream holds.
+enum Taken {
+    /// Every row, byte for byte.
+    All,
+    /// The first `n` rows, byte for byte, and nothing at the seqs after.
+    Upto(usize),
+    /// Another event at this seq of the batch.
+    Other(u64),
+}
+
+/// Reads back what the stream holds at the seqs of `rows` (see [`Taken`]).
+async fn taken(log: &ReplicatedLog, rows: &[ReplicaRow]) -> Result<Taken, super::HaError> {
+    let last = log.last().await?;
+    let mut count = 0;
+    for row in rows.iter().take_while(|row| row.seq <= last) {
+        if log.payload(row.seq).await?.as_deref() != Some(row.bytes.as_slice()) {
+            return Ok(Taken::Other(row.seq));
+        }
+        count += 1;
     }
+    Ok(if count == rows.len() {
+        Taken::All
+    } else {
+        Taken::Upto(count)
+    })
 }

@@ -16,9 +16,12 @@
 //!   retried publish of the same event is stored once, while a different event of the
 //!   same seq (a deposed writer's) is never taken for a duplicate of it and meets the
 //!   expected-sequence check instead;
-//! - `Nats-Expected-Last-Subject-Sequence: <seq − 1>`: the server refuses the append unless
-//!   the stream ends with the event before ("wrong last sequence"), so two writers can
-//!   never both extend the log;
+//! - `Nats-Expected-Last-Sequence: <seq − 1>`: the server refuses the append unless the
+//!   stream ends with the event before ("wrong last sequence"), so two writers can never
+//!   both extend the log. The stream-wide check, not the per-subject one: on a clustered
+//!   stream the per-subject check refuses an append while another of the subject is in
+//!   flight (error 10164, "not ready"), which would forbid pipelining a batch; on a stream
+//!   of one subject the two are the same fence;
 //! - the export's headers (node kind, UID, seq; `shared::export`), `Peerscrip-Annex`
 //!   (hex) when the node attached an annex (`crate::events::replica`), and
 //!   `Peerscrip-Check`, the writer's check value: a reader with another refuses the
@@ -199,7 +202,7 @@ impl ReplicatedLog {
             format!("{}:{}:{hash}", self.uid, row.seq).as_str(),
         );
         headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
+            "Nats-Expected-Last-Sequence",
             row.seq.saturating_sub(1).to_string().as_str(),
         );
         headers.insert(HEADER_NODE_KIND, self.node_kind.as_str());
