@@ -288,8 +288,9 @@ async fn lead(
 }
 
 /// Publishes the file's events after `last` through `replica`, [`CHUNK`] at a time, on
-/// the blocking pool (a replica blocks the caller).
-async fn publish_tail(
+/// the blocking pool (a replica blocks the caller). Public for `peerscrip-ops bench`,
+/// whose HA figures bring a stream up to the broker's file before each HA part.
+pub async fn publish_tail(
     node: BrokerNode,
     replica: Arc<StreamReplica>,
     last: u64,

@@ -64,6 +64,11 @@ fn expected_names(suite: &str) -> Vec<String> {
         names.push(format!("{suite} purchase over nats p50"));
         names.push(format!("{suite} purchase over nats p99"));
     }
+    // Skipped, with a line on stderr, where the cluster's nats-server is not installed.
+    if cluster_installed() {
+        names.push(format!("{suite} broker 6.3 shell 64 in flight ha"));
+        names.push(format!("{suite} broker 6.3 shell 1 in flight ha p50"));
+    }
     names
 }
 
@@ -75,6 +80,10 @@ const LOG_EVENTS: u64 = 2_000;
 
 fn nats_installed() -> bool {
     ops::bench::nats::NatsServer::locate().is_some()
+}
+
+fn cluster_installed() -> bool {
+    ops::bench::nats::NatsCluster::locate().is_some()
 }
 
 fn number(figure: &Value, key: &str) -> Option<f64> {
@@ -96,7 +105,8 @@ fn number(figure: &Value, key: &str) -> Option<f64> {
 /// measured against the bound computed from the verify rate of the same run, the
 /// merchant's against its bound, 6.2 against the broker's crypto in it, the group commit
 /// against one request at a time, the full log against the empty one, and the latencies
-/// over nats-server (when it is installed) against their limits.
+/// over nats-server (when it is installed) against their limits, and the HA figures (when
+/// the cluster's nats-server is installed) against the single process, without a target.
 #[test]
 fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
     let frames = FRAMES.to_string();
@@ -105,6 +115,12 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("nats-server is not installed"),
             "no line on stderr for the skipped end-to-end figures"
+        );
+    }
+    if !cluster_installed() {
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("skipping the HA figures"),
+            "no line on stderr for the skipped HA figures"
         );
     }
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
@@ -229,6 +245,23 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
             let bound = number(p99, "bound").expect("a bound");
             assert!((bound - 3.0 * p50).abs() <= 1e-9 * bound, "{p99}");
             assert_eq!(number(p99, "target"), Some(1.0), "{p99}");
+        }
+        if cluster_installed() {
+            // Against the single process of the same run, without a target.
+            let f = by_name(&format!("{suite} broker 6.3 shell 64 in flight ha"));
+            assert_eq!(
+                (f["unit"].as_str(), f["better"].as_str()),
+                (Some("purchases/s"), Some("higher")),
+                "{f}"
+            );
+            assert!(f["target"].is_null() && number(f, "bound").is_some(), "{f}");
+            let f = by_name(&format!("{suite} broker 6.3 shell 1 in flight ha p50"));
+            assert_eq!(
+                (f["unit"].as_str(), f["better"].as_str()),
+                (Some("ms"), Some("lower")),
+                "{f}"
+            );
+            assert!(f["target"].is_null() && number(f, "bound").is_some(), "{f}");
         }
         let one = number(
             by_name(&format!("{suite} group commit 1 concurrent")),

@@ -95,6 +95,28 @@ impl Figure {
             better: Better::Lower,
         }
     }
+
+    /// A figure where lower is better (a latency) measured against `bound` without a
+    /// target: its ratio is `value / bound`, `met` not applicable (e.g. a latency in HA
+    /// mode against the single process's, docs/adr/0017).
+    #[must_use]
+    pub fn lower_against(
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        bound: f64,
+    ) -> Figure {
+        Figure {
+            name: name.into(),
+            value,
+            unit,
+            bound: Some(bound),
+            ratio: Some(value / bound),
+            target: None,
+            met: None,
+            better: Better::Lower,
+        }
+    }
 }
 
 /// The whole run, as `--json` prints it.
@@ -203,6 +225,15 @@ mod tests {
         );
         assert_eq!(f.better, Better::Lower);
         assert_eq!(Figure::at_most("p50", 6.0, "ms", 5.0).met, Some(false));
+    }
+
+    #[test]
+    fn a_latency_against_a_bound_without_target_has_no_verdict() {
+        let f = Figure::lower_against("p50", 6.0, "ms", 4.0);
+        assert_eq!(
+            (f.ratio, f.target, f.met, f.better),
+            (Some(1.5), None, None, Better::Lower)
+        );
     }
 
     #[test]

