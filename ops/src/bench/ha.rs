@@ -1,5 +1,5 @@
 //! The broker in high-availability mode against the single process, in the same run on the
-//! same machine (docs/adr/0017, issue 19): what replicating each group commit to a stream
+//! same machine (docs/adr/0017): what replicating each group commit to a stream
 //! of three replicas costs the broker's 6.3.
 //!
 //! The broker records 6.3 through its actor shell exactly as [`shell`] does (the purchases'
