@@ -18,9 +18,9 @@
 //!    group commit is on a quorum before its replies leave), start the gateway and the
 //!    timers (deadlines, escrows and lapses run only on the holder, from the log). The
 //!    broker serves until the signal (a graceful stop: the last batches replicate, the
-//!    lease is released so a standby takes over at once) or until it is fenced: the lease
-//!    could not be renewed in time, or the stream refused an append. Fenced, it stops
-//!    serving at once, closes the file and starts the next round.
+//!    lease is released so a standby takes it at its next attempt) or until it is fenced:
+//!    the lease could not be renewed in time, or the stream holds another writer's event.
+//!    Fenced, it stops serving at once, closes the file and starts the next round.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,7 +21,8 @@
 //! [`LeaseKeeper`] renews in a task of its own. A renewal refused by revision fences the
 //! node at once; one that cannot reach the servers is tried again until the validity
 //! ends, which fences it too. [`LeaseKeeper::release`] deletes the key (by revision) on a
-//! graceful stop, so that a standby need not wait out the TTL.
+//! graceful stop, so that a standby takes it at its next attempt instead of waiting out the
+//! TTL.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
