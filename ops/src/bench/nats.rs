@@ -222,22 +222,32 @@ impl NatsCluster {
         let ports = [free_port()?, free_port()?, free_port()?];
         let name = format!("peerscrip-bench-{}-{}", std::process::id(), ports[0]);
         let mut servers = Vec::with_capacity(ports.len());
-        for (i, port) in ports.iter().enumerate() {
-            let routes: Vec<String> = ports
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, p)| format!("\"nats-route://127.0.0.1:{p}\""))
-                .collect();
-            let config = format!(
-                "jetstream {{ sync_interval: always }}\n\
-                 cluster {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  \
-                 routes: [{}]\n}}\n",
-                routes.join(", ")
-            );
+        for i in 0..ports.len() {
+            let config = NatsCluster::member_config(&name, &ports, i);
             servers.push(NatsServer::start(binary, Some(&config))?);
         }
         Ok(NatsCluster { servers })
+    }
+
+    /// The configuration of member `i` of the cluster `name` whose members listen for
+    /// routes on `cluster_ports`: JetStream with `sync_interval: always`, routes to every
+    /// other member (the harness gives each its client port and store). The tests' cluster
+    /// (`peerscrip_tests::nats_cluster`) runs the same.
+    #[must_use]
+    pub fn member_config(name: &str, cluster_ports: &[u16], i: usize) -> String {
+        let routes: Vec<String> = cluster_ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let port = cluster_ports.get(i).copied().unwrap_or_default();
+        format!(
+            "jetstream {{ sync_interval: always }}\n\
+             cluster {{\n  name: \"{name}\"\n  listen: \"127.0.0.1:{port}\"\n  \
+             routes: [{}]\n}}\n",
+            routes.join(", ")
+        )
     }
 
     /// Every server's client URL, comma-separated, so that a client starts on any.
