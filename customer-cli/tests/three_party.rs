@@ -384,6 +384,56 @@ fn buy_item_with_and_without_change_in_both_suites() {
     }
 }
 
+/// 6.3: the record of step 1's `Ack` is not flushed on its own (the wallet sends step 2
+/// right after it), so a crash may lose it. The wallet then resumes with step 1 pending:
+/// its repeat carries the saved bodies (the broker's digest matches, section 7), the
+/// broker's stored `Ack` is taken again, and the merchant's stored response completes the
+/// purchase, value conserved.
+#[test]
+fn a_purchase_whose_step_1_ack_was_lost_resumes_from_step_1() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        let (v0, _) = s.exchange(1500, 1050);
+        let merchant = s.merchant.keys.uid();
+        let (ack, response, v1) = buy(&mut s, &tea(2));
+        let tx = s.wallet.pending().next().unwrap().request.tx();
+        // The crash: step 2 was answered, the Ack's record is gone.
+        let mut s = s.reopen();
+        let repeat = s.wallet.resend(tx, Label::PurchaseInitiated).unwrap();
+        let first = shared::wire::Frame::decode(&repeat.frame).unwrap();
+        let customer = customer_keys(suite);
+        let x0 = first
+            .part(0)
+            .unwrap()
+            .verify_signed::<PurchaseInitiatedX0>(customer.public())
+            .unwrap();
+        assert_eq!((x0.body.merchant, x0.body.value.minor()), (merchant, 300));
+        let done = s.wallet.handle_reply(&ack, UnixSecs::new(NOW)).unwrap();
+        assert_eq!(
+            done.what,
+            HistoryKind::Step {
+                label: Label::PurchaseInitiated
+            }
+        );
+        let done = s
+            .wallet
+            .handle_reply(&response, UnixSecs::new(NOW))
+            .unwrap();
+        assert_eq!(
+            done.what,
+            HistoryKind::ItemBought {
+                merchant,
+                paid: Amount::from_minor(300),
+                change: Amount::from_minor(750),
+            }
+        );
+        assert_eq!(s.wallet.scrip(merchant).unwrap().scrip, v1.unwrap());
+        assert_eq!(held_value(&s, merchant) + 300, v0.value().minor());
+        assert_eq!(s.wallet.pending().count(), 0);
+        s.wallet.check_tables().unwrap();
+    }
+}
+
 /// 6.3: an order worth more than V0 is refused locally and saves nothing.
 #[test]
 fn an_order_above_the_scrip_saves_nothing() {

@@ -265,6 +265,16 @@ impl From<&shared::wire::Decision> for Outcome {
 }
 
 impl WalletEvent {
+    /// Whether a crash may lose this record without harm, so that it need not be flushed
+    /// before the wallet goes on (`EventLog::append_deferred`): it holds no value and no
+    /// deadline, and a repeat of its request fetches it again (the node answers from its
+    /// stored reply, protocol.md section 7). Only 6.3 step 1's `Ack`: the wallet sends
+    /// step 2 right after it, and a wallet that lost it repeats step 1 on resuming.
+    #[must_use]
+    pub fn is_refetchable(&self) -> bool {
+        matches!(self, WalletEvent::PurchaseAnnounced)
+    }
+
     /// The request a completion or status event closes or updates: `None` for the events
     /// that answer no request.
     #[must_use]

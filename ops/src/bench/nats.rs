@@ -29,10 +29,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use customer_cli::Wallet;
+use customer_cli::client::Client;
 use customer_cli::core::HistoryKind;
 use shared::Amount;
 use shared::Suite;
-use shared::bus::{NatsBus, NatsOptions};
+use shared::bus::{NatsBus, NatsOptions, Subjects};
+use shared::ids::Uid;
 use shared::runtime::system_clock;
 use shared::wire::bodies::{OrderId, OrderInfo};
 
@@ -299,41 +302,15 @@ pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure
     let float = u64::try_from(total)
         .unwrap_or(u64::MAX)
         .saturating_mul(PRICE);
-    let mut site = setup::establish(suite, float, 0, buses).await?;
-    let merchant = site.merchant.uid();
+    let site = setup::establish(suite, float, 0, buses).await?;
     let gone = || BenchError::Setup("the broker's actor is gone".into());
     let before = shell::broker_log_len(&site.broker_shell).await?;
-    let mut latencies = Vec::with_capacity(purchases);
-    for i in 0..total {
-        let order = OrderInfo {
-            item_id: ITEM.into(),
-            name: ITEM_NAME.into(),
-            unit_price: Amount::from_minor(PRICE),
-            quantity: 1,
-            order_id: OrderId::random(),
-        };
-        let start = Instant::now();
-        let (initiated, request) = site.wallet.buy_item(merchant, order, system_clock())?;
-        site.client
-            .send(&mut site.wallet, initiated, system_clock())
-            .await?;
-        let entry = site
-            .client
-            .send(&mut site.wallet, request, system_clock())
-            .await?;
-        let elapsed = start.elapsed();
-        match entry.what {
-            HistoryKind::ItemBought { paid, .. } if paid == Amount::from_minor(PRICE) => {}
-            other => {
-                return Err(BenchError::Setup(format!(
-                    "a purchase over nats recorded {other:?}"
-                )));
-            }
-        }
-        if i >= WARMUP {
-            latencies.push(elapsed.as_secs_f64() * 1000.0);
-        }
-    }
+    let customer = Customer {
+        url: server.url(),
+        broker: site.broker,
+        merchant: site.merchant.uid(),
+    };
+    let mut latencies = customer.buys(site.wallet, total).await?;
     // Each purchase is two events at the broker: step 1's, and step 5's once the
     // merchant's reporter has sent it.
     let expected = 2 * total as u64;
@@ -371,6 +348,76 @@ pub async fn figures(suite: Suite, purchases: usize) -> Result<Option<Vec<Figure
             P99_OVER_P50 * p50,
         ),
     ]))
+}
+
+/// The customer of the end-to-end figures: its wallet and long-lived client on a thread,
+/// a runtime and a connection of their own, as the customer's `peerscrip` process is
+/// deployed beside the daemons. Its wallet's work (signing, sealing, commits) is
+/// synchronous, so on the nodes' runtime it would hold up their I/O between its requests
+/// and the latency would be the bench's, not the deployment's.
+struct Customer {
+    url: String,
+    broker: Uid,
+    merchant: Uid,
+}
+
+impl Customer {
+    /// Buys `total` items one after another with `wallet`, each paid with the change of the
+    /// last; the latency of each after [`WARMUP`] (ms). The caller's runtime
+    /// keeps serving the nodes meanwhile.
+    async fn buys(self, wallet: Wallet, total: usize) -> Result<Vec<f64>, BenchError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("bench-customer".into())
+            .spawn(move || {
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(BenchError::Io)
+                    .and_then(|runtime| runtime.block_on(self.run(wallet, total)));
+                // The receiver only goes away if the bench stopped waiting.
+                let _ = done.send(outcome);
+            })?;
+        result
+            .await
+            .map_err(|_| BenchError::Setup("the customer's thread stopped".into()))?
+    }
+
+    async fn run(self, mut wallet: Wallet, total: usize) -> Result<Vec<f64>, BenchError> {
+        let options = NatsOptions {
+            name: Some("bench-customer".into()),
+            ..NatsOptions::default()
+        };
+        let bus = NatsBus::connect(&self.url, options).await?;
+        let client = Client::new(bus, Subjects::default(), self.broker, setup::TIMEOUT, 3);
+        let mut latencies = Vec::with_capacity(total.saturating_sub(WARMUP));
+        for i in 0..total {
+            let order = OrderInfo {
+                item_id: ITEM.into(),
+                name: ITEM_NAME.into(),
+                unit_price: Amount::from_minor(PRICE),
+                quantity: 1,
+                order_id: OrderId::random(),
+            };
+            let start = Instant::now();
+            let (initiated, request) = wallet.buy_item(self.merchant, order, system_clock())?;
+            client.send(&mut wallet, initiated, system_clock()).await?;
+            let entry = client.send(&mut wallet, request, system_clock()).await?;
+            let elapsed = start.elapsed();
+            match entry.what {
+                HistoryKind::ItemBought { paid, .. } if paid == Amount::from_minor(PRICE) => {}
+                other => {
+                    return Err(BenchError::Setup(format!(
+                        "a purchase over nats recorded {other:?}"
+                    )));
+                }
+            }
+            if i >= WARMUP {
+                latencies.push(elapsed.as_secs_f64() * 1000.0);
+            }
+        }
+        Ok(latencies)
+    }
 }
 
 #[cfg(test)]

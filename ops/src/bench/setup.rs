@@ -20,6 +20,7 @@ use merchant::core::catalogue::{Catalogue, Item};
 use merchant::core::register::{Registration, accept_registration, registration};
 use merchant::node::MerchantNode;
 use shared::bus::{Bus, MemoryBus, Subjects};
+use shared::ids::Uid;
 use shared::node::Quotas;
 use shared::runtime::system_clock;
 use shared::wire::Label;
@@ -28,7 +29,7 @@ use shared::{AccountId, Amount, KeyPair, Mint, Pan, PanSecret, RootKey, Suite, T
 use super::BenchError;
 
 /// How long a party waits for a reply or a delivery during setup.
-const TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(60);
 const CUSTOMER_PAN: &str = "GR1601101250000000012300695";
 const MERCHANT_PAN: &str = "GR9608100010000001234567890";
 
@@ -177,6 +178,8 @@ pub struct Established<B: Bus> {
     pub client: Client<B>,
     /// The customer's keys.
     pub customer: KeyPair,
+    /// The broker's identity.
+    pub broker: Uid,
     /// The merchant's keys.
     pub merchant: KeyPair,
     /// The float exchanged in 6.2 (minor units).
@@ -348,6 +351,7 @@ pub async fn establish<B: Bus>(
         wallet,
         client,
         customer: customer_keys,
+        broker: broker_keys.uid(),
         merchant: merchant_keys,
         value,
         dir,

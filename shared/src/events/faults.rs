@@ -6,21 +6,29 @@
 //! every write, resize and sync fails with "no space left on device", as a full disk fails
 //! them; reads go on, as they do on a full disk. Every backend opened with one switch
 //! shares it, so a log reopened after a fault ([`crate::events::EventLog::reopen`]) is
-//! still on the same failing disk until the test heals it.
+//! still on the same failing disk until the test heals it. The switch also counts the
+//! flushes that reached the disk ([`Faults::syncs`]), for the tests of which commits are
+//! durable.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
-/// The switch of a [`FaultyFile`]: clones share it.
+/// The switch of a [`FaultyFile`], and its count of flushes: clones share them.
 #[derive(Clone, Debug, Default)]
-pub struct Faults(Arc<AtomicBool>);
+pub struct Faults(Arc<Disk>);
+
+#[derive(Debug, Default)]
+struct Disk {
+    full: AtomicBool,
+    syncs: AtomicU64,
+}
 
 impl Faults {
     /// A switch that is off (the disk works).
@@ -31,16 +39,22 @@ impl Faults {
 
     /// From now on, writes fail: the disk is full.
     pub fn fill_disk(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.full.store(true, Ordering::SeqCst);
     }
 
     /// From now on, writes succeed again: space is back.
     pub fn free_space(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.full.store(false, Ordering::SeqCst);
+    }
+
+    /// How many flushes (`sync_data`) of the backends on this switch have succeeded.
+    #[must_use]
+    pub fn syncs(&self) -> u64 {
+        self.0.syncs.load(Ordering::SeqCst)
     }
 
     fn check(&self) -> io::Result<()> {
-        if self.0.load(Ordering::SeqCst) {
+        if self.0.full.load(Ordering::SeqCst) {
             Err(io::Error::new(
                 io::ErrorKind::StorageFull,
                 "no space left on device (injected)",
@@ -88,7 +102,9 @@ impl StorageBackend for FaultyFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.faults.check()?;
-        self.inner.sync_data()
+        self.inner.sync_data()?;
+        self.faults.0.syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {

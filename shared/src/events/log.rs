@@ -259,6 +259,29 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         Ok(stored)
     }
 
+    /// [`EventLog::append`], but the commit is not flushed to the disk: it becomes durable
+    /// with the next commit that is (or when the log is closed), and a crash before then
+    /// loses it and nothing else, as if it had never been appended. Only for an event whose
+    /// loss the protocol tolerates because a repeat fetches it again: a wallet's record of
+    /// a node's `Ack`, which the node answers again from its stored reply (protocol.md
+    /// section 7). It saves a requester one disk flush between two requests of a
+    /// transaction; a node's replies still wait for durable commits. A log with a replica
+    /// commits it durably, as every other.
+    pub fn append_deferred<P: Projection<K> + ?Sized>(
+        &self,
+        events: Vec<NewEvent<K>>,
+        projection: &P,
+    ) -> Result<Vec<Event<K>>, LogError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut group = self.begin_group()?;
+        let stored = group.append(events, projection)?;
+        group.durable = self.replica.is_some();
+        group.commit()?;
+        Ok(stored)
+    }
+
     /// Attaches `replica`: from now on every commit is replicated before it returns, and
     /// no group begins once the replica is fenced (docs/adr/0017,
     /// [`crate::events::replica`]). `None` detaches it.
@@ -284,6 +307,7 @@ impl<K: Serialize + DeserializeOwned> EventLog<K> {
         }
         Ok(Group {
             txn: Some(self.db()?.begin_write()?),
+            durable: true,
             head: None,
             failed: false,
             appended: 0,
@@ -482,6 +506,8 @@ fn chain_error(b: chain::Break) -> LogError {
 /// the write transaction: nothing of the group is written.
 pub struct Group<'log, K> {
     txn: Option<WriteTransaction>,
+    /// Whether the commit is flushed before it returns ([`EventLog::append_deferred`]).
+    durable: bool,
     /// The last seq and chain hash the group has written, read from `meta` at the first
     /// append and written back once, at the commit: a batch's appends open `meta` once
     /// instead of once each.
@@ -628,6 +654,13 @@ impl<K: Serialize> Group<'_, K> {
         {
             abort(txn);
             return Err(e);
+        }
+        let mut txn = txn;
+        if !self.durable
+            && let Err(e) = txn.set_durability(redb::Durability::None)
+        {
+            abort(txn);
+            return Err(LogError::Storage(e.into()));
         }
         let started = std::time::Instant::now();
         txn.commit()?;

@@ -2,6 +2,7 @@
 //! replay, tampering detection, identity and locking, and the zero-sum property.
 
 mod append;
+mod deferred;
 mod fixture;
 mod group;
 mod open;
