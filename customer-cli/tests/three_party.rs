@@ -262,6 +262,24 @@ fn buy_parts(
     )
 }
 
+/// The merchant's `response` to two teas (300) paid with `v0` of 1050 completes the
+/// purchase: V1 of 750 held, value conserved (V0 = W_P + V1), nothing pending.
+fn bought_two_teas(s: &mut Setup, response: &[u8], v0: &shared::Scrip, v1: Option<shared::Scrip>) {
+    let merchant = s.merchant.keys.uid();
+    let done = s.wallet.handle_reply(response, UnixSecs::new(NOW)).unwrap();
+    assert_eq!(
+        done.what,
+        HistoryKind::ItemBought {
+            merchant,
+            paid: Amount::from_minor(300),
+            change: Amount::from_minor(750),
+        }
+    );
+    assert_eq!(s.wallet.scrip(merchant).unwrap().scrip, v1.unwrap());
+    assert_eq!(held_value(s, merchant) + 300, v0.value().minor());
+    assert_eq!(s.wallet.pending().count(), 0);
+}
+
 /// ADR 0008: the broker's `Ack` to step 1 is unsigned, and the wallet takes one only from
 /// the pinned broker, answering exactly its pending request; anything else changes nothing.
 #[test]
@@ -350,22 +368,7 @@ fn buy_item_with_and_without_change_in_both_suites() {
             }
         );
         let mut s = s.reopen();
-        let done = s
-            .wallet
-            .handle_reply(&response, UnixSecs::new(NOW))
-            .unwrap();
-        assert_eq!(
-            done.what,
-            HistoryKind::ItemBought {
-                merchant,
-                paid: Amount::from_minor(300),
-                change: Amount::from_minor(750),
-            }
-        );
-        assert_eq!(s.wallet.scrip(merchant).unwrap().scrip, v1.unwrap());
-        // Conservation: V0 = W_P + V1.
-        assert_eq!(held_value(&s, merchant) + 300, v0.value().minor());
-        assert_eq!(s.wallet.pending().count(), 0);
+        bought_two_teas(&mut s, &response, &v0, v1);
         // The rest exactly: five teas = 750, no change, V1 gone.
         let (ack, response, none) = buy(&mut s, &tea(5));
         assert!(none.is_none());
@@ -415,21 +418,7 @@ fn a_purchase_whose_step_1_ack_was_lost_resumes_from_step_1() {
                 label: Label::PurchaseInitiated
             }
         );
-        let done = s
-            .wallet
-            .handle_reply(&response, UnixSecs::new(NOW))
-            .unwrap();
-        assert_eq!(
-            done.what,
-            HistoryKind::ItemBought {
-                merchant,
-                paid: Amount::from_minor(300),
-                change: Amount::from_minor(750),
-            }
-        );
-        assert_eq!(s.wallet.scrip(merchant).unwrap().scrip, v1.unwrap());
-        assert_eq!(held_value(&s, merchant) + 300, v0.value().minor());
-        assert_eq!(s.wallet.pending().count(), 0);
+        bought_two_teas(&mut s, &response, &v0, v1);
         s.wallet.check_tables().unwrap();
     }
 }

@@ -8,8 +8,8 @@ use super::fixture::{Ledger, Log, balance, bank, deposit, identity};
 use crate::events::faults::{Faults, FaultyFile};
 use crate::fixtures::RecordingReplica as Recording;
 
-#[test]
-fn a_deferred_append_is_flushed_by_the_next_durable_commit_and_not_before() {
+/// A fresh log `node.redb` in a temporary directory, on a backend that counts its flushes.
+fn faulty_log() -> (tempfile::TempDir, Faults, Log) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.redb");
     let faults = Faults::new();
@@ -20,6 +20,13 @@ fn a_deferred_append_is_flushed_by_the_next_durable_commit_and_not_before() {
         identity(),
     )
     .unwrap();
+    (dir, faults, log)
+}
+
+#[test]
+fn a_deferred_append_is_flushed_by_the_next_durable_commit_and_not_before() {
+    let (dir, faults, log) = faulty_log();
+    let path = dir.path().join("node.redb");
     log.append(vec![deposit(1, 1_000)], &Ledger).unwrap();
     let flushed = faults.syncs();
     assert!(flushed > 0, "a durable append flushes");
@@ -53,16 +60,7 @@ fn a_deferred_append_is_flushed_by_the_next_durable_commit_and_not_before() {
 
 #[test]
 fn a_deferred_append_to_a_replicated_log_is_durable_and_replicated() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.redb");
-    let faults = Faults::new();
-    let (file, switch) = (path.clone(), faults.clone());
-    let mut log = Log::open_on_backend(
-        &path,
-        move || FaultyFile::open(&file, switch.clone()),
-        identity(),
-    )
-    .unwrap();
+    let (_dir, faults, mut log) = faulty_log();
     let replica = Arc::new(Recording::default());
     log.set_replica(Some(replica.clone()));
     let flushed = faults.syncs();
