@@ -32,6 +32,7 @@ pub mod cli;
 pub mod client;
 pub mod core;
 pub mod error;
+pub mod rendering;
 pub mod sealed;
 pub mod store;
 pub mod wallet;

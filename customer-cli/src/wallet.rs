@@ -1,6 +1,6 @@
 //! [`Wallet`]: the customer's wallet file, its key pair and its state, with one method per
-//! step the customer takes. It draws tx ids and nonces, renders and encodes frames, and
-//! appends events; the checks live in [`crate::core`].
+//! step the customer takes. It draws tx ids and nonces, renders and encodes frames
+//! ([`crate::rendering`]), and appends events; the checks live in [`crate::core`].
 //!
 //! Every state change is an event appended with its projection rows in one redb write
 //! transaction (protocol.md section 8) before the method returns: a request is saved before
@@ -16,16 +16,17 @@ use shared::events::{Event, EventLog, LogIdentity, NewEvent, ProjectionDump};
 use shared::wire::bodies::OrderInfo;
 use shared::wire::{Frame, Label};
 use shared::{
-    AccountId, Amount, CustomerSecret, KeyPair, Nonce, Pan, PanSecret, PublicKey, ScripId,
-    SecretBytes, TxId, Uid,
+    AccountId, Amount, CustomerSecret, KeyPair, Nonce, Pan, PanSecret, PublicKey, SecretBytes,
+    TxId, Uid,
 };
 
 use crate::core::reply::open_cs;
 use crate::core::{
-    self, AccountRecord, HistoryEntry, Identity, OwnedScrip, Pending, RenderInputs, ReplyOutcome,
-    SavedRequest, WalletEvent, WalletState,
+    self, AccountRecord, HistoryEntry, Identity, OwnedScrip, Pending, ReplyOutcome, SavedRequest,
+    WalletEvent, WalletState,
 };
 use crate::error::WalletError;
+use crate::rendering::{RenderJob, Rendering};
 use crate::sealed::SealedSecret;
 use crate::store::{self, TABLES_FORMAT, WalletProjection, expected_dump};
 
@@ -270,32 +271,15 @@ impl Wallet {
         }
     }
 
-    /// Renders `request` into frame bytes: saved bodies, fresh signatures and seals.
-    fn render(&self, request: &SavedRequest) -> Result<Vec<u8>, WalletError> {
+    /// What rendering `request` takes, gathered (see [`RenderJob::gather`]); opens the
+    /// account ID when the request carries an IdProof.
+    fn render_job(&self, request: &SavedRequest) -> Result<RenderJob, WalletError> {
         let account_id = if request.needs_id() {
             Some(self.account_id()?)
         } else {
             None
         };
-        let mut secrets: Vec<(ScripId, CustomerSecret)> = Vec::new();
-        for scrip_id in request.secrets_needed() {
-            let owned = self
-                .state
-                .scrip
-                .values()
-                .find(|s| s.scrip.id() == scrip_id)
-                .ok_or_else(|| WalletError::SealedSecret(format!("scrip {scrip_id} not held")))?;
-            secrets.push((scrip_id, open_cs(&self.keys, owned)?));
-        }
-        let state = &self.state;
-        let recipient_key = |uid: Uid| state.key_of(uid);
-        let inputs = RenderInputs {
-            keys: &self.keys,
-            account_id: account_id.as_ref(),
-            secrets: &secrets,
-            recipient_key: &recipient_key,
-        };
-        core::request::render_bytes(request, &inputs)
+        RenderJob::gather(&self.state, &self.keys, account_id, request)
     }
 
     /// Appends `events` with their rows in one commit, then adopts the state they produced.
@@ -308,37 +292,14 @@ impl Wallet {
 
     /// The frame of `request` to send: its saved bodies, fresh signatures and seals.
     fn outgoing(&self, request: &SavedRequest) -> Result<Outgoing, WalletError> {
-        Ok(Outgoing {
-            tx: request.tx(),
-            label: request.label(),
-            to: request.to,
-            frame: self.render(request)?,
-        })
+        self.render_job(request)?.run()
     }
 
-    /// Renders new requests, saves them in one commit (`RequestSaved`, section 7: saved
-    /// before they leave), and hands out their frames, in order.
-    fn save(
-        &mut self,
-        requests: Vec<SavedRequest>,
-        now: UnixSecs,
-    ) -> Result<Vec<Outgoing>, WalletError> {
-        // Each rendering signs, and may open a CustomerSecret and seal: RSA private-key
-        // operations, side by side on every core (6.3 saves two requests together).
-        let outgoing = shared::runtime::parallel_map(&requests, |request| self.outgoing(request))
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-        let events = requests
-            .into_iter()
-            .map(|request| {
-                NewEvent::new(
-                    now.to_millis(),
-                    request.tx(),
-                    WalletEvent::RequestSaved { request },
-                )
-            })
-            .collect();
-        self.commit_all(events)?;
+    /// Renders a new request, saves it (`RequestSaved`, section 7: saved before it
+    /// leaves), and hands out its frame.
+    fn save(&mut self, request: SavedRequest, now: UnixSecs) -> Result<Outgoing, WalletError> {
+        let outgoing = self.outgoing(&request)?;
+        self.commit_all(saved(vec![request], now))?;
         Ok(outgoing)
     }
 
@@ -350,9 +311,7 @@ impl Wallet {
         build: impl FnOnce(&WalletState, TxId) -> Result<SavedRequest, WalletError>,
     ) -> Result<Outgoing, WalletError> {
         let request = build(&self.state, TxId::random())?;
-        self.save(vec![request], now)?
-            .pop()
-            .ok_or_else(|| WalletError::Internal("a request saved and none rendered".into()))
+        self.save(request, now)
     }
 
     /// 6.0 step 1: registers the wallet's key for the linked account.
@@ -420,19 +379,34 @@ impl Wallet {
     /// 6.3 steps 1 and 2: buys `order` from `merchant` with the VendorScrip held of it.
     /// Both requests are saved in one commit; send the first (`PurchaseInitiated`, to the
     /// broker) and, once it is acknowledged, the second (`PurchaseRequest`, to the merchant).
+    /// The frames are rendered on rayon's pool ([`Rendering`]): the first while the two are
+    /// saved, the second until the first is acknowledged, which takes its signature and the
+    /// opening of V0's CustomerSecret off the purchase's path. What the wallet lacks to
+    /// render either is refused before anything is saved; a rendering that fails after the
+    /// save leaves its request pending, to be sent again ([`Wallet::resend`]).
+    pub fn start_buy(
+        &mut self,
+        merchant: Uid,
+        order: OrderInfo,
+        now: UnixSecs,
+    ) -> Result<(Outgoing, Rendering), WalletError> {
+        let (initiated, purchase) =
+            core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
+        let first = self.render_job(&initiated)?.spawn();
+        let second = self.render_job(&purchase)?.spawn();
+        self.commit_all(saved(vec![initiated, purchase], now))?;
+        Ok((first.wait()?, second))
+    }
+
+    /// [`Wallet::start_buy`], waiting for the second frame: both frames at once.
     pub fn buy_item(
         &mut self,
         merchant: Uid,
         order: OrderInfo,
         now: UnixSecs,
     ) -> Result<(Outgoing, Outgoing), WalletError> {
-        let (initiated, purchase) =
-            core::buy_item::request(&self.state, TxId::random(), merchant, order)?;
-        let mut out = self.save(vec![initiated, purchase], now)?.into_iter();
-        match (out.next(), out.next()) {
-            (Some(first), Some(second)) => Ok((first, second)),
-            _ => Err(WalletError::Internal("two requests rendered".into())),
-        }
+        let (first, second) = self.start_buy(merchant, order, now)?;
+        Ok((first, second.wait()?))
     }
 
     /// 6.5 step 1: adds `top_up` from the BrokerScrip to the VendorScrip held of
@@ -636,6 +610,20 @@ impl Wallet {
             }
         }
     }
+}
+
+/// The events that save `requests` (section 7), at `now`.
+fn saved(requests: Vec<SavedRequest>, now: UnixSecs) -> Vec<NewEvent<WalletEvent>> {
+    requests
+        .into_iter()
+        .map(|request| {
+            NewEvent::new(
+                now.to_millis(),
+                request.tx(),
+                WalletEvent::RequestSaved { request },
+            )
+        })
+        .collect()
 }
 
 /// The state the log folds to.

@@ -423,6 +423,58 @@ fn a_purchase_whose_step_1_ack_was_lost_resumes_from_step_1() {
     }
 }
 
+/// 6.3 as the wallet's client runs it (`Wallet::start_buy`): both requests are saved
+/// before step 1 leaves, and step 2's frame, rendered meanwhile, carries its saved bodies
+/// sealed to the merchant. A rendering never collected loses nothing: `resend` renders
+/// step 2 again from the save.
+#[test]
+fn start_buy_saves_both_requests_and_renders_step_2_meanwhile() {
+    for suite in Suite::ALL {
+        let mut s = Setup::new(suite);
+        s.exchange(1500, 1050);
+        let merchant = s.merchant.keys.uid();
+        let order = tea(2);
+        let (first, rendering) = s
+            .wallet
+            .start_buy(merchant, order.clone(), UnixSecs::new(NOW))
+            .unwrap();
+        let mut saved: Vec<(shared::TxId, Label)> = s
+            .wallet
+            .pending()
+            .map(|p| (p.request.tx(), p.request.label()))
+            .collect();
+        saved.sort_by_key(|(_, label)| *label as u16);
+        assert_eq!(
+            saved,
+            [
+                (first.tx, Label::PurchaseInitiated),
+                (first.tx, Label::PurchaseRequest)
+            ]
+        );
+        let customer = customer_keys(suite);
+        let x1_of = |frame: &[u8]| {
+            shared::wire::Frame::decode(frame)
+                .unwrap()
+                .part(0)
+                .unwrap()
+                .open_sealed(s.merchant.keys)
+                .unwrap()
+                .signed::<PurchaseRequestX1>(customer.public())
+                .unwrap()
+                .body
+        };
+        let second = rendering.wait().unwrap();
+        assert_eq!(
+            (second.tx, second.label, second.to),
+            (first.tx, Label::PurchaseRequest, merchant)
+        );
+        let x1 = x1_of(&second.frame);
+        assert_eq!(x1.order, order);
+        let again = s.wallet.resend(first.tx, Label::PurchaseRequest).unwrap();
+        assert_eq!(x1_of(&again.frame), x1);
+    }
+}
+
 /// 6.3: an order worth more than V0 is refused locally and saves nothing.
 #[test]
 fn an_order_above_the_scrip_saves_nothing() {

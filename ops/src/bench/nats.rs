@@ -400,8 +400,9 @@ impl Customer {
                 order_id: OrderId::random(),
             };
             let start = Instant::now();
-            let (initiated, request) = wallet.buy_item(self.merchant, order, system_clock())?;
+            let (initiated, request) = wallet.start_buy(self.merchant, order, system_clock())?;
             client.send(&mut wallet, initiated, system_clock()).await?;
+            let request = request.outgoing().await?;
             let entry = client.send(&mut wallet, request, system_clock()).await?;
             let elapsed = start.elapsed();
             match entry.what {

@@ -38,6 +38,14 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     items.par_iter().map(f).collect()
 }
 
+/// Runs `f` on the same pool as [`parallel_map`] without waiting for it: CPU-bound work
+/// whose result the caller collects later through a channel of its own (a wallet renders
+/// 6.3's step 2 while step 1 is in flight). A panic in `f` aborts the process, as rayon's
+/// `spawn` does: `f` must not panic on any input.
+pub fn spawn(f: impl FnOnce() + Send + 'static) {
+    rayon::spawn(f);
+}
+
 #[cfg(test)]
 mod tests {
     use super::parallel_map;

@@ -107,11 +107,13 @@ pub async fn buy(
         order_id: OrderId::random(),
     };
     let (name, unit_price) = (item.name.clone(), item.unit_price);
-    let (initiated, purchase) = session.wallet.buy_item(merchant, order, now())?;
+    // Step 2's frame is rendered while step 1 is in flight.
+    let (initiated, purchase) = session.wallet.start_buy(merchant, order, now())?;
     let tx = initiated.tx;
     session
         .send(initiated, "6.3 step 1: telling the broker of the purchase")
         .await?;
+    let purchase = purchase.outgoing().await?;
     let entry = session
         .send(purchase, "6.3 step 2: paying the merchant")
         .await?;
