@@ -20,6 +20,10 @@ use ops::bench::broker::{BATCHES, PRICE, purchase_frames, record};
 use ops::bench::setup;
 use shared::Suite;
 
+/// The daemons' allocator (docs/adr/0018): the figure is of the broker as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The merchant's float, in purchases: more than criterion records in a run of this file.
 const FLOAT_PURCHASES: u64 = 10_000_000;
 

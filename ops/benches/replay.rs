@@ -46,6 +46,10 @@ use shared::Suite;
 use shared::events::{EventLog, SCHEMA_VERSION};
 use shared::node::Recorded;
 
+/// The daemons' allocator (docs/adr/0018): a replay is what a daemon does at its start.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_EVENTS: u64 = 1_000_000;
 /// The size of the log the `append` pass builds, each time afresh.
 const APPEND_EVENTS: u64 = 100_000;

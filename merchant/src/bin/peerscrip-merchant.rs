@@ -9,6 +9,11 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use merchant::config::{MerchantArgs, MerchantConfig};
 
+/// The allocator of every peerscrip binary (docs/adr/0018): the paper suite's RSA allocates
+/// in every operation, on every worker of the pool at once.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
