@@ -22,8 +22,8 @@ use shared::events::{
 };
 use shared::ids::{AccountId, Pan, PanSecret, TxId, Uid};
 use shared::node::{
-    Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas, Recorded, Refusal,
-    Sender, Unavailable, Unserved,
+    Batch, BatchResults, Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas,
+    Recorded, Refusal, Sender, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header, Label};
 use shared::{Amount, IdSource, KeyPair, Mint, PublicKey, RootKey, Suite, UnixSecs};
@@ -394,13 +394,15 @@ impl BrokerNode {
     }
 
     /// [`BrokerNode::handle_batch`] in the driver's terms, for the actor shell
-    /// (`shared::runtime::served`).
-    pub(crate) fn serve(
+    /// (`shared::runtime::served_each`): the batch, and the next one opened ahead during
+    /// its commit from the frames `next` takes (`shared::node::Driver::serve`).
+    pub(crate) fn serve<T: AsRef<[u8]> + Send>(
         &mut self,
-        frames: &[&[u8]],
+        batch: Batch<T, Verified>,
         now: UnixSecs,
-    ) -> Vec<Result<Handled, Unserved>> {
-        self.driver.handle_batch(frames, now)
+        next: impl FnOnce() -> Vec<T> + Send,
+    ) -> BatchResults<T, Verified> {
+        self.driver.serve(batch, now, next)
     }
 
     /// Bank operator: opens `bank:<pan>` with `secret` (section 1). Returns its tx.

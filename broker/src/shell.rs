@@ -23,10 +23,13 @@ use actix::Addr;
 use bytes::Bytes;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
-use shared::runtime::{self, Backoff, Call, Clock, Gauge, NodeActor, Observe, ServeNode, Served};
+use shared::runtime::{
+    self, Backoff, Batched, Call, Clock, Gauge, Next, NodeActor, Observe, ServeNode, ServedBatch,
+};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::core::request::Verified;
 use crate::core::status::{self, BrokerStatus};
 use crate::node::{BrokerNode, Expired, NodeError, Outgoing};
 
@@ -93,12 +96,15 @@ pub const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 pub const RESEND_FIRST: Duration = Duration::from_secs(1);
 
 impl ServeNode for BrokerNode {
-    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
-        self.serve(frames, now)
-            .into_iter()
-            .zip(frames)
-            .map(|(result, frame)| runtime::served(result, frame))
-            .collect()
+    type Request = Verified;
+
+    fn serve_batch(
+        &mut self,
+        batch: Batched<Verified>,
+        now: UnixSecs,
+        next: Next,
+    ) -> ServedBatch<Verified> {
+        runtime::served_each(self.serve(batch, now, next))
     }
 }
 

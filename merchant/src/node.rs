@@ -17,8 +17,8 @@ use std::path::Path;
 
 use shared::events::{EventLog, Group, LogError, LogIdentity, NewEvent, ProjectionError};
 use shared::node::{
-    Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas, Recorded, Refusal,
-    Sender, Unavailable, Unserved,
+    Batch, BatchResults, Core, DraftError, Driver, OpenKind, Outcome as DriverOutcome, Quotas,
+    Recorded, Refusal, Sender, Unavailable, Unserved,
 };
 use shared::wire::{Frame, Header, Label};
 use shared::{
@@ -356,13 +356,15 @@ impl MerchantNode {
     }
 
     /// [`MerchantNode::handle_batch`] in the driver's terms, for the actor shell
-    /// (`shared::runtime::served`).
-    pub(crate) fn serve(
+    /// (`shared::runtime::served_each`): the batch, and the next one opened ahead during
+    /// its commit from the frames `next` takes (`shared::node::Driver::serve`).
+    pub(crate) fn serve<T: AsRef<[u8]> + Send>(
         &mut self,
-        frames: &[&[u8]],
+        batch: Batch<T, VerifiedRequest>,
         now: UnixSecs,
-    ) -> Vec<Result<Handled, Unserved>> {
-        self.driver.handle_batch(frames, now)
+        next: impl FnOnce() -> Vec<T> + Send,
+    ) -> BatchResults<T, VerifiedRequest> {
+        self.driver.serve(batch, now, next)
     }
 
     /// Every request of the merchant to the broker that awaits its decision (6.2 step 3,

@@ -37,13 +37,15 @@ use shared::TxId;
 use shared::UnixSecs;
 use shared::bus::{Bus, BusError, Subjects};
 use shared::runtime::{
-    self, Backoff, Call, Clock, Gauge, NodeActor, Observe, Screen, ServeNode, Served,
+    self, Backoff, Batched, Call, Clock, Gauge, Next, NodeActor, Observe, Screen, ServeNode,
+    ServedBatch,
 };
 use shared::wire::{Frame, Label};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::core::open::VerifiedRequest;
 use crate::core::status::{self, MerchantStatus};
 use crate::node::{MerchantNode, NodeError, Outgoing, ReplyOutcome};
 
@@ -120,25 +122,25 @@ impl Observe for Shelled {
 }
 
 impl ServeNode for Shelled {
-    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
-        let mut requests = Vec::new();
-        let served = self
-            .node
-            .serve(frames, now)
-            .into_iter()
-            .zip(frames)
-            .map(|(mut result, frame)| {
-                if let Ok(handled) = &mut result {
-                    requests.append(&mut handled.requests);
-                }
-                runtime::served(result, frame)
-            })
+    type Request = VerifiedRequest;
+
+    fn serve_batch(
+        &mut self,
+        batch: Batched<VerifiedRequest>,
+        now: UnixSecs,
+        next: Next,
+    ) -> ServedBatch<VerifiedRequest> {
+        let (mut results, ahead) = self.node.serve(batch, now, next);
+        let requests: Vec<_> = results
+            .iter_mut()
+            .filter_map(|(_, result)| result.as_mut().ok())
+            .flat_map(|handled| std::mem::take(&mut handled.requests))
             .collect();
         if !requests.is_empty() {
             // The reporter ends only with the actor: a failed send has no one to tell.
             let _ = self.reporter.send(Wake::Send(requests));
         }
-        served
+        runtime::served_each((results, ahead))
     }
 }
 

@@ -45,6 +45,7 @@ fn expected_names(suite: &str) -> Vec<String> {
         names.push(format!("{suite} broker 6.3 batch {batch}"));
     }
     names.push(format!("{suite} broker 6.3 shell 64 in flight"));
+    names.push(format!("{suite} broker 6.3 shell 512 in flight"));
     names.push(format!("{suite} merchant 6.3 batch 256"));
     names.push(format!("{suite} merchant 6.3 shell 64 in flight"));
     names.push(format!("{suite} broker 6.2"));
@@ -209,6 +210,10 @@ fn the_json_document_lists_every_figure_with_its_ratio_to_its_bound() {
         let f = by_name(&format!("{suite} broker 6.3 shell 64 in flight"));
         assert_eq!(number(f, "bound"), Some(bound), "{f}");
         assert_eq!(number(f, "target"), Some(0.6), "{f}");
+        assert_eq!(f["unit"], "purchases/s");
+        let f = by_name(&format!("{suite} broker 6.3 shell 512 in flight"));
+        assert_eq!(number(f, "bound"), Some(bound), "{f}");
+        assert_eq!(number(f, "target"), None, "{f}");
         assert_eq!(f["unit"], "purchases/s");
         let merchant_bound = number(by_name(&format!("{suite} merchant 6.3 bound")), "value");
         let f = by_name(&format!("{suite} merchant 6.3 batch 256"));

@@ -856,6 +856,7 @@ fn one_scrip_spent_a_thousand_times_succeeds_once() {
     h.assert_conserved();
 }
 
+mod opened_ahead;
 mod storage_faults;
 mod top_up;
 

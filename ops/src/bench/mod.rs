@@ -10,7 +10,7 @@
 //!   merchant whose float a real 6.2 exchange paid;
 //! - [`broker`]: 6.3 recorded by `BrokerNode::handle_batch` at batch sizes 1, 16, 256;
 //! - [`shell`]: 6.3 recorded by the broker in its actor shell on the in-memory bus, 64
-//!   requests in flight;
+//!   requests in flight, and 512 (an open load: requests wait while a batch commits);
 //! - [`merchant`]: 6.3 sold by `MerchantNode::handle_batch`, a batch of 256 a commit;
 //! - [`merchant_shell`]: the same through the merchant's actor shell beside the broker's,
 //!   64 requests in flight;
@@ -233,7 +233,7 @@ impl Scale {
     /// Every purchase of one suite's run: the merchant's float must cover them all.
     fn purchases(&self) -> usize {
         self.broker.iter().chain(&self.group).sum::<usize>()
-            + self.shell
+            + 2 * self.shell
             + self.merchant
             + self.merchant_shell
     }
@@ -358,13 +358,16 @@ async fn measure_suite(
         broker_bound,
         scale.rounds,
     )?);
-    progress.say(&format!(
-        "{suite}: broker 6.3 in its shell, {} purchases, {} in flight",
-        scale.shell,
-        shell::IN_FLIGHT
-    ));
-    let (mut site, figure) = shell::figure(site, suite, scale.shell, broker_bound).await?;
-    figures.push(figure);
+    let mut site = site;
+    for in_flight in [shell::IN_FLIGHT, shell::OPEN_LOAD] {
+        progress.say(&format!(
+            "{suite}: broker 6.3 in its shell, {} purchases, {in_flight} in flight",
+            scale.shell,
+        ));
+        let figure;
+        (site, figure) = shell::figure(site, suite, scale.shell, in_flight, broker_bound).await?;
+        figures.push(figure);
+    }
     progress.say(&format!(
         "{suite}: merchant 6.3, {} purchases in batches of {}",
         scale.merchant,

@@ -535,7 +535,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::runtime::{ServeNode, Served, Stop};
+    use crate::runtime::{Batched, Next, ServeNode, Served, ServedBatch, Stop};
     use crate::time::UnixSecs;
 
     const TOKEN: &str = "a-token-of-at-least-32-characters-for-tests";
@@ -545,8 +545,11 @@ mod tests {
     }
 
     impl ServeNode for Probe {
-        fn serve_batch(&mut self, frames: &[&[u8]], _: UnixSecs) -> Vec<Served> {
-            frames.iter().map(|_| Served::default()).collect()
+        type Request = ();
+
+        fn serve_batch(&mut self, batch: Batched<()>, _: UnixSecs, _: Next) -> ServedBatch<()> {
+            let served = batch.into_frames().into_iter();
+            (served.map(|p| (p, Served::default())).collect(), None)
         }
     }
 

@@ -21,7 +21,11 @@
 //!    which change nothing and are not stored, are signed in parallel. Only then are the
 //!    results returned (section 6: the state change commits before the reply leaves);
 //!    a refusal of a frame that did not open or verify, and a quota's, is an unsigned
-//!    `Error` instead, which costs no private-key operation (section 3);
+//!    `Error` instead, which costs no private-key operation (section 3). While the commit
+//!    waits for the disk, the frames that arrived meanwhile are put through steps 0 and 1
+//!    on the pool ([`Driver::serve`]), against the state the batch leaves: sound for the
+//!    same reason as step 1 (none of them can depend on a reply of this batch, none has
+//!    left), and if the commit fails they are served again from the start;
 //! 4. one failure path: if any append or the commit fails, nothing of the batch was
 //!    written, every frame is answered with the unsigned `Error { Unavailable }` (refusals
 //!    too, since they may have depended on an uncommitted decision), and the node is down
@@ -173,6 +177,62 @@ pub enum Unserved {
     #[error(transparent)]
     Draft(#[from] DraftError),
 }
+
+/// What steps 0 and 1 made of one frame: no header to answer under (it did not decode),
+/// refused from its header or by [`Core::open`] (answered unsigned), or a verified request.
+type Opening<R> = Result<Result<R, (Header, Refusal)>, Refusal>;
+
+/// Frames received together, as [`Driver::serve`] takes them: each `T` is a frame (its
+/// bytes, and whatever the caller keeps with it, such as where its result goes), with the
+/// work of steps 0 and 1 already done when the batch was opened ahead, during the commit
+/// of the batch before it.
+pub struct Batch<T, R> {
+    frames: Vec<T>,
+    /// `Some` when opened ahead, one per frame.
+    opened: Option<Vec<Opening<R>>>,
+}
+
+impl<T, R> Batch<T, R> {
+    /// Frames not opened yet.
+    #[must_use]
+    pub fn new(frames: Vec<T>) -> Batch<T, R> {
+        Batch {
+            frames,
+            opened: None,
+        }
+    }
+
+    /// The frames.
+    #[must_use]
+    pub fn frames(&self) -> &[T] {
+        &self.frames
+    }
+
+    /// The frames, for a node that serves them without the driver (a stand-in).
+    #[must_use]
+    pub fn into_frames(self) -> Vec<T> {
+        self.frames
+    }
+
+    /// Whether steps 0 and 1 were done ahead.
+    #[must_use]
+    pub fn is_opened(&self) -> bool {
+        self.opened.is_some()
+    }
+}
+
+impl<T, R> std::fmt::Debug for Batch<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("frames", &self.frames.len())
+            .field("opened", &self.opened.is_some())
+            .finish()
+    }
+}
+
+/// What [`Driver::serve`] gives back: each frame of the batch with its result, in order,
+/// and the batch it opened ahead, if the caller had frames waiting.
+pub type BatchResults<T, R> = (Vec<(T, Result<Handled, Unserved>)>, Option<Batch<T, R>>);
 
 /// A node: its log, its core and whether it serves (see the module doc).
 pub struct Driver<C: Core> {
@@ -401,42 +461,38 @@ impl<C: Core> Driver<C> {
         frames: &[&[u8]],
         now: UnixSecs,
     ) -> Vec<Result<Handled, Unserved>> {
+        let (served, _) = self.serve(Batch::new(frames.to_vec()), now, Vec::new);
+        served.into_iter().map(|(_, result)| result).collect()
+    }
+
+    /// [`Driver::handle_batch`] of `batch`, and, while its commit waits for the disk, steps
+    /// 0 and 1 of the frames `next` gives (those that arrived meanwhile; it is called once,
+    /// on the pool, and gives none when nothing waits): returned as the batch to serve
+    /// next (before anything else changes the state), with the work of those steps done.
+    /// If this batch fails, the frames `next` gave come back not opened, to be served from
+    /// the start.
+    pub fn serve<T>(
+        &mut self,
+        batch: Batch<T, C::Request>,
+        now: UnixSecs,
+        next: impl FnOnce() -> Vec<T> + Send,
+    ) -> BatchResults<T, C::Request>
+    where
+        T: AsRef<[u8]> + Send,
+    {
+        let Batch { frames, opened } = batch;
         if let Err(down) = self.serving(now) {
-            return self.unavailable(frames, &down.reason);
+            return (self.unavailable_each(frames, &down.reason), None);
         }
-        // Cheap checks first (section 10): a sender over its rate is refused from the
-        // header alone, before any private-key operation.
-        let admitted: Vec<Admission> = frames
-            .iter()
-            .map(|bytes| match Frame::header_of(bytes) {
-                Ok(header)
-                    if header.suite == self.core.suite()
-                        && (!self.rate.admit(
-                            header.sender,
-                            self.core.sender(&header.sender),
-                            now,
-                        ) || self.core.admits(&header, now).is_err()) =>
-                {
-                    Admission::OverQuota(header)
-                }
-                _ => Admission::Open(bytes),
-            })
-            .collect();
-        let opened = {
-            let core = &self.core;
-            crate::runtime::parallel_map(&admitted, |admission| match admission {
-                Admission::OverQuota(header) => Ok(Err((*header, too_many_requests()))),
-                Admission::Open(bytes) => {
-                    let frame = Frame::decode(bytes).map_err(Refusal::from)?;
-                    Ok(core.open(&frame).map_err(|r| (frame.header, r)))
-                }
-            })
+        let opened = match opened {
+            Some(opened) if opened.len() == frames.len() => opened,
+            _ => open_batch(&self.core, &mut self.rate, &frames, now),
         };
         let mut group = match self.log.begin_group() {
             Ok(group) => group,
             Err(e) => {
                 let down = self.availability.fault(e, now);
-                return self.unavailable(frames, &down.reason);
+                return (self.unavailable_each(frames, &down.reason), None);
             }
         };
         // Refusals change nothing and are signed after the commit, in parallel.
@@ -493,18 +549,42 @@ impl<C: Core> Driver<C> {
             };
             results.push(Some(result));
         }
+        let mut ahead = None;
         let committed = match failure {
             Some(e) => {
                 drop(group);
                 Err(e)
             }
-            None => self.core.flush(&mut group).and_then(|()| group.commit()),
+            None => match self.core.flush(&mut group) {
+                Err(e) => {
+                    drop(group);
+                    Err(e)
+                }
+                // The next frames are opened on the pool while this thread commits: the
+                // state is this batch's, and nothing of it is answered before the commit.
+                Ok(()) => {
+                    let (core, rate) = (&self.core, &mut self.rate);
+                    let (committed, opened_ahead) = crate::runtime::overlap(
+                        || group.commit(),
+                        move || {
+                            let frames = next();
+                            let opened =
+                                (!frames.is_empty()).then(|| open_batch(core, rate, &frames, now));
+                            Batch { frames, opened }
+                        },
+                    );
+                    ahead = Some(opened_ahead).filter(|batch| !batch.frames.is_empty());
+                    committed
+                }
+            },
         };
         if let Err(e) = committed {
-            // A storage fault or a broken invariant (section 5): nothing was written.
+            // A storage fault or a broken invariant (section 5): nothing was written. The
+            // frames opened ahead were opened against a state the log does not hold.
             tracing::error!(error = %e, batch = frames.len(), "a batch was not committed; the node reloads its log");
             let down = self.availability.fault(e, now);
-            return self.unavailable(frames, &down.reason);
+            let ahead = ahead.map(|batch| Batch::new(batch.frames));
+            return (self.unavailable_each(frames, &down.reason), ahead);
         }
         self.core.committed();
         let signed = crate::runtime::parallel_map(&refusals, |(_, header, digest, refusal)| {
@@ -515,10 +595,12 @@ impl<C: Core> Driver<C> {
                 *slot = Some(handled);
             }
         }
-        results
+        let served = frames
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Ok(Handled::default())))
-            .collect()
+            .zip(results)
+            .map(|(frame, r)| (frame, r.unwrap_or_else(|| Ok(Handled::default()))))
+            .collect();
+        (served, ahead)
     }
 
     /// [`Driver::handle_batch`] with each failure in the node's own error type (what the
@@ -624,12 +706,54 @@ impl<C: Core> Driver<C> {
         }
     }
 
-    /// Every frame of a batch the node could not serve, answered with the unsigned
+    /// Every frame of a batch the node could not serve, each with the unsigned
     /// `Error { Unavailable }` (section 10).
-    fn unavailable(&self, frames: &[&[u8]], reason: &str) -> Vec<Result<Handled, Unserved>> {
-        unavailable_batch(frames, reason, self.core.suite(), self.core.keys().uid())
+    fn unavailable_each<T: AsRef<[u8]>>(
+        &self,
+        frames: Vec<T>,
+        reason: &str,
+    ) -> Vec<(T, Result<Handled, Unserved>)> {
+        let refs: Vec<&[u8]> = frames.iter().map(AsRef::as_ref).collect();
+        let down = unavailable_batch(&refs, reason, self.core.suite(), self.core.keys().uid());
+        frames
             .into_iter()
-            .map(|down| Err(down.into()))
+            .zip(down)
+            .map(|(frame, down)| (frame, Err(down.into())))
             .collect()
     }
+}
+
+/// Steps 0 and 1 of a batch (see the module doc): the rate and the caps from each frame's
+/// header, then decoding and [`Core::open`] on the pool, against `core` as it is.
+fn open_batch<C: Core, T: AsRef<[u8]>>(
+    core: &C,
+    rate: &mut RateLimiter,
+    frames: &[T],
+    now: UnixSecs,
+) -> Vec<Opening<C::Request>> {
+    // Cheap checks first (section 10): a sender over its rate is refused from the header
+    // alone, before any private-key operation.
+    let admitted: Vec<Admission> = frames
+        .iter()
+        .map(|frame| {
+            let bytes = frame.as_ref();
+            match Frame::header_of(bytes) {
+                Ok(header)
+                    if header.suite == core.suite()
+                        && (!rate.admit(header.sender, core.sender(&header.sender), now)
+                            || core.admits(&header, now).is_err()) =>
+                {
+                    Admission::OverQuota(header)
+                }
+                _ => Admission::Open(bytes),
+            }
+        })
+        .collect();
+    crate::runtime::parallel_map(&admitted, |admission| match admission {
+        Admission::OverQuota(header) => Ok(Err((*header, too_many_requests()))),
+        Admission::Open(bytes) => {
+            let frame = Frame::decode(bytes).map_err(Refusal::from)?;
+            Ok(core.open(&frame).map_err(|r| (frame.header, r)))
+        }
+    })
 }

@@ -66,7 +66,7 @@ pub use bindings::{TxBinding, TxBindings, TxKind};
 pub use decision::{Decision, Handled, Outcome, Outgoing};
 pub use draft::{Answered, Draft, DraftError, Recorded, SentFrame, record_sent};
 #[cfg(feature = "io")]
-pub use driver::{Core, Driver, Unserved};
+pub use driver::{Batch, BatchResults, Core, Driver, Unserved};
 pub use live_scrip::{LiveRecord, LiveScrip, ScripCheckError, ScripState, lapse_tx};
 pub use outbox::Outbox;
 pub use quota::{

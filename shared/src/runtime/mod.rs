@@ -17,9 +17,9 @@ pub use backoff::Backoff;
 pub use observe::{Gauge, Observe, RequestOutcome};
 
 pub use shell::{
-    Admission, Batched, Call, CallFn, Clock, Dropped, MAX_BATCH, NodeActor, Prepare, Screen,
-    ServeNode, Served, Stop, Submit, frame_span, gateway, gateway_until, reply_is_senders, served,
-    start, system_clock, unavailable,
+    Admission, Batched, Call, CallFn, Clock, Dropped, MAX_BATCH, Next, NodeActor, Pending, Prepare,
+    Screen, ServeNode, Served, ServedBatch, Stop, Submit, frame_span, gateway, gateway_until,
+    reply_is_senders, served, served_each, start, system_clock, unavailable,
 };
 
 /// `f` over every item on rayon's pool of worker threads (one per core, started once for
@@ -36,6 +36,22 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     }
     let f = &f;
     items.par_iter().map(f).collect()
+}
+
+/// Runs `here` on the calling thread and `there` on the same pool as [`parallel_map`] at
+/// the same time, and returns both results once both are done: a node's commit, which
+/// mostly waits for the disk, beside the opening of the frames that arrived meanwhile
+/// (`crate::node::Driver::serve`). `here` need not be `Send` (a redb write transaction);
+/// `there` may use the pool itself. A panic in either propagates as the caller's.
+pub fn overlap<A, B: Send>(here: impl FnOnce() -> A, there: impl FnOnce() -> B + Send) -> (A, B) {
+    let mut theirs = None;
+    let ours = rayon::in_place_scope(|scope| {
+        scope.spawn(|_| theirs = Some(there()));
+        here()
+    });
+    // `in_place_scope` returns only after every job it spawned has run.
+    let theirs = theirs.unwrap_or_else(|| unreachable!("the scope ran its job"));
+    (ours, theirs)
 }
 
 /// Runs `f` on the same pool as [`parallel_map`] without waiting for it: CPU-bound work

@@ -11,7 +11,10 @@
 //!   sealed and folded into the state inside one redb write transaction, and committed once
 //!   (group commit). The node comes back with one [`Served`] per frame and only then are the
 //!   replies released. While a batch is in flight the next requests wait in the queue and
-//!   form the next batch, so the batch size follows the load.
+//!   form the next batch, so the batch size follows the load. While its commit waits for
+//!   the disk, the node takes the frames at the head of the queue (up to a [`Call`]) and
+//!   opens them on the crypto pool (`crate::node::Driver::serve`): the next batch comes
+//!   back with its verifications done, and runs before anything else queued.
 //! - No actor thread ever does an RSA private-key operation or waits for a disk commit:
 //!   both happen on the blocking pool, while the actor keeps accepting requests.
 //! - The node is *moved*, never shared: one batch at a time, and the decisions inside a batch
@@ -26,7 +29,9 @@
 //! N commits, but the frames a decision sends are signed and stored inside its events (ADR
 //! 0006), and redb takes one write transaction at a time, so the decide–seal–append chain is
 //! sequential per batch anyway. The group commit is therefore done by the batch step itself;
-//! the log's [`crate::events::Group`] is the ledger's interface.
+//! the log's [`crate::events::Group`] is the ledger's interface. What can overlap the commit
+//! is the next batch's opening, which writes nothing: that is what the queue's head is
+//! taken for.
 //!
 //! - [`gateway`] subscribes to the node's subject on any [`Bus`], hands each frame to the
 //!   actor and, once the batch committed, publishes the deliveries to each recipient's peer
@@ -64,13 +69,48 @@ pub struct Served {
 
 /// A node the shell can run: a sans-IO core with its log (see the module doc).
 pub trait ServeNode: Send + Unpin + 'static {
-    /// Handles `frames`, received together at `now` (unix seconds), as one group commit:
-    /// one [`Served`] per frame, in order, returned only after the commit is durable.
-    fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served>;
+    /// A frame verified by the node (its core's request), what a batch opened ahead holds.
+    type Request: Send + Unpin;
+
+    /// Serves `batch`, received together at `now` (unix seconds), as one group commit:
+    /// each frame with its [`Served`], in order, returned only after the commit is
+    /// durable. While the commit runs, a node may call `next` (once) for the frames queued
+    /// meanwhile and open them ahead (`crate::node::Driver::serve`); it returns them as the
+    /// next batch, which the shell serves before anything else.
+    fn serve_batch(
+        &mut self,
+        batch: Batched<Self::Request>,
+        now: UnixSecs,
+        next: Next,
+    ) -> ServedBatch<Self::Request>;
 }
 
-/// A batch of frames with their results, what [`NodeActor`] runs on the blocking pool.
-pub type Batched = Vec<(Bytes, oneshot::Sender<Served>)>;
+/// A frame waiting in the node's queue and where its [`Served`] goes (dropped without a
+/// value if the node failed).
+#[derive(Debug)]
+pub struct Pending {
+    /// The frame as received.
+    pub frame: Bytes,
+    done: oneshot::Sender<Served>,
+}
+
+impl AsRef<[u8]> for Pending {
+    fn as_ref(&self) -> &[u8] {
+        &self.frame
+    }
+}
+
+/// A batch of queued frames, what [`NodeActor`] runs on the blocking pool: opened ahead
+/// by the node, or not yet.
+pub type Batched<R> = crate::node::Batch<Pending, R>;
+
+/// What a node's batch gives back: each frame with its result, and the next batch if it
+/// took one ahead.
+pub type ServedBatch<R> = (Vec<(Pending, Served)>, Option<Batched<R>>);
+
+/// Takes the frames at the head of the node's queue, for a node to open ahead during its
+/// commit ([`ServeNode::serve_batch`]).
+pub type Next = Box<dyn FnOnce() -> Vec<Pending> + Send>;
 
 /// The clock the shell reads (the cores read none).
 pub type Clock = fn() -> UnixSecs;
@@ -114,11 +154,43 @@ enum Queued<N> {
     Call(CallFn<N>),
 }
 
+/// The node's queue: the actor pushes, and the node takes the head during a commit
+/// ([`Next`]).
+type Queue<N> = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Queued<N>>>>;
+
+/// The queue, locked. Nothing panics while holding it, so a poisoned lock still holds a
+/// whole queue.
+fn locked<N>(queue: &Queue<N>) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Queued<N>>> {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Up to `max` frames from the head of `queue`, stopping at the first [`Call`] (which
+/// runs after them, as it was queued).
+fn take_frames<N>(queue: &Queue<N>, max: usize) -> Vec<Pending> {
+    let mut queue = locked(queue);
+    let mut frames = Vec::new();
+    while frames.len() < max {
+        match queue.pop_front() {
+            Some(Queued::Frame(frame, done)) => frames.push(Pending { frame, done }),
+            Some(call @ Queued::Call(_)) => {
+                queue.push_front(call);
+                break;
+            }
+            None => break,
+        }
+    }
+    frames
+}
+
 /// The node actor (see the module doc).
 pub struct NodeActor<N: ServeNode> {
     /// `None` while a batch or call runs on the blocking pool.
     node: Option<N>,
-    queue: std::collections::VecDeque<Queued<N>>,
+    queue: Queue<N>,
+    /// A batch the node took from the queue and opened during its last commit: served next.
+    ahead: Option<Batched<N::Request>>,
     stop: Option<oneshot::Sender<N>>,
     max_batch: usize,
     clock: Clock,
@@ -128,7 +200,8 @@ impl<N: ServeNode> std::fmt::Debug for NodeActor<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeActor")
             .field("idle", &self.node.is_some())
-            .field("queued", &self.queue.len())
+            .field("queued", &locked(&self.queue).len())
+            .field("ahead", &self.ahead)
             .finish_non_exhaustive()
     }
 }
@@ -141,7 +214,8 @@ pub const MAX_BATCH: usize = 256;
 pub fn start<N: ServeNode>(node: N, clock: Clock) -> Addr<NodeActor<N>> {
     NodeActor {
         node: Some(node),
-        queue: std::collections::VecDeque::new(),
+        queue: Queue::default(),
+        ahead: None,
         stop: None,
         max_batch: MAX_BATCH,
         clock,
@@ -157,7 +231,7 @@ impl<N: ServeNode> Handler<Submit> for NodeActor<N> {
     type Result = ();
 
     fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
-        self.queue.push_back(Queued::Frame(msg.frame, msg.done));
+        locked(&self.queue).push_back(Queued::Frame(msg.frame, msg.done));
         self.pump(ctx);
     }
 }
@@ -166,7 +240,7 @@ impl<N: ServeNode> Handler<Call<N>> for NodeActor<N> {
     type Result = ();
 
     fn handle(&mut self, msg: Call<N>, ctx: &mut Context<Self>) {
-        self.queue.push_back(Queued::Call(msg.0));
+        locked(&self.queue).push_back(Queued::Call(msg.0));
         self.pump(ctx);
     }
 }
@@ -181,14 +255,20 @@ impl<N: ServeNode> Handler<Stop<N>> for NodeActor<N> {
 }
 
 impl<N: ServeNode> NodeActor<N> {
-    /// If the node is idle: runs the next call, or the next batch of frames, on the
-    /// blocking pool; with nothing queued and a [`Stop`] pending, hands the node back.
+    /// If the node is idle: runs the batch it opened ahead, else the next call or the next
+    /// batch of frames, on the blocking pool; with nothing queued and a [`Stop`] pending,
+    /// hands the node back.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(mut node) = self.node.take() else {
             return; // busy: the queue forms the next batch
         };
         let now = (self.clock)();
-        match self.queue.pop_front() {
+        if let Some(batch) = self.ahead.take() {
+            self.run_batch(node, batch, now, ctx);
+            return;
+        }
+        let head = locked(&self.queue).pop_front();
+        match head {
             None => {
                 if let Some(stop) = self.stop.take() {
                     // The receiver may be gone; the node then drops, closing its file.
@@ -215,31 +295,41 @@ impl<N: ServeNode> NodeActor<N> {
                 }));
             }
             Some(Queued::Frame(frame, done)) => {
-                let mut batch: Batched = vec![(frame, done)];
-                while batch.len() < self.max_batch {
-                    match self.queue.pop_front() {
-                        Some(Queued::Frame(frame, done)) => batch.push((frame, done)),
-                        Some(call @ Queued::Call(_)) => {
-                            self.queue.push_front(call);
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                let (frames, dones): (Vec<Bytes>, Vec<_>) = batch.into_iter().unzip();
-                let job = tokio::task::spawn_blocking(move || {
-                    let started = std::time::Instant::now();
-                    let refs: Vec<&[u8]> = frames.iter().map(AsRef::as_ref).collect();
-                    let served = node.serve_batch(&refs, now);
-                    observe::batch(refs.len(), started.elapsed());
-                    (node, served)
-                });
-                ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| match joined {
-                    Ok((node, served)) => {
+                let mut frames = vec![Pending { frame, done }];
+                frames.extend(take_frames(&self.queue, self.max_batch - 1));
+                self.run_batch(node, crate::node::Batch::new(frames), now, ctx);
+            }
+        }
+    }
+
+    /// Runs `batch` on the blocking pool; once it is committed, releases its results,
+    /// keeps the batch the node opened ahead, and pumps again.
+    fn run_batch(
+        &mut self,
+        mut node: N,
+        batch: Batched<N::Request>,
+        now: UnixSecs,
+        ctx: &mut Context<Self>,
+    ) {
+        let queue = self.queue.clone();
+        let max = self.max_batch;
+        let next: Next = Box::new(move || take_frames(&queue, max));
+        let job = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let size = batch.frames().len();
+            let served = node.serve_batch(batch, now, next);
+            observe::batch(size, started.elapsed());
+            (node, served)
+        });
+        ctx.spawn(
+            job.into_actor(self)
+                .map(move |joined, act, ctx| match joined {
+                    Ok((node, (served, ahead))) => {
                         act.node = Some(node);
-                        for (done, served) in dones.into_iter().zip(served) {
+                        act.ahead = ahead;
+                        for (pending, served) in served {
                             // The requester may have given up; nothing to do then.
-                            let _ = done.send(served);
+                            let _ = pending.done.send(served);
                         }
                         act.pump(ctx);
                     }
@@ -247,9 +337,8 @@ impl<N: ServeNode> NodeActor<N> {
                         tracing::error!(error = %e, "the node panicked in a batch; stopping");
                         ctx.stop();
                     }
-                }));
-            }
-        }
+                }),
+        );
     }
 }
 
@@ -302,6 +391,20 @@ pub fn served(result: Result<Handled, Unserved>, frame: &[u8]) -> Served {
             }
         }
     }
+}
+
+/// [`served`] for each result of a node's batch step ([`crate::node::Driver::serve`]),
+/// with the batch it opened ahead.
+#[must_use]
+pub fn served_each<R>((results, ahead): crate::node::BatchResults<Pending, R>) -> ServedBatch<R> {
+    let served = results
+        .into_iter()
+        .map(|(pending, result)| {
+            let served = served(result, &pending.frame);
+            (pending, served)
+        })
+        .collect();
+    (served, ahead)
 }
 
 /// What the shell sends for a frame its node could not serve because it cannot write its
@@ -647,31 +750,48 @@ mod tests {
     use super::*;
     use crate::bus::MemoryBus;
 
-    /// Echoes each frame reversed; delivers a copy to `peer`; records batch sizes and calls.
+    /// Echoes each frame reversed; delivers a copy to `peer`; records batch sizes, calls,
+    /// and how many frames it took ahead after each batch (as a node does during its
+    /// commit).
     struct Echo {
         batches: Vec<usize>,
         calls: Vec<usize>,
+        ahead: Vec<usize>,
         /// Blocks the first batch until a message arrives.
         hold: Option<(oneshot::Sender<()>, mpsc::Receiver<()>)>,
         peer: Uid,
     }
 
     impl ServeNode for Echo {
-        fn serve_batch(&mut self, frames: &[&[u8]], now: UnixSecs) -> Vec<Served> {
+        type Request = ();
+
+        fn serve_batch(
+            &mut self,
+            batch: Batched<()>,
+            now: UnixSecs,
+            next: Next,
+        ) -> ServedBatch<()> {
             assert_eq!(now, UnixSecs::new(42));
             if let Some((started, release)) = self.hold.take() {
                 started.send(()).unwrap();
                 release.recv().unwrap();
             }
+            let frames = batch.into_frames();
             self.batches.push(frames.len());
-            frames
-                .iter()
-                .map(|f| Served {
-                    reply: Some(Bytes::from(f.iter().rev().copied().collect::<Vec<u8>>())),
-                    deliveries: vec![(self.peer, Bytes::copy_from_slice(f))],
-                    ..Served::default()
+            let served = frames
+                .into_iter()
+                .map(|pending| {
+                    let served = Served {
+                        reply: Some(pending.frame.iter().rev().copied().collect()),
+                        deliveries: vec![(self.peer, pending.frame.clone())],
+                        ..Served::default()
+                    };
+                    (pending, served)
                 })
-                .collect()
+                .collect();
+            let ahead = next();
+            self.ahead.push(ahead.len());
+            (served, (!ahead.is_empty()).then(|| Batched::new(ahead)))
         }
     }
 
@@ -686,6 +806,7 @@ mod tests {
             Echo {
                 batches: Vec::new(),
                 calls: Vec::new(),
+                ahead: Vec::new(),
                 hold: Some((started_tx, release_rx)),
                 peer: Uid::random(),
             },
@@ -736,6 +857,11 @@ mod tests {
         addr.send(Stop(tx)).await.unwrap();
         let node = rx.await.unwrap();
         assert_eq!(node.batches, [1, 9, 1]);
+        assert_eq!(
+            node.ahead,
+            [9, 0, 0],
+            "the first batch took the nine frames ahead, up to the call, and nothing after it"
+        );
         assert_eq!(
             node.calls,
             [2],
