@@ -580,7 +580,8 @@ impl<C: Core> Driver<C> {
         };
         if let Err(e) = committed {
             // A storage fault or a broken invariant (section 5): nothing was written. The
-            // frames opened ahead were opened against a state the log does not hold.
+            // frames opened ahead were opened against a state the node now rebuilds from
+            // its log: they are opened again when served.
             tracing::error!(error = %e, batch = frames.len(), "a batch was not committed; the node reloads its log");
             let down = self.availability.fault(e, now);
             let ahead = ahead.map(|batch| Batch::new(batch.frames));
