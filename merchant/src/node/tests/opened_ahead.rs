@@ -7,7 +7,6 @@
 use shared::fixtures::RecordingReplica;
 use shared::node::{Batch, Unserved, is_unavailable};
 
-use super::storage_faults::on_faulty_disk;
 use super::*;
 
 /// Two purchases of two customers, each paying with a VendorScrip of 2,000 issued to it.
@@ -30,7 +29,7 @@ fn frames_opened_during_a_commit_are_served_next_as_if_they_came_after_it() {
     for suite in Suite::ALL {
         let kit = Kit::new(suite);
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut node, _disk) = on_faulty_disk(&kit, &dir);
+        let mut node = open_node(&kit, &dir, kit.config());
         let [(_, first), (_, second)] = two_purchases(&kit, &mut node);
         let len = node.log().len().expect("len");
 
@@ -70,7 +69,7 @@ fn frames_opened_during_a_failed_commit_come_back_unopened_and_are_served_once_i
     for suite in Suite::ALL {
         let kit = Kit::new(suite);
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut node, _disk) = on_faulty_disk(&kit, &dir);
+        let mut node = open_node(&kit, &dir, kit.config());
         let [(first_tx, first), (_, second)] = two_purchases(&kit, &mut node);
         let len = node.log().len().expect("len");
 

@@ -13,7 +13,7 @@ use super::*;
 use crate::node::{NODE_KIND, NodeError};
 
 /// A merchant node whose file is on a disk the test can fill.
-pub(super) fn on_faulty_disk(kit: &Kit, dir: &TempDir) -> (MerchantNode, Faults) {
+fn on_faulty_disk(kit: &Kit, dir: &TempDir) -> (MerchantNode, Faults) {
     let faults = Faults::new();
     let path = dir.path().join("merchant.redb");
     let switch = faults.clone();
